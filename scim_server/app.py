@@ -1,0 +1,57 @@
+"""The aiohttp application: middlewares, routes, and the database bound to its event loop."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from scim_server.config import Settings
+from scim_server.middleware import body_limit, scim_errors
+from scim_server.provisioning import Provisioning
+from scim_server.resources.routes import add_routes
+from scim_server.state import SERVICES, Services
+from scim_server.storage.database import Database
+from scim_server.storage.tenants import TenantRepository
+from scim_server.tokens import TokenAuthority
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the application; ``settings.mongodb_uri`` must point at a running server."""
+    if not settings.mongodb_uri:
+        raise ValueError("create_app needs a MongoDB URI; `scim-server serve` starts one")
+    app = web.Application(
+        middlewares=[scim_errors, body_limit(settings.max_body_bytes)],
+        client_max_size=settings.max_body_bytes,
+    )
+    add_routes(app)
+    app.cleanup_ctx.append(_services(settings))
+    return app
+
+
+def _services(settings: Settings):  # type: ignore[no-untyped-def]
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        # The async client belongs to the loop it was created on: create it here, in the app's loop.
+        assert settings.mongodb_uri is not None
+        database = Database.connect(settings.mongodb_uri, settings.database)
+        await database.ensure_indexes()
+        tenants = TenantRepository(database)
+        secret = await database.server_secret("token-signing-secret", settings.token_secret)
+        admin_token = await database.server_secret("admin-token", settings.admin_token)
+        app[SERVICES] = Services(
+            settings=settings,
+            database=database,
+            provisioning=Provisioning(database, max_results=settings.max_results),
+            tenants=tenants,
+            tokens=TokenAuthority(secret, tenants),
+            admin_token=admin_token,
+        )
+        try:
+            yield
+        finally:
+            await database.close()
+
+    return context

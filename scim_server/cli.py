@@ -1,0 +1,153 @@
+"""The ``scim-server`` command: run the server, and administer tenants on a running one."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+from scim_server.config import Settings
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from scim_server.server import serve
+
+    settings = Settings.from_env(
+        host=args.host, port=args.port, public_url=args.public_url,
+        mongodb_uri=args.mongodb_uri, database=args.database, data_dir=args.data_dir,
+        admin_token=args.admin_token, token_secret=args.token_secret,
+        max_body_bytes=args.max_body_bytes, max_results=args.max_results,
+        log_level=args.log_level,
+    )
+    serve(settings)
+    return 0
+
+
+class AdminClient:
+    """The admin HTTP API of a running server, for the CLI's tenant and token commands."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method,
+            headers={"Authorization": f"Bearer {self.token}",
+                     "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode(errors="replace")
+            raise SystemExit(f"error {error.code}: {detail}") from None
+        except urllib.error.URLError as error:
+            raise SystemExit(f"cannot reach {self.url}: {error.reason}") from None
+        return json.loads(raw) if raw else None
+
+
+def _admin(args: argparse.Namespace) -> AdminClient:
+    token = args.admin_token or os.environ.get("SCIM_ADMIN_TOKEN")
+    if not token:
+        raise SystemExit("pass --admin-token or set SCIM_ADMIN_TOKEN")
+    return AdminClient(args.url, token)
+
+
+def _print(value: Any) -> int:
+    if value is not None:
+        print(json.dumps(value, indent=2))
+    return 0
+
+
+def _tenant_command(args: argparse.Namespace) -> int:
+    client = _admin(args)
+    if args.action == "create":
+        return _print(client.call("POST", "/admin/tenants", {"name": args.name}))
+    if args.action == "list":
+        return _print(client.call("GET", "/admin/tenants"))
+    return _print(client.call("DELETE", f"/admin/tenants/{args.name}"))
+
+
+def _token_command(args: argparse.Namespace) -> int:
+    client = _admin(args)
+    base = f"/admin/tenants/{args.tenant}/tokens"
+    if args.action == "issue":
+        body: dict[str, Any] = {}
+        if args.ttl_seconds:
+            body["ttl_seconds"] = args.ttl_seconds
+        return _print(client.call("POST", base, body))
+    if args.action == "list":
+        return _print(client.call("GET", base))
+    return _print(client.call("DELETE", f"{base}/{args.token_id}"))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scim-server", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the SCIM server")
+    serve.add_argument("--host", help="bind address (SCIM_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (SCIM_PORT, default 8080)")
+    serve.add_argument("--public-url", help="base URL clients use, for meta.location "
+                                            "(SCIM_PUBLIC_URL)")
+    serve.add_argument("--mongodb-uri", help="use this MongoDB instead of the embedded store "
+                                             "(MONGODB_URI)")
+    serve.add_argument("--database", help="database name (SCIM_DATABASE, default scim)")
+    serve.add_argument("--data-dir", help="embedded store directory (SCIM_DATA_DIR, "
+                                          "default ./.scim-data)")
+    serve.add_argument("--admin-token", help="admin API token (SCIM_ADMIN_TOKEN; generated "
+                                             "and kept in the database when unset)")
+    serve.add_argument("--token-secret", help="bearer-token signing secret (SCIM_TOKEN_SECRET)")
+    serve.add_argument("--max-body-bytes", type=int, help="request body limit "
+                                                          "(SCIM_MAX_BODY_BYTES, default 1 MiB)")
+    serve.add_argument("--max-results", type=int, help="largest page (SCIM_MAX_RESULTS, "
+                                                       "default 200)")
+    serve.add_argument("--log-level", help="log level (SCIM_LOG_LEVEL, default INFO)")
+    serve.set_defaults(handler=_serve)
+
+    def admin_options(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--url", default=os.environ.get("SCIM_URL", DEFAULT_URL),
+                             help=f"server URL (SCIM_URL, default {DEFAULT_URL})")
+        command.add_argument("--admin-token", help="admin token (SCIM_ADMIN_TOKEN)")
+
+    tenants = commands.add_parser("tenants", help="create, list or delete tenants")
+    tenant_actions = tenants.add_subparsers(dest="action", required=True)
+    for action in ("create", "delete"):
+        command = tenant_actions.add_parser(action)
+        command.add_argument("name")
+        admin_options(command)
+    admin_options(tenant_actions.add_parser("list"))
+    tenants.set_defaults(handler=_tenant_command)
+
+    tokens = commands.add_parser("tokens", help="issue, list or revoke a tenant's tokens")
+    token_actions = tokens.add_subparsers(dest="action", required=True)
+    issue = token_actions.add_parser("issue")
+    issue.add_argument("tenant")
+    issue.add_argument("--ttl-seconds", type=int)
+    admin_options(issue)
+    listing = token_actions.add_parser("list")
+    listing.add_argument("tenant")
+    admin_options(listing)
+    revoke = token_actions.add_parser("revoke")
+    revoke.add_argument("tenant")
+    revoke.add_argument("token_id")
+    admin_options(revoke)
+    tokens.set_defaults(handler=_token_command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

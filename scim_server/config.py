@@ -1,0 +1,55 @@
+"""Server configuration: environment variables, overridden by ``scim-server serve`` flags."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+ENVIRONMENT = {
+    "host": "SCIM_HOST",
+    "port": "SCIM_PORT",
+    "public_url": "SCIM_PUBLIC_URL",
+    "mongodb_uri": "MONGODB_URI",
+    "database": "SCIM_DATABASE",
+    "data_dir": "SCIM_DATA_DIR",
+    "admin_token": "SCIM_ADMIN_TOKEN",
+    "token_secret": "SCIM_TOKEN_SECRET",
+    "max_body_bytes": "SCIM_MAX_BODY_BYTES",
+    "max_results": "SCIM_MAX_RESULTS",
+    "log_level": "SCIM_LOG_LEVEL",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server reads at start-up. Unset secrets are generated and kept in MongoDB."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = None
+    """Base URL clients reach the server at, used for ``meta.location`` behind a proxy."""
+    mongodb_uri: str | None = None
+    """An existing MongoDB; when unset, the embedded SecantusDB is started."""
+    database: str = "scim"
+    data_dir: str = ".scim-data"
+    admin_token: str | None = None
+    token_secret: str | None = None
+    max_body_bytes: int = 1024 * 1024
+    max_results: int = 200
+    """``filter.maxResults``: the largest page a list or search answers."""
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read the environment, then apply the non-None ``overrides`` (the CLI flags)."""
+        environ = os.environ if environ is None else environ
+        types = {field.name: field.type for field in fields(cls)}
+        values: dict[str, Any] = {}
+        for name, variable in ENVIRONMENT.items():
+            if variable in environ and environ[variable] != "":
+                raw = environ[variable]
+                values[name] = int(raw) if types[name] == "int" else raw
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return replace(cls(), **values)

@@ -1,0 +1,82 @@
+"""The errors the server answers with.
+
+scim2-models already models RFC 7644 §3.12 as a hierarchy of ``SCIMException``
+classes, one per ``scimType`` or status; the protocol code raises those. This
+module adds the few HTTP-level failures the RFC leaves without a class, and the
+one translation every error goes through on its way to the wire.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from scim2_models import (
+    Error,
+    InvalidValueException,
+    NotFoundException,
+    SCIMException,
+)
+
+ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+
+class ServiceUnavailableException(SCIMException):
+    """The database cannot be reached; the client should retry later."""
+
+    status = 503
+    _default_detail = "The service is temporarily unavailable, retry later"
+    retry_after_seconds = 5
+
+
+class MethodNotAllowedException(SCIMException):
+    status = 405
+    _default_detail = "The method is not allowed on this endpoint"
+
+    def __init__(self, *, allowed: set[str] | frozenset[str], **kw: Any) -> None:
+        self.allowed = sorted(allowed)
+        super().__init__(**kw)
+
+
+class UnsupportedMediaTypeException(SCIMException):
+    status = 415
+    _default_detail = "Send application/scim+json or application/json"
+
+
+class InternalErrorException(SCIMException):
+    status = 500
+    _default_detail = "The server failed to process the request"
+
+
+def resource_not_found(endpoint: str, resource_id: str) -> NotFoundException:
+    return NotFoundException(detail=f"{endpoint} {resource_id!r} not found")
+
+
+def from_validation_error(error: ValidationError) -> SCIMException:
+    """Turn a pydantic validation failure of a SCIM payload into the SCIM error it stands for.
+
+    scim2-models raises its own exceptions inside validators as pydantic errors
+    whose context carries ``scimType`` and ``status``; anything else pydantic
+    refuses (a missing required attribute, a wrong type) is an ``invalidValue``.
+    """
+    details = []
+    for item in error.errors():
+        context = item.get("ctx") or {}
+        if context.get("scim_type") or context.get("status"):
+            exc = SCIMException(detail=item["msg"])
+            exc.status = int(context.get("status") or 400)
+            exc.scim_type = str(context.get("scim_type") or "")
+            return exc
+        location = ".".join(str(part) for part in item.get("loc", ()) if part != "__root__")
+        details.append(f"{location}: {item['msg']}" if location else item["msg"])
+    return InvalidValueException(detail="; ".join(details) or "invalid payload")
+
+
+def error_document(exc: SCIMException) -> dict[str, Any]:
+    """The RFC 7644 §3.12 body: ``status`` is a string, ``scimType`` only when there is one."""
+    error: Error = exc.to_error()
+    body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(exc.status)}
+    if exc.scim_type:
+        body["scimType"] = exc.scim_type
+    body["detail"] = error.detail or exc.detail
+    return body

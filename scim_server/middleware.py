@@ -1,0 +1,91 @@
+"""The one place where every failure becomes an RFC 7644 §3.12 error response.
+
+Handlers and the protocol core raise ``SCIMException`` subclasses; aiohttp raises
+its own ``HTTPException`` for routing failures; PyMongo raises when the database
+is away. All of them leave here as ``application/scim+json`` errors, and nothing
+else (no HTML page, no stack trace) ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, NetworkTimeout
+from scim2_models import (
+    NotFoundException,
+    PayloadTooLargeException,
+    SCIMException,
+    UnauthorizedException,
+)
+
+from scim_server.errors import (
+    InternalErrorException,
+    MethodNotAllowedException,
+    ServiceUnavailableException,
+    error_document,
+)
+from scim_server.responses import scim_response
+
+log = logging.getLogger(__name__)
+
+DATABASE_UNAVAILABLE = (ConnectionFailure, NetworkTimeout, ExecutionTimeout)
+
+
+def error_response(exc: SCIMException) -> web.Response:
+    headers: dict[str, str] = {}
+    if isinstance(exc, UnauthorizedException):
+        headers["WWW-Authenticate"] = 'Bearer realm="scim"'
+    elif isinstance(exc, MethodNotAllowedException):
+        headers["Allow"] = ", ".join(exc.allowed)
+    elif isinstance(exc, ServiceUnavailableException):
+        headers["Retry-After"] = str(exc.retry_after_seconds)
+    return scim_response(error_document(exc), status=exc.status, headers=headers)
+
+
+def _from_http(error: web.HTTPException) -> SCIMException:
+    if isinstance(error, web.HTTPMethodNotAllowed):
+        return MethodNotAllowedException(
+            allowed=frozenset(error.allowed_methods),
+            detail=f"{error.method} is not allowed here",
+        )
+    if isinstance(error, web.HTTPNotFound):
+        return NotFoundException(detail="no such endpoint")
+    if isinstance(error, web.HTTPRequestEntityTooLarge):
+        return PayloadTooLargeException(detail="the body is too large")
+    exc = SCIMException(detail=error.reason)
+    exc.status = error.status
+    return exc
+
+
+@web.middleware
+async def scim_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except SCIMException as exc:
+        return error_response(exc)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        return error_response(_from_http(error))
+    except DATABASE_UNAVAILABLE as error:
+        log.warning("database unavailable: %s", error)
+        return error_response(ServiceUnavailableException())
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(InternalErrorException())
+
+
+def body_limit(max_bytes: int) -> web.Middleware:
+    """Refuse an announced body over the limit before reading any of it."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.content_length is not None and request.content_length > max_bytes:
+            raise PayloadTooLargeException(
+                detail=f"the body is {request.content_length} bytes; the limit is {max_bytes}"
+            )
+        return await handler(request)
+
+    return middleware

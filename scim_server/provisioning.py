@@ -1,0 +1,435 @@
+"""The SCIM resource operations: create, read, list, replace, patch and delete.
+
+This is the protocol core, free of HTTP: handlers call it with parsed input and
+turn what it answers (or raises) into responses. It owns the rules that span
+storage pieces: validation against the schema, uniqueness, versions and
+retries, passwords, and group membership with derived ``User.groups``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from scim2_models import (
+    Context,
+    InvalidValueException,
+    MutabilityException,
+    PreconditionFailedException,
+    Resource,
+    SCIMException,
+)
+
+from scim_server.errors import from_validation_error, resource_not_found
+from scim_server.filters import compile_filter, compile_sort
+from scim_server.listing import ListQuery
+from scim_server.models import GROUPS, KINDS, USERS, ResourceKind
+from scim_server.passwords import hash_password
+from scim_server.patch import MemberChange, apply_operations, plan_patch
+from scim_server.projection import Selection
+from scim_server.storage.database import Database, Document
+from scim_server.storage.documents import etag, stored_attributes, to_payload
+from scim_server.storage.memberships import MembershipRepository
+from scim_server.storage.resources import ResourceRepository
+
+Payload = dict[str, Any]
+
+MAX_WRITE_ATTEMPTS = 20
+"""Optimistic-concurrency retries before a PATCH gives up (each retry re-reads and re-applies)."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who is asking: the tenant, and the SCIM base URL its resources are located under."""
+
+    tenant: str
+    base_url: str
+
+    def location(self, kind: ResourceKind, resource_id: str) -> str:
+        return f"{self.base_url}/{kind.endpoint}/{resource_id}"
+
+
+@dataclass(frozen=True)
+class Preconditions:
+    """``If-Match`` / ``If-None-Match`` ETags (RFC 7644 §3.14); None when absent."""
+
+    if_match: tuple[str, ...] | None = None
+    if_none_match: tuple[str, ...] | None = None
+
+    @staticmethod
+    def matches(tags: tuple[str, ...], version: int) -> bool:
+        current = etag(version)
+        return any(tag == "*" or _weak(tag) == current for tag in tags)
+
+    def expected_version(self, document: Document) -> int | None:
+        """The version a write must find, or None when the client did not ask; stale: 412."""
+        if self.if_match is None:
+            return None
+        version = int(document["meta"]["version"])
+        if not self.matches(self.if_match, version):
+            raise PreconditionFailedException(detail="the resource has changed (If-Match)")
+        return version
+
+
+def _weak(tag: str) -> str:
+    return tag if tag.startswith("W/") else f"W/{tag}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    payload: Payload
+    version: int
+
+
+class Provisioning:
+    """Resource operations for one database; tenant and base URL come with each call."""
+
+    def __init__(self, database: Database, *, max_results: int) -> None:
+        self.max_results = max_results
+        self.repositories = {kind.name: ResourceRepository(database, kind) for kind in KINDS}
+        self.memberships = MembershipRepository(database)
+
+    def repository(self, kind: ResourceKind) -> ResourceRepository:
+        return self.repositories[kind.name]
+
+    # -- reading -----------------------------------------------------------------
+
+    async def get(self, kind: ResourceKind, scope: Scope, resource_id: str,
+                  selection: Selection = Selection()) -> Answer:
+        document = await self.repository(kind).get(scope.tenant, resource_id)
+        if document is None:
+            raise resource_not_found(kind.endpoint, resource_id)
+        payloads = await self._render(kind, scope, [document], selection)
+        return Answer(payloads[0], int(document["meta"]["version"]))
+
+    async def list(self, kind: ResourceKind, scope: Scope, query: ListQuery) -> Payload:
+        mongo_query = compile_filter(query.filter, kind.model) if query.filter else {}
+        repository = self.repository(kind)
+        total = await repository.count(scope.tenant, mongo_query)
+        size = query.page_size(self.max_results)
+        documents: list[Document] = []
+        if size > 0:
+            documents = await repository.find(
+                scope.tenant, mongo_query, self._sort(kind, query),
+                skip=query.start_index - 1, limit=size,
+            )
+        resources = await self._render(kind, scope, documents, query.selection)
+        return list_response(resources, total, query.start_index)
+
+    async def search_all(self, scope: Scope, query: ListQuery) -> Payload:
+        """Root ``/.search`` across every resource type (RFC 7644 §3.4.3)."""
+        if query.sort_by:
+            raise InvalidValueException(detail="sortBy is not supported across resource types")
+        size = query.page_size(self.max_results)
+        wanted = query.start_index - 1 + size
+        total = 0
+        pages: list[tuple[ResourceKind, list[Document]]] = []
+        for kind in KINDS:
+            mongo_query = (compile_filter(query.filter, kind.model, strict=False)
+                           if query.filter else {})
+            repository = self.repository(kind)
+            count = await repository.count(scope.tenant, mongo_query)
+            skip = max(0, query.start_index - 1 - total)
+            limit = max(0, wanted - max(total, query.start_index - 1))
+            documents = []
+            if limit > 0 and skip < count:
+                documents = await repository.find(scope.tenant, mongo_query, [("_id", 1)],
+                                                  skip=skip, limit=limit)
+            total += count
+            wanted -= len(documents)
+            pages.append((kind, documents))
+        resources = [
+            payload
+            for kind, documents in pages
+            for payload in await self._render(kind, scope, documents, query.selection)
+        ]
+        return list_response(resources[:size], total, query.start_index)
+
+    def _sort(self, kind: ResourceKind, query: ListQuery) -> list[tuple[str, int]]:
+        direction = -1 if query.descending else 1
+        if not query.sort_by:
+            return [("_id", 1)]
+        # _id breaks ties, so equal sort keys still page deterministically.
+        return [(compile_sort(query.sort_by, kind.model), direction), ("_id", direction)]
+
+    async def _render(self, kind: ResourceKind, scope: Scope, documents: list[Document],
+                      selection: Selection) -> list[Payload]:
+        payloads = [to_payload(kind, d, scope.location(kind, d["_id"])) for d in documents]
+        ids = [payload["id"] for payload in payloads]
+        if kind is GROUPS and selection.includes(kind, "members"):
+            members = await self._members(scope, ids)
+            for payload in payloads:
+                if members.get(payload["id"]):
+                    payload["members"] = members[payload["id"]]
+        if kind is USERS and selection.includes(kind, "groups"):
+            groups = await self._groups(scope, ids)
+            for payload in payloads:
+                if groups.get(payload["id"]):
+                    payload["groups"] = groups[payload["id"]]
+        return [selection.apply(kind, payload) for payload in payloads]
+
+    async def _members(self, scope: Scope, group_ids: list[str]) -> dict[str, list[Payload]]:
+        relation = await self.memberships.members_of(scope.tenant, group_ids)
+        names: dict[str, str] = {}
+        for kind in KINDS:
+            ids = [m for members in relation.values() for m, t in members if t == kind.name]
+            names |= await self.repository(kind).display_names(scope.tenant, ids)
+        by_kind = {kind.name: kind for kind in KINDS}
+        return {
+            group: [
+                _reference(member, names.get(member), member_type,
+                           scope.location(by_kind[member_type], member))
+                for member, member_type in members
+            ]
+            for group, members in relation.items()
+        }
+
+    async def _groups(self, scope: Scope, user_ids: list[str]) -> dict[str, list[Payload]]:
+        """``User.groups``: direct memberships, plus the groups those groups belong to."""
+        direct = await self.memberships.groups_of(scope.tenant, user_ids)
+        parents: dict[str, set[str]] = {}
+        frontier = {group for groups in direct.values() for group in groups}
+        while frontier:
+            found = await self.memberships.groups_of(scope.tenant, frontier)
+            parents.update({group: found.get(group, set()) for group in frontier})
+            frontier = {p for group in frontier for p in parents[group]} - parents.keys()
+        everything = set(parents)
+        names = await self.repository(GROUPS).display_names(scope.tenant, everything)
+        answer: dict[str, list[Payload]] = {}
+        for user, groups in direct.items():
+            indirect = _ancestors(groups, parents) - groups
+            answer[user] = [
+                _reference(group, names.get(group), kind,
+                           scope.location(GROUPS, group))
+                for kind, selected in (("direct", groups), ("indirect", indirect))
+                for group in sorted(selected)
+            ]
+        return answer
+
+    # -- writing -----------------------------------------------------------------
+
+    async def create(self, kind: ResourceKind, scope: Scope, body: Payload) -> Answer:
+        resource = _validate(kind, body, Context.RESOURCE_CREATION_REQUEST)
+        members = await self._check_members(scope, None, _declared_members(kind, body) or {})
+        now = datetime.now(UTC)
+        resource_id = str(uuid.uuid4())
+        document = await self._document(kind, resource, resource_id, scope.tenant, now)
+        await self.repository(kind).insert(document)
+        if members:
+            await self.memberships.add(scope.tenant, resource_id, members)
+        return await self.get(kind, scope, resource_id)
+
+    async def replace(self, kind: ResourceKind, scope: Scope, resource_id: str, body: Payload,
+                      preconditions: Preconditions = Preconditions()) -> Answer:
+        """PUT: the body becomes the resource; readOnly attributes and the password are kept."""
+        if body.get("id") not in (None, resource_id):
+            raise MutabilityException(detail="id is immutable")
+        declared = _declared_members(kind, body)
+        members = await self._check_members(scope, resource_id, declared or {})
+        repository = self.repository(kind)
+        for _attempt in range(MAX_WRITE_ATTEMPTS):
+            replacement = _validate(kind, body, Context.RESOURCE_REPLACEMENT_REQUEST)
+            document = await repository.get(scope.tenant, resource_id)
+            if document is None:
+                raise resource_not_found(kind.endpoint, resource_id)
+            expected = preconditions.expected_version(document)
+            original = _validate(kind, to_payload(kind, document, ""), Context.DEFAULT)
+            try:
+                replacement.replace(original)
+            except ValidationError as error:
+                raise from_validation_error(error) from None
+            updated = await repository.update(
+                scope.tenant, resource_id, int(document["meta"]["version"]),
+                await self._changes(kind, replacement), datetime.now(UTC),
+            )
+            if updated is not None:
+                break
+            if expected is not None:
+                raise PreconditionFailedException(detail="the resource has changed (If-Match)")
+        else:
+            raise PreconditionFailedException(detail="too many concurrent changes, retry")
+        if kind is GROUPS:
+            await self._replace_members(scope.tenant, resource_id, members)
+        return await self.get(kind, scope, resource_id)
+
+    async def patch(self, kind: ResourceKind, scope: Scope, resource_id: str, body: Any,
+                    preconditions: Preconditions = Preconditions(),
+                    selection: Selection = Selection()) -> Answer:
+        plan = plan_patch(kind, body)
+        # Every member id is checked before anything is written: a bad one fails the whole PATCH.
+        resolved = [
+            await self._check_members(scope, resource_id, _typed(change))
+            if change.op in ("add", "replace") else {}
+            for change in plan.member_changes
+        ]
+        repository = self.repository(kind)
+        wrote = False
+        for _attempt in range(MAX_WRITE_ATTEMPTS):
+            document = await repository.get(scope.tenant, resource_id)
+            if document is None:
+                raise resource_not_found(kind.endpoint, resource_id)
+            expected = preconditions.expected_version(document)
+            resource = _validate(kind, to_payload(kind, document, ""), Context.DEFAULT)
+            if not apply_operations(kind, resource, plan.operations):
+                break
+            changes = await self._changes(kind, resource)
+            version = int(document["meta"]["version"])
+            updated = await repository.update(scope.tenant, resource_id, version, changes,
+                                              datetime.now(UTC))
+            if updated is not None:
+                wrote = True
+                break
+            if expected is not None:
+                raise PreconditionFailedException(detail="the resource has changed (If-Match)")
+        else:
+            raise PreconditionFailedException(detail="too many concurrent changes, retry")
+        if plan.member_changes:
+            for change, members in zip(plan.member_changes, resolved, strict=True):
+                await self._apply_member_change(scope.tenant, resource_id, change, members)
+            if not wrote:
+                # Membership writes commute, so the version bump needs no condition.
+                await repository.update(scope.tenant, resource_id, None, {}, datetime.now(UTC))
+        return await self.get(kind, scope, resource_id, selection)
+
+    async def delete(self, kind: ResourceKind, scope: Scope, resource_id: str,
+                     preconditions: Preconditions = Preconditions()) -> None:
+        repository = self.repository(kind)
+        expected = None
+        if preconditions.if_match is not None:
+            document = await repository.get(scope.tenant, resource_id, {"meta": 1})
+            if document is None:
+                raise resource_not_found(kind.endpoint, resource_id)
+            expected = preconditions.expected_version(document)
+        if not await repository.delete(scope.tenant, resource_id, expected):
+            if expected is not None:
+                raise PreconditionFailedException(detail="the resource has changed (If-Match)")
+            raise resource_not_found(kind.endpoint, resource_id)
+        await self.memberships.forget(scope.tenant, resource_id)
+
+    async def delete_tenant(self, tenant: str) -> None:
+        for repository in self.repositories.values():
+            await repository.delete_tenant(tenant)
+        await self.memberships.delete_tenant(tenant)
+
+    # -- helpers -----------------------------------------------------------------
+
+    async def _document(self, kind: ResourceKind, resource: Resource[Any], resource_id: str,
+                        tenant: str, now: datetime) -> Document:
+        document: Document = {
+            "_id": resource_id,
+            "tenant": tenant,
+            "meta": {"created": now, "lastModified": now, "version": 1},
+        }
+        document.update(await self._changes(kind, resource))
+        return document
+
+    async def _changes(self, kind: ResourceKind, resource: Resource[Any]) -> Document:
+        """The stored fields a resource state becomes: ``r``, ``c`` and a new password hash."""
+        payload = resource.model_dump(scim_ctx=Context.DEFAULT)
+        raw, comparison = stored_attributes(kind, payload)
+        changes: Document = {"r": raw, "c": comparison}
+        password = payload.get("password")
+        if kind is USERS and password:
+            changes["pw"] = await hash_password(password)
+        return changes
+
+    async def _check_members(self, scope: Scope, group_id: str | None,
+                             members: Mapping[str, str | None]) -> dict[str, str]:
+        """Resolve each member id to its type in this tenant; unknown ids are 400 invalidValue."""
+        if group_id is not None and group_id in members:
+            raise InvalidValueException(detail="a group cannot be a member of itself")
+        resolved: dict[str, str] = {}
+        if not members:
+            return resolved
+        for kind in KINDS:
+            found = await self.repository(kind).existing_ids(scope.tenant, members)
+            resolved |= dict.fromkeys(found - resolved.keys(), kind.name)
+        unknown = sorted(set(members) - resolved.keys())
+        if unknown:
+            raise InvalidValueException(detail=f"unknown member id(s): {', '.join(unknown)}")
+        mistyped = [m for m, t in members.items() if t and t != resolved[m]]
+        if mistyped:
+            raise InvalidValueException(detail=f"member type does not match: {', '.join(mistyped)}")
+        return resolved
+
+    async def _apply_member_change(self, tenant: str, group: str, change: MemberChange,
+                                   members: dict[str, str]) -> None:
+        if change.op == "add":
+            await self.memberships.add(tenant, group, members)
+        elif change.op == "remove":
+            await self.memberships.remove(tenant, group, change.member_ids)
+        elif change.op == "clear":
+            await self.memberships.remove_matching(tenant, group, {})
+        else:
+            await self._replace_members(tenant, group, members)
+
+    async def _replace_members(self, tenant: str, group: str, members: Mapping[str, str]) -> None:
+        """Set the members to exactly ``members``, touching only the differences."""
+        current = await self.memberships.member_ids(tenant, group)
+        await self.memberships.remove(tenant, group, current - members.keys())
+        await self.memberships.add(
+            tenant, group, {m: t for m, t in members.items() if m not in current}
+        )
+
+
+def _validate(kind: ResourceKind, body: Payload, context: Context) -> Resource[Any]:
+    if not isinstance(body, dict):
+        raise InvalidValueException(detail="the body is a JSON object")
+    payload = {key: value for key, value in body.items()
+               if not (kind is GROUPS and key.lower() == "members")}
+    try:
+        return kind.model.model_validate(payload, scim_ctx=context)
+    except ValidationError as error:
+        raise from_validation_error(error) from None
+
+
+def _declared_members(kind: ResourceKind, body: Payload) -> dict[str, str | None] | None:
+    """A group body's ``members`` as id -> declared type (None when the client gave none)."""
+    if kind is not GROUPS:
+        return None
+    key = next((k for k in body if k.lower() == "members"), None)
+    if key is None or body[key] is None:
+        return None
+    entries = body[key]
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("value"), str) for e in entries
+    ):
+        raise InvalidValueException(detail="members is a list of objects with a string value")
+    return {entry["value"]: entry.get("type") for entry in entries}
+
+
+def _typed(change: MemberChange) -> dict[str, str | None]:
+    return {member: change.declared_types.get(member) for member in change.member_ids}
+
+
+def _ancestors(groups: Iterable[str], parents: Mapping[str, set[str]]) -> set[str]:
+    seen: set[str] = set()
+    stack = list(groups)
+    while stack:
+        group = stack.pop()
+        if group not in seen:
+            seen.add(group)
+            stack.extend(parents.get(group, ()))
+    return seen
+
+
+def _reference(resource_id: str, display: str | None, member_type: str,
+               location: str) -> Payload:
+    reference: Payload = {"value": resource_id, "$ref": location, "type": member_type}
+    if display:
+        reference["display"] = display
+    return reference
+
+
+def list_response(resources: list[Payload], total: int, start_index: int) -> Payload:
+    return {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }

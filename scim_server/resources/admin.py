@@ -1,0 +1,125 @@
+"""The admin API: tenants and their SCIM bearer tokens, guarded by the admin token."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from scim2_models import ConflictException, InvalidValueException, NotFoundException
+from scim2_models import UnauthorizedException
+
+from scim_server.resources.tenancy import base_url
+from scim_server.responses import json_response, read_object
+from scim_server.state import services
+from scim_server.storage.tenants import TenantExists
+
+TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+
+def _require_admin(request: web.Request) -> None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    expected = services(request).admin_token
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), expected):
+        raise UnauthorizedException(detail="the admin token is required")
+
+
+async def _existing_tenant(request: web.Request) -> str:
+    name = request.match_info["name"]
+    if await services(request).tenants.get(name) is None:
+        raise NotFoundException(detail=f"no tenant {name!r}")
+    return name
+
+
+def _ttl(body: dict[str, Any]) -> int | None:
+    ttl = body.get("ttl_seconds")
+    if ttl is not None and (not isinstance(ttl, int) or ttl <= 0):
+        raise InvalidValueException(detail="ttl_seconds is a positive integer")
+    return ttl
+
+
+def _token_view(token_id: str, tenant: str, created: datetime, expires: datetime | None,
+                revoked: datetime | None = None, description: str | None = None) -> dict[str, Any]:
+    return {
+        "id": token_id, "tenant": tenant, "created": created.isoformat(),
+        "expires": expires.isoformat() if expires else None,
+        "revoked": revoked.isoformat() if revoked else None, "description": description,
+    }
+
+
+async def create_tenant(request: web.Request) -> web.Response:
+    _require_admin(request)
+    body = await read_object(request)
+    name = body.get("name")
+    if not isinstance(name, str) or not TENANT_NAME.fullmatch(name):
+        raise InvalidValueException(
+            detail="name is 1-63 lowercase letters, digits, '-' or '_', starting with a letter "
+                   "or digit"
+        )
+    state = services(request)
+    try:
+        await state.tenants.create(name, datetime.now(UTC))
+    except TenantExists:
+        raise ConflictException(detail=f"tenant {name!r} already exists") from None
+    issued = await state.tokens.issue(name, ttl_seconds=_ttl(body), description="initial token")
+    return json_response(
+        {"name": name, "scim_base_url": base_url(request, name), "token": issued.token,
+         "token_id": issued.token_id},
+        status=201,
+    )
+
+
+async def list_tenants(request: web.Request) -> web.Response:
+    _require_admin(request)
+    tenants = await services(request).tenants.list()
+    return json_response({"tenants": [
+        {"name": t["_id"], "scim_base_url": base_url(request, t["_id"]),
+         "created": t["created"].isoformat()}
+        for t in tenants
+    ]})
+
+
+async def delete_tenant(request: web.Request) -> web.Response:
+    _require_admin(request)
+    name = await _existing_tenant(request)
+    state = services(request)
+    await state.tenants.delete(name)
+    await state.provisioning.delete_tenant(name)
+    return web.Response(status=204)
+
+
+async def issue_token(request: web.Request) -> web.Response:
+    _require_admin(request)
+    name = await _existing_tenant(request)
+    body = await read_object(request) if request.can_read_body else {}
+    description = body.get("description")
+    issued = await services(request).tokens.issue(
+        name, ttl_seconds=_ttl(body),
+        description=description if isinstance(description, str) else None,
+    )
+    return json_response({"id": issued.token_id, "token": issued.token, "tenant": name,
+                          "expires": issued.expires.isoformat() if issued.expires else None},
+                         status=201)
+
+
+async def list_tokens(request: web.Request) -> web.Response:
+    _require_admin(request)
+    name = await _existing_tenant(request)
+    tokens = await services(request).tenants.list_tokens(name)
+    return json_response({"tokens": [
+        _token_view(t["_id"], name, t["created"], t.get("expires"), t.get("revoked"),
+                    t.get("description"))
+        for t in tokens
+    ]})
+
+
+async def revoke_token(request: web.Request) -> web.Response:
+    _require_admin(request)
+    name = await _existing_tenant(request)
+    token_id = request.match_info["token_id"]
+    if not await services(request).tokens.revoke(name, token_id):
+        raise NotFoundException(detail=f"no token {token_id!r} for tenant {name!r}")
+    return web.Response(status=204)

@@ -1,0 +1,100 @@
+"""Users and Groups endpoints (RFC 7644 §3.3-§3.6): one handler set per resource type."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from scim_server.listing import ListQuery
+from scim_server.models import ResourceKind
+from scim_server.projection import Selection
+from scim_server.provisioning import Answer, Preconditions
+from scim_server.resources.tenancy import authenticated_scope
+from scim_server.responses import read_json, read_object, scim_response
+from scim_server.state import services
+from scim_server.storage.documents import etag
+
+
+def _selection(request: web.Request) -> Selection:
+    query = {key.lower(): value for key, value in request.query.items()}
+    return Selection.parse(query.get("attributes"), query.get("excludedattributes"))
+
+
+def _preconditions(request: web.Request) -> Preconditions:
+    def tags(header: str) -> tuple[str, ...] | None:
+        value = request.headers.get(header)
+        if value is None:
+            return None
+        return tuple(tag.strip() for tag in value.split(",") if tag.strip())
+
+    return Preconditions(if_match=tags("If-Match"), if_none_match=tags("If-None-Match"))
+
+
+def _resource_response(answer: Answer, *, status: int = 200) -> web.Response:
+    headers = {"ETag": etag(answer.version)}
+    if status == 201:
+        headers["Location"] = answer.payload["meta"]["location"]
+    return scim_response(answer.payload, status=status, headers=headers)
+
+
+class ResourceEndpoints:
+    """The handlers of ``/{tenant}/Users`` or ``/{tenant}/Groups``."""
+
+    def __init__(self, kind: ResourceKind) -> None:
+        self.kind = kind
+
+    async def list(self, request: web.Request) -> web.Response:
+        scope = await authenticated_scope(request)
+        query = ListQuery.from_query(request.query)
+        return scim_response(await services(request).provisioning.list(self.kind, scope, query))
+
+    async def search(self, request: web.Request) -> web.Response:
+        scope = await authenticated_scope(request)
+        query = ListQuery.from_search(await read_object(request))
+        return scim_response(await services(request).provisioning.list(self.kind, scope, query))
+
+    async def create(self, request: web.Request) -> web.Response:
+        scope = await authenticated_scope(request)
+        answer = await services(request).provisioning.create(
+            self.kind, scope, await read_object(request)
+        )
+        return _resource_response(answer, status=201)
+
+    async def get(self, request: web.Request) -> web.Response:
+        scope = await authenticated_scope(request)
+        answer = await services(request).provisioning.get(
+            self.kind, scope, request.match_info["id"], _selection(request)
+        )
+        if_none_match = _preconditions(request).if_none_match
+        if if_none_match is not None and Preconditions.matches(if_none_match, answer.version):
+            return web.Response(status=304, headers={"ETag": etag(answer.version)})
+        return _resource_response(answer)
+
+    async def replace(self, request: web.Request) -> web.Response:
+        scope = await authenticated_scope(request)
+        answer = await services(request).provisioning.replace(
+            self.kind, scope, request.match_info["id"], await read_object(request),
+            _preconditions(request),
+        )
+        return _resource_response(answer)
+
+    async def patch(self, request: web.Request) -> web.Response:
+        scope = await authenticated_scope(request)
+        answer = await services(request).provisioning.patch(
+            self.kind, scope, request.match_info["id"], await read_json(request),
+            _preconditions(request), _selection(request),
+        )
+        return _resource_response(answer)
+
+    async def delete(self, request: web.Request) -> web.Response:
+        scope = await authenticated_scope(request)
+        await services(request).provisioning.delete(
+            self.kind, scope, request.match_info["id"], _preconditions(request)
+        )
+        return web.Response(status=204)
+
+
+async def search_all(request: web.Request) -> web.Response:
+    """``POST /{tenant}/.search`` across every resource type."""
+    scope = await authenticated_scope(request)
+    query = ListQuery.from_search(await read_object(request))
+    return scim_response(await services(request).provisioning.search_all(scope, query))

@@ -1,0 +1,50 @@
+"""Discovery endpoints (RFC 7644 §4): what this server is, per tenant base URL."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from scim2_models import NotFoundException
+
+from scim_server import discovery
+from scim_server.resources.tenancy import authenticated_scope
+from scim_server.responses import scim_response
+from scim_server.state import services
+
+
+def capabilities(request: web.Request) -> discovery.Capabilities:
+    settings = services(request).settings
+    return discovery.Capabilities(max_results=settings.max_results,
+                                  max_body_bytes=settings.max_body_bytes)
+
+
+async def service_provider_config(request: web.Request) -> web.Response:
+    scope = await authenticated_scope(request)
+    return scim_response(discovery.service_provider_config(scope.base_url, capabilities(request)))
+
+
+async def resource_types(request: web.Request) -> web.Response:
+    scope = await authenticated_scope(request)
+    return scim_response(discovery.list_response(discovery.resource_types(scope.base_url)))
+
+
+async def resource_type(request: web.Request) -> web.Response:
+    scope = await authenticated_scope(request)
+    name = request.match_info["name"]
+    document = discovery.resource_type(name, scope.base_url)
+    if document is None:
+        raise NotFoundException(detail=f"no resource type {name!r}")
+    return scim_response(document)
+
+
+async def schemas(request: web.Request) -> web.Response:
+    scope = await authenticated_scope(request)
+    return scim_response(discovery.list_response(discovery.schemas(scope.base_url)))
+
+
+async def schema(request: web.Request) -> web.Response:
+    scope = await authenticated_scope(request)
+    urn = request.match_info["urn"]
+    document = discovery.schema(urn, scope.base_url)
+    if document is None:
+        raise NotFoundException(detail=f"no schema {urn!r}")
+    return scim_response(document)

@@ -1,0 +1,58 @@
+"""The URL map: every endpoint the server answers, in one table."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from scim2_models import NotImplementedException
+
+from scim_server.models import KINDS
+from scim_server.resources import admin, discovery
+from scim_server.resources.crud import ResourceEndpoints, search_all
+from scim_server.resources.tenancy import authenticated_scope
+
+SCIM = "/scim/v2/{tenant}"
+
+
+async def not_implemented(request: web.Request) -> web.Response:
+    """``/Me`` and ``/Bulk``: advertised as unsupported, answered 501 (RFC 7644 §3.11, §3.7)."""
+    await authenticated_scope(request)
+    raise NotImplementedException(detail=f"{request.path.rsplit('/', 1)[-1]} is not supported")
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def add_routes(app: web.Application) -> None:
+    router = app.router
+    router.add_get("/healthz", health)
+
+    router.add_post("/admin/tenants", admin.create_tenant)
+    router.add_get("/admin/tenants", admin.list_tenants)
+    router.add_delete("/admin/tenants/{name}", admin.delete_tenant)
+    router.add_post("/admin/tenants/{name}/tokens", admin.issue_token)
+    router.add_get("/admin/tenants/{name}/tokens", admin.list_tokens)
+    router.add_delete("/admin/tenants/{name}/tokens/{token_id}", admin.revoke_token)
+
+    router.add_get(f"{SCIM}/ServiceProviderConfig", discovery.service_provider_config)
+    router.add_get(f"{SCIM}/ResourceTypes", discovery.resource_types)
+    router.add_get(f"{SCIM}/ResourceTypes/{{name}}", discovery.resource_type)
+    router.add_get(f"{SCIM}/Schemas", discovery.schemas)
+    router.add_get(f"{SCIM}/Schemas/{{urn}}", discovery.schema)
+
+    for kind in KINDS:
+        endpoints = ResourceEndpoints(kind)
+        collection = f"{SCIM}/{kind.endpoint}"
+        router.add_get(collection, endpoints.list)
+        router.add_post(collection, endpoints.create)
+        router.add_post(f"{collection}/.search", endpoints.search)
+        item = f"{collection}/{{id}}"
+        router.add_get(item, endpoints.get)
+        router.add_put(item, endpoints.replace)
+        router.add_patch(item, endpoints.patch)
+        router.add_delete(item, endpoints.delete)
+
+    router.add_post(f"{SCIM}/.search", search_all)
+    router.add_route("*", f"{SCIM}/Me", not_implemented)
+    router.add_route("*", f"{SCIM}/Me/{{tail:.*}}", not_implemented)
+    router.add_route("*", f"{SCIM}/Bulk", not_implemented)

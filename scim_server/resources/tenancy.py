@@ -1,0 +1,20 @@
+"""Who a SCIM request is for: the tenant in the URL, proven by its bearer token."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from scim_server.provisioning import Scope
+from scim_server.responses import public_root
+from scim_server.state import services
+
+
+def base_url(request: web.Request, tenant: str) -> str:
+    return f"{public_root(request, services(request).settings.public_url)}/scim/v2/{tenant}"
+
+
+async def authenticated_scope(request: web.Request) -> Scope:
+    """Authenticate the request for the tenant its URL names (401 otherwise)."""
+    tenant = request.match_info["tenant"]
+    await services(request).tokens.authenticate(tenant, request.headers.get("Authorization"))
+    return Scope(tenant=tenant, base_url=base_url(request, tenant))

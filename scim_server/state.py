@@ -1,0 +1,31 @@
+"""What the aiohttp application holds for its handlers, under typed keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from scim_server.config import Settings
+from scim_server.provisioning import Provisioning
+from scim_server.storage.database import Database
+from scim_server.storage.tenants import TenantRepository
+from scim_server.tokens import TokenAuthority
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database: Database
+    provisioning: Provisioning
+    tenants: TenantRepository
+    tokens: TokenAuthority
+    admin_token: str
+
+
+SERVICES = web.AppKey("services", Services)
+SETTINGS = web.AppKey("settings", Settings)
+
+
+def services(request: web.Request) -> Services:
+    return request.app[SERVICES]

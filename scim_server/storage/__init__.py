@@ -1,0 +1,1 @@
+"""The repository layer: everything that knows MongoDB's shape lives here."""

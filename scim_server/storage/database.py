@@ -1,0 +1,96 @@
+"""Connecting to MongoDB and laying out the collections and their indexes.
+
+Every collection is shared by all tenants and every index starts with ``tenant``,
+so a query can only ever reach one tenant's data through an index prefix.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel, WriteConcern
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+Document = dict[str, Any]
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "users": [
+        IndexModel([("tenant", ASCENDING), ("c.userName", ASCENDING)], unique=True,
+                   name="tenant_userName_unique"),
+        IndexModel([("tenant", ASCENDING), ("c.externalId", ASCENDING)], name="tenant_externalId"),
+        IndexModel([("tenant", ASCENDING), ("c.emails.value", ASCENDING)], name="tenant_emails"),
+        IndexModel([("tenant", ASCENDING), ("c.displayName", ASCENDING)], name="tenant_displayName"),
+        IndexModel([("tenant", ASCENDING), ("_id", ASCENDING)], name="tenant_id"),
+    ],
+    "groups": [
+        IndexModel([("tenant", ASCENDING), ("c.displayName", ASCENDING)], name="tenant_displayName"),
+        IndexModel([("tenant", ASCENDING), ("c.externalId", ASCENDING)], name="tenant_externalId"),
+        IndexModel([("tenant", ASCENDING), ("_id", ASCENDING)], name="tenant_id"),
+    ],
+    # One document per (group, member): a group of a million members is a million
+    # small documents, and adding one costs an index insert, whatever the group size.
+    "memberships": [
+        IndexModel([("tenant", ASCENDING), ("group", ASCENDING), ("member", ASCENDING)],
+                   unique=True, name="tenant_group_member_unique"),
+        IndexModel([("tenant", ASCENDING), ("member", ASCENDING)], name="tenant_member"),
+    ],
+    "tokens": [IndexModel([("tenant", ASCENDING), ("_id", ASCENDING)], name="tenant_token")],
+}
+
+
+@dataclass
+class Database:
+    """The collections the server uses, on one client bound to the running event loop."""
+
+    client: AsyncMongoClient[Document]
+    db: AsyncDatabase[Document]
+
+    @classmethod
+    def connect(cls, uri: str, name: str) -> Database:
+        client: AsyncMongoClient[Document] = AsyncMongoClient(
+            uri, serverSelectionTimeoutMS=5000, connectTimeoutMS=5000, tz_aware=True
+        )
+        # Provisioning data must survive a crash: every write waits for the journal.
+        database = client.get_database(name, write_concern=WriteConcern(w=1, j=True))
+        return cls(client=client, db=database)
+
+    def __getitem__(self, collection: str) -> AsyncCollection[Document]:
+        return self.db[collection]
+
+    @property
+    def memberships(self) -> AsyncCollection[Document]:
+        return self.db["memberships"]
+
+    @property
+    def tenants(self) -> AsyncCollection[Document]:
+        return self.db["tenants"]
+
+    @property
+    def tokens(self) -> AsyncCollection[Document]:
+        return self.db["tokens"]
+
+    async def ensure_indexes(self) -> None:
+        for collection, indexes in INDEXES.items():
+            await self.db[collection].create_indexes(indexes)
+
+    async def server_secret(self, name: str, configured: str | None) -> str:
+        """A secret shared by every worker: the configured one, else one generated once and kept.
+
+        Keeping generated secrets in the database means tokens stay valid across
+        restarts and across worker processes without any configuration.
+        """
+        if configured:
+            return configured
+        stored = await self.db["server_settings"].find_one_and_update(
+            {"_id": name},
+            {"$setOnInsert": {"value": secrets.token_urlsafe(32)}},
+            upsert=True,
+            return_document=True,
+        )
+        return str(stored["value"])
+
+    async def close(self) -> None:
+        await self.client.close()

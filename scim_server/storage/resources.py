@@ -1,0 +1,103 @@
+"""Users and Groups in MongoDB: one document per resource, always addressed with its tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+from scim2_models import UniquenessException
+
+from scim_server.models import ResourceKind
+from scim_server.storage.database import Database, Document
+
+SortSpec = list[tuple[str, int]]
+
+
+def _uniqueness(kind: ResourceKind) -> UniquenessException:
+    return UniquenessException(detail=f"a {kind.name} with the same userName already exists")
+
+
+class ResourceRepository:
+    """The stored documents of one resource type."""
+
+    def __init__(self, database: Database, kind: ResourceKind) -> None:
+        self.kind = kind
+        self.collection = database[kind.collection]
+
+    async def insert(self, document: Document) -> None:
+        try:
+            await self.collection.insert_one(document)
+        except DuplicateKeyError:
+            raise _uniqueness(self.kind) from None
+
+    async def get(self, tenant: str, resource_id: str,
+                  projection: Mapping[str, Any] | None = None) -> Document | None:
+        return await self.collection.find_one({"_id": resource_id, "tenant": tenant}, projection)
+
+    async def update(self, tenant: str, resource_id: str, expected_version: int | None,
+                     changes: Mapping[str, Any], now: datetime,
+                     unset: Iterable[str] = ()) -> Document | None:
+        """Apply ``changes`` and bump the version, if the stored version is still the expected one.
+
+        Answers the new document, or None when the resource is gone or was
+        changed by someone else since it was read (the caller decides whether to
+        retry or to answer 412). ``expected_version=None`` updates unconditionally,
+        for changes that commute (membership counters).
+        """
+        query: dict[str, Any] = {"_id": resource_id, "tenant": tenant}
+        if expected_version is not None:
+            query["meta.version"] = expected_version
+        update: dict[str, Any] = {
+            "$set": {**changes, "meta.lastModified": now},
+            "$inc": {"meta.version": 1},
+        }
+        if unset:
+            update["$unset"] = dict.fromkeys(unset, "")
+        try:
+            return await self.collection.find_one_and_update(
+                query, update, return_document=ReturnDocument.AFTER
+            )
+        except DuplicateKeyError:
+            raise _uniqueness(self.kind) from None
+
+    async def delete(self, tenant: str, resource_id: str,
+                     expected_version: int | None = None) -> bool:
+        query: dict[str, Any] = {"_id": resource_id, "tenant": tenant}
+        if expected_version is not None:
+            query["meta.version"] = expected_version
+        result = await self.collection.delete_one(query)
+        return result.deleted_count == 1
+
+    async def find(self, tenant: str, query: Mapping[str, Any], sort: SortSpec, skip: int,
+                   limit: int, projection: Mapping[str, Any] | None = None) -> list[Document]:
+        cursor = self.collection.find({**query, "tenant": tenant}, projection)
+        return await cursor.sort(sort).skip(skip).limit(limit).to_list(None)
+
+    async def count(self, tenant: str, query: Mapping[str, Any]) -> int:
+        return await self.collection.count_documents({**query, "tenant": tenant})
+
+    async def existing_ids(self, tenant: str, ids: Iterable[str]) -> set[str]:
+        wanted = list(set(ids))
+        if not wanted:
+            return set()
+        cursor = self.collection.find({"tenant": tenant, "_id": {"$in": wanted}}, {"_id": 1})
+        return {document["_id"] async for document in cursor}
+
+    async def display_names(self, tenant: str, ids: Iterable[str]) -> dict[str, str]:
+        """The ``display`` value other resources show for these ids."""
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        fields = {"r.displayName": 1, "r.userName": 1}
+        cursor = self.collection.find({"tenant": tenant, "_id": {"$in": wanted}}, fields)
+        return {
+            document["_id"]: document["r"].get("displayName") or document["r"].get("userName")
+            async for document in cursor
+            if document.get("r")
+        }
+
+    async def delete_tenant(self, tenant: str) -> None:
+        await self.collection.delete_many({"tenant": tenant})
