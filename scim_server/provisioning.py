@@ -125,29 +125,28 @@ class Provisioning:
         if query.sort_by:
             raise InvalidValueException(detail="sortBy is not supported across resource types")
         size = query.page_size(self.max_results)
-        wanted = query.start_index - 1 + size
+        first, end = query.start_index - 1, query.start_index - 1 + size
         total = 0
         pages: list[tuple[ResourceKind, list[Document]]] = []
         for kind in KINDS:
+            # The page is a window over the concatenation Users + Groups, each in id order.
             mongo_query = (compile_filter(query.filter, kind.model, strict=False)
                            if query.filter else {})
             repository = self.repository(kind)
             count = await repository.count(scope.tenant, mongo_query)
-            skip = max(0, query.start_index - 1 - total)
-            limit = max(0, wanted - max(total, query.start_index - 1))
+            low, high = max(first, total), min(end, total + count)
             documents = []
-            if limit > 0 and skip < count:
+            if high > low:
                 documents = await repository.find(scope.tenant, mongo_query, [("_id", 1)],
-                                                  skip=skip, limit=limit)
+                                                  skip=low - total, limit=high - low)
             total += count
-            wanted -= len(documents)
             pages.append((kind, documents))
         resources = [
             payload
             for kind, documents in pages
             for payload in await self._render(kind, scope, documents, query.selection)
         ]
-        return list_response(resources[:size], total, query.start_index)
+        return list_response(resources, total, query.start_index)
 
     def _sort(self, kind: ResourceKind, query: ListQuery) -> list[tuple[str, int]]:
         direction = -1 if query.descending else 1
@@ -237,7 +236,8 @@ class Provisioning:
             if document is None:
                 raise resource_not_found(kind.endpoint, resource_id)
             expected = preconditions.expected_version(document)
-            original = _validate(kind, to_payload(kind, document, ""), Context.DEFAULT)
+            original = _validate(kind, to_payload(kind, document, scope.location(kind, resource_id)),
+                                 Context.DEFAULT)
             try:
                 replacement.replace(original)
             except ValidationError as error:
@@ -273,7 +273,8 @@ class Provisioning:
             if document is None:
                 raise resource_not_found(kind.endpoint, resource_id)
             expected = preconditions.expected_version(document)
-            resource = _validate(kind, to_payload(kind, document, ""), Context.DEFAULT)
+            resource = _validate(kind, to_payload(kind, document, scope.location(kind, resource_id)),
+                                 Context.DEFAULT)
             if not apply_operations(kind, resource, plan.operations):
                 break
             changes = await self._changes(kind, resource)

@@ -92,4 +92,4 @@ def to_payload(kind: ResourceKind, document: Payload, location: str) -> Payload:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,363 @@
+"""SCIM filters (RFC 7644 §3.4.2.2) and sortBy paths compiled into MongoDB queries.
+
+scim2-models parses and validates the filter and binds every attribute path to the
+model; this module only decides which stored field each attribute lives in and which
+MongoDB operator each SCIM operator becomes.
+
+Case-insensitivity never comes from regex flags or collations: every resource is
+stored twice, as sent (``r``) and in comparison form (``c``: each string put through
+``AttributeBinding.comparable``). Filter values are put through the same function,
+so a plain equality on ``c`` compares exactly as ``ScimFilter.match`` does, and an
+ordinary index on a ``c.*`` field serves it.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import UTC, datetime
+from inspect import isclass
+from typing import Any, cast
+
+from scim2_models import (
+    BaseModel,
+    Extension,
+    InvalidFilterException,
+    InvalidValueException,
+    Path,
+    Resource,
+    SCIMException,
+    ScimFilter,
+)
+from scim2_models.path import (
+    STRING_OPERATORS,
+    AttributeBinding,
+    AttrPath,
+    CompareOperator,
+    Comparison,
+    FilterVisitor,
+    LogicalExpr,
+    LogicalOperator,
+    Not,
+    Present,
+    ValuePath,
+    coerce_value,
+)
+
+from scim_server.models import storage_key
+
+Query = dict[str, Any]
+
+COMPARISON_COPY = "c"
+"""The document key holding the attributes in comparison form."""
+
+_NATIVE_FIELDS = {
+    "id": "_id",
+    "meta": "meta",
+    "meta.created": "meta.created",
+    "meta.lastModified": "meta.lastModified",
+}
+"""Attributes stored outside the ``c`` copy, as native BSON values."""
+
+_UNSTORED = {
+    "groups": "filtering on 'groups' is not supported: group membership is not "
+    "stored on the user",
+    "members": "filtering on 'members' is not supported: group membership is not "
+    "stored on the group",
+    "password": "'password' cannot be filtered on",
+    "schemas": "filtering on 'schemas' is not supported",
+}
+"""Top-level core attributes the resource document does not hold."""
+
+_RESOURCE_TYPE = "meta.resourceType"
+
+_EMPTY_VALUES: list[Any] = [None, "", [], {}]
+"""What ``pr`` does not count as a value (RFC 7644 §3.4.2.2)."""
+
+_ANY_ELEMENT: Query = {"_": {"$not": {"$in": []}}}
+"""A criterion every element satisfies, for ``$elemMatch`` bodies made only of operators.
+
+SecantusDB reads an ``$elemMatch`` whose keys all start with ``$`` as the scalar form,
+so ``{"$elemMatch": {"$or": [...]}}`` fails there ("unknown operator") where mongod
+reads it as criteria. ``_`` can never be a SCIM attribute name, which must begin with a
+letter, so the extra key changes nothing on either server.
+"""
+
+_OPERATORS = {
+    CompareOperator.ne: "$ne",
+    CompareOperator.gt: "$gt",
+    CompareOperator.ge: "$gte",
+    CompareOperator.lt: "$lt",
+    CompareOperator.le: "$lte",
+}
+
+
+def match_nothing() -> Query:
+    """A query no document satisfies, also inside ``$elemMatch`` (no element has ``_id``
+    in an empty list), which ``{"_id": {"$exists": False}}`` would not be."""
+    return {"_id": {"$in": []}}
+
+
+def stored_field(binding: AttributeBinding) -> str:
+    """The dotted MongoDB field a bound attribute is stored in.
+
+    Raises InvalidFilterException for attributes the document does not hold.
+    """
+    extension, path = _schema_path(binding)
+    if extension is not None:
+        return f"{COMPARISON_COPY}.{storage_key(extension)}.{path}"
+    if path in _NATIVE_FIELDS:
+        return _NATIVE_FIELDS[path]
+    head = path.split(".", 1)[0]
+    if head in _UNSTORED:
+        raise InvalidFilterException(detail=_UNSTORED[head])
+    if head == "meta":
+        raise InvalidFilterException(detail=f"'{path}' is not stored and cannot be queried")
+    return f"{COMPARISON_COPY}.{path}"
+
+
+def compile_filter(text: str, model: type[Resource[Any]], *, strict: bool = True) -> Query:
+    """Compile a SCIM filter into a MongoDB query on ``model``'s collection.
+
+    With ``strict``, an attribute the model does not declare is an error; without it
+    (the root ``/.search`` across resource types, RFC 7644 §3.4.2.1) the comparison is
+    false for this resource type. Tenant scoping is left to the caller.
+    """
+    try:
+        scim_filter = cast(Any, ScimFilter[model])(text)  # type: ignore[valid-type]
+        return _Compiler(scim_filter, model, strict=strict).visit(scim_filter.ast)
+    except InvalidFilterException:
+        raise
+    except (SCIMException, ValueError, TypeError) as exc:
+        raise InvalidFilterException(filter=text, detail=f"invalid filter: {exc}") from exc
+
+
+def compile_sort(sort_by: str, model: type[Resource[Any]]) -> str:
+    """The stored field to sort on for a sortBy attribute (RFC 7644 §3.4.2.3).
+
+    Sorting on the ``c`` copy orders caseExact=false attributes case-insensitively.
+    A multi-valued complex attribute sorts on its ``value``; MongoDB then sorts an
+    array by its smallest (ascending) or largest (descending) element.
+    """
+    try:
+        path = cast(Any, Path[model])(sort_by)  # type: ignore[valid-type]
+        if not isinstance(path.ast, AttrPath):
+            raise InvalidValueException(detail=f"sortBy {sort_by!r} is not an attribute")
+        binding = path.resolve()
+        if binding is not None and _is_complex(binding) and binding.is_multivalued:
+            binding = cast(Any, Path[model])(f"{path}.value").resolve()  # type: ignore[valid-type]
+        if binding is None:
+            raise InvalidValueException(detail=f"sortBy: unknown attribute {sort_by!r}")
+        if _is_complex(binding):
+            raise InvalidValueException(
+                detail=f"sortBy: cannot sort on the complex attribute {sort_by!r}"
+            )
+        return stored_field(binding)
+    except InvalidValueException:
+        raise
+    except (SCIMException, ValueError) as exc:
+        raise InvalidValueException(detail=f"invalid sortBy {sort_by!r}: {exc}") from exc
+
+
+def _schema_path(binding: AttributeBinding) -> tuple[str | None, str]:
+    """The extension URN holding an attribute (None for the core schema) and its path."""
+    schema = str(getattr(binding.model, "__schema__", None) or "")
+    path = binding.urn
+    if schema and path.startswith(schema + ":"):
+        path = path[len(schema) + 1 :]
+    is_extension = isclass(binding.model) and issubclass(binding.model, Extension)
+    return (schema if is_extension else None), path
+
+
+def _is_complex(binding: AttributeBinding) -> bool:
+    target = binding.target_type
+    return isclass(target) and issubclass(target, BaseModel)
+
+
+def _operand(binding: AttributeBinding, value: Any) -> Any:
+    """A coerced filter value in the form the stored field holds it in."""
+    if isinstance(value, datetime):
+        # BSON datetimes are UTC; a filter value without an offset is read as UTC.
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, bytes):
+        # Binary attributes are stored as the base64 text their JSON form carries.
+        value = base64.b64encode(value).decode("ascii")
+    return binding.comparable(value)
+
+
+def _condition(op: CompareOperator, operand: Any) -> Any:
+    """The MongoDB condition on one field; a substring operand must be a string."""
+    if op == CompareOperator.eq:
+        return operand
+    if op in _OPERATORS:
+        return {_OPERATORS[op]: operand}
+    escaped = re.escape(operand)
+    if op == CompareOperator.sw:
+        return {"$regex": f"^{escaped}"}
+    if op == CompareOperator.ew:
+        # \z is the absolute end in PCRE (and SecantusDB); $ also matches before "\n".
+        return {"$regex": f"{escaped}\\z"}
+    return {"$regex": escaped}
+
+
+def _constant(actual: str, op: CompareOperator, expected: Any) -> bool:
+    """Evaluate a comparison against a value every document of the collection shares."""
+    if not isinstance(expected, str):
+        return op == CompareOperator.ne
+    return {
+        CompareOperator.eq: actual == expected,
+        CompareOperator.ne: actual != expected,
+        CompareOperator.co: expected in actual,
+        CompareOperator.sw: actual.startswith(expected),
+        CompareOperator.ew: actual.endswith(expected),
+        CompareOperator.gt: actual > expected,
+        CompareOperator.ge: actual >= expected,
+        CompareOperator.lt: actual < expected,
+        CompareOperator.le: actual <= expected,
+    }[op]
+
+
+def _all_of(terms: list[Query]) -> Query:
+    """A conjunction, as one document when the terms' keys are disjoint.
+
+    A single document lets the planner use a compound index on its fields; a
+    top-level ``$and`` is not index-planned by SecantusDB.
+    """
+    if any(term == match_nothing() for term in terms):
+        return match_nothing()
+    terms = [term for term in terms if term]
+    if len(terms) == 1:
+        return terms[0]
+    merged: Query = {}
+    for term in terms:
+        if merged.keys() & term.keys():
+            return {"$and": terms}
+        merged.update(term)
+    return merged
+
+
+def _any_of(terms: list[Query]) -> Query:
+    if any(term == {} for term in terms):
+        return {}
+    terms = [term for term in terms if term != match_nothing()]
+    if not terms:
+        return match_nothing()
+    return terms[0] if len(terms) == 1 else {"$or": terms}
+
+
+def _negation(query: Query) -> Query:
+    if query == {}:
+        return match_nothing()
+    if query == match_nothing():
+        return {}
+    return {"$nor": [query]}
+
+
+class _Compiler(FilterVisitor[Query]):
+    """Turn a bound filter's syntax tree into a MongoDB query.
+
+    Inside a value selection (``within`` set) attribute paths are resolved as
+    sub-attributes of the selected attribute, and fields are relative to its
+    elements, as ``$elemMatch`` wants them.
+    """
+
+    def __init__(
+        self,
+        scim_filter: Any,
+        model: type[Resource[Any]],
+        *,
+        strict: bool,
+        within: tuple[AttrPath, str] | None = None,
+    ) -> None:
+        self.filter = scim_filter
+        self.resource_type = str(model.__schema__).rsplit(":", 1)[-1]
+        self.strict = strict
+        self.within = within
+
+    def _bind(self, attr_path: AttrPath, *, comparison: bool) -> AttributeBinding | None:
+        """Bind a path, or return None for an unknown attribute when not strict."""
+        if self.within is not None:
+            outer, _ = self.within
+            if attr_path.uri is not None or attr_path.sub_attr is not None:
+                if self.strict:
+                    raise InvalidFilterException(
+                        detail=f"'{attr_path}' is not a sub-attribute of '{outer}'"
+                    )
+                return None
+            attr_path = AttrPath(outer.attr, attr_path.attr, outer.uri)
+        resolve = self.filter.resolve_comparison if comparison else self.filter.resolve
+        return cast(AttributeBinding | None, resolve(attr_path, strict=self.strict))
+
+    def _field(self, binding: AttributeBinding) -> str:
+        field = stored_field(binding)
+        if self.within is None:
+            return field
+        return field.removeprefix(self.within[1] + ".")
+
+    def _is_resource_type(self, binding: AttributeBinding) -> bool:
+        return self.within is None and _schema_path(binding) == (None, _RESOURCE_TYPE)
+
+    def visit_comparison(self, node: Comparison) -> Query:
+        binding = self._bind(node.attr_path, comparison=True)
+        if binding is None:
+            return match_nothing()
+        if _is_complex(binding):
+            raise InvalidFilterException(
+                detail=f"the complex attribute '{node.attr_path}' cannot be compared"
+            )
+        value = coerce_value(binding, node.value, node.op)
+        if self._is_resource_type(binding):
+            # meta.resourceType is not stored: it is the same for the whole collection.
+            holds = _constant(self.resource_type, node.op, value)
+            return {} if holds else match_nothing()
+        field = self._field(binding)
+        operand = _operand(binding, value)
+        if node.op in STRING_OPERATORS and not isinstance(operand, str):
+            return match_nothing()  # as ScimFilter.match: only a string contains a string
+        return {field: _condition(node.op, operand)}
+
+    def visit_present(self, node: Present) -> Query:
+        binding = self._bind(node.attr_path, comparison=False)
+        if binding is None:
+            return match_nothing()
+        if self._is_resource_type(binding):
+            return {}
+        field = self._field(binding)
+        present = {"$exists": True, "$nin": _EMPTY_VALUES}
+        if self.within is not None or not binding.is_multivalued:
+            return {field: present}
+        if binding.sub_field_name is None:
+            # Some element holds a value; "$nin" on the array itself would reject the
+            # whole attribute for one empty element.
+            return {field: {"$elemMatch": {"$nin": _EMPTY_VALUES}}}
+        # Implicit array traversal reads a missing sub-attribute as null, which
+        # "$nin" would count against the document: test each element on its own.
+        head, sub = field.rsplit(".", 1)
+        return {head: {"$elemMatch": {sub: present}}}
+
+    def visit_not(self, node: Not) -> Query:
+        return _negation(self.visit(node.expr))
+
+    def visit_logical_expr(self, node: LogicalExpr) -> Query:
+        terms = [self.visit(term) for term in node.terms]
+        return _all_of(terms) if node.op == LogicalOperator.and_ else _any_of(terms)
+
+    def visit_value_path(self, node: ValuePath) -> Query:
+        if self.within is not None:
+            raise InvalidFilterException(detail="value selections cannot be nested")
+        binding = self._bind(node.attr_path, comparison=False)
+        if binding is None:
+            return match_nothing()
+        if not binding.is_multivalued or not _is_complex(binding):
+            raise InvalidFilterException(
+                detail=f"'{node.attr_path}' holds no complex values to select"
+            )
+        field = self._field(binding)
+        inner = _Compiler(
+            self.filter, self.filter.model, strict=self.strict, within=(node.attr_path, field)
+        ).visit(node.val_filter)
+        if inner == match_nothing():
+            return inner
+        if all(key.startswith("$") for key in inner):
+            inner = {**inner, **_ANY_ELEMENT}
+        return {field: {"$elemMatch": inner}}
