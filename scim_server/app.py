@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from scim_server.config import Settings
+from scim_server.cursors import CursorCodec
 from scim_server.middleware import body_limit, scim_errors
 from scim_server.provisioning import Provisioning
 from scim_server.resources.routes import add_routes
@@ -44,7 +45,10 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
         app[SERVICES] = Services(
             settings=settings,
             database=database,
-            provisioning=Provisioning(database, max_results=settings.max_results),
+            provisioning=Provisioning(
+                database, max_results=settings.max_results,
+                cursors=CursorCodec(secret, settings.cursor_timeout_seconds),
+            ),
             tenants=tenants,
             tokens=TokenAuthority(secret, tenants),
             admin_token=admin_token,

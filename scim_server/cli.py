@@ -23,6 +23,7 @@ def _serve(args: argparse.Namespace) -> int:
         mongodb_uri=args.mongodb_uri, database=args.database, data_dir=args.data_dir,
         admin_token=args.admin_token, token_secret=args.token_secret,
         max_body_bytes=args.max_body_bytes, max_results=args.max_results,
+        cursor_timeout_seconds=args.cursor_timeout_seconds, workers=args.workers,
         log_level=args.log_level,
     )
     serve(settings)
@@ -110,6 +111,10 @@ def _parser() -> argparse.ArgumentParser:
                                                           "(SCIM_MAX_BODY_BYTES, default 1 MiB)")
     serve.add_argument("--max-results", type=int, help="largest page (SCIM_MAX_RESULTS, "
                                                        "default 200)")
+    serve.add_argument("--cursor-timeout-seconds", type=int,
+                       help="RFC 9865 cursor lifetime (SCIM_CURSOR_TIMEOUT_SECONDS, default 600)")
+    serve.add_argument("--workers", type=int, help="worker processes on the same port "
+                                                   "(SCIM_WORKERS, default 1)")
     serve.add_argument("--log-level", help="log level (SCIM_LOG_LEVEL, default INFO)")
     serve.set_defaults(handler=_serve)
 

@@ -18,6 +18,8 @@ ENVIRONMENT = {
     "token_secret": "SCIM_TOKEN_SECRET",
     "max_body_bytes": "SCIM_MAX_BODY_BYTES",
     "max_results": "SCIM_MAX_RESULTS",
+    "cursor_timeout_seconds": "SCIM_CURSOR_TIMEOUT_SECONDS",
+    "workers": "SCIM_WORKERS",
     "log_level": "SCIM_LOG_LEVEL",
 }
 
@@ -39,6 +41,10 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     max_results: int = 200
     """``filter.maxResults``: the largest page a list or search answers."""
+    cursor_timeout_seconds: int = 600
+    """How long an RFC 9865 cursor stays valid (``cursorTimeout``)."""
+    workers: int = 1
+    """Worker processes sharing the port (SO_REUSEPORT)."""
     log_level: str = "INFO"
 
     @classmethod

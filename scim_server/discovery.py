@@ -26,6 +26,7 @@ from scim2_models import (
     Filter,
     ListResponse,
     Meta,
+    Pagination,
     Patch,
     Reference,
     Required,
@@ -85,6 +86,8 @@ class Capabilities:
     bulk_max_payload_size: int = 0
     max_body_bytes: int = 1048576
     """The largest request body the server reads; a bulk payload can never exceed it."""
+    cursor_timeout_seconds: int = 600
+    """RFC 9865 ``cursorTimeout``: how long a cursor stays valid."""
 
 
 def service_provider_config(
@@ -196,6 +199,15 @@ def _service_provider_config(caps: Capabilities, documentation_uri: str | None) 
         change_password=ChangePassword(supported=True),
         sort=Sort(supported=True),
         etag=ETag(supported=True),
+        # RFC 9865: both methods; index stays the default, the page size is filter.maxResults.
+        pagination=Pagination(
+            cursor=True,
+            index=True,
+            default_pagination_method=Pagination.DefaultPaginationMethod.index,
+            default_page_size=caps.max_results,
+            max_page_size=caps.max_results,
+            cursor_timeout=caps.cursor_timeout_seconds,
+        ),
         authentication_schemes=[_BEARER_SCHEME],
         meta=Meta(resource_type="ServiceProviderConfig"),
     )

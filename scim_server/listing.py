@@ -25,6 +25,8 @@ class ListQuery:
     count: int | None = None
     """None: the server's page size. Never above ``filter.maxResults``."""
     selection: Selection = field(default_factory=Selection)
+    cursor: str | None = None
+    """RFC 9865: None for index pagination, "" for the first cursor page, else a cursor."""
 
     def page_size(self, max_results: int) -> int:
         return max_results if self.count is None else min(self.count, max_results)
@@ -41,6 +43,8 @@ class ListQuery:
             count=_integer(lowered, "count"),
             selection=Selection.parse(lowered.get("attributes"),
                                       lowered.get("excludedattributes")),
+            cursor=lowered.get("cursor"),
+            explicit_start="startindex" in lowered,
         )
 
     @classmethod
@@ -58,11 +62,18 @@ class ListQuery:
             count=request.count if "count" in body else None,
             selection=Selection.parse([str(a) for a in request.attributes or []],
                                       [str(a) for a in request.excluded_attributes or []]),
+            cursor=body.get("cursor"),
+            explicit_start="startIndex" in body,
         )
 
     @classmethod
     def _build(cls, *, filter: str | None, sort_by: str | None, sort_order: str | None,
-               start_index: int | None, count: int | None, selection: Selection) -> ListQuery:
+               start_index: int | None, count: int | None, selection: Selection,
+               cursor: Any, explicit_start: bool) -> ListQuery:
+        if cursor is not None and not isinstance(cursor, str):
+            raise InvalidValueException(detail="cursor is a string")
+        if cursor is not None and explicit_start:
+            raise InvalidValueException(detail="use either cursor or startIndex, not both")
         if sort_order is not None and sort_order.lower() not in ("ascending", "descending"):
             raise InvalidValueException(detail="sortOrder is 'ascending' or 'descending'")
         return cls(
@@ -72,6 +83,7 @@ class ListQuery:
             start_index=max(1, start_index or 1),
             count=None if count is None else max(0, count),
             selection=selection,
+            cursor=cursor,
         )
 
 

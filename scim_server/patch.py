@@ -26,6 +26,7 @@ from scim2_models import (
     Context,
     InvalidFilterException,
     InvalidPathException,
+    InvalidSyntaxException,
     InvalidValueException,
     PatchOp,
     Resource,
@@ -67,7 +68,9 @@ class PatchPlan:
 def plan_patch(kind: ResourceKind, body: Any) -> PatchPlan:
     """Check the PatchOp message and separate member operations from attribute operations."""
     if not isinstance(body, dict) or not isinstance(body.get("Operations"), list):
-        raise InvalidSyntaxError("a PatchOp message with an Operations list is required")
+        raise InvalidSyntaxException(
+            detail="a PatchOp message with an Operations list is required"
+        )
     schemas = body.get("schemas")
     if schemas is not None and PATCH_SCHEMA not in (schemas if isinstance(schemas, list) else []):
         raise InvalidValueException(detail=f"schemas must contain {PATCH_SCHEMA}")
@@ -86,10 +89,6 @@ def plan_patch(kind: ResourceKind, body: Any) -> PatchPlan:
                 continue
         operations.append(operation)
     return PatchPlan(operations, changes)
-
-
-class InvalidSyntaxError(InvalidValueException):
-    scim_type = "invalidSyntax"
 
 
 def apply_operations(kind: ResourceKind, resource: Resource[Any],

@@ -24,6 +24,15 @@ from scim2_models import (
     SCIMException,
 )
 
+from scim_server.cursors import (
+    CursorCodec,
+    Direction,
+    Position,
+    fingerprint,
+    keyset_condition,
+    sort_value,
+    traversal,
+)
 from scim_server.errors import from_validation_error, resource_not_found
 from scim_server.filters import compile_filter, compile_sort
 from scim_server.listing import ListQuery
@@ -88,8 +97,9 @@ class Answer:
 class Provisioning:
     """Resource operations for one database; tenant and base URL come with each call."""
 
-    def __init__(self, database: Database, *, max_results: int) -> None:
+    def __init__(self, database: Database, *, max_results: int, cursors: CursorCodec) -> None:
         self.max_results = max_results
+        self.cursors = cursors
         self.repositories = {kind.name: ResourceRepository(database, kind) for kind in KINDS}
         self.memberships = MembershipRepository(database)
 
@@ -108,6 +118,8 @@ class Provisioning:
 
     async def list(self, kind: ResourceKind, scope: Scope, query: ListQuery) -> Payload:
         mongo_query = compile_filter(query.filter, kind.model) if query.filter else {}
+        if query.cursor is not None:
+            return await self._list_by_cursor(kind, scope, query, mongo_query)
         repository = self.repository(kind)
         total = await repository.count(scope.tenant, mongo_query)
         size = query.page_size(self.max_results)
@@ -119,6 +131,46 @@ class Provisioning:
             )
         resources = await self._render(kind, scope, documents, query.selection)
         return list_response(resources, total, query.start_index)
+
+    async def _list_by_cursor(self, kind: ResourceKind, scope: Scope, query: ListQuery,
+                              mongo_query: dict[str, Any]) -> Payload:
+        """One RFC 9865 page: a keyset range after (or before) the cursor's position."""
+        sort = self._sort(kind, query)
+        bound_to = fingerprint(kind.name, query.filter, sort)
+        size = query.page_size(self.max_results)
+        position = (self.cursors.decode(query.cursor, scope.tenant, bound_to)
+                    if query.cursor else None)
+        direction = position.direction if position else "next"
+        condition = mongo_query
+        if position is not None:
+            condition = {"$and": [mongo_query, keyset_condition(sort, position)]}
+        # One extra document tells whether there is a page beyond this one.
+        documents = await self.repository(kind).find(
+            scope.tenant, condition, traversal(sort, direction), skip=0, limit=size + 1
+        )
+        more = len(documents) > size
+        documents = documents[:size]
+        if direction == "previous":
+            documents.reverse()
+        field = sort[0][0]
+
+        def cursor_at(document: Document, towards: Direction) -> str:
+            value = sort_value(document, field)
+            if isinstance(value, list):
+                raise InvalidValueException(
+                    detail="cursor pagination sorts by a single-valued attribute")
+            position = Position(towards, value, document["_id"])
+            return self.cursors.encode(scope.tenant, bound_to, position)
+
+        resources = await self._render(kind, scope, documents, query.selection)
+        response = list_response(resources, None, None)
+        has_next = more if direction == "next" else position is not None
+        has_previous = position is not None if direction == "next" else more
+        if documents and has_next:
+            response["nextCursor"] = cursor_at(documents[-1], "next")
+        if documents and has_previous:
+            response["previousCursor"] = cursor_at(documents[0], "previous")
+        return response
 
     async def search_all(self, scope: Scope, query: ListQuery) -> Payload:
         """Root ``/.search`` across every resource type (RFC 7644 §3.4.3)."""
@@ -426,11 +478,14 @@ def _reference(resource_id: str, display: str | None, member_type: str,
     return reference
 
 
-def list_response(resources: list[Payload], total: int, start_index: int) -> Payload:
-    return {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
-        "totalResults": total,
-        "startIndex": start_index,
-        "itemsPerPage": len(resources),
-        "Resources": resources,
-    }
+def list_response(resources: list[Payload], total: int | None,
+                  start_index: int | None) -> Payload:
+    """A ListResponse; cursor pages (RFC 9865) carry neither a total nor a start index."""
+    response: Payload = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"]}
+    if total is not None:
+        response["totalResults"] = total
+    if start_index is not None:
+        response["startIndex"] = start_index
+    response["itemsPerPage"] = len(resources)
+    response["Resources"] = resources
+    return response

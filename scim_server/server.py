@@ -1,9 +1,15 @@
-"""``scim-server serve``: start the store if needed, run the application, stop cleanly."""
+"""``scim-server serve``: start the store if needed, run N workers on one port, stop cleanly.
+
+Workers share the listening port through ``SO_REUSEPORT`` and share nothing
+else: every piece of state lives in MongoDB (in-process caches are only caches),
+so any worker can answer any request.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import signal
 from dataclasses import replace
 
@@ -16,10 +22,11 @@ from scim_server.state import SERVICES
 
 log = logging.getLogger(__name__)
 
+SHUTDOWN_GRACE_SECONDS = 30.0
+
 
 def serve(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging(settings)
     embedded = None
     store = "MongoDB at MONGODB_URI"
     if not settings.mongodb_uri:
@@ -27,34 +34,75 @@ def serve(settings: Settings) -> None:
         settings = replace(settings, mongodb_uri=embedded.start())
         store = f"embedded SecantusDB, data in {settings.data_dir}"
     try:
-        asyncio.run(_run(settings, store))
+        if settings.workers <= 1:
+            asyncio.run(_run(settings, store, announce=True, reuse_port=False))
+        else:
+            _supervise(settings, store)
     finally:
         if embedded is not None:
             embedded.stop()
 
 
-async def _run(settings: Settings, store: str) -> None:
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+
+
+def _worker(settings: Settings, store: str, announce: bool) -> None:
+    _configure_logging(settings)
+    asyncio.run(_run(settings, store, announce=announce, reuse_port=True))
+
+
+def _supervise(settings: Settings, store: str) -> None:
+    """Run the workers; SIGTERM or SIGINT is passed on to each, which drain and exit."""
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_worker, args=(settings, store, index == 0), name=f"worker-{index}")
+        for index in range(settings.workers)
+    ]
+    for worker in workers:
+        worker.start()
+
+    def stop(signum: int, _frame: object) -> None:
+        for worker in workers:
+            if worker.is_alive() and worker.pid is not None:
+                worker.terminate()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for worker in workers:
+            worker.join()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    log.info("all %d workers stopped", len(workers))
+
+
+async def _run(settings: Settings, store: str, *, announce: bool, reuse_port: bool) -> None:
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                           shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port)
     await site.start()
-    _announce(settings, store, app[SERVICES].admin_token)
+    if announce:
+        _announce(settings, store, app[SERVICES].admin_token)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
-    log.info("shutting down")
+    log.info("shutting down: finishing in-flight requests")
     # cleanup() stops accepting, lets in-flight requests finish, then closes the database.
     await runner.cleanup()
 
 
 def _announce(settings: Settings, store: str, admin_token: str) -> None:
     root = settings.public_url or f"http://{settings.host}:{settings.port}"
+    workers = f", {settings.workers} workers" if settings.workers > 1 else ""
     print(
-        f"SCIM server listening on {root} ({store})\n"
+        f"SCIM server listening on {root} ({store}{workers})\n"
         f"Create a tenant and get its SCIM bearer token:\n"
         f"  curl -s -X POST {root}/admin/tenants -H 'Authorization: Bearer {admin_token}' "
         f"-H 'Content-Type: application/json' -d '{{\"name\": \"acme\"}}'\n"

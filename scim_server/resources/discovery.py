@@ -14,7 +14,8 @@ from scim_server.state import services
 def capabilities(request: web.Request) -> discovery.Capabilities:
     settings = services(request).settings
     return discovery.Capabilities(max_results=settings.max_results,
-                                  max_body_bytes=settings.max_body_bytes)
+                                  max_body_bytes=settings.max_body_bytes,
+                                  cursor_timeout_seconds=settings.cursor_timeout_seconds)
 
 
 async def service_provider_config(request: web.Request) -> web.Response:

@@ -12,6 +12,7 @@ from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel, WriteConcern
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 from pymongo.asynchronous.database import AsyncDatabase
 
 Document = dict[str, Any]
@@ -84,12 +85,13 @@ class Database:
         """
         if configured:
             return configured
-        stored = await self.db["server_settings"].find_one_and_update(
-            {"_id": name},
-            {"$setOnInsert": {"value": secrets.token_urlsafe(32)}},
-            upsert=True,
-            return_document=True,
-        )
+        settings = self.db["server_settings"]
+        try:
+            await settings.insert_one({"_id": name, "value": secrets.token_urlsafe(32)})
+        except DuplicateKeyError:
+            pass  # Another worker, or an earlier run, generated it first: use theirs.
+        stored = await settings.find_one({"_id": name})
+        assert stored is not None
         return str(stored["value"])
 
     async def close(self) -> None:

@@ -1,0 +1,492 @@
+"""SCIM Bulk (RFC 7644 §3.7): read a BulkRequest, order its operations, run them.
+
+Free of HTTP, like ``provisioning``: the handler passes the parsed body in and
+sends back the BulkResponse this module builds. Three steps:
+
+* **parse** (``parse_request``): the envelope is checked as a whole (a bad one
+  fails the request), each operation on its own (a bad one fails alone, as
+  RFC 7644 §3.7.3 asks). Every ``"bulkId:<id>"`` string an operation carries, in
+  its ``path`` or anywhere in its ``data``, is a reference to the resource a POST
+  of the same request creates.
+* **plan** (``plan``): an operation runs after the POSTs it refers to, whatever
+  their place in the request; otherwise request order is kept. The strongly
+  connected components of the reference graph (Tarjan, iterative) are put in
+  topological order by Kahn's algorithm with a min-heap on request position. A
+  component of more than one operation, or one referring to itself, is a cycle:
+  its operations fail with 409 and the rest of the request still runs.
+* **run** (``execute``): each operation goes through ``Provisioning`` exactly as
+  the single request it stands for, so it gets the same status and error. A
+  reference to a POST that failed (or to no POST at all) fails with 409.
+
+The response lists, in request order, the operations that ran; ``failOnErrors``
+stops the run once that many have failed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, NetworkTimeout
+from scim2_models import (
+    ConflictException,
+    InvalidPathException,
+    InvalidSyntaxException,
+    InvalidValueException,
+    PayloadTooLargeException,
+    SCIMException,
+)
+
+from scim_server.errors import InternalErrorException, ServiceUnavailableException, error_document
+from scim_server.models import KINDS_BY_ENDPOINT, ResourceKind
+from scim_server.provisioning import Preconditions, Provisioning, Scope
+from scim_server.storage.documents import etag
+
+log = logging.getLogger(__name__)
+
+Payload = dict[str, Any]
+
+BULK_REQUEST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+BULK_RESPONSE_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
+BULK_ID_PREFIX = "bulkId:"
+METHODS = ("POST", "PUT", "PATCH", "DELETE")
+STATUS = {"POST": 201, "PUT": 200, "PATCH": 200, "DELETE": 204}
+
+DATABASE_UNAVAILABLE = (ConnectionFailure, NetworkTimeout, ExecutionTimeout)
+
+
+@dataclass
+class Operation:
+    """One operation of the request, as far as it could be read."""
+
+    index: int
+    method: str | None = None
+    """Upper-cased when it is one of ``METHODS``; otherwise whatever string was sent."""
+    bulk_id: str | None = None
+    version: str | None = None
+    kind: ResourceKind | None = None
+    target: str | None = None
+    """The resource id in ``path`` (possibly ``bulkId:<id>``); None for a POST."""
+    data: Any = None
+    references: tuple[str, ...] = ()
+    """The bulkIds the operation refers to, in ``path`` first, then in ``data``."""
+    error: SCIMException | None = None
+    """Why the operation cannot run at all, found while reading it."""
+
+    @property
+    def creates(self) -> str | None:
+        """The bulkId this operation defines: a POST's."""
+        return self.bulk_id if self.method == "POST" else None
+
+
+@dataclass
+class BulkRequest:
+    operations: list[Operation]
+    fail_on_errors: int | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """Operations run together in the plan: one, or the members of a reference cycle."""
+
+    indexes: tuple[int, ...]
+    cycle: bool = False
+
+
+# -- parsing ---------------------------------------------------------------------
+
+
+def parse_request(body: Mapping[str, Any], *, max_operations: int) -> BulkRequest:
+    """Read a BulkRequest; envelope errors raise, operation errors stay with the operation.
+
+    More than ``max_operations`` operations is 413 for the whole request, checked
+    before any operation is looked at.
+    """
+    schemas = _field(body, "schemas")
+    if schemas is not None and BULK_REQUEST_SCHEMA not in (
+        schemas if isinstance(schemas, list) else []
+    ):
+        raise InvalidValueException(detail=f"schemas must contain {BULK_REQUEST_SCHEMA}")
+    raw_operations = _field(body, "Operations")
+    if not isinstance(raw_operations, list):
+        raise InvalidSyntaxException(detail="a BulkRequest with an Operations list is required")
+    if len(raw_operations) > max_operations:
+        raise PayloadTooLargeException(
+            detail=f"the request holds {len(raw_operations)} operations; "
+                   f"the limit is {max_operations} (maxOperations)"
+        )
+    fail_on_errors = _field(body, "failOnErrors")
+    if fail_on_errors is not None and (
+        not isinstance(fail_on_errors, int) or isinstance(fail_on_errors, bool)
+        or fail_on_errors < 1
+    ):
+        raise InvalidValueException(detail="failOnErrors is a positive integer")
+    operations = [_parse_operation(index, raw) for index, raw in enumerate(raw_operations)]
+    defined: set[str] = set()
+    for operation in operations:
+        if operation.creates is not None:
+            if operation.creates in defined and operation.error is None:
+                operation.error = InvalidValueException(
+                    detail=f"bulkId {operation.creates!r} is already used by an earlier POST"
+                )
+            defined.add(operation.creates)
+    return BulkRequest(operations, fail_on_errors)
+
+
+def _parse_operation(index: int, raw: Any) -> Operation:
+    operation = Operation(index)
+    if not isinstance(raw, dict):
+        operation.error = InvalidSyntaxException(detail="each operation is a JSON object")
+        return operation
+    method, bulk_id, version = _field(raw, "method"), _field(raw, "bulkId"), _field(raw, "version")
+    if isinstance(method, str):
+        operation.method = method.upper() if method.upper() in METHODS else method
+    if isinstance(bulk_id, str) and bulk_id:
+        operation.bulk_id = bulk_id
+    try:
+        if operation.method not in METHODS:
+            raise InvalidValueException(detail=f"method is one of {', '.join(METHODS)}")
+        if bulk_id is not None and operation.bulk_id is None:
+            raise InvalidValueException(detail="bulkId is a non-empty string")
+        if operation.method == "POST" and operation.bulk_id is None:
+            raise InvalidValueException(detail="a POST operation requires a bulkId")
+        if version is not None and not isinstance(version, str):
+            raise InvalidValueException(detail="version is a string (an ETag)")
+        operation.version = version
+        operation.kind, operation.target = _parse_path(operation.method, _field(raw, "path"))
+        operation.data = _parse_data(operation.method, raw)
+    except SCIMException as error:
+        operation.error = error
+        return operation
+    references = [] if operation.target is None else _reference(operation.target)
+    references += [bulk_id for _, _, bulk_id in _reference_slots(operation.data)]
+    operation.references = tuple(dict.fromkeys(references))
+    return operation
+
+
+def _parse_path(method: str, path: Any) -> tuple[ResourceKind, str | None]:
+    if not isinstance(path, str) or not path:
+        raise InvalidValueException(detail="path is required, e.g. /Users or /Users/{id}")
+    endpoint, _, target = path.strip("/").partition("/")
+    kind = KINDS_BY_ENDPOINT.get(endpoint)
+    if kind is None or "/" in target:
+        raise InvalidPathException(detail=f"path {path!r} names no Users or Groups resource")
+    if method == "POST" and target:
+        raise InvalidPathException(detail=f"a POST targets /{endpoint}, not {path!r}")
+    if method != "POST" and not target:
+        raise InvalidPathException(detail=f"a {method} targets /{endpoint}/{{id}}, not {path!r}")
+    return kind, target or None
+
+
+def _parse_data(method: str, raw: Mapping[str, Any]) -> Any:
+    if method == "DELETE":
+        return None
+    data = _field(raw, "data")
+    if data is None:
+        raise InvalidValueException(detail=f"data is required for a {method} operation")
+    if method in ("POST", "PUT") and not isinstance(data, dict):
+        raise InvalidSyntaxException(detail="data must be a JSON object")
+    return data
+
+
+def _field(obj: Mapping[str, Any], name: str) -> Any:
+    """An attribute of a raw JSON object; SCIM attribute names are case-insensitive."""
+    if name in obj:
+        return obj[name]
+    lowered = name.lower()
+    return next((value for key, value in obj.items() if key.lower() == lowered), None)
+
+
+def _reference(value: str) -> list[str]:
+    if value.startswith(BULK_ID_PREFIX) and len(value) > len(BULK_ID_PREFIX):
+        return [value[len(BULK_ID_PREFIX):]]
+    return []
+
+
+def _reference_slots(data: Any) -> Iterator[tuple[Any, Any, str]]:
+    """Every ``(container, key, bulkId)`` where a string in ``data`` is ``bulkId:<bulkId>``.
+
+    Breadth first with an explicit queue: nesting depth cannot exhaust the stack.
+    """
+    queue: deque[Any] = deque([data])
+    while queue:
+        node = queue.popleft()
+        if isinstance(node, dict):
+            items: Any = node.items()
+        elif isinstance(node, list):
+            items = enumerate(node)
+        else:
+            continue
+        for key, value in items:
+            if isinstance(value, str):
+                for bulk_id in _reference(value):
+                    yield node, key, bulk_id
+            elif isinstance(value, dict | list):
+                queue.append(value)
+
+
+# -- planning --------------------------------------------------------------------
+
+
+def plan(operations: list[Operation]) -> list[Step]:
+    """The order to run the operations in: after what they refer to, else in request order."""
+    creators: dict[str, int] = {}
+    for operation in operations:
+        if operation.creates is not None:
+            creators.setdefault(operation.creates, operation.index)
+    needs = [
+        sorted({creators[ref] for ref in operation.references if ref in creators})
+        for operation in operations
+    ]
+    components = _strongly_connected(needs)
+    component_of = [0] * len(operations)
+    for number, members in enumerate(components):
+        for member in members:
+            component_of[member] = number
+    waiting_for = [0] * len(components)
+    unblocks: list[list[int]] = [[] for _ in components]
+    for number, members in enumerate(components):
+        required = {component_of[n] for member in members for n in needs[member]} - {number}
+        waiting_for[number] = len(required)
+        for other in required:
+            unblocks[other].append(number)
+    # Kahn's algorithm; the heap keeps request order among the components that are ready.
+    ready = [(members[0], number) for number, members in enumerate(components)
+             if waiting_for[number] == 0]
+    heapq.heapify(ready)
+    steps: list[Step] = []
+    while ready:
+        _, number = heapq.heappop(ready)
+        members = components[number]
+        cycle = len(members) > 1 or members[0] in needs[members[0]]
+        steps.append(Step(tuple(members), cycle))
+        for other in unblocks[number]:
+            waiting_for[other] -= 1
+            if waiting_for[other] == 0:
+                heapq.heappush(ready, (components[other][0], other))
+    return steps
+
+
+def _strongly_connected(needs: list[list[int]]) -> list[list[int]]:
+    """Tarjan's strongly connected components, iteratively; each component sorted."""
+    count = len(needs)
+    order, low = [-1] * count, [0] * count
+    on_stack = [False] * count
+    stack: list[int] = []
+    components: list[list[int]] = []
+    counter = 0
+    for root in range(count):
+        if order[root] != -1:
+            continue
+        order[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack[root] = True
+        work: list[tuple[int, Iterator[int]]] = [(root, iter(needs[root]))]
+        while work:
+            node, successors = work[-1]
+            descended = False
+            for successor in successors:
+                if order[successor] == -1:
+                    order[successor] = low[successor] = counter
+                    counter += 1
+                    stack.append(successor)
+                    on_stack[successor] = True
+                    work.append((successor, iter(needs[successor])))
+                    descended = True
+                    break
+                if on_stack[successor]:
+                    low[node] = min(low[node], order[successor])
+            if descended:
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == order[node]:
+                members: list[int] = []
+                while True:
+                    member = stack.pop()
+                    on_stack[member] = False
+                    members.append(member)
+                    if member == node:
+                        break
+                components.append(sorted(members))
+    return components
+
+
+def _cycle_through(start: int, operations: list[Operation], members: set[int],
+                   creators: Mapping[str, int]) -> list[str]:
+    """The bulkIds of a shortest reference cycle from ``start`` back to itself (BFS)."""
+    came_from: dict[int, int] = {}
+    queue = deque([start])
+    while queue:
+        node = queue.popleft()
+        for ref in operations[node].references:
+            successor = creators.get(ref)
+            if successor is None or successor not in members:
+                continue
+            if successor == start:
+                path = [start]
+                while node != start:
+                    path.append(node)
+                    node = came_from[node]
+                path.append(start)
+                return [str(operations[n].bulk_id) for n in path]
+            if successor not in came_from:
+                came_from[successor] = node
+                queue.append(successor)
+    return [str(operations[start].bulk_id)]
+
+
+# -- running ---------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    provisioning: Provisioning
+    scope: Scope
+    request: BulkRequest
+    created: dict[str, str] = field(default_factory=dict)
+    """bulkId -> id of the resource its POST created."""
+    failed: dict[str, int] = field(default_factory=dict)
+    """bulkId -> status of its POST, when that failed."""
+    results: dict[int, Payload] = field(default_factory=dict)
+    errors: int = 0
+    stopped: bool = False
+
+
+async def execute(provisioning: Provisioning, scope: Scope, request: BulkRequest) -> Payload:
+    """Run the operations in plan order and answer the BulkResponse (status 200)."""
+    run = _Run(provisioning, scope, request)
+    operations = request.operations
+    creators: dict[str, int] = {}
+    for operation in operations:
+        if operation.creates is not None:
+            creators.setdefault(operation.creates, operation.index)
+    for step in plan(operations):
+        for index in step.indexes:
+            operation = operations[index]
+            if step.cycle:
+                chain = _cycle_through(index, operations, set(step.indexes), creators)
+                _record(run, operation, _failure(operation, ConflictException(
+                    detail="circular bulkId reference: " + " -> ".join(chain)
+                )))
+            else:
+                _record(run, operation, await _run_operation(run, operation))
+            if run.stopped:
+                break
+        if run.stopped:
+            break
+    return {
+        "schemas": [BULK_RESPONSE_SCHEMA],
+        "Operations": [run.results[index] for index in sorted(run.results)],
+    }
+
+
+def _record(run: _Run, operation: Operation, result: Payload) -> None:
+    run.results[operation.index] = result
+    status = int(result["status"])
+    if status >= 400:
+        run.errors += 1
+        if operation.creates is not None:
+            run.failed.setdefault(operation.creates, status)
+        limit = run.request.fail_on_errors
+        if (limit is not None and run.errors >= limit) or status == 503:
+            run.stopped = True
+
+
+async def _run_operation(run: _Run, operation: Operation) -> Payload:
+    resource_id: str | None = None
+    try:
+        if operation.error is not None:
+            raise operation.error
+        assert operation.kind is not None and operation.method is not None
+        if operation.target is not None:
+            resource_id = _resolve(run, operation.target)
+        for container, key, bulk_id in list(_reference_slots(operation.data)):
+            container[key] = _resolve(run, BULK_ID_PREFIX + bulk_id)
+        return await _dispatch(run, operation, operation.kind, resource_id)
+    except SCIMException as error:
+        return _failure(operation, error, run.scope, resource_id)
+    except DATABASE_UNAVAILABLE as error:
+        log.warning("database unavailable during a bulk operation: %s", error)
+        return _failure(operation, ServiceUnavailableException(), run.scope, resource_id)
+    except Exception:
+        log.exception("bulk operation %d (%s) failed", operation.index, operation.method)
+        return _failure(operation, InternalErrorException(), run.scope, resource_id)
+
+
+def _resolve(run: _Run, value: str) -> str:
+    """A path id or data value with its ``bulkId:`` reference replaced by the created id."""
+    references = _reference(value)
+    if not references:
+        return value
+    bulk_id = references[0]
+    if bulk_id in run.created:
+        return run.created[bulk_id]
+    if bulk_id in run.failed:
+        raise ConflictException(
+            detail=f"bulkId {bulk_id!r} was not created: its operation failed "
+                   f"with status {run.failed[bulk_id]}"
+        )
+    raise ConflictException(detail=f"bulkId {bulk_id!r} is not the bulkId of a POST in this "
+                                   f"request")
+
+
+async def _dispatch(run: _Run, operation: Operation, kind: ResourceKind,
+                    resource_id: str | None) -> Payload:
+    provisioning, scope = run.provisioning, run.scope
+    preconditions = Preconditions(
+        if_match=(operation.version,) if operation.version is not None else None
+    )
+    if operation.method == "POST":
+        answer = await provisioning.create(kind, scope, operation.data)
+        resource_id = answer.payload["id"]
+        assert operation.bulk_id is not None and resource_id is not None
+        run.created[operation.bulk_id] = resource_id
+    else:
+        assert resource_id is not None
+        if operation.method == "DELETE":
+            await provisioning.delete(kind, scope, resource_id, preconditions)
+            return _success(operation, scope.location(kind, resource_id), None)
+        if operation.method == "PUT":
+            answer = await provisioning.replace(kind, scope, resource_id, operation.data,
+                                                preconditions)
+        else:
+            answer = await provisioning.patch(kind, scope, resource_id, operation.data,
+                                              preconditions)
+    return _success(operation, scope.location(kind, resource_id), etag(answer.version))
+
+
+def _result(operation: Operation) -> Payload:
+    result: Payload = {}
+    if operation.method is not None:
+        result["method"] = operation.method
+    if operation.bulk_id is not None:
+        result["bulkId"] = operation.bulk_id
+    return result
+
+
+def _success(operation: Operation, location: str, version: str | None) -> Payload:
+    result = _result(operation)
+    if version is not None:
+        result["version"] = version
+    result["location"] = location
+    assert operation.method is not None
+    result["status"] = str(STATUS[operation.method])
+    return result
+
+
+def _failure(operation: Operation, error: SCIMException, scope: Scope | None = None,
+             resource_id: str | None = None) -> Payload:
+    result = _result(operation)
+    if scope is not None and resource_id is not None and operation.kind is not None:
+        result["location"] = scope.location(operation.kind, resource_id)
+    result["status"] = str(error.status)
+    result["response"] = error_document(error)
+    return result

@@ -1,0 +1,103 @@
+"""``scim-server serve --workers N``: one port, N processes, graceful shutdown on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from scim_server.embedded import free_port
+
+ADMIN = "workers-admin-token"
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines()
+                          if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            command = (status.parent / "cmdline").read_bytes()
+            if b"resource_tracker" not in command:
+                found.add(int(status.parent.name))
+    return found
+
+
+def _gone(pids: set[int], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while any(Path(f"/proc/{pid}").exists() for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+@pytest.fixture
+def workers_server(mongodb_uri: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    port = free_port()
+    command = [
+        sys.executable, "-m", "scim_server", "serve", "--workers", "2", "--port", str(port),
+        "--mongodb-uri", mongodb_uri, "--database", f"workers_{uuid.uuid4().hex[:8]}",
+        "--admin-token", ADMIN, "--token-secret", "w" * 32, "--log-level", "WARNING",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    banner = process.stdout.readline()
+    assert "listening on" in banner, banner
+    try:
+        yield process, f"http://127.0.0.1:{port}"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+async def test_two_workers_serve_one_port_and_drain_in_flight_requests_on_sigterm(
+    workers_server: tuple[subprocess.Popen[str], str],
+) -> None:
+    process, url = workers_server
+    deadline = time.monotonic() + 20
+    while len(_children(process.pid)) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    workers = _children(process.pid)
+    assert len(workers) >= 2
+
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{url}/admin/tenants", json={"name": "acme"},
+                             headers={"Authorization": f"Bearer {ADMIN}"}) as response:
+            assert response.status == 201
+            token = (await response.json())["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+
+        async def create(i: int) -> int:
+            body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": f"user{i}", "password": f"Secret-{i}!"}
+            async with http.post(f"{url}/scim/v2/acme/Users", json=body,
+                                 headers=headers) as response:
+                return response.status
+
+        # Every worker accepts: the token and the data are shared through MongoDB only.
+        statuses = await asyncio.gather(*[create(i) for i in range(8)])
+        assert statuses == [201] * 8
+
+        in_flight = [asyncio.ensure_future(create(100 + i)) for i in range(16)]
+        await asyncio.sleep(0.3)
+        os.kill(process.pid, signal.SIGTERM)
+        finished = await asyncio.gather(*in_flight, return_exceptions=True)
+
+    # Sent before the signal, so each one is answered, none is cut off.
+    assert finished == [201] * 16
+    assert process.wait(timeout=40) == 0
+    assert _gone(workers)
