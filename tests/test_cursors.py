@@ -146,3 +146,24 @@ async def test_concurrent_cursor_walks_do_not_interfere(scim: Scim) -> None:
     walks = await asyncio.gather(*[_walk(scim, "", n) for n in (2, 3, 5)])
     for seen, _pages in walks:
         assert sorted(seen) == sorted(u["id"] for u in users)
+
+
+def _stages(plan: Any) -> list[str]:
+    if isinstance(plan, dict):
+        found = [plan["stage"]] if "stage" in plan else []
+        return found + [s for value in plan.values() for s in _stages(value)]
+    if isinstance(plan, list):
+        return [s for value in plan for s in _stages(value)]
+    return []
+
+
+async def test_cursor_page_is_an_index_range_scan_not_a_skip(mongo_db: Any, scim: Scim) -> None:
+    from scim_server.cursors import Position, keyset_condition
+
+    await _users(scim, 5)
+    condition = keyset_condition([("_id", 1)], Position("next", None, "m"))
+    # The same query shape and sort as the repository's cursor page.
+    plan = await mongo_db.users.find({**condition, "tenant": "acme"}).sort(
+        [("_id", 1)]).limit(3).explain()
+    assert "IXSCAN" in _stages(plan["queryPlanner"]["winningPlan"])
+    assert "SKIP" not in _stages(plan["queryPlanner"]["winningPlan"])
