@@ -11,7 +11,7 @@ from scim_server.config import Settings
 from scim_server.cursors import CursorCodec
 from scim_server.middleware import body_limit, scim_errors
 from scim_server.provisioning import Provisioning
-from scim_server.resources.routes import add_routes
+from scim_server.resources.routes import BULK, add_routes
 from scim_server.state import SERVICES, Services
 from scim_server.storage.database import Database
 from scim_server.storage.tenants import TenantRepository
@@ -25,8 +25,12 @@ def create_app(settings: Settings) -> web.Application:
     if not settings.mongodb_uri:
         raise ValueError("create_app needs a MongoDB URI; `scim-server serve` starts one")
     app = web.Application(
-        middlewares=[scim_errors, body_limit(settings.max_body_bytes)],
-        client_max_size=settings.max_body_bytes,
+        middlewares=[
+            scim_errors,
+            body_limit(settings.max_body_bytes, {BULK: settings.bulk_max_payload_bytes}),
+        ],
+        # The largest of the limits; body_limit holds each route to its own.
+        client_max_size=max(settings.max_body_bytes, settings.bulk_max_payload_bytes),
     )
     add_routes(app)
     app.cleanup_ctx.append(_services(settings))

@@ -232,12 +232,18 @@ def _reference_slots(data: Any) -> Iterator[tuple[Any, Any, str]]:
 # -- planning --------------------------------------------------------------------
 
 
-def plan(operations: list[Operation]) -> list[Step]:
-    """The order to run the operations in: after what they refer to, else in request order."""
+def _creators(operations: list[Operation]) -> dict[str, int]:
+    """bulkId -> the POST that defines it; a repeated bulkId belongs to its first POST."""
     creators: dict[str, int] = {}
     for operation in operations:
         if operation.creates is not None:
             creators.setdefault(operation.creates, operation.index)
+    return creators
+
+
+def plan(operations: list[Operation]) -> list[Step]:
+    """The order to run the operations in: after what they refer to, else in request order."""
+    creators = _creators(operations)
     needs = [
         sorted({creators[ref] for ref in operation.references if ref in creators})
         for operation in operations
@@ -336,7 +342,7 @@ def _cycle_through(start: int, operations: list[Operation], members: set[int],
                     path.append(node)
                     node = came_from[node]
                 path.append(start)
-                return [str(operations[n].bulk_id) for n in path]
+                return [str(operations[n].bulk_id) for n in reversed(path)]
             if successor not in came_from:
                 came_from[successor] = node
                 queue.append(successor)
@@ -351,6 +357,8 @@ class _Run:
     provisioning: Provisioning
     scope: Scope
     request: BulkRequest
+    creators: dict[str, int]
+    """bulkId -> index of the POST defining it (the first one carrying it)."""
     created: dict[str, str] = field(default_factory=dict)
     """bulkId -> id of the resource its POST created."""
     failed: dict[str, int] = field(default_factory=dict)
@@ -362,17 +370,13 @@ class _Run:
 
 async def execute(provisioning: Provisioning, scope: Scope, request: BulkRequest) -> Payload:
     """Run the operations in plan order and answer the BulkResponse (status 200)."""
-    run = _Run(provisioning, scope, request)
     operations = request.operations
-    creators: dict[str, int] = {}
-    for operation in operations:
-        if operation.creates is not None:
-            creators.setdefault(operation.creates, operation.index)
+    run = _Run(provisioning, scope, request, _creators(operations))
     for step in plan(operations):
         for index in step.indexes:
             operation = operations[index]
             if step.cycle:
-                chain = _cycle_through(index, operations, set(step.indexes), creators)
+                chain = _cycle_through(index, operations, set(step.indexes), run.creators)
                 _record(run, operation, _failure(operation, ConflictException(
                     detail="circular bulkId reference: " + " -> ".join(chain)
                 )))
@@ -393,8 +397,8 @@ def _record(run: _Run, operation: Operation, result: Payload) -> None:
     status = int(result["status"])
     if status >= 400:
         run.errors += 1
-        if operation.creates is not None:
-            run.failed.setdefault(operation.creates, status)
+        if operation.creates is not None and run.creators[operation.creates] == operation.index:
+            run.failed[operation.creates] = status
         limit = run.request.fail_on_errors
         if (limit is not None and run.errors >= limit) or status == 503:
             run.stopped = True
@@ -448,7 +452,8 @@ async def _dispatch(run: _Run, operation: Operation, kind: ResourceKind,
         answer = await provisioning.create(kind, scope, operation.data)
         resource_id = answer.payload["id"]
         assert operation.bulk_id is not None and resource_id is not None
-        run.created[operation.bulk_id] = resource_id
+        if run.creators[operation.bulk_id] == operation.index:
+            run.created[operation.bulk_id] = resource_id
     else:
         assert resource_id is not None
         if operation.method == "DELETE":

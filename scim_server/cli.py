@@ -23,6 +23,8 @@ def _serve(args: argparse.Namespace) -> int:
         mongodb_uri=args.mongodb_uri, database=args.database, data_dir=args.data_dir,
         admin_token=args.admin_token, token_secret=args.token_secret,
         max_body_bytes=args.max_body_bytes, max_results=args.max_results,
+        bulk_max_operations=args.bulk_max_operations,
+        bulk_max_payload_bytes=args.bulk_max_payload_bytes,
         cursor_timeout_seconds=args.cursor_timeout_seconds, workers=args.workers,
         log_level=args.log_level,
     )
@@ -111,6 +113,12 @@ def _parser() -> argparse.ArgumentParser:
                                                           "(SCIM_MAX_BODY_BYTES, default 1 MiB)")
     serve.add_argument("--max-results", type=int, help="largest page (SCIM_MAX_RESULTS, "
                                                        "default 200)")
+    serve.add_argument("--bulk-max-operations", type=int,
+                       help="most operations in one Bulk request (SCIM_BULK_MAX_OPERATIONS, "
+                            "default 1000)")
+    serve.add_argument("--bulk-max-payload-bytes", type=int,
+                       help="largest Bulk request body (SCIM_BULK_MAX_PAYLOAD_BYTES, "
+                            "default 4 MiB)")
     serve.add_argument("--cursor-timeout-seconds", type=int,
                        help="RFC 9865 cursor lifetime (SCIM_CURSOR_TIMEOUT_SECONDS, default 600)")
     serve.add_argument("--workers", type=int, help="worker processes on the same port "

@@ -18,6 +18,8 @@ ENVIRONMENT = {
     "token_secret": "SCIM_TOKEN_SECRET",
     "max_body_bytes": "SCIM_MAX_BODY_BYTES",
     "max_results": "SCIM_MAX_RESULTS",
+    "bulk_max_operations": "SCIM_BULK_MAX_OPERATIONS",
+    "bulk_max_payload_bytes": "SCIM_BULK_MAX_PAYLOAD_BYTES",
     "cursor_timeout_seconds": "SCIM_CURSOR_TIMEOUT_SECONDS",
     "workers": "SCIM_WORKERS",
     "log_level": "SCIM_LOG_LEVEL",
@@ -41,6 +43,10 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     max_results: int = 200
     """``filter.maxResults``: the largest page a list or search answers."""
+    bulk_max_operations: int = 1000
+    """``bulk.maxOperations``: the most operations one Bulk request may carry (413 above)."""
+    bulk_max_payload_bytes: int = 4 * 1024 * 1024
+    """``bulk.maxPayloadSize``: the largest Bulk request body (413 above, refused unread)."""
     cursor_timeout_seconds: int = 600
     """How long an RFC 9865 cursor stays valid (``cursorTimeout``)."""
     workers: int = 1

@@ -9,6 +9,7 @@ else (no HTML page, no stack trace) ever reaches a client.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -77,15 +78,25 @@ async def scim_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return error_response(InternalErrorException())
 
 
-def body_limit(max_bytes: int) -> web.Middleware:
-    """Refuse an announced body over the limit before reading any of it."""
+def body_limit(max_bytes: int, routes: Mapping[str, int] | None = None) -> web.Middleware:
+    """Refuse an announced body over the limit before reading any of it.
+
+    ``routes`` maps a route's pattern (``/scim/v2/{tenant}/Bulk``) to its own limit;
+    every other route has ``max_bytes``. A body sent without Content-Length is held
+    to the same limit while it is read.
+    """
+    limits = dict(routes or {})
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.content_length is not None and request.content_length > max_bytes:
+        resource = request.match_info.route.resource
+        limit = limits.get(resource.canonical, max_bytes) if resource is not None else max_bytes
+        if request.content_length is not None and request.content_length > limit:
             raise PayloadTooLargeException(
-                detail=f"the body is {request.content_length} bytes; the limit is {max_bytes}"
+                detail=f"the body is {request.content_length} bytes; the limit is {limit}"
             )
+        if request.client_max_size != limit and request.body_exists:
+            request = request.clone(client_max_size=limit)
         return await handler(request)
 
     return middleware

@@ -6,15 +6,16 @@ from aiohttp import web
 from scim2_models import NotImplementedException
 
 from scim_server.models import KINDS
-from scim_server.resources import admin, discovery
+from scim_server.resources import admin, bulk, discovery
 from scim_server.resources.crud import ResourceEndpoints, search_all
 from scim_server.resources.tenancy import authenticated_scope
 
 SCIM = "/scim/v2/{tenant}"
+BULK = f"{SCIM}/Bulk"
 
 
 async def not_implemented(request: web.Request) -> web.Response:
-    """``/Me`` and ``/Bulk``: advertised as unsupported, answered 501 (RFC 7644 §3.11, §3.7)."""
+    """``/Me``: advertised as unsupported, answered 501 (RFC 7644 §3.11)."""
     await authenticated_scope(request)
     raise NotImplementedException(detail=f"{request.path.rsplit('/', 1)[-1]} is not supported")
 
@@ -55,4 +56,4 @@ def add_routes(app: web.Application) -> None:
     router.add_post(f"{SCIM}/.search", search_all)
     router.add_route("*", f"{SCIM}/Me", not_implemented)
     router.add_route("*", f"{SCIM}/Me/{{tail:.*}}", not_implemented)
-    router.add_route("*", f"{SCIM}/Bulk", not_implemented)
+    router.add_post(BULK, bulk.bulk)
