@@ -8,7 +8,9 @@ retries, passwords, and group membership with derived ``User.groups``.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -102,9 +104,26 @@ class Provisioning:
         self.cursors = cursors
         self.repositories = {kind.name: ResourceRepository(database, kind) for kind in KINDS}
         self.memberships = MembershipRepository(database)
+        self._writers: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     def repository(self, kind: ResourceKind) -> ResourceRepository:
         return self.repositories[kind.name]
+
+    def _writing(self, kind: ResourceKind, tenant: str, resource_id: str) -> asyncio.Lock:
+        """One lock per resource: this process's read-modify-writes of it take turns.
+
+        Without it, N concurrent writers all read the same version and all but one
+        lose, round after round, so the last needs N attempts and more than
+        ``MAX_WRITE_ATTEMPTS`` writers got 412 without ever sending If-Match. The
+        conditional write and its retry still guard against other processes.
+        """
+        key = (kind.name, tenant, resource_id)
+        lock = self._writers.get(key)
+        if lock is None:
+            lock = self._writers[key] = asyncio.Lock()
+        return lock
 
     # -- reading -----------------------------------------------------------------
 
@@ -282,28 +301,29 @@ class Provisioning:
         declared = _declared_members(kind, body)
         members = await self._check_members(scope, resource_id, declared or {})
         repository = self.repository(kind)
-        for _attempt in range(MAX_WRITE_ATTEMPTS):
-            replacement = _validate(kind, body, Context.RESOURCE_REPLACEMENT_REQUEST)
-            document = await repository.get(scope.tenant, resource_id)
-            if document is None:
-                raise resource_not_found(kind.endpoint, resource_id)
-            expected = preconditions.expected_version(document)
-            original = _validate(kind, to_payload(kind, document, scope.location(kind, resource_id)),
-                                 Context.DEFAULT)
-            try:
-                replacement.replace(original)
-            except ValidationError as error:
-                raise from_validation_error(error) from None
-            updated = await repository.update(
-                scope.tenant, resource_id, int(document["meta"]["version"]),
-                await self._changes(kind, replacement), datetime.now(UTC),
-            )
-            if updated is not None:
-                break
-            if expected is not None:
-                raise PreconditionFailedException(detail="the resource has changed (If-Match)")
-        else:
-            raise PreconditionFailedException(detail="too many concurrent changes, retry")
+        async with self._writing(kind, scope.tenant, resource_id):
+            for _attempt in range(MAX_WRITE_ATTEMPTS):
+                replacement = _validate(kind, body, Context.RESOURCE_REPLACEMENT_REQUEST)
+                document = await repository.get(scope.tenant, resource_id)
+                if document is None:
+                    raise resource_not_found(kind.endpoint, resource_id)
+                expected = preconditions.expected_version(document)
+                location = scope.location(kind, resource_id)
+                original = _validate(kind, to_payload(kind, document, location), Context.DEFAULT)
+                try:
+                    replacement.replace(original)
+                except ValidationError as error:
+                    raise from_validation_error(error) from None
+                updated = await repository.update(
+                    scope.tenant, resource_id, int(document["meta"]["version"]),
+                    await self._changes(kind, replacement), datetime.now(UTC),
+                )
+                if updated is not None:
+                    break
+                if expected is not None:
+                    raise PreconditionFailedException(detail="the resource has changed (If-Match)")
+            else:
+                raise PreconditionFailedException(detail="too many concurrent changes, retry")
         if kind is GROUPS:
             await self._replace_members(scope.tenant, resource_id, members)
         return await self.get(kind, scope, resource_id)
@@ -320,26 +340,27 @@ class Provisioning:
         ]
         repository = self.repository(kind)
         wrote = False
-        for _attempt in range(MAX_WRITE_ATTEMPTS):
-            document = await repository.get(scope.tenant, resource_id)
-            if document is None:
-                raise resource_not_found(kind.endpoint, resource_id)
-            expected = preconditions.expected_version(document)
-            resource = _validate(kind, to_payload(kind, document, scope.location(kind, resource_id)),
-                                 Context.DEFAULT)
-            if not apply_operations(kind, resource, plan.operations):
-                break
-            changes = await self._changes(kind, resource)
-            version = int(document["meta"]["version"])
-            updated = await repository.update(scope.tenant, resource_id, version, changes,
-                                              datetime.now(UTC))
-            if updated is not None:
-                wrote = True
-                break
-            if expected is not None:
-                raise PreconditionFailedException(detail="the resource has changed (If-Match)")
-        else:
-            raise PreconditionFailedException(detail="too many concurrent changes, retry")
+        async with self._writing(kind, scope.tenant, resource_id):
+            for _attempt in range(MAX_WRITE_ATTEMPTS):
+                document = await repository.get(scope.tenant, resource_id)
+                if document is None:
+                    raise resource_not_found(kind.endpoint, resource_id)
+                expected = preconditions.expected_version(document)
+                location = scope.location(kind, resource_id)
+                resource = _validate(kind, to_payload(kind, document, location), Context.DEFAULT)
+                if not apply_operations(kind, resource, plan.operations):
+                    break
+                changes = await self._changes(kind, resource)
+                version = int(document["meta"]["version"])
+                updated = await repository.update(scope.tenant, resource_id, version, changes,
+                                                  datetime.now(UTC))
+                if updated is not None:
+                    wrote = True
+                    break
+                if expected is not None:
+                    raise PreconditionFailedException(detail="the resource has changed (If-Match)")
+            else:
+                raise PreconditionFailedException(detail="too many concurrent changes, retry")
         if plan.member_changes:
             for change, members in zip(plan.member_changes, resolved, strict=True):
                 await self._apply_member_change(scope.tenant, resource_id, change, members)

@@ -1,0 +1,215 @@
+"""Concurrent writes to one resource over HTTP: no lost update, and no 412 without If-Match.
+
+Every request goes through the same TestClient at once (``asyncio.gather``), so the
+server interleaves their reads and conditional writes on the real database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+from scim_server.provisioning import MAX_WRITE_ATTEMPTS
+from tests.conftest import Scim
+
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+# Twenty distinct single-valued attributes, each set by its own request.
+ATTRIBUTES: list[tuple[str, str]] = [
+    ("nickName", "Babs"),
+    ("title", "Tour Guide"),
+    ("displayName", "Barbara Jensen"),
+    ("profileUrl", "https://login.example.com/bjensen"),
+    ("userType", "Employee"),
+    ("preferredLanguage", "en-US"),
+    ("locale", "en-US"),
+    ("timezone", "America/Los_Angeles"),
+    ("externalId", "00ujl29u0le5T6Aj10h7"),
+    ("name.givenName", "Barbara"),
+    ("name.familyName", "Jensen"),
+    ("name.middleName", "Jane"),
+    ("name.honorificPrefix", "Ms."),
+    ("name.honorificSuffix", "III"),
+    ("name.formatted", "Ms. Barbara J Jensen, III"),
+    (f"{ENTERPRISE}:employeeNumber", "701984"),
+    (f"{ENTERPRISE}:costCenter", "4130"),
+    (f"{ENTERPRISE}:organization", "Universal Studios"),
+    (f"{ENTERPRISE}:division", "Theme Park"),
+    (f"{ENTERPRISE}:department", "Tour Operations"),
+]
+
+
+def lookup(resource: dict[str, Any], path: str) -> Any:
+    if path.startswith(ENTERPRISE + ":"):
+        return resource.get(ENTERPRISE, {}).get(path[len(ENTERPRISE) + 1:])
+    value: Any = resource
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+async def patch(scim: Scim, path: str, *operations: dict[str, Any],
+                headers: dict[str, str] | None = None) -> int:
+    response = await scim.patch(path, {"schemas": [PATCH_OP], "Operations": list(operations)},
+                                headers=headers)
+    await response.read()
+    return int(response.status)
+
+
+async def read(scim: Scim, path: str) -> dict[str, Any]:
+    response = await scim.get(path)
+    assert response.status == 200, await response.text()
+    return dict(await response.json())
+
+
+async def test_concurrent_patches_of_different_attributes_all_take_effect(scim: Scim) -> None:
+    user = await scim.create_user("bjensen")
+
+    statuses = await asyncio.gather(*(
+        patch(scim, f"/Users/{user['id']}", {"op": "replace", "path": path, "value": value})
+        for path, value in ATTRIBUTES
+    ))
+
+    assert Counter(statuses) == {200: len(ATTRIBUTES)}
+    after = await read(scim, f"/Users/{user['id']}")
+    assert {path: lookup(after, path) for path, _ in ATTRIBUTES} == dict(ATTRIBUTES)
+    assert after["meta"]["version"] == f'W/"{len(ATTRIBUTES) + 1}"'
+
+
+async def test_concurrent_email_adds_all_take_effect(scim: Scim) -> None:
+    user = await scim.create_user("bjensen")
+    emails = {f"bjensen{i}@example.com" for i in range(20)}
+
+    statuses = await asyncio.gather(*(
+        patch(scim, f"/Users/{user['id']}",
+              {"op": "add", "path": "emails", "value": [{"value": email, "type": "other"}]})
+        for email in emails
+    ))
+
+    assert Counter(statuses) == {200: 20}
+    after = await read(scim, f"/Users/{user['id']}")
+    assert sorted(e["value"] for e in after["emails"]) == sorted(emails)
+
+
+async def test_concurrent_entitlement_adds_all_take_effect(scim: Scim) -> None:
+    user = await scim.create_user("bjensen")
+    entitlements = {f"entitlement-{i}" for i in range(20)}
+
+    statuses = await asyncio.gather(*(
+        patch(scim, f"/Users/{user['id']}",
+              {"op": "add", "value": {"entitlements": [{"value": entitlement}]}})
+        for entitlement in entitlements
+    ))
+
+    assert Counter(statuses) == {200: 20}
+    after = await read(scim, f"/Users/{user['id']}")
+    assert sorted(e["value"] for e in after["entitlements"]) == sorted(entitlements)
+
+
+async def test_more_concurrent_writers_than_write_attempts_get_no_412(scim: Scim) -> None:
+    # Without If-Match a client asked for no precondition, so losing an optimistic race
+    # must never surface as 412, however many writers there are.
+    writers = MAX_WRITE_ATTEMPTS * 2 + 8
+    user = await scim.create_user("bjensen")
+
+    statuses = await asyncio.gather(*(
+        patch(scim, f"/Users/{user['id']}",
+              {"op": "add", "path": "emails", "value": [{"value": f"e{i}@example.com"}]})
+        for i in range(writers)
+    ))
+
+    assert Counter(statuses) == {200: writers}
+    after = await read(scim, f"/Users/{user['id']}")
+    assert len(after["emails"]) == writers
+
+
+async def test_concurrent_puts_and_patches_lose_no_update(scim: Scim) -> None:
+    user = await scim.create_user("bjensen", title="Start")
+    body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "bjensen", "title": "Put"}
+
+    async def put() -> int:
+        response = await scim.put(f"/Users/{user['id']}", body)
+        await response.read()
+        return int(response.status)
+
+    statuses = await asyncio.gather(
+        *(put() for _ in range(10)),
+        *(patch(scim, f"/Users/{user['id']}",
+                {"op": "replace", "path": "nickName", "value": f"n{i}"}) for i in range(10)),
+    )
+
+    assert Counter(statuses) == {200: 20}
+    after = await read(scim, f"/Users/{user['id']}")
+    # Every write was applied in some order: twenty versions after the first.
+    assert after["meta"]["version"] == 'W/"21"'
+    assert after["title"] == "Put"
+
+
+async def test_concurrent_if_match_on_the_same_etag_lets_exactly_one_win(scim: Scim) -> None:
+    user = await scim.create_user("bjensen")
+
+    statuses = await asyncio.gather(*(
+        patch(scim, f"/Users/{user['id']}",
+              {"op": "replace", "path": "nickName", "value": f"n{i}"},
+              headers={"If-Match": 'W/"1"'})
+        for i in range(10)
+    ))
+
+    assert Counter(statuses) == {200: 1, 412: 9}
+    assert (await read(scim, f"/Users/{user['id']}"))["meta"]["version"] == 'W/"2"'
+
+
+async def test_32_concurrent_member_adds_to_one_group_all_land(scim: Scim) -> None:
+    users = [(await scim.create_user(f"member{i}"))["id"] for i in range(32)]
+    group = await scim.create_group("Everyone")
+
+    statuses = await asyncio.gather(*(
+        patch(scim, f"/Groups/{group['id']}",
+              {"op": "add", "path": "members", "value": [{"value": user}]})
+        for user in users
+    ))
+
+    assert Counter(statuses) == {200: 32}
+    after = await read(scim, f"/Groups/{group['id']}")
+    assert sorted(m["value"] for m in after["members"]) == sorted(users)
+    assert after["meta"]["version"] == 'W/"33"'
+
+
+async def test_concurrent_adds_and_removes_of_different_members(scim: Scim) -> None:
+    leaving = [(await scim.create_user(f"leaving{i}"))["id"] for i in range(12)]
+    joining = [(await scim.create_user(f"joining{i}"))["id"] for i in range(12)]
+    staying = [(await scim.create_user(f"staying{i}"))["id"] for i in range(4)]
+    group = await scim.create_group("Churn", members=leaving + staying)
+
+    statuses = await asyncio.gather(
+        *(patch(scim, f"/Groups/{group['id']}",
+                {"op": "remove", "path": f'members[value eq "{user}"]'}) for user in leaving),
+        *(patch(scim, f"/Groups/{group['id']}",
+                {"op": "add", "path": "members", "value": [{"value": user}]}) for user in joining),
+    )
+
+    assert Counter(statuses) == {200: 24}
+    after = await read(scim, f"/Groups/{group['id']}")
+    assert sorted(m["value"] for m in after["members"]) == sorted(joining + staying)
+
+
+async def test_concurrent_rename_and_member_adds_keep_both(scim: Scim) -> None:
+    users = [(await scim.create_user(f"member{i}"))["id"] for i in range(8)]
+    group = await scim.create_group("Before")
+
+    statuses = await asyncio.gather(
+        # Okta sends a rename with every membership update (idp-flows §2.8).
+        *(patch(scim, f"/Groups/{group['id']}",
+                {"op": "replace", "value": {"id": group["id"], "displayName": "After"}})
+          for _ in range(8)),
+        *(patch(scim, f"/Groups/{group['id']}",
+                {"op": "add", "path": "members", "value": [{"value": user}]}) for user in users),
+    )
+
+    assert Counter(statuses) == {200: 16}
+    after = await read(scim, f"/Groups/{group['id']}")
+    assert after["displayName"] == "After"
+    assert sorted(m["value"] for m in after["members"]) == sorted(users)
