@@ -56,8 +56,13 @@ class Selection:
             )
         except ValidationError as error:
             raise from_validation_error(error) from None
-        return dict(resource.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE,
-                                        response_parameters=parameters))
+        selected = dict(resource.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE,
+                                            response_parameters=parameters))
+        if isinstance(selected.get("meta"), dict) and isinstance(payload.get("meta"), dict):
+            # Keep meta as stored (pydantic re-dumps timestamps as ".129000Z", not ".129Z").
+            selected["meta"] = {key: payload["meta"][key] for key in selected["meta"]
+                                if key in payload["meta"]}
+        return selected
 
 
 def _head(kind: ResourceKind, path: str) -> str:

@@ -1,0 +1,266 @@
+"""Groups over HTTP: members (users and nested groups), their validation, the derived
+``User.groups`` (direct and indirect), and what deletes and replaces do to memberships."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from tests.conftest import Scim
+
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+
+
+def _group(display_name: str, members: list[str] | None = None,
+           **attributes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"schemas": [GROUP], "displayName": display_name, **attributes}
+    if members is not None:
+        body["members"] = [{"value": member} for member in members]
+    return body
+
+
+async def _error(response: Any, status: int, scim_type: str | None = None) -> dict[str, Any]:
+    assert response.status == status, await response.text()
+    body = dict(await response.json())
+    assert body["status"] == str(status)
+    if scim_type is not None:
+        assert body.get("scimType") == scim_type, body
+    return body
+
+
+async def _get(scim: Scim, path: str) -> dict[str, Any]:
+    response = await scim.get(path)
+    assert response.status == 200, await response.text()
+    return dict(await response.json())
+
+
+def _member_ids(resource: dict[str, Any]) -> set[str]:
+    return {member["value"] for member in resource.get("members", [])}
+
+
+def _groups_of(user: dict[str, Any]) -> dict[str, str]:
+    return {group["value"]: group["type"] for group in user.get("groups", [])}
+
+
+# --- members --------------------------------------------------------------------------
+
+async def test_create_group_with_users_and_a_nested_group(scim: Scim) -> None:
+    alice = await scim.create_user("alice", displayName="Alice A")
+    bob = await scim.create_user("bob")
+    inner = await scim.create_group("Inner")
+    response = await scim.post("/Groups", _group("Outer", [alice["id"], bob["id"], inner["id"]]))
+    assert response.status == 201, await response.text()
+    created = await response.json()
+    assert response.headers["Location"] == created["meta"]["location"]
+    assert created["meta"]["resourceType"] == "Group"
+    assert created["displayName"] == "Outer"
+    by_id = {member["value"]: member for member in created["members"]}
+    assert by_id == {
+        alice["id"]: {"value": alice["id"], "type": "User", "display": "Alice A",
+                      "$ref": alice["meta"]["location"]},
+        bob["id"]: {"value": bob["id"], "type": "User", "display": "bob",
+                    "$ref": bob["meta"]["location"]},
+        inner["id"]: {"value": inner["id"], "type": "Group", "display": "Inner",
+                      "$ref": inner["meta"]["location"]},
+    }
+    assert await _get(scim, f"/Groups/{created['id']}") == created
+
+
+async def test_unknown_member_id_is_400_invalid_value_and_creates_nothing(scim: Scim) -> None:
+    alice = await scim.create_user("alice")
+    response = await scim.post("/Groups", _group("G", [alice["id"], "no-such-id"]))
+    body = await _error(response, 400, "invalidValue")
+    assert "no-such-id" in body["detail"]
+    listing = await _get(scim, "/Groups")
+    assert listing["totalResults"] == 0
+
+
+async def test_member_of_another_tenant_is_400(scim: Scim, other_scim: Scim) -> None:
+    theirs = await other_scim.create_user("alice")
+    their_group = await other_scim.create_group("Theirs")
+    for member in (theirs["id"], their_group["id"]):
+        await _error(await scim.post("/Groups", _group("G", [member])), 400, "invalidValue")
+    mine = await scim.create_group("Mine")
+    await _error(await scim.put(f"/Groups/{mine['id']}", _group("Mine", [theirs["id"]])),
+                 400, "invalidValue")
+    assert "members" not in await _get(scim, f"/Groups/{mine['id']}")
+    assert "groups" not in await _get(other_scim, f"/Users/{theirs['id']}")
+
+
+async def test_declared_member_type_must_match(scim: Scim) -> None:
+    alice = await scim.create_user("alice")
+    body = {"schemas": [GROUP], "displayName": "G",
+            "members": [{"value": alice["id"], "type": "Group"}]}
+    await _error(await scim.post("/Groups", body), 400, "invalidValue")
+
+
+async def test_excluded_attributes_members_omits_them(scim: Scim) -> None:
+    alice = await scim.create_user("alice")
+    group = await scim.create_group("G", [alice["id"]])
+    fetched = await _get(scim, f"/Groups/{group['id']}?excludedAttributes=members")
+    assert "members" not in fetched
+    assert fetched["displayName"] == "G"
+    assert fetched["id"] == group["id"]
+    listed = await _get(scim, "/Groups?excludedAttributes=members")
+    assert listed["Resources"][0]["displayName"] == "G"
+    assert "members" not in listed["Resources"][0]
+
+
+async def test_large_group_returns_every_member(scim: Scim, mongo_db: AsyncDatabase[Any]) -> None:
+    group = await scim.create_group("Big")
+    # 300 users straight into the database: creating them over HTTP would only be slower.
+    template = (await mongo_db.users.find_one({"_id": (await scim.create_user("seed"))["id"]}))
+    assert template is not None
+    documents = []
+    for i in range(300):
+        document = dict(template, _id=f"user-{i:03d}")
+        document["r"] = {"userName": f"user{i:03d}"}
+        document["c"] = {"userName": f"user{i:03d}"}
+        documents.append(document)
+    await mongo_db.users.insert_many(documents)
+    ids = [document["_id"] for document in documents]
+    response = await scim.put(f"/Groups/{group['id']}", _group("Big", ids))
+    assert response.status == 200, await response.text()
+    assert _member_ids(await response.json()) == set(ids)
+    fetched = await _get(scim, f"/Groups/{group['id']}")
+    assert len(fetched["members"]) == 300
+    assert _member_ids(fetched) == set(ids)
+    assert {member["display"] for member in fetched["members"]} == {
+        f"user{i:03d}" for i in range(300)
+    }
+
+
+# --- User.groups ----------------------------------------------------------------------
+
+async def test_user_groups_are_direct_and_indirect(scim: Scim) -> None:
+    alice = await scim.create_user("alice")
+    bob = await scim.create_user("bob")
+    a = await scim.create_group("A", [alice["id"]])
+    b = await scim.create_group("B", [a["id"], bob["id"]])
+    c = await scim.create_group("C", [b["id"]])
+    unrelated = await scim.create_group("D", [bob["id"]])
+
+    alice_view = await _get(scim, f"/Users/{alice['id']}")
+    assert _groups_of(alice_view) == {a["id"]: "direct", b["id"]: "indirect",
+                                      c["id"]: "indirect"}
+    direct = next(g for g in alice_view["groups"] if g["value"] == a["id"])
+    assert direct == {"value": a["id"], "type": "direct", "display": "A",
+                      "$ref": a["meta"]["location"]}
+    bob_view = await _get(scim, f"/Users/{bob['id']}")
+    assert _groups_of(bob_view) == {b["id"]: "direct", unrelated["id"]: "direct",
+                                    c["id"]: "indirect"}
+    # Listing derives them too.
+    listed = await _get(scim, '/Users?filter=userName eq "alice"')
+    assert _groups_of(listed["Resources"][0]) == _groups_of(alice_view)
+
+
+async def test_user_in_a_group_directly_and_through_a_child_is_direct_only(scim: Scim) -> None:
+    alice = await scim.create_user("alice")
+    child = await scim.create_group("Child", [alice["id"]])
+    parent = await scim.create_group("Parent", [alice["id"], child["id"]])
+    view = await _get(scim, f"/Users/{alice['id']}")
+    assert _groups_of(view) == {child["id"]: "direct", parent["id"]: "direct"}
+    assert len(view["groups"]) == 2
+
+
+async def test_cyclic_nesting_terminates(scim: Scim) -> None:
+    alice = await scim.create_user("alice")
+    a = await scim.create_group("A", [alice["id"]])
+    b = await scim.create_group("B", [a["id"]])
+    response = await scim.put(f"/Groups/{a['id']}", _group("A", [alice["id"], b["id"]]))
+    assert response.status == 200, await response.text()
+    view = await _get(scim, f"/Users/{alice['id']}")
+    assert _groups_of(view) == {a["id"]: "direct", b["id"]: "indirect"}
+
+
+async def test_group_cannot_be_its_own_member(scim: Scim) -> None:
+    group = await scim.create_group("G")
+    await _error(await scim.put(f"/Groups/{group['id']}", _group("G", [group["id"]])),
+                 400, "invalidValue")
+
+
+async def test_user_attributes_selection_can_leave_out_groups(scim: Scim) -> None:
+    alice = await scim.create_user("alice")
+    await scim.create_group("A", [alice["id"]])
+    view = await _get(scim, f"/Users/{alice['id']}?excludedAttributes=groups")
+    assert "groups" not in view
+    view = await _get(scim, f"/Users/{alice['id']}?attributes=groups")
+    assert set(view) == {"schemas", "id", "groups"}
+
+
+# --- deletes and replaces -------------------------------------------------------------
+
+async def test_deleting_a_user_removes_it_from_every_group(
+    scim: Scim, mongo_db: AsyncDatabase[Any]
+) -> None:
+    alice = await scim.create_user("alice")
+    bob = await scim.create_user("bob")
+    g1 = await scim.create_group("G1", [alice["id"], bob["id"]])
+    g2 = await scim.create_group("G2", [alice["id"]])
+    assert (await scim.delete(f"/Users/{alice['id']}")).status == 204
+    assert _member_ids(await _get(scim, f"/Groups/{g1['id']}")) == {bob["id"]}
+    assert "members" not in await _get(scim, f"/Groups/{g2['id']}")
+    assert await mongo_db.memberships.count_documents({"member": alice["id"]}) == 0
+
+
+async def test_deleting_a_group_removes_it_from_parents_and_users(
+    scim: Scim, mongo_db: AsyncDatabase[Any]
+) -> None:
+    alice = await scim.create_user("alice")
+    bob = await scim.create_user("bob")
+    child = await scim.create_group("Child", [alice["id"]])
+    parent = await scim.create_group("Parent", [child["id"], bob["id"]])
+    assert (await scim.delete(f"/Groups/{child['id']}")).status == 204
+    assert _member_ids(await _get(scim, f"/Groups/{parent['id']}")) == {bob["id"]}
+    # Alice was in Parent only through Child: she is in no group now.
+    assert "groups" not in await _get(scim, f"/Users/{alice['id']}")
+    assert _groups_of(await _get(scim, f"/Users/{bob['id']}")) == {parent["id"]: "direct"}
+    assert await mongo_db.memberships.count_documents(
+        {"$or": [{"group": child["id"]}, {"member": child["id"]}]}
+    ) == 0
+    await _error(await scim.get(f"/Groups/{child['id']}"), 404)
+
+
+async def test_put_replaces_members_exactly(scim: Scim) -> None:
+    alice = await scim.create_user("alice")
+    bob = await scim.create_user("bob")
+    carol = await scim.create_user("carol")
+    group = await scim.create_group("G", [alice["id"], bob["id"]])
+    path = f"/Groups/{group['id']}"
+    response = await scim.put(path, _group("G", [bob["id"], carol["id"]]))
+    assert response.status == 200, await response.text()
+    assert _member_ids(await response.json()) == {bob["id"], carol["id"]}
+    assert _member_ids(await _get(scim, path)) == {bob["id"], carol["id"]}
+    assert "groups" not in await _get(scim, f"/Users/{alice['id']}")
+    assert _groups_of(await _get(scim, f"/Users/{carol['id']}")) == {group["id"]: "direct"}
+
+
+async def test_put_without_members_clears_them(scim: Scim) -> None:
+    alice = await scim.create_user("alice")
+    group = await scim.create_group("G", [alice["id"]])
+    path = f"/Groups/{group['id']}"
+    response = await scim.put(path, _group("Renamed"))
+    assert response.status == 200, await response.text()
+    replaced = await response.json()
+    assert replaced["displayName"] == "Renamed"
+    assert "members" not in replaced
+    assert "members" not in await _get(scim, path)
+    assert "groups" not in await _get(scim, f"/Users/{alice['id']}")
+
+
+async def test_renaming_a_group_changes_the_display_its_members_see(scim: Scim) -> None:
+    alice = await scim.create_user("alice")
+    group = await scim.create_group("Old", [alice["id"]])
+    await scim.put(f"/Groups/{group['id']}", _group("New", [alice["id"]]))
+    view = await _get(scim, f"/Users/{alice['id']}")
+    assert [g["display"] for g in view["groups"]] == ["New"]
+
+
+async def test_group_of_another_tenant_is_404(scim: Scim, other_scim: Scim) -> None:
+    theirs = await other_scim.create_group("Theirs")
+    path = f"/Groups/{theirs['id']}"
+    await _error(await scim.get(path), 404)
+    await _error(await scim.put(path, _group("Mine")), 404)
+    await _error(await scim.delete(path), 404)
+    assert (await _get(other_scim, path))["displayName"] == "Theirs"
