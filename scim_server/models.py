@@ -7,9 +7,31 @@ exposes, under which endpoint, and how an attribute path becomes a MongoDB field
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from scim2_models import EnterpriseUser, Group, Resource, User
+from pydantic import Field
+from scim2_models import EnterpriseUser as StandardEnterpriseUser
+from scim2_models import Group, Reference, Required, Resource, User
+from scim2_models.resources.enterprise_user import Manager as StandardManager
+
+
+class Manager(StandardManager):
+    """The enterprise ``manager``, whose ``$ref`` is optional here.
+
+    RFC 7643 contradicts itself: §4.3 calls ``$ref`` RECOMMENDED, the schema in
+    §8.7.1 marks it required. Entra ID and Okta send ``{"value": id}`` alone, so
+    this server takes the reading that accepts what identity providers send.
+    """
+
+    ref: Annotated[Reference["User"] | None, Required.false] = Field(  # type: ignore[type-arg]
+        None, serialization_alias="$ref", validation_alias="$ref",
+        description="The URI of the SCIM resource representing the User's manager.",
+    )
+
+
+class EnterpriseUser(StandardEnterpriseUser):
+    manager: Manager | None = None
+
 
 UserModel = User[EnterpriseUser]
 GroupModel = Group

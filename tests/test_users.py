@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from scim_server.passwords import verify_password_sync
@@ -275,10 +274,6 @@ async def test_enterprise_extension_round_trips(scim: Scim) -> None:
     assert fetched == created
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "scim2-models marks Manager.$ref required (RFC 7643 §8.7.1), so a manager sent as "
-    "{'value': id} alone, as Okta and Entra do, is refused with 400; §4.3 calls $ref RECOMMENDED"
-))
 async def test_enterprise_manager_with_only_a_value_is_accepted(scim: Scim) -> None:
     response = await scim.post("/Users", {
         "schemas": [CORE, ENTERPRISE], "userName": "bjensen",
