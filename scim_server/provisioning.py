@@ -227,9 +227,16 @@ class Provisioning:
         return [(compile_sort(query.sort_by, kind.model), direction), ("_id", direction)]
 
     async def _render(self, kind: ResourceKind, scope: Scope, documents: list[Document],
-                      selection: Selection) -> list[Payload]:
+                      selection: Selection, *, related: bool = True) -> list[Payload]:
+        """SCIM payloads of stored documents, with the derived ``members`` / ``groups``.
+
+        ``related=False`` says the documents take part in no membership (just created),
+        which spares the membership lookups.
+        """
         payloads = [to_payload(kind, d, scope.location(kind, d["_id"])) for d in documents]
         ids = [payload["id"] for payload in payloads]
+        if not related:
+            return [selection.apply(kind, payload) for payload in payloads]
         if kind is GROUPS and selection.includes(kind, "members"):
             members = await self._members(scope, ids)
             for payload in payloads:
@@ -291,7 +298,10 @@ class Provisioning:
         await self.repository(kind).insert(document)
         if members:
             await self.memberships.add(scope.tenant, resource_id, members)
-        return await self.get(kind, scope, resource_id)
+        # Rendered from what was just written: a new resource is only related to the
+        # members it was created with, so there is nothing else to read back.
+        payloads = await self._render(kind, scope, [document], Selection(), related=bool(members))
+        return Answer(payloads[0], 1)
 
     async def replace(self, kind: ResourceKind, scope: Scope, resource_id: str, body: Payload,
                       preconditions: Preconditions = Preconditions()) -> Answer:
