@@ -52,6 +52,11 @@ class TokenAuthority:
         self._valid_until.pop((tenant, token_id), None)
         return await self._tenants.revoke_token(tenant, token_id, datetime.now(UTC))
 
+    def forget_tenant(self, tenant: str) -> None:
+        """Drop the cached validity of a deleted tenant's tokens (their records are gone)."""
+        for key in [key for key in self._valid_until if key[0] == tenant]:
+            del self._valid_until[key]
+
     async def authenticate(self, tenant: str, authorization: str | None) -> str:
         """Check the Authorization header for ``tenant``; answers the token id.
 

@@ -36,7 +36,7 @@ async def _existing_tenant(request: web.Request) -> str:
 
 def _ttl(body: dict[str, Any]) -> int | None:
     ttl = body.get("ttl_seconds")
-    if ttl is not None and (not isinstance(ttl, int) or ttl <= 0):
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0):
         raise InvalidValueException(detail="ttl_seconds is a positive integer")
     return ttl
 
@@ -87,6 +87,7 @@ async def delete_tenant(request: web.Request) -> web.Response:
     name = await _existing_tenant(request)
     state = services(request)
     await state.tenants.delete(name)
+    state.tokens.forget_tenant(name)
     await state.provisioning.delete_tenant(name)
     return web.Response(status=204)
 

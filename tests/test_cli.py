@@ -1,0 +1,209 @@
+"""``scim-server serve`` on the embedded store, administered with the ``scim-server`` CLI:
+banner, tenants, a SCIM request, a clean SIGTERM that takes SecantusDB down with it, and data
+that survives a restart on the same data directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scim_server.embedded import free_port
+
+CLI = str(Path(sys.executable).with_name("scim-server"))
+BANNER_TIMEOUT = 60.0
+
+
+def _environment() -> dict[str, str]:
+    """The test's environment without any server configuration: the embedded store is used."""
+    return {key: value for key, value in os.environ.items()
+            if key != "MONGODB_URI" and not key.startswith("SCIM_")}
+
+
+def _descendants(pid: int) -> dict[int, str]:
+    """Every process below ``pid``, by pid, with its command line."""
+    parents: dict[int, int] = {}
+    commands: dict[int, str] = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            ppid = next(line.split()[1] for line in status.read_text().splitlines()
+                        if line.startswith("PPid:"))
+            command = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, StopIteration):
+            continue
+        child = int(status.parent.name)
+        parents[child] = int(ppid)
+        commands[child] = command
+    found: dict[int, str] = {}
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, ppid in parents.items():
+            if ppid == parent and child not in found:
+                found[child] = commands[child]
+                frontier.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                     if line.startswith("State:"))
+    except (OSError, StopIteration):
+        return False
+    return "zombie" not in state
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    root: str
+    admin_token: str
+    banner: list[str]
+
+    def store(self) -> tuple[int, int]:
+        """The pid and port of the SecantusDB child."""
+        children = _descendants(self.process.pid)
+        store = [(pid, command) for pid, command in children.items() if "secantus" in command]
+        assert len(store) == 1, children
+        pid, command = store[0]
+        port = re.search(r"--port (\d+)", command)
+        assert port is not None, command
+        return pid, int(port.group(1))
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)
+
+
+def _serve(data_dir: Path) -> Server:
+    port = free_port()
+    process = subprocess.Popen(
+        [CLI, "serve", "--port", str(port), "--data-dir", str(data_dir), "--log-level", "WARNING"],
+        stdout=subprocess.PIPE, text=True, env=_environment(),
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    banner: list[str] = []
+    deadline = time.monotonic() + BANNER_TIMEOUT
+    try:
+        while not any("SCIM_ADMIN_TOKEN=" in line for line in banner):
+            banner.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
+    except queue.Empty:
+        process.kill()
+        process.wait()
+        raise AssertionError(f"no banner within {BANNER_TIMEOUT}s: {banner}") from None
+    token = re.search(r"SCIM_ADMIN_TOKEN=(\S+)", banner[-1])
+    assert token is not None, banner
+    return Server(process, f"http://127.0.0.1:{port}", token.group(1), banner)
+
+
+def _cli(*args: str, admin_token: str, url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CLI, *args, "--url", url], capture_output=True, text=True, timeout=60,
+        env={**_environment(), "SCIM_ADMIN_TOKEN": admin_token},
+    )
+
+
+def _get(url: str, token: str) -> tuple[int, Any]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status, json.loads(response.read())
+
+
+def test_serve_on_the_embedded_store_administer_stop_and_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    server = _serve(data_dir)
+    try:
+        assert server.banner[0].startswith(f"SCIM server listening on {server.root} "
+                                           f"(embedded SecantusDB, data in {data_dir})")
+        assert f"Authorization: Bearer {server.admin_token}" in "".join(server.banner)
+        store_pid, store_port = server.store()
+        assert _listening(store_port)
+
+        created = _cli("tenants", "create", "acme", admin_token=server.admin_token,
+                       url=server.root)
+        assert created.returncode == 0, created.stderr
+        tenant = json.loads(created.stdout)
+        assert tenant["name"] == "acme"
+        assert tenant["scim_base_url"] == f"{server.root}/scim/v2/acme"
+
+        refused = _cli("tenants", "list", admin_token="wrong", url=server.root)
+        assert refused.returncode != 0
+        assert "error 401" in refused.stderr
+
+        user = json.dumps({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                           "userName": "bjensen"}).encode()
+        request = urllib.request.Request(
+            f"{tenant['scim_base_url']}/Users", data=user, method="POST",
+            headers={"Authorization": f"Bearer {tenant['token']}",
+                     "Content-Type": "application/scim+json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 201
+        status, users = _get(f"{tenant['scim_base_url']}/Users", tenant["token"])
+        assert status == 200
+        assert [u["userName"] for u in users["Resources"]] == ["bjensen"]
+
+        issued = _cli("tokens", "issue", "acme", "--ttl-seconds", "3600",
+                      admin_token=server.admin_token, url=server.root)
+        assert issued.returncode == 0, issued.stderr
+        second = json.loads(issued.stdout)
+        assert second["tenant"] == "acme" and second["expires"] is not None
+        assert _get(f"{tenant['scim_base_url']}/Users", second["token"])[0] == 200
+        revoked = _cli("tokens", "revoke", "acme", second["id"],
+                       admin_token=server.admin_token, url=server.root)
+        assert revoked.returncode == 0, revoked.stderr
+        with pytest.raises(urllib.error.HTTPError) as refused_token:
+            _get(f"{tenant['scim_base_url']}/Users", second["token"])
+        assert refused_token.value.code == 401
+
+        descendants = set(_descendants(server.process.pid))
+        assert server.stop() == 0
+        assert not [pid for pid in descendants | {store_pid} if _alive(pid)]
+        assert not _listening(store_port)
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+
+    # Same data directory: the tenant, its user, its token and the admin token are all kept.
+    again = _serve(data_dir)
+    try:
+        assert again.admin_token == server.admin_token
+        listed = _cli("tenants", "list", admin_token=again.admin_token, url=again.root)
+        assert listed.returncode == 0, listed.stderr
+        assert [t["name"] for t in json.loads(listed.stdout)["tenants"]] == ["acme"]
+        status, users = _get(f"{again.root}/scim/v2/acme/Users", tenant["token"])
+        assert status == 200
+        assert [u["userName"] for u in users["Resources"]] == ["bjensen"]
+        assert again.stop() == 0
+    finally:
+        if again.process.poll() is None:
+            again.process.kill()
+            again.process.wait()

@@ -1,0 +1,416 @@
+"""Errors over HTTP (RFC 7644 §3.12): every failure is an ``application/scim+json`` Error with
+``status`` as a string, never HTML; routing, media types, body limits, an unreachable database;
+``/Me`` unsupported; the discovery endpoints answer what the server really does."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from aiohttp.test_utils import TestClient
+from pymongo import AsyncMongoClient
+
+from scim_server.app import create_app
+from scim_server.config import Settings
+from scim_server.embedded import free_port
+from scim_server.provisioning import Provisioning
+from scim_server.state import SERVICES, Services
+from scim_server.storage.database import Database
+from scim_server.storage.tenants import TenantRepository
+from scim_server.tokens import TokenAuthority
+from tests.conftest import ADMIN, Scim, make_tenant
+
+ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+
+
+async def _error(response: Any, status: int, scim_type: str | None = None) -> dict[str, Any]:
+    assert response.status == status, await response.text()
+    assert response.content_type == "application/scim+json"
+    text = await response.text()
+    assert "<html" not in text.lower()
+    body = dict(await response.json())
+    assert body["schemas"] == [ERROR]
+    assert body["status"] == str(status)
+    assert isinstance(body["detail"], str) and body["detail"]
+    if scim_type is not None:
+        assert body.get("scimType") == scim_type, body
+    return body
+
+
+def _user(user_name: str) -> dict[str, Any]:
+    return {"schemas": [USER], "userName": user_name}
+
+
+# --- routing --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", [
+    "/",
+    "/nope",
+    "/scim/v2",
+    "/scim/v2/acme",
+    "/scim/v2/acme/Nope",
+    "/scim/v2/acme/users/extra/segments",
+    "/admin",
+])
+async def test_unknown_route_is_404_scim_error(scim: Scim, path: str) -> None:
+    response = await scim.client.get(path, headers={**scim.headers(), "Accept": "text/html"})
+    body = await _error(response, 404)
+    assert "scimType" not in body
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), [
+    ("DELETE", "/scim/v2/acme/Users", {"GET", "HEAD", "POST"}),
+    ("PATCH", "/scim/v2/acme/Groups", {"GET", "HEAD", "POST"}),
+    ("PUT", "/scim/v2/acme/ServiceProviderConfig", {"GET", "HEAD"}),
+    ("POST", "/scim/v2/acme/Schemas", {"GET", "HEAD"}),
+    ("GET", "/scim/v2/acme/Users/.search", None),  # GET is the Users/{id} read
+    ("GET", "/scim/v2/acme/.search", {"POST"}),
+    ("GET", "/scim/v2/acme/Bulk", {"POST"}),
+    ("PUT", "/admin/tenants", {"GET", "HEAD", "POST"}),
+])
+async def test_wrong_method_is_405_with_allow(
+    scim: Scim, method: str, path: str, allowed: set[str] | None
+) -> None:
+    response = await scim.client.request(method, path, headers={**scim.headers(),
+                                                                 "Accept": "text/html"})
+    if allowed is None:
+        await _error(response, 404)  # no user with the id ".search"
+        return
+    await _error(response, 405)
+    assert set(response.headers["Allow"].split(", ")) == allowed
+
+
+# --- media types and bodies -----------------------------------------------------------------
+
+@pytest.mark.parametrize("content_type", [
+    "text/plain",
+    "application/xml",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x",
+])
+async def test_unsupported_media_type_is_415(
+    scim: Scim, mongo_db: Any, content_type: str
+) -> None:
+    response = await scim.post("/Users", data=b'{"schemas": ["%s"], "userName": "x"}' % USER
+                               .encode(), headers={"Content-Type": content_type})
+    await _error(response, 415)
+    assert await mongo_db["users"].count_documents({}) == 0
+
+
+@pytest.mark.parametrize("content_type", [
+    "application/json",
+    "application/scim+json",
+    "application/scim+json; charset=utf-8",
+    "application/json; charset=UTF-8",
+    "APPLICATION/SCIM+JSON",
+])
+async def test_json_media_types_are_accepted(scim: Scim, content_type: str) -> None:
+    body = b'{"schemas": ["%s"], "userName": "bjensen"}' % USER.encode()
+    response = await scim.post("/Users", data=body, headers={"Content-Type": content_type})
+    assert response.status == 201, await response.text()
+    assert response.content_type == "application/scim+json"
+    assert (await response.json())["userName"] == "bjensen"
+
+
+@pytest.mark.parametrize("raw", [
+    b"{",
+    b'{"userName": "x",}',
+    b"{'userName': 'x'}",
+    b"",
+    b"\xff\xfe",
+    b'{"userName": "x"} trailing',
+], ids=repr)
+async def test_malformed_json_is_400_invalid_syntax(scim: Scim, raw: bytes) -> None:
+    response = await scim.post("/Users", data=raw,
+                               headers={"Content-Type": "application/scim+json"})
+    await _error(response, 400, "invalidSyntax")
+
+
+@pytest.mark.parametrize("raw", [b"[]", b"[{}]", b'"user"', b"42", b"null", b"true"], ids=repr)
+@pytest.mark.parametrize("path", ["/Users", "/Groups", "/Users/.search", "/.search", "/Bulk"])
+async def test_json_that_is_not_an_object_is_400(scim: Scim, raw: bytes, path: str) -> None:
+    response = await scim.post(path, data=raw, headers={"Content-Type": "application/scim+json"})
+    await _error(response, 400, "invalidSyntax")
+
+
+async def test_malformed_json_on_put_and_admin_is_400(scim: Scim) -> None:
+    user = await scim.create_user("bjensen")
+    headers = {"Content-Type": "application/scim+json"}
+    await _error(await scim.put(f"/Users/{user['id']}", data=b"{", headers=headers), 400,
+                 "invalidSyntax")
+    await _error(await scim.client.post("/admin/tenants", data=b"{",
+                                        headers={**ADMIN, **headers}), 400, "invalidSyntax")
+
+
+# --- body limit -----------------------------------------------------------------------------
+
+LIMIT = 1024
+
+
+@pytest.fixture
+async def small_body(aiohttp_client: Any, settings: Settings, mongo_db: Any) -> Scim:
+    client: TestClient = await aiohttp_client(
+        create_app(replace(settings, max_body_bytes=LIMIT))
+    )
+    tenant = await make_tenant(client, "acme")
+    return Scim(client, "acme", tenant["token"])
+
+
+def _padded_user(size: int) -> bytes:
+    """A valid user body of exactly ``size`` bytes."""
+    head = b'{"schemas": ["%s"], "userName": "bjensen", "nickName": "' % USER.encode()
+    tail = b'"}'
+    return head + b"x" * (size - len(head) - len(tail)) + tail
+
+
+async def test_body_at_the_limit_is_accepted(small_body: Scim) -> None:
+    response = await small_body.post("/Users", data=_padded_user(LIMIT),
+                                     headers={"Content-Type": "application/scim+json"})
+    assert response.status == 201, await response.text()
+
+
+async def test_body_over_the_limit_with_content_length_is_413(
+    small_body: Scim, mongo_db: Any
+) -> None:
+    body = _padded_user(LIMIT + 1)
+    response = await small_body.post("/Users", data=body,
+                                     headers={"Content-Type": "application/scim+json"})
+    error = await _error(response, 413)
+    assert error["detail"] == f"the body is {LIMIT + 1} bytes; the limit is {LIMIT}"
+    assert await mongo_db["users"].count_documents({}) == 0
+
+
+async def test_body_over_the_limit_is_413_even_unauthenticated(small_body: Scim) -> None:
+    response = await small_body.client.post(
+        "/scim/v2/acme/Users", data=_padded_user(4 * LIMIT),
+        headers={"Content-Type": "application/scim+json"},
+    )
+    await _error(response, 413)
+
+
+async def test_chunked_body_over_the_limit_is_413(small_body: Scim, mongo_db: Any) -> None:
+    body = _padded_user(3 * LIMIT)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 256):
+            yield body[start:start + 256]
+
+    response = await small_body.post("/Users", data=chunks(),
+                                     headers={"Content-Type": "application/scim+json"})
+    assert response.request_info.headers.get("Transfer-Encoding") == "chunked"
+    await _error(response, 413)
+    assert await mongo_db["users"].count_documents({}) == 0
+
+
+async def test_chunked_body_under_the_limit_is_accepted(small_body: Scim) -> None:
+    body = _padded_user(LIMIT // 2)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield body[:100]
+        yield body[100:]
+
+    response = await small_body.post("/Users", data=chunks(),
+                                     headers={"Content-Type": "application/scim+json"})
+    assert response.status == 201, await response.text()
+
+
+async def test_body_limit_applies_to_patch_put_and_search(small_body: Scim) -> None:
+    user = await small_body.create_user("bjensen")
+    big = _padded_user(LIMIT + 1)
+    headers = {"Content-Type": "application/scim+json"}
+    for method, path in (("PUT", f"/Users/{user['id']}"), ("PATCH", f"/Users/{user['id']}"),
+                         ("POST", "/Users/.search"), ("POST", "/.search")):
+        await _error(await small_body.request(method, path, data=big, headers=headers), 413)
+
+
+# --- the database away ----------------------------------------------------------------------
+
+@pytest.fixture
+async def unreachable() -> AsyncIterator[Database]:
+    """A Database on a port nobody listens on, failing server selection after 300 ms."""
+    client: AsyncMongoClient[Any] = AsyncMongoClient(
+        f"mongodb://127.0.0.1:{free_port()}/?directConnection=true",
+        serverSelectionTimeoutMS=300, connectTimeoutMS=300, tz_aware=True,
+    )
+    try:
+        yield Database(client=client, db=client["unreachable"])
+    finally:
+        await client.close()
+
+
+def _services(scim: Scim) -> Services:
+    app = scim.client.app
+    assert app is not None
+    return app[SERVICES]
+
+
+async def test_database_down_while_authenticating_is_503_not_401(
+    scim: Scim, unreachable: Database
+) -> None:
+    services = _services(scim)
+    services.tenants = TenantRepository(unreachable)
+    services.tokens = TokenAuthority("test-signing-secret-of-at-least-32-bytes", services.tenants)
+
+    response = await scim.get("/Users")
+    await _error(response, 503)
+    assert response.headers["Retry-After"] == "5"
+    assert "WWW-Authenticate" not in response.headers
+
+
+async def test_database_down_while_provisioning_is_503(
+    scim: Scim, unreachable: Database
+) -> None:
+    assert (await scim.get("/Users")).status == 200  # the token is now cached as valid
+    services = _services(scim)
+    services.provisioning = Provisioning(unreachable, max_results=200,
+                                         cursors=services.provisioning.cursors)
+
+    for response in await asyncio.gather(
+        scim.get("/Users"),
+        scim.post("/Users", _user("bjensen")),
+        scim.get("/Groups?filter=displayName%20eq%20%22x%22"),
+    ):
+        await _error(response, 503)
+        assert response.headers["Retry-After"] == "5"
+
+
+async def test_database_down_on_the_admin_api_is_503(scim: Scim, unreachable: Database) -> None:
+    _services(scim).tenants = TenantRepository(unreachable)
+    response = await scim.client.get("/admin/tenants", headers=ADMIN)
+    await _error(response, 503)
+    assert response.headers["Retry-After"] == "5"
+
+
+# --- /Me ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("path", ["/Me", "/Me/anything"])
+async def test_me_is_501(scim: Scim, method: str, path: str) -> None:
+    body = None if method in ("GET", "DELETE") else _user("me")
+    await _error(await scim.request(method, path, json=body), 501)
+
+
+# --- never HTML -----------------------------------------------------------------------------
+
+async def test_malformed_http_is_not_answered_with_html(scim: Scim) -> None:
+    """Requests aiohttp cannot parse never reach the middleware; still no HTML page."""
+    assert scim.client.port is not None
+    reader, writer = await asyncio.open_connection(scim.client.host, scim.client.port)
+    writer.write(b"GET /scim/v2/acme/Users HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\n"
+                 b"Content-Length: abc\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    await writer.wait_closed()
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0].split(b" ")[1] == b"400"
+    assert b"text/html" not in head.lower()
+    assert b"<html" not in payload.lower()
+
+
+# --- discovery ------------------------------------------------------------------------------
+
+async def _ok(response: Any) -> dict[str, Any]:
+    assert response.status == 200, await response.text()
+    assert response.content_type == "application/scim+json"
+    return dict(await response.json())
+
+
+async def test_service_provider_config_says_what_the_server_does(scim: Scim) -> None:
+    config = await _ok(await scim.get("/ServiceProviderConfig"))
+    assert config["schemas"] == ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"]
+    assert config["patch"] == {"supported": True}
+    assert config["bulk"] == {"supported": True, "maxOperations": 1000,
+                              "maxPayloadSize": 4 * 1024 * 1024}
+    assert config["filter"] == {"supported": True, "maxResults": 200}
+    assert config["sort"] == {"supported": True}
+    assert config["etag"] == {"supported": True}
+    assert config["changePassword"] == {"supported": True}
+    assert [s["type"] for s in config["authenticationSchemes"]] == ["oauthbearertoken"]
+    assert config["authenticationSchemes"][0]["primary"] is True
+    assert config["meta"] == {"resourceType": "ServiceProviderConfig",
+                              "location": f"{_base(scim)}/ServiceProviderConfig"}
+
+
+async def test_service_provider_config_follows_the_settings(
+    aiohttp_client: Any, settings: Settings, mongo_db: Any
+) -> None:
+    client = await aiohttp_client(create_app(replace(
+        settings, max_results=50, bulk_max_operations=10, bulk_max_payload_bytes=65536,
+    )))
+    tenant = await make_tenant(client, "acme")
+    config = await _ok(await client.get("/scim/v2/acme/ServiceProviderConfig",
+                                        headers={"Authorization": f"Bearer {tenant['token']}"}))
+    assert config["filter"] == {"supported": True, "maxResults": 50}
+    assert config["bulk"] == {"supported": True, "maxOperations": 10, "maxPayloadSize": 65536}
+
+
+def _base(scim: Scim) -> str:
+    return str(scim.client.make_url(scim.base))
+
+
+async def test_resource_types_list_users_and_groups(scim: Scim) -> None:
+    listing = await _ok(await scim.get("/ResourceTypes"))
+    assert listing["schemas"] == [LIST]
+    assert listing["totalResults"] == 2
+    by_name = {r["name"]: r for r in listing["Resources"]}
+    assert set(by_name) == {"User", "Group"}
+    assert by_name["User"]["endpoint"] == "/Users"
+    assert by_name["User"]["schema"] == USER
+    assert by_name["User"]["schemaExtensions"] == [{"schema": ENTERPRISE, "required": False}]
+    assert by_name["Group"]["endpoint"] == "/Groups"
+    assert by_name["Group"]["schema"] == GROUP
+    for name, resource_type in by_name.items():
+        assert resource_type["meta"]["location"] == f"{_base(scim)}/ResourceTypes/{name}"
+
+
+@pytest.mark.parametrize("name", ["User", "Group"])
+async def test_one_resource_type(scim: Scim, name: str) -> None:
+    resource_type = await _ok(await scim.get(f"/ResourceTypes/{name}"))
+    listing = await _ok(await scim.get("/ResourceTypes"))
+    assert resource_type == next(r for r in listing["Resources"] if r["name"] == name)
+
+
+@pytest.mark.parametrize("name", ["Nope", "user", "Users"])
+async def test_unknown_resource_type_is_404(scim: Scim, name: str) -> None:
+    await _error(await scim.get(f"/ResourceTypes/{name}"), 404)
+
+
+async def test_schemas_list_user_enterprise_and_group(scim: Scim) -> None:
+    listing = await _ok(await scim.get("/Schemas"))
+    assert listing["schemas"] == [LIST]
+    assert listing["totalResults"] == 3
+    assert [s["id"] for s in listing["Resources"]] == [USER, ENTERPRISE, GROUP]
+    for schema in listing["Resources"]:
+        assert schema["meta"]["location"] == f"{_base(scim)}/Schemas/{schema['id']}"
+        one = await _ok(await scim.get(f"/Schemas/{schema['id']}"))
+        assert one == schema
+        quoted = await _ok(await scim.get(f"/Schemas/{quote(schema['id'], safe='')}"))
+        assert quoted == schema
+
+
+async def test_user_schema_describes_password_and_user_name(scim: Scim) -> None:
+    schema = await _ok(await scim.get(f"/Schemas/{USER}"))
+    attributes = {a["name"]: a for a in schema["attributes"]}
+    assert attributes["password"]["mutability"] == "writeOnly"
+    assert attributes["password"]["returned"] == "never"
+    assert attributes["userName"]["uniqueness"] == "server"
+    assert attributes["userName"]["required"] is True
+    assert attributes["groups"]["mutability"] == "readOnly"
+
+
+@pytest.mark.parametrize("urn", [
+    "urn:ietf:params:scim:schemas:core:2.0:Nope",
+    "urn:ietf:params:scim:api:messages:2.0:Error",
+    "User",
+])
+async def test_unknown_schema_is_404(scim: Scim, urn: str) -> None:
+    await _error(await scim.get(f"/Schemas/{urn}"), 404)
