@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 from scim2_models import EnterpriseUser as StandardEnterpriseUser
-from scim2_models import Group, Reference, Required, Resource, User
+from scim2_models import Group, InvalidValueException, Reference, Required, Resource, User
 from scim2_models.resources.enterprise_user import Manager as StandardManager
 
 
@@ -23,7 +23,7 @@ class Manager(StandardManager):
     this server takes the reading that accepts what identity providers send.
     """
 
-    ref: Annotated[Reference["User"] | None, Required.false] = Field(  # type: ignore[type-arg]
+    ref: Annotated[Reference["User"] | None, Required.false] = Field(  # noqa: UP037
         None, serialization_alias="$ref", validation_alias="$ref",
         description="The URI of the SCIM resource representing the User's manager.",
     )
@@ -79,6 +79,33 @@ def storage_key(schema_urn: str) -> str:
     as path separators, so they are replaced to keep every stored field queryable.
     """
     return schema_urn.replace(".", "_")
+
+
+@dataclass(frozen=True)
+class Member:
+    """One entry of a group's ``members``, as a client wrote it."""
+
+    value: str
+    type: str | None = None
+    """``User`` or ``Group``; None until the server has looked the id up."""
+    display: str | None = None
+    """Kept as sent (``members.display`` is readWrite); else derived from the member."""
+
+
+def parse_members(entries: Any) -> tuple[Member, ...]:
+    """Read a ``members`` value (a list of objects, or one object) from a request."""
+    items = entries if isinstance(entries, list) else [entries]
+    members = []
+    for entry in items:
+        if not isinstance(entry, dict) or not isinstance(entry.get("value"), str):
+            raise InvalidValueException(detail="each member is an object with a string value")
+        member_type, display = entry.get("type"), entry.get("display")
+        members.append(Member(
+            entry["value"],
+            member_type if isinstance(member_type, str) else None,
+            display if isinstance(display, str) else None,
+        ))
+    return tuple(members)
 
 
 EXTENSION_KEYS = {storage_key(urn): urn for kind in KINDS for urn in kind.extensions}

@@ -1,4 +1,4 @@
-"""PATCH (RFC 7644 §3.5.2): the IdP dialects we accept, and the split between attributes and members.
+"""PATCH (RFC 7644 §3.5.2): the IdP dialects we accept, and the attributes / members split.
 
 scim2-models implements the operation semantics. Two things are ours:
 
@@ -18,7 +18,7 @@ members only, and a value-path ``remove`` removes the members it names only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -30,15 +30,21 @@ from scim2_models import (
     InvalidValueException,
     PatchOp,
     Resource,
+    SCIMException,
     ScimFilter,
     ScimPolicy,
-    SCIMException,
 )
-from scim2_models.path import AttrPath, CompareOperator, Comparison, FilterNode, LogicalExpr
-from scim2_models.path import LogicalOperator
+from scim2_models.path import (
+    AttrPath,
+    CompareOperator,
+    Comparison,
+    FilterNode,
+    LogicalExpr,
+    LogicalOperator,
+)
 
 from scim_server.errors import from_validation_error
-from scim_server.models import GROUPS, ResourceKind
+from scim_server.models import GROUPS, Member, ResourceKind, parse_members
 
 DIALECT_POLICY = ScimPolicy(
     remove_value_as_filter=ScimPolicy.RemoveValue.apply,
@@ -54,8 +60,7 @@ class MemberChange:
     """One set operation on a group's members, applied in request order."""
 
     op: Literal["add", "remove", "replace", "clear"]
-    member_ids: tuple[str, ...] = ()
-    declared_types: dict[str, str] = field(default_factory=dict)
+    members: tuple[Member, ...] = ()
 
 
 @dataclass
@@ -110,7 +115,9 @@ def apply_operations(kind: ResourceKind, resource: Resource[Any],
 def _op_name(operation: dict[str, Any]) -> str:
     op = operation.get("op")
     if not isinstance(op, str) or op.lower() not in ("add", "remove", "replace"):
-        raise InvalidValueException(detail=f"{op!r} is not a PATCH operation: add, remove or replace")
+        raise InvalidValueException(
+            detail=f"{op!r} is not a PATCH operation: add, remove or replace"
+        )
     return op.lower()
 
 
@@ -152,18 +159,10 @@ def _strip_group_urn(path: str) -> str:
 
 
 def _member_change(op: str, value: Any) -> MemberChange:
-    entries = value if isinstance(value, list) else [value]
-    ids: list[str] = []
-    types: dict[str, str] = {}
-    for entry in entries:
-        if not isinstance(entry, dict) or not isinstance(entry.get("value"), str):
-            raise InvalidValueException(detail="each member is an object with a string value")
-        ids.append(entry["value"])
-        if isinstance(entry.get("type"), str):
-            types[entry["value"]] = entry["type"]
+    members = parse_members(value)
     if op == "replace":
-        return MemberChange("replace", tuple(ids), types)
-    return MemberChange("add" if op == "add" else "remove", tuple(ids), types)
+        return MemberChange("replace", members)
+    return MemberChange("add" if op == "add" else "remove", members)
 
 
 def _member_selection(op: str, path: str) -> MemberChange:
@@ -179,7 +178,7 @@ def _member_selection(op: str, path: str) -> MemberChange:
         node = ScimFilter(inner).ast
     except (SCIMException, ValueError) as error:
         raise InvalidFilterException(detail=f"invalid members filter: {error}") from None
-    return MemberChange("remove", tuple(_named_members(node)))
+    return MemberChange("remove", tuple(Member(value) for value in _named_members(node)))
 
 
 def _named_members(node: FilterNode) -> list[str]:

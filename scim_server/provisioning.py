@@ -12,7 +12,7 @@ import asyncio
 import uuid
 import weakref
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +23,6 @@ from scim2_models import (
     MutabilityException,
     PreconditionFailedException,
     Resource,
-    SCIMException,
 )
 
 from scim_server.cursors import (
@@ -38,7 +37,7 @@ from scim_server.cursors import (
 from scim_server.errors import from_validation_error, resource_not_found
 from scim_server.filters import compile_filter, compile_sort
 from scim_server.listing import ListQuery
-from scim_server.models import GROUPS, KINDS, USERS, ResourceKind
+from scim_server.models import GROUPS, KINDS, USERS, Member, ResourceKind, parse_members
 from scim_server.passwords import hash_password
 from scim_server.patch import MemberChange, apply_operations, plan_patch
 from scim_server.projection import Selection
@@ -90,6 +89,10 @@ def _weak(tag: str) -> str:
     return tag if tag.startswith("W/") else f"W/{tag}"
 
 
+UNCONDITIONAL = Preconditions()
+ALL_ATTRIBUTES = Selection()
+
+
 @dataclass(frozen=True)
 class Answer:
     payload: Payload
@@ -128,7 +131,7 @@ class Provisioning:
     # -- reading -----------------------------------------------------------------
 
     async def get(self, kind: ResourceKind, scope: Scope, resource_id: str,
-                  selection: Selection = Selection()) -> Answer:
+                  selection: Selection = ALL_ATTRIBUTES) -> Answer:
         document = await self.repository(kind).get(scope.tenant, resource_id)
         if document is None:
             raise resource_not_found(kind.endpoint, resource_id)
@@ -253,14 +256,16 @@ class Provisioning:
         relation = await self.memberships.members_of(scope.tenant, group_ids)
         names: dict[str, str] = {}
         for kind in KINDS:
-            ids = [m for members in relation.values() for m, t in members if t == kind.name]
+            ids = [m.value for members in relation.values() for m in members
+                   if m.type == kind.name and m.display is None]
             names |= await self.repository(kind).display_names(scope.tenant, ids)
         by_kind = {kind.name: kind for kind in KINDS}
         return {
             group: [
-                _reference(member, names.get(member), member_type,
-                           scope.location(by_kind[member_type], member))
-                for member, member_type in members
+                _reference(member.value, member.display or names.get(member.value),
+                           str(member.type),
+                           scope.location(by_kind[str(member.type)], member.value))
+                for member in members
             ]
             for group, members in relation.items()
         }
@@ -291,7 +296,7 @@ class Provisioning:
 
     async def create(self, kind: ResourceKind, scope: Scope, body: Payload) -> Answer:
         resource = _validate(kind, body, Context.RESOURCE_CREATION_REQUEST)
-        members = await self._check_members(scope, None, _declared_members(kind, body) or {})
+        members = await self._check_members(scope, None, _declared_members(kind, body))
         now = datetime.now(UTC)
         resource_id = str(uuid.uuid4())
         document = await self._document(kind, resource, resource_id, scope.tenant, now)
@@ -300,16 +305,16 @@ class Provisioning:
             await self.memberships.add(scope.tenant, resource_id, members)
         # Rendered from what was just written: a new resource is only related to the
         # members it was created with, so there is nothing else to read back.
-        payloads = await self._render(kind, scope, [document], Selection(), related=bool(members))
+        payloads = await self._render(kind, scope, [document], ALL_ATTRIBUTES,
+                                      related=bool(members))
         return Answer(payloads[0], 1)
 
     async def replace(self, kind: ResourceKind, scope: Scope, resource_id: str, body: Payload,
-                      preconditions: Preconditions = Preconditions()) -> Answer:
+                      preconditions: Preconditions = UNCONDITIONAL) -> Answer:
         """PUT: the body becomes the resource; readOnly attributes and the password are kept."""
         if body.get("id") not in (None, resource_id):
             raise MutabilityException(detail="id is immutable")
-        declared = _declared_members(kind, body)
-        members = await self._check_members(scope, resource_id, declared or {})
+        members = await self._check_members(scope, resource_id, _declared_members(kind, body))
         repository = self.repository(kind)
         async with self._writing(kind, scope.tenant, resource_id):
             for _attempt in range(MAX_WRITE_ATTEMPTS):
@@ -339,13 +344,13 @@ class Provisioning:
         return await self.get(kind, scope, resource_id)
 
     async def patch(self, kind: ResourceKind, scope: Scope, resource_id: str, body: Any,
-                    preconditions: Preconditions = Preconditions(),
-                    selection: Selection = Selection()) -> Answer:
+                    preconditions: Preconditions = UNCONDITIONAL,
+                    selection: Selection = ALL_ATTRIBUTES) -> Answer:
         plan = plan_patch(kind, body)
         # Every member id is checked before anything is written: a bad one fails the whole PATCH.
         resolved = [
-            await self._check_members(scope, resource_id, _typed(change))
-            if change.op in ("add", "replace") else {}
+            await self._check_members(scope, resource_id, change.members)
+            if change.op in ("add", "replace") else change.members
             for change in plan.member_changes
         ]
         repository = self.repository(kind)
@@ -380,7 +385,7 @@ class Provisioning:
         return await self.get(kind, scope, resource_id, selection)
 
     async def delete(self, kind: ResourceKind, scope: Scope, resource_id: str,
-                     preconditions: Preconditions = Preconditions()) -> None:
+                     preconditions: Preconditions = UNCONDITIONAL) -> None:
         repository = self.repository(kind)
         expected = None
         if preconditions.if_match is not None:
@@ -422,42 +427,46 @@ class Provisioning:
         return changes
 
     async def _check_members(self, scope: Scope, group_id: str | None,
-                             members: Mapping[str, str | None]) -> dict[str, str]:
-        """Resolve each member id to its type in this tenant; unknown ids are 400 invalidValue."""
-        if group_id is not None and group_id in members:
+                             members: tuple[Member, ...]) -> tuple[Member, ...]:
+        """Resolve each member's type in this tenant; unknown ids are 400 invalidValue."""
+        if not members:
+            return members
+        ids = {member.value for member in members}
+        if group_id is not None and group_id in ids:
             raise InvalidValueException(detail="a group cannot be a member of itself")
         resolved: dict[str, str] = {}
-        if not members:
-            return resolved
         for kind in KINDS:
-            found = await self.repository(kind).existing_ids(scope.tenant, members)
+            found = await self.repository(kind).existing_ids(scope.tenant, ids)
             resolved |= dict.fromkeys(found - resolved.keys(), kind.name)
-        unknown = sorted(set(members) - resolved.keys())
+        unknown = sorted(ids - resolved.keys())
         if unknown:
             raise InvalidValueException(detail=f"unknown member id(s): {', '.join(unknown)}")
-        mistyped = [m for m, t in members.items() if t and t != resolved[m]]
+        mistyped = [m.value for m in members if m.type and m.type != resolved[m.value]]
         if mistyped:
             raise InvalidValueException(detail=f"member type does not match: {', '.join(mistyped)}")
-        return resolved
+        return tuple(replace(m, type=resolved[m.value]) for m in members)
 
     async def _apply_member_change(self, tenant: str, group: str, change: MemberChange,
-                                   members: dict[str, str]) -> None:
+                                   members: tuple[Member, ...]) -> None:
         if change.op == "add":
             await self.memberships.add(tenant, group, members)
         elif change.op == "remove":
-            await self.memberships.remove(tenant, group, change.member_ids)
+            await self.memberships.remove(tenant, group, [m.value for m in members])
         elif change.op == "clear":
             await self.memberships.remove_matching(tenant, group, {})
         else:
             await self._replace_members(tenant, group, members)
 
-    async def _replace_members(self, tenant: str, group: str, members: Mapping[str, str]) -> None:
+    async def _replace_members(self, tenant: str, group: str,
+                               members: tuple[Member, ...]) -> None:
         """Set the members to exactly ``members``, touching only the differences."""
         current = await self.memberships.member_ids(tenant, group)
-        await self.memberships.remove(tenant, group, current - members.keys())
-        await self.memberships.add(
-            tenant, group, {m: t for m, t in members.items() if m not in current}
-        )
+        wanted = {member.value for member in members}
+        await self.memberships.remove(tenant, group, current - wanted)
+        await self.memberships.add(tenant, group, [m for m in members if m.value not in current])
+        for member in members:
+            if member.value in current and member.display is not None:
+                await self.memberships.set_display(tenant, group, member)
 
 
 def _validate(kind: ResourceKind, body: Payload, context: Context) -> Resource[Any]:
@@ -471,23 +480,16 @@ def _validate(kind: ResourceKind, body: Payload, context: Context) -> Resource[A
         raise from_validation_error(error) from None
 
 
-def _declared_members(kind: ResourceKind, body: Payload) -> dict[str, str | None] | None:
-    """A group body's ``members`` as id -> declared type (None when the client gave none)."""
+def _declared_members(kind: ResourceKind, body: Payload) -> tuple[Member, ...]:
+    """A group body's ``members`` (empty when absent or null)."""
     if kind is not GROUPS:
-        return None
+        return ()
     key = next((k for k in body if k.lower() == "members"), None)
     if key is None or body[key] is None:
-        return None
-    entries = body[key]
-    if not isinstance(entries, list) or not all(
-        isinstance(e, dict) and isinstance(e.get("value"), str) for e in entries
-    ):
+        return ()
+    if not isinstance(body[key], list):
         raise InvalidValueException(detail="members is a list of objects with a string value")
-    return {entry["value"]: entry.get("type") for entry in entries}
-
-
-def _typed(change: MemberChange) -> dict[str, str | None]:
-    return {member: change.declared_types.get(member) for member in change.member_ids}
+    return parse_members(body[key])
 
 
 def _ancestors(groups: Iterable[str], parents: Mapping[str, set[str]]) -> set[str]:

@@ -264,3 +264,19 @@ async def test_group_of_another_tenant_is_404(scim: Scim, other_scim: Scim) -> N
     await _error(await scim.put(path, _group("Mine")), 404)
     await _error(await scim.delete(path), 404)
     assert (await _get(other_scim, path))["displayName"] == "Theirs"
+
+
+async def test_member_display_is_kept_as_sent_and_derived_when_absent(scim: Scim) -> None:
+    alice = await scim.create_user("alice", displayName="Alice Liddell")
+    bob = await scim.create_user("bob")
+    group = await scim.create_group("Readers", members=[])
+    response = await scim.patch(f"/Groups/{group['id']}", {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": "members", "value": [
+            {"value": alice["id"], "display": "Alice (as the IdP calls her)"},
+            {"value": bob["id"]},
+        ]}],
+    })
+    assert response.status == 200, await response.text()
+    members = {m["value"]: m.get("display") for m in (await response.json())["members"]}
+    assert members == {alice["id"]: "Alice (as the IdP calls her)", bob["id"]: "bob"}

@@ -8,8 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from scim2_models import ConflictException, InvalidValueException, NotFoundException
-from scim2_models import UnauthorizedException
+from scim2_models import (
+    ConflictException,
+    InvalidValueException,
+    NotFoundException,
+    UnauthorizedException,
+)
 
 from scim_server.resources.tenancy import base_url
 from scim_server.responses import json_response, read_object

@@ -6,14 +6,15 @@ so a query can only ever reach one tenant's data through an index prefix.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel, WriteConcern
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 Document = dict[str, Any]
 
@@ -23,11 +24,13 @@ INDEXES: dict[str, list[IndexModel]] = {
                    name="tenant_userName_unique"),
         IndexModel([("tenant", ASCENDING), ("c.externalId", ASCENDING)], name="tenant_externalId"),
         IndexModel([("tenant", ASCENDING), ("c.emails.value", ASCENDING)], name="tenant_emails"),
-        IndexModel([("tenant", ASCENDING), ("c.displayName", ASCENDING)], name="tenant_displayName"),
+        IndexModel([("tenant", ASCENDING), ("c.displayName", ASCENDING)],
+                   name="tenant_displayName"),
         IndexModel([("tenant", ASCENDING), ("_id", ASCENDING)], name="tenant_id"),
     ],
     "groups": [
-        IndexModel([("tenant", ASCENDING), ("c.displayName", ASCENDING)], name="tenant_displayName"),
+        IndexModel([("tenant", ASCENDING), ("c.displayName", ASCENDING)],
+                   name="tenant_displayName"),
         IndexModel([("tenant", ASCENDING), ("c.externalId", ASCENDING)], name="tenant_externalId"),
         IndexModel([("tenant", ASCENDING), ("_id", ASCENDING)], name="tenant_id"),
     ],
@@ -86,10 +89,9 @@ class Database:
         if configured:
             return configured
         settings = self.db["server_settings"]
-        try:
+        # Another worker, or an earlier run, may have generated it first: then use theirs.
+        with contextlib.suppress(DuplicateKeyError):
             await settings.insert_one({"_id": name, "value": secrets.token_urlsafe(32)})
-        except DuplicateKeyError:
-            pass  # Another worker, or an earlier run, generated it first: use theirs.
         stored = await settings.find_one({"_id": name})
         assert stored is not None
         return str(stored["value"])

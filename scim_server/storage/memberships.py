@@ -13,6 +13,7 @@ from typing import Any
 
 from pymongo.errors import BulkWriteError
 
+from scim_server.models import Member
 from scim_server.storage.database import Database
 
 DUPLICATE_KEY = 11000
@@ -22,14 +23,15 @@ class MembershipRepository:
     def __init__(self, database: Database) -> None:
         self.collection = database.memberships
 
-    async def add(self, tenant: str, group: str, members: Mapping[str, str]) -> None:
-        """Add members (id -> "User"/"Group"); members already present are left as they are."""
-        if not members:
-            return
+    async def add(self, tenant: str, group: str, members: Iterable[Member]) -> None:
+        """Add resolved members; members already present are left as they are."""
         documents = [
-            {"tenant": tenant, "group": group, "member": member, "type": member_type}
-            for member, member_type in members.items()
+            {"tenant": tenant, "group": group, "member": member.value, "type": member.type,
+             **({"display": member.display} if member.display is not None else {})}
+            for member in members
         ]
+        if not documents:
+            return
         try:
             await self.collection.insert_many(documents, ordered=False)
         except BulkWriteError as error:
@@ -47,21 +49,29 @@ class MembershipRepository:
     async def remove_matching(self, tenant: str, group: str, query: Mapping[str, Any]) -> None:
         await self.collection.delete_many({**query, "tenant": tenant, "group": group})
 
+    async def set_display(self, tenant: str, group: str, member: Member) -> None:
+        await self.collection.update_one(
+            {"tenant": tenant, "group": group, "member": member.value},
+            {"$set": {"display": member.display}},
+        )
+
     async def member_ids(self, tenant: str, group: str) -> set[str]:
         cursor = self.collection.find({"tenant": tenant, "group": group}, {"member": 1, "_id": 0})
         return {document["member"] async for document in cursor}
 
-    async def members_of(self, tenant: str, groups: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
-        """Members of each group, as (member id, type)."""
+    async def members_of(self, tenant: str, groups: Iterable[str]) -> dict[str, list[Member]]:
         wanted = list(set(groups))
-        found: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        found: dict[str, list[Member]] = defaultdict(list)
         if not wanted:
             return found
         cursor = self.collection.find(
-            {"tenant": tenant, "group": {"$in": wanted}}, {"group": 1, "member": 1, "type": 1}
+            {"tenant": tenant, "group": {"$in": wanted}},
+            {"group": 1, "member": 1, "type": 1, "display": 1},
         ).sort([("tenant", 1), ("group", 1), ("member", 1)])
         async for document in cursor:
-            found[document["group"]].append((document["member"], document["type"]))
+            found[document["group"]].append(
+                Member(document["member"], document["type"], document.get("display"))
+            )
         return found
 
     async def groups_of(self, tenant: str, members: Iterable[str]) -> dict[str, set[str]]:
