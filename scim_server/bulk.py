@@ -31,7 +31,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pymongo.errors import ConnectionFailure, ExecutionTimeout, NetworkTimeout
 from scim2_models import (
     ConflictException,
     InvalidPathException,
@@ -41,7 +40,12 @@ from scim2_models import (
     SCIMException,
 )
 
-from scim_server.errors import InternalErrorException, ServiceUnavailableException, error_document
+from scim_server.errors import (
+    DATABASE_UNAVAILABLE,
+    InternalErrorException,
+    ServiceUnavailableException,
+    error_document,
+)
 from scim_server.models import KINDS_BY_ENDPOINT, ResourceKind
 from scim_server.provisioning import Preconditions, Provisioning, Scope
 from scim_server.storage.documents import etag
@@ -55,8 +59,6 @@ BULK_RESPONSE_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
 BULK_ID_PREFIX = "bulkId:"
 METHODS = ("POST", "PUT", "PATCH", "DELETE")
 STATUS = {"POST": 201, "PUT": 200, "PATCH": 200, "DELETE": 204}
-
-DATABASE_UNAVAILABLE = (ConnectionFailure, NetworkTimeout, ExecutionTimeout)
 
 
 @dataclass

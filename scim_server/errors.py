@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, NetworkTimeout
 from scim2_models import (
     Error,
     InvalidValueException,
@@ -19,6 +20,10 @@ from scim2_models import (
 )
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+
+DATABASE_UNAVAILABLE = (ConnectionFailure, NetworkTimeout, ExecutionTimeout)
+"""PyMongo's ways of saying the database cannot answer now: 503, never 500."""
 
 
 class ServiceUnavailableException(SCIMException):

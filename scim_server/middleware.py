@@ -13,7 +13,6 @@ from collections.abc import Mapping
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from pymongo.errors import ConnectionFailure, ExecutionTimeout, NetworkTimeout
 from scim2_models import (
     NotFoundException,
     PayloadTooLargeException,
@@ -22,6 +21,7 @@ from scim2_models import (
 )
 
 from scim_server.errors import (
+    DATABASE_UNAVAILABLE,
     InternalErrorException,
     MethodNotAllowedException,
     ServiceUnavailableException,
@@ -30,8 +30,6 @@ from scim_server.errors import (
 from scim_server.responses import scim_response
 
 log = logging.getLogger(__name__)
-
-DATABASE_UNAVAILABLE = (ConnectionFailure, NetworkTimeout, ExecutionTimeout)
 
 
 def error_response(exc: SCIMException) -> web.Response:
