@@ -9,9 +9,10 @@ retries, passwords, and group membership with derived ``User.groups``.
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +35,11 @@ from scim_server.cursors import (
     sort_value,
     traversal,
 )
-from scim_server.errors import from_validation_error, resource_not_found
+from scim_server.errors import (
+    ServiceUnavailableException,
+    from_validation_error,
+    resource_not_found,
+)
 from scim_server.filters import compile_filter, compile_sort
 from scim_server.listing import ListQuery
 from scim_server.models import GROUPS, KINDS, USERS, Member, ResourceKind, parse_members
@@ -315,30 +320,16 @@ class Provisioning:
         if body.get("id") not in (None, resource_id):
             raise MutabilityException(detail="id is immutable")
         members = await self._check_members(scope, resource_id, _declared_members(kind, body))
-        repository = self.repository(kind)
-        async with self._writing(kind, scope.tenant, resource_id):
-            for _attempt in range(MAX_WRITE_ATTEMPTS):
-                replacement = _validate(kind, body, Context.RESOURCE_REPLACEMENT_REQUEST)
-                document = await repository.get(scope.tenant, resource_id)
-                if document is None:
-                    raise resource_not_found(kind.endpoint, resource_id)
-                expected = preconditions.expected_version(document)
-                location = scope.location(kind, resource_id)
-                original = _validate(kind, to_payload(kind, document, location), Context.DEFAULT)
-                try:
-                    replacement.replace(original)
-                except ValidationError as error:
-                    raise from_validation_error(error) from None
-                updated = await repository.update(
-                    scope.tenant, resource_id, int(document["meta"]["version"]),
-                    await self._changes(kind, replacement), datetime.now(UTC),
-                )
-                if updated is not None:
-                    break
-                if expected is not None:
-                    raise PreconditionFailedException(detail="the resource has changed (If-Match)")
-            else:
-                raise PreconditionFailedException(detail="too many concurrent changes, retry")
+
+        def replaced(original: Resource[Any]) -> Resource[Any]:
+            replacement = _validate(kind, body, Context.RESOURCE_REPLACEMENT_REQUEST)
+            try:
+                replacement.replace(original)
+            except ValidationError as error:
+                raise from_validation_error(error) from None
+            return replacement
+
+        await self._rewrite(kind, scope, resource_id, preconditions, replaced)
         if kind is GROUPS:
             await self._replace_members(scope.tenant, resource_id, members)
         return await self.get(kind, scope, resource_id)
@@ -353,36 +344,54 @@ class Provisioning:
             if change.op in ("add", "replace") else change.members
             for change in plan.member_changes
         ]
-        repository = self.repository(kind)
-        wrote = False
-        async with self._writing(kind, scope.tenant, resource_id):
-            for _attempt in range(MAX_WRITE_ATTEMPTS):
-                document = await repository.get(scope.tenant, resource_id)
-                if document is None:
-                    raise resource_not_found(kind.endpoint, resource_id)
-                expected = preconditions.expected_version(document)
-                location = scope.location(kind, resource_id)
-                resource = _validate(kind, to_payload(kind, document, location), Context.DEFAULT)
-                if not apply_operations(kind, resource, plan.operations):
-                    break
-                changes = await self._changes(kind, resource)
-                version = int(document["meta"]["version"])
-                updated = await repository.update(scope.tenant, resource_id, version, changes,
-                                                  datetime.now(UTC))
-                if updated is not None:
-                    wrote = True
-                    break
-                if expected is not None:
-                    raise PreconditionFailedException(detail="the resource has changed (If-Match)")
-            else:
-                raise PreconditionFailedException(detail="too many concurrent changes, retry")
+
+        def patched(resource: Resource[Any]) -> Resource[Any] | None:
+            return resource if apply_operations(kind, resource, plan.operations) else None
+
+        wrote = await self._rewrite(kind, scope, resource_id, preconditions, patched)
         if plan.member_changes:
             for change, members in zip(plan.member_changes, resolved, strict=True):
                 await self._apply_member_change(scope.tenant, resource_id, change, members)
             if not wrote:
                 # Membership writes commute, so the version bump needs no condition.
-                await repository.update(scope.tenant, resource_id, None, {}, datetime.now(UTC))
+                await self.repository(kind).update(scope.tenant, resource_id, None, {},
+                                                   datetime.now(UTC))
         return await self.get(kind, scope, resource_id, selection)
+
+    async def _rewrite(self, kind: ResourceKind, scope: Scope, resource_id: str,
+                       preconditions: Preconditions,
+                       transform: Callable[[Resource[Any]], Resource[Any] | None]) -> bool:
+        """Read, transform and conditionally write one resource; answers whether it wrote.
+
+        The write only lands on the version that was read. When another writer got
+        there first, the resource is read again and the transform re-applied, so
+        concurrent writers never drop each other's changes; with ``If-Match`` the
+        client asked for exactly the version it saw, so a conflict is its 412.
+        ``transform`` answers None when there is nothing to write.
+        """
+        repository = self.repository(kind)
+        location = scope.location(kind, resource_id)
+        async with self._writing(kind, scope.tenant, resource_id):
+            for attempt in range(MAX_WRITE_ATTEMPTS):
+                document = await repository.get(scope.tenant, resource_id)
+                if document is None:
+                    raise resource_not_found(kind.endpoint, resource_id)
+                expected = preconditions.expected_version(document)
+                current = _validate(kind, to_payload(kind, document, location), Context.DEFAULT)
+                changed = transform(current)
+                if changed is None:
+                    return False
+                updated = await repository.update(
+                    scope.tenant, resource_id, int(document["meta"]["version"]),
+                    await self._changes(kind, changed), datetime.now(UTC),
+                )
+                if updated is not None:
+                    return True
+                if expected is not None:
+                    raise PreconditionFailedException(detail="the resource has changed (If-Match)")
+                # Another process won this round: back off a little, with jitter, and retry.
+                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        raise ServiceUnavailableException(detail="too many concurrent changes to this resource")
 
     async def delete(self, kind: ResourceKind, scope: Scope, resource_id: str,
                      preconditions: Preconditions = UNCONDITIONAL) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from scim2_models import NotFoundException
 
@@ -33,13 +35,16 @@ async def resource_types(request: web.Request) -> web.Response:
     return scim_response(discovery.list_response(discovery.resource_types(scope.base_url)))
 
 
+def _found(document: dict[str, Any] | None, what: str) -> web.Response:
+    if document is None:
+        raise NotFoundException(detail=f"no {what}")
+    return scim_response(document)
+
+
 async def resource_type(request: web.Request) -> web.Response:
     scope = await authenticated_scope(request)
     name = request.match_info["name"]
-    document = discovery.resource_type(name, scope.base_url)
-    if document is None:
-        raise NotFoundException(detail=f"no resource type {name!r}")
-    return scim_response(document)
+    return _found(discovery.resource_type(name, scope.base_url), f"resource type {name!r}")
 
 
 async def schemas(request: web.Request) -> web.Response:
@@ -50,7 +55,4 @@ async def schemas(request: web.Request) -> web.Response:
 async def schema(request: web.Request) -> web.Response:
     scope = await authenticated_scope(request)
     urn = request.match_info["urn"]
-    document = discovery.schema(urn, scope.base_url)
-    if document is None:
-        raise NotFoundException(detail=f"no schema {urn!r}")
-    return scim_response(document)
+    return _found(discovery.schema(urn, scope.base_url), f"schema {urn!r}")
