@@ -6,7 +6,6 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from scim2_models import UniquenessException
 
@@ -38,30 +37,24 @@ class ResourceRepository:
         return await self.collection.find_one({"_id": resource_id, "tenant": tenant}, projection)
 
     async def update(self, tenant: str, resource_id: str, expected_version: int | None,
-                     changes: Mapping[str, Any], now: datetime,
-                     unset: Iterable[str] = ()) -> Document | None:
+                     changes: Mapping[str, Any], now: datetime) -> bool:
         """Apply ``changes`` and bump the version, if the stored version is still the expected one.
 
-        Answers the new document, or None when the resource is gone or was
-        changed by someone else since it was read (the caller decides whether to
-        retry or to answer 412). ``expected_version=None`` updates unconditionally,
-        for changes that commute (membership counters).
+        Answers False when the resource is gone or was changed by someone else
+        since it was read (the caller decides whether to retry or to answer 412).
+        ``expected_version=None`` updates unconditionally, for changes that commute
+        (membership changes). A plain conditional ``update_one`` on ``_id`` is the
+        one shape every MongoDB, SecantusDB included, runs on an index.
         """
         query: dict[str, Any] = {"_id": resource_id, "tenant": tenant}
         if expected_version is not None:
             query["meta.version"] = expected_version
-        update: dict[str, Any] = {
-            "$set": {**changes, "meta.lastModified": now},
-            "$inc": {"meta.version": 1},
-        }
-        if unset:
-            update["$unset"] = dict.fromkeys(unset, "")
+        update = {"$set": {**changes, "meta.lastModified": now}, "$inc": {"meta.version": 1}}
         try:
-            return await self.collection.find_one_and_update(
-                query, update, return_document=ReturnDocument.AFTER
-            )
+            result = await self.collection.update_one(query, update)
         except DuplicateKeyError:
             raise _uniqueness(self.kind) from None
+        return result.matched_count == 1
 
     async def delete(self, tenant: str, resource_id: str,
                      expected_version: int | None = None) -> bool:
