@@ -89,7 +89,9 @@ class Member:
     type: str | None = None
     """``User`` or ``Group``; None until the server has looked the id up."""
     display: str | None = None
-    """Kept as sent (``members.display`` is readWrite); else derived from the member."""
+    """Kept as sent (``members.display`` is readWrite); else the member's ``name`` shows."""
+    name: str | None = None
+    """The member's own displayName (else userName), as the server knows it."""
 
 
 def parse_members(entries: Any) -> tuple[Member, ...]:

@@ -48,8 +48,8 @@ from scim_server.patch import MemberChange, apply_operations, plan_patch
 from scim_server.projection import Selection
 from scim_server.storage.database import Database, Document
 from scim_server.storage.documents import etag, stored_attributes, to_payload
-from scim_server.storage.memberships import MembershipRepository
-from scim_server.storage.resources import ResourceRepository
+from scim_server.storage.memberships import MembershipRepository, member_of_hint
+from scim_server.storage.resources import ResourceRepository, Summary, summary
 
 Payload = dict[str, Any]
 
@@ -256,7 +256,8 @@ class Provisioning:
                 if members.get(payload["id"]):
                     payload["members"] = members[payload["id"]]
         if kind is USERS and selection.includes(kind, "groups"):
-            groups = await self._groups(scope, ids)
+            in_groups = [d["_id"] for d in documents if member_of_hint(d)]
+            groups = await self._groups(scope, in_groups)
             for payload in payloads:
                 if groups.get(payload["id"]):
                     payload["groups"] = groups[payload["id"]]
@@ -264,16 +265,10 @@ class Provisioning:
 
     async def _members(self, scope: Scope, group_ids: list[str]) -> dict[str, list[Payload]]:
         relation = await self.memberships.members_of(scope.tenant, group_ids)
-        names: dict[str, str] = {}
-        for kind in KINDS:
-            ids = [m.value for members in relation.values() for m in members
-                   if m.type == kind.name and m.display is None]
-            names |= await self.repository(kind).display_names(scope.tenant, ids)
         by_kind = {kind.name: kind for kind in KINDS}
         return {
             group: [
-                _reference(member.value, member.display or names.get(member.value),
-                           str(member.type),
+                _reference(member.value, member.display or member.name, str(member.type),
                            scope.location(by_kind[str(member.type)], member.value))
                 for member in members
             ]
@@ -281,16 +276,23 @@ class Provisioning:
         }
 
     async def _groups(self, scope: Scope, user_ids: list[str]) -> dict[str, list[Payload]]:
-        """``User.groups``: direct memberships, plus the groups those groups belong to."""
+        """``User.groups``: direct memberships, plus the groups those groups belong to.
+
+        Walks up the group hierarchy one level per query, and only from groups whose
+        hint says they may themselves be members of a group.
+        """
         direct = await self.memberships.groups_of(scope.tenant, user_ids)
+        group_repository = self.repository(GROUPS)
+        known: dict[str, Summary] = {}
         parents: dict[str, set[str]] = {}
-        frontier = {group for groups in direct.values() for group in groups}
-        while frontier:
-            found = await self.memberships.groups_of(scope.tenant, frontier)
-            parents.update({group: found.get(group, set()) for group in frontier})
-            frontier = {p for group in frontier for p in parents[group]} - parents.keys()
-        everything = set(parents)
-        names = await self.repository(GROUPS).display_names(scope.tenant, everything)
+        pending = {group for memberships in direct.values() for group in memberships}
+        while pending:
+            known |= await group_repository.summaries(scope.tenant, pending)
+            nested = [group for group in pending if group in known and known[group].member_of]
+            found = await self.memberships.groups_of(scope.tenant, nested) if nested else {}
+            parents.update({group: found.get(group, set()) for group in pending})
+            pending = {p for group in pending for p in parents[group]} - parents.keys()
+        names = {group: summary.name for group, summary in known.items()}
         answer: dict[str, list[Payload]] = {}
         for user, groups in direct.items():
             indirect = _ancestors(groups, parents) - groups
@@ -386,10 +388,14 @@ class Provisioning:
                 changed = transform(current)
                 if changed is None:
                     return False
-                if await repository.update(
-                    scope.tenant, resource_id, int(document["meta"]["version"]),
-                    await self._changes(kind, changed), datetime.now(UTC),
-                ):
+                changes = await self._changes(kind, changed)
+                if await repository.update(scope.tenant, resource_id,
+                                           int(document["meta"]["version"]), changes,
+                                           datetime.now(UTC)):
+                    renamed = summary({"r": changes["r"]}).name
+                    if renamed != summary(document).name:
+                        # The name shows in every group the resource belongs to.
+                        await self.memberships.rename_member(scope.tenant, resource_id, renamed)
                     return True
                 if expected is not None:
                     raise PreconditionFailedException(detail="the resource has changed (If-Match)")
@@ -448,16 +454,18 @@ class Provisioning:
         if group_id is not None and group_id in ids:
             raise InvalidValueException(detail="a group cannot be a member of itself")
         resolved: dict[str, str] = {}
+        names: dict[str, str | None] = {}
         for kind in KINDS:
-            found = await self.repository(kind).existing_ids(scope.tenant, ids)
-            resolved |= dict.fromkeys(found - resolved.keys(), kind.name)
+            found = await self.repository(kind).summaries(scope.tenant, ids - resolved.keys())
+            resolved |= dict.fromkeys(found, kind.name)
+            names |= {resource: summary.name for resource, summary in found.items()}
         unknown = sorted(ids - resolved.keys())
         if unknown:
             raise InvalidValueException(detail=f"unknown member id(s): {', '.join(unknown)}")
         mistyped = [m.value for m in members if m.type and m.type != resolved[m.value]]
         if mistyped:
             raise InvalidValueException(detail=f"member type does not match: {', '.join(mistyped)}")
-        return tuple(replace(m, type=resolved[m.value]) for m in members)
+        return tuple(replace(m, type=resolved[m.value], name=names[m.value]) for m in members)
 
     async def _apply_member_change(self, tenant: str, group: str, change: MemberChange,
                                    members: tuple[Member, ...]) -> None:
@@ -466,7 +474,7 @@ class Provisioning:
         elif change.op == "remove":
             await self.memberships.remove(tenant, group, [m.value for m in members])
         elif change.op == "clear":
-            await self.memberships.remove_matching(tenant, group, {})
+            await self.memberships.clear(tenant, group)
         else:
             await self._replace_members(tenant, group, members)
 

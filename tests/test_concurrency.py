@@ -213,3 +213,32 @@ async def test_concurrent_rename_and_member_adds_keep_both(scim: Scim) -> None:
     after = await read(scim, f"/Groups/{group['id']}")
     assert after["displayName"] == "After"
     assert sorted(m["value"] for m in after["members"]) == sorted(users)
+
+
+async def test_member_of_hint_matches_the_memberships_after_concurrent_adds_and_removes(
+    scim: Scim, mongo_db: Any,
+) -> None:
+    """``gm`` may overcount but must never undercount, or User.groups would hide a group."""
+    user = await scim.create_user("hinted")
+    groups = [await scim.create_group(f"g{i}") for i in range(6)]
+
+    async def change(group: dict[str, Any], op: str) -> None:
+        operation: dict[str, Any] = (
+            {"op": "add", "path": "members", "value": [{"value": user["id"]}]} if op == "add"
+            else {"op": "remove", "path": f'members[value eq "{user["id"]}"]'}
+        )
+        response = await scim.patch(f"/Groups/{group['id']}", {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [operation],
+        })
+        assert response.status == 200, await response.text()
+
+    # The same membership added twice at once, and removed twice at once.
+    await asyncio.gather(*[change(g, "add") for g in groups for _ in range(2)])
+    stored = await mongo_db.users.find_one({"_id": user["id"]})
+    assert stored["gm"] == 6
+    await asyncio.gather(*[change(g, "remove") for g in groups[:4] for _ in range(2)])
+    stored = await mongo_db.users.find_one({"_id": user["id"]})
+    assert stored["gm"] == 2
+    fetched = await (await scim.get(f"/Users/{user['id']}")).json()
+    assert {g["value"] for g in fetched["groups"]} == {g["id"] for g in groups[4:]}

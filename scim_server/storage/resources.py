@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,8 +12,22 @@ from scim2_models import UniquenessException
 
 from scim_server.models import ResourceKind
 from scim_server.storage.database import Database, Document
+from scim_server.storage.memberships import MEMBER_OF, member_of_hint
 
 SortSpec = list[tuple[str, int]]
+
+
+@dataclass(frozen=True)
+class Summary:
+    name: str | None
+    """displayName, else userName: what a member or a group shows as ``display``."""
+    member_of: bool
+    """Whether it may be a member of some group (the ``gm`` hint)."""
+
+
+def summary(document: Document) -> Summary:
+    raw = document.get("r", {})
+    return Summary(raw.get("displayName") or raw.get("userName"), member_of_hint(document))
 
 
 def _uniqueness(kind: ResourceKind) -> UniquenessException:
@@ -72,25 +87,14 @@ class ResourceRepository:
     async def count(self, tenant: str, query: Mapping[str, Any]) -> int:
         return await self.collection.count_documents({**query, "tenant": tenant})
 
-    async def existing_ids(self, tenant: str, ids: Iterable[str]) -> set[str]:
-        wanted = list(set(ids))
-        if not wanted:
-            return set()
-        cursor = self.collection.find({"tenant": tenant, "_id": {"$in": wanted}}, {"_id": 1})
-        return {document["_id"] async for document in cursor}
-
-    async def display_names(self, tenant: str, ids: Iterable[str]) -> dict[str, str]:
-        """The ``display`` value other resources show for these ids."""
+    async def summaries(self, tenant: str, ids: Iterable[str]) -> dict[str, Summary]:
+        """What other resources need to know of these: that they exist, and their names."""
         wanted = list(set(ids))
         if not wanted:
             return {}
-        fields = {"r.displayName": 1, "r.userName": 1}
+        fields = {"r.displayName": 1, "r.userName": 1, MEMBER_OF: 1}
         cursor = self.collection.find({"tenant": tenant, "_id": {"$in": wanted}}, fields)
-        return {
-            document["_id"]: document["r"].get("displayName") or document["r"].get("userName")
-            async for document in cursor
-            if document.get("r")
-        }
+        return {document["_id"]: summary(document) async for document in cursor}
 
     async def delete_tenant(self, tenant: str) -> None:
         await self.collection.delete_many({"tenant": tenant})
