@@ -1,0 +1,1 @@
+"""A SCIM conformance runner for any server: RFC checks, IdP test suites, reports."""

@@ -1,0 +1,1 @@
+"""An identity-provider simulator: Okta, JumpCloud and Entra ID provisioning traffic."""
