@@ -26,6 +26,7 @@ def _serve(args: argparse.Namespace) -> int:
         bulk_max_operations=args.bulk_max_operations,
         bulk_max_payload_bytes=args.bulk_max_payload_bytes,
         cursor_timeout_seconds=args.cursor_timeout_seconds, workers=args.workers,
+        group_patch_response=args.group_patch_response,
         log_level=args.log_level,
     )
     serve(settings)
@@ -121,6 +122,9 @@ def _parser() -> argparse.ArgumentParser:
                             "default 4 MiB)")
     serve.add_argument("--cursor-timeout-seconds", type=int,
                        help="RFC 9865 cursor lifetime (SCIM_CURSOR_TIMEOUT_SECONDS, default 600)")
+    serve.add_argument("--group-patch-response", choices=("resource", "no-content"),
+                       help="Group PATCH answers 200 with the group, or 204 "
+                            "(SCIM_GROUP_PATCH_RESPONSE, default resource)")
     serve.add_argument("--workers", type=int, help="worker processes on the same port "
                                                    "(SCIM_WORKERS, default 1)")
     serve.add_argument("--log-level", help="log level (SCIM_LOG_LEVEL, default INFO)")

@@ -21,6 +21,7 @@ ENVIRONMENT = {
     "bulk_max_operations": "SCIM_BULK_MAX_OPERATIONS",
     "bulk_max_payload_bytes": "SCIM_BULK_MAX_PAYLOAD_BYTES",
     "cursor_timeout_seconds": "SCIM_CURSOR_TIMEOUT_SECONDS",
+    "group_patch_response": "SCIM_GROUP_PATCH_RESPONSE",
     "workers": "SCIM_WORKERS",
     "log_level": "SCIM_LOG_LEVEL",
 }
@@ -49,9 +50,17 @@ class Settings:
     """``bulk.maxPayloadSize``: the largest Bulk request body (413 above, refused unread)."""
     cursor_timeout_seconds: int = 600
     """How long an RFC 9865 cursor stays valid (``cursorTimeout``)."""
+    group_patch_response: str = "resource"
+    """What a Group PATCH answers: ``resource`` (200 with the group, members included) or
+    ``no-content`` (204, which Okta and Entra accept): rendering a group of 100,000 members
+    on every membership change costs what the change itself does not."""
     workers: int = 1
     """Worker processes sharing the port (SO_REUSEPORT)."""
     log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if self.group_patch_response not in ("resource", "no-content"):
+            raise ValueError("group_patch_response is 'resource' or 'no-content'")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

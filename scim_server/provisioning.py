@@ -343,7 +343,8 @@ class Provisioning:
 
     async def patch(self, kind: ResourceKind, scope: Scope, resource_id: str, body: Any,
                     preconditions: Preconditions = UNCONDITIONAL,
-                    selection: Selection = ALL_ATTRIBUTES) -> Answer:
+                    selection: Selection | None = ALL_ATTRIBUTES) -> Answer:
+        """Apply a PatchOp; ``selection=None`` answers the new version only, with no payload."""
         plan = plan_patch(kind, body)
         # Every member id is checked before anything is written: a bad one fails the whole PATCH.
         resolved = [
@@ -363,6 +364,8 @@ class Provisioning:
                 # Membership writes commute, so the version bump needs no condition.
                 await self.repository(kind).update(scope.tenant, resource_id, None, {},
                                                    datetime.now(UTC))
+        if selection is None:
+            return Answer({}, await self._version(kind, scope, resource_id))
         return await self.get(kind, scope, resource_id, selection)
 
     async def _rewrite(self, kind: ResourceKind, scope: Scope, resource_id: str,
@@ -402,6 +405,12 @@ class Provisioning:
                 # Another process won this round: back off a little, with jitter, and retry.
                 await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
         raise ServiceUnavailableException(detail="too many concurrent changes to this resource")
+
+    async def _version(self, kind: ResourceKind, scope: Scope, resource_id: str) -> int:
+        document = await self.repository(kind).get(scope.tenant, resource_id, {"meta.version": 1})
+        if document is None:
+            raise resource_not_found(kind.endpoint, resource_id)
+        return int(document["meta"]["version"])
 
     async def delete(self, kind: ResourceKind, scope: Scope, resource_id: str,
                      preconditions: Preconditions = UNCONDITIONAL) -> None:

@@ -6,12 +6,15 @@ The IdP request bodies are the literal ones from /work/shared/reference/idp-flow
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tests.conftest import Scim
+from scim_server.app import create_app
+from scim_server.config import Settings
+from tests.conftest import Scim, make_tenant
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -1044,3 +1047,33 @@ async def test_member_declared_with_the_wrong_type_is_refused(
 
     assert answer.error == (400, "invalidValue")
     assert member_ids(await read(scim, f"/Groups/{group['id']}")) == set()
+
+
+async def test_group_patch_can_answer_no_content_when_configured(
+    aiohttp_client: Any, settings: Settings, mongo_db: Any,
+) -> None:
+    app = create_app(dataclasses.replace(settings, group_patch_response="no-content"))
+    client = await aiohttp_client(app)
+    tenant = await make_tenant(client, "acme")
+    scim = Scim(client, "acme", tenant["token"])
+    user = await scim.create_user("alice")
+    group = await scim.create_group("Readers")
+    body = {"schemas": [PATCH_OP], "Operations": [
+        {"op": "add", "path": "members", "value": [{"value": user["id"]}]}]}
+
+    response = await scim.patch(f"/Groups/{group['id']}", body)
+    assert response.status == 204
+    assert response.headers["ETag"] == 'W/"2"'
+    assert await response.read() == b""
+    members = (await (await scim.get(f"/Groups/{group['id']}")).json())["members"]
+    assert [m["value"] for m in members] == [user["id"]]
+
+    # Asking for attributes asks for a body; Users are not affected by the setting.
+    asked = await scim.patch(f"/Groups/{group['id']}?attributes=displayName", {
+        "schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "displayName",
+                                            "value": "Writers"}]})
+    assert asked.status == 200
+    assert (await asked.json())["displayName"] == "Writers"
+    user_patch = await scim.patch(f"/Users/{user['id']}", {
+        "schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "x"}]})
+    assert user_patch.status == 200

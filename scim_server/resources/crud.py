@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from scim_server.listing import ListQuery
-from scim_server.models import ResourceKind
+from scim_server.models import GROUPS, ResourceKind
 from scim_server.projection import Selection
 from scim_server.provisioning import Answer, Preconditions
 from scim_server.resources.tenancy import authenticated_scope
@@ -79,10 +79,19 @@ class ResourceEndpoints:
 
     async def patch(self, request: web.Request) -> web.Response:
         scope = await authenticated_scope(request)
+        selection = _selection(request)
+        no_content = (
+            self.kind is GROUPS
+            and services(request).settings.group_patch_response == "no-content"
+            and not selection.attributes and not selection.excluded
+        )
         answer = await services(request).provisioning.patch(
             self.kind, scope, request.match_info["id"], await read_json(request),
-            _preconditions(request), _selection(request),
+            _preconditions(request), None if no_content else selection,
         )
+        if no_content:
+            # RFC 7644 §3.5.2 allows 204; it spares rendering every member of a large group.
+            return web.Response(status=204, headers={"ETag": etag(answer.version)})
         return _resource_response(answer)
 
     async def delete(self, request: web.Request) -> web.Response:
