@@ -47,7 +47,8 @@ from scim_server.errors import (
     error_document,
 )
 from scim_server.models import KINDS_BY_ENDPOINT, ResourceKind
-from scim_server.provisioning import Preconditions, Provisioning, Scope
+from scim_server.provisioning import Preconditions, Provisioning
+from scim_server.scope import Scope
 from scim_server.storage.documents import etag
 
 log = logging.getLogger(__name__)

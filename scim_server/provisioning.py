@@ -12,7 +12,7 @@ import asyncio
 import random
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -46,26 +46,17 @@ from scim_server.models import GROUPS, KINDS, USERS, Member, ResourceKind, parse
 from scim_server.passwords import hash_password
 from scim_server.patch import MemberChange, apply_operations, plan_patch
 from scim_server.projection import Selection
+from scim_server.rendering import Renderer
+from scim_server.scope import Scope
 from scim_server.storage.database import Database, Document
 from scim_server.storage.documents import etag, stored_attributes, to_payload
-from scim_server.storage.memberships import MembershipRepository, member_of_hint
-from scim_server.storage.resources import ResourceRepository, Summary, summary
+from scim_server.storage.memberships import MembershipRepository
+from scim_server.storage.resources import ResourceRepository, summary
 
 Payload = dict[str, Any]
 
 MAX_WRITE_ATTEMPTS = 20
 """Optimistic-concurrency retries before a PATCH gives up (each retry re-reads and re-applies)."""
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Who is asking: the tenant, and the SCIM base URL its resources are located under."""
-
-    tenant: str
-    base_url: str
-
-    def location(self, kind: ResourceKind, resource_id: str) -> str:
-        return f"{self.base_url}/{kind.endpoint}/{resource_id}"
 
 
 @dataclass(frozen=True)
@@ -112,6 +103,7 @@ class Provisioning:
         self.cursors = cursors
         self.repositories = {kind.name: ResourceRepository(database, kind) for kind in KINDS}
         self.memberships = MembershipRepository(database)
+        self.renderer = Renderer(self.memberships, self.repositories[GROUPS.name])
         self._writers: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -140,7 +132,7 @@ class Provisioning:
         document = await self.repository(kind).get(scope.tenant, resource_id)
         if document is None:
             raise resource_not_found(kind.endpoint, resource_id)
-        payloads = await self._render(kind, scope, [document], selection)
+        payloads = await self.renderer.render(kind, scope, [document], selection)
         return Answer(payloads[0], int(document["meta"]["version"]))
 
     async def list(self, kind: ResourceKind, scope: Scope, query: ListQuery) -> Payload:
@@ -161,7 +153,7 @@ class Provisioning:
             total = query.start_index - 1 + len(documents)
         else:
             total = await repository.count(scope.tenant, mongo_query)
-        resources = await self._render(kind, scope, documents, query.selection)
+        resources = await self.renderer.render(kind, scope, documents, query.selection)
         return list_response(resources, total, query.start_index)
 
     async def _list_by_cursor(self, kind: ResourceKind, scope: Scope, query: ListQuery,
@@ -194,7 +186,7 @@ class Provisioning:
             position = Position(towards, value, document["_id"])
             return self.cursors.encode(scope.tenant, bound_to, position)
 
-        resources = await self._render(kind, scope, documents, query.selection)
+        resources = await self.renderer.render(kind, scope, documents, query.selection)
         response = list_response(resources, None, None)
         has_next = more if direction == "next" else position is not None
         has_previous = position is not None if direction == "next" else more
@@ -228,7 +220,7 @@ class Provisioning:
         resources = [
             payload
             for kind, documents in pages
-            for payload in await self._render(kind, scope, documents, query.selection)
+            for payload in await self.renderer.render(kind, scope, documents, query.selection)
         ]
         return list_response(resources, total, query.start_index)
 
@@ -238,71 +230,6 @@ class Provisioning:
             return [("_id", 1)]
         # _id breaks ties, so equal sort keys still page deterministically.
         return [(compile_sort(query.sort_by, kind.model), direction), ("_id", direction)]
-
-    async def _render(self, kind: ResourceKind, scope: Scope, documents: list[Document],
-                      selection: Selection, *, related: bool = True) -> list[Payload]:
-        """SCIM payloads of stored documents, with the derived ``members`` / ``groups``.
-
-        ``related=False`` says the documents take part in no membership (just created),
-        which spares the membership lookups.
-        """
-        payloads = [to_payload(kind, d, scope.location(kind, d["_id"])) for d in documents]
-        ids = [payload["id"] for payload in payloads]
-        if not related:
-            return [selection.apply(kind, payload) for payload in payloads]
-        if kind is GROUPS and selection.includes(kind, "members"):
-            members = await self._members(scope, ids)
-            for payload in payloads:
-                if members.get(payload["id"]):
-                    payload["members"] = members[payload["id"]]
-        if kind is USERS and selection.includes(kind, "groups"):
-            in_groups = [d["_id"] for d in documents if member_of_hint(d)]
-            groups = await self._groups(scope, in_groups)
-            for payload in payloads:
-                if groups.get(payload["id"]):
-                    payload["groups"] = groups[payload["id"]]
-        return [selection.apply(kind, payload) for payload in payloads]
-
-    async def _members(self, scope: Scope, group_ids: list[str]) -> dict[str, list[Payload]]:
-        relation = await self.memberships.members_of(scope.tenant, group_ids)
-        by_kind = {kind.name: kind for kind in KINDS}
-        return {
-            group: [
-                _reference(member.value, member.display or member.name, str(member.type),
-                           scope.location(by_kind[str(member.type)], member.value))
-                for member in members
-            ]
-            for group, members in relation.items()
-        }
-
-    async def _groups(self, scope: Scope, user_ids: list[str]) -> dict[str, list[Payload]]:
-        """``User.groups``: direct memberships, plus the groups those groups belong to.
-
-        Walks up the group hierarchy one level per query, and only from groups whose
-        hint says they may themselves be members of a group.
-        """
-        direct = await self.memberships.groups_of(scope.tenant, user_ids)
-        group_repository = self.repository(GROUPS)
-        known: dict[str, Summary] = {}
-        parents: dict[str, set[str]] = {}
-        pending = {group for memberships in direct.values() for group in memberships}
-        while pending:
-            known |= await group_repository.summaries(scope.tenant, pending)
-            nested = [group for group in pending if group in known and known[group].member_of]
-            found = await self.memberships.groups_of(scope.tenant, nested) if nested else {}
-            parents.update({group: found.get(group, set()) for group in pending})
-            pending = {p for group in pending for p in parents[group]} - parents.keys()
-        names = {group: summary.name for group, summary in known.items()}
-        answer: dict[str, list[Payload]] = {}
-        for user, groups in direct.items():
-            indirect = _ancestors(groups, parents) - groups
-            answer[user] = [
-                _reference(group, names.get(group), kind,
-                           scope.location(GROUPS, group))
-                for kind, selected in (("direct", groups), ("indirect", indirect))
-                for group in sorted(selected)
-            ]
-        return answer
 
     # -- writing -----------------------------------------------------------------
 
@@ -317,7 +244,7 @@ class Provisioning:
             await self.memberships.add(scope.tenant, resource_id, members)
         # Rendered from what was just written: a new resource is only related to the
         # members it was created with, so there is nothing else to read back.
-        payloads = await self._render(kind, scope, [document], ALL_ATTRIBUTES,
+        payloads = await self.renderer.render(kind, scope, [document], ALL_ATTRIBUTES,
                                       related=bool(members))
         return Answer(payloads[0], 1)
 
@@ -520,25 +447,6 @@ def _declared_members(kind: ResourceKind, body: Payload) -> tuple[Member, ...]:
     if not isinstance(body[key], list):
         raise InvalidValueException(detail="members is a list of objects with a string value")
     return parse_members(body[key])
-
-
-def _ancestors(groups: Iterable[str], parents: Mapping[str, set[str]]) -> set[str]:
-    seen: set[str] = set()
-    stack = list(groups)
-    while stack:
-        group = stack.pop()
-        if group not in seen:
-            seen.add(group)
-            stack.extend(parents.get(group, ()))
-    return seen
-
-
-def _reference(resource_id: str, display: str | None, member_type: str,
-               location: str) -> Payload:
-    reference: Payload = {"value": resource_id, "$ref": location, "type": member_type}
-    if display:
-        reference["display"] = display
-    return reference
 
 
 def list_response(resources: list[Payload], total: int | None,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from scim_server.provisioning import Scope
 from scim_server.responses import public_root
+from scim_server.scope import Scope
 from scim_server.state import services
 
 

@@ -1,0 +1,109 @@
+"""Stored documents as SCIM payloads, with the attributes derived from memberships.
+
+``Group.members`` and ``User.groups`` are not stored in the resources: they are
+read from the membership relation, and only when the response will carry them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from scim_server.models import GROUPS, KINDS, USERS, ResourceKind
+from scim_server.projection import Selection
+from scim_server.scope import Scope
+from scim_server.storage.database import Document
+from scim_server.storage.documents import to_payload
+from scim_server.storage.memberships import MembershipRepository, member_of_hint
+from scim_server.storage.resources import ResourceRepository, Summary
+
+Payload = dict[str, Any]
+
+
+class Renderer:
+    def __init__(self, memberships: MembershipRepository, groups: ResourceRepository) -> None:
+        self.memberships = memberships
+        self.groups = groups
+
+    async def render(self, kind: ResourceKind, scope: Scope, documents: list[Document],
+                      selection: Selection, *, related: bool = True) -> list[Payload]:
+        """SCIM payloads of stored documents, with the derived ``members`` / ``groups``.
+
+        ``related=False`` says the documents take part in no membership (just created),
+        which spares the membership lookups.
+        """
+        payloads = [to_payload(kind, d, scope.location(kind, d["_id"])) for d in documents]
+        ids = [payload["id"] for payload in payloads]
+        if not related:
+            return [selection.apply(kind, payload) for payload in payloads]
+        if kind is GROUPS and selection.includes(kind, "members"):
+            members = await self.members(scope, ids)
+            for payload in payloads:
+                if members.get(payload["id"]):
+                    payload["members"] = members[payload["id"]]
+        if kind is USERS and selection.includes(kind, "groups"):
+            in_groups = [d["_id"] for d in documents if member_of_hint(d)]
+            groups = await self.groups_of(scope, in_groups)
+            for payload in payloads:
+                if groups.get(payload["id"]):
+                    payload["groups"] = groups[payload["id"]]
+        return [selection.apply(kind, payload) for payload in payloads]
+
+    async def members(self, scope: Scope, group_ids: list[str]) -> dict[str, list[Payload]]:
+        relation = await self.memberships.members_of(scope.tenant, group_ids)
+        by_kind = {kind.name: kind for kind in KINDS}
+        return {
+            group: [
+                _reference(member.value, member.display or member.name, str(member.type),
+                           scope.location(by_kind[str(member.type)], member.value))
+                for member in members
+            ]
+            for group, members in relation.items()
+        }
+
+    async def groups_of(self, scope: Scope, user_ids: list[str]) -> dict[str, list[Payload]]:
+        """``User.groups``: direct memberships, plus the groups those groups belong to.
+
+        Walks up the group hierarchy one level per query, and only from groups whose
+        hint says they may themselves be members of a group.
+        """
+        direct = await self.memberships.groups_of(scope.tenant, user_ids)
+        known: dict[str, Summary] = {}
+        parents: dict[str, set[str]] = {}
+        pending = {group for memberships in direct.values() for group in memberships}
+        while pending:
+            known |= await self.groups.summaries(scope.tenant, pending)
+            nested = [group for group in pending if group in known and known[group].member_of]
+            found = await self.memberships.groups_of(scope.tenant, nested) if nested else {}
+            parents.update({group: found.get(group, set()) for group in pending})
+            pending = {p for group in pending for p in parents[group]} - parents.keys()
+        names = {group: summary.name for group, summary in known.items()}
+        answer: dict[str, list[Payload]] = {}
+        for user, groups in direct.items():
+            indirect = _ancestors(groups, parents) - groups
+            answer[user] = [
+                _reference(group, names.get(group), kind,
+                           scope.location(GROUPS, group))
+                for kind, selected in (("direct", groups), ("indirect", indirect))
+                for group in sorted(selected)
+            ]
+        return answer
+
+
+def _ancestors(groups: Iterable[str], parents: Mapping[str, set[str]]) -> set[str]:
+    seen: set[str] = set()
+    stack = list(groups)
+    while stack:
+        group = stack.pop()
+        if group not in seen:
+            seen.add(group)
+            stack.extend(parents.get(group, ()))
+    return seen
+
+
+def _reference(resource_id: str, display: str | None, member_type: str,
+               location: str) -> Payload:
+    reference: Payload = {"value": resource_id, "$ref": location, "type": member_type}
+    if display:
+        reference["display"] = display
+    return reference
