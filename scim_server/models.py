@@ -48,10 +48,6 @@ class ResourceKind:
     schema: str
     extensions: tuple[str, ...] = ()
 
-    @property
-    def all_schemas(self) -> tuple[str, ...]:
-        return (self.schema, *self.extensions)
-
 
 USERS = ResourceKind(
     name="User",
