@@ -431,10 +431,25 @@ def _validate(kind: ResourceKind, body: Payload, context: Context) -> Resource[A
         raise InvalidValueException(detail="the body is a JSON object")
     payload = {key: value for key, value in body.items()
                if not (kind is GROUPS and key.lower() == "members")}
+    if isinstance(payload.get("schemas"), list):
+        payload["schemas"] = _served_schemas(kind, payload)
     try:
         return kind.model.model_validate(payload, scim_ctx=context)
     except ValidationError as error:
         raise from_validation_error(error) from None
+
+
+def _served_schemas(kind: ResourceKind, payload: Payload) -> list[Any]:
+    """``schemas`` without the URNs this server does not serve and the body carries nothing of.
+
+    Entra ID lists ``http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group``
+    on every group it creates, with no attribute under it. Dropping such a bare URN loses
+    nothing; a URN that does carry attributes is still refused, since they could not be kept.
+    """
+    served = {urn.lower() for urn in (kind.schema, *kind.extensions)}
+    carried = {key.lower() for key in payload}
+    return [urn for urn in payload["schemas"]
+            if not isinstance(urn, str) or urn.lower() in served or urn.lower() in carried]
 
 
 def _declared_members(kind: ResourceKind, body: Payload) -> tuple[Member, ...]:

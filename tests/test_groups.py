@@ -280,3 +280,16 @@ async def test_member_display_is_kept_as_sent_and_derived_when_absent(scim: Scim
     assert response.status == 200, await response.text()
     members = {m["value"]: m.get("display") for m in (await response.json())["members"]}
     assert members == {alice["id"]: "Alice (as the IdP calls her)", bob["id"]: "bob"}
+
+
+async def test_a_bare_unknown_schema_urn_is_ignored_but_one_carrying_attributes_is_refused(
+    scim: Scim,
+) -> None:
+    adscim = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
+    core = "urn:ietf:params:scim:schemas:core:2.0:Group"
+    bare = await scim.post("/Groups", {"schemas": [core, adscim], "displayName": "Entra"})
+    assert bare.status == 201, await bare.text()
+    assert (await bare.json())["schemas"] == [core]
+    carrying = await scim.post("/Groups", {"schemas": [core, "urn:example:ext:1.0"],
+                                           "displayName": "X", "urn:example:ext:1.0": {"a": 1}})
+    assert carrying.status == 400

@@ -1,0 +1,113 @@
+"""``idp-sim``: run a scenario as an IdP against any SCIM base URL, or replay a journal.
+
+Exit status: 0 when every request got a status the IdP expects, 1 otherwise, 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from idp_sim.directory import Directory
+from idp_sim.journal import Journal, JournalEntry
+from idp_sim.profiles import PROFILES, build_profile
+from idp_sim.replay import replay
+from idp_sim.scenarios import SCENARIOS
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="idp-sim", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="drive a scenario through an IdP profile")
+    run.add_argument("--profile", choices=sorted(PROFILES), required=True)
+    run.add_argument("--base-url", required=True, help="SCIM base URL, e.g. .../scim/v2/acme")
+    run.add_argument("--token", required=True)
+    run.add_argument("--users", type=int, default=10)
+    run.add_argument("--groups", type=int, default=2)
+    run.add_argument("--members-per-group", type=int, default=None)
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--directory", help="load users/groups from a JSON or CSV file instead")
+    run.add_argument("--journal", help="append every request/response to this JSON-lines file")
+    run.add_argument("--auth", choices=["bearer", "header", "basic"], default=None,
+                     help="Okta only: Authorization form (header = raw token)")
+    run.add_argument("--plus-spaces", action="store_true",
+                     help="encode spaces in queries as + (Okta 2018) instead of %%20")
+    run.add_argument("--user-agent", default=None, help="Entra/JumpCloud: override User-Agent")
+    run.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                     help="profile option (the unknowns each profile makes configurable), value "
+                          "as JSON when it parses, e.g. ad_group_schema=false, locale=en_US")
+    run.add_argument("--timeout", type=float, default=60.0)
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.add_argument("scenario_word", choices=["scenario"])
+    run.add_argument("scenario", choices=sorted(SCENARIOS))
+
+    rep = commands.add_parser("replay", help="re-send a journal's requests, report differences")
+    rep.add_argument("journal")
+    rep.add_argument("--base-url", required=True)
+    rep.add_argument("--token", required=True)
+    rep.add_argument("--timeout", type=float, default=60.0)
+    return parser
+
+
+def _option(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep:
+        raise SystemExit(f"idp-sim: --option wants KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), json.loads(raw)
+    except ValueError:
+        return key.strip(), raw
+
+
+def _progress(step: str, done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    end = "\n" if done == total else ""
+    print(f"\r{step:<16} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end=end,
+          file=sys.stderr, flush=True)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    if args.directory:
+        directory = Directory.load(args.directory)
+    else:
+        directory = Directory.generate(args.seed, args.users, args.groups, args.members_per_group)
+    journal = Journal(args.journal)
+    options: dict[str, Any] = {"journal": journal, "timeout": args.timeout,
+                               "space": "+" if args.plus_spaces else "%20"}
+    if args.profile.startswith("okta") and args.auth:
+        options["auth"] = args.auth
+    if not args.profile.startswith("okta") and args.user_agent is not None:
+        options["user_agent"] = args.user_agent
+    profile = build_profile(args.profile, args.base_url, args.token, directory, seed=args.seed,
+                            transport_options=options,
+                            profile_options=dict(_option(o) for o in args.option))
+    try:
+        summary = await SCENARIOS[args.scenario](profile, progress=_progress)
+    finally:
+        await profile.transport.close()
+        journal.close()
+    print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.render())
+    return 0 if summary.ok else 1
+
+
+async def _replay(args: argparse.Namespace) -> int:
+    entries: list[JournalEntry] = Journal.read(args.journal)
+    result = await replay(entries, args.base_url, args.token, timeout=args.timeout)
+    print(result.render())
+    return 0 if not result.differences else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = _run if args.command == "run" else _replay
+    return asyncio.run(handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""Microsoft Entra ID provisioning (idp-flows.md §4): the capitalised-PATCH client.
+
+Default is the classic ``scim`` job: ops ``Add``/``Replace``/``Remove``, one ``Replace`` per
+path, ``active`` as the string ``"False"``/``"True"``, members removed with a ``value`` list.
+``optscim062020=True`` emulates the ``aadOptscim062020`` tenant-URL flag: lower-case ops,
+booleans, one path-less replace with dotted keys, members removed by ``members[value eq …]``.
+
+Unknown in the reference, so configurable: the User-Agent after the documented prefix
+(``user_agent``), Accept/Content-Type (``application/scim+json`` assumed), the joining attribute
+(``match_attribute``: ``userName`` by default, ``externalId`` possible), whether ``active`` is a
+string (``string_booleans``; Entra's own tutorial shows a boolean). ``ad_group_schema=False``
+drops the documented ``…/ADSCIM/2.0/Group`` URN from group creates, for servers that reject
+unknown schema URNs (ours does: reported, see tests). Entra does not import from
+the app, does not push passwords and has no "Push Now": those raise ``NotSupported``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+from idp_sim.directory import Directory, DirectoryGroup, DirectoryUser
+from idp_sim.profiles.base import (
+    ENTERPRISE,
+    GROUP_SCHEMA,
+    PATCH_OP,
+    USER_SCHEMA,
+    Profile,
+    eq_filter,
+)
+from idp_sim.transport import HeaderProfile, Transport
+
+ENTRA_USER_AGENT = "Microsoft Azure AD SCIM provisioning"
+AD_GROUP_SCHEMA = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
+_NAMESPACE = uuid.UUID("6f1d8a1e-4c53-4a4e-9d0a-3c8f1a2b7e55")
+
+
+def entra_headers(user_agent: str = ENTRA_USER_AGENT,
+                  media_type: str = "application/scim+json") -> HeaderProfile:
+    return HeaderProfile(user_agent=user_agent, accept=media_type, content_type=media_type)
+
+
+def entra_transport(base_url: str, token: str, *, user_agent: str = ENTRA_USER_AGENT,
+                    **kwargs: Any) -> Transport:
+    return Transport(base_url, token, entra_headers(user_agent), **kwargs)
+
+
+def object_id(directory_id: str) -> str:
+    """A stable Entra objectId (GUID) for a directory object."""
+    return str(uuid.uuid5(_NAMESPACE, directory_id))
+
+
+class Entra(Profile):
+    name: ClassVar[str] = "entra"
+
+    def __init__(self, transport: Transport, directory: Directory, *, seed: int = 0,
+                 optscim062020: bool = False, string_booleans: bool = True,
+                 match_attribute: str = "userName", ad_group_schema: bool = True) -> None:
+        super().__init__(transport, directory, seed=seed)
+        self.flag = optscim062020
+        self.string_booleans = string_booleans and not optscim062020
+        self.match_attribute = match_attribute
+        self.ad_group_schema = ad_group_schema
+        self.sent: dict[str, dict[str, Any]] = {}  # directory user id → attributes last pushed
+
+    def op(self, name: str) -> str:
+        return name.lower() if self.flag else name.capitalize()
+
+    def boolean(self, value: bool) -> bool | str:
+        return ("True" if value else "False") if self.string_booleans else value
+
+    async def test_connection(self) -> bool:
+        """[INF shape] a random user and a random group that should not exist; 200 expected."""
+        users = await self.call("test connection", "GET", "/Users", [
+            ("filter", eq_filter("userName", str(uuid.UUID(int=self.rng.getrandbits(128)))))])
+        groups = await self.call("test connection", "GET", "/Groups", [
+            ("excludedAttributes", "members"),
+            ("filter", eq_filter("displayName", uuid.UUID(int=self.rng.getrandbits(128)).hex))])
+        return users.ok and groups.ok
+
+    def attributes(self, user: DirectoryUser) -> dict[str, Any]:
+        """Attribute path → value, Entra's default mapping."""
+        return {
+            "userName": user.login,
+            "active": user.active,
+            "displayName": user.display_name,
+            "title": user.title,
+            'emails[type eq "work"].value': user.email,
+            "name.givenName": user.given_name,
+            "name.familyName": user.family_name,
+            f"{ENTERPRISE}:department": user.department,
+        }
+
+    def user_body(self, user: DirectoryUser) -> dict[str, Any]:
+        return {
+            "schemas": [USER_SCHEMA, ENTERPRISE],
+            "externalId": user.nickname,
+            "userName": user.login,
+            "active": user.active,
+            "displayName": user.display_name,
+            "title": user.title,
+            "emails": [{"primary": True, "type": "work", "value": user.email}],
+            "meta": {"resourceType": "User"},
+            "name": {"formatted": user.display_name, "familyName": user.family_name,
+                     "givenName": user.given_name},
+            "roles": [],
+            ENTERPRISE: {"department": user.department},
+        }
+
+    async def assign_user(self, user: DirectoryUser) -> str | None:
+        """Query by the joining attribute; hit → adopt and update, miss → POST."""
+        self.directory.assign_user(user.id)
+        value = user.login if self.match_attribute == "userName" else user.nickname
+        found = self.first_resource(await self.call(
+            "assign", "GET", "/Users", [("filter", eq_filter(self.match_attribute, value))]))
+        if found is not None:
+            self.user_links[user.id] = found["id"]
+            self.sent[user.id] = {}
+            await self.update_user(user)
+            return str(found["id"])
+        response = await self.call("assign", "POST", "/Users", body=self.user_body(user),
+                                   expect=(201,))
+        if isinstance(response.body, dict) and "id" in response.body:
+            self.user_links[user.id] = response.body["id"]
+            self.sent[user.id] = self.attributes(user)
+            return str(response.body["id"])
+        return None
+
+    async def patch_user(self, user: DirectoryUser, operation: str,
+                         changes: dict[str, Any]) -> None:
+        if self.flag:
+            operations = [{"op": "replace", "value": changes}]
+        else:
+            operations = [{"op": "Replace", "path": path, "value": value}
+                          for path, value in changes.items()]
+        await self.call(operation, "PATCH", f"/Users/{self.scim_user_id(user)}",
+                        body={"schemas": [PATCH_OP], "Operations": operations},
+                        expect=(200, 204))
+
+    async def update_user(self, user: DirectoryUser) -> None:
+        """Only the attributes that changed since the last push, one ``Replace`` each."""
+        now = self.attributes(user)
+        before = self.sent.get(user.id, {})
+        changes = {k: v for k, v in now.items() if before.get(k) != v and k != "active"}
+        if changes:
+            await self.patch_user(user, "update profile", changes)
+        self.sent[user.id] = now
+
+    async def set_active(self, user: DirectoryUser, operation: str, active: bool) -> None:
+        await self.patch_user(user, operation, {"active": self.boolean(active)})
+        self.sent.setdefault(user.id, {})["active"] = active
+
+    async def deactivate_user(self, user: DirectoryUser) -> None:
+        user.active = False
+        await self.set_active(user, "deactivate", False)
+
+    async def reactivate_user(self, user: DirectoryUser) -> None:
+        user.active = True
+        await self.set_active(user, "reactivate", True)
+
+    async def unassign_user(self, user: DirectoryUser) -> None:
+        """Out of scope → soft delete (disable); a hard delete is :meth:`delete_user`."""
+        self.directory.unassign_user(user.id)
+        await self.set_active(user, "unassign", False)
+
+    async def delete_user(self, user: DirectoryUser) -> None:
+        await self.call("delete user", "DELETE", f"/Users/{self.scim_user_id(user)}",
+                        expect=(204,))
+        self.user_links.pop(user.id, None)
+        self.directory.unassign_user(user.id)
+
+    # ---- groups ----------------------------------------------------------------
+    def member_ref(self, user_id: str) -> dict[str, Any]:
+        return {"$ref": None, "value": self.user_links[user_id]}
+
+    async def push_group(self, group: DirectoryGroup) -> str | None:
+        """Query by displayName without members; miss → POST (no members) → PATCH ``Add``."""
+        self.directory.assign_group(group.id)
+        found = self.first_resource(await self.call("group push", "GET", "/Groups", [
+            ("excludedAttributes", "members"), ("filter", eq_filter("displayName", group.name))]))
+        if found is not None:
+            self.group_links[group.id] = found["id"]
+        else:
+            response = await self.call("group push", "POST", "/Groups", body={
+                "schemas": [GROUP_SCHEMA, AD_GROUP_SCHEMA] if self.ad_group_schema
+                else [GROUP_SCHEMA], "externalId": object_id(group.id),
+                "displayName": group.name}, expect=(201,))
+            if not (isinstance(response.body, dict) and "id" in response.body):
+                return None
+            self.group_links[group.id] = response.body["id"]
+        self.pushed_members[group.id] = []
+        await self.update_members(group)
+        return self.group_links[group.id]
+
+    async def update_members(self, group: DirectoryGroup) -> None:
+        """``Remove`` with a value list (flag: one remove per ``members[value eq …]``), ``Add``."""
+        removed, added = self.delta(group)
+        operations: list[dict[str, Any]] = []
+        if removed and self.flag:
+            operations += [{"op": "remove", "path": f'members[value eq "{self.user_links[m]}"]'}
+                           for m in removed]
+        elif removed:
+            operations.append({"op": "Remove", "path": "members",
+                               "value": [{"value": self.user_links[m]} for m in removed]})
+        if added:
+            operations.append({"op": self.op("add"), "path": "members",
+                               "value": [self.member_ref(m) for m in added]})
+        if operations:
+            await self.call("group membership", "PATCH", f"/Groups/{self.scim_group_id(group)}",
+                            body={"schemas": [PATCH_OP], "Operations": operations},
+                            expect=(204, 200))
+        self.pushed_members[group.id] = self.member_ids(group)
+
+    async def rename_group(self, group: DirectoryGroup) -> None:
+        await self.call("group rename", "PATCH", f"/Groups/{self.scim_group_id(group)}", body={
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": self.op("replace"), "path": "displayName",
+                            "value": group.name}]}, expect=(204, 200))
+
+    async def delete_group(self, group: DirectoryGroup) -> None:
+        await self.call("group delete", "DELETE", f"/Groups/{self.scim_group_id(group)}",
+                        expect=(204,))
+        self.group_links.pop(group.id, None)
+        self.directory.assigned_group_ids.discard(group.id)
