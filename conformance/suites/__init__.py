@@ -1,0 +1,12 @@
+"""Check suites; importing a module registers its checks."""
+
+from __future__ import annotations
+
+import importlib
+
+SUITE_MODULES = ("conformance.suites.rfc", "conformance.suites.okta_spec")
+
+
+def load() -> None:
+    for module in SUITE_MODULES:
+        importlib.import_module(module)
