@@ -9,8 +9,10 @@ from aiohttp import web
 
 from scim_server.config import Settings
 from scim_server.cursors import CursorCodec
+from scim_server.journal import ProvisioningJournal
 from scim_server.middleware import body_limit, scim_errors
 from scim_server.provisioning import Provisioning
+from scim_server.resources.journaling import journal_bodies, journal_requests
 from scim_server.resources.routes import BULK, add_routes
 from scim_server.state import SERVICES, Services
 from scim_server.storage.database import Database
@@ -26,8 +28,10 @@ def create_app(settings: Settings) -> web.Application:
         raise ValueError("create_app needs a MongoDB URI; `scim-server serve` starts one")
     app = web.Application(
         middlewares=[
+            journal_requests,  # outermost: it sees the final status, errors included
             scim_errors,
             body_limit(settings.max_body_bytes, {BULK: settings.bulk_max_payload_bytes}),
+            journal_bodies,  # innermost: it sees the request the handler read the body of
         ],
         # The largest of the limits; body_limit holds each route to its own.
         client_max_size=max(settings.max_body_bytes, settings.bulk_max_payload_bytes),
@@ -42,10 +46,11 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
         # The async client belongs to the loop it was created on: create it here, in the app's loop.
         assert settings.mongodb_uri is not None
         database = Database.connect(settings.mongodb_uri, settings.database)
-        await database.ensure_indexes()
+        await database.ensure_indexes(settings.journal_ttl_seconds)
         tenants = TenantRepository(database)
         secret = await database.server_secret("token-signing-secret", settings.token_secret)
         admin_token = await database.server_secret("admin-token", settings.admin_token)
+        journal = ProvisioningJournal(database, enabled=settings.journal_enabled)
         app[SERVICES] = Services(
             settings=settings,
             database=database,
@@ -56,10 +61,13 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
             tenants=tenants,
             tokens=TokenAuthority(secret, tenants),
             admin_token=admin_token,
+            journal=journal,
         )
+        await journal.start()
         try:
             yield
         finally:
+            await journal.stop()  # writes what is still queued, while the database is open
             await database.close()
 
     return context

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -27,6 +28,7 @@ def _serve(args: argparse.Namespace) -> int:
         bulk_max_payload_bytes=args.bulk_max_payload_bytes,
         cursor_timeout_seconds=args.cursor_timeout_seconds, workers=args.workers,
         group_patch_response=args.group_patch_response,
+        journal_enabled=args.journal, journal_ttl_seconds=args.journal_ttl_seconds,
         log_level=args.log_level,
     )
     serve(settings)
@@ -93,6 +95,16 @@ def _token_command(args: argparse.Namespace) -> int:
     return _print(client.call("DELETE", f"{base}/{args.token_id}"))
 
 
+def _journal_command(args: argparse.Namespace) -> int:
+    query = {key: value for key, value in (
+        ("limit", args.limit), ("since", args.since), ("method", args.method),
+        ("status", args.status)) if value is not None}
+    path = f"/admin/tenants/{args.tenant}/journal"
+    if query:
+        path += "?" + urllib.parse.urlencode(query)
+    return _print(_admin(args).call("GET", path))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scim-server", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +139,11 @@ def _parser() -> argparse.ArgumentParser:
                             "(SCIM_GROUP_PATCH_RESPONSE, default resource)")
     serve.add_argument("--workers", type=int, help="worker processes on the same port "
                                                    "(SCIM_WORKERS, default 1)")
+    serve.add_argument("--no-journal", dest="journal", action="store_const", const=False,
+                       help="keep no provisioning journal (SCIM_JOURNAL=0)")
+    serve.add_argument("--journal-ttl-seconds", type=int,
+                       help="how long journal entries are kept (SCIM_JOURNAL_TTL_SECONDS, "
+                            "default 604800: 7 days)")
     serve.add_argument("--log-level", help="log level (SCIM_LOG_LEVEL, default INFO)")
     serve.set_defaults(handler=_serve)
 
@@ -158,6 +175,15 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("token_id")
     admin_options(revoke)
     tokens.set_defaults(handler=_token_command)
+
+    journal = commands.add_parser("journal", help="a tenant's provisioning journal, newest first")
+    journal.add_argument("tenant")
+    journal.add_argument("--limit", type=int, help="most entries (default 100, at most 1000)")
+    journal.add_argument("--since", help="only entries at or after this ISO 8601 time")
+    journal.add_argument("--method", help="only this HTTP method")
+    journal.add_argument("--status", type=int, help="only this HTTP status")
+    admin_options(journal)
+    journal.set_defaults(handler=_journal_command)
     return parser
 
 

@@ -23,6 +23,8 @@ ENVIRONMENT = {
     "cursor_timeout_seconds": "SCIM_CURSOR_TIMEOUT_SECONDS",
     "group_patch_response": "SCIM_GROUP_PATCH_RESPONSE",
     "workers": "SCIM_WORKERS",
+    "journal_enabled": "SCIM_JOURNAL",
+    "journal_ttl_seconds": "SCIM_JOURNAL_TTL_SECONDS",
     "log_level": "SCIM_LOG_LEVEL",
 }
 
@@ -56,11 +58,17 @@ class Settings:
     on every membership change costs what the change itself does not."""
     workers: int = 1
     """Worker processes sharing the port (SO_REUSEPORT)."""
+    journal_enabled: bool = True
+    """Keep the per-tenant provisioning journal (``SCIM_JOURNAL=0`` turns it off)."""
+    journal_ttl_seconds: int = 7 * 24 * 3600
+    """How long a journal entry is kept (a TTL index on ``at``)."""
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
         if self.group_patch_response not in ("resource", "no-content"):
             raise ValueError("group_patch_response is 'resource' or 'no-content'")
+        if self.journal_ttl_seconds <= 0:
+            raise ValueError("journal_ttl_seconds is a positive number of seconds")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -71,6 +79,19 @@ class Settings:
         for name, variable in ENVIRONMENT.items():
             if variable in environ and environ[variable] != "":
                 raw = environ[variable]
-                values[name] = int(raw) if types[name] == "int" else raw
+                if types[name] == "int":
+                    values[name] = int(raw)
+                elif types[name] == "bool":
+                    values[name] = _boolean(variable, raw)
+                else:
+                    values[name] = raw
         values.update({key: value for key, value in overrides.items() if value is not None})
         return replace(cls(), **values)
+
+
+def _boolean(variable: str, raw: str) -> bool:
+    if raw.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{variable} is a boolean: 1/0, true/false, yes/no or on/off")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from scim_server.config import Settings
+from scim_server.journal import ProvisioningJournal
 from scim_server.provisioning import Provisioning
 from scim_server.storage.database import Database
 from scim_server.storage.tenants import TenantRepository
@@ -21,6 +22,7 @@ class Services:
     tenants: TenantRepository
     tokens: TokenAuthority
     admin_token: str
+    journal: ProvisioningJournal
 
 
 SERVICES = web.AppKey("services", Services)

@@ -15,12 +15,14 @@ from scim2_models import (
     UnauthorizedException,
 )
 
+from scim_server.journal import body_view
 from scim_server.resources.tenancy import base_url
 from scim_server.responses import json_response, read_object
 from scim_server.state import services
 from scim_server.storage.tenants import TenantExists
 
 TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+JOURNAL_MAX_LIMIT = 1000
 
 
 def _require_admin(request: web.Request) -> None:
@@ -93,6 +95,8 @@ async def delete_tenant(request: web.Request) -> web.Response:
     await state.tenants.delete(name)
     state.tokens.forget_tenant(name)
     await state.provisioning.delete_tenant(name)
+    await state.journal.flush()  # nothing queued for it lands after the delete
+    await state.journal.delete_tenant(name)
     return web.Response(status=204)
 
 
@@ -128,3 +132,46 @@ async def revoke_token(request: web.Request) -> web.Response:
     if not await services(request).tokens.revoke(name, token_id):
         raise NotFoundException(detail=f"no token {token_id!r} for tenant {name!r}")
     return web.Response(status=204)
+
+
+def _int_parameter(request: web.Request, name: str, low: int, high: int) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise InvalidValueException(detail=f"{name} is an integer from {low} to {high}")
+    return value
+
+
+def _since(request: web.Request) -> datetime | None:
+    raw = request.query.get("since")
+    if raw is None:
+        return None
+    try:
+        since = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidValueException(detail="since is an ISO 8601 date-time") from None
+    return since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+
+
+async def journal(request: web.Request) -> web.Response:
+    """A tenant's provisioning journal, newest first; ``limit``, ``since``, ``method``, ``status``
+    narrow it."""
+    _require_admin(request)
+    name = await _existing_tenant(request)
+    limit = _int_parameter(request, "limit", 1, JOURNAL_MAX_LIMIT) or 100
+    status = _int_parameter(request, "status", 100, 599)
+    since = _since(request)
+    state = services(request)
+    await state.journal.flush()  # this worker's own recent requests are all there
+    entries = await state.journal.entries(name, limit=limit, since=since,
+                                          method=request.query.get("method"), status=status)
+    return json_response({"entries": [
+        {**entry, "at": entry["at"].isoformat(),
+         "request_body": body_view(entry.get("request_body"))}
+        for entry in entries
+    ]})

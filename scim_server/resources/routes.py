@@ -34,6 +34,7 @@ def add_routes(app: web.Application) -> None:
     router.add_post("/admin/tenants/{name}/tokens", admin.issue_token)
     router.add_get("/admin/tenants/{name}/tokens", admin.list_tokens)
     router.add_delete("/admin/tenants/{name}/tokens/{token_id}", admin.revoke_token)
+    router.add_get("/admin/tenants/{name}/journal", admin.journal)
 
     router.add_get(f"{SCIM}/ServiceProviderConfig", discovery.service_provider_config)
     router.add_get(f"{SCIM}/ResourceTypes", discovery.resource_types)

@@ -1,7 +1,9 @@
 """Connecting to MongoDB and laying out the collections and their indexes.
 
 Every collection is shared by all tenants and every index starts with ``tenant``,
-so a query can only ever reach one tenant's data through an index prefix.
+so a query can only ever reach one tenant's data through an index prefix. The one
+exception is the journal's TTL index on ``at``: MongoDB only expires documents through
+a single-field index.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel, WriteConcern
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 Document = dict[str, Any]
 
@@ -42,7 +44,19 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("tenant", ASCENDING), ("member", ASCENDING)], name="tenant_member"),
     ],
     "tokens": [IndexModel([("tenant", ASCENDING), ("_id", ASCENDING)], name="tenant_token")],
+    # The provisioning journal, read newest first (at, then _id, descending); also expired
+    # through the index journal_ttl_index builds.
+    "journal": [IndexModel([("tenant", ASCENDING), ("at", ASCENDING), ("_id", ASCENDING)],
+                           name="tenant_at_id")],
 }
+
+JOURNAL_TTL_INDEX = "at_ttl"
+INDEX_OPTIONS_CONFLICT = frozenset({85, 86})  # IndexOptionsConflict, IndexKeySpecsConflict
+
+
+def journal_ttl_index(seconds: int) -> IndexModel:
+    """The journal's TTL index: single-field, as MongoDB requires of TTL indexes."""
+    return IndexModel([("at", ASCENDING)], expireAfterSeconds=seconds, name=JOURNAL_TTL_INDEX)
 
 
 @dataclass
@@ -76,9 +90,17 @@ class Database:
     def tokens(self) -> AsyncCollection[Document]:
         return self.db["tokens"]
 
-    async def ensure_indexes(self) -> None:
+    async def ensure_indexes(self, journal_ttl_seconds: int = 7 * 24 * 3600) -> None:
         for collection, indexes in INDEXES.items():
             await self.db[collection].create_indexes(indexes)
+        try:
+            await self.db["journal"].create_indexes([journal_ttl_index(journal_ttl_seconds)])
+        except OperationFailure as error:
+            if error.code not in INDEX_OPTIONS_CONFLICT:
+                raise
+            # The TTL setting changed since the index was built: change it in place.
+            await self.db.command({"collMod": "journal", "index": {
+                "name": JOURNAL_TTL_INDEX, "expireAfterSeconds": journal_ttl_seconds}})
 
     async def server_secret(self, name: str, configured: str | None) -> str:
         """A secret shared by every worker: the configured one, else one generated once and kept.
