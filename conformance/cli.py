@@ -12,6 +12,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from conformance import reports
 from conformance.checks import suites
@@ -39,7 +40,19 @@ def parser() -> argparse.ArgumentParser:
                    help="leave the users and groups the run created on the server")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
     p.add_argument("--list", action="store_true", help="list the suites and checks, then exit")
+    p.add_argument("--second-base-url", help="a second tenant's SCIM base URL, for the tenancy "
+                   "suite (without it that suite skips)")
+    p.add_argument("--second-token", default=os.environ.get("SCIM_SECOND_TOKEN"),
+                   help="the second tenant's bearer token (default: $SCIM_SECOND_TOKEN)")
+    p.add_argument("--large", action="store_true",
+                   help="run the large suite's checks (a group of thousands of members)")
     return p
+
+
+def run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The run-wide options suites read (``conformance.options``)."""
+    return {"second_base_url": args.second_base_url, "second_token": args.second_token,
+            "large": args.large}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,7 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{', '.join(sorted(suites()))}", file=sys.stderr)
         return 2
     result = asyncio.run(run(args.base_url, args.token, names, keep=args.keep,
-                             only=args.checks, timeout=args.timeout))
+                             only=args.checks, timeout=args.timeout,
+                             options=run_options(args)))
     print(reports.terminal(result))
     if args.junit:
         reports.write(args.junit, reports.junit(result))

@@ -26,6 +26,7 @@ from conformance.checks import (
 )
 from conformance.fixtures import FixtureError, Fixtures, Tracker, cleanup
 from conformance.http import Exchange, ScimHttp
+from conformance.options import KEY as OPTIONS_KEY
 
 
 @dataclass
@@ -105,10 +106,16 @@ async def discover(http: ScimHttp) -> dict[str, Any]:
 
 
 async def run(base_url: str, token: str, suite_names: Iterable[str], *, keep: bool = False,
-              only: Iterable[str] | None = None, timeout: float = 30.0) -> RunResult:
-    """Run the chosen checks against ``base_url`` and clean up after them."""
+              only: Iterable[str] | None = None, timeout: float = 30.0,
+              options: dict[str, Any] | None = None) -> RunResult:
+    """Run the chosen checks against ``base_url`` and clean up after them.
+
+    ``options`` are run-wide settings some suites read (``conformance.options``): a second
+    tenant for ``tenancy``, ``large`` for the large-group check.
+    """
     checks = select(suite_names, only)
     tracker = Tracker()
+    tracker.shared[OPTIONS_KEY] = {"keep": keep, **(options or {})}
     result = RunResult(base_url, tracker.run_id, datetime.now(UTC).isoformat(), kept=keep)
     async with aiohttp.ClientSession() as session:
         http = ScimHttp(session, base_url, token, [], timeout)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 
-SUITE_MODULES = ("conformance.suites.rfc", "conformance.suites.okta_spec")
+SUITE_MODULES = ("conformance.suites.rfc", "conformance.suites.okta_spec",
+                 "conformance.suites.flows", "conformance.suites.tenancy",
+                 "conformance.suites.large", "conformance.suites.entra_validator")
 
 
 def load() -> None:

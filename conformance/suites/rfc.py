@@ -555,6 +555,33 @@ async def patch_members(ctx: Context) -> None:
             f"members are {values}, expected {sorted([keep['id'], new['id']])}")
 
 
+@check(S, "rfc.groups.unknown-member-refused", "A member id that names nothing answers 400",
+       "RFC 7644 §3.12 (invalidValue), §3.5.2",
+       "invalidValue: a required value was missing, or the value specified was not "
+       "compatible with the operation; a member value that references no resource of the "
+       "service provider is not a valid value (400), and it is not stored.")
+async def unknown_member_refused(ctx: Context) -> None:
+    missing = f"{MISSING_ID}-member"
+    body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": ctx.fixtures.name("ghost"), "members": [{"value": missing}]}
+    response = await ctx.http.post("/Groups", body)
+    ctx.fixtures.track("/Groups", response.json())
+    error = require_error_document(response, 400)
+    require(error.get("scimType") == "invalidValue",
+            f"POST: scimType is {error.get('scimType')!r}, not 'invalidValue'")
+    if ctx.feature("patch").get("supported") is not True:
+        return
+    group = await ctx.fixtures.group()
+    added = await ctx.http.patch(f"/Groups/{group['id']}", {"schemas": [PATCH_OP], "Operations": [
+        {"op": "add", "path": "members", "value": [{"value": missing}]}]})
+    error = require_error_document(added, 400)
+    require(error.get("scimType") == "invalidValue",
+            f"PATCH: scimType is {error.get('scimType')!r}, not 'invalidValue'")
+    stored = await read(ctx, f"/Groups/{group['id']}")
+    values = [m.get("value") for m in stored.get("members") or []]
+    require(missing not in values, f"the unknown member id was stored: members {values}")
+
+
 # --- ETags --------------------------------------------------------------------------------
 
 @check(S, "rfc.etag.header", "ETag header equals meta.version", "RFC 7644 §3.14",

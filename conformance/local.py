@@ -1,0 +1,150 @@
+"""``python -m conformance.local`` (``make conformance``): our server, every suite, one report.
+
+Why a module and not a Make recipe: starting a server on a free port, waiting for it, creating
+two tenants and always stopping the server again is control flow, which a shell one-liner gets
+wrong on the first Ctrl-C. The server runs as a child process on the embedded store in a
+temporary data directory, exactly as ``scim-server serve`` would for a user; the runner then
+talks to it over plain HTTP like to any other server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from conformance import cli
+from conformance.checks import suites
+
+PREFERRED = ("rfc", "okta-spec", "flows", "tenancy", "entra-validator")
+"""Suites in report order; any other registered suite runs after them."""
+REPORT = "conformance-report"
+STARTUP_SECONDS = 60.0
+
+
+def default_suites(registry: Mapping[str, Any]) -> list[str]:
+    """Every registered suite, the known ones first (a peer's suite joins when it exists)."""
+    return ([name for name in PREFERRED if name in registry]
+            + [name for name in registry if name not in PREFERRED])
+
+
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m conformance.local", description=__doc__)
+    p.add_argument("--root", default=".", help="where the reports are written (default: .)")
+    p.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
+    p.add_argument("--suite", action="append", dest="suites", metavar="NAME",
+                   help="a suite to run, repeatable (default: every registered suite)")
+    p.add_argument("--large", action="store_true", help="also build a large group")
+    return p.parse_args(argv)
+
+
+@dataclass
+class Plan:
+    """What to start and what to run, decided before anything starts (and testable)."""
+
+    root: Path
+    port: int
+    suites: list[str]
+    large: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def server_argv(self, data_dir: str, admin_token: str) -> list[str]:
+        return [sys.executable, "-m", "scim_server", "serve", "--host", "127.0.0.1",
+                "--port", str(self.port), "--data-dir", data_dir, "--admin-token", admin_token,
+                "--token-secret", secrets.token_urlsafe(32), "--public-url", self.url,
+                "--log-level", "WARNING"]
+
+    def conformance_argv(self, a_url: str, a_token: str, b_url: str, b_token: str) -> list[str]:
+        argv = ["--base-url", a_url, "--token", a_token,
+                "--second-base-url", b_url, "--second-token", b_token]
+        for name in self.suites:
+            argv += ["--suite", name]
+        if self.large:
+            argv.append("--large")
+        return [*argv, "--html", str(self.root / f"{REPORT}.html"),
+                "--junit", str(self.root / f"{REPORT}.xml"),
+                "--json", str(self.root / f"{REPORT}.json")]
+
+
+def plan(args: argparse.Namespace, registered: Sequence[str]) -> Plan:
+    return Plan(Path(args.root), args.port or free_port(), list(args.suites or registered),
+                args.large)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def admin(url: str, token: str, method: str = "GET", body: Any = None) -> Any:
+    """One admin API call; the JSON answer."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"null")
+
+
+def wait_ready(url: str, server: subprocess.Popen[bytes]) -> None:
+    """Poll ``/healthz`` until the server answers; fail early if it exited."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with status {server.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the server did not answer {url}/healthz within {STARTUP_SECONDS}s")
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    if server.poll() is None:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    the_plan = plan(parse(argv), default_suites(suites()))
+    admin_token = secrets.token_urlsafe(24)
+    with tempfile.TemporaryDirectory(prefix="scim-conformance-") as data_dir:
+        server = subprocess.Popen(the_plan.server_argv(data_dir, admin_token))
+        try:
+            wait_ready(the_plan.url, server)
+            tenants = [admin(f"{the_plan.url}/admin/tenants", admin_token, "POST",
+                             {"name": name}) for name in ("conformance-a", "conformance-b")]
+            print(f"server {the_plan.url}, tenants conformance-a and conformance-b",
+                  file=sys.stderr)
+            status = cli.main(the_plan.conformance_argv(
+                tenants[0]["scim_base_url"], tenants[0]["token"],
+                tenants[1]["scim_base_url"], tenants[1]["token"]))
+        finally:
+            stop(server)
+    print(f"reports: {the_plan.root / REPORT}.html (.xml, .json)", file=sys.stderr)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

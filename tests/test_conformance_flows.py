@@ -1,0 +1,235 @@
+"""The flows, tenancy and large suites, proven both ways.
+
+Against our real server every IdP flow passes and the tenancy suite passes with two tenants.
+Against a server that acknowledges without applying (a proxy that answers a deactivation 200
+without forwarding it) the flow fails, and against a leaky setup (tenant A handed in as "tenant
+B", or a proxy serving A's data under B's URL) the tenancy checks fail: none can pass vacuously.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from conformance import local
+from conformance.checks import Verdict, suites
+from conformance.cli import parser, run_options
+from conformance.runner import RunResult, run
+from tests.conftest import Scim
+from tests.test_conformance import Forward, Req, Resp, start_proxy
+
+FLOW_IDS = ["flows.okta-oin.full-lifecycle", "flows.okta-aiw.full-lifecycle",
+            "flows.jumpcloud.full-lifecycle", "flows.entra.full-lifecycle",
+            "flows.entra-optscim062020.full-lifecycle"]
+TENANCY_IDS = ["tenancy.read-by-id", "tenancy.write-by-id", "tenancy.query-isolation",
+               "tenancy.cross-tenant-member"]
+LARGE_IDS = ["large.group-members"]
+
+
+def base_url(client: TestClient, scim: Scim) -> str:
+    return str(client.make_url(scim.base))
+
+
+def verdicts(result: RunResult) -> dict[str, Verdict]:
+    return {r.check.id: r.verdict for r in result.results}
+
+
+def explain(result: RunResult) -> str:
+    return "\n".join(f"{r.check.id}: {r.verdict} {r.reason}" for r in result.results
+                     if r.verdict != Verdict.PASS)
+
+
+async def user_count(scim: Scim) -> int:
+    response = await scim.get("/Users", params={"count": "0"})
+    return int((await response.json())["totalResults"])
+
+
+def test_suites_register_the_documented_checks() -> None:
+    registry = suites()
+    assert [c.id for c in registry["flows"]] == FLOW_IDS
+    assert [c.id for c in registry["tenancy"]] == TENANCY_IDS
+    assert [c.id for c in registry["large"]] == LARGE_IDS
+
+
+async def test_every_idp_flow_lands_on_our_server_and_is_cleaned_up(
+        client: TestClient, scim: Scim) -> None:
+    result = await run(base_url(client, scim), scim.token, ["flows"])
+    assert verdicts(result) == dict.fromkeys(FLOW_IDS, Verdict.PASS), explain(result)
+    assert result.leftovers == []
+    assert await user_count(scim) == 0
+    groups = await (await scim.get("/Groups")).json()
+    assert groups["totalResults"] == 0
+    okta = result.results[0]
+    methods = {e.method for e in okta.transcript}
+    assert {"POST", "PATCH", "GET", "DELETE"} <= methods
+    agents = {e.request_headers.get("User-Agent") for e in okta.transcript}
+    assert "Okta SCIM Client 1.0.0" in agents  # the journal is the transcript
+
+
+def deactivates(body: Any) -> bool:
+    """Whether a PUT or PATCH body sets ``active`` false, in any IdP's dialect."""
+    if not isinstance(body, dict):
+        return False
+    if body.get("active") in (False, "False"):
+        return True
+    for op in body.get("Operations") or []:
+        value = op.get("value")
+        if str(op.get("path", "")).lower() == "active" and value in (False, "False"):
+            return True
+        if op.get("path") is None and isinstance(value, dict) and value.get("active") is False:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("check_id", FLOW_IDS)
+async def test_flow_fails_when_deactivation_is_acknowledged_but_dropped(
+        aiohttp_server: Any, client: TestClient, scim: Scim, check_id: str) -> None:
+    async def drop_deactivation(req: Req, forward: Forward) -> Resp:
+        if req.method in ("PATCH", "PUT") and re.fullmatch(r"/Users/[^/]+", req.path) and \
+                deactivates(req.json()):
+            current = await forward(Req("GET", req.path, {}, req.headers, b""))
+            return Resp(200, {"Content-Type": "application/scim+json"}, current.body)
+        return await forward(req)
+
+    proxy = await start_proxy(aiohttp_server, base_url(client, scim), drop_deactivation)
+    result = await run(proxy, scim.token, ["flows"], only=[check_id])
+    [outcome] = result.results
+    assert outcome.verdict == Verdict.FAIL, outcome.reason
+    assert "active is True after the lifecycle, expected False" in outcome.reason
+
+
+async def test_flow_fails_when_a_member_add_is_dropped(
+        aiohttp_server: Any, client: TestClient, scim: Scim) -> None:
+    async def drop_member_adds(req: Req, forward: Forward) -> Resp:
+        body = req.json()
+        if req.method == "PATCH" and req.path.startswith("/Groups/") and isinstance(body, dict):
+            body["Operations"] = [op for op in body["Operations"]
+                                  if str(op.get("op")).lower() != "add"]
+            if not body["Operations"]:
+                return Resp(204)
+            req.set_json(body)
+        return await forward(req)
+
+    proxy = await start_proxy(aiohttp_server, base_url(client, scim), drop_member_adds)
+    result = await run(proxy, scim.token, ["flows"], only=["flows.entra.full-lifecycle"])
+    [outcome] = result.results
+    assert outcome.verdict == Verdict.FAIL, outcome.reason
+    assert "members differ from the directory's" in outcome.reason
+
+
+async def test_tenancy_skips_without_a_second_tenant(client: TestClient, scim: Scim) -> None:
+    result = await run(base_url(client, scim), scim.token, ["tenancy"])
+    assert verdicts(result) == dict.fromkeys(TENANCY_IDS, Verdict.SKIP)
+    assert all("--second-base-url" in r.reason for r in result.results)
+
+
+async def test_tenancy_passes_with_two_tenants_of_our_server(
+        client: TestClient, scim: Scim, other_scim: Scim) -> None:
+    result = await run(base_url(client, scim), scim.token, ["tenancy"], options={
+        "second_base_url": base_url(client, other_scim), "second_token": other_scim.token})
+    assert verdicts(result) == dict.fromkeys(TENANCY_IDS, Verdict.PASS), explain(result)
+    assert await user_count(scim) == 0
+    assert await user_count(other_scim) == 0
+    groups = await (await other_scim.get("/Groups")).json()
+    assert groups["totalResults"] == 0  # tenant B's groups were removed by the checks
+
+
+async def test_tenancy_fails_when_both_tenants_are_the_same(client: TestClient,
+                                                            scim: Scim) -> None:
+    url = base_url(client, scim)
+    result = await run(url, scim.token, ["tenancy"],
+                       options={"second_base_url": url, "second_token": scim.token})
+    assert verdicts(result) == dict.fromkeys(TENANCY_IDS, Verdict.FAIL), explain(result)
+
+
+async def test_tenancy_fails_when_b_lists_leak_a_resources(
+        aiohttp_server: Any, client: TestClient, scim: Scim, other_scim: Scim) -> None:
+    """B's URL is a proxy onto tenant A: by-id requests answer 404 (looking isolated), but
+    lists and filters are served from A's data."""
+    async def leak_lists(req: Req, forward: Forward) -> Resp:
+        if req.method == "GET" and req.path in ("/Users", "/Groups"):
+            req.headers = {**req.headers, "Authorization": f"Bearer {scim.token}"}
+            return await forward(req)
+        return Resp(404, {"Content-Type": "application/scim+json"}, b'{"status": "404"}')
+
+    b_proxy = await start_proxy(aiohttp_server, base_url(client, scim), leak_lists)
+    result = await run(base_url(client, scim), scim.token, ["tenancy"],
+                       only=["tenancy.read-by-id", "tenancy.query-isolation"],
+                       options={"second_base_url": b_proxy, "second_token": other_scim.token})
+    outcome = verdicts(result)
+    assert outcome == {"tenancy.read-by-id": Verdict.PASS,
+                       "tenancy.query-isolation": Verdict.FAIL}, explain(result)
+    assert "returned tenant A's resources" in result.results[1].reason
+
+
+async def test_large_group_skips_unless_asked(client: TestClient, scim: Scim) -> None:
+    result = await run(base_url(client, scim), scim.token, ["large"])
+    [outcome] = result.results
+    assert (outcome.verdict, outcome.reason) == (Verdict.SKIP, "run with --large")
+
+
+async def test_large_group_check_passes_on_our_server(client: TestClient, scim: Scim) -> None:
+    result = await run(base_url(client, scim), scim.token, ["large"],
+                       options={"large": True, "large_members": 450})
+    [outcome] = result.results
+    assert outcome.verdict == Verdict.PASS, outcome.reason
+    patches = [e for e in outcome.transcript if e.method == "PATCH"]
+    assert len(patches) == 3 + 2  # 450 members in batches of 200, then one add, one remove
+    assert await user_count(scim) == 0
+
+
+async def test_large_group_fails_when_excluded_attributes_is_ignored(
+        aiohttp_server: Any, client: TestClient, scim: Scim) -> None:
+    async def ignore_excluded(req: Req, forward: Forward) -> Resp:
+        req.query.pop("excludedAttributes", None)
+        return await forward(req)
+
+    proxy = await start_proxy(aiohttp_server, base_url(client, scim), ignore_excluded)
+    result = await run(proxy, scim.token, ["large"],
+                       options={"large": True, "large_members": 20})
+    [outcome] = result.results
+    assert outcome.verdict == Verdict.FAIL
+    assert outcome.reason == "excludedAttributes=members still returned 20 members"
+
+
+def test_cli_passes_second_tenant_and_large_to_the_run() -> None:
+    args = parser().parse_args(["--base-url", "http://a", "--token", "t", "--suite", "tenancy",
+                                "--second-base-url", "http://b", "--second-token", "u",
+                                "--large"])
+    assert run_options(args) == {"second_base_url": "http://b", "second_token": "u",
+                                 "large": True}
+    plain = parser().parse_args(["--base-url", "http://a", "--token", "t"])
+    assert run_options(plain)["large"] is False
+    assert run_options(plain)["second_base_url"] is None
+
+
+def test_local_runs_every_suite_with_two_tenants_and_reports_in_the_root(tmp_path: Any) -> None:
+    plan = local.plan(local.parse(["--root", str(tmp_path), "--port", "18123"]),
+                      ["rfc", "okta-spec", "flows", "tenancy", "large"])
+    argv = plan.conformance_argv("http://127.0.0.1:18123/scim/v2/conf-a", "tok-a",
+                                 "http://127.0.0.1:18123/scim/v2/conf-b", "tok-b")
+    assert argv == [
+        "--base-url", "http://127.0.0.1:18123/scim/v2/conf-a", "--token", "tok-a",
+        "--second-base-url", "http://127.0.0.1:18123/scim/v2/conf-b", "--second-token", "tok-b",
+        "--suite", "rfc", "--suite", "okta-spec", "--suite", "flows", "--suite", "tenancy",
+        "--suite", "large",
+        "--html", str(tmp_path / "conformance-report.html"),
+        "--junit", str(tmp_path / "conformance-report.xml"),
+        "--json", str(tmp_path / "conformance-report.json"),
+    ]
+    server = plan.server_argv(str(tmp_path / "data"), "admin-t")
+    assert server[1:4] == ["-m", "scim_server", "serve"]
+    assert server[server.index("--port") + 1] == "18123"
+    assert server[server.index("--data-dir") + 1] == str(tmp_path / "data")
+    assert server[server.index("--admin-token") + 1] == "admin-t"
+
+
+@pytest.mark.parametrize("suite", ["entra-validator"])
+def test_local_includes_optional_suites_only_when_registered(suite: str) -> None:
+    chosen = local.default_suites({"rfc": [], "okta-spec": [], "flows": [], "tenancy": []})
+    assert chosen == ["rfc", "okta-spec", "flows", "tenancy"]
+    with_it = local.default_suites({"rfc": [], suite: [], "flows": []})
+    assert with_it == ["rfc", "flows", suite]
