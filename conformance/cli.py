@@ -25,8 +25,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scim-conformance",
                                 description="Check a SCIM 2.0 server against the RFCs and the "
                                             "test suites of identity providers.")
-    p.add_argument("--base-url", required=True, help="the SCIM base URL, e.g. "
-                   "http://127.0.0.1:8080/scim/v2/acme")
+    p.add_argument("--base-url", help="the SCIM base URL, e.g. "
+                   "http://127.0.0.1:8080/scim/v2/acme (required unless --list)")
     p.add_argument("--token", default=os.environ.get("SCIM_TOKEN"),
                    help="bearer token (default: $SCIM_TOKEN)")
     p.add_argument("--suite", action="append", dest="suites", metavar="NAME",
@@ -63,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             for c in checks:
                 print(f"  {c.id}  {c.title}  [{c.source}]")
         return 0
+    if not args.base_url:
+        print("scim-conformance: --base-url is required", file=sys.stderr)
+        return 2
     if not args.token:
         print("scim-conformance: a token is required (--token or $SCIM_TOKEN)", file=sys.stderr)
         return 2
