@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: serve test lint bench clean
+.PHONY: serve test lint bench conformance clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,13 @@ test: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
+# Our server on a throwaway embedded store, two tenants, every conformance suite; writes
+# conformance-report.html/.xml/.json here. CONFORMANCE_ARGS e.g. --large, --suite flows.
+conformance: $(BIN)/.installed
+	$(BIN)/python -m conformance.local $(CONFORMANCE_ARGS)
+
 lint: $(BIN)/.installed
-	$(BIN)/ruff check scim_server tests
+	$(BIN)/ruff check scim_server tests bench idp_sim conformance
 
 clean:
 	rm -rf $(VENV) .scim-data

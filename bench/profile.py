@@ -1,9 +1,9 @@
 """Where this server spends its time under POST and GET load: py-spy samples, summarized.
 
 ``python -m bench.run --profile`` starts the server on a seeded tenant, runs the
-POST /Users and GET /Users/{id} scenarios while ``py-spy record --format raw``
-samples the server process, and writes the functions holding the largest share of
-the samples (inclusive and self) to bench/results/profile.md.
+POST /Users and both GET /Users/{id} scenarios (user in no group, in one group) while
+``py-spy record --format raw`` samples the server process, and writes the functions
+holding the largest share of the samples (inclusive and self) to bench/results/profile.md.
 """
 
 from __future__ import annotations
@@ -120,18 +120,23 @@ def profile_server(bench: Bench, db: Database, out: Path) -> None:
         crud_base, crud_token = server.create_tenant("crud")
         seeded = seed_tenant(db.uri, "scim_profile", "small", budget.small_users,
                              bench.small_groups())
-        readers = seeded.users[budget.small_group:]  # each in one group, as in the benchmark
+        # The same readers as the benchmark's two GET scenarios.
+        alone = seeded.users[bench.in_no_group(seeded)]
+        grouped = seeded.users[bench.in_one_group()]
         names = [f"post{i:07d}" for i in range(50_000)]
         scenarios = [
-            ("POST /Users", crud_base, crud_token, workload.post_users(names)),
-            ("GET /Users/{id}", base, token, workload.get_users(readers, 50_000, bench.rng)),
+            ("post", "POST /Users", crud_base, crud_token, workload.post_users(names)),
+            ("get", "GET /Users/{id} (user in no group)", base, token,
+             workload.get_users(alone, 50_000, bench.rng)),
+            ("get-grouped", "GET /Users/{id} (user in one group)", base, token,
+             workload.get_users(grouped, 50_000, bench.rng)),
         ]
-        for title, url, auth, lanes in scenarios:
+        for slug, title, url, auth, lanes in scenarios:
             seconds = budget.seconds + 4
-            raw = bench.work / f"profile-{title.split()[0].lower()}.collapsed"
+            raw = bench.work / f"profile-{slug}.collapsed"
             spy = _record(server.pid, seconds, raw)
             time.sleep(1.0)
-            result = bench.measure(Target(title.split()[0].lower()), "profile", title,
+            result = bench.measure(Target(slug), "profile", title,
                                    bench.http_plan(url, auth, lanes), {"server": server.pid})
             spy.wait(timeout=seconds + 60)
             total, inclusive, own, packages = summarize(raw.read_text())

@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 import psutil
 
+CONTENDED = 0.2
+"""Cores taken by processes outside the benchmark above which a scenario is flagged."""
 PACKAGES = ("aiohttp", "pymongo", "scim2-models", "scim2-server", "secantusdb", "uvicorn",
             "httptools", "orjson", "scim-toolkit")
 
@@ -44,30 +46,53 @@ class Ratio:
 THROUGHPUT_RATIOS = [
     Ratio("post_vs_insert", "POST /Users ÷ insert_one",
           ("server", "post_user", ""), ("limit", "insert_one", ""), "throughput", 0.5),
-    Ratio("get_vs_find", "GET /Users/{id} ÷ find_one _id",
+    Ratio("get_vs_find", "GET /Users/{id}, user in no group ÷ find_one _id",
           ("server", "get_user", ""), ("limit", "find_one_id", ""), "throughput", 0.6),
+    Ratio("get_grouped_vs_find", "GET /Users/{id}, user in one group ÷ find_one _id",
+          ("server", "get_user_grouped", ""), ("limit", "find_one_id", ""), "throughput"),
     Ratio("filter_vs_find", "filter userName eq ÷ find_one c.userName",
           ("server", "filter_eq_small", ""), ("limit", "find_one_userName", ""), "throughput"),
     *[Ratio(f"peer_{key}", f"{title} ÷ peer", ("server", key, ""), ("peer", key, ""),
             "throughput", 1.0 if key in ("get_user", "post_user") else None)
-      for key, title in (("get_user", "GET /Users/{id}"), ("post_user", "POST /Users"),
+      for key, title in (("get_user", "GET /Users/{id} (no group)"),
+                         ("post_user", "POST /Users"),
+                         ("get_user_grouped", "GET /Users/{id} (one group)"),
                          ("filter_eq_small", "filter eq (small)"),
                          ("filter_eq_big", "filter eq (large)"),
                          ("patch_user", "PATCH user"), ("list_page_small", "sorted page"),
-                         ("group_small", "group 10 add/remove"),
                          ("group_big_slim", "large group add/remove (slim)"),
                          ("bulk_1000", "Bulk 1,000"), ("writers_32", "32 writers"))],
+    # The same request to both (no query parameters), both answering 204.
+    *[Ratio(f"peer_group_{role}_idp", f"group {size} add/remove (204) ÷ peer",
+            ("server", f"group_{role}_idp", ""), ("peer", f"group_{role}", ""), "throughput")
+      for role, size in (("small", "10"), ("big", "large"))],
 ]
 
 
 def _scaling(target: str) -> list[Ratio]:
+    """Member add/remove p50, large group ÷ 10-member group, per kind of PATCH.
+
+    The target is judged on the IdP-shaped PATCH (no query parameters) to a server
+    answering 204 (``--group-patch-response no-content``); the other variants are shown.
+    """
     ratios = []
-    for variant, suffix in (("", ""), (" (slim)", "_slim")):
+    if target == "server":
+        variants = [(" (204)", "_idp", 1.5), (" (slim)", "_slim", None),
+                    (" (whole group)", "", None)]
+    else:  # the peer answers a PATCH without query parameters with 204
+        variants = [(" (204)", "", None), (" (slim)", "_slim", None)]
+    for variant, suffix, goal in variants:
         for label in ("add", "remove"):
             ratios.append(Ratio(
                 f"{target}_group_{label}{suffix}", f"{target}: member {label}{variant} large ÷ 10",
                 (target, f"group_big{suffix}", label), (target, f"group_small{suffix}", label),
-                "p50_ms", 1.5 if target == "server" else None))
+                "p50_ms", goal))
+            if suffix == "_idp":
+                ratios.append(Ratio(
+                    f"{target}_group_{label}_mid{suffix}",
+                    f"{target}: member {label}{variant} 10k ÷ 10",
+                    (target, f"group_mid{suffix}", label),
+                    (target, f"group_small{suffix}", label), "p50_ms"))
     ratios.append(Ratio(f"{target}_filter_scaling", f"{target}: userName eq large ÷ small",
                         (target, "filter_eq_big", ""), (target, "filter_eq_small", ""),
                         "p50_ms", 1.5 if target == "server" else None))
@@ -81,19 +106,32 @@ CAUSES = {
     # the database calls alone; shown only next to a miss.
     "post_vs_insert": "on top of the insert, POST validates and serializes the user with "
                       "scim2-models (about a quarter of its CPU in the profile)",
-    "get_vs_find": "GET of a user in a group makes 3 database round trips, not 1: the user, "
-                   "its memberships and its groups' names (User.groups); each is a full "
-                   "PyMongo call and a socket write and read on the event loop",
-    "peer_get_user": "the peer reads a dict in its own memory and derives no User.groups; this "
-                     "server makes round trips to a database that is itself a Python process "
-                     "on the same cores",
+    "get_vs_find": "on top of its one find_one (about 40% of the server's CPU under this load "
+                   "in profile.md), GET parses the HTTP request, checks the bearer token's "
+                   "signature and writes the response on the same event loop",
+    "peer_get_user": "the peer reads the user from a dict in its own process; this server's "
+                     "GET is a find_one to SecantusDB, itself a Python process on the same "
+                     "cores",
     "peer_post_user": "the peer writes to its own memory; this server writes to the database "
                       "process (journaled), which competes for the same cores",
+    # Not targets any more (the target is judged on the 204 answer), shown for reference.
     "server_group_add": "PATCH answers the whole group: all N membership documents are read "
                         "and rendered on every add or remove",
     "server_group_remove": "PATCH answers the whole group: all N membership documents are "
                            "read and rendered on every add or remove",
-    "server_filter_scaling": "a filtered list also counts its matches and derives User.groups",
+    # Notes on ratios without a target.
+    "get_grouped_vs_find": "3 round trips, not 1: the user, its memberships, its groups' "
+                           "names and member-of hints (User.groups)",
+    "peer_get_user_grouped": "the peer derives no User.groups; this server makes 3 round "
+                             "trips to the database for it",
+    "filter_vs_find": "the users read are in one group: 3 round trips (User.groups), not 1",
+}
+
+
+# A miss against the peer next to what the raw driver alone reaches against it, same run.
+DRIVER_ALONE = {
+    "peer_get_user": ("find_one", ("limit", "find_one_id", "")),
+    "peer_post_user": ("insert_one", ("limit", "insert_one", "")),
 }
 
 
@@ -150,13 +188,22 @@ def compute_ratios(results: dict[str, Any]) -> list[dict[str, Any]]:
             passed = value >= ratio.target if higher else value <= ratio.target
             verdict = "pass" if passed else "miss"
             cause = CAUSES.get(ratio.key, "") if verdict == "miss" else ""
+            alone = DRIVER_ALONE.get(ratio.key)
+            driver = _value(results, alone[1], ratio.metric) if alone else None
+            if verdict == "miss" and alone and driver is not None and bottom is not None:
+                cause += (f"; raw {alone[0]} alone, with no HTTP at all, reaches "
+                          f"{driver / bottom:.2f} of the peer in this run")
         elif ratio.target is not None and failure is not None:
             verdict = "miss"
             cause = f"{CAUSES.get(ratio.key, '')}; {failure[0]}".lstrip("; ")
         elif value is not None or lower_bound is not None:
             verdict = "info"
+        busy = [f"{ref[0]} {ref[1]}" for ref in (ratio.numerator, ratio.denominator)
+                if _lost(results["targets"].get(ref[0], {}).get("scenarios", {}).get(ref[1])
+                         or {}) >= CONTENDED]
         rows.append({
             "key": ratio.key, "title": ratio.title, "metric": ratio.metric, "value": value,
+            "contended": busy,
             "lower_bound": lower_bound, "target": ratio.target, "verdict": verdict,
             "numerator": top, "denominator": bottom, "cause": cause,
         })
@@ -216,11 +263,61 @@ def build(config: dict[str, Any], limit: Target, ours: Target,
     return results
 
 
+HISTORY = "history.jsonl"
+SHOWN_RUNS = 6
+
+
+def history_entry(results: dict[str, Any]) -> dict[str, Any]:
+    """What a run leaves in history.jsonl: its targeted ratios and whether it was contended."""
+    return {"date": results["date"], "commit": results["machine"]["commit"],
+            "quick": results["config"]["quick"],
+            "ratios": {row["key"]: row["value"] for row in results["ratios"]
+                       if row["target"] is not None},
+            "contended": {row["key"]: row.get("contended", []) for row in results["ratios"]
+                          if row["target"] is not None and row.get("contended")}}
+
+
+def read_history(out: Path) -> list[dict[str, Any]]:
+    path = out / HISTORY
+    if not path.exists():
+        return []
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
 def write(results: dict[str, Any], out: Path) -> None:
+    with (out / HISTORY).open("ab") as history:
+        history.write(orjson.dumps(history_entry(results)) + b"\n")
+    runs = [run for run in read_history(out) if run["quick"] == results["config"]["quick"]]
+    results["recent_runs"] = runs[-SHOWN_RUNS:]
     (out / "latest.json").write_bytes(
         orjson.dumps(results, option=orjson.OPT_INDENT_2))
     (out / "latest.md").write_text(markdown(results))
     chart(results, out / "ratios.png")
+
+
+def _recent(results: dict[str, Any]) -> list[str]:
+    """The targeted ratios over the recent runs on this machine: how much they move."""
+    runs = results.get("recent_runs") or []
+    if len(runs) < 2:
+        return []
+    targeted = [row for row in results["ratios"] if row["target"] is not None]
+    lines = ["## The targets over the recent runs", "",
+             "The same ratios in the last runs recorded in `history.jsonl` (this one last); "
+             "* marks a ratio one of whose scenarios ran contended. Everything shares two "
+             "cores with whatever else the machine runs, so a ratio near its target can "
+             "land on either side of it from one run to the next.", "",
+             "| ratio | target | " + " | ".join(run["date"][5:16].replace("T", " ")
+                                                for run in runs) + " |",
+             "|---|--:|" + "--:|" * len(runs)]
+    for row in targeted:
+        sign = "≥" if row["metric"] == "throughput" else "≤"
+        cells = []
+        for run in runs:
+            value = run["ratios"].get(row["key"])
+            mark = "*" if row["key"] in run.get("contended", {}) else ""
+            cells.append("-" if value is None else f"{value:.2f}{mark}")
+        lines.append(f"| {row['title']} | {sign} {row['target']} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 # -- Markdown ------------------------------------------------------------------------------
@@ -236,14 +333,44 @@ def ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} ms"
 
 
+def _lost(scenario: dict[str, Any]) -> float:
+    """Cores that processes outside the benchmark, or other guests of the VM, took meanwhile."""
+    return float(scenario.get("other_cpu_cores", 0.0)) + float(
+        scenario.get("stolen_cpu_cores", 0.0))
+
+
+def _others(scenario: dict[str, Any]) -> str:
+    """Cores used by processes outside the benchmark meanwhile; bold from a fifth of a core."""
+    cores = scenario.get("other_cpu_cores")
+    if cores is None:
+        return "-"
+    text = f"{cores:.2f}"
+    stolen = scenario.get("stolen_cpu_cores", 0.0)
+    if stolen >= 0.01:
+        text += f" + {stolen:.2f} stolen"
+    return f"**{text}**" if _lost(scenario) >= CONTENDED else text
+
+
+def _recorded(results: dict[str, Any]) -> bool:
+    return any("other_cpu_cores" in scenario for target in results["targets"].values()
+               for scenario in target["scenarios"].values())
+
+
+def contended(results: dict[str, Any]) -> list[str]:
+    """``target scenario`` of each scenario during which other processes took CPU."""
+    return [f"{name} {key}" for name, target in results["targets"].items()
+            for key, scenario in target["scenarios"].items()
+            if _lost(scenario) >= CONTENDED]
+
+
 def _scenario_rows(results: dict[str, Any]) -> list[str]:
-    rows = ["| scenario | target | conc. | throughput /s | p50 ms | p99 ms | ok | errors |",
-            "|---|---|--:|--:|--:|--:|--:|--:|"]
+    rows = ["| scenario | target | conc. | throughput /s | p50 ms | p99 ms | ok | errors "
+            "| other CPU |", "|---|---|--:|--:|--:|--:|--:|--:|--:|"]
     for name, target in results["targets"].items():
         for scenario in target["scenarios"].values():
             if scenario.get("available") is False:
                 rows.append(f"| {scenario['description']} | {name} | | {scenario['note']} "
-                            "| | | | |")
+                            "| | | | | |")
                 continue
             labels = scenario["labels"]
 
@@ -256,7 +383,8 @@ def _scenario_rows(results: dict[str, Any]) -> list[str]:
             rows.append(
                 f"| {scenario['description']} | {name} | {scenario['concurrency_used']} | "
                 f"{_number(scenario['throughput'])} | {stat('p50_ms')} | {stat('p99_ms')} | "
-                f"{scenario['ok']} | {scenario['errors'] + scenario['cancelled']} |")
+                f"{scenario['ok']} | {scenario['errors'] + scenario['cancelled']} | "
+                f"{_others(scenario)} |")
     return rows
 
 
@@ -303,13 +431,16 @@ def markdown(results: dict[str, Any]) -> str:
         f"with {c['server_workers']} worker(s) on SecantusDB; the peer is scim2-server's "
         "in-memory storage under uvicorn (asyncio loop, httptools). Everything shares the "
         "same cores.",
-        f"- Data: {c['small_users']:,} users (small tenant, {c['small_group']}-member group); "
+        f"- Data: {c['small_users']:,} users (small tenant: a {c['small_group']}-member group, "
+        "a group of its first half, the second half in no group); "
         f"{c['big_users']:,} users (large tenant, groups of {c['mid_group']:,} and "
         f"{c['big_group']:,} members)",
         "- Differences in kind: the peer keeps everything in its own memory, derives no "
         "User.groups, and answers a PATCH with 204 and no body unless attributes are asked for; "
-        "this server answers 200 with the resource. Group member add/remove runs one request "
-        "at a time. See bench/README.md for the method.", "",
+        "this server answers 200 with the resource, except the (204) group rows: a second "
+        "server process on the same database, started with --group-patch-response "
+        "no-content. Group member add/remove runs one request at a time. See bench/README.md "
+        "for the method.", "",
         "## Targets", "",
         "| ratio | value | target | verdict | cause of a miss |", "|---|--:|--:|---|---|",
     ]
@@ -319,13 +450,26 @@ def markdown(results: dict[str, Any]) -> str:
         sign = "≥" if row["metric"] == "throughput" else "≤"
         lines.append(f"| {row['title']} ({'throughput' if sign == '≥' else 'p50'}) | "
                      f"{_ratio_text(row)} | {sign} {row['target']} | "
-                     f"{row['verdict']} | {row['cause']} |")
-    lines += ["", "## Other ratios", "", "| ratio | value |", "|---|--:|"]
+                     f"{row['verdict']}"
+                     + (f" (contended: {', '.join(row['contended'])})" if row["contended"] else "")
+                     + f" | {row['cause']} |")
+    lines += ["", *_recent(results), "## Other ratios", "", "| ratio | value | note |",
+              "|---|--:|---|"]
     for row in results["ratios"]:
         if row["target"] is None and (row["value"] or row["lower_bound"]) is not None:
             measure = "throughput" if row["metric"] == "throughput" else "p50"
-            lines.append(f"| {row['title']} ({measure}) | {_ratio_text(row)} |")
-    lines += ["", "## Scenarios", "", *_scenario_rows(results), "",
+            lines.append(f"| {row['title']} ({measure}) | {_ratio_text(row)} | "
+                         f"{CAUSES.get(row['key'], '')} |")
+    flagged = contended(results)
+    lines += ["", "## Scenarios", "",
+              "*other CPU*: cores that processes outside the benchmark took on average while "
+              "the scenario ran (the machine's busy CPU time less the benchmark's own "
+              "processes'), plus any the hypervisor gave other guests (steal); bold from "
+              f"{CONTENDED}. "
+              + (f"Contended: {', '.join(flagged)}." if flagged else
+                 "No scenario ran contended." if _recorded(results) else
+                 "Not recorded in this run."), "",
+              *_scenario_rows(results), "",
               "## Concurrency, Bulk and memory", "", *_extras(results), "",
               "![ratios](ratios.png)", ""]
     return "\n".join(lines)
@@ -362,10 +506,13 @@ def chart(results: dict[str, Any], path: Path) -> None:
             if row["value"] is None:
                 bar.set_hatch("//")
                 bar.set_edgecolor("white")
-        axis.set_yticks(positions, [r["title"] for r in rows], fontsize=8)
+        axis.set_yticks(positions, [r["title"] + (" *" if r.get("contended") else "")
+                                    for r in rows], fontsize=8)
         for position, row, value in zip(positions, rows, values, strict=True):
             text = f" {value:.2f}" if row["value"] is not None else f" ≥ {value:.0f} (timed out)"
-            axis.text(value, position, text, va="center", fontsize=7)
+            # Right of the bar and of the target's tick, so that neither hides the number.
+            axis.text(max(value, (row["target"] or 0) * 1.04), position, text, va="center",
+                      fontsize=7)
             if row["target"] is not None:
                 axis.plot([row["target"]] * 2, [position - 0.4, position + 0.4], color="black",
                           linewidth=2)
@@ -376,7 +523,8 @@ def chart(results: dict[str, Any], path: Path) -> None:
         axis.set_xlim(low, high * 4)  # room for the labels
     quick = " (--quick)" if results["config"]["quick"] else ""
     figure.suptitle(f"scim-server benchmark{quick}: green pass, red miss, grey informational, "
-                    "hatched = lower bound (timed out); black tick = target", fontsize=10)
+                    "hatched = lower bound (timed out); black tick = target; "
+                    "* = a scenario ran contended", fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

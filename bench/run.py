@@ -19,14 +19,29 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import orjson
 
 from bench import report, workload
 from bench.report import Target
-from bench.seed import Seeded, count_members, seed_tenant, stored_user
-from bench.targets import ROOT, Database, Peer, Server, http, peak_memory_kb, settle
+from bench.seed import (
+    Seeded,
+    count_members,
+    member_of_mismatches,
+    seed_tenant,
+    stored_user,
+)
+from bench.targets import (
+    ROOT,
+    Database,
+    ForeignCpu,
+    Peer,
+    Server,
+    http,
+    peak_memory_kb,
+    settle,
+)
 
 RESULTS = ROOT / "bench" / "results"
 DATABASE = "scim_bench"
@@ -91,9 +106,12 @@ class Bench:
         lane = max((len(lane) for lane in plan["lanes"]), default=1)
         limit = (plan["time_budget"] + plan.get("grace", max(30.0, 2 * plan["time_budget"]))
                  + 2 * lane * plan.get("request_timeout", 120) + 120)
+        others = ForeignCpu()
         subprocess.run([sys.executable, "-m", "bench.loadgen", str(plan_path), str(out_path)],
                        cwd=ROOT, check=True, timeout=limit)
         result: dict[str, Any] = orjson.loads(out_path.read_bytes())
+        result["other_cpu_cores"] = round(others.cores(), 3)
+        result["stolen_cpu_cores"] = round(others.stolen(), 3)
         result["description"] = description
         result["concurrency"] = plan["concurrency"]
         result["request_timeout_s"] = plan.get("request_timeout", 120)
@@ -103,7 +121,9 @@ class Bench:
                            for label, s in result["labels"].items())
         self.log(f"{target.name:6} {key:18} c={result['concurrency_used']:<3}"
                  f"{result['throughput']:8.1f}/s  ok {result['ok']:5}"
-                 f"  err {result['errors']}  {labels}")
+                 f"  err {result['errors']}  {labels}"
+                 f"  others {result['other_cpu_cores']:.2f} cores"
+                 f" stolen {result['stolen_cpu_cores']:.2f}")
         settle(list(pids.values()))
         if result["error_samples"]:
             self.log(f"       first error: {result['error_samples'][0][:200]}")
@@ -122,8 +142,27 @@ class Bench:
     # -- the scenarios shared by this server and the peer --------------------------------
 
     def small_groups(self) -> dict[str, int]:
-        """The small tenant's groups: the 10-member one, and one holding every user."""
-        return {"small": self.budget.small_group, "everyone": self.budget.small_users}
+        """The small tenant's groups: the 10-member one, and one holding its first half.
+
+        The second half of the users is in no group (a GET reads one document); the
+        users between the two groups' ends are in exactly one group (a GET also reads
+        their memberships and their groups' names), as are the large tenant's readers.
+        """
+        return {"small": self.budget.small_group, "half": self.budget.small_users // 2}
+
+    def in_one_group(self) -> slice:
+        """The small tenant's users in exactly one group (the half one)."""
+        return slice(self.budget.small_group, self.budget.small_users // 2)
+
+    def in_no_group(self, seeded: Seeded) -> slice:
+        return slice(self.budget.small_users // 2, len(seeded.users))
+
+    def small_outsiders(self, seeded: Seeded) -> dict[str, list[str]]:
+        """Users outside the 10-member group, a third for each of its add/remove variants."""
+        outsiders = seeded.users[self.budget.small_group:]
+        third = len(outsiders) // 3
+        return {"slim": outsiders[:third], "full": outsiders[third:2 * third],
+                "idp": outsiders[2 * third:]}
 
     def post_scenario(self, target: Target, crud: tuple[str, str],
                       pids: dict[str, int]) -> None:
@@ -137,14 +176,23 @@ class Bench:
                        pids: dict[str, int],
                        before: Callable[[str], None] = lambda op: None) -> None:
         """GET /Users/{id} and userName eq on the 1,000 users, each right after ``before``
-        ran its raw-driver counterpart, so that a ratio compares measures a moment apart."""
+        ran its raw-driver counterpart, so that a ratio compares measures a moment apart.
+
+        GET reads users in no group (one document, like raw find_one), then users in one
+        group (the user, its memberships, its groups' names); the filter reads users in
+        one group, as in the large tenant.
+        """
         b, rng, n = self.budget, self.rng, self.count()
-        # Users outside the 10-member group: each is in exactly one group, as in the large tenant.
-        readers, user_names = seeded.users[b.small_group:], seeded.user_names[b.small_group:]
+        alone = seeded.users[self.in_no_group(seeded)]
+        grouped = seeded.users[self.in_one_group()]
+        user_names = seeded.user_names[self.in_one_group()]
         before("find_one_id")
-        self.measure(target, "get_user", "GET /Users/{id} (user in one group)", self.http_plan(
-            *small, workload.get_users(readers, n, rng),
-            workload.get_users(readers, b.warmup, rng)), pids)
+        self.measure(target, "get_user", "GET /Users/{id} (user in no group)", self.http_plan(
+            *small, workload.get_users(alone, n, rng),
+            workload.get_users(alone, b.warmup, rng)), pids)
+        self.measure(target, "get_user_grouped", "GET /Users/{id} (user in one group)",
+                     self.http_plan(*small, workload.get_users(grouped, n, rng),
+                                    workload.get_users(grouped, b.warmup, rng)), pids)
         before("find_one_userName")
         self.measure(target, "filter_eq_small",
                      f"filter=userName eq, {size_label(b.small_users)} users",
@@ -162,13 +210,13 @@ class Bench:
         self.measure(target, "patch_user", "PATCH /Users/{id} replace displayName",
                      self.http_plan(base, token, workload.patch_users(ids, n)), pids)
         group = seeded.groups["small"]
-        outsiders = ids[b.small_group:]
-        half = len(outsiders) // 2
-        for key, members, query in (("group_small_slim", outsiders[:half], SLIM),
-                                    ("group_small", outsiders[half:], "")):
+        outsiders = self.small_outsiders(seeded)
+        for key, members, query in (("group_small_slim", outsiders["slim"], SLIM),
+                                    ("group_small", outsiders["full"], "")):
             lanes = workload.member_cycles(group, members[: self.count() // 2], present=False,
                                            query=query)
-            self.measure_group(target, key, self.group_description(b.small_group, query),
+            self.measure_group(target, key,
+                               self.group_description(b.small_group, query, target.name),
                                self.http_plan(base, token, lanes), pids)
 
     def measure_group(self, target: Target, key: str, description: str, plan: dict[str, Any],
@@ -182,9 +230,48 @@ class Bench:
                             adaptive=False, request_timeout=timeout, grace=2 * timeout,
                             stop_on_timeout=True)
 
-    def group_description(self, size: int, query: str) -> str:
+    def group_description(self, size: int, query: str, target: str = "server",
+                          no_content: bool = False) -> str:
         answer = " (?excludedAttributes=members)" if query else " (full group answered)"
+        if no_content:
+            answer = " (no query, server answers 204: IdP-shaped)"
+        elif target == "peer" and not query:
+            answer = " (no query, the peer answers 204)"
         return f"PATCH add/remove 1 member, {size_label(size)}-member group{answer}"
+
+    def no_content_scenarios(self, ours: Target, db: Database,
+                             tenants: dict[str, tuple[str, str]], small: Seeded,
+                             big: Seeded) -> None:
+        """Member add/remove as identity providers send it (no query parameters) to a
+        second server process on the same database, started with
+        ``--group-patch-response no-content``: at 10, 10,000 and 100,000 members."""
+        b = self.budget
+        server = Server(db.uri, DATABASE, self.work / "server-204.log",
+                        group_patch_response="no-content")
+        server.start()
+        try:
+            pids = {"server": server.pid, "db": db.pid}
+
+            def base(role: str) -> tuple[str, str]:
+                url, token = tenants[role]
+                return url.replace(urlsplit(url).netloc, f"127.0.0.1:{server.port}"), token
+
+            lanes = workload.member_cycles(small.groups["small"],
+                                           self.small_outsiders(small)["idp"][: self.count() // 2],
+                                           present=False)
+            self.measure_group(ours, "group_small_idp",
+                               self.group_description(b.small_group, "",
+                                                      no_content=True),
+                               self.http_plan(*base("small"), lanes), pids)
+            for role, size in (("mid", b.mid_group), ("big", b.big_group)):
+                members = self.rng.sample(big.users[:size], min(size, self.count() // 2))
+                lanes = workload.member_cycles(big.groups[role], members, present=True)
+                self.measure_group(ours, f"group_{role}_idp",
+                                   self.group_description(size, "", no_content=True),
+                                   self.http_plan(*base("big"), lanes), pids)
+            ours.memory["server_204_kb"] = peak_memory_kb(server.pid)
+        finally:
+            server.stop()
 
     def bulk_scenario(self, target: Target, base: str, token: str,
                       pids: dict[str, int]) -> None:
@@ -223,7 +310,8 @@ class Bench:
         for role, size in (("mid", b.mid_group), ("big", b.big_group)):
             members = rng.sample(ids[:size], min(size, n // 2))
             lanes = workload.member_cycles(seeded.groups[role], members, present=True, query=SLIM)
-            self.measure_group(target, f"group_{role}_slim", self.group_description(size, SLIM),
+            self.measure_group(target, f"group_{role}_slim",
+                               self.group_description(size, SLIM, target.name),
                                self.http_plan(base, token, lanes), pids)
         # 32 writers on one new group, each adding its own members.
         status, body = http("POST", f"{base}/Groups", token, {
@@ -257,7 +345,7 @@ class Bench:
         b = self.budget
         previous: dict[str, Any] | None = None
         for role, size in (("mid", b.mid_group), ("big", b.big_group)):
-            key, description = f"group_{role}", self.group_description(size, "")
+            key, description = f"group_{role}", self.group_description(size, "", target.name)
             if previous is not None and previous["errors"] and not previous["ok"]:
                 note = (f"skipped: the {size_label(b.mid_group)}-member group already took "
                         f"longer than {b.slow_timeout:.0f} s")
@@ -285,10 +373,10 @@ class Bench:
             self.measure(target, "insert_one", "insert_one, server's user layout",
                          {**base, "tenant": "limit", "lanes": inserts, "warmup": warm}, pids)
             return
-        # The same users GET and filter read: outside the 10-member group.
-        keys, description = small.users[b.small_group:], "find_one by _id (+ tenant)"
+        # The same users GET (in no group) and the filter (in one group) read.
+        keys, description = small.users[self.in_no_group(small)], "find_one by _id (+ tenant)"
         if op == "find_one_userName":
-            keys = [name.lower() for name in small.user_names[b.small_group:]]
+            keys = [name.lower() for name in small.user_names[self.in_one_group()]]
             description = "find_one by indexed c.userName (+ tenant)"
         self.measure(target, op, description,
                      {**base, "tenant": "small", "lanes": workload.finds(op, keys, n, rng),
@@ -310,6 +398,11 @@ class Bench:
             self.log(f"seeded {b.small_users} + {b.big_users} users")
             ours.memory["db_after_seed_kb"] = peak_memory_kb(db.pid)
             check_seed(*tenants["small"], small, b.small_group)
+            for tenant, seeded in (("small", small), ("big", big)):
+                # Every hundredth user: some in both groups, in one, and in none.
+                wrong = member_of_mismatches(db.uri, DATABASE, tenant, seeded.users[::100])
+                if wrong:
+                    raise SystemExit(f"seeded gm hints disagree with the memberships: {wrong[:5]}")
             settle(list(pids.values()))
 
             def before(op: str) -> None:
@@ -323,6 +416,7 @@ class Bench:
             writers = self.big_scenarios(ours, *tenants["big"], big, pids)
             stored = count_members(db.uri, DATABASE, "big", writers["group"])
             ours.scenarios["writers_32"]["stored_memberships"] = stored
+            self.no_content_scenarios(ours, db, tenants, small, big)
             self.full_group_scenarios(ours, *tenants["big"], big, pids)
             ours.memory["server_kb"] = peak_memory_kb(server.pid)
             ours.memory["db_kb"] = peak_memory_kb(db.pid)
@@ -366,6 +460,9 @@ class Bench:
 
 def check_seed(base: str, token: str, seeded: Seeded, small_group: int) -> None:
     """Fail early if the server does not read the seeded layout as its own (the layout moved)."""
+    status, body = http("GET", f"{base}/Users/{seeded.users[-1]}", token)
+    if status != 200 or (body or {}).get("groups"):
+        raise SystemExit(f"the seeded user in no group reads back as {status} {str(body)[:300]}")
     user = seeded.users[0]
     status, body = http("GET", f"{base}/Users/{user}", token)
     groups = {g["value"] for g in (body or {}).get("groups", [])} if status == 200 else set()

@@ -87,3 +87,25 @@ def count_members(uri: str, database: str, tenant: str, group: str) -> int:
         return client[database]["memberships"].count_documents({"tenant": tenant, "group": group})
     finally:
         client.close()
+
+
+def member_of_mismatches(uri: str, database: str, tenant: str,
+                         users: list[str]) -> list[tuple[str, int, int]]:
+    """Users whose ``gm`` hint is not their number of memberships: (id, gm, memberships).
+
+    The seed writes the exact count, 0 for a user in no group (the server then reads
+    one document for it), so any difference means the seed and the server disagree.
+    """
+    client: MongoClient[dict[str, Any]] = MongoClient(uri)
+    try:
+        db = client[database]
+        wrong = []
+        for user in users:
+            document = db["users"].find_one({"tenant": tenant, "_id": user}, {MEMBER_OF: 1})
+            hint = -1 if document is None else int(document.get(MEMBER_OF, 0))
+            count = db["memberships"].count_documents({"tenant": tenant, "member": user})
+            if hint != count:
+                wrong.append((user, hint, count))
+        return wrong
+    finally:
+        client.close()

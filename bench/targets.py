@@ -46,6 +46,47 @@ def peak_memory_kb(pid: int) -> int:
     return total
 
 
+class ForeignCpu:
+    """CPU used by processes outside this benchmark's process tree while a scenario ran.
+
+    The machine may be shared: anything else running competes for the same cores, so
+    each scenario records how much of a core other processes took meanwhile (the
+    machine's busy CPU time less that of this process, its live and reaped children).
+    """
+
+    def __init__(self) -> None:
+        self.began = time.monotonic()
+        self.busy, self.own, self.live = self._snapshot()
+        self.steal = getattr(psutil.cpu_times(), "steal", 0.0)
+
+    def stolen(self) -> float:
+        """Cores the hypervisor gave to other guests meanwhile (``steal``; 0 on bare metal)."""
+        wall = time.monotonic() - self.began
+        steal = getattr(psutil.cpu_times(), "steal", 0.0) - self.steal
+        return max(0.0, steal) / wall if wall > 0 else 0.0
+
+    @staticmethod
+    def _snapshot() -> tuple[float, float, dict[int, float]]:
+        cpu = psutil.cpu_times()
+        busy = cpu.user + cpu.nice + cpu.system + getattr(cpu, "irq", 0.0) + getattr(
+            cpu, "softirq", 0.0)
+        mine = os.times()
+        own = mine.user + mine.system + mine.children_user + mine.children_system
+        live: dict[int, float] = {}
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                times = child.cpu_times()
+                live[child.pid] = times.user + times.system
+        return busy, own, live
+
+    def cores(self) -> float:
+        """Cores other processes used on average since this was made (0 when idle)."""
+        busy, own, live = self._snapshot()
+        wall = time.monotonic() - self.began
+        ours = own - self.own + sum(t - self.live.get(pid, 0.0) for pid, t in live.items())
+        return max(0.0, busy - self.busy - ours) / wall if wall > 0 else 0.0
+
+
 def settle(pids: list[int], timeout: float = 30.0, threshold: float = 15.0) -> float:
     """Wait until these processes (and their children) are about idle; the seconds waited.
 
@@ -164,6 +205,8 @@ class Server:
     workers: int = 1
     port: int = field(default_factory=free_port)
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    group_patch_response: str | None = None
+    """``no-content``: a Group PATCH answers 204 (``--group-patch-response``)."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -176,6 +219,8 @@ class Server:
                    "--admin-token", self.admin_token, "--log-level", "WARNING"]
         if self.workers > 1:
             command += ["--workers", str(self.workers)]
+        if self.group_patch_response:
+            command += ["--group-patch-response", self.group_patch_response]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL,
                                             stdout=log, stderr=subprocess.STDOUT)
