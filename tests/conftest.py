@@ -67,6 +67,40 @@ async def client(aiohttp_client: Any, settings: Settings, mongo_db: Any) -> Test
 
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+UNCHECKED: Any = object()
+
+
+async def scim_error(response: Any, status: int,
+                     scim_type: str | None = UNCHECKED) -> dict[str, Any]:
+    """Assert an RFC 7644 §3.12 error response and answer its body.
+
+    ``scim_type`` is compared when given; ``None`` asserts the error carries none.
+    """
+    assert response.status == status, await response.text()
+    assert response.content_type == "application/scim+json"
+    assert "<html" not in (await response.text()).lower()
+    body = dict(await response.json())
+    assert body["schemas"] == [ERROR]
+    assert body["status"] == str(status)
+    assert isinstance(body["detail"], str) and body["detail"]
+    if scim_type is not UNCHECKED:
+        assert body.get("scimType") == scim_type, body
+    return body
+
+
+def plan_stages(plan: Any, stage: str) -> list[dict[str, Any]]:
+    """Every ``stage`` node of an ``explain()`` output, whatever the server nests them in."""
+    if isinstance(plan, dict):
+        found = [plan] if plan.get("stage") == stage else []
+        return found + [node for value in plan.values() for node in plan_stages(value, stage)]
+    if isinstance(plan, list):
+        return [node for item in plan for node in plan_stages(item, stage)]
+    return []
+
+
+def index_scans(plan: Any) -> list[dict[str, Any]]:
+    return plan_stages(plan, "IXSCAN")
 
 
 async def make_tenant(client: TestClient, name: str) -> dict[str, str]:

@@ -14,21 +14,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from scim_server.app import create_app
 from scim_server.config import Settings
-from tests.conftest import ADMIN, Scim, make_tenant
+from tests.conftest import ADMIN, Scim, make_tenant, scim_error
 
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 
-async def _error(response: Any, status: int, scim_type: str | None = None) -> dict[str, Any]:
-    assert response.status == status, await response.text()
-    assert response.content_type == "application/scim+json"
-    body = dict(await response.json())
-    assert body["schemas"] == [ERROR]
-    assert body["status"] == str(status)
-    if scim_type is not None:
-        assert body.get("scimType") == scim_type, body
-    return body
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -65,7 +55,7 @@ async def test_every_admin_route_requires_the_admin_token(
     ]
     for headers in refusals:
         response = await scim.client.request(method, path, json=body, headers=headers)
-        await _error(response, 401)
+        await scim_error(response, 401)
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
     # Nothing changed: acme and its single token are still there, no tenant was created.
     assert await mongo_db["tenants"].distinct("_id") == ["acme"]
@@ -95,7 +85,7 @@ async def test_create_tenant_answers_its_base_url_and_a_working_token(
 async def test_duplicate_tenant_is_409_and_keeps_the_first(client: TestClient) -> None:
     first = await make_tenant(client, "acme")
     again = await client.post("/admin/tenants", json={"name": "acme"}, headers=ADMIN)
-    body = await _error(again, 409)
+    body = await scim_error(again, 409)
     assert body["detail"] == "tenant 'acme' already exists"
     users = await client.get("/scim/v2/acme/Users", headers=_bearer(first["token"]))
     assert users.status == 200
@@ -118,7 +108,7 @@ async def test_duplicate_tenant_is_409_and_keeps_the_first(client: TestClient) -
 async def test_invalid_tenant_name_is_400(
     client: TestClient, mongo_db: AsyncDatabase[Any], body: dict[str, Any]
 ) -> None:
-    await _error(await client.post("/admin/tenants", json=body, headers=ADMIN), 400,
+    await scim_error(await client.post("/admin/tenants", json=body, headers=ADMIN), 400,
                  "invalidValue")
     assert await mongo_db["tenants"].count_documents({}) == 0
 
@@ -130,9 +120,9 @@ async def test_valid_tenant_names_are_accepted(client: TestClient, name: str) ->
 
 
 async def test_create_tenant_body_must_be_a_json_object(client: TestClient) -> None:
-    await _error(await client.post("/admin/tenants", data=b"{", headers={
+    await scim_error(await client.post("/admin/tenants", data=b"{", headers={
         **ADMIN, "Content-Type": "application/json"}), 400, "invalidSyntax")
-    await _error(await client.post("/admin/tenants", json=["acme"], headers=ADMIN), 400,
+    await scim_error(await client.post("/admin/tenants", json=["acme"], headers=ADMIN), 400,
                  "invalidSyntax")
 
 
@@ -200,14 +190,14 @@ async def test_token_with_ttl_reports_its_expiry(scim: Scim) -> None:
 async def test_invalid_ttl_is_400(scim: Scim, mongo_db: AsyncDatabase[Any], ttl: Any) -> None:
     response = await scim.client.post("/admin/tenants/acme/tokens", json={"ttl_seconds": ttl},
                                       headers=ADMIN)
-    await _error(response, 400, "invalidValue")
+    await scim_error(response, 400, "invalidValue")
     assert await mongo_db["tokens"].count_documents({}) == 1
 
 
 async def test_tokens_of_an_unknown_tenant_are_404(client: TestClient) -> None:
-    await _error(await client.post("/admin/tenants/nobody/tokens", json={}, headers=ADMIN), 404)
-    await _error(await client.get("/admin/tenants/nobody/tokens", headers=ADMIN), 404)
-    await _error(await client.delete("/admin/tenants/nobody/tokens/abc", headers=ADMIN), 404)
+    await scim_error(await client.post("/admin/tenants/nobody/tokens", json={}, headers=ADMIN), 404)
+    await scim_error(await client.get("/admin/tenants/nobody/tokens", headers=ADMIN), 404)
+    await scim_error(await client.delete("/admin/tenants/nobody/tokens/abc", headers=ADMIN), 404)
 
 
 async def test_revoke_token(scim: Scim) -> None:
@@ -217,7 +207,7 @@ async def test_revoke_token(scim: Scim) -> None:
     response = await scim.client.delete(f"/admin/tenants/acme/tokens/{token_id}", headers=ADMIN)
     assert response.status == 204
 
-    await _error(await scim.get("/Users"), 401)
+    await scim_error(await scim.get("/Users"), 401)
     tokens = (await (await scim.client.get("/admin/tenants/acme/tokens",
                                            headers=ADMIN)).json())["tokens"]
     assert [t["id"] for t in tokens] == [token_id]
@@ -225,7 +215,8 @@ async def test_revoke_token(scim: Scim) -> None:
 
 
 async def test_revoke_unknown_token_is_404(scim: Scim) -> None:
-    await _error(await scim.client.delete("/admin/tenants/acme/tokens/nope", headers=ADMIN), 404)
+    missing = await scim.client.delete("/admin/tenants/acme/tokens/nope", headers=ADMIN)
+    await scim_error(missing, 404)
 
 
 async def test_a_token_cannot_be_revoked_through_another_tenant(
@@ -234,7 +225,7 @@ async def test_a_token_cannot_be_revoked_through_another_tenant(
     token_id = _token_id(scim.token)
     response = await scim.client.delete(f"/admin/tenants/globex/tokens/{token_id}",
                                         headers=ADMIN)
-    await _error(response, 404)
+    await scim_error(response, 404)
     assert (await scim.get("/Users")).status == 200
 
 
@@ -272,8 +263,8 @@ async def test_delete_tenant_removes_all_its_data_and_nothing_else(
     globex_users = await (await other_scim.get("/Users")).json()
     assert sorted(u["userName"] for u in globex_users["Resources"]) == ["alice", "bob"]
     # The deleted tenant's tokens stop working, also the one just used (and so cached).
-    await _error(await scim.get("/Users"), 401)
-    await _error(await scim.client.get("/scim/v2/acme/Users", headers=_bearer(second["token"])),
+    await scim_error(await scim.get("/Users"), 401)
+    await scim_error(await scim.client.get("/scim/v2/acme/Users", headers=_bearer(second["token"])),
                  401)
 
 
@@ -282,14 +273,14 @@ async def test_deleted_tenants_token_does_not_open_a_recreated_tenant(scim: Scim
     assert (await scim.client.delete("/admin/tenants/acme", headers=ADMIN)).status == 204
     recreated = await make_tenant(scim.client, "acme")
 
-    await _error(await scim.get("/Users"), 401)
+    await scim_error(await scim.get("/Users"), 401)
     fresh = await scim.client.get("/scim/v2/acme/Users", headers=_bearer(recreated["token"]))
     assert fresh.status == 200
     assert (await fresh.json())["totalResults"] == 0
 
 
 async def test_delete_unknown_tenant_is_404(client: TestClient) -> None:
-    await _error(await client.delete("/admin/tenants/nobody", headers=ADMIN), 404)
+    await scim_error(await client.delete("/admin/tenants/nobody", headers=ADMIN), 404)
 
 
 # --- SCIM_PUBLIC_URL ------------------------------------------------------------------------

@@ -13,11 +13,10 @@ from aiohttp.test_utils import TestClient
 
 from scim_server.app import create_app
 from scim_server.config import Settings
-from tests.conftest import Scim, make_tenant
+from tests.conftest import ERROR, Scim, make_tenant, scim_error
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -54,13 +53,10 @@ async def _run(scim: Scim, body: Any) -> list[dict[str, Any]]:
     return list(answer["Operations"])
 
 
-async def _error(response: Any, status: int, scim_type: str | None = None) -> dict[str, Any]:
-    assert response.status == status, await response.text()
-    body = dict(await response.json())
-    assert body["schemas"] == [ERROR]
-    assert body["status"] == str(status)
-    assert body.get("scimType") == scim_type, body
-    return body
+
+
+async def bulk_error(response: Any, status: int, scim_type: str | None = None) -> dict[str, Any]:
+    return await scim_error(response, status, scim_type)
 
 
 def _failed(result: dict[str, Any], status: int, scim_type: str | None = None) -> str:
@@ -409,7 +405,7 @@ async def test_lowercase_method_and_attribute_names_are_accepted(scim: Scim) -> 
     ([], "invalidSyntax"),
 ])
 async def test_a_malformed_bulk_request_is_400(scim: Scim, body: Any, scim_type: str) -> None:
-    await _error(await scim.post("/Bulk", body), 400, scim_type)
+    await bulk_error(await scim.post("/Bulk", body), 400, scim_type)
 
 
 async def test_an_empty_bulk_request_answers_no_operations(scim: Scim) -> None:
@@ -419,12 +415,12 @@ async def test_an_empty_bulk_request_answers_no_operations(scim: Scim) -> None:
 async def test_bulk_requires_the_tenant_token(scim: Scim, other_scim: Scim) -> None:
     response = await scim.client.post("/scim/v2/acme/Bulk", json=_bulk(),
                                       headers=other_scim.headers())
-    await _error(response, 401)
+    await bulk_error(response, 401)
 
 
 async def test_bulk_only_accepts_post(scim: Scim) -> None:
     response = await scim.get("/Bulk")
-    await _error(response, 405)
+    await bulk_error(response, 405)
     assert response.headers["Allow"] == "POST"
 
 
@@ -470,7 +466,7 @@ async def small_limits(aiohttp_client: Any, settings: Settings, mongo_db: Any) -
 
 async def test_more_operations_than_max_operations_is_413(small_limits: Scim) -> None:
     body = _bulk(*(_create_user(f"u{n}", f"user{n}") for n in range(4)))
-    error = await _error(await small_limits.post("/Bulk", body), 413)
+    error = await bulk_error(await small_limits.post("/Bulk", body), 413)
     assert error["detail"] == "the request holds 4 operations; the limit is 3 (maxOperations)"
     assert await _count(small_limits, "Users") == 0
 
@@ -485,7 +481,7 @@ async def test_a_payload_over_max_payload_size_is_413_before_reading(
     body = orjson.dumps(_bulk(_create_user("u1", "x" * 7_000)))
     response = await small_limits.post("/Bulk", data=body,
                                        headers={"Content-Type": "application/scim+json"})
-    error = await _error(response, 413)
+    error = await bulk_error(response, 413)
     assert error["detail"] == f"the body is {len(body)} bytes; the limit is 6000"
     assert await _count(small_limits, "Users") == 0
 
@@ -499,7 +495,7 @@ async def test_a_chunked_payload_over_max_payload_size_is_413(small_limits: Scim
 
     response = await small_limits.post("/Bulk", data=chunks(),
                                        headers={"Content-Type": "application/scim+json"})
-    await _error(response, 413)
+    await bulk_error(response, 413)
     assert await _count(small_limits, "Users") == 0
 
 
@@ -507,7 +503,7 @@ async def test_bulk_has_its_own_body_limit_and_other_routes_keep_theirs(
         small_limits: Scim) -> None:
     # 2,000 < body < 6,000: too large for a single POST, fine for Bulk.
     user = {"schemas": [USER], "userName": "big", "displayName": "x" * 3_000}
-    await _error(await small_limits.post("/Users", user), 413)
+    await bulk_error(await small_limits.post("/Users", user), 413)
     results = await _run(small_limits, _bulk(
         {"method": "POST", "bulkId": "u1", "path": "/Users", "data": user}))
     assert results[0]["status"] == "201"
@@ -521,7 +517,7 @@ async def test_a_chunked_body_on_another_route_keeps_max_body_bytes(small_limits
 
     response = await small_limits.post("/Users", data=chunks(),
                                        headers={"Content-Type": "application/scim+json"})
-    await _error(response, 413)
+    await bulk_error(response, 413)
 
 
 # --- discovery --------------------------------------------------------------------------

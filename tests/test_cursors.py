@@ -8,8 +8,9 @@ from typing import Any
 
 import jwt
 
+from scim_server.cursors import Position, keyset_condition
 from scim_server.state import SERVICES
-from tests.conftest import Scim
+from tests.conftest import Scim, plan_stages
 
 
 async def _walk(scim: Scim, query: str, count: int) -> tuple[list[str], int]:
@@ -148,22 +149,13 @@ async def test_concurrent_cursor_walks_do_not_interfere(scim: Scim) -> None:
         assert sorted(seen) == sorted(u["id"] for u in users)
 
 
-def _stages(plan: Any) -> list[str]:
-    if isinstance(plan, dict):
-        found = [plan["stage"]] if "stage" in plan else []
-        return found + [s for value in plan.values() for s in _stages(value)]
-    if isinstance(plan, list):
-        return [s for value in plan for s in _stages(value)]
-    return []
-
 
 async def test_cursor_page_is_an_index_range_scan_not_a_skip(mongo_db: Any, scim: Scim) -> None:
-    from scim_server.cursors import Position, keyset_condition
-
     await _users(scim, 5)
     condition = keyset_condition([("_id", 1)], Position("next", None, "m"))
     # The same query shape and sort as the repository's cursor page.
     plan = await mongo_db.users.find({**condition, "tenant": "acme"}).sort(
         [("_id", 1)]).limit(3).explain()
-    assert "IXSCAN" in _stages(plan["queryPlanner"]["winningPlan"])
-    assert "SKIP" not in _stages(plan["queryPlanner"]["winningPlan"])
+    winning = plan["queryPlanner"]["winningPlan"]
+    assert plan_stages(winning, "IXSCAN")
+    assert not plan_stages(winning, "SKIP")

@@ -22,27 +22,14 @@ from scim_server.state import SERVICES, Services
 from scim_server.storage.database import Database
 from scim_server.storage.tenants import TenantRepository
 from scim_server.tokens import TokenAuthority
-from tests.conftest import ADMIN, Scim, make_tenant
+from tests.conftest import ADMIN, Scim, make_tenant, scim_error
 
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
 
-async def _error(response: Any, status: int, scim_type: str | None = None) -> dict[str, Any]:
-    assert response.status == status, await response.text()
-    assert response.content_type == "application/scim+json"
-    text = await response.text()
-    assert "<html" not in text.lower()
-    body = dict(await response.json())
-    assert body["schemas"] == [ERROR]
-    assert body["status"] == str(status)
-    assert isinstance(body["detail"], str) and body["detail"]
-    if scim_type is not None:
-        assert body.get("scimType") == scim_type, body
-    return body
 
 
 def _user(user_name: str) -> dict[str, Any]:
@@ -62,7 +49,7 @@ def _user(user_name: str) -> dict[str, Any]:
 ])
 async def test_unknown_route_is_404_scim_error(scim: Scim, path: str) -> None:
     response = await scim.client.get(path, headers={**scim.headers(), "Accept": "text/html"})
-    body = await _error(response, 404)
+    body = await scim_error(response, 404)
     assert "scimType" not in body
 
 
@@ -82,9 +69,9 @@ async def test_wrong_method_is_405_with_allow(
     response = await scim.client.request(method, path, headers={**scim.headers(),
                                                                  "Accept": "text/html"})
     if allowed is None:
-        await _error(response, 404)  # no user with the id ".search"
+        await scim_error(response, 404)  # no user with the id ".search"
         return
-    await _error(response, 405)
+    await scim_error(response, 405)
     assert set(response.headers["Allow"].split(", ")) == allowed
 
 
@@ -101,7 +88,7 @@ async def test_unsupported_media_type_is_415(
 ) -> None:
     response = await scim.post("/Users", data=b'{"schemas": ["%s"], "userName": "x"}' % USER
                                .encode(), headers={"Content-Type": content_type})
-    await _error(response, 415)
+    await scim_error(response, 415)
     assert await mongo_db["users"].count_documents({}) == 0
 
 
@@ -131,22 +118,22 @@ async def test_json_media_types_are_accepted(scim: Scim, content_type: str) -> N
 async def test_malformed_json_is_400_invalid_syntax(scim: Scim, raw: bytes) -> None:
     response = await scim.post("/Users", data=raw,
                                headers={"Content-Type": "application/scim+json"})
-    await _error(response, 400, "invalidSyntax")
+    await scim_error(response, 400, "invalidSyntax")
 
 
 @pytest.mark.parametrize("raw", [b"[]", b"[{}]", b'"user"', b"42", b"null", b"true"], ids=repr)
 @pytest.mark.parametrize("path", ["/Users", "/Groups", "/Users/.search", "/.search", "/Bulk"])
 async def test_json_that_is_not_an_object_is_400(scim: Scim, raw: bytes, path: str) -> None:
     response = await scim.post(path, data=raw, headers={"Content-Type": "application/scim+json"})
-    await _error(response, 400, "invalidSyntax")
+    await scim_error(response, 400, "invalidSyntax")
 
 
 async def test_malformed_json_on_put_and_admin_is_400(scim: Scim) -> None:
     user = await scim.create_user("bjensen")
     headers = {"Content-Type": "application/scim+json"}
-    await _error(await scim.put(f"/Users/{user['id']}", data=b"{", headers=headers), 400,
+    await scim_error(await scim.put(f"/Users/{user['id']}", data=b"{", headers=headers), 400,
                  "invalidSyntax")
-    await _error(await scim.client.post("/admin/tenants", data=b"{",
+    await scim_error(await scim.client.post("/admin/tenants", data=b"{",
                                         headers={**ADMIN, **headers}), 400, "invalidSyntax")
 
 
@@ -183,7 +170,7 @@ async def test_body_over_the_limit_with_content_length_is_413(
     body = _padded_user(LIMIT + 1)
     response = await small_body.post("/Users", data=body,
                                      headers={"Content-Type": "application/scim+json"})
-    error = await _error(response, 413)
+    error = await scim_error(response, 413)
     assert error["detail"] == f"the body is {LIMIT + 1} bytes; the limit is {LIMIT}"
     assert await mongo_db["users"].count_documents({}) == 0
 
@@ -193,7 +180,7 @@ async def test_body_over_the_limit_is_413_even_unauthenticated(small_body: Scim)
         "/scim/v2/acme/Users", data=_padded_user(4 * LIMIT),
         headers={"Content-Type": "application/scim+json"},
     )
-    await _error(response, 413)
+    await scim_error(response, 413)
 
 
 async def test_chunked_body_over_the_limit_is_413(small_body: Scim, mongo_db: Any) -> None:
@@ -206,7 +193,7 @@ async def test_chunked_body_over_the_limit_is_413(small_body: Scim, mongo_db: An
     response = await small_body.post("/Users", data=chunks(),
                                      headers={"Content-Type": "application/scim+json"})
     assert response.request_info.headers.get("Transfer-Encoding") == "chunked"
-    await _error(response, 413)
+    await scim_error(response, 413)
     assert await mongo_db["users"].count_documents({}) == 0
 
 
@@ -228,7 +215,7 @@ async def test_body_limit_applies_to_patch_put_and_search(small_body: Scim) -> N
     headers = {"Content-Type": "application/scim+json"}
     for method, path in (("PUT", f"/Users/{user['id']}"), ("PATCH", f"/Users/{user['id']}"),
                          ("POST", "/Users/.search"), ("POST", "/.search")):
-        await _error(await small_body.request(method, path, data=big, headers=headers), 413)
+        await scim_error(await small_body.request(method, path, data=big, headers=headers), 413)
 
 
 # --- the database away ----------------------------------------------------------------------
@@ -260,7 +247,7 @@ async def test_database_down_while_authenticating_is_503_not_401(
     services.tokens = TokenAuthority("test-signing-secret-of-at-least-32-bytes", services.tenants)
 
     response = await scim.get("/Users")
-    await _error(response, 503)
+    await scim_error(response, 503)
     assert response.headers["Retry-After"] == "5"
     assert "WWW-Authenticate" not in response.headers
 
@@ -278,14 +265,14 @@ async def test_database_down_while_provisioning_is_503(
         scim.post("/Users", _user("bjensen")),
         scim.get("/Groups?filter=displayName%20eq%20%22x%22"),
     ):
-        await _error(response, 503)
+        await scim_error(response, 503)
         assert response.headers["Retry-After"] == "5"
 
 
 async def test_database_down_on_the_admin_api_is_503(scim: Scim, unreachable: Database) -> None:
     _services(scim).tenants = TenantRepository(unreachable)
     response = await scim.client.get("/admin/tenants", headers=ADMIN)
-    await _error(response, 503)
+    await scim_error(response, 503)
     assert response.headers["Retry-After"] == "5"
 
 
@@ -295,7 +282,7 @@ async def test_database_down_on_the_admin_api_is_503(scim: Scim, unreachable: Da
 @pytest.mark.parametrize("path", ["/Me", "/Me/anything"])
 async def test_me_is_501(scim: Scim, method: str, path: str) -> None:
     body = None if method in ("GET", "DELETE") else _user("me")
-    await _error(await scim.request(method, path, json=body), 501)
+    await scim_error(await scim.request(method, path, json=body), 501)
 
 
 # --- never HTML -----------------------------------------------------------------------------
@@ -381,7 +368,7 @@ async def test_one_resource_type(scim: Scim, name: str) -> None:
 
 @pytest.mark.parametrize("name", ["Nope", "user", "Users"])
 async def test_unknown_resource_type_is_404(scim: Scim, name: str) -> None:
-    await _error(await scim.get(f"/ResourceTypes/{name}"), 404)
+    await scim_error(await scim.get(f"/ResourceTypes/{name}"), 404)
 
 
 async def test_schemas_list_user_enterprise_and_group(scim: Scim) -> None:
@@ -413,4 +400,4 @@ async def test_user_schema_describes_password_and_user_name(scim: Scim) -> None:
     "User",
 ])
 async def test_unknown_schema_is_404(scim: Scim, urn: str) -> None:
-    await _error(await scim.get(f"/Schemas/{urn}"), 404)
+    await scim_error(await scim.get(f"/Schemas/{urn}"), 404)

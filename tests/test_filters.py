@@ -11,6 +11,7 @@ from scim2_models import InvalidFilterException, InvalidValueException, Path, Sc
 
 from scim_server.filters import compile_filter, compile_sort, match_nothing, stored_field
 from scim_server.models import GroupModel, UserModel, storage_key
+from tests.conftest import index_scans
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -460,14 +461,6 @@ async def test_group_display_name_matches(mongo_db: AsyncDatabase[Any]) -> None:
 
 # --- index use ------------------------------------------------------------------------
 
-def _index_scans(plan: Any) -> list[dict[str, Any]]:
-    """Every IXSCAN stage of an explain output, whatever the server nests them in."""
-    if isinstance(plan, dict):
-        found = [plan] if plan.get("stage") == "IXSCAN" else []
-        return found + [scan for value in plan.values() for scan in _index_scans(value)]
-    if isinstance(plan, list):
-        return [scan for item in plan for scan in _index_scans(item)]
-    return []
 
 
 @pytest.mark.parametrize(
@@ -498,5 +491,5 @@ async def test_index_is_used(
     query = {"tenant": "t", **compile_filter(text, model)}
     explain = await target.find(query).explain()
     winning = explain["queryPlanner"]["winningPlan"]
-    key_patterns = [dict(scan["keyPattern"]) for scan in _index_scans(winning)]
+    key_patterns = [dict(scan["keyPattern"]) for scan in index_scans(winning)]
     assert dict(index) in key_patterns, winning

@@ -7,7 +7,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tests.conftest import Scim
+from tests.conftest import Scim, scim_error
 
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
@@ -20,13 +20,6 @@ def _group(display_name: str, members: list[str] | None = None,
     return body
 
 
-async def _error(response: Any, status: int, scim_type: str | None = None) -> dict[str, Any]:
-    assert response.status == status, await response.text()
-    body = dict(await response.json())
-    assert body["status"] == str(status)
-    if scim_type is not None:
-        assert body.get("scimType") == scim_type, body
-    return body
 
 
 async def _get(scim: Scim, path: str) -> dict[str, Any]:
@@ -70,7 +63,7 @@ async def test_create_group_with_users_and_a_nested_group(scim: Scim) -> None:
 async def test_unknown_member_id_is_400_invalid_value_and_creates_nothing(scim: Scim) -> None:
     alice = await scim.create_user("alice")
     response = await scim.post("/Groups", _group("G", [alice["id"], "no-such-id"]))
-    body = await _error(response, 400, "invalidValue")
+    body = await scim_error(response, 400, "invalidValue")
     assert "no-such-id" in body["detail"]
     listing = await _get(scim, "/Groups")
     assert listing["totalResults"] == 0
@@ -80,9 +73,9 @@ async def test_member_of_another_tenant_is_400(scim: Scim, other_scim: Scim) -> 
     theirs = await other_scim.create_user("alice")
     their_group = await other_scim.create_group("Theirs")
     for member in (theirs["id"], their_group["id"]):
-        await _error(await scim.post("/Groups", _group("G", [member])), 400, "invalidValue")
+        await scim_error(await scim.post("/Groups", _group("G", [member])), 400, "invalidValue")
     mine = await scim.create_group("Mine")
-    await _error(await scim.put(f"/Groups/{mine['id']}", _group("Mine", [theirs["id"]])),
+    await scim_error(await scim.put(f"/Groups/{mine['id']}", _group("Mine", [theirs["id"]])),
                  400, "invalidValue")
     assert "members" not in await _get(scim, f"/Groups/{mine['id']}")
     assert "groups" not in await _get(other_scim, f"/Users/{theirs['id']}")
@@ -92,7 +85,7 @@ async def test_declared_member_type_must_match(scim: Scim) -> None:
     alice = await scim.create_user("alice")
     body = {"schemas": [GROUP], "displayName": "G",
             "members": [{"value": alice["id"], "type": "Group"}]}
-    await _error(await scim.post("/Groups", body), 400, "invalidValue")
+    await scim_error(await scim.post("/Groups", body), 400, "invalidValue")
 
 
 async def test_excluded_attributes_members_omits_them(scim: Scim) -> None:
@@ -176,7 +169,7 @@ async def test_cyclic_nesting_terminates(scim: Scim) -> None:
 
 async def test_group_cannot_be_its_own_member(scim: Scim) -> None:
     group = await scim.create_group("G")
-    await _error(await scim.put(f"/Groups/{group['id']}", _group("G", [group["id"]])),
+    await scim_error(await scim.put(f"/Groups/{group['id']}", _group("G", [group["id"]])),
                  400, "invalidValue")
 
 
@@ -219,7 +212,7 @@ async def test_deleting_a_group_removes_it_from_parents_and_users(
     assert await mongo_db.memberships.count_documents(
         {"$or": [{"group": child["id"]}, {"member": child["id"]}]}
     ) == 0
-    await _error(await scim.get(f"/Groups/{child['id']}"), 404)
+    await scim_error(await scim.get(f"/Groups/{child['id']}"), 404)
 
 
 async def test_put_replaces_members_exactly(scim: Scim) -> None:
@@ -260,9 +253,9 @@ async def test_renaming_a_group_changes_the_display_its_members_see(scim: Scim) 
 async def test_group_of_another_tenant_is_404(scim: Scim, other_scim: Scim) -> None:
     theirs = await other_scim.create_group("Theirs")
     path = f"/Groups/{theirs['id']}"
-    await _error(await scim.get(path), 404)
-    await _error(await scim.put(path, _group("Mine")), 404)
-    await _error(await scim.delete(path), 404)
+    await scim_error(await scim.get(path), 404)
+    await scim_error(await scim.put(path, _group("Mine")), 404)
+    await scim_error(await scim.delete(path), 404)
     assert (await _get(other_scim, path))["displayName"] == "Theirs"
 
 

@@ -16,7 +16,7 @@ from scim_server.app import create_app
 from scim_server.config import Settings
 from scim_server.filters import compile_filter
 from scim_server.models import GroupModel, UserModel
-from tests.conftest import Scim, make_tenant
+from tests.conftest import Scim, index_scans, make_tenant, scim_error
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -40,13 +40,6 @@ async def _filter(scim: Scim, text: str, endpoint: str = "/Users") -> set[str]:
     return {resource[key] for resource in body["Resources"]}
 
 
-async def _error(response: Any, status: int, scim_type: str | None = None) -> dict[str, Any]:
-    assert response.status == status, await response.text()
-    body = dict(await response.json())
-    assert body["status"] == str(status)
-    if scim_type is not None:
-        assert body.get("scimType") == scim_type, body
-    return body
 
 
 @pytest.fixture
@@ -147,12 +140,12 @@ async def test_filter_on_last_modified_sees_later_writes(
     ],
 )
 async def test_bad_filter_is_400_invalid_filter(scim: Scim, text: str) -> None:
-    await _error(await scim.get(f"/Users?filter={quote(text)}"), 400, "invalidFilter")
+    await scim_error(await scim.get(f"/Users?filter={quote(text)}"), 400, "invalidFilter")
 
 
 async def test_bad_filter_in_search_body_is_400_invalid_filter(scim: Scim) -> None:
     response = await scim.post("/Users/.search", {"schemas": [SEARCH], "filter": "userName eq"})
-    await _error(response, 400, "invalidFilter")
+    await scim_error(response, 400, "invalidFilter")
 
 
 async def test_plus_and_percent_20_both_read_as_spaces(
@@ -217,11 +210,11 @@ async def test_sorted_pages_with_ties_never_repeat_or_skip(scim: Scim) -> None:
 
 
 async def test_sort_by_unknown_attribute_is_400(scim: Scim) -> None:
-    await _error(await scim.get("/Users?sortBy=noSuchAttribute"), 400, "invalidValue")
+    await scim_error(await scim.get("/Users?sortBy=noSuchAttribute"), 400, "invalidValue")
 
 
 async def test_bad_sort_order_is_400(scim: Scim) -> None:
-    await _error(await scim.get("/Users?sortBy=userName&sortOrder=sideways"), 400,
+    await scim_error(await scim.get("/Users?sortBy=userName&sortOrder=sideways"), 400,
                  "invalidValue")
 
 
@@ -264,8 +257,8 @@ async def test_negative_count_reads_as_zero(scim: Scim, people: dict[str, Any]) 
 
 
 async def test_non_integer_paging_is_400(scim: Scim) -> None:
-    await _error(await scim.get("/Users?count=ten"), 400, "invalidValue")
-    await _error(await scim.get("/Users?startIndex=x"), 400, "invalidValue")
+    await scim_error(await scim.get("/Users?count=ten"), 400, "invalidValue")
+    await scim_error(await scim.get("/Users?startIndex=x"), 400, "invalidValue")
 
 
 @pytest.fixture
@@ -412,13 +405,6 @@ async def test_lists_filters_and_counts_stay_within_the_tenant(
 
 # --- index use ------------------------------------------------------------------------
 
-def _index_scans(plan: Any) -> list[dict[str, Any]]:
-    if isinstance(plan, dict):
-        found = [plan] if plan.get("stage") == "IXSCAN" else []
-        return found + [scan for value in plan.values() for scan in _index_scans(value)]
-    if isinstance(plan, list):
-        return [scan for item in plan for scan in _index_scans(item)]
-    return []
 
 
 @pytest.mark.parametrize(
@@ -438,5 +424,5 @@ async def test_server_indexes_serve_equality_filters(
     query = {"tenant": "acme", **compile_filter(text, model)}
     assert await mongo_db[collection].count_documents(query) == 1
     explain = await mongo_db[collection].find(query).explain()
-    scans = _index_scans(explain["queryPlanner"]["winningPlan"])
+    scans = index_scans(explain["queryPlanner"]["winningPlan"])
     assert {"tenant": 1, field: 1} in [dict(scan["keyPattern"]) for scan in scans], explain

@@ -9,7 +9,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from scim_server.passwords import verify_password_sync
-from tests.conftest import Scim
+from tests.conftest import Scim, scim_error
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -20,14 +20,6 @@ def _user(user_name: str, **attributes: Any) -> dict[str, Any]:
     return {"schemas": [CORE], "userName": user_name, **attributes}
 
 
-async def _error(response: Any, status: int, scim_type: str | None = None) -> dict[str, Any]:
-    assert response.status == status, await response.text()
-    body = dict(await response.json())
-    assert body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
-    assert body["status"] == str(status)
-    if scim_type is not None:
-        assert body.get("scimType") == scim_type, body
-    return body
 
 
 # --- create and read ------------------------------------------------------------------
@@ -62,7 +54,7 @@ async def test_get_by_id_returns_the_created_user(scim: Scim) -> None:
 
 
 async def test_get_unknown_id_is_404(scim: Scim) -> None:
-    await _error(await scim.get("/Users/no-such-id"), 404)
+    await scim_error(await scim.get("/Users/no-such-id"), 404)
 
 
 async def test_user_of_another_tenant_is_404_for_every_operation(
@@ -70,13 +62,13 @@ async def test_user_of_another_tenant_is_404_for_every_operation(
 ) -> None:
     theirs = await other_scim.create_user("bjensen")
     path = f"/Users/{theirs['id']}"
-    await _error(await scim.get(path), 404)
-    await _error(await scim.put(path, _user("stolen")), 404)
-    await _error(await scim.patch(path, {
+    await scim_error(await scim.get(path), 404)
+    await scim_error(await scim.put(path, _user("stolen")), 404)
+    await scim_error(await scim.patch(path, {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "path": "displayName", "value": "x"}],
     }), 404)
-    await _error(await scim.delete(path), 404)
+    await scim_error(await scim.delete(path), 404)
     # Untouched for its owner.
     response = await other_scim.get(path)
     assert response.status == 200
@@ -100,17 +92,17 @@ async def test_read_only_groups_in_create_body_are_ignored(scim: Scim) -> None:
 # --- schema violations ----------------------------------------------------------------
 
 async def test_create_without_user_name_is_400_invalid_value(scim: Scim) -> None:
-    await _error(await scim.post("/Users", {"schemas": [CORE], "displayName": "x"}),
+    await scim_error(await scim.post("/Users", {"schemas": [CORE], "displayName": "x"}),
                  400, "invalidValue")
 
 
 async def test_create_with_emails_not_a_list_is_400_invalid_value(scim: Scim) -> None:
-    await _error(await scim.post("/Users", _user("bjensen", emails="bjensen@example.com")),
+    await scim_error(await scim.post("/Users", _user("bjensen", emails="bjensen@example.com")),
                  400, "invalidValue")
 
 
 async def test_create_with_wrong_type_is_400_invalid_value(scim: Scim) -> None:
-    await _error(await scim.post("/Users", _user("bjensen", active={"yes": 1})),
+    await scim_error(await scim.post("/Users", _user("bjensen", active={"yes": 1})),
                  400, "invalidValue")
 
 
@@ -155,18 +147,18 @@ async def test_put_keeps_read_only_id_and_created_sent_in_the_body(scim: Scim) -
 async def test_put_with_another_id_is_400_mutability(scim: Scim) -> None:
     created = await scim.create_user("bjensen")
     path = f"/Users/{created['id']}"
-    await _error(await scim.put(path, _user("bjensen", id="another-id")), 400, "mutability")
+    await scim_error(await scim.put(path, _user("bjensen", id="another-id")), 400, "mutability")
     assert await (await scim.get(path)).json() == created
 
 
 async def test_put_unknown_id_is_404(scim: Scim) -> None:
-    await _error(await scim.put("/Users/no-such-id", _user("bjensen")), 404)
+    await scim_error(await scim.put("/Users/no-such-id", _user("bjensen")), 404)
 
 
 async def test_put_schema_violation_is_400_and_changes_nothing(scim: Scim) -> None:
     created = await scim.create_user("bjensen", title="Boss")
     path = f"/Users/{created['id']}"
-    await _error(await scim.put(path, {"schemas": [CORE], "title": "x"}), 400, "invalidValue")
+    await scim_error(await scim.put(path, {"schemas": [CORE], "title": "x"}), 400, "invalidValue")
     assert await (await scim.get(path)).json() == created
 
 
@@ -243,8 +235,8 @@ async def test_delete_answers_204_then_the_user_is_gone(scim: Scim) -> None:
     response = await scim.delete(path)
     assert response.status == 204
     assert await response.read() == b""
-    await _error(await scim.get(path), 404)
-    await _error(await scim.delete(path), 404)
+    await scim_error(await scim.get(path), 404)
+    await scim_error(await scim.delete(path), 404)
     # The userName is free again.
     await scim.create_user("bjensen")
 
@@ -297,7 +289,7 @@ async def test_put_without_the_extension_drops_it(scim: Scim) -> None:
 
 async def test_user_name_is_unique_case_insensitively(scim: Scim) -> None:
     await scim.create_user("bjensen")
-    await _error(await scim.post("/Users", _user("BJensen")), 409, "uniqueness")
+    await scim_error(await scim.post("/Users", _user("BJensen")), 409, "uniqueness")
     response = await scim.get("/Users")
     assert (await response.json())["totalResults"] == 1
 
@@ -312,7 +304,7 @@ async def test_put_to_a_taken_user_name_is_409(scim: Scim) -> None:
     await scim.create_user("bjensen")
     other = await scim.create_user("jsmith")
     path = f"/Users/{other['id']}"
-    await _error(await scim.put(path, _user("BJENSEN")), 409, "uniqueness")
+    await scim_error(await scim.put(path, _user("BJENSEN")), 409, "uniqueness")
     assert (await (await scim.get(path)).json())["userName"] == "jsmith"
 
 
@@ -330,7 +322,7 @@ async def test_concurrent_creates_of_one_user_name_make_exactly_one_user(scim: S
     statuses = sorted(response.status for response in responses)
     assert statuses == [201, 409]
     loser = next(response for response in responses if response.status == 409)
-    await _error(loser, 409, "uniqueness")
+    await scim_error(loser, 409, "uniqueness")
     listing = await (await scim.get("/Users")).json()
     assert listing["totalResults"] == 1
 
@@ -381,12 +373,13 @@ async def test_stale_if_match_is_412_on_put_patch_and_delete(scim: Scim) -> None
     stale = created["meta"]["version"]
     await scim.put(path, _user("bjensen", title="now"))
     stale_header = {"If-Match": stale}
-    await _error(await scim.put(path, _user("bjensen", title="lost"), headers=stale_header), 412)
-    await _error(await scim.patch(path, {
+    stale = await scim.put(path, _user("bjensen", title="lost"), headers=stale_header)
+    await scim_error(stale, 412)
+    await scim_error(await scim.patch(path, {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "path": "title", "value": "lost"}],
     }, headers=stale_header), 412)
-    await _error(await scim.delete(path, headers=stale_header), 412)
+    await scim_error(await scim.delete(path, headers=stale_header), 412)
     fetched = await (await scim.get(path)).json()
     assert fetched["title"] == "now"
     assert fetched["meta"]["version"] == 'W/"2"'
@@ -406,7 +399,7 @@ async def test_matching_if_match_lets_writes_through(scim: Scim) -> None:
     assert (await patch.json())["title"] == "b"
     delete = await scim.delete(path, headers={"If-Match": patch.headers["ETag"]})
     assert delete.status == 204
-    await _error(await scim.get(path), 404)
+    await scim_error(await scim.get(path), 404)
 
 
 async def test_if_match_star_matches_any_version(scim: Scim) -> None:
