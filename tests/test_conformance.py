@@ -33,12 +33,9 @@ from tests.conftest import Scim
 # --- the broken server: a proxy with one violation ----------------------------------------
 
 
-@dataclass
-class Req:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
+class JsonBody:
+    """A proxied message's body, read and rewritten as JSON."""
+
     body: bytes
 
     def json(self) -> Any:
@@ -52,19 +49,19 @@ class Req:
 
 
 @dataclass
-class Resp:
+class Req(JsonBody):
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Resp(JsonBody):
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body) if self.body else None
-        except ValueError:
-            return None
-
-    def set_json(self, value: Any) -> None:
-        self.body = json.dumps(value).encode()
 
 
 Forward = Callable[[Req], Awaitable[Resp]]
@@ -187,7 +184,7 @@ def patch_ops(fn: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> Cal
     return before
 
 
-def _case_sensitive_username(req: Req, resp: Resp) -> None:
+def case_sensitive_username(req: Req, resp: Resp) -> None:
     wanted = re.fullmatch(r'userName eq "(.*)"', req.query.get("filter", ""))
     body = resp.json()
     if wanted and isinstance(body, dict):
@@ -325,7 +322,7 @@ VIOLATIONS: list[tuple[str, str, Violation]] = [
     ("rfc.crud.group-members", "members not returned",
      when(is_("GET", r"/Groups/.+"), after=mutate(_drop("members")))),
     ("rfc.filter.eq-case-insensitive", "case-sensitive userName",
-     when(users, after=_case_sensitive_username)),
+     when(users, after=case_sensitive_username)),
     ("rfc.filter.externalid-case-exact", "externalId matched ignoring case",
      _externalid_ignores_case),
     ("rfc.filter.operators", "co read as sw",

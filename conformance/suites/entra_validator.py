@@ -14,6 +14,7 @@ resources under the run's prefix and proves its outcome by reading them back.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from conformance.checks import (
@@ -368,29 +369,34 @@ async def group_add_members(ctx: Context) -> None:
 @check(S, "entra.group.remove-member", "PATCH Remove a member with Entra's body", f"{E2}; {E3}",
        '{"op":"Remove","path":"members","value":[{"value":id}]} removes that member only.')
 async def group_remove_member(ctx: Context) -> None:
-    _, keep = await create_user(ctx)
-    _, drop = await create_user(ctx)
-    _, group = await create_group(ctx)
-    await patch(ctx, f"/Groups/{group['id']}", {"op": "Add", "path": "members", "value": [
-        {"$ref": None, "value": keep["id"]}, {"$ref": None, "value": drop["id"]}]})
-    await patch(ctx, f"/Groups/{group['id']}",
-                {"op": "Remove", "path": "members", "value": [{"value": drop["id"]}]})
-    stored = await read(ctx, f"/Groups/{group['id']}")
-    require(member_ids(stored) == [keep["id"]],
-            f"members are {member_ids(stored)}, expected [{keep['id']!r}]")
+    await _removes_one_of_two(
+        ctx,
+        lambda keep, drop: {"op": "Add", "path": "members", "value": [
+            {"$ref": None, "value": keep}, {"$ref": None, "value": drop}]},
+        lambda drop: {"op": "Remove", "path": "members", "value": [{"value": drop}]},
+    )
 
 
 @check(S, "entra.group.remove-member-filter", "PATCH remove a member by value filter", FLAG,
        'With aadOptscim062020 Entra removes a member with {"op":"remove","path":'
        '"members[value eq \\"id\\"]"}: that member only.')
 async def group_remove_member_filter(ctx: Context) -> None:
+    await _removes_one_of_two(
+        ctx,
+        lambda keep, drop: {"op": "add", "path": "members", "value": [
+            {"value": keep}, {"value": drop}]},
+        lambda drop: {"op": "remove", "path": f'members[value eq "{drop}"]'},
+    )
+
+
+async def _removes_one_of_two(ctx: Context, add: Callable[[str, str], dict[str, Any]],
+                              remove: Callable[[str], dict[str, Any]]) -> None:
+    """Add two members, remove one with ``remove``: exactly the other must stay."""
     _, keep = await create_user(ctx)
     _, drop = await create_user(ctx)
     _, group = await create_group(ctx)
-    await patch(ctx, f"/Groups/{group['id']}", {"op": "add", "path": "members", "value": [
-        {"value": keep["id"]}, {"value": drop["id"]}]})
-    await patch(ctx, f"/Groups/{group['id']}",
-                {"op": "remove", "path": f'members[value eq "{drop["id"]}"]'})
+    await patch(ctx, f"/Groups/{group['id']}", add(keep["id"], drop["id"]))
+    await patch(ctx, f"/Groups/{group['id']}", remove(drop["id"]))
     stored = await read(ctx, f"/Groups/{group['id']}")
     require(member_ids(stored) == [keep["id"]],
             f"members are {member_ids(stored)}, expected [{keep['id']!r}]")
