@@ -24,7 +24,6 @@ from scim2_models import (
     Context,
     ETag,
     Filter,
-    ListResponse,
     Meta,
     Pagination,
     Patch,
@@ -37,6 +36,7 @@ from scim2_models import (
     Sort,
 )
 
+from scim_server import listing
 from scim_server.models import KINDS, ResourceKind
 
 __all__ = [
@@ -144,13 +144,7 @@ def list_response(resources: list[dict[str, Any]]) -> dict[str, Any]:
 
     Discovery lists are small and never paged, so every resource is on the one page.
     """
-    return {
-        "schemas": [str(ListResponse.__schema__)],
-        "totalResults": len(resources),
-        "itemsPerPage": len(resources),
-        "startIndex": 1,
-        "Resources": resources,
-    }
+    return listing.list_response(resources, len(resources), 1)
 
 
 def _base(base_url: str) -> str:

@@ -12,7 +12,7 @@ from scim2_models import InvalidValueException, SearchRequest
 from scim_server.errors import from_validation_error
 from scim_server.projection import Selection
 
-SEARCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+Payload = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,19 @@ class ListQuery:
             selection=selection,
             cursor=cursor,
         )
+
+
+def list_response(resources: list[Payload], total: int | None,
+                  start_index: int | None) -> Payload:
+    """A ListResponse; cursor pages (RFC 9865) carry neither a total nor a start index."""
+    response: Payload = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"]}
+    if total is not None:
+        response["totalResults"] = total
+    if start_index is not None:
+        response["startIndex"] = start_index
+    response["itemsPerPage"] = len(resources)
+    response["Resources"] = resources
+    return response
 
 
 def _integer(params: Mapping[str, str], name: str) -> int | None:

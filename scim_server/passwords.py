@@ -36,7 +36,3 @@ def verify_password_sync(password: str, stored: str) -> bool:
 async def hash_password(password: str) -> str:
     """Hash off the event loop: scrypt holds a core for tens of milliseconds."""
     return await asyncio.to_thread(hash_password_sync, password)
-
-
-async def verify_password(password: str, stored: str) -> bool:
-    return await asyncio.to_thread(verify_password_sync, password, stored)

@@ -41,7 +41,7 @@ from scim_server.errors import (
     resource_not_found,
 )
 from scim_server.filters import compile_filter, compile_sort
-from scim_server.listing import ListQuery
+from scim_server.listing import ListQuery, list_response
 from scim_server.models import GROUPS, KINDS, USERS, Member, ResourceKind, parse_members
 from scim_server.passwords import hash_password
 from scim_server.patch import MemberChange, apply_operations, plan_patch
@@ -462,16 +462,3 @@ def _declared_members(kind: ResourceKind, body: Payload) -> tuple[Member, ...]:
     if not isinstance(body[key], list):
         raise InvalidValueException(detail="members is a list of objects with a string value")
     return parse_members(body[key])
-
-
-def list_response(resources: list[Payload], total: int | None,
-                  start_index: int | None) -> Payload:
-    """A ListResponse; cursor pages (RFC 9865) carry neither a total nor a start index."""
-    response: Payload = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"]}
-    if total is not None:
-        response["totalResults"] = total
-    if start_index is not None:
-        response["startIndex"] = start_index
-    response["itemsPerPage"] = len(resources)
-    response["Resources"] = resources
-    return response
