@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: serve test lint bench conformance clean
+.PHONY: serve test lint bench conformance clean browser
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,16 @@ $(BIN)/.installed: pyproject.toml
 serve: $(BIN)/.installed
 	$(BIN)/scim-server serve
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed browser
 	$(BIN)/python -m pytest -q
+
+# The real-browser SSO tests drive Debian's Chromium (never a downloaded one): install it once.
+browser:
+	@command -v chromium >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium chromium-driver fonts-liberation; }
 
 # The benchmark suite (bench/README.md): make bench, or make bench BENCH_ARGS=--quick
 bench: $(BIN)/.installed
@@ -27,7 +35,7 @@ conformance: $(BIN)/.installed
 	$(BIN)/python -m conformance.local $(CONFORMANCE_ARGS)
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check scim_server tests bench idp_sim conformance
+	$(BIN)/ruff check scim_server tests bench idp_sim conformance samlkit
 
 clean:
 	rm -rf $(VENV) .scim-data

@@ -10,23 +10,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from conformance import reports
+from conformance import reports, saml_target
 from conformance.checks import suites
 from conformance.runner import run
+from conformance.saml_target import SamlTarget
+from samlkit.certs import fingerprint_sha256
 
 DEFAULT_SUITES = ("rfc", "okta-spec")
+SCIM_OPTIONAL = frozenset({"saml"})
+"""Suites that run without a SCIM server (then they skip only what needs one)."""
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scim-conformance",
                                 description="Check a SCIM 2.0 server against the RFCs and the "
                                             "test suites of identity providers.")
-    p.add_argument("--base-url", help="the SCIM base URL, e.g. "
-                   "http://127.0.0.1:8080/scim/v2/acme (required unless --list)")
+    p.add_argument("--base-url", help="the SCIM base URL, e.g. http://127.0.0.1:8080/scim/v2/acme "
+                   "(required unless --list, or --suite saml alone)")
     p.add_argument("--token", default=os.environ.get("SCIM_TOKEN"),
                    help="bearer token (default: $SCIM_TOKEN)")
     p.add_argument("--suite", action="append", dest="suites", metavar="NAME",
@@ -46,13 +52,62 @@ def parser() -> argparse.ArgumentParser:
                    help="the second tenant's bearer token (default: $SCIM_SECOND_TOKEN)")
     p.add_argument("--large", action="store_true",
                    help="run the large suite's checks (a group of thousands of members)")
+    saml = p.add_argument_group("saml suite", "a SAML SP's ACS; with --base-url and --token of "
+                                "the same service, provisioned users are also looked up by SCIM")
+    saml.add_argument("--saml-acs-url", help="the SP's Assertion Consumer Service URL (without "
+                      "it the saml suite skips)")
+    saml.add_argument("--saml-sp-entity-id", help="the SP's entity ID (the expected Audience)")
+    saml.add_argument("--saml-idp-key", type=Path, help="PEM private key of the IdP the SP trusts")
+    saml.add_argument("--saml-idp-cert", type=Path, help="PEM certificate of --saml-idp-key")
+    saml.add_argument("--saml-idp-entity-id",
+                      help="the IdP's entity ID, as the SP has it (default: the shape's)")
+    saml.add_argument("--saml-shape", choices=sorted(saml_target.SHAPES), default="okta",
+                      help="the IdP whose response layout and signing is sent (default: okta)")
+    saml.add_argument("--write-saml-idp", type=Path, metavar="DIR",
+                      help="create an IdP key in DIR (kept if present) and write the IdP "
+                           "metadata for the SP to import, then exit")
     return p
+
+
+def saml_option(args: argparse.Namespace) -> SamlTarget | None:
+    """The saml suite's SP, None without --saml-acs-url; ValueError/OSError on bad flags."""
+    if not args.saml_acs_url:
+        return None
+    needed = (("--saml-sp-entity-id", args.saml_sp_entity_id),
+              ("--saml-idp-key", args.saml_idp_key), ("--saml-idp-cert", args.saml_idp_cert))
+    missing = [flag for flag, value in needed if not value]
+    if missing:
+        raise ValueError(f"--saml-acs-url needs {', '.join(missing)} (--write-saml-idp DIR "
+                         f"creates an IdP key and the metadata the SP must import)")
+    idp = saml_target.load(args.saml_idp_key, args.saml_idp_cert,
+                           saml_target.shape(args.saml_shape, args.saml_idp_entity_id))
+    return SamlTarget(args.saml_acs_url, args.saml_sp_entity_id, idp)
+
+
+def write_saml_idp(args: argparse.Namespace) -> int:
+    """``--write-saml-idp DIR``: the IdP identity for the SP to trust, and how to run with it."""
+    idp_shape = saml_target.shape(args.saml_shape, args.saml_idp_entity_id)
+    try:
+        idp, files = saml_target.write(args.write_saml_idp, idp_shape)
+    except (OSError, ValueError) as exc:
+        print(f"scim-conformance: {exc}", file=sys.stderr)
+        return 2
+    command = ["scim-conformance", "--suite", "saml", "--saml-acs-url", "ACS_URL",
+               "--saml-sp-entity-id", "SP_ENTITY_ID", "--saml-shape", args.saml_shape,
+               "--saml-idp-entity-id", idp_shape.entity_id, "--saml-idp-key", str(files.key),
+               "--saml-idp-cert", str(files.cert)]
+    print(f"Import {files.metadata} into the SP (or enter: IdP entity ID "
+          f"{idp_shape.entity_id}, sign-in URL {saml_target.sso_url(idp)}, certificate "
+          f"{files.cert}, SHA-256 {fingerprint_sha256(idp.key.certificate)}), allow "
+          f"IdP-initiated sign-in, then run:\n  {shlex.join(command)}\n"
+          f"adding --base-url and --token when the SP is also a SCIM server.")
+    return 0
 
 
 def run_options(args: argparse.Namespace) -> dict[str, Any]:
     """The run-wide options suites read (``conformance.options``)."""
     return {"second_base_url": args.second_base_url, "second_token": args.second_token,
-            "large": args.large}
+            "large": args.large, "saml": saml_option(args)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,21 +118,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             for c in checks:
                 print(f"  {c.id}  {c.title}  [{c.source}]")
         return 0
-    if not args.base_url:
-        print("scim-conformance: --base-url is required", file=sys.stderr)
+    if args.write_saml_idp:
+        return write_saml_idp(args)
+    names = args.suites or list(DEFAULT_SUITES)
+    if not args.base_url and not set(names) <= SCIM_OPTIONAL:
+        print("scim-conformance: --base-url is required (only --suite saml runs without one)",
+              file=sys.stderr)
         return 2
-    if not args.token:
+    if args.base_url and not args.token:
         print("scim-conformance: a token is required (--token or $SCIM_TOKEN)", file=sys.stderr)
         return 2
-    names = args.suites or list(DEFAULT_SUITES)
     unknown = [n for n in names if n not in suites()]
     if unknown:
         print(f"scim-conformance: unknown suite(s) {', '.join(unknown)}; known: "
               f"{', '.join(sorted(suites()))}", file=sys.stderr)
         return 2
-    result = asyncio.run(run(args.base_url, args.token, names, keep=args.keep,
-                             only=args.checks, timeout=args.timeout,
-                             options=run_options(args)))
+    try:
+        options = run_options(args)
+    except (OSError, ValueError) as exc:
+        print(f"scim-conformance: {exc}", file=sys.stderr)
+        return 2
+    result = asyncio.run(run(args.base_url or "", args.token or "", names, keep=args.keep,
+                             only=args.checks, timeout=args.timeout, options=options))
     print(reports.terminal(result))
     if args.junit:
         reports.write(args.junit, reports.junit(result))

@@ -4,7 +4,8 @@ Why a module and not a Make recipe: starting a server on a free port, waiting fo
 two tenants and always stopping the server again is control flow, which a shell one-liner gets
 wrong on the first Ctrl-C. The server runs as a child process on the embedded store in a
 temporary data directory, exactly as ``scim-server serve`` would for a user; the runner then
-talks to it over plain HTTP like to any other server.
+talks to it over plain HTTP like to any other server. The first tenant's SSO trusts a freshly
+generated IdP key, set through the admin API as an admin would, for the ``saml`` suite.
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conformance import cli
+from conformance import cli, saml_target
 from conformance.checks import suites
+from conformance.saml_target import IdpFiles
+from idp_sim.saml.response import IdentityProvider
+from samlkit.certs import certificate_pem
 
-PREFERRED = ("rfc", "okta-spec", "flows", "tenancy", "entra-validator")
+PREFERRED = ("rfc", "okta-spec", "flows", "tenancy", "entra-validator", "saml")
 """Suites in report order; any other registered suite runs after them."""
 REPORT = "conformance-report"
 STARTUP_SECONDS = 60.0
@@ -68,9 +72,10 @@ class Plan:
                 "--token-secret", secrets.token_urlsafe(32), "--public-url", self.url,
                 "--log-level", "WARNING"]
 
-    def conformance_argv(self, a_url: str, a_token: str, b_url: str, b_token: str) -> list[str]:
+    def conformance_argv(self, a_url: str, a_token: str, b_url: str, b_token: str,
+                         saml: Sequence[str] = ()) -> list[str]:
         argv = ["--base-url", a_url, "--token", a_token,
-                "--second-base-url", b_url, "--second-token", b_token]
+                "--second-base-url", b_url, "--second-token", b_token, *saml]
         for name in self.suites:
             argv += ["--suite", name]
         if self.large:
@@ -98,6 +103,20 @@ def admin(url: str, token: str, method: str = "GET", body: Any = None) -> Any:
         "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read() or b"null")
+
+
+def sso_settings(idp: IdentityProvider) -> dict[str, Any]:
+    """Our admin API's SSO body that makes a tenant trust the runner's IdP."""
+    return {"enabled": True, "preset": idp.shape.vendor, "idp": {
+        "entity_id": idp.shape.entity_id, "sso_url": saml_target.sso_url(idp),
+        "certificates": [certificate_pem(idp.key.certificate)]}}
+
+
+def saml_argv(service_provider: Mapping[str, Any], files: IdpFiles) -> list[str]:
+    """The saml suite's options, from the SP values our admin API shows back."""
+    return ["--saml-acs-url", service_provider["acs_url"],
+            "--saml-sp-entity-id", service_provider["entity_id"],
+            "--saml-idp-key", str(files.key), "--saml-idp-cert", str(files.cert)]
 
 
 def wait_ready(url: str, server: subprocess.Popen[bytes]) -> None:
@@ -129,17 +148,22 @@ def stop(server: subprocess.Popen[bytes]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     the_plan = plan(parse(argv), default_suites(suites()))
     admin_token = secrets.token_urlsafe(24)
-    with tempfile.TemporaryDirectory(prefix="scim-conformance-") as data_dir:
+    with tempfile.TemporaryDirectory(prefix="scim-conformance-") as data_dir, \
+            tempfile.TemporaryDirectory(prefix="scim-conformance-idp-") as idp_dir:
         server = subprocess.Popen(the_plan.server_argv(data_dir, admin_token))
         try:
             wait_ready(the_plan.url, server)
             tenants = [admin(f"{the_plan.url}/admin/tenants", admin_token, "POST",
                              {"name": name}) for name in ("conformance-a", "conformance-b")]
-            print(f"server {the_plan.url}, tenants conformance-a and conformance-b",
-                  file=sys.stderr)
+            idp, files = saml_target.write(Path(idp_dir), saml_target.shape("okta"))
+            sso = admin(f"{the_plan.url}/admin/tenants/conformance-a/sso", admin_token, "PUT",
+                        sso_settings(idp))
+            print(f"server {the_plan.url}, tenants conformance-a (SSO from "
+                  f"{idp.shape.entity_id}) and conformance-b", file=sys.stderr)
             status = cli.main(the_plan.conformance_argv(
                 tenants[0]["scim_base_url"], tenants[0]["token"],
-                tenants[1]["scim_base_url"], tenants[1]["token"]))
+                tenants[1]["scim_base_url"], tenants[1]["token"],
+                saml_argv(sso["service_provider"], files)))
         finally:
             stop(server)
     print(f"reports: {the_plan.root / REPORT}.html (.xml, .json)", file=sys.stderr)

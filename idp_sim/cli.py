@@ -1,4 +1,5 @@
-"""``idp-sim``: run a scenario as an IdP against any SCIM base URL, or replay a journal.
+"""``idp-sim``: run a scenario as an IdP against any SCIM base URL, replay a journal, or serve
+the simulated SAML IdP (``idp-sim idp serve``).
 
 Exit status: 0 when every request got a status the IdP expects, 1 otherwise, 2 on bad usage.
 """
@@ -16,6 +17,7 @@ from idp_sim.directory import Directory
 from idp_sim.journal import Journal, JournalEntry
 from idp_sim.profiles import PROFILES, build_profile
 from idp_sim.replay import replay
+from idp_sim.saml.command import add_idp_parser, run_idp
 from idp_sim.scenarios import SCENARIOS
 
 
@@ -51,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--base-url", required=True)
     rep.add_argument("--token", required=True)
     rep.add_argument("--timeout", type=float, default=60.0)
+
+    add_idp_parser(commands)
     return parser
 
 
@@ -105,6 +109,8 @@ async def _replay(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "idp":
+        return run_idp(args)
     handler = _run if args.command == "run" else _replay
     return asyncio.run(handler(args))
 

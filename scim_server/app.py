@@ -14,8 +14,11 @@ from scim_server.middleware import body_limit, scim_errors
 from scim_server.provisioning import Provisioning
 from scim_server.resources.journaling import journal_bodies, journal_requests
 from scim_server.resources.routes import BULK, add_routes
+from scim_server.sso.service import SingleSignOn
+from scim_server.sso.sessions import SessionCodec
 from scim_server.state import SERVICES, Services
 from scim_server.storage.database import Database
+from scim_server.storage.sso import SsoRepository
 from scim_server.storage.tenants import TenantRepository
 from scim_server.tokens import TokenAuthority
 
@@ -51,17 +54,22 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
         secret = await database.server_secret("token-signing-secret", settings.token_secret)
         admin_token = await database.server_secret("admin-token", settings.admin_token)
         journal = ProvisioningJournal(database, enabled=settings.journal_enabled)
+        provisioning = Provisioning(
+            database, max_results=settings.max_results,
+            cursors=CursorCodec(secret, settings.cursor_timeout_seconds),
+        )
+        sso_repository = SsoRepository(database)
+        await sso_repository.ensure_indexes()
+        sso_secret = await database.server_secret("sso-session-secret", None)
         app[SERVICES] = Services(
             settings=settings,
             database=database,
-            provisioning=Provisioning(
-                database, max_results=settings.max_results,
-                cursors=CursorCodec(secret, settings.cursor_timeout_seconds),
-            ),
+            provisioning=provisioning,
             tenants=tenants,
             tokens=TokenAuthority(secret, tenants),
             admin_token=admin_token,
             journal=journal,
+            sso=SingleSignOn(sso_repository, SessionCodec(sso_secret), provisioning),
         )
         await journal.start()
         try:

@@ -9,6 +9,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from scim_server.config import Settings
@@ -42,12 +43,15 @@ class AdminClient:
         self.url = url.rstrip("/")
         self.token = token
 
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def call(self, method: str, path: str, body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
+        return self.send(method, path, data, "application/json")
+
+    def send(self, method: str, path: str, data: bytes | None, content_type: str) -> Any:
+        """A request whose body is a file as it is (a certificate, a metadata document)."""
         request = urllib.request.Request(
             self.url + path, data=data, method=method,
-            headers={"Authorization": f"Bearer {self.token}",
-                     "Content-Type": "application/json"},
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": content_type},
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
@@ -95,6 +99,26 @@ def _token_command(args: argparse.Namespace) -> int:
     return _print(client.call("DELETE", f"{base}/{args.token_id}"))
 
 
+def _seat_limit(text: str) -> int | None:
+    """A seat count, or ``unlimited``."""
+    if text == "unlimited":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a number of seats, or 'unlimited'") from None
+
+
+def _seats_command(args: argparse.Namespace) -> int:
+    client = _admin(args)
+    base = f"/admin/tenants/{args.tenant}/seats"
+    if args.action == "get":
+        return _print(client.call("GET", base))
+    if args.action == "set":
+        return _print(client.call("PUT", base, {"seats": args.seats}))
+    return _print(client.call("POST", f"{base}/recount"))
+
+
 def _journal_command(args: argparse.Namespace) -> int:
     query = {key: value for key, value in (
         ("limit", args.limit), ("since", args.since), ("method", args.method),
@@ -103,6 +127,48 @@ def _journal_command(args: argparse.Namespace) -> int:
     if query:
         path += "?" + urllib.parse.urlencode(query)
     return _print(_admin(args).call("GET", path))
+
+
+def _read_file(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise SystemExit(f"cannot read {path}: {error.strerror}") from None
+
+
+def _settings_changes(args: argparse.Namespace) -> Any:
+    text = args.json if args.json is not None else _read_file(args.file).decode(errors="replace")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SystemExit(f"the settings are not valid JSON: {error}") from None
+
+
+def _sso_command(args: argparse.Namespace) -> int:
+    client = _admin(args)
+    base = f"/admin/tenants/{args.tenant}/sso"
+    if args.action == "show":
+        return _print(client.call("GET", base))
+    if args.action == "set":
+        return _print(client.call("PATCH", base, _settings_changes(args)))
+    if args.action == "import-metadata":
+        if args.metadata_url is not None:
+            return _print(client.call("POST", f"{base}/metadata", {"url": args.metadata_url}))
+        return _print(client.send("POST", f"{base}/metadata", _read_file(args.file),
+                                  "application/samlmetadata+xml"))
+    if args.action == "add-cert":
+        data = _read_file(args.file)
+        pem = b"-----BEGIN" in data
+        return _print(client.send("POST", f"{base}/certificates", data,
+                                  "application/x-pem-file" if pem else "application/pkix-cert"))
+    if args.action == "remove-cert":
+        fingerprint = urllib.parse.quote(args.fingerprint, safe=":")
+        return _print(client.call("DELETE", f"{base}/certificates/{fingerprint}"))
+    if args.action == "log":
+        query = f"?limit={args.limit}" if args.limit is not None else ""
+        return _print(client.call("GET", f"{base}/log{query}"))
+    print(client.call("POST", f"{base}/test")["url"])
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -176,6 +242,19 @@ def _parser() -> argparse.ArgumentParser:
     admin_options(revoke)
     tokens.set_defaults(handler=_token_command)
 
+    seats = commands.add_parser("seats", help="show or set a tenant's seats, or recount them")
+    seat_actions = seats.add_subparsers(dest="action", required=True)
+    for action in ("get", "recount"):
+        command = seat_actions.add_parser(action)
+        command.add_argument("tenant")
+        admin_options(command)
+    limit = seat_actions.add_parser("set")
+    limit.add_argument("tenant")
+    limit.add_argument("seats", type=_seat_limit, help="how many users may be active, "
+                                                       "or 'unlimited'")
+    admin_options(limit)
+    seats.set_defaults(handler=_seats_command)
+
     journal = commands.add_parser("journal", help="a tenant's provisioning journal, newest first")
     journal.add_argument("tenant")
     journal.add_argument("--limit", type=int, help="most entries (default 100, at most 1000)")
@@ -184,6 +263,35 @@ def _parser() -> argparse.ArgumentParser:
     journal.add_argument("--status", type=int, help="only this HTTP status")
     admin_options(journal)
     journal.set_defaults(handler=_journal_command)
+
+    sso = commands.add_parser("sso", help="a tenant's SAML single sign-on")
+    sso_actions = sso.add_subparsers(dest="action", required=True)
+
+    def sso_action(name: str, help: str) -> argparse.ArgumentParser:
+        command = sso_actions.add_parser(name, help=help)
+        command.add_argument("--tenant", required=True)
+        admin_options(command)
+        return command
+
+    sso_action("show", help="the settings, and the SP values to enter in the IdP")
+    changes = sso_action("set", help="change settings (a JSON merge-patch of what show prints)")
+    source = changes.add_mutually_exclusive_group(required=True)
+    source.add_argument("--json", help="the changes as inline JSON")
+    source.add_argument("--file", help="a file holding the changes as JSON")
+    metadata = sso_action("import-metadata", help="take the IdP's entity ID, sign-in URL and "
+                                                  "certificates from its metadata")
+    origin = metadata.add_mutually_exclusive_group(required=True)
+    origin.add_argument("--file", help="the metadata XML file")
+    # --url is already the server's own URL, as for every admin command.
+    origin.add_argument("--metadata-url", help="the metadata URL (the server fetches it)")
+    sso_action("add-cert", help="pin an IdP signing certificate; two are kept for rollover"
+               ).add_argument("--file", required=True, help="the certificate, PEM or DER")
+    sso_action("remove-cert", help="unpin an IdP certificate").add_argument(
+        "fingerprint", help="its SHA-256 fingerprint, as show prints it")
+    sso_action("log", help="recent sign-in attempts, newest first, with their outcome"
+               ).add_argument("--limit", type=int, help="most entries (default 100, at most 1000)")
+    sso_action("test-url", help="a link that starts a test sign-in (valid for ten minutes)")
+    sso.set_defaults(handler=_sso_command)
     return parser
 
 

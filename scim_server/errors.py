@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, NetworkTimeout
 from scim2_models import (
     Error,
+    ForbiddenException,
     InvalidValueException,
     NotFoundException,
     SCIMException,
@@ -51,6 +52,30 @@ class UnsupportedMediaTypeException(SCIMException):
 class InternalErrorException(SCIMException):
     status = 500
     _default_detail = "The server failed to process the request"
+
+
+class SeatLimitExceeded(ForbiddenException):
+    """Creating or reactivating a user would take a seat the tenant does not have.
+
+    403, not 409 or 400: the request is valid and would succeed in a tenant with a
+    free seat; the tenant's own limit forbids it. A class of its own so that callers
+    other than the SCIM handlers (SSO's just-in-time provisioning) can catch it by
+    type and show their own page.
+    """
+
+    def __init__(self, *, tenant: str, seats: int, used: int, **kw: Any) -> None:
+        self.tenant = tenant
+        self.seats = seats
+        self.used = used
+        super().__init__(detail=f"tenant {tenant!r} {_seats_in_use(seats, used)}", **kw)
+
+
+def _seats_in_use(seats: int, used: int) -> str:
+    if seats == 0:
+        return "has no seats"
+    if seats == 1:
+        return "has 1 seat and it is in use" if used == 1 else f"has 1 seat and {used} are in use"
+    return f"has {seats} seats and {'all ' if used == seats else ''}{used} are in use"
 
 
 def resource_not_found(endpoint: str, resource_id: str) -> NotFoundException:

@@ -12,9 +12,10 @@ import asyncio
 import random
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -48,6 +49,7 @@ from scim_server.patch import MemberChange, apply_operations, plan_patch
 from scim_server.projection import Selection
 from scim_server.rendering import Renderer
 from scim_server.scope import Scope
+from scim_server.seats import Seats, seat_change
 from scim_server.storage.database import Database, Document
 from scim_server.storage.documents import etag, stored_attributes, to_payload
 from scim_server.storage.memberships import MembershipRepository
@@ -104,6 +106,7 @@ class Provisioning:
         self.repositories = {kind.name: ResourceRepository(database, kind) for kind in KINDS}
         self.memberships = MembershipRepository(database)
         self.renderer = Renderer(self.memberships, self.repositories[GROUPS.name])
+        self.seats = Seats(database)
         self._writers: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -239,7 +242,8 @@ class Provisioning:
         now = datetime.now(UTC)
         resource_id = str(uuid.uuid4())
         document = await self._document(kind, resource, resource_id, scope.tenant, now)
-        await self.repository(kind).insert(document)
+        await self.seats.around(scope.tenant, _seats_taken(kind, None, document["r"]),
+                                partial(self._insert, kind, document))
         if members:
             await self.memberships.add(scope.tenant, resource_id, members)
         # Rendered from what was just written: a new resource is only related to the
@@ -319,9 +323,10 @@ class Provisioning:
                 if changed is None:
                     return False
                 changes = await self._changes(kind, changed)
-                if await repository.update(scope.tenant, resource_id,
-                                           int(document["meta"]["version"]), changes,
-                                           datetime.now(UTC)):
+                write = partial(repository.update, scope.tenant, resource_id,
+                                int(document["meta"]["version"]), changes, datetime.now(UTC))
+                if await self.seats.around(scope.tenant,
+                                           _seats_taken(kind, document["r"], changes["r"]), write):
                     renamed = summary({"r": changes["r"]}).name
                     if renamed != summary(document).name:
                         # The name shows in every group the resource belongs to.
@@ -341,18 +346,28 @@ class Provisioning:
 
     async def delete(self, kind: ResourceKind, scope: Scope, resource_id: str,
                      preconditions: Preconditions = UNCONDITIONAL) -> None:
+        """Delete the version that was read, so whether it held a seat is known, not raced.
+
+        A PATCH landing between the read and the delete changes the version: the
+        delete then misses and reads again, as ``_rewrite`` does.
+        """
         repository = self.repository(kind)
-        expected = None
-        if preconditions.if_match is not None:
-            document = await repository.get(scope.tenant, resource_id, {"meta": 1})
-            if document is None:
-                raise resource_not_found(kind.endpoint, resource_id)
-            expected = preconditions.expected_version(document)
-        if not await repository.delete(scope.tenant, resource_id, expected):
-            if expected is not None:
-                raise PreconditionFailedException(detail="the resource has changed (If-Match)")
-            raise resource_not_found(kind.endpoint, resource_id)
-        await self.memberships.forget(scope.tenant, resource_id)
+        async with self._writing(kind, scope.tenant, resource_id):
+            for attempt in range(MAX_WRITE_ATTEMPTS):
+                document = await repository.get(scope.tenant, resource_id,
+                                                 {"meta.version": 1, "r.active": 1})
+                if document is None:
+                    raise resource_not_found(kind.endpoint, resource_id)
+                expected = preconditions.expected_version(document)
+                write = partial(repository.delete, scope.tenant, resource_id, expected)
+                if await self.seats.around(scope.tenant,
+                                           _seats_taken(kind, document.get("r", {}), None), write):
+                    await self.memberships.forget(scope.tenant, resource_id)
+                    return
+                if expected is not None:
+                    raise PreconditionFailedException(detail="the resource has changed (If-Match)")
+                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        raise ServiceUnavailableException(detail="too many concurrent changes to this resource")
 
     async def delete_tenant(self, tenant: str) -> None:
         for repository in self.repositories.values():
@@ -360,6 +375,11 @@ class Provisioning:
         await self.memberships.delete_tenant(tenant)
 
     # -- helpers -----------------------------------------------------------------
+
+    async def _insert(self, kind: ResourceKind, document: Document) -> bool:
+        """An insert in the shape ``Seats.around`` wraps: it lands, or it raises."""
+        await self.repository(kind).insert(document)
+        return True
 
     async def _document(self, kind: ResourceKind, resource: Resource[Any], resource_id: str,
                         tenant: str, now: datetime) -> Document:
@@ -424,6 +444,12 @@ class Provisioning:
         for member in members:
             if member.value in current and member.display is not None:
                 await self.memberships.set_display(tenant, group, member)
+
+
+def _seats_taken(kind: ResourceKind, before: Mapping[str, Any] | None,
+                 after: Mapping[str, Any] | None) -> int:
+    """The seats a write takes (1), frees (-1) or neither; only users hold seats."""
+    return seat_change(before, after) if kind is USERS else 0
 
 
 def _validate(kind: ResourceKind, body: Payload, context: Context) -> Resource[Any]:

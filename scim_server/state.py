@@ -9,6 +9,7 @@ from aiohttp import web
 from scim_server.config import Settings
 from scim_server.journal import ProvisioningJournal
 from scim_server.provisioning import Provisioning
+from scim_server.sso.service import SingleSignOn
 from scim_server.storage.database import Database
 from scim_server.storage.tenants import TenantRepository
 from scim_server.tokens import TokenAuthority
@@ -23,6 +24,7 @@ class Services:
     tokens: TokenAuthority
     admin_token: str
     journal: ProvisioningJournal
+    sso: SingleSignOn
 
 
 SERVICES = web.AppKey("services", Services)

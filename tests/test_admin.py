@@ -136,7 +136,8 @@ async def test_list_tenants_in_name_order(client: TestClient) -> None:
     tenants = (await response.json())["tenants"]
     assert [t["name"] for t in tenants] == ["acme", "globex", "initech"]
     for tenant in tenants:
-        assert set(tenant) == {"name", "scim_base_url", "created"}
+        assert set(tenant) == {"name", "scim_base_url", "created", "seats", "seats_used"}
+        assert (tenant["seats"], tenant["seats_used"]) == (None, 0)  # unlimited, none used
         assert tenant["scim_base_url"] == str(client.make_url(f"/scim/v2/{tenant['name']}"))
         assert datetime.fromisoformat(tenant["created"]).tzinfo is not None
 

@@ -200,7 +200,7 @@ def test_cli_passes_second_tenant_and_large_to_the_run() -> None:
                                 "--second-base-url", "http://b", "--second-token", "u",
                                 "--large"])
     assert run_options(args) == {"second_base_url": "http://b", "second_token": "u",
-                                 "large": True}
+                                 "large": True, "saml": None}
     plain = parser().parse_args(["--base-url", "http://a", "--token", "t"])
     assert run_options(plain)["large"] is False
     assert run_options(plain)["second_base_url"] is None

@@ -6,7 +6,8 @@ import importlib
 
 SUITE_MODULES = ("conformance.suites.rfc", "conformance.suites.okta_spec",
                  "conformance.suites.flows", "conformance.suites.tenancy",
-                 "conformance.suites.large", "conformance.suites.entra_validator")
+                 "conformance.suites.large", "conformance.suites.entra_validator",
+                 "conformance.suites.saml")
 
 
 def load() -> None:

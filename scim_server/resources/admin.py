@@ -25,7 +25,7 @@ TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 JOURNAL_MAX_LIMIT = 1000
 
 
-def _require_admin(request: web.Request) -> None:
+def require_admin(request: web.Request) -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     expected = services(request).admin_token
@@ -33,10 +33,14 @@ def _require_admin(request: web.Request) -> None:
         raise UnauthorizedException(detail="the admin token is required")
 
 
-async def _existing_tenant(request: web.Request) -> str:
+def unknown_tenant(name: str) -> NotFoundException:
+    return NotFoundException(detail=f"no tenant {name!r}")
+
+
+async def existing_tenant(request: web.Request) -> str:
     name = request.match_info["name"]
     if await services(request).tenants.get(name) is None:
-        raise NotFoundException(detail=f"no tenant {name!r}")
+        raise unknown_tenant(name)
     return name
 
 
@@ -57,7 +61,7 @@ def _token_view(token_id: str, tenant: str, created: datetime, expires: datetime
 
 
 async def create_tenant(request: web.Request) -> web.Response:
-    _require_admin(request)
+    require_admin(request)
     body = await read_object(request)
     name = body.get("name")
     if not isinstance(name, str) or not TENANT_NAME.fullmatch(name):
@@ -79,30 +83,33 @@ async def create_tenant(request: web.Request) -> web.Response:
 
 
 async def list_tenants(request: web.Request) -> web.Response:
-    _require_admin(request)
-    tenants = await services(request).tenants.list()
+    require_admin(request)
+    state = services(request)
+    tenants = await state.tenants.list()
+    usages = [await state.provisioning.seats.of(t) for t in tenants]
     return json_response({"tenants": [
         {"name": t["_id"], "scim_base_url": base_url(request, t["_id"]),
-         "created": t["created"].isoformat()}
-        for t in tenants
+         "created": t["created"].isoformat(), "seats": usage.seats, "seats_used": usage.used}
+        for t, usage in zip(tenants, usages, strict=True)
     ]})
 
 
 async def delete_tenant(request: web.Request) -> web.Response:
-    _require_admin(request)
-    name = await _existing_tenant(request)
+    require_admin(request)
+    name = await existing_tenant(request)
     state = services(request)
     await state.tenants.delete(name)
     state.tokens.forget_tenant(name)
     await state.provisioning.delete_tenant(name)
     await state.journal.flush()  # nothing queued for it lands after the delete
     await state.journal.delete_tenant(name)
+    await state.sso.repository.delete_tenant(name)
     return web.Response(status=204)
 
 
 async def issue_token(request: web.Request) -> web.Response:
-    _require_admin(request)
-    name = await _existing_tenant(request)
+    require_admin(request)
+    name = await existing_tenant(request)
     body = await read_object(request) if request.can_read_body else {}
     description = body.get("description")
     issued = await services(request).tokens.issue(
@@ -115,8 +122,8 @@ async def issue_token(request: web.Request) -> web.Response:
 
 
 async def list_tokens(request: web.Request) -> web.Response:
-    _require_admin(request)
-    name = await _existing_tenant(request)
+    require_admin(request)
+    name = await existing_tenant(request)
     tokens = await services(request).tenants.list_tokens(name)
     return json_response({"tokens": [
         _token_view(t["_id"], name, t["created"], t.get("expires"), t.get("revoked"),
@@ -126,15 +133,15 @@ async def list_tokens(request: web.Request) -> web.Response:
 
 
 async def revoke_token(request: web.Request) -> web.Response:
-    _require_admin(request)
-    name = await _existing_tenant(request)
+    require_admin(request)
+    name = await existing_tenant(request)
     token_id = request.match_info["token_id"]
     if not await services(request).tokens.revoke(name, token_id):
         raise NotFoundException(detail=f"no token {token_id!r} for tenant {name!r}")
     return web.Response(status=204)
 
 
-def _int_parameter(request: web.Request, name: str, low: int, high: int) -> int | None:
+def int_parameter(request: web.Request, name: str, low: int, high: int) -> int | None:
     raw = request.query.get(name)
     if raw is None:
         return None
@@ -161,10 +168,10 @@ def _since(request: web.Request) -> datetime | None:
 async def journal(request: web.Request) -> web.Response:
     """A tenant's provisioning journal, newest first; ``limit``, ``since``, ``method``, ``status``
     narrow it."""
-    _require_admin(request)
-    name = await _existing_tenant(request)
-    limit = _int_parameter(request, "limit", 1, JOURNAL_MAX_LIMIT) or 100
-    status = _int_parameter(request, "status", 100, 599)
+    require_admin(request)
+    name = await existing_tenant(request)
+    limit = int_parameter(request, "limit", 1, JOURNAL_MAX_LIMIT) or 100
+    status = int_parameter(request, "status", 100, 599)
     since = _since(request)
     state = services(request)
     await state.journal.flush()  # this worker's own recent requests are all there

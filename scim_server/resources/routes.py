@@ -6,8 +6,9 @@ from aiohttp import web
 from scim2_models import NotImplementedException
 
 from scim_server.models import KINDS
-from scim_server.resources import admin, bulk, discovery
+from scim_server.resources import admin, bulk, discovery, seats_admin, sso_admin
 from scim_server.resources.crud import ResourceEndpoints, search_all
+from scim_server.resources.sso import add_sso_routes
 from scim_server.resources.tenancy import authenticated_scope
 
 SCIM = "/scim/v2/{tenant}"
@@ -35,6 +36,20 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/admin/tenants/{name}/tokens", admin.list_tokens)
     router.add_delete("/admin/tenants/{name}/tokens/{token_id}", admin.revoke_token)
     router.add_get("/admin/tenants/{name}/journal", admin.journal)
+    seats = "/admin/tenants/{name}/seats"
+    router.add_get(seats, seats_admin.get_seats)
+    router.add_put(seats, seats_admin.set_seats)
+    router.add_post(f"{seats}/recount", seats_admin.recount_seats)
+
+    sso = "/admin/tenants/{name}/sso"
+    router.add_get(sso, sso_admin.show)
+    router.add_put(sso, sso_admin.replace_settings)
+    router.add_patch(sso, sso_admin.patch_settings)
+    router.add_post(f"{sso}/certificates", sso_admin.add_certificate)
+    router.add_delete(f"{sso}/certificates/{{fingerprint}}", sso_admin.remove_certificate)
+    router.add_post(f"{sso}/metadata", sso_admin.import_metadata)
+    router.add_get(f"{sso}/log", sso_admin.log)
+    router.add_post(f"{sso}/test", sso_admin.start_test)
 
     router.add_get(f"{SCIM}/ServiceProviderConfig", discovery.service_provider_config)
     router.add_get(f"{SCIM}/ResourceTypes", discovery.resource_types)
@@ -58,3 +73,5 @@ def add_routes(app: web.Application) -> None:
     router.add_route("*", f"{SCIM}/Me", not_implemented)
     router.add_route("*", f"{SCIM}/Me/{{tail:.*}}", not_implemented)
     router.add_post(BULK, bulk.bulk)
+
+    add_sso_routes(router)

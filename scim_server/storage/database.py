@@ -29,6 +29,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("tenant", ASCENDING), ("c.displayName", ASCENDING)],
                    name="tenant_displayName"),
         IndexModel([("tenant", ASCENDING), ("_id", ASCENDING)], name="tenant_id"),
+        # Counts the users holding a seat, when seats are recounted.
+        IndexModel([("tenant", ASCENDING), ("c.active", ASCENDING)], name="tenant_active"),
     ],
     "groups": [
         IndexModel([("tenant", ASCENDING), ("c.displayName", ASCENDING)],

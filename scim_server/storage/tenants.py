@@ -20,7 +20,8 @@ class TenantRepository:
         self.tokens = database.tokens
 
     async def create(self, name: str, now: datetime) -> Document:
-        document = {"_id": name, "created": now}
+        # Unlimited seats, none used: see scim_server.seats.
+        document = {"_id": name, "created": now, "seats": None, "seats_used": 0}
         try:
             await self.tenants.insert_one(document)
         except DuplicateKeyError:

@@ -1,0 +1,261 @@
+"""``idp-sim idp ...``: serve the simulated SAML IdP, print its metadata, make a signing key.
+
+Apps are given as ``--app VENDOR:SP_ENTITY_ID,ACS_URL[,KEY=VALUE...]`` (vendor ``okta`` or
+``jumpcloud``; the SP entity ID and ACS URL are what the service provider shows its admin). Per-app
+options: ``name`` (Okta app name / JumpCloud custom value: the URL segment and tile name),
+``key`` (Okta's ``exk...`` app key), ``issuer`` (JumpCloud's IdP entity ID), ``relay`` (the
+default RelayState of IdP-initiated sign-in). The Okta key defaults to one derived from the SP
+entity ID, so a restart keeps every URL an SP was configured with.
+
+The directory options match ``idp-sim run``: the same seed gives the same people, so a person
+provisioned by SCIM can then sign in by SAML.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import logging
+import os
+import re
+import signal
+import string
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from idp_sim.directory import Directory
+from idp_sim.saml.response import IdentityProvider, ServiceProvider
+from idp_sim.saml.shapes import IdpShape, jumpcloud, okta
+from idp_sim.saml.webapp import HostedApp, IdpServerConfig, create_idp_app
+from samlkit.certs import SigningKey, certificate_pem, fingerprint_sha256
+from samlkit.namespaces import EMAIL, PERSISTENT, TRANSIENT, UNSPECIFIED_11, UNSPECIFIED_20
+
+SERVE_ORIGIN = "http://127.0.0.1:8090"
+NAME_ID_FORMATS = {"email": EMAIL, "unspecified": UNSPECIFIED_11,
+                   "unspecified-2.0": UNSPECIFIED_20, "persistent": PERSISTENT,
+                   "transient": TRANSIENT}
+SIGNING = {"response": (True, False), "assertion": (False, True), "both": (True, True)}
+_APP_OPTIONS = {"okta": {"name", "key", "relay"}, "jumpcloud": {"name", "issuer", "relay"}}
+_DEFAULT_NAMES = {"okta": "scim_toolkit", "jumpcloud": "scim-toolkit"}
+_URL_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
+_BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """One ``--app`` argument, parsed."""
+
+    vendor: str
+    sp: ServiceProvider
+    options: dict[str, str]
+
+
+def parse_app_spec(text: str) -> AppSpec:
+    """``VENDOR:SP_ENTITY_ID,ACS_URL[,KEY=VALUE...]``; argparse reports the error on bad input."""
+    vendor, colon, rest = text.partition(":")
+    if not colon or vendor not in _APP_OPTIONS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected okta:SP_ENTITY_ID,ACS_URL or jumpcloud:SP_ENTITY_ID,ACS_URL")
+    entity_id, _, remainder = rest.partition(",")
+    acs_url, *extras = remainder.split(",")
+    if not entity_id or not acs_url.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"{text!r}: needs an SP entity ID and an http(s) ACS URL")
+    options: dict[str, str] = {}
+    for extra in extras:
+        key, equals, value = extra.partition("=")
+        if not equals or key not in _APP_OPTIONS[vendor]:
+            allowed = ", ".join(sorted(_APP_OPTIONS[vendor]))
+            raise argparse.ArgumentTypeError(f"{text!r}: {extra!r} is not one of {allowed}=VALUE")
+        if key in ("name", "key") and not _URL_SEGMENT.fullmatch(value):
+            raise argparse.ArgumentTypeError(f"{text!r}: {key} must be a plain URL segment")
+        options[key] = value
+    return AppSpec(vendor, ServiceProvider(entity_id, acs_url), options)
+
+
+def _name_id_format(text: str) -> str:
+    if text in NAME_ID_FORMATS or text.startswith("urn:"):
+        return NAME_ID_FORMATS.get(text, text)
+    raise argparse.ArgumentTypeError(
+        f"{text!r}: expected one of {', '.join(NAME_ID_FORMATS)} or a urn:... format")
+
+
+def okta_key_for(sp_entity_id: str) -> str:
+    """A stable Okta-style app key (``exk`` + 17 base62) for an SP: same SP, same URLs."""
+    number = int.from_bytes(hashlib.sha256(sp_entity_id.encode()).digest(), "big")
+    digits = []
+    for _ in range(17):
+        number, digit = divmod(number, 62)
+        digits.append(_BASE62[digit])
+    return "exk" + "".join(digits)
+
+
+def add_idp_parser(commands: Any) -> None:
+    """Register ``idp serve|metadata|keygen`` on the top-level sub-command set."""
+    idp = commands.add_parser("idp", help="the simulated SAML IdP (Okta- or JumpCloud-shaped)",
+                              description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = idp.add_subparsers(dest="idp_command", required=True)
+    shared = _shared_options()
+    serve = actions.add_parser("serve", parents=[shared], help="run the IdP web app")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8090, help="0 picks a free port")
+    metadata = actions.add_parser(
+        "metadata", parents=[shared],
+        help=f"print one app's IdP metadata XML (URLs under --public-url, default {SERVE_ORIGIN})")
+    metadata.add_argument("--name", help="which app (default: the first)")
+    keygen = actions.add_parser("keygen", help="write a signing key and certificate (PEM)")
+    keygen.add_argument("--key", required=True, type=Path)
+    keygen.add_argument("--cert", required=True, type=Path)
+    keygen.add_argument("--common-name", default="idp-sim")
+
+
+def _shared_options() -> argparse.ArgumentParser:
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument("--app", action="append", type=parse_app_spec, required=True,
+                        metavar="VENDOR:SP_ENTITY_ID,ACS_URL[,KEY=VALUE...]")
+    shared.add_argument("--public-url", help="the origin browsers use, e.g. https://idp.example")
+    shared.add_argument("--key", type=Path, help="PEM private key (with --cert); default: fresh")
+    shared.add_argument("--cert", type=Path, help="PEM certificate of --key")
+    shared.add_argument("--seed", type=int, default=0)
+    shared.add_argument("--users", type=int, default=10)
+    shared.add_argument("--groups", type=int, default=2)
+    shared.add_argument("--members-per-group", type=int, default=None)
+    shared.add_argument("--directory", help="load users/groups from a JSON or CSV file instead")
+    shared.add_argument("--sign", choices=sorted(SIGNING),
+                        help="what is signed (default: Okta both, JumpCloud assertion)")
+    shared.add_argument("--name-id-format", type=_name_id_format,
+                        help=f"{', '.join(NAME_ID_FORMATS)} or a URN (default: email)")
+    shared.add_argument("--name-id-source", choices=["email", "login", "id"])
+    groups = shared.add_mutually_exclusive_group()
+    groups.add_argument("--groups-attribute",
+                        help="name of the groups attribute (default: Okta groups, "
+                             "JumpCloud memberOf)")
+    groups.add_argument("--no-groups", action="store_true", help="send no groups attribute")
+    return shared
+
+
+def run_idp(args: argparse.Namespace) -> int:
+    """Run ``idp-sim idp ...``: 0 on success, 1 when the server cannot listen, 2 on bad usage."""
+    if args.idp_command == "keygen":
+        return _keygen(args)
+    try:
+        config = build_config(args)
+        app = create_idp_app(config)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        # Unreadable or mismatched key files, a malformed directory file, clashing app names.
+        print(f"idp-sim: {exc}", file=sys.stderr)
+        return 2
+    if args.idp_command == "metadata":
+        return _print_metadata(config, args.name)
+    try:
+        asyncio.run(_serve(app, config, args.host, args.port))
+    except OSError as exc:
+        print(f"idp-sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_config(args: argparse.Namespace) -> IdpServerConfig:
+    """The web app's config from parsed options; ValueError / OSError on bad files or apps."""
+    if (args.key is None) != (args.cert is None):
+        raise ValueError("--key and --cert go together")
+    if args.public_url and not args.public_url.startswith(("http://", "https://")):
+        raise ValueError("--public-url must be an http(s) origin")
+    key = (SigningKey.from_pem(args.key.read_bytes(), args.cert.read_bytes()) if args.key
+           else SigningKey.generate("idp-sim"))
+    directory = (Directory.load(args.directory) if args.directory else
+                 Directory.generate(args.seed, args.users, args.groups, args.members_per_group))
+    counts: dict[str, int] = {}
+    apps = []
+    for spec in args.app:
+        counts[spec.vendor] = counts.get(spec.vendor, 0) + 1
+        apps.append(HostedApp(_shape(spec, counts[spec.vendor], args), spec.sp,
+                              default_relay_state=spec.options.get("relay")))
+    return IdpServerConfig(key=key, directory=directory, apps=apps, public_url=args.public_url)
+
+
+def _shape(spec: AppSpec, ordinal: int, args: argparse.Namespace) -> IdpShape:
+    """The vendor's default shape, then the command-line overrides that were given."""
+    default = _DEFAULT_NAMES[spec.vendor]
+    name = spec.options.get("name") or (default if ordinal == 1 else f"{default}{ordinal}")
+    if spec.vendor == "okta":
+        shape = okta(name, spec.options.get("key") or okta_key_for(spec.sp.entity_id))
+    else:
+        shape = jumpcloud(name, entity_id=spec.options.get("issuer", "JumpCloud"))
+    overrides: dict[str, Any] = {}
+    if args.sign:
+        overrides["sign_response"], overrides["sign_assertion"] = SIGNING[args.sign]
+    if args.name_id_format:
+        overrides["name_id_format"] = args.name_id_format
+    if args.name_id_source:
+        overrides["name_id_source"] = args.name_id_source
+    if args.groups_attribute or args.no_groups:
+        overrides["groups_attribute"] = None if args.no_groups else args.groups_attribute
+    return replace(shape, **overrides)
+
+
+def _print_metadata(config: IdpServerConfig, name: str | None) -> int:
+    chosen = [app for app in config.apps if name in (None, app.label)]
+    if not chosen:
+        print(f"idp-sim: no app named {name!r}", file=sys.stderr)
+        return 2
+    base = config.public_url or SERVE_ORIGIN
+    print(IdentityProvider(chosen[0].shape, config.key).metadata_xml(base).decode("utf-8"))
+    return 0
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    """A fresh key pair for ``--key``/``--cert``, so restarts keep the metadata SPs imported."""
+    existing = [str(path) for path in (args.key, args.cert) if path.exists()]
+    if existing:
+        print(f"idp-sim: will not overwrite {', '.join(existing)}", file=sys.stderr)
+        return 2
+    key = SigningKey.generate(args.common_name)
+    descriptor = os.open(args.key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(key.private_key_pem())
+    args.cert.write_text(certificate_pem(key.certificate), encoding="ascii")
+    print(f"certificate SHA-256 {fingerprint_sha256(key.certificate)}")
+    return 0
+
+
+async def _serve(app: web.Application, config: IdpServerConfig, host: str, port: int) -> None:
+    """Serve until SIGINT or SIGTERM, after printing every URL an SP admin needs."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        bound = runner.addresses[0][1]
+        origin = f"http://[{host}]:{bound}" if ":" in host else f"http://{host}:{bound}"
+        print(describe(config, config.public_url or origin), flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def describe(config: IdpServerConfig, base: str) -> str:
+    """The start-up banner: per app, what to paste into the service provider's SSO settings."""
+    base = base.rstrip("/")
+    lines = [f"idp-sim SAML IdP on {base}/ (launch page)",
+             f"signing certificate SHA-256 {fingerprint_sha256(config.key.certificate)}",
+             f"directory: {len(config.directory.users)} users, "
+             f"{len(config.directory.groups)} groups"]
+    for app in config.apps:
+        lines += [f"app {app.label} ({app.shape.vendor}) for SP {app.sp.entity_id}",
+                  f"  IdP entity ID  {app.shape.entity_id}",
+                  f"  metadata URL   {base}{app.shape.metadata_path}",
+                  f"  SSO URL        {base}{app.shape.sso_path}",
+                  f"  launch URL     {base}{app.launch_path}",
+                  f"  posts to ACS   {app.sp.acs_url}"]
+    return "\n".join(lines)
+

@@ -1,0 +1,54 @@
+"""The admin API for a tenant's seats: read and set the limit, and recount the seats in use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from scim2_models import InvalidValueException
+
+from scim_server.resources.admin import require_admin
+from scim_server.responses import json_response, read_object
+from scim_server.seats import SeatUsage
+from scim_server.state import services
+
+MAX_SEATS = 1_000_000_000
+"""Far beyond any tenant, and well inside the 64-bit integers MongoDB stores."""
+
+
+def seats_view(usage: SeatUsage) -> dict[str, Any]:
+    """``over``: seats in use beyond a limit that was lowered below the use."""
+    return {"seats": usage.seats, "used": usage.used, "available": usage.available,
+            "over": usage.over}
+
+
+def _limit(body: dict[str, Any]) -> int | None:
+    if "seats" not in body:
+        raise InvalidValueException(detail='send {"seats": N}, or {"seats": null} for unlimited')
+    seats = body["seats"]
+    if seats is not None and (isinstance(seats, bool) or not isinstance(seats, int)
+                              or not 0 <= seats <= MAX_SEATS):
+        raise InvalidValueException(
+            detail=f"seats is an integer from 0 to {MAX_SEATS}, or null for unlimited")
+    return seats
+
+
+async def get_seats(request: web.Request) -> web.Response:
+    require_admin(request)
+    usage = await services(request).provisioning.seats.usage(request.match_info["name"])
+    return json_response(seats_view(usage))
+
+
+async def set_seats(request: web.Request) -> web.Response:
+    """Set the limit; below the seats in use is allowed, and ``over`` says by how many."""
+    require_admin(request)
+    limit = _limit(await read_object(request))
+    usage = await services(request).provisioning.seats.set_limit(request.match_info["name"], limit)
+    return json_response(seats_view(usage))
+
+
+async def recount_seats(request: web.Request) -> web.Response:
+    """Recount the seats in use from the users, to repair a counter a crash left too high."""
+    require_admin(request)
+    usage = await services(request).provisioning.seats.recount(request.match_info["name"])
+    return json_response(seats_view(usage))

@@ -1,0 +1,188 @@
+"""The admin API for a tenant's single sign-on, behind the admin token like the rest of /admin.
+
+Settings (GET/PUT/PATCH), the pinned IdP certificates (upload, unpin), IdP metadata import
+(a document or its URL), the sign-in log with the precise reason for every failure, and the
+link that starts a test sign-in. Every answer that changes settings is the full view, so the
+admin sees at once what the SP now expects and what to paste into the IdP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from cryptography import x509
+from scim2_models import ConflictException, InvalidValueException, NotFoundException
+
+from samlkit.certs import certificate_pem, fingerprint_sha256, load_certificate
+from samlkit.metadata import parse_idp_metadata
+from scim_server.errors import UnsupportedMediaTypeException
+from scim_server.resources.admin import (
+    existing_tenant,
+    int_parameter,
+    require_admin,
+    unknown_tenant,
+)
+from scim_server.resources.idp_metadata import fetch_metadata
+from scim_server.responses import ACCEPTED_CONTENT_TYPES, json_response, public_root, read_object
+from scim_server.sso import configure
+from scim_server.sso.settings import MAX_CERTIFICATES, SpEndpoints, SsoSettings, sp_endpoints
+from scim_server.state import services
+
+CERTIFICATE_TYPES = frozenset({"text/plain", "application/x-pem-file", "application/pkix-cert",
+                               "application/octet-stream"})
+METADATA_TYPES = frozenset({"application/samlmetadata+xml", "application/xml", "text/xml"})
+LOG_MAX_LIMIT = 1000
+LOG_DEFAULT_LIMIT = 100
+
+
+async def _tenant_settings(request: web.Request) -> tuple[str, SsoSettings]:
+    """The tenant the URL names and its settings, read in the one lookup that proves it exists."""
+    require_admin(request)
+    name = request.match_info["name"]
+    settings = await services(request).sso.repository.settings(name)
+    if settings is None:
+        raise unknown_tenant(name)
+    return name, settings
+
+
+def _endpoints(request: web.Request, tenant: str) -> SpEndpoints:
+    return sp_endpoints(public_root(request, services(request).settings.public_url), tenant)
+
+
+def _view(request: web.Request, tenant: str, settings: SsoSettings) -> dict[str, Any]:
+    """The settings, and the SP's own values the admin enters in the IdP."""
+    sp = _endpoints(request, tenant)
+    return {**configure.settings_view(settings), "service_provider": {
+        "tenant": tenant, "entity_id": sp.entity_id, "acs_url": sp.acs_url,
+        "metadata_url": sp.metadata_url, "login_url": sp.login_url}}
+
+
+async def _save(request: web.Request, tenant: str, settings: SsoSettings) -> web.Response:
+    if not await services(request).sso.repository.save_settings(tenant, settings):
+        raise unknown_tenant(tenant)
+    return json_response(_view(request, tenant, settings))
+
+
+async def show(request: web.Request) -> web.Response:
+    tenant, settings = await _tenant_settings(request)
+    return json_response(_view(request, tenant, settings))
+
+
+async def replace_settings(request: web.Request) -> web.Response:
+    """PUT: the body is the whole configuration; whatever it leaves out takes its default."""
+    tenant, _ = await _tenant_settings(request)
+    return await _save(request, tenant, configure.apply(SsoSettings(), await read_object(request)))
+
+
+async def patch_settings(request: web.Request) -> web.Response:
+    """PATCH: a JSON merge-patch of the current configuration."""
+    tenant, current = await _tenant_settings(request)
+    return await _save(request, tenant, configure.apply(current, await read_object(request)))
+
+
+async def _uploaded_certificate(request: web.Request) -> x509.Certificate:
+    if request.content_type in ACCEPTED_CONTENT_TYPES:
+        pem = (await read_object(request)).get("pem")
+        if not isinstance(pem, str):
+            raise InvalidValueException(detail="pem must be the certificate as PEM text")
+        data: bytes | str = pem
+    elif request.content_type in CERTIFICATE_TYPES:
+        data = await request.read()
+    else:
+        raise UnsupportedMediaTypeException(
+            detail=f"{request.content_type} is not accepted; send a PEM (text/plain, "
+                   "application/x-pem-file), DER (application/pkix-cert) or JSON {\"pem\": ...}")
+    try:
+        return load_certificate(data)
+    except ValueError:
+        raise InvalidValueException(
+            detail="the body is not an X.509 certificate in PEM or DER form") from None
+
+
+async def add_certificate(request: web.Request) -> web.Response:
+    """Pin one more IdP certificate; with two pinned already the older one goes (rollover)."""
+    tenant, settings = await _tenant_settings(request)
+    certificate = await _uploaded_certificate(request)
+    return await _save(request, tenant, settings.with_certificate(certificate))
+
+
+def _fingerprint_key(fingerprint: str) -> str:
+    """Fingerprints compare without colons and case, however the admin copied them."""
+    return fingerprint.replace(":", "").upper()
+
+
+async def remove_certificate(request: web.Request) -> web.Response:
+    tenant, settings = await _tenant_settings(request)
+    fingerprint = request.match_info["fingerprint"]
+    kept = tuple(c for c in settings.certificates
+                 if _fingerprint_key(fingerprint_sha256(c)) != _fingerprint_key(fingerprint))
+    if len(kept) == len(settings.certificates):
+        raise NotFoundException(detail=f"no pinned certificate has the fingerprint {fingerprint!r}")
+    if settings.enabled and not kept:
+        raise ConflictException(detail="the last pinned certificate cannot be removed while SSO "
+                                       "is enabled; pin its successor first, or disable SSO")
+    return await _save(request, tenant, replace(settings, certificates=kept))
+
+
+async def _metadata_document(request: web.Request) -> bytes:
+    if request.content_type in METADATA_TYPES:
+        return await request.read()
+    if request.content_type in ACCEPTED_CONTENT_TYPES:
+        body = await read_object(request)
+        if set(body) != {"url"}:
+            raise InvalidValueException(detail="send {\"url\": ...} and nothing else")
+        return await fetch_metadata(configure.http_url("url", body["url"]))
+    raise UnsupportedMediaTypeException(
+        detail=f"{request.content_type} is not accepted; send the metadata as "
+               "application/samlmetadata+xml, or JSON {\"url\": ...}")
+
+
+async def import_metadata(request: web.Request) -> web.Response:
+    """Point the tenant at the IdP a metadata document describes: its entity ID, sign-in URL and
+    signing certificates (replacing the pinned ones); every other setting is kept."""
+    tenant, settings = await _tenant_settings(request)
+    document = await _metadata_document(request)
+    try:
+        metadata = parse_idp_metadata(document)
+    except ValueError as error:
+        raise InvalidValueException(detail=f"the IdP metadata is not usable: {error}") from None
+    if metadata.sso_url is None:
+        raise InvalidValueException(detail="the IdP metadata has no SingleSignOnService with the "
+                                           "HTTP-Redirect or HTTP-POST binding")
+    # One certificate listed under two KeyDescriptors is one certificate to pin.
+    pems = list(dict.fromkeys(certificate_pem(c) for c in metadata.certificates))
+    if not 1 <= len(pems) <= MAX_CERTIFICATES:
+        raise InvalidValueException(
+            detail=f"the IdP metadata lists {len(pems)} signing certificates; "
+                   f"1 to {MAX_CERTIFICATES} can be pinned")
+    idp = {"entity_id": metadata.entity_id, "sso_url": metadata.sso_url, "certificates": pems}
+    return await _save(request, tenant, configure.apply(settings, {"idp": idp}))
+
+
+def _entry_view(entry: dict[str, Any]) -> dict[str, Any]:
+    return {key: value.isoformat() if isinstance(value, datetime) else value
+            for key, value in entry.items()}
+
+
+async def log(request: web.Request) -> web.Response:
+    """The tenant's sign-in attempts, newest first, with the precise outcome of each."""
+    require_admin(request)
+    tenant = await existing_tenant(request)
+    limit = int_parameter(request, "limit", 1, LOG_MAX_LIMIT) or LOG_DEFAULT_LIMIT
+    entries = await services(request).sso.repository.entries(tenant, limit)
+    return json_response({"entries": [_entry_view(entry) for entry in entries]})
+
+
+async def start_test(request: web.Request) -> web.Response:
+    """A link the admin opens to try the IdP configuration before enabling it for everyone."""
+    tenant, settings = await _tenant_settings(request)
+    missing = configure.missing_idp_fields(settings)
+    if missing:
+        raise ConflictException(detail="a test sign-in needs " + ", ".join(missing))
+    ticket = services(request).sso.sessions.test_ticket(tenant)
+    login = _endpoints(request, tenant).login_url
+    return json_response({"url": f"{login}?{urlencode({'test': ticket})}"})

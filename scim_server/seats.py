@@ -1,0 +1,185 @@
+"""Seats: how many active users a tenant may have, and how many hold one now.
+
+A user holds a seat while it is active. ``active`` absent counts as active: RFC 7643
+gives the attribute no default, and IdPs (Okta, Entra ID, JumpCloud) leave it out of
+users they mean to be usable, so counting an absent value as inactive would let a
+tenant fill up with users nobody counted.
+
+Counting the users on every write would cost a scan per request, so the tenant
+document keeps the limit, ``seats`` (None: unlimited), and a counter, ``seats_used``,
+that each write moving a user in or out of a seat changes with one atomic
+conditional ``update_one``. The order of the steps keeps the counter from ever being
+below the number of users holding a seat: a seat is reserved *before* the write that
+takes it and released *after* the write that frees it. A crash in between leaks a
+seat (one user too many refused, never one too many admitted), which ``recount``
+repairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.errors import WriteError
+from scim2_models import NotFoundException, SCIMException
+
+from scim_server.errors import SeatLimitExceeded, ServiceUnavailableException
+from scim_server.models import USERS
+from scim_server.storage.database import Database, Document
+
+LIMIT = "seats"
+USED = "seats_used"
+
+HOLDS_SEAT: Document = {"c.active": {"$in": [True, None]}}
+"""The stored users that hold a seat: ``None`` matches an absent ``active`` as well."""
+
+BELOW_LIMIT: Document = {"$or": [{LIMIT: None}, {"$expr": {"$lt": [f"${USED}", f"${LIMIT}"]}}]}
+"""A tenant with a free seat: unlimited, or fewer seats used than it has."""
+
+RESERVE_ATTEMPTS = 20
+RECOUNT_ATTEMPTS = 10
+
+
+def holds_seat(attributes: Mapping[str, Any]) -> bool:
+    """Whether a user's stored attributes (``r``) hold a seat: ``active`` true or absent."""
+    return attributes.get("active") is not False
+
+
+def seat_change(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> int:
+    """+1 when a write makes a user hold a seat, -1 when it stops, 0 otherwise.
+
+    ``before`` is None for a creation, ``after`` None for a deletion.
+    """
+    held = before is not None and holds_seat(before)
+    holds = after is not None and holds_seat(after)
+    return int(holds) - int(held)
+
+
+@dataclass(frozen=True)
+class SeatUsage:
+    seats: int | None
+    used: int
+
+    @property
+    def available(self) -> int | None:
+        return None if self.seats is None else max(self.seats - self.used, 0)
+
+    @property
+    def over(self) -> int:
+        """Seats in use beyond the limit, after the limit was lowered below the use."""
+        return 0 if self.seats is None else max(self.used - self.seats, 0)
+
+
+def _usage(document: Document) -> SeatUsage:
+    return SeatUsage(document.get(LIMIT), int(document[USED]))
+
+
+class Seats:
+    """The seat limit and counter in the tenant documents."""
+
+    def __init__(self, database: Database) -> None:
+        self.tenants = database.tenants
+        self.users = database[USERS.collection]
+
+    async def usage(self, tenant: str) -> SeatUsage:
+        document = await self.tenants.find_one({"_id": tenant}, {LIMIT: 1, USED: 1})
+        if document is None:
+            raise NotFoundException(detail=f"no tenant {tenant!r}")
+        return await self.of(document)
+
+    async def of(self, document: Document) -> SeatUsage:
+        """What a tenant document records; a tenant from before seats existed is counted first.
+
+        Such a tenant has no counter, and assuming 0 would hand out seats its users hold.
+        """
+        return _usage(document) if USED in document else await self.recount(document["_id"])
+
+    async def set_limit(self, tenant: str, seats: int | None) -> SeatUsage:
+        """Set the limit; lower than the seats in use is allowed, and their users keep them."""
+        document = await self.tenants.find_one_and_update(
+            {"_id": tenant}, {"$set": {LIMIT: seats}}, {LIMIT: 1, USED: 1},
+            return_document=ReturnDocument.AFTER,
+        )
+        if document is None:
+            raise NotFoundException(detail=f"no tenant {tenant!r}")
+        return await self.of(document)
+
+    async def reserve(self, tenant: str) -> None:
+        """Take a seat, or raise ``SeatLimitExceeded`` when none is free.
+
+        The check and the increment are one conditional update, so concurrent
+        reservations in any number of processes never take more seats than there are.
+        """
+        for _ in range(RESERVE_ATTEMPTS):
+            result = await self.tenants.update_one(
+                {"_id": tenant, USED: {"$exists": True}, **BELOW_LIMIT}, {"$inc": {USED: 1}}
+            )
+            if result.matched_count == 1:
+                return
+            usage = await self.usage(tenant)
+            if usage.seats is not None and usage.used >= usage.seats:
+                raise SeatLimitExceeded(tenant=tenant, seats=usage.seats, used=usage.used)
+            # A seat was freed, the limit raised or the counter set up since the update: again.
+        raise ServiceUnavailableException(
+            detail=f"the seats of tenant {tenant!r} are changing too fast; retry")
+
+    async def release(self, tenant: str, n: int = 1) -> None:
+        """Give back ``n`` seats; never below zero.
+
+        A release the counter cannot cover follows a recount that ran while a user's
+        write was under way; zero is then the closest value to the truth.
+        """
+        await self.tenants.update_one({"_id": tenant, USED: {"$gte": n}}, {"$inc": {USED: -n}})
+
+    async def around(self, tenant: str, change: int,
+                     write: Callable[[], Awaitable[bool]]) -> bool:
+        """Run ``write``, which takes a seat (``change`` 1), frees one (-1) or neither (0).
+
+        Answers what ``write`` answers: whether it landed. A seat is reserved before
+        the write and given back when the write did not land, because it answered
+        False (it lost an optimistic-concurrency round) or the database refused it. A
+        seat is freed only once its write landed. A write whose fate is unknown (a
+        dropped connection, a cancelled task) keeps its reservation, since an
+        over-count refuses a user too many until ``recount`` while an under-count
+        would let one too many in.
+        """
+        if change > 0:
+            await self.reserve(tenant)
+        try:
+            landed = await write()
+        except (SCIMException, WriteError):
+            if change > 0:
+                await self.release(tenant)
+            raise
+        if (change > 0 and not landed) or (change < 0 and landed):
+            await self.release(tenant)
+        return landed
+
+    async def recount(self, tenant: str) -> SeatUsage:
+        """Set the counter to the number of users that hold a seat, counted on an index.
+
+        Why it exists: the counter only ever drifts upwards (see ``around``), when a
+        process dies between reserving a seat and writing its user, or a write's fate
+        is unknown. The leaked seats stay taken until this runs. It also sets up the
+        counter of a tenant created before seats existed.
+
+        The count is kept only when no seat was taken or freed while it ran; one write
+        that had reserved its seat but not yet stored its user when counted is missed,
+        so run it on a quiet tenant for an exact result.
+        """
+        for _ in range(RECOUNT_ATTEMPTS):
+            document = await self.tenants.find_one({"_id": tenant}, {USED: 1})
+            if document is None:
+                raise NotFoundException(detail=f"no tenant {tenant!r}")
+            used = await self.users.count_documents({"tenant": tenant, **HOLDS_SEAT})
+            # ``None`` also matches a counter that was never set up.
+            counted = await self.tenants.find_one_and_update(
+                {"_id": tenant, USED: document.get(USED)}, {"$set": {USED: used}},
+                {LIMIT: 1, USED: 1}, return_document=ReturnDocument.AFTER,
+            )
+            if counted is not None:
+                return _usage(counted)
+        raise ServiceUnavailableException(
+            detail=f"the seats of tenant {tenant!r} kept changing during the recount; retry")

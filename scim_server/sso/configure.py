@@ -1,0 +1,242 @@
+"""The admin's JSON form of a tenant's SSO settings: read with precise errors, and written back.
+
+PUT and PATCH share one reader: PUT applies the body to the defaults, PATCH to the stored
+settings, and the nested objects (``idp``, ``name_id``, ``attributes``) merge member by member
+as in JSON merge-patch (RFC 7396), so an admin changes one field without restating the others.
+Every refusal names the field, because the admin has only the message to fix the body with.
+
+The view written back has the same shape, with each certificate shown in full and the SP's own
+values under ``service_provider``; the reader accepts both (certificates as objects with their
+``pem``, ``service_provider`` ignored as read-only), so what GET answers can be PUT back as is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any, get_args
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from scim2_models import InvalidValueException
+
+from samlkit.certs import fingerprint_sha256, load_certificate
+from scim_server.sso.settings import (
+    MAX_CERTIFICATES,
+    PRESETS,
+    NameIdSource,
+    SsoSettings,
+    certificate_view,
+)
+
+MAX_TEXT = 1024
+MAX_ALLOWED_GROUPS = 1000
+MAX_CLOCK_SKEW_SECONDS = 600
+MIN_SESSION_TTL_SECONDS = 60
+MAX_SESSION_TTL_SECONDS = 7 * 24 * 3600
+READ_ONLY = frozenset({"service_provider"})
+
+Reader = Callable[[str, Any], Any]
+"""Turns the JSON value found at a field's path into the settings value, or refuses it."""
+
+
+def _refuse(path: str, message: str) -> InvalidValueException:
+    return InvalidValueException(detail=f"{path} {message}")
+
+
+def boolean(path: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _refuse(path, "must be true or false")
+    return value
+
+
+def integer(low: int, high: int) -> Reader:
+    def read(path: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise _refuse(path, f"must be an integer from {low} to {high}")
+        return value
+    return read
+
+
+def text(path: str, value: Any) -> str:
+    """A name or identifier, compared exactly elsewhere, so stray whitespace is refused here."""
+    if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
+        raise _refuse(path, f"must be a non-empty string of at most {MAX_TEXT} characters")
+    if value != value.strip():
+        raise _refuse(path, "must not start or end with whitespace")
+    return value
+
+
+def optional(read: Reader) -> Reader:
+    """null is a value of its own here: no attribute, no format, no groups."""
+    def read_optional(path: str, value: Any) -> Any:
+        return None if value is None else read(path, value)
+    return read_optional
+
+
+def choice(options: tuple[str, ...]) -> Reader:
+    def read(path: str, value: Any) -> str:
+        if value not in options:
+            raise _refuse(path, "must be one of " + ", ".join(repr(o) for o in options))
+        return str(value)
+    return read
+
+
+def http_url(path: str, value: Any) -> str:
+    """An absolute http(s) URL: where a browser is sent, or where metadata is fetched from."""
+    url = text(path, value)
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    if not valid or any(c.isspace() for c in url):
+        raise _refuse(path, "must be an absolute http or https URL")
+    return url
+
+
+def certificates(path: str, value: Any) -> tuple[x509.Certificate, ...]:
+    """PEM strings, or the certificate objects the view shows (only their ``pem`` is read)."""
+    if not isinstance(value, list) or len(value) > MAX_CERTIFICATES:
+        raise _refuse(path, f"must be a list of at most {MAX_CERTIFICATES} PEM certificates")
+    loaded: dict[str, x509.Certificate] = {}
+    for index, item in enumerate(value):
+        pem = item.get("pem") if isinstance(item, dict) else item
+        try:
+            certificate = load_certificate(pem) if isinstance(pem, str) else None
+        except ValueError:
+            certificate = None
+        if certificate is None:
+            raise _refuse(f"{path}[{index}]", "is not a PEM X.509 certificate")
+        loaded.setdefault(fingerprint_sha256(certificate), certificate)
+    if len(loaded) != len(value):
+        raise _refuse(path, "holds the same certificate twice")
+    return tuple(loaded.values())
+
+
+def group_names(path: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(value) > MAX_ALLOWED_GROUPS:
+        raise _refuse(path, f"must be a list of at most {MAX_ALLOWED_GROUPS} group names")
+    return tuple(dict.fromkeys(text(f"{path}[{i}]", name) for i, name in enumerate(value)))
+
+
+@dataclass(frozen=True)
+class Field:
+    """One JSON member: the dataclass field it sets, and how its value is read."""
+
+    target: str
+    read: Reader
+
+
+def _section(fields: Mapping[str, Field]) -> Reader:
+    def read(path: str, value: Any) -> dict[str, Any]:
+        return _read_object(path, value, fields)
+    return read
+
+
+IDP_FIELDS: Mapping[str, Field] = {
+    "entity_id": Field("idp_entity_id", text),
+    "sso_url": Field("idp_sso_url", http_url),
+    "certificates": Field("certificates", certificates),
+}
+NAME_ID_FIELDS: Mapping[str, Field] = {
+    "source": Field("name_id_source", choice(get_args(NameIdSource))),
+    "attribute": Field("name_id_attribute", optional(text)),
+    "format": Field("name_id_format", optional(text)),
+}
+ATTRIBUTE_FIELDS: Mapping[str, Field] = {
+    "email": Field("email", text),
+    "first_name": Field("first_name", text),
+    "last_name": Field("last_name", text),
+    "groups": Field("groups", optional(text)),
+}
+FIELDS: Mapping[str, Field] = {
+    "enabled": Field("enabled", boolean),
+    "preset": Field("preset", choice(tuple(PRESETS))),
+    "idp": Field("idp", _section(IDP_FIELDS)),
+    "name_id": Field("name_id", _section(NAME_ID_FIELDS)),
+    "attributes": Field("attributes", _section(ATTRIBUTE_FIELDS)),
+    "jit": Field("jit", boolean),
+    "allowed_groups": Field("allowed_groups", group_names),
+    "require_signed_assertion": Field("require_signed_assertion", boolean),
+    "enforced": Field("enforced", boolean),
+    "allow_idp_initiated": Field("allow_idp_initiated", boolean),
+    "clock_skew_seconds": Field("clock_skew_seconds", integer(0, MAX_CLOCK_SKEW_SECONDS)),
+    "session_ttl_seconds": Field("session_ttl_seconds",
+                                 integer(MIN_SESSION_TTL_SECONDS, MAX_SESSION_TTL_SECONDS)),
+}
+
+
+def _read_object(path: str, value: Any, fields: Mapping[str, Field]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _refuse(path or "the body", "must be an object")
+    changes: dict[str, Any] = {}
+    for key, member in value.items():
+        member_path = f"{path}.{key}" if path else key
+        field = fields.get(key)
+        if field is None:
+            raise InvalidValueException(detail=f"unknown setting {member_path}")
+        changes[field.target] = field.read(member_path, member)
+    return changes
+
+
+def apply(settings: SsoSettings, body: Mapping[str, Any]) -> SsoSettings:
+    """``settings`` with the body's members merged in, checked as a whole.
+
+    Choosing a preset starts the attribute names over from the preset's; attribute names given
+    in the same body are then applied on top.
+    """
+    writable = {key: value for key, value in body.items() if key not in READ_ONLY}
+    changes = _read_object("", writable, FIELDS)
+    idp: dict[str, Any] = changes.pop("idp", {})
+    name_id: dict[str, Any] = changes.pop("name_id", {})
+    attribute_changes: dict[str, Any] = changes.pop("attributes", {})
+    base = PRESETS[changes["preset"]] if "preset" in changes else settings.attributes
+    updated = replace(settings, **changes, **idp, **name_id,
+                      attributes=replace(base, **attribute_changes))
+    check(updated)
+    return updated
+
+
+def missing_idp_fields(settings: SsoSettings) -> list[str]:
+    """What the IdP description still lacks for a sign-in to be attempted."""
+    present = {"idp.entity_id": settings.idp_entity_id, "idp.sso_url": settings.idp_sso_url,
+               "idp.certificates": settings.certificates}
+    return [name for name, value in present.items() if not value]
+
+
+def check(settings: SsoSettings) -> None:
+    """The rules that span fields, whichever request brought the settings to this state."""
+    if settings.name_id_source == "attribute" and not settings.name_id_attribute:
+        raise InvalidValueException(
+            detail="name_id.attribute is required when name_id.source is 'attribute'")
+    missing = missing_idp_fields(settings)
+    if settings.enabled and missing:
+        raise InvalidValueException(
+            detail="SSO cannot be enabled without " + ", ".join(missing))
+
+
+def settings_view(settings: SsoSettings) -> dict[str, Any]:
+    """The settings as the admin API shows them (the shape :func:`apply` reads)."""
+    return {
+        "enabled": settings.enabled,
+        "preset": settings.preset,
+        "idp": {
+            "entity_id": settings.idp_entity_id,
+            "sso_url": settings.idp_sso_url,
+            "certificates": [certificate_view(c) for c in settings.certificates],
+        },
+        "name_id": {
+            "source": settings.name_id_source,
+            "attribute": settings.name_id_attribute,
+            "format": settings.name_id_format,
+        },
+        "attributes": asdict(settings.attributes),
+        "jit": settings.jit,
+        "allowed_groups": list(settings.allowed_groups),
+        "require_signed_assertion": settings.require_signed_assertion,
+        "enforced": settings.enforced,
+        "allow_idp_initiated": settings.allow_idp_initiated,
+        "clock_skew_seconds": settings.clock_skew_seconds,
+        "session_ttl_seconds": settings.session_ttl_seconds,
+    }

@@ -1,0 +1,271 @@
+"""Just-in-time provisioning: a verified assertion becomes (or updates) a user in the SCIM store.
+
+JIT writes through ``Provisioning``, the same code the SCIM API runs, so a JIT user is an
+ordinary SCIM user (``meta.created`` is its first sign-in), seats are enforced the same
+way, and a later SCIM GET shows exactly what the sign-in wrote.
+
+Who an assertion signs in as is decided by a link (IdP issuer, subject) -> user id, kept
+apart from the SCIM document:
+
+- a linked subject is that user, whatever its email has become;
+- an unlinked subject adopts the user whose userName equals it, unless that user is already
+  linked to another IdP: the same email from a second IdP never takes an account over;
+- otherwise, with JIT on, a user is created with the subject as userName.
+
+JIT is create-and-update only, as Okta's is (idp-flows.md §5.4): it never deactivates
+anyone, and a user SCIM deactivated cannot sign in.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from scim2_models import UniquenessException
+
+from scim_server.filters import compile_filter
+from scim_server.models import GROUPS, USERS, UserModel
+from scim_server.provisioning import Provisioning
+from scim_server.scope import Scope
+from scim_server.sso.settings import SsoSettings
+from scim_server.sso.verify import VerifiedAssertion
+from scim_server.storage.database import Document
+from scim_server.storage.sso import SsoRepository
+
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+
+Action = Literal["created", "updated", "unchanged"]
+
+
+class SignInRefused(Exception):
+    """The assertion is genuine but may not sign anyone in; ``reason`` is for the admin log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class AccountDeactivated(SignInRefused):
+    """The user exists and SCIM (or an admin) deactivated it."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What an assertion says about a person, mapped through the tenant's attribute names."""
+
+    subject: str
+    email: str | None
+    first_name: str | None
+    last_name: str | None
+    groups: tuple[str, ...]
+
+    @property
+    def display_name(self) -> str | None:
+        return " ".join(part for part in (self.first_name, self.last_name) if part) or None
+
+
+@dataclass(frozen=True)
+class Account:
+    user_id: str
+    user_name: str
+    action: Action
+
+
+def profile_of(assertion: VerifiedAssertion, settings: SsoSettings) -> Profile:
+    """Map an assertion onto a profile; the subject is the NameID or the configured attribute."""
+    if settings.name_id_source == "attribute":
+        values = assertion.attribute(settings.name_id_attribute)
+        if not values or not values[0]:
+            raise SignInRefused(f"the assertion lacks the subject attribute "
+                                f"{settings.name_id_attribute!r}")
+        subject = values[0]
+    else:
+        subject = assertion.name_id
+    names = settings.attributes
+
+    def first(name: str | None) -> str | None:
+        values = assertion.attribute(name)
+        return values[0] if values and values[0] else None
+
+    email = first(names.email) or (assertion.name_id if "@" in assertion.name_id else None)
+    return Profile(subject=subject, email=email, first_name=first(names.first_name),
+                   last_name=first(names.last_name),
+                   groups=tuple(value for value in assertion.attribute(names.groups) if value))
+
+
+class JustInTime:
+    def __init__(self, provisioning: Provisioning, repository: SsoRepository) -> None:
+        self.provisioning = provisioning
+        self.repository = repository
+
+    async def find(self, scope: Scope, issuer: str, subject: str) -> Document | None:
+        """The user this (issuer, subject) signs in as, if there is one; writes nothing."""
+        user_id = await self.repository.linked_user(scope.tenant, issuer, subject)
+        if user_id is not None:
+            document = await self.provisioning.repository(USERS).get(scope.tenant, user_id)
+            if document is not None:
+                return document
+        return await self.by_user_name(scope, subject)
+
+    async def sign_in(self, scope: Scope, issuer: str, profile: Profile, settings: SsoSettings,
+                      now: datetime) -> Account:
+        document, action = await self._account(scope, issuer, profile, settings, now)
+        user_id = str(document["_id"])
+        if document["r"].get("active") is False:
+            raise AccountDeactivated(f"user {document['r'].get('userName')!r} is deactivated")
+        if action != "created" and settings.jit and await self._update(scope, document, profile):
+            action = "updated"
+        if settings.jit and await self._sync_groups(scope, user_id, profile, settings):
+            action = "updated" if action == "unchanged" else action
+        return Account(user_id=user_id, user_name=str(document["r"]["userName"]), action=action)
+
+    # -- who ---------------------------------------------------------------------------------
+
+    async def _account(self, scope: Scope, issuer: str, profile: Profile, settings: SsoSettings,
+                       now: datetime) -> tuple[Document, Action]:
+        tenant = scope.tenant
+        linked = await self.repository.linked_user(tenant, issuer, profile.subject)
+        if linked is not None:
+            document = await self.provisioning.repository(USERS).get(tenant, linked)
+            if document is not None:
+                return document, "unchanged"
+            await self.repository.unlink(tenant, issuer, profile.subject)  # SCIM deleted it
+        action: Action = "unchanged"
+        document = await self.by_user_name(scope, profile.subject)
+        if document is None:
+            if not settings.jit:
+                raise SignInRefused(f"no user {profile.subject!r}, and JIT provisioning is off")
+            document, action = await self._create(scope, profile)
+        others = set(await self.repository.issuers_of(tenant, str(document["_id"]))) - {issuer}
+        if others:
+            raise SignInRefused(f"user {profile.subject!r} is linked to another identity "
+                                f"provider ({', '.join(sorted(others))})")
+        if not await self.repository.link(tenant, issuer, profile.subject,
+                                          str(document["_id"]), now):
+            # A concurrent first sign-in of the same person linked it first: use theirs.
+            return await self._account(scope, issuer, profile, settings, now)
+        return document, action
+
+    async def by_user_name(self, scope: Scope, user_name: str) -> Document | None:
+        """The user of that userName (compared as SCIM does: case-insensitively), if any."""
+        query = compile_filter(f"userName eq {json.dumps(user_name)}", UserModel)
+        found = await self.provisioning.repository(USERS).find(scope.tenant, query, [("_id", 1)],
+                                                               skip=0, limit=1)
+        return found[0] if found else None
+
+    async def _create(self, scope: Scope, profile: Profile) -> tuple[Document, Action]:
+        body: dict[str, Any] = {"schemas": [USER_SCHEMA], "userName": profile.subject,
+                                "active": True, **_profile_attributes(profile)}
+        try:
+            answer = await self.provisioning.create(USERS, scope, body)
+        except UniquenessException:
+            # Created by a concurrent sign-in (or SCIM) since we looked: adopt it.
+            document = await self.by_user_name(scope, profile.subject)
+            if document is None:
+                raise
+            return document, "unchanged"
+        document = await self.provisioning.repository(USERS).get(scope.tenant,
+                                                                 answer.payload["id"])
+        assert document is not None
+        return document, "created"
+
+    # -- what --------------------------------------------------------------------------------
+
+    async def _update(self, scope: Scope, document: Document, profile: Profile) -> bool:
+        """Replace the mapped attributes that changed; answers whether anything did.
+
+        Each attribute is replaced on its own path, so what SCIM set beside them (a
+        formatted name, other emails) is kept.
+        """
+        operations = _changes(document["r"], profile)
+        if not operations:
+            return False
+        await self.provisioning.patch(USERS, scope, str(document["_id"]),
+                                      {"schemas": [PATCH_SCHEMA], "Operations": operations},
+                                      selection=None)
+        return True
+
+    async def _sync_groups(self, scope: Scope, user_id: str, profile: Profile,
+                           settings: SsoSettings) -> bool:
+        """Make the user's membership of the allowed groups what the assertion says.
+
+        Only groups the allowlist names are ever touched: membership of any other group is
+        the SCIM feed's business. An allowed group that does not exist yet is created.
+        """
+        if not settings.allowed_groups:
+            return False
+        asserted = {name.lower(): name for name in profile.groups if settings.group_allowed(name)}
+        current = await self._allowed_memberships(scope, user_id, settings)
+        changed = False
+        for name, group_id in current.items():
+            if name not in asserted:
+                await self._member_change(scope, group_id, "remove", user_id)
+                changed = True
+        for key, name in asserted.items():
+            if key not in current:
+                group_id = await self._group_id(scope, name)
+                await self._member_change(scope, group_id, "add", user_id)
+                changed = True
+        return changed
+
+    async def _allowed_memberships(self, scope: Scope, user_id: str,
+                                   settings: SsoSettings) -> dict[str, str]:
+        """The allowed groups the user is in now: lowercased displayName -> group id."""
+        memberships = await self.provisioning.memberships.groups_of(scope.tenant, [user_id])
+        group_ids = memberships.get(user_id, set())
+        summaries = await self.provisioning.repository(GROUPS).summaries(scope.tenant, group_ids)
+        return {str(summary.name).lower(): group_id for group_id, summary in summaries.items()
+                if summary.name and settings.group_allowed(summary.name)}
+
+    async def _group_id(self, scope: Scope, display_name: str) -> str:
+        query = compile_filter(f"displayName eq {json.dumps(display_name)}", GROUPS.model)
+        found = await self.provisioning.repository(GROUPS).find(scope.tenant, query,
+                                                                [("_id", 1)], skip=0, limit=1)
+        if found:
+            return str(found[0]["_id"])
+        answer = await self.provisioning.create(
+            GROUPS, scope, {"schemas": [GROUP_SCHEMA], "displayName": display_name})
+        return str(answer.payload["id"])
+
+    async def _member_change(self, scope: Scope, group_id: str, op: str, user_id: str) -> None:
+        operation: dict[str, Any] = (
+            {"op": "add", "path": "members", "value": [{"value": user_id}]} if op == "add"
+            else {"op": "remove", "path": f'members[value eq "{user_id}"]'})
+        await self.provisioning.patch(GROUPS, scope, group_id,
+                                      {"schemas": [PATCH_SCHEMA], "Operations": [operation]},
+                                      selection=None)
+
+
+def _profile_attributes(profile: Profile) -> dict[str, Any]:
+    """A new user's SCIM attributes, from its first sign-in."""
+    attributes: dict[str, Any] = {}
+    name = {key: value for key, value in (("givenName", profile.first_name),
+                                          ("familyName", profile.last_name)) if value}
+    if name:
+        attributes["name"] = name
+    if profile.display_name:
+        attributes["displayName"] = profile.display_name
+    if profile.email:
+        attributes["emails"] = [{"value": profile.email, "type": "work", "primary": True}]
+    return attributes
+
+
+def _changes(current: dict[str, Any], profile: Profile) -> list[dict[str, Any]]:
+    """PATCH operations that bring an existing user's mapped attributes up to this sign-in."""
+    name = current.get("name") or {}
+    wanted = (("name.givenName", name.get("givenName"), profile.first_name),
+              ("name.familyName", name.get("familyName"), profile.last_name),
+              ("displayName", current.get("displayName"), profile.display_name))
+    operations = [{"op": "replace", "path": path, "value": value}
+                  for path, now, value in wanted if value and now != value]
+    emails = current.get("emails") or []
+    known = {str(email.get("value", "")).lower() for email in emails}
+    if profile.email and profile.email.lower() not in known:
+        others = [{**email, "primary": False} for email in emails]
+        operations.append({"op": "replace", "path": "emails", "value": [
+            {"value": profile.email, "type": "work", "primary": True}, *others]})
+    return operations

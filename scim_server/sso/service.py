@@ -1,0 +1,280 @@
+"""Single sign-on for every tenant: the steps a sign-in takes, in order, free of HTTP.
+
+A sign-in is either SP-initiated (``start`` issues an AuthnRequest, remembered so the
+response can be bound to it once) or IdP-initiated (an unsolicited response, if the
+tenant allows them). ``consume`` then verifies the response, rules out a replay,
+provisions the user just in time and opens a session. Every outcome, good or bad, goes
+to the tenant's SSO log with its precise reason; callers show browsers a generic page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from samlkit.authn_request import AuthnRequest, build_authn_request, new_request_id
+from samlkit.bindings import encode_redirect
+from scim_server.errors import SeatLimitExceeded
+from scim_server.models import USERS
+from scim_server.passwords import hash_password_sync, verify_password_sync
+from scim_server.provisioning import Provisioning
+from scim_server.scope import Scope
+from scim_server.sso.jit import AccountDeactivated, JustInTime, Profile, SignInRefused, profile_of
+from scim_server.sso.sessions import Session, SessionCodec
+from scim_server.sso.settings import SpEndpoints, SsoSettings, sp_endpoints
+from scim_server.sso.verify import (
+    SamlRejected,
+    VerifiedAssertion,
+    VerifierConfig,
+    consume_response,
+)
+from scim_server.storage.database import Document
+from scim_server.storage.sso import PendingRequest, SsoRepository
+
+REQUEST_LIFETIME = timedelta(minutes=10)
+PASSWORD_ISSUER = "password"
+"""The session's ``idp`` for a password sign-in: no identity provider vouched for it."""
+UNKNOWN_USER_HASH = hash_password_sync(secrets.token_urlsafe(16))
+"""Checked against when the user does not exist, so that case costs a real scrypt too."""
+MAX_RELAY_STATE = 1024
+
+FailurePage = Literal["failed", "seats"]
+
+
+class SignInFailed(Exception):
+    """A sign-in that did not happen; ``reason`` goes to the log, ``page`` to the browser."""
+
+    def __init__(self, reason: str, page: FailurePage = "failed") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.page = page
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    token: str
+    ttl_seconds: int
+    user_name: str
+    redirect: str
+
+
+@dataclass(frozen=True)
+class TestReport:
+    """What a test sign-in found: the assertion as the SP read it, and whom it would sign in."""
+
+    assertion: VerifiedAssertion
+    profile: Profile
+    user: Document | None
+    jit: bool
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where the SP is reached and who is asking: for URLs and for the log."""
+
+    root: str
+    client: str | None = None
+
+    def endpoints(self, tenant: str) -> SpEndpoints:
+        return sp_endpoints(self.root, tenant)
+
+    def scope(self, tenant: str) -> Scope:
+        return Scope(tenant=tenant, base_url=f"{self.root}/scim/v2/{tenant}")
+
+
+def safe_relay(value: str | None, fallback: str) -> str:
+    """A RelayState as a redirect target: only a same-site relative path, else ``fallback``.
+
+    Anything with a scheme or a host, protocol-relative (``//evil``), backslash tricks
+    (``/\\evil``) or control characters could send the browser off-site: an open redirect.
+    """
+    if not value or len(value) > MAX_RELAY_STATE or not value.startswith("/"):
+        return fallback
+    if value.startswith(("//", "/\\")) or any(ord(c) < 0x20 or c == "\\" for c in value):
+        return fallback
+    parts = urllib.parse.urlsplit(value)
+    return value if not parts.scheme and not parts.netloc else fallback
+
+
+class SingleSignOn:
+    def __init__(self, repository: SsoRepository, sessions: SessionCodec,
+                 provisioning: Provisioning) -> None:
+        self.repository = repository
+        self.sessions = sessions
+        self.provisioning = provisioning
+        self.jit = JustInTime(provisioning, repository)
+
+    async def settings(self, tenant: str) -> SsoSettings:
+        settings = await self.repository.settings(tenant)
+        if settings is None:
+            raise SignInFailed(f"no tenant {tenant!r}")
+        return settings
+
+    # -- starting ----------------------------------------------------------------------------
+
+    async def start(self, tenant: str, origin: Origin, relay_state: str | None,
+                    test_ticket: str | None, now: datetime) -> str:
+        """Issue an AuthnRequest; answers the IdP URL (HTTP-Redirect binding) to send the
+        browser to. A valid admin test ticket makes it a test sign-in, allowed before SSO is
+        enabled, so the admin can try the connection first."""
+        settings = await self.settings(tenant)
+        test = test_ticket is not None
+        if test and not self.sessions.valid_test_ticket(test_ticket, tenant):
+            raise await self._failed(tenant, origin, now, "the test sign-in link is invalid or "
+                                     "has expired", flow="sp")
+        if not (settings.ready or (test and settings.idp_sso_url and settings.certificates)):
+            raise await self._failed(tenant, origin, now, "single sign-on is not enabled or "
+                                     "not configured", flow="sp")
+        endpoints = origin.endpoints(tenant)
+        relay = safe_relay(relay_state, endpoints.home_path)
+        request = AuthnRequest(
+            id=new_request_id(), issuer=endpoints.entity_id, destination=settings.idp_sso_url,
+            acs_url=endpoints.acs_url, issue_instant=now, name_id_format=settings.name_id_format,
+            force_authn=False,
+        )
+        await self.repository.remember_request(
+            tenant, PendingRequest(id=request.id, relay_state=relay, test=test),
+            expires=now + REQUEST_LIFETIME)
+        query = {"SAMLRequest": encode_redirect(build_authn_request(request)), "RelayState": relay}
+        separator = "&" if "?" in settings.idp_sso_url else "?"
+        return settings.idp_sso_url + separator + urllib.parse.urlencode(query)
+
+    # -- consuming -----------------------------------------------------------------------------
+
+    async def consume(self, tenant: str, origin: Origin, form: Mapping[str, str],
+                      now: datetime) -> SignedIn | TestReport:
+        """Verify a posted response and sign its subject in (or report on it, in test mode)."""
+        settings = await self.settings(tenant)
+        endpoints = origin.endpoints(tenant)
+        encoded = form.get("SAMLResponse")
+        if not encoded:
+            raise await self._failed(tenant, origin, now, "the POST carries no SAMLResponse")
+        config = VerifierConfig(
+            sp_entity_id=endpoints.entity_id, acs_url=endpoints.acs_url,
+            idp_entity_id=settings.idp_entity_id, certificates=settings.certificates,
+            require_signed_assertion=settings.require_signed_assertion,
+            name_id_format=settings.name_id_format,
+            skew=timedelta(seconds=settings.clock_skew_seconds),
+        )
+        try:
+            # 1-2 ms of signature checks per response: off the loop, so sign-ins don't stall it.
+            assertion = await asyncio.to_thread(consume_response, encoded, config, now)
+        except SamlRejected as rejected:
+            raise await self._failed(tenant, origin, now, rejected.reason) from None
+        flow = "sp" if assertion.in_response_to else "idp"
+        details = {"flow": flow, "issuer": assertion.issuer, "name_id": assertion.name_id,
+                   "assertion_id": assertion.assertion_id}
+        pending = await self._answered_request(tenant, origin, settings, assertion, now, details)
+        if not await self.repository.consume_assertion(tenant, assertion.issuer,
+                                                       assertion.assertion_id, assertion.expires):
+            raise await self._failed(tenant, origin, now, "the assertion was already used "
+                                     "(replay)", **details)
+        test = pending is not None and pending.test
+        if not (settings.enabled or test):
+            raise await self._failed(tenant, origin, now, "single sign-on is disabled", **details)
+        try:
+            profile = profile_of(assertion, settings)
+            if test:
+                return await self._test_report(tenant, origin, settings, assertion, profile, now)
+            account = await self.jit.sign_in(origin.scope(tenant), assertion.issuer, profile,
+                                             settings, now)
+        except SeatLimitExceeded as full:
+            raise await self._failed(tenant, origin, now, str(full.detail), page="seats",
+                                     **details) from None
+        except (AccountDeactivated, SignInRefused) as refused:
+            raise await self._failed(tenant, origin, now, refused.reason, **details) from None
+        relay = pending.relay_state if pending else form.get("RelayState")
+        redirect = safe_relay(relay, endpoints.home_path)
+        await self._log(tenant, origin, now, "signed_in", **details, user=account.user_id,
+                        user_name=account.user_name, jit=account.action)
+        token = self.sessions.encode_session(tenant, account.user_id, account.user_name,
+                                             assertion.issuer, settings.session_ttl_seconds, now)
+        return SignedIn(token=token, ttl_seconds=settings.session_ttl_seconds,
+                        user_name=account.user_name, redirect=redirect)
+
+    async def _answered_request(self, tenant: str, origin: Origin, settings: SsoSettings,
+                                assertion: VerifiedAssertion, now: datetime,
+                                details: dict[str, Any]) -> PendingRequest | None:
+        """The AuthnRequest a solicited response answers, taken out (one use); None when
+        unsolicited, which only an IdP-initiated-friendly tenant accepts."""
+        if assertion.in_response_to is None:
+            if not settings.allow_idp_initiated:
+                raise await self._failed(tenant, origin, now, "unsolicited (IdP-initiated) "
+                                         "responses are not allowed for this tenant", **details)
+            return None
+        pending = await self.repository.take_request(tenant, assertion.in_response_to, now)
+        if pending is None:
+            raise await self._failed(tenant, origin, now, f"InResponseTo "
+                                     f"{assertion.in_response_to!r} answers no outstanding "
+                                     f"request of this SP (unknown, expired or already used)",
+                                     **details)
+        return pending
+
+    async def _test_report(self, tenant: str, origin: Origin, settings: SsoSettings,
+                           assertion: VerifiedAssertion, profile: Profile,
+                           now: datetime) -> TestReport:
+        user = await self.jit.find(origin.scope(tenant), assertion.issuer, profile.subject)
+        await self._log(tenant, origin, now, "test", flow="sp", issuer=assertion.issuer,
+                        name_id=assertion.name_id, assertion_id=assertion.assertion_id,
+                        user=None if user is None else user["_id"])
+        return TestReport(assertion=assertion, profile=profile, user=user, jit=settings.jit)
+
+    # -- password sign-in ----------------------------------------------------------------------
+
+    async def password_sign_in(self, tenant: str, origin: Origin, user_name: str,
+                               password: str, now: datetime) -> SignedIn:
+        """Sign in with the password SCIM set, unless the tenant enforces single sign-on.
+
+        Every refusal looks the same to the browser, and an unknown user costs the same
+        scrypt work as a wrong password, so neither reveals which accounts exist.
+        """
+        settings = await self.settings(tenant)
+        details = {"flow": "password", "user_name": user_name}
+        if settings.enforced:
+            raise await self._failed(tenant, origin, now, "password sign-in is off: single "
+                                     "sign-on is enforced for this tenant", **details)
+        user = await self.jit.by_user_name(origin.scope(tenant), user_name)
+        stored = None if user is None else user.get("pw")
+        matches = await asyncio.to_thread(verify_password_sync, password,
+                                          stored or UNKNOWN_USER_HASH)
+        if user is None or not stored or not matches:
+            raise await self._failed(tenant, origin, now, "wrong user name or password",
+                                     **details)
+        if user["r"].get("active") is False:
+            raise await self._failed(tenant, origin, now, f"user {user_name!r} is deactivated",
+                                     **details)
+        await self._log(tenant, origin, now, "signed_in", **details, user=user["_id"])
+        token = self.sessions.encode_session(tenant, str(user["_id"]), str(user["r"]["userName"]),
+                                             PASSWORD_ISSUER, settings.session_ttl_seconds, now)
+        return SignedIn(token=token, ttl_seconds=settings.session_ttl_seconds,
+                        user_name=str(user["r"]["userName"]),
+                        redirect=origin.endpoints(tenant).home_path)
+
+    # -- sessions ------------------------------------------------------------------------------
+
+    async def session(self, tenant: str, cookie: str | None) -> Session | None:
+        """The session a cookie proves, while its user still exists and is active."""
+        session = self.sessions.decode_session(cookie, tenant)
+        if session is None:
+            return None
+        user = await self.provisioning.repository(USERS).get(tenant, session.user_id)
+        if user is None or user["r"].get("active") is False:
+            return None
+        return session
+
+    # -- the log -------------------------------------------------------------------------------
+
+    async def _failed(self, tenant: str, origin: Origin, now: datetime, reason: str,
+                      page: FailurePage = "failed", **details: Any) -> SignInFailed:
+        await self._log(tenant, origin, now, "refused", reason=reason, **details)
+        return SignInFailed(reason, page)
+
+    async def _log(self, tenant: str, origin: Origin, now: datetime, outcome: str,
+                   **details: Any) -> None:
+        await self.repository.record(tenant, {"at": now, "outcome": outcome,
+                                              "client": origin.client, **details})

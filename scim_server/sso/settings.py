@@ -1,0 +1,159 @@
+"""A tenant's single sign-on configuration: what the admin sets, and what the SP shows back.
+
+The settings live in the tenant's document, so a sign-in reads them with the same one
+lookup that proves the tenant exists. Certificates are stored as PEM text and parsed
+once per read; at most two are pinned at a time, which is what an IdP's key rollover
+needs (the old and the new certificate both verify until the old one is removed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from cryptography import x509
+
+from samlkit.certs import certificate_pem, fingerprint_sha256, load_certificate
+
+MAX_CERTIFICATES = 2
+NameIdSource = Literal["nameid", "attribute"]
+Preset = Literal["okta", "jumpcloud", "custom"]
+
+
+@dataclass(frozen=True)
+class AttributeMap:
+    """Which SAML attribute carries each profile field; names are matched case-insensitively."""
+
+    email: str = "email"
+    first_name: str = "firstName"
+    last_name: str = "lastName"
+    groups: str | None = "groups"
+
+
+PRESETS: Mapping[str, AttributeMap] = {
+    # Okta: the names an admin types in the app's Attribute Statements, camelCase by habit
+    # (idp-flows.md §5.2), and a "groups" Group Attribute Statement.
+    "okta": AttributeMap("email", "firstName", "lastName", "groups"),
+    # JumpCloud: the lowercase names its attribute mapping suggests, and the group attribute
+    # older JumpCloud apps call memberOf (idp-flows.md §6).
+    "jumpcloud": AttributeMap("email", "firstname", "lastname", "memberOf"),
+    "custom": AttributeMap(),
+}
+
+
+@dataclass(frozen=True)
+class SsoSettings:
+    """One tenant's SAML settings; the defaults are a disabled, unconfigured connection."""
+
+    enabled: bool = False
+    preset: Preset = "custom"
+    idp_entity_id: str = ""
+    idp_sso_url: str = ""
+    certificates: tuple[x509.Certificate, ...] = ()
+    # Which value identifies the person at this IdP: the NameID, or an attribute (so the
+    # same person's logins from two IdP orgs can be told apart even when the email is shared).
+    name_id_source: NameIdSource = "nameid"
+    name_id_attribute: str | None = None
+    # The NameID format asked for in AuthnRequests and required in responses; None takes
+    # whatever the IdP sends (Okta's default is "unspecified").
+    name_id_format: str | None = None
+    attributes: AttributeMap = field(default_factory=AttributeMap)
+    jit: bool = True
+    # The group displayNames an assertion may put a user in; "*" allows any, empty allows none.
+    allowed_groups: tuple[str, ...] = ()
+    require_signed_assertion: bool = False
+    enforced: bool = False
+    allow_idp_initiated: bool = True
+    clock_skew_seconds: int = 90
+    session_ttl_seconds: int = 8 * 3600
+
+    @property
+    def ready(self) -> bool:
+        """Whether a sign-in can be attempted at all: on, and the IdP fully described."""
+        return bool(self.enabled and self.idp_entity_id and self.idp_sso_url
+                    and self.certificates)
+
+    def group_allowed(self, display_name: str) -> bool:
+        allowed = {name.lower() for name in self.allowed_groups}
+        return "*" in allowed or display_name.lower() in allowed
+
+    def with_certificate(self, certificate: x509.Certificate) -> SsoSettings:
+        """Pin one more certificate; the oldest goes when two are already pinned."""
+        kept = tuple(c for c in self.certificates
+                     if fingerprint_sha256(c) != fingerprint_sha256(certificate))
+        return replace(self, certificates=(*kept, certificate)[-MAX_CERTIFICATES:])
+
+
+@dataclass(frozen=True)
+class SpEndpoints:
+    """The service provider's own values, for the admin to paste into the IdP."""
+
+    tenant: str
+    entity_id: str
+    acs_url: str
+    metadata_url: str
+    login_url: str
+    home_url: str
+    home_path: str
+    """Where a browser lands after signing in when nothing else was asked for."""
+
+
+def sp_endpoints(root: str, tenant: str) -> SpEndpoints:
+    """The SP's URLs under ``root`` (the server's public URL); the entity ID is the metadata URL,
+    the convention that lets an IdP fetch the metadata from the ID it is given."""
+    path = f"/sso/{tenant}"
+    base = f"{root.rstrip('/')}{path}"
+    metadata = f"{base}/saml/metadata"
+    return SpEndpoints(tenant=tenant, entity_id=metadata, acs_url=f"{base}/saml/acs",
+                       metadata_url=metadata, login_url=f"{base}/saml/login",
+                       home_url=f"{base}/", home_path=f"{path}/")
+
+
+def to_document(settings: SsoSettings) -> dict[str, Any]:
+    """The stored form: plain BSON types, certificates as PEM."""
+    return {
+        "enabled": settings.enabled,
+        "preset": settings.preset,
+        "idp_entity_id": settings.idp_entity_id,
+        "idp_sso_url": settings.idp_sso_url,
+        "certificates": [certificate_pem(c) for c in settings.certificates],
+        "name_id_source": settings.name_id_source,
+        "name_id_attribute": settings.name_id_attribute,
+        "name_id_format": settings.name_id_format,
+        "attributes": {
+            "email": settings.attributes.email,
+            "first_name": settings.attributes.first_name,
+            "last_name": settings.attributes.last_name,
+            "groups": settings.attributes.groups,
+        },
+        "jit": settings.jit,
+        "allowed_groups": list(settings.allowed_groups),
+        "require_signed_assertion": settings.require_signed_assertion,
+        "enforced": settings.enforced,
+        "allow_idp_initiated": settings.allow_idp_initiated,
+        "clock_skew_seconds": settings.clock_skew_seconds,
+        "session_ttl_seconds": settings.session_ttl_seconds,
+    }
+
+
+def from_document(document: Mapping[str, Any] | None) -> SsoSettings:
+    """The settings a stored document holds; absent fields take their defaults."""
+    if not document:
+        return SsoSettings()
+    values = dict(document)
+    values["certificates"] = tuple(load_certificate(pem) for pem in values.get("certificates", ()))
+    values["attributes"] = AttributeMap(**values.get("attributes", {}))
+    values["allowed_groups"] = tuple(values.get("allowed_groups", ()))
+    known = SsoSettings.__dataclass_fields__
+    return SsoSettings(**{key: value for key, value in values.items() if key in known})
+
+
+def certificate_view(certificate: x509.Certificate) -> dict[str, Any]:
+    return {
+        "subject": certificate.subject.rfc4514_string(),
+        "not_before": certificate.not_valid_before_utc.isoformat(),
+        "not_after": certificate.not_valid_after_utc.isoformat(),
+        "fingerprint_sha256": fingerprint_sha256(certificate),
+        "pem": certificate_pem(certificate),
+    }

@@ -1,0 +1,369 @@
+"""Verifying a SAMLResponse: the recipe of ``../shared/reference/saml.md`` §6, step by step.
+
+signxml proves that bytes were signed by a pinned key; everything SAML means by a valid
+response is checked here. The order matters:
+
+1. The document's *shape* is checked before any signature: exactly one Assertion, a direct
+   child of the Response; at most one Signature under each of the two; no duplicate IDs; no
+   comments, DTDs or processing instructions. This is what defeats signature wrapping.
+2. Each signature is verified at its pinned position, and its one Reference must name the
+   element it sits in, so a valid signature over *something else* proves nothing.
+3. From then on only the trees signxml returned are read: what was signed, and nothing the
+   attacker could have added around it.
+
+Everything that needs state (the AuthnRequest the response answers, the replay cache, the
+user) is left to the caller: this module is pure and takes ``now`` as an argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from lxml import etree
+from signxml import DigestAlgorithm, SignatureConfiguration, SignatureMethod, XMLVerifier
+from signxml.exceptions import InvalidCertificate, InvalidInput, InvalidSignature
+
+from samlkit.bindings import decode_post
+from samlkit.namespaces import ASSERTION, BEARER, DSIG, EMAIL, PROTOCOL, STATUS_SUCCESS, q
+from samlkit.timefmt import parse_instant
+from samlkit.xml import XmlRejected, parse_strict
+
+MAX_RESPONSE_BYTES = 256 * 1024
+MAX_ATTRIBUTES = 100
+MAX_ATTRIBUTE_VALUES = 100
+MAX_VALUE_LENGTH = 2048
+
+SIGNATURE_METHODS = frozenset({SignatureMethod.RSA_SHA256, SignatureMethod.RSA_SHA512})
+DIGEST_ALGORITHMS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA512})
+
+RESPONSE = q(PROTOCOL, "Response")
+ASSERTION_TAG = q(ASSERTION, "Assertion")
+SIGNATURE = q(DSIG, "Signature")
+ID_ATTRIBUTES = ("ID", "Id", "id")
+
+
+class SamlRejected(Exception):
+    """The response is not acceptable; ``reason`` is for the admin's log, never the browser."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class VerifierConfig:
+    """What a response must match: this SP, and the one IdP the tenant trusts."""
+
+    sp_entity_id: str
+    acs_url: str
+    idp_entity_id: str
+    certificates: tuple[x509.Certificate, ...]
+    require_signed_assertion: bool = False
+    name_id_format: str | None = None
+    skew: timedelta = timedelta(seconds=90)
+
+
+@dataclass(frozen=True)
+class VerifiedAssertion:
+    """What a verified assertion says, read only from signed XML."""
+
+    issuer: str
+    assertion_id: str
+    name_id: str
+    name_id_format: str | None
+    attributes: dict[str, tuple[str, ...]]
+    session_index: str | None
+    in_response_to: str | None
+    expires: datetime
+    """When the assertion stops being usable: the replay cache may forget it after this."""
+
+    def attribute(self, name: str | None) -> tuple[str, ...]:
+        """An attribute's values, its name matched case-insensitively (IdPs vary in case)."""
+        if not name:
+            return ()
+        wanted = name.lower()
+        return next((values for key, values in self.attributes.items()
+                     if key.lower() == wanted), ())
+
+
+def consume_response(encoded: str, config: VerifierConfig, now: datetime) -> VerifiedAssertion:
+    """Verify a posted ``SAMLResponse`` (base64); raise ``SamlRejected`` with the precise reason."""
+    try:
+        raw = decode_post(encoded, max_bytes=MAX_RESPONSE_BYTES)
+    except ValueError as error:
+        raise SamlRejected(f"SAMLResponse is not acceptable base64: {error}") from None
+    try:
+        root = parse_strict(raw, max_bytes=MAX_RESPONSE_BYTES)
+    except XmlRejected as error:
+        raise SamlRejected(f"unsafe or malformed XML: {error}") from None
+    assertion = _check_shape(root)
+    response, signed_assertion = _verify_signatures(raw, root, assertion, config)
+    return _read_assertion(response, signed_assertion, config, now)
+
+
+# -- 1. shape -------------------------------------------------------------------------------
+
+
+def _check_shape(root: etree._Element) -> etree._Element:
+    """Structure checks that make wrapping impossible; answers the one Assertion."""
+    if root.tag != RESPONSE:
+        raise SamlRejected(f"the document is not a SAML Response but {root.tag!r}")
+    if root.get("Version") != "2.0":
+        raise SamlRejected(f"unsupported SAML version {root.get('Version')!r}")
+    seen: set[str] = set()
+    for element in root.iter(etree.Element):
+        for name in ID_ATTRIBUTES:
+            value = element.get(name)
+            if value is not None:
+                if value in seen:
+                    raise SamlRejected(f"the ID {value!r} occurs more than once")
+                seen.add(value)
+    if next(root.iter(q(ASSERTION, "EncryptedAssertion")), None) is not None:
+        raise SamlRejected("encrypted assertions are not supported")
+    assertions = list(root.iter(ASSERTION_TAG))
+    if len(assertions) != 1:
+        raise SamlRejected(f"the response holds {len(assertions)} assertions, not exactly one")
+    assertion = assertions[0]
+    if assertion.getparent() is not root:
+        raise SamlRejected("the assertion is not a direct child of the response")
+    for signature in root.iter(SIGNATURE):
+        if signature.getparent() not in (root, assertion):
+            raise SamlRejected("a signature sits outside the response and the assertion")
+    for owner in (root, assertion):
+        if len(owner.findall(SIGNATURE)) > 1:
+            raise SamlRejected("an element carries more than one signature")
+    return assertion
+
+
+# -- 2. signatures ----------------------------------------------------------------------------
+
+
+def _verify_signatures(raw: bytes, root: etree._Element, assertion: etree._Element,
+                       config: VerifierConfig) -> tuple[etree._Element, etree._Element]:
+    """Answers (response, assertion) as signxml returned them: the signed trees only."""
+    response_signed = root.find(SIGNATURE) is not None
+    assertion_signed = assertion.find(SIGNATURE) is not None
+    if not (response_signed or assertion_signed):
+        raise SamlRejected("nothing in the response is signed")
+    if config.require_signed_assertion and not assertion_signed:
+        raise SamlRejected("the assertion is not signed, and this tenant requires it")
+    signed_response = (_verify_one(raw, "./", root, config) if response_signed else None)
+    if assertion_signed:
+        signed_assertion = _verify_one(raw, f"./{ASSERTION_TAG}/", assertion, config)
+    else:
+        assert signed_response is not None
+        found = signed_response.findall(ASSERTION_TAG)
+        if len(found) != 1:
+            raise SamlRejected("the signed response does not hold exactly one assertion")
+        signed_assertion = found[0]
+    # An unsigned Response envelope is only advisory: its checks still run, on the parsed copy.
+    return (signed_response if signed_response is not None else root), signed_assertion
+
+
+def _verify_one(raw: bytes, location: str, element: etree._Element,
+                config: VerifierConfig) -> etree._Element:
+    """Verify the signature at ``location`` against each pinned certificate (key rollover)."""
+    expected_id = element.get("ID")
+    if not expected_id:
+        raise SamlRejected(f"the signed {etree.QName(element).localname} has no ID")
+    expect = SignatureConfiguration(
+        require_x509=True, location=location, expect_references=1,
+        signature_methods=SIGNATURE_METHODS, digest_algorithms=DIGEST_ALGORITHMS,
+    )
+    failures: list[str] = []
+    for certificate in config.certificates:
+        try:
+            result = XMLVerifier().verify(raw, x509_cert=certificate, expect_config=expect)
+        except (InvalidSignature, InvalidCertificate, InvalidInput) as error:
+            failures.append(str(error) or type(error).__name__)
+            continue
+        except (ValueError, etree.LxmlError) as error:
+            failures.append(f"unreadable signature: {error}")
+            continue
+        assert not isinstance(result, list)
+        references = result.signature_xml.findall(f"{q(DSIG, 'SignedInfo')}/{q(DSIG, 'Reference')}")
+        signed = result.signed_xml
+        if (len(references) != 1 or references[0].get("URI") != f"#{expected_id}"
+                or signed is None or signed.tag != element.tag
+                or signed.get("ID") != expected_id):
+            raise SamlRejected("the signature does not cover the element being consumed")
+        return signed
+    if not config.certificates:
+        failures.append("no certificate is pinned")
+    name = etree.QName(element).localname
+    raise SamlRejected(f"the {name} signature does not verify: {'; '.join(failures)}")
+
+
+# -- 3. what the signed XML says -------------------------------------------------------------
+
+
+def _read_assertion(response: etree._Element, assertion: etree._Element,
+                    config: VerifierConfig, now: datetime) -> VerifiedAssertion:
+    issuer = _text(assertion, q(ASSERTION, "Issuer"))
+    if issuer != config.idp_entity_id:
+        raise SamlRejected(f"the assertion's issuer {issuer!r} is not this tenant's IdP "
+                           f"{config.idp_entity_id!r}")
+    response_issuer = response.find(q(ASSERTION, "Issuer"))
+    if response_issuer is not None and (response_issuer.text or "").strip() != issuer:
+        raise SamlRejected("the response and the assertion name different issuers")
+    status = response.find(f"{q(PROTOCOL, 'Status')}/{q(PROTOCOL, 'StatusCode')}")
+    if status is None or status.get("Value") != STATUS_SUCCESS:
+        code = None if status is None else status.get("Value")
+        raise SamlRejected(f"the IdP answered with status {code!r}")
+    destination = response.get("Destination")
+    if destination is not None and destination != config.acs_url:
+        raise SamlRejected(f"the response is addressed to {destination!r}, not this ACS")
+    if destination is None and response.find(SIGNATURE) is not None:
+        raise SamlRejected("a signed response must name its Destination")
+
+    subject = _one(assertion, q(ASSERTION, "Subject"), "Subject")
+    confirmation = _bearer_confirmation(subject, config, now)
+    response_irt = response.get("InResponseTo")
+    subject_irt = confirmation.get("InResponseTo")
+    if response_irt and subject_irt and response_irt != subject_irt:
+        raise SamlRejected("the response and its subject answer different requests")
+    conditions_end = _check_conditions(assertion, config, now)
+    session_index = _check_authn_statement(assertion, now)
+    name_id, name_format = _name_id(subject, config)
+    return VerifiedAssertion(
+        issuer=issuer,
+        assertion_id=str(assertion.get("ID")),
+        name_id=name_id,
+        name_id_format=name_format,
+        attributes=_attributes(assertion),
+        session_index=session_index,
+        in_response_to=response_irt or subject_irt,
+        expires=min(conditions_end, _instant(confirmation, "NotOnOrAfter")) + config.skew,
+    )
+
+
+def _bearer_confirmation(subject: etree._Element, config: VerifierConfig,
+                         now: datetime) -> etree._Element:
+    """The first bearer SubjectConfirmationData meant for this ACS and valid now."""
+    problems: list[str] = []
+    for confirmation in subject.findall(q(ASSERTION, "SubjectConfirmation")):
+        if confirmation.get("Method") != BEARER:
+            problems.append(f"method {confirmation.get('Method')!r} is not bearer")
+            continue
+        data = confirmation.find(q(ASSERTION, "SubjectConfirmationData"))
+        if data is None:
+            problems.append("no SubjectConfirmationData")
+            continue
+        if data.get("Recipient") != config.acs_url:
+            problems.append(f"recipient {data.get('Recipient')!r} is not this ACS")
+            continue
+        if data.get("NotOnOrAfter") is None:
+            problems.append("no NotOnOrAfter")
+            continue
+        if _instant(data, "NotOnOrAfter") <= now - config.skew:
+            problems.append("the subject confirmation has expired")
+            continue
+        if data.get("NotBefore") is not None and _instant(data, "NotBefore") > now + config.skew:
+            problems.append("the subject confirmation is not valid yet")
+            continue
+        return data
+    raise SamlRejected("no usable bearer subject confirmation: "
+                       + ("; ".join(problems) or "there is none"))
+
+
+def _check_conditions(assertion: etree._Element, config: VerifierConfig,
+                      now: datetime) -> datetime:
+    """The validity window and the audience; answers the end of the window."""
+    conditions = _one(assertion, q(ASSERTION, "Conditions"), "Conditions")
+    if conditions.get("NotOnOrAfter") is None:
+        raise SamlRejected("the conditions have no NotOnOrAfter")
+    end = _instant(conditions, "NotOnOrAfter")
+    if end <= now - config.skew:
+        raise SamlRejected(f"the assertion expired at {end.isoformat()}")
+    if conditions.get("NotBefore") is not None and \
+            _instant(conditions, "NotBefore") > now + config.skew:
+        raise SamlRejected("the assertion is not valid yet")
+    restrictions = conditions.findall(q(ASSERTION, "AudienceRestriction"))
+    if not restrictions:
+        raise SamlRejected("the assertion names no audience")
+    for restriction in restrictions:
+        audiences = [(a.text or "").strip() for a in restriction.findall(q(ASSERTION, "Audience"))]
+        if config.sp_entity_id not in audiences:
+            raise SamlRejected(f"the assertion is for {audiences!r}, not {config.sp_entity_id!r}")
+    return end
+
+
+def _check_authn_statement(assertion: etree._Element, now: datetime) -> str | None:
+    statements = assertion.findall(q(ASSERTION, "AuthnStatement"))
+    if len(statements) != 1:
+        raise SamlRejected(f"the assertion has {len(statements)} AuthnStatements, not one")
+    statement = statements[0]
+    # No skew here: the IdP has said its session is over, which is not a clock question.
+    if statement.get("SessionNotOnOrAfter") is not None and \
+            _instant(statement, "SessionNotOnOrAfter") <= now:
+        raise SamlRejected("the IdP session has already ended (SessionNotOnOrAfter)")
+    return statement.get("SessionIndex")
+
+
+def _name_id(subject: etree._Element, config: VerifierConfig) -> tuple[str, str | None]:
+    name_ids = subject.findall(q(ASSERTION, "NameID"))
+    if len(name_ids) != 1:
+        raise SamlRejected(f"the subject has {len(name_ids)} NameIDs, not one")
+    name_id = name_ids[0]
+    if len(name_id):
+        raise SamlRejected("the NameID has child elements")
+    value = (name_id.text or "").strip()
+    if not value:
+        raise SamlRejected("the NameID is empty")
+    name_format = name_id.get("Format")
+    if config.name_id_format and name_format != config.name_id_format:
+        raise SamlRejected(f"the NameID format {name_format!r} is not {config.name_id_format!r}")
+    if name_format == EMAIL and value.count("@") != 1:
+        raise SamlRejected("the NameID is in email format but is not an email address")
+    return value, name_format
+
+
+def _attributes(assertion: etree._Element) -> dict[str, tuple[str, ...]]:
+    attributes: dict[str, tuple[str, ...]] = {}
+    for attribute in _attribute_elements(assertion):
+        name = attribute.get("Name")
+        if not name:
+            raise SamlRejected("an attribute has no Name")
+        values = attribute.findall(q(ASSERTION, "AttributeValue"))
+        if len(values) > MAX_ATTRIBUTE_VALUES:
+            raise SamlRejected(f"attribute {name!r} has too many values")
+        texts: list[str] = []
+        for value in values:
+            if len(value):
+                raise SamlRejected(f"a value of attribute {name!r} is not plain text")
+            text = (value.text or "").strip()
+            if len(text) > MAX_VALUE_LENGTH:
+                raise SamlRejected(f"a value of attribute {name!r} is too long")
+            texts.append(text)
+        attributes[name] = attributes.get(name, ()) + tuple(texts)
+        if len(attributes) > MAX_ATTRIBUTES:
+            raise SamlRejected("the assertion has too many attributes")
+    return attributes
+
+
+def _attribute_elements(assertion: etree._Element) -> Iterator[etree._Element]:
+    for statement in assertion.findall(q(ASSERTION, "AttributeStatement")):
+        yield from statement.findall(q(ASSERTION, "Attribute"))
+
+
+def _one(parent: etree._Element, tag: str, name: str) -> etree._Element:
+    found = parent.findall(tag)
+    if len(found) != 1:
+        raise SamlRejected(f"the assertion has {len(found)} {name} elements, not one")
+    return found[0]
+
+
+def _text(parent: etree._Element, tag: str) -> str:
+    element = parent.find(tag)
+    return "" if element is None else (element.text or "").strip()
+
+
+def _instant(element: etree._Element, attribute: str) -> datetime:
+    raw = element.get(attribute)
+    try:
+        return parse_instant(raw or "")
+    except ValueError:
+        raise SamlRejected(f"{attribute} {raw!r} is not a UTC instant") from None

@@ -1,0 +1,153 @@
+"""What single sign-on keeps in MongoDB.
+
+- The tenant's SSO settings, inside its tenant document.
+- ``saml_requests``: the AuthnRequest IDs this SP issued and not yet consumed. A response's
+  InResponseTo must take one out (one use); they expire by a TTL index.
+- ``saml_assertions``: the assertion IDs already consumed, kept until the assertion would
+  have expired anyway. Insert-if-absent on a unique index makes replay detection atomic
+  across worker processes and restarts.
+- ``sso_links``: which tenant user an (IdP issuer, subject) pair signs in as.
+- ``sso_log``: every sign-in attempt with its precise outcome, for the admin; the browser
+  only ever sees a generic page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
+
+from scim_server.sso.settings import SsoSettings, from_document, to_document
+from scim_server.storage.database import Database, Document
+
+SSO_LOG_TTL_SECONDS = 30 * 24 * 3600
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "saml_requests": [
+        IndexModel([("tenant", ASCENDING), ("_id", ASCENDING)], name="tenant_id"),
+        IndexModel([("expires", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
+    ],
+    "saml_assertions": [
+        IndexModel([("tenant", ASCENDING), ("issuer", ASCENDING), ("assertion", ASCENDING)],
+                   unique=True, name="tenant_issuer_assertion_unique"),
+        IndexModel([("expires", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
+    ],
+    "sso_links": [
+        IndexModel([("tenant", ASCENDING), ("issuer", ASCENDING), ("subject", ASCENDING)],
+                   unique=True, name="tenant_issuer_subject_unique"),
+        IndexModel([("tenant", ASCENDING), ("user", ASCENDING)], name="tenant_user"),
+    ],
+    "sso_log": [
+        IndexModel([("tenant", ASCENDING), ("at", DESCENDING)], name="tenant_at"),
+        IndexModel([("at", ASCENDING)], expireAfterSeconds=SSO_LOG_TTL_SECONDS, name="at_ttl"),
+    ],
+}
+
+
+@dataclass(frozen=True)
+class PendingRequest:
+    """An AuthnRequest this SP sent: what the response to it may do."""
+
+    id: str
+    relay_state: str | None
+    test: bool
+
+
+class SsoRepository:
+    def __init__(self, database: Database) -> None:
+        self.tenants = database.tenants
+        self.requests = database["saml_requests"]
+        self.assertions = database["saml_assertions"]
+        self.links = database["sso_links"]
+        self.log = database["sso_log"]
+
+    async def ensure_indexes(self) -> None:
+        for name, indexes in INDEXES.items():
+            await self.links.database[name].create_indexes(indexes)
+
+    # -- settings ------------------------------------------------------------------
+
+    async def settings(self, tenant: str) -> SsoSettings | None:
+        """The tenant's settings, or None when there is no such tenant."""
+        document = await self.tenants.find_one({"_id": tenant}, {"sso": 1})
+        return None if document is None else from_document(document.get("sso"))
+
+    async def save_settings(self, tenant: str, settings: SsoSettings) -> bool:
+        result = await self.tenants.update_one({"_id": tenant},
+                                               {"$set": {"sso": to_document(settings)}})
+        return result.matched_count == 1
+
+    # -- requests and replay -------------------------------------------------------
+
+    async def remember_request(self, tenant: str, request: PendingRequest,
+                               expires: datetime) -> None:
+        await self.requests.insert_one({
+            "_id": request.id, "tenant": tenant, "relay_state": request.relay_state,
+            "test": request.test, "expires": expires,
+        })
+
+    async def take_request(self, tenant: str, request_id: str,
+                           now: datetime) -> PendingRequest | None:
+        """Consume an outstanding request: of concurrent takers only the one whose delete
+        succeeds gets it, so it is one use. TTL deletion runs about once a minute, so expiry
+        is also checked here.
+        """
+        query = {"tenant": tenant, "_id": request_id}
+        document = await self.requests.find_one(query)
+        if document is None or (await self.requests.delete_one(query)).deleted_count != 1:
+            return None
+        if document["expires"] <= now:
+            return None
+        return PendingRequest(id=request_id, relay_state=document.get("relay_state"),
+                              test=bool(document.get("test")))
+
+    async def consume_assertion(self, tenant: str, issuer: str, assertion_id: str,
+                                expires: datetime) -> bool:
+        """Record an assertion as used; False when it already was (a replay)."""
+        try:
+            await self.assertions.insert_one({"tenant": tenant, "issuer": issuer,
+                                              "assertion": assertion_id, "expires": expires})
+        except DuplicateKeyError:
+            return False
+        return True
+
+    # -- links ----------------------------------------------------------------------
+
+    async def linked_user(self, tenant: str, issuer: str, subject: str) -> str | None:
+        document = await self.links.find_one({"tenant": tenant, "issuer": issuer,
+                                              "subject": subject})
+        return None if document is None else str(document["user"])
+
+    async def link(self, tenant: str, issuer: str, subject: str, user: str,
+                   now: datetime) -> bool:
+        """Bind (issuer, subject) to a user; False when another sign-in bound it first."""
+        try:
+            await self.links.insert_one({"tenant": tenant, "issuer": issuer, "subject": subject,
+                                         "user": user, "created": now})
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def unlink(self, tenant: str, issuer: str, subject: str) -> None:
+        await self.links.delete_one({"tenant": tenant, "issuer": issuer, "subject": subject})
+
+    async def issuers_of(self, tenant: str, user: str) -> list[str]:
+        """The IdPs a user is already linked to (it may sign in from none other)."""
+        links = await self.links.find({"tenant": tenant, "user": user}, {"issuer": 1}).to_list(None)
+        return [str(link["issuer"]) for link in links]
+
+    # -- log ------------------------------------------------------------------------
+
+    async def record(self, tenant: str, entry: dict[str, Any]) -> None:
+        await self.log.insert_one({"tenant": tenant, **entry})
+
+    async def entries(self, tenant: str, limit: int) -> list[Document]:
+        cursor = self.log.find({"tenant": tenant}, {"_id": 0, "tenant": 0})
+        return await cursor.sort("at", DESCENDING).limit(limit).to_list(None)
+
+    async def delete_tenant(self, tenant: str) -> None:
+        for collection in (self.requests, self.assertions, self.links, self.log):
+            await collection.delete_many({"tenant": tenant})
