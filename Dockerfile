@@ -4,6 +4,7 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md LICENSE ./
 COPY scim_server ./scim_server
+COPY samlkit ./samlkit
 RUN pip install --no-cache-dir .
 ENV SCIM_HOST=0.0.0.0 SCIM_PORT=8080
 EXPOSE 8080

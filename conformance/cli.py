@@ -1,4 +1,5 @@
-"""``scim-conformance``: run check suites against any SCIM base URL and write reports.
+"""``scim-conformance``: run check suites against any SCIM base URL (and, for the ``saml``
+suite, any SAML SP's ACS) and write reports.
 
 Exit status: 0 when every check passed or skipped, 1 on any failure or error, 2 on a
 usage error. Skips are not failures: they are what the server's ServiceProviderConfig
@@ -105,7 +106,8 @@ def write_saml_idp(args: argparse.Namespace) -> int:
 
 
 def run_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The run-wide options suites read (``conformance.options``)."""
+    """The run-wide options suites read (``conformance.options``); ValueError or OSError when
+    the saml flags are incomplete or name unusable key files."""
     return {"second_base_url": args.second_base_url, "second_token": args.second_token,
             "large": args.large, "saml": saml_option(args)}
 

@@ -359,7 +359,8 @@ class Provisioning:
                 if document is None:
                     raise resource_not_found(kind.endpoint, resource_id)
                 expected = preconditions.expected_version(document)
-                write = partial(repository.delete, scope.tenant, resource_id, expected)
+                write = partial(repository.delete, scope.tenant, resource_id,
+                                int(document["meta"]["version"]))
                 if await self.seats.around(scope.tenant,
                                            _seats_taken(kind, document.get("r", {}), None), write):
                     await self.memberships.forget(scope.tenant, resource_id)

@@ -290,6 +290,21 @@ async def test_a_storm_of_deactivations_reactivations_and_deletes_keeps_the_coun
     assert (await recounted.json())["used"] == active
 
 
+async def test_a_delete_racing_a_deactivation_or_reactivation_frees_exactly_the_seat_held(
+    scim: Scim, twin: Scim, mongo_db: AsyncDatabase[Any]
+) -> None:
+    for n in range(3):  # bystanders: the counter never reaches 0, where a release stops
+        await scim.create_user(f"bystander{n}")
+    targets = [((await scim.create_user(f"user{n}", active=n % 2 == 0))["id"], n % 2 == 1)
+               for n in range(24)]
+    writes = [request for user, activate in targets for request in (
+        set_active(twin, user, activate), scim.delete(f"/Users/{user}"))]
+
+    statuses = Counter(response.status for response in await asyncio.gather(*writes))
+    assert statuses[204] == len(targets) and set(statuses) <= {200, 204, 404}, statuses
+    assert await counter(mongo_db) == await active_in_store(mongo_db) == 3
+
+
 # --- recount ----------------------------------------------------------------------------------
 
 async def test_recount_repairs_a_counter_a_crash_left_too_high(

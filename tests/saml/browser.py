@@ -37,6 +37,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 SKIP_VARIABLE = "SCIM_SKIP_BROWSER"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 
+SP_HOST = "127.0.0.1"
+IDP_HOST = "localhost"
 OKTA_TENANT = "acme"
 JUMPCLOUD_TENANT = "globex"
 SHAPES: dict[str, IdpShape] = {OKTA_TENANT: okta(app_name=OKTA_TENANT),
@@ -114,11 +116,11 @@ class Stack:
     directory: Directory
     tenants: dict[str, Tenant]
 
-    async def admin(self, method: str, path: str, body: Any = None,
-                    expect_status: int = 200) -> Any:
+    async def admin(self, method: str, path: str, body: Any = None) -> Any:
+        """An admin API call under /admin/tenants that must succeed; answers its JSON."""
         async with self.http.request(method, f"/admin/tenants{path}", json=body,
                                      headers=ADMIN) as response:
-            assert response.status == expect_status, await response.text()
+            assert response.status == 200, await response.text()
             return await response.json()
 
     async def users(self, tenant: str, user_name: str) -> list[dict[str, Any]]:
@@ -177,8 +179,8 @@ async def running_stack(settings: Settings, key: SigningKey,
     every person in ``directory`` should be in more groups than that.
     """
     sp_socket, idp_socket = loopback_socket(), loopback_socket()
-    sp_url = f"http://127.0.0.1:{port_of(sp_socket)}"
-    idp_url = f"http://localhost:{port_of(idp_socket)}"
+    sp_url = f"http://{SP_HOST}:{port_of(sp_socket)}"
+    idp_url = f"http://{IDP_HOST}:{port_of(idp_socket)}"
     sp = create_app(replace(settings, public_url=sp_url))
     async with serving(sp, sp_socket), aiohttp.ClientSession(base_url=sp_url) as http:
         tenants = {name: await create_tenant(http, name) for name in SHAPES}
@@ -190,9 +192,10 @@ async def running_stack(settings: Settings, key: SigningKey,
 
 
 async def pick_person(page: Page, person: DirectoryUser, shots: Screenshots) -> None:
-    """On the IdP's sign-in page: photograph it and choose ``person``; the IdP then posts."""
+    """On the IdP's sign-in page: photograph it and choose ``person``; the IdP then posts
+    the response to the SP's ACS from its auto-submitting form."""
     await expect(page.get_by_test_id("page-signin")).to_be_visible()
-    assert page.url.startswith("http://localhost:"), page.url
+    assert page.url.startswith(f"http://{IDP_HOST}:"), page.url
     await shots.take("idp-signin")
     await page.get_by_test_id(f"user-{person.login}").click()
 
@@ -201,13 +204,15 @@ async def sign_in_from_sp(page: Page, stack: Stack, tenant: str, person: Directo
                           shots: Screenshots) -> None:
     """SP-initiated: the tenant's landing page, its SSO button, then the IdP's sign-in page."""
     await page.goto(f"{stack.sp_url}/sso/{tenant}/")
+    await shots.take("sp-signin")
     await page.locator("#sign-in-sso").click()
     await pick_person(page, person, shots)
 
 
 async def expect_signed_in(page: Page, tenant: str, person: DirectoryUser,
                            shots: Screenshots) -> None:
+    """Back at the SP, on the tenant's signed-in page, showing who and where."""
     await expect(page.locator("#signed-in-user")).to_have_text(person.login)
     await expect(page.locator("#signed-in-tenant")).to_have_text(tenant)
-    assert page.url.startswith("http://127.0.0.1:"), page.url
+    assert page.url.startswith(f"http://{SP_HOST}:"), page.url
     await shots.take("signed-in")
