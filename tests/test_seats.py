@@ -290,14 +290,15 @@ async def test_a_storm_of_deactivations_reactivations_and_deletes_keeps_the_coun
     assert (await recounted.json())["used"] == active
 
 
+@pytest.mark.parametrize("activate", [False, True], ids=["deactivation", "reactivation"])
 async def test_a_delete_racing_a_deactivation_or_reactivation_frees_exactly_the_seat_held(
-    scim: Scim, twin: Scim, mongo_db: AsyncDatabase[Any]
+    scim: Scim, twin: Scim, mongo_db: AsyncDatabase[Any], activate: bool
 ) -> None:
     for n in range(3):  # bystanders: the counter never reaches 0, where a release stops
         await scim.create_user(f"bystander{n}")
-    targets = [((await scim.create_user(f"user{n}", active=n % 2 == 0))["id"], n % 2 == 1)
-               for n in range(24)]
-    writes = [request for user, activate in targets for request in (
+    targets = [(await scim.create_user(f"user{n}", active=not activate))["id"]
+               for n in range(30)]
+    writes = [request for user in targets for request in (
         set_active(twin, user, activate), scim.delete(f"/Users/{user}"))]
 
     statuses = Counter(response.status for response in await asyncio.gather(*writes))

@@ -37,15 +37,17 @@ def html_errors(handler: Handler) -> Handler:
     """Turn a failed sign-in (or an unreachable database) into a page, never a JSON error."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
+        tenant = request.match_info["tenant"]
+        home = _origin(request).endpoints(tenant).home_path
         try:
             return await handler(request)
         except SignInFailed as failed:
             if failed.page == "seats":
-                return _html(pages.seat_limit_page(request.match_info["tenant"]), status=403)
-            return _html(pages.failure_page(), status=403)
+                return _html(pages.seat_limit_page(tenant, home), status=403)
+            return _html(pages.failure_page(home), status=403)
         except DATABASE_UNAVAILABLE as error:
             log.warning("database unavailable during sign-in: %s", error)
-            return _html(pages.failure_page(), status=503)
+            return _html(pages.failure_page(home), status=503)
 
     return wrapped
 
@@ -115,7 +117,8 @@ async def password(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     user_name, secret = form.get("username"), form.get("password")
     if not (isinstance(user_name, str) and isinstance(secret, str) and user_name and secret):
-        return _html(pages.failure_page(), status=400)
+        return _html(pages.failure_page(_origin(request).endpoints(tenant).home_path),
+                     status=400)
     signed_in = await services(request).sso.password_sign_in(tenant, _origin(request),
                                                              user_name, secret, _now())
     raise _session_redirect(request, tenant, signed_in)

@@ -16,7 +16,11 @@ from scim_server.storage.database import Document
 STYLE = ("body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;"
          "color:#1d2330}h1{font-size:1.4rem}table{border-collapse:collapse}"
          "td,th{border:1px solid #ccd;padding:.3rem .6rem;text-align:left}"
-         "button,.button{font-size:1rem;padding:.4rem 1rem}")
+         "button,.button{display:inline-block;font:inherit;font-size:1rem;padding:.5rem 1.2rem;"
+         "border:1px solid #2b59c3;border-radius:.3rem;background:#2b59c3;color:#fff;"
+         "text-decoration:none;cursor:pointer}"
+         "input{font:inherit;padding:.3rem;width:16rem}label{display:block}"
+         ".alt{margin-top:2rem;padding-top:1rem;border-top:1px solid #ccd}")
 
 
 def _page(title: str, body: str) -> str:
@@ -35,8 +39,10 @@ def sign_in_page(tenant: str, login_url: str, password_url: str, *, sso: bool,
         parts.append(f"<p><a class=\"button\" id=\"sign-in-sso\" href=\"{escape(login_url)}\">"
                      f"Sign in with single sign-on</a></p>")
     if passwords:
+        separated = ' class="alt"' if sso else ""
         parts.append(
-            f"<form method=\"post\" action=\"{escape(password_url)}\" id=\"password-form\">"
+            f"<form method=\"post\" action=\"{escape(password_url)}\" id=\"password-form\""
+            f"{separated}>"
             "<p><label>User name <input name=\"username\" id=\"username\" "
             "autocomplete=\"username\" required></label></p>"
             "<p><label>Password <input name=\"password\" id=\"password\" type=\"password\" "
@@ -63,18 +69,20 @@ def signed_out_page(tenant: str, home_url: str) -> str:
         f"<p><a href=\"{escape(home_url)}\">Sign in again</a></p>"))
 
 
-def failure_page() -> str:
+def failure_page(home_url: str) -> str:
     return _page("Sign-in failed", (
         "<h1 id=\"sso-error\">Sign-in failed</h1>"
         "<p>We could not sign you in. Try again from your identity provider; if it keeps "
-        "failing, contact your administrator.</p>"))
+        "failing, contact your administrator.</p>"
+        f"<p><a id=\"back\" href=\"{escape(home_url)}\">Back to the sign-in page</a></p>"))
 
 
-def seat_limit_page(tenant: str) -> str:
+def seat_limit_page(tenant: str, home_url: str) -> str:
     return _page("No seat available", (
         "<h1 id=\"seat-limit\">No seat is available</h1>"
         f"<p>Every seat of <strong>{escape(tenant)}</strong> is in use, so your account "
-        "cannot be activated. Ask your administrator to add seats or free one.</p>"))
+        "cannot be activated. Ask your administrator to add seats or free one.</p>"
+        f"<p><a id=\"back\" href=\"{escape(home_url)}\">Back to the sign-in page</a></p>"))
 
 
 def test_report_page(report: TestReport) -> str:
@@ -91,7 +99,10 @@ def test_report_page(report: TestReport) -> str:
         f"<tr><th>NameID</th><td id=\"test-name-id\">{escape(report.assertion.name_id)}</td></tr>"
         f"<tr><th>Subject</th><td id=\"test-subject\">{escape(profile.subject)}</td></tr>"
         f"<tr><th>Email</th><td id=\"test-email\">{escape(profile.email or '')}</td></tr>"
-        f"<tr><th>Groups</th><td id=\"test-groups\">{escape(', '.join(profile.groups))}</td></tr>"
+        f"<tr><th>Groups asserted</th><td id=\"test-groups\">"
+        f"{escape(', '.join(profile.groups))}</td></tr>"
+        f"<tr><th>Groups a sign-in would assign</th><td id=\"test-assigned-groups\">"
+        f"{escape(', '.join(report.assigned_groups) or '(none: see allowed_groups)')}</td></tr>"
         "</table>"
         f"<h2>Match</h2><p id=\"test-match\">{escape(_match(report.user, report.jit))}</p>"
         f"<h2>Attributes</h2><table id=\"test-attributes\">{rows}</table>"))

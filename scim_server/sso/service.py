@@ -71,6 +71,8 @@ class TestReport:
     profile: Profile
     user: Document | None
     jit: bool
+    assigned_groups: tuple[str, ...]
+    """The asserted groups the allowlist lets through: what a real sign-in would assign."""
 
 
 @dataclass(frozen=True)
@@ -222,7 +224,9 @@ class SingleSignOn:
         await self._log(tenant, origin, now, "test", flow="sp", issuer=assertion.issuer,
                         name_id=assertion.name_id, assertion_id=assertion.assertion_id,
                         user=None if user is None else user["_id"])
-        return TestReport(assertion=assertion, profile=profile, user=user, jit=settings.jit)
+        return TestReport(assertion=assertion, profile=profile, user=user, jit=settings.jit,
+                          assigned_groups=tuple(g for g in profile.groups
+                                                if settings.group_allowed(g)))
 
     # -- password sign-in ----------------------------------------------------------------------
 

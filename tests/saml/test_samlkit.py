@@ -220,7 +220,7 @@ def test_post_form_auto_submits_escaped_fields_with_a_no_js_button() -> None:
     assert "<title>Signing in &lt;you&gt;</title>" in page
     assert "document.forms[0].submit()" in page
     assert "<noscript><p>JavaScript is disabled." in page
-    assert '<button type="submit">Continue</button></noscript>' in page
+    assert '<button type="submit" id="continue" data-testid="continue">Continue</button>' in page
 
 
 # --- AuthnRequest -----------------------------------------------------------------------------
