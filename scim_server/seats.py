@@ -1,9 +1,9 @@
 """Seats: how many active users a tenant may have, and how many hold one now.
 
 A user holds a seat while it is active. ``active`` absent counts as active: RFC 7643
-gives the attribute no default, and IdPs (Okta, Entra ID, JumpCloud) leave it out of
-users they mean to be usable, so counting an absent value as inactive would let a
-tenant fill up with users nobody counted.
+gives the attribute no default, and nothing stops a user created without it from being
+used (signing in included), so counting it as inactive would let a tenant fill up with
+users nobody counted.
 
 Counting the users on every write would cost a scan per request, so the tenant
 document keeps the limit, ``seats`` (None: unlimited), and a counter, ``seats_used``,
@@ -160,10 +160,10 @@ class Seats:
     async def recount(self, tenant: str) -> SeatUsage:
         """Set the counter to the number of users that hold a seat, counted on an index.
 
-        Why it exists: the counter only ever drifts upwards (see ``around``), when a
-        process dies between reserving a seat and writing its user, or a write's fate
-        is unknown. The leaked seats stay taken until this runs. It also sets up the
-        counter of a tenant created before seats existed.
+        Why it exists: writes can leave the counter too high, never too low (see
+        ``around``): a process that dies between reserving a seat and writing its
+        user, or a write whose fate is unknown, leaks a seat, which stays taken until
+        this runs. It also sets up the counter of a tenant created before seats existed.
 
         The count is kept only when no seat was taken or freed while it ran; one write
         that had reserved its seat but not yet stored its user when counted is missed,

@@ -176,6 +176,18 @@ async def test_deleting_an_active_user_frees_its_seat_and_an_inactive_one_frees_
     assert (await usage(scim.client))["used"] == 1
 
 
+async def test_a_write_the_database_refuses_gives_its_seat_back(scim: Scim) -> None:
+    await set_seats(scim.client, 2)
+    await scim.create_user("alice")
+    bob = await scim.create_user("bob", active=False)
+
+    await scim_error(await create(scim, "ALICE"), 409, "uniqueness")
+    taken = {"schemas": [USER], "userName": "alice", "active": True}
+    await scim_error(await scim.put(f"/Users/{bob['id']}", taken), 409, "uniqueness")
+    assert await is_active(scim, bob["id"]) is False
+    assert (await usage(scim.client))["used"] == 1
+
+
 async def test_groups_hold_no_seats(scim: Scim) -> None:
     await set_seats(scim.client, 0)
     bob = await scim.create_user("bob", active=False)
