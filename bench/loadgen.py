@@ -10,7 +10,8 @@ runs in order (a member add and then its remove); lanes are independent of each
 other. Workers take lanes until the plan is exhausted or the time budget has
 passed; a lane in flight is finished, and anything still running at the hard
 deadline (budget + grace) is cancelled and counted as such. Every request is
-measured by its label, so one lane can hold two kinds of request.
+measured by its label, so one lane can hold two kinds of request. A request carries a
+JSON ``body`` (SCIM) or a ``form`` (an HTML form post, as a browser sends SAML).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 
@@ -31,6 +33,7 @@ Request = dict[str, Any]
 Lane = list[Request]
 
 MAX_ERROR_SAMPLES = 5
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 @dataclass
@@ -164,11 +167,17 @@ async def run_http(plan: dict[str, Any]) -> dict[str, Any]:
     recorder = Recorder()
     base = plan["base_url"].rstrip("/")
     headers = plan["headers"]
+    # A browser-facing endpoint answers a redirect: its status is what is measured.
+    follow = plan.get("follow_redirects", True)
+
+    def encoded(request: Request) -> bytes | None:
+        if request.get("form") is not None:
+            return urlencode(request["form"]).encode()
+        return orjson.dumps(request["body"]) if request.get("body") is not None else None
 
     def prepared(lanes: list[Lane]) -> list[Lane]:
         # Bodies are serialized before the clock starts.
-        return [[{**r, "data": orjson.dumps(r["body"]) if r.get("body") is not None else None}
-                 for r in lane] for lane in lanes]
+        return [[{**r, "data": encoded(r)} for r in lane] for lane in lanes]
 
     lanes, warmup = prepared(plan["lanes"]), prepared(plan.get("warmup", []))
     timeout = aiohttp.ClientTimeout(total=plan.get("request_timeout", 120))
@@ -180,8 +189,10 @@ async def run_http(plan: dict[str, Any]) -> dict[str, Any]:
             label = request["label"]
             began = time.perf_counter()
             try:
-                async with session.request(request["method"], base + request["path"],
-                                           data=request["data"]) as response:
+                async with session.request(
+                        request["method"], base + request["path"], data=request["data"],
+                        headers=FORM if request.get("form") is not None else None,
+                        allow_redirects=follow) as response:
                     body = await response.read()
                     status = response.status
             except TimeoutError:
