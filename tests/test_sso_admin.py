@@ -212,6 +212,25 @@ INVALID: list[tuple[dict[str, Any], str]] = [
 ]
 
 
+async def test_concurrent_patches_of_different_settings_all_land(
+    scim: Scim, aiohttp_client: Any, settings: Settings
+) -> None:
+    """Two admins (here: two workers) patching at once: neither change is lost."""
+    other = await aiohttp_client(create_app(settings))
+    patches = [{"clock_skew_seconds": 30}, {"jit": False}, {"allowed_groups": ["Staff"]},
+               {"session_ttl_seconds": 600}, {"allow_idp_initiated": False},
+               {"require_signed_assertion": True}]
+    responses = await asyncio.gather(*(
+        client.patch(SSO, json=body, headers=ADMIN)
+        for client, body in zip([scim.client, other] * 3, patches, strict=True)))
+    assert [response.status for response in responses] == [200] * len(patches)
+    view = await _view(scim.client)
+    assert (view["clock_skew_seconds"], view["jit"], view["allowed_groups"]) == (30, False,
+                                                                                 ["Staff"])
+    assert view["session_ttl_seconds"] == 600 and view["allow_idp_initiated"] is False
+    assert view["require_signed_assertion"] is True
+
+
 @pytest.mark.parametrize(("body", "detail"), INVALID, ids=[d for _, d in INVALID])
 async def test_invalid_settings_are_400_naming_the_field_and_change_nothing(
     scim: Scim, body: dict[str, Any], detail: str

@@ -8,6 +8,7 @@ admin sees at once what the SP now expects and what to paste into the IdP.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -61,8 +62,11 @@ def _view(request: web.Request, tenant: str, settings: SsoSettings) -> dict[str,
         "metadata_url": sp.metadata_url, "login_url": sp.login_url}}
 
 
-async def _save(request: web.Request, tenant: str, settings: SsoSettings) -> web.Response:
-    if not await services(request).sso.repository.save_settings(tenant, settings):
+async def _save(request: web.Request, tenant: str,
+                change: Callable[[SsoSettings], SsoSettings]) -> web.Response:
+    """Apply ``change`` to the settings as they are when written (not as first read)."""
+    settings = await services(request).sso.repository.update_settings(tenant, change)
+    if settings is None:
         raise unknown_tenant(tenant)
     return json_response(_view(request, tenant, settings))
 
@@ -75,13 +79,16 @@ async def show(request: web.Request) -> web.Response:
 async def replace_settings(request: web.Request) -> web.Response:
     """PUT: the body is the whole configuration; whatever it leaves out takes its default."""
     tenant, _ = await _tenant_settings(request)
-    return await _save(request, tenant, configure.apply(SsoSettings(), await read_object(request)))
+    replacement = configure.apply(SsoSettings(), await read_object(request))
+    return await _save(request, tenant, lambda _: replacement)
 
 
 async def patch_settings(request: web.Request) -> web.Response:
     """PATCH: a JSON merge-patch of the current configuration."""
     tenant, current = await _tenant_settings(request)
-    return await _save(request, tenant, configure.apply(current, await read_object(request)))
+    body = await read_object(request)
+    configure.apply(current, body)  # an invalid body is refused before anything is written
+    return await _save(request, tenant, lambda settings: configure.apply(settings, body))
 
 
 async def _uploaded_certificate(request: web.Request) -> x509.Certificate:
@@ -105,9 +112,9 @@ async def _uploaded_certificate(request: web.Request) -> x509.Certificate:
 
 async def add_certificate(request: web.Request) -> web.Response:
     """Pin one more IdP certificate; with two pinned already the older one goes (rollover)."""
-    tenant, settings = await _tenant_settings(request)
+    tenant, _ = await _tenant_settings(request)
     certificate = await _uploaded_certificate(request)
-    return await _save(request, tenant, settings.with_certificate(certificate))
+    return await _save(request, tenant, lambda current: current.with_certificate(certificate))
 
 
 def _fingerprint_key(fingerprint: str) -> str:
@@ -116,16 +123,22 @@ def _fingerprint_key(fingerprint: str) -> str:
 
 
 async def remove_certificate(request: web.Request) -> web.Response:
-    tenant, settings = await _tenant_settings(request)
+    tenant, _ = await _tenant_settings(request)
     fingerprint = request.match_info["fingerprint"]
-    kept = tuple(c for c in settings.certificates
-                 if _fingerprint_key(fingerprint_sha256(c)) != _fingerprint_key(fingerprint))
-    if len(kept) == len(settings.certificates):
-        raise NotFoundException(detail=f"no pinned certificate has the fingerprint {fingerprint!r}")
-    if settings.enabled and not kept:
-        raise ConflictException(detail="the last pinned certificate cannot be removed while SSO "
-                                       "is enabled; pin its successor first, or disable SSO")
-    return await _save(request, tenant, replace(settings, certificates=kept))
+
+    def unpinned(settings: SsoSettings) -> SsoSettings:
+        kept = tuple(c for c in settings.certificates
+                     if _fingerprint_key(fingerprint_sha256(c)) != _fingerprint_key(fingerprint))
+        if len(kept) == len(settings.certificates):
+            raise NotFoundException(
+                detail=f"no pinned certificate has the fingerprint {fingerprint!r}")
+        if settings.enabled and not kept:
+            raise ConflictException(
+                detail="the last pinned certificate cannot be removed while SSO is enabled; "
+                       "pin its successor first, or disable SSO")
+        return replace(settings, certificates=kept)
+
+    return await _save(request, tenant, unpinned)
 
 
 async def _metadata_document(request: web.Request) -> bytes:
@@ -160,7 +173,8 @@ async def import_metadata(request: web.Request) -> web.Response:
             detail=f"the IdP metadata lists {len(pems)} signing certificates; "
                    f"1 to {MAX_CERTIFICATES} can be pinned")
     idp = {"entity_id": metadata.entity_id, "sso_url": metadata.sso_url, "certificates": pems}
-    return await _save(request, tenant, configure.apply(settings, {"idp": idp}))
+    configure.apply(settings, {"idp": idp})  # refused before anything is written
+    return await _save(request, tenant, lambda current: configure.apply(current, {"idp": idp}))
 
 
 def _entry_view(entry: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,10 +21,13 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
+from scim_server.errors import ServiceUnavailableException
 from scim_server.sso.settings import SsoSettings, from_document, to_document
 from scim_server.storage.database import Database, Document
 
 SSO_LOG_TTL_SECONDS = 30 * 24 * 3600
+REVISION = "sso_revision"
+MAX_SETTINGS_ATTEMPTS = 20
 
 INDEXES: dict[str, list[IndexModel]] = {
     "saml_requests": [
@@ -75,10 +79,25 @@ class SsoRepository:
         document = await self.tenants.find_one({"_id": tenant}, {"sso": 1})
         return None if document is None else from_document(document.get("sso"))
 
-    async def save_settings(self, tenant: str, settings: SsoSettings) -> bool:
-        result = await self.tenants.update_one({"_id": tenant},
-                                               {"$set": {"sso": to_document(settings)}})
-        return result.matched_count == 1
+    async def update_settings(self, tenant: str,
+                              change: Callable[[SsoSettings], SsoSettings]) -> SsoSettings | None:
+        """Apply ``change`` to the current settings and store the result; None: no tenant.
+
+        The write is conditioned on the revision that was read, and re-applied on a newer
+        one, so two admins changing different settings at once both keep their change.
+        """
+        for _ in range(MAX_SETTINGS_ATTEMPTS):
+            document = await self.tenants.find_one({"_id": tenant}, {"sso": 1, REVISION: 1})
+            if document is None:
+                return None
+            changed = change(from_document(document.get("sso")))
+            result = await self.tenants.update_one(
+                {"_id": tenant, REVISION: document.get(REVISION)},
+                {"$set": {"sso": to_document(changed)}, "$inc": {REVISION: 1}})
+            if result.modified_count == 1:
+                return changed
+        raise ServiceUnavailableException(
+            detail=f"the SSO settings of tenant {tenant!r} are changing too fast; retry")
 
     # -- requests and replay -------------------------------------------------------
 

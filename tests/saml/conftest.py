@@ -80,7 +80,8 @@ class Sso:
             certificates=(idp.key.certificate,),
             attributes=PRESETS[idp.shape.vendor],
         )
-        await services.sso.repository.save_settings(self.tenant, replace(settings, **changes))
+        await services.sso.repository.update_settings(self.tenant,
+                                                      lambda _: replace(settings, **changes))
 
     async def start(self, relay_state: str | None = None, test: str | None = None) -> str:
         """SP-initiated: GET the login URL; answers the AuthnRequest ID the SP issued."""
