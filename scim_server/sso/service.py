@@ -39,6 +39,8 @@ from scim_server.storage.sso import PendingRequest, SsoRepository
 REQUEST_LIFETIME = timedelta(minutes=10)
 PASSWORD_ISSUER = "password"
 """The session's ``idp`` for a password sign-in: no identity provider vouched for it."""
+PASSWORD_FAILURES_ALLOWED = 5
+PASSWORD_LOCKOUT = timedelta(minutes=15)
 UNKNOWN_USER_HASH = hash_password_sync(secrets.token_urlsafe(16))
 """Checked against when the user does not exist, so that case costs a real scrypt too."""
 MAX_RELAY_STATE = 1024
@@ -235,20 +237,31 @@ class SingleSignOn:
         """Sign in with the password SCIM set, unless the tenant enforces single sign-on.
 
         Every refusal looks the same to the browser, and an unknown user costs the same
-        scrypt work as a wrong password, so neither reveals which accounts exist.
+        scrypt work as a wrong password, so neither reveals which accounts exist. After
+        ``PASSWORD_FAILURES_ALLOWED`` failures in ``PASSWORD_LOCKOUT`` a user name is refused
+        until the window has passed, so a password cannot be guessed at scrypt speed.
         """
         settings = await self.settings(tenant)
         details = {"flow": "password", "user_name": user_name}
         if settings.enforced:
             raise await self._failed(tenant, origin, now, "password sign-in is off: single "
                                      "sign-on is enforced for this tenant", **details)
+        key = user_name.lower()
+        failures = await self.repository.password_failures_since(tenant, key,
+                                                                 now - PASSWORD_LOCKOUT)
+        if failures >= PASSWORD_FAILURES_ALLOWED:
+            raise await self._failed(tenant, origin, now, f"{failures} failed password sign-ins "
+                                     f"in {PASSWORD_LOCKOUT}: locked for now", **details)
         user = await self.jit.by_user_name(origin.scope(tenant), user_name)
         stored = None if user is None else user.get("pw")
         matches = await asyncio.to_thread(verify_password_sync, password,
                                           stored or UNKNOWN_USER_HASH)
         if user is None or not stored or not matches:
+            await self.repository.record_password_failure(tenant, key, now,
+                                                          now + PASSWORD_LOCKOUT)
             raise await self._failed(tenant, origin, now, "wrong user name or password",
                                      **details)
+        await self.repository.clear_password_failures(tenant, key)
         if user["r"].get("active") is False:
             raise await self._failed(tenant, origin, now, f"user {user_name!r} is deactivated",
                                      **details)

@@ -7,6 +7,8 @@
   have expired anyway. Insert-if-absent on a unique index makes replay detection atomic
   across worker processes and restarts.
 - ``sso_links``: which tenant user an (IdP issuer, subject) pair signs in as.
+- ``password_failures``: recent failed password sign-ins per user, expiring by TTL, which
+  throttle guessing.
 - ``sso_log``: every sign-in attempt with its precise outcome, for the admin; the browser
   only ever sees a generic page.
 """
@@ -44,6 +46,10 @@ INDEXES: dict[str, list[IndexModel]] = {
                    unique=True, name="tenant_issuer_subject_unique"),
         IndexModel([("tenant", ASCENDING), ("user", ASCENDING)], name="tenant_user"),
     ],
+    "password_failures": [
+        IndexModel([("tenant", ASCENDING), ("user", ASCENDING)], name="tenant_user"),
+        IndexModel([("expires", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
+    ],
     "sso_log": [
         IndexModel([("tenant", ASCENDING), ("at", DESCENDING)], name="tenant_at"),
         IndexModel([("at", ASCENDING)], expireAfterSeconds=SSO_LOG_TTL_SECONDS, name="at_ttl"),
@@ -67,6 +73,7 @@ class SsoRepository:
         self.assertions = database["saml_assertions"]
         self.links = database["sso_links"]
         self.log = database["sso_log"]
+        self.password_failures = database["password_failures"]
 
     async def ensure_indexes(self) -> None:
         for name, indexes in INDEXES.items():
@@ -158,6 +165,20 @@ class SsoRepository:
         links = await self.links.find({"tenant": tenant, "user": user}, {"issuer": 1}).to_list(None)
         return [str(link["issuer"]) for link in links]
 
+    # -- password throttling ------------------------------------------------------------
+
+    async def password_failures_since(self, tenant: str, user: str, since: datetime) -> int:
+        return await self.password_failures.count_documents(
+            {"tenant": tenant, "user": user, "at": {"$gt": since}})
+
+    async def record_password_failure(self, tenant: str, user: str, at: datetime,
+                                      expires: datetime) -> None:
+        await self.password_failures.insert_one({"tenant": tenant, "user": user, "at": at,
+                                                 "expires": expires})
+
+    async def clear_password_failures(self, tenant: str, user: str) -> None:
+        await self.password_failures.delete_many({"tenant": tenant, "user": user})
+
     # -- log ------------------------------------------------------------------------
 
     async def record(self, tenant: str, entry: dict[str, Any]) -> None:
@@ -168,5 +189,6 @@ class SsoRepository:
         return await cursor.sort("at", DESCENDING).limit(limit).to_list(None)
 
     async def delete_tenant(self, tenant: str) -> None:
-        for collection in (self.requests, self.assertions, self.links, self.log):
+        for collection in (self.requests, self.assertions, self.links, self.log,
+                           self.password_failures):
             await collection.delete_many({"tenant": tenant})
