@@ -140,7 +140,9 @@ class JustInTime:
             if not settings.jit:
                 raise SignInRefused(f"no user {profile.subject!r}, and JIT provisioning is off")
             document, action = await self._create(scope, profile)
-        others = set(await self.repository.issuers_of(tenant, str(document["_id"]))) - {issuer}
+        # A user created just now has no links; any other may belong to another IdP.
+        others = set() if action == "created" else (
+            set(await self.repository.issuers_of(tenant, str(document["_id"]))) - {issuer})
         if others:
             raise SignInRefused(f"user {profile.subject!r} is linked to another identity "
                                 f"provider ({', '.join(sorted(others))})")
