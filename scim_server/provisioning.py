@@ -335,7 +335,7 @@ class Provisioning:
                 if expected is not None:
                     raise PreconditionFailedException(detail="the resource has changed (If-Match)")
                 # Another process won this round: back off a little, with jitter, and retry.
-                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                await _back_off(attempt)
         raise ServiceUnavailableException(detail="too many concurrent changes to this resource")
 
     async def _version(self, kind: ResourceKind, scope: Scope, resource_id: str) -> int:
@@ -367,7 +367,7 @@ class Provisioning:
                     return
                 if expected is not None:
                     raise PreconditionFailedException(detail="the resource has changed (If-Match)")
-                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                await _back_off(attempt)
         raise ServiceUnavailableException(detail="too many concurrent changes to this resource")
 
     async def delete_tenant(self, tenant: str) -> None:
@@ -445,6 +445,11 @@ class Provisioning:
         for member in members:
             if member.value in current and member.display is not None:
                 await self.memberships.set_display(tenant, group, member)
+
+
+async def _back_off(attempt: int) -> None:
+    """A short, jittered, growing pause before an optimistic write's next round."""
+    await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
 
 
 def _seats_taken(kind: ResourceKind, before: Mapping[str, Any] | None,

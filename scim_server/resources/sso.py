@@ -38,7 +38,7 @@ def html_errors(handler: Handler) -> Handler:
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
         tenant = request.match_info["tenant"]
-        home = _origin(request).endpoints(tenant).home_path
+        home = origin(request).endpoints(tenant).home_path
         try:
             return await handler(request)
         except SignInFailed as failed:
@@ -52,7 +52,8 @@ def html_errors(handler: Handler) -> Handler:
     return wrapped
 
 
-def _origin(request: web.Request) -> Origin:
+def origin(request: web.Request) -> Origin:
+    """Where this server is reached (its SP URLs derive from it) and who is asking."""
     return Origin(root=public_root(request, services(request).settings.public_url),
                   client=request.remote)
 
@@ -67,7 +68,7 @@ async def home(request: web.Request) -> web.StreamResponse:
     tenant = request.match_info["tenant"]
     sso = services(request).sso
     settings = await sso.settings(tenant)
-    endpoints = _origin(request).endpoints(tenant)
+    endpoints = origin(request).endpoints(tenant)
     session = await sso.session(tenant, request.cookies.get(cookie_name(tenant)))
     if session is not None:
         return _html(pages.signed_in_page(session, f"{endpoints.home_path}logout"))
@@ -81,7 +82,7 @@ async def metadata(request: web.Request) -> web.StreamResponse:
     settings = await services(request).sso.repository.settings(tenant)
     if settings is None:
         raise web.HTTPNotFound()
-    endpoints = _origin(request).endpoints(tenant)
+    endpoints = origin(request).endpoints(tenant)
     document = sp_metadata(endpoints.entity_id, endpoints.acs_url,
                            name_id_format=settings.name_id_format,
                            want_assertions_signed=settings.require_signed_assertion)
@@ -93,7 +94,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     """SP-initiated sign-in: send the browser to the IdP with an AuthnRequest."""
     tenant = request.match_info["tenant"]
     location = await services(request).sso.start(
-        tenant, _origin(request), request.query.get("RelayState"), request.query.get("test"),
+        tenant, origin(request), request.query.get("RelayState"), request.query.get("test"),
         _now())
     raise web.HTTPFound(location, headers={"Cache-Control": "no-store"})
 
@@ -104,7 +105,7 @@ async def acs(request: web.Request) -> web.StreamResponse:
     tenant = request.match_info["tenant"]
     form = await request.post()
     fields = {key: value for key, value in form.items() if isinstance(value, str)}
-    outcome = await services(request).sso.consume(tenant, _origin(request), fields, _now())
+    outcome = await services(request).sso.consume(tenant, origin(request), fields, _now())
     if not isinstance(outcome, SignedIn):
         return _html(pages.test_report_page(outcome))
     raise _session_redirect(request, tenant, outcome)
@@ -117,9 +118,9 @@ async def password(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     user_name, secret = form.get("username"), form.get("password")
     if not (isinstance(user_name, str) and isinstance(secret, str) and user_name and secret):
-        return _html(pages.failure_page(_origin(request).endpoints(tenant).home_path),
+        return _html(pages.failure_page(origin(request).endpoints(tenant).home_path),
                      status=400)
-    signed_in = await services(request).sso.password_sign_in(tenant, _origin(request),
+    signed_in = await services(request).sso.password_sign_in(tenant, origin(request),
                                                              user_name, secret, _now())
     raise _session_redirect(request, tenant, signed_in)
 
@@ -133,14 +134,14 @@ def _session_redirect(request: web.Request, tenant: str, signed_in: SignedIn) ->
     response = web.HTTPSeeOther(signed_in.redirect, headers={"Cache-Control": "no-store"})
     response.set_cookie(cookie_name(tenant), signed_in.token, max_age=signed_in.ttl_seconds,
                         path=f"/sso/{tenant}/", httponly=True, samesite="Lax",
-                        secure=_origin(request).root.startswith("https://"))
+                        secure=origin(request).root.startswith("https://"))
     return response
 
 
 @html_errors
 async def logout(request: web.Request) -> web.StreamResponse:
     tenant = request.match_info["tenant"]
-    endpoints = _origin(request).endpoints(tenant)
+    endpoints = origin(request).endpoints(tenant)
     response = _html(pages.signed_out_page(tenant, endpoints.home_path))
     response.del_cookie(cookie_name(tenant), path=f"/sso/{tenant}/")
     return response

@@ -28,9 +28,10 @@ from scim_server.resources.admin import (
     unknown_tenant,
 )
 from scim_server.resources.idp_metadata import fetch_metadata
-from scim_server.responses import ACCEPTED_CONTENT_TYPES, json_response, public_root, read_object
+from scim_server.resources.sso import origin
+from scim_server.responses import ACCEPTED_CONTENT_TYPES, json_response, read_object
 from scim_server.sso import configure
-from scim_server.sso.settings import MAX_CERTIFICATES, SpEndpoints, SsoSettings, sp_endpoints
+from scim_server.sso.settings import MAX_CERTIFICATES, SsoSettings
 from scim_server.state import services
 
 CERTIFICATE_TYPES = frozenset({"text/plain", "application/x-pem-file", "application/pkix-cert",
@@ -50,13 +51,9 @@ async def _tenant_settings(request: web.Request) -> tuple[str, SsoSettings]:
     return name, settings
 
 
-def _endpoints(request: web.Request, tenant: str) -> SpEndpoints:
-    return sp_endpoints(public_root(request, services(request).settings.public_url), tenant)
-
-
 def _view(request: web.Request, tenant: str, settings: SsoSettings) -> dict[str, Any]:
     """The settings, and the SP's own values the admin enters in the IdP."""
-    sp = _endpoints(request, tenant)
+    sp = origin(request).endpoints(tenant)
     return {**configure.settings_view(settings), "service_provider": {
         "tenant": tenant, "entity_id": sp.entity_id, "acs_url": sp.acs_url,
         "metadata_url": sp.metadata_url, "login_url": sp.login_url}}
@@ -198,5 +195,5 @@ async def start_test(request: web.Request) -> web.Response:
     if missing:
         raise ConflictException(detail="a test sign-in needs " + ", ".join(missing))
     ticket = services(request).sso.sessions.test_ticket(tenant)
-    login = _endpoints(request, tenant).login_url
+    login = origin(request).endpoints(tenant).login_url
     return json_response({"url": f"{login}?{urlencode({'test': ticket})}"})

@@ -10,6 +10,7 @@ to the tenant's SSO log with its precise reason; callers show browsers a generic
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import urllib.parse
 from collections.abc import Mapping
@@ -41,8 +42,13 @@ PASSWORD_ISSUER = "password"
 """The session's ``idp`` for a password sign-in: no identity provider vouched for it."""
 PASSWORD_FAILURES_ALLOWED = 5
 PASSWORD_LOCKOUT = timedelta(minutes=15)
-UNKNOWN_USER_HASH = hash_password_sync(secrets.token_urlsafe(16))
-"""Checked against when the user does not exist, so that case costs a real scrypt too."""
+
+
+@functools.cache
+def unknown_user_hash() -> str:
+    """Checked against when the user does not exist, so that case costs a real scrypt too;
+    made on first use, not at import, since scrypt is deliberately slow."""
+    return hash_password_sync(secrets.token_urlsafe(16))
 MAX_RELAY_STATE = 1024
 
 FailurePage = Literal["failed", "seats"]
@@ -255,7 +261,7 @@ class SingleSignOn:
         user = await self.jit.by_user_name(origin.scope(tenant), user_name)
         stored = None if user is None else user.get("pw")
         matches = await asyncio.to_thread(verify_password_sync, password,
-                                          stored or UNKNOWN_USER_HASH)
+                                          stored or unknown_user_hash())
         if user is None or not stored or not matches:
             await self.repository.record_password_failure(tenant, key, now,
                                                           now + PASSWORD_LOCKOUT)

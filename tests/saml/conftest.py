@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from idp_sim.saml import shapes
 from idp_sim.saml.response import IdentityProvider, SamlSubject, ServiceProvider
+from idp_sim.saml.shapes import IdpShape
 from samlkit.authn_request import parse_authn_request
 from samlkit.bindings import decode_redirect
 from samlkit.certs import SigningKey
@@ -144,28 +145,21 @@ def service_provider(client: TestClient, tenant: str) -> ServiceProvider:
     )
 
 
-@pytest.fixture
-async def okta_sso(scim: Scim, idp_key: SigningKey) -> Sso:
-    sso = Sso(
-        scim.client,
-        scim,
-        IdentityProvider(shapes.okta(), idp_key),
-        service_provider(scim.client, scim.tenant),
-    )
+async def _sso(scim: Scim, shape: IdpShape, key: SigningKey) -> Sso:
+    sso = Sso(scim.client, scim, IdentityProvider(shape, key),
+              service_provider(scim.client, scim.tenant))
     await sso.configure()
     return sso
+
+
+@pytest.fixture
+async def okta_sso(scim: Scim, idp_key: SigningKey) -> Sso:
+    return await _sso(scim, shapes.okta(), idp_key)
 
 
 @pytest.fixture
 async def jumpcloud_sso(scim: Scim, idp_key: SigningKey) -> Sso:
-    sso = Sso(
-        scim.client,
-        scim,
-        IdentityProvider(shapes.jumpcloud(), idp_key),
-        service_provider(scim.client, scim.tenant),
-    )
-    await sso.configure()
-    return sso
+    return await _sso(scim, shapes.jumpcloud(), idp_key)
 
 
 async def set_seats(client: TestClient, tenant: str, seats: int | None) -> None:
