@@ -34,8 +34,12 @@ bench: $(BIN)/.installed
 conformance: $(BIN)/.installed
 	$(BIN)/python -m conformance.local $(CONFORMANCE_ARGS)
 
+# The house rules CI enforces beside the tests: ruff's lint and its format check.
+SOURCES := scim_server tests bench idp_sim conformance samlkit
+
 lint: $(BIN)/.installed
-	$(BIN)/ruff check scim_server tests bench idp_sim conformance samlkit
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
 
 clean:
 	rm -rf $(VENV) .scim-data

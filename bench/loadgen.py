@@ -108,9 +108,13 @@ def adapted(concurrency: int, per_request: float, budget: float) -> int:
     return min(concurrency, max(1, int(budget / (4 * per_request))))
 
 
-async def run_lanes(plan: dict[str, Any], lanes: list[Lane], warmup: list[Lane],
-                    send: Callable[[Request], Awaitable[None]],
-                    recorder: Recorder) -> dict[str, Any]:
+async def run_lanes(
+    plan: dict[str, Any],
+    lanes: list[Lane],
+    warmup: list[Lane],
+    send: Callable[[Request], Awaitable[None]],
+    recorder: Recorder,
+) -> dict[str, Any]:
     """Run ``warmup`` unrecorded, a pilot lane alone, then the rest within the time budget.
 
     The pilot is measured like any lane; when ``adaptive``, its duration decides
@@ -146,8 +150,9 @@ async def run_lanes(plan: dict[str, Any], lanes: list[Lane], warmup: list[Lane],
     tasks = [asyncio.create_task(worker(source, start + budget)) for _ in range(used)]
     pending: set[asyncio.Task[None]] = set()
     if tasks:
-        _done, pending = await asyncio.wait(tasks, timeout=max(0.0, start + budget + grace
-                                                               - time.perf_counter()))
+        _done, pending = await asyncio.wait(
+            tasks, timeout=max(0.0, start + budget + grace - time.perf_counter())
+        )
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
@@ -182,17 +187,21 @@ async def run_http(plan: dict[str, Any]) -> dict[str, Any]:
     lanes, warmup = prepared(plan["lanes"]), prepared(plan.get("warmup", []))
     timeout = aiohttp.ClientTimeout(total=plan.get("request_timeout", 120))
     connector = aiohttp.TCPConnector(limit=plan["concurrency"], force_close=False)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout,
-                                     headers=headers) as session:
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, headers=headers
+    ) as session:
 
         async def send(request: Request) -> None:
             label = request["label"]
             began = time.perf_counter()
             try:
                 async with session.request(
-                        request["method"], base + request["path"], data=request["data"],
-                        headers=FORM if request.get("form") is not None else None,
-                        allow_redirects=follow) as response:
+                    request["method"],
+                    base + request["path"],
+                    data=request["data"],
+                    headers=FORM if request.get("form") is not None else None,
+                    allow_redirects=follow,
+                ) as response:
                     body = await response.read()
                     status = response.status
             except TimeoutError:
@@ -206,8 +215,9 @@ async def run_http(plan: dict[str, Any]) -> dict[str, Any]:
             if status in request["expect"]:
                 recorder.ok(label, elapsed)
             else:
-                recorder.failed(label, f"{request['method']} {request['path'][:80]} -> "
-                                       f"{status} {body[:200]!r}")
+                recorder.failed(
+                    label, f"{request['method']} {request['path'][:80]} -> {status} {body[:200]!r}"
+                )
 
         return await run_lanes(plan, lanes, warmup, send, recorder)
 
@@ -218,9 +228,13 @@ async def run_http(plan: dict[str, Any]) -> dict[str, Any]:
 def user_document(tenant: str, raw: dict[str, Any], comparison: dict[str, Any]) -> dict[str, Any]:
     """A user in the server's stored layout (storage/documents.py)."""
     now = datetime.now(UTC)
-    return {"_id": str(uuid.uuid4()), "tenant": tenant,
-            "meta": {"created": now, "lastModified": now, "version": 1},
-            "r": raw, "c": comparison}
+    return {
+        "_id": str(uuid.uuid4()),
+        "tenant": tenant,
+        "meta": {"created": now, "lastModified": now, "version": 1},
+        "r": raw,
+        "c": comparison,
+    }
 
 
 async def run_mongo(plan: dict[str, Any]) -> dict[str, Any]:
@@ -228,7 +242,8 @@ async def run_mongo(plan: dict[str, Any]) -> dict[str, Any]:
 
     recorder = Recorder()
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        plan["uri"], tz_aware=True, maxPoolSize=max(100, plan["concurrency"]))
+        plan["uri"], tz_aware=True, maxPoolSize=max(100, plan["concurrency"])
+    )
     # The same write concern as the server's (storage/database.py).
     database = client.get_database(plan["database"], write_concern=WriteConcern(w=1, j=True))
     users = database["users"]
@@ -236,8 +251,15 @@ async def run_mongo(plan: dict[str, Any]) -> dict[str, Any]:
 
     def prepared(lanes: list[Lane]) -> list[Lane]:
         # Documents are built before the clock starts: only the driver call is timed.
-        return [[{**r, "doc": user_document(tenant, r["raw"], r["comparison"])}
-                 if r["op"] == "insert_one" else r for r in lane] for lane in lanes]
+        return [
+            [
+                {**r, "doc": user_document(tenant, r["raw"], r["comparison"])}
+                if r["op"] == "insert_one"
+                else r
+                for r in lane
+            ]
+            for lane in lanes
+        ]
 
     async def send(request: Request) -> None:
         label, op = request["label"], request["op"]
@@ -249,8 +271,10 @@ async def run_mongo(plan: dict[str, Any]) -> dict[str, Any]:
             elif op == "find_one_id":
                 found = await users.find_one({"_id": request["key"], "tenant": tenant}) is not None
             else:
-                found = await users.find_one(
-                    {"tenant": tenant, "c.userName": request["key"]}) is not None
+                found = (
+                    await users.find_one({"tenant": tenant, "c.userName": request["key"]})
+                    is not None
+                )
         except Exception as error:
             recorder.failed(label, f"{type(error).__name__}: {error}")
             return
@@ -260,8 +284,9 @@ async def run_mongo(plan: dict[str, Any]) -> dict[str, Any]:
             recorder.failed(label, f"{op} {request.get('key')} found nothing")
 
     try:
-        return await run_lanes(plan, prepared(plan["lanes"]), prepared(plan.get("warmup", [])),
-                               send, recorder)
+        return await run_lanes(
+            plan, prepared(plan["lanes"]), prepared(plan.get("warmup", [])), send, recorder
+        )
     finally:
         await client.close()
 

@@ -49,8 +49,10 @@ def seed(storage: InMemoryStorage, users: int, groups: dict[str, int]) -> dict[s
     provider = load_default_provider()
     user_type = next(t for t in provider.resource_types if t.name == "User")
     group_type = next(t for t in provider.resource_types if t.name == "Group")
-    user_model, group_model = _model(provider.model_for(user_type)), _model(
-        provider.model_for(group_type))
+    user_model, group_model = (
+        _model(provider.model_for(user_type)),
+        _model(provider.model_for(group_type)),
+    )
     ids: list[str] = []
     names: list[str] = []
     for index in range(users):
@@ -87,8 +89,16 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(manifest, handle)
     app = BearerASGIApplication(AsyncInMemoryStorage(storage), args.token)
     # The same loop implementation as the server (asyncio), a C HTTP parser like aiohttp's.
-    uvicorn.run(app, host="127.0.0.1", port=args.port, loop="asyncio", http="httptools",
-                lifespan="on", access_log=False, log_level="warning")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        loop="asyncio",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+    )
     return 0
 
 

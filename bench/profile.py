@@ -46,8 +46,17 @@ def _frame_name(frame: str) -> str:
 
 PACKAGES = (
     ("scim_server", ("scim_server/",)),
-    ("scim2-models + pydantic", ("scim2_models/", "pydantic/", "pydantic_core/",
-                                 "email_validator/", "typing.py", "annotationlib")),
+    (
+        "scim2-models + pydantic",
+        (
+            "scim2_models/",
+            "pydantic/",
+            "pydantic_core/",
+            "email_validator/",
+            "typing.py",
+            "annotationlib",
+        ),
+    ),
     ("pymongo + bson", ("pymongo/", "bson/")),
     ("aiohttp + yarl + multidict", ("aiohttp/", "yarl/", "multidict/")),
     ("asyncio + selectors (event loop, socket I/O)", ("asyncio/", "selectors.py", "socket.py")),
@@ -86,8 +95,9 @@ def summarize(raw: str) -> tuple[int, Counter[str], Counter[str], Counter[str]]:
 
 def _table(title: str, total: int, counter: Counter[str], skip_above: float = 1.0) -> list[str]:
     lines = [f"#### {title}", "", "| share | function |", "|--:|---|"]
-    rows = [(name, count) for name, count in counter.most_common()
-            if count / total <= skip_above][:TOP]
+    rows = [(name, count) for name, count in counter.most_common() if count / total <= skip_above][
+        :TOP
+    ]
     for name, count in rows:
         lines.append(f"| {100 * count / total:.1f}% | `{name}` |")
     return [*lines, ""]
@@ -98,54 +108,91 @@ def _record(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes]:
     if spy is None:
         raise SystemExit("py-spy is not installed: pip install py-spy")
     # Blocking sampling (the default): non-blocking reads tear stacks apart.
-    return subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", str(RATE),
-                             "--duration", str(int(seconds)), "--format", "raw",
-                             "--output", str(output)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            str(RATE),
+            "--duration",
+            str(int(seconds)),
+            "--format",
+            "raw",
+            "--output",
+            str(output),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def profile_server(bench: Bench, db: Database, out: Path) -> None:
     budget = bench.budget
     server = Server(db.uri, "scim_profile", bench.work / "server.log")
     server.start()
-    sections = ["# Profile of the server under load", "",
-                f"py-spy samples of the server process ({RATE} Hz), {budget.concurrency} "
-                "concurrent connections, one worker. Shares are of the samples in which the "
-                "server was busy (py-spy leaves idle samples out); *inclusive* counts a "
-                "function with everything it calls (functions on nearly every stack left "
-                "out), *self* only its own frame. Regenerate: `python -m bench.run --profile`; "
-                "for a flame graph, `py-spy record -o x.svg --pid <server pid>` under load.", ""]
+    sections = [
+        "# Profile of the server under load",
+        "",
+        f"py-spy samples of the server process ({RATE} Hz), {budget.concurrency} "
+        "concurrent connections, one worker. Shares are of the samples in which the "
+        "server was busy (py-spy leaves idle samples out); *inclusive* counts a "
+        "function with everything it calls (functions on nearly every stack left "
+        "out), *self* only its own frame. Regenerate: `python -m bench.run --profile`; "
+        "for a flame graph, `py-spy record -o x.svg --pid <server pid>` under load.",
+        "",
+    ]
     try:
         base, token = server.create_tenant("small")
         crud_base, crud_token = server.create_tenant("crud")
-        seeded = seed_tenant(db.uri, "scim_profile", "small", budget.small_users,
-                             bench.small_groups())
+        seeded = seed_tenant(
+            db.uri, "scim_profile", "small", budget.small_users, bench.small_groups()
+        )
         # The same readers as the benchmark's two GET scenarios.
         alone = seeded.users[bench.in_no_group(seeded)]
         grouped = seeded.users[bench.in_one_group()]
         names = [f"post{i:07d}" for i in range(50_000)]
         scenarios = [
             ("post", "POST /Users", crud_base, crud_token, workload.post_users(names)),
-            ("get", "GET /Users/{id} (user in no group)", base, token,
-             workload.get_users(alone, 50_000, bench.rng)),
-            ("get-grouped", "GET /Users/{id} (user in one group)", base, token,
-             workload.get_users(grouped, 50_000, bench.rng)),
+            (
+                "get",
+                "GET /Users/{id} (user in no group)",
+                base,
+                token,
+                workload.get_users(alone, 50_000, bench.rng),
+            ),
+            (
+                "get-grouped",
+                "GET /Users/{id} (user in one group)",
+                base,
+                token,
+                workload.get_users(grouped, 50_000, bench.rng),
+            ),
         ]
         for slug, title, url, auth, lanes in scenarios:
             seconds = budget.seconds + 4
             raw = bench.work / f"profile-{slug}.collapsed"
             spy = _record(server.pid, seconds, raw)
             time.sleep(1.0)
-            result = bench.measure(Target(slug), "profile", title,
-                                   bench.http_plan(url, auth, lanes), {"server": server.pid})
+            result = bench.measure(
+                Target(slug),
+                "profile",
+                title,
+                bench.http_plan(url, auth, lanes),
+                {"server": server.pid},
+            )
             spy.wait(timeout=seconds + 60)
             total, inclusive, own, packages = summarize(raw.read_text())
-            sections += [f"## {title}", "",
-                         f"{result['throughput']:.0f} requests/s while sampled, "
-                         f"{total} samples.", "",
-                         *_table("self time by package", total, packages),
-                         *_table("inclusive", total, inclusive, BOILERPLATE),
-                         *_table("self", total, own)]
+            sections += [
+                f"## {title}",
+                "",
+                f"{result['throughput']:.0f} requests/s while sampled, {total} samples.",
+                "",
+                *_table("self time by package", total, packages),
+                *_table("inclusive", total, inclusive, BOILERPLATE),
+                *_table("self", total, own),
+            ]
     finally:
         server.stop()
     (out / "profile.md").write_text("\n".join(sections))

@@ -39,8 +39,7 @@ def _meta(now: datetime) -> dict[str, Any]:
     return {"created": now, "lastModified": now, "version": 1}
 
 
-def seed_tenant(uri: str, database: str, tenant: str, users: int,
-                groups: dict[str, int]) -> Seeded:
+def seed_tenant(uri: str, database: str, tenant: str, users: int, groups: dict[str, int]) -> Seeded:
     """``users`` users named ``seed0000000``...; each group holds the first ``size`` of them."""
     client: MongoClient[dict[str, Any]] = MongoClient(uri, tz_aware=True)
     db = client[database]
@@ -54,8 +53,16 @@ def seed_tenant(uri: str, database: str, tenant: str, users: int,
             raw, comparison = stored_user(name)
             resource_id = str(uuid.uuid4())
             member_of = sum(1 for size in groups.values() if index < size)
-            batch.append({"_id": resource_id, "tenant": tenant, "meta": _meta(now),
-                          "r": raw, "c": comparison, MEMBER_OF: member_of})
+            batch.append(
+                {
+                    "_id": resource_id,
+                    "tenant": tenant,
+                    "meta": _meta(now),
+                    "r": raw,
+                    "c": comparison,
+                    MEMBER_OF: member_of,
+                }
+            )
             seeded.users.append(resource_id)
             seeded.user_names.append(name)
             names[resource_id] = raw.get("displayName") or raw["userName"]
@@ -66,16 +73,32 @@ def seed_tenant(uri: str, database: str, tenant: str, users: int,
             db["users"].insert_many(batch, ordered=False)
         for name, size in groups.items():
             group_id = str(uuid.uuid4())
-            db["groups"].insert_one({"_id": group_id, "tenant": tenant, "meta": _meta(now),
-                                     "r": {"displayName": name},
-                                     "c": {"displayName": name.lower()}, MEMBER_OF: 0})
+            db["groups"].insert_one(
+                {
+                    "_id": group_id,
+                    "tenant": tenant,
+                    "meta": _meta(now),
+                    "r": {"displayName": name},
+                    "c": {"displayName": name.lower()},
+                    MEMBER_OF: 0,
+                }
+            )
             seeded.groups[name] = group_id
             members = seeded.users[:size]
             for start in range(0, len(members), BATCH):
                 db["memberships"].insert_many(
-                    [{"tenant": tenant, "group": group_id, "member": member, "type": "User",
-                      "name": names[member]}
-                     for member in members[start:start + BATCH]], ordered=False)
+                    [
+                        {
+                            "tenant": tenant,
+                            "group": group_id,
+                            "member": member,
+                            "type": "User",
+                            "name": names[member],
+                        }
+                        for member in members[start : start + BATCH]
+                    ],
+                    ordered=False,
+                )
     finally:
         client.close()
     return seeded
@@ -89,8 +112,9 @@ def count_members(uri: str, database: str, tenant: str, group: str) -> int:
         client.close()
 
 
-def member_of_mismatches(uri: str, database: str, tenant: str,
-                         users: list[str]) -> list[tuple[str, int, int]]:
+def member_of_mismatches(
+    uri: str, database: str, tenant: str, users: list[str]
+) -> list[tuple[str, int, int]]:
     """Users whose ``gm`` hint is not their number of memberships: (id, gm, memberships).
 
     The seed writes the exact count, 0 for a user in no group (the server then reads

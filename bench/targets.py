@@ -68,8 +68,13 @@ class ForeignCpu:
     @staticmethod
     def _snapshot() -> tuple[float, float, dict[int, float]]:
         cpu = psutil.cpu_times()
-        busy = cpu.user + cpu.nice + cpu.system + getattr(cpu, "irq", 0.0) + getattr(
-            cpu, "softirq", 0.0)
+        busy = (
+            cpu.user
+            + cpu.nice
+            + cpu.system
+            + getattr(cpu, "irq", 0.0)
+            + getattr(cpu, "softirq", 0.0)
+        )
         mine = os.times()
         own = mine.user + mine.system + mine.children_user + mine.children_system
         live: dict[int, float] = {}
@@ -115,8 +120,9 @@ def settle(pids: list[int], timeout: float = 30.0, threshold: float = 15.0) -> f
     return time.monotonic() - began
 
 
-def http(method: str, url: str, token: str | None = None, body: Any = None,
-         timeout: float = 120.0) -> tuple[int, Any]:
+def http(
+    method: str, url: str, token: str | None = None, body: Any = None, timeout: float = 120.0
+) -> tuple[int, Any]:
     """One synchronous request for set-up and checks: (status, parsed JSON body or None)."""
     data = json.dumps(body).encode() if body is not None else None
     headers = {"Content-Type": "application/scim+json"}
@@ -183,8 +189,10 @@ class Database:
         port = self.embedded.port
         for child in psutil.Process().children(recursive=True):
             try:
-                if any(c.laddr.port == port and c.status == psutil.CONN_LISTEN
-                       for c in child.net_connections("tcp")):
+                if any(
+                    c.laddr.port == port and c.status == psutil.CONN_LISTEN
+                    for c in child.net_connections("tcp")
+                ):
                     return child.pid
             except psutil.Error:
                 continue
@@ -214,22 +222,35 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "scim_server", "serve", "--port", str(self.port),
-                   "--mongodb-uri", self.uri, "--database", self.database,
-                   "--admin-token", self.admin_token, "--log-level", "WARNING"]
+        command = [
+            sys.executable,
+            "-m",
+            "scim_server",
+            "serve",
+            "--port",
+            str(self.port),
+            "--mongodb-uri",
+            self.uri,
+            "--database",
+            self.database,
+            "--admin-token",
+            self.admin_token,
+            "--log-level",
+            "WARNING",
+        ]
         if self.workers > 1:
             command += ["--workers", str(self.workers)]
         if self.group_patch_response:
             command += ["--group-patch-response", self.group_patch_response]
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL,
-                                            stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
         _wait_for(f"{self.root}/healthz", self.process, 60)
 
     def create_tenant(self, name: str) -> tuple[str, str]:
         """Create a tenant: (its SCIM base URL on this server, its bearer token)."""
-        status, body = http("POST", f"{self.root}/admin/tenants", self.admin_token,
-                            {"name": name})
+        status, body = http("POST", f"{self.root}/admin/tenants", self.admin_token, {"name": name})
         if status != 201:
             raise RuntimeError(f"creating tenant {name}: {status} {body}")
         return f"{self.root}/scim/v2/{name}", str(body["token"])
@@ -261,15 +282,30 @@ class Peer:
         return f"http://127.0.0.1:{self.port}/v2"
 
     def start(self, timeout: float = 600.0) -> None:
-        command = [sys.executable, "-m", "bench.peer", "--port", str(self.port),
-                   "--token", self.token, "--manifest", str(self.manifest),
-                   "--users", str(self.users)]
+        command = [
+            sys.executable,
+            "-m",
+            "bench.peer",
+            "--port",
+            str(self.port),
+            "--token",
+            self.token,
+            "--manifest",
+            str(self.manifest),
+            "--users",
+            str(self.users),
+        ]
         for name, size in self.groups.items():
             command += ["--group", f"{name}={size}"]
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL,
-                                            stdout=log, stderr=subprocess.STDOUT,
-                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            self.process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
         _wait_for(f"{self.base_url}/ServiceProviderConfig", self.process, timeout)
         self.seeded = json.loads(self.manifest.read_text())
 

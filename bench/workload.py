@@ -31,8 +31,9 @@ def user_body(user_name: str) -> dict[str, Any]:
     }
 
 
-def _request(label: str, method: str, path: str, body: Any = None,
-             expect: tuple[int, ...] = (200,)) -> dict[str, Any]:
+def _request(
+    label: str, method: str, path: str, body: Any = None, expect: tuple[int, ...] = (200,)
+) -> dict[str, Any]:
     return {"label": label, "method": method, "path": path, "body": body, "expect": list(expect)}
 
 
@@ -54,11 +55,15 @@ def filter_user_name(names: list[str], count: int, rng: random.Random) -> list[L
 def patch_users(ids: list[str], count: int) -> list[Lane]:
     # Consecutive lanes touch distinct users, so concurrent PATCHes rarely collide.
     def body(index: int) -> dict[str, Any]:
-        return {"schemas": [PATCH_SCHEMA], "Operations": [
-            {"op": "replace", "path": "displayName", "value": f"Renamed {index}"}]}
+        return {
+            "schemas": [PATCH_SCHEMA],
+            "Operations": [{"op": "replace", "path": "displayName", "value": f"Renamed {index}"}],
+        }
 
-    return [[_request("patch", "PATCH", f"/Users/{ids[i % len(ids)]}", body(i), (200, 204))]
-            for i in range(count)]
+    return [
+        [_request("patch", "PATCH", f"/Users/{ids[i % len(ids)]}", body(i), (200, 204))]
+        for i in range(count)
+    ]
 
 
 def sorted_pages(total: int, count: int, rng: random.Random) -> list[Lane]:
@@ -70,19 +75,22 @@ def sorted_pages(total: int, count: int, rng: random.Random) -> list[Lane]:
 
 
 def member_add(group: str, member: str, query: str = "") -> dict[str, Any]:
-    body = {"schemas": [PATCH_SCHEMA], "Operations": [
-        {"op": "add", "path": "members", "value": [{"value": member}]}]}
+    body = {
+        "schemas": [PATCH_SCHEMA],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": member}]}],
+    }
     return _request("add", "PATCH", f"/Groups/{group}{query}", body, (200, 204))
 
 
 def member_remove(group: str, member: str, query: str = "") -> dict[str, Any]:
-    body = {"schemas": [PATCH_SCHEMA], "Operations": [
-        {"op": "remove", "path": f'members[value eq "{member}"]'}]}
+    body = {
+        "schemas": [PATCH_SCHEMA],
+        "Operations": [{"op": "remove", "path": f'members[value eq "{member}"]'}],
+    }
     return _request("remove", "PATCH", f"/Groups/{group}{query}", body, (200, 204))
 
 
-def member_cycles(group: str, members: list[str], *, present: bool,
-                  query: str = "") -> list[Lane]:
+def member_cycles(group: str, members: list[str], *, present: bool, query: str = "") -> list[Lane]:
     """One lane per member: add then remove it (absent), or remove then add it back (present).
 
     Either way the group keeps its size, within the number of lanes in flight.
@@ -94,14 +102,20 @@ def member_cycles(group: str, members: list[str], *, present: bool,
 
 def concurrent_writers(group: str, members: list[str], writers: int) -> list[Lane]:
     """``writers`` lanes, each adding its own share of ``members`` one PATCH at a time."""
-    return [[member_add(group, m, "?excludedAttributes=members") for m in members[i::writers]]
-            for i in range(writers)]
+    return [
+        [member_add(group, m, "?excludedAttributes=members") for m in members[i::writers]]
+        for i in range(writers)
+    ]
 
 
 def bulk_body(names: list[str]) -> dict[str, Any]:
-    return {"schemas": [BULK_SCHEMA], "Operations": [
-        {"method": "POST", "path": "/Users", "bulkId": f"b{i}", "data": user_body(name)}
-        for i, name in enumerate(names)]}
+    return {
+        "schemas": [BULK_SCHEMA],
+        "Operations": [
+            {"method": "POST", "path": "/Users", "bulkId": f"b{i}", "data": user_body(name)}
+            for i, name in enumerate(names)
+        ],
+    }
 
 
 def bulks(batches: list[list[str]]) -> list[Lane]:
@@ -113,8 +127,10 @@ def bulks(batches: list[list[str]]) -> list[Lane]:
 
 def inserts(stored: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[Lane]:
     """insert_one of documents in the server's layout; ``stored`` holds each (r, c)."""
-    return [[{"label": "insert_one", "op": "insert_one", "raw": raw, "comparison": comparison}]
-            for raw, comparison in stored]
+    return [
+        [{"label": "insert_one", "op": "insert_one", "raw": raw, "comparison": comparison}]
+        for raw, comparison in stored
+    ]
 
 
 def finds(op: str, keys: list[str], count: int, rng: random.Random) -> list[Lane]:

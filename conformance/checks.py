@@ -51,8 +51,7 @@ class Context:
     def require_feature(self, name: str, flag: str = "supported") -> None:
         """Skip, saying so, when the SPC does not advertise ``name.flag``."""
         if self.feature(name).get(flag) is not True:
-            raise CheckSkipped(
-                f"ServiceProviderConfig does not advertise {name}.{flag}: true")
+            raise CheckSkipped(f"ServiceProviderConfig does not advertise {name}.{flag}: true")
 
 
 CheckFunc = Callable[[Context], Awaitable[None]]
@@ -84,9 +83,13 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.check.id, "suite": self.check.suite, "title": self.check.title,
-            "source": self.check.source, "rule": self.check.rule,
-            "verdict": str(self.verdict), "reason": self.reason,
+            "id": self.check.id,
+            "suite": self.check.suite,
+            "title": self.check.title,
+            "source": self.check.source,
+            "rule": self.check.rule,
+            "verdict": str(self.verdict),
+            "reason": self.reason,
             "duration_ms": self.duration_ms,
             "transcript": [exchange.to_dict() for exchange in self.transcript],
         }
@@ -96,26 +99,31 @@ REGISTRY: dict[str, list[Check]] = {}
 """Suite name -> its checks, in the order they run."""
 
 
-def check(suite: str, id: str, title: str, source: str, rule: str) -> Callable[[CheckFunc],
-                                                                                 CheckFunc]:
+def check(
+    suite: str, id: str, title: str, source: str, rule: str
+) -> Callable[[CheckFunc], CheckFunc]:
     """Register the decorated function as check ``id`` of ``suite``."""
+
     def register(func: CheckFunc) -> CheckFunc:
         checks = REGISTRY.setdefault(suite, [])
         if any(existing.id == id for existing in checks):
             raise ValueError(f"duplicate check id {id}")
         checks.append(Check(id, title, source, rule, suite, func))
         return func
+
     return register
 
 
 def suites() -> dict[str, list[Check]]:
     """Every suite, after importing the modules that register them."""
     from conformance.suites import load
+
     load()
     return REGISTRY
 
 
 # --- helpers checks use to state their expectations --------------------------------------
+
 
 def require(condition: object, reason: str) -> None:
     if not condition:
@@ -132,7 +140,8 @@ def expect_status(response: Response, *expected: int, what: str = "") -> None:
         wanted = " or ".join(str(code) for code in expected)
         label = f"{what}: " if what else ""
         raise CheckFailed(
-            f"{label}expected HTTP {wanted}, got {response.status}: {response.text[:300]!r}")
+            f"{label}expected HTTP {wanted}, got {response.status}: {response.text[:300]!r}"
+        )
 
 
 def expect_json(response: Response, what: str = "response") -> Any:

@@ -29,44 +29,85 @@ SCIM_OPTIONAL = frozenset({"saml"})
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="scim-conformance",
-                                description="Check a SCIM 2.0 server against the RFCs and the "
-                                            "test suites of identity providers.")
-    p.add_argument("--base-url", help="the SCIM base URL, e.g. http://127.0.0.1:8080/scim/v2/acme "
-                   "(required unless --list, or --suite saml alone)")
-    p.add_argument("--token", default=os.environ.get("SCIM_TOKEN"),
-                   help="bearer token (default: $SCIM_TOKEN)")
-    p.add_argument("--suite", action="append", dest="suites", metavar="NAME",
-                   help=f"a suite to run, repeatable (default: {' '.join(DEFAULT_SUITES)})")
-    p.add_argument("--check", action="append", dest="checks", metavar="ID",
-                   help="run only this check id, repeatable")
+    p = argparse.ArgumentParser(
+        prog="scim-conformance",
+        description="Check a SCIM 2.0 server against the RFCs and the "
+        "test suites of identity providers.",
+    )
+    p.add_argument(
+        "--base-url",
+        help="the SCIM base URL, e.g. http://127.0.0.1:8080/scim/v2/acme "
+        "(required unless --list, or --suite saml alone)",
+    )
+    p.add_argument(
+        "--token", default=os.environ.get("SCIM_TOKEN"), help="bearer token (default: $SCIM_TOKEN)"
+    )
+    p.add_argument(
+        "--suite",
+        action="append",
+        dest="suites",
+        metavar="NAME",
+        help=f"a suite to run, repeatable (default: {' '.join(DEFAULT_SUITES)})",
+    )
+    p.add_argument(
+        "--check",
+        action="append",
+        dest="checks",
+        metavar="ID",
+        help="run only this check id, repeatable",
+    )
     p.add_argument("--junit", metavar="FILE", help="write JUnit XML here")
     p.add_argument("--json", metavar="FILE", help="write the JSON report here")
     p.add_argument("--html", metavar="FILE", help="write the HTML report here")
-    p.add_argument("--keep", action="store_true",
-                   help="leave the users and groups the run created on the server")
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the users and groups the run created on the server",
+    )
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
     p.add_argument("--list", action="store_true", help="list the suites and checks, then exit")
-    p.add_argument("--second-base-url", help="a second tenant's SCIM base URL, for the tenancy "
-                   "suite (without it that suite skips)")
-    p.add_argument("--second-token", default=os.environ.get("SCIM_SECOND_TOKEN"),
-                   help="the second tenant's bearer token (default: $SCIM_SECOND_TOKEN)")
-    p.add_argument("--large", action="store_true",
-                   help="run the large suite's checks (a group of thousands of members)")
-    saml = p.add_argument_group("saml suite", "a SAML SP's ACS; with --base-url and --token of "
-                                "the same service, provisioned users are also looked up by SCIM")
-    saml.add_argument("--saml-acs-url", help="the SP's Assertion Consumer Service URL (without "
-                      "it the saml suite skips)")
+    p.add_argument(
+        "--second-base-url",
+        help="a second tenant's SCIM base URL, for the tenancy suite (without it that suite skips)",
+    )
+    p.add_argument(
+        "--second-token",
+        default=os.environ.get("SCIM_SECOND_TOKEN"),
+        help="the second tenant's bearer token (default: $SCIM_SECOND_TOKEN)",
+    )
+    p.add_argument(
+        "--large",
+        action="store_true",
+        help="run the large suite's checks (a group of thousands of members)",
+    )
+    saml = p.add_argument_group(
+        "saml suite",
+        "a SAML SP's ACS; with --base-url and --token of "
+        "the same service, provisioned users are also looked up by SCIM",
+    )
+    saml.add_argument(
+        "--saml-acs-url",
+        help="the SP's Assertion Consumer Service URL (without it the saml suite skips)",
+    )
     saml.add_argument("--saml-sp-entity-id", help="the SP's entity ID (the expected Audience)")
     saml.add_argument("--saml-idp-key", type=Path, help="PEM private key of the IdP the SP trusts")
     saml.add_argument("--saml-idp-cert", type=Path, help="PEM certificate of --saml-idp-key")
-    saml.add_argument("--saml-idp-entity-id",
-                      help="the IdP's entity ID, as the SP has it (default: the shape's)")
-    saml.add_argument("--saml-shape", choices=sorted(saml_target.SHAPES), default="okta",
-                      help="the IdP whose response layout and signing is sent (default: okta)")
-    saml.add_argument("--write-saml-idp", type=Path, metavar="DIR",
-                      help="create an IdP key in DIR (kept if present) and write the IdP "
-                           "metadata for the SP to import, then exit")
+    saml.add_argument(
+        "--saml-idp-entity-id", help="the IdP's entity ID, as the SP has it (default: the shape's)"
+    )
+    saml.add_argument(
+        "--saml-shape",
+        choices=sorted(saml_target.SHAPES),
+        default="okta",
+        help="the IdP whose response layout and signing is sent (default: okta)",
+    )
+    saml.add_argument(
+        "--write-saml-idp",
+        type=Path,
+        metavar="DIR",
+        help="create an IdP key in DIR (kept if present) and write the IdP "
+        "metadata for the SP to import, then exit",
+    )
     return p
 
 
@@ -74,14 +115,22 @@ def saml_option(args: argparse.Namespace) -> SamlTarget | None:
     """The saml suite's SP, None without --saml-acs-url; ValueError/OSError on bad flags."""
     if not args.saml_acs_url:
         return None
-    needed = (("--saml-sp-entity-id", args.saml_sp_entity_id),
-              ("--saml-idp-key", args.saml_idp_key), ("--saml-idp-cert", args.saml_idp_cert))
+    needed = (
+        ("--saml-sp-entity-id", args.saml_sp_entity_id),
+        ("--saml-idp-key", args.saml_idp_key),
+        ("--saml-idp-cert", args.saml_idp_cert),
+    )
     missing = [flag for flag, value in needed if not value]
     if missing:
-        raise ValueError(f"--saml-acs-url needs {', '.join(missing)} (--write-saml-idp DIR "
-                         f"creates an IdP key and the metadata the SP must import)")
-    idp = saml_target.load(args.saml_idp_key, args.saml_idp_cert,
-                           saml_target.shape(args.saml_shape, args.saml_idp_entity_id))
+        raise ValueError(
+            f"--saml-acs-url needs {', '.join(missing)} (--write-saml-idp DIR "
+            f"creates an IdP key and the metadata the SP must import)"
+        )
+    idp = saml_target.load(
+        args.saml_idp_key,
+        args.saml_idp_cert,
+        saml_target.shape(args.saml_shape, args.saml_idp_entity_id),
+    )
     return SamlTarget(args.saml_acs_url, args.saml_sp_entity_id, idp)
 
 
@@ -93,23 +142,42 @@ def write_saml_idp(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"scim-conformance: {exc}", file=sys.stderr)
         return 2
-    command = ["scim-conformance", "--suite", "saml", "--saml-acs-url", "ACS_URL",
-               "--saml-sp-entity-id", "SP_ENTITY_ID", "--saml-shape", args.saml_shape,
-               "--saml-idp-entity-id", idp_shape.entity_id, "--saml-idp-key", str(files.key),
-               "--saml-idp-cert", str(files.cert)]
-    print(f"Import {files.metadata} into the SP (or enter: IdP entity ID "
-          f"{idp_shape.entity_id}, sign-in URL {saml_target.sso_url(idp)}, certificate "
-          f"{files.cert}, SHA-256 {fingerprint_sha256(idp.key.certificate)}), allow "
-          f"IdP-initiated sign-in, then run:\n  {shlex.join(command)}\n"
-          f"adding --base-url and --token when the SP is also a SCIM server.")
+    command = [
+        "scim-conformance",
+        "--suite",
+        "saml",
+        "--saml-acs-url",
+        "ACS_URL",
+        "--saml-sp-entity-id",
+        "SP_ENTITY_ID",
+        "--saml-shape",
+        args.saml_shape,
+        "--saml-idp-entity-id",
+        idp_shape.entity_id,
+        "--saml-idp-key",
+        str(files.key),
+        "--saml-idp-cert",
+        str(files.cert),
+    ]
+    print(
+        f"Import {files.metadata} into the SP (or enter: IdP entity ID "
+        f"{idp_shape.entity_id}, sign-in URL {saml_target.sso_url(idp)}, certificate "
+        f"{files.cert}, SHA-256 {fingerprint_sha256(idp.key.certificate)}), allow "
+        f"IdP-initiated sign-in, then run:\n  {shlex.join(command)}\n"
+        f"adding --base-url and --token when the SP is also a SCIM server."
+    )
     return 0
 
 
 def run_options(args: argparse.Namespace) -> dict[str, Any]:
     """The run-wide options suites read (``conformance.options``); ValueError or OSError when
     the saml flags are incomplete or name unusable key files."""
-    return {"second_base_url": args.second_base_url, "second_token": args.second_token,
-            "large": args.large, "saml": saml_option(args)}
+    return {
+        "second_base_url": args.second_base_url,
+        "second_token": args.second_token,
+        "large": args.large,
+        "saml": saml_option(args),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -124,24 +192,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return write_saml_idp(args)
     names = args.suites or list(DEFAULT_SUITES)
     if not args.base_url and not set(names) <= SCIM_OPTIONAL:
-        print("scim-conformance: --base-url is required (only --suite saml runs without one)",
-              file=sys.stderr)
+        print(
+            "scim-conformance: --base-url is required (only --suite saml runs without one)",
+            file=sys.stderr,
+        )
         return 2
     if args.base_url and not args.token:
         print("scim-conformance: a token is required (--token or $SCIM_TOKEN)", file=sys.stderr)
         return 2
     unknown = [n for n in names if n not in suites()]
     if unknown:
-        print(f"scim-conformance: unknown suite(s) {', '.join(unknown)}; known: "
-              f"{', '.join(sorted(suites()))}", file=sys.stderr)
+        print(
+            f"scim-conformance: unknown suite(s) {', '.join(unknown)}; known: "
+            f"{', '.join(sorted(suites()))}",
+            file=sys.stderr,
+        )
         return 2
     try:
         options = run_options(args)
     except (OSError, ValueError) as exc:
         print(f"scim-conformance: {exc}", file=sys.stderr)
         return 2
-    result = asyncio.run(run(args.base_url or "", args.token or "", names, keep=args.keep,
-                             only=args.checks, timeout=args.timeout, options=options))
+    result = asyncio.run(
+        run(
+            args.base_url or "",
+            args.token or "",
+            names,
+            keep=args.keep,
+            only=args.checks,
+            timeout=args.timeout,
+            options=options,
+        )
+    )
     print(reports.terminal(result))
     if args.junit:
         reports.write(args.junit, reports.junit(result))

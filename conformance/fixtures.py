@@ -75,10 +75,14 @@ class Fixtures:
         """Create a user and return the server's representation of it."""
         return await self.create("/Users", self.user_body(user_name, **attributes))
 
-    async def group(self, display_name: str | None = None, members: list[str] | None = None,
-                    **attributes: Any) -> dict[str, Any]:
-        body: dict[str, Any] = {"schemas": [GROUP_SCHEMA],
-                                "displayName": display_name or self.name("group"), **attributes}
+    async def group(
+        self, display_name: str | None = None, members: list[str] | None = None, **attributes: Any
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "schemas": [GROUP_SCHEMA],
+            "displayName": display_name or self.name("group"),
+            **attributes,
+        }
         if members:
             body["members"] = [{"value": member} for member in members]
         return await self.create("/Groups", body)
@@ -88,11 +92,15 @@ class Fixtures:
         created = response.json()
         if isinstance(created, dict) and isinstance(created.get("id"), str):
             self.tracker.remember(endpoint, created["id"])
-        if response.status not in (200, 201) or not isinstance(created, dict) \
-                or "id" not in created:
+        if (
+            response.status not in (200, 201)
+            or not isinstance(created, dict)
+            or "id" not in created
+        ):
             raise FixtureError(
                 f"could not create a fixture at {endpoint}: HTTP {response.status} "
-                f"{response.text[:200]!r}")
+                f"{response.text[:200]!r}"
+            )
         return dict(created)
 
     def track(self, endpoint: str, created: Any) -> None:
@@ -110,8 +118,9 @@ async def cleanup(http: ScimHttp, tracker: Tracker) -> list[str]:
             if response.status not in (200, 204, 404):
                 leftovers.append(f"{endpoint}/{resource_id} (HTTP {response.status})")
     for endpoint, attribute in (("/Groups", "displayName"), ("/Users", "userName")):
-        response = await http.get(endpoint, params={
-            "filter": f'{attribute} sw "{tracker.prefix}"', "count": "200"})
+        response = await http.get(
+            endpoint, params={"filter": f'{attribute} sw "{tracker.prefix}"', "count": "200"}
+        )
         body = response.json()
         if response.status != 200 or not isinstance(body, dict):
             continue

@@ -83,8 +83,14 @@ def _redact(headers: dict[str, str]) -> dict[str, str]:
 class ScimHttp:
     """An HTTP client on one SCIM base URL that appends each exchange to a transcript."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, token: str,
-                 transcript: list[Exchange], timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        token: str,
+        transcript: list[Exchange],
+        timeout: float = 30.0,
+    ) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")
         self.token = token
@@ -100,9 +106,17 @@ class ScimHttp:
             return path
         return self.base_url + (path if path.startswith("/") else "/" + path)
 
-    async def request(self, method: str, path: str, *, json_body: Any = None,
-                      raw_body: str | None = None, headers: dict[str, str] | None = None,
-                      params: dict[str, str] | None = None, auth: bool = True) -> Response:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        raw_body: str | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        auth: bool = True,
+    ) -> Response:
         """Send one request; ``auth=False`` leaves out the Authorization header entirely."""
         sent: dict[str, str] = {"Accept": SCIM_JSON}
         if auth:
@@ -122,8 +136,12 @@ class ScimHttp:
         started = time.perf_counter()
         try:
             async with self.session.request(
-                method, url, data=body.encode() if body is not None else None, headers=sent,
-                timeout=aiohttp.ClientTimeout(total=self.timeout), allow_redirects=False,
+                method,
+                url,
+                data=body.encode() if body is not None else None,
+                headers=sent,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                allow_redirects=False,
             ) as raw:
                 text = await raw.text(errors="replace")
                 response = Response(raw.status, dict(raw.headers), text)

@@ -39,16 +39,22 @@ STARTUP_SECONDS = 60.0
 
 def default_suites(registry: Mapping[str, Any]) -> list[str]:
     """Every registered suite, the known ones first (a peer's suite joins when it exists)."""
-    return ([name for name in PREFERRED if name in registry]
-            + [name for name in registry if name not in PREFERRED])
+    return [name for name in PREFERRED if name in registry] + [
+        name for name in registry if name not in PREFERRED
+    ]
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m conformance.local", description=__doc__)
     p.add_argument("--root", default=".", help="where the reports are written (default: .)")
     p.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
-    p.add_argument("--suite", action="append", dest="suites", metavar="NAME",
-                   help="a suite to run, repeatable (default: every registered suite)")
+    p.add_argument(
+        "--suite",
+        action="append",
+        dest="suites",
+        metavar="NAME",
+        help="a suite to run, repeatable (default: every registered suite)",
+    )
     p.add_argument("--large", action="store_true", help="also build a large group")
     return p.parse_args(argv)
 
@@ -67,27 +73,60 @@ class Plan:
         return f"http://127.0.0.1:{self.port}"
 
     def server_argv(self, data_dir: str, admin_token: str) -> list[str]:
-        return [sys.executable, "-m", "scim_server", "serve", "--host", "127.0.0.1",
-                "--port", str(self.port), "--data-dir", data_dir, "--admin-token", admin_token,
-                "--token-secret", secrets.token_urlsafe(32), "--public-url", self.url,
-                "--log-level", "WARNING"]
+        return [
+            sys.executable,
+            "-m",
+            "scim_server",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            data_dir,
+            "--admin-token",
+            admin_token,
+            "--token-secret",
+            secrets.token_urlsafe(32),
+            "--public-url",
+            self.url,
+            "--log-level",
+            "WARNING",
+        ]
 
-    def conformance_argv(self, a_url: str, a_token: str, b_url: str, b_token: str,
-                         saml: Sequence[str] = ()) -> list[str]:
-        argv = ["--base-url", a_url, "--token", a_token,
-                "--second-base-url", b_url, "--second-token", b_token, *saml]
+    def conformance_argv(
+        self, a_url: str, a_token: str, b_url: str, b_token: str, saml: Sequence[str] = ()
+    ) -> list[str]:
+        argv = [
+            "--base-url",
+            a_url,
+            "--token",
+            a_token,
+            "--second-base-url",
+            b_url,
+            "--second-token",
+            b_token,
+            *saml,
+        ]
         for name in self.suites:
             argv += ["--suite", name]
         if self.large:
             argv.append("--large")
-        return [*argv, "--html", str(self.root / f"{REPORT}.html"),
-                "--junit", str(self.root / f"{REPORT}.xml"),
-                "--json", str(self.root / f"{REPORT}.json")]
+        return [
+            *argv,
+            "--html",
+            str(self.root / f"{REPORT}.html"),
+            "--junit",
+            str(self.root / f"{REPORT}.xml"),
+            "--json",
+            str(self.root / f"{REPORT}.json"),
+        ]
 
 
 def plan(args: argparse.Namespace, registered: Sequence[str]) -> Plan:
-    return Plan(Path(args.root), args.port or free_port(), list(args.suites or registered),
-                args.large)
+    return Plan(
+        Path(args.root), args.port or free_port(), list(args.suites or registered), args.large
+    )
 
 
 def free_port() -> int:
@@ -99,24 +138,41 @@ def free_port() -> int:
 def admin(url: str, token: str, method: str = "GET", body: Any = None) -> Any:
     """One admin API call; the JSON answer."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={
-        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read() or b"null")
 
 
 def sso_settings(idp: IdentityProvider) -> dict[str, Any]:
     """Our admin API's SSO body that makes a tenant trust the runner's IdP."""
-    return {"enabled": True, "preset": idp.shape.vendor, "idp": {
-        "entity_id": idp.shape.entity_id, "sso_url": saml_target.sso_url(idp),
-        "certificates": [certificate_pem(idp.key.certificate)]}}
+    return {
+        "enabled": True,
+        "preset": idp.shape.vendor,
+        "idp": {
+            "entity_id": idp.shape.entity_id,
+            "sso_url": saml_target.sso_url(idp),
+            "certificates": [certificate_pem(idp.key.certificate)],
+        },
+    }
 
 
 def saml_argv(service_provider: Mapping[str, Any], files: IdpFiles) -> list[str]:
     """The saml suite's options, from the SP values our admin API shows back."""
-    return ["--saml-acs-url", service_provider["acs_url"],
-            "--saml-sp-entity-id", service_provider["entity_id"],
-            "--saml-idp-key", str(files.key), "--saml-idp-cert", str(files.cert)]
+    return [
+        "--saml-acs-url",
+        service_provider["acs_url"],
+        "--saml-sp-entity-id",
+        service_provider["entity_id"],
+        "--saml-idp-key",
+        str(files.key),
+        "--saml-idp-cert",
+        str(files.cert),
+    ]
 
 
 def wait_ready(url: str, server: subprocess.Popen[bytes]) -> None:
@@ -148,22 +204,38 @@ def stop(server: subprocess.Popen[bytes]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     the_plan = plan(parse(argv), default_suites(suites()))
     admin_token = secrets.token_urlsafe(24)
-    with tempfile.TemporaryDirectory(prefix="scim-conformance-") as data_dir, \
-            tempfile.TemporaryDirectory(prefix="scim-conformance-idp-") as idp_dir:
+    with (
+        tempfile.TemporaryDirectory(prefix="scim-conformance-") as data_dir,
+        tempfile.TemporaryDirectory(prefix="scim-conformance-idp-") as idp_dir,
+    ):
         server = subprocess.Popen(the_plan.server_argv(data_dir, admin_token))
         try:
             wait_ready(the_plan.url, server)
-            tenants = [admin(f"{the_plan.url}/admin/tenants", admin_token, "POST",
-                             {"name": name}) for name in ("conformance-a", "conformance-b")]
+            tenants = [
+                admin(f"{the_plan.url}/admin/tenants", admin_token, "POST", {"name": name})
+                for name in ("conformance-a", "conformance-b")
+            ]
             idp, files = saml_target.write(Path(idp_dir), saml_target.shape("okta"))
-            sso = admin(f"{the_plan.url}/admin/tenants/conformance-a/sso", admin_token, "PUT",
-                        sso_settings(idp))
-            print(f"server {the_plan.url}, tenants conformance-a (SSO from "
-                  f"{idp.shape.entity_id}) and conformance-b", file=sys.stderr)
-            status = cli.main(the_plan.conformance_argv(
-                tenants[0]["scim_base_url"], tenants[0]["token"],
-                tenants[1]["scim_base_url"], tenants[1]["token"],
-                saml_argv(sso["service_provider"], files)))
+            sso = admin(
+                f"{the_plan.url}/admin/tenants/conformance-a/sso",
+                admin_token,
+                "PUT",
+                sso_settings(idp),
+            )
+            print(
+                f"server {the_plan.url}, tenants conformance-a (SSO from "
+                f"{idp.shape.entity_id}) and conformance-b",
+                file=sys.stderr,
+            )
+            status = cli.main(
+                the_plan.conformance_argv(
+                    tenants[0]["scim_base_url"],
+                    tenants[0]["token"],
+                    tenants[1]["scim_base_url"],
+                    tenants[1]["token"],
+                    saml_argv(sso["service_provider"], files),
+                )
+            )
         finally:
             stop(server)
     print(f"reports: {the_plan.root / REPORT}.html (.xml, .json)", file=sys.stderr)

@@ -28,8 +28,10 @@ def terminal(run: RunResult) -> str:
         reason = result.reason.splitlines()[0] if result.reason else ""
         lines.append(f"  {_MARK[result.verdict]:5} {result.check.id}: {reason}")
     for suite, counts in run.totals().items():
-        lines.append(f"{suite}: {counts['pass']} passed, {counts['fail']} failed, "
-                     f"{counts['error']} errors, {counts['skip']} skipped")
+        lines.append(
+            f"{suite}: {counts['pass']} passed, {counts['fail']} failed, "
+            f"{counts['error']} errors, {counts['skip']} skipped"
+        )
     if run.leftovers:
         lines.append("could not remove: " + ", ".join(run.leftovers))
     passed = sum(r.verdict is Verdict.PASS for r in run.results)
@@ -73,22 +75,35 @@ def junit(run: RunResult) -> str:
     for result in run.results:
         by_suite.setdefault(result.check.suite, []).append(result)
     for suite, results in by_suite.items():
-        element = ET.SubElement(root, "testsuite", name=suite, tests=str(len(results)),
-                                failures=str(sum(r.verdict is Verdict.FAIL for r in results)),
-                                errors=str(sum(r.verdict is Verdict.ERROR for r in results)),
-                                skipped=str(sum(r.verdict is Verdict.SKIP for r in results)),
-                                time=f"{sum(r.duration_ms for r in results) / 1000:.3f}")
+        element = ET.SubElement(
+            root,
+            "testsuite",
+            name=suite,
+            tests=str(len(results)),
+            failures=str(sum(r.verdict is Verdict.FAIL for r in results)),
+            errors=str(sum(r.verdict is Verdict.ERROR for r in results)),
+            skipped=str(sum(r.verdict is Verdict.SKIP for r in results)),
+            time=f"{sum(r.duration_ms for r in results) / 1000:.3f}",
+        )
         for result in results:
-            case = ET.SubElement(element, "testcase", classname=suite, name=result.check.id,
-                                 time=f"{result.duration_ms / 1000:.3f}")
+            case = ET.SubElement(
+                element,
+                "testcase",
+                classname=suite,
+                name=result.check.id,
+                time=f"{result.duration_ms / 1000:.3f}",
+            )
             if result.verdict is Verdict.SKIP:
                 ET.SubElement(case, "skipped", message=result.reason)
             elif result.verdict in (Verdict.FAIL, Verdict.ERROR):
                 tag = "failure" if result.verdict is Verdict.FAIL else "error"
-                detail = ET.SubElement(case, tag, message=result.reason.splitlines()[0]
-                                       if result.reason else "")
-                detail.text = (f"{result.check.source}: {result.check.rule}\n\n{result.reason}"
-                               f"\n\n{transcript_text(result)}")
+                detail = ET.SubElement(
+                    case, tag, message=result.reason.splitlines()[0] if result.reason else ""
+                )
+                detail.text = (
+                    f"{result.check.source}: {result.check.rule}\n\n{result.reason}"
+                    f"\n\n{transcript_text(result)}"
+                )
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
 
@@ -107,17 +122,23 @@ white-space:pre-wrap;word-break:break-all;font-size:.85rem}
 def html_report(run: RunResult) -> str:
     """One self-contained page: totals per suite, failures with rule and transcript first."""
     esc = html.escape
-    out = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-           f"<title>SCIM conformance: {esc(run.base_url)}</title><style>{_CSS}</style></head>",
-           f"<body><h1>SCIM conformance report</h1><p>Server <code>{esc(run.base_url)}</code>, "
-           f"run <code>{esc(run.run_id)}</code>, started {esc(run.started)}. "
-           f"<strong class='{'fail' if run.failed else 'pass'}'>"
-           f"{'FAILED' if run.failed else 'PASSED'}</strong></p>",
-           "<h2>Totals</h2><table><tr><th>suite</th>"
-           + "".join(f"<th>{v}</th>" for v in Verdict) + "</tr>"]
+    out = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>SCIM conformance: {esc(run.base_url)}</title><style>{_CSS}</style></head>",
+        f"<body><h1>SCIM conformance report</h1><p>Server <code>{esc(run.base_url)}</code>, "
+        f"run <code>{esc(run.run_id)}</code>, started {esc(run.started)}. "
+        f"<strong class='{'fail' if run.failed else 'pass'}'>"
+        f"{'FAILED' if run.failed else 'PASSED'}</strong></p>",
+        "<h2>Totals</h2><table><tr><th>suite</th>"
+        + "".join(f"<th>{v}</th>" for v in Verdict)
+        + "</tr>",
+    ]
     for suite, counts in run.totals().items():
-        out.append(f"<tr><td>{esc(suite)}</td>" + "".join(
-            f"<td class='{v}'>{counts[str(v)]}</td>" for v in Verdict) + "</tr>")
+        out.append(
+            f"<tr><td>{esc(suite)}</td>"
+            + "".join(f"<td class='{v}'>{counts[str(v)]}</td>" for v in Verdict)
+            + "</tr>"
+        )
     out.append("</table>")
     if run.leftovers:
         out.append("<p class='fail'>Could not remove: " + esc(", ".join(run.leftovers)) + "</p>")
@@ -130,16 +151,24 @@ def html_report(run: RunResult) -> str:
         for result in results:
             check = result.check
             is_open = " open" if verdict in (Verdict.FAIL, Verdict.ERROR) else ""
-            out.append(f"<details{is_open}><summary class='{verdict}'>{esc(check.id)}: "
-                       f"{esc(check.title)}</summary>")
-            out.append(f"<p><strong>{esc(check.source)}</strong></p>"
-                       f"<blockquote>{esc(check.rule)}</blockquote>")
+            out.append(
+                f"<details{is_open}><summary class='{verdict}'>{esc(check.id)}: "
+                f"{esc(check.title)}</summary>"
+            )
+            out.append(
+                f"<p><strong>{esc(check.source)}</strong></p>"
+                f"<blockquote>{esc(check.rule)}</blockquote>"
+            )
             if result.reason:
-                out.append(f"<p class='{verdict}'><strong>{verdict}:</strong></p>"
-                           f"<pre>{esc(result.reason)}</pre>")
+                out.append(
+                    f"<p class='{verdict}'><strong>{verdict}:</strong></p>"
+                    f"<pre>{esc(result.reason)}</pre>"
+                )
             if result.transcript:
-                out.append(f"<p>Transcript ({len(result.transcript)} exchanges)</p>"
-                           f"<pre>{esc(transcript_text(result))}</pre>")
+                out.append(
+                    f"<p>Transcript ({len(result.transcript)} exchanges)</p>"
+                    f"<pre>{esc(transcript_text(result))}</pre>"
+                )
             out.append("</details>")
     out.append("</body></html>")
     return "\n".join(out)

@@ -54,9 +54,16 @@ class RunResult:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"base_url": self.base_url, "run_id": self.run_id, "started": self.started,
-                "failed": self.failed, "totals": self.totals(), "leftovers": self.leftovers,
-                "kept": self.kept, "results": [r.to_dict() for r in self.results]}
+        return {
+            "base_url": self.base_url,
+            "run_id": self.run_id,
+            "started": self.started,
+            "failed": self.failed,
+            "totals": self.totals(),
+            "leftovers": self.leftovers,
+            "kept": self.kept,
+            "results": [r.to_dict() for r in self.results],
+        }
 
 
 def select(suite_names: Iterable[str], only: Iterable[str] | None = None) -> list[Check]:
@@ -73,8 +80,9 @@ def select(suite_names: Iterable[str], only: Iterable[str] | None = None) -> lis
     return chosen
 
 
-async def run_check(check: Check, http: ScimHttp, spc: dict[str, Any],
-                    tracker: Tracker) -> CheckResult:
+async def run_check(
+    check: Check, http: ScimHttp, spc: dict[str, Any], tracker: Tracker
+) -> CheckResult:
     transcript: list[Exchange] = []
     bound = http.bound_to(transcript)
     context = Context(bound, spc, Fixtures(bound, tracker))
@@ -105,9 +113,16 @@ async def discover(http: ScimHttp) -> dict[str, Any]:
     return dict(body) if response.status == 200 and isinstance(body, dict) else {}
 
 
-async def run(base_url: str, token: str, suite_names: Iterable[str], *, keep: bool = False,
-              only: Iterable[str] | None = None, timeout: float = 30.0,
-              options: dict[str, Any] | None = None) -> RunResult:
+async def run(
+    base_url: str,
+    token: str,
+    suite_names: Iterable[str],
+    *,
+    keep: bool = False,
+    only: Iterable[str] | None = None,
+    timeout: float = 30.0,
+    options: dict[str, Any] | None = None,
+) -> RunResult:
     """Run the chosen checks against ``base_url`` and clean up after them.
 
     ``options`` are run-wide settings some suites read (``conformance.options``): a second
@@ -118,8 +133,9 @@ async def run(base_url: str, token: str, suite_names: Iterable[str], *, keep: bo
     checks = select(suite_names, only)
     tracker = Tracker()
     tracker.shared[OPTIONS_KEY] = {"keep": keep, **(options or {})}
-    result = RunResult(base_url or "no SCIM server", tracker.run_id,
-                       datetime.now(UTC).isoformat(), kept=keep)
+    result = RunResult(
+        base_url or "no SCIM server", tracker.run_id, datetime.now(UTC).isoformat(), kept=keep
+    )
     async with aiohttp.ClientSession() as session:
         http = ScimHttp(session, base_url, token, [], timeout)
         spc = await discover(http) if base_url else {}

@@ -16,8 +16,24 @@ from idp_sim.scenarios import SCENARIOS, Summary, full_lifecycle
 from idp_sim.transport import HeaderProfile, Response, RetryPolicy, Transport
 
 __all__ = [
-    "PROFILES", "SCENARIOS", "Directory", "DirectoryGroup", "DirectoryUser", "Entra",
-    "HeaderProfile", "Journal", "JournalEntry", "JumpCloud", "NotSupported", "OktaAIW", "OktaOIN",
-    "Profile", "Response", "RetryPolicy", "Summary", "Transport", "build_profile",
+    "PROFILES",
+    "SCENARIOS",
+    "Directory",
+    "DirectoryGroup",
+    "DirectoryUser",
+    "Entra",
+    "HeaderProfile",
+    "Journal",
+    "JournalEntry",
+    "JumpCloud",
+    "NotSupported",
+    "OktaAIW",
+    "OktaOIN",
+    "Profile",
+    "Response",
+    "RetryPolicy",
+    "Summary",
+    "Transport",
+    "build_profile",
     "full_lifecycle",
 ]

@@ -35,14 +35,26 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--directory", help="load users/groups from a JSON or CSV file instead")
     run.add_argument("--journal", help="append every request/response to this JSON-lines file")
-    run.add_argument("--auth", choices=["bearer", "header", "basic"], default=None,
-                     help="Okta only: Authorization form (header = raw token)")
-    run.add_argument("--plus-spaces", action="store_true",
-                     help="encode spaces in queries as + (Okta 2018) instead of %%20")
+    run.add_argument(
+        "--auth",
+        choices=["bearer", "header", "basic"],
+        default=None,
+        help="Okta only: Authorization form (header = raw token)",
+    )
+    run.add_argument(
+        "--plus-spaces",
+        action="store_true",
+        help="encode spaces in queries as + (Okta 2018) instead of %%20",
+    )
     run.add_argument("--user-agent", default=None, help="Entra/JumpCloud: override User-Agent")
-    run.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                     help="profile option (the unknowns each profile makes configurable), value "
-                          "as JSON when it parses, e.g. ad_group_schema=false, locale=en_US")
+    run.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="profile option (the unknowns each profile makes configurable), value "
+        "as JSON when it parses, e.g. ad_group_schema=false, locale=en_US",
+    )
     run.add_argument("--timeout", type=float, default=60.0)
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument("scenario_word", choices=["scenario"])
@@ -72,8 +84,12 @@ def _progress(step: str, done: int, total: int) -> None:
     width = 30
     filled = width * done // max(total, 1)
     end = "\n" if done == total else ""
-    print(f"\r{step:<16} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end=end,
-          file=sys.stderr, flush=True)
+    print(
+        f"\r{step:<16} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
+        end=end,
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -82,15 +98,24 @@ async def _run(args: argparse.Namespace) -> int:
     else:
         directory = Directory.generate(args.seed, args.users, args.groups, args.members_per_group)
     journal = Journal(args.journal)
-    options: dict[str, Any] = {"journal": journal, "timeout": args.timeout,
-                               "space": "+" if args.plus_spaces else "%20"}
+    options: dict[str, Any] = {
+        "journal": journal,
+        "timeout": args.timeout,
+        "space": "+" if args.plus_spaces else "%20",
+    }
     if args.profile.startswith("okta") and args.auth:
         options["auth"] = args.auth
     if not args.profile.startswith("okta") and args.user_agent is not None:
         options["user_agent"] = args.user_agent
-    profile = build_profile(args.profile, args.base_url, args.token, directory, seed=args.seed,
-                            transport_options=options,
-                            profile_options=dict(_option(o) for o in args.option))
+    profile = build_profile(
+        args.profile,
+        args.base_url,
+        args.token,
+        directory,
+        seed=args.seed,
+        transport_options=options,
+        profile_options=dict(_option(o) for o in args.option),
+    )
     try:
         summary = await SCENARIOS[args.scenario](profile, progress=_progress)
     finally:

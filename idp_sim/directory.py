@@ -72,8 +72,9 @@ class Directory:
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
-    def generate(cls, seed: int, users: int, groups: int = 0,
-                 members_per_group: int | None = None) -> Directory:
+    def generate(
+        cls, seed: int, users: int, groups: int = 0, members_per_group: int | None = None
+    ) -> Directory:
         """A reproducible population: the same arguments always give the same directory."""
         fake = Faker("en_US")
         fake.seed_instance(seed)
@@ -87,11 +88,18 @@ class Directory:
                 login = f"{login}{index}"
             seen_logins.add(login)
             address = f"{login}@example.com"
-            directory.users.append(DirectoryUser(
-                id=okta_id("00u", rng), login=address, given_name=given, family_name=family,
-                email=address, title=fake.job()[:60], department=fake.bs().split(" ")[-1].title(),
-                phone=f"+1-555-{rng.randrange(100, 1000)}-{rng.randrange(1000, 10000)}",
-            ))
+            directory.users.append(
+                DirectoryUser(
+                    id=okta_id("00u", rng),
+                    login=address,
+                    given_name=given,
+                    family_name=family,
+                    email=address,
+                    title=fake.job()[:60],
+                    department=fake.bs().split(" ")[-1].title(),
+                    phone=f"+1-555-{rng.randrange(100, 1000)}-{rng.randrange(1000, 10000)}",
+                )
+            )
         size = members_per_group if members_per_group is not None else min(users, 10)
         for index in range(groups):
             name = f"{fake.color_name()} {fake.word().title()} {index + 1}"
@@ -116,11 +124,20 @@ class Directory:
     def from_dict(cls, data: dict[str, Any]) -> Directory:
         rng = random.Random(0)
         users = [_user_from_mapping(u, rng) for u in data.get("users", [])]
-        groups = [DirectoryGroup(g.get("id") or okta_id("00g", rng), g["name"],
-                                 list(g.get("member_ids", g.get("members", []))))
-                  for g in data.get("groups", [])]
-        return cls(users, groups, set(data.get("assigned_user_ids", [])),
-                   set(data.get("assigned_group_ids", [])))
+        groups = [
+            DirectoryGroup(
+                g.get("id") or okta_id("00g", rng),
+                g["name"],
+                list(g.get("member_ids", g.get("members", []))),
+            )
+            for g in data.get("groups", [])
+        ]
+        return cls(
+            users,
+            groups,
+            set(data.get("assigned_user_ids", [])),
+            set(data.get("assigned_group_ids", [])),
+        )
 
     @classmethod
     def from_csv_rows(cls, rows: Iterable[dict[str, str]]) -> Directory:

@@ -50,7 +50,8 @@ class Journal:
         # Held open for the run (closed by close()): a journal is appended to per request.
         self._handle: IO[str] | None = (
             Path(path).open("a", encoding="utf-8")  # noqa: SIM115
-            if path is not None else None
+            if path is not None
+            else None
         )
 
     def record(self, entry: JournalEntry) -> None:

@@ -45,14 +45,19 @@ def _substitute(text: str, ids: dict[str, str]) -> str:
     return text
 
 
-async def replay(entries: list[JournalEntry], base_url: str, token: str, *,
-                 timeout: float = 60.0) -> ReplayResult:
+async def replay(
+    entries: list[JournalEntry], base_url: str, token: str, *, timeout: float = 60.0
+) -> ReplayResult:
     """Re-send ``entries`` (their recorded headers, token restored in the recorded form)."""
-    logical = [e for i, e in enumerate(entries)
-               if not (i + 1 < len(entries) and entries[i + 1].attempt > e.attempt)]
+    logical = [
+        e
+        for i, e in enumerate(entries)
+        if not (i + 1 < len(entries) and entries[i + 1].attempt > e.attempt)
+    ]
     journal = Journal()
-    transport = Transport(base_url, token, HeaderProfile(user_agent=None), journal=journal,
-                          timeout=timeout)
+    transport = Transport(
+        base_url, token, HeaderProfile(user_agent=None), journal=journal, timeout=timeout
+    )
     result = ReplayResult(len(logical), journal=journal)
     ids: dict[str, str] = {}
     try:
@@ -61,23 +66,31 @@ async def replay(entries: list[JournalEntry], base_url: str, token: str, *,
             if "Authorization" in headers:
                 auth = headers["Authorization"]
                 scheme = auth.partition(" ")[0] if auth != REDACTED else ""
-                form: AuthForm = ("header" if not scheme
-                                  else "basic" if scheme == "Basic" else "bearer")
-                headers["Authorization"] = HeaderProfile(
-                    user_agent=None, auth=form).authorization(token)
+                form: AuthForm = (
+                    "header" if not scheme else "basic" if scheme == "Basic" else "bearer"
+                )
+                headers["Authorization"] = HeaderProfile(user_agent=None, auth=form).authorization(
+                    token
+                )
             path, _, query = _substitute(entry.path, ids).partition("?")
-            body: Any = (json.loads(_substitute(json.dumps(entry.body), ids))
-                         if entry.body is not None else None)
-            response = await transport.request(entry.method, path, body=body,
-                                               raw_query=query, headers=headers)
-            old_id = entry.response_body.get("id") if isinstance(entry.response_body,
-                                                                 dict) else None
+            body: Any = (
+                json.loads(_substitute(json.dumps(entry.body), ids))
+                if entry.body is not None
+                else None
+            )
+            response = await transport.request(
+                entry.method, path, body=body, raw_query=query, headers=headers
+            )
+            old_id = (
+                entry.response_body.get("id") if isinstance(entry.response_body, dict) else None
+            )
             new_id = response.body.get("id") if isinstance(response.body, dict) else None
             if entry.method == "POST" and old_id and new_id and old_id != new_id:
                 ids[str(old_id)] = str(new_id)
             if response.status != entry.status:
                 result.differences.append(
-                    Difference(index, entry.method, entry.path, entry.status, response.status))
+                    Difference(index, entry.method, entry.path, entry.status, response.status)
+                )
     finally:
         await transport.close()
     return result

@@ -32,9 +32,14 @@ class Summary:
         return not self.failures
 
     def to_dict(self) -> dict[str, Any]:
-        return {"profile": self.profile, "requests": self.requests,
-                "by_method_status": self.by_method_status, "skipped": self.skipped,
-                "failures": [str(f) for f in self.failures], "elapsed": round(self.elapsed, 3)}
+        return {
+            "profile": self.profile,
+            "requests": self.requests,
+            "by_method_status": self.by_method_status,
+            "skipped": self.skipped,
+            "failures": [str(f) for f in self.failures],
+            "elapsed": round(self.elapsed, 3),
+        }
 
     def render(self) -> str:
         lines = [f"profile {self.profile}: {self.requests} requests in {self.elapsed:.1f}s"]
@@ -112,8 +117,15 @@ async def full_lifecycle(profile: Profile, progress: Progress | None = None) -> 
         await step("delete user", lambda: profile.delete_user(linked[-2]))
 
     journal = profile.transport.journal
-    return Summary(profile.name, len(journal), journal.counts(), list(profile.failures),
-                   skipped, steps, time.monotonic() - started)
+    return Summary(
+        profile.name,
+        len(journal),
+        journal.counts(),
+        list(profile.failures),
+        skipped,
+        steps,
+        time.monotonic() - started,
+    )
 
 
 SCENARIOS: dict[str, Callable[..., Awaitable[Summary]]] = {"full-lifecycle": full_lifecycle}

@@ -57,8 +57,11 @@ class HeaderProfile:
             headers["Accept"] = self.accept
         if self.accept_charset is not None:
             headers["Accept-Charset"] = self.accept_charset
-        wants_type = has_body or (method == "GET" and self.content_type_on_get) or (
-            method == "DELETE" and self.content_type_on_delete)
+        wants_type = (
+            has_body
+            or (method == "GET" and self.content_type_on_get)
+            or (method == "DELETE" and self.content_type_on_delete)
+        )
         if self.content_type is not None and wants_type:
             headers["Content-Type"] = self.content_type
         if self.user_agent is not None:
@@ -80,7 +83,7 @@ class RetryPolicy:
     def wait(self, retry_after: str | None, repeat: int) -> float:
         value = (retry_after or "").strip()
         base = float(int(value)) if value.isdigit() else self.default_wait
-        return base * 2.0 ** repeat
+        return base * 2.0**repeat
 
 
 @dataclass
@@ -104,10 +107,19 @@ def encode_query(params: Sequence[tuple[str, str | int]], space: Literal["%20", 
 class Transport:
     """Sends requests for one profile against one SCIM base URL (any server, plain HTTP)."""
 
-    def __init__(self, base_url: str, token: str, headers: HeaderProfile, *,
-                 journal: Journal | None = None, space: Literal["%20", "+"] = "%20",
-                 timeout: float = 60.0, retry: RetryPolicy | None = None,
-                 sleep: Sleep = asyncio.sleep, sort_keys: bool = False) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        headers: HeaderProfile,
+        *,
+        journal: Journal | None = None,
+        space: Literal["%20", "+"] = "%20",
+        timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        sleep: Sleep = asyncio.sleep,
+        sort_keys: bool = False,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.header_profile = headers
@@ -142,16 +154,25 @@ class Transport:
     def serialize(self, body: Any) -> bytes:
         return json.dumps(body, separators=(",", ":"), sort_keys=self.sort_keys).encode()
 
-    async def request(self, method: str, path: str,
-                      query: Sequence[tuple[str, str | int]] = (), body: Any = None, *,
-                      raw_query: str | None = None,
-                      headers: dict[str, str] | None = None) -> Response:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        query: Sequence[tuple[str, str | int]] = (),
+        body: Any = None,
+        *,
+        raw_query: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
         """One logical request, repeated on 429 per :class:`RetryPolicy`; every try journaled."""
         qs = raw_query if raw_query is not None else encode_query(query, self.space)
         target = path + (f"?{qs}" if qs else "")
         data = self.serialize(body) if body is not None else None
-        sent = headers if headers is not None else self.header_profile.build(
-            method, self.token, data is not None)
+        sent = (
+            headers
+            if headers is not None
+            else self.header_profile.build(method, self.token, data is not None)
+        )
         repeat = 0
         while True:
             response = await self._send(method, target, sent, body, data, repeat + 1)
@@ -160,26 +181,46 @@ class Transport:
             await self.sleep(self.retry.wait(response.headers.get("Retry-After"), repeat))
             repeat += 1
 
-    async def _send(self, method: str, target: str, headers: dict[str, str], body: Any,
-                    data: bytes | None, attempt: int) -> Response:
+    async def _send(
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: Any,
+        data: bytes | None,
+        attempt: int,
+    ) -> Response:
         url = self.base_url + target
         started = time.monotonic()
         try:
-            async with self._client().request(method, URL(url, encoded=True), headers=headers,
-                                              data=data) as raw:
+            async with self._client().request(
+                method, URL(url, encoded=True), headers=headers, data=data
+            ) as raw:
                 text = await raw.text()
                 result = Response(raw.status, _parse(text), dict(raw.headers))
         except TimeoutError:
             result = Response(0, None, error=f"timeout after {self.timeout}s")
         except aiohttp.ClientError as exc:
             result = Response(0, None, error=f"{type(exc).__name__}: {exc}")
-        self.journal.record(JournalEntry(
-            method=method, url=url, path=target, headers=dict(headers), body=body,
-            status=result.status, response_body=result.body,
-            elapsed=round(time.monotonic() - started, 6), attempt=attempt, error=result.error,
-            response_headers={k: v for k, v in result.headers.items()
-                              if k.lower() in ("retry-after", "location", "etag", "content-type")},
-        ))
+        self.journal.record(
+            JournalEntry(
+                method=method,
+                url=url,
+                path=target,
+                headers=dict(headers),
+                body=body,
+                status=result.status,
+                response_body=result.body,
+                elapsed=round(time.monotonic() - started, 6),
+                attempt=attempt,
+                error=result.error,
+                response_headers={
+                    k: v
+                    for k, v in result.headers.items()
+                    if k.lower() in ("retry-after", "location", "etag", "content-type")
+                },
+            )
+        )
         return result
 
 

@@ -55,7 +55,8 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
         admin_token = await database.server_secret("admin-token", settings.admin_token)
         journal = ProvisioningJournal(database, enabled=settings.journal_enabled)
         provisioning = Provisioning(
-            database, max_results=settings.max_results,
+            database,
+            max_results=settings.max_results,
             cursors=CursorCodec(secret, settings.cursor_timeout_seconds),
         )
         sso_repository = SsoRepository(database)

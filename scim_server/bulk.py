@@ -120,11 +120,12 @@ def parse_request(body: Mapping[str, Any], *, max_operations: int) -> BulkReques
     if len(raw_operations) > max_operations:
         raise PayloadTooLargeException(
             detail=f"the request holds {len(raw_operations)} operations; "
-                   f"the limit is {max_operations} (maxOperations)"
+            f"the limit is {max_operations} (maxOperations)"
         )
     fail_on_errors = _field(body, "failOnErrors")
     if fail_on_errors is not None and (
-        not isinstance(fail_on_errors, int) or isinstance(fail_on_errors, bool)
+        not isinstance(fail_on_errors, int)
+        or isinstance(fail_on_errors, bool)
         or fail_on_errors < 1
     ):
         raise InvalidValueException(detail="failOnErrors is a positive integer")
@@ -206,7 +207,7 @@ def _field(obj: Mapping[str, Any], name: str) -> Any:
 
 def _reference(value: str) -> list[str]:
     if value.startswith(BULK_ID_PREFIX) and len(value) > len(BULK_ID_PREFIX):
-        return [value[len(BULK_ID_PREFIX):]]
+        return [value[len(BULK_ID_PREFIX) :]]
     return []
 
 
@@ -264,8 +265,11 @@ def plan(operations: list[Operation]) -> list[Step]:
         for other in required:
             unblocks[other].append(number)
     # Kahn's algorithm; the heap keeps request order among the components that are ready.
-    ready = [(members[0], number) for number, members in enumerate(components)
-             if waiting_for[number] == 0]
+    ready = [
+        (members[0], number)
+        for number, members in enumerate(components)
+        if waiting_for[number] == 0
+    ]
     heapq.heapify(ready)
     steps: list[Step] = []
     while ready:
@@ -328,8 +332,9 @@ def _strongly_connected(needs: list[list[int]]) -> list[list[int]]:
     return components
 
 
-def _cycle_through(start: int, operations: list[Operation], members: set[int],
-                   creators: Mapping[str, int]) -> list[str]:
+def _cycle_through(
+    start: int, operations: list[Operation], members: set[int], creators: Mapping[str, int]
+) -> list[str]:
     """The bulkIds of a shortest reference cycle from ``start`` back to itself (BFS)."""
     came_from: dict[int, int] = {}
     queue = deque([start])
@@ -380,9 +385,16 @@ async def execute(provisioning: Provisioning, scope: Scope, request: BulkRequest
             operation = operations[index]
             if step.cycle:
                 chain = _cycle_through(index, operations, set(step.indexes), run.creators)
-                _record(run, operation, _failure(operation, ConflictException(
-                    detail="circular bulkId reference: " + " -> ".join(chain)
-                )))
+                _record(
+                    run,
+                    operation,
+                    _failure(
+                        operation,
+                        ConflictException(
+                            detail="circular bulkId reference: " + " -> ".join(chain)
+                        ),
+                    ),
+                )
             else:
                 _record(run, operation, await _run_operation(run, operation))
             if run.stopped:
@@ -439,14 +451,16 @@ def _resolve(run: _Run, value: str) -> str:
     if bulk_id in run.failed:
         raise ConflictException(
             detail=f"bulkId {bulk_id!r} was not created: its operation failed "
-                   f"with status {run.failed[bulk_id]}"
+            f"with status {run.failed[bulk_id]}"
         )
-    raise ConflictException(detail=f"bulkId {bulk_id!r} is not the bulkId of a POST in this "
-                                   f"request")
+    raise ConflictException(
+        detail=f"bulkId {bulk_id!r} is not the bulkId of a POST in this request"
+    )
 
 
-async def _dispatch(run: _Run, operation: Operation, kind: ResourceKind,
-                    resource_id: str | None) -> Payload:
+async def _dispatch(
+    run: _Run, operation: Operation, kind: ResourceKind, resource_id: str | None
+) -> Payload:
     provisioning, scope = run.provisioning, run.scope
     preconditions = Preconditions(
         if_match=(operation.version,) if operation.version is not None else None
@@ -463,11 +477,13 @@ async def _dispatch(run: _Run, operation: Operation, kind: ResourceKind,
             await provisioning.delete(kind, scope, resource_id, preconditions)
             return _success(operation, scope.location(kind, resource_id), None)
         if operation.method == "PUT":
-            answer = await provisioning.replace(kind, scope, resource_id, operation.data,
-                                                preconditions)
+            answer = await provisioning.replace(
+                kind, scope, resource_id, operation.data, preconditions
+            )
         else:
-            answer = await provisioning.patch(kind, scope, resource_id, operation.data,
-                                              preconditions)
+            answer = await provisioning.patch(
+                kind, scope, resource_id, operation.data, preconditions
+            )
     return _success(operation, scope.location(kind, resource_id), etag(answer.version))
 
 
@@ -490,8 +506,12 @@ def _success(operation: Operation, location: str, version: str | None) -> Payloa
     return result
 
 
-def _failure(operation: Operation, error: SCIMException, scope: Scope | None = None,
-             resource_id: str | None = None) -> Payload:
+def _failure(
+    operation: Operation,
+    error: SCIMException,
+    scope: Scope | None = None,
+    resource_id: str | None = None,
+) -> Payload:
     result = _result(operation)
     if scope is not None and resource_id is not None and operation.kind is not None:
         result["location"] = scope.location(operation.kind, resource_id)

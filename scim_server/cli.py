@@ -21,15 +21,23 @@ def _serve(args: argparse.Namespace) -> int:
     from scim_server.server import serve
 
     settings = Settings.from_env(
-        host=args.host, port=args.port, public_url=args.public_url,
-        mongodb_uri=args.mongodb_uri, database=args.database, data_dir=args.data_dir,
-        admin_token=args.admin_token, token_secret=args.token_secret,
-        max_body_bytes=args.max_body_bytes, max_results=args.max_results,
+        host=args.host,
+        port=args.port,
+        public_url=args.public_url,
+        mongodb_uri=args.mongodb_uri,
+        database=args.database,
+        data_dir=args.data_dir,
+        admin_token=args.admin_token,
+        token_secret=args.token_secret,
+        max_body_bytes=args.max_body_bytes,
+        max_results=args.max_results,
         bulk_max_operations=args.bulk_max_operations,
         bulk_max_payload_bytes=args.bulk_max_payload_bytes,
-        cursor_timeout_seconds=args.cursor_timeout_seconds, workers=args.workers,
+        cursor_timeout_seconds=args.cursor_timeout_seconds,
+        workers=args.workers,
         group_patch_response=args.group_patch_response,
-        journal_enabled=args.journal, journal_ttl_seconds=args.journal_ttl_seconds,
+        journal_enabled=args.journal,
+        journal_ttl_seconds=args.journal_ttl_seconds,
         log_level=args.log_level,
     )
     serve(settings)
@@ -50,7 +58,9 @@ class AdminClient:
     def send(self, method: str, path: str, data: bytes | None, content_type: str) -> Any:
         """A request whose body is a file as it is (a certificate, a metadata document)."""
         request = urllib.request.Request(
-            self.url + path, data=data, method=method,
+            self.url + path,
+            data=data,
+            method=method,
             headers={"Authorization": f"Bearer {self.token}", "Content-Type": content_type},
         )
         try:
@@ -120,9 +130,16 @@ def _seats_command(args: argparse.Namespace) -> int:
 
 
 def _journal_command(args: argparse.Namespace) -> int:
-    query = {key: value for key, value in (
-        ("limit", args.limit), ("since", args.since), ("method", args.method),
-        ("status", args.status)) if value is not None}
+    query = {
+        key: value
+        for key, value in (
+            ("limit", args.limit),
+            ("since", args.since),
+            ("method", args.method),
+            ("status", args.status),
+        )
+        if value is not None
+    }
     path = f"/admin/tenants/{args.tenant}/journal"
     if query:
         path += "?" + urllib.parse.urlencode(query)
@@ -154,13 +171,22 @@ def _sso_command(args: argparse.Namespace) -> int:
     if args.action == "import-metadata":
         if args.metadata_url is not None:
             return _print(client.call("POST", f"{base}/metadata", {"url": args.metadata_url}))
-        return _print(client.send("POST", f"{base}/metadata", _read_file(args.file),
-                                  "application/samlmetadata+xml"))
+        return _print(
+            client.send(
+                "POST", f"{base}/metadata", _read_file(args.file), "application/samlmetadata+xml"
+            )
+        )
     if args.action == "add-cert":
         data = _read_file(args.file)
         pem = b"-----BEGIN" in data
-        return _print(client.send("POST", f"{base}/certificates", data,
-                                  "application/x-pem-file" if pem else "application/pkix-cert"))
+        return _print(
+            client.send(
+                "POST",
+                f"{base}/certificates",
+                data,
+                "application/x-pem-file" if pem else "application/pkix-cert",
+            )
+        )
     if args.action == "remove-cert":
         fingerprint = urllib.parse.quote(args.fingerprint, safe=":")
         return _print(client.call("DELETE", f"{base}/certificates/{fingerprint}"))
@@ -178,44 +204,72 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the SCIM server")
     serve.add_argument("--host", help="bind address (SCIM_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (SCIM_PORT, default 8080)")
-    serve.add_argument("--public-url", help="base URL clients use, for meta.location "
-                                            "(SCIM_PUBLIC_URL)")
-    serve.add_argument("--mongodb-uri", help="use this MongoDB instead of the embedded store "
-                                             "(MONGODB_URI)")
+    serve.add_argument(
+        "--public-url", help="base URL clients use, for meta.location (SCIM_PUBLIC_URL)"
+    )
+    serve.add_argument(
+        "--mongodb-uri", help="use this MongoDB instead of the embedded store (MONGODB_URI)"
+    )
     serve.add_argument("--database", help="database name (SCIM_DATABASE, default scim)")
-    serve.add_argument("--data-dir", help="embedded store directory (SCIM_DATA_DIR, "
-                                          "default ./.scim-data)")
-    serve.add_argument("--admin-token", help="admin API token (SCIM_ADMIN_TOKEN; generated "
-                                             "and kept in the database when unset)")
+    serve.add_argument(
+        "--data-dir", help="embedded store directory (SCIM_DATA_DIR, default ./.scim-data)"
+    )
+    serve.add_argument(
+        "--admin-token",
+        help="admin API token (SCIM_ADMIN_TOKEN; generated and kept in the database when unset)",
+    )
     serve.add_argument("--token-secret", help="bearer-token signing secret (SCIM_TOKEN_SECRET)")
-    serve.add_argument("--max-body-bytes", type=int, help="request body limit "
-                                                          "(SCIM_MAX_BODY_BYTES, default 1 MiB)")
-    serve.add_argument("--max-results", type=int, help="largest page (SCIM_MAX_RESULTS, "
-                                                       "default 200)")
-    serve.add_argument("--bulk-max-operations", type=int,
-                       help="most operations in one Bulk request (SCIM_BULK_MAX_OPERATIONS, "
-                            "default 1000)")
-    serve.add_argument("--bulk-max-payload-bytes", type=int,
-                       help="largest Bulk request body (SCIM_BULK_MAX_PAYLOAD_BYTES, "
-                            "default 4 MiB)")
-    serve.add_argument("--cursor-timeout-seconds", type=int,
-                       help="RFC 9865 cursor lifetime (SCIM_CURSOR_TIMEOUT_SECONDS, default 600)")
-    serve.add_argument("--group-patch-response", choices=("resource", "no-content"),
-                       help="Group PATCH answers 200 with the group, or 204 "
-                            "(SCIM_GROUP_PATCH_RESPONSE, default resource)")
-    serve.add_argument("--workers", type=int, help="worker processes on the same port "
-                                                   "(SCIM_WORKERS, default 1)")
-    serve.add_argument("--no-journal", dest="journal", action="store_const", const=False,
-                       help="keep no provisioning journal (SCIM_JOURNAL=0)")
-    serve.add_argument("--journal-ttl-seconds", type=int,
-                       help="how long journal entries are kept (SCIM_JOURNAL_TTL_SECONDS, "
-                            "default 604800: 7 days)")
+    serve.add_argument(
+        "--max-body-bytes", type=int, help="request body limit (SCIM_MAX_BODY_BYTES, default 1 MiB)"
+    )
+    serve.add_argument(
+        "--max-results", type=int, help="largest page (SCIM_MAX_RESULTS, default 200)"
+    )
+    serve.add_argument(
+        "--bulk-max-operations",
+        type=int,
+        help="most operations in one Bulk request (SCIM_BULK_MAX_OPERATIONS, default 1000)",
+    )
+    serve.add_argument(
+        "--bulk-max-payload-bytes",
+        type=int,
+        help="largest Bulk request body (SCIM_BULK_MAX_PAYLOAD_BYTES, default 4 MiB)",
+    )
+    serve.add_argument(
+        "--cursor-timeout-seconds",
+        type=int,
+        help="RFC 9865 cursor lifetime (SCIM_CURSOR_TIMEOUT_SECONDS, default 600)",
+    )
+    serve.add_argument(
+        "--group-patch-response",
+        choices=("resource", "no-content"),
+        help="Group PATCH answers 200 with the group, or 204 "
+        "(SCIM_GROUP_PATCH_RESPONSE, default resource)",
+    )
+    serve.add_argument(
+        "--workers", type=int, help="worker processes on the same port (SCIM_WORKERS, default 1)"
+    )
+    serve.add_argument(
+        "--no-journal",
+        dest="journal",
+        action="store_const",
+        const=False,
+        help="keep no provisioning journal (SCIM_JOURNAL=0)",
+    )
+    serve.add_argument(
+        "--journal-ttl-seconds",
+        type=int,
+        help="how long journal entries are kept (SCIM_JOURNAL_TTL_SECONDS, default 604800: 7 days)",
+    )
     serve.add_argument("--log-level", help="log level (SCIM_LOG_LEVEL, default INFO)")
     serve.set_defaults(handler=_serve)
 
     def admin_options(command: argparse.ArgumentParser) -> None:
-        command.add_argument("--url", default=os.environ.get("SCIM_URL", DEFAULT_URL),
-                             help=f"server URL (SCIM_URL, default {DEFAULT_URL})")
+        command.add_argument(
+            "--url",
+            default=os.environ.get("SCIM_URL", DEFAULT_URL),
+            help=f"server URL (SCIM_URL, default {DEFAULT_URL})",
+        )
         command.add_argument("--admin-token", help="admin token (SCIM_ADMIN_TOKEN)")
 
     tenants = commands.add_parser("tenants", help="create, list or delete tenants")
@@ -250,8 +304,9 @@ def _parser() -> argparse.ArgumentParser:
         admin_options(command)
     limit = seat_actions.add_parser("set")
     limit.add_argument("tenant")
-    limit.add_argument("seats", type=_seat_limit, help="how many users may be active, "
-                                                       "or 'unlimited'")
+    limit.add_argument(
+        "seats", type=_seat_limit, help="how many users may be active, or 'unlimited'"
+    )
     admin_options(limit)
     seats.set_defaults(handler=_seats_command)
 
@@ -278,18 +333,23 @@ def _parser() -> argparse.ArgumentParser:
     source = changes.add_mutually_exclusive_group(required=True)
     source.add_argument("--json", help="the changes as inline JSON")
     source.add_argument("--file", help="a file holding the changes as JSON")
-    metadata = sso_action("import-metadata", help="take the IdP's entity ID, sign-in URL and "
-                                                  "certificates from its metadata")
+    metadata = sso_action(
+        "import-metadata",
+        help="take the IdP's entity ID, sign-in URL and certificates from its metadata",
+    )
     origin = metadata.add_mutually_exclusive_group(required=True)
     origin.add_argument("--file", help="the metadata XML file")
     # --url is already the server's own URL, as for every admin command.
     origin.add_argument("--metadata-url", help="the metadata URL (the server fetches it)")
-    sso_action("add-cert", help="pin an IdP signing certificate; two are kept for rollover"
-               ).add_argument("--file", required=True, help="the certificate, PEM or DER")
+    sso_action(
+        "add-cert", help="pin an IdP signing certificate; two are kept for rollover"
+    ).add_argument("--file", required=True, help="the certificate, PEM or DER")
     sso_action("remove-cert", help="unpin an IdP certificate").add_argument(
-        "fingerprint", help="its SHA-256 fingerprint, as show prints it")
-    sso_action("log", help="recent sign-in attempts, newest first, with their outcome"
-               ).add_argument("--limit", type=int, help="most entries (default 100, at most 1000)")
+        "fingerprint", help="its SHA-256 fingerprint, as show prints it"
+    )
+    sso_action(
+        "log", help="recent sign-in attempts, newest first, with their outcome"
+    ).add_argument("--limit", type=int, help="most entries (default 100, at most 1000)")
     sso_action("test-url", help="a link that starts a test sign-in (valid for ten minutes)")
     sso.set_defaults(handler=_sso_command)
     return parser

@@ -49,16 +49,23 @@ class CursorCodec:
 
     def encode(self, tenant: str, query: str, position: Position) -> str:
         claims = {
-            "t": tenant, "q": query, "d": position.direction[0],
-            "v": _claim(position.value), "i": position.resource_id,
+            "t": tenant,
+            "q": query,
+            "d": position.direction[0],
+            "v": _claim(position.value),
+            "i": position.resource_id,
             "exp": int(time.time()) + self.timeout_seconds,
         }
         return jwt.encode(claims, self._key, algorithm="HS256")
 
     def decode(self, cursor: str, tenant: str, query: str) -> Position:
         try:
-            claims = jwt.decode(cursor, self._key, algorithms=["HS256"],
-                                options={"require": ["exp", "t", "q", "d", "i"]})
+            claims = jwt.decode(
+                cursor,
+                self._key,
+                algorithms=["HS256"],
+                options={"require": ["exp", "t", "q", "d", "i"]},
+            )
         except jwt.ExpiredSignatureError:
             raise ExpiredCursorException(detail="the cursor has expired; start again") from None
         except jwt.InvalidTokenError:

@@ -61,16 +61,23 @@ class EmbeddedMongo:
         if self.storage_path != ":memory:":
             os.makedirs(self.storage_path, exist_ok=True)
         command = [
-            sys.executable, "-m", MODULE,
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--storage-path", self.storage_path,
-            "--log-level", "WARNING",
+            sys.executable,
+            "-m",
+            MODULE,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--storage-path",
+            self.storage_path,
+            "--log-level",
+            "WARNING",
         ]
         self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
         self._wait_until_ready(timeout)
-        log.info("embedded SecantusDB listening on 127.0.0.1:%d (data: %s)",
-                 self.port, self.storage_path)
+        log.info(
+            "embedded SecantusDB listening on 127.0.0.1:%d (data: %s)", self.port, self.storage_path
+        )
         return self.uri
 
     def _wait_until_ready(self, timeout: float) -> None:

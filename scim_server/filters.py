@@ -60,8 +60,7 @@ _NATIVE_FIELDS = {
 """Attributes stored outside the ``c`` copy, as native BSON values."""
 
 _UNSTORED = {
-    "groups": "filtering on 'groups' is not supported: group membership is not "
-    "stored on the user",
+    "groups": "filtering on 'groups' is not supported: group membership is not stored on the user",
     "members": "filtering on 'members' is not supported: group membership is not "
     "stored on the group",
     "password": "'password' cannot be filtered on",

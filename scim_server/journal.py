@@ -49,7 +49,8 @@ def redact(value: Any) -> Any:
         path = value.get("path")
         secret_path = isinstance(path, str) and _is_secret(path)
         return {
-            key: REDACTED if _is_secret(str(key)) or (secret_path and key.lower() == "value")
+            key: REDACTED
+            if _is_secret(str(key)) or (secret_path and key.lower() == "value")
             else redact(item)
             for key, item in value.items()
         }
@@ -90,8 +91,15 @@ def body_view(stored: str | None) -> Any:
 class ProvisioningJournal:
     """A bounded queue of journal entries and the task writing them to MongoDB."""
 
-    def __init__(self, database: Database, *, enabled: bool = True, max_queue: int = 10_000,
-                 batch_size: int = 200, flush_interval: float = 0.5) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        enabled: bool = True,
+        max_queue: int = 10_000,
+        batch_size: int = 200,
+        flush_interval: float = 0.5,
+    ) -> None:
         # Best effort: a journal entry need not wait for the storage engine's journal.
         self.collection = database.db.get_collection("journal", write_concern=WriteConcern(w=1))
         self.tenants = database.tenants
@@ -173,16 +181,24 @@ class ProvisioningJournal:
             return
         try:
             names = list({entry["tenant"] for entry in batch})
-            existing = {t["_id"] async for t in self.tenants.find({"_id": {"$in": names}},
-                                                                  {"_id": 1})}
+            existing = {
+                t["_id"] async for t in self.tenants.find({"_id": {"$in": names}}, {"_id": 1})
+            }
             documents = [entry for entry in batch if entry["tenant"] in existing]
             if documents:
                 await self.collection.insert_many(documents, ordered=False)
         except Exception as error:  # the journal must never take the server down
             log.warning("provisioning journal: %d entries not written: %s", len(batch), error)
 
-    async def entries(self, tenant: str, *, limit: int = 100, since: datetime | None = None,
-                      method: str | None = None, status: int | None = None) -> list[Document]:
+    async def entries(
+        self,
+        tenant: str,
+        *,
+        limit: int = 100,
+        since: datetime | None = None,
+        method: str | None = None,
+        status: int | None = None,
+    ) -> list[Document]:
         """A tenant's entries, newest first."""
         query: Document = {"tenant": tenant}
         if since is not None:

@@ -41,8 +41,7 @@ class ListQuery:
             sort_order=lowered.get("sortorder"),
             start_index=_integer(lowered, "startindex"),
             count=_integer(lowered, "count"),
-            selection=Selection.parse(lowered.get("attributes"),
-                                      lowered.get("excludedattributes")),
+            selection=Selection.parse(lowered.get("attributes"), lowered.get("excludedattributes")),
             cursor=lowered.get("cursor"),
             explicit_start="startindex" in lowered,
         )
@@ -60,16 +59,27 @@ class ListQuery:
             sort_order=request.sort_order.value if request.sort_order else None,
             start_index=request.start_index,
             count=request.count if "count" in body else None,
-            selection=Selection.parse([str(a) for a in request.attributes or []],
-                                      [str(a) for a in request.excluded_attributes or []]),
+            selection=Selection.parse(
+                [str(a) for a in request.attributes or []],
+                [str(a) for a in request.excluded_attributes or []],
+            ),
             cursor=body.get("cursor"),
             explicit_start="startIndex" in body,
         )
 
     @classmethod
-    def _build(cls, *, filter: str | None, sort_by: str | None, sort_order: str | None,
-               start_index: int | None, count: int | None, selection: Selection,
-               cursor: Any, explicit_start: bool) -> ListQuery:
+    def _build(
+        cls,
+        *,
+        filter: str | None,
+        sort_by: str | None,
+        sort_order: str | None,
+        start_index: int | None,
+        count: int | None,
+        selection: Selection,
+        cursor: Any,
+        explicit_start: bool,
+    ) -> ListQuery:
         if cursor is not None and not isinstance(cursor, str):
             raise InvalidValueException(detail="cursor is a string")
         if cursor is not None and explicit_start:
@@ -87,8 +97,7 @@ class ListQuery:
         )
 
 
-def list_response(resources: list[Payload], total: int | None,
-                  start_index: int | None) -> Payload:
+def list_response(resources: list[Payload], total: int | None, start_index: int | None) -> Payload:
     """A ListResponse; cursor pages (RFC 9865) carry neither a total nor a start index."""
     response: Payload = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"]}
     if total is not None:

@@ -24,7 +24,9 @@ class Manager(StandardManager):
     """
 
     ref: Annotated[Reference["User"] | None, Required.false] = Field(  # noqa: UP037
-        None, serialization_alias="$ref", validation_alias="$ref",
+        None,
+        serialization_alias="$ref",
+        validation_alias="$ref",
         description="The URI of the SCIM resource representing the User's manager.",
     )
 
@@ -98,11 +100,13 @@ def parse_members(entries: Any) -> tuple[Member, ...]:
         if not isinstance(entry, dict) or not isinstance(entry.get("value"), str):
             raise InvalidValueException(detail="each member is an object with a string value")
         member_type, display = entry.get("type"), entry.get("display")
-        members.append(Member(
-            entry["value"],
-            member_type if isinstance(member_type, str) else None,
-            display if isinstance(display, str) else None,
-        ))
+        members.append(
+            Member(
+                entry["value"],
+                member_type if isinstance(member_type, str) else None,
+                display if isinstance(display, str) else None,
+            )
+        )
     return tuple(members)
 
 

@@ -73,9 +73,7 @@ class PatchPlan:
 def plan_patch(kind: ResourceKind, body: Any) -> PatchPlan:
     """Check the PatchOp message and separate member operations from attribute operations."""
     if not isinstance(body, dict) or not isinstance(body.get("Operations"), list):
-        raise InvalidSyntaxException(
-            detail="a PatchOp message with an Operations list is required"
-        )
+        raise InvalidSyntaxException(detail="a PatchOp message with an Operations list is required")
     schemas = body.get("schemas")
     if schemas is not None and PATCH_SCHEMA not in (schemas if isinstance(schemas, list) else []):
         raise InvalidValueException(detail=f"schemas must contain {PATCH_SCHEMA}")
@@ -96,8 +94,9 @@ def plan_patch(kind: ResourceKind, body: Any) -> PatchPlan:
     return PatchPlan(operations, changes)
 
 
-def apply_operations(kind: ResourceKind, resource: Resource[Any],
-                     operations: list[dict[str, Any]]) -> bool:
+def apply_operations(
+    kind: ResourceKind, resource: Resource[Any], operations: list[dict[str, Any]]
+) -> bool:
     """Apply attribute operations in place, all or nothing; answers whether anything changed."""
     if not operations:
         return False
@@ -155,7 +154,7 @@ def _split_members(
 
 def _strip_group_urn(path: str) -> str:
     prefix = GROUPS.schema + ":"
-    return path[len(prefix):] if path.lower().startswith(prefix.lower()) else path
+    return path[len(prefix) :] if path.lower().startswith(prefix.lower()) else path
 
 
 def _member_change(op: str, value: Any) -> MemberChange:

@@ -35,8 +35,9 @@ class Selection:
     excluded: tuple[str, ...] = ()
 
     @classmethod
-    def parse(cls, attributes: str | Sequence[str] | None,
-              excluded: str | Sequence[str] | None) -> Selection:
+    def parse(
+        cls, attributes: str | Sequence[str] | None, excluded: str | Sequence[str] | None
+    ) -> Selection:
         return cls(split_list(attributes), split_list(excluded))
 
     def includes(self, kind: ResourceKind, attribute: str) -> bool:
@@ -56,12 +57,16 @@ class Selection:
             )
         except ValidationError as error:
             raise from_validation_error(error) from None
-        selected = dict(resource.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE,
-                                            response_parameters=parameters))
+        selected = dict(
+            resource.model_dump(
+                scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=parameters
+            )
+        )
         if isinstance(selected.get("meta"), dict) and isinstance(payload.get("meta"), dict):
             # Keep meta as stored (pydantic re-dumps timestamps as ".129000Z", not ".129Z").
-            selected["meta"] = {key: payload["meta"][key] for key in selected["meta"]
-                                if key in payload["meta"]}
+            selected["meta"] = {
+                key: payload["meta"][key] for key in selected["meta"] if key in payload["meta"]
+            }
         return selected
 
 
@@ -70,5 +75,5 @@ def _head(kind: ResourceKind, path: str) -> str:
     lowered = path.lower()
     prefix = kind.schema.lower() + ":"
     if lowered.startswith(prefix):
-        lowered = lowered[len(prefix):]
+        lowered = lowered[len(prefix) :]
     return lowered.split(".", 1)[0]

@@ -130,8 +130,13 @@ class Provisioning:
 
     # -- reading -----------------------------------------------------------------
 
-    async def get(self, kind: ResourceKind, scope: Scope, resource_id: str,
-                  selection: Selection = ALL_ATTRIBUTES) -> Answer:
+    async def get(
+        self,
+        kind: ResourceKind,
+        scope: Scope,
+        resource_id: str,
+        selection: Selection = ALL_ATTRIBUTES,
+    ) -> Answer:
         document = await self.repository(kind).get(scope.tenant, resource_id)
         if document is None:
             raise resource_not_found(kind.endpoint, resource_id)
@@ -147,8 +152,11 @@ class Provisioning:
         documents: list[Document] = []
         if size > 0:
             documents = await repository.find(
-                scope.tenant, mongo_query, self._sort(kind, query),
-                skip=query.start_index - 1, limit=size,
+                scope.tenant,
+                mongo_query,
+                self._sort(kind, query),
+                skip=query.start_index - 1,
+                limit=size,
             )
         if 0 < len(documents) < size or (size > 0 and not documents and query.start_index == 1):
             # A page that is not full is the last one: the total is known without counting,
@@ -159,14 +167,16 @@ class Provisioning:
         resources = await self.renderer.render(kind, scope, documents, query.selection)
         return list_response(resources, total, query.start_index)
 
-    async def _list_by_cursor(self, kind: ResourceKind, scope: Scope, query: ListQuery,
-                              mongo_query: dict[str, Any]) -> Payload:
+    async def _list_by_cursor(
+        self, kind: ResourceKind, scope: Scope, query: ListQuery, mongo_query: dict[str, Any]
+    ) -> Payload:
         """One RFC 9865 page: a keyset range after (or before) the cursor's position."""
         sort = self._sort(kind, query)
         bound_to = fingerprint(kind.name, query.filter, sort)
         size = query.page_size(self.max_results)
-        position = (self.cursors.decode(query.cursor, scope.tenant, bound_to)
-                    if query.cursor else None)
+        position = (
+            self.cursors.decode(query.cursor, scope.tenant, bound_to) if query.cursor else None
+        )
         direction = position.direction if position else "next"
         condition = mongo_query
         if position is not None:
@@ -185,7 +195,8 @@ class Provisioning:
             value = sort_value(document, field)
             if isinstance(value, list):
                 raise InvalidValueException(
-                    detail="cursor pagination sorts by a single-valued attribute")
+                    detail="cursor pagination sorts by a single-valued attribute"
+                )
             position = Position(towards, value, document["_id"])
             return self.cursors.encode(scope.tenant, bound_to, position)
 
@@ -209,15 +220,17 @@ class Provisioning:
         pages: list[tuple[ResourceKind, list[Document]]] = []
         for kind in KINDS:
             # The page is a window over the concatenation Users + Groups, each in id order.
-            mongo_query = (compile_filter(query.filter, kind.model, strict=False)
-                           if query.filter else {})
+            mongo_query = (
+                compile_filter(query.filter, kind.model, strict=False) if query.filter else {}
+            )
             repository = self.repository(kind)
             count = await repository.count(scope.tenant, mongo_query)
             low, high = max(first, total), min(end, total + count)
             documents = []
             if high > low:
-                documents = await repository.find(scope.tenant, mongo_query, [("_id", 1)],
-                                                  skip=low - total, limit=high - low)
+                documents = await repository.find(
+                    scope.tenant, mongo_query, [("_id", 1)], skip=low - total, limit=high - low
+                )
             total += count
             pages.append((kind, documents))
         resources = [
@@ -242,18 +255,28 @@ class Provisioning:
         now = datetime.now(UTC)
         resource_id = str(uuid.uuid4())
         document = await self._document(kind, resource, resource_id, scope.tenant, now)
-        await self.seats.around(scope.tenant, _seats_taken(kind, None, document["r"]),
-                                partial(self._insert, kind, document))
+        await self.seats.around(
+            scope.tenant,
+            _seats_taken(kind, None, document["r"]),
+            partial(self._insert, kind, document),
+        )
         if members:
             await self.memberships.add(scope.tenant, resource_id, members)
         # Rendered from what was just written: a new resource is only related to the
         # members it was created with, so there is nothing else to read back.
-        payloads = await self.renderer.render(kind, scope, [document], ALL_ATTRIBUTES,
-                                      related=bool(members))
+        payloads = await self.renderer.render(
+            kind, scope, [document], ALL_ATTRIBUTES, related=bool(members)
+        )
         return Answer(payloads[0], 1)
 
-    async def replace(self, kind: ResourceKind, scope: Scope, resource_id: str, body: Payload,
-                      preconditions: Preconditions = UNCONDITIONAL) -> Answer:
+    async def replace(
+        self,
+        kind: ResourceKind,
+        scope: Scope,
+        resource_id: str,
+        body: Payload,
+        preconditions: Preconditions = UNCONDITIONAL,
+    ) -> Answer:
         """PUT: the body becomes the resource; readOnly attributes and the password are kept."""
         if body.get("id") not in (None, resource_id):
             raise MutabilityException(detail="id is immutable")
@@ -272,15 +295,22 @@ class Provisioning:
             await self._replace_members(scope.tenant, resource_id, members)
         return await self.get(kind, scope, resource_id)
 
-    async def patch(self, kind: ResourceKind, scope: Scope, resource_id: str, body: Any,
-                    preconditions: Preconditions = UNCONDITIONAL,
-                    selection: Selection | None = ALL_ATTRIBUTES) -> Answer:
+    async def patch(
+        self,
+        kind: ResourceKind,
+        scope: Scope,
+        resource_id: str,
+        body: Any,
+        preconditions: Preconditions = UNCONDITIONAL,
+        selection: Selection | None = ALL_ATTRIBUTES,
+    ) -> Answer:
         """Apply a PatchOp; ``selection=None`` answers the new version only, with no payload."""
         plan = plan_patch(kind, body)
         # Every member id is checked before anything is written: a bad one fails the whole PATCH.
         resolved = [
             await self._check_members(scope, resource_id, change.members)
-            if change.op in ("add", "replace") else change.members
+            if change.op in ("add", "replace")
+            else change.members
             for change in plan.member_changes
         ]
 
@@ -293,15 +323,21 @@ class Provisioning:
                 await self._apply_member_change(scope.tenant, resource_id, change, members)
             if not wrote:
                 # Membership writes commute, so the version bump needs no condition.
-                await self.repository(kind).update(scope.tenant, resource_id, None, {},
-                                                   datetime.now(UTC))
+                await self.repository(kind).update(
+                    scope.tenant, resource_id, None, {}, datetime.now(UTC)
+                )
         if selection is None:
             return Answer({}, await self._version(kind, scope, resource_id))
         return await self.get(kind, scope, resource_id, selection)
 
-    async def _rewrite(self, kind: ResourceKind, scope: Scope, resource_id: str,
-                       preconditions: Preconditions,
-                       transform: Callable[[Resource[Any]], Resource[Any] | None]) -> bool:
+    async def _rewrite(
+        self,
+        kind: ResourceKind,
+        scope: Scope,
+        resource_id: str,
+        preconditions: Preconditions,
+        transform: Callable[[Resource[Any]], Resource[Any] | None],
+    ) -> bool:
         """Read, transform and conditionally write one resource; answers whether it wrote.
 
         The write only lands on the version that was read. When another writer got
@@ -323,10 +359,17 @@ class Provisioning:
                 if changed is None:
                     return False
                 changes = await self._changes(kind, changed)
-                write = partial(repository.update, scope.tenant, resource_id,
-                                int(document["meta"]["version"]), changes, datetime.now(UTC))
-                if await self.seats.around(scope.tenant,
-                                           _seats_taken(kind, document["r"], changes["r"]), write):
+                write = partial(
+                    repository.update,
+                    scope.tenant,
+                    resource_id,
+                    int(document["meta"]["version"]),
+                    changes,
+                    datetime.now(UTC),
+                )
+                if await self.seats.around(
+                    scope.tenant, _seats_taken(kind, document["r"], changes["r"]), write
+                ):
                     renamed = summary({"r": changes["r"]}).name
                     if renamed != summary(document).name:
                         # The name shows in every group the resource belongs to.
@@ -344,8 +387,13 @@ class Provisioning:
             raise resource_not_found(kind.endpoint, resource_id)
         return int(document["meta"]["version"])
 
-    async def delete(self, kind: ResourceKind, scope: Scope, resource_id: str,
-                     preconditions: Preconditions = UNCONDITIONAL) -> None:
+    async def delete(
+        self,
+        kind: ResourceKind,
+        scope: Scope,
+        resource_id: str,
+        preconditions: Preconditions = UNCONDITIONAL,
+    ) -> None:
         """Delete the version that was read, so whether it held a seat is known, not raced.
 
         A PATCH landing between the read and the delete changes the version: the
@@ -354,15 +402,18 @@ class Provisioning:
         repository = self.repository(kind)
         async with self._writing(kind, scope.tenant, resource_id):
             for attempt in range(MAX_WRITE_ATTEMPTS):
-                document = await repository.get(scope.tenant, resource_id,
-                                                 {"meta.version": 1, "r.active": 1})
+                document = await repository.get(
+                    scope.tenant, resource_id, {"meta.version": 1, "r.active": 1}
+                )
                 if document is None:
                     raise resource_not_found(kind.endpoint, resource_id)
                 expected = preconditions.expected_version(document)
-                write = partial(repository.delete, scope.tenant, resource_id,
-                                int(document["meta"]["version"]))
-                if await self.seats.around(scope.tenant,
-                                           _seats_taken(kind, document.get("r", {}), None), write):
+                write = partial(
+                    repository.delete, scope.tenant, resource_id, int(document["meta"]["version"])
+                )
+                if await self.seats.around(
+                    scope.tenant, _seats_taken(kind, document.get("r", {}), None), write
+                ):
                     await self.memberships.forget(scope.tenant, resource_id)
                     return
                 if expected is not None:
@@ -382,8 +433,14 @@ class Provisioning:
         await self.repository(kind).insert(document)
         return True
 
-    async def _document(self, kind: ResourceKind, resource: Resource[Any], resource_id: str,
-                        tenant: str, now: datetime) -> Document:
+    async def _document(
+        self,
+        kind: ResourceKind,
+        resource: Resource[Any],
+        resource_id: str,
+        tenant: str,
+        now: datetime,
+    ) -> Document:
         document: Document = {
             "_id": resource_id,
             "tenant": tenant,
@@ -402,8 +459,9 @@ class Provisioning:
             changes["pw"] = await hash_password(password)
         return changes
 
-    async def _check_members(self, scope: Scope, group_id: str | None,
-                             members: tuple[Member, ...]) -> tuple[Member, ...]:
+    async def _check_members(
+        self, scope: Scope, group_id: str | None, members: tuple[Member, ...]
+    ) -> tuple[Member, ...]:
         """Resolve each member's type in this tenant; unknown ids are 400 invalidValue."""
         if not members:
             return members
@@ -424,8 +482,9 @@ class Provisioning:
             raise InvalidValueException(detail=f"member type does not match: {', '.join(mistyped)}")
         return tuple(replace(m, type=resolved[m.value], name=names[m.value]) for m in members)
 
-    async def _apply_member_change(self, tenant: str, group: str, change: MemberChange,
-                                   members: tuple[Member, ...]) -> None:
+    async def _apply_member_change(
+        self, tenant: str, group: str, change: MemberChange, members: tuple[Member, ...]
+    ) -> None:
         if change.op == "add":
             await self.memberships.add(tenant, group, members)
         elif change.op == "remove":
@@ -435,8 +494,7 @@ class Provisioning:
         else:
             await self._replace_members(tenant, group, members)
 
-    async def _replace_members(self, tenant: str, group: str,
-                               members: tuple[Member, ...]) -> None:
+    async def _replace_members(self, tenant: str, group: str, members: tuple[Member, ...]) -> None:
         """Set the members to exactly ``members``, touching only the differences."""
         current = await self.memberships.member_ids(tenant, group)
         wanted = {member.value for member in members}
@@ -452,8 +510,9 @@ async def _back_off(attempt: int) -> None:
     await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
 
 
-def _seats_taken(kind: ResourceKind, before: Mapping[str, Any] | None,
-                 after: Mapping[str, Any] | None) -> int:
+def _seats_taken(
+    kind: ResourceKind, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+) -> int:
     """The seats a write takes (1), frees (-1) or neither; only users hold seats."""
     return seat_change(before, after) if kind is USERS else 0
 
@@ -461,8 +520,11 @@ def _seats_taken(kind: ResourceKind, before: Mapping[str, Any] | None,
 def _validate(kind: ResourceKind, body: Payload, context: Context) -> Resource[Any]:
     if not isinstance(body, dict):
         raise InvalidValueException(detail="the body is a JSON object")
-    payload = {key: value for key, value in body.items()
-               if not (kind is GROUPS and key.lower() == "members")}
+    payload = {
+        key: value
+        for key, value in body.items()
+        if not (kind is GROUPS and key.lower() == "members")
+    }
     if isinstance(payload.get("schemas"), list):
         payload["schemas"] = _served_schemas(kind, payload)
     try:
@@ -480,8 +542,11 @@ def _served_schemas(kind: ResourceKind, payload: Payload) -> list[Any]:
     """
     served = {urn.lower() for urn in (kind.schema, *kind.extensions)}
     carried = {key.lower() for key in payload}
-    return [urn for urn in payload["schemas"]
-            if not isinstance(urn, str) or urn.lower() in served or urn.lower() in carried]
+    return [
+        urn
+        for urn in payload["schemas"]
+        if not isinstance(urn, str) or urn.lower() in served or urn.lower() in carried
+    ]
 
 
 def _declared_members(kind: ResourceKind, body: Payload) -> tuple[Member, ...]:

@@ -25,8 +25,15 @@ class Renderer:
         self.memberships = memberships
         self.groups = groups
 
-    async def render(self, kind: ResourceKind, scope: Scope, documents: list[Document],
-                      selection: Selection, *, related: bool = True) -> list[Payload]:
+    async def render(
+        self,
+        kind: ResourceKind,
+        scope: Scope,
+        documents: list[Document],
+        selection: Selection,
+        *,
+        related: bool = True,
+    ) -> list[Payload]:
         """SCIM payloads of stored documents, with the derived ``members`` / ``groups``.
 
         ``related=False`` says the documents take part in no membership (just created),
@@ -54,8 +61,12 @@ class Renderer:
         by_kind = {kind.name: kind for kind in KINDS}
         return {
             group: [
-                _reference(member.value, member.display or member.name, str(member.type),
-                           scope.location(by_kind[str(member.type)], member.value))
+                _reference(
+                    member.value,
+                    member.display or member.name,
+                    str(member.type),
+                    scope.location(by_kind[str(member.type)], member.value),
+                )
                 for member in members
             ]
             for group, members in relation.items()
@@ -82,8 +93,7 @@ class Renderer:
         for user, groups in direct.items():
             indirect = _ancestors(groups, parents) - groups
             answer[user] = [
-                _reference(group, names.get(group), kind,
-                           scope.location(GROUPS, group))
+                _reference(group, names.get(group), kind, scope.location(GROUPS, group))
                 for kind, selected in (("direct", groups), ("indirect", indirect))
                 for group in sorted(selected)
             ]
@@ -101,8 +111,7 @@ def _ancestors(groups: Iterable[str], parents: Mapping[str, set[str]]) -> set[st
     return seen
 
 
-def _reference(resource_id: str, display: str | None, member_type: str,
-               location: str) -> Payload:
+def _reference(resource_id: str, display: str | None, member_type: str, location: str) -> Payload:
     reference: Payload = {"value": resource_id, "$ref": location, "type": member_type}
     if display:
         reference["display"] = display

@@ -14,17 +14,22 @@ SCIM_CONTENT_TYPE = "application/scim+json"
 ACCEPTED_CONTENT_TYPES = frozenset({SCIM_CONTENT_TYPE, "application/json"})
 
 
-def scim_response(payload: Any, *, status: int = 200,
-                  headers: dict[str, str] | None = None) -> web.Response:
+def scim_response(
+    payload: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     return web.Response(
-        body=orjson.dumps(payload), status=status, headers=headers,
-        content_type=SCIM_CONTENT_TYPE, charset="utf-8",
+        body=orjson.dumps(payload),
+        status=status,
+        headers=headers,
+        content_type=SCIM_CONTENT_TYPE,
+        charset="utf-8",
     )
 
 
 def json_response(payload: Any, *, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(payload), status=status,
-                        content_type="application/json", charset="utf-8")
+    return web.Response(
+        body=orjson.dumps(payload), status=status, content_type="application/json", charset="utf-8"
+    )
 
 
 async def read_json(request: web.Request) -> Any:

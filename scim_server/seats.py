@@ -99,7 +99,9 @@ class Seats:
     async def set_limit(self, tenant: str, seats: int | None) -> SeatUsage:
         """Set the limit; lower than the seats in use is allowed, and their users keep them."""
         document = await self.tenants.find_one_and_update(
-            {"_id": tenant}, {"$set": {LIMIT: seats}}, {LIMIT: 1, USED: 1},
+            {"_id": tenant},
+            {"$set": {LIMIT: seats}},
+            {LIMIT: 1, USED: 1},
             return_document=ReturnDocument.AFTER,
         )
         if document is None:
@@ -123,7 +125,8 @@ class Seats:
                 raise SeatLimitExceeded(tenant=tenant, seats=usage.seats, used=usage.used)
             # A seat was freed, the limit raised or the counter set up since the update: again.
         raise ServiceUnavailableException(
-            detail=f"the seats of tenant {tenant!r} are changing too fast; retry")
+            detail=f"the seats of tenant {tenant!r} are changing too fast; retry"
+        )
 
     async def release(self, tenant: str, n: int = 1) -> None:
         """Give back ``n`` seats; never below zero.
@@ -133,8 +136,7 @@ class Seats:
         """
         await self.tenants.update_one({"_id": tenant, USED: {"$gte": n}}, {"$inc": {USED: -n}})
 
-    async def around(self, tenant: str, change: int,
-                     write: Callable[[], Awaitable[bool]]) -> bool:
+    async def around(self, tenant: str, change: int, write: Callable[[], Awaitable[bool]]) -> bool:
         """Run ``write``, which takes a seat (``change`` 1), frees one (-1) or neither (0).
 
         Answers what ``write`` answers: whether it landed. A seat is reserved before
@@ -176,10 +178,13 @@ class Seats:
             used = await self.users.count_documents({"tenant": tenant, **HOLDS_SEAT})
             # ``None`` also matches a counter that was never set up.
             counted = await self.tenants.find_one_and_update(
-                {"_id": tenant, USED: document.get(USED)}, {"$set": {USED: used}},
-                {LIMIT: 1, USED: 1}, return_document=ReturnDocument.AFTER,
+                {"_id": tenant, USED: document.get(USED)},
+                {"$set": {USED: used}},
+                {LIMIT: 1, USED: 1},
+                return_document=ReturnDocument.AFTER,
             )
             if counted is not None:
                 return _usage(counted)
         raise ServiceUnavailableException(
-            detail=f"the seats of tenant {tenant!r} kept changing during the recount; retry")
+            detail=f"the seats of tenant {tenant!r} kept changing during the recount; retry"
+        )

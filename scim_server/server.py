@@ -44,8 +44,10 @@ def serve(settings: Settings) -> None:
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
+    )
 
 
 def _worker(settings: Settings, store: str, announce: bool) -> None:
@@ -80,8 +82,9 @@ def _supervise(settings: Settings, store: str) -> None:
 
 async def _run(settings: Settings, store: str, *, announce: bool, reuse_port: bool) -> None:
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                           shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS
+    )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port)
     await site.start()

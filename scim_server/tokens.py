@@ -36,12 +36,17 @@ class TokenAuthority:
         self._tenants = tenants
         self._valid_until: dict[tuple[str, str], float] = {}
 
-    async def issue(self, tenant: str, *, ttl_seconds: int | None = None,
-                    description: str | None = None) -> IssuedToken:
+    async def issue(
+        self, tenant: str, *, ttl_seconds: int | None = None, description: str | None = None
+    ) -> IssuedToken:
         now = datetime.now(UTC)
         token_id = uuid.uuid4().hex
-        claims: dict[str, object] = {"iss": ISSUER, "sub": tenant, "jti": token_id,
-                                     "iat": int(now.timestamp())}
+        claims: dict[str, object] = {
+            "iss": ISSUER,
+            "sub": tenant,
+            "jti": token_id,
+            "iat": int(now.timestamp()),
+        }
         expires = now + timedelta(seconds=ttl_seconds) if ttl_seconds else None
         if expires is not None:
             claims["exp"] = int(expires.timestamp())
@@ -65,8 +70,13 @@ class TokenAuthority:
         """
         token = _token_from_header(authorization)
         try:
-            claims = jwt.decode(token, self._secret, algorithms=[ALGORITHM], issuer=ISSUER,
-                                options={"require": ["sub", "jti", "iat"]})
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["sub", "jti", "iat"]},
+            )
         except jwt.ExpiredSignatureError:
             raise UnauthorizedException(detail="the bearer token has expired") from None
         except jwt.InvalidTokenError:

@@ -71,8 +71,9 @@ ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 UNCHECKED: Any = object()
 
 
-async def scim_error(response: Any, status: int,
-                     scim_type: str | None = UNCHECKED) -> dict[str, Any]:
+async def scim_error(
+    response: Any, status: int, scim_type: str | None = UNCHECKED
+) -> dict[str, Any]:
     """Assert an RFC 7644 §3.12 error response and answer its body.
 
     ``scim_type`` is compared when given; ``None`` asserts the error carries none.
@@ -121,8 +122,15 @@ class Scim:
     def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}", **(extra or {})}
 
-    async def request(self, method: str, path: str, *, json: Any = None,
-                      headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         return await self.client.request(
             method, self.base + path, json=json, headers=self.headers(headers), **kwargs
         )
@@ -143,16 +151,23 @@ class Scim:
         return await self.request("DELETE", path, **kw)
 
     async def create_user(self, user_name: str, **attributes: Any) -> dict[str, Any]:
-        body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                "userName": user_name, **attributes}
+        body = {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": user_name,
+            **attributes,
+        }
         response = await self.post("/Users", body)
         assert response.status == 201, await response.text()
         return dict(await response.json())
 
-    async def create_group(self, display_name: str, members: list[str] | None = None,
-                           **attributes: Any) -> dict[str, Any]:
-        body: dict[str, Any] = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                                "displayName": display_name, **attributes}
+    async def create_group(
+        self, display_name: str, members: list[str] | None = None, **attributes: Any
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": display_name,
+            **attributes,
+        }
         if members:
             body["members"] = [{"value": m} for m in members]
         response = await self.post("/Groups", body)

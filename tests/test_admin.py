@@ -19,8 +19,6 @@ from tests.conftest import ADMIN, Scim, make_tenant, scim_error
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 
-
-
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -41,8 +39,9 @@ ADMIN_ROUTES = [
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "body"), ADMIN_ROUTES,
-                         ids=[f"{m} {p}" for m, p, _ in ADMIN_ROUTES])
+@pytest.mark.parametrize(
+    ("method", "path", "body"), ADMIN_ROUTES, ids=[f"{m} {p}" for m, p, _ in ADMIN_ROUTES]
+)
 async def test_every_admin_route_requires_the_admin_token(
     scim: Scim, mongo_db: AsyncDatabase[Any], method: str, path: str, body: Any
 ) -> None:
@@ -64,6 +63,7 @@ async def test_every_admin_route_requires_the_admin_token(
 
 
 # --- tenants --------------------------------------------------------------------------------
+
 
 async def test_create_tenant_answers_its_base_url_and_a_working_token(
     client: TestClient, mongo_db: AsyncDatabase[Any]
@@ -91,25 +91,30 @@ async def test_duplicate_tenant_is_409_and_keeps_the_first(client: TestClient) -
     assert users.status == 200
 
 
-@pytest.mark.parametrize("body", [
-    {},
-    {"name": ""},
-    {"name": None},
-    {"name": 42},
-    {"name": ["acme"]},
-    {"name": "Acme"},
-    {"name": "-acme"},
-    {"name": "_acme"},
-    {"name": "ac me"},
-    {"name": "ac/me"},
-    {"name": "acme.corp"},
-    {"name": "a" * 64},
-], ids=repr)
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"name": ""},
+        {"name": None},
+        {"name": 42},
+        {"name": ["acme"]},
+        {"name": "Acme"},
+        {"name": "-acme"},
+        {"name": "_acme"},
+        {"name": "ac me"},
+        {"name": "ac/me"},
+        {"name": "acme.corp"},
+        {"name": "a" * 64},
+    ],
+    ids=repr,
+)
 async def test_invalid_tenant_name_is_400(
     client: TestClient, mongo_db: AsyncDatabase[Any], body: dict[str, Any]
 ) -> None:
-    await scim_error(await client.post("/admin/tenants", json=body, headers=ADMIN), 400,
-                 "invalidValue")
+    await scim_error(
+        await client.post("/admin/tenants", json=body, headers=ADMIN), 400, "invalidValue"
+    )
     assert await mongo_db["tenants"].count_documents({}) == 0
 
 
@@ -120,10 +125,16 @@ async def test_valid_tenant_names_are_accepted(client: TestClient, name: str) ->
 
 
 async def test_create_tenant_body_must_be_a_json_object(client: TestClient) -> None:
-    await scim_error(await client.post("/admin/tenants", data=b"{", headers={
-        **ADMIN, "Content-Type": "application/json"}), 400, "invalidSyntax")
-    await scim_error(await client.post("/admin/tenants", json=["acme"], headers=ADMIN), 400,
-                 "invalidSyntax")
+    await scim_error(
+        await client.post(
+            "/admin/tenants", data=b"{", headers={**ADMIN, "Content-Type": "application/json"}
+        ),
+        400,
+        "invalidSyntax",
+    )
+    await scim_error(
+        await client.post("/admin/tenants", json=["acme"], headers=ADMIN), 400, "invalidSyntax"
+    )
 
 
 async def test_list_tenants_in_name_order(client: TestClient) -> None:
@@ -143,6 +154,7 @@ async def test_list_tenants_in_name_order(client: TestClient) -> None:
 
 
 # --- tokens ---------------------------------------------------------------------------------
+
 
 async def test_second_token_works_alongside_the_first(scim: Scim) -> None:
     response = await scim.client.post(
@@ -176,8 +188,9 @@ async def test_token_issued_without_a_body(scim: Scim) -> None:
 
 
 async def test_token_with_ttl_reports_its_expiry(scim: Scim) -> None:
-    response = await scim.client.post("/admin/tenants/acme/tokens", json={"ttl_seconds": 60},
-                                      headers=ADMIN)
+    response = await scim.client.post(
+        "/admin/tenants/acme/tokens", json={"ttl_seconds": 60}, headers=ADMIN
+    )
     assert response.status == 201
     issued = await response.json()
     claims = jwt.decode(issued["token"], options={"verify_signature": False})
@@ -189,8 +202,9 @@ async def test_token_with_ttl_reports_its_expiry(scim: Scim) -> None:
 
 @pytest.mark.parametrize("ttl", [0, -5, "3600", 1.5, True, [60]], ids=repr)
 async def test_invalid_ttl_is_400(scim: Scim, mongo_db: AsyncDatabase[Any], ttl: Any) -> None:
-    response = await scim.client.post("/admin/tenants/acme/tokens", json={"ttl_seconds": ttl},
-                                      headers=ADMIN)
+    response = await scim.client.post(
+        "/admin/tenants/acme/tokens", json={"ttl_seconds": ttl}, headers=ADMIN
+    )
     await scim_error(response, 400, "invalidValue")
     assert await mongo_db["tokens"].count_documents({}) == 1
 
@@ -209,8 +223,9 @@ async def test_revoke_token(scim: Scim) -> None:
     assert response.status == 204
 
     await scim_error(await scim.get("/Users"), 401)
-    tokens = (await (await scim.client.get("/admin/tenants/acme/tokens",
-                                           headers=ADMIN)).json())["tokens"]
+    tokens = (await (await scim.client.get("/admin/tenants/acme/tokens", headers=ADMIN)).json())[
+        "tokens"
+    ]
     assert [t["id"] for t in tokens] == [token_id]
     assert datetime.fromisoformat(tokens[0]["revoked"]).tzinfo is not None
 
@@ -224,13 +239,13 @@ async def test_a_token_cannot_be_revoked_through_another_tenant(
     scim: Scim, other_scim: Scim
 ) -> None:
     token_id = _token_id(scim.token)
-    response = await scim.client.delete(f"/admin/tenants/globex/tokens/{token_id}",
-                                        headers=ADMIN)
+    response = await scim.client.delete(f"/admin/tenants/globex/tokens/{token_id}", headers=ADMIN)
     await scim_error(response, 404)
     assert (await scim.get("/Users")).status == 200
 
 
 # --- deleting a tenant ----------------------------------------------------------------------
+
 
 async def _counts(db: AsyncDatabase[Any], tenant: str) -> dict[str, int]:
     return {
@@ -249,14 +264,24 @@ async def test_delete_tenant_removes_all_its_data_and_nothing_else(
         await tenant.create_group("outer", [alice["id"], inner["id"]])
     second = await (await scim.client.post("/admin/tenants/acme/tokens", headers=ADMIN)).json()
     assert await _counts(mongo_db, "acme") == {
-        "users": 2, "groups": 2, "memberships": 3, "tokens": 2, "tenants": 1}
+        "users": 2,
+        "groups": 2,
+        "memberships": 3,
+        "tokens": 2,
+        "tenants": 1,
+    }
     globex_before = await _counts(mongo_db, "globex")
 
     response = await scim.client.delete("/admin/tenants/acme", headers=ADMIN)
     assert response.status == 204
 
     assert await _counts(mongo_db, "acme") == {
-        "users": 0, "groups": 0, "memberships": 0, "tokens": 0, "tenants": 0}
+        "users": 0,
+        "groups": 0,
+        "memberships": 0,
+        "tokens": 0,
+        "tenants": 0,
+    }
     assert await _counts(mongo_db, "globex") == globex_before
     listed = await (await scim.client.get("/admin/tenants", headers=ADMIN)).json()
     assert [t["name"] for t in listed["tenants"]] == ["globex"]
@@ -265,8 +290,9 @@ async def test_delete_tenant_removes_all_its_data_and_nothing_else(
     assert sorted(u["userName"] for u in globex_users["Resources"]) == ["alice", "bob"]
     # The deleted tenant's tokens stop working, also the one just used (and so cached).
     await scim_error(await scim.get("/Users"), 401)
-    await scim_error(await scim.client.get("/scim/v2/acme/Users", headers=_bearer(second["token"])),
-                 401)
+    await scim_error(
+        await scim.client.get("/scim/v2/acme/Users", headers=_bearer(second["token"])), 401
+    )
 
 
 async def test_deleted_tenants_token_does_not_open_a_recreated_tenant(scim: Scim) -> None:
@@ -286,13 +312,20 @@ async def test_delete_unknown_tenant_is_404(client: TestClient) -> None:
 
 # --- SCIM_PUBLIC_URL ------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("public_url", "root"), [
-    ("https://scim.example.com", "https://scim.example.com"),
-    ("https://proxy.example.com/idm/", "https://proxy.example.com/idm"),
-])
+
+@pytest.mark.parametrize(
+    ("public_url", "root"),
+    [
+        ("https://scim.example.com", "https://scim.example.com"),
+        ("https://proxy.example.com/idm/", "https://proxy.example.com/idm"),
+    ],
+)
 async def test_public_url_is_used_in_every_url_handed_out(
-    aiohttp_client: Any, settings: Settings, mongo_db: AsyncDatabase[Any],
-    public_url: str, root: str,
+    aiohttp_client: Any,
+    settings: Settings,
+    mongo_db: AsyncDatabase[Any],
+    public_url: str,
+    root: str,
 ) -> None:
     client = await aiohttp_client(create_app(replace(settings, public_url=public_url)))
     base = f"{root}/scim/v2/acme"

@@ -42,6 +42,7 @@ async def _users(client: TestClient, tenant: str, authorization: str | None) -> 
 
 # --- refused -------------------------------------------------------------------------------
 
+
 async def test_no_authorization_header_is_401(scim: Scim) -> None:
     body = await _unauthorized(await _users(scim.client, "acme", None))
     assert body["detail"] == "a bearer token is required"
@@ -52,19 +53,23 @@ async def test_empty_credentials_are_401(scim: Scim, authorization: str) -> None
     await _unauthorized(await _users(scim.client, "acme", authorization))
 
 
-@pytest.mark.parametrize("token", [
-    "not-a-jwt",
-    "a.b.c",
-    "eyJhbGciOiJIUzI1NiJ9.e30.",
-])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "not-a-jwt",
+        "a.b.c",
+        "eyJhbGciOiJIUzI1NiJ9.e30.",
+    ],
+)
 async def test_malformed_token_is_401(scim: Scim, token: str) -> None:
     body = await _unauthorized(await _users(scim.client, "acme", f"Bearer {token}"))
     assert body["detail"] == "the bearer token is not valid"
 
 
 async def test_token_signed_with_another_secret_is_401(scim: Scim) -> None:
-    forged = jwt.encode(_claims(scim.token), "another-secret-of-at-least-32-bytes!",
-                        algorithm="HS256")
+    forged = jwt.encode(
+        _claims(scim.token), "another-secret-of-at-least-32-bytes!", algorithm="HS256"
+    )
     body = await _unauthorized(await _users(scim.client, "acme", f"Bearer {forged}"))
     assert body["detail"] == "the bearer token is not valid"
 
@@ -144,9 +149,7 @@ async def test_another_tenants_token_is_401_on_this_tenants_url(
     scim: Scim, other_scim: Scim
 ) -> None:
     await scim.create_user("bjensen")
-    body = await _unauthorized(
-        await _users(scim.client, "acme", f"Bearer {other_scim.token}")
-    )
+    body = await _unauthorized(await _users(scim.client, "acme", f"Bearer {other_scim.token}"))
     assert body["detail"] == "the bearer token is not valid for this tenant"
     # ... and the same token still works where it belongs.
     assert (await other_scim.get("/Users")).status == 200
@@ -167,6 +170,7 @@ async def test_admin_token_is_not_a_scim_token(scim: Scim) -> None:
 
 # --- accepted ------------------------------------------------------------------------------
 
+
 async def test_bearer_token_is_accepted(scim: Scim) -> None:
     response = await _users(scim.client, "acme", f"Bearer {scim.token}")
     assert response.status == 200
@@ -186,8 +190,9 @@ async def test_bearer_scheme_is_case_insensitive(scim: Scim, scheme: str) -> Non
 
 
 async def test_token_with_a_ttl_is_accepted_before_it_expires(scim: Scim) -> None:
-    issued = await scim.client.post("/admin/tenants/acme/tokens", json={"ttl_seconds": 3600},
-                                    headers=ADMIN)
+    issued = await scim.client.post(
+        "/admin/tenants/acme/tokens", json={"ttl_seconds": 3600}, headers=ADMIN
+    )
     assert issued.status == 201
     token = (await issued.json())["token"]
     claims = _claims(token)
@@ -208,28 +213,42 @@ ENDPOINTS: list[tuple[str, str, Any]] = [
     ("POST", "/Users/.search", {"schemas": [SEARCH]}),
     ("GET", f"/Users/{MISSING_ID}", None),
     ("PUT", f"/Users/{MISSING_ID}", {"schemas": [USER], "userName": "intruder"}),
-    ("PATCH", f"/Users/{MISSING_ID}",
-     {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "active",
-                                             "value": False}]}),
+    (
+        "PATCH",
+        f"/Users/{MISSING_ID}",
+        {
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "replace", "path": "active", "value": False}],
+        },
+    ),
     ("DELETE", f"/Users/{MISSING_ID}", None),
     ("GET", "/Groups", None),
     ("POST", "/Groups", {"schemas": [GROUP], "displayName": "intruders"}),
     ("POST", "/Groups/.search", {"schemas": [SEARCH]}),
     ("GET", f"/Groups/{MISSING_ID}", None),
     ("PUT", f"/Groups/{MISSING_ID}", {"schemas": [GROUP], "displayName": "intruders"}),
-    ("PATCH", f"/Groups/{MISSING_ID}",
-     {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "displayName",
-                                             "value": "x"}]}),
+    (
+        "PATCH",
+        f"/Groups/{MISSING_ID}",
+        {
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "replace", "path": "displayName", "value": "x"}],
+        },
+    ),
     ("DELETE", f"/Groups/{MISSING_ID}", None),
     ("POST", "/.search", {"schemas": [SEARCH]}),
-    ("POST", "/Bulk", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
-                       "Operations": []}),
+    (
+        "POST",
+        "/Bulk",
+        {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": []},
+    ),
     ("GET", "/Me", None),
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS,
-                         ids=[f"{m} {p}" for m, p, _ in ENDPOINTS])
+@pytest.mark.parametrize(
+    ("method", "path", "body"), ENDPOINTS, ids=[f"{m} {p}" for m, p, _ in ENDPOINTS]
+)
 async def test_every_scim_endpoint_requires_a_token(
     scim: Scim, mongo_db: Any, method: str, path: str, body: Any
 ) -> None:

@@ -30,8 +30,11 @@ BANNER_TIMEOUT = 60.0
 
 def _environment() -> dict[str, str]:
     """The test's environment without any server configuration: the embedded store is used."""
-    return {key: value for key, value in os.environ.items()
-            if key != "MONGODB_URI" and not key.startswith("SCIM_")}
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if key != "MONGODB_URI" and not key.startswith("SCIM_")
+    }
 
 
 def _descendants(pid: int) -> dict[int, str]:
@@ -40,8 +43,11 @@ def _descendants(pid: int) -> dict[int, str]:
     commands: dict[int, str] = {}
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
-            ppid = next(line.split()[1] for line in status.read_text().splitlines()
-                        if line.startswith("PPid:"))
+            ppid = next(
+                line.split()[1]
+                for line in status.read_text().splitlines()
+                if line.startswith("PPid:")
+            )
             command = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except (OSError, StopIteration):
             continue
@@ -61,8 +67,11 @@ def _descendants(pid: int) -> dict[int, str]:
 
 def _alive(pid: int) -> bool:
     try:
-        state = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                     if line.startswith("State:"))
+        state = next(
+            line
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+            if line.startswith("State:")
+        )
     except (OSError, StopIteration):
         return False
     return "zombie" not in state
@@ -100,7 +109,9 @@ def _serve(data_dir: Path) -> Server:
     port = free_port()
     process = subprocess.Popen(
         [CLI, "serve", "--port", str(port), "--data-dir", str(data_dir), "--log-level", "WARNING"],
-        stdout=subprocess.PIPE, text=True, env=_environment(),
+        stdout=subprocess.PIPE,
+        text=True,
+        env=_environment(),
     )
     lines: queue.Queue[str] = queue.Queue()
 
@@ -126,7 +137,10 @@ def _serve(data_dir: Path) -> Server:
 
 def _cli(*args: str, admin_token: str, url: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [CLI, *args, "--url", url], capture_output=True, text=True, timeout=60,
+        [CLI, *args, "--url", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**_environment(), "SCIM_ADMIN_TOKEN": admin_token},
     )
 
@@ -141,14 +155,14 @@ def test_serve_on_the_embedded_store_administer_stop_and_restart(tmp_path: Path)
     data_dir = tmp_path / "data"
     server = _serve(data_dir)
     try:
-        assert server.banner[0].startswith(f"SCIM server listening on {server.root} "
-                                           f"(embedded SecantusDB, data in {data_dir})")
+        assert server.banner[0].startswith(
+            f"SCIM server listening on {server.root} (embedded SecantusDB, data in {data_dir})"
+        )
         assert f"Authorization: Bearer {server.admin_token}" in "".join(server.banner)
         store_pid, store_port = server.store()
         assert _listening(store_port)
 
-        created = _cli("tenants", "create", "acme", admin_token=server.admin_token,
-                       url=server.root)
+        created = _cli("tenants", "create", "acme", admin_token=server.admin_token, url=server.root)
         assert created.returncode == 0, created.stderr
         tenant = json.loads(created.stdout)
         assert tenant["name"] == "acme"
@@ -158,26 +172,45 @@ def test_serve_on_the_embedded_store_administer_stop_and_restart(tmp_path: Path)
         assert refused.returncode != 0
         assert "error 401" in refused.stderr
 
-        user = json.dumps({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                           "userName": "bjensen"}).encode()
+        user = json.dumps(
+            {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bjensen"}
+        ).encode()
         request = urllib.request.Request(
-            f"{tenant['scim_base_url']}/Users", data=user, method="POST",
-            headers={"Authorization": f"Bearer {tenant['token']}",
-                     "Content-Type": "application/scim+json"})
+            f"{tenant['scim_base_url']}/Users",
+            data=user,
+            method="POST",
+            headers={
+                "Authorization": f"Bearer {tenant['token']}",
+                "Content-Type": "application/scim+json",
+            },
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             assert response.status == 201
         status, users = _get(f"{tenant['scim_base_url']}/Users", tenant["token"])
         assert status == 200
         assert [u["userName"] for u in users["Resources"]] == ["bjensen"]
 
-        issued = _cli("tokens", "issue", "acme", "--ttl-seconds", "3600",
-                      admin_token=server.admin_token, url=server.root)
+        issued = _cli(
+            "tokens",
+            "issue",
+            "acme",
+            "--ttl-seconds",
+            "3600",
+            admin_token=server.admin_token,
+            url=server.root,
+        )
         assert issued.returncode == 0, issued.stderr
         second = json.loads(issued.stdout)
         assert second["tenant"] == "acme" and second["expires"] is not None
         assert _get(f"{tenant['scim_base_url']}/Users", second["token"])[0] == 200
-        revoked = _cli("tokens", "revoke", "acme", second["id"],
-                       admin_token=server.admin_token, url=server.root)
+        revoked = _cli(
+            "tokens",
+            "revoke",
+            "acme",
+            second["id"],
+            admin_token=server.admin_token,
+            url=server.root,
+        )
         assert revoked.returncode == 0, revoked.stderr
         with pytest.raises(urllib.error.HTTPError) as refused_token:
             _get(f"{tenant['scim_base_url']}/Users", second["token"])

@@ -43,17 +43,19 @@ ATTRIBUTES: list[tuple[str, str]] = [
 
 def lookup(resource: dict[str, Any], path: str) -> Any:
     if path.startswith(ENTERPRISE + ":"):
-        return resource.get(ENTERPRISE, {}).get(path[len(ENTERPRISE) + 1:])
+        return resource.get(ENTERPRISE, {}).get(path[len(ENTERPRISE) + 1 :])
     value: Any = resource
     for part in path.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     return value
 
 
-async def patch(scim: Scim, path: str, *operations: dict[str, Any],
-                headers: dict[str, str] | None = None) -> int:
-    response = await scim.patch(path, {"schemas": [PATCH_OP], "Operations": list(operations)},
-                                headers=headers)
+async def patch(
+    scim: Scim, path: str, *operations: dict[str, Any], headers: dict[str, str] | None = None
+) -> int:
+    response = await scim.patch(
+        path, {"schemas": [PATCH_OP], "Operations": list(operations)}, headers=headers
+    )
     await response.read()
     return int(response.status)
 
@@ -67,10 +69,12 @@ async def read(scim: Scim, path: str) -> dict[str, Any]:
 async def test_concurrent_patches_of_different_attributes_all_take_effect(scim: Scim) -> None:
     user = await scim.create_user("bjensen")
 
-    statuses = await asyncio.gather(*(
-        patch(scim, f"/Users/{user['id']}", {"op": "replace", "path": path, "value": value})
-        for path, value in ATTRIBUTES
-    ))
+    statuses = await asyncio.gather(
+        *(
+            patch(scim, f"/Users/{user['id']}", {"op": "replace", "path": path, "value": value})
+            for path, value in ATTRIBUTES
+        )
+    )
 
     assert Counter(statuses) == {200: len(ATTRIBUTES)}
     after = await read(scim, f"/Users/{user['id']}")
@@ -82,11 +86,16 @@ async def test_concurrent_email_adds_all_take_effect(scim: Scim) -> None:
     user = await scim.create_user("bjensen")
     emails = {f"bjensen{i}@example.com" for i in range(20)}
 
-    statuses = await asyncio.gather(*(
-        patch(scim, f"/Users/{user['id']}",
-              {"op": "add", "path": "emails", "value": [{"value": email, "type": "other"}]})
-        for email in emails
-    ))
+    statuses = await asyncio.gather(
+        *(
+            patch(
+                scim,
+                f"/Users/{user['id']}",
+                {"op": "add", "path": "emails", "value": [{"value": email, "type": "other"}]},
+            )
+            for email in emails
+        )
+    )
 
     assert Counter(statuses) == {200: 20}
     after = await read(scim, f"/Users/{user['id']}")
@@ -97,11 +106,16 @@ async def test_concurrent_entitlement_adds_all_take_effect(scim: Scim) -> None:
     user = await scim.create_user("bjensen")
     entitlements = {f"entitlement-{i}" for i in range(20)}
 
-    statuses = await asyncio.gather(*(
-        patch(scim, f"/Users/{user['id']}",
-              {"op": "add", "value": {"entitlements": [{"value": entitlement}]}})
-        for entitlement in entitlements
-    ))
+    statuses = await asyncio.gather(
+        *(
+            patch(
+                scim,
+                f"/Users/{user['id']}",
+                {"op": "add", "value": {"entitlements": [{"value": entitlement}]}},
+            )
+            for entitlement in entitlements
+        )
+    )
 
     assert Counter(statuses) == {200: 20}
     after = await read(scim, f"/Users/{user['id']}")
@@ -114,11 +128,16 @@ async def test_more_concurrent_writers_than_write_attempts_get_no_412(scim: Scim
     writers = MAX_WRITE_ATTEMPTS * 2 + 8
     user = await scim.create_user("bjensen")
 
-    statuses = await asyncio.gather(*(
-        patch(scim, f"/Users/{user['id']}",
-              {"op": "add", "path": "emails", "value": [{"value": f"e{i}@example.com"}]})
-        for i in range(writers)
-    ))
+    statuses = await asyncio.gather(
+        *(
+            patch(
+                scim,
+                f"/Users/{user['id']}",
+                {"op": "add", "path": "emails", "value": [{"value": f"e{i}@example.com"}]},
+            )
+            for i in range(writers)
+        )
+    )
 
     assert Counter(statuses) == {200: writers}
     after = await read(scim, f"/Users/{user['id']}")
@@ -127,8 +146,11 @@ async def test_more_concurrent_writers_than_write_attempts_get_no_412(scim: Scim
 
 async def test_concurrent_puts_and_patches_lose_no_update(scim: Scim) -> None:
     user = await scim.create_user("bjensen", title="Start")
-    body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-            "userName": "bjensen", "title": "Put"}
+    body = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "bjensen",
+        "title": "Put",
+    }
 
     async def put() -> int:
         response = await scim.put(f"/Users/{user['id']}", body)
@@ -137,8 +159,14 @@ async def test_concurrent_puts_and_patches_lose_no_update(scim: Scim) -> None:
 
     statuses = await asyncio.gather(
         *(put() for _ in range(10)),
-        *(patch(scim, f"/Users/{user['id']}",
-                {"op": "replace", "path": "nickName", "value": f"n{i}"}) for i in range(10)),
+        *(
+            patch(
+                scim,
+                f"/Users/{user['id']}",
+                {"op": "replace", "path": "nickName", "value": f"n{i}"},
+            )
+            for i in range(10)
+        ),
     )
 
     assert Counter(statuses) == {200: 20}
@@ -151,12 +179,17 @@ async def test_concurrent_puts_and_patches_lose_no_update(scim: Scim) -> None:
 async def test_concurrent_if_match_on_the_same_etag_lets_exactly_one_win(scim: Scim) -> None:
     user = await scim.create_user("bjensen")
 
-    statuses = await asyncio.gather(*(
-        patch(scim, f"/Users/{user['id']}",
-              {"op": "replace", "path": "nickName", "value": f"n{i}"},
-              headers={"If-Match": 'W/"1"'})
-        for i in range(10)
-    ))
+    statuses = await asyncio.gather(
+        *(
+            patch(
+                scim,
+                f"/Users/{user['id']}",
+                {"op": "replace", "path": "nickName", "value": f"n{i}"},
+                headers={"If-Match": 'W/"1"'},
+            )
+            for i in range(10)
+        )
+    )
 
     assert Counter(statuses) == {200: 1, 412: 9}
     assert (await read(scim, f"/Users/{user['id']}"))["meta"]["version"] == 'W/"2"'
@@ -166,11 +199,16 @@ async def test_32_concurrent_member_adds_to_one_group_all_land(scim: Scim) -> No
     users = [(await scim.create_user(f"member{i}"))["id"] for i in range(32)]
     group = await scim.create_group("Everyone")
 
-    statuses = await asyncio.gather(*(
-        patch(scim, f"/Groups/{group['id']}",
-              {"op": "add", "path": "members", "value": [{"value": user}]})
-        for user in users
-    ))
+    statuses = await asyncio.gather(
+        *(
+            patch(
+                scim,
+                f"/Groups/{group['id']}",
+                {"op": "add", "path": "members", "value": [{"value": user}]},
+            )
+            for user in users
+        )
+    )
 
     assert Counter(statuses) == {200: 32}
     after = await read(scim, f"/Groups/{group['id']}")
@@ -185,10 +223,22 @@ async def test_concurrent_adds_and_removes_of_different_members(scim: Scim) -> N
     group = await scim.create_group("Churn", members=leaving + staying)
 
     statuses = await asyncio.gather(
-        *(patch(scim, f"/Groups/{group['id']}",
-                {"op": "remove", "path": f'members[value eq "{user}"]'}) for user in leaving),
-        *(patch(scim, f"/Groups/{group['id']}",
-                {"op": "add", "path": "members", "value": [{"value": user}]}) for user in joining),
+        *(
+            patch(
+                scim,
+                f"/Groups/{group['id']}",
+                {"op": "remove", "path": f'members[value eq "{user}"]'},
+            )
+            for user in leaving
+        ),
+        *(
+            patch(
+                scim,
+                f"/Groups/{group['id']}",
+                {"op": "add", "path": "members", "value": [{"value": user}]},
+            )
+            for user in joining
+        ),
     )
 
     assert Counter(statuses) == {200: 24}
@@ -202,11 +252,22 @@ async def test_concurrent_rename_and_member_adds_keep_both(scim: Scim) -> None:
 
     statuses = await asyncio.gather(
         # Okta sends a rename with every membership update (idp-flows §2.8).
-        *(patch(scim, f"/Groups/{group['id']}",
-                {"op": "replace", "value": {"id": group["id"], "displayName": "After"}})
-          for _ in range(8)),
-        *(patch(scim, f"/Groups/{group['id']}",
-                {"op": "add", "path": "members", "value": [{"value": user}]}) for user in users),
+        *(
+            patch(
+                scim,
+                f"/Groups/{group['id']}",
+                {"op": "replace", "value": {"id": group["id"], "displayName": "After"}},
+            )
+            for _ in range(8)
+        ),
+        *(
+            patch(
+                scim,
+                f"/Groups/{group['id']}",
+                {"op": "add", "path": "members", "value": [{"value": user}]},
+            )
+            for user in users
+        ),
     )
 
     assert Counter(statuses) == {200: 16}
@@ -216,7 +277,8 @@ async def test_concurrent_rename_and_member_adds_keep_both(scim: Scim) -> None:
 
 
 async def test_member_of_hint_matches_the_memberships_after_concurrent_adds_and_removes(
-    scim: Scim, mongo_db: Any,
+    scim: Scim,
+    mongo_db: Any,
 ) -> None:
     """``gm`` may overcount but must never undercount, or User.groups would hide a group."""
     user = await scim.create_user("hinted")
@@ -224,13 +286,17 @@ async def test_member_of_hint_matches_the_memberships_after_concurrent_adds_and_
 
     async def change(group: dict[str, Any], op: str) -> None:
         operation: dict[str, Any] = (
-            {"op": "add", "path": "members", "value": [{"value": user["id"]}]} if op == "add"
+            {"op": "add", "path": "members", "value": [{"value": user["id"]}]}
+            if op == "add"
             else {"op": "remove", "path": f'members[value eq "{user["id"]}"]'}
         )
-        response = await scim.patch(f"/Groups/{group['id']}", {
-            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": [operation],
-        })
+        response = await scim.patch(
+            f"/Groups/{group['id']}",
+            {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [operation],
+            },
+        )
         assert response.status == 200, await response.text()
 
     # The same membership added twice at once, and removed twice at once.

@@ -80,20 +80,28 @@ async def start_proxy(aiohttp_server: Any, real_base: str, violation: Violation)
         if req.query:
             url += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in req.query.items())
         headers = {k: v for k, v in req.headers.items() if k.lower() in _PASSED_REQUEST}
-        async with session.request(req.method, url, data=req.body or None,
-                                   headers=headers) as raw:
+        async with session.request(req.method, url, data=req.body or None, headers=headers) as raw:
             body = (await raw.read()).replace(real_base.encode(), proxy_base.encode())
-            kept = {k: v.replace(real_base, proxy_base) for k, v in raw.headers.items()
-                    if k.lower() in _PASSED_RESPONSE}
+            kept = {
+                k: v.replace(real_base, proxy_base)
+                for k, v in raw.headers.items()
+                if k.lower() in _PASSED_RESPONSE
+            }
             return Resp(raw.status, kept, body)
 
     async def handle(request: web.Request) -> web.Response:
-        req = Req(request.method, "/" + request.match_info["tail"], dict(request.query),
-                  dict(request.headers), await request.read())
+        req = Req(
+            request.method,
+            "/" + request.match_info["tail"],
+            dict(request.query),
+            dict(request.headers),
+            await request.read(),
+        )
         resp = await violation(req, forward)
         empty = resp.status in (204, 304)
-        return web.Response(status=resp.status, headers=resp.headers,
-                            body=None if empty else resp.body)
+        return web.Response(
+            status=resp.status, headers=resp.headers, body=None if empty else resp.body
+        )
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
@@ -107,10 +115,13 @@ async def start_proxy(aiohttp_server: Any, real_base: str, violation: Violation)
     return proxy_base
 
 
-def when(predicate: Callable[[Req], bool],
-         before: Callable[[Req], None] | None = None,
-         after: Callable[[Req, Resp], None] | None = None) -> Violation:
+def when(
+    predicate: Callable[[Req], bool],
+    before: Callable[[Req], None] | None = None,
+    after: Callable[[Req, Resp], None] | None = None,
+) -> Violation:
     """A violation that edits matching requests before and/or their responses after."""
+
     async def violation(req: Req, forward: Forward) -> Resp:
         if not predicate(req):
             return await forward(req)
@@ -120,17 +131,24 @@ def when(predicate: Callable[[Req], bool],
         if after:
             after(req, resp)
         return resp
+
     return violation
 
 
-def answer(predicate: Callable[[Req], bool], status: int, body: Any = None,
-           content_type: str = "application/scim+json") -> Violation:
+def answer(
+    predicate: Callable[[Req], bool],
+    status: int,
+    body: Any = None,
+    content_type: str = "application/scim+json",
+) -> Violation:
     """A violation that answers matching requests itself, without the real server."""
+
     async def violation(req: Req, forward: Forward) -> Resp:
         if not predicate(req):
             return await forward(req)
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         return Resp(status, {"Content-Type": content_type}, raw)
+
     return violation
 
 
@@ -143,6 +161,7 @@ def edit_json(fn: Callable[[Any], Any]) -> Callable[[Req, Resp], None]:
         body = resp.json()
         if body is not None:
             resp.set_json(fn(body) if fn(body) is not None else body)
+
     return after
 
 
@@ -152,14 +171,17 @@ def mutate(fn: Callable[[dict[str, Any]], None]) -> Callable[[Req, Resp], None]:
         if isinstance(body, dict):
             fn(body)
             resp.set_json(body)
+
     return after
 
 
 def each_resource(fn: Callable[[dict[str, Any]], None]) -> Callable[[Req, Resp], None]:
     """Apply ``fn`` to a resource body or to each resource of a ListResponse."""
+
     def apply(body: dict[str, Any]) -> None:
         for resource in body.get("Resources", [body]):
             fn(resource)
+
     return mutate(apply)
 
 
@@ -167,12 +189,14 @@ def rewrite_filter(fn: Callable[[str], str]) -> Callable[[Req], None]:
     def before(req: Req) -> None:
         if "filter" in req.query:
             req.query["filter"] = fn(req.query["filter"])
+
     return before
 
 
 def set_status(status: int) -> Callable[[Req, Resp], None]:
     def after(req: Req, resp: Resp) -> None:
         resp.status = status
+
     return after
 
 
@@ -181,6 +205,7 @@ def patch_ops(fn: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> Cal
         body = req.json()
         body["Operations"] = fn(body["Operations"])
         req.set_json(body)
+
     return before
 
 
@@ -188,8 +213,9 @@ def case_sensitive_username(req: Req, resp: Resp) -> None:
     wanted = re.fullmatch(r'userName eq "(.*)"', req.query.get("filter", ""))
     body = resp.json()
     if wanted and isinstance(body, dict):
-        body["Resources"] = [r for r in body.get("Resources", [])
-                             if r.get("userName") == wanted.group(1)]
+        body["Resources"] = [
+            r for r in body.get("Resources", []) if r.get("userName") == wanted.group(1)
+        ]
         body["totalResults"] = len(body["Resources"])
         resp.set_json(body)
 
@@ -202,8 +228,9 @@ async def _externalid_ignores_case(req: Req, forward: Forward) -> Resp:
     req.query["count"] = "200"
     resp = await forward(req)
     body = resp.json()
-    body["Resources"] = [r for r in body.get("Resources", [])
-                         if r["externalId"].lower() == wanted.group(1).lower()]
+    body["Resources"] = [
+        r for r in body.get("Resources", []) if r["externalId"].lower() == wanted.group(1).lower()
+    ]
     body["totalResults"] = len(body["Resources"])
     resp.set_json(body)
     return resp
@@ -215,8 +242,12 @@ async def _put_merges(req: Req, forward: Forward) -> Resp:
         return await forward(req)
     body = {k: v for k, v in req.json().items() if k not in ("schemas", "id", "meta")}
     req.method = "PATCH"
-    req.set_json({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                  "Operations": [{"op": "replace", "value": body}]})
+    req.set_json(
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "value": body}],
+        }
+    )
     return await forward(req)
 
 
@@ -233,6 +264,7 @@ def _member_adds_race() -> Violation:
         current["members"] = [{"value": m["value"]} for m in current.get("members", [])] + added
         put = Req("PUT", req.path, {}, req.headers, json.dumps(current).encode())
         return await forward(put)
+
     return violation
 
 
@@ -269,6 +301,7 @@ def _drop(*keys: str) -> Callable[[dict[str, Any]], None]:
     def fn(body: dict[str, Any]) -> None:
         for key in keys:
             body.pop(key, None)
+
     return fn
 
 
@@ -276,21 +309,32 @@ def _on_status(status: int, after: Callable[[Req, Resp], None]) -> Callable[[Req
     def fn(req: Req, resp: Resp) -> None:
         if resp.status == status:
             after(req, resp)
+
     return fn
 
 
 def _empty_list(req: Req, resp: Resp) -> None:
     resp.status = 200
-    resp.set_json({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
-                   "totalResults": 0, "Resources": []})
+    resp.set_json(
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+            "totalResults": 0,
+            "Resources": [],
+        }
+    )
 
 
 def _not_found_when_empty(req: Req, resp: Resp) -> None:
     body = resp.json()
     if isinstance(body, dict) and body.get("totalResults") == 0:
         resp.status = 404
-        resp.set_json({"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
-                       "status": "404", "detail": "no such user"})
+        resp.set_json(
+            {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                "status": "404",
+                "detail": "no such user",
+            }
+        )
 
 
 def _drop_if_match(req: Req) -> None:
@@ -302,164 +346,442 @@ def _drop_if_none_match(req: Req) -> None:
 
 
 VIOLATIONS: list[tuple[str, str, Violation]] = [
-    ("rfc.discovery.service-provider-config", "SPC without etag",
-     when(is_("GET", "/ServiceProviderConfig"), after=mutate(_drop("etag")))),
-    ("rfc.discovery.resource-types", "no Group resource type",
-     when(is_("GET", "/ResourceTypes"), after=mutate(
-         lambda b: b.update(Resources=[r for r in b["Resources"] if r["name"] != "Group"])))),
-    ("rfc.discovery.schemas", "userName not unique",
-     when(is_("GET", "/Schemas"), after=mutate(lambda b: [
-         a.update(uniqueness="none") for s in b["Resources"] for a in s["attributes"]
-         if a["name"] == "userName"]))),
+    (
+        "rfc.discovery.service-provider-config",
+        "SPC without etag",
+        when(is_("GET", "/ServiceProviderConfig"), after=mutate(_drop("etag"))),
+    ),
+    (
+        "rfc.discovery.resource-types",
+        "no Group resource type",
+        when(
+            is_("GET", "/ResourceTypes"),
+            after=mutate(
+                lambda b: b.update(Resources=[r for r in b["Resources"] if r["name"] != "Group"])
+            ),
+        ),
+    ),
+    (
+        "rfc.discovery.schemas",
+        "userName not unique",
+        when(
+            is_("GET", "/Schemas"),
+            after=mutate(
+                lambda b: [
+                    a.update(uniqueness="none")
+                    for s in b["Resources"]
+                    for a in s["attributes"]
+                    if a["name"] == "userName"
+                ]
+            ),
+        ),
+    ),
     ("rfc.crud.create", "200 instead of 201", when(post_user, after=set_status(200))),
-    ("rfc.crud.create", "Location differs from meta.location",
-     when(post_user, after=lambda req, resp: resp.headers.update(Location="/Users/elsewhere"))),
+    (
+        "rfc.crud.create",
+        "Location differs from meta.location",
+        when(post_user, after=lambda req, resp: resp.headers.update(Location="/Users/elsewhere")),
+    ),
     ("rfc.crud.get", "no schemas on GET", when(user, after=mutate(_drop("schemas")))),
     ("rfc.crud.put-replaces", "PUT merges", _put_merges),
-    ("rfc.crud.delete", "DELETE answers 200", when(is_("DELETE", r"/Users/.+"),
-                                                   after=set_status(200))),
+    (
+        "rfc.crud.delete",
+        "DELETE answers 200",
+        when(is_("DELETE", r"/Users/.+"), after=set_status(200)),
+    ),
     ("rfc.crud.delete", "DELETE does nothing", answer(is_("DELETE", r"/Users/.+"), 204, b"")),
-    ("rfc.crud.group-members", "members not returned",
-     when(is_("GET", r"/Groups/.+"), after=mutate(_drop("members")))),
-    ("rfc.filter.eq-case-insensitive", "case-sensitive userName",
-     when(users, after=case_sensitive_username)),
-    ("rfc.filter.externalid-case-exact", "externalId matched ignoring case",
-     _externalid_ignores_case),
-    ("rfc.filter.operators", "co read as sw",
-     when(users, before=rewrite_filter(lambda f: f.replace(" co ", " sw ")))),
-    ("rfc.filter.operators", "pr ignored",
-     when(users, before=rewrite_filter(lambda f: f.replace(" and title pr", "")))),
-    ("rfc.filter.comparisons", "gt read as ge",
-     when(users, before=rewrite_filter(lambda f: f.replace(" gt ", " ge ")))),
-    ("rfc.filter.comparisons", "ne read as eq",
-     when(users, before=rewrite_filter(lambda f: f.replace(" ne ", " eq ")))),
-    ("rfc.filter.precedence", "or and and read left to right",
-     when(users, before=rewrite_filter(
-         lambda f: re.sub(r'^(\S+ eq "[^"]*" or \S+ eq "[^"]*") and', r"(\1) and", f)))),
-    ("rfc.filter.precedence", "not ignored",
-     when(users, before=rewrite_filter(lambda f: f.replace("not (", "(")))),
-    ("rfc.filter.value-path", "value path conditions on different entries",
-     when(users, before=rewrite_filter(lambda f: re.sub(
-         r'(\w+)\[(\w+) (\w+) ("[^"]*") and (\w+) (\w+) ("[^"]*")\]',
-         r"\1.\2 \3 \4 and \1.\5 \6 \7", f)))),
-    ("rfc.filter.invalid", "invalid filter answers an empty list",
-     when(users, after=_on_status(400, _empty_list))),
-    ("rfc.sort.order", "sortOrder ignored",
-     when(users, before=lambda req: req.query.pop("sortOrder", None))),
-    ("rfc.paging.invariants", "totalResults counts the page",
-     when(users, after=mutate(lambda b: b.update(totalResults=len(b.get("Resources", [])))))),
-    ("rfc.paging.invariants", "startIndex read as 0-based",
-     when(users, before=lambda req: req.query.update(
-         startIndex=str(int(req.query.get("startIndex", "1")) + 1))
-         if "startIndex" in req.query else None)),
-    ("rfc.paging.count-zero", "count=0 ignored",
-     when(lambda req: users(req) and req.query.get("count") == "0",
-          before=lambda req: req.query.pop("count"))),
-    ("rfc.paging.start-index-below-one", "startIndex 0 rejected",
-     answer(lambda req: users(req) and int(req.query.get("startIndex", "1")) < 1, 400,
-            {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "400",
-             "scimType": "invalidValue", "detail": "startIndex must be >= 1"})),
-    ("rfc.paging.cursor", "cursor ignored (always the first page)",
-     when(users, before=lambda req: req.query.update(cursor="") if "cursor" in req.query
-          else None)),
-    ("rfc.attributes.attributes", "attributes ignored",
-     when(user, before=lambda req: req.query.pop("attributes", None))),
-    ("rfc.attributes.excluded", "id excludable",
-     when(user, after=mutate(_drop("id")))),
-    ("rfc.attributes.password-never", "password echoed",
-     when(post_user, after=lambda req, resp: mutate(
-         lambda b: b.update(password=req.json().get("password")))(req, resp))),
-    ("rfc.patch.add", "add ignored", when(is_("PATCH", r"/Users/.+"), before=patch_ops(
-        lambda ops: [o for o in ops if o["op"] != "add"] or
-        [{"op": "replace", "path": "active", "value": True}]))),
-    ("rfc.patch.replace", "sub-attribute paths silently ignored",
-     when(is_("PATCH", r"/Users/.+"), before=patch_ops(
-         lambda ops: [o for o in ops if "." not in o.get("path", "")]))),
-    ("rfc.patch.remove", "remove ignored", when(is_("PATCH", r"/Users/.+"), before=patch_ops(
-        lambda ops: [{"op": "replace", "path": "active", "value": True}]))),
-    ("rfc.patch.value-filter-path", "value filter ignored",
-     when(is_("PATCH", r"/Users/.+"), before=patch_ops(lambda ops: [
-         {"op": "replace", "path": "emails",
-          "value": [{"value": o["value"], "type": "work"}]} for o in ops]))),
-    ("rfc.patch.group-members", "remove by filter removes every member",
-     when(is_("PATCH", r"/Groups/.+"), before=patch_ops(lambda ops: [
-         {"op": "remove", "path": "members"} if o["op"] == "remove" else o for o in ops]))),
-    ("rfc.etag.header", "no ETag header", when(user, after=lambda req, resp: resp.headers.pop(
-        next((k for k in resp.headers if k.lower() == "etag"), ""), None))),
-    ("rfc.etag.if-match-stale", "If-Match ignored", when(lambda req: True,
-                                                         before=_drop_if_match)),
+    (
+        "rfc.crud.group-members",
+        "members not returned",
+        when(is_("GET", r"/Groups/.+"), after=mutate(_drop("members"))),
+    ),
+    (
+        "rfc.filter.eq-case-insensitive",
+        "case-sensitive userName",
+        when(users, after=case_sensitive_username),
+    ),
+    (
+        "rfc.filter.externalid-case-exact",
+        "externalId matched ignoring case",
+        _externalid_ignores_case,
+    ),
+    (
+        "rfc.filter.operators",
+        "co read as sw",
+        when(users, before=rewrite_filter(lambda f: f.replace(" co ", " sw "))),
+    ),
+    (
+        "rfc.filter.operators",
+        "pr ignored",
+        when(users, before=rewrite_filter(lambda f: f.replace(" and title pr", ""))),
+    ),
+    (
+        "rfc.filter.comparisons",
+        "gt read as ge",
+        when(users, before=rewrite_filter(lambda f: f.replace(" gt ", " ge "))),
+    ),
+    (
+        "rfc.filter.comparisons",
+        "ne read as eq",
+        when(users, before=rewrite_filter(lambda f: f.replace(" ne ", " eq "))),
+    ),
+    (
+        "rfc.filter.precedence",
+        "or and and read left to right",
+        when(
+            users,
+            before=rewrite_filter(
+                lambda f: re.sub(r'^(\S+ eq "[^"]*" or \S+ eq "[^"]*") and', r"(\1) and", f)
+            ),
+        ),
+    ),
+    (
+        "rfc.filter.precedence",
+        "not ignored",
+        when(users, before=rewrite_filter(lambda f: f.replace("not (", "("))),
+    ),
+    (
+        "rfc.filter.value-path",
+        "value path conditions on different entries",
+        when(
+            users,
+            before=rewrite_filter(
+                lambda f: re.sub(
+                    r'(\w+)\[(\w+) (\w+) ("[^"]*") and (\w+) (\w+) ("[^"]*")\]',
+                    r"\1.\2 \3 \4 and \1.\5 \6 \7",
+                    f,
+                )
+            ),
+        ),
+    ),
+    (
+        "rfc.filter.invalid",
+        "invalid filter answers an empty list",
+        when(users, after=_on_status(400, _empty_list)),
+    ),
+    (
+        "rfc.sort.order",
+        "sortOrder ignored",
+        when(users, before=lambda req: req.query.pop("sortOrder", None)),
+    ),
+    (
+        "rfc.paging.invariants",
+        "totalResults counts the page",
+        when(users, after=mutate(lambda b: b.update(totalResults=len(b.get("Resources", []))))),
+    ),
+    (
+        "rfc.paging.invariants",
+        "startIndex read as 0-based",
+        when(
+            users,
+            before=lambda req: (
+                req.query.update(startIndex=str(int(req.query.get("startIndex", "1")) + 1))
+                if "startIndex" in req.query
+                else None
+            ),
+        ),
+    ),
+    (
+        "rfc.paging.count-zero",
+        "count=0 ignored",
+        when(
+            lambda req: users(req) and req.query.get("count") == "0",
+            before=lambda req: req.query.pop("count"),
+        ),
+    ),
+    (
+        "rfc.paging.start-index-below-one",
+        "startIndex 0 rejected",
+        answer(
+            lambda req: users(req) and int(req.query.get("startIndex", "1")) < 1,
+            400,
+            {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                "status": "400",
+                "scimType": "invalidValue",
+                "detail": "startIndex must be >= 1",
+            },
+        ),
+    ),
+    (
+        "rfc.paging.cursor",
+        "cursor ignored (always the first page)",
+        when(
+            users, before=lambda req: req.query.update(cursor="") if "cursor" in req.query else None
+        ),
+    ),
+    (
+        "rfc.attributes.attributes",
+        "attributes ignored",
+        when(user, before=lambda req: req.query.pop("attributes", None)),
+    ),
+    ("rfc.attributes.excluded", "id excludable", when(user, after=mutate(_drop("id")))),
+    (
+        "rfc.attributes.password-never",
+        "password echoed",
+        when(
+            post_user,
+            after=lambda req, resp: mutate(lambda b: b.update(password=req.json().get("password")))(
+                req, resp
+            ),
+        ),
+    ),
+    (
+        "rfc.patch.add",
+        "add ignored",
+        when(
+            is_("PATCH", r"/Users/.+"),
+            before=patch_ops(
+                lambda ops: (
+                    [o for o in ops if o["op"] != "add"]
+                    or [{"op": "replace", "path": "active", "value": True}]
+                )
+            ),
+        ),
+    ),
+    (
+        "rfc.patch.replace",
+        "sub-attribute paths silently ignored",
+        when(
+            is_("PATCH", r"/Users/.+"),
+            before=patch_ops(lambda ops: [o for o in ops if "." not in o.get("path", "")]),
+        ),
+    ),
+    (
+        "rfc.patch.remove",
+        "remove ignored",
+        when(
+            is_("PATCH", r"/Users/.+"),
+            before=patch_ops(lambda ops: [{"op": "replace", "path": "active", "value": True}]),
+        ),
+    ),
+    (
+        "rfc.patch.value-filter-path",
+        "value filter ignored",
+        when(
+            is_("PATCH", r"/Users/.+"),
+            before=patch_ops(
+                lambda ops: [
+                    {
+                        "op": "replace",
+                        "path": "emails",
+                        "value": [{"value": o["value"], "type": "work"}],
+                    }
+                    for o in ops
+                ]
+            ),
+        ),
+    ),
+    (
+        "rfc.patch.group-members",
+        "remove by filter removes every member",
+        when(
+            is_("PATCH", r"/Groups/.+"),
+            before=patch_ops(
+                lambda ops: [
+                    {"op": "remove", "path": "members"} if o["op"] == "remove" else o for o in ops
+                ]
+            ),
+        ),
+    ),
+    (
+        "rfc.etag.header",
+        "no ETag header",
+        when(
+            user,
+            after=lambda req, resp: resp.headers.pop(
+                next((k for k in resp.headers if k.lower() == "etag"), ""), None
+            ),
+        ),
+    ),
+    ("rfc.etag.if-match-stale", "If-Match ignored", when(lambda req: True, before=_drop_if_match)),
     ("rfc.etag.if-none-match", "If-None-Match ignored", when(user, before=_drop_if_none_match)),
     ("rfc.errors.not-found", "status as a number", when(user, after=mutate(_error_status_int))),
-    ("rfc.errors.not-found", "application/json content type",
-     when(user, after=lambda req, resp: resp.headers.update(
-         {"Content-Type": "application/json"}))),
+    (
+        "rfc.errors.not-found",
+        "application/json content type",
+        when(
+            user, after=lambda req, resp: resp.headers.update({"Content-Type": "application/json"})
+        ),
+    ),
     ("rfc.errors.not-found", "HTML 404 page", answer(user, 404, HTML, "text/html")),
-    ("rfc.errors.uniqueness", "409 without scimType",
-     when(post_user, after=mutate(_drop("scimType")))),
-    ("rfc.errors.unauthorized", "no WWW-Authenticate",
-     when(any_error, after=lambda req, resp: resp.headers.pop(
-         next((k for k in resp.headers if k.lower() == "www-authenticate"), ""), None))),
-    ("rfc.errors.unauthorized", "any bearer token accepted",
-     when(lambda req: req.headers.get("Authorization") == "Bearer scimconf-not-a-token",
-          before=_accept_raw_non_token)),
-    ("rfc.errors.invalid-json", "HTML 500 on malformed JSON",
-     answer(lambda req: req.method == "POST" and req.json() is None, 500, HTML, "text/html")),
-    ("rfc.errors.required-attribute", "userName invented when missing",
-     when(post_user, before=lambda req: req.set_json(
-         {"userName": f"scimconf-invented-{uuid.uuid4().hex[:6]}", **req.json()}))),
+    (
+        "rfc.errors.uniqueness",
+        "409 without scimType",
+        when(post_user, after=mutate(_drop("scimType"))),
+    ),
+    (
+        "rfc.errors.unauthorized",
+        "no WWW-Authenticate",
+        when(
+            any_error,
+            after=lambda req, resp: resp.headers.pop(
+                next((k for k in resp.headers if k.lower() == "www-authenticate"), ""), None
+            ),
+        ),
+    ),
+    (
+        "rfc.errors.unauthorized",
+        "any bearer token accepted",
+        when(
+            lambda req: req.headers.get("Authorization") == "Bearer scimconf-not-a-token",
+            before=_accept_raw_non_token,
+        ),
+    ),
+    (
+        "rfc.errors.invalid-json",
+        "HTML 500 on malformed JSON",
+        answer(lambda req: req.method == "POST" and req.json() is None, 500, HTML, "text/html"),
+    ),
+    (
+        "rfc.errors.required-attribute",
+        "userName invented when missing",
+        when(
+            post_user,
+            before=lambda req: req.set_json(
+                {"userName": f"scimconf-invented-{uuid.uuid4().hex[:6]}", **req.json()}
+            ),
+        ),
+    ),
     ("rfc.concurrency.member-adds", "lost updates", _member_adds_race()),
-    ("rfc.concurrency.username-race", "no uniqueness", when(post_user,
-                                                            before=_no_unique_username)),
-    ("rfc.bulk.bulkid-reference", "bulkId references dropped",
-     when(is_("POST", "/Bulk"), before=lambda req: req.set_json({**req.json(), "Operations": [
-         {**o, "data": {k: v for k, v in o["data"].items() if k != "members"}}
-         for o in req.json()["Operations"]]}))),
-    ("rfc.bulk.circular-reference", "cycle answered 201 with the references dropped",
-     when(is_("POST", "/Bulk"), before=lambda req: req.set_json({**req.json(), "Operations": [
-         {**o, "data": {k: v for k, v in o["data"].items() if k != "members"}}
-         for o in req.json()["Operations"]]}))),
-    ("rfc.bulk.circular-reference", "cycle answered 500",
-     when(is_("POST", "/Bulk"), after=mutate(lambda b: [
-         o.update(status="500") for o in b["Operations"]]))),
-    ("rfc.bulk.fail-on-errors", "failOnErrors ignored",
-     when(is_("POST", "/Bulk"), before=lambda req: req.set_json(
-         {k: v for k, v in req.json().items() if k != "failOnErrors"}))),
-    ("rfc.bulk.max-operations", "maxOperations not enforced",
-     when(is_("POST", "/Bulk"), after=_on_status(413, lambda req, resp: (
-         setattr(resp, "status", 200), resp.set_json(
-             {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkResponse"],
-              "Operations": []}))))),
-    ("okta.01-users-endpoint", "no emails in the list",
-     when(users, after=mutate(lambda b: [r.pop("emails", None) for r in b["Resources"]]))),
+    ("rfc.concurrency.username-race", "no uniqueness", when(post_user, before=_no_unique_username)),
+    (
+        "rfc.bulk.bulkid-reference",
+        "bulkId references dropped",
+        when(
+            is_("POST", "/Bulk"),
+            before=lambda req: req.set_json(
+                {
+                    **req.json(),
+                    "Operations": [
+                        {**o, "data": {k: v for k, v in o["data"].items() if k != "members"}}
+                        for o in req.json()["Operations"]
+                    ],
+                }
+            ),
+        ),
+    ),
+    (
+        "rfc.bulk.circular-reference",
+        "cycle answered 201 with the references dropped",
+        when(
+            is_("POST", "/Bulk"),
+            before=lambda req: req.set_json(
+                {
+                    **req.json(),
+                    "Operations": [
+                        {**o, "data": {k: v for k, v in o["data"].items() if k != "members"}}
+                        for o in req.json()["Operations"]
+                    ],
+                }
+            ),
+        ),
+    ),
+    (
+        "rfc.bulk.circular-reference",
+        "cycle answered 500",
+        when(
+            is_("POST", "/Bulk"),
+            after=mutate(lambda b: [o.update(status="500") for o in b["Operations"]]),
+        ),
+    ),
+    (
+        "rfc.bulk.fail-on-errors",
+        "failOnErrors ignored",
+        when(
+            is_("POST", "/Bulk"),
+            before=lambda req: req.set_json(
+                {k: v for k, v in req.json().items() if k != "failOnErrors"}
+            ),
+        ),
+    ),
+    (
+        "rfc.bulk.max-operations",
+        "maxOperations not enforced",
+        when(
+            is_("POST", "/Bulk"),
+            after=_on_status(
+                413,
+                lambda req, resp: (
+                    setattr(resp, "status", 200),
+                    resp.set_json(
+                        {
+                            "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkResponse"],
+                            "Operations": [],
+                        }
+                    ),
+                ),
+            ),
+        ),
+    ),
+    (
+        "okta.01-users-endpoint",
+        "no emails in the list",
+        when(users, after=mutate(lambda b: [r.pop("emails", None) for r in b["Resources"]])),
+    ),
     ("okta.02-get-user-by-id", "no active on GET", when(user, after=mutate(_drop("active")))),
-    ("okta.03-invalid-user-by-username", "404 for no match",
-     when(users, after=_not_found_when_empty)),
+    (
+        "okta.03-invalid-user-by-username",
+        "404 for no match",
+        when(users, after=_not_found_when_empty),
+    ),
     ("okta.04-invalid-user-by-id", "404 without detail", when(user, after=mutate(_drop("detail")))),
-    ("okta.05-random-user-absent", "totalResults missing",
-     when(users, after=mutate(_drop("totalResults")))),
-    ("okta.06-create-user", "userName lower-cased", when(post_user, after=mutate(
-        lambda b: b.update(userName=str(b.get("userName", "")).lower())))),
-    ("okta.07-verify-created", "givenName not returned", when(user, after=mutate(
-        lambda b: (b.get("name") or {}).pop("givenName", None)))),
-    ("okta.08-recreate-conflict", "duplicate answered 201",
-     when(post_user, after=_on_status(409, set_status(201)))),
-    ("okta.09-username-case", "upper-case filter rejected",
-     answer(lambda req: users(req) and "ATKO" in req.query.get("filter", ""), 400,
-            {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "400",
-             "detail": "bad filter"})),
+    (
+        "okta.05-random-user-absent",
+        "totalResults missing",
+        when(users, after=mutate(_drop("totalResults"))),
+    ),
+    (
+        "okta.06-create-user",
+        "userName lower-cased",
+        when(
+            post_user, after=mutate(lambda b: b.update(userName=str(b.get("userName", "")).lower()))
+        ),
+    ),
+    (
+        "okta.07-verify-created",
+        "givenName not returned",
+        when(user, after=mutate(lambda b: (b.get("name") or {}).pop("givenName", None))),
+    ),
+    (
+        "okta.08-recreate-conflict",
+        "duplicate answered 201",
+        when(post_user, after=_on_status(409, set_status(201))),
+    ),
+    (
+        "okta.09-username-case",
+        "upper-case filter rejected",
+        answer(
+            lambda req: users(req) and "ATKO" in req.query.get("filter", ""),
+            400,
+            {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                "status": "400",
+                "detail": "bad filter",
+            },
+        ),
+    ),
     ("okta.10-groups-endpoint", "slow Groups endpoint", _slow_groups),
-    ("okta.11-status-401", "raw non-token accepted", when(
-        lambda req: req.headers.get("Authorization") == "non-token",
-        before=_accept_raw_non_token)),
+    (
+        "okta.11-status-401",
+        "raw non-token accepted",
+        when(
+            lambda req: req.headers.get("Authorization") == "non-token",
+            before=_accept_raw_non_token,
+        ),
+    ),
     ("okta.12-status-404", "plain-text 404", answer(user, 404, b"not found", "text/plain")),
 ]
 
-DEPENDS = {"okta.02-get-user-by-id": ["okta.01-users-endpoint"],
-           "okta.07-verify-created": ["okta.06-create-user"],
-           "okta.08-recreate-conflict": ["okta.06-create-user"]}
+DEPENDS = {
+    "okta.02-get-user-by-id": ["okta.01-users-endpoint"],
+    "okta.07-verify-created": ["okta.06-create-user"],
+    "okta.08-recreate-conflict": ["okta.06-create-user"],
+}
 
 
 # --- fixtures -----------------------------------------------------------------------------
+
 
 @pytest.fixture
 def real_base(client: TestClient, scim: Scim) -> str:
@@ -478,18 +800,22 @@ async def prefixed_users(scim: Scim, prefix: str) -> int:
 
 # --- against our server -------------------------------------------------------------------
 
-async def test_every_check_passes_against_our_server_and_cleans_up(real_base: str,
-                                                                   scim: Scim) -> None:
+
+async def test_every_check_passes_against_our_server_and_cleans_up(
+    real_base: str, scim: Scim
+) -> None:
     result = await run(real_base, scim.token, ["rfc", "okta-spec"])
-    not_passed = [(r.check.id, r.verdict, r.reason) for r in result.results
-                  if r.verdict is not Verdict.PASS]
+    not_passed = [
+        (r.check.id, r.verdict, r.reason) for r in result.results if r.verdict is not Verdict.PASS
+    ]
     assert not_passed == []
     assert len(result.results) == len(suites()["rfc"]) + len(suites()["okta-spec"])
     assert result.failed is False
     assert result.leftovers == []
     assert await prefixed_users(scim, "scimconf-") == 0
-    groups = await (await scim.get("/Groups", params={"filter": 'displayName sw "scimconf-"'})
-                    ).json()
+    groups = await (
+        await scim.get("/Groups", params={"filter": 'displayName sw "scimconf-"'})
+    ).json()
     assert groups["totalResults"] == 0
 
 
@@ -514,10 +840,15 @@ async def test_every_check_has_a_violation_here() -> None:
 
 # --- against the broken server ------------------------------------------------------------
 
-@pytest.mark.parametrize(("check_id", "violation"), [(c, v) for c, _, v in VIOLATIONS],
-                         ids=[f"{c}:{name}" for c, name, _ in VIOLATIONS])
-async def test_a_broken_server_fails_the_check(aiohttp_server: Any, real_base: str, scim: Scim,
-                                               check_id: str, violation: Violation) -> None:
+
+@pytest.mark.parametrize(
+    ("check_id", "violation"),
+    [(c, v) for c, _, v in VIOLATIONS],
+    ids=[f"{c}:{name}" for c, name, _ in VIOLATIONS],
+)
+async def test_a_broken_server_fails_the_check(
+    aiohttp_server: Any, real_base: str, scim: Scim, check_id: str, violation: Violation
+) -> None:
     suite = check_id.split(".")[0].replace("okta", "okta-spec")
     # The same check passes through an honest proxy, so the violation alone makes it fail.
     honest = await start_proxy(aiohttp_server, real_base, when(lambda req: False))
@@ -532,62 +863,93 @@ async def test_a_broken_server_fails_the_check(aiohttp_server: Any, real_base: s
     assert result.failed is True
 
 
-async def test_unsupported_features_skip_and_say_why(aiohttp_server: Any, real_base: str,
-                                                     scim: Scim) -> None:
+async def test_unsupported_features_skip_and_say_why(
+    aiohttp_server: Any, real_base: str, scim: Scim
+) -> None:
     def unsupported(body: dict[str, Any]) -> None:
         for feature in ("bulk", "etag", "sort", "patch"):
             body[feature] = {"supported": False}
         body["pagination"] = {"cursor": False, "index": True}
 
-    proxy = await start_proxy(aiohttp_server, real_base, when(
-        is_("GET", "/ServiceProviderConfig"), after=mutate(unsupported)))
+    proxy = await start_proxy(
+        aiohttp_server,
+        real_base,
+        when(is_("GET", "/ServiceProviderConfig"), after=mutate(unsupported)),
+    )
     result = await run(proxy, scim.token, ["rfc"])
     skipped = {r.check.id: r.reason for r in result.results if r.verdict is Verdict.SKIP}
     assert skipped["rfc.bulk.bulkid-reference"] == (
-        "ServiceProviderConfig does not advertise bulk.supported: true")
+        "ServiceProviderConfig does not advertise bulk.supported: true"
+    )
     assert skipped["rfc.etag.if-match-stale"] == (
-        "ServiceProviderConfig does not advertise etag.supported: true")
+        "ServiceProviderConfig does not advertise etag.supported: true"
+    )
     assert skipped["rfc.paging.cursor"] == (
-        "ServiceProviderConfig does not advertise pagination.cursor: true")
+        "ServiceProviderConfig does not advertise pagination.cursor: true"
+    )
     assert set(skipped) == {
-        "rfc.sort.order", "rfc.paging.cursor", "rfc.patch.add", "rfc.patch.replace",
-        "rfc.patch.remove", "rfc.patch.value-filter-path", "rfc.patch.group-members",
-        "rfc.etag.header", "rfc.etag.if-match-stale", "rfc.etag.if-none-match",
-        "rfc.concurrency.member-adds", "rfc.bulk.bulkid-reference", "rfc.bulk.fail-on-errors",
-        "rfc.bulk.max-operations", "rfc.bulk.circular-reference"}
+        "rfc.sort.order",
+        "rfc.paging.cursor",
+        "rfc.patch.add",
+        "rfc.patch.replace",
+        "rfc.patch.remove",
+        "rfc.patch.value-filter-path",
+        "rfc.patch.group-members",
+        "rfc.etag.header",
+        "rfc.etag.if-match-stale",
+        "rfc.etag.if-none-match",
+        "rfc.concurrency.member-adds",
+        "rfc.bulk.bulkid-reference",
+        "rfc.bulk.fail-on-errors",
+        "rfc.bulk.max-operations",
+        "rfc.bulk.circular-reference",
+    }
     assert result.failed is False
 
 
 async def test_an_unreachable_server_is_an_error_not_a_pass() -> None:
-    result = await run("http://127.0.0.1:9/scim", "t", ["okta-spec"],
-                       only=["okta.12-status-404"], timeout=5)
+    result = await run(
+        "http://127.0.0.1:9/scim", "t", ["okta-spec"], only=["okta.12-status-404"], timeout=5
+    )
     assert result.results[0].verdict is Verdict.ERROR
     assert result.failed is True
 
 
 # --- reports and CLI ----------------------------------------------------------------------
 
+
 @pytest.fixture
 async def mixed_run(aiohttp_server: Any, real_base: str, scim: Scim) -> RunResult:
     """One pass, one failure (201 answered as 200), one skip (etag not advertised)."""
     violation = when(post_user, after=set_status(200))
-    spc = when(is_("GET", "/ServiceProviderConfig"),
-               after=mutate(lambda b: b.update(etag={"supported": False})))
+    spc = when(
+        is_("GET", "/ServiceProviderConfig"),
+        after=mutate(lambda b: b.update(etag={"supported": False})),
+    )
 
     async def both(req: Req, forward: Forward) -> Resp:
         return await spc(req, lambda r: violation(r, forward))
 
     proxy = await start_proxy(aiohttp_server, real_base, both)
-    return await run(proxy, scim.token, ["rfc"], only=[
-        "rfc.crud.create", "rfc.errors.not-found", "rfc.etag.header"])
+    return await run(
+        proxy,
+        scim.token,
+        ["rfc"],
+        only=["rfc.crud.create", "rfc.errors.not-found", "rfc.etag.header"],
+    )
 
 
 def test_junit_report_counts_each_verdict(mixed_run: RunResult) -> None:
     root = ET.fromstring(reports.junit(mixed_run))
     suite = root.find("testsuite")
     assert suite is not None
-    assert (suite.get("name"), suite.get("tests"), suite.get("failures"), suite.get("errors"),
-            suite.get("skipped")) == ("rfc", "3", "1", "0", "1")
+    assert (
+        suite.get("name"),
+        suite.get("tests"),
+        suite.get("failures"),
+        suite.get("errors"),
+        suite.get("skipped"),
+    ) == ("rfc", "3", "1", "0", "1")
     failure = suite.find("testcase[@name='rfc.crud.create']/failure")
     assert failure is not None and failure.get("message", "").startswith("expected HTTP 201")
     assert "POST " in (failure.text or "") and "<< HTTP 200" in (failure.text or "")
@@ -607,8 +969,11 @@ def test_json_and_terminal_reports(mixed_run: RunResult) -> None:
     assert data["totals"] == {"rfc": {"pass": 1, "fail": 1, "skip": 1, "error": 0}}
     assert data["failed"] is True
     verdicts = {r["id"]: r["verdict"] for r in data["results"]}
-    assert verdicts == {"rfc.crud.create": "fail", "rfc.errors.not-found": "pass",
-                        "rfc.etag.header": "skip"}
+    assert verdicts == {
+        "rfc.crud.create": "fail",
+        "rfc.errors.not-found": "pass",
+        "rfc.etag.header": "skip",
+    }
     text = reports.terminal(mixed_run)
     assert text.splitlines()[-1] == "1 passed, 1 failed, 1 skipped"
     assert "FAIL  rfc.crud.create: expected HTTP 201, got 200" in text
@@ -618,17 +983,37 @@ def _no_bearer_leak(text: str, token: str) -> None:
     assert token not in text
 
 
-async def test_cli_writes_reports_and_exits_by_verdict(real_base: str, scim: Scim,
-                                                       tmp_path: Path) -> None:
-    args = ["--base-url", real_base, "--token", scim.token, "--suite", "okta-spec",
-            "--junit", str(tmp_path / "j.xml"), "--json", str(tmp_path / "r.json"),
-            "--html", str(tmp_path / "r.html")]
+async def test_cli_writes_reports_and_exits_by_verdict(
+    real_base: str, scim: Scim, tmp_path: Path
+) -> None:
+    args = [
+        "--base-url",
+        real_base,
+        "--token",
+        scim.token,
+        "--suite",
+        "okta-spec",
+        "--junit",
+        str(tmp_path / "j.xml"),
+        "--json",
+        str(tmp_path / "r.json"),
+        "--html",
+        str(tmp_path / "r.html"),
+    ]
     assert await asyncio.to_thread(main, args) == 0
     junit_root = ET.parse(tmp_path / "j.xml").getroot()
     assert junit_root.find("testsuite").get("tests") == "12"  # type: ignore[union-attr]
     _no_bearer_leak((tmp_path / "r.json").read_text(), scim.token)
     _no_bearer_leak((tmp_path / "r.html").read_text(), scim.token)
-    bad = ["--base-url", real_base, "--token", "wrong", "--suite", "okta-spec",
-           "--check", "okta.12-status-404"]
+    bad = [
+        "--base-url",
+        real_base,
+        "--token",
+        "wrong",
+        "--suite",
+        "okta-spec",
+        "--check",
+        "okta.12-status-404",
+    ]
     assert await asyncio.to_thread(main, bad) == 1
     assert await asyncio.to_thread(main, [*args[:4], "--suite", "nope"]) == 2

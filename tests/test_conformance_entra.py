@@ -41,13 +41,13 @@ ERROR_URN = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 
 def _error(status: int, scim_type: str, detail: str) -> dict[str, Any]:
-    return {"schemas": [ERROR_URN], "status": str(status), "scimType": scim_type,
-            "detail": detail}
+    return {"schemas": [ERROR_URN], "status": str(status), "scimType": scim_type, "detail": detail}
 
 
 def _drop_request(key: str) -> Any:
     def before(req: Req) -> None:
         req.set_json({k: v for k, v in req.json().items() if k != key})
+
     return before
 
 
@@ -55,24 +55,29 @@ def _drop_response(key: str) -> Any:
     return mutate(lambda body: body.pop(key, None))
 
 
-
 def _status(old: int, new: int) -> Any:
     def after(req: Req, resp: Resp) -> None:
         if resp.status == old:
             resp.status = new
+
     return after
 
 
 def _capitalised(req: Req) -> bool:
     body = req.json()
     return req.method == "PATCH" and any(
-        op.get("op") != str(op.get("op")).lower() for op in body.get("Operations", []))
+        op.get("op") != str(op.get("op")).lower() for op in body.get("Operations", [])
+    )
 
 
 def _string_booleans_truthy(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A server that reads "False" with Python's bool(): any non-empty string is true."""
-    return [{**o, "value": bool(o["value"])} if isinstance(o.get("value"), str)
-            and o.get("value") in ("False", "True") else o for o in ops]
+    return [
+        {**o, "value": bool(o["value"])}
+        if isinstance(o.get("value"), str) and o.get("value") in ("False", "True")
+        else o
+        for o in ops
+    ]
 
 
 HARMLESS = {"op": "replace", "path": "active", "value": True}
@@ -85,73 +90,195 @@ def _pop_query(key: str) -> Any:
 
 def _without_unknown_members(req: Req) -> None:
     body = req.json()
-    body["members"] = [m for m in body.get("members", [])
-                       if not str(m.get("value")).startswith("scimconf-no-such-id")]
+    body["members"] = [
+        m
+        for m in body.get("members", [])
+        if not str(m.get("value")).startswith("scimconf-no-such-id")
+    ]
     req.set_json(body)
 
 
 def _unknown_add_dropped(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [GROUP_HARMLESS if any(str(v.get("value")).startswith("scimconf-no-such-id")
-                                  for v in o.get("value") or []) else o for o in ops]
+    return [
+        GROUP_HARMLESS
+        if any(str(v.get("value")).startswith("scimconf-no-such-id") for v in o.get("value") or [])
+        else o
+        for o in ops
+    ]
 
 
 VIOLATIONS: list[tuple[str, str, Violation]] = [
-    ("entra.user.create", "externalId not stored", when(post_user,
-                                                        before=_drop_request("externalId"))),
-    ("entra.user.get-by-id", "externalId not returned by GET",
-     when(user, after=_drop_response("externalId"))),
-    ("entra.user.filter-username", "case-sensitive userName filter",
-     when(users, after=case_sensitive_username)),
-    ("entra.user.filter-externalid", "externalId eq read as externalId pr",
-     when(users, before=rewrite_filter(
-         lambda f: re.sub(r'externalId eq "[^"]*"', "externalId pr", f)))),
-    ("entra.user.duplicate", "duplicate create answered 201",
-     when(post_user, after=_status(409, 201))),
-    ("entra.user.patch-replace", "enterprise URN paths ignored",
-     when(patch_user, before=patch_ops(lambda ops: [
-         o for o in ops if not str(o.get("path", "")).startswith("urn:")]))),
-    ("entra.user.patch-add", "capitalised op refused",
-     answer(_capitalised, 400, _error(400, "invalidSyntax", "op must be add/remove/replace"))),
-    ("entra.user.patch-remove", "Remove ignored", when(patch_user, before=patch_ops(
-        lambda ops: [HARMLESS if o["op"] == "Remove" else o for o in ops]))),
-    ("entra.user.disable-false-string", '"False" read as true',
-     when(patch_user, before=patch_ops(_string_booleans_truthy))),
-    ("entra.user.patch-pathless-dotted", "dotted keys of a path-less replace ignored",
-     when(patch_user, before=patch_ops(lambda ops: [
-         {**o, "value": {k: v for k, v in o["value"].items() if "." not in k and ":" not in k}}
-         if "path" not in o else o for o in ops]))),
-    ("entra.user.manager", "manager path ignored", when(patch_user, before=patch_ops(
-        lambda ops: [HARMLESS if str(o.get("path")).endswith(":manager") else o
-                     for o in ops]))),
-    ("entra.user.enterprise-attributes", "enterprise extension not returned",
-     when(user, after=_drop_response(ENTERPRISE))),
+    (
+        "entra.user.create",
+        "externalId not stored",
+        when(post_user, before=_drop_request("externalId")),
+    ),
+    (
+        "entra.user.get-by-id",
+        "externalId not returned by GET",
+        when(user, after=_drop_response("externalId")),
+    ),
+    (
+        "entra.user.filter-username",
+        "case-sensitive userName filter",
+        when(users, after=case_sensitive_username),
+    ),
+    (
+        "entra.user.filter-externalid",
+        "externalId eq read as externalId pr",
+        when(
+            users,
+            before=rewrite_filter(lambda f: re.sub(r'externalId eq "[^"]*"', "externalId pr", f)),
+        ),
+    ),
+    (
+        "entra.user.duplicate",
+        "duplicate create answered 201",
+        when(post_user, after=_status(409, 201)),
+    ),
+    (
+        "entra.user.patch-replace",
+        "enterprise URN paths ignored",
+        when(
+            patch_user,
+            before=patch_ops(
+                lambda ops: [o for o in ops if not str(o.get("path", "")).startswith("urn:")]
+            ),
+        ),
+    ),
+    (
+        "entra.user.patch-add",
+        "capitalised op refused",
+        answer(_capitalised, 400, _error(400, "invalidSyntax", "op must be add/remove/replace")),
+    ),
+    (
+        "entra.user.patch-remove",
+        "Remove ignored",
+        when(
+            patch_user,
+            before=patch_ops(lambda ops: [HARMLESS if o["op"] == "Remove" else o for o in ops]),
+        ),
+    ),
+    (
+        "entra.user.disable-false-string",
+        '"False" read as true',
+        when(patch_user, before=patch_ops(_string_booleans_truthy)),
+    ),
+    (
+        "entra.user.patch-pathless-dotted",
+        "dotted keys of a path-less replace ignored",
+        when(
+            patch_user,
+            before=patch_ops(
+                lambda ops: [
+                    {
+                        **o,
+                        "value": {
+                            k: v for k, v in o["value"].items() if "." not in k and ":" not in k
+                        },
+                    }
+                    if "path" not in o
+                    else o
+                    for o in ops
+                ]
+            ),
+        ),
+    ),
+    (
+        "entra.user.manager",
+        "manager path ignored",
+        when(
+            patch_user,
+            before=patch_ops(
+                lambda ops: [
+                    HARMLESS if str(o.get("path")).endswith(":manager") else o for o in ops
+                ]
+            ),
+        ),
+    ),
+    (
+        "entra.user.enterprise-attributes",
+        "enterprise extension not returned",
+        when(user, after=_drop_response(ENTERPRISE)),
+    ),
     ("entra.user.delete", "DELETE does nothing", answer(is_("DELETE", r"/Users/.+"), 204, b"")),
-    ("entra.group.create", "ADSCIM URN refused",
-     answer(lambda req: post_group(req) and ADSCIM_GROUP in req.json().get("schemas", []),
-            400, _error(400, "invalidSyntax", f"Unknown extension schemas: {ADSCIM_GROUP}"))),
-    ("entra.group.get-excluding-members", "excludedAttributes ignored on GET by id",
-     when(is_("GET", r"/Groups/.+"), before=_pop_query("excludedAttributes"))),
-    ("entra.group.filter-displayname", "excludedAttributes ignored on a list",
-     when(is_("GET", r"/Groups"), before=_pop_query("excludedAttributes"))),
-    ("entra.group.add-members", "Add on members replaces them", when(
-        patch_group, before=patch_ops(lambda ops: [{**o, "op": "replace"} for o in ops]))),
-    ("entra.group.remove-member", "Remove with a value list removes every member",
-     when(patch_group, before=patch_ops(lambda ops: [
-         {"op": "remove", "path": "members"} if o["op"] == "Remove" else o for o in ops]))),
-    ("entra.group.remove-member-filter", "remove by filter removes every member",
-     when(patch_group, before=patch_ops(lambda ops: [
-         {"op": "remove", "path": "members"}
-         if str(o.get("path", "")).startswith("members[") else o for o in ops]))),
-    ("entra.group.replace-displayname", "displayName replace ignored",
-     when(patch_group, before=patch_ops(lambda ops: [
-         GROUP_HARMLESS if o.get("path") == "displayName" else o for o in ops]))),
+    (
+        "entra.group.create",
+        "ADSCIM URN refused",
+        answer(
+            lambda req: post_group(req) and ADSCIM_GROUP in req.json().get("schemas", []),
+            400,
+            _error(400, "invalidSyntax", f"Unknown extension schemas: {ADSCIM_GROUP}"),
+        ),
+    ),
+    (
+        "entra.group.get-excluding-members",
+        "excludedAttributes ignored on GET by id",
+        when(is_("GET", r"/Groups/.+"), before=_pop_query("excludedAttributes")),
+    ),
+    (
+        "entra.group.filter-displayname",
+        "excludedAttributes ignored on a list",
+        when(is_("GET", r"/Groups"), before=_pop_query("excludedAttributes")),
+    ),
+    (
+        "entra.group.add-members",
+        "Add on members replaces them",
+        when(patch_group, before=patch_ops(lambda ops: [{**o, "op": "replace"} for o in ops])),
+    ),
+    (
+        "entra.group.remove-member",
+        "Remove with a value list removes every member",
+        when(
+            patch_group,
+            before=patch_ops(
+                lambda ops: [
+                    {"op": "remove", "path": "members"} if o["op"] == "Remove" else o for o in ops
+                ]
+            ),
+        ),
+    ),
+    (
+        "entra.group.remove-member-filter",
+        "remove by filter removes every member",
+        when(
+            patch_group,
+            before=patch_ops(
+                lambda ops: [
+                    {"op": "remove", "path": "members"}
+                    if str(o.get("path", "")).startswith("members[")
+                    else o
+                    for o in ops
+                ]
+            ),
+        ),
+    ),
+    (
+        "entra.group.replace-displayname",
+        "displayName replace ignored",
+        when(
+            patch_group,
+            before=patch_ops(
+                lambda ops: [GROUP_HARMLESS if o.get("path") == "displayName" else o for o in ops]
+            ),
+        ),
+    ),
     ("entra.group.delete", "DELETE does nothing", answer(is_("DELETE", r"/Groups/.+"), 204, b"")),
-    ("rfc.groups.unknown-member-refused", "unknown member ids accepted on create",
-     when(post_group, before=_without_unknown_members)),
-    ("rfc.groups.unknown-member-refused", "400 without scimType",
-     when(post_group, after=mutate(lambda body: body.pop("scimType", None)))),
-    ("rfc.groups.unknown-member-refused", "unknown member ids accepted by PATCH",
-     when(patch_group, before=patch_ops(_unknown_add_dropped))),
+    (
+        "rfc.groups.unknown-member-refused",
+        "unknown member ids accepted on create",
+        when(post_group, before=_without_unknown_members),
+    ),
+    (
+        "rfc.groups.unknown-member-refused",
+        "400 without scimType",
+        when(post_group, after=mutate(lambda body: body.pop("scimType", None))),
+    ),
+    (
+        "rfc.groups.unknown-member-refused",
+        "unknown member ids accepted by PATCH",
+        when(patch_group, before=patch_ops(_unknown_add_dropped)),
+    ),
 ]
 
 
@@ -162,8 +289,9 @@ def real_base(client: TestClient, scim: Scim) -> str:
 
 async def test_every_entra_check_passes_against_our_server(real_base: str, scim: Scim) -> None:
     result = await run(real_base, scim.token, ["entra-validator"])
-    assert [(r.check.id, r.verdict, r.reason) for r in result.results
-            if r.verdict is not Verdict.PASS] == []
+    assert [
+        (r.check.id, r.verdict, r.reason) for r in result.results if r.verdict is not Verdict.PASS
+    ] == []
     assert len(result.results) == len(suites()["entra-validator"]) == 21
     assert result.leftovers == []
     left = await (await scim.get("/Users", params={"filter": 'userName sw "scimconf-"'})).json()
@@ -176,10 +304,14 @@ async def test_every_entra_check_has_a_violation_here() -> None:
     assert "rfc.groups.unknown-member-refused" in covered
 
 
-@pytest.mark.parametrize(("check_id", "violation"), [(c, v) for c, _, v in VIOLATIONS],
-                         ids=[f"{c}:{name}" for c, name, _ in VIOLATIONS])
-async def test_a_broken_server_fails_the_check(aiohttp_server: Any, real_base: str, scim: Scim,
-                                               check_id: str, violation: Violation) -> None:
+@pytest.mark.parametrize(
+    ("check_id", "violation"),
+    [(c, v) for c, _, v in VIOLATIONS],
+    ids=[f"{c}:{name}" for c, name, _ in VIOLATIONS],
+)
+async def test_a_broken_server_fails_the_check(
+    aiohttp_server: Any, real_base: str, scim: Scim, check_id: str, violation: Violation
+) -> None:
     suite = "rfc" if check_id.startswith("rfc.") else "entra-validator"
     honest = await start_proxy(aiohttp_server, real_base, when(lambda req: False))
     fine = await run(honest, scim.token, [suite], only=[check_id])

@@ -21,11 +21,19 @@ from conformance.runner import RunResult, run
 from tests.conftest import Scim
 from tests.test_conformance import Forward, Req, Resp, start_proxy
 
-FLOW_IDS = ["flows.okta-oin.full-lifecycle", "flows.okta-aiw.full-lifecycle",
-            "flows.jumpcloud.full-lifecycle", "flows.entra.full-lifecycle",
-            "flows.entra-optscim062020.full-lifecycle"]
-TENANCY_IDS = ["tenancy.read-by-id", "tenancy.write-by-id", "tenancy.query-isolation",
-               "tenancy.cross-tenant-member"]
+FLOW_IDS = [
+    "flows.okta-oin.full-lifecycle",
+    "flows.okta-aiw.full-lifecycle",
+    "flows.jumpcloud.full-lifecycle",
+    "flows.entra.full-lifecycle",
+    "flows.entra-optscim062020.full-lifecycle",
+]
+TENANCY_IDS = [
+    "tenancy.read-by-id",
+    "tenancy.write-by-id",
+    "tenancy.query-isolation",
+    "tenancy.cross-tenant-member",
+]
 LARGE_IDS = ["large.group-members"]
 
 
@@ -38,8 +46,9 @@ def verdicts(result: RunResult) -> dict[str, Verdict]:
 
 
 def explain(result: RunResult) -> str:
-    return "\n".join(f"{r.check.id}: {r.verdict} {r.reason}" for r in result.results
-                     if r.verdict != Verdict.PASS)
+    return "\n".join(
+        f"{r.check.id}: {r.verdict} {r.reason}" for r in result.results if r.verdict != Verdict.PASS
+    )
 
 
 async def user_count(scim: Scim) -> int:
@@ -55,7 +64,8 @@ def test_suites_register_the_documented_checks() -> None:
 
 
 async def test_every_idp_flow_lands_on_our_server_and_is_cleaned_up(
-        client: TestClient, scim: Scim) -> None:
+    client: TestClient, scim: Scim
+) -> None:
     result = await run(base_url(client, scim), scim.token, ["flows"])
     assert verdicts(result) == dict.fromkeys(FLOW_IDS, Verdict.PASS), explain(result)
     assert result.leftovers == []
@@ -86,10 +96,14 @@ def deactivates(body: Any) -> bool:
 
 @pytest.mark.parametrize("check_id", FLOW_IDS)
 async def test_flow_fails_when_deactivation_is_acknowledged_but_dropped(
-        aiohttp_server: Any, client: TestClient, scim: Scim, check_id: str) -> None:
+    aiohttp_server: Any, client: TestClient, scim: Scim, check_id: str
+) -> None:
     async def drop_deactivation(req: Req, forward: Forward) -> Resp:
-        if req.method in ("PATCH", "PUT") and re.fullmatch(r"/Users/[^/]+", req.path) and \
-                deactivates(req.json()):
+        if (
+            req.method in ("PATCH", "PUT")
+            and re.fullmatch(r"/Users/[^/]+", req.path)
+            and deactivates(req.json())
+        ):
             current = await forward(Req("GET", req.path, {}, req.headers, b""))
             return Resp(200, {"Content-Type": "application/scim+json"}, current.body)
         return await forward(req)
@@ -102,12 +116,14 @@ async def test_flow_fails_when_deactivation_is_acknowledged_but_dropped(
 
 
 async def test_flow_fails_when_a_member_add_is_dropped(
-        aiohttp_server: Any, client: TestClient, scim: Scim) -> None:
+    aiohttp_server: Any, client: TestClient, scim: Scim
+) -> None:
     async def drop_member_adds(req: Req, forward: Forward) -> Resp:
         body = req.json()
         if req.method == "PATCH" and req.path.startswith("/Groups/") and isinstance(body, dict):
-            body["Operations"] = [op for op in body["Operations"]
-                                  if str(op.get("op")).lower() != "add"]
+            body["Operations"] = [
+                op for op in body["Operations"] if str(op.get("op")).lower() != "add"
+            ]
             if not body["Operations"]:
                 return Resp(204)
             req.set_json(body)
@@ -127,9 +143,14 @@ async def test_tenancy_skips_without_a_second_tenant(client: TestClient, scim: S
 
 
 async def test_tenancy_passes_with_two_tenants_of_our_server(
-        client: TestClient, scim: Scim, other_scim: Scim) -> None:
-    result = await run(base_url(client, scim), scim.token, ["tenancy"], options={
-        "second_base_url": base_url(client, other_scim), "second_token": other_scim.token})
+    client: TestClient, scim: Scim, other_scim: Scim
+) -> None:
+    result = await run(
+        base_url(client, scim),
+        scim.token,
+        ["tenancy"],
+        options={"second_base_url": base_url(client, other_scim), "second_token": other_scim.token},
+    )
     assert verdicts(result) == dict.fromkeys(TENANCY_IDS, Verdict.PASS), explain(result)
     assert await user_count(scim) == 0
     assert await user_count(other_scim) == 0
@@ -137,18 +158,20 @@ async def test_tenancy_passes_with_two_tenants_of_our_server(
     assert groups["totalResults"] == 0  # tenant B's groups were removed by the checks
 
 
-async def test_tenancy_fails_when_both_tenants_are_the_same(client: TestClient,
-                                                            scim: Scim) -> None:
+async def test_tenancy_fails_when_both_tenants_are_the_same(client: TestClient, scim: Scim) -> None:
     url = base_url(client, scim)
-    result = await run(url, scim.token, ["tenancy"],
-                       options={"second_base_url": url, "second_token": scim.token})
+    result = await run(
+        url, scim.token, ["tenancy"], options={"second_base_url": url, "second_token": scim.token}
+    )
     assert verdicts(result) == dict.fromkeys(TENANCY_IDS, Verdict.FAIL), explain(result)
 
 
 async def test_tenancy_fails_when_b_lists_leak_a_resources(
-        aiohttp_server: Any, client: TestClient, scim: Scim, other_scim: Scim) -> None:
+    aiohttp_server: Any, client: TestClient, scim: Scim, other_scim: Scim
+) -> None:
     """B's URL is a proxy onto tenant A: by-id requests answer 404 (looking isolated), but
     lists and filters are served from A's data."""
+
     async def leak_lists(req: Req, forward: Forward) -> Resp:
         if req.method == "GET" and req.path in ("/Users", "/Groups"):
             req.headers = {**req.headers, "Authorization": f"Bearer {scim.token}"}
@@ -156,12 +179,18 @@ async def test_tenancy_fails_when_b_lists_leak_a_resources(
         return Resp(404, {"Content-Type": "application/scim+json"}, b'{"status": "404"}')
 
     b_proxy = await start_proxy(aiohttp_server, base_url(client, scim), leak_lists)
-    result = await run(base_url(client, scim), scim.token, ["tenancy"],
-                       only=["tenancy.read-by-id", "tenancy.query-isolation"],
-                       options={"second_base_url": b_proxy, "second_token": other_scim.token})
+    result = await run(
+        base_url(client, scim),
+        scim.token,
+        ["tenancy"],
+        only=["tenancy.read-by-id", "tenancy.query-isolation"],
+        options={"second_base_url": b_proxy, "second_token": other_scim.token},
+    )
     outcome = verdicts(result)
-    assert outcome == {"tenancy.read-by-id": Verdict.PASS,
-                       "tenancy.query-isolation": Verdict.FAIL}, explain(result)
+    assert outcome == {
+        "tenancy.read-by-id": Verdict.PASS,
+        "tenancy.query-isolation": Verdict.FAIL,
+    }, explain(result)
     assert "returned tenant A's resources" in result.results[1].reason
 
 
@@ -172,8 +201,9 @@ async def test_large_group_skips_unless_asked(client: TestClient, scim: Scim) ->
 
 
 async def test_large_group_check_passes_on_our_server(client: TestClient, scim: Scim) -> None:
-    result = await run(base_url(client, scim), scim.token, ["large"],
-                       options={"large": True, "large_members": 450})
+    result = await run(
+        base_url(client, scim), scim.token, ["large"], options={"large": True, "large_members": 450}
+    )
     [outcome] = result.results
     assert outcome.verdict == Verdict.PASS, outcome.reason
     patches = [e for e in outcome.transcript if e.method == "PATCH"]
@@ -182,43 +212,82 @@ async def test_large_group_check_passes_on_our_server(client: TestClient, scim: 
 
 
 async def test_large_group_fails_when_excluded_attributes_is_ignored(
-        aiohttp_server: Any, client: TestClient, scim: Scim) -> None:
+    aiohttp_server: Any, client: TestClient, scim: Scim
+) -> None:
     async def ignore_excluded(req: Req, forward: Forward) -> Resp:
         req.query.pop("excludedAttributes", None)
         return await forward(req)
 
     proxy = await start_proxy(aiohttp_server, base_url(client, scim), ignore_excluded)
-    result = await run(proxy, scim.token, ["large"],
-                       options={"large": True, "large_members": 20})
+    result = await run(proxy, scim.token, ["large"], options={"large": True, "large_members": 20})
     [outcome] = result.results
     assert outcome.verdict == Verdict.FAIL
     assert outcome.reason == "excludedAttributes=members still returned 20 members"
 
 
 def test_cli_passes_second_tenant_and_large_to_the_run() -> None:
-    args = parser().parse_args(["--base-url", "http://a", "--token", "t", "--suite", "tenancy",
-                                "--second-base-url", "http://b", "--second-token", "u",
-                                "--large"])
-    assert run_options(args) == {"second_base_url": "http://b", "second_token": "u",
-                                 "large": True, "saml": None}
+    args = parser().parse_args(
+        [
+            "--base-url",
+            "http://a",
+            "--token",
+            "t",
+            "--suite",
+            "tenancy",
+            "--second-base-url",
+            "http://b",
+            "--second-token",
+            "u",
+            "--large",
+        ]
+    )
+    assert run_options(args) == {
+        "second_base_url": "http://b",
+        "second_token": "u",
+        "large": True,
+        "saml": None,
+    }
     plain = parser().parse_args(["--base-url", "http://a", "--token", "t"])
     assert run_options(plain)["large"] is False
     assert run_options(plain)["second_base_url"] is None
 
 
 def test_local_runs_every_suite_with_two_tenants_and_reports_in_the_root(tmp_path: Any) -> None:
-    plan = local.plan(local.parse(["--root", str(tmp_path), "--port", "18123"]),
-                      ["rfc", "okta-spec", "flows", "tenancy", "large"])
-    argv = plan.conformance_argv("http://127.0.0.1:18123/scim/v2/conf-a", "tok-a",
-                                 "http://127.0.0.1:18123/scim/v2/conf-b", "tok-b")
+    plan = local.plan(
+        local.parse(["--root", str(tmp_path), "--port", "18123"]),
+        ["rfc", "okta-spec", "flows", "tenancy", "large"],
+    )
+    argv = plan.conformance_argv(
+        "http://127.0.0.1:18123/scim/v2/conf-a",
+        "tok-a",
+        "http://127.0.0.1:18123/scim/v2/conf-b",
+        "tok-b",
+    )
     assert argv == [
-        "--base-url", "http://127.0.0.1:18123/scim/v2/conf-a", "--token", "tok-a",
-        "--second-base-url", "http://127.0.0.1:18123/scim/v2/conf-b", "--second-token", "tok-b",
-        "--suite", "rfc", "--suite", "okta-spec", "--suite", "flows", "--suite", "tenancy",
-        "--suite", "large",
-        "--html", str(tmp_path / "conformance-report.html"),
-        "--junit", str(tmp_path / "conformance-report.xml"),
-        "--json", str(tmp_path / "conformance-report.json"),
+        "--base-url",
+        "http://127.0.0.1:18123/scim/v2/conf-a",
+        "--token",
+        "tok-a",
+        "--second-base-url",
+        "http://127.0.0.1:18123/scim/v2/conf-b",
+        "--second-token",
+        "tok-b",
+        "--suite",
+        "rfc",
+        "--suite",
+        "okta-spec",
+        "--suite",
+        "flows",
+        "--suite",
+        "tenancy",
+        "--suite",
+        "large",
+        "--html",
+        str(tmp_path / "conformance-report.html"),
+        "--junit",
+        str(tmp_path / "conformance-report.xml"),
+        "--json",
+        str(tmp_path / "conformance-report.json"),
     ]
     server = plan.server_argv(str(tmp_path / "data"), "admin-t")
     assert server[1:4] == ["-m", "scim_server", "serve"]

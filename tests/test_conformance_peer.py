@@ -45,11 +45,10 @@ def serve_peer(port: int, token: str) -> None:
     )
 
     config = load_default_service_provider_config()
-    config.authentication_schemes = [*(config.authentication_schemes or []),
-                                     BEARER_TOKEN_SCHEME]
-    provider = ScimProvider.from_discovery(load_default_schemas().values(),
-                                           load_default_resource_types().values(),
-                                           config=config)
+    config.authentication_schemes = [*(config.authentication_schemes or []), BEARER_TOKEN_SCHEME]
+    provider = ScimProvider.from_discovery(
+        load_default_schemas().values(), load_default_resource_types().values(), config=config
+    )
 
     class BearerApp(ASGIApplication):
         """The static bearer check of scim2-server's own BearerTokenApplication."""
@@ -59,10 +58,20 @@ def serve_peer(port: int, token: str) -> None:
             if scheme.lower() != "bearer" or given != token:
                 raise UnauthorizedException
 
-    app = BearerApp(AsyncInMemoryStorage(InMemoryStorage()), provider,
-                    ScimService(provider, secret="conformance-peer"))
-    uvicorn.run(app, host="127.0.0.1", port=port, loop="asyncio", lifespan="on",
-                access_log=False, log_level="warning")
+    app = BearerApp(
+        AsyncInMemoryStorage(InMemoryStorage()),
+        provider,
+        ScimService(provider, secret="conformance-peer"),
+    )
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="asyncio",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+    )
 
 
 def free_port() -> int:
@@ -75,7 +84,8 @@ def free_port() -> int:
 def peer_base() -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.test_conformance_peer", str(port), TOKEN], cwd=ROOT)
+        [sys.executable, "-m", "tests.test_conformance_peer", str(port), TOKEN], cwd=ROOT
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -103,13 +113,16 @@ async def test_peer_verdicts_are_exactly_the_honest_ones(peer_base: str) -> None
     assert verdicts(result, Verdict.SKIP) == {"rfc.paging.cursor"}
     assert verdicts(result, Verdict.FAIL) == {UNKNOWN_MEMBER}
     assert verdicts(result, Verdict.PASS) == every - {"rfc.paging.cursor", UNKNOWN_MEMBER}
-    assert result.totals() == {"rfc": {"pass": 41, "fail": 1, "skip": 1, "error": 0},
-                               "okta-spec": {"pass": 12, "fail": 0, "skip": 0, "error": 0}}
+    assert result.totals() == {
+        "rfc": {"pass": 41, "fail": 1, "skip": 1, "error": 0},
+        "okta-spec": {"pass": 12, "fail": 0, "skip": 0, "error": 0},
+    }
     assert result.leftovers == []
 
     by_id = {r.check.id: r for r in result.results}
     assert by_id["rfc.paging.cursor"].reason == (
-        "ServiceProviderConfig does not advertise pagination.cursor: true")
+        "ServiceProviderConfig does not advertise pagination.cursor: true"
+    )
     failed = by_id[UNKNOWN_MEMBER]
     assert failed.reason.startswith("expected HTTP 400, got 201")
     assert [(e.method, e.status) for e in failed.transcript][:1] == [("POST", 201)]

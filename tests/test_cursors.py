@@ -130,10 +130,14 @@ async def test_cursor_and_start_index_together_are_refused(scim: Scim) -> None:
 
 async def test_cursor_pagination_works_on_search_and_is_advertised(scim: Scim) -> None:
     await _users(scim, 5)
-    response = await scim.post("/Users/.search", {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
-        "cursor": "", "count": 3,
-    })
+    response = await scim.post(
+        "/Users/.search",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "cursor": "",
+            "count": 3,
+        },
+    )
     body = await response.json()
     assert len(body["Resources"]) == 3 and body["nextCursor"]
     config = await (await scim.get("/ServiceProviderConfig")).json()
@@ -149,13 +153,16 @@ async def test_concurrent_cursor_walks_do_not_interfere(scim: Scim) -> None:
         assert sorted(seen) == sorted(u["id"] for u in users)
 
 
-
 async def test_cursor_page_is_an_index_range_scan_not_a_skip(mongo_db: Any, scim: Scim) -> None:
     await _users(scim, 5)
     condition = keyset_condition([("_id", 1)], Position("next", None, "m"))
     # The same query shape and sort as the repository's cursor page.
-    plan = await mongo_db.users.find({**condition, "tenant": "acme"}).sort(
-        [("_id", 1)]).limit(3).explain()
+    plan = (
+        await mongo_db.users.find({**condition, "tenant": "acme"})
+        .sort([("_id", 1)])
+        .limit(3)
+        .explain()
+    )
     winning = plan["queryPlanner"]["winningPlan"]
     assert plan_stages(winning, "IXSCAN")
     assert not plan_stages(winning, "SKIP")

@@ -30,44 +30,50 @@ ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
 
-
-
 def _user(user_name: str) -> dict[str, Any]:
     return {"schemas": [USER], "userName": user_name}
 
 
 # --- routing --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", [
-    "/",
-    "/nope",
-    "/scim/v2",
-    "/scim/v2/acme",
-    "/scim/v2/acme/Nope",
-    "/scim/v2/acme/users/extra/segments",
-    "/admin",
-])
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/nope",
+        "/scim/v2",
+        "/scim/v2/acme",
+        "/scim/v2/acme/Nope",
+        "/scim/v2/acme/users/extra/segments",
+        "/admin",
+    ],
+)
 async def test_unknown_route_is_404_scim_error(scim: Scim, path: str) -> None:
     response = await scim.client.get(path, headers={**scim.headers(), "Accept": "text/html"})
     body = await scim_error(response, 404)
     assert "scimType" not in body
 
 
-@pytest.mark.parametrize(("method", "path", "allowed"), [
-    ("DELETE", "/scim/v2/acme/Users", {"GET", "HEAD", "POST"}),
-    ("PATCH", "/scim/v2/acme/Groups", {"GET", "HEAD", "POST"}),
-    ("PUT", "/scim/v2/acme/ServiceProviderConfig", {"GET", "HEAD"}),
-    ("POST", "/scim/v2/acme/Schemas", {"GET", "HEAD"}),
-    ("GET", "/scim/v2/acme/Users/.search", None),  # GET is the Users/{id} read
-    ("GET", "/scim/v2/acme/.search", {"POST"}),
-    ("GET", "/scim/v2/acme/Bulk", {"POST"}),
-    ("PUT", "/admin/tenants", {"GET", "HEAD", "POST"}),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/scim/v2/acme/Users", {"GET", "HEAD", "POST"}),
+        ("PATCH", "/scim/v2/acme/Groups", {"GET", "HEAD", "POST"}),
+        ("PUT", "/scim/v2/acme/ServiceProviderConfig", {"GET", "HEAD"}),
+        ("POST", "/scim/v2/acme/Schemas", {"GET", "HEAD"}),
+        ("GET", "/scim/v2/acme/Users/.search", None),  # GET is the Users/{id} read
+        ("GET", "/scim/v2/acme/.search", {"POST"}),
+        ("GET", "/scim/v2/acme/Bulk", {"POST"}),
+        ("PUT", "/admin/tenants", {"GET", "HEAD", "POST"}),
+    ],
+)
 async def test_wrong_method_is_405_with_allow(
     scim: Scim, method: str, path: str, allowed: set[str] | None
 ) -> None:
-    response = await scim.client.request(method, path, headers={**scim.headers(),
-                                                                 "Accept": "text/html"})
+    response = await scim.client.request(
+        method, path, headers={**scim.headers(), "Accept": "text/html"}
+    )
     if allowed is None:
         await scim_error(response, 404)  # no user with the id ".search"
         return
@@ -77,28 +83,36 @@ async def test_wrong_method_is_405_with_allow(
 
 # --- media types and bodies -----------------------------------------------------------------
 
-@pytest.mark.parametrize("content_type", [
-    "text/plain",
-    "application/xml",
-    "application/x-www-form-urlencoded",
-    "multipart/form-data; boundary=x",
-])
-async def test_unsupported_media_type_is_415(
-    scim: Scim, mongo_db: Any, content_type: str
-) -> None:
-    response = await scim.post("/Users", data=b'{"schemas": ["%s"], "userName": "x"}' % USER
-                               .encode(), headers={"Content-Type": content_type})
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/xml",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ],
+)
+async def test_unsupported_media_type_is_415(scim: Scim, mongo_db: Any, content_type: str) -> None:
+    response = await scim.post(
+        "/Users",
+        data=b'{"schemas": ["%s"], "userName": "x"}' % USER.encode(),
+        headers={"Content-Type": content_type},
+    )
     await scim_error(response, 415)
     assert await mongo_db["users"].count_documents({}) == 0
 
 
-@pytest.mark.parametrize("content_type", [
-    "application/json",
-    "application/scim+json",
-    "application/scim+json; charset=utf-8",
-    "application/json; charset=UTF-8",
-    "APPLICATION/SCIM+JSON",
-])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "application/scim+json",
+        "application/scim+json; charset=utf-8",
+        "application/json; charset=UTF-8",
+        "APPLICATION/SCIM+JSON",
+    ],
+)
 async def test_json_media_types_are_accepted(scim: Scim, content_type: str) -> None:
     body = b'{"schemas": ["%s"], "userName": "bjensen"}' % USER.encode()
     response = await scim.post("/Users", data=body, headers={"Content-Type": content_type})
@@ -107,17 +121,22 @@ async def test_json_media_types_are_accepted(scim: Scim, content_type: str) -> N
     assert (await response.json())["userName"] == "bjensen"
 
 
-@pytest.mark.parametrize("raw", [
-    b"{",
-    b'{"userName": "x",}',
-    b"{'userName': 'x'}",
-    b"",
-    b"\xff\xfe",
-    b'{"userName": "x"} trailing',
-], ids=repr)
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{",
+        b'{"userName": "x",}',
+        b"{'userName': 'x'}",
+        b"",
+        b"\xff\xfe",
+        b'{"userName": "x"} trailing',
+    ],
+    ids=repr,
+)
 async def test_malformed_json_is_400_invalid_syntax(scim: Scim, raw: bytes) -> None:
-    response = await scim.post("/Users", data=raw,
-                               headers={"Content-Type": "application/scim+json"})
+    response = await scim.post(
+        "/Users", data=raw, headers={"Content-Type": "application/scim+json"}
+    )
     await scim_error(response, 400, "invalidSyntax")
 
 
@@ -131,10 +150,14 @@ async def test_json_that_is_not_an_object_is_400(scim: Scim, raw: bytes, path: s
 async def test_malformed_json_on_put_and_admin_is_400(scim: Scim) -> None:
     user = await scim.create_user("bjensen")
     headers = {"Content-Type": "application/scim+json"}
-    await scim_error(await scim.put(f"/Users/{user['id']}", data=b"{", headers=headers), 400,
-                 "invalidSyntax")
-    await scim_error(await scim.client.post("/admin/tenants", data=b"{",
-                                        headers={**ADMIN, **headers}), 400, "invalidSyntax")
+    await scim_error(
+        await scim.put(f"/Users/{user['id']}", data=b"{", headers=headers), 400, "invalidSyntax"
+    )
+    await scim_error(
+        await scim.client.post("/admin/tenants", data=b"{", headers={**ADMIN, **headers}),
+        400,
+        "invalidSyntax",
+    )
 
 
 # --- body limit -----------------------------------------------------------------------------
@@ -144,9 +167,7 @@ LIMIT = 1024
 
 @pytest.fixture
 async def small_body(aiohttp_client: Any, settings: Settings, mongo_db: Any) -> Scim:
-    client: TestClient = await aiohttp_client(
-        create_app(replace(settings, max_body_bytes=LIMIT))
-    )
+    client: TestClient = await aiohttp_client(create_app(replace(settings, max_body_bytes=LIMIT)))
     tenant = await make_tenant(client, "acme")
     return Scim(client, "acme", tenant["token"])
 
@@ -159,8 +180,9 @@ def _padded_user(size: int) -> bytes:
 
 
 async def test_body_at_the_limit_is_accepted(small_body: Scim) -> None:
-    response = await small_body.post("/Users", data=_padded_user(LIMIT),
-                                     headers={"Content-Type": "application/scim+json"})
+    response = await small_body.post(
+        "/Users", data=_padded_user(LIMIT), headers={"Content-Type": "application/scim+json"}
+    )
     assert response.status == 201, await response.text()
 
 
@@ -168,8 +190,9 @@ async def test_body_over_the_limit_with_content_length_is_413(
     small_body: Scim, mongo_db: Any
 ) -> None:
     body = _padded_user(LIMIT + 1)
-    response = await small_body.post("/Users", data=body,
-                                     headers={"Content-Type": "application/scim+json"})
+    response = await small_body.post(
+        "/Users", data=body, headers={"Content-Type": "application/scim+json"}
+    )
     error = await scim_error(response, 413)
     assert error["detail"] == f"the body is {LIMIT + 1} bytes; the limit is {LIMIT}"
     assert await mongo_db["users"].count_documents({}) == 0
@@ -177,7 +200,8 @@ async def test_body_over_the_limit_with_content_length_is_413(
 
 async def test_body_over_the_limit_is_413_even_unauthenticated(small_body: Scim) -> None:
     response = await small_body.client.post(
-        "/scim/v2/acme/Users", data=_padded_user(4 * LIMIT),
+        "/scim/v2/acme/Users",
+        data=_padded_user(4 * LIMIT),
         headers={"Content-Type": "application/scim+json"},
     )
     await scim_error(response, 413)
@@ -188,10 +212,11 @@ async def test_chunked_body_over_the_limit_is_413(small_body: Scim, mongo_db: An
 
     async def chunks() -> AsyncIterator[bytes]:
         for start in range(0, len(body), 256):
-            yield body[start:start + 256]
+            yield body[start : start + 256]
 
-    response = await small_body.post("/Users", data=chunks(),
-                                     headers={"Content-Type": "application/scim+json"})
+    response = await small_body.post(
+        "/Users", data=chunks(), headers={"Content-Type": "application/scim+json"}
+    )
     assert response.request_info.headers.get("Transfer-Encoding") == "chunked"
     await scim_error(response, 413)
     assert await mongo_db["users"].count_documents({}) == 0
@@ -204,8 +229,9 @@ async def test_chunked_body_under_the_limit_is_accepted(small_body: Scim) -> Non
         yield body[:100]
         yield body[100:]
 
-    response = await small_body.post("/Users", data=chunks(),
-                                     headers={"Content-Type": "application/scim+json"})
+    response = await small_body.post(
+        "/Users", data=chunks(), headers={"Content-Type": "application/scim+json"}
+    )
     assert response.status == 201, await response.text()
 
 
@@ -213,19 +239,26 @@ async def test_body_limit_applies_to_patch_put_and_search(small_body: Scim) -> N
     user = await small_body.create_user("bjensen")
     big = _padded_user(LIMIT + 1)
     headers = {"Content-Type": "application/scim+json"}
-    for method, path in (("PUT", f"/Users/{user['id']}"), ("PATCH", f"/Users/{user['id']}"),
-                         ("POST", "/Users/.search"), ("POST", "/.search")):
+    for method, path in (
+        ("PUT", f"/Users/{user['id']}"),
+        ("PATCH", f"/Users/{user['id']}"),
+        ("POST", "/Users/.search"),
+        ("POST", "/.search"),
+    ):
         await scim_error(await small_body.request(method, path, data=big, headers=headers), 413)
 
 
 # --- the database away ----------------------------------------------------------------------
+
 
 @pytest.fixture
 async def unreachable() -> AsyncIterator[Database]:
     """A Database on a port nobody listens on, failing server selection after 300 ms."""
     client: AsyncMongoClient[Any] = AsyncMongoClient(
         f"mongodb://127.0.0.1:{free_port()}/?directConnection=true",
-        serverSelectionTimeoutMS=300, connectTimeoutMS=300, tz_aware=True,
+        serverSelectionTimeoutMS=300,
+        connectTimeoutMS=300,
+        tz_aware=True,
     )
     try:
         yield Database(client=client, db=client["unreachable"])
@@ -252,13 +285,12 @@ async def test_database_down_while_authenticating_is_503_not_401(
     assert "WWW-Authenticate" not in response.headers
 
 
-async def test_database_down_while_provisioning_is_503(
-    scim: Scim, unreachable: Database
-) -> None:
+async def test_database_down_while_provisioning_is_503(scim: Scim, unreachable: Database) -> None:
     assert (await scim.get("/Users")).status == 200  # the token is now cached as valid
     services = _services(scim)
-    services.provisioning = Provisioning(unreachable, max_results=200,
-                                         cursors=services.provisioning.cursors)
+    services.provisioning = Provisioning(
+        unreachable, max_results=200, cursors=services.provisioning.cursors
+    )
 
     for response in await asyncio.gather(
         scim.get("/Users"),
@@ -278,6 +310,7 @@ async def test_database_down_on_the_admin_api_is_503(scim: Scim, unreachable: Da
 
 # --- /Me ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE"])
 @pytest.mark.parametrize("path", ["/Me", "/Me/anything"])
 async def test_me_is_501(scim: Scim, method: str, path: str) -> None:
@@ -287,12 +320,15 @@ async def test_me_is_501(scim: Scim, method: str, path: str) -> None:
 
 # --- never HTML -----------------------------------------------------------------------------
 
+
 async def test_malformed_http_is_not_answered_with_html(scim: Scim) -> None:
     """Requests aiohttp cannot parse never reach the middleware; still no HTML page."""
     assert scim.client.port is not None
     reader, writer = await asyncio.open_connection(scim.client.host, scim.client.port)
-    writer.write(b"GET /scim/v2/acme/Users HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\n"
-                 b"Content-Length: abc\r\nConnection: close\r\n\r\n")
+    writer.write(
+        b"GET /scim/v2/acme/Users HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\n"
+        b"Content-Length: abc\r\nConnection: close\r\n\r\n"
+    )
     await writer.drain()
     answer = await asyncio.wait_for(reader.read(), 10)
     writer.close()
@@ -305,6 +341,7 @@ async def test_malformed_http_is_not_answered_with_html(scim: Scim) -> None:
 
 # --- discovery ------------------------------------------------------------------------------
 
+
 async def _ok(response: Any) -> dict[str, Any]:
     assert response.status == 200, await response.text()
     assert response.content_type == "application/scim+json"
@@ -315,27 +352,43 @@ async def test_service_provider_config_says_what_the_server_does(scim: Scim) -> 
     config = await _ok(await scim.get("/ServiceProviderConfig"))
     assert config["schemas"] == ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"]
     assert config["patch"] == {"supported": True}
-    assert config["bulk"] == {"supported": True, "maxOperations": 1000,
-                              "maxPayloadSize": 4 * 1024 * 1024}
+    assert config["bulk"] == {
+        "supported": True,
+        "maxOperations": 1000,
+        "maxPayloadSize": 4 * 1024 * 1024,
+    }
     assert config["filter"] == {"supported": True, "maxResults": 200}
     assert config["sort"] == {"supported": True}
     assert config["etag"] == {"supported": True}
     assert config["changePassword"] == {"supported": True}
     assert [s["type"] for s in config["authenticationSchemes"]] == ["oauthbearertoken"]
     assert config["authenticationSchemes"][0]["primary"] is True
-    assert config["meta"] == {"resourceType": "ServiceProviderConfig",
-                              "location": f"{_base(scim)}/ServiceProviderConfig"}
+    assert config["meta"] == {
+        "resourceType": "ServiceProviderConfig",
+        "location": f"{_base(scim)}/ServiceProviderConfig",
+    }
 
 
 async def test_service_provider_config_follows_the_settings(
     aiohttp_client: Any, settings: Settings, mongo_db: Any
 ) -> None:
-    client = await aiohttp_client(create_app(replace(
-        settings, max_results=50, bulk_max_operations=10, bulk_max_payload_bytes=65536,
-    )))
+    client = await aiohttp_client(
+        create_app(
+            replace(
+                settings,
+                max_results=50,
+                bulk_max_operations=10,
+                bulk_max_payload_bytes=65536,
+            )
+        )
+    )
     tenant = await make_tenant(client, "acme")
-    config = await _ok(await client.get("/scim/v2/acme/ServiceProviderConfig",
-                                        headers={"Authorization": f"Bearer {tenant['token']}"}))
+    config = await _ok(
+        await client.get(
+            "/scim/v2/acme/ServiceProviderConfig",
+            headers={"Authorization": f"Bearer {tenant['token']}"},
+        )
+    )
     assert config["filter"] == {"supported": True, "maxResults": 50}
     assert config["bulk"] == {"supported": True, "maxOperations": 10, "maxPayloadSize": 65536}
 
@@ -394,10 +447,13 @@ async def test_user_schema_describes_password_and_user_name(scim: Scim) -> None:
     assert attributes["groups"]["mutability"] == "readOnly"
 
 
-@pytest.mark.parametrize("urn", [
-    "urn:ietf:params:scim:schemas:core:2.0:Nope",
-    "urn:ietf:params:scim:api:messages:2.0:Error",
-    "User",
-])
+@pytest.mark.parametrize(
+    "urn",
+    [
+        "urn:ietf:params:scim:schemas:core:2.0:Nope",
+        "urn:ietf:params:scim:api:messages:2.0:Error",
+        "User",
+    ],
+)
 async def test_unknown_schema_is_404(scim: Scim, urn: str) -> None:
     await scim_error(await scim.get(f"/Schemas/{urn}"), 404)

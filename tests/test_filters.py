@@ -23,6 +23,7 @@ NOTHING = match_nothing()
 
 # --- compiled query shapes ------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -44,7 +45,7 @@ NOTHING = match_nothing()
         ("title pr", {"c.title": PRESENT}),
         ("name pr", {"c.name": PRESENT}),
         ("active eq true", {"c.active": True}),
-        ("name.givenName eq \"Barbara\"", {"c.name.givenName": "barbara"}),
+        ('name.givenName eq "Barbara"', {"c.name.givenName": "barbara"}),
         ('emails eq "BJ@Example.com"', {"c.emails.value": "bj@example.com"}),
         ('emails.value eq "BJ@Example.com"', {"c.emails.value": "bj@example.com"}),
         ('emails.type ne "work"', {"c.emails.type": {"$ne": "work"}}),
@@ -100,10 +101,12 @@ def test_comparison_shapes(text: str, expected: dict[str, Any]) -> None:
         ),
         (
             '(title pr or nickName pr) and (userName eq "a" or userName eq "b")',
-            {"$and": [
-                {"$or": [{"c.title": PRESENT}, {"c.nickName": PRESENT}]},
-                {"$or": [{"c.userName": "a"}, {"c.userName": "b"}]},
-            ]},
+            {
+                "$and": [
+                    {"$or": [{"c.title": PRESENT}, {"c.nickName": PRESENT}]},
+                    {"$or": [{"c.userName": "a"}, {"c.userName": "b"}]},
+                ]
+            },
         ),
         ('meta.resourceType eq "User" and userName eq "a"', {"c.userName": "a"}),
         ('meta.resourceType eq "Group" and userName eq "a"', NOTHING),
@@ -126,9 +129,14 @@ def test_logical_shapes(text: str, expected: dict[str, Any]) -> None:
         ("emails[value pr]", {"c.emails": {"$elemMatch": {"value": PRESENT}}}),
         (
             'emails[type eq "work" or primary eq true]',
-            {"c.emails": {"$elemMatch": {
-                "$or": [{"type": "work"}, {"primary": True}], **ANY_ELEMENT,
-            }}},
+            {
+                "c.emails": {
+                    "$elemMatch": {
+                        "$or": [{"type": "work"}, {"primary": True}],
+                        **ANY_ELEMENT,
+                    }
+                }
+            },
         ),
         (
             'emails[not (type eq "work")]',
@@ -136,10 +144,12 @@ def test_logical_shapes(text: str, expected: dict[str, Any]) -> None:
         ),
         (
             'emails[type eq "work"] and emails[type eq "home"]',
-            {"$and": [
-                {"c.emails": {"$elemMatch": {"type": "work"}}},
-                {"c.emails": {"$elemMatch": {"type": "home"}}},
-            ]},
+            {
+                "$and": [
+                    {"c.emails": {"$elemMatch": {"type": "work"}}},
+                    {"c.emails": {"$elemMatch": {"type": "home"}}},
+                ]
+            },
         ),
         (
             f'{CORE_USER}:emails[type eq "work"]',
@@ -198,7 +208,7 @@ def test_unknown_attributes_match_nothing_when_not_strict(
         'groups eq "x"',
         'groups[value eq "x"]',
         'meta.version eq "W/1"',
-        'meta.location pr',
+        "meta.location pr",
         'schemas eq "x"',
     ],
 )
@@ -260,6 +270,7 @@ def test_compile_sort_rejects(sort_by: str) -> None:
 
 # --- behaviour on a real database -----------------------------------------------------
 
+
 def _comparison_form(model: type, path: str, value: Any) -> Any:
     """What the storage keeps in ``c``, rebuilt independently of the storage module."""
     if isinstance(value, dict):
@@ -294,8 +305,13 @@ def _document(model: type, doc_id: str, modified: datetime, **raw: Any) -> dict[
 
 USERS = [
     _document(
-        UserModel, "u1", datetime(2011, 5, 13, 4, 42, 34, tzinfo=UTC),
-        userName="BJensen", externalId="Ext-1", title="Tour Guide", active=True,
+        UserModel,
+        "u1",
+        datetime(2011, 5, 13, 4, 42, 34, tzinfo=UTC),
+        userName="BJensen",
+        externalId="Ext-1",
+        title="Tour Guide",
+        active=True,
         name={"givenName": "Barbara", "familyName": "Jensen"},
         emails=[
             {"value": "BJensen@Example.com", "type": "work", "primary": True},
@@ -304,19 +320,32 @@ USERS = [
         **{ENTERPRISE: {"employeeNumber": "701984", "manager": {"value": "MGR-1"}}},
     ),
     _document(
-        UserModel, "u2", datetime(2012, 1, 1, tzinfo=UTC),
-        userName="JSmith", externalId="ext-1", title="", active=False,
+        UserModel,
+        "u2",
+        datetime(2012, 1, 1, tzinfo=UTC),
+        userName="JSmith",
+        externalId="ext-1",
+        title="",
+        active=False,
         emails=[{"value": "js@example.com", "type": "home"}],
         **{ENTERPRISE: {"employeeNumber": "42"}},
     ),
     _document(
-        UserModel, "u3", datetime(2020, 6, 1, tzinfo=UTC),
-        userName="ali.ce", active=True,
+        UserModel,
+        "u3",
+        datetime(2020, 6, 1, tzinfo=UTC),
+        userName="ali.ce",
+        active=True,
         emails=[{"value": "alice@work.example.org", "type": "work"}],
     ),
     _document(
-        UserModel, "u4", datetime(2021, 1, 1, tzinfo=UTC),
-        userName="bob", nickName="Bobby\n", title=None, emails=[],
+        UserModel,
+        "u4",
+        datetime(2021, 1, 1, tzinfo=UTC),
+        userName="bob",
+        nickName="Bobby\n",
+        title=None,
+        emails=[],
     ),
 ]
 ALL = {"u1", "u2", "u3", "u4"}
@@ -408,16 +437,18 @@ def _as_resource(document: dict[str, Any]) -> Any:
         for key, value in document["r"].items()
     }
     meta = document["meta"]
-    return UserModel.model_validate({
-        "schemas": [CORE_USER, *([ENTERPRISE] if ENTERPRISE in raw else [])],
-        "id": document["_id"],
-        "meta": {
-            "resourceType": "User",
-            "created": meta["created"].isoformat(),
-            "lastModified": meta["lastModified"].isoformat(),
-        },
-        **raw,
-    })
+    return UserModel.model_validate(
+        {
+            "schemas": [CORE_USER, *([ENTERPRISE] if ENTERPRISE in raw else [])],
+            "id": document["_id"],
+            "meta": {
+                "resourceType": "User",
+                "created": meta["created"].isoformat(),
+                "lastModified": meta["lastModified"].isoformat(),
+            },
+            **raw,
+        }
+    )
 
 
 @pytest.mark.parametrize(("text", "expected"), MATCH_CASES)
@@ -451,16 +482,19 @@ async def test_sort_is_case_insensitive(users: Any) -> None:
 
 async def test_group_display_name_matches(mongo_db: AsyncDatabase[Any]) -> None:
     groups = mongo_db["groups"]
-    await groups.insert_many([
-        _document(GroupModel, "g1", datetime(2020, 1, 1, tzinfo=UTC), displayName="Admins"),
-        _document(GroupModel, "g2", datetime(2020, 1, 1, tzinfo=UTC), displayName="Tour Guides"),
-    ])
+    await groups.insert_many(
+        [
+            _document(GroupModel, "g1", datetime(2020, 1, 1, tzinfo=UTC), displayName="Admins"),
+            _document(
+                GroupModel, "g2", datetime(2020, 1, 1, tzinfo=UTC), displayName="Tour Guides"
+            ),
+        ]
+    )
     query = compile_filter('displayName eq "ADMINS" or displayName co "guide"', GroupModel)
     assert {doc["_id"] async for doc in groups.find(query)} == {"g1", "g2"}
 
 
 # --- index use ------------------------------------------------------------------------
-
 
 
 @pytest.mark.parametrize(
@@ -474,7 +508,9 @@ async def test_group_display_name_matches(mongo_db: AsyncDatabase[Any]) -> None:
         # A merged "and" is one plain document, so a compound index serves it. (SecantusDB
         # only uses an index whose key prefix holds every field of the query.)
         (
-            "users", UserModel, ["c.userName", "c.active"],
+            "users",
+            UserModel,
+            ["c.userName", "c.active"],
             'userName eq "bjensen" and active eq true',
         ),
     ],
@@ -483,9 +519,13 @@ async def test_index_is_used(
     mongo_db: AsyncDatabase[Any], collection: str, model: type, fields: list[str], text: str
 ) -> None:
     target = mongo_db[collection]
-    await target.insert_many([dict(doc) for doc in USERS] if model is UserModel else [
-        _document(GroupModel, "g1", datetime(2020, 1, 1, tzinfo=UTC), displayName="Admins"),
-    ])
+    await target.insert_many(
+        [dict(doc) for doc in USERS]
+        if model is UserModel
+        else [
+            _document(GroupModel, "g1", datetime(2020, 1, 1, tzinfo=UTC), displayName="Admins"),
+        ]
+    )
     index = [("tenant", 1), *((field, 1) for field in fields)]
     await target.create_index(index)
     query = {"tenant": "t", **compile_filter(text, model)}

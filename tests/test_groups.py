@@ -12,14 +12,13 @@ from tests.conftest import Scim, scim_error
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
 
-def _group(display_name: str, members: list[str] | None = None,
-           **attributes: Any) -> dict[str, Any]:
+def _group(
+    display_name: str, members: list[str] | None = None, **attributes: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {"schemas": [GROUP], "displayName": display_name, **attributes}
     if members is not None:
         body["members"] = [{"value": member} for member in members]
     return body
-
-
 
 
 async def _get(scim: Scim, path: str) -> dict[str, Any]:
@@ -38,6 +37,7 @@ def _groups_of(user: dict[str, Any]) -> dict[str, str]:
 
 # --- members --------------------------------------------------------------------------
 
+
 async def test_create_group_with_users_and_a_nested_group(scim: Scim) -> None:
     alice = await scim.create_user("alice", displayName="Alice A")
     bob = await scim.create_user("bob")
@@ -50,12 +50,24 @@ async def test_create_group_with_users_and_a_nested_group(scim: Scim) -> None:
     assert created["displayName"] == "Outer"
     by_id = {member["value"]: member for member in created["members"]}
     assert by_id == {
-        alice["id"]: {"value": alice["id"], "type": "User", "display": "Alice A",
-                      "$ref": alice["meta"]["location"]},
-        bob["id"]: {"value": bob["id"], "type": "User", "display": "bob",
-                    "$ref": bob["meta"]["location"]},
-        inner["id"]: {"value": inner["id"], "type": "Group", "display": "Inner",
-                      "$ref": inner["meta"]["location"]},
+        alice["id"]: {
+            "value": alice["id"],
+            "type": "User",
+            "display": "Alice A",
+            "$ref": alice["meta"]["location"],
+        },
+        bob["id"]: {
+            "value": bob["id"],
+            "type": "User",
+            "display": "bob",
+            "$ref": bob["meta"]["location"],
+        },
+        inner["id"]: {
+            "value": inner["id"],
+            "type": "Group",
+            "display": "Inner",
+            "$ref": inner["meta"]["location"],
+        },
     }
     assert await _get(scim, f"/Groups/{created['id']}") == created
 
@@ -75,16 +87,20 @@ async def test_member_of_another_tenant_is_400(scim: Scim, other_scim: Scim) -> 
     for member in (theirs["id"], their_group["id"]):
         await scim_error(await scim.post("/Groups", _group("G", [member])), 400, "invalidValue")
     mine = await scim.create_group("Mine")
-    await scim_error(await scim.put(f"/Groups/{mine['id']}", _group("Mine", [theirs["id"]])),
-                 400, "invalidValue")
+    await scim_error(
+        await scim.put(f"/Groups/{mine['id']}", _group("Mine", [theirs["id"]])), 400, "invalidValue"
+    )
     assert "members" not in await _get(scim, f"/Groups/{mine['id']}")
     assert "groups" not in await _get(other_scim, f"/Users/{theirs['id']}")
 
 
 async def test_declared_member_type_must_match(scim: Scim) -> None:
     alice = await scim.create_user("alice")
-    body = {"schemas": [GROUP], "displayName": "G",
-            "members": [{"value": alice["id"], "type": "Group"}]}
+    body = {
+        "schemas": [GROUP],
+        "displayName": "G",
+        "members": [{"value": alice["id"], "type": "Group"}],
+    }
     await scim_error(await scim.post("/Groups", body), 400, "invalidValue")
 
 
@@ -103,7 +119,7 @@ async def test_excluded_attributes_members_omits_them(scim: Scim) -> None:
 async def test_large_group_returns_every_member(scim: Scim, mongo_db: AsyncDatabase[Any]) -> None:
     group = await scim.create_group("Big")
     # 300 users straight into the database: creating them over HTTP would only be slower.
-    template = (await mongo_db.users.find_one({"_id": (await scim.create_user("seed"))["id"]}))
+    template = await mongo_db.users.find_one({"_id": (await scim.create_user("seed"))["id"]})
     assert template is not None
     documents = []
     for i in range(300):
@@ -126,6 +142,7 @@ async def test_large_group_returns_every_member(scim: Scim, mongo_db: AsyncDatab
 
 # --- User.groups ----------------------------------------------------------------------
 
+
 async def test_user_groups_are_direct_and_indirect(scim: Scim) -> None:
     alice = await scim.create_user("alice")
     bob = await scim.create_user("bob")
@@ -135,14 +152,20 @@ async def test_user_groups_are_direct_and_indirect(scim: Scim) -> None:
     unrelated = await scim.create_group("D", [bob["id"]])
 
     alice_view = await _get(scim, f"/Users/{alice['id']}")
-    assert _groups_of(alice_view) == {a["id"]: "direct", b["id"]: "indirect",
-                                      c["id"]: "indirect"}
+    assert _groups_of(alice_view) == {a["id"]: "direct", b["id"]: "indirect", c["id"]: "indirect"}
     direct = next(g for g in alice_view["groups"] if g["value"] == a["id"])
-    assert direct == {"value": a["id"], "type": "direct", "display": "A",
-                      "$ref": a["meta"]["location"]}
+    assert direct == {
+        "value": a["id"],
+        "type": "direct",
+        "display": "A",
+        "$ref": a["meta"]["location"],
+    }
     bob_view = await _get(scim, f"/Users/{bob['id']}")
-    assert _groups_of(bob_view) == {b["id"]: "direct", unrelated["id"]: "direct",
-                                    c["id"]: "indirect"}
+    assert _groups_of(bob_view) == {
+        b["id"]: "direct",
+        unrelated["id"]: "direct",
+        c["id"]: "indirect",
+    }
     # Listing derives them too.
     listed = await _get(scim, '/Users?filter=userName eq "alice"')
     assert _groups_of(listed["Resources"][0]) == _groups_of(alice_view)
@@ -169,8 +192,9 @@ async def test_cyclic_nesting_terminates(scim: Scim) -> None:
 
 async def test_group_cannot_be_its_own_member(scim: Scim) -> None:
     group = await scim.create_group("G")
-    await scim_error(await scim.put(f"/Groups/{group['id']}", _group("G", [group["id"]])),
-                 400, "invalidValue")
+    await scim_error(
+        await scim.put(f"/Groups/{group['id']}", _group("G", [group["id"]])), 400, "invalidValue"
+    )
 
 
 async def test_user_attributes_selection_can_leave_out_groups(scim: Scim) -> None:
@@ -183,6 +207,7 @@ async def test_user_attributes_selection_can_leave_out_groups(scim: Scim) -> Non
 
 
 # --- deletes and replaces -------------------------------------------------------------
+
 
 async def test_deleting_a_user_removes_it_from_every_group(
     scim: Scim, mongo_db: AsyncDatabase[Any]
@@ -209,9 +234,12 @@ async def test_deleting_a_group_removes_it_from_parents_and_users(
     # Alice was in Parent only through Child: she is in no group now.
     assert "groups" not in await _get(scim, f"/Users/{alice['id']}")
     assert _groups_of(await _get(scim, f"/Users/{bob['id']}")) == {parent["id"]: "direct"}
-    assert await mongo_db.memberships.count_documents(
-        {"$or": [{"group": child["id"]}, {"member": child["id"]}]}
-    ) == 0
+    assert (
+        await mongo_db.memberships.count_documents(
+            {"$or": [{"group": child["id"]}, {"member": child["id"]}]}
+        )
+        == 0
+    )
     await scim_error(await scim.get(f"/Groups/{child['id']}"), 404)
 
 
@@ -263,13 +291,22 @@ async def test_member_display_is_kept_as_sent_and_derived_when_absent(scim: Scim
     alice = await scim.create_user("alice", displayName="Alice Liddell")
     bob = await scim.create_user("bob")
     group = await scim.create_group("Readers", members=[])
-    response = await scim.patch(f"/Groups/{group['id']}", {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "add", "path": "members", "value": [
-            {"value": alice["id"], "display": "Alice (as the IdP calls her)"},
-            {"value": bob["id"]},
-        ]}],
-    })
+    response = await scim.patch(
+        f"/Groups/{group['id']}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [
+                {
+                    "op": "add",
+                    "path": "members",
+                    "value": [
+                        {"value": alice["id"], "display": "Alice (as the IdP calls her)"},
+                        {"value": bob["id"]},
+                    ],
+                }
+            ],
+        },
+    )
     assert response.status == 200, await response.text()
     members = {m["value"]: m.get("display") for m in (await response.json())["members"]}
     assert members == {alice["id"]: "Alice (as the IdP calls her)", bob["id"]: "bob"}
@@ -283,6 +320,12 @@ async def test_a_bare_unknown_schema_urn_is_ignored_but_one_carrying_attributes_
     bare = await scim.post("/Groups", {"schemas": [core, adscim], "displayName": "Entra"})
     assert bare.status == 201, await bare.text()
     assert (await bare.json())["schemas"] == [core]
-    carrying = await scim.post("/Groups", {"schemas": [core, "urn:example:ext:1.0"],
-                                           "displayName": "X", "urn:example:ext:1.0": {"a": 1}})
+    carrying = await scim.post(
+        "/Groups",
+        {
+            "schemas": [core, "urn:example:ext:1.0"],
+            "displayName": "X",
+            "urn:example:ext:1.0": {"a": 1},
+        },
+    )
     assert carrying.status == 400

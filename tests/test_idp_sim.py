@@ -31,10 +31,13 @@ from idp_sim.transport import Transport, encode_query
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 OKTA_BODY_HEADERS = {
-    "Accept": "application/scim+json", "Accept-Charset": "utf-8",
+    "Accept": "application/scim+json",
+    "Accept-Charset": "utf-8",
     "Content-Type": "application/scim+json; charset=utf-8",
-    "User-Agent": "Okta SCIM Client 1.0.0", "Authorization": "Bearer <redacted>",
-    "Connection": "Keep-Alive", "Accept-Encoding": "gzip,deflate",
+    "User-Agent": "Okta SCIM Client 1.0.0",
+    "Authorization": "Bearer <redacted>",
+    "Connection": "Keep-Alive",
+    "Accept-Encoding": "gzip,deflate",
 }
 OKTA_GET_HEADERS = {k: v for k, v in OKTA_BODY_HEADERS.items() if k != "Content-Type"}
 
@@ -54,12 +57,19 @@ def base_url(client: TestClient, tenant: str = "acme") -> str:
     return str(client.make_url(f"/scim/v2/{tenant}"))
 
 
-async def run_lifecycle(client: TestClient, scim: Scim, name: str, **profile_options: Any
-                        ) -> tuple[Profile, Summary]:
+async def run_lifecycle(
+    client: TestClient, scim: Scim, name: str, **profile_options: Any
+) -> tuple[Profile, Summary]:
     directory = Directory.generate(seed=7, users=6, groups=3, members_per_group=3)
-    profile = build_profile(name, base_url(client), scim.token, directory, seed=7,
-                            transport_options={"journal": Journal()},
-                            profile_options=profile_options)
+    profile = build_profile(
+        name,
+        base_url(client),
+        scim.token,
+        directory,
+        seed=7,
+        transport_options={"journal": Journal()},
+        profile_options=profile_options,
+    )
     try:
         summary = await full_lifecycle(profile)
     finally:
@@ -68,8 +78,9 @@ async def run_lifecycle(client: TestClient, scim: Scim, name: str, **profile_opt
 
 
 def entries(profile: Profile, method: str, path_start: str = "") -> list[JournalEntry]:
-    return [e for e in profile.transport.journal
-            if e.method == method and e.path.startswith(path_start)]
+    return [
+        e for e in profile.transport.journal if e.method == method and e.path.startswith(path_start)
+    ]
 
 
 async def user_state(scim: Scim, scim_id: str) -> tuple[int, Any]:
@@ -113,21 +124,29 @@ def test_directory_round_trips_through_json_and_loads_csv(tmp_path: Path) -> Non
 
     (tmp_path / "d.csv").write_text(
         "login,given_name,family_name,active,groups\n"
-        "ann@x.io,Ann,Lee,true,Eng;Ops\nbob@x.io,Bob,Ray,false,Ops\n", encoding="utf-8")
+        "ann@x.io,Ann,Lee,true,Eng;Ops\nbob@x.io,Bob,Ray,false,Ops\n",
+        encoding="utf-8",
+    )
     loaded = Directory.load(tmp_path / "d.csv")
     assert [(u.login, u.email, u.display_name, u.active) for u in loaded.users] == [
-        ("ann@x.io", "ann@x.io", "Ann Lee", True), ("bob@x.io", "bob@x.io", "Bob Ray", False)]
+        ("ann@x.io", "ann@x.io", "Ann Lee", True),
+        ("bob@x.io", "bob@x.io", "Bob Ray", False),
+    ]
     assert {g.name: [loaded.user(m).login for m in g.member_ids] for g in loaded.groups} == {
-        "Eng": ["ann@x.io"], "Ops": ["ann@x.io", "bob@x.io"]}
+        "Eng": ["ann@x.io"],
+        "Ops": ["ann@x.io", "bob@x.io"],
+    }
 
 
 # ---- transport: wire shapes and 429 --------------------------------------------------------------
 def test_query_encoding_keeps_order_and_chooses_space_form() -> None:
     params = [("filter", 'userName eq "jane.doe@example.com"'), ("startIndex", 1), ("count", 100)]
     assert encode_query(params, "%20") == (
-        "filter=userName%20eq%20%22jane.doe%40example.com%22&startIndex=1&count=100")
+        "filter=userName%20eq%20%22jane.doe%40example.com%22&startIndex=1&count=100"
+    )
     assert encode_query(params, "+") == (
-        "filter=userName+eq+%22jane.doe%40example.com%22&startIndex=1&count=100")
+        "filter=userName+eq+%22jane.doe%40example.com%22&startIndex=1&count=100"
+    )
 
 
 class Recorder:
@@ -138,8 +157,9 @@ class Recorder:
         self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
 
     async def handle(self, request: web.Request) -> web.Response:
-        self.seen.append((request.method, request.raw_path, dict(request.headers),
-                          await request.read()))
+        self.seen.append(
+            (request.method, request.raw_path, dict(request.headers), await request.read())
+        )
         status, headers, body = self.answers[min(len(self.seen), len(self.answers)) - 1]
         return web.json_response(body, status=status, headers=headers)
 
@@ -150,13 +170,15 @@ class Recorder:
         return str(client.make_url("/scim/v2"))
 
 
-async def test_okta_raw_token_header_and_plus_spaces_arrive_byte_exact(aiohttp_client: Any
-                                                                       ) -> None:
+async def test_okta_raw_token_header_and_plus_spaces_arrive_byte_exact(aiohttp_client: Any) -> None:
     recorder = Recorder([(200, {}, {"Resources": [], "totalResults": 0})])
     url = await recorder.start(aiohttp_client)
     async with Transport(url, "s3cret", okta_headers("header"), space="+") as transport:
-        await transport.request("GET", "/Users", [("filter", 'userName eq "a b@x.io"'),
-                                                  ("startIndex", 1), ("count", 100)])
+        await transport.request(
+            "GET",
+            "/Users",
+            [("filter", 'userName eq "a b@x.io"'), ("startIndex", 1), ("count", 100)],
+        )
         await transport.request("POST", "/Users", body={"userName": "a"})
     (_m, path, headers, _), (_, _, post_headers, post_body) = recorder.seen
     assert path == "/scim/v2/Users?filter=userName+eq+%22a+b%40x.io%22&startIndex=1&count=100"
@@ -168,8 +190,9 @@ async def test_okta_raw_token_header_and_plus_spaces_arrive_byte_exact(aiohttp_c
 
 
 async def test_429_waits_retry_after_then_doubles_and_succeeds(aiohttp_client: Any) -> None:
-    recorder = Recorder([(429, {"Retry-After": "2"}, {}), (429, {"Retry-After": "2"}, {}),
-                         (200, {}, {"ok": True})])
+    recorder = Recorder(
+        [(429, {"Retry-After": "2"}, {}), (429, {"Retry-After": "2"}, {}), (200, {}, {"ok": True})]
+    )
     url = await recorder.start(aiohttp_client)
     sleep = FakeSleep()
     async with Transport(url, "t", okta_headers(), sleep=sleep) as transport:
@@ -179,13 +202,15 @@ async def test_429_waits_retry_after_then_doubles_and_succeeds(aiohttp_client: A
     assert [(e.status, e.attempt) for e in transport.journal] == [(429, 1), (429, 2), (200, 3)]
 
 
-async def test_429_without_integer_retry_after_uses_default_and_gives_up(aiohttp_client: Any
-                                                                         ) -> None:
+async def test_429_without_integer_retry_after_uses_default_and_gives_up(
+    aiohttp_client: Any,
+) -> None:
     recorder = Recorder([(429, {"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}, {})])
     url = await recorder.start(aiohttp_client)
     sleep = FakeSleep()
-    async with Transport(url, "t", okta_headers(), sleep=sleep,
-                         retry=RetryPolicy(max_attempts=4)) as transport:
+    async with Transport(
+        url, "t", okta_headers(), sleep=sleep, retry=RetryPolicy(max_attempts=4)
+    ) as transport:
         response = await transport.request("GET", "/Users")
     assert response.status == 429
     assert sleep.waits == [300.0, 600.0, 1200.0]
@@ -200,17 +225,16 @@ async def test_timeout_is_journaled_as_status_zero(aiohttp_client: Any) -> None:
     app = web.Application()
     app.router.add_get("/Users", slow)
     client = await aiohttp_client(app)
-    async with Transport(str(client.make_url("")), "t", okta_headers(),
-                         timeout=0.2) as transport:
+    async with Transport(str(client.make_url("")), "t", okta_headers(), timeout=0.2) as transport:
         response = await transport.request("GET", "/Users")
     assert response.status == 0 and response.error == "timeout after 0.2s"
     assert transport.journal.entries[0].status == 0
 
 
-async def test_jumpcloud_bodies_go_out_with_sorted_keys_and_no_user_agent(aiohttp_client: Any
-                                                                          ) -> None:
-    recorder = Recorder([(200, {}, {"Resources": [], "totalResults": 0}),
-                         (201, {}, {"id": "abc"})])
+async def test_jumpcloud_bodies_go_out_with_sorted_keys_and_no_user_agent(
+    aiohttp_client: Any,
+) -> None:
+    recorder = Recorder([(200, {}, {"Resources": [], "totalResults": 0}), (201, {}, {"id": "abc"})])
     url = await recorder.start(aiohttp_client)
     directory = Directory.generate(seed=1, users=1)
     profile = build_profile("jumpcloud", url, "tok", directory)
@@ -226,14 +250,19 @@ async def test_jumpcloud_bodies_go_out_with_sorted_keys_and_no_user_agent(aiohtt
     assert re.fullmatch(r"[0-9a-f]{24}", json.loads(raw)["externalId"])
     assert json.loads(raw)["schemas"] == [
         "urn:ietf:params:scim:schemas:core:2.0:User",
-        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+    ]
 
 
 async def test_okta_import_pages_by_100_and_skips_inactive_users(aiohttp_client: Any) -> None:
     page1 = [{"id": str(i), "userName": f"u{i}", "active": i != 5} for i in range(100)]
     page2 = [{"id": str(i), "userName": f"u{i}"} for i in range(100, 150)]
-    recorder = Recorder([(200, {}, {"totalResults": 150, "Resources": page1}),
-                         (200, {}, {"totalResults": 150, "Resources": page2})])
+    recorder = Recorder(
+        [
+            (200, {}, {"totalResults": 150, "Resources": page1}),
+            (200, {}, {"totalResults": 150, "Resources": page2}),
+        ]
+    )
     url = await recorder.start(aiohttp_client)
     profile = build_profile("okta-oin", url, "t", Directory())
     try:
@@ -241,14 +270,18 @@ async def test_okta_import_pages_by_100_and_skips_inactive_users(aiohttp_client:
     finally:
         await profile.transport.close()
     assert [path for _, path, _, _ in recorder.seen] == [
-        "/scim/v2/Users?startIndex=1&count=100", "/scim/v2/Users?startIndex=101&count=100"]
+        "/scim/v2/Users?startIndex=1&count=100",
+        "/scim/v2/Users?startIndex=101&count=100",
+    ]
     assert len(imported) == 149 and "5" not in {u["id"] for u in imported}
 
 
-async def test_okta_lookup_answered_404_counts_as_not_found_and_creates(aiohttp_client: Any
-                                                                       ) -> None:
-    recorder = Recorder([(404, {}, {"detail": "User not found", "status": 404}),
-                         (201, {}, {"id": "sp-1"})])
+async def test_okta_lookup_answered_404_counts_as_not_found_and_creates(
+    aiohttp_client: Any,
+) -> None:
+    recorder = Recorder(
+        [(404, {}, {"detail": "User not found", "status": 404}), (201, {}, {"id": "sp-1"})]
+    )
     url = await recorder.start(aiohttp_client)
     directory = Directory.generate(seed=2, users=1)
     profile = build_profile("okta-oin", url, "t", directory)
@@ -260,8 +293,9 @@ async def test_okta_lookup_answered_404_counts_as_not_found_and_creates(aiohttp_
     assert profile.failures == []
 
 
-async def test_okta_assign_of_an_existing_user_links_with_get_and_put(client: TestClient,
-                                                                      scim: Scim) -> None:
+async def test_okta_assign_of_an_existing_user_links_with_get_and_put(
+    client: TestClient, scim: Scim
+) -> None:
     directory = Directory.generate(seed=4, users=1)
     user = directory.users[0]
     existing = await scim.create_user(user.login, active=False)
@@ -271,16 +305,19 @@ async def test_okta_assign_of_an_existing_user_links_with_get_and_put(client: Te
     finally:
         await profile.transport.close()
     assert [(e.method, e.path.split("?")[0]) for e in profile.transport.journal] == [
-        ("GET", "/Users"), ("GET", f"/Users/{existing['id']}"),
-        ("PUT", f"/Users/{existing['id']}")]
+        ("GET", "/Users"),
+        ("GET", f"/Users/{existing['id']}"),
+        ("PUT", f"/Users/{existing['id']}"),
+    ]
     status, body = await user_state(scim, existing["id"])
     assert (status, body["active"], body["externalId"]) == (200, True, user.id)
     assert body["name"]["givenName"] == user.given_name
 
 
 # ---- full lifecycle against our server -----------------------------------------------------------
-async def test_okta_oin_full_lifecycle_shapes_and_server_state(client: TestClient,
-                                                               scim: Scim) -> None:
+async def test_okta_oin_full_lifecycle_shapes_and_server_state(
+    client: TestClient, scim: Scim
+) -> None:
     profile, summary = await run_lifecycle(client, scim, "okta-oin")
     assert summary.failures == []
     assert summary.skipped == ["delete user"]
@@ -292,8 +329,9 @@ async def test_okta_oin_full_lifecycle_shapes_and_server_state(client: TestClien
     first = profile.directory.users[0]
     lookup = entries(profile, "GET", "/Users?filter=")[0]
     local = first.login.split("@")[0]
-    assert lookup.path == (f"/Users?filter=userName%20eq%20%22{local}%40example.com%22"
-                           "&startIndex=1&count=100")
+    assert lookup.path == (
+        f"/Users?filter=userName%20eq%20%22{local}%40example.com%22&startIndex=1&count=100"
+    )
     post = entries(profile, "POST", "/Users")[0]
     assert post.headers == OKTA_BODY_HEADERS and post.status == 201
     assert post.body["externalId"] == first.id
@@ -303,9 +341,11 @@ async def test_okta_oin_full_lifecycle_shapes_and_server_state(client: TestClien
 
     sid = profile.user_links[first.id]
     user_patches = [e.body["Operations"] for e in entries(profile, "PATCH", f"/Users/{sid}")]
-    assert user_patches == [[{"op": "replace", "value": {"active": False}}],
-                            [{"op": "replace", "value": {"active": True}}],
-                            [{"op": "replace", "value": {"password": "N3w-Passw0rd!"}}]]
+    assert user_patches == [
+        [{"op": "replace", "value": {"active": False}}],
+        [{"op": "replace", "value": {"active": True}}],
+        [{"op": "replace", "value": {"password": "N3w-Passw0rd!"}}],
+    ]
     update_get, update_put = [e for e in journal if e.path == f"/Users/{sid}"][:2]
     assert (update_get.method, update_put.method) == ("GET", "PUT")
     assert update_put.body["title"] == first.title and update_put.body["id"] == sid
@@ -314,8 +354,11 @@ async def test_okta_oin_full_lifecycle_shapes_and_server_state(client: TestClien
     group = profile.directory.groups[0]
     gid = profile.group_links[group.id]
     created = entries(profile, "POST", "/Groups")[0]
-    assert created.body == {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                            "displayName": created.body["displayName"], "members": []}
+    assert created.body == {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": created.body["displayName"],
+        "members": [],
+    }
     patches = [e.body["Operations"] for e in entries(profile, "PATCH", f"/Groups/{gid}")]
     delta = patches[2]  # after initial add + its rename-on-membership
     assert delta[0]["op"] == "remove"
@@ -338,8 +381,9 @@ async def test_okta_oin_full_lifecycle_shapes_and_server_state(client: TestClien
     await assert_groups_match_directory(scim, profile)
 
 
-async def test_okta_aiw_full_lifecycle_uses_only_get_and_put(client: TestClient,
-                                                             scim: Scim) -> None:
+async def test_okta_aiw_full_lifecycle_uses_only_get_and_put(
+    client: TestClient, scim: Scim
+) -> None:
     profile, summary = await run_lifecycle(client, scim, "okta-aiw")
     assert summary.failures == []
     assert entries(profile, "PATCH") == []
@@ -350,31 +394,43 @@ async def test_okta_aiw_full_lifecycle_uses_only_get_and_put(client: TestClient,
     assert puts[-1]["password"] == "N3w-Passw0rd!"
     group = profile.directory.groups[0]
     gid = profile.group_links[group.id]
-    sequence = [(e.method, e.path.split("?")[0]) for e in profile.transport.journal
-                if e.path.startswith("/Groups") and ("filter=displayName" in e.path
-                                                     or gid in e.path or e.method == "POST")]
-    assert sequence[:4] == [("GET", "/Groups"), ("POST", "/Groups"), ("GET", f"/Groups/{gid}"),
-                            ("PUT", f"/Groups/{gid}")]
+    sequence = [
+        (e.method, e.path.split("?")[0])
+        for e in profile.transport.journal
+        if e.path.startswith("/Groups")
+        and ("filter=displayName" in e.path or gid in e.path or e.method == "POST")
+    ]
+    assert sequence[:4] == [
+        ("GET", "/Groups"),
+        ("POST", "/Groups"),
+        ("GET", f"/Groups/{gid}"),
+        ("PUT", f"/Groups/{gid}"),
+    ]
     status, body = await user_state(scim, profile.user_links[profile.directory.users[-1].id])
     assert (status, body["active"]) == (200, False)
     await assert_groups_match_directory(scim, profile)
 
 
-async def test_entra_full_lifecycle_capitalised_ops_and_string_booleans(client: TestClient,
-                                                                        scim: Scim) -> None:
+async def test_entra_full_lifecycle_capitalised_ops_and_string_booleans(
+    client: TestClient, scim: Scim
+) -> None:
     profile, summary = await run_lifecycle(client, scim, "entra", ad_group_schema=False)
     assert summary.failures == []
     assert summary.skipped == ["import users", "import groups", "password push", "push now"]
     assert profile.transport.journal.entries[1].path.startswith(
-        "/Groups?excludedAttributes=members&filter=displayName%20eq%20%22")
+        "/Groups?excludedAttributes=members&filter=displayName%20eq%20%22"
+    )
     assert profile.transport.journal.entries[0].headers["User-Agent"] == (
-        "Microsoft Azure AD SCIM provisioning")
+        "Microsoft Azure AD SCIM provisioning"
+    )
     first = profile.directory.users[0]
     sid = profile.user_links[first.id]
     ops = [e.body["Operations"] for e in entries(profile, "PATCH", f"/Users/{sid}")]
     assert ops[0] == [{"op": "Replace", "path": "title", "value": first.title}]
-    assert ops[1:] == [[{"op": "Replace", "path": "active", "value": "False"}],
-                       [{"op": "Replace", "path": "active", "value": "True"}]]
+    assert ops[1:] == [
+        [{"op": "Replace", "path": "active", "value": "False"}],
+        [{"op": "Replace", "path": "active", "value": "True"}],
+    ]
     post = entries(profile, "POST", "/Users")[0]
     assert post.body["externalId"] == profile.directory.users[0].nickname
     assert post.body["roles"] == [] and post.body["meta"] == {"resourceType": "User"}
@@ -394,35 +450,47 @@ async def test_entra_full_lifecycle_capitalised_ops_and_string_booleans(client: 
     await assert_groups_match_directory(scim, profile)
 
 
-async def test_entra_optscim062020_flag_sends_lower_case_boolean_pathless(client: TestClient,
-                                                                          scim: Scim) -> None:
-    profile, summary = await run_lifecycle(client, scim, "entra-optscim062020",
-                                           ad_group_schema=False)
+async def test_entra_optscim062020_flag_sends_lower_case_boolean_pathless(
+    client: TestClient, scim: Scim
+) -> None:
+    profile, summary = await run_lifecycle(
+        client, scim, "entra-optscim062020", ad_group_schema=False
+    )
     assert summary.failures == []
     sid = profile.user_links[profile.directory.users[0].id]
     ops = [e.body["Operations"] for e in entries(profile, "PATCH", f"/Users/{sid}")]
-    assert ops[1:] == [[{"op": "replace", "value": {"active": False}}],
-                       [{"op": "replace", "value": {"active": True}}]]
+    assert ops[1:] == [
+        [{"op": "replace", "value": {"active": False}}],
+        [{"op": "replace", "value": {"active": True}}],
+    ]
     await assert_groups_match_directory(scim, profile)
 
 
-async def test_jumpcloud_full_lifecycle_puts_and_emails_null(client: TestClient,
-                                                             scim: Scim) -> None:
+async def test_jumpcloud_full_lifecycle_puts_and_emails_null(
+    client: TestClient, scim: Scim
+) -> None:
     profile, summary = await run_lifecycle(client, scim, "jumpcloud")
     assert summary.failures == []
     journal = profile.transport.journal.entries
     assert [(e.method, e.path.split("?")[0], e.status) for e in journal[:6]] == [
-        ("GET", "/Users", 200), ("POST", "/Users", 201), ("POST", "/Groups", 201),
-        ("DELETE", journal[3].path, 204), ("DELETE", journal[4].path, 204),
-        ("GET", "/Users", 200)]
+        ("GET", "/Users", 200),
+        ("POST", "/Users", 201),
+        ("POST", "/Groups", 201),
+        ("DELETE", journal[3].path, 204),
+        ("DELETE", journal[4].path, 204),
+        ("GET", "/Users", 200),
+    ]
     first = profile.directory.users[0]
     sid = profile.user_links[first.id]
     puts = [e.body for e in entries(profile, "PUT", f"/Users/{sid}")]
-    assert puts[1] == {"active": False, "emails": None, "id": sid,
-                       "name": {"familyName": first.family_name,
-                                "givenName": first.given_name},
-                       "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                       "userName": first.login}
+    assert puts[1] == {
+        "active": False,
+        "emails": None,
+        "id": sid,
+        "name": {"familyName": first.family_name, "givenName": first.given_name},
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": first.login,
+    }
     assert puts[0]["addresses"] == [] and puts[0]["id"] == sid
     gid = profile.group_links[profile.directory.groups[0].id]
     ops = [e.body["Operations"] for e in entries(profile, "PATCH", f"/Groups/{gid}")]
@@ -434,8 +502,9 @@ async def test_jumpcloud_full_lifecycle_puts_and_emails_null(client: TestClient,
     await assert_groups_match_directory(scim, profile)
 
 
-async def test_entra_group_create_with_adscim_schema_urn_is_accepted(client: TestClient,
-                                                                     scim: Scim) -> None:
+async def test_entra_group_create_with_adscim_schema_urn_is_accepted(
+    client: TestClient, scim: Scim
+) -> None:
     directory = Directory.generate(seed=1, users=1, groups=1, members_per_group=1)
     profile = build_profile("entra", base_url(client), scim.token, directory)
     try:
@@ -450,13 +519,35 @@ async def test_entra_group_create_with_adscim_schema_urn_is_accepted(client: Tes
 
 # ---- CLI ---------------------------------------------------------------------------------------
 async def test_cli_run_then_replay_on_a_fresh_tenant_has_no_differences(
-        client: TestClient, scim: Scim, other_scim: Scim, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    client: TestClient,
+    scim: Scim,
+    other_scim: Scim,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     journal = tmp_path / "run.jsonl"
-    code = await asyncio.to_thread(main, [
-        "run", "--profile", "okta-oin", "--base-url", base_url(client), "--token", scim.token,
-        "--users", "4", "--groups", "2", "--seed", "7", "--journal", str(journal),
-        "scenario", "full-lifecycle"])
+    code = await asyncio.to_thread(
+        main,
+        [
+            "run",
+            "--profile",
+            "okta-oin",
+            "--base-url",
+            base_url(client),
+            "--token",
+            scim.token,
+            "--users",
+            "4",
+            "--groups",
+            "2",
+            "--seed",
+            "7",
+            "--journal",
+            str(journal),
+            "scenario",
+            "full-lifecycle",
+        ],
+    )
     out = capsys.readouterr()
     assert code == 0, out.out
     assert "failures: 0" in out.out and "assign users" in out.err
@@ -464,32 +555,69 @@ async def test_cli_run_then_replay_on_a_fresh_tenant_has_no_differences(
     assert recorded and all(e.headers["Authorization"] == "Bearer <redacted>" for e in recorded)
     assert scim.token not in journal.read_text()
 
-    code = await asyncio.to_thread(main, [
-        "replay", str(journal), "--base-url", base_url(client, "globex"),
-        "--token", other_scim.token])
+    code = await asyncio.to_thread(
+        main,
+        [
+            "replay",
+            str(journal),
+            "--base-url",
+            base_url(client, "globex"),
+            "--token",
+            other_scim.token,
+        ],
+    )
     out = capsys.readouterr()
     assert code == 0, out.out
     assert f"replayed {len(recorded)} requests, 0 status differences" in out.out
 
 
-async def test_cli_exits_non_zero_on_unexpected_status(client: TestClient, scim: Scim,
-                                                       capsys: pytest.CaptureFixture[str]
-                                                       ) -> None:
-    code = await asyncio.to_thread(main, [
-        "run", "--profile", "okta-oin", "--base-url", base_url(client), "--token", "wrong",
-        "--users", "1", "--groups", "0", "scenario", "full-lifecycle"])
+async def test_cli_exits_non_zero_on_unexpected_status(
+    client: TestClient, scim: Scim, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = await asyncio.to_thread(
+        main,
+        [
+            "run",
+            "--profile",
+            "okta-oin",
+            "--base-url",
+            base_url(client),
+            "--token",
+            "wrong",
+            "--users",
+            "1",
+            "--groups",
+            "0",
+            "scenario",
+            "full-lifecycle",
+        ],
+    )
     out = capsys.readouterr().out
     assert code == 1
     assert "test connection: GET /Users -> 401" in out
 
 
-async def test_cli_profile_option_reaches_the_profile(client: TestClient, scim: Scim,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+async def test_cli_profile_option_reaches_the_profile(
+    client: TestClient, scim: Scim, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Entra's ADSCIM group URN is an option of the profile: it can be turned off."""
-    args = ["run", "--profile", "entra", "--base-url", base_url(client), "--token", scim.token,
-            "--users", "3", "--groups", "1", "--json"]
-    code = await asyncio.to_thread(main, [*args, "--option", "ad_group_schema=false",
-                                          "scenario", "full-lifecycle"])
+    args = [
+        "run",
+        "--profile",
+        "entra",
+        "--base-url",
+        base_url(client),
+        "--token",
+        scim.token,
+        "--users",
+        "3",
+        "--groups",
+        "1",
+        "--json",
+    ]
+    code = await asyncio.to_thread(
+        main, [*args, "--option", "ad_group_schema=false", "scenario", "full-lifecycle"]
+    )
     summary = json.loads(capsys.readouterr().out)
     assert (code, summary["failures"], summary["profile"]) == (0, [], "entra")
     assert summary["by_method_status"]["DELETE 204"] == 1

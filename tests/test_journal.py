@@ -40,12 +40,15 @@ async def test_create_patch_delete_are_journaled_newest_first(scim: Scim) -> Non
     created = await scim.post("/Users", {"schemas": [USER], "userName": "bjensen"}, headers=OKTA)
     assert created.status == 201
     user_id = (await created.json())["id"]
-    patch = {"schemas": [PATCH_OP],
-             "Operations": [{"op": "replace", "path": "displayName", "value": "Babs"}]}
+    patch = {
+        "schemas": [PATCH_OP],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "Babs"}],
+    }
     assert (await scim.patch(f"/Users/{user_id}", patch, headers=OKTA)).status == 200
     assert (await scim.delete(f"/Users/{user_id}", headers=OKTA)).status == 204
-    assert (await scim.get("/Users?filter=userName%20eq%20%22bjensen%22", headers=OKTA)).status \
-        == 200
+    assert (
+        await scim.get("/Users?filter=userName%20eq%20%22bjensen%22", headers=OKTA)
+    ).status == 200
 
     entries = await _journal(scim.client, "acme")
 
@@ -71,8 +74,9 @@ async def test_create_patch_delete_are_journaled_newest_first(scim: Scim) -> Non
 async def test_passwords_are_redacted_at_any_depth(
     scim: Scim, mongo_db: AsyncDatabase[Any]
 ) -> None:
-    created = await scim.create_user("bjensen", password="Create-Secret-1",
-                                     **{ENTERPRISE: {"employeeNumber": "701984"}})
+    created = await scim.create_user(
+        "bjensen", password="Create-Secret-1", **{ENTERPRISE: {"employeeNumber": "701984"}}
+    )
     user_id = created["id"]
     patches = [
         {"op": "replace", "path": "password", "value": "Patch-Path-Secret-2"},
@@ -80,27 +84,42 @@ async def test_passwords_are_redacted_at_any_depth(
         {"op": "Replace", "value": {"password": "Patch-Pathless-Secret-4", "active": True}},
     ]
     for operation in patches:
-        response = await scim.patch(f"/Users/{user_id}",
-                                    {"schemas": [PATCH_OP], "Operations": [operation]})
+        response = await scim.patch(
+            f"/Users/{user_id}", {"schemas": [PATCH_OP], "Operations": [operation]}
+        )
         assert response.status == 200, await response.text()
-    bulk = {"schemas": [BULK], "Operations": [{
-        "method": "POST", "path": "/Users", "bulkId": "u1",
-        "data": {"schemas": [USER], "userName": "alice", "PassWord": "Bulk-Secret-5"},
-    }]}
+    bulk = {
+        "schemas": [BULK],
+        "Operations": [
+            {
+                "method": "POST",
+                "path": "/Users",
+                "bulkId": "u1",
+                "data": {"schemas": [USER], "userName": "alice", "PassWord": "Bulk-Secret-5"},
+            }
+        ],
+    }
     assert (await scim.post("/Bulk", bulk)).status == 200
 
     entries = await _journal(scim.client, "acme")
 
     bodies = [e["request_body"] for e in reversed(entries)]
-    assert bodies[0] == {"schemas": [USER], "userName": "bjensen", "password": REDACTED,
-                         ENTERPRISE: {"employeeNumber": "701984"}}
+    assert bodies[0] == {
+        "schemas": [USER],
+        "userName": "bjensen",
+        "password": REDACTED,
+        ENTERPRISE: {"employeeNumber": "701984"},
+    }
     assert [body["Operations"][0] for body in bodies[1:4]] == [
         {"op": "replace", "path": "password", "value": REDACTED},
         {"op": "replace", "path": f"{USER}:password", "value": REDACTED},
         {"op": "Replace", "value": {"password": REDACTED, "active": True}},
     ]
     assert bodies[4]["Operations"][0]["data"] == {
-        "schemas": [USER], "userName": "alice", "PassWord": REDACTED}
+        "schemas": [USER],
+        "userName": "alice",
+        "PassWord": REDACTED,
+    }
     stored = str(await mongo_db["journal"].find({}).to_list(None))
     assert "Secret" not in stored
 
@@ -109,14 +128,19 @@ async def test_failed_requests_are_journaled_with_their_status(scim: Scim) -> No
     await scim.create_user("bjensen")
     duplicate = {"schemas": [USER], "userName": "bjensen"}
     assert (await scim.post("/Users", duplicate)).status == 409
-    malformed = await scim.post("/Users", data=b'{"userName": "x", "password": "hunter2"',
-                                headers={"Content-Type": "application/scim+json"})
+    malformed = await scim.post(
+        "/Users",
+        data=b'{"userName": "x", "password": "hunter2"',
+        headers={"Content-Type": "application/scim+json"},
+    )
     assert malformed.status == 400
     assert (await scim.get("/Users/no-such-id")).status == 404
     assert (await scim.get("/Nowhere")).status == 404
-    denied = await scim.client.post("/scim/v2/acme/Users", json=duplicate,
-                                    headers={"Authorization": "Bearer not-a-valid-token",
-                                             **OKTA})
+    denied = await scim.client.post(
+        "/scim/v2/acme/Users",
+        json=duplicate,
+        headers={"Authorization": "Bearer not-a-valid-token", **OKTA},
+    )
     assert denied.status == 401
 
     entries = await _journal(scim.client, "acme")
@@ -143,13 +167,15 @@ async def test_failed_requests_are_journaled_with_their_status(scim: Scim) -> No
 async def test_requests_for_an_unknown_tenant_are_not_journaled(
     scim: Scim, mongo_db: AsyncDatabase[Any]
 ) -> None:
-    response = await scim.client.get("/scim/v2/nobody/Users",
-                                     headers={"Authorization": f"Bearer {scim.token}"})
+    response = await scim.client.get(
+        "/scim/v2/nobody/Users", headers={"Authorization": f"Bearer {scim.token}"}
+    )
     assert response.status == 401
     assert (await scim.get("/Users")).status == 200
 
     assert _summary(await _journal(scim.client, "acme")) == [
-        ("GET", "/scim/v2/acme/Users", 200, None)]
+        ("GET", "/scim/v2/acme/Users", 200, None)
+    ]
     assert await mongo_db["journal"].count_documents({"tenant": {"$ne": "acme"}}) == 0
 
 
@@ -181,12 +207,10 @@ async def test_a_large_body_is_kept_truncated(scim: Scim) -> None:
 
     text = json.dumps(user, separators=(",", ":"))
     marker = f"...<truncated, {len(text)} characters>"
-    assert entry["request_body"] == text[:16 * 1024] + marker
+    assert entry["request_body"] == text[: 16 * 1024] + marker
 
 
-async def test_one_tenants_journal_shows_nothing_of_another(
-    scim: Scim, other_scim: Scim
-) -> None:
+async def test_one_tenants_journal_shows_nothing_of_another(scim: Scim, other_scim: Scim) -> None:
     acme_user = await scim.create_user("alice")
     globex_user = await other_scim.create_user("bob")
 
@@ -212,12 +236,14 @@ async def test_journal_query_narrows_by_method_status_since_and_limit(scim: Scim
     assert await _journal(scim.client, "acme", "?limit=2") == everything[:2]
     since = everything[1]["at"].replace("+00:00", "Z")
     assert await _journal(scim.client, "acme", f"?since={since}") == [
-        e for e in everything if e["at"] >= everything[1]["at"]]
+        e for e in everything if e["at"] >= everything[1]["at"]
+    ]
     assert await _journal(scim.client, "acme", "?since=2999-01-01T00:00:00") == []
 
 
-@pytest.mark.parametrize("query", ["?limit=0", "?limit=1001", "?limit=ten", "?status=abc",
-                                   "?since=yesterday"])
+@pytest.mark.parametrize(
+    "query", ["?limit=0", "?limit=1001", "?limit=ten", "?status=abc", "?since=yesterday"]
+)
 async def test_invalid_journal_query_is_400(scim: Scim, query: str) -> None:
     response = await scim.client.get(f"/admin/tenants/acme/journal{query}", headers=ADMIN)
     assert response.status == 400
@@ -285,13 +311,13 @@ async def test_disabled_journal_records_nothing(
 def _entry(tenant: str, path: str) -> dict[str, Any]:
     from datetime import UTC, datetime
 
-    return {"tenant": tenant, "at": datetime.now(UTC), "method": "GET", "path": path,
-            "status": 200}
+    return {"tenant": tenant, "at": datetime.now(UTC), "method": "GET", "path": path, "status": 200}
 
 
 @pytest.fixture
-async def journal_database(mongodb_uri: str, database_name: str,
-                           mongo_db: AsyncDatabase[Any]) -> Any:
+async def journal_database(
+    mongodb_uri: str, database_name: str, mongo_db: AsyncDatabase[Any]
+) -> Any:
     database = Database.connect(mongodb_uri, database_name)
     await mongo_db["tenants"].insert_one({"_id": "acme"})
     try:
@@ -330,8 +356,11 @@ async def test_stop_writes_what_is_still_queued(
     await journal.stop()
 
     stored = await mongo_db["journal"].find({}).sort("_id", 1).to_list(None)
-    assert [(e["tenant"], e["path"]) for e in stored] == [("acme", "/0"), ("acme", "/1"),
-                                                           ("acme", "/2")]
+    assert [(e["tenant"], e["path"]) for e in stored] == [
+        ("acme", "/0"),
+        ("acme", "/1"),
+        ("acme", "/2"),
+    ]
 
 
 async def test_background_task_writes_a_full_batch_without_waiting(
@@ -351,15 +380,14 @@ async def test_background_task_writes_a_full_batch_without_waiting(
         await journal.stop()
 
 
-async def test_cli_prints_a_tenants_journal(
-    scim: Scim, capsys: pytest.CaptureFixture[str]
-) -> None:
+async def test_cli_prints_a_tenants_journal(scim: Scim, capsys: pytest.CaptureFixture[str]) -> None:
     await scim.create_user("alice")
     await scim.create_user("bob")
     url = str(scim.client.make_url("")).rstrip("/")
 
-    code = await asyncio.to_thread(main, ["journal", "acme", "--limit", "1", "--url", url,
-                                          "--admin-token", ADMIN_TOKEN])
+    code = await asyncio.to_thread(
+        main, ["journal", "acme", "--limit", "1", "--url", url, "--admin-token", ADMIN_TOKEN]
+    )
 
     assert code == 0
     printed = json.loads(capsys.readouterr().out)

@@ -40,28 +40,47 @@ async def _filter(scim: Scim, text: str, endpoint: str = "/Users") -> set[str]:
     return {resource[key] for resource in body["Resources"]}
 
 
-
-
 @pytest.fixture
 async def people(scim: Scim) -> dict[str, dict[str, Any]]:
     """A small directory with varied attributes, keyed by userName."""
     specs: list[dict[str, Any]] = [
-        {"userName": "BJensen", "externalId": "Ext-1", "active": True, "title": "Tour Guide",
-         "name": {"givenName": "Barbara", "familyName": "Jensen"},
-         "emails": [{"value": "bjensen@example.com", "type": "work"},
-                    {"value": "babs@jensen.org", "type": "home"}]},
-        {"userName": "jsmith", "externalId": "ext-1", "active": False,
-         "name": {"givenName": "John", "familyName": "smith"},
-         "emails": [{"value": "jsmith@example.org", "type": "work"},
-                    {"value": "john@example.com", "type": "home"}]},
-        {"userName": "alice", "active": True, "title": "Engineer",
-         "name": {"givenName": "Alice", "familyName": "Jensen"},
-         "emails": [{"value": "alice@example.com", "type": "work"}],
-         "schemas": [CORE, ENTERPRISE],
-         ENTERPRISE: {"employeeNumber": "701984", "department": "Tour Operations"}},
-        {"userName": "Zed", "title": "",
-         "name": {"givenName": "Zed", "familyName": "Adams"},
-         "schemas": [CORE, ENTERPRISE], ENTERPRISE: {"department": "Sales"}},
+        {
+            "userName": "BJensen",
+            "externalId": "Ext-1",
+            "active": True,
+            "title": "Tour Guide",
+            "name": {"givenName": "Barbara", "familyName": "Jensen"},
+            "emails": [
+                {"value": "bjensen@example.com", "type": "work"},
+                {"value": "babs@jensen.org", "type": "home"},
+            ],
+        },
+        {
+            "userName": "jsmith",
+            "externalId": "ext-1",
+            "active": False,
+            "name": {"givenName": "John", "familyName": "smith"},
+            "emails": [
+                {"value": "jsmith@example.org", "type": "work"},
+                {"value": "john@example.com", "type": "home"},
+            ],
+        },
+        {
+            "userName": "alice",
+            "active": True,
+            "title": "Engineer",
+            "name": {"givenName": "Alice", "familyName": "Jensen"},
+            "emails": [{"value": "alice@example.com", "type": "work"}],
+            "schemas": [CORE, ENTERPRISE],
+            ENTERPRISE: {"employeeNumber": "701984", "department": "Tour Operations"},
+        },
+        {
+            "userName": "Zed",
+            "title": "",
+            "name": {"givenName": "Zed", "familyName": "Adams"},
+            "schemas": [CORE, ENTERPRISE],
+            ENTERPRISE: {"department": "Sales"},
+        },
     ]
     created = {}
     for spec in specs:
@@ -71,6 +90,7 @@ async def people(scim: Scim) -> dict[str, dict[str, Any]]:
 
 
 # --- filters --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("text", "expected"),
@@ -97,7 +117,7 @@ async def people(scim: Scim) -> dict[str, dict[str, Any]]:
         ("active eq false", {"jsmith"}),
         ("not (active eq true)", {"jsmith", "Zed"}),
         (f'{ENTERPRISE}:department eq "tour operations"', {"alice"}),
-        (f'{ENTERPRISE}:department pr', {"alice", "Zed"}),
+        (f"{ENTERPRISE}:department pr", {"alice", "Zed"}),
         (f"{ENTERPRISE}:employeeNumber pr", {"alice"}),
         ('meta.lastModified gt "2000-01-01T00:00:00Z"', {"BJensen", "jsmith", "alice", "Zed"}),
         ('meta.lastModified gt "2999-01-01T00:00:00Z"', set()),
@@ -118,10 +138,13 @@ async def test_filter_on_last_modified_sees_later_writes(
     # Timestamps have millisecond precision: step past the mark before writing.
     await asyncio.sleep(0.01)
     path = f"/Users/{people['alice']['id']}"
-    response = await scim.patch(path, {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "path": "title", "value": "Lead"}],
-    })
+    response = await scim.patch(
+        path,
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "title", "value": "Lead"}],
+        },
+    )
     assert response.status == 200, await response.text()
     assert await _filter(scim, f'meta.lastModified gt "{mark}"') == {"alice"}
     assert await _filter(scim, f'meta.lastModified le "{mark}"') == {"BJensen", "jsmith", "Zed"}
@@ -130,12 +153,12 @@ async def test_filter_on_last_modified_sees_later_writes(
 @pytest.mark.parametrize(
     "text",
     [
-        'userName eq',
+        "userName eq",
         'userName zz "x"',
         '(userName eq "x"',
         'emails[type eq "work"',
         'noSuchAttribute eq "x"',
-        "password eq \"x\"",
+        'password eq "x"',
         'userName eq "x" and',
     ],
 )
@@ -148,9 +171,7 @@ async def test_bad_filter_in_search_body_is_400_invalid_filter(scim: Scim) -> No
     await scim_error(response, 400, "invalidFilter")
 
 
-async def test_plus_and_percent_20_both_read_as_spaces(
-    scim: Scim, people: dict[str, Any]
-) -> None:
+async def test_plus_and_percent_20_both_read_as_spaces(scim: Scim, people: dict[str, Any]) -> None:
     for query in ("filter=userName+eq+%22bjensen%22", "filter=userName%20eq%20%22bjensen%22"):
         response = await scim.client.get(f"{scim.base}/Users?{query}", headers=scim.headers())
         assert response.status == 200, await response.text()
@@ -161,8 +182,9 @@ async def test_plus_and_percent_20_both_read_as_spaces(
 async def test_encoded_plus_is_a_literal_plus(scim: Scim) -> None:
     await scim.create_user("a+b")
     await scim.create_user("a b")
-    response = await scim.client.get(f"{scim.base}/Users?filter=userName+eq+%22a%2Bb%22",
-                                     headers=scim.headers())
+    response = await scim.client.get(
+        f"{scim.base}/Users?filter=userName+eq+%22a%2Bb%22", headers=scim.headers()
+    )
     assert response.status == 200, await response.text()
     assert [u["userName"] for u in (await response.json())["Resources"]] == ["a+b"]
 
@@ -178,19 +200,15 @@ async def test_group_filters(scim: Scim) -> None:
 
 # --- sorting --------------------------------------------------------------------------
 
-async def test_sort_by_user_name_is_case_insensitive(
-    scim: Scim, people: dict[str, Any]
-) -> None:
+
+async def test_sort_by_user_name_is_case_insensitive(scim: Scim, people: dict[str, Any]) -> None:
     ascending = await _list(scim, "sortBy=userName")
     assert [u["userName"] for u in ascending["Resources"]] == ["alice", "BJensen", "jsmith", "Zed"]
     descending = await _list(scim, "sortBy=userName&sortOrder=descending")
-    assert [u["userName"] for u in descending["Resources"]] == ["Zed", "jsmith", "BJensen",
-                                                                "alice"]
+    assert [u["userName"] for u in descending["Resources"]] == ["Zed", "jsmith", "BJensen", "alice"]
 
 
-async def test_sort_by_family_name_breaks_ties_by_id(
-    scim: Scim, people: dict[str, Any]
-) -> None:
+async def test_sort_by_family_name_breaks_ties_by_id(scim: Scim, people: dict[str, Any]) -> None:
     jensens = sorted([people["BJensen"]["id"], people["alice"]["id"]])
     ascending = await _list(scim, "sortBy=name.familyName&sortOrder=ascending")
     ids = [u["id"] for u in ascending["Resources"]]
@@ -214,11 +232,13 @@ async def test_sort_by_unknown_attribute_is_400(scim: Scim) -> None:
 
 
 async def test_bad_sort_order_is_400(scim: Scim) -> None:
-    await scim_error(await scim.get("/Users?sortBy=userName&sortOrder=sideways"), 400,
-                 "invalidValue")
+    await scim_error(
+        await scim.get("/Users?sortBy=userName&sortOrder=sideways"), 400, "invalidValue"
+    )
 
 
 # --- pagination -----------------------------------------------------------------------
+
 
 async def test_start_index_and_count_select_a_page(scim: Scim, people: dict[str, Any]) -> None:
     page = await _list(scim, "sortBy=userName&startIndex=2&count=2")
@@ -301,9 +321,8 @@ async def test_walking_every_page_returns_every_user_once(small_pages: Scim) -> 
 
 # --- attribute selection --------------------------------------------------------------
 
-async def test_attributes_returns_only_what_was_asked(
-    scim: Scim, people: dict[str, Any]
-) -> None:
+
+async def test_attributes_returns_only_what_was_asked(scim: Scim, people: dict[str, Any]) -> None:
     body = await _list(scim, "attributes=userName")
     assert len(body["Resources"]) == 4
     for user in body["Resources"]:
@@ -331,18 +350,20 @@ async def _get_json(scim: Scim, path: str) -> dict[str, Any]:
 
 # --- .search --------------------------------------------------------------------------
 
-async def test_users_search_takes_the_query_in_the_body(
-    scim: Scim, people: dict[str, Any]
-) -> None:
-    response = await scim.post("/Users/.search", {
-        "schemas": [SEARCH],
-        "filter": 'name.familyName eq "jensen"',
-        "sortBy": "userName",
-        "sortOrder": "descending",
-        "attributes": ["userName"],
-        "startIndex": 1,
-        "count": 10,
-    })
+
+async def test_users_search_takes_the_query_in_the_body(scim: Scim, people: dict[str, Any]) -> None:
+    response = await scim.post(
+        "/Users/.search",
+        {
+            "schemas": [SEARCH],
+            "filter": 'name.familyName eq "jensen"',
+            "sortBy": "userName",
+            "sortOrder": "descending",
+            "attributes": ["userName"],
+            "startIndex": 1,
+            "count": 10,
+        },
+    )
     assert response.status == 200, await response.text()
     body = await response.json()
     assert body["totalResults"] == 2
@@ -360,8 +381,9 @@ async def test_root_search_returns_users_and_groups(scim: Scim, people: dict[str
     assert body["totalResults"] == 5
     types = sorted(r["meta"]["resourceType"] for r in body["Resources"])
     assert types == ["Group", "User", "User", "User", "User"]
-    paged = await (await scim.post("/.search", {"schemas": [SEARCH], "startIndex": 4,
-                                                "count": 2})).json()
+    paged = await (
+        await scim.post("/.search", {"schemas": [SEARCH], "startIndex": 4, "count": 2})
+    ).json()
     assert paged["totalResults"] == 5
     assert [r["meta"]["resourceType"] for r in paged["Resources"]] == ["User", "Group"]
     assert paged["Resources"][1]["id"] == group["id"]
@@ -371,17 +393,21 @@ async def test_root_search_filter_on_a_user_only_attribute(
     scim: Scim, people: dict[str, Any]
 ) -> None:
     await scim.create_group("Jensens")
-    response = await scim.post("/.search", {"schemas": [SEARCH],
-                                            "filter": 'userName sw "b" or displayName co "jensen"'})
+    response = await scim.post(
+        "/.search", {"schemas": [SEARCH], "filter": 'userName sw "b" or displayName co "jensen"'}
+    )
     assert response.status == 200, await response.text()
     body = await response.json()
-    found = {(r["meta"]["resourceType"], r.get("userName") or r.get("displayName"))
-             for r in body["Resources"]}
+    found = {
+        (r["meta"]["resourceType"], r.get("userName") or r.get("displayName"))
+        for r in body["Resources"]
+    }
     assert found == {("User", "BJensen"), ("Group", "Jensens")}
     assert body["totalResults"] == 2
 
 
 # --- tenant isolation -----------------------------------------------------------------
+
 
 async def test_lists_filters_and_counts_stay_within_the_tenant(
     scim: Scim, other_scim: Scim, people: dict[str, Any]
@@ -406,7 +432,6 @@ async def test_lists_filters_and_counts_stay_within_the_tenant(
 # --- index use ------------------------------------------------------------------------
 
 
-
 @pytest.mark.parametrize(
     ("collection", "model", "text", "field"),
     [
@@ -417,8 +442,13 @@ async def test_lists_filters_and_counts_stay_within_the_tenant(
     ],
 )
 async def test_server_indexes_serve_equality_filters(
-    scim: Scim, people: dict[str, Any], mongo_db: AsyncDatabase[Any],
-    collection: str, model: type, text: str, field: str,
+    scim: Scim,
+    people: dict[str, Any],
+    mongo_db: AsyncDatabase[Any],
+    collection: str,
+    model: type,
+    text: str,
+    field: str,
 ) -> None:
     await scim.create_group("Admins")
     query = {"tenant": "acme", **compile_filter(text, model)}

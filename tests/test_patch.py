@@ -41,10 +41,10 @@ async def send(scim: Scim, path: str, body: Any, headers: dict[str, str] | None 
     return Answer(response.status, payload, response.headers.get("ETag"))
 
 
-async def patch(scim: Scim, path: str, *operations: dict[str, Any],
-                headers: dict[str, str] | None = None) -> Answer:
-    return await send(scim, path, {"schemas": [PATCH_OP], "Operations": list(operations)},
-                      headers)
+async def patch(
+    scim: Scim, path: str, *operations: dict[str, Any], headers: dict[str, str] | None = None
+) -> Answer:
+    return await send(scim, path, {"schemas": [PATCH_OP], "Operations": list(operations)}, headers)
 
 
 async def read(scim: Scim, path: str) -> dict[str, Any]:
@@ -82,8 +82,9 @@ async def people(scim: Scim) -> list[str]:
 async def test_replace_simple_attribute_answers_200_with_the_resource_and_new_etag(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
-    answer = await patch(scim, f"/Users/{bjensen['id']}",
-                         {"op": "replace", "path": "title", "value": "Manager"})
+    answer = await patch(
+        scim, f"/Users/{bjensen['id']}", {"op": "replace", "path": "title", "value": "Manager"}
+    )
 
     assert answer.status == 200
     assert answer.body["id"] == bjensen["id"]
@@ -95,8 +96,9 @@ async def test_replace_simple_attribute_answers_200_with_the_resource_and_new_et
 
 
 async def test_add_simple_attribute_sets_it(scim: Scim, bjensen: dict[str, Any]) -> None:
-    answer = await patch(scim, f"/Users/{bjensen['id']}",
-                         {"op": "add", "path": "nickName", "value": "Babs"})
+    answer = await patch(
+        scim, f"/Users/{bjensen['id']}", {"op": "add", "path": "nickName", "value": "Babs"}
+    )
 
     assert answer.status == 200
     assert answer.body["nickName"] == "Babs"
@@ -122,18 +124,20 @@ async def test_remove_of_an_absent_attribute_changes_nothing(
 async def test_replace_sub_attribute_keeps_its_siblings(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
-    answer = await patch(scim, f"/Users/{bjensen['id']}",
-                         {"op": "replace", "path": "name.givenName", "value": "Babs"})
+    answer = await patch(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {"op": "replace", "path": "name.givenName", "value": "Babs"},
+    )
 
     assert answer.status == 200
     assert answer.body["name"] == {"givenName": "Babs", "familyName": "Jensen"}
 
 
-async def test_remove_sub_attribute_keeps_its_siblings(
-    scim: Scim, bjensen: dict[str, Any]
-) -> None:
-    answer = await patch(scim, f"/Users/{bjensen['id']}",
-                         {"op": "remove", "path": "name.givenName"})
+async def test_remove_sub_attribute_keeps_its_siblings(scim: Scim, bjensen: dict[str, Any]) -> None:
+    answer = await patch(
+        scim, f"/Users/{bjensen['id']}", {"op": "remove", "path": "name.givenName"}
+    )
 
     assert answer.status == 200
     assert answer.body["name"] == {"familyName": "Jensen"}
@@ -142,8 +146,9 @@ async def test_remove_sub_attribute_keeps_its_siblings(
 async def test_add_sub_attribute_creates_the_complex_attribute(scim: Scim) -> None:
     user = await scim.create_user("plain")
 
-    answer = await patch(scim, f"/Users/{user['id']}",
-                         {"op": "add", "path": "name.givenName", "value": "Plain"})
+    answer = await patch(
+        scim, f"/Users/{user['id']}", {"op": "add", "path": "name.givenName", "value": "Plain"}
+    )
 
     assert answer.status == 200
     assert answer.body["name"] == {"givenName": "Plain"}
@@ -153,30 +158,47 @@ async def test_replace_complex_attribute_leaves_unnamed_sub_attributes(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
     # §3.5.2.3: sub-attributes not in the value are left unchanged.
-    answer = await patch(scim, f"/Users/{bjensen['id']}",
-                         {"op": "replace", "path": "name", "value": {"familyName": "Doe"}})
+    answer = await patch(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {"op": "replace", "path": "name", "value": {"familyName": "Doe"}},
+    )
 
     assert answer.status == 200
     assert answer.body["name"] == {"givenName": "Barbara", "familyName": "Doe"}
 
 
 async def test_add_to_multi_valued_attribute_appends(scim: Scim, bjensen: dict[str, Any]) -> None:
-    answer = await patch(scim, f"/Users/{bjensen['id']}", {
-        "op": "add", "path": "emails", "value": [{"value": "b@other.org", "type": "other"}],
-    })
+    answer = await patch(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {
+            "op": "add",
+            "path": "emails",
+            "value": [{"value": "b@other.org", "type": "other"}],
+        },
+    )
 
     assert answer.status == 200
     assert [e["value"] for e in answer.body["emails"]] == [
-        "bjensen@example.com", "babs@jensen.org", "b@other.org",
+        "bjensen@example.com",
+        "babs@jensen.org",
+        "b@other.org",
     ]
 
 
 async def test_add_of_a_value_already_present_changes_nothing(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
-    answer = await patch(scim, f"/Users/{bjensen['id']}", {
-        "op": "add", "path": "emails", "value": [{"value": "babs@jensen.org", "type": "home"}],
-    })
+    answer = await patch(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {
+            "op": "add",
+            "path": "emails",
+            "value": [{"value": "babs@jensen.org", "type": "home"}],
+        },
+    )
 
     assert answer.status == 200
     assert len(answer.body["emails"]) == 2
@@ -186,9 +208,15 @@ async def test_add_of_a_value_already_present_changes_nothing(
 async def test_replace_multi_valued_attribute_replaces_every_value(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
-    answer = await patch(scim, f"/Users/{bjensen['id']}", {
-        "op": "replace", "path": "emails", "value": [{"value": "only@example.com", "type": "work"}],
-    })
+    answer = await patch(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {
+            "op": "replace",
+            "path": "emails",
+            "value": [{"value": "only@example.com", "type": "work"}],
+        },
+    )
 
     assert answer.status == 200
     assert answer.body["emails"] == [{"value": "only@example.com", "type": "work"}]
@@ -206,9 +234,15 @@ async def test_remove_multi_valued_attribute_drops_every_value(
 async def test_replace_through_value_filter_changes_only_the_matching_value(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
-    answer = await patch(scim, f"/Users/{bjensen['id']}", {
-        "op": "replace", "path": 'emails[type eq "work"].value', "value": "barbara@example.com",
-    })
+    answer = await patch(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {
+            "op": "replace",
+            "path": 'emails[type eq "work"].value',
+            "value": "barbara@example.com",
+        },
+    )
 
     assert answer.status == 200
     assert answer.body["emails"] == [
@@ -220,8 +254,9 @@ async def test_replace_through_value_filter_changes_only_the_matching_value(
 async def test_remove_through_value_filter_removes_only_the_matching_values(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
-    answer = await patch(scim, f"/Users/{bjensen['id']}",
-                         {"op": "remove", "path": 'emails[type eq "home"]'})
+    answer = await patch(
+        scim, f"/Users/{bjensen['id']}", {"op": "remove", "path": 'emails[type eq "home"]'}
+    )
 
     assert answer.status == 200
     assert answer.body["emails"] == [
@@ -232,8 +267,9 @@ async def test_remove_through_value_filter_removes_only_the_matching_values(
 async def test_remove_through_value_filter_matching_nothing_changes_nothing(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
-    answer = await patch(scim, f"/Users/{bjensen['id']}",
-                         {"op": "remove", "path": 'emails[type eq "other"]'})
+    answer = await patch(
+        scim, f"/Users/{bjensen['id']}", {"op": "remove", "path": 'emails[type eq "other"]'}
+    )
 
     assert answer.status == 200
     assert len(answer.body["emails"]) == 2
@@ -245,9 +281,15 @@ async def test_replace_through_unmatched_value_filter_creates_the_entry(
 ) -> None:
     # RFC 7644 §3.5.2.3 says 400 noTarget; DIALECT_POLICY creates the entry, as Entra expects
     # when it sets emails[type eq "work"].value on a user that has no work email yet.
-    answer = await patch(scim, f"/Users/{bjensen['id']}", {
-        "op": "replace", "path": 'emails[type eq "other"].value', "value": "o@example.com",
-    })
+    answer = await patch(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {
+            "op": "replace",
+            "path": 'emails[type eq "other"].value',
+            "value": "o@example.com",
+        },
+    )
 
     assert answer.status == 200
     assert answer.body["emails"] == [
@@ -260,9 +302,15 @@ async def test_replace_through_unmatched_value_filter_creates_the_entry(
 async def test_replace_sub_attribute_through_unmatched_filter_creates_the_complex_value(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
-    answer = await patch(scim, f"/Users/{bjensen['id']}", {
-        "op": "replace", "path": 'addresses[type eq "work"].locality', "value": "Paris",
-    })
+    answer = await patch(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {
+            "op": "replace",
+            "path": 'addresses[type eq "work"].locality',
+            "value": "Paris",
+        },
+    )
 
     assert answer.status == 200
     assert answer.body["addresses"] == [{"type": "work", "locality": "Paris"}]
@@ -270,7 +318,8 @@ async def test_replace_sub_attribute_through_unmatched_filter_creates_the_comple
 
 async def test_extension_attribute_by_urn_path(scim: Scim, bjensen: dict[str, Any]) -> None:
     answer = await patch(
-        scim, f"/Users/{bjensen['id']}",
+        scim,
+        f"/Users/{bjensen['id']}",
         {"op": "add", "path": f"{ENTERPRISE}:employeeNumber", "value": "701984"},
         {"op": "replace", "path": f"{ENTERPRISE}:manager.value", "value": "26118915-6090"},
     )
@@ -278,11 +327,13 @@ async def test_extension_attribute_by_urn_path(scim: Scim, bjensen: dict[str, An
     assert answer.status == 200
     assert answer.body["schemas"] == [CORE_USER, ENTERPRISE]
     assert answer.body[ENTERPRISE] == {
-        "employeeNumber": "701984", "manager": {"value": "26118915-6090"},
+        "employeeNumber": "701984",
+        "manager": {"value": "26118915-6090"},
     }
 
-    removed = await patch(scim, f"/Users/{bjensen['id']}",
-                          {"op": "remove", "path": f"{ENTERPRISE}:employeeNumber"})
+    removed = await patch(
+        scim, f"/Users/{bjensen['id']}", {"op": "remove", "path": f"{ENTERPRISE}:employeeNumber"}
+    )
 
     assert removed.status == 200
     assert removed.body[ENTERPRISE] == {"manager": {"value": "26118915-6090"}}
@@ -291,26 +342,39 @@ async def test_extension_attribute_by_urn_path(scim: Scim, bjensen: dict[str, An
 async def test_path_less_add_sets_each_attribute_of_the_value_object(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
-    answer = await patch(scim, f"/Users/{bjensen['id']}", {
-        "op": "add",
-        "value": {"nickName": "Babs", "emails": [{"value": "b@other.org", "type": "other"}]},
-    })
+    answer = await patch(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {
+            "op": "add",
+            "value": {"nickName": "Babs", "emails": [{"value": "b@other.org", "type": "other"}]},
+        },
+    )
 
     assert answer.status == 200
     assert answer.body["nickName"] == "Babs"
     assert [e["value"] for e in answer.body["emails"]] == [
-        "bjensen@example.com", "babs@jensen.org", "b@other.org",
+        "bjensen@example.com",
+        "babs@jensen.org",
+        "b@other.org",
     ]
 
 
 async def test_path_less_replace_sets_each_attribute_of_the_value_object(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
-    answer = await patch(scim, f"/Users/{bjensen['id']}", {
-        "op": "replace",
-        "value": {"title": "Manager", "name": {"givenName": "Babs"},
-                  ENTERPRISE: {"department": "Tours"}},
-    })
+    answer = await patch(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {
+            "op": "replace",
+            "value": {
+                "title": "Manager",
+                "name": {"givenName": "Babs"},
+                ENTERPRISE: {"department": "Tours"},
+            },
+        },
+    )
 
     assert answer.status == 200
     assert answer.body["title"] == "Manager"
@@ -320,7 +384,8 @@ async def test_path_less_replace_sets_each_attribute_of_the_value_object(
 
 async def test_operations_apply_in_order(scim: Scim, bjensen: dict[str, Any]) -> None:
     answer = await patch(
-        scim, f"/Users/{bjensen['id']}",
+        scim,
+        f"/Users/{bjensen['id']}",
         {"op": "add", "path": "nickName", "value": "first"},
         {"op": "replace", "path": "nickName", "value": "second"},
         {"op": "remove", "path": "title"},
@@ -333,8 +398,9 @@ async def test_operations_apply_in_order(scim: Scim, bjensen: dict[str, Any]) ->
 
 
 async def test_patch_can_rename_to_a_free_user_name(scim: Scim, bjensen: dict[str, Any]) -> None:
-    answer = await patch(scim, f"/Users/{bjensen['id']}",
-                         {"op": "replace", "path": "userName", "value": "BJensen2"})
+    answer = await patch(
+        scim, f"/Users/{bjensen['id']}", {"op": "replace", "path": "userName", "value": "BJensen2"}
+    )
 
     assert answer.status == 200
     assert answer.body["userName"] == "BJensen2"
@@ -345,8 +411,9 @@ async def test_patch_to_a_taken_user_name_is_409_uniqueness(
 ) -> None:
     await scim.create_user("alice")
 
-    answer = await patch(scim, f"/Users/{bjensen['id']}",
-                         {"op": "replace", "path": "userName", "value": "ALICE"})
+    answer = await patch(
+        scim, f"/Users/{bjensen['id']}", {"op": "replace", "path": "userName", "value": "ALICE"}
+    )
 
     assert answer.status == 409
     assert answer.error == (409, "uniqueness")
@@ -393,14 +460,15 @@ async def test_refused_operation_is_400_and_changes_nothing(
     ("body", "scim_type"),
     [
         ({"schemas": [PATCH_OP]}, "invalidSyntax"),
-        ({"schemas": [PATCH_OP], "Operations": {"op": "remove", "path": "title"}},
-         "invalidSyntax"),
+        ({"schemas": [PATCH_OP], "Operations": {"op": "remove", "path": "title"}}, "invalidSyntax"),
         ({"schemas": [PATCH_OP], "Operations": "remove title"}, "invalidSyntax"),
         ([{"op": "remove", "path": "title"}], "invalidSyntax"),
         ({"schemas": [PATCH_OP], "Operations": []}, "invalidValue"),
         ({"schemas": [PATCH_OP], "Operations": ["remove title"]}, "invalidValue"),
-        ({"schemas": [CORE_USER], "Operations": [{"op": "remove", "path": "title"}]},
-         "invalidValue"),
+        (
+            {"schemas": [CORE_USER], "Operations": [{"op": "remove", "path": "title"}]},
+            "invalidValue",
+        ),
     ],
 )
 async def test_malformed_patch_message_is_400(
@@ -416,8 +484,12 @@ async def test_malformed_patch_message_is_400(
 async def test_body_that_is_not_json_is_400_invalid_syntax(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
-    response = await scim.request("PATCH", f"/Users/{bjensen['id']}", data=b'{"Operations": [',
-                                  headers={"Content-Type": "application/scim+json"})
+    response = await scim.request(
+        "PATCH",
+        f"/Users/{bjensen['id']}",
+        data=b'{"Operations": [',
+        headers={"Content-Type": "application/scim+json"},
+    )
 
     assert response.status == 400
     assert (await response.json())["scimType"] == "invalidSyntax"
@@ -427,7 +499,8 @@ async def test_a_failing_operation_undoes_the_operations_before_it(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
     answer = await patch(
-        scim, f"/Users/{bjensen['id']}",
+        scim,
+        f"/Users/{bjensen['id']}",
         {"op": "replace", "path": "title", "value": "Manager"},
         {"op": "add", "path": "emails", "value": [{"value": "x@example.com"}]},
         {"op": "remove", "path": "userName"},
@@ -442,8 +515,9 @@ async def test_a_failing_operation_undoes_the_operations_before_it(
 
 
 async def test_patch_of_a_missing_resource_is_404(scim: Scim) -> None:
-    answer = await patch(scim, "/Users/no-such-id",
-                         {"op": "replace", "path": "title", "value": "x"})
+    answer = await patch(
+        scim, "/Users/no-such-id", {"op": "replace", "path": "title", "value": "x"}
+    )
 
     assert answer.status == 404
     assert answer.error == (404, None)
@@ -452,8 +526,11 @@ async def test_patch_of_a_missing_resource_is_404(scim: Scim) -> None:
 async def test_patch_cannot_reach_another_tenants_resource(
     scim: Scim, other_scim: Scim, bjensen: dict[str, Any]
 ) -> None:
-    answer = await patch(other_scim, f"/Users/{bjensen['id']}",
-                         {"op": "replace", "path": "title", "value": "Hijacked"})
+    answer = await patch(
+        other_scim,
+        f"/Users/{bjensen['id']}",
+        {"op": "replace", "path": "title", "value": "Hijacked"},
+    )
 
     assert answer.status == 404
     assert (await read(scim, f"/Users/{bjensen['id']}"))["title"] == "Tour Guide"
@@ -468,10 +545,14 @@ async def test_okta_password_push_changes_the_hash_and_is_never_returned(
     before = (await mongo_db.users.find_one({"_id": bjensen["id"]}))["pw"]
 
     # Okta §2.7 (OIN template): path-less replace of the password.
-    answer = await send(scim, f"/Users/{bjensen['id']}", {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "value": {"password": "n3wS3cret!"}}],
-    })
+    answer = await send(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "value": {"password": "n3wS3cret!"}}],
+        },
+    )
 
     assert answer.status == 200
     assert "password" not in answer.body
@@ -488,8 +569,9 @@ async def test_password_by_path_changes_the_hash(
 ) -> None:
     before = (await mongo_db.users.find_one({"_id": bjensen["id"]}))["pw"]
 
-    answer = await patch(scim, f"/Users/{bjensen['id']}",
-                         {"op": "replace", "path": "password", "value": "an0ther!"})
+    answer = await patch(
+        scim, f"/Users/{bjensen['id']}", {"op": "replace", "path": "password", "value": "an0ther!"}
+    )
 
     assert answer.status == 200
     assert "password" not in answer.body
@@ -501,8 +583,9 @@ async def test_patch_without_password_keeps_the_hash(
 ) -> None:
     before = (await mongo_db.users.find_one({"_id": bjensen["id"]}))["pw"]
 
-    answer = await patch(scim, f"/Users/{bjensen['id']}",
-                         {"op": "replace", "path": "title", "value": "Manager"})
+    answer = await patch(
+        scim, f"/Users/{bjensen['id']}", {"op": "replace", "path": "title", "value": "Manager"}
+    )
 
     assert answer.status == 200
     assert (await mongo_db.users.find_one({"_id": bjensen["id"]}))["pw"] == before
@@ -514,9 +597,12 @@ async def test_patch_without_password_keeps_the_hash(
 async def test_if_match_with_the_current_etag_applies_the_patch(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
-    answer = await patch(scim, f"/Users/{bjensen['id']}",
-                         {"op": "replace", "path": "title", "value": "Manager"},
-                         headers={"If-Match": 'W/"1"'})
+    answer = await patch(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {"op": "replace", "path": "title", "value": "Manager"},
+        headers={"If-Match": 'W/"1"'},
+    )
 
     assert answer.status == 200
     assert answer.etag == 'W/"2"'
@@ -525,13 +611,17 @@ async def test_if_match_with_the_current_etag_applies_the_patch(
 async def test_if_match_with_a_stale_etag_is_412_and_changes_nothing(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
-    first = await patch(scim, f"/Users/{bjensen['id']}",
-                        {"op": "replace", "path": "title", "value": "Manager"})
+    first = await patch(
+        scim, f"/Users/{bjensen['id']}", {"op": "replace", "path": "title", "value": "Manager"}
+    )
     assert first.etag == 'W/"2"'
 
-    stale = await patch(scim, f"/Users/{bjensen['id']}",
-                        {"op": "replace", "path": "title", "value": "Stale"},
-                        headers={"If-Match": 'W/"1"'})
+    stale = await patch(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {"op": "replace", "path": "title", "value": "Stale"},
+        headers={"If-Match": 'W/"1"'},
+    )
 
     assert stale.status == 412
     assert stale.error == (412, None)
@@ -546,8 +636,11 @@ async def test_membership_only_patch_changes_the_group_version(
     group = await scim.create_group("Engineering")
     assert group["meta"]["version"] == 'W/"1"'
 
-    answer = await patch(scim, f"/Groups/{group['id']}",
-                         {"op": "add", "path": "members", "value": [{"value": people[0]}]})
+    answer = await patch(
+        scim,
+        f"/Groups/{group['id']}",
+        {"op": "add", "path": "members", "value": [{"value": people[0]}]},
+    )
 
     assert answer.status == 200
     assert answer.body["meta"]["version"] == 'W/"2"'
@@ -561,12 +654,16 @@ async def test_membership_only_patch_with_stale_if_match_is_412_and_adds_nobody(
     scim: Scim, people: list[str]
 ) -> None:
     group = await scim.create_group("Engineering")
-    await patch(scim, f"/Groups/{group['id']}",
-                {"op": "replace", "path": "displayName", "value": "Eng"})
+    await patch(
+        scim, f"/Groups/{group['id']}", {"op": "replace", "path": "displayName", "value": "Eng"}
+    )
 
-    answer = await patch(scim, f"/Groups/{group['id']}",
-                         {"op": "add", "path": "members", "value": [{"value": people[0]}]},
-                         headers={"If-Match": 'W/"1"'})
+    answer = await patch(
+        scim,
+        f"/Groups/{group['id']}",
+        {"op": "add", "path": "members", "value": [{"value": people[0]}]},
+        headers={"If-Match": 'W/"1"'},
+    )
 
     assert answer.status == 412
     assert member_ids(await read(scim, f"/Groups/{group['id']}")) == set()
@@ -579,20 +676,28 @@ async def test_okta_deactivate_and_reactivate_path_less(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
     # Okta §2.5 (literal) and §2.6.
-    deactivated = await send(scim, f"/Users/{bjensen['id']}", {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "value": {"active": False}}],
-    })
+    deactivated = await send(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "value": {"active": False}}],
+        },
+    )
 
     assert deactivated.status == 200
     assert deactivated.body["active"] is False
     assert deactivated.body["userName"] == "bjensen"
     assert (await read(scim, f"/Users/{bjensen['id']}"))["active"] is False
 
-    reactivated = await send(scim, f"/Users/{bjensen['id']}", {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "value": {"active": True}}],
-    })
+    reactivated = await send(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "value": {"active": True}}],
+        },
+    )
 
     assert reactivated.status == 200
     assert reactivated.body["active"] is True
@@ -602,11 +707,19 @@ async def test_okta_group_rename_with_its_own_id_in_the_value(scim: Scim) -> Non
     group = await scim.create_group("Test SCIMv2")
 
     # Okta §2.8: `id` inside `value` is legacy; the same id is accepted.
-    answer = await send(scim, f"/Groups/{group['id']}", {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace",
-                        "value": {"id": group["id"], "displayName": "Test SCIMv2 renamed"}}],
-    })
+    answer = await send(
+        scim,
+        f"/Groups/{group['id']}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [
+                {
+                    "op": "replace",
+                    "value": {"id": group["id"], "displayName": "Test SCIMv2 renamed"},
+                }
+            ],
+        },
+    )
 
     assert answer.status == 200
     assert answer.body["id"] == group["id"]
@@ -617,8 +730,11 @@ async def test_okta_group_rename_with_another_id_is_refused(scim: Scim) -> None:
     group = await scim.create_group("Test SCIMv2")
     other = await scim.create_group("Other")
 
-    answer = await patch(scim, f"/Groups/{group['id']}",
-                         {"op": "replace", "value": {"id": other["id"], "displayName": "X"}})
+    answer = await patch(
+        scim,
+        f"/Groups/{group['id']}",
+        {"op": "replace", "value": {"id": other["id"], "displayName": "X"}},
+    )
 
     assert answer.error == (400, "mutability")
     assert (await read(scim, f"/Groups/{group['id']}"))["displayName"] == "Test SCIMv2"
@@ -631,14 +747,21 @@ async def test_okta_membership_delta_removes_by_filter_then_adds(
     group = await scim.create_group("Test SCIMv2", members=[leaving, staying])
 
     # Okta §2.8, literal shape.
-    answer = await send(scim, f"/Groups/{group['id']}", {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [
-            {"op": "remove", "path": f'members[value eq "{leaving}"]'},
-            {"op": "add", "path": "members",
-             "value": [{"value": joining, "display": "user2@okta.local"}]},
-        ],
-    })
+    answer = await send(
+        scim,
+        f"/Groups/{group['id']}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [
+                {"op": "remove", "path": f'members[value eq "{leaving}"]'},
+                {
+                    "op": "add",
+                    "path": "members",
+                    "value": [{"value": joining, "display": "user2@okta.local"}],
+                },
+            ],
+        },
+    )
 
     assert answer.status == 200
     assert member_ids(answer.body) == {staying, joining}
@@ -654,13 +777,18 @@ async def test_okta_several_removes_then_one_add_with_several_values(
     group = await scim.create_group("Test SCIMv2", members=people[:3])
 
     answer = await patch(
-        scim, f"/Groups/{group['id']}",
+        scim,
+        f"/Groups/{group['id']}",
         {"op": "remove", "path": f'members[value eq "{people[0]}"]'},
         {"op": "remove", "path": f'members[value eq "{people[1]}"]'},
-        {"op": "add", "path": "members", "value": [
-            {"value": people[3], "display": "user3@okta.local"},
-            {"value": people[4], "display": "user4@okta.local"},
-        ]},
+        {
+            "op": "add",
+            "path": "members",
+            "value": [
+                {"value": people[3], "display": "user3@okta.local"},
+                {"value": people[4], "display": "user4@okta.local"},
+            ],
+        },
     )
 
     assert answer.status == 200
@@ -672,9 +800,14 @@ async def test_members_filter_joined_by_or_removes_each_named_member(
 ) -> None:
     group = await scim.create_group("G", members=people[:3])
 
-    answer = await patch(scim, f"/Groups/{group['id']}", {
-        "op": "remove", "path": f'members[value eq "{people[0]}" or value eq "{people[2]}"]',
-    })
+    answer = await patch(
+        scim,
+        f"/Groups/{group['id']}",
+        {
+            "op": "remove",
+            "path": f'members[value eq "{people[0]}" or value eq "{people[2]}"]',
+        },
+    )
 
     assert answer.status == 200
     assert member_ids(answer.body) == {people[1]}
@@ -683,11 +816,18 @@ async def test_members_filter_joined_by_or_removes_each_named_member(
 async def test_okta_push_now_replaces_members_exactly(scim: Scim, people: list[str]) -> None:
     group = await scim.create_group("Test SCIMv2", members=people[:3])
 
-    answer = await patch(scim, f"/Groups/{group['id']}", {
-        "op": "replace", "path": "members",
-        "value": [{"value": people[2], "display": "user2@okta.local"},
-                  {"value": people[3], "display": "user3@okta.local"}],
-    })
+    answer = await patch(
+        scim,
+        f"/Groups/{group['id']}",
+        {
+            "op": "replace",
+            "path": "members",
+            "value": [
+                {"value": people[2], "display": "user2@okta.local"},
+                {"value": people[3], "display": "user3@okta.local"},
+            ],
+        },
+    )
 
     assert answer.status == 200
     assert member_ids(answer.body) == {people[2], people[3]}
@@ -703,10 +843,16 @@ async def test_jumpcloud_member_add_and_remove_with_value_arrays(
     group = await scim.create_group("JC", members=people[:2])
 
     # JumpCloud §3.5: no filter, no display, no type.
-    added = await patch(scim, f"/Groups/{group['id']}",
-                        {"op": "add", "path": "members", "value": [{"value": people[2]}]})
-    removed = await patch(scim, f"/Groups/{group['id']}",
-                          {"op": "remove", "path": "members", "value": [{"value": people[0]}]})
+    added = await patch(
+        scim,
+        f"/Groups/{group['id']}",
+        {"op": "add", "path": "members", "value": [{"value": people[2]}]},
+    )
+    removed = await patch(
+        scim,
+        f"/Groups/{group['id']}",
+        {"op": "remove", "path": "members", "value": [{"value": people[0]}]},
+    )
 
     assert added.status == 200
     assert member_ids(added.body) == set(people[:3])
@@ -721,25 +867,34 @@ async def test_entra_disable_with_capitalised_op_and_string_boolean(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
     # Entra §4, default (non-flag) behaviour: capitalised op, "False" as a string.
-    answer = await send(scim, f"/Users/{bjensen['id']}", {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "Replace", "path": "active", "value": "False"}],
-    })
+    answer = await send(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "Replace", "path": "active", "value": "False"}],
+        },
+    )
 
     assert answer.status == 200
     assert answer.body["active"] is False
 
-    enabled = await patch(scim, f"/Users/{bjensen['id']}",
-                          {"op": "Replace", "path": "active", "value": "True"})
+    enabled = await patch(
+        scim, f"/Users/{bjensen['id']}", {"op": "Replace", "path": "active", "value": "True"}
+    )
 
     assert enabled.body["active"] is True
 
 
 async def test_entra_single_value_add(scim: Scim, bjensen: dict[str, Any]) -> None:
-    answer = await send(scim, f"/Users/{bjensen['id']}", {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "Add", "path": "nickName", "value": "Babs"}],
-    })
+    answer = await send(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "Add", "path": "nickName", "value": "Babs"}],
+        },
+    )
 
     assert answer.status == 200
     assert answer.body["nickName"] == "Babs"
@@ -748,21 +903,32 @@ async def test_entra_single_value_add(scim: Scim, bjensen: dict[str, Any]) -> No
 async def test_entra_multi_attribute_update_one_replace_per_path(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
-    answer = await send(scim, f"/Users/{bjensen['id']}", {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [
-            {"op": "Replace", "path": 'emails[type eq "work"].value',
-             "value": "barbara@contoso.com"},
-            {"op": "Replace", "path": "name.givenName", "value": "Barb"},
-            {"op": "Replace",
-             "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber",
-             "value": "42"},
-        ],
-    })
+    answer = await send(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [
+                {
+                    "op": "Replace",
+                    "path": 'emails[type eq "work"].value',
+                    "value": "barbara@contoso.com",
+                },
+                {"op": "Replace", "path": "name.givenName", "value": "Barb"},
+                {
+                    "op": "Replace",
+                    "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber",  # noqa: E501
+                    "value": "42",
+                },
+            ],
+        },
+    )
 
     assert answer.status == 200
     assert answer.body["emails"][0] == {
-        "value": "barbara@contoso.com", "type": "work", "primary": True,
+        "value": "barbara@contoso.com",
+        "type": "work",
+        "primary": True,
     }
     assert answer.body["emails"][1] == {"value": "babs@jensen.org", "type": "home"}
     assert answer.body["name"] == {"givenName": "Barb", "familyName": "Jensen"}
@@ -773,15 +939,24 @@ async def test_entra_path_less_replace_with_dotted_keys(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
     # Entra §4 with aadOptscim062020: lower-case op, path-less value with attribute paths as keys.
-    answer = await send(scim, f"/Users/{bjensen['id']}", {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "value": {
-            "displayName": "Barbara J",
-            "name.givenName": "X",
-            "name.familyName": "Y",
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "7",
-        }}],
-    })
+    answer = await send(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [
+                {
+                    "op": "replace",
+                    "value": {
+                        "displayName": "Barbara J",
+                        "name.givenName": "X",
+                        "name.familyName": "Y",
+                        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "7",  # noqa: E501
+                    },
+                }
+            ],
+        },
+    )
 
     assert answer.status == 200
     assert answer.body["displayName"] == "Barbara J"
@@ -790,8 +965,9 @@ async def test_entra_path_less_replace_with_dotted_keys(
 
 
 async def test_entra_capitalised_dotted_key_replace(scim: Scim, bjensen: dict[str, Any]) -> None:
-    answer = await patch(scim, f"/Users/{bjensen['id']}",
-                         {"op": "Replace", "value": {"name.givenName": "X"}})
+    answer = await patch(
+        scim, f"/Users/{bjensen['id']}", {"op": "Replace", "value": {"name.givenName": "X"}}
+    )
 
     assert answer.status == 200
     assert answer.body["name"] == {"givenName": "X", "familyName": "Jensen"}
@@ -800,19 +976,26 @@ async def test_entra_capitalised_dotted_key_replace(scim: Scim, bjensen: dict[st
 async def test_entra_add_member_with_null_ref(scim: Scim, people: list[str]) -> None:
     group = await scim.create_group("Entra group")
 
-    answer = await send(scim, f"/Groups/{group['id']}", {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "Add", "path": "members",
-                        "value": [{"$ref": None, "value": people[0]}]}],
-    })
+    answer = await send(
+        scim,
+        f"/Groups/{group['id']}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [
+                {"op": "Add", "path": "members", "value": [{"$ref": None, "value": people[0]}]}
+            ],
+        },
+    )
 
     assert answer.status == 200
-    assert answer.body["members"] == [{
-        "value": people[0],
-        "$ref": answer.body["members"][0]["$ref"],
-        "type": "User",
-        "display": "user0@okta.local",
-    }]
+    assert answer.body["members"] == [
+        {
+            "value": people[0],
+            "$ref": answer.body["members"][0]["$ref"],
+            "type": "User",
+            "display": "user0@okta.local",
+        }
+    ]
     assert answer.body["members"][0]["$ref"].endswith(f"/scim/v2/acme/Users/{people[0]}")
 
 
@@ -821,16 +1004,27 @@ async def test_entra_remove_with_value_list_removes_only_those_members(
 ) -> None:
     group = await scim.create_group("Entra group", members=people)
 
-    answer = await send(scim, f"/Groups/{group['id']}", {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "Remove", "path": "members",
-                        "value": [{"value": people[1]}, {"value": people[3]}]}],
-    })
+    answer = await send(
+        scim,
+        f"/Groups/{group['id']}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [
+                {
+                    "op": "Remove",
+                    "path": "members",
+                    "value": [{"value": people[1]}, {"value": people[3]}],
+                }
+            ],
+        },
+    )
 
     assert answer.status == 200
     assert member_ids(answer.body) == {people[0], people[2], people[4]}
     assert member_ids(await read(scim, f"/Groups/{group['id']}")) == {
-        people[0], people[2], people[4],
+        people[0],
+        people[2],
+        people[4],
     }
 
 
@@ -839,12 +1033,17 @@ async def test_remove_naming_non_members_never_widens_to_the_others(
 ) -> None:
     group = await scim.create_group("G", members=people[:3])
 
-    by_value = await patch(scim, f"/Groups/{group['id']}",
-                           {"op": "Remove", "path": "members", "value": [{"value": people[4]}]})
-    by_filter = await patch(scim, f"/Groups/{group['id']}",
-                            {"op": "remove", "path": 'members[value eq "not-a-member"]'})
-    empty_list = await patch(scim, f"/Groups/{group['id']}",
-                             {"op": "remove", "path": "members", "value": []})
+    by_value = await patch(
+        scim,
+        f"/Groups/{group['id']}",
+        {"op": "Remove", "path": "members", "value": [{"value": people[4]}]},
+    )
+    by_filter = await patch(
+        scim, f"/Groups/{group['id']}", {"op": "remove", "path": 'members[value eq "not-a-member"]'}
+    )
+    empty_list = await patch(
+        scim, f"/Groups/{group['id']}", {"op": "remove", "path": "members", "value": []}
+    )
 
     for answer in (by_value, by_filter, empty_list):
         assert answer.status == 200
@@ -854,17 +1053,26 @@ async def test_remove_naming_non_members_never_widens_to_the_others(
 async def test_entra_remove_with_value_list_on_a_user_attribute_removes_only_those(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
-    answer = await patch(scim, f"/Users/{bjensen['id']}", {
-        "op": "Remove", "path": "emails", "value": [{"value": "babs@jensen.org"}],
-    })
+    answer = await patch(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {
+            "op": "Remove",
+            "path": "emails",
+            "value": [{"value": "babs@jensen.org"}],
+        },
+    )
 
     assert answer.status == 200
     assert answer.body["emails"] == [
         {"value": "bjensen@example.com", "type": "work", "primary": True},
     ]
 
-    nothing = await patch(scim, f"/Users/{bjensen['id']}",
-                          {"op": "Remove", "path": "emails", "value": [{"value": "x@y.z"}]})
+    nothing = await patch(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {"op": "Remove", "path": "emails", "value": [{"value": "x@y.z"}]},
+    )
 
     assert nothing.status == 200
     assert len(nothing.body["emails"]) == 1
@@ -891,8 +1099,9 @@ async def test_remove_members_without_value_clears_them_all(
 async def test_remove_members_by_their_urn_path(scim: Scim, people: list[str]) -> None:
     group = await scim.create_group("G", members=people[:2])
 
-    answer = await patch(scim, f"/Groups/{group['id']}",
-                         {"op": "remove", "path": f"{CORE_GROUP}:members"})
+    answer = await patch(
+        scim, f"/Groups/{group['id']}", {"op": "remove", "path": f"{CORE_GROUP}:members"}
+    )
 
     assert answer.status == 200
     assert "members" not in answer.body
@@ -903,10 +1112,15 @@ async def test_replace_members_sets_exactly_the_given_members(
 ) -> None:
     group = await scim.create_group("G", members=people[:3])
 
-    answer = await patch(scim, f"/Groups/{group['id']}", {
-        "op": "replace", "path": "members",
-        "value": [{"value": people[1]}, {"value": people[4]}],
-    })
+    answer = await patch(
+        scim,
+        f"/Groups/{group['id']}",
+        {
+            "op": "replace",
+            "path": "members",
+            "value": [{"value": people[1]}, {"value": people[4]}],
+        },
+    )
 
     assert answer.status == 200
     assert member_ids(answer.body) == {people[1], people[4]}
@@ -917,8 +1131,9 @@ async def test_replace_members_with_an_empty_list_clears_them(
 ) -> None:
     group = await scim.create_group("G", members=people[:3])
 
-    answer = await patch(scim, f"/Groups/{group['id']}",
-                         {"op": "replace", "path": "members", "value": []})
+    answer = await patch(
+        scim, f"/Groups/{group['id']}", {"op": "replace", "path": "members", "value": []}
+    )
 
     assert answer.status == 200
     assert member_ids(answer.body) == set()
@@ -929,23 +1144,32 @@ async def test_adding_a_present_member_keeps_a_single_membership(
 ) -> None:
     group = await scim.create_group("G", members=people[:1])
 
-    answer = await patch(scim, f"/Groups/{group['id']}", {
-        "op": "add", "path": "members", "value": [{"value": people[0]}, {"value": people[0]}],
-    })
+    answer = await patch(
+        scim,
+        f"/Groups/{group['id']}",
+        {
+            "op": "add",
+            "path": "members",
+            "value": [{"value": people[0]}, {"value": people[0]}],
+        },
+    )
 
     assert answer.status == 200
     assert [m["value"] for m in answer.body["members"]] == [people[0]]
     assert await mongo_db.memberships.count_documents({"group": group["id"]}) == 1
 
 
-async def test_path_less_add_with_members_and_display_name(
-    scim: Scim, people: list[str]
-) -> None:
+async def test_path_less_add_with_members_and_display_name(scim: Scim, people: list[str]) -> None:
     group = await scim.create_group("G")
 
-    answer = await patch(scim, f"/Groups/{group['id']}", {
-        "op": "add", "value": {"displayName": "G2", "members": [{"value": people[0]}]},
-    })
+    answer = await patch(
+        scim,
+        f"/Groups/{group['id']}",
+        {
+            "op": "add",
+            "value": {"displayName": "G2", "members": [{"value": people[0]}]},
+        },
+    )
 
     assert answer.status == 200
     assert answer.body["displayName"] == "G2"
@@ -958,14 +1182,18 @@ async def test_group_can_be_a_member_and_users_see_it_in_groups(
     inner = await scim.create_group("Inner", members=[people[0]])
     outer = await scim.create_group("Outer")
 
-    answer = await patch(scim, f"/Groups/{outer['id']}",
-                         {"op": "add", "path": "members", "value": [{"value": inner["id"]}]})
+    answer = await patch(
+        scim,
+        f"/Groups/{outer['id']}",
+        {"op": "add", "path": "members", "value": [{"value": inner["id"]}]},
+    )
 
     assert answer.status == 200
     assert answer.body["members"][0]["type"] == "Group"
     groups = (await read(scim, f"/Users/{people[0]}"))["groups"]
     assert {(g["value"], g["type"]) for g in groups} == {
-        (inner["id"], "direct"), (outer["id"], "indirect"),
+        (inner["id"], "direct"),
+        (outer["id"], "indirect"),
     }
 
 
@@ -973,11 +1201,15 @@ async def test_unknown_member_id_fails_the_whole_patch(scim: Scim, people: list[
     group = await scim.create_group("G", members=people[:2])
 
     answer = await patch(
-        scim, f"/Groups/{group['id']}",
+        scim,
+        f"/Groups/{group['id']}",
         {"op": "replace", "path": "displayName", "value": "Renamed"},
         {"op": "remove", "path": f'members[value eq "{people[0]}"]'},
-        {"op": "add", "path": "members",
-         "value": [{"value": people[2]}, {"value": "no-such-user"}]},
+        {
+            "op": "add",
+            "path": "members",
+            "value": [{"value": people[2]}, {"value": "no-such-user"}],
+        },
     )
 
     assert answer.status == 400
@@ -995,8 +1227,11 @@ async def test_member_of_another_tenant_is_unknown(
     stranger = await other_scim.create_user("stranger")
     group = await scim.create_group("G")
 
-    answer = await patch(scim, f"/Groups/{group['id']}",
-                         {"op": "add", "path": "members", "value": [{"value": stranger["id"]}]})
+    answer = await patch(
+        scim,
+        f"/Groups/{group['id']}",
+        {"op": "add", "path": "members", "value": [{"value": stranger["id"]}]},
+    )
 
     assert answer.error == (400, "invalidValue")
     assert member_ids(await read(scim, f"/Groups/{group['id']}")) == set()
@@ -1005,8 +1240,7 @@ async def test_member_of_another_tenant_is_unknown(
 @pytest.mark.parametrize(
     ("operation", "scim_type"),
     [
-        ({"op": "add", "path": 'members[value eq "x"]', "value": [{"value": "x"}]},
-         "invalidPath"),
+        ({"op": "add", "path": 'members[value eq "x"]', "value": [{"value": "x"}]}, "invalidPath"),
         ({"op": "replace", "path": "members.value", "value": "x"}, "invalidPath"),
         ({"op": "remove", "path": 'members[display eq "someone"]'}, "invalidFilter"),
         ({"op": "add", "path": "members", "value": [{"display": "no value"}]}, "invalidValue"),
@@ -1030,8 +1264,11 @@ async def test_refused_group_operation_changes_nothing(
 async def test_group_cannot_become_its_own_member(scim: Scim) -> None:
     group = await scim.create_group("G")
 
-    answer = await patch(scim, f"/Groups/{group['id']}",
-                         {"op": "add", "path": "members", "value": [{"value": group["id"]}]})
+    answer = await patch(
+        scim,
+        f"/Groups/{group['id']}",
+        {"op": "add", "path": "members", "value": [{"value": group["id"]}]},
+    )
 
     assert answer.error == (400, "invalidValue")
 
@@ -1041,16 +1278,24 @@ async def test_member_declared_with_the_wrong_type_is_refused(
 ) -> None:
     group = await scim.create_group("G")
 
-    answer = await patch(scim, f"/Groups/{group['id']}", {
-        "op": "add", "path": "members", "value": [{"value": people[0], "type": "Group"}],
-    })
+    answer = await patch(
+        scim,
+        f"/Groups/{group['id']}",
+        {
+            "op": "add",
+            "path": "members",
+            "value": [{"value": people[0], "type": "Group"}],
+        },
+    )
 
     assert answer.error == (400, "invalidValue")
     assert member_ids(await read(scim, f"/Groups/{group['id']}")) == set()
 
 
 async def test_group_patch_can_answer_no_content_when_configured(
-    aiohttp_client: Any, settings: Settings, mongo_db: Any,
+    aiohttp_client: Any,
+    settings: Settings,
+    mongo_db: Any,
 ) -> None:
     app = create_app(dataclasses.replace(settings, group_patch_response="no-content"))
     client = await aiohttp_client(app)
@@ -1058,8 +1303,10 @@ async def test_group_patch_can_answer_no_content_when_configured(
     scim = Scim(client, "acme", tenant["token"])
     user = await scim.create_user("alice")
     group = await scim.create_group("Readers")
-    body = {"schemas": [PATCH_OP], "Operations": [
-        {"op": "add", "path": "members", "value": [{"value": user["id"]}]}]}
+    body = {
+        "schemas": [PATCH_OP],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": user["id"]}]}],
+    }
 
     response = await scim.patch(f"/Groups/{group['id']}", body)
     assert response.status == 204
@@ -1069,11 +1316,17 @@ async def test_group_patch_can_answer_no_content_when_configured(
     assert [m["value"] for m in members] == [user["id"]]
 
     # Asking for attributes asks for a body; Users are not affected by the setting.
-    asked = await scim.patch(f"/Groups/{group['id']}?attributes=displayName", {
-        "schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "displayName",
-                                            "value": "Writers"}]})
+    asked = await scim.patch(
+        f"/Groups/{group['id']}?attributes=displayName",
+        {
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "replace", "path": "displayName", "value": "Writers"}],
+        },
+    )
     assert asked.status == 200
     assert (await asked.json())["displayName"] == "Writers"
-    user_patch = await scim.patch(f"/Users/{user['id']}", {
-        "schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "x"}]})
+    user_patch = await scim.patch(
+        f"/Users/{user['id']}",
+        {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "x"}]},
+    )
     assert user_patch.status == 200

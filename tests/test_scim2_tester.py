@@ -18,15 +18,29 @@ from scim_server.embedded import free_port
 
 ADMIN_TOKEN = "scim2-tester-admin-token"
 
+
 @pytest.fixture(scope="module")
 def tester_results(mongodb_uri: str) -> Iterator[list[CheckResult]]:
     """Run every scim2-tester check once against a ``scim-server serve`` subprocess."""
     port = free_port()
     database = f"scim2tester_{uuid.uuid4().hex[:12]}"
     command = [
-        sys.executable, "-m", "scim_server", "serve", "--port", str(port),
-        "--mongodb-uri", mongodb_uri, "--database", database,
-        "--admin-token", ADMIN_TOKEN, "--token-secret", "t" * 32, "--log-level", "WARNING",
+        sys.executable,
+        "-m",
+        "scim_server",
+        "serve",
+        "--port",
+        str(port),
+        "--mongodb-uri",
+        mongodb_uri,
+        "--database",
+        database,
+        "--admin-token",
+        ADMIN_TOKEN,
+        "--token-secret",
+        "t" * 32,
+        "--log-level",
+        "WARNING",
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
@@ -34,14 +48,20 @@ def tester_results(mongodb_uri: str) -> Iterator[list[CheckResult]]:
         banner = process.stdout.readline()
         assert "listening on" in banner, banner
         root = f"http://127.0.0.1:{port}"
-        created = httpx2.post(f"{root}/admin/tenants", json={"name": "conformance"},
-                              headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        created = httpx2.post(
+            f"{root}/admin/tenants",
+            json={"name": "conformance"},
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
         assert created.status_code == 201, created.text
         tenant = created.json()
         assert tenant["scim_base_url"] == f"{root}/scim/v2/conformance"
 
-        with httpx2.Client(base_url=tenant["scim_base_url"], timeout=30,
-                           headers={"Authorization": f"Bearer {tenant['token']}"}) as http:
+        with httpx2.Client(
+            base_url=tenant["scim_base_url"],
+            timeout=30,
+            headers={"Authorization": f"Bearer {tenant['token']}"},
+        ) as http:
             client = SyncSCIMClient(http)
             client.discover()
             yield check_server(client)
@@ -60,9 +80,15 @@ def _describe(results: list[CheckResult]) -> str:
 
 def test_scim2_tester_ran_the_whole_suite(tester_results: list[CheckResult]) -> None:
     titles = {r.title for r in tester_results}
-    assert {"object_creation", "object_query", "object_replacement", "object_deletion",
-            "check_add_attribute", "check_remove_attribute",
-            "check_replace_attribute"} <= titles
+    assert {
+        "object_creation",
+        "object_query",
+        "object_replacement",
+        "object_deletion",
+        "check_add_attribute",
+        "check_remove_attribute",
+        "check_replace_attribute",
+    } <= titles
     assert {r.resource_type for r in tester_results} >= {"User", "Group"}
     assert len(tester_results) > 100
 

@@ -28,8 +28,9 @@ SEATS = "/admin/tenants/acme/seats"
 
 
 async def set_seats(client: TestClient, seats: int | None, tenant: str = "acme") -> Any:
-    response = await client.put(f"/admin/tenants/{tenant}/seats", json={"seats": seats},
-                                headers=ADMIN)
+    response = await client.put(
+        f"/admin/tenants/{tenant}/seats", json={"seats": seats}, headers=ADMIN
+    )
     assert response.status == 200, await response.text()
     return await response.json()
 
@@ -45,8 +46,13 @@ async def create(scim: Scim, user_name: str, **attributes: Any) -> Any:
 
 
 async def set_active(scim: Scim, user_id: str, active: bool) -> Any:
-    return await scim.patch(f"/Users/{user_id}", {"schemas": [PATCH_OP], "Operations": [
-        {"op": "replace", "path": "active", "value": active}]})
+    return await scim.patch(
+        f"/Users/{user_id}",
+        {
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "replace", "path": "active", "value": active}],
+        },
+    )
 
 
 async def is_active(scim: Scim, user_id: str) -> Any:
@@ -64,6 +70,7 @@ async def counter(mongo_db: AsyncDatabase[Any], tenant: str = "acme") -> int:
 
 
 # --- the limit on each write path -------------------------------------------------------------
+
 
 async def test_a_new_tenant_is_unlimited_and_counts_active_users(scim: Scim) -> None:
     assert await usage(scim.client) == {"seats": None, "used": 0, "available": None, "over": 0}
@@ -85,17 +92,18 @@ async def test_create_beyond_the_limit_is_403_naming_it_and_stores_nothing(
     await scim_error(await create(scim, "carol", active=True), 403, None)
 
     assert await mongo_db["users"].count_documents({"tenant": "acme"}) == 2
-    assert (await (await scim.get('/Users?filter=userName eq "carol"')).json())[
-        "totalResults"] == 0
+    assert (await (await scim.get('/Users?filter=userName eq "carol"')).json())["totalResults"] == 0
     assert await usage(scim.client) == {"seats": 2, "used": 2, "available": 0, "over": 0}
 
 
-@pytest.mark.parametrize(("seats", "detail"), [
-    (0, "tenant 'acme' has no seats"),
-    (1, "tenant 'acme' has 1 seat and it is in use"),
-])
-async def test_the_refusal_names_small_limits_readably(scim: Scim, seats: int, detail: str
-                                                       ) -> None:
+@pytest.mark.parametrize(
+    ("seats", "detail"),
+    [
+        (0, "tenant 'acme' has no seats"),
+        (1, "tenant 'acme' has 1 seat and it is in use"),
+    ],
+)
+async def test_the_refusal_names_small_limits_readably(scim: Scim, seats: int, detail: str) -> None:
     await set_seats(scim.client, seats)
     if seats:
         await scim.create_user("alice")
@@ -111,25 +119,28 @@ async def test_inactive_users_are_created_freely_when_full(scim: Scim) -> None:
 
 
 async def test_reactivation_by_put_beyond_the_limit_is_refused_and_the_user_stays_inactive(
-    scim: Scim
+    scim: Scim,
 ) -> None:
     await set_seats(scim.client, 1)
     await scim.create_user("alice")
     bob = await scim.create_user("bob", active=False)
 
-    for body in ({"schemas": [USER], "userName": "bob", "active": True},
-                 {"schemas": [USER], "userName": "bob"}):  # replaced without ``active``: active
+    for body in (
+        {"schemas": [USER], "userName": "bob", "active": True},
+        {"schemas": [USER], "userName": "bob"},
+    ):  # replaced without ``active``: active
         await scim_error(await scim.put(f"/Users/{bob['id']}", body), 403)
         assert await is_active(scim, bob["id"]) is False
     # A PUT that keeps the user inactive needs no seat.
-    kept = await scim.put(f"/Users/{bob['id']}", {"schemas": [USER], "userName": "robert",
-                                                  "active": False})
+    kept = await scim.put(
+        f"/Users/{bob['id']}", {"schemas": [USER], "userName": "robert", "active": False}
+    )
     assert kept.status == 200
     assert (await usage(scim.client))["used"] == 1
 
 
 async def test_reactivation_by_patch_beyond_the_limit_is_refused_and_the_user_stays_inactive(
-    scim: Scim
+    scim: Scim,
 ) -> None:
     await set_seats(scim.client, 1)
     await scim.create_user("alice")
@@ -161,7 +172,7 @@ async def test_deactivating_frees_a_seat_and_reactivating_takes_it_back(scim: Sc
 
 
 async def test_deleting_an_active_user_frees_its_seat_and_an_inactive_one_frees_none(
-    scim: Scim
+    scim: Scim,
 ) -> None:
     await set_seats(scim.client, 1)
     alice = await scim.create_user("alice")
@@ -203,19 +214,38 @@ async def test_bulk_beyond_the_limit_fails_per_operation_and_the_rest_succeed(
     dormant = await scim.create_user("dormant", active=False)
 
     def post(bulk_id: str, data: dict[str, Any]) -> dict[str, Any]:
-        return {"method": "POST", "bulkId": bulk_id, "path": "/Users" if "userName" in data
-                else "/Groups", "data": data}
+        return {
+            "method": "POST",
+            "bulkId": bulk_id,
+            "path": "/Users" if "userName" in data else "/Groups",
+            "data": data,
+        }
 
-    body = {"schemas": [BULK_REQUEST], "Operations": [
-        post("a", {"schemas": [USER], "userName": "alice"}),
-        post("b", {"schemas": [USER], "userName": "bob", "active": True}),
-        post("c", {"schemas": [USER], "userName": "carol"}),
-        post("d", {"schemas": [USER], "userName": "dave", "active": False}),
-        {"method": "PATCH", "path": f"/Users/{dormant['id']}", "data": {
-            "schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"active": True}}]}},
-        post("g", {"schemas": [GROUP], "displayName": "staff",
-                   "members": [{"value": "bulkId:a"}, {"value": "bulkId:d"}]}),
-    ]}
+    body = {
+        "schemas": [BULK_REQUEST],
+        "Operations": [
+            post("a", {"schemas": [USER], "userName": "alice"}),
+            post("b", {"schemas": [USER], "userName": "bob", "active": True}),
+            post("c", {"schemas": [USER], "userName": "carol"}),
+            post("d", {"schemas": [USER], "userName": "dave", "active": False}),
+            {
+                "method": "PATCH",
+                "path": f"/Users/{dormant['id']}",
+                "data": {
+                    "schemas": [PATCH_OP],
+                    "Operations": [{"op": "replace", "value": {"active": True}}],
+                },
+            },
+            post(
+                "g",
+                {
+                    "schemas": [GROUP],
+                    "displayName": "staff",
+                    "members": [{"value": "bulkId:a"}, {"value": "bulkId:d"}],
+                },
+            ),
+        ],
+    }
     response = await scim.post("/Bulk", body)
     assert response.status == 200
     results = (await response.json())["Operations"]
@@ -223,7 +253,11 @@ async def test_bulk_beyond_the_limit_fails_per_operation_and_the_rest_succeed(
     for refused in (results[2], results[4]):
         assert refused["response"]["detail"] == "tenant 'acme' has 2 seats and all 2 are in use"
     assert sorted(await mongo_db["users"].distinct("r.userName", {"tenant": "acme"})) == [
-        "alice", "bob", "dave", "dormant"]
+        "alice",
+        "bob",
+        "dave",
+        "dormant",
+    ]
     assert await is_active(scim, dormant["id"]) is False
     assert (await usage(scim.client))["used"] == 2
 
@@ -236,14 +270,17 @@ async def test_seats_are_per_tenant(scim: Scim, other_scim: Scim) -> None:
     await scim_error(await create(scim, "bob"), 403)
     assert (await usage(scim.client, "acme"))["used"] == 1
     assert await usage(scim.client, "globex") == {
-        "seats": None, "used": 2, "available": None, "over": 0}
+        "seats": None,
+        "used": 2,
+        "available": None,
+        "over": 0,
+    }
 
 
 # --- the limit changed under use --------------------------------------------------------------
 
-async def test_lowering_the_limit_below_use_keeps_users_and_reports_the_excess(
-    scim: Scim
-) -> None:
+
+async def test_lowering_the_limit_below_use_keeps_users_and_reports_the_excess(scim: Scim) -> None:
     users = [await scim.create_user(name) for name in ("alice", "bob", "carol")]
     assert await set_seats(scim.client, 1) == {"seats": 1, "used": 3, "available": 0, "over": 2}
     for user in users:
@@ -262,6 +299,7 @@ async def test_lowering_the_limit_below_use_keeps_users_and_reports_the_excess(
 
 
 # --- concurrency ------------------------------------------------------------------------------
+
 
 async def test_concurrent_creates_take_exactly_the_free_seats(
     scim: Scim, mongo_db: AsyncDatabase[Any]
@@ -286,8 +324,11 @@ async def test_a_storm_of_deactivations_reactivations_and_deletes_keeps_the_coun
     await set_seats(scim.client, 3)
     users = [(await scim.create_user(f"user{n}", active=n < 3))["id"] for n in range(8)]
     shuffle = random.Random(5)
-    writes = [set_active(shuffle.choice((scim, twin)), user, shuffle.random() < 0.6)
-              for user in users for _ in range(10)]
+    writes = [
+        set_active(shuffle.choice((scim, twin)), user, shuffle.random() < 0.6)
+        for user in users
+        for _ in range(10)
+    ]
     writes += [shuffle.choice((scim, twin)).delete(f"/Users/{user}") for user in users[::2]]
     shuffle.shuffle(writes)
 
@@ -308,10 +349,12 @@ async def test_a_delete_racing_a_deactivation_or_reactivation_frees_exactly_the_
 ) -> None:
     for n in range(3):  # bystanders: the counter never reaches 0, where a release stops
         await scim.create_user(f"bystander{n}")
-    targets = [(await scim.create_user(f"user{n}", active=not activate))["id"]
-               for n in range(30)]
-    writes = [request for user in targets for request in (
-        set_active(twin, user, activate), scim.delete(f"/Users/{user}"))]
+    targets = [(await scim.create_user(f"user{n}", active=not activate))["id"] for n in range(30)]
+    writes = [
+        request
+        for user in targets
+        for request in (set_active(twin, user, activate), scim.delete(f"/Users/{user}"))
+    ]
 
     statuses = Counter(response.status for response in await asyncio.gather(*writes))
     assert statuses[204] == len(targets) and set(statuses) <= {200, 204, 404}, statuses
@@ -319,6 +362,7 @@ async def test_a_delete_racing_a_deactivation_or_reactivation_frees_exactly_the_
 
 
 # --- recount ----------------------------------------------------------------------------------
+
 
 async def test_recount_repairs_a_counter_a_crash_left_too_high(
     scim: Scim, mongo_db: AsyncDatabase[Any]
@@ -343,8 +387,9 @@ async def test_a_tenant_from_before_seats_is_counted_not_assumed_empty(
     await scim.create_user("alice")
     await scim.create_user("bob")
     await scim.create_user("carol", active=False)
-    await mongo_db["tenants"].update_one({"_id": "acme"},
-                                         {"$unset": {"seats": "", "seats_used": ""}})
+    await mongo_db["tenants"].update_one(
+        {"_id": "acme"}, {"$unset": {"seats": "", "seats_used": ""}}
+    )
     listed = await (await scim.client.get("/admin/tenants", headers=ADMIN)).json()
     assert [(t["seats"], t["seats_used"]) for t in listed["tenants"]] == [(None, 2)]
 
@@ -365,12 +410,16 @@ async def test_recount_counts_on_a_tenant_index(scim: Scim, mongo_db: AsyncDatab
 
 # --- the admin API ----------------------------------------------------------------------------
 
-SEAT_ROUTES = [("GET", SEATS, None), ("PUT", SEATS, {"seats": 1}),
-               ("POST", f"{SEATS}/recount", None)]
+SEAT_ROUTES = [
+    ("GET", SEATS, None),
+    ("PUT", SEATS, {"seats": 1}),
+    ("POST", f"{SEATS}/recount", None),
+]
 
 
-@pytest.mark.parametrize(("method", "path", "body"), SEAT_ROUTES,
-                         ids=[f"{m} {p}" for m, p, _ in SEAT_ROUTES])
+@pytest.mark.parametrize(
+    ("method", "path", "body"), SEAT_ROUTES, ids=[f"{m} {p}" for m, p, _ in SEAT_ROUTES]
+)
 async def test_seat_routes_require_the_admin_token(
     scim: Scim, mongo_db: AsyncDatabase[Any], method: str, path: str, body: Any
 ) -> None:
@@ -380,8 +429,7 @@ async def test_seat_routes_require_the_admin_token(
     assert tenant is not None and tenant["seats"] is None
 
 
-@pytest.mark.parametrize(("method", "body"), [("GET", None), ("PUT", {"seats": 1}),
-                                              ("POST", None)])
+@pytest.mark.parametrize(("method", "body"), [("GET", None), ("PUT", {"seats": 1}), ("POST", None)])
 async def test_seats_of_an_unknown_tenant_are_404(
     client: TestClient, mongo_db: AsyncDatabase[Any], method: str, body: Any
 ) -> None:
@@ -391,10 +439,21 @@ async def test_seats_of_an_unknown_tenant_are_404(
     assert await mongo_db["tenants"].count_documents({}) == 0
 
 
-@pytest.mark.parametrize("body", [
-    {}, {"seats": -1}, {"seats": 1.5}, {"seats": "5"}, {"seats": True}, {"seats": [5]},
-    {"seats": {"n": 5}}, {"seats": 10**12}, {"seats": 2**70},
-], ids=repr)
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"seats": -1},
+        {"seats": 1.5},
+        {"seats": "5"},
+        {"seats": True},
+        {"seats": [5]},
+        {"seats": {"n": 5}},
+        {"seats": 10**12},
+        {"seats": 2**70},
+    ],
+    ids=repr,
+)
 async def test_invalid_seat_limits_are_400_and_change_nothing(
     scim: Scim, body: dict[str, Any]
 ) -> None:
@@ -405,11 +464,17 @@ async def test_invalid_seat_limits_are_400_and_change_nothing(
 
 async def test_a_seat_limit_body_must_be_a_json_object(scim: Scim) -> None:
     await scim_error(await scim.client.put(SEATS, json=[5], headers=ADMIN), 400, "invalidSyntax")
-    await scim_error(await scim.client.put(SEATS, data=b"{", headers={
-        **ADMIN, "Content-Type": "application/json"}), 400, "invalidSyntax")
+    await scim_error(
+        await scim.client.put(
+            SEATS, data=b"{", headers={**ADMIN, "Content-Type": "application/json"}
+        ),
+        400,
+        "invalidSyntax",
+    )
 
 
 # --- the CLI ----------------------------------------------------------------------------------
+
 
 async def test_cli_sets_shows_and_recounts_seats(
     scim: Scim, capsys: pytest.CaptureFixture[str]

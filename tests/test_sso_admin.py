@@ -49,34 +49,48 @@ def _fingerprints(view: dict[str, Any]) -> list[str]:
     return [c["fingerprint_sha256"] for c in view["idp"]["certificates"]]
 
 
-async def _view(client: TestClient, method: str = "GET", path: str = SSO,
-                status: int = 200, **kwargs: Any) -> dict[str, Any]:
-    response = await client.request(method, path, headers={**ADMIN, **kwargs.pop("headers", {})},
-                                    **kwargs)
+async def _view(
+    client: TestClient, method: str = "GET", path: str = SSO, status: int = 200, **kwargs: Any
+) -> dict[str, Any]:
+    response = await client.request(
+        method, path, headers={**ADMIN, **kwargs.pop("headers", {})}, **kwargs
+    )
     assert response.status == status, await response.text()
     return dict(await response.json())
 
 
-async def _configured(client: TestClient, cert: x509.Certificate,
-                      **extra: Any) -> dict[str, Any]:
-    body = {"idp": {"entity_id": OKTA_ENTITY, "sso_url": OKTA_SSO, "certificates": [_pem(cert)]},
-            **extra}
+async def _configured(client: TestClient, cert: x509.Certificate, **extra: Any) -> dict[str, Any]:
+    body = {
+        "idp": {"entity_id": OKTA_ENTITY, "sso_url": OKTA_SSO, "certificates": [_pem(cert)]},
+        **extra,
+    }
     return await _view(client, "PATCH", json=body)
 
 
 # --- the view -------------------------------------------------------------------------------
 
+
 async def test_a_new_tenant_has_sso_off_and_shows_the_sp_values(scim: Scim) -> None:
     view = await _view(scim.client)
     root = str(scim.client.make_url("")).rstrip("/")
     assert view == {
-        "enabled": False, "preset": "custom",
+        "enabled": False,
+        "preset": "custom",
         "idp": {"entity_id": "", "sso_url": "", "certificates": []},
         "name_id": {"source": "nameid", "attribute": None, "format": None},
-        "attributes": {"email": "email", "first_name": "firstName", "last_name": "lastName",
-                       "groups": "groups"},
-        "jit": True, "allowed_groups": [], "require_signed_assertion": False, "enforced": False,
-        "allow_idp_initiated": True, "clock_skew_seconds": 90, "session_ttl_seconds": 28800,
+        "attributes": {
+            "email": "email",
+            "first_name": "firstName",
+            "last_name": "lastName",
+            "groups": "groups",
+        },
+        "jit": True,
+        "allowed_groups": [],
+        "require_signed_assertion": False,
+        "enforced": False,
+        "allow_idp_initiated": True,
+        "clock_skew_seconds": 90,
+        "session_ttl_seconds": 28800,
         "service_provider": {
             "tenant": "acme",
             "entity_id": f"{root}/sso/acme/saml/metadata",
@@ -88,40 +102,61 @@ async def test_a_new_tenant_has_sso_off_and_shows_the_sp_values(scim: Scim) -> N
 
 
 async def test_sp_values_and_test_link_use_the_public_url(
-    aiohttp_client: Any, settings: Settings, mongo_db: AsyncDatabase[Any],
+    aiohttp_client: Any,
+    settings: Settings,
+    mongo_db: AsyncDatabase[Any],
     certs: list[x509.Certificate],
 ) -> None:
-    client = await aiohttp_client(create_app(replace(settings,
-                                                     public_url="https://idm.example.com/base/")))
+    client = await aiohttp_client(
+        create_app(replace(settings, public_url="https://idm.example.com/base/"))
+    )
     await make_tenant(client, "acme")
     view = await _configured(client, certs[0])
     sp = view["service_provider"]
     assert sp["acs_url"] == "https://idm.example.com/base/sso/acme/saml/acs"
-    assert sp["entity_id"] == sp["metadata_url"] == \
-        "https://idm.example.com/base/sso/acme/saml/metadata"
+    assert (
+        sp["entity_id"]
+        == sp["metadata_url"]
+        == "https://idm.example.com/base/sso/acme/saml/metadata"
+    )
     test = await _view(client, "POST", f"{SSO}/test")
     assert test["url"].startswith("https://idm.example.com/base/sso/acme/saml/login?test=")
 
 
 # --- PUT and PATCH --------------------------------------------------------------------------
 
+
 async def test_put_replaces_everything_and_get_answers_it_back(
     scim: Scim, certs: list[x509.Certificate]
 ) -> None:
     body: dict[str, Any] = {
-        "enabled": True, "preset": "jumpcloud",
-        "idp": {"entity_id": "JumpCloud", "sso_url": JUMPCLOUD_SSO,
-                "certificates": [_pem(certs[0]), _pem(certs[1])]},
+        "enabled": True,
+        "preset": "jumpcloud",
+        "idp": {
+            "entity_id": "JumpCloud",
+            "sso_url": JUMPCLOUD_SSO,
+            "certificates": [_pem(certs[0]), _pem(certs[1])],
+        },
         "name_id": {"source": "attribute", "attribute": "employeeNumber", "format": EMAIL},
-        "attributes": {"email": "mail", "first_name": "givenName", "last_name": "sn",
-                       "groups": None},
-        "jit": False, "allowed_groups": ["Engineering", "*"], "require_signed_assertion": True,
-        "enforced": True, "allow_idp_initiated": False, "clock_skew_seconds": 0,
+        "attributes": {
+            "email": "mail",
+            "first_name": "givenName",
+            "last_name": "sn",
+            "groups": None,
+        },
+        "jit": False,
+        "allowed_groups": ["Engineering", "*"],
+        "require_signed_assertion": True,
+        "enforced": True,
+        "allow_idp_initiated": False,
+        "clock_skew_seconds": 0,
         "session_ttl_seconds": 3600,
     }
     put = await _view(scim.client, "PUT", json=body)
     assert {key: value for key, value in put.items() if key != "service_provider"} == {
-        **body, "idp": {**body["idp"], "certificates": put["idp"]["certificates"]}}
+        **body,
+        "idp": {**body["idp"], "certificates": put["idp"]["certificates"]},
+    }
     assert _fingerprints(put) == [fingerprint_sha256(certs[0]), fingerprint_sha256(certs[1])]
     first = put["idp"]["certificates"][0]
     assert first["subject"] == "CN=idp-0"
@@ -148,24 +183,33 @@ async def test_patch_merges_nested_objects_member_by_member(
     scim: Scim, certs: list[x509.Certificate]
 ) -> None:
     await _configured(scim.client, certs[0], name_id={"format": EMAIL})
-    view = await _view(scim.client, "PATCH", json={
-        "idp": {"entity_id": "http://www.okta.com/exkOTHER"},
-        "name_id": {"source": "attribute", "attribute": "login"},
-        "attributes": {"groups": None},
-        "allowed_groups": ["Staff", "Staff"],
-        "jit": False,
-    })
+    view = await _view(
+        scim.client,
+        "PATCH",
+        json={
+            "idp": {"entity_id": "http://www.okta.com/exkOTHER"},
+            "name_id": {"source": "attribute", "attribute": "login"},
+            "attributes": {"groups": None},
+            "allowed_groups": ["Staff", "Staff"],
+            "jit": False,
+        },
+    )
     assert view["idp"]["entity_id"] == "http://www.okta.com/exkOTHER"
     assert view["idp"]["sso_url"] == OKTA_SSO
     assert _fingerprints(view) == [fingerprint_sha256(certs[0])]
     assert view["name_id"] == {"source": "attribute", "attribute": "login", "format": EMAIL}
-    assert view["attributes"] == {"email": "email", "first_name": "firstName",
-                                  "last_name": "lastName", "groups": None}
+    assert view["attributes"] == {
+        "email": "email",
+        "first_name": "firstName",
+        "last_name": "lastName",
+        "groups": None,
+    }
     assert view["allowed_groups"] == ["Staff"]
     assert view["jit"] is False and view["clock_skew_seconds"] == 90
 
-    cleared = await _view(scim.client, "PATCH", json={"name_id": {"source": "nameid",
-                                                                  "format": None}})
+    cleared = await _view(
+        scim.client, "PATCH", json={"name_id": {"source": "nameid", "format": None}}
+    )
     assert cleared["name_id"] == {"source": "nameid", "attribute": "login", "format": None}
     assert await _view(scim.client) == cleared
 
@@ -190,13 +234,19 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"idp": {"sso_url": "https://sso.example.com/a b"}}, "idp.sso_url must be an absolute http"),
     ({"idp": {"sso_url": "javascript:alert(1)"}}, "idp.sso_url must be an absolute http"),
     ({"idp": {"certificates": "PEM"}}, "idp.certificates must be a list of at most 2"),
-    ({"idp": {"certificates": ["not a certificate"]}},
-     "idp.certificates[0] is not a PEM X.509 certificate"),
-    ({"idp": {"certificates": [{"subject": "CN=x"}]}},
-     "idp.certificates[0] is not a PEM X.509 certificate"),
+    (
+        {"idp": {"certificates": ["not a certificate"]}},
+        "idp.certificates[0] is not a PEM X.509 certificate",
+    ),
+    (
+        {"idp": {"certificates": [{"subject": "CN=x"}]}},
+        "idp.certificates[0] is not a PEM X.509 certificate",
+    ),
     ({"name_id": {"source": "email"}}, "name_id.source must be one of 'nameid', 'attribute'"),
-    ({"name_id": {"source": "attribute"}},
-     "name_id.attribute is required when name_id.source is 'attribute'"),
+    (
+        {"name_id": {"source": "attribute"}},
+        "name_id.attribute is required when name_id.source is 'attribute'",
+    ),
     ({"name_id": {"format": 7}}, "name_id.format must be a non-empty string"),
     ({"attributes": {"email": None}}, "attributes.email must be a non-empty string"),
     ({"attributes": {"first_name": ""}}, "attributes.first_name must be a non-empty string"),
@@ -207,8 +257,7 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"clock_skew_seconds": True}, "clock_skew_seconds must be an integer from 0 to 600"),
     ({"clock_skew_seconds": 1.5}, "clock_skew_seconds must be an integer from 0 to 600"),
     ({"session_ttl_seconds": 59}, "session_ttl_seconds must be an integer from 60 to 604800"),
-    ({"session_ttl_seconds": 604801},
-     "session_ttl_seconds must be an integer from 60 to 604800"),
+    ({"session_ttl_seconds": 604801}, "session_ttl_seconds must be an integer from 60 to 604800"),
 ]
 
 
@@ -217,16 +266,27 @@ async def test_concurrent_patches_of_different_settings_all_land(
 ) -> None:
     """Two admins (here: two workers) patching at once: neither change is lost."""
     other = await aiohttp_client(create_app(settings))
-    patches = [{"clock_skew_seconds": 30}, {"jit": False}, {"allowed_groups": ["Staff"]},
-               {"session_ttl_seconds": 600}, {"allow_idp_initiated": False},
-               {"require_signed_assertion": True}]
-    responses = await asyncio.gather(*(
-        client.patch(SSO, json=body, headers=ADMIN)
-        for client, body in zip([scim.client, other] * 3, patches, strict=True)))
+    patches = [
+        {"clock_skew_seconds": 30},
+        {"jit": False},
+        {"allowed_groups": ["Staff"]},
+        {"session_ttl_seconds": 600},
+        {"allow_idp_initiated": False},
+        {"require_signed_assertion": True},
+    ]
+    responses = await asyncio.gather(
+        *(
+            client.patch(SSO, json=body, headers=ADMIN)
+            for client, body in zip([scim.client, other] * 3, patches, strict=True)
+        )
+    )
     assert [response.status for response in responses] == [200] * len(patches)
     view = await _view(scim.client)
-    assert (view["clock_skew_seconds"], view["jit"], view["allowed_groups"]) == (30, False,
-                                                                                 ["Staff"])
+    assert (view["clock_skew_seconds"], view["jit"], view["allowed_groups"]) == (
+        30,
+        False,
+        ["Staff"],
+    )
     assert view["session_ttl_seconds"] == 600 and view["allow_idp_initiated"] is False
     assert view["require_signed_assertion"] is True
 
@@ -245,21 +305,31 @@ async def test_invalid_settings_are_400_naming_the_field_and_change_nothing(
 async def test_more_than_two_certificates_or_the_same_one_twice_are_refused(
     scim: Scim, certs: list[x509.Certificate]
 ) -> None:
-    three = await scim.client.patch(SSO, headers=ADMIN, json={
-        "idp": {"certificates": [_pem(c) for c in certs]}})
-    assert (await scim_error(three, 400))["detail"].startswith("idp.certificates must be a list "
-                                                               "of at most 2")
-    twice = await scim.client.patch(SSO, headers=ADMIN, json={
-        "idp": {"certificates": [_pem(certs[0]), _pem(certs[0])]}})
-    assert (await scim_error(twice, 400))["detail"] == \
-        "idp.certificates holds the same certificate twice"
+    three = await scim.client.patch(
+        SSO, headers=ADMIN, json={"idp": {"certificates": [_pem(c) for c in certs]}}
+    )
+    assert (await scim_error(three, 400))["detail"].startswith(
+        "idp.certificates must be a list of at most 2"
+    )
+    twice = await scim.client.patch(
+        SSO, headers=ADMIN, json={"idp": {"certificates": [_pem(certs[0]), _pem(certs[0])]}}
+    )
+    assert (await scim_error(twice, 400))[
+        "detail"
+    ] == "idp.certificates holds the same certificate twice"
 
 
 async def test_settings_body_must_be_a_json_object(scim: Scim) -> None:
-    await scim_error(await scim.client.put(SSO, json=["enabled"], headers=ADMIN), 400,
-                     "invalidSyntax")
-    await scim_error(await scim.client.patch(SSO, data=b"{", headers={
-        **ADMIN, "Content-Type": "application/json"}), 400, "invalidSyntax")
+    await scim_error(
+        await scim.client.put(SSO, json=["enabled"], headers=ADMIN), 400, "invalidSyntax"
+    )
+    await scim_error(
+        await scim.client.patch(
+            SSO, data=b"{", headers={**ADMIN, "Content-Type": "application/json"}
+        ),
+        400,
+        "invalidSyntax",
+    )
 
 
 async def test_enabling_needs_the_whole_idp_description(
@@ -267,41 +337,57 @@ async def test_enabling_needs_the_whole_idp_description(
 ) -> None:
     refused = await scim.client.patch(SSO, json={"enabled": True}, headers=ADMIN)
     assert (await scim_error(refused, 400, "invalidValue"))["detail"] == (
-        "SSO cannot be enabled without idp.entity_id, idp.sso_url, idp.certificates")
+        "SSO cannot be enabled without idp.entity_id, idp.sso_url, idp.certificates"
+    )
 
-    await _view(scim.client, "PATCH", json={"idp": {"entity_id": OKTA_ENTITY,
-                                                    "sso_url": OKTA_SSO}})
+    await _view(scim.client, "PATCH", json={"idp": {"entity_id": OKTA_ENTITY, "sso_url": OKTA_SSO}})
     refused = await scim.client.patch(SSO, json={"enabled": True}, headers=ADMIN)
     assert (await scim_error(refused, 400))["detail"] == (
-        "SSO cannot be enabled without idp.certificates")
+        "SSO cannot be enabled without idp.certificates"
+    )
     assert (await _view(scim.client))["enabled"] is False
 
-    enabled = await _view(scim.client, "PATCH", json={
-        "enabled": True, "idp": {"certificates": [_pem(certs[0])]}})
+    enabled = await _view(
+        scim.client, "PATCH", json={"enabled": True, "idp": {"certificates": [_pem(certs[0])]}}
+    )
     assert enabled["enabled"] is True
 
     # Once on, the description cannot be taken away from under it.
     emptied = await scim.client.patch(SSO, json={"idp": {"certificates": []}}, headers=ADMIN)
     assert (await scim_error(emptied, 400))["detail"] == (
-        "SSO cannot be enabled without idp.certificates")
+        "SSO cannot be enabled without idp.certificates"
+    )
     assert _fingerprints(await _view(scim.client)) == [fingerprint_sha256(certs[0])]
 
 
 async def test_choosing_a_preset_sets_its_attribute_names(scim: Scim) -> None:
     jumpcloud = await _view(scim.client, "PATCH", json={"preset": "jumpcloud"})
     assert jumpcloud["preset"] == "jumpcloud"
-    assert jumpcloud["attributes"] == {"email": "email", "first_name": "firstname",
-                                       "last_name": "lastname", "groups": "memberOf"}
+    assert jumpcloud["attributes"] == {
+        "email": "email",
+        "first_name": "firstname",
+        "last_name": "lastname",
+        "groups": "memberOf",
+    }
 
     okta = await _view(scim.client, "PATCH", json={"preset": "okta"})
-    assert okta["attributes"] == {"email": "email", "first_name": "firstName",
-                                  "last_name": "lastName", "groups": "groups"}
+    assert okta["attributes"] == {
+        "email": "email",
+        "first_name": "firstName",
+        "last_name": "lastName",
+        "groups": "groups",
+    }
 
     # Names given with the preset are applied on top of the preset's.
-    mixed = await _view(scim.client, "PATCH", json={"preset": "jumpcloud",
-                                                    "attributes": {"groups": "groups"}})
-    assert mixed["attributes"] == {"email": "email", "first_name": "firstname",
-                                   "last_name": "lastname", "groups": "groups"}
+    mixed = await _view(
+        scim.client, "PATCH", json={"preset": "jumpcloud", "attributes": {"groups": "groups"}}
+    )
+    assert mixed["attributes"] == {
+        "email": "email",
+        "first_name": "firstname",
+        "last_name": "lastname",
+        "groups": "groups",
+    }
 
     # Changing one name later keeps the preset and the other names.
     renamed = await _view(scim.client, "PATCH", json={"attributes": {"email": "mail"}})
@@ -311,16 +397,23 @@ async def test_choosing_a_preset_sets_its_attribute_names(scim: Scim) -> None:
 
 # --- certificates ---------------------------------------------------------------------------
 
+
 async def test_certificates_upload_as_pem_der_or_json_and_rollover_keeps_two(
     scim: Scim, certs: list[x509.Certificate]
 ) -> None:
     path = f"{SSO}/certificates"
     der = certs[1].public_bytes(Encoding.DER)
-    first = await _view(scim.client, "POST", path, data=_pem(certs[0]),
-                        headers={"Content-Type": "application/x-pem-file"})
+    first = await _view(
+        scim.client,
+        "POST",
+        path,
+        data=_pem(certs[0]),
+        headers={"Content-Type": "application/x-pem-file"},
+    )
     assert _fingerprints(first) == [fingerprint_sha256(certs[0])]
-    second = await _view(scim.client, "POST", path, data=der,
-                         headers={"Content-Type": "application/pkix-cert"})
+    second = await _view(
+        scim.client, "POST", path, data=der, headers={"Content-Type": "application/pkix-cert"}
+    )
     assert _fingerprints(second) == [fingerprint_sha256(c) for c in certs[:2]]
 
     # A third pushes the oldest out: the IdP's old and new certificate, nothing older.
@@ -328,29 +421,39 @@ async def test_certificates_upload_as_pem_der_or_json_and_rollover_keeps_two(
     assert _fingerprints(third) == [fingerprint_sha256(c) for c in certs[1:]]
 
     # Uploading a pinned one again makes it the newest, never a duplicate.
-    again = await _view(scim.client, "POST", path, data=_pem(certs[1]),
-                        headers={"Content-Type": "text/plain"})
+    again = await _view(
+        scim.client, "POST", path, data=_pem(certs[1]), headers={"Content-Type": "text/plain"}
+    )
     assert _fingerprints(again) == [fingerprint_sha256(certs[2]), fingerprint_sha256(certs[1])]
-    octets = await _view(scim.client, "POST", path, data=der,
-                         headers={"Content-Type": "application/octet-stream"})
+    octets = await _view(
+        scim.client, "POST", path, data=der, headers={"Content-Type": "application/octet-stream"}
+    )
     assert _fingerprints(octets) == _fingerprints(again)
     assert await _view(scim.client) == octets
 
 
-@pytest.mark.parametrize(("content_type", "body", "status"), [
-    ("application/x-pem-file", b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----",
-     400),
-    ("application/pkix-cert", b"\x30\x82\x01\x00garbage", 400),
-    ("text/plain", b"", 400),
-    ("application/json", b'{"pem": 42}', 400),
-    ("application/json", b'{"pem": "nope"}', 400),
-    ("image/png", b"\x89PNG", 415),
-], ids=["bad-pem", "bad-der", "empty", "pem-not-text", "pem-garbage", "png"])
+@pytest.mark.parametrize(
+    ("content_type", "body", "status"),
+    [
+        (
+            "application/x-pem-file",
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----",
+            400,
+        ),
+        ("application/pkix-cert", b"\x30\x82\x01\x00garbage", 400),
+        ("text/plain", b"", 400),
+        ("application/json", b'{"pem": 42}', 400),
+        ("application/json", b'{"pem": "nope"}', 400),
+        ("image/png", b"\x89PNG", 415),
+    ],
+    ids=["bad-pem", "bad-der", "empty", "pem-not-text", "pem-garbage", "png"],
+)
 async def test_a_bad_certificate_upload_is_refused(
     scim: Scim, content_type: str, body: bytes, status: int
 ) -> None:
-    response = await scim.client.post(f"{SSO}/certificates", data=body,
-                                      headers={**ADMIN, "Content-Type": content_type})
+    response = await scim.client.post(
+        f"{SSO}/certificates", data=body, headers={**ADMIN, "Content-Type": content_type}
+    )
     await scim_error(response, status)
     assert (await _view(scim.client))["idp"]["certificates"] == []
 
@@ -367,12 +470,14 @@ async def test_a_certificate_is_unpinned_by_its_fingerprint(
 
     missing = await scim.client.delete(f"{SSO}/certificates/{old}", headers=ADMIN)
     assert (await scim_error(missing, 404))["detail"] == (
-        f"no pinned certificate has the fingerprint {old!r}")
+        f"no pinned certificate has the fingerprint {old!r}"
+    )
 
     # The fingerprint compares without colons and case, as admins copy it from consoles.
     bare = fingerprint_sha256(certs[1]).replace(":", "").lower()
     assert (await _view(scim.client, "DELETE", f"{SSO}/certificates/{bare}"))["idp"][
-        "certificates"] == []
+        "certificates"
+    ] == []
 
 
 async def test_the_last_certificate_stays_while_sso_is_enabled(
@@ -389,6 +494,7 @@ async def test_the_last_certificate_stays_while_sso_is_enabled(
 
 # --- metadata -------------------------------------------------------------------------------
 
+
 def _okta_metadata(cert: x509.Certificate) -> bytes:
     return idp_metadata(OKTA_ENTITY, OKTA_SSO, [cert], [UNSPECIFIED_11, EMAIL])
 
@@ -400,23 +506,42 @@ def _jumpcloud_metadata(cert: x509.Certificate) -> bytes:
 async def test_okta_and_jumpcloud_metadata_set_the_idp_and_keep_the_rest(
     scim: Scim, certs: list[x509.Certificate]
 ) -> None:
-    await _view(scim.client, "PATCH", json={
-        "jit": False, "allowed_groups": ["Staff"], "preset": "okta",
-        "idp": {"certificates": [_pem(certs[0]), _pem(certs[1])]}})
+    await _view(
+        scim.client,
+        "PATCH",
+        json={
+            "jit": False,
+            "allowed_groups": ["Staff"],
+            "preset": "okta",
+            "idp": {"certificates": [_pem(certs[0]), _pem(certs[1])]},
+        },
+    )
 
-    okta = await _view(scim.client, "POST", f"{SSO}/metadata", data=_okta_metadata(certs[2]),
-                       headers={"Content-Type": "application/samlmetadata+xml"})
+    okta = await _view(
+        scim.client,
+        "POST",
+        f"{SSO}/metadata",
+        data=_okta_metadata(certs[2]),
+        headers={"Content-Type": "application/samlmetadata+xml"},
+    )
     assert okta["idp"]["entity_id"] == OKTA_ENTITY
     assert okta["idp"]["sso_url"] == OKTA_SSO
     assert _fingerprints(okta) == [fingerprint_sha256(certs[2])]
     assert okta["jit"] is False and okta["allowed_groups"] == ["Staff"]
     assert okta["preset"] == "okta"
 
-    jumpcloud = await _view(scim.client, "POST", f"{SSO}/metadata",
-                            data=_jumpcloud_metadata(certs[0]),
-                            headers={"Content-Type": "text/xml"})
-    assert jumpcloud["idp"] == {**jumpcloud["idp"], "entity_id": "JumpCloud",
-                                "sso_url": JUMPCLOUD_SSO}
+    jumpcloud = await _view(
+        scim.client,
+        "POST",
+        f"{SSO}/metadata",
+        data=_jumpcloud_metadata(certs[0]),
+        headers={"Content-Type": "text/xml"},
+    )
+    assert jumpcloud["idp"] == {
+        **jumpcloud["idp"],
+        "entity_id": "JumpCloud",
+        "sso_url": JUMPCLOUD_SSO,
+    }
     assert _fingerprints(jumpcloud) == [fingerprint_sha256(certs[0])]
     assert await _view(scim.client) == jumpcloud
 
@@ -425,31 +550,43 @@ async def test_metadata_with_a_rollover_pins_both_certificates(
     scim: Scim, certs: list[x509.Certificate]
 ) -> None:
     document = idp_metadata(OKTA_ENTITY, OKTA_SSO, certs[:2], [EMAIL])
-    view = await _view(scim.client, "POST", f"{SSO}/metadata", data=document,
-                       headers={"Content-Type": "application/xml"})
+    view = await _view(
+        scim.client,
+        "POST",
+        f"{SSO}/metadata",
+        data=document,
+        headers={"Content-Type": "application/xml"},
+    )
     assert _fingerprints(view) == [fingerprint_sha256(c) for c in certs[:2]]
 
 
 def _doctype(payload: str) -> bytes:
-    return (f'<?xml version="1.0"?>\n{payload}\n<md:EntityDescriptor '
-            'xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="&x;"/>').encode()
+    return (
+        f'<?xml version="1.0"?>\n{payload}\n<md:EntityDescriptor '
+        'xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="&x;"/>'
+    ).encode()
 
 
 BAD_METADATA = {
     "external-entity": _doctype('<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'),
     "internal-entity": _doctype('<!DOCTYPE d [<!ENTITY x "JumpCloud">]>'),
-    "billion-laughs": _doctype('<!DOCTYPE d [<!ENTITY a "aaaaaaaaaa">'
-                               '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
-                               '<!ENTITY x "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'),
-    "external-dtd": (b'<?xml version="1.0"?><!DOCTYPE d SYSTEM "http://127.0.0.1:9/x.dtd">'
-                     b'<d/>'),
+    "billion-laughs": _doctype(
+        '<!DOCTYPE d [<!ENTITY a "aaaaaaaaaa">'
+        '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+        '<!ENTITY x "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
+    ),
+    "external-dtd": (b'<?xml version="1.0"?><!DOCTYPE d SYSTEM "http://127.0.0.1:9/x.dtd"><d/>'),
     "not-xml": b"this is not XML",
     "not-utf8": b'<?xml version="1.0"?><a>\xff\xfe</a>',
-    "not-metadata": b'<html><body>Sign in</body></html>',
-    "no-entity-id": (b'<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">'
-                     b'<md:IDPSSODescriptor/></md:EntityDescriptor>'),
-    "sp-metadata": (b'<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" '
-                    b'entityID="sp"><md:SPSSODescriptor/></md:EntityDescriptor>'),
+    "not-metadata": b"<html><body>Sign in</body></html>",
+    "no-entity-id": (
+        b'<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">'
+        b"<md:IDPSSODescriptor/></md:EntityDescriptor>"
+    ),
+    "sp-metadata": (
+        b'<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" '
+        b'entityID="sp"><md:SPSSODescriptor/></md:EntityDescriptor>'
+    ),
 }
 
 
@@ -458,8 +595,11 @@ async def test_unsafe_or_unusable_metadata_is_400_and_changes_nothing(
     scim: Scim, certs: list[x509.Certificate], document: bytes
 ) -> None:
     before = await _configured(scim.client, certs[0])
-    response = await scim.client.post(f"{SSO}/metadata", data=document, headers={
-        **ADMIN, "Content-Type": "application/samlmetadata+xml"})
+    response = await scim.client.post(
+        f"{SSO}/metadata",
+        data=document,
+        headers={**ADMIN, "Content-Type": "application/samlmetadata+xml"},
+    )
     error = await scim_error(response, 400, "invalidValue")
     assert error["detail"].startswith("the IdP metadata is not usable: "), error["detail"]
     assert await _view(scim.client) == before
@@ -469,25 +609,31 @@ async def test_metadata_without_a_certificate_or_sign_in_url_is_refused(
     scim: Scim, certs: list[x509.Certificate]
 ) -> None:
     bare = idp_metadata(OKTA_ENTITY, OKTA_SSO, [], [EMAIL])
-    response = await scim.client.post(f"{SSO}/metadata", data=bare,
-                                      headers={**ADMIN, "Content-Type": "application/xml"})
+    response = await scim.client.post(
+        f"{SSO}/metadata", data=bare, headers={**ADMIN, "Content-Type": "application/xml"}
+    )
     assert (await scim_error(response, 400))["detail"] == (
-        "the IdP metadata lists 0 signing certificates; 1 to 2 can be pinned")
+        "the IdP metadata lists 0 signing certificates; 1 to 2 can be pinned"
+    )
     crowded = idp_metadata(OKTA_ENTITY, OKTA_SSO, certs, [EMAIL])
-    response = await scim.client.post(f"{SSO}/metadata", data=crowded,
-                                      headers={**ADMIN, "Content-Type": "application/xml"})
+    response = await scim.client.post(
+        f"{SSO}/metadata", data=crowded, headers={**ADMIN, "Content-Type": "application/xml"}
+    )
     assert (await scim_error(response, 400))["detail"] == (
-        "the IdP metadata lists 3 signing certificates; 1 to 2 can be pinned")
+        "the IdP metadata lists 3 signing certificates; 1 to 2 can be pinned"
+    )
     no_sso = _okta_metadata(certs[0]).replace(b"SingleSignOnService", b"SingleLogoutService")
-    response = await scim.client.post(f"{SSO}/metadata", data=no_sso,
-                                      headers={**ADMIN, "Content-Type": "application/xml"})
+    response = await scim.client.post(
+        f"{SSO}/metadata", data=no_sso, headers={**ADMIN, "Content-Type": "application/xml"}
+    )
     assert "no SingleSignOnService" in (await scim_error(response, 400))["detail"]
     assert (await _view(scim.client))["idp"]["entity_id"] == ""
 
 
 async def test_metadata_in_another_media_type_is_415(scim: Scim) -> None:
-    response = await scim.client.post(f"{SSO}/metadata", data=b"<x/>",
-                                      headers={**ADMIN, "Content-Type": "text/html"})
+    response = await scim.client.post(
+        f"{SSO}/metadata", data=b"<x/>", headers={**ADMIN, "Content-Type": "text/html"}
+    )
     await scim_error(response, 415)
 
 
@@ -520,8 +666,14 @@ async def metadata_site(aiohttp_server: Any, certs: list[x509.Certificate]) -> s
         return web.Response(body=document)
 
     app = web.Application()
-    for path, handler in (("/metadata", metadata), ("/moved", moved), ("/to-file", to_file),
-                          ("/huge", huge), ("/gone", gone), ("/slow", slow)):
+    for path, handler in (
+        ("/metadata", metadata),
+        ("/moved", moved),
+        ("/to-file", to_file),
+        ("/huge", huge),
+        ("/gone", gone),
+        ("/slow", slow),
+    ):
         app.router.add_get(path, handler)
     server = await aiohttp_server(app, host="127.0.0.1")
     return str(server.make_url("")).rstrip("/")
@@ -531,27 +683,33 @@ async def test_metadata_is_fetched_from_its_url_following_http_redirects(
     scim: Scim, metadata_site: str, certs: list[x509.Certificate]
 ) -> None:
     for path in ("/metadata", "/moved"):
-        view = await _view(scim.client, "POST", f"{SSO}/metadata",
-                           json={"url": f"{metadata_site}{path}"})
+        view = await _view(
+            scim.client, "POST", f"{SSO}/metadata", json={"url": f"{metadata_site}{path}"}
+        )
         assert view["idp"]["entity_id"] == "JumpCloud"
         assert view["idp"]["sso_url"] == JUMPCLOUD_SSO
         assert _fingerprints(view) == [fingerprint_sha256(certs[1])]
 
 
-@pytest.mark.parametrize(("url", "detail"), [
-    ("{site}/gone", "fetching the IdP metadata from {site}/gone answered HTTP 404"),
-    ("{site}/huge", "the IdP metadata at {site}/huge exceeds 1048576 bytes"),
-    ("{site}/to-file", "cannot fetch the IdP metadata from {site}/to-file: "),
-    ("http://127.0.0.1:9/metadata", "cannot fetch the IdP metadata from http://127.0.0.1:9/"),
-    ("file:///etc/passwd", "url must be an absolute http or https URL"),
-    ("ftp://{host}/metadata", "url must be an absolute http or https URL"),
-], ids=["404", "over-1MiB", "redirect-to-file", "refused", "file-url", "ftp-url"])
+@pytest.mark.parametrize(
+    ("url", "detail"),
+    [
+        ("{site}/gone", "fetching the IdP metadata from {site}/gone answered HTTP 404"),
+        ("{site}/huge", "the IdP metadata at {site}/huge exceeds 1048576 bytes"),
+        ("{site}/to-file", "cannot fetch the IdP metadata from {site}/to-file: "),
+        ("http://127.0.0.1:9/metadata", "cannot fetch the IdP metadata from http://127.0.0.1:9/"),
+        ("file:///etc/passwd", "url must be an absolute http or https URL"),
+        ("ftp://{host}/metadata", "url must be an absolute http or https URL"),
+    ],
+    ids=["404", "over-1MiB", "redirect-to-file", "refused", "file-url", "ftp-url"],
+)
 async def test_an_unusable_metadata_url_is_400(
     scim: Scim, metadata_site: str, url: str, detail: str
 ) -> None:
     host = urlsplit(metadata_site).netloc
-    response = await scim.client.post(f"{SSO}/metadata", headers=ADMIN, json={
-        "url": url.format(site=metadata_site, host=host)})
+    response = await scim.client.post(
+        f"{SSO}/metadata", headers=ADMIN, json={"url": url.format(site=metadata_site, host=host)}
+    )
     error = await scim_error(response, 400, "invalidValue")
     assert error["detail"].startswith(detail.format(site=metadata_site)), error["detail"]
     assert (await _view(scim.client))["idp"]["entity_id"] == ""
@@ -561,34 +719,45 @@ async def test_a_metadata_url_that_never_answers_times_out_as_400(
     scim: Scim, metadata_site: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("scim_server.resources.idp_metadata.FETCH_TIMEOUT_SECONDS", 0.2)
-    response = await scim.client.post(f"{SSO}/metadata", headers=ADMIN,
-                                      json={"url": f"{metadata_site}/slow"})
+    response = await scim.client.post(
+        f"{SSO}/metadata", headers=ADMIN, json={"url": f"{metadata_site}/slow"}
+    )
     assert (await scim_error(response, 400))["detail"] == (
-        f"cannot fetch the IdP metadata from {metadata_site}/slow: no answer within 0.2 s")
+        f"cannot fetch the IdP metadata from {metadata_site}/slow: no answer within 0.2 s"
+    )
 
 
-@pytest.mark.parametrize("body", [{}, {"url": 5}, {"url": "https://x.example", "extra": 1}],
-                         ids=repr)
+@pytest.mark.parametrize(
+    "body", [{}, {"url": 5}, {"url": "https://x.example", "extra": 1}], ids=repr
+)
 async def test_the_metadata_url_body_is_just_a_url(scim: Scim, body: dict[str, Any]) -> None:
     await scim_error(await scim.client.post(f"{SSO}/metadata", json=body, headers=ADMIN), 400)
 
 
 # --- log and test link ----------------------------------------------------------------------
 
-async def test_log_lists_the_tenants_attempts_newest_first(
-    scim: Scim, other_scim: Scim
-) -> None:
+
+async def test_log_lists_the_tenants_attempts_newest_first(scim: Scim, other_scim: Scim) -> None:
     repository = scim.client.app[SERVICES].sso.repository
     start = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     for minute in range(3):
-        await repository.record("acme", {"at": start + timedelta(minutes=minute),
-                                         "outcome": "rejected", "reason": f"attempt {minute}"})
+        await repository.record(
+            "acme",
+            {
+                "at": start + timedelta(minutes=minute),
+                "outcome": "rejected",
+                "reason": f"attempt {minute}",
+            },
+        )
     await repository.record("globex", {"at": start, "outcome": "signed_in", "reason": None})
 
     entries = (await _view(scim.client, "GET", f"{SSO}/log"))["entries"]
     assert [e["reason"] for e in entries] == ["attempt 2", "attempt 1", "attempt 0"]
-    assert entries[0] == {"at": "2026-03-01T12:02:00+00:00", "outcome": "rejected",
-                          "reason": "attempt 2"}
+    assert entries[0] == {
+        "at": "2026-03-01T12:02:00+00:00",
+        "outcome": "rejected",
+        "reason": "attempt 2",
+    }
     limited = (await _view(scim.client, "GET", f"{SSO}/log?limit=1"))["entries"]
     assert [e["reason"] for e in limited] == ["attempt 2"]
     for limit in ("0", "1001", "ten"):
@@ -600,7 +769,8 @@ async def test_test_link_carries_a_ticket_for_this_tenant_only(
 ) -> None:
     refused = await scim.client.post(f"{SSO}/test", headers=ADMIN)
     assert (await scim_error(refused, 409))["detail"] == (
-        "a test sign-in needs idp.entity_id, idp.sso_url, idp.certificates")
+        "a test sign-in needs idp.entity_id, idp.sso_url, idp.certificates"
+    )
 
     view = await _configured(scim.client, certs[0])  # configured, not yet enabled
     url = (await _view(scim.client, "POST", f"{SSO}/test"))["url"]
@@ -615,8 +785,13 @@ async def test_test_link_carries_a_ticket_for_this_tenant_only(
 # --- guard rails ----------------------------------------------------------------------------
 
 SSO_ROUTES = [
-    ("GET", ""), ("PUT", ""), ("PATCH", ""), ("POST", "/certificates"),
-    ("DELETE", "/certificates/AB:CD"), ("POST", "/metadata"), ("GET", "/log"),
+    ("GET", ""),
+    ("PUT", ""),
+    ("PATCH", ""),
+    ("POST", "/certificates"),
+    ("DELETE", "/certificates/AB:CD"),
+    ("POST", "/metadata"),
+    ("GET", "/log"),
     ("POST", "/test"),
 ]
 
@@ -627,13 +802,18 @@ async def test_every_sso_admin_route_needs_the_admin_token_and_an_existing_tenan
 ) -> None:
     before = await _view(scim.client)
     refusals: list[dict[str, str]] = [
-        {}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {scim.token}"}]
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Bearer {scim.token}"},
+    ]
     for headers in refusals:
-        response = await scim.client.request(method, f"{SSO}{suffix}", json={"enabled": True},
-                                             headers=headers)
+        response = await scim.client.request(
+            method, f"{SSO}{suffix}", json={"enabled": True}, headers=headers
+        )
         await scim_error(response, 401)
-    response = await scim.client.request(method, f"/admin/tenants/nobody/sso{suffix}",
-                                         json={"enabled": False}, headers=ADMIN)
+    response = await scim.client.request(
+        method, f"/admin/tenants/nobody/sso{suffix}", json={"enabled": False}, headers=ADMIN
+    )
     assert (await scim_error(response, 404))["detail"] == "no tenant 'nobody'"
     assert await _view(scim.client) == before
 
@@ -644,12 +824,23 @@ async def test_deleting_a_tenant_removes_its_sso_state_and_nobody_elses(
     repository = scim.client.app[SERVICES].sso.repository
     now = datetime.now(UTC)
     for tenant in ("acme", "globex"):
-        await _view(scim.client, "PATCH", f"/admin/tenants/{tenant}/sso", json={
-            "idp": {"entity_id": OKTA_ENTITY, "sso_url": OKTA_SSO,
-                    "certificates": [_pem(certs[0])]}, "enabled": True})
+        await _view(
+            scim.client,
+            "PATCH",
+            f"/admin/tenants/{tenant}/sso",
+            json={
+                "idp": {
+                    "entity_id": OKTA_ENTITY,
+                    "sso_url": OKTA_SSO,
+                    "certificates": [_pem(certs[0])],
+                },
+                "enabled": True,
+            },
+        )
         await repository.record(tenant, {"at": now, "outcome": "signed_in"})
-        await repository.remember_request(tenant, PendingRequest(f"_{tenant}", None, False),
-                                          now + timedelta(minutes=5))
+        await repository.remember_request(
+            tenant, PendingRequest(f"_{tenant}", None, False), now + timedelta(minutes=5)
+        )
         await repository.consume_assertion(tenant, OKTA_ENTITY, "id1", now + timedelta(minutes=5))
         await repository.link(tenant, OKTA_ENTITY, "alice@example.com", "user-1", now)
     collections = ("saml_requests", "saml_assertions", "sso_links", "sso_log")
@@ -672,6 +863,7 @@ async def test_deleting_a_tenant_removes_its_sso_state_and_nobody_elses(
 
 # --- the CLI --------------------------------------------------------------------------------
 
+
 async def _cli(client: TestClient, capsys: pytest.CaptureFixture[str], *args: str) -> str:
     """Run ``scim-server`` in a thread against the live test server; answer what it printed."""
     url = str(client.make_url("")).rstrip("/")
@@ -681,8 +873,11 @@ async def _cli(client: TestClient, capsys: pytest.CaptureFixture[str], *args: st
 
 
 async def test_cli_configures_sso_end_to_end(
-    scim: Scim, capsys: pytest.CaptureFixture[str], tmp_path: Path,
-    certs: list[x509.Certificate], metadata_site: str,
+    scim: Scim,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    certs: list[x509.Certificate],
+    metadata_site: str,
 ) -> None:
     client = scim.client
     shown = json.loads(await _cli(client, capsys, "sso", "show", "--tenant", "acme"))
@@ -690,44 +885,74 @@ async def test_cli_configures_sso_end_to_end(
 
     metadata = tmp_path / "okta.xml"
     metadata.write_bytes(_okta_metadata(certs[0]))
-    imported = json.loads(await _cli(client, capsys, "sso", "import-metadata", "--tenant", "acme",
-                                     "--file", str(metadata)))
+    imported = json.loads(
+        await _cli(
+            client, capsys, "sso", "import-metadata", "--tenant", "acme", "--file", str(metadata)
+        )
+    )
     assert imported["idp"]["entity_id"] == OKTA_ENTITY
 
     der = tmp_path / "new.cer"
     der.write_bytes(certs[1].public_bytes(Encoding.DER))
-    added = json.loads(await _cli(client, capsys, "sso", "add-cert", "--tenant", "acme",
-                                  "--file", str(der)))
+    added = json.loads(
+        await _cli(client, capsys, "sso", "add-cert", "--tenant", "acme", "--file", str(der))
+    )
     assert _fingerprints(added) == [fingerprint_sha256(c) for c in certs[:2]]
 
     pem = tmp_path / "newer.pem"
     pem.write_text(_pem(certs[2]))
-    added = json.loads(await _cli(client, capsys, "sso", "add-cert", "--tenant", "acme",
-                                  "--file", str(pem)))
+    added = json.loads(
+        await _cli(client, capsys, "sso", "add-cert", "--tenant", "acme", "--file", str(pem))
+    )
     assert _fingerprints(added) == [fingerprint_sha256(c) for c in certs[1:]]
 
-    removed = json.loads(await _cli(client, capsys, "sso", "remove-cert", "--tenant", "acme",
-                                    fingerprint_sha256(certs[1])))
+    removed = json.loads(
+        await _cli(
+            client, capsys, "sso", "remove-cert", "--tenant", "acme", fingerprint_sha256(certs[1])
+        )
+    )
     assert _fingerprints(removed) == [fingerprint_sha256(certs[2])]
 
-    enabled = json.loads(await _cli(client, capsys, "sso", "set", "--tenant", "acme", "--json",
-                                    '{"enabled": true, "preset": "okta"}'))
+    enabled = json.loads(
+        await _cli(
+            client,
+            capsys,
+            "sso",
+            "set",
+            "--tenant",
+            "acme",
+            "--json",
+            '{"enabled": true, "preset": "okta"}',
+        )
+    )
     assert enabled["enabled"] is True and enabled["preset"] == "okta"
     changes = tmp_path / "changes.json"
     changes.write_text(json.dumps({"attributes": {"groups": None}, "jit": False}))
-    changed = json.loads(await _cli(client, capsys, "sso", "set", "--tenant", "acme",
-                                    "--file", str(changes)))
+    changed = json.loads(
+        await _cli(client, capsys, "sso", "set", "--tenant", "acme", "--file", str(changes))
+    )
     assert changed["attributes"]["groups"] is None and changed["enabled"] is True
 
-    fetched = json.loads(await _cli(client, capsys, "sso", "import-metadata", "--tenant", "acme",
-                                    "--metadata-url", f"{metadata_site}/metadata"))
+    fetched = json.loads(
+        await _cli(
+            client,
+            capsys,
+            "sso",
+            "import-metadata",
+            "--tenant",
+            "acme",
+            "--metadata-url",
+            f"{metadata_site}/metadata",
+        )
+    )
     assert fetched["idp"]["entity_id"] == "JumpCloud" and fetched["jit"] is False
 
     link = (await _cli(client, capsys, "sso", "test-url", "--tenant", "acme")).strip()
     assert link.startswith(f"{fetched['service_provider']['login_url']}?test=")
 
     await client.app[SERVICES].sso.repository.record(
-        "acme", {"at": datetime.now(UTC), "outcome": "test", "reason": None})
+        "acme", {"at": datetime.now(UTC), "outcome": "test", "reason": None}
+    )
     log = json.loads(await _cli(client, capsys, "sso", "log", "--tenant", "acme", "--limit", "5"))
     assert [e["outcome"] for e in log["entries"]] == ["test"]
 
@@ -737,9 +962,11 @@ async def test_cli_reports_refusals_without_a_traceback(
 ) -> None:
     with pytest.raises(SystemExit, match="settings are not valid JSON"):
         await _cli(scim.client, capsys, "sso", "set", "--tenant", "acme", "--json", "{")
-    with pytest.raises(SystemExit, match=r'error 400: .*SSO cannot be enabled without'):
-        await _cli(scim.client, capsys, "sso", "set", "--tenant", "acme", "--json",
-                   '{"enabled": true}')
+    with pytest.raises(SystemExit, match=r"error 400: .*SSO cannot be enabled without"):
+        await _cli(
+            scim.client, capsys, "sso", "set", "--tenant", "acme", "--json", '{"enabled": true}'
+        )
     with pytest.raises(SystemExit, match=r"cannot read /nonexistent\.pem"):
-        await _cli(scim.client, capsys, "sso", "add-cert", "--tenant", "acme",
-                   "--file", "/nonexistent.pem")
+        await _cli(
+            scim.client, capsys, "sso", "add-cert", "--tenant", "acme", "--file", "/nonexistent.pem"
+        )

@@ -20,9 +20,8 @@ def _user(user_name: str, **attributes: Any) -> dict[str, Any]:
     return {"schemas": [CORE], "userName": user_name, **attributes}
 
 
-
-
 # --- create and read ------------------------------------------------------------------
+
 
 async def test_create_answers_201_with_location_meta_and_etag(scim: Scim) -> None:
     response = await scim.post("/Users", _user("bjensen", displayName="Babs"))
@@ -45,8 +44,9 @@ async def test_create_answers_201_with_location_meta_and_etag(scim: Scim) -> Non
 
 
 async def test_get_by_id_returns_the_created_user(scim: Scim) -> None:
-    created = await scim.create_user("bjensen", name={"givenName": "Barbara",
-                                                      "familyName": "Jensen"})
+    created = await scim.create_user(
+        "bjensen", name={"givenName": "Barbara", "familyName": "Jensen"}
+    )
     response = await scim.get(f"/Users/{created['id']}")
     assert response.status == 200
     assert response.headers["ETag"] == created["meta"]["version"]
@@ -64,10 +64,16 @@ async def test_user_of_another_tenant_is_404_for_every_operation(
     path = f"/Users/{theirs['id']}"
     await scim_error(await scim.get(path), 404)
     await scim_error(await scim.put(path, _user("stolen")), 404)
-    await scim_error(await scim.patch(path, {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "path": "displayName", "value": "x"}],
-    }), 404)
+    await scim_error(
+        await scim.patch(
+            path,
+            {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "displayName", "value": "x"}],
+            },
+        ),
+        404,
+    )
     await scim_error(await scim.delete(path), 404)
     # Untouched for its owner.
     response = await other_scim.get(path)
@@ -77,9 +83,9 @@ async def test_user_of_another_tenant_is_404_for_every_operation(
 
 async def test_read_only_groups_in_create_body_are_ignored(scim: Scim) -> None:
     group = await scim.create_group("Admins")
-    response = await scim.post("/Users", _user(
-        "bjensen", groups=[{"value": group["id"], "display": "Admins"}]
-    ))
+    response = await scim.post(
+        "/Users", _user("bjensen", groups=[{"value": group["id"], "display": "Admins"}])
+    )
     assert response.status == 201, await response.text()
     body = await response.json()
     assert "groups" not in body
@@ -91,19 +97,25 @@ async def test_read_only_groups_in_create_body_are_ignored(scim: Scim) -> None:
 
 # --- schema violations ----------------------------------------------------------------
 
+
 async def test_create_without_user_name_is_400_invalid_value(scim: Scim) -> None:
-    await scim_error(await scim.post("/Users", {"schemas": [CORE], "displayName": "x"}),
-                 400, "invalidValue")
+    await scim_error(
+        await scim.post("/Users", {"schemas": [CORE], "displayName": "x"}), 400, "invalidValue"
+    )
 
 
 async def test_create_with_emails_not_a_list_is_400_invalid_value(scim: Scim) -> None:
-    await scim_error(await scim.post("/Users", _user("bjensen", emails="bjensen@example.com")),
-                 400, "invalidValue")
+    await scim_error(
+        await scim.post("/Users", _user("bjensen", emails="bjensen@example.com")),
+        400,
+        "invalidValue",
+    )
 
 
 async def test_create_with_wrong_type_is_400_invalid_value(scim: Scim) -> None:
-    await scim_error(await scim.post("/Users", _user("bjensen", active={"yes": 1})),
-                 400, "invalidValue")
+    await scim_error(
+        await scim.post("/Users", _user("bjensen", active={"yes": 1})), 400, "invalidValue"
+    )
 
 
 async def test_rejected_create_stores_nothing(scim: Scim, mongo_db: AsyncDatabase[Any]) -> None:
@@ -113,9 +125,13 @@ async def test_rejected_create_stores_nothing(scim: Scim, mongo_db: AsyncDatabas
 
 # --- replace --------------------------------------------------------------------------
 
+
 async def test_put_replaces_the_whole_resource(scim: Scim) -> None:
     created = await scim.create_user(
-        "bjensen", displayName="Babs", title="Tour Guide", nickName="B",
+        "bjensen",
+        displayName="Babs",
+        title="Tour Guide",
+        nickName="B",
         emails=[{"value": "bjensen@example.com", "type": "work"}],
     )
     path = f"/Users/{created['id']}"
@@ -134,8 +150,12 @@ async def test_put_replaces_the_whole_resource(scim: Scim) -> None:
 
 async def test_put_keeps_read_only_id_and_created_sent_in_the_body(scim: Scim) -> None:
     created = await scim.create_user("bjensen")
-    body = _user("bjensen", id=created["id"], displayName="B",
-                 meta={"created": "2001-01-01T00:00:00Z", "resourceType": "User"})
+    body = _user(
+        "bjensen",
+        id=created["id"],
+        displayName="B",
+        meta={"created": "2001-01-01T00:00:00Z", "resourceType": "User"},
+    )
     response = await scim.put(f"/Users/{created['id']}", body)
     assert response.status == 200, await response.text()
     replaced = await response.json()
@@ -164,6 +184,7 @@ async def test_put_schema_violation_is_400_and_changes_nothing(scim: Scim) -> No
 
 # --- passwords ------------------------------------------------------------------------
 
+
 async def test_password_is_never_returned(scim: Scim) -> None:
     response = await scim.post("/Users", _user("bjensen", password=SECRET))
     assert response.status == 201
@@ -174,14 +195,24 @@ async def test_password_is_never_returned(scim: Scim) -> None:
         await (await scim.get(path)).text(),
         await (await scim.get("/Users")).text(),
         await (await scim.get("/Users?attributes=password,userName")).text(),
-        await (await scim.post("/Users/.search", {
-            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
-        })).text(),
+        await (
+            await scim.post(
+                "/Users/.search",
+                {
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                },
+            )
+        ).text(),
         await (await scim.put(path, _user("bjensen", password=SECRET + "2"))).text(),
-        await (await scim.patch(path, {
-            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": [{"op": "replace", "path": "password", "value": SECRET + "3"}],
-        })).text(),
+        await (
+            await scim.patch(
+                path,
+                {
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "password", "value": SECRET + "3"}],
+                },
+            )
+        ).text(),
     ]
     for text in bodies:
         assert "bjensen" in text
@@ -229,6 +260,7 @@ async def test_put_with_password_stores_a_new_hash(
 
 # --- delete ---------------------------------------------------------------------------
 
+
 async def test_delete_answers_204_then_the_user_is_gone(scim: Scim) -> None:
     created = await scim.create_user("bjensen")
     path = f"/Users/{created['id']}"
@@ -243,6 +275,7 @@ async def test_delete_answers_204_then_the_user_is_gone(scim: Scim) -> None:
 
 # --- enterprise extension -------------------------------------------------------------
 
+
 async def test_enterprise_extension_round_trips(scim: Scim) -> None:
     enterprise = {
         "employeeNumber": "701984",
@@ -255,9 +288,14 @@ async def test_enterprise_extension_round_trips(scim: Scim) -> None:
             "$ref": "https://example.com/v2/Users/26118915-6090-4610-87e4-49d8ca9f808d",
         },
     }
-    response = await scim.post("/Users", {
-        "schemas": [CORE, ENTERPRISE], "userName": "bjensen", ENTERPRISE: enterprise,
-    })
+    response = await scim.post(
+        "/Users",
+        {
+            "schemas": [CORE, ENTERPRISE],
+            "userName": "bjensen",
+            ENTERPRISE: enterprise,
+        },
+    )
     assert response.status == 201, await response.text()
     created = await response.json()
     assert created["schemas"] == [CORE, ENTERPRISE]
@@ -267,18 +305,26 @@ async def test_enterprise_extension_round_trips(scim: Scim) -> None:
 
 
 async def test_enterprise_manager_with_only_a_value_is_accepted(scim: Scim) -> None:
-    response = await scim.post("/Users", {
-        "schemas": [CORE, ENTERPRISE], "userName": "bjensen",
-        ENTERPRISE: {"manager": {"value": "26118915-6090-4610-87e4-49d8ca9f808d"}},
-    })
+    response = await scim.post(
+        "/Users",
+        {
+            "schemas": [CORE, ENTERPRISE],
+            "userName": "bjensen",
+            ENTERPRISE: {"manager": {"value": "26118915-6090-4610-87e4-49d8ca9f808d"}},
+        },
+    )
     assert response.status == 201, await response.text()
 
 
 async def test_put_without_the_extension_drops_it(scim: Scim) -> None:
-    response = await scim.post("/Users", {
-        "schemas": [CORE, ENTERPRISE], "userName": "bjensen",
-        ENTERPRISE: {"employeeNumber": "1"},
-    })
+    response = await scim.post(
+        "/Users",
+        {
+            "schemas": [CORE, ENTERPRISE],
+            "userName": "bjensen",
+            ENTERPRISE: {"employeeNumber": "1"},
+        },
+    )
     created = await response.json()
     replaced = await (await scim.put(f"/Users/{created['id']}", _user("bjensen"))).json()
     assert replaced["schemas"] == [CORE]
@@ -286,6 +332,7 @@ async def test_put_without_the_extension_drops_it(scim: Scim) -> None:
 
 
 # --- uniqueness -----------------------------------------------------------------------
+
 
 async def test_user_name_is_unique_case_insensitively(scim: Scim) -> None:
     await scim.create_user("bjensen")
@@ -317,7 +364,8 @@ async def test_put_changing_only_the_case_of_own_user_name_is_allowed(scim: Scim
 
 async def test_concurrent_creates_of_one_user_name_make_exactly_one_user(scim: Scim) -> None:
     responses = await asyncio.gather(
-        scim.post("/Users", _user("race")), scim.post("/Users", _user("RACE")),
+        scim.post("/Users", _user("race")),
+        scim.post("/Users", _user("RACE")),
     )
     statuses = sorted(response.status for response in responses)
     assert statuses == [201, 409]
@@ -328,6 +376,7 @@ async def test_concurrent_creates_of_one_user_name_make_exactly_one_user(scim: S
 
 
 # --- ETags and preconditions ----------------------------------------------------------
+
 
 async def test_if_none_match_with_current_etag_is_304(scim: Scim) -> None:
     created = await scim.create_user("bjensen")
@@ -354,10 +403,13 @@ async def test_meta_version_changes_on_every_write(scim: Scim) -> None:
     versions = [created["meta"]["version"]]
     put = await scim.put(path, _user("bjensen", title="a"))
     versions.append((await put.json())["meta"]["version"])
-    patch = await scim.patch(path, {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "path": "title", "value": "b"}],
-    })
+    patch = await scim.patch(
+        path,
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "title", "value": "b"}],
+        },
+    )
     assert patch.status == 200, await patch.text()
     versions.append((await patch.json())["meta"]["version"])
     assert patch.headers["ETag"] == versions[-1]
@@ -375,10 +427,17 @@ async def test_stale_if_match_is_412_on_put_patch_and_delete(scim: Scim) -> None
     stale_header = {"If-Match": stale}
     stale = await scim.put(path, _user("bjensen", title="lost"), headers=stale_header)
     await scim_error(stale, 412)
-    await scim_error(await scim.patch(path, {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "path": "title", "value": "lost"}],
-    }, headers=stale_header), 412)
+    await scim_error(
+        await scim.patch(
+            path,
+            {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "title", "value": "lost"}],
+            },
+            headers=stale_header,
+        ),
+        412,
+    )
     await scim_error(await scim.delete(path, headers=stale_header), 412)
     fetched = await (await scim.get(path)).json()
     assert fetched["title"] == "now"
@@ -388,13 +447,18 @@ async def test_stale_if_match_is_412_on_put_patch_and_delete(scim: Scim) -> None
 async def test_matching_if_match_lets_writes_through(scim: Scim) -> None:
     created = await scim.create_user("bjensen")
     path = f"/Users/{created['id']}"
-    put = await scim.put(path, _user("bjensen", title="a"),
-                         headers={"If-Match": created["meta"]["version"]})
+    put = await scim.put(
+        path, _user("bjensen", title="a"), headers={"If-Match": created["meta"]["version"]}
+    )
     assert put.status == 200, await put.text()
-    patch = await scim.patch(path, {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "path": "title", "value": "b"}],
-    }, headers={"If-Match": put.headers["ETag"]})
+    patch = await scim.patch(
+        path,
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "title", "value": "b"}],
+        },
+        headers={"If-Match": put.headers["ETag"]},
+    )
     assert patch.status == 200, await patch.text()
     assert (await patch.json())["title"] == "b"
     delete = await scim.delete(path, headers={"If-Match": patch.headers["ETag"]})

@@ -24,8 +24,9 @@ def _children(pid: int) -> set[int]:
     found: set[int] = set()
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
-            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines()
-                          if ":\t" in line)
+            fields = dict(
+                line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line
+            )
         except OSError:
             continue
         if fields.get("PPid", "").strip() == str(pid):
@@ -48,9 +49,24 @@ def _gone(pids: set[int], timeout: float = 10.0) -> bool:
 def workers_server(mongodb_uri: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     port = free_port()
     command = [
-        sys.executable, "-m", "scim_server", "serve", "--workers", "2", "--port", str(port),
-        "--mongodb-uri", mongodb_uri, "--database", f"workers_{uuid.uuid4().hex[:8]}",
-        "--admin-token", ADMIN, "--token-secret", "w" * 32, "--log-level", "WARNING",
+        sys.executable,
+        "-m",
+        "scim_server",
+        "serve",
+        "--workers",
+        "2",
+        "--port",
+        str(port),
+        "--mongodb-uri",
+        mongodb_uri,
+        "--database",
+        f"workers_{uuid.uuid4().hex[:8]}",
+        "--admin-token",
+        ADMIN,
+        "--token-secret",
+        "w" * 32,
+        "--log-level",
+        "WARNING",
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
@@ -75,17 +91,24 @@ async def test_two_workers_serve_one_port_and_drain_in_flight_requests_on_sigter
     assert len(workers) >= 2
 
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{url}/admin/tenants", json={"name": "acme"},
-                             headers={"Authorization": f"Bearer {ADMIN}"}) as response:
+        async with http.post(
+            f"{url}/admin/tenants",
+            json={"name": "acme"},
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        ) as response:
             assert response.status == 201
             token = (await response.json())["token"]
         headers = {"Authorization": f"Bearer {token}"}
 
         async def create(i: int) -> int:
-            body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                    "userName": f"user{i}", "password": f"Secret-{i}!"}
-            async with http.post(f"{url}/scim/v2/acme/Users", json=body,
-                                 headers=headers) as response:
+            body = {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": f"user{i}",
+                "password": f"Secret-{i}!",
+            }
+            async with http.post(
+                f"{url}/scim/v2/acme/Users", json=body, headers=headers
+            ) as response:
                 return response.status
 
         # Every worker accepts: the token and the data are shared through MongoDB only.

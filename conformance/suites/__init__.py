@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import importlib
 
-SUITE_MODULES = ("conformance.suites.rfc", "conformance.suites.okta_spec",
-                 "conformance.suites.flows", "conformance.suites.tenancy",
-                 "conformance.suites.large", "conformance.suites.entra_validator",
-                 "conformance.suites.saml")
+SUITE_MODULES = (
+    "conformance.suites.rfc",
+    "conformance.suites.okta_spec",
+    "conformance.suites.flows",
+    "conformance.suites.tenancy",
+    "conformance.suites.large",
+    "conformance.suites.entra_validator",
+    "conformance.suites.saml",
+)
 
 
 def load() -> None:

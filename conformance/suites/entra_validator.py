@@ -29,8 +29,10 @@ from conformance.http import Response
 
 S = "entra-validator"
 E1 = "Microsoft Entra SCIM tutorial (use-scim-to-provision-users-and-groups)"
-E2 = "Microsoft Entra SCIM compatibility notes (application-provisioning-config-problem-" \
+E2 = (
+    "Microsoft Entra SCIM compatibility notes (application-provisioning-config-problem-"
     "scim-compatibility)"
+)
 E3 = "Microsoft SCIM Validator (scim-validator-tutorial; per-test list inferred, reference §4)"
 FLAG = f"{E2}, aadOptscim062020 flag"
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -42,6 +44,7 @@ ENTRA_HEADERS = {"User-Agent": "Microsoft Azure AD SCIM provisioning 1.0.0"}
 
 
 # --- Entra's requests ---------------------------------------------------------------------
+
 
 def user_body(ctx: Context, **enterprise: Any) -> dict[str, Any]:
     """A create as Entra sends it: UPN userName, mailNickname externalId, enterprise URN."""
@@ -73,8 +76,11 @@ async def create_user(ctx: Context, **enterprise: Any) -> tuple[dict[str, Any], 
 
 def group_body(ctx: Context) -> dict[str, Any]:
     """A group create as Entra sends it: the ADSCIM URN, externalId the objectId, no members."""
-    return {"schemas": [GROUP_URN, ADSCIM_GROUP], "externalId": str(uuid.uuid4()),
-            "displayName": ctx.fixtures.name("entra-group")}
+    return {
+        "schemas": [GROUP_URN, ADSCIM_GROUP],
+        "externalId": str(uuid.uuid4()),
+        "displayName": ctx.fixtures.name("entra-group"),
+    }
 
 
 async def create_group(ctx: Context) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -87,8 +93,9 @@ async def create_group(ctx: Context) -> tuple[dict[str, Any], dict[str, Any]]:
 
 async def patch(ctx: Context, path: str, *operations: dict[str, Any]) -> Response:
     """Entra's PATCH; 200 and 204 are both accepted (RFC 7644 §3.5.2; Entra expects 204)."""
-    response = await ctx.http.patch(path, {"schemas": [PATCH_OP], "Operations": list(operations)},
-                                    headers=ENTRA_HEADERS)
+    response = await ctx.http.patch(
+        path, {"schemas": [PATCH_OP], "Operations": list(operations)}, headers=ENTRA_HEADERS
+    )
     expect_status(response, 200, 204, what=f"PATCH {path}")
     return response
 
@@ -104,8 +111,10 @@ async def listing(ctx: Context, endpoint: str, **params: str) -> list[dict[str, 
     expect_status(response, 200, what=f"GET {endpoint} with {params}")
     body = expect_object(response)
     found = resources_of(response)
-    require(body.get("totalResults") == len(found),
-            f"totalResults is {body.get('totalResults')!r} for {len(found)} resources")
+    require(
+        body.get("totalResults") == len(found),
+        f"totalResults is {body.get('totalResults')!r} for {len(found)} resources",
+    )
     return found
 
 
@@ -114,8 +123,14 @@ def ids(resources: list[dict[str, Any]]) -> list[str]:
 
 
 def work_email(user: dict[str, Any]) -> Any:
-    return next((e.get("value") for e in user.get("emails") or []
-                 if isinstance(e, dict) and e.get("type") == "work"), None)
+    return next(
+        (
+            e.get("value")
+            for e in user.get("emails") or []
+            if isinstance(e, dict) and e.get("type") == "work"
+        ),
+        None,
+    )
 
 
 def member_ids(group: dict[str, Any]) -> list[str]:
@@ -124,22 +139,35 @@ def member_ids(group: dict[str, Any]) -> list[str]:
 
 # --- users --------------------------------------------------------------------------------
 
-@check(S, "entra.user.create", "Create a user with Entra's body", f"{E3}; {E1}",
-       "POST /Users with externalId, userName, active, a work email, name, roles [] and the "
-       "enterprise URN: 201 with an id and the values sent.")
+
+@check(
+    S,
+    "entra.user.create",
+    "Create a user with Entra's body",
+    f"{E3}; {E1}",
+    "POST /Users with externalId, userName, active, a work email, name, roles [] and the "
+    "enterprise URN: 201 with an id and the values sent.",
+)
 async def user_create(ctx: Context) -> None:
     body, user = await create_user(ctx, employeeNumber="701984", department="Tour Operations")
     require(isinstance(user.get("id"), str) and user["id"], "no id in the response")
     require(user.get("userName") == body["userName"], f"userName is {user.get('userName')!r}")
-    require(user.get("externalId") == body["externalId"],
-            f"externalId is {user.get('externalId')!r}, not {body['externalId']!r}")
+    require(
+        user.get("externalId") == body["externalId"],
+        f"externalId is {user.get('externalId')!r}, not {body['externalId']!r}",
+    )
     require(user.get("active") is True, f"active is {user.get('active')!r}")
     require(work_email(user) == body["emails"][0]["value"], "the work email was not kept")
     require((user.get("name") or {}).get("givenName") == "Barbara", "name.givenName lost")
 
 
-@check(S, "entra.user.get-by-id", "Get the created user by id", f"{E3}; {E1}",
-       "GET /Users/{id}: 200 with the same id, userName and externalId.")
+@check(
+    S,
+    "entra.user.get-by-id",
+    "Get the created user by id",
+    f"{E3}; {E1}",
+    "GET /Users/{id}: 200 with the same id, userName and externalId.",
+)
 async def user_get(ctx: Context) -> None:
     body, user = await create_user(ctx)
     fetched = await read(ctx, f"/Users/{user['id']}")
@@ -148,9 +176,14 @@ async def user_get(ctx: Context) -> None:
     require(fetched.get("externalId") == body["externalId"], "externalId differs")
 
 
-@check(S, "entra.user.filter-username", "Filter users by userName, any case", f"{E3}; {E1}",
-       'GET /Users?filter=userName eq "…" finds exactly the user, also with the value in '
-       "another case (userName is caseExact false); a random value finds nothing.")
+@check(
+    S,
+    "entra.user.filter-username",
+    "Filter users by userName, any case",
+    f"{E3}; {E1}",
+    'GET /Users?filter=userName eq "…" finds exactly the user, also with the value in '
+    "another case (userName is caseExact false); a random value finds nothing.",
+)
 async def user_filter_username(ctx: Context) -> None:
     body, user = await create_user(ctx)
     for value in (body["userName"], body["userName"].upper()):
@@ -160,9 +193,14 @@ async def user_filter_username(ctx: Context) -> None:
     require(random == [], f"a random userName found {ids(random)}")
 
 
-@check(S, "entra.user.filter-externalid", "Filter users by externalId", f"{E3}; {E1}",
-       'GET /Users?filter=externalId eq "…" (Entra\'s matching on mailNickname) finds exactly '
-       "the user.")
+@check(
+    S,
+    "entra.user.filter-externalid",
+    "Filter users by externalId",
+    f"{E3}; {E1}",
+    'GET /Users?filter=externalId eq "…" (Entra\'s matching on mailNickname) finds exactly '
+    "the user.",
+)
 async def user_filter_externalid(ctx: Context) -> None:
     body, user = await create_user(ctx)
     found = await listing(ctx, "/Users", filter=f'externalId eq "{body["externalId"]}"')
@@ -171,9 +209,14 @@ async def user_filter_externalid(ctx: Context) -> None:
     require(other == [], f"another externalId found {ids(other)}")
 
 
-@check(S, "entra.user.duplicate", "Creating the same user again answers 409", E3,
-       "The validator's duplicate-create scenario: a second POST with the same userName "
-       "answers 409 Conflict (RFC 7644 §3.3) and creates nothing.")
+@check(
+    S,
+    "entra.user.duplicate",
+    "Creating the same user again answers 409",
+    E3,
+    "The validator's duplicate-create scenario: a second POST with the same userName "
+    "answers 409 Conflict (RFC 7644 §3.3) and creates nothing.",
+)
 async def user_duplicate(ctx: Context) -> None:
     body, user = await create_user(ctx)
     again = await ctx.http.post("/Users", body, headers=ENTRA_HEADERS)
@@ -183,16 +226,24 @@ async def user_duplicate(ctx: Context) -> None:
     require(ids(found) == [user["id"]], f"after the duplicate, userName eq found {ids(found)}")
 
 
-@check(S, "entra.user.patch-replace", "PATCH Replace, one op per attribute", f"{E2}; {E3}",
-       'Capitalised "Replace" ops on emails[type eq "work"].value, name.givenName and the '
-       "enterprise employeeNumber each change exactly that value.")
+@check(
+    S,
+    "entra.user.patch-replace",
+    "PATCH Replace, one op per attribute",
+    f"{E2}; {E3}",
+    'Capitalised "Replace" ops on emails[type eq "work"].value, name.givenName and the '
+    "enterprise employeeNumber each change exactly that value.",
+)
 async def user_patch_replace(ctx: Context) -> None:
     body, user = await create_user(ctx, employeeNumber="100")
     new_email = body["userName"].replace("@", ".new@")
-    await patch(ctx, f"/Users/{user['id']}",
-                {"op": "Replace", "path": 'emails[type eq "work"].value', "value": new_email},
-                {"op": "Replace", "path": "name.givenName", "value": "Babs"},
-                {"op": "Replace", "path": f"{ENTERPRISE}:employeeNumber", "value": "200"})
+    await patch(
+        ctx,
+        f"/Users/{user['id']}",
+        {"op": "Replace", "path": 'emails[type eq "work"].value', "value": new_email},
+        {"op": "Replace", "path": "name.givenName", "value": "Babs"},
+        {"op": "Replace", "path": f"{ENTERPRISE}:employeeNumber", "value": "200"},
+    )
     stored = await read(ctx, f"/Users/{user['id']}")
     require(work_email(stored) == new_email, f"work email is {work_email(stored)!r}")
     name = stored.get("name") or {}
@@ -202,9 +253,14 @@ async def user_patch_replace(ctx: Context) -> None:
     require(number == "200", f"employeeNumber is {number!r}, not '200'")
 
 
-@check(S, "entra.user.patch-add", "PATCH Add a single-valued attribute", f"{E2}; {E3}",
-       '{"op":"Add","path":"nickName","value":"Babs"}: the capitalised op is compared '
-       "case-insensitively and nickName is set.")
+@check(
+    S,
+    "entra.user.patch-add",
+    "PATCH Add a single-valued attribute",
+    f"{E2}; {E3}",
+    '{"op":"Add","path":"nickName","value":"Babs"}: the capitalised op is compared '
+    "case-insensitively and nickName is set.",
+)
 async def user_patch_add(ctx: Context) -> None:
     _, user = await create_user(ctx)
     require("nickName" not in user, "the fixture already has a nickName")
@@ -213,8 +269,13 @@ async def user_patch_add(ctx: Context) -> None:
     require(stored.get("nickName") == "Babs", f"nickName is {stored.get('nickName')!r}")
 
 
-@check(S, "entra.user.patch-remove", "PATCH Remove an attribute", E3,
-       '{"op":"Remove","path":"nickName"} removes nickName and nothing else.')
+@check(
+    S,
+    "entra.user.patch-remove",
+    "PATCH Remove an attribute",
+    E3,
+    '{"op":"Remove","path":"nickName"} removes nickName and nothing else.',
+)
 async def user_patch_remove(ctx: Context) -> None:
     _, user = await create_user(ctx)
     await patch(ctx, f"/Users/{user['id']}", {"op": "Add", "path": "nickName", "value": "Babs"})
@@ -225,13 +286,17 @@ async def user_patch_remove(ctx: Context) -> None:
     require(work_email(stored) == work_email(user), "the work email changed")
 
 
-@check(S, "entra.user.disable-false-string", 'PATCH Replace active with the string "False"',
-       E2, 'Entra disables with {"op":"Replace","path":"active","value":"False"}: the user is '
-       "then active false (a boolean), and still readable.")
+@check(
+    S,
+    "entra.user.disable-false-string",
+    'PATCH Replace active with the string "False"',
+    E2,
+    'Entra disables with {"op":"Replace","path":"active","value":"False"}: the user is '
+    "then active false (a boolean), and still readable.",
+)
 async def user_disable(ctx: Context) -> None:
     _, user = await create_user(ctx)
-    await patch(ctx, f"/Users/{user['id']}",
-                {"op": "Replace", "path": "active", "value": "False"})
+    await patch(ctx, f"/Users/{user['id']}", {"op": "Replace", "path": "active", "value": "False"})
     stored = await read(ctx, f"/Users/{user['id']}")
     require(stored.get("active") is False, f"active is {stored.get('active')!r}, not false")
     await patch(ctx, f"/Users/{user['id']}", {"op": "Replace", "path": "active", "value": "True"})
@@ -239,46 +304,82 @@ async def user_disable(ctx: Context) -> None:
     require(again.get("active") is True, f'after "True", active is {again.get("active")!r}')
 
 
-@check(S, "entra.user.patch-pathless-dotted", "PATCH replace without path, dotted keys",
-       FLAG, 'With aadOptscim062020 Entra sends {"op":"replace","value":{"displayName":…,'
-       '"name.givenName":…,"urn:…:User:employeeNumber":…}}: each key sets that attribute.')
+@check(
+    S,
+    "entra.user.patch-pathless-dotted",
+    "PATCH replace without path, dotted keys",
+    FLAG,
+    'With aadOptscim062020 Entra sends {"op":"replace","value":{"displayName":…,'
+    '"name.givenName":…,"urn:…:User:employeeNumber":…}}: each key sets that attribute.',
+)
 async def user_pathless_dotted(ctx: Context) -> None:
     _, user = await create_user(ctx, employeeNumber="100")
-    await patch(ctx, f"/Users/{user['id']}", {"op": "replace", "value": {
-        "displayName": "Babs Jensen", "name.givenName": "Babs", "name.familyName": "Jensen-Li",
-        f"{ENTERPRISE}:employeeNumber": "300"}})
+    await patch(
+        ctx,
+        f"/Users/{user['id']}",
+        {
+            "op": "replace",
+            "value": {
+                "displayName": "Babs Jensen",
+                "name.givenName": "Babs",
+                "name.familyName": "Jensen-Li",
+                f"{ENTERPRISE}:employeeNumber": "300",
+            },
+        },
+    )
     stored = await read(ctx, f"/Users/{user['id']}")
     name = stored.get("name") or {}
-    got = (stored.get("displayName"), name.get("givenName"), name.get("familyName"),
-           (stored.get(ENTERPRISE) or {}).get("employeeNumber"))
+    got = (
+        stored.get("displayName"),
+        name.get("givenName"),
+        name.get("familyName"),
+        (stored.get(ENTERPRISE) or {}).get("employeeNumber"),
+    )
     wanted = ("Babs Jensen", "Babs", "Jensen-Li", "300")
-    require(got == wanted, f"displayName, givenName, familyName, employeeNumber are {got}, "
-            f"expected {wanted}")
+    require(
+        got == wanted,
+        f"displayName, givenName, familyName, employeeNumber are {got}, expected {wanted}",
+    )
 
 
-@check(S, "entra.user.manager", "PATCH Add and Remove the enterprise manager", f"{E3}; {E1}",
-       "Add on urn:…:enterprise:2.0:User:manager with {value: the manager's id} (RFC 7643 "
-       "§4.3; Entra's exact manager body is not recorded) sets manager.value; Remove on that "
-       "path clears it.")
+@check(
+    S,
+    "entra.user.manager",
+    "PATCH Add and Remove the enterprise manager",
+    f"{E3}; {E1}",
+    "Add on urn:…:enterprise:2.0:User:manager with {value: the manager's id} (RFC 7643 "
+    "§4.3; Entra's exact manager body is not recorded) sets manager.value; Remove on that "
+    "path clears it.",
+)
 async def user_manager(ctx: Context) -> None:
     _, boss = await create_user(ctx)
     _, user = await create_user(ctx)
     path = f"{ENTERPRISE}:manager"
-    await patch(ctx, f"/Users/{user['id']}", {"op": "Add", "path": path,
-                                              "value": {"value": boss["id"]}})
+    await patch(
+        ctx, f"/Users/{user['id']}", {"op": "Add", "path": path, "value": {"value": boss["id"]}}
+    )
     stored = await read(ctx, f"/Users/{user['id']}")
     manager = (stored.get(ENTERPRISE) or {}).get("manager") or {}
-    require(manager.get("value") == boss["id"],
-            f"manager.value is {manager.get('value')!r}, not {boss['id']!r}")
+    require(
+        manager.get("value") == boss["id"],
+        f"manager.value is {manager.get('value')!r}, not {boss['id']!r}",
+    )
     await patch(ctx, f"/Users/{user['id']}", {"op": "Remove", "path": path})
     cleared = await read(ctx, f"/Users/{user['id']}")
-    require("manager" not in (cleared.get(ENTERPRISE) or {}),
-            f"manager is still {(cleared.get(ENTERPRISE) or {}).get('manager')!r}")
+    require(
+        "manager" not in (cleared.get(ENTERPRISE) or {}),
+        f"manager is still {(cleared.get(ENTERPRISE) or {}).get('manager')!r}",
+    )
 
 
-@check(S, "entra.user.enterprise-attributes", "Enterprise attributes are kept", f"{E1}; {E3}",
-       "employeeNumber, department and costCenter sent under the enterprise URN are returned "
-       "under it, and the URN is listed in schemas.")
+@check(
+    S,
+    "entra.user.enterprise-attributes",
+    "Enterprise attributes are kept",
+    f"{E1}; {E3}",
+    "employeeNumber, department and costCenter sent under the enterprise URN are returned "
+    "under it, and the URN is listed in schemas.",
+)
 async def user_enterprise(ctx: Context) -> None:
     sent = {"employeeNumber": "701984", "department": "Tour Operations", "costCenter": "4130"}
     _, user = await create_user(ctx, **sent)
@@ -289,8 +390,13 @@ async def user_enterprise(ctx: Context) -> None:
     require(ENTERPRISE in (stored.get("schemas") or []), f"schemas lacks {ENTERPRISE}")
 
 
-@check(S, "entra.user.delete", "Delete the user", f"{E1}; {E3}",
-       "DELETE /Users/{id}: 204; then GET answers 404 and a filter finds nothing.")
+@check(
+    S,
+    "entra.user.delete",
+    "Delete the user",
+    f"{E1}; {E3}",
+    "DELETE /Users/{id}: 204; then GET answers 404 and a filter finds nothing.",
+)
 async def user_delete(ctx: Context) -> None:
     body, user = await create_user(ctx)
     response = await ctx.http.delete(f"/Users/{user['id']}", headers=ENTRA_HEADERS)
@@ -303,28 +409,44 @@ async def user_delete(ctx: Context) -> None:
 
 # --- groups -------------------------------------------------------------------------------
 
-@check(S, "entra.group.create", "Create a group with the ADSCIM URN", f"{E1}; {E3}",
-       "POST /Groups with schemas [core Group, "
-       "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group], externalId "
-       "and displayName: 201 with an id and the values sent.")
+
+@check(
+    S,
+    "entra.group.create",
+    "Create a group with the ADSCIM URN",
+    f"{E1}; {E3}",
+    "POST /Groups with schemas [core Group, "
+    "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group], externalId "
+    "and displayName: 201 with an id and the values sent.",
+)
 async def group_create(ctx: Context) -> None:
     body, group = await create_group(ctx)
     require(isinstance(group.get("id"), str) and group["id"], "no id in the response")
-    require(group.get("displayName") == body["displayName"],
-            f"displayName is {group.get('displayName')!r}")
-    require(group.get("externalId") == body["externalId"],
-            f"externalId is {group.get('externalId')!r}")
+    require(
+        group.get("displayName") == body["displayName"],
+        f"displayName is {group.get('displayName')!r}",
+    )
+    require(
+        group.get("externalId") == body["externalId"], f"externalId is {group.get('externalId')!r}"
+    )
 
 
-@check(S, "entra.group.get-excluding-members", "Get a group with excludedAttributes=members",
-       f"{E1}; {E3}",
-       "GET /Groups/{id}?excludedAttributes=members: 200 with id and displayName and no "
-       "members, although the group has one.")
+@check(
+    S,
+    "entra.group.get-excluding-members",
+    "Get a group with excludedAttributes=members",
+    f"{E1}; {E3}",
+    "GET /Groups/{id}?excludedAttributes=members: 200 with id and displayName and no "
+    "members, although the group has one.",
+)
 async def group_get(ctx: Context) -> None:
     _, user = await create_user(ctx)
     body, group = await create_group(ctx)
-    await patch(ctx, f"/Groups/{group['id']}",
-                {"op": "Add", "path": "members", "value": [{"$ref": None, "value": user["id"]}]})
+    await patch(
+        ctx,
+        f"/Groups/{group['id']}",
+        {"op": "Add", "path": "members", "value": [{"$ref": None, "value": user["id"]}]},
+    )
     full = await read(ctx, f"/Groups/{group['id']}")
     require(member_ids(full) == [user["id"]], f"members are {member_ids(full)}")
     fetched = await read(ctx, f"/Groups/{group['id']}", excludedAttributes="members")
@@ -333,64 +455,101 @@ async def group_get(ctx: Context) -> None:
     require("members" not in fetched, "members returned although excluded")
 
 
-@check(S, "entra.group.filter-displayname", "Filter groups by displayName, members excluded",
-       f"{E1}; {E3}",
-       'GET /Groups?excludedAttributes=members&filter=displayName eq "…": exactly the group, '
-       "without members; a random displayName finds nothing.")
+@check(
+    S,
+    "entra.group.filter-displayname",
+    "Filter groups by displayName, members excluded",
+    f"{E1}; {E3}",
+    'GET /Groups?excludedAttributes=members&filter=displayName eq "…": exactly the group, '
+    "without members; a random displayName finds nothing.",
+)
 async def group_filter(ctx: Context) -> None:
     _, user = await create_user(ctx)
     body, group = await create_group(ctx)
-    await patch(ctx, f"/Groups/{group['id']}",
-                {"op": "Add", "path": "members", "value": [{"$ref": None, "value": user["id"]}]})
-    found = await listing(ctx, "/Groups", excludedAttributes="members",
-                          filter=f'displayName eq "{body["displayName"]}"')
+    await patch(
+        ctx,
+        f"/Groups/{group['id']}",
+        {"op": "Add", "path": "members", "value": [{"$ref": None, "value": user["id"]}]},
+    )
+    found = await listing(
+        ctx,
+        "/Groups",
+        excludedAttributes="members",
+        filter=f'displayName eq "{body["displayName"]}"',
+    )
     require(ids(found) == [group["id"]], f"displayName eq found {ids(found)}")
     require("members" not in found[0], "members returned although excluded")
-    random = await listing(ctx, "/Groups", excludedAttributes="members",
-                           filter=f'displayName eq "{uuid.uuid4()}"')
+    random = await listing(
+        ctx, "/Groups", excludedAttributes="members", filter=f'displayName eq "{uuid.uuid4()}"'
+    )
     require(random == [], f"a random displayName found {ids(random)}")
 
 
-@check(S, "entra.group.add-members", "PATCH Add members with Entra's body", f"{E1}; {E3}",
-       '{"op":"Add","path":"members","value":[{"$ref":null,"value":id}]}: each id becomes a '
-       "member, and a second add keeps the first.")
+@check(
+    S,
+    "entra.group.add-members",
+    "PATCH Add members with Entra's body",
+    f"{E1}; {E3}",
+    '{"op":"Add","path":"members","value":[{"$ref":null,"value":id}]}: each id becomes a '
+    "member, and a second add keeps the first.",
+)
 async def group_add_members(ctx: Context) -> None:
     _, first = await create_user(ctx)
     _, second = await create_user(ctx)
     _, group = await create_group(ctx)
     for user in (first, second):
-        await patch(ctx, f"/Groups/{group['id']}", {
-            "op": "Add", "path": "members", "value": [{"$ref": None, "value": user["id"]}]})
+        await patch(
+            ctx,
+            f"/Groups/{group['id']}",
+            {"op": "Add", "path": "members", "value": [{"$ref": None, "value": user["id"]}]},
+        )
     stored = await read(ctx, f"/Groups/{group['id']}")
     expected = sorted([first["id"], second["id"]])
     require(member_ids(stored) == expected, f"members are {member_ids(stored)}, not {expected}")
 
 
-@check(S, "entra.group.remove-member", "PATCH Remove a member with Entra's body", f"{E2}; {E3}",
-       '{"op":"Remove","path":"members","value":[{"value":id}]} removes that member only.')
+@check(
+    S,
+    "entra.group.remove-member",
+    "PATCH Remove a member with Entra's body",
+    f"{E2}; {E3}",
+    '{"op":"Remove","path":"members","value":[{"value":id}]} removes that member only.',
+)
 async def group_remove_member(ctx: Context) -> None:
     await _removes_one_of_two(
         ctx,
-        lambda keep, drop: {"op": "Add", "path": "members", "value": [
-            {"$ref": None, "value": keep}, {"$ref": None, "value": drop}]},
+        lambda keep, drop: {
+            "op": "Add",
+            "path": "members",
+            "value": [{"$ref": None, "value": keep}, {"$ref": None, "value": drop}],
+        },
         lambda drop: {"op": "Remove", "path": "members", "value": [{"value": drop}]},
     )
 
 
-@check(S, "entra.group.remove-member-filter", "PATCH remove a member by value filter", FLAG,
-       'With aadOptscim062020 Entra removes a member with {"op":"remove","path":'
-       '"members[value eq \\"id\\"]"}: that member only.')
+@check(
+    S,
+    "entra.group.remove-member-filter",
+    "PATCH remove a member by value filter",
+    FLAG,
+    'With aadOptscim062020 Entra removes a member with {"op":"remove","path":'
+    '"members[value eq \\"id\\"]"}: that member only.',
+)
 async def group_remove_member_filter(ctx: Context) -> None:
     await _removes_one_of_two(
         ctx,
-        lambda keep, drop: {"op": "add", "path": "members", "value": [
-            {"value": keep}, {"value": drop}]},
+        lambda keep, drop: {
+            "op": "add",
+            "path": "members",
+            "value": [{"value": keep}, {"value": drop}],
+        },
         lambda drop: {"op": "remove", "path": f'members[value eq "{drop}"]'},
     )
 
 
-async def _removes_one_of_two(ctx: Context, add: Callable[[str, str], dict[str, Any]],
-                              remove: Callable[[str], dict[str, Any]]) -> None:
+async def _removes_one_of_two(
+    ctx: Context, add: Callable[[str, str], dict[str, Any]], remove: Callable[[str], dict[str, Any]]
+) -> None:
     """Add two members, remove one with ``remove``: exactly the other must stay."""
     _, keep = await create_user(ctx)
     _, drop = await create_user(ctx)
@@ -398,27 +557,41 @@ async def _removes_one_of_two(ctx: Context, add: Callable[[str, str], dict[str, 
     await patch(ctx, f"/Groups/{group['id']}", add(keep["id"], drop["id"]))
     await patch(ctx, f"/Groups/{group['id']}", remove(drop["id"]))
     stored = await read(ctx, f"/Groups/{group['id']}")
-    require(member_ids(stored) == [keep["id"]],
-            f"members are {member_ids(stored)}, expected [{keep['id']!r}]")
+    require(
+        member_ids(stored) == [keep["id"]],
+        f"members are {member_ids(stored)}, expected [{keep['id']!r}]",
+    )
 
 
-@check(S, "entra.group.replace-displayname", "PATCH Replace the group's displayName", E3,
-       '{"op":"Replace","path":"displayName","value":"…"} renames the group; a filter on the '
-       "new name finds it.")
+@check(
+    S,
+    "entra.group.replace-displayname",
+    "PATCH Replace the group's displayName",
+    E3,
+    '{"op":"Replace","path":"displayName","value":"…"} renames the group; a filter on the '
+    "new name finds it.",
+)
 async def group_rename(ctx: Context) -> None:
     _, group = await create_group(ctx)
     renamed = ctx.fixtures.name("entra-renamed")
-    await patch(ctx, f"/Groups/{group['id']}",
-                {"op": "Replace", "path": "displayName", "value": renamed})
+    await patch(
+        ctx, f"/Groups/{group['id']}", {"op": "Replace", "path": "displayName", "value": renamed}
+    )
     stored = await read(ctx, f"/Groups/{group['id']}", excludedAttributes="members")
     require(stored.get("displayName") == renamed, f"displayName is {stored.get('displayName')!r}")
-    found = await listing(ctx, "/Groups", excludedAttributes="members",
-                          filter=f'displayName eq "{renamed}"')
+    found = await listing(
+        ctx, "/Groups", excludedAttributes="members", filter=f'displayName eq "{renamed}"'
+    )
     require(ids(found) == [group["id"]], f"the new name finds {ids(found)}")
 
 
-@check(S, "entra.group.delete", "Delete the group", f"{E1}; {E3}",
-       "DELETE /Groups/{id}: 204; then GET answers 404.")
+@check(
+    S,
+    "entra.group.delete",
+    "Delete the group",
+    f"{E1}; {E3}",
+    "DELETE /Groups/{id}: 204; then GET answers 404.",
+)
 async def group_delete(ctx: Context) -> None:
     _, group = await create_group(ctx)
     response = await ctx.http.delete(f"/Groups/{group['id']}", headers=ENTRA_HEADERS)

@@ -45,12 +45,21 @@ def transcript_of(journal: Journal) -> list[Exchange]:
     """The journal as report exchanges (credentials are already redacted by the journal)."""
     out = []
     for entry in journal:
-        out.append(Exchange(
-            method=entry.method, url=entry.url, request_headers=dict(entry.headers),
-            request_body=None if entry.body is None else json.dumps(entry.body),
-            status=entry.status or None, response_headers=dict(entry.response_headers),
-            response_body="" if entry.response_body is None else json.dumps(entry.response_body),
-            elapsed_ms=round(entry.elapsed * 1000, 1), error=entry.error))
+        out.append(
+            Exchange(
+                method=entry.method,
+                url=entry.url,
+                request_headers=dict(entry.headers),
+                request_body=None if entry.body is None else json.dumps(entry.body),
+                status=entry.status or None,
+                response_headers=dict(entry.response_headers),
+                response_body=""
+                if entry.response_body is None
+                else json.dumps(entry.response_body),
+                elapsed_ms=round(entry.elapsed * 1000, 1),
+                error=entry.error,
+            )
+        )
     return out
 
 
@@ -61,10 +70,15 @@ async def drive(context: Context, name: str) -> tuple[Profile, Summary]:
     options: dict[str, Any] = {}
     if name == "jumpcloud":  # its connection test creates a user: keep it under the prefix
         options["test_user_email"] = f"{prefix}jumpcloud.test@example.com"
-    profile = build_profile(name, context.http.base_url, context.http.token, directory(prefix),
-                            seed=SEED, profile_options=options,
-                            transport_options={"journal": journal,
-                                               "timeout": context.http.timeout})
+    profile = build_profile(
+        name,
+        context.http.base_url,
+        context.http.token,
+        directory(prefix),
+        seed=SEED,
+        profile_options=options,
+        transport_options={"journal": journal, "timeout": context.http.timeout},
+    )
     try:
         summary = await full_lifecycle(profile)
     finally:
@@ -86,8 +100,11 @@ def expected_active(profile: Profile, directory_id: str) -> bool:
 def expected_title(profile: Profile, scim_id: str, title: str) -> str | None:
     """A PUT replaces the user (RFC 7644 §3.5.1), so after one the title is whatever the last
     PUT carried (JumpCloud's minimal status PUT carries none); without a PUT, the update's."""
-    puts = [e for e in profile.transport.journal
-            if e.method == "PUT" and e.path.split("?", 1)[0] == f"/Users/{scim_id}"]
+    puts = [
+        e
+        for e in profile.transport.journal
+        if e.method == "PUT" and e.path.split("?", 1)[0] == f"/Users/{scim_id}"
+    ]
     if not puts or not isinstance(puts[-1].body, dict):
         return title
     return puts[-1].body.get("title")
@@ -99,18 +116,23 @@ async def verify_users(context: Context, profile: Profile) -> None:
         response = await context.http.get(f"/Users/{scim_id}")
         expect_status(response, 200, what=f"GET of provisioned user {user.login}")
         body = expect_object(response, f"user {user.login}")
-        require(str(body.get("userName", "")).lower() == user.login.lower(),
-                f"user {scim_id}: userName is {body.get('userName')!r}, the IdP sent "
-                f"{user.login!r}")
+        require(
+            str(body.get("userName", "")).lower() == user.login.lower(),
+            f"user {scim_id}: userName is {body.get('userName')!r}, the IdP sent {user.login!r}",
+        )
         wanted = expected_active(profile, directory_id)
-        require(body.get("active") is wanted,
-                f"user {user.login}: active is {body.get('active')!r} after the lifecycle, "
-                f"expected {wanted} (the IdP's last word on this user)")
+        require(
+            body.get("active") is wanted,
+            f"user {user.login}: active is {body.get('active')!r} after the lifecycle, "
+            f"expected {wanted} (the IdP's last word on this user)",
+        )
         if user.title.endswith("(updated)"):
             wanted_title = expected_title(profile, scim_id, user.title)
-            require(body.get("title") == wanted_title,
-                    f"user {user.login}: title is {body.get('title')!r} after the profile "
-                    f"update, expected {wanted_title!r}")
+            require(
+                body.get("title") == wanted_title,
+                f"user {user.login}: title is {body.get('title')!r} after the profile "
+                f"update, expected {wanted_title!r}",
+            )
 
 
 async def verify_groups(context: Context, profile: Profile) -> None:
@@ -119,24 +141,30 @@ async def verify_groups(context: Context, profile: Profile) -> None:
         response = await context.http.get(f"/Groups/{scim_id}")
         expect_status(response, 200, what=f"GET of pushed group {group.name}")
         body = expect_object(response, f"group {group.name}")
-        require(body.get("displayName") == group.name,
-                f"group {scim_id}: displayName is {body.get('displayName')!r}, expected "
-                f"{group.name!r} (the last rename)")
+        require(
+            body.get("displayName") == group.name,
+            f"group {scim_id}: displayName is {body.get('displayName')!r}, expected "
+            f"{group.name!r} (the last rename)",
+        )
         wanted = {profile.user_links[m] for m in group.member_ids if m in profile.user_links}
-        members = {str(m.get("value")) for m in body.get("members") or []
-                   if isinstance(m, dict)}
-        require(members == wanted,
-                f"group {group.name}: members differ from the directory's: missing "
-                f"{sorted(wanted - members)}, unexpected {sorted(members - wanted)}")
+        members = {str(m.get("value")) for m in body.get("members") or [] if isinstance(m, dict)}
+        require(
+            members == wanted,
+            f"group {group.name}: members differ from the directory's: missing "
+            f"{sorted(wanted - members)}, unexpected {sorted(members - wanted)}",
+        )
     for directory_id, scim_id in list(profile.group_links.items())[:1]:
         name = profile.directory.group(directory_id).name
         escaped = name.replace("\\", "\\\\").replace('"', '\\"')
-        response = await context.http.get("/Groups", params={
-            "filter": f'displayName eq "{escaped}"', "excludedAttributes": "members"})
+        response = await context.http.get(
+            "/Groups",
+            params={"filter": f'displayName eq "{escaped}"', "excludedAttributes": "members"},
+        )
         expect_status(response, 200, what="filter of the renamed group")
         ids = [r.get("id") for r in resources_of(response)]
-        require(ids == [scim_id], f"filter displayName eq {name!r} found {ids}, expected "
-                                  f"[{scim_id!r}]")
+        require(
+            ids == [scim_id], f"filter displayName eq {name!r} found {ids}, expected [{scim_id!r}]"
+        )
 
 
 async def verify_deletions(context: Context, profile: Profile) -> None:
@@ -146,8 +174,10 @@ async def verify_deletions(context: Context, profile: Profile) -> None:
             continue
         path = entry.path.split("?", 1)[0]
         response = await context.http.get(path)
-        require(response.status == 404,
-                f"{path} was deleted (HTTP {entry.status}) but GET answers {response.status}")
+        require(
+            response.status == 404,
+            f"{path} was deleted (HTTP {entry.status}) but GET answers {response.status}",
+        )
 
 
 async def lifecycle(context: Context, name: str) -> None:
@@ -155,46 +185,75 @@ async def lifecycle(context: Context, name: str) -> None:
     if summary.failures:
         shown = "; ".join(str(f) for f in summary.failures[:5])
         more = f" (+{len(summary.failures) - 5} more)" if len(summary.failures) > 5 else ""
-        raise CheckFailed(f"{len(summary.failures)} request(s) got a status {name} does not "
-                          f"accept: {shown}{more}")
-    require(len(profile.user_links) >= USERS - 1,
-            f"only {len(profile.user_links)} users are linked after provisioning {USERS}")
+        raise CheckFailed(
+            f"{len(summary.failures)} request(s) got a status {name} does not accept: {shown}{more}"
+        )
+    require(
+        len(profile.user_links) >= USERS - 1,
+        f"only {len(profile.user_links)} users are linked after provisioning {USERS}",
+    )
     await verify_users(context, profile)
     await verify_groups(context, profile)
     await verify_deletions(context, profile)
 
 
-_RULE = ("Every request of the IdP's lifecycle gets a status the IdP accepts, and afterwards the "
-         "server's users, statuses, groups and memberships equal the IdP's directory; deleted "
-         "resources answer 404.")
+_RULE = (
+    "Every request of the IdP's lifecycle gets a status the IdP accepts, and afterwards the "
+    "server's users, statuses, groups and memberships equal the IdP's directory; deleted "
+    "resources answer 404."
+)
 
 
-@check(SUITE, "flows.okta-oin.full-lifecycle", "Okta OIN template: full lifecycle lands",
-       "idp-flows.md §2 (Okta OIN SCIM 2.0)", _RULE)
+@check(
+    SUITE,
+    "flows.okta-oin.full-lifecycle",
+    "Okta OIN template: full lifecycle lands",
+    "idp-flows.md §2 (Okta OIN SCIM 2.0)",
+    _RULE,
+)
 async def okta_oin(context: Context) -> None:
     await lifecycle(context, "okta-oin")
 
 
-@check(SUITE, "flows.okta-aiw.full-lifecycle", "Okta AIW (GET+PUT): full lifecycle lands",
-       "idp-flows.md §2 (Okta AIW personality)", _RULE)
+@check(
+    SUITE,
+    "flows.okta-aiw.full-lifecycle",
+    "Okta AIW (GET+PUT): full lifecycle lands",
+    "idp-flows.md §2 (Okta AIW personality)",
+    _RULE,
+)
 async def okta_aiw(context: Context) -> None:
     await lifecycle(context, "okta-aiw")
 
 
-@check(SUITE, "flows.jumpcloud.full-lifecycle", "JumpCloud: full lifecycle lands",
-       "idp-flows.md §3 (JumpCloud)", _RULE)
+@check(
+    SUITE,
+    "flows.jumpcloud.full-lifecycle",
+    "JumpCloud: full lifecycle lands",
+    "idp-flows.md §3 (JumpCloud)",
+    _RULE,
+)
 async def jumpcloud(context: Context) -> None:
     await lifecycle(context, "jumpcloud")
 
 
-@check(SUITE, "flows.entra.full-lifecycle", "Entra ID: full lifecycle lands",
-       "idp-flows.md §4 (Microsoft Entra ID)", _RULE)
+@check(
+    SUITE,
+    "flows.entra.full-lifecycle",
+    "Entra ID: full lifecycle lands",
+    "idp-flows.md §4 (Microsoft Entra ID)",
+    _RULE,
+)
 async def entra(context: Context) -> None:
     await lifecycle(context, "entra")
 
 
-@check(SUITE, "flows.entra-optscim062020.full-lifecycle",
-       "Entra ID with aadOptscim062020: full lifecycle lands",
-       "idp-flows.md §4 (Entra, aadOptscim062020 flag)", _RULE)
+@check(
+    SUITE,
+    "flows.entra-optscim062020.full-lifecycle",
+    "Entra ID with aadOptscim062020: full lifecycle lands",
+    "idp-flows.md §4 (Entra, aadOptscim062020 flag)",
+    _RULE,
+)
 async def entra_flag(context: Context) -> None:
     await lifecycle(context, "entra-optscim062020")

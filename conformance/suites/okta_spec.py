@@ -38,8 +38,10 @@ GET_HEADERS = {
     "Accept": "application/scim+json",
     "User-Agent": "OKTA SCIM Integration",
 }
-POST_HEADERS = {"Content-Type": "application/json",
-                "Accept": "application/scim+json; charset=utf-8"}
+POST_HEADERS = {
+    "Content-Type": "application/json",
+    "Accept": "application/scim+json; charset=utf-8",
+}
 
 
 def state(ctx: Context) -> dict[str, Any]:
@@ -48,9 +50,11 @@ def state(ctx: Context) -> dict[str, Any]:
     if "email" not in shared:
         digits = "".join(random.choices(string.digits, k=3))
         given = f"Runscope{digits}"
-        family = (random.choice(string.ascii_uppercase)
-                  + "".join(random.choices(string.ascii_lowercase, k=8))
-                  + "".join(random.choices(string.digits, k=3)))
+        family = (
+            random.choice(string.ascii_uppercase)
+            + "".join(random.choices(string.ascii_lowercase, k=8))
+            + "".join(random.choices(string.digits, k=3))
+        )
         email = f"{ctx.fixtures.tracker.prefix}{given}{family}@atko.com"
         shared.update(given=given, family=family, email=email)
     return dict(shared)
@@ -79,10 +83,14 @@ def require_user_fields(user: dict[str, Any], where: str) -> None:
     """Okta's field assertions on a returned user (cases 1 and 2)."""
     name = user.get("name") or {}
     email_list = user.get("emails") or [{}]
-    for label, value in (("id", user.get("id")), ("name.familyName", name.get("familyName")),
-                         ("name.givenName", name.get("givenName")),
-                         ("userName", user.get("userName")), ("active", user.get("active")),
-                         ("emails[0].value", (email_list[0] or {}).get("value"))):
+    for label, value in (
+        ("id", user.get("id")),
+        ("name.familyName", name.get("familyName")),
+        ("name.givenName", name.get("givenName")),
+        ("userName", user.get("userName")),
+        ("active", user.get("active")),
+        ("emails[0].value", (email_list[0] or {}).get("value")),
+    ):
         require(nonempty(value), f"{where}: {label} is empty or missing")
 
 
@@ -95,23 +103,32 @@ def require_error(body: dict[str, Any], status: int | None = None) -> None:
     require(ERROR in (body.get("schemas") or []), f"schemas lacks {ERROR}")
     if status is not None:
         # Runscope compares loosely: 404 and "404" both satisfy "equals 404".
-        require(str(body.get("status")) == str(status),
-                f"status is {body.get('status')!r}, not {status}")
+        require(
+            str(body.get("status")) == str(status),
+            f"status is {body.get('status')!r}, not {status}",
+        )
 
 
 def create_body(ctx: Context) -> dict[str, Any]:
     values = state(ctx)
     return {
-        "schemas": [USER_URN], "userName": values["email"],
+        "schemas": [USER_URN],
+        "userName": values["email"],
         "name": {"givenName": values["given"], "familyName": values["family"]},
         "emails": [{"primary": True, "value": values["email"], "type": "work"}],
-        "displayName": f"{values['given']} {values['family']}", "active": True,
+        "displayName": f"{values['given']} {values['family']}",
+        "active": True,
     }
 
 
-@check(S, "okta.01-users-endpoint", "Required Test: Test Users endpoint", SOURCE,
-       "GET /Users?count=1&startIndex=1: 200, a ListResponse with numeric itemsPerPage, "
-       "startIndex, totalResults and a first user with id, names, userName, active, email.")
+@check(
+    S,
+    "okta.01-users-endpoint",
+    "Required Test: Test Users endpoint",
+    SOURCE,
+    "GET /Users?count=1&startIndex=1: 200, a ListResponse with numeric itemsPerPage, "
+    "startIndex, totalResults and a first user with id, names, userName, active, email.",
+)
 async def users_endpoint(ctx: Context) -> None:
     listing = await get(ctx, "/Users", params={"count": "1", "startIndex": "1"})
     body = listing.json() if listing.status == 200 else None
@@ -125,15 +142,22 @@ async def users_endpoint(ctx: Context) -> None:
     require(isinstance(resources, list) and resources, "Resources is empty")
     require_list_response(body)
     for key in ("itemsPerPage", "startIndex", "totalResults"):
-        require(isinstance(body.get(key), int) and not isinstance(body.get(key), bool),
-                f"{key} is not a number: {body.get(key)!r}")
+        require(
+            isinstance(body.get(key), int) and not isinstance(body.get(key), bool),
+            f"{key} is not a number: {body.get(key)!r}",
+        )
     first = resources[0]
     require_user_fields(first, "Resources[0]")
     remember(ctx, isv_user_id=first["id"])
 
 
-@check(S, "okta.02-get-user-by-id", "Required Test: Get Users/{{id}}", SOURCE,
-       "GET /Users/{{ISVUserid}}: 200, the same non-empty fields, and the same id.")
+@check(
+    S,
+    "okta.02-get-user-by-id",
+    "Required Test: Get Users/{{id}}",
+    SOURCE,
+    "GET /Users/{{ISVUserid}}: 200, the same non-empty fields, and the same id.",
+)
 async def get_user_by_id(ctx: Context) -> None:
     user_id = needed(ctx, "isv_user_id", "okta.01-users-endpoint")
     response = await get(ctx, f"/Users/{user_id}")
@@ -143,9 +167,13 @@ async def get_user_by_id(ctx: Context) -> None:
     require(user.get("id") == user_id, f"id is {user.get('id')!r}, not {user_id!r}")
 
 
-@check(S, "okta.03-invalid-user-by-username", "Required Test: Test invalid User by username",
-       SOURCE, 'GET /Users?filter=userName eq "abcdefgh@atko.com": 200, ListResponse, '
-       "totalResults 0.")
+@check(
+    S,
+    "okta.03-invalid-user-by-username",
+    "Required Test: Test invalid User by username",
+    SOURCE,
+    'GET /Users?filter=userName eq "abcdefgh@atko.com": 200, ListResponse, totalResults 0.',
+)
 async def invalid_by_username(ctx: Context) -> None:
     response = await get(ctx, "/Users", params={"filter": f'userName eq "{INVALID_USER_EMAIL}"'})
     expect_status(response, 200)
@@ -154,17 +182,26 @@ async def invalid_by_username(ctx: Context) -> None:
     require(body.get("totalResults") == 0, f"totalResults is {body.get('totalResults')!r}")
 
 
-@check(S, "okta.04-invalid-user-by-id", "Required Test: Test invalid User by ID", SOURCE,
-       "GET /Users/010101001010101011001010101011: 404 with a detail and the Error schema.")
+@check(
+    S,
+    "okta.04-invalid-user-by-id",
+    "Required Test: Test invalid User by ID",
+    SOURCE,
+    "GET /Users/010101001010101011001010101011: 404 with a detail and the Error schema.",
+)
 async def invalid_by_id(ctx: Context) -> None:
     response = await get(ctx, f"/Users/{USER_ID_THAT_DOES_NOT_EXIST}")
     expect_status(response, 404)
     require_error(expect_object(response))
 
 
-@check(S, "okta.05-random-user-absent", "Required Test: Make sure random user doesn't exist",
-       SOURCE, "GET /Users?filter=userName eq the random email: 200, totalResults 0, "
-       "ListResponse.")
+@check(
+    S,
+    "okta.05-random-user-absent",
+    "Required Test: Make sure random user doesn't exist",
+    SOURCE,
+    "GET /Users?filter=userName eq the random email: 200, totalResults 0, ListResponse.",
+)
 async def random_user_absent(ctx: Context) -> None:
     email = state(ctx)["email"]
     response = await get(ctx, "/Users", params={"filter": f'userName eq "{email}"'})
@@ -174,9 +211,13 @@ async def random_user_absent(ctx: Context) -> None:
     require_list_response(body)
 
 
-@check(S, "okta.06-create-user", "Required Test: Create Okta user with realistic values",
-       SOURCE, "POST /Users: 201, active true, an id, the same names and userName, the User "
-       "schema.")
+@check(
+    S,
+    "okta.06-create-user",
+    "Required Test: Create Okta user with realistic values",
+    SOURCE,
+    "POST /Users: 201, active true, an id, the same names and userName, the User schema.",
+)
 async def create_user(ctx: Context) -> None:
     body = create_body(ctx)
     response = await ctx.http.post("/Users", body, headers=POST_HEADERS)
@@ -189,13 +230,20 @@ async def create_user(ctx: Context) -> None:
     require(name.get("familyName") == body["name"]["familyName"], "familyName differs")
     require(name.get("givenName") == body["name"]["givenName"], "givenName differs")
     require(USER_URN in (user.get("schemas") or []), f"schemas lacks {USER_URN}")
-    require(user.get("userName") == body["userName"],
-            f"userName is {user.get('userName')!r}, not {body['userName']!r}")
+    require(
+        user.get("userName") == body["userName"],
+        f"userName is {user.get('userName')!r}, not {body['userName']!r}",
+    )
     remember(ctx, id_user_one=user["id"])
 
 
-@check(S, "okta.07-verify-created", "Required Test: Verify that user was created", SOURCE,
-       "GET /Users/{{idUserOne}}: 200 with the userName, familyName and givenName sent.")
+@check(
+    S,
+    "okta.07-verify-created",
+    "Required Test: Verify that user was created",
+    SOURCE,
+    "GET /Users/{{idUserOne}}: 200 with the userName, familyName and givenName sent.",
+)
 async def verify_created(ctx: Context) -> None:
     user_id = needed(ctx, "id_user_one", "okta.06-create-user")
     values = state(ctx)
@@ -208,9 +256,13 @@ async def verify_created(ctx: Context) -> None:
     require(name.get("givenName") == values["given"], "givenName differs")
 
 
-@check(S, "okta.08-recreate-conflict",
-       "Required Test: Expect failure when recreating user with same values", SOURCE,
-       "POST /Users with the same body again: 409.")
+@check(
+    S,
+    "okta.08-recreate-conflict",
+    "Required Test: Expect failure when recreating user with same values",
+    SOURCE,
+    "POST /Users with the same body again: 409.",
+)
 async def recreate_conflict(ctx: Context) -> None:
     needed(ctx, "id_user_one", "okta.06-create-user")
     response = await ctx.http.post("/Users", create_body(ctx), headers=POST_HEADERS)
@@ -218,16 +270,26 @@ async def recreate_conflict(ctx: Context) -> None:
     expect_status(response, 409)
 
 
-@check(S, "okta.09-username-case", "Required Test: Username Case Sensitivity Check", SOURCE,
-       "GET /Users?filter=userName eq the upper-cased userName: 200.")
+@check(
+    S,
+    "okta.09-username-case",
+    "Required Test: Username Case Sensitivity Check",
+    SOURCE,
+    "GET /Users?filter=userName eq the upper-cased userName: 200.",
+)
 async def username_case(ctx: Context) -> None:
     caps = state(ctx)["email"].upper()
     response = await get(ctx, "/Users", params={"filter": f'userName eq "{caps}"'})
     expect_status(response, 200)
 
 
-@check(S, "okta.10-groups-endpoint", "Optional Test: Verify Groups endpoint", SOURCE,
-       "GET /Groups: 200 within 600 ms; if totalResults > 0, Resources is an array.")
+@check(
+    S,
+    "okta.10-groups-endpoint",
+    "Optional Test: Verify Groups endpoint",
+    SOURCE,
+    "GET /Groups: 200 within 600 ms; if totalResults > 0, Resources is an array.",
+)
 async def groups_endpoint(ctx: Context) -> None:
     response = await get(ctx, "/Groups")
     expect_status(response, 200)
@@ -239,20 +301,33 @@ async def groups_endpoint(ctx: Context) -> None:
         require(isinstance(body.get("Resources"), list), "Resources is not an array")
 
 
-@check(S, "okta.11-status-401", "Required Test: Check status 401", SOURCE,
-       "GET /Users?filter=... with 'Authorization: non-token': 401, a detail, status "
-       "\"401\", the Error schema.")
+@check(
+    S,
+    "okta.11-status-401",
+    "Required Test: Check status 401",
+    SOURCE,
+    "GET /Users?filter=... with 'Authorization: non-token': 401, a detail, status "
+    '"401", the Error schema.',
+)
 async def status_401(ctx: Context) -> None:
     caps = state(ctx)["email"].upper()
-    response = await ctx.http.get("/Users", auth=False,
-                                  params={"filter": f'userName eq "{caps}"'},
-                                  headers={**GET_HEADERS, "Authorization": "non-token"})
+    response = await ctx.http.get(
+        "/Users",
+        auth=False,
+        params={"filter": f'userName eq "{caps}"'},
+        headers={**GET_HEADERS, "Authorization": "non-token"},
+    )
     expect_status(response, 401)
     require_error(expect_object(response), 401)
 
 
-@check(S, "okta.12-status-404", "Required Test: Check status 404", SOURCE,
-       "GET /Users/00919288221112222: 404, a detail, status \"404\", the Error schema.")
+@check(
+    S,
+    "okta.12-status-404",
+    "Required Test: Check status 404",
+    SOURCE,
+    'GET /Users/00919288221112222: 404, a detail, status "404", the Error schema.',
+)
 async def status_404(ctx: Context) -> None:
     response = await get(ctx, "/Users/00919288221112222")
     expect_status(response, 404)

@@ -34,8 +34,10 @@ MISSING_ID = "scimconf-no-such-id-0000000000"
 
 # --- helpers ------------------------------------------------------------------------------
 
-async def query(ctx: Context, endpoint: str, filter: str | None = None,
-                **params: str) -> tuple[Response, list[dict[str, Any]]]:
+
+async def query(
+    ctx: Context, endpoint: str, filter: str | None = None, **params: str
+) -> tuple[Response, list[dict[str, Any]]]:
     """A list GET with a filter; fails the check unless it answers a 200 ListResponse."""
     if filter is not None:
         params["filter"] = filter
@@ -44,13 +46,14 @@ async def query(ctx: Context, endpoint: str, filter: str | None = None,
     return response, resources_of(response)
 
 
-async def expect_matches(ctx: Context,
-                         cases: list[tuple[str, list[dict[str, Any]]]]) -> None:
+async def expect_matches(ctx: Context, cases: list[tuple[str, list[dict[str, Any]]]]) -> None:
     """Each filter finds exactly the expected users, in any order."""
     for expression, expected in cases:
         found = (await query(ctx, "/Users", expression))[1]
-        require(sorted(ids(found)) == sorted(ids(expected)),
-                f"{expression!r} found {ids(found)}, expected {ids(expected)}")
+        require(
+            sorted(ids(found)) == sorted(ids(expected)),
+            f"{expression!r} found {ids(found)}, expected {ids(expected)}",
+        )
 
 
 def ids(resources: list[dict[str, Any]]) -> list[str]:
@@ -77,15 +80,21 @@ async def read(ctx: Context, path: str) -> dict[str, Any]:
 def require_error_document(response: Response, status: int) -> dict[str, Any]:
     """The RFC 7644 §3.12 error shape: Error URN, ``status`` as a string, SCIM JSON."""
     require(response.status == status, f"expected HTTP {status}, got {response.status}")
-    require("html" not in response.content_type.lower()
-            and not response.text.lstrip().lower().startswith(("<!doctype", "<html")),
-            f"error body is HTML (Content-Type {response.content_type!r})")
-    require(response.content_type.split(";")[0].strip().lower() == SCIM_JSON,
-            f"error Content-Type is {response.content_type!r}, not {SCIM_JSON}")
+    require(
+        "html" not in response.content_type.lower()
+        and not response.text.lstrip().lower().startswith(("<!doctype", "<html")),
+        f"error body is HTML (Content-Type {response.content_type!r})",
+    )
+    require(
+        response.content_type.split(";")[0].strip().lower() == SCIM_JSON,
+        f"error Content-Type is {response.content_type!r}, not {SCIM_JSON}",
+    )
     body = expect_object(response, "error")
     require(ERROR in (body.get("schemas") or []), f"error schemas lacks {ERROR}: {body}")
-    require(body.get("status") == str(status),
-            f"error status must be the string {str(status)!r}, got {body.get('status')!r}")
+    require(
+        body.get("status") == str(status),
+        f"error status must be the string {str(status)!r}, got {body.get('status')!r}",
+    )
     return body
 
 
@@ -95,10 +104,15 @@ def emails(resource: dict[str, Any]) -> list[dict[str, Any]]:
 
 # --- discovery ----------------------------------------------------------------------------
 
-@check(S, "rfc.discovery.service-provider-config", "ServiceProviderConfig has every feature",
-       "RFC 7643 §5",
-       "patch, bulk, filter, changePassword, sort, etag (each with a boolean 'supported') and "
-       "authenticationSchemes are REQUIRED.")
+
+@check(
+    S,
+    "rfc.discovery.service-provider-config",
+    "ServiceProviderConfig has every feature",
+    "RFC 7643 §5",
+    "patch, bulk, filter, changePassword, sort, etag (each with a boolean 'supported') and "
+    "authenticationSchemes are REQUIRED.",
+)
 async def spc_shape(ctx: Context) -> None:
     response = await ctx.http.get("/ServiceProviderConfig")
     expect_status(response, 200)
@@ -107,8 +121,10 @@ async def spc_shape(ctx: Context) -> None:
     for feature in ("patch", "bulk", "filter", "changePassword", "sort", "etag"):
         value = body.get(feature)
         require(isinstance(value, dict), f"'{feature}' is missing or not an object")
-        require(isinstance(value.get("supported"), bool),
-                f"'{feature}.supported' is not a boolean: {value.get('supported')!r}")
+        require(
+            isinstance(value.get("supported"), bool),
+            f"'{feature}.supported' is not a boolean: {value.get('supported')!r}",
+        )
     bulk, filt = body["bulk"], body["filter"]
     if bulk["supported"]:
         for key in ("maxOperations", "maxPayloadSize"):
@@ -119,10 +135,14 @@ async def spc_shape(ctx: Context) -> None:
     require(isinstance(schemes, list) and schemes, "authenticationSchemes is missing or empty")
 
 
-@check(S, "rfc.discovery.resource-types", "ResourceTypes lists User and Group",
-       "RFC 7643 §6, RFC 7644 §4",
-       "Each resource type has 'name', 'endpoint' and 'schema'; /ResourceTypes is queried "
-       "like any resource and answers a ListResponse.")
+@check(
+    S,
+    "rfc.discovery.resource-types",
+    "ResourceTypes lists User and Group",
+    "RFC 7643 §6, RFC 7644 §4",
+    "Each resource type has 'name', 'endpoint' and 'schema'; /ResourceTypes is queried "
+    "like any resource and answers a ListResponse.",
+)
 async def resource_types(ctx: Context) -> None:
     response = await ctx.http.get("/ResourceTypes")
     expect_status(response, 200)
@@ -131,19 +151,24 @@ async def resource_types(ctx: Context) -> None:
     found = {}
     for resource in resources_of(response):
         for key in ("name", "endpoint", "schema"):
-            require(isinstance(resource.get(key), str),
-                    f"resource type {resource.get('id')!r} lacks '{key}'")
+            require(
+                isinstance(resource.get(key), str),
+                f"resource type {resource.get('id')!r} lacks '{key}'",
+            )
         found[resource["name"]] = resource
-    for name, urn in (("User", USER_URN),
-                      ("Group", "urn:ietf:params:scim:schemas:core:2.0:Group")):
+    for name, urn in (("User", USER_URN), ("Group", "urn:ietf:params:scim:schemas:core:2.0:Group")):
         require(name in found, f"no {name} resource type; got {sorted(found)}")
         require(found[name]["schema"] == urn, f"{name}.schema is {found[name]['schema']!r}")
 
 
-@check(S, "rfc.discovery.schemas", "Schemas describe the User attributes",
-       "RFC 7643 §7",
-       "Each attribute definition has name, type, multiValued, required, caseExact, "
-       "mutability, returned and uniqueness.")
+@check(
+    S,
+    "rfc.discovery.schemas",
+    "Schemas describe the User attributes",
+    "RFC 7643 §7",
+    "Each attribute definition has name, type, multiValued, required, caseExact, "
+    "mutability, returned and uniqueness.",
+)
 async def schemas(ctx: Context) -> None:
     response = await ctx.http.get("/Schemas")
     expect_status(response, 200)
@@ -155,19 +180,26 @@ async def schemas(ctx: Context) -> None:
     for name, attribute in attributes.items():
         for key in ("type", "multiValued", "mutability", "returned"):
             require(key in attribute, f"attribute {name!r} lacks '{key}'")
-    require(attributes["userName"].get("uniqueness") == "server",
-            "userName uniqueness is not 'server'")
+    require(
+        attributes["userName"].get("uniqueness") == "server", "userName uniqueness is not 'server'"
+    )
     if "password" in attributes:
-        require(attributes["password"].get("returned") == "never",
-                "password is not returned 'never'")
+        require(
+            attributes["password"].get("returned") == "never", "password is not returned 'never'"
+        )
 
 
 # --- CRUD ---------------------------------------------------------------------------------
 
-@check(S, "rfc.crud.create", "POST answers 201 with Location equal to meta.location",
-       "RFC 7644 §3.3",
-       "the server SHALL return a 201 Created with the resource, whose URI is in the "
-       "Location header and in meta.location.")
+
+@check(
+    S,
+    "rfc.crud.create",
+    "POST answers 201 with Location equal to meta.location",
+    "RFC 7644 §3.3",
+    "the server SHALL return a 201 Created with the resource, whose URI is in the "
+    "Location header and in meta.location.",
+)
 async def create(ctx: Context) -> None:
     body = ctx.fixtures.user_body()
     response = await ctx.http.post("/Users", body)
@@ -178,19 +210,28 @@ async def create(ctx: Context) -> None:
     require(isinstance(created.get("id"), str) and created["id"], "no id in the response")
     require(created.get("userName") == body["userName"], "userName differs from the request")
     meta = created.get("meta") or {}
-    require(meta.get("resourceType") == "User",
-            f"meta.resourceType is {meta.get('resourceType')!r}")
+    require(
+        meta.get("resourceType") == "User", f"meta.resourceType is {meta.get('resourceType')!r}"
+    )
     require(meta.get("created") and meta.get("lastModified"), "meta.created/lastModified missing")
     location = response.header("Location")
     require(location, "no Location header")
-    require(location == meta.get("location"),
-            f"Location {location!r} differs from meta.location {meta.get('location')!r}")
-    require(str(location).rstrip("/").endswith("/" + created["id"]),
-            "Location does not end with the id")
+    require(
+        location == meta.get("location"),
+        f"Location {location!r} differs from meta.location {meta.get('location')!r}",
+    )
+    require(
+        str(location).rstrip("/").endswith("/" + created["id"]), "Location does not end with the id"
+    )
 
 
-@check(S, "rfc.crud.get", "GET by id returns the resource", "RFC 7644 §3.4.1",
-       "Clients retrieve a known resource with GET on its URI.")
+@check(
+    S,
+    "rfc.crud.get",
+    "GET by id returns the resource",
+    "RFC 7644 §3.4.1",
+    "Clients retrieve a known resource with GET on its URI.",
+)
 async def get_by_id(ctx: Context) -> None:
     user = await ctx.fixtures.user()
     fetched = await read(ctx, f"/Users/{user['id']}")
@@ -199,9 +240,14 @@ async def get_by_id(ctx: Context) -> None:
     require(USER_URN in (fetched.get("schemas") or []), f"schemas lacks {USER_URN}")
 
 
-@check(S, "rfc.crud.put-replaces", "PUT replaces the resource", "RFC 7644 §3.5.1",
-       "PUT replaces all of the resource's writable attributes; attributes left out of the "
-       "request are cleared.")
+@check(
+    S,
+    "rfc.crud.put-replaces",
+    "PUT replaces the resource",
+    "RFC 7644 §3.5.1",
+    "PUT replaces all of the resource's writable attributes; attributes left out of the "
+    "request are cleared.",
+)
 async def put_replaces(ctx: Context) -> None:
     user = await ctx.fixtures.user(nickName="Babs", title="Before")
     replacement = ctx.fixtures.user_body(user["userName"], title="After")
@@ -209,14 +255,21 @@ async def put_replaces(ctx: Context) -> None:
     expect_status(response, 200)
     stored = await read(ctx, f"/Users/{user['id']}")
     require(stored.get("title") == "After", f"title is {stored.get('title')!r}, not 'After'")
-    require("nickName" not in stored,
-            f"nickName survived a PUT that left it out: {stored.get('nickName')!r}")
+    require(
+        "nickName" not in stored,
+        f"nickName survived a PUT that left it out: {stored.get('nickName')!r}",
+    )
     require(stored.get("id") == user["id"], "PUT changed the id")
 
 
-@check(S, "rfc.crud.delete", "DELETE answers 204, then GET answers 404", "RFC 7644 §3.6",
-       "the server SHALL return 204 No Content; afterwards the resource SHALL NOT be "
-       "returned (404 Not Found).")
+@check(
+    S,
+    "rfc.crud.delete",
+    "DELETE answers 204, then GET answers 404",
+    "RFC 7644 §3.6",
+    "the server SHALL return 204 No Content; afterwards the resource SHALL NOT be "
+    "returned (404 Not Found).",
+)
 async def delete(ctx: Context) -> None:
     user = await ctx.fixtures.user()
     response = await ctx.http.delete(f"/Users/{user['id']}")
@@ -227,8 +280,13 @@ async def delete(ctx: Context) -> None:
     require(not listed, "the deleted user is still listed")
 
 
-@check(S, "rfc.crud.group-members", "A group created with a member lists it",
-       "RFC 7643 §4.2", "members: a list of members of the Group, each with 'value' (the id).")
+@check(
+    S,
+    "rfc.crud.group-members",
+    "A group created with a member lists it",
+    "RFC 7643 §4.2",
+    "members: a list of members of the Group, each with 'value' (the id).",
+)
 async def group_members(ctx: Context) -> None:
     user = await ctx.fixtures.user()
     group = await ctx.fixtures.group(members=[user["id"]])
@@ -239,17 +297,30 @@ async def group_members(ctx: Context) -> None:
 
 # --- filters ------------------------------------------------------------------------------
 
-@check(S, "rfc.filter.eq-case-insensitive", "userName eq ignores case", "RFC 7643 §4.1.1",
-       "userName ... caseExact false: a filter on userName matches regardless of case.")
+
+@check(
+    S,
+    "rfc.filter.eq-case-insensitive",
+    "userName eq ignores case",
+    "RFC 7643 §4.1.1",
+    "userName ... caseExact false: a filter on userName matches regardless of case.",
+)
 async def eq_case_insensitive(ctx: Context) -> None:
     user = await ctx.fixtures.user(ctx.fixtures.name("Mixed"))
     found = (await query(ctx, "/Users", f'userName eq "{user["userName"].upper()}"'))[1]
-    require(ids(found) == [user["id"]],
-            f"userName eq with different case found {ids(found)}, expected [{user['id']}]")
+    require(
+        ids(found) == [user["id"]],
+        f"userName eq with different case found {ids(found)}, expected [{user['id']}]",
+    )
 
 
-@check(S, "rfc.filter.externalid-case-exact", "externalId eq respects case", "RFC 7643 §3.1",
-       "externalId ... caseExact true: a filter only matches the exact spelling.")
+@check(
+    S,
+    "rfc.filter.externalid-case-exact",
+    "externalId eq respects case",
+    "RFC 7643 §3.1",
+    "externalId ... caseExact true: a filter only matches the exact spelling.",
+)
 async def externalid_case_exact(ctx: Context) -> None:
     external = ctx.fixtures.name("ExtId")
     user = await ctx.fixtures.user(externalId=external)
@@ -259,9 +330,13 @@ async def externalid_case_exact(ctx: Context) -> None:
     require(not other, f"externalId eq with other case matched {ids(other)}")
 
 
-@check(S, "rfc.filter.operators", "co, sw, ew and pr select exactly their matches",
-       "RFC 7644 §3.4.2.2",
-       "co: contains; sw: starts with; ew: ends with; pr: has a non-empty value.")
+@check(
+    S,
+    "rfc.filter.operators",
+    "co, sw, ew and pr select exactly their matches",
+    "RFC 7644 §3.4.2.2",
+    "co: contains; sw: starts with; ew: ends with; pr: has a non-empty value.",
+)
 async def operators(ctx: Context) -> None:
     scope = ctx.fixtures.name("ops") + "-"
     alpha = await ctx.fixtures.user(f"{scope}alpha", title="Lead")
@@ -275,24 +350,34 @@ async def operators(ctx: Context) -> None:
     await expect_matches(ctx, cases)
 
 
-@check(S, "rfc.filter.comparisons", "ne, gt, ge, lt and le compare strings lexically",
-       "RFC 7644 §3.4.2.2",
-       "gt/ge/lt/le: for string attributes, a lexicographical comparison is performed; "
-       "ne: not equal.")
+@check(
+    S,
+    "rfc.filter.comparisons",
+    "ne, gt, ge, lt and le compare strings lexically",
+    "RFC 7644 §3.4.2.2",
+    "gt/ge/lt/le: for string attributes, a lexicographical comparison is performed; ne: not equal.",
+)
 async def comparisons(ctx: Context) -> None:
     scope = ctx.fixtures.name("cmp") + "-"
     a, b, c = [await ctx.fixtures.user(f"{scope}{n}") for n in "abc"]
     middle = f"{scope}b"
     cases = [("ne", [a, c]), ("gt", [c]), ("ge", [b, c]), ("lt", [a]), ("le", [a, b])]
-    await expect_matches(ctx, [
-        (f'userName sw "{scope}" and userName {operator} "{middle}"', expected)
-        for operator, expected in cases
-    ])
+    await expect_matches(
+        ctx,
+        [
+            (f'userName sw "{scope}" and userName {operator} "{middle}"', expected)
+            for operator, expected in cases
+        ],
+    )
 
 
-@check(S, "rfc.filter.precedence", "and binds tighter than or; not negates",
-       "RFC 7644 §3.4.2.2",
-       "Logical operators ... precedence: 'not', then 'and', then 'or'; parentheses group.")
+@check(
+    S,
+    "rfc.filter.precedence",
+    "and binds tighter than or; not negates",
+    "RFC 7644 §3.4.2.2",
+    "Logical operators ... precedence: 'not', then 'and', then 'or'; parentheses group.",
+)
 async def precedence(ctx: Context) -> None:
     scope = ctx.fixtures.name("prec") + "-"
     a = await ctx.fixtures.user(f"{scope}a", title="Lead")
@@ -301,46 +386,68 @@ async def precedence(ctx: Context) -> None:
     un = 'userName eq "{}"'.format
     cases = [
         # a or (b and title eq Dev) -> a, b; read left to right it would give only b.
-        (f"{un(a['userName'])} or {un(b['userName'])} and title eq \"Dev\"", [a, b]),
-        (f"({un(a['userName'])} or {un(b['userName'])}) and title eq \"Dev\"", [b]),
+        (f'{un(a["userName"])} or {un(b["userName"])} and title eq "Dev"', [a, b]),
+        (f'({un(a["userName"])} or {un(b["userName"])}) and title eq "Dev"', [b]),
         (f'userName sw "{scope}" and not (title eq "Dev")', [a]),
         (f'userName sw "{scope}" and not (title eq "Lead") and userName ew "c"', [c]),
     ]
     await expect_matches(ctx, cases)
 
 
-@check(S, "rfc.filter.value-path", "A value path filters within one multi-valued entry",
-       "RFC 7644 §3.4.2.2",
-       "emails[type eq \"work\" and value co \"@example.com\"]: both conditions apply to the "
-       "same email.")
+@check(
+    S,
+    "rfc.filter.value-path",
+    "A value path filters within one multi-valued entry",
+    "RFC 7644 §3.4.2.2",
+    'emails[type eq "work" and value co "@example.com"]: both conditions apply to the same email.',
+)
 async def value_path(ctx: Context) -> None:
     scope = ctx.fixtures.name("vp") + "-"
-    match = await ctx.fixtures.user(f"{scope}m", emails=[
-        {"value": f"{scope}m@work.example", "type": "work"}])
-    await ctx.fixtures.user(f"{scope}x", emails=[
-        {"value": f"{scope}x@home.example", "type": "work"},
-        {"value": f"{scope}x@work.example", "type": "home"}])
-    expression = (f'userName sw "{scope}" and '
-                  'emails[type eq "work" and value ew "@work.example"]')
+    match = await ctx.fixtures.user(
+        f"{scope}m", emails=[{"value": f"{scope}m@work.example", "type": "work"}]
+    )
+    await ctx.fixtures.user(
+        f"{scope}x",
+        emails=[
+            {"value": f"{scope}x@home.example", "type": "work"},
+            {"value": f"{scope}x@work.example", "type": "home"},
+        ],
+    )
+    expression = f'userName sw "{scope}" and emails[type eq "work" and value ew "@work.example"]'
     found = (await query(ctx, "/Users", expression))[1]
-    require(ids(found) == [match["id"]],
-            f"{expression!r} found {ids(found)}, expected only [{match['id']}] (the other user "
-            "has a work email and a @work.example email, but not in the same entry)")
+    require(
+        ids(found) == [match["id"]],
+        f"{expression!r} found {ids(found)}, expected only [{match['id']}] (the other user "
+        "has a work email and a @work.example email, but not in the same entry)",
+    )
 
 
-@check(S, "rfc.filter.invalid", "An unparsable filter answers 400 invalidFilter",
-       "RFC 7644 §3.12", "invalidFilter: the specified filter syntax was invalid (400).")
+@check(
+    S,
+    "rfc.filter.invalid",
+    "An unparsable filter answers 400 invalidFilter",
+    "RFC 7644 §3.12",
+    "invalidFilter: the specified filter syntax was invalid (400).",
+)
 async def invalid_filter(ctx: Context) -> None:
     response = await ctx.http.get("/Users", params={"filter": 'userName eq "x" and ('})
     body = require_error_document(response, 400)
-    require(body.get("scimType") == "invalidFilter",
-            f"scimType is {body.get('scimType')!r}, not 'invalidFilter'")
+    require(
+        body.get("scimType") == "invalidFilter",
+        f"scimType is {body.get('scimType')!r}, not 'invalidFilter'",
+    )
 
 
 # --- sorting and paging -------------------------------------------------------------------
 
-@check(S, "rfc.sort.order", "sortBy/sortOrder order the results", "RFC 7644 §3.4.2.3",
-       "sortOrder 'ascending' (the default) or 'descending' orders by sortBy.")
+
+@check(
+    S,
+    "rfc.sort.order",
+    "sortBy/sortOrder order the results",
+    "RFC 7644 §3.4.2.3",
+    "sortOrder 'ascending' (the default) or 'descending' orders by sortBy.",
+)
 async def sort_order(ctx: Context) -> None:
     ctx.require_feature("sort")
     scope = ctx.fixtures.name("sort") + "-"
@@ -349,41 +456,58 @@ async def sort_order(ctx: Context) -> None:
         await ctx.fixtures.user(name)
     expected = sorted(names, key=str.lower)
     for order, wanted in (("ascending", expected), ("descending", expected[::-1])):
-        found = (await query(ctx, "/Users", f'userName sw "{scope}"', sortBy="userName",
-                             sortOrder=order))[1]
+        found = (
+            await query(ctx, "/Users", f'userName sw "{scope}"', sortBy="userName", sortOrder=order)
+        )[1]
         got = [r.get("userName") for r in found]
         require(got == wanted, f"sortOrder={order} gave {got}, expected {wanted}")
 
 
-@check(S, "rfc.paging.invariants", "Pages cover every result once, totalResults is true",
-       "RFC 7644 §3.4.2.4",
-       "startIndex is 1-based; totalResults is the total number of results matching the "
-       "query; itemsPerPage the number on this page.")
+@check(
+    S,
+    "rfc.paging.invariants",
+    "Pages cover every result once, totalResults is true",
+    "RFC 7644 §3.4.2.4",
+    "startIndex is 1-based; totalResults is the total number of results matching the "
+    "query; itemsPerPage the number on this page.",
+)
 async def paging(ctx: Context) -> None:
     scope = ctx.fixtures.name("page") + "-"
     created = [await ctx.fixtures.user(f"{scope}{n}") for n in range(5)]
     seen: list[str] = []
     for start in (1, 3, 5):
-        response, page = await query(ctx, "/Users", f'userName sw "{scope}"',
-                                     startIndex=str(start), count="2")
+        response, page = await query(
+            ctx, "/Users", f'userName sw "{scope}"', startIndex=str(start), count="2"
+        )
         body = expect_object(response)
-        require(body.get("totalResults") == 5,
-                f"startIndex={start}: totalResults is {body.get('totalResults')!r}, not 5")
-        require(body.get("startIndex") == start,
-                f"startIndex={start}: response startIndex is {body.get('startIndex')!r}")
-        require(len(page) == min(2, 5 - start + 1),
-                f"startIndex={start}, count=2 returned {len(page)} resources")
-        require(body.get("itemsPerPage") == len(page),
-                f"itemsPerPage {body.get('itemsPerPage')!r} != {len(page)} resources")
+        require(
+            body.get("totalResults") == 5,
+            f"startIndex={start}: totalResults is {body.get('totalResults')!r}, not 5",
+        )
+        require(
+            body.get("startIndex") == start,
+            f"startIndex={start}: response startIndex is {body.get('startIndex')!r}",
+        )
+        require(
+            len(page) == min(2, 5 - start + 1),
+            f"startIndex={start}, count=2 returned {len(page)} resources",
+        )
+        require(
+            body.get("itemsPerPage") == len(page),
+            f"itemsPerPage {body.get('itemsPerPage')!r} != {len(page)} resources",
+        )
         seen.extend(ids(page))
     require(len(seen) == len(set(seen)), f"a resource appeared on two pages: {seen}")
     require(set(seen) == set(ids(created)), "some resources appeared on no page")
 
 
-@check(S, "rfc.paging.count-zero", "count=0 returns no resources but the true total",
-       "RFC 7644 §3.4.2.4",
-       "A value of '0' indicates that no resource results are to be returned except for "
-       "totalResults.")
+@check(
+    S,
+    "rfc.paging.count-zero",
+    "count=0 returns no resources but the true total",
+    "RFC 7644 §3.4.2.4",
+    "A value of '0' indicates that no resource results are to be returned except for totalResults.",
+)
 async def count_zero(ctx: Context) -> None:
     scope = ctx.fixtures.name("zero") + "-"
     for n in range(2):
@@ -394,25 +518,37 @@ async def count_zero(ctx: Context) -> None:
     require(total == 2, f"count=0: totalResults is {total!r}, not 2")
 
 
-@check(S, "rfc.paging.start-index-below-one", "startIndex below 1 is read as 1",
-       "RFC 7644 §3.4.2.4", "A value less than 1 SHALL be interpreted as 1.")
+@check(
+    S,
+    "rfc.paging.start-index-below-one",
+    "startIndex below 1 is read as 1",
+    "RFC 7644 §3.4.2.4",
+    "A value less than 1 SHALL be interpreted as 1.",
+)
 async def start_index_below_one(ctx: Context) -> None:
     scope = ctx.fixtures.name("sidx") + "-"
     for n in range(2):
         await ctx.fixtures.user(f"{scope}{n}")
-    first = (await query(ctx, "/Users", f'userName sw "{scope}"', startIndex="1",
-                         count="1"))[1]
+    first = (await query(ctx, "/Users", f'userName sw "{scope}"', startIndex="1", count="1"))[1]
     for value in ("0", "-3"):
-        response, page = await query(ctx, "/Users", f'userName sw "{scope}"',
-                                     startIndex=value, count="1")
-        require(ids(page) == ids(first),
-                f"startIndex={value} gave {ids(page)}, startIndex=1 gave {ids(first)}")
+        response, page = await query(
+            ctx, "/Users", f'userName sw "{scope}"', startIndex=value, count="1"
+        )
+        require(
+            ids(page) == ids(first),
+            f"startIndex={value} gave {ids(page)}, startIndex=1 gave {ids(first)}",
+        )
         start = expect_object(response).get("startIndex")
         require(start == 1, f"startIndex={value}: response startIndex is {start!r}, not 1")
 
 
-@check(S, "rfc.paging.cursor", "Cursor pages cover every result once", "RFC 9865 §2",
-       "Follow nextCursor until it is absent; every result appears on exactly one page.")
+@check(
+    S,
+    "rfc.paging.cursor",
+    "Cursor pages cover every result once",
+    "RFC 9865 §2",
+    "Follow nextCursor until it is absent; every result appears on exactly one page.",
+)
 async def cursor(ctx: Context) -> None:
     pagination = ctx.feature("pagination")
     if pagination.get("cursor") is not True:
@@ -438,9 +574,14 @@ async def cursor(ctx: Context) -> None:
 
 # --- attributes ---------------------------------------------------------------------------
 
-@check(S, "rfc.attributes.attributes", "attributes= returns those plus id",
-       "RFC 7644 §3.4.2.5",
-       "attributes: the attributes to return ... id is always returned ('returned: always').")
+
+@check(
+    S,
+    "rfc.attributes.attributes",
+    "attributes= returns those plus id",
+    "RFC 7644 §3.4.2.5",
+    "attributes: the attributes to return ... id is always returned ('returned: always').",
+)
 async def attributes(ctx: Context) -> None:
     user = await ctx.fixtures.user()
     response = await ctx.http.get(f"/Users/{user['id']}", params={"attributes": "userName"})
@@ -452,13 +593,18 @@ async def attributes(ctx: Context) -> None:
         require(unwanted not in body, f"{unwanted} returned although not asked for")
 
 
-@check(S, "rfc.attributes.excluded", "excludedAttributes= leaves those out, never id",
-       "RFC 7644 §3.4.2.5",
-       "excludedAttributes: attributes to leave out; 'returned: always' attributes (id) stay.")
+@check(
+    S,
+    "rfc.attributes.excluded",
+    "excludedAttributes= leaves those out, never id",
+    "RFC 7644 §3.4.2.5",
+    "excludedAttributes: attributes to leave out; 'returned: always' attributes (id) stay.",
+)
 async def excluded(ctx: Context) -> None:
     user = await ctx.fixtures.user()
-    response = await ctx.http.get(f"/Users/{user['id']}",
-                                  params={"excludedAttributes": "emails,id"})
+    response = await ctx.http.get(
+        f"/Users/{user['id']}", params={"excludedAttributes": "emails,id"}
+    )
     expect_status(response, 200)
     body = expect_object(response)
     require("emails" not in body, "emails returned although excluded")
@@ -466,8 +612,13 @@ async def excluded(ctx: Context) -> None:
     require(body.get("userName") == user["userName"], "userName disappeared")
 
 
-@check(S, "rfc.attributes.password-never", "password is never returned", "RFC 7643 §4.1.1",
-       "password ... returned 'never': it SHALL NOT be returned by a service provider.")
+@check(
+    S,
+    "rfc.attributes.password-never",
+    "password is never returned",
+    "RFC 7643 §4.1.1",
+    "password ... returned 'never': it SHALL NOT be returned by a service provider.",
+)
 async def password_never(ctx: Context) -> None:
     body = ctx.fixtures.user_body(password="Conformance-Secret-123!")
     response = await ctx.http.post("/Users", body)
@@ -485,8 +636,14 @@ async def password_never(ctx: Context) -> None:
 
 # --- PATCH --------------------------------------------------------------------------------
 
-@check(S, "rfc.patch.add", "PATCH add sets an attribute", "RFC 7644 §3.5.2.1",
-       "add: if the target location does not exist, the attribute and value are added.")
+
+@check(
+    S,
+    "rfc.patch.add",
+    "PATCH add sets an attribute",
+    "RFC 7644 §3.5.2.1",
+    "add: if the target location does not exist, the attribute and value are added.",
+)
 async def patch_add(ctx: Context) -> None:
     require_patch(ctx)
     user = await ctx.fixtures.user()
@@ -495,24 +652,41 @@ async def patch_add(ctx: Context) -> None:
     require(stored.get("nickName") == "Added", f"nickName is {stored.get('nickName')!r}")
 
 
-@check(S, "rfc.patch.replace", "PATCH replace changes an attribute", "RFC 7644 §3.5.2.3",
-       "replace: replaces the value at the target location.")
+@check(
+    S,
+    "rfc.patch.replace",
+    "PATCH replace changes an attribute",
+    "RFC 7644 §3.5.2.3",
+    "replace: replaces the value at the target location.",
+)
 async def patch_replace(ctx: Context) -> None:
     require_patch(ctx)
     user = await ctx.fixtures.user(title="Before")
-    await patch(ctx, f"/Users/{user['id']}",
-                {"op": "replace", "path": "title", "value": "After"},
-                {"op": "replace", "path": "name.givenName", "value": "Patched"})
+    await patch(
+        ctx,
+        f"/Users/{user['id']}",
+        {"op": "replace", "path": "title", "value": "After"},
+        {"op": "replace", "path": "name.givenName", "value": "Patched"},
+    )
     stored = await read(ctx, f"/Users/{user['id']}")
     require(stored.get("title") == "After", f"title is {stored.get('title')!r}")
-    require((stored.get("name") or {}).get("givenName") == "Patched",
-            f"name.givenName is {(stored.get('name') or {}).get('givenName')!r}")
-    require((stored.get("name") or {}).get("familyName") == "Tester",
-            "replacing name.givenName lost name.familyName")
+    require(
+        (stored.get("name") or {}).get("givenName") == "Patched",
+        f"name.givenName is {(stored.get('name') or {}).get('givenName')!r}",
+    )
+    require(
+        (stored.get("name") or {}).get("familyName") == "Tester",
+        "replacing name.givenName lost name.familyName",
+    )
 
 
-@check(S, "rfc.patch.remove", "PATCH remove clears an attribute", "RFC 7644 §3.5.2.2",
-       "remove: the value at the target location is removed.")
+@check(
+    S,
+    "rfc.patch.remove",
+    "PATCH remove clears an attribute",
+    "RFC 7644 §3.5.2.2",
+    "remove: the value at the target location is removed.",
+)
 async def patch_remove(ctx: Context) -> None:
     require_patch(ctx)
     user = await ctx.fixtures.user(title="Doomed")
@@ -521,64 +695,101 @@ async def patch_remove(ctx: Context) -> None:
     require("title" not in stored, f"title is still {stored.get('title')!r}")
 
 
-@check(S, "rfc.patch.value-filter-path", "PATCH with a value filter targets one entry",
-       "RFC 7644 §3.5.2",
-       "path = attrPath / valuePath [subAttr]: emails[type eq \"work\"].value changes only "
-       "the matching email.")
+@check(
+    S,
+    "rfc.patch.value-filter-path",
+    "PATCH with a value filter targets one entry",
+    "RFC 7644 §3.5.2",
+    'path = attrPath / valuePath [subAttr]: emails[type eq "work"].value changes only '
+    "the matching email.",
+)
 async def patch_value_filter(ctx: Context) -> None:
     require_patch(ctx)
     name = ctx.fixtures.name("vfp")
-    user = await ctx.fixtures.user(name, emails=[
-        {"value": f"{name}@work.example", "type": "work"},
-        {"value": f"{name}@home.example", "type": "home"}])
-    await patch(ctx, f"/Users/{user['id']}", {
-        "op": "replace", "path": 'emails[type eq "work"].value',
-        "value": f"{name}@new.example"})
+    user = await ctx.fixtures.user(
+        name,
+        emails=[
+            {"value": f"{name}@work.example", "type": "work"},
+            {"value": f"{name}@home.example", "type": "home"},
+        ],
+    )
+    await patch(
+        ctx,
+        f"/Users/{user['id']}",
+        {"op": "replace", "path": 'emails[type eq "work"].value', "value": f"{name}@new.example"},
+    )
     after = await read(ctx, f"/Users/{user['id']}")
     stored = {e.get("type"): e.get("value") for e in emails(after)}
     require(stored.get("work") == f"{name}@new.example", f"work email is {stored.get('work')!r}")
-    require(stored.get("home") == f"{name}@home.example",
-            f"home email changed to {stored.get('home')!r}")
+    require(
+        stored.get("home") == f"{name}@home.example",
+        f"home email changed to {stored.get('home')!r}",
+    )
 
 
-@check(S, "rfc.patch.group-members", "PATCH adds a member and removes one by filter",
-       "RFC 7644 §3.5.2.1-2",
-       "add to 'members' appends; remove with path members[value eq \"id\"] removes that one.")
+@check(
+    S,
+    "rfc.patch.group-members",
+    "PATCH adds a member and removes one by filter",
+    "RFC 7644 §3.5.2.1-2",
+    "add to 'members' appends; remove with path members[value eq \"id\"] removes that one.",
+)
 async def patch_members(ctx: Context) -> None:
     require_patch(ctx)
     keep, drop, new = [await ctx.fixtures.user() for _ in range(3)]
     group = await ctx.fixtures.group(members=[keep["id"], drop["id"]])
-    await patch(ctx, f"/Groups/{group['id']}",
-                {"op": "remove", "path": f'members[value eq "{drop["id"]}"]'},
-                {"op": "add", "path": "members", "value": [{"value": new["id"]}]})
+    await patch(
+        ctx,
+        f"/Groups/{group['id']}",
+        {"op": "remove", "path": f'members[value eq "{drop["id"]}"]'},
+        {"op": "add", "path": "members", "value": [{"value": new["id"]}]},
+    )
     stored = await read(ctx, f"/Groups/{group['id']}")
     values = sorted(m.get("value") for m in stored.get("members") or [])
-    require(values == sorted([keep["id"], new["id"]]),
-            f"members are {values}, expected {sorted([keep['id'], new['id']])}")
+    require(
+        values == sorted([keep["id"], new["id"]]),
+        f"members are {values}, expected {sorted([keep['id'], new['id']])}",
+    )
 
 
-@check(S, "rfc.groups.unknown-member-refused", "A member id that names nothing answers 400",
-       "RFC 7644 §3.12 (invalidValue), §3.5.2",
-       "invalidValue: a required value was missing, or the value specified was not "
-       "compatible with the operation; a member value that references no resource of the "
-       "service provider is not a valid value (400), and it is not stored.")
+@check(
+    S,
+    "rfc.groups.unknown-member-refused",
+    "A member id that names nothing answers 400",
+    "RFC 7644 §3.12 (invalidValue), §3.5.2",
+    "invalidValue: a required value was missing, or the value specified was not "
+    "compatible with the operation; a member value that references no resource of the "
+    "service provider is not a valid value (400), and it is not stored.",
+)
 async def unknown_member_refused(ctx: Context) -> None:
     missing = f"{MISSING_ID}-member"
-    body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-            "displayName": ctx.fixtures.name("ghost"), "members": [{"value": missing}]}
+    body = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": ctx.fixtures.name("ghost"),
+        "members": [{"value": missing}],
+    }
     response = await ctx.http.post("/Groups", body)
     ctx.fixtures.track("/Groups", response.json())
     error = require_error_document(response, 400)
-    require(error.get("scimType") == "invalidValue",
-            f"POST: scimType is {error.get('scimType')!r}, not 'invalidValue'")
+    require(
+        error.get("scimType") == "invalidValue",
+        f"POST: scimType is {error.get('scimType')!r}, not 'invalidValue'",
+    )
     if ctx.feature("patch").get("supported") is not True:
         return
     group = await ctx.fixtures.group()
-    added = await ctx.http.patch(f"/Groups/{group['id']}", {"schemas": [PATCH_OP], "Operations": [
-        {"op": "add", "path": "members", "value": [{"value": missing}]}]})
+    added = await ctx.http.patch(
+        f"/Groups/{group['id']}",
+        {
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": missing}]}],
+        },
+    )
     error = require_error_document(added, 400)
-    require(error.get("scimType") == "invalidValue",
-            f"PATCH: scimType is {error.get('scimType')!r}, not 'invalidValue'")
+    require(
+        error.get("scimType") == "invalidValue",
+        f"PATCH: scimType is {error.get('scimType')!r}, not 'invalidValue'",
+    )
     stored = await read(ctx, f"/Groups/{group['id']}")
     values = [m.get("value") for m in stored.get("members") or []]
     require(missing not in values, f"the unknown member id was stored: members {values}")
@@ -586,8 +797,14 @@ async def unknown_member_refused(ctx: Context) -> None:
 
 # --- ETags --------------------------------------------------------------------------------
 
-@check(S, "rfc.etag.header", "ETag header equals meta.version", "RFC 7644 §3.14",
-       "the server ... returns the version in the ETag header and in meta.version.")
+
+@check(
+    S,
+    "rfc.etag.header",
+    "ETag header equals meta.version",
+    "RFC 7644 §3.14",
+    "the server ... returns the version in the ETag header and in meta.version.",
+)
 async def etag_header(ctx: Context) -> None:
     ctx.require_feature("etag")
     user = await ctx.fixtures.user()
@@ -595,12 +812,19 @@ async def etag_header(ctx: Context) -> None:
     expect_status(response, 200)
     version = (expect_object(response).get("meta") or {}).get("version")
     require(version, "meta.version is missing although etag is supported")
-    require(response.header("ETag") == version,
-            f"ETag header {response.header('ETag')!r} != meta.version {version!r}")
+    require(
+        response.header("ETag") == version,
+        f"ETag header {response.header('ETag')!r} != meta.version {version!r}",
+    )
 
 
-@check(S, "rfc.etag.if-match-stale", "A stale If-Match answers 412", "RFC 7644 §3.14",
-       "If-Match with a version that no longer matches: 412 Precondition Failed.")
+@check(
+    S,
+    "rfc.etag.if-match-stale",
+    "A stale If-Match answers 412",
+    "RFC 7644 §3.14",
+    "If-Match with a version that no longer matches: 412 Precondition Failed.",
+)
 async def if_match_stale(ctx: Context) -> None:
     ctx.require_feature("etag")
     user = await ctx.fixtures.user(title="v1")
@@ -613,12 +837,18 @@ async def if_match_stale(ctx: Context) -> None:
     second = await ctx.http.put(f"/Users/{user['id']}", body, headers={"If-Match": stale})
     require_error_document(second, 412)
     stored = await read(ctx, f"/Users/{user['id']}")
-    require(stored.get("title") == "v2",
-            f"the stale PUT was applied: title {stored.get('title')!r}")
+    require(
+        stored.get("title") == "v2", f"the stale PUT was applied: title {stored.get('title')!r}"
+    )
 
 
-@check(S, "rfc.etag.if-none-match", "If-None-Match with the current version answers 304",
-       "RFC 7644 §3.14", "If-None-Match: the server returns 304 Not Modified when unchanged.")
+@check(
+    S,
+    "rfc.etag.if-none-match",
+    "If-None-Match with the current version answers 304",
+    "RFC 7644 §3.14",
+    "If-None-Match: the server returns 304 Not Modified when unchanged.",
+)
 async def if_none_match(ctx: Context) -> None:
     ctx.require_feature("etag")
     user = await ctx.fixtures.user()
@@ -631,76 +861,121 @@ async def if_none_match(ctx: Context) -> None:
 
 # --- errors -------------------------------------------------------------------------------
 
-@check(S, "rfc.errors.not-found", "An unknown id answers a SCIM 404 error", "RFC 7644 §3.12",
-       "Errors: schemas Error, 'status' the HTTP status code as a string, 'detail'; "
-       "Content-Type application/scim+json.")
+
+@check(
+    S,
+    "rfc.errors.not-found",
+    "An unknown id answers a SCIM 404 error",
+    "RFC 7644 §3.12",
+    "Errors: schemas Error, 'status' the HTTP status code as a string, 'detail'; "
+    "Content-Type application/scim+json.",
+)
 async def not_found(ctx: Context) -> None:
     response = await ctx.http.get(f"/Users/{MISSING_ID}")
     body = require_error_document(response, 404)
     require(isinstance(body.get("detail"), str) and body["detail"], "detail is empty")
 
 
-@check(S, "rfc.errors.uniqueness", "A duplicate userName answers 409 uniqueness",
-       "RFC 7644 §3.3, §3.12",
-       "If the service provider determines that the creation of the requested resource "
-       "conflicts with existing resources, 409 with scimType 'uniqueness'.")
+@check(
+    S,
+    "rfc.errors.uniqueness",
+    "A duplicate userName answers 409 uniqueness",
+    "RFC 7644 §3.3, §3.12",
+    "If the service provider determines that the creation of the requested resource "
+    "conflicts with existing resources, 409 with scimType 'uniqueness'.",
+)
 async def uniqueness(ctx: Context) -> None:
     user = await ctx.fixtures.user()
     response = await ctx.http.post("/Users", ctx.fixtures.user_body(user["userName"].upper()))
     ctx.fixtures.track("/Users", response.json())
     body = require_error_document(response, 409)
-    require(body.get("scimType") == "uniqueness",
-            f"scimType is {body.get('scimType')!r}, not 'uniqueness'")
+    require(
+        body.get("scimType") == "uniqueness",
+        f"scimType is {body.get('scimType')!r}, not 'uniqueness'",
+    )
 
 
-@check(S, "rfc.errors.unauthorized", "No credentials: 401, WWW-Authenticate, SCIM error",
-       "RFC 7644 §2, §3.12; RFC 6750 §3",
-       "An unauthenticated request gets 401 with a WWW-Authenticate challenge.")
+@check(
+    S,
+    "rfc.errors.unauthorized",
+    "No credentials: 401, WWW-Authenticate, SCIM error",
+    "RFC 7644 §2, §3.12; RFC 6750 §3",
+    "An unauthenticated request gets 401 with a WWW-Authenticate challenge.",
+)
 async def unauthorized(ctx: Context) -> None:
     response = await ctx.http.get("/Users", auth=False)
     require(response.status == 401, f"expected HTTP 401, got {response.status}")
     require(response.header("WWW-Authenticate"), "401 without a WWW-Authenticate header")
     require_error_document(response, 401)
-    wrong = await ctx.http.get("/Users", auth=False,
-                               headers={"Authorization": "Bearer scimconf-not-a-token"})
+    wrong = await ctx.http.get(
+        "/Users", auth=False, headers={"Authorization": "Bearer scimconf-not-a-token"}
+    )
     require(wrong.status == 401, f"a wrong token got HTTP {wrong.status}, not 401")
 
 
-@check(S, "rfc.errors.invalid-json", "A malformed body answers 400 invalidSyntax",
-       "RFC 7644 §3.12",
-       "invalidSyntax: the request body message structure was invalid (400).")
+@check(
+    S,
+    "rfc.errors.invalid-json",
+    "A malformed body answers 400 invalidSyntax",
+    "RFC 7644 §3.12",
+    "invalidSyntax: the request body message structure was invalid (400).",
+)
 async def invalid_json(ctx: Context) -> None:
     response = await ctx.http.request("POST", "/Users", raw_body='{"userName": ')
     body = require_error_document(response, 400)
-    require(body.get("scimType") == "invalidSyntax",
-            f"scimType is {body.get('scimType')!r}, not 'invalidSyntax'")
+    require(
+        body.get("scimType") == "invalidSyntax",
+        f"scimType is {body.get('scimType')!r}, not 'invalidSyntax'",
+    )
 
 
-@check(S, "rfc.errors.required-attribute", "A user without userName answers 400",
-       "RFC 7643 §4.1.1, RFC 7644 §3.12",
-       "userName ... REQUIRED; a request missing it is invalid (400, invalidValue).")
+@check(
+    S,
+    "rfc.errors.required-attribute",
+    "A user without userName answers 400",
+    "RFC 7643 §4.1.1, RFC 7644 §3.12",
+    "userName ... REQUIRED; a request missing it is invalid (400, invalidValue).",
+)
 async def missing_user_name(ctx: Context) -> None:
     body = ctx.fixtures.user_body()
     del body["userName"]
     response = await ctx.http.post("/Users", body)
     ctx.fixtures.track("/Users", response.json())
     error = require_error_document(response, 400)
-    require(error.get("scimType") in ("invalidValue", "invalidSyntax"),
-            f"scimType is {error.get('scimType')!r}")
+    require(
+        error.get("scimType") in ("invalidValue", "invalidSyntax"),
+        f"scimType is {error.get('scimType')!r}",
+    )
 
 
 # --- concurrency --------------------------------------------------------------------------
 
-@check(S, "rfc.concurrency.member-adds", "Parallel member adds all land", "RFC 7644 §3.5.2.1",
-       "add on a multi-valued attribute adds the values; no concurrent add may be lost.")
+
+@check(
+    S,
+    "rfc.concurrency.member-adds",
+    "Parallel member adds all land",
+    "RFC 7644 §3.5.2.1",
+    "add on a multi-valued attribute adds the values; no concurrent add may be lost.",
+)
 async def parallel_member_adds(ctx: Context) -> None:
     require_patch(ctx)
     users = [await ctx.fixtures.user() for _ in range(8)]
     group = await ctx.fixtures.group()
-    responses = await asyncio.gather(*(
-        ctx.http.patch(f"/Groups/{group['id']}", {"schemas": [PATCH_OP], "Operations": [
-            {"op": "add", "path": "members", "value": [{"value": user["id"]}]}]})
-        for user in users))
+    responses = await asyncio.gather(
+        *(
+            ctx.http.patch(
+                f"/Groups/{group['id']}",
+                {
+                    "schemas": [PATCH_OP],
+                    "Operations": [
+                        {"op": "add", "path": "members", "value": [{"value": user["id"]}]}
+                    ],
+                },
+            )
+            for user in users
+        )
+    )
     statuses = [r.status for r in responses]
     require(all(s in (200, 204) for s in statuses), f"parallel adds answered {statuses}")
     stored = await read(ctx, f"/Groups/{group['id']}")
@@ -709,14 +984,18 @@ async def parallel_member_adds(ctx: Context) -> None:
     require(not lost, f"{len(lost)} of {len(users)} concurrent member adds were lost")
 
 
-@check(S, "rfc.concurrency.username-race", "Parallel creates of one userName: one 201",
-       "RFC 7643 §4.1.1, RFC 7644 §3.3",
-       "userName uniqueness 'server': of concurrent creates exactly one succeeds, the rest "
-       "get 409.")
+@check(
+    S,
+    "rfc.concurrency.username-race",
+    "Parallel creates of one userName: one 201",
+    "RFC 7643 §4.1.1, RFC 7644 §3.3",
+    "userName uniqueness 'server': of concurrent creates exactly one succeeds, the rest get 409.",
+)
 async def username_race(ctx: Context) -> None:
     name = ctx.fixtures.name("race")
-    responses = await asyncio.gather(*(
-        ctx.http.post("/Users", ctx.fixtures.user_body(name)) for _ in range(6)))
+    responses = await asyncio.gather(
+        *(ctx.http.post("/Users", ctx.fixtures.user_body(name)) for _ in range(6))
+    )
     for response in responses:
         ctx.fixtures.track("/Users", response.json())
     statuses = sorted(r.status for r in responses)
@@ -728,8 +1007,10 @@ async def username_race(ctx: Context) -> None:
 
 # --- bulk ---------------------------------------------------------------------------------
 
-async def bulk(ctx: Context, operations: list[dict[str, Any]],
-               fail_on_errors: int | None = None) -> list[dict[str, Any]]:
+
+async def bulk(
+    ctx: Context, operations: list[dict[str, Any]], fail_on_errors: int | None = None
+) -> list[dict[str, Any]]:
     ctx.require_feature("bulk")
     request: dict[str, Any] = {"schemas": [BULK_REQUEST], "Operations": operations}
     if fail_on_errors is not None:
@@ -742,24 +1023,43 @@ async def bulk(ctx: Context, operations: list[dict[str, Any]],
         location = result.get("location") or ""
         resource_id = str(location).rstrip("/").rsplit("/", 1)[-1]
         if str(result.get("status")) == "201" and resource_id:
-            ctx.fixtures.tracker.remember("/Groups" if "/Groups/" in location else "/Users",
-                                          resource_id)
+            ctx.fixtures.tracker.remember(
+                "/Groups" if "/Groups/" in location else "/Users", resource_id
+            )
     return list(results)
 
 
-@check(S, "rfc.bulk.bulkid-reference", "A bulkId reference resolves to the created id",
-       "RFC 7644 §3.7.2",
-       "bulkId:<id> in a later operation's data refers to the resource an earlier POST "
-       "created with that bulkId.")
+@check(
+    S,
+    "rfc.bulk.bulkid-reference",
+    "A bulkId reference resolves to the created id",
+    "RFC 7644 §3.7.2",
+    "bulkId:<id> in a later operation's data refers to the resource an earlier POST "
+    "created with that bulkId.",
+)
 async def bulk_reference(ctx: Context) -> None:
     user_name, group_name = ctx.fixtures.name("bulku"), ctx.fixtures.name("bulkg")
-    results = await bulk(ctx, [
-        {"method": "POST", "path": "/Users", "bulkId": "u1",
-         "data": ctx.fixtures.user_body(user_name)},
-        {"method": "POST", "path": "/Groups", "bulkId": "g1",
-         "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                  "displayName": group_name, "members": [{"value": "bulkId:u1"}]}},
-    ])
+    results = await bulk(
+        ctx,
+        [
+            {
+                "method": "POST",
+                "path": "/Users",
+                "bulkId": "u1",
+                "data": ctx.fixtures.user_body(user_name),
+            },
+            {
+                "method": "POST",
+                "path": "/Groups",
+                "bulkId": "g1",
+                "data": {
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                    "displayName": group_name,
+                    "members": [{"value": "bulkId:u1"}],
+                },
+            },
+        ],
+    )
     statuses = [str(r.get("status")) for r in results]
     require(statuses == ["201", "201"], f"operation statuses are {statuses}")
     user_id = str(results[0].get("location", "")).rstrip("/").rsplit("/", 1)[-1]
@@ -769,66 +1069,115 @@ async def bulk_reference(ctx: Context) -> None:
     require(values == [user_id], f"group members are {values}, expected [{user_id!r}]")
 
 
-@check(S, "rfc.bulk.fail-on-errors", "failOnErrors stops after that many errors",
-       "RFC 7644 §3.7.3",
-       "failOnErrors: the number of errors after which the service provider stops "
-       "processing the bulk operation.")
+@check(
+    S,
+    "rfc.bulk.fail-on-errors",
+    "failOnErrors stops after that many errors",
+    "RFC 7644 §3.7.3",
+    "failOnErrors: the number of errors after which the service provider stops "
+    "processing the bulk operation.",
+)
 async def bulk_fail_on_errors(ctx: Context) -> None:
     existing = await ctx.fixtures.user()
     later = ctx.fixtures.name("bulkl")
-    results = await bulk(ctx, [
-        {"method": "POST", "path": "/Users", "bulkId": "dup",
-         "data": ctx.fixtures.user_body(existing["userName"])},
-        {"method": "POST", "path": "/Users", "bulkId": "later",
-         "data": ctx.fixtures.user_body(later)},
-    ], fail_on_errors=1)
-    require(results and str(results[0].get("status")) == "409",
-            f"the duplicate POST did not answer 409: {results[:1]}")
+    results = await bulk(
+        ctx,
+        [
+            {
+                "method": "POST",
+                "path": "/Users",
+                "bulkId": "dup",
+                "data": ctx.fixtures.user_body(existing["userName"]),
+            },
+            {
+                "method": "POST",
+                "path": "/Users",
+                "bulkId": "later",
+                "data": ctx.fixtures.user_body(later),
+            },
+        ],
+        fail_on_errors=1,
+    )
+    require(
+        results and str(results[0].get("status")) == "409",
+        f"the duplicate POST did not answer 409: {results[:1]}",
+    )
     require(len(results) == 1, f"{len(results)} operations ran after failOnErrors=1 was reached")
     listed = (await query(ctx, "/Users", f'userName eq "{later}"'))[1]
     require(not listed, "the operation after the first error was processed")
 
 
-@check(S, "rfc.bulk.max-operations", "More than maxOperations answers 413",
-       "RFC 7644 §3.7.4",
-       "If the number of operations exceeds maxOperations, the server returns 413 "
-       "Payload Too Large.")
+@check(
+    S,
+    "rfc.bulk.max-operations",
+    "More than maxOperations answers 413",
+    "RFC 7644 §3.7.4",
+    "If the number of operations exceeds maxOperations, the server returns 413 Payload Too Large.",
+)
 async def bulk_max_operations(ctx: Context) -> None:
     ctx.require_feature("bulk")
     limit = ctx.feature("bulk").get("maxOperations")
     require(isinstance(limit, int) and limit > 0, f"bulk.maxOperations is {limit!r}")
     if limit > 5000:
         raise CheckSkipped(f"bulk.maxOperations is {limit}: too many to exceed politely")
-    operations = [{"method": "DELETE", "path": f"/Users/{MISSING_ID}-{n}"}
-                  for n in range(limit + 1)]
+    operations = [
+        {"method": "DELETE", "path": f"/Users/{MISSING_ID}-{n}"} for n in range(limit + 1)
+    ]
     request = {"schemas": [BULK_REQUEST], "Operations": operations}
     response = await ctx.http.post("/Bulk", request)
     require_error_document(response, 413)
 
 
-@check(S, "rfc.bulk.circular-reference", "A bulkId cycle is resolved or answers 409",
-       "RFC 7644 §3.7.1",
-       "The service provider MUST try to resolve circular cross-references between resources "
-       "in a single bulk job but MAY stop after a failed attempt and instead return 409.")
+@check(
+    S,
+    "rfc.bulk.circular-reference",
+    "A bulkId cycle is resolved or answers 409",
+    "RFC 7644 §3.7.1",
+    "The service provider MUST try to resolve circular cross-references between resources "
+    "in a single bulk job but MAY stop after a failed attempt and instead return 409.",
+)
 async def bulk_cycle(ctx: Context) -> None:
     group_schema = "urn:ietf:params:scim:schemas:core:2.0:Group"
-    results = await bulk(ctx, [
-        {"method": "POST", "path": "/Groups", "bulkId": "ga",
-         "data": {"schemas": [group_schema], "displayName": ctx.fixtures.name("cyca"),
-                  "members": [{"value": "bulkId:gb", "type": "Group"}]}},
-        {"method": "POST", "path": "/Groups", "bulkId": "gb",
-         "data": {"schemas": [group_schema], "displayName": ctx.fixtures.name("cycb"),
-                  "members": [{"value": "bulkId:ga", "type": "Group"}]}},
-    ])
+    results = await bulk(
+        ctx,
+        [
+            {
+                "method": "POST",
+                "path": "/Groups",
+                "bulkId": "ga",
+                "data": {
+                    "schemas": [group_schema],
+                    "displayName": ctx.fixtures.name("cyca"),
+                    "members": [{"value": "bulkId:gb", "type": "Group"}],
+                },
+            },
+            {
+                "method": "POST",
+                "path": "/Groups",
+                "bulkId": "gb",
+                "data": {
+                    "schemas": [group_schema],
+                    "displayName": ctx.fixtures.name("cycb"),
+                    "members": [{"value": "bulkId:ga", "type": "Group"}],
+                },
+            },
+        ],
+    )
     statuses = [str(r.get("status")) for r in results]
-    require(len(results) == 2 and all(s in ("201", "409") for s in statuses),
-            f"a cycle must be resolved (201) or refused (409); got {statuses}")
+    require(
+        len(results) == 2 and all(s in ("201", "409") for s in statuses),
+        f"a cycle must be resolved (201) or refused (409); got {statuses}",
+    )
     if "409" in statuses:
         return
     created = [str(r.get("location", "")).rstrip("/").rsplit("/", 1)[-1] for r in results]
-    for location, other in ((results[0]["location"], created[1]),
-                            (results[1]["location"], created[0])):
+    for location, other in (
+        (results[0]["location"], created[1]),
+        (results[1]["location"], created[0]),
+    ):
         values = [m.get("value") for m in (await read(ctx, location)).get("members") or []]
-        require(values == [other],
-                f"both POSTs answered 201 but the cycle is unresolved: members {values}, "
-                f"expected [{other!r}]")
+        require(
+            values == [other],
+            f"both POSTs answered 201 but the cycle is unresolved: members {values}, "
+            f"expected [{other!r}]",
+        )

@@ -28,24 +28,30 @@ from idp_sim.saml.tampering import VARIANTS
 SUITE = "saml"
 FORM = "application/x-www-form-urlencoded"
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,*/*;q=0.8"
-JUDGED = (" Judged on the HTTP status alone, since a foreign SP's pages are unknown: 2xx or 3xx "
-          "is accepted, 4xx or 5xx refused.")
-REFUSED_AFTER_GENUINE = (" The same run first posts a genuine response, which must be "
-                         "accepted." + JUDGED)
+JUDGED = (
+    " Judged on the HTTP status alone, since a foreign SP's pages are unknown: 2xx or 3xx "
+    "is accepted, 4xx or 5xx refused."
+)
+REFUSED_AFTER_GENUINE = (
+    " The same run first posts a genuine response, which must be accepted." + JUDGED
+)
 
 
 def target(context: Context) -> SamlTarget:
     """The SP and the IdP it trusts; the check skips when the run was given none."""
     found = option(context, "saml")
     if not isinstance(found, SamlTarget):
-        skip("no SAML SP: run with --saml-acs-url, --saml-sp-entity-id, --saml-idp-key and "
-             "--saml-idp-cert (--write-saml-idp DIR creates an IdP key and its metadata)")
+        skip(
+            "no SAML SP: run with --saml-acs-url, --saml-sp-entity-id, --saml-idp-key and "
+            "--saml-idp-cert (--write-saml-idp DIR creates an IdP key and its metadata)"
+        )
     return found
 
 
 def person(login: str) -> SamlSubject:
-    return SamlSubject(login=login, email=login, first_name="Conformance",
-                       last_name="Tester", user_id=login)
+    return SamlSubject(
+        login=login, email=login, first_name="Conformance", last_name="Tester", user_id=login
+    )
 
 
 def fresh_person(context: Context, label: str) -> SamlSubject:
@@ -72,8 +78,12 @@ def broken(saml: SamlTarget, variant: str, subject: SamlSubject) -> str:
 async def post(context: Context, saml: SamlTarget, saml_response: str) -> Response:
     """POST to the ACS as the IdP's auto-submitting form would; never with the SCIM token."""
     return await context.http.request(
-        "POST", saml.acs_url, raw_body=urlencode({"SAMLResponse": saml_response}), auth=False,
-        headers={"Content-Type": FORM, "Accept": BROWSER_ACCEPT})
+        "POST",
+        saml.acs_url,
+        raw_body=urlencode({"SAMLResponse": saml_response}),
+        auth=False,
+        headers={"Content-Type": FORM, "Accept": BROWSER_ACCEPT},
+    )
 
 
 def accepted(response: Response) -> bool:
@@ -89,16 +99,20 @@ async def baseline(context: Context, saml: SamlTarget, saml_response: str) -> No
     """The SP accepts this genuine response now, or no refusal after it can mean anything."""
     response = await post(context, saml, saml_response)
     if not accepted(response):
-        raise FixtureError(f"the SP refused a genuine signed response ({outcome(response)}), so "
-                           f"refusing a broken one proves nothing; see saml.signed-accepted")
+        raise FixtureError(
+            f"the SP refused a genuine signed response ({outcome(response)}), so "
+            f"refusing a broken one proves nothing; see saml.signed-accepted"
+        )
 
 
 async def refuses(context: Context, variant: str, what: str) -> None:
     saml = target(context)
     await baseline(context, saml, genuine(saml, regular(context)))
     response = await post(context, saml, broken(saml, variant, regular(context)))
-    require(not accepted(response), f"the SP accepted {what} "
-                                    f"({VARIANTS[variant].description}): {outcome(response)}")
+    require(
+        not accepted(response),
+        f"the SP accepted {what} ({VARIANTS[variant].description}): {outcome(response)}",
+    )
 
 
 def scim_available(context: Context) -> bool:
@@ -111,110 +125,161 @@ async def users_named(context: Context, user_name: str) -> list[dict[str, Any]]:
     return resources_of(response)
 
 
-@check(SUITE, "saml.signed-accepted", "A genuine signed response is accepted",
-       "SAML 2.0 Profiles §4.1.3.5, §4.1.4.3 (HTTP-POST, IdP-initiated)",
-       "A Response from the trusted IdP, signed as that IdP signs, addressed to this ACS and "
-       "audience and within its validity window, signs the person in." + JUDGED)
+@check(
+    SUITE,
+    "saml.signed-accepted",
+    "A genuine signed response is accepted",
+    "SAML 2.0 Profiles §4.1.3.5, §4.1.4.3 (HTTP-POST, IdP-initiated)",
+    "A Response from the trusted IdP, signed as that IdP signs, addressed to this ACS and "
+    "audience and within its validity window, signs the person in." + JUDGED,
+)
 async def signed_accepted(context: Context) -> None:
     saml = target(context)
     response = await post(context, saml, genuine(saml, regular(context)))
-    require(accepted(response), f"the SP refused a genuine signed response from "
-                                f"{saml.idp.shape.entity_id}: {outcome(response)}")
+    require(
+        accepted(response),
+        f"the SP refused a genuine signed response from "
+        f"{saml.idp.shape.entity_id}: {outcome(response)}",
+    )
 
 
-@check(SUITE, "saml.user-provisioned", "A new person exists after signing in, as SCIM shows",
-       "SAML 2.0 Profiles §4.1.4.3; RFC 7644 §3.4.2.2",
-       "After a new person's first sign-in the SP holds a user whose userName is the asserted "
-       "NameID (just-in-time provisioning), found by a SCIM filter. Skips without SCIM access "
-       "(--base-url and --token of the same service).")
+@check(
+    SUITE,
+    "saml.user-provisioned",
+    "A new person exists after signing in, as SCIM shows",
+    "SAML 2.0 Profiles §4.1.4.3; RFC 7644 §3.4.2.2",
+    "After a new person's first sign-in the SP holds a user whose userName is the asserted "
+    "NameID (just-in-time provisioning), found by a SCIM filter. Skips without SCIM access "
+    "(--base-url and --token of the same service).",
+)
 async def user_provisioned(context: Context) -> None:
     saml = target(context)
     if not scim_available(context):
         skip("no SCIM access to look the user up: run with --base-url and --token")
     newcomer = fresh_person(context, "saml-new")
-    require(await users_named(context, newcomer.email) == [],
-            f"a user {newcomer.email} exists before its first sign-in")
+    require(
+        await users_named(context, newcomer.email) == [],
+        f"a user {newcomer.email} exists before its first sign-in",
+    )
     response = await post(context, saml, genuine(saml, newcomer))
-    require(accepted(response), f"the SP refused a new person's genuine signed response: "
-                                f"{outcome(response)}")
+    require(
+        accepted(response),
+        f"the SP refused a new person's genuine signed response: {outcome(response)}",
+    )
     found = await users_named(context, newcomer.email)
     for user in found:
         context.fixtures.track("/Users", user)
-    require(len(found) == 1, f"after {newcomer.email} signed in, SCIM finds {len(found)} users "
-                             f"with that userName, expected 1")
+    require(
+        len(found) == 1,
+        f"after {newcomer.email} signed in, SCIM finds {len(found)} users "
+        f"with that userName, expected 1",
+    )
     require(found[0].get("active") is not False, f"{newcomer.email} was provisioned inactive")
 
 
-@check(SUITE, "saml.replay-refused", "The same response posted twice is refused the second time",
-       "SAML 2.0 Profiles §4.1.4.5",
-       "The SP MUST ensure that bearer assertions are not replayed, by keeping the used IDs for "
-       "as long as the assertion would be valid: the first post is accepted, the second "
-       "refused." + JUDGED)
+@check(
+    SUITE,
+    "saml.replay-refused",
+    "The same response posted twice is refused the second time",
+    "SAML 2.0 Profiles §4.1.4.5",
+    "The SP MUST ensure that bearer assertions are not replayed, by keeping the used IDs for "
+    "as long as the assertion would be valid: the first post is accepted, the second "
+    "refused." + JUDGED,
+)
 async def replay_refused(context: Context) -> None:
     saml = target(context)
     captured = genuine(saml, regular(context))
     await baseline(context, saml, captured)
     again = await post(context, saml, captured)
-    require(not accepted(again), f"the SP accepted the same response a second time: "
-                                 f"{outcome(again)}")
+    require(
+        not accepted(again), f"the SP accepted the same response a second time: {outcome(again)}"
+    )
 
 
-@check(SUITE, "saml.wrong-audience-refused", "An assertion for another SP is refused",
-       "SAML 2.0 Core §2.5.1.4; Profiles §4.1.4.2",
-       "An assertion whose AudienceRestriction does not name this SP's entity ID is not "
-       "addressed to it, however well signed." + REFUSED_AFTER_GENUINE)
+@check(
+    SUITE,
+    "saml.wrong-audience-refused",
+    "An assertion for another SP is refused",
+    "SAML 2.0 Core §2.5.1.4; Profiles §4.1.4.2",
+    "An assertion whose AudienceRestriction does not name this SP's entity ID is not "
+    "addressed to it, however well signed." + REFUSED_AFTER_GENUINE,
+)
 async def wrong_audience_refused(context: Context) -> None:
     await refuses(context, "wrong_audience", "an assertion for another audience")
 
 
-@check(SUITE, "saml.unsigned-refused", "An unsigned response is refused",
-       "SAML 2.0 Profiles §4.1.3.5",
-       "With the HTTP-POST binding each assertion MUST be protected by a digital signature, on "
-       "the Assertion or on the Response." + REFUSED_AFTER_GENUINE)
+@check(
+    SUITE,
+    "saml.unsigned-refused",
+    "An unsigned response is refused",
+    "SAML 2.0 Profiles §4.1.3.5",
+    "With the HTTP-POST binding each assertion MUST be protected by a digital signature, on "
+    "the Assertion or on the Response." + REFUSED_AFTER_GENUINE,
+)
 async def unsigned_refused(context: Context) -> None:
     await refuses(context, "unsigned", "an unsigned response")
 
 
-@check(SUITE, "saml.wrong-key-refused", "A response signed by another key is refused",
-       "SAML 2.0 Profiles §4.1.4.3; Metadata §2.4.1.1",
-       "Signatures are verified with the trusted IdP's signing certificate, never with one the "
-       "message carries in KeyInfo." + REFUSED_AFTER_GENUINE)
+@check(
+    SUITE,
+    "saml.wrong-key-refused",
+    "A response signed by another key is refused",
+    "SAML 2.0 Profiles §4.1.4.3; Metadata §2.4.1.1",
+    "Signatures are verified with the trusted IdP's signing certificate, never with one the "
+    "message carries in KeyInfo." + REFUSED_AFTER_GENUINE,
+)
 async def wrong_key_refused(context: Context) -> None:
     await refuses(context, "wrong_key", "a response signed by a key the IdP does not hold")
 
 
-@check(SUITE, "saml.expired-refused", "An expired assertion is refused",
-       "SAML 2.0 Core §2.5.1.2; Profiles §4.1.4.3",
-       "An assertion past its NotOnOrAfter (here by 55 minutes, beyond any clock skew "
-       "allowance) is not valid." + REFUSED_AFTER_GENUINE)
+@check(
+    SUITE,
+    "saml.expired-refused",
+    "An expired assertion is refused",
+    "SAML 2.0 Core §2.5.1.2; Profiles §4.1.4.3",
+    "An assertion past its NotOnOrAfter (here by 55 minutes, beyond any clock skew "
+    "allowance) is not valid." + REFUSED_AFTER_GENUINE,
+)
 async def expired_refused(context: Context) -> None:
     await refuses(context, "expired", "an expired assertion")
 
 
-@check(SUITE, "saml.wrong-recipient-refused", "A response for another ACS is refused",
-       "SAML 2.0 Profiles §4.1.4.3",
-       "The Recipient of the bearer SubjectConfirmationData must be the ACS URL the response "
-       "was delivered to." + REFUSED_AFTER_GENUINE)
+@check(
+    SUITE,
+    "saml.wrong-recipient-refused",
+    "A response for another ACS is refused",
+    "SAML 2.0 Profiles §4.1.4.3",
+    "The Recipient of the bearer SubjectConfirmationData must be the ACS URL the response "
+    "was delivered to." + REFUSED_AFTER_GENUINE,
+)
 async def wrong_recipient_refused(context: Context) -> None:
     await refuses(context, "wrong_recipient", "a response whose Recipient is another ACS")
 
 
-@check(SUITE, "saml.wrapped-refused", "A signature-wrapped forgery is refused",
-       "SAML 2.0 Core §5.4.2; saml.md §5 #8 (XML signature wrapping)",
-       "Only what the signature covers may be consumed: a forged unsigned assertion in the "
-       "assertion's place, the genuine signed one moved into samlp:Extensions, is refused."
-       + REFUSED_AFTER_GENUINE)
+@check(
+    SUITE,
+    "saml.wrapped-refused",
+    "A signature-wrapped forgery is refused",
+    "SAML 2.0 Core §5.4.2; saml.md §5 #8 (XML signature wrapping)",
+    "Only what the signature covers may be consumed: a forged unsigned assertion in the "
+    "assertion's place, the genuine signed one moved into samlp:Extensions, is refused."
+    + REFUSED_AFTER_GENUINE,
+)
 async def wrapped_refused(context: Context) -> None:
     await refuses(context, "wrap_evil_first", "a signature-wrapped forged assertion")
 
 
-@check(SUITE, "saml.comment-injection", "A comment in the NameID does not sign in someone else",
-       "SAML 2.0 Core §5.4.3 (exclusive c14n without comments); CERT VU#475445 (CVE-2017-11427)",
-       "The IdP signed the NameID X@example.com.evil.test, then a comment was inserted before "
-       ".evil.test, which leaves the signature valid. The SP refuses the response, or signs in "
-       "the signed identity; never X@example.com. A refusal is judged on the HTTP status (after "
-       "a genuine response was accepted); an acceptance through SCIM (no user X@example.com "
-       "exists), and it skips without SCIM access.")
+@check(
+    SUITE,
+    "saml.comment-injection",
+    "A comment in the NameID does not sign in someone else",
+    "SAML 2.0 Core §5.4.3 (exclusive c14n without comments); CERT VU#475445 (CVE-2017-11427)",
+    "The IdP signed the NameID X@example.com.evil.test, then a comment was inserted before "
+    ".evil.test, which leaves the signature valid. The SP refuses the response, or signs in "
+    "the signed identity; never X@example.com. A refusal is judged on the HTTP status (after "
+    "a genuine response was accepted); an acceptance through SCIM (no user X@example.com "
+    "exists), and it skips without SCIM access.",
+)
 async def comment_injection(context: Context) -> None:
     saml = target(context)
     await baseline(context, saml, genuine(saml, regular(context)))
@@ -223,11 +288,16 @@ async def comment_injection(context: Context) -> None:
     if not accepted(response):
         return
     if not scim_available(context):
-        skip(f"the SP accepted the response ({outcome(response)}); without SCIM access (--base-url"
-             f", --token) the runner cannot tell whether it signed in {victim.email} or the "
-             f"NameID the IdP signed")
+        skip(
+            f"the SP accepted the response ({outcome(response)}); without SCIM access (--base-url"
+            f", --token) the runner cannot tell whether it signed in {victim.email} or the "
+            f"NameID the IdP signed"
+        )
     taken = await users_named(context, victim.email)
     for user in taken:
         context.fixtures.track("/Users", user)
-    require(not taken, f"the SP read the NameID up to the comment and signed in {victim.email} "
-                       f"({outcome(response)}), not the NameID the IdP signed")
+    require(
+        not taken,
+        f"the SP read the NameID up to the comment and signed in {victim.email} "
+        f"({outcome(response)}), not the NameID the IdP signed",
+    )

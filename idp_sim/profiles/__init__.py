@@ -22,9 +22,16 @@ PROFILES: dict[str, tuple[type[Profile], Callable[..., Transport]]] = {
 }
 
 
-def build_profile(name: str, base_url: str, token: str, directory: Directory, *, seed: int = 0,
-                  transport_options: dict[str, Any] | None = None,
-                  profile_options: dict[str, Any] | None = None) -> Profile:
+def build_profile(
+    name: str,
+    base_url: str,
+    token: str,
+    directory: Directory,
+    *,
+    seed: int = 0,
+    transport_options: dict[str, Any] | None = None,
+    profile_options: dict[str, Any] | None = None,
+) -> Profile:
     """The named profile on a fresh transport (``transport_options`` e.g. ``journal``,
     ``sleep``, ``space``, ``auth`` for Okta, ``user_agent`` for JumpCloud/Entra)."""
     cls, make_transport = PROFILES[name]
@@ -35,5 +42,14 @@ def build_profile(name: str, base_url: str, token: str, directory: Directory, *,
     return cls(transport, directory, seed=seed, **options)
 
 
-__all__ = ["PROFILES", "Entra", "Failure", "JumpCloud", "NotSupported", "OktaAIW", "OktaOIN",
-           "Profile", "build_profile"]
+__all__ = [
+    "PROFILES",
+    "Entra",
+    "Failure",
+    "JumpCloud",
+    "NotSupported",
+    "OktaAIW",
+    "OktaOIN",
+    "Profile",
+    "build_profile",
+]

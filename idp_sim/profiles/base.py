@@ -54,26 +54,35 @@ class Profile:
         self.transport = transport
         self.directory = directory
         self.rng = random.Random(seed)
-        self.user_links: dict[str, str] = {}   # directory user id → SCIM id
+        self.user_links: dict[str, str] = {}  # directory user id → SCIM id
         self.group_links: dict[str, str] = {}  # directory group id → SCIM id
         self.pushed_members: dict[str, list[str]] = {}  # directory group id → member dir ids
         self.failures: list[Failure] = []
 
     # ---- plumbing -------------------------------------------------------------------------------
-    async def call(self, operation: str, method: str, path: str,
-                   query: Sequence[tuple[str, str | int]] = (), body: Any = None, *,
-                   expect: Collection[int] = (200,)) -> Response:
+    async def call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        query: Sequence[tuple[str, str | int]] = (),
+        body: Any = None,
+        *,
+        expect: Collection[int] = (200,),
+    ) -> Response:
         response = await self.transport.request(method, path, query, body)
         if response.status not in expect:
             detail = response.error or (
-                response.body.get("detail", "") if isinstance(response.body, dict) else "")
+                response.body.get("detail", "") if isinstance(response.body, dict) else ""
+            )
             self.failures.append(Failure(operation, method, path, response.status, str(detail)))
         return response
 
     def random_password(self, length: int = 8) -> str:
         """Okta's random 8-character placeholder password (lower-case letters and digits)."""
-        return "".join(self.rng.choice(string.ascii_lowercase + string.digits)
-                       for _ in range(length))
+        return "".join(
+            self.rng.choice(string.ascii_lowercase + string.digits) for _ in range(length)
+        )
 
     def scim_user_id(self, user: DirectoryUser) -> str:
         return self.user_links[user.id]
@@ -93,14 +102,20 @@ class Profile:
         resources = response.body.get("Resources") or response.body.get("resources") or []
         return resources[0] if resources else None
 
-    async def page_all(self, operation: str, path: str, count: int = 100,
-                       extra: Sequence[tuple[str, str | int]] = ()) -> list[dict[str, Any]]:
+    async def page_all(
+        self,
+        operation: str,
+        path: str,
+        count: int = 100,
+        extra: Sequence[tuple[str, str | int]] = (),
+    ) -> list[dict[str, Any]]:
         """Index paging ``startIndex=1,1+count,…`` while ``startIndex <= totalResults``."""
         found: list[dict[str, Any]] = []
         start = 1
         while True:
-            response = await self.call(operation, "GET", path,
-                                       [*extra, ("startIndex", start), ("count", count)])
+            response = await self.call(
+                operation, "GET", path, [*extra, ("startIndex", start), ("count", count)]
+            )
             if not isinstance(response.body, dict) or response.status != 200:
                 return found
             body = response.body

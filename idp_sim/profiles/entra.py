@@ -35,13 +35,15 @@ AD_GROUP_SCHEMA = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCI
 _NAMESPACE = uuid.UUID("6f1d8a1e-4c53-4a4e-9d0a-3c8f1a2b7e55")
 
 
-def entra_headers(user_agent: str = ENTRA_USER_AGENT,
-                  media_type: str = "application/scim+json") -> HeaderProfile:
+def entra_headers(
+    user_agent: str = ENTRA_USER_AGENT, media_type: str = "application/scim+json"
+) -> HeaderProfile:
     return HeaderProfile(user_agent=user_agent, accept=media_type, content_type=media_type)
 
 
-def entra_transport(base_url: str, token: str, *, user_agent: str = ENTRA_USER_AGENT,
-                    **kwargs: Any) -> Transport:
+def entra_transport(
+    base_url: str, token: str, *, user_agent: str = ENTRA_USER_AGENT, **kwargs: Any
+) -> Transport:
     return Transport(base_url, token, entra_headers(user_agent), **kwargs)
 
 
@@ -53,9 +55,17 @@ def object_id(directory_id: str) -> str:
 class Entra(Profile):
     name: ClassVar[str] = "entra"
 
-    def __init__(self, transport: Transport, directory: Directory, *, seed: int = 0,
-                 optscim062020: bool = False, string_booleans: bool = True,
-                 match_attribute: str = "userName", ad_group_schema: bool = True) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        directory: Directory,
+        *,
+        seed: int = 0,
+        optscim062020: bool = False,
+        string_booleans: bool = True,
+        match_attribute: str = "userName",
+        ad_group_schema: bool = True,
+    ) -> None:
         super().__init__(transport, directory, seed=seed)
         self.flag = optscim062020
         self.string_booleans = string_booleans and not optscim062020
@@ -71,11 +81,21 @@ class Entra(Profile):
 
     async def test_connection(self) -> bool:
         """[INF shape] a random user and a random group that should not exist; 200 expected."""
-        users = await self.call("test connection", "GET", "/Users", [
-            ("filter", eq_filter("userName", str(uuid.UUID(int=self.rng.getrandbits(128)))))])
-        groups = await self.call("test connection", "GET", "/Groups", [
-            ("excludedAttributes", "members"),
-            ("filter", eq_filter("displayName", uuid.UUID(int=self.rng.getrandbits(128)).hex))])
+        users = await self.call(
+            "test connection",
+            "GET",
+            "/Users",
+            [("filter", eq_filter("userName", str(uuid.UUID(int=self.rng.getrandbits(128)))))],
+        )
+        groups = await self.call(
+            "test connection",
+            "GET",
+            "/Groups",
+            [
+                ("excludedAttributes", "members"),
+                ("filter", eq_filter("displayName", uuid.UUID(int=self.rng.getrandbits(128)).hex)),
+            ],
+        )
         return users.ok and groups.ok
 
     def attributes(self, user: DirectoryUser) -> dict[str, Any]:
@@ -101,8 +121,11 @@ class Entra(Profile):
             "title": user.title,
             "emails": [{"primary": True, "type": "work", "value": user.email}],
             "meta": {"resourceType": "User"},
-            "name": {"formatted": user.display_name, "familyName": user.family_name,
-                     "givenName": user.given_name},
+            "name": {
+                "formatted": user.display_name,
+                "familyName": user.family_name,
+                "givenName": user.given_name,
+            },
             "roles": [],
             ENTERPRISE: {"department": user.department},
         }
@@ -111,31 +134,41 @@ class Entra(Profile):
         """Query by the joining attribute; hit → adopt and update, miss → POST."""
         self.directory.assign_user(user.id)
         value = user.login if self.match_attribute == "userName" else user.nickname
-        found = self.first_resource(await self.call(
-            "assign", "GET", "/Users", [("filter", eq_filter(self.match_attribute, value))]))
+        found = self.first_resource(
+            await self.call(
+                "assign", "GET", "/Users", [("filter", eq_filter(self.match_attribute, value))]
+            )
+        )
         if found is not None:
             self.user_links[user.id] = found["id"]
             self.sent[user.id] = {}
             await self.update_user(user)
             return str(found["id"])
-        response = await self.call("assign", "POST", "/Users", body=self.user_body(user),
-                                   expect=(201,))
+        response = await self.call(
+            "assign", "POST", "/Users", body=self.user_body(user), expect=(201,)
+        )
         if isinstance(response.body, dict) and "id" in response.body:
             self.user_links[user.id] = response.body["id"]
             self.sent[user.id] = self.attributes(user)
             return str(response.body["id"])
         return None
 
-    async def patch_user(self, user: DirectoryUser, operation: str,
-                         changes: dict[str, Any]) -> None:
+    async def patch_user(
+        self, user: DirectoryUser, operation: str, changes: dict[str, Any]
+    ) -> None:
         if self.flag:
             operations = [{"op": "replace", "value": changes}]
         else:
-            operations = [{"op": "Replace", "path": path, "value": value}
-                          for path, value in changes.items()]
-        await self.call(operation, "PATCH", f"/Users/{self.scim_user_id(user)}",
-                        body={"schemas": [PATCH_OP], "Operations": operations},
-                        expect=(200, 204))
+            operations = [
+                {"op": "Replace", "path": path, "value": value} for path, value in changes.items()
+            ]
+        await self.call(
+            operation,
+            "PATCH",
+            f"/Users/{self.scim_user_id(user)}",
+            body={"schemas": [PATCH_OP], "Operations": operations},
+            expect=(200, 204),
+        )
 
     async def update_user(self, user: DirectoryUser) -> None:
         """Only the attributes that changed since the last push, one ``Replace`` each."""
@@ -164,8 +197,7 @@ class Entra(Profile):
         await self.set_active(user, "unassign", False)
 
     async def delete_user(self, user: DirectoryUser) -> None:
-        await self.call("delete user", "DELETE", f"/Users/{self.scim_user_id(user)}",
-                        expect=(204,))
+        await self.call("delete user", "DELETE", f"/Users/{self.scim_user_id(user)}", expect=(204,))
         self.user_links.pop(user.id, None)
         self.directory.unassign_user(user.id)
 
@@ -176,15 +208,33 @@ class Entra(Profile):
     async def push_group(self, group: DirectoryGroup) -> str | None:
         """Query by displayName without members; miss → POST (no members) → PATCH ``Add``."""
         self.directory.assign_group(group.id)
-        found = self.first_resource(await self.call("group push", "GET", "/Groups", [
-            ("excludedAttributes", "members"), ("filter", eq_filter("displayName", group.name))]))
+        found = self.first_resource(
+            await self.call(
+                "group push",
+                "GET",
+                "/Groups",
+                [
+                    ("excludedAttributes", "members"),
+                    ("filter", eq_filter("displayName", group.name)),
+                ],
+            )
+        )
         if found is not None:
             self.group_links[group.id] = found["id"]
         else:
-            response = await self.call("group push", "POST", "/Groups", body={
-                "schemas": [GROUP_SCHEMA, AD_GROUP_SCHEMA] if self.ad_group_schema
-                else [GROUP_SCHEMA], "externalId": object_id(group.id),
-                "displayName": group.name}, expect=(201,))
+            response = await self.call(
+                "group push",
+                "POST",
+                "/Groups",
+                body={
+                    "schemas": [GROUP_SCHEMA, AD_GROUP_SCHEMA]
+                    if self.ad_group_schema
+                    else [GROUP_SCHEMA],
+                    "externalId": object_id(group.id),
+                    "displayName": group.name,
+                },
+                expect=(201,),
+            )
             if not (isinstance(response.body, dict) and "id" in response.body):
                 return None
             self.group_links[group.id] = response.body["id"]
@@ -197,28 +247,53 @@ class Entra(Profile):
         removed, added = self.delta(group)
         operations: list[dict[str, Any]] = []
         if removed and self.flag:
-            operations += [{"op": "remove", "path": f'members[value eq "{self.user_links[m]}"]'}
-                           for m in removed]
+            operations += [
+                {"op": "remove", "path": f'members[value eq "{self.user_links[m]}"]'}
+                for m in removed
+            ]
         elif removed:
-            operations.append({"op": "Remove", "path": "members",
-                               "value": [{"value": self.user_links[m]} for m in removed]})
+            operations.append(
+                {
+                    "op": "Remove",
+                    "path": "members",
+                    "value": [{"value": self.user_links[m]} for m in removed],
+                }
+            )
         if added:
-            operations.append({"op": self.op("add"), "path": "members",
-                               "value": [self.member_ref(m) for m in added]})
+            operations.append(
+                {
+                    "op": self.op("add"),
+                    "path": "members",
+                    "value": [self.member_ref(m) for m in added],
+                }
+            )
         if operations:
-            await self.call("group membership", "PATCH", f"/Groups/{self.scim_group_id(group)}",
-                            body={"schemas": [PATCH_OP], "Operations": operations},
-                            expect=(204, 200))
+            await self.call(
+                "group membership",
+                "PATCH",
+                f"/Groups/{self.scim_group_id(group)}",
+                body={"schemas": [PATCH_OP], "Operations": operations},
+                expect=(204, 200),
+            )
         self.pushed_members[group.id] = self.member_ids(group)
 
     async def rename_group(self, group: DirectoryGroup) -> None:
-        await self.call("group rename", "PATCH", f"/Groups/{self.scim_group_id(group)}", body={
-            "schemas": [PATCH_OP],
-            "Operations": [{"op": self.op("replace"), "path": "displayName",
-                            "value": group.name}]}, expect=(204, 200))
+        await self.call(
+            "group rename",
+            "PATCH",
+            f"/Groups/{self.scim_group_id(group)}",
+            body={
+                "schemas": [PATCH_OP],
+                "Operations": [
+                    {"op": self.op("replace"), "path": "displayName", "value": group.name}
+                ],
+            },
+            expect=(204, 200),
+        )
 
     async def delete_group(self, group: DirectoryGroup) -> None:
-        await self.call("group delete", "DELETE", f"/Groups/{self.scim_group_id(group)}",
-                        expect=(204,))
+        await self.call(
+            "group delete", "DELETE", f"/Groups/{self.scim_group_id(group)}", expect=(204,)
+        )
         self.group_links.pop(group.id, None)
         self.directory.assigned_group_ids.discard(group.id)

@@ -27,13 +27,15 @@ from idp_sim.profiles.base import (
 from idp_sim.transport import HeaderProfile, Transport
 
 
-def jumpcloud_headers(user_agent: str | None = None,
-                      media_type: str = "application/scim+json") -> HeaderProfile:
+def jumpcloud_headers(
+    user_agent: str | None = None, media_type: str = "application/scim+json"
+) -> HeaderProfile:
     return HeaderProfile(user_agent=user_agent, accept=media_type, content_type=media_type)
 
 
-def jumpcloud_transport(base_url: str, token: str, *, user_agent: str | None = None,
-                        **kwargs: Any) -> Transport:
+def jumpcloud_transport(
+    base_url: str, token: str, *, user_agent: str | None = None, **kwargs: Any
+) -> Transport:
     """Bodies serialized with sorted keys, as in the sanitized JumpCloud payloads."""
     return Transport(base_url, token, jumpcloud_headers(user_agent), sort_keys=True, **kwargs)
 
@@ -46,10 +48,17 @@ def jumpcloud_id(directory_id: str) -> str:
 class JumpCloud(Profile):
     name: ClassVar[str] = "jumpcloud"
 
-    def __init__(self, transport: Transport, directory: Directory, *, seed: int = 0,
-                 test_user_email: str = "jumpcloud.test.user@example.com",
-                 groups_enabled: bool = True, minimal_status_put: bool = True,
-                 members_in_create: bool = False) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        directory: Directory,
+        *,
+        seed: int = 0,
+        test_user_email: str = "jumpcloud.test.user@example.com",
+        groups_enabled: bool = True,
+        minimal_status_put: bool = True,
+        members_in_create: bool = False,
+    ) -> None:
         super().__init__(transport, directory, seed=seed)
         self.test_user_email = test_user_email
         self.groups_enabled = groups_enabled
@@ -58,29 +67,48 @@ class JumpCloud(Profile):
 
     async def test_connection(self) -> bool:
         """Lookup → POST test user → POST/DELETE test group → DELETE user (else deactivate)."""
-        test_user = DirectoryUser(id=jumpcloud_id(self.test_user_email),
-                                  login=self.test_user_email, given_name="Test",
-                                  family_name="User", email=self.test_user_email)
-        lookup = await self.call("test connection", "GET", "/Users",
-                                 [("filter", eq_filter("userName", test_user.login))])
+        test_user = DirectoryUser(
+            id=jumpcloud_id(self.test_user_email),
+            login=self.test_user_email,
+            given_name="Test",
+            family_name="User",
+            email=self.test_user_email,
+        )
+        lookup = await self.call(
+            "test connection", "GET", "/Users", [("filter", eq_filter("userName", test_user.login))]
+        )
         found = self.first_resource(lookup)
-        created = found or (await self.call("test connection", "POST", "/Users",
-                                            body=self.user_body(test_user), expect=(201,))).body
+        created = (
+            found
+            or (
+                await self.call(
+                    "test connection",
+                    "POST",
+                    "/Users",
+                    body=self.user_body(test_user),
+                    expect=(201,),
+                )
+            ).body
+        )
         ok = lookup.ok and isinstance(created, dict) and "id" in created
         if self.groups_enabled:
-            group = await self.call("test connection", "POST", "/Groups", body={
-                "displayName": "JumpCloud Test Group", "schemas": [GROUP_SCHEMA]}, expect=(201,))
+            group = await self.call(
+                "test connection",
+                "POST",
+                "/Groups",
+                body={"displayName": "JumpCloud Test Group", "schemas": [GROUP_SCHEMA]},
+                expect=(201,),
+            )
             if isinstance(group.body, dict) and "id" in group.body:
-                await self.call("test connection", "DELETE", f"/Groups/{group.body['id']}",
-                                expect=(204,))
+                await self.call(
+                    "test connection", "DELETE", f"/Groups/{group.body['id']}", expect=(204,)
+                )
             ok = ok and group.status == 201
         if isinstance(created, dict) and "id" in created:
             path = f"/Users/{created['id']}"
-            gone = await self.call("test connection", "DELETE", path,
-                                   expect=(204, 404, 405, 501))
+            gone = await self.call("test connection", "DELETE", path, expect=(204, 404, 405, 501))
             if gone.status in (405, 501):
-                await self.call("test connection", "PUT", path,
-                                body={**created, "active": False})
+                await self.call("test connection", "PUT", path, body={**created, "active": False})
         return bool(ok)
 
     def user_body(self, user: DirectoryUser, scim_id: str | None = None) -> dict[str, Any]:
@@ -92,8 +120,11 @@ class JumpCloud(Profile):
             "externalId": jumpcloud_id(user.id),
             "locale": user.locale,
             "name": {"familyName": user.family_name, "givenName": user.given_name},
-            "phoneNumbers": ([{"primary": True, "type": "work", "value": f"tel:{user.phone}"}]
-                             if user.phone else []),
+            "phoneNumbers": (
+                [{"primary": True, "type": "work", "value": f"tel:{user.phone}"}]
+                if user.phone
+                else []
+            ),
             "preferredLanguage": user.locale,
             "schemas": [USER_SCHEMA, ENTERPRISE],
             "userName": user.login,
@@ -108,21 +139,30 @@ class JumpCloud(Profile):
 
     def minimal_body(self, user: DirectoryUser) -> dict[str, Any]:
         """The minimal PUT of the sanitized capture, ``"emails": null`` included."""
-        return {"active": user.active, "emails": None, "id": self.scim_user_id(user),
-                "name": {"familyName": user.family_name, "givenName": user.given_name},
-                "schemas": [USER_SCHEMA], "userName": user.login}
+        return {
+            "active": user.active,
+            "emails": None,
+            "id": self.scim_user_id(user),
+            "name": {"familyName": user.family_name, "givenName": user.given_name},
+            "schemas": [USER_SCHEMA],
+            "userName": user.login,
+        }
 
     async def assign_user(self, user: DirectoryUser) -> str | None:
         """``user_lookup_provision`` then create, or take over the match with a full PUT."""
         self.directory.assign_user(user.id)
-        found = self.first_resource(await self.call(
-            "assign", "GET", "/Users", [("filter", eq_filter("userName", user.login))]))
+        found = self.first_resource(
+            await self.call(
+                "assign", "GET", "/Users", [("filter", eq_filter("userName", user.login))]
+            )
+        )
         if found is not None:
             self.user_links[user.id] = found["id"]
             await self.update_user(user)
             return str(found["id"])
-        response = await self.call("assign", "POST", "/Users", body=self.user_body(user),
-                                   expect=(201,))
+        response = await self.call(
+            "assign", "POST", "/Users", body=self.user_body(user), expect=(201,)
+        )
         if isinstance(response.body, dict) and "id" in response.body:
             self.user_links[user.id] = response.body["id"]
             return str(response.body["id"])
@@ -155,8 +195,7 @@ class JumpCloud(Profile):
         user.active = active
 
     async def delete_user(self, user: DirectoryUser) -> None:
-        await self.call("delete user", "DELETE", f"/Users/{self.scim_user_id(user)}",
-                        expect=(204,))
+        await self.call("delete user", "DELETE", f"/Users/{self.scim_user_id(user)}", expect=(204,))
         self.user_links.pop(user.id, None)
         self.directory.unassign_user(user.id)
 
@@ -167,8 +206,11 @@ class JumpCloud(Profile):
         if not members:
             return None
         self.directory.assign_group(group.id)
-        found = self.first_resource(await self.call(
-            "group push", "GET", "/Groups", [("filter", eq_filter("displayName", group.name))]))
+        found = self.first_resource(
+            await self.call(
+                "group push", "GET", "/Groups", [("filter", eq_filter("displayName", group.name))]
+            )
+        )
         self.pushed_members[group.id] = []
         if found is not None:
             self.group_links[group.id] = found["id"]
@@ -189,25 +231,47 @@ class JumpCloud(Profile):
         removed, added = self.delta(group)
         operations: list[dict[str, Any]] = []
         if removed:
-            operations.append({"op": "remove", "path": "members",
-                               "value": [{"value": self.user_links[m]} for m in removed]})
+            operations.append(
+                {
+                    "op": "remove",
+                    "path": "members",
+                    "value": [{"value": self.user_links[m]} for m in removed],
+                }
+            )
         if added:
-            operations.append({"op": "add", "path": "members",
-                               "value": [{"value": self.user_links[m]} for m in added]})
+            operations.append(
+                {
+                    "op": "add",
+                    "path": "members",
+                    "value": [{"value": self.user_links[m]} for m in added],
+                }
+            )
         if operations:
-            await self.call("group membership", "PATCH", f"/Groups/{self.scim_group_id(group)}",
-                            body={"Operations": operations, "schemas": [PATCH_OP]},
-                            expect=(200, 204))
+            await self.call(
+                "group membership",
+                "PATCH",
+                f"/Groups/{self.scim_group_id(group)}",
+                body={"Operations": operations, "schemas": [PATCH_OP]},
+                expect=(200, 204),
+            )
         self.pushed_members[group.id] = self.member_ids(group)
 
     async def rename_group(self, group: DirectoryGroup) -> None:
         """[INF] rename as a ``replace`` of ``displayName``."""
-        await self.call("group rename", "PATCH", f"/Groups/{self.scim_group_id(group)}", body={
-            "Operations": [{"op": "replace", "path": "displayName", "value": group.name}],
-            "schemas": [PATCH_OP]}, expect=(200, 204))
+        await self.call(
+            "group rename",
+            "PATCH",
+            f"/Groups/{self.scim_group_id(group)}",
+            body={
+                "Operations": [{"op": "replace", "path": "displayName", "value": group.name}],
+                "schemas": [PATCH_OP],
+            },
+            expect=(200, 204),
+        )
 
     async def delete_group(self, group: DirectoryGroup) -> None:
-        await self.call("group delete", "DELETE", f"/Groups/{self.scim_group_id(group)}",
-                        expect=(204,))
+        await self.call(
+            "group delete", "DELETE", f"/Groups/{self.scim_group_id(group)}", expect=(204,)
+        )
         self.group_links.pop(group.id, None)
         self.directory.assigned_group_ids.discard(group.id)

@@ -35,15 +35,25 @@ class OktaAIW(OktaOIN):
     async def push_group(self, group: DirectoryGroup) -> str | None:
         """§2.9: filter by displayName → POST (``members: []``) → GET → PUT full members."""
         self.directory.assign_group(group.id)
-        found = self.first_resource(await self.call(
-            "group push", "GET", "/Groups", [("filter", eq_filter("displayName", group.name))],
-            expect=(200, 404)))
+        found = self.first_resource(
+            await self.call(
+                "group push",
+                "GET",
+                "/Groups",
+                [("filter", eq_filter("displayName", group.name))],
+                expect=(200, 404),
+            )
+        )
         if found is not None:
             self.group_links[group.id] = found["id"]
         else:
-            response = await self.call("group push", "POST", "/Groups", body={
-                "schemas": [GROUP_SCHEMA], "displayName": group.name, "members": []},
-                expect=(201,))
+            response = await self.call(
+                "group push",
+                "POST",
+                "/Groups",
+                body={"schemas": [GROUP_SCHEMA], "displayName": group.name, "members": []},
+                expect=(201,),
+            )
             if not (isinstance(response.body, dict) and "id" in response.body):
                 return None
             self.group_links[group.id] = response.body["id"]
@@ -57,8 +67,11 @@ class OktaAIW(OktaOIN):
         if current.status != 200:
             return
         members = self.member_ids(group)
-        body: dict[str, Any] = {"schemas": [GROUP_SCHEMA], "displayName": group.name,
-                                "members": [self.member_value(m) for m in members]}
+        body: dict[str, Any] = {
+            "schemas": [GROUP_SCHEMA],
+            "displayName": group.name,
+            "members": [self.member_value(m) for m in members],
+        }
         await self.call(operation, "PUT", path, body=body)
         self.pushed_members[group.id] = members
 

@@ -27,24 +27,40 @@ def okta_headers(auth: AuthForm = "bearer") -> HeaderProfile:
     """§1.1: Accept, Accept-Charset, Content-Type (bodies and DELETE, never GET), UA, auth,
     then Okta's ``Connection: Keep-Alive`` and ``Accept-Encoding: gzip,deflate``."""
     return HeaderProfile(
-        user_agent=OKTA_USER_AGENT, accept="application/scim+json", accept_charset="utf-8",
-        content_type="application/scim+json; charset=utf-8", auth=auth,
+        user_agent=OKTA_USER_AGENT,
+        accept="application/scim+json",
+        accept_charset="utf-8",
+        content_type="application/scim+json; charset=utf-8",
+        auth=auth,
         content_type_on_delete=True,
         extra=(("Connection", "Keep-Alive"), ("Accept-Encoding", "gzip,deflate")),
     )
 
 
-def okta_transport(base_url: str, token: str, *, auth: AuthForm = "bearer",
-                   space: Literal["%20", "+"] = "%20", **kwargs: Any) -> Transport:
+def okta_transport(
+    base_url: str,
+    token: str,
+    *,
+    auth: AuthForm = "bearer",
+    space: Literal["%20", "+"] = "%20",
+    **kwargs: Any,
+) -> Transport:
     return Transport(base_url, token, okta_headers(auth), space=space, **kwargs)
 
 
 class OktaOIN(Profile):
     name: ClassVar[str] = "okta-oin"
 
-    def __init__(self, transport: Transport, directory: Directory, *, seed: int = 0,
-                 groups_enabled: bool = True, locale: str = "en-US",
-                 rename_on_membership: bool = True) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        directory: Directory,
+        *,
+        seed: int = 0,
+        groups_enabled: bool = True,
+        locale: str = "en-US",
+        rename_on_membership: bool = True,
+    ) -> None:
         super().__init__(transport, directory, seed=seed)
         self.groups_enabled = groups_enabled
         self.locale = locale
@@ -53,11 +69,15 @@ class OktaOIN(Profile):
     # ---- §2.1-2.2 --------------------------------------------------------------------------------
     async def test_connection(self) -> bool:
         """Constant probes: ``/Users?startIndex=1&count=2`` (+ ``/Groups`` page if groups on)."""
-        ok = (await self.call("test connection", "GET", "/Users",
-                              [("startIndex", 1), ("count", 2)])).ok
+        ok = (
+            await self.call("test connection", "GET", "/Users", [("startIndex", 1), ("count", 2)])
+        ).ok
         if self.groups_enabled:
-            ok = (await self.call("test connection", "GET", "/Groups",
-                                  [("startIndex", 1), ("count", 100)])).ok and ok
+            ok = (
+                await self.call(
+                    "test connection", "GET", "/Groups", [("startIndex", 1), ("count", 100)]
+                )
+            ).ok and ok
         return ok
 
     async def import_users(self) -> list[dict[str, Any]]:
@@ -88,8 +108,11 @@ class OktaOIN(Profile):
         """§2.4: the SP's own representation with Okta's mapped attributes overwritten."""
         body = dict(current)
         body["userName"] = user.login
-        body["name"] = {**(current.get("name") or {}), "givenName": user.given_name,
-                        "familyName": user.family_name}
+        body["name"] = {
+            **(current.get("name") or {}),
+            "givenName": user.given_name,
+            "familyName": user.family_name,
+        }
         body["emails"] = [{"primary": True, "value": user.email, "type": "work"}]
         body["displayName"] = user.display_name
         body["externalId"] = user.id
@@ -100,9 +123,12 @@ class OktaOIN(Profile):
 
     async def lookup_user(self, user: DirectoryUser, operation: str) -> dict[str, Any] | None:
         response = await self.call(
-            operation, "GET", "/Users",
+            operation,
+            "GET",
+            "/Users",
             [("filter", eq_filter("userName", user.login)), ("startIndex", 1), ("count", 100)],
-            expect=(200, 404))
+            expect=(200, 404),
+        )
         return self.first_resource(response)
 
     async def assign_user(self, user: DirectoryUser) -> str | None:
@@ -113,31 +139,37 @@ class OktaOIN(Profile):
             self.user_links[user.id] = found["id"]
             await self.get_put_user(user, "assign (link)")
             return str(found["id"])
-        response = await self.call("assign", "POST", "/Users", body=self.user_body(user),
-                                   expect=(201,))
+        response = await self.call(
+            "assign", "POST", "/Users", body=self.user_body(user), expect=(201,)
+        )
         if response.status == 201 and isinstance(response.body, dict) and "id" in response.body:
             self.user_links[user.id] = response.body["id"]
             return str(response.body["id"])
         return None
 
-    async def get_put_user(self, user: DirectoryUser, operation: str,
-                           extra: dict[str, Any] | None = None) -> None:
+    async def get_put_user(
+        self, user: DirectoryUser, operation: str, extra: dict[str, Any] | None = None
+    ) -> None:
         path = f"/Users/{self.scim_user_id(user)}"
         current = await self.call(operation, "GET", path)
         if not isinstance(current.body, dict) or current.status != 200:
             return
-        await self.call(operation, "PUT", path, body={**self.merge(current.body, user),
-                                                      **(extra or {})})
+        await self.call(
+            operation, "PUT", path, body={**self.merge(current.body, user), **(extra or {})}
+        )
 
     async def update_user(self, user: DirectoryUser) -> None:
         await self.get_put_user(user, "update profile")
 
     async def patch_user(self, user: DirectoryUser, operation: str, value: dict[str, Any]) -> None:
         """§2.5: one path-less replace whose ``value`` is an object; 200 or 204 accepted."""
-        await self.call(operation, "PATCH", f"/Users/{self.scim_user_id(user)}",
-                        body={"schemas": [PATCH_OP],
-                              "Operations": [{"op": "replace", "value": value}]},
-                        expect=(200, 204))
+        await self.call(
+            operation,
+            "PATCH",
+            f"/Users/{self.scim_user_id(user)}",
+            body={"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": value}]},
+            expect=(200, 204),
+        )
 
     async def deactivate_user(self, user: DirectoryUser) -> None:
         user.active = False
@@ -167,9 +199,13 @@ class OktaOIN(Profile):
     async def push_group(self, group: DirectoryGroup) -> str | None:
         """POST with ``members: []``, then the members in one membership PATCH."""
         self.directory.assign_group(group.id)
-        response = await self.call("group push", "POST", "/Groups",
-                                   body={"schemas": [GROUP_SCHEMA], "displayName": group.name,
-                                         "members": []}, expect=(201,))
+        response = await self.call(
+            "group push",
+            "POST",
+            "/Groups",
+            body={"schemas": [GROUP_SCHEMA], "displayName": group.name, "members": []},
+            expect=(201,),
+        )
         if not (isinstance(response.body, dict) and "id" in response.body):
             return None
         self.group_links[group.id] = response.body["id"]
@@ -177,26 +213,34 @@ class OktaOIN(Profile):
         await self.update_members(group)
         return str(response.body["id"])
 
-    async def patch_group(self, group: DirectoryGroup, operation: str,
-                          operations: list[dict[str, Any]]) -> None:
-        await self.call(operation, "PATCH", f"/Groups/{self.scim_group_id(group)}",
-                        body={"schemas": [PATCH_OP], "Operations": operations},
-                        expect=(200, 204))
+    async def patch_group(
+        self, group: DirectoryGroup, operation: str, operations: list[dict[str, Any]]
+    ) -> None:
+        await self.call(
+            operation,
+            "PATCH",
+            f"/Groups/{self.scim_group_id(group)}",
+            body={"schemas": [PATCH_OP], "Operations": operations},
+            expect=(200, 204),
+        )
 
     def rename_op(self, group: DirectoryGroup) -> dict[str, Any]:
         """Legacy shape with ``id`` inside ``value`` (§2.8)."""
-        return {"op": "replace",
-                "value": {"id": self.scim_group_id(group), "displayName": group.name}}
+        return {
+            "op": "replace",
+            "value": {"id": self.scim_group_id(group), "displayName": group.name},
+        }
 
     async def update_members(self, group: DirectoryGroup) -> None:
         """One PATCH: a ``remove`` per leaver by value filter, then one ``add`` of joiners."""
         removed, added = self.delta(group)
         operations: list[dict[str, Any]] = [
-            {"op": "remove", "path": f'members[value eq "{self.user_links[m]}"]'}
-            for m in removed]
+            {"op": "remove", "path": f'members[value eq "{self.user_links[m]}"]'} for m in removed
+        ]
         if added:
-            operations.append({"op": "add", "path": "members",
-                               "value": [self.member_value(m) for m in added]})
+            operations.append(
+                {"op": "add", "path": "members", "value": [self.member_value(m) for m in added]}
+            )
         if operations:
             await self.patch_group(group, "group membership", operations)
             if self.rename_on_membership:
@@ -209,13 +253,23 @@ class OktaOIN(Profile):
     async def push_now(self, group: DirectoryGroup) -> None:
         """Push Now overwrites: ``replace`` path ``members`` with the full list."""
         members = self.member_ids(group)
-        await self.patch_group(group, "push now", [
-            {"op": "replace", "path": "members", "value": [self.member_value(m) for m in members]}])
+        await self.patch_group(
+            group,
+            "push now",
+            [
+                {
+                    "op": "replace",
+                    "path": "members",
+                    "value": [self.member_value(m) for m in members],
+                }
+            ],
+        )
         self.pushed_members[group.id] = members
 
     async def delete_group(self, group: DirectoryGroup) -> None:
         """Unlink pushed group + "Delete the group in the target app" → DELETE, 204."""
-        await self.call("group delete", "DELETE", f"/Groups/{self.scim_group_id(group)}",
-                        expect=(204,))
+        await self.call(
+            "group delete", "DELETE", f"/Groups/{self.scim_group_id(group)}", expect=(204,)
+        )
         self.group_links.pop(group.id, None)
         self.directory.assigned_group_ids.discard(group.id)

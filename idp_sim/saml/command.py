@@ -36,9 +36,13 @@ from samlkit.certs import SigningKey, certificate_pem, fingerprint_sha256
 from samlkit.namespaces import EMAIL, PERSISTENT, TRANSIENT, UNSPECIFIED_11, UNSPECIFIED_20
 
 SERVE_ORIGIN = "http://127.0.0.1:8090"
-NAME_ID_FORMATS = {"email": EMAIL, "unspecified": UNSPECIFIED_11,
-                   "unspecified-2.0": UNSPECIFIED_20, "persistent": PERSISTENT,
-                   "transient": TRANSIENT}
+NAME_ID_FORMATS = {
+    "email": EMAIL,
+    "unspecified": UNSPECIFIED_11,
+    "unspecified-2.0": UNSPECIFIED_20,
+    "persistent": PERSISTENT,
+    "transient": TRANSIENT,
+}
 SIGNING = {"response": (True, False), "assertion": (False, True), "both": (True, True)}
 _APP_OPTIONS = {"okta": {"name", "key", "relay"}, "jumpcloud": {"name", "issuer", "relay"}}
 _DEFAULT_NAMES = {"okta": "scim_toolkit", "jumpcloud": "scim-toolkit"}
@@ -60,7 +64,8 @@ def parse_app_spec(text: str) -> AppSpec:
     vendor, colon, rest = text.partition(":")
     if not colon or vendor not in _APP_OPTIONS:
         raise argparse.ArgumentTypeError(
-            f"{text!r}: expected okta:SP_ENTITY_ID,ACS_URL or jumpcloud:SP_ENTITY_ID,ACS_URL")
+            f"{text!r}: expected okta:SP_ENTITY_ID,ACS_URL or jumpcloud:SP_ENTITY_ID,ACS_URL"
+        )
     entity_id, _, remainder = rest.partition(",")
     acs_url, *extras = remainder.split(",")
     if not entity_id or not acs_url.startswith(("http://", "https://")):
@@ -81,7 +86,8 @@ def _name_id_format(text: str) -> str:
     if text in NAME_ID_FORMATS or text.startswith("urn:"):
         return NAME_ID_FORMATS.get(text, text)
     raise argparse.ArgumentTypeError(
-        f"{text!r}: expected one of {', '.join(NAME_ID_FORMATS)} or a urn:... format")
+        f"{text!r}: expected one of {', '.join(NAME_ID_FORMATS)} or a urn:... format"
+    )
 
 
 def okta_key_for(sp_entity_id: str) -> str:
@@ -96,17 +102,22 @@ def okta_key_for(sp_entity_id: str) -> str:
 
 def add_idp_parser(commands: Any) -> None:
     """Register ``idp serve|metadata|keygen`` on the top-level sub-command set."""
-    idp = commands.add_parser("idp", help="the simulated SAML IdP (Okta- or JumpCloud-shaped)",
-                              description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    idp = commands.add_parser(
+        "idp",
+        help="the simulated SAML IdP (Okta- or JumpCloud-shaped)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     actions = idp.add_subparsers(dest="idp_command", required=True)
     shared = _shared_options()
     serve = actions.add_parser("serve", parents=[shared], help="run the IdP web app")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8090, help="0 picks a free port")
     metadata = actions.add_parser(
-        "metadata", parents=[shared],
-        help=f"print one app's IdP metadata XML (URLs under --public-url, default {SERVE_ORIGIN})")
+        "metadata",
+        parents=[shared],
+        help=f"print one app's IdP metadata XML (URLs under --public-url, default {SERVE_ORIGIN})",
+    )
     metadata.add_argument("--name", help="which app (default: the first)")
     keygen = actions.add_parser("keygen", help="write a signing key and certificate (PEM)")
     keygen.add_argument("--key", required=True, type=Path)
@@ -116,8 +127,13 @@ def add_idp_parser(commands: Any) -> None:
 
 def _shared_options() -> argparse.ArgumentParser:
     shared = argparse.ArgumentParser(add_help=False)
-    shared.add_argument("--app", action="append", type=parse_app_spec, required=True,
-                        metavar="VENDOR:SP_ENTITY_ID,ACS_URL[,KEY=VALUE...]")
+    shared.add_argument(
+        "--app",
+        action="append",
+        type=parse_app_spec,
+        required=True,
+        metavar="VENDOR:SP_ENTITY_ID,ACS_URL[,KEY=VALUE...]",
+    )
     shared.add_argument("--public-url", help="the origin browsers use, e.g. https://idp.example")
     shared.add_argument("--key", type=Path, help="PEM private key (with --cert); default: fresh")
     shared.add_argument("--cert", type=Path, help="PEM certificate of --key")
@@ -126,15 +142,22 @@ def _shared_options() -> argparse.ArgumentParser:
     shared.add_argument("--groups", type=int, default=2)
     shared.add_argument("--members-per-group", type=int, default=None)
     shared.add_argument("--directory", help="load users/groups from a JSON or CSV file instead")
-    shared.add_argument("--sign", choices=sorted(SIGNING),
-                        help="what is signed (default: Okta both, JumpCloud assertion)")
-    shared.add_argument("--name-id-format", type=_name_id_format,
-                        help=f"{', '.join(NAME_ID_FORMATS)} or a URN (default: email)")
+    shared.add_argument(
+        "--sign",
+        choices=sorted(SIGNING),
+        help="what is signed (default: Okta both, JumpCloud assertion)",
+    )
+    shared.add_argument(
+        "--name-id-format",
+        type=_name_id_format,
+        help=f"{', '.join(NAME_ID_FORMATS)} or a URN (default: email)",
+    )
     shared.add_argument("--name-id-source", choices=["email", "login", "id"])
     groups = shared.add_mutually_exclusive_group()
-    groups.add_argument("--groups-attribute",
-                        help="name of the groups attribute (default: Okta groups, "
-                             "JumpCloud memberOf)")
+    groups.add_argument(
+        "--groups-attribute",
+        help="name of the groups attribute (default: Okta groups, JumpCloud memberOf)",
+    )
     groups.add_argument("--no-groups", action="store_true", help="send no groups attribute")
     return shared
 
@@ -166,16 +189,27 @@ def build_config(args: argparse.Namespace) -> IdpServerConfig:
         raise ValueError("--key and --cert go together")
     if args.public_url and not args.public_url.startswith(("http://", "https://")):
         raise ValueError("--public-url must be an http(s) origin")
-    key = (SigningKey.from_pem(args.key.read_bytes(), args.cert.read_bytes()) if args.key
-           else SigningKey.generate("idp-sim"))
-    directory = (Directory.load(args.directory) if args.directory else
-                 Directory.generate(args.seed, args.users, args.groups, args.members_per_group))
+    key = (
+        SigningKey.from_pem(args.key.read_bytes(), args.cert.read_bytes())
+        if args.key
+        else SigningKey.generate("idp-sim")
+    )
+    directory = (
+        Directory.load(args.directory)
+        if args.directory
+        else Directory.generate(args.seed, args.users, args.groups, args.members_per_group)
+    )
     counts: dict[str, int] = {}
     apps = []
     for spec in args.app:
         counts[spec.vendor] = counts.get(spec.vendor, 0) + 1
-        apps.append(HostedApp(_shape(spec, counts[spec.vendor], args), spec.sp,
-                              default_relay_state=spec.options.get("relay")))
+        apps.append(
+            HostedApp(
+                _shape(spec, counts[spec.vendor], args),
+                spec.sp,
+                default_relay_state=spec.options.get("relay"),
+            )
+        )
     return IdpServerConfig(key=key, directory=directory, apps=apps, public_url=args.public_url)
 
 
@@ -246,16 +280,18 @@ async def _serve(app: web.Application, config: IdpServerConfig, host: str, port:
 def describe(config: IdpServerConfig, base: str) -> str:
     """The start-up banner: per app, what to paste into the service provider's SSO settings."""
     base = base.rstrip("/")
-    lines = [f"idp-sim SAML IdP on {base}/ (launch page)",
-             f"signing certificate SHA-256 {fingerprint_sha256(config.key.certificate)}",
-             f"directory: {len(config.directory.users)} users, "
-             f"{len(config.directory.groups)} groups"]
+    lines = [
+        f"idp-sim SAML IdP on {base}/ (launch page)",
+        f"signing certificate SHA-256 {fingerprint_sha256(config.key.certificate)}",
+        f"directory: {len(config.directory.users)} users, {len(config.directory.groups)} groups",
+    ]
     for app in config.apps:
-        lines += [f"app {app.label} ({app.shape.vendor}) for SP {app.sp.entity_id}",
-                  f"  IdP entity ID  {app.shape.entity_id}",
-                  f"  metadata URL   {base}{app.shape.metadata_path}",
-                  f"  SSO URL        {base}{app.shape.sso_path}",
-                  f"  launch URL     {base}{app.launch_path}",
-                  f"  posts to ACS   {app.sp.acs_url}"]
+        lines += [
+            f"app {app.label} ({app.shape.vendor}) for SP {app.sp.entity_id}",
+            f"  IdP entity ID  {app.shape.entity_id}",
+            f"  metadata URL   {base}{app.shape.metadata_path}",
+            f"  SSO URL        {base}{app.shape.sso_path}",
+            f"  launch URL     {base}{app.launch_path}",
+            f"  posts to ACS   {app.sp.acs_url}",
+        ]
     return "\n".join(lines)
-

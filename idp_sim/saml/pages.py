@@ -72,13 +72,16 @@ def launch_page(tiles: Sequence[AppTile], sessions: dict[str, str]) -> str:
         for tile in tiles
     )
     if sessions:
-        status = "".join(
-            f'<p {_testid("session-" + vendor)}>Signed in to {escape(vendor_label(vendor))} as '
-            f"<strong>{escape(login)}</strong></p>"
-            for vendor, login in sorted(sessions.items())
-        ) + f'<p><a href="/signout" {_testid("signout")}>Sign out</a></p>'
+        status = (
+            "".join(
+                f"<p {_testid('session-' + vendor)}>Signed in to {escape(vendor_label(vendor))} as "
+                f"<strong>{escape(login)}</strong></p>"
+                for vendor, login in sorted(sessions.items())
+            )
+            + f'<p><a href="/signout" {_testid("signout")}>Sign out</a></p>'
+        )
     else:
-        status = f'<p {_testid("session-none")}>Not signed in.</p>'
+        status = f"<p {_testid('session-none')}>Not signed in.</p>"
     return _page("Simulated IdP: applications", "page-launch", f"{status}\n<ul>\n{items}\n</ul>")
 
 
@@ -98,10 +101,13 @@ def signin_page(
     """
     hidden = f'<input type="hidden" name="txn" value="{escape(transaction)}">'
     choices = "\n".join(_user_choice(user) for user in users)
-    problem = (f'<p class="error" role="alert" {_testid("signin-error")}>{escape(error)}</p>'
-               if error else "")
+    problem = (
+        f'<p class="error" role="alert" {_testid("signin-error")}>{escape(error)}</p>'
+        if error
+        else ""
+    )
     body = (
-        f'<p>Signing in to <strong {_testid("signin-app")}>{escape(app_name)}</strong>.</p>\n'
+        f"<p>Signing in to <strong {_testid('signin-app')}>{escape(app_name)}</strong>.</p>\n"
         f"{problem}\n"
         f'<form method="post" action="/signin" {_testid("login-form")}>{hidden}\n'
         '<label for="login-input">Login</label> '
@@ -109,10 +115,10 @@ def signin_page(
         'autocomplete="username" required autofocus> '
         f'<button type="submit" {_testid("login-submit")}>Sign in</button></form>\n'
         f'<h2>Or pick a person</h2>\n<form method="post" action="/signin" '
-        f'{_testid("user-list")}>{hidden}\n<ul>\n{choices}\n</ul></form>'
+        f"{_testid('user-list')}>{hidden}\n<ul>\n{choices}\n</ul></form>"
     )
     if unlisted:
-        body += f'\n<p {_testid("unlisted")}>{unlisted} more: type their login above.</p>'
+        body += f"\n<p {_testid('unlisted')}>{unlisted} more: type their login above.</p>"
     return _page(f"Sign in to {vendor_label(vendor)} (simulated)", "page-signin", body)
 
 
@@ -121,7 +127,7 @@ def _user_choice(user: DirectoryUser) -> str:
     css = "" if user.active else ' class="inactive"'
     return (
         f'<li><button type="submit" name="login" value="{escape(user.login)}" '
-        f'{_testid("user-" + user.login)}>{escape(user.display_name)}</button> '
+        f"{_testid('user-' + user.login)}>{escape(user.display_name)}</button> "
         f"<small{css}>{escape(user.login)}{state}</small></li>"
     )
 

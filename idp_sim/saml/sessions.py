@@ -73,8 +73,13 @@ class SessionCookies:
 class PendingLogins(Generic[T]):
     """Sign-ins waiting on the sign-in page, by unguessable token; oldest evicted first."""
 
-    def __init__(self, *, ttl_seconds: float = 600.0, capacity: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        ttl_seconds: float = 600.0,
+        capacity: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._ttl = ttl_seconds
         self._capacity = capacity
         self._clock = clock

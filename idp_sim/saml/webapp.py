@@ -141,9 +141,11 @@ def _build_state(config: IdpServerConfig) -> IdpState:
         if app.label in names:
             raise ValueError(f"two hosted apps are named {app.label!r}; give one a name")
         names.add(app.label)
-        for table, path in ((state.sso, app.shape.sso_path),
-                            (state.metadata, app.shape.metadata_path),
-                            (state.launch, app.launch_path)):
+        for table, path in (
+            (state.sso, app.shape.sso_path),
+            (state.metadata, app.shape.metadata_path),
+            (state.launch, app.launch_path),
+        ):
             if path in _RESERVED_PATHS or path in table:
                 raise ValueError(f"path {path} of app {app.label!r} is already taken")
             table[path] = hosted
@@ -156,8 +158,9 @@ def _build_state(config: IdpServerConfig) -> IdpState:
 # ---- handlers ----------------------------------------------------------------------------------
 async def _metadata(request: web.Request) -> web.Response:
     hosted = request.app[IDP_STATE].metadata[_route_path(request)]
-    return web.Response(body=hosted.idp.metadata_xml(_base_url(request)),
-                        content_type="application/xml")
+    return web.Response(
+        body=hosted.idp.metadata_xml(_base_url(request)), content_type="application/xml"
+    )
 
 
 async def _sso(request: web.Request) -> web.StreamResponse:
@@ -172,8 +175,9 @@ async def _sso(request: web.Request) -> web.StreamResponse:
         return _error(400, "Missing SAML request", "The POST carried no SAMLRequest field.")
     relay_state = _text(values, "RelayState")
     if relay_state is not None and len(relay_state) > MAX_RELAY_STATE:
-        return _error(400, "Invalid SAML request",
-                      f"RelayState is longer than {MAX_RELAY_STATE} characters.")
+        return _error(
+            400, "Invalid SAML request", f"RelayState is longer than {MAX_RELAY_STATE} characters."
+        )
     try:
         xml = decode_redirect(encoded) if redirect_binding else decode_post(encoded)
         authn = parse_authn_request(xml)
@@ -225,14 +229,21 @@ async def _launch_page(request: web.Request) -> web.Response:
     state = request.app[IDP_STATE]
     base = _base_url(request)
     tiles = [
-        AppTile(name=hosted.app.label, vendor=hosted.app.shape.vendor,
-                sp_entity_id=hosted.app.sp.entity_id, launch_url=base + hosted.app.launch_path,
-                sso_url=base + hosted.app.shape.sso_path,
-                metadata_url=base + hosted.app.shape.metadata_path)
+        AppTile(
+            name=hosted.app.label,
+            vendor=hosted.app.shape.vendor,
+            sp_entity_id=hosted.app.sp.entity_id,
+            launch_url=base + hosted.app.launch_path,
+            sso_url=base + hosted.app.shape.sso_path,
+            metadata_url=base + hosted.app.shape.metadata_path,
+        )
         for hosted in state.sso.values()
     ]
-    sessions = {vendor: session.login for vendor in state.vendors
-                if (session := _session(request, vendor)) is not None}
+    sessions = {
+        vendor: session.login
+        for vendor in state.vendors
+        if (session := _session(request, vendor)) is not None
+    }
     return _html(launch_page(tiles, sessions))
 
 
@@ -244,15 +255,21 @@ def _unsolicited(app: HostedApp) -> PendingLogin:
 def _refusal(authn: AuthnRequest, app: HostedApp) -> str | None:
     """Why this IdP will not answer, or None: an SP only ever gets its own registered ACS."""
     if authn.issuer != app.sp.entity_id:
-        return (f"The request's issuer {authn.issuer!r} is not the service provider registered "
-                f"for {app.label!r}.")
+        return (
+            f"The request's issuer {authn.issuer!r} is not the service provider registered "
+            f"for {app.label!r}."
+        )
     if authn.acs_url is not None and authn.acs_url != app.sp.acs_url:
-        return (f"The AssertionConsumerServiceURL {authn.acs_url!r} is not the ACS URL "
-                f"registered for {app.label!r}.")
+        return (
+            f"The AssertionConsumerServiceURL {authn.acs_url!r} is not the ACS URL "
+            f"registered for {app.label!r}."
+        )
     requested = authn.name_id_format
     if requested not in (None, UNSPECIFIED_11, UNSPECIFIED_20, app.shape.name_id_format):
-        return (f"The NameIDPolicy format {requested!r} does not match the NameID format "
-                f"{app.shape.name_id_format!r} configured for {app.label!r}.")
+        return (
+            f"The NameIDPolicy format {requested!r} does not match the NameID format "
+            f"{app.shape.name_id_format!r} configured for {app.label!r}."
+        )
     return None
 
 
@@ -266,22 +283,34 @@ def _start(request: web.Request, pending: PendingLogin) -> web.StreamResponse:
     return _redirect(f"/signin?txn={state.pending.add(pending)}")
 
 
-def _complete(request: web.Request, pending: PendingLogin, user: DirectoryUser,
-              session: IdpSession, *, fresh: bool) -> web.Response:
+def _complete(
+    request: web.Request,
+    pending: PendingLogin,
+    user: DirectoryUser,
+    session: IdpSession,
+    *,
+    fresh: bool,
+) -> web.Response:
     """The auto-posting form to the registered ACS, or a refusal for a deactivated person."""
     state = request.app[IDP_STATE]
     app = pending.app
     cookie = SessionCookies.name(app.shape.vendor)
     if not user.active:
-        response = _error(403, "Account deactivated",
-                          f"The account {user.login} is deactivated in the directory and cannot "
-                          "sign in. Ask your administrator.")
+        response = _error(
+            403,
+            "Account deactivated",
+            f"The account {user.login} is deactivated in the directory and cannot "
+            "sign in. Ask your administrator.",
+        )
         response.del_cookie(cookie, path="/")
         return response
     hosted = state.sso[app.shape.sso_path]
     subject = SamlSubject.from_directory(user, groups=_group_names(state.config.directory, user))
-    fields = {"SAMLResponse": hosted.idp.response_b64(
-        subject, app.sp, in_response_to=pending.request_id, session_index=session.session_id)}
+    fields = {
+        "SAMLResponse": hosted.idp.response_b64(
+            subject, app.sp, in_response_to=pending.request_id, session_index=session.session_id
+        )
+    }
     if pending.relay_state is not None:
         fields["RelayState"] = pending.relay_state
     response = _html(post_form(app.sp.acs_url, fields, title=f"Signing in to {app.label}"))
@@ -289,22 +318,39 @@ def _complete(request: web.Request, pending: PendingLogin, user: DirectoryUser,
         secure = _base_url(request).startswith("https://")
         # Lax keeps the session on the SP's top-level redirect; cross-site POST-binding requests
         # need None, which browsers only accept on Secure cookies.
-        response.set_cookie(cookie, state.cookies.encode(app.shape.vendor, session), path="/",
-                            httponly=True, secure=secure, samesite="None" if secure else "Lax")
+        response.set_cookie(
+            cookie,
+            state.cookies.encode(app.shape.vendor, session),
+            path="/",
+            httponly=True,
+            secure=secure,
+            samesite="None" if secure else "Lax",
+        )
     return response
 
 
-def _signin_form(request: web.Request, token: str, pending: PendingLogin,
-                 error: str | None = None) -> web.Response:
+def _signin_form(
+    request: web.Request, token: str, pending: PendingLogin, error: str | None = None
+) -> web.Response:
     users = request.app[IDP_STATE].config.directory.users
-    return _html(signin_page(vendor=pending.app.shape.vendor, app_name=pending.app.label,
-                             transaction=token, users=users[:MAX_LISTED_USERS],
-                             unlisted=max(0, len(users) - MAX_LISTED_USERS), error=error))
+    return _html(
+        signin_page(
+            vendor=pending.app.shape.vendor,
+            app_name=pending.app.label,
+            transaction=token,
+            users=users[:MAX_LISTED_USERS],
+            unlisted=max(0, len(users) - MAX_LISTED_USERS),
+            error=error,
+        )
+    )
 
 
 def _expired() -> web.Response:
-    return _error(400, "Sign-in expired",
-                  "This sign-in is unknown or has expired. Start again from the application.")
+    return _error(
+        400,
+        "Sign-in expired",
+        "This sign-in is unknown or has expired. Start again from the application.",
+    )
 
 
 # ---- helpers -----------------------------------------------------------------------------------
@@ -345,8 +391,7 @@ def _redirect(location: str) -> web.Response:
 
 
 def _html(page: str, status: int = 200) -> web.Response:
-    return web.Response(text=page, status=status, content_type="text/html",
-                        headers=_HTML_HEADERS)
+    return web.Response(text=page, status=status, content_type="text/html", headers=_HTML_HEADERS)
 
 
 def _error(status: int, title: str, message: str) -> web.Response:

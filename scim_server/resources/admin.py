@@ -51,12 +51,21 @@ def _ttl(body: dict[str, Any]) -> int | None:
     return ttl
 
 
-def _token_view(token_id: str, tenant: str, created: datetime, expires: datetime | None,
-                revoked: datetime | None = None, description: str | None = None) -> dict[str, Any]:
+def _token_view(
+    token_id: str,
+    tenant: str,
+    created: datetime,
+    expires: datetime | None,
+    revoked: datetime | None = None,
+    description: str | None = None,
+) -> dict[str, Any]:
     return {
-        "id": token_id, "tenant": tenant, "created": created.isoformat(),
+        "id": token_id,
+        "tenant": tenant,
+        "created": created.isoformat(),
         "expires": expires.isoformat() if expires else None,
-        "revoked": revoked.isoformat() if revoked else None, "description": description,
+        "revoked": revoked.isoformat() if revoked else None,
+        "description": description,
     }
 
 
@@ -67,7 +76,7 @@ async def create_tenant(request: web.Request) -> web.Response:
     if not isinstance(name, str) or not TENANT_NAME.fullmatch(name):
         raise InvalidValueException(
             detail="name is 1-63 lowercase letters, digits, '-' or '_', starting with a letter "
-                   "or digit"
+            "or digit"
         )
     state = services(request)
     try:
@@ -76,8 +85,12 @@ async def create_tenant(request: web.Request) -> web.Response:
         raise ConflictException(detail=f"tenant {name!r} already exists") from None
     issued = await state.tokens.issue(name, ttl_seconds=_ttl(body), description="initial token")
     return json_response(
-        {"name": name, "scim_base_url": base_url(request, name), "token": issued.token,
-         "token_id": issued.token_id},
+        {
+            "name": name,
+            "scim_base_url": base_url(request, name),
+            "token": issued.token,
+            "token_id": issued.token_id,
+        },
         status=201,
     )
 
@@ -87,11 +100,20 @@ async def list_tenants(request: web.Request) -> web.Response:
     state = services(request)
     tenants = await state.tenants.list()
     usages = [await state.provisioning.seats.of(t) for t in tenants]
-    return json_response({"tenants": [
-        {"name": t["_id"], "scim_base_url": base_url(request, t["_id"]),
-         "created": t["created"].isoformat(), "seats": usage.seats, "seats_used": usage.used}
-        for t, usage in zip(tenants, usages, strict=True)
-    ]})
+    return json_response(
+        {
+            "tenants": [
+                {
+                    "name": t["_id"],
+                    "scim_base_url": base_url(request, t["_id"]),
+                    "created": t["created"].isoformat(),
+                    "seats": usage.seats,
+                    "seats_used": usage.used,
+                }
+                for t, usage in zip(tenants, usages, strict=True)
+            ]
+        }
+    )
 
 
 async def delete_tenant(request: web.Request) -> web.Response:
@@ -113,23 +135,40 @@ async def issue_token(request: web.Request) -> web.Response:
     body = await read_object(request) if request.can_read_body else {}
     description = body.get("description")
     issued = await services(request).tokens.issue(
-        name, ttl_seconds=_ttl(body),
+        name,
+        ttl_seconds=_ttl(body),
         description=description if isinstance(description, str) else None,
     )
-    return json_response({"id": issued.token_id, "token": issued.token, "tenant": name,
-                          "expires": issued.expires.isoformat() if issued.expires else None},
-                         status=201)
+    return json_response(
+        {
+            "id": issued.token_id,
+            "token": issued.token,
+            "tenant": name,
+            "expires": issued.expires.isoformat() if issued.expires else None,
+        },
+        status=201,
+    )
 
 
 async def list_tokens(request: web.Request) -> web.Response:
     require_admin(request)
     name = await existing_tenant(request)
     tokens = await services(request).tenants.list_tokens(name)
-    return json_response({"tokens": [
-        _token_view(t["_id"], name, t["created"], t.get("expires"), t.get("revoked"),
-                    t.get("description"))
-        for t in tokens
-    ]})
+    return json_response(
+        {
+            "tokens": [
+                _token_view(
+                    t["_id"],
+                    name,
+                    t["created"],
+                    t.get("expires"),
+                    t.get("revoked"),
+                    t.get("description"),
+                )
+                for t in tokens
+            ]
+        }
+    )
 
 
 async def revoke_token(request: web.Request) -> web.Response:
@@ -175,10 +214,18 @@ async def journal(request: web.Request) -> web.Response:
     since = _since(request)
     state = services(request)
     await state.journal.flush()  # this worker's own recent requests are all there
-    entries = await state.journal.entries(name, limit=limit, since=since,
-                                          method=request.query.get("method"), status=status)
-    return json_response({"entries": [
-        {**entry, "at": entry["at"].isoformat(),
-         "request_body": body_view(entry.get("request_body"))}
-        for entry in entries
-    ]})
+    entries = await state.journal.entries(
+        name, limit=limit, since=since, method=request.query.get("method"), status=status
+    )
+    return json_response(
+        {
+            "entries": [
+                {
+                    **entry,
+                    "at": entry["at"].isoformat(),
+                    "request_body": body_view(entry.get("request_body")),
+                }
+                for entry in entries
+            ]
+        }
+    )

@@ -17,6 +17,7 @@ from scim_server.state import services
 async def bulk(request: web.Request) -> web.Response:
     scope = await authenticated_scope(request)
     state = services(request)
-    parsed = protocol.parse_request(await read_object(request),
-                                    max_operations=state.settings.bulk_max_operations)
+    parsed = protocol.parse_request(
+        await read_object(request), max_operations=state.settings.bulk_max_operations
+    )
     return scim_response(await protocol.execute(state.provisioning, scope, parsed))

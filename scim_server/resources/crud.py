@@ -72,7 +72,10 @@ class ResourceEndpoints:
     async def replace(self, request: web.Request) -> web.Response:
         scope = await authenticated_scope(request)
         answer = await services(request).provisioning.replace(
-            self.kind, scope, request.match_info["id"], await read_object(request),
+            self.kind,
+            scope,
+            request.match_info["id"],
+            await read_object(request),
             _preconditions(request),
         )
         return _resource_response(answer)
@@ -83,11 +86,16 @@ class ResourceEndpoints:
         no_content = (
             self.kind is GROUPS
             and services(request).settings.group_patch_response == "no-content"
-            and not selection.attributes and not selection.excluded
+            and not selection.attributes
+            and not selection.excluded
         )
         answer = await services(request).provisioning.patch(
-            self.kind, scope, request.match_info["id"], await read_json(request),
-            _preconditions(request), None if no_content else selection,
+            self.kind,
+            scope,
+            request.match_info["id"],
+            await read_json(request),
+            _preconditions(request),
+            None if no_content else selection,
         )
         if no_content:
             # RFC 7644 §3.5.2 allows 204; it spares rendering every member of a large group.

@@ -16,13 +16,14 @@ from scim_server.state import services
 def capabilities(request: web.Request) -> discovery.Capabilities:
     settings = services(request).settings
     # The bulk route has its own body limit, so the largest body read is the larger of both.
-    return discovery.Capabilities(max_results=settings.max_results,
-                                  bulk_supported=True,
-                                  bulk_max_operations=settings.bulk_max_operations,
-                                  bulk_max_payload_size=settings.bulk_max_payload_bytes,
-                                  max_body_bytes=max(settings.max_body_bytes,
-                                                     settings.bulk_max_payload_bytes),
-                                  cursor_timeout_seconds=settings.cursor_timeout_seconds)
+    return discovery.Capabilities(
+        max_results=settings.max_results,
+        bulk_supported=True,
+        bulk_max_operations=settings.bulk_max_operations,
+        bulk_max_payload_size=settings.bulk_max_payload_bytes,
+        max_body_bytes=max(settings.max_body_bytes, settings.bulk_max_payload_bytes),
+        cursor_timeout_seconds=settings.cursor_timeout_seconds,
+    )
 
 
 async def service_provider_config(request: web.Request) -> web.Response:

@@ -26,13 +26,15 @@ async def fetch_metadata(url: str) -> bytes:
         ):
             if response.status != 200:
                 raise InvalidValueException(
-                    detail=f"fetching the IdP metadata from {url} answered HTTP {response.status}")
+                    detail=f"fetching the IdP metadata from {url} answered HTTP {response.status}"
+                )
             body = bytearray()
             async for chunk in response.content.iter_chunked(64 * 1024):
                 body += chunk
                 if len(body) > MAX_METADATA_BYTES:
                     raise InvalidValueException(
-                        detail=f"the IdP metadata at {url} exceeds {MAX_METADATA_BYTES} bytes")
+                        detail=f"the IdP metadata at {url} exceeds {MAX_METADATA_BYTES} bytes"
+                    )
             return bytes(body)
     except TimeoutError:
         reason = f"no answer within {FETCH_TIMEOUT_SECONDS} s"

@@ -25,6 +25,7 @@ from scim_server.state import SERVICES
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class _Capture:
     body: bytes | None = None
@@ -39,7 +40,7 @@ def _target(request: web.Request) -> tuple[str, str | None] | None:
     """The tenant a request is for and the resource type (first path segment after it)."""
     if not request.path.startswith(PREFIX):
         return None
-    tenant, _, rest = request.path[len(PREFIX):].partition("/")
+    tenant, _, rest = request.path[len(PREFIX) :].partition("/")
     if not TENANT_NAME.fullmatch(tenant):
         return None
     return tenant, rest.split("/", 1)[0] or None
@@ -67,22 +68,23 @@ async def journal_requests(request: web.Request, handler: Handler) -> web.Stream
     response = await handler(request)
     try:
         tenant, resource_type = target
-        services.journal.record({
-            "tenant": tenant,
-            "at": at,
-            "method": request.method,
-            "path": request.path,
-            "query": request.query_string or None,
-            "status": response.status,
-            "user_agent": (request.headers.get("User-Agent") or "")[:MAX_USER_AGENT] or None,
-            "resource_type": resource_type,
-            "resource_id": _resource_id(request, response),
-            "request_body": journal_body(capture.body),
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-        })
+        services.journal.record(
+            {
+                "tenant": tenant,
+                "at": at,
+                "method": request.method,
+                "path": request.path,
+                "query": request.query_string or None,
+                "status": response.status,
+                "user_agent": (request.headers.get("User-Agent") or "")[:MAX_USER_AGENT] or None,
+                "resource_type": resource_type,
+                "resource_id": _resource_id(request, response),
+                "request_body": journal_body(capture.body),
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            }
+        )
     except Exception:  # the journal never fails a request
-        log.exception("provisioning journal: could not record %s %s",
-                      request.method, request.path)
+        log.exception("provisioning journal: could not record %s %s", request.method, request.path)
     return response
 
 

@@ -18,18 +18,24 @@ MAX_SEATS = 1_000_000_000
 
 def seats_view(usage: SeatUsage) -> dict[str, Any]:
     """``over``: seats in use beyond a limit that was lowered below the use."""
-    return {"seats": usage.seats, "used": usage.used, "available": usage.available,
-            "over": usage.over}
+    return {
+        "seats": usage.seats,
+        "used": usage.used,
+        "available": usage.available,
+        "over": usage.over,
+    }
 
 
 def _limit(body: dict[str, Any]) -> int | None:
     if "seats" not in body:
         raise InvalidValueException(detail='send {"seats": N}, or {"seats": null} for unlimited')
     seats = body["seats"]
-    if seats is not None and (isinstance(seats, bool) or not isinstance(seats, int)
-                              or not 0 <= seats <= MAX_SEATS):
+    if seats is not None and (
+        isinstance(seats, bool) or not isinstance(seats, int) or not 0 <= seats <= MAX_SEATS
+    ):
         raise InvalidValueException(
-            detail=f"seats is an integer from 0 to {MAX_SEATS}, or null for unlimited")
+            detail=f"seats is an integer from 0 to {MAX_SEATS}, or null for unlimited"
+        )
     return seats
 
 

@@ -27,10 +27,18 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _html(body: str, status: int = 200) -> web.Response:
-    return web.Response(text=body, status=status, content_type="text/html", charset="utf-8",
-                        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY",
-                                 "Content-Security-Policy": "default-src 'none'; "
-                                 "style-src 'unsafe-inline'; form-action 'self'"})
+    return web.Response(
+        text=body,
+        status=status,
+        content_type="text/html",
+        charset="utf-8",
+        headers={
+            "Cache-Control": "no-store",
+            "X-Frame-Options": "DENY",
+            "Content-Security-Policy": "default-src 'none'; "
+            "style-src 'unsafe-inline'; form-action 'self'",
+        },
+    )
 
 
 def html_errors(handler: Handler) -> Handler:
@@ -54,8 +62,9 @@ def html_errors(handler: Handler) -> Handler:
 
 def origin(request: web.Request) -> Origin:
     """Where this server is reached (its SP URLs derive from it) and who is asking."""
-    return Origin(root=public_root(request, services(request).settings.public_url),
-                  client=request.remote)
+    return Origin(
+        root=public_root(request, services(request).settings.public_url), client=request.remote
+    )
 
 
 def _now() -> datetime:
@@ -72,8 +81,15 @@ async def home(request: web.Request) -> web.StreamResponse:
     session = await sso.session(tenant, request.cookies.get(cookie_name(tenant)))
     if session is not None:
         return _html(pages.signed_in_page(session, f"{endpoints.home_path}logout"))
-    return _html(pages.sign_in_page(tenant, endpoints.login_url, f"{endpoints.home_path}password",
-                                    sso=settings.ready, passwords=not settings.enforced))
+    return _html(
+        pages.sign_in_page(
+            tenant,
+            endpoints.login_url,
+            f"{endpoints.home_path}password",
+            sso=settings.ready,
+            passwords=not settings.enforced,
+        )
+    )
 
 
 async def metadata(request: web.Request) -> web.StreamResponse:
@@ -83,9 +99,12 @@ async def metadata(request: web.Request) -> web.StreamResponse:
     if settings is None:
         raise web.HTTPNotFound()
     endpoints = origin(request).endpoints(tenant)
-    document = sp_metadata(endpoints.entity_id, endpoints.acs_url,
-                           name_id_format=settings.name_id_format,
-                           want_assertions_signed=settings.require_signed_assertion)
+    document = sp_metadata(
+        endpoints.entity_id,
+        endpoints.acs_url,
+        name_id_format=settings.name_id_format,
+        want_assertions_signed=settings.require_signed_assertion,
+    )
     return web.Response(body=document, content_type="application/samlmetadata+xml")
 
 
@@ -94,8 +113,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     """SP-initiated sign-in: send the browser to the IdP with an AuthnRequest."""
     tenant = request.match_info["tenant"]
     location = await services(request).sso.start(
-        tenant, origin(request), request.query.get("RelayState"), request.query.get("test"),
-        _now())
+        tenant, origin(request), request.query.get("RelayState"), request.query.get("test"), _now()
+    )
     raise web.HTTPFound(location, headers={"Cache-Control": "no-store"})
 
 
@@ -118,10 +137,10 @@ async def password(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     user_name, secret = form.get("username"), form.get("password")
     if not (isinstance(user_name, str) and isinstance(secret, str) and user_name and secret):
-        return _html(pages.failure_page(origin(request).endpoints(tenant).home_path),
-                     status=400)
-    signed_in = await services(request).sso.password_sign_in(tenant, origin(request),
-                                                             user_name, secret, _now())
+        return _html(pages.failure_page(origin(request).endpoints(tenant).home_path), status=400)
+    signed_in = await services(request).sso.password_sign_in(
+        tenant, origin(request), user_name, secret, _now()
+    )
     raise _session_redirect(request, tenant, signed_in)
 
 
@@ -132,9 +151,15 @@ def _session_redirect(request: web.Request, tenant: str, signed_in: SignedIn) ->
     IdP's cross-site POST is redirected into; Secure whenever the site is served over HTTPS.
     """
     response = web.HTTPSeeOther(signed_in.redirect, headers={"Cache-Control": "no-store"})
-    response.set_cookie(cookie_name(tenant), signed_in.token, max_age=signed_in.ttl_seconds,
-                        path=f"/sso/{tenant}/", httponly=True, samesite="Lax",
-                        secure=origin(request).root.startswith("https://"))
+    response.set_cookie(
+        cookie_name(tenant),
+        signed_in.token,
+        max_age=signed_in.ttl_seconds,
+        path=f"/sso/{tenant}/",
+        httponly=True,
+        samesite="Lax",
+        secure=origin(request).root.startswith("https://"),
+    )
     return response
 
 

@@ -34,8 +34,9 @@ from scim_server.sso import configure
 from scim_server.sso.settings import MAX_CERTIFICATES, SsoSettings
 from scim_server.state import services
 
-CERTIFICATE_TYPES = frozenset({"text/plain", "application/x-pem-file", "application/pkix-cert",
-                               "application/octet-stream"})
+CERTIFICATE_TYPES = frozenset(
+    {"text/plain", "application/x-pem-file", "application/pkix-cert", "application/octet-stream"}
+)
 METADATA_TYPES = frozenset({"application/samlmetadata+xml", "application/xml", "text/xml"})
 LOG_MAX_LIMIT = 1000
 LOG_DEFAULT_LIMIT = 100
@@ -54,13 +55,21 @@ async def _tenant_settings(request: web.Request) -> tuple[str, SsoSettings]:
 def _view(request: web.Request, tenant: str, settings: SsoSettings) -> dict[str, Any]:
     """The settings, and the SP's own values the admin enters in the IdP."""
     sp = origin(request).endpoints(tenant)
-    return {**configure.settings_view(settings), "service_provider": {
-        "tenant": tenant, "entity_id": sp.entity_id, "acs_url": sp.acs_url,
-        "metadata_url": sp.metadata_url, "login_url": sp.login_url}}
+    return {
+        **configure.settings_view(settings),
+        "service_provider": {
+            "tenant": tenant,
+            "entity_id": sp.entity_id,
+            "acs_url": sp.acs_url,
+            "metadata_url": sp.metadata_url,
+            "login_url": sp.login_url,
+        },
+    }
 
 
-async def _save(request: web.Request, tenant: str,
-                change: Callable[[SsoSettings], SsoSettings]) -> web.Response:
+async def _save(
+    request: web.Request, tenant: str, change: Callable[[SsoSettings], SsoSettings]
+) -> web.Response:
     """Apply ``change`` to the settings as they are when written (not as first read)."""
     settings = await services(request).sso.repository.update_settings(tenant, change)
     if settings is None:
@@ -99,12 +108,14 @@ async def _uploaded_certificate(request: web.Request) -> x509.Certificate:
     else:
         raise UnsupportedMediaTypeException(
             detail=f"{request.content_type} is not accepted; send a PEM (text/plain, "
-                   "application/x-pem-file), DER (application/pkix-cert) or JSON {\"pem\": ...}")
+            'application/x-pem-file), DER (application/pkix-cert) or JSON {"pem": ...}'
+        )
     try:
         return load_certificate(data)
     except ValueError:
         raise InvalidValueException(
-            detail="the body is not an X.509 certificate in PEM or DER form") from None
+            detail="the body is not an X.509 certificate in PEM or DER form"
+        ) from None
 
 
 async def add_certificate(request: web.Request) -> web.Response:
@@ -124,15 +135,20 @@ async def remove_certificate(request: web.Request) -> web.Response:
     fingerprint = request.match_info["fingerprint"]
 
     def unpinned(settings: SsoSettings) -> SsoSettings:
-        kept = tuple(c for c in settings.certificates
-                     if _fingerprint_key(fingerprint_sha256(c)) != _fingerprint_key(fingerprint))
+        kept = tuple(
+            c
+            for c in settings.certificates
+            if _fingerprint_key(fingerprint_sha256(c)) != _fingerprint_key(fingerprint)
+        )
         if len(kept) == len(settings.certificates):
             raise NotFoundException(
-                detail=f"no pinned certificate has the fingerprint {fingerprint!r}")
+                detail=f"no pinned certificate has the fingerprint {fingerprint!r}"
+            )
         if settings.enabled and not kept:
             raise ConflictException(
                 detail="the last pinned certificate cannot be removed while SSO is enabled; "
-                       "pin its successor first, or disable SSO")
+                "pin its successor first, or disable SSO"
+            )
         return replace(settings, certificates=kept)
 
     return await _save(request, tenant, unpinned)
@@ -144,11 +160,12 @@ async def _metadata_document(request: web.Request) -> bytes:
     if request.content_type in ACCEPTED_CONTENT_TYPES:
         body = await read_object(request)
         if set(body) != {"url"}:
-            raise InvalidValueException(detail="send {\"url\": ...} and nothing else")
+            raise InvalidValueException(detail='send {"url": ...} and nothing else')
         return await fetch_metadata(configure.http_url("url", body["url"]))
     raise UnsupportedMediaTypeException(
         detail=f"{request.content_type} is not accepted; send the metadata as "
-               "application/samlmetadata+xml, or JSON {\"url\": ...}")
+        'application/samlmetadata+xml, or JSON {"url": ...}'
+    )
 
 
 async def import_metadata(request: web.Request) -> web.Response:
@@ -161,22 +178,27 @@ async def import_metadata(request: web.Request) -> web.Response:
     except ValueError as error:
         raise InvalidValueException(detail=f"the IdP metadata is not usable: {error}") from None
     if metadata.sso_url is None:
-        raise InvalidValueException(detail="the IdP metadata has no SingleSignOnService with the "
-                                           "HTTP-Redirect or HTTP-POST binding")
+        raise InvalidValueException(
+            detail="the IdP metadata has no SingleSignOnService with the "
+            "HTTP-Redirect or HTTP-POST binding"
+        )
     # One certificate listed under two KeyDescriptors is one certificate to pin.
     pems = list(dict.fromkeys(certificate_pem(c) for c in metadata.certificates))
     if not 1 <= len(pems) <= MAX_CERTIFICATES:
         raise InvalidValueException(
             detail=f"the IdP metadata lists {len(pems)} signing certificates; "
-                   f"1 to {MAX_CERTIFICATES} can be pinned")
+            f"1 to {MAX_CERTIFICATES} can be pinned"
+        )
     idp = {"entity_id": metadata.entity_id, "sso_url": metadata.sso_url, "certificates": pems}
     configure.apply(settings, {"idp": idp})  # refused before anything is written
     return await _save(request, tenant, lambda current: configure.apply(current, {"idp": idp}))
 
 
 def _entry_view(entry: dict[str, Any]) -> dict[str, Any]:
-    return {key: value.isoformat() if isinstance(value, datetime) else value
-            for key, value in entry.items()}
+    return {
+        key: value.isoformat() if isinstance(value, datetime) else value
+        for key, value in entry.items()
+    }
 
 
 async def log(request: web.Request) -> web.Response:

@@ -55,6 +55,7 @@ def integer(low: int, high: int) -> Reader:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise _refuse(path, f"must be an integer from {low} to {high}")
         return value
+
     return read
 
 
@@ -69,8 +70,10 @@ def text(path: str, value: Any) -> str:
 
 def optional(read: Reader) -> Reader:
     """null is a value of its own here: no attribute, no format, no groups."""
+
     def read_optional(path: str, value: Any) -> Any:
         return None if value is None else read(path, value)
+
     return read_optional
 
 
@@ -79,6 +82,7 @@ def choice(options: tuple[str, ...]) -> Reader:
         if value not in options:
             raise _refuse(path, "must be one of " + ", ".join(repr(o) for o in options))
         return str(value)
+
     return read
 
 
@@ -131,6 +135,7 @@ class Field:
 def _section(fields: Mapping[str, Field]) -> Reader:
     def read(path: str, value: Any) -> dict[str, Any]:
         return _read_object(path, value, fields)
+
     return read
 
 
@@ -162,8 +167,9 @@ FIELDS: Mapping[str, Field] = {
     "enforced": Field("enforced", boolean),
     "allow_idp_initiated": Field("allow_idp_initiated", boolean),
     "clock_skew_seconds": Field("clock_skew_seconds", integer(0, MAX_CLOCK_SKEW_SECONDS)),
-    "session_ttl_seconds": Field("session_ttl_seconds",
-                                 integer(MIN_SESSION_TTL_SECONDS, MAX_SESSION_TTL_SECONDS)),
+    "session_ttl_seconds": Field(
+        "session_ttl_seconds", integer(MIN_SESSION_TTL_SECONDS, MAX_SESSION_TTL_SECONDS)
+    ),
 }
 
 
@@ -192,16 +198,20 @@ def apply(settings: SsoSettings, body: Mapping[str, Any]) -> SsoSettings:
     name_id: dict[str, Any] = changes.pop("name_id", {})
     attribute_changes: dict[str, Any] = changes.pop("attributes", {})
     base = PRESETS[changes["preset"]] if "preset" in changes else settings.attributes
-    updated = replace(settings, **changes, **idp, **name_id,
-                      attributes=replace(base, **attribute_changes))
+    updated = replace(
+        settings, **changes, **idp, **name_id, attributes=replace(base, **attribute_changes)
+    )
     check(updated)
     return updated
 
 
 def missing_idp_fields(settings: SsoSettings) -> list[str]:
     """What the IdP description still lacks for a sign-in to be attempted."""
-    present = {"idp.entity_id": settings.idp_entity_id, "idp.sso_url": settings.idp_sso_url,
-               "idp.certificates": settings.certificates}
+    present = {
+        "idp.entity_id": settings.idp_entity_id,
+        "idp.sso_url": settings.idp_sso_url,
+        "idp.certificates": settings.certificates,
+    }
     return [name for name, value in present.items() if not value]
 
 
@@ -209,11 +219,11 @@ def check(settings: SsoSettings) -> None:
     """The rules that span fields, whichever request brought the settings to this state."""
     if settings.name_id_source == "attribute" and not settings.name_id_attribute:
         raise InvalidValueException(
-            detail="name_id.attribute is required when name_id.source is 'attribute'")
+            detail="name_id.attribute is required when name_id.source is 'attribute'"
+        )
     missing = missing_idp_fields(settings)
     if settings.enabled and missing:
-        raise InvalidValueException(
-            detail="SSO cannot be enabled without " + ", ".join(missing))
+        raise InvalidValueException(detail="SSO cannot be enabled without " + ", ".join(missing))
 
 
 def settings_view(settings: SsoSettings) -> dict[str, Any]:

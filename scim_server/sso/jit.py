@@ -80,8 +80,9 @@ def profile_of(assertion: VerifiedAssertion, settings: SsoSettings) -> Profile:
     if settings.name_id_source == "attribute":
         values = assertion.attribute(settings.name_id_attribute)
         if not values or not values[0]:
-            raise SignInRefused(f"the assertion lacks the subject attribute "
-                                f"{settings.name_id_attribute!r}")
+            raise SignInRefused(
+                f"the assertion lacks the subject attribute {settings.name_id_attribute!r}"
+            )
         subject = values[0]
     else:
         subject = assertion.name_id
@@ -92,9 +93,13 @@ def profile_of(assertion: VerifiedAssertion, settings: SsoSettings) -> Profile:
         return values[0] if values and values[0] else None
 
     email = first(names.email) or (assertion.name_id if "@" in assertion.name_id else None)
-    return Profile(subject=subject, email=email, first_name=first(names.first_name),
-                   last_name=first(names.last_name),
-                   groups=tuple(value for value in assertion.attribute(names.groups) if value))
+    return Profile(
+        subject=subject,
+        email=email,
+        first_name=first(names.first_name),
+        last_name=first(names.last_name),
+        groups=tuple(value for value in assertion.attribute(names.groups) if value),
+    )
 
 
 class JustInTime:
@@ -111,8 +116,9 @@ class JustInTime:
                 return document
         return await self.by_user_name(scope, subject)
 
-    async def sign_in(self, scope: Scope, issuer: str, profile: Profile, settings: SsoSettings,
-                      now: datetime) -> Account:
+    async def sign_in(
+        self, scope: Scope, issuer: str, profile: Profile, settings: SsoSettings, now: datetime
+    ) -> Account:
         document, action = await self._account(scope, issuer, profile, settings, now)
         user_id = str(document["_id"])
         if document["r"].get("active") is False:
@@ -125,8 +131,9 @@ class JustInTime:
 
     # -- who ---------------------------------------------------------------------------------
 
-    async def _account(self, scope: Scope, issuer: str, profile: Profile, settings: SsoSettings,
-                       now: datetime) -> tuple[Document, Action]:
+    async def _account(
+        self, scope: Scope, issuer: str, profile: Profile, settings: SsoSettings, now: datetime
+    ) -> tuple[Document, Action]:
         tenant = scope.tenant
         linked = await self.repository.linked_user(tenant, issuer, profile.subject)
         if linked is not None:
@@ -141,13 +148,19 @@ class JustInTime:
                 raise SignInRefused(f"no user {profile.subject!r}, and JIT provisioning is off")
             document, action = await self._create(scope, profile)
         # A user created just now has no links; any other may belong to another IdP.
-        others = set() if action == "created" else (
-            set(await self.repository.issuers_of(tenant, str(document["_id"]))) - {issuer})
+        others = (
+            set()
+            if action == "created"
+            else (set(await self.repository.issuers_of(tenant, str(document["_id"]))) - {issuer})
+        )
         if others:
-            raise SignInRefused(f"user {profile.subject!r} is linked to another identity "
-                                f"provider ({', '.join(sorted(others))})")
-        if not await self.repository.link(tenant, issuer, profile.subject,
-                                          str(document["_id"]), now):
+            raise SignInRefused(
+                f"user {profile.subject!r} is linked to another identity "
+                f"provider ({', '.join(sorted(others))})"
+            )
+        if not await self.repository.link(
+            tenant, issuer, profile.subject, str(document["_id"]), now
+        ):
             # A concurrent first sign-in of the same person linked it first: use theirs.
             return await self._account(scope, issuer, profile, settings, now)
         return document, action
@@ -155,13 +168,18 @@ class JustInTime:
     async def by_user_name(self, scope: Scope, user_name: str) -> Document | None:
         """The user of that userName (compared as SCIM does: case-insensitively), if any."""
         query = compile_filter(f"userName eq {json.dumps(user_name)}", UserModel)
-        found = await self.provisioning.repository(USERS).find(scope.tenant, query, [("_id", 1)],
-                                                               skip=0, limit=1)
+        found = await self.provisioning.repository(USERS).find(
+            scope.tenant, query, [("_id", 1)], skip=0, limit=1
+        )
         return found[0] if found else None
 
     async def _create(self, scope: Scope, profile: Profile) -> tuple[Document, Action]:
-        body: dict[str, Any] = {"schemas": [USER_SCHEMA], "userName": profile.subject,
-                                "active": True, **_profile_attributes(profile)}
+        body: dict[str, Any] = {
+            "schemas": [USER_SCHEMA],
+            "userName": profile.subject,
+            "active": True,
+            **_profile_attributes(profile),
+        }
         try:
             answer = await self.provisioning.create(USERS, scope, body)
         except UniquenessException:
@@ -170,8 +188,7 @@ class JustInTime:
             if document is None:
                 raise
             return document, "unchanged"
-        document = await self.provisioning.repository(USERS).get(scope.tenant,
-                                                                 answer.payload["id"])
+        document = await self.provisioning.repository(USERS).get(scope.tenant, answer.payload["id"])
         assert document is not None
         return document, "created"
 
@@ -186,13 +203,18 @@ class JustInTime:
         operations = _changes(document["r"], profile)
         if not operations:
             return False
-        await self.provisioning.patch(USERS, scope, str(document["_id"]),
-                                      {"schemas": [PATCH_SCHEMA], "Operations": operations},
-                                      selection=None)
+        await self.provisioning.patch(
+            USERS,
+            scope,
+            str(document["_id"]),
+            {"schemas": [PATCH_SCHEMA], "Operations": operations},
+            selection=None,
+        )
         return True
 
-    async def _sync_groups(self, scope: Scope, user_id: str, profile: Profile,
-                           settings: SsoSettings) -> bool:
+    async def _sync_groups(
+        self, scope: Scope, user_id: str, profile: Profile, settings: SsoSettings
+    ) -> bool:
         """Make the user's membership of the allowed groups what the assertion says.
 
         Only groups the allowlist names are ever touched: membership of any other group is
@@ -214,39 +236,54 @@ class JustInTime:
                 changed = True
         return changed
 
-    async def _allowed_memberships(self, scope: Scope, user_id: str,
-                                   settings: SsoSettings) -> dict[str, str]:
+    async def _allowed_memberships(
+        self, scope: Scope, user_id: str, settings: SsoSettings
+    ) -> dict[str, str]:
         """The allowed groups the user is in now: lowercased displayName -> group id."""
         memberships = await self.provisioning.memberships.groups_of(scope.tenant, [user_id])
         group_ids = memberships.get(user_id, set())
         summaries = await self.provisioning.repository(GROUPS).summaries(scope.tenant, group_ids)
-        return {str(summary.name).lower(): group_id for group_id, summary in summaries.items()
-                if summary.name and settings.group_allowed(summary.name)}
+        return {
+            str(summary.name).lower(): group_id
+            for group_id, summary in summaries.items()
+            if summary.name and settings.group_allowed(summary.name)
+        }
 
     async def _group_id(self, scope: Scope, display_name: str) -> str:
         query = compile_filter(f"displayName eq {json.dumps(display_name)}", GROUPS.model)
-        found = await self.provisioning.repository(GROUPS).find(scope.tenant, query,
-                                                                [("_id", 1)], skip=0, limit=1)
+        found = await self.provisioning.repository(GROUPS).find(
+            scope.tenant, query, [("_id", 1)], skip=0, limit=1
+        )
         if found:
             return str(found[0]["_id"])
         answer = await self.provisioning.create(
-            GROUPS, scope, {"schemas": [GROUP_SCHEMA], "displayName": display_name})
+            GROUPS, scope, {"schemas": [GROUP_SCHEMA], "displayName": display_name}
+        )
         return str(answer.payload["id"])
 
     async def _member_change(self, scope: Scope, group_id: str, op: str, user_id: str) -> None:
         operation: dict[str, Any] = (
-            {"op": "add", "path": "members", "value": [{"value": user_id}]} if op == "add"
-            else {"op": "remove", "path": f'members[value eq "{user_id}"]'})
-        await self.provisioning.patch(GROUPS, scope, group_id,
-                                      {"schemas": [PATCH_SCHEMA], "Operations": [operation]},
-                                      selection=None)
+            {"op": "add", "path": "members", "value": [{"value": user_id}]}
+            if op == "add"
+            else {"op": "remove", "path": f'members[value eq "{user_id}"]'}
+        )
+        await self.provisioning.patch(
+            GROUPS,
+            scope,
+            group_id,
+            {"schemas": [PATCH_SCHEMA], "Operations": [operation]},
+            selection=None,
+        )
 
 
 def _profile_attributes(profile: Profile) -> dict[str, Any]:
     """A new user's SCIM attributes, from its first sign-in."""
     attributes: dict[str, Any] = {}
-    name = {key: value for key, value in (("givenName", profile.first_name),
-                                          ("familyName", profile.last_name)) if value}
+    name = {
+        key: value
+        for key, value in (("givenName", profile.first_name), ("familyName", profile.last_name))
+        if value
+    }
     if name:
         attributes["name"] = name
     if profile.display_name:
@@ -259,15 +296,25 @@ def _profile_attributes(profile: Profile) -> dict[str, Any]:
 def _changes(current: dict[str, Any], profile: Profile) -> list[dict[str, Any]]:
     """PATCH operations that bring an existing user's mapped attributes up to this sign-in."""
     name = current.get("name") or {}
-    wanted = (("name.givenName", name.get("givenName"), profile.first_name),
-              ("name.familyName", name.get("familyName"), profile.last_name),
-              ("displayName", current.get("displayName"), profile.display_name))
-    operations = [{"op": "replace", "path": path, "value": value}
-                  for path, now, value in wanted if value and now != value]
+    wanted = (
+        ("name.givenName", name.get("givenName"), profile.first_name),
+        ("name.familyName", name.get("familyName"), profile.last_name),
+        ("displayName", current.get("displayName"), profile.display_name),
+    )
+    operations = [
+        {"op": "replace", "path": path, "value": value}
+        for path, now, value in wanted
+        if value and now != value
+    ]
     emails = current.get("emails") or []
     known = {str(email.get("value", "")).lower() for email in emails}
     if profile.email and profile.email.lower() not in known:
         others = [{**email, "primary": False} for email in emails]
-        operations.append({"op": "replace", "path": "emails", "value": [
-            {"value": profile.email, "type": "work", "primary": True}, *others]})
+        operations.append(
+            {
+                "op": "replace",
+                "path": "emails",
+                "value": [{"value": profile.email, "type": "work", "primary": True}, *others],
+            }
+        )
     return operations

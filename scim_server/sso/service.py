@@ -49,6 +49,8 @@ def unknown_user_hash() -> str:
     """Checked against when the user does not exist, so that case costs a real scrypt too;
     made on first use, not at import, since scrypt is deliberately slow."""
     return hash_password_sync(secrets.token_urlsafe(16))
+
+
 MAX_RELAY_STATE = 1024
 
 FailurePage = Literal["failed", "seats"]
@@ -112,8 +114,9 @@ def safe_relay(value: str | None, fallback: str) -> str:
 
 
 class SingleSignOn:
-    def __init__(self, repository: SsoRepository, sessions: SessionCodec,
-                 provisioning: Provisioning) -> None:
+    def __init__(
+        self, repository: SsoRepository, sessions: SessionCodec, provisioning: Provisioning
+    ) -> None:
         self.repository = repository
         self.sessions = sessions
         self.provisioning = provisioning
@@ -127,37 +130,52 @@ class SingleSignOn:
 
     # -- starting ----------------------------------------------------------------------------
 
-    async def start(self, tenant: str, origin: Origin, relay_state: str | None,
-                    test_ticket: str | None, now: datetime) -> str:
+    async def start(
+        self,
+        tenant: str,
+        origin: Origin,
+        relay_state: str | None,
+        test_ticket: str | None,
+        now: datetime,
+    ) -> str:
         """Issue an AuthnRequest; answers the IdP URL (HTTP-Redirect binding) to send the
         browser to. A valid admin test ticket makes it a test sign-in, allowed before SSO is
         enabled, so the admin can try the connection first."""
         settings = await self.settings(tenant)
         test = test_ticket is not None
         if test and not self.sessions.valid_test_ticket(test_ticket, tenant):
-            raise await self._failed(tenant, origin, now, "the test sign-in link is invalid or "
-                                     "has expired", flow="sp")
+            raise await self._failed(
+                tenant, origin, now, "the test sign-in link is invalid or has expired", flow="sp"
+            )
         if not (settings.ready or (test and settings.idp_sso_url and settings.certificates)):
-            raise await self._failed(tenant, origin, now, "single sign-on is not enabled or "
-                                     "not configured", flow="sp")
+            raise await self._failed(
+                tenant, origin, now, "single sign-on is not enabled or not configured", flow="sp"
+            )
         endpoints = origin.endpoints(tenant)
         relay = safe_relay(relay_state, endpoints.home_path)
         request = AuthnRequest(
-            id=new_request_id(), issuer=endpoints.entity_id, destination=settings.idp_sso_url,
-            acs_url=endpoints.acs_url, issue_instant=now, name_id_format=settings.name_id_format,
+            id=new_request_id(),
+            issuer=endpoints.entity_id,
+            destination=settings.idp_sso_url,
+            acs_url=endpoints.acs_url,
+            issue_instant=now,
+            name_id_format=settings.name_id_format,
             force_authn=False,
         )
         await self.repository.remember_request(
-            tenant, PendingRequest(id=request.id, relay_state=relay, test=test),
-            expires=now + REQUEST_LIFETIME)
+            tenant,
+            PendingRequest(id=request.id, relay_state=relay, test=test),
+            expires=now + REQUEST_LIFETIME,
+        )
         query = {"SAMLRequest": encode_redirect(build_authn_request(request)), "RelayState": relay}
         separator = "&" if "?" in settings.idp_sso_url else "?"
         return settings.idp_sso_url + separator + urllib.parse.urlencode(query)
 
     # -- consuming -----------------------------------------------------------------------------
 
-    async def consume(self, tenant: str, origin: Origin, form: Mapping[str, str],
-                      now: datetime) -> SignedIn | TestReport:
+    async def consume(
+        self, tenant: str, origin: Origin, form: Mapping[str, str], now: datetime
+    ) -> SignedIn | TestReport:
         """Verify a posted response and sign its subject in (or report on it, in test mode)."""
         settings = await self.settings(tenant)
         endpoints = origin.endpoints(tenant)
@@ -165,8 +183,10 @@ class SingleSignOn:
         if not encoded:
             raise await self._failed(tenant, origin, now, "the POST carries no SAMLResponse")
         config = VerifierConfig(
-            sp_entity_id=endpoints.entity_id, acs_url=endpoints.acs_url,
-            idp_entity_id=settings.idp_entity_id, certificates=settings.certificates,
+            sp_entity_id=endpoints.entity_id,
+            acs_url=endpoints.acs_url,
+            idp_entity_id=settings.idp_entity_id,
+            certificates=settings.certificates,
             require_signed_assertion=settings.require_signed_assertion,
             name_id_format=settings.name_id_format,
             skew=timedelta(seconds=settings.clock_skew_seconds),
@@ -177,13 +197,19 @@ class SingleSignOn:
         except SamlRejected as rejected:
             raise await self._failed(tenant, origin, now, rejected.reason) from None
         flow = "sp" if assertion.in_response_to else "idp"
-        details = {"flow": flow, "issuer": assertion.issuer, "name_id": assertion.name_id,
-                   "assertion_id": assertion.assertion_id}
+        details = {
+            "flow": flow,
+            "issuer": assertion.issuer,
+            "name_id": assertion.name_id,
+            "assertion_id": assertion.assertion_id,
+        }
         pending = await self._answered_request(tenant, origin, settings, assertion, now, details)
-        if not await self.repository.consume_assertion(tenant, assertion.issuer,
-                                                       assertion.assertion_id, assertion.expires):
-            raise await self._failed(tenant, origin, now, "the assertion was already used "
-                                     "(replay)", **details)
+        if not await self.repository.consume_assertion(
+            tenant, assertion.issuer, assertion.assertion_id, assertion.expires
+        ):
+            raise await self._failed(
+                tenant, origin, now, "the assertion was already used (replay)", **details
+            )
         test = pending is not None and pending.test
         if not (settings.enabled or test):
             raise await self._failed(tenant, origin, now, "single sign-on is disabled", **details)
@@ -191,55 +217,110 @@ class SingleSignOn:
             profile = profile_of(assertion, settings)
             if test:
                 return await self._test_report(tenant, origin, settings, assertion, profile, now)
-            account = await self.jit.sign_in(origin.scope(tenant), assertion.issuer, profile,
-                                             settings, now)
+            account = await self.jit.sign_in(
+                origin.scope(tenant), assertion.issuer, profile, settings, now
+            )
         except SeatLimitExceeded as full:
-            raise await self._failed(tenant, origin, now, str(full.detail), page="seats",
-                                     **details) from None
+            raise await self._failed(
+                tenant, origin, now, str(full.detail), page="seats", **details
+            ) from None
         except (AccountDeactivated, SignInRefused) as refused:
             raise await self._failed(tenant, origin, now, refused.reason, **details) from None
         relay = pending.relay_state if pending else form.get("RelayState")
         redirect = safe_relay(relay, endpoints.home_path)
-        await self._log(tenant, origin, now, "signed_in", **details, user=account.user_id,
-                        user_name=account.user_name, jit=account.action)
-        token = self.sessions.encode_session(tenant, account.user_id, account.user_name,
-                                             assertion.issuer, settings.session_ttl_seconds, now)
-        return SignedIn(token=token, ttl_seconds=settings.session_ttl_seconds,
-                        user_name=account.user_name, redirect=redirect)
+        await self._log(
+            tenant,
+            origin,
+            now,
+            "signed_in",
+            **details,
+            user=account.user_id,
+            user_name=account.user_name,
+            jit=account.action,
+        )
+        token = self.sessions.encode_session(
+            tenant,
+            account.user_id,
+            account.user_name,
+            assertion.issuer,
+            settings.session_ttl_seconds,
+            now,
+        )
+        return SignedIn(
+            token=token,
+            ttl_seconds=settings.session_ttl_seconds,
+            user_name=account.user_name,
+            redirect=redirect,
+        )
 
-    async def _answered_request(self, tenant: str, origin: Origin, settings: SsoSettings,
-                                assertion: VerifiedAssertion, now: datetime,
-                                details: dict[str, Any]) -> PendingRequest | None:
+    async def _answered_request(
+        self,
+        tenant: str,
+        origin: Origin,
+        settings: SsoSettings,
+        assertion: VerifiedAssertion,
+        now: datetime,
+        details: dict[str, Any],
+    ) -> PendingRequest | None:
         """The AuthnRequest a solicited response answers, taken out (one use); None when
         unsolicited, which only an IdP-initiated-friendly tenant accepts."""
         if assertion.in_response_to is None:
             if not settings.allow_idp_initiated:
-                raise await self._failed(tenant, origin, now, "unsolicited (IdP-initiated) "
-                                         "responses are not allowed for this tenant", **details)
+                raise await self._failed(
+                    tenant,
+                    origin,
+                    now,
+                    "unsolicited (IdP-initiated) responses are not allowed for this tenant",
+                    **details,
+                )
             return None
         pending = await self.repository.take_request(tenant, assertion.in_response_to, now)
         if pending is None:
-            raise await self._failed(tenant, origin, now, f"InResponseTo "
-                                     f"{assertion.in_response_to!r} answers no outstanding "
-                                     f"request of this SP (unknown, expired or already used)",
-                                     **details)
+            raise await self._failed(
+                tenant,
+                origin,
+                now,
+                f"InResponseTo "
+                f"{assertion.in_response_to!r} answers no outstanding "
+                f"request of this SP (unknown, expired or already used)",
+                **details,
+            )
         return pending
 
-    async def _test_report(self, tenant: str, origin: Origin, settings: SsoSettings,
-                           assertion: VerifiedAssertion, profile: Profile,
-                           now: datetime) -> TestReport:
+    async def _test_report(
+        self,
+        tenant: str,
+        origin: Origin,
+        settings: SsoSettings,
+        assertion: VerifiedAssertion,
+        profile: Profile,
+        now: datetime,
+    ) -> TestReport:
         user = await self.jit.find(origin.scope(tenant), assertion.issuer, profile.subject)
-        await self._log(tenant, origin, now, "test", flow="sp", issuer=assertion.issuer,
-                        name_id=assertion.name_id, assertion_id=assertion.assertion_id,
-                        user=None if user is None else user["_id"])
-        return TestReport(assertion=assertion, profile=profile, user=user, jit=settings.jit,
-                          assigned_groups=tuple(g for g in profile.groups
-                                                if settings.group_allowed(g)))
+        await self._log(
+            tenant,
+            origin,
+            now,
+            "test",
+            flow="sp",
+            issuer=assertion.issuer,
+            name_id=assertion.name_id,
+            assertion_id=assertion.assertion_id,
+            user=None if user is None else user["_id"],
+        )
+        return TestReport(
+            assertion=assertion,
+            profile=profile,
+            user=user,
+            jit=settings.jit,
+            assigned_groups=tuple(g for g in profile.groups if settings.group_allowed(g)),
+        )
 
     # -- password sign-in ----------------------------------------------------------------------
 
-    async def password_sign_in(self, tenant: str, origin: Origin, user_name: str,
-                               password: str, now: datetime) -> SignedIn:
+    async def password_sign_in(
+        self, tenant: str, origin: Origin, user_name: str, password: str, now: datetime
+    ) -> SignedIn:
         """Sign in with the password SCIM set, unless the tenant enforces single sign-on.
 
         Every refusal looks the same to the browser, and an unknown user costs the same
@@ -250,33 +331,53 @@ class SingleSignOn:
         settings = await self.settings(tenant)
         details = {"flow": "password", "user_name": user_name}
         if settings.enforced:
-            raise await self._failed(tenant, origin, now, "password sign-in is off: single "
-                                     "sign-on is enforced for this tenant", **details)
+            raise await self._failed(
+                tenant,
+                origin,
+                now,
+                "password sign-in is off: single sign-on is enforced for this tenant",
+                **details,
+            )
         key = user_name.lower()
-        failures = await self.repository.password_failures_since(tenant, key,
-                                                                 now - PASSWORD_LOCKOUT)
+        failures = await self.repository.password_failures_since(
+            tenant, key, now - PASSWORD_LOCKOUT
+        )
         if failures >= PASSWORD_FAILURES_ALLOWED:
-            raise await self._failed(tenant, origin, now, f"{failures} failed password sign-ins "
-                                     f"in {PASSWORD_LOCKOUT}: locked for now", **details)
+            raise await self._failed(
+                tenant,
+                origin,
+                now,
+                f"{failures} failed password sign-ins in {PASSWORD_LOCKOUT}: locked for now",
+                **details,
+            )
         user = await self.jit.by_user_name(origin.scope(tenant), user_name)
         stored = None if user is None else user.get("pw")
-        matches = await asyncio.to_thread(verify_password_sync, password,
-                                          stored or unknown_user_hash())
+        matches = await asyncio.to_thread(
+            verify_password_sync, password, stored or unknown_user_hash()
+        )
         if user is None or not stored or not matches:
-            await self.repository.record_password_failure(tenant, key, now,
-                                                          now + PASSWORD_LOCKOUT)
-            raise await self._failed(tenant, origin, now, "wrong user name or password",
-                                     **details)
+            await self.repository.record_password_failure(tenant, key, now, now + PASSWORD_LOCKOUT)
+            raise await self._failed(tenant, origin, now, "wrong user name or password", **details)
         await self.repository.clear_password_failures(tenant, key)
         if user["r"].get("active") is False:
-            raise await self._failed(tenant, origin, now, f"user {user_name!r} is deactivated",
-                                     **details)
+            raise await self._failed(
+                tenant, origin, now, f"user {user_name!r} is deactivated", **details
+            )
         await self._log(tenant, origin, now, "signed_in", **details, user=user["_id"])
-        token = self.sessions.encode_session(tenant, str(user["_id"]), str(user["r"]["userName"]),
-                                             PASSWORD_ISSUER, settings.session_ttl_seconds, now)
-        return SignedIn(token=token, ttl_seconds=settings.session_ttl_seconds,
-                        user_name=str(user["r"]["userName"]),
-                        redirect=origin.endpoints(tenant).home_path)
+        token = self.sessions.encode_session(
+            tenant,
+            str(user["_id"]),
+            str(user["r"]["userName"]),
+            PASSWORD_ISSUER,
+            settings.session_ttl_seconds,
+            now,
+        )
+        return SignedIn(
+            token=token,
+            ttl_seconds=settings.session_ttl_seconds,
+            user_name=str(user["r"]["userName"]),
+            redirect=origin.endpoints(tenant).home_path,
+        )
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -292,12 +393,21 @@ class SingleSignOn:
 
     # -- the log -------------------------------------------------------------------------------
 
-    async def _failed(self, tenant: str, origin: Origin, now: datetime, reason: str,
-                      page: FailurePage = "failed", **details: Any) -> SignInFailed:
+    async def _failed(
+        self,
+        tenant: str,
+        origin: Origin,
+        now: datetime,
+        reason: str,
+        page: FailurePage = "failed",
+        **details: Any,
+    ) -> SignInFailed:
         await self._log(tenant, origin, now, "refused", reason=reason, **details)
         return SignInFailed(reason, page)
 
-    async def _log(self, tenant: str, origin: Origin, now: datetime, outcome: str,
-                   **details: Any) -> None:
-        await self.repository.record(tenant, {"at": now, "outcome": outcome,
-                                              "client": origin.client, **details})
+    async def _log(
+        self, tenant: str, origin: Origin, now: datetime, outcome: str, **details: Any
+    ) -> None:
+        await self.repository.record(
+            tenant, {"at": now, "outcome": outcome, "client": origin.client, **details}
+        )

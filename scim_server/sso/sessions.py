@@ -39,12 +39,26 @@ class SessionCodec:
     def __init__(self, secret: str) -> None:
         self._secret = secret
 
-    def encode_session(self, tenant: str, user_id: str, user_name: str, issuer: str,
-                       ttl_seconds: int, now: datetime | None = None) -> str:
+    def encode_session(
+        self,
+        tenant: str,
+        user_id: str,
+        user_name: str,
+        issuer: str,
+        ttl_seconds: int,
+        now: datetime | None = None,
+    ) -> str:
         now = now or datetime.now(UTC)
-        claims = {"aud": SESSION_AUDIENCE, "tenant": tenant, "sub": user_id, "name": user_name,
-                  "idp": issuer, "iat": now, "exp": now + timedelta(seconds=ttl_seconds),
-                  "jti": secrets.token_urlsafe(12)}
+        claims = {
+            "aud": SESSION_AUDIENCE,
+            "tenant": tenant,
+            "sub": user_id,
+            "name": user_name,
+            "idp": issuer,
+            "iat": now,
+            "exp": now + timedelta(seconds=ttl_seconds),
+            "jti": secrets.token_urlsafe(12),
+        }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def decode_session(self, token: str | None, tenant: str) -> Session | None:
@@ -52,15 +66,23 @@ class SessionCodec:
         claims = self._claims(token, SESSION_AUDIENCE)
         if claims is None or claims.get("tenant") != tenant:
             return None
-        return Session(tenant=tenant, user_id=str(claims["sub"]), user_name=str(claims["name"]),
-                       issuer=str(claims["idp"]),
-                       expires=datetime.fromtimestamp(int(claims["exp"]), UTC))
+        return Session(
+            tenant=tenant,
+            user_id=str(claims["sub"]),
+            user_name=str(claims["name"]),
+            issuer=str(claims["idp"]),
+            expires=datetime.fromtimestamp(int(claims["exp"]), UTC),
+        )
 
     def test_ticket(self, tenant: str, now: datetime | None = None) -> str:
         """A ticket that lets one browser start a test sign-in for ``tenant`` for ten minutes."""
         now = now or datetime.now(UTC)
-        claims = {"aud": TEST_AUDIENCE, "tenant": tenant, "iat": now,
-                  "exp": now + timedelta(seconds=TEST_TICKET_SECONDS)}
+        claims = {
+            "aud": TEST_AUDIENCE,
+            "tenant": tenant,
+            "iat": now,
+            "exp": now + timedelta(seconds=TEST_TICKET_SECONDS),
+        }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def valid_test_ticket(self, token: str | None, tenant: str) -> bool:
@@ -71,7 +93,12 @@ class SessionCodec:
         if not token:
             return None
         try:
-            return jwt.decode(token, self._secret, algorithms=[ALGORITHM], audience=audience,
-                              options={"require": ["exp", "aud"]})
+            return jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                audience=audience,
+                options={"require": ["exp", "aud"]},
+            )
         except jwt.PyJWTError:
             return None

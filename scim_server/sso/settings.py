@@ -71,8 +71,7 @@ class SsoSettings:
     @property
     def ready(self) -> bool:
         """Whether a sign-in can be attempted at all: on, and the IdP fully described."""
-        return bool(self.enabled and self.idp_entity_id and self.idp_sso_url
-                    and self.certificates)
+        return bool(self.enabled and self.idp_entity_id and self.idp_sso_url and self.certificates)
 
     def group_allowed(self, display_name: str) -> bool:
         allowed = {name.lower() for name in self.allowed_groups}
@@ -80,8 +79,9 @@ class SsoSettings:
 
     def with_certificate(self, certificate: x509.Certificate) -> SsoSettings:
         """Pin one more certificate; the oldest goes when two are already pinned."""
-        kept = tuple(c for c in self.certificates
-                     if fingerprint_sha256(c) != fingerprint_sha256(certificate))
+        kept = tuple(
+            c for c in self.certificates if fingerprint_sha256(c) != fingerprint_sha256(certificate)
+        )
         return replace(self, certificates=(*kept, certificate)[-MAX_CERTIFICATES:])
 
 
@@ -105,9 +105,15 @@ def sp_endpoints(root: str, tenant: str) -> SpEndpoints:
     path = f"/sso/{tenant}"
     base = f"{root.rstrip('/')}{path}"
     metadata = f"{base}/saml/metadata"
-    return SpEndpoints(tenant=tenant, entity_id=metadata, acs_url=f"{base}/saml/acs",
-                       metadata_url=metadata, login_url=f"{base}/saml/login",
-                       home_url=f"{base}/", home_path=f"{path}/")
+    return SpEndpoints(
+        tenant=tenant,
+        entity_id=metadata,
+        acs_url=f"{base}/saml/acs",
+        metadata_url=metadata,
+        login_url=f"{base}/saml/login",
+        home_url=f"{base}/",
+        home_path=f"{path}/",
+    )
 
 
 def to_document(settings: SsoSettings) -> dict[str, Any]:

@@ -85,8 +85,9 @@ class VerifiedAssertion:
         if not name:
             return ()
         wanted = name.lower()
-        return next((values for key, values in self.attributes.items()
-                     if key.lower() == wanted), ())
+        return next(
+            (values for key, values in self.attributes.items() if key.lower() == wanted), ()
+        )
 
 
 def consume_response(encoded: str, config: VerifierConfig, now: datetime) -> VerifiedAssertion:
@@ -141,8 +142,9 @@ def _check_shape(root: etree._Element) -> etree._Element:
 # -- 2. signatures ----------------------------------------------------------------------------
 
 
-def _verify_signatures(raw: bytes, root: etree._Element, assertion: etree._Element,
-                       config: VerifierConfig) -> tuple[etree._Element, etree._Element]:
+def _verify_signatures(
+    raw: bytes, root: etree._Element, assertion: etree._Element, config: VerifierConfig
+) -> tuple[etree._Element, etree._Element]:
     """Answers (response, assertion) as signxml returned them: the signed trees only."""
     response_signed = root.find(SIGNATURE) is not None
     assertion_signed = assertion.find(SIGNATURE) is not None
@@ -150,7 +152,7 @@ def _verify_signatures(raw: bytes, root: etree._Element, assertion: etree._Eleme
         raise SamlRejected("nothing in the response is signed")
     if config.require_signed_assertion and not assertion_signed:
         raise SamlRejected("the assertion is not signed, and this tenant requires it")
-    signed_response = (_verify_one(raw, "./", root, config) if response_signed else None)
+    signed_response = _verify_one(raw, "./", root, config) if response_signed else None
     if assertion_signed:
         signed_assertion = _verify_one(raw, f"./{ASSERTION_TAG}/", assertion, config)
     else:
@@ -163,15 +165,19 @@ def _verify_signatures(raw: bytes, root: etree._Element, assertion: etree._Eleme
     return (signed_response if signed_response is not None else root), signed_assertion
 
 
-def _verify_one(raw: bytes, location: str, element: etree._Element,
-                config: VerifierConfig) -> etree._Element:
+def _verify_one(
+    raw: bytes, location: str, element: etree._Element, config: VerifierConfig
+) -> etree._Element:
     """Verify the signature at ``location`` against each pinned certificate (key rollover)."""
     expected_id = element.get("ID")
     if not expected_id:
         raise SamlRejected(f"the signed {etree.QName(element).localname} has no ID")
     expect = SignatureConfiguration(
-        require_x509=True, location=location, expect_references=1,
-        signature_methods=SIGNATURE_METHODS, digest_algorithms=DIGEST_ALGORITHMS,
+        require_x509=True,
+        location=location,
+        expect_references=1,
+        signature_methods=SIGNATURE_METHODS,
+        digest_algorithms=DIGEST_ALGORITHMS,
     )
     failures: list[str] = []
     for certificate in config.certificates:
@@ -186,9 +192,13 @@ def _verify_one(raw: bytes, location: str, element: etree._Element,
         assert not isinstance(result, list)
         references = result.signature_xml.findall(f"{q(DSIG, 'SignedInfo')}/{q(DSIG, 'Reference')}")
         signed = result.signed_xml
-        if (len(references) != 1 or references[0].get("URI") != f"#{expected_id}"
-                or signed is None or signed.tag != element.tag
-                or signed.get("ID") != expected_id):
+        if (
+            len(references) != 1
+            or references[0].get("URI") != f"#{expected_id}"
+            or signed is None
+            or signed.tag != element.tag
+            or signed.get("ID") != expected_id
+        ):
             raise SamlRejected("the signature does not cover the element being consumed")
         return signed
     if not config.certificates:
@@ -200,12 +210,14 @@ def _verify_one(raw: bytes, location: str, element: etree._Element,
 # -- 3. what the signed XML says -------------------------------------------------------------
 
 
-def _read_assertion(response: etree._Element, assertion: etree._Element,
-                    config: VerifierConfig, now: datetime) -> VerifiedAssertion:
+def _read_assertion(
+    response: etree._Element, assertion: etree._Element, config: VerifierConfig, now: datetime
+) -> VerifiedAssertion:
     issuer = _text(assertion, q(ASSERTION, "Issuer"))
     if issuer != config.idp_entity_id:
-        raise SamlRejected(f"the assertion's issuer {issuer!r} is not this tenant's IdP "
-                           f"{config.idp_entity_id!r}")
+        raise SamlRejected(
+            f"the assertion's issuer {issuer!r} is not this tenant's IdP {config.idp_entity_id!r}"
+        )
     response_issuer = response.find(q(ASSERTION, "Issuer"))
     if response_issuer is not None and (response_issuer.text or "").strip() != issuer:
         raise SamlRejected("the response and the assertion name different issuers")
@@ -240,8 +252,9 @@ def _read_assertion(response: etree._Element, assertion: etree._Element,
     )
 
 
-def _bearer_confirmation(subject: etree._Element, config: VerifierConfig,
-                         now: datetime) -> etree._Element:
+def _bearer_confirmation(
+    subject: etree._Element, config: VerifierConfig, now: datetime
+) -> etree._Element:
     """The first bearer SubjectConfirmationData meant for this ACS and valid now."""
     problems: list[str] = []
     for confirmation in subject.findall(q(ASSERTION, "SubjectConfirmation")):
@@ -265,12 +278,12 @@ def _bearer_confirmation(subject: etree._Element, config: VerifierConfig,
             problems.append("the subject confirmation is not valid yet")
             continue
         return data
-    raise SamlRejected("no usable bearer subject confirmation: "
-                       + ("; ".join(problems) or "there is none"))
+    raise SamlRejected(
+        "no usable bearer subject confirmation: " + ("; ".join(problems) or "there is none")
+    )
 
 
-def _check_conditions(assertion: etree._Element, config: VerifierConfig,
-                      now: datetime) -> datetime:
+def _check_conditions(assertion: etree._Element, config: VerifierConfig, now: datetime) -> datetime:
     """The validity window and the audience; answers the end of the window."""
     conditions = _one(assertion, q(ASSERTION, "Conditions"), "Conditions")
     if conditions.get("NotOnOrAfter") is None:
@@ -278,8 +291,10 @@ def _check_conditions(assertion: etree._Element, config: VerifierConfig,
     end = _instant(conditions, "NotOnOrAfter")
     if end <= now - config.skew:
         raise SamlRejected(f"the assertion expired at {end.isoformat()}")
-    if conditions.get("NotBefore") is not None and \
-            _instant(conditions, "NotBefore") > now + config.skew:
+    if (
+        conditions.get("NotBefore") is not None
+        and _instant(conditions, "NotBefore") > now + config.skew
+    ):
         raise SamlRejected("the assertion is not valid yet")
     restrictions = conditions.findall(q(ASSERTION, "AudienceRestriction"))
     if not restrictions:
@@ -297,8 +312,10 @@ def _check_authn_statement(assertion: etree._Element, now: datetime) -> str | No
         raise SamlRejected(f"the assertion has {len(statements)} AuthnStatements, not one")
     statement = statements[0]
     # No skew here: the IdP has said its session is over, which is not a clock question.
-    if statement.get("SessionNotOnOrAfter") is not None and \
-            _instant(statement, "SessionNotOnOrAfter") <= now:
+    if (
+        statement.get("SessionNotOnOrAfter") is not None
+        and _instant(statement, "SessionNotOnOrAfter") <= now
+    ):
         raise SamlRejected("the IdP session has already ended (SessionNotOnOrAfter)")
     return statement.get("SessionIndex")
 

@@ -22,34 +22,45 @@ Document = dict[str, Any]
 
 INDEXES: dict[str, list[IndexModel]] = {
     "users": [
-        IndexModel([("tenant", ASCENDING), ("c.userName", ASCENDING)], unique=True,
-                   name="tenant_userName_unique"),
+        IndexModel(
+            [("tenant", ASCENDING), ("c.userName", ASCENDING)],
+            unique=True,
+            name="tenant_userName_unique",
+        ),
         IndexModel([("tenant", ASCENDING), ("c.externalId", ASCENDING)], name="tenant_externalId"),
         IndexModel([("tenant", ASCENDING), ("c.emails.value", ASCENDING)], name="tenant_emails"),
-        IndexModel([("tenant", ASCENDING), ("c.displayName", ASCENDING)],
-                   name="tenant_displayName"),
+        IndexModel(
+            [("tenant", ASCENDING), ("c.displayName", ASCENDING)], name="tenant_displayName"
+        ),
         IndexModel([("tenant", ASCENDING), ("_id", ASCENDING)], name="tenant_id"),
         # Counts the users holding a seat, when seats are recounted.
         IndexModel([("tenant", ASCENDING), ("c.active", ASCENDING)], name="tenant_active"),
     ],
     "groups": [
-        IndexModel([("tenant", ASCENDING), ("c.displayName", ASCENDING)],
-                   name="tenant_displayName"),
+        IndexModel(
+            [("tenant", ASCENDING), ("c.displayName", ASCENDING)], name="tenant_displayName"
+        ),
         IndexModel([("tenant", ASCENDING), ("c.externalId", ASCENDING)], name="tenant_externalId"),
         IndexModel([("tenant", ASCENDING), ("_id", ASCENDING)], name="tenant_id"),
     ],
     # One document per (group, member): a group of a million members is a million
     # small documents, and adding one costs an index insert, whatever the group size.
     "memberships": [
-        IndexModel([("tenant", ASCENDING), ("group", ASCENDING), ("member", ASCENDING)],
-                   unique=True, name="tenant_group_member_unique"),
+        IndexModel(
+            [("tenant", ASCENDING), ("group", ASCENDING), ("member", ASCENDING)],
+            unique=True,
+            name="tenant_group_member_unique",
+        ),
         IndexModel([("tenant", ASCENDING), ("member", ASCENDING)], name="tenant_member"),
     ],
     "tokens": [IndexModel([("tenant", ASCENDING), ("_id", ASCENDING)], name="tenant_token")],
     # The provisioning journal, read newest first (at, then _id, descending); also expired
     # through the index journal_ttl_index builds.
-    "journal": [IndexModel([("tenant", ASCENDING), ("at", ASCENDING), ("_id", ASCENDING)],
-                           name="tenant_at_id")],
+    "journal": [
+        IndexModel(
+            [("tenant", ASCENDING), ("at", ASCENDING), ("_id", ASCENDING)], name="tenant_at_id"
+        )
+    ],
 }
 
 JOURNAL_TTL_INDEX = "at_ttl"
@@ -101,8 +112,12 @@ class Database:
             if error.code not in INDEX_OPTIONS_CONFLICT:
                 raise
             # The TTL setting changed since the index was built: change it in place.
-            await self.db.command({"collMod": "journal", "index": {
-                "name": JOURNAL_TTL_INDEX, "expireAfterSeconds": journal_ttl_seconds}})
+            await self.db.command(
+                {
+                    "collMod": "journal",
+                    "index": {"name": JOURNAL_TTL_INDEX, "expireAfterSeconds": journal_ttl_seconds},
+                }
+            )
 
     async def server_secret(self, name: str, configured: str | None) -> str:
         """A secret shared by every worker: the configured one, else one generated once and kept.

@@ -81,8 +81,9 @@ class MembershipRepository:
 
     async def rename_member(self, tenant: str, member: str, name: str | None) -> None:
         """Refresh the name a renamed user or group shows in every group it belongs to."""
-        await self.collection.update_many({"tenant": tenant, "member": member},
-                                          {"$set": {"name": name}})
+        await self.collection.update_many(
+            {"tenant": tenant, "member": member}, {"$set": {"name": name}}
+        )
 
     async def member_ids(self, tenant: str, group: str) -> set[str]:
         cursor = self.collection.find({"tenant": tenant, "group": group}, {"member": 1, "_id": 0})
@@ -98,10 +99,14 @@ class MembershipRepository:
             {"group": 1, "member": 1, "type": 1, "display": 1, "name": 1},
         ).sort([("tenant", 1), ("group", 1), ("member", 1)])
         async for document in cursor:
-            found[document["group"]].append(Member(
-                document["member"], document["type"], document.get("display"),
-                document.get("name"),
-            ))
+            found[document["group"]].append(
+                Member(
+                    document["member"],
+                    document["type"],
+                    document.get("display"),
+                    document.get("name"),
+                )
+            )
         return found
 
     async def groups_of(self, tenant: str, members: Iterable[str]) -> dict[str, set[str]]:
@@ -130,14 +135,21 @@ class MembershipRepository:
         for member in members:
             by_type[str(member.type)].append(member.value)
         for member_type, ids in by_type.items():
-            query: Mapping[str, Any] = {"tenant": tenant, "_id": ids[0] if len(ids) == 1
-                                        else {"$in": ids}}
+            query: Mapping[str, Any] = {
+                "tenant": tenant,
+                "_id": ids[0] if len(ids) == 1 else {"$in": ids},
+            }
             await self._resources[member_type].update_many(query, {"$inc": {MEMBER_OF: delta}})
 
 
 def _document(tenant: str, group: str, member: Member) -> Document:
-    document: Document = {"tenant": tenant, "group": group, "member": member.value,
-                          "type": member.type, "name": member.name}
+    document: Document = {
+        "tenant": tenant,
+        "group": group,
+        "member": member.value,
+        "type": member.type,
+        "name": member.name,
+    }
     if member.display is not None:
         document["display"] = member.display
     return document

@@ -47,12 +47,19 @@ class ResourceRepository:
         except DuplicateKeyError:
             raise _uniqueness(self.kind) from None
 
-    async def get(self, tenant: str, resource_id: str,
-                  projection: Mapping[str, Any] | None = None) -> Document | None:
+    async def get(
+        self, tenant: str, resource_id: str, projection: Mapping[str, Any] | None = None
+    ) -> Document | None:
         return await self.collection.find_one({"_id": resource_id, "tenant": tenant}, projection)
 
-    async def update(self, tenant: str, resource_id: str, expected_version: int | None,
-                     changes: Mapping[str, Any], now: datetime) -> bool:
+    async def update(
+        self,
+        tenant: str,
+        resource_id: str,
+        expected_version: int | None,
+        changes: Mapping[str, Any],
+        now: datetime,
+    ) -> bool:
         """Apply ``changes`` and bump the version, if the stored version is still the expected one.
 
         Answers False when the resource is gone or was changed by someone else
@@ -71,16 +78,24 @@ class ResourceRepository:
             raise _uniqueness(self.kind) from None
         return result.matched_count == 1
 
-    async def delete(self, tenant: str, resource_id: str,
-                     expected_version: int | None = None) -> bool:
+    async def delete(
+        self, tenant: str, resource_id: str, expected_version: int | None = None
+    ) -> bool:
         query: dict[str, Any] = {"_id": resource_id, "tenant": tenant}
         if expected_version is not None:
             query["meta.version"] = expected_version
         result = await self.collection.delete_one(query)
         return result.deleted_count == 1
 
-    async def find(self, tenant: str, query: Mapping[str, Any], sort: SortSpec, skip: int,
-                   limit: int, projection: Mapping[str, Any] | None = None) -> list[Document]:
+    async def find(
+        self,
+        tenant: str,
+        query: Mapping[str, Any],
+        sort: SortSpec,
+        skip: int,
+        limit: int,
+        projection: Mapping[str, Any] | None = None,
+    ) -> list[Document]:
         cursor = self.collection.find({**query, "tenant": tenant}, projection)
         return await cursor.sort(sort).skip(skip).limit(limit).to_list(None)
 

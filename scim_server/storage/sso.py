@@ -37,13 +37,19 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("expires", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
     ],
     "saml_assertions": [
-        IndexModel([("tenant", ASCENDING), ("issuer", ASCENDING), ("assertion", ASCENDING)],
-                   unique=True, name="tenant_issuer_assertion_unique"),
+        IndexModel(
+            [("tenant", ASCENDING), ("issuer", ASCENDING), ("assertion", ASCENDING)],
+            unique=True,
+            name="tenant_issuer_assertion_unique",
+        ),
         IndexModel([("expires", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
     ],
     "sso_links": [
-        IndexModel([("tenant", ASCENDING), ("issuer", ASCENDING), ("subject", ASCENDING)],
-                   unique=True, name="tenant_issuer_subject_unique"),
+        IndexModel(
+            [("tenant", ASCENDING), ("issuer", ASCENDING), ("subject", ASCENDING)],
+            unique=True,
+            name="tenant_issuer_subject_unique",
+        ),
         IndexModel([("tenant", ASCENDING), ("user", ASCENDING)], name="tenant_user"),
     ],
     "password_failures": [
@@ -86,8 +92,9 @@ class SsoRepository:
         document = await self.tenants.find_one({"_id": tenant}, {"sso": 1})
         return None if document is None else from_document(document.get("sso"))
 
-    async def update_settings(self, tenant: str,
-                              change: Callable[[SsoSettings], SsoSettings]) -> SsoSettings | None:
+    async def update_settings(
+        self, tenant: str, change: Callable[[SsoSettings], SsoSettings]
+    ) -> SsoSettings | None:
         """Apply ``change`` to the current settings and store the result; None: no tenant.
 
         The write is conditioned on the revision that was read, and re-applied on a newer
@@ -100,23 +107,32 @@ class SsoRepository:
             changed = change(from_document(document.get("sso")))
             result = await self.tenants.update_one(
                 {"_id": tenant, REVISION: document.get(REVISION)},
-                {"$set": {"sso": to_document(changed)}, "$inc": {REVISION: 1}})
+                {"$set": {"sso": to_document(changed)}, "$inc": {REVISION: 1}},
+            )
             if result.modified_count == 1:
                 return changed
         raise ServiceUnavailableException(
-            detail=f"the SSO settings of tenant {tenant!r} are changing too fast; retry")
+            detail=f"the SSO settings of tenant {tenant!r} are changing too fast; retry"
+        )
 
     # -- requests and replay -------------------------------------------------------
 
-    async def remember_request(self, tenant: str, request: PendingRequest,
-                               expires: datetime) -> None:
-        await self.requests.insert_one({
-            "_id": request.id, "tenant": tenant, "relay_state": request.relay_state,
-            "test": request.test, "expires": expires,
-        })
+    async def remember_request(
+        self, tenant: str, request: PendingRequest, expires: datetime
+    ) -> None:
+        await self.requests.insert_one(
+            {
+                "_id": request.id,
+                "tenant": tenant,
+                "relay_state": request.relay_state,
+                "test": request.test,
+                "expires": expires,
+            }
+        )
 
-    async def take_request(self, tenant: str, request_id: str,
-                           now: datetime) -> PendingRequest | None:
+    async def take_request(
+        self, tenant: str, request_id: str, now: datetime
+    ) -> PendingRequest | None:
         """Consume an outstanding request: of concurrent takers only the one whose delete
         succeeds gets it, so it is one use. TTL deletion runs about once a minute, so expiry
         is also checked here.
@@ -127,15 +143,18 @@ class SsoRepository:
             return None
         if document["expires"] <= now:
             return None
-        return PendingRequest(id=request_id, relay_state=document.get("relay_state"),
-                              test=bool(document.get("test")))
+        return PendingRequest(
+            id=request_id, relay_state=document.get("relay_state"), test=bool(document.get("test"))
+        )
 
-    async def consume_assertion(self, tenant: str, issuer: str, assertion_id: str,
-                                expires: datetime) -> bool:
+    async def consume_assertion(
+        self, tenant: str, issuer: str, assertion_id: str, expires: datetime
+    ) -> bool:
         """Record an assertion as used; False when it already was (a replay)."""
         try:
-            await self.assertions.insert_one({"tenant": tenant, "issuer": issuer,
-                                              "assertion": assertion_id, "expires": expires})
+            await self.assertions.insert_one(
+                {"tenant": tenant, "issuer": issuer, "assertion": assertion_id, "expires": expires}
+            )
         except DuplicateKeyError:
             return False
         return True
@@ -143,16 +162,23 @@ class SsoRepository:
     # -- links ----------------------------------------------------------------------
 
     async def linked_user(self, tenant: str, issuer: str, subject: str) -> str | None:
-        document = await self.links.find_one({"tenant": tenant, "issuer": issuer,
-                                              "subject": subject})
+        document = await self.links.find_one(
+            {"tenant": tenant, "issuer": issuer, "subject": subject}
+        )
         return None if document is None else str(document["user"])
 
-    async def link(self, tenant: str, issuer: str, subject: str, user: str,
-                   now: datetime) -> bool:
+    async def link(self, tenant: str, issuer: str, subject: str, user: str, now: datetime) -> bool:
         """Bind (issuer, subject) to a user; False when another sign-in bound it first."""
         try:
-            await self.links.insert_one({"tenant": tenant, "issuer": issuer, "subject": subject,
-                                         "user": user, "created": now})
+            await self.links.insert_one(
+                {
+                    "tenant": tenant,
+                    "issuer": issuer,
+                    "subject": subject,
+                    "user": user,
+                    "created": now,
+                }
+            )
         except DuplicateKeyError:
             return False
         return True
@@ -169,12 +195,15 @@ class SsoRepository:
 
     async def password_failures_since(self, tenant: str, user: str, since: datetime) -> int:
         return await self.password_failures.count_documents(
-            {"tenant": tenant, "user": user, "at": {"$gt": since}})
+            {"tenant": tenant, "user": user, "at": {"$gt": since}}
+        )
 
-    async def record_password_failure(self, tenant: str, user: str, at: datetime,
-                                      expires: datetime) -> None:
-        await self.password_failures.insert_one({"tenant": tenant, "user": user, "at": at,
-                                                 "expires": expires})
+    async def record_password_failure(
+        self, tenant: str, user: str, at: datetime, expires: datetime
+    ) -> None:
+        await self.password_failures.insert_one(
+            {"tenant": tenant, "user": user, "at": at, "expires": expires}
+        )
 
     async def clear_password_failures(self, tenant: str, user: str) -> None:
         await self.password_failures.delete_many({"tenant": tenant, "user": user})
@@ -189,6 +218,11 @@ class SsoRepository:
         return await cursor.sort("at", DESCENDING).limit(limit).to_list(None)
 
     async def delete_tenant(self, tenant: str) -> None:
-        for collection in (self.requests, self.assertions, self.links, self.log,
-                           self.password_failures):
+        for collection in (
+            self.requests,
+            self.assertions,
+            self.links,
+            self.log,
+            self.password_failures,
+        ):
             await collection.delete_many({"tenant": tenant})

@@ -39,12 +39,24 @@ class TenantRepository:
         await self.tokens.delete_many({"tenant": name})
         return result.deleted_count == 1
 
-    async def add_token(self, tenant: str, token_id: str, now: datetime,
-                        expires: datetime | None, description: str | None) -> None:
-        await self.tokens.insert_one({
-            "_id": token_id, "tenant": tenant, "created": now, "expires": expires,
-            "description": description, "revoked": None,
-        })
+    async def add_token(
+        self,
+        tenant: str,
+        token_id: str,
+        now: datetime,
+        expires: datetime | None,
+        description: str | None,
+    ) -> None:
+        await self.tokens.insert_one(
+            {
+                "_id": token_id,
+                "tenant": tenant,
+                "created": now,
+                "expires": expires,
+                "description": description,
+                "revoked": None,
+            }
+        )
 
     async def token(self, tenant: str, token_id: str) -> Document | None:
         return await self.tokens.find_one({"tenant": tenant, "_id": token_id})

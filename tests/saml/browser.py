@@ -31,9 +31,15 @@ from scim_server.config import Settings
 from tests.conftest import ADMIN
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SKIP_VARIABLE = "SCIM_SKIP_BROWSER"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 
@@ -41,8 +47,10 @@ SP_HOST = "127.0.0.1"
 IDP_HOST = "localhost"
 OKTA_TENANT = "acme"
 JUMPCLOUD_TENANT = "globex"
-SHAPES: dict[str, IdpShape] = {OKTA_TENANT: okta(app_name=OKTA_TENANT),
-                               JUMPCLOUD_TENANT: jumpcloud(custom_value=JUMPCLOUD_TENANT)}
+SHAPES: dict[str, IdpShape] = {
+    OKTA_TENANT: okta(app_name=OKTA_TENANT),
+    JUMPCLOUD_TENANT: jumpcloud(custom_value=JUMPCLOUD_TENANT),
+}
 
 
 def chromium_executable() -> str:
@@ -54,9 +62,12 @@ def chromium_executable() -> str:
     if os.environ.get(SKIP_VARIABLE) == "1":
         pytest.skip(f"{SKIP_VARIABLE}=1: real-browser tests skipped")
     if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
-        pytest.fail(f"the real-browser SSO tests need Debian's Chromium at {CHROMIUM}: run "
-                    f"`make browser` (apt-get install chromium), or set {SKIP_VARIABLE}=1 to "
-                    "skip them", pytrace=False)
+        pytest.fail(
+            f"the real-browser SSO tests need Debian's Chromium at {CHROMIUM}: run "
+            f"`make browser` (apt-get install chromium), or set {SKIP_VARIABLE}=1 to "
+            "skip them",
+            pytrace=False,
+        )
     return str(CHROMIUM)
 
 
@@ -118,17 +129,20 @@ class Stack:
 
     async def admin(self, method: str, path: str, body: Any = None) -> Any:
         """An admin API call under /admin/tenants that must succeed; answers its JSON."""
-        async with self.http.request(method, f"/admin/tenants{path}", json=body,
-                                     headers=ADMIN) as response:
+        async with self.http.request(
+            method, f"/admin/tenants{path}", json=body, headers=ADMIN
+        ) as response:
             assert response.status == 200, await response.text()
             return await response.json()
 
     async def users(self, tenant: str, user_name: str) -> list[dict[str, Any]]:
         """The tenant's SCIM users with this userName, read through the SCIM API."""
         token = self.tenants[tenant].token
-        async with self.http.get(f"/scim/v2/{tenant}/Users",
-                                 params={"filter": f'userName eq "{user_name}"'},
-                                 headers={"Authorization": f"Bearer {token}"}) as response:
+        async with self.http.get(
+            f"/scim/v2/{tenant}/Users",
+            params={"filter": f'userName eq "{user_name}"'},
+            headers={"Authorization": f"Bearer {token}"},
+        ) as response:
             assert response.status == 200, await response.text()
             return list((await response.json())["Resources"])
 
@@ -162,17 +176,22 @@ def idp_app(key: SigningKey, directory: Directory, tenants: dict[str, Tenant]) -
 async def connect_tenant(stack: Stack, tenant: str, allowed_groups: list[str]) -> None:
     """What an admin does: import the IdP app's metadata by URL, then switch SSO on."""
     shape = SHAPES[tenant]
-    await stack.admin("POST", f"/{tenant}/sso/metadata",
-                      {"url": stack.idp_url + shape.metadata_path})
-    view = await stack.admin("PATCH", f"/{tenant}/sso", {
-        "enabled": True, "preset": shape.vendor, "allowed_groups": allowed_groups})
+    await stack.admin(
+        "POST", f"/{tenant}/sso/metadata", {"url": stack.idp_url + shape.metadata_path}
+    )
+    view = await stack.admin(
+        "PATCH",
+        f"/{tenant}/sso",
+        {"enabled": True, "preset": shape.vendor, "allowed_groups": allowed_groups},
+    )
     assert view["idp"]["entity_id"] == shape.entity_id
     assert view["idp"]["sso_url"] == stack.idp_url + shape.sso_path
 
 
 @asynccontextmanager
-async def running_stack(settings: Settings, key: SigningKey,
-                        directory: Directory) -> AsyncIterator[Stack]:
+async def running_stack(
+    settings: Settings, key: SigningKey, directory: Directory
+) -> AsyncIterator[Stack]:
     """The SP (on the test's database) and the IdP, both tenants connected and enabled.
 
     Each tenant allows exactly the IdP's first group, so the allowlist has work to do:
@@ -200,8 +219,9 @@ async def pick_person(page: Page, person: DirectoryUser, shots: Screenshots) -> 
     await page.get_by_test_id(f"user-{person.login}").click()
 
 
-async def sign_in_from_sp(page: Page, stack: Stack, tenant: str, person: DirectoryUser,
-                          shots: Screenshots) -> None:
+async def sign_in_from_sp(
+    page: Page, stack: Stack, tenant: str, person: DirectoryUser, shots: Screenshots
+) -> None:
     """SP-initiated: the tenant's landing page, its SSO button, then the IdP's sign-in page."""
     await page.goto(f"{stack.sp_url}/sso/{tenant}/")
     await shots.take("sp-signin")
@@ -209,8 +229,9 @@ async def sign_in_from_sp(page: Page, stack: Stack, tenant: str, person: Directo
     await pick_person(page, person, shots)
 
 
-async def expect_signed_in(page: Page, tenant: str, person: DirectoryUser,
-                           shots: Screenshots) -> None:
+async def expect_signed_in(
+    page: Page, tenant: str, person: DirectoryUser, shots: Screenshots
+) -> None:
     """Back at the SP, on the tenant's signed-in page, showing who and where."""
     await expect(page.locator("#signed-in-user")).to_have_text(person.login)
     await expect(page.locator("#signed-in-tenant")).to_have_text(tenant)

@@ -81,8 +81,9 @@ class Sso:
             certificates=(idp.key.certificate,),
             attributes=PRESETS[idp.shape.vendor],
         )
-        await services.sso.repository.update_settings(self.tenant,
-                                                      lambda _: replace(settings, **changes))
+        await services.sso.repository.update_settings(
+            self.tenant, lambda _: replace(settings, **changes)
+        )
 
     async def start(self, relay_state: str | None = None, test: str | None = None) -> str:
         """SP-initiated: GET the login URL; answers the AuthnRequest ID the SP issued."""
@@ -146,8 +147,9 @@ def service_provider(client: TestClient, tenant: str) -> ServiceProvider:
 
 
 async def _sso(scim: Scim, shape: IdpShape, key: SigningKey) -> Sso:
-    sso = Sso(scim.client, scim, IdentityProvider(shape, key),
-              service_provider(scim.client, scim.tenant))
+    sso = Sso(
+        scim.client, scim, IdentityProvider(shape, key), service_provider(scim.client, scim.tenant)
+    )
     await sso.configure()
     return sso
 

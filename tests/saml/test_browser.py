@@ -39,8 +39,7 @@ SESSION_COOKIE = f"scim_sso_{OKTA_TENANT}"
 async def browser() -> AsyncIterator[Browser]:
     executable = chromium_executable()
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=executable,
-                                                   args=CHROMIUM_ARGS)
+        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield browser
         await browser.close()
 
@@ -71,19 +70,22 @@ def directory() -> Directory:
 
 
 @pytest.fixture
-async def stack(settings: Settings, mongo_db: Any, idp_key: SigningKey,
-                directory: Directory) -> AsyncIterator[Stack]:
+async def stack(
+    settings: Settings, mongo_db: Any, idp_key: SigningKey, directory: Directory
+) -> AsyncIterator[Stack]:
     async with running_stack(settings, idp_key, directory) as running:
         yield running
 
 
 async def session_cookies(context: BrowserContext) -> list[dict[str, Any]]:
-    return [dict(cookie) for cookie in await context.cookies()
-            if cookie["name"].startswith("scim_sso_")]
+    return [
+        dict(cookie) for cookie in await context.cookies() if cookie["name"].startswith("scim_sso_")
+    ]
 
 
 async def test_sp_initiated_sign_in_at_the_okta_tenant_creates_the_user_just_in_time(
-        stack: Stack, page: Page, shots: Screenshots) -> None:
+    stack: Stack, page: Page, shots: Screenshots
+) -> None:
     person = stack.directory.users[0]
     before = datetime.now(UTC).replace(microsecond=0)
     await sign_in_from_sp(page, stack, OKTA_TENANT, person, shots)
@@ -102,7 +104,8 @@ async def test_sp_initiated_sign_in_at_the_okta_tenant_creates_the_user_just_in_
 
 
 async def test_idp_initiated_sign_in_from_the_launch_page_at_the_jumpcloud_tenant(
-        stack: Stack, page: Page, shots: Screenshots) -> None:
+    stack: Stack, page: Page, shots: Screenshots
+) -> None:
     person = stack.directory.users[1]
     await page.goto(f"{stack.idp_url}/")
     await expect(page.get_by_test_id("page-launch")).to_be_visible()
@@ -122,8 +125,9 @@ async def test_idp_initiated_sign_in_from_the_launch_page_at_the_jumpcloud_tenan
 
 async def provision(stack: Stack, person: DirectoryUser) -> str:
     """Assign ``person`` to the SCIM app as Okta's provisioning would; answers the SCIM id."""
-    profile = build_profile("okta-oin", stack.scim_base(OKTA_TENANT),
-                            stack.tenants[OKTA_TENANT].token, stack.directory)
+    profile = build_profile(
+        "okta-oin", stack.scim_base(OKTA_TENANT), stack.tenants[OKTA_TENANT].token, stack.directory
+    )
     try:
         scim_id = await profile.assign_user(person)
     finally:
@@ -133,7 +137,8 @@ async def provision(stack: Stack, person: DirectoryUser) -> str:
 
 
 async def test_a_person_provisioned_by_scim_signs_in_to_the_same_account(
-        stack: Stack, page: Page, shots: Screenshots) -> None:
+    stack: Stack, page: Page, shots: Screenshots
+) -> None:
     person = stack.directory.users[2]
     scim_id = await provision(stack, person)
     await sign_in_from_sp(page, stack, OKTA_TENANT, person, shots)
@@ -148,7 +153,8 @@ async def test_a_person_provisioned_by_scim_signs_in_to_the_same_account(
 
 
 async def test_a_sign_in_beyond_the_seat_count_shows_the_seat_page_and_creates_nobody(
-        stack: Stack, page: Page, shots: Screenshots) -> None:
+    stack: Stack, page: Page, shots: Screenshots
+) -> None:
     await provision(stack, stack.directory.users[0])
     used = await stack.seats_used(OKTA_TENANT)
     await stack.admin("PUT", f"/{OKTA_TENANT}/seats", {"seats": used})
@@ -166,9 +172,13 @@ async def test_a_sign_in_beyond_the_seat_count_shows_the_seat_page_and_creates_n
 
 
 async def test_a_response_signed_by_an_unpinned_key_gets_the_generic_failure_page(
-        stack: Stack, page: Page, shots: Screenshots, other_key: SigningKey) -> None:
-    await stack.admin("PATCH", f"/{OKTA_TENANT}/sso",
-                      {"idp": {"certificates": [certificate_pem(other_key.certificate)]}})
+    stack: Stack, page: Page, shots: Screenshots, other_key: SigningKey
+) -> None:
+    await stack.admin(
+        "PATCH",
+        f"/{OKTA_TENANT}/sso",
+        {"idp": {"certificates": [certificate_pem(other_key.certificate)]}},
+    )
     person = stack.directory.users[4]
     await sign_in_from_sp(page, stack, OKTA_TENANT, person, shots)
     await expect(page.locator("#sso-error")).to_be_visible()
@@ -185,13 +195,13 @@ async def test_a_response_signed_by_an_unpinned_key_gets_the_generic_failure_pag
 
 
 async def test_sign_out_ends_the_session_and_the_landing_page_offers_sign_in_again(
-        stack: Stack, page: Page, shots: Screenshots) -> None:
+    stack: Stack, page: Page, shots: Screenshots
+) -> None:
     person = stack.directory.users[5]
     await sign_in_from_sp(page, stack, OKTA_TENANT, person, shots)
     await expect_signed_in(page, OKTA_TENANT, person, shots)
     [cookie] = await session_cookies(page.context)
-    assert (cookie["name"], cookie["httpOnly"], cookie["sameSite"]) == \
-        (SESSION_COOKIE, True, "Lax")
+    assert (cookie["name"], cookie["httpOnly"], cookie["sameSite"]) == (SESSION_COOKIE, True, "Lax")
 
     await page.locator("#sign-out").click()
     await expect(page.locator("#signed-out")).to_be_visible()
@@ -203,7 +213,8 @@ async def test_sign_out_ends_the_session_and_the_landing_page_offers_sign_in_aga
 
 
 async def test_the_admin_test_sign_in_reports_the_assertion_without_a_session_or_a_user(
-        stack: Stack, page: Page, shots: Screenshots) -> None:
+    stack: Stack, page: Page, shots: Screenshots
+) -> None:
     await stack.admin("PATCH", f"/{OKTA_TENANT}/sso", {"enabled": False})
     person = stack.directory.users[0]
     link = await stack.admin("POST", f"/{OKTA_TENANT}/sso/test")

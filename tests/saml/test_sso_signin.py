@@ -391,18 +391,23 @@ async def test_password_guessing_is_locked_out_after_five_failures(okta_sso: Sso
     await okta_sso.scim.create_user("bob@example.com", password="correct horse battery")
     for guess in range(5):
         response = await okta_sso.client.post(
-            "/sso/acme/password", data={"username": "bob@example.com", "password": f"g{guess}"})
+            "/sso/acme/password", data={"username": "bob@example.com", "password": f"g{guess}"}
+        )
         assert response.status == 403
     right = await okta_sso.client.post(
-        "/sso/acme/password", data={"username": "Bob@Example.com",
-                                    "password": "correct horse battery"}, allow_redirects=False)
+        "/sso/acme/password",
+        data={"username": "Bob@Example.com", "password": "correct horse battery"},
+        allow_redirects=False,
+    )
     assert right.status == 403
     assert "locked" in await okta_sso.last_reason()
     # Another user is not affected.
     await okta_sso.scim.create_user("carol@example.com", password="another good one")
     other = await okta_sso.client.post(
-        "/sso/acme/password", data={"username": "carol@example.com",
-                                    "password": "another good one"}, allow_redirects=False)
+        "/sso/acme/password",
+        data={"username": "carol@example.com", "password": "another good one"},
+        allow_redirects=False,
+    )
     assert other.status == 303
 
 
@@ -410,10 +415,12 @@ async def test_a_successful_password_sign_in_clears_earlier_failures(okta_sso: S
     await okta_sso.scim.create_user("bob@example.com", password="correct horse battery")
     for _ in range(2):
         for guess in range(4):
-            await okta_sso.client.post("/sso/acme/password",
-                                       data={"username": "bob@example.com", "password": f"{guess}"})
+            await okta_sso.client.post(
+                "/sso/acme/password", data={"username": "bob@example.com", "password": f"{guess}"}
+            )
         right = await okta_sso.client.post(
-            "/sso/acme/password", data={"username": "bob@example.com",
-                                        "password": "correct horse battery"},
-            allow_redirects=False)
+            "/sso/acme/password",
+            data={"username": "bob@example.com", "password": "correct horse battery"},
+            allow_redirects=False,
+        )
         assert right.status == 303

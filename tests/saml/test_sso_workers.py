@@ -22,13 +22,15 @@ from tests.conftest import Scim, make_tenant
 from tests.saml.conftest import Sso, person
 
 ROOT = "https://sp.example.test"
-SP = ServiceProvider(entity_id=f"{ROOT}/sso/acme/saml/metadata",
-                     acs_url=f"{ROOT}/sso/acme/saml/acs")
+SP = ServiceProvider(
+    entity_id=f"{ROOT}/sso/acme/saml/metadata", acs_url=f"{ROOT}/sso/acme/saml/acs"
+)
 
 
 @pytest.fixture
-async def workers(aiohttp_client: Any, settings: Settings, mongo_db: Any,
-                  idp_key: SigningKey) -> tuple[Sso, Sso]:
+async def workers(
+    aiohttp_client: Any, settings: Settings, mongo_db: Any, idp_key: SigningKey
+) -> tuple[Sso, Sso]:
     """Two workers behind one public URL, for tenant acme with SSO on."""
     public = replace(settings, public_url=ROOT)
     first, second = [await aiohttp_client(create_app(public)) for _ in range(2)]
@@ -40,7 +42,8 @@ async def workers(aiohttp_client: Any, settings: Settings, mongo_db: Any,
 
 
 async def test_a_request_issued_by_one_worker_is_answered_at_another_and_only_once(
-        workers: tuple[Sso, Sso]) -> None:
+    workers: tuple[Sso, Sso],
+) -> None:
     one, two = workers
     request_id = await one.start()
     saml_response = one.response(person(), in_response_to=request_id)
@@ -50,7 +53,8 @@ async def test_a_request_issued_by_one_worker_is_answered_at_another_and_only_on
 
 
 async def test_an_unsolicited_response_replayed_at_another_worker_is_refused(
-        workers: tuple[Sso, Sso]) -> None:
+    workers: tuple[Sso, Sso],
+) -> None:
     one, two = workers
     saml_response = one.response(person())
     assert (await one.post(saml_response)).status == 303
@@ -59,17 +63,20 @@ async def test_an_unsolicited_response_replayed_at_another_worker_is_refused(
 
 
 async def test_concurrent_posts_of_one_response_to_two_workers_sign_in_once(
-        workers: tuple[Sso, Sso]) -> None:
+    workers: tuple[Sso, Sso],
+) -> None:
     one, two = workers
     saml_response = one.response(person())
-    responses = await asyncio.gather(*(worker.post(saml_response)
-                                       for worker in (one, two, one, two, one, two)))
+    responses = await asyncio.gather(
+        *(worker.post(saml_response) for worker in (one, two, one, two, one, two))
+    )
     assert Counter(response.status for response in responses) == {303: 1, 403: 5}
     assert len(await one.users("ada@example.com")) == 1
 
 
 async def test_concurrent_first_sign_ins_of_one_person_create_one_user(
-        workers: tuple[Sso, Sso]) -> None:
+    workers: tuple[Sso, Sso],
+) -> None:
     """Two tabs, two workers, one new person: JIT must not create the account twice."""
     one, two = workers
     posts = [worker.post(worker.response(person())) for worker in (one, two, one, two)]
