@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sysconfig
 import time
 from collections import Counter
 from pathlib import Path
@@ -29,6 +30,19 @@ RATE = 100
 BOILERPLATE = 0.9
 """Functions on nearly every stack (runpy, the event loop) are left out of the inclusive table."""
 FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
+ROOTS = sorted(
+    {
+        f"{root}/"
+        for root in (
+            str(Path(__file__).resolve().parent.parent),  # this clone of the project
+            *(sysconfig.get_paths()[key] for key in ("purelib", "platlib", "stdlib", "platstdlib")),
+        )
+    },
+    key=len,
+    reverse=True,
+)
+"""Where a sampled file may live, deepest first (a virtualenv may sit inside the clone): a frame
+is named by its path below the first that holds it."""
 
 
 def _frame_name(frame: str) -> str:
@@ -37,9 +51,9 @@ def _frame_name(frame: str) -> str:
     if not match:
         return frame.strip()
     path = match["file"]
-    for marker in ("site-packages/", "/work/main/", "lib/python3.11/"):
-        if marker in path:
-            path = path.split(marker, 1)[1]
+    for root in ROOTS:
+        if path.startswith(root):
+            path = path.removeprefix(root)
             break
     return f"{match['function']} ({path})"
 

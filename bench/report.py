@@ -1,4 +1,4 @@
-"""Ratios, pass/miss against the targets of issue 3, and the JSON, Markdown and PNG outputs."""
+"""Ratios, pass/miss against the benchmark's targets, and the JSON, Markdown and PNG outputs."""
 
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ POOL = 32
 ROUNDS = 3
 VERSIONS = ("signxml", "lxml", "cryptography", "aiohttp", "secantusdb")
 REFERENCE = {"okta": {"sign": 367, "verify": 507}, "jumpcloud": {"sign": 709, "verify": 963}}
-"""The prototype's figures (saml.md §4, 2-core AMD EPYC), shown next to this run's."""
+"""The prototype's figures (docs/saml.md, Throughput; 2-core AMD EPYC), shown next to this run's."""
 
 Request = dict[str, Any]
 
@@ -427,7 +427,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"Best of {ROUNDS} interleaved rounds, {c['seconds']:.1f} s per figure. "
         "*Bare signxml*: `XMLVerifier.verify` of each signature of the same document at its "
         "place, the certificate pinned (no base64, no SAML checks). The prototype's figures "
-        "(saml.md §4) are in brackets.",
+        "(docs/saml.md) are in brackets.",
         "",
         "| shape | signatures | IdP signs /s | SP consume_response /s | bare signxml /s "
         "| other CPU |",
@@ -448,7 +448,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"load generator posts pre-signed responses to the ACS, {c['concurrency']} at a time, "
         f"for at most {c['http_seconds']} s or {c['sign_ins']:,} sign-ins per scenario. "
         "Every answer must be a 303 (a 302 for GET login); anything else is an error. "
-        "The prototype reached 166 to 185 sign-ins/s end to end (saml.md §4, IdP in the loop). "
+        "The prototype reached 166 to 185 sign-ins/s end to end (docs/saml.md, IdP in the loop). "
         + (
             f"Contended (other processes took ≥ {report.CONTENDED} core): {', '.join(flagged)}."
             if flagged

@@ -51,7 +51,7 @@ class HeaderProfile:
         return f"Bearer {token}"
 
     def build(self, method: str, token: str, has_body: bool) -> dict[str, str]:
-        """Headers for one request, in the IdP's printed order (see idp-flows.md §1.1)."""
+        """Headers for one request, in the IdP's printed order (see docs/idp-traffic.md)."""
         headers: dict[str, str] = {}
         if self.accept is not None:
             headers["Accept"] = self.accept
@@ -73,7 +73,7 @@ class HeaderProfile:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Okta's documented 429 handling (idp-flows.md §2.12): wait ``Retry-After`` seconds when it
+    """Okta's documented 429 handling (docs/idp-traffic.md): wait ``Retry-After`` seconds when it
     is an integer, else ``default_wait`` (an HTTP-date counts as "else"); double the wait on each
     repeat; give up after ``max_attempts`` requests in all and hand back the last 429."""
 

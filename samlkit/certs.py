@@ -56,7 +56,7 @@ class SigningKey:
     """An RSA private key and its certificate, parsed once.
 
     Loading a PEM key costs ~45 ms (cryptography validates it), 60x the signature itself, so the
-    key object is kept and reused for every response (saml.md §2 pitfall 3).
+    key object is kept and reused for every response (docs/saml.md, pitfalls).
     """
 
     private_key: rsa.RSAPrivateKey

@@ -3,7 +3,7 @@
 The SAML schema puts ``ds:Signature`` right after ``Issuer``; signxml would append it last, so a
 ``<ds:Signature Id="placeholder"/>`` is inserted there first and signxml fills it in. The reference
 is always ``#<ID>`` of the signed element and exc-c14n is used without an InclusiveNamespaces
-PrefixList, which signxml 5.2 cannot write correctly (issue #163, saml.md §2 pitfall 4).
+PrefixList, which signxml 5.2 cannot write correctly (signxml issue #163; docs/saml.md).
 """
 
 from __future__ import annotations

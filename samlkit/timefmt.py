@@ -1,7 +1,8 @@
 """SAML timestamps: xs:dateTime in UTC with millisecond precision, as Okta writes them.
 
 Parsing insists on a timezone: a naive timestamp is ambiguous by hours, which is exactly the
-window an attacker would use to stretch an assertion's validity (saml.md §7 item 8).
+window an attacker would use to stretch an assertion's validity (docs/saml.md, attack
+``timestamps_without_timezone``).
 """
 
 from __future__ import annotations

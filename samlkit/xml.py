@@ -1,7 +1,7 @@
 """The one way SAML XML is parsed: no DTD, no entities, no comments, no processing instructions.
 
 Real IdPs and SPs emit none of these, and each one is an attack vector (XXE, billion laughs,
-comment-injection that splits a signed NameID: saml.md §5 #17-#21), so they are refused outright
+comment-injection that splits a signed NameID: see docs/saml.md), so they are refused outright
 instead of being neutralised. XInclude is never processed: nothing here calls ``xinclude()``.
 """
 

@@ -251,7 +251,7 @@ async def test_concurrent_rename_and_member_adds_keep_both(scim: Scim) -> None:
     group = await scim.create_group("Before")
 
     statuses = await asyncio.gather(
-        # Okta sends a rename with every membership update (idp-flows §2.8).
+        # Okta sends a rename with every membership update (docs/idp-traffic.md).
         *(
             patch(
                 scim,

@@ -1,7 +1,7 @@
 """PATCH over HTTP (RFC 7644 §3.5.2) and the IdP dialects accepted on top of it.
 
-The IdP request bodies are the literal ones from /work/shared/reference/idp-flows.md
-(Okta §2.5-§2.8, JumpCloud §3.5, Entra §4); only the ids are this test's own.
+The IdP request bodies are the literal ones of docs/idp-traffic.md (Okta, JumpCloud, Entra);
+only the ids are this test's own.
 """
 
 from __future__ import annotations
@@ -544,7 +544,7 @@ async def test_okta_password_push_changes_the_hash_and_is_never_returned(
 ) -> None:
     before = (await mongo_db.users.find_one({"_id": bjensen["id"]}))["pw"]
 
-    # Okta §2.7 (OIN template): path-less replace of the password.
+    # Okta OIN template: path-less replace of the password.
     answer = await send(
         scim,
         f"/Users/{bjensen['id']}",
@@ -675,7 +675,7 @@ async def test_membership_only_patch_with_stale_if_match_is_412_and_adds_nobody(
 async def test_okta_deactivate_and_reactivate_path_less(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
-    # Okta §2.5 (literal) and §2.6.
+    # Okta OIN deactivate (literal) and reactivate.
     deactivated = await send(
         scim,
         f"/Users/{bjensen['id']}",
@@ -706,7 +706,7 @@ async def test_okta_deactivate_and_reactivate_path_less(
 async def test_okta_group_rename_with_its_own_id_in_the_value(scim: Scim) -> None:
     group = await scim.create_group("Test SCIMv2")
 
-    # Okta §2.8: `id` inside `value` is legacy; the same id is accepted.
+    # Okta OIN rename: `id` inside `value` is legacy; the same id is accepted.
     answer = await send(
         scim,
         f"/Groups/{group['id']}",
@@ -746,7 +746,7 @@ async def test_okta_membership_delta_removes_by_filter_then_adds(
     leaving, staying, joining = people[0], people[1], people[2]
     group = await scim.create_group("Test SCIMv2", members=[leaving, staying])
 
-    # Okta §2.8, literal shape.
+    # Okta OIN membership PATCH, literal shape.
     answer = await send(
         scim,
         f"/Groups/{group['id']}",
@@ -842,7 +842,7 @@ async def test_jumpcloud_member_add_and_remove_with_value_arrays(
 ) -> None:
     group = await scim.create_group("JC", members=people[:2])
 
-    # JumpCloud §3.5: no filter, no display, no type.
+    # JumpCloud: no filter, no display, no type.
     added = await patch(
         scim,
         f"/Groups/{group['id']}",
@@ -866,7 +866,7 @@ async def test_jumpcloud_member_add_and_remove_with_value_arrays(
 async def test_entra_disable_with_capitalised_op_and_string_boolean(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
-    # Entra §4, default (non-flag) behaviour: capitalised op, "False" as a string.
+    # Entra, default (non-flag) behaviour: capitalised op, "False" as a string.
     answer = await send(
         scim,
         f"/Users/{bjensen['id']}",
@@ -938,7 +938,7 @@ async def test_entra_multi_attribute_update_one_replace_per_path(
 async def test_entra_path_less_replace_with_dotted_keys(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
-    # Entra §4 with aadOptscim062020: lower-case op, path-less value with attribute paths as keys.
+    # Entra with aadOptscim062020: lower-case op, path-less value with attribute paths as keys.
     answer = await send(
         scim,
         f"/Users/{bjensen['id']}",

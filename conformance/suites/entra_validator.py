@@ -1,6 +1,6 @@
 """The ``entra-validator`` suite: the Microsoft SCIM Validator's scenarios, Entra's bodies.
 
-Microsoft does not publish the validator's per-test names (reference §4, source E3), so
+Microsoft does not publish the validator's per-test names (E3 below), so
 each check is one scenario the validator runs (create, get, filter by the joining
 properties, PATCH add / replace / remove, manager, enterprise attributes, groups, delete)
 sent with the exact shapes the Entra provisioning service sends (E1, E2): capitalised
@@ -33,7 +33,7 @@ E2 = (
     "Microsoft Entra SCIM compatibility notes (application-provisioning-config-problem-"
     "scim-compatibility)"
 )
-E3 = "Microsoft SCIM Validator (scim-validator-tutorial; per-test list inferred, reference §4)"
+E3 = "Microsoft SCIM Validator (scim-validator-tutorial; per-test list inferred)"
 FLAG = f"{E2}, aadOptscim062020 flag"
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"

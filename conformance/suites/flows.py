@@ -208,7 +208,7 @@ _RULE = (
     SUITE,
     "flows.okta-oin.full-lifecycle",
     "Okta OIN template: full lifecycle lands",
-    "idp-flows.md §2 (Okta OIN SCIM 2.0)",
+    "docs/idp-traffic.md (Okta, OIN template)",
     _RULE,
 )
 async def okta_oin(context: Context) -> None:
@@ -219,7 +219,7 @@ async def okta_oin(context: Context) -> None:
     SUITE,
     "flows.okta-aiw.full-lifecycle",
     "Okta AIW (GET+PUT): full lifecycle lands",
-    "idp-flows.md §2 (Okta AIW personality)",
+    "docs/idp-traffic.md (Okta, App Integration Wizard)",
     _RULE,
 )
 async def okta_aiw(context: Context) -> None:
@@ -230,7 +230,7 @@ async def okta_aiw(context: Context) -> None:
     SUITE,
     "flows.jumpcloud.full-lifecycle",
     "JumpCloud: full lifecycle lands",
-    "idp-flows.md §3 (JumpCloud)",
+    "docs/idp-traffic.md (JumpCloud)",
     _RULE,
 )
 async def jumpcloud(context: Context) -> None:
@@ -241,7 +241,7 @@ async def jumpcloud(context: Context) -> None:
     SUITE,
     "flows.entra.full-lifecycle",
     "Entra ID: full lifecycle lands",
-    "idp-flows.md §4 (Microsoft Entra ID)",
+    "docs/idp-traffic.md (Microsoft Entra ID)",
     _RULE,
 )
 async def entra(context: Context) -> None:
@@ -252,7 +252,7 @@ async def entra(context: Context) -> None:
     SUITE,
     "flows.entra-optscim062020.full-lifecycle",
     "Entra ID with aadOptscim062020: full lifecycle lands",
-    "idp-flows.md §4 (Entra, aadOptscim062020 flag)",
+    "docs/idp-traffic.md (Entra, aadOptscim062020 flag)",
     _RULE,
 )
 async def entra_flag(context: Context) -> None:

@@ -1,9 +1,9 @@
 """The ``okta-spec`` suite: the 12 cases of Okta's "SCIM 2.0 SPEC Test" (Runscope/BlazeMeter).
 
-Reproduced from ``Okta-SCIM-20-SPEC-Test.json`` (PR OKTA-728721, May 2024) as recorded in
-the project's IdP reference (§2.10): the same requests, headers, random values and
-assertions, in the same order. Okta's suite needs one user to exist already; the first
-case creates one under the run's prefix so an empty server can run it, and says so.
+Reproduced from ``Okta-SCIM-20-SPEC-Test.json`` (PR OKTA-728721, May 2024): the same requests,
+headers, random values and assertions, in the same order. Okta's suite needs one user to exist
+already; the first case creates one under the run's prefix so an empty server can run it, and
+says so.
 Cases 2, 7 and 8 depend on what earlier cases found or created, as in Okta's suite;
 the shared values live on the run's fixture tracker.
 """

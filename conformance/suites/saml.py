@@ -260,7 +260,7 @@ async def wrong_recipient_refused(context: Context) -> None:
     SUITE,
     "saml.wrapped-refused",
     "A signature-wrapped forgery is refused",
-    "SAML 2.0 Core §5.4.2; saml.md §5 #8 (XML signature wrapping)",
+    "SAML 2.0 Core §5.4.2; docs/saml.md, wrap_evil_first (XML signature wrapping)",
     "Only what the signature covers may be consumed: a forged unsigned assertion in the "
     "assertion's place, the genuine signed one moved into samlp:Extensions, is refused."
     + REFUSED_AFTER_GENUINE,

@@ -1,11 +1,11 @@
-"""Microsoft Entra ID provisioning (idp-flows.md §4): the capitalised-PATCH client.
+"""Microsoft Entra ID provisioning (docs/idp-traffic.md): the capitalised-PATCH client.
 
 Default is the classic ``scim`` job: ops ``Add``/``Replace``/``Remove``, one ``Replace`` per
 path, ``active`` as the string ``"False"``/``"True"``, members removed with a ``value`` list.
 ``optscim062020=True`` emulates the ``aadOptscim062020`` tenant-URL flag: lower-case ops,
 booleans, one path-less replace with dotted keys, members removed by ``members[value eq …]``.
 
-Unknown in the reference, so configurable: the User-Agent after the documented prefix
+Unknown from public sources, so configurable: the User-Agent after the documented prefix
 (``user_agent``), Accept/Content-Type (``application/scim+json`` assumed), the joining attribute
 (``match_attribute``: ``userName`` by default, ``externalId`` possible), whether ``active`` is a
 string (``string_booleans``; Entra's own tutorial shows a boolean). ``ad_group_schema=False``
@@ -80,7 +80,7 @@ class Entra(Profile):
         return ("True" if value else "False") if self.string_booleans else value
 
     async def test_connection(self) -> bool:
-        """[INF shape] a random user and a random group that should not exist; 200 expected."""
+        """Shape inferred: a random user and a random group that should not exist; 200 expected."""
         users = await self.call(
             "test connection",
             "GET",

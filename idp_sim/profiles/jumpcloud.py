@@ -1,4 +1,4 @@
-"""JumpCloud custom SCIM connector (idp-flows.md §3, §7 "JumpCloud") — lower confidence.
+"""JumpCloud custom SCIM connector (docs/idp-traffic.md) — lower confidence.
 
 Known: ``Authorization: Bearer <Token Key>``; create body with alphabetically sorted keys, the
 enterprise URN in ``schemas``, ``externalId`` = 24-hex JumpCloud id, no password; updates are
@@ -257,7 +257,7 @@ class JumpCloud(Profile):
         self.pushed_members[group.id] = self.member_ids(group)
 
     async def rename_group(self, group: DirectoryGroup) -> None:
-        """[INF] rename as a ``replace`` of ``displayName``."""
+        """Inferred: rename as a ``replace`` of ``displayName``."""
         await self.call(
             "group rename",
             "PATCH",

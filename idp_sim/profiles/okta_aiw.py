@@ -1,8 +1,8 @@
-"""Okta, AIW / custom-app personality: the GET-then-PUT client (idp-flows.md §1.4, §2.9, §7).
+"""Okta, AIW / custom-app personality: the GET-then-PUT client (docs/idp-traffic.md).
 
 Same transport, probes, import, lookup and create as the OIN template; everything that changes a
 resource afterwards is ``GET`` then a full ``PUT`` (observed: no PATCH at all). Reactivate and
-password bodies are [INF]: the GET'd resource with ``active: true`` / ``password`` overwritten.
+password bodies are inferred: the GET'd resource with ``active: true`` / ``password`` overwritten.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class OktaAIW(OktaOIN):
         await self.get_put_user(user, "unassign", {"active": False})
 
     async def push_group(self, group: DirectoryGroup) -> str | None:
-        """§2.9: filter by displayName → POST (``members: []``) → GET → PUT full members."""
+        """Filter by displayName → POST (``members: []``) → GET → PUT full members."""
         self.directory.assign_group(group.id)
         found = self.first_resource(
             await self.call(

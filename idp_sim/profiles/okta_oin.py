@@ -1,7 +1,7 @@
 """Okta, OIN-template personality (SCIM 2.0 test app / published OIN apps): the PATCH client.
 
-Every shape here is from idp-flows.md §1-§2 and §7 "Okta-OIN". Inferred details, configurable:
-reactivate and password-push bodies (§2.6, §2.7: Okta publishes no body, we mirror the documented
+Every shape here is Okta's documented or captured one (docs/idp-traffic.md). Inferred details,
+configurable: reactivate and password-push bodies (Okta publishes none, we mirror the documented
 deactivate shape); ``locale`` (``en-US`` now, ``en_US`` in 2018); whether the group rename PATCH
 follows every membership update (Okta docs say it does; ``rename_on_membership``).
 """
@@ -24,8 +24,8 @@ OKTA_USER_AGENT = "Okta SCIM Client 1.0.0"
 
 
 def okta_headers(auth: AuthForm = "bearer") -> HeaderProfile:
-    """§1.1: Accept, Accept-Charset, Content-Type (bodies and DELETE, never GET), UA, auth,
-    then Okta's ``Connection: Keep-Alive`` and ``Accept-Encoding: gzip,deflate``."""
+    """In Okta's printed order: Accept, Accept-Charset, Content-Type (bodies and DELETE, never
+    GET), UA, auth, then Okta's ``Connection: Keep-Alive`` and ``Accept-Encoding: gzip,deflate``."""
     return HeaderProfile(
         user_agent=OKTA_USER_AGENT,
         accept="application/scim+json",
@@ -66,7 +66,7 @@ class OktaOIN(Profile):
         self.locale = locale
         self.rename_on_membership = rename_on_membership
 
-    # ---- §2.1-2.2 --------------------------------------------------------------------------------
+    # ---- connection and import ------------------------------------------------------------------
     async def test_connection(self) -> bool:
         """Constant probes: ``/Users?startIndex=1&count=2`` (+ ``/Groups`` page if groups on)."""
         ok = (
@@ -81,16 +81,16 @@ class OktaOIN(Profile):
         return ok
 
     async def import_users(self) -> list[dict[str, Any]]:
-        """Full import, 100 a page; users with ``active: false`` are not pulled in (§2.2)."""
+        """Full import, 100 a page; users with ``active: false`` are not pulled in."""
         users = await self.page_all("import users", "/Users")
         return [u for u in users if u.get("active", True) is not False]
 
     async def import_groups(self) -> list[dict[str, Any]]:
         return await self.page_all("import groups", "/Groups")
 
-    # ---- §2.3-2.7 --------------------------------------------------------------------------------
+    # ---- users ----------------------------------------------------------------------------------
     def user_body(self, user: DirectoryUser) -> dict[str, Any]:
-        """The create body of §2.3, key order as in Okta's docs."""
+        """The create body, key order as in Okta's docs."""
         return {
             "schemas": [USER_SCHEMA],
             "userName": user.login,
@@ -105,7 +105,7 @@ class OktaOIN(Profile):
         }
 
     def merge(self, current: dict[str, Any], user: DirectoryUser) -> dict[str, Any]:
-        """§2.4: the SP's own representation with Okta's mapped attributes overwritten."""
+        """The SP's own representation with Okta's mapped attributes overwritten."""
         body = dict(current)
         body["userName"] = user.login
         body["name"] = {
@@ -117,7 +117,7 @@ class OktaOIN(Profile):
         body["displayName"] = user.display_name
         body["externalId"] = user.id
         body["active"] = user.active
-        if user.title:  # mapped in the lab capture (§2.4, X2 "title change")
+        if user.title:  # mapped in a captured title change
             body["title"] = user.title
         return body
 
@@ -162,7 +162,7 @@ class OktaOIN(Profile):
         await self.get_put_user(user, "update profile")
 
     async def patch_user(self, user: DirectoryUser, operation: str, value: dict[str, Any]) -> None:
-        """§2.5: one path-less replace whose ``value`` is an object; 200 or 204 accepted."""
+        """One path-less replace whose ``value`` is an object; 200 or 204 accepted."""
         await self.call(
             operation,
             "PATCH",
@@ -176,24 +176,24 @@ class OktaOIN(Profile):
         await self.patch_user(user, "deactivate", {"active": False})
 
     async def reactivate_user(self, user: DirectoryUser) -> None:
-        """[INF] same shape as deactivate with ``true`` (§2.6)."""
+        """Inferred: the deactivate shape with ``true``."""
         user.active = True
         await self.patch_user(user, "reactivate", {"active": True})
 
     async def push_password(self, user: DirectoryUser, password: str) -> None:
-        """[INF] ``replace`` with ``{"password": …}`` (§2.7)."""
+        """Inferred: ``replace`` with ``{"password": …}``."""
         await self.patch_user(user, "password push", {"password": password})
 
     async def unassign_user(self, user: DirectoryUser) -> None:
-        """Unassign = deactivate on the wire; Okta never sends DELETE /Users (§2.5)."""
+        """Unassign = deactivate on the wire; Okta never sends DELETE /Users."""
         self.directory.unassign_user(user.id)
         user_active = user.active
         await self.patch_user(user, "unassign", {"active": False})
         user.active = user_active
 
-    # ---- §2.8 group push ----------------------------------------------------------------------
+    # ---- group push -----------------------------------------------------------------------------
     def member_value(self, user_id: str) -> dict[str, Any]:
-        """Member ``value`` is the SP id, ``display`` the userName, no ``type`` (§2.8)."""
+        """Member ``value`` is the SP id, ``display`` the userName, no ``type``."""
         return {"value": self.user_links[user_id], "display": self.directory.user(user_id).login}
 
     async def push_group(self, group: DirectoryGroup) -> str | None:
@@ -225,7 +225,7 @@ class OktaOIN(Profile):
         )
 
     def rename_op(self, group: DirectoryGroup) -> dict[str, Any]:
-        """Legacy shape with ``id`` inside ``value`` (§2.8)."""
+        """Legacy shape with ``id`` inside ``value``."""
         return {
             "op": "replace",
             "value": {"id": self.scim_group_id(group), "displayName": group.name},

@@ -1,4 +1,4 @@
-"""Signed SAML Responses in Okta's and JumpCloud's layout (idp-flows.md §5.3, saml.md §3).
+"""Signed SAML Responses in Okta's and JumpCloud's layout (docs/saml.md).
 
 :meth:`IdentityProvider.build` and :meth:`IdentityProvider.sign` are separate steps so the
 tampering module can break a document at any stage (before, between or after the signatures)

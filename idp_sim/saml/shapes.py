@@ -1,4 +1,4 @@
-"""What differs between an Okta-shaped and a JumpCloud-shaped IdP (idp-flows.md §5-§6).
+"""What differs between an Okta-shaped and a JumpCloud-shaped IdP (docs/saml.md).
 
 Everything vendor-specific lives in one frozen :class:`IdpShape`, so the response builder has no
 ``if vendor == ...`` branches and a test can tweak one knob with ``dataclasses.replace``.

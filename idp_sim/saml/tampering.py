@@ -1,4 +1,4 @@
-"""Deliberately broken SAML Responses: every attack of saml.md §5 and §7 that fits in a document.
+"""Deliberately broken SAML Responses: every attack of docs/saml.md that fits in a document.
 
 Each variant is a small recipe run through the real builder (:meth:`IdentityProvider.build`):
 ``prepare`` steps change the unsigned tree as a misbehaving IdP would, ``sign`` signs it (maybe
@@ -408,11 +408,11 @@ def _duplicate_ids(tree: Tree, ctx: _Context) -> Tree:
     return tree
 
 
-# --- wrapping (signature wrapping, saml.md §5 #8-#14) ------------------------------------------
+# --- wrapping (signature wrapping, docs/saml.md) ------------------------------------------------
 
 
 def _wrap_evil_first(tree: Tree, ctx: _Context) -> Tree:
-    """#8: an unsigned evil assertion takes the genuine one's place, the genuine to Extensions."""
+    """An unsigned evil assertion takes the genuine one's place, the genuine to Extensions."""
     genuine = _one(tree, "a:Assertion")
     genuine.addprevious(_evil_assertion(ctx))
     _extensions(tree).append(genuine)
@@ -420,7 +420,7 @@ def _wrap_evil_first(tree: Tree, ctx: _Context) -> Tree:
 
 
 def _wrap_same_id(tree: Tree, ctx: _Context) -> Tree:
-    """#9: an evil assertion with the genuine ID carries the signed one inside its Advice."""
+    """An evil assertion with the genuine ID carries the signed one inside its Advice."""
     genuine = _one(tree, "a:Assertion")
     evil = _evil_assertion(ctx)
     evil.set("ID", genuine.get("ID", ""))
@@ -442,21 +442,21 @@ def _steal_signature(tree: Tree, ctx: _Context) -> tuple[Tree, Tree, Tree]:
 
 
 def _wrap_in_signature_object(tree: Tree, ctx: _Context) -> Tree:
-    """#10: the evil assertion holds the genuine Signature; the genuine sits in its ds:Object."""
+    """The evil assertion holds the genuine Signature; the genuine sits in its ds:Object."""
     genuine, _, signature = _steal_signature(tree, ctx)
     etree.SubElement(signature, q(DSIG, "Object")).append(genuine)
     return tree
 
 
 def _wrap_copied_signature(tree: Tree, ctx: _Context) -> Tree:
-    """#11: the evil assertion holds the genuine Signature; the genuine is in Extensions."""
+    """The evil assertion holds the genuine Signature; the genuine is in Extensions."""
     genuine, _, _ = _steal_signature(tree, ctx)
     _extensions(tree).append(genuine)
     return tree
 
 
 def _wrap_response(tree: Tree, ctx: _Context) -> Tree:
-    """#12: the genuine signed Response goes into the Extensions of an unsigned evil Response."""
+    """The genuine signed Response goes into the Extensions of an unsigned evil Response."""
     evil = ctx.idp.build(
         impersonated(ctx.subject), ctx.sp, in_response_to=ctx.in_response_to, now=ctx.now
     )
@@ -465,7 +465,7 @@ def _wrap_response(tree: Tree, ctx: _Context) -> Tree:
 
 
 def _move_response_signature_into_assertion(tree: Tree, ctx: _Context) -> Tree:
-    """#14: the Response's signature (URI = Response ID) relocated to where an assertion's goes."""
+    """The Response's signature (URI = Response ID) relocated to where an assertion's goes."""
     _one(tree, "a:Assertion/a:Issuer").addnext(_one(tree, "ds:Signature"))
     return tree
 
@@ -587,7 +587,7 @@ def variants(
         ),
         _v(
             "response_only_signed",
-            "only the Response is signed; refused when the SP requires a signed assertion (§5 #3)",
+            "only the Response is signed; refused when the SP requires a signed assertion",
             _Recipe(sign=_RESPONSE_ONLY),
             "signature",
             "policy:require_signed_assertion",
@@ -773,7 +773,7 @@ def variants(
         # shape
         _v(
             "two_signed_assertions",
-            "two genuinely signed assertions in one Response (§5 #16)",
+            "two genuinely signed assertions in one Response",
             _Recipe(prepare=[_second_assertion], sign=_sign(assertion=True)),
             "shape",
             "wrapping",
@@ -829,43 +829,43 @@ def variants(
         # signature wrapping
         _v(
             "wrap_evil_first",
-            "#8: an unsigned evil assertion first, the signed one moved into Extensions",
+            "an unsigned evil assertion first, the signed one moved into Extensions",
             _Recipe(sign=_ASSERTION_ONLY, attack=[_wrap_evil_first]),
             "wrapping",
         ),
         _v(
             "wrap_same_id",
-            "#9: an evil assertion with the genuine ID wraps the signed one (in its Advice)",
+            "an evil assertion with the genuine ID wraps the signed one (in its Advice)",
             _Recipe(sign=_ASSERTION_ONLY, attack=[_wrap_same_id]),
             "wrapping",
         ),
         _v(
             "wrap_in_signature_object",
-            "#10: the evil assertion holds the genuine Signature, the genuine in its ds:Object",
+            "the evil assertion holds the genuine Signature, the genuine in its ds:Object",
             _Recipe(sign=_ASSERTION_ONLY, attack=[_wrap_in_signature_object]),
             "wrapping",
         ),
         _v(
             "wrap_copied_signature",
-            "#11: the evil assertion holds the genuine Signature, the genuine in Extensions",
+            "the evil assertion holds the genuine Signature, the genuine in Extensions",
             _Recipe(sign=_ASSERTION_ONLY, attack=[_wrap_copied_signature]),
             "wrapping",
         ),
         _v(
             "wrap_response",
-            "#12: the signed Response inside the Extensions of an unsigned evil Response",
+            "the signed Response inside the Extensions of an unsigned evil Response",
             _Recipe(sign=_RESPONSE_ONLY, attack=[_wrap_response]),
             "wrapping",
         ),
         _v(
             "wrap_okta",
-            "#13: an Okta doc (both signed), its Response signature dropped, then #8",
+            "an Okta doc (both signed), its Response signature dropped, then wrap_evil_first",
             _Recipe(sign=_BOTH, attack=[_remove("ds:Signature"), _wrap_evil_first]),
             "wrapping",
         ),
         _v(
             "signature_moved_into_assertion",
-            "#14: the Response's signature (URI = Response ID) moved into the Assertion",
+            "the Response's signature (URI = Response ID) moved into the Assertion",
             _Recipe(sign=_RESPONSE_ONLY, attack=[_move_response_signature_into_assertion]),
             "wrapping",
         ),

@@ -12,7 +12,7 @@ apart from the SCIM document:
   linked to another IdP: the same email from a second IdP never takes an account over;
 - otherwise, with JIT on, a user is created with the subject as userName.
 
-JIT is create-and-update only, as Okta's is (idp-flows.md §5.4): it never deactivates
+JIT is create-and-update only, as Okta's is: it never deactivates
 anyone, and a user SCIM deactivated cannot sign in.
 """
 

@@ -33,10 +33,10 @@ class AttributeMap:
 
 PRESETS: Mapping[str, AttributeMap] = {
     # Okta: the names an admin types in the app's Attribute Statements, camelCase by habit
-    # (idp-flows.md §5.2), and a "groups" Group Attribute Statement.
+    # (docs/saml.md), and a "groups" Group Attribute Statement.
     "okta": AttributeMap("email", "firstName", "lastName", "groups"),
     # JumpCloud: the lowercase names its attribute mapping suggests, and the group attribute
-    # older JumpCloud apps call memberOf (idp-flows.md §6).
+    # older JumpCloud apps call memberOf (docs/saml.md).
     "jumpcloud": AttributeMap("email", "firstname", "lastname", "memberOf"),
     "custom": AttributeMap(),
 }

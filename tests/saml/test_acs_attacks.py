@@ -1,4 +1,4 @@
-"""Every attack of saml.md §5 and §7 against the ACS over HTTP, and the valid edge cases too.
+"""Every attack of docs/saml.md against the ACS over HTTP, and the valid edge cases too.
 
 Each broken response comes from ``idp_sim.saml.tampering`` and is posted as a browser would.
 A refusal must be the generic page (nothing about why), must create nobody, and must be
@@ -193,8 +193,9 @@ async def test_multi_valued_groups_all_arrive(okta_sso: Sso) -> None:
 
 
 async def test_an_expired_pinned_certificate_is_refused(okta_sso: Sso) -> None:
-    """signxml checks the pinned certificate's validity period; we keep that (saml.md §8):
-    an expired IdP certificate is a visible failure in the log, not a silent risk."""
+    """signxml checks the pinned certificate's validity period; we keep that (docs/saml.md,
+    policy choices): an expired IdP certificate is a visible failure in the log, not a silent
+    risk."""
     now = datetime.now(UTC)
     expired = SigningKey.generate("expired IdP", valid_days=1, now=now - timedelta(days=2))
     idp = IdentityProvider(replace(okta_sso.idp.shape), expired)

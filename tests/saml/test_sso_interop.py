@@ -1,7 +1,7 @@
 """Interop: the SP accepts a response signed by libxmlsec1 in Okta's exact layout.
 
 Okta signs with ``InclusiveNamespaces PrefixList="xs"`` inside the exc-c14n transform, which
-signxml cannot produce (saml.md §2.4, signxml issue #163). Signing with python-xmlsec (the
+signxml cannot produce (signxml issue #163; docs/saml.md). Signing with python-xmlsec (the
 libxmlsec1 that pysaml2 and python3-saml use) proves the SP verifies what Okta really sends,
 not only what our own simulator makes.
 """
