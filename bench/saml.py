@@ -47,7 +47,7 @@ from samlkit.authn_request import parse_authn_request
 from samlkit.bindings import decode_post, decode_redirect
 from samlkit.certs import SigningKey, certificate_pem
 from samlkit.namespaces import ASSERTION, q
-from scim_server.sso.verify import MAX_RESPONSE_BYTES, VerifierConfig, consume_response
+from scim_server.core.sso.verify import MAX_RESPONSE_BYTES, VerifierConfig, consume_response
 
 DATABASE = "scim_bench_saml"
 CONCURRENCY = 8

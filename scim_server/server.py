@@ -15,10 +15,10 @@ from dataclasses import replace
 
 from aiohttp import web
 
-from scim_server.app import create_app
 from scim_server.config import Settings
 from scim_server.embedded import EmbeddedMongo
-from scim_server.state import SERVICES
+from scim_server.web.app import create_app
+from scim_server.web.state import SERVICES
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from aiohttp.test_utils import TestClient
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from scim_server.app import create_app
 from scim_server.config import Settings
 from scim_server.embedded import EmbeddedMongo
+from scim_server.web.app import create_app
 
 ADMIN_TOKEN = "test-admin-token"
 

@@ -12,8 +12,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from scim_server.app import create_app
 from scim_server.config import Settings
+from scim_server.web.app import create_app
 from tests.conftest import ADMIN, Scim, make_tenant, scim_error
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"

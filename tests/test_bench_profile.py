@@ -13,8 +13,8 @@ PROJECT = Path(bench.__file__).resolve().parent.parent
 
 
 def test_a_project_frame_is_named_relative_to_the_clone() -> None:
-    frame = f"patch ({PROJECT}/scim_server/provisioning.py:298)"
-    assert _frame_name(frame) == "patch (scim_server/provisioning.py)"
+    frame = f"patch ({PROJECT}/scim_server/core/provisioning.py:298)"
+    assert _frame_name(frame) == "patch (scim_server/core/provisioning.py)"
 
 
 def test_library_and_standard_library_frames_lose_their_install_prefix() -> None:

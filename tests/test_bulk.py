@@ -11,8 +11,8 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
-from scim_server.app import create_app
 from scim_server.config import Settings
+from scim_server.web.app import create_app
 from tests.conftest import ERROR, Scim, make_tenant, scim_error
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"

@@ -8,8 +8,8 @@ from typing import Any
 
 import jwt
 
-from scim_server.cursors import Position, keyset_condition
-from scim_server.state import SERVICES
+from scim_server.core.cursors import Position, keyset_condition
+from scim_server.web.state import SERVICES
 from tests.conftest import Scim, plan_stages
 
 

@@ -17,7 +17,7 @@ from scim2_models import (
     ServiceProviderConfig,
 )
 
-from scim_server.discovery import (
+from scim_server.core.discovery import (
     Capabilities,
     list_response,
     resource_type,

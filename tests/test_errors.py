@@ -14,14 +14,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 from pymongo import AsyncMongoClient
 
-from scim_server.app import create_app
 from scim_server.config import Settings
+from scim_server.core.provisioning import Provisioning
+from scim_server.core.tokens import TokenAuthority
 from scim_server.embedded import free_port
-from scim_server.provisioning import Provisioning
-from scim_server.state import SERVICES, Services
 from scim_server.storage.database import Database
 from scim_server.storage.tenants import TenantRepository
-from scim_server.tokens import TokenAuthority
+from scim_server.web.app import create_app
+from scim_server.web.state import SERVICES, Services
 from tests.conftest import ADMIN, Scim, make_tenant, scim_error
 
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"

@@ -9,7 +9,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 from scim2_models import InvalidFilterException, InvalidValueException, Path, ScimFilter
 
-from scim_server.filters import compile_filter, compile_sort, match_nothing, stored_field
+from scim_server.core.filters import compile_filter, compile_sort, match_nothing, stored_field
 from scim_server.models import GroupModel, UserModel, storage_key
 from tests.conftest import index_scans
 

@@ -11,11 +11,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from scim_server.app import create_app
 from scim_server.cli import main
 from scim_server.config import Settings
-from scim_server.journal import ProvisioningJournal
+from scim_server.core.journal import ProvisioningJournal
 from scim_server.storage.database import Database
+from scim_server.web.app import create_app
 from tests.conftest import ADMIN, ADMIN_TOKEN, Scim, make_tenant
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"

@@ -12,10 +12,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from scim_server.app import create_app
 from scim_server.config import Settings
-from scim_server.filters import compile_filter
+from scim_server.core.filters import compile_filter
 from scim_server.models import GroupModel, UserModel
+from scim_server.web.app import create_app
 from tests.conftest import Scim, index_scans, make_tenant, scim_error
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from scim_server.app import create_app
 from scim_server.config import Settings
+from scim_server.web.app import create_app
 from tests.conftest import Scim, make_tenant
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"

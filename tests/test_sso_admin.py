@@ -22,11 +22,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from samlkit.certs import SigningKey, certificate_pem, fingerprint_sha256
 from samlkit.metadata import idp_metadata
 from samlkit.namespaces import EMAIL, UNSPECIFIED_11
-from scim_server.app import create_app
 from scim_server.cli import main
 from scim_server.config import Settings
-from scim_server.state import SERVICES
 from scim_server.storage.sso import PendingRequest
+from scim_server.web.app import create_app
+from scim_server.web.state import SERVICES
 from tests.conftest import ADMIN, ADMIN_TOKEN, Scim, make_tenant, scim_error
 
 SSO = "/admin/tenants/acme/sso"
@@ -718,7 +718,7 @@ async def test_an_unusable_metadata_url_is_400(
 async def test_a_metadata_url_that_never_answers_times_out_as_400(
     scim: Scim, metadata_site: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("scim_server.resources.idp_metadata.FETCH_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr("scim_server.web.idp_metadata.FETCH_TIMEOUT_SECONDS", 0.2)
     response = await scim.client.post(
         f"{SSO}/metadata", headers=ADMIN, json={"url": f"{metadata_site}/slow"}
     )

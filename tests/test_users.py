@@ -8,7 +8,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from scim_server.passwords import verify_password_sync
+from scim_server.core.passwords import verify_password_sync
 from tests.conftest import Scim, scim_error
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"

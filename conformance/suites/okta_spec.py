@@ -15,6 +15,7 @@ import string
 from typing import Any
 
 from conformance.checks import (
+    CheckFailed,
     CheckSkipped,
     Context,
     check,
@@ -139,7 +140,8 @@ async def users_endpoint(ctx: Context) -> None:
     expect_status(listing, 200)
     body = expect_object(listing)
     resources = body.get("Resources")
-    require(isinstance(resources, list) and resources, "Resources is empty")
+    if not isinstance(resources, list) or not resources:
+        raise CheckFailed("Resources is empty")
     require_list_response(body)
     for key in ("itemsPerPage", "startIndex", "totalResults"):
         require(

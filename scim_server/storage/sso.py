@@ -23,8 +23,8 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
-from scim_server.errors import ServiceUnavailableException
-from scim_server.sso.settings import SsoSettings, from_document, to_document
+from scim_server.core.errors import ServiceUnavailableException
+from scim_server.core.sso.settings import SsoSettings, from_document, to_document
 from scim_server.storage.database import Database, Document
 
 SSO_LOG_TTL_SECONDS = 30 * 24 * 3600

@@ -20,7 +20,7 @@ class TenantRepository:
         self.tokens = database.tokens
 
     async def create(self, name: str, now: datetime) -> Document:
-        # Unlimited seats, none used: see scim_server.seats.
+        # Unlimited seats, none used: see scim_server.core.seats.
         document = {"_id": name, "created": now, "seats": None, "seats_used": 0}
         try:
             await self.tenants.insert_one(document)

@@ -26,8 +26,8 @@ from idp_sim.saml.response import ServiceProvider
 from idp_sim.saml.shapes import IdpShape, jumpcloud, okta
 from idp_sim.saml.webapp import HostedApp, IdpServerConfig, create_idp_app
 from samlkit.certs import SigningKey
-from scim_server.app import create_app
 from scim_server.config import Settings
+from scim_server.web.app import create_app
 from tests.conftest import ADMIN
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -20,8 +20,8 @@ from idp_sim.saml.shapes import IdpShape
 from samlkit.authn_request import parse_authn_request
 from samlkit.bindings import decode_redirect
 from samlkit.certs import SigningKey
-from scim_server.sso.settings import PRESETS, SsoSettings
-from scim_server.state import SERVICES
+from scim_server.core.sso.settings import PRESETS, SsoSettings
+from scim_server.web.state import SERVICES
 from tests.conftest import ADMIN, Scim
 
 

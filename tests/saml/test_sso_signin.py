@@ -11,7 +11,7 @@ from idp_sim.saml import shapes
 from idp_sim.saml.response import IdentityProvider
 from samlkit.certs import SigningKey
 from samlkit.namespaces import UNSPECIFIED_11
-from scim_server.sso.service import safe_relay
+from scim_server.core.sso.service import safe_relay
 from tests.conftest import ADMIN
 from tests.saml.conftest import Sso, person, set_seats
 
@@ -338,7 +338,7 @@ async def test_an_unknown_tenant_gets_the_generic_page(okta_sso: Sso) -> None:
 
 
 def test_settings_default_to_a_disabled_unconfigured_connection() -> None:
-    from scim_server.sso.settings import SsoSettings
+    from scim_server.core.sso.settings import SsoSettings
 
     assert not SsoSettings().ready
     assert not replace(SsoSettings(), enabled=True).ready

@@ -16,8 +16,8 @@ import pytest
 from idp_sim.saml import shapes
 from idp_sim.saml.response import IdentityProvider, ServiceProvider
 from samlkit.certs import SigningKey
-from scim_server.app import create_app
 from scim_server.config import Settings
+from scim_server.web.app import create_app
 from tests.conftest import Scim, make_tenant
 from tests.saml.conftest import Sso, person
 

@@ -9,8 +9,8 @@ from typing import Any
 from pydantic import ValidationError
 from scim2_models import InvalidValueException, SearchRequest
 
-from scim_server.errors import from_validation_error
-from scim_server.projection import Selection
+from scim_server.core.errors import from_validation_error
+from scim_server.core.projection import Selection
 
 Payload = dict[str, Any]
 

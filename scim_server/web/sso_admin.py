@@ -20,19 +20,19 @@ from scim2_models import ConflictException, InvalidValueException, NotFoundExcep
 
 from samlkit.certs import certificate_pem, fingerprint_sha256, load_certificate
 from samlkit.metadata import parse_idp_metadata
-from scim_server.errors import UnsupportedMediaTypeException
-from scim_server.resources.admin import (
+from scim_server.core.errors import UnsupportedMediaTypeException
+from scim_server.core.sso import configure
+from scim_server.core.sso.settings import MAX_CERTIFICATES, SsoSettings
+from scim_server.web.admin import (
     existing_tenant,
     int_parameter,
     require_admin,
     unknown_tenant,
 )
-from scim_server.resources.idp_metadata import fetch_metadata
-from scim_server.resources.sso import origin
-from scim_server.responses import ACCEPTED_CONTENT_TYPES, json_response, read_object
-from scim_server.sso import configure
-from scim_server.sso.settings import MAX_CERTIFICATES, SsoSettings
-from scim_server.state import services
+from scim_server.web.idp_metadata import fetch_metadata
+from scim_server.web.responses import ACCEPTED_CONTENT_TYPES, json_response, read_object
+from scim_server.web.sso import origin
+from scim_server.web.state import services
 
 CERTIFICATE_TYPES = frozenset(
     {"text/plain", "application/x-pem-file", "application/pkix-cert", "application/octet-stream"}

@@ -7,10 +7,10 @@ from typing import Any
 from aiohttp import web
 from scim2_models import NotFoundException
 
-from scim_server import discovery
-from scim_server.resources.tenancy import authenticated_scope
-from scim_server.responses import scim_response
-from scim_server.state import services
+from scim_server.core import discovery
+from scim_server.web.responses import scim_response
+from scim_server.web.state import services
+from scim_server.web.tenancy import authenticated_scope
 
 
 def capabilities(request: web.Request) -> discovery.Capabilities:

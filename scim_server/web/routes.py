@@ -6,10 +6,10 @@ from aiohttp import web
 from scim2_models import NotImplementedException
 
 from scim_server.models import KINDS
-from scim_server.resources import admin, bulk, discovery, seats_admin, sso_admin
-from scim_server.resources.crud import ResourceEndpoints, search_all
-from scim_server.resources.sso import add_sso_routes
-from scim_server.resources.tenancy import authenticated_scope
+from scim_server.web import admin, bulk, discovery, seats_admin, sso_admin
+from scim_server.web.crud import ResourceEndpoints, search_all
+from scim_server.web.sso import add_sso_routes
+from scim_server.web.tenancy import authenticated_scope
 
 SCIM = "/scim/v2/{tenant}"
 BULK = f"{SCIM}/Bulk"

@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from samlkit.metadata import sp_metadata
-from scim_server.errors import DATABASE_UNAVAILABLE
-from scim_server.responses import public_root
-from scim_server.sso import pages
-from scim_server.sso.service import Origin, SignedIn, SignInFailed
-from scim_server.sso.sessions import cookie_name
-from scim_server.state import services
+from scim_server.core.errors import DATABASE_UNAVAILABLE
+from scim_server.core.sso.service import Origin, SignedIn, SignInFailed
+from scim_server.core.sso.sessions import cookie_name
+from scim_server.web import sso_pages as pages
+from scim_server.web.responses import public_root
+from scim_server.web.state import services
 
 log = logging.getLogger(__name__)
 

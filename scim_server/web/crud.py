@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from scim_server.listing import ListQuery
+from scim_server.core.listing import ListQuery
+from scim_server.core.projection import Selection
+from scim_server.core.provisioning import Answer, Preconditions
 from scim_server.models import GROUPS, ResourceKind
-from scim_server.projection import Selection
-from scim_server.provisioning import Answer, Preconditions
-from scim_server.resources.tenancy import authenticated_scope
-from scim_server.responses import read_json, read_object, scim_response
-from scim_server.state import services
 from scim_server.storage.documents import etag
+from scim_server.web.responses import read_json, read_object, scim_response
+from scim_server.web.state import services
+from scim_server.web.tenancy import authenticated_scope
 
 
 def _selection(request: web.Request) -> Selection:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from html import escape
 
-from scim_server.sso.service import TestReport
-from scim_server.sso.sessions import Session
+from scim_server.core.sso.service import TestReport
+from scim_server.core.sso.sessions import Session
 from scim_server.storage.database import Document
 
 STYLE = (

@@ -43,7 +43,7 @@ from scim2_models.path import (
     LogicalOperator,
 )
 
-from scim_server.errors import from_validation_error
+from scim_server.core.errors import from_validation_error
 from scim_server.models import GROUPS, Member, ResourceKind, parse_members
 
 DIALECT_POLICY = ScimPolicy(

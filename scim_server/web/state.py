@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from scim_server.config import Settings
-from scim_server.journal import ProvisioningJournal
-from scim_server.provisioning import Provisioning
-from scim_server.sso.service import SingleSignOn
+from scim_server.core.journal import ProvisioningJournal
+from scim_server.core.provisioning import Provisioning
+from scim_server.core.sso.service import SingleSignOn
+from scim_server.core.tokens import TokenAuthority
 from scim_server.storage.database import Database
 from scim_server.storage.tenants import TenantRepository
-from scim_server.tokens import TokenAuthority
 
 
 @dataclass

@@ -20,20 +20,26 @@ from typing import Any, Literal
 
 from samlkit.authn_request import AuthnRequest, build_authn_request, new_request_id
 from samlkit.bindings import encode_redirect
-from scim_server.errors import SeatLimitExceeded
-from scim_server.models import USERS
-from scim_server.passwords import hash_password_sync, verify_password_sync
-from scim_server.provisioning import Provisioning
-from scim_server.scope import Scope
-from scim_server.sso.jit import AccountDeactivated, JustInTime, Profile, SignInRefused, profile_of
-from scim_server.sso.sessions import Session, SessionCodec
-from scim_server.sso.settings import SpEndpoints, SsoSettings, sp_endpoints
-from scim_server.sso.verify import (
+from scim_server.core.errors import SeatLimitExceeded
+from scim_server.core.passwords import hash_password_sync, verify_password_sync
+from scim_server.core.provisioning import Provisioning
+from scim_server.core.scope import Scope
+from scim_server.core.sso.jit import (
+    AccountDeactivated,
+    JustInTime,
+    Profile,
+    SignInRefused,
+    profile_of,
+)
+from scim_server.core.sso.sessions import Session, SessionCodec
+from scim_server.core.sso.settings import SpEndpoints, SsoSettings, sp_endpoints
+from scim_server.core.sso.verify import (
     SamlRejected,
     VerifiedAssertion,
     VerifierConfig,
     consume_response,
 )
+from scim_server.models import USERS
 from scim_server.storage.database import Document
 from scim_server.storage.sso import PendingRequest, SsoRepository
 

@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from scim_server.journal import journal_body
-from scim_server.resources.admin import TENANT_NAME
-from scim_server.state import SERVICES
+from scim_server.core.journal import journal_body
+from scim_server.web.admin import TENANT_NAME
+from scim_server.web.state import SERVICES
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""``POST /{tenant}/Bulk`` (RFC 7644 §3.7): the HTTP side of ``scim_server.bulk``.
+"""``POST /{tenant}/Bulk`` (RFC 7644 §3.7): the HTTP side of ``scim_server.core.bulk``.
 
 The payload limit (``maxPayloadSize``) is enforced before the body is read, by the
 ``body_limit`` middleware; the operation count (``maxOperations``) right after parsing.
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from scim_server import bulk as protocol
-from scim_server.resources.tenancy import authenticated_scope
-from scim_server.responses import read_object, scim_response
-from scim_server.state import services
+from scim_server.core import bulk as protocol
+from scim_server.web.responses import read_object, scim_response
+from scim_server.web.state import services
+from scim_server.web.tenancy import authenticated_scope
 
 
 async def bulk(request: web.Request) -> web.Response:

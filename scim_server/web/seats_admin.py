@@ -7,10 +7,10 @@ from typing import Any
 from aiohttp import web
 from scim2_models import InvalidValueException
 
-from scim_server.resources.admin import require_admin
-from scim_server.responses import json_response, read_object
-from scim_server.seats import SeatUsage
-from scim_server.state import services
+from scim_server.core.seats import SeatUsage
+from scim_server.web.admin import require_admin
+from scim_server.web.responses import json_response, read_object
+from scim_server.web.state import services
 
 MAX_SEATS = 1_000_000_000
 """Far beyond any tenant, and well inside the 64-bit integers MongoDB stores."""

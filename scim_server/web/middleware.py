@@ -20,14 +20,14 @@ from scim2_models import (
     UnauthorizedException,
 )
 
-from scim_server.errors import (
+from scim_server.core.errors import (
     DATABASE_UNAVAILABLE,
     InternalErrorException,
     MethodNotAllowedException,
     ServiceUnavailableException,
     error_document,
 )
-from scim_server.responses import scim_response
+from scim_server.web.responses import scim_response
 
 log = logging.getLogger(__name__)
 

@@ -8,19 +8,19 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from scim_server.config import Settings
-from scim_server.cursors import CursorCodec
-from scim_server.journal import ProvisioningJournal
-from scim_server.middleware import body_limit, scim_errors
-from scim_server.provisioning import Provisioning
-from scim_server.resources.journaling import journal_bodies, journal_requests
-from scim_server.resources.routes import BULK, add_routes
-from scim_server.sso.service import SingleSignOn
-from scim_server.sso.sessions import SessionCodec
-from scim_server.state import SERVICES, Services
+from scim_server.core.cursors import CursorCodec
+from scim_server.core.journal import ProvisioningJournal
+from scim_server.core.provisioning import Provisioning
+from scim_server.core.sso.service import SingleSignOn
+from scim_server.core.sso.sessions import SessionCodec
+from scim_server.core.tokens import TokenAuthority
 from scim_server.storage.database import Database
 from scim_server.storage.sso import SsoRepository
 from scim_server.storage.tenants import TenantRepository
-from scim_server.tokens import TokenAuthority
+from scim_server.web.journaling import journal_bodies, journal_requests
+from scim_server.web.middleware import body_limit, scim_errors
+from scim_server.web.routes import BULK, add_routes
+from scim_server.web.state import SERVICES, Services
 
 log = logging.getLogger(__name__)
 

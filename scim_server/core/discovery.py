@@ -36,7 +36,7 @@ from scim2_models import (
     Sort,
 )
 
-from scim_server import listing
+from scim_server.core import listing
 from scim_server.models import KINDS, ResourceKind
 
 __all__ = [

@@ -25,7 +25,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import WriteError
 from scim2_models import NotFoundException, SCIMException
 
-from scim_server.errors import SeatLimitExceeded, ServiceUnavailableException
+from scim_server.core.errors import SeatLimitExceeded, ServiceUnavailableException
 from scim_server.models import USERS
 from scim_server.storage.database import Database, Document
 

@@ -27,7 +27,7 @@ from scim2_models import (
     Resource,
 )
 
-from scim_server.cursors import (
+from scim_server.core.cursors import (
     CursorCodec,
     Direction,
     Position,
@@ -36,20 +36,20 @@ from scim_server.cursors import (
     sort_value,
     traversal,
 )
-from scim_server.errors import (
+from scim_server.core.errors import (
     ServiceUnavailableException,
     from_validation_error,
     resource_not_found,
 )
-from scim_server.filters import compile_filter, compile_sort
-from scim_server.listing import ListQuery, list_response
+from scim_server.core.filters import compile_filter, compile_sort
+from scim_server.core.listing import ListQuery, list_response
+from scim_server.core.passwords import hash_password
+from scim_server.core.patch import MemberChange, apply_operations, plan_patch
+from scim_server.core.projection import Selection
+from scim_server.core.rendering import Renderer
+from scim_server.core.scope import Scope
+from scim_server.core.seats import Seats, seat_change
 from scim_server.models import GROUPS, KINDS, USERS, Member, ResourceKind, parse_members
-from scim_server.passwords import hash_password
-from scim_server.patch import MemberChange, apply_operations, plan_patch
-from scim_server.projection import Selection
-from scim_server.rendering import Renderer
-from scim_server.scope import Scope
-from scim_server.seats import Seats, seat_change
 from scim_server.storage.database import Database, Document
 from scim_server.storage.documents import etag, stored_attributes, to_payload
 from scim_server.storage.memberships import MembershipRepository

@@ -21,7 +21,7 @@ from cryptography import x509
 from scim2_models import InvalidValueException
 
 from samlkit.certs import fingerprint_sha256, load_certificate
-from scim_server.sso.settings import (
+from scim_server.core.sso.settings import (
     MAX_CERTIFICATES,
     PRESETS,
     NameIdSource,

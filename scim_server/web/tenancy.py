@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from scim_server.responses import public_root
-from scim_server.scope import Scope
-from scim_server.state import services
+from scim_server.core.scope import Scope
+from scim_server.web.responses import public_root
+from scim_server.web.state import services
 
 
 def base_url(request: web.Request, tenant: str) -> str:

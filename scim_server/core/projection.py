@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 from scim2_models import Context, ResponseParameters
 
-from scim_server.errors import from_validation_error
+from scim_server.core.errors import from_validation_error
 from scim_server.models import ResourceKind
 
 Payload = dict[str, Any]

@@ -8,7 +8,7 @@ import orjson
 from aiohttp import web
 from scim2_models import InvalidSyntaxException, PayloadTooLargeException
 
-from scim_server.errors import UnsupportedMediaTypeException
+from scim_server.core.errors import UnsupportedMediaTypeException
 
 SCIM_CONTENT_TYPE = "application/scim+json"
 ACCEPTED_CONTENT_TYPES = frozenset({SCIM_CONTENT_TYPE, "application/json"})

@@ -25,12 +25,12 @@ from typing import Any, Literal
 
 from scim2_models import UniquenessException
 
-from scim_server.filters import compile_filter
+from scim_server.core.filters import compile_filter
+from scim_server.core.provisioning import Provisioning
+from scim_server.core.scope import Scope
+from scim_server.core.sso.settings import SsoSettings
+from scim_server.core.sso.verify import VerifiedAssertion
 from scim_server.models import GROUPS, USERS, UserModel
-from scim_server.provisioning import Provisioning
-from scim_server.scope import Scope
-from scim_server.sso.settings import SsoSettings
-from scim_server.sso.verify import VerifiedAssertion
 from scim_server.storage.database import Document
 from scim_server.storage.sso import SsoRepository
 

@@ -40,15 +40,15 @@ from scim2_models import (
     SCIMException,
 )
 
-from scim_server.errors import (
+from scim_server.core.errors import (
     DATABASE_UNAVAILABLE,
     InternalErrorException,
     ServiceUnavailableException,
     error_document,
 )
+from scim_server.core.provisioning import Preconditions, Provisioning
+from scim_server.core.scope import Scope
 from scim_server.models import KINDS_BY_ENDPOINT, ResourceKind
-from scim_server.provisioning import Preconditions, Provisioning
-from scim_server.scope import Scope
 from scim_server.storage.documents import etag
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from scim_server.core.projection import Selection
+from scim_server.core.scope import Scope
 from scim_server.models import GROUPS, KINDS, USERS, ResourceKind
-from scim_server.projection import Selection
-from scim_server.scope import Scope
 from scim_server.storage.database import Document
 from scim_server.storage.documents import to_payload
 from scim_server.storage.memberships import MembershipRepository, member_of_hint

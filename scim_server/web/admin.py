@@ -15,11 +15,11 @@ from scim2_models import (
     UnauthorizedException,
 )
 
-from scim_server.journal import body_view
-from scim_server.resources.tenancy import base_url
-from scim_server.responses import json_response, read_object
-from scim_server.state import services
+from scim_server.core.journal import body_view
 from scim_server.storage.tenants import TenantExists
+from scim_server.web.responses import json_response, read_object
+from scim_server.web.state import services
+from scim_server.web.tenancy import base_url
 
 TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 JOURNAL_MAX_LIMIT = 1000

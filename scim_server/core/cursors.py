@@ -99,7 +99,8 @@ def keyset_condition(sort: SortSpec, position: Position) -> dict[str, Any]:
     id_after = "$gt" if ((sort[-1][1] == 1) == forward) else "$lt"
     if field == "_id":
         return {"_id": {after: position.resource_id}}
-    tie = {field: position.value, "_id": {id_after: position.resource_id}}
+    tie: dict[str, Any] = {field: position.value, "_id": {id_after: position.resource_id}}
+    beyond: dict[str, Any]
     if position.value is None:
         beyond = {field: {"$ne": None}} if ascending else {"_id": {"$in": []}}
     else:

@@ -1,1 +1,0 @@
-"""The HTTP surface: one module per endpoint family, wired together by ``routes``."""
