@@ -104,33 +104,37 @@ def redact(value: Any, max_depth: int = MAX_DEPTH) -> Redacted:
     ``max_depth`` is replaced by ``<nested too deep>``.
     """
     truncated = False
-    root: list[Any] = [None]
-    # (value to copy, container receiving the copy, slot in it, depth of the value)
-    stack: list[tuple[Any, Any, Any, int]] = [(value, root, 0, 0)]
+    # Containers whose copy is still to fill: (container, its copy, its depth).
+    stack: list[tuple[Any, Any, int]] = []
+
+    def copied(item: Any, depth: int) -> Any:
+        """A scalar as it is; a container as an empty copy, filled when popped off ``stack``."""
+        nonlocal truncated
+        if not isinstance(item, dict | list):
+            return item
+        if depth > max_depth:
+            truncated = True
+            return TOO_DEEP
+        copy: Any = {} if isinstance(item, dict) else []
+        stack.append((item, copy, depth))
+        return copy
+
+    root = copied(value, 1)
     while stack:
-        item, target, slot, depth = stack.pop()
-        if isinstance(item, dict | list) and depth >= max_depth:
-            target[slot], truncated = TOO_DEEP, True
-        elif isinstance(item, dict):
-            path = item.get("path")
-            secret_path = isinstance(path, str) and _is_secret(path)
-            copy: dict[str, Any] = {}
-            for key, child in item.items():
-                lowered = key.lower()
-                if _is_secret(key) or (secret_path and lowered == "value"):
-                    copy[key] = REDACTED
-                elif lowered in FILTER_KEYS and isinstance(child, str):
-                    copy[key] = redact_filter(child)
-                else:
-                    copy[key] = None
-                    stack.append((child, copy, key, depth + 1))
-            target[slot] = copy
-        elif isinstance(item, list):
-            target[slot] = [None] * len(item)
-            stack.extend((child, target[slot], n, depth + 1) for n, child in enumerate(item))
-        else:
-            target[slot] = item
-    return Redacted(root[0], truncated)
+        source, copy, depth = stack.pop()
+        if isinstance(source, list):
+            copy.extend(copied(child, depth + 1) for child in source)
+            continue
+        path = source.get("path")
+        secret_path = isinstance(path, str) and _is_secret(path)
+        for key, child in source.items():
+            if _is_secret(key) or (secret_path and key.lower() == "value"):
+                copy[key] = REDACTED
+            elif isinstance(child, str) and key.lower() in FILTER_KEYS:
+                copy[key] = redact_filter(child)
+            else:
+                copy[key] = copied(child, depth + 1)
+    return Redacted(root, truncated)
 
 
 class JournalBody(NamedTuple):
