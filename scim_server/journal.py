@@ -273,9 +273,13 @@ class ProvisioningJournal:
         await self.flush()
 
     async def flush(self) -> None:
-        """Write every entry queued now (the background task does this on its own)."""
+        """Write every entry queued now, and wait for the batch the background task is
+        writing, if any: what is read after ``flush`` holds every entry recorded before."""
+        writing = self._writing
         while not self._queue.empty():
             await self._write(self._take(self.batch_size))
+        if writing is not None:
+            await asyncio.shield(writing)  # the background task owns it: never cancel it here
 
     def _take(self, count: int) -> list[Document]:
         batch: list[Document] = []

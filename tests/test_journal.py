@@ -559,3 +559,21 @@ async def test_every_text_field_is_made_valid_utf8_and_bounded(
     assert stored["resource_id"].endswith("...<truncated, 1001 characters>")
     assert stored["truncated"] is True
     assert journal.failed == 0
+
+
+async def test_flush_waits_for_the_batch_the_background_task_is_writing(
+    journal_database: Database, mongo_db: AsyncDatabase[Any]
+) -> None:
+    # What the admin API reads right after flush() includes a batch already on its way.
+    journal = ProvisioningJournal(journal_database, batch_size=1, flush_interval=0)
+    await journal.start()
+    try:
+        for n in range(20):
+            journal.record(_entry("acme", f"/{n}"))
+            await asyncio.sleep(0)  # the background task takes the entry and starts its insert
+
+            await journal.flush()
+
+            assert await mongo_db["journal"].count_documents({}) == n + 1
+    finally:
+        await journal.stop()
