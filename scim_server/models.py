@@ -6,13 +6,91 @@ exposes, under which endpoint, and how an attribute path becomes a MongoDB field
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import Field
+import idna
+from pydantic import Field, GetCoreSchemaHandler
+from pydantic_core import core_schema
+from scim2_models import (
+    AnyExtension,
+    ComplexAttribute,
+    Group,
+    InvalidValueException,
+    Reference,
+    Required,
+    Resource,
+)
 from scim2_models import EnterpriseUser as StandardEnterpriseUser
-from scim2_models import Group, InvalidValueException, Reference, Required, Resource, User
+from scim2_models import User as StandardUser
 from scim2_models.resources.enterprise_user import Manager as StandardManager
+from scim2_models.resources.user import Email as StandardEmail
+
+# RFC 5322 dot-atom: runs of atext (RFC 6531 adds every non-ASCII character) joined by dots.
+ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]+"
+LOCAL_PART = re.compile(ATEXT + r"(?:\." + ATEXT + ")*")
+MAX_LOCAL_PART_BYTES = 64
+MAX_ADDRESS_BYTES = 254
+
+
+def email_syntax(address: str) -> str:
+    """``address`` if it is an email address by its syntax; deliverability is not judged.
+
+    scim2-models types ``emails.value`` as pydantic's ``EmailStr``, whose email-validator
+    refuses IANA special-use names (``corp.local``, ``example.test``, ``localhost``) and
+    dotless domains. Directories synced from Active Directory use exactly those, and an
+    identity provider provisions them as they are, so the address is checked here instead:
+    a dot-atom local part (RFC 5322, non-ASCII allowed as in RFC 6531), one ``@``, and a
+    domain of valid IDNA labels (the ``idna`` package, UTS 46), within RFC 5321's lengths.
+    email-validator's module-wide settings stay as they are: they would change every
+    other use of it in the process. The address is kept as the client sent it.
+    """
+    local, at, domain = address.rpartition("@")
+    if not at or not LOCAL_PART.fullmatch(local):
+        raise ValueError("an email address is local-part@domain, with no space or quote")
+    if len(local.encode()) > MAX_LOCAL_PART_BYTES or len(address.encode()) > MAX_ADDRESS_BYTES:
+        raise ValueError("the email address is too long")
+    try:
+        idna.encode(domain, uts46=True)
+    except idna.IDNAError as error:
+        raise ValueError(f"the part after the @-sign is not a domain name: {error}") from None
+    return address
+
+
+if TYPE_CHECKING:
+    EmailAddress = str
+else:
+
+    class EmailAddress:
+        """A string checked by ``email_syntax``: ``EmailStr``'s shape, so that scim2-models
+        still validates a filter's ``emails.value eq "..."`` operand (a plain ``str``
+        annotation would let anything through)."""
+
+        @classmethod
+        def __get_pydantic_core_schema__(
+            cls, source: type[Any], handler: GetCoreSchemaHandler
+        ) -> core_schema.CoreSchema:
+            return core_schema.no_info_after_validator_function(
+                email_syntax, core_schema.str_schema()
+            )
+
+
+class Email(StandardEmail):
+    """An ``emails`` entry whose ``value`` is checked for syntax only (see ``email_syntax``)."""
+
+    value: EmailAddress | None = None
+    """Email addresses for the user."""
+
+
+class User(StandardUser[AnyExtension]):
+    """The core User, with ``emails`` of syntax-checked addresses."""
+
+    # Narrowed on purpose: the entries are this module's Email, a subclass of the standard one.
+    emails: list[Email] | None = None  # type: ignore[assignment]
+    """Email addresses for the user."""
+
+    Emails: ClassVar[type[ComplexAttribute]] = Email
 
 
 class Manager(StandardManager):
@@ -23,7 +101,9 @@ class Manager(StandardManager):
     this server takes the reading that accepts what identity providers send.
     """
 
-    ref: Annotated[Reference["User"] | None, Required.false] = Field(  # noqa: UP037
+    # "User" is read by scim2-models as the SCIM resource type referred to (referenceTypes),
+    # not as this module's User class, which is what a type checker takes it for.
+    ref: Annotated[Reference["User"] | None, Required.false] = Field(  # type: ignore[type-arg,assignment]  # noqa: UP037
         None,
         serialization_alias="$ref",
         validation_alias="$ref",

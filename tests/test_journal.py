@@ -22,6 +22,7 @@ USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 OKTA = {"User-Agent": "Okta SCIM Client 1.0.0"}
 REDACTED = "<redacted>"
 
@@ -392,3 +393,187 @@ async def test_cli_prints_a_tenants_journal(scim: Scim, capsys: pytest.CaptureFi
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
     assert [e["request_body"]["userName"] for e in printed["entries"]] == ["bob"]
+
+
+async def _raw_request(client: TestClient, head: bytes, body: bytes = b"") -> bytes:
+    """Send bytes as they are (an HTTP client would refuse a non-UTF-8 header) and read the
+    answer's status line."""
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    try:
+        writer.write(head + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+        await writer.drain()
+        return (await reader.readline()).strip()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_a_user_agent_that_is_not_utf8_never_costs_other_entries(
+    scim: Scim, other_scim: Scim
+) -> None:
+    user = b'{"schemas": ["%s"], "userName": "mallory"}' % USER.encode()
+    head = (
+        b"POST /scim/v2/acme/Users HTTP/1.1\r\nHost: localhost\r\n"
+        b"Authorization: Bearer %s\r\nContent-Type: application/scim+json\r\n"
+        b"User-Agent: Evil \xff\xfe\xc3(\r\n" % scim.token.encode()
+    )
+    good = [other_scim.create_user(f"user{n}") for n in range(20)]
+
+    statuses = await asyncio.gather(_raw_request(scim.client, head, user), *good)
+
+    assert statuses[0] == b"HTTP/1.1 201 Created"
+    [evil] = await _journal(scim.client, "acme")
+    assert evil["user_agent"] == "Evil \ufffd\ufffd\ufffd("
+    assert evil["request_body"]["userName"] == "mallory"
+    assert len(await _journal(scim.client, "globex")) == 20
+
+
+async def test_a_batch_with_an_unstorable_entry_still_writes_every_other_one(
+    journal_database: Database, mongo_db: AsyncDatabase[Any]
+) -> None:
+    journal = ProvisioningJournal(journal_database)
+    unstorable = {**_entry("acme", "/bad"), "status": 2**64}  # beyond BSON's 64-bit integers
+    for entry in [_entry("acme", "/0"), unstorable, _entry("acme", "/1"), _entry("acme", "/2")]:
+        journal.record(entry)
+
+    await journal.flush()
+
+    stored = await mongo_db["journal"].find({}).sort("_id", 1).to_list(None)
+    assert [e["path"] for e in stored] == ["/0", "/1", "/2"]
+    assert (journal.failed, journal.dropped) == (1, 0)
+
+
+def _nested(levels: int, leaf: str) -> str:
+    """JSON text nesting ``leaf`` ``levels`` containers deep (no encoder nests that far)."""
+    return '{"a":[' * (levels // 2) + leaf + "]}" * (levels // 2)
+
+
+@pytest.mark.parametrize("levels", [300, 1000])
+async def test_a_deeply_nested_bulk_body_is_still_journaled_truncated(
+    scim: Scim, levels: int
+) -> None:
+    user = {"schemas": [USER], "userName": "hidden", "password": "Deep-Secret-1"}
+    bulk = {
+        "schemas": [BULK],
+        "Operations": [
+            {"method": "POST", "path": "/Users", "bulkId": "u", "data": user},
+            {"method": "POST", "path": "/Groups", "bulkId": "g", "data": "DEEP"},
+        ],
+    }
+    deep = _nested(levels, '{"password": "Deep-Secret-2"}')
+    body = json.dumps(bulk).replace('"DEEP"', deep).encode()
+    response = await scim.post(
+        "/Bulk", data=body, headers={"Content-Type": "application/scim+json"}
+    )
+    assert response.status == 200, await response.text()
+    results = (await response.json())["Operations"]
+    assert [result["status"] for result in results] == ["201", "400"]
+
+    [entry] = await _journal(scim.client, "acme")
+
+    assert (entry["method"], entry["path"], entry["status"]) == ("POST", "/scim/v2/acme/Bulk", 200)
+    assert entry["truncated"] is True
+    operations = entry["request_body"]["Operations"]
+    assert operations[0]["data"] == {**user, "password": REDACTED}
+    assert "<nested too deep>" in json.dumps(operations[1]["data"])
+    assert "Deep-Secret" not in json.dumps(entry)
+
+
+async def test_a_body_nested_beyond_the_json_parser_is_refused_and_journaled(
+    scim: Scim,
+) -> None:
+    body = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
+    response = await scim.post(
+        "/Users", data=body, headers={"Content-Type": "application/scim+json"}
+    )
+    assert response.status == 400
+
+    [entry] = await _journal(scim.client, "acme")
+
+    assert (entry["method"], entry["status"]) == ("POST", 400)
+    assert entry["request_body"] == f"<not JSON, {len(body)} bytes>"
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        'password eq "Filter-Secret"',
+        'PassWord Eq "Filter-Secret"',
+        'urn:ietf:params:scim:schemas:core:2.0:User:password sw "Filter-Secret"',
+        'userName eq "bjensen" and not (password co "Filter-Secret")',
+        'emails[type eq "work" or password ne "Filter-Secret"]',
+        'password eq "Filter-Secret \\" still the secret"',
+        "password gt Filter-Secret",
+        'password eq "Filter-Secret',
+    ],
+)
+async def test_passwords_in_filters_are_redacted(
+    scim: Scim, mongo_db: AsyncDatabase[Any], expression: str
+) -> None:
+    await scim.get("/Users", params={"filter": expression})
+    await scim.post("/Users/.search", {"schemas": [SEARCH], "filter": expression})
+    await scim.client.get(
+        f"{scim.base}/Users?filter={expression.replace(' ', '+')}", headers=scim.headers()
+    )
+
+    entries = await _journal(scim.client, "acme")
+
+    assert len(entries) == 3
+    assert "Filter-Secret" not in json.dumps(entries)
+    assert "still the secret" not in json.dumps(entries)
+    assert await mongo_db["journal"].count_documents({}) == 3
+    assert "Filter-Secret" not in str(await mongo_db["journal"].find({}).to_list(None))
+    assert REDACTED in entries[0]["query"]
+    assert REDACTED in entries[1]["request_body"]["filter"]
+    assert REDACTED in entries[2]["query"]
+
+
+async def test_a_filter_without_a_password_is_kept_as_sent(scim: Scim) -> None:
+    expression = 'userName eq "password" or displayName co "pass word"'
+    await scim.get("/Users", params={"filter": expression, "count": "5"})
+
+    [entry] = await _journal(scim.client, "acme")
+
+    assert entry["query"] == f"filter={expression}&count=5"
+
+
+async def test_every_text_field_is_made_valid_utf8_and_bounded(
+    journal_database: Database, mongo_db: AsyncDatabase[Any]
+) -> None:
+    journal = ProvisioningJournal(journal_database)
+    entry = {
+        **_entry("acme", "/scim/v2/acme/Users/\udcff\udcfe"),
+        "query": "filter=" + "q" * 10_000,
+        "user_agent": "\ud800 agent",
+        "resource_id": "\udcc3" + "i" * 1000,
+    }
+
+    journal.record(entry)
+    await journal.flush()
+
+    [stored] = await mongo_db["journal"].find({}).to_list(None)
+    assert stored["path"] == "/scim/v2/acme/Users/\ufffd\ufffd"
+    assert stored["user_agent"] == "\ufffd agent"
+    assert stored["query"] == f"filter={'q' * (8 * 1024 - 7)}...<truncated, 10007 characters>"
+    assert stored["resource_id"].startswith("\ufffdiii")
+    assert stored["resource_id"].endswith("...<truncated, 1001 characters>")
+    assert stored["truncated"] is True
+    assert journal.failed == 0
+
+
+async def test_flush_waits_for_the_batch_the_background_task_is_writing(
+    journal_database: Database, mongo_db: AsyncDatabase[Any]
+) -> None:
+    # What the admin API reads right after flush() includes a batch already on its way.
+    journal = ProvisioningJournal(journal_database, batch_size=1, flush_interval=0)
+    await journal.start()
+    try:
+        for n in range(20):
+            journal.record(_entry("acme", f"/{n}"))
+            await asyncio.sleep(0)  # the background task takes the entry and starts its insert
+
+            await journal.flush()
+
+            assert await mongo_db["journal"].count_documents({}) == n + 1
+    finally:
+        await journal.stop()

@@ -6,6 +6,11 @@ password redacted). Recording never slows a request down: ``record`` only puts t
 entry on a bounded in-memory queue (a full queue drops the entry and counts it), and a
 background task writes batches with one unordered ``insert_many``.
 
+Whatever a client sends, its entry is storable and costs no other entry: ``record``
+turns every text field into valid UTF-8 and bounds its length, redaction walks bodies
+without recursion and cuts them at a fixed depth, and a batch the database refuses is
+split so that only the entries at fault are lost (and counted in ``failed``).
+
 Storage: the ``journal`` collection, shared by all tenants like every other one. Its
 ``(tenant, at, _id)`` index starts with ``tenant`` as all indexes do; its TTL index on
 ``at`` (``journal_ttl_seconds``, default 7 days) is the one exception, because MongoDB
@@ -17,21 +22,50 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
+import bson
 import orjson
 from bson import ObjectId
 from pymongo import WriteConcern
+from pymongo.errors import BulkWriteError
 
 from scim_server.storage.database import Database, Document
 
 log = logging.getLogger(__name__)
 
 REDACTED = "<redacted>"
+TOO_DEEP = "<nested too deep>"
 SECRET_KEYS = frozenset({"password"})
+FILTER_KEYS = frozenset({"filter", "path"})
+"""Body keys whose string value is a filter (``.search``) or may hold one (a PATCH value path)."""
 MAX_BODY_BYTES = 16 * 1024
+MAX_DEPTH = 32
+"""Containers kept in a journaled body; SCIM bodies nest about 8 deep (Bulk, PATCH values)."""
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600
+DUPLICATE_KEY = 11000
+MAX_BSON_BYTES = 16 * 1024 * 1024
+
+FIELD_LIMITS = {
+    "request_body": MAX_BODY_BYTES,
+    "query": 8 * 1024,
+    "path": 2 * 1024,
+    "user_agent": 512,
+}
+"""The most characters kept of each text field of an entry; any other one keeps ``FIELD_LIMIT``."""
+FIELD_LIMIT = 256
+
+# A comparison on the password in a SCIM filter (RFC 7644 §3.4.2.2), in any case, with or
+# without its schema URN or a parent attribute, and its value: a quoted string (an
+# unterminated one runs to the end, escapes included) or a bare token.
+FILTER_SECRET = re.compile(
+    r"""(?<![\w.:$-])((?:[\w.:$-]*[.:])?password\s+(?:eq|ne|co|sw|ew|gt|ge|lt|le))\s*"""
+    r"""(?:"(?:[^"\\]|\\.?)*"?|[^\s()\[\]]+)""",
+    re.IGNORECASE,
+)
 
 
 def _is_secret(name: str) -> bool:
@@ -39,43 +73,117 @@ def _is_secret(name: str) -> bool:
     return name.rsplit(":", 1)[-1].rsplit(".", 1)[-1].strip().lower() in SECRET_KEYS
 
 
-def redact(value: Any) -> Any:
+def redact_filter(expression: str) -> str:
+    """``expression`` with the value of every comparison on the password redacted.
+
+    Read as text, not parsed: a filter too malformed to parse may still carry a secret.
+    """
+    return FILTER_SECRET.sub(rf'\1 "{REDACTED}"', expression)
+
+
+def redact_query(parameters: Iterable[tuple[str, str]]) -> str | None:
+    """A query string as the server read it (decoded), with passwords in filters redacted."""
+    query = "&".join(f"{name}={redact_filter(value)}" for name, value in parameters)
+    return query or None
+
+
+class Redacted(NamedTuple):
+    """A JSON value made fit for the journal, and whether parts nested too deep were cut."""
+
+    value: Any
+    truncated: bool
+
+
+def redact(value: Any, max_depth: int = MAX_DEPTH) -> Redacted:
     """``value`` with every secret replaced by ``<redacted>``, at any depth.
 
     A key named ``password`` has its value redacted; so has the ``value`` of a PATCH
-    operation whose ``path`` names the password (``{"path": "password", "value": ...}``).
+    operation whose ``path`` names the password (``{"path": "password", "value": ...}``),
+    and the password comparisons in a ``filter`` or ``path`` string. Walked with an
+    explicit stack, so no nesting exhausts Python's; a container deeper than
+    ``max_depth`` is replaced by ``<nested too deep>``.
     """
-    if isinstance(value, dict):
-        path = value.get("path")
+    truncated = False
+    # Containers whose copy is still to fill: (container, its copy, its depth).
+    stack: list[tuple[Any, Any, int]] = []
+
+    def copied(item: Any, depth: int) -> Any:
+        """A scalar as it is; a container as an empty copy, filled when popped off ``stack``."""
+        nonlocal truncated
+        if not isinstance(item, dict | list):
+            return item
+        if depth > max_depth:
+            truncated = True
+            return TOO_DEEP
+        copy: Any = {} if isinstance(item, dict) else []
+        stack.append((item, copy, depth))
+        return copy
+
+    root = copied(value, 1)
+    while stack:
+        source, copy, depth = stack.pop()
+        if isinstance(source, list):
+            copy.extend(copied(child, depth + 1) for child in source)
+            continue
+        path = source.get("path")
         secret_path = isinstance(path, str) and _is_secret(path)
-        return {
-            key: REDACTED
-            if _is_secret(str(key)) or (secret_path and key.lower() == "value")
-            else redact(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [redact(item) for item in value]
-    return value
+        for key, child in source.items():
+            if _is_secret(key) or (secret_path and key.lower() == "value"):
+                copy[key] = REDACTED
+            elif isinstance(child, str) and key.lower() in FILTER_KEYS:
+                copy[key] = redact_filter(child)
+            else:
+                copy[key] = copied(child, depth + 1)
+    return Redacted(root, truncated)
 
 
-def journal_body(raw: bytes | None, limit: int = MAX_BODY_BYTES) -> str | None:
-    """What the journal keeps of a request body: its redacted JSON text, cut at ``limit``.
+class JournalBody(NamedTuple):
+    text: str | None
+    truncated: bool = False
+
+
+def journal_body(raw: bytes | None) -> JournalBody:
+    """What the journal keeps of a request body: its redacted JSON text.
 
     Kept as text, so any key a client sends (``$ref``, ``...:2.0:User``) is storable; the
-    admin API hands it back as JSON. A body that is not JSON is not kept at all (it could
-    hold a secret no key names), only its size.
+    admin API hands it back as JSON. A body that is not JSON (or nests beyond what the
+    JSON parser reads) is not kept at all (it could hold a secret no key names), only its
+    size. ``record`` cuts the text to ``MAX_BODY_BYTES``.
     """
     if not raw:
-        return None
+        return JournalBody(None)
     try:
         parsed = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return f"<not JSON, {len(raw)} bytes>"
-    text = orjson.dumps(redact(parsed)).decode()
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}...<truncated, {len(text)} characters>"
+        return JournalBody(f"<not JSON, {len(raw)} bytes>")
+    redacted = redact(parsed)
+    return JournalBody(orjson.dumps(redacted.value).decode(), redacted.truncated)
+
+
+def valid_utf8(text: str) -> str:
+    """``text``, its lone surrogates replaced by U+FFFD so that BSON can store it.
+
+    aiohttp hands bytes that are not UTF-8 (in a header, a path) over as surrogate escapes.
+    """
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
+def _fit(entry: Document) -> Document:
+    """``entry`` with every text field valid UTF-8 and within its limit; ``truncated`` says
+    whether anything was cut."""
+    truncated = bool(entry.get("truncated"))
+    for key, value in entry.items():
+        if isinstance(value, str):
+            text, limit = valid_utf8(value), FIELD_LIMITS.get(key, FIELD_LIMIT)
+            if len(text) > limit:
+                text, truncated = f"{text[:limit]}...<truncated, {len(text)} characters>", True
+            entry[key] = text
+    entry["truncated"] = truncated
+    return entry
 
 
 def body_view(stored: str | None) -> Any:
@@ -86,6 +194,14 @@ def body_view(stored: str | None) -> Any:
         return orjson.loads(stored)
     except orjson.JSONDecodeError:
         return stored
+
+
+def _encodable(document: Document) -> bool:
+    """Whether ``document`` is one BSON document MongoDB can store."""
+    try:
+        return len(bson.encode(document)) <= MAX_BSON_BYTES
+    except Exception:
+        return False
 
 
 class ProvisioningJournal:
@@ -107,6 +223,9 @@ class ProvisioningJournal:
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.dropped = 0
+        """Entries left out because the queue was full."""
+        self.failed = 0
+        """Entries the database would not take (each one costs only itself)."""
         self._queue: asyncio.Queue[Document] = asyncio.Queue(maxsize=max_queue)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -116,11 +235,13 @@ class ProvisioningJournal:
         """Queue ``entry`` (never waits); ``False`` when it was dropped because the queue is full.
 
         ``entry`` needs ``tenant`` and ``at``; it gets an ``_id`` now, so entries recorded
-        in the same millisecond still read back in the order they were recorded.
+        in the same millisecond still read back in the order they were recorded. Its text
+        fields are made storable now (see ``_fit``), whoever built it.
         """
         if not self.enabled:
             return False
         entry.setdefault("_id", ObjectId())
+        _fit(entry)
         try:
             self._queue.put_nowait(entry)
         except asyncio.QueueFull:
@@ -152,9 +273,13 @@ class ProvisioningJournal:
         await self.flush()
 
     async def flush(self) -> None:
-        """Write every entry queued now (the background task does this on its own)."""
+        """Write every entry queued now, and wait for the batch the background task is
+        writing, if any: what is read after ``flush`` holds every entry recorded before."""
+        writing = self._writing
         while not self._queue.empty():
             await self._write(self._take(self.batch_size))
+        if writing is not None:
+            await asyncio.shield(writing)  # the background task owns it: never cancel it here
 
     def _take(self, count: int) -> list[Document]:
         batch: list[Document] = []
@@ -176,7 +301,12 @@ class ProvisioningJournal:
                 self._wake.set()
 
     async def _write(self, batch: list[Document]) -> None:
-        """Insert ``batch``, leaving out entries of tenants that do not exist (or no longer do)."""
+        """Insert ``batch``, leaving out entries of tenants that do not exist (or no longer do).
+
+        One entry the database cannot take never costs the others: unordered, the server
+        writes every other document of the batch; an entry BSON cannot even encode is
+        found and left out, and the rest sent again.
+        """
         if not batch:
             return
         try:
@@ -184,11 +314,40 @@ class ProvisioningJournal:
             existing = {
                 t["_id"] async for t in self.tenants.find({"_id": {"$in": names}}, {"_id": 1})
             }
-            documents = [entry for entry in batch if entry["tenant"] in existing]
-            if documents:
-                await self.collection.insert_many(documents, ordered=False)
         except Exception as error:  # the journal must never take the server down
-            log.warning("provisioning journal: %d entries not written: %s", len(batch), error)
+            self._lose(len(batch), error)
+            return
+        documents = [entry for entry in batch if entry["tenant"] in existing]
+        try:
+            await self._insert(documents)
+        except Exception:  # not sent at all: find the entries at fault
+            encodable = [document for document in documents if _encodable(document)]
+            self._lose(len(documents) - len(encodable), "not encodable as BSON")
+            try:
+                await self._insert(encodable)
+            except Exception as error:
+                self._lose(len(encodable), error)
+
+    async def _insert(self, documents: list[Document]) -> None:
+        if not documents:
+            return
+        try:
+            await self.collection.insert_many(documents, ordered=False)
+        except BulkWriteError as error:
+            # A duplicate _id is an entry a batch sent before the connection broke: written.
+            refused = [e for e in error.details["writeErrors"] if e["code"] != DUPLICATE_KEY]
+            if refused:
+                self._lose(len(refused), refused[0].get("errmsg"))
+
+    def _lose(self, count: int, reason: object) -> None:
+        if count:
+            self.failed += count
+            log.warning(
+                "provisioning journal: %d entries not written (%d in all): %s",
+                count,
+                self.failed,
+                reason,
+            )
 
     async def entries(
         self,

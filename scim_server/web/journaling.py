@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from scim_server.core.journal import journal_body
+from scim_server.core.journal import journal_body, redact_query
 from scim_server.web.admin import TENANT_NAME
 from scim_server.web.state import SERVICES
 
@@ -33,7 +33,6 @@ class _Capture:
 
 PREFIX = "/scim/v2/"
 CAPTURE = web.RequestKey("journal_capture", _Capture)
-MAX_USER_AGENT = 512
 
 
 def _target(request: web.Request) -> tuple[str, str | None] | None:
@@ -68,18 +67,20 @@ async def journal_requests(request: web.Request, handler: Handler) -> web.Stream
     response = await handler(request)
     try:
         tenant, resource_type = target
+        body = journal_body(capture.body)
         services.journal.record(
             {
                 "tenant": tenant,
                 "at": at,
                 "method": request.method,
                 "path": request.path,
-                "query": request.query_string or None,
+                "query": redact_query(request.query.items()),
                 "status": response.status,
-                "user_agent": (request.headers.get("User-Agent") or "")[:MAX_USER_AGENT] or None,
+                "user_agent": request.headers.get("User-Agent") or None,
                 "resource_type": resource_type,
                 "resource_id": _resource_id(request, response),
-                "request_body": journal_body(capture.body),
+                "request_body": body.text,
+                "truncated": body.truncated,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
             }
         )
