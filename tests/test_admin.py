@@ -62,6 +62,38 @@ async def test_every_admin_route_requires_the_admin_token(
     assert (await scim.get("/Users")).status == 200
 
 
+async def test_the_admin_token_is_required_and_a_wrong_one_is_called_not_valid(
+    client: TestClient,
+) -> None:
+    missing = await scim_error(await client.get("/admin/tenants"), 401)
+    assert missing["detail"] == "the admin token is required"
+    wrong = await scim_error(await client.get("/admin/tenants", headers=_bearer("nope")), 401)
+    assert wrong["detail"] == "the admin token is not valid"
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["\u00e9", "caf\u00e9-token", "test-admin-token\u00e9"],
+    ids=["e-acute", "latin-1 word", "the token plus one non-ASCII letter"],
+)
+async def test_a_non_ascii_admin_token_is_refused_with_401_not_500(
+    client: TestClient, token: str
+) -> None:
+    # aiohttp sends str headers as UTF-8; the server once compared them as str and crashed.
+    response = await client.get(
+        "/admin/tenants", headers={"Authorization": f"Bearer {token}".encode().decode("latin-1")}
+    )
+    await scim_error(response, 401)
+
+
+async def test_an_unknown_admin_path_asks_for_the_token_before_saying_it_does_not_exist(
+    client: TestClient,
+) -> None:
+    await scim_error(await client.get("/admin/no-such-thing"), 401)
+    response = await client.get("/admin/no-such-thing", headers=ADMIN)
+    await scim_error(response, 404)
+
+
 # --- tenants --------------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from scim_server.cli import main
 from scim_server.config import Settings
-from scim_server.core.seats import HOLDS_SEAT
+from scim_server.storage.seats import HOLDS_SEAT
 from scim_server.web.app import create_app
 from tests.conftest import ADMIN, ADMIN_TOKEN, Scim, index_scans, scim_error
 

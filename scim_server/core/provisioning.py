@@ -54,6 +54,7 @@ from scim_server.storage.database import Database, Document
 from scim_server.storage.documents import etag, stored_attributes, to_payload
 from scim_server.storage.memberships import MembershipRepository
 from scim_server.storage.resources import ResourceRepository, summary
+from scim_server.storage.seats import SeatCounter
 
 Payload = dict[str, Any]
 
@@ -106,7 +107,7 @@ class Provisioning:
         self.repositories = {kind.name: ResourceRepository(database, kind) for kind in KINDS}
         self.memberships = MembershipRepository(database)
         self.renderer = Renderer(self.memberships, self.repositories[GROUPS.name])
-        self.seats = Seats(database)
+        self.seats = Seats(SeatCounter(database))
         self._writers: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )

@@ -21,22 +21,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.errors import WriteError
 from scim2_models import NotFoundException, SCIMException
 
 from scim_server.core.errors import SeatLimitExceeded, ServiceUnavailableException
-from scim_server.models import USERS
-from scim_server.storage.database import Database, Document
-
-LIMIT = "seats"
-USED = "seats_used"
-
-HOLDS_SEAT: Document = {"c.active": {"$in": [True, None]}}
-"""The stored users that hold a seat: ``None`` matches an absent ``active`` as well."""
-
-BELOW_LIMIT: Document = {"$or": [{LIMIT: None}, {"$expr": {"$lt": [f"${USED}", f"${LIMIT}"]}}]}
-"""A tenant with a free seat: unlimited, or fewer seats used than it has."""
+from scim_server.storage.seats import SeatCount, SeatCounter
 
 RESERVE_ATTEMPTS = 20
 RECOUNT_ATTEMPTS = 10
@@ -72,41 +61,30 @@ class SeatUsage:
         return 0 if self.seats is None else max(self.used - self.seats, 0)
 
 
-def _usage(document: Document) -> SeatUsage:
-    return SeatUsage(document.get(LIMIT), int(document[USED]))
-
-
 class Seats:
-    """The seat limit and counter in the tenant documents."""
+    """The seat limit and counter of each tenant, and the order of steps that keeps it right."""
 
-    def __init__(self, database: Database) -> None:
-        self.tenants = database.tenants
-        self.users = database[USERS.collection]
+    def __init__(self, counter: SeatCounter) -> None:
+        self.counter = counter
 
     async def usage(self, tenant: str) -> SeatUsage:
-        document = await self.tenants.find_one({"_id": tenant}, {LIMIT: 1, USED: 1})
-        if document is None:
-            raise NotFoundException(detail=f"no tenant {tenant!r}")
-        return await self.of(document)
+        return await self.of(tenant, await self._read(tenant))
 
-    async def of(self, document: Document) -> SeatUsage:
-        """What a tenant document records; a tenant from before seats existed is counted first.
+    async def of(self, tenant: str, count: SeatCount) -> SeatUsage:
+        """What a tenant records; a tenant from before seats existed is counted first.
 
         Such a tenant has no counter, and assuming 0 would hand out seats its users hold.
         """
-        return _usage(document) if USED in document else await self.recount(document["_id"])
+        if count.used is None:
+            return await self.recount(tenant)
+        return SeatUsage(count.seats, count.used)
 
     async def set_limit(self, tenant: str, seats: int | None) -> SeatUsage:
         """Set the limit; lower than the seats in use is allowed, and their users keep them."""
-        document = await self.tenants.find_one_and_update(
-            {"_id": tenant},
-            {"$set": {LIMIT: seats}},
-            {LIMIT: 1, USED: 1},
-            return_document=ReturnDocument.AFTER,
-        )
-        if document is None:
-            raise NotFoundException(detail=f"no tenant {tenant!r}")
-        return await self.of(document)
+        count = await self.counter.set_limit(tenant, seats)
+        if count is None:
+            raise _unknown(tenant)
+        return await self.of(tenant, count)
 
     async def reserve(self, tenant: str) -> None:
         """Take a seat, or raise ``SeatLimitExceeded`` when none is free.
@@ -115,10 +93,7 @@ class Seats:
         reservations in any number of processes never take more seats than there are.
         """
         for _ in range(RESERVE_ATTEMPTS):
-            result = await self.tenants.update_one(
-                {"_id": tenant, USED: {"$exists": True}, **BELOW_LIMIT}, {"$inc": {USED: 1}}
-            )
-            if result.matched_count == 1:
+            if await self.counter.take(tenant):
                 return
             usage = await self.usage(tenant)
             if usage.seats is not None and usage.used >= usage.seats:
@@ -134,7 +109,7 @@ class Seats:
         A release the counter cannot cover follows a recount that ran while a user's
         write was under way; zero is then the closest value to the truth.
         """
-        await self.tenants.update_one({"_id": tenant, USED: {"$gte": n}}, {"$inc": {USED: -n}})
+        await self.counter.give_back(tenant, n)
 
     async def around(self, tenant: str, change: int, write: Callable[[], Awaitable[bool]]) -> bool:
         """Run ``write``, which takes a seat (``change`` 1), frees one (-1) or neither (0).
@@ -172,19 +147,21 @@ class Seats:
         so run it on a quiet tenant for an exact result.
         """
         for _ in range(RECOUNT_ATTEMPTS):
-            document = await self.tenants.find_one({"_id": tenant}, {USED: 1})
-            if document is None:
-                raise NotFoundException(detail=f"no tenant {tenant!r}")
-            used = await self.users.count_documents({"tenant": tenant, **HOLDS_SEAT})
-            # ``None`` also matches a counter that was never set up.
-            counted = await self.tenants.find_one_and_update(
-                {"_id": tenant, USED: document.get(USED)},
-                {"$set": {USED: used}},
-                {LIMIT: 1, USED: 1},
-                return_document=ReturnDocument.AFTER,
-            )
-            if counted is not None:
-                return _usage(counted)
+            seen = (await self._read(tenant)).used
+            used = await self.counter.count_holders(tenant)
+            counted = await self.counter.set_counted(tenant, seen, used)
+            if counted is not None and counted.used is not None:
+                return SeatUsage(counted.seats, counted.used)
         raise ServiceUnavailableException(
             detail=f"the seats of tenant {tenant!r} kept changing during the recount; retry"
         )
+
+    async def _read(self, tenant: str) -> SeatCount:
+        count = await self.counter.read(tenant)
+        if count is None:
+            raise _unknown(tenant)
+        return count
+
+
+def _unknown(tenant: str) -> NotFoundException:
+    return NotFoundException(detail=f"no tenant {tenant!r}")

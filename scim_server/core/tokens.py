@@ -94,7 +94,7 @@ class TokenAuthority:
         if self._valid_until.get(key, 0.0) > now:
             return True
         record = await self._tenants.token(tenant, token_id)
-        if record is None or record.get("revoked") is not None:
+        if record is None or record.revoked is not None:
             self._valid_until.pop(key, None)
             return False
         self._valid_until[key] = now + CACHE_SECONDS

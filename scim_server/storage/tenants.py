@@ -1,17 +1,53 @@
-"""Tenants and the bearer tokens issued for them."""
+"""Tenants and the bearer tokens issued for them, handed out as typed records."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
 from scim_server.storage.database import Database, Document
+from scim_server.storage.seats import SeatCount, seat_count
 
 
 class TenantExists(Exception):
     """A tenant of that name already exists."""
+
+
+@dataclass(frozen=True)
+class TenantRecord:
+    name: str
+    created: datetime
+    seats: SeatCount
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """A SCIM bearer token as issued: its id and dates, never the token itself."""
+
+    id: str
+    tenant: str
+    created: datetime
+    expires: datetime | None
+    revoked: datetime | None
+    description: str | None
+
+
+def _tenant(document: Document) -> TenantRecord:
+    return TenantRecord(document["_id"], document["created"], seat_count(document))
+
+
+def _token(document: Document) -> TokenRecord:
+    return TokenRecord(
+        id=document["_id"],
+        tenant=document["tenant"],
+        created=document["created"],
+        expires=document.get("expires"),
+        revoked=document.get("revoked"),
+        description=document.get("description"),
+    )
 
 
 class TenantRepository:
@@ -19,20 +55,22 @@ class TenantRepository:
         self.tenants = database.tenants
         self.tokens = database.tokens
 
-    async def create(self, name: str, now: datetime) -> Document:
+    async def create(self, name: str, now: datetime) -> TenantRecord:
         # Unlimited seats, none used: see scim_server.core.seats.
         document = {"_id": name, "created": now, "seats": None, "seats_used": 0}
         try:
             await self.tenants.insert_one(document)
         except DuplicateKeyError:
             raise TenantExists(name) from None
-        return document
+        return _tenant(document)
 
-    async def get(self, name: str) -> Document | None:
-        return await self.tenants.find_one({"_id": name})
+    async def get(self, name: str) -> TenantRecord | None:
+        document = await self.tenants.find_one({"_id": name})
+        return None if document is None else _tenant(document)
 
-    async def list(self) -> list[Document]:
-        return await self.tenants.find({}).sort("_id", 1).to_list(None)
+    async def all(self) -> list[TenantRecord]:
+        """Every tenant, by name: one query."""
+        return [_tenant(d) async for d in self.tenants.find({}).sort("_id", 1)]
 
     async def delete(self, name: str) -> bool:
         result = await self.tenants.delete_one({"_id": name})
@@ -46,23 +84,24 @@ class TenantRepository:
         now: datetime,
         expires: datetime | None,
         description: str | None,
-    ) -> None:
-        await self.tokens.insert_one(
-            {
-                "_id": token_id,
-                "tenant": tenant,
-                "created": now,
-                "expires": expires,
-                "description": description,
-                "revoked": None,
-            }
-        )
+    ) -> TokenRecord:
+        document = {
+            "_id": token_id,
+            "tenant": tenant,
+            "created": now,
+            "expires": expires,
+            "description": description,
+            "revoked": None,
+        }
+        await self.tokens.insert_one(document)
+        return _token(document)
 
-    async def token(self, tenant: str, token_id: str) -> Document | None:
-        return await self.tokens.find_one({"tenant": tenant, "_id": token_id})
+    async def token(self, tenant: str, token_id: str) -> TokenRecord | None:
+        document = await self.tokens.find_one({"tenant": tenant, "_id": token_id})
+        return None if document is None else _token(document)
 
-    async def list_tokens(self, tenant: str) -> list[Document]:
-        return await self.tokens.find({"tenant": tenant}).sort("created", 1).to_list(None)
+    async def list_tokens(self, tenant: str) -> list[TokenRecord]:
+        return [_token(d) async for d in self.tokens.find({"tenant": tenant}).sort("created", 1)]
 
     async def revoke_token(self, tenant: str, token_id: str, now: datetime) -> bool:
         query: dict[str, Any] = {"tenant": tenant, "_id": token_id}

@@ -1,47 +1,46 @@
-"""The admin API: tenants and their SCIM bearer tokens, guarded by the admin token."""
+"""The admin API: tenants and their SCIM bearer tokens, in a sub-application behind the admin token.
+
+``routes`` mounts the admin routes (these and the seats and SSO ones) on their own aiohttp
+sub-application under ``/admin``, whose one middleware, ``admin_token_required``, guards every
+one of them: no handler checks the token itself, and no route can be added without the check.
+"""
 
 from __future__ import annotations
 
 import hmac
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from scim2_models import (
-    ConflictException,
-    InvalidValueException,
-    NotFoundException,
-    UnauthorizedException,
-)
+from aiohttp.typedefs import Handler
+from scim2_models import InvalidValueException, NotFoundException, UnauthorizedException
 
 from scim_server.core.journal import body_view
-from scim_server.storage.tenants import TenantExists
+from scim_server.storage.tenants import TokenRecord
 from scim_server.web.responses import json_response, read_object
 from scim_server.web.state import services
 from scim_server.web.tenancy import base_url
 
-TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 JOURNAL_MAX_LIMIT = 1000
 
 
-def require_admin(request: web.Request) -> None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    expected = services(request).admin_token
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), expected):
+@web.middleware
+async def admin_token_required(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every admin route needs ``Authorization: Bearer <admin token>``."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
         raise UnauthorizedException(detail="the admin token is required")
-
-
-def unknown_tenant(name: str) -> NotFoundException:
-    return NotFoundException(detail=f"no tenant {name!r}")
+    # Compared as bytes, in constant time; a header that is not UTF-8 arrives with surrogate
+    # escapes, which encode back to its own bytes.
+    presented = token.strip().encode("utf-8", "surrogateescape")
+    if not hmac.compare_digest(presented, services(request).admin_token.encode()):
+        raise UnauthorizedException(detail="the admin token is not valid")
+    return await handler(request)
 
 
 async def existing_tenant(request: web.Request) -> str:
-    name = request.match_info["name"]
-    if await services(request).tenants.get(name) is None:
-        raise unknown_tenant(name)
-    return name
+    """The ``{name}`` of the route, once it is known to be a tenant (404 otherwise)."""
+    return (await services(request).tenancy.require(request.match_info["name"])).name
 
 
 def _ttl(body: dict[str, Any]) -> int | None:
@@ -51,86 +50,55 @@ def _ttl(body: dict[str, Any]) -> int | None:
     return ttl
 
 
-def _token_view(
-    token_id: str,
-    tenant: str,
-    created: datetime,
-    expires: datetime | None,
-    revoked: datetime | None = None,
-    description: str | None = None,
-) -> dict[str, Any]:
+def _token_view(token: TokenRecord) -> dict[str, Any]:
     return {
-        "id": token_id,
-        "tenant": tenant,
-        "created": created.isoformat(),
-        "expires": expires.isoformat() if expires else None,
-        "revoked": revoked.isoformat() if revoked else None,
-        "description": description,
+        "id": token.id,
+        "tenant": token.tenant,
+        "created": token.created.isoformat(),
+        "expires": token.expires.isoformat() if token.expires else None,
+        "revoked": token.revoked.isoformat() if token.revoked else None,
+        "description": token.description,
     }
 
 
 async def create_tenant(request: web.Request) -> web.Response:
-    require_admin(request)
     body = await read_object(request)
-    name = body.get("name")
-    if not isinstance(name, str) or not TENANT_NAME.fullmatch(name):
-        raise InvalidValueException(
-            detail="name is 1-63 lowercase letters, digits, '-' or '_', starting with a letter "
-            "or digit"
-        )
-    state = services(request)
-    try:
-        await state.tenants.create(name, datetime.now(UTC))
-    except TenantExists:
-        raise ConflictException(detail=f"tenant {name!r} already exists") from None
-    issued = await state.tokens.issue(name, ttl_seconds=_ttl(body), description="initial token")
+    created = await services(request).tenancy.create(body.get("name"), ttl_seconds=_ttl(body))
     return json_response(
         {
-            "name": name,
-            "scim_base_url": base_url(request, name),
-            "token": issued.token,
-            "token_id": issued.token_id,
+            "name": created.name,
+            "scim_base_url": base_url(request, created.name),
+            "token": created.token.token,
+            "token_id": created.token.token_id,
         },
         status=201,
     )
 
 
 async def list_tenants(request: web.Request) -> web.Response:
-    require_admin(request)
-    state = services(request)
-    tenants = await state.tenants.list()
-    usages = [await state.provisioning.seats.of(t) for t in tenants]
+    summaries = await services(request).tenancy.summaries()
     return json_response(
         {
             "tenants": [
                 {
-                    "name": t["_id"],
-                    "scim_base_url": base_url(request, t["_id"]),
-                    "created": t["created"].isoformat(),
-                    "seats": usage.seats,
-                    "seats_used": usage.used,
+                    "name": tenant.name,
+                    "scim_base_url": base_url(request, tenant.name),
+                    "created": tenant.created.isoformat(),
+                    "seats": tenant.seats.seats,
+                    "seats_used": tenant.seats.used,
                 }
-                for t, usage in zip(tenants, usages, strict=True)
+                for tenant in summaries
             ]
         }
     )
 
 
 async def delete_tenant(request: web.Request) -> web.Response:
-    require_admin(request)
-    name = await existing_tenant(request)
-    state = services(request)
-    await state.tenants.delete(name)
-    state.tokens.forget_tenant(name)
-    await state.provisioning.delete_tenant(name)
-    await state.journal.flush()  # nothing queued for it lands after the delete
-    await state.journal.delete_tenant(name)
-    await state.sso.repository.delete_tenant(name)
+    await services(request).tenancy.delete(request.match_info["name"])
     return web.Response(status=204)
 
 
 async def issue_token(request: web.Request) -> web.Response:
-    require_admin(request)
     name = await existing_tenant(request)
     body = await read_object(request) if request.can_read_body else {}
     description = body.get("description")
@@ -151,28 +119,12 @@ async def issue_token(request: web.Request) -> web.Response:
 
 
 async def list_tokens(request: web.Request) -> web.Response:
-    require_admin(request)
     name = await existing_tenant(request)
     tokens = await services(request).tenants.list_tokens(name)
-    return json_response(
-        {
-            "tokens": [
-                _token_view(
-                    t["_id"],
-                    name,
-                    t["created"],
-                    t.get("expires"),
-                    t.get("revoked"),
-                    t.get("description"),
-                )
-                for t in tokens
-            ]
-        }
-    )
+    return json_response({"tokens": [_token_view(token) for token in tokens]})
 
 
 async def revoke_token(request: web.Request) -> web.Response:
-    require_admin(request)
     name = await existing_tenant(request)
     token_id = request.match_info["token_id"]
     if not await services(request).tokens.revoke(name, token_id):
@@ -207,7 +159,6 @@ def _since(request: web.Request) -> datetime | None:
 async def journal(request: web.Request) -> web.Response:
     """A tenant's provisioning journal, newest first; ``limit``, ``since``, ``method``, ``status``
     narrow it."""
-    require_admin(request)
     name = await existing_tenant(request)
     limit = int_parameter(request, "limit", 1, JOURNAL_MAX_LIMIT) or 100
     status = int_parameter(request, "status", 100, 599)

@@ -13,6 +13,7 @@ from scim_server.core.journal import ProvisioningJournal
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.sso.service import SingleSignOn
 from scim_server.core.sso.sessions import SessionCodec
+from scim_server.core.tenancy import Tenancy
 from scim_server.core.tokens import TokenAuthority
 from scim_server.storage.database import Database
 from scim_server.storage.sso import SsoRepository
@@ -62,12 +63,14 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
         sso_repository = SsoRepository(database)
         await sso_repository.ensure_indexes()
         sso_secret = await database.server_secret("sso-session-secret", None)
+        tokens = TokenAuthority(secret, tenants)
         app[SERVICES] = Services(
             settings=settings,
             database=database,
             provisioning=provisioning,
             tenants=tenants,
-            tokens=TokenAuthority(secret, tenants),
+            tenancy=Tenancy(tenants, tokens, provisioning, journal, sso_repository),
+            tokens=tokens,
             admin_token=admin_token,
             journal=journal,
             sso=SingleSignOn(sso_repository, SessionCodec(sso_secret), provisioning),

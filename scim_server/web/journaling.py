@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from scim_server.core.journal import journal_body, redact_query
-from scim_server.web.admin import TENANT_NAME
+from scim_server.core.tenancy import TENANT_NAME
 from scim_server.web.state import SERVICES
 
 log = logging.getLogger(__name__)

@@ -25,23 +25,24 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def add_routes(app: web.Application) -> None:
-    router = app.router
-    router.add_get("/healthz", health)
+def admin_application() -> web.Application:
+    """The admin API: a sub-application whose middleware requires the admin token."""
+    admin_app = web.Application(middlewares=[admin.admin_token_required])
+    router = admin_app.router
+    router.add_post("/tenants", admin.create_tenant)
+    router.add_get("/tenants", admin.list_tenants)
+    router.add_delete("/tenants/{name}", admin.delete_tenant)
+    router.add_post("/tenants/{name}/tokens", admin.issue_token)
+    router.add_get("/tenants/{name}/tokens", admin.list_tokens)
+    router.add_delete("/tenants/{name}/tokens/{token_id}", admin.revoke_token)
+    router.add_get("/tenants/{name}/journal", admin.journal)
 
-    router.add_post("/admin/tenants", admin.create_tenant)
-    router.add_get("/admin/tenants", admin.list_tenants)
-    router.add_delete("/admin/tenants/{name}", admin.delete_tenant)
-    router.add_post("/admin/tenants/{name}/tokens", admin.issue_token)
-    router.add_get("/admin/tenants/{name}/tokens", admin.list_tokens)
-    router.add_delete("/admin/tenants/{name}/tokens/{token_id}", admin.revoke_token)
-    router.add_get("/admin/tenants/{name}/journal", admin.journal)
-    seats = "/admin/tenants/{name}/seats"
+    seats = "/tenants/{name}/seats"
     router.add_get(seats, seats_admin.get_seats)
     router.add_put(seats, seats_admin.set_seats)
     router.add_post(f"{seats}/recount", seats_admin.recount_seats)
 
-    sso = "/admin/tenants/{name}/sso"
+    sso = "/tenants/{name}/sso"
     router.add_get(sso, sso_admin.show)
     router.add_put(sso, sso_admin.replace_settings)
     router.add_patch(sso, sso_admin.patch_settings)
@@ -50,6 +51,14 @@ def add_routes(app: web.Application) -> None:
     router.add_post(f"{sso}/metadata", sso_admin.import_metadata)
     router.add_get(f"{sso}/log", sso_admin.log)
     router.add_post(f"{sso}/test", sso_admin.start_test)
+    return admin_app
+
+
+def add_routes(app: web.Application) -> None:
+    router = app.router
+    router.add_get("/healthz", health)
+
+    app.add_subapp("/admin", admin_application())
 
     router.add_get(f"{SCIM}/ServiceProviderConfig", discovery.service_provider_config)
     router.add_get(f"{SCIM}/ResourceTypes", discovery.resource_types)

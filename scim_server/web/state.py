@@ -10,6 +10,7 @@ from scim_server.config import Settings
 from scim_server.core.journal import ProvisioningJournal
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.sso.service import SingleSignOn
+from scim_server.core.tenancy import Tenancy
 from scim_server.core.tokens import TokenAuthority
 from scim_server.storage.database import Database
 from scim_server.storage.tenants import TenantRepository
@@ -21,6 +22,7 @@ class Services:
     database: Database
     provisioning: Provisioning
     tenants: TenantRepository
+    tenancy: Tenancy
     tokens: TokenAuthority
     admin_token: str
     journal: ProvisioningJournal
@@ -32,4 +34,6 @@ SETTINGS = web.AppKey("settings", Settings)
 
 
 def services(request: web.Request) -> Services:
-    return request.app[SERVICES]
+    # config_dict: the application's and its parents', so handlers of a sub-application
+    # (the admin API) find the root's services too.
+    return request.config_dict[SERVICES]

@@ -1,0 +1,100 @@
+"""Tenants as a whole: created with a first token, listed with their seats, deleted with all.
+
+A tenant's data lives in several stores (the tenant document and its tokens, users, groups and
+memberships, the provisioning journal, the SSO collections); this is the one place that knows
+them all, so that deleting a tenant can never leave a store behind.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from scim2_models import ConflictException, InvalidValueException, NotFoundException
+
+from scim_server.core.journal import ProvisioningJournal
+from scim_server.core.provisioning import Provisioning
+from scim_server.core.seats import SeatUsage
+from scim_server.core.tokens import IssuedToken, TokenAuthority
+from scim_server.storage.sso import SsoRepository
+from scim_server.storage.tenants import TenantExists, TenantRecord, TenantRepository
+
+TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+"""A tenant's name, which is also a path segment of its SCIM base URL."""
+
+
+@dataclass(frozen=True)
+class NewTenant:
+    name: str
+    token: IssuedToken
+
+
+@dataclass(frozen=True)
+class TenantSummary:
+    name: str
+    created: datetime
+    seats: SeatUsage
+
+
+def unknown_tenant(name: str) -> NotFoundException:
+    return NotFoundException(detail=f"no tenant {name!r}")
+
+
+class Tenancy:
+    def __init__(
+        self,
+        tenants: TenantRepository,
+        tokens: TokenAuthority,
+        provisioning: Provisioning,
+        journal: ProvisioningJournal,
+        sso: SsoRepository,
+    ) -> None:
+        self.tenants = tenants
+        self.tokens = tokens
+        self.provisioning = provisioning
+        self.journal = journal
+        self.sso = sso
+
+    async def create(self, name: object, *, ttl_seconds: int | None) -> NewTenant:
+        """Create the tenant and issue its first SCIM bearer token."""
+        if not isinstance(name, str) or not TENANT_NAME.fullmatch(name):
+            raise InvalidValueException(
+                detail="name is 1-63 lowercase letters, digits, '-' or '_', starting with a "
+                "letter or digit"
+            )
+        try:
+            await self.tenants.create(name, datetime.now(UTC))
+        except TenantExists:
+            raise ConflictException(detail=f"tenant {name!r} already exists") from None
+        token = await self.tokens.issue(name, ttl_seconds=ttl_seconds, description="initial token")
+        return NewTenant(name, token)
+
+    async def require(self, name: str) -> TenantRecord:
+        """The tenant of that name, or 404."""
+        record = await self.tenants.get(name)
+        if record is None:
+            raise unknown_tenant(name)
+        return record
+
+    async def summaries(self) -> list[TenantSummary]:
+        """Every tenant with its seats: one query (a tenant from before seats is counted once)."""
+        return [
+            TenantSummary(
+                record.name,
+                record.created,
+                await self.provisioning.seats.of(record.name, record.seats),
+            )
+            for record in await self.tenants.all()
+        ]
+
+    async def delete(self, name: str) -> None:
+        """Delete the tenant and everything it owns, in every store."""
+        # The tenant document first: from then on its tokens are refused and nothing new lands.
+        if not await self.tenants.delete(name):
+            raise unknown_tenant(name)
+        self.tokens.forget_tenant(name)
+        await self.provisioning.delete_tenant(name)
+        await self.journal.flush()  # nothing queued for it lands after the delete
+        await self.journal.delete_tenant(name)
+        await self.sso.delete_tenant(name)
