@@ -12,7 +12,7 @@ from scim2_models import UniquenessException
 
 from scim_server.models import ResourceKind
 from scim_server.storage.database import Database, Document
-from scim_server.storage.memberships import MEMBER_OF, member_of_hint
+from scim_server.storage.memberships import MEMBER_OF, NAME_FIELDS, member_of_hint, resource_name
 
 SortSpec = list[tuple[str, int]]
 
@@ -26,8 +26,7 @@ class Summary:
 
 
 def summary(document: Document) -> Summary:
-    raw = document.get("r", {})
-    return Summary(raw.get("displayName") or raw.get("userName"), member_of_hint(document))
+    return Summary(resource_name(document), member_of_hint(document))
 
 
 def _uniqueness(kind: ResourceKind) -> UniquenessException:
@@ -80,12 +79,17 @@ class ResourceRepository:
 
     async def delete(
         self, tenant: str, resource_id: str, expected_version: int | None = None
-    ) -> bool:
+    ) -> Document | None:
+        """Delete the resource (at ``expected_version``, when given).
+
+        Answers its ``_id`` and membership hint as they were when it went, which tells
+        ``MembershipRepository.forget`` whether any membership can remain; None when
+        nothing was deleted.
+        """
         query: dict[str, Any] = {"_id": resource_id, "tenant": tenant}
         if expected_version is not None:
             query["meta.version"] = expected_version
-        result = await self.collection.delete_one(query)
-        return result.deleted_count == 1
+        return await self.collection.find_one_and_delete(query, {MEMBER_OF: 1})
 
     async def find(
         self,
@@ -107,7 +111,7 @@ class ResourceRepository:
         wanted = list(set(ids))
         if not wanted:
             return {}
-        fields = {"r.displayName": 1, "r.userName": 1, MEMBER_OF: 1}
+        fields = {**NAME_FIELDS, MEMBER_OF: 1}
         cursor = self.collection.find({"tenant": tenant, "_id": {"$in": wanted}}, fields)
         return {document["_id"]: summary(document) async for document in cursor}
 
