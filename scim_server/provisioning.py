@@ -410,7 +410,7 @@ class Provisioning:
                 expected = preconditions.expected_version(document)
                 deleted: list[Document] = []
                 version = int(document["meta"]["version"])
-                write = partial(self._remove, kind, scope.tenant, resource_id, version, deleted)
+                write = partial(_delete, repository, scope.tenant, resource_id, version, deleted)
                 if await self.seats.around(
                     scope.tenant, _seats_taken(kind, document.get("r", {}), None), write
                 ):
@@ -433,20 +433,6 @@ class Provisioning:
         """An insert in the shape ``Seats.around`` wraps: it lands, or it raises."""
         await self.repository(kind).insert(document)
         return True
-
-    async def _remove(
-        self,
-        kind: ResourceKind,
-        tenant: str,
-        resource_id: str,
-        version: int,
-        deleted: list[Document],
-    ) -> bool:
-        """A delete in the shape ``Seats.around`` wraps; what it deleted goes to ``deleted``."""
-        gone = await self.repository(kind).delete(tenant, resource_id, version)
-        if gone is not None:
-            deleted.append(gone)
-        return gone is not None
 
     async def _document(
         self,
@@ -518,6 +504,20 @@ class Provisioning:
         for member in members:
             if member.value in current and member.display is not None:
                 await self.memberships.set_display(tenant, group, member)
+
+
+async def _delete(
+    repository: ResourceRepository,
+    tenant: str,
+    resource_id: str,
+    version: int,
+    deleted: list[Document],
+) -> bool:
+    """A delete in the shape ``Seats.around`` wraps; what it deleted goes to ``deleted``."""
+    gone = await repository.delete(tenant, resource_id, version)
+    if gone is not None:
+        deleted.append(gone)
+    return gone is not None
 
 
 async def _back_off(attempt: int) -> None:

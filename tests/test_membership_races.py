@@ -105,8 +105,8 @@ async def test_a_user_deleted_while_added_to_a_group_leaves_no_ghost_member(
 async def test_a_group_deleted_while_a_member_is_added_leaves_no_ghost_membership(
     scim: Scim, mongo_db: Any, aiohttp_client: Any, settings: Settings
 ) -> None:
-    # Writes of one group take turns within a process, so the deletes come from a
-    # second server process on the same database, as with SCIM_WORKERS > 1.
+    # Writes of one group take turns within a server, so the deletes go to a second
+    # server on the same database, as they would to another worker (SCIM_WORKERS > 1).
     other = Scim(await aiohttp_client(create_app(settings)), scim.tenant, scim.token)
     user = (await scim.create_user("survivor"))["id"]
     for round_ in range(ROUNDS):
