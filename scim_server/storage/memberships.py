@@ -238,7 +238,7 @@ class MembershipRepository:
         """
         touched = await self._resources["Group"].find_one_and_update(
             {"tenant": tenant, "_id": group},
-            _new_version(),
+            new_version(datetime.now(UTC)),
             {"meta": 1, "_id": 0},
             return_document=ReturnDocument.AFTER,
         )
@@ -247,7 +247,7 @@ class MembershipRepository:
     async def _touch_all(self, tenant: str, groups: list[str]) -> None:
         """``_touch`` for several groups at once, none of which need answer."""
         await self._resources["Group"].update_many(
-            {"tenant": tenant, "_id": _one_or_any(groups)}, _new_version()
+            {"tenant": tenant, "_id": _one_or_any(groups)}, new_version(datetime.now(UTC))
         )
 
     async def _groups_with(self, query: Mapping[str, Any]) -> list[str]:
@@ -256,9 +256,9 @@ class MembershipRepository:
         return sorted({document["group"] async for document in cursor})
 
 
-def _new_version() -> Document:
-    """The update that marks a group as changed now (as ``ResourceRepository.update`` does)."""
-    return {"$inc": {"meta.version": 1}, "$set": {"meta.lastModified": datetime.now(UTC)}}
+def new_version(now: datetime, changes: Mapping[str, Any] | None = None) -> Document:
+    """The update that sets ``changes`` and makes a resource's next version, modified ``now``."""
+    return {"$set": {**(changes or {}), "meta.lastModified": now}, "$inc": {"meta.version": 1}}
 
 
 def _one_or_any(ids: list[str]) -> str | dict[str, list[str]]:
