@@ -13,14 +13,16 @@ Two things are kept beside the relation so that reads need no joins:
   direct member of. It is a *hint* that may overcount but never undercounts:
   it is raised before a membership is written and lowered only after one is
   removed, so a reader that sees ``gm == 0`` may skip the membership lookup.
-  (Deleting a whole group leaves its former members' hints high: they cost one
-  extra lookup on read, never a wrong answer.)
+  (Deleting a whole group, or undoing an add to a group deleted meanwhile,
+  leaves its members' hints high: they cost one extra lookup on read, never a
+  wrong answer.)
 
-Every change to a group's member set bumps that group's ``meta.version`` and
+Every change to a group's members bumps that group's ``meta.version`` and
 ``lastModified`` here, *after* the membership write (``_touch``), whatever asked
-for it: a member PATCH or PUT, Bulk, SSO group sync, or a member's deletion. A
-reader can therefore see new members under an old version (and will get 200, not
-304, once the version moves) but never an old member list under a new version.
+for it: a member PATCH or PUT, Bulk, SSO group sync, a member's deletion, or its
+rename (the name shows in the group). A reader can therefore see new members
+under an old version (and gets 200, not 304, once the version moves) but never
+an old member list under a new version.
 
 No multi-document transaction is needed (a MongoDB without a replica set has
 none). Deletes and adds each order their writes so that every interleaving ends
@@ -35,10 +37,10 @@ with no membership of a missing group or member (no ghost):
 If an add's check runs before a delete removed the document, its insert came
 earlier still, so the delete's ``forget`` finds and removes the membership. If
 the check runs after, the add undoes its own insert. Either way the membership
-goes, and a version bump follows its removal. ``forget`` may skip the lookup
-when the deleted document's ``gm`` hint was 0: an add raises the hint before its
-insert, so one whose insert preceded the deletion shows in that hint, and one
-whose insert follows it finds the member gone and undoes itself. The same
+goes, and a version bump follows its removal. ``forget`` skips the lookup when
+the document was deleted with a ``gm`` hint of 0: an add raises the hint before
+it inserts, so any membership present at the deletion is counted in that hint,
+and one inserted later finds the member gone and undoes itself. The same
 post-write check refreshes a member's ``name`` that a concurrent rename changed
 between the add's lookup and its insert.
 """
