@@ -243,6 +243,77 @@ async def test_deleting_a_group_removes_it_from_parents_and_users(
     await scim_error(await scim.get(f"/Groups/{child['id']}"), 404)
 
 
+async def _stale_after(scim: Scim, path: str, etag: str) -> dict[str, Any]:
+    """GET with the ETag a client cached: the resource, which must have changed (not 304)."""
+    response = await scim.get(path, headers={"If-None-Match": etag})
+    assert response.status == 200, await response.text()
+    assert response.headers["ETag"] != etag
+    return dict(await response.json())
+
+
+async def test_deleting_a_member_gives_each_of_its_groups_a_new_version(scim: Scim) -> None:
+    alice = await scim.create_user("alice")
+    bob = await scim.create_user("bob")
+    g1 = await scim.create_group("G1", [alice["id"], bob["id"]])
+    g2 = await scim.create_group("G2", [alice["id"]])
+    other = await scim.create_group("Other", [bob["id"]])
+    assert (await scim.delete(f"/Users/{alice['id']}")).status == 204
+
+    after = await _stale_after(scim, f"/Groups/{g1['id']}", g1["meta"]["version"])
+    assert _member_ids(after) == {bob["id"]}
+    assert after["meta"]["lastModified"] > g1["meta"]["lastModified"]
+    assert "members" not in await _stale_after(scim, f"/Groups/{g2['id']}", g2["meta"]["version"])
+    unchanged = await scim.get(
+        f"/Groups/{other['id']}", headers={"If-None-Match": other["meta"]["version"]}
+    )
+    assert unchanged.status == 304
+
+
+async def test_deleting_a_member_group_gives_its_parents_a_new_version(scim: Scim) -> None:
+    child = await scim.create_group("Child")
+    parent = await scim.create_group("Parent", [child["id"]])
+    assert (await scim.delete(f"/Groups/{child['id']}")).status == 204
+    after = await _stale_after(scim, f"/Groups/{parent['id']}", parent["meta"]["version"])
+    assert "members" not in after
+
+
+async def test_renaming_a_member_gives_its_groups_a_new_version(scim: Scim) -> None:
+    alice = await scim.create_user("alice")
+    group = await scim.create_group("G", [alice["id"]])
+    response = await scim.patch(
+        f"/Users/{alice['id']}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "displayName", "value": "Alice L."}],
+        },
+    )
+    assert response.status == 200, await response.text()
+    after = await _stale_after(scim, f"/Groups/{group['id']}", group["meta"]["version"])
+    assert [m["display"] for m in after["members"]] == ["Alice L."]
+
+
+async def test_a_group_created_with_members_is_at_version_1_with_them(scim: Scim) -> None:
+    alice = await scim.create_user("alice")
+    group = await scim.create_group("G", [alice["id"]])
+    assert group["meta"]["version"] == 'W/"1"'
+    stored = await _get(scim, f"/Groups/{group['id']}")
+    assert stored["meta"] == group["meta"]
+    assert _member_ids(stored) == {alice["id"]}
+
+
+async def test_put_that_changes_members_answers_the_version_it_stored(scim: Scim) -> None:
+    alice = await scim.create_user("alice")
+    bob = await scim.create_user("bob")
+    group = await scim.create_group("G", [alice["id"]])
+    path = f"/Groups/{group['id']}"
+    response = await scim.put(path, _group("G", [bob["id"]]))
+    assert response.status == 200, await response.text()
+    answered = await response.json()
+    assert answered["meta"]["version"] != group["meta"]["version"]
+    unchanged = await scim.get(path, headers={"If-None-Match": answered["meta"]["version"]})
+    assert unchanged.status == 304
+
+
 async def test_put_replaces_members_exactly(scim: Scim) -> None:
     alice = await scim.create_user("alice")
     bob = await scim.create_user("bob")

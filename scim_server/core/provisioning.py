@@ -256,19 +256,24 @@ class Provisioning:
         now = datetime.now(UTC)
         resource_id = str(uuid.uuid4())
         document = await self._document(kind, resource, resource_id, scope.tenant, now)
+        if members:
+            # Adding the members bumps the version after they land (storage/memberships.py),
+            # so the group starts one below: complete, it is at version 1 like any new resource.
+            document["meta"]["version"] = 0
         await self.seats.around(
             scope.tenant,
             _seats_taken(kind, None, document["r"]),
             partial(self._insert, kind, document),
         )
         if members:
-            await self.memberships.add(scope.tenant, resource_id, members)
+            meta = await self.memberships.add(scope.tenant, resource_id, members)
+            document["meta"] = meta or document["meta"]
         # Rendered from what was just written: a new resource is only related to the
         # members it was created with, so there is nothing else to read back.
         payloads = await self.renderer.render(
             kind, scope, [document], ALL_ATTRIBUTES, related=bool(members)
         )
-        return Answer(payloads[0], 1)
+        return Answer(payloads[0], int(document["meta"]["version"]))
 
     async def replace(
         self,
@@ -318,15 +323,10 @@ class Provisioning:
         def patched(resource: Resource[Any]) -> Resource[Any] | None:
             return resource if apply_operations(kind, resource, plan.operations) else None
 
-        wrote = await self._rewrite(kind, scope, resource_id, preconditions, patched)
-        if plan.member_changes:
-            for change, members in zip(plan.member_changes, resolved, strict=True):
-                await self._apply_member_change(scope.tenant, resource_id, change, members)
-            if not wrote:
-                # Membership writes commute, so the version bump needs no condition.
-                await self.repository(kind).update(
-                    scope.tenant, resource_id, None, {}, datetime.now(UTC)
-                )
+        await self._rewrite(kind, scope, resource_id, preconditions, patched)
+        # Each member change that changes something bumps the version after it lands.
+        for change, members in zip(plan.member_changes, resolved, strict=True):
+            await self._apply_member_change(scope.tenant, resource_id, change, members)
         if selection is None:
             return Answer({}, await self._version(kind, scope, resource_id))
         return await self.get(kind, scope, resource_id, selection)
@@ -409,13 +409,14 @@ class Provisioning:
                 if document is None:
                     raise resource_not_found(kind.endpoint, resource_id)
                 expected = preconditions.expected_version(document)
-                write = partial(
-                    repository.delete, scope.tenant, resource_id, int(document["meta"]["version"])
-                )
+                deleted: list[Document] = []
+                version = int(document["meta"]["version"])
+                write = partial(_delete, repository, scope.tenant, resource_id, version, deleted)
                 if await self.seats.around(
                     scope.tenant, _seats_taken(kind, document.get("r", {}), None), write
                 ):
-                    await self.memberships.forget(scope.tenant, resource_id)
+                    # Only once the document is gone: see storage/memberships.py.
+                    await self.memberships.forget(scope.tenant, deleted[0], is_group=kind is GROUPS)
                     return
                 if expected is not None:
                     raise PreconditionFailedException(detail="the resource has changed (If-Match)")
@@ -504,6 +505,20 @@ class Provisioning:
         for member in members:
             if member.value in current and member.display is not None:
                 await self.memberships.set_display(tenant, group, member)
+
+
+async def _delete(
+    repository: ResourceRepository,
+    tenant: str,
+    resource_id: str,
+    version: int,
+    deleted: list[Document],
+) -> bool:
+    """A delete in the shape ``Seats.around`` wraps; what it deleted goes to ``deleted``."""
+    gone = await repository.delete(tenant, resource_id, version)
+    if gone is not None:
+        deleted.append(gone)
+    return gone is not None
 
 
 async def _back_off(attempt: int) -> None:

@@ -13,16 +13,47 @@ Two things are kept beside the relation so that reads need no joins:
   direct member of. It is a *hint* that may overcount but never undercounts:
   it is raised before a membership is written and lowered only after one is
   removed, so a reader that sees ``gm == 0`` may skip the membership lookup.
-  (Deleting a whole group leaves its former members' hints high: they cost one
-  extra lookup on read, never a wrong answer.)
+  (Deleting a whole group, or undoing an add to a group deleted meanwhile,
+  leaves its members' hints high: they cost one extra lookup on read, never a
+  wrong answer.)
+
+Every change to a group's members bumps that group's ``meta.version`` and
+``lastModified`` here, *after* the membership write (``_touch``), whatever asked
+for it: a member PATCH or PUT, Bulk, SSO group sync, a member's deletion, or its
+rename (the name shows in the group). A reader can therefore see new members
+under an old version (and gets 200, not 304, once the version moves) but never
+an old member list under a new version.
+
+No multi-document transaction is needed (a MongoDB without a replica set has
+none). Deletes and adds each order their writes so that every interleaving ends
+with no membership of a missing group or member (no ghost):
+
+* deleting a resource removes its document first, then its memberships
+  (``forget``), bumping the groups it was in;
+* adding members writes the memberships first, then checks that the members
+  still exist and undoes those that do not, then bumps the group, whose update
+  matching nothing means the group is gone: its memberships are then undone.
+
+If an add's check runs before a delete removed the document, its insert came
+earlier still, so the delete's ``forget`` finds and removes the membership. If
+the check runs after, the add undoes its own insert. Either way the membership
+goes, and a version bump follows its removal. ``forget`` skips the lookup when
+the document was deleted with a ``gm`` hint of 0: an add raises the hint before
+it inserts, so any membership present at the deletion is counted in that hint,
+and one inserted later finds the member gone and undoes itself. The same
+post-write check refreshes a member's ``name`` that a concurrent rename changed
+between the add's lookup and its insert.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
+from pymongo import ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from scim_server.models import Member
@@ -37,21 +68,51 @@ class MembershipRepository:
         self.collection = database.memberships
         self._resources = {"User": database["users"], "Group": database["groups"]}
 
-    async def add(self, tenant: str, group: str, members: Iterable[Member]) -> None:
-        """Add resolved members; members already present are left as they are."""
+    async def add(self, tenant: str, group: str, members: Iterable[Member]) -> Document | None:
+        """Add resolved members; members already present are left as they are.
+
+        Answers the group's new ``meta`` when it got a new version, else None (no member
+        was new, or the group was deleted meanwhile).
+        """
         members = list(members)
         if not members:
-            return
+            return None
         await self._count(tenant, members, +1)
         documents = [_document(tenant, group, member) for member in members]
         try:
             await self.collection.insert_many(documents, ordered=False)
+            added = members
         except BulkWriteError as error:
             # Adding a member twice is a no-op, which is what makes concurrent adds commute.
             errors = error.details.get("writeErrors", [])
             if any(e.get("code") != DUPLICATE_KEY for e in errors):
                 raise
-            await self._count(tenant, [members[e["index"]] for e in errors], -1)
+            present = {e["index"] for e in errors}
+            await self._count(tenant, [members[i] for i in sorted(present)], -1)
+            added = [member for i, member in enumerate(members) if i not in present]
+        if not added:
+            return None
+        return await self._settle(tenant, group, added)
+
+    async def _settle(self, tenant: str, group: str, added: list[Member]) -> Document | None:
+        """After the insert, undo what a concurrent delete raced past (module docstring)."""
+        names = await self._names(tenant, added)
+        gone = [member.value for member in added if member.value not in names]
+        if gone:
+            await self.collection.delete_many(
+                {"tenant": tenant, "group": group, "member": _one_or_any(gone)}
+            )
+        for member in added:
+            if member.value in names and names[member.value] != member.name:
+                # Renamed since it was looked up; only if no later rename refreshed it already.
+                await self.collection.update_one(
+                    {"tenant": tenant, "group": group, "member": member.value, "name": member.name},
+                    {"$set": {"name": names[member.value]}},
+                )
+        meta = await self._touch(tenant, group)
+        if meta is None:
+            await self.collection.delete_many({"tenant": tenant, "group": group})
+        return meta
 
     async def remove(self, tenant: str, group: str, member_ids: Iterable[str]) -> None:
         wanted = list(set(member_ids))
@@ -68,22 +129,28 @@ class MembershipRepository:
             )
             if result.deleted_count:
                 removed.append(Member(document["member"], document["type"]))
-        await self._count(tenant, removed, -1)
+        if removed:
+            await self._touch(tenant, group)
+            await self._count(tenant, removed, -1)
 
     async def clear(self, tenant: str, group: str) -> None:
         await self.remove(tenant, group, await self.member_ids(tenant, group))
 
     async def set_display(self, tenant: str, group: str, member: Member) -> None:
-        await self.collection.update_one(
+        result = await self.collection.update_one(
             {"tenant": tenant, "group": group, "member": member.value},
             {"$set": {"display": member.display}},
         )
+        if result.modified_count:
+            await self._touch(tenant, group)
 
     async def rename_member(self, tenant: str, member: str, name: str | None) -> None:
-        """Refresh the name a renamed user or group shows in every group it belongs to."""
-        await self.collection.update_many(
-            {"tenant": tenant, "member": member}, {"$set": {"name": name}}
-        )
+        """Refresh the name a renamed user or group shows in its groups, which change version."""
+        query = {"tenant": tenant, "member": member}
+        groups = await self._groups_with(query)
+        if groups:
+            await self.collection.update_many(query, {"$set": {"name": name}})
+            await self._touch_all(tenant, groups)
 
     async def member_ids(self, tenant: str, group: str) -> set[str]:
         cursor = self.collection.find({"tenant": tenant, "group": group}, {"member": 1, "_id": 0})
@@ -122,24 +189,93 @@ class MembershipRepository:
             found[document["member"]].add(document["group"])
         return found
 
-    async def forget(self, tenant: str, resource_id: str) -> None:
-        """Drop a deleted resource from every group, and a deleted group's own members."""
-        await self.collection.delete_many({"tenant": tenant, "member": resource_id})
-        await self.collection.delete_many({"tenant": tenant, "group": resource_id})
+    async def forget(self, tenant: str, deleted: Document, *, is_group: bool) -> None:
+        """Drop a deleted resource from every group, and a deleted group's own members.
+
+        ``deleted`` is the resource's document as it was deleted (its ``_id`` and ``gm``):
+        this runs after the deletion, as the module docstring requires. The groups it
+        was in get a new version, since their member set changed.
+        """
+        resource_id = deleted["_id"]
+        if member_of_hint(deleted):
+            query = {"tenant": tenant, "member": resource_id}
+            groups = await self._groups_with(query)
+            if groups:
+                await self.collection.delete_many(query)
+                await self._touch_all(tenant, groups)
+        if is_group:
+            await self.collection.delete_many({"tenant": tenant, "group": resource_id})
 
     async def delete_tenant(self, tenant: str) -> None:
         await self.collection.delete_many({"tenant": tenant})
 
     async def _count(self, tenant: str, members: Iterable[Member], delta: int) -> None:
+        for resources, query in self._member_queries(tenant, members):
+            await resources.update_many(query, {"$inc": {MEMBER_OF: delta}})
+
+    async def _names(self, tenant: str, members: Iterable[Member]) -> dict[str, str | None]:
+        """The current name of each member that still exists."""
+        names: dict[str, str | None] = {}
+        for resources, query in self._member_queries(tenant, members):
+            cursor = resources.find(query, NAME_FIELDS)
+            names |= {document["_id"]: resource_name(document) async for document in cursor}
+        return names
+
+    def _member_queries(
+        self, tenant: str, members: Iterable[Member]
+    ) -> list[tuple[AsyncCollection[Document], Document]]:
+        """The members' documents: one query per collection they live in."""
         by_type: dict[str, list[str]] = defaultdict(list)
         for member in members:
             by_type[str(member.type)].append(member.value)
-        for member_type, ids in by_type.items():
-            query: Mapping[str, Any] = {
-                "tenant": tenant,
-                "_id": ids[0] if len(ids) == 1 else {"$in": ids},
-            }
-            await self._resources[member_type].update_many(query, {"$inc": {MEMBER_OF: delta}})
+        return [
+            (self._resources[member_type], {"tenant": tenant, "_id": _one_or_any(ids)})
+            for member_type, ids in by_type.items()
+        ]
+
+    async def _touch(self, tenant: str, group: str) -> Document | None:
+        """Give a group whose member set changed a new version; answers its new ``meta``.
+
+        None means the group no longer exists.
+        """
+        touched = await self._resources["Group"].find_one_and_update(
+            {"tenant": tenant, "_id": group},
+            new_version(datetime.now(UTC)),
+            {"meta": 1, "_id": 0},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if touched is None else dict(touched["meta"])
+
+    async def _touch_all(self, tenant: str, groups: list[str]) -> None:
+        """``_touch`` for several groups at once, none of which need answer."""
+        await self._resources["Group"].update_many(
+            {"tenant": tenant, "_id": _one_or_any(groups)}, new_version(datetime.now(UTC))
+        )
+
+    async def _groups_with(self, query: Mapping[str, Any]) -> list[str]:
+        """The groups holding the memberships ``query`` selects."""
+        cursor = self.collection.find(query, {"group": 1, "_id": 0})
+        return sorted({document["group"] async for document in cursor})
+
+
+def new_version(now: datetime, changes: Mapping[str, Any] | None = None) -> Document:
+    """The update that sets ``changes`` and makes a resource's next version, modified ``now``."""
+    return {"$set": {**(changes or {}), "meta.lastModified": now}, "$inc": {"meta.version": 1}}
+
+
+def _one_or_any(ids: list[str]) -> str | dict[str, list[str]]:
+    """A query on one id, or on any of several (the first shape is the cheaper one)."""
+    return ids[0] if len(ids) == 1 else {"$in": ids}
+
+
+NAME_FIELDS = {"r.displayName": 1, "r.userName": 1}
+
+
+def resource_name(document: Mapping[str, Any]) -> str | None:
+    """displayName, else userName: what a member or a group shows as ``display``."""
+    raw = document.get("r", {})
+    name = raw.get("displayName") or raw.get("userName")
+    return None if name is None else str(name)
 
 
 def _document(tenant: str, group: str, member: Member) -> Document:

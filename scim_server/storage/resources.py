@@ -12,7 +12,13 @@ from scim2_models import UniquenessException
 
 from scim_server.models import ResourceKind
 from scim_server.storage.database import Database, Document
-from scim_server.storage.memberships import MEMBER_OF, member_of_hint
+from scim_server.storage.memberships import (
+    MEMBER_OF,
+    NAME_FIELDS,
+    member_of_hint,
+    new_version,
+    resource_name,
+)
 
 SortSpec = list[tuple[str, int]]
 
@@ -26,8 +32,7 @@ class Summary:
 
 
 def summary(document: Document) -> Summary:
-    raw = document.get("r", {})
-    return Summary(raw.get("displayName") or raw.get("userName"), member_of_hint(document))
+    return Summary(resource_name(document), member_of_hint(document))
 
 
 def _uniqueness(kind: ResourceKind) -> UniquenessException:
@@ -56,7 +61,7 @@ class ResourceRepository:
         self,
         tenant: str,
         resource_id: str,
-        expected_version: int | None,
+        expected_version: int,
         changes: Mapping[str, Any],
         now: datetime,
     ) -> bool:
@@ -64,28 +69,26 @@ class ResourceRepository:
 
         Answers False when the resource is gone or was changed by someone else
         since it was read (the caller decides whether to retry or to answer 412).
-        ``expected_version=None`` updates unconditionally, for changes that commute
-        (membership changes). A plain conditional ``update_one`` on ``_id`` is the
-        one shape every MongoDB, SecantusDB included, runs on an index.
+        A plain conditional ``update_one`` on ``_id`` is the one shape every
+        MongoDB, SecantusDB included, runs on an index. (Membership changes bump
+        a group's version in ``MembershipRepository``.)
         """
-        query: dict[str, Any] = {"_id": resource_id, "tenant": tenant}
-        if expected_version is not None:
-            query["meta.version"] = expected_version
-        update = {"$set": {**changes, "meta.lastModified": now}, "$inc": {"meta.version": 1}}
+        query = {"_id": resource_id, "tenant": tenant, "meta.version": expected_version}
         try:
-            result = await self.collection.update_one(query, update)
+            result = await self.collection.update_one(query, new_version(now, changes))
         except DuplicateKeyError:
             raise _uniqueness(self.kind) from None
         return result.matched_count == 1
 
-    async def delete(
-        self, tenant: str, resource_id: str, expected_version: int | None = None
-    ) -> bool:
-        query: dict[str, Any] = {"_id": resource_id, "tenant": tenant}
-        if expected_version is not None:
-            query["meta.version"] = expected_version
-        result = await self.collection.delete_one(query)
-        return result.deleted_count == 1
+    async def delete(self, tenant: str, resource_id: str, expected_version: int) -> Document | None:
+        """Delete the resource if the stored version is still the expected one.
+
+        Answers its ``_id`` and membership hint as they were when it went, which tells
+        ``MembershipRepository.forget`` whether any membership can remain; None when
+        nothing was deleted.
+        """
+        query = {"_id": resource_id, "tenant": tenant, "meta.version": expected_version}
+        return await self.collection.find_one_and_delete(query, {MEMBER_OF: 1})
 
     async def find(
         self,
@@ -107,7 +110,7 @@ class ResourceRepository:
         wanted = list(set(ids))
         if not wanted:
             return {}
-        fields = {"r.displayName": 1, "r.userName": 1, MEMBER_OF: 1}
+        fields = {**NAME_FIELDS, MEMBER_OF: 1}
         cursor = self.collection.find({"tenant": tenant, "_id": {"$in": wanted}}, fields)
         return {document["_id"]: summary(document) async for document in cursor}
 
