@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from scim_server.app import create_app
 from scim_server.config import Settings
+from scim_server.web.app import create_app
 from tests.conftest import Scim
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
