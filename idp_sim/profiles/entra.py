@@ -17,7 +17,7 @@ the app, does not push passwords and has no "Push Now": those raise ``NotSupport
 from __future__ import annotations
 
 import uuid
-from typing import Any, ClassVar
+from typing import Any
 
 from idp_sim.directory import Directory, DirectoryGroup, DirectoryUser
 from idp_sim.profiles.base import (
@@ -53,7 +53,7 @@ def object_id(directory_id: str) -> str:
 
 
 class Entra(Profile):
-    name: ClassVar[str] = "entra"
+    name: str = "entra"
 
     def __init__(
         self,
@@ -141,8 +141,7 @@ class Entra(Profile):
         )
         if found is not None:
             self.user_links[user.id] = found["id"]
-            self.sent[user.id] = {}
-            await self.update_user(user)
+            await self.adopt_user(user)
             return str(found["id"])
         response = await self.call(
             "assign", "POST", "/Users", body=self.user_body(user), expect=(201,)
@@ -152,6 +151,18 @@ class Entra(Profile):
             self.sent[user.id] = self.attributes(user)
             return str(response.body["id"])
         return None
+
+    async def adopt_user(self, user: DirectoryUser) -> None:
+        """A matched user takes every mapped attribute, ``active`` included: that is how a user
+        back in scope (re-assigned, re-enabled) or met again after a restart becomes active."""
+        await self.patch_user(
+            user, "assign (match)", {**self.attributes(user), "active": self.boolean(user.active)}
+        )
+        self.sent[user.id] = self.attributes(user)
+
+    def forget_links(self) -> None:
+        super().forget_links()
+        self.sent.clear()
 
     async def patch_user(
         self, user: DirectoryUser, operation: str, changes: dict[str, Any]
@@ -198,8 +209,7 @@ class Entra(Profile):
 
     async def delete_user(self, user: DirectoryUser) -> None:
         await self.call("delete user", "DELETE", f"/Users/{self.scim_user_id(user)}", expect=(204,))
-        self.user_links.pop(user.id, None)
-        self.directory.unassign_user(user.id)
+        self.forget_user(user)
 
     # ---- groups ----------------------------------------------------------------
     def member_ref(self, user_id: str) -> dict[str, Any]:
