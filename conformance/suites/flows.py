@@ -41,6 +41,9 @@ USERS, GROUPS, MEMBERS, SEED = 5, 2, 3, 7
 PROFILES = ("okta-oin", "okta-aiw", "jumpcloud", "entra", "entra-optscim062020")
 """Every idp_sim profile, in the order the relay runs them."""
 Play = Callable[[list[Profile]], Awaitable[Any]]
+RESTART_OPTIONS: dict[str, dict[str, Any]] = {"entra": {"match_attribute": "externalId"}}
+"""Entra's restart re-matches by ``externalId`` (its newer default), the flagged Entra's by
+``userName``: both of its existence checks are exercised."""
 
 
 def directory(prefix: str) -> Directory:
@@ -81,16 +84,23 @@ def check_prefix(context: Context, label: str) -> str:
     return context.fixtures.name(f"{label}-") + "-"
 
 
-async def drive(context: Context, prefix: str, names: Sequence[str], play: Play) -> list[Profile]:
-    """Build the named profiles on one directory under ``prefix`` and let ``play`` drive them;
-    their requests go first into the transcript, and what they created is tracked for removal."""
+async def drive(
+    context: Context,
+    prefix: str,
+    names: Sequence[str],
+    play: Play,
+    options: dict[str, Any] | None = None,
+) -> list[Profile]:
+    """Build the named profiles (with profile ``options``) on one directory under ``prefix``
+    and let ``play`` drive them; their requests go first into the transcript, and what they
+    created is tracked for removal."""
     shared = directory(prefix)
     journals = [Journal() for _ in names]
     profiles = []
     for name, journal in zip(names, journals, strict=True):
-        options: dict[str, Any] = {}
+        chosen = dict(options or {})
         if name == "jumpcloud":  # its connection test creates a user: keep it under the prefix
-            options["test_user_email"] = f"{prefix}jumpcloud.test@example.com"
+            chosen["test_user_email"] = f"{prefix}jumpcloud.test@example.com"
         profiles.append(
             build_profile(
                 name,
@@ -98,7 +108,7 @@ async def drive(context: Context, prefix: str, names: Sequence[str], play: Play)
                 context.http.token,
                 shared,
                 seed=SEED,
-                profile_options=options,
+                profile_options=chosen,
                 transport_options={"journal": journal, "timeout": context.http.timeout},
             )
         )
@@ -335,7 +345,8 @@ async def returning_check(context: Context, name: str) -> None:
 
 async def restart_check(context: Context, name: str) -> None:
     prefix = check_prefix(context, name)
-    profiles = await drive(context, prefix, [name], lambda ps: restart(ps[0]))
+    options = RESTART_OPTIONS.get(name)
+    profiles = await drive(context, prefix, [name], lambda ps: restart(ps[0]), options)
     await verify(context, prefix, profiles)
 
 
