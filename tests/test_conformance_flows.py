@@ -16,11 +16,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from conformance import local
-from conformance.checks import Verdict, suites
+from conformance.checks import CheckResult, Verdict, suites
 from conformance.cli import parser, run_options
 from conformance.runner import RunResult, run
 from tests.conftest import Scim
-from tests.test_conformance import Forward, Req, Resp, start_proxy
+from tests.test_conformance import Forward, Req, Resp, Violation, start_proxy
 
 PROFILES = ["okta-oin", "okta-aiw", "jumpcloud", "entra", "entra-optscim062020"]
 LIFECYCLE_IDS = [f"flows.{p}.full-lifecycle" for p in PROFILES]
@@ -129,6 +129,17 @@ async def test_populated_entra_flag_flows_fail_today_on_value_path_keys(
     assert all("'emails[type eq \"work\"].value' is not declared" in d for _, d in refusals)
 
 
+async def failed_through(
+    aiohttp_server: Any, client: TestClient, scim: Scim, violation: Violation, check_id: str
+) -> CheckResult:
+    """Run one check through a proxy that commits ``violation``: it must fail."""
+    proxy = await start_proxy(aiohttp_server, base_url(client, scim), violation)
+    result = await run(proxy, scim.token, ["flows"], only=[check_id])
+    [outcome] = result.results
+    assert outcome.verdict == Verdict.FAIL, outcome.reason
+    return outcome
+
+
 def deactivates(body: Any) -> bool:
     """Whether a PUT or PATCH body sets ``active`` false, in any IdP's dialect."""
     if not isinstance(body, dict):
@@ -158,10 +169,7 @@ async def test_flow_fails_when_deactivation_is_acknowledged_but_dropped(
             return Resp(200, {"Content-Type": "application/scim+json"}, current.body)
         return await forward(req)
 
-    proxy = await start_proxy(aiohttp_server, base_url(client, scim), drop_deactivation)
-    result = await run(proxy, scim.token, ["flows"], only=[check_id])
-    [outcome] = result.results
-    assert outcome.verdict == Verdict.FAIL, outcome.reason
+    outcome = await failed_through(aiohttp_server, client, scim, drop_deactivation, check_id)
     assert "active is True after the lifecycle, expected False" in outcome.reason
 
 
@@ -179,10 +187,9 @@ async def test_flow_fails_when_a_member_add_is_dropped(
             req.set_json(body)
         return await forward(req)
 
-    proxy = await start_proxy(aiohttp_server, base_url(client, scim), drop_member_adds)
-    result = await run(proxy, scim.token, ["flows"], only=["flows.entra.full-lifecycle"])
-    [outcome] = result.results
-    assert outcome.verdict == Verdict.FAIL, outcome.reason
+    outcome = await failed_through(
+        aiohttp_server, client, scim, drop_member_adds, "flows.entra.full-lifecycle"
+    )
     assert "members differ from the directory's" in outcome.reason
 
 
@@ -216,10 +223,7 @@ async def test_returning_users_fail_when_filters_hide_inactive_users(
             return listing([u for u in found if u.get("active") is not False])
         return response
 
-    proxy = await start_proxy(aiohttp_server, base_url(client, scim), hide_inactive)
-    result = await run(proxy, scim.token, ["flows"], only=[check_id])
-    [outcome] = result.results
-    assert outcome.verdict == Verdict.FAIL, outcome.reason
+    outcome = await failed_through(aiohttp_server, client, scim, hide_inactive, check_id)
     assert "assign: POST /Users -> 409" in outcome.reason
 
 
@@ -234,10 +238,7 @@ async def test_returning_user_fails_when_a_user_delete_is_acknowledged_but_not_a
             return Resp(204)
         return await forward(req)
 
-    proxy = await start_proxy(aiohttp_server, base_url(client, scim), keep_users)
-    result = await run(proxy, scim.token, ["flows"], only=[check_id])
-    [outcome] = result.results
-    assert outcome.verdict == Verdict.FAIL, outcome.reason
+    outcome = await failed_through(aiohttp_server, client, scim, keep_users, check_id)
     assert "then re-assigned: expected a new user created with 201" in outcome.reason
 
 
@@ -250,10 +251,7 @@ async def test_populated_flows_fail_when_existence_checks_find_nothing(
             return listing([])
         return await forward(req)
 
-    proxy = await start_proxy(aiohttp_server, base_url(client, scim), find_nothing)
-    result = await run(proxy, scim.token, ["flows"], only=[check_id])
-    [outcome] = result.results
-    assert outcome.verdict == Verdict.FAIL, outcome.reason
+    outcome = await failed_through(aiohttp_server, client, scim, find_nothing, check_id)
     assert "POST /Users -> 409" in outcome.reason
 
 
@@ -268,10 +266,9 @@ async def test_restart_fails_when_a_pushed_group_is_not_found_and_pushed_twice(
             return listing([])
         return await forward(req)
 
-    proxy = await start_proxy(aiohttp_server, base_url(client, scim), find_no_group)
-    result = await run(proxy, scim.token, ["flows"], only=["flows.okta-oin.restart"])
-    [outcome] = result.results
-    assert outcome.verdict == Verdict.FAIL, outcome.reason
+    outcome = await failed_through(
+        aiohttp_server, client, scim, find_no_group, "flows.okta-oin.restart"
+    )
     assert outcome.reason.startswith("groups the IdP pushed again instead of finding them")
 
 
