@@ -12,7 +12,14 @@ from idp_sim.profiles import (
     Profile,
     build_profile,
 )
-from idp_sim.scenarios import SCENARIOS, Summary, full_lifecycle
+from idp_sim.scenarios import (
+    SCENARIOS,
+    Summary,
+    full_lifecycle,
+    relay,
+    restart,
+    returning_users,
+)
 from idp_sim.transport import HeaderProfile, Response, RetryPolicy, Transport
 
 __all__ = [
@@ -36,4 +43,7 @@ __all__ = [
     "Transport",
     "build_profile",
     "full_lifecycle",
+    "relay",
+    "restart",
+    "returning_users",
 ]

@@ -18,7 +18,7 @@ from idp_sim.journal import Journal, JournalEntry
 from idp_sim.profiles import PROFILES, build_profile
 from idp_sim.replay import replay
 from idp_sim.saml.command import add_idp_parser, run_idp
-from idp_sim.scenarios import SCENARIOS
+from idp_sim.scenarios import SCENARIOS, relay
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,7 +26,14 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="drive a scenario through an IdP profile")
-    run.add_argument("--profile", choices=sorted(PROFILES), required=True)
+    run.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        action="append",
+        required=True,
+        help="repeat to run several profiles one after another on the same directory and "
+        "server, each on the state the previous one left behind",
+    )
     run.add_argument("--base-url", required=True, help="SCIM base URL, e.g. .../scim/v2/acme")
     run.add_argument("--token", required=True)
     run.add_argument("--users", type=int, default=10)
@@ -97,32 +104,44 @@ async def _run(args: argparse.Namespace) -> int:
         directory = Directory.load(args.directory)
     else:
         directory = Directory.generate(args.seed, args.users, args.groups, args.members_per_group)
-    journal = Journal(args.journal)
+    journals = [Journal(args.journal) for _ in args.profile]  # appended to one after another
+    profiles = [
+        build_profile(
+            name,
+            args.base_url,
+            args.token,
+            directory,
+            seed=args.seed,
+            transport_options=_transport_options(args, name, journal),
+            profile_options=dict(_option(o) for o in args.option),
+        )
+        for name, journal in zip(args.profile, journals, strict=True)
+    ]
+    try:
+        summaries = await relay(profiles, SCENARIOS[args.scenario], _progress)
+    finally:
+        for profile, journal in zip(profiles, journals, strict=True):
+            await profile.transport.close()
+            journal.close()
+    if args.json:
+        rendered = [s.to_dict() for s in summaries]
+        print(json.dumps(rendered[0] if len(rendered) == 1 else rendered, indent=2))
+    else:
+        print("\n".join(s.render() for s in summaries))
+    return 0 if all(s.ok for s in summaries) else 1
+
+
+def _transport_options(args: argparse.Namespace, profile: str, journal: Journal) -> dict[str, Any]:
     options: dict[str, Any] = {
         "journal": journal,
         "timeout": args.timeout,
         "space": "+" if args.plus_spaces else "%20",
     }
-    if args.profile.startswith("okta") and args.auth:
+    if profile.startswith("okta") and args.auth:
         options["auth"] = args.auth
-    if not args.profile.startswith("okta") and args.user_agent is not None:
+    if not profile.startswith("okta") and args.user_agent is not None:
         options["user_agent"] = args.user_agent
-    profile = build_profile(
-        args.profile,
-        args.base_url,
-        args.token,
-        directory,
-        seed=args.seed,
-        transport_options=options,
-        profile_options=dict(_option(o) for o in args.option),
-    )
-    try:
-        summary = await SCENARIOS[args.scenario](profile, progress=_progress)
-    finally:
-        await profile.transport.close()
-        journal.close()
-    print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.render())
-    return 0 if summary.ok else 1
+    return options
 
 
 async def _replay(args: argparse.Namespace) -> int:

@@ -2,13 +2,19 @@
 
 ``full-lifecycle`` walks every operation an IdP performs once (or once per user/group where the
 real IdP would): what a QA engineer needs to see a server survive a whole provisioning life.
+The other scenarios start where a real IdP meets a populated directory: ``returning-users``
+brings back the users the lifecycle took away (the unassigned one is re-assigned, the deleted one
+re-created: IPSIE AL1 wants the same userName accepted again after a DELETE), and ``restart``
+forgets every link, as a restarted Entra job or a re-created Okta app does, and runs the
+lifecycle again, so every user and group must be found by the IdP's own existence check.
+:func:`relay` runs profiles one after another against the state the previous ones left.
 Operations the IdP never performs (``NotSupported``) are listed as skipped, not failed.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,54 +57,71 @@ class Summary:
         return "\n".join(lines)
 
 
-async def full_lifecycle(profile: Profile, progress: Progress | None = None) -> Summary:
-    """Connect, import, assign every directory user, push every group, then exercise one user
-    and one group through update, deactivate, reactivate, password, unassign, delta, rename,
-    Push Now and delete (the last group), and delete a user where the IdP does."""
-    started = time.monotonic()
-    directory = profile.directory
-    skipped: list[str] = []
-    steps: list[str] = []
+class Steps:
+    """The steps a scenario took and the ones its IdP does not perform; makes the summary."""
 
-    def report(step: str, done: int, total: int) -> None:
-        if progress is not None:
-            progress(step, done, total)
+    def __init__(self, profile: Profile, progress: Progress | None) -> None:
+        self.profile = profile
+        self.progress = progress
+        self.started = time.monotonic()
+        self.names: list[str] = []
+        self.skipped: list[str] = []
 
-    async def step(name: str, action: Callable[[], Awaitable[Any]]) -> None:
-        steps.append(name)
+    async def step(self, name: str, action: Callable[[], Awaitable[Any]]) -> None:
+        self.names.append(name)
         try:
             await action()
         except NotSupported:
-            skipped.append(name)
+            self.skipped.append(name)
 
-    async def each(name: str, items: list[Any], action: Callable[[Any], Awaitable[Any]]) -> None:
-        steps.append(name)
+    async def each(
+        self, name: str, items: Sequence[Any], action: Callable[[Any], Awaitable[Any]]
+    ) -> None:
+        self.names.append(name)
         for index, item in enumerate(items, 1):
             try:
                 await action(item)
             except NotSupported:
-                skipped.append(name)
+                self.skipped.append(name)
                 return
-            if index % 50 == 0 or index == len(items):
-                report(name, index, len(items))
+            if self.progress is not None and (index % 50 == 0 or index == len(items)):
+                self.progress(name, index, len(items))
 
+    def summary(self) -> Summary:
+        journal = self.profile.transport.journal
+        return Summary(
+            self.profile.name,
+            len(journal),
+            journal.counts(),
+            list(self.profile.failures),
+            list(dict.fromkeys(self.skipped)),
+            self.names,
+            time.monotonic() - self.started,
+        )
+
+
+async def lifecycle(profile: Profile, steps: Steps) -> None:
+    """Connect, import, assign every directory user, push every group, then exercise one user
+    and one group through update, deactivate, reactivate, password, unassign, delta, rename,
+    Push Now and delete (the last group), and delete a user where the IdP does."""
+    directory = profile.directory
     users, groups = directory.users, directory.groups
-    await step("test connection", profile.test_connection)
-    await step("import users", profile.import_users)
-    await step("import groups", profile.import_groups)
-    await each("assign users", users, profile.assign_user)
-    await each("push groups", groups, profile.push_group)
+    await steps.step("test connection", profile.test_connection)
+    await steps.step("import users", profile.import_users)
+    await steps.step("import groups", profile.import_groups)
+    await steps.each("assign users", users, profile.assign_user)
+    await steps.each("push groups", groups, profile.push_group)
 
     linked = [u for u in users if u.id in profile.user_links]
     if linked:
         subject = linked[0]
         subject.title = f"{subject.title} (updated)".strip()
-        await step("update profile", lambda: profile.update_user(subject))
-        await step("deactivate", lambda: profile.deactivate_user(subject))
-        await step("reactivate", lambda: profile.reactivate_user(subject))
-        await step("password push", lambda: profile.push_password(subject, "N3w-Passw0rd!"))
+        await steps.step("update profile", lambda: profile.update_user(subject))
+        await steps.step("deactivate", lambda: profile.deactivate_user(subject))
+        await steps.step("reactivate", lambda: profile.reactivate_user(subject))
+        await steps.step("password push", lambda: profile.push_password(subject, "N3w-Passw0rd!"))
     if len(linked) > 1:
-        await step("unassign", lambda: profile.unassign_user(linked[-1]))
+        await steps.step("unassign", lambda: profile.unassign_user(linked[-1]))
     pushed = [g for g in groups if g.id in profile.group_links]
     if pushed:
         group = pushed[0]
@@ -107,25 +130,69 @@ async def full_lifecycle(profile: Profile, progress: Progress | None = None) -> 
             group.member_ids.remove(group.member_ids[0])
         if spare:
             group.member_ids.append(spare[0])
-        await step("membership delta", lambda: profile.update_members(group))
+        await steps.step("membership delta", lambda: profile.update_members(group))
         group.name = f"{group.name} (renamed)"
-        await step("group rename", lambda: profile.rename_group(group))
-        await step("push now", lambda: profile.push_now(group))
+        await steps.step("group rename", lambda: profile.rename_group(group))
+        await steps.step("push now", lambda: profile.push_now(group))
         if len(pushed) > 1:
-            await step("group delete", lambda: profile.delete_group(pushed[-1]))
+            await steps.step("group delete", lambda: profile.delete_group(pushed[-1]))
     if len(linked) > 2:
-        await step("delete user", lambda: profile.delete_user(linked[-2]))
-
-    journal = profile.transport.journal
-    return Summary(
-        profile.name,
-        len(journal),
-        journal.counts(),
-        list(profile.failures),
-        skipped,
-        steps,
-        time.monotonic() - started,
-    )
+        await steps.step("delete user", lambda: profile.delete_user(linked[-2]))
 
 
-SCENARIOS: dict[str, Callable[..., Awaitable[Summary]]] = {"full-lifecycle": full_lifecycle}
+async def bring_back(profile: Profile, steps: Steps) -> None:
+    """Every directory user the app lost is assigned again, through the IdP's existence check:
+    an unassigned (deactivated) user is found and linked again, a deleted one is re-created.
+    Then each still-pushed group gets the members it lost with a deleted user."""
+    directory = profile.directory
+    away = [u for u in directory.users if u.id not in directory.assigned_user_ids]
+    await steps.each("re-assign", away, profile.assign_user)
+    back = {u.id for u in away}
+    regrouped = [
+        g
+        for g in directory.groups
+        if g.id in profile.group_links and back.intersection(g.member_ids)
+    ]
+    await steps.each("re-push memberships", regrouped, profile.update_members)
+
+
+async def full_lifecycle(profile: Profile, progress: Progress | None = None) -> Summary:
+    """:func:`lifecycle` once, on whatever the server holds."""
+    steps = Steps(profile, progress)
+    await lifecycle(profile, steps)
+    return steps.summary()
+
+
+async def returning_users(profile: Profile, progress: Progress | None = None) -> Summary:
+    """:func:`lifecycle`, then :func:`bring_back` the users it unassigned or deleted."""
+    steps = Steps(profile, progress)
+    await lifecycle(profile, steps)
+    await bring_back(profile, steps)
+    return steps.summary()
+
+
+async def restart(profile: Profile, progress: Progress | None = None) -> Summary:
+    """:func:`lifecycle`, then every link forgotten and :func:`lifecycle` again: the second
+    pass meets a populated server, every user and group already there."""
+    steps = Steps(profile, progress)
+    await lifecycle(profile, steps)
+    profile.forget_links()
+    await lifecycle(profile, steps)
+    return steps.summary()
+
+
+Scenario = Callable[[Profile, Progress | None], Awaitable[Summary]]
+
+SCENARIOS: dict[str, Scenario] = {
+    "full-lifecycle": full_lifecycle,
+    "returning-users": returning_users,
+    "restart": restart,
+}
+
+
+async def relay(
+    profiles: Sequence[Profile], scenario: Scenario, progress: Progress | None = None
+) -> list[Summary]:
+    """Run ``scenario`` with each profile in turn, each on the state the previous left behind
+    (profiles built on one :class:`~idp_sim.directory.Directory` share its evolving state)."""
+    return [await scenario(profile, progress) for profile in profiles]

@@ -1,13 +1,17 @@
 """The flows, tenancy and large suites, proven both ways.
 
-Against our real server every IdP flow passes and the tenancy suite passes with two tenants.
-Against a server that acknowledges without applying (a proxy that answers a deactivation 200
-without forwarding it) the flow fails, and against a leaky setup (tenant A handed in as "tenant
-B", or a proxy serving A's data under B's URL) the tenancy checks fail: none can pass vacuously.
+Against our real server every IdP flow passes (but the flagged Entra's on a populated directory,
+marked until the server takes its value-path keys) and the tenancy suite passes with two
+tenants. Against a server that acknowledges without applying (a proxy that answers a
+deactivation 200 without forwarding it) the flow fails; so do the populated-directory flows
+against filters that hide inactive users or find nothing, a DELETE acknowledged but not applied,
+or group lookups that miss; and against a leaky setup (tenant A handed in as "tenant B", or a
+proxy serving A's data under B's URL) the tenancy checks fail: none can pass vacuously.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -15,19 +19,33 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from conformance import local
-from conformance.checks import Verdict, suites
+from conformance.checks import CheckResult, Verdict, suites
 from conformance.cli import parser, run_options
 from conformance.runner import RunResult, run
 from tests.conftest import Scim
-from tests.test_conformance import Forward, Req, Resp, start_proxy
+from tests.test_conformance import Forward, Req, Resp, Violation, start_proxy
 
-FLOW_IDS = [
-    "flows.okta-oin.full-lifecycle",
-    "flows.okta-aiw.full-lifecycle",
-    "flows.jumpcloud.full-lifecycle",
-    "flows.entra.full-lifecycle",
-    "flows.entra-optscim062020.full-lifecycle",
-]
+PROFILES = ["okta-oin", "okta-aiw", "jumpcloud", "entra", "entra-optscim062020"]
+LIFECYCLE_IDS = [f"flows.{p}.full-lifecycle" for p in PROFILES]
+RETURNING_IDS = [f"flows.{p}.returning-users" for p in PROFILES]
+RESTART_IDS = [f"flows.{p}.restart" for p in PROFILES]
+RELAY_ID = "flows.relay.all-profiles"
+FLOW_IDS = [*LIFECYCLE_IDS, *RETURNING_IDS, *RESTART_IDS, RELAY_ID]
+POPULATED_IDS = [*RETURNING_IDS, *RESTART_IDS, RELAY_ID]
+"""The checks that start from a populated directory."""
+ENTRA_VALUE_PATH_KEYS = pytest.mark.xfail(
+    strict=True,
+    reason="server defect, fixed on another branch: Entra aadOptscim062020 re-matching an "
+    "existing user sends a path-less replace whose keys are value paths "
+    '({"emails[type eq \\"work\\"].value": ...}); PATCH answers 400 "\'emails[type eq '
+    '"work"].value\' is not declared by the resource schema"',
+)
+FAILING_TODAY = {
+    "flows.entra-optscim062020.returning-users",
+    "flows.entra-optscim062020.restart",
+    RELAY_ID,
+}
+"""Populated-directory checks our server fails today, each for ENTRA_VALUE_PATH_KEYS."""
 TENANCY_IDS = [
     "tenancy.read-by-id",
     "tenancy.write-by-id",
@@ -63,11 +81,11 @@ def test_suites_register_the_documented_checks() -> None:
     assert [c.id for c in registry["large"]] == LARGE_IDS
 
 
-async def test_every_idp_flow_lands_on_our_server_and_is_cleaned_up(
+async def test_every_idp_lifecycle_lands_on_our_server_and_is_cleaned_up(
     client: TestClient, scim: Scim
 ) -> None:
-    result = await run(base_url(client, scim), scim.token, ["flows"])
-    assert verdicts(result) == dict.fromkeys(FLOW_IDS, Verdict.PASS), explain(result)
+    result = await run(base_url(client, scim), scim.token, ["flows"], only=LIFECYCLE_IDS)
+    assert verdicts(result) == dict.fromkeys(LIFECYCLE_IDS, Verdict.PASS), explain(result)
     assert result.leftovers == []
     assert await user_count(scim) == 0
     groups = await (await scim.get("/Groups")).json()
@@ -77,6 +95,35 @@ async def test_every_idp_flow_lands_on_our_server_and_is_cleaned_up(
     assert {"POST", "PATCH", "GET", "DELETE"} <= methods
     agents = {e.request_headers.get("User-Agent") for e in okta.transcript}
     assert "Okta SCIM Client 1.0.0" in agents  # the journal is the transcript
+
+
+@pytest.mark.parametrize(
+    "check_id",
+    [
+        pytest.param(c, marks=ENTRA_VALUE_PATH_KEYS) if c in FAILING_TODAY else c
+        for c in POPULATED_IDS
+    ],
+)
+async def test_populated_directory_flows_land_on_our_server_and_are_cleaned_up(
+    client: TestClient, scim: Scim, check_id: str
+) -> None:
+    result = await run(base_url(client, scim), scim.token, ["flows"], only=[check_id])
+    [outcome] = result.results
+    assert outcome.verdict == Verdict.PASS, outcome.reason
+    assert result.leftovers == []
+    assert await user_count(scim) == 0
+    assert (await (await scim.get("/Groups")).json())["totalResults"] == 0
+
+
+async def failed_through(
+    aiohttp_server: Any, client: TestClient, scim: Scim, violation: Violation, check_id: str
+) -> CheckResult:
+    """Run one check through a proxy that commits ``violation``: it must fail."""
+    proxy = await start_proxy(aiohttp_server, base_url(client, scim), violation)
+    result = await run(proxy, scim.token, ["flows"], only=[check_id])
+    [outcome] = result.results
+    assert outcome.verdict == Verdict.FAIL, outcome.reason
+    return outcome
 
 
 def deactivates(body: Any) -> bool:
@@ -94,7 +141,7 @@ def deactivates(body: Any) -> bool:
     return False
 
 
-@pytest.mark.parametrize("check_id", FLOW_IDS)
+@pytest.mark.parametrize("check_id", LIFECYCLE_IDS)
 async def test_flow_fails_when_deactivation_is_acknowledged_but_dropped(
     aiohttp_server: Any, client: TestClient, scim: Scim, check_id: str
 ) -> None:
@@ -108,10 +155,7 @@ async def test_flow_fails_when_deactivation_is_acknowledged_but_dropped(
             return Resp(200, {"Content-Type": "application/scim+json"}, current.body)
         return await forward(req)
 
-    proxy = await start_proxy(aiohttp_server, base_url(client, scim), drop_deactivation)
-    result = await run(proxy, scim.token, ["flows"], only=[check_id])
-    [outcome] = result.results
-    assert outcome.verdict == Verdict.FAIL, outcome.reason
+    outcome = await failed_through(aiohttp_server, client, scim, drop_deactivation, check_id)
     assert "active is True after the lifecycle, expected False" in outcome.reason
 
 
@@ -129,11 +173,89 @@ async def test_flow_fails_when_a_member_add_is_dropped(
             req.set_json(body)
         return await forward(req)
 
-    proxy = await start_proxy(aiohttp_server, base_url(client, scim), drop_member_adds)
-    result = await run(proxy, scim.token, ["flows"], only=["flows.entra.full-lifecycle"])
-    [outcome] = result.results
-    assert outcome.verdict == Verdict.FAIL, outcome.reason
+    outcome = await failed_through(
+        aiohttp_server, client, scim, drop_member_adds, "flows.entra.full-lifecycle"
+    )
     assert "members differ from the directory's" in outcome.reason
+
+
+def listing(resources: list[Any]) -> Resp:
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": len(resources),
+        "startIndex": 1,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }
+    return Resp(200, {"Content-Type": "application/scim+json"}, json.dumps(body).encode())
+
+
+def existence_check(req: Req, endpoint: str) -> bool:
+    """An IdP's ``eq`` lookup on ``endpoint`` (the cleanup's ``sw`` sweep is left alone)."""
+    return req.method == "GET" and req.path == endpoint and " eq " in req.query.get("filter", "")
+
+
+@pytest.mark.parametrize("check_id", RETURNING_IDS)
+async def test_returning_users_fail_when_filters_hide_inactive_users(
+    aiohttp_server: Any, client: TestClient, scim: Scim, check_id: str
+) -> None:
+    """A server whose filters skip inactive users: a re-assigned user is not found, so the
+    IdP creates it again and the server refuses the duplicate userName."""
+
+    async def hide_inactive(req: Req, forward: Forward) -> Resp:
+        response = await forward(req)
+        if existence_check(req, "/Users") and response.status == 200:
+            found = response.json()["Resources"]
+            return listing([u for u in found if u.get("active") is not False])
+        return response
+
+    outcome = await failed_through(aiohttp_server, client, scim, hide_inactive, check_id)
+    assert "assign: POST /Users -> 409" in outcome.reason
+
+
+@pytest.mark.parametrize(
+    "check_id", ["flows.jumpcloud.returning-users", "flows.entra.returning-users"]
+)
+async def test_returning_user_fails_when_a_user_delete_is_acknowledged_but_not_applied(
+    aiohttp_server: Any, client: TestClient, scim: Scim, check_id: str
+) -> None:
+    async def keep_users(req: Req, forward: Forward) -> Resp:
+        if req.method == "DELETE" and req.path.startswith("/Users/"):
+            return Resp(204)
+        return await forward(req)
+
+    outcome = await failed_through(aiohttp_server, client, scim, keep_users, check_id)
+    assert "then re-assigned: expected a new user created with 201" in outcome.reason
+
+
+@pytest.mark.parametrize("check_id", [*RESTART_IDS, RELAY_ID])
+async def test_populated_flows_fail_when_existence_checks_find_nothing(
+    aiohttp_server: Any, client: TestClient, scim: Scim, check_id: str
+) -> None:
+    async def find_nothing(req: Req, forward: Forward) -> Resp:
+        if existence_check(req, "/Users"):
+            return listing([])
+        return await forward(req)
+
+    outcome = await failed_through(aiohttp_server, client, scim, find_nothing, check_id)
+    assert "POST /Users -> 409" in outcome.reason
+
+
+async def test_restart_fails_when_a_pushed_group_is_not_found_and_pushed_twice(
+    aiohttp_server: Any, client: TestClient, scim: Scim
+) -> None:
+    """Group lookups that find nothing: Okta pushes every group a second time, and the first
+    ones are left behind. Every request succeeds, so only the read-back can see it."""
+
+    async def find_no_group(req: Req, forward: Forward) -> Resp:
+        if existence_check(req, "/Groups") and "members" not in req.query.get("filter", ""):
+            return listing([])
+        return await forward(req)
+
+    outcome = await failed_through(
+        aiohttp_server, client, scim, find_no_group, "flows.okta-oin.restart"
+    )
+    assert outcome.reason.startswith("groups the IdP pushed again instead of finding them")
 
 
 async def test_tenancy_skips_without_a_second_tenant(client: TestClient, scim: Scim) -> None:

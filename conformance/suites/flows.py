@@ -1,16 +1,25 @@
-"""The ``flows`` suite: one IdP's whole provisioning life, then the server's state read back.
+"""The ``flows`` suite: IdP provisioning lives, then the server's state read back.
 
 Why both halves: an IdP only looks at status codes, so a server can answer every request of a
 lifecycle with the status the IdP expects and still lose the change (a deactivation answered 200
-but not applied, a member add dropped). Each check drives the ``full-lifecycle`` scenario of one
-``idp_sim`` profile against the server, then verifies over plain HTTP that every user, group,
-membership, status and deletion is what the simulated directory says it must be. The transcript
-is the profile's journal followed by the verification requests.
+but not applied, a member add dropped). Each check drives ``idp_sim`` profiles against the
+server, then verifies over plain HTTP that every user, group, membership, status and deletion is
+what the simulated directory says it must be, and that nothing exists twice. The transcript is
+the profiles' journals followed by the verification requests.
+
+Starting from an empty tenant hides what real IdPs meet most: a directory already populated.
+So besides each profile's ``full-lifecycle``, ``returning-users`` brings back the users the
+lifecycle unassigned (found and linked again by the profile's own existence check, same id) or
+deleted (re-created: 201 and a new id, as IPSIE AL1 requires); ``restart`` forgets every link
+and runs the lifecycle again, so every user and group must be matched, not duplicated; and
+``relay`` runs every profile, one after another, on one tenant and one directory.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from conformance.checks import (
@@ -23,11 +32,18 @@ from conformance.checks import (
     resources_of,
 )
 from conformance.http import Exchange
-from idp_sim import Directory, Journal, Profile, Summary, build_profile, full_lifecycle
+from idp_sim import Directory, Journal, Profile, build_profile, full_lifecycle, relay, restart
+from idp_sim.scenarios import Steps, bring_back, lifecycle
 
 SUITE = "flows"
 USERS, GROUPS, MEMBERS, SEED = 5, 2, 3, 7
 """A small directory: every step of the lifecycle happens, and a run stays quick."""
+PROFILES = ("okta-oin", "okta-aiw", "jumpcloud", "entra", "entra-optscim062020")
+"""Every idp_sim profile, in the order the relay runs them."""
+Play = Callable[[list[Profile]], Awaitable[Any]]
+RESTART_OPTIONS: dict[str, dict[str, Any]] = {"entra": {"match_attribute": "externalId"}}
+"""Entra's restart re-matches by ``externalId`` (its newer default), the flagged Entra's by
+``userName``: both of its existence checks are exercised."""
 
 
 def directory(prefix: str) -> Directory:
@@ -63,32 +79,61 @@ def transcript_of(journal: Journal) -> list[Exchange]:
     return out
 
 
-async def drive(context: Context, name: str) -> tuple[Profile, Summary]:
-    """Run the lifecycle of profile ``name``; its requests go first into the transcript."""
-    prefix = context.fixtures.name(f"{name}-") + "-"
-    journal = Journal()
-    options: dict[str, Any] = {}
-    if name == "jumpcloud":  # its connection test creates a user: keep it under the prefix
-        options["test_user_email"] = f"{prefix}jumpcloud.test@example.com"
-    profile = build_profile(
-        name,
-        context.http.base_url,
-        context.http.token,
-        directory(prefix),
-        seed=SEED,
-        profile_options=options,
-        transport_options={"journal": journal, "timeout": context.http.timeout},
-    )
+def check_prefix(context: Context, label: str) -> str:
+    """The prefix of one check's directory: unique in the run, under the run's prefix."""
+    return context.fixtures.name(f"{label}-") + "-"
+
+
+async def drive(
+    context: Context,
+    prefix: str,
+    names: Sequence[str],
+    play: Play,
+    options: dict[str, Any] | None = None,
+) -> list[Profile]:
+    """Build the named profiles (with profile ``options``) on one directory under ``prefix``
+    and let ``play`` drive them; their requests go first into the transcript, and what they
+    created is tracked for removal."""
+    shared = directory(prefix)
+    journals = [Journal() for _ in names]
+    profiles = []
+    for name, journal in zip(names, journals, strict=True):
+        chosen = dict(options or {})
+        if name == "jumpcloud":  # its connection test creates a user: keep it under the prefix
+            chosen["test_user_email"] = f"{prefix}jumpcloud.test@example.com"
+        profiles.append(
+            build_profile(
+                name,
+                context.http.base_url,
+                context.http.token,
+                shared,
+                seed=SEED,
+                profile_options=chosen,
+                transport_options={"journal": journal, "timeout": context.http.timeout},
+            )
+        )
     try:
-        summary = await full_lifecycle(profile)
+        await play(profiles)
     finally:
-        await profile.transport.close()
-        context.http.transcript.extend(transcript_of(journal))
-        for scim_id in profile.user_links.values():
-            context.fixtures.track("/Users", {"id": scim_id})
-        for scim_id in profile.group_links.values():
-            context.fixtures.track("/Groups", {"id": scim_id})
-    return profile, summary
+        for profile, journal in zip(profiles, journals, strict=True):
+            await profile.transport.close()
+            context.http.transcript.extend(transcript_of(journal))
+            for entry in journal:
+                endpoint = entry.path.split("?", 1)[0]
+                if entry.method == "POST" and endpoint in ("/Users", "/Groups"):
+                    context.fixtures.track(endpoint, entry.response_body)
+    return profiles
+
+
+def require_accepted(profiles: Sequence[Profile]) -> None:
+    """Fail with the first refusals when any request got a status its IdP does not accept."""
+    failures = [(p.name, f) for p in profiles for f in p.failures]
+    if failures:
+        shown = "; ".join(f"{name} {failure}" for name, failure in failures[:5])
+        more = f" (+{len(failures) - 5} more)" if len(failures) > 5 else ""
+        raise CheckFailed(
+            f"{len(failures)} request(s) got a status the IdP does not accept: {shown}{more}"
+        )
 
 
 def expected_active(profile: Profile, directory_id: str) -> bool:
@@ -180,80 +225,195 @@ async def verify_deletions(context: Context, profile: Profile) -> None:
         )
 
 
-async def lifecycle(context: Context, name: str) -> None:
-    profile, summary = await drive(context, name)
-    if summary.failures:
-        shown = "; ".join(str(f) for f in summary.failures[:5])
-        more = f" (+{len(summary.failures) - 5} more)" if len(summary.failures) > 5 else ""
-        raise CheckFailed(
-            f"{len(summary.failures)} request(s) got a status {name} does not accept: {shown}{more}"
-        )
-    require(
-        len(profile.user_links) >= USERS - 1,
-        f"only {len(profile.user_links)} users are linked after provisioning {USERS}",
+async def prefixed(
+    context: Context, prefix: str, endpoint: str, attribute: str
+) -> list[dict[str, Any]]:
+    """Every resource of ``endpoint`` whose ``attribute`` starts with ``prefix``."""
+    response = await context.http.get(
+        endpoint,
+        params={
+            "filter": f'{attribute} sw "{prefix}"',
+            "count": "200",
+            "excludedAttributes": "members",
+        },
     )
-    await verify_users(context, profile)
-    await verify_groups(context, profile)
-    await verify_deletions(context, profile)
+    expect_status(response, 200, what=f"listing {endpoint} by {attribute}")
+    return resources_of(response)
+
+
+def repeated(values: list[str]) -> list[str]:
+    return sorted(value for value, count in Counter(values).items() if count > 1)
+
+
+async def verify_unique(context: Context, prefix: str, profile: Profile) -> None:
+    """Nothing the IdPs provisioned exists twice: users by userName and by externalId, groups
+    by displayName; every linked user is there, and every group is one the IdP links."""
+    users = await prefixed(context, prefix, "/Users", "userName")
+    names = [str(u.get("userName", "")).lower() for u in users]
+    require(not repeated(names), f"users provisioned twice by userName: {repeated(names)}")
+    external = [str(u["externalId"]) for u in users if u.get("externalId")]
+    require(not repeated(external), f"users provisioned twice by externalId: {repeated(external)}")
+    for user in profile.directory.users:
+        if user.id in profile.user_links:
+            require(
+                user.login.lower() in names,
+                f"user {user.login} is linked but not found by userName",
+            )
+    groups = await prefixed(context, prefix, "/Groups", "displayName")
+    shown = [str(g.get("displayName", "")) for g in groups]
+    require(not repeated(shown), f"groups pushed twice by displayName: {repeated(shown)}")
+    linked = set(profile.group_links.values())
+    strays = sorted(str(g.get("displayName")) for g in groups if g.get("id") not in linked)
+    require(
+        not strays,
+        f"groups the IdP pushed again instead of finding them, left behind: {strays}",
+    )
+
+
+async def verify(context: Context, prefix: str, profiles: Sequence[Profile]) -> None:
+    """The IdPs' statuses were accepted, and the server holds the last profile's directory."""
+    require_accepted(profiles)
+    last = profiles[-1]
+    await verify_unique(context, prefix, last)
+    require(
+        len(last.user_links) >= USERS - 1,
+        f"only {len(last.user_links)} users are linked after provisioning {USERS}",
+    )
+    await verify_users(context, last)
+    await verify_groups(context, last)
+    for profile in profiles:
+        await verify_deletions(context, profile)
+
+
+async def lifecycle_check(context: Context, name: str) -> None:
+    prefix = check_prefix(context, name)
+    profiles = await drive(context, prefix, [name], lambda ps: full_lifecycle(ps[0]))
+    await verify(context, prefix, profiles)
+
+
+def deleted_users(profile: Profile) -> dict[str, str]:
+    """SCIM id → userName of every user the IdP created and then deleted, from its journal."""
+    created: dict[str, str] = {}
+    gone: set[str] = set()
+    for entry in profile.transport.journal:
+        if not 200 <= entry.status < 300:
+            continue
+        if entry.method == "POST" and entry.path == "/Users":
+            body, answer = entry.body, entry.response_body
+            if isinstance(body, dict) and isinstance(answer, dict) and "id" in answer:
+                created[str(answer["id"])] = str(body.get("userName", ""))
+        elif entry.method == "DELETE" and entry.path.startswith("/Users/"):
+            gone.add(entry.path.rsplit("/", 1)[1])
+    return {scim_id: login for scim_id, login in created.items() if scim_id in gone}
+
+
+async def returning_check(context: Context, name: str) -> None:
+    """The lifecycle, then its unassigned and deleted users brought back (IPSIE AL1 for the
+    deleted: the same userName is accepted again, with a new id)."""
+    kept: dict[str, str] = {}
+
+    async def play(profiles: list[Profile]) -> None:
+        [profile] = profiles
+        steps = Steps(profile, None)
+        await lifecycle(profile, steps)
+        kept.update(profile.user_links)
+        await bring_back(profile, steps)
+
+    prefix = check_prefix(context, name)
+    [profile] = await drive(context, prefix, [name], play)
+    require_accepted([profile])
+    for directory_id, old_id in kept.items():
+        now = profile.user_links.get(directory_id)
+        require(
+            now == old_id,
+            f"user {profile.directory.user(directory_id).login} came back under another id "
+            f"({now!r}, was {old_id!r}): its existence check did not find it",
+        )
+    by_login = {u.login.lower(): u for u in profile.directory.users}
+    for old_id, login in deleted_users(profile).items():
+        user = by_login.get(login.lower())
+        if user is None:  # JumpCloud's connection-test user, not a directory user
+            continue
+        now = profile.user_links.get(user.id)
+        require(
+            now is not None and now != old_id,
+            f"user {login} was deleted ({old_id}), then re-assigned: expected a new user "
+            f"created with 201 and a new id, the IdP is linked to {now!r}",
+        )
+    await verify(context, prefix, [profile])
+
+
+async def restart_check(context: Context, name: str) -> None:
+    prefix = check_prefix(context, name)
+    options = RESTART_OPTIONS.get(name)
+    profiles = await drive(context, prefix, [name], lambda ps: restart(ps[0]), options)
+    await verify(context, prefix, profiles)
+
+
+async def relay_check(context: Context) -> None:
+    prefix = check_prefix(context, "relay")
+    profiles = await drive(context, prefix, PROFILES, lambda ps: relay(ps, full_lifecycle))
+    await verify(context, prefix, profiles)
 
 
 _RULE = (
     "Every request of the IdP's lifecycle gets a status the IdP accepts, and afterwards the "
     "server's users, statuses, groups and memberships equal the IdP's directory; deleted "
-    "resources answer 404."
+    "resources answer 404; nothing exists twice."
 )
+_RETURNING_RULE = (
+    "After the lifecycle, an unassigned user re-assigned is found by the IdP's existence check "
+    "and active again under its id; a deleted user re-assigned is created again (201, a new id; "
+    "IPSIE AL1); their groups get them back."
+)
+_RESTART_RULE = (
+    "With every link forgotten, a second lifecycle finds each user and group by the IdP's "
+    "existence check (userName, externalId, displayName) and updates it: no duplicate, no "
+    "refusal, and the state equals the directory."
+)
+_SOURCES = {
+    "okta-oin": ("Okta OIN template", "docs/idp-traffic.md (Okta, OIN template)"),
+    "okta-aiw": ("Okta AIW (GET+PUT)", "docs/idp-traffic.md (Okta, App Integration Wizard)"),
+    "jumpcloud": ("JumpCloud", "docs/idp-traffic.md (JumpCloud)"),
+    "entra": ("Entra ID", "docs/idp-traffic.md (Microsoft Entra ID)"),
+    "entra-optscim062020": (
+        "Entra ID with aadOptscim062020",
+        "docs/idp-traffic.md (Entra, aadOptscim062020 flag)",
+    ),
+}
+
+
+def register(
+    kind: str, what: str, rule: str, body: Callable[[Context, str], Awaitable[None]]
+) -> None:
+    """Check ``flows.<profile>.<kind>`` for every profile, in the suite's profile order."""
+    for name in PROFILES:
+        title, source = _SOURCES[name]
+
+        async def run(context: Context, name: str = name) -> None:
+            await body(context, name)
+
+        check(SUITE, f"flows.{name}.{kind}", f"{title}: {what}", source, rule)(run)
+
+
+register("full-lifecycle", "full lifecycle lands", _RULE, lifecycle_check)
+register(
+    "returning-users",
+    "unassigned and deleted users come back",
+    _RETURNING_RULE,
+    returning_check,
+)
+register("restart", "a second run matches the populated directory", _RESTART_RULE, restart_check)
 
 
 @check(
     SUITE,
-    "flows.okta-oin.full-lifecycle",
-    "Okta OIN template: full lifecycle lands",
-    "docs/idp-traffic.md (Okta, OIN template)",
-    _RULE,
+    "flows.relay.all-profiles",
+    "Every IdP profile in turn on one tenant",
+    "docs/idp-traffic.md",
+    "Each profile runs its lifecycle on the state the previous ones left (same people, same "
+    "groups): every request accepted, the server's state equals the directory, no user or "
+    "group exists twice.",
 )
-async def okta_oin(context: Context) -> None:
-    await lifecycle(context, "okta-oin")
-
-
-@check(
-    SUITE,
-    "flows.okta-aiw.full-lifecycle",
-    "Okta AIW (GET+PUT): full lifecycle lands",
-    "docs/idp-traffic.md (Okta, App Integration Wizard)",
-    _RULE,
-)
-async def okta_aiw(context: Context) -> None:
-    await lifecycle(context, "okta-aiw")
-
-
-@check(
-    SUITE,
-    "flows.jumpcloud.full-lifecycle",
-    "JumpCloud: full lifecycle lands",
-    "docs/idp-traffic.md (JumpCloud)",
-    _RULE,
-)
-async def jumpcloud(context: Context) -> None:
-    await lifecycle(context, "jumpcloud")
-
-
-@check(
-    SUITE,
-    "flows.entra.full-lifecycle",
-    "Entra ID: full lifecycle lands",
-    "docs/idp-traffic.md (Microsoft Entra ID)",
-    _RULE,
-)
-async def entra(context: Context) -> None:
-    await lifecycle(context, "entra")
-
-
-@check(
-    SUITE,
-    "flows.entra-optscim062020.full-lifecycle",
-    "Entra ID with aadOptscim062020: full lifecycle lands",
-    "docs/idp-traffic.md (Entra, aadOptscim062020 flag)",
-    _RULE,
-)
-async def entra_flag(context: Context) -> None:
-    await lifecycle(context, "entra-optscim062020")
+async def every_profile_in_turn(context: Context) -> None:
+    await relay_check(context)

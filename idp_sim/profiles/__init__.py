@@ -39,7 +39,9 @@ def build_profile(
     if name == "entra-optscim062020":
         options.setdefault("optscim062020", True)
     transport = make_transport(base_url, token, **(transport_options or {}))
-    return cls(transport, directory, seed=seed, **options)
+    profile = cls(transport, directory, seed=seed, **options)
+    profile.name = name
+    return profile
 
 
 __all__ = [

@@ -11,7 +11,7 @@ import random
 import string
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from idp_sim.directory import Directory, DirectoryGroup, DirectoryUser
 from idp_sim.transport import Response, Transport
@@ -48,7 +48,8 @@ def eq_filter(attribute: str, value: str) -> str:
 class Profile:
     """Base for all profiles; subclasses implement the operations their IdP performs."""
 
-    name: ClassVar[str] = "base"
+    name: str = "base"
+    """The profile's name; one class may serve several (Entra and its flag)."""
 
     def __init__(self, transport: Transport, directory: Directory, *, seed: int = 0) -> None:
         self.transport = transport
@@ -89,6 +90,22 @@ class Profile:
 
     def scim_group_id(self, group: DirectoryGroup) -> str:
         return self.group_links[group.id]
+
+    def forget_links(self) -> None:
+        """Drop every link, as a restarted provisioning job (Entra) or a re-created app
+        (Okta, JumpCloud) does: the next assignment must find its user by its existence check."""
+        self.user_links.clear()
+        self.group_links.clear()
+        self.pushed_members.clear()
+
+    def forget_user(self, user: DirectoryUser) -> None:
+        """After a user's DELETE: unlinked, unassigned, and no longer a pushed member of any
+        group (the server dropped those memberships with the user)."""
+        self.user_links.pop(user.id, None)
+        self.directory.unassign_user(user.id)
+        for members in self.pushed_members.values():
+            if user.id in members:
+                members.remove(user.id)
 
     def member_ids(self, group: DirectoryGroup) -> list[str]:
         """The group's members that this app knows (linked users), as directory ids."""

@@ -7,7 +7,8 @@ booleans, one path-less replace with dotted keys, members removed by ``members[v
 
 Unknown from public sources, so configurable: the User-Agent after the documented prefix
 (``user_agent``), Accept/Content-Type (``application/scim+json`` assumed), the joining attribute
-(``match_attribute``: ``userName`` by default, ``externalId`` possible), whether ``active`` is a
+(``match_attribute``: ``userName`` by default, ``externalId`` possible; ``quoted_filter=False``
+sends the tutorial's unquoted ``externalId eq jyoung``), whether ``active`` is a
 string (``string_booleans``; Entra's own tutorial shows a boolean). ``ad_group_schema=False``
 drops the documented ``…/ADSCIM/2.0/Group`` URN from group creates, for servers that reject
 unknown schema URNs (ours does: reported, see tests). Entra does not import from
@@ -17,7 +18,7 @@ the app, does not push passwords and has no "Push Now": those raise ``NotSupport
 from __future__ import annotations
 
 import uuid
-from typing import Any, ClassVar
+from typing import Any
 
 from idp_sim.directory import Directory, DirectoryGroup, DirectoryUser
 from idp_sim.profiles.base import (
@@ -53,7 +54,7 @@ def object_id(directory_id: str) -> str:
 
 
 class Entra(Profile):
-    name: ClassVar[str] = "entra"
+    name: str = "entra"
 
     def __init__(
         self,
@@ -64,12 +65,14 @@ class Entra(Profile):
         optscim062020: bool = False,
         string_booleans: bool = True,
         match_attribute: str = "userName",
+        quoted_filter: bool = True,
         ad_group_schema: bool = True,
     ) -> None:
         super().__init__(transport, directory, seed=seed)
         self.flag = optscim062020
         self.string_booleans = string_booleans and not optscim062020
         self.match_attribute = match_attribute
+        self.quoted_filter = quoted_filter
         self.ad_group_schema = ad_group_schema
         self.sent: dict[str, dict[str, Any]] = {}  # directory user id → attributes last pushed
 
@@ -130,19 +133,24 @@ class Entra(Profile):
             ENTERPRISE: {"department": user.department},
         }
 
-    async def assign_user(self, user: DirectoryUser) -> str | None:
-        """Query by the joining attribute; hit → adopt and update, miss → POST."""
-        self.directory.assign_user(user.id)
+    def match_filter(self, user: DirectoryUser) -> str:
+        """The existence check: ``userName`` or ``externalId`` (the mailNickname) ``eq``."""
         value = user.login if self.match_attribute == "userName" else user.nickname
-        found = self.first_resource(
-            await self.call(
-                "assign", "GET", "/Users", [("filter", eq_filter(self.match_attribute, value))]
-            )
-        )
+        if self.quoted_filter:
+            return eq_filter(self.match_attribute, value)
+        return f"{self.match_attribute} eq {value}"
+
+    async def assign_user(self, user: DirectoryUser) -> str | None:
+        """Query by the joining attribute; hit → adopt and update, miss → POST. A refused query
+        is no miss: Entra creates nothing and reports the user as failed."""
+        self.directory.assign_user(user.id)
+        lookup = await self.call("assign", "GET", "/Users", [("filter", self.match_filter(user))])
+        if lookup.status != 200:
+            return None
+        found = self.first_resource(lookup)
         if found is not None:
             self.user_links[user.id] = found["id"]
-            self.sent[user.id] = {}
-            await self.update_user(user)
+            await self.adopt_user(user)
             return str(found["id"])
         response = await self.call(
             "assign", "POST", "/Users", body=self.user_body(user), expect=(201,)
@@ -152,6 +160,18 @@ class Entra(Profile):
             self.sent[user.id] = self.attributes(user)
             return str(response.body["id"])
         return None
+
+    async def adopt_user(self, user: DirectoryUser) -> None:
+        """A matched user takes every mapped attribute, ``active`` included: that is how a user
+        back in scope (re-assigned, re-enabled) or met again after a restart becomes active."""
+        await self.patch_user(
+            user, "assign (match)", {**self.attributes(user), "active": self.boolean(user.active)}
+        )
+        self.sent[user.id] = self.attributes(user)
+
+    def forget_links(self) -> None:
+        super().forget_links()
+        self.sent.clear()
 
     async def patch_user(
         self, user: DirectoryUser, operation: str, changes: dict[str, Any]
@@ -198,8 +218,7 @@ class Entra(Profile):
 
     async def delete_user(self, user: DirectoryUser) -> None:
         await self.call("delete user", "DELETE", f"/Users/{self.scim_user_id(user)}", expect=(204,))
-        self.user_links.pop(user.id, None)
-        self.directory.unassign_user(user.id)
+        self.forget_user(user)
 
     # ---- groups ----------------------------------------------------------------
     def member_ref(self, user_id: str) -> dict[str, Any]:

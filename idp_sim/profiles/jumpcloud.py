@@ -13,7 +13,7 @@ JumpCloud does not import, push passwords or "Push Now"; those raise ``NotSuppor
 from __future__ import annotations
 
 import hashlib
-from typing import Any, ClassVar
+from typing import Any
 
 from idp_sim.directory import Directory, DirectoryGroup, DirectoryUser
 from idp_sim.profiles.base import (
@@ -46,7 +46,7 @@ def jumpcloud_id(directory_id: str) -> str:
 
 
 class JumpCloud(Profile):
-    name: ClassVar[str] = "jumpcloud"
+    name: str = "jumpcloud"
 
     def __init__(
         self,
@@ -196,8 +196,7 @@ class JumpCloud(Profile):
 
     async def delete_user(self, user: DirectoryUser) -> None:
         await self.call("delete user", "DELETE", f"/Users/{self.scim_user_id(user)}", expect=(204,))
-        self.user_links.pop(user.id, None)
-        self.directory.unassign_user(user.id)
+        self.forget_user(user)
 
     # ---- groups ----------------------------------------------------------------
     async def push_group(self, group: DirectoryGroup) -> str | None:

@@ -7,15 +7,15 @@ password bodies are inferred: the GET'd resource with ``active: true`` / ``passw
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from idp_sim.directory import DirectoryGroup, DirectoryUser
-from idp_sim.profiles.base import GROUP_SCHEMA, eq_filter
+from idp_sim.profiles.base import GROUP_SCHEMA
 from idp_sim.profiles.okta_oin import OktaOIN
 
 
 class OktaAIW(OktaOIN):
-    name: ClassVar[str] = "okta-aiw"
+    name: str = "okta-aiw"
 
     async def deactivate_user(self, user: DirectoryUser) -> None:
         user.active = False
@@ -35,15 +35,7 @@ class OktaAIW(OktaOIN):
     async def push_group(self, group: DirectoryGroup) -> str | None:
         """Filter by displayName → POST (``members: []``) → GET → PUT full members."""
         self.directory.assign_group(group.id)
-        found = self.first_resource(
-            await self.call(
-                "group push",
-                "GET",
-                "/Groups",
-                [("filter", eq_filter("displayName", group.name))],
-                expect=(200, 404),
-            )
-        )
+        found = await self.lookup_group(group)
         if found is not None:
             self.group_links[group.id] = found["id"]
         else:

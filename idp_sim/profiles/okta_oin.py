@@ -8,7 +8,7 @@ follows every membership update (Okta docs say it does; ``rename_on_membership``
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from idp_sim.directory import Directory, DirectoryGroup, DirectoryUser
 from idp_sim.profiles.base import (
@@ -49,7 +49,7 @@ def okta_transport(
 
 
 class OktaOIN(Profile):
-    name: ClassVar[str] = "okta-oin"
+    name: str = "okta-oin"
 
     def __init__(
         self,
@@ -196,9 +196,28 @@ class OktaOIN(Profile):
         """Member ``value`` is the SP id, ``display`` the userName, no ``type``."""
         return {"value": self.user_links[user_id], "display": self.directory.user(user_id).login}
 
+    async def lookup_group(self, group: DirectoryGroup) -> dict[str, Any] | None:
+        """§2.8 "Link Group": the SP group of this name, if there is one."""
+        response = await self.call(
+            "group push",
+            "GET",
+            "/Groups",
+            [("filter", eq_filter("displayName", group.name)), ("startIndex", 1), ("count", 100)],
+            expect=(200, 404),
+        )
+        return self.first_resource(response)
+
     async def push_group(self, group: DirectoryGroup) -> str | None:
-        """POST with ``members: []``, then the members in one membership PATCH."""
+        """Lookup by displayName; a hit is linked (C9315: existence GET, then Push Now's full
+        overwrite of the members), a miss is POSTed with ``members: []``, then the members
+        go in one membership PATCH."""
         self.directory.assign_group(group.id)
+        found = await self.lookup_group(group)
+        if found is not None:
+            self.group_links[group.id] = found["id"]
+            await self.call("group push", "GET", f"/Groups/{found['id']}")
+            await self.push_now(group)
+            return str(found["id"])
         response = await self.call(
             "group push",
             "POST",
