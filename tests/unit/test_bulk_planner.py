@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from itertools import pairwise
 from typing import Any, NoReturn, cast
 
 from hypothesis import given, settings
@@ -259,3 +260,39 @@ def test_the_plan_runs_every_operation_once_after_what_it_refers_to_else_in_requ
         for later in range(free + 1, len(graph)):
             if later not in in_cycle:
                 assert position[free] < position[later]
+
+
+def test_each_error_of_a_long_cycle_names_it_in_a_few_bulk_ids() -> None:
+    """Naming the whole cycle in each of its operations' errors is quadratic in its length."""
+    length = 1_000  # maxOperations by default
+    bulk = request(*(post_group(f"g{i}", f"g{(i + 1) % length}") for i in range(length)))
+    details = [result["response"]["detail"] for result in run(bulk)]
+    assert len(details) == length
+    assert max(len(detail) for detail in details) < 250
+    assert details[500].startswith("circular bulkId reference: g500 -> g501 -> g502 -> ")
+    assert details[500].endswith(" -> g498 -> g499 -> g500")
+
+
+@settings(max_examples=150, deadline=None)
+@given(reference_graphs())
+def test_a_cycle_error_follows_references_from_its_operation_round_back_to_it(
+    graph: list[list[int]],
+) -> None:
+    in_cycle = {index for index in range(len(graph)) if reaches(graph, index, index)}
+    # The operations outside a cycle fail on their path, so that nothing reaches storage.
+    bulk = request(
+        *(
+            post_group(f"n{i}", *(f"n{t}" for t in refs), path="/Groups" if i in in_cycle else "/")
+            for i, refs in enumerate(graph)
+        )
+    )
+    for index, result in enumerate(run(bulk)):
+        if index not in in_cycle:
+            continue
+        prefix = "circular bulkId reference: "
+        assert result["status"] == "409" and result["response"]["detail"].startswith(prefix)
+        chain = result["response"]["detail"].removeprefix(prefix).split(" -> ")
+        assert chain[0] == chain[-1] == f"n{index}"
+        for here, there in pairwise(chain):
+            if "…" not in (here, there):
+                assert int(there[1:]) in graph[int(here[1:])]
