@@ -237,7 +237,7 @@ def graph_request(graph: list[list[int]]) -> BulkRequest:
     return request(*(post_group(f"n{i}", *(f"n{t}" for t in refs)) for i, refs in enumerate(graph)))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(reference_graphs())
 def test_the_plan_runs_every_operation_once_after_what_it_refers_to_else_in_request_order(
     graph: list[list[int]],
@@ -273,7 +273,7 @@ def test_each_error_of_a_long_cycle_names_it_in_a_few_bulk_ids() -> None:
     assert details[500].endswith(" -> g498 -> g499 -> g500")
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(reference_graphs())
 def test_a_cycle_error_follows_references_from_its_operation_round_back_to_it(
     graph: list[list[int]],

@@ -8,6 +8,7 @@ ties, and with a missing sort value, which MongoDB sorts before every present on
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cmp_to_key
 from typing import Any
 
@@ -103,6 +104,17 @@ def test_without_sort_by_the_id_alone_is_the_key(
     sort: SortSpec, direction: Direction, expected: dict[str, Any]
 ) -> None:
     assert keyset_condition(sort, Position(direction, "ignored", "u5")) == expected
+
+
+def test_a_date_boundary_compares_as_a_date() -> None:
+    created = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    sort: SortSpec = [("meta.created", -1), ("_id", -1)]
+    assert keyset_condition(sort, Position("next", created, "u5")) == {
+        "$or": [
+            {"meta.created": created, "_id": {"$lt": "u5"}},
+            {"$or": [{"meta.created": {"$lt": created}}, {"meta.created": None}]},
+        ]
+    }
 
 
 def test_backward_pages_are_read_in_the_reverse_order() -> None:
