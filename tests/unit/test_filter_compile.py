@@ -20,14 +20,14 @@ from scim_server.models import GROUPS, USERS
 User = USERS.model
 Group = GROUPS.model
 
-NOTHING = {"_id": {"$in": []}}
+NOTHING: dict[str, Any] = {"_id": {"$in": []}}
 PRESENT = {"$exists": True, "$nin": [None, "", [], {}]}
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 ENTERPRISE_FIELD = "c.urn:ietf:params:scim:schemas:extension:enterprise:2_0:User"
-ANY_ELEMENT = {"_": {"$not": {"$in": []}}}
+ANY_ELEMENT: dict[str, Any] = {"_": {"$not": {"$in": []}}}
 
 
-def cases(*rows: tuple[str, Any]) -> Any:
+def cases(*rows: tuple[str, Any]) -> pytest.MarkDecorator:
     """Parametrize rows of (filter, expected query), each test named by its filter."""
     return pytest.mark.parametrize(("text", "expected"), rows, ids=[row[0] for row in rows])
 

@@ -22,7 +22,7 @@ FIELD = "c.userName"
 ASC: SortSpec = [(FIELD, 1), ("_id", 1)]
 DESC: SortSpec = [(FIELD, -1), ("_id", -1)]
 ASC_ID_DESC: SortSpec = [(FIELD, 1), ("_id", -1)]
-NOTHING = {"_id": {"$in": []}}
+NOTHING: dict[str, Any] = {"_id": {"$in": []}}
 
 
 @pytest.mark.parametrize(
