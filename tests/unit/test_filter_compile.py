@@ -8,6 +8,7 @@ native fields; ``meta.resourceType`` is a constant of the collection.
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -279,3 +280,18 @@ def test_sort_by_names_the_stored_comparison_field(sort_by: str, field: str) -> 
 def test_sort_by_a_complex_unknown_or_filtered_path_is_invalid(sort_by: str) -> None:
     with pytest.raises(InvalidValueException):
         compile_sort(sort_by, User)
+
+
+def test_redundant_parentheses_and_long_or_chains_cannot_exhaust_the_stack() -> None:
+    depth = 2 * sys.getrecursionlimit()
+    assert compile_filter("(" * depth + 'userName eq "A"' + ")" * depth, User) == {
+        "c.userName": "a"
+    }
+    chain = " or ".join(f'userName eq "u{n}"' for n in range(depth))
+    assert compile_filter(chain, User) == {"$or": [{"c.userName": f"u{n}"} for n in range(depth)]}
+
+
+def test_expressions_nested_deeper_than_the_limit_are_an_invalid_filter() -> None:
+    depth = 2 * sys.getrecursionlimit()
+    with pytest.raises(InvalidFilterException, match="nests more than"):
+        compile_filter("not (" * depth + 'userName eq "a"' + ")" * depth, User)
