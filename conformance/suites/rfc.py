@@ -9,6 +9,7 @@ advertises them; otherwise the check skips and says which flag was missing.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.checks import (
@@ -44,16 +45,6 @@ async def query(
     response = await ctx.http.get(endpoint, params=params)
     expect_status(response, 200, what=f"GET {endpoint} with {params}")
     return response, resources_of(response)
-
-
-async def expect_matches(ctx: Context, cases: list[tuple[str, list[dict[str, Any]]]]) -> None:
-    """Each filter finds exactly the expected users, in any order."""
-    for expression, expected in cases:
-        found = (await query(ctx, "/Users", expression))[1]
-        require(
-            sorted(ids(found)) == sorted(ids(expected)),
-            f"{expression!r} found {ids(found)}, expected {ids(expected)}",
-        )
 
 
 def ids(resources: list[dict[str, Any]]) -> list[str]:
@@ -298,143 +289,170 @@ async def group_members(ctx: Context) -> None:
 # --- filters ------------------------------------------------------------------------------
 
 
-@check(
-    S,
-    "rfc.filter.eq-case-insensitive",
-    "userName eq ignores case",
-    "RFC 7643 §4.1.1",
-    "userName ... caseExact false: a filter on userName matches regardless of case.",
+@dataclass(frozen=True)
+class Refused:
+    """The filter must be refused: 400 with this ``scimType`` (RFC 7644 §3.12)."""
+
+    scim_type: str
+
+
+Expectation = tuple[str, ...] | Refused
+"""The keys of exactly the users a filter must find (in any order), or its refusal."""
+
+
+@dataclass(frozen=True)
+class FilterCheck:
+    """A check that creates a few users, then runs filters and compares what each finds.
+
+    Users are named ``{scope}{key}``, where ``scope`` is fresh for each run of the check,
+    and keep every other attribute as the fixtures make it unless ``users`` says otherwise.
+    In filters and attribute values, ``{scope}`` stands for the scope and ``{SCOPE}`` for
+    it in upper case.
+    """
+
+    id: str
+    title: str
+    source: str
+    rule: str
+    cases: tuple[tuple[str, Expectation], ...]
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    note: str = ""
+    """What a failure means, when the bare lists of ids do not say it."""
+
+    async def run(self, ctx: Context) -> None:
+        scope = ctx.fixtures.name(self.id.rsplit(".", 1)[-1]) + "-"
+        names = {"scope": scope, "SCOPE": scope.upper()}
+        created = {
+            key: await ctx.fixtures.user(f"{scope}{key}", **_fill(attributes, names))
+            for key, attributes in self.users.items()
+        }
+        for template, expected in self.cases:
+            expression = template.format(**names)
+            if isinstance(expected, Refused):
+                response = await ctx.http.get("/Users", params={"filter": expression})
+                body = require_error_document(response, 400)
+                require(
+                    body.get("scimType") == expected.scim_type,
+                    f"scimType is {body.get('scimType')!r}, not {expected.scim_type!r}",
+                )
+                continue
+            found = ids((await query(ctx, "/Users", expression))[1])
+            wanted = ids([created[key] for key in expected])
+            require(
+                sorted(found) == sorted(wanted),
+                f"{expression!r} found {found}, expected {wanted}{self.note}",
+            )
+
+
+def _fill(value: Any, names: dict[str, str]) -> Any:
+    """``value`` with the placeholders of every string in it replaced."""
+    if isinstance(value, str):
+        return value.format(**names)
+    if isinstance(value, list):
+        return [_fill(item, names) for item in value]
+    if isinstance(value, dict):
+        return {key: _fill(item, names) for key, item in value.items()}
+    return value
+
+
+FILTER_CHECKS = (
+    FilterCheck(
+        "rfc.filter.eq-case-insensitive",
+        "userName eq ignores case",
+        "RFC 7643 §4.1.1",
+        "userName ... caseExact false: a filter on userName matches regardless of case.",
+        cases=(('userName eq "{SCOPE}MIXED"', ("Mixed",)),),
+        users={"Mixed": {}},
+    ),
+    FilterCheck(
+        "rfc.filter.externalid-case-exact",
+        "externalId eq respects case",
+        "RFC 7643 §3.1",
+        "externalId ... caseExact true: a filter only matches the exact spelling.",
+        cases=(
+            ('externalId eq "{scope}ExtId"', ("user",)),
+            ('externalId eq "{SCOPE}EXTID"', ()),
+        ),
+        users={"user": {"externalId": "{scope}ExtId"}},
+    ),
+    FilterCheck(
+        "rfc.filter.operators",
+        "co, sw, ew and pr select exactly their matches",
+        "RFC 7644 §3.4.2.2",
+        "co: contains; sw: starts with; ew: ends with; pr: has a non-empty value.",
+        cases=(
+            ('userName sw "{scope}" and userName co "lph"', ("alpha",)),
+            ('userName sw "{scope}b"', ("bravo",)),
+            ('userName sw "{scope}" and userName ew "avo"', ("bravo",)),
+            ('userName sw "{scope}" and title pr', ("alpha",)),
+        ),
+        users={"alpha": {"title": "Lead"}, "bravo": {}},
+    ),
+    FilterCheck(
+        "rfc.filter.comparisons",
+        "ne, gt, ge, lt and le compare strings lexically",
+        "RFC 7644 §3.4.2.2",
+        "gt/ge/lt/le: for string attributes, a lexicographical comparison is performed; "
+        "ne: not equal.",
+        cases=(
+            ('userName sw "{scope}" and userName ne "{scope}b"', ("a", "c")),
+            ('userName sw "{scope}" and userName gt "{scope}b"', ("c",)),
+            ('userName sw "{scope}" and userName ge "{scope}b"', ("b", "c")),
+            ('userName sw "{scope}" and userName lt "{scope}b"', ("a",)),
+            ('userName sw "{scope}" and userName le "{scope}b"', ("a", "b")),
+        ),
+        users={"a": {}, "b": {}, "c": {}},
+    ),
+    FilterCheck(
+        "rfc.filter.precedence",
+        "and binds tighter than or; not negates",
+        "RFC 7644 §3.4.2.2",
+        "Logical operators ... precedence: 'not', then 'and', then 'or'; parentheses group.",
+        cases=(
+            # a or (b and title eq Dev) -> a, b; read left to right it would give only b.
+            ('userName eq "{scope}a" or userName eq "{scope}b" and title eq "Dev"', ("a", "b")),
+            ('(userName eq "{scope}a" or userName eq "{scope}b") and title eq "Dev"', ("b",)),
+            ('userName sw "{scope}" and not (title eq "Dev")', ("a",)),
+            ('userName sw "{scope}" and not (title eq "Lead") and userName ew "c"', ("c",)),
+        ),
+        users={"a": {"title": "Lead"}, "b": {"title": "Dev"}, "c": {"title": "Dev"}},
+    ),
+    FilterCheck(
+        "rfc.filter.value-path",
+        "A value path filters within one multi-valued entry",
+        "RFC 7644 §3.4.2.2",
+        'emails[type eq "work" and value co "@example.com"]: both conditions apply to the same '
+        "email.",
+        cases=(
+            (
+                'userName sw "{scope}" and emails[type eq "work" and value ew "@work.example"]',
+                ("m",),
+            ),
+        ),
+        users={
+            "m": {"emails": [{"value": "{scope}m@work.example", "type": "work"}]},
+            "x": {
+                "emails": [
+                    {"value": "{scope}x@home.example", "type": "work"},
+                    {"value": "{scope}x@work.example", "type": "home"},
+                ]
+            },
+        },
+        note=" (the other user has a work email and a @work.example email, but not in the "
+        "same entry)",
+    ),
+    FilterCheck(
+        "rfc.filter.invalid",
+        "An unparsable filter answers 400 invalidFilter",
+        "RFC 7644 §3.12",
+        "invalidFilter: the specified filter syntax was invalid (400).",
+        cases=(('userName eq "x" and (', Refused("invalidFilter")),),
+    ),
 )
-async def eq_case_insensitive(ctx: Context) -> None:
-    user = await ctx.fixtures.user(ctx.fixtures.name("Mixed"))
-    found = (await query(ctx, "/Users", f'userName eq "{user["userName"].upper()}"'))[1]
-    require(
-        ids(found) == [user["id"]],
-        f"userName eq with different case found {ids(found)}, expected [{user['id']}]",
-    )
 
-
-@check(
-    S,
-    "rfc.filter.externalid-case-exact",
-    "externalId eq respects case",
-    "RFC 7643 §3.1",
-    "externalId ... caseExact true: a filter only matches the exact spelling.",
-)
-async def externalid_case_exact(ctx: Context) -> None:
-    external = ctx.fixtures.name("ExtId")
-    user = await ctx.fixtures.user(externalId=external)
-    exact = (await query(ctx, "/Users", f'externalId eq "{external}"'))[1]
-    require(ids(exact) == [user["id"]], f"exact externalId found {ids(exact)}")
-    other = (await query(ctx, "/Users", f'externalId eq "{external.upper()}"'))[1]
-    require(not other, f"externalId eq with other case matched {ids(other)}")
-
-
-@check(
-    S,
-    "rfc.filter.operators",
-    "co, sw, ew and pr select exactly their matches",
-    "RFC 7644 §3.4.2.2",
-    "co: contains; sw: starts with; ew: ends with; pr: has a non-empty value.",
-)
-async def operators(ctx: Context) -> None:
-    scope = ctx.fixtures.name("ops") + "-"
-    alpha = await ctx.fixtures.user(f"{scope}alpha", title="Lead")
-    bravo = await ctx.fixtures.user(f"{scope}bravo")
-    cases = [
-        (f'userName sw "{scope}" and userName co "lph"', [alpha]),
-        (f'userName sw "{scope}b"', [bravo]),
-        (f'userName sw "{scope}" and userName ew "avo"', [bravo]),
-        (f'userName sw "{scope}" and title pr', [alpha]),
-    ]
-    await expect_matches(ctx, cases)
-
-
-@check(
-    S,
-    "rfc.filter.comparisons",
-    "ne, gt, ge, lt and le compare strings lexically",
-    "RFC 7644 §3.4.2.2",
-    "gt/ge/lt/le: for string attributes, a lexicographical comparison is performed; ne: not equal.",
-)
-async def comparisons(ctx: Context) -> None:
-    scope = ctx.fixtures.name("cmp") + "-"
-    a, b, c = [await ctx.fixtures.user(f"{scope}{n}") for n in "abc"]
-    middle = f"{scope}b"
-    cases = [("ne", [a, c]), ("gt", [c]), ("ge", [b, c]), ("lt", [a]), ("le", [a, b])]
-    await expect_matches(
-        ctx,
-        [
-            (f'userName sw "{scope}" and userName {operator} "{middle}"', expected)
-            for operator, expected in cases
-        ],
-    )
-
-
-@check(
-    S,
-    "rfc.filter.precedence",
-    "and binds tighter than or; not negates",
-    "RFC 7644 §3.4.2.2",
-    "Logical operators ... precedence: 'not', then 'and', then 'or'; parentheses group.",
-)
-async def precedence(ctx: Context) -> None:
-    scope = ctx.fixtures.name("prec") + "-"
-    a = await ctx.fixtures.user(f"{scope}a", title="Lead")
-    b = await ctx.fixtures.user(f"{scope}b", title="Dev")
-    c = await ctx.fixtures.user(f"{scope}c", title="Dev")
-    un = 'userName eq "{}"'.format
-    cases = [
-        # a or (b and title eq Dev) -> a, b; read left to right it would give only b.
-        (f'{un(a["userName"])} or {un(b["userName"])} and title eq "Dev"', [a, b]),
-        (f'({un(a["userName"])} or {un(b["userName"])}) and title eq "Dev"', [b]),
-        (f'userName sw "{scope}" and not (title eq "Dev")', [a]),
-        (f'userName sw "{scope}" and not (title eq "Lead") and userName ew "c"', [c]),
-    ]
-    await expect_matches(ctx, cases)
-
-
-@check(
-    S,
-    "rfc.filter.value-path",
-    "A value path filters within one multi-valued entry",
-    "RFC 7644 §3.4.2.2",
-    'emails[type eq "work" and value co "@example.com"]: both conditions apply to the same email.',
-)
-async def value_path(ctx: Context) -> None:
-    scope = ctx.fixtures.name("vp") + "-"
-    match = await ctx.fixtures.user(
-        f"{scope}m", emails=[{"value": f"{scope}m@work.example", "type": "work"}]
-    )
-    await ctx.fixtures.user(
-        f"{scope}x",
-        emails=[
-            {"value": f"{scope}x@home.example", "type": "work"},
-            {"value": f"{scope}x@work.example", "type": "home"},
-        ],
-    )
-    expression = f'userName sw "{scope}" and emails[type eq "work" and value ew "@work.example"]'
-    found = (await query(ctx, "/Users", expression))[1]
-    require(
-        ids(found) == [match["id"]],
-        f"{expression!r} found {ids(found)}, expected only [{match['id']}] (the other user "
-        "has a work email and a @work.example email, but not in the same entry)",
-    )
-
-
-@check(
-    S,
-    "rfc.filter.invalid",
-    "An unparsable filter answers 400 invalidFilter",
-    "RFC 7644 §3.12",
-    "invalidFilter: the specified filter syntax was invalid (400).",
-)
-async def invalid_filter(ctx: Context) -> None:
-    response = await ctx.http.get("/Users", params={"filter": 'userName eq "x" and ('})
-    body = require_error_document(response, 400)
-    require(
-        body.get("scimType") == "invalidFilter",
-        f"scimType is {body.get('scimType')!r}, not 'invalidFilter'",
+for filter_check in FILTER_CHECKS:
+    check(S, filter_check.id, filter_check.title, filter_check.source, filter_check.rule)(
+        filter_check.run
     )
 
 

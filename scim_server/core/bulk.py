@@ -332,29 +332,88 @@ def _strongly_connected(needs: list[list[int]]) -> list[list[int]]:
     return components
 
 
-def _cycle_through(
-    start: int, operations: list[Operation], members: set[int], creators: Mapping[str, int]
-) -> list[str]:
-    """The bulkIds of a shortest reference cycle from ``start`` back to itself (BFS)."""
-    came_from: dict[int, int] = {}
+CYCLE_SHOWN = 4
+"""How many bulkIds each half of a cycle's error names before eliding the rest."""
+
+ELIDED = "…"
+
+
+def _cycle_chains(
+    operations: list[Operation], members: tuple[int, ...], creators: Mapping[str, int]
+) -> dict[int, str]:
+    """For each operation of a reference cycle, the bulkIds leading from it round back to it.
+
+    Each chain goes from the operation to the cycle's first operation (its pivot) and on
+    back to itself, each way a shortest one. Two breadth-first searches from the pivot,
+    one along the references and one against them, give every operation both ways at
+    once, and each way is shown with at most ``CYCLE_SHOWN`` bulkIds at its far end
+    elided, so naming a cycle of n operations costs O(n) rather than a search and an
+    n-long chain for each of them (a 1,000-operation cycle used to answer 8 MB of errors).
+    """
+    inside = set(members)
+    refers_to = {
+        node: [creators[ref] for ref in operations[node].references if creators.get(ref) in inside]
+        for node in members
+    }
+    referred_by: dict[int, list[int]] = {node: [] for node in members}
+    for node, successors in refers_to.items():
+        for successor in successors:
+            referred_by[successor].append(node)
+    pivot = members[0]
+    # node -> the node before it on a shortest way from the pivot, nearest nodes first.
+    reached_from = _breadth_first(pivot, refers_to)
+    # node -> the node after it on a shortest way to the pivot.
+    leads_to = _breadth_first(pivot, referred_by)
+
+    def name(node: int) -> str:
+        return str(operations[node].bulk_id)
+
+    def way_back(node: int) -> list[str]:
+        """The bulkIds on the way from ``node`` to the pivot, the pivot excluded."""
+        names: list[str] = []
+        while node != pivot:
+            if len(names) == CYCLE_SHOWN:
+                return [*names, ELIDED]
+            names.append(name(node))
+            node = leads_to[node]
+        return names
+
+    def way_there(node: int) -> list[str]:
+        """The bulkIds on the way from the pivot to ``node``, the pivot excluded."""
+        names: list[str] = [name(node)]
+        node = reached_from[node]
+        while node != pivot:
+            if len(names) == CYCLE_SHOWN:
+                return [ELIDED, *reversed(names)]
+            names.append(name(node))
+            node = reached_from[node]
+        return list(reversed(names))
+
+    # The pivot's own chain goes round through the operation referring to it that is
+    # nearest on the way from it: itself, when it refers to itself.
+    referring = set(referred_by[pivot])
+    last = next(node for node in reached_from if node in referring)
+    chains = {pivot: [name(pivot), *(way_there(last) if last != pivot else []), name(pivot)]}
+    for node in members:
+        if node != pivot:
+            chains[node] = [*way_back(node), name(pivot), *way_there(node)]
+    return {node: " -> ".join(chain) for node, chain in chains.items()}
+
+
+def _breadth_first(start: int, edges: Mapping[int, list[int]]) -> dict[int, int]:
+    """Every node reachable from ``start`` -> the node it was first reached from.
+
+    The nodes are in the order they were reached: by their distance from ``start``.
+    """
+    reached: dict[int, int] = {start: start}
     queue = deque([start])
     while queue:
         node = queue.popleft()
-        for ref in operations[node].references:
-            successor = creators.get(ref)
-            if successor is None or successor not in members:
-                continue
-            if successor == start:
-                path = [start]
-                while node != start:
-                    path.append(node)
-                    node = came_from[node]
-                path.append(start)
-                return [str(operations[n].bulk_id) for n in reversed(path)]
-            if successor not in came_from:
-                came_from[successor] = node
+        for successor in edges[node]:
+            if successor not in reached:
+                reached[successor] = node
                 queue.append(successor)
-    return [str(operations[start].bulk_id)]
+    return reached
 
 
 # -- running ---------------------------------------------------------------------
@@ -381,20 +440,12 @@ async def execute(provisioning: Provisioning, scope: Scope, request: BulkRequest
     operations = request.operations
     run = _Run(provisioning, scope, request, _creators(operations))
     for step in plan(operations):
+        chains = _cycle_chains(operations, step.indexes, run.creators) if step.cycle else {}
         for index in step.indexes:
             operation = operations[index]
             if step.cycle:
-                chain = _cycle_through(index, operations, set(step.indexes), run.creators)
-                _record(
-                    run,
-                    operation,
-                    _failure(
-                        operation,
-                        ConflictException(
-                            detail="circular bulkId reference: " + " -> ".join(chain)
-                        ),
-                    ),
-                )
+                error = ConflictException(detail=f"circular bulkId reference: {chains[index]}")
+                _record(run, operation, _failure(operation, error))
             else:
                 _record(run, operation, await _run_operation(run, operation))
             if run.stopped:
