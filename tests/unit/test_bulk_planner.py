@@ -1,4 +1,4 @@
-"""The Bulk planner (``scim_server.bulk``): in which order a BulkRequest's operations run.
+"""The Bulk planner (``scim_server.core.bulk``): in which order a BulkRequest's operations run.
 
 Operations run after the POSTs they refer to (in ``path`` or anywhere in ``data``), otherwise
 in request order; a reference cycle fails exactly its own operations with 409; a reference to
@@ -17,9 +17,9 @@ from typing import Any, NoReturn, cast
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scim_server.bulk import BulkRequest, Step, execute, parse_request, plan
-from scim_server.provisioning import Provisioning
-from scim_server.scope import Scope
+from scim_server.core.bulk import BulkRequest, Step, execute, parse_request, plan
+from scim_server.core.provisioning import Provisioning
+from scim_server.core.scope import Scope
 
 SCOPE = Scope("acme", "https://scim.example/scim/v2/acme")
 CHAIN = 10_000

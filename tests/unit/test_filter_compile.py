@@ -1,4 +1,4 @@
-"""Filter and sortBy compilation (``scim_server.filters``), without a database.
+"""Filter and sortBy compilation (``scim_server.core.filters``), without a database.
 
 Each SCIM filter is compared with the MongoDB query document it must become, written out
 literally. Strings compare in their comparison form, stored under ``c``: NFC and lowercase
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from scim2_models import InvalidFilterException, InvalidValueException
 
-from scim_server.filters import compile_filter, compile_sort
+from scim_server.core.filters import compile_filter, compile_sort
 from scim_server.models import GROUPS, USERS
 
 User = USERS.model

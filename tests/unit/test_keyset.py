@@ -1,4 +1,4 @@
-"""Keyset pages (``scim_server.cursors.keyset_condition``): the resources after a cursor.
+"""Keyset pages (``scim_server.core.cursors.keyset_condition``): the resources after a cursor.
 
 A cursor holds the sort value and ``_id`` of the resource a page ended on. The condition must
 select exactly the resources strictly after it in the page's reading order: for every sort
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scim_server.cursors import Direction, Position, SortSpec, keyset_condition, traversal
+from scim_server.core.cursors import Direction, Position, SortSpec, keyset_condition, traversal
 
 FIELD = "c.userName"
 ASC: SortSpec = [(FIELD, 1), ("_id", 1)]

@@ -1,4 +1,4 @@
-"""The seat decision (``scim_server.seats``): how a write moves a user in or out of a seat.
+"""The seat decision (``scim_server.core.seats``): how a write moves a user in or out of a seat.
 
 A user holds a seat while ``active`` is true or absent. ``seat_change`` answers +1 when a
 write makes a user hold one, -1 when it stops, 0 otherwise; whether a seat is free is the
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from scim_server.seats import SeatUsage, holds_seat, seat_change
+from scim_server.core.seats import SeatUsage, holds_seat, seat_change
 
 ACTIVE: dict[str, Any] = {"userName": "bjensen", "active": True}
 INACTIVE: dict[str, Any] = {"userName": "bjensen", "active": False}

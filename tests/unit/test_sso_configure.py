@@ -1,4 +1,4 @@
-"""A tenant's SSO settings as the admin writes them (``scim_server.sso.configure.apply``).
+"""A tenant's SSO settings as the admin writes them (``scim_server.core.sso.configure.apply``).
 
 The body is a JSON merge-patch (RFC 7396) of the settings: members absent stay as they were,
 nested objects merge member by member, ``null`` clears an optional value. Every refusal is an
@@ -16,8 +16,8 @@ from cryptography import x509
 from scim2_models import InvalidValueException
 
 from samlkit.certs import SigningKey, certificate_pem
-from scim_server.sso.configure import MAX_TEXT, apply, settings_view
-from scim_server.sso.settings import PRESETS, AttributeMap, SsoSettings
+from scim_server.core.sso.configure import MAX_TEXT, apply, settings_view
+from scim_server.core.sso.settings import PRESETS, AttributeMap, SsoSettings
 
 ENTITY = "http://www.okta.com/exk4x6wko7PcvdVq80x6"
 SSO_URL = "https://acme.okta.com/app/scim_toolkit/exk4x6wko7PcvdVq80x6/sso/saml"
