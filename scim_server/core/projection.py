@@ -51,9 +51,13 @@ class Selection:
             return payload
         try:
             resource = kind.model.model_validate(payload)
-            parameters = ResponseParameters[kind.model](  # type: ignore[name-defined]
-                attributes=list(self.attributes) or None,
-                excludedAttributes=list(self.excluded) or None,
+            # Parametrised by the resource type, so that attribute paths are checked against
+            # its schema; validated from the wire names, as a client sends them.
+            parameters = ResponseParameters[kind.model].model_validate(  # type: ignore[name-defined]
+                {
+                    "attributes": list(self.attributes) or None,
+                    "excludedAttributes": list(self.excluded) or None,
+                }
             )
         except ValidationError as error:
             raise from_validation_error(error) from None
