@@ -42,13 +42,16 @@ def _html(body: str, status: int = 200) -> web.Response:
 
 
 def html_errors(handler: Handler) -> Handler:
-    """Turn a failed sign-in (or an unreachable database) into a page, never a JSON error."""
+    """Turn a failed sign-in, an unreachable database or any unforeseen failure into a page,
+    never a JSON error or a stack trace: a person is looking. Redirects pass through."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
         tenant = request.match_info["tenant"]
         home = origin(request).endpoints(tenant).home_path
         try:
             return await handler(request)
+        except web.HTTPException:
+            raise
         except SignInFailed as failed:
             if failed.page == "seats":
                 return _html(pages.seat_limit_page(tenant, home), status=403)
@@ -56,8 +59,20 @@ def html_errors(handler: Handler) -> Handler:
         except DATABASE_UNAVAILABLE as error:
             log.warning("database unavailable during sign-in: %s", error)
             return _html(pages.failure_page(home), status=503)
+        except Exception as error:
+            log.exception("unexpected failure on %s %s", request.method, request.path)
+            await _record_unexpected(request, tenant, error)
+            return _html(pages.failure_page(home), status=500)
 
     return wrapped
+
+
+async def _record_unexpected(request: web.Request, tenant: str, error: Exception) -> None:
+    """Best effort: the tenant's SSO log gets the failure too, unless writing it fails as well."""
+    try:
+        await services(request).sso.record_error(tenant, origin(request), _now(), error)
+    except Exception as second:
+        log.warning("could not record the failure in the SSO log: %s", second)
 
 
 def origin(request: web.Request) -> Origin:

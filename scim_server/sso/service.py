@@ -405,6 +405,13 @@ class SingleSignOn:
         await self._log(tenant, origin, now, "refused", reason=reason, **details)
         return SignInFailed(reason, page)
 
+    async def record_error(
+        self, tenant: str, origin: Origin, now: datetime, error: Exception
+    ) -> None:
+        """An unforeseen failure, for the admin; the browser gets the generic page as usual."""
+        reason = f"unexpected {type(error).__name__}: {error}"
+        await self._log(tenant, origin, now, "error", reason=reason)
+
     async def _log(
         self, tenant: str, origin: Origin, now: datetime, outcome: str, **details: Any
     ) -> None:
