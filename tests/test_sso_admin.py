@@ -839,7 +839,7 @@ async def test_deleting_a_tenant_removes_its_sso_state_and_nobody_elses(
         )
         await repository.record(tenant, {"at": now, "outcome": "signed_in"})
         await repository.remember_request(
-            tenant, PendingRequest(f"_{tenant}", None, False), now + timedelta(minutes=5)
+            tenant, PendingRequest(f"_{tenant}", None, False, None), now + timedelta(minutes=5)
         )
         await repository.consume_assertion(tenant, OKTA_ENTITY, "id1", now + timedelta(minutes=5))
         await repository.link(tenant, OKTA_ENTITY, "alice@example.com", "user-1", now)

@@ -7,6 +7,7 @@ pages (generic, or "no seat available"); the reason is in the tenant's SSO log.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -16,17 +17,27 @@ from samlkit.metadata import sp_metadata
 from scim_server.errors import DATABASE_UNAVAILABLE
 from scim_server.responses import public_root
 from scim_server.sso import pages
-from scim_server.sso.service import Origin, SignedIn, SignInFailed
-from scim_server.sso.sessions import cookie_name
+from scim_server.sso.service import (
+    REQUEST_LIFETIME,
+    Origin,
+    RepostNeeded,
+    SignedIn,
+    SignInFailed,
+)
+from scim_server.sso.sessions import binding_cookie_name, browser_key, cookie_name
 from scim_server.state import services
 
 log = logging.getLogger(__name__)
 
 SSO = "/sso/{tenant}"
+REPOSTED = "reposted"
+"""The form field marking an IdP's POST that the ACS has had the browser post again."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _html(body: str, status: int = 200) -> web.Response:
+def _html(body: str, status: int = 200, script_nonce: str | None = None) -> web.Response:
+    """A page with a strict policy: no script at all, unless the one carrying ``script_nonce``."""
+    scripts = f"; script-src 'nonce-{script_nonce}'" if script_nonce else ""
     return web.Response(
         text=body,
         status=status,
@@ -36,7 +47,7 @@ def _html(body: str, status: int = 200) -> web.Response:
             "Cache-Control": "no-store",
             "X-Frame-Options": "DENY",
             "Content-Security-Policy": "default-src 'none'; "
-            "style-src 'unsafe-inline'; form-action 'self'",
+            f"style-src 'unsafe-inline'; form-action 'self'{scripts}",
         },
     )
 
@@ -127,19 +138,63 @@ async def metadata(request: web.Request) -> web.StreamResponse:
 async def login(request: web.Request) -> web.StreamResponse:
     """SP-initiated sign-in: send the browser to the IdP with an AuthnRequest."""
     tenant = request.match_info["tenant"]
+    browser = browser_key(request.cookies.get(binding_cookie_name(tenant)))
     location = await services(request).sso.start(
-        tenant, origin(request), request.query.get("RelayState"), request.query.get("test"), _now()
+        tenant,
+        origin(request),
+        request.query.get("RelayState"),
+        request.query.get("test"),
+        browser,
+        _now(),
     )
-    raise web.HTTPFound(location, headers={"Cache-Control": "no-store"})
+    response = web.HTTPFound(location, headers={"Cache-Control": "no-store"})
+    _set_binding_cookie(request, response, tenant, browser)
+    raise response
+
+
+def _set_binding_cookie(
+    request: web.Request, response: web.StreamResponse, tenant: str, browser: str
+) -> None:
+    """The key binding this browser's AuthnRequests, for as long as a request lives.
+
+    The ACS receives a cross-site POST from the IdP, on which browsers send only SameSite=None
+    cookies, and those only with Secure: so over HTTPS it is SameSite=None; Secure. Over plain
+    HTTP Secure is impossible, so it is SameSite=Lax, and a solicited response arriving
+    without it is posted once more from this site (:func:`acs`), which carries it. Scoped to
+    the SAML endpoints, HttpOnly.
+    """
+    secure = origin(request).root.startswith("https://")
+    response.set_cookie(
+        binding_cookie_name(tenant),
+        browser,
+        max_age=int(REQUEST_LIFETIME.total_seconds()),
+        path=f"/sso/{tenant}/saml/",
+        httponly=True,
+        samesite="None" if secure else "Lax",
+        secure=secure,
+    )
 
 
 @html_errors
 async def acs(request: web.Request) -> web.StreamResponse:
-    """The Assertion Consumer Service: the IdP's POSTed response signs someone in."""
+    """The Assertion Consumer Service: the IdP's POSTed response signs someone in.
+
+    A solicited response that arrives without the browser's binding cookie (a cross-site POST
+    over plain HTTP) is answered with a page that posts it again, marked ``reposted``, from
+    this site: that POST carries the cookie, and is refused if it still has none.
+    """
     tenant = request.match_info["tenant"]
     form = await request.post()
     fields = {key: value for key, value in form.items() if isinstance(value, str)}
-    outcome = await services(request).sso.consume(tenant, origin(request), fields, _now())
+    browser = request.cookies.get(binding_cookie_name(tenant))
+    outcome = await services(request).sso.consume(
+        tenant, origin(request), fields, browser, _now(), reposted=REPOSTED in fields
+    )
+    if isinstance(outcome, RepostNeeded):
+        nonce = secrets.token_urlsafe(16)
+        again = {name: fields[name] for name in ("SAMLResponse", "RelayState") if name in fields}
+        page = pages.repost_page(request.path, {**again, REPOSTED: "1"}, nonce)
+        return _html(page, script_nonce=nonce)
     if not isinstance(outcome, SignedIn):
         return _html(pages.test_report_page(outcome))
     raise _session_redirect(request, tenant, outcome)

@@ -26,7 +26,7 @@ from scim_server.passwords import hash_password_sync, verify_password_sync
 from scim_server.provisioning import Provisioning
 from scim_server.scope import Scope
 from scim_server.sso.jit import AccountDeactivated, JustInTime, Profile, SignInRefused, profile_of
-from scim_server.sso.sessions import Session, SessionCodec
+from scim_server.sso.sessions import Session, SessionCodec, browser_digest, same_browser
 from scim_server.sso.settings import SpEndpoints, SsoSettings, sp_endpoints
 from scim_server.sso.verify import (
     SamlRejected,
@@ -86,6 +86,13 @@ class TestReport:
 
 
 @dataclass(frozen=True)
+class RepostNeeded:
+    """A solicited response arrived without the browser's binding cookie. Over plain HTTP the
+    cookie is SameSite=Lax, which a cross-site POST from the IdP does not carry; posted again
+    from this site, once, it comes along. Nothing was consumed: the second post starts over."""
+
+
+@dataclass(frozen=True)
 class Origin:
     """Where the SP is reached and who is asking: for URLs and for the log."""
 
@@ -136,11 +143,16 @@ class SingleSignOn:
         origin: Origin,
         relay_state: str | None,
         test_ticket: str | None,
+        browser: str,
         now: datetime,
     ) -> str:
         """Issue an AuthnRequest; answers the IdP URL (HTTP-Redirect binding) to send the
         browser to. A valid admin test ticket makes it a test sign-in, allowed before SSO is
-        enabled, so the admin can try the connection first."""
+        enabled, so the admin can try the connection first.
+
+        ``browser`` is the binding key the starting browser carries in a cookie; the request
+        keeps its digest, and only a browser presenting the key may complete it (login CSRF).
+        """
         settings = await self.settings(tenant)
         test = test_ticket is not None
         if test and not self.sessions.valid_test_ticket(test_ticket, tenant):
@@ -164,7 +176,9 @@ class SingleSignOn:
         )
         await self.repository.remember_request(
             tenant,
-            PendingRequest(id=request.id, relay_state=relay, test=test),
+            PendingRequest(
+                id=request.id, relay_state=relay, test=test, browser=browser_digest(browser)
+            ),
             expires=now + REQUEST_LIFETIME,
         )
         query = {"SAMLRequest": encode_redirect(build_authn_request(request)), "RelayState": relay}
@@ -174,9 +188,22 @@ class SingleSignOn:
     # -- consuming -----------------------------------------------------------------------------
 
     async def consume(
-        self, tenant: str, origin: Origin, form: Mapping[str, str], now: datetime
-    ) -> SignedIn | TestReport:
-        """Verify a posted response and sign its subject in (or report on it, in test mode)."""
+        self,
+        tenant: str,
+        origin: Origin,
+        form: Mapping[str, str],
+        browser: str | None,
+        now: datetime,
+        *,
+        reposted: bool = False,
+    ) -> SignedIn | TestReport | RepostNeeded:
+        """Verify a posted response and sign its subject in (or report on it, in test mode).
+
+        ``browser`` is the binding key the posting browser carries, if any: a solicited
+        response is accepted only from the browser that started its request. Without one, a
+        solicited response not yet ``reposted`` is handed back to be posted again from this
+        site (see :class:`RepostNeeded`); a reposted one without the key is refused.
+        """
         settings = await self.settings(tenant)
         endpoints = origin.endpoints(tenant)
         encoded = form.get("SAMLResponse")
@@ -196,6 +223,8 @@ class SingleSignOn:
             assertion = await asyncio.to_thread(consume_response, encoded, config, now)
         except SamlRejected as rejected:
             raise await self._failed(tenant, origin, now, rejected.reason) from None
+        if assertion.in_response_to and browser is None and not reposted:
+            return RepostNeeded()
         flow = "sp" if assertion.in_response_to else "idp"
         details = {
             "flow": flow,
@@ -203,7 +232,9 @@ class SingleSignOn:
             "name_id": assertion.name_id,
             "assertion_id": assertion.assertion_id,
         }
-        pending = await self._answered_request(tenant, origin, settings, assertion, now, details)
+        pending = await self._answered_request(
+            tenant, origin, settings, assertion, browser, now, details
+        )
         if not await self.repository.consume_assertion(
             tenant, assertion.issuer, assertion.assertion_id, assertion.expires
         ):
@@ -259,11 +290,13 @@ class SingleSignOn:
         origin: Origin,
         settings: SsoSettings,
         assertion: VerifiedAssertion,
+        browser: str | None,
         now: datetime,
         details: dict[str, Any],
     ) -> PendingRequest | None:
-        """The AuthnRequest a solicited response answers, taken out (one use); None when
-        unsolicited, which only an IdP-initiated-friendly tenant accepts."""
+        """The AuthnRequest a solicited response answers, taken out (one use) and started by
+        this browser; None when unsolicited, which only an IdP-initiated-friendly tenant
+        accepts. A response posted from another browser burns the request all the same."""
         if assertion.in_response_to is None:
             if not settings.allow_idp_initiated:
                 raise await self._failed(
@@ -283,6 +316,15 @@ class SingleSignOn:
                 f"InResponseTo "
                 f"{assertion.in_response_to!r} answers no outstanding "
                 f"request of this SP (unknown, expired or already used)",
+                **details,
+            )
+        if not same_browser(pending.browser, browser):
+            raise await self._failed(
+                tenant,
+                origin,
+                now,
+                f"the request {assertion.in_response_to!r} is not bound to this browser "
+                "(its binding cookie is missing or another's): possible login CSRF",
                 **details,
             )
         return pending
