@@ -25,6 +25,7 @@ from scim_server.sso.service import (
     SignInFailed,
 )
 from scim_server.sso.sessions import binding_cookie_name, browser_key, cookie_name
+from scim_server.sso.settings import home_path, sp_endpoints
 from scim_server.state import services
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def html_errors(handler: Handler) -> Handler:
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
         tenant = request.match_info["tenant"]
-        home = origin(request).endpoints(tenant).home_path
+        home = home_path(tenant)
         try:
             return await handler(request)
         except web.HTTPException:
@@ -88,8 +89,9 @@ async def _record_unexpected(request: web.Request, tenant: str, error: Exception
 
 def origin(request: web.Request) -> Origin:
     """Where this server is reached (its SP URLs derive from it) and who is asking."""
+    public_url = services(request).settings.public_url
     return Origin(
-        root=public_root(request, services(request).settings.public_url), client=request.remote
+        root=public_root(request, public_url), client=request.remote, public_url=public_url
     )
 
 
@@ -103,15 +105,15 @@ async def home(request: web.Request) -> web.StreamResponse:
     tenant = request.match_info["tenant"]
     sso = services(request).sso
     settings = await sso.settings(tenant)
-    endpoints = origin(request).endpoints(tenant)
+    home = home_path(tenant)
     session = await sso.session(tenant, request.cookies.get(cookie_name(tenant)))
     if session is not None:
-        return _html(pages.signed_in_page(session, f"{endpoints.home_path}logout"))
+        return _html(pages.signed_in_page(session, f"{home}logout"))
     return _html(
         pages.sign_in_page(
             tenant,
-            endpoints.login_url,
-            f"{endpoints.home_path}password",
+            f"{home}saml/login",
+            f"{home}password",
             sso=settings.ready,
             passwords=not settings.enforced,
         )
@@ -122,9 +124,10 @@ async def metadata(request: web.Request) -> web.StreamResponse:
     """The SP's metadata, for an IdP admin to import (or fetch from the entity ID)."""
     tenant = request.match_info["tenant"]
     settings = await services(request).sso.repository.settings(tenant)
-    if settings is None:
+    root = None if settings is None else origin(request).sp_root(settings)
+    if settings is None or root is None:
         raise web.HTTPNotFound()
-    endpoints = origin(request).endpoints(tenant)
+    endpoints = sp_endpoints(root, tenant)
     document = sp_metadata(
         endpoints.entity_id,
         endpoints.acs_url,
@@ -139,7 +142,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     """SP-initiated sign-in: send the browser to the IdP with an AuthnRequest."""
     tenant = request.match_info["tenant"]
     browser = browser_key(request.cookies.get(binding_cookie_name(tenant)))
-    location = await services(request).sso.start(
+    started = await services(request).sso.start(
         tenant,
         origin(request),
         request.query.get("RelayState"),
@@ -147,23 +150,23 @@ async def login(request: web.Request) -> web.StreamResponse:
         browser,
         _now(),
     )
-    response = web.HTTPFound(location, headers={"Cache-Control": "no-store"})
-    _set_binding_cookie(request, response, tenant, browser)
+    response = web.HTTPFound(started.location, headers={"Cache-Control": "no-store"})
+    _set_binding_cookie(response, tenant, browser, started.endpoints.acs_url)
     raise response
 
 
 def _set_binding_cookie(
-    request: web.Request, response: web.StreamResponse, tenant: str, browser: str
+    response: web.StreamResponse, tenant: str, browser: str, acs_url: str
 ) -> None:
     """The key binding this browser's AuthnRequests, for as long as a request lives.
 
     The ACS receives a cross-site POST from the IdP, on which browsers send only SameSite=None
-    cookies, and those only with Secure: so over HTTPS it is SameSite=None; Secure. Over plain
-    HTTP Secure is impossible, so it is SameSite=Lax, and a solicited response arriving
-    without it is posted once more from this site (:func:`acs`), which carries it. Scoped to
-    the SAML endpoints, HttpOnly.
+    cookies, and those only with Secure: so when the ACS is HTTPS it is SameSite=None; Secure.
+    Over plain HTTP Secure is impossible, so it is SameSite=Lax, and a solicited response
+    arriving without it is posted once more from this site (:func:`acs`), which carries it.
+    Scoped to the SAML endpoints, HttpOnly.
     """
-    secure = origin(request).root.startswith("https://")
+    secure = acs_url.startswith("https://")
     response.set_cookie(
         binding_cookie_name(tenant),
         browser,
@@ -207,7 +210,7 @@ async def password(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     user_name, secret = form.get("username"), form.get("password")
     if not (isinstance(user_name, str) and isinstance(secret, str) and user_name and secret):
-        return _html(pages.failure_page(origin(request).endpoints(tenant).home_path), status=400)
+        return _html(pages.failure_page(home_path(tenant)), status=400)
     signed_in = await services(request).sso.password_sign_in(
         tenant, origin(request), user_name, secret, _now()
     )
@@ -236,8 +239,7 @@ def _session_redirect(request: web.Request, tenant: str, signed_in: SignedIn) ->
 @html_errors
 async def logout(request: web.Request) -> web.StreamResponse:
     tenant = request.match_info["tenant"]
-    endpoints = origin(request).endpoints(tenant)
-    response = _html(pages.signed_out_page(tenant, endpoints.home_path))
+    response = _html(pages.signed_out_page(tenant, home_path(tenant)))
     response.del_cookie(cookie_name(tenant), path=f"/sso/{tenant}/")
     return response
 

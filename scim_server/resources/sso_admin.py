@@ -31,7 +31,7 @@ from scim_server.resources.idp_metadata import fetch_metadata
 from scim_server.resources.sso import origin
 from scim_server.responses import ACCEPTED_CONTENT_TYPES, json_response, read_object
 from scim_server.sso import configure
-from scim_server.sso.settings import MAX_CERTIFICATES, SsoSettings
+from scim_server.sso.settings import MAX_CERTIFICATES, SpEndpoints, SsoSettings, sp_endpoints
 from scim_server.state import services
 
 CERTIFICATE_TYPES = frozenset(
@@ -52,9 +52,20 @@ async def _tenant_settings(request: web.Request) -> tuple[str, SsoSettings]:
     return name, settings
 
 
+def _pin(request: web.Request) -> str:
+    """The SP base URL pinned by the first settings write: the configured public URL, else the
+    root this admin request reached (an explicit ``sp_base_url`` in the body wins)."""
+    return origin(request).root
+
+
+def _endpoints(request: web.Request, tenant: str, settings: SsoSettings) -> SpEndpoints:
+    """The SP's values: from the pinned base URL, or from the one the next write would pin."""
+    return sp_endpoints(settings.sp_base_url or _pin(request), tenant)
+
+
 def _view(request: web.Request, tenant: str, settings: SsoSettings) -> dict[str, Any]:
     """The settings, and the SP's own values the admin enters in the IdP."""
-    sp = origin(request).endpoints(tenant)
+    sp = _endpoints(request, tenant, settings)
     return {
         **configure.settings_view(settings),
         "service_provider": {
@@ -70,8 +81,12 @@ def _view(request: web.Request, tenant: str, settings: SsoSettings) -> dict[str,
 async def _save(
     request: web.Request, tenant: str, change: Callable[[SsoSettings], SsoSettings]
 ) -> web.Response:
-    """Apply ``change`` to the settings as they are when written (not as first read)."""
-    settings = await services(request).sso.repository.update_settings(tenant, change)
+    """Apply ``change`` to the settings as they are when written (not as first read), pinning
+    the SP base URL if it is not pinned yet: from then on no Host header can move the SP."""
+    root = _pin(request)
+    settings = await services(request).sso.repository.update_settings(
+        tenant, lambda current: configure.pinned(change(current), root)
+    )
     if settings is None:
         raise unknown_tenant(tenant)
     return json_response(_view(request, tenant, settings))
@@ -217,5 +232,5 @@ async def start_test(request: web.Request) -> web.Response:
     if missing:
         raise ConflictException(detail="a test sign-in needs " + ", ".join(missing))
     ticket = services(request).sso.sessions.test_ticket(tenant)
-    login = origin(request).endpoints(tenant).login_url
+    login = _endpoints(request, tenant, settings).login_url
     return json_response({"url": f"{login}?{urlencode({'test': ticket})}"})

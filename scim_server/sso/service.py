@@ -27,7 +27,7 @@ from scim_server.provisioning import Provisioning
 from scim_server.scope import Scope
 from scim_server.sso.jit import AccountDeactivated, JustInTime, Profile, SignInRefused, profile_of
 from scim_server.sso.sessions import Session, SessionCodec, browser_digest, same_browser
-from scim_server.sso.settings import SpEndpoints, SsoSettings, sp_endpoints
+from scim_server.sso.settings import SpEndpoints, SsoSettings, home_path, sp_endpoints
 from scim_server.sso.verify import (
     SamlRejected,
     VerifiedAssertion,
@@ -93,14 +93,27 @@ class RepostNeeded:
 
 
 @dataclass(frozen=True)
+class Started:
+    """An SP-initiated sign-in under way: where to send the browser, and the SP it asked for."""
+
+    location: str
+    endpoints: SpEndpoints
+
+
+@dataclass(frozen=True)
 class Origin:
-    """Where the SP is reached and who is asking: for URLs and for the log."""
+    """Where this server is reached and who is asking: for URLs and for the log."""
 
     root: str
+    """The request's public root (the configured public URL, else its own host): for SCIM URLs."""
     client: str | None = None
+    public_url: str | None = None
+    """The configured public URL (``SCIM_PUBLIC_URL``), if any."""
 
-    def endpoints(self, tenant: str) -> SpEndpoints:
-        return sp_endpoints(self.root, tenant)
+    def sp_root(self, settings: SsoSettings) -> str | None:
+        """The root of the SP's SAML identity: the tenant's pinned base URL, else the configured
+        public URL; never the Host header of a request, which anyone can set."""
+        return settings.sp_base_url or self.public_url
 
     def scope(self, tenant: str) -> Scope:
         return Scope(tenant=tenant, base_url=f"{self.root}/scim/v2/{tenant}")
@@ -145,7 +158,7 @@ class SingleSignOn:
         test_ticket: str | None,
         browser: str,
         now: datetime,
-    ) -> str:
+    ) -> Started:
         """Issue an AuthnRequest; answers the IdP URL (HTTP-Redirect binding) to send the
         browser to. A valid admin test ticket makes it a test sign-in, allowed before SSO is
         enabled, so the admin can try the connection first.
@@ -163,7 +176,7 @@ class SingleSignOn:
             raise await self._failed(
                 tenant, origin, now, "single sign-on is not enabled or not configured", flow="sp"
             )
-        endpoints = origin.endpoints(tenant)
+        endpoints = await self._endpoints(tenant, origin, settings, now, flow="sp")
         relay = safe_relay(relay_state, endpoints.home_path)
         request = AuthnRequest(
             id=new_request_id(),
@@ -183,7 +196,24 @@ class SingleSignOn:
         )
         query = {"SAMLRequest": encode_redirect(build_authn_request(request)), "RelayState": relay}
         separator = "&" if "?" in settings.idp_sso_url else "?"
-        return settings.idp_sso_url + separator + urllib.parse.urlencode(query)
+        location = settings.idp_sso_url + separator + urllib.parse.urlencode(query)
+        return Started(location=location, endpoints=endpoints)
+
+    async def _endpoints(
+        self, tenant: str, origin: Origin, settings: SsoSettings, now: datetime, **details: Any
+    ) -> SpEndpoints:
+        """The SP's own values for this tenant, or a refusal the admin can act on."""
+        root = origin.sp_root(settings)
+        if root is None:
+            raise await self._failed(
+                tenant,
+                origin,
+                now,
+                "the SP base URL is not pinned: set the tenant's sp_base_url "
+                "(or the server's SCIM_PUBLIC_URL)",
+                **details,
+            )
+        return sp_endpoints(root, tenant)
 
     # -- consuming -----------------------------------------------------------------------------
 
@@ -205,7 +235,7 @@ class SingleSignOn:
         site (see :class:`RepostNeeded`); a reposted one without the key is refused.
         """
         settings = await self.settings(tenant)
-        endpoints = origin.endpoints(tenant)
+        endpoints = await self._endpoints(tenant, origin, settings, now)
         encoded = form.get("SAMLResponse")
         if not encoded:
             raise await self._failed(tenant, origin, now, "the POST carries no SAMLResponse")
@@ -418,7 +448,7 @@ class SingleSignOn:
             token=token,
             ttl_seconds=settings.session_ttl_seconds,
             user_name=str(user["r"]["userName"]),
-            redirect=origin.endpoints(tenant).home_path,
+            redirect=home_path(tenant),
         )
 
     # -- sessions ------------------------------------------------------------------------------

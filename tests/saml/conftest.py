@@ -84,6 +84,7 @@ class Sso:
             idp_sso_url=f"https://idp.example.test{idp.shape.sso_path}",
             certificates=(idp.key.certificate,),
             attributes=PRESETS[idp.shape.vendor],
+            sp_base_url=self.sp.acs_url.removesuffix(f"/sso/{self.tenant}/saml/acs"),
         )
         await services.sso.repository.update_settings(
             self.tenant, lambda _: replace(settings, **changes)

@@ -75,6 +75,14 @@ async def test_the_binding_cookie_is_http_only_short_lived_and_scoped_to_the_sam
     assert cookie["samesite"] == "Lax" and not cookie["secure"]
 
 
+async def test_over_https_the_binding_cookie_is_same_site_none_and_secure(okta_sso: Sso) -> None:
+    """The IdP's POST is cross-site: only a SameSite=None cookie comes along, and only Secure."""
+    await okta_sso.configure(sp_base_url="https://sso.example.test")
+    response = await okta_sso.client.get(f"{okta_sso.base}/saml/login", allow_redirects=False)
+    cookie = response.cookies[BINDING_COOKIE]
+    assert cookie["samesite"] == "None" and cookie["secure"] and cookie["httponly"]
+
+
 async def test_two_sign_ins_started_in_one_browser_both_complete(okta_sso: Sso) -> None:
     """Two tabs: the second login keeps the browser's binding, so the first still completes."""
     first, second = await okta_sso.start(), await okta_sso.start()
