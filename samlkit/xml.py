@@ -16,7 +16,13 @@ class XmlRejected(ValueError):
     """The document is not XML this project is willing to read; the message says why."""
 
 
-def _parser(*, allow_comments: bool) -> etree.XMLParser:
+def strict_parser(*, allow_comments: bool = False) -> etree.XMLParser:
+    """A new parser with this module's settings (lxml parsers are not shared across threads).
+
+    It resolves no entity, loads no DTD and touches no network; what it still accepts (comments,
+    processing instructions) :func:`parse_strict` refuses after parsing. Hand it to any library
+    that re-parses a document already read here (signxml), so there is one way of parsing.
+    """
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -45,7 +51,7 @@ def parse_strict(
     except UnicodeDecodeError as exc:
         raise XmlRejected("document is not UTF-8") from exc
     try:
-        root = etree.fromstring(data, _parser(allow_comments=allow_comments))
+        root = etree.fromstring(data, strict_parser(allow_comments=allow_comments))
     except etree.XMLSyntaxError as exc:
         raise XmlRejected(f"malformed XML: {exc.msg}") from exc
     docinfo = root.getroottree().docinfo

@@ -91,6 +91,7 @@ async def test_a_new_tenant_has_sso_off_and_shows_the_sp_values(scim: Scim) -> N
         "allow_idp_initiated": True,
         "clock_skew_seconds": 90,
         "session_ttl_seconds": 28800,
+        "sp_base_url": None,
         "service_provider": {
             "tenant": "acme",
             "entity_id": f"{root}/sso/acme/saml/metadata",
@@ -112,6 +113,7 @@ async def test_sp_values_and_test_link_use_the_public_url(
     )
     await make_tenant(client, "acme")
     view = await _configured(client, certs[0])
+    assert view["sp_base_url"] == "https://idm.example.com/base"
     sp = view["service_provider"]
     assert sp["acs_url"] == "https://idm.example.com/base/sso/acme/saml/acs"
     assert (
@@ -121,6 +123,32 @@ async def test_sp_values_and_test_link_use_the_public_url(
     )
     test = await _view(client, "POST", f"{SSO}/test")
     assert test["url"].startswith("https://idm.example.com/base/sso/acme/saml/login?test=")
+
+
+async def test_the_first_write_pins_the_sp_base_url_and_no_host_header_moves_it(
+    scim: Scim, certs: list[x509.Certificate]
+) -> None:
+    root = str(scim.client.make_url("")).rstrip("/")
+    view = await _configured(scim.client, certs[0])
+    assert view["sp_base_url"] == root
+    spoofed = {"Host": "evil.example"}
+    later = await _view(scim.client, "PATCH", json={"jit": False}, headers=spoofed)
+    assert later["sp_base_url"] == root
+    assert later["service_provider"]["acs_url"] == f"{root}/sso/acme/saml/acs"
+    shown = await _view(scim.client, headers=spoofed)
+    assert shown["service_provider"]["entity_id"] == f"{root}/sso/acme/saml/metadata"
+    test = await _view(scim.client, "POST", f"{SSO}/test", headers=spoofed)
+    assert test["url"].startswith(f"{root}/sso/acme/saml/login?test=")
+
+
+async def test_the_sp_base_url_can_be_set_explicitly_and_is_checked(scim: Scim) -> None:
+    view = await _view(scim.client, "PATCH", json={"sp_base_url": "https://sso.example.com/"})
+    assert view["sp_base_url"] == "https://sso.example.com"
+    assert view["service_provider"]["acs_url"] == "https://sso.example.com/sso/acme/saml/acs"
+    for invalid in ("ftp://sso.example.com", "/relative", "https://x.test/?q=1", None, 7):
+        response = await scim.client.patch(SSO, json={"sp_base_url": invalid}, headers=ADMIN)
+        assert "sp_base_url" in (await scim_error(response, 400))["detail"]
+    assert (await _view(scim.client))["sp_base_url"] == "https://sso.example.com"
 
 
 # --- PUT and PATCH --------------------------------------------------------------------------
@@ -153,9 +181,11 @@ async def test_put_replaces_everything_and_get_answers_it_back(
         "session_ttl_seconds": 3600,
     }
     put = await _view(scim.client, "PUT", json=body)
+    root = str(scim.client.make_url("")).rstrip("/")
     assert {key: value for key, value in put.items() if key != "service_provider"} == {
         **body,
         "idp": {**body["idp"], "certificates": put["idp"]["certificates"]},
+        "sp_base_url": root,  # pinned by the write, from the admin request
     }
     assert _fingerprints(put) == [fingerprint_sha256(certs[0]), fingerprint_sha256(certs[1])]
     first = put["idp"]["certificates"][0]
@@ -839,7 +869,7 @@ async def test_deleting_a_tenant_removes_its_sso_state_and_nobody_elses(
         )
         await repository.record(tenant, {"at": now, "outcome": "signed_in"})
         await repository.remember_request(
-            tenant, PendingRequest(f"_{tenant}", None, False), now + timedelta(minutes=5)
+            tenant, PendingRequest(f"_{tenant}", None, False, None), now + timedelta(minutes=5)
         )
         await repository.consume_assertion(tenant, OKTA_ENTITY, "id1", now + timedelta(minutes=5))
         await repository.link(tenant, OKTA_ENTITY, "alice@example.com", "user-1", now)

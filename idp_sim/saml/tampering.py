@@ -43,6 +43,7 @@ from samlkit.namespaces import (
     PROTOCOL,
     STATUS_RESPONDER,
     XENC,
+    XML,
     q,
 )
 from samlkit.signing import EXC_C14N, find_by_id, sign_enveloped
@@ -408,6 +409,31 @@ def _duplicate_ids(tree: Tree, ctx: _Context) -> Tree:
     return tree
 
 
+def _namespaced_duplicate_id(tree: Tree, ctx: _Context) -> Tree:
+    """The Response gets an ``xml:id`` equal to the assertion's ID: signxml resolves references
+    by the attribute's local name, so a namespaced ID is as much an ID as a plain one."""
+    tree.set(q(XML, "id"), _one(tree, "a:Assertion").get("ID", ""))
+    return tree
+
+
+def _unsolicited(tree: Tree, ctx: _Context) -> Tree:
+    """An IdP-initiated response: no InResponseTo anywhere, whatever the builder was given."""
+    for element in (tree, *_all(tree, _SCD)):
+        element.attrib.pop("InResponseTo", None)
+    return tree
+
+
+def _empty_modulus_key_value(tree: Tree, ctx: _Context) -> Tree:
+    """A ``KeyValue`` with an empty RSA Modulus added to the KeyInfo of a genuine signature
+    (KeyInfo is not signed, so anyone holding one genuine response can add it)."""
+    key_info = _one(tree, "(//ds:Signature/ds:KeyInfo)[1]")
+    key_value = etree.SubElement(key_info, q(DSIG, "KeyValue"))
+    rsa_key = etree.SubElement(key_value, q(DSIG, "RSAKeyValue"))
+    etree.SubElement(rsa_key, q(DSIG, "Modulus"))
+    etree.SubElement(rsa_key, q(DSIG, "Exponent")).text = "AQAB"
+    return tree
+
+
 # --- wrapping (signature wrapping, docs/saml.md) ------------------------------------------------
 
 
@@ -644,6 +670,18 @@ def variants(
             "algorithm",
         ),
         _v(
+            "empty_signature_value",
+            "the Response's <ds:SignatureValue/> emptied: no key needed, crashed signxml",
+            _Recipe(sign=_BOTH, attack=[_set("(//ds:SignatureValue)[1]", None, _const(None))]),
+            "signature",
+        ),
+        _v(
+            "key_value_empty_modulus",
+            "a genuine signature plus a KeyInfo/KeyValue whose RSA Modulus is empty",
+            _Recipe(sign=_BOTH, attack=[_empty_modulus_key_value]),
+            "signature",
+        ),
+        _v(
             "reference_uri_empty",
             'the Response signature re-made with Reference URI="" (the whole document)',
             _Recipe(sign=_RESPONSE_ONLY, attack=[_resign_with_empty_uri]),
@@ -765,6 +803,27 @@ def variants(
             "binding",
         ),
         _v(
+            "signed_response_without_destination",
+            "a signed Response without Destination (it could be posted to any SP's ACS)",
+            _Recipe(prepare=[_set("/p:Response", "Destination", _const(None))], sign=_BOTH),
+            "binding",
+        ),
+        _v(
+            "laundered_unsolicited",
+            "an IdP-initiated response signed twice, its Response signature stripped and a "
+            "fresh AuthnRequest ID put in the now unsigned Response/@InResponseTo",
+            _Recipe(
+                prepare=[_unsolicited],
+                sign=_BOTH,
+                attack=[
+                    _remove("ds:Signature"),
+                    _set("/p:Response", "InResponseTo", _request_id_or_new),
+                ],
+            ),
+            "binding",
+            "policy:no_idp_initiated",
+        ),
+        _v(
             "non_bearer_confirmation",
             "the only SubjectConfirmation is holder-of-key, not bearer",
             _Recipe(prepare=[_set(_CONFIRMATION, "Method", _const(HOLDER_OF_KEY))]),
@@ -806,6 +865,18 @@ def variants(
             "duplicate_ids",
             "the Response ID repeats the signed Assertion's ID",
             _Recipe(sign=_ASSERTION_ONLY, attack=[_duplicate_ids]),
+            "shape",
+        ),
+        _v(
+            "namespaced_duplicate_id",
+            "the Response carries an xml:id equal to the signed Assertion's ID",
+            _Recipe(sign=_ASSERTION_ONLY, attack=[_namespaced_duplicate_id]),
+            "shape",
+        ),
+        _v(
+            "assertion_without_id",
+            "a signed Response whose assertion has no ID (nothing to key replay protection on)",
+            _Recipe(prepare=[_set("a:Assertion", "ID", _const(None))], sign=_RESPONSE_ONLY),
             "shape",
         ),
         _v(

@@ -70,6 +70,8 @@ class PendingRequest:
     id: str
     relay_state: str | None
     test: bool
+    browser: str | None
+    """The digest of the binding key of the browser that started it (see ``sso.sessions``)."""
 
 
 class SsoRepository:
@@ -126,6 +128,7 @@ class SsoRepository:
                 "tenant": tenant,
                 "relay_state": request.relay_state,
                 "test": request.test,
+                "browser": request.browser,
                 "expires": expires,
             }
         )
@@ -144,7 +147,10 @@ class SsoRepository:
         if document["expires"] <= now:
             return None
         return PendingRequest(
-            id=request_id, relay_state=document.get("relay_state"), test=bool(document.get("test"))
+            id=request_id,
+            relay_state=document.get("relay_state"),
+            test=bool(document.get("test")),
+            browser=document.get("browser"),
         )
 
     async def consume_assertion(

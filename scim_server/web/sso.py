@@ -7,6 +7,7 @@ pages (generic, or "no seat available"); the reason is in the tenant's SSO log.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -14,8 +15,15 @@ from aiohttp import web
 
 from samlkit.metadata import sp_metadata
 from scim_server.core.errors import DATABASE_UNAVAILABLE
-from scim_server.core.sso.service import Origin, SignedIn, SignInFailed
-from scim_server.core.sso.sessions import cookie_name
+from scim_server.core.sso.service import (
+    REQUEST_LIFETIME,
+    Origin,
+    RepostNeeded,
+    SignedIn,
+    SignInFailed,
+)
+from scim_server.core.sso.sessions import binding_cookie_name, browser_key, cookie_name
+from scim_server.core.sso.settings import home_path, sp_endpoints
 from scim_server.web import sso_pages as pages
 from scim_server.web.responses import public_root
 from scim_server.web.state import services
@@ -23,10 +31,14 @@ from scim_server.web.state import services
 log = logging.getLogger(__name__)
 
 SSO = "/sso/{tenant}"
+REPOSTED = "reposted"
+"""The form field marking an IdP's POST that the ACS has had the browser post again."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _html(body: str, status: int = 200) -> web.Response:
+def _html(body: str, status: int = 200, script_nonce: str | None = None) -> web.Response:
+    """A page with a strict policy: no script at all, unless the one carrying ``script_nonce``."""
+    scripts = f"; script-src 'nonce-{script_nonce}'" if script_nonce else ""
     return web.Response(
         text=body,
         status=status,
@@ -36,19 +48,22 @@ def _html(body: str, status: int = 200) -> web.Response:
             "Cache-Control": "no-store",
             "X-Frame-Options": "DENY",
             "Content-Security-Policy": "default-src 'none'; "
-            "style-src 'unsafe-inline'; form-action 'self'",
+            f"style-src 'unsafe-inline'; form-action 'self'{scripts}",
         },
     )
 
 
 def html_errors(handler: Handler) -> Handler:
-    """Turn a failed sign-in (or an unreachable database) into a page, never a JSON error."""
+    """Turn a failed sign-in, an unreachable database or any unforeseen failure into a page,
+    never a JSON error or a stack trace: a person is looking. Redirects pass through."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
         tenant = request.match_info["tenant"]
-        home = origin(request).endpoints(tenant).home_path
+        home = home_path(tenant)
         try:
             return await handler(request)
+        except web.HTTPException:
+            raise
         except SignInFailed as failed:
             if failed.page == "seats":
                 return _html(pages.seat_limit_page(tenant, home), status=403)
@@ -56,14 +71,27 @@ def html_errors(handler: Handler) -> Handler:
         except DATABASE_UNAVAILABLE as error:
             log.warning("database unavailable during sign-in: %s", error)
             return _html(pages.failure_page(home), status=503)
+        except Exception as error:
+            log.exception("unexpected failure on %s %s", request.method, request.path)
+            await _record_unexpected(request, tenant, error)
+            return _html(pages.failure_page(home), status=500)
 
     return wrapped
 
 
+async def _record_unexpected(request: web.Request, tenant: str, error: Exception) -> None:
+    """Best effort: the tenant's SSO log gets the failure too, unless writing it fails as well."""
+    try:
+        await services(request).sso.record_error(tenant, origin(request), _now(), error)
+    except Exception as second:
+        log.warning("could not record the failure in the SSO log: %s", second)
+
+
 def origin(request: web.Request) -> Origin:
     """Where this server is reached (its SP URLs derive from it) and who is asking."""
+    public_url = services(request).settings.public_url
     return Origin(
-        root=public_root(request, services(request).settings.public_url), client=request.remote
+        root=public_root(request, public_url), client=request.remote, public_url=public_url
     )
 
 
@@ -77,15 +105,15 @@ async def home(request: web.Request) -> web.StreamResponse:
     tenant = request.match_info["tenant"]
     sso = services(request).sso
     settings = await sso.settings(tenant)
-    endpoints = origin(request).endpoints(tenant)
+    home = home_path(tenant)
     session = await sso.session(tenant, request.cookies.get(cookie_name(tenant)))
     if session is not None:
-        return _html(pages.signed_in_page(session, f"{endpoints.home_path}logout"))
+        return _html(pages.signed_in_page(session, f"{home}logout"))
     return _html(
         pages.sign_in_page(
             tenant,
-            endpoints.login_url,
-            f"{endpoints.home_path}password",
+            f"{home}saml/login",
+            f"{home}password",
             sso=settings.ready,
             passwords=not settings.enforced,
         )
@@ -96,9 +124,10 @@ async def metadata(request: web.Request) -> web.StreamResponse:
     """The SP's metadata, for an IdP admin to import (or fetch from the entity ID)."""
     tenant = request.match_info["tenant"]
     settings = await services(request).sso.repository.settings(tenant)
-    if settings is None:
+    root = None if settings is None else origin(request).sp_root(settings)
+    if settings is None or root is None:
         raise web.HTTPNotFound()
-    endpoints = origin(request).endpoints(tenant)
+    endpoints = sp_endpoints(root, tenant)
     document = sp_metadata(
         endpoints.entity_id,
         endpoints.acs_url,
@@ -112,19 +141,63 @@ async def metadata(request: web.Request) -> web.StreamResponse:
 async def login(request: web.Request) -> web.StreamResponse:
     """SP-initiated sign-in: send the browser to the IdP with an AuthnRequest."""
     tenant = request.match_info["tenant"]
-    location = await services(request).sso.start(
-        tenant, origin(request), request.query.get("RelayState"), request.query.get("test"), _now()
+    browser = browser_key(request.cookies.get(binding_cookie_name(tenant)))
+    started = await services(request).sso.start(
+        tenant,
+        origin(request),
+        request.query.get("RelayState"),
+        request.query.get("test"),
+        browser,
+        _now(),
     )
-    raise web.HTTPFound(location, headers={"Cache-Control": "no-store"})
+    response = web.HTTPFound(started.location, headers={"Cache-Control": "no-store"})
+    _set_binding_cookie(response, tenant, browser, started.endpoints.acs_url)
+    raise response
+
+
+def _set_binding_cookie(
+    response: web.StreamResponse, tenant: str, browser: str, acs_url: str
+) -> None:
+    """The key binding this browser's AuthnRequests, for as long as a request lives.
+
+    The ACS receives a cross-site POST from the IdP, on which browsers send only SameSite=None
+    cookies, and those only with Secure: so when the ACS is HTTPS it is SameSite=None; Secure.
+    Over plain HTTP Secure is impossible, so it is SameSite=Lax, and a solicited response
+    arriving without it is posted once more from this site (:func:`acs`), which carries it.
+    Scoped to the SAML endpoints, HttpOnly.
+    """
+    secure = acs_url.startswith("https://")
+    response.set_cookie(
+        binding_cookie_name(tenant),
+        browser,
+        max_age=int(REQUEST_LIFETIME.total_seconds()),
+        path=f"/sso/{tenant}/saml/",
+        httponly=True,
+        samesite="None" if secure else "Lax",
+        secure=secure,
+    )
 
 
 @html_errors
 async def acs(request: web.Request) -> web.StreamResponse:
-    """The Assertion Consumer Service: the IdP's POSTed response signs someone in."""
+    """The Assertion Consumer Service: the IdP's POSTed response signs someone in.
+
+    A solicited response that arrives without the browser's binding cookie (a cross-site POST
+    over plain HTTP) is answered with a page that posts it again, marked ``reposted``, from
+    this site: that POST carries the cookie, and is refused if it still has none.
+    """
     tenant = request.match_info["tenant"]
     form = await request.post()
     fields = {key: value for key, value in form.items() if isinstance(value, str)}
-    outcome = await services(request).sso.consume(tenant, origin(request), fields, _now())
+    browser = request.cookies.get(binding_cookie_name(tenant))
+    outcome = await services(request).sso.consume(
+        tenant, origin(request), fields, browser, _now(), reposted=REPOSTED in fields
+    )
+    if isinstance(outcome, RepostNeeded):
+        nonce = secrets.token_urlsafe(16)
+        again = {name: fields[name] for name in ("SAMLResponse", "RelayState") if name in fields}
+        page = pages.repost_page(request.path, {**again, REPOSTED: "1"}, nonce)
+        return _html(page, script_nonce=nonce)
     if not isinstance(outcome, SignedIn):
         return _html(pages.test_report_page(outcome))
     raise _session_redirect(request, tenant, outcome)
@@ -137,7 +210,7 @@ async def password(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     user_name, secret = form.get("username"), form.get("password")
     if not (isinstance(user_name, str) and isinstance(secret, str) and user_name and secret):
-        return _html(pages.failure_page(origin(request).endpoints(tenant).home_path), status=400)
+        return _html(pages.failure_page(home_path(tenant)), status=400)
     signed_in = await services(request).sso.password_sign_in(
         tenant, origin(request), user_name, secret, _now()
     )
@@ -166,8 +239,7 @@ def _session_redirect(request: web.Request, tenant: str, signed_in: SignedIn) ->
 @html_errors
 async def logout(request: web.Request) -> web.StreamResponse:
     tenant = request.match_info["tenant"]
-    endpoints = origin(request).endpoints(tenant)
-    response = _html(pages.signed_out_page(tenant, endpoints.home_path))
+    response = _html(pages.signed_out_page(tenant, home_path(tenant)))
     response.del_cookie(cookie_name(tenant), path=f"/sso/{tenant}/")
     return response
 

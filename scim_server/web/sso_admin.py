@@ -22,7 +22,7 @@ from samlkit.certs import certificate_pem, fingerprint_sha256, load_certificate
 from samlkit.metadata import parse_idp_metadata
 from scim_server.core.errors import UnsupportedMediaTypeException
 from scim_server.core.sso import configure
-from scim_server.core.sso.settings import MAX_CERTIFICATES, SsoSettings
+from scim_server.core.sso.settings import MAX_CERTIFICATES, SpEndpoints, SsoSettings, sp_endpoints
 from scim_server.core.tenancy import unknown_tenant
 from scim_server.web.admin import (
     existing_tenant,
@@ -50,9 +50,20 @@ async def _tenant_settings(request: web.Request) -> tuple[str, SsoSettings]:
     return name, settings
 
 
+def _pin(request: web.Request) -> str:
+    """The SP base URL pinned by the first settings write: the configured public URL, else the
+    root this admin request reached (an explicit ``sp_base_url`` in the body wins)."""
+    return origin(request).root
+
+
+def _endpoints(request: web.Request, tenant: str, settings: SsoSettings) -> SpEndpoints:
+    """The SP's values: from the pinned base URL, or from the one the next write would pin."""
+    return sp_endpoints(settings.sp_base_url or _pin(request), tenant)
+
+
 def _view(request: web.Request, tenant: str, settings: SsoSettings) -> dict[str, Any]:
     """The settings, and the SP's own values the admin enters in the IdP."""
-    sp = origin(request).endpoints(tenant)
+    sp = _endpoints(request, tenant, settings)
     return {
         **configure.settings_view(settings),
         "service_provider": {
@@ -68,8 +79,12 @@ def _view(request: web.Request, tenant: str, settings: SsoSettings) -> dict[str,
 async def _save(
     request: web.Request, tenant: str, change: Callable[[SsoSettings], SsoSettings]
 ) -> web.Response:
-    """Apply ``change`` to the settings as they are when written (not as first read)."""
-    settings = await services(request).sso.repository.update_settings(tenant, change)
+    """Apply ``change`` to the settings as they are when written (not as first read), pinning
+    the SP base URL if it is not pinned yet: from then on no Host header can move the SP."""
+    root = _pin(request)
+    settings = await services(request).sso.repository.update_settings(
+        tenant, lambda current: configure.pinned(change(current), root)
+    )
     if settings is None:
         raise unknown_tenant(tenant)
     return json_response(_view(request, tenant, settings))
@@ -214,5 +229,5 @@ async def start_test(request: web.Request) -> web.Response:
     if missing:
         raise ConflictException(detail="a test sign-in needs " + ", ".join(missing))
     ticket = services(request).sso.sessions.test_ticket(tenant)
-    login = origin(request).endpoints(tenant).login_url
+    login = _endpoints(request, tenant, settings).login_url
     return json_response({"url": f"{login}?{urlencode({'test': ticket})}"})

@@ -7,6 +7,7 @@ Elements carry stable ids, which the browser tests drive.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
 
 from scim_server.core.sso.service import TestReport
@@ -93,6 +94,24 @@ def failure_page(home_url: str) -> str:
             "<p>We could not sign you in. Try again from your identity provider; if it keeps "
             "failing, contact your administrator.</p>"
             f'<p><a id="back" href="{escape(home_url)}">Back to the sign-in page</a></p>'
+        ),
+    )
+
+
+def repost_page(acs_path: str, fields: Mapping[str, str], script_nonce: str) -> str:
+    """The IdP's POST, posted again from this site so that the browser's SameSite=Lax binding
+    cookie comes along (see ``service.RepostNeeded``); a script submits it, or the person."""
+    inputs = "".join(
+        f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
+        for name, value in fields.items()
+    )
+    return _page(
+        "Signing in",
+        (
+            f'<form method="post" action="{escape(acs_path)}" id="sso-repost">{inputs}'
+            '<p>Signing you in&hellip;</p><noscript><button type="submit">Continue</button>'
+            f'</noscript></form><script nonce="{escape(script_nonce)}">'
+            'document.getElementById("sso-repost").submit()</script>'
         ),
     )
 

@@ -6,11 +6,15 @@ nothing here expires and nothing needs the network.
 
 from __future__ import annotations
 
+import html
+import re
 import urllib.parse
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -80,6 +84,7 @@ class Sso:
             idp_sso_url=f"https://idp.example.test{idp.shape.sso_path}",
             certificates=(idp.key.certificate,),
             attributes=PRESETS[idp.shape.vendor],
+            sp_base_url=self.sp.acs_url.removesuffix(f"/sso/{self.tenant}/saml/acs"),
         )
         await services.sso.repository.update_settings(
             self.tenant, lambda _: replace(settings, **changes)
@@ -116,7 +121,11 @@ class Sso:
         form = {"SAMLResponse": saml_response}
         if relay_state is not None:
             form["RelayState"] = relay_state
-        return await self.client.post(f"{self.base}/saml/acs", data=form, allow_redirects=False)
+        return await post_as_browser(
+            lambda path, data: self.client.post(path, data=data, allow_redirects=False),
+            f"{self.base}/saml/acs",
+            form,
+        )
 
     async def sign_in(
         self, subject: SamlSubject, *, solicited: bool = True, idp: IdentityProvider | None = None
@@ -137,6 +146,22 @@ class Sso:
         response = await self.scim.get("/Users", params={"filter": f'userName eq "{user_name}"'})
         assert response.status == 200
         return list((await response.json())["Resources"])
+
+
+PostForm = Callable[[str, dict[str, str]], Awaitable[aiohttp.ClientResponse]]
+HIDDEN_INPUT = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+
+
+async def post_as_browser(post: PostForm, acs: str, form: dict[str, str]) -> Any:
+    """POST a form to the ACS as a browser does: the page that has it posted again from the SP's
+    own site (the ACS asks for that when the binding cookie did not come along) is followed."""
+    response = await post(acs, form)
+    if response.status == 200 and response.content_type == "text/html":
+        page = await response.text()
+        if 'id="sso-repost"' in page:
+            fields = {name: html.unescape(value) for name, value in HIDDEN_INPUT.findall(page)}
+            return await post(acs, fields)
+    return response
 
 
 def service_provider(client: TestClient, tenant: str) -> ServiceProvider:

@@ -36,6 +36,8 @@ EXPECTED_REASONS: dict[str, str] = {
     "hmac_confusion": "signature does not verify",
     "rsa_sha1_signature": "signature does not verify",
     "sha1_digest": "signature does not verify",
+    "empty_signature_value": "Response signature is unreadable",
+    "key_value_empty_modulus": "Response signature is unreadable",
     "reference_uri_empty": "does not cover the element being consumed",
     "reference_to_other_element": "does not cover the element being consumed",
     "two_references": "Response signature does not verify",
@@ -54,6 +56,8 @@ EXPECTED_REASONS: dict[str, str] = {
     "wrong_destination": "is addressed to",
     "in_response_to_mismatch": "answer different requests",
     "unknown_in_response_to": "answers no outstanding request",
+    "signed_response_without_destination": "a signed response must name its Destination",
+    "laundered_unsolicited": "not vouched for by the signed assertion",
     "non_bearer_confirmation": "is not bearer",
     "two_signed_assertions": "assertions, not exactly one",
     "assertion_not_direct_child": "not a direct child",
@@ -61,6 +65,8 @@ EXPECTED_REASONS: dict[str, str] = {
     "wrong_root": "is not a SAML Response",
     "wrong_version": "unsupported SAML version",
     "duplicate_ids": "occurs more than once",
+    "namespaced_duplicate_id": "occurs more than once",
+    "assertion_without_id": "the assertion has no ID",
     "oversized": "larger than",
     "bad_base64": "not acceptable base64",
     "status_responder": "status",
@@ -132,6 +138,8 @@ async def test_the_acs_refuses_the_attack_for_the_right_reason(
     variant = variants(probe_url=f"http://127.0.0.1:{port}/probe.dtd", file_path=fifo)[name]
     if "policy:require_signed_assertion" in variant.tags:
         await okta_sso.configure(require_signed_assertion=True)
+    if "policy:no_idp_initiated" in variant.tags:
+        await okta_sso.configure(allow_idp_initiated=False)
     request_id = await okta_sso.start()
     victim = person("victim@example.com")
     encoded = variant.build(okta_sso.idp, victim, okta_sso.sp, datetime.now(UTC), request_id)

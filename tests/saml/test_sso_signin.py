@@ -7,6 +7,8 @@ import urllib.parse
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import pytest
+
 from idp_sim.saml import shapes
 from idp_sim.saml.response import IdentityProvider
 from samlkit.certs import SigningKey
@@ -327,6 +329,26 @@ async def test_a_post_without_a_saml_response_gets_the_generic_page(okta_sso: Ss
     assert response.status == 403
     assert response.content_type == "text/html"
     assert "no SAMLResponse" in await okta_sso.last_reason()
+
+
+async def test_an_unforeseen_failure_in_the_acs_is_the_generic_page_and_a_log_entry(
+    okta_sso: Sso, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A defect nobody foresaw (here injected into the verifier) must still look like every other
+    failure to the browser, never a SCIM JSON 500, and must leave a trace in the SSO log."""
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("an unforeseen defect")
+
+    monkeypatch.setattr("scim_server.core.sso.service.consume_response", broken)
+    response = await okta_sso.post(okta_sso.response(person()))
+    assert response.status == 500
+    assert response.content_type == "text/html"
+    text = await response.text()
+    assert 'id="sso-error"' in text and "unforeseen" not in text
+    [entry, *_] = await okta_sso.log()
+    assert entry["outcome"] == "error"
+    assert entry["reason"] == "unexpected RuntimeError: an unforeseen defect"
 
 
 async def test_an_unknown_tenant_gets_the_generic_page(okta_sso: Sso) -> None:

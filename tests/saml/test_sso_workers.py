@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 import pytest
 
 from idp_sim.saml import shapes
@@ -21,7 +22,7 @@ from scim_server.web.app import create_app
 from tests.conftest import Scim, make_tenant
 from tests.saml.conftest import Sso, person
 
-ROOT = "https://sp.example.test"
+ROOT = "http://sp.example.test"
 SP = ServiceProvider(
     entity_id=f"{ROOT}/sso/acme/saml/metadata", acs_url=f"{ROOT}/sso/acme/saml/acs"
 )
@@ -33,7 +34,8 @@ async def workers(
 ) -> tuple[Sso, Sso]:
     """Two workers behind one public URL, for tenant acme with SSO on."""
     public = replace(settings, public_url=ROOT)
-    first, second = [await aiohttp_client(create_app(public)) for _ in range(2)]
+    browser = aiohttp.CookieJar(unsafe=True)  # one browser, whichever worker answers it
+    first, second = [await aiohttp_client(create_app(public), cookie_jar=browser) for _ in range(2)]
     token = (await make_tenant(first, "acme"))["token"]
     idp = IdentityProvider(shapes.okta(), idp_key)
     one, two = (Sso(client, Scim(client, "acme", token), idp, SP) for client in (first, second))

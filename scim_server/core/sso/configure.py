@@ -99,6 +99,20 @@ def http_url(path: str, value: Any) -> str:
     return url
 
 
+def base_url(path: str, value: Any) -> str:
+    """Where a server is reached: an http(s) URL, maybe with a path, no query or fragment."""
+    url = http_url(path, value)
+    parts = urlsplit(url)
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise _refuse(path, "must not carry a query or a fragment")
+    return url.rstrip("/")
+
+
+def pinned(settings: SsoSettings, root: str) -> SsoSettings:
+    """``settings`` with the SP base URL pinned to ``root`` unless one is pinned already."""
+    return settings if settings.sp_base_url else replace(settings, sp_base_url=root.rstrip("/"))
+
+
 def certificates(path: str, value: Any) -> tuple[x509.Certificate, ...]:
     """PEM strings, or the certificate objects the view shows (only their ``pem`` is read)."""
     if not isinstance(value, list) or len(value) > MAX_CERTIFICATES:
@@ -170,6 +184,7 @@ FIELDS: Mapping[str, Field] = {
     "session_ttl_seconds": Field(
         "session_ttl_seconds", integer(MIN_SESSION_TTL_SECONDS, MAX_SESSION_TTL_SECONDS)
     ),
+    "sp_base_url": Field("sp_base_url", base_url),
 }
 
 
@@ -249,4 +264,5 @@ def settings_view(settings: SsoSettings) -> dict[str, Any]:
         "allow_idp_initiated": settings.allow_idp_initiated,
         "clock_skew_seconds": settings.clock_skew_seconds,
         "session_ttl_seconds": settings.session_ttl_seconds,
+        "sp_base_url": settings.sp_base_url,
     }

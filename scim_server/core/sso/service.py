@@ -31,8 +31,8 @@ from scim_server.core.sso.jit import (
     SignInRefused,
     profile_of,
 )
-from scim_server.core.sso.sessions import Session, SessionCodec
-from scim_server.core.sso.settings import SpEndpoints, SsoSettings, sp_endpoints
+from scim_server.core.sso.sessions import Session, SessionCodec, browser_digest, same_browser
+from scim_server.core.sso.settings import SpEndpoints, SsoSettings, home_path, sp_endpoints
 from scim_server.core.sso.verify import (
     SamlRejected,
     VerifiedAssertion,
@@ -92,14 +92,34 @@ class TestReport:
 
 
 @dataclass(frozen=True)
+class RepostNeeded:
+    """A solicited response arrived without the browser's binding cookie. Over plain HTTP the
+    cookie is SameSite=Lax, which a cross-site POST from the IdP does not carry; posted again
+    from this site, once, it comes along. Nothing was consumed: the second post starts over."""
+
+
+@dataclass(frozen=True)
+class Started:
+    """An SP-initiated sign-in under way: where to send the browser, and the SP it asked for."""
+
+    location: str
+    endpoints: SpEndpoints
+
+
+@dataclass(frozen=True)
 class Origin:
-    """Where the SP is reached and who is asking: for URLs and for the log."""
+    """Where this server is reached and who is asking: for URLs and for the log."""
 
     root: str
+    """The request's public root (the configured public URL, else its own host): for SCIM URLs."""
     client: str | None = None
+    public_url: str | None = None
+    """The configured public URL (``SCIM_PUBLIC_URL``), if any."""
 
-    def endpoints(self, tenant: str) -> SpEndpoints:
-        return sp_endpoints(self.root, tenant)
+    def sp_root(self, settings: SsoSettings) -> str | None:
+        """The root of the SP's SAML identity: the tenant's pinned base URL, else the configured
+        public URL; never the Host header of a request, which anyone can set."""
+        return settings.sp_base_url or self.public_url
 
     def scope(self, tenant: str) -> Scope:
         return Scope(tenant=tenant, base_url=f"{self.root}/scim/v2/{tenant}")
@@ -142,11 +162,16 @@ class SingleSignOn:
         origin: Origin,
         relay_state: str | None,
         test_ticket: str | None,
+        browser: str,
         now: datetime,
-    ) -> str:
+    ) -> Started:
         """Issue an AuthnRequest; answers the IdP URL (HTTP-Redirect binding) to send the
         browser to. A valid admin test ticket makes it a test sign-in, allowed before SSO is
-        enabled, so the admin can try the connection first."""
+        enabled, so the admin can try the connection first.
+
+        ``browser`` is the binding key the starting browser carries in a cookie; the request
+        keeps its digest, and only a browser presenting the key may complete it (login CSRF).
+        """
         settings = await self.settings(tenant)
         test = test_ticket is not None
         if test and not self.sessions.valid_test_ticket(test_ticket, tenant):
@@ -157,7 +182,7 @@ class SingleSignOn:
             raise await self._failed(
                 tenant, origin, now, "single sign-on is not enabled or not configured", flow="sp"
             )
-        endpoints = origin.endpoints(tenant)
+        endpoints = await self._endpoints(tenant, origin, settings, now, flow="sp")
         relay = safe_relay(relay_state, endpoints.home_path)
         request = AuthnRequest(
             id=new_request_id(),
@@ -170,21 +195,53 @@ class SingleSignOn:
         )
         await self.repository.remember_request(
             tenant,
-            PendingRequest(id=request.id, relay_state=relay, test=test),
+            PendingRequest(
+                id=request.id, relay_state=relay, test=test, browser=browser_digest(browser)
+            ),
             expires=now + REQUEST_LIFETIME,
         )
         query = {"SAMLRequest": encode_redirect(build_authn_request(request)), "RelayState": relay}
         separator = "&" if "?" in settings.idp_sso_url else "?"
-        return settings.idp_sso_url + separator + urllib.parse.urlencode(query)
+        location = settings.idp_sso_url + separator + urllib.parse.urlencode(query)
+        return Started(location=location, endpoints=endpoints)
+
+    async def _endpoints(
+        self, tenant: str, origin: Origin, settings: SsoSettings, now: datetime, **details: Any
+    ) -> SpEndpoints:
+        """The SP's own values for this tenant, or a refusal the admin can act on."""
+        root = origin.sp_root(settings)
+        if root is None:
+            raise await self._failed(
+                tenant,
+                origin,
+                now,
+                "the SP base URL is not pinned: set the tenant's sp_base_url "
+                "(or the server's SCIM_PUBLIC_URL)",
+                **details,
+            )
+        return sp_endpoints(root, tenant)
 
     # -- consuming -----------------------------------------------------------------------------
 
     async def consume(
-        self, tenant: str, origin: Origin, form: Mapping[str, str], now: datetime
-    ) -> SignedIn | TestReport:
-        """Verify a posted response and sign its subject in (or report on it, in test mode)."""
+        self,
+        tenant: str,
+        origin: Origin,
+        form: Mapping[str, str],
+        browser: str | None,
+        now: datetime,
+        *,
+        reposted: bool = False,
+    ) -> SignedIn | TestReport | RepostNeeded:
+        """Verify a posted response and sign its subject in (or report on it, in test mode).
+
+        ``browser`` is the binding key the posting browser carries, if any: a solicited
+        response is accepted only from the browser that started its request. Without one, a
+        solicited response not yet ``reposted`` is handed back to be posted again from this
+        site (see :class:`RepostNeeded`); a reposted one without the key is refused.
+        """
         settings = await self.settings(tenant)
-        endpoints = origin.endpoints(tenant)
+        endpoints = await self._endpoints(tenant, origin, settings, now)
         encoded = form.get("SAMLResponse")
         if not encoded:
             raise await self._failed(tenant, origin, now, "the POST carries no SAMLResponse")
@@ -202,6 +259,8 @@ class SingleSignOn:
             assertion = await asyncio.to_thread(consume_response, encoded, config, now)
         except SamlRejected as rejected:
             raise await self._failed(tenant, origin, now, rejected.reason) from None
+        if assertion.in_response_to and browser is None and not reposted:
+            return RepostNeeded()
         flow = "sp" if assertion.in_response_to else "idp"
         details = {
             "flow": flow,
@@ -209,7 +268,9 @@ class SingleSignOn:
             "name_id": assertion.name_id,
             "assertion_id": assertion.assertion_id,
         }
-        pending = await self._answered_request(tenant, origin, settings, assertion, now, details)
+        pending = await self._answered_request(
+            tenant, origin, settings, assertion, browser, now, details
+        )
         if not await self.repository.consume_assertion(
             tenant, assertion.issuer, assertion.assertion_id, assertion.expires
         ):
@@ -265,11 +326,13 @@ class SingleSignOn:
         origin: Origin,
         settings: SsoSettings,
         assertion: VerifiedAssertion,
+        browser: str | None,
         now: datetime,
         details: dict[str, Any],
     ) -> PendingRequest | None:
-        """The AuthnRequest a solicited response answers, taken out (one use); None when
-        unsolicited, which only an IdP-initiated-friendly tenant accepts."""
+        """The AuthnRequest a solicited response answers, taken out (one use) and started by
+        this browser; None when unsolicited, which only an IdP-initiated-friendly tenant
+        accepts. A response posted from another browser burns the request all the same."""
         if assertion.in_response_to is None:
             if not settings.allow_idp_initiated:
                 raise await self._failed(
@@ -289,6 +352,15 @@ class SingleSignOn:
                 f"InResponseTo "
                 f"{assertion.in_response_to!r} answers no outstanding "
                 f"request of this SP (unknown, expired or already used)",
+                **details,
+            )
+        if not same_browser(pending.browser, browser):
+            raise await self._failed(
+                tenant,
+                origin,
+                now,
+                f"the request {assertion.in_response_to!r} is not bound to this browser "
+                "(its binding cookie is missing or another's): possible login CSRF",
                 **details,
             )
         return pending
@@ -382,7 +454,7 @@ class SingleSignOn:
             token=token,
             ttl_seconds=settings.session_ttl_seconds,
             user_name=str(user["r"]["userName"]),
-            redirect=origin.endpoints(tenant).home_path,
+            redirect=home_path(tenant),
         )
 
     # -- sessions ------------------------------------------------------------------------------
@@ -410,6 +482,13 @@ class SingleSignOn:
     ) -> SignInFailed:
         await self._log(tenant, origin, now, "refused", reason=reason, **details)
         return SignInFailed(reason, page)
+
+    async def record_error(
+        self, tenant: str, origin: Origin, now: datetime, error: Exception
+    ) -> None:
+        """An unforeseen failure, for the admin; the browser gets the generic page as usual."""
+        reason = f"unexpected {type(error).__name__}: {error}"
+        await self._log(tenant, origin, now, "error", reason=reason)
 
     async def _log(
         self, tenant: str, origin: Origin, now: datetime, outcome: str, **details: Any

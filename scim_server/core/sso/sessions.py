@@ -1,11 +1,16 @@
-"""Signed tokens a browser carries: the session cookie after sign-in, and the admin's test ticket.
+"""What a browser carries: the session cookie, the admin's test ticket, and the binding of an
+AuthnRequest to the browser that started it.
 
-Both are short JWTs (pyjwt, HS256) under a secret only the server holds, each with its own
-audience so one can never be presented as the other, and each bound to one tenant.
+The session and the ticket are short JWTs (pyjwt, HS256) under a secret only the server holds,
+each with its own audience so one can never be presented as the other, and each bound to one
+tenant. The binding is a random key in a cookie; the request remembers only its digest.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +22,10 @@ SESSION_AUDIENCE = "sso-session"
 TEST_AUDIENCE = "sso-test"
 TEST_TICKET_SECONDS = 600
 COOKIE_PREFIX = "scim_sso_"
+BINDING_COOKIE_PREFIX = "scim_saml_"
+BINDING_KEY_BYTES = 32
+BINDING_KEY = re.compile(r"[A-Za-z0-9_-]{43}")
+"""What ``secrets.token_urlsafe(BINDING_KEY_BYTES)`` makes: any other cookie value is replaced."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,31 @@ class Session:
 def cookie_name(tenant: str) -> str:
     """One cookie per tenant, so signing in to one tenant never signs anyone out of another."""
     return f"{COOKIE_PREFIX}{tenant}"
+
+
+def binding_cookie_name(tenant: str) -> str:
+    """The cookie binding a tenant's AuthnRequests to the browser that started them."""
+    return f"{BINDING_COOKIE_PREFIX}{tenant}"
+
+
+def browser_key(cookie: str | None) -> str:
+    """The browser's binding key: the one its cookie already holds (so sign-ins started in two
+    tabs both complete), else a new random one."""
+    if cookie and BINDING_KEY.fullmatch(cookie):
+        return cookie
+    return secrets.token_urlsafe(BINDING_KEY_BYTES)
+
+
+def browser_digest(key: str) -> str:
+    """What a pending request keeps of the key: enough to recognise the browser, not to be it."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def same_browser(digest: str | None, cookie: str | None) -> bool:
+    """Whether ``cookie`` is the key whose digest a request was bound to."""
+    if not digest or not cookie:
+        return False
+    return hmac.compare_digest(digest, browser_digest(cookie))
 
 
 class SessionCodec:

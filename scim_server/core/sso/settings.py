@@ -67,6 +67,9 @@ class SsoSettings:
     allow_idp_initiated: bool = True
     clock_skew_seconds: int = 90
     session_ttl_seconds: int = 8 * 3600
+    # Where the SP is reached (the root its entity ID, ACS URL, expected Audience and
+    # Destination derive from), pinned when SSO is configured so no Host header can change it.
+    sp_base_url: str | None = None
 
     @property
     def ready(self) -> bool:
@@ -99,20 +102,25 @@ class SpEndpoints:
     """Where a browser lands after signing in when nothing else was asked for."""
 
 
+def home_path(tenant: str) -> str:
+    """The tenant's sign-in home, as a path on this server."""
+    return f"/sso/{tenant}/"
+
+
 def sp_endpoints(root: str, tenant: str) -> SpEndpoints:
-    """The SP's URLs under ``root`` (the server's public URL); the entity ID is the metadata URL,
-    the convention that lets an IdP fetch the metadata from the ID it is given."""
-    path = f"/sso/{tenant}"
-    base = f"{root.rstrip('/')}{path}"
-    metadata = f"{base}/saml/metadata"
+    """The SP's URLs under ``root`` (the tenant's pinned SP base URL); the entity ID is the
+    metadata URL, the convention that lets an IdP fetch the metadata from the ID it is given."""
+    home = home_path(tenant)
+    base = f"{root.rstrip('/')}{home}"
+    metadata = f"{base}saml/metadata"
     return SpEndpoints(
         tenant=tenant,
         entity_id=metadata,
-        acs_url=f"{base}/saml/acs",
+        acs_url=f"{base}saml/acs",
         metadata_url=metadata,
-        login_url=f"{base}/saml/login",
-        home_url=f"{base}/",
-        home_path=f"{path}/",
+        login_url=f"{base}saml/login",
+        home_url=base,
+        home_path=home,
     )
 
 
@@ -140,6 +148,7 @@ def to_document(settings: SsoSettings) -> dict[str, Any]:
         "allow_idp_initiated": settings.allow_idp_initiated,
         "clock_skew_seconds": settings.clock_skew_seconds,
         "session_ttl_seconds": settings.session_ttl_seconds,
+        "sp_base_url": settings.sp_base_url,
     }
 
 

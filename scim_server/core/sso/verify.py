@@ -1,15 +1,22 @@
-"""Verifying a SAMLResponse: the recipe of ``../shared/reference/saml.md`` §6, step by step.
+"""Verifying a SAMLResponse, step by step (the recipe ``docs/saml.md`` describes).
 
 signxml proves that bytes were signed by a pinned key; everything SAML means by a valid
 response is checked here. The order matters:
 
-1. The document's *shape* is checked before any signature: exactly one Assertion, a direct
-   child of the Response; at most one Signature under each of the two; no duplicate IDs; no
-   comments, DTDs or processing instructions. This is what defeats signature wrapping.
-2. Each signature is verified at its pinned position, and its one Reference must name the
-   element it sits in, so a valid signature over *something else* proves nothing.
-3. From then on only the trees signxml returned are read: what was signed, and nothing the
-   attacker could have added around it.
+1. The document is parsed once, by :func:`samlkit.xml.parse_strict` (no DTD, entity, comment or
+   processing instruction); signxml re-reads it with the same strict parser, never another.
+2. The document's *shape* is checked before any signature: exactly one Assertion, with an ID,
+   a direct child of the Response; at most one Signature under each of the two; no ID value
+   twice, whatever the namespace of the attribute carrying it (signxml resolves references by
+   the attribute's local name). This is what defeats signature wrapping.
+3. Each signature is verified at its pinned position, and its one Reference must name the
+   element it sits in, so a valid signature over *something else* proves nothing. Whatever
+   signxml, lxml or cryptography raise on hostile input is a refusal with its reason.
+4. From then on only the trees signxml returned are read: what was signed, and nothing the
+   attacker could have added around it. An unsigned Response envelope is only advisory: its
+   values may refuse a response, never vouch for one. In particular, when the Response is not
+   signed, only the signed ``SubjectConfirmationData/@InResponseTo`` says which request the
+   response answers, and only a signed Response is required to name its Destination.
 
 Everything that needs state (the AuthnRequest the response answers, the replay cache, the
 user) is left to the caller: this module is pure and takes ``now`` as an argument.
@@ -29,7 +36,7 @@ from signxml.exceptions import InvalidCertificate, InvalidInput, InvalidSignatur
 from samlkit.bindings import decode_post
 from samlkit.namespaces import ASSERTION, BEARER, DSIG, EMAIL, PROTOCOL, STATUS_SUCCESS, q
 from samlkit.timefmt import parse_instant
-from samlkit.xml import XmlRejected, parse_strict
+from samlkit.xml import XmlRejected, parse_strict, strict_parser
 
 MAX_RESPONSE_BYTES = 256 * 1024
 MAX_ATTRIBUTES = 100
@@ -42,7 +49,8 @@ DIGEST_ALGORITHMS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA512})
 RESPONSE = q(PROTOCOL, "Response")
 ASSERTION_TAG = q(ASSERTION, "Assertion")
 SIGNATURE = q(DSIG, "Signature")
-ID_ATTRIBUTES = ("ID", "Id", "id")
+ID_ATTRIBUTES = frozenset({"ID", "Id", "id"})
+"""Local names of the attributes signxml resolves a Reference URI against, in any namespace."""
 
 
 class SamlRejected(Exception):
@@ -64,6 +72,16 @@ class VerifierConfig:
     require_signed_assertion: bool = False
     name_id_format: str | None = None
     skew: timedelta = timedelta(seconds=90)
+
+
+@dataclass(frozen=True)
+class SignedTrees:
+    """What signxml returned as signed, and whether the Response envelope was among it."""
+
+    response: etree._Element
+    """The signed Response, or the parsed one when it is unsigned (advisory only)."""
+    assertion: etree._Element
+    response_signed: bool
 
 
 @dataclass(frozen=True)
@@ -101,8 +119,7 @@ def consume_response(encoded: str, config: VerifierConfig, now: datetime) -> Ver
     except XmlRejected as error:
         raise SamlRejected(f"unsafe or malformed XML: {error}") from None
     assertion = _check_shape(root)
-    response, signed_assertion = _verify_signatures(raw, root, assertion, config)
-    return _read_assertion(response, signed_assertion, config, now)
+    return _read_assertion(_verify_signatures(root, assertion, config), config, now)
 
 
 # -- 1. shape -------------------------------------------------------------------------------
@@ -116,9 +133,8 @@ def _check_shape(root: etree._Element) -> etree._Element:
         raise SamlRejected(f"unsupported SAML version {root.get('Version')!r}")
     seen: set[str] = set()
     for element in root.iter(etree.Element):
-        for name in ID_ATTRIBUTES:
-            value = element.get(name)
-            if value is not None:
+        for name, value in element.attrib.items():
+            if etree.QName(name).localname in ID_ATTRIBUTES:
                 if value in seen:
                     raise SamlRejected(f"the ID {value!r} occurs more than once")
                 seen.add(value)
@@ -130,6 +146,9 @@ def _check_shape(root: etree._Element) -> etree._Element:
     assertion = assertions[0]
     if assertion.getparent() is not root:
         raise SamlRejected("the assertion is not a direct child of the response")
+    if not assertion.get("ID"):
+        # Replay protection is keyed on the assertion ID: without one there is nothing to key.
+        raise SamlRejected("the assertion has no ID")
     for signature in root.iter(SIGNATURE):
         if signature.getparent() not in (root, assertion):
             raise SamlRejected("a signature sits outside the response and the assertion")
@@ -143,18 +162,18 @@ def _check_shape(root: etree._Element) -> etree._Element:
 
 
 def _verify_signatures(
-    raw: bytes, root: etree._Element, assertion: etree._Element, config: VerifierConfig
-) -> tuple[etree._Element, etree._Element]:
-    """Answers (response, assertion) as signxml returned them: the signed trees only."""
+    root: etree._Element, assertion: etree._Element, config: VerifierConfig
+) -> SignedTrees:
+    """The response and assertion as signxml returned them: the signed trees only."""
     response_signed = root.find(SIGNATURE) is not None
     assertion_signed = assertion.find(SIGNATURE) is not None
     if not (response_signed or assertion_signed):
         raise SamlRejected("nothing in the response is signed")
     if config.require_signed_assertion and not assertion_signed:
         raise SamlRejected("the assertion is not signed, and this tenant requires it")
-    signed_response = _verify_one(raw, "./", root, config) if response_signed else None
+    signed_response = _verify_one(root, "./", root, config) if response_signed else None
     if assertion_signed:
-        signed_assertion = _verify_one(raw, f"./{ASSERTION_TAG}/", assertion, config)
+        signed_assertion = _verify_one(root, f"./{ASSERTION_TAG}/", assertion, config)
     else:
         assert signed_response is not None
         found = signed_response.findall(ASSERTION_TAG)
@@ -162,16 +181,27 @@ def _verify_signatures(
             raise SamlRejected("the signed response does not hold exactly one assertion")
         signed_assertion = found[0]
     # An unsigned Response envelope is only advisory: its checks still run, on the parsed copy.
-    return (signed_response if signed_response is not None else root), signed_assertion
+    return SignedTrees(
+        response=signed_response if signed_response is not None else root,
+        assertion=signed_assertion,
+        response_signed=response_signed,
+    )
 
 
 def _verify_one(
-    raw: bytes, location: str, element: etree._Element, config: VerifierConfig
+    root: etree._Element, location: str, element: etree._Element, config: VerifierConfig
 ) -> etree._Element:
-    """Verify the signature at ``location`` against each pinned certificate (key rollover)."""
+    """Verify the signature at ``location`` against each pinned certificate (key rollover).
+
+    This is the one boundary around signxml: a signature that does not verify against a
+    certificate is tried against the next one; anything else signxml, lxml or cryptography
+    raise (an empty SignatureValue, a KeyValue with an empty modulus, ...) is hostile or broken
+    input, the same whichever certificate is tried, and refuses the response with its reason.
+    """
+    name = etree.QName(element).localname
     expected_id = element.get("ID")
     if not expected_id:
-        raise SamlRejected(f"the signed {etree.QName(element).localname} has no ID")
+        raise SamlRejected(f"the signed {name} has no ID")
     expect = SignatureConfiguration(
         require_x509=True,
         location=location,
@@ -182,13 +212,16 @@ def _verify_one(
     failures: list[str] = []
     for certificate in config.certificates:
         try:
-            result = XMLVerifier().verify(raw, x509_cert=certificate, expect_config=expect)
+            result = XMLVerifier().verify(
+                root, parser=strict_parser(), x509_cert=certificate, expect_config=expect
+            )
         except (InvalidSignature, InvalidCertificate, InvalidInput) as error:
             failures.append(str(error) or type(error).__name__)
             continue
-        except (ValueError, etree.LxmlError) as error:
-            failures.append(f"unreadable signature: {error}")
-            continue
+        except Exception as error:  # any other library failure: hostile or broken input
+            raise SamlRejected(
+                f"the {name} signature is unreadable: {type(error).__name__}: {error}"
+            ) from None
         assert not isinstance(result, list)
         references = result.signature_xml.findall(f"{q(DSIG, 'SignedInfo')}/{q(DSIG, 'Reference')}")
         signed = result.signed_xml
@@ -203,7 +236,6 @@ def _verify_one(
         return signed
     if not config.certificates:
         failures.append("no certificate is pinned")
-    name = etree.QName(element).localname
     raise SamlRejected(f"the {name} signature does not verify: {'; '.join(failures)}")
 
 
@@ -211,8 +243,9 @@ def _verify_one(
 
 
 def _read_assertion(
-    response: etree._Element, assertion: etree._Element, config: VerifierConfig, now: datetime
+    signed: SignedTrees, config: VerifierConfig, now: datetime
 ) -> VerifiedAssertion:
+    response, assertion = signed.response, signed.assertion
     issuer = _text(assertion, q(ASSERTION, "Issuer"))
     if issuer != config.idp_entity_id:
         raise SamlRejected(
@@ -228,7 +261,8 @@ def _read_assertion(
     destination = response.get("Destination")
     if destination is not None and destination != config.acs_url:
         raise SamlRejected(f"the response is addressed to {destination!r}, not this ACS")
-    if destination is None and response.find(SIGNATURE) is not None:
+    # signxml's signed tree no longer holds the enveloped Signature: ask what was verified.
+    if destination is None and signed.response_signed:
         raise SamlRejected("a signed response must name its Destination")
 
     subject = _one(assertion, q(ASSERTION, "Subject"), "Subject")
@@ -237,6 +271,13 @@ def _read_assertion(
     subject_irt = confirmation.get("InResponseTo")
     if response_irt and subject_irt and response_irt != subject_irt:
         raise SamlRejected("the response and its subject answer different requests")
+    if response_irt and response_irt != subject_irt and not signed.response_signed:
+        # Anyone can write an unsigned envelope: it must not turn an unsolicited assertion
+        # into the answer to a request this SP issued.
+        raise SamlRejected(
+            f"the unsigned response's InResponseTo {response_irt!r} is not vouched for "
+            "by the signed assertion"
+        )
     conditions_end = _check_conditions(assertion, config, now)
     session_index = _check_authn_statement(assertion, now)
     name_id, name_format = _name_id(subject, config)

@@ -1,0 +1,117 @@
+"""Login CSRF: a response to an SP-initiated request signs in only the browser that asked for it.
+
+Each AuthnRequest is bound to the browser that started it by a short-lived cookie; an attacker
+who starts a sign-in to their own account cannot post the IdP's answer from a victim's browser
+(which would then be signed in as the attacker). Each test drives a second, real browser
+session (its own cookie jar) against the same server.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from tests.saml.conftest import Sso, person, post_as_browser
+
+BINDING_COOKIE = "scim_saml_acme"
+
+
+@pytest.fixture
+async def victim(okta_sso: Sso) -> AsyncIterator[aiohttp.ClientSession]:
+    """Another browser: a client session with its own, empty cookie jar."""
+    async with aiohttp.ClientSession(
+        base_url=str(okta_sso.client.make_url("")),
+        cookie_jar=aiohttp.CookieJar(unsafe=True),
+    ) as session:
+        yield session
+
+
+async def _post(session: aiohttp.ClientSession, sso: Sso, saml_response: str) -> int:
+    response = await post_as_browser(
+        lambda path, data: session.post(path, data=data, allow_redirects=False),
+        f"{sso.base}/saml/acs",
+        {"SAMLResponse": saml_response},
+    )
+    if response.status != 303:
+        assert response.content_type == "text/html"
+    return int(response.status)
+
+
+async def test_a_solicited_response_posted_from_another_browser_is_refused(
+    okta_sso: Sso, victim: aiohttp.ClientSession
+) -> None:
+    request_id = await okta_sso.start()  # the attacker's browser asks
+    attackers_answer = okta_sso.response(person("mallory@example.com"), in_response_to=request_id)
+
+    assert await _post(victim, okta_sso, attackers_answer) == 403
+    assert "not bound to this browser" in await okta_sso.last_reason()
+    assert await okta_sso.users("mallory@example.com") == []
+    assert not [c for c in victim.cookie_jar if c.key.startswith("scim_sso_")]
+
+
+async def test_a_browser_with_its_own_request_cannot_use_the_answer_to_another(
+    okta_sso: Sso, victim: aiohttp.ClientSession
+) -> None:
+    async with victim.get(f"{okta_sso.base}/saml/login", allow_redirects=False) as started:
+        assert started.status == 302
+    request_id = await okta_sso.start()
+    attackers_answer = okta_sso.response(person("mallory@example.com"), in_response_to=request_id)
+
+    assert await _post(victim, okta_sso, attackers_answer) == 403
+    assert "not bound to this browser" in await okta_sso.last_reason()
+
+
+async def test_the_binding_cookie_is_http_only_short_lived_and_scoped_to_the_saml_endpoints(
+    okta_sso: Sso,
+) -> None:
+    response = await okta_sso.client.get(f"{okta_sso.base}/saml/login", allow_redirects=False)
+    cookie = response.cookies[BINDING_COOKIE]
+    assert cookie["httponly"] and cookie["path"] == "/sso/acme/saml/"
+    assert cookie["max-age"] == "600"
+    # Plain http: SameSite=None needs Secure, so Lax, which a same-site IdP's POST still carries.
+    assert cookie["samesite"] == "Lax" and not cookie["secure"]
+
+
+async def test_over_https_the_binding_cookie_is_same_site_none_and_secure(okta_sso: Sso) -> None:
+    """The IdP's POST is cross-site: only a SameSite=None cookie comes along, and only Secure."""
+    await okta_sso.configure(sp_base_url="https://sso.example.test")
+    response = await okta_sso.client.get(f"{okta_sso.base}/saml/login", allow_redirects=False)
+    cookie = response.cookies[BINDING_COOKIE]
+    assert cookie["samesite"] == "None" and cookie["secure"] and cookie["httponly"]
+
+
+async def test_two_sign_ins_started_in_one_browser_both_complete(okta_sso: Sso) -> None:
+    """Two tabs: the second login keeps the browser's binding, so the first still completes."""
+    first, second = await okta_sso.start(), await okta_sso.start()
+    for request_id in (first, second):
+        response = await okta_sso.post(okta_sso.response(person(), in_response_to=request_id))
+        assert response.status == 303, await okta_sso.last_reason()
+
+
+async def test_an_unsolicited_response_needs_no_binding(
+    okta_sso: Sso, victim: aiohttp.ClientSession
+) -> None:
+    assert await _post(victim, okta_sso, okta_sso.response(person())) == 303
+
+
+async def test_a_solicited_response_without_the_binding_cookie_is_posted_again_from_the_site(
+    okta_sso: Sso, victim: aiohttp.ClientSession
+) -> None:
+    """Over plain HTTP the cookie is SameSite=Lax, so the IdP's cross-site POST lacks it: the ACS
+    has the browser post the same form again from its own page, a same-site POST that carries
+    it. Nothing is consumed by the first POST; the second, still without the cookie, is refused."""
+    request_id = await okta_sso.start()
+    form = {"SAMLResponse": okta_sso.response(person(), in_response_to=request_id)}
+    async with victim.post(f"{okta_sso.base}/saml/acs", data=form) as first:
+        assert first.status == 200
+        page = await first.text()
+        policy = first.headers["Content-Security-Policy"]
+    assert 'id="sso-repost"' in page and 'name="reposted" value="1"' in page
+    [nonce] = re.findall(r'<script nonce="([^"]+)">', page)
+    assert f"script-src 'nonce-{nonce}'" in policy and "form-action 'self'" in policy
+    assert await okta_sso.log() == []
+    assert await _post(victim, okta_sso, form["SAMLResponse"]) == 403
+    assert "not bound to this browser" in await okta_sso.last_reason()
