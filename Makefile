@@ -40,6 +40,7 @@ SOURCES := scim_server tests bench idp_sim conformance samlkit
 lint: $(BIN)/.installed
 	$(BIN)/ruff check $(SOURCES)
 	$(BIN)/ruff format --check $(SOURCES)
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .scim-data

@@ -18,7 +18,12 @@ from scim_server.core.provisioning import Provisioning
 from scim_server.core.seats import SeatUsage
 from scim_server.core.tokens import IssuedToken, TokenAuthority
 from scim_server.storage.sso import SsoRepository
-from scim_server.storage.tenants import TenantExists, TenantRecord, TenantRepository
+from scim_server.storage.tenants import (
+    TenantExists,
+    TenantRecord,
+    TenantRepository,
+    TokenRecord,
+)
 
 TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 """A tenant's name, which is also a path segment of its SCIM base URL."""
@@ -87,6 +92,21 @@ class Tenancy:
             )
             for record in await self.tenants.all()
         ]
+
+    async def tokens_of(self, name: str) -> list[TokenRecord]:
+        """The tenant's SCIM bearer tokens (ids and dates, never a secret), oldest first."""
+        return await self.tenants.list_tokens((await self.require(name)).name)
+
+    async def seats_of(self, name: str) -> SeatUsage:
+        return await self.provisioning.seats.usage(name)
+
+    async def set_seats(self, name: str, limit: int | None) -> SeatUsage:
+        """Set the limit; below the seats in use is allowed, and ``over`` says by how many."""
+        return await self.provisioning.seats.set_limit(name, limit)
+
+    async def recount_seats(self, name: str) -> SeatUsage:
+        """Recount the seats in use from the users, to repair a counter a crash left too high."""
+        return await self.provisioning.seats.recount(name)
 
     async def delete(self, name: str) -> None:
         """Delete the tenant and everything it owns, in every store."""

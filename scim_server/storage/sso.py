@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,13 +22,10 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
-from scim_server.core.errors import ServiceUnavailableException
-from scim_server.core.sso.settings import SsoSettings, from_document, to_document
 from scim_server.storage.database import Database, Document
 
 SSO_LOG_TTL_SECONDS = 30 * 24 * 3600
 REVISION = "sso_revision"
-MAX_SETTINGS_ATTEMPTS = 20
 
 INDEXES: dict[str, list[IndexModel]] = {
     "saml_requests": [
@@ -89,33 +85,24 @@ class SsoRepository:
 
     # -- settings ------------------------------------------------------------------
 
-    async def settings(self, tenant: str) -> SsoSettings | None:
-        """The tenant's settings, or None when there is no such tenant."""
-        document = await self.tenants.find_one({"_id": tenant}, {"sso": 1})
-        return None if document is None else from_document(document.get("sso"))
+    async def settings_document(self, tenant: str) -> tuple[Document, int | None] | None:
+        """The tenant's stored SSO settings and their revision; None when there is no tenant.
 
-    async def update_settings(
-        self, tenant: str, change: Callable[[SsoSettings], SsoSettings]
-    ) -> SsoSettings | None:
-        """Apply ``change`` to the current settings and store the result; None: no tenant.
-
-        The write is conditioned on the revision that was read, and re-applied on a newer
-        one, so two admins changing different settings at once both keep their change.
+        The settings are a sub-document of the tenant whose fields the core defines
+        (``scim_server.core.sso.settings``); here they are only read and written whole.
         """
-        for _ in range(MAX_SETTINGS_ATTEMPTS):
-            document = await self.tenants.find_one({"_id": tenant}, {"sso": 1, REVISION: 1})
-            if document is None:
-                return None
-            changed = change(from_document(document.get("sso")))
-            result = await self.tenants.update_one(
-                {"_id": tenant, REVISION: document.get(REVISION)},
-                {"$set": {"sso": to_document(changed)}, "$inc": {REVISION: 1}},
-            )
-            if result.modified_count == 1:
-                return changed
-        raise ServiceUnavailableException(
-            detail=f"the SSO settings of tenant {tenant!r} are changing too fast; retry"
+        document = await self.tenants.find_one({"_id": tenant}, {"sso": 1, REVISION: 1})
+        if document is None:
+            return None
+        return dict(document.get("sso") or {}), document.get(REVISION)
+
+    async def replace_settings(self, tenant: str, revision: int | None, settings: Document) -> bool:
+        """Store ``settings`` if the revision is still ``revision``; False when it moved on."""
+        result = await self.tenants.update_one(
+            {"_id": tenant, REVISION: revision},
+            {"$set": {"sso": settings}, "$inc": {REVISION: 1}},
         )
+        return result.modified_count == 1
 
     # -- requests and replay -------------------------------------------------------
 

@@ -119,8 +119,7 @@ async def issue_token(request: web.Request) -> web.Response:
 
 
 async def list_tokens(request: web.Request) -> web.Response:
-    name = await existing_tenant(request)
-    tokens = await services(request).tenants.list_tokens(name)
+    tokens = await services(request).tenancy.tokens_of(request.match_info["name"])
     return json_response({"tokens": [_token_view(token) for token in tokens]})
 
 

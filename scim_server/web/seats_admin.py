@@ -39,18 +39,18 @@ def _limit(body: dict[str, Any]) -> int | None:
 
 
 async def get_seats(request: web.Request) -> web.Response:
-    usage = await services(request).provisioning.seats.usage(request.match_info["name"])
+    usage = await services(request).tenancy.seats_of(request.match_info["name"])
     return json_response(seats_view(usage))
 
 
 async def set_seats(request: web.Request) -> web.Response:
     """Set the limit; below the seats in use is allowed, and ``over`` says by how many."""
     limit = _limit(await read_object(request))
-    usage = await services(request).provisioning.seats.set_limit(request.match_info["name"], limit)
+    usage = await services(request).tenancy.set_seats(request.match_info["name"], limit)
     return json_response(seats_view(usage))
 
 
 async def recount_seats(request: web.Request) -> web.Response:
     """Recount the seats in use from the users, to repair a counter a crash left too high."""
-    usage = await services(request).provisioning.seats.recount(request.match_info["name"])
+    usage = await services(request).tenancy.recount_seats(request.match_info["name"])
     return json_response(seats_view(usage))

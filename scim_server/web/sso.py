@@ -123,7 +123,7 @@ async def home(request: web.Request) -> web.StreamResponse:
 async def metadata(request: web.Request) -> web.StreamResponse:
     """The SP's metadata, for an IdP admin to import (or fetch from the entity ID)."""
     tenant = request.match_info["tenant"]
-    settings = await services(request).sso.repository.settings(tenant)
+    settings = await services(request).sso.stored_settings.get(tenant)
     root = None if settings is None else origin(request).sp_root(settings)
     if settings is None or root is None:
         raise web.HTTPNotFound()

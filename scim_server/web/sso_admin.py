@@ -44,7 +44,7 @@ LOG_DEFAULT_LIMIT = 100
 async def _tenant_settings(request: web.Request) -> tuple[str, SsoSettings]:
     """The tenant the URL names and its settings, read in the one lookup that proves it exists."""
     name = request.match_info["name"]
-    settings = await services(request).sso.repository.settings(name)
+    settings = await services(request).sso.stored_settings.get(name)
     if settings is None:
         raise unknown_tenant(name)
     return name, settings
@@ -82,7 +82,7 @@ async def _save(
     """Apply ``change`` to the settings as they are when written (not as first read), pinning
     the SP base URL if it is not pinned yet: from then on no Host header can move the SP."""
     root = _pin(request)
-    settings = await services(request).sso.repository.update_settings(
+    settings = await services(request).sso.stored_settings.change(
         tenant, lambda current: configure.pinned(change(current), root)
     )
     if settings is None:
@@ -218,7 +218,7 @@ async def log(request: web.Request) -> web.Response:
     """The tenant's sign-in attempts, newest first, with the precise outcome of each."""
     tenant = await existing_tenant(request)
     limit = int_parameter(request, "limit", 1, LOG_MAX_LIMIT) or LOG_DEFAULT_LIMIT
-    entries = await services(request).sso.repository.entries(tenant, limit)
+    entries = await services(request).sso.log_entries(tenant, limit)
     return json_response({"entries": [_entry_view(entry) for entry in entries]})
 
 

@@ -86,7 +86,7 @@ class Sso:
             attributes=PRESETS[idp.shape.vendor],
             sp_base_url=self.sp.acs_url.removesuffix(f"/sso/{self.tenant}/saml/acs"),
         )
-        await services.sso.repository.update_settings(
+        await services.sso.stored_settings.change(
             self.tenant, lambda _: replace(settings, **changes)
         )
 

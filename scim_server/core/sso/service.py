@@ -32,7 +32,13 @@ from scim_server.core.sso.jit import (
     profile_of,
 )
 from scim_server.core.sso.sessions import Session, SessionCodec, browser_digest, same_browser
-from scim_server.core.sso.settings import SpEndpoints, SsoSettings, home_path, sp_endpoints
+from scim_server.core.sso.settings import (
+    SettingsStore,
+    SpEndpoints,
+    SsoSettings,
+    home_path,
+    sp_endpoints,
+)
 from scim_server.core.sso.verify import (
     SamlRejected,
     VerifiedAssertion,
@@ -144,12 +150,17 @@ class SingleSignOn:
         self, repository: SsoRepository, sessions: SessionCodec, provisioning: Provisioning
     ) -> None:
         self.repository = repository
+        self.stored_settings = SettingsStore(repository)
         self.sessions = sessions
         self.provisioning = provisioning
         self.jit = JustInTime(provisioning, repository)
 
+    async def log_entries(self, tenant: str, limit: int) -> list[dict[str, Any]]:
+        """The tenant's sign-in attempts, newest first."""
+        return await self.repository.entries(tenant, limit)
+
     async def settings(self, tenant: str) -> SsoSettings:
-        settings = await self.repository.settings(tenant)
+        settings = await self.stored_settings.get(tenant)
         if settings is None:
             raise SignInFailed(f"no tenant {tenant!r}")
         return settings

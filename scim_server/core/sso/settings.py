@@ -8,15 +8,18 @@ needs (the old and the new certificate both verify until the old one is removed)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from cryptography import x509
 
 from samlkit.certs import certificate_pem, fingerprint_sha256, load_certificate
+from scim_server.core.errors import ServiceUnavailableException
+from scim_server.storage.sso import SsoRepository
 
 MAX_CERTIFICATES = 2
+MAX_SETTINGS_ATTEMPTS = 20
 NameIdSource = Literal["nameid", "attribute"]
 Preset = Literal["okta", "jumpcloud", "custom"]
 
@@ -162,6 +165,38 @@ def from_document(document: Mapping[str, Any] | None) -> SsoSettings:
     values["allowed_groups"] = tuple(values.get("allowed_groups", ()))
     known = SsoSettings.__dataclass_fields__
     return SsoSettings(**{key: value for key, value in values.items() if key in known})
+
+
+class SettingsStore:
+    """A tenant's settings, read and changed through the tenant's document."""
+
+    def __init__(self, repository: SsoRepository) -> None:
+        self.repository = repository
+
+    async def get(self, tenant: str) -> SsoSettings | None:
+        """The tenant's settings, or None when there is no such tenant."""
+        stored = await self.repository.settings_document(tenant)
+        return None if stored is None else from_document(stored[0])
+
+    async def change(
+        self, tenant: str, change: Callable[[SsoSettings], SsoSettings]
+    ) -> SsoSettings | None:
+        """Apply ``change`` to the current settings and store the result; None: no tenant.
+
+        The write is conditioned on the revision that was read, and re-applied on a newer
+        one, so two admins changing different settings at once both keep their change.
+        """
+        for _ in range(MAX_SETTINGS_ATTEMPTS):
+            stored = await self.repository.settings_document(tenant)
+            if stored is None:
+                return None
+            document, revision = stored
+            changed = change(from_document(document))
+            if await self.repository.replace_settings(tenant, revision, to_document(changed)):
+                return changed
+        raise ServiceUnavailableException(
+            detail=f"the SSO settings of tenant {tenant!r} are changing too fast; retry"
+        )
 
 
 def certificate_view(certificate: x509.Certificate) -> dict[str, Any]:
