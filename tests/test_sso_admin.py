@@ -145,10 +145,13 @@ async def test_the_sp_base_url_can_be_set_explicitly_and_is_checked(scim: Scim) 
     view = await _view(scim.client, "PATCH", json={"sp_base_url": "https://sso.example.com/"})
     assert view["sp_base_url"] == "https://sso.example.com"
     assert view["service_provider"]["acs_url"] == "https://sso.example.com/sso/acme/saml/acs"
-    for invalid in ("ftp://sso.example.com", "/relative", "https://x.test/?q=1", None, 7):
+    for invalid in ("ftp://sso.example.com", "/relative", "https://x.test/?q=1", 7):
         response = await scim.client.patch(SSO, json={"sp_base_url": invalid}, headers=ADMIN)
         assert "sp_base_url" in (await scim_error(response, 400))["detail"]
     assert (await _view(scim.client))["sp_base_url"] == "https://sso.example.com"
+    # null unpins, and the write that stores it pins the root this admin request reached.
+    repinned = await _view(scim.client, "PATCH", json={"sp_base_url": None})
+    assert repinned["sp_base_url"] == str(scim.client.make_url("/")).rstrip("/")
 
 
 # --- PUT and PATCH --------------------------------------------------------------------------

@@ -184,7 +184,8 @@ FIELDS: Mapping[str, Field] = {
     "session_ttl_seconds": Field(
         "session_ttl_seconds", integer(MIN_SESSION_TTL_SECONDS, MAX_SESSION_TTL_SECONDS)
     ),
-    "sp_base_url": Field("sp_base_url", base_url),
+    # null: not pinned yet; the admin write that stores it pins the root it reached.
+    "sp_base_url": Field("sp_base_url", optional(base_url)),
 }
 
 
