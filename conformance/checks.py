@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from conformance.http import Exchange, Response, ScimHttp
 
@@ -130,7 +130,7 @@ def require(condition: object, reason: str) -> None:
         raise CheckFailed(reason)
 
 
-def skip(reason: str) -> None:
+def skip(reason: str) -> NoReturn:
     raise CheckSkipped(reason)
 
 

@@ -78,7 +78,7 @@ def parse_authn_request(xml: bytes) -> AuthnRequest:
         raise ValueError("ForceAuthn is not an xs:boolean")
     return AuthnRequest(
         id=request_id,
-        issuer=issuers[0].text.strip(),
+        issuer=(issuers[0].text or "").strip(),
         destination=root.get("Destination"),
         acs_url=root.get("AssertionConsumerServiceURL"),
         issue_instant=parse_instant(root.get("IssueInstant", "")),

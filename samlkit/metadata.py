@@ -91,7 +91,8 @@ def parse_idp_metadata(xml: bytes, *, max_bytes: int = METADATA_MAX_BYTES) -> Id
     """
     root = parse_strict(xml, max_bytes=max_bytes, allow_comments=True)
     idp = _single_idp_descriptor(root)
-    entity_id = (idp.getparent().get("entityID") or "").strip()
+    entity = idp.getparent()
+    entity_id = ("" if entity is None else entity.get("entityID") or "").strip()
     if not entity_id:
         raise ValueError("EntityDescriptor has no entityID")
     return IdpMetadata(

@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
-from signxml import XMLSigner
 from signxml.algorithms import (
     CanonicalizationMethod,
     DigestAlgorithm,
     SignatureConstructionMethod,
     SignatureMethod,
 )
+from signxml.signer import XMLSigner
 
 from samlkit.namespaces import ASSERTION, DSIG, q
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.checks import (
+    CheckFailed,
     CheckSkipped,
     Context,
     check,
@@ -111,7 +112,8 @@ async def spc_shape(ctx: Context) -> None:
     require(SPC_URN in (body.get("schemas") or []), f"schemas lacks {SPC_URN}")
     for feature in ("patch", "bulk", "filter", "changePassword", "sort", "etag"):
         value = body.get(feature)
-        require(isinstance(value, dict), f"'{feature}' is missing or not an object")
+        if not isinstance(value, dict):
+            raise CheckFailed(f"'{feature}' is missing or not an object")
         require(
             isinstance(value.get("supported"), bool),
             f"'{feature}.supported' is not a boolean: {value.get('supported')!r}",
@@ -165,7 +167,8 @@ async def schemas(ctx: Context) -> None:
     expect_status(response, 200)
     by_id = {s.get("id"): s for s in resources_of(response)}
     user = by_id.get(USER_URN)
-    require(user is not None, f"no {USER_URN} among {sorted(map(str, by_id))}")
+    if user is None:
+        raise CheckFailed(f"no {USER_URN} among {sorted(map(str, by_id))}")
     attributes = {a.get("name"): a for a in user.get("attributes") or []}
     require("userName" in attributes, "User schema has no userName attribute")
     for name, attribute in attributes.items():
@@ -1036,7 +1039,8 @@ async def bulk(
     response = await ctx.http.post("/Bulk", request)
     expect_status(response, 200, what="POST /Bulk")
     results = expect_object(response).get("Operations")
-    require(isinstance(results, list), "the bulk response has no Operations array")
+    if not isinstance(results, list):
+        raise CheckFailed("the bulk response has no Operations array")
     for result in results:
         location = result.get("location") or ""
         resource_id = str(location).rstrip("/").rsplit("/", 1)[-1]
@@ -1135,7 +1139,8 @@ async def bulk_fail_on_errors(ctx: Context) -> None:
 async def bulk_max_operations(ctx: Context) -> None:
     ctx.require_feature("bulk")
     limit = ctx.feature("bulk").get("maxOperations")
-    require(isinstance(limit, int) and limit > 0, f"bulk.maxOperations is {limit!r}")
+    if not isinstance(limit, int) or limit <= 0:
+        raise CheckFailed(f"bulk.maxOperations is {limit!r}")
     if limit > 5000:
         raise CheckSkipped(f"bulk.maxOperations is {limit}: too many to exceed politely")
     operations = [

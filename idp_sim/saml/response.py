@@ -106,7 +106,7 @@ class IdentityProvider:
         irt = {"InResponseTo": in_response_to} if in_response_to else {}
         root = etree.Element(
             q(PROTOCOL, "Response"),
-            {"Destination": sp.acs_url, "ID": shape.new_id(), **irt},
+            {"Destination": sp.acs_url, "ID": shape.new_id()},
             nsmap={
                 shape.protocol_prefix: PROTOCOL,
                 shape.assertion_prefix: ASSERTION,
@@ -114,6 +114,8 @@ class IdentityProvider:
                 "xsi": XSI,
             },
         )
+        if in_response_to:
+            root.set("InResponseTo", in_response_to)
         root.set("IssueInstant", issued)
         root.set("Version", "2.0")
         _child(root, ASSERTION, "Issuer", {"Format": ENTITY}, shape.entity_id)

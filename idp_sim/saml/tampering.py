@@ -23,8 +23,8 @@ from types import MappingProxyType
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.hashes import SHA256
 from lxml import etree
-from signxml import XMLSigner
 from signxml.algorithms import DigestAlgorithm, SignatureConstructionMethod, SignatureMethod
+from signxml.signer import XMLSigner
 
 from idp_sim.saml.response import (
     IdentityProvider,
@@ -227,7 +227,8 @@ def _all(tree: Tree, path: str) -> list[Tree]:
     if not found:
         # A step that silently matches nothing would yield a valid response, i.e. a test of nothing.
         raise LookupError(f"tampering step found no {path}")
-    return found
+    # Every path of this module selects elements, never text or attribute values.
+    return [element for element in found if isinstance(element, etree._Element)]
 
 
 def _one(tree: Tree, path: str) -> Tree:
@@ -266,7 +267,9 @@ def _at(offset: timedelta) -> Callable[[_Context], str]:
 def _remove(path: str) -> TreeStep:
     def step(tree: Tree, ctx: _Context) -> Tree:
         for element in _all(tree, path):
-            element.getparent().remove(element)
+            parent = element.getparent()
+            if parent is not None:
+                parent.remove(element)
         return tree
 
     return step
@@ -284,8 +287,9 @@ def _drop_timezones(tree: Tree, ctx: _Context) -> Tree:
     """``2026-01-01T10:00:00.000Z`` -> ``2026-01-01T10:00:00.000``: an ambiguous local time."""
     for element in tree.iter(etree.Element):
         for name in _TIME_ATTRIBUTES:
-            if element.get(name, "").endswith("Z"):
-                element.set(name, element.get(name)[:-1])
+            value = element.get(name, "")
+            if value.endswith("Z"):
+                element.set(name, value[:-1])
     return tree
 
 
@@ -419,7 +423,8 @@ def _namespaced_duplicate_id(tree: Tree, ctx: _Context) -> Tree:
 def _unsolicited(tree: Tree, ctx: _Context) -> Tree:
     """An IdP-initiated response: no InResponseTo anywhere, whatever the builder was given."""
     for element in (tree, *_all(tree, _SCD)):
-        element.attrib.pop("InResponseTo", None)
+        if "InResponseTo" in element.attrib:
+            del element.attrib["InResponseTo"]
     return tree
 
 

@@ -378,7 +378,9 @@ def _text(values: Mapping[str, object], name: str) -> str | None:
 
 
 def _route_path(request: web.Request) -> str:
-    return request.match_info.route.resource.canonical
+    """The path of the route that matched (its template, not the request's own path)."""
+    resource = request.match_info.route.resource
+    return request.path if resource is None else resource.canonical
 
 
 def _base_url(request: web.Request) -> str:
