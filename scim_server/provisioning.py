@@ -100,8 +100,16 @@ class Answer:
 class Provisioning:
     """Resource operations for one database; tenant and base URL come with each call."""
 
-    def __init__(self, database: Database, *, max_results: int, cursors: CursorCodec) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        max_results: int,
+        cursors: CursorCodec,
+        patch_max_operations: int,
+    ) -> None:
         self.max_results = max_results
+        self.patch_max_operations = patch_max_operations
         self.cursors = cursors
         self.repositories = {kind.name: ResourceRepository(database, kind) for kind in KINDS}
         self.memberships = MembershipRepository(database)
@@ -305,7 +313,7 @@ class Provisioning:
         selection: Selection | None = ALL_ATTRIBUTES,
     ) -> Answer:
         """Apply a PatchOp; ``selection=None`` answers the new version only, with no payload."""
-        plan = plan_patch(kind, body)
+        plan = plan_patch(kind, body, self.patch_max_operations)
         # Every member id is checked before anything is written: a bad one fails the whole PATCH.
         resolved = [
             await self._check_members(scope, resource_id, change.members)
@@ -354,8 +362,12 @@ class Provisioning:
                 if document is None:
                     raise resource_not_found(kind.endpoint, resource_id)
                 expected = preconditions.expected_version(document)
-                current = _validate(kind, to_payload(kind, document, location), Context.DEFAULT)
-                changed = transform(current)
+                # Validating the stored state and transforming it is CPU work that grows with
+                # the resource and the request (a thousand emails, a thousand operations):
+                # a worker thread keeps the event loop serving every other tenant meanwhile.
+                changed = await asyncio.to_thread(
+                    _transformed, kind, to_payload(kind, document, location), transform
+                )
                 if changed is None:
                     return False
                 changes = await self._changes(kind, changed)
@@ -515,6 +527,15 @@ def _seats_taken(
 ) -> int:
     """The seats a write takes (1), frees (-1) or neither; only users hold seats."""
     return seat_change(before, after) if kind is USERS else 0
+
+
+def _transformed(
+    kind: ResourceKind,
+    payload: Payload,
+    transform: Callable[[Resource[Any]], Resource[Any] | None],
+) -> Resource[Any] | None:
+    """A stored resource's payload validated, then transformed (see ``_rewrite``)."""
+    return transform(_validate(kind, payload, Context.DEFAULT))
 
 
 def _validate(kind: ResourceKind, body: Payload, context: Context) -> Resource[Any]:
