@@ -28,6 +28,7 @@ Two more bound what one request costs:
 
 from __future__ import annotations
 
+import functools
 import json
 import unicodedata
 from collections.abc import Iterator
@@ -191,12 +192,33 @@ def _coalesced(kind: ResourceKind, operations: list[dict[str, Any]]) -> list[dic
             coalesced.append(operation)
             run = None
             continue
-        if run is None or run.target != target or not run.takes(entries):
+        batch = _Batch.of(entries)
+        if run is None or run.target != target or not run.takes(batch):
             run = _Run(target, {"op": operation["op"], "path": operation["path"], "value": []})
             coalesced.append(run.operation)
-            run.count_in(entries)
-        run.operation["value"].extend(entries)
+        run.add(batch)
     return coalesced
+
+
+Fingerprint = frozenset[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """The entries of one ``add``, with what decides whether they may join a run."""
+
+    entries: list[dict[str, Any]]
+    fingerprints: list[Fingerprint]
+    primaries: int
+    """How many entries name ``primary``."""
+
+    @classmethod
+    def of(cls, entries: list[dict[str, Any]]) -> _Batch:
+        return cls(
+            entries,
+            [_fingerprint(entry) for entry in entries],
+            sum(any(key.lower() == "primary" for key in entry) for entry in entries),
+        )
 
 
 @dataclass
@@ -205,28 +227,21 @@ class _Run:
 
     target: tuple[type[BaseModel], str]
     operation: dict[str, Any]
-    fingerprints: set[str] = field(default_factory=set)
-    has_primary: bool = False
+    fingerprints: set[Fingerprint] = field(default_factory=set)
+    primaries: int = 0
 
-    def takes(self, entries: list[dict[str, Any]]) -> bool:
-        """Whether the entries can join the run; if so, they are counted in."""
-        prints = [_fingerprint(entry) for entry in entries]
-        if (
-            len(set(prints)) < len(prints)
-            or not self.fingerprints.isdisjoint(prints)
-            or self.has_primary + _primaries(entries) > 1
-        ):
-            return False
-        self.count_in(entries)
-        return True
+    def takes(self, batch: _Batch) -> bool:
+        """Whether the batch can join the run and end as it would applied on its own."""
+        return (
+            len(set(batch.fingerprints)) == len(batch.fingerprints)
+            and self.fingerprints.isdisjoint(batch.fingerprints)
+            and self.primaries + batch.primaries <= 1
+        )
 
-    def count_in(self, entries: list[dict[str, Any]]) -> None:
-        self.fingerprints.update(_fingerprint(entry) for entry in entries)
-        self.has_primary = self.has_primary or _primaries(entries) > 0
-
-
-def _primaries(entries: list[dict[str, Any]]) -> int:
-    return sum(any(key.lower() == "primary" for key in entry) for entry in entries)
+    def add(self, batch: _Batch) -> None:
+        self.operation["value"].extend(batch.entries)
+        self.fingerprints.update(batch.fingerprints)
+        self.primaries += batch.primaries
 
 
 def _appended_attribute(
@@ -236,6 +251,16 @@ def _appended_attribute(
     op, path = operation.get("op"), operation.get("path")
     if not isinstance(op, str) or op.lower() != "add" or not isinstance(path, str):
         return None
+    return _entry_list(kind, path)
+
+
+@functools.lru_cache(maxsize=512)
+def _entry_list(kind: ResourceKind, path: str) -> tuple[type[BaseModel], str] | None:
+    """The multi-valued complex attribute ``path`` names (no filter), or None.
+
+    Cached: resolving a path costs more than the rest of planning an operation, and
+    the operations of one request name the same few attributes again and again.
+    """
     if "[" in path:
         return None
     try:
@@ -261,20 +286,20 @@ def _entries(value: Any) -> list[dict[str, Any]] | None:
     return entries
 
 
-def _fingerprint(entry: dict[str, Any]) -> str:
+def _fingerprint(entry: dict[str, Any]) -> Fingerprint:
     """A loose key of an entry: equal for any two entries scim2-models takes as equal.
 
-    Keys and strings are case-folded and NFKC-normalised, scalars taken as strings and
-    null attributes left out, so it only ever equates more than the library does.
+    Keys and values are case-folded and NFKC-normalised, non-strings taken as their JSON
+    and null attributes left out, so it only ever equates more than the library does.
     """
-    loose = {
-        key.casefold(): unicodedata.normalize(
-            "NFKC", json.dumps(item, sort_keys=True, ensure_ascii=False).strip('"')
-        ).casefold()
-        for key, item in entry.items()
-        if item is not None
-    }
-    return json.dumps(loose, sort_keys=True)
+    return frozenset(
+        (key.casefold(), _loose(item)) for key, item in entry.items() if item is not None
+    )
+
+
+def _loose(item: Any) -> str:
+    text = item if isinstance(item, str) else json.dumps(item, sort_keys=True, ensure_ascii=False)
+    return unicodedata.normalize("NFKC", text).casefold()
 
 
 def _op_name(operation: dict[str, Any]) -> str:
