@@ -313,7 +313,8 @@ class Provisioning:
         selection: Selection | None = ALL_ATTRIBUTES,
     ) -> Answer:
         """Apply a PatchOp; ``selection=None`` answers the new version only, with no payload."""
-        plan = plan_patch(kind, body, self.patch_max_operations)
+        # Planning walks every operation and entry: as the application of the plan, off the loop.
+        plan = await asyncio.to_thread(plan_patch, kind, body, self.patch_max_operations)
         # Every member id is checked before anything is written: a bad one fails the whole PATCH.
         resolved = [
             await self._check_members(scope, resource_id, change.members)
@@ -362,15 +363,16 @@ class Provisioning:
                 if document is None:
                     raise resource_not_found(kind.endpoint, resource_id)
                 expected = preconditions.expected_version(document)
-                # Validating the stored state and transforming it is CPU work that grows with
-                # the resource and the request (a thousand emails, a thousand operations):
-                # a worker thread keeps the event loop serving every other tenant meanwhile.
-                changed = await asyncio.to_thread(
+                # Validating the stored state, transforming it and dumping the result is CPU
+                # work that grows with the resource and the request (a thousand emails, a
+                # thousand operations): a worker thread keeps the event loop serving every
+                # other tenant meanwhile.
+                stored = await asyncio.to_thread(
                     _transformed, kind, to_payload(kind, document, location), transform
                 )
-                if changed is None:
+                if stored is None:
                     return False
-                changes = await self._changes(kind, changed)
+                changes = await _with_password_hash(*stored)
                 write = partial(
                     repository.update,
                     scope.tenant,
@@ -463,13 +465,7 @@ class Provisioning:
 
     async def _changes(self, kind: ResourceKind, resource: Resource[Any]) -> Document:
         """The stored fields a resource state becomes: ``r``, ``c`` and a new password hash."""
-        payload = resource.model_dump(scim_ctx=Context.DEFAULT)
-        raw, comparison = stored_attributes(kind, payload)
-        changes: Document = {"r": raw, "c": comparison}
-        password = payload.get("password")
-        if kind is USERS and password:
-            changes["pw"] = await hash_password(password)
-        return changes
+        return await _with_password_hash(*_stored(kind, resource))
 
     async def _check_members(
         self, scope: Scope, group_id: str | None, members: tuple[Member, ...]
@@ -533,9 +529,28 @@ def _transformed(
     kind: ResourceKind,
     payload: Payload,
     transform: Callable[[Resource[Any]], Resource[Any] | None],
-) -> Resource[Any] | None:
-    """A stored resource's payload validated, then transformed (see ``_rewrite``)."""
-    return transform(_validate(kind, payload, Context.DEFAULT))
+) -> tuple[Document, str | None] | None:
+    """A stored resource's payload validated, transformed and made stored fields (``_stored``).
+
+    None when the transform has nothing to write (see ``_rewrite``).
+    """
+    changed = transform(_validate(kind, payload, Context.DEFAULT))
+    return None if changed is None else _stored(kind, changed)
+
+
+def _stored(kind: ResourceKind, resource: Resource[Any]) -> tuple[Document, str | None]:
+    """The stored fields ``r`` and ``c`` of a resource state, and the password it sets, if any."""
+    payload = resource.model_dump(scim_ctx=Context.DEFAULT)
+    raw, comparison = stored_attributes(kind, payload)
+    password = payload.get("password") if kind is USERS else None
+    return {"r": raw, "c": comparison}, password or None
+
+
+async def _with_password_hash(changes: Document, password: str | None) -> Document:
+    """The stored fields, with the hash of the password they set (scrypt, off the loop)."""
+    if password:
+        changes["pw"] = await hash_password(password)
+    return changes
 
 
 def _validate(kind: ResourceKind, body: Payload, context: Context) -> Resource[Any]:
