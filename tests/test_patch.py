@@ -1026,6 +1026,23 @@ async def test_path_less_value_filter_key_creates_the_entry_it_describes(
     assert answer.body["nickName"] == "Babs"
 
 
+async def test_path_less_add_with_a_value_filter_key_adds_to_the_entry_it_names(
+    scim: Scim, bjensen: dict[str, Any]
+) -> None:
+    answer = await patch(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {"op": "Add", "value": {'emails[type eq "home"].display': "Babs at home"}},
+    )
+
+    assert answer.status == 200, answer.body
+    assert answer.body["emails"][1] == {
+        "value": "babs@jensen.org",
+        "type": "home",
+        "display": "Babs at home",
+    }
+
+
 async def test_path_less_value_filter_key_of_an_undeclared_attribute_is_400(
     scim: Scim, bjensen: dict[str, Any]
 ) -> None:
