@@ -27,6 +27,7 @@ from scim2_models import (
     Resource,
 )
 
+from scim_server.config import Settings
 from scim_server.cursors import (
     CursorCodec,
     Direction,
@@ -106,7 +107,7 @@ class Provisioning:
         *,
         max_results: int,
         cursors: CursorCodec,
-        patch_max_operations: int,
+        patch_max_operations: int = Settings.patch_max_operations,
     ) -> None:
         self.max_results = max_results
         self.patch_max_operations = patch_max_operations
