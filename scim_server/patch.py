@@ -103,13 +103,14 @@ def plan_patch(kind: ResourceKind, body: Any, max_operations: int) -> PatchPlan:
     changes: list[MemberChange] = []
     for count, operation in enumerate(_expanded(body["Operations"]), start=1):
         _check_count(count, max_operations)
-        if kind is GROUPS:
-            operation, change = _split_members(operation)
-            if change is not None:
-                changes.append(change)
-            if operation is None:
-                continue
-        operations.append(operation)
+        if kind is not GROUPS:
+            operations.append(operation)
+            continue
+        rest, change = _split_members(operation)
+        if change is not None:
+            changes.append(change)
+        if rest is not None:
+            operations.append(rest)
     return PatchPlan(_coalesced(kind, operations), changes)
 
 
