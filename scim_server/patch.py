@@ -290,7 +290,7 @@ def _entries(value: Any) -> list[dict[str, Any]] | None:
 def _fingerprint(entry: dict[str, Any]) -> Fingerprint:
     """A loose key of an entry: equal for any two entries scim2-models takes as equal.
 
-    Keys and values are case-folded and NFKC-normalised, non-strings taken as their JSON
+    Keys and values are case-folded, NFKC-normalised and stripped, non-strings taken as JSON
     and null attributes left out, so it only ever equates more than the library does.
     """
     return frozenset(
@@ -300,7 +300,7 @@ def _fingerprint(entry: dict[str, Any]) -> Fingerprint:
 
 def _loose(item: Any) -> str:
     text = item if isinstance(item, str) else json.dumps(item, sort_keys=True, ensure_ascii=False)
-    return unicodedata.normalize("NFKC", text).casefold()
+    return unicodedata.normalize("NFKC", text).casefold().strip()
 
 
 def _op_name(operation: dict[str, Any]) -> str:

@@ -10,11 +10,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import given
+from hypothesis import settings as examples
 from hypothesis import strategies as st
 from scim2_models import Context, Resource, SCIMException
 
 from scim_server.app import create_app
+from scim_server.cli import _parser
 from scim_server.config import Settings
 from scim_server.models import USERS
 from scim_server.patch import apply_operations, plan_patch
@@ -120,6 +123,15 @@ async def test_group_member_operations_count_one_each_whatever_they_carry(
     await scim_error(refused, 400, "invalidValue")
 
 
+def test_the_cap_is_read_from_the_environment_and_the_serve_flag() -> None:
+    assert Settings.from_env({}).patch_max_operations == 1000
+    assert Settings.from_env({"SCIM_PATCH_MAX_OPERATIONS": "50"}).patch_max_operations == 50
+    flags = _parser().parse_args(["serve", "--patch-max-operations", "7"])
+    assert flags.patch_max_operations == 7
+    with pytest.raises(ValueError, match="patch_max_operations"):
+        Settings.from_env({"SCIM_PATCH_MAX_OPERATIONS": "0"})
+
+
 # --- linear application ----------------------------------------------------------------------
 
 
@@ -177,7 +189,7 @@ OPERATIONS = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@examples(max_examples=150, deadline=None)
 @given(OPERATIONS)
 def test_coalesced_operations_end_as_applying_them_one_by_one(
     operations: list[dict[str, Any]],
