@@ -33,6 +33,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_results=args.max_results,
         bulk_max_operations=args.bulk_max_operations,
         bulk_max_payload_bytes=args.bulk_max_payload_bytes,
+        patch_max_operations=args.patch_max_operations,
         cursor_timeout_seconds=args.cursor_timeout_seconds,
         workers=args.workers,
         group_patch_response=args.group_patch_response,
@@ -234,6 +235,11 @@ def _parser() -> argparse.ArgumentParser:
         "--bulk-max-payload-bytes",
         type=int,
         help="largest Bulk request body (SCIM_BULK_MAX_PAYLOAD_BYTES, default 4 MiB)",
+    )
+    serve.add_argument(
+        "--patch-max-operations",
+        type=int,
+        help="most operations in one PATCH (SCIM_PATCH_MAX_OPERATIONS, default 1000)",
     )
     serve.add_argument(
         "--cursor-timeout-seconds",

@@ -20,6 +20,7 @@ ENVIRONMENT = {
     "max_results": "SCIM_MAX_RESULTS",
     "bulk_max_operations": "SCIM_BULK_MAX_OPERATIONS",
     "bulk_max_payload_bytes": "SCIM_BULK_MAX_PAYLOAD_BYTES",
+    "patch_max_operations": "SCIM_PATCH_MAX_OPERATIONS",
     "cursor_timeout_seconds": "SCIM_CURSOR_TIMEOUT_SECONDS",
     "group_patch_response": "SCIM_GROUP_PATCH_RESPONSE",
     "workers": "SCIM_WORKERS",
@@ -50,6 +51,9 @@ class Settings:
     """``bulk.maxOperations``: the most operations one Bulk request may carry (413 above)."""
     bulk_max_payload_bytes: int = 4 * 1024 * 1024
     """``bulk.maxPayloadSize``: the largest Bulk request body (413 above, refused unread)."""
+    patch_max_operations: int = 1000
+    """The most operations one PATCH may carry, Bulk ones included (400 above): twenty times
+    the 50 member operations the OpenID IPSIE SCIM profile asks a server to take."""
     cursor_timeout_seconds: int = 600
     """How long an RFC 9865 cursor stays valid (``cursorTimeout``)."""
     group_patch_response: str = "resource"
@@ -67,6 +71,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.group_patch_response not in ("resource", "no-content"):
             raise ValueError("group_patch_response is 'resource' or 'no-content'")
+        if self.patch_max_operations <= 0:
+            raise ValueError("patch_max_operations is a positive number of operations")
         if self.journal_ttl_seconds <= 0:
             raise ValueError("journal_ttl_seconds is a positive number of seconds")
 

@@ -10,8 +10,10 @@ import dataclasses
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from idp_sim import Directory, Journal, build_profile, full_lifecycle
 from scim_server.config import Settings
 from scim_server.web.app import create_app
 from tests.conftest import Scim, make_tenant
@@ -962,6 +964,119 @@ async def test_entra_path_less_replace_with_dotted_keys(
     assert answer.body["displayName"] == "Barbara J"
     assert answer.body["name"] == {"givenName": "X", "familyName": "Y"}
     assert answer.body[ENTERPRISE] == {"employeeNumber": "7"}
+
+
+async def test_entra_path_less_replace_with_value_filter_keys(
+    scim: Scim, bjensen: dict[str, Any]
+) -> None:
+    # Entra §4 with aadOptscim062020: the whole default mapping as keys of one path-less value.
+    answer = await send(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [
+                {
+                    "op": "replace",
+                    "value": {
+                        "userName": "bjensen",
+                        "active": True,
+                        "displayName": "Barbara J",
+                        "title": "Guide",
+                        'emails[type eq "work"].value': "barbara@contoso.com",
+                        "name.givenName": "Barb",
+                        "name.familyName": "Jensen-Smith",
+                        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "Tours",  # noqa: E501
+                    },
+                }
+            ],
+        },
+    )
+
+    assert answer.status == 200, answer.body
+    assert answer.body["emails"] == [
+        {"value": "barbara@contoso.com", "type": "work", "primary": True},
+        {"value": "babs@jensen.org", "type": "home"},
+    ]
+    assert answer.body["name"] == {"givenName": "Barb", "familyName": "Jensen-Smith"}
+    assert (answer.body["displayName"], answer.body["title"]) == ("Barbara J", "Guide")
+    assert answer.body[ENTERPRISE] == {"department": "Tours"}
+
+
+async def test_path_less_value_filter_key_creates_the_entry_it_describes(
+    scim: Scim, bjensen: dict[str, Any]
+) -> None:
+    # As the pathed form does (DIALECT_POLICY): an entry matching nothing yet is created.
+    answer = await patch(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {
+            "op": "replace",
+            "value": {
+                'addresses[type eq "work"].locality': "Redmond",
+                "nickName": "Babs",
+                'phoneNumbers[type eq "mobile"].value': "+1 555 0100",
+            },
+        },
+    )
+
+    assert answer.status == 200, answer.body
+    assert answer.body["addresses"] == [{"type": "work", "locality": "Redmond"}]
+    assert answer.body["phoneNumbers"] == [{"type": "mobile", "value": "+1 555 0100"}]
+    assert answer.body["nickName"] == "Babs"
+
+
+async def test_path_less_add_with_a_value_filter_key_adds_to_the_entry_it_names(
+    scim: Scim, bjensen: dict[str, Any]
+) -> None:
+    answer = await patch(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {"op": "Add", "value": {'emails[type eq "home"].display': "Babs at home"}},
+    )
+
+    assert answer.status == 200, answer.body
+    assert answer.body["emails"][1] == {
+        "value": "babs@jensen.org",
+        "type": "home",
+        "display": "Babs at home",
+    }
+
+
+async def test_path_less_value_filter_key_of_an_undeclared_attribute_is_400(
+    scim: Scim, bjensen: dict[str, Any]
+) -> None:
+    answer = await patch(
+        scim,
+        f"/Users/{bjensen['id']}",
+        {"op": "replace", "value": {'badges[type eq "work"].value': "x"}},
+    )
+
+    assert answer.status == 400
+    assert answer.body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+
+
+async def test_entra_optscim062020_lifecycle_over_users_the_entra_profile_created(
+    client: TestClient, scim: Scim
+) -> None:
+    """The flag profile adopts the people the default profile created, and PATCHes them."""
+    directory = Directory.generate(seed=7, users=6, groups=3, members_per_group=3)
+    for name in ("entra", "entra-optscim062020"):
+        profile = build_profile(
+            name,
+            str(client.make_url("/scim/v2/acme")),
+            scim.token,
+            directory,
+            seed=7,
+            transport_options={"journal": Journal()},
+            profile_options={"ad_group_schema": False},
+        )
+        try:
+            summary = await full_lifecycle(profile)
+        finally:
+            await profile.transport.close()
+
+        assert summary.failures == [], name
 
 
 async def test_entra_capitalised_dotted_key_replace(scim: Scim, bjensen: dict[str, Any]) -> None:

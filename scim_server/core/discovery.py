@@ -174,6 +174,11 @@ def _service_provider_config(caps: Capabilities, documentation_uri: str | None) 
     Bulk limits are only meaningful when bulk is supported; otherwise they are 0, as
     RFC 7643 §5 still requires them. A bulk payload is capped by the body limit,
     since the server refuses any larger request before reading it.
+
+    The PATCH operation cap (``patch_max_operations``) is not in the document: RFC 7643
+    §5 gives ``patch`` only ``supported``, and strict clients (scim2-models among them)
+    refuse any other attribute or extension there. The cap is named in the README and
+    in the detail of the 400 a PATCH over it gets.
     """
     if caps.bulk_supported:
         max_payload = caps.bulk_max_payload_size or caps.max_body_bytes

@@ -14,14 +14,28 @@ scim2-models implements the operation semantics. Two things are ours:
 
 Neither ever widens an operation: a ``remove`` with a value list removes those
 members only, and a value-path ``remove`` removes the members it names only.
+
+Two more bound what one request costs:
+
+* the *operation cap*: a PATCH carries at most ``max_operations`` operations,
+  counted after Entra's path-less keys are split, refused before any work;
+* *coalescing*: scim2-models applies each operation to the whole resource
+  (deduplicating against, snapshotting and re-checking every value of the
+  attribute), so k single-entry ``add`` operations on one multi-valued attribute
+  would cost O(k²). A run of them is handed over as one ``add`` of all the
+  entries, which it applies in O(k), with the same outcome.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import json
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from scim2_models import (
     Context,
     InvalidFilterException,
@@ -29,6 +43,7 @@ from scim2_models import (
     InvalidSyntaxException,
     InvalidValueException,
     PatchOp,
+    Path,
     Resource,
     SCIMException,
     ScimFilter,
@@ -70,8 +85,12 @@ class PatchPlan:
     member_changes: list[MemberChange]
 
 
-def plan_patch(kind: ResourceKind, body: Any) -> PatchPlan:
-    """Check the PatchOp message and separate member operations from attribute operations."""
+def plan_patch(kind: ResourceKind, body: Any, max_operations: int) -> PatchPlan:
+    """Check the PatchOp message and separate member operations from attribute operations.
+
+    Over ``max_operations`` operations the message is refused (400 ``invalidValue``)
+    before any is looked at, so a huge message costs no more than its parsing.
+    """
     if not isinstance(body, dict) or not isinstance(body.get("Operations"), list):
         raise InvalidSyntaxException(detail="a PatchOp message with an Operations list is required")
     schemas = body.get("schemas")
@@ -79,19 +98,64 @@ def plan_patch(kind: ResourceKind, body: Any) -> PatchPlan:
         raise InvalidValueException(detail=f"schemas must contain {PATCH_SCHEMA}")
     if not body["Operations"]:
         raise InvalidValueException(detail="Operations holds one or more operations")
+    _check_count(len(body["Operations"]), max_operations)
     operations: list[dict[str, Any]] = []
     changes: list[MemberChange] = []
-    for operation in body["Operations"]:
+    for count, operation in enumerate(_expanded(body["Operations"]), start=1):
+        _check_count(count, max_operations)
+        if kind is not GROUPS:
+            operations.append(operation)
+            continue
+        rest, change = _split_members(operation)
+        if change is not None:
+            changes.append(change)
+        if rest is not None:
+            operations.append(rest)
+    return PatchPlan(_coalesced(kind, operations), changes)
+
+
+def _check_count(count: int, max_operations: int) -> None:
+    if count > max_operations:
+        raise InvalidValueException(
+            detail=f"a PATCH carries at most {max_operations} operations "
+            "(path-less keys with a value filter count one each); split the request"
+        )
+
+
+def _expanded(operations: list[Any]) -> Iterator[dict[str, Any]]:
+    """Each operation, with Entra's value-filtered path-less keys made pathed operations.
+
+    Entra (``aadOptscim062020``) sends ``{"op": "replace", "value": {"emails[type eq
+    \"work\"].value": ..., "name.givenName": ...}}``. scim2-models takes attribute
+    paths as keys, but not a value filter, so each such key becomes the operation
+    it stands for, ``{"op": "replace", "path": key, "value": ...}``, in key order;
+    the keys between them stay together in a path-less operation.
+    """
+    for operation in operations:
         if not isinstance(operation, dict):
             raise InvalidValueException(detail="each operation is a JSON object")
-        if kind is GROUPS:
-            operation, change = _split_members(operation)
-            if change is not None:
-                changes.append(change)
-            if operation is None:
+        value = operation.get("value")
+        op = operation.get("op")
+        if (
+            operation.get("path") not in (None, "")
+            or not isinstance(op, str)
+            or op.lower() not in ("add", "replace")
+            or not isinstance(value, dict)
+            or not any("[" in key for key in value)
+        ):
+            yield operation
+            continue
+        plain: dict[str, Any] = {}
+        for key, item in value.items():
+            if "[" not in key:
+                plain[key] = item
                 continue
-        operations.append(operation)
-    return PatchPlan(operations, changes)
+            if plain:
+                yield {"op": op, "value": plain}
+                plain = {}
+            yield {"op": op, "path": key, "value": item}
+        if plain:
+            yield {"op": op, "value": plain}
 
 
 def apply_operations(
@@ -109,6 +173,134 @@ def apply_operations(
         return bool(patch.patch(resource, DIALECT_POLICY))
     except ValidationError as error:
         raise from_validation_error(error) from None
+
+
+def _coalesced(kind: ResourceKind, operations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The operations, each run of entry ``add``s to one multi-valued attribute made one ``add``.
+
+    Applied one by one, an ``add`` skips an entry equal to one already there and a
+    ``primary`` entry unmarks the others. One ``add`` of many entries only compares
+    them with the values already there, and refuses two primaries, so a run is cut
+    before an entry that might equal an earlier entry of the run (compared loosely:
+    a cut too many only costs speed) or before a second entry that names ``primary``.
+    """
+    coalesced: list[dict[str, Any]] = []
+    run: _Run | None = None
+    for operation in operations:
+        target = _appended_attribute(kind, operation)
+        entries = _entries(operation.get("value"))
+        if target is None or entries is None:
+            coalesced.append(operation)
+            run = None
+            continue
+        batch = _Batch.of(entries)
+        if run is None or run.target != target or not run.takes(batch):
+            run = _Run(target, {"op": operation["op"], "path": operation["path"], "value": []})
+            coalesced.append(run.operation)
+        run.add(batch)
+    return coalesced
+
+
+Fingerprint = frozenset[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """The entries of one ``add``, with what decides whether they may join a run."""
+
+    entries: list[dict[str, Any]]
+    fingerprints: list[Fingerprint]
+    primaries: int
+    """How many entries name ``primary``."""
+
+    @classmethod
+    def of(cls, entries: list[dict[str, Any]]) -> _Batch:
+        return cls(
+            entries,
+            [_fingerprint(entry) for entry in entries],
+            sum(any(key.lower() == "primary" for key in entry) for entry in entries),
+        )
+
+
+@dataclass
+class _Run:
+    """Consecutive ``add``s of entries to one attribute, gathered into one ``operation``."""
+
+    target: tuple[type[BaseModel], str]
+    operation: dict[str, Any]
+    fingerprints: set[Fingerprint] = field(default_factory=set)
+    primaries: int = 0
+
+    def takes(self, batch: _Batch) -> bool:
+        """Whether the batch can join the run and end as it would applied on its own."""
+        return (
+            len(set(batch.fingerprints)) == len(batch.fingerprints)
+            and self.fingerprints.isdisjoint(batch.fingerprints)
+            and self.primaries + batch.primaries <= 1
+        )
+
+    def add(self, batch: _Batch) -> None:
+        self.operation["value"].extend(batch.entries)
+        self.fingerprints.update(batch.fingerprints)
+        self.primaries += batch.primaries
+
+
+def _appended_attribute(
+    kind: ResourceKind, operation: dict[str, Any]
+) -> tuple[type[BaseModel], str] | None:
+    """The multi-valued complex attribute an ``add`` appends entries to, or None."""
+    op, path = operation.get("op"), operation.get("path")
+    if not isinstance(op, str) or op.lower() != "add" or not isinstance(path, str):
+        return None
+    return _entry_list(kind, path)
+
+
+@functools.lru_cache(maxsize=512)
+def _entry_list(kind: ResourceKind, path: str) -> tuple[type[BaseModel], str] | None:
+    """The multi-valued complex attribute ``path`` names (no filter), or None.
+
+    Cached: resolving a path costs more than the rest of planning an operation, and
+    the operations of one request name the same few attributes again and again.
+    """
+    if "[" in path:
+        return None
+    try:
+        binding = Path[kind.model](path).resolve()  # type: ignore[name-defined]
+    except SCIMException:
+        return None
+    if (
+        binding is None
+        or binding.sub_field_name is not None
+        or not binding.is_multivalued
+        or not isinstance(binding.field_type, type)
+        or not issubclass(binding.field_type, BaseModel)
+    ):
+        return None
+    return binding.model, binding.field_name
+
+
+def _entries(value: Any) -> list[dict[str, Any]] | None:
+    """An ``add`` value as a list of entry objects, or None when it is not one."""
+    entries = value if isinstance(value, list) else [value]
+    if not entries or not all(isinstance(entry, dict) for entry in entries):
+        return None
+    return entries
+
+
+def _fingerprint(entry: dict[str, Any]) -> Fingerprint:
+    """A loose key of an entry: equal for any two entries scim2-models takes as equal.
+
+    Keys and values are case-folded, NFKC-normalised and stripped, non-strings taken as JSON
+    and null attributes left out, so it only ever equates more than the library does.
+    """
+    return frozenset(
+        (key.casefold(), _loose(item)) for key, item in entry.items() if item is not None
+    )
+
+
+def _loose(item: Any) -> str:
+    text = item if isinstance(item, str) else json.dumps(item, sort_keys=True, ensure_ascii=False)
+    return unicodedata.normalize("NFKC", text).casefold().strip()
 
 
 def _op_name(operation: dict[str, Any]) -> str:

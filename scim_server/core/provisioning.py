@@ -27,6 +27,7 @@ from scim2_models import (
     Resource,
 )
 
+from scim_server.config import Settings
 from scim_server.core.cursors import (
     CursorCodec,
     Direction,
@@ -101,8 +102,16 @@ class Answer:
 class Provisioning:
     """Resource operations for one database; tenant and base URL come with each call."""
 
-    def __init__(self, database: Database, *, max_results: int, cursors: CursorCodec) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        max_results: int,
+        cursors: CursorCodec,
+        patch_max_operations: int = Settings.patch_max_operations,
+    ) -> None:
         self.max_results = max_results
+        self.patch_max_operations = patch_max_operations
         self.cursors = cursors
         self.repositories = {kind.name: ResourceRepository(database, kind) for kind in KINDS}
         self.memberships = MembershipRepository(database)
@@ -311,7 +320,8 @@ class Provisioning:
         selection: Selection | None = ALL_ATTRIBUTES,
     ) -> Answer:
         """Apply a PatchOp; ``selection=None`` answers the new version only, with no payload."""
-        plan = plan_patch(kind, body)
+        # Planning walks every operation and entry: as the application of the plan, off the loop.
+        plan = await asyncio.to_thread(plan_patch, kind, body, self.patch_max_operations)
         # Every member id is checked before anything is written: a bad one fails the whole PATCH.
         resolved = [
             await self._check_members(scope, resource_id, change.members)
@@ -355,11 +365,16 @@ class Provisioning:
                 if document is None:
                     raise resource_not_found(kind.endpoint, resource_id)
                 expected = preconditions.expected_version(document)
-                current = _validate(kind, to_payload(kind, document, location), Context.DEFAULT)
-                changed = transform(current)
-                if changed is None:
+                # Validating the stored state, transforming it and dumping the result is CPU
+                # work that grows with the resource and the request (a thousand emails, a
+                # thousand operations): a worker thread keeps the event loop serving every
+                # other tenant meanwhile.
+                stored = await asyncio.to_thread(
+                    _transformed, kind, to_payload(kind, document, location), transform
+                )
+                if stored is None:
                     return False
-                changes = await self._changes(kind, changed)
+                changes = await _with_password_hash(*stored)
                 write = partial(
                     repository.update,
                     scope.tenant,
@@ -453,13 +468,7 @@ class Provisioning:
 
     async def _changes(self, kind: ResourceKind, resource: Resource[Any]) -> Document:
         """The stored fields a resource state becomes: ``r``, ``c`` and a new password hash."""
-        payload = resource.model_dump(scim_ctx=Context.DEFAULT)
-        raw, comparison = stored_attributes(kind, payload)
-        changes: Document = {"r": raw, "c": comparison}
-        password = payload.get("password")
-        if kind is USERS and password:
-            changes["pw"] = await hash_password(password)
-        return changes
+        return await _with_password_hash(*_stored(kind, resource))
 
     async def _check_members(
         self, scope: Scope, group_id: str | None, members: tuple[Member, ...]
@@ -531,6 +540,34 @@ def _seats_taken(
 ) -> int:
     """The seats a write takes (1), frees (-1) or neither; only users hold seats."""
     return seat_change(before, after) if kind is USERS else 0
+
+
+def _transformed(
+    kind: ResourceKind,
+    payload: Payload,
+    transform: Callable[[Resource[Any]], Resource[Any] | None],
+) -> tuple[Document, str | None] | None:
+    """A stored resource's payload validated, transformed and made stored fields (``_stored``).
+
+    None when the transform has nothing to write (see ``_rewrite``).
+    """
+    changed = transform(_validate(kind, payload, Context.DEFAULT))
+    return None if changed is None else _stored(kind, changed)
+
+
+def _stored(kind: ResourceKind, resource: Resource[Any]) -> tuple[Document, str | None]:
+    """The stored fields ``r`` and ``c`` of a resource state, and the password it sets, if any."""
+    payload = resource.model_dump(scim_ctx=Context.DEFAULT)
+    raw, comparison = stored_attributes(kind, payload)
+    password = payload.get("password") if kind is USERS else None
+    return {"r": raw, "c": comparison}, password or None
+
+
+async def _with_password_hash(changes: Document, password: str | None) -> Document:
+    """The stored fields, with the hash of the password they set (scrypt, off the loop)."""
+    if password:
+        changes["pw"] = await hash_password(password)
+    return changes
 
 
 def _validate(kind: ResourceKind, body: Payload, context: Context) -> Resource[Any]:

@@ -59,6 +59,7 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
             database,
             max_results=settings.max_results,
             cursors=CursorCodec(secret, settings.cursor_timeout_seconds),
+            patch_max_operations=settings.patch_max_operations,
         )
         sso_repository = SsoRepository(database)
         await sso_repository.ensure_indexes()
