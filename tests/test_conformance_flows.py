@@ -33,19 +33,6 @@ RELAY_ID = "flows.relay.all-profiles"
 FLOW_IDS = [*LIFECYCLE_IDS, *RETURNING_IDS, *RESTART_IDS, RELAY_ID]
 POPULATED_IDS = [*RETURNING_IDS, *RESTART_IDS, RELAY_ID]
 """The checks that start from a populated directory."""
-ENTRA_VALUE_PATH_KEYS = pytest.mark.xfail(
-    strict=True,
-    reason="server defect, fixed on another branch: Entra aadOptscim062020 re-matching an "
-    "existing user sends a path-less replace whose keys are value paths "
-    '({"emails[type eq \\"work\\"].value": ...}); PATCH answers 400 "\'emails[type eq '
-    '"work"].value\' is not declared by the resource schema"',
-)
-FAILING_TODAY = {
-    "flows.entra-optscim062020.returning-users",
-    "flows.entra-optscim062020.restart",
-    RELAY_ID,
-}
-"""Populated-directory checks our server fails today, each for ENTRA_VALUE_PATH_KEYS."""
 TENANCY_IDS = [
     "tenancy.read-by-id",
     "tenancy.write-by-id",
@@ -97,13 +84,7 @@ async def test_every_idp_lifecycle_lands_on_our_server_and_is_cleaned_up(
     assert "Okta SCIM Client 1.0.0" in agents  # the journal is the transcript
 
 
-@pytest.mark.parametrize(
-    "check_id",
-    [
-        pytest.param(c, marks=ENTRA_VALUE_PATH_KEYS) if c in FAILING_TODAY else c
-        for c in POPULATED_IDS
-    ],
-)
+@pytest.mark.parametrize("check_id", POPULATED_IDS)
 async def test_populated_directory_flows_land_on_our_server_and_are_cleaned_up(
     client: TestClient, scim: Scim, check_id: str
 ) -> None:

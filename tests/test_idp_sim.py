@@ -134,16 +134,7 @@ async def assert_server_holds_the_directory(scim: Scim, profile: Profile) -> Non
     await assert_groups_match_directory(scim, profile)
 
 
-ENTRA_VALUE_PATH_KEYS = pytest.mark.xfail(
-    strict=True,
-    reason="server defect, fixed on another branch: a re-matched user's aadOptscim062020 PATCH "
-    "(path-less replace, value-path keys such as 'emails[type eq \"work\"].value') answers 400",
-)
 PROFILE_NAMES = ["okta-oin", "okta-aiw", "jumpcloud", "entra", "entra-optscim062020"]
-PROFILES_TODAY = [
-    pytest.param(n, marks=ENTRA_VALUE_PATH_KEYS) if n == "entra-optscim062020" else n
-    for n in PROFILE_NAMES
-]
 
 
 # ---- directory ---------------------------------------------------------------------------------
@@ -640,7 +631,7 @@ async def test_entra_finds_an_existing_user_by_an_unquoted_external_id(
     assert (await user_state(scim, existing["id"]))[1]["active"] is True
 
 
-@pytest.mark.parametrize("name", PROFILES_TODAY)
+@pytest.mark.parametrize("name", PROFILE_NAMES)
 async def test_returning_users_keep_their_id_or_are_created_again_after_delete(
     client: TestClient, scim: Scim, name: str
 ) -> None:
@@ -668,7 +659,7 @@ async def test_returning_users_keep_their_id_or_are_created_again_after_delete(
     await assert_server_holds_the_directory(scim, profile)
 
 
-@pytest.mark.parametrize("name", PROFILES_TODAY)
+@pytest.mark.parametrize("name", PROFILE_NAMES)
 async def test_restart_matches_every_user_and_group_already_on_the_server(
     client: TestClient, scim: Scim, name: str
 ) -> None:
@@ -713,7 +704,6 @@ async def test_relay_of_okta_jumpcloud_and_entra_leaves_one_right_directory(
     assert [len(posts) for posts in okta_group_posts] == [3, 1]  # AIW: only the one OIN deleted
 
 
-@ENTRA_VALUE_PATH_KEYS
 async def test_relay_of_every_profile_leaves_one_right_directory(
     client: TestClient, scim: Scim
 ) -> None:
@@ -856,7 +846,6 @@ async def test_cli_repeated_profile_runs_each_on_the_state_the_previous_left(
     assert len(logins) == 3 == len(set(logins))  # four people, the last step deleted one
 
 
-@ENTRA_VALUE_PATH_KEYS
 async def test_cli_entra_flagged_after_entra_on_the_same_people_has_no_failures(
     client: TestClient, scim: Scim, capsys: pytest.CaptureFixture[str]
 ) -> None:
