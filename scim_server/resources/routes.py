@@ -10,6 +10,7 @@ from scim_server.resources import admin, bulk, discovery, seats_admin, sso_admin
 from scim_server.resources.crud import ResourceEndpoints, search_all
 from scim_server.resources.sso import add_sso_routes
 from scim_server.resources.tenancy import authenticated_scope
+from scim_server.state import services
 
 SCIM = "/scim/v2/{tenant}"
 BULK = f"{SCIM}/Bulk"
@@ -21,13 +22,25 @@ async def not_implemented(request: web.Request) -> web.Response:
     raise NotImplementedException(detail=f"{request.path.rsplit('/', 1)[-1]} is not supported")
 
 
+READY_TIMEOUT_SECONDS = 1.0
+"""How long ``/readyz`` waits for the database's answer to its ping."""
+
+
 async def health(request: web.Request) -> web.Response:
+    """``/healthz``, liveness: this process can serve. It asks nothing of the database."""
     return web.json_response({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    """``/readyz``, readiness: the database answers a ping (503 with Retry-After otherwise)."""
+    await services(request).database.ping(READY_TIMEOUT_SECONDS)
+    return web.json_response({"status": "ready"})
 
 
 def add_routes(app: web.Application) -> None:
     router = app.router
     router.add_get("/healthz", health)
+    router.add_get("/readyz", ready)
 
     router.add_post("/admin/tenants", admin.create_tenant)
     router.add_get("/admin/tenants", admin.list_tenants)
