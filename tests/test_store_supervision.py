@@ -23,16 +23,17 @@ from typing import Any
 import aiohttp
 import psutil
 import pytest
+from aiohttp.test_utils import TestClient
 
 from scim_server.embedded import MODULE, RESTART_DELAYS, free_port
+from scim_server.state import SERVICES
+from tests.conftest import ADMIN, ADMIN_TOKEN, ERROR, Scim
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec(MODULE) is None, reason="needs SecantusDB for the embedded store"
 )
 
-ADMIN = "supervision-admin-token"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 # Long enough for every restart the supervisor tries, on a busy machine.
 WAIT_SECONDS = sum(RESTART_DELAYS) + 45
 
@@ -109,7 +110,7 @@ async def server(request: Any, tmp_path: Path) -> AsyncIterator[Server]:
     environment = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
     command = [sys.executable, "-m", "scim_server", "serve", "--port", str(port)]
     command += ["--data-dir", str(data_dir), "--workers", str(workers)]
-    command += ["--admin-token", ADMIN, "--log-level", "WARNING"]
+    command += ["--admin-token", ADMIN_TOKEN, "--log-level", "WARNING"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=environment)
     assert process.stdout is not None
     banner = process.stdout.readline()
@@ -119,7 +120,7 @@ async def server(request: Any, tmp_path: Path) -> AsyncIterator[Server]:
             server = Server(process, f"http://127.0.0.1:{port}", data_dir, http)
             await server.wait_ready()  # every worker is up once the tenant can be created
             status, _, body = await server.request(
-                "POST", "/admin/tenants", {"name": "acme"}, token=ADMIN
+                "POST", "/admin/tenants", {"name": "acme"}, token=ADMIN_TOKEN
             )
             assert status == 201, body
             server.token = body["token"]
@@ -246,3 +247,40 @@ def _stores_on(data_dir: Path) -> list[psutil.Process]:
             if str(data_dir) in process.cmdline() and process.status() != psutil.STATUS_ZOMBIE:
                 found.append(process)
     return found
+
+
+async def test_healthz_and_readyz_answer_without_a_token_and_are_not_journaled(
+    client: TestClient, scim: Scim
+) -> None:
+    for path, status in (("/healthz", "ok"), ("/readyz", "ready")):
+        response = await client.get(path)
+        assert response.status == 200, await response.text()
+        assert await response.json() == {"status": status}
+    await client.app[SERVICES].journal.flush()
+    response = await client.get(f"/admin/tenants/{scim.tenant}/journal", headers=ADMIN)
+    assert (await response.json())["entries"] == []
+
+
+async def test_a_store_given_by_mongodb_uri_is_neither_started_nor_supervised(
+    mongodb_uri: str, database_name: str, mongo_db: Any
+) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "scim_server", "serve", "--port", str(port)]
+    command += ["--mongodb-uri", mongodb_uri, "--database", database_name]
+    command += ["--admin-token", ADMIN_TOKEN, "--log-level", "WARNING"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    try:
+        assert "listening on" in process.stdout.readline()
+        assert psutil.Process(process.pid).children() == []
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/readyz") as response,
+        ):
+            assert response.status == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
