@@ -32,6 +32,16 @@ STABLE_SECONDS = 60.0
 RESTART_TIMEOUT = 30.0
 """How long one restart may take to answer a ping before the attempt counts as failed."""
 
+DIE_WITH_PARENT = """
+import ctypes, os, signal, sys
+ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG, kept across exec
+if os.getppid() != int(sys.argv[1]):
+    sys.exit("the server stopped before its store started")
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+"""Runs the store on Linux: SIGTERM when the server dies, even by SIGKILL, so that an orphaned
+store never holds the data directory against the next server."""
+
 
 class EmbeddedStoreError(RuntimeError):
     """The embedded database could not be started."""
@@ -81,7 +91,7 @@ class EmbeddedMongo:
         return self.uri
 
     def _command(self) -> list[str]:
-        return [
+        secantus = [
             sys.executable,
             "-m",
             MODULE,
@@ -94,6 +104,9 @@ class EmbeddedMongo:
             "--log-level",
             "WARNING",
         ]
+        if not sys.platform.startswith("linux"):
+            return secantus
+        return [sys.executable, "-c", DIE_WITH_PARENT, str(os.getpid()), *secantus]
 
     def _wait_until_ready(self, process: subprocess.Popen[bytes], timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -87,8 +87,6 @@ def _supervise(settings: Settings, store: str, on_stop: Callable[[], None] | Non
         context.Process(target=_worker, args=(settings, store, index == 0), name=f"worker-{index}")
         for index in range(settings.workers)
     ]
-    for worker in workers:
-        worker.start()
 
     def stop(signum: int, _frame: object) -> None:
         if on_stop is not None:
@@ -97,8 +95,11 @@ def _supervise(settings: Settings, store: str, on_stop: Callable[[], None] | Non
             if worker.is_alive() and worker.pid is not None:
                 worker.terminate()
 
+    # Installed first: a signal from the first moment on stops the workers and the store.
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
+        for worker in workers:
+            worker.start()
         for worker in workers:
             worker.join()
     finally:
@@ -115,6 +116,13 @@ async def _run(
     reuse_port: bool,
     on_stop: Callable[[], None] | None = None,
 ) -> None:
+    # Installed first: a signal from the first moment on (even right after the announcement,
+    # or while starting) drains and stops cleanly rather than killing the process outright.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+
     app = create_app(settings)
     runner = web.AppRunner(
         app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS
@@ -124,11 +132,6 @@ async def _run(
     await site.start()
     if announce:
         _announce(settings, store, app[SERVICES].admin_token)
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     if on_stop is not None:
         on_stop()

@@ -101,12 +101,9 @@ def assert_unavailable(status: int, headers: dict[str, str], body: Any) -> None:
     assert body["schemas"] == [ERROR] and body["status"] == "503"
 
 
-@pytest.fixture
-async def server(request: Any, tmp_path: Path) -> AsyncIterator[Server]:
-    """A server on its own embedded store, with tenant ``acme``; ``request.param`` workers."""
-    workers = getattr(request, "param", 1)
+def start_server(data_dir: Path, workers: int = 1) -> tuple[subprocess.Popen[str], str]:
+    """``scim-server serve`` on its own embedded store in ``data_dir``, once it has announced."""
     port = free_port()
-    data_dir = tmp_path / "data"
     environment = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
     command = [sys.executable, "-m", "scim_server", "serve", "--port", str(port)]
     command += ["--data-dir", str(data_dir), "--workers", str(workers)]
@@ -115,9 +112,16 @@ async def server(request: Any, tmp_path: Path) -> AsyncIterator[Server]:
     assert process.stdout is not None
     banner = process.stdout.readline()
     assert "listening on" in banner, banner
+    return process, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def server(request: Any, tmp_path: Path) -> AsyncIterator[Server]:
+    """A server on its own embedded store, with tenant ``acme``; ``request.param`` workers."""
+    process, url = start_server(tmp_path / "data", getattr(request, "param", 1))
     try:
         async with aiohttp.ClientSession() as http:
-            server = Server(process, f"http://127.0.0.1:{port}", data_dir, http)
+            server = Server(process, url, tmp_path / "data", http)
             await server.wait_ready()  # every worker is up once the tenant can be created
             status, _, body = await server.request(
                 "POST", "/admin/tenants", {"name": "acme"}, token=ADMIN_TOKEN
@@ -247,6 +251,36 @@ def _stores_on(data_dir: Path) -> list[psutil.Process]:
             if str(data_dir) in process.cmdline() and process.status() != psutil.STATUS_ZOMBIE:
                 found.append(process)
     return found
+
+
+async def test_a_server_killed_outright_takes_its_store_along_and_its_data_serves_again(
+    server: Server,
+) -> None:
+    status, user = await server.create_user("survivor")
+    assert status == 201
+    store = server.store()
+    server.process.kill()  # as the OOM killer would: no clean-up of any kind
+    server.process.wait()
+    # The orphaned store stops by itself, so it does not hold the data directory.
+    await asyncio.to_thread(store.wait, WAIT_SECONDS)
+    process, url = start_server(server.data_dir)
+    try:
+        server.process, server.url = process, url
+        status, _, body = await server.request("GET", f"/scim/v2/acme/Users/{user['id']}")
+        assert status == 200 and body["userName"] == "survivor"
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+
+
+async def test_sigterm_right_after_the_announcement_stops_the_server_and_its_store(
+    tmp_path: Path,
+) -> None:
+    process, _ = start_server(tmp_path / "data")
+    store = psutil.Process(process.pid).children()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert not any(child.is_running() for child in store)
 
 
 async def test_healthz_and_readyz_answer_without_a_token_and_are_not_journaled(
