@@ -64,9 +64,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
 }
 
-CLOSE_TIMEOUT_SECONDS = 1.0
-"""How long closing the client may wait to end its sessions: a server that is gone would
-otherwise hold the close up for a whole server-selection timeout."""
+CLOSE_TIMEOUT_SECONDS = 0.5
+"""How long closing the client may wait to end its sessions, a courtesy (the server expires
+them anyway): a server that is gone would otherwise hold the close up for a whole
+server-selection timeout."""
 
 JOURNAL_TTL_INDEX = "at_ttl"
 INDEX_OPTIONS_CONFLICT = frozenset({85, 86})  # IndexOptionsConflict, IndexKeySpecsConflict
