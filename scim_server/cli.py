@@ -18,6 +18,7 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from scim_server.embedded import EmbeddedStoreError
     from scim_server.server import serve
 
     settings = Settings.from_env(
@@ -41,7 +42,11 @@ def _serve(args: argparse.Namespace) -> int:
         journal_ttl_seconds=args.journal_ttl_seconds,
         log_level=args.log_level,
     )
-    serve(settings)
+    try:
+        serve(settings)
+    except EmbeddedStoreError as error:
+        print(f"scim-server: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

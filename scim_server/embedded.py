@@ -13,7 +13,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pymongo import MongoClient
@@ -22,6 +24,23 @@ from pymongo.errors import PyMongoError
 log = logging.getLogger(__name__)
 
 MODULE = "secantus"
+
+RESTART_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+"""Seconds before each restart of a store that died: at most five in a row, then give up."""
+STABLE_SECONDS = 60.0
+"""A store that stayed up this long before dying had recovered: its restarts count from zero."""
+RESTART_TIMEOUT = 30.0
+"""How long one restart may take to answer a ping before the attempt counts as failed."""
+
+DIE_WITH_PARENT = """
+import ctypes, os, signal, sys
+ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG, kept across exec
+if os.getppid() != int(sys.argv[1]):
+    sys.exit("the server stopped before its store started")
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+"""Runs the store on Linux: SIGTERM when the server dies, even by SIGKILL, so that an orphaned
+store never holds the data directory against the next server."""
 
 
 class EmbeddedStoreError(RuntimeError):
@@ -58,9 +77,21 @@ class EmbeddedMongo:
                 "the embedded store needs SecantusDB: pip install 'scim-toolkit[embedded]', "
                 "or set MONGODB_URI to use an existing MongoDB"
             )
-        if self.storage_path != ":memory:":
-            os.makedirs(self.storage_path, exist_ok=True)
-        command = [
+        try:
+            if self.storage_path != ":memory:":
+                os.makedirs(self.storage_path, exist_ok=True)
+            process = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL)
+        except OSError as error:
+            raise EmbeddedStoreError(f"SecantusDB could not be started: {error}") from error
+        self._process = process
+        self._wait_until_ready(process, timeout)
+        log.info(
+            "embedded SecantusDB listening on 127.0.0.1:%d (data: %s)", self.port, self.storage_path
+        )
+        return self.uri
+
+    def _command(self) -> list[str]:
+        secantus = [
             sys.executable,
             "-m",
             MODULE,
@@ -73,20 +104,16 @@ class EmbeddedMongo:
             "--log-level",
             "WARNING",
         ]
-        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
-        self._wait_until_ready(timeout)
-        log.info(
-            "embedded SecantusDB listening on 127.0.0.1:%d (data: %s)", self.port, self.storage_path
-        )
-        return self.uri
+        if not sys.platform.startswith("linux"):
+            return secantus
+        return [sys.executable, "-c", DIE_WITH_PARENT, str(os.getpid()), *secantus]
 
-    def _wait_until_ready(self, timeout: float) -> None:
+    def _wait_until_ready(self, process: subprocess.Popen[bytes], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self._process is not None
-            if self._process.poll() is not None:
+            if process.poll() is not None:
                 raise EmbeddedStoreError(
-                    f"SecantusDB exited with status {self._process.returncode} "
+                    f"SecantusDB exited with status {process.returncode} "
                     f"(is {self.storage_path} used by another server?)"
                 )
             client: MongoClient[dict[str, object]] = MongoClient(
@@ -101,6 +128,14 @@ class EmbeddedMongo:
                 client.close()
         self.stop()
         raise EmbeddedStoreError(f"SecantusDB did not answer within {timeout:.0f}s")
+
+    def wait(self) -> int | None:
+        """Block until the running store exits, reap it, and answer its exit status.
+
+        ``None`` when no store is running (never started, or stopped already).
+        """
+        process = self._process
+        return None if process is None else process.wait()
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self._process = self._process, None
@@ -119,3 +154,85 @@ class EmbeddedMongo:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class StoreSupervisor:
+    """Keeps the embedded store running: a store that dies is reaped and started again.
+
+    The restart uses the same port and data directory, so the URI every worker holds
+    stays valid (their clients reconnect on their own) and every write acknowledged
+    with ``j=True`` is still there. Restarts wait ``delays`` seconds (a bounded
+    exponential back-off); once they are spent without the store staying up for
+    ``stable_seconds``, the supervisor gives up and calls ``on_give_up`` (the server
+    then exits non-zero, for its own process supervisor to restart it).
+    """
+
+    def __init__(
+        self,
+        store: EmbeddedMongo,
+        on_give_up: Callable[[], None],
+        *,
+        delays: Sequence[float] = RESTART_DELAYS,
+        stable_seconds: float = STABLE_SECONDS,
+    ) -> None:
+        self.store = store
+        self.gave_up = False
+        self._on_give_up = on_give_up
+        self._delays = tuple(delays)
+        self._stable_seconds = stable_seconds
+        self._restarts = 0  # in a row: since the store last stayed up for stable_seconds
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="store-supervisor", daemon=True)
+
+    def start(self) -> None:
+        """Watch the store, which must be running already."""
+        self._thread.start()
+
+    def stop_restarting(self) -> None:
+        """Leave a store that dies from now on dead: the server is shutting down."""
+        self._stopping.set()
+
+    def stop(self) -> None:
+        """Stop watching, then stop the store, also one a restart was bringing up meanwhile."""
+        self.stop_restarting()
+        self.store.stop()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.store.stop()
+
+    def _watch(self) -> None:
+        while True:
+            up_since = time.monotonic()
+            status = self.store.wait()
+            if self._stopping.is_set():
+                return
+            if time.monotonic() - up_since >= self._stable_seconds:
+                self._restarts = 0
+            log.error("embedded SecantusDB exited with status %s", status)
+            if not self._restart():
+                if not self._stopping.is_set():
+                    log.critical(
+                        "embedded SecantusDB did not stay up after %d restarts; giving up",
+                        self._restarts,
+                    )
+                    self.gave_up = True
+                    self._on_give_up()
+                return
+            if self._stopping.is_set():
+                self.store.stop()  # stop() may have come before this restart's process existed
+                return
+
+    def _restart(self) -> bool:
+        """Start the store again after the next delays; ``False`` when none is left or stopping."""
+        for delay in self._delays[self._restarts :]:
+            self._restarts += 1
+            if self._stopping.wait(delay):
+                return False
+            try:
+                self.store.start(RESTART_TIMEOUT)
+            except EmbeddedStoreError as error:
+                log.error("restart %d of %d failed: %s", self._restarts, len(self._delays), error)
+                continue
+            log.warning("embedded SecantusDB restarted (restart %d in a row)", self._restarts)
+            return True
+        return False

@@ -3,6 +3,11 @@
 Workers share the listening port through ``SO_REUSEPORT`` and share nothing
 else: every piece of state lives in MongoDB (in-process caches are only caches),
 so any worker can answer any request.
+
+The process that starts the embedded store also supervises it: a store that dies
+is restarted on the same port and data directory while the workers keep running
+(they answer 503 meanwhile); a store that cannot be restarted stops the server
+with a non-zero exit status.
 """
 
 from __future__ import annotations
@@ -10,13 +15,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
+from collections.abc import Callable
 from dataclasses import replace
 
 from aiohttp import web
 
 from scim_server.config import Settings
-from scim_server.embedded import EmbeddedMongo
+from scim_server.embedded import EmbeddedMongo, EmbeddedStoreError, StoreSupervisor
 from scim_server.web.app import create_app
 from scim_server.web.state import SERVICES
 
@@ -26,21 +33,39 @@ SHUTDOWN_GRACE_SECONDS = 30.0
 
 
 def serve(settings: Settings) -> None:
+    """Run the server until SIGTERM or SIGINT; raise ``EmbeddedStoreError`` if the store is lost."""
     _configure_logging(settings)
-    embedded = None
-    store = "MongoDB at MONGODB_URI"
-    if not settings.mongodb_uri:
-        embedded = EmbeddedMongo(settings.data_dir)
-        settings = replace(settings, mongodb_uri=embedded.start())
-        store = f"embedded SecantusDB, data in {settings.data_dir}"
+    if settings.mongodb_uri:
+        _serve(settings, "MongoDB at MONGODB_URI")  # the operator's: never supervised here
+        return
+    store = EmbeddedMongo(settings.data_dir)
+    settings = replace(settings, mongodb_uri=store.start())
+    supervisor = StoreSupervisor(store, on_give_up=_stop_serving)
+    supervisor.start()
     try:
-        if settings.workers <= 1:
-            asyncio.run(_run(settings, store, announce=True, reuse_port=False))
-        else:
-            _supervise(settings, store)
+        # Once shutting down, a store that is gone stays gone: nothing waits for a restart.
+        _serve(
+            settings,
+            f"embedded SecantusDB, data in {settings.data_dir}",
+            supervisor.stop_restarting,
+        )
     finally:
-        if embedded is not None:
-            embedded.stop()
+        supervisor.stop()
+    if supervisor.gave_up:
+        raise EmbeddedStoreError("the embedded store died and could not be restarted")
+
+
+def _serve(settings: Settings, store: str, on_stop: Callable[[], None] | None = None) -> None:
+    """Serve until SIGTERM or SIGINT, calling ``on_stop`` as soon as one arrives."""
+    if settings.workers <= 1:
+        asyncio.run(_run(settings, store, announce=True, reuse_port=False, on_stop=on_stop))
+    else:
+        _supervise(settings, store, on_stop)
+
+
+def _stop_serving() -> None:
+    """Shut this server down as SIGTERM does: in-flight requests drain, workers stop."""
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -55,23 +80,26 @@ def _worker(settings: Settings, store: str, announce: bool) -> None:
     asyncio.run(_run(settings, store, announce=announce, reuse_port=True))
 
 
-def _supervise(settings: Settings, store: str) -> None:
+def _supervise(settings: Settings, store: str, on_stop: Callable[[], None] | None) -> None:
     """Run the workers; SIGTERM or SIGINT is passed on to each, which drain and exit."""
     context = multiprocessing.get_context("spawn")
     workers = [
         context.Process(target=_worker, args=(settings, store, index == 0), name=f"worker-{index}")
         for index in range(settings.workers)
     ]
-    for worker in workers:
-        worker.start()
 
     def stop(signum: int, _frame: object) -> None:
+        if on_stop is not None:
+            on_stop()
         for worker in workers:
             if worker.is_alive() and worker.pid is not None:
                 worker.terminate()
 
+    # Installed first: a signal from the first moment on stops the workers and the store.
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
+        for worker in workers:
+            worker.start()
         for worker in workers:
             worker.join()
     finally:
@@ -80,7 +108,21 @@ def _supervise(settings: Settings, store: str) -> None:
     log.info("all %d workers stopped", len(workers))
 
 
-async def _run(settings: Settings, store: str, *, announce: bool, reuse_port: bool) -> None:
+async def _run(
+    settings: Settings,
+    store: str,
+    *,
+    announce: bool,
+    reuse_port: bool,
+    on_stop: Callable[[], None] | None = None,
+) -> None:
+    # Installed first: a signal from the first moment on (even right after the announcement,
+    # or while starting) drains and stops cleanly rather than killing the process outright.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+
     app = create_app(settings)
     runner = web.AppRunner(
         app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS
@@ -90,12 +132,9 @@ async def _run(settings: Settings, store: str, *, announce: bool, reuse_port: bo
     await site.start()
     if announce:
         _announce(settings, store, app[SERVICES].admin_token)
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     await stop.wait()
+    if on_stop is not None:
+        on_stop()
     log.info("shutting down: finishing in-flight requests")
     # cleanup() stops accepting, lets in-flight requests finish, then closes the database.
     await runner.cleanup()

@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import pymongo
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel, WriteConcern
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -62,6 +63,11 @@ INDEXES: dict[str, list[IndexModel]] = {
         )
     ],
 }
+
+CLOSE_TIMEOUT_SECONDS = 0.5
+"""How long closing the client may wait to end its sessions, a courtesy (the server expires
+them anyway): a server that is gone would otherwise hold the close up for a whole
+server-selection timeout."""
 
 JOURNAL_TTL_INDEX = "at_ttl"
 INDEX_OPTIONS_CONFLICT = frozenset({85, 86})  # IndexOptionsConflict, IndexKeySpecsConflict
@@ -135,5 +141,11 @@ class Database:
         assert stored is not None
         return str(stored["value"])
 
+    async def ping(self, timeout: float) -> None:
+        """Raise one of PyMongo's connection errors unless the server answers within ``timeout``."""
+        with pymongo.timeout(timeout):
+            await self.db.command("ping")
+
     async def close(self) -> None:
-        await self.client.close()
+        with pymongo.timeout(CLOSE_TIMEOUT_SECONDS):
+            await self.client.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -24,6 +25,10 @@ from scim_server.web.routes import BULK, add_routes
 from scim_server.web.state import SERVICES, Services
 
 log = logging.getLogger(__name__)
+
+JOURNAL_FINAL_FLUSH_SECONDS = 1.0
+"""How long shutdown waits for the journal's last entries: a database that is gone must not
+hold it up for a server-selection timeout per batch."""
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -80,7 +85,10 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
         try:
             yield
         finally:
-            await journal.stop()  # writes what is still queued, while the database is open
+            try:  # writes what is still queued, while the database is open
+                await asyncio.wait_for(journal.stop(), JOURNAL_FINAL_FLUSH_SECONDS)
+            except TimeoutError:
+                log.warning("provisioning journal: entries left unwritten at shutdown")
             await database.close()
 
     return context

@@ -9,6 +9,7 @@ from scim_server.models import KINDS
 from scim_server.web import admin, bulk, discovery, seats_admin, sso_admin
 from scim_server.web.crud import ResourceEndpoints, search_all
 from scim_server.web.sso import add_sso_routes
+from scim_server.web.state import services
 from scim_server.web.tenancy import authenticated_scope
 
 SCIM = "/scim/v2/{tenant}"
@@ -21,8 +22,19 @@ async def not_implemented(request: web.Request) -> web.Response:
     raise NotImplementedException(detail=f"{request.path.rsplit('/', 1)[-1]} is not supported")
 
 
+READY_TIMEOUT_SECONDS = 1.0
+"""How long ``/readyz`` waits for the database's answer to its ping."""
+
+
 async def health(request: web.Request) -> web.Response:
+    """``/healthz``, liveness: this process can serve. It asks nothing of the database."""
     return web.json_response({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    """``/readyz``, readiness: the database answers a ping (503 with Retry-After otherwise)."""
+    await services(request).database.ping(READY_TIMEOUT_SECONDS)
+    return web.json_response({"status": "ready"})
 
 
 def admin_application() -> web.Application:
@@ -57,6 +69,7 @@ def admin_application() -> web.Application:
 def add_routes(app: web.Application) -> None:
     router = app.router
     router.add_get("/healthz", health)
+    router.add_get("/readyz", ready)
 
     app.add_subapp("/admin", admin_application())
 

@@ -1,0 +1,334 @@
+"""The embedded store is supervised: killed, it is restarted; frozen, it is waited for.
+
+Every test runs the real ``scim-server serve`` as a subprocess on its own embedded
+SecantusDB (a temporary data directory), and kills or freezes that real store child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+import pytest
+from aiohttp.test_utils import TestClient
+
+from scim_server.embedded import MODULE, RESTART_DELAYS, free_port
+from scim_server.web.state import SERVICES
+from tests.conftest import ADMIN, ADMIN_TOKEN, ERROR, Scim
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec(MODULE) is None, reason="needs SecantusDB for the embedded store"
+)
+
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+# Long enough for every restart the supervisor tries, on a busy machine.
+WAIT_SECONDS = sum(RESTART_DELAYS) + 45
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    url: str
+    data_dir: Path
+    http: aiohttp.ClientSession
+    token: str = ""
+
+    def store(self) -> psutil.Process:
+        """The SecantusDB child of the server process (the parent owns it, whatever the workers)."""
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            for child in psutil.Process(self.process.pid).children():
+                try:
+                    if f"-m {MODULE} " in " ".join(child.cmdline()) and child.is_running():
+                        return child
+                except psutil.NoSuchProcess:
+                    continue
+            time.sleep(0.1)
+        raise AssertionError("no SecantusDB child")
+
+    async def request(
+        self, method: str, path: str, json: Any = None, token: str | None = None
+    ) -> tuple[int, dict[str, str], Any]:
+        headers = {"Authorization": f"Bearer {token or self.token}"}
+        async with self.http.request(method, self.url + path, json=json, headers=headers) as r:
+            body = await r.json(content_type=None) if r.content_length != 0 else None
+            return r.status, dict(r.headers), body
+
+    async def create_user(self, name: str) -> tuple[int, Any]:
+        status, _, body = await self.request(
+            "POST", "/scim/v2/acme/Users", {"schemas": [USER], "userName": name}
+        )
+        return status, body
+
+    async def wait_ready(self) -> list[tuple[int, int, dict[str, str], Any]]:
+        """Poll ``/healthz`` and ``/readyz`` until ready: every (healthz, readyz, headers, body)."""
+        seen = []
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            health, _, _ = await self.request("GET", "/healthz")
+            status, headers, body = await self.request("GET", "/readyz")
+            seen.append((health, status, headers, body))
+            if status == 200:
+                return seen
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"not ready again within {WAIT_SECONDS}s: {seen[-1]}")
+
+
+# The parent process owns the store whatever the number of workers: both ways are supervised.
+ONE_PROCESS_AND_TWO_WORKERS = pytest.mark.parametrize(
+    "server", [1, 2], ids=["one-process", "two-workers"], indirect=True
+)
+
+
+def assert_unavailable(status: int, headers: dict[str, str], body: Any) -> None:
+    """503 as RFC 7644 §3.12 says, with a Retry-After."""
+    assert status == 503, body
+    assert int(headers["Retry-After"]) > 0
+    assert headers["Content-Type"].startswith("application/scim+json")
+    assert body["schemas"] == [ERROR] and body["status"] == "503"
+
+
+def start_server(data_dir: Path, workers: int = 1) -> tuple[subprocess.Popen[str], str]:
+    """``scim-server serve`` on its own embedded store in ``data_dir``, once it has announced."""
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
+    command = [sys.executable, "-m", "scim_server", "serve", "--port", str(port)]
+    command += ["--data-dir", str(data_dir), "--workers", str(workers)]
+    command += ["--admin-token", ADMIN_TOKEN, "--log-level", "WARNING"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=environment)
+    assert process.stdout is not None
+    banner = process.stdout.readline()
+    assert "listening on" in banner, banner
+    return process, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def server(request: Any, tmp_path: Path) -> AsyncIterator[Server]:
+    """A server on its own embedded store, with tenant ``acme``; ``request.param`` workers."""
+    process, url = start_server(tmp_path / "data", getattr(request, "param", 1))
+    try:
+        async with aiohttp.ClientSession() as http:
+            server = Server(process, url, tmp_path / "data", http)
+            await server.wait_ready()  # every worker is up once the tenant can be created
+            status, _, body = await server.request(
+                "POST", "/admin/tenants", {"name": "acme"}, token=ADMIN_TOKEN
+            )
+            assert status == 201, body
+            server.token = body["token"]
+            yield server
+    finally:
+        if process.poll() is None:
+            children = psutil.Process(process.pid).children(recursive=True)
+            process.kill()
+            process.wait()
+            for child in children:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    child.kill()
+
+
+async def stopped(process: subprocess.Popen[str], timeout: float) -> tuple[int, float]:
+    """Wait for ``process`` to exit: its exit status and how long it took."""
+    started = time.monotonic()
+    returncode = await asyncio.to_thread(process.wait, timeout)
+    return returncode, time.monotonic() - started
+
+
+@ONE_PROCESS_AND_TWO_WORKERS
+async def test_a_killed_store_is_restarted_and_every_acknowledged_write_is_still_there(
+    server: Server,
+) -> None:
+    created = await asyncio.gather(*[server.create_user(f"before{i}") for i in range(20)])
+    assert [status for status, _ in created] == [201] * 20
+    killed = server.store()
+
+    killed.send_signal(signal.SIGKILL)
+    during = asyncio.ensure_future(server.request("GET", "/scim/v2/acme/Users?count=1"))
+    outage = await server.wait_ready()
+
+    # Liveness held throughout; readiness said no, as a SCIM error with Retry-After.
+    assert all(health == 200 for health, _, _, _ in outage)
+    refused = [(status, headers, body) for _, status, headers, body in outage if status != 200]
+    assert refused, "the store never looked down"
+    for status, headers, body in refused:
+        assert_unavailable(status, headers, body)
+    # A request made while the store was down waited for it or was told to retry; never a 500.
+    status, headers, body = await during
+    if status != 200:
+        assert_unavailable(status, headers, body)
+
+    # Serving again, in the same server process, on a new store over the same data.
+    assert server.process.poll() is None
+    restarted = server.store()
+    assert restarted.pid != killed.pid
+    assert not psutil.pid_exists(killed.pid), "the killed store was left a zombie"
+    for _, user in created:
+        status, _, body = await server.request("GET", f"/scim/v2/acme/Users/{user['id']}")
+        assert status == 200 and body["userName"] == user["userName"]
+    status, _ = await server.create_user("after")
+    assert status == 201
+
+
+async def test_a_store_killed_again_is_restarted_again(server: Server) -> None:
+    # Two rounds: a kill that lands while a restart is still checking its store counts as a
+    # second restart in a row, and five in a row are the most there are.
+    for round_ in range(2):
+        server.store().send_signal(signal.SIGKILL)
+        await server.wait_ready()
+        status, _ = await server.create_user(f"round{round_}")
+        assert status == 201
+    status, _, body = await server.request("GET", "/scim/v2/acme/Users")
+    assert body["totalResults"] == 2
+
+
+async def test_a_frozen_store_answers_503_with_retry_after_then_recovers(server: Server) -> None:
+    status, user = await server.create_user("frozen")
+    assert status == 201
+    store = server.store()
+    store.send_signal(signal.SIGSTOP)
+    try:
+        # Requests while it is frozen are told to come back, not left hanging or failed with 500.
+        refused = await asyncio.gather(
+            *[server.request("GET", f"/scim/v2/acme/Users/{user['id']}") for _ in range(4)],
+            server.request("GET", "/readyz"),
+        )
+        for status, headers, body in refused:
+            assert_unavailable(status, headers, body)
+        status, _, _ = await server.request("GET", "/healthz")
+        assert status == 200
+    finally:
+        store.send_signal(signal.SIGCONT)
+    await server.wait_ready()
+    status, _, body = await server.request("GET", f"/scim/v2/acme/Users/{user['id']}")
+    assert status == 200 and body["userName"] == "frozen"
+    assert server.store().pid == store.pid  # frozen is not dead: it was not restarted
+
+
+@ONE_PROCESS_AND_TWO_WORKERS
+async def test_sigterm_with_the_store_killed_stops_promptly(server: Server) -> None:
+    # Journal entries still queued when the store dies: shutdown tries to write them.
+    created = await asyncio.gather(*[server.create_user(f"queued{i}") for i in range(5)])
+    assert [status for status, _ in created] == [201] * 5
+    server.store().send_signal(signal.SIGKILL)
+    server.process.send_signal(signal.SIGTERM)
+    returncode, seconds = await stopped(server.process, timeout=30)
+    print(f"SIGTERM with the store killed: stopped in {seconds:.2f}s")
+    assert returncode == 0
+    assert seconds < 5
+
+
+@ONE_PROCESS_AND_TWO_WORKERS
+async def test_a_store_that_cannot_be_restarted_stops_the_server_non_zero(
+    server: Server,
+) -> None:
+    status, _ = await server.create_user("last")
+    assert status == 201
+    store = server.store()
+    shutil.rmtree(server.data_dir)
+    server.data_dir.write_text("not a directory")  # no restart can open it any more
+    store.send_signal(signal.SIGKILL)
+    returncode, _ = await stopped(server.process, timeout=WAIT_SECONDS)
+    assert returncode != 0
+    assert not psutil.pid_exists(store.pid)
+    assert _stores_on(server.data_dir) == []
+
+
+def _stores_on(data_dir: Path) -> list[psutil.Process]:
+    """SecantusDB processes running on ``data_dir``."""
+    found = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if str(data_dir) in process.cmdline() and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+    return found
+
+
+async def test_a_server_killed_outright_takes_its_store_along_and_its_data_serves_again(
+    server: Server,
+) -> None:
+    status, user = await server.create_user("survivor")
+    assert status == 201
+    store = server.store()
+    server.process.kill()  # as the OOM killer would: no clean-up of any kind
+    server.process.wait()
+    # The orphaned store stops by itself, so it does not hold the data directory.
+    await asyncio.to_thread(store.wait, WAIT_SECONDS)
+    process, url = start_server(server.data_dir)
+    try:
+        server.process, server.url = process, url
+        status, _, body = await server.request("GET", f"/scim/v2/acme/Users/{user['id']}")
+        assert status == 200 and body["userName"] == "survivor"
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+
+
+async def test_sigterm_right_after_the_announcement_stops_the_server_and_its_store(
+    tmp_path: Path,
+) -> None:
+    process, _ = start_server(tmp_path / "data")
+    store = psutil.Process(process.pid).children()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert not any(child.is_running() for child in store)
+
+
+async def test_healthz_and_readyz_answer_without_a_token_and_are_not_journaled(
+    client: TestClient, scim: Scim
+) -> None:
+    for path, status in (("/healthz", "ok"), ("/readyz", "ready")):
+        response = await client.get(path)
+        assert response.status == 200, await response.text()
+        assert await response.json() == {"status": status}
+    await client.app[SERVICES].journal.flush()
+    response = await client.get(f"/admin/tenants/{scim.tenant}/journal", headers=ADMIN)
+    assert (await response.json())["entries"] == []
+
+
+async def test_a_store_given_by_mongodb_uri_is_neither_started_nor_supervised(
+    mongodb_uri: str, database_name: str, mongo_db: Any
+) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "scim_server", "serve", "--port", str(port)]
+    command += ["--mongodb-uri", mongodb_uri, "--database", database_name]
+    command += ["--admin-token", ADMIN_TOKEN, "--log-level", "WARNING"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    try:
+        assert "listening on" in process.stdout.readline()
+        assert psutil.Process(process.pid).children() == []
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/readyz") as response,
+        ):
+            assert response.status == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_a_store_that_cannot_start_fails_serve_with_status_1_and_one_line(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.write_text("not a directory")
+    environment = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
+    command = [sys.executable, "-m", "scim_server", "serve", "--port", str(free_port())]
+    command += ["--data-dir", str(data_dir)]
+    finished = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=60)
+    assert finished.returncode == 1
+    assert finished.stderr.strip().splitlines()[-1].startswith("scim-server: SecantusDB could not")
+    assert "Traceback" not in finished.stderr
