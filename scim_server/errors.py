@@ -49,6 +49,16 @@ class UnsupportedMediaTypeException(SCIMException):
     _default_detail = "Send application/scim+json or application/json"
 
 
+class URITooLongException(SCIMException):
+    status = 414
+    _default_detail = "The URL is too long; send the query in the body of POST .search"
+
+
+class HeaderTooLargeException(SCIMException):
+    status = 431
+    _default_detail = "A request header is too large"
+
+
 class InternalErrorException(SCIMException):
     status = 500
     _default_detail = "The server failed to process the request"
@@ -76,6 +86,19 @@ def _seats_in_use(seats: int, used: int) -> str:
     if seats == 1:
         return "has 1 seat and it is in use" if used == 1 else f"has 1 seat and {used} are in use"
     return f"has {seats} seats and {'all ' if used == seats else ''}{used} are in use"
+
+
+def is_unicode_text(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8, as every BSON string must.
+
+    A lone surrogate does not: aiohttp reads bytes that are not UTF-8 as such
+    surrogates, and JSON-style ``\\uD800`` escapes can spell one.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def resource_not_found(endpoint: str, resource_id: str) -> NotFoundException:

@@ -44,6 +44,7 @@ from scim2_models.path import (
     coerce_value,
 )
 
+from scim_server.errors import is_unicode_text
 from scim_server.models import storage_key
 
 Query = dict[str, Any]
@@ -174,7 +175,13 @@ def _is_complex(binding: AttributeBinding) -> bool:
 
 
 def _operand(binding: AttributeBinding, value: Any) -> Any:
-    """A coerced filter value in the form the stored field holds it in."""
+    """A coerced filter value in the form the stored field holds it in.
+
+    A string must be one BSON can hold: the filter grammar's ``\\uXXXX`` escapes can
+    spell a lone surrogate, which no UTF-8 string (so no stored value) contains.
+    """
+    if isinstance(value, str) and not is_unicode_text(value):
+        raise InvalidFilterException(detail=f"the value {value!r} is not Unicode text")
     if isinstance(value, datetime):
         # BSON datetimes are UTC; a filter value without an offset is read as UTC.
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)

@@ -71,7 +71,7 @@ class TokenAuthority:
         token = _token_from_header(authorization)
         try:
             claims = jwt.decode(
-                token,
+                token.encode("utf-8"),
                 self._secret,
                 algorithms=[ALGORITHM],
                 issuer=ISSUER,
@@ -79,7 +79,9 @@ class TokenAuthority:
             )
         except jwt.ExpiredSignatureError:
             raise UnauthorizedException(detail="the bearer token has expired") from None
-        except jwt.InvalidTokenError:
+        except (jwt.InvalidTokenError, UnicodeEncodeError):
+            # aiohttp reads header bytes that are not UTF-8 as lone surrogates, which
+            # do not encode back: such a token is no JWT either.
             raise UnauthorizedException(detail="the bearer token is not valid") from None
         if claims["sub"] != tenant:
             raise UnauthorizedException(detail="the bearer token is not valid for this tenant")

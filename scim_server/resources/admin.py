@@ -26,10 +26,16 @@ JOURNAL_MAX_LIMIT = 1000
 
 
 def require_admin(request: web.Request) -> None:
+    """Refuse (401) a request without the admin token, in constant time.
+
+    The comparison is on the bytes the client sent (aiohttp's surrogate escapes turned
+    back into them): ``hmac.compare_digest`` takes ``str`` only when it is ASCII.
+    """
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    expected = services(request).admin_token
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), expected):
+    sent = token.strip().encode("utf-8", "surrogateescape")
+    expected = services(request).admin_token.encode("utf-8")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(sent, expected):
         raise UnauthorizedException(detail="the admin token is required")
 
 
