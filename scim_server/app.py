@@ -10,7 +10,7 @@ from aiohttp import web
 from scim_server.config import Settings
 from scim_server.cursors import CursorCodec
 from scim_server.journal import ProvisioningJournal
-from scim_server.middleware import body_limit, scim_errors
+from scim_server.middleware import PARSER_LIMITS, body_limit, scim_errors
 from scim_server.provisioning import Provisioning
 from scim_server.resources.journaling import journal_bodies, journal_requests
 from scim_server.resources.routes import BULK, add_routes
@@ -38,6 +38,7 @@ def create_app(settings: Settings) -> web.Application:
         ],
         # The largest of the limits; body_limit holds each route to its own.
         client_max_size=max(settings.max_body_bytes, settings.bulk_max_payload_bytes),
+        handler_args=PARSER_LIMITS,
     )
     add_routes(app)
     app.cleanup_ctx.append(_services(settings))

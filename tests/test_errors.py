@@ -17,12 +17,14 @@ from pymongo import AsyncMongoClient
 from scim_server.app import create_app
 from scim_server.config import Settings
 from scim_server.embedded import free_port
+from scim_server.middleware import MAX_URL_BYTES, PARSER_LIMITS
 from scim_server.provisioning import Provisioning
 from scim_server.state import SERVICES, Services
 from scim_server.storage.database import Database
 from scim_server.storage.tenants import TenantRepository
 from scim_server.tokens import TokenAuthority
 from tests.conftest import ADMIN, Scim, make_tenant, scim_error
+from tests.raw_http import raw_request
 
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -321,22 +323,67 @@ async def test_me_is_501(scim: Scim, method: str, path: str) -> None:
 # --- never HTML -----------------------------------------------------------------------------
 
 
-async def test_malformed_http_is_not_answered_with_html(scim: Scim) -> None:
-    """Requests aiohttp cannot parse never reach the middleware; still no HTML page."""
-    assert scim.client.port is not None
-    reader, writer = await asyncio.open_connection(scim.client.host, scim.client.port)
-    writer.write(
-        b"GET /scim/v2/acme/Users HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\n"
-        b"Content-Length: abc\r\nConnection: close\r\n\r\n"
+@pytest.mark.parametrize(
+    ("request_line", "header"),
+    [
+        (b"GET /scim/v2/acme/Users HTTP/1.1", b"Content-Length: abc"),
+        (b"GET /scim/v2/acme/Users/\xff\xfe HTTP/1.1", b"X: y"),
+        (b"GET /scim/v2/acme/Users?filter=userName+eq+%22\xed\xa0\x80%22 HTTP/1.1", b"X: y"),
+        (b"GET /admin/tenants/\xff/tokens HTTP/1.1", b"X: y"),
+        (
+            b"GET /scim/v2/acme/Users?p=%s HTTP/1.1" % (b"x" * PARSER_LIMITS["max_line_size"]),
+            b"X: y",
+        ),
+    ],
+)
+async def test_malformed_http_is_not_answered_with_html(
+    scim: Scim, request_line: bytes, header: bytes
+) -> None:
+    """Requests aiohttp cannot parse (a URL must be ASCII and under the parser's ceiling) never
+    reach the middleware; still a 400 and no HTML page."""
+    answer = await raw_request(scim.client, request_line, b"Accept: text/html", header)
+    assert answer.status == 400
+    assert b"text/html" not in answer.head
+    assert b"<html" not in answer.body.lower()
+
+
+# --- over-long request lines and headers ----------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [8_191, 20_000, 200_000])
+@pytest.mark.parametrize("parameter", ["filter", "attributes", "excludedAttributes"])
+async def test_over_long_url_is_414_scim_error(scim: Scim, parameter: str, size: int) -> None:
+    if parameter == "filter":
+        value = " or ".join(f'userName eq "user{n}"' for n in range(size // 20))
+    else:
+        value = ",".join(f"name.givenName{n}" for n in range(size // 16))
+    response = await scim.get(f"/Users?{parameter}={quote(value)}", headers={"Accept": "text/html"})
+    body = await scim_error(response, 414)
+    assert "POST" in body["detail"] and ".search" in body["detail"]
+
+
+async def test_url_at_the_limit_is_served(scim: Scim) -> None:
+    query = "?filter=" + quote('userName eq "x"')
+    path = f"{scim.base}/Users{query}"
+    padding = MAX_URL_BYTES - len(path) - len("&p=")
+    response = await scim.client.get(f"{path}&p={'x' * padding}", headers=scim.headers())
+    assert response.status == 200, await response.text()
+
+
+async def test_over_long_url_on_admin_and_browser_routes_is_414(scim: Scim) -> None:
+    long = "x" * 9_000
+    await scim_error(await scim.client.get(f"/admin/tenants?q={long}", headers=ADMIN), 414)
+    await scim_error(await scim.client.get(f"/sso/acme/?RelayState={long}"), 414)
+
+
+async def test_over_long_header_is_431_scim_error(scim: Scim) -> None:
+    response = await scim.get("/Users", headers={"If-None-Match": "W/" + "x" * 9_000})
+    await scim_error(response, 431)
+    answer = await raw_request(
+        scim.client, b"GET /scim/v2/acme/Users HTTP/1.1", b"Authorization: Bearer " + b"a" * 20_000
     )
-    await writer.drain()
-    answer = await asyncio.wait_for(reader.read(), 10)
-    writer.close()
-    await writer.wait_closed()
-    head, _, payload = answer.partition(b"\r\n\r\n")
-    assert head.split(b"\r\n")[0].split(b" ")[1] == b"400"
-    assert b"text/html" not in head.lower()
-    assert b"<html" not in payload.lower()
+    assert answer.status == 431
+    assert b"content-type: application/scim+json" in answer.head
 
 
 # --- discovery ------------------------------------------------------------------------------
