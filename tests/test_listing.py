@@ -511,3 +511,38 @@ async def test_paging_integer_at_the_bound_is_an_empty_page(scim: Scim) -> None:
     response = await scim.post("/.search", {"schemas": [SEARCH], "startIndex": MAX_PAGING_INTEGER})
     assert response.status == 200, await response.text()
     assert (await response.json())["Resources"] == []
+
+
+# --- Entra's unquoted values ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "filter=externalId eq jyoung",  # Entra's documented existence check, as it sends it
+        "filter=externalId+eq+jyoung",
+        "filter=externalId%20eq%20jyoung",
+        "filter=userName eq JYoung",
+    ],
+)
+async def test_entra_unquoted_existence_check_finds_the_user(scim: Scim, query: str) -> None:
+    await scim.create_user("jyoung", externalId="jyoung")
+    await scim.create_user("other", externalId="other")
+    response = await scim.client.get(f"{scim.base}/Users?{query}", headers=scim.headers())
+    assert response.status == 200, await response.text()
+    assert [user["userName"] for user in (await response.json())["Resources"]] == ["jyoung"]
+
+
+async def test_entra_unquoted_lookup_of_a_missing_user_is_an_empty_list(scim: Scim) -> None:
+    body = await _list(scim, "filter=externalId eq nobody")
+    assert body["totalResults"] == 0
+
+
+async def test_literals_keep_their_meaning_beside_unquoted_values(
+    scim: Scim, people: dict[str, Any]
+) -> None:
+    assert await _filter(scim, "active eq true and name.familyName eq jensen") == {
+        "BJensen",
+        "alice",
+    }
+    assert await _filter(scim, "title pr and userName ne alice") == {"BJensen"}
