@@ -13,6 +13,7 @@ from urllib.parse import quote
 import pytest
 from aiohttp.test_utils import TestClient
 from pymongo import AsyncMongoClient
+from yarl import URL
 
 from scim_server.app import create_app
 from scim_server.config import Settings
@@ -384,6 +385,21 @@ async def test_over_long_header_is_431_scim_error(scim: Scim) -> None:
     )
     assert answer.status == 431
     assert b"content-type: application/scim+json" in answer.head
+
+
+# --- browser routes ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tenant", ["%20", "a%3Bb", "%C3%A9", "UPPER", "a,b"])
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", "/logout"), ("GET", "/"), ("POST", "/password")]
+)
+async def test_browser_route_for_a_name_no_tenant_can_have_is_the_generic_page(
+    scim: Scim, tenant: str, method: str, path: str
+) -> None:
+    response = await scim.client.request(method, URL(f"/sso/{tenant}{path}", encoded=True))
+    assert response.status == 404, await response.text()
+    assert response.content_type == "text/html"
 
 
 # --- discovery ------------------------------------------------------------------------------

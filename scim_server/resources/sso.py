@@ -14,6 +14,7 @@ from aiohttp import web
 
 from samlkit.metadata import sp_metadata
 from scim_server.errors import DATABASE_UNAVAILABLE
+from scim_server.resources.admin import TENANT_NAME
 from scim_server.responses import public_root
 from scim_server.sso import pages
 from scim_server.sso.service import Origin, SignedIn, SignInFailed
@@ -47,6 +48,9 @@ def html_errors(handler: Handler) -> Handler:
     async def wrapped(request: web.Request) -> web.StreamResponse:
         tenant = request.match_info["tenant"]
         home = origin(request).endpoints(tenant).home_path
+        if not TENANT_NAME.fullmatch(tenant):
+            # No tenant is called that, and the name would not even make a cookie name.
+            return _html(pages.failure_page(home), status=404)
         try:
             return await handler(request)
         except SignInFailed as failed:
