@@ -20,6 +20,7 @@ from scim_server.config import Settings
 from scim_server.embedded import free_port
 from scim_server.middleware import MAX_URL_BYTES, PARSER_LIMITS
 from scim_server.provisioning import Provisioning
+from scim_server.resources.admin import MAX_TOKEN_TTL_SECONDS
 from scim_server.state import SERVICES, Services
 from scim_server.storage.database import Database
 from scim_server.storage.tenants import TenantRepository
@@ -520,3 +521,25 @@ async def test_user_schema_describes_password_and_user_name(scim: Scim) -> None:
 )
 async def test_unknown_schema_is_404(scim: Scim, urn: str) -> None:
     await scim_error(await scim.get(f"/Schemas/{urn}"), 404)
+
+
+# --- numbers out of range in bodies -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ttl", [b"9223372036854775807", b"9223372036854775808", b"18446744073709551615", b"1e308"]
+)
+async def test_token_ttl_beyond_any_date_is_400(scim: Scim, ttl: bytes) -> None:
+    response = await scim.client.post(
+        "/admin/tenants/acme/tokens",
+        data=b'{"ttl_seconds": %s}' % ttl,
+        headers={**ADMIN, "Content-Type": "application/json"},
+    )
+    await scim_error(response, 400, "invalidValue")
+
+
+async def test_token_ttl_at_the_bound_is_issued(scim: Scim) -> None:
+    response = await scim.client.post(
+        "/admin/tenants/acme/tokens", json={"ttl_seconds": MAX_TOKEN_TTL_SECONDS}, headers=ADMIN
+    )
+    assert response.status == 201, await response.text()

@@ -23,6 +23,9 @@ from scim_server.storage.tenants import TenantExists
 
 TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 JOURNAL_MAX_LIMIT = 1000
+MAX_TOKEN_TTL_SECONDS = 100 * 365 * 24 * 3600
+"""A century: a longer lifetime is no lifetime a token needs, and far enough beyond it
+the expiry date cannot be written (a ``datetime`` ends in the year 9999)."""
 
 
 def require_admin(request: web.Request) -> None:
@@ -52,8 +55,12 @@ async def existing_tenant(request: web.Request) -> str:
 
 def _ttl(body: dict[str, Any]) -> int | None:
     ttl = body.get("ttl_seconds")
-    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0):
-        raise InvalidValueException(detail="ttl_seconds is a positive integer")
+    if ttl is not None and (
+        isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 < ttl <= MAX_TOKEN_TTL_SECONDS
+    ):
+        raise InvalidValueException(
+            detail=f"ttl_seconds is a positive integer of at most {MAX_TOKEN_TTL_SECONDS}"
+        )
     return ttl
 
 
