@@ -168,6 +168,7 @@ def filters(draw: st.DrawFn) -> str:
 
 INTEGERS = st.one_of(
     st.integers(min_value=-5, max_value=50),
+    st.sampled_from([2**31 - 1, 2**31, 2**32, 2**40, 2**53 + 1, 2**63 - 1, 2**63, 2**64, 10**23]),
     st.integers(min_value=2**31 - 3, max_value=2**80),
     st.integers(max_value=-(2**31)),
 ).map(str)
@@ -566,22 +567,81 @@ ADMIN_ROUTES = st.sampled_from(
 )
 
 
-@FUZZ
+ADMIN_VALUES = st.one_of(INTEGERS.map(int), JSON)
+
+
+def _admin_body(*keys: str) -> st.SearchStrategy[Any]:
+    """Any JSON, or one of the keys a route reads with any value (alone, so that it is read)."""
+    return st.one_of(
+        JSON, st.sampled_from(keys).flatmap(lambda key: ADMIN_VALUES.map(lambda v: {key: v}))
+    )
+
+
+SSO_SETTINGS = _admin_body(
+    "enabled",
+    "preset",
+    "idp",
+    "name_id",
+    "attributes",
+    "jit",
+    "allowed_groups",
+    "require_signed_assertion",
+    "enforced",
+    "allow_idp_initiated",
+    "clock_skew_seconds",
+    "session_ttl_seconds",
+)
+
+ADMIN_ROUTES = st.sampled_from(
+    [
+        ("POST", "", _admin_body("name")),
+        ("GET", "", JSON),
+        ("POST", "/{segment}/tokens", _admin_body("ttl_seconds", "description")),
+        ("POST", "/acme/tokens", _admin_body("ttl_seconds", "description")),
+        ("POST", "/acme/tokens", _admin_body("ttl_seconds")),
+        ("DELETE", "/acme/tokens/{segment}", JSON),
+        ("DELETE", "/{segment}", JSON),
+        ("GET", "/{segment}/journal", JSON),
+        ("GET", "/acme/journal", JSON),
+        ("PUT", "/acme/seats", _admin_body("seats")),
+        ("GET", "/{segment}/seats", JSON),
+        ("POST", "/acme/seats/recount", JSON),
+        ("PATCH", "/acme/sso", SSO_SETTINGS),
+        ("PUT", "/acme/sso", SSO_SETTINGS),
+        ("PUT", "/{segment}/sso", SSO_SETTINGS),
+        ("POST", "/acme/sso/certificates", _admin_body("pem")),
+        ("DELETE", "/acme/sso/certificates/{segment}", JSON),
+        ("POST", "/acme/sso/metadata", _admin_body("url")),
+        ("GET", "/acme/sso/log", JSON),
+        ("POST", "/acme/sso/test", _admin_body("url")),
+    ]
+)
+"""Every admin route, with the bodies it reads."""
+
+
+@settings(FUZZ, max_examples=250)
 @given(
     route=ADMIN_ROUTES,
     segment=SEGMENTS,
-    body=JSON,
+    data=st.data(),
     query=st.dictionaries(
-        st.sampled_from(["limit", "since", "method", "status", "x"]), WORDS, max_size=4
+        st.sampled_from(["limit", "since", "method", "status", "x"]),
+        st.one_of(INTEGERS, WORDS),
+        max_size=4,
     ),
 )
 async def test_any_admin_request_is_answered(
-    scim: Scim, route: tuple[str, str], segment: str, body: Any, query: dict[str, str]
+    scim: Scim,
+    route: tuple[str, str, st.SearchStrategy[Any]],
+    segment: str,
+    data: st.DataObject,
+    query: dict[str, str],
 ) -> None:
-    method, path = route
+    method, path, bodies = route
     encoded = "/admin/tenants" + path.format(segment=segment)
     if query:
         encoded += "?" + urlencode(query)
+    body = data.draw(bodies, label="body")
     response = await scim.client.request(
         method, URL(encoded, encoded=True), json=body, headers=ADMIN
     )
