@@ -222,19 +222,23 @@ USER_BODIES = st.one_of(
     ).map(_scim_user),
 )
 
-PATCH_BODIES = st.one_of(
-    JSON,
+
+def _operations(
+    schema: str, operation: st.SearchStrategy[dict[str, Any]], **optional: st.SearchStrategy[Any]
+) -> st.SearchStrategy[Any]:
+    """Any JSON, or a message of ``schema`` carrying a few ``Operations``."""
+    message = st.fixed_dictionaries(
+        {"schemas": st.just([schema]), "Operations": st.lists(operation, max_size=4)},
+        optional=optional,
+    )
+    return st.one_of(JSON, message)
+
+
+PATCH_BODIES = _operations(
+    PATCH_OP,
     st.fixed_dictionaries(
-        {
-            "schemas": st.just([PATCH_OP]),
-            "Operations": st.lists(
-                st.fixed_dictionaries(
-                    {"op": st.one_of(st.sampled_from(["add", "replace", "remove", "Add"]), WORDS)},
-                    optional={"path": st.one_of(ATTRIBUTES, filters()), "value": JSON},
-                ),
-                max_size=3,
-            ),
-        }
+        {"op": st.one_of(st.sampled_from(["add", "replace", "remove", "Add"]), WORDS)},
+        optional={"path": st.one_of(ATTRIBUTES, filters()), "value": JSON},
     ),
 )
 
@@ -255,29 +259,18 @@ SEARCH_BODIES = st.one_of(
     ),
 )
 
-BULK_BODIES = st.one_of(
-    JSON,
+BULK_BODIES = _operations(
+    BULK,
     st.fixed_dictionaries(
         {
-            "schemas": st.just([BULK]),
-            "Operations": st.lists(
-                st.fixed_dictionaries(
-                    {
-                        "method": st.one_of(
-                            st.sampled_from(["POST", "PUT", "PATCH", "DELETE"]), SCALARS
-                        ),
-                        "path": st.one_of(
-                            st.sampled_from(["/Users", "/Groups", "/Users/bulkId:a", "/Bulk"]),
-                            SCALARS,
-                        ),
-                    },
-                    optional={"bulkId": SCALARS, "data": USER_BODIES, "version": SCALARS},
-                ),
-                max_size=4,
+            "method": st.one_of(st.sampled_from(["POST", "PUT", "PATCH", "DELETE"]), SCALARS),
+            "path": st.one_of(
+                st.sampled_from(["/Users", "/Groups", "/Users/bulkId:a", "/Bulk"]), SCALARS
             ),
         },
-        optional={"failOnErrors": SCALARS},
+        optional={"bulkId": SCALARS, "data": USER_BODIES, "version": SCALARS},
     ),
+    failOnErrors=SCALARS,
 )
 
 RAW_BODIES = st.one_of(
