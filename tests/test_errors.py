@@ -164,6 +164,35 @@ async def test_malformed_json_on_put_and_admin_is_400(scim: Scim) -> None:
     )
 
 
+@pytest.mark.parametrize("escape", [b"\\ud800", b"a\\udfffb", b"\\ude00\\ud83d"])
+async def test_lone_surrogate_in_a_json_body_is_400_invalid_syntax(
+    scim: Scim, mongo_db: Any, escape: bytes
+) -> None:
+    """No string a database cannot hold gets past the JSON reader, on any route."""
+    user = await scim.create_user("bjensen")
+    value = b'"%s"' % escape
+    user_body = b'{"schemas": ["%s"], "userName": %s}' % (USER.encode(), value)
+    patch = b'{"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": '
+    patch += b'[{"op": "replace", "path": "title", "value": %s}]}' % value
+    bulk = b'{"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": '
+    bulk += b'[{"method": "POST", "path": "/Users", "bulkId": "a", "data": %s}]}' % user_body
+    headers = {"Content-Type": "application/scim+json"}
+    for method, path, body in (
+        ("POST", "/Users", user_body),
+        ("PUT", f"/Users/{user['id']}", user_body),
+        ("PATCH", f"/Users/{user['id']}", patch),
+        ("POST", "/Bulk", bulk),
+        ("POST", "/.search", b'{"filter": %s}' % value),
+    ):
+        response = await scim.request(method, path, data=body, headers=headers)
+        await scim_error(response, 400, "invalidSyntax")
+    response = await scim.client.post(
+        "/admin/tenants", data=b'{"name": %s}' % value, headers={**ADMIN, **headers}
+    )
+    await scim_error(response, 400, "invalidSyntax")
+    assert await mongo_db["users"].count_documents({}) == 1
+
+
 # --- body limit -----------------------------------------------------------------------------
 
 LIMIT = 1024
