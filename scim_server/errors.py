@@ -88,19 +88,6 @@ def _seats_in_use(seats: int, used: int) -> str:
     return f"has {seats} seats and {'all ' if used == seats else ''}{used} are in use"
 
 
-def is_unicode_text(text: str) -> bool:
-    """Whether ``text`` encodes as UTF-8, as every BSON string must.
-
-    A lone surrogate does not: aiohttp reads bytes that are not UTF-8 as such
-    surrogates, and JSON-style ``\\uD800`` escapes can spell one.
-    """
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def resource_not_found(endpoint: str, resource_id: str) -> NotFoundException:
     return NotFoundException(detail=f"{endpoint} {resource_id!r} not found")
 

@@ -45,8 +45,8 @@ from scim2_models.path import (
     coerce_value,
 )
 
-from scim_server.errors import is_unicode_text
 from scim_server.models import storage_key
+from scim_server.wire import is_unicode_text
 
 Query = dict[str, Any]
 

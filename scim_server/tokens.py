@@ -17,6 +17,7 @@ import jwt
 from scim2_models import UnauthorizedException
 
 from scim_server.storage.tenants import TenantRepository
+from scim_server.wire import header_bytes
 
 ALGORITHM = "HS256"
 ISSUER = "scim-server"
@@ -71,7 +72,7 @@ class TokenAuthority:
         token = _token_from_header(authorization)
         try:
             claims = jwt.decode(
-                token.encode("utf-8"),
+                header_bytes(token),
                 self._secret,
                 algorithms=[ALGORITHM],
                 issuer=ISSUER,
@@ -79,9 +80,7 @@ class TokenAuthority:
             )
         except jwt.ExpiredSignatureError:
             raise UnauthorizedException(detail="the bearer token has expired") from None
-        except (jwt.InvalidTokenError, UnicodeEncodeError):
-            # aiohttp reads header bytes that are not UTF-8 as lone surrogates, which
-            # do not encode back: such a token is no JWT either.
+        except jwt.InvalidTokenError:
             raise UnauthorizedException(detail="the bearer token is not valid") from None
         if claims["sub"] != tenant:
             raise UnauthorizedException(detail="the bearer token is not valid for this tenant")

@@ -289,3 +289,14 @@ async def test_bearer_token_that_is_not_utf8_is_401(scim: Scim, path: str, token
         assert answer.status == 401, answer
         assert b"content-type: application/scim+json" in answer.head
         assert b'"status":"401"' in answer.body
+
+
+@pytest.mark.parametrize("cookie", [b"\xff\xfe", b"eyJ\xc3(.x.y", b"\xed\xa0\x80"])
+async def test_session_cookie_that_is_not_utf8_reads_as_signed_out(
+    scim: Scim, cookie: bytes
+) -> None:
+    answer = await raw_request(
+        scim.client, b"GET /sso/acme/ HTTP/1.1", b"Cookie: %s=%s" % (b"scim_sso_acme", cookie)
+    )
+    assert answer.status < 500, answer
+    assert b"content-type: text/html" in answer.head

@@ -413,25 +413,36 @@ async def test_any_precondition_and_media_type_headers_are_answered(
     await _answered(response)
 
 
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=80)
 @given(
-    method=st.sampled_from(["GET", "DELETE"]),
-    name=st.sampled_from([b"Authorization", b"If-Match", b"Content-Type", b"User-Agent", b"X"]),
+    target=st.sampled_from(
+        [
+            ("GET", "/scim/v2/acme/Groups/{group}"),
+            ("DELETE", "/scim/v2/acme/Groups/{group}"),
+            ("GET", "/sso/acme/"),
+            ("GET", "/sso/acme/saml/login?test=x"),
+        ]
+    ),
+    name=st.sampled_from(
+        [b"Authorization", b"If-Match", b"Content-Type", b"User-Agent", b"Cookie", b"X"]
+    ),
     value=st.binary(min_size=1, max_size=40).filter(
         lambda raw: b"\r" not in raw and b"\n" not in raw
     ),
 )
 async def test_header_bytes_that_are_not_utf8_are_answered(
-    scim: Scim, resources: dict[str, str], method: str, name: bytes, value: bytes
+    scim: Scim, resources: dict[str, str], target: tuple[str, str], name: bytes, value: bytes
 ) -> None:
-    authorization = b"Authorization: Bearer " + scim.token.encode()
+    method, path = target
+    if name == b"Cookie":
+        value = cookie_name("acme").encode() + b"=" + value
     headers = [b"%s: %s" % (name, value)]
     if name != b"Authorization":
-        headers.append(authorization)
-    target = f"{scim.base}/Groups/{resources['group']}".encode()
-    answer = await raw_request(scim.client, b"%s %s HTTP/1.1" % (method.encode(), target), *headers)
+        headers.append(b"Authorization: Bearer " + scim.token.encode())
+    request_line = b"%s %s HTTP/1.1" % (method.encode(), path.format(**resources).encode())
+    answer = await raw_request(scim.client, request_line, *headers)
     assert answer.status < 500, answer
-    if answer.status >= 400 and b"text/plain" not in answer.head:
+    if path.startswith("/scim") and answer.status >= 400 and b"text/plain" not in answer.head:
         assert b"application/scim+json" in answer.head, answer
 
 

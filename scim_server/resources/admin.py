@@ -20,6 +20,7 @@ from scim_server.resources.tenancy import base_url
 from scim_server.responses import json_response, read_object
 from scim_server.state import services
 from scim_server.storage.tenants import TenantExists
+from scim_server.wire import header_bytes
 
 TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 JOURNAL_MAX_LIMIT = 1000
@@ -31,14 +32,13 @@ the expiry date cannot be written (a ``datetime`` ends in the year 9999)."""
 def require_admin(request: web.Request) -> None:
     """Refuse (401) a request without the admin token, in constant time.
 
-    The comparison is on the bytes the client sent (aiohttp's surrogate escapes turned
-    back into them): ``hmac.compare_digest`` takes ``str`` only when it is ASCII.
+    The comparison is on the bytes the client sent: ``hmac.compare_digest`` takes
+    ``str`` only when it is ASCII.
     """
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    sent = token.strip().encode("utf-8", "surrogateescape")
     expected = services(request).admin_token.encode("utf-8")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(sent, expected):
+    if scheme.lower() != "bearer" or not hmac.compare_digest(header_bytes(token.strip()), expected):
         raise UnauthorizedException(detail="the admin token is required")
 
 

@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 
+from scim_server.wire import header_bytes
+
 ALGORITHM = "HS256"
 SESSION_AUDIENCE = "sso-session"
 TEST_AUDIENCE = "sso-test"
@@ -94,7 +96,7 @@ class SessionCodec:
             return None
         try:
             return jwt.decode(
-                token,
+                header_bytes(token),
                 self._secret,
                 algorithms=[ALGORITHM],
                 audience=audience,
