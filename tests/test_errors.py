@@ -432,6 +432,30 @@ async def test_browser_route_for_a_name_no_tenant_can_have_is_the_generic_page(
     assert response.content_type == "text/html"
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"SAMLResponse=\xff\xfe&RelayState=x", "application/x-www-form-urlencoded"),
+        (b"username=a&password=b", "application/x-www-form-urlencoded; charset=nope"),
+        (b"username=a&password=b", "multipart/form-data; boundary=zz"),
+        (b"username=a&password=b", "multipart/form-data"),
+        (
+            b"--zz\r\nContent-Disposition: form-data; name=username\r\n\r\n\xff\r\n--zz--\r\n",
+            "multipart/form-data; boundary=zz",
+        ),
+    ],
+)
+@pytest.mark.parametrize("path", ["/saml/acs", "/password"])
+async def test_unreadable_browser_form_is_the_generic_page_400(
+    scim: Scim, path: str, body: bytes, content_type: str
+) -> None:
+    response = await scim.client.post(
+        f"/sso/acme{path}", data=body, headers={"Content-Type": content_type}
+    )
+    assert response.status == 400, await response.text()
+    assert response.content_type == "text/html"
+
+
 # --- discovery ------------------------------------------------------------------------------
 
 

@@ -695,3 +695,29 @@ async def test_any_browser_request_is_answered(
         cookies={cookie_name(tenant): cookie},
     )
     await _answered(response, scim_errors=False)
+
+
+@FUZZ
+@given(
+    path=st.sampled_from(["/saml/acs", "/password", "/logout"]),
+    body=st.binary(max_size=120),
+    content_type=st.one_of(
+        st.sampled_from(
+            [
+                "application/x-www-form-urlencoded",
+                "application/x-www-form-urlencoded; charset=latin-1",
+                "application/x-www-form-urlencoded; charset=nope",
+                "multipart/form-data; boundary=zz",
+                "multipart/form-data",
+            ]
+        ),
+        CONTENT_TYPES,
+    ),
+)
+async def test_any_browser_form_body_is_answered(
+    scim: Scim, path: str, body: bytes, content_type: str
+) -> None:
+    response = await scim.client.post(
+        f"/sso/acme{path}", data=body, headers={"Content-Type": content_type}
+    )
+    await _answered(response, scim_errors=False)

@@ -42,6 +42,20 @@ def _html(body: str, status: int = 200) -> web.Response:
     )
 
 
+class UnreadableForm(Exception):
+    """A POSTed form no browser sends: bytes that are not text in its charset, an unknown
+    charset, or a broken multipart body."""
+
+
+async def read_form(request: web.Request) -> dict[str, str]:
+    """The text fields of the POSTed form (file parts are not read as fields)."""
+    try:
+        form = await request.post()
+    except (ValueError, LookupError) as error:  # UnicodeDecodeError is a ValueError
+        raise UnreadableForm(str(error)) from None
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
 def html_errors(handler: Handler) -> Handler:
     """Turn a failed sign-in (or an unreachable database) into a page, never a JSON error."""
 
@@ -53,6 +67,8 @@ def html_errors(handler: Handler) -> Handler:
             return _html(pages.failure_page(home), status=404)
         try:
             return await handler(request)
+        except UnreadableForm:
+            return _html(pages.failure_page(home), status=400)
         except SignInFailed as failed:
             if failed.page == "seats":
                 return _html(pages.seat_limit_page(tenant, home), status=403)
@@ -126,8 +142,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 async def acs(request: web.Request) -> web.StreamResponse:
     """The Assertion Consumer Service: the IdP's POSTed response signs someone in."""
     tenant = request.match_info["tenant"]
-    form = await request.post()
-    fields = {key: value for key, value in form.items() if isinstance(value, str)}
+    fields = await read_form(request)
     outcome = await services(request).sso.consume(tenant, origin(request), fields, _now())
     if not isinstance(outcome, SignedIn):
         return _html(pages.test_report_page(outcome))
@@ -138,9 +153,9 @@ async def acs(request: web.Request) -> web.StreamResponse:
 async def password(request: web.Request) -> web.StreamResponse:
     """Password sign-in, for tenants that do not enforce single sign-on."""
     tenant = request.match_info["tenant"]
-    form = await request.post()
+    form = await read_form(request)
     user_name, secret = form.get("username"), form.get("password")
-    if not (isinstance(user_name, str) and isinstance(secret, str) and user_name and secret):
+    if not (user_name and secret):
         return _html(pages.failure_page(origin(request).endpoints(tenant).home_path), status=400)
     signed_in = await services(request).sso.password_sign_in(
         tenant, origin(request), user_name, secret, _now()
