@@ -11,7 +11,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from scim_server.config import Settings
-from tests.conftest import ADMIN, Scim
+from tests.conftest import ADMIN, Scim, scim_error
+from tests.raw_http import raw_request
 
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -261,3 +262,41 @@ async def test_every_scim_endpoint_requires_a_token(
     # Nothing was written by the refused requests.
     assert await mongo_db["users"].count_documents({}) == 0
     assert await mongo_db["groups"].count_documents({}) == 0
+
+
+# --- credentials that are not text --------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", ["é", "Bearer é", "日本語", "test-admin-tokén"])
+async def test_non_ascii_admin_token_is_401(scim: Scim, token: str) -> None:
+    response = await scim.client.get("/admin/tenants", headers={"Authorization": f"Bearer {token}"})
+    await scim_error(response, 401)
+
+
+@pytest.mark.parametrize("token", ["é", "eyJhbGciOiJIUzI1NiJ9.é.x", "日本語"])
+async def test_non_ascii_bearer_token_is_401(scim: Scim, token: str) -> None:
+    body = await _unauthorized(await _users(scim.client, "acme", f"Bearer {token}"))
+    assert body["detail"] == "the bearer token is not valid"
+
+
+@pytest.mark.parametrize("path", ["/scim/v2/acme/Users", "/admin/tenants"])
+@pytest.mark.parametrize("token", [b"\xff\xfe", b"eyJhbGciOiJIUzI1NiJ9.\xc3(.x", b"\xed\xa0\x80"])
+async def test_bearer_token_that_is_not_utf8_is_401(scim: Scim, path: str, token: bytes) -> None:
+    for authorization in (b"Bearer " + token, token):
+        answer = await raw_request(
+            scim.client, b"GET %s HTTP/1.1" % path.encode(), b"Authorization: " + authorization
+        )
+        assert answer.status == 401, answer
+        assert b"content-type: application/scim+json" in answer.head
+        assert b'"status":"401"' in answer.body
+
+
+@pytest.mark.parametrize("cookie", [b"\xff\xfe", b"eyJ\xc3(.x.y", b"\xed\xa0\x80"])
+async def test_session_cookie_that_is_not_utf8_reads_as_signed_out(
+    scim: Scim, cookie: bytes
+) -> None:
+    answer = await raw_request(
+        scim.client, b"GET /sso/acme/ HTTP/1.1", b"Cookie: %s=%s" % (b"scim_sso_acme", cookie)
+    )
+    assert answer.status < 500, answer
+    assert b"content-type: text/html" in answer.head

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import pytest
 from aiohttp.test_utils import TestClient
 from pymongo import AsyncMongoClient
+from yarl import URL
 
 from scim_server.config import Settings
 from scim_server.core.provisioning import Provisioning
@@ -20,9 +21,12 @@ from scim_server.core.tokens import TokenAuthority
 from scim_server.embedded import free_port
 from scim_server.storage.database import Database
 from scim_server.storage.tenants import TenantRepository
+from scim_server.web.admin import MAX_TOKEN_TTL_SECONDS
 from scim_server.web.app import create_app
+from scim_server.web.middleware import MAX_URL_BYTES, PARSER_LIMITS
 from scim_server.web.state import SERVICES, Services
 from tests.conftest import ADMIN, Scim, make_tenant, scim_error
+from tests.raw_http import raw_request
 
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -160,6 +164,35 @@ async def test_malformed_json_on_put_and_admin_is_400(scim: Scim) -> None:
         400,
         "invalidSyntax",
     )
+
+
+@pytest.mark.parametrize("escape", [b"\\ud800", b"a\\udfffb", b"\\ude00\\ud83d"])
+async def test_lone_surrogate_in_a_json_body_is_400_invalid_syntax(
+    scim: Scim, mongo_db: Any, escape: bytes
+) -> None:
+    """No string a database cannot hold gets past the JSON reader, on any route."""
+    user = await scim.create_user("bjensen")
+    value = b'"%s"' % escape
+    user_body = b'{"schemas": ["%s"], "userName": %s}' % (USER.encode(), value)
+    patch = b'{"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": '
+    patch += b'[{"op": "replace", "path": "title", "value": %s}]}' % value
+    bulk = b'{"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": '
+    bulk += b'[{"method": "POST", "path": "/Users", "bulkId": "a", "data": %s}]}' % user_body
+    headers = {"Content-Type": "application/scim+json"}
+    for method, path, body in (
+        ("POST", "/Users", user_body),
+        ("PUT", f"/Users/{user['id']}", user_body),
+        ("PATCH", f"/Users/{user['id']}", patch),
+        ("POST", "/Bulk", bulk),
+        ("POST", "/.search", b'{"filter": %s}' % value),
+    ):
+        response = await scim.request(method, path, data=body, headers=headers)
+        await scim_error(response, 400, "invalidSyntax")
+    response = await scim.client.post(
+        "/admin/tenants", data=b'{"name": %s}' % value, headers={**ADMIN, **headers}
+    )
+    await scim_error(response, 400, "invalidSyntax")
+    assert await mongo_db["users"].count_documents({}) == 1
 
 
 # --- body limit -----------------------------------------------------------------------------
@@ -323,22 +356,106 @@ async def test_me_is_501(scim: Scim, method: str, path: str) -> None:
 # --- never HTML -----------------------------------------------------------------------------
 
 
-async def test_malformed_http_is_not_answered_with_html(scim: Scim) -> None:
-    """Requests aiohttp cannot parse never reach the middleware; still no HTML page."""
-    assert scim.client.port is not None
-    reader, writer = await asyncio.open_connection(scim.client.host, scim.client.port)
-    writer.write(
-        b"GET /scim/v2/acme/Users HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\n"
-        b"Content-Length: abc\r\nConnection: close\r\n\r\n"
+@pytest.mark.parametrize(
+    ("request_line", "header"),
+    [
+        (b"GET /scim/v2/acme/Users HTTP/1.1", b"Content-Length: abc"),
+        (b"GET /scim/v2/acme/Users/\xff\xfe HTTP/1.1", b"X: y"),
+        (b"GET /scim/v2/acme/Users?filter=userName+eq+%22\xed\xa0\x80%22 HTTP/1.1", b"X: y"),
+        (b"GET /admin/tenants/\xff/tokens HTTP/1.1", b"X: y"),
+        (
+            b"GET /scim/v2/acme/Users?p=%s HTTP/1.1" % (b"x" * PARSER_LIMITS["max_line_size"]),
+            b"X: y",
+        ),
+    ],
+)
+async def test_malformed_http_is_not_answered_with_html(
+    scim: Scim, request_line: bytes, header: bytes
+) -> None:
+    """Requests aiohttp cannot parse (a URL must be ASCII and under the parser's ceiling) never
+    reach the middleware; still a 400 and no HTML page."""
+    answer = await raw_request(scim.client, request_line, b"Accept: text/html", header)
+    assert answer.status == 400
+    assert b"text/html" not in answer.head
+    assert b"<html" not in answer.body.lower()
+
+
+# --- over-long request lines and headers ----------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [8_191, 20_000, 200_000])
+@pytest.mark.parametrize("parameter", ["filter", "attributes", "excludedAttributes"])
+async def test_over_long_url_is_414_scim_error(scim: Scim, parameter: str, size: int) -> None:
+    if parameter == "filter":
+        value = " or ".join(f'userName eq "user{n}"' for n in range(size // 20))
+    else:
+        value = ",".join(f"name.givenName{n}" for n in range(size // 16))
+    response = await scim.get(f"/Users?{parameter}={quote(value)}", headers={"Accept": "text/html"})
+    body = await scim_error(response, 414)
+    assert "POST" in body["detail"] and ".search" in body["detail"]
+
+
+async def test_url_at_the_limit_is_served(scim: Scim) -> None:
+    query = "?filter=" + quote('userName eq "x"')
+    path = f"{scim.base}/Users{query}"
+    padding = MAX_URL_BYTES - len(path) - len("&p=")
+    response = await scim.client.get(f"{path}&p={'x' * padding}", headers=scim.headers())
+    assert response.status == 200, await response.text()
+
+
+async def test_over_long_url_on_admin_and_browser_routes_is_414(scim: Scim) -> None:
+    long = "x" * 9_000
+    await scim_error(await scim.client.get(f"/admin/tenants?q={long}", headers=ADMIN), 414)
+    await scim_error(await scim.client.get(f"/sso/acme/?RelayState={long}"), 414)
+
+
+async def test_over_long_header_is_431_scim_error(scim: Scim) -> None:
+    response = await scim.get("/Users", headers={"If-None-Match": "W/" + "x" * 9_000})
+    await scim_error(response, 431)
+    answer = await raw_request(
+        scim.client, b"GET /scim/v2/acme/Users HTTP/1.1", b"Authorization: Bearer " + b"a" * 20_000
     )
-    await writer.drain()
-    answer = await asyncio.wait_for(reader.read(), 10)
-    writer.close()
-    await writer.wait_closed()
-    head, _, payload = answer.partition(b"\r\n\r\n")
-    assert head.split(b"\r\n")[0].split(b" ")[1] == b"400"
-    assert b"text/html" not in head.lower()
-    assert b"<html" not in payload.lower()
+    assert answer.status == 431
+    assert b"content-type: application/scim+json" in answer.head
+
+
+# --- browser routes ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tenant", ["%20", "a%3Bb", "%C3%A9", "UPPER", "a,b"])
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", "/logout"), ("GET", "/"), ("POST", "/password")]
+)
+async def test_browser_route_for_a_name_no_tenant_can_have_is_the_generic_page(
+    scim: Scim, tenant: str, method: str, path: str
+) -> None:
+    response = await scim.client.request(method, URL(f"/sso/{tenant}{path}", encoded=True))
+    assert response.status == 404, await response.text()
+    assert response.content_type == "text/html"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"SAMLResponse=\xff\xfe&RelayState=x", "application/x-www-form-urlencoded"),
+        (b"username=a&password=b", "application/x-www-form-urlencoded; charset=nope"),
+        (b"username=a&password=b", "multipart/form-data; boundary=zz"),
+        (b"username=a&password=b", "multipart/form-data"),
+        (
+            b"--zz\r\nContent-Disposition: form-data; name=username\r\n\r\n\xff\r\n--zz--\r\n",
+            "multipart/form-data; boundary=zz",
+        ),
+    ],
+)
+@pytest.mark.parametrize("path", ["/saml/acs", "/password"])
+async def test_unreadable_browser_form_is_the_generic_page_400(
+    scim: Scim, path: str, body: bytes, content_type: str
+) -> None:
+    response = await scim.client.post(
+        f"/sso/acme{path}", data=body, headers={"Content-Type": content_type}
+    )
+    assert response.status == 400, await response.text()
+    assert response.content_type == "text/html"
 
 
 # --- discovery ------------------------------------------------------------------------------
@@ -459,3 +576,25 @@ async def test_user_schema_describes_password_and_user_name(scim: Scim) -> None:
 )
 async def test_unknown_schema_is_404(scim: Scim, urn: str) -> None:
     await scim_error(await scim.get(f"/Schemas/{urn}"), 404)
+
+
+# --- numbers out of range in bodies -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ttl", [b"9223372036854775807", b"9223372036854775808", b"18446744073709551615", b"1e308"]
+)
+async def test_token_ttl_beyond_any_date_is_400(scim: Scim, ttl: bytes) -> None:
+    response = await scim.client.post(
+        "/admin/tenants/acme/tokens",
+        data=b'{"ttl_seconds": %s}' % ttl,
+        headers={**ADMIN, "Content-Type": "application/json"},
+    )
+    await scim_error(response, 400, "invalidValue")
+
+
+async def test_token_ttl_at_the_bound_is_issued(scim: Scim) -> None:
+    response = await scim.client.post(
+        "/admin/tenants/acme/tokens", json={"ttl_seconds": MAX_TOKEN_TTL_SECONDS}, headers=ADMIN
+    )
+    assert response.status == 201, await response.text()

@@ -9,7 +9,13 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 from scim2_models import InvalidFilterException, InvalidValueException, Path, ScimFilter
 
-from scim_server.core.filters import compile_filter, compile_sort, match_nothing, stored_field
+from scim_server.core.filters import (
+    compile_filter,
+    compile_sort,
+    match_nothing,
+    stored_field,
+    unquoted_values_quoted,
+)
 from scim_server.models import GroupModel, UserModel, storage_key
 from tests.conftest import index_scans
 
@@ -533,3 +539,51 @@ async def test_index_is_used(
     winning = explain["queryPlanner"]["winningPlan"]
     key_patterns = [dict(scan["keyPattern"]) for scan in index_scans(winning)]
     assert dict(index) in key_patterns, winning
+
+
+# --- the unquoted-value dialect (Entra) --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("unquoted", "quoted"),
+    [
+        ("externalId eq jyoung", 'externalId eq "jyoung"'),
+        ("userName eq jyoung@example.com", 'userName eq "jyoung@example.com"'),
+        ("userName EQ JYoung", 'userName EQ "JYoung"'),
+        ("userName eq a\\b", 'userName eq "a\\\\b"'),
+        ("userName sw j and active eq true", 'userName sw "j" and active eq true'),
+        ("(userName eq a) or (userName eq b)", '(userName eq "a") or (userName eq "b")'),
+        ('emails[type eq work and value co "@x"]', 'emails[type eq "work" and value co "@x"]'),
+        ("externalId eq 12ab", 'externalId eq "12ab"'),
+        ("externalId eq trueish", 'externalId eq "trueish"'),
+        (
+            "meta.lastModified gt 2011-05-13T04:42:34Z",
+            'meta.lastModified gt "2011-05-13T04:42:34Z"',
+        ),
+    ],
+)
+def test_unquoted_value_reads_as_a_string(unquoted: str, quoted: str) -> None:
+    assert compile_filter(unquoted, UserModel) == compile_filter(quoted, UserModel)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "active eq true",
+        "active eq FALSE",
+        "title eq null",
+        "userName eq 42",
+        "userName eq -1.5e3",
+        "title pr",
+        'userName eq "eq x" or title eq "a ) b"',
+        'userName eq "say \\"hi\\" eq x"',
+    ],
+)
+def test_literals_and_quoted_values_are_left_alone(text: str) -> None:
+    assert unquoted_values_quoted(text) == text
+
+
+@pytest.mark.parametrize("text", ["userName eq and", "userName eq or", "userName eq not"])
+def test_an_operator_word_is_not_read_as_a_value(text: str) -> None:
+    with pytest.raises(InvalidFilterException):
+        compile_filter(text, UserModel)

@@ -605,11 +605,6 @@ async def test_entra_adopts_a_matched_inactive_user_with_every_attribute_and_ena
     assert (status, body["active"], body["title"]) == (200, True, user.title)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server defect, fixed on another branch: Entra's unquoted existence check "
-    "`filter=externalId eq jyoung` (its tutorial's Example 1) answers 400",
-)
 async def test_entra_finds_an_existing_user_by_an_unquoted_external_id(
     client: TestClient, scim: Scim
 ) -> None:

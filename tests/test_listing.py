@@ -14,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from scim_server.config import Settings
 from scim_server.core.filters import compile_filter
+from scim_server.core.listing import MAX_PAGING_INTEGER
 from scim_server.models import GroupModel, UserModel
 from scim_server.web.app import create_app
 from tests.conftest import Scim, index_scans, make_tenant, scim_error
@@ -456,3 +457,92 @@ async def test_server_indexes_serve_equality_filters(
     explain = await mongo_db[collection].find(query).explain()
     scans = index_scans(explain["queryPlanner"]["winningPlan"])
     assert {"tenant": 1, field: 1} in [dict(scan["keyPattern"]) for scan in scans], explain
+
+
+# --- values a database cannot hold ----------------------------------------------------------
+
+
+LONE_SURROGATES = [
+    r'userName eq "\ud800"',
+    r'userName sw "a\udfff"',
+    r'emails[value co "\udc80x"]',
+    r'name.familyName eq "x" or title eq "\ud83d"',
+]
+
+
+@pytest.mark.parametrize("text", LONE_SURROGATES)
+async def test_lone_surrogate_in_a_filter_value_is_400_invalid_filter(
+    scim: Scim, text: str
+) -> None:
+    await scim_error(await scim.get(f"/Users?filter={quote(text)}"), 400, "invalidFilter")
+    for endpoint in ("/Users/.search", "/.search"):
+        response = await scim.post(endpoint, {"schemas": [SEARCH], "filter": text})
+        await scim_error(response, 400, "invalidFilter")
+
+
+async def test_escaped_surrogate_pair_in_a_filter_value_is_one_character(scim: Scim) -> None:
+    await scim.create_user("smile\U0001f600")
+    assert await _filter(scim, r'userName eq "smile\ud83d\ude00"') == {"smile\U0001f600"}
+
+
+HUGE = ["99999999999999999999999", "9223372036854775808", "-99999999999999999999999"]
+
+
+@pytest.mark.parametrize("value", HUGE)
+@pytest.mark.parametrize("name", ["startIndex", "count"])
+async def test_paging_integer_beyond_the_bound_is_400_on_get_and_search(
+    scim: Scim, name: str, value: str
+) -> None:
+    await scim_error(await scim.get(f"/Users?{name}={value}"), 400, "invalidValue")
+    for endpoint in ("/Users/.search", "/Groups/.search", "/.search"):
+        raw = b'{"schemas": ["%s"], "%s": %s}' % (SEARCH.encode(), name.encode(), value.encode())
+        response = await scim.post(
+            endpoint, data=raw, headers={"Content-Type": "application/scim+json"}
+        )
+        await scim_error(response, 400, "invalidValue")
+
+
+async def test_paging_integer_at_the_bound_is_an_empty_page(scim: Scim) -> None:
+    await scim.create_user("only")
+    for query in (f"startIndex={MAX_PAGING_INTEGER}", f"count={MAX_PAGING_INTEGER}"):
+        assert (await _list(scim, query))["totalResults"] == 1
+    body = await _list(scim, f"startIndex={MAX_PAGING_INTEGER}&count={MAX_PAGING_INTEGER}")
+    assert body["Resources"] == []
+    response = await scim.post("/.search", {"schemas": [SEARCH], "startIndex": MAX_PAGING_INTEGER})
+    assert response.status == 200, await response.text()
+    assert (await response.json())["Resources"] == []
+
+
+# --- Entra's unquoted values ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "filter=externalId eq jyoung",  # Entra's documented existence check, as it sends it
+        "filter=externalId+eq+jyoung",
+        "filter=externalId%20eq%20jyoung",
+        "filter=userName eq JYoung",
+    ],
+)
+async def test_entra_unquoted_existence_check_finds_the_user(scim: Scim, query: str) -> None:
+    await scim.create_user("jyoung", externalId="jyoung")
+    await scim.create_user("other", externalId="other")
+    response = await scim.client.get(f"{scim.base}/Users?{query}", headers=scim.headers())
+    assert response.status == 200, await response.text()
+    assert [user["userName"] for user in (await response.json())["Resources"]] == ["jyoung"]
+
+
+async def test_entra_unquoted_lookup_of_a_missing_user_is_an_empty_list(scim: Scim) -> None:
+    body = await _list(scim, "filter=externalId eq nobody")
+    assert body["totalResults"] == 0
+
+
+async def test_literals_keep_their_meaning_beside_unquoted_values(
+    scim: Scim, people: dict[str, Any]
+) -> None:
+    assert await _filter(scim, "active eq true and name.familyName eq jensen") == {
+        "BJensen",
+        "alice",
+    }
+    assert await _filter(scim, "title pr and userName ne alice") == {"BJensen"}

@@ -49,6 +49,16 @@ class UnsupportedMediaTypeException(SCIMException):
     _default_detail = "Send application/scim+json or application/json"
 
 
+class URITooLongException(SCIMException):
+    status = 414
+    _default_detail = "The URL is too long; send the query in the body of POST .search"
+
+
+class HeaderTooLargeException(SCIMException):
+    status = 431
+    _default_detail = "A request header is too large"
+
+
 class InternalErrorException(SCIMException):
     status = 500
     _default_detail = "The server failed to process the request"

@@ -14,6 +14,7 @@ ordinary index on a ``c.*`` field serves it.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from datetime import UTC, datetime
 from inspect import isclass
@@ -45,6 +46,7 @@ from scim2_models.path import (
 )
 
 from scim_server.models import storage_key
+from scim_server.wire import is_unicode_text
 
 Query = dict[str, Any]
 
@@ -91,6 +93,36 @@ _OPERATORS = {
 }
 
 
+_BAREWORD = re.compile(
+    r'(?P<string>"(?:[^"\\]|\\.)*")'
+    r"|(?P<operator>(?<=\s)(?:eq|ne|co|sw|ew|gt|ge|lt|le)\s+)"
+    r'(?P<word>[^\s"()\[\]]+)(?=[\s)\]]|$)',
+    re.IGNORECASE,
+)
+"""A quoted string (skipped whole), or a comparison operator and the unquoted word after it."""
+
+_LITERAL = re.compile(r"true|false|null|and|or|not|-?\d+(?:\.\d+)?(?:e[+-]?\d+)?", re.I)
+"""Words that keep their meaning unquoted: the grammar's literals, logical words, numbers."""
+
+
+def unquoted_values_quoted(text: str) -> str:
+    """The filter with each unquoted comparison value quoted as a JSON string.
+
+    A dialect rule for Microsoft Entra, whose documented existence check is
+    ``externalId eq jyoung``: a bare word after a comparison operator is read as the
+    string it spells, unless it is ``true``, ``false``, ``null``, a number or a logical
+    word, which keep their grammar meaning. Quoted strings are left as they are.
+    """
+
+    def quote(match: re.Match[str]) -> str:
+        word = match["word"]
+        if word is None or _LITERAL.fullmatch(word):
+            return match[0]
+        return match["operator"] + json.dumps(word, ensure_ascii=False)
+
+    return _BAREWORD.sub(quote, text)
+
+
 def match_nothing() -> Query:
     """A query no document satisfies, also inside ``$elemMatch`` (no element has ``_id``
     in an empty list), which ``{"_id": {"$exists": False}}`` would not be."""
@@ -123,7 +155,8 @@ def compile_filter(text: str, model: type[Resource[Any]], *, strict: bool = True
     false for this resource type. Tenant scoping is left to the caller.
     """
     try:
-        scim_filter = cast(Any, ScimFilter[model])(text)  # type: ignore[valid-type]
+        parse = cast(Any, ScimFilter[model])  # type: ignore[valid-type]
+        scim_filter = parse(unquoted_values_quoted(text))
         return _Compiler(scim_filter, model, strict=strict).visit(scim_filter.ast)
     except InvalidFilterException:
         raise
@@ -174,7 +207,13 @@ def _is_complex(binding: AttributeBinding) -> bool:
 
 
 def _operand(binding: AttributeBinding, value: Any) -> Any:
-    """A coerced filter value in the form the stored field holds it in."""
+    """A coerced filter value in the form the stored field holds it in.
+
+    A string must be one BSON can hold: the filter grammar's ``\\uXXXX`` escapes can
+    spell a lone surrogate, which no UTF-8 string (so no stored value) contains.
+    """
+    if isinstance(value, str) and not is_unicode_text(value):
+        raise InvalidFilterException(detail=f"the value {value!r} is not Unicode text")
     if isinstance(value, datetime):
         # BSON datetimes are UTC; a filter value without an offset is read as UTC.
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)

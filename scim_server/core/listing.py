@@ -14,6 +14,13 @@ from scim_server.core.projection import Selection
 
 Payload = dict[str, Any]
 
+MAX_PAGING_INTEGER = 2**31 - 1
+"""The largest ``startIndex`` or ``count`` magnitude read, on every path (query or body).
+
+Beyond it a value cannot mean a real page, and MongoDB's ``skip`` and ``limit`` are
+64-bit: refusing it (400) keeps the arithmetic on it, and the database, in range.
+"""
+
 
 @dataclass(frozen=True)
 class ListQuery:
@@ -90,8 +97,8 @@ class ListQuery:
             filter=filter or None,
             sort_by=sort_by or None,
             descending=(sort_order or "").lower() == "descending",
-            start_index=max(1, start_index or 1),
-            count=None if count is None else max(0, count),
+            start_index=max(1, _bounded("startIndex", start_index or 1)),
+            count=None if count is None else max(0, _bounded("count", count)),
             selection=selection,
             cursor=cursor,
         )
@@ -107,6 +114,14 @@ def list_response(resources: list[Payload], total: int | None, start_index: int 
     response["itemsPerPage"] = len(resources)
     response["Resources"] = resources
     return response
+
+
+def _bounded(name: str, value: int) -> int:
+    if not -MAX_PAGING_INTEGER <= value <= MAX_PAGING_INTEGER:
+        raise InvalidValueException(
+            detail=f"{name} must be an integer of at most {MAX_PAGING_INTEGER}, got {value}"
+        )
+    return value
 
 
 def _integer(params: Mapping[str, str], name: str) -> int | None:

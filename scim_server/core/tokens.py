@@ -17,6 +17,7 @@ import jwt
 from scim2_models import UnauthorizedException
 
 from scim_server.storage.tenants import TenantRepository
+from scim_server.wire import header_bytes
 
 ALGORITHM = "HS256"
 ISSUER = "scim-server"
@@ -71,7 +72,7 @@ class TokenAuthority:
         token = _token_from_header(authorization)
         try:
             claims = jwt.decode(
-                token,
+                header_bytes(token),
                 self._secret,
                 algorithms=[ALGORITHM],
                 issuer=ISSUER,

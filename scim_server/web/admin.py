@@ -20,8 +20,12 @@ from scim_server.storage.tenants import TokenRecord
 from scim_server.web.responses import json_response, read_object
 from scim_server.web.state import services
 from scim_server.web.tenancy import base_url
+from scim_server.wire import header_bytes
 
 JOURNAL_MAX_LIMIT = 1000
+MAX_TOKEN_TTL_SECONDS = 100 * 365 * 24 * 3600
+"""A century: a longer lifetime is no lifetime a token needs, and far enough beyond it
+the expiry date cannot be written (a ``datetime`` ends in the year 9999)."""
 
 
 @web.middleware
@@ -30,10 +34,10 @@ async def admin_token_required(request: web.Request, handler: Handler) -> web.St
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise UnauthorizedException(detail="the admin token is required")
-    # Compared as bytes, in constant time; a header that is not UTF-8 arrives with surrogate
-    # escapes, which encode back to its own bytes.
-    presented = token.strip().encode("utf-8", "surrogateescape")
-    if not hmac.compare_digest(presented, services(request).admin_token.encode()):
+    # Compared in constant time on the bytes the client sent (hmac.compare_digest takes str
+    # only when it is ASCII).
+    expected = services(request).admin_token.encode("utf-8")
+    if not hmac.compare_digest(header_bytes(token.strip()), expected):
         raise UnauthorizedException(detail="the admin token is not valid")
     return await handler(request)
 
@@ -45,8 +49,12 @@ async def existing_tenant(request: web.Request) -> str:
 
 def _ttl(body: dict[str, Any]) -> int | None:
     ttl = body.get("ttl_seconds")
-    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0):
-        raise InvalidValueException(detail="ttl_seconds is a positive integer")
+    if ttl is not None and (
+        isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 < ttl <= MAX_TOKEN_TTL_SECONDS
+    ):
+        raise InvalidValueException(
+            detail=f"ttl_seconds is a positive integer of at most {MAX_TOKEN_TTL_SECONDS}"
+        )
     return ttl
 
 

@@ -20,7 +20,7 @@ from scim_server.storage.database import Database
 from scim_server.storage.sso import SsoRepository
 from scim_server.storage.tenants import TenantRepository
 from scim_server.web.journaling import journal_bodies, journal_requests
-from scim_server.web.middleware import body_limit, scim_errors
+from scim_server.web.middleware import PARSER_LIMITS, body_limit, scim_errors
 from scim_server.web.routes import BULK, add_routes
 from scim_server.web.state import SERVICES, Services
 
@@ -44,6 +44,7 @@ def create_app(settings: Settings) -> web.Application:
         ],
         # The largest of the limits; body_limit holds each route to its own.
         client_max_size=max(settings.max_body_bytes, settings.bulk_max_payload_bytes),
+        handler_args=PARSER_LIMITS,
     )
     add_routes(app)
     app.cleanup_ctx.append(_services(settings))

@@ -22,14 +22,35 @@ from scim2_models import (
 
 from scim_server.core.errors import (
     DATABASE_UNAVAILABLE,
+    HeaderTooLargeException,
     InternalErrorException,
     MethodNotAllowedException,
     ServiceUnavailableException,
+    URITooLongException,
     error_document,
 )
 from scim_server.web.responses import scim_response
 
 log = logging.getLogger(__name__)
+
+MAX_URL_BYTES = 8190
+"""The longest request target (path and query) served: aiohttp's own default limit.
+
+Longer is 414, with the way out in the detail: a query that long belongs in the body
+of ``POST .search``.
+"""
+
+MAX_HEADER_BYTES = 8190
+"""The longest header value served (aiohttp's own default): longer is 431."""
+
+PARSER_LIMITS = {"max_line_size": 1024 * 1024, "max_field_size": 64 * 1024}
+"""aiohttp's parser limits, raised far above ours (``app.py`` passes them as handler_args).
+
+aiohttp answers a request over its own limits itself, with a ``text/plain`` 400 that
+no middleware sees; raised, they let such a request reach ``scim_errors``, which
+refuses it with a SCIM error. They still bound what a connection may make the server
+buffer: a request line over 1 MiB (a header over 64 KiB) is cut off by aiohttp.
+"""
 
 
 def error_response(exc: SCIMException) -> web.Response:
@@ -58,9 +79,26 @@ def _from_http(error: web.HTTPException) -> SCIMException:
     return exc
 
 
+def check_request_head(request: web.Request) -> None:
+    """Refuse a request target or a header too long to serve (aiohttp's parser refuses a
+    target with bytes that are not ASCII; percent-decoding turns bad UTF-8 into U+FFFD)."""
+    size = len(request.raw_path)
+    if size > MAX_URL_BYTES:
+        raise URITooLongException(
+            detail=f"the URL is {size} bytes; the limit is {MAX_URL_BYTES}: send long "
+            "filters and attribute lists in the body of POST .search"
+        )
+    for name, value in request.headers.items():
+        if len(value) > MAX_HEADER_BYTES:
+            raise HeaderTooLargeException(
+                detail=f"the {name} header is over the limit of {MAX_HEADER_BYTES} bytes"
+            )
+
+
 @web.middleware
 async def scim_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        check_request_head(request)
         return await handler(request)
     except SCIMException as exc:
         return error_response(exc)

@@ -24,6 +24,7 @@ from scim_server.core.sso.service import (
 )
 from scim_server.core.sso.sessions import binding_cookie_name, browser_key, cookie_name
 from scim_server.core.sso.settings import home_path, sp_endpoints
+from scim_server.core.tenancy import TENANT_NAME
 from scim_server.web import sso_pages as pages
 from scim_server.web.responses import public_root
 from scim_server.web.state import services
@@ -53,6 +54,20 @@ def _html(body: str, status: int = 200, script_nonce: str | None = None) -> web.
     )
 
 
+class UnreadableForm(Exception):
+    """A POSTed form no browser sends: bytes that are not text in its charset, an unknown
+    charset, or a broken multipart body."""
+
+
+async def read_form(request: web.Request) -> dict[str, str]:
+    """The text fields of the POSTed form (file parts are not read as fields)."""
+    try:
+        form = await request.post()
+    except (ValueError, LookupError) as error:  # UnicodeDecodeError is a ValueError
+        raise UnreadableForm(str(error)) from None
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
 def html_errors(handler: Handler) -> Handler:
     """Turn a failed sign-in, an unreachable database or any unforeseen failure into a page,
     never a JSON error or a stack trace: a person is looking. Redirects pass through."""
@@ -60,10 +75,15 @@ def html_errors(handler: Handler) -> Handler:
     async def wrapped(request: web.Request) -> web.StreamResponse:
         tenant = request.match_info["tenant"]
         home = home_path(tenant)
+        if not TENANT_NAME.fullmatch(tenant):
+            # No tenant is called that, and the name would not even make a cookie name.
+            return _html(pages.failure_page(home), status=404)
         try:
             return await handler(request)
         except web.HTTPException:
             raise
+        except UnreadableForm:
+            return _html(pages.failure_page(home), status=400)
         except SignInFailed as failed:
             if failed.page == "seats":
                 return _html(pages.seat_limit_page(tenant, home), status=403)
@@ -187,8 +207,7 @@ async def acs(request: web.Request) -> web.StreamResponse:
     this site: that POST carries the cookie, and is refused if it still has none.
     """
     tenant = request.match_info["tenant"]
-    form = await request.post()
-    fields = {key: value for key, value in form.items() if isinstance(value, str)}
+    fields = await read_form(request)
     browser = request.cookies.get(binding_cookie_name(tenant))
     outcome = await services(request).sso.consume(
         tenant, origin(request), fields, browser, _now(), reposted=REPOSTED in fields
@@ -207,9 +226,9 @@ async def acs(request: web.Request) -> web.StreamResponse:
 async def password(request: web.Request) -> web.StreamResponse:
     """Password sign-in, for tenants that do not enforce single sign-on."""
     tenant = request.match_info["tenant"]
-    form = await request.post()
+    form = await read_form(request)
     user_name, secret = form.get("username"), form.get("password")
-    if not (isinstance(user_name, str) and isinstance(secret, str) and user_name and secret):
+    if not (user_name and secret):
         return _html(pages.failure_page(home_path(tenant)), status=400)
     signed_in = await services(request).sso.password_sign_in(
         tenant, origin(request), user_name, secret, _now()

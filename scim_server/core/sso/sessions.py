@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 
+from scim_server.wire import header_bytes
+
 ALGORITHM = "HS256"
 SESSION_AUDIENCE = "sso-session"
 TEST_AUDIENCE = "sso-test"
@@ -128,7 +130,7 @@ class SessionCodec:
             return None
         try:
             return jwt.decode(
-                token,
+                header_bytes(token),
                 self._secret,
                 algorithms=[ALGORITHM],
                 audience=audience,

@@ -1,0 +1,31 @@
+"""Requests written byte for byte on a socket, for what an HTTP client library refuses to send
+(bytes that are not UTF-8 in a header or a path, request lines over the parser's limits)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from aiohttp.test_utils import TestClient
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    status: int
+    head: bytes
+    """The status line and headers, lowercased."""
+    body: bytes
+
+
+async def raw_request(client: TestClient, request_line: bytes, *headers: bytes) -> RawAnswer:
+    """Send ``request_line`` and ``headers`` (then ``Connection: close``) and read the answer."""
+    assert client.port is not None
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    lines = [request_line, b"Host: x", *headers, b"Connection: close"]
+    writer.write(b"\r\n".join(lines) + b"\r\n\r\n")
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    await writer.wait_closed()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return RawAnswer(int(head.split(b" ", 2)[1]), head.lower(), body)
