@@ -1,6 +1,6 @@
 """Where this server spends its time under POST and GET load: py-spy samples, summarized.
 
-``python -m bench.run --profile`` starts the server on a seeded tenant, runs the
+``python -m bench.profile`` starts the server on a seeded tenant, runs the
 POST /Users and both GET /Users/{id} scenarios (user in no group, in one group) while
 ``py-spy record --format raw`` samples the server process, and writes the functions
 holding the largest share of the samples (inclusive and self) to bench/results/profile.md.
@@ -8,22 +8,22 @@ holding the largest share of the samples (inclusive and self) to bench/results/p
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
 import subprocess
+import sys
 import sysconfig
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bench import workload
 from bench.report import Target
+from bench.run import RESULTS, Bench, Budget
 from bench.seed import seed_tenant
 from bench.targets import Database, Server
-
-if TYPE_CHECKING:
-    from bench.run import Bench
 
 TOP = 20
 RATE = 100
@@ -153,7 +153,7 @@ def profile_server(bench: Bench, db: Database, out: Path) -> None:
         "concurrent connections, one worker. Shares are of the samples in which the "
         "server was busy (py-spy leaves idle samples out); *inclusive* counts a "
         "function with everything it calls (functions on nearly every stack left "
-        "out), *self* only its own frame. Regenerate: `python -m bench.run --profile`; "
+        "out), *self* only its own frame. Regenerate: `python -m bench.profile`; "
         "for a flame graph, `py-spy record -o x.svg --pid <server pid>` under load.",
         "",
     ]
@@ -211,3 +211,27 @@ def profile_server(bench: Bench, db: Database, out: Path) -> None:
         server.stop()
     (out / "profile.md").write_text("\n".join(sections))
     bench.log(f"wrote {out}/profile.md")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.profile", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a smaller tenant, shorter runs")
+    parser.add_argument(
+        "--concurrency", type=int, default=16, help="connections of the load generator (default 16)"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="scim-profile-") as tmp:
+        work = Path(tmp)
+        db = Database(work / "db")
+        db.start()
+        try:
+            profile_server(Bench(Budget.for_mode(args.quick, args.concurrency), work), db, args.out)
+        finally:
+            db.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -172,29 +172,27 @@ def _scaling(target: str) -> list[Ratio]:
 SCALING_RATIOS = [*_scaling("server"), *_scaling("peer")]
 
 CAUSES = {
-    # Why a target is missed, as found by profiling (bench/results/profile.md) and by timing
-    # the database calls alone; shown only next to a miss.
-    "post_vs_insert": "on top of the insert, POST validates and serializes the user with "
-    "scim2-models (about a quarter of its CPU in the profile)",
-    "get_vs_find": "on top of its one find_one (about 40% of the server's CPU under this load "
-    "in profile.md), GET parses the HTTP request, checks the bearer token's "
-    "signature and writes the response on the same event loop",
+    # What each compared pair differs in by construction, shown next to a miss. Measured
+    # shares (where the CPU goes) are not written here, where they would go stale: they are
+    # in bench/results/profile.md, which `python -m bench.profile` regenerates.
+    "post_vs_insert": "on top of the insert, POST parses, validates and serializes the user "
+    "(scim2-models) and reserves a seat; see profile.md for where its CPU goes",
+    "get_vs_find": "on top of its find_one, GET parses the HTTP request, checks the bearer "
+    "token and writes the response on the same event loop; see profile.md",
     "peer_get_user": "the peer reads the user from a dict in its own process; this server's "
-    "GET is a find_one to SecantusDB, itself a Python process on the same "
-    "cores",
+    "GET asks the database, another process on the same cores",
     "peer_post_user": "the peer writes to its own memory; this server writes to the database "
     "process (journaled), which competes for the same cores",
     # Not targets any more (the target is judged on the 204 answer), shown for reference.
-    "server_group_add": "PATCH answers the whole group: all N membership documents are read "
-    "and rendered on every add or remove",
-    "server_group_remove": "PATCH answers the whole group: all N membership documents are "
-    "read and rendered on every add or remove",
+    "server_group_add": "the default PATCH answer is the whole group, rendered from all its "
+    "membership documents",
+    "server_group_remove": "the default PATCH answer is the whole group, rendered from all its "
+    "membership documents",
     # Notes on ratios without a target.
-    "get_grouped_vs_find": "3 round trips, not 1: the user, its memberships, its groups' "
-    "names and member-of hints (User.groups)",
-    "peer_get_user_grouped": "the peer derives no User.groups; this server makes 3 round "
-    "trips to the database for it",
-    "filter_vs_find": "the users read are in one group: 3 round trips (User.groups), not 1",
+    "get_grouped_vs_find": "User.groups is derived from the memberships on every read",
+    "peer_get_user_grouped": "the peer derives no User.groups; this server reads them from the "
+    "memberships",
+    "filter_vs_find": "the users read are in one group, so User.groups is derived for each",
 }
 
 

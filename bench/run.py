@@ -1,4 +1,4 @@
-"""The benchmark, in one command: ``python -m bench.run [--quick] [--profile]`` (``make bench``).
+"""The benchmark, in one command: ``python -m bench.run [--quick]`` (``make bench``).
 
 It starts a SecantusDB, this server on it, and the peer (scim2-server in memory),
 seeds them, and measures every scenario with the same load generator
@@ -695,11 +695,6 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=int, default=1, help="worker processes of this server (default 1)"
     )
     parser.add_argument("--no-peer", action="store_true", help="skip the peer")
-    parser.add_argument(
-        "--profile",
-        action="store_true",
-        help="only profile this server under POST and GET load (py-spy)",
-    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     args = parser.parse_args(argv)
     budget = Budget.for_mode(args.quick, args.concurrency)
@@ -711,11 +706,6 @@ def main(argv: list[str] | None = None) -> int:
         db = Database(work / "db")
         db.start()
         try:
-            if args.profile:
-                from bench.profile import profile_server
-
-                profile_server(bench, db, args.out)
-                return 0
             limit, ours = bench.run_server(db, args.workers)
         finally:
             # Stopped before the peer runs, so that no work left over competes with it.
