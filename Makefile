@@ -28,6 +28,7 @@ browser:
 # The benchmark suite (bench/README.md): make bench, or make bench BENCH_ARGS=--quick
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.stall $(filter --quick,$(BENCH_ARGS))
 
 # Our server on a throwaway embedded store, two tenants, every conformance suite; writes
 # conformance-report.html/.xml/.json here. CONFORMANCE_ARGS e.g. --large, --suite flows.

@@ -7,7 +7,7 @@ user of tenant ``b``, one at a time:
 
 1. alone, with nothing else running;
 2. while tenant ``a`` sends the largest PATCH the server allows (``patch_max_operations``
-   single-entry ``add`` operations on ``emails``, the shape of the hardening issue), one PATCH
+   single-entry ``add`` operations on ``emails``), one PATCH
    after another, each to a fresh user. Only the GETs that started and ended while a PATCH was
    in flight are counted.
 
