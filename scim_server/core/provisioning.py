@@ -37,6 +37,7 @@ from scim_server.core.cursors import (
     sort_value,
     traversal,
 )
+from scim_server.core.directory import Directory
 from scim_server.core.errors import (
     ServiceUnavailableException,
     from_validation_error,
@@ -54,7 +55,7 @@ from scim_server.models import GROUPS, KINDS, USERS, Member, ResourceKind, parse
 from scim_server.storage.database import Database, Document
 from scim_server.storage.documents import etag, stored_attributes, to_payload
 from scim_server.storage.memberships import MembershipRepository
-from scim_server.storage.resources import ResourceRepository, summary
+from scim_server.storage.resources import ResourceRepository, SortSpec, summary
 from scim_server.storage.seats import SeatCounter
 
 Payload = dict[str, Any]
@@ -116,6 +117,10 @@ class Provisioning:
         self.repositories = {kind.name: ResourceRepository(database, kind) for kind in KINDS}
         self.memberships = MembershipRepository(database)
         self.renderer = Renderer(self.memberships, self.repositories[GROUPS.name])
+        # The read-only queries of users and groups that sign-in needs, as typed records.
+        self.directory = Directory(
+            self.repositories[USERS.name], self.repositories[GROUPS.name], self.memberships
+        )
         self.seats = Seats(SeatCounter(database))
         self._writers: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -250,7 +255,7 @@ class Provisioning:
         ]
         return list_response(resources, total, query.start_index)
 
-    def _sort(self, kind: ResourceKind, query: ListQuery) -> list[tuple[str, int]]:
+    def _sort(self, kind: ResourceKind, query: ListQuery) -> SortSpec:
         direction = -1 if query.descending else 1
         if not query.sort_by:
             return [("_id", 1)]

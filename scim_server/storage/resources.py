@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 from scim2_models import UniquenessException
 
-from scim_server.models import ResourceKind
+from scim_server.models import EXTENSION_KEYS, ResourceKind
 from scim_server.storage.database import Database, Document
 from scim_server.storage.memberships import (
     MEMBER_OF,
@@ -33,6 +34,34 @@ class Summary:
 
 def summary(document: Document) -> Summary:
     return Summary(resource_name(document), member_of_hint(document))
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A stored user as the code outside storage may see it: typed, never a stored document."""
+
+    id: str
+    user_name: str
+    active: bool
+    """False only when SCIM deactivated the user; a user with no ``active`` is active."""
+    version: int
+    password_hash: str | None
+    """The hash of the password SCIM set, if any (never the password)."""
+    attributes: Mapping[str, Any]
+    """The SCIM attributes as written (extensions under their schema URN), read-only."""
+
+
+def user_record(document: Document) -> UserRecord:
+    """The typed record of a stored user document: the one place its fields are read."""
+    raw: Mapping[str, Any] = document["r"]
+    return UserRecord(
+        id=str(document["_id"]),
+        user_name=str(raw["userName"]),
+        active=raw.get("active") is not False,
+        version=int(document["meta"]["version"]),
+        password_hash=document.get("pw"),
+        attributes=MappingProxyType({EXTENSION_KEYS.get(k, k): v for k, v in raw.items()}),
+    )
 
 
 def _uniqueness(kind: ResourceKind) -> UniquenessException:
@@ -101,6 +130,21 @@ class ResourceRepository:
     ) -> list[Document]:
         cursor = self.collection.find({**query, "tenant": tenant}, projection)
         return await cursor.sort(sort).skip(skip).limit(limit).to_list(None)
+
+    async def first_id(self, tenant: str, query: Mapping[str, Any]) -> str | None:
+        """The id of the first resource (in id order) that ``query`` matches, if any."""
+        found = await self.find(tenant, query, [("_id", 1)], skip=0, limit=1, projection={"_id": 1})
+        return str(found[0]["_id"]) if found else None
+
+    async def user(self, tenant: str, user_id: str) -> UserRecord | None:
+        """The user of that id, as a record (on the users' repository)."""
+        document = await self.get(tenant, user_id)
+        return None if document is None else user_record(document)
+
+    async def first_user(self, tenant: str, query: Mapping[str, Any]) -> UserRecord | None:
+        """The first user (in id order) that ``query`` matches, as a record, if any."""
+        found = await self.find(tenant, query, [("_id", 1)], skip=0, limit=1)
+        return user_record(found[0]) if found else None
 
     async def count(self, tenant: str, query: Mapping[str, Any]) -> int:
         return await self.collection.count_documents({**query, "tenant": tenant})

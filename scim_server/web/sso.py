@@ -214,7 +214,9 @@ async def acs(request: web.Request) -> web.StreamResponse:
     )
     if isinstance(outcome, RepostNeeded):
         nonce = secrets.token_urlsafe(16)
-        again = {name: fields[name] for name in ("SAMLResponse", "RelayState") if name in fields}
+        again: dict[str, str] = {
+            name: fields[name] for name in ("SAMLResponse", "RelayState") if name in fields
+        }
         page = pages.repost_page(request.path, {**again, REPOSTED: "1"}, nonce)
         return _html(page, script_nonce=nonce)
     if not isinstance(outcome, SignedIn):

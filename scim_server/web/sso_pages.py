@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from html import escape
 
+from scim_server.core.directory import UserRecord
 from scim_server.core.sso.service import TestReport
 from scim_server.core.sso.sessions import Session
-from scim_server.storage.database import Document
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;"
@@ -156,13 +156,12 @@ def test_report_page(report: TestReport) -> str:
     )
 
 
-def _match(user: Document | None, jit: bool) -> str:
+def _match(user: UserRecord | None, jit: bool) -> str:
     if user is None:
         return (
             "No user matches; a sign-in would create one (JIT)."
             if jit
             else "No user matches, and JIT is off: a sign-in would be refused."
         )
-    raw = user["r"]
-    state = "active" if raw.get("active", True) else "deactivated: a sign-in would be refused"
-    return f"Matches user {raw.get('userName')} ({state})."
+    state = "active" if user.active else "deactivated: a sign-in would be refused"
+    return f"Matches user {user.user_name} ({state})."

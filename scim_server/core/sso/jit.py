@@ -18,20 +18,19 @@ anyone, and a user SCIM deactivated cannot sign in.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from scim2_models import UniquenessException
 
-from scim_server.core.filters import compile_filter
+from scim_server.core.directory import UserRecord
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.scope import Scope
 from scim_server.core.sso.settings import SsoSettings
 from scim_server.core.sso.verify import VerifiedAssertion
-from scim_server.models import GROUPS, USERS, UserModel
-from scim_server.storage.database import Document
+from scim_server.models import GROUPS, USERS
 from scim_server.storage.sso import SsoRepository
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -103,77 +102,69 @@ def profile_of(assertion: VerifiedAssertion, settings: SsoSettings) -> Profile:
 
 
 class JustInTime:
+    """Reads users and groups through the ``Directory``; writes them through ``Provisioning``."""
+
     def __init__(self, provisioning: Provisioning, repository: SsoRepository) -> None:
         self.provisioning = provisioning
+        self.directory = provisioning.directory
         self.repository = repository
 
-    async def find(self, scope: Scope, issuer: str, subject: str) -> Document | None:
+    async def find(self, scope: Scope, issuer: str, subject: str) -> UserRecord | None:
         """The user this (issuer, subject) signs in as, if there is one; writes nothing."""
         user_id = await self.repository.linked_user(scope.tenant, issuer, subject)
         if user_id is not None:
-            document = await self.provisioning.repository(USERS).get(scope.tenant, user_id)
-            if document is not None:
-                return document
-        return await self.by_user_name(scope, subject)
+            user = await self.directory.user(scope.tenant, user_id)
+            if user is not None:
+                return user
+        return await self.directory.user_named(scope.tenant, subject)
 
     async def sign_in(
         self, scope: Scope, issuer: str, profile: Profile, settings: SsoSettings, now: datetime
     ) -> Account:
-        document, action = await self._account(scope, issuer, profile, settings, now)
-        user_id = str(document["_id"])
-        if document["r"].get("active") is False:
-            raise AccountDeactivated(f"user {document['r'].get('userName')!r} is deactivated")
-        if action != "created" and settings.jit and await self._update(scope, document, profile):
+        user, action = await self._account(scope, issuer, profile, settings, now)
+        if not user.active:
+            raise AccountDeactivated(f"user {user.user_name!r} is deactivated")
+        if action != "created" and settings.jit and await self._update(scope, user, profile):
             action = "updated"
-        if settings.jit and await self._sync_groups(scope, user_id, profile, settings):
+        if settings.jit and await self._sync_groups(scope, user.id, profile, settings):
             action = "updated" if action == "unchanged" else action
-        return Account(user_id=user_id, user_name=str(document["r"]["userName"]), action=action)
+        return Account(user_id=user.id, user_name=user.user_name, action=action)
 
     # -- who ---------------------------------------------------------------------------------
 
     async def _account(
         self, scope: Scope, issuer: str, profile: Profile, settings: SsoSettings, now: datetime
-    ) -> tuple[Document, Action]:
+    ) -> tuple[UserRecord, Action]:
         tenant = scope.tenant
         linked = await self.repository.linked_user(tenant, issuer, profile.subject)
         if linked is not None:
-            document = await self.provisioning.repository(USERS).get(tenant, linked)
-            if document is not None:
-                return document, "unchanged"
+            user = await self.directory.user(tenant, linked)
+            if user is not None:
+                return user, "unchanged"
             await self.repository.unlink(tenant, issuer, profile.subject)  # SCIM deleted it
         action: Action = "unchanged"
-        document = await self.by_user_name(scope, profile.subject)
-        if document is None:
+        user = await self.directory.user_named(tenant, profile.subject)
+        if user is None:
             if not settings.jit:
                 raise SignInRefused(f"no user {profile.subject!r}, and JIT provisioning is off")
-            document, action = await self._create(scope, profile)
+            user, action = await self._create(scope, profile)
         # A user created just now has no links; any other may belong to another IdP.
         others = (
             set()
             if action == "created"
-            else (set(await self.repository.issuers_of(tenant, str(document["_id"]))) - {issuer})
+            else (set(await self.repository.issuers_of(tenant, user.id)) - {issuer})
         )
         if others:
             raise SignInRefused(
                 f"user {profile.subject!r} is linked to another identity "
                 f"provider ({', '.join(sorted(others))})"
             )
-        if not await self.repository.link(
-            tenant, issuer, profile.subject, str(document["_id"]), now
-        ):
+        if not await self.repository.link(tenant, issuer, profile.subject, user.id, now):
             # A concurrent first sign-in of the same person linked it first: use theirs.
             return await self._account(scope, issuer, profile, settings, now)
-        return document, action
+        return user, action
 
-    async def by_user_name(self, scope: Scope, user_name: str) -> Document | None:
-        """The user of that userName (compared as SCIM does: case-insensitively), if any."""
-        query = compile_filter(f"userName eq {json.dumps(user_name)}", UserModel)
-        found = await self.provisioning.repository(USERS).find(
-            scope.tenant, query, [("_id", 1)], skip=0, limit=1
-        )
-        return found[0] if found else None
-
-    async def _create(self, scope: Scope, profile: Profile) -> tuple[Document, Action]:
+    async def _create(self, scope: Scope, profile: Profile) -> tuple[UserRecord, Action]:
         body: dict[str, Any] = {
             "schemas": [USER_SCHEMA],
             "userName": profile.subject,
@@ -184,29 +175,29 @@ class JustInTime:
             answer = await self.provisioning.create(USERS, scope, body)
         except UniquenessException:
             # Created by a concurrent sign-in (or SCIM) since we looked: adopt it.
-            document = await self.by_user_name(scope, profile.subject)
-            if document is None:
+            existing = await self.directory.user_named(scope.tenant, profile.subject)
+            if existing is None:
                 raise
-            return document, "unchanged"
-        document = await self.provisioning.repository(USERS).get(scope.tenant, answer.payload["id"])
-        assert document is not None
-        return document, "created"
+            return existing, "unchanged"
+        created = await self.directory.user(scope.tenant, str(answer.payload["id"]))
+        assert created is not None
+        return created, "created"
 
     # -- what --------------------------------------------------------------------------------
 
-    async def _update(self, scope: Scope, document: Document, profile: Profile) -> bool:
+    async def _update(self, scope: Scope, user: UserRecord, profile: Profile) -> bool:
         """Replace the mapped attributes that changed; answers whether anything did.
 
         Each attribute is replaced on its own path, so what SCIM set beside them (a
         formatted name, other emails) is kept.
         """
-        operations = _changes(document["r"], profile)
+        operations = _changes(user.attributes, profile)
         if not operations:
             return False
         await self.provisioning.patch(
             USERS,
             scope,
-            str(document["_id"]),
+            user.id,
             {"schemas": [PATCH_SCHEMA], "Operations": operations},
             selection=None,
         )
@@ -240,22 +231,18 @@ class JustInTime:
         self, scope: Scope, user_id: str, settings: SsoSettings
     ) -> dict[str, str]:
         """The allowed groups the user is in now: lowercased displayName -> group id."""
-        memberships = await self.provisioning.memberships.groups_of(scope.tenant, [user_id])
-        group_ids = memberships.get(user_id, set())
-        summaries = await self.provisioning.repository(GROUPS).summaries(scope.tenant, group_ids)
+        groups = await self.directory.groups_of(scope.tenant, user_id)
         return {
-            str(summary.name).lower(): group_id
-            for group_id, summary in summaries.items()
-            if summary.name and settings.group_allowed(summary.name)
+            name.lower(): group_id
+            for group_id, name in groups.items()
+            if settings.group_allowed(name)
         }
 
     async def _group_id(self, scope: Scope, display_name: str) -> str:
-        query = compile_filter(f"displayName eq {json.dumps(display_name)}", GROUPS.model)
-        found = await self.provisioning.repository(GROUPS).find(
-            scope.tenant, query, [("_id", 1)], skip=0, limit=1
-        )
-        if found:
-            return str(found[0]["_id"])
+        """The group of that displayName, created if there is none yet."""
+        group_id = await self.directory.group_named(scope.tenant, display_name)
+        if group_id is not None:
+            return group_id
         answer = await self.provisioning.create(
             GROUPS, scope, {"schemas": [GROUP_SCHEMA], "displayName": display_name}
         )
@@ -293,7 +280,7 @@ def _profile_attributes(profile: Profile) -> dict[str, Any]:
     return attributes
 
 
-def _changes(current: dict[str, Any], profile: Profile) -> list[dict[str, Any]]:
+def _changes(current: Mapping[str, Any], profile: Profile) -> list[dict[str, Any]]:
     """PATCH operations that bring an existing user's mapped attributes up to this sign-in."""
     name = current.get("name") or {}
     wanted = (
@@ -301,7 +288,7 @@ def _changes(current: dict[str, Any], profile: Profile) -> list[dict[str, Any]]:
         ("name.familyName", name.get("familyName"), profile.last_name),
         ("displayName", current.get("displayName"), profile.display_name),
     )
-    operations = [
+    operations: list[dict[str, Any]] = [
         {"op": "replace", "path": path, "value": value}
         for path, now, value in wanted
         if value and now != value

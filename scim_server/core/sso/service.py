@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from samlkit.authn_request import AuthnRequest, build_authn_request, new_request_id
 from samlkit.bindings import encode_redirect
+from scim_server.core.directory import UserRecord
 from scim_server.core.errors import SeatLimitExceeded
 from scim_server.core.passwords import hash_password_sync, verify_password_sync
 from scim_server.core.provisioning import Provisioning
@@ -45,8 +46,6 @@ from scim_server.core.sso.verify import (
     VerifierConfig,
     consume_response,
 )
-from scim_server.models import USERS
-from scim_server.storage.database import Document
 from scim_server.storage.sso import PendingRequest, SsoRepository
 
 REQUEST_LIFETIME = timedelta(minutes=10)
@@ -91,7 +90,7 @@ class TestReport:
 
     assertion: VerifiedAssertion
     profile: Profile
-    user: Document | None
+    user: UserRecord | None
     jit: bool
     assigned_groups: tuple[str, ...]
     """The asserted groups the allowlist lets through: what a real sign-in would assign."""
@@ -152,7 +151,7 @@ class SingleSignOn:
         self.repository = repository
         self.stored_settings = SettingsStore(repository)
         self.sessions = sessions
-        self.provisioning = provisioning
+        self.directory = provisioning.directory
         self.jit = JustInTime(provisioning, repository)
 
     async def log_entries(self, tenant: str, limit: int) -> list[dict[str, Any]]:
@@ -273,7 +272,7 @@ class SingleSignOn:
         if assertion.in_response_to and browser is None and not reposted:
             return RepostNeeded()
         flow = "sp" if assertion.in_response_to else "idp"
-        details = {
+        details: dict[str, Any] = {
             "flow": flow,
             "issuer": assertion.issuer,
             "name_id": assertion.name_id,
@@ -395,7 +394,7 @@ class SingleSignOn:
             issuer=assertion.issuer,
             name_id=assertion.name_id,
             assertion_id=assertion.assertion_id,
-            user=None if user is None else user["_id"],
+            user=None if user is None else user.id,
         )
         return TestReport(
             assertion=assertion,
@@ -418,7 +417,7 @@ class SingleSignOn:
         until the window has passed, so a password cannot be guessed at scrypt speed.
         """
         settings = await self.settings(tenant)
-        details = {"flow": "password", "user_name": user_name}
+        details: dict[str, Any] = {"flow": "password", "user_name": user_name}
         if settings.enforced:
             raise await self._failed(
                 tenant,
@@ -439,8 +438,8 @@ class SingleSignOn:
                 f"{failures} failed password sign-ins in {PASSWORD_LOCKOUT}: locked for now",
                 **details,
             )
-        user = await self.jit.by_user_name(origin.scope(tenant), user_name)
-        stored = None if user is None else user.get("pw")
+        user = await self.directory.user_named(tenant, user_name)
+        stored = None if user is None else user.password_hash
         matches = await asyncio.to_thread(
             verify_password_sync, password, stored or unknown_user_hash()
         )
@@ -448,15 +447,15 @@ class SingleSignOn:
             await self.repository.record_password_failure(tenant, key, now, now + PASSWORD_LOCKOUT)
             raise await self._failed(tenant, origin, now, "wrong user name or password", **details)
         await self.repository.clear_password_failures(tenant, key)
-        if user["r"].get("active") is False:
+        if not user.active:
             raise await self._failed(
                 tenant, origin, now, f"user {user_name!r} is deactivated", **details
             )
-        await self._log(tenant, origin, now, "signed_in", **details, user=user["_id"])
+        await self._log(tenant, origin, now, "signed_in", **details, user=user.id)
         token = self.sessions.encode_session(
             tenant,
-            str(user["_id"]),
-            str(user["r"]["userName"]),
+            user.id,
+            user.user_name,
             PASSWORD_ISSUER,
             settings.session_ttl_seconds,
             now,
@@ -464,7 +463,7 @@ class SingleSignOn:
         return SignedIn(
             token=token,
             ttl_seconds=settings.session_ttl_seconds,
-            user_name=str(user["r"]["userName"]),
+            user_name=user.user_name,
             redirect=home_path(tenant),
         )
 
@@ -475,8 +474,8 @@ class SingleSignOn:
         session = self.sessions.decode_session(cookie, tenant)
         if session is None:
             return None
-        user = await self.provisioning.repository(USERS).get(tenant, session.user_id)
-        if user is None or user["r"].get("active") is False:
+        user = await self.directory.user(tenant, session.user_id)
+        if user is None or not user.active:
             return None
         return session
 

@@ -14,6 +14,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 
@@ -125,7 +126,7 @@ class SessionCodec:
         claims = self._claims(token, TEST_AUDIENCE)
         return claims is not None and claims.get("tenant") == tenant
 
-    def _claims(self, token: str | None, audience: str) -> dict[str, object] | None:
+    def _claims(self, token: str | None, audience: str) -> dict[str, Any] | None:
         if not token:
             return None
         try:

@@ -30,8 +30,9 @@ from datetime import datetime, timedelta
 
 from cryptography import x509
 from lxml import etree
-from signxml import DigestAlgorithm, SignatureConfiguration, SignatureMethod, XMLVerifier
+from signxml.algorithms import DigestAlgorithm, SignatureMethod
 from signxml.exceptions import InvalidCertificate, InvalidInput, InvalidSignature
+from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from samlkit.bindings import decode_post
 from samlkit.namespaces import ASSERTION, BEARER, DSIG, EMAIL, PROTOCOL, STATUS_SUCCESS, q
