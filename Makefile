@@ -35,12 +35,14 @@ bench: $(BIN)/.installed
 conformance: $(BIN)/.installed
 	$(BIN)/python -m conformance.local $(CONFORMANCE_ARGS)
 
-# The house rules CI enforces beside the tests: ruff's lint and its format check.
+# The house rules CI enforces beside the tests: ruff's lint and format check, mypy (strict) and
+# the layer contracts of import-linter (both configured in pyproject.toml).
 SOURCES := scim_server tests bench idp_sim conformance samlkit
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check $(SOURCES)
 	$(BIN)/ruff format --check $(SOURCES)
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 clean:

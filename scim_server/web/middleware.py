@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 from scim2_models import (
     NotFoundException,
     PayloadTooLargeException,
@@ -114,7 +114,7 @@ async def scim_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return error_response(InternalErrorException())
 
 
-def body_limit(max_bytes: int, routes: Mapping[str, int] | None = None) -> web.Middleware:
+def body_limit(max_bytes: int, routes: Mapping[str, int] | None = None) -> Middleware:
     """Refuse an announced body over the limit before reading any of it.
 
     ``routes`` maps a route's pattern (``/scim/v2/{tenant}/Bulk``) to its own limit;
