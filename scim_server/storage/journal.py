@@ -3,8 +3,9 @@
 One document per SCIM request, the fields of :class:`JournalEntry` under the same names
 (``id`` stored as ``_id``). Writes are best effort (``w: 1``, no wait for the storage
 engine's journal): an entry lost in a crash is acceptable, a slower request is not. What
-to keep, redact and retry is the core's (``scim_server.core.journal``); the indexes,
-the TTL included, are laid out with every other in ``database.py``.
+an entry holds, and what becomes of one the database refuses, is the core's
+(``scim_server.core.journal``); the indexes, the TTL included, are laid out with every
+other in ``database.py``.
 """
 
 from __future__ import annotations
@@ -45,13 +46,14 @@ class JournalEntry:
     """Given when the entry is made, so entries made in the same millisecond keep their order."""
 
 
+FIELDS = frozenset(f.name for f in fields(JournalEntry)) - {"id"}
+"""The fields stored under their own names."""
+
+
 def _document(entry: JournalEntry) -> Document:
     document = asdict(entry)
     document["_id"] = document.pop("id")
     return document
-
-
-FIELDS = frozenset(f.name for f in fields(JournalEntry)) - {"id"}
 
 
 def _entry(document: Document) -> JournalEntry:
@@ -62,6 +64,8 @@ def _entry(document: Document) -> JournalEntry:
 
 
 class JournalRepository:
+    """Every tenant's journal entries, in one collection; each entry names its tenant."""
+
     def __init__(self, database: Database) -> None:
         self.journal = database.db.get_collection(JOURNAL, write_concern=WriteConcern(w=1))
         self.tenants = database.tenants
