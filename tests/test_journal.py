@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from scim_server.cli import main
 from scim_server.config import Settings
 from scim_server.core.journal import ProvisioningJournal
 from scim_server.storage.database import Database
+from scim_server.storage.journal import JournalEntry, JournalRepository
 from scim_server.web.app import create_app
 from tests.conftest import ADMIN, ADMIN_TOKEN, Scim, make_tenant
 
@@ -310,8 +312,6 @@ async def test_disabled_journal_records_nothing(
 
 
 def _entry(tenant: str, path: str) -> dict[str, Any]:
-    from datetime import UTC, datetime
-
     return {"tenant": tenant, "at": datetime.now(UTC), "method": "GET", "path": path, "status": 200}
 
 
@@ -577,3 +577,31 @@ async def test_flush_waits_for_the_batch_the_background_task_is_writing(
             assert await mongo_db["journal"].count_documents({}) == n + 1
     finally:
         await journal.stop()
+
+
+async def test_the_repository_reads_back_the_entries_it_wrote_newest_first(
+    journal_database: Database, mongo_db: AsyncDatabase[Any]
+) -> None:
+    repository = JournalRepository(journal_database)
+    at = datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=UTC)  # BSON keeps milliseconds
+    first = JournalEntry("acme", at, "POST", "/scim/v2/acme/Users", 201, request_body="{}")
+    second = JournalEntry("acme", at, "GET", "/scim/v2/acme/Users", 200, query="count=1")
+
+    assert await repository.insert([first, second]) == []
+
+    assert await repository.entries("acme", limit=10) == [second, first]
+    assert await repository.entries("acme", limit=10, method="POST", status=201) == [first]
+    [stored] = await mongo_db["journal"].find({"_id": first.id}).to_list(None)
+    assert stored["tenant"] == "acme" and "id" not in stored
+
+
+async def test_an_entry_sent_again_after_a_lost_answer_counts_as_written_once(
+    journal_database: Database, mongo_db: AsyncDatabase[Any]
+) -> None:
+    repository = JournalRepository(journal_database)
+    entry = JournalEntry("acme", datetime.now(UTC), "GET", "/", 200)
+    await repository.insert([entry])
+
+    assert await repository.insert([entry, JournalEntry("acme", entry.at, "GET", "/2", 200)]) == []
+
+    assert await mongo_db["journal"].count_documents({}) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -43,6 +45,45 @@ def _gone(pids: set[int], timeout: float = 10.0) -> bool:
             return False
         time.sleep(0.1)
     return True
+
+
+Begun = tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]
+
+
+async def _begun_create(port: int, token: str, i: int) -> Begun:
+    """A user creation a worker has begun, its body still to send.
+
+    The headers go with ``Expect: 100-continue``; aiohttp answers ``100 Continue`` from the
+    worker's handling of that request, so once it is read the request is in the worker.
+    """
+    body = json.dumps(
+        {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": f"user{i}",
+            "password": f"Secret-{i}!",
+        }
+    ).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"POST /scim/v2/acme/Users HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Authorization: Bearer %s\r\nContent-Type: application/scim+json\r\n"
+        b"Content-Length: %d\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+        % (token.encode(), len(body))
+    )
+    await writer.drain()
+    assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+    return reader, writer, body
+
+
+async def _finish(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes) -> bytes:
+    """Send the body of a begun request; its answer's status line."""
+    try:
+        writer.write(body)
+        await writer.drain()
+        return (await reader.readline()).strip()
+    finally:
+        writer.close()
+        await writer.wait_closed()
 
 
 @pytest.fixture
@@ -115,12 +156,15 @@ async def test_two_workers_serve_one_port_and_drain_in_flight_requests_on_sigter
         statuses = await asyncio.gather(*[create(i) for i in range(8)])
         assert statuses == [201] * 8
 
-        in_flight = [asyncio.ensure_future(create(100 + i)) for i in range(16)]
-        await asyncio.sleep(0.3)
+        # In flight: each worker has begun the request (answered its 100 Continue) when
+        # the signal comes, and gets its body only after.
+        port = urlsplit(url).port
+        assert port is not None
+        in_flight = await asyncio.gather(*[_begun_create(port, token, 100 + i) for i in range(16)])
         os.kill(process.pid, signal.SIGTERM)
-        finished = await asyncio.gather(*in_flight, return_exceptions=True)
+        finished = await asyncio.gather(*[_finish(*request) for request in in_flight])
 
-    # Sent before the signal, so each one is answered, none is cut off.
-    assert finished == [201] * 16
+    # Begun before the signal, so each one is answered, none is cut off.
+    assert finished == [b"HTTP/1.1 201 Created"] * 16
     assert process.wait(timeout=40) == 0
     assert _gone(workers)

@@ -11,10 +11,9 @@ turns every text field into valid UTF-8 and bounds its length, redaction walks b
 without recursion and cuts them at a fixed depth, and a batch the database refuses is
 split so that only the entries at fault are lost (and counted in ``failed``).
 
-Storage: the ``journal`` collection, shared by all tenants like every other one. Its
-``(tenant, at, _id)`` index starts with ``tenant`` as all indexes do; its TTL index on
-``at`` (``journal_ttl_seconds``, default 7 days) is the one exception, because MongoDB
-only expires documents through a single-field index. The TTL keeps the journal bounded.
+Storage (``scim_server.storage.journal``) does the I/O: one document per entry in the
+``journal`` collection, read newest first, expired by a TTL index on ``at``
+(``journal_ttl_seconds``, default 7 days) that keeps the journal bounded.
 """
 
 from __future__ import annotations
@@ -24,16 +23,14 @@ import contextlib
 import logging
 import re
 from collections.abc import Iterable
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any, NamedTuple
 
-import bson
 import orjson
-from bson import ObjectId
-from pymongo import WriteConcern
-from pymongo.errors import BulkWriteError
 
 from scim_server.storage.database import Database, Document
+from scim_server.storage.journal import JournalEntry, JournalRepository
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +42,6 @@ FILTER_KEYS = frozenset({"filter", "path"})
 MAX_BODY_BYTES = 16 * 1024
 MAX_DEPTH = 32
 """Containers kept in a journaled body; SCIM bodies nest about 8 deep (Bulk, PATCH values)."""
-DEFAULT_TTL_SECONDS = 7 * 24 * 3600
-DUPLICATE_KEY = 11000
-MAX_BSON_BYTES = 16 * 1024 * 1024
 
 FIELD_LIMITS = {
     "request_body": MAX_BODY_BYTES,
@@ -196,16 +190,8 @@ def body_view(stored: str | None) -> Any:
         return stored
 
 
-def _encodable(document: Document) -> bool:
-    """Whether ``document`` is one BSON document MongoDB can store."""
-    try:
-        return len(bson.encode(document)) <= MAX_BSON_BYTES
-    except Exception:
-        return False
-
-
 class ProvisioningJournal:
-    """A bounded queue of journal entries and the task writing them to MongoDB."""
+    """A bounded queue of journal entries and the task writing them through the repository."""
 
     def __init__(
         self,
@@ -216,9 +202,7 @@ class ProvisioningJournal:
         batch_size: int = 200,
         flush_interval: float = 0.5,
     ) -> None:
-        # Best effort: a journal entry need not wait for the storage engine's journal.
-        self.collection = database.db.get_collection("journal", write_concern=WriteConcern(w=1))
-        self.tenants = database.tenants
+        self.repository = JournalRepository(database)
         self.enabled = enabled
         self.batch_size = batch_size
         self.flush_interval = flush_interval
@@ -226,7 +210,7 @@ class ProvisioningJournal:
         """Entries left out because the queue was full."""
         self.failed = 0
         """Entries the database would not take (each one costs only itself)."""
-        self._queue: asyncio.Queue[Document] = asyncio.Queue(maxsize=max_queue)
+        self._queue: asyncio.Queue[JournalEntry] = asyncio.Queue(maxsize=max_queue)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._writing: asyncio.Future[None] | None = None
@@ -234,16 +218,16 @@ class ProvisioningJournal:
     def record(self, entry: Document) -> bool:
         """Queue ``entry`` (never waits); ``False`` when it was dropped because the queue is full.
 
-        ``entry`` needs ``tenant`` and ``at``; it gets an ``_id`` now, so entries recorded
-        in the same millisecond still read back in the order they were recorded. Its text
-        fields are made storable now (see ``_fit``), whoever built it.
+        ``entry`` holds the fields of a ``JournalEntry``, ``tenant`` and ``at`` at least. It
+        gets its id now, so entries recorded in the same millisecond still read back in
+        the order they were recorded. Its text fields are made storable now (see ``_fit``),
+        whoever built it.
         """
         if not self.enabled:
             return False
-        entry.setdefault("_id", ObjectId())
-        _fit(entry)
+        record = JournalEntry(**_fit(entry))
         try:
-            self._queue.put_nowait(entry)
+            self._queue.put_nowait(record)
         except asyncio.QueueFull:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
@@ -281,8 +265,8 @@ class ProvisioningJournal:
         if writing is not None:
             await asyncio.shield(writing)  # the background task owns it: never cancel it here
 
-    def _take(self, count: int) -> list[Document]:
-        batch: list[Document] = []
+    def _take(self, count: int) -> list[JournalEntry]:
+        batch: list[JournalEntry] = []
         while len(batch) < count and not self._queue.empty():
             batch.append(self._queue.get_nowait())
         return batch
@@ -300,44 +284,33 @@ class ProvisioningJournal:
             if not self._queue.empty():
                 self._wake.set()
 
-    async def _write(self, batch: list[Document]) -> None:
+    async def _write(self, batch: list[JournalEntry]) -> None:
         """Insert ``batch``, leaving out entries of tenants that do not exist (or no longer do).
 
         One entry the database cannot take never costs the others: unordered, the server
-        writes every other document of the batch; an entry BSON cannot even encode is
-        found and left out, and the rest sent again.
+        writes every other entry of the batch; an entry BSON cannot even encode is found
+        and left out, and the rest sent again.
         """
         if not batch:
             return
         try:
-            names = list({entry["tenant"] for entry in batch})
-            existing = {
-                t["_id"] async for t in self.tenants.find({"_id": {"$in": names}}, {"_id": 1})
-            }
+            existing = await self.repository.existing_tenants(entry.tenant for entry in batch)
         except Exception as error:  # the journal must never take the server down
             self._lose(len(batch), error)
             return
-        documents = [entry for entry in batch if entry["tenant"] in existing]
+        entries = [entry for entry in batch if entry.tenant in existing]
         try:
-            await self._insert(documents)
+            refused = await self.repository.insert(entries)
         except Exception:  # not sent at all: find the entries at fault
-            encodable = [document for document in documents if _encodable(document)]
-            self._lose(len(documents) - len(encodable), "not encodable as BSON")
+            storable = [entry for entry in entries if self.repository.storable(entry)]
+            self._lose(len(entries) - len(storable), "not encodable as BSON")
             try:
-                await self._insert(encodable)
+                refused = await self.repository.insert(storable)
             except Exception as error:
-                self._lose(len(encodable), error)
-
-    async def _insert(self, documents: list[Document]) -> None:
-        if not documents:
-            return
-        try:
-            await self.collection.insert_many(documents, ordered=False)
-        except BulkWriteError as error:
-            # A duplicate _id is an entry a batch sent before the connection broke: written.
-            refused = [e for e in error.details["writeErrors"] if e["code"] != DUPLICATE_KEY]
-            if refused:
-                self._lose(len(refused), refused[0].get("errmsg"))
+                self._lose(len(storable), error)
+                return
+        if refused:
+            self._lose(len(refused), refused[0])
 
     def _lose(self, count: int, reason: object) -> None:
         if count:
@@ -358,16 +331,20 @@ class ProvisioningJournal:
         method: str | None = None,
         status: int | None = None,
     ) -> list[Document]:
-        """A tenant's entries, newest first."""
-        query: Document = {"tenant": tenant}
-        if since is not None:
-            query["at"] = {"$gte": since}
+        """A tenant's entries, newest first, each as the fields it was recorded with."""
         if method is not None:
-            query["method"] = method.upper()
-        if status is not None:
-            query["status"] = status
-        cursor = self.collection.find(query, {"_id": 0}).sort([("at", -1), ("_id", -1)])
-        return await cursor.limit(limit).to_list(None)
+            method = method.upper()
+        records = await self.repository.entries(
+            tenant, limit=limit, since=since, method=method, status=status
+        )
+        return [_fields(record) for record in records]
 
     async def delete_tenant(self, tenant: str) -> None:
-        await self.collection.delete_many({"tenant": tenant})
+        await self.repository.delete_tenant(tenant)
+
+
+def _fields(entry: JournalEntry) -> Document:
+    """``entry`` as the fields it was recorded with (its id is the journal's own)."""
+    fields = asdict(entry)
+    del fields["id"]
+    return fields

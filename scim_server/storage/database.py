@@ -21,6 +21,9 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 
 Document = dict[str, Any]
 
+JOURNAL = "journal"
+"""The provisioning journal's collection (``storage/journal.py``)."""
+
 INDEXES: dict[str, list[IndexModel]] = {
     "users": [
         IndexModel(
@@ -57,7 +60,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "tokens": [IndexModel([("tenant", ASCENDING), ("_id", ASCENDING)], name="tenant_token")],
     # The provisioning journal, read newest first (at, then _id, descending); also expired
     # through the index journal_ttl_index builds.
-    "journal": [
+    JOURNAL: [
         IndexModel(
             [("tenant", ASCENDING), ("at", ASCENDING), ("_id", ASCENDING)], name="tenant_at_id"
         )
@@ -113,14 +116,14 @@ class Database:
         for collection, indexes in INDEXES.items():
             await self.db[collection].create_indexes(indexes)
         try:
-            await self.db["journal"].create_indexes([journal_ttl_index(journal_ttl_seconds)])
+            await self.db[JOURNAL].create_indexes([journal_ttl_index(journal_ttl_seconds)])
         except OperationFailure as error:
             if error.code not in INDEX_OPTIONS_CONFLICT:
                 raise
             # The TTL setting changed since the index was built: change it in place.
             await self.db.command(
                 {
-                    "collMod": "journal",
+                    "collMod": JOURNAL,
                     "index": {"name": JOURNAL_TTL_INDEX, "expireAfterSeconds": journal_ttl_seconds},
                 }
             )

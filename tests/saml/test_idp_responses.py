@@ -321,8 +321,7 @@ def _python3_saml(
     # The ACS request as python3-saml sees it: its Destination/Recipient checks use this URL.
     request = {
         "https": "on",
-        "http_host": "sp.example.test",
-        "server_port": "443",
+        "http_host": "sp.example.test",  # the port, when not the scheme's own, goes here
         "script_name": "/sso/acme/saml/acs",
     }
     response.is_valid(request, request_id=request_id)
