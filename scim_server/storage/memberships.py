@@ -37,10 +37,13 @@ with no membership of a missing group or member (no ghost):
 If an add's check runs before a delete removed the document, its insert came
 earlier still, so the delete's ``forget`` finds and removes the membership. If
 the check runs after, the add undoes its own insert. Either way the membership
-goes, and a version bump follows its removal. ``forget`` skips the lookup when
-the document was deleted with a ``gm`` hint of 0: an add raises the hint before
-it inserts, so any membership present at the deletion is counted in that hint,
-and one inserted later finds the member gone and undoes itself. The same
+goes, and a version bump follows its removal. ``forget`` always looks the
+memberships up, even for a document deleted with a ``gm`` hint of 0: skipping the
+lookup would trust that the hint an add raised is part of the deleted document,
+which needs the read and the delete of ``find_one_and_delete`` to be one atomic
+step. MongoDB makes it one; the embedded store was seen not to under load (an
+add's insert and check fell between the two, and a member was left behind), and
+one indexed lookup per delete is a small price for not depending on it. The same
 post-write check refreshes a member's ``name`` that a concurrent rename changed
 between the add's lookup and its insert.
 """
@@ -192,17 +195,16 @@ class MembershipRepository:
     async def forget(self, tenant: str, deleted: Document, *, is_group: bool) -> None:
         """Drop a deleted resource from every group, and a deleted group's own members.
 
-        ``deleted`` is the resource's document as it was deleted (its ``_id`` and ``gm``):
-        this runs after the deletion, as the module docstring requires. The groups it
+        ``deleted`` is the resource's document as it was deleted (its ``_id``): this runs
+        after the deletion, as the module docstring requires. The groups it
         was in get a new version, since their member set changed.
         """
         resource_id = deleted["_id"]
-        if member_of_hint(deleted):
-            query = {"tenant": tenant, "member": resource_id}
-            groups = await self._groups_with(query)
-            if groups:
-                await self.collection.delete_many(query)
-                await self._touch_all(tenant, groups)
+        query = {"tenant": tenant, "member": resource_id}
+        groups = await self._groups_with(query)
+        if groups:
+            await self.collection.delete_many(query)
+            await self._touch_all(tenant, groups)
         if is_group:
             await self.collection.delete_many({"tenant": tenant, "group": resource_id})
 

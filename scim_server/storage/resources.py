@@ -112,12 +112,11 @@ class ResourceRepository:
     async def delete(self, tenant: str, resource_id: str, expected_version: int) -> Document | None:
         """Delete the resource if the stored version is still the expected one.
 
-        Answers its ``_id`` and membership hint as they were when it went, which tells
-        ``MembershipRepository.forget`` whether any membership can remain; None when
+        Answers its ``_id``, for ``MembershipRepository.forget`` to run after it; None when
         nothing was deleted.
         """
         query = {"_id": resource_id, "tenant": tenant, "meta.version": expected_version}
-        return await self.collection.find_one_and_delete(query, {MEMBER_OF: 1})
+        return await self.collection.find_one_and_delete(query, {"_id": 1})
 
     async def find(
         self,
