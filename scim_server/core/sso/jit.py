@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from scim2_models import UniquenessException
 
+from scim_server.core.errors import resource_not_found
 from scim_server.core.filters import compile_filter
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.scope import Scope
@@ -189,7 +190,8 @@ class JustInTime:
                 raise
             return document, "unchanged"
         document = await self.provisioning.repository(USERS).get(scope.tenant, answer.payload["id"])
-        assert document is not None
+        if document is None:  # deleted by a SCIM DELETE meanwhile: the sign-in fails (404)
+            raise resource_not_found(USERS.endpoint, answer.payload["id"])
         return document, "created"
 
     # -- what --------------------------------------------------------------------------------
