@@ -14,7 +14,12 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from samlkit.metadata import sp_metadata
-from scim_server.core.errors import DatabaseUnavailable, error_status, scim_error
+from scim_server.core.errors import (
+    DatabaseUnavailable,
+    ServiceUnavailableException,
+    error_status,
+    scim_error,
+)
 from scim_server.core.sso.service import (
     REQUEST_LIFETIME,
     Origin,
@@ -73,9 +78,9 @@ def html_errors(handler: Handler) -> Handler:
     person is looking. Redirects pass through.
 
     A failure other than a refused sign-in gets the generic page with the status the SCIM
-    API would answer (``scim_error``: 503 when the database is unavailable, 404 for a
-    resource gone meanwhile, 500 for a failure of the server's own), and is written to the
-    tenant's SSO log when the database can take it.
+    API would answer (``scim_error``: 503 with ``Retry-After`` when the database is
+    unavailable, 404 for a resource gone meanwhile, 500 for a failure of the server's own),
+    and is written to the tenant's SSO log when the database can take it.
     """
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
@@ -100,7 +105,10 @@ def html_errors(handler: Handler) -> Handler:
             failure = scim_error(error, f"{request.method} {request.path}")
             if not isinstance(failure, DatabaseUnavailable):
                 await _record_unexpected(request, tenant, error)
-            return _html(pages.failure_page(home), status=error_status(failure))
+            page = _html(pages.failure_page(home), status=error_status(failure))
+            if isinstance(failure, ServiceUnavailableException):
+                page.headers["Retry-After"] = str(failure.retry_after_seconds)
+            return page
 
     return wrapped
 

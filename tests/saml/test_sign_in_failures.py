@@ -29,6 +29,7 @@ async def test_the_database_unavailable_during_jit_is_the_generic_page_503(okta_
         )
         response = await okta_sso.sign_in(person("ada@example.com"))
     await _generic_page(response, 503)
+    assert response.headers["Retry-After"] == "5"
     assert [entry["outcome"] for entry in await okta_sso.log()] == []
 
 
