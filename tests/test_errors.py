@@ -12,26 +12,47 @@ from urllib.parse import quote
 
 import pytest
 from aiohttp.test_utils import TestClient
-from pymongo import AsyncMongoClient
+from pydantic import ValidationError
+from scim2_models import (
+    Error,
+    InvalidPathException,
+    PatchOp,
+    SCIMException,
+    UniquenessException,
+)
 from yarl import URL
 
 from scim_server.config import Settings
+from scim_server.core import errors
+from scim_server.core.errors import (
+    DatabaseUnavailable,
+    InternalErrorException,
+    ServiceUnavailableException,
+    TooManyConcurrentChanges,
+    error_document,
+    error_status,
+    from_validation_error,
+)
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.tokens import TokenAuthority
-from scim_server.embedded import free_port
+from scim_server.models import UserModel
 from scim_server.storage.database import Database
+from scim_server.storage.errors import StorageError, StorageUnavailable, WriteRefused
 from scim_server.storage.tenants import TenantRepository
 from scim_server.web.admin import MAX_TOKEN_TTL_SECONDS
 from scim_server.web.app import create_app
-from scim_server.web.middleware import MAX_URL_BYTES, PARSER_LIMITS
+from scim_server.web.middleware import MAX_URL_BYTES, PARSER_LIMITS, error_response
 from scim_server.web.state import SERVICES, Services
-from tests.conftest import ADMIN, Scim, make_tenant, scim_error
+from tests.conftest import ADMIN, ERROR, Scim, make_tenant, scim_error
 from tests.raw_http import raw_request
+from tests.stores import unreachable_database
 
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 def _user(user_name: str) -> dict[str, Any]:
@@ -288,17 +309,8 @@ async def test_body_limit_applies_to_patch_put_and_search(small_body: Scim) -> N
 
 @pytest.fixture
 async def unreachable() -> AsyncIterator[Database]:
-    """A Database on a port nobody listens on, failing server selection after 300 ms."""
-    client: AsyncMongoClient[Any] = AsyncMongoClient(
-        f"mongodb://127.0.0.1:{free_port()}/?directConnection=true",
-        serverSelectionTimeoutMS=300,
-        connectTimeoutMS=300,
-        tz_aware=True,
-    )
-    try:
-        yield Database(client=client, db=client["unreachable"])
-    finally:
-        await client.close()
+    async with unreachable_database() as database:
+        yield database
 
 
 def _services(scim: Scim) -> Services:
@@ -341,6 +353,67 @@ async def test_database_down_on_the_admin_api_is_503(scim: Scim, unreachable: Da
     response = await scim.client.get("/admin/tenants", headers=ADMIN)
     await scim_error(response, 503)
     assert response.headers["Retry-After"] == "5"
+
+
+async def test_database_down_during_bulk_is_503_for_the_operation_and_stops_the_bulk(
+    scim: Scim, unreachable: Database
+) -> None:
+    assert (await scim.get("/Users")).status == 200  # the token is now cached as valid
+    services = _services(scim)
+    services.provisioning = Provisioning(
+        unreachable, max_results=200, cursors=services.provisioning.cursors
+    )
+    operations = [
+        {"method": "POST", "path": "/Users", "bulkId": f"u{n}", "data": _user(f"u{n}")}
+        for n in range(3)
+    ]
+    response = await scim.post("/Bulk", {"schemas": [BULK], "Operations": operations})
+
+    assert response.status == 200, await response.text()
+    [result] = (await response.json())["Operations"]
+    assert result["status"] == "503"
+    assert result["response"] == {
+        "schemas": [ERROR],
+        "status": "503",
+        "detail": "The database is unavailable, retry later",
+    }
+
+
+# --- one translation ------------------------------------------------------------------------
+
+
+def test_every_exception_becomes_a_scim_error_and_keeps_its_class() -> None:
+    conflict = UniquenessException(detail="taken")
+    assert errors.scim_error(conflict, "test") is conflict
+    assert isinstance(errors.scim_error(StorageUnavailable("gone"), "test"), DatabaseUnavailable)
+    for unforeseen in (WriteRefused("no"), StorageError("odd"), AssertionError(), KeyError("k")):
+        translated = errors.scim_error(unforeseen, "test")
+        assert isinstance(translated, InternalErrorException)
+        assert error_document(translated)["detail"] == "The server failed to process the request"
+
+
+def test_both_kinds_of_503_are_answered_with_retry_after() -> None:
+    for unavailable in (DatabaseUnavailable(), TooManyConcurrentChanges()):
+        assert isinstance(unavailable, ServiceUnavailableException)
+        response = error_response(unavailable)
+        assert response.status == 503
+        assert response.headers["Retry-After"] == "5"
+    assert DatabaseUnavailable().detail != TooManyConcurrentChanges().detail
+
+
+def test_a_scim_error_inside_a_validation_error_keeps_its_exception_class() -> None:
+    operation = {"op": "add", "path": "not a path!", "value": 1}
+    with pytest.raises(ValidationError) as raised:
+        PatchOp[UserModel].model_validate({"schemas": [PATCH_OP], "Operations": [operation]})
+    translated = from_validation_error(raised.value)
+    assert isinstance(translated, InvalidPathException)
+    assert error_document(translated)["scimType"] == "invalidPath"
+
+
+def test_an_error_with_a_status_no_class_has_keeps_that_status() -> None:
+    exc = SCIMException.from_error(Error(status=429, detail="slow down"))
+    assert error_status(exc) == 429
+    assert error_document(exc) == {"schemas": [ERROR], "status": "429", "detail": "slow down"}
 
 
 # --- /Me ------------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ stops the run once that many have failed.
 from __future__ import annotations
 
 import heapq
-import logging
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -40,18 +39,11 @@ from scim2_models import (
     SCIMException,
 )
 
-from scim_server.core.errors import (
-    DATABASE_UNAVAILABLE,
-    InternalErrorException,
-    ServiceUnavailableException,
-    error_document,
-)
+from scim_server.core.errors import error_document, error_status, scim_error
 from scim_server.core.provisioning import Preconditions, Provisioning
 from scim_server.core.scope import Scope
 from scim_server.models import KINDS_BY_ENDPOINT, ResourceKind
 from scim_server.storage.documents import etag
-
-log = logging.getLogger(__name__)
 
 Payload = dict[str, Any]
 
@@ -481,14 +473,9 @@ async def _run_operation(run: _Run, operation: Operation) -> Payload:
         for container, key, bulk_id in list(_reference_slots(operation.data)):
             container[key] = _resolve(run, BULK_ID_PREFIX + bulk_id)
         return await _dispatch(run, operation, operation.kind, resource_id)
-    except SCIMException as error:
-        return _failure(operation, error, run.scope, resource_id)
-    except DATABASE_UNAVAILABLE as error:
-        log.warning("database unavailable during a bulk operation: %s", error)
-        return _failure(operation, ServiceUnavailableException(), run.scope, resource_id)
-    except Exception:
-        log.exception("bulk operation %d (%s) failed", operation.index, operation.method)
-        return _failure(operation, InternalErrorException(), run.scope, resource_id)
+    except Exception as error:
+        during = f"bulk operation {operation.index} ({operation.method})"
+        return _failure(operation, scim_error(error, during), run.scope, resource_id)
 
 
 def _resolve(run: _Run, value: str) -> str:
@@ -566,6 +553,6 @@ def _failure(
     result = _result(operation)
     if scope is not None and resource_id is not None and operation.kind is not None:
         result["location"] = scope.location(operation.kind, resource_id)
-    result["status"] = str(error.status)
+    result["status"] = str(error_status(error))
     result["response"] = error_document(error)
     return result

@@ -3,15 +3,16 @@
 scim2-models already models RFC 7644 §3.12 as a hierarchy of ``SCIMException``
 classes, one per ``scimType`` or status; the protocol code raises those. This
 module adds the few HTTP-level failures the RFC leaves without a class, and the
-one translation every error goes through on its way to the wire.
+one translation every error goes through on its way to the wire: ``scim_error``,
+shared by the HTTP middleware, Bulk (one answer per operation) and the browser pages.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pydantic import ValidationError
-from pymongo.errors import ConnectionFailure, ExecutionTimeout, NetworkTimeout
 from scim2_models import (
     Error,
     ForbiddenException,
@@ -20,19 +21,36 @@ from scim2_models import (
     SCIMException,
 )
 
+from scim_server.storage.errors import StorageUnavailable
+
+log = logging.getLogger(__name__)
+
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 
-DATABASE_UNAVAILABLE = (ConnectionFailure, NetworkTimeout, ExecutionTimeout)
-"""PyMongo's ways of saying the database cannot answer now: 503, never 500."""
-
-
 class ServiceUnavailableException(SCIMException):
-    """The database cannot be reached; the client should retry later."""
+    """503: the request could not be served now and may succeed if sent again later.
+
+    Answered with ``Retry-After: retry_after_seconds``. Raise one of the subclasses,
+    which say why.
+    """
 
     status = 503
     _default_detail = "The service is temporarily unavailable, retry later"
     retry_after_seconds = 5
+
+
+class DatabaseUnavailable(ServiceUnavailableException):
+    """The database cannot be reached or did not answer in time."""
+
+    _default_detail = "The database is unavailable, retry later"
+
+
+class TooManyConcurrentChanges(ServiceUnavailableException):
+    """A conditional write lost to concurrent writers every time it was tried: nothing is
+    wrong with the request, the data it changes is busy."""
+
+    _default_detail = "Too many concurrent changes, retry later"
 
 
 class MethodNotAllowedException(SCIMException):
@@ -92,7 +110,7 @@ def resource_not_found(endpoint: str, resource_id: str) -> NotFoundException:
     return NotFoundException(detail=f"{endpoint} {resource_id!r} not found")
 
 
-def from_validation_error(error: ValidationError) -> SCIMException:
+def from_validation_error(failure: ValidationError) -> SCIMException:
     """Turn a pydantic validation failure of a SCIM payload into the SCIM error it stands for.
 
     scim2-models raises its own exceptions inside validators as pydantic errors
@@ -100,23 +118,43 @@ def from_validation_error(error: ValidationError) -> SCIMException:
     refuses (a missing required attribute, a wrong type) is an ``invalidValue``.
     """
     details = []
-    for item in error.errors():
+    for item in failure.errors():
         context = item.get("ctx") or {}
         if context.get("scim_type") or context.get("status"):
-            exc = SCIMException(detail=item["msg"])
-            exc.status = int(context.get("status") or 400)
-            exc.scim_type = str(context.get("scim_type") or "")
-            return exc
+            return SCIMException.from_error(Error.from_validation_error(item))
         location = ".".join(str(part) for part in item.get("loc", ()) if part != "__root__")
         details.append(f"{location}: {item['msg']}" if location else item["msg"])
     return InvalidValueException(detail="; ".join(details) or "invalid payload")
 
 
+def scim_error(exc: Exception, during: str) -> SCIMException:
+    """The SCIM error a failure is answered with, wherever it was raised.
+
+    A ``SCIMException`` is its own answer. The database unavailable is a 503
+    (``DatabaseUnavailable``), logged as a warning. Anything else is a failure of the
+    server's own: logged with its traceback, and answered 500 without any detail of it.
+    ``during`` says what was being done, for the log (``GET /scim/v2/acme/Users``).
+    """
+    if isinstance(exc, SCIMException):
+        return exc
+    if isinstance(exc, StorageUnavailable):
+        log.warning("database unavailable during %s: %s", during, exc)
+        return DatabaseUnavailable()
+    log.error("unexpected failure during %s", during, exc_info=exc)
+    return InternalErrorException()
+
+
+def error_status(exc: SCIMException) -> int:
+    """The HTTP status ``exc`` is answered with: its Error's, which ``SCIMException.from_error``
+    keeps even where no exception class has that status."""
+    return exc.to_error().status or exc.status
+
+
 def error_document(exc: SCIMException) -> dict[str, Any]:
     """The RFC 7644 §3.12 body: ``status`` is a string, ``scimType`` only when there is one."""
     error: Error = exc.to_error()
-    body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(exc.status)}
-    if exc.scim_type:
-        body["scimType"] = exc.scim_type
+    body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(error_status(exc))}
+    if error.scim_type:
+        body["scimType"] = error.scim_type
     body["detail"] = error.detail or exc.detail
     return body

@@ -39,7 +39,7 @@ from scim_server.core.cursors import (
 )
 from scim_server.core.directory import Directory
 from scim_server.core.errors import (
-    ServiceUnavailableException,
+    TooManyConcurrentChanges,
     from_validation_error,
     resource_not_found,
 )
@@ -400,7 +400,7 @@ class Provisioning:
                     raise PreconditionFailedException(detail="the resource has changed (If-Match)")
                 # Another process won this round: back off a little, with jitter, and retry.
                 await _back_off(attempt)
-        raise ServiceUnavailableException(detail="too many concurrent changes to this resource")
+        raise TooManyConcurrentChanges(detail="too many concurrent changes to this resource")
 
     async def _version(self, kind: ResourceKind, scope: Scope, resource_id: str) -> int:
         document = await self.repository(kind).get(scope.tenant, resource_id, {"meta.version": 1})
@@ -441,7 +441,7 @@ class Provisioning:
                 if expected is not None:
                     raise PreconditionFailedException(detail="the resource has changed (If-Match)")
                 await _back_off(attempt)
-        raise ServiceUnavailableException(detail="too many concurrent changes to this resource")
+        raise TooManyConcurrentChanges(detail="too many concurrent changes to this resource")
 
     async def delete_tenant(self, tenant: str) -> None:
         for repository in self.repositories.values():

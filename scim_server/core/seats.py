@@ -21,10 +21,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo.errors import WriteError
 from scim2_models import NotFoundException, SCIMException
 
-from scim_server.core.errors import SeatLimitExceeded, ServiceUnavailableException
+from scim_server.core.errors import SeatLimitExceeded, TooManyConcurrentChanges
+from scim_server.storage.errors import WriteRefused
 from scim_server.storage.seats import SeatCount, SeatCounter
 
 RESERVE_ATTEMPTS = 20
@@ -99,7 +99,7 @@ class Seats:
             if usage.seats is not None and usage.used >= usage.seats:
                 raise SeatLimitExceeded(tenant=tenant, seats=usage.seats, used=usage.used)
             # A seat was freed, the limit raised or the counter set up since the update: again.
-        raise ServiceUnavailableException(
+        raise TooManyConcurrentChanges(
             detail=f"the seats of tenant {tenant!r} are changing too fast; retry"
         )
 
@@ -126,7 +126,7 @@ class Seats:
             await self.reserve(tenant)
         try:
             landed = await write()
-        except (SCIMException, WriteError):
+        except (SCIMException, WriteRefused):
             if change > 0:
                 await self.release(tenant)
             raise
@@ -152,7 +152,7 @@ class Seats:
             counted = await self.counter.set_counted(tenant, seen, used)
             if counted is not None and counted.used is not None:
                 return SeatUsage(counted.seats, counted.used)
-        raise ServiceUnavailableException(
+        raise TooManyConcurrentChanges(
             detail=f"the seats of tenant {tenant!r} kept changing during the recount; retry"
         )
 

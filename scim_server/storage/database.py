@@ -4,20 +4,36 @@ Every collection is shared by all tenants and every index starts with ``tenant``
 so a query can only ever reach one tenant's data through an index prefix. The one
 exception is the journal's TTL index on ``at``: MongoDB only expires documents through
 a single-field index.
+
+It is also where PyMongo's exceptions end: ``driver_errors`` translates them into the
+storage layer's own (``scim_server.storage.errors``), and ``translate_driver_errors``
+puts every public coroutine of a repository class inside it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import pymongo
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel, WriteConcern
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+    WriteError,
+)
+
+from scim_server.storage.errors import StorageError, StorageUnavailable, WriteRefused
 
 Document = dict[str, Any]
 
@@ -81,6 +97,70 @@ def journal_ttl_index(seconds: int) -> IndexModel:
     return IndexModel([("at", ASCENDING)], expireAfterSeconds=seconds, name=JOURNAL_TTL_INDEX)
 
 
+@contextlib.contextmanager
+def driver_errors() -> Iterator[None]:
+    """Raise the storage layer's exception for any PyMongo exception raised inside.
+
+    Unreachable (no server selected, a connection lost) or out of time (a network
+    timeout, ``maxTimeMS``, ``pymongo.timeout``): ``StorageUnavailable``. A write the
+    server answered and refused: ``WriteRefused``. Anything else of the driver's:
+    ``StorageError``. The driver's exception stays chained as the cause, for the logs.
+    """
+    try:
+        yield
+    except PyMongoError as error:
+        if isinstance(error, ConnectionFailure) or error.timeout:
+            raise StorageUnavailable(str(error)) from error
+        if isinstance(error, WriteError | BulkWriteError):
+            raise WriteRefused(str(error)) from error
+        raise StorageError(str(error)) from error
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+Y = TypeVar("Y")
+C = TypeVar("C", bound=type)
+
+
+def _translated(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    @functools.wraps(method)
+    async def translated(*args: P.args, **kwargs: P.kwargs) -> R:
+        with driver_errors():
+            return await method(*args, **kwargs)
+
+    return translated
+
+
+def _translated_stream(method: Callable[P, AsyncIterator[Y]]) -> Callable[P, AsyncIterator[Y]]:
+    @functools.wraps(method)
+    async def translated(*args: P.args, **kwargs: P.kwargs) -> AsyncIterator[Y]:
+        with driver_errors():
+            async for item in method(*args, **kwargs):
+                yield item
+
+    return translated
+
+
+def translate_driver_errors(cls: C) -> C:
+    """Class decorator: every public coroutine method (and async generator method) of ``cls``
+    runs inside ``driver_errors``, so no PyMongo exception leaves the class.
+
+    Only public methods are wrapped: they are the storage boundary, and a private
+    helper's driver errors reach the caller through them. A public method must not hand
+    out a driver object that talks to the database later (a cursor, a collection): its
+    errors would escape the translation; answer lists, or iterate in an async generator.
+    """
+    for name, member in list(vars(cls).items()):
+        if name.startswith("_"):
+            continue
+        if inspect.isasyncgenfunction(member):
+            setattr(cls, name, _translated_stream(member))
+        elif inspect.iscoroutinefunction(member):
+            setattr(cls, name, _translated(member))
+    return cls
+
+
+@translate_driver_errors
 @dataclass
 class Database:
     """The collections the server uses, on one client bound to the running event loop."""

@@ -19,7 +19,7 @@ from bson import ObjectId
 from pymongo import WriteConcern
 from pymongo.errors import BulkWriteError
 
-from scim_server.storage.database import JOURNAL, Database, Document
+from scim_server.storage.database import JOURNAL, Database, Document, translate_driver_errors
 
 MAX_BSON_BYTES = 16 * 1024 * 1024
 DUPLICATE_KEY = 11000
@@ -63,6 +63,7 @@ def _entry(document: Document) -> JournalEntry:
     return JournalEntry(id=document["_id"], **known)
 
 
+@translate_driver_errors
 class JournalRepository:
     """Every tenant's journal entries, in one collection; each entry names its tenant."""
 

@@ -60,12 +60,13 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from scim_server.models import Member
-from scim_server.storage.database import Database, Document
+from scim_server.storage.database import Database, Document, translate_driver_errors
 
 DUPLICATE_KEY = 11000
 MEMBER_OF = "gm"
 
 
+@translate_driver_errors
 class MembershipRepository:
     def __init__(self, database: Database) -> None:
         self.collection = database.memberships

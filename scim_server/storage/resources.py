@@ -12,7 +12,7 @@ from pymongo.errors import DuplicateKeyError
 from scim2_models import UniquenessException
 
 from scim_server.models import EXTENSION_KEYS, ResourceKind
-from scim_server.storage.database import Database, Document
+from scim_server.storage.database import Database, Document, translate_driver_errors
 from scim_server.storage.memberships import (
     MEMBER_OF,
     NAME_FIELDS,
@@ -68,6 +68,7 @@ def _uniqueness(kind: ResourceKind) -> UniquenessException:
     return UniquenessException(detail=f"a {kind.name} with the same userName already exists")
 
 
+@translate_driver_errors
 class ResourceRepository:
     """The stored documents of one resource type."""
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pymongo import ReturnDocument
 
 from scim_server.models import USERS
-from scim_server.storage.database import Database, Document
+from scim_server.storage.database import Database, Document, translate_driver_errors
 
 LIMIT = "seats"
 USED = "seats_used"
@@ -43,6 +43,7 @@ def seat_count(document: Document) -> SeatCount:
     return SeatCount(document.get(LIMIT), None if used is None else int(used))
 
 
+@translate_driver_errors
 class SeatCounter:
     def __init__(self, database: Database) -> None:
         self.tenants = database.tenants

@@ -22,7 +22,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
-from scim_server.storage.database import Database, Document
+from scim_server.storage.database import Database, Document, translate_driver_errors
 
 SSO_LOG_TTL_SECONDS = 30 * 24 * 3600
 REVISION = "sso_revision"
@@ -70,6 +70,7 @@ class PendingRequest:
     """The digest of the binding key of the browser that started it (see ``sso.sessions``)."""
 
 
+@translate_driver_errors
 class SsoRepository:
     def __init__(self, database: Database) -> None:
         self.tenants = database.tenants

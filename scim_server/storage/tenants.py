@@ -8,7 +8,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from scim_server.storage.database import Database, Document
+from scim_server.storage.database import Database, Document, translate_driver_errors
 from scim_server.storage.seats import SeatCount, seat_count
 
 
@@ -50,6 +50,7 @@ def _token(document: Document) -> TokenRecord:
     )
 
 
+@translate_driver_errors
 class TenantRepository:
     def __init__(self, database: Database) -> None:
         self.tenants = database.tenants

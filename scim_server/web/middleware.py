@@ -1,19 +1,20 @@
 """The one place where every failure becomes an RFC 7644 §3.12 error response.
 
 Handlers and the protocol core raise ``SCIMException`` subclasses; aiohttp raises
-its own ``HTTPException`` for routing failures; PyMongo raises when the database
-is away. All of them leave here as ``application/scim+json`` errors, and nothing
-else (no HTML page, no stack trace) ever reaches a client.
+its own ``HTTPException`` for routing failures; the storage layer raises
+``StorageUnavailable`` when the database is away. All of them leave here as
+``application/scim+json`` errors (through ``scim_error``, which Bulk shares), and
+nothing else (no HTML page, no stack trace) ever reaches a client.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from scim2_models import (
+    Error,
     NotFoundException,
     PayloadTooLargeException,
     SCIMException,
@@ -21,17 +22,15 @@ from scim2_models import (
 )
 
 from scim_server.core.errors import (
-    DATABASE_UNAVAILABLE,
     HeaderTooLargeException,
-    InternalErrorException,
     MethodNotAllowedException,
     ServiceUnavailableException,
     URITooLongException,
     error_document,
+    error_status,
+    scim_error,
 )
 from scim_server.web.responses import scim_response
-
-log = logging.getLogger(__name__)
 
 MAX_URL_BYTES = 8190
 """The longest request target (path and query) served: aiohttp's own default limit.
@@ -61,7 +60,7 @@ def error_response(exc: SCIMException) -> web.Response:
         headers["Allow"] = ", ".join(exc.allowed)
     elif isinstance(exc, ServiceUnavailableException):
         headers["Retry-After"] = str(exc.retry_after_seconds)
-    return scim_response(error_document(exc), status=exc.status, headers=headers)
+    return scim_response(error_document(exc), status=error_status(exc), headers=headers)
 
 
 def _from_http(error: web.HTTPException) -> SCIMException:
@@ -74,9 +73,7 @@ def _from_http(error: web.HTTPException) -> SCIMException:
         return NotFoundException(detail="no such endpoint")
     if isinstance(error, web.HTTPRequestEntityTooLarge):
         return PayloadTooLargeException(detail="the body is too large")
-    exc = SCIMException(detail=error.reason)
-    exc.status = error.status
-    return exc
+    return SCIMException.from_error(Error(status=error.status, detail=error.reason))
 
 
 def check_request_head(request: web.Request) -> None:
@@ -100,18 +97,12 @@ async def scim_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         check_request_head(request)
         return await handler(request)
-    except SCIMException as exc:
-        return error_response(exc)
     except web.HTTPException as error:
         if error.status < 400:
             raise
         return error_response(_from_http(error))
-    except DATABASE_UNAVAILABLE as error:
-        log.warning("database unavailable: %s", error)
-        return error_response(ServiceUnavailableException())
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(InternalErrorException())
+    except Exception as error:
+        return error_response(scim_error(error, f"{request.method} {request.path}"))
 
 
 def body_limit(max_bytes: int, routes: Mapping[str, int] | None = None) -> Middleware:

@@ -14,7 +14,12 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from samlkit.metadata import sp_metadata
-from scim_server.core.errors import DATABASE_UNAVAILABLE
+from scim_server.core.errors import (
+    DatabaseUnavailable,
+    ServiceUnavailableException,
+    error_status,
+    scim_error,
+)
 from scim_server.core.sso.service import (
     REQUEST_LIFETIME,
     Origin,
@@ -69,8 +74,14 @@ async def read_form(request: web.Request) -> dict[str, str]:
 
 
 def html_errors(handler: Handler) -> Handler:
-    """Turn a failed sign-in, an unreachable database or any unforeseen failure into a page,
-    never a JSON error or a stack trace: a person is looking. Redirects pass through."""
+    """Turn every failure into one of the two pages, never a JSON error or a stack trace: a
+    person is looking. Redirects pass through.
+
+    A failure other than a refused sign-in gets the generic page with the status the SCIM
+    API would answer (``scim_error``: 503 with ``Retry-After`` when the database is
+    unavailable, 404 for a resource gone meanwhile, 500 for a failure of the server's own),
+    and is written to the tenant's SSO log when the database can take it.
+    """
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
         tenant = request.match_info["tenant"]
@@ -80,21 +91,24 @@ def html_errors(handler: Handler) -> Handler:
             return _html(pages.failure_page(home), status=404)
         try:
             return await handler(request)
-        except web.HTTPException:
-            raise
+        except web.HTTPException as response:
+            if response.status < 400:
+                raise
+            return _html(pages.failure_page(home), status=response.status)
         except UnreadableForm:
             return _html(pages.failure_page(home), status=400)
         except SignInFailed as failed:
             if failed.page == "seats":
                 return _html(pages.seat_limit_page(tenant, home), status=403)
             return _html(pages.failure_page(home), status=403)
-        except DATABASE_UNAVAILABLE as error:
-            log.warning("database unavailable during sign-in: %s", error)
-            return _html(pages.failure_page(home), status=503)
         except Exception as error:
-            log.exception("unexpected failure on %s %s", request.method, request.path)
-            await _record_unexpected(request, tenant, error)
-            return _html(pages.failure_page(home), status=500)
+            failure = scim_error(error, f"{request.method} {request.path}")
+            if not isinstance(failure, DatabaseUnavailable):
+                await _record_unexpected(request, tenant, error)
+            page = _html(pages.failure_page(home), status=error_status(failure))
+            if isinstance(failure, ServiceUnavailableException):
+                page.headers["Retry-After"] = str(failure.retry_after_seconds)
+            return page
 
     return wrapped
 

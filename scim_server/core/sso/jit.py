@@ -26,6 +26,7 @@ from typing import Any, Literal
 from scim2_models import UniquenessException
 
 from scim_server.core.directory import UserRecord
+from scim_server.core.errors import resource_not_found
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.scope import Scope
 from scim_server.core.sso.settings import SsoSettings
@@ -180,7 +181,8 @@ class JustInTime:
                 raise
             return existing, "unchanged"
         created = await self.directory.user(scope.tenant, str(answer.payload["id"]))
-        assert created is not None
+        if created is None:  # deleted by a SCIM DELETE meanwhile: the sign-in fails (404)
+            raise resource_not_found(USERS.endpoint, str(answer.payload["id"]))
         return created, "created"
 
     # -- what --------------------------------------------------------------------------------

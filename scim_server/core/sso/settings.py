@@ -15,7 +15,7 @@ from typing import Any, Literal
 from cryptography import x509
 
 from samlkit.certs import certificate_pem, fingerprint_sha256, load_certificate
-from scim_server.core.errors import ServiceUnavailableException
+from scim_server.core.errors import TooManyConcurrentChanges
 from scim_server.storage.sso import SsoRepository
 
 MAX_CERTIFICATES = 2
@@ -194,7 +194,7 @@ class SettingsStore:
             changed = change(from_document(document))
             if await self.repository.replace_settings(tenant, revision, to_document(changed)):
                 return changed
-        raise ServiceUnavailableException(
+        raise TooManyConcurrentChanges(
             detail=f"the SSO settings of tenant {tenant!r} are changing too fast; retry"
         )
 
