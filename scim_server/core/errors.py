@@ -20,9 +20,6 @@ from scim2_models import (
     SCIMException,
 )
 
-ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
-
-
 DATABASE_UNAVAILABLE = (ConnectionFailure, NetworkTimeout, ExecutionTimeout)
 """PyMongo's ways of saying the database cannot answer now: 503, never 500."""
 
@@ -115,7 +112,7 @@ def from_validation_error(error: ValidationError) -> SCIMException:
 def error_document(exc: SCIMException) -> dict[str, Any]:
     """The RFC 7644 §3.12 body: ``status`` is a string, ``scimType`` only when there is one."""
     error: Error = exc.to_error()
-    body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(exc.status)}
+    body: dict[str, Any] = {"schemas": [Error.__schema__], "status": str(exc.status)}
     if exc.scim_type:
         body["scimType"] = exc.scim_type
     body["detail"] = error.detail or exc.detail

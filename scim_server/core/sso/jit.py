@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from scim2_models import UniquenessException
+from scim2_models import Group, PatchOp, UniquenessException, User
 
 from scim_server.core.filters import compile_filter
 from scim_server.core.provisioning import Provisioning
@@ -33,10 +33,6 @@ from scim_server.core.sso.verify import VerifiedAssertion
 from scim_server.models import GROUPS, USERS, UserModel
 from scim_server.storage.database import Document
 from scim_server.storage.sso import SsoRepository
-
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
 Action = Literal["created", "updated", "unchanged"]
 
@@ -175,7 +171,7 @@ class JustInTime:
 
     async def _create(self, scope: Scope, profile: Profile) -> tuple[Document, Action]:
         body: dict[str, Any] = {
-            "schemas": [USER_SCHEMA],
+            "schemas": [User.__schema__],
             "userName": profile.subject,
             "active": True,
             **_profile_attributes(profile),
@@ -207,7 +203,7 @@ class JustInTime:
             USERS,
             scope,
             str(document["_id"]),
-            {"schemas": [PATCH_SCHEMA], "Operations": operations},
+            {"schemas": [PatchOp.__schema__], "Operations": operations},
             selection=None,
         )
         return True
@@ -257,7 +253,7 @@ class JustInTime:
         if found:
             return str(found[0]["_id"])
         answer = await self.provisioning.create(
-            GROUPS, scope, {"schemas": [GROUP_SCHEMA], "displayName": display_name}
+            GROUPS, scope, {"schemas": [Group.__schema__], "displayName": display_name}
         )
         return str(answer.payload["id"])
 
@@ -271,7 +267,7 @@ class JustInTime:
             GROUPS,
             scope,
             group_id,
-            {"schemas": [PATCH_SCHEMA], "Operations": [operation]},
+            {"schemas": [PatchOp.__schema__], "Operations": [operation]},
             selection=None,
         )
 
