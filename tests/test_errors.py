@@ -25,13 +25,10 @@ from scim_server.web.admin import MAX_TOKEN_TTL_SECONDS
 from scim_server.web.app import create_app
 from scim_server.web.middleware import MAX_URL_BYTES, PARSER_LIMITS
 from scim_server.web.state import SERVICES, Services
-from tests.conftest import ADMIN, Scim, make_tenant, scim_error
-from tests.raw_http import raw_request
-
-LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+from tests.support.raw_http import raw_request
+from tests.support.scim import ADMIN, Scim, make_tenant, scim_error
+from tests.support.urns import ENTERPRISE, GROUP, USER
+from tests.support.urns import LIST_RESPONSE as LIST
 
 
 def _user(user_name: str) -> dict[str, Any]:

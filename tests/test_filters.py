@@ -17,10 +17,10 @@ from scim_server.core.filters import (
     unquoted_values_quoted,
 )
 from scim_server.models import GroupModel, UserModel, storage_key
-from tests.conftest import index_scans
+from tests.support.plans import index_scans
+from tests.support.urns import ENTERPRISE
+from tests.support.urns import USER as CORE_USER
 
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 EXT = f"c.{storage_key(ENTERPRISE)}"
 PRESENT = {"$exists": True, "$nin": [None, "", [], {}]}
 ANY_ELEMENT = {"_": {"$not": {"$in": []}}}
