@@ -15,7 +15,8 @@ from aiohttp.test_utils import TestClient
 
 from conformance.checks import Verdict, suites
 from conformance.runner import run
-from conformance.suites.entra_validator import ADSCIM_GROUP, ENTERPRISE
+from conformance.suites.entra_validator import ADSCIM_GROUP
+from conformance.urns import ENTERPRISE
 from tests.support.proxy import (
     Req,
     Resp,
