@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.http import ScimHttp
+from conformance.urns import GROUP, USER
 
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PREFIX = "scimconf"
 
 
@@ -61,7 +60,7 @@ class Fixtures:
         """A realistic User body (names, a work email), overridable attribute by attribute."""
         user_name = user_name or self.name("user")
         body: dict[str, Any] = {
-            "schemas": [USER_SCHEMA],
+            "schemas": [USER],
             "userName": user_name,
             "name": {"givenName": "Conformance", "familyName": "Tester"},
             "displayName": "Conformance Tester",
@@ -79,7 +78,7 @@ class Fixtures:
         self, display_name: str | None = None, members: list[str] | None = None, **attributes: Any
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "schemas": [GROUP_SCHEMA],
+            "schemas": [GROUP],
             "displayName": display_name or self.name("group"),
             **attributes,
         }

@@ -14,9 +14,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from scim_server.config import Settings
 from scim_server.web.app import create_app
-from tests.conftest import ADMIN, Scim, make_tenant, scim_error
-
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+from tests.support.scim import ADMIN, Scim, make_tenant, scim_error
+from tests.support.urns import USER
 
 
 def _bearer(token: str) -> dict[str, str]:

@@ -11,14 +11,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from scim_server.config import Settings
-from tests.conftest import ADMIN, Scim, scim_error
-from tests.raw_http import raw_request
+from tests.support.raw_http import raw_request
+from tests.support.scim import ADMIN, Scim, scim_error
+from tests.support.urns import ERROR, GROUP, PATCH_OP, SEARCH, USER
 
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 MISSING_ID = "2819c223-7f76-453a-919d-413861904646"
 
 

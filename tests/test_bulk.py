@@ -13,14 +13,8 @@ from aiohttp.test_utils import TestClient
 
 from scim_server.config import Settings
 from scim_server.web.app import create_app
-from tests.conftest import ERROR, Scim, make_tenant, scim_error
-
-BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
-BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+from tests.support.scim import Scim, make_tenant, scim_error
+from tests.support.urns import BULK_REQUEST, BULK_RESPONSE, ENTERPRISE, ERROR, GROUP, PATCH_OP, USER
 
 
 def _bulk(*operations: dict[str, Any], **extra: Any) -> dict[str, Any]:

@@ -11,10 +11,8 @@ from collections import Counter
 from typing import Any
 
 from scim_server.core.provisioning import MAX_WRITE_ATTEMPTS
-from tests.conftest import Scim
-
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+from tests.support.scim import Scim
+from tests.support.urns import ENTERPRISE, PATCH_OP
 
 # Twenty distinct single-valued attributes, each set by its own request.
 ATTRIBUTES: list[tuple[str, str]] = [

@@ -15,9 +15,9 @@ from aiohttp.test_utils import TestClient
 
 from conformance.checks import Verdict, suites
 from conformance.runner import run
-from conformance.suites.entra_validator import ADSCIM_GROUP, ENTERPRISE
-from tests.conftest import Scim
-from tests.test_conformance import (
+from conformance.suites.entra_validator import ADSCIM_GROUP
+from conformance.urns import ENTERPRISE
+from tests.support.proxy import (
     Req,
     Resp,
     Violation,
@@ -30,6 +30,8 @@ from tests.test_conformance import (
     start_proxy,
     when,
 )
+from tests.support.scim import Scim
+from tests.support.urns import ERROR as ERROR_URN
 
 users = is_("GET", r"/Users")
 user = is_("GET", r"/Users/[^/]+")
@@ -37,7 +39,6 @@ post_user = is_("POST", r"/Users")
 post_group = is_("POST", r"/Groups")
 patch_user = is_("PATCH", r"/Users/.+")
 patch_group = is_("PATCH", r"/Groups/.+")
-ERROR_URN = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 
 def _error(status: int, scim_type: str, detail: str) -> dict[str, Any]:

@@ -22,8 +22,8 @@ from conformance import local
 from conformance.checks import CheckResult, Verdict, suites
 from conformance.cli import parser, run_options
 from conformance.runner import RunResult, run
-from tests.conftest import Scim
-from tests.test_conformance import Forward, Req, Resp, Violation, start_proxy
+from tests.support.proxy import Forward, Req, Resp, Violation, start_proxy
+from tests.support.scim import Scim
 
 PROFILES = ["okta-oin", "okta-aiw", "jumpcloud", "entra", "entra-optscim062020"]
 LIFECYCLE_IDS = [f"flows.{p}.full-lifecycle" for p in PROFILES]

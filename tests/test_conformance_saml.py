@@ -30,7 +30,7 @@ from idp_sim.saml.response import IdentityProvider
 from samlkit.certs import SigningKey, fingerprint_sha256
 from samlkit.metadata import parse_idp_metadata
 from samlkit.namespaces import ASSERTION, q
-from tests.conftest import ADMIN, Scim
+from tests.support.scim import ADMIN, Scim
 
 SAML_IDS = [
     "saml.signed-accepted",

@@ -10,7 +10,8 @@ import jwt
 
 from scim_server.core.cursors import Position, keyset_condition
 from scim_server.web.state import SERVICES
-from tests.conftest import Scim, plan_stages
+from tests.support.plans import plan_stages
+from tests.support.scim import Scim
 
 
 async def _walk(scim: Scim, query: str, count: int) -> tuple[list[str], int]:

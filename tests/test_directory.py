@@ -16,7 +16,7 @@ from aiohttp.web import Application, Request
 from scim_server.core.directory import Directory
 from scim_server.core.passwords import verify_password_sync
 from scim_server.web.state import SERVICES
-from tests.conftest import Scim
+from tests.support.scim import Scim
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 STORED_FIELDS = frozenset({"_id", "r", "c", "pw", "gm"})

@@ -27,12 +27,12 @@ from scim_server.core.discovery import (
     service_provider_config,
 )
 from scim_server.models import UserModel
+from tests.support.urns import ENTERPRISE as ENTERPRISE_URN
+from tests.support.urns import GROUP as GROUP_URN
+from tests.support.urns import USER as USER_URN
 
 BASE = "http://host/scim/v2/acme"
 CAPS = Capabilities(max_results=200)
-USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
-ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 RESPONSE = Context.RESOURCE_QUERY_RESPONSE
 
 

@@ -10,11 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Scim, scim_error
-
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+from tests.support.scim import Scim, scim_error
+from tests.support.urns import BULK_REQUEST as BULK
+from tests.support.urns import PATCH_OP, USER
 
 PRIVATE_ADDRESSES = ["jane@corp.local", "x@example.test", "a@localhost", "b@host.internal"]
 MALFORMED = ["not-an-email", "jane@", "@corp.local", "jane@@corp.local", "jane@corp..local"]

@@ -43,16 +43,12 @@ from scim_server.web.admin import MAX_TOKEN_TTL_SECONDS
 from scim_server.web.app import create_app
 from scim_server.web.middleware import MAX_URL_BYTES, PARSER_LIMITS, error_response
 from scim_server.web.state import SERVICES, Services
-from tests.conftest import ADMIN, ERROR, Scim, make_tenant, scim_error
-from tests.raw_http import raw_request
-from tests.stores import unreachable_database
-
-LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+from tests.support.raw_http import raw_request
+from tests.support.scim import ADMIN, Scim, make_tenant, scim_error
+from tests.support.stores import unreachable_database
+from tests.support.urns import BULK_REQUEST as BULK
+from tests.support.urns import ENTERPRISE, ERROR, GROUP, PATCH_OP, USER
+from tests.support.urns import LIST_RESPONSE as LIST
 
 
 def _user(user_name: str) -> dict[str, Any]:

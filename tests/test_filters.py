@@ -16,11 +16,14 @@ from scim_server.core.filters import (
     stored_field,
     unquoted_values_quoted,
 )
-from scim_server.models import GroupModel, UserModel, storage_key
-from tests.conftest import index_scans
+from scim_server.models import GROUPS as GROUP_KIND
+from scim_server.models import USERS as USER_KIND
+from scim_server.models import GroupModel, ResourceKind, UserModel, storage_key
+from scim_server.storage.documents import stored_attributes
+from tests.support.plans import index_scans
+from tests.support.urns import ENTERPRISE
+from tests.support.urns import USER as CORE_USER
 
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 EXT = f"c.{storage_key(ENTERPRISE)}"
 PRESENT = {"$exists": True, "$nin": [None, "", [], {}]}
 ANY_ELEMENT = {"_": {"$not": {"$in": []}}}
@@ -277,28 +280,11 @@ def test_compile_sort_rejects(sort_by: str) -> None:
 # --- behaviour on a real database -----------------------------------------------------
 
 
-def _comparison_form(model: type, path: str, value: Any) -> Any:
-    """What the storage keeps in ``c``, rebuilt independently of the storage module."""
-    if isinstance(value, dict):
-        return {k: _comparison_form(model, f"{path}.{k}", v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_comparison_form(model, path, item) for item in value]
-    if isinstance(value, str):
-        binding = Path[model](path).resolve()
-        assert binding is not None, path
-        return binding.comparable(value)
-    return value
-
-
-def _document(model: type, doc_id: str, modified: datetime, **raw: Any) -> dict[str, Any]:
-    comparison = {}
-    for key, value in raw.items():
-        if key == ENTERPRISE:
-            comparison[key] = {
-                k: _comparison_form(model, f"{key}:{k}", v) for k, v in value.items()
-            }
-        else:
-            comparison[key] = _comparison_form(model, key, value)
+def _document(
+    doc_id: str, modified: datetime, raw: dict[str, Any], comparison: dict[str, Any]
+) -> dict[str, Any]:
+    """A stored resource: ``raw`` as sent, ``comparison`` as the storage keeps it for filters
+    (written out literally: caseExact=false strings lowercased, every other value as sent)."""
     escape = {ENTERPRISE: storage_key(ENTERPRISE)}
     return {
         "_id": doc_id,
@@ -311,49 +297,77 @@ def _document(model: type, doc_id: str, modified: datetime, **raw: Any) -> dict[
 
 USERS = [
     _document(
-        UserModel,
         "u1",
         datetime(2011, 5, 13, 4, 42, 34, tzinfo=UTC),
-        userName="BJensen",
-        externalId="Ext-1",
-        title="Tour Guide",
-        active=True,
-        name={"givenName": "Barbara", "familyName": "Jensen"},
-        emails=[
-            {"value": "BJensen@Example.com", "type": "work", "primary": True},
-            {"value": "babs@home.org", "type": "home"},
-        ],
-        **{ENTERPRISE: {"employeeNumber": "701984", "manager": {"value": "MGR-1"}}},
+        {
+            "userName": "BJensen",
+            "externalId": "Ext-1",
+            "title": "Tour Guide",
+            "active": True,
+            "name": {"givenName": "Barbara", "familyName": "Jensen"},
+            "emails": [
+                {"value": "BJensen@Example.com", "type": "work", "primary": True},
+                {"value": "babs@home.org", "type": "home"},
+            ],
+            ENTERPRISE: {"employeeNumber": "701984", "manager": {"value": "MGR-1"}},
+        },
+        {
+            "userName": "bjensen",
+            "externalId": "Ext-1",
+            "title": "tour guide",
+            "active": True,
+            "name": {"givenName": "barbara", "familyName": "jensen"},
+            "emails": [
+                {"value": "bjensen@example.com", "type": "work", "primary": True},
+                {"value": "babs@home.org", "type": "home"},
+            ],
+            ENTERPRISE: {"employeeNumber": "701984", "manager": {"value": "MGR-1"}},
+        },
     ),
     _document(
-        UserModel,
         "u2",
         datetime(2012, 1, 1, tzinfo=UTC),
-        userName="JSmith",
-        externalId="ext-1",
-        title="",
-        active=False,
-        emails=[{"value": "js@example.com", "type": "home"}],
-        **{ENTERPRISE: {"employeeNumber": "42"}},
+        {
+            "userName": "JSmith",
+            "externalId": "ext-1",
+            "title": "",
+            "active": False,
+            "emails": [{"value": "js@example.com", "type": "home"}],
+            ENTERPRISE: {"employeeNumber": "42"},
+        },
+        {
+            "userName": "jsmith",
+            "externalId": "ext-1",
+            "title": "",
+            "active": False,
+            "emails": [{"value": "js@example.com", "type": "home"}],
+            ENTERPRISE: {"employeeNumber": "42"},
+        },
     ),
     _document(
-        UserModel,
         "u3",
         datetime(2020, 6, 1, tzinfo=UTC),
-        userName="ali.ce",
-        active=True,
-        emails=[{"value": "alice@work.example.org", "type": "work"}],
+        {
+            "userName": "ali.ce",
+            "active": True,
+            "emails": [{"value": "alice@work.example.org", "type": "work"}],
+        },
+        {
+            "userName": "ali.ce",
+            "active": True,
+            "emails": [{"value": "alice@work.example.org", "type": "work"}],
+        },
     ),
     _document(
-        UserModel,
         "u4",
         datetime(2021, 1, 1, tzinfo=UTC),
-        userName="bob",
-        nickName="Bobby\n",
-        title=None,
-        emails=[],
+        {"userName": "bob", "nickName": "Bobby\n", "title": None, "emails": []},
+        {"userName": "bob", "nickName": "bobby\n", "title": None, "emails": []},
     ),
 ]
+ADMINS = _document(
+    "g1", datetime(2020, 1, 1, tzinfo=UTC), {"displayName": "Admins"}, {"displayName": "admins"}
+)
 ALL = {"u1", "u2", "u3", "u4"}
 
 
@@ -436,12 +450,28 @@ async def test_matches(users: Any, text: str, expected: set[str]) -> None:
     assert await _ids(users, text) == expected
 
 
-def _as_resource(document: dict[str, Any]) -> Any:
-    """The resource a stored document holds, as the SCIM layer would rebuild it."""
-    raw = {
+def _sent(document: dict[str, Any]) -> dict[str, Any]:
+    """The attributes of a stored document as the client sent them (extension URN unescaped)."""
+    return {
         ENTERPRISE if key == storage_key(ENTERPRISE) else key: value
         for key, value in document["r"].items()
     }
+
+
+@pytest.mark.parametrize(
+    ("kind", "document"),
+    [*((USER_KIND, user) for user in USERS), (GROUP_KIND, ADMINS)],
+    ids=[*(user["_id"] for user in USERS), ADMINS["_id"]],
+)
+def test_the_documents_here_are_stored_as_the_storage_writes_them(
+    kind: ResourceKind, document: dict[str, Any]
+) -> None:
+    assert stored_attributes(kind, _sent(document)) == (document["r"], document["c"])
+
+
+def _as_resource(document: dict[str, Any]) -> Any:
+    """The resource a stored document holds, as the SCIM layer would rebuild it."""
+    raw = _sent(document)
     meta = document["meta"]
     return UserModel.model_validate(
         {
@@ -490,9 +520,12 @@ async def test_group_display_name_matches(mongo_db: AsyncDatabase[Any]) -> None:
     groups = mongo_db["groups"]
     await groups.insert_many(
         [
-            _document(GroupModel, "g1", datetime(2020, 1, 1, tzinfo=UTC), displayName="Admins"),
+            ADMINS,
             _document(
-                GroupModel, "g2", datetime(2020, 1, 1, tzinfo=UTC), displayName="Tour Guides"
+                "g2",
+                datetime(2020, 1, 1, tzinfo=UTC),
+                {"displayName": "Tour Guides"},
+                {"displayName": "tour guides"},
             ),
         ]
     )
@@ -529,7 +562,7 @@ async def test_index_is_used(
         [dict(doc) for doc in USERS]
         if model is UserModel
         else [
-            _document(GroupModel, "g1", datetime(2020, 1, 1, tzinfo=UTC), displayName="Admins"),
+            ADMINS,
         ]
     )
     index = [("tenant", 1), *((field, 1) for field in fields)]

@@ -23,8 +23,10 @@ from hypothesis import strategies as st
 from yarl import URL
 
 from scim_server.core.sso.sessions import cookie_name
-from tests.conftest import ADMIN, ERROR, Scim
-from tests.raw_http import raw_request
+from tests.support.raw_http import raw_request
+from tests.support.scim import ADMIN, Scim
+from tests.support.urns import BULK_REQUEST as BULK
+from tests.support.urns import ENTERPRISE, ERROR, PATCH_OP, SEARCH, USER
 
 FUZZ = settings(
     max_examples=150,
@@ -33,12 +35,6 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
-BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 
 # --- strategies ---------------------------------------------------------------------------
 

@@ -7,9 +7,8 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tests.conftest import Scim, scim_error
-
-GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+from tests.support.scim import Scim, scim_error
+from tests.support.urns import GROUP
 
 
 def _group(
@@ -387,14 +386,13 @@ async def test_a_bare_unknown_schema_urn_is_ignored_but_one_carrying_attributes_
     scim: Scim,
 ) -> None:
     adscim = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
-    core = "urn:ietf:params:scim:schemas:core:2.0:Group"
-    bare = await scim.post("/Groups", {"schemas": [core, adscim], "displayName": "Entra"})
+    bare = await scim.post("/Groups", {"schemas": [GROUP, adscim], "displayName": "Entra"})
     assert bare.status == 201, await bare.text()
-    assert (await bare.json())["schemas"] == [core]
+    assert (await bare.json())["schemas"] == [GROUP]
     carrying = await scim.post(
         "/Groups",
         {
-            "schemas": [core, "urn:example:ext:1.0"],
+            "schemas": [GROUP, "urn:example:ext:1.0"],
             "displayName": "X",
             "urn:example:ext:1.0": {"a": 1},
         },

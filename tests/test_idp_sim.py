@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from conftest import Scim
 
 from idp_sim import (
     SCENARIOS,
@@ -29,8 +28,8 @@ from idp_sim.journal import Journal as JournalClass
 from idp_sim.profiles.base import Profile
 from idp_sim.profiles.okta_oin import okta_headers
 from idp_sim.transport import Transport, encode_query
+from tests.support.scim import Scim
 
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 OKTA_BODY_HEADERS = {
     "Accept": "application/scim+json",
     "Accept-Charset": "utf-8",

@@ -18,13 +18,10 @@ from scim_server.core.journal import ProvisioningJournal
 from scim_server.storage.database import Database
 from scim_server.storage.journal import JournalEntry, JournalRepository
 from scim_server.web.app import create_app
-from tests.conftest import ADMIN, ADMIN_TOKEN, Scim, make_tenant
+from tests.support.scim import ADMIN, ADMIN_TOKEN, Scim, make_tenant
+from tests.support.urns import BULK_REQUEST as BULK
+from tests.support.urns import ENTERPRISE, PATCH_OP, SEARCH, USER
 
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
-SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 OKTA = {"User-Agent": "Okta SCIM Client 1.0.0"}
 REDACTED = "<redacted>"
 

@@ -17,12 +17,11 @@ from scim_server.core.filters import compile_filter
 from scim_server.core.listing import MAX_PAGING_INTEGER
 from scim_server.models import GroupModel, UserModel
 from scim_server.web.app import create_app
-from tests.conftest import Scim, index_scans, make_tenant, scim_error
-
-CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
-LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+from tests.support.plans import index_scans
+from tests.support.scim import Scim, make_tenant, scim_error
+from tests.support.urns import ENTERPRISE, SEARCH
+from tests.support.urns import LIST_RESPONSE as LIST
+from tests.support.urns import USER as CORE
 
 
 async def _list(scim: Scim, query: str = "", endpoint: str = "/Users") -> dict[str, Any]:

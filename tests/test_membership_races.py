@@ -13,10 +13,9 @@ from typing import Any
 
 from scim_server.config import Settings
 from scim_server.web.app import create_app
-from tests.conftest import Scim
+from tests.support.scim import Scim
+from tests.support.urns import BULK_REQUEST, PATCH_OP
 
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 ROUNDS = 40
 PAIRS = 4
 """Races per round: each round creates its resources in one go, then races them all."""

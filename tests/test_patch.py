@@ -16,12 +16,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from idp_sim import Directory, Journal, build_profile, full_lifecycle
 from scim_server.config import Settings
 from scim_server.web.app import create_app
-from tests.conftest import Scim, make_tenant
-
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+from tests.support.scim import Scim, make_tenant
+from tests.support.urns import ENTERPRISE, PATCH_OP
+from tests.support.urns import GROUP as CORE_GROUP
+from tests.support.urns import USER as CORE_USER
 
 
 class Answer:

@@ -22,11 +22,8 @@ from scim_server.core.patch import apply_operations, plan_patch
 from scim_server.core.provisioning import _validate
 from scim_server.models import USERS
 from scim_server.web.app import create_app
-from tests.conftest import Scim, make_tenant, scim_error
-
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+from tests.support.scim import Scim, make_tenant, scim_error
+from tests.support.urns import BULK_REQUEST, PATCH_OP, USER
 
 
 def patch_body(*operations: dict[str, Any]) -> dict[str, Any]:

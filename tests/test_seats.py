@@ -18,12 +18,10 @@ from scim_server.cli import main
 from scim_server.config import Settings
 from scim_server.storage.seats import HOLDS_SEAT
 from scim_server.web.app import create_app
-from tests.conftest import ADMIN, ADMIN_TOKEN, Scim, index_scans, scim_error
+from tests.support.plans import index_scans
+from tests.support.scim import ADMIN, ADMIN_TOKEN, Scim, scim_error
+from tests.support.urns import BULK_REQUEST, GROUP, PATCH_OP, USER
 
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 SEATS = "/admin/tenants/acme/seats"
 
 

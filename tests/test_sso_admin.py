@@ -27,7 +27,7 @@ from scim_server.config import Settings
 from scim_server.storage.sso import PendingRequest
 from scim_server.web.app import create_app
 from scim_server.web.state import SERVICES
-from tests.conftest import ADMIN, ADMIN_TOKEN, Scim, make_tenant, scim_error
+from tests.support.scim import ADMIN, ADMIN_TOKEN, Scim, make_tenant, scim_error
 
 SSO = "/admin/tenants/acme/sso"
 OKTA_ENTITY = "http://www.okta.com/exk4x6wko7PcvdVq80x6"

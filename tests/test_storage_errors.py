@@ -22,7 +22,7 @@ from scim_server.storage.resources import ResourceRepository
 from scim_server.storage.seats import SeatCounter
 from scim_server.storage.sso import SsoRepository
 from scim_server.storage.tenants import TenantRepository
-from tests.stores import unreachable_database
+from tests.support.stores import unreachable_database
 
 
 def _storage_classes() -> Iterator[type]:

@@ -27,13 +27,13 @@ from aiohttp.test_utils import TestClient
 
 from scim_server.embedded import MODULE, RESTART_DELAYS, free_port
 from scim_server.web.state import SERVICES
-from tests.conftest import ADMIN, ADMIN_TOKEN, ERROR, Scim
+from tests.support.scim import ADMIN, ADMIN_TOKEN, Scim
+from tests.support.urns import ERROR, USER
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec(MODULE) is None, reason="needs SecantusDB for the embedded store"
 )
 
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 # Long enough for every restart the supervisor tries, on a busy machine.
 WAIT_SECONDS = sum(RESTART_DELAYS) + 45
 

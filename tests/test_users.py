@@ -9,10 +9,10 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from scim_server.core.passwords import verify_password_sync
-from tests.conftest import Scim, scim_error
+from tests.support.scim import Scim, scim_error
+from tests.support.urns import ENTERPRISE
+from tests.support.urns import USER as CORE
 
-CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 SECRET = "Tr0ub4dor&3-correct-horse"
 
 

@@ -26,6 +26,7 @@ from conformance.checks import (
     resources_of,
 )
 from conformance.http import Response
+from conformance.urns import ENTERPRISE, GROUP, PATCH_OP, USER
 
 S = "entra-validator"
 E1 = "Microsoft Entra SCIM tutorial (use-scim-to-provision-users-and-groups)"
@@ -35,11 +36,7 @@ E2 = (
 )
 E3 = "Microsoft SCIM Validator (scim-validator-tutorial; per-test list inferred)"
 FLAG = f"{E2}, aadOptscim062020 flag"
-USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 ADSCIM_GROUP = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ENTRA_HEADERS = {"User-Agent": "Microsoft Azure AD SCIM provisioning 1.0.0"}
 
 
@@ -51,7 +48,7 @@ def user_body(ctx: Context, **enterprise: Any) -> dict[str, Any]:
     user_name = ctx.fixtures.name("entra")
     given, family = "Barbara", "Jensen"
     body: dict[str, Any] = {
-        "schemas": [USER_URN, ENTERPRISE],
+        "schemas": [USER, ENTERPRISE],
         "externalId": f"{user_name}-nick",
         "userName": f"{user_name}@contoso.example",
         "active": True,
@@ -77,7 +74,7 @@ async def create_user(ctx: Context, **enterprise: Any) -> tuple[dict[str, Any], 
 def group_body(ctx: Context) -> dict[str, Any]:
     """A group create as Entra sends it: the ADSCIM URN, externalId the objectId, no members."""
     return {
-        "schemas": [GROUP_URN, ADSCIM_GROUP],
+        "schemas": [GROUP, ADSCIM_GROUP],
         "externalId": str(uuid.uuid4()),
         "displayName": ctx.fixtures.name("entra-group"),
     }

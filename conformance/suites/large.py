@@ -14,9 +14,9 @@ from typing import Any
 
 from conformance.checks import Context, check, expect_object, expect_status, require, skip
 from conformance.options import option
+from conformance.urns import PATCH_OP
 
 SUITE = "large"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 DEFAULT_MEMBERS = 2000
 BATCH = 200
 """Members per PATCH: what IdPs send per request (Okta pages group pushes in hundreds)."""

@@ -24,12 +24,10 @@ from conformance.checks import (
     require,
 )
 from conformance.http import Response
+from conformance.urns import ERROR, LIST_RESPONSE, USER
 
 S = "okta-spec"
 SOURCE = "Okta SCIM 2.0 SPEC Test (Okta-SCIM-20-SPEC-Test.json, OKTA-728721)"
-LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
-USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 INVALID_USER_EMAIL = "abcdefgh@atko.com"
 USER_ID_THAT_DOES_NOT_EXIST = "010101001010101011001010101011"
 
@@ -113,7 +111,7 @@ def require_error(body: dict[str, Any], status: int | None = None) -> None:
 def create_body(ctx: Context) -> dict[str, Any]:
     values = state(ctx)
     return {
-        "schemas": [USER_URN],
+        "schemas": [USER],
         "userName": values["email"],
         "name": {"givenName": values["given"], "familyName": values["family"]},
         "emails": [{"primary": True, "value": values["email"], "type": "work"}],
@@ -231,7 +229,7 @@ async def create_user(ctx: Context) -> None:
     name = user.get("name") or {}
     require(name.get("familyName") == body["name"]["familyName"], "familyName differs")
     require(name.get("givenName") == body["name"]["givenName"], "givenName differs")
-    require(USER_URN in (user.get("schemas") or []), f"schemas lacks {USER_URN}")
+    require(USER in (user.get("schemas") or []), f"schemas lacks {USER}")
     require(
         user.get("userName") == body["userName"],
         f"userName is {user.get('userName')!r}, not {body['userName']!r}",

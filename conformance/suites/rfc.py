@@ -23,14 +23,17 @@ from conformance.checks import (
     resources_of,
 )
 from conformance.http import SCIM_JSON, Response
+from conformance.urns import (
+    BULK_REQUEST,
+    ERROR,
+    GROUP,
+    LIST_RESPONSE,
+    PATCH_OP,
+    SERVICE_PROVIDER_CONFIG,
+    USER,
+)
 
 S = "rfc"
-LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
-SPC_URN = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
-USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 MISSING_ID = "scimconf-no-such-id-0000000000"
 
 
@@ -109,7 +112,10 @@ async def spc_shape(ctx: Context) -> None:
     response = await ctx.http.get("/ServiceProviderConfig")
     expect_status(response, 200)
     body = expect_object(response)
-    require(SPC_URN in (body.get("schemas") or []), f"schemas lacks {SPC_URN}")
+    require(
+        SERVICE_PROVIDER_CONFIG in (body.get("schemas") or []),
+        f"schemas lacks {SERVICE_PROVIDER_CONFIG}",
+    )
     for feature in ("patch", "bulk", "filter", "changePassword", "sort", "etag"):
         value = body.get(feature)
         if not isinstance(value, dict):
@@ -149,7 +155,7 @@ async def resource_types(ctx: Context) -> None:
                 f"resource type {resource.get('id')!r} lacks '{key}'",
             )
         found[resource["name"]] = resource
-    for name, urn in (("User", USER_URN), ("Group", "urn:ietf:params:scim:schemas:core:2.0:Group")):
+    for name, urn in (("User", USER), ("Group", GROUP)):
         require(name in found, f"no {name} resource type; got {sorted(found)}")
         require(found[name]["schema"] == urn, f"{name}.schema is {found[name]['schema']!r}")
 
@@ -166,9 +172,9 @@ async def schemas(ctx: Context) -> None:
     response = await ctx.http.get("/Schemas")
     expect_status(response, 200)
     by_id = {s.get("id"): s for s in resources_of(response)}
-    user = by_id.get(USER_URN)
+    user = by_id.get(USER)
     if user is None:
-        raise CheckFailed(f"no {USER_URN} among {sorted(map(str, by_id))}")
+        raise CheckFailed(f"no {USER} among {sorted(map(str, by_id))}")
     attributes = {a.get("name"): a for a in user.get("attributes") or []}
     require("userName" in attributes, "User schema has no userName attribute")
     for name, attribute in attributes.items():
@@ -231,7 +237,7 @@ async def get_by_id(ctx: Context) -> None:
     fetched = await read(ctx, f"/Users/{user['id']}")
     require(fetched.get("id") == user["id"], "the id differs")
     require(fetched.get("userName") == user["userName"], "the userName differs")
-    require(USER_URN in (fetched.get("schemas") or []), f"schemas lacks {USER_URN}")
+    require(USER in (fetched.get("schemas") or []), f"schemas lacks {USER}")
 
 
 @check(
@@ -785,7 +791,7 @@ async def patch_members(ctx: Context) -> None:
 async def unknown_member_refused(ctx: Context) -> None:
     missing = f"{MISSING_ID}-member"
     body = {
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "schemas": [GROUP],
         "displayName": ctx.fixtures.name("ghost"),
         "members": [{"value": missing}],
     }
@@ -1075,7 +1081,7 @@ async def bulk_reference(ctx: Context) -> None:
                 "path": "/Groups",
                 "bulkId": "g1",
                 "data": {
-                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                    "schemas": [GROUP],
                     "displayName": group_name,
                     "members": [{"value": "bulkId:u1"}],
                 },
@@ -1160,7 +1166,6 @@ async def bulk_max_operations(ctx: Context) -> None:
     "in a single bulk job but MAY stop after a failed attempt and instead return 409.",
 )
 async def bulk_cycle(ctx: Context) -> None:
-    group_schema = "urn:ietf:params:scim:schemas:core:2.0:Group"
     results = await bulk(
         ctx,
         [
@@ -1169,7 +1174,7 @@ async def bulk_cycle(ctx: Context) -> None:
                 "path": "/Groups",
                 "bulkId": "ga",
                 "data": {
-                    "schemas": [group_schema],
+                    "schemas": [GROUP],
                     "displayName": ctx.fixtures.name("cyca"),
                     "members": [{"value": "bulkId:gb", "type": "Group"}],
                 },
@@ -1179,7 +1184,7 @@ async def bulk_cycle(ctx: Context) -> None:
                 "path": "/Groups",
                 "bulkId": "gb",
                 "data": {
-                    "schemas": [group_schema],
+                    "schemas": [GROUP],
                     "displayName": ctx.fixtures.name("cycb"),
                     "members": [{"value": "bulkId:ga", "type": "Group"}],
                 },

@@ -13,6 +13,7 @@ runner's sweep removes them, and whether someone was provisioned can be read bac
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -105,16 +106,6 @@ async def baseline(context: Context, saml: SamlTarget, saml_response: str) -> No
         )
 
 
-async def refuses(context: Context, variant: str, what: str) -> None:
-    saml = target(context)
-    await baseline(context, saml, genuine(saml, regular(context)))
-    response = await post(context, saml, broken(saml, variant, regular(context)))
-    require(
-        not accepted(response),
-        f"the SP accepted {what} ({VARIANTS[variant].description}): {outcome(response)}",
-    )
-
-
 def scim_available(context: Context) -> bool:
     return bool(context.http.base_url)
 
@@ -196,77 +187,90 @@ async def replay_refused(context: Context) -> None:
     )
 
 
-@check(
-    SUITE,
-    "saml.wrong-audience-refused",
-    "An assertion for another SP is refused",
-    "SAML 2.0 Core §2.5.1.4; Profiles §4.1.4.2",
-    "An assertion whose AudienceRestriction does not name this SP's entity ID is not "
-    "addressed to it, however well signed." + REFUSED_AFTER_GENUINE,
+@dataclass(frozen=True)
+class Refusal:
+    """A check that the SP refuses one forgery of ``idp_sim``'s tampering ``variant``, after it
+    accepted a genuine response; ``what`` names the forgery in the failure."""
+
+    id: str
+    title: str
+    source: str
+    rule: str
+    variant: str
+    what: str
+
+    async def run(self, context: Context) -> None:
+        saml = target(context)
+        await baseline(context, saml, genuine(saml, regular(context)))
+        response = await post(context, saml, broken(saml, self.variant, regular(context)))
+        require(
+            not accepted(response),
+            f"the SP accepted {self.what} ({VARIANTS[self.variant].description}): "
+            f"{outcome(response)}",
+        )
+
+
+REFUSALS = (
+    Refusal(
+        "saml.wrong-audience-refused",
+        "An assertion for another SP is refused",
+        "SAML 2.0 Core §2.5.1.4; Profiles §4.1.4.2",
+        "An assertion whose AudienceRestriction does not name this SP's entity ID is not "
+        "addressed to it, however well signed.",
+        "wrong_audience",
+        "an assertion for another audience",
+    ),
+    Refusal(
+        "saml.unsigned-refused",
+        "An unsigned response is refused",
+        "SAML 2.0 Profiles §4.1.3.5",
+        "With the HTTP-POST binding each assertion MUST be protected by a digital signature, "
+        "on the Assertion or on the Response.",
+        "unsigned",
+        "an unsigned response",
+    ),
+    Refusal(
+        "saml.wrong-key-refused",
+        "A response signed by another key is refused",
+        "SAML 2.0 Profiles §4.1.4.3; Metadata §2.4.1.1",
+        "Signatures are verified with the trusted IdP's signing certificate, never with one "
+        "the message carries in KeyInfo.",
+        "wrong_key",
+        "a response signed by a key the IdP does not hold",
+    ),
+    Refusal(
+        "saml.expired-refused",
+        "An expired assertion is refused",
+        "SAML 2.0 Core §2.5.1.2; Profiles §4.1.4.3",
+        "An assertion past its NotOnOrAfter (here by 55 minutes, beyond any clock skew "
+        "allowance) is not valid.",
+        "expired",
+        "an expired assertion",
+    ),
+    Refusal(
+        "saml.wrong-recipient-refused",
+        "A response for another ACS is refused",
+        "SAML 2.0 Profiles §4.1.4.3",
+        "The Recipient of the bearer SubjectConfirmationData must be the ACS URL the response "
+        "was delivered to.",
+        "wrong_recipient",
+        "a response whose Recipient is another ACS",
+    ),
+    Refusal(
+        "saml.wrapped-refused",
+        "A signature-wrapped forgery is refused",
+        "SAML 2.0 Core §5.4.2; docs/saml.md, wrap_evil_first (XML signature wrapping)",
+        "Only what the signature covers may be consumed: a forged unsigned assertion in the "
+        "assertion's place, the genuine signed one moved into samlp:Extensions, is refused.",
+        "wrap_evil_first",
+        "a signature-wrapped forged assertion",
+    ),
 )
-async def wrong_audience_refused(context: Context) -> None:
-    await refuses(context, "wrong_audience", "an assertion for another audience")
 
-
-@check(
-    SUITE,
-    "saml.unsigned-refused",
-    "An unsigned response is refused",
-    "SAML 2.0 Profiles §4.1.3.5",
-    "With the HTTP-POST binding each assertion MUST be protected by a digital signature, on "
-    "the Assertion or on the Response." + REFUSED_AFTER_GENUINE,
-)
-async def unsigned_refused(context: Context) -> None:
-    await refuses(context, "unsigned", "an unsigned response")
-
-
-@check(
-    SUITE,
-    "saml.wrong-key-refused",
-    "A response signed by another key is refused",
-    "SAML 2.0 Profiles §4.1.4.3; Metadata §2.4.1.1",
-    "Signatures are verified with the trusted IdP's signing certificate, never with one the "
-    "message carries in KeyInfo." + REFUSED_AFTER_GENUINE,
-)
-async def wrong_key_refused(context: Context) -> None:
-    await refuses(context, "wrong_key", "a response signed by a key the IdP does not hold")
-
-
-@check(
-    SUITE,
-    "saml.expired-refused",
-    "An expired assertion is refused",
-    "SAML 2.0 Core §2.5.1.2; Profiles §4.1.4.3",
-    "An assertion past its NotOnOrAfter (here by 55 minutes, beyond any clock skew "
-    "allowance) is not valid." + REFUSED_AFTER_GENUINE,
-)
-async def expired_refused(context: Context) -> None:
-    await refuses(context, "expired", "an expired assertion")
-
-
-@check(
-    SUITE,
-    "saml.wrong-recipient-refused",
-    "A response for another ACS is refused",
-    "SAML 2.0 Profiles §4.1.4.3",
-    "The Recipient of the bearer SubjectConfirmationData must be the ACS URL the response "
-    "was delivered to." + REFUSED_AFTER_GENUINE,
-)
-async def wrong_recipient_refused(context: Context) -> None:
-    await refuses(context, "wrong_recipient", "a response whose Recipient is another ACS")
-
-
-@check(
-    SUITE,
-    "saml.wrapped-refused",
-    "A signature-wrapped forgery is refused",
-    "SAML 2.0 Core §5.4.2; docs/saml.md, wrap_evil_first (XML signature wrapping)",
-    "Only what the signature covers may be consumed: a forged unsigned assertion in the "
-    "assertion's place, the genuine signed one moved into samlp:Extensions, is refused."
-    + REFUSED_AFTER_GENUINE,
-)
-async def wrapped_refused(context: Context) -> None:
-    await refuses(context, "wrap_evil_first", "a signature-wrapped forged assertion")
+for refusal in REFUSALS:
+    check(SUITE, refusal.id, refusal.title, refusal.source, refusal.rule + REFUSED_AFTER_GENUINE)(
+        refusal.run
+    )
 
 
 @check(

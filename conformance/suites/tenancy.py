@@ -22,13 +22,11 @@ from conformance.checks import (
     resources_of,
     skip,
 )
-from conformance.fixtures import GROUP_SCHEMA
 from conformance.http import ScimHttp
 from conformance.options import option
+from conformance.urns import GROUP, PATCH_OP, SEARCH_REQUEST
 
 SUITE = "tenancy"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 SOURCE = "RFC 7644 §6 (multi-tenancy), §3.12"
 
 
@@ -46,7 +44,7 @@ async def b_group(
     b: ScimHttp, name: str, members: list[str] | None = None
 ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
     """POST a group in B, yield (status, body), and delete it afterwards if it was created."""
-    body: dict[str, Any] = {"schemas": [GROUP_SCHEMA], "displayName": name}
+    body: dict[str, Any] = {"schemas": [GROUP], "displayName": name}
     if members is not None:
         body["members"] = [{"value": m} for m in members]
     response = await b.post("/Groups", body)
@@ -112,7 +110,7 @@ async def write_by_id(context: Context) -> None:
         (
             "PUT",
             group_path,
-            {"schemas": [GROUP_SCHEMA], "displayName": "Taken Over", "members": []},
+            {"schemas": [GROUP], "displayName": "Taken Over", "members": []},
         ),
         (
             "PATCH",
@@ -173,7 +171,9 @@ async def query_isolation(context: Context) -> None:
             f"tenant B: filter {expression!r} on {endpoint} returned tenant A's "
             f"resources: {[r.get('id') for r in found]}",
         )
-        search = await b.post(f"{endpoint}/.search", {"schemas": [SEARCH], "filter": expression})
+        search = await b.post(
+            f"{endpoint}/.search", {"schemas": [SEARCH_REQUEST], "filter": expression}
+        )
         if search.status == 200:
             leaked = resources_of(search)
             require(

@@ -16,12 +16,6 @@ from typing import Any
 from idp_sim.directory import Directory, DirectoryGroup, DirectoryUser
 from idp_sim.transport import Response, Transport
 
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-
 
 class NotSupported(Exception):
     """The IdP never sends this operation (e.g. Okta never deletes users)."""

@@ -21,15 +21,9 @@ import uuid
 from typing import Any
 
 from idp_sim.directory import Directory, DirectoryGroup, DirectoryUser
-from idp_sim.profiles.base import (
-    ENTERPRISE,
-    GROUP_SCHEMA,
-    PATCH_OP,
-    USER_SCHEMA,
-    Profile,
-    eq_filter,
-)
+from idp_sim.profiles.base import Profile, eq_filter
 from idp_sim.transport import HeaderProfile, Transport
+from idp_sim.urns import ENTERPRISE, GROUP, PATCH_OP, USER
 
 ENTRA_USER_AGENT = "Microsoft Azure AD SCIM provisioning"
 AD_GROUP_SCHEMA = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
@@ -116,7 +110,7 @@ class Entra(Profile):
 
     def user_body(self, user: DirectoryUser) -> dict[str, Any]:
         return {
-            "schemas": [USER_SCHEMA, ENTERPRISE],
+            "schemas": [USER, ENTERPRISE],
             "externalId": user.nickname,
             "userName": user.login,
             "active": user.active,
@@ -246,9 +240,7 @@ class Entra(Profile):
                 "POST",
                 "/Groups",
                 body={
-                    "schemas": [GROUP_SCHEMA, AD_GROUP_SCHEMA]
-                    if self.ad_group_schema
-                    else [GROUP_SCHEMA],
+                    "schemas": [GROUP, AD_GROUP_SCHEMA] if self.ad_group_schema else [GROUP],
                     "externalId": object_id(group.id),
                     "displayName": group.name,
                 },

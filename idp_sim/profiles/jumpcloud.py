@@ -16,15 +16,9 @@ import hashlib
 from typing import Any
 
 from idp_sim.directory import Directory, DirectoryGroup, DirectoryUser
-from idp_sim.profiles.base import (
-    ENTERPRISE,
-    GROUP_SCHEMA,
-    PATCH_OP,
-    USER_SCHEMA,
-    Profile,
-    eq_filter,
-)
+from idp_sim.profiles.base import Profile, eq_filter
 from idp_sim.transport import HeaderProfile, Transport
+from idp_sim.urns import ENTERPRISE, GROUP, PATCH_OP, USER
 
 
 def jumpcloud_headers(
@@ -96,7 +90,7 @@ class JumpCloud(Profile):
                 "test connection",
                 "POST",
                 "/Groups",
-                body={"displayName": "JumpCloud Test Group", "schemas": [GROUP_SCHEMA]},
+                body={"displayName": "JumpCloud Test Group", "schemas": [GROUP]},
                 expect=(201,),
             )
             if isinstance(group.body, dict) and "id" in group.body:
@@ -126,7 +120,7 @@ class JumpCloud(Profile):
                 else []
             ),
             "preferredLanguage": user.locale,
-            "schemas": [USER_SCHEMA, ENTERPRISE],
+            "schemas": [USER, ENTERPRISE],
             "userName": user.login,
         }
         if user.title:
@@ -144,7 +138,7 @@ class JumpCloud(Profile):
             "emails": None,
             "id": self.scim_user_id(user),
             "name": {"familyName": user.family_name, "givenName": user.given_name},
-            "schemas": [USER_SCHEMA],
+            "schemas": [USER],
             "userName": user.login,
         }
 
@@ -214,7 +208,7 @@ class JumpCloud(Profile):
         if found is not None:
             self.group_links[group.id] = found["id"]
         else:
-            body: dict[str, Any] = {"displayName": group.name, "schemas": [GROUP_SCHEMA]}
+            body: dict[str, Any] = {"displayName": group.name, "schemas": [GROUP]}
             if self.members_in_create:
                 body["members"] = [{"value": self.user_links[m]} for m in members]
             response = await self.call("group push", "POST", "/Groups", body=body, expect=(201,))

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from idp_sim.directory import DirectoryGroup, DirectoryUser
-from idp_sim.profiles.base import GROUP_SCHEMA
 from idp_sim.profiles.okta_oin import OktaOIN
+from idp_sim.urns import GROUP
 
 
 class OktaAIW(OktaOIN):
@@ -43,7 +43,7 @@ class OktaAIW(OktaOIN):
                 "group push",
                 "POST",
                 "/Groups",
-                body={"schemas": [GROUP_SCHEMA], "displayName": group.name, "members": []},
+                body={"schemas": [GROUP], "displayName": group.name, "members": []},
                 expect=(201,),
             )
             if not (isinstance(response.body, dict) and "id" in response.body):
@@ -60,7 +60,7 @@ class OktaAIW(OktaOIN):
             return
         members = self.member_ids(group)
         body: dict[str, Any] = {
-            "schemas": [GROUP_SCHEMA],
+            "schemas": [GROUP],
             "displayName": group.name,
             "members": [self.member_value(m) for m in members],
         }

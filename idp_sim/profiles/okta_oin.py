@@ -11,14 +11,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from idp_sim.directory import Directory, DirectoryGroup, DirectoryUser
-from idp_sim.profiles.base import (
-    GROUP_SCHEMA,
-    PATCH_OP,
-    USER_SCHEMA,
-    Profile,
-    eq_filter,
-)
+from idp_sim.profiles.base import Profile, eq_filter
 from idp_sim.transport import AuthForm, HeaderProfile, Transport
+from idp_sim.urns import GROUP, PATCH_OP, USER
 
 OKTA_USER_AGENT = "Okta SCIM Client 1.0.0"
 
@@ -92,7 +87,7 @@ class OktaOIN(Profile):
     def user_body(self, user: DirectoryUser) -> dict[str, Any]:
         """The create body, key order as in Okta's docs."""
         return {
-            "schemas": [USER_SCHEMA],
+            "schemas": [USER],
             "userName": user.login,
             "name": {"givenName": user.given_name, "familyName": user.family_name},
             "emails": [{"primary": True, "value": user.email, "type": "work"}],
@@ -222,7 +217,7 @@ class OktaOIN(Profile):
             "group push",
             "POST",
             "/Groups",
-            body={"schemas": [GROUP_SCHEMA], "displayName": group.name, "members": []},
+            body={"schemas": [GROUP], "displayName": group.name, "members": []},
             expect=(201,),
         )
         if not (isinstance(response.body, dict) and "id" in response.body):

@@ -30,7 +30,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from scim2_models import BulkRequest as BulkRequestMessage
 from scim2_models import (
+    BulkResponse,
     ConflictException,
     InvalidPathException,
     InvalidSyntaxException,
@@ -47,8 +49,6 @@ from scim_server.storage.documents import etag
 
 Payload = dict[str, Any]
 
-BULK_REQUEST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
-BULK_RESPONSE_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
 BULK_ID_PREFIX = "bulkId:"
 METHODS = ("POST", "PUT", "PATCH", "DELETE")
 STATUS = {"POST": 201, "PUT": 200, "PATCH": 200, "DELETE": 204}
@@ -102,10 +102,10 @@ def parse_request(body: Mapping[str, Any], *, max_operations: int) -> BulkReques
     before any operation is looked at.
     """
     schemas = _field(body, "schemas")
-    if schemas is not None and BULK_REQUEST_SCHEMA not in (
+    if schemas is not None and BulkRequestMessage.__schema__ not in (
         schemas if isinstance(schemas, list) else []
     ):
-        raise InvalidValueException(detail=f"schemas must contain {BULK_REQUEST_SCHEMA}")
+        raise InvalidValueException(detail=f"schemas must contain {BulkRequestMessage.__schema__}")
     raw_operations = _field(body, "Operations")
     if not isinstance(raw_operations, list):
         raise InvalidSyntaxException(detail="a BulkRequest with an Operations list is required")
@@ -445,7 +445,7 @@ async def execute(provisioning: Provisioning, scope: Scope, request: BulkRequest
         if run.stopped:
             break
     return {
-        "schemas": [BULK_RESPONSE_SCHEMA],
+        "schemas": [BulkResponse.__schema__],
         "Operations": [run.results[index] for index in sorted(run.results)],
     }
 

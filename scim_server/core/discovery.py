@@ -22,8 +22,10 @@ from scim2_models import (
     Bulk,
     ChangePassword,
     Context,
+    EnterpriseUser,
     ETag,
     Filter,
+    Group,
     Meta,
     Pagination,
     Patch,
@@ -34,6 +36,7 @@ from scim2_models import (
     SchemaExtension,
     ServiceProviderConfig,
     Sort,
+    User,
 )
 
 from scim_server.core import listing
@@ -52,10 +55,10 @@ __all__ = [
 _DUMP_CONTEXT = Context.RESOURCE_QUERY_RESPONSE
 """What a client validates a discovery response against, so what the documents are dumped in."""
 
-_DESCRIPTIONS = {
-    "urn:ietf:params:scim:schemas:core:2.0:User": "User Account",
-    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": "Enterprise User",
-    "urn:ietf:params:scim:schemas:core:2.0:Group": "Group",
+_DESCRIPTIONS: dict[str, str] = {
+    User.__schema__: "User Account",
+    EnterpriseUser.__schema__: "Enterprise User",
+    Group.__schema__: "Group",
 }
 """RFC 7643 §8.6-§8.7 descriptions; scim2-models would otherwise repeat the class name."""
 

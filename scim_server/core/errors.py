@@ -25,8 +25,6 @@ from scim_server.storage.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
-ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
-
 
 class ServiceUnavailableException(SCIMException):
     """503: the request could not be served now and may succeed if sent again later.
@@ -153,7 +151,7 @@ def error_status(exc: SCIMException) -> int:
 def error_document(exc: SCIMException) -> dict[str, Any]:
     """The RFC 7644 §3.12 body: ``status`` is a string, ``scimType`` only when there is one."""
     error: Error = exc.to_error()
-    body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(error_status(exc))}
+    body: dict[str, Any] = {"schemas": [Error.__schema__], "status": str(error_status(exc))}
     if error.scim_type:
         body["scimType"] = error.scim_type
     body["detail"] = error.detail or exc.detail

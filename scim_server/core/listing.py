@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
-from scim2_models import InvalidValueException, SearchRequest
+from scim2_models import InvalidValueException, ListResponse, SearchRequest
 
 from scim_server.core.errors import from_validation_error
 from scim_server.core.projection import Selection
@@ -106,7 +106,7 @@ class ListQuery:
 
 def list_response(resources: list[Payload], total: int | None, start_index: int | None) -> Payload:
     """A ListResponse; cursor pages (RFC 9865) carry neither a total nor a start index."""
-    response: Payload = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"]}
+    response: Payload = {"schemas": [ListResponse.__schema__]}
     if total is not None:
         response["totalResults"] = total
     if start_index is not None:

@@ -67,7 +67,6 @@ DIALECT_POLICY = ScimPolicy(
 )
 
 MEMBERS = "members"
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 @dataclass(frozen=True)
@@ -94,8 +93,10 @@ def plan_patch(kind: ResourceKind, body: Any, max_operations: int) -> PatchPlan:
     if not isinstance(body, dict) or not isinstance(body.get("Operations"), list):
         raise InvalidSyntaxException(detail="a PatchOp message with an Operations list is required")
     schemas = body.get("schemas")
-    if schemas is not None and PATCH_SCHEMA not in (schemas if isinstance(schemas, list) else []):
-        raise InvalidValueException(detail=f"schemas must contain {PATCH_SCHEMA}")
+    if schemas is not None and PatchOp.__schema__ not in (
+        schemas if isinstance(schemas, list) else []
+    ):
+        raise InvalidValueException(detail=f"schemas must contain {PatchOp.__schema__}")
     if not body["Operations"]:
         raise InvalidValueException(detail="Operations holds one or more operations")
     _check_count(len(body["Operations"]), max_operations)
@@ -166,7 +167,7 @@ def apply_operations(
         return False
     try:
         patch = PatchOp[kind.model].model_validate(  # type: ignore[name-defined]
-            {"schemas": [PATCH_SCHEMA], "Operations": operations},
+            {"schemas": [PatchOp.__schema__], "Operations": operations},
             scim_ctx=Context.RESOURCE_PATCH_REQUEST,
             scim_policy=DIALECT_POLICY,
         )

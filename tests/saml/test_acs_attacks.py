@@ -21,7 +21,7 @@ from idp_sim.saml import shapes
 from idp_sim.saml.response import IdentityProvider
 from idp_sim.saml.tampering import VARIANTS, impersonated, variants
 from samlkit.certs import SigningKey
-from tests.saml.conftest import Sso, person
+from tests.support.sso import Sso, person
 
 # The reason each attack must be refused for (a fragment of the SSO log's reason).
 EXPECTED_REASONS: dict[str, str] = {

@@ -19,7 +19,7 @@ from idp_sim.directory import Directory, DirectoryUser
 from idp_sim.profiles import build_profile
 from samlkit.certs import SigningKey, certificate_pem
 from scim_server.config import Settings
-from tests.saml.browser import (
+from tests.support.browser import (
     CHROMIUM_ARGS,
     JUMPCLOUD_TENANT,
     OKTA_TENANT,

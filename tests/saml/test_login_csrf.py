@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from tests.saml.conftest import Sso, person, post_as_browser
+from tests.support.sso import Sso, person, post_as_browser
 
 BINDING_COOKIE = "scim_saml_acme"
 

@@ -11,8 +11,8 @@ from scim_server.core.seats import Seats
 from scim_server.storage.database import Database
 from scim_server.storage.seats import SeatCounter
 from scim_server.web.state import SERVICES
-from tests.saml.conftest import Sso, person
-from tests.stores import unreachable_database
+from tests.support.sso import Sso, person
+from tests.support.stores import unreachable_database
 
 
 async def _generic_page(response: Any, status: int) -> None:

@@ -8,7 +8,7 @@ import urllib.parse
 from idp_sim.saml.response import ServiceProvider
 from samlkit.authn_request import parse_authn_request
 from samlkit.bindings import decode_redirect
-from tests.saml.conftest import Sso, person
+from tests.support.sso import Sso, person
 
 SPOOFED = "evil.example"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.saml.conftest import Sso, person
+from tests.support.sso import Sso, person
 
 WORK_EMAIL = {"value": "ada@corp.local", "type": "work", "primary": True}
 

@@ -3,7 +3,7 @@ gets a new version, so a client's cached ETag never hides what a sign-in changed
 
 from __future__ import annotations
 
-from tests.saml.conftest import Sso, person
+from tests.support.sso import Sso, person
 
 
 async def test_sso_group_sync_gives_each_group_it_changes_a_new_version(okta_sso: Sso) -> None:

@@ -15,7 +15,7 @@ from lxml import etree
 
 from samlkit.certs import SigningKey, certificate_pem
 from samlkit.namespaces import ASSERTION, q
-from tests.saml.conftest import Sso, person
+from tests.support.sso import Sso, person
 
 
 def _sign_like_okta(root: etree._Element, element: etree._Element, key: SigningKey) -> None:

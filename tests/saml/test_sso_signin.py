@@ -14,8 +14,8 @@ from idp_sim.saml.response import IdentityProvider
 from samlkit.certs import SigningKey
 from samlkit.namespaces import UNSPECIFIED_11
 from scim_server.core.sso.service import safe_relay
-from tests.conftest import ADMIN
-from tests.saml.conftest import Sso, person, set_seats
+from tests.support.scim import ADMIN
+from tests.support.sso import Sso, person, set_seats
 
 
 async def test_sp_initiated_sign_in_creates_the_user_and_a_session(okta_sso: Sso) -> None:

@@ -19,8 +19,8 @@ from idp_sim.saml.response import IdentityProvider, ServiceProvider
 from samlkit.certs import SigningKey
 from scim_server.config import Settings
 from scim_server.web.app import create_app
-from tests.conftest import Scim, make_tenant
-from tests.saml.conftest import Sso, person
+from tests.support.scim import Scim, make_tenant
+from tests.support.sso import Sso, person
 
 ROOT = "http://sp.example.test"
 SP = ServiceProvider(

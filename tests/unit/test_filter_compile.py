@@ -17,13 +17,13 @@ from scim2_models import InvalidFilterException, InvalidValueException
 
 from scim_server.core.filters import compile_filter, compile_sort
 from scim_server.models import GROUPS, USERS
+from tests.support.urns import ENTERPRISE
 
 User = USERS.model
 Group = GROUPS.model
 
 NOTHING: dict[str, Any] = {"_id": {"$in": []}}
 PRESENT = {"$exists": True, "$nin": [None, "", [], {}]}
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 ENTERPRISE_FIELD = "c.urn:ietf:params:scim:schemas:extension:enterprise:2_0:User"
 ANY_ELEMENT: dict[str, Any] = {"_": {"$not": {"$in": []}}}
 

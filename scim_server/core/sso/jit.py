@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from scim2_models import UniquenessException
+from scim2_models import Group, PatchOp, UniquenessException, User
 
 from scim_server.core.directory import UserRecord
 from scim_server.core.errors import resource_not_found
@@ -33,10 +33,6 @@ from scim_server.core.sso.settings import SsoSettings
 from scim_server.core.sso.verify import VerifiedAssertion
 from scim_server.models import GROUPS, USERS
 from scim_server.storage.sso import SsoRepository
-
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
 Action = Literal["created", "updated", "unchanged"]
 
@@ -167,7 +163,7 @@ class JustInTime:
 
     async def _create(self, scope: Scope, profile: Profile) -> tuple[UserRecord, Action]:
         body: dict[str, Any] = {
-            "schemas": [USER_SCHEMA],
+            "schemas": [User.__schema__],
             "userName": profile.subject,
             "active": True,
             **_profile_attributes(profile),
@@ -200,7 +196,7 @@ class JustInTime:
             USERS,
             scope,
             user.id,
-            {"schemas": [PATCH_SCHEMA], "Operations": operations},
+            {"schemas": [PatchOp.__schema__], "Operations": operations},
             selection=None,
         )
         return True
@@ -246,7 +242,7 @@ class JustInTime:
         if group_id is not None:
             return group_id
         answer = await self.provisioning.create(
-            GROUPS, scope, {"schemas": [GROUP_SCHEMA], "displayName": display_name}
+            GROUPS, scope, {"schemas": [Group.__schema__], "displayName": display_name}
         )
         return str(answer.payload["id"])
 
@@ -260,7 +256,7 @@ class JustInTime:
             GROUPS,
             scope,
             group_id,
-            {"schemas": [PATCH_SCHEMA], "Operations": [operation]},
+            {"schemas": [PatchOp.__schema__], "Operations": [operation]},
             selection=None,
         )
 

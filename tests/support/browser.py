@@ -28,7 +28,7 @@ from idp_sim.saml.webapp import HostedApp, IdpServerConfig, create_idp_app
 from samlkit.certs import SigningKey
 from scim_server.config import Settings
 from scim_server.web.app import create_app
-from tests.conftest import ADMIN
+from tests.support.scim import ADMIN
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

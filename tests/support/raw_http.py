@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp.test_utils import TestClient
 
@@ -17,7 +18,9 @@ class RawAnswer:
     body: bytes
 
 
-async def raw_request(client: TestClient, request_line: bytes, *headers: bytes) -> RawAnswer:
+async def raw_request(
+    client: TestClient[Any, Any], request_line: bytes, *headers: bytes
+) -> RawAnswer:
     """Send ``request_line`` and ``headers`` (then ``Connection: close``) and read the answer."""
     assert client.port is not None
     reader, writer = await asyncio.open_connection(client.host, client.port)
