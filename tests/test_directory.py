@@ -17,8 +17,8 @@ from scim_server.core.directory import Directory
 from scim_server.core.passwords import verify_password_sync
 from scim_server.web.state import SERVICES
 from tests.support.scim import Scim
+from tests.support.urns import ENTERPRISE
 
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 STORED_FIELDS = frozenset({"_id", "r", "c", "pw", "gm"})
 """The top-level fields of a stored user or group that no other layer has a name for."""
 PROVISIONING_INTERNALS = frozenset({"repository", "repositories", "memberships"})
