@@ -10,7 +10,7 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from scim_server.core.provisioning import MAX_WRITE_ATTEMPTS
+from scim_server.core.writes import MAX_WRITE_ATTEMPTS
 from tests.conftest import Scim
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
