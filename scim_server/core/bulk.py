@@ -46,11 +46,10 @@ from scim_server.core.errors import (
     ServiceUnavailableException,
     error_document,
 )
-from scim_server.core.preconditions import Preconditions
+from scim_server.core.preconditions import Preconditions, etag
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.scope import Scope
 from scim_server.models import KINDS_BY_ENDPOINT, ResourceKind
-from scim_server.storage.documents import etag
 
 log = logging.getLogger(__name__)
 

@@ -57,7 +57,7 @@ class ListQuery:
     def from_search(cls, body: Mapping[str, Any]) -> ListQuery:
         """Read a ``POST .search`` body, validated as a SearchRequest message."""
         try:
-            request = SearchRequest.model_validate(dict(body))
+            request: SearchRequest[Any] = SearchRequest.model_validate(dict(body))
         except ValidationError as error:
             raise from_validation_error(error) from None
         return cls._build(

@@ -7,13 +7,14 @@ read from the membership relation, and only when the response will carry them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
+from scim_server.core.preconditions import etag
 from scim_server.core.projection import Selection
 from scim_server.core.scope import Scope
-from scim_server.models import GROUPS, KINDS, USERS, ResourceKind
+from scim_server.models import EXTENSION_KEYS, GROUPS, KINDS, USERS, ResourceKind
 from scim_server.storage.database import Document
-from scim_server.storage.documents import to_payload
 from scim_server.storage.memberships import MembershipRepository, member_of_hint
 from scim_server.storage.resources import ResourceRepository, Summary
 
@@ -116,3 +117,30 @@ def _reference(resource_id: str, display: str | None, member_type: str, location
     if display:
         reference["display"] = display
     return reference
+
+
+def to_payload(kind: ResourceKind, document: Document, location: str) -> Payload:
+    """The SCIM representation of a stored resource, before attribute selection."""
+    raw: Payload = document.get("r", {})
+    payload: Payload = {"schemas": [kind.schema]}
+    payload["id"] = document["_id"]
+    for key, value in raw.items():
+        urn = EXTENSION_KEYS.get(key)
+        if urn is not None:
+            payload["schemas"].append(urn)
+            payload[urn] = value
+        else:
+            payload[key] = value
+    meta = document["meta"]
+    payload["meta"] = {
+        "resourceType": kind.name,
+        "created": _iso(meta["created"]),
+        "lastModified": _iso(meta["lastModified"]),
+        "location": location,
+        "version": etag(meta["version"]),
+    }
+    return payload
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -38,12 +38,12 @@ from scim_server.core.patch import apply_operations, plan_patch
 from scim_server.core.preconditions import UNCONDITIONAL, Preconditions, resource_changed
 from scim_server.core.projection import Selection
 from scim_server.core.queries import ALL_ATTRIBUTES, Answer, Queries
-from scim_server.core.rendering import Renderer
+from scim_server.core.rendering import Renderer, to_payload
 from scim_server.core.scope import Scope
 from scim_server.core.seats import Seats, seat_change
 from scim_server.models import GROUPS, USERS, ResourceKind
 from scim_server.storage.database import Document
-from scim_server.storage.documents import stored_attributes, to_payload
+from scim_server.storage.documents import stored_attributes
 from scim_server.storage.memberships import MembershipRepository
 from scim_server.storage.resources import ResourceRepository, summary
 

@@ -9,23 +9,18 @@ matching is plain index equality on every MongoDB, with no collation or regex fl
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from scim2_models import AttributeBinding, Path
 
-from scim_server.models import EXTENSION_KEYS, ResourceKind, storage_key
+from scim_server.models import ResourceKind, storage_key
 
 Payload = dict[str, Any]
 
 NOT_STORED = frozenset({"id", "meta", "schemas", "members", "groups", "password"})
 """Attributes that live elsewhere: identity and metadata at the top level, the
 password as a hash, and the membership relation in its own collection."""
-
-
-def etag(version: int) -> str:
-    return f'W/"{version}"'
 
 
 @lru_cache(maxsize=1024)
@@ -66,30 +61,3 @@ def stored_attributes(kind: ResourceKind, payload: Payload) -> tuple[Payload, Pa
         {escape.get(key, key): value for key, value in raw.items()},
         {escape.get(key, key): value for key, value in comparison.items()},
     )
-
-
-def to_payload(kind: ResourceKind, document: Payload, location: str) -> Payload:
-    """The SCIM representation of a stored resource, before attribute selection."""
-    raw: Payload = document.get("r", {})
-    payload: Payload = {"schemas": [kind.schema]}
-    payload["id"] = document["_id"]
-    for key, value in raw.items():
-        urn = EXTENSION_KEYS.get(key)
-        if urn is not None:
-            payload["schemas"].append(urn)
-            payload[urn] = value
-        else:
-            payload[key] = value
-    meta = document["meta"]
-    payload["meta"] = {
-        "resourceType": kind.name,
-        "created": _iso(meta["created"]),
-        "lastModified": _iso(meta["lastModified"]),
-        "location": location,
-        "version": etag(meta["version"]),
-    }
-    return payload
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
