@@ -1,8 +1,10 @@
 """Reading resources: one by id, a page of a list (by index or by cursor), the root search.
 
-Filters and sorting are compiled to MongoDB queries here (``filters.py``) and run in the
-database; what comes back is rendered (``rendering.py``) with the derived attributes the
-selection asks for.
+Filters, ``sortBy`` and cursor positions are compiled here to MongoDB query and sort
+documents (``filters.py``, ``cursors.py``, ``_sort`` below) and run in the database on its
+indexes. That query language is the one part of the stored layout the core speaks: the
+repositories run it and answer ``StoredResource`` records, which ``rendering.py`` turns
+into payloads with the derived attributes the selection asks for.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from scim_server.core.cursors import (
     Position,
     fingerprint,
     keyset_condition,
-    sort_value,
     traversal,
 )
 from scim_server.core.errors import resource_not_found
@@ -28,7 +29,7 @@ from scim_server.core.projection import Selection
 from scim_server.core.rendering import Renderer
 from scim_server.core.scope import Scope
 from scim_server.models import KINDS, ResourceKind
-from scim_server.storage.database import Document
+from scim_server.storage.documents import StoredResource
 from scim_server.storage.resources import ResourceRepository, SortSpec
 
 Payload = dict[str, Any]
@@ -67,11 +68,11 @@ class Queries:
         resource_id: str,
         selection: Selection = ALL_ATTRIBUTES,
     ) -> Answer:
-        document = await self.repositories[kind.name].get(scope.tenant, resource_id)
-        if document is None:
+        resource = await self.repositories[kind.name].read(scope.tenant, resource_id)
+        if resource is None:
             raise resource_not_found(kind.endpoint, resource_id)
-        payloads = await self.renderer.render(kind, scope, [document], selection)
-        return Answer(payloads[0], int(document["meta"]["version"]))
+        payloads = await self.renderer.render(kind, scope, [resource], selection)
+        return Answer(payloads[0], resource.version)
 
     async def list_page(self, kind: ResourceKind, scope: Scope, query: ListQuery) -> Payload:
         """One page of a list or ``.search`` (RFC 7644 §3.4.2), by index or by cursor."""
@@ -80,23 +81,23 @@ class Queries:
             return await self._cursor_page(kind, scope, query, mongo_query)
         repository = self.repositories[kind.name]
         size = query.page_size(self.max_results)
-        documents: list[Document] = []
+        resources: list[StoredResource] = []
         if size > 0:
-            documents = await repository.find(
+            resources = await repository.records(
                 scope.tenant,
                 mongo_query,
                 self._sort(kind, query),
                 skip=query.start_index - 1,
                 limit=size,
             )
-        if 0 < len(documents) < size or (size > 0 and not documents and query.start_index == 1):
+        if 0 < len(resources) < size or (size > 0 and not resources and query.start_index == 1):
             # A page that is not full is the last one: the total is known without counting,
             # which spares the lookups IdPs make most (``userName eq``) a second query.
-            total = query.start_index - 1 + len(documents)
+            total = query.start_index - 1 + len(resources)
         else:
             total = await repository.count(scope.tenant, mongo_query)
-        resources = await self.renderer.render(kind, scope, documents, query.selection)
-        return list_response(resources, total, query.start_index)
+        payloads = await self.renderer.render(kind, scope, resources, query.selection)
+        return list_response(payloads, total, query.start_index)
 
     async def _cursor_page(
         self, kind: ResourceKind, scope: Scope, query: ListQuery, mongo_query: dict[str, Any]
@@ -112,33 +113,32 @@ class Queries:
         condition = mongo_query
         if position is not None:
             condition = {"$and": [mongo_query, keyset_condition(sort, position)]}
-        # One extra document tells whether there is a page beyond this one.
-        documents = await self.repositories[kind.name].find(
-            scope.tenant, condition, traversal(sort, direction), skip=0, limit=size + 1
+        # One extra resource tells whether there is a page beyond this one.
+        keyed = await self.repositories[kind.name].keyed_records(
+            scope.tenant, condition, traversal(sort, direction), limit=size + 1
         )
-        more = len(documents) > size
-        documents = documents[:size]
+        more = len(keyed) > size
+        keyed = keyed[:size]
         if direction == "previous":
-            documents.reverse()
-        field = sort[0][0]
+            keyed.reverse()
 
-        def cursor_at(document: Document, towards: Direction) -> str:
-            value = sort_value(document, field)
+        def cursor_at(resource: StoredResource, value: Any, towards: Direction) -> str:
             if isinstance(value, list):
                 raise InvalidValueException(
                     detail="cursor pagination sorts by a single-valued attribute"
                 )
-            position = Position(towards, value, document["_id"])
+            position = Position(towards, value, resource.id)
             return self.cursors.encode(scope.tenant, bound_to, position)
 
-        resources = await self.renderer.render(kind, scope, documents, query.selection)
-        response = list_response(resources, None, None)
+        resources = [resource for resource, _ in keyed]
+        payloads = await self.renderer.render(kind, scope, resources, query.selection)
+        response = list_response(payloads, None, None)
         has_next = more if direction == "next" else position is not None
         has_previous = position is not None if direction == "next" else more
-        if documents and has_next:
-            response["nextCursor"] = cursor_at(documents[-1], "next")
-        if documents and has_previous:
-            response["previousCursor"] = cursor_at(documents[0], "previous")
+        if keyed and has_next:
+            response["nextCursor"] = cursor_at(*keyed[-1], "next")
+        if keyed and has_previous:
+            response["previousCursor"] = cursor_at(*keyed[0], "previous")
         return response
 
     async def search_all(self, scope: Scope, query: ListQuery) -> Payload:
@@ -148,7 +148,7 @@ class Queries:
         size = query.page_size(self.max_results)
         first, end = query.start_index - 1, query.start_index - 1 + size
         total = 0
-        pages: list[tuple[ResourceKind, list[Document]]] = []
+        pages: list[tuple[ResourceKind, list[StoredResource]]] = []
         for kind in KINDS:
             # The page is a window over the concatenation Users + Groups, each in id order.
             mongo_query = (
@@ -157,28 +157,26 @@ class Queries:
             repository = self.repositories[kind.name]
             count = await repository.count(scope.tenant, mongo_query)
             low, high = max(first, total), min(end, total + count)
-            documents = []
+            resources = []
             if high > low:
-                documents = await repository.find(
+                resources = await repository.records(
                     scope.tenant, mongo_query, [("_id", 1)], skip=low - total, limit=high - low
                 )
             total += count
-            pages.append((kind, documents))
-        resources = [
+            pages.append((kind, resources))
+        payloads = [
             payload
-            for kind, documents in pages
-            for payload in await self.renderer.render(kind, scope, documents, query.selection)
+            for kind, resources in pages
+            for payload in await self.renderer.render(kind, scope, resources, query.selection)
         ]
-        return list_response(resources, total, query.start_index)
+        return list_response(payloads, total, query.start_index)
 
     async def version(self, kind: ResourceKind, scope: Scope, resource_id: str) -> int:
         """The resource's current version only, without reading the resource."""
-        document = await self.repositories[kind.name].get(
-            scope.tenant, resource_id, {"meta.version": 1}
-        )
-        if document is None:
+        version = await self.repositories[kind.name].version(scope.tenant, resource_id)
+        if version is None:
             raise resource_not_found(kind.endpoint, resource_id)
-        return int(document["meta"]["version"])
+        return version
 
     def _sort(self, kind: ResourceKind, query: ListQuery) -> SortSpec:
         direction = -1 if query.descending else 1

@@ -15,6 +15,7 @@ import random
 import uuid
 import weakref
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -42,10 +43,9 @@ from scim_server.core.rendering import Renderer, to_payload
 from scim_server.core.scope import Scope
 from scim_server.core.seats import Seats, seat_change
 from scim_server.models import GROUPS, USERS, ResourceKind
-from scim_server.storage.database import Document
-from scim_server.storage.documents import stored_attributes
+from scim_server.storage.documents import StoredForm, StoredResource, stored_form
 from scim_server.storage.memberships import MembershipRepository
-from scim_server.storage.resources import ResourceRepository, summary
+from scim_server.storage.resources import ResourceRepository
 
 Payload = dict[str, Any]
 
@@ -94,27 +94,35 @@ class Writes:
     async def create(self, kind: ResourceKind, scope: Scope, body: Payload) -> Answer:
         resource = validate(kind, body, Context.RESOURCE_CREATION_REQUEST)
         members = await self.members.check(scope, None, declared_members(kind, body))
-        now = datetime.now(UTC)
-        resource_id = str(uuid.uuid4())
-        document = await self._document(kind, resource, resource_id, scope.tenant, now)
-        if members:
+        state = await _with_password_hash(_state(kind, resource))
+        created: list[StoredResource] = []
+
+        async def insert() -> bool:
+            """An insert in the shape ``Seats.around`` wraps: it lands, or it raises."""
             # Adding the members bumps the version after they land (storage/memberships.py),
             # so the group starts one below: complete, it is at version 1 like any new resource.
-            document["meta"]["version"] = 0
-        await self.seats.around(
-            scope.tenant,
-            _seats_taken(kind, None, document["r"]),
-            partial(self._insert, kind, document),
-        )
+            created.append(
+                await self.repositories[kind.name].insert(
+                    scope.tenant,
+                    str(uuid.uuid4()),
+                    state.form,
+                    state.password_hash,
+                    datetime.now(UTC),
+                    version=0 if members else 1,
+                )
+            )
+            return True
+
+        await self.seats.around(scope.tenant, _seats_taken(kind, None, state.attributes), insert)
+        stored = created[0]
         if members:
-            meta = await self.memberships.add(scope.tenant, resource_id, members)
-            document["meta"] = meta or document["meta"]
+            stored = await self.memberships.add(scope.tenant, stored.id, members) or stored
         # Rendered from what was just written: a new resource is only related to the
         # members it was created with, so there is nothing else to read back.
         payloads = await self.renderer.render(
-            kind, scope, [document], ALL_ATTRIBUTES, related=bool(members)
+            kind, scope, [stored], ALL_ATTRIBUTES, related=bool(members)
         )
-        return Answer(payloads[0], int(document["meta"]["version"]))
+        return Answer(payloads[0], stored.version)
 
     async def replace(
         self,
@@ -193,36 +201,36 @@ class Writes:
         location = scope.location(kind, resource_id)
         async with self._writing(kind, scope.tenant, resource_id):
             for attempt in range(MAX_WRITE_ATTEMPTS):
-                document = await repository.get(scope.tenant, resource_id)
-                if document is None:
+                stored = await repository.read(scope.tenant, resource_id)
+                if stored is None:
                     raise resource_not_found(kind.endpoint, resource_id)
-                version = int(document["meta"]["version"])
-                expected = preconditions.expected_version(version)
-                # Validating the stored state, transforming it and dumping the result is CPU
-                # work that grows with the resource and the request (a thousand emails, a
+                expected = preconditions.expected_version(stored.version)
+                # Validating the stored state, transforming it and laying out the result is
+                # CPU work that grows with the resource and the request (a thousand emails, a
                 # thousand operations): a worker thread keeps the event loop serving every
                 # other tenant meanwhile.
-                stored = await asyncio.to_thread(
-                    _transformed, kind, to_payload(kind, document, location), transform
+                changed = await asyncio.to_thread(
+                    _transformed, kind, to_payload(kind, stored, location), transform
                 )
-                if stored is None:
+                if changed is None:
                     return False
-                changes = await _with_password_hash(*stored)
+                state = await _with_password_hash(changed)
                 write = partial(
                     repository.update,
                     scope.tenant,
                     resource_id,
-                    version,
-                    changes,
+                    stored.version,
+                    state.form,
+                    state.password_hash,
                     datetime.now(UTC),
                 )
-                if await self.seats.around(
-                    scope.tenant, _seats_taken(kind, document["r"], changes["r"]), write
-                ):
-                    renamed = summary({"r": changes["r"]}).name
-                    if renamed != summary(document).name:
+                seats = _seats_taken(kind, stored.attributes, state.attributes)
+                if await self.seats.around(scope.tenant, seats, write):
+                    if state.form.name != stored.name:
                         # The name shows in every group the resource belongs to.
-                        await self.memberships.rename_member(scope.tenant, resource_id, renamed)
+                        await self.memberships.rename_member(
+                            scope.tenant, resource_id, state.form.name
+                        )
                     return True
                 if expected is not None:
                     raise resource_changed()
@@ -245,46 +253,29 @@ class Writes:
         repository = self.repositories[kind.name]
         async with self._writing(kind, scope.tenant, resource_id):
             for attempt in range(MAX_WRITE_ATTEMPTS):
-                document = await repository.get(
-                    scope.tenant, resource_id, {"meta.version": 1, "r.active": 1}
-                )
-                if document is None:
+                stored = await repository.read(scope.tenant, resource_id, attributes=("active",))
+                if stored is None:
                     raise resource_not_found(kind.endpoint, resource_id)
-                version = int(document["meta"]["version"])
-                expected = preconditions.expected_version(version)
-                deleted: list[Document] = []
-                write = partial(_delete, repository, scope.tenant, resource_id, version, deleted)
+                expected = preconditions.expected_version(stored.version)
+                deleted: list[StoredResource] = []
+                write = partial(
+                    _delete, repository, scope.tenant, resource_id, stored.version, deleted
+                )
                 if await self.seats.around(
-                    scope.tenant, _seats_taken(kind, document.get("r", {}), None), write
+                    scope.tenant, _seats_taken(kind, stored.attributes, None), write
                 ):
                     # Only once the document is gone: see storage/memberships.py.
-                    await self.memberships.forget(scope.tenant, deleted[0], is_group=kind is GROUPS)
+                    await self.memberships.forget(
+                        scope.tenant,
+                        resource_id,
+                        member_of=deleted[0].member_of,
+                        is_group=kind is GROUPS,
+                    )
                     return
                 if expected is not None:
                     raise resource_changed()
                 await _back_off(attempt)
         raise ServiceUnavailableException(detail="too many concurrent changes to this resource")
-
-    async def _insert(self, kind: ResourceKind, document: Document) -> bool:
-        """An insert in the shape ``Seats.around`` wraps: it lands, or it raises."""
-        await self.repositories[kind.name].insert(document)
-        return True
-
-    async def _document(
-        self,
-        kind: ResourceKind,
-        resource: Resource[Any],
-        resource_id: str,
-        tenant: str,
-        now: datetime,
-    ) -> Document:
-        document: Document = {
-            "_id": resource_id,
-            "tenant": tenant,
-            "meta": {"created": now, "lastModified": now, "version": 1},
-        }
-        document.update(await _with_password_hash(*_stored(kind, resource)))
-        return document
 
 
 async def _delete(
@@ -292,7 +283,7 @@ async def _delete(
     tenant: str,
     resource_id: str,
     version: int,
-    deleted: list[Document],
+    deleted: list[StoredResource],
 ) -> bool:
     """A delete in the shape ``Seats.around`` wraps; what it deleted goes to ``deleted``."""
     gone = await repository.delete(tenant, resource_id, version)
@@ -313,32 +304,42 @@ def _seats_taken(
     return seat_change(before, after) if kind is USERS else 0
 
 
+@dataclass(frozen=True)
+class _State:
+    """A new resource state: its SCIM attributes, laid out for storage, and its password."""
+
+    attributes: Payload
+    form: StoredForm
+    password: str | None = None
+    """The password the state sets, until it is hashed; never stored."""
+    password_hash: str | None = None
+
+
 def _transformed(
     kind: ResourceKind,
     payload: Payload,
     transform: Callable[[Resource[Any]], Resource[Any] | None],
-) -> tuple[Document, str | None] | None:
-    """A stored resource's payload validated, transformed and made stored fields (``_stored``).
+) -> _State | None:
+    """A stored resource's payload validated, transformed and laid out (``_state``).
 
     None when the transform has nothing to write (see ``_rewrite``).
     """
     changed = transform(validate(kind, payload, Context.DEFAULT))
-    return None if changed is None else _stored(kind, changed)
+    return None if changed is None else _state(kind, changed)
 
 
-def _stored(kind: ResourceKind, resource: Resource[Any]) -> tuple[Document, str | None]:
-    """The stored fields ``r`` and ``c`` of a resource state, and the password it sets, if any."""
-    payload = resource.model_dump(scim_ctx=Context.DEFAULT)
-    raw, comparison = stored_attributes(kind, payload)
-    password = payload.get("password") if kind is USERS else None
-    return {"r": raw, "c": comparison}, password or None
+def _state(kind: ResourceKind, resource: Resource[Any]) -> _State:
+    """A resource state laid out for storage, with the password it sets, if any."""
+    attributes = resource.model_dump(scim_ctx=Context.DEFAULT)
+    password = attributes.get("password") if kind is USERS else None
+    return _State(attributes, stored_form(kind, attributes), password or None)
 
 
-async def _with_password_hash(changes: Document, password: str | None) -> Document:
-    """The stored fields, with the hash of the password they set (scrypt, off the loop)."""
-    if password:
-        changes["pw"] = await hash_password(password)
-    return changes
+async def _with_password_hash(state: _State) -> _State:
+    """The state with the hash of the password it sets (scrypt, off the loop)."""
+    if state.password is None:
+        return state
+    return replace(state, password=None, password_hash=await hash_password(state.password))
 
 
 def validate(kind: ResourceKind, body: Payload, context: Context) -> Resource[Any]:
