@@ -17,8 +17,7 @@ from pymongo import MongoClient
 
 from bench.workload import user_body
 from scim_server.models import USERS
-from scim_server.storage.documents import stored_attributes
-from scim_server.storage.memberships import MEMBER_OF
+from scim_server.storage.documents import MEMBER_OF, stored_attributes
 
 BATCH = 5000
 

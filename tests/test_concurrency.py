@@ -10,7 +10,7 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from scim_server.core.provisioning import MAX_WRITE_ATTEMPTS
+from scim_server.core.writes import MAX_WRITE_ATTEMPTS
 from tests.support.scim import Scim
 from tests.support.urns import ENTERPRISE, PATCH_OP
 

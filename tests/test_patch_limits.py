@@ -19,7 +19,7 @@ from scim2_models import Context, Resource, SCIMException
 from scim_server.cli import _parser
 from scim_server.config import Settings
 from scim_server.core.patch import apply_operations, plan_patch
-from scim_server.core.provisioning import _validate
+from scim_server.core.writes import validate
 from scim_server.models import USERS
 from scim_server.web.app import create_app
 from tests.support.scim import Scim, make_tenant, scim_error
@@ -152,7 +152,7 @@ def test_a_run_of_entry_adds_reaches_scim2_models_as_one_operation() -> None:
 
 
 def new_user() -> Resource[Any]:
-    return _validate(
+    return validate(
         USERS,
         {
             "schemas": [USER],

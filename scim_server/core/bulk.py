@@ -42,10 +42,10 @@ from scim2_models import (
 )
 
 from scim_server.core.errors import error_document, error_status, scim_error
-from scim_server.core.provisioning import Preconditions, Provisioning
+from scim_server.core.preconditions import Preconditions, etag
+from scim_server.core.provisioning import Provisioning
 from scim_server.core.scope import Scope
 from scim_server.models import KINDS_BY_ENDPOINT, ResourceKind
-from scim_server.storage.documents import etag
 
 Payload = dict[str, Any]
 

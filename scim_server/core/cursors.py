@@ -116,13 +116,3 @@ def traversal(sort: SortSpec, direction: Direction) -> SortSpec:
     if direction == "next":
         return sort
     return [(field, -order) for field, order in sort]
-
-
-def sort_value(document: dict[str, Any], field: str) -> Any:
-    """The value a document has at a dotted sort field (None when absent)."""
-    value: Any = document
-    for part in field.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value

@@ -1,4 +1,4 @@
-"""Stored documents as SCIM payloads, with the attributes derived from memberships.
+"""Stored resources as SCIM payloads, with the attributes derived from memberships.
 
 ``Group.members`` and ``User.groups`` are not stored in the resources: they are
 read from the membership relation, and only when the response will carry them.
@@ -7,14 +7,15 @@ read from the membership relation, and only when the response will carry them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
+from scim_server.core.preconditions import etag
 from scim_server.core.projection import Selection
 from scim_server.core.scope import Scope
 from scim_server.models import GROUPS, KINDS, USERS, ResourceKind
-from scim_server.storage.database import Document
-from scim_server.storage.documents import to_payload
-from scim_server.storage.memberships import MembershipRepository, member_of_hint
+from scim_server.storage.documents import StoredResource
+from scim_server.storage.memberships import MembershipRepository
 from scim_server.storage.resources import ResourceRepository, Summary
 
 Payload = dict[str, Any]
@@ -29,17 +30,17 @@ class Renderer:
         self,
         kind: ResourceKind,
         scope: Scope,
-        documents: list[Document],
+        resources: list[StoredResource],
         selection: Selection,
         *,
         related: bool = True,
     ) -> list[Payload]:
-        """SCIM payloads of stored documents, with the derived ``members`` / ``groups``.
+        """SCIM payloads of stored resources, with the derived ``members`` / ``groups``.
 
-        ``related=False`` says the documents take part in no membership (just created),
+        ``related=False`` says the resources take part in no membership (just created),
         which spares the membership lookups.
         """
-        payloads = [to_payload(kind, d, scope.location(kind, d["_id"])) for d in documents]
+        payloads = [to_payload(kind, r, scope.location(kind, r.id)) for r in resources]
         ids = [payload["id"] for payload in payloads]
         if not related:
             return [selection.apply(kind, payload) for payload in payloads]
@@ -49,7 +50,7 @@ class Renderer:
                 if members.get(payload["id"]):
                     payload["members"] = members[payload["id"]]
         if kind is USERS and selection.includes(kind, "groups"):
-            in_groups = [d["_id"] for d in documents if member_of_hint(d)]
+            in_groups = [resource.id for resource in resources if resource.member_of]
             groups = await self.groups_of(scope, in_groups)
             for payload in payloads:
                 if groups.get(payload["id"]):
@@ -116,3 +117,24 @@ def _reference(resource_id: str, display: str | None, member_type: str, location
     if display:
         reference["display"] = display
     return reference
+
+
+def to_payload(kind: ResourceKind, resource: StoredResource, location: str) -> Payload:
+    """The SCIM representation of a stored resource, before attribute selection."""
+    payload: Payload = {"schemas": [kind.schema], "id": resource.id}
+    for key, value in resource.attributes.items():
+        if key in kind.extensions:
+            payload["schemas"].append(key)
+        payload[key] = value
+    payload["meta"] = {
+        "resourceType": kind.name,
+        "created": _iso(resource.created),
+        "lastModified": _iso(resource.last_modified),
+        "location": location,
+        "version": etag(resource.version),
+    }
+    return payload
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -5,27 +5,37 @@ what clients read back, and ``c`` in *comparison form* (each string through
 scim2-models' ``comparable``: NFC, lowercased unless the attribute is caseExact).
 Filters, sorting and the uniqueness index all work on ``c``, so case-insensitive
 matching is plain index equality on every MongoDB, with no collation or regex flag.
+Beside them: ``_id`` (the resource id), ``tenant``, ``meta`` (``created``,
+``lastModified``, ``version``), ``pw`` (a user's password hash) and ``gm`` (the
+membership hint, see ``memberships.py``).
+
+This module is the one place those fields are named. The other layers see a
+stored resource as a ``StoredResource`` and hand a new state to storage as a
+``StoredForm``. The one exception is the query language: filters, sorting and
+cursor positions are compiled in the core to MongoDB queries over ``c`` and ``_id``
+(``core/filters.py``, ``core/cursors.py``), because that is what the database runs
+on its indexes; storage runs them as given, always within the tenant.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 from scim2_models import AttributeBinding, Path
 
 from scim_server.models import EXTENSION_KEYS, ResourceKind, storage_key
+from scim_server.storage.database import Document
 
 Payload = dict[str, Any]
 
 NOT_STORED = frozenset({"id", "meta", "schemas", "members", "groups", "password"})
 """Attributes that live elsewhere: identity and metadata at the top level, the
 password as a hash, and the membership relation in its own collection."""
-
-
-def etag(version: int) -> str:
-    return f'W/"{version}"'
 
 
 @lru_cache(maxsize=1024)
@@ -68,28 +78,117 @@ def stored_attributes(kind: ResourceKind, payload: Payload) -> tuple[Payload, Pa
     )
 
 
-def to_payload(kind: ResourceKind, document: Payload, location: str) -> Payload:
-    """The SCIM representation of a stored resource, before attribute selection."""
-    raw: Payload = document.get("r", {})
-    payload: Payload = {"schemas": [kind.schema]}
-    payload["id"] = document["_id"]
-    for key, value in raw.items():
-        urn = EXTENSION_KEYS.get(key)
-        if urn is not None:
-            payload["schemas"].append(urn)
-            payload[urn] = value
-        else:
-            payload[key] = value
-    meta = document["meta"]
-    payload["meta"] = {
-        "resourceType": kind.name,
-        "created": _iso(meta["created"]),
-        "lastModified": _iso(meta["lastModified"]),
-        "location": location,
-        "version": etag(meta["version"]),
+MEMBER_OF = "gm"
+NAME_FIELDS = {"r.displayName": 1, "r.userName": 1}
+"""The projection that reads what ``resource_name`` needs."""
+
+
+def stored_name(raw: Mapping[str, Any]) -> str | None:
+    """displayName, else userName: what a member or a group shows as ``display``."""
+    name = raw.get("displayName") or raw.get("userName")
+    return None if name is None else str(name)
+
+
+def resource_name(document: Mapping[str, Any]) -> str | None:
+    """A stored document's ``stored_name``."""
+    return stored_name(document.get("r", {}))
+
+
+def member_of_hint(document: Mapping[str, Any]) -> bool:
+    """Whether a user or group document may belong to a group (see ``memberships.py``)."""
+    return int(document.get(MEMBER_OF, 0)) > 0
+
+
+@dataclass(frozen=True)
+class StoredResource:
+    """A stored user or group as the layers above storage see it: typed, never a document."""
+
+    id: str
+    version: int
+    created: datetime
+    last_modified: datetime
+    attributes: Mapping[str, Any]
+    """The SCIM attributes as written, extensions under their schema URN, read-only; never
+    ``id``, ``meta``, ``schemas``, ``members``, ``groups`` or ``password``."""
+    password_hash: str | None
+    """The hash of the password last set, if any (never the password)."""
+    member_of: bool
+    """Whether it may be a direct member of some group; False spares looking up its groups."""
+
+    @property
+    def name(self) -> str | None:
+        """displayName, else userName: what it shows as in a group's ``members``."""
+        return stored_name(self.attributes)
+
+
+@dataclass(frozen=True)
+class StoredForm:
+    """A resource state laid out for storage, to be written by a repository.
+
+    ``stored_form`` builds it (CPU work that grows with the resource, which the core
+    runs off the event loop); nothing outside storage reads its fields.
+    """
+
+    raw: Payload
+    comparison: Payload
+
+    @property
+    def name(self) -> str | None:
+        """The name the state shows as in a group's ``members`` (``stored_name``)."""
+        return stored_name(self.raw)
+
+
+def stored_form(kind: ResourceKind, payload: Payload) -> StoredForm:
+    """A validated SCIM payload laid out for storage (``stored_attributes``)."""
+    return StoredForm(*stored_attributes(kind, payload))
+
+
+def stored_resource(document: Mapping[str, Any]) -> StoredResource:
+    """The record of a stored document, or of the fields of it a projection read."""
+    raw: Mapping[str, Any] = document.get("r", {})
+    meta: Mapping[str, Any] = document["meta"]
+    return StoredResource(
+        id=str(document["_id"]),
+        version=int(meta["version"]),
+        created=meta["created"],
+        last_modified=meta["lastModified"],
+        attributes=MappingProxyType({EXTENSION_KEYS.get(k, k): v for k, v in raw.items()}),
+        password_hash=document.get("pw"),
+        member_of=member_of_hint(document),
+    )
+
+
+def new_document(
+    tenant: str,
+    resource_id: str,
+    form: StoredForm,
+    password_hash: str | None,
+    now: datetime,
+    version: int,
+) -> Document:
+    """The document of a new resource, created ``now`` at ``version``."""
+    document: Document = {
+        "_id": resource_id,
+        "tenant": tenant,
+        "meta": {"created": now, "lastModified": now, "version": version},
     }
-    return payload
+    document.update(changed_fields(form, password_hash))
+    return document
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def changed_fields(form: StoredForm, password_hash: str | None) -> Document:
+    """The fields a new state sets; the password hash only when the state sets a password."""
+    fields: Document = {"r": form.raw, "c": form.comparison}
+    if password_hash is not None:
+        fields["pw"] = password_hash
+    return fields
+
+
+def value_at(document: Mapping[str, Any], field: str) -> Any:
+    """The value a document has at a dotted field, such as a compiled sort key (None if absent)."""
+    value: Any = document
+    for part in field.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value

@@ -61,9 +61,15 @@ from pymongo.errors import BulkWriteError
 
 from scim_server.models import Member
 from scim_server.storage.database import Database, Document, translate_driver_errors
+from scim_server.storage.documents import (
+    MEMBER_OF,
+    NAME_FIELDS,
+    StoredResource,
+    resource_name,
+    stored_resource,
+)
 
 DUPLICATE_KEY = 11000
-MEMBER_OF = "gm"
 
 
 @translate_driver_errors
@@ -72,11 +78,13 @@ class MembershipRepository:
         self.collection = database.memberships
         self._resources = {"User": database["users"], "Group": database["groups"]}
 
-    async def add(self, tenant: str, group: str, members: Iterable[Member]) -> Document | None:
+    async def add(
+        self, tenant: str, group: str, members: Iterable[Member]
+    ) -> StoredResource | None:
         """Add resolved members; members already present are left as they are.
 
-        Answers the group's new ``meta`` when it got a new version, else None (no member
-        was new, or the group was deleted meanwhile).
+        Answers the group at its new version when it got one, else None (no member was
+        new, or the group was deleted meanwhile).
         """
         members = list(members)
         if not members:
@@ -98,7 +106,7 @@ class MembershipRepository:
             return None
         return await self._settle(tenant, group, added)
 
-    async def _settle(self, tenant: str, group: str, added: list[Member]) -> Document | None:
+    async def _settle(self, tenant: str, group: str, added: list[Member]) -> StoredResource | None:
         """After the insert, undo what a concurrent delete raced past (module docstring)."""
         names = await self._names(tenant, added)
         gone = [member.value for member in added if member.value not in names]
@@ -113,10 +121,10 @@ class MembershipRepository:
                     {"tenant": tenant, "group": group, "member": member.value, "name": member.name},
                     {"$set": {"name": names[member.value]}},
                 )
-        meta = await self._touch(tenant, group)
-        if meta is None:
+        touched = await self._touch(tenant, group)
+        if touched is None:
             await self.collection.delete_many({"tenant": tenant, "group": group})
-        return meta
+        return touched
 
     async def remove(self, tenant: str, group: str, member_ids: Iterable[str]) -> None:
         wanted = list(set(member_ids))
@@ -193,14 +201,12 @@ class MembershipRepository:
             found[document["member"]].add(document["group"])
         return found
 
-    async def forget(self, tenant: str, deleted: Document, *, is_group: bool) -> None:
+    async def forget(self, tenant: str, resource_id: str, *, is_group: bool) -> None:
         """Drop a deleted resource from every group, and a deleted group's own members.
 
-        ``deleted`` is the resource's document as it was deleted (its ``_id``): this runs
-        after the deletion, as the module docstring requires. The groups it
-        was in get a new version, since their member set changed.
+        The groups it was in get a new version, since their member set changed. This runs
+        after the deletion, as the module docstring requires.
         """
-        resource_id = deleted["_id"]
         query = {"tenant": tenant, "member": resource_id}
         groups = await self._groups_with(query)
         if groups:
@@ -236,18 +242,19 @@ class MembershipRepository:
             for member_type, ids in by_type.items()
         ]
 
-    async def _touch(self, tenant: str, group: str) -> Document | None:
-        """Give a group whose member set changed a new version; answers its new ``meta``.
+    async def _touch(self, tenant: str, group: str) -> StoredResource | None:
+        """Give a group whose member set changed a new version; answers it at that version.
 
-        None means the group no longer exists.
+        None means the group no longer exists. (A group document is small: its members
+        are not in it.)
         """
         touched = await self._resources["Group"].find_one_and_update(
             {"tenant": tenant, "_id": group},
             new_version(datetime.now(UTC)),
-            {"meta": 1, "_id": 0},
+            {"c": 0},
             return_document=ReturnDocument.AFTER,
         )
-        return None if touched is None else dict(touched["meta"])
+        return None if touched is None else stored_resource(touched)
 
     async def _touch_all(self, tenant: str, groups: list[str]) -> None:
         """``_touch`` for several groups at once, none of which need answer."""
@@ -271,16 +278,6 @@ def _one_or_any(ids: list[str]) -> str | dict[str, list[str]]:
     return ids[0] if len(ids) == 1 else {"$in": ids}
 
 
-NAME_FIELDS = {"r.displayName": 1, "r.userName": 1}
-
-
-def resource_name(document: Mapping[str, Any]) -> str | None:
-    """displayName, else userName: what a member or a group shows as ``display``."""
-    raw = document.get("r", {})
-    name = raw.get("displayName") or raw.get("userName")
-    return None if name is None else str(name)
-
-
 def _document(tenant: str, group: str, member: Member) -> Document:
     document: Document = {
         "tenant": tenant,
@@ -292,8 +289,3 @@ def _document(tenant: str, group: str, member: Member) -> Document:
     if member.display is not None:
         document["display"] = member.display
     return document
-
-
-def member_of_hint(document: Mapping[str, Any]) -> bool:
-    """Whether a user or group document may belong to a group (see the module docstring)."""
-    return int(document.get(MEMBER_OF, 0)) > 0

@@ -1,4 +1,10 @@
-"""Users and Groups in MongoDB: one document per resource, always addressed with its tenant."""
+"""Users and Groups in MongoDB: one document per resource, always addressed with its tenant.
+
+The repository hands out ``StoredResource`` records and takes ``StoredForm`` states;
+the document layout stays in ``documents.py``. ``get`` and ``find`` still answer the
+documents themselves, for the sign-in code that reads them until it goes through
+``core/directory.py``.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +19,19 @@ from scim2_models import UniquenessException
 
 from scim_server.models import EXTENSION_KEYS, ResourceKind
 from scim_server.storage.database import Database, Document, translate_driver_errors
-from scim_server.storage.memberships import (
+from scim_server.storage.documents import (
     MEMBER_OF,
     NAME_FIELDS,
+    StoredForm,
+    StoredResource,
+    changed_fields,
     member_of_hint,
-    new_version,
+    new_document,
     resource_name,
+    stored_resource,
+    value_at,
 )
+from scim_server.storage.memberships import new_version
 
 SortSpec = list[tuple[str, int]]
 
@@ -76,11 +88,38 @@ class ResourceRepository:
         self.kind = kind
         self.collection = database[kind.collection]
 
-    async def insert(self, document: Document) -> None:
+    async def insert(
+        self,
+        tenant: str,
+        resource_id: str,
+        form: StoredForm,
+        password_hash: str | None,
+        now: datetime,
+        *,
+        version: int = 1,
+    ) -> StoredResource:
+        """Store a new resource, created ``now`` at ``version``; answers it as stored."""
+        document = new_document(tenant, resource_id, form, password_hash, now, version)
         try:
             await self.collection.insert_one(document)
         except DuplicateKeyError:
             raise _uniqueness(self.kind) from None
+        return stored_resource(document)
+
+    async def read(
+        self, tenant: str, resource_id: str, *, attributes: Iterable[str] | None = None
+    ) -> StoredResource | None:
+        """The resource of that id, or None; ``attributes`` reads only those (top-level) ones."""
+        projection = None
+        if attributes is not None:
+            projection = {"meta": 1, MEMBER_OF: 1, **{f"r.{name}": 1 for name in attributes}}
+        document = await self.get(tenant, resource_id, projection)
+        return None if document is None else stored_resource(document)
+
+    async def version(self, tenant: str, resource_id: str) -> int | None:
+        """The resource's version only, or None when there is no such resource."""
+        document = await self.get(tenant, resource_id, {"meta.version": 1})
+        return None if document is None else int(document["meta"]["version"])
 
     async def get(
         self, tenant: str, resource_id: str, projection: Mapping[str, Any] | None = None
@@ -92,10 +131,11 @@ class ResourceRepository:
         tenant: str,
         resource_id: str,
         expected_version: int,
-        changes: Mapping[str, Any],
+        form: StoredForm,
+        password_hash: str | None,
         now: datetime,
     ) -> bool:
-        """Apply ``changes`` and bump the version, if the stored version is still the expected one.
+        """Store the new state and bump the version, if the stored version is the expected one.
 
         Answers False when the resource is gone or was changed by someone else
         since it was read (the caller decides whether to retry or to answer 412).
@@ -105,19 +145,21 @@ class ResourceRepository:
         """
         query = {"_id": resource_id, "tenant": tenant, "meta.version": expected_version}
         try:
-            result = await self.collection.update_one(query, new_version(now, changes))
+            result = await self.collection.update_one(
+                query, new_version(now, changed_fields(form, password_hash))
+            )
         except DuplicateKeyError:
             raise _uniqueness(self.kind) from None
         return result.matched_count == 1
 
-    async def delete(self, tenant: str, resource_id: str, expected_version: int) -> Document | None:
-        """Delete the resource if the stored version is still the expected one.
+    async def delete(self, tenant: str, resource_id: str, expected_version: int) -> bool:
+        """Delete the resource if the stored version is still the expected one; whether it went.
 
-        Answers its ``_id``, for ``MembershipRepository.forget`` to run after it; None when
-        nothing was deleted.
+        ``MembershipRepository.forget`` runs after it (see storage/memberships.py).
         """
         query = {"_id": resource_id, "tenant": tenant, "meta.version": expected_version}
-        return await self.collection.find_one_and_delete(query, {"_id": 1})
+        result = await self.collection.delete_one(query)
+        return result.deleted_count == 1
 
     async def find(
         self,
@@ -145,6 +187,20 @@ class ResourceRepository:
         """The first user (in id order) that ``query`` matches, as a record, if any."""
         found = await self.find(tenant, query, [("_id", 1)], skip=0, limit=1)
         return user_record(found[0]) if found else None
+
+    async def records(
+        self, tenant: str, query: Mapping[str, Any], sort: SortSpec, skip: int, limit: int
+    ) -> list[StoredResource]:
+        """The resources ``query`` matches, in ``sort`` order, from ``skip`` on."""
+        documents = await self.find(tenant, query, sort, skip, limit)
+        return [stored_resource(document) for document in documents]
+
+    async def keyed_records(
+        self, tenant: str, query: Mapping[str, Any], sort: SortSpec, limit: int
+    ) -> list[tuple[StoredResource, Any]]:
+        """``records`` from the first, each with its value at the first sort key (a keyset)."""
+        documents = await self.find(tenant, query, sort, 0, limit)
+        return [(stored_resource(d), value_at(d, sort[0][0])) for d in documents]
 
     async def count(self, tenant: str, query: Mapping[str, Any]) -> int:
         return await self.collection.count_documents({**query, "tenant": tenant})

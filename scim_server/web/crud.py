@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from scim_server.core.listing import ListQuery
+from scim_server.core.preconditions import Preconditions, etag
 from scim_server.core.projection import Selection
-from scim_server.core.provisioning import Answer, Preconditions
+from scim_server.core.queries import Answer
 from scim_server.models import GROUPS, ResourceKind
-from scim_server.storage.documents import etag
 from scim_server.web.responses import read_json, read_object, scim_response
 from scim_server.web.state import services
 from scim_server.web.tenancy import authenticated_scope
@@ -45,12 +45,16 @@ class ResourceEndpoints:
     async def list(self, request: web.Request) -> web.Response:
         scope = await authenticated_scope(request)
         query = ListQuery.from_query(request.query)
-        return scim_response(await services(request).provisioning.list(self.kind, scope, query))
+        return scim_response(
+            await services(request).provisioning.list_page(self.kind, scope, query)
+        )
 
     async def search(self, request: web.Request) -> web.Response:
         scope = await authenticated_scope(request)
         query = ListQuery.from_search(await read_object(request))
-        return scim_response(await services(request).provisioning.list(self.kind, scope, query))
+        return scim_response(
+            await services(request).provisioning.list_page(self.kind, scope, query)
+        )
 
     async def create(self, request: web.Request) -> web.Response:
         scope = await authenticated_scope(request)
@@ -64,8 +68,7 @@ class ResourceEndpoints:
         answer = await services(request).provisioning.get(
             self.kind, scope, request.match_info["id"], _selection(request)
         )
-        if_none_match = _preconditions(request).if_none_match
-        if if_none_match is not None and Preconditions.matches(if_none_match, answer.version):
+        if _preconditions(request).not_modified(answer.version):
             return web.Response(status=304, headers={"ETag": etag(answer.version)})
         return _resource_response(answer)
 

@@ -1,0 +1,90 @@
+"""Group members as set operations: checked against the tenant, then applied as differences.
+
+Members are not part of a group's stored attributes: each is one membership in
+``storage/memberships.py``, which bumps the group's version after every change it makes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from scim2_models import InvalidValueException
+
+from scim_server.core.patch import MemberChange
+from scim_server.core.scope import Scope
+from scim_server.models import GROUPS, KINDS, Member, ResourceKind, parse_members
+from scim_server.storage.memberships import MembershipRepository
+from scim_server.storage.resources import ResourceRepository
+
+Payload = dict[str, Any]
+
+
+class Members:
+    """Checks and applies changes to groups' members; the tenant comes with each call."""
+
+    def __init__(
+        self, repositories: dict[str, ResourceRepository], memberships: MembershipRepository
+    ) -> None:
+        self.repositories = repositories
+        self.memberships = memberships
+
+    async def check(
+        self, scope: Scope, group_id: str | None, members: tuple[Member, ...]
+    ) -> tuple[Member, ...]:
+        """Resolve each member's type in this tenant; unknown ids are 400 invalidValue."""
+        if not members:
+            return members
+        ids = {member.value for member in members}
+        if group_id is not None and group_id in ids:
+            raise InvalidValueException(detail="a group cannot be a member of itself")
+        resolved: dict[str, str] = {}
+        names: dict[str, str | None] = {}
+        for kind in KINDS:
+            found = await self.repositories[kind.name].summaries(
+                scope.tenant, ids - resolved.keys()
+            )
+            resolved |= dict.fromkeys(found, kind.name)
+            names |= {resource: summary.name for resource, summary in found.items()}
+        unknown = sorted(ids - resolved.keys())
+        if unknown:
+            raise InvalidValueException(detail=f"unknown member id(s): {', '.join(unknown)}")
+        mistyped = [m.value for m in members if m.type and m.type != resolved[m.value]]
+        if mistyped:
+            raise InvalidValueException(detail=f"member type does not match: {', '.join(mistyped)}")
+        return tuple(replace(m, type=resolved[m.value], name=names[m.value]) for m in members)
+
+    async def apply(
+        self, tenant: str, group: str, change: MemberChange, members: tuple[Member, ...]
+    ) -> None:
+        """One member operation of a PATCH, with its members already checked."""
+        if change.op == "add":
+            await self.memberships.add(tenant, group, members)
+        elif change.op == "remove":
+            await self.memberships.remove(tenant, group, [m.value for m in members])
+        elif change.op == "clear":
+            await self.memberships.clear(tenant, group)
+        else:
+            await self.replace(tenant, group, members)
+
+    async def replace(self, tenant: str, group: str, members: tuple[Member, ...]) -> None:
+        """Set the members to exactly ``members``, touching only the differences."""
+        current = await self.memberships.member_ids(tenant, group)
+        wanted = {member.value for member in members}
+        await self.memberships.remove(tenant, group, current - wanted)
+        await self.memberships.add(tenant, group, [m for m in members if m.value not in current])
+        for member in members:
+            if member.value in current and member.display is not None:
+                await self.memberships.set_display(tenant, group, member)
+
+
+def declared_members(kind: ResourceKind, body: Payload) -> tuple[Member, ...]:
+    """A group body's ``members`` (empty when absent or null)."""
+    if kind is not GROUPS:
+        return ()
+    key = next((k for k in body if k.lower() == "members"), None)
+    if key is None or body[key] is None:
+        return ()
+    if not isinstance(body[key], list):
+        raise InvalidValueException(detail="members is a list of objects with a string value")
+    return parse_members(body[key])

@@ -1,0 +1,355 @@
+"""Writing resources: create, replace, patch and delete, without lost updates.
+
+Every write of an existing resource is optimistic: it reads the resource, computes the
+new state, and writes it only onto the version it read. A writer that lost the race
+reads again and re-applies its change (``_rewrite``); with ``If-Match`` the client asked
+for exactly the version it saw, so losing is its 412. Seats are reserved around the
+writes that change whether a user holds one, and members are applied through
+``members.py`` after the resource's own attributes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from pydantic import ValidationError
+from scim2_models import (
+    Context,
+    InvalidValueException,
+    MutabilityException,
+    Resource,
+)
+
+from scim_server.core.errors import (
+    TooManyConcurrentChanges,
+    from_validation_error,
+    resource_not_found,
+)
+from scim_server.core.members import Members, declared_members
+from scim_server.core.passwords import hash_password
+from scim_server.core.patch import apply_operations, plan_patch
+from scim_server.core.preconditions import UNCONDITIONAL, Preconditions, resource_changed
+from scim_server.core.projection import Selection
+from scim_server.core.queries import ALL_ATTRIBUTES, Answer, Queries
+from scim_server.core.rendering import Renderer, to_payload
+from scim_server.core.scope import Scope
+from scim_server.core.seats import Seats, seat_change
+from scim_server.models import GROUPS, USERS, ResourceKind
+from scim_server.storage.documents import StoredForm, StoredResource, stored_form
+from scim_server.storage.memberships import MembershipRepository
+from scim_server.storage.resources import ResourceRepository
+
+Payload = dict[str, Any]
+
+MAX_WRITE_ATTEMPTS = 20
+"""Optimistic-concurrency retries before a PATCH gives up (each retry re-reads and re-applies)."""
+
+
+class Writes:
+    """The write side of ``Provisioning``: tenant and base URL come with each call."""
+
+    def __init__(
+        self,
+        repositories: dict[str, ResourceRepository],
+        memberships: MembershipRepository,
+        renderer: Renderer,
+        seats: Seats,
+        queries: Queries,
+        *,
+        patch_max_operations: int,
+    ) -> None:
+        self.repositories = repositories
+        self.memberships = memberships
+        self.members = Members(repositories, memberships)
+        self.renderer = renderer
+        self.seats = seats
+        self.queries = queries
+        self.patch_max_operations = patch_max_operations
+        self._writers: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def _writing(self, kind: ResourceKind, tenant: str, resource_id: str) -> asyncio.Lock:
+        """One lock per resource: this process's read-modify-writes of it take turns.
+
+        Without it, N concurrent writers all read the same version and all but one
+        lose, round after round, so the last needs N attempts and more than
+        ``MAX_WRITE_ATTEMPTS`` writers got 412 without ever sending If-Match. The
+        conditional write and its retry still guard against other processes.
+        """
+        key = (kind.name, tenant, resource_id)
+        lock = self._writers.get(key)
+        if lock is None:
+            lock = self._writers[key] = asyncio.Lock()
+        return lock
+
+    async def create(self, kind: ResourceKind, scope: Scope, body: Payload) -> Answer:
+        resource = validate(kind, body, Context.RESOURCE_CREATION_REQUEST)
+        members = await self.members.check(scope, None, declared_members(kind, body))
+        state = await _with_password_hash(_state(kind, resource))
+        created: list[StoredResource] = []
+
+        async def insert() -> bool:
+            """An insert in the shape ``Seats.around`` wraps: it lands, or it raises."""
+            # Adding the members bumps the version after they land (storage/memberships.py),
+            # so the group starts one below: complete, it is at version 1 like any new resource.
+            created.append(
+                await self.repositories[kind.name].insert(
+                    scope.tenant,
+                    str(uuid.uuid4()),
+                    state.form,
+                    state.password_hash,
+                    datetime.now(UTC),
+                    version=0 if members else 1,
+                )
+            )
+            return True
+
+        await self.seats.around(scope.tenant, _seats_taken(kind, None, state.attributes), insert)
+        stored = created[0]
+        if members:
+            stored = await self.memberships.add(scope.tenant, stored.id, members) or stored
+        # Rendered from what was just written: a new resource is only related to the
+        # members it was created with, so there is nothing else to read back.
+        payloads = await self.renderer.render(
+            kind, scope, [stored], ALL_ATTRIBUTES, related=bool(members)
+        )
+        return Answer(payloads[0], stored.version)
+
+    async def replace(
+        self,
+        kind: ResourceKind,
+        scope: Scope,
+        resource_id: str,
+        body: Payload,
+        preconditions: Preconditions = UNCONDITIONAL,
+    ) -> Answer:
+        """PUT: the body becomes the resource; readOnly attributes and the password are kept."""
+        if body.get("id") not in (None, resource_id):
+            raise MutabilityException(detail="id is immutable")
+        members = await self.members.check(scope, resource_id, declared_members(kind, body))
+
+        def replaced(original: Resource[Any]) -> Resource[Any]:
+            replacement = validate(kind, body, Context.RESOURCE_REPLACEMENT_REQUEST)
+            try:
+                replacement.replace(original)
+            except ValidationError as error:
+                raise from_validation_error(error) from None
+            return replacement
+
+        await self._rewrite(kind, scope, resource_id, preconditions, replaced)
+        if kind is GROUPS:
+            await self.members.replace(scope.tenant, resource_id, members)
+        return await self.queries.get(kind, scope, resource_id)
+
+    async def patch(
+        self,
+        kind: ResourceKind,
+        scope: Scope,
+        resource_id: str,
+        body: Any,
+        preconditions: Preconditions = UNCONDITIONAL,
+        selection: Selection | None = ALL_ATTRIBUTES,
+    ) -> Answer:
+        """Apply a PatchOp; ``selection=None`` answers the new version only, with no payload."""
+        # Planning walks every operation and entry: as the application of the plan, off the loop.
+        plan = await asyncio.to_thread(plan_patch, kind, body, self.patch_max_operations)
+        # Every member id is checked before anything is written: a bad one fails the whole PATCH.
+        resolved = [
+            await self.members.check(scope, resource_id, change.members)
+            if change.op in ("add", "replace")
+            else change.members
+            for change in plan.member_changes
+        ]
+
+        def patched(resource: Resource[Any]) -> Resource[Any] | None:
+            return resource if apply_operations(kind, resource, plan.operations) else None
+
+        await self._rewrite(kind, scope, resource_id, preconditions, patched)
+        # Each member change that changes something bumps the version after it lands.
+        for change, members in zip(plan.member_changes, resolved, strict=True):
+            await self.members.apply(scope.tenant, resource_id, change, members)
+        if selection is None:
+            return Answer({}, await self.queries.version(kind, scope, resource_id))
+        return await self.queries.get(kind, scope, resource_id, selection)
+
+    async def _rewrite(
+        self,
+        kind: ResourceKind,
+        scope: Scope,
+        resource_id: str,
+        preconditions: Preconditions,
+        transform: Callable[[Resource[Any]], Resource[Any] | None],
+    ) -> bool:
+        """Read, transform and conditionally write one resource; answers whether it wrote.
+
+        The write only lands on the version that was read. When another writer got
+        there first, the resource is read again and the transform re-applied, so
+        concurrent writers never drop each other's changes; with ``If-Match`` the
+        client asked for exactly the version it saw, so a conflict is its 412.
+        ``transform`` answers None when there is nothing to write.
+        """
+        repository = self.repositories[kind.name]
+        location = scope.location(kind, resource_id)
+        async with self._writing(kind, scope.tenant, resource_id):
+            for attempt in range(MAX_WRITE_ATTEMPTS):
+                stored = await repository.read(scope.tenant, resource_id)
+                if stored is None:
+                    raise resource_not_found(kind.endpoint, resource_id)
+                expected = preconditions.expected_version(stored.version)
+                # Validating the stored state, transforming it and laying out the result is
+                # CPU work that grows with the resource and the request (a thousand emails, a
+                # thousand operations): a worker thread keeps the event loop serving every
+                # other tenant meanwhile.
+                changed = await asyncio.to_thread(
+                    _transformed, kind, to_payload(kind, stored, location), transform
+                )
+                if changed is None:
+                    return False
+                state = await _with_password_hash(changed)
+                write = partial(
+                    repository.update,
+                    scope.tenant,
+                    resource_id,
+                    stored.version,
+                    state.form,
+                    state.password_hash,
+                    datetime.now(UTC),
+                )
+                seats = _seats_taken(kind, stored.attributes, state.attributes)
+                if await self.seats.around(scope.tenant, seats, write):
+                    if state.form.name != stored.name:
+                        # The name shows in every group the resource belongs to.
+                        await self.memberships.rename_member(
+                            scope.tenant, resource_id, state.form.name
+                        )
+                    return True
+                if expected is not None:
+                    raise resource_changed()
+                # Another process won this round: back off a little, with jitter, and retry.
+                await _back_off(attempt)
+        raise TooManyConcurrentChanges(detail="too many concurrent changes to this resource")
+
+    async def delete(
+        self,
+        kind: ResourceKind,
+        scope: Scope,
+        resource_id: str,
+        preconditions: Preconditions = UNCONDITIONAL,
+    ) -> None:
+        """Delete the version that was read, so whether it held a seat is known, not raced.
+
+        A PATCH landing between the read and the delete changes the version: the
+        delete then misses and reads again, as ``_rewrite`` does.
+        """
+        repository = self.repositories[kind.name]
+        async with self._writing(kind, scope.tenant, resource_id):
+            for attempt in range(MAX_WRITE_ATTEMPTS):
+                stored = await repository.read(scope.tenant, resource_id, attributes=("active",))
+                if stored is None:
+                    raise resource_not_found(kind.endpoint, resource_id)
+                expected = preconditions.expected_version(stored.version)
+                write = partial(repository.delete, scope.tenant, resource_id, stored.version)
+                if await self.seats.around(
+                    scope.tenant, _seats_taken(kind, stored.attributes, None), write
+                ):
+                    # Only once the document is gone: see storage/memberships.py.
+                    await self.memberships.forget(
+                        scope.tenant, resource_id, is_group=kind is GROUPS
+                    )
+                    return
+                if expected is not None:
+                    raise resource_changed()
+                await _back_off(attempt)
+        raise TooManyConcurrentChanges(detail="too many concurrent changes to this resource")
+
+
+async def _back_off(attempt: int) -> None:
+    """A short, jittered, growing pause before an optimistic write's next round."""
+    await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+
+
+def _seats_taken(
+    kind: ResourceKind, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+) -> int:
+    """The seats a write takes (1), frees (-1) or neither; only users hold seats."""
+    return seat_change(before, after) if kind is USERS else 0
+
+
+@dataclass(frozen=True)
+class _State:
+    """A new resource state: its SCIM attributes, laid out for storage, and its password."""
+
+    attributes: Payload
+    form: StoredForm
+    password: str | None = None
+    """The password the state sets, until it is hashed; never stored."""
+    password_hash: str | None = None
+
+
+def _transformed(
+    kind: ResourceKind,
+    payload: Payload,
+    transform: Callable[[Resource[Any]], Resource[Any] | None],
+) -> _State | None:
+    """A stored resource's payload validated, transformed and laid out (``_state``).
+
+    None when the transform has nothing to write (see ``_rewrite``).
+    """
+    changed = transform(validate(kind, payload, Context.DEFAULT))
+    return None if changed is None else _state(kind, changed)
+
+
+def _state(kind: ResourceKind, resource: Resource[Any]) -> _State:
+    """A resource state laid out for storage, with the password it sets, if any."""
+    attributes = resource.model_dump(scim_ctx=Context.DEFAULT)
+    password = attributes.get("password") if kind is USERS else None
+    return _State(attributes, stored_form(kind, attributes), password or None)
+
+
+async def _with_password_hash(state: _State) -> _State:
+    """The state with the hash of the password it sets (scrypt, off the loop)."""
+    if state.password is None:
+        return state
+    return replace(state, password=None, password_hash=await hash_password(state.password))
+
+
+def validate(kind: ResourceKind, body: Payload, context: Context) -> Resource[Any]:
+    """A request body (or a stored state) as the resource type's scim2-models model."""
+    if not isinstance(body, dict):
+        raise InvalidValueException(detail="the body is a JSON object")
+    payload = {
+        key: value
+        for key, value in body.items()
+        if not (kind is GROUPS and key.lower() == "members")
+    }
+    if isinstance(payload.get("schemas"), list):
+        payload["schemas"] = _served_schemas(kind, payload)
+    try:
+        return kind.model.model_validate(payload, scim_ctx=context)
+    except ValidationError as error:
+        raise from_validation_error(error) from None
+
+
+def _served_schemas(kind: ResourceKind, payload: Payload) -> list[Any]:
+    """``schemas`` without the URNs this server does not serve and the body carries nothing of.
+
+    Entra ID lists ``http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group``
+    on every group it creates, with no attribute under it. Dropping such a bare URN loses
+    nothing; a URN that does carry attributes is still refused, since they could not be kept.
+    """
+    served = {urn.lower() for urn in (kind.schema, *kind.extensions)}
+    carried = {key.lower() for key in payload}
+    return [
+        urn
+        for urn in payload["schemas"]
+        if not isinstance(urn, str) or urn.lower() in served or urn.lower() in carried
+    ]
