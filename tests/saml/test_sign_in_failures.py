@@ -41,7 +41,7 @@ async def test_a_not_found_during_jit_is_the_generic_page_404_and_a_log_entry(
     the generic page with its status, not as a 500 nor as SCIM JSON."""
     provisioning = okta_sso.client.app[SERVICES].sso.jit.provisioning
     elsewhere = Database(client=mongo_db.client, db=mongo_db.client[f"{mongo_db.name}_elsewhere"])
-    provisioning.seats = Seats(SeatCounter(elsewhere))
+    provisioning.writes.seats = Seats(SeatCounter(elsewhere))
 
     response = await okta_sso.sign_in(person("ada@example.com"))
 

@@ -315,19 +315,8 @@ class SingleSignOn:
             user_name=account.user_name,
             jit=account.action,
         )
-        token = self.sessions.encode_session(
-            tenant,
-            account.user_id,
-            account.user_name,
-            assertion.issuer,
-            settings.session_ttl_seconds,
-            now,
-        )
-        return SignedIn(
-            token=token,
-            ttl_seconds=settings.session_ttl_seconds,
-            user_name=account.user_name,
-            redirect=redirect,
+        return self._signed_in(
+            tenant, account.user_id, account.user_name, assertion.issuer, settings, now, redirect
         )
 
     async def _answered_request(
@@ -452,22 +441,32 @@ class SingleSignOn:
                 tenant, origin, now, f"user {user_name!r} is deactivated", **details
             )
         await self._log(tenant, origin, now, "signed_in", **details, user=user.id)
+        return self._signed_in(
+            tenant, user.id, user.user_name, PASSWORD_ISSUER, settings, now, home_path(tenant)
+        )
+
+    # -- sessions ------------------------------------------------------------------------------
+
+    def _signed_in(
+        self,
+        tenant: str,
+        user_id: str,
+        user_name: str,
+        issuer: str,
+        settings: SsoSettings,
+        now: datetime,
+        redirect: str,
+    ) -> SignedIn:
+        """A session for the user, signed in through ``issuer``, and where to send the browser."""
         token = self.sessions.encode_session(
-            tenant,
-            user.id,
-            user.user_name,
-            PASSWORD_ISSUER,
-            settings.session_ttl_seconds,
-            now,
+            tenant, user_id, user_name, issuer, settings.session_ttl_seconds, now
         )
         return SignedIn(
             token=token,
             ttl_seconds=settings.session_ttl_seconds,
-            user_name=user.user_name,
-            redirect=home_path(tenant),
+            user_name=user_name,
+            redirect=redirect,
         )
-
-    # -- sessions ------------------------------------------------------------------------------
 
     async def session(self, tenant: str, cookie: str | None) -> Session | None:
         """The session a cookie proves, while its user still exists and is active."""
