@@ -167,6 +167,21 @@ def _drop_if_none_match(req: Req) -> None:
     req.headers.pop("If-None-Match", None)
 
 
+_BULK_MEMBERS_DROPPED = when(
+    is_("POST", "/Bulk"),
+    before=lambda req: req.set_json(
+        {
+            **req.json(),
+            "Operations": [
+                {**o, "data": {k: v for k, v in o["data"].items() if k != "members"}}
+                for o in req.json()["Operations"]
+            ],
+        }
+    ),
+)
+"""A server that drops the members of every Bulk operation: bulkId references are lost."""
+
+
 VIOLATIONS: list[tuple[str, str, Violation]] = [
     (
         "rfc.discovery.service-provider-config",
@@ -470,34 +485,12 @@ VIOLATIONS: list[tuple[str, str, Violation]] = [
     (
         "rfc.bulk.bulkid-reference",
         "bulkId references dropped",
-        when(
-            is_("POST", "/Bulk"),
-            before=lambda req: req.set_json(
-                {
-                    **req.json(),
-                    "Operations": [
-                        {**o, "data": {k: v for k, v in o["data"].items() if k != "members"}}
-                        for o in req.json()["Operations"]
-                    ],
-                }
-            ),
-        ),
+        _BULK_MEMBERS_DROPPED,
     ),
     (
         "rfc.bulk.circular-reference",
         "cycle answered 201 with the references dropped",
-        when(
-            is_("POST", "/Bulk"),
-            before=lambda req: req.set_json(
-                {
-                    **req.json(),
-                    "Operations": [
-                        {**o, "data": {k: v for k, v in o["data"].items() if k != "members"}}
-                        for o in req.json()["Operations"]
-                    ],
-                }
-            ),
-        ),
+        _BULK_MEMBERS_DROPPED,
     ),
     (
         "rfc.bulk.circular-reference",
