@@ -5,13 +5,22 @@ BIN := $(VENV)/bin
 
 .PHONY: serve test lint bench conformance clean browser
 
+# What serving needs: the runtime dependencies, the embedded store, and the idp-sim and
+# scim-conformance commands (faker); none of the test, lint or benchmark tools.
+$(BIN)/.installed-serve: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[embedded,idp-sim]'
+	touch $@
+
+# Everything the tests, lint, benchmarks and conformance runs need (a superset of the above).
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $@
+	touch $@ $(BIN)/.installed-serve
 
-serve: $(BIN)/.installed
+serve: $(BIN)/.installed-serve
 	$(BIN)/scim-server serve
 
 test: $(BIN)/.installed browser
