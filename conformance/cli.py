@@ -64,7 +64,9 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave the users and groups the run created on the server",
     )
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    p.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds per request (default: %(default)s)"
+    )
     p.add_argument("--list", action="store_true", help="list the suites and checks, then exit")
     p.add_argument(
         "--second-base-url",

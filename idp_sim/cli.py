@@ -10,22 +10,43 @@ import argparse
 import asyncio
 import json
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from idp_sim.directory import Directory
+from idp_sim.directory import add_directory_options, directory_from_options
 from idp_sim.journal import Journal, JournalEntry
 from idp_sim.profiles import PROFILES, build_profile
 from idp_sim.replay import replay
 from idp_sim.saml.command import add_idp_parser, run_idp
 from idp_sim.scenarios import SCENARIOS, relay
 
+TIMEOUT_HELP = "seconds to wait for each response (default: %(default)s)"
+SCENARIO_HELP = {
+    "full-lifecycle": "connect, import, assign every user and push every group, then take one "
+    "user and one group through update, deactivate, reactivate, password, unassign, membership "
+    "delta, rename, push now and delete",
+    "returning-users": "full-lifecycle, then assign again every user it unassigned or deleted",
+    "restart": "full-lifecycle, then forget every link and run it again on the populated server",
+}
+"""What each scenario of ``run`` does, for its help."""
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="idp-sim", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="drive a scenario through an IdP profile")
+    run = commands.add_parser(
+        "run",
+        help="drive a scenario through an IdP profile",
+        description="Provision a directory into a SCIM server the way an IdP does.",
+        epilog="scenarios:\n"
+        + "\n".join(
+            textwrap.fill(text, 78, initial_indent=f"  {name:<18}", subsequent_indent=" " * 20)
+            for name, text in SCENARIO_HELP.items()
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument(
         "--profile",
         choices=sorted(PROFILES),
@@ -35,25 +56,23 @@ def _parser() -> argparse.ArgumentParser:
         "server, each on the state the previous one left behind",
     )
     run.add_argument("--base-url", required=True, help="SCIM base URL, e.g. .../scim/v2/acme")
-    run.add_argument("--token", required=True)
-    run.add_argument("--users", type=int, default=10)
-    run.add_argument("--groups", type=int, default=2)
-    run.add_argument("--members-per-group", type=int, default=None)
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--directory", help="load users/groups from a JSON or CSV file instead")
+    run.add_argument("--token", required=True, help="the tenant's SCIM bearer token")
+    add_directory_options(run)
     run.add_argument("--journal", help="append every request/response to this JSON-lines file")
     run.add_argument(
         "--auth",
         choices=["bearer", "header", "basic"],
         default=None,
-        help="Okta only: Authorization form (header = raw token)",
+        help="Okta only: Authorization form, header = the raw token (default: the profile's)",
     )
     run.add_argument(
         "--plus-spaces",
         action="store_true",
         help="encode spaces in queries as + (Okta 2018) instead of %%20",
     )
-    run.add_argument("--user-agent", default=None, help="Entra/JumpCloud: override User-Agent")
+    run.add_argument(
+        "--user-agent", help="Entra/JumpCloud: override the User-Agent (default: the profile's)"
+    )
     run.add_argument(
         "--option",
         action="append",
@@ -62,16 +81,26 @@ def _parser() -> argparse.ArgumentParser:
         help="profile option (the unknowns each profile makes configurable), value "
         "as JSON when it parses, e.g. ad_group_schema=false, locale=en_US",
     )
-    run.add_argument("--timeout", type=float, default=60.0)
+    run.add_argument("--timeout", type=float, default=60.0, help=TIMEOUT_HELP)
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
-    run.add_argument("scenario_word", choices=["scenario"])
-    run.add_argument("scenario", choices=sorted(SCENARIOS))
+    run.add_argument(
+        "scenario_word",
+        choices=["scenario"],
+        metavar="scenario",
+        help="the word 'scenario', then the scenario's name",
+    )
+    run.add_argument(
+        "scenario",
+        choices=sorted(SCENARIOS),
+        metavar="NAME",
+        help=f"what the IdP does: {', '.join(SCENARIO_HELP)} (see below)",
+    )
 
     rep = commands.add_parser("replay", help="re-send a journal's requests, report differences")
-    rep.add_argument("journal")
-    rep.add_argument("--base-url", required=True)
-    rep.add_argument("--token", required=True)
-    rep.add_argument("--timeout", type=float, default=60.0)
+    rep.add_argument("journal", help="a JSON-lines journal written by run --journal")
+    rep.add_argument("--base-url", required=True, help="the SCIM base URL to send them to")
+    rep.add_argument("--token", required=True, help="the tenant's SCIM bearer token")
+    rep.add_argument("--timeout", type=float, default=60.0, help=TIMEOUT_HELP)
 
     add_idp_parser(commands)
     return parser
@@ -100,10 +129,7 @@ def _progress(step: str, done: int, total: int) -> None:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    if args.directory:
-        directory = Directory.load(args.directory)
-    else:
-        directory = Directory.generate(args.seed, args.users, args.groups, args.members_per_group)
+    directory = directory_from_options(args)
     journals = [Journal(args.journal) for _ in args.profile]  # appended to one after another
     profiles = [
         build_profile(

@@ -7,6 +7,7 @@ shape (``00u`` / ``00g`` + 17 base62 characters): Okta sends its user id as ``ex
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import random
@@ -197,3 +198,37 @@ def _user_from_mapping(data: dict[str, Any], rng: random.Random) -> DirectoryUse
     values.setdefault("given_name", "")
     values.setdefault("family_name", "")
     return DirectoryUser(**values)
+
+
+def add_directory_options(parser: argparse.ArgumentParser) -> None:
+    """The options that choose a directory, the same for ``idp-sim run`` and ``idp-sim idp``:
+    the same seed gives the same people, so a user provisioned by one can sign in by the other."""
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the generated directory: the same seed, the same people (default: 0)",
+    )
+    parser.add_argument(
+        "--users", type=int, default=10, help="how many users to generate (default: 10)"
+    )
+    parser.add_argument(
+        "--groups", type=int, default=2, help="how many groups to generate (default: 2)"
+    )
+    parser.add_argument(
+        "--members-per-group",
+        type=int,
+        help="users in each generated group, chosen by the seed (default: all users, at most 10)",
+    )
+    parser.add_argument(
+        "--directory",
+        metavar="FILE",
+        help="load users and groups from this JSON or CSV file instead of generating them",
+    )
+
+
+def directory_from_options(args: argparse.Namespace) -> Directory:
+    """The directory :func:`add_directory_options` chose."""
+    if args.directory:
+        return Directory.load(args.directory)
+    return Directory.generate(args.seed, args.users, args.groups, args.members_per_group)

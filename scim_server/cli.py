@@ -96,10 +96,12 @@ def _print(value: Any) -> int:
 def _tenant_command(args: argparse.Namespace) -> int:
     client = _admin(args)
     if args.action == "create":
-        return _print(client.call("POST", "/admin/tenants", {"name": args.name}))
+        return _print(client.call("POST", "/admin/tenants", {"name": args.tenant}))
     if args.action == "list":
         return _print(client.call("GET", "/admin/tenants"))
-    return _print(client.call("DELETE", f"/admin/tenants/{args.name}"))
+    client.call("DELETE", f"/admin/tenants/{args.tenant}")
+    print(f"deleted tenant {args.tenant} and all its data")
+    return 0
 
 
 def _token_command(args: argparse.Namespace) -> int:
@@ -112,7 +114,9 @@ def _token_command(args: argparse.Namespace) -> int:
         return _print(client.call("POST", base, body))
     if args.action == "list":
         return _print(client.call("GET", base))
-    return _print(client.call("DELETE", f"{base}/{args.token_id}"))
+    client.call("DELETE", f"{base}/{args.token_id}")
+    print(f"revoked token {args.token_id} of tenant {args.tenant}")
+    return 0
 
 
 def _seat_limit(text: str) -> int | None:
@@ -283,46 +287,62 @@ def _parser() -> argparse.ArgumentParser:
         )
         command.add_argument("--admin-token", help="admin token (SCIM_ADMIN_TOKEN)")
 
+    def tenant_action(
+        actions: argparse._SubParsersAction[argparse.ArgumentParser],
+        name: str,
+        help: str,
+        tenant: str = "the tenant's name",
+    ) -> argparse.ArgumentParser:
+        """An admin action on one tenant, named by its first argument."""
+        command = actions.add_parser(name, help=help)
+        command.add_argument("tenant", help=tenant)
+        admin_options(command)
+        return command
+
     tenants = commands.add_parser("tenants", help="create, list or delete tenants")
     tenant_actions = tenants.add_subparsers(dest="action", required=True)
-    for action in ("create", "delete"):
-        command = tenant_actions.add_parser(action)
-        command.add_argument("name")
-        admin_options(command)
-    admin_options(tenant_actions.add_parser("list"))
+    tenant_action(
+        tenant_actions,
+        "create",
+        help="create a tenant; prints its SCIM base URL, first token and token_id",
+        tenant="the new tenant's name: its SCIM base URL is /scim/v2/NAME",
+    )
+    admin_options(
+        tenant_actions.add_parser("list", help="every tenant, with its SCIM base URL and seats")
+    )
+    tenant_action(tenant_actions, "delete", help="delete a tenant and all its data")
     tenants.set_defaults(handler=_tenant_command)
 
     tokens = commands.add_parser("tokens", help="issue, list or revoke a tenant's tokens")
     token_actions = tokens.add_subparsers(dest="action", required=True)
-    issue = token_actions.add_parser("issue")
-    issue.add_argument("tenant")
-    issue.add_argument("--ttl-seconds", type=int)
-    admin_options(issue)
-    listing = token_actions.add_parser("list")
-    listing.add_argument("tenant")
-    admin_options(listing)
-    revoke = token_actions.add_parser("revoke")
-    revoke.add_argument("tenant")
-    revoke.add_argument("token_id")
-    admin_options(revoke)
+    tenant_action(
+        token_actions, "issue", help="issue another SCIM bearer token; prints it and its token_id"
+    ).add_argument(
+        "--ttl-seconds",
+        type=int,
+        help="the token expires after this many seconds (default: never)",
+    )
+    tenant_action(token_actions, "list", help="the tenant's tokens, by token_id, never the secrets")
+    tenant_action(
+        token_actions, "revoke", help="revoke a token; the server refuses it within 5 seconds"
+    ).add_argument("token_id", help="the token's token_id, as issue or list prints it")
     tokens.set_defaults(handler=_token_command)
 
-    seats = commands.add_parser("seats", help="show or set a tenant's seats, or recount them")
+    seats = commands.add_parser("seats", help="get or set a tenant's seats, or recount them")
     seat_actions = seats.add_subparsers(dest="action", required=True)
-    for action in ("get", "recount"):
-        command = seat_actions.add_parser(action)
-        command.add_argument("tenant")
-        admin_options(command)
-    limit = seat_actions.add_parser("set")
-    limit.add_argument("tenant")
-    limit.add_argument(
-        "seats", type=_seat_limit, help="how many users may be active, or 'unlimited'"
+    tenant_action(
+        seat_actions, "get", help="the seat limit and its use: seats, used, available, over"
     )
-    admin_options(limit)
+    tenant_action(
+        seat_actions, "set", help="set the seat limit (below the seats in use is allowed)"
+    ).add_argument("seats", type=_seat_limit, help="how many users may be active, or 'unlimited'")
+    tenant_action(
+        seat_actions, "recount", help="count the active users again, and correct the seats used"
+    )
     seats.set_defaults(handler=_seats_command)
 
     journal = commands.add_parser("journal", help="a tenant's provisioning journal, newest first")
-    journal.add_argument("tenant")
+    journal.add_argument("tenant", help="the tenant's name")
     journal.add_argument("--limit", type=int, help="most entries (default 100, at most 1000)")
     journal.add_argument("--since", help="only entries at or after this ISO 8601 time")
     journal.add_argument("--method", help="only this HTTP method")
@@ -335,7 +355,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def sso_action(name: str, help: str) -> argparse.ArgumentParser:
         command = sso_actions.add_parser(name, help=help)
-        command.add_argument("--tenant", required=True)
+        command.add_argument("--tenant", required=True, help="the tenant's name")
         admin_options(command)
         return command
 

@@ -178,8 +178,20 @@ async def test_list_tenants_in_name_order(client: TestClient) -> None:
     tenants = (await response.json())["tenants"]
     assert [t["name"] for t in tenants] == ["acme", "globex", "initech"]
     for tenant in tenants:
-        assert set(tenant) == {"name", "scim_base_url", "created", "seats", "seats_used"}
-        assert (tenant["seats"], tenant["seats_used"]) == (None, 0)  # unlimited, none used
+        # The keys of GET .../seats, and seats_used: the former name of used, kept for old clients.
+        assert set(tenant) == {
+            "name",
+            "scim_base_url",
+            "created",
+            "seats",
+            "used",
+            "available",
+            "over",
+            "seats_used",
+        }
+        seats = {key: tenant[key] for key in ("seats", "used", "available", "over")}
+        assert seats == {"seats": None, "used": 0, "available": None, "over": 0}
+        assert tenant["seats_used"] == tenant["used"]
         assert tenant["scim_base_url"] == str(client.make_url(f"/scim/v2/{tenant['name']}"))
         assert datetime.fromisoformat(tenant["created"]).tzinfo is not None
 
@@ -193,10 +205,11 @@ async def test_second_token_works_alongside_the_first(scim: Scim) -> None:
     )
     assert response.status == 201
     issued = await response.json()
-    assert set(issued) == {"id", "token", "tenant", "expires"}
+    # token_id as tenant creation names it; id, its former name here, kept for old clients.
+    assert set(issued) == {"token_id", "id", "token", "tenant", "expires"}
     assert issued["tenant"] == "acme"
     assert issued["expires"] is None
-    assert issued["id"] == _token_id(issued["token"])
+    assert issued["token_id"] == issued["id"] == _token_id(issued["token"])
     assert issued["token"] != scim.token
 
     for token in (scim.token, issued["token"]):
@@ -205,7 +218,8 @@ async def test_second_token_works_alongside_the_first(scim: Scim) -> None:
     listed = await scim.client.get("/admin/tenants/acme/tokens", headers=ADMIN)
     assert listed.status == 200
     tokens = (await listed.json())["tokens"]
-    assert [t["id"] for t in tokens] == [_token_id(scim.token), issued["id"]]
+    assert [t["token_id"] for t in tokens] == [_token_id(scim.token), issued["token_id"]]
+    assert all(t["id"] == t["token_id"] for t in tokens)
     assert [t["description"] for t in tokens] == ["initial token", "okta"]
     assert all(t["revoked"] is None and t["tenant"] == "acme" for t in tokens)
     assert all("token" not in t for t in tokens)  # ids only, never the secrets

@@ -4,6 +4,7 @@ that survives a restart on the same data directory."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import queue
@@ -16,12 +17,18 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conformance.cli import parser as conformance_parser
+from idp_sim.cli import SCENARIO_HELP
+from idp_sim.cli import _parser as idp_sim_parser
+from idp_sim.scenarios import SCENARIOS
+from scim_server.cli import _parser as scim_server_parser
 from scim_server.embedded import free_port
 
 CLI = str(Path(sys.executable).with_name("scim-server"))
@@ -203,18 +210,27 @@ def test_serve_on_the_embedded_store_administer_stop_and_restart(tmp_path: Path)
         second = json.loads(issued.stdout)
         assert second["tenant"] == "acme" and second["expires"] is not None
         assert _get(f"{tenant['scim_base_url']}/Users", second["token"])[0] == 200
+        assert second["token_id"] == second["id"]  # id: the former name, kept beside it
         revoked = _cli(
             "tokens",
             "revoke",
             "acme",
-            second["id"],
+            second["token_id"],
             admin_token=server.admin_token,
             url=server.root,
         )
         assert revoked.returncode == 0, revoked.stderr
+        assert revoked.stdout == f"revoked token {second['token_id']} of tenant acme\n"
         with pytest.raises(urllib.error.HTTPError) as refused_token:
             _get(f"{tenant['scim_base_url']}/Users", second["token"])
         assert refused_token.value.code == 401
+
+        _cli("tenants", "create", "globex", admin_token=server.admin_token, url=server.root)
+        deleted = _cli(
+            "tenants", "delete", "globex", admin_token=server.admin_token, url=server.root
+        )
+        assert deleted.returncode == 0, deleted.stderr
+        assert deleted.stdout == "deleted tenant globex and all its data\n"
 
         descendants = set(_descendants(server.process.pid))
         assert server.stop() == 0
@@ -240,3 +256,62 @@ def test_serve_on_the_embedded_store_administer_stop_and_restart(tmp_path: Path)
         if again.process.poll() is None:
             again.process.kill()
             again.process.wait()
+
+
+# --- help texts -----------------------------------------------------------------------------
+
+
+def _commands(
+    parser: argparse.ArgumentParser, path: str
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """The parser and every sub-command below it, each with its command line."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, command in action.choices.items():
+                yield from _commands(command, f"{path} {name}")
+
+
+def _untaught(path: str, parser: argparse.ArgumentParser) -> list[str]:
+    """What ``path --help`` leaves unexplained: actions and options without a help text, and
+    options whose default the help does not state."""
+    missing: list[str] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        name = "/".join(action.option_strings) or action.dest
+        if isinstance(action, argparse._SubParsersAction):
+            described = {choice.dest for choice in action._choices_actions if choice.help}
+            missing += [f"{path} {c}: no help" for c in action.choices if c not in described]
+            continue
+        if not action.help:
+            missing.append(f"{path} {name}: no help")
+            continue
+        shows_default = action.default in (None, False, []) or "default" in action.help
+        if not shows_default:
+            missing.append(f"{path} {name}: default {action.default!r} not shown")
+    return missing
+
+
+@pytest.mark.parametrize(
+    ("program", "parser"),
+    [
+        ("scim-server", scim_server_parser),
+        ("idp-sim", idp_sim_parser),
+        ("scim-conformance", conformance_parser),
+    ],
+)
+def test_every_command_and_option_has_help_and_shows_its_default(
+    program: str, parser: Callable[[], argparse.ArgumentParser]
+) -> None:
+    missing: list[str] = []
+    for path, command in _commands(parser(), program):
+        command.format_help()  # renders: no stray % in a help text
+        missing += _untaught(path, command)
+    assert missing == []
+
+
+def test_idp_sim_run_help_explains_every_scenario() -> None:
+    assert set(SCENARIO_HELP) == set(SCENARIOS)
+    run = dict(_commands(idp_sim_parser(), "idp-sim"))["idp-sim run"]
+    assert all(f"  {name} " in run.format_help() for name in SCENARIOS)

@@ -389,7 +389,7 @@ async def test_a_tenant_from_before_seats_is_counted_not_assumed_empty(
         {"_id": "acme"}, {"$unset": {"seats": "", "seats_used": ""}}
     )
     listed = await (await scim.client.get("/admin/tenants", headers=ADMIN)).json()
-    assert [(t["seats"], t["seats_used"]) for t in listed["tenants"]] == [(None, 2)]
+    assert [(t["seats"], t["used"]) for t in listed["tenants"]] == [(None, 2)]
 
     await mongo_db["tenants"].update_one({"_id": "acme"}, {"$unset": {"seats_used": ""}})
     await scim.create_user("dave")  # the first seat taken counts the others first

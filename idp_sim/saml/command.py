@@ -28,7 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
-from idp_sim.directory import Directory
+from idp_sim.directory import add_directory_options, directory_from_options
 from idp_sim.saml.response import IdentityProvider, ServiceProvider
 from idp_sim.saml.shapes import IdpShape, jumpcloud, okta
 from idp_sim.saml.webapp import HostedApp, IdpServerConfig, create_idp_app
@@ -111,8 +111,10 @@ def add_idp_parser(commands: Any) -> None:
     actions = idp.add_subparsers(dest="idp_command", required=True)
     shared = _shared_options()
     serve = actions.add_parser("serve", parents=[shared], help="run the IdP web app")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8090, help="0 picks a free port")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default: %(default)s)")
+    serve.add_argument(
+        "--port", type=int, default=8090, help="0 picks a free port (default: %(default)s)"
+    )
     metadata = actions.add_parser(
         "metadata",
         parents=[shared],
@@ -120,9 +122,11 @@ def add_idp_parser(commands: Any) -> None:
     )
     metadata.add_argument("--name", help="which app (default: the first)")
     keygen = actions.add_parser("keygen", help="write a signing key and certificate (PEM)")
-    keygen.add_argument("--key", required=True, type=Path)
-    keygen.add_argument("--cert", required=True, type=Path)
-    keygen.add_argument("--common-name", default="idp-sim")
+    keygen.add_argument("--key", required=True, type=Path, help="write the PEM private key here")
+    keygen.add_argument("--cert", required=True, type=Path, help="write the PEM certificate here")
+    keygen.add_argument(
+        "--common-name", default="idp-sim", help="the certificate's CN (default: %(default)s)"
+    )
 
 
 def _shared_options() -> argparse.ArgumentParser:
@@ -133,15 +137,12 @@ def _shared_options() -> argparse.ArgumentParser:
         type=parse_app_spec,
         required=True,
         metavar="VENDOR:SP_ENTITY_ID,ACS_URL[,KEY=VALUE...]",
+        help="an app the IdP signs users in to, repeatable (the options: see above)",
     )
     shared.add_argument("--public-url", help="the origin browsers use, e.g. https://idp.example")
     shared.add_argument("--key", type=Path, help="PEM private key (with --cert); default: fresh")
     shared.add_argument("--cert", type=Path, help="PEM certificate of --key")
-    shared.add_argument("--seed", type=int, default=0)
-    shared.add_argument("--users", type=int, default=10)
-    shared.add_argument("--groups", type=int, default=2)
-    shared.add_argument("--members-per-group", type=int, default=None)
-    shared.add_argument("--directory", help="load users/groups from a JSON or CSV file instead")
+    add_directory_options(shared)
     shared.add_argument(
         "--sign",
         choices=sorted(SIGNING),
@@ -152,7 +153,11 @@ def _shared_options() -> argparse.ArgumentParser:
         type=_name_id_format,
         help=f"{', '.join(NAME_ID_FORMATS)} or a URN (default: email)",
     )
-    shared.add_argument("--name-id-source", choices=["email", "login", "id"])
+    shared.add_argument(
+        "--name-id-source",
+        choices=["email", "login", "id"],
+        help="the user field sent as the NameID (default: email)",
+    )
     groups = shared.add_mutually_exclusive_group()
     groups.add_argument(
         "--groups-attribute",
@@ -194,11 +199,7 @@ def build_config(args: argparse.Namespace) -> IdpServerConfig:
         if args.key
         else SigningKey.generate("idp-sim")
     )
-    directory = (
-        Directory.load(args.directory)
-        if args.directory
-        else Directory.generate(args.seed, args.users, args.groups, args.members_per_group)
-    )
+    directory = directory_from_options(args)
     counts: dict[str, int] = {}
     apps = []
     for spec in args.app:

@@ -18,6 +18,7 @@ from scim2_models import InvalidValueException, NotFoundException, UnauthorizedE
 from scim_server.core.journal import body_view
 from scim_server.storage.tenants import TokenRecord
 from scim_server.web.responses import json_response, read_object
+from scim_server.web.seats_admin import seats_view
 from scim_server.web.state import services
 from scim_server.web.tenancy import base_url
 from scim_server.wire import header_bytes
@@ -58,9 +59,15 @@ def _ttl(body: dict[str, Any]) -> int | None:
     return ttl
 
 
+def _token_names(token_id: str) -> dict[str, str]:
+    """A token is named ``token_id`` wherever the admin API shows one (as tenant creation does);
+    ``id``, its former name in the token views, is kept alongside for clients that read it."""
+    return {"token_id": token_id, "id": token_id}
+
+
 def _token_view(token: TokenRecord) -> dict[str, Any]:
     return {
-        "id": token.id,
+        **_token_names(token.id),
         "tenant": token.tenant,
         "created": token.created.isoformat(),
         "expires": token.expires.isoformat() if token.expires else None,
@@ -92,7 +99,8 @@ async def list_tenants(request: web.Request) -> web.Response:
                     "name": tenant.name,
                     "scim_base_url": base_url(request, tenant.name),
                     "created": tenant.created.isoformat(),
-                    "seats": tenant.seats.seats,
+                    **seats_view(tenant.seats),
+                    # The former name of used, kept for clients that read it.
                     "seats_used": tenant.seats.used,
                 }
                 for tenant in summaries
@@ -117,7 +125,7 @@ async def issue_token(request: web.Request) -> web.Response:
     )
     return json_response(
         {
-            "id": issued.token_id,
+            **_token_names(issued.token_id),
             "token": issued.token,
             "tenant": name,
             "expires": issued.expires.isoformat() if issued.expires else None,
