@@ -19,6 +19,7 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import replace
+from multiprocessing.synchronize import Event
 
 from aiohttp import web
 
@@ -30,6 +31,8 @@ from scim_server.web.state import SERVICES
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_SECONDS = 30.0
+ANNOUNCE_POLL_SECONDS = 0.2
+"""How often the supervisor checks that the first worker, not yet announced, is still alive."""
 
 
 def serve(settings: Settings) -> None:
@@ -75,20 +78,43 @@ def _configure_logging(settings: Settings) -> None:
     )
 
 
-def _worker(settings: Settings, store: str, announce: bool) -> None:
+def _worker(settings: Settings, store: str, announced: Event | None) -> None:
+    """One worker; the one given ``announced`` announces the server, then sets it."""
     _configure_logging(settings)
-    asyncio.run(_run(settings, store, announce=announce, reuse_port=True))
+    on_announced = announced.set if announced is not None else None
+    asyncio.run(
+        _run(
+            settings,
+            store,
+            announce=announced is not None,
+            reuse_port=True,
+            on_announced=on_announced,
+        )
+    )
 
 
 def _supervise(settings: Settings, store: str, on_stop: Callable[[], None] | None) -> None:
-    """Run the workers; SIGTERM or SIGINT is passed on to each, which drain and exit."""
+    """Run the workers; SIGTERM or SIGINT is passed on to each, which drain and exit.
+
+    The first worker starts alone and announces before the others start: it alone settles the
+    server's secrets, so it alone can have generated the admin token that the announcement
+    shows on that run only.
+    """
     context = multiprocessing.get_context("spawn")
+    announced = context.Event()
     workers = [
-        context.Process(target=_worker, args=(settings, store, index == 0), name=f"worker-{index}")
+        context.Process(
+            target=_worker,
+            args=(settings, store, announced if index == 0 else None),
+            name=f"worker-{index}",
+        )
         for index in range(settings.workers)
     ]
 
+    stopping: list[int] = []  # the signals received: once one is, no further worker starts
+
     def stop(signum: int, _frame: object) -> None:
+        stopping.append(signum)
         if on_stop is not None:
             on_stop()
         for worker in workers:
@@ -98,10 +124,17 @@ def _supervise(settings: Settings, store: str, on_stop: Callable[[], None] | Non
     # Installed first: a signal from the first moment on stops the workers and the store.
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        for worker in workers:
+        first, *others = workers
+        first.start()
+        while first.is_alive() and not announced.wait(ANNOUNCE_POLL_SECONDS):
+            pass
+        for worker in others:
+            if stopping or not first.is_alive():
+                break
             worker.start()
         for worker in workers:
-            worker.join()
+            if worker.pid is not None:  # started
+                worker.join()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -114,6 +147,7 @@ async def _run(
     *,
     announce: bool,
     reuse_port: bool,
+    on_announced: Callable[[], None] | None = None,
     on_stop: Callable[[], None] | None = None,
 ) -> None:
     # Installed first: a signal from the first moment on (even right after the announcement,
@@ -131,7 +165,13 @@ async def _run(
     site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port)
     await site.start()
     if announce:
-        _announce(settings, store, app[SERVICES].admin_token)
+        services = app[SERVICES]
+        print(
+            _announcement(settings, store, services.admin_token, services.admin_token_generated),
+            flush=True,
+        )
+        if on_announced is not None:
+            on_announced()
     await stop.wait()
     if on_stop is not None:
         on_stop()
@@ -140,14 +180,34 @@ async def _run(
     await runner.cleanup()
 
 
-def _announce(settings: Settings, store: str, admin_token: str) -> None:
+def _announcement(settings: Settings, store: str, admin_token: str, generated: bool) -> str:
+    """Where the server listens and how to create a first tenant.
+
+    The admin token itself appears only on the run that generated it, so that logs of
+    later runs, and of any run with ``SCIM_ADMIN_TOKEN`` set, never hold it.
+    """
     root = settings.public_url or f"http://{settings.host}:{settings.port}"
     workers = f", {settings.workers} workers" if settings.workers > 1 else ""
-    print(
+    if generated:
+        origin = (
+            f"Admin token (generated now and kept in the database; shown only this once, "
+            f"setting SCIM_ADMIN_TOKEN replaces it): {admin_token}"
+        )
+        bearer, cli = admin_token, f"SCIM_ADMIN_TOKEN={admin_token} "
+    else:
+        if settings.admin_token:
+            origin = "Admin token: the one set by SCIM_ADMIN_TOKEN (or --admin-token)"
+        else:
+            origin = (
+                "Admin token: generated and printed at the first start on this database; "
+                "setting SCIM_ADMIN_TOKEN replaces it"
+            )
+        bearer, cli = "$SCIM_ADMIN_TOKEN", ""
+    return (
         f"SCIM server listening on {root} ({store}{workers})\n"
+        f"{origin}\n"
         f"Create a tenant and get its SCIM bearer token:\n"
-        f"  curl -s -X POST {root}/admin/tenants -H 'Authorization: Bearer {admin_token}' "
+        f'  curl -s -X POST {root}/admin/tenants -H "Authorization: Bearer {bearer}" '
         f"-H 'Content-Type: application/json' -d '{{\"name\": \"acme\"}}'\n"
-        f"or: SCIM_ADMIN_TOKEN={admin_token} scim-server tenants create acme --url {root}",
-        flush=True,
+        f"or: {cli}scim-server tenants create acme --url {root}"
     )

@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -96,6 +96,8 @@ class Server:
     root: str
     admin_token: str
     banner: list[str]
+    transcript: list[str]
+    readers: list[threading.Thread]
 
     def store(self) -> tuple[int, int]:
         """The pid and port of the SecantusDB child."""
@@ -111,35 +113,61 @@ class Server:
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=60)
 
+    def output(self) -> str:
+        """Everything the stopped server wrote, on stdout and stderr."""
+        assert self.process.poll() is not None
+        for reader in self.readers:
+            reader.join(timeout=60)
+        return "".join(self.transcript)
 
-def _serve(data_dir: Path) -> Server:
+
+def _serve(data_dir: Path, admin_token: str | None = None, *options: str) -> Server:
+    """Start ``scim-server serve [options]``, with ``SCIM_ADMIN_TOKEN`` set if ``admin_token`` is.
+
+    The server's admin token is the one printed in the banner, else the one given (if any).
+    """
     port = free_port()
+    environment = _environment()
+    if admin_token is not None:
+        environment["SCIM_ADMIN_TOKEN"] = admin_token
     process = subprocess.Popen(
-        [CLI, "serve", "--port", str(port), "--data-dir", str(data_dir), "--log-level", "WARNING"],
+        [
+            *(CLI, "serve", "--port", str(port), "--data-dir", str(data_dir)),
+            *("--log-level", "WARNING", *options),
+        ],
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        env=_environment(),
+        env=environment,
     )
     lines: queue.Queue[str] = queue.Queue()
+    transcript: list[str] = []
 
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line)
+    def pump(stream: IO[str], into: Callable[[str], None]) -> None:
+        with stream:  # closed at the end of the output, when the server has exited
+            for line in stream:
+                transcript.append(line)
+                into(line)
 
-    threading.Thread(target=pump, daemon=True).start()
+    assert process.stdout is not None and process.stderr is not None
+    readers = [
+        threading.Thread(target=pump, args=(process.stdout, lines.put), daemon=True),
+        threading.Thread(target=pump, args=(process.stderr, lambda _line: None), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
     banner: list[str] = []
     deadline = time.monotonic() + BANNER_TIMEOUT
     try:
-        while not any("SCIM_ADMIN_TOKEN=" in line for line in banner):
+        while not any("scim-server tenants create" in line for line in banner):
             banner.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
     except queue.Empty:
         process.kill()
         process.wait()
         raise AssertionError(f"no banner within {BANNER_TIMEOUT}s: {banner}") from None
-    token = re.search(r"SCIM_ADMIN_TOKEN=(\S+)", banner[-1])
-    assert token is not None, banner
-    return Server(process, f"http://127.0.0.1:{port}", token.group(1), banner)
+    printed = re.search(r"SCIM_ADMIN_TOKEN=(\S+)", banner[-1])
+    token = printed.group(1) if printed is not None else admin_token
+    return Server(process, f"http://127.0.0.1:{port}", token or "", banner, transcript, readers)
 
 
 def _cli(*args: str, admin_token: str, url: str) -> subprocess.CompletedProcess[str]:
@@ -244,8 +272,7 @@ def test_serve_on_the_embedded_store_administer_stop_and_restart(tmp_path: Path)
     # Same data directory: the tenant, its user, its token and the admin token are all kept.
     again = _serve(data_dir)
     try:
-        assert again.admin_token == server.admin_token
-        listed = _cli("tenants", "list", admin_token=again.admin_token, url=again.root)
+        listed = _cli("tenants", "list", admin_token=server.admin_token, url=again.root)
         assert listed.returncode == 0, listed.stderr
         assert [t["name"] for t in json.loads(listed.stdout)["tenants"]] == ["acme"]
         status, users = _get(f"{again.root}/scim/v2/acme/Users", tenant["token"])
@@ -315,3 +342,69 @@ def test_idp_sim_run_help_explains_every_scenario() -> None:
     assert set(SCENARIO_HELP) == set(SCENARIOS)
     run = dict(_commands(idp_sim_parser(), "idp-sim"))["idp-sim run"]
     assert all(f"  {name} " in run.format_help() for name in SCENARIOS)
+
+
+def _started_and_stopped(data_dir: Path, admin_token: str | None = None, *options: str) -> Server:
+    """A server that answered its admin API with its admin token, then stopped cleanly."""
+    server = _serve(data_dir, admin_token, *options)
+    try:
+        listed = _cli("tenants", "list", admin_token=server.admin_token, url=server.root)
+        assert listed.returncode == 0, listed.stderr
+        assert server.stop() == 0
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+    return server
+
+
+def test_a_generated_admin_token_is_printed_by_the_first_start_only(tmp_path: Path) -> None:
+    first = _started_and_stopped(tmp_path / "data")
+    assert first.admin_token
+    assert f"Authorization: Bearer {first.admin_token}" in first.output()
+
+    # Same data directory: the kept token still opens the admin API, but is never printed.
+    again = _serve(tmp_path / "data")
+    try:
+        listed = _cli("tenants", "list", admin_token=first.admin_token, url=again.root)
+        assert listed.returncode == 0, listed.stderr
+        assert again.stop() == 0
+    finally:
+        if again.process.poll() is None:
+            again.process.kill()
+            again.process.wait()
+    output = again.output()
+    assert first.admin_token not in output
+    assert "scim-server tenants create acme" in output  # the newcomer still learns the way
+    assert "shown only this once" in first.output()
+    assert "generated and printed at the first start" in output
+
+
+def test_a_configured_admin_token_is_never_printed(tmp_path: Path) -> None:
+    configured = "configured-admin-token-0123456789"
+    for _start in range(2):  # the first start on a new data directory, then a later one
+        server = _started_and_stopped(tmp_path / "data", configured)
+        output = server.output()
+        assert configured not in output
+        assert "set by SCIM_ADMIN_TOKEN" in output
+        assert "Bearer $SCIM_ADMIN_TOKEN" in output
+
+
+def test_with_several_workers_the_generated_admin_token_is_printed_once_and_works(
+    tmp_path: Path,
+) -> None:
+    # Exactly one announcement shows the generated token, and every worker accepts it: each CLI
+    # call is a new connection, which the kernel spreads over the workers.
+    server = _serve(tmp_path / "data", None, "--workers", "2")
+    try:
+        for _attempt in range(6):
+            listed = _cli("tenants", "list", admin_token=server.admin_token, url=server.root)
+            assert listed.returncode == 0, listed.stderr
+        assert server.stop() == 0
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+    output = server.output()
+    assert output.count("shown only this once") == 1
+    assert output.count("SCIM server listening on") == 1

@@ -52,7 +52,9 @@ class Server:
         while time.monotonic() < deadline:
             for child in psutil.Process(self.process.pid).children():
                 try:
-                    if f"-m {MODULE} " in " ".join(child.cmdline()) and child.is_running():
+                    # A store that died and is not reaped yet still "runs" for psutil.
+                    alive = child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+                    if f"-m {MODULE} " in " ".join(child.cmdline()) and alive:
                         return child
                 except psutil.NoSuchProcess:
                     continue

@@ -18,7 +18,7 @@ import inspect
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 import pymongo
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel, WriteConcern
@@ -160,6 +160,13 @@ def translate_driver_errors(cls: C) -> C:
     return cls
 
 
+class ServerSecret(NamedTuple):
+    """A server-wide secret and whether the call that returned it generated it."""
+
+    value: str
+    generated: bool
+
+
 @translate_driver_errors
 @dataclass
 class Database:
@@ -208,21 +215,25 @@ class Database:
                 }
             )
 
-    async def server_secret(self, name: str, configured: str | None) -> str:
+    async def server_secret(self, name: str, configured: str | None) -> ServerSecret:
         """A secret shared by every worker: the configured one, else one generated once and kept.
 
         Keeping generated secrets in the database means tokens stay valid across
-        restarts and across worker processes without any configuration.
+        restarts and across worker processes without any configuration. The answer
+        says whether this very call generated the value: only that caller may show it.
         """
         if configured:
-            return configured
+            return ServerSecret(configured, generated=False)
         settings = self.db["server_settings"]
-        # Another worker, or an earlier run, may have generated it first: then use theirs.
-        with contextlib.suppress(DuplicateKeyError):
-            await settings.insert_one({"_id": name, "value": secrets.token_urlsafe(32)})
-        stored = await settings.find_one({"_id": name})
-        assert stored is not None
-        return str(stored["value"])
+        generated = secrets.token_urlsafe(32)
+        try:
+            await settings.insert_one({"_id": name, "value": generated})
+        except DuplicateKeyError:
+            # Another worker, or an earlier run, generated it first: then use theirs.
+            stored = await settings.find_one({"_id": name})
+            assert stored is not None
+            return ServerSecret(str(stored["value"]), generated=False)
+        return ServerSecret(generated, generated=True)
 
     async def ping(self, timeout: float) -> None:
         """Raise one of PyMongo's connection errors unless the server answers within ``timeout``."""

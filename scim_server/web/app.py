@@ -58,7 +58,7 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
         database = Database.connect(settings.mongodb_uri, settings.database)
         await database.ensure_indexes(settings.journal_ttl_seconds)
         tenants = TenantRepository(database)
-        secret = await database.server_secret("token-signing-secret", settings.token_secret)
+        secret = (await database.server_secret("token-signing-secret", settings.token_secret)).value
         admin_token = await database.server_secret("admin-token", settings.admin_token)
         journal = ProvisioningJournal(database, enabled=settings.journal_enabled)
         provisioning = Provisioning(
@@ -69,7 +69,7 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
         )
         sso_repository = SsoRepository(database)
         await sso_repository.ensure_indexes()
-        sso_secret = await database.server_secret("sso-session-secret", None)
+        sso_secret = (await database.server_secret("sso-session-secret", None)).value
         tokens = TokenAuthority(secret, tenants)
         app[SERVICES] = Services(
             settings=settings,
@@ -78,7 +78,8 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
             tenants=tenants,
             tenancy=Tenancy(tenants, tokens, provisioning, journal, sso_repository),
             tokens=tokens,
-            admin_token=admin_token,
+            admin_token=admin_token.value,
+            admin_token_generated=admin_token.generated,
             journal=journal,
             sso=SingleSignOn(sso_repository, SessionCodec(sso_secret), provisioning),
         )

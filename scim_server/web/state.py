@@ -25,6 +25,8 @@ class Services:
     tenancy: Tenancy
     tokens: TokenAuthority
     admin_token: str
+    admin_token_generated: bool
+    """Whether this process generated the admin token (then it alone may show it)."""
     journal: ProvisioningJournal
     sso: SingleSignOn
 
