@@ -344,11 +344,15 @@ def test_idp_sim_run_help_explains_every_scenario() -> None:
     assert all(f"  {name} " in run.format_help() for name in SCENARIOS)
 
 
-def _started_and_stopped(data_dir: Path, admin_token: str | None = None, *options: str) -> Server:
-    """A server that answered its admin API with its admin token, then stopped cleanly."""
+def _started_and_stopped(
+    data_dir: Path, admin_token: str | None = None, *options: str, known_token: str | None = None
+) -> Server:
+    """A server that answered its admin API, then stopped cleanly. The admin token used is
+    ``known_token`` (one an earlier start generated) or else the one this start announced."""
     server = _serve(data_dir, admin_token, *options)
     try:
-        listed = _cli("tenants", "list", admin_token=server.admin_token, url=server.root)
+        token = known_token or server.admin_token
+        listed = _cli("tenants", "list", admin_token=token, url=server.root)
         assert listed.returncode == 0, listed.stderr
         assert server.stop() == 0
     finally:
@@ -364,15 +368,7 @@ def test_a_generated_admin_token_is_printed_by_the_first_start_only(tmp_path: Pa
     assert f"Authorization: Bearer {first.admin_token}" in first.output()
 
     # Same data directory: the kept token still opens the admin API, but is never printed.
-    again = _serve(tmp_path / "data")
-    try:
-        listed = _cli("tenants", "list", admin_token=first.admin_token, url=again.root)
-        assert listed.returncode == 0, listed.stderr
-        assert again.stop() == 0
-    finally:
-        if again.process.poll() is None:
-            again.process.kill()
-            again.process.wait()
+    again = _started_and_stopped(tmp_path / "data", known_token=first.admin_token)
     output = again.output()
     assert first.admin_token not in output
     assert "scim-server tenants create acme" in output  # the newcomer still learns the way
