@@ -1,8 +1,11 @@
-"""The Dockerfile and .dockerignore, proved without a Docker daemon.
+"""The Dockerfile, .dockerignore and compose.yaml, proved without a Docker daemon.
 
-The image's build stage is replayed in a fresh virtualenv, from the file set the Docker build
-context holds under .dockerignore, and every command the result installs must run; what the image
-must not hold (test, development and install tools, the GPL embedded store) is not there.
+The image: its build stage is replayed in a fresh virtualenv, from the file set the Docker build
+context holds under .dockerignore, and every command the result installs must run. The compose
+file: valid by the Compose Specification's schema, and every value it gives the server and the
+IdP simulator is exercised by starting them, with that environment and those commands, on the
+test's store; the health checks run as Docker would run them. Only MongoDB's own health check,
+which needs ``mongosh`` and a ``mongod``, is checked by reading it.
 """
 
 from __future__ import annotations
@@ -15,13 +18,24 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import jsonschema
 import pytest
+import yaml
 from docker.utils.build import exclude_paths
 from dockerfile_parse import DockerfileParser
+from lxml import etree
+from pymongo import MongoClient
+from pymongo.uri_parser import parse_uri
 
+from scim_server.config import ENVIRONMENT
 from scim_server.embedded import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -261,3 +275,231 @@ def test_image_healthcheck_fails_where_no_server_answers() -> None:
     healthcheck = healthcheck_command(stages()[-1].values("HEALTHCHECK")[0])
     nobody = {**session_environment(), "SCIM_PORT": str(free_port())}
     assert runs(healthcheck, nobody).returncode != 0
+
+
+# compose.yaml ---------------------------------------------------------------------------------
+
+
+COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
+COMPOSE_SCHEMA = json.loads((Path(__file__).parent / "data" / "compose-spec.json").read_text())
+INTERPOLATION = re.compile(r"\$\{(?P<name>\w+):-(?P<default>[^}]*)\}")
+
+
+def interpolated(value: str) -> str:
+    """A compose value with each ``${NAME:-default}`` at its default: what a machine that sets
+    none of those variables runs (the README's local default)."""
+    return INTERPOLATION.sub(lambda match: match["default"], value)
+
+
+def service(name: str) -> dict[str, Any]:
+    found: dict[str, Any] = COMPOSE["services"][name]
+    return found
+
+
+def service_environment(name: str) -> dict[str, str]:
+    return {key: interpolated(str(value)) for key, value in service(name)["environment"].items()}
+
+
+def published_port(name: str) -> tuple[str, int]:
+    """The (host address, container port) of a service's one published port."""
+    (mapping,) = service(name)["ports"]
+    address, _, rest = mapping.partition(":")
+    _, _, container = rest.partition(":")
+    return address, int(container)
+
+
+def option(command: list[str], flag: str) -> str:
+    return command[command.index(flag) + 1]
+
+
+def with_option(command: list[str], flag: str, value: str) -> list[str]:
+    """``command`` with the value after ``flag`` replaced."""
+    position = command.index(flag) + 1
+    return [*command[:position], value, *command[position + 1 :]]
+
+
+def test_compose_file_is_valid_by_the_compose_specification() -> None:
+    # The schema declares draft-07 (by a URI spelling jsonschema does not look up by itself).
+    validator = jsonschema.Draft7Validator(COMPOSE_SCHEMA)
+    assert [error.message for error in validator.iter_errors(COMPOSE)] == []
+    misspelt = {**COMPOSE, "services": {"mongo": {**service("mongo"), "enviroment": {}}}}
+    assert not validator.is_valid(misspelt)
+
+
+def test_docker_compose_accepts_the_compose_file() -> None:
+    docker = shutil.which("docker")
+    if docker is None or runs([docker, "compose", "version"], session_environment()).returncode:
+        pytest.skip("no docker compose here")
+    done = subprocess.run(
+        [docker, "compose", "--file", "compose.yaml", "config", "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_compose_server_reaches_the_replica_set_mongo_initiates() -> None:
+    server, mongo = service("scim-server"), service("mongo")
+    assert server["depends_on"] == {"mongo": {"condition": "service_healthy"}}
+    set_name = option(mongo["command"], "--replSet")
+    uri = parse_uri(service_environment("scim-server")["MONGODB_URI"])
+    assert uri["nodelist"] == [("mongo", 27017)]
+    assert uri["options"]["replicaSet"] == set_name
+    # Discovery follows the member names of the set's config: the one the server resolves.
+    assert not uri["options"].get("directConnection", False)
+    check = mongo["healthcheck"]["test"]
+    assert check[:2] == ["CMD", "mongosh"]
+    assert f"_id: '{set_name}'" in check[-1] and "host: 'mongo:27017'" in check[-1]
+    assert "rs.initiate" in check[-1] and "isWritablePrimary" in check[-1]
+    assert mongo["image"].startswith("mongo:7.")
+
+
+def test_compose_server_sets_only_real_settings_and_the_images_port() -> None:
+    server = service("scim-server")
+    assert set(server["environment"]) <= set(ENVIRONMENT.values())
+    assert server["environment"]["SCIM_ADMIN_TOKEN"].startswith("${SCIM_ADMIN_TOKEN:-")
+    assert server["build"] == "." and "command" not in server  # the image's CMD
+    final = stages()[-1]
+    assert published_port("scim-server") == ("127.0.0.1", int(final.environment()["SCIM_PORT"]))
+    assert server["healthcheck"]["test"] == [
+        "CMD",
+        *healthcheck_command(final.values("HEALTHCHECK")[0]),
+    ]
+    assert published_port("idp-sim") == (
+        "127.0.0.1",
+        int(option(service("idp-sim")["command"], "--port")),
+    )
+
+
+@dataclass(frozen=True)
+class Running:
+    """A server started from the compose file's values, on a free loopback port."""
+
+    process: subprocess.Popen[str]
+    environment: dict[str, str]
+    url: str
+    banner: str
+
+
+def start(command: list[str], environment: dict[str, str], port: int, marker: str) -> Running:
+    """Start ``command`` (its first word one of this session's commands, by PATH) and read its
+    banner up to the line that holds ``marker``."""
+    process = subprocess.Popen(
+        command,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines = [process.stdout.readline()]
+    while marker not in lines[-1] and lines[-1]:
+        lines.append(process.stdout.readline())
+    assert marker in lines[-1], f"{command[0]} exited {process.wait()}: {''.join(lines)}"
+    return Running(process, environment, f"http://127.0.0.1:{port}", "".join(lines))
+
+
+def stop(running: Running) -> None:
+    running.process.terminate()
+    running.process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def compose_server(mongodb_uri: str) -> Iterator[Running]:
+    """The Dockerfile's CMD with the image's environment and the compose server's, the store
+    at the test's MONGODB_URI; the address a free loopback port (SCIM_HOST and SCIM_PORT, the
+    only values changed besides the database's name, which isolates this run)."""
+    environment = session_environment()
+    environment.update(
+        {key: value for key, value in stages()[-1].environment().items() if key.startswith("SCIM_")}
+    )
+    environment.update(service_environment("scim-server"))
+    database = f"container_{uuid.uuid4().hex[:12]}"
+    port = free_port()
+    environment.update(
+        MONGODB_URI=mongodb_uri, SCIM_DATABASE=database, SCIM_HOST="127.0.0.1", SCIM_PORT=str(port)
+    )
+    command = json.loads(stages()[-1].values("CMD")[0])
+    running = start(command, environment, port, "listening on")
+    try:
+        yield running
+    finally:
+        stop(running)
+        with MongoClient(mongodb_uri) as client:
+            client.drop_database(database)
+
+
+def test_image_healthcheck_passes_on_the_server_compose_configures(compose_server: Running) -> None:
+    healthcheck = healthcheck_command(stages()[-1].values("HEALTHCHECK")[0])
+    done = runs(healthcheck, compose_server.environment)
+    assert done.returncode == 0, done.stderr
+    assert "/healthz" in healthcheck[-1]
+
+
+def admin(running: Running, method: str, path: str, body: Any = None) -> Any:
+    """An admin API call with the compose file's default admin token; HTTPError unless 2xx."""
+    token = service_environment("scim-server")["SCIM_ADMIN_TOKEN"]
+    request = urllib.request.Request(
+        f"{running.url}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_compose_admin_token_default_opens_the_admin_api(compose_server: Running) -> None:
+    assert "tenants" in admin(compose_server, "GET", "/admin/tenants")
+    request = urllib.request.Request(
+        f"{compose_server.url}/admin/tenants", headers={"Authorization": "Bearer not-the-token"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 401
+    refused.value.close()
+
+
+def test_compose_idp_sim_is_the_idp_of_the_compose_servers_tenant(
+    compose_server: Running,
+) -> None:
+    """The IdP's app is the SP the server describes for its tenant, its metadata imports, and
+    its health check passes; only its address moves to a free loopback port."""
+    idp = service("idp-sim")
+    port = free_port()
+    command = with_option(with_option(idp["command"], "--host", "127.0.0.1"), "--port", str(port))
+    environment = session_environment()
+    running = start(command, environment, port, "posts to ACS")
+    try:
+        public = option(idp["command"], "--public-url")
+        metadata_url = re.search(r"metadata URL\s+(\S+)", running.banner)
+        assert metadata_url is not None and metadata_url[1].startswith(public)
+        local_metadata = metadata_url[1].replace(public, f"http://127.0.0.1:{port}")
+
+        vendor, _, app = option(idp["command"], "--app").partition(":")
+        entity_id, acs_url = app.split(",")
+        tenant = re.fullmatch(r".*/sso/([^/]+)/saml/metadata", entity_id)
+        assert vendor == "okta" and tenant is not None
+        admin(compose_server, "POST", "/admin/tenants", {"name": tenant[1]})
+        sso = admin(compose_server, "GET", f"/admin/tenants/{tenant[1]}/sso")
+        assert sso["service_provider"]["entity_id"] == entity_id
+        assert sso["service_provider"]["acs_url"] == acs_url
+
+        imported = admin(
+            compose_server,
+            "POST",
+            f"/admin/tenants/{tenant[1]}/sso/metadata",
+            {"url": local_metadata},
+        )
+        assert imported["idp"]["sso_url"].startswith(public)
+        with urllib.request.urlopen(local_metadata, timeout=30) as response:
+            assert etree.fromstring(response.read()).get("entityID") == imported["idp"]["entity_id"]
+
+        healthcheck = idp["healthcheck"]["test"]
+        assert healthcheck[0] == "CMD"
+        probe = [word.replace(":8090/", f":{port}/") for word in healthcheck[1:]]
+        assert probe != healthcheck[1:]
+        assert runs(probe, environment).returncode == 0
+    finally:
+        stop(running)
