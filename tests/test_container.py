@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tomllib
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -26,12 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import jsonschema
+import lxml.html
 import pytest
 import yaml
 from docker.utils.build import exclude_paths
 from dockerfile_parse import DockerfileParser
-from lxml import etree
 from pymongo import MongoClient
 from pymongo.uri_parser import parse_uri
 
@@ -450,6 +452,17 @@ def admin(running: Running, method: str, path: str, body: Any = None) -> Any:
         return json.loads(response.read())
 
 
+def scim_get(running: Running, tenant: str, token: str, search: str) -> Any:
+    """A SCIM list of the tenant's Users matching the filter ``search``."""
+    query = urllib.parse.urlencode({"filter": search})
+    request = urllib.request.Request(
+        f"{running.url}/scim/v2/{tenant}/Users?{query}",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
 def test_compose_admin_token_default_opens_the_admin_api(compose_server: Running) -> None:
     assert "tenants" in admin(compose_server, "GET", "/admin/tenants")
     request = urllib.request.Request(
@@ -461,11 +474,13 @@ def test_compose_admin_token_default_opens_the_admin_api(compose_server: Running
     refused.value.close()
 
 
-def test_compose_idp_sim_is_the_idp_of_the_compose_servers_tenant(
+async def test_compose_idp_sim_signs_a_person_in_to_the_compose_servers_tenant(
     compose_server: Running,
 ) -> None:
-    """The IdP's app is the SP the server describes for its tenant, its metadata imports, and
-    its health check passes; only its address moves to a free loopback port."""
+    """The README's steps on the compose values: the IdP's app is the SP the server describes for
+    its tenant, its metadata imports, SSO is enabled, and a person picked on the IdP's tile lands
+    signed in and provisioned just in time. Only the two addresses move to free loopback ports;
+    the IdP's health check passes."""
     idp = service("idp-sim")
     port = free_port()
     command = with_option(with_option(idp["command"], "--host", "127.0.0.1"), "--port", str(port))
@@ -473,28 +488,55 @@ def test_compose_idp_sim_is_the_idp_of_the_compose_servers_tenant(
     running = start(command, environment, port, "posts to ACS")
     try:
         public = option(idp["command"], "--public-url")
-        metadata_url = re.search(r"metadata URL\s+(\S+)", running.banner)
-        assert metadata_url is not None and metadata_url[1].startswith(public)
-        local_metadata = metadata_url[1].replace(public, f"http://127.0.0.1:{port}")
+        printed = dict(re.findall(r"^  (metadata URL|launch URL) +(\S+)$", running.banner, re.M))
+        readme = re.search(r"--metadata-url (http://[^/]+)(/\S+)", (ROOT / "README.md").read_text())
+        assert readme is not None and printed["metadata URL"] == f"{public}{readme[2]}"
+        assert readme[1] == f"http://idp-sim:{option(idp['command'], '--port')}"
+        local = {name: url.replace(public, running.url) for name, url in printed.items()}
 
         vendor, _, app = option(idp["command"], "--app").partition(":")
         entity_id, acs_url = app.split(",")
-        tenant = re.fullmatch(r".*/sso/([^/]+)/saml/metadata", entity_id)
-        assert vendor == "okta" and tenant is not None
-        admin(compose_server, "POST", "/admin/tenants", {"name": tenant[1]})
-        sso = admin(compose_server, "GET", f"/admin/tenants/{tenant[1]}/sso")
+        found = re.fullmatch(r".*/sso/([^/]+)/saml/metadata", entity_id)
+        assert vendor == "okta" and found is not None
+        server_public = service_environment("scim-server")["SCIM_PUBLIC_URL"]
+        assert entity_id.startswith(server_public) and acs_url.startswith(server_public)
+        tenant = found[1]
+        token = admin(compose_server, "POST", "/admin/tenants", {"name": tenant})["token"]
+        sso = admin(compose_server, "GET", f"/admin/tenants/{tenant}/sso")
         assert sso["service_provider"]["entity_id"] == entity_id
         assert sso["service_provider"]["acs_url"] == acs_url
 
+        sso_base = f"/admin/tenants/{tenant}/sso"
         imported = admin(
-            compose_server,
-            "POST",
-            f"/admin/tenants/{tenant[1]}/sso/metadata",
-            {"url": local_metadata},
+            compose_server, "POST", f"{sso_base}/metadata", {"url": local["metadata URL"]}
         )
         assert imported["idp"]["sso_url"].startswith(public)
-        with urllib.request.urlopen(local_metadata, timeout=30) as response:
-            assert etree.fromstring(response.read()).get("entityID") == imported["idp"]["entity_id"]
+        admin(compose_server, "PATCH", sso_base, {"preset": "okta", "enabled": True})
+
+        async with aiohttp.ClientSession() as browser:
+            tile = await browser.get(local["launch URL"], allow_redirects=False)
+            assert tile.status == 303
+            chooser = await browser.get(f"{running.url}{tile.headers['Location']}")
+            # The first person listed as active (a deactivated one's login is marked).
+            login = re.search(
+                r'name="login" value="([^"]+)"[^>]*>[^<]*</button> <small>', await chooser.text()
+            )
+            assert login is not None
+            txn = urllib.parse.parse_qs(urllib.parse.urlsplit(str(chooser.url)).query)["txn"][0]
+            posting = await browser.post(
+                f"{running.url}/signin", data={"txn": txn, "login": login[1]}
+            )
+            form = lxml.html.fromstring(await posting.text()).forms[0]
+            assert form.action == acs_url
+            landed = await browser.post(
+                acs_url.replace(server_public, compose_server.url),
+                data=dict(form.form_values()),
+                allow_redirects=False,
+            )
+            assert landed.status == 303, await landed.text()
+
+        users = scim_get(compose_server, tenant, token, f'userName eq "{login[1]}"')
+        assert users["totalResults"] == 1
 
         healthcheck = idp["healthcheck"]["test"]
         assert healthcheck[0] == "CMD"
