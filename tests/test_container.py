@@ -43,7 +43,11 @@ from scim_server.embedded import free_port
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 SCRIPTS = sorted(PYPROJECT["project"]["scripts"])
-PACKAGES = ["scim_server", "samlkit", "idp_sim", "conformance"]
+PACKAGES = [
+    pattern.rstrip("*")
+    for pattern in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
+]
+"""The top-level packages the distribution ships, each of which the image must hold."""
 VENV_BIN = Path(sys.executable).parent
 """Where this test session's own commands are: ``scim-server``, ``idp-sim``, ``python``."""
 INSTALL_TIMEOUT = 300
@@ -98,8 +102,13 @@ def session_environment() -> dict[str, str]:
     return environment
 
 
-def runs(command: list[str], environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=60)
+def runs(
+    command: list[str], environment: dict[str, str], cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` to its end, its output captured as text."""
+    return subprocess.run(
+        command, env=environment, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
 
 
 # The image ------------------------------------------------------------------------------------
@@ -141,14 +150,7 @@ def replay_build_stage(context: Path, root: Path, venv: Path) -> None:
                 copy_into(context / source, workdir / destination, destination.endswith("/"))
         elif name == "RUN":
             assert "/opt/" not in value, "RUN names the virtualenv as $VIRTUAL_ENV only"
-            done = subprocess.run(
-                ["sh", "-c", value],
-                cwd=workdir,
-                env=environment,
-                capture_output=True,
-                text=True,
-                timeout=INSTALL_TIMEOUT,
-            )
+            done = runs(["sh", "-c", value], environment, workdir, INSTALL_TIMEOUT)
             assert done.returncode == 0, done.stdout + done.stderr
         else:
             assert name == "ENV", f"the replay does not know {name} {value}"
@@ -200,9 +202,7 @@ def test_every_command_the_image_installs_runs(image_venv: Path, tmp_path: Path)
     installed = sorted(path.name for path in (image_venv / "bin").iterdir())
     assert set(SCRIPTS) <= set(installed)
     for script in SCRIPTS:
-        done = subprocess.run(
-            [script, "--help"], env=environment, cwd=tmp_path, capture_output=True, text=True
-        )
+        done = runs([script, "--help"], environment, tmp_path)
         assert done.returncode == 0, f"{script} --help: {done.stderr}"
         assert done.stdout.startswith(f"usage: {script}"), done.stdout
 
@@ -218,25 +218,22 @@ def test_the_image_imports_every_module_of_its_packages(image_venv: Path, tmp_pa
         "        if not module.name.endswith('.__main__'):  # each runs its command\n"
         "            importlib.import_module(module.name)\n"
     )
-    done = subprocess.run(
-        ["python", "-c", program],
-        env=image_environment(image_venv),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-    )
+    done = runs(["python", "-c", program], image_environment(image_venv), tmp_path)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_image_without_mongodb_uri_says_to_set_it(image_venv: Path, tmp_path: Path) -> None:
+    """The image has no embedded store: its CMD without MONGODB_URI stops at once, saying so."""
+    command = json.loads(stages()[-1].values("CMD")[0])
+    done = runs(command, image_environment(image_venv), tmp_path)
+    assert done.returncode == 1
+    assert "set MONGODB_URI" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_the_image_holds_no_test_dev_embedded_or_install_tool(image_venv: Path) -> None:
     program = "import importlib.metadata as m; print('\\n'.join(d.name for d in m.distributions()))"
-    done = subprocess.run(
-        [str(image_venv / "bin" / "python"), "-c", program],
-        env=image_environment(image_venv),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    done = runs(["python", "-c", program], image_environment(image_venv))
+    assert done.returncode == 0, done.stderr
     installed = {re.sub(r"[-_.]+", "-", name).lower() for name in done.stdout.split()}
     extras = PYPROJECT["project"]["optional-dependencies"]
     unwanted = {
@@ -330,13 +327,11 @@ def test_compose_file_is_valid_by_the_compose_specification() -> None:
 
 def test_docker_compose_accepts_the_compose_file() -> None:
     docker = shutil.which("docker")
-    if docker is None or runs([docker, "compose", "version"], session_environment()).returncode:
+    environment = session_environment()
+    if docker is None or runs([docker, "compose", "version"], environment).returncode:
         pytest.skip("no docker compose here")
-    done = subprocess.run(
-        [docker, "compose", "--file", "compose.yaml", "config", "--quiet"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    done = runs(
+        [docker, "compose", "--file", "compose.yaml", "config", "--quiet"], environment, ROOT
     )
     assert done.returncode == 0, done.stderr
 
