@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from pathlib import Path
 
 from conformance.checks import CheckResult, Verdict
@@ -17,6 +18,18 @@ from conformance.http import Exchange
 from conformance.runner import RunResult
 
 _MARK = {Verdict.PASS: "PASS", Verdict.FAIL: "FAIL", Verdict.SKIP: "SKIP", Verdict.ERROR: "ERROR"}
+
+
+def tally(counts: Mapping[str, int]) -> str:
+    """Verdict counts as words: ``3 passed, 1 failed, 0 errors, 2 skipped``.
+
+    Failures and errors stay apart: a failure is a broken rule, an error a check that could
+    not reach its verdict (the server unreachable, a fixture refused, a timeout).
+    """
+    return (
+        f"{counts.get('pass', 0)} passed, {counts.get('fail', 0)} failed, "
+        f"{counts.get('error', 0)} errors, {counts.get('skip', 0)} skipped"
+    )
 
 
 def terminal(run: RunResult) -> str:
@@ -28,18 +41,10 @@ def terminal(run: RunResult) -> str:
         reason = result.reason.splitlines()[0] if result.reason else ""
         lines.append(f"  {_MARK[result.verdict]:5} {result.check.id}: {reason}")
     for suite, counts in run.totals().items():
-        lines.append(
-            f"{suite}: {counts['pass']} passed, {counts['fail']} failed, "
-            f"{counts['error']} errors, {counts['skip']} skipped"
-        )
+        lines.append(f"{suite}: {tally(counts)}")
     if run.leftovers:
         lines.append("could not remove: " + ", ".join(run.leftovers))
-    passed = sum(r.verdict is Verdict.PASS for r in run.results)
-    failed = sum(r.verdict is Verdict.FAIL for r in run.results)
-    errors = sum(r.verdict is Verdict.ERROR for r in run.results)
-    skipped = sum(r.verdict is Verdict.SKIP for r in run.results)
-    # The closing line CI log readers understand; an error counts as a failure there.
-    lines.append(f"{passed} passed, {failed + errors} failed, {skipped} skipped")
+    lines.append(f"{tally(run.counts())} in {run.duration_ms / 1000:.1f} s")
     return "\n".join(lines)
 
 
@@ -70,7 +75,16 @@ def transcript_text(result: CheckResult) -> str:
 
 def junit(run: RunResult) -> str:
     """JUnit XML: one testsuite per suite, one testcase per check (errors as <error>)."""
-    root = ET.Element("testsuites", name="scim-conformance")
+    counts = run.counts()
+    root = ET.Element(
+        "testsuites",
+        name="scim-conformance",
+        tests=str(len(run.results)),
+        failures=str(counts["fail"]),
+        errors=str(counts["error"]),
+        skipped=str(counts["skip"]),
+        time=f"{run.duration_ms / 1000:.3f}",
+    )
     by_suite: dict[str, list[CheckResult]] = {}
     for result in run.results:
         by_suite.setdefault(result.check.suite, []).append(result)
