@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from conformance import progress, reports, saml_target
+from conformance import html_report, progress, reports, saml_target
 from conformance.checks import suites
 from conformance.runner import TokenRefused, Unusable, run
 from conformance.saml_target import SamlTarget
@@ -242,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         reports.write(args.json, reports.to_json(result))
     if args.html:
-        reports.write(args.html, reports.html_report(result))
+        reports.write(args.html, html_report.render(result))
     return 1 if result.failed else 0
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from conformance import reports
+from conformance import html_report, reports
 from conformance.checks import Verdict, suites
 from conformance.cli import main
 from conformance.runner import RunResult, run
@@ -774,11 +774,11 @@ def test_junit_report_counts_each_verdict(mixed_run: RunResult) -> None:
 
 
 def test_html_report_shows_the_failure_transcript_and_rule(mixed_run: RunResult) -> None:
-    page = reports.html_report(mixed_run)
+    page = html_report.render(mixed_run)
     assert "the server SHALL return a 201 Created" in page
-    assert "&lt;&lt; HTTP 200" in page and "POST http://" in page
-    assert "FAILED" in page
-    assert "<link" not in page and "<script" not in page and "src=" not in page
+    assert "POST /Users → <b class=ok>200</b>" in page
+    assert "<span class='verdict fail'>failed</span></h1>" in page
+    assert "<link" not in page and "src=" not in page and "<script>" in page
 
 
 def test_json_and_terminal_reports(mixed_run: RunResult) -> None:

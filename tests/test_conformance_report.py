@@ -10,21 +10,26 @@ a real Chromium.
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import os
 import pty
 import re
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from playwright.async_api import Page, expect
 
-from conformance import reports
+from conformance import html_report, reports
 from conformance.cli import EXIT_NOT_SCIM, EXIT_TOKEN_REFUSED, main
 from conformance.runner import NotScimServer, RunResult, run
+from tests.support.browser import Screenshots, chromium
 from tests.support.proxy import Forward, Req, Resp, answer, is_, mutate, set_status, start_proxy
 from tests.support.scim import Scim
 
@@ -261,3 +266,79 @@ async def test_progress_on_a_terminal_is_a_live_bar_naming_the_running_check(
     assert "\r" in text or "\x1b[" in text  # redrawn in place
     assert re.search(r"okta\.\d\d-[a-z-]+", text)  # the running check, by id
     assert "/12" in text  # how far, of how many
+
+
+# --- the HTML report, in a real browser ---------------------------------------------------
+
+
+@pytest.fixture
+async def page() -> AsyncIterator[Page]:
+    """A page in Debian's Chromium, as wide as a laptop screen."""
+    async with chromium() as browser:
+        context = await browser.new_context(viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(10_000)
+        yield await context.new_page()
+
+
+def test_the_html_report_is_one_offline_file_with_readable_bodies(every_verdict: RunResult) -> None:
+    page = html_report.render(every_verdict)
+    assert "<link" not in page and "src=" not in page and "@import" not in page
+    schemas = next(r for r in every_verdict.results if r.check.id == "rfc.discovery.schemas")
+    body = schemas.transcript[0].response_body
+    assert len(body) > html_report.BODY_SHOWN
+    shown = html_report.pretty(body)[: html_report.BODY_SHOWN]
+    assert "\n" in shown and html.escape(shown, quote=False) in page  # laid out, then cut
+    assert f"… {len(html_report.pretty(body)) - html_report.BODY_SHOWN:,} more characters" in page
+    for verdict in ("pass", "fail", "error", "skip"):
+        assert f"data-verdict='{verdict}'" in page
+
+
+def test_a_large_body_seen_twice_is_shown_once_and_linked(every_verdict: RunResult) -> None:
+    schemas = next(r for r in every_verdict.results if r.check.id == "rfc.discovery.schemas")
+    again = replace(schemas, check=replace(schemas.check, id="rfc.discovery.schemas-again"))
+    twice = replace(every_verdict, results=[schemas, again])
+    page = html_report.render(twice)
+    shown = html_report.pretty(schemas.transcript[0].response_body)[: html_report.BODY_SHOWN]
+    assert page.count(html.escape(shown, quote=False)) == 1
+    linked = r"response body: the same [\d.]+ KB as <a href='#body-1'>shown in rfc\.discovery\."
+    assert re.search(linked, page)
+    single = html_report.render(replace(every_verdict, results=[schemas]))
+    assert len(page) - len(single) < 2_000
+
+
+async def test_the_html_report_filters_searches_and_expands_in_chromium(
+    every_verdict: RunResult, page: Page, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.html"
+    reports.write(report, html_report.render(every_verdict))
+    shots = Screenshots(page, request.node.name)
+    await page.goto(report.as_uri())
+    rows = page.locator("details.check")
+    visible = page.locator("details.check:visible")
+    await expect(page.locator("#shown")).to_have_text("showing 5 of 5 checks")
+    await expect(page.locator("h1 .verdict")).to_have_text("failed")
+    await shots.take("opened")
+
+    await page.get_by_label("passed").uncheck()
+    await expect(visible).to_have_count(3)
+    await expect(page.locator("#check-rfc\\.errors\\.not-found")).to_be_hidden()
+    await expect(page.locator("#shown")).to_have_text("showing 3 of 5 checks")
+    await page.locator("button.card.error").click()
+    await expect(visible).to_have_count(1)
+    await expect(page.locator("#check-rfc\\.crud\\.group-members")).to_be_visible()
+    await shots.take("errors-only")
+
+    await page.locator("button.card.total").click()
+    await page.get_by_placeholder("search by check id").fill("DISCOVERY")
+    await expect(visible).to_have_count(1)
+    schemas = page.locator("#check-rfc\\.discovery\\.schemas")
+    await expect(schemas).to_be_visible()
+    body = schemas.locator("details.body").first
+    await schemas.locator("summary").first.click()
+    await schemas.locator("details.ex summary").first.click()
+    await expect(body.locator("pre")).to_be_hidden()  # long: collapsed at first
+    await body.locator("summary").click()
+    await expect(body.locator("pre")).to_be_visible()
+    await expect(body.locator("pre")).to_contain_text('"schemas": [')
+    await shots.take("body-expanded")
+    assert await rows.count() == 5
