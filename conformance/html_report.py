@@ -107,6 +107,7 @@ font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.85em
 details.body>summary{cursor:pointer;color:var(--muted);font-size:.9em}
 pre{background:var(--soft);border-radius:6px;padding:.6rem .8rem;overflow-x:auto;margin:.3rem 0;
 white-space:pre-wrap;word-break:break-word}
+.leftovers{--c:var(--fail)}
 .note,.same{color:var(--muted);font-style:italic;font-size:.9em}
 [hidden]{display:none!important}
 """
@@ -399,7 +400,9 @@ def render(run: RunResult) -> str:
         f"<body>{_summary(run)}<main>{_suites(run)}"
     )
     if run.leftovers:
-        page.add(f"<p class='reason'>Could not remove: {esc(', '.join(run.leftovers))}</p>")
+        page.add(
+            f"<p class='reason leftovers'>Could not remove: {esc(', '.join(run.leftovers))}</p>"
+        )
     page.add("<h2>Checks</h2>", _filters())
     for verdict in ORDER:
         for result in run.results:

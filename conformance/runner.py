@@ -94,6 +94,11 @@ def select(suite_names: Iterable[str], only: Iterable[str] | None = None) -> lis
     return chosen
 
 
+def unanswered(exc: BaseException, timeout: float) -> str:
+    """Why a request got no response, in one line (a timeout's own message is empty)."""
+    return f"{type(exc).__name__}: {str(exc) or f'no answer within {timeout:g} s'}"
+
+
 async def run_check(
     check: Check, http: ScimHttp, spc: dict[str, Any], tracker: Tracker
 ) -> CheckResult:
@@ -110,6 +115,8 @@ async def run_check(
         verdict, reason = Verdict.SKIP, str(skipped)
     except FixtureError as exc:
         verdict, reason = Verdict.ERROR, str(exc)
+    except (aiohttp.ClientError, TimeoutError) as exc:  # no answer: the exchange shows which
+        verdict, reason = Verdict.ERROR, f"no response: {unanswered(exc, http.timeout)}"
     except Exception as exc:  # the check could not conclude; say exactly why
         tail = "".join(traceback.format_exception(exc)[-3:])
         verdict, reason = Verdict.ERROR, f"{type(exc).__name__}: {exc}\n{tail}"
@@ -162,9 +169,8 @@ async def preflight(http: ScimHttp) -> dict[str, Any]:
             )
         users = await http.get("/Users", params={"count": "1"})
     except (aiohttp.ClientError, TimeoutError) as exc:
-        reason = str(exc) or f"no answer within {http.timeout:g} s"
         raise NotScimServer(
-            f"cannot reach {http.base_url}: {type(exc).__name__}: {reason}. Check the base URL."
+            f"cannot reach {http.base_url}: {unanswered(exc, http.timeout)}. Check the base URL."
         ) from exc
     if users.status in (401, 403):
         raise _refused(users, users_url, http.base_url)

@@ -27,6 +27,7 @@ from aiohttp.test_utils import TestClient
 from playwright.async_api import Page, expect
 
 from conformance import html_report, reports
+from conformance.checks import Verdict
 from conformance.cli import EXIT_NOT_SCIM, EXIT_TOKEN_REFUSED, main
 from conformance.runner import NotScimServer, RunResult, run
 from tests.support.browser import Screenshots, chromium
@@ -198,6 +199,55 @@ def test_junit_has_error_and_failure_elements_and_counts_on_both_levels(
     error = suite.find("testcase[@name='rfc.crud.group-members']/error")
     assert error is not None and error.get("message", "").startswith("could not create")
     assert suite.find("testcase[@name='rfc.crud.group-members']/failure") is None
+
+
+async def test_a_setup_step_refused_in_tenant_b_is_an_error_not_a_failure(
+    aiohttp_server: Any, client: TestClient[Any, Any], scim: Scim, other_scim: Scim
+) -> None:
+    """tenancy.cross-tenant-member needs an empty group in tenant B before its assertion; when
+    B cannot make one, the check could not run: an error, as a refused fixture in tenant A is."""
+
+    async def no_empty_groups(req: Req, forward: Forward) -> Resp:
+        if req.method == "POST" and req.path == "/Groups" and "members" not in req.json():
+            return Resp(500, {"Content-Type": "text/html"}, HTML)
+        return await forward(req)
+
+    b_base = str(client.make_url("")).rstrip("/") + other_scim.base
+    b_proxy = await start_proxy(aiohttp_server, b_base, no_empty_groups)
+    result = await run(
+        str(client.make_url("")).rstrip("/") + scim.base,
+        scim.token,
+        ["tenancy"],
+        only=["tenancy.cross-tenant-member"],
+        options={"second_base_url": b_proxy, "second_token": other_scim.token},
+    )
+    [outcome] = result.results
+    assert (outcome.verdict, outcome.reason) == (
+        Verdict.ERROR,
+        "tenant B: could not create an empty group (HTTP 500)",
+    )
+
+
+async def test_a_request_without_an_answer_is_an_error_with_a_one_line_reason(
+    aiohttp_server: Any, real_base: str, scim: Scim
+) -> None:
+    """A check whose request gets no answer in --timeout could not conclude: an error, whose
+    reason says so in one line (a timeout's own message is empty)."""
+    answered = asyncio.Event()
+
+    async def stalls_on_unknown_ids(req: Req, forward: Forward) -> Resp:
+        if req.method == "GET" and req.path.startswith("/Users/"):
+            await answered.wait()  # released when the test ends: never within the timeout
+        return await forward(req)
+
+    proxy = await start_proxy(aiohttp_server, real_base, stalls_on_unknown_ids)
+    try:
+        result = await run(proxy, scim.token, ["rfc"], only=["rfc.errors.not-found"], timeout=1)
+    finally:
+        answered.set()
+    [outcome] = result.results
+    assert outcome.verdict is Verdict.ERROR
+    assert outcome.reason == "no response: TimeoutError: no answer within 1 s", outcome.reason
 
 
 # --- progress -----------------------------------------------------------------------------
