@@ -109,7 +109,7 @@ pre{background:var(--soft);border-radius:6px;padding:.6rem .8rem;overflow-x:auto
 white-space:pre-wrap;word-break:break-word}
 .leftovers{--c:var(--fail)}
 .note,.same{color:var(--muted);font-style:italic;font-size:.9em}
-[hidden]{display:none!important}
+details{scroll-margin-top:4rem}[hidden]{display:none!important}
 """
 
 _SCRIPT = """

@@ -343,10 +343,17 @@ def test_the_html_report_is_one_offline_file_with_readable_bodies(every_verdict:
         assert f"data-verdict='{verdict}'" in page
 
 
-def test_a_large_body_seen_twice_is_shown_once_and_linked(every_verdict: RunResult) -> None:
-    schemas = next(r for r in every_verdict.results if r.check.id == "rfc.discovery.schemas")
+def schemas_twice(run: RunResult) -> RunResult:
+    """The run's rfc.discovery.schemas result, and the same again under another id: one large
+    body seen twice, as a directory listed before and after a step is."""
+    schemas = next(r for r in run.results if r.check.id == "rfc.discovery.schemas")
     again = replace(schemas, check=replace(schemas.check, id="rfc.discovery.schemas-again"))
-    twice = replace(every_verdict, results=[schemas, again])
+    return replace(run, results=[schemas, again])
+
+
+def test_a_large_body_seen_twice_is_shown_once_and_linked(every_verdict: RunResult) -> None:
+    twice = schemas_twice(every_verdict)
+    schemas = twice.results[0]
     page = html_report.render(twice)
     shown = html_report.pretty(schemas.transcript[0].response_body)[: html_report.BODY_SHOWN]
     assert page.count(html.escape(shown, quote=False)) == 1
@@ -392,3 +399,21 @@ async def test_the_html_report_filters_searches_and_expands_in_chromium(
     await expect(body.locator("pre")).to_contain_text('"schemas": [')
     await shots.take("body-expanded")
     assert await rows.count() == 5
+
+
+async def test_a_link_to_a_body_shown_elsewhere_opens_it_in_chromium(
+    every_verdict: RunResult, page: Page, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.html"
+    reports.write(report, html_report.render(schemas_twice(every_verdict)))
+    shots = Screenshots(page, request.node.name)
+    await page.goto(report.as_uri())
+    first = page.locator("#check-rfc\\.discovery\\.schemas")
+    again = page.locator("#check-rfc\\.discovery\\.schemas-again")
+    await expect(first.locator("pre")).to_be_hidden()
+    await again.locator("summary").first.click()
+    await again.locator("details.ex summary").first.click()
+    await again.get_by_role("link", name="shown in rfc.discovery.schemas").click()
+    await expect(first.locator("#body-1 pre")).to_be_visible()
+    await expect(first.locator("#body-1 pre")).to_contain_text('"totalResults"')
+    await shots.take("linked-body")
