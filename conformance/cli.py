@@ -37,6 +37,9 @@ def parser() -> argparse.ArgumentParser:
         prog="scim-conformance",
         description="Check a SCIM 2.0 server against the RFCs and the "
         "test suites of identity providers.",
+        epilog=f"exit status: 0 every check passed or skipped, 1 a check failed or errored, "
+        f"2 usage error, {EXIT_TOKEN_REFUSED} the server refuses the token, {EXIT_NOT_SCIM} the "
+        "base URL is unreachable or no SCIM server (nothing runs on 3 and 4)",
     )
     p.add_argument(
         "--base-url",
