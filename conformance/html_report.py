@@ -7,9 +7,10 @@ the exact requests and responses behind the verdict. The script only adds conven
 filtering by verdict, searching by check id, relative times, opening what a link points into.
 Without it every check is still there.
 
-JSON bodies are pretty-printed; a long one starts collapsed, one over ``BODY_SHOWN``
-characters is cut with a note (the JSON report keeps it), and a large body seen before
-(``/Schemas``, a directory listed twice) is shown once and linked from the others.
+JSON bodies are laid out for reading; a long one starts collapsed, one over its bound
+(``BODY_SHOWN``, more in a failed check) is cut with a note (the JSON report keeps it), and a
+large body seen before (``/Schemas``, a directory listed twice) is shown once and linked from
+the others. Below the run's base URL, exchanges show the decoded path only.
 """
 
 from __future__ import annotations
