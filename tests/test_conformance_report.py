@@ -135,6 +135,12 @@ async def test_an_unreachable_server_stops_the_run_before_any_check() -> None:
         await run("http://127.0.0.1:9/scim", "t", ["okta-spec"], timeout=5)
 
 
+def test_list_needs_no_base_url_as_the_readme_says(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--list"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("rfc\n") and "  rfc.crud.create  " in out
+
+
 # --- errors apart from failures -----------------------------------------------------------
 
 
