@@ -2,8 +2,10 @@
 suite, any SAML SP's ACS) and write reports.
 
 Exit status: 0 when every check passed or skipped, 1 on any failure or error, 2 on a
-usage error. Skips are not failures: they are what the server's ServiceProviderConfig
-says it does not support, and the reports list them with that reason.
+usage error, 3 when the server refuses the token (no check runs), 4 when the base URL
+cannot be reached or is not a SCIM server (no check runs). Skips are not failures: they are
+what the server's ServiceProviderConfig says it does not support, and the reports list them
+with that reason.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from conformance import reports, saml_target
+from conformance import html_report, progress, reports, saml_target
 from conformance.checks import suites
-from conformance.runner import run
+from conformance.runner import TokenRefused, Unusable, run
 from conformance.saml_target import SamlTarget
 from samlkit.certs import fingerprint_sha256
 
 DEFAULT_SUITES = ("rfc", "okta-spec")
+EXIT_TOKEN_REFUSED = 3
+EXIT_NOT_SCIM = 4
 SCIM_OPTIONAL = frozenset({"saml"})
 """Suites that run without a SCIM server (then they skip only what needs one)."""
 
@@ -33,6 +37,9 @@ def parser() -> argparse.ArgumentParser:
         prog="scim-conformance",
         description="Check a SCIM 2.0 server against the RFCs and the "
         "test suites of identity providers.",
+        epilog=f"exit status: 0 every check passed or skipped, 1 a check failed or errored, "
+        f"2 usage error, {EXIT_TOKEN_REFUSED} the server refuses the token, {EXIT_NOT_SCIM} the "
+        "base URL is unreachable or no SCIM server (nothing runs on 3 and 4)",
     )
     p.add_argument(
         "--base-url",
@@ -215,24 +222,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"scim-conformance: {exc}", file=sys.stderr)
         return 2
-    result = asyncio.run(
-        run(
-            args.base_url or "",
-            args.token or "",
-            names,
-            keep=args.keep,
-            only=args.checks,
-            timeout=args.timeout,
-            options=options,
-        )
-    )
+    try:
+        with progress.observer(sys.stderr) as observer:
+            result = asyncio.run(
+                run(
+                    args.base_url or "",
+                    args.token or "",
+                    names,
+                    keep=args.keep,
+                    only=args.checks,
+                    timeout=args.timeout,
+                    options=options,
+                    observer=observer,
+                )
+            )
+    except Unusable as exc:
+        print(f"scim-conformance: {exc}", file=sys.stderr)
+        return EXIT_TOKEN_REFUSED if isinstance(exc, TokenRefused) else EXIT_NOT_SCIM
     print(reports.terminal(result))
     if args.junit:
         reports.write(args.junit, reports.junit(result))
     if args.json:
         reports.write(args.json, reports.to_json(result))
     if args.html:
-        reports.write(args.html, reports.html_report(result))
+        reports.write(args.html, html_report.render(result))
     return 1 if result.failed else 0
 
 

@@ -16,8 +16,9 @@ from urllib.parse import quote
 import aiohttp
 
 SCIM_JSON = "application/scim+json"
-_BODY_LIMIT = 20_000
-"""Transcripts keep at most this many characters of a body, so reports stay readable."""
+_BODY_LIMIT = 100_000
+"""Transcripts keep at most this many characters of a body: enough for a whole ``/Schemas``
+(so it stays JSON the HTML report can pretty-print), and the HTML report shows less."""
 
 
 @dataclass

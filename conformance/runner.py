@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -25,7 +25,7 @@ from conformance.checks import (
     suites,
 )
 from conformance.fixtures import FixtureError, Fixtures, Tracker, cleanup
-from conformance.http import Exchange, ScimHttp
+from conformance.http import Exchange, Response, ScimHttp
 from conformance.options import KEY as OPTIONS_KEY
 
 
@@ -39,6 +39,10 @@ class RunResult:
     results: list[CheckResult] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
     kept: bool = False
+    finished: str = ""
+    """When the last check and the cleanup were done (ISO 8601, UTC), as ``started``."""
+    duration_ms: float = 0.0
+    """The whole run, preflight and cleanup included."""
 
     @property
     def failed(self) -> bool:
@@ -53,12 +57,22 @@ class RunResult:
             counts[str(result.verdict)] += 1
         return out
 
+    def counts(self) -> dict[str, int]:
+        """Verdict -> count over the whole run, every verdict present."""
+        out = {str(v): 0 for v in Verdict}
+        for result in self.results:
+            out[str(result.verdict)] += 1
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "base_url": self.base_url,
             "run_id": self.run_id,
             "started": self.started,
+            "finished": self.finished,
+            "duration_ms": self.duration_ms,
             "failed": self.failed,
+            "counts": self.counts(),
             "totals": self.totals(),
             "leftovers": self.leftovers,
             "kept": self.kept,
@@ -80,6 +94,11 @@ def select(suite_names: Iterable[str], only: Iterable[str] | None = None) -> lis
     return chosen
 
 
+def unanswered(exc: BaseException, timeout: float) -> str:
+    """Why a request got no response, in one line (a timeout's own message is empty)."""
+    return f"{type(exc).__name__}: {str(exc) or f'no answer within {timeout:g} s'}"
+
+
 async def run_check(
     check: Check, http: ScimHttp, spc: dict[str, Any], tracker: Tracker
 ) -> CheckResult:
@@ -96,6 +115,8 @@ async def run_check(
         verdict, reason = Verdict.SKIP, str(skipped)
     except FixtureError as exc:
         verdict, reason = Verdict.ERROR, str(exc)
+    except (aiohttp.ClientError, TimeoutError) as exc:  # no answer: the exchange shows which
+        verdict, reason = Verdict.ERROR, f"no response: {unanswered(exc, http.timeout)}"
     except Exception as exc:  # the check could not conclude; say exactly why
         tail = "".join(traceback.format_exception(exc)[-3:])
         verdict, reason = Verdict.ERROR, f"{type(exc).__name__}: {exc}\n{tail}"
@@ -103,14 +124,69 @@ async def run_check(
     return CheckResult(check, verdict, reason, transcript, duration)
 
 
-async def discover(http: ScimHttp) -> dict[str, Any]:
-    """The server's ServiceProviderConfig, or ``{}`` (then feature checks skip, honestly)."""
+class Unusable(Exception):
+    """The run cannot start: no check could reach a verdict, so none is run.
+
+    Without this, a wrong token would run every check and report each 401 as a separate
+    failure; one message that names the URL and what to fix teaches more.
+    """
+
+
+class TokenRefused(Unusable):
+    """The server answers the token with 401 or 403."""
+
+
+class NotScimServer(Unusable):
+    """The base URL cannot be reached, or what answers there is not a SCIM server."""
+
+
+def _refused(response: Response, url: str, base_url: str) -> TokenRefused:
+    return TokenRefused(
+        f"{url} answered HTTP {response.status}: the server refuses the token. Check the "
+        f"token, and the tenant in the base URL ({base_url})."
+    )
+
+
+async def preflight(http: ScimHttp) -> dict[str, Any]:
+    """Prove ``http`` reaches a SCIM server that accepts its token; answer its SPC.
+
+    ``/ServiceProviderConfig`` must answer JSON (an HTML page or a 404 means the base URL
+    is wrong), and ``GET /Users?count=1`` must not be refused: the SPC may be public, so
+    only a request that needs the token proves it. Any other answer is left for the checks
+    to judge. The SPC is ``{}`` when it is not a 200 JSON object (feature checks then skip).
+    Raises ``NotScimServer`` or ``TokenRefused`` with a message a person can act on.
+    """
+    spc_url, users_url = http.url("/ServiceProviderConfig"), http.url("/Users?count=1")
     try:
-        response = await http.get("/ServiceProviderConfig")
-    except (aiohttp.ClientError, TimeoutError):
-        return {}  # each check then meets the same failure and reports it as an error
-    body = response.json()
-    return dict(body) if response.status == 200 and isinstance(body, dict) else {}
+        spc = await http.get("/ServiceProviderConfig")
+        if spc.status in (401, 403):
+            raise _refused(spc, spc_url, http.base_url)
+        if spc.status == 404 or spc.json() is None:
+            kind = spc.content_type.split(";")[0] or "no content type"
+            raise NotScimServer(
+                f"{spc_url} answered HTTP {spc.status} ({kind}): no SCIM server there. Check "
+                f"the base URL (a SCIM base URL looks like https://host/scim/v2/{{tenant}})."
+            )
+        users = await http.get("/Users", params={"count": "1"})
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise NotScimServer(
+            f"cannot reach {http.base_url}: {unanswered(exc, http.timeout)}. Check the base URL."
+        ) from exc
+    if users.status in (401, 403):
+        raise _refused(users, users_url, http.base_url)
+    body = spc.json()
+    return dict(body) if spc.status == 200 and isinstance(body, dict) else {}
+
+
+class Observer(Protocol):
+    """Who watches a run as it goes (``conformance.progress``): told each check before it
+    starts and each result as it comes in."""
+
+    def begin(self, checks: Sequence[Check]) -> None: ...
+
+    def started(self, check: Check) -> None: ...
+
+    def finished(self, result: CheckResult) -> None: ...
 
 
 async def run(
@@ -122,29 +198,51 @@ async def run(
     only: Iterable[str] | None = None,
     timeout: float = 30.0,
     options: dict[str, Any] | None = None,
+    observer: Observer | None = None,
 ) -> RunResult:
     """Run the chosen checks against ``base_url`` and clean up after them.
 
     ``options`` are run-wide settings some suites read (``conformance.options``): a second
     tenant for ``tenancy``, ``large`` for the large-group check, the SP for ``saml``. An empty
     ``base_url`` is a run without a SCIM server (``saml`` against a bare SP): nothing is
-    discovered or swept.
+    discovered or swept. Before any check, ``preflight`` proves the base URL (and the second
+    tenant's, when a tenancy check will use it) is a SCIM server that takes its token, and
+    raises ``Unusable`` when not.
     """
     checks = select(suite_names, only)
     tracker = Tracker()
-    tracker.shared[OPTIONS_KEY] = {"keep": keep, **(options or {})}
+    run_options = {"keep": keep, **(options or {})}
+    tracker.shared[OPTIONS_KEY] = run_options
     result = RunResult(
         base_url or "no SCIM server", tracker.run_id, datetime.now(UTC).isoformat(), kept=keep
     )
+    started = time.perf_counter()
     async with aiohttp.ClientSession() as session:
         http = ScimHttp(session, base_url, token, [], timeout)
-        spc = await discover(http) if base_url else {}
+        spc = await preflight(http) if base_url else {}
+        second = ScimHttp(
+            session,
+            run_options.get("second_base_url") or "",
+            run_options.get("second_token") or "",
+            [],
+            timeout,
+        )
+        if second.base_url and second.token and any(c.suite == "tenancy" for c in checks):
+            await preflight(second)
+        if observer:
+            observer.begin(checks)
         for check in checks:
+            if observer:
+                observer.started(check)
             result.results.append(await run_check(check, http, spc, tracker))
+            if observer:
+                observer.finished(result.results[-1])
         if base_url and not keep:
             try:
                 result.leftovers = await cleanup(http.bound_to([]), tracker)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 # Reported, not raised: the verdicts are already in, and they matter more.
                 result.leftovers = [f"cleanup stopped: {type(exc).__name__}: {exc}"]
+    result.finished = datetime.now(UTC).isoformat()
+    result.duration_ms = round((time.perf_counter() - started) * 1000, 1)
     return result

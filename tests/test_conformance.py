@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from conformance import reports
+from conformance import html_report, reports
 from conformance.checks import Verdict, suites
 from conformance.cli import main
 from conformance.runner import RunResult, run
@@ -732,14 +732,6 @@ async def test_unsupported_features_skip_and_say_why(
     assert result.failed is False
 
 
-async def test_an_unreachable_server_is_an_error_not_a_pass() -> None:
-    result = await run(
-        "http://127.0.0.1:9/scim", "t", ["okta-spec"], only=["okta.12-status-404"], timeout=5
-    )
-    assert result.results[0].verdict is Verdict.ERROR
-    assert result.failed is True
-
-
 # --- reports and CLI ----------------------------------------------------------------------
 
 
@@ -782,11 +774,11 @@ def test_junit_report_counts_each_verdict(mixed_run: RunResult) -> None:
 
 
 def test_html_report_shows_the_failure_transcript_and_rule(mixed_run: RunResult) -> None:
-    page = reports.html_report(mixed_run)
+    page = html_report.render(mixed_run)
     assert "the server SHALL return a 201 Created" in page
-    assert "&lt;&lt; HTTP 200" in page and "POST http://" in page
-    assert "FAILED" in page
-    assert "<link" not in page and "<script" not in page and "src=" not in page
+    assert "POST /Users → <b class=ok>200</b>" in page
+    assert "<span class='verdict fail'>failed</span></h1>" in page
+    assert "<link" not in page and "src=" not in page and "<script>" in page
 
 
 def test_json_and_terminal_reports(mixed_run: RunResult) -> None:
@@ -800,7 +792,7 @@ def test_json_and_terminal_reports(mixed_run: RunResult) -> None:
         "rfc.etag.header": "skip",
     }
     text = reports.terminal(mixed_run)
-    assert text.splitlines()[-1] == "1 passed, 1 failed, 1 skipped"
+    assert text.splitlines()[-1].startswith("1 passed, 1 failed, 0 errors, 1 skipped in ")
     assert "FAIL  rfc.crud.create: expected HTTP 201, got 200" in text
 
 
@@ -840,5 +832,5 @@ async def test_cli_writes_reports_and_exits_by_verdict(
         "--check",
         "okta.12-status-404",
     ]
-    assert await asyncio.to_thread(main, bad) == 1
+    assert await asyncio.to_thread(main, bad) == 3  # the token refused: no check runs
     assert await asyncio.to_thread(main, [*args[:4], "--suite", "nope"]) == 2

@@ -273,10 +273,10 @@ async def test_tenancy_fails_when_b_lists_leak_a_resources(
     aiohttp_server: Any, client: TestClient, scim: Scim, other_scim: Scim
 ) -> None:
     """B's URL is a proxy onto tenant A: by-id requests answer 404 (looking isolated), but
-    lists and filters are served from A's data."""
+    discovery, lists and filters are served from A's data."""
 
     async def leak_lists(req: Req, forward: Forward) -> Resp:
-        if req.method == "GET" and req.path in ("/Users", "/Groups"):
+        if req.method == "GET" and req.path in ("/ServiceProviderConfig", "/Users", "/Groups"):
             req.headers = {**req.headers, "Authorization": f"Bearer {scim.token}"}
             return await forward(req)
         return Resp(404, {"Content-Type": "application/scim+json"}, b'{"status": "404"}')

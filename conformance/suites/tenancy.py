@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from conformance.checks import (
-    CheckFailed,
     Context,
     check,
     expect_object,
@@ -22,6 +21,7 @@ from conformance.checks import (
     resources_of,
     skip,
 )
+from conformance.fixtures import FixtureError
 from conformance.http import ScimHttp
 from conformance.options import option
 from conformance.urns import GROUP, PATCH_OP, SEARCH_REQUEST
@@ -226,7 +226,8 @@ async def cross_tenant_member(context: Context) -> None:
         )
     async with b_group(b, context.fixtures.name("group")) as (status, created):
         if status != 201 or "id" not in created:
-            raise CheckFailed(f"tenant B: could not create an empty group (HTTP {status})")
+            # Setup, not the rule under test: the check could not run (an error).
+            raise FixtureError(f"tenant B: could not create an empty group (HTTP {status})")
         path = f"/Groups/{created['id']}"
         response = await b.patch(
             path,

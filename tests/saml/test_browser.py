@@ -13,19 +13,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from idp_sim.directory import Directory, DirectoryUser
 from idp_sim.profiles import build_profile
 from samlkit.certs import SigningKey, certificate_pem
 from scim_server.config import Settings
 from tests.support.browser import (
-    CHROMIUM_ARGS,
     JUMPCLOUD_TENANT,
     OKTA_TENANT,
     Screenshots,
     Stack,
-    chromium_executable,
+    chromium,
     expect_signed_in,
     pick_person,
     running_stack,
@@ -37,11 +36,8 @@ SESSION_COOKIE = f"scim_sso_{OKTA_TENANT}"
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    executable = chromium_executable()
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    async with chromium() as browser:
         yield browser
-        await browser.close()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from idp_sim.directory import Directory, DirectoryUser
 from idp_sim.saml.response import ServiceProvider
@@ -69,6 +69,19 @@ def chromium_executable() -> str:
             pytrace=False,
         )
     return str(CHROMIUM)
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    """Debian's Chromium, headless, with the suite's flags (``chromium_executable`` says what
+    happens when it is missing)."""
+    executable = chromium_executable()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
 
 
 class Screenshots:
