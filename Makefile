@@ -23,8 +23,13 @@ $(BIN)/.installed: pyproject.toml
 serve: $(BIN)/.installed-serve
 	$(BIN)/scim-server serve
 
+# Most of the suite's time is spent waiting on real processes (servers, stores, Chromium), so
+# three workers keep two cores busy; each worker starts its own embedded store. Work stealing
+# keeps the long supervision tests from all landing at the end of one worker.
+TEST_WORKERS ?= 3
+
 test: $(BIN)/.installed browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 # The real-browser SSO tests drive Debian's Chromium (never a downloaded one): install it once.
 browser:

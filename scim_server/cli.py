@@ -28,6 +28,7 @@ def _serve(args: argparse.Namespace) -> int:
         mongodb_uri=args.mongodb_uri,
         database=args.database,
         data_dir=args.data_dir,
+        store_restarts=args.store_restarts,
         admin_token=args.admin_token,
         token_secret=args.token_secret,
         max_body_bytes=args.max_body_bytes,
@@ -223,6 +224,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--database", help="database name (SCIM_DATABASE, default scim)")
     serve.add_argument(
         "--data-dir", help="embedded store directory (SCIM_DATA_DIR, default ./.scim-data)"
+    )
+    serve.add_argument(
+        "--store-restarts",
+        type=int,
+        help="restarts in a row of an embedded store that died before the server exits 1 "
+        "(SCIM_STORE_RESTARTS, default 5)",
     )
     serve.add_argument(
         "--admin-token",

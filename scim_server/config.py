@@ -14,6 +14,7 @@ ENVIRONMENT = {
     "mongodb_uri": "MONGODB_URI",
     "database": "SCIM_DATABASE",
     "data_dir": "SCIM_DATA_DIR",
+    "store_restarts": "SCIM_STORE_RESTARTS",
     "admin_token": "SCIM_ADMIN_TOKEN",
     "token_secret": "SCIM_TOKEN_SECRET",
     "max_body_bytes": "SCIM_MAX_BODY_BYTES",
@@ -42,6 +43,10 @@ class Settings:
     """An existing MongoDB; when unset, the embedded SecantusDB is started."""
     database: str = "scim"
     data_dir: str = ".scim-data"
+    store_restarts: int = 5
+    """How many times in a row the embedded store is restarted after dying (after 0.5, 1, 2, 4,
+    8 ... seconds) before the server gives up and exits 1. Behind an orchestrator that restarts
+    the whole container, a small number hands the outage over to it sooner."""
     admin_token: str | None = None
     token_secret: str | None = None
     max_body_bytes: int = 1024 * 1024
@@ -73,6 +78,8 @@ class Settings:
             raise ValueError("group_patch_response is 'resource' or 'no-content'")
         if self.patch_max_operations <= 0:
             raise ValueError("patch_max_operations is a positive number of operations")
+        if self.store_restarts < 0:
+            raise ValueError("store_restarts is zero or a positive number of restarts")
         if self.journal_ttl_seconds <= 0:
             raise ValueError("journal_ttl_seconds is a positive number of seconds")
 

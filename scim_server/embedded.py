@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 from pymongo import MongoClient
@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 MODULE = "secantus"
 
-RESTART_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
-"""Seconds before each restart of a store that died: at most five in a row, then give up."""
+FIRST_RESTART_DELAY = 0.5
+"""Seconds before the first restart of a store that died; each next one waits twice as long."""
 STABLE_SECONDS = 60.0
 """A store that stayed up this long before dying had recovered: its restarts count from zero."""
 RESTART_TIMEOUT = 30.0
@@ -156,13 +156,18 @@ class EmbeddedMongo:
         self.stop()
 
 
+def restart_delays(restarts: int) -> tuple[float, ...]:
+    """The waits before each of ``restarts`` restarts in a row: 0.5, 1, 2, 4, 8 ... seconds."""
+    return tuple(FIRST_RESTART_DELAY * 2**attempt for attempt in range(restarts))
+
+
 class StoreSupervisor:
     """Keeps the embedded store running: a store that dies is reaped and started again.
 
     The restart uses the same port and data directory, so the URI every worker holds
     stays valid (their clients reconnect on their own) and every write acknowledged
-    with ``j=True`` is still there. Restarts wait ``delays`` seconds (a bounded
-    exponential back-off); once they are spent without the store staying up for
+    with ``j=True`` is still there. The ``restarts`` in a row wait :func:`restart_delays`
+    (a bounded exponential back-off); once they are spent without the store staying up for
     ``stable_seconds``, the supervisor gives up and calls ``on_give_up`` (the server
     then exits non-zero, for its own process supervisor to restart it).
     """
@@ -172,13 +177,13 @@ class StoreSupervisor:
         store: EmbeddedMongo,
         on_give_up: Callable[[], None],
         *,
-        delays: Sequence[float] = RESTART_DELAYS,
+        restarts: int,
         stable_seconds: float = STABLE_SECONDS,
     ) -> None:
         self.store = store
         self.gave_up = False
         self._on_give_up = on_give_up
-        self._delays = tuple(delays)
+        self._delays = restart_delays(restarts)
         self._stable_seconds = stable_seconds
         self._restarts = 0  # in a row: since the store last stayed up for stable_seconds
         self._stopping = threading.Event()

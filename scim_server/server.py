@@ -43,7 +43,7 @@ def serve(settings: Settings) -> None:
         return
     store = EmbeddedMongo(settings.data_dir)
     settings = replace(settings, mongodb_uri=store.start())
-    supervisor = StoreSupervisor(store, on_give_up=_stop_serving)
+    supervisor = StoreSupervisor(store, on_give_up=_stop_serving, restarts=settings.store_restarts)
     supervisor.start()
     try:
         # Once shutting down, a store that is gone stays gone: nothing waits for a restart.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-import time
+import tracemalloc
 import zlib
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -78,10 +78,10 @@ def test_parse_strict_refuses_billion_laughs_without_expanding() -> None:
         f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10)
     ]
     bomb = f"<!DOCTYPE r [{''.join(levels)}]><r>&l9;</r>".encode()
-    started = time.perf_counter()
-    with pytest.raises(XmlRejected):
+    # libxml2 counts what the entities would amplify to even though none is resolved, and
+    # refuses at its cap: the 3 GB the bomb stands for are never materialised.
+    with pytest.raises(XmlRejected, match=r"amplification|DTDs are not allowed"):
         parse_strict(bomb)
-    assert time.perf_counter() - started < 0.5
 
 
 def test_parse_strict_refuses_documents_over_the_size_limit() -> None:
@@ -168,10 +168,14 @@ def test_redirect_decoding_stops_a_deflate_bomb_at_the_limit() -> None:
     compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
     bomb = base64.b64encode(compressor.compress(b"\0" * 50_000_000) + compressor.flush()).decode()
     assert len(bomb) < 100_000
-    started = time.perf_counter()
-    with pytest.raises(ValueError, match="inflates beyond"):
-        decode_redirect(bomb, max_bytes=64 * 1024)
-    assert time.perf_counter() - started < 0.5
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="inflates beyond"):
+            decode_redirect(bomb, max_bytes=64 * 1024)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024, f"{peak} bytes held while refusing a 50 MB bomb"
 
 
 @pytest.mark.parametrize(
