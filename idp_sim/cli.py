@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -21,6 +22,8 @@ from idp_sim.replay import replay
 from idp_sim.saml.command import add_idp_parser, run_idp
 from idp_sim.scenarios import SCENARIOS, relay
 
+TOKEN_VARIABLE = "SCIM_TOKEN"
+"""The environment variable that holds the tenant's bearer token (as for scim-conformance)."""
 TIMEOUT_HELP = "seconds to wait for each response (default: %(default)s)"
 SCENARIO_HELP = {
     "full-lifecycle": "connect, import, assign every user and push every group, then take one "
@@ -56,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         "server, each on the state the previous one left behind",
     )
     run.add_argument("--base-url", required=True, help="SCIM base URL, e.g. .../scim/v2/acme")
-    run.add_argument("--token", required=True, help="the tenant's SCIM bearer token")
+    _add_token_option(run)
     add_directory_options(run)
     run.add_argument("--journal", help="append every request/response to this JSON-lines file")
     run.add_argument(
@@ -99,11 +102,28 @@ def _parser() -> argparse.ArgumentParser:
     rep = commands.add_parser("replay", help="re-send a journal's requests, report differences")
     rep.add_argument("journal", help="a JSON-lines journal written by run --journal")
     rep.add_argument("--base-url", required=True, help="the SCIM base URL to send them to")
-    rep.add_argument("--token", required=True, help="the tenant's SCIM bearer token")
+    _add_token_option(rep)
     rep.add_argument("--timeout", type=float, default=60.0, help=TIMEOUT_HELP)
 
     add_idp_parser(commands)
     return parser
+
+
+def _add_token_option(command: argparse.ArgumentParser) -> None:
+    # No argparse default: a default is what --help would print, and this one is a secret.
+    command.add_argument(
+        "--token",
+        help=f"the tenant's SCIM bearer token (default: ${TOKEN_VARIABLE}, which keeps it out "
+        "of the command line that every user of the machine can read)",
+    )
+
+
+def _token(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """``--token``, else ``$SCIM_TOKEN``; a usage error (exit 2) when neither is set."""
+    token = args.token or os.environ.get(TOKEN_VARIABLE)
+    if not token:
+        parser.error(f"a token is required: set ${TOKEN_VARIABLE} (or pass --token)")
+    return token
 
 
 def _option(text: str) -> tuple[str, Any]:
@@ -178,9 +198,11 @@ async def _replay(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.command == "idp":
         return run_idp(args)
+    args.token = _token(parser, args)
     handler = _run if args.command == "run" else _replay
     return asyncio.run(handler(args))
 

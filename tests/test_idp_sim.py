@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -848,3 +851,79 @@ async def test_cli_entra_flagged_after_entra_on_the_same_people_has_no_failures(
     code = await asyncio.to_thread(main, [*args, "scenario", "full-lifecycle"])
     out = capsys.readouterr().out
     assert code == 0, out
+
+
+# ---- the command as users run it: a subprocess -----------------------------------------------
+@dataclass
+class Ran:
+    """What one ``idp-sim`` process did: its exit status and everything it wrote."""
+
+    status: int
+    stdout: str
+    stderr: str
+
+
+def idp_sim_environment(token: str | None) -> dict[str, str]:
+    """The test's environment without any ``SCIM_`` setting, then ``SCIM_TOKEN`` if given."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SCIM_")}
+    return environment if token is None else {**environment, "SCIM_TOKEN": token}
+
+
+async def run_idp_sim(*args: str, token: str | None = None) -> Ran:
+    """``idp-sim ARGS`` with stdout and stderr to pipes (as in a CI log), its token by
+    ``$SCIM_TOKEN`` when given."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "idp_sim.cli",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=idp_sim_environment(token),
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return Ran(process.returncode, out.decode(), err.decode())
+
+
+def small_run(client: TestClient, *extra: str) -> list[str]:
+    """``run`` of one Okta profile on a small directory, without ``--token``."""
+    return [
+        "run",
+        "--profile",
+        "okta-oin",
+        "--base-url",
+        base_url(client),
+        "--users",
+        "3",
+        "--groups",
+        "2",
+        *extra,
+        "scenario",
+        "full-lifecycle",
+    ]
+
+
+async def test_cli_takes_the_token_from_scim_token_for_run_and_replay(
+    client: TestClient, scim: Scim, other_scim: Scim, tmp_path: Path
+) -> None:
+    journal = tmp_path / "run.jsonl"
+    ran = await run_idp_sim(*small_run(client, "--journal", str(journal)), token=scim.token)
+    assert ran.status == 0, ran.stdout + ran.stderr
+    assert "failures: 0" in ran.stdout
+    replayed = await run_idp_sim(
+        "replay", str(journal), "--base-url", base_url(client, "globex"), token=other_scim.token
+    )
+    assert replayed.status == 0, replayed.stdout + replayed.stderr
+    assert ", 0 status differences" in replayed.stdout
+    for output in (ran.stdout, ran.stderr, replayed.stdout, replayed.stderr):
+        assert scim.token not in output and other_scim.token not in output
+
+
+async def test_cli_without_any_token_is_a_usage_error_naming_scim_token(
+    client: TestClient,
+) -> None:
+    for args in (small_run(client), ["replay", "x.jsonl", "--base-url", base_url(client)]):
+        ran = await run_idp_sim(*args)
+        assert ran.status == 2
+        assert "$SCIM_TOKEN" in ran.stderr and "Traceback" not in ran.stderr
