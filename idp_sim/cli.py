@@ -18,6 +18,7 @@ from typing import Any
 from idp_sim.directory import add_directory_options, directory_from_options
 from idp_sim.journal import Journal, JournalEntry
 from idp_sim.profiles import PROFILES, build_profile
+from idp_sim.progress import shown_on
 from idp_sim.replay import replay
 from idp_sim.saml.command import add_idp_parser, run_idp
 from idp_sim.scenarios import SCENARIOS, relay
@@ -136,18 +137,6 @@ def _option(text: str) -> tuple[str, Any]:
         return key.strip(), raw
 
 
-def _progress(step: str, done: int, total: int) -> None:
-    width = 30
-    filled = width * done // max(total, 1)
-    end = "\n" if done == total else ""
-    print(
-        f"\r{step:<16} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
-        end=end,
-        file=sys.stderr,
-        flush=True,
-    )
-
-
 async def _run(args: argparse.Namespace) -> int:
     directory = directory_from_options(args)
     journals = [Journal(args.journal) for _ in args.profile]  # appended to one after another
@@ -164,7 +153,8 @@ async def _run(args: argparse.Namespace) -> int:
         for name, journal in zip(args.profile, journals, strict=True)
     ]
     try:
-        summaries = await relay(profiles, SCENARIOS[args.scenario], _progress)
+        with shown_on(sys.stderr) as progress:
+            summaries = await relay(profiles, SCENARIOS[args.scenario], progress)
     finally:
         for profile, journal in zip(profiles, journals, strict=True):
             await profile.transport.close()
@@ -192,7 +182,10 @@ def _transport_options(args: argparse.Namespace, profile: str, journal: Journal)
 
 async def _replay(args: argparse.Namespace) -> int:
     entries: list[JournalEntry] = Journal.read(args.journal)
-    result = await replay(entries, args.base_url, args.token, timeout=args.timeout)
+    with shown_on(sys.stderr) as progress:
+        result = await replay(
+            entries, args.base_url, args.token, timeout=args.timeout, progress=progress
+        )
     print(result.render())
     return 0 if not result.differences else 1
 

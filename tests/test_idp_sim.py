@@ -4,10 +4,13 @@ and full-lifecycle runs against our real server, verified afterwards by reading 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import re
+import struct
 import sys
+import termios
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -863,6 +866,9 @@ class Ran:
     stderr: str
 
 
+IDP_SIM = (sys.executable, "-m", "idp_sim.cli")
+
+
 def idp_sim_environment(token: str | None) -> dict[str, str]:
     """The test's environment without any ``SCIM_`` setting, then ``SCIM_TOKEN`` if given."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SCIM_")}
@@ -873,9 +879,7 @@ async def run_idp_sim(*args: str, token: str | None = None) -> Ran:
     """``idp-sim ARGS`` with stdout and stderr to pipes (as in a CI log), its token by
     ``$SCIM_TOKEN`` when given."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "idp_sim.cli",
+        *IDP_SIM,
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -884,6 +888,41 @@ async def run_idp_sim(*args: str, token: str | None = None) -> Ran:
     out, err = await process.communicate()
     assert process.returncode is not None
     return Ran(process.returncode, out.decode(), err.decode())
+
+
+def read_until_closed(terminal: int) -> bytes:
+    """Everything written to a pty, up to the moment its last writer closed it (Linux: EIO)."""
+    chunks: list[bytes] = []
+    while True:
+        try:
+            chunk = os.read(terminal, 65536)
+        except OSError:
+            return b"".join(chunks)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+async def run_idp_sim_on_a_terminal(*args: str, token: str) -> Ran:
+    """``idp-sim ARGS`` with stdout and stderr on a pseudo-terminal of 120 columns, as a
+    person runs it; everything it wrote is ``stdout``."""
+    terminal, child_end = os.openpty()
+    fcntl.ioctl(child_end, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *IDP_SIM,
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=child_end,
+            stderr=child_end,
+            env={**idp_sim_environment(token), "TERM": "xterm-256color"},
+        )
+        os.close(child_end)
+        written = await asyncio.to_thread(read_until_closed, terminal)
+        status = await process.wait()
+    finally:
+        os.close(terminal)
+    return Ran(status, written.decode(errors="replace"), "")
 
 
 def small_run(client: TestClient, *extra: str) -> list[str]:
@@ -927,3 +966,81 @@ async def test_cli_without_any_token_is_a_usage_error_naming_scim_token(
         ran = await run_idp_sim(*args)
         assert ran.status == 2
         assert "$SCIM_TOKEN" in ran.stderr and "Traceback" not in ran.stderr
+
+
+OKTA_OIN_PHASES = [
+    "test connection",
+    "import users",
+    "import groups",
+    "assign users",
+    "push groups",
+    "update profile",
+    "deactivate",
+    "reactivate",
+    "password push",
+    "unassign",
+    "membership delta",
+    "group rename",
+    "push now",
+    "group delete",
+    "delete user",
+]
+PHASE_LINE = re.compile(
+    r"(?P<label>[^:]+): (?P<phase>[^:]+): (?:(?P<done>\d+)/(?P<total>\d+) done|not done by "
+    r"this IdP), (?P<requests>\d+) requests, (?P<errors>\d+) errors, \d+\.\ds"
+)
+
+ANSI_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+"""Colours and cursor moves, stripped to read what a terminal shows."""
+
+
+async def test_cli_into_a_pipe_writes_one_plain_summary_line_per_phase_and_for_replay(
+    client: TestClient, scim: Scim, other_scim: Scim, tmp_path: Path
+) -> None:
+    journal = tmp_path / "run.jsonl"
+    ran = await run_idp_sim(
+        *small_run(client, "--journal", str(journal), "--json"), token=scim.token
+    )
+    assert ran.status == 0, ran.stderr
+    summary = json.loads(ran.stdout)
+    assert "\r" not in ran.stderr + ran.stdout
+    phases = [PHASE_LINE.fullmatch(line) for line in ran.stderr.splitlines()]
+    assert all(phases), ran.stderr
+    assert [(m["label"], m["phase"]) for m in phases if m] == [
+        ("okta-oin", phase) for phase in OKTA_OIN_PHASES
+    ]
+    assert sum(int(m["requests"]) for m in phases if m) == summary["requests"]
+    assert sum(int(m["errors"]) for m in phases if m) == len(summary["failures"]) == 0
+    assert next(m for m in phases if m and m["phase"] == "assign users")["done"] == "3"
+
+    replayed = await run_idp_sim(
+        "replay", str(journal), "--base-url", base_url(client, "globex"), token=other_scim.token
+    )
+    assert replayed.status == 0, replayed.stderr
+    assert "\r" not in replayed.stderr + replayed.stdout
+    sent = len(JournalClass.read(journal))
+    assert re.fullmatch(
+        rf"replay: {sent}/{sent} done, {sent} requests, 0 errors, \d+\.\ds\n", replayed.stderr
+    )
+
+
+async def test_cli_on_a_terminal_draws_a_bar_for_every_phase_and_for_replay(
+    client: TestClient, scim: Scim, other_scim: Scim, tmp_path: Path
+) -> None:
+    journal = tmp_path / "run.jsonl"
+    ran = await run_idp_sim_on_a_terminal(
+        *small_run(client, "--journal", str(journal)), token=scim.token
+    )
+    assert ran.status == 0, ran.stdout
+    shown = ANSI_CONTROL.sub("", ran.stdout)
+    for phase in OKTA_OIN_PHASES:  # each phase's bar, drawn as it starts, then its summary
+        assert re.search(rf"okta-oin: {phase} ━+ +0/\d+ ", shown), phase
+        assert re.search(rf"okta-oin: {phase}: .*, \d+ requests, 0 errors", shown), phase
+    replayed = await run_idp_sim_on_a_terminal(
+        "replay", str(journal), "--base-url", base_url(client, "globex"), token=other_scim.token
+    )
+    assert replayed.status == 0, replayed.stdout
+    shown = ANSI_CONTROL.sub("", replayed.stdout)
+    sent = len(JournalClass.read(journal))
+    assert re.search(rf"replay ━+ +0/{sent} ", shown)
+    assert re.search(rf"replay: {sent}/{sent} done", shown)
