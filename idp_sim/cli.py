@@ -1,5 +1,5 @@
-"""``idp-sim``: run a scenario as an IdP against any SCIM base URL, replay a journal, or serve
-the simulated SAML IdP (``idp-sim idp serve``).
+"""Act as an identity provider against any SCIM 2.0 server: run a provisioning scenario, replay a
+recorded journal, or serve the simulated SAML IdP.
 
 Exit status: 0 when every request got a status the IdP expects, 1 otherwise, 2 on bad usage.
 """
@@ -34,21 +34,39 @@ SCENARIO_HELP = {
     "restart": "full-lifecycle, then forget every link and run it again on the populated server",
 }
 """What each scenario of ``run`` does, for its help."""
+PROFILE_HELP = {
+    "okta-oin": "Okta, OIN template (SCIM 2.0 test app, published OIN apps): updates by PATCH",
+    "okta-aiw": "Okta, AIW custom app: every update is a GET, then a full PUT",
+    "entra": 'Microsoft Entra ID, classic job: capitalised PATCH ops, "True"/"False" strings',
+    "entra-optscim062020": "Entra ID with the aadOptscim062020 flag: lower-case ops, "
+    "booleans, path-less replaces with dotted keys",
+    "jumpcloud": "JumpCloud custom SCIM connector: sorted keys, full PUTs, no User-Agent",
+}
+"""Which IdP each profile of ``run`` imitates, for its help."""
+
+
+def _entries(title: str, texts: dict[str, str]) -> str:
+    """A help section listing each name with what it means, wrapped to 78 columns."""
+    return f"{title}:\n" + "\n".join(
+        textwrap.fill(text, 78, initial_indent=f"  {name:<21}", subsequent_indent=" " * 23)
+        for name, text in texts.items()
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="idp-sim", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="idp-sim",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser(
         "run",
         help="drive a scenario through an IdP profile",
-        description="Provision a directory into a SCIM server the way an IdP does.",
-        epilog="scenarios:\n"
-        + "\n".join(
-            textwrap.fill(text, 78, initial_indent=f"  {name:<18}", subsequent_indent=" " * 20)
-            for name, text in SCENARIO_HELP.items()
-        ),
+        description="Provision a directory into a SCIM server the way an IdP does: each "
+        "--profile in turn drives the scenario NAME, then a summary is printed.",
+        epilog=_entries("profiles", PROFILE_HELP) + "\n\n" + _entries("scenarios", SCENARIO_HELP),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument(
@@ -56,18 +74,25 @@ def _parser() -> argparse.ArgumentParser:
         choices=sorted(PROFILES),
         action="append",
         required=True,
-        help="repeat to run several profiles one after another on the same directory and "
-        "server, each on the state the previous one left behind",
+        help="the IdP to imitate (see profiles below); repeat to run several profiles one after "
+        "another on the same directory and server, each on the state the previous one left",
     )
     run.add_argument("--base-url", required=True, help="SCIM base URL, e.g. .../scim/v2/acme")
     _add_token_option(run)
     add_directory_options(run)
-    run.add_argument("--journal", help="append every request/response to this JSON-lines file")
+    run.add_argument(
+        "--journal",
+        metavar="FILE",
+        help="append every request and response to this JSON-lines file, for replay (the token "
+        "redacted)",
+    )
     run.add_argument(
         "--auth",
         choices=["bearer", "header", "basic"],
         default=None,
-        help="Okta only: Authorization form, header = the raw token (default: the profile's)",
+        help="Okta only: how the token is sent: bearer = 'Authorization: Bearer TOKEN', header = "
+        "the raw token as the Authorization header, basic = HTTP Basic with TOKEN as "
+        "user:password (default: the profile's)",
     )
     run.add_argument(
         "--plus-spaces",
@@ -100,8 +125,16 @@ def _parser() -> argparse.ArgumentParser:
         help=f"what the IdP does: {', '.join(SCENARIO_HELP)} (see below)",
     )
 
-    rep = commands.add_parser("replay", help="re-send a journal's requests, report differences")
-    rep.add_argument("journal", help="a JSON-lines journal written by run --journal")
+    rep = commands.add_parser(
+        "replay",
+        help="re-send a journal's requests, report differences",
+        description="Re-send every request of a journal (as recorded: headers, order, bodies, "
+        "ids learnt from the new server's answers substituted) and list each status that "
+        "differs from the recorded one.",
+    )
+    rep.add_argument(
+        "journal", metavar="FILE", help="a JSON-lines journal written by run --journal"
+    )
     rep.add_argument("--base-url", required=True, help="the SCIM base URL to send them to")
     _add_token_option(rep)
     rep.add_argument("--timeout", type=float, default=60.0, help=TIMEOUT_HELP)

@@ -20,6 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from idp_sim import (
+    PROFILES,
     SCENARIOS,
     Directory,
     Journal,
@@ -29,11 +30,13 @@ from idp_sim import (
     build_profile,
     relay,
 )
-from idp_sim.cli import main
+from idp_sim.cli import PROFILE_HELP, main
+from idp_sim.cli import _parser as idp_sim_parser
 from idp_sim.journal import Journal as JournalClass
 from idp_sim.profiles.base import Profile
 from idp_sim.profiles.okta_oin import okta_headers
 from idp_sim.transport import Transport, encode_query
+from tests.support import cli_help
 from tests.support.scim import Scim
 
 OKTA_BODY_HEADERS = {
@@ -1044,3 +1047,22 @@ async def test_cli_on_a_terminal_draws_a_bar_for_every_phase_and_for_replay(
     sent = len(JournalClass.read(journal))
     assert re.search(rf"replay ━+ +0/{sent} ", shown)
     assert re.search(rf"replay: {sent}/{sent} done", shown)
+
+
+# ---- help ------------------------------------------------------------------------------------
+def test_every_choice_of_every_idp_sim_command_is_explained_in_its_help() -> None:
+    missing: list[str] = []
+    for path, command in cli_help.commands(idp_sim_parser(), "idp-sim"):
+        missing += cli_help.unexplained_choices(path, command)
+    assert missing == []
+    assert set(PROFILE_HELP) == set(PROFILES)
+
+
+def test_idp_sim_help_shows_no_secret_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``$SCIM_TOKEN`` is read when the command runs, never made an argparse default (which a
+    help text would print)."""
+    monkeypatch.setenv("SCIM_TOKEN", "secret-from-the-environment")
+    shown = [command.format_help() for _, command in cli_help.commands(idp_sim_parser(), "idp")]
+    assert not any("secret-from-the-environment" in text for text in shown)
