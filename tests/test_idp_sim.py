@@ -11,6 +11,7 @@ import re
 import struct
 import sys
 import termios
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -946,17 +947,31 @@ def small_run(client: TestClient, *extra: str) -> list[str]:
     ]
 
 
+async def run_then_replay(
+    runner: Callable[..., Awaitable[Ran]],
+    client: TestClient,
+    scim: Scim,
+    other_scim: Scim,
+    journal: Path,
+    *extra: str,
+) -> tuple[Ran, Ran]:
+    """A small run journaled into ``journal``, then its replay on a fresh tenant, each through
+    ``runner`` with the token by ``$SCIM_TOKEN``; both must succeed."""
+    ran = await runner(*small_run(client, "--journal", str(journal), *extra), token=scim.token)
+    assert ran.status == 0, ran.stdout + ran.stderr
+    replayed = await runner(
+        "replay", str(journal), "--base-url", base_url(client, "globex"), token=other_scim.token
+    )
+    assert replayed.status == 0, replayed.stdout + replayed.stderr
+    return ran, replayed
+
+
 async def test_cli_takes_the_token_from_scim_token_for_run_and_replay(
     client: TestClient, scim: Scim, other_scim: Scim, tmp_path: Path
 ) -> None:
     journal = tmp_path / "run.jsonl"
-    ran = await run_idp_sim(*small_run(client, "--journal", str(journal)), token=scim.token)
-    assert ran.status == 0, ran.stdout + ran.stderr
+    ran, replayed = await run_then_replay(run_idp_sim, client, scim, other_scim, journal)
     assert "failures: 0" in ran.stdout
-    replayed = await run_idp_sim(
-        "replay", str(journal), "--base-url", base_url(client, "globex"), token=other_scim.token
-    )
-    assert replayed.status == 0, replayed.stdout + replayed.stderr
     assert ", 0 status differences" in replayed.stdout
     for output in (ran.stdout, ran.stderr, replayed.stdout, replayed.stderr):
         assert scim.token not in output and other_scim.token not in output
@@ -1001,10 +1016,7 @@ async def test_cli_into_a_pipe_writes_one_plain_summary_line_per_phase_and_for_r
     client: TestClient, scim: Scim, other_scim: Scim, tmp_path: Path
 ) -> None:
     journal = tmp_path / "run.jsonl"
-    ran = await run_idp_sim(
-        *small_run(client, "--journal", str(journal), "--json"), token=scim.token
-    )
-    assert ran.status == 0, ran.stderr
+    ran, replayed = await run_then_replay(run_idp_sim, client, scim, other_scim, journal, "--json")
     summary = json.loads(ran.stdout)
     assert "\r" not in ran.stderr + ran.stdout
     phases = [PHASE_LINE.fullmatch(line) for line in ran.stderr.splitlines()]
@@ -1015,11 +1027,6 @@ async def test_cli_into_a_pipe_writes_one_plain_summary_line_per_phase_and_for_r
     assert sum(int(m["requests"]) for m in phases if m) == summary["requests"]
     assert sum(int(m["errors"]) for m in phases if m) == len(summary["failures"]) == 0
     assert next(m for m in phases if m and m["phase"] == "assign users")["done"] == "3"
-
-    replayed = await run_idp_sim(
-        "replay", str(journal), "--base-url", base_url(client, "globex"), token=other_scim.token
-    )
-    assert replayed.status == 0, replayed.stderr
     assert "\r" not in replayed.stderr + replayed.stdout
     sent = len(JournalClass.read(journal))
     assert re.fullmatch(
@@ -1031,18 +1038,13 @@ async def test_cli_on_a_terminal_draws_a_bar_for_every_phase_and_for_replay(
     client: TestClient, scim: Scim, other_scim: Scim, tmp_path: Path
 ) -> None:
     journal = tmp_path / "run.jsonl"
-    ran = await run_idp_sim_on_a_terminal(
-        *small_run(client, "--journal", str(journal)), token=scim.token
+    ran, replayed = await run_then_replay(
+        run_idp_sim_on_a_terminal, client, scim, other_scim, journal
     )
-    assert ran.status == 0, ran.stdout
     shown = ANSI_CONTROL.sub("", ran.stdout)
     for phase in OKTA_OIN_PHASES:  # each phase's bar, drawn as it starts, then its summary
         assert re.search(rf"okta-oin: {phase} ━+ +0/\d+ ", shown), phase
         assert re.search(rf"okta-oin: {phase}: .*, \d+ requests, 0 errors", shown), phase
-    replayed = await run_idp_sim_on_a_terminal(
-        "replay", str(journal), "--base-url", base_url(client, "globex"), token=other_scim.token
-    )
-    assert replayed.status == 0, replayed.stdout
     shown = ANSI_CONTROL.sub("", replayed.stdout)
     sent = len(JournalClass.read(journal))
     assert re.search(rf"replay ━+ +0/{sent} ", shown)
