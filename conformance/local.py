@@ -6,12 +6,17 @@ wrong on the first Ctrl-C. The server runs as a child process on the embedded st
 temporary data directory, exactly as ``scim-server serve`` would for a user; the runner then
 talks to it over plain HTTP like to any other server. The first tenant's SSO trusts a freshly
 generated IdP key, set through the admin API as an admin would, for the ``saml`` suite.
+
+Secrets (the admin token, the token-signing secret, the tenants' bearer tokens) reach the children
+through their environment, never their command line, which every user of the machine can read
+(``ps``), and are never printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import socket
 import subprocess
@@ -25,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conformance import cli, saml_target
+from conformance import saml_target
 from conformance.checks import suites
 from conformance.saml_target import IdpFiles
 from idp_sim.saml.response import IdentityProvider
@@ -72,7 +77,8 @@ class Plan:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def server_argv(self, data_dir: str, admin_token: str) -> list[str]:
+    def server_argv(self, data_dir: str) -> list[str]:
+        """``scim-server serve`` on the embedded store; the secrets by :func:`server_secrets`."""
         return [
             sys.executable,
             "-m",
@@ -84,30 +90,15 @@ class Plan:
             str(self.port),
             "--data-dir",
             data_dir,
-            "--admin-token",
-            admin_token,
-            "--token-secret",
-            secrets.token_urlsafe(32),
             "--public-url",
             self.url,
             "--log-level",
             "WARNING",
         ]
 
-    def conformance_argv(
-        self, a_url: str, a_token: str, b_url: str, b_token: str, saml: Sequence[str] = ()
-    ) -> list[str]:
-        argv = [
-            "--base-url",
-            a_url,
-            "--token",
-            a_token,
-            "--second-base-url",
-            b_url,
-            "--second-token",
-            b_token,
-            *saml,
-        ]
+    def conformance_argv(self, a_url: str, b_url: str, saml: Sequence[str] = ()) -> list[str]:
+        """``scim-conformance``'s options; the tenants' tokens come by :func:`tenant_secrets`."""
+        argv = ["--base-url", a_url, "--second-base-url", b_url, *saml]
         for name in self.suites:
             argv += ["--suite", name]
         if self.large:
@@ -121,6 +112,21 @@ class Plan:
             "--json",
             str(self.root / f"{REPORT}.json"),
         ]
+
+
+def server_secrets(admin_token: str) -> dict[str, str]:
+    """The server's secrets, as the environment variables ``scim-server serve`` reads."""
+    return {"SCIM_ADMIN_TOKEN": admin_token, "SCIM_TOKEN_SECRET": secrets.token_urlsafe(32)}
+
+
+def tenant_secrets(a_token: str, b_token: str) -> dict[str, str]:
+    """The two tenants' bearer tokens, as the environment variables ``scim-conformance`` reads."""
+    return {"SCIM_TOKEN": a_token, "SCIM_SECOND_TOKEN": b_token}
+
+
+def child_environment(secret: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment with ``secret`` added (replacing any inherited value)."""
+    return {**os.environ, **secret}
 
 
 def plan(args: argparse.Namespace, registered: Sequence[str]) -> Plan:
@@ -208,7 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="scim-conformance-") as data_dir,
         tempfile.TemporaryDirectory(prefix="scim-conformance-idp-") as idp_dir,
     ):
-        server = subprocess.Popen(the_plan.server_argv(data_dir, admin_token))
+        server = subprocess.Popen(
+            the_plan.server_argv(data_dir), env=child_environment(server_secrets(admin_token))
+        )
         try:
             wait_ready(the_plan.url, server)
             tenants = [
@@ -227,15 +235,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{idp.shape.entity_id}) and conformance-b",
                 file=sys.stderr,
             )
-            status = cli.main(
-                the_plan.conformance_argv(
-                    tenants[0]["scim_base_url"],
-                    tenants[0]["token"],
-                    tenants[1]["scim_base_url"],
-                    tenants[1]["token"],
-                    saml_argv(sso["service_provider"], files),
-                )
+            argv = the_plan.conformance_argv(
+                tenants[0]["scim_base_url"],
+                tenants[1]["scim_base_url"],
+                saml_argv(sso["service_provider"], files),
             )
+            status = subprocess.run(
+                [sys.executable, "-m", "conformance.cli", *argv],
+                env=child_environment(tenant_secrets(tenants[0]["token"], tenants[1]["token"])),
+                check=False,
+            ).returncode
         finally:
             stop(server)
     print(f"reports: {the_plan.root / REPORT}.html (.xml, .json)", file=sys.stderr)

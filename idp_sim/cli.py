@@ -1,5 +1,5 @@
-"""``idp-sim``: run a scenario as an IdP against any SCIM base URL, replay a journal, or serve
-the simulated SAML IdP (``idp-sim idp serve``).
+"""Act as an identity provider against any SCIM 2.0 server: run a provisioning scenario, replay a
+recorded journal, or serve the simulated SAML IdP.
 
 Exit status: 0 when every request got a status the IdP expects, 1 otherwise, 2 on bad usage.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -17,10 +18,13 @@ from typing import Any
 from idp_sim.directory import add_directory_options, directory_from_options
 from idp_sim.journal import Journal, JournalEntry
 from idp_sim.profiles import PROFILES, build_profile
+from idp_sim.progress import shown_on
 from idp_sim.replay import replay
 from idp_sim.saml.command import add_idp_parser, run_idp
 from idp_sim.scenarios import SCENARIOS, relay
 
+TOKEN_VARIABLE = "SCIM_TOKEN"
+"""The environment variable that holds the tenant's bearer token (as for scim-conformance)."""
 TIMEOUT_HELP = "seconds to wait for each response (default: %(default)s)"
 SCENARIO_HELP = {
     "full-lifecycle": "connect, import, assign every user and push every group, then take one "
@@ -30,21 +34,39 @@ SCENARIO_HELP = {
     "restart": "full-lifecycle, then forget every link and run it again on the populated server",
 }
 """What each scenario of ``run`` does, for its help."""
+PROFILE_HELP = {
+    "okta-oin": "Okta, OIN template (SCIM 2.0 test app, published OIN apps): updates by PATCH",
+    "okta-aiw": "Okta, AIW custom app: every update is a GET, then a full PUT",
+    "entra": 'Microsoft Entra ID, classic job: capitalised PATCH ops, "True"/"False" strings',
+    "entra-optscim062020": "Entra ID with the aadOptscim062020 flag: lower-case ops, "
+    "booleans, path-less replaces with dotted keys",
+    "jumpcloud": "JumpCloud custom SCIM connector: sorted keys, full PUTs, no User-Agent",
+}
+"""Which IdP each profile of ``run`` imitates, for its help."""
+
+
+def _entries(title: str, texts: dict[str, str]) -> str:
+    """A help section listing each name with what it means, wrapped to 78 columns."""
+    return f"{title}:\n" + "\n".join(
+        textwrap.fill(text, 78, initial_indent=f"  {name:<21}", subsequent_indent=" " * 23)
+        for name, text in texts.items()
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="idp-sim", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="idp-sim",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser(
         "run",
         help="drive a scenario through an IdP profile",
-        description="Provision a directory into a SCIM server the way an IdP does.",
-        epilog="scenarios:\n"
-        + "\n".join(
-            textwrap.fill(text, 78, initial_indent=f"  {name:<18}", subsequent_indent=" " * 20)
-            for name, text in SCENARIO_HELP.items()
-        ),
+        description="Provision a directory into a SCIM server the way an IdP does: each "
+        "--profile in turn drives the scenario NAME, then a summary is printed.",
+        epilog=_entries("profiles", PROFILE_HELP) + "\n\n" + _entries("scenarios", SCENARIO_HELP),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument(
@@ -52,18 +74,25 @@ def _parser() -> argparse.ArgumentParser:
         choices=sorted(PROFILES),
         action="append",
         required=True,
-        help="repeat to run several profiles one after another on the same directory and "
-        "server, each on the state the previous one left behind",
+        help="the IdP to imitate (see profiles below); repeat to run several profiles one after "
+        "another on the same directory and server, each on the state the previous one left",
     )
     run.add_argument("--base-url", required=True, help="SCIM base URL, e.g. .../scim/v2/acme")
-    run.add_argument("--token", required=True, help="the tenant's SCIM bearer token")
+    _add_token_option(run)
     add_directory_options(run)
-    run.add_argument("--journal", help="append every request/response to this JSON-lines file")
+    run.add_argument(
+        "--journal",
+        metavar="FILE",
+        help="append every request and response to this JSON-lines file, for replay (the token "
+        "redacted)",
+    )
     run.add_argument(
         "--auth",
         choices=["bearer", "header", "basic"],
         default=None,
-        help="Okta only: Authorization form, header = the raw token (default: the profile's)",
+        help="Okta only: how the token is sent: bearer = 'Authorization: Bearer TOKEN', header = "
+        "the raw token as the Authorization header, basic = HTTP Basic with TOKEN as "
+        "user:password (default: the profile's)",
     )
     run.add_argument(
         "--plus-spaces",
@@ -96,14 +125,39 @@ def _parser() -> argparse.ArgumentParser:
         help=f"what the IdP does: {', '.join(SCENARIO_HELP)} (see below)",
     )
 
-    rep = commands.add_parser("replay", help="re-send a journal's requests, report differences")
-    rep.add_argument("journal", help="a JSON-lines journal written by run --journal")
+    rep = commands.add_parser(
+        "replay",
+        help="re-send a journal's requests, report differences",
+        description="Re-send every request of a journal (as recorded: headers, order, bodies, "
+        "ids learnt from the new server's answers substituted) and list each status that "
+        "differs from the recorded one.",
+    )
+    rep.add_argument(
+        "journal", metavar="FILE", help="a JSON-lines journal written by run --journal"
+    )
     rep.add_argument("--base-url", required=True, help="the SCIM base URL to send them to")
-    rep.add_argument("--token", required=True, help="the tenant's SCIM bearer token")
+    _add_token_option(rep)
     rep.add_argument("--timeout", type=float, default=60.0, help=TIMEOUT_HELP)
 
     add_idp_parser(commands)
     return parser
+
+
+def _add_token_option(command: argparse.ArgumentParser) -> None:
+    # No argparse default: a default is what --help would print, and this one is a secret.
+    command.add_argument(
+        "--token",
+        help=f"the tenant's SCIM bearer token (default: ${TOKEN_VARIABLE}, which keeps it out "
+        "of the command line that every user of the machine can read)",
+    )
+
+
+def _token(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """``--token``, else ``$SCIM_TOKEN``; a usage error (exit 2) when neither is set."""
+    token = args.token or os.environ.get(TOKEN_VARIABLE)
+    if not token:
+        parser.error(f"a token is required: set ${TOKEN_VARIABLE} (or pass --token)")
+    return token
 
 
 def _option(text: str) -> tuple[str, Any]:
@@ -114,18 +168,6 @@ def _option(text: str) -> tuple[str, Any]:
         return key.strip(), json.loads(raw)
     except ValueError:
         return key.strip(), raw
-
-
-def _progress(step: str, done: int, total: int) -> None:
-    width = 30
-    filled = width * done // max(total, 1)
-    end = "\n" if done == total else ""
-    print(
-        f"\r{step:<16} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
-        end=end,
-        file=sys.stderr,
-        flush=True,
-    )
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -144,7 +186,8 @@ async def _run(args: argparse.Namespace) -> int:
         for name, journal in zip(args.profile, journals, strict=True)
     ]
     try:
-        summaries = await relay(profiles, SCENARIOS[args.scenario], _progress)
+        with shown_on(sys.stderr) as progress:
+            summaries = await relay(profiles, SCENARIOS[args.scenario], progress)
     finally:
         for profile, journal in zip(profiles, journals, strict=True):
             await profile.transport.close()
@@ -172,15 +215,20 @@ def _transport_options(args: argparse.Namespace, profile: str, journal: Journal)
 
 async def _replay(args: argparse.Namespace) -> int:
     entries: list[JournalEntry] = Journal.read(args.journal)
-    result = await replay(entries, args.base_url, args.token, timeout=args.timeout)
+    with shown_on(sys.stderr) as progress:
+        result = await replay(
+            entries, args.base_url, args.token, timeout=args.timeout, progress=progress
+        )
     print(result.render())
     return 0 if not result.differences else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.command == "idp":
         return run_idp(args)
+    args.token = _token(parser, args)
     handler = _run if args.command == "run" else _replay
     return asyncio.run(handler(args))
 

@@ -3,16 +3,19 @@
 Server ids differ between runs, so ids learnt from the original POST answers are mapped to the
 replay's own and substituted in later paths and bodies; otherwise every later request would 404.
 Each logical request is sent once (429 retries in the journal are collapsed; the transport
-retries as usual).
+retries as usual). The replay is one phase for a :class:`~idp_sim.progress.PhaseProgress`: one
+item per logical request, a status difference counting as an error.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from idp_sim.journal import REDACTED, Journal, JournalEntry
+from idp_sim.progress import PhaseProgress, PhaseReport, Silent
 from idp_sim.transport import AuthForm, HeaderProfile, Transport
 
 
@@ -46,9 +49,16 @@ def _substitute(text: str, ids: dict[str, str]) -> str:
 
 
 async def replay(
-    entries: list[JournalEntry], base_url: str, token: str, *, timeout: float = 60.0
+    entries: list[JournalEntry],
+    base_url: str,
+    token: str,
+    *,
+    timeout: float = 60.0,
+    progress: PhaseProgress | None = None,
 ) -> ReplayResult:
     """Re-send ``entries`` (their recorded headers, token restored in the recorded form)."""
+    shown = progress if progress is not None else Silent()
+    started = time.monotonic()
     logical = [
         e
         for i, e in enumerate(entries)
@@ -60,6 +70,7 @@ async def replay(
     )
     result = ReplayResult(len(logical), journal=journal)
     ids: dict[str, str] = {}
+    shown.begin("replay", len(logical))
     try:
         for index, entry in enumerate(logical, 1):
             headers = dict(entry.headers)
@@ -91,6 +102,17 @@ async def replay(
                 result.differences.append(
                     Difference(index, entry.method, entry.path, entry.status, response.status)
                 )
+            shown.advance()
     finally:
         await transport.close()
+    shown.end(
+        PhaseReport(
+            "replay",
+            len(logical),
+            len(logical),
+            len(journal),
+            len(result.differences),
+            time.monotonic() - started,
+        )
+    )
     return result

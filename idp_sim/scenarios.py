@@ -9,6 +9,7 @@ forgets every link, as a restarted Entra job or a re-created Okta app does, and 
 lifecycle again, so every user and group must be found by the IdP's own existence check.
 :func:`relay` runs profiles one after another against the state the previous ones left.
 Operations the IdP never performs (``NotSupported``) are listed as skipped, not failed.
+Every step is a phase reported to a :class:`~idp_sim.progress.PhaseProgress` when one is given.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from idp_sim.profiles.base import Failure, NotSupported, Profile
-
-Progress = Callable[[str, int, int], None]
+from idp_sim.progress import PhaseProgress, PhaseReport, Silent
 
 
 @dataclass
@@ -58,34 +58,53 @@ class Summary:
 
 
 class Steps:
-    """The steps a scenario took and the ones its IdP does not perform; makes the summary."""
+    """The steps a scenario took and the ones its IdP does not perform; makes the summary.
 
-    def __init__(self, profile: Profile, progress: Progress | None) -> None:
+    Each step is a phase for ``progress``: its items, then what it cost (requests journaled,
+    failures recorded, time taken)."""
+
+    def __init__(self, profile: Profile, progress: PhaseProgress | None) -> None:
         self.profile = profile
-        self.progress = progress
+        self.progress = progress if progress is not None else Silent()
         self.started = time.monotonic()
         self.names: list[str] = []
         self.skipped: list[str] = []
 
     async def step(self, name: str, action: Callable[[], Awaitable[Any]]) -> None:
-        self.names.append(name)
-        try:
-            await action()
-        except NotSupported:
-            self.skipped.append(name)
+        """One action, a phase of one item."""
+        await self.each(name, [None], lambda _: action())
 
     async def each(
         self, name: str, items: Sequence[Any], action: Callable[[Any], Awaitable[Any]]
     ) -> None:
+        """``action`` on each item in turn; the whole phase is skipped at the first
+        ``NotSupported``."""
         self.names.append(name)
-        for index, item in enumerate(items, 1):
+        label = f"{self.profile.name}: {name}"
+        requests, failures = len(self.profile.transport.journal), len(self.profile.failures)
+        started = time.monotonic()
+        self.progress.begin(label, len(items))
+        done, skipped = 0, False
+        for item in items:
             try:
                 await action(item)
             except NotSupported:
                 self.skipped.append(name)
-                return
-            if self.progress is not None and (index % 50 == 0 or index == len(items)):
-                self.progress(name, index, len(items))
+                skipped = True
+                break
+            done += 1
+            self.progress.advance()
+        self.progress.end(
+            PhaseReport(
+                label,
+                done,
+                len(items),
+                len(self.profile.transport.journal) - requests,
+                len(self.profile.failures) - failures,
+                time.monotonic() - started,
+                skipped,
+            )
+        )
 
     def summary(self) -> Summary:
         journal = self.profile.transport.journal
@@ -156,14 +175,14 @@ async def bring_back(profile: Profile, steps: Steps) -> None:
     await steps.each("re-push memberships", regrouped, profile.update_members)
 
 
-async def full_lifecycle(profile: Profile, progress: Progress | None = None) -> Summary:
+async def full_lifecycle(profile: Profile, progress: PhaseProgress | None = None) -> Summary:
     """:func:`lifecycle` once, on whatever the server holds."""
     steps = Steps(profile, progress)
     await lifecycle(profile, steps)
     return steps.summary()
 
 
-async def returning_users(profile: Profile, progress: Progress | None = None) -> Summary:
+async def returning_users(profile: Profile, progress: PhaseProgress | None = None) -> Summary:
     """:func:`lifecycle`, then :func:`bring_back` the users it unassigned or deleted."""
     steps = Steps(profile, progress)
     await lifecycle(profile, steps)
@@ -171,7 +190,7 @@ async def returning_users(profile: Profile, progress: Progress | None = None) ->
     return steps.summary()
 
 
-async def restart(profile: Profile, progress: Progress | None = None) -> Summary:
+async def restart(profile: Profile, progress: PhaseProgress | None = None) -> Summary:
     """:func:`lifecycle`, then every link forgotten and :func:`lifecycle` again: the second
     pass meets a populated server, every user and group already there."""
     steps = Steps(profile, progress)
@@ -181,7 +200,7 @@ async def restart(profile: Profile, progress: Progress | None = None) -> Summary
     return steps.summary()
 
 
-Scenario = Callable[[Profile, Progress | None], Awaitable[Summary]]
+Scenario = Callable[[Profile, PhaseProgress | None], Awaitable[Summary]]
 
 SCENARIOS: dict[str, Scenario] = {
     "full-lifecycle": full_lifecycle,
@@ -191,7 +210,7 @@ SCENARIOS: dict[str, Scenario] = {
 
 
 async def relay(
-    profiles: Sequence[Profile], scenario: Scenario, progress: Progress | None = None
+    profiles: Sequence[Profile], scenario: Scenario, progress: PhaseProgress | None = None
 ) -> list[Summary]:
     """Run ``scenario`` with each profile in turn, each on the state the previous left behind
     (profiles built on one :class:`~idp_sim.directory.Directory` share its evolving state)."""

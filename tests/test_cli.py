@@ -17,7 +17,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +30,7 @@ from idp_sim.cli import _parser as idp_sim_parser
 from idp_sim.scenarios import SCENARIOS
 from scim_server.cli import _parser as scim_server_parser
 from scim_server.embedded import free_port
+from tests.support import cli_help
 
 CLI = str(Path(sys.executable).with_name("scim-server"))
 BANNER_TIMEOUT = 60.0
@@ -288,38 +289,6 @@ def test_serve_on_the_embedded_store_administer_stop_and_restart(tmp_path: Path)
 # --- help texts -----------------------------------------------------------------------------
 
 
-def _commands(
-    parser: argparse.ArgumentParser, path: str
-) -> Iterator[tuple[str, argparse.ArgumentParser]]:
-    """The parser and every sub-command below it, each with its command line."""
-    yield path, parser
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, command in action.choices.items():
-                yield from _commands(command, f"{path} {name}")
-
-
-def _untaught(path: str, parser: argparse.ArgumentParser) -> list[str]:
-    """What ``path --help`` leaves unexplained: actions and options without a help text, and
-    options whose default the help does not state."""
-    missing: list[str] = []
-    for action in parser._actions:
-        if isinstance(action, argparse._HelpAction):
-            continue
-        name = "/".join(action.option_strings) or action.dest
-        if isinstance(action, argparse._SubParsersAction):
-            described = {choice.dest for choice in action._choices_actions if choice.help}
-            missing += [f"{path} {c}: no help" for c in action.choices if c not in described]
-            continue
-        if not action.help:
-            missing.append(f"{path} {name}: no help")
-            continue
-        shows_default = action.default in (None, False, []) or "default" in action.help
-        if not shows_default:
-            missing.append(f"{path} {name}: default {action.default!r} not shown")
-    return missing
-
-
 @pytest.mark.parametrize(
     ("program", "parser"),
     [
@@ -332,15 +301,15 @@ def test_every_command_and_option_has_help_and_shows_its_default(
     program: str, parser: Callable[[], argparse.ArgumentParser]
 ) -> None:
     missing: list[str] = []
-    for path, command in _commands(parser(), program):
+    for path, command in cli_help.commands(parser(), program):
         command.format_help()  # renders: no stray % in a help text
-        missing += _untaught(path, command)
+        missing += cli_help.untaught(path, command)
     assert missing == []
 
 
 def test_idp_sim_run_help_explains_every_scenario() -> None:
     assert set(SCENARIO_HELP) == set(SCENARIOS)
-    run = dict(_commands(idp_sim_parser(), "idp-sim"))["idp-sim run"]
+    run = dict(cli_help.commands(idp_sim_parser(), "idp-sim"))["idp-sim run"]
     assert all(f"  {name} " in run.format_help() for name in SCENARIOS)
 
 

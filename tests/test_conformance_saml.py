@@ -331,7 +331,7 @@ def test_local_passes_the_sp_values_of_its_tenant_to_the_saml_suite(tmp_path: Pa
         "entity_id": "http://127.0.0.1:1/sso/conformance-a/saml/metadata",
     }
     plan = local.plan(local.parse(["--root", str(tmp_path), "--port", "1"]), ["saml"])
-    argv = plan.conformance_argv("http://a", "ta", "http://b", "tb", local.saml_argv(view, files))
+    argv = plan.conformance_argv("http://a", "http://b", local.saml_argv(view, files))
     saml = run_options(parser().parse_args(argv))["saml"]
     assert (saml.acs_url, saml.sp_entity_id) == (view["acs_url"], view["entity_id"])
     assert saml.idp.shape.entity_id == idp.shape.entity_id

@@ -4,8 +4,15 @@ and full-lifecycle runs against our real server, verified afterwards by reading 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import os
 import re
+import struct
+import sys
+import termios
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +21,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from idp_sim import (
+    PROFILES,
     SCENARIOS,
     Directory,
     Journal,
@@ -23,11 +31,13 @@ from idp_sim import (
     build_profile,
     relay,
 )
-from idp_sim.cli import main
+from idp_sim.cli import PROFILE_HELP, main
+from idp_sim.cli import _parser as idp_sim_parser
 from idp_sim.journal import Journal as JournalClass
 from idp_sim.profiles.base import Profile
 from idp_sim.profiles.okta_oin import okta_headers
 from idp_sim.transport import Transport, encode_query
+from tests.support import cli_help
 from tests.support.scim import Scim
 
 OKTA_BODY_HEADERS = {
@@ -848,3 +858,213 @@ async def test_cli_entra_flagged_after_entra_on_the_same_people_has_no_failures(
     code = await asyncio.to_thread(main, [*args, "scenario", "full-lifecycle"])
     out = capsys.readouterr().out
     assert code == 0, out
+
+
+# ---- the command as users run it: a subprocess -----------------------------------------------
+@dataclass
+class Ran:
+    """What one ``idp-sim`` process did: its exit status and everything it wrote."""
+
+    status: int
+    stdout: str
+    stderr: str
+
+
+IDP_SIM = (sys.executable, "-m", "idp_sim.cli")
+
+
+def idp_sim_environment(token: str | None) -> dict[str, str]:
+    """The test's environment without any ``SCIM_`` setting, then ``SCIM_TOKEN`` if given."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SCIM_")}
+    return environment if token is None else {**environment, "SCIM_TOKEN": token}
+
+
+async def run_idp_sim(*args: str, token: str | None = None) -> Ran:
+    """``idp-sim ARGS`` with stdout and stderr to pipes (as in a CI log), its token by
+    ``$SCIM_TOKEN`` when given."""
+    process = await asyncio.create_subprocess_exec(
+        *IDP_SIM,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=idp_sim_environment(token),
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return Ran(process.returncode, out.decode(), err.decode())
+
+
+def read_until_closed(terminal: int) -> bytes:
+    """Everything written to a pty, up to the moment its last writer closed it (Linux: EIO)."""
+    chunks: list[bytes] = []
+    while True:
+        try:
+            chunk = os.read(terminal, 65536)
+        except OSError:
+            return b"".join(chunks)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+async def run_idp_sim_on_a_terminal(*args: str, token: str) -> Ran:
+    """``idp-sim ARGS`` with stdout and stderr on a pseudo-terminal of 120 columns, as a
+    person runs it; everything it wrote is ``stdout``."""
+    terminal, child_end = os.openpty()
+    fcntl.ioctl(child_end, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *IDP_SIM,
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=child_end,
+            stderr=child_end,
+            env={**idp_sim_environment(token), "TERM": "xterm-256color"},
+        )
+        os.close(child_end)
+        written = await asyncio.to_thread(read_until_closed, terminal)
+        status = await process.wait()
+    finally:
+        os.close(terminal)
+    return Ran(status, written.decode(errors="replace"), "")
+
+
+def small_run(client: TestClient, *extra: str) -> list[str]:
+    """``run`` of one Okta profile on a small directory, without ``--token``."""
+    return [
+        "run",
+        "--profile",
+        "okta-oin",
+        "--base-url",
+        base_url(client),
+        "--users",
+        "3",
+        "--groups",
+        "2",
+        *extra,
+        "scenario",
+        "full-lifecycle",
+    ]
+
+
+async def run_then_replay(
+    runner: Callable[..., Awaitable[Ran]],
+    client: TestClient,
+    scim: Scim,
+    other_scim: Scim,
+    journal: Path,
+    *extra: str,
+) -> tuple[Ran, Ran]:
+    """A small run journaled into ``journal``, then its replay on a fresh tenant, each through
+    ``runner`` with the token by ``$SCIM_TOKEN``; both must succeed."""
+    ran = await runner(*small_run(client, "--journal", str(journal), *extra), token=scim.token)
+    assert ran.status == 0, ran.stdout + ran.stderr
+    replayed = await runner(
+        "replay", str(journal), "--base-url", base_url(client, "globex"), token=other_scim.token
+    )
+    assert replayed.status == 0, replayed.stdout + replayed.stderr
+    return ran, replayed
+
+
+async def test_cli_takes_the_token_from_scim_token_for_run_and_replay(
+    client: TestClient, scim: Scim, other_scim: Scim, tmp_path: Path
+) -> None:
+    journal = tmp_path / "run.jsonl"
+    ran, replayed = await run_then_replay(run_idp_sim, client, scim, other_scim, journal)
+    assert "failures: 0" in ran.stdout
+    assert ", 0 status differences" in replayed.stdout
+    for output in (ran.stdout, ran.stderr, replayed.stdout, replayed.stderr):
+        assert scim.token not in output and other_scim.token not in output
+
+
+async def test_cli_without_any_token_is_a_usage_error_naming_scim_token(
+    client: TestClient,
+) -> None:
+    for args in (small_run(client), ["replay", "x.jsonl", "--base-url", base_url(client)]):
+        ran = await run_idp_sim(*args)
+        assert ran.status == 2
+        assert "$SCIM_TOKEN" in ran.stderr and "Traceback" not in ran.stderr
+
+
+OKTA_OIN_PHASES = [
+    "test connection",
+    "import users",
+    "import groups",
+    "assign users",
+    "push groups",
+    "update profile",
+    "deactivate",
+    "reactivate",
+    "password push",
+    "unassign",
+    "membership delta",
+    "group rename",
+    "push now",
+    "group delete",
+    "delete user",
+]
+PHASE_LINE = re.compile(
+    r"(?P<label>[^:]+): (?P<phase>[^:]+): (?:(?P<done>\d+)/(?P<total>\d+) done|not done by "
+    r"this IdP), (?P<requests>\d+) requests, (?P<errors>\d+) errors, \d+\.\ds"
+)
+
+ANSI_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+"""Colours and cursor moves, stripped to read what a terminal shows."""
+
+
+async def test_cli_into_a_pipe_writes_one_plain_summary_line_per_phase_and_for_replay(
+    client: TestClient, scim: Scim, other_scim: Scim, tmp_path: Path
+) -> None:
+    journal = tmp_path / "run.jsonl"
+    ran, replayed = await run_then_replay(run_idp_sim, client, scim, other_scim, journal, "--json")
+    summary = json.loads(ran.stdout)
+    assert "\r" not in ran.stderr + ran.stdout
+    phases = [PHASE_LINE.fullmatch(line) for line in ran.stderr.splitlines()]
+    assert all(phases), ran.stderr
+    assert [(m["label"], m["phase"]) for m in phases if m] == [
+        ("okta-oin", phase) for phase in OKTA_OIN_PHASES
+    ]
+    assert sum(int(m["requests"]) for m in phases if m) == summary["requests"]
+    assert sum(int(m["errors"]) for m in phases if m) == len(summary["failures"]) == 0
+    assert next(m for m in phases if m and m["phase"] == "assign users")["done"] == "3"
+    assert "\r" not in replayed.stderr + replayed.stdout
+    sent = len(JournalClass.read(journal))
+    assert re.fullmatch(
+        rf"replay: {sent}/{sent} done, {sent} requests, 0 errors, \d+\.\ds\n", replayed.stderr
+    )
+
+
+async def test_cli_on_a_terminal_draws_a_bar_for_every_phase_and_for_replay(
+    client: TestClient, scim: Scim, other_scim: Scim, tmp_path: Path
+) -> None:
+    journal = tmp_path / "run.jsonl"
+    ran, replayed = await run_then_replay(
+        run_idp_sim_on_a_terminal, client, scim, other_scim, journal
+    )
+    shown = ANSI_CONTROL.sub("", ran.stdout)
+    for phase in OKTA_OIN_PHASES:  # each phase's bar, drawn as it starts, then its summary
+        assert re.search(rf"okta-oin: {phase} ━+ +0/\d+ ", shown), phase
+        assert re.search(rf"okta-oin: {phase}: .*, \d+ requests, 0 errors", shown), phase
+    shown = ANSI_CONTROL.sub("", replayed.stdout)
+    sent = len(JournalClass.read(journal))
+    assert re.search(rf"replay ━+ +0/{sent} ", shown)
+    assert re.search(rf"replay: {sent}/{sent} done", shown)
+
+
+# ---- help ------------------------------------------------------------------------------------
+def test_every_choice_of_every_idp_sim_command_is_explained_in_its_help() -> None:
+    missing: list[str] = []
+    for path, command in cli_help.commands(idp_sim_parser(), "idp-sim"):
+        missing += cli_help.unexplained_choices(path, command)
+    assert missing == []
+    assert set(PROFILE_HELP) == set(PROFILES)
+
+
+def test_idp_sim_help_shows_no_secret_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``$SCIM_TOKEN`` is read when the command runs, never made an argparse default (which a
+    help text would print)."""
+    monkeypatch.setenv("SCIM_TOKEN", "secret-from-the-environment")
+    shown = [command.format_help() for _, command in cli_help.commands(idp_sim_parser(), "idp")]
+    assert not any("secret-from-the-environment" in text for text in shown)

@@ -1,14 +1,6 @@
 """``idp-sim idp ...``: serve the simulated SAML IdP, print its metadata, make a signing key.
 
-Apps are given as ``--app VENDOR:SP_ENTITY_ID,ACS_URL[,KEY=VALUE...]`` (vendor ``okta`` or
-``jumpcloud``; the SP entity ID and ACS URL are what the service provider shows its admin). Per-app
-options: ``name`` (Okta app name / JumpCloud custom value: the URL segment and tile name),
-``key`` (Okta's ``exk...`` app key), ``issuer`` (JumpCloud's IdP entity ID), ``relay`` (the
-default RelayState of IdP-initiated sign-in). The Okta key defaults to one derived from the SP
-entity ID, so a restart keeps every URL an SP was configured with.
-
-The directory options match ``idp-sim run``: the same seed gives the same people, so a person
-provisioned by SCIM can then sign in by SAML.
+The help texts (:data:`DESCRIPTION`, :data:`APPS`) say how apps are given and what they take.
 """
 
 from __future__ import annotations
@@ -35,6 +27,19 @@ from idp_sim.saml.webapp import HostedApp, IdpServerConfig, create_idp_app
 from samlkit.certs import SigningKey, certificate_pem, fingerprint_sha256
 from samlkit.namespaces import EMAIL, PERSISTENT, TRANSIENT, UNSPECIFIED_11, UNSPECIFIED_20
 
+DESCRIPTION = """\
+Serve the simulated SAML IdP (Okta- or JumpCloud-shaped), print its metadata, or make a signing
+key. The directory options match idp-sim run: the same seed gives the same people, so a person
+provisioned by SCIM can then sign in by SAML."""
+APPS = """\
+apps:
+  --app VENDOR:SP_ENTITY_ID,ACS_URL[,KEY=VALUE...], VENDOR being okta or jumpcloud; the SP entity
+  ID and ACS URL are what the service provider shows its admin. KEY=VALUE options:
+    name    Okta app name / JumpCloud custom value: the URL segment and tile name
+    key     Okta's exk... app key (default: one derived from the SP entity ID, so a restart
+            keeps every URL an SP was configured with)
+    issuer  JumpCloud's IdP entity ID
+    relay   the default RelayState of IdP-initiated sign-in"""
 SERVE_ORIGIN = "http://127.0.0.1:8090"
 NAME_ID_FORMATS = {
     "email": EMAIL,
@@ -105,12 +110,20 @@ def add_idp_parser(commands: Any) -> None:
     idp = commands.add_parser(
         "idp",
         help="the simulated SAML IdP (Okta- or JumpCloud-shaped)",
-        description=__doc__,
+        description=DESCRIPTION,
+        epilog=APPS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = idp.add_subparsers(dest="idp_command", required=True)
     shared = _shared_options()
-    serve = actions.add_parser("serve", parents=[shared], help="run the IdP web app")
+    serve = actions.add_parser(
+        "serve",
+        parents=[shared],
+        help="run the IdP web app",
+        description="Run the IdP web app: it signs the directory's people in to each --app.",
+        epilog=APPS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default: %(default)s)")
     serve.add_argument(
         "--port", type=int, default=8090, help="0 picks a free port (default: %(default)s)"
@@ -119,9 +132,16 @@ def add_idp_parser(commands: Any) -> None:
         "metadata",
         parents=[shared],
         help=f"print one app's IdP metadata XML (URLs under --public-url, default {SERVE_ORIGIN})",
+        description="Print one app's IdP metadata XML, for its service provider to import.",
+        epilog=APPS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     metadata.add_argument("--name", help="which app (default: the first)")
-    keygen = actions.add_parser("keygen", help="write a signing key and certificate (PEM)")
+    keygen = actions.add_parser(
+        "keygen",
+        help="write a signing key and certificate (PEM)",
+        description="Write a signing key and its self-signed certificate, for serve --key/--cert.",
+    )
     keygen.add_argument("--key", required=True, type=Path, help="write the PEM private key here")
     keygen.add_argument("--cert", required=True, type=Path, help="write the PEM certificate here")
     keygen.add_argument(
@@ -137,7 +157,7 @@ def _shared_options() -> argparse.ArgumentParser:
         type=parse_app_spec,
         required=True,
         metavar="VENDOR:SP_ENTITY_ID,ACS_URL[,KEY=VALUE...]",
-        help="an app the IdP signs users in to, repeatable (the options: see above)",
+        help="an app the IdP signs users in to, repeatable (see apps below)",
     )
     shared.add_argument("--public-url", help="the origin browsers use, e.g. https://idp.example")
     shared.add_argument("--key", type=Path, help="PEM private key (with --cert); default: fresh")
@@ -146,7 +166,8 @@ def _shared_options() -> argparse.ArgumentParser:
     shared.add_argument(
         "--sign",
         choices=sorted(SIGNING),
-        help="what is signed (default: Okta both, JumpCloud assertion)",
+        help="what is signed: the response, the assertion, or both (default: Okta both, "
+        "JumpCloud assertion)",
     )
     shared.add_argument(
         "--name-id-format",
@@ -156,7 +177,7 @@ def _shared_options() -> argparse.ArgumentParser:
     shared.add_argument(
         "--name-id-source",
         choices=["email", "login", "id"],
-        help="the user field sent as the NameID (default: email)",
+        help="the user field sent as the NameID: email, login or id (default: email)",
     )
     groups = shared.add_mutually_exclusive_group()
     groups.add_argument(
