@@ -173,7 +173,7 @@ def write_saml_idp(args: argparse.Namespace) -> int:
         f"{idp_shape.entity_id}, sign-in URL {saml_target.sso_url(idp)}, certificate "
         f"{files.cert}, SHA-256 {fingerprint_sha256(idp.key.certificate)}), allow "
         f"IdP-initiated sign-in, then run:\n  {shlex.join(command)}\n"
-        f"adding --base-url and --token when the SP is also a SCIM server."
+        f"adding --base-url and a token ($SCIM_TOKEN or --token) when the SP is also a SCIM server."
     )
     return 0
 
