@@ -41,6 +41,7 @@ def _serve(args: argparse.Namespace) -> int:
         journal_enabled=args.journal,
         journal_ttl_seconds=args.journal_ttl_seconds,
         log_level=args.log_level,
+        metrics_bind=args.metrics_bind,
     )
     try:
         serve(settings)
@@ -277,6 +278,12 @@ def _parser() -> argparse.ArgumentParser:
         help="how long journal entries are kept (SCIM_JOURNAL_TTL_SECONDS, default 604800: 7 days)",
     )
     serve.add_argument("--log-level", help="log level (SCIM_LOG_LEVEL, default INFO)")
+    serve.add_argument(
+        "--metrics-bind",
+        help="host:port of a separate listener serving /metrics without a token, such as "
+        "127.0.0.1:9464 (SCIM_METRICS_BIND; unset, the main port serves it behind the admin "
+        "token)",
+    )
     serve.set_defaults(handler=_serve)
 
     def admin_options(command: argparse.ArgumentParser) -> None:
