@@ -25,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from idp_sim.saml import shapes
 from samlkit.certs import SigningKey
+from scim_server.config import Settings
 from scim_server.core.clients import idp_family
 from scim_server.core.journal import ProvisioningJournal
 from scim_server.embedded import free_port
@@ -79,6 +80,14 @@ def test_idp_family_is_told_from_the_user_agent() -> None:
     assert idp_family("curl/8.5.0") == "other"
     assert idp_family("") == "other"
     assert idp_family(None) == "other"
+
+
+def test_the_metrics_bind_is_a_host_and_a_port() -> None:
+    assert Settings(metrics_bind="127.0.0.1:9464").metrics_address == ("127.0.0.1", 9464)
+    assert Settings(metrics_bind="[::1]:9464").metrics_address == ("::1", 9464)
+    for wrong in ("9464", "127.0.0.1:", ":9464", "127.0.0.1:port", "127.0.0.1:70000"):
+        with pytest.raises(ValueError, match="metrics_bind is host:port"):
+            Settings(metrics_bind=wrong)
 
 
 async def test_scim_requests_are_counted_by_tenant_operation_status_and_idp_family(
@@ -154,15 +163,19 @@ async def test_journal_entries_are_counted_queued_written_and_dropped(
     for name in ("ada", "grace", "linus"):
         await scim.create_user(name)
     await services.journal.flush()
+    # An entry of a tenant deleted meanwhile is discarded when the batch is written.
+    entry = {"tenant": "gone", "at": datetime.now(UTC), "method": "GET", "path": "/", "status": 200}
+    assert services.journal.record(entry)
+    await services.journal.flush()
     # A full queue drops: a journal of one entry, on the same database.
     small = ProvisioningJournal(services.database, max_queue=1)
-    entry = {"tenant": "acme", "at": datetime.now(UTC), "method": "GET", "path": "/", "status": 200}
     assert small.record(entry) and not small.record(entry)
     delta = Delta(before, await scrape(client))
 
     journal = "scim_journal_entries_total"
-    assert delta(journal, outcome="queued") == 4  # three requests, and the small journal's one
+    assert delta(journal, outcome="queued") == 5  # three requests, "gone", the small journal's
     assert delta(journal, outcome="written") == 3
+    assert delta(journal, outcome="discarded") == 1
     assert delta(journal, outcome="dropped") == 1
     assert delta(journal, outcome="failed") == 0
 

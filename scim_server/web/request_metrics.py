@@ -69,23 +69,28 @@ async def count_requests(request: web.Request, handler: Handler) -> web.StreamRe
     tally = metrics.RequestTally()
     request[REQUEST_TALLY] = tally
     started = time.perf_counter()
-    status = 500  # unless the handler answers or raises an HTTP status of its own
     try:
         with metrics.tallying(tally):
             response = await handler(request)
-        status = response.status
-        return response
     except web.HTTPException as answer:  # a redirect, raised (the errors are answered below)
-        status = answer.status
+        _count(request, tally, answer.status, started)
         raise
-    finally:
-        operation = operation_name(request)
-        labels = {
-            "tenant": tally.tenant,
-            "operation": operation,
-            "status": str(status),
-            "idp": idp_family(request.headers.get("User-Agent")),
-        }
-        metrics.REQUESTS.labels(**labels).inc()
-        metrics.REQUEST_DURATION.labels(**labels).observe(time.perf_counter() - started)
-        metrics.DATABASE_COMMANDS.labels(operation=operation).observe(tally.command_count)
+    except Exception:  # nothing below lets one through: were it to, the client gets a 500
+        _count(request, tally, 500, started)
+        raise
+    # A request cancelled (the server stopping) was not answered, and is not counted.
+    _count(request, tally, response.status, started)
+    return response
+
+
+def _count(request: web.Request, tally: metrics.RequestTally, status: int, started: float) -> None:
+    operation = operation_name(request)
+    labels = {
+        "tenant": tally.tenant,
+        "operation": operation,
+        "status": str(status),
+        "idp": idp_family(request.headers.get("User-Agent")),
+    }
+    metrics.REQUESTS.labels(**labels).inc()
+    metrics.REQUEST_DURATION.labels(**labels).observe(time.perf_counter() - started)
+    metrics.DATABASE_COMMANDS.labels(operation=operation).observe(tally.command_count)
