@@ -15,10 +15,13 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -222,9 +225,28 @@ async def test_scrapes_are_not_journaled(client: TestClient[Any, Any], scim: Sci
 # -- served: scim-server serve as a subprocess ---------------------------------------------------
 
 
+@dataclass
+class Served:
+    process: subprocess.Popen[str]
+    url: str
+    metrics_url: str
+
+    def counting_directory(self) -> Path:
+        """The directory the workers count in: they inherited it in their environment."""
+        for worker in psutil.Process(self.process.pid).children():
+            directory = worker.environ().get("PROMETHEUS_MULTIPROC_DIR")
+            if directory:
+                return Path(directory)
+        raise AssertionError("no worker counts in a directory")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        assert self.process.wait(timeout=40) == 0
+
+
 @pytest.fixture
-def two_workers_metrics_apart(mongodb_uri: str) -> Iterator[tuple[str, str]]:
-    """``serve --workers 2 --metrics-bind``: (the main URL, the metrics listener's URL)."""
+def two_workers_metrics_apart(mongodb_uri: str) -> Iterator[Served]:
+    """``serve --workers 2 --metrics-bind``, on the suite's store."""
     port, metrics_port = free_port(), free_port()
     command = [sys.executable, "-m", "scim_server", "serve", "--workers", "2"]
     command += ["--port", str(port), "--metrics-bind", f"127.0.0.1:{metrics_port}"]
@@ -235,16 +257,18 @@ def two_workers_metrics_apart(mongodb_uri: str) -> Iterator[tuple[str, str]]:
     banner = process.stdout.readline()
     assert "listening on" in banner, banner
     try:
-        yield f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}"
+        yield Served(process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}")
     finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=40) == 0
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 async def test_two_workers_answer_every_scrape_with_the_totals_of_both(
-    two_workers_metrics_apart: tuple[str, str],
+    two_workers_metrics_apart: Served,
 ) -> None:
-    url, metrics_url = two_workers_metrics_apart
+    served = two_workers_metrics_apart
+    url, metrics_url = served.url, served.metrics_url
     requests = 40
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{url}/admin/tenants", json={"name": "acme"}, headers=ADMIN) as r:
@@ -274,11 +298,17 @@ async def test_two_workers_answer_every_scrape_with_the_totals_of_both(
         async with http.get(f"{metrics_url}/Users") as response:
             assert response.status == 404
 
+    # Each start counts in a private directory of its own, removed when the server stops.
+    directory = served.counting_directory()
+    assert list(directory.glob("counter_*.db"))
+    served.stop()
+    assert not directory.exists()
+
 
 @pytest.mark.skipif(
     os.environ.get("MONGODB_URI") is not None, reason="supervises the embedded store"
 )
-async def test_a_store_killed_outright_is_counted_as_restarted(tmp_path: Any) -> None:
+async def test_a_store_killed_outright_is_counted_as_restarted(tmp_path: Path) -> None:
     process, url = start_server(tmp_path / "data")
     try:
         async with aiohttp.ClientSession() as http:
