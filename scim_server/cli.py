@@ -21,7 +21,22 @@ def _serve(args: argparse.Namespace) -> int:
     from scim_server.embedded import EmbeddedStoreError
     from scim_server.server import serve
 
-    settings = Settings.from_env(
+    try:
+        settings = _settings(args)
+    except ValueError as error:  # a setting out of shape: said in one line, as argparse does
+        print(f"scim-server: {error}", file=sys.stderr)
+        return 2
+    try:
+        serve(settings)
+    except EmbeddedStoreError as error:
+        print(f"scim-server: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The environment's settings, overridden by the flags given."""
+    return Settings.from_env(
         host=args.host,
         port=args.port,
         public_url=args.public_url,
@@ -43,12 +58,6 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         metrics_bind=args.metrics_bind,
     )
-    try:
-        serve(settings)
-    except EmbeddedStoreError as error:
-        print(f"scim-server: {error}", file=sys.stderr)
-        return 1
-    return 0
 
 
 class AdminClient:

@@ -104,13 +104,20 @@ class Settings:
             if variable in environ and environ[variable] != "":
                 raw = environ[variable]
                 if types[name] == "int":
-                    values[name] = int(raw)
+                    values[name] = _integer(variable, raw)
                 elif types[name] == "bool":
                     values[name] = _boolean(variable, raw)
                 else:
                     values[name] = raw
         values.update({key: value for key, value in overrides.items() if value is not None})
         return replace(cls(), **values)
+
+
+def _integer(variable: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{variable} is a whole number, not {raw!r}") from None
 
 
 def _boolean(variable: str, raw: str) -> bool:

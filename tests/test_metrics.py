@@ -325,3 +325,23 @@ async def test_a_store_killed_outright_is_counted_as_restarted(tmp_path: Path) -
     assert value(samples, "scim_store_restarts_total", outcome="restarted") == 1
     assert value(samples, "scim_store_restarts_total", outcome="failed") == 0
     assert value(samples, "scim_requests_total", operation="ready", status="200") >= 2
+
+
+@pytest.mark.parametrize(
+    ("flags", "environment", "message"),
+    [
+        (["--metrics-bind", "nonsense"], {}, "metrics_bind is host:port"),
+        ([], {"SCIM_METRICS_BIND": "127.0.0.1:port"}, "metrics_bind is host:port"),
+        ([], {"SCIM_PORT": "eighty"}, "SCIM_PORT"),  # a sibling: any setting out of shape
+    ],
+)
+def test_a_bad_setting_fails_serve_with_status_2_and_one_line(
+    flags: list[str], environment: dict[str, str], message: str
+) -> None:
+    command = [sys.executable, "-m", "scim_server", "serve", *flags]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, **environment}, timeout=60
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("scim-server: ") and message in done.stderr, done.stderr
+    assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr

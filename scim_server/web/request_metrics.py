@@ -18,6 +18,7 @@ from aiohttp.typedefs import Handler
 from scim_server import metrics
 from scim_server.core.clients import idp_family
 from scim_server.models import KINDS
+from scim_server.web.metrics import PATH as METRICS_PATH
 from scim_server.web.routes import SCIM
 from scim_server.web.sso import SSO
 
@@ -35,7 +36,7 @@ SCIM_OPERATIONS = {
     "Schemas": "discovery",
 }
 """The operation of each SCIM route that is not a resource type's (``users.get`` and so on)."""
-ROOT_OPERATIONS = {"/healthz": "health", "/readyz": "ready", "/metrics": "metrics"}
+ROOT_OPERATIONS = {"/healthz": "health", "/readyz": "ready", METRICS_PATH: "metrics"}
 OTHER = "other"
 
 
