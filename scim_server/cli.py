@@ -21,7 +21,22 @@ def _serve(args: argparse.Namespace) -> int:
     from scim_server.embedded import EmbeddedStoreError
     from scim_server.server import serve
 
-    settings = Settings.from_env(
+    try:
+        settings = _settings(args)
+    except ValueError as error:  # a setting out of shape: said in one line, as argparse does
+        print(f"scim-server: {error}", file=sys.stderr)
+        return 2
+    try:
+        serve(settings)
+    except EmbeddedStoreError as error:
+        print(f"scim-server: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The environment's settings, overridden by the flags given."""
+    return Settings.from_env(
         host=args.host,
         port=args.port,
         public_url=args.public_url,
@@ -42,13 +57,8 @@ def _serve(args: argparse.Namespace) -> int:
         journal_enabled=args.journal,
         journal_ttl_seconds=args.journal_ttl_seconds,
         log_level=args.log_level,
+        metrics_bind=args.metrics_bind,
     )
-    try:
-        serve(settings)
-    except EmbeddedStoreError as error:
-        print(f"scim-server: {error}", file=sys.stderr)
-        return 1
-    return 0
 
 
 class AdminClient:
@@ -284,6 +294,12 @@ def _parser() -> argparse.ArgumentParser:
         help="how long journal entries are kept (SCIM_JOURNAL_TTL_SECONDS, default 604800: 7 days)",
     )
     serve.add_argument("--log-level", help="log level (SCIM_LOG_LEVEL, default INFO)")
+    serve.add_argument(
+        "--metrics-bind",
+        help="host:port of a separate listener serving /metrics without a token, such as "
+        "127.0.0.1:9464 (SCIM_METRICS_BIND; unset, the main port serves it behind the admin "
+        "token)",
+    )
     serve.set_defaults(handler=_serve)
 
     def admin_options(command: argparse.ArgumentParser) -> None:

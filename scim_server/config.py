@@ -28,6 +28,7 @@ ENVIRONMENT = {
     "journal_enabled": "SCIM_JOURNAL",
     "journal_ttl_seconds": "SCIM_JOURNAL_TTL_SECONDS",
     "log_level": "SCIM_LOG_LEVEL",
+    "metrics_bind": "SCIM_METRICS_BIND",
 }
 
 
@@ -72,6 +73,10 @@ class Settings:
     journal_ttl_seconds: int = 7 * 24 * 3600
     """How long a journal entry is kept (a TTL index on ``at``)."""
     log_level: str = "INFO"
+    metrics_bind: str | None = None
+    """``host:port`` of a separate listener serving ``/metrics`` without a token (for a
+    Prometheus inside the private network); unset, the main port serves it behind the admin
+    token."""
 
     def __post_init__(self) -> None:
         if self.group_patch_response not in ("resource", "no-content"):
@@ -82,6 +87,19 @@ class Settings:
             raise ValueError("store_restarts is zero or a positive number of restarts")
         if self.journal_ttl_seconds <= 0:
             raise ValueError("journal_ttl_seconds is a positive number of seconds")
+        if self.metrics_bind is not None:
+            self.metrics_address  # noqa: B018 (checked now: a bad address fails at start-up)
+
+    @property
+    def metrics_address(self) -> tuple[str, int]:
+        """``metrics_bind`` as (host, port); a bracketed IPv6 host loses its brackets."""
+        host, _, port = (self.metrics_bind or "").rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(
+                f"metrics_bind is host:port, such as 127.0.0.1:9464: {self.metrics_bind!r}"
+            )
+        return host, int(port)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -93,13 +111,20 @@ class Settings:
             if variable in environ and environ[variable] != "":
                 raw = environ[variable]
                 if types[name] == "int":
-                    values[name] = int(raw)
+                    values[name] = _integer(variable, raw)
                 elif types[name] == "bool":
                     values[name] = _boolean(variable, raw)
                 else:
                     values[name] = raw
         values.update({key: value for key, value in overrides.items() if value is not None})
         return replace(cls(), **values)
+
+
+def _integer(variable: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{variable} is a whole number, not {raw!r}") from None
 
 
 def _boolean(variable: str, raw: str) -> bool:

@@ -21,6 +21,8 @@ from pathlib import Path
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from scim_server import metrics
+
 log = logging.getLogger(__name__)
 
 MODULE = "secantus"
@@ -236,8 +238,10 @@ class StoreSupervisor:
             try:
                 self.store.start(RESTART_TIMEOUT)
             except EmbeddedStoreError as error:
+                metrics.STORE_RESTARTS.labels(outcome="failed").inc()
                 log.error("restart %d of %d failed: %s", self._restarts, len(self._delays), error)
                 continue
+            metrics.STORE_RESTARTS.labels(outcome="restarted").inc()
             log.warning("embedded SecantusDB restarted (restart %d in a row)", self._restarts)
             return True
         return False

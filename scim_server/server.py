@@ -23,9 +23,11 @@ from multiprocessing.synchronize import Event
 
 from aiohttp import web
 
+from scim_server import metrics
 from scim_server.config import Settings
 from scim_server.embedded import EmbeddedMongo, EmbeddedStoreError, StoreSupervisor
 from scim_server.web.app import create_app
+from scim_server.web.metrics import metrics_application
 from scim_server.web.state import SERVICES
 
 log = logging.getLogger(__name__)
@@ -36,8 +38,17 @@ ANNOUNCE_POLL_SECONDS = 0.2
 
 
 def serve(settings: Settings) -> None:
-    """Run the server until SIGTERM or SIGINT; raise ``EmbeddedStoreError`` if the store is lost."""
+    """Run the server until SIGTERM or SIGINT; raise ``EmbeddedStoreError`` if the store is lost.
+
+    Every process of this run (this one, which supervises the store, and each worker) counts
+    its metrics in one private directory, read whole by every scrape; it goes at the end.
+    """
     _configure_logging(settings)
+    with metrics.shared_across_processes():
+        _serve_on_store(settings)
+
+
+def _serve_on_store(settings: Settings) -> None:
     if settings.mongodb_uri:
         _serve(settings, "MongoDB at MONGODB_URI")  # the operator's: never supervised here
         return
@@ -135,6 +146,7 @@ def _supervise(settings: Settings, store: str, on_stop: Callable[[], None] | Non
         for worker in workers:
             if worker.pid is not None:  # started
                 worker.join()
+                metrics.process_exited(worker.pid)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -164,6 +176,12 @@ async def _run(
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port)
     await site.start()
+    metrics_runner = None
+    if settings.metrics_bind is not None:  # every worker listens: any of them answers a scrape
+        metrics_runner = web.AppRunner(metrics_application(), handle_signals=False, access_log=None)
+        await metrics_runner.setup()
+        host, port = settings.metrics_address
+        await web.TCPSite(metrics_runner, host, port, reuse_port=reuse_port).start()
     if announce:
         services = app[SERVICES]
         print(
@@ -178,6 +196,8 @@ async def _run(
     log.info("shutting down: finishing in-flight requests")
     # cleanup() stops accepting, lets in-flight requests finish, then closes the database.
     await runner.cleanup()
+    if metrics_runner is not None:
+        await metrics_runner.cleanup()
 
 
 def _announcement(settings: Settings, store: str, admin_token: str, generated: bool) -> str:

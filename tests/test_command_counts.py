@@ -1,63 +1,66 @@
 """The database commands each SCIM operation costs, pinned: a refactoring must not add any.
 
-Counted with a PyMongo command listener on the server's own client, per request, over
-real HTTP. Only the resources' and memberships' collections are counted (the token
-check's cached lookups and the journal are not the operation's own cost).
+Counted per request, over real HTTP, by the server's own mechanism: the command listener on
+its client counts into the request's tally (the one ``scim_request_database_commands`` is
+fed from), read here when the response is prepared. Only the resources' and memberships'
+collections are counted (the token check's cached lookups are not the operation's own cost).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pymongo import monitoring
+from aiohttp import web
+from aiohttp.test_utils import TestClient
 
+from scim_server.config import Settings
+from scim_server.web.app import create_app
+from scim_server.web.request_metrics import REQUEST_TALLY
 from tests.support.scim import Scim
 from tests.support.urns import GROUP, PATCH_OP, USER
 
 COUNTED = frozenset({"users", "groups", "memberships", "seats", "tenants"})
 
 
-class Commands(monitoring.CommandListener):
-    """The commands started on the counted collections while ``counting``."""
+class Commands:
+    """The commands each request started on the counted collections, by command name."""
 
     def __init__(self) -> None:
-        self.counting = False
-        self.seen: Counter[str] = Counter()
+        self.answered: list[Counter[str]] = []
 
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        target = event.command.get(event.command_name)
-        if self.counting and isinstance(target, str) and target in COUNTED:
-            self.seen[event.command_name] += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        """Only starts are counted."""
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        """Only starts are counted."""
+    async def prepared(self, request: web.Request, _response: web.StreamResponse) -> None:
+        tally = request[REQUEST_TALLY]
+        seen: Counter[str] = Counter()
+        for (collection, command), count in tally.commands.items():
+            if collection in COUNTED:
+                seen[command] += count
+        self.answered.append(seen)
 
     async def of(self, request: Any) -> dict[str, int]:
         """The commands one awaited request costs, by command name."""
-        self.seen.clear()
-        self.counting = True
-        try:
-            response = await request
-            assert response.status < 400, await response.text()
-        finally:
-            self.counting = False
-        return dict(self.seen)
-
-
-_LISTENER = Commands()
-monitoring.register(_LISTENER)
+        self.answered.clear()
+        response = await request
+        assert response.status < 400, await response.text()
+        (seen,) = self.answered
+        return dict(seen)
 
 
 @pytest.fixture
-def commands() -> Iterator[Commands]:
-    yield _LISTENER
-    _LISTENER.counting = False
+def commands() -> Commands:
+    return Commands()
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: Any, settings: Settings, mongo_db: Any, commands: Commands
+) -> TestClient[Any, Any]:
+    """The suite's client, on an application that hands each request's tally to ``commands``."""
+    app = create_app(settings)
+    app.on_response_prepare.append(commands.prepared)
+    client: TestClient[Any, Any] = await aiohttp_client(app)
+    return client
 
 
 async def test_each_user_operation_costs_the_commands_it_always_did(

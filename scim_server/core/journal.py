@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from scim_server import metrics
 from scim_server.storage.database import Database, Document
 from scim_server.storage.journal import JournalEntry, JournalRepository
 
@@ -230,9 +231,11 @@ class ProvisioningJournal:
             self._queue.put_nowait(record)
         except asyncio.QueueFull:
             self.dropped += 1
+            metrics.JOURNAL_ENTRIES.labels(outcome="dropped").inc()
             if self.dropped == 1 or self.dropped % 1000 == 0:
                 log.warning("provisioning journal queue full: %d entries dropped", self.dropped)
             return False
+        metrics.JOURNAL_ENTRIES.labels(outcome="queued").inc()
         self._wake.set()
         return True
 
@@ -299,22 +302,26 @@ class ProvisioningJournal:
             self._lose(len(batch), error)
             return
         entries = [entry for entry in batch if entry.tenant in existing]
+        metrics.JOURNAL_ENTRIES.labels(outcome="discarded").inc(len(batch) - len(entries))
         try:
             refused = await self.repository.insert(entries)
         except Exception:  # not sent at all: find the entries at fault
             storable = [entry for entry in entries if self.repository.storable(entry)]
             self._lose(len(entries) - len(storable), "not encodable as BSON")
+            entries = storable
             try:
-                refused = await self.repository.insert(storable)
+                refused = await self.repository.insert(entries)
             except Exception as error:
-                self._lose(len(storable), error)
+                self._lose(len(entries), error)
                 return
+        metrics.JOURNAL_ENTRIES.labels(outcome="written").inc(len(entries) - len(refused))
         if refused:
             self._lose(len(refused), refused[0])
 
     def _lose(self, count: int, reason: object) -> None:
         if count:
             self.failed += count
+            metrics.JOURNAL_ENTRIES.labels(outcome="failed").inc(count)
             log.warning(
                 "provisioning journal: %d entries not written (%d in all): %s",
                 count,

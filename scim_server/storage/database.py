@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 import pymongo
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel, WriteConcern
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel, WriteConcern, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
@@ -33,6 +33,7 @@ from pymongo.errors import (
     WriteError,
 )
 
+from scim_server import metrics
 from scim_server.storage.errors import StorageError, StorageUnavailable, WriteRefused
 
 Document = dict[str, Any]
@@ -160,6 +161,25 @@ def translate_driver_errors(cls: C) -> C:
     return cls
 
 
+class CommandCounter(monitoring.CommandListener):
+    """Counts every command the server's client starts into the request it serves.
+
+    PyMongo calls ``started`` in the task running the command, so the request's tally
+    (``metrics.tallying``) is the one in that task's context; commands of no request (the
+    journal's background writes) count nowhere.
+    """
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        target = event.command.get(event.command_name)
+        metrics.count_command(target if isinstance(target, str) else "", event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        """Only starts are counted."""
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        """Only starts are counted."""
+
+
 class ServerSecret(NamedTuple):
     """A server-wide secret and whether the call that returned it generated it."""
 
@@ -178,7 +198,11 @@ class Database:
     @classmethod
     def connect(cls, uri: str, name: str) -> Database:
         client: AsyncMongoClient[Document] = AsyncMongoClient(
-            uri, serverSelectionTimeoutMS=5000, connectTimeoutMS=5000, tz_aware=True
+            uri,
+            serverSelectionTimeoutMS=5000,
+            connectTimeoutMS=5000,
+            tz_aware=True,
+            event_listeners=[CommandCounter()],
         )
         # Provisioning data must survive a crash: every write waits for the journal.
         database = client.get_database(name, write_concern=WriteConcern(w=1, j=True))

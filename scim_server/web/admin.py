@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from scim2_models import InvalidValueException, NotFoundException, UnauthorizedException
 
+from scim_server import metrics
 from scim_server.core.journal import body_view
 from scim_server.storage.tenants import TokenRecord
 from scim_server.web.responses import json_response, read_object
@@ -29,9 +30,8 @@ MAX_TOKEN_TTL_SECONDS = 100 * 365 * 24 * 3600
 the expiry date cannot be written (a ``datetime`` ends in the year 9999)."""
 
 
-@web.middleware
-async def admin_token_required(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every admin route needs ``Authorization: Bearer <admin token>``."""
+def check_admin_token(request: web.Request) -> None:
+    """Refuse (401) a request without ``Authorization: Bearer <admin token>``."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise UnauthorizedException(detail="the admin token is required")
@@ -40,12 +40,20 @@ async def admin_token_required(request: web.Request, handler: Handler) -> web.St
     expected = services(request).admin_token.encode("utf-8")
     if not hmac.compare_digest(header_bytes(token.strip()), expected):
         raise UnauthorizedException(detail="the admin token is not valid")
+
+
+@web.middleware
+async def admin_token_required(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every admin route needs the admin token."""
+    check_admin_token(request)
     return await handler(request)
 
 
 async def existing_tenant(request: web.Request) -> str:
     """The ``{name}`` of the route, once it is known to be a tenant (404 otherwise)."""
-    return (await services(request).tenancy.require(request.match_info["name"])).name
+    name = (await services(request).tenancy.require(request.match_info["name"])).name
+    metrics.attribute_to_tenant(name)
+    return name
 
 
 def _ttl(body: dict[str, Any]) -> int | None:

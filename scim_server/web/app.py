@@ -21,6 +21,7 @@ from scim_server.storage.sso import SsoRepository
 from scim_server.storage.tenants import TenantRepository
 from scim_server.web.journaling import journal_bodies, journal_requests
 from scim_server.web.middleware import PARSER_LIMITS, body_limit, scim_errors
+from scim_server.web.request_metrics import count_requests
 from scim_server.web.routes import BULK, add_routes
 from scim_server.web.state import SERVICES, Services
 
@@ -37,7 +38,8 @@ def create_app(settings: Settings) -> web.Application:
         raise ValueError("create_app needs a MongoDB URI; `scim-server serve` starts one")
     app = web.Application(
         middlewares=[
-            journal_requests,  # outermost: it sees the final status, errors included
+            count_requests,  # outermost: final status and whole duration, for /metrics
+            journal_requests,  # it sees the final status, errors included
             scim_errors,
             body_limit(settings.max_body_bytes, {BULK: settings.bulk_max_payload_bytes}),
             journal_bodies,  # innermost: it sees the request the handler read the body of
@@ -46,7 +48,7 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=max(settings.max_body_bytes, settings.bulk_max_payload_bytes),
         handler_args=PARSER_LIMITS,
     )
-    add_routes(app)
+    add_routes(app, metrics_on_main_port=settings.metrics_bind is None)
     app.cleanup_ctx.append(_services(settings))
     return app
 

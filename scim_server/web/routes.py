@@ -6,7 +6,7 @@ from aiohttp import web
 from scim2_models import NotImplementedException
 
 from scim_server.models import KINDS
-from scim_server.web import admin, bulk, discovery, seats_admin, sso_admin
+from scim_server.web import admin, bulk, discovery, metrics, seats_admin, sso_admin
 from scim_server.web.crud import ResourceEndpoints, search_all
 from scim_server.web.sso import add_sso_routes
 from scim_server.web.state import services
@@ -66,10 +66,13 @@ def admin_application() -> web.Application:
     return admin_app
 
 
-def add_routes(app: web.Application) -> None:
+def add_routes(app: web.Application, *, metrics_on_main_port: bool = True) -> None:
+    """Every route; ``/metrics`` (behind the admin token) unless it has a listener of its own."""
     router = app.router
     router.add_get("/healthz", health)
     router.add_get("/readyz", ready)
+    if metrics_on_main_port:
+        router.add_get(metrics.PATH, metrics.guarded_exposition)
 
     app.add_subapp("/admin", admin_application())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from scim_server import metrics
 from scim_server.core.scope import Scope
 from scim_server.web.responses import public_root
 from scim_server.web.state import services
@@ -17,4 +18,5 @@ async def authenticated_scope(request: web.Request) -> Scope:
     """Authenticate the request for the tenant its URL names (401 otherwise)."""
     tenant = request.match_info["tenant"]
     await services(request).tokens.authenticate(tenant, request.headers.get("Authorization"))
+    metrics.attribute_to_tenant(tenant)
     return Scope(tenant=tenant, base_url=base_url(request, tenant))

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from samlkit.authn_request import AuthnRequest, build_authn_request, new_request_id
 from samlkit.bindings import encode_redirect
+from scim_server import metrics
 from scim_server.core.directory import UserRecord
 from scim_server.core.errors import SeatLimitExceeded
 from scim_server.core.passwords import hash_password_sync, verify_password_sync
@@ -162,6 +163,7 @@ class SingleSignOn:
         settings = await self.stored_settings.get(tenant)
         if settings is None:
             raise SignInFailed(f"no tenant {tenant!r}")
+        metrics.attribute_to_tenant(tenant)
         return settings
 
     # -- starting ----------------------------------------------------------------------------
@@ -502,6 +504,9 @@ class SingleSignOn:
     async def _log(
         self, tenant: str, origin: Origin, now: datetime, outcome: str, **details: Any
     ) -> None:
+        """Record a sign-in attempt in the tenant's log, and count it (by protocol and outcome)."""
+        protocol = "password" if details.get("flow") == "password" else "saml"
+        metrics.SIGN_INS.labels(protocol=protocol, outcome=outcome).inc()
         await self.repository.record(
             tenant, {"at": now, "outcome": outcome, "client": origin.client, **details}
         )
