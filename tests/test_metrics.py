@@ -36,9 +36,9 @@ from scim_server.core.journal import ProvisioningJournal
 from scim_server.embedded import MODULE, free_port
 from scim_server.web.state import SERVICES
 from tests.support.scim import ADMIN, ADMIN_TOKEN, Scim, scim_error
+from tests.support.served import Server, start_server
 from tests.support.sso import connect_sso, person
 from tests.support.urns import PATCH_OP, USER
-from tests.test_store_supervision import Server, start_server
 
 OKTA = {"User-Agent": "Okta SCIM Client 1.0.0"}
 ENTRA = {"User-Agent": "Microsoft Azure AD SCIM provisioning"}
@@ -325,7 +325,7 @@ async def test_a_store_killed_outright_is_counted_as_restarted(tmp_path: Path) -
     process, url = start_server(tmp_path / "data")
     try:
         async with aiohttp.ClientSession() as http:
-            server = Server(process, url, tmp_path / "data", http, token=ADMIN_TOKEN)
+            server = Server(process, url, tmp_path / "data", http, workers=1, token=ADMIN_TOKEN)
             await server.wait_ready()
             server.store().send_signal(signal.SIGKILL)
             await server.wait_ready()

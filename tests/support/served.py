@@ -1,0 +1,100 @@
+"""A real ``scim-server serve`` subprocess on its own embedded store, and its store child."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+
+from scim_server.embedded import MODULE, free_port, restart_delays
+from tests.support.scim import ADMIN_TOKEN
+from tests.support.urns import USER
+
+STORE_RESTARTS = 3
+"""Restarts in a row the servers here give their store: enough for a store killed twice, and
+the give-up test waits 3.5 s of back-off rather than the default 15.5 s."""
+
+# Long enough for every restart the supervisor tries, on a busy machine.
+WAIT_SECONDS = sum(restart_delays(STORE_RESTARTS)) + 45
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    url: str
+    data_dir: Path
+    http: aiohttp.ClientSession
+    workers: int
+    token: str = ""
+
+    def store(self) -> psutil.Process:
+        """The SecantusDB child of the server process (the parent owns it, whatever the workers)."""
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            for child in psutil.Process(self.process.pid).children():
+                try:
+                    # A store that died and is not reaped yet still "runs" for psutil.
+                    alive = child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+                    if f"-m {MODULE} " in " ".join(child.cmdline()) and alive:
+                        return child
+                except psutil.NoSuchProcess:
+                    continue
+            time.sleep(0.1)
+        raise AssertionError("no SecantusDB child")
+
+    async def request(
+        self, method: str, path: str, json: Any = None, token: str | None = None
+    ) -> tuple[int, dict[str, str], Any]:
+        headers = {"Authorization": f"Bearer {token or self.token}"}
+        async with self.http.request(method, self.url + path, json=json, headers=headers) as r:
+            body = await r.json(content_type=None) if r.content_length != 0 else None
+            return r.status, dict(r.headers), body
+
+    async def create_user(self, name: str) -> tuple[int, Any]:
+        status, _, body = await self.request(
+            "POST", "/scim/v2/acme/Users", {"schemas": [USER], "userName": name}
+        )
+        return status, body
+
+    async def wait_ready(self) -> list[tuple[int, int, dict[str, str], Any]]:
+        """Poll ``/healthz`` and ``/readyz`` until ready: every (healthz, readyz, headers, body)."""
+        seen = []
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            health, _, _ = await self.request("GET", "/healthz")
+            status, headers, body = await self.request("GET", "/readyz")
+            seen.append((health, status, headers, body))
+            if status == 200:
+                return seen
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"not ready again within {WAIT_SECONDS}s: {seen[-1]}")
+
+
+def start_server(data_dir: Path, workers: int = 1) -> tuple[subprocess.Popen[str], str]:
+    """``scim-server serve`` on its own embedded store in ``data_dir``, once it has announced."""
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
+    command = [sys.executable, "-m", "scim_server", "serve", "--port", str(port)]
+    command += ["--data-dir", str(data_dir), "--workers", str(workers)]
+    command += ["--store-restarts", str(STORE_RESTARTS)]
+    command += ["--admin-token", ADMIN_TOKEN, "--log-level", "WARNING"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=environment)
+    assert process.stdout is not None
+    banner = process.stdout.readline()
+    assert "listening on" in banner, banner
+    return process, f"http://127.0.0.1:{port}"
+
+
+async def stopped(process: subprocess.Popen[str], timeout: float) -> tuple[int, float]:
+    """Wait for ``process`` to exit: its exit status and how long it took."""
+    started = time.monotonic()
+    returncode = await asyncio.to_thread(process.wait, timeout)
+    return returncode, time.monotonic() - started
