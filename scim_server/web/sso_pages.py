@@ -28,7 +28,7 @@ STYLE = (
     "button,.button{display:inline-block;font:inherit;font-size:1rem;padding:.5rem 1.2rem;"
     "border:1px solid var(--accent);border-radius:.3rem;background:var(--accent);"
     "color:var(--on-accent);text-decoration:none;cursor:pointer}"
-    "a{color:var(--accent)}a.button{color:var(--on-accent)}"
+    "a{color:var(--link)}a.button{color:var(--on-accent)}"
     "input{font:inherit;padding:.3rem;width:16rem}label{display:block}"
     ".alt{margin-top:2rem;padding-top:1rem;border-top:1px solid #ccd}"
     "#brand{display:flex;align-items:center;gap:.8rem;padding-bottom:.8rem;"
@@ -73,6 +73,11 @@ class Brand:
         dark = (accent + 0.05) / (_luminance(DARK_TEXT) + 0.05)
         return "#ffffff" if white >= dark else DARK_TEXT
 
+    @property
+    def link(self) -> str:
+        """Links in the accent colour when it reads on the white page, else in the text's."""
+        return self.accent if self.on_accent == "#ffffff" else DARK_TEXT
+
 
 def _luminance(color: str) -> float:
     """The relative luminance of a ``#rrggbb`` colour (WCAG 2.1)."""
@@ -88,7 +93,7 @@ def _page(brand: Brand, title: str, body: str) -> str:
         if brand.logo_url
         else ""
     )
-    colours = f":root{{--accent:{brand.accent};--on-accent:{brand.on_accent}}}"
+    colours = f":root{{--accent:{brand.accent};--on-accent:{brand.on_accent};--link:{brand.link}}}"
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width">'
