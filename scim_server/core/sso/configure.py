@@ -117,20 +117,24 @@ def base_url(path: str, value: Any) -> str:
     return url.rstrip("/")
 
 
+def _string(path: str, value: Any, valid: Callable[[str], object], message: str) -> str:
+    """``value`` if it is a string ``valid`` accepts; else the refusal ``message`` names."""
+    if not isinstance(value, str) or not valid(value):
+        raise _refuse(path, message)
+    return value
+
+
 def display_name(path: str, value: Any) -> str:
     """A name shown as a page's heading: one line of printable text, not too long to fit."""
-    if not (
-        isinstance(value, str)
-        and 0 < len(value) <= MAX_DISPLAY_NAME
-        and value.isprintable()
-        and value == value.strip()
-    ):
-        raise _refuse(
-            path,
-            f"must be one line of 1 to {MAX_DISPLAY_NAME} printable characters, "
-            "not starting or ending with a space",
-        )
-    return value
+    return _string(
+        path,
+        value,
+        lambda name: (
+            0 < len(name) <= MAX_DISPLAY_NAME and name.isprintable() and name.strip() == name
+        ),
+        f"must be one line of 1 to {MAX_DISPLAY_NAME} printable characters, "
+        "not starting or ending with a space",
+    )
 
 
 def logo_url(path: str, value: Any) -> str:
@@ -138,20 +142,18 @@ def logo_url(path: str, value: Any) -> str:
     only, so no page carries a mixed-content or script (``javascript:``) URL, and not
     ``data:``, which a CSP could only allow as a whole scheme (and which would make the tenant
     document, read on every sign-in, as large as the image)."""
-    if not isinstance(value, str) or len(value) > MAX_LOGO_URL or not LOGO_URL.fullmatch(value):
-        raise _refuse(
-            path,
-            f"must be an https URL of at most {MAX_LOGO_URL} characters, with a host name, "
-            "no user info, fragment, space, quote, ';' or ','",
-        )
-    return value
+    return _string(
+        path,
+        value,
+        lambda url: len(url) <= MAX_LOGO_URL and LOGO_URL.fullmatch(url),
+        f"must be an https URL of at most {MAX_LOGO_URL} characters, with a host name, "
+        "no user info, fragment, space, quote, ';' or ','",
+    )
 
 
 def accent_color(path: str, value: Any) -> str:
     """A colour in ``#rrggbb`` form, kept lowercase."""
-    if not isinstance(value, str) or not ACCENT_COLOR.fullmatch(value):
-        raise _refuse(path, "must be a colour in #rrggbb form")
-    return value.lower()
+    return _string(path, value, ACCENT_COLOR.fullmatch, "must be a colour in #rrggbb form").lower()
 
 
 def pinned(settings: SsoSettings, root: str) -> SsoSettings:
