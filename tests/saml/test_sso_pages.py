@@ -3,15 +3,17 @@ over real HTTP (the same pages in Chromium: ``test_browser_pages.py``)."""
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
+import aiohttp
 import pytest
 
 from scim_server.core.sso.settings import SettingsStore
 from scim_server.storage.sso import SsoRepository
 from scim_server.web.state import SERVICES
 from tests.support.scim import ADMIN
-from tests.support.sso import Sso, person
+from tests.support.sso import Sso, person, set_seats
 from tests.support.stores import unreachable_database
 
 PASSWORD = "correct horse battery"
@@ -217,16 +219,52 @@ async def test_every_page_of_the_tenant_carries_its_branding(okta_sso: Sso) -> N
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "status"),
+    ("method", "path", "status", "allow"),
     [
-        ("GET", "/sso/acme/logout", 405),
-        ("POST", "/sso/acme/signed-out", 405),
-        ("GET", "/sso/acme/nowhere", 404),
-        ("GET", "/sso/nosuch/signed-out", 404),
+        ("GET", "/sso/acme/logout", 405, "POST"),
+        ("POST", "/sso/acme/signed-out", 405, "GET, HEAD"),
+        ("PUT", "/sso/acme/saml/acs", 405, "POST"),
+        ("GET", "/sso/acme/nowhere", 404, None),
+        ("GET", "/sso/nosuch/signed-out", 404, None),
+        ("GET", "/sso/nosuch/", 404, None),
     ],
 )
 async def test_a_wrong_method_or_path_under_sso_is_a_page_not_scim_json(
-    okta_sso: Sso, method: str, path: str, status: int
+    okta_sso: Sso, method: str, path: str, status: int, allow: str | None
 ) -> None:
     response = await okta_sso.client.request(method, path, allow_redirects=False)
     assert 'id="sso-error"' in await _text(response, status)
+    assert response.headers.get("Allow") == allow
+
+
+async def test_the_seat_test_report_and_repost_pages_carry_the_branding_too(
+    okta_sso: Sso,
+) -> None:
+    await _patch_sso(okta_sso, {"branding": {"display_name": "Acme Corp", "logo_url": LOGO}})
+    shown = '<span id="brand-name">Acme Corp</span>'
+
+    request_id = await okta_sso.start()
+    form = {"SAMLResponse": okta_sso.response(person(), in_response_to=request_id)}
+    # Posted from a browser without the binding cookie: the page that posts it again.
+    root = str(okta_sso.client.make_url(""))
+    async with (
+        aiohttp.ClientSession(base_url=root) as elsewhere,
+        elsewhere.post(f"{okta_sso.base}/saml/acs", data=form) as repost,
+    ):
+        text = await _text(repost, 200)
+        assert 'id="sso-repost"' in text and shown in text
+        policy = repost.headers["Content-Security-Policy"]
+        assert "img-src 'self' https://cdn.example.com/brand/acme-logo.png;" in policy
+        assert "script-src 'nonce-" in policy
+
+    await okta_sso.scim.create_user("first@example.com")
+    await set_seats(okta_sso.client, "acme", 1)
+    assert shown in await _text(await okta_sso.sign_in(person()), 403)
+
+    await _patch_sso(okta_sso, {"enabled": False})
+    ticket = await okta_sso.client.post("/admin/tenants/acme/sso/test", headers=ADMIN)
+    url = urllib.parse.urlsplit((await ticket.json())["url"])
+    request_id = await okta_sso.start(test=urllib.parse.parse_qs(url.query)["test"][0])
+    report = await okta_sso.post(okta_sso.response(person(), in_response_to=request_id))
+    text = await _text(report, 200)
+    assert 'id="test-result"' in text and shown in text
