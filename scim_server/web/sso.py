@@ -63,7 +63,7 @@ def _html(
         content_type="text/html",
         charset="utf-8",
         headers={
-            "Cache-Control": "no-store",
+            **NO_STORE,
             "X-Frame-Options": "DENY",
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
             f"img-src {images}; form-action 'self'; base-uri 'none'; "
@@ -94,16 +94,9 @@ async def read_form(request: web.Request) -> dict[str, str]:
 
 
 def html_errors(refused: pages.Failure) -> Callable[[Handler], Handler]:
-    """Turn every failure into a page, never a JSON error or a stack trace: a person is
-    looking. Redirects pass through.
-
-    A refused sign-in gets ``refused``, the page of the route it came through (a wrong
-    password is not a refused IdP answer); a full seat count, the seat page; a tenant or a page
-    that does not exist, the "not found" page. Any other failure gets the status the SCIM API
-    would answer (``scim_error``: 503 with ``Retry-After`` when the database is unavailable,
-    404 for a resource gone meanwhile, 500 for a failure of the server's own) on the page that
-    says so, and is written to the tenant's SSO log when the database can take it.
-    """
+    """Turn every failure of the handler into a page (:func:`_failure_page`), never a JSON
+    error or a stack trace: a person is looking. Redirects pass through. ``refused`` is the
+    page of a sign-in refused at this route: a wrong password is not a refused IdP answer."""
 
     def decorate(handler: Handler) -> Handler:
         async def wrapped(request: web.Request) -> web.StreamResponse:
@@ -116,50 +109,59 @@ def html_errors(refused: pages.Failure) -> Callable[[Handler], Handler]:
             except web.HTTPException as response:
                 if response.status < 400:
                     raise
-                missing = response.status in (404, 405)
-                page = _failure(
-                    await _failure_brand(request, tenant),
-                    tenant,
-                    pages.NO_SUCH_PAGE if missing else pages.BROKEN,
-                    response.status,
-                )
-                if isinstance(response, web.HTTPMethodNotAllowed):
-                    page.headers["Allow"] = ", ".join(sorted(response.allowed_methods))
-                return page
-            except UnreadableForm:
-                brand = await _failure_brand(request, tenant)
-                return _failure(brand, tenant, pages.BROKEN, 400)
-            except SignInFailed as failed:
-                brand = await _failure_brand(request, tenant)
-                if failed.page == "seats":
-                    return _html(pages.seat_limit_page(brand, home_path(tenant)), brand, 403)
-                if failed.page == "unknown":
-                    return _failure(brand, tenant, pages.NO_SUCH_PAGE, 404)
-                return _failure(brand, tenant, refused, 403)
+                return await _failure_page(request, tenant, refused, response)
             except Exception as error:
-                failure = scim_error(error, f"{request.method} {request.path}")
-                unavailable = isinstance(failure, DatabaseUnavailable)
-                if not unavailable:
-                    await _record_unexpected(request, tenant, error)
-                # When the database is away, asking it for the branding would only wait again.
-                brand = (
-                    pages.Brand.of(tenant, Branding())
-                    if unavailable
-                    else await _failure_brand(request, tenant)
-                )
-                page = _failure(
-                    brand,
-                    tenant,
-                    pages.UNAVAILABLE if unavailable else pages.BROKEN,
-                    error_status(failure),
-                )
-                if isinstance(failure, ServiceUnavailableException):
-                    page.headers["Retry-After"] = str(failure.retry_after_seconds)
-                return page
+                return await _failure_page(request, tenant, refused, error)
 
         return wrapped
 
     return decorate
+
+
+async def _failure_page(
+    request: web.Request, tenant: str, refused: pages.Failure, error: Exception
+) -> web.Response:
+    """The page for ``error``: a refused sign-in gets ``refused``; a full seat count, the seat
+    page; a tenant or a page that does not exist (or a method a page does not serve), the "not
+    found" page; a form no browser sends, the "something went wrong" page with 400.
+
+    Any other failure gets the status the SCIM API would answer (``scim_error``: 503 with
+    ``Retry-After`` when the database is unavailable, 404 for a resource gone meanwhile, 500
+    for a failure of the server's own) on the page that says so, and is written to the
+    tenant's SSO log when the database can take it.
+    """
+    if isinstance(error, web.HTTPException):
+        brand = await _failure_brand(request, tenant)
+        missing = isinstance(error, web.HTTPNotFound | web.HTTPMethodNotAllowed)
+        page = _failure(
+            brand, tenant, pages.NO_SUCH_PAGE if missing else pages.BROKEN, error.status
+        )
+        if isinstance(error, web.HTTPMethodNotAllowed):
+            page.headers["Allow"] = ", ".join(sorted(error.allowed_methods))
+        return page
+    if isinstance(error, UnreadableForm):
+        return _failure(await _failure_brand(request, tenant), tenant, pages.BROKEN, 400)
+    if isinstance(error, SignInFailed):
+        brand = await _failure_brand(request, tenant)
+        if error.page == "seats":
+            return _html(pages.seat_limit_page(brand, home_path(tenant)), brand, 403)
+        if error.page == "unknown":
+            return _failure(brand, tenant, pages.NO_SUCH_PAGE, 404)
+        return _failure(brand, tenant, refused, 403)
+    failure = scim_error(error, f"{request.method} {request.path}")
+    unavailable = isinstance(failure, DatabaseUnavailable)
+    if unavailable:
+        # Asking the database for the branding would only wait for it again.
+        brand = pages.Brand.of(tenant, Branding())
+    else:
+        await _record_unexpected(request, tenant, error)
+        brand = await _failure_brand(request, tenant)
+    page = _failure(
+        brand, tenant, pages.UNAVAILABLE if unavailable else pages.BROKEN, error_status(failure)
+    )
+    if isinstance(failure, ServiceUnavailableException):
+        page.headers["Retry-After"] = str(failure.retry_after_seconds)
+    return page
 
 
 def _failure(brand: pages.Brand, tenant: str, failure: pages.Failure, status: int) -> web.Response:
