@@ -4,10 +4,12 @@ over real HTTP (the same pages in Chromium: ``test_browser_pages.py``)."""
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Awaitable
 from typing import Any
 
 import aiohttp
 import pytest
+from pymongo import monitoring
 
 from scim_server.core.sso.settings import SettingsStore
 from scim_server.storage.sso import SsoRepository
@@ -268,3 +270,49 @@ async def test_the_seat_test_report_and_repost_pages_carry_the_branding_too(
     report = await okta_sso.post(okta_sso.response(person(), in_response_to=request_id))
     text = await _text(report, 200)
     assert 'id="test-result"' in text and shown in text
+
+
+# -- what branding costs: no read on the pages of a request that went well ---------------------
+
+
+class TenantReads(monitoring.CommandListener):
+    """The finds on the tenants collection (where the SSO settings and branding live)."""
+
+    def __init__(self) -> None:
+        self.counting = False
+        self.finds = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if self.counting and event.command_name == "find" and event.command["find"] == "tenants":
+            self.finds += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        """Only starts are counted."""
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        """Only starts are counted."""
+
+    async def of(self, request: Awaitable[Any]) -> int:
+        self.finds, self.counting = 0, True
+        try:
+            await request
+        finally:
+            self.counting = False
+        return self.finds
+
+
+_TENANT_READS = TenantReads()
+monitoring.register(_TENANT_READS)
+
+
+async def test_a_branded_page_reads_the_tenant_once_and_a_failure_page_once_more(
+    okta_sso: Sso,
+) -> None:
+    await _patch_sso(okta_sso, {"branding": {"display_name": "Acme Corp", "logo_url": LOGO}})
+    await okta_sso.scim.create_user("bob@example.com", password=PASSWORD)
+    client = okta_sso.client
+    assert await _TENANT_READS.of(client.get("/sso/acme/")) == 1
+    wrong = {"username": "bob@example.com", "password": "nope"}
+    # The sign-in reads the settings; the failure page reads the branding again.
+    assert await _TENANT_READS.of(client.post("/sso/acme/password", data=wrong)) == 2
+    assert await _TENANT_READS.of(client.get("/sso/acme/signed-out")) == 1
