@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from scim2_models import SCIMException
 
 from samlkit.metadata import sp_metadata
 from scim_server.core.errors import (
     DatabaseUnavailable,
+    MethodNotAllowedException,
     ServiceUnavailableException,
     error_status,
     scim_error,
@@ -38,6 +40,7 @@ from scim_server.web.state import services
 
 log = logging.getLogger(__name__)
 
+SSO_PREFIX = "/sso/"
 SSO = "/sso/{tenant}"
 SIGNED_OUT = "signed-out"
 """The page sign-out lands on, under the tenant's home."""
@@ -131,14 +134,13 @@ async def _failure_page(
     tenant's SSO log when the database can take it.
     """
     if isinstance(error, web.HTTPException):
-        brand = await _failure_brand(request, tenant)
-        missing = isinstance(error, web.HTTPNotFound | web.HTTPMethodNotAllowed)
-        page = _failure(
-            brand, tenant, pages.NO_SUCH_PAGE if missing else pages.BROKEN, error.status
+        allow = (
+            {"Allow": ", ".join(sorted(error.allowed_methods))}
+            if isinstance(error, web.HTTPMethodNotAllowed)
+            else {}
         )
-        if isinstance(error, web.HTTPMethodNotAllowed):
-            page.headers["Allow"] = ", ".join(sorted(error.allowed_methods))
-        return page
+        brand = await _failure_brand(request, tenant)
+        return _status_page(brand, home_path(tenant), error.status, allow)
     if isinstance(error, UnreadableForm):
         return _failure(await _failure_brand(request, tenant), tenant, pages.BROKEN, 400)
     if isinstance(error, SignInFailed):
@@ -161,6 +163,33 @@ async def _failure_page(
     )
     if isinstance(failure, ServiceUnavailableException):
         page.headers["Retry-After"] = str(failure.retry_after_seconds)
+    return page
+
+
+def refused_request_page(path: str, error: SCIMException) -> web.Response:
+    """The page for a request under /sso/ refused before any handler ran (a URL, header or
+    body over the limits, a path or method no route serves): the status of ``error``, in the
+    default look (the database is not asked), with a way back to the tenant's sign-in page
+    when the path names a tenant."""
+    tenant = path.removeprefix(SSO_PREFIX).split("/", 1)[0]
+    named = bool(TENANT_NAME.fullmatch(tenant))
+    headers: dict[str, str] = {}
+    if isinstance(error, MethodNotAllowedException):
+        headers["Allow"] = ", ".join(sorted(error.allowed))
+    elif isinstance(error, ServiceUnavailableException):
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    brand = pages.Brand.of(tenant, Branding() if named else None)
+    return _status_page(brand, home_path(tenant) if named else "/", error_status(error), headers)
+
+
+def _status_page(
+    brand: pages.Brand, home_url: str, status: int, headers: Mapping[str, str]
+) -> web.Response:
+    """The page of a request that failed with ``status`` rather than a sign-in refused: "not
+    found" for a path or method nothing serves, else "something went wrong"."""
+    failure = pages.NO_SUCH_PAGE if status in (404, 405) else pages.BROKEN
+    page = _html(pages.failure_page(brand, failure, home_url), brand, status)
+    page.headers.update(headers)
     return page
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 from pymongo import monitoring
+from yarl import URL
 
 from scim_server.core.sso.settings import SettingsStore
 from scim_server.storage.sso import SsoRepository
@@ -316,3 +317,30 @@ async def test_a_branded_page_reads_the_tenant_once_and_a_failure_page_once_more
     # The sign-in reads the settings; the failure page reads the branding again.
     assert await _TENANT_READS.of(client.post("/sso/acme/password", data=wrong)) == 2
     assert await _TENANT_READS.of(client.get("/sso/acme/signed-out")) == 1
+
+
+# -- a request refused before any SSO handler runs is a page too --------------------------------
+
+
+async def test_a_request_over_the_limits_under_sso_is_a_page_not_scim_json(okta_sso: Sso) -> None:
+    client = okta_sso.client
+    long_url = await client.get("/sso/acme/", params={"RelayState": "x" * 9000})
+    assert 'id="sso-error"' in await _text(long_url, 414)
+    big_header = await client.get("/sso/acme/", headers={"X-Padding": "x" * 9000})
+    assert 'id="sso-error"' in await _text(big_header, 431)
+    big_body = await client.post(
+        "/sso/acme/password", data=b"username=a&password=" + b"x" * 2_000_000
+    )
+    text = await _text(big_body, 413)
+    assert 'id="sso-error"' in text and 'href="/sso/acme/"' in text
+
+
+@pytest.mark.parametrize(
+    ("path", "home"), [("/sso/acme", "/sso/acme/"), ("/sso/", "/"), ("/sso/a%3Bb", "/")]
+)
+async def test_a_path_under_sso_that_names_no_page_is_the_not_found_page(
+    okta_sso: Sso, path: str, home: str
+) -> None:
+    response = await okta_sso.client.get(URL(path, encoded=True), allow_redirects=False)
+    text = await _text(response, 404)
+    assert "Page not found" in text and f'id="back" href="{home}"' in text
