@@ -397,13 +397,13 @@ async def signed_out(request: web.Request) -> web.StreamResponse:
 
 @html_errors(pages.NO_SUCH_PAGE)
 async def no_such_page(request: web.Request) -> web.StreamResponse:
-    """Any other path under a tenant's /sso: the "not found" page, not a SCIM error."""
+    """Any other path under a tenant's /sso: the tenant's "not found" page."""
     raise web.HTTPNotFound()
 
 
 def wrong_method(allowed: Iterable[str]) -> Handler:
-    """The route of a page's path for the methods it does not serve: the "not found" page
-    with 405 and ``Allow``, not a SCIM error."""
+    """The route of a page's path for the methods it does not serve: the tenant's "not found"
+    page with 405 and ``Allow``."""
 
     @html_errors(pages.NO_SUCH_PAGE)
     async def refuse(request: web.Request) -> web.StreamResponse:
@@ -435,7 +435,8 @@ PAGES: dict[str, dict[str, Handler]] = {
 
 def add_sso_routes(router: web.UrlDispatcher) -> None:
     """The browser routes. Every path answers its other methods, and every other path under a
-    tenant's /sso, with a page, so that nothing under /sso answers a browser in SCIM JSON."""
+    tenant's /sso, with the tenant's own branded page (what the routing refuses elsewhere under
+    /sso/ gets the default one, from the error middleware: ``refused_request_page``)."""
     for path, handlers in PAGES.items():
         served = {**handlers, **({"HEAD": handlers["GET"]} if "GET" in handlers else {})}
         for method, handler in served.items():
