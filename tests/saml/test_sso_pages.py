@@ -214,7 +214,10 @@ async def test_every_page_of_the_tenant_carries_its_branding(okta_sso: Sso) -> N
         "/sso/acme/password", data={"username": "bob@example.com", "password": PASSWORD}
     )
     signed_out = await okta_sso.client.post("/sso/acme/logout")
-    for response, status in ((failed, 403), (signed_in, 200), (signed_out, 200)):
+    missing = await okta_sso.client.get("/sso/acme/nowhere")
+    wrong_method = await okta_sso.client.get("/sso/acme/password")
+    answered = ((failed, 403), (signed_in, 200), (signed_out, 200), (missing, 404))
+    for response, status in (*answered, (wrong_method, 405)):
         assert '<span id="brand-name">Acme Corp</span>' in await _text(response, status)
 
 
