@@ -92,6 +92,7 @@ async def test_a_new_tenant_has_sso_off_and_shows_the_sp_values(scim: Scim) -> N
         "clock_skew_seconds": 90,
         "session_ttl_seconds": 28800,
         "sp_base_url": None,
+        "branding": {"display_name": None, "logo_url": None, "accent_color": None},
         "service_provider": {
             "tenant": "acme",
             "entity_id": f"{root}/sso/acme/saml/metadata",
@@ -182,6 +183,11 @@ async def test_put_replaces_everything_and_get_answers_it_back(
         "allow_idp_initiated": False,
         "clock_skew_seconds": 0,
         "session_ttl_seconds": 3600,
+        "branding": {
+            "display_name": "Globex",
+            "logo_url": "https://cdn.example.com/globex.svg",
+            "accent_color": "#0a7d3b",
+        },
     }
     put = await _view(scim.client, "PUT", json=body)
     root = str(scim.client.make_url("")).rstrip("/")

@@ -4,7 +4,8 @@ Handlers and the protocol core raise ``SCIMException`` subclasses; aiohttp raise
 its own ``HTTPException`` for routing failures; the storage layer raises
 ``StorageUnavailable`` when the database is away. All of them leave here as
 ``application/scim+json`` errors (through ``scim_error``, which Bulk shares), and
-nothing else (no HTML page, no stack trace) ever reaches a client.
+nothing else (no stack trace) ever reaches a client; under /sso/, where browsers are,
+they leave as the SSO pages that say them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from scim_server.core.errors import (
     scim_error,
 )
 from scim_server.web.responses import scim_response
+from scim_server.web.sso import SSO_PREFIX, refused_request_page
 
 MAX_URL_BYTES = 8190
 """The longest request target (path and query) served: aiohttp's own default limit.
@@ -100,9 +102,18 @@ async def scim_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as error:
         if error.status < 400:
             raise
-        return error_response(_from_http(error))
+        return _answer(request, _from_http(error))
     except Exception as error:
-        return error_response(scim_error(error, f"{request.method} {request.path}"))
+        return _answer(request, scim_error(error, f"{request.method} {request.path}"))
+
+
+def _answer(request: web.Request, error: SCIMException) -> web.Response:
+    """The SCIM error; on the browser routes under /sso/ (a person is looking), the page that
+    says it. The SSO handlers answer their own failures with pages; this is for a request
+    refused before any of them runs (over a limit, or a path or method no route serves)."""
+    if request.path.startswith(SSO_PREFIX):
+        return refused_request_page(request.path, error)
+    return error_response(error)
 
 
 def body_limit(max_bytes: int, routes: Mapping[str, int] | None = None) -> Middleware:

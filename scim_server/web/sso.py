@@ -1,21 +1,25 @@
 """The browser-facing single sign-on endpoints under ``/sso/{tenant}``.
 
-These answer HTML, not SCIM JSON: a person is looking. Every failure becomes one of two
-pages (generic, or "no seat available"); the reason is in the tenant's SSO log.
+These answer HTML, not SCIM JSON: a person is looking. Every failure becomes a page that says
+what happened and the way out from where the person came (``sso_pages``); the precise reason
+of a refused sign-in is in the tenant's SSO log.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from aiohttp import web
+from scim2_models import SCIMException
 
 from samlkit.metadata import sp_metadata
 from scim_server.core.errors import (
     DatabaseUnavailable,
+    MethodNotAllowedException,
     ServiceUnavailableException,
     error_status,
     scim_error,
@@ -28,7 +32,7 @@ from scim_server.core.sso.service import (
     SignInFailed,
 )
 from scim_server.core.sso.sessions import binding_cookie_name, browser_key, cookie_name
-from scim_server.core.sso.settings import home_path, sp_endpoints
+from scim_server.core.sso.settings import Branding, home_path, sp_endpoints
 from scim_server.core.tenancy import TENANT_NAME
 from scim_server.web import sso_pages as pages
 from scim_server.web.responses import public_root
@@ -36,27 +40,46 @@ from scim_server.web.state import services
 
 log = logging.getLogger(__name__)
 
+SSO_PREFIX = "/sso/"
 SSO = "/sso/{tenant}"
+SIGNED_OUT = "signed-out"
+"""The page sign-out lands on, under the tenant's home."""
+NO_STORE = {"Cache-Control": "no-store"}
 REPOSTED = "reposted"
 """The form field marking an IdP's POST that the ACS has had the browser post again."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _html(body: str, status: int = 200, script_nonce: str | None = None) -> web.Response:
-    """A page with a strict policy: no script at all, unless the one carrying ``script_nonce``."""
+def _html(
+    body: str,
+    brand: pages.Brand,
+    status: int = 200,
+    script_nonce: str | None = None,
+) -> web.Response:
+    """A page with a strict policy: no script at all, unless the one carrying ``script_nonce``;
+    images from this site (the icon) and from the tenant's logo URL, exactly, and nowhere else."""
     scripts = f"; script-src 'nonce-{script_nonce}'" if script_nonce else ""
+    images = " ".join(["'self'", *([logo_source(brand.logo_url)] if brand.logo_url else [])])
     return web.Response(
         text=body,
         status=status,
         content_type="text/html",
         charset="utf-8",
         headers={
-            "Cache-Control": "no-store",
+            **NO_STORE,
             "X-Frame-Options": "DENY",
-            "Content-Security-Policy": "default-src 'none'; "
-            f"style-src 'unsafe-inline'; form-action 'self'{scripts}",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+            f"img-src {images}; form-action 'self'; base-uri 'none'; "
+            f"frame-ancestors 'none'{scripts}",
         },
     )
+
+
+def logo_source(url: str) -> str:
+    """The CSP source expression that allows exactly the logo: its origin and path (a CSP
+    source has no query). ``configure.logo_url`` admits only characters a CSP source may hold."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path or '/'}"
 
 
 class UnreadableForm(Exception):
@@ -73,44 +96,120 @@ async def read_form(request: web.Request) -> dict[str, str]:
     return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
-def html_errors(handler: Handler) -> Handler:
-    """Turn every failure into one of the two pages, never a JSON error or a stack trace: a
-    person is looking. Redirects pass through.
+def html_errors(refused: pages.Failure) -> Callable[[Handler], Handler]:
+    """Turn every failure of the handler into a page (:func:`_failure_page`), never a JSON
+    error or a stack trace: a person is looking. Redirects pass through. ``refused`` is the
+    page of a sign-in refused at this route: a wrong password is not a refused IdP answer."""
 
-    A failure other than a refused sign-in gets the generic page with the status the SCIM
-    API would answer (``scim_error``: 503 with ``Retry-After`` when the database is
-    unavailable, 404 for a resource gone meanwhile, 500 for a failure of the server's own),
-    and is written to the tenant's SSO log when the database can take it.
+    def decorate(handler: Handler) -> Handler:
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            tenant = request.match_info["tenant"]
+            if not TENANT_NAME.fullmatch(tenant):
+                # No tenant is called that, and the name would not even make a cookie name.
+                return _failure(pages.Brand.of(tenant, None), tenant, pages.NO_SUCH_PAGE, 404)
+            try:
+                return await handler(request)
+            except web.HTTPException as response:
+                if response.status < 400:
+                    raise
+                return await _failure_page(request, tenant, refused, response)
+            except Exception as error:
+                return await _failure_page(request, tenant, refused, error)
+
+        return wrapped
+
+    return decorate
+
+
+async def _failure_page(
+    request: web.Request, tenant: str, refused: pages.Failure, error: Exception
+) -> web.Response:
+    """The page for ``error``: a refused sign-in gets ``refused``; a full seat count, the seat
+    page; a tenant or a page that does not exist (or a method a page does not serve), the "not
+    found" page; a form no browser sends, the "something went wrong" page with 400.
+
+    Any other failure gets the status the SCIM API would answer (``scim_error``: 503 with
+    ``Retry-After`` when the database is unavailable, 404 for a resource gone meanwhile, 500
+    for a failure of the server's own) on the page that says so, and is written to the
+    tenant's SSO log when the database can take it.
     """
+    if isinstance(error, web.HTTPException):
+        allow = (
+            {"Allow": ", ".join(sorted(error.allowed_methods))}
+            if isinstance(error, web.HTTPMethodNotAllowed)
+            else {}
+        )
+        brand = await _failure_brand(request, tenant)
+        return _status_page(brand, home_path(tenant), error.status, allow)
+    if isinstance(error, UnreadableForm):
+        return _failure(await _failure_brand(request, tenant), tenant, pages.BROKEN, 400)
+    if isinstance(error, SignInFailed):
+        brand = await _failure_brand(request, tenant)
+        if error.page == "seats":
+            return _html(pages.seat_limit_page(brand, home_path(tenant)), brand, 403)
+        if error.page == "unknown":
+            return _failure(brand, tenant, pages.NO_SUCH_PAGE, 404)
+        return _failure(brand, tenant, refused, 403)
+    failure = scim_error(error, f"{request.method} {request.path}")
+    unavailable = isinstance(failure, DatabaseUnavailable)
+    if unavailable:
+        # Asking the database for the branding would only wait for it again.
+        brand = pages.Brand.of(tenant, Branding())
+    else:
+        await _record_unexpected(request, tenant, error)
+        brand = await _failure_brand(request, tenant)
+    page = _failure(
+        brand, tenant, pages.UNAVAILABLE if unavailable else pages.BROKEN, error_status(failure)
+    )
+    if isinstance(failure, ServiceUnavailableException):
+        page.headers["Retry-After"] = str(failure.retry_after_seconds)
+    return page
 
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        tenant = request.match_info["tenant"]
-        home = home_path(tenant)
-        if not TENANT_NAME.fullmatch(tenant):
-            # No tenant is called that, and the name would not even make a cookie name.
-            return _html(pages.failure_page(home), status=404)
-        try:
-            return await handler(request)
-        except web.HTTPException as response:
-            if response.status < 400:
-                raise
-            return _html(pages.failure_page(home), status=response.status)
-        except UnreadableForm:
-            return _html(pages.failure_page(home), status=400)
-        except SignInFailed as failed:
-            if failed.page == "seats":
-                return _html(pages.seat_limit_page(tenant, home), status=403)
-            return _html(pages.failure_page(home), status=403)
-        except Exception as error:
-            failure = scim_error(error, f"{request.method} {request.path}")
-            if not isinstance(failure, DatabaseUnavailable):
-                await _record_unexpected(request, tenant, error)
-            page = _html(pages.failure_page(home), status=error_status(failure))
-            if isinstance(failure, ServiceUnavailableException):
-                page.headers["Retry-After"] = str(failure.retry_after_seconds)
-            return page
 
-    return wrapped
+def refused_request_page(path: str, error: SCIMException) -> web.Response:
+    """The page for a request under /sso/ refused before any handler ran (a URL, header or
+    body over the limits, a path or method no route serves): the status of ``error``, in the
+    default look (the database is not asked), with a way back to the tenant's sign-in page
+    when the path names a tenant."""
+    tenant = path.removeprefix(SSO_PREFIX).split("/", 1)[0]
+    named = bool(TENANT_NAME.fullmatch(tenant))
+    headers: dict[str, str] = {}
+    if isinstance(error, MethodNotAllowedException):
+        headers["Allow"] = ", ".join(sorted(error.allowed))
+    elif isinstance(error, ServiceUnavailableException):
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    brand = pages.Brand.of(tenant, Branding() if named else None)
+    return _status_page(brand, home_path(tenant) if named else "/", error_status(error), headers)
+
+
+def _status_page(
+    brand: pages.Brand, home_url: str, status: int, headers: Mapping[str, str]
+) -> web.Response:
+    """The page of a request that failed with ``status`` rather than a sign-in refused: "not
+    found" for a path or method nothing serves, else "something went wrong"."""
+    failure = pages.NO_SUCH_PAGE if status in (404, 405) else pages.BROKEN
+    page = _html(pages.failure_page(brand, failure, home_url), brand, status)
+    page.headers.update(headers)
+    return page
+
+
+def _failure(brand: pages.Brand, tenant: str, failure: pages.Failure, status: int) -> web.Response:
+    return _html(pages.failure_page(brand, failure, home_path(tenant)), brand, status)
+
+
+async def _brand(request: web.Request, tenant: str) -> pages.Brand:
+    """The tenant's brand, for a page of a request that went well so far."""
+    return pages.Brand.of(tenant, await services(request).sso.branding(tenant))
+
+
+async def _failure_brand(request: web.Request, tenant: str) -> pages.Brand:
+    """Best effort: the tenant's brand, or the default one if reading it fails as well; a
+    failure page must not fail."""
+    try:
+        return await _brand(request, tenant)
+    except Exception as error:
+        log.warning("could not read the branding of tenant %r: %s", tenant, error)
+        return pages.Brand.of(tenant, Branding())
 
 
 async def _record_unexpected(request: web.Request, tenant: str, error: Exception) -> None:
@@ -133,27 +232,28 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@html_errors
+@html_errors(pages.NO_SUCH_PAGE)
 async def home(request: web.Request) -> web.StreamResponse:
     """Who is signed in here, with sign-out; or the way to sign in."""
     tenant = request.match_info["tenant"]
     sso = services(request).sso
     settings = await sso.settings(tenant)
+    brand = pages.Brand.of(tenant, settings.branding)
     home = home_path(tenant)
     session = await sso.session(tenant, request.cookies.get(cookie_name(tenant)))
     if session is not None:
-        return _html(pages.signed_in_page(session, f"{home}logout"))
-    return _html(
-        pages.sign_in_page(
-            tenant,
-            f"{home}saml/login",
-            f"{home}password",
-            sso=settings.ready,
-            passwords=not settings.enforced,
-        )
+        return _html(pages.signed_in_page(brand, session, f"{home}logout"), brand)
+    page = pages.sign_in_page(
+        brand,
+        f"{home}saml/login",
+        f"{home}password",
+        sso=settings.ready,
+        passwords=not settings.enforced,
     )
+    return _html(page, brand)
 
 
+@html_errors(pages.NO_SUCH_PAGE)
 async def metadata(request: web.Request) -> web.StreamResponse:
     """The SP's metadata, for an IdP admin to import (or fetch from the entity ID)."""
     tenant = request.match_info["tenant"]
@@ -171,7 +271,7 @@ async def metadata(request: web.Request) -> web.StreamResponse:
     return web.Response(body=document, content_type="application/samlmetadata+xml")
 
 
-@html_errors
+@html_errors(pages.SSO_UNAVAILABLE)
 async def login(request: web.Request) -> web.StreamResponse:
     """SP-initiated sign-in: send the browser to the IdP with an AuthnRequest."""
     tenant = request.match_info["tenant"]
@@ -184,7 +284,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         browser,
         _now(),
     )
-    response = web.HTTPFound(started.location, headers={"Cache-Control": "no-store"})
+    response = web.HTTPFound(started.location, headers=NO_STORE)
     _set_binding_cookie(response, tenant, browser, started.endpoints.acs_url)
     raise response
 
@@ -212,7 +312,7 @@ def _set_binding_cookie(
     )
 
 
-@html_errors
+@html_errors(pages.IDP_REFUSED)
 async def acs(request: web.Request) -> web.StreamResponse:
     """The Assertion Consumer Service: the IdP's POSTed response signs someone in.
 
@@ -226,26 +326,27 @@ async def acs(request: web.Request) -> web.StreamResponse:
     outcome = await services(request).sso.consume(
         tenant, origin(request), fields, browser, _now(), reposted=REPOSTED in fields
     )
+    if isinstance(outcome, SignedIn):
+        raise _session_redirect(request, tenant, outcome)
+    brand = await _brand(request, tenant)
     if isinstance(outcome, RepostNeeded):
         nonce = secrets.token_urlsafe(16)
         again: dict[str, str] = {
             name: fields[name] for name in ("SAMLResponse", "RelayState") if name in fields
         }
-        page = pages.repost_page(request.path, {**again, REPOSTED: "1"}, nonce)
-        return _html(page, script_nonce=nonce)
-    if not isinstance(outcome, SignedIn):
-        return _html(pages.test_report_page(outcome))
-    raise _session_redirect(request, tenant, outcome)
+        page = pages.repost_page(brand, request.path, {**again, REPOSTED: "1"}, nonce)
+        return _html(page, brand, script_nonce=nonce)
+    return _html(pages.test_report_page(brand, outcome), brand)
 
 
-@html_errors
+@html_errors(pages.PASSWORD_REFUSED)
 async def password(request: web.Request) -> web.StreamResponse:
     """Password sign-in, for tenants that do not enforce single sign-on."""
     tenant = request.match_info["tenant"]
     form = await read_form(request)
     user_name, secret = form.get("username"), form.get("password")
     if not (user_name and secret):
-        return _html(pages.failure_page(home_path(tenant)), status=400)
+        return _failure(await _brand(request, tenant), tenant, pages.PASSWORD_REFUSED, 400)
     signed_in = await services(request).sso.password_sign_in(
         tenant, origin(request), user_name, secret, _now()
     )
@@ -258,7 +359,7 @@ def _session_redirect(request: web.Request, tenant: str, signed_in: SignedIn) ->
     HttpOnly keeps it from scripts; SameSite=Lax still sends it on the top-level GET the
     IdP's cross-site POST is redirected into; Secure whenever the site is served over HTTPS.
     """
-    response = web.HTTPSeeOther(signed_in.redirect, headers={"Cache-Control": "no-store"})
+    response = web.HTTPSeeOther(signed_in.redirect, headers=NO_STORE)
     response.set_cookie(
         cookie_name(tenant),
         signed_in.token,
@@ -271,18 +372,76 @@ def _session_redirect(request: web.Request, tenant: str, signed_in: SignedIn) ->
     return response
 
 
-@html_errors
+@html_errors(pages.NO_SUCH_PAGE)
 async def logout(request: web.Request) -> web.StreamResponse:
+    """End the session, then POST-redirect-GET: 303 to the signed-out page, so the browser shows
+    that page's URL and reloading it posts nothing again."""
     tenant = request.match_info["tenant"]
-    response = _html(pages.signed_out_page(tenant, home_path(tenant)))
+    response = web.HTTPSeeOther(f"{home_path(tenant)}{SIGNED_OUT}", headers=NO_STORE)
     response.del_cookie(cookie_name(tenant), path=f"/sso/{tenant}/")
-    return response
+    raise response
+
+
+@html_errors(pages.NO_SUCH_PAGE)
+async def signed_out(request: web.Request) -> web.StreamResponse:
+    """Where sign-out lands. Someone still signed in (a bookmark, another tab that signed in
+    again) is sent home rather than told a sign-out happened."""
+    tenant = request.match_info["tenant"]
+    sso = services(request).sso
+    settings = await sso.settings(tenant)
+    if await sso.session(tenant, request.cookies.get(cookie_name(tenant))) is not None:
+        raise web.HTTPSeeOther(home_path(tenant), headers=NO_STORE)
+    brand = pages.Brand.of(tenant, settings.branding)
+    return _html(pages.signed_out_page(brand, home_path(tenant)), brand)
+
+
+@html_errors(pages.NO_SUCH_PAGE)
+async def no_such_page(request: web.Request) -> web.StreamResponse:
+    """Any other path under a tenant's /sso: the tenant's "not found" page."""
+    raise web.HTTPNotFound()
+
+
+def wrong_method(allowed: Iterable[str]) -> Handler:
+    """The route of a page's path for the methods it does not serve: the tenant's "not found"
+    page with 405 and ``Allow``."""
+
+    @html_errors(pages.NO_SUCH_PAGE)
+    async def refuse(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+
+    return refuse
+
+
+async def favicon(request: web.Request) -> web.StreamResponse:
+    """The pages' icon; also at /favicon.ico, which browsers ask for when a page names none."""
+    return web.Response(
+        text=pages.FAVICON_SVG,
+        content_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
+PAGES: dict[str, dict[str, Handler]] = {
+    "/": {"GET": home},
+    "/saml/metadata": {"GET": metadata},
+    "/saml/login": {"GET": login},
+    "/saml/acs": {"POST": acs},
+    "/password": {"POST": password},
+    "/logout": {"POST": logout},
+    f"/{SIGNED_OUT}": {"GET": signed_out},
+}
+"""Every path under ``/sso/{tenant}``, with the handler of each method it serves."""
 
 
 def add_sso_routes(router: web.UrlDispatcher) -> None:
-    router.add_get(f"{SSO}/", home)
-    router.add_get(f"{SSO}/saml/metadata", metadata)
-    router.add_get(f"{SSO}/saml/login", login)
-    router.add_post(f"{SSO}/saml/acs", acs)
-    router.add_post(f"{SSO}/password", password)
-    router.add_post(f"{SSO}/logout", logout)
+    """The browser routes. Every path answers its other methods, and every other path under a
+    tenant's /sso, with the tenant's own branded page (what the routing refuses elsewhere under
+    /sso/ gets the default one, from the error middleware: ``refused_request_page``)."""
+    for path, handlers in PAGES.items():
+        served = {**handlers, **({"HEAD": handlers["GET"]} if "GET" in handlers else {})}
+        for method, handler in served.items():
+            router.add_route(method, f"{SSO}{path}", handler)
+        router.add_route("*", f"{SSO}{path}", wrong_method(served))
+    router.add_route("*", f"{SSO}/{{path:.*}}", no_such_page)
+    router.add_get(pages.FAVICON_PATH, favicon)
+    router.add_get("/favicon.ico", favicon)

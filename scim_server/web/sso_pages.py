@@ -1,46 +1,116 @@
 """The HTML a browser sees during single sign-on: small, self-contained, escaped everywhere.
 
 Failure pages are deliberately generic: why a sign-in failed can help an attacker tune a
-forgery, so the reason goes to the tenant's SSO log and the page only says who to ask.
+forgery, so the reason goes to the tenant's SSO log. Each page still says what happened as far
+as the person can act on it, and the way out from where they came (a wrong password: the form
+again; a refused IdP answer: start again; the service away: try again in a moment).
+Every page carries the tenant's branding (name, logo, accent colour) in its header.
 Elements carry stable ids, which the browser tests drive.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from html import escape
 
 from scim_server.core.directory import UserRecord
 from scim_server.core.sso.service import TestReport
 from scim_server.core.sso.sessions import Session
+from scim_server.core.sso.settings import Branding
 
+DEFAULT_ACCENT = "#2b59c3"
+DARK_TEXT = "#1d2330"
 STYLE = (
-    "body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;"
-    "color:#1d2330}h1{font-size:1.4rem}table{border-collapse:collapse}"
+    f"body{{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;"
+    f"color:{DARK_TEXT}}}h1{{font-size:1.4rem}}table{{border-collapse:collapse}}"
     "td,th{border:1px solid #ccd;padding:.3rem .6rem;text-align:left}"
     "button,.button{display:inline-block;font:inherit;font-size:1rem;padding:.5rem 1.2rem;"
-    "border:1px solid #2b59c3;border-radius:.3rem;background:#2b59c3;color:#fff;"
-    "text-decoration:none;cursor:pointer}"
+    "border:1px solid var(--accent);border-radius:.3rem;background:var(--accent);"
+    "color:var(--on-accent);text-decoration:none;cursor:pointer}"
+    "a{color:var(--link)}a.button{color:var(--on-accent)}"
     "input{font:inherit;padding:.3rem;width:16rem}label{display:block}"
     ".alt{margin-top:2rem;padding-top:1rem;border-top:1px solid #ccd}"
+    "#brand{display:flex;align-items:center;gap:.8rem;padding-bottom:.8rem;"
+    "border-bottom:3px solid var(--accent);font-size:1.2rem;font-weight:600}"
+    "#brand-logo{max-height:3rem;max-width:12rem}"
 )
+FAVICON_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+    f'<rect width="32" height="32" rx="6" fill="{DEFAULT_ACCENT}"/>'
+    '<path d="M11 15v-3a5 5 0 0 1 10 0v3" fill="none" stroke="#fff" stroke-width="2.5"/>'
+    '<rect x="8" y="15" width="16" height="11" rx="2" fill="#fff"/></svg>'
+)
+"""The icon of every page (a padlock on the house colour), served at /favicon.svg and, for
+browsers that ask without being told, /favicon.ico."""
+FAVICON_PATH = "/favicon.svg"
 
 
-def _page(title: str, body: str) -> str:
+@dataclass(frozen=True)
+class Brand:
+    """How one tenant's pages look: its branding with the defaults filled in."""
+
+    name: str
+    logo_url: str | None = None
+    accent: str = DEFAULT_ACCENT
+
+    @classmethod
+    def of(cls, tenant: str, branding: Branding | None) -> Brand:
+        """The tenant's brand; a tenant that does not exist gets a neutral one, not its name."""
+        if branding is None:
+            return cls("Single sign-on")
+        return cls(
+            branding.display_name or tenant,
+            branding.logo_url,
+            branding.accent_color or DEFAULT_ACCENT,
+        )
+
+    @property
+    def on_accent(self) -> str:
+        """White or dark text, whichever reads better on the accent colour (WCAG contrast)."""
+        accent = _luminance(self.accent)
+        white = 1.05 / (accent + 0.05)
+        dark = (accent + 0.05) / (_luminance(DARK_TEXT) + 0.05)
+        return "#ffffff" if white >= dark else DARK_TEXT
+
+    @property
+    def link(self) -> str:
+        """Links in the accent colour when it reads on the white page, else in the text's."""
+        return self.accent if self.on_accent == "#ffffff" else DARK_TEXT
+
+
+def _luminance(color: str) -> float:
+    """The relative luminance of a ``#rrggbb`` colour (WCAG 2.1)."""
+    channels = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _page(brand: Brand, title: str, body: str) -> str:
+    """A whole page: the tenant's header (logo, name, accent colour) above ``body``."""
+    logo = (
+        f'<img id="brand-logo" src="{escape(brand.logo_url)}" alt="" referrerpolicy="no-referrer">'
+        if brand.logo_url
+        else ""
+    )
+    colours = f":root{{--accent:{brand.accent};--on-accent:{brand.on_accent};--link:{brand.link}}}"
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width">'
-        f"<title>{escape(title)}</title><style>{STYLE}</style></head>"
-        f"<body><main>{body}</main></body></html>"
+        f"<title>{escape(title)}</title>"
+        f'<link rel="icon" href="{FAVICON_PATH}" type="image/svg+xml">'
+        f"<style>{STYLE}{colours}</style></head>"
+        f'<body><header id="brand">{logo}<span id="brand-name">{escape(brand.name)}</span>'
+        f"</header><main>{body}</main></body></html>"
     )
 
 
 def sign_in_page(
-    tenant: str, login_url: str, password_url: str, *, sso: bool, passwords: bool
+    brand: Brand, login_url: str, password_url: str, *, sso: bool, passwords: bool
 ) -> str:
     """The tenant's landing page for someone not signed in: single sign-on, and the password
     form unless the tenant enforces single sign-on."""
-    parts = [f'<h1>Sign in to <span id="tenant">{escape(tenant)}</span></h1>']
+    parts = [f'<h1>Sign in to <span id="tenant">{escape(brand.name)}</span></h1>']
     if sso:
         parts.append(
             f'<p><a class="button" id="sign-in-sso" href="{escape(login_url)}">'
@@ -59,16 +129,17 @@ def sign_in_page(
         )
     if not (sso or passwords):
         parts.append('<p id="sso-disabled">Sign-in is not available for this organisation.</p>')
-    return _page(f"Sign in to {tenant}", "".join(parts))
+    return _page(brand, f"Sign in to {brand.name}", "".join(parts))
 
 
-def signed_in_page(session: Session, logout_url: str) -> str:
+def signed_in_page(brand: Brand, session: Session, logout_url: str) -> str:
     return _page(
-        f"Signed in to {session.tenant}",
+        brand,
+        f"Signed in to {brand.name}",
         (
             f"<h1>Signed in</h1>"
             f'<p>You are signed in as <strong id="signed-in-user">{escape(session.user_name)}'
-            f'</strong> to <strong id="signed-in-tenant">{escape(session.tenant)}</strong>.</p>'
+            f'</strong> to <strong id="signed-in-tenant">{escape(brand.name)}</strong>.</p>'
             f'<p>Identity provider: <span id="signed-in-idp">{escape(session.issuer)}</span></p>'
             f'<form method="post" action="{escape(logout_url)}">'
             f'<button id="sign-out" type="submit">Sign out</button></form>'
@@ -76,29 +147,84 @@ def signed_in_page(session: Session, logout_url: str) -> str:
     )
 
 
-def signed_out_page(tenant: str, home_url: str) -> str:
+def signed_out_page(brand: Brand, home_url: str) -> str:
+    """Where sign-out lands (by a redirect, so reloading it posts nothing again)."""
     return _page(
+        brand,
         "Signed out",
         (
-            f'<h1 id="signed-out">You have signed out of {escape(tenant)}</h1>'
-            f'<p><a href="{escape(home_url)}">Sign in again</a></p>'
+            '<h1 id="signed-out">You are signed out</h1>'
+            f"<p>You have signed out of {escape(brand.name)}.</p>"
+            f'<p><a id="sign-in-again" href="{escape(home_url)}">Sign in again</a></p>'
         ),
     )
 
 
-def failure_page(home_url: str) -> str:
+@dataclass(frozen=True)
+class Failure:
+    """A failure page's words: what happened, and the way out from where the person came."""
+
+    heading: str
+    happened: str
+    way_out: str
+    link: str
+    """The text of the link to the tenant's sign-in page."""
+
+
+PASSWORD_REFUSED = Failure(
+    "Sign-in failed",
+    "The user name or password is not right, or this account cannot sign in with a password.",
+    "Check them and try again. If it keeps failing, ask your administrator.",
+    "Try again",
+)
+IDP_REFUSED = Failure(
+    "Sign-in failed",
+    "The answer from your identity provider could not be accepted, so you are not signed in.",
+    "Start again from the sign-in page, or from your identity provider's list of apps. "
+    "If it keeps failing, ask your administrator.",
+    "Back to the sign-in page",
+)
+SSO_UNAVAILABLE = Failure(
+    "Single sign-on is not available",
+    "Single sign-on could not start: it is not set up for this organisation, or this "
+    "sign-in link is no longer valid.",
+    "Ask your administrator.",
+    "Back to the sign-in page",
+)
+NO_SUCH_PAGE = Failure(
+    "Page not found",
+    "There is no such page here.",
+    "Check the address, or go to the sign-in page.",
+    "Go to the sign-in page",
+)
+UNAVAILABLE = Failure(
+    "Temporarily unavailable",
+    "The sign-in service cannot reach its database just now. Nothing was changed.",
+    "Try again in a moment.",
+    "Try again",
+)
+BROKEN = Failure(
+    "Something went wrong",
+    "The sign-in service could not complete this request.",
+    "Go back to the sign-in page and try again. If it keeps failing, ask your administrator.",
+    "Back to the sign-in page",
+)
+
+
+def failure_page(brand: Brand, failure: Failure, home_url: str) -> str:
     return _page(
-        "Sign-in failed",
+        brand,
+        failure.heading,
         (
-            '<h1 id="sso-error">Sign-in failed</h1>'
-            "<p>We could not sign you in. Try again from your identity provider; if it keeps "
-            "failing, contact your administrator.</p>"
-            f'<p><a id="back" href="{escape(home_url)}">Back to the sign-in page</a></p>'
+            f'<h1 id="sso-error">{escape(failure.heading)}</h1>'
+            f'<p id="what-happened">{escape(failure.happened)}</p>'
+            f'<p id="way-out">{escape(failure.way_out)}</p>'
+            f'<p><a id="back" href="{escape(home_url)}">{escape(failure.link)}</a></p>'
         ),
     )
 
 
-def repost_page(acs_path: str, fields: Mapping[str, str], script_nonce: str) -> str:
+def repost_page(brand: Brand, acs_path: str, fields: Mapping[str, str], script_nonce: str) -> str:
     """The IdP's POST, posted again from this site so that the browser's SameSite=Lax binding
     cookie comes along (see ``service.RepostNeeded``); a script submits it, or the person."""
     inputs = "".join(
@@ -106,6 +232,7 @@ def repost_page(acs_path: str, fields: Mapping[str, str], script_nonce: str) -> 
         for name, value in fields.items()
     )
     return _page(
+        brand,
         "Signing in",
         (
             f'<form method="post" action="{escape(acs_path)}" id="sso-repost">{inputs}'
@@ -116,19 +243,20 @@ def repost_page(acs_path: str, fields: Mapping[str, str], script_nonce: str) -> 
     )
 
 
-def seat_limit_page(tenant: str, home_url: str) -> str:
+def seat_limit_page(brand: Brand, home_url: str) -> str:
     return _page(
+        brand,
         "No seat available",
         (
             '<h1 id="seat-limit">No seat is available</h1>'
-            f"<p>Every seat of <strong>{escape(tenant)}</strong> is in use, so your account "
+            f"<p>Every seat of <strong>{escape(brand.name)}</strong> is in use, so your account "
             "cannot be activated. Ask your administrator to add seats or free one.</p>"
             f'<p><a id="back" href="{escape(home_url)}">Back to the sign-in page</a></p>'
         ),
     )
 
 
-def test_report_page(report: TestReport) -> str:
+def test_report_page(brand: Brand, report: TestReport) -> str:
     """The admin's test sign-in: what the IdP asserted and whom it matches; no session made."""
     profile = report.profile
     rows = "".join(
@@ -136,6 +264,7 @@ def test_report_page(report: TestReport) -> str:
         for name, values in sorted(report.assertion.attributes.items())
     )
     return _page(
+        brand,
         "SSO test result",
         (
             '<h1 id="test-result">Single sign-on test succeeded</h1>'

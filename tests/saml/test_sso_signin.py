@@ -245,6 +245,7 @@ async def test_sign_out_ends_the_session(okta_sso: Sso) -> None:
     await okta_sso.sign_in(person())
     response = await okta_sso.client.post("/sso/acme/logout")
     assert response.status == 200
+    assert [step.status for step in response.history] == [303]
     assert 'id="signed-out"' in await response.text()
     page = await okta_sso.client.get("/sso/acme/")
     assert 'id="sign-in-sso"' in await page.text()
@@ -351,12 +352,13 @@ async def test_an_unforeseen_failure_in_the_acs_is_the_generic_page_and_a_log_en
     assert entry["reason"] == "unexpected RuntimeError: an unforeseen defect"
 
 
-async def test_an_unknown_tenant_gets_the_generic_page(okta_sso: Sso) -> None:
+async def test_an_unknown_tenant_gets_the_not_found_page(okta_sso: Sso) -> None:
     response = await okta_sso.client.post(
         "/sso/nosuch/saml/acs", data={"SAMLResponse": okta_sso.response(person())}
     )
-    assert response.status == 403
+    assert response.status == 404
     assert response.content_type == "text/html"
+    assert "Page not found" in await response.text()
 
 
 def test_settings_default_to_a_disabled_unconfigured_connection() -> None:

@@ -12,6 +12,7 @@ values under ``service_provider``; the reader accepts both (certificates as obje
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any, get_args
@@ -24,12 +25,20 @@ from samlkit.certs import fingerprint_sha256, load_certificate
 from scim_server.core.sso.settings import (
     MAX_CERTIFICATES,
     PRESETS,
+    Branding,
     NameIdSource,
     SsoSettings,
     certificate_view,
 )
 
 MAX_TEXT = 1024
+MAX_DISPLAY_NAME = 100
+MAX_LOGO_URL = 2048
+LOGO_URL = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9\-._~:/?@!$&()*+=%]*)?")
+"""An https URL whose every character is safe as it is in an HTML attribute and in a CSP
+source expression: no ``;`` or ``,`` (which end a CSP directive or policy), no quote, space,
+fragment, user info or IPv6 literal (which a CSP host cannot name)."""
+ACCENT_COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
 MAX_ALLOWED_GROUPS = 1000
 MAX_CLOCK_SKEW_SECONDS = 600
 MIN_SESSION_TTL_SECONDS = 60
@@ -108,6 +117,45 @@ def base_url(path: str, value: Any) -> str:
     return url.rstrip("/")
 
 
+def _string(path: str, value: Any, valid: Callable[[str], object], message: str) -> str:
+    """``value`` if it is a string ``valid`` accepts; else the refusal ``message`` names."""
+    if not isinstance(value, str) or not valid(value):
+        raise _refuse(path, message)
+    return value
+
+
+def display_name(path: str, value: Any) -> str:
+    """A name shown as a page's heading: one line of printable text, not too long to fit."""
+    return _string(
+        path,
+        value,
+        lambda name: (
+            0 < len(name) <= MAX_DISPLAY_NAME and name.isprintable() and name.strip() == name
+        ),
+        f"must be one line of 1 to {MAX_DISPLAY_NAME} printable characters, "
+        "not starting or ending with a space",
+    )
+
+
+def logo_url(path: str, value: Any) -> str:
+    """The logo's address, loaded by every visitor's browser from the page's ``<img>``: https
+    only, so no page carries a mixed-content or script (``javascript:``) URL, and not
+    ``data:``, which a CSP could only allow as a whole scheme (and which would make the tenant
+    document, read on every sign-in, as large as the image)."""
+    return _string(
+        path,
+        value,
+        lambda url: len(url) <= MAX_LOGO_URL and LOGO_URL.fullmatch(url),
+        f"must be an https URL of at most {MAX_LOGO_URL} characters, with a host name, "
+        "no user info, fragment, space, quote, ';' or ','",
+    )
+
+
+def accent_color(path: str, value: Any) -> str:
+    """A colour in ``#rrggbb`` form, kept lowercase."""
+    return _string(path, value, ACCENT_COLOR.fullmatch, "must be a colour in #rrggbb form").lower()
+
+
 def pinned(settings: SsoSettings, root: str) -> SsoSettings:
     """``settings`` with the SP base URL pinned to ``root`` unless one is pinned already."""
     return settings if settings.sp_base_url else replace(settings, sp_base_url=root.rstrip("/"))
@@ -169,6 +217,11 @@ ATTRIBUTE_FIELDS: Mapping[str, Field] = {
     "last_name": Field("last_name", text),
     "groups": Field("groups", optional(text)),
 }
+BRANDING_FIELDS: Mapping[str, Field] = {
+    "display_name": Field("display_name", optional(display_name)),
+    "logo_url": Field("logo_url", optional(logo_url)),
+    "accent_color": Field("accent_color", optional(accent_color)),
+}
 FIELDS: Mapping[str, Field] = {
     "enabled": Field("enabled", boolean),
     "preset": Field("preset", choice(tuple(PRESETS))),
@@ -186,6 +239,7 @@ FIELDS: Mapping[str, Field] = {
     ),
     # null: not pinned yet; the admin write that stores it pins the root it reached.
     "sp_base_url": Field("sp_base_url", optional(base_url)),
+    "branding": Field("branding", _section(BRANDING_FIELDS)),
 }
 
 
@@ -213,9 +267,15 @@ def apply(settings: SsoSettings, body: Mapping[str, Any]) -> SsoSettings:
     idp: dict[str, Any] = changes.pop("idp", {})
     name_id: dict[str, Any] = changes.pop("name_id", {})
     attribute_changes: dict[str, Any] = changes.pop("attributes", {})
+    branding: Branding = replace(settings.branding, **changes.pop("branding", {}))
     base = PRESETS[changes["preset"]] if "preset" in changes else settings.attributes
     updated = replace(
-        settings, **changes, **idp, **name_id, attributes=replace(base, **attribute_changes)
+        settings,
+        **changes,
+        **idp,
+        **name_id,
+        attributes=replace(base, **attribute_changes),
+        branding=branding,
     )
     check(updated)
     return updated
@@ -266,4 +326,5 @@ def settings_view(settings: SsoSettings) -> dict[str, Any]:
         "clock_skew_seconds": settings.clock_skew_seconds,
         "session_ttl_seconds": settings.session_ttl_seconds,
         "sp_base_url": settings.sp_base_url,
+        "branding": asdict(settings.branding),
     }

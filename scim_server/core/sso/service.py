@@ -35,6 +35,7 @@ from scim_server.core.sso.jit import (
 )
 from scim_server.core.sso.sessions import Session, SessionCodec, browser_digest, same_browser
 from scim_server.core.sso.settings import (
+    Branding,
     SettingsStore,
     SpEndpoints,
     SsoSettings,
@@ -65,7 +66,10 @@ def unknown_user_hash() -> str:
 
 MAX_RELAY_STATE = 1024
 
-FailurePage = Literal["failed", "seats"]
+FailurePage = Literal["failed", "seats", "unknown"]
+"""Which page a browser gets for a sign-in that did not happen: the page of a refusal at the
+route it came through, the page that says no seat is free, or the one for a tenant that does
+not exist."""
 
 
 class SignInFailed(Exception):
@@ -162,9 +166,14 @@ class SingleSignOn:
     async def settings(self, tenant: str) -> SsoSettings:
         settings = await self.stored_settings.get(tenant)
         if settings is None:
-            raise SignInFailed(f"no tenant {tenant!r}")
+            raise SignInFailed(f"no tenant {tenant!r}", page="unknown")
         metrics.attribute_to_tenant(tenant)
         return settings
+
+    async def branding(self, tenant: str) -> Branding | None:
+        """How the tenant's pages present it; None when there is no such tenant."""
+        settings = await self.stored_settings.get(tenant)
+        return None if settings is None else settings.branding
 
     # -- starting ----------------------------------------------------------------------------
 

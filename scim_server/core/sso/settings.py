@@ -9,7 +9,7 @@ needs (the old and the new certificate both verify until the old one is removed)
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from cryptography import x509
@@ -46,6 +46,17 @@ PRESETS: Mapping[str, AttributeMap] = {
 
 
 @dataclass(frozen=True)
+class Branding:
+    """How the tenant's sign-in pages present it; None: the pages' default (the tenant's name,
+    no logo, the house colour). Checked when set (``configure``): the logo is an https URL
+    and the accent a ``#rrggbb`` colour, so both can go into a page and its CSP as they are."""
+
+    display_name: str | None = None
+    logo_url: str | None = None
+    accent_color: str | None = None
+
+
+@dataclass(frozen=True)
 class SsoSettings:
     """One tenant's SAML settings; the defaults are a disabled, unconfigured connection."""
 
@@ -73,6 +84,7 @@ class SsoSettings:
     # Where the SP is reached (the root its entity ID, ACS URL, expected Audience and
     # Destination derive from), pinned when SSO is configured so no Host header can change it.
     sp_base_url: str | None = None
+    branding: Branding = field(default_factory=Branding)
 
     @property
     def ready(self) -> bool:
@@ -152,6 +164,7 @@ def to_document(settings: SsoSettings) -> dict[str, Any]:
         "clock_skew_seconds": settings.clock_skew_seconds,
         "session_ttl_seconds": settings.session_ttl_seconds,
         "sp_base_url": settings.sp_base_url,
+        "branding": asdict(settings.branding),
     }
 
 
@@ -163,6 +176,7 @@ def from_document(document: Mapping[str, Any] | None) -> SsoSettings:
     values["certificates"] = tuple(load_certificate(pem) for pem in values.get("certificates", ()))
     values["attributes"] = AttributeMap(**values.get("attributes", {}))
     values["allowed_groups"] = tuple(values.get("allowed_groups", ()))
+    values["branding"] = Branding(**values.get("branding", {}))
     known = SsoSettings.__dataclass_fields__
     return SsoSettings(**{key: value for key, value in values.items() if key in known})
 
