@@ -13,6 +13,7 @@ import importlib.util
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from scim_server.core.journal import ProvisioningJournal
 from scim_server.embedded import MODULE, free_port
 from scim_server.web.state import SERVICES
 from tests.support.scim import ADMIN, ADMIN_TOKEN, Scim, scim_error
-from tests.support.served import Server, start_server
+from tests.support.served import WAIT_SECONDS, Server, start_server
 from tests.support.sso import connect_sso, person
 from tests.support.urns import PATCH_OP, USER
 
@@ -327,11 +328,21 @@ async def test_a_store_killed_outright_is_counted_as_restarted(tmp_path: Path) -
         async with aiohttp.ClientSession() as http:
             server = Server(process, url, tmp_path / "data", http, workers=1, token=ADMIN_TOKEN)
             await server.wait_ready()
-            server.store().send_signal(signal.SIGKILL)
-            await server.wait_ready()
-            async with http.get(f"{url}/metrics", headers=ADMIN) as response:
-                assert response.status == 200
-                samples = parse(await response.text())
+            killed = server.store()
+            killed.send_signal(signal.SIGKILL)
+            # The restart is counted once the new store answers: scrape until it shows, as a
+            # /readyz right after the kill may still be answered before the store is missed.
+            deadline = time.monotonic() + WAIT_SECONDS
+            while True:
+                await server.wait_ready()
+                async with http.get(f"{url}/metrics", headers=ADMIN) as response:
+                    assert response.status == 200
+                    samples = parse(await response.text())
+                restarted = value(samples, "scim_store_restarts_total", outcome="restarted")
+                if restarted or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.1)
+            assert server.store().pid != killed.pid
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
