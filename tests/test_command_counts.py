@@ -8,48 +8,22 @@ collections are counted (the token check's cached lookups are not the operation'
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from scim_server.config import Settings
-from scim_server.web.app import create_app
-from scim_server.web.request_metrics import REQUEST_TALLY
+from tests.support.commands import Commands
 from tests.support.scim import Scim
 from tests.support.urns import GROUP, PATCH_OP, USER
 
 COUNTED = frozenset({"users", "groups", "memberships", "seats", "tenants"})
 
 
-class Commands:
-    """The commands each request started on the counted collections, by command name."""
-
-    def __init__(self) -> None:
-        self.answered: list[Counter[str]] = []
-
-    async def prepared(self, request: web.Request, _response: web.StreamResponse) -> None:
-        tally = request[REQUEST_TALLY]
-        seen: Counter[str] = Counter()
-        for (collection, command), count in tally.commands.items():
-            if collection in COUNTED:
-                seen[command] += count
-        self.answered.append(seen)
-
-    async def of(self, request: Any) -> dict[str, int]:
-        """The commands one awaited request costs, by command name."""
-        self.answered.clear()
-        response = await request
-        assert response.status < 400, await response.text()
-        (seen,) = self.answered
-        return dict(seen)
-
-
 @pytest.fixture
 def commands() -> Commands:
-    return Commands()
+    return Commands(COUNTED)
 
 
 @pytest.fixture
@@ -57,10 +31,7 @@ async def client(
     aiohttp_client: Any, settings: Settings, mongo_db: Any, commands: Commands
 ) -> TestClient[Any, Any]:
     """The suite's client, on an application that hands each request's tally to ``commands``."""
-    app = create_app(settings)
-    app.on_response_prepare.append(commands.prepared)
-    client: TestClient[Any, Any] = await aiohttp_client(app)
-    return client
+    return await commands.client(aiohttp_client, settings)
 
 
 async def test_each_user_operation_costs_the_commands_it_always_did(

@@ -4,17 +4,18 @@ over real HTTP (the same pages in Chromium: ``test_browser_pages.py``)."""
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Awaitable
 from typing import Any
 
 import aiohttp
 import pytest
-from pymongo import monitoring
+from aiohttp.test_utils import TestClient
 from yarl import URL
 
+from scim_server.config import Settings
 from scim_server.core.sso.settings import SettingsStore
 from scim_server.storage.sso import SsoRepository
 from scim_server.web.state import SERVICES
+from tests.support.commands import Commands
 from tests.support.scim import ADMIN
 from tests.support.sso import Sso, person, set_seats
 from tests.support.stores import unreachable_database
@@ -244,7 +245,7 @@ async def test_a_wrong_method_or_path_under_sso_is_a_page_not_scim_json(
 
 
 async def test_the_seat_test_report_and_repost_pages_carry_the_branding_too(
-    okta_sso: Sso,
+    okta_sso: Sso, tenant_reads: Commands
 ) -> None:
     await _patch_sso(okta_sso, {"branding": {"display_name": "Acme Corp", "logo_url": LOGO}})
     shown = '<span id="brand-name">Acme Corp</span>'
@@ -279,47 +280,32 @@ async def test_the_seat_test_report_and_repost_pages_carry_the_branding_too(
 # -- what branding costs: no read on the pages of a request that went well ---------------------
 
 
-class TenantReads(monitoring.CommandListener):
-    """The finds on the tenants collection (where the SSO settings and branding live)."""
-
-    def __init__(self) -> None:
-        self.counting = False
-        self.finds = 0
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if self.counting and event.command_name == "find" and event.command["find"] == "tenants":
-            self.finds += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        """Only starts are counted."""
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        """Only starts are counted."""
-
-    async def of(self, request: Awaitable[Any]) -> int:
-        self.finds, self.counting = 0, True
-        try:
-            await request
-        finally:
-            self.counting = False
-        return self.finds
+@pytest.fixture
+def tenant_reads() -> Commands:
+    """The commands on the tenants collection, where the SSO settings and branding live."""
+    return Commands({"tenants"})
 
 
-_TENANT_READS = TenantReads()
-monitoring.register(_TENANT_READS)
+@pytest.fixture
+async def client(
+    aiohttp_client: Any, settings: Settings, mongo_db: Any, tenant_reads: Commands
+) -> TestClient[Any, Any]:
+    """The suite's client, on an application that hands each request's tally to ``tenant_reads``."""
+    return await tenant_reads.client(aiohttp_client, settings)
 
 
 async def test_a_branded_page_reads_the_tenant_once_and_a_failure_page_once_more(
-    okta_sso: Sso,
+    okta_sso: Sso, tenant_reads: Commands
 ) -> None:
     await _patch_sso(okta_sso, {"branding": {"display_name": "Acme Corp", "logo_url": LOGO}})
     await okta_sso.scim.create_user("bob@example.com", password=PASSWORD)
     client = okta_sso.client
-    assert await _TENANT_READS.of(client.get("/sso/acme/")) == 1
+    assert await tenant_reads.of(client.get("/sso/acme/")) == {"find": 1}
     wrong = {"username": "bob@example.com", "password": "nope"}
     # The sign-in reads the settings; the failure page reads the branding again.
-    assert await _TENANT_READS.of(client.post("/sso/acme/password", data=wrong)) == 2
-    assert await _TENANT_READS.of(client.get("/sso/acme/signed-out")) == 1
+    failed = client.post("/sso/acme/password", data=wrong)
+    assert await tenant_reads.of(failed, succeeds=False) == {"find": 2}
+    assert await tenant_reads.of(client.get("/sso/acme/signed-out")) == {"find": 1}
 
 
 # -- a request refused before any SSO handler runs is a page too --------------------------------

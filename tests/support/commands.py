@@ -1,0 +1,52 @@
+"""The database commands a request costs, read from the server's own per-request tally.
+
+The command listener on the server's client counts every command a request starts into that
+request's tally (the one ``scim_request_database_commands`` is fed from); an application hook
+hands each tally here when its response is prepared, so nothing another task runs meanwhile
+is counted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Awaitable, Collection
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from scim_server.config import Settings
+from scim_server.web.app import create_app
+from scim_server.web.request_metrics import REQUEST_TALLY
+
+
+class Commands:
+    """The commands each request started on ``collections``, by command name."""
+
+    def __init__(self, collections: Collection[str]) -> None:
+        self.collections = frozenset(collections)
+        self.answered: list[Counter[str]] = []
+
+    async def prepared(self, request: web.Request, _response: web.StreamResponse) -> None:
+        tally = request[REQUEST_TALLY]
+        seen: Counter[str] = Counter()
+        for (collection, command), count in tally.commands.items():
+            if collection in self.collections:
+                seen[command] += count
+        self.answered.append(seen)
+
+    async def of(self, request: Awaitable[Any], *, succeeds: bool = True) -> dict[str, int]:
+        """The commands one awaited request costs, by command name; ``succeeds``: it must."""
+        self.answered.clear()
+        response = await request
+        if succeeds:
+            assert response.status < 400, await response.text()
+        (seen,) = self.answered
+        return dict(seen)
+
+    async def client(self, aiohttp_client: Any, settings: Settings) -> TestClient[Any, Any]:
+        """A test client on an application that hands each request's tally here."""
+        app = create_app(settings)
+        app.on_response_prepare.append(self.prepared)
+        client: TestClient[Any, Any] = await aiohttp_client(app)
+        return client
