@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from scim_server.config import Settings
+from scim_server.logs import FORMATS as LOG_FORMATS
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -41,6 +42,8 @@ def _serve(args: argparse.Namespace) -> int:
         journal_enabled=args.journal,
         journal_ttl_seconds=args.journal_ttl_seconds,
         log_level=args.log_level,
+        log_format=args.log_format,
+        access_log=args.access_log,
     )
     try:
         serve(settings)
@@ -277,6 +280,19 @@ def _parser() -> argparse.ArgumentParser:
         help="how long journal entries are kept (SCIM_JOURNAL_TTL_SECONDS, default 604800: 7 days)",
     )
     serve.add_argument("--log-level", help="log level (SCIM_LOG_LEVEL, default INFO)")
+    serve.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help="log lines as JSON or as text (SCIM_LOG_FORMAT; default: text on a terminal, "
+        "else JSON)",
+    )
+    serve.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_const",
+        const=False,
+        help="log no line per request (SCIM_ACCESS_LOG=0)",
+    )
     serve.set_defaults(handler=_serve)
 
     def admin_options(command: argparse.ArgumentParser) -> None:

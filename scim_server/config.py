@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from scim_server.logs import FORMATS as LOG_FORMATS
+
 ENVIRONMENT = {
     "host": "SCIM_HOST",
     "port": "SCIM_PORT",
@@ -27,6 +29,8 @@ ENVIRONMENT = {
     "journal_enabled": "SCIM_JOURNAL",
     "journal_ttl_seconds": "SCIM_JOURNAL_TTL_SECONDS",
     "log_level": "SCIM_LOG_LEVEL",
+    "log_format": "SCIM_LOG_FORMAT",
+    "access_log": "SCIM_ACCESS_LOG",
 }
 
 
@@ -67,6 +71,10 @@ class Settings:
     journal_ttl_seconds: int = 7 * 24 * 3600
     """How long a journal entry is kept (a TTL index on ``at``)."""
     log_level: str = "INFO"
+    log_format: str | None = None
+    """``json`` or ``text`` (``scim_server/logs.py``); unset: text on a terminal, else JSON."""
+    access_log: bool = True
+    """One log line per request (``SCIM_ACCESS_LOG=0`` turns it off; request ids stay)."""
 
     def __post_init__(self) -> None:
         if self.group_patch_response not in ("resource", "no-content"):
@@ -75,6 +83,8 @@ class Settings:
             raise ValueError("patch_max_operations is a positive number of operations")
         if self.journal_ttl_seconds <= 0:
             raise ValueError("journal_ttl_seconds is a positive number of seconds")
+        if self.log_format is not None and self.log_format not in LOG_FORMATS:
+            raise ValueError(f"log_format is one of {', '.join(LOG_FORMATS)}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

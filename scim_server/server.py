@@ -25,6 +25,7 @@ from aiohttp import web
 
 from scim_server.config import Settings
 from scim_server.embedded import EmbeddedMongo, EmbeddedStoreError, StoreSupervisor
+from scim_server.logs import configure_logging
 from scim_server.web.app import create_app
 from scim_server.web.state import SERVICES
 
@@ -37,7 +38,7 @@ ANNOUNCE_POLL_SECONDS = 0.2
 
 def serve(settings: Settings) -> None:
     """Run the server until SIGTERM or SIGINT; raise ``EmbeddedStoreError`` if the store is lost."""
-    _configure_logging(settings)
+    _configure_process(settings)
     if settings.mongodb_uri:
         _serve(settings, "MongoDB at MONGODB_URI")  # the operator's: never supervised here
         return
@@ -71,16 +72,14 @@ def _stop_serving() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
-    )
+def _configure_process(settings: Settings) -> None:
+    """What each process (the server's, and each worker's) sets up once: its log."""
+    configure_logging(settings.log_level, settings.log_format)
 
 
 def _worker(settings: Settings, store: str, announced: Event | None) -> None:
     """One worker; the one given ``announced`` announces the server, then sets it."""
-    _configure_logging(settings)
+    _configure_process(settings)
     on_announced = announced.set if announced is not None else None
     asyncio.run(
         _run(
@@ -170,6 +169,7 @@ async def _run(
             _announcement(settings, store, services.admin_token, services.admin_token_generated),
             flush=True,
         )
+        log.info("listening on %s", _root(settings))  # the same news, as a log line
         if on_announced is not None:
             on_announced()
     await stop.wait()
@@ -180,13 +180,18 @@ async def _run(
     await runner.cleanup()
 
 
+def _root(settings: Settings) -> str:
+    """The URL the server answers at, as clients reach it."""
+    return settings.public_url or f"http://{settings.host}:{settings.port}"
+
+
 def _announcement(settings: Settings, store: str, admin_token: str, generated: bool) -> str:
     """Where the server listens and how to create a first tenant.
 
     The admin token itself appears only on the run that generated it, so that logs of
     later runs, and of any run with ``SCIM_ADMIN_TOKEN`` set, never hold it.
     """
-    root = settings.public_url or f"http://{settings.host}:{settings.port}"
+    root = _root(settings)
     workers = f", {settings.workers} workers" if settings.workers > 1 else ""
     if generated:
         origin = (
