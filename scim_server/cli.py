@@ -21,6 +21,7 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 def _serve(args: argparse.Namespace) -> int:
     from scim_server.embedded import EmbeddedStoreError
     from scim_server.server import serve
+    from scim_server.tracing import TracingUnavailable
 
     settings = Settings.from_env(
         host=args.host,
@@ -44,10 +45,11 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         log_format=args.log_format,
         access_log=args.access_log,
+        tracing=args.tracing,
     )
     try:
         serve(settings)
-    except EmbeddedStoreError as error:
+    except (EmbeddedStoreError, TracingUnavailable) as error:
         print(f"scim-server: {error}", file=sys.stderr)
         return 1
     return 0
@@ -292,6 +294,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_const",
         const=False,
         help="log no line per request (SCIM_ACCESS_LOG=0)",
+    )
+    serve.add_argument(
+        "--tracing",
+        action="store_const",
+        const=True,
+        help="OpenTelemetry spans for requests and database commands, exported as the OTEL_* "
+        "variables say (SCIM_TRACING=1; needs the tracing extra)",
     )
     serve.set_defaults(handler=_serve)
 

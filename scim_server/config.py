@@ -31,6 +31,7 @@ ENVIRONMENT = {
     "log_level": "SCIM_LOG_LEVEL",
     "log_format": "SCIM_LOG_FORMAT",
     "access_log": "SCIM_ACCESS_LOG",
+    "tracing": "SCIM_TRACING",
 }
 
 
@@ -75,6 +76,8 @@ class Settings:
     """``json`` or ``text`` (``scim_server/logs.py``); unset: text on a terminal, else JSON."""
     access_log: bool = True
     """One log line per request (``SCIM_ACCESS_LOG=0`` turns it off; request ids stay)."""
+    tracing: bool = False
+    """OpenTelemetry spans for requests and database commands (the ``tracing`` extra)."""
 
     def __post_init__(self) -> None:
         if self.group_patch_response not in ("resource", "no-content"):

@@ -26,6 +26,7 @@ from aiohttp import web
 from scim_server.config import Settings
 from scim_server.embedded import EmbeddedMongo, EmbeddedStoreError, StoreSupervisor
 from scim_server.logs import configure_logging
+from scim_server.tracing import start_tracing, stop_tracing
 from scim_server.web.app import create_app
 from scim_server.web.state import SERVICES
 
@@ -37,7 +38,11 @@ ANNOUNCE_POLL_SECONDS = 0.2
 
 
 def serve(settings: Settings) -> None:
-    """Run the server until SIGTERM or SIGINT; raise ``EmbeddedStoreError`` if the store is lost."""
+    """Run the server until SIGTERM or SIGINT; raise ``EmbeddedStoreError`` if the store is lost.
+
+    Raises ``TracingUnavailable`` before anything starts when tracing is asked for without the
+    ``tracing`` extra.
+    """
     _configure_process(settings)
     if settings.mongodb_uri:
         _serve(settings, "MongoDB at MONGODB_URI")  # the operator's: never supervised here
@@ -73,8 +78,10 @@ def _stop_serving() -> None:
 
 
 def _configure_process(settings: Settings) -> None:
-    """What each process (the server's, and each worker's) sets up once: its log."""
+    """What each process (the server's, and each worker's) sets up once: its log, its tracing."""
     configure_logging(settings.log_level, settings.log_format)
+    if settings.tracing:
+        start_tracing()
 
 
 def _worker(settings: Settings, store: str, announced: Event | None) -> None:
@@ -178,6 +185,8 @@ async def _run(
     log.info("shutting down: finishing in-flight requests")
     # cleanup() stops accepting, lets in-flight requests finish, then closes the database.
     await runner.cleanup()
+    if settings.tracing:
+        stop_tracing()  # exports the spans still buffered
 
 
 def _root(settings: Settings) -> str:

@@ -1,8 +1,8 @@
-"""The server's log: one access line per request, request ids, the log formats.
+"""The server's log: one access line per request, request ids, the log formats, and tracing.
 
 Most tests read the stderr of ``scim-server serve`` run as a subprocess, as an operator's log
-shipper would; the 500 path runs the application in this process, on real HTTP, to make a
-handler fail.
+shipper would; the 500 path and tracing run the application in this process, on real HTTP,
+to make a handler fail and to read spans from an in-memory exporter.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +27,16 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from multidict import CIMultiDict
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from idp_sim.profiles import PROFILES
 from scim_server.config import Settings
 from scim_server.embedded import free_port
 from scim_server.logs import configure_logging
+from scim_server.tracing import start_tracing, stop_tracing
 from scim_server.web.app import create_app
-from tests.support.scim import ADMIN, ADMIN_TOKEN
+from tests.support.scim import ADMIN, ADMIN_TOKEN, make_tenant
 from tests.support.urns import USER
 
 CLI = str(Path(sys.executable).with_name("scim-server"))
@@ -277,6 +280,37 @@ async def test_text_format_and_no_access_log_on_request(
     assert not [record for record in records if record["event"] == "request"]
 
 
+def test_tracing_without_its_extra_stops_the_start_with_one_clear_line(mongodb_uri: str) -> None:
+    # The tracing packages hidden from the server, as in an install without the extra.
+    program = (
+        "import sys\n"
+        "class Hidden:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'opentelemetry':\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Hidden())\n"
+        "from scim_server.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    port = free_port()
+    finished = subprocess.run(
+        [
+            *(sys.executable, "-c", program, "serve", "--tracing", "--port", str(port)),
+            *("--mongodb-uri", mongodb_uri, "--admin-token", ADMIN_TOKEN),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("SCIM_")},
+    )
+    assert finished.returncode == 1
+    assert finished.stdout == ""  # never listened
+    assert finished.stderr.splitlines() == [
+        "scim-server: tracing needs the tracing extra (pip install 'scim-toolkit[tracing]'): "
+        "opentelemetry is missing"
+    ]
+
+
 @pytest.fixture
 def log_stream() -> Iterator[io.StringIO]:
     """This process's log, as JSON lines in memory, for the length of one test."""
@@ -334,3 +368,38 @@ async def test_a_text_log_line_cannot_be_forged_by_a_path(
     lines = log_stream.getvalue().splitlines()
     assert not [line for line in lines if line.startswith("2026-01-01")], lines
     assert any("Explode/x\\n2026-01-01" in line for line in lines), lines
+
+
+@pytest.fixture(scope="module")
+def spans() -> Iterator[InMemorySpanExporter]:
+    """This process traced into memory for this module's tests; untraced again after."""
+    exporter = InMemorySpanExporter()
+    start_tracing(exporter)
+    yield exporter
+    stop_tracing()
+
+
+async def test_a_traced_request_has_a_server_span_with_a_child_span_per_database_command(
+    aiohttp_client: Any, settings: Settings, mongo_db: Any, spans: InMemorySpanExporter
+) -> None:
+    # No journal: no command of its background writer among the request's.
+    traced = replace(settings, journal_enabled=False)
+    client: TestClient[Any, Any] = await aiohttp_client(create_app(traced))
+    tenant = await make_tenant(client, "acme")
+    spans.clear()
+    answer = await client.get(
+        "/scim/v2/acme/Users/nobody", headers={"Authorization": f"Bearer {tenant['token']}"}
+    )
+    assert answer.status == 404
+
+    finished = spans.get_finished_spans()
+    [server] = [span for span in finished if span.kind == SpanKind.SERVER]
+    assert server.name == "GET /scim/v2/{tenant}/Users/{id}"
+    assert server.attributes is not None and server.attributes["http.status_code"] == 404
+    commands = [span for span in finished if span.kind == SpanKind.CLIENT]
+    # At least the tenant's token check and the user's lookup, each its own span.
+    assert len(commands) >= 2, finished
+    for command in commands:
+        assert command.parent is not None and command.parent.span_id == server.context.span_id
+        assert command.context.trace_id == server.context.trace_id
+        assert command.name.startswith(f"{settings.database}.")
