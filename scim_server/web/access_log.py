@@ -82,6 +82,8 @@ def request_context(*, access_log: bool) -> Middleware:
 
 
 def _log_request(request: web.Request, status: int, seconds: float) -> None:
+    if not log.isEnabledFor(logging.INFO):  # SCIM_LOG_LEVEL=WARNING: not worth composing
+        return
     tenant = request.match_info.get("tenant")
     resource = request.match_info.route.resource
     log.info(
