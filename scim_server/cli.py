@@ -23,7 +23,22 @@ def _serve(args: argparse.Namespace) -> int:
     from scim_server.server import serve
     from scim_server.tracing import TracingUnavailable
 
-    settings = Settings.from_env(
+    try:
+        settings = _settings(args)
+    except ValueError as error:  # a setting out of its range: one line, as argparse would
+        print(f"scim-server: {error}", file=sys.stderr)
+        return 2
+    try:
+        serve(settings)
+    except (EmbeddedStoreError, TracingUnavailable) as error:
+        print(f"scim-server: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The environment's settings, overridden by the flags given."""
+    return Settings.from_env(
         host=args.host,
         port=args.port,
         public_url=args.public_url,
@@ -47,12 +62,6 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=args.access_log,
         tracing=args.tracing,
     )
-    try:
-        serve(settings)
-    except (EmbeddedStoreError, TracingUnavailable) as error:
-        print(f"scim-server: {error}", file=sys.stderr)
-        return 1
-    return 0
 
 
 class AdminClient:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -86,8 +87,16 @@ class Settings:
             raise ValueError("patch_max_operations is a positive number of operations")
         if self.journal_ttl_seconds <= 0:
             raise ValueError("journal_ttl_seconds is a positive number of seconds")
+        if self.log_level.upper() not in logging.getLevelNamesMapping():
+            raise ValueError(
+                "the log level (SCIM_LOG_LEVEL, --log-level) is one of "
+                f"CRITICAL, ERROR, WARNING, INFO, DEBUG, not {self.log_level!r}"
+            )
         if self.log_format is not None and self.log_format not in LOG_FORMATS:
-            raise ValueError(f"log_format is one of {', '.join(LOG_FORMATS)}")
+            raise ValueError(
+                f"the log format (SCIM_LOG_FORMAT, --log-format) is {' or '.join(LOG_FORMATS)}, "
+                f"not {self.log_format!r}"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -99,7 +108,7 @@ class Settings:
             if variable in environ and environ[variable] != "":
                 raw = environ[variable]
                 if types[name] == "int":
-                    values[name] = int(raw)
+                    values[name] = _whole_number(variable, raw)
                 elif types[name] == "bool":
                     values[name] = _boolean(variable, raw)
                 else:
@@ -108,9 +117,16 @@ class Settings:
         return replace(cls(), **values)
 
 
+def _whole_number(variable: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{variable} is a whole number, not {raw!r}") from None
+
+
 def _boolean(variable: str, raw: str) -> bool:
     if raw.strip().lower() in ("1", "true", "yes", "on"):
         return True
     if raw.strip().lower() in ("0", "false", "no", "off"):
         return False
-    raise ValueError(f"{variable} is a boolean: 1/0, true/false, yes/no or on/off")
+    raise ValueError(f"{variable} is a boolean: 1/0, true/false, yes/no or on/off, not {raw!r}")
