@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final, TextIO
 
 import structlog
@@ -44,11 +44,15 @@ def default_format(stream: TextIO) -> str:
 
 
 def configure_logging(
-    level: str, log_format: str | None = None, stream: TextIO | None = None
+    level: str,
+    log_format: str | None = None,
+    stream: TextIO | None = None,
+    fields: Sequence[Processor] = (),
 ) -> None:
     """Route every log record of this process to ``stream`` (stderr), rendered as ``log_format``.
 
     ``log_format`` is ``json`` or ``text``; ``None`` chooses by whether ``stream`` is a terminal.
+    ``fields`` are processors that add fields of their own to every line (tracing's ids).
     Calling it again replaces the previous configuration.
     """
     stream = sys.stderr if stream is None else stream
@@ -63,6 +67,7 @@ def configure_logging(
         structlog.processors.CallsiteParameterAdder(
             [structlog.processors.CallsiteParameter.PROCESS]
         ),
+        *fields,
     ]
     handler = logging.StreamHandler(stream)
     handler.setFormatter(
@@ -75,7 +80,7 @@ def configure_logging(
         )
     )
     root = logging.getLogger()
-    for previous in root.handlers:
+    for previous in list(root.handlers):  # a copy: removing shortens the list itself
         root.removeHandler(previous)
     root.addHandler(handler)
     root.setLevel(level.upper())

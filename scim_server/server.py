@@ -26,7 +26,7 @@ from aiohttp import web
 from scim_server.config import Settings
 from scim_server.embedded import EmbeddedMongo, EmbeddedStoreError, StoreSupervisor
 from scim_server.logs import configure_logging
-from scim_server.tracing import start_tracing, stop_tracing
+from scim_server.tracing import start_tracing, stop_tracing, trace_ids
 from scim_server.web.app import create_app
 from scim_server.web.state import SERVICES
 
@@ -78,10 +78,13 @@ def _stop_serving() -> None:
 
 
 def _configure_process(settings: Settings) -> None:
-    """What each process (the server's, and each worker's) sets up once: its log, its tracing."""
-    configure_logging(settings.log_level, settings.log_format)
+    """What each process (the server's, and each worker's) sets up once: its tracing, its log
+    (whose lines then carry the ids of the trace they belong to)."""
     if settings.tracing:
         start_tracing()
+    configure_logging(
+        settings.log_level, settings.log_format, fields=[trace_ids] if settings.tracing else []
+    )
 
 
 def _worker(settings: Settings, store: str, announced: Event | None) -> None:

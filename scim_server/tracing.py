@@ -19,6 +19,8 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING
 
+from structlog.typing import EventDict, WrappedLogger
+
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
 
@@ -89,3 +91,15 @@ def stop_tracing() -> None:
     provider = trace.get_tracer_provider()
     if isinstance(provider, TracerProvider):
         provider.shutdown()
+
+
+def trace_ids(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
+    """A log processor: the ``trace_id`` and ``span_id`` of the span current where a line is
+    logged, as OpenTelemetry writes them (hex), so a line leads to its trace."""
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict["trace_id"] = trace.format_trace_id(context.trace_id)
+        event_dict["span_id"] = trace.format_span_id(context.span_id)
+    return event_dict

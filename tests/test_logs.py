@@ -34,7 +34,7 @@ from idp_sim.profiles import PROFILES
 from scim_server.config import Settings
 from scim_server.embedded import free_port
 from scim_server.logs import configure_logging
-from scim_server.tracing import start_tracing, stop_tracing
+from scim_server.tracing import start_tracing, stop_tracing, trace_ids
 from scim_server.web.app import create_app
 from tests.support.scim import ADMIN, ADMIN_TOKEN, make_tenant
 from tests.support.urns import USER
@@ -365,6 +365,15 @@ def log_stream() -> Iterator[io.StringIO]:
     root.setLevel(level)
 
 
+def test_configuring_the_log_again_replaces_it(log_stream: io.StringIO) -> None:
+    again = io.StringIO()
+    configure_logging("INFO", "json", again)
+    logging.getLogger("scim_server").info("once")
+    assert log_stream.getvalue() == ""
+    [line] = again.getvalue().splitlines()
+    assert json.loads(line)["event"] == "once"
+
+
 async def _explode(request: web.Request) -> web.Response:
     raise RuntimeError(f"the handler of {request.match_info['tenant']} failed")
 
@@ -419,8 +428,13 @@ def spans() -> Iterator[InMemorySpanExporter]:
 
 
 async def test_a_traced_request_has_a_server_span_with_a_child_span_per_database_command(
-    aiohttp_client: Any, settings: Settings, mongo_db: Any, spans: InMemorySpanExporter
+    aiohttp_client: Any,
+    settings: Settings,
+    mongo_db: Any,
+    spans: InMemorySpanExporter,
+    log_stream: io.StringIO,
 ) -> None:
+    configure_logging("INFO", "json", log_stream, fields=[trace_ids])
     # No journal: no command of its background writer among the request's.
     traced = replace(settings, journal_enabled=False)
     client: TestClient[Any, Any] = await aiohttp_client(create_app(traced))
@@ -442,3 +456,8 @@ async def test_a_traced_request_has_a_server_span_with_a_child_span_per_database
         assert command.parent is not None and command.parent.span_id == server.context.span_id
         assert command.context.trace_id == server.context.trace_id
         assert command.name.startswith(f"{settings.database}.")
+    # The request's access line leads to its trace.
+    records = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    [line] = [record for record in records if record.get("route") == server.name.split()[1]]
+    assert line["trace_id"] == f"{server.context.trace_id:032x}"
+    assert line["span_id"] == f"{server.context.span_id:016x}"
