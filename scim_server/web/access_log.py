@@ -14,8 +14,9 @@ it: SCIM errors, 404s, the admin API, the ``/sso`` pages, ``/healthz``. For each
   with its ids; none when no route matched), ``status``, ``duration_ms`` and ``client`` (the
   identity-provider family of the ``User-Agent``).
 
-No header value but the request id, no query, cookie or body is ever logged. A request whose
-client goes away before its answer is logged with status 499 (the convention nginx set).
+No header value but the request id, no query, cookie or body is ever logged. A request
+cancelled before its answer (aiohttp cancels the handlers a shutdown's grace did not see
+finish) is logged with status 499, nginx's "client closed request".
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:+/=@-]{1,128}")
 common proxies, none of which can break a log line or a header."""
 
 CLIENT_CLOSED_REQUEST: Final = 499
-"""The status logged for a request whose client went away before its answer."""
+"""The status logged for a request cancelled before its answer."""
 
 
 def request_id(incoming: str | None) -> str:
