@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from scim_server.config import Settings
+from scim_server.logs import FORMATS as LOG_FORMATS
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -20,15 +21,16 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 def _serve(args: argparse.Namespace) -> int:
     from scim_server.embedded import EmbeddedStoreError
     from scim_server.server import serve
+    from scim_server.tracing import TracingUnavailable
 
     try:
         settings = _settings(args)
-    except ValueError as error:  # a setting out of shape: said in one line, as argparse does
+    except ValueError as error:  # a setting out of its range: one line, as argparse would
         print(f"scim-server: {error}", file=sys.stderr)
         return 2
     try:
         serve(settings)
-    except EmbeddedStoreError as error:
+    except (EmbeddedStoreError, TracingUnavailable) as error:
         print(f"scim-server: {error}", file=sys.stderr)
         return 1
     return 0
@@ -58,6 +60,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         journal_ttl_seconds=args.journal_ttl_seconds,
         log_level=args.log_level,
         metrics_bind=args.metrics_bind,
+        log_format=args.log_format,
+        access_log=args.access_log,
+        tracing=args.tracing,
     )
 
 
@@ -299,6 +304,26 @@ def _parser() -> argparse.ArgumentParser:
         help="host:port of a separate listener serving /metrics without a token, such as "
         "127.0.0.1:9464 (SCIM_METRICS_BIND; unset, the main port serves it behind the admin "
         "token)",
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help="log lines as JSON or as text (SCIM_LOG_FORMAT; default: text on a terminal, "
+        "else JSON)",
+    )
+    serve.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_const",
+        const=False,
+        help="log no line per request (SCIM_ACCESS_LOG=0)",
+    )
+    serve.add_argument(
+        "--tracing",
+        action="store_const",
+        const=True,
+        help="OpenTelemetry spans for requests and database commands, exported as the OTEL_* "
+        "variables say (SCIM_TRACING=1; needs the tracing extra)",
     )
     serve.set_defaults(handler=_serve)
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
+
+from scim_server.logs import FORMATS as LOG_FORMATS
 
 ENVIRONMENT = {
     "host": "SCIM_HOST",
@@ -29,6 +32,9 @@ ENVIRONMENT = {
     "journal_ttl_seconds": "SCIM_JOURNAL_TTL_SECONDS",
     "log_level": "SCIM_LOG_LEVEL",
     "metrics_bind": "SCIM_METRICS_BIND",
+    "log_format": "SCIM_LOG_FORMAT",
+    "access_log": "SCIM_ACCESS_LOG",
+    "tracing": "SCIM_TRACING",
 }
 
 
@@ -77,6 +83,12 @@ class Settings:
     """``host:port`` of a separate listener serving ``/metrics`` without a token (for a
     Prometheus inside the private network); unset, the main port serves it behind the admin
     token."""
+    log_format: str | None = None
+    """``json`` or ``text`` (``scim_server/logs.py``); unset: text on a terminal, else JSON."""
+    access_log: bool = True
+    """One log line per request (``SCIM_ACCESS_LOG=0`` turns it off; request ids stay)."""
+    tracing: bool = False
+    """OpenTelemetry spans for requests and database commands (the ``tracing`` extra)."""
 
     def __post_init__(self) -> None:
         if self.group_patch_response not in ("resource", "no-content"):
@@ -100,6 +112,16 @@ class Settings:
                 f"metrics_bind is host:port, such as 127.0.0.1:9464: {self.metrics_bind!r}"
             )
         return host, int(port)
+        if self.log_level.upper() not in logging.getLevelNamesMapping():
+            raise ValueError(
+                "the log level (SCIM_LOG_LEVEL, --log-level) is one of "
+                f"CRITICAL, ERROR, WARNING, INFO, DEBUG, not {self.log_level!r}"
+            )
+        if self.log_format is not None and self.log_format not in LOG_FORMATS:
+            raise ValueError(
+                f"the log format (SCIM_LOG_FORMAT, --log-format) is {' or '.join(LOG_FORMATS)}, "
+                f"not {self.log_format!r}"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -132,4 +154,4 @@ def _boolean(variable: str, raw: str) -> bool:
         return True
     if raw.strip().lower() in ("0", "false", "no", "off"):
         return False
-    raise ValueError(f"{variable} is a boolean: 1/0, true/false, yes/no or on/off")
+    raise ValueError(f"{variable} is a boolean: 1/0, true/false, yes/no or on/off, not {raw!r}")

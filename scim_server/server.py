@@ -26,6 +26,8 @@ from aiohttp import web
 from scim_server import metrics
 from scim_server.config import Settings
 from scim_server.embedded import EmbeddedMongo, EmbeddedStoreError, StoreSupervisor
+from scim_server.logs import configure_logging
+from scim_server.tracing import start_tracing, stop_tracing, trace_ids
 from scim_server.web.app import create_app
 from scim_server.web.metrics import metrics_application
 from scim_server.web.state import SERVICES
@@ -40,10 +42,12 @@ ANNOUNCE_POLL_SECONDS = 0.2
 def serve(settings: Settings) -> None:
     """Run the server until SIGTERM or SIGINT; raise ``EmbeddedStoreError`` if the store is lost.
 
-    Every process of this run (this one, which supervises the store, and each worker) counts
-    its metrics in one private directory, read whole by every scrape; it goes at the end.
+    Raises ``TracingUnavailable`` before anything starts when tracing is asked for without the
+    ``tracing`` extra. Every process of this run (this one, which supervises the store, and
+    each worker) counts its metrics in one private directory, read whole by every scrape; it
+    goes at the end.
     """
-    _configure_logging(settings)
+    _configure_process(settings)
     with metrics.shared_across_processes():
         _serve_on_store(settings)
 
@@ -82,16 +86,19 @@ def _stop_serving() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
+def _configure_process(settings: Settings) -> None:
+    """What each process (the server's, and each worker's) sets up once: its tracing, its log
+    (whose lines then carry the ids of the trace they belong to)."""
+    if settings.tracing:
+        start_tracing()
+    configure_logging(
+        settings.log_level, settings.log_format, fields=[trace_ids] if settings.tracing else []
     )
 
 
 def _worker(settings: Settings, store: str, announced: Event | None) -> None:
     """One worker; the one given ``announced`` announces the server, then sets it."""
-    _configure_logging(settings)
+    _configure_process(settings)
     on_announced = announced.set if announced is not None else None
     asyncio.run(
         _run(
@@ -188,6 +195,7 @@ async def _run(
             _announcement(settings, store, services.admin_token, services.admin_token_generated),
             flush=True,
         )
+        log.info("listening on %s", _root(settings))  # the same news, as a log line
         if on_announced is not None:
             on_announced()
     await stop.wait()
@@ -198,6 +206,13 @@ async def _run(
     await runner.cleanup()
     if metrics_runner is not None:
         await metrics_runner.cleanup()
+    if settings.tracing:
+        stop_tracing()  # exports the spans still buffered
+
+
+def _root(settings: Settings) -> str:
+    """The URL the server answers at, as clients reach it."""
+    return settings.public_url or f"http://{settings.host}:{settings.port}"
 
 
 def _announcement(settings: Settings, store: str, admin_token: str, generated: bool) -> str:
@@ -206,7 +221,7 @@ def _announcement(settings: Settings, store: str, admin_token: str, generated: b
     The admin token itself appears only on the run that generated it, so that logs of
     later runs, and of any run with ``SCIM_ADMIN_TOKEN`` set, never hold it.
     """
-    root = settings.public_url or f"http://{settings.host}:{settings.port}"
+    root = _root(settings)
     workers = f", {settings.workers} workers" if settings.workers > 1 else ""
     if generated:
         origin = (

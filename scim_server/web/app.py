@@ -19,6 +19,7 @@ from scim_server.core.tokens import TokenAuthority
 from scim_server.storage.database import Database
 from scim_server.storage.sso import SsoRepository
 from scim_server.storage.tenants import TenantRepository
+from scim_server.web.access_log import request_context
 from scim_server.web.journaling import journal_bodies, journal_requests
 from scim_server.web.middleware import PARSER_LIMITS, body_limit, scim_errors
 from scim_server.web.request_metrics import count_requests
@@ -38,7 +39,9 @@ def create_app(settings: Settings) -> web.Application:
         raise ValueError("create_app needs a MongoDB URI; `scim-server serve` starts one")
     app = web.Application(
         middlewares=[
-            count_requests,  # outermost: final status and whole duration, for /metrics
+            # Outermost: the request id on every response and log line; the access log line.
+            request_context(access_log=settings.access_log),
+            count_requests,  # then the final status and whole duration, for /metrics
             journal_requests,  # it sees the final status, errors included
             scim_errors,
             body_limit(settings.max_body_bytes, {BULK: settings.bulk_max_payload_bytes}),
