@@ -99,6 +99,16 @@ class Settings:
             raise ValueError("store_restarts is zero or a positive number of restarts")
         if self.journal_ttl_seconds <= 0:
             raise ValueError("journal_ttl_seconds is a positive number of seconds")
+        if self.log_level.upper() not in logging.getLevelNamesMapping():
+            raise ValueError(
+                "the log level (SCIM_LOG_LEVEL, --log-level) is one of "
+                f"CRITICAL, ERROR, WARNING, INFO, DEBUG, not {self.log_level!r}"
+            )
+        if self.log_format is not None and self.log_format not in LOG_FORMATS:
+            raise ValueError(
+                f"the log format (SCIM_LOG_FORMAT, --log-format) is {' or '.join(LOG_FORMATS)}, "
+                f"not {self.log_format!r}"
+            )
         if self.metrics_bind is not None:
             self.metrics_address  # noqa: B018 (checked now: a bad address fails at start-up)
 
@@ -112,16 +122,6 @@ class Settings:
                 f"metrics_bind is host:port, such as 127.0.0.1:9464: {self.metrics_bind!r}"
             )
         return host, int(port)
-        if self.log_level.upper() not in logging.getLevelNamesMapping():
-            raise ValueError(
-                "the log level (SCIM_LOG_LEVEL, --log-level) is one of "
-                f"CRITICAL, ERROR, WARNING, INFO, DEBUG, not {self.log_level!r}"
-            )
-        if self.log_format is not None and self.log_format not in LOG_FORMATS:
-            raise ValueError(
-                f"the log format (SCIM_LOG_FORMAT, --log-format) is {' or '.join(LOG_FORMATS)}, "
-                f"not {self.log_format!r}"
-            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

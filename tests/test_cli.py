@@ -28,6 +28,7 @@ from conformance.cli import parser as conformance_parser
 from idp_sim.cli import SCENARIO_HELP
 from idp_sim.cli import _parser as idp_sim_parser
 from idp_sim.scenarios import SCENARIOS
+from scim_server import cli
 from scim_server.cli import _parser as scim_server_parser
 from scim_server.embedded import free_port
 from tests.support import cli_help
@@ -373,3 +374,31 @@ def test_with_several_workers_the_generated_admin_token_is_printed_once_and_work
     output = server.output()
     assert output.count("shown only this once") == 1
     assert output.count("SCIM server listening on") == 1
+
+
+@pytest.mark.parametrize(
+    ("flags", "environment", "said"),
+    [
+        ([], {"SCIM_PORT": "eighty"}, "SCIM_PORT is a whole number"),
+        ([], {"SCIM_LOG_FORMAT": "xml"}, "the log format (SCIM_LOG_FORMAT, --log-format) is"),
+        ([], {"SCIM_LOG_LEVEL": "LOUD"}, "the log level (SCIM_LOG_LEVEL, --log-level) is one of"),
+        ([], {"SCIM_ACCESS_LOG": "maybe"}, "SCIM_ACCESS_LOG is a boolean"),
+        (["--metrics-bind", "nonsense"], {}, "metrics_bind is host:port"),
+        ([], {"SCIM_METRICS_BIND": "127.0.0.1:port"}, "metrics_bind is host:port"),
+        (["--store-restarts", "-1"], {}, "store_restarts is zero or a positive number"),
+    ],
+)
+def test_a_bad_setting_stops_serve_before_anything_starts_with_one_line_naming_it(
+    flags: list[str],
+    environment: dict[str, str],
+    said: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for variable, value in environment.items():
+        monkeypatch.setenv(variable, value)
+    assert cli.main(["serve", *flags]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""  # never listened
+    [line] = err.splitlines()
+    assert line.startswith(f"scim-server: {said}"), line

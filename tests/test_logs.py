@@ -311,45 +311,6 @@ def test_tracing_without_its_extra_stops_the_start_with_one_clear_line(mongodb_u
     ]
 
 
-@pytest.mark.parametrize(
-    ("variable", "value", "said"),
-    [
-        (
-            "SCIM_LOG_FORMAT",
-            "xml",
-            "the log format (SCIM_LOG_FORMAT, --log-format) is json or text",
-        ),
-        (
-            "SCIM_LOG_LEVEL",
-            "LOUD",
-            "the log level (SCIM_LOG_LEVEL, --log-level) is one of "
-            "CRITICAL, ERROR, WARNING, INFO, DEBUG",
-        ),
-        (
-            "SCIM_ACCESS_LOG",
-            "maybe",
-            "SCIM_ACCESS_LOG is a boolean: 1/0, true/false, yes/no or on/off",
-        ),
-        ("SCIM_PORT", "eighty", "SCIM_PORT is a whole number"),
-    ],
-)
-def test_a_bad_setting_stops_the_start_with_one_line_naming_it(
-    variable: str, value: str, said: str
-) -> None:
-    finished = subprocess.run(
-        [CLI, "serve", "--port", str(free_port())],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={k: v for k, v in os.environ.items() if not k.startswith("SCIM_")} | {variable: value},
-    )
-    assert finished.returncode == 2
-    assert finished.stdout == ""
-    [line] = finished.stderr.splitlines()
-    assert line.startswith(f"scim-server: {said}"), line
-    assert value in line
-
-
 @pytest.fixture
 def log_stream() -> Iterator[io.StringIO]:
     """This process's log, as JSON lines in memory, for the length of one test."""

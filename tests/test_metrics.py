@@ -30,7 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from idp_sim.saml import shapes
 from samlkit.certs import SigningKey
-from scim_server import cli, metrics
+from scim_server import metrics
 from scim_server.config import Settings
 from scim_server.core.clients import idp_family
 from scim_server.core.journal import ProvisioningJournal
@@ -349,26 +349,3 @@ async def test_a_store_killed_outright_is_counted_as_restarted(tmp_path: Path) -
     assert value(samples, "scim_store_restarts_total", outcome="restarted") == 1
     assert value(samples, "scim_store_restarts_total", outcome="failed") == 0
     assert value(samples, "scim_requests_total", operation="ready", status="200") >= 2
-
-
-@pytest.mark.parametrize(
-    ("flags", "environment", "message"),
-    [
-        (["--metrics-bind", "nonsense"], {}, "metrics_bind is host:port"),
-        ([], {"SCIM_METRICS_BIND": "127.0.0.1:port"}, "metrics_bind is host:port"),
-        ([], {"SCIM_PORT": "eighty"}, "SCIM_PORT"),  # a sibling: any setting out of shape
-    ],
-)
-def test_a_bad_setting_fails_serve_with_status_2_and_one_line(
-    flags: list[str],
-    environment: dict[str, str],
-    message: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    for variable, setting in environment.items():
-        monkeypatch.setenv(variable, setting)
-    assert cli.main(["serve", *flags]) == 2  # refused before anything starts
-    stderr = capsys.readouterr().err
-    assert stderr.startswith("scim-server: ") and message in stderr, stderr
-    assert len(stderr.splitlines()) == 1
