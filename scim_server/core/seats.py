@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from scim2_models import NotFoundException, SCIMException
 
@@ -29,6 +29,8 @@ from scim_server.storage.seats import SeatCount, SeatCounter
 
 RESERVE_ATTEMPTS = 20
 RECOUNT_ATTEMPTS = 10
+
+T = TypeVar("T")
 
 
 def holds_seat(attributes: Mapping[str, Any]) -> bool:
@@ -111,12 +113,13 @@ class Seats:
         """
         await self.counter.give_back(tenant, n)
 
-    async def around(self, tenant: str, change: int, write: Callable[[], Awaitable[bool]]) -> bool:
+    async def around(self, tenant: str, change: int, write: Callable[[], Awaitable[T]]) -> T:
         """Run ``write``, which takes a seat (``change`` 1), frees one (-1) or neither (0).
 
-        Answers what ``write`` answers: whether it landed. A seat is reserved before
+        Answers what ``write`` answers, which is falsy when it did not land (False or
+        None) and truthy when it did (True, or what it wrote). A seat is reserved before
         the write and given back when the write did not land, because it answered
-        False (it lost an optimistic-concurrency round) or the database refused it. A
+        falsy (it lost an optimistic-concurrency round) or the database refused it. A
         seat is freed only once its write landed. A write whose fate is unknown (a
         dropped connection, a cancelled task) keeps its reservation, since an
         over-count refuses a user too many until ``recount`` while an under-count
@@ -125,14 +128,14 @@ class Seats:
         if change > 0:
             await self.reserve(tenant)
         try:
-            landed = await write()
+            written = await write()
         except (SCIMException, WriteRefused):
             if change > 0:
                 await self.release(tenant)
             raise
-        if (change > 0 and not landed) or (change < 0 and landed):
+        if (change > 0 and not written) or (change < 0 and written):
             await self.release(tenant)
-        return landed
+        return written
 
     async def recount(self, tenant: str) -> SeatUsage:
         """Set the counter to the number of users that hold a seat, counted on an index.

@@ -126,10 +126,13 @@ class MembershipRepository:
             await self.collection.delete_many({"tenant": tenant, "group": group})
         return touched
 
-    async def remove(self, tenant: str, group: str, member_ids: Iterable[str]) -> None:
+    async def remove(
+        self, tenant: str, group: str, member_ids: Iterable[str]
+    ) -> StoredResource | None:
+        """Remove members; answers the group at its new version when one was removed, else None."""
         wanted = list(set(member_ids))
         if not wanted:
-            return
+            return None
         present = await self.collection.find(
             {"tenant": tenant, "group": group, "member": {"$in": wanted}}, {"member": 1, "type": 1}
         ).to_list(None)
@@ -141,20 +144,23 @@ class MembershipRepository:
             )
             if result.deleted_count:
                 removed.append(Member(document["member"], document["type"]))
-        if removed:
-            await self._touch(tenant, group)
-            await self._count(tenant, removed, -1)
+        if not removed:
+            return None
+        touched = await self._touch(tenant, group)
+        await self._count(tenant, removed, -1)
+        return touched
 
-    async def clear(self, tenant: str, group: str) -> None:
-        await self.remove(tenant, group, await self.member_ids(tenant, group))
+    async def clear(self, tenant: str, group: str) -> StoredResource | None:
+        """Remove every member; answers as ``remove`` does."""
+        return await self.remove(tenant, group, await self.member_ids(tenant, group))
 
-    async def set_display(self, tenant: str, group: str, member: Member) -> None:
+    async def set_display(self, tenant: str, group: str, member: Member) -> StoredResource | None:
+        """Set a member's ``display``; answers the group at its new version if it changed."""
         result = await self.collection.update_one(
             {"tenant": tenant, "group": group, "member": member.value},
             {"$set": {"display": member.display}},
         )
-        if result.modified_count:
-            await self._touch(tenant, group)
+        return await self._touch(tenant, group) if result.modified_count else None
 
     async def rename_member(self, tenant: str, member: str, name: str | None) -> None:
         """Refresh the name a renamed user or group shows in its groups, which change version."""
