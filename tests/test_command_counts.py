@@ -92,6 +92,14 @@ async def test_reading_a_user_in_no_group_costs_one_find(scim: Scim, commands: C
     assert await commands.of(scim.get("/Users?cursor=&count=1")) == {"find": 1}
 
 
+async def test_reading_a_user_in_one_group_costs_the_user_and_its_memberships(
+    scim: Scim, commands: Commands
+) -> None:
+    """The memberships come joined to their groups' names and hints, in one command."""
+    user, _ = await _user_in_one_group(scim)
+    assert await commands.of(scim.get(user)) == {"find": 1, "aggregate": 1}
+
+
 async def test_renaming_a_user_in_no_group_costs_a_read_and_a_write(
     scim: Scim, commands: Commands
 ) -> None:

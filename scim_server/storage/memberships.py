@@ -52,6 +52,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,11 +66,22 @@ from scim_server.storage.documents import (
     MEMBER_OF,
     NAME_FIELDS,
     StoredResource,
+    member_of_hint,
     resource_name,
     stored_resource,
 )
 
 DUPLICATE_KEY = 11000
+
+
+@dataclass(frozen=True)
+class Joined:
+    """A group a member belongs to directly, as reading the member's groups needs it."""
+
+    name: str | None
+    """The group's displayName."""
+    member_of: bool
+    """The group's own member-of hint: whether it may itself be in a group."""
 
 
 @translate_driver_errors
@@ -230,17 +242,40 @@ class MembershipRepository:
             )
         return found
 
-    async def groups_of(self, tenant: str, members: Iterable[str]) -> dict[str, set[str]]:
-        """The groups each member belongs to directly."""
+    async def groups_of(self, tenant: str, members: Iterable[str]) -> dict[str, dict[str, Joined]]:
+        """The groups each member belongs to directly, each with what reading it needs.
+
+        One command: the memberships, each joined on the ``_id`` index to its group's name
+        and member-of hint. (A group deleted under a membership its ``forget`` has not yet
+        removed shows with no name.)
+        """
         wanted = list(set(members))
-        found: dict[str, set[str]] = defaultdict(set)
+        found: dict[str, dict[str, Joined]] = defaultdict(dict)
         if not wanted:
             return found
-        cursor = self.collection.find(
-            {"tenant": tenant, "member": {"$in": wanted}}, {"group": 1, "member": 1}
+        groups = self._resources["Group"]
+        cursor = await self.collection.aggregate(
+            [
+                {"$match": {"tenant": tenant, "member": _one_or_any(wanted)}},
+                {
+                    "$lookup": {
+                        "from": groups.name,
+                        "localField": "group",
+                        "foreignField": "_id",
+                        "pipeline": [
+                            {"$match": {"tenant": tenant}},
+                            {"$project": {**NAME_FIELDS, MEMBER_OF: 1}},
+                        ],
+                        "as": "groups",
+                    }
+                },
+                {"$project": {"_id": 0, "member": 1, "group": 1, "groups": 1}},
+            ]
         )
         async for document in cursor:
-            found[document["member"]].add(document["group"])
+            group: Document = next(iter(document["groups"]), {})
+            joined = Joined(resource_name(group), member_of_hint(group))
+            found[document["member"]][document["group"]] = joined
         return found
 
     async def forget(self, tenant: str, resource_id: str, *, is_group: bool) -> None:
