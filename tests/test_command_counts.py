@@ -77,11 +77,12 @@ def _members_patch(op: str, member: dict[str, str]) -> dict[str, Any]:
     return {"schemas": [PATCH_OP], "Operations": [{"op": op, "path": "members", "value": [member]}]}
 
 
-async def test_a_user_creation_costs_its_seat_and_its_insert(
+async def test_a_user_creation_on_an_unlimited_tenant_reads_the_tenant_and_inserts(
     scim: Scim, commands: Commands
 ) -> None:
+    """An unlimited tenant keeps no seat counter: a read, where a journaled write was."""
     body = {"schemas": [USER], "userName": "ada"}
-    assert await commands.of(scim.post("/Users", json=body)) == {"update": 1, "insert": 1}
+    assert await commands.of(scim.post("/Users", json=body)) == {"find": 1, "insert": 1}
 
 
 async def test_reading_a_user_in_no_group_costs_one_find(scim: Scim, commands: Commands) -> None:
@@ -145,10 +146,10 @@ async def test_removing_a_member_costs_four_commands(scim: Scim, commands: Comma
 
 
 async def test_deleting_a_user_costs_four_commands(scim: Scim, commands: Commands) -> None:
-    """Read, conditional delete, the seat given back, then the memberships it may leave
-    (looked up whatever the member-of hint says: see storage/memberships.py)."""
+    """Read, conditional delete (an unlimited tenant read for its seat), then the memberships
+    it may leave (looked up whatever the member-of hint says: see storage/memberships.py)."""
     path = await _user_in_no_group(scim)
-    assert await commands.of(scim.delete(path)) == {"find": 2, "delete": 1, "update": 1}
+    assert await commands.of(scim.delete(path)) == {"find": 3, "delete": 1}
 
 
 async def test_each_group_operation_costs_the_commands_it_always_did(
