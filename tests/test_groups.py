@@ -403,9 +403,9 @@ async def test_a_bare_unknown_schema_urn_is_ignored_but_one_carrying_attributes_
 async def test_a_member_add_that_fails_leaves_the_members_hint_as_it_was(
     scim: Scim, mongo_db: AsyncDatabase[Any]
 ) -> None:
-    """An add resolves its members and raises their member-of hint in one step: a PATCH
-    that then fails (a bad member, a stale If-Match, a bad attribute, no such group)
-    gives the hint back, so a user in no group is still read with no membership lookup."""
+    """A PATCH adding members that fails (a bad member, a stale If-Match, a bad attribute,
+    no such group: its add is undone) leaves their member-of hint as it was, so a user in
+    no group is still read with no membership lookup."""
     ada = await scim.create_user("ada")
     grace = await scim.create_user("grace")
     eng = await scim.create_group("eng")

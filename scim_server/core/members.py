@@ -31,13 +31,9 @@ class Members:
         self.memberships = memberships
 
     async def check(
-        self, scope: Scope, group_id: str | None, members: tuple[Member, ...], *, hold: bool = False
+        self, scope: Scope, group_id: str | None, members: tuple[Member, ...]
     ) -> tuple[Member, ...]:
-        """Resolve each member's type in this tenant; unknown ids are 400 invalidValue.
-
-        ``hold``: the members are about to be added, and their member-of hints are raised
-        as they are resolved (``MembershipRepository.hold``); nothing stays held on a 400.
-        """
+        """Resolve each member's type in this tenant; unknown ids are 400 invalidValue."""
         if not members:
             return members
         ids = {member.value for member in members}
@@ -46,41 +42,28 @@ class Members:
         resolved: dict[str, str] = {}
         names: dict[str, str | None] = {}
         for kind in KINDS:
-            unresolved = ids - resolved.keys()
-            if hold:
-                found = await self.memberships.hold(scope.tenant, kind.name, unresolved)
-            else:
-                summaries = await self.repositories[kind.name].summaries(scope.tenant, unresolved)
-                found = {resource: summary.name for resource, summary in summaries.items()}
+            found = await self.repositories[kind.name].summaries(
+                scope.tenant, ids - resolved.keys()
+            )
             resolved |= dict.fromkeys(found, kind.name)
-            names |= found
-        try:
-            unknown = sorted(ids - resolved.keys())
-            if unknown:
-                raise InvalidValueException(detail=f"unknown member id(s): {', '.join(unknown)}")
-            mistyped = [m.value for m in members if m.type and m.type != resolved[m.value]]
-            if mistyped:
-                raise InvalidValueException(
-                    detail=f"member type does not match: {', '.join(mistyped)}"
-                )
-        except InvalidValueException:
-            if hold:
-                await self.memberships.release(
-                    scope.tenant, [Member(value, kind) for value, kind in resolved.items()]
-                )
-            raise
+            names |= {resource: summary.name for resource, summary in found.items()}
+        unknown = sorted(ids - resolved.keys())
+        if unknown:
+            raise InvalidValueException(detail=f"unknown member id(s): {', '.join(unknown)}")
+        mistyped = [m.value for m in members if m.type and m.type != resolved[m.value]]
+        if mistyped:
+            raise InvalidValueException(detail=f"member type does not match: {', '.join(mistyped)}")
         return tuple(replace(m, type=resolved[m.value], name=names[m.value]) for m in members)
 
     async def apply(
         self, tenant: str, group: str, change: MemberChange, members: tuple[Member, ...]
     ) -> StoredResource | None:
-        """One member operation of a PATCH, with its members already checked (an ``add``'s
-        held: see ``check``).
+        """One member operation of a PATCH, with its members already checked.
 
         Answers the group at its new version when the operation changed its members.
         """
         if change.op == "add":
-            return await self.memberships.add(tenant, group, members, held=True)
+            return await self.memberships.add(tenant, group, members)
         if change.op == "remove":
             return await self.memberships.remove(tenant, group, [m.value for m in members])
         if change.op == "clear":

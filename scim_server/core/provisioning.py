@@ -56,7 +56,6 @@ class Provisioning:
             self.memberships,
             self.renderer,
             self.seats,
-            self.queries,
             patch_max_operations=patch_max_operations,
         )
         self.get = self.queries.get

@@ -38,11 +38,11 @@ from scim_server.core.passwords import hash_password
 from scim_server.core.patch import apply_operations, plan_patch
 from scim_server.core.preconditions import UNCONDITIONAL, Preconditions, resource_changed
 from scim_server.core.projection import Selection
-from scim_server.core.queries import ALL_ATTRIBUTES, Answer, Queries
+from scim_server.core.queries import ALL_ATTRIBUTES, Answer
 from scim_server.core.rendering import Renderer, to_payload
 from scim_server.core.scope import Scope
 from scim_server.core.seats import Seats, seat_change
-from scim_server.models import GROUPS, USERS, Member, ResourceKind
+from scim_server.models import GROUPS, USERS, ResourceKind
 from scim_server.storage.documents import StoredForm, StoredResource, stored_form
 from scim_server.storage.memberships import MembershipRepository
 from scim_server.storage.resources import ResourceRepository
@@ -62,7 +62,6 @@ class Writes:
         memberships: MembershipRepository,
         renderer: Renderer,
         seats: Seats,
-        queries: Queries,
         *,
         patch_max_operations: int,
     ) -> None:
@@ -71,7 +70,6 @@ class Writes:
         self.members = Members(repositories, memberships)
         self.renderer = renderer
         self.seats = seats
-        self.queries = queries
         self.patch_max_operations = patch_max_operations
         self._writers: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -159,30 +157,19 @@ class Writes:
         # Planning walks every operation and entry: as the application of the plan, off the loop.
         plan = await asyncio.to_thread(plan_patch, kind, body, self.patch_max_operations)
         # Every member id is checked before anything is written: a bad one fails the whole PATCH.
-        # The members of an ``add`` are held as they are resolved (``Members.check``) and given
-        # back if the PATCH fails before the adds run. (Past that point a failure leaves them
-        # held: an overcounted hint costs a lookup, never a wrong answer.)
-        held: list[Member] = []
-        resolved: list[tuple[Member, ...]] = []
+        resolved = [
+            await self.members.check(scope, resource_id, change.members)
+            if change.op in ("add", "replace")
+            else change.members
+            for change in plan.member_changes
+        ]
 
         def patched(resource: Resource[Any]) -> Resource[Any] | None:
             return resource if apply_operations(kind, resource, plan.operations) else None
 
         written: StoredResource | None = None
-        try:
-            for change in plan.member_changes:
-                members = change.members
-                if change.op in ("add", "replace"):
-                    hold = change.op == "add"
-                    members = await self.members.check(scope, resource_id, members, hold=hold)
-                    held.extend(members if hold else ())
-                resolved.append(members)
-            if plan.operations or preconditions.if_match is not None:
-                written = await self._rewrite(kind, scope, resource_id, preconditions, patched)
-        except Exception:
-            if held:
-                await self.memberships.release(scope.tenant, held)
-            raise
+        if plan.operations or preconditions.if_match is not None:
+            written = await self._rewrite(kind, scope, resource_id, preconditions, patched)
         # Each member change that changes something bumps the version after it lands, and
         # answers the group at that version.
         for change, members in zip(plan.member_changes, resolved, strict=True):

@@ -90,53 +90,18 @@ class MembershipRepository:
         self.collection = database.memberships
         self._resources = {"User": database["users"], "Group": database["groups"]}
 
-    async def hold(
-        self, tenant: str, member_type: str, ids: Iterable[str]
-    ) -> dict[str, str | None]:
-        """Raise the member-of hint of the resources of that type about to join a group.
-
-        Answers the name of each that exists (the others are not raised): resolving the
-        members of an ``add`` and raising their hints, which the add must do before it
-        writes the memberships, is then one command for one member. Pass what is held to
-        ``add(held=True)``, or give it back with ``release`` when the add does not run.
-        """
-        wanted = list(set(ids))
-        resources = self._resources[member_type]
-        if len(wanted) == 1:
-            document = await resources.find_one_and_update(
-                {"tenant": tenant, "_id": wanted[0]},
-                {"$inc": {MEMBER_OF: 1}},
-                NAME_FIELDS,
-                return_document=ReturnDocument.AFTER,
-            )
-            return {} if document is None else {document["_id"]: resource_name(document)}
-        if not wanted:
-            return {}
-        query = {"tenant": tenant, "_id": {"$in": wanted}}
-        await resources.update_many(query, {"$inc": {MEMBER_OF: 1}})
-        # A resource deleted between the two is not named, and its raised hint went with it.
-        return {
-            document["_id"]: resource_name(document)
-            async for document in resources.find(query, NAME_FIELDS)
-        }
-
-    async def release(self, tenant: str, members: Iterable[Member]) -> None:
-        """Lower the hints that ``hold`` raised for members whose ``add`` did not run."""
-        await self._count(tenant, members, -1)
-
     async def add(
-        self, tenant: str, group: str, members: Iterable[Member], *, held: bool = False
+        self, tenant: str, group: str, members: Iterable[Member]
     ) -> StoredResource | None:
         """Add resolved members; members already present are left as they are.
 
-        ``held``: their hints were raised by ``hold``. Answers the group at its new version
-        when it got one, else None (no member was new, or the group was deleted meanwhile).
+        Answers the group at its new version when it got one, else None (no member was
+        new, or the group was deleted meanwhile).
         """
         members = list(members)
         if not members:
             return None
-        if not held:
-            await self._count(tenant, members, +1)
+        await self._count(tenant, members, +1)
         documents = [_document(tenant, group, member) for member in members]
         try:
             await self.collection.insert_many(documents, ordered=False)

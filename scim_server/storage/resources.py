@@ -117,11 +117,6 @@ class ResourceRepository:
         document = await self.get(tenant, resource_id, projection)
         return None if document is None else stored_resource(document)
 
-    async def version(self, tenant: str, resource_id: str) -> int | None:
-        """The resource's version only, or None when there is no such resource."""
-        document = await self.get(tenant, resource_id, {"meta.version": 1})
-        return None if document is None else int(document["meta"]["version"])
-
     async def get(
         self, tenant: str, resource_id: str, projection: Mapping[str, Any] | None = None
     ) -> Document | None:
