@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pymongo import monitoring
 
-from tests.support.scim import Scim
+from tests.support.scim import ADMIN, Scim
 from tests.support.urns import GROUP, PATCH_OP, USER
 
 COUNTED = frozenset({"users", "groups", "memberships", "seats", "tenants"})
@@ -83,6 +83,19 @@ async def test_a_user_creation_on_an_unlimited_tenant_reads_the_tenant_and_inser
     """An unlimited tenant keeps no seat counter: a read, where a journaled write was."""
     body = {"schemas": [USER], "userName": "ada"}
     assert await commands.of(scim.post("/Users", json=body)) == {"find": 1, "insert": 1}
+
+
+async def test_a_user_creation_on_a_tenant_with_a_limit_takes_its_seat_and_inserts(
+    scim: Scim, commands: Commands
+) -> None:
+    """Once a tenant is known to have a limit, the conditional take is the only seat check."""
+    limit = await scim.client.put(
+        f"/admin/tenants/{scim.tenant}/seats", json={"seats": 5}, headers=ADMIN
+    )
+    assert limit.status == 200
+    await scim.create_user("ada")
+    body = {"schemas": [USER], "userName": "grace"}
+    assert await commands.of(scim.post("/Users", json=body)) == {"update": 1, "insert": 1}
 
 
 async def test_reading_a_user_in_no_group_costs_one_find(scim: Scim, commands: Commands) -> None:

@@ -88,6 +88,10 @@ class Seats:
 
     def __init__(self, counter: SeatCounter) -> None:
         self.counter = counter
+        self._limited: set[str] = set()
+        """Tenants this process last found with a limit: their writes take a seat at once,
+        since the conditional take is itself the check (and finds a limit removed). A tenant
+        without one is read on each write: ``LEASE_SECONDS`` counts from that read."""
 
     async def usage(self, tenant: str) -> SeatUsage:
         return await self.of(tenant, await self._read(tenant))
@@ -158,6 +162,7 @@ class Seats:
                 return moment
             usage = await self.usage(tenant)
             if usage.seats is None:
+                self._limited.discard(tenant)
                 return moment
             if usage.used >= usage.seats:
                 raise SeatLimitExceeded(tenant=tenant, seats=usage.seats, used=usage.used)
@@ -190,7 +195,7 @@ class Seats:
         if change == 0:
             return await write()
         since = _Moment.now()
-        limited = (await self._read(tenant)).seats is not None
+        limited = tenant in self._limited or await self._has_limit(tenant)
         if limited and change > 0:
             since = await self.reserve(tenant)
         try:
@@ -204,6 +209,13 @@ class Seats:
         if change > 0 and written and time.monotonic() - since.monotonic > LEASE_SECONDS:
             await self._late(tenant, since.wall, landed=datetime.now(UTC))
         return written
+
+    async def _has_limit(self, tenant: str) -> bool:
+        """Whether the tenant has a seat limit, read now (and remembered when it has)."""
+        if (await self._read(tenant)).seats is None:
+            return False
+        self._limited.add(tenant)
+        return True
 
     async def _late(self, tenant: str, began: datetime, landed: datetime) -> None:
         """Count the seat of a write that landed past the lease, if a count missed it.
