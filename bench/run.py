@@ -243,7 +243,7 @@ class Bench:
         ran its raw-driver counterpart, so that a ratio compares measures a moment apart.
 
         GET reads users in no group (one document, like raw find_one), then users in one
-        group (the user, its memberships, its groups' names); the filter reads users in
+        group (the user, then its memberships joined to their groups); the filter reads users in
         one group, as in the large tenant.
         """
         b, rng, n = self.budget, self.rng, self.count()

@@ -64,9 +64,13 @@ def mongodb_uri(port: int) -> str:
 class EmbeddedMongo:
     """A SecantusDB server on a free loopback port, for one server run or one test session."""
 
-    def __init__(self, storage_path: str | Path, *, port: int | None = None) -> None:
+    def __init__(
+        self, storage_path: str | Path, *, port: int | None = None, test_commands: bool = False
+    ) -> None:
         self.storage_path = str(storage_path)
         self.port = port or free_port()
+        self.test_commands = test_commands
+        """Serve mongod's test-only commands (``configureFailPoint``), as tests of races need."""
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -105,6 +109,7 @@ class EmbeddedMongo:
             self.storage_path,
             "--log-level",
             "WARNING",
+            *(["--enable-test-commands"] if self.test_commands else []),
         ]
         if not sys.platform.startswith("linux"):
             return secantus

@@ -1,4 +1,4 @@
-"""The database commands each SCIM operation costs, pinned: a refactoring must not add any.
+"""The database commands each SCIM operation costs, pinned: each at the minimum it needs.
 
 Counted per request, over real HTTP, by the server's own mechanism: the command listener on
 its client counts into the request's tally (the one ``scim_request_database_commands`` is
@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from scim_server.config import Settings
 from tests.support.commands import Commands
-from tests.support.scim import Scim
+from tests.support.scim import ADMIN, Scim
 from tests.support.urns import GROUP, PATCH_OP, USER
 
 COUNTED = frozenset({"users", "groups", "memberships", "seats", "tenants"})
@@ -34,32 +34,111 @@ async def client(
     return await commands.client(aiohttp_client, settings)
 
 
-async def test_each_user_operation_costs_the_commands_it_always_did(
+async def _user_in_no_group(scim: Scim) -> str:
+    """The path of a new active user, ``ada``, in no group."""
+    user = await scim.create_user("ada")
+    return f"/Users/{user['id']}"
+
+
+async def _user_in_one_group(scim: Scim) -> tuple[str, str]:
+    """The paths of a new user, ``ada``, and of the one group it is in, ``eng``."""
+    user = await scim.create_user("ada")
+    group = await scim.create_group("eng", [user["id"]])
+    return f"/Users/{user['id']}", f"/Groups/{group['id']}"
+
+
+def _members_patch(op: str, member: dict[str, str]) -> dict[str, Any]:
+    return {"schemas": [PATCH_OP], "Operations": [{"op": op, "path": "members", "value": [member]}]}
+
+
+async def test_a_user_creation_on_an_unlimited_tenant_reads_the_tenant_and_inserts(
     scim: Scim, commands: Commands
 ) -> None:
-    body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ada"}
-    # The seat count (tenants) is taken with the insert.
+    """An unlimited tenant keeps no seat counter: a read, where a journaled write was."""
+    body = {"schemas": [USER], "userName": "ada"}
+    assert await commands.of(scim.post("/Users", json=body)) == {"find": 1, "insert": 1}
+
+
+async def test_a_user_creation_on_a_tenant_with_a_limit_takes_its_seat_and_inserts(
+    scim: Scim, commands: Commands
+) -> None:
+    """Once a tenant is known to have a limit, the conditional take is the only seat check."""
+    limit = await scim.client.put(
+        f"/admin/tenants/{scim.tenant}/seats", json={"seats": 5}, headers=ADMIN
+    )
+    assert limit.status == 200
+    await scim.create_user("ada")
+    body = {"schemas": [USER], "userName": "grace"}
     assert await commands.of(scim.post("/Users", json=body)) == {"update": 1, "insert": 1}
-    created = await (await scim.get('/Users?filter=userName eq "ada"')).json()
-    path = f"/Users/{created['Resources'][0]['id']}"
+
+
+async def test_reading_a_user_in_no_group_costs_one_find(scim: Scim, commands: Commands) -> None:
+    path = await _user_in_no_group(scim)
     assert await commands.of(scim.get(path)) == {"find": 1}
     assert await commands.of(scim.get('/Users?filter=userName eq "ada"')) == {"find": 1}
     assert await commands.of(scim.get("/Users?count=0")) == {"aggregate": 1}
     assert await commands.of(scim.get("/Users?cursor=&count=1")) == {"find": 1}
+
+
+async def test_reading_a_user_in_one_group_costs_the_user_and_its_memberships(
+    scim: Scim, commands: Commands
+) -> None:
+    """The memberships come joined to their groups' names and hints, in one command."""
+    user, _ = await _user_in_one_group(scim)
+    assert await commands.of(scim.get(user)) == {"find": 1, "aggregate": 1}
+
+
+async def test_renaming_a_user_in_no_group_costs_a_read_and_a_write(
+    scim: Scim, commands: Commands
+) -> None:
+    """No read-back (the answer is the state written), no membership name refresh."""
+    path = await _user_in_no_group(scim)
     rename = {
         "schemas": [PATCH_OP],
         "Operations": [{"op": "replace", "path": "displayName", "value": "Ada"}],
     }
-    # Read, conditional write, then the read-back (resource and its groups' hint).
-    assert await commands.of(scim.patch(path, json=rename)) == {"find": 3, "update": 1}
-    # Deactivated: the seat is given back after the write.
-    assert await commands.of(scim.put(path, json={**body, "active": False})) == {
-        "find": 3,
-        "update": 2,
+    assert await commands.of(scim.patch(path, json=rename)) == {"find": 1, "update": 1}
+
+
+async def test_replacing_a_user_costs_a_read_and_a_write(scim: Scim, commands: Commands) -> None:
+    path = await _user_in_no_group(scim)
+    body = {"schemas": [USER], "userName": "ada", "displayName": "Ada Lovelace"}
+    assert await commands.of(scim.put(path, json=body)) == {"find": 1, "update": 1}
+
+
+async def test_adding_a_member_costs_five_commands(scim: Scim, commands: Commands) -> None:
+    """The member looked up, its member-of hint raised, the membership, its check, the
+    group's version (which answers the group): the group is not read first nor after."""
+    user = await scim.create_user("ada")
+    group = await scim.create_group("eng")
+    add = _members_patch("add", {"value": user["id"]})
+    path = f"/Groups/{group['id']}?excludedAttributes=members"
+    assert await commands.of(scim.patch(path, json=add)) == {
+        "find": 2,
+        "update": 1,
+        "insert": 1,
+        "findAndModify": 1,
     }
-    # Read, conditional delete, then the memberships it may leave (looked up whatever the
-    # member-of hint says: see storage/memberships.py).
-    assert await commands.of(scim.delete(path)) == {"find": 2, "delete": 1}
+
+
+async def test_removing_a_member_costs_four_commands(scim: Scim, commands: Commands) -> None:
+    """The membership looked up and deleted, the group's version, the member's hint lowered."""
+    user, group = await _user_in_one_group(scim)
+    remove = _members_patch("remove", {"value": user.rsplit("/", 1)[1]})
+    path = f"{group}?excludedAttributes=members"
+    assert await commands.of(scim.patch(path, json=remove)) == {
+        "find": 1,
+        "delete": 1,
+        "findAndModify": 1,
+        "update": 1,
+    }
+
+
+async def test_deleting_a_user_costs_four_commands(scim: Scim, commands: Commands) -> None:
+    """Read, conditional delete (an unlimited tenant read for its seat), then the memberships
+    it may leave (looked up whatever the member-of hint says: see storage/memberships.py)."""
+    path = await _user_in_no_group(scim)
+    assert await commands.of(scim.delete(path)) == {"find": 3, "delete": 1}
 
 
 async def test_each_group_operation_costs_the_commands_it_always_did(
@@ -72,15 +151,4 @@ async def test_each_group_operation_costs_the_commands_it_always_did(
     listed = await (await scim.get("/Groups")).json()
     path = f"/Groups/{listed['Resources'][0]['id']}"
     assert await commands.of(scim.get(path)) == {"find": 2}
-    assert await commands.of(scim.get(f"/Users/{user['id']}")) == {"find": 3}
-    remove = {
-        "schemas": [PATCH_OP],
-        "Operations": [{"op": "remove", "path": f'members[value eq "{user["id"]}"]'}],
-    }
-    assert await commands.of(scim.patch(path, json=remove)) == {
-        "find": 4,
-        "delete": 1,
-        "findAndModify": 1,
-        "update": 1,
-    }
     assert await commands.of(scim.delete(path)) == {"find": 2, "delete": 2}

@@ -8,7 +8,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.support.scim import Scim, scim_error
-from tests.support.urns import GROUP
+from tests.support.urns import GROUP, PATCH_OP
 
 
 def _group(
@@ -398,3 +398,38 @@ async def test_a_bare_unknown_schema_urn_is_ignored_but_one_carrying_attributes_
         },
     )
     assert carrying.status == 400
+
+
+async def test_a_member_add_that_fails_leaves_the_members_hint_as_it_was(
+    scim: Scim, mongo_db: AsyncDatabase[Any]
+) -> None:
+    """A PATCH adding members that fails (a bad member, a stale If-Match, a bad attribute,
+    no such group: its add is undone) leaves their member-of hint as it was, so a user in
+    no group is still read with no membership lookup."""
+    ada = await scim.create_user("ada")
+    grace = await scim.create_user("grace")
+    eng = await scim.create_group("eng")
+    path = f"/Groups/{eng['id']}"
+
+    def add(*members: dict[str, str], **operation: Any) -> dict[str, Any]:
+        operations: list[dict[str, Any]] = [
+            {"op": "add", "path": "members", "value": list(members)}
+        ]
+        if operation:
+            operations.append(operation)
+        return {"schemas": [PATCH_OP], "Operations": operations}
+
+    both = ({"value": ada["id"]}, {"value": grace["id"]})
+    failures = [
+        (path, add(*both, {"value": "nobody"}), {}, 400),
+        (path, add({"value": ada["id"], "type": "Group"}), {}, 400),
+        (path, add(*both), {"If-Match": 'W/"99"'}, 412),
+        (path, add(*both, op="replace", path="displayName", value=7), {}, 400),
+        ("/Groups/no-such-group", add(*both), {}, 404),
+    ]
+    for target, body, headers, status in failures:
+        await scim_error(await scim.patch(target, json=body, headers=headers), status)
+    for user in (ada, grace):
+        stored = await mongo_db.users.find_one({"_id": user["id"]})
+        assert stored is not None and stored.get("gm", 0) == 0
+        assert "groups" not in await _get(scim, f"/Users/{user['id']}")

@@ -345,6 +345,7 @@ async def test_a_storm_of_deactivations_reactivations_and_deletes_keeps_the_coun
 async def test_a_delete_racing_a_deactivation_or_reactivation_frees_exactly_the_seat_held(
     scim: Scim, twin: Scim, mongo_db: AsyncDatabase[Any], activate: bool
 ) -> None:
+    await set_seats(scim.client, 100)  # a tenant with a limit keeps a counter
     for n in range(3):  # bystanders: the counter never reaches 0, where a release stops
         await scim.create_user(f"bystander{n}")
     targets = [(await scim.create_user(f"user{n}", active=not activate))["id"] for n in range(30)]
@@ -391,8 +392,8 @@ async def test_a_tenant_from_before_seats_is_counted_not_assumed_empty(
     listed = await (await scim.client.get("/admin/tenants", headers=ADMIN)).json()
     assert [(t["seats"], t["used"]) for t in listed["tenants"]] == [(None, 2)]
 
-    await mongo_db["tenants"].update_one({"_id": "acme"}, {"$unset": {"seats_used": ""}})
-    await scim.create_user("dave")  # the first seat taken counts the others first
+    await mongo_db["tenants"].update_one({"_id": "acme"}, {"$set": {"seats": 10}})
+    await scim.create_user("dave")  # with a limit, the first seat taken counts the others first
     assert await counter(mongo_db) == 3
     await mongo_db["tenants"].update_one({"_id": "acme"}, {"$unset": {"seats_used": ""}})
     assert await set_seats(scim.client, 3) == {"seats": 3, "used": 3, "available": 0, "over": 0}

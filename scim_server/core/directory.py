@@ -49,5 +49,5 @@ class Directory:
     async def groups_of(self, tenant: str, user_id: str) -> dict[str, str]:
         """The named groups the user is a direct member of: group id -> displayName."""
         memberships = await self._memberships.groups_of(tenant, [user_id])
-        summaries = await self._groups.summaries(tenant, memberships.get(user_id, set()))
-        return {group_id: summary.name for group_id, summary in summaries.items() if summary.name}
+        joined = memberships.get(user_id, {})
+        return {group_id: group.name for group_id, group in joined.items() if group.name}

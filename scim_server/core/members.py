@@ -14,6 +14,7 @@ from scim2_models import InvalidValueException
 from scim_server.core.patch import MemberChange
 from scim_server.core.scope import Scope
 from scim_server.models import GROUPS, KINDS, Member, ResourceKind, parse_members
+from scim_server.storage.documents import StoredResource
 from scim_server.storage.memberships import MembershipRepository
 from scim_server.storage.resources import ResourceRepository
 
@@ -56,26 +57,40 @@ class Members:
 
     async def apply(
         self, tenant: str, group: str, change: MemberChange, members: tuple[Member, ...]
-    ) -> None:
-        """One member operation of a PATCH, with its members already checked."""
-        if change.op == "add":
-            await self.memberships.add(tenant, group, members)
-        elif change.op == "remove":
-            await self.memberships.remove(tenant, group, [m.value for m in members])
-        elif change.op == "clear":
-            await self.memberships.clear(tenant, group)
-        else:
-            await self.replace(tenant, group, members)
+    ) -> StoredResource | None:
+        """One member operation of a PATCH, with its members already checked.
 
-    async def replace(self, tenant: str, group: str, members: tuple[Member, ...]) -> None:
-        """Set the members to exactly ``members``, touching only the differences."""
+        Answers the group at its new version when the operation changed its members.
+        """
+        if change.op == "add":
+            return await self.memberships.add(tenant, group, members)
+        if change.op == "remove":
+            return await self.memberships.remove(tenant, group, [m.value for m in members])
+        if change.op == "clear":
+            return await self.memberships.clear(tenant, group)
+        return await self.replace(tenant, group, members)
+
+    async def replace(
+        self, tenant: str, group: str, members: tuple[Member, ...]
+    ) -> StoredResource | None:
+        """Set the members to exactly ``members``, touching only the differences.
+
+        Answers the group at its last new version, if the members changed.
+        """
         current = await self.memberships.member_ids(tenant, group)
         wanted = {member.value for member in members}
-        await self.memberships.remove(tenant, group, current - wanted)
-        await self.memberships.add(tenant, group, [m for m in members if m.value not in current])
-        for member in members:
-            if member.value in current and member.display is not None:
+        touched = [
+            await self.memberships.remove(tenant, group, current - wanted),
+            await self.memberships.add(
+                tenant, group, [m for m in members if m.value not in current]
+            ),
+            *[
                 await self.memberships.set_display(tenant, group, member)
+                for member in members
+                if member.value in current and member.display is not None
+            ],
+        ]
+        return next((group for group in reversed(touched) if group is not None), None)
 
 
 def declared_members(kind: ResourceKind, body: Payload) -> tuple[Member, ...]:

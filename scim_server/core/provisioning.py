@@ -42,7 +42,7 @@ class Provisioning:
         self.cursors = cursors
         self.repositories = {kind.name: ResourceRepository(database, kind) for kind in KINDS}
         self.memberships = MembershipRepository(database)
-        self.renderer = Renderer(self.memberships, self.repositories[GROUPS.name])
+        self.renderer = Renderer(self.memberships)
         # The read-only queries of users and groups that sign-in needs, as typed records.
         self.directory = Directory(
             self.repositories[USERS.name], self.repositories[GROUPS.name], self.memberships
@@ -56,7 +56,6 @@ class Provisioning:
             self.memberships,
             self.renderer,
             self.seats,
-            self.queries,
             patch_max_operations=patch_max_operations,
         )
         self.get = self.queries.get

@@ -171,13 +171,6 @@ class Queries:
         ]
         return list_response(payloads, total, query.start_index)
 
-    async def version(self, kind: ResourceKind, scope: Scope, resource_id: str) -> int:
-        """The resource's current version only, without reading the resource."""
-        version = await self.repositories[kind.name].version(scope.tenant, resource_id)
-        if version is None:
-            raise resource_not_found(kind.endpoint, resource_id)
-        return version
-
     def _sort(self, kind: ResourceKind, query: ListQuery) -> SortSpec:
         direction = -1 if query.descending else 1
         if not query.sort_by:

@@ -16,15 +16,13 @@ from scim_server.core.scope import Scope
 from scim_server.models import GROUPS, KINDS, USERS, ResourceKind
 from scim_server.storage.documents import StoredResource
 from scim_server.storage.memberships import MembershipRepository
-from scim_server.storage.resources import ResourceRepository, Summary
 
 Payload = dict[str, Any]
 
 
 class Renderer:
-    def __init__(self, memberships: MembershipRepository, groups: ResourceRepository) -> None:
+    def __init__(self, memberships: MembershipRepository) -> None:
         self.memberships = memberships
-        self.groups = groups
 
     async def render(
         self,
@@ -76,26 +74,28 @@ class Renderer:
     async def groups_of(self, scope: Scope, user_ids: list[str]) -> dict[str, list[Payload]]:
         """``User.groups``: direct memberships, plus the groups those groups belong to.
 
-        Walks up the group hierarchy one level per query, and only from groups whose
-        hint says they may themselves be members of a group.
+        Each membership comes with its group's name and member-of hint (one command), so
+        the hierarchy is walked up one level per command, and only from groups whose hint
+        says they may themselves be members of a group.
         """
         direct = await self.memberships.groups_of(scope.tenant, user_ids)
-        known: dict[str, Summary] = {}
+        known = {group: joined for groups in direct.values() for group, joined in groups.items()}
         parents: dict[str, set[str]] = {}
-        pending = {group for memberships in direct.values() for group in memberships}
+        pending = set(known)
         while pending:
-            known |= await self.groups.summaries(scope.tenant, pending)
-            nested = [group for group in pending if group in known and known[group].member_of]
+            nested = [group for group in pending if known[group].member_of]
             found = await self.memberships.groups_of(scope.tenant, nested) if nested else {}
-            parents.update({group: found.get(group, set()) for group in pending})
+            parents.update({group: set(found.get(group, {})) for group in pending})
+            for groups in found.values():
+                known |= groups
             pending = {p for group in pending for p in parents[group]} - parents.keys()
-        names = {group: summary.name for group, summary in known.items()}
         answer: dict[str, list[Payload]] = {}
-        for user, groups in direct.items():
-            indirect = _ancestors(groups, parents) - groups
+        for user, joined in direct.items():
+            member_of = set(joined)
+            indirect = _ancestors(member_of, parents) - member_of
             answer[user] = [
-                _reference(group, names.get(group), kind, scope.location(GROUPS, group))
-                for kind, selected in (("direct", groups), ("indirect", indirect))
+                _reference(group, known[group].name, kind, scope.location(GROUPS, group))
+                for kind, selected in (("direct", member_of), ("indirect", indirect))
                 for group in sorted(selected)
             ]
         return answer

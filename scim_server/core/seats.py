@@ -13,13 +13,28 @@ below the number of users holding a seat: a seat is reserved *before* the write 
 takes it and released *after* the write that frees it. A crash in between leaks a
 seat (one user too many refused, never one too many admitted), which ``recount``
 repairs.
+
+An unlimited tenant keeps no counter: such a write only reads the tenant (a read, where
+the counter cost a journaled write), and its users are counted when asked. The counter
+starts when a first limit is set, from a count behind a fence. A write that read the
+tenant unlimited may still be in flight then, and a count that ran before it landed
+would miss it: so the limit is set with the fence (``seats_fence``, no counter), writes
+that find the fence up wait for the count, and the count runs ``FENCE_SECONDS`` later.
+By then every write that read the tenant unlimited has landed, or is one that took
+longer than ``LEASE_SECONDS`` from its read to its landing, which checks the tenant
+again once landed and counts its own seat if it landed after the count started
+(``_late``: the tenant document keeps when that was, ``seats_counted_at``). The same
+holds for a write whose reservation went with the counter when the limit was removed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from scim2_models import NotFoundException, SCIMException
 
@@ -29,6 +44,13 @@ from scim_server.storage.seats import SeatCount, SeatCounter
 
 RESERVE_ATTEMPTS = 20
 RECOUNT_ATTEMPTS = 10
+
+LEASE_SECONDS = 0.5
+"""How long after reading a tenant unlimited a write may land without checking again."""
+FENCE_SECONDS = 1.0
+"""How long after a first limit is set its count waits: longer than ``LEASE_SECONDS``."""
+
+T = TypeVar("T")
 
 
 def holds_seat(attributes: Mapping[str, Any]) -> bool:
@@ -66,37 +88,83 @@ class Seats:
 
     def __init__(self, counter: SeatCounter) -> None:
         self.counter = counter
+        self._limited: set[str] = set()
+        """Tenants this process last found with a limit: their writes take a seat at once,
+        since the conditional take is itself the check (and finds a limit removed). A tenant
+        without one is read on each write: ``LEASE_SECONDS`` counts from that read."""
 
     async def usage(self, tenant: str) -> SeatUsage:
         return await self.of(tenant, await self._read(tenant))
 
     async def of(self, tenant: str, count: SeatCount) -> SeatUsage:
-        """What a tenant records; a tenant from before seats existed is counted first.
+        """What a tenant records; one that keeps no counter (yet) is counted.
 
-        Such a tenant has no counter, and assuming 0 would hand out seats its users hold.
+        Assuming 0 for a tenant from before seats existed would hand out seats its users hold.
         """
-        if count.used is None:
-            return await self.recount(tenant)
+        if count.seats is None or count.used is None:
+            return await self._count_first(tenant)
         return SeatUsage(count.seats, count.used)
 
+    async def _count_first(self, tenant: str) -> SeatUsage:
+        """The usage of a tenant that keeps no counter, counted; a limited one keeps the count.
+
+        Many writers may find a first limit's fence up at once: the first count stored is
+        the one they all use, since counting again while seats are being taken could miss
+        a reserved seat whose user is not stored yet.
+        """
+        for _ in range(RECOUNT_ATTEMPTS):
+            seen = await self._read(tenant)
+            if seen.seats is not None and seen.used is not None:
+                return SeatUsage(seen.seats, seen.used)
+            usage = await self._count(tenant, seen)
+            if usage is not None:
+                return usage
+        raise TooManyConcurrentChanges(
+            detail=f"the seats of tenant {tenant!r} kept changing during the count; retry"
+        )
+
+    async def _count(self, tenant: str, seen: SeatCount) -> SeatUsage | None:
+        """Count the users holding a seat, once the fence is down, and store it if the tenant
+        still reads ``seen`` (an unlimited tenant stores nothing); None when it changed."""
+        if seen.fence is not None:
+            await _fence_down(seen.fence)
+        started = datetime.now(UTC)
+        used = await self.counter.count_holders(tenant)
+        if seen.seats is None:
+            return SeatUsage(None, used)
+        counted = await self.counter.set_counted(tenant, seen.used, used, started)
+        if counted is None or counted.used is None:
+            return None
+        return SeatUsage(counted.seats, counted.used)
+
     async def set_limit(self, tenant: str, seats: int | None) -> SeatUsage:
-        """Set the limit; lower than the seats in use is allowed, and their users keep them."""
-        count = await self.counter.set_limit(tenant, seats)
+        """Set the limit; lower than the seats in use is allowed, and their users keep them.
+
+        A first limit is counted behind the fence (module docstring), so it answers only
+        after ``FENCE_SECONDS``.
+        """
+        count = await self.counter.set_limit(tenant, seats, datetime.now(UTC))
         if count is None:
             raise _unknown(tenant)
         return await self.of(tenant, count)
 
-    async def reserve(self, tenant: str) -> None:
+    async def reserve(self, tenant: str) -> _Moment:
         """Take a seat, or raise ``SeatLimitExceeded`` when none is free.
 
         The check and the increment are one conditional update, so concurrent
         reservations in any number of processes never take more seats than there are.
+        A tenant that turned unlimited meanwhile needs no seat. Answers the moment just
+        before the seat was taken, or the tenant read unlimited (see ``_late``).
         """
         for _ in range(RESERVE_ATTEMPTS):
+            moment = _Moment.now()
             if await self.counter.take(tenant):
-                return
+                return moment
             usage = await self.usage(tenant)
-            if usage.seats is not None and usage.used >= usage.seats:
+            if usage.seats is None:
+                self._limited.discard(tenant)
+                return moment
+            if usage.used >= usage.seats:
                 raise SeatLimitExceeded(tenant=tenant, seats=usage.seats, used=usage.used)
             # A seat was freed, the limit raised or the counter set up since the update: again.
         raise TooManyConcurrentChanges(
@@ -111,28 +179,61 @@ class Seats:
         """
         await self.counter.give_back(tenant, n)
 
-    async def around(self, tenant: str, change: int, write: Callable[[], Awaitable[bool]]) -> bool:
+    async def around(self, tenant: str, change: int, write: Callable[[], Awaitable[T]]) -> T:
         """Run ``write``, which takes a seat (``change`` 1), frees one (-1) or neither (0).
 
-        Answers what ``write`` answers: whether it landed. A seat is reserved before
+        Answers what ``write`` answers, which is falsy when it did not land (False or
+        None) and truthy when it did (True, or what it wrote). On an unlimited tenant
+        nothing is counted (module docstring). Otherwise a seat is reserved before
         the write and given back when the write did not land, because it answered
-        False (it lost an optimistic-concurrency round) or the database refused it. A
+        falsy (it lost an optimistic-concurrency round) or the database refused it. A
         seat is freed only once its write landed. A write whose fate is unknown (a
         dropped connection, a cancelled task) keeps its reservation, since an
         over-count refuses a user too many until ``recount`` while an under-count
         would let one too many in.
         """
-        if change > 0:
-            await self.reserve(tenant)
+        if change == 0:
+            return await write()
+        since = _Moment.now()
+        limited = tenant in self._limited or await self._has_limit(tenant)
+        if limited and change > 0:
+            since = await self.reserve(tenant)
         try:
-            landed = await write()
+            written = await write()
         except (SCIMException, WriteRefused):
-            if change > 0:
+            if limited and change > 0:
                 await self.release(tenant)
             raise
-        if (change > 0 and not landed) or (change < 0 and landed):
+        if limited and ((change > 0 and not written) or (change < 0 and written)):
             await self.release(tenant)
-        return landed
+        if change > 0 and written and time.monotonic() - since.monotonic > LEASE_SECONDS:
+            await self._late(tenant, since.wall, landed=datetime.now(UTC))
+        return written
+
+    async def _has_limit(self, tenant: str) -> bool:
+        """Whether the tenant has a seat limit, read now (and remembered when it has)."""
+        if (await self._read(tenant)).seats is None:
+            return False
+        self._limited.add(tenant)
+        return True
+
+    async def _late(self, tenant: str, began: datetime, landed: datetime) -> None:
+        """Count the seat of a write that landed past the lease, if a count missed it.
+
+        A count that started the tenant's counter between the write's beginning (its read
+        of an unlimited tenant, or its reservation) and its landing may have missed it: a
+        write that read the tenant unlimited, or whose reservation went with the counter
+        when the limit was removed. Such a write counts
+        its seat itself once that count is stored. (A seat a slow write freed is not given
+        back: a count that saw the user still holding it errs on the safe side.)
+        """
+        count = await self._read(tenant)
+        if count.seats is not None and count.used is None:
+            await self._count_first(tenant)
+            count = await self._read(tenant)
+        counted_at = count.counted_at
+        if count.used is not None and counted_at is not None and began <= counted_at <= landed:
+            await self.counter.add_taken(tenant)
 
     async def recount(self, tenant: str) -> SeatUsage:
         """Set the counter to the number of users that hold a seat, counted on an index.
@@ -140,18 +241,18 @@ class Seats:
         Why it exists: writes can leave the counter too high, never too low (see
         ``around``): a process that dies between reserving a seat and writing its
         user, or a write whose fate is unknown, leaks a seat, which stays taken until
-        this runs. It also sets up the counter of a tenant created before seats existed.
+        this runs. It also counts a first limit once its fence is down, a tenant created
+        before seats existed, and an unlimited tenant, which keeps no counter (nothing is
+        stored for it).
 
         The count is kept only when no seat was taken or freed while it ran; one write
         that had reserved its seat but not yet stored its user when counted is missed,
         so run it on a quiet tenant for an exact result.
         """
         for _ in range(RECOUNT_ATTEMPTS):
-            seen = (await self._read(tenant)).used
-            used = await self.counter.count_holders(tenant)
-            counted = await self.counter.set_counted(tenant, seen, used)
-            if counted is not None and counted.used is not None:
-                return SeatUsage(counted.seats, counted.used)
+            usage = await self._count(tenant, await self._read(tenant))
+            if usage is not None:
+                return usage
         raise TooManyConcurrentChanges(
             detail=f"the seats of tenant {tenant!r} kept changing during the recount; retry"
         )
@@ -161,6 +262,25 @@ class Seats:
         if count is None:
             raise _unknown(tenant)
         return count
+
+
+@dataclass(frozen=True)
+class _Moment:
+    """A moment by this process's monotonic clock (for durations) and by the wall clock (to
+    compare with what another process stored)."""
+
+    monotonic: float
+    wall: datetime
+
+    @classmethod
+    def now(cls) -> _Moment:
+        return cls(time.monotonic(), datetime.now(UTC))
+
+
+async def _fence_down(raised: datetime) -> None:
+    """Wait until ``FENCE_SECONDS`` after the fence was raised (by any process's clock)."""
+    remaining = FENCE_SECONDS - (datetime.now(UTC) - raised).total_seconds()
+    await asyncio.sleep(min(max(remaining, 0), FENCE_SECONDS))
 
 
 def _unknown(tenant: str) -> NotFoundException:

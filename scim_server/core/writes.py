@@ -38,7 +38,7 @@ from scim_server.core.passwords import hash_password
 from scim_server.core.patch import apply_operations, plan_patch
 from scim_server.core.preconditions import UNCONDITIONAL, Preconditions, resource_changed
 from scim_server.core.projection import Selection
-from scim_server.core.queries import ALL_ATTRIBUTES, Answer, Queries
+from scim_server.core.queries import ALL_ATTRIBUTES, Answer
 from scim_server.core.rendering import Renderer, to_payload
 from scim_server.core.scope import Scope
 from scim_server.core.seats import Seats, seat_change
@@ -62,7 +62,6 @@ class Writes:
         memberships: MembershipRepository,
         renderer: Renderer,
         seats: Seats,
-        queries: Queries,
         *,
         patch_max_operations: int,
     ) -> None:
@@ -71,7 +70,6 @@ class Writes:
         self.members = Members(repositories, memberships)
         self.renderer = renderer
         self.seats = seats
-        self.queries = queries
         self.patch_max_operations = patch_max_operations
         self._writers: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -95,26 +93,22 @@ class Writes:
         resource = validate(kind, body, Context.RESOURCE_CREATION_REQUEST)
         members = await self.members.check(scope, None, declared_members(kind, body))
         state = await _with_password_hash(_state(kind, resource))
-        created: list[StoredResource] = []
 
-        async def insert() -> bool:
+        async def insert() -> StoredResource:
             """An insert in the shape ``Seats.around`` wraps: it lands, or it raises."""
             # Adding the members bumps the version after they land (storage/memberships.py),
             # so the group starts one below: complete, it is at version 1 like any new resource.
-            created.append(
-                await self.repositories[kind.name].insert(
-                    scope.tenant,
-                    str(uuid.uuid4()),
-                    state.form,
-                    state.password_hash,
-                    datetime.now(UTC),
-                    version=0 if members else 1,
-                )
+            return await self.repositories[kind.name].insert(
+                scope.tenant,
+                str(uuid.uuid4()),
+                state.form,
+                state.password_hash,
+                datetime.now(UTC),
+                version=0 if members else 1,
             )
-            return True
 
-        await self.seats.around(scope.tenant, _seats_taken(kind, None, state.attributes), insert)
-        stored = created[0]
+        seats = _seats_taken(kind, None, state.attributes)
+        stored = await self.seats.around(scope.tenant, seats, insert)
         if members:
             stored = await self.memberships.add(scope.tenant, stored.id, members) or stored
         # Rendered from what was just written: a new resource is only related to the
@@ -145,10 +139,10 @@ class Writes:
                 raise from_validation_error(error) from None
             return replacement
 
-        await self._rewrite(kind, scope, resource_id, preconditions, replaced)
+        written = await self._rewrite(kind, scope, resource_id, preconditions, replaced)
         if kind is GROUPS:
-            await self.members.replace(scope.tenant, resource_id, members)
-        return await self.queries.get(kind, scope, resource_id)
+            written = await self.members.replace(scope.tenant, resource_id, members) or written
+        return await self._answer(kind, scope, written)
 
     async def patch(
         self,
@@ -173,13 +167,37 @@ class Writes:
         def patched(resource: Resource[Any]) -> Resource[Any] | None:
             return resource if apply_operations(kind, resource, plan.operations) else None
 
-        await self._rewrite(kind, scope, resource_id, preconditions, patched)
-        # Each member change that changes something bumps the version after it lands.
+        written: StoredResource | None = None
+        if plan.operations or preconditions.if_match is not None:
+            written = await self._rewrite(kind, scope, resource_id, preconditions, patched)
+        # Each member change that changes something bumps the version after it lands, and
+        # answers the group at that version.
         for change, members in zip(plan.member_changes, resolved, strict=True):
-            await self.members.apply(scope.tenant, resource_id, change, members)
+            applied = await self.members.apply(scope.tenant, resource_id, change, members)
+            written = applied or written
+        if written is None:
+            # Only member changes, none of which changed anything (or no such group).
+            written = await self._read(kind, scope, resource_id)
         if selection is None:
-            return Answer({}, await self.queries.version(kind, scope, resource_id))
-        return await self.queries.get(kind, scope, resource_id, selection)
+            return Answer({}, written.version)
+        return await self._answer(kind, scope, written, selection)
+
+    async def _read(self, kind: ResourceKind, scope: Scope, resource_id: str) -> StoredResource:
+        stored = await self.repositories[kind.name].read(scope.tenant, resource_id)
+        if stored is None:
+            raise resource_not_found(kind.endpoint, resource_id)
+        return stored
+
+    async def _answer(
+        self,
+        kind: ResourceKind,
+        scope: Scope,
+        written: StoredResource,
+        selection: Selection = ALL_ATTRIBUTES,
+    ) -> Answer:
+        """The answer to a write: rendered from the state it wrote, never read back."""
+        payloads = await self.renderer.render(kind, scope, [written], selection)
+        return Answer(payloads[0], written.version)
 
     async def _rewrite(
         self,
@@ -188,22 +206,26 @@ class Writes:
         resource_id: str,
         preconditions: Preconditions,
         transform: Callable[[Resource[Any]], Resource[Any] | None],
-    ) -> bool:
-        """Read, transform and conditionally write one resource; answers whether it wrote.
+    ) -> StoredResource:
+        """Read, transform and conditionally write one resource; answers it as it now is.
 
         The write only lands on the version that was read. When another writer got
         there first, the resource is read again and the transform re-applied, so
         concurrent writers never drop each other's changes; with ``If-Match`` the
         client asked for exactly the version it saw, so a conflict is its 412.
-        ``transform`` answers None when there is nothing to write.
+        ``transform`` answers None when there is nothing to write (the resource as read
+        is then the answer).
+
+        A new name shows in every group the resource belongs to, so it is refreshed there
+        after the write, unless the member-of hint says the resource is in no group: the
+        write then also requires the hint to be still zero, so that a membership added
+        meanwhile makes it lose the round and look again (see storage/memberships.py).
         """
         repository = self.repositories[kind.name]
         location = scope.location(kind, resource_id)
         async with self._writing(kind, scope.tenant, resource_id):
             for attempt in range(MAX_WRITE_ATTEMPTS):
-                stored = await repository.read(scope.tenant, resource_id)
-                if stored is None:
-                    raise resource_not_found(kind.endpoint, resource_id)
+                stored = await self._read(kind, scope, resource_id)
                 expected = preconditions.expected_version(stored.version)
                 # Validating the stored state, transforming it and laying out the result is
                 # CPU work that grows with the resource and the request (a thousand emails, a
@@ -213,25 +235,26 @@ class Writes:
                     _transformed, kind, to_payload(kind, stored, location), transform
                 )
                 if changed is None:
-                    return False
+                    return stored
                 state = await _with_password_hash(changed)
+                renamed = state.form.name != stored.name
                 write = partial(
                     repository.update,
                     scope.tenant,
-                    resource_id,
-                    stored.version,
+                    stored,
                     state.form,
                     state.password_hash,
                     datetime.now(UTC),
+                    in_no_group=renamed and not stored.member_of,
                 )
                 seats = _seats_taken(kind, stored.attributes, state.attributes)
-                if await self.seats.around(scope.tenant, seats, write):
-                    if state.form.name != stored.name:
-                        # The name shows in every group the resource belongs to.
+                written = await self.seats.around(scope.tenant, seats, write)
+                if written is not None:
+                    if renamed and stored.member_of:
                         await self.memberships.rename_member(
                             scope.tenant, resource_id, state.form.name
                         )
-                    return True
+                    return written
                 if expected is not None:
                     raise resource_changed()
                 # Another process won this round: back off a little, with jitter, and retry.

@@ -20,7 +20,7 @@ on its indexes; storage runs them as given, always within the tenant.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from types import MappingProxyType
@@ -145,17 +145,38 @@ def stored_form(kind: ResourceKind, payload: Payload) -> StoredForm:
 
 def stored_resource(document: Mapping[str, Any]) -> StoredResource:
     """The record of a stored document, or of the fields of it a projection read."""
-    raw: Mapping[str, Any] = document.get("r", {})
     meta: Mapping[str, Any] = document["meta"]
     return StoredResource(
         id=str(document["_id"]),
         version=int(meta["version"]),
         created=meta["created"],
         last_modified=meta["lastModified"],
-        attributes=MappingProxyType({EXTENSION_KEYS.get(k, k): v for k, v in raw.items()}),
+        attributes=_scim_attributes(document.get("r", {})),
         password_hash=document.get("pw"),
         member_of=member_of_hint(document),
     )
+
+
+def rewritten(
+    stored: StoredResource, form: StoredForm, password_hash: str | None, now: datetime
+) -> StoredResource:
+    """The record of ``stored`` once ``changed_fields(form, password_hash)`` landed on it ``now``.
+
+    The update that writes a state is conditional on the version it was read at, so what
+    it stored is known without reading it back. BSON keeps milliseconds, and so does the record.
+    """
+    return replace(
+        stored,
+        version=stored.version + 1,
+        last_modified=now.replace(microsecond=now.microsecond // 1000 * 1000),
+        attributes=_scim_attributes(form.raw),
+        password_hash=password_hash or stored.password_hash,
+    )
+
+
+def _scim_attributes(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Stored attributes (``r``) under their SCIM names (extensions under their URN), read-only."""
+    return MappingProxyType({EXTENSION_KEYS.get(k, k): v for k, v in raw.items()})
 
 
 def new_document(

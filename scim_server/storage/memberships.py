@@ -13,9 +13,9 @@ Two things are kept beside the relation so that reads need no joins:
   direct member of. It is a *hint* that may overcount but never undercounts:
   it is raised before a membership is written and lowered only after one is
   removed, so a reader that sees ``gm == 0`` may skip the membership lookup.
-  (Deleting a whole group, or undoing an add to a group deleted meanwhile,
-  leaves its members' hints high: they cost one extra lookup on read, never a
-  wrong answer.)
+  (Deleting a whole group leaves its members' hints high: they cost one extra
+  lookup on read, never a wrong answer. Undoing an add to a group deleted
+  meanwhile lowers the hints of the memberships the undo itself removed.)
 
 Every change to a group's members bumps that group's ``meta.version`` and
 ``lastModified`` here, *after* the membership write (``_touch``), whatever asked
@@ -52,6 +52,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,11 +66,22 @@ from scim_server.storage.documents import (
     MEMBER_OF,
     NAME_FIELDS,
     StoredResource,
+    member_of_hint,
     resource_name,
     stored_resource,
 )
 
 DUPLICATE_KEY = 11000
+
+
+@dataclass(frozen=True)
+class Joined:
+    """A group a member belongs to directly, as reading the member's groups needs it."""
+
+    name: str | None
+    """The group's displayName."""
+    member_of: bool
+    """The group's own member-of hint: whether it may itself be in a group."""
 
 
 @translate_driver_errors
@@ -123,13 +135,17 @@ class MembershipRepository:
                 )
         touched = await self._touch(tenant, group)
         if touched is None:
-            await self.collection.delete_many({"tenant": tenant, "group": group})
+            # The group is gone: undo this add, lowering the hints of what it undid itself.
+            await self.remove(tenant, group, [member.value for member in added])
         return touched
 
-    async def remove(self, tenant: str, group: str, member_ids: Iterable[str]) -> None:
+    async def remove(
+        self, tenant: str, group: str, member_ids: Iterable[str]
+    ) -> StoredResource | None:
+        """Remove members; answers the group at its new version when one was removed, else None."""
         wanted = list(set(member_ids))
         if not wanted:
-            return
+            return None
         present = await self.collection.find(
             {"tenant": tenant, "group": group, "member": {"$in": wanted}}, {"member": 1, "type": 1}
         ).to_list(None)
@@ -141,20 +157,23 @@ class MembershipRepository:
             )
             if result.deleted_count:
                 removed.append(Member(document["member"], document["type"]))
-        if removed:
-            await self._touch(tenant, group)
-            await self._count(tenant, removed, -1)
+        if not removed:
+            return None
+        touched = await self._touch(tenant, group)
+        await self._count(tenant, removed, -1)
+        return touched
 
-    async def clear(self, tenant: str, group: str) -> None:
-        await self.remove(tenant, group, await self.member_ids(tenant, group))
+    async def clear(self, tenant: str, group: str) -> StoredResource | None:
+        """Remove every member; answers as ``remove`` does."""
+        return await self.remove(tenant, group, await self.member_ids(tenant, group))
 
-    async def set_display(self, tenant: str, group: str, member: Member) -> None:
+    async def set_display(self, tenant: str, group: str, member: Member) -> StoredResource | None:
+        """Set a member's ``display``; answers the group at its new version if it changed."""
         result = await self.collection.update_one(
             {"tenant": tenant, "group": group, "member": member.value},
             {"$set": {"display": member.display}},
         )
-        if result.modified_count:
-            await self._touch(tenant, group)
+        return await self._touch(tenant, group) if result.modified_count else None
 
     async def rename_member(self, tenant: str, member: str, name: str | None) -> None:
         """Refresh the name a renamed user or group shows in its groups, which change version."""
@@ -188,17 +207,40 @@ class MembershipRepository:
             )
         return found
 
-    async def groups_of(self, tenant: str, members: Iterable[str]) -> dict[str, set[str]]:
-        """The groups each member belongs to directly."""
+    async def groups_of(self, tenant: str, members: Iterable[str]) -> dict[str, dict[str, Joined]]:
+        """The groups each member belongs to directly, each with what reading it needs.
+
+        One command: the memberships, each joined on the ``_id`` index to its group's name
+        and member-of hint. (A group deleted under a membership its ``forget`` has not yet
+        removed shows with no name.)
+        """
         wanted = list(set(members))
-        found: dict[str, set[str]] = defaultdict(set)
+        found: dict[str, dict[str, Joined]] = defaultdict(dict)
         if not wanted:
             return found
-        cursor = self.collection.find(
-            {"tenant": tenant, "member": {"$in": wanted}}, {"group": 1, "member": 1}
+        groups = self._resources["Group"]
+        cursor = await self.collection.aggregate(
+            [
+                {"$match": {"tenant": tenant, "member": _one_or_any(wanted)}},
+                {
+                    "$lookup": {
+                        "from": groups.name,
+                        "localField": "group",
+                        "foreignField": "_id",
+                        "pipeline": [
+                            {"$match": {"tenant": tenant}},
+                            {"$project": {**NAME_FIELDS, MEMBER_OF: 1}},
+                        ],
+                        "as": "groups",
+                    }
+                },
+                {"$project": {"_id": 0, "member": 1, "group": 1, "groups": 1}},
+            ]
         )
         async for document in cursor:
-            found[document["member"]].add(document["group"])
+            group: Document = next(iter(document["groups"]), {})
+            joined = Joined(resource_name(group), member_of_hint(group))
+            found[document["member"]][document["group"]] = joined
         return found
 
     async def forget(self, tenant: str, resource_id: str, *, is_group: bool) -> None:

@@ -28,6 +28,7 @@ from scim_server.storage.documents import (
     member_of_hint,
     new_document,
     resource_name,
+    rewritten,
     stored_resource,
     value_at,
 )
@@ -116,11 +117,6 @@ class ResourceRepository:
         document = await self.get(tenant, resource_id, projection)
         return None if document is None else stored_resource(document)
 
-    async def version(self, tenant: str, resource_id: str) -> int | None:
-        """The resource's version only, or None when there is no such resource."""
-        document = await self.get(tenant, resource_id, {"meta.version": 1})
-        return None if document is None else int(document["meta"]["version"])
-
     async def get(
         self, tenant: str, resource_id: str, projection: Mapping[str, Any] | None = None
     ) -> Document | None:
@@ -129,28 +125,32 @@ class ResourceRepository:
     async def update(
         self,
         tenant: str,
-        resource_id: str,
-        expected_version: int,
+        stored: StoredResource,
         form: StoredForm,
         password_hash: str | None,
         now: datetime,
-    ) -> bool:
-        """Store the new state and bump the version, if the stored version is the expected one.
+        *,
+        in_no_group: bool = False,
+    ) -> StoredResource | None:
+        """Store the new state and bump the version, if the stored version is the one read.
 
-        Answers False when the resource is gone or was changed by someone else
-        since it was read (the caller decides whether to retry or to answer 412).
-        A plain conditional ``update_one`` on ``_id`` is the one shape every
-        MongoDB, SecantusDB included, runs on an index. (Membership changes bump
-        a group's version in ``MembershipRepository``.)
+        Answers the resource as written, or None when it is gone or was changed by someone
+        else since it was read (the caller decides whether to retry or to answer 412).
+        ``in_no_group`` also requires the member-of hint to still say what ``stored`` read:
+        in no group (see ``MembershipRepository.rename_member``). A plain conditional
+        ``update_one`` on ``_id`` is the one shape every MongoDB, SecantusDB included, runs
+        on an index. (Membership changes bump a group's version in ``MembershipRepository``.)
         """
-        query = {"_id": resource_id, "tenant": tenant, "meta.version": expected_version}
+        query: Document = {"_id": stored.id, "tenant": tenant, "meta.version": stored.version}
+        if in_no_group:
+            query[MEMBER_OF] = {"$not": {"$gt": 0}}
         try:
             result = await self.collection.update_one(
                 query, new_version(now, changed_fields(form, password_hash))
             )
         except DuplicateKeyError:
             raise _uniqueness(self.kind) from None
-        return result.matched_count == 1
+        return rewritten(stored, form, password_hash, now) if result.matched_count == 1 else None
 
     async def delete(self, tenant: str, resource_id: str, expected_version: int) -> bool:
         """Delete the resource if the stored version is still the expected one; whether it went.

@@ -1,13 +1,17 @@
 """The seat limit and counter, kept in the tenant document (the rules: ``scim_server.core.seats``).
 
-``seats`` is the limit (None: unlimited) and ``seats_used`` the counter, which a tenant created
-before seats existed does not have yet. Each method is one atomic MongoDB operation; the order
-they run in, and what to do when one does not land, is the core's to decide.
+``seats`` is the limit (None: unlimited) and ``seats_used`` the counter, which only a tenant
+with a limit keeps, and only once it has been counted: an unlimited tenant has none (nothing
+pays for it), and neither has one whose first limit is being counted behind the fence that
+``seats_fence`` dates, nor one created before seats existed. Each method
+is one atomic MongoDB operation (``set_limit`` one or two); the order they run in, and what
+to do when one does not land, is the core's to decide.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from pymongo import ReturnDocument
 
@@ -16,6 +20,8 @@ from scim_server.storage.database import Database, Document, translate_driver_er
 
 LIMIT = "seats"
 USED = "seats_used"
+FENCE = "seats_fence"
+COUNTED = "seats_counted_at"
 
 HOLDS_SEAT: Document = {"c.active": {"$in": [True, None]}}
 """The stored users that hold a seat: ``None`` matches an absent ``active`` as well.
@@ -27,20 +33,29 @@ without ``active``.
 BELOW_LIMIT: Document = {"$or": [{LIMIT: None}, {"$expr": {"$lt": [f"${USED}", f"${LIMIT}"]}}]}
 """A tenant with a free seat: unlimited, or fewer seats used than it has."""
 
-PROJECTION = {LIMIT: 1, USED: 1}
+PROJECTION = {LIMIT: 1, USED: 1, FENCE: 1, COUNTED: 1}
 
 
 @dataclass(frozen=True)
 class SeatCount:
-    """What a tenant document records: the limit, and the counter (None: never set up)."""
+    """What a tenant document records: the limit, and the counter (None: not kept or not yet)."""
 
     seats: int | None
     used: int | None
+    fence: datetime | None = None
+    """When a first limit was set, while its count is pending (``used`` None)."""
+    counted_at: datetime | None = None
+    """When the count that set the counter started."""
 
 
 def seat_count(document: Document) -> SeatCount:
     used = document.get(USED)
-    return SeatCount(document.get(LIMIT), None if used is None else int(used))
+    return SeatCount(
+        document.get(LIMIT),
+        None if used is None else int(used),
+        document.get(FENCE),
+        document.get(COUNTED),
+    )
 
 
 @translate_driver_errors
@@ -54,10 +69,25 @@ class SeatCounter:
         document = await self.tenants.find_one({"_id": tenant}, PROJECTION)
         return None if document is None else seat_count(document)
 
-    async def set_limit(self, tenant: str, seats: int | None) -> SeatCount | None:
+    async def set_limit(self, tenant: str, seats: int | None, now: datetime) -> SeatCount | None:
+        """Set the limit; answers the tenant's count after it, None when there is no such tenant.
+
+        Unlimited drops the counter. A first limit (on an unlimited tenant) leaves the tenant
+        uncounted, with its fence set ``now``; another limit keeps the counter as it is.
+        """
+        if seats is None:
+            update: Document = {"$set": {LIMIT: None}, "$unset": {USED: "", FENCE: "", COUNTED: ""}}
+            return await self._counted_after(tenant, update)
+        first: Document = {"$set": {LIMIT: seats, FENCE: now}, "$unset": {USED: ""}}
+        count = await self._counted_after(tenant, first, {LIMIT: None})
+        return count or await self._counted_after(tenant, {"$set": {LIMIT: seats}})
+
+    async def _counted_after(
+        self, tenant: str, update: Document, condition: Document | None = None
+    ) -> SeatCount | None:
         document = await self.tenants.find_one_and_update(
-            {"_id": tenant},
-            {"$set": {LIMIT: seats}},
+            {"_id": tenant, **(condition or {})},
+            update,
             PROJECTION,
             return_document=ReturnDocument.AFTER,
         )
@@ -70,6 +100,10 @@ class SeatCounter:
         )
         return result.matched_count == 1
 
+    async def add_taken(self, tenant: str) -> None:
+        """Count one more seat used whatever the limit, if the tenant keeps a counter."""
+        await self.tenants.update_one({"_id": tenant, USED: {"$exists": True}}, {"$inc": {USED: 1}})
+
     async def give_back(self, tenant: str, n: int) -> None:
         """Count ``n`` seats fewer, never below zero."""
         await self.tenants.update_one({"_id": tenant, USED: {"$gte": n}}, {"$inc": {USED: -n}})
@@ -78,15 +112,16 @@ class SeatCounter:
         """The users of ``tenant`` that hold a seat, counted on the ``tenant_active`` index."""
         return await self.users.count_documents({"tenant": tenant, **HOLDS_SEAT})
 
-    async def set_counted(self, tenant: str, seen: int | None, used: int) -> SeatCount | None:
-        """Set the counter to ``used`` if it still reads ``seen``; None when it moved meanwhile.
+    async def set_counted(
+        self, tenant: str, seen: int | None, used: int, started: datetime
+    ) -> SeatCount | None:
+        """Set the counter to ``used``, counted from ``started``, if it still reads ``seen`` and
+        the tenant has a limit; None when either changed meanwhile. The fence comes down.
 
         ``seen`` None also matches a counter that was never set up.
         """
-        document = await self.tenants.find_one_and_update(
-            {"_id": tenant, USED: seen},
-            {"$set": {USED: used}},
-            PROJECTION,
-            return_document=ReturnDocument.AFTER,
+        return await self._counted_after(
+            tenant,
+            {"$set": {USED: used, COUNTED: started}, "$unset": {FENCE: ""}},
+            {USED: seen, LIMIT: {"$ne": None}},
         )
-        return None if document is None else seat_count(document)

@@ -57,8 +57,8 @@ class TenantRepository:
         self.tokens = database.tokens
 
     async def create(self, name: str, now: datetime) -> TenantRecord:
-        # Unlimited seats, none used: see scim_server.core.seats.
-        document = {"_id": name, "created": now, "seats": None, "seats_used": 0}
+        # Unlimited seats, so no counter: see scim_server.core.seats.
+        document = {"_id": name, "created": now, "seats": None}
         try:
             await self.tenants.insert_one(document)
         except DuplicateKeyError:
