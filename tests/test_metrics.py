@@ -148,7 +148,9 @@ async def test_scim_requests_are_counted_by_tenant_operation_status_and_idp_fami
     assert delta(f"{commands}_count", operation="users.get") == 4
     assert 4 <= delta(f"{commands}_sum", operation="users.get") <= 8
     assert delta(f"{commands}_count", operation="users.patch") == 1
-    assert delta(f"{commands}_sum", operation="users.patch") >= 4  # read, write, read back
+    # The user's read and its conditional write (answered from what it wrote), and perhaps
+    # the token's check.
+    assert 2 <= delta(f"{commands}_sum", operation="users.patch") <= 3
 
 
 async def test_a_request_not_proven_for_a_tenant_is_labelled_with_no_tenant(
