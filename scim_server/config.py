@@ -26,6 +26,7 @@ ENVIRONMENT = {
     "workers": "SCIM_WORKERS",
     "journal_enabled": "SCIM_JOURNAL",
     "journal_ttl_seconds": "SCIM_JOURNAL_TTL_SECONDS",
+    "rate_limit_per_second": "SCIM_RATE_LIMIT_PER_SECOND",
     "log_level": "SCIM_LOG_LEVEL",
 }
 
@@ -66,6 +67,10 @@ class Settings:
     """Keep the per-tenant provisioning journal (``SCIM_JOURNAL=0`` turns it off)."""
     journal_ttl_seconds: int = 7 * 24 * 3600
     """How long a journal entry is kept (a TTL index on ``at``)."""
+    rate_limit_per_second: int = 100
+    """The SCIM requests a tenant may make per second unless it has a limit of its own; 0
+    turns rate limiting off. Four times the 25 the OpenID IPSIE SCIM profile asks a server
+    to sustain (see ``scim_server.core.rate_limits``)."""
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
@@ -75,6 +80,8 @@ class Settings:
             raise ValueError("patch_max_operations is a positive number of operations")
         if self.journal_ttl_seconds <= 0:
             raise ValueError("journal_ttl_seconds is a positive number of seconds")
+        if self.rate_limit_per_second < 0:
+            raise ValueError("rate_limit_per_second is a number of requests, or 0 for no limit")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -1,0 +1,322 @@
+"""Per-tenant rate limiting: 429 with Retry-After over the limit, per tenant, across workers.
+
+The limit counts per one-second window of the clock, so a burst that happens to straddle a
+window boundary may be admitted up to the limit in each window it spans: every bound below
+is the limit times the windows the burst spanned, counted from the clock around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+from pymongo import monitoring
+from pymongo.asynchronous.database import AsyncDatabase
+
+from scim_server.cli import main
+from scim_server.config import Settings
+from scim_server.core.rate_limits import RateLimits
+from scim_server.embedded import free_port
+from scim_server.storage.rate_limits import LIMIT, RATE_LIMITS, RateLimitRepository
+from scim_server.web.app import create_app
+from tests.support.scim import ADMIN, ADMIN_TOKEN, Scim, make_tenant, scim_error
+from tests.support.stores import unreachable_database
+
+DEFAULT = 100
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The suite's settings with rate limiting on, at the server's default."""
+    return replace(settings, rate_limit_per_second=DEFAULT)
+
+
+@dataclass(frozen=True)
+class Burst:
+    statuses: list[int]
+    refusals: list[tuple[dict[str, str], dict[str, Any]]]
+    """The headers and body of each 429."""
+    windows: int
+    """How many one-second windows the burst spanned."""
+
+    @property
+    def admitted(self) -> int:
+        return self.statuses.count(200)
+
+
+async def burst(scim: Scim, n: int, path: str = "/Users?count=1") -> Burst:
+    """``n`` concurrent GETs of the tenant's."""
+    first = int(time.time())
+    responses = await asyncio.gather(*[scim.get(path) for _ in range(n)])
+    windows = int(time.time()) - first + 1
+    refusals = [
+        (dict(response.headers), await response.json())
+        for response in responses
+        if response.status == 429
+    ]
+    return Burst([response.status for response in responses], refusals, windows)
+
+
+async def set_limit(client: TestClient[Any, Any], tenant: str, value: Any) -> Any:
+    return await client.put(
+        f"/admin/tenants/{tenant}/rate-limit", json={"requests_per_second": value}, headers=ADMIN
+    )
+
+
+class RateLimitCommands(monitoring.CommandListener):
+    """The limiter's commands started while ``counting``: its reservations, and its reads of
+    a tenant's limit (the journal reads tenants too)."""
+
+    def __init__(self) -> None:
+        self.counting = False
+        self.reservations = 0
+        self.tenant_reads = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        target = event.command.get(event.command_name)
+        if not self.counting:
+            return
+        if target == RATE_LIMITS and event.command_name == "findAndModify":
+            self.reservations += 1
+        elif target == "tenants" and event.command.get("projection") == {LIMIT: 1}:
+            self.tenant_reads += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        """Only starts are counted."""
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        """Only starts are counted."""
+
+
+_COMMANDS = RateLimitCommands()
+monitoring.register(_COMMANDS)
+
+
+@pytest.fixture
+def commands() -> Iterator[RateLimitCommands]:
+    _COMMANDS.reservations = _COMMANDS.tenant_reads = 0
+    _COMMANDS.counting = True
+    yield _COMMANDS
+    _COMMANDS.counting = False
+
+
+async def test_requests_over_the_tenants_limit_get_429_with_retry_after_and_a_scim_error(
+    scim: Scim,
+) -> None:
+    assert (await set_limit(scim.client, "acme", 5)).status == 200
+    result = await burst(scim, 30)
+    assert set(result.statuses) == {200, 429}
+    assert result.admitted <= 5 * result.windows
+    for headers, body in result.refusals:
+        assert headers["Content-Type"].startswith("application/scim+json")
+        assert int(headers["Retry-After"]) >= 1
+        assert body["status"] == "429"
+        assert "rate limit of 5 requests per second" in body["detail"]
+    refused = await scim.get("/Users")
+    while refused.status != 429:  # the next window has begun: use it up again
+        refused = await scim.get("/Users")
+    await scim_error(refused, 429, None)
+
+
+async def test_a_tenant_over_its_limit_leaves_the_other_tenants_alone(
+    scim: Scim, other_scim: Scim
+) -> None:
+    await set_limit(scim.client, "acme", 5)
+    assert 429 in (await burst(scim, 30)).statuses
+    assert (await burst(other_scim, 30)).statuses == [200] * 30
+
+
+async def test_requests_without_a_valid_token_do_not_use_the_tenants_limit_up(
+    scim: Scim,
+) -> None:
+    await set_limit(scim.client, "acme", 5)
+    strangers = Scim(scim.client, "acme", "not-a-token")
+    assert (await burst(strangers, 30)).statuses == [401] * 30
+    for _ in range(5):  # in this window or the next: either way, nothing of it was spent
+        assert (await scim.get("/Users")).status == 200
+
+
+async def test_health_admin_and_sign_in_routes_are_not_limited(scim: Scim) -> None:
+    client = scim.client
+    await set_limit(client, "acme", 1)
+    assert 429 in (await burst(scim, 10)).statuses
+    for _ in range(20):
+        assert (await client.get("/healthz")).status == 200
+        assert (await client.get("/readyz")).status == 200
+        assert (await client.get("/admin/tenants", headers=ADMIN)).status == 200
+        assert (await client.get("/sso/acme/")).status != 429
+
+
+async def test_the_admin_api_shows_sets_and_clears_a_tenants_own_limit(scim: Scim) -> None:
+    client = scim.client
+    url = "/admin/tenants/acme/rate-limit"
+    default = {"requests_per_second": DEFAULT, "default": True, "enforced": True}
+    own = {"requests_per_second": 7, "default": False, "enforced": True}
+    assert await (await client.get(url, headers=ADMIN)).json() == default
+    assert await (await set_limit(client, "acme", 7)).json() == own
+    assert await (await client.get(url, headers=ADMIN)).json() == own
+    assert await (await set_limit(client, "acme", None)).json() == default
+    await set_limit(client, "acme", 7)
+    assert await (await client.delete(url, headers=ADMIN)).json() == default
+    assert await (await client.get(url, headers=ADMIN)).json() == default
+
+
+async def test_the_cli_gets_sets_and_clears_a_tenants_limit(
+    scim: Scim, capsys: pytest.CaptureFixture[str]
+) -> None:
+    options = ["--url", str(scim.client.make_url("/")), "--admin-token", ADMIN_TOKEN]
+
+    async def run(*args: str) -> str:
+        assert await asyncio.to_thread(main, [*args, *options]) == 0
+        return capsys.readouterr().out
+
+    assert '"default": true' in await run("rate-limit", "get", "acme")
+    assert '"requests_per_second": 30' in await run("rate-limit", "set", "acme", "30")
+    assert '"default": false' in await run("rate-limit", "get", "acme")
+    cleared = await run("rate-limit", "clear", "acme")
+    assert f'"requests_per_second": {DEFAULT}' in cleared and '"default": true' in cleared
+    with pytest.raises(SystemExit) as refused:
+        await asyncio.to_thread(main, ["rate-limit", "set", "acme", "0", *options])
+    assert "error 400" in str(refused.value.code)
+
+
+@pytest.mark.parametrize("value", [0, -1, "5", True, 1.5, 1_000_001])
+async def test_a_rate_limit_that_is_not_a_positive_integer_is_refused(
+    scim: Scim, value: Any
+) -> None:
+    body = await scim_error(await set_limit(scim.client, "acme", value), 400, "invalidValue")
+    assert "requests_per_second" in body["detail"]
+
+
+async def test_a_rate_limit_request_without_the_field_or_for_no_tenant_is_refused(
+    client: TestClient[Any, Any],
+) -> None:
+    url = "/admin/tenants/nobody/rate-limit"
+    await scim_error(await client.put(url, json={}, headers=ADMIN), 400, "invalidValue")
+    await scim_error(await client.put(url, json=[5], headers=ADMIN), 400, "invalidSyntax")
+    await scim_error(await client.get(url, headers=ADMIN), 404)
+    await scim_error(await set_limit(client, "nobody", 5), 404)
+    await scim_error(await client.delete(url, headers=ADMIN), 404)
+
+
+async def test_a_worker_reserves_permits_in_batches_of_a_tenth_of_the_limit(
+    scim: Scim, commands: RateLimitCommands
+) -> None:
+    """60 requests at the default of 100 per second: one reservation (of 10 permits) per 10
+    requests, and one more in each window the requests reach; the tenant's limit read once."""
+    await scim.get("/Users")  # the tenant's limit is read and kept
+    commands.reservations = commands.tenant_reads = 0
+    first = int(time.time())
+    for _ in range(60):
+        assert (await scim.get("/Users?count=1")).status == 200
+    windows = int(time.time()) - first + 1
+    assert 6 <= commands.reservations <= 6 + windows
+    assert commands.tenant_reads <= windows // 5 + 1
+
+
+async def test_with_the_limit_off_a_burst_is_admitted_and_costs_no_command(
+    aiohttp_client: Any, settings: Settings, mongo_db: Any, commands: RateLimitCommands
+) -> None:
+    client = await aiohttp_client(create_app(replace(settings, rate_limit_per_second=0)))
+    scim = Scim(client, "acme", (await make_tenant(client, "acme"))["token"])
+    url = "/admin/tenants/acme/rate-limit"
+    shown = await (await client.get(url, headers=ADMIN)).json()
+    assert shown == {"requests_per_second": None, "default": True, "enforced": False}
+    await set_limit(client, "acme", 1)
+    commands.reservations = commands.tenant_reads = 0
+    assert (await burst(scim, 50)).statuses == [200] * 50
+    assert commands.reservations == 0
+    assert commands.tenant_reads == 0
+
+
+async def test_the_database_unavailable_admits_requests_and_logs_it_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Fail open: the request then meets the database as it would without a limiter."""
+    caplog.set_level(logging.WARNING, "scim_server.core.rate_limits")
+    async with unreachable_database() as database:
+        limits = RateLimits(RateLimitRepository(database, timeout=0.3), 1)
+        for _ in range(20):
+            await limits.admit("acme")
+    warnings = [r for r in caplog.records if "database is unavailable" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+async def test_deleting_a_tenant_deletes_its_counts(
+    scim: Scim, mongo_db: AsyncDatabase[Any]
+) -> None:
+    await scim.get("/Users")
+    assert await mongo_db[RATE_LIMITS].count_documents({"tenant": "acme"}) >= 1
+    assert (await scim.client.delete("/admin/tenants/acme", headers=ADMIN)).status == 204
+    assert await mongo_db[RATE_LIMITS].count_documents({"tenant": "acme"}) == 0
+
+
+WORKERS_ADMIN = "rate-limit-admin-token"
+WORKERS_LIMIT = 20
+
+
+@pytest.fixture
+def two_workers(mongodb_uri: str) -> Iterator[str]:
+    """``scim-server serve --workers 2 --rate-limit 20``: its URL."""
+    port = free_port()
+    command = [
+        *(sys.executable, "-m", "scim_server", "serve", "--workers", "2"),
+        *("--port", str(port), "--mongodb-uri", mongodb_uri),
+        *("--database", f"ratelimit_{uuid.uuid4().hex[:8]}", "--admin-token", WORKERS_ADMIN),
+        *("--token-secret", "r" * 32, "--rate-limit", str(WORKERS_LIMIT)),
+        *("--log-level", "WARNING", "--no-journal"),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    banner = process.stdout.readline()
+    assert "listening on" in banner, banner
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+async def test_two_workers_share_one_limit(two_workers: str) -> None:
+    """Three times the limit, each request on a connection of its own (so both workers take
+    them), in several rounds: never more admitted than the limit in each window spanned."""
+    url = two_workers
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{url}/admin/tenants",
+            json={"name": "acme"},
+            headers={"Authorization": f"Bearer {WORKERS_ADMIN}"},
+        ) as response,
+    ):
+        assert response.status == 201
+        token = (await response.json())["token"]
+
+    async def get(http: aiohttp.ClientSession) -> int:
+        async with http.get(
+            f"{url}/scim/v2/acme/Users?count=1", headers={"Authorization": f"Bearer {token}"}
+        ) as response:
+            return response.status
+
+    refused = 0
+    connector = aiohttp.TCPConnector(force_close=True, limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        for _ in range(4):
+            await asyncio.sleep(1 - time.time() % 1)  # start at a window's beginning
+            first = int(time.time())
+            statuses = await asyncio.gather(*[get(http) for _ in range(3 * WORKERS_LIMIT)])
+            windows = int(time.time()) - first + 1
+            assert set(statuses) <= {200, 429}
+            assert 1 <= statuses.count(200) <= WORKERS_LIMIT * windows
+            refused += statuses.count(429)
+    assert refused > 0
