@@ -23,6 +23,9 @@ from aiohttp.test_utils import TestClient
 from pymongo import monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
+from conformance.http import Exchange, ScimHttp
+from idp_sim.profiles.okta_oin import okta_headers
+from idp_sim.transport import RetryPolicy, Transport
 from scim_server.cli import main
 from scim_server.config import Settings
 from scim_server.core.rate_limits import RateLimits
@@ -31,6 +34,12 @@ from scim_server.storage.rate_limits import LIMIT, RATE_LIMITS, RateLimitReposit
 from scim_server.web.app import create_app
 from tests.support.scim import ADMIN, ADMIN_TOKEN, Scim, make_tenant, scim_error
 from tests.support.stores import unreachable_database
+from tests.test_idp_sim import (
+    FakeSleep,
+    Recorder,
+    assert_server_holds_the_directory,
+    run_lifecycle,
+)
 
 DEFAULT = 100
 
@@ -320,3 +329,47 @@ async def test_two_workers_share_one_limit(two_workers: str) -> None:
             assert 1 <= statuses.count(200) <= WORKERS_LIMIT * windows
             refused += statuses.count(429)
     assert refused > 0
+
+
+# --- clients that back off ---------------------------------------------------------------------
+
+
+async def test_an_idp_sim_profile_backs_off_on_429_and_provisions_everything(
+    client: TestClient[Any, Any], scim: Scim
+) -> None:
+    """okta-oin's whole lifecycle (6 users, 3 groups) at 10 requests per second: refused
+    often, it waits each Retry-After out and ends with the server holding its directory."""
+    await set_limit(client, "acme", 10)
+    profile, summary = await run_lifecycle(client, scim, "okta-oin")
+    assert summary.failures == []
+    refused = [e for e in profile.transport.journal if e.status == 429]
+    assert refused and all(e.response_headers["Retry-After"] == "1" for e in refused)
+    await set_limit(client, "acme", 1_000_000)  # the check below reads without backing off
+    assert len(profile.user_links) == len(profile.directory.users)
+    await assert_server_holds_the_directory(scim, profile)
+
+
+async def test_idp_sim_gives_up_when_the_next_wait_would_pass_the_total_cap(
+    aiohttp_client: Any,
+) -> None:
+    recorder = Recorder([(429, {"Retry-After": "100"}, {})])
+    url = await recorder.start(aiohttp_client)
+    sleep = FakeSleep()
+    policy = RetryPolicy(max_total_wait=250)
+    async with Transport(url, "t", okta_headers(), sleep=sleep, retry=policy) as transport:
+        response = await transport.request("GET", "/Users")
+    assert response.status == 429
+    assert sleep.waits == [100.0]  # then 200 more would make 300, past 250
+    assert len(recorder.seen) == 2
+
+
+async def test_the_conformance_client_sends_a_request_refused_with_429_again(
+    client: TestClient[Any, Any], scim: Scim
+) -> None:
+    await set_limit(client, "acme", 5)
+    transcript: list[Exchange] = []
+    async with aiohttp.ClientSession() as session:
+        http = ScimHttp(session, str(client.make_url(scim.base)), scim.token, transcript)
+        statuses = [(await http.get("/Users?count=1")).status for _ in range(12)]
+    assert statuses == [200] * 12
+    assert 429 in [exchange.status for exchange in transcript]
