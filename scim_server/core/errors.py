@@ -44,10 +44,11 @@ class ServiceUnavailableException(RetryLater):
 
 
 class RateLimitExceeded(RetryLater):
-    """429: the tenant made more requests in this second than its rate limit allows.
+    """429: the tenant made more requests than its rate limit allows.
 
     scim2-models has no class for it (its ``TooManyException`` is the 400 ``tooMany`` of a
-    filter). The limit resets every second, hence ``Retry-After: 1``.
+    filter). A tenant earns a request back at least every second (its limit is at least one
+    per second), hence ``Retry-After: 1``.
     """
 
     status = 429

@@ -1,22 +1,22 @@
 """Per-tenant rate limiting, shared by every worker process through MongoDB.
 
-A tenant may make ``requests_per_second`` SCIM requests in each one-second window of the
-clock (its own limit, else the server-wide default). Past that, a request is refused with
-``RateLimitExceeded`` (429, ``Retry-After: 1``) until the next window.
+A tenant may make ``requests_per_second`` SCIM requests per second (its own limit, else the
+server-wide default), in bursts of up to that many at once: a token bucket that holds one
+second's worth of permits and earns them back at the tenant's rate (kept in MongoDB as a
+GCRA, ``scim_server.storage.rate_limits``, so it holds across workers). A request that finds
+no permit is refused with ``RateLimitExceeded`` (429, ``Retry-After: 1``): the next permit is
+never more than a second away.
 
-The count lives in MongoDB (``scim_server.storage.rate_limits``), so it holds across
-workers; asking the database on every request would double the cost of the cheapest ones,
-so each worker reserves *permits* in batches of a tenth of the limit, in one atomic update,
-and spends them locally. A reservation is granted only what is left under the limit, so the
-requests admitted in a window never exceed the limit, whatever the number of workers. The
-price is on the other side: permits a worker reserved and did not spend before the window
-ended are lost to the others, so a busy window may admit up to ``workers * (batch - 1)``
-fewer requests than the limit. Once a worker learns a window is used up, it refuses the
-rest of that window without asking again, so a client hammering a tenant costs nothing.
-
-Fixed windows let a client send up to the limit at the end of one window and again at the
-start of the next: that burst of twice the limit is the headroom the OpenID IPSIE SCIM
-profile's 25 requests per second needs with the default of 100.
+Asking the database on every request would double the cost of the cheapest ones, so each
+worker reserves permits in batches of a tenth of the limit, in one atomic update, and spends
+them itself; the database grants only the permits the bucket holds. A worker keeps unspent
+permits for later, so whatever the tenants' pace, a reservation serves a tenth of the limit
+in requests. The price, and the bound: in any span of T seconds a tenant is admitted at most
+``limit * (1 + T)`` requests (the burst and what is earned meanwhile), plus the permits the
+workers held when the span began, at most ``workers * batch``. Meanwhile permits one worker
+holds are not available to the others. Once a worker learns that the bucket is empty, it
+refuses the tenant's requests without asking again until the next permit is earned, so a
+client hammering a tenant costs nothing.
 
 The database unavailable must not change what clients get: the limiter then admits every
 request (logging once that it does), and stops asking for a second, while the request
@@ -32,7 +32,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 from scim_server.core.errors import RateLimitExceeded
 from scim_server.storage.errors import StorageUnavailable
@@ -40,7 +39,6 @@ from scim_server.storage.rate_limits import RateLimitRepository, TenantRateLimit
 
 log = logging.getLogger(__name__)
 
-WINDOW = timedelta(seconds=1)
 BATCH_SHARE = 10
 """A reservation asks for a tenth of the limit (at least one permit)."""
 LIMIT_CACHE_SECONDS = 5.0
@@ -65,13 +63,13 @@ class EffectiveLimit:
 
 
 @dataclass
-class _Window:
-    """A worker's permits for one tenant in one window."""
+class _Permits:
+    """A worker's permits for one tenant."""
 
-    second: int
-    permits: int = 0
-    exhausted: bool = False
-    """The window's limit is used up, by this worker or the others."""
+    held: int = 0
+    empty_until: float = 0.0
+    """When the tenant's bucket will hold a permit again, as of this worker's last
+    reservation: until then, once ``held`` is spent, requests are refused without asking."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +91,7 @@ class RateLimits:
         self.repository = repository
         self.default_per_second = default_per_second
         self.clock = clock
-        self._windows: dict[str, _Window] = {}
+        self._permits: defaultdict[str, _Permits] = defaultdict(_Permits)
         self._reserving: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._limits: dict[str, _CachedLimit] = {}
         self._suspended_until = 0.0
@@ -129,7 +127,7 @@ class RateLimits:
         return self._effective(tenant, TenantRateLimit(requests_per_second))
 
     async def delete_tenant(self, tenant: str) -> None:
-        self._windows.pop(tenant, None)
+        self._permits.pop(tenant, None)
         self._limits.pop(tenant, None)
         await self.repository.delete_tenant(tenant)
 
@@ -155,36 +153,27 @@ class RateLimits:
         return cached.limit.requests_per_second or self.default_per_second
 
     async def _take(self, tenant: str, limit: int) -> bool:
-        """Spend one of this worker's permits of the current window, reserving more when
-        none is left: False when the window's limit is used up."""
-        window = self._window(tenant)
-        if window.permits == 0 and not window.exhausted:
+        """Spend one of this worker's permits, reserving more when none is held: False when
+        the tenant's bucket is empty."""
+        permits = self._permits[tenant]
+        if permits.held == 0 and self.clock() >= permits.empty_until:
             async with self._reserving[tenant]:  # one reservation at a time per tenant
-                window = self._window(tenant)
-                if window.permits == 0 and not window.exhausted:
-                    await self._reserve(tenant, window, limit)
-        if window.permits == 0:
+                if permits.held == 0 and self.clock() >= permits.empty_until:
+                    await self._reserve(tenant, permits, limit)
+        if permits.held == 0:
             return False
-        window.permits -= 1
+        permits.held -= 1
         return True
 
-    async def _reserve(self, tenant: str, window: _Window, limit: int) -> None:
+    async def _reserve(self, tenant: str, permits: _Permits, limit: int) -> None:
         batch = max(1, limit // BATCH_SHARE)
-        start = datetime.fromtimestamp(window.second, UTC)
-        before = await self.repository.reserve(tenant, start, WINDOW, batch)
-        granted = max(0, min(batch, limit - before))
-        window.permits += granted
-        window.exhausted = granted < batch
+        grant = await self.repository.reserve(tenant, self.clock(), limit, limit, batch)
+        permits.held += grant.permits
+        if grant.permits < batch:
+            permits.empty_until = grant.next_earned
         if self._suspended_until:
             self._suspended_until = 0.0
             log.info("rate limiting: the database answers again; limits apply again")
-
-    def _window(self, tenant: str) -> _Window:
-        second = int(self.clock())
-        window = self._windows.get(tenant)
-        if window is None or window.second != second:
-            window = self._windows[tenant] = _Window(second)
-        return window
 
     def _suspend(self, error: StorageUnavailable) -> None:
         if not self._suspended_until:
