@@ -144,6 +144,19 @@ async def test_requests_over_the_tenants_limit_get_429_with_retry_after_and_a_sc
     await scim_error(refused, 429, None)
 
 
+async def test_a_request_refused_for_its_rate_costs_no_command(
+    scim: Scim, commands: RateLimitCommands
+) -> None:
+    """Once a worker learns the bucket is empty, it refuses without asking until the next
+    permit is earned: a reservation per request admitted, and one per permit earned meanwhile
+    at most."""
+    await set_limit(scim.client, "acme", 5)
+    commands.reservations = 0
+    result = await burst(scim, 60)
+    assert result.statuses.count(429) > 0
+    assert commands.reservations <= result.admitted + math.ceil(5 * result.seconds) + 1
+
+
 async def test_a_tenant_over_its_limit_leaves_the_other_tenants_alone(
     scim: Scim, other_scim: Scim
 ) -> None:
@@ -344,9 +357,11 @@ async def test_two_workers_share_one_limit(two_workers: str) -> None:
 async def test_an_idp_sim_profile_backs_off_on_429_and_provisions_everything(
     client: TestClient[Any, Any], scim: Scim
 ) -> None:
-    """okta-oin's whole lifecycle (6 users, 3 groups) at 10 requests per second: refused
-    often, it waits each Retry-After out and ends with the server holding its directory."""
+    """okta-oin's whole lifecycle (6 users, 3 groups) at 10 requests per second, starting on
+    an empty bucket (so refused at least at once, and whenever it outpaces the limit): it
+    waits each Retry-After out and ends with the server holding its directory."""
     await set_limit(client, "acme", 10)
+    assert 429 in (await burst(scim, 30)).statuses
     profile, summary = await run_lifecycle(client, scim, "okta-oin")
     assert summary.failures == []
     refused = [e for e in profile.transport.journal if e.status == 429]
@@ -374,6 +389,7 @@ async def test_the_conformance_client_sends_a_request_refused_with_429_again(
     client: TestClient[Any, Any], scim: Scim
 ) -> None:
     await set_limit(client, "acme", 5)
+    assert 429 in (await burst(scim, 20)).statuses  # the bucket is empty: refused at first
     transcript: list[Exchange] = []
     async with aiohttp.ClientSession() as session:
         http = ScimHttp(session, str(client.make_url(scim.base)), scim.token, transcript)

@@ -101,17 +101,25 @@ class RateLimits:
         return self.default_per_second > 0
 
     async def admit(self, tenant: str) -> None:
-        """Count one request of ``tenant``, or raise ``RateLimitExceeded`` over its limit."""
+        """Count one request of ``tenant``, or raise ``RateLimitExceeded`` over its limit.
+
+        A permit this worker holds is spent without anything else: neither the database nor
+        the tenant's limit is consulted until the permits run out.
+        """
         if not self.enabled or time.monotonic() < self._suspended_until:
             return
-        try:
-            limit = await self._limit(tenant)
-            if limit is None or await self._take(tenant, limit):
+        permits = self._permits[tenant]
+        if permits.held == 0:
+            try:
+                limit = await self._replenish(tenant, permits)
+            except StorageUnavailable as error:
+                self._suspend(error)
                 return
-        except StorageUnavailable as error:
-            self._suspend(error)
-            return
-        self._refuse(tenant, limit)
+            if limit is None:  # no such tenant (any more): its request is refused anyway
+                return
+            if permits.held == 0:
+                self._refuse(tenant, limit)
+        permits.held -= 1
 
     async def limit_of(self, tenant: str) -> EffectiveLimit | None:
         """The tenant's limit as it applies now; None when there is no such tenant."""
@@ -152,18 +160,15 @@ class RateLimits:
             return None
         return cached.limit.requests_per_second or self.default_per_second
 
-    async def _take(self, tenant: str, limit: int) -> bool:
-        """Spend one of this worker's permits, reserving more when none is held: False when
-        the tenant's bucket is empty."""
-        permits = self._permits[tenant]
-        if permits.held == 0 and self.clock() >= permits.empty_until:
+    async def _replenish(self, tenant: str, permits: _Permits) -> int | None:
+        """Reserve permits, unless the tenant's bucket is known to be empty; answers the
+        tenant's limit (None: no such tenant)."""
+        limit = await self._limit(tenant)
+        if limit is not None:
             async with self._reserving[tenant]:  # one reservation at a time per tenant
                 if permits.held == 0 and self.clock() >= permits.empty_until:
                     await self._reserve(tenant, permits, limit)
-        if permits.held == 0:
-            return False
-        permits.held -= 1
-        return True
+        return limit
 
     async def _reserve(self, tenant: str, permits: _Permits, limit: int) -> None:
         batch = max(1, limit // BATCH_SHARE)
