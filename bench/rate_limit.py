@@ -172,7 +172,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"{config['seconds']} s per row, the rows alternating; one worker per server, both "
             "on one SecantusDB. `commands/request`: the limiter's reservations (one "
             "`findAndModify` each) per request admitted; the request itself costs one `find`, "
-            "and the tenant's limit is read once in 5 s (not counted). "
+            "and each tenant's limit is read at most once in 5 s, when a reservation is due (not "
+            "counted). "
             "`foreign cores`: the most CPU other processes of the machine took in a round.",
             "",
             "| limiter | requests/s | ratio to off | 429s | commands/request | foreign cores |",

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from scim2_models import InvalidValueException
 
 from scim_server.core.rate_limits import EffectiveLimit
 from scim_server.core.tenancy import unknown_tenant
-from scim_server.web.responses import json_response, read_object
+from scim_server.web.responses import json_response, limit_in, read_object
 from scim_server.web.state import services
 
 MAX_REQUESTS_PER_SECOND = 1_000_000
@@ -22,25 +21,6 @@ def rate_limit_view(limit: EffectiveLimit) -> dict[str, Any]:
         "default": limit.default,
         "enforced": limit.enforced,
     }
-
-
-def _limit(body: dict[str, Any]) -> int | None:
-    if "requests_per_second" not in body:
-        raise InvalidValueException(
-            detail='send {"requests_per_second": N}, or {"requests_per_second": null} for '
-            "the server's default"
-        )
-    value = body["requests_per_second"]
-    if value is not None and (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or not 1 <= value <= MAX_REQUESTS_PER_SECOND
-    ):
-        raise InvalidValueException(
-            detail=f"requests_per_second is an integer from 1 to {MAX_REQUESTS_PER_SECOND}, "
-            "or null for the server's default"
-        )
-    return value
 
 
 def _answer(request: web.Request, limit: EffectiveLimit | None) -> web.Response:
@@ -56,7 +36,8 @@ async def get_rate_limit(request: web.Request) -> web.Response:
 
 async def set_rate_limit(request: web.Request) -> web.Response:
     """Give the tenant its own limit (null: back to the default); it applies within 5 seconds."""
-    limit = _limit(await read_object(request))
+    body = await read_object(request)
+    limit = limit_in(body, "requests_per_second", 1, MAX_REQUESTS_PER_SECOND, "the default")
     name = request.match_info["name"]
     return _answer(request, await services(request).rate_limits.set_limit(name, limit))
 
