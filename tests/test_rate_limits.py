@@ -28,7 +28,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from conformance.http import Exchange, ScimHttp
 from idp_sim.profiles.okta_oin import okta_headers
 from idp_sim.transport import RetryPolicy, Transport
-from scim_server.cli import main
+from scim_server.cli import _parser, main
 from scim_server.config import Settings
 from scim_server.core.rate_limits import BATCH_SHARE, RateLimits
 from scim_server.embedded import free_port
@@ -124,6 +124,14 @@ def commands() -> Iterator[RateLimitCommands]:
     _COMMANDS.counting = True
     yield _COMMANDS
     _COMMANDS.counting = False
+
+
+def test_the_default_is_read_from_the_environment_and_the_serve_flag() -> None:
+    assert Settings.from_env({}).rate_limit_per_second == DEFAULT
+    assert Settings.from_env({"SCIM_RATE_LIMIT_PER_SECOND": "0"}).rate_limit_per_second == 0
+    assert _parser().parse_args(["serve", "--rate-limit", "25"]).rate_limit == 25
+    with pytest.raises(ValueError, match="rate_limit_per_second"):
+        Settings.from_env({"SCIM_RATE_LIMIT_PER_SECOND": "-1"})
 
 
 async def test_requests_over_the_tenants_limit_get_429_with_retry_after_and_a_scim_error(
