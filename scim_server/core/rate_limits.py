@@ -16,7 +16,8 @@ in requests. The price, and the bound: in any span of T seconds a tenant is admi
 workers held when the span began, at most ``workers * batch``. Meanwhile permits one worker
 holds are not available to the others. Once a worker learns that the bucket is empty, it
 refuses the tenant's requests without asking again until the next permit is earned, so a
-client hammering a tenant costs nothing.
+client hammering a tenant costs nothing. Times are the workers' wall clocks, which must
+agree (one machine, or NTP).
 
 The database unavailable must not change what clients get: the limiter then admits every
 request (logging once that it does), and stops asking for a second, while the request
@@ -30,7 +31,6 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from scim_server.core.errors import RateLimitExceeded
@@ -81,16 +81,9 @@ class _CachedLimit:
 class RateLimits:
     """Admits or refuses each SCIM request of a tenant, and keeps the tenants' limits."""
 
-    def __init__(
-        self,
-        repository: RateLimitRepository,
-        default_per_second: int,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, repository: RateLimitRepository, default_per_second: int) -> None:
         self.repository = repository
         self.default_per_second = default_per_second
-        self.clock = clock
         self._permits: defaultdict[str, _Permits] = defaultdict(_Permits)
         self._reserving: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._limits: dict[str, _CachedLimit] = {}
@@ -166,13 +159,13 @@ class RateLimits:
         limit = await self._limit(tenant)
         if limit is not None:
             async with self._reserving[tenant]:  # one reservation at a time per tenant
-                if permits.held == 0 and self.clock() >= permits.empty_until:
+                if permits.held == 0 and time.time() >= permits.empty_until:
                     await self._reserve(tenant, permits, limit)
         return limit
 
     async def _reserve(self, tenant: str, permits: _Permits, limit: int) -> None:
         batch = max(1, limit // BATCH_SHARE)
-        grant = await self.repository.reserve(tenant, self.clock(), limit, limit, batch)
+        grant = await self.repository.reserve(tenant, time.time(), limit, limit, batch)
         permits.held += grant.permits
         if grant.permits < batch:
             permits.empty_until = grant.next_earned
