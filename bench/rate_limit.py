@@ -39,7 +39,7 @@ from pymongo import MongoClient
 
 from bench import report
 from bench.run import RESULTS
-from bench.targets import Database, ForeignCpu, Server, http
+from bench.targets import Database, ForeignCpu, Server, http, settle
 from scim_server.core.rate_limits import BATCH_SHARE
 from scim_server.storage.rate_limits import RATE_LIMITS
 
@@ -140,13 +140,16 @@ def operations(database: Store) -> int:
 
 
 def measure(
-    database: Store, configs: list[Config], rounds: int, seconds: float
+    database: Store, configs: list[Config], rounds: int, seconds: float, pids: list[int]
 ) -> dict[str, Tally]:
+    """Each config in turn, ``rounds`` times, each round starting once the servers and the
+    database are idle (the journal of the round before written)."""
     tallies = {config.name: Tally() for config in configs}
     for config in configs:  # warm-up: connections, caches, the tenants' limits
         asyncio.run(drive(config, 0.5))
     for _ in range(rounds):
         for config in configs:
+            settle(pids)
             foreign = ForeignCpu()
             granted = permits_granted(database, config)
             counted = operations(database)
@@ -249,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
                 Config(f"on, {TENANTS} tenants", readers(on, many, tokens, ids), DEFAULT_LIMIT),
             ]
             with MongoClient(db.uri) as database:
-                tallies = measure(database, configs, rounds, seconds)
+                tallies = measure(database, configs, rounds, seconds, [off.pid, on.pid, db.pid])
         finally:
             on.stop()
             off.stop()
