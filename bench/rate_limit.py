@@ -16,8 +16,8 @@ that alternate between:
 It prints requests per second of each, the ratio of *on* to *off*, the 429s (there should be
 none), the limiter's reservations per request (read back from the ``permits`` the
 ``rate_limits`` documents count: each reservation was granted one batch) and every database
-operation per request (``serverStatus`` opcounters, so the reads of the tenants' limits
-count too), and writes bench/results/rate_limit.json and rate_limit.md. Nothing is asserted.
+operation per request (``serverStatus`` opcounters), and writes bench/results/rate_limit.json
+and rate_limit.md. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -192,10 +192,10 @@ def markdown(results: dict[str, Any]) -> str:
             "on one SecantusDB. `reservations/request`: the limiter's reservations (one "
             "`findAndModify` each) per request admitted. `database operations/request`: every "
             "operation the database counted (`serverStatus` opcounters) per request admitted: "
-            "the request's own `find`, the token checks and the tenants' limits (each read at "
-            "most once in 5 s), the journal's writes, the reservations, and the servers' "
-            "monitoring of the database; *on* minus *off* is the limiter's whole cost. "
-            "`foreign cores`: the most CPU other processes of the machine took in a round.",
+            "the request's own `find`, the token checks, the journal's writes, the reservations "
+            "and the servers' monitoring of the database; *on* minus *off* is the limiter's "
+            "whole cost. `foreign cores`: the most CPU other processes of the machine took in "
+            "a round.",
             "",
             "| limiter | requests/s | ratio to off | 429s | reservations/request "
             "| database operations/request | foreign cores |",

@@ -368,7 +368,7 @@ def _parser() -> argparse.ArgumentParser:
         help="the SCIM requests per second the tenant may make, and whether that is the default",
     )
     tenant_action(
-        rate_limit_actions, "set", help="give the tenant its own limit (applies within 5 seconds)"
+        rate_limit_actions, "set", help="give the tenant its own limit (applies within a second)"
     ).add_argument(
         "requests_per_second", type=int, help="SCIM requests per second, from 1 to 1000000"
     )

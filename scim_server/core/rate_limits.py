@@ -3,7 +3,8 @@
 A tenant may make ``requests_per_second`` SCIM requests per second (its own limit, else the
 server-wide default), in bursts of up to that many at once: a token bucket that holds one
 second's worth of permits and earns them back at the tenant's rate (kept in MongoDB as a
-GCRA, ``scim_server.storage.rate_limits``, so it holds across workers). A request that finds
+GCRA with the tenant's own limit, ``scim_server.storage.rate_limits``, so it holds across
+workers and a new limit applies at each worker's next reservation). A request that finds
 no permit is refused with ``RateLimitExceeded`` (429, ``Retry-After: 1``): the next permit is
 never more than a second away.
 
@@ -21,8 +22,8 @@ agree (one machine, or NTP).
 
 The database unavailable must not change what clients get: the limiter then admits every
 request (logging once that it does), and stops asking for a second, while the request
-itself finds the database in the state it is in (a 503, usually). The limiter's own reads
-and reservations are given at most a second (``storage.rate_limits.TIMEOUT_SECONDS``).
+itself finds the database in the state it is in (a 503, usually). A reservation is given at
+most a second (``storage.rate_limits.TIMEOUT_SECONDS``).
 """
 
 from __future__ import annotations
@@ -41,9 +42,8 @@ log = logging.getLogger(__name__)
 
 BATCH_SHARE = 10
 """A reservation asks for a tenth of the limit (at least one permit)."""
-LIMIT_CACHE_SECONDS = 5.0
-"""How long a worker keeps a tenant's limit: a change made through another worker applies
-within this time."""
+BURST_SECONDS = 1.0
+"""The bucket holds this many seconds' worth of permits: the largest burst."""
 SUSPEND_SECONDS = 1.0
 """How long requests are admitted without asking after the database failed to answer."""
 
@@ -67,15 +67,11 @@ class _Permits:
     """A worker's permits for one tenant."""
 
     held: int = 0
+    limit: int = 0
+    """The tenant's limit as of this worker's last reservation."""
     empty_until: float = 0.0
     """When the tenant's bucket will hold a permit again, as of this worker's last
     reservation: until then, once ``held`` is spent, requests are refused without asking."""
-
-
-@dataclass(frozen=True)
-class _CachedLimit:
-    limit: TenantRateLimit | None
-    until: float
 
 
 class RateLimits:
@@ -86,7 +82,6 @@ class RateLimits:
         self.default_per_second = default_per_second
         self._permits: defaultdict[str, _Permits] = defaultdict(_Permits)
         self._reserving: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._limits: dict[str, _CachedLimit] = {}
         self._suspended_until = 0.0
 
     @property
@@ -96,45 +91,40 @@ class RateLimits:
     async def admit(self, tenant: str) -> None:
         """Count one request of ``tenant``, or raise ``RateLimitExceeded`` over its limit.
 
-        A permit this worker holds is spent without anything else: neither the database nor
-        the tenant's limit is consulted until the permits run out.
+        A permit this worker holds is spent without anything else: the database is asked
+        again once the permits run out.
         """
         if not self.enabled or time.monotonic() < self._suspended_until:
             return
         permits = self._permits[tenant]
         if permits.held == 0:
             try:
-                limit = await self._replenish(tenant, permits)
+                await self._replenish(tenant, permits)
             except StorageUnavailable as error:
                 self._suspend(error)
                 return
-            if limit is None:  # no such tenant (any more): its request is refused anyway
-                return
             if permits.held == 0:
-                self._refuse(tenant, limit)
+                self._refuse(tenant, permits.limit)
         permits.held -= 1
 
     async def limit_of(self, tenant: str) -> EffectiveLimit | None:
         """The tenant's limit as it applies now; None when there is no such tenant."""
         own = await self.repository.limit_of(tenant)
-        return None if own is None else self._effective(tenant, own)
+        return None if own is None else self._effective(own)
 
     async def set_limit(
         self, tenant: str, requests_per_second: int | None
     ) -> EffectiveLimit | None:
         """Give the tenant its own limit, or back the default (None); None: no such tenant."""
-        if not await self.repository.set_limit(tenant, requests_per_second):
+        if not await self.repository.set_limit(tenant, requests_per_second, time.time()):
             return None
-        return self._effective(tenant, TenantRateLimit(requests_per_second))
+        return self._effective(TenantRateLimit(requests_per_second))
 
     async def delete_tenant(self, tenant: str) -> None:
         self._permits.pop(tenant, None)
-        self._limits.pop(tenant, None)
         await self.repository.delete_tenant(tenant)
 
-    def _effective(self, tenant: str, own: TenantRateLimit) -> EffectiveLimit:
-        """What ``own`` makes of the tenant's limit, which this worker applies from now on."""
-        self._limits[tenant] = _CachedLimit(own, time.monotonic() + LIMIT_CACHE_SECONDS)
+    def _effective(self, own: TenantRateLimit) -> EffectiveLimit:
         default = self.default_per_second or None
         return EffectiveLimit(
             requests_per_second=own.requests_per_second or default,
@@ -142,36 +132,20 @@ class RateLimits:
             enforced=self.enabled,
         )
 
-    async def _limit(self, tenant: str) -> int | None:
-        """The requests per second the tenant may make; None when there is no such tenant."""
-        cached = self._limits.get(tenant)
-        if cached is None or cached.until <= time.monotonic():
-            own = await self.repository.limit_of(tenant)
-            cached = _CachedLimit(own, time.monotonic() + LIMIT_CACHE_SECONDS)
-            self._limits[tenant] = cached
-        if cached.limit is None:
-            return None
-        return cached.limit.requests_per_second or self.default_per_second
-
-    async def _replenish(self, tenant: str, permits: _Permits) -> int | None:
-        """Reserve permits, unless the tenant's bucket is known to be empty; answers the
-        tenant's limit (None: no such tenant)."""
-        limit = await self._limit(tenant)
-        if limit is not None:
-            async with self._reserving[tenant]:  # one reservation at a time per tenant
-                if permits.held == 0 and time.time() >= permits.empty_until:
-                    await self._reserve(tenant, permits, limit)
-        return limit
-
-    async def _reserve(self, tenant: str, permits: _Permits, limit: int) -> None:
-        batch = max(1, limit // BATCH_SHARE)
-        grant = await self.repository.reserve(tenant, time.time(), limit, limit, batch)
-        permits.held += grant.permits
-        if grant.permits < batch:
-            permits.empty_until = grant.next_earned
-        if self._suspended_until:
-            self._suspended_until = 0.0
-            log.info("rate limiting: the database answers again; limits apply again")
+    async def _replenish(self, tenant: str, permits: _Permits) -> None:
+        """Reserve permits, unless the tenant's bucket is known to be empty."""
+        async with self._reserving[tenant]:  # one reservation at a time per tenant
+            if permits.held == 0 and time.time() >= permits.empty_until:
+                grant = await self.repository.reserve(
+                    tenant, time.time(), self.default_per_second, BURST_SECONDS, BATCH_SHARE
+                )
+                permits.held += grant.permits
+                permits.limit = grant.rate
+                if grant.permits < grant.batch:
+                    permits.empty_until = grant.next_earned
+                if self._suspended_until:
+                    self._suspended_until = 0.0
+                    log.info("rate limiting: the database answers again; limits apply again")
 
     def _suspend(self, error: StorageUnavailable) -> None:
         if not self._suspended_until:

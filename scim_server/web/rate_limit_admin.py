@@ -35,7 +35,8 @@ async def get_rate_limit(request: web.Request) -> web.Response:
 
 
 async def set_rate_limit(request: web.Request) -> web.Response:
-    """Give the tenant its own limit (null: back to the default); it applies within 5 seconds."""
+    """Give the tenant its own limit (null: back to the default), from each worker's next
+    reservation on."""
     body = await read_object(request)
     limit = limit_in(body, "requests_per_second", 1, MAX_REQUESTS_PER_SECOND, "the default")
     name = request.match_info["name"]
