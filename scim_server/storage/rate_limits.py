@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pymongo
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument, WriteConcern
 from pymongo.errors import DuplicateKeyError
 
 from scim_server.storage.database import Database, translate_driver_errors
@@ -65,6 +65,8 @@ class RateLimitRepository:
     def __init__(self, database: Database, timeout: float = TIMEOUT_SECONDS) -> None:
         self.tenants = database.tenants
         self.buckets = database[RATE_LIMITS]
+        # A reservation lost in a crash costs one burst at most: it waits for no journal.
+        self.reservations = database.db.get_collection(RATE_LIMITS, write_concern=WriteConcern(w=1))
         self.timeout = timeout
 
     async def ensure_indexes(self) -> None:
@@ -154,7 +156,7 @@ class RateLimitRepository:
         return await self.tenants.find_one({"_id": tenant}, {"_id": 1}) is not None
 
     async def _update(self, tenant: str, pipeline: list[dict[str, Any]]) -> dict[str, Any]:
-        document = await self.buckets.find_one_and_update(
+        document = await self.reservations.find_one_and_update(
             {"_id": tenant},
             pipeline,
             {"granted": 1, "batch": 1, "rate": 1, "tat": 1},
