@@ -215,6 +215,8 @@ class Server:
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     group_patch_response: str | None = None
     """``no-content``: a Group PATCH answers 204 (``--group-patch-response``)."""
+    rate_limit: int = 0
+    """``--rate-limit``: off by default, the benchmarks load one tenant far past any limit."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -237,6 +239,8 @@ class Server:
             self.admin_token,
             "--log-level",
             "WARNING",
+            "--rate-limit",
+            str(self.rate_limit),
         ]
         if self.workers > 1:
             command += ["--workers", str(self.workers)]

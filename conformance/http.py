@@ -7,6 +7,7 @@ Nothing here knows about any particular server: paths are relative to the base U
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass, field
@@ -16,6 +17,10 @@ from urllib.parse import quote
 import aiohttp
 
 SCIM_JSON = "application/scim+json"
+RETRY_ATTEMPTS = 5
+"""Requests in all for one answered 429 after 429, each after the server's ``Retry-After``."""
+RETRY_TOTAL_WAIT = 30.0
+"""The longest one request waits on 429s in all: past it, the last 429 is the answer."""
 _BODY_LIMIT = 100_000
 """Transcripts keep at most this many characters of a body: enough for a whole ``/Schemas``
 (so it stays JSON the HTML report can pretty-print), and the HTML report shows less."""
@@ -81,6 +86,14 @@ def _redact(headers: dict[str, str]) -> dict[str, str]:
     return out
 
 
+def _retry_wait(response: Response) -> float | None:
+    """The seconds to wait before sending a request answered ``response`` again; None: don't."""
+    if response.status != 429:
+        return None
+    value = (response.header("Retry-After") or "").strip()
+    return float(min(int(value), RETRY_TOTAL_WAIT)) if value.isdigit() else 1.0
+
+
 class ScimHttp:
     """An HTTP client on one SCIM base URL that appends each exchange to a transcript."""
 
@@ -118,7 +131,12 @@ class ScimHttp:
         params: dict[str, str] | None = None,
         auth: bool = True,
     ) -> Response:
-        """Send one request; ``auth=False`` leaves out the Authorization header entirely."""
+        """Send one request; ``auth=False`` leaves out the Authorization header entirely.
+
+        A 429 (the server's rate limit) is sent again after its ``Retry-After``, a few times
+        (every try is in the transcript): a check judges the server's answer to the request,
+        not its limit on how fast the runner sends them.
+        """
         sent: dict[str, str] = {"Accept": SCIM_JSON}
         if auth:
             sent["Authorization"] = f"Bearer {self.token}"
@@ -132,6 +150,20 @@ class ScimHttp:
         if params:
             query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
             url = f"{url}{'&' if '?' in url else '?'}{query}"
+        waited = 0.0
+        for attempt in range(1, RETRY_ATTEMPTS + 1):
+            response = await self._exchange(method, url, sent, body)
+            wait = _retry_wait(response)
+            if wait is None or attempt == RETRY_ATTEMPTS or waited + wait > RETRY_TOTAL_WAIT:
+                break
+            await asyncio.sleep(wait)
+            waited += wait
+        return response
+
+    async def _exchange(
+        self, method: str, url: str, sent: dict[str, str], body: str | None
+    ) -> Response:
+        """One round trip, recorded in the transcript."""
         exchange = Exchange(method, url, _redact(sent), _clip(body))
         self.transcript.append(exchange)
         started = time.perf_counter()

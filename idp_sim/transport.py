@@ -75,15 +75,25 @@ class HeaderProfile:
 class RetryPolicy:
     """Okta's documented 429 handling (docs/idp-traffic.md): wait ``Retry-After`` seconds when it
     is an integer, else ``default_wait`` (an HTTP-date counts as "else"); double the wait on each
-    repeat; give up after ``max_attempts`` requests in all and hand back the last 429."""
+    repeat; give up after ``max_attempts`` requests in all, or when the next wait would take the
+    waits of one request past ``max_total_wait`` seconds, and hand back the last 429."""
 
     default_wait: float = 300.0
     max_attempts: int = 10
+    max_total_wait: float = 3600.0
 
     def wait(self, retry_after: str | None, repeat: int) -> float:
         value = (retry_after or "").strip()
         base = float(int(value)) if value.isdigit() else self.default_wait
         return base * 2.0**repeat
+
+    def next_wait(self, retry_after: str | None, repeat: int, waited: float) -> float | None:
+        """How long to wait before trying again after the ``repeat``-th 429 (from 0), having
+        waited ``waited`` seconds already; None: give up."""
+        if repeat + 1 >= self.max_attempts:
+            return None
+        wait = self.wait(retry_after, repeat)
+        return None if waited + wait > self.max_total_wait else wait
 
 
 @dataclass
@@ -173,13 +183,16 @@ class Transport:
             if headers is not None
             else self.header_profile.build(method, self.token, data is not None)
         )
-        repeat = 0
+        repeat, waited = 0, 0.0
         while True:
             response = await self._send(method, target, sent, body, data, repeat + 1)
-            if response.status != 429 or repeat + 1 >= self.retry.max_attempts:
+            if response.status != 429:
                 return response
-            await self.sleep(self.retry.wait(response.headers.get("Retry-After"), repeat))
-            repeat += 1
+            wait = self.retry.next_wait(response.headers.get("Retry-After"), repeat, waited)
+            if wait is None:
+                return response
+            await self.sleep(wait)
+            repeat, waited = repeat + 1, waited + wait
 
     async def _send(
         self,

@@ -58,6 +58,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         group_patch_response=args.group_patch_response,
         journal_enabled=args.journal,
         journal_ttl_seconds=args.journal_ttl_seconds,
+        rate_limit_per_second=args.rate_limit,
         log_level=args.log_level,
         metrics_bind=args.metrics_bind,
         log_format=args.log_format,
@@ -153,6 +154,16 @@ def _seats_command(args: argparse.Namespace) -> int:
     if args.action == "set":
         return _print(client.call("PUT", base, {"seats": args.seats}))
     return _print(client.call("POST", f"{base}/recount"))
+
+
+def _rate_limit_command(args: argparse.Namespace) -> int:
+    client = _admin(args)
+    base = f"/admin/tenants/{args.tenant}/rate-limit"
+    if args.action == "get":
+        return _print(client.call("GET", base))
+    if args.action == "set":
+        return _print(client.call("PUT", base, {"requests_per_second": args.requests_per_second}))
+    return _print(client.call("DELETE", base))
 
 
 def _journal_command(args: argparse.Namespace) -> int:
@@ -298,6 +309,12 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="how long journal entries are kept (SCIM_JOURNAL_TTL_SECONDS, default 604800: 7 days)",
     )
+    serve.add_argument(
+        "--rate-limit",
+        type=int,
+        help="SCIM requests per second a tenant may make unless it has its own limit; 0: no "
+        "limit (SCIM_RATE_LIMIT_PER_SECOND, default 100)",
+    )
     serve.add_argument("--log-level", help="log level (SCIM_LOG_LEVEL, default INFO)")
     serve.add_argument(
         "--metrics-bind",
@@ -388,6 +405,25 @@ def _parser() -> argparse.ArgumentParser:
         seat_actions, "recount", help="count the active users again, and correct the seats used"
     )
     seats.set_defaults(handler=_seats_command)
+
+    rate_limit = commands.add_parser(
+        "rate-limit", help="get or set a tenant's rate limit, or return it to the default"
+    )
+    rate_limit_actions = rate_limit.add_subparsers(dest="action", required=True)
+    tenant_action(
+        rate_limit_actions,
+        "get",
+        help="the SCIM requests per second the tenant may make, and whether that is the default",
+    )
+    tenant_action(
+        rate_limit_actions, "set", help="give the tenant its own limit (applies within a second)"
+    ).add_argument(
+        "requests_per_second", type=int, help="SCIM requests per second, from 1 to 1000000"
+    )
+    tenant_action(
+        rate_limit_actions, "clear", help="return the tenant to the server's default limit"
+    )
+    rate_limit.set_defaults(handler=_rate_limit_command)
 
     journal = commands.add_parser("journal", help="a tenant's provisioning journal, newest first")
     journal.add_argument("tenant", help="the tenant's name")

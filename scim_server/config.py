@@ -30,6 +30,7 @@ ENVIRONMENT = {
     "workers": "SCIM_WORKERS",
     "journal_enabled": "SCIM_JOURNAL",
     "journal_ttl_seconds": "SCIM_JOURNAL_TTL_SECONDS",
+    "rate_limit_per_second": "SCIM_RATE_LIMIT_PER_SECOND",
     "log_level": "SCIM_LOG_LEVEL",
     "metrics_bind": "SCIM_METRICS_BIND",
     "log_format": "SCIM_LOG_FORMAT",
@@ -78,6 +79,10 @@ class Settings:
     """Keep the per-tenant provisioning journal (``SCIM_JOURNAL=0`` turns it off)."""
     journal_ttl_seconds: int = 7 * 24 * 3600
     """How long a journal entry is kept (a TTL index on ``at``)."""
+    rate_limit_per_second: int = 100
+    """The SCIM requests a tenant may make per second unless it has a limit of its own; 0
+    turns rate limiting off. Four times the 25 the OpenID IPSIE SCIM profile asks a server
+    to sustain (see ``scim_server.core.rate_limits``)."""
     log_level: str = "INFO"
     metrics_bind: str | None = None
     """``host:port`` of a separate listener serving ``/metrics`` without a token (for a
@@ -109,6 +114,8 @@ class Settings:
                 f"the log format (SCIM_LOG_FORMAT, --log-format) is {' or '.join(LOG_FORMATS)}, "
                 f"not {self.log_format!r}"
             )
+        if self.rate_limit_per_second < 0:
+            raise ValueError("rate_limit_per_second is a number of requests, or 0 for no limit")
         if self.metrics_bind is not None:
             self.metrics_address  # noqa: B018 (checked now: a bad address fails at start-up)
 

@@ -56,6 +56,8 @@ def settings(mongodb_uri: str, database_name: str) -> Settings:
         admin_token=ADMIN_TOKEN,
         token_secret="test-signing-secret-of-at-least-32-bytes",
         public_url=None,
+        # Off: tests send bursts no tenant's client would; tests/test_rate_limits.py turns it on.
+        rate_limit_per_second=0,
     )
 
 

@@ -8,6 +8,7 @@ collections are counted (the token check's cached lookups are not the operation'
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,10 +16,10 @@ from aiohttp.test_utils import TestClient
 
 from scim_server.config import Settings
 from tests.support.commands import Commands
-from tests.support.scim import ADMIN, Scim
+from tests.support.scim import ADMIN, Scim, make_tenant
 from tests.support.urns import GROUP, PATCH_OP, USER
 
-COUNTED = frozenset({"users", "groups", "memberships", "seats", "tenants"})
+COUNTED = frozenset({"users", "groups", "memberships", "seats", "tenants", "rate_limits"})
 
 
 @pytest.fixture
@@ -152,3 +153,30 @@ async def test_each_group_operation_costs_the_commands_it_always_did(
     path = f"/Groups/{listed['Resources'][0]['id']}"
     assert await commands.of(scim.get(path)) == {"find": 2}
     assert await commands.of(scim.delete(path)) == {"find": 2, "delete": 2}
+
+
+async def test_the_rate_limiter_adds_at_most_one_command_to_a_request(
+    aiohttp_client: Any, settings: Settings, mongo_db: Any, commands: Commands
+) -> None:
+    """At 19 requests per second a reservation is of one permit, so every request pays for
+    one: the limiter's worst case (at 100, the default, one request in ten does). The
+    tenant's limit is read once and kept for seconds, so it costs no request here. Off (the
+    suite's setting, above) it adds none."""
+    client = await commands.client(aiohttp_client, replace(settings, rate_limit_per_second=100))
+    scim = Scim(client, "acme", (await make_tenant(client, "acme"))["token"])
+    limit = {"requests_per_second": 19}
+    assert (await client.put("/admin/tenants/acme/rate-limit", json=limit, headers=ADMIN)).ok
+    body = {"schemas": [USER], "userName": "ada"}
+    created = await (await scim.post("/Users", json=body)).json()
+    path = f"/Users/{created['id']}"
+    assert await commands.of(scim.get(path)) == {"find": 1, "findAndModify": 1}
+    assert await commands.of(scim.get("/Users?count=0")) == {"aggregate": 1, "findAndModify": 1}
+    rename = {
+        "schemas": [PATCH_OP],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "Ada"}],
+    }
+    assert await commands.of(scim.patch(path, json=rename)) == {
+        "find": 1,
+        "update": 1,
+        "findAndModify": 1,
+    }

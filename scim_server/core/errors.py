@@ -26,16 +26,42 @@ from scim_server.storage.errors import StorageUnavailable
 log = logging.getLogger(__name__)
 
 
-class ServiceUnavailableException(SCIMException):
+class RetryLater(SCIMException):
+    """A refusal that may not hold if the same request is sent again later: answered with
+    ``Retry-After: retry_after_seconds`` (an integer, at least 1)."""
+
+    retry_after_seconds = 5
+
+
+class ServiceUnavailableException(RetryLater):
     """503: the request could not be served now and may succeed if sent again later.
 
-    Answered with ``Retry-After: retry_after_seconds``. Raise one of the subclasses,
-    which say why.
+    Raise one of the subclasses, which say why.
     """
 
     status = 503
     _default_detail = "The service is temporarily unavailable, retry later"
-    retry_after_seconds = 5
+
+
+class RateLimitExceeded(RetryLater):
+    """429: the tenant made more requests than its rate limit allows.
+
+    scim2-models has no class for it (its ``TooManyException`` is the 400 ``tooMany`` of a
+    filter). A tenant earns a request back at least every second (its limit is at least one
+    per second), hence ``Retry-After: 1``.
+    """
+
+    status = 429
+    retry_after_seconds = 1
+
+    def __init__(self, *, tenant: str, requests_per_second: int, **kw: Any) -> None:
+        self.tenant = tenant
+        self.requests_per_second = requests_per_second
+        super().__init__(
+            detail=f"tenant {tenant!r} is over its rate limit of {requests_per_second} "
+            "requests per second; retry after the time Retry-After gives",
+            **kw,
+        )
 
 
 class DatabaseUnavailable(ServiceUnavailableException):

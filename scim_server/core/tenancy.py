@@ -1,8 +1,8 @@
 """Tenants as a whole: created with a first token, listed with their seats, deleted with all.
 
 A tenant's data lives in several stores (the tenant document and its tokens, users, groups and
-memberships, the provisioning journal, the SSO collections); this is the one place that knows
-them all, so that deleting a tenant can never leave a store behind.
+memberships, the provisioning journal, the SSO collections, the rate limit's counts); this is
+the one place that knows them all, so that deleting a tenant can never leave a store behind.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from scim2_models import ConflictException, InvalidValueException, NotFoundExcep
 
 from scim_server.core.journal import ProvisioningJournal
 from scim_server.core.provisioning import Provisioning
+from scim_server.core.rate_limits import RateLimits
 from scim_server.core.seats import SeatUsage
 from scim_server.core.tokens import IssuedToken, TokenAuthority
 from scim_server.storage.sso import SsoRepository
@@ -54,12 +55,14 @@ class Tenancy:
         provisioning: Provisioning,
         journal: ProvisioningJournal,
         sso: SsoRepository,
+        rate_limits: RateLimits,
     ) -> None:
         self.tenants = tenants
         self.tokens = tokens
         self.provisioning = provisioning
         self.journal = journal
         self.sso = sso
+        self.rate_limits = rate_limits
 
     async def create(self, name: object, *, ttl_seconds: int | None) -> NewTenant:
         """Create the tenant and issue its first SCIM bearer token."""
@@ -118,3 +121,4 @@ class Tenancy:
         await self.journal.flush()  # nothing queued for it lands after the delete
         await self.journal.delete_tenant(name)
         await self.sso.delete_tenant(name)
+        await self.rate_limits.delete_tenant(name)

@@ -25,7 +25,7 @@ from scim2_models import (
 from scim_server.core.errors import (
     HeaderTooLargeException,
     MethodNotAllowedException,
-    ServiceUnavailableException,
+    RetryLater,
     URITooLongException,
     error_document,
     error_status,
@@ -60,7 +60,7 @@ def error_response(exc: SCIMException) -> web.Response:
         headers["WWW-Authenticate"] = 'Bearer realm="scim"'
     elif isinstance(exc, MethodNotAllowedException):
         headers["Allow"] = ", ".join(exc.allowed)
-    elif isinstance(exc, ServiceUnavailableException):
+    elif isinstance(exc, RetryLater):
         headers["Retry-After"] = str(exc.retry_after_seconds)
     return scim_response(error_document(exc), status=error_status(exc), headers=headers)
 

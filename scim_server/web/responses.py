@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from scim2_models import InvalidSyntaxException, PayloadTooLargeException
+from scim2_models import InvalidSyntaxException, InvalidValueException, PayloadTooLargeException
 
 from scim_server.core.errors import UnsupportedMediaTypeException
 
@@ -55,6 +55,23 @@ async def read_object(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidSyntaxException(detail="the body must be a JSON object")
     return body
+
+
+def limit_in(body: dict[str, Any], key: str, low: int, high: int, null_means: str) -> int | None:
+    """An admin setting's ``{key: N}``, an integer from ``low`` to ``high``, or ``null`` (which
+    ``null_means``): 400 ``invalidValue`` when it is missing or anything else."""
+    if key not in body:
+        raise InvalidValueException(
+            detail=f'send {{"{key}": N}}, or {{"{key}": null}} for {null_means}'
+        )
+    value = body[key]
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high
+    ):
+        raise InvalidValueException(
+            detail=f"{key} is an integer from {low} to {high}, or null for {null_means}"
+        )
+    return value
 
 
 def public_root(request: web.Request, configured: str | None) -> str:

@@ -6,7 +6,15 @@ from aiohttp import web
 from scim2_models import NotImplementedException
 
 from scim_server.models import KINDS
-from scim_server.web import admin, bulk, discovery, metrics, seats_admin, sso_admin
+from scim_server.web import (
+    admin,
+    bulk,
+    discovery,
+    metrics,
+    rate_limit_admin,
+    seats_admin,
+    sso_admin,
+)
 from scim_server.web.crud import ResourceEndpoints, search_all
 from scim_server.web.sso import add_sso_routes
 from scim_server.web.state import services
@@ -53,6 +61,11 @@ def admin_application() -> web.Application:
     router.add_get(seats, seats_admin.get_seats)
     router.add_put(seats, seats_admin.set_seats)
     router.add_post(f"{seats}/recount", seats_admin.recount_seats)
+
+    rate_limit = "/tenants/{name}/rate-limit"
+    router.add_get(rate_limit, rate_limit_admin.get_rate_limit)
+    router.add_put(rate_limit, rate_limit_admin.set_rate_limit)
+    router.add_delete(rate_limit, rate_limit_admin.clear_rate_limit)
 
     sso = "/tenants/{name}/sso"
     router.add_get(sso, sso_admin.show)

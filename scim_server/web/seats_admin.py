@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from scim2_models import InvalidValueException
 
 from scim_server.core.seats import SeatUsage
-from scim_server.web.responses import json_response, read_object
+from scim_server.web.responses import json_response, limit_in, read_object
 from scim_server.web.state import services
 
 MAX_SEATS = 1_000_000_000
@@ -25,19 +24,6 @@ def seats_view(usage: SeatUsage) -> dict[str, Any]:
     }
 
 
-def _limit(body: dict[str, Any]) -> int | None:
-    if "seats" not in body:
-        raise InvalidValueException(detail='send {"seats": N}, or {"seats": null} for unlimited')
-    seats = body["seats"]
-    if seats is not None and (
-        isinstance(seats, bool) or not isinstance(seats, int) or not 0 <= seats <= MAX_SEATS
-    ):
-        raise InvalidValueException(
-            detail=f"seats is an integer from 0 to {MAX_SEATS}, or null for unlimited"
-        )
-    return seats
-
-
 async def get_seats(request: web.Request) -> web.Response:
     usage = await services(request).tenancy.seats_of(request.match_info["name"])
     return json_response(seats_view(usage))
@@ -45,7 +31,7 @@ async def get_seats(request: web.Request) -> web.Response:
 
 async def set_seats(request: web.Request) -> web.Response:
     """Set the limit; below the seats in use is allowed, and ``over`` says by how many."""
-    limit = _limit(await read_object(request))
+    limit = limit_in(await read_object(request), "seats", 0, MAX_SEATS, "unlimited")
     usage = await services(request).tenancy.set_seats(request.match_info["name"], limit)
     return json_response(seats_view(usage))
 

@@ -9,6 +9,7 @@ from aiohttp import web
 from scim_server.config import Settings
 from scim_server.core.journal import ProvisioningJournal
 from scim_server.core.provisioning import Provisioning
+from scim_server.core.rate_limits import RateLimits
 from scim_server.core.sso.service import SingleSignOn
 from scim_server.core.tenancy import Tenancy
 from scim_server.core.tokens import TokenAuthority
@@ -29,6 +30,7 @@ class Services:
     """Whether this process generated the admin token (then it alone may show it)."""
     journal: ProvisioningJournal
     sso: SingleSignOn
+    rate_limits: RateLimits
 
 
 SERVICES = web.AppKey("services", Services)

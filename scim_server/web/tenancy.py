@@ -15,8 +15,15 @@ def base_url(request: web.Request, tenant: str) -> str:
 
 
 async def authenticated_scope(request: web.Request) -> Scope:
-    """Authenticate the request for the tenant its URL names (401 otherwise)."""
+    """Authenticate the request for the tenant its URL names (401 otherwise), and count it
+    against the tenant's rate limit (429 over it).
+
+    Every SCIM handler starts here, so this is where a SCIM request counts: once, Bulk
+    included, and only once authenticated, so that nobody without the tenant's token can
+    use its limit up.
+    """
     tenant = request.match_info["tenant"]
     await services(request).tokens.authenticate(tenant, request.headers.get("Authorization"))
     metrics.attribute_to_tenant(tenant)
+    await services(request).rate_limits.admit(tenant)
     return Scope(tenant=tenant, base_url=base_url(request, tenant))
