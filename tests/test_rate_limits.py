@@ -34,14 +34,14 @@ from scim_server.core.rate_limits import BATCH_SHARE, RateLimits
 from scim_server.embedded import free_port
 from scim_server.storage.rate_limits import RATE_LIMITS, RateLimitRepository
 from scim_server.web.app import create_app
-from tests.support.scim import ADMIN, ADMIN_TOKEN, Scim, make_tenant, scim_error
-from tests.support.stores import unreachable_database
-from tests.test_idp_sim import (
+from tests.support.idp_runs import (
     FakeSleep,
     Recorder,
     assert_server_holds_the_directory,
     run_lifecycle,
 )
+from tests.support.scim import ADMIN, ADMIN_TOKEN, Scim, make_tenant, scim_error
+from tests.support.stores import unreachable_database
 
 DEFAULT = 100
 

@@ -24,7 +24,7 @@ from scim_server.config import Settings
 from scim_server.embedded import EmbeddedMongo
 from scim_server.web.app import create_app
 from tests.support.scim import Scim
-from tests.test_seats import active_in_store, counter, create, set_seats, usage
+from tests.support.seats import active_in_store, counter, create, set_seats, usage
 
 
 @pytest.fixture(scope="module")

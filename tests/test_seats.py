@@ -20,27 +20,10 @@ from scim_server.storage.seats import HOLDS_SEAT
 from scim_server.web.app import create_app
 from tests.support.plans import index_scans
 from tests.support.scim import ADMIN, ADMIN_TOKEN, Scim, scim_error
+from tests.support.seats import active_in_store, counter, create, set_seats, usage
 from tests.support.urns import BULK_REQUEST, GROUP, PATCH_OP, USER
 
 SEATS = "/admin/tenants/acme/seats"
-
-
-async def set_seats(client: TestClient, seats: int | None, tenant: str = "acme") -> Any:
-    response = await client.put(
-        f"/admin/tenants/{tenant}/seats", json={"seats": seats}, headers=ADMIN
-    )
-    assert response.status == 200, await response.text()
-    return await response.json()
-
-
-async def usage(client: TestClient, tenant: str = "acme") -> Any:
-    response = await client.get(f"/admin/tenants/{tenant}/seats", headers=ADMIN)
-    assert response.status == 200, await response.text()
-    return await response.json()
-
-
-async def create(scim: Scim, user_name: str, **attributes: Any) -> Any:
-    return await scim.post("/Users", {"schemas": [USER], "userName": user_name, **attributes})
 
 
 async def set_active(scim: Scim, user_id: str, active: bool) -> Any:
@@ -55,16 +38,6 @@ async def set_active(scim: Scim, user_id: str, active: bool) -> Any:
 
 async def is_active(scim: Scim, user_id: str) -> Any:
     return (await (await scim.get(f"/Users/{user_id}")).json()).get("active")
-
-
-async def active_in_store(mongo_db: AsyncDatabase[Any], tenant: str = "acme") -> int:
-    return await mongo_db["users"].count_documents({"tenant": tenant, "r.active": {"$ne": False}})
-
-
-async def counter(mongo_db: AsyncDatabase[Any], tenant: str = "acme") -> int:
-    document = await mongo_db["tenants"].find_one({"_id": tenant})
-    assert document is not None
-    return int(document["seats_used"])
 
 
 # --- the limit on each write path -------------------------------------------------------------
