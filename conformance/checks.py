@@ -115,11 +115,17 @@ def check(
 
 
 def suites() -> dict[str, list[Check]]:
-    """Every suite, after importing the modules that register them."""
-    from conformance.suites import load
+    """Every suite, after importing the modules that register them, in the order of
+    ``SUITE_MODULES`` (whatever imported a suite's module first), any other suite after."""
+    from conformance.suites import SUITE_MODULES, load
 
     load()
-    return REGISTRY
+
+    def rank(suite: str) -> int:
+        module = REGISTRY[suite][0].func.__module__
+        return SUITE_MODULES.index(module) if module in SUITE_MODULES else len(SUITE_MODULES)
+
+    return {suite: REGISTRY[suite] for suite in sorted(REGISTRY, key=rank)}
 
 
 # --- helpers checks use to state their expectations --------------------------------------

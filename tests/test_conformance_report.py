@@ -15,6 +15,7 @@ import json
 import os
 import pty
 import re
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
@@ -133,6 +134,16 @@ async def test_a_base_url_that_is_not_a_scim_server_gets_one_line(
 async def test_an_unreachable_server_stops_the_run_before_any_check() -> None:
     with pytest.raises(NotScimServer, match=r"cannot reach http://127\.0\.0\.1:9/scim"):
         await run("http://127.0.0.1:9/scim", "t", ["okta-spec"], timeout=5)
+
+
+def test_list_keeps_the_suites_in_their_order_whatever_module_was_imported_first() -> None:
+    # Importing a suite's module registers it: the listing must not follow import order.
+    code = "import conformance.suites.saml; from conformance.cli import main; main(['--list'])"
+    listed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    suites = [line for line in listed.splitlines() if not line.startswith(" ")]
+    assert suites == ["rfc", "okta-spec", "flows", "tenancy", "large", "entra-validator", "saml"]
 
 
 def test_list_needs_no_base_url_as_the_readme_says(capsys: pytest.CaptureFixture[str]) -> None:
