@@ -150,6 +150,8 @@ def _supervise(settings: Settings, store: str, on_stop: Callable[[], None] | Non
             if stopping or not first.is_alive():
                 break
             worker.start()
+            if stopping:  # the signal came while it was starting: stop() could not see it yet
+                worker.terminate()
         for worker in workers:
             if worker.pid is not None:  # started
                 worker.join()
