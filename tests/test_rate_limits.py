@@ -32,6 +32,7 @@ from scim_server.cli import _parser, main
 from scim_server.config import Settings
 from scim_server.core.rate_limits import BATCH_SHARE, RateLimits
 from scim_server.embedded import free_port
+from scim_server.storage.database import Database
 from scim_server.storage.rate_limits import RATE_LIMITS, RateLimitRepository
 from scim_server.web.app import create_app
 from tests.support.idp_runs import (
@@ -411,3 +412,29 @@ async def test_the_conformance_client_sends_a_request_refused_with_429_again(
         statuses = [(await http.get("/Users?count=1")).status for _ in range(12)]
     assert statuses == [200] * 12
     assert 429 in [exchange.status for exchange in transcript]
+
+
+async def test_workers_reserving_a_new_tenants_first_permits_at_once_are_each_answered(
+    mongodb_uri: str, database_name: str, mongo_db: Any
+) -> None:
+    # Two workers (two clients) create the same bucket at the same moment: the one that loses
+    # the upsert race reads the bucket the other made, whatever the store answers it.
+    workers = [Database.connect(mongodb_uri, database_name) for _ in range(2)]
+    try:
+        repositories = [RateLimitRepository(database) for database in workers]
+        tenants = [f"t{round_}" for round_ in range(40)]
+        await mongo_db["tenants"].insert_many([{"_id": tenant} for tenant in tenants])
+        for tenant in tenants:
+            now = time.time()
+            grants = await asyncio.gather(
+                *[
+                    repository.reserve(tenant, now, 100, 1.0, BATCH_SHARE)
+                    for repository in repositories
+                    for _ in range(3)
+                ]
+            )
+            assert sum(grant.permits for grant in grants) <= 100
+            assert all(grant.rate == 100 for grant in grants)
+    finally:
+        for database in workers:
+            await database.close()

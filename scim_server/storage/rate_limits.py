@@ -26,6 +26,7 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument, WriteConcern
 from pymongo.errors import DuplicateKeyError
 
 from scim_server.storage.database import Database, translate_driver_errors
+from scim_server.storage.errors import StorageError
 
 RATE_LIMITS = "rate_limits"
 
@@ -58,6 +59,10 @@ class Grant:
     batch: int
     rate: int
     next_earned: float
+
+
+UPSERT_ATTEMPTS = 3
+"""Tries of a bucket's update that lost the race to create it (see ``_update``)."""
 
 
 @translate_driver_errors
@@ -137,10 +142,7 @@ class RateLimitRepository:
             {"$unset": "base"},
         ]
         with pymongo.timeout(self.timeout):
-            try:
-                document = await self._update(tenant, pipeline)
-            except DuplicateKeyError:
-                document = await self._update(tenant, pipeline)
+            document = await self._update(tenant, pipeline)
         rate = int(document["rate"])
         return Grant(
             permits=int(document["granted"]),
@@ -156,15 +158,27 @@ class RateLimitRepository:
         return await self.tenants.find_one({"_id": tenant}, {"_id": 1}) is not None
 
     async def _update(self, tenant: str, pipeline: list[dict[str, Any]]) -> dict[str, Any]:
-        document = await self.reservations.find_one_and_update(
-            {"_id": tenant},
-            pipeline,
-            {"granted": 1, "batch": 1, "rate": 1, "tat": 1},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        assert document is not None  # an upsert answers the document it wrote
-        return document
+        """Apply ``pipeline`` to the tenant's bucket, creating it when there is none.
+
+        Two workers may create the same bucket at once. The one that loses the race is refused
+        with a duplicate key (MongoDB), or answered nothing (SecantusDB, whose findAndModify is
+        not atomic with its upsert); either way the bucket exists now, so the update is made
+        again, on it.
+        """
+        for _ in range(UPSERT_ATTEMPTS):
+            try:
+                document = await self.reservations.find_one_and_update(
+                    {"_id": tenant},
+                    pipeline,
+                    {"granted": 1, "batch": 1, "rate": 1, "tat": 1},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:
+                continue
+            if document is not None:
+                return dict(document)
+        raise StorageError(f"the rate-limit bucket of {tenant!r} could not be written")
 
 
 def _date(seconds: float) -> datetime:
