@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,12 @@ async def test_a_frozen_store_answers_503_with_retry_after_then_recovers(server:
     store = server.store()
     store.send_signal(signal.SIGSTOP)
     try:
+        # A signal is delivered when the kernel next runs the process: until it shows as
+        # stopped, a request may still be answered.
+        deadline = time.monotonic() + WAIT_SECONDS
+        while store.status() != psutil.STATUS_STOPPED and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert store.status() == psutil.STATUS_STOPPED
         # Requests while it is frozen are told to come back, not left hanging or failed with 500.
         refused = await asyncio.gather(
             *[server.request("GET", f"/scim/v2/acme/Users/{user['id']}") for _ in range(4)],
