@@ -119,9 +119,11 @@ async def test_a_bulk_of_a_thousand_user_creations_costs_the_same_two_commands(
     scim: Scim, commands: Commands
 ) -> None:
     """A thousand small users are one insert command: the driver splits only past 100,000
-    documents or 48 MB."""
+    documents or 48 MB. An insert that lands later than ``LEASE_SECONDS`` after the tenant
+    was read (a busy machine) reads it again, once (see ``scim_server/core/seats.py``)."""
     created = await commands.of(scim.post("/Bulk", json=_bulk_of_user_creations(1000)))
-    assert created == {"find": 1, "insert": 1}
+    assert created.pop("find") in (1, 2)
+    assert created == {"insert": 1}
 
 
 async def test_reading_a_user_in_no_group_costs_one_find(scim: Scim, commands: Commands) -> None:
