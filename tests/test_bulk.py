@@ -3,6 +3,7 @@ statuses, versions, limits (maxOperations / maxPayloadSize), tenant isolation, d
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -10,10 +11,12 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 from scim_server.config import Settings
 from scim_server.web.app import create_app
 from tests.support.scim import Scim, make_tenant, scim_error
+from tests.support.seats import active_in_store, counter, set_seats, usage
 from tests.support.urns import BULK_REQUEST, BULK_RESPONSE, ENTERPRISE, ERROR, GROUP, PATCH_OP, USER
 
 
@@ -664,3 +667,156 @@ async def test_service_provider_config_advertises_bulk_with_its_limits(scim: Sci
 async def test_service_provider_config_reports_configured_bulk_limits(small_limits: Scim) -> None:
     body = await (await small_limits.get("/ServiceProviderConfig")).json()
     assert body["bulk"] == {"supported": True, "maxOperations": 3, "maxPayloadSize": 6_000}
+
+
+# --- user creations in one batch --------------------------------------------------------
+# Consecutive independent POSTs of users are created together (core/bulk.py); each still
+# answers exactly what it would answer alone.
+
+
+async def test_users_created_in_one_batch_answer_as_each_would_alone(scim: Scim) -> None:
+    results = await _run(scim, _bulk(*(_create_user(f"u{n}", f"user{n}") for n in range(5))))
+    assert [(r["bulkId"], r["status"], r["version"]) for r in results] == [
+        (f"u{n}", "201", 'W/"1"') for n in range(5)
+    ]
+    for n, result in enumerate(results):
+        stored = await (await scim.get(f"/Users/{_id(result)}")).json()
+        assert stored["userName"] == f"user{n}"
+        assert stored["meta"]["location"] == result["location"]
+    assert len({_id(result) for result in results}) == 5
+
+
+async def test_a_user_name_repeated_in_a_batch_fails_that_operation_alone(scim: Scim) -> None:
+    results = await _run(
+        scim,
+        _bulk(
+            _create_user("a", "ada"),
+            _create_user("b", "bob"),
+            _create_user("c", "ADA"),
+            _create_user("d", "dan"),
+        ),
+    )
+    assert [r["status"] for r in results] == ["201", "201", "409", "201"]
+    _failed(results[2], 409, "uniqueness")
+    assert await _count(scim, "Users") == 3
+
+
+async def test_a_batch_creating_an_existing_user_name_fails_that_operation_alone(
+    scim: Scim,
+) -> None:
+    await scim.create_user("taken")
+    single = await scim.post("/Users", {"schemas": [USER], "userName": "taken"})
+    results = await _run(
+        scim,
+        _bulk(_create_user("a", "ada"), _create_user("t", "taken"), _create_user("b", "bob")),
+    )
+    assert [r["status"] for r in results] == ["201", "409", "201"]
+    assert results[1]["response"] == await single.json()
+    assert await _count(scim, "Users") == 3
+
+
+async def test_an_invalid_body_in_a_batch_fails_that_operation_alone(scim: Scim) -> None:
+    invalid = {"schemas": [USER], "userName": "bad", "emails": "not a list"}
+    single = await scim.post("/Users", invalid)
+    results = await _run(
+        scim,
+        _bulk(
+            _create_user("a", "ada"),
+            {"method": "POST", "bulkId": "bad", "path": "/Users", "data": invalid},
+            _create_user("b", "bob"),
+        ),
+    )
+    assert [r["status"] for r in results] == ["201", str(single.status), "201"]
+    assert results[1]["response"] == await single.json()
+
+
+async def test_users_referring_to_users_of_the_same_request_get_their_ids(scim: Scim) -> None:
+    manager = {"value": "bulkId:boss", "$ref": "https://idp.example/Users/boss"}
+    results = await _run(
+        scim,
+        _bulk(
+            _create_user("boss", "boss"),
+            _create_user(
+                "emp", "employee", schemas=[USER, ENTERPRISE], **{ENTERPRISE: {"manager": manager}}
+            ),
+            _create_user("peer", "peer"),
+            _create_group("g", "team", ["bulkId:emp", "bulkId:peer", "bulkId:late"]),
+            _create_user("late", "late"),
+        ),
+    )
+    assert [r["status"] for r in results] == ["201"] * 5, results
+    employee = await (await scim.get(f"/Users/{_id(results[1])}")).json()
+    assert employee[ENTERPRISE]["manager"]["value"] == _id(results[0])
+    members = {_id(results[1]), _id(results[2]), _id(results[4])}
+    assert await _member_ids(scim, _id(results[3])) == members
+
+
+async def test_a_batch_stops_where_fail_on_errors_stops_the_run(scim: Scim) -> None:
+    await scim.create_user("taken")
+    results = await _run(
+        scim,
+        _bulk(
+            _create_user("t1", "taken"),
+            _create_user("a", "ada"),
+            _create_user("t2", "TAKEN"),
+            _create_user("b", "bob"),
+            _create_user("c", "cy"),
+            failOnErrors=2,
+        ),
+    )
+    assert [r["status"] for r in results] == ["409", "201", "409"]
+    assert await _count(scim, "Users") == 2
+
+
+async def test_a_batch_over_the_seat_limit_creates_those_that_fit_and_refuses_the_rest_in_order(
+    scim: Scim, mongo_db: AsyncDatabase[Any]
+) -> None:
+    await set_seats(scim.client, 3)
+    results = await _run(
+        scim,
+        _bulk(
+            _create_user("u0", "u0"),
+            _create_user("off", "off", active=False),  # holds no seat
+            *(_create_user(f"u{n}", f"u{n}") for n in range(1, 5)),
+        ),
+    )
+    assert [r["status"] for r in results] == ["201", "201", "201", "201", "403", "403"]
+    single = await scim.post("/Users", {"schemas": [USER], "userName": "u9"})
+    assert results[4]["response"] == results[5]["response"] == await single.json()
+    assert await counter(mongo_db) == await active_in_store(mongo_db) == 3
+    assert (await usage(scim.client))["used"] == 3
+
+
+async def test_seats_given_back_by_failed_inserts_go_to_the_next_users_in_order(
+    scim: Scim, mongo_db: AsyncDatabase[Any]
+) -> None:
+    """One create after the other: a failed create's seat is the next user's."""
+    await scim.create_user("taken")
+    await set_seats(scim.client, 3)
+    results = await _run(
+        scim,
+        _bulk(
+            _create_user("t", "taken"),
+            _create_user("a", "ada"),
+            _create_user("a2", "Ada"),
+            _create_user("b", "bob"),
+            _create_user("c", "cy"),
+        ),
+    )
+    assert [r["status"] for r in results] == ["409", "201", "409", "201", "403"]
+    assert await counter(mongo_db) == await active_in_store(mongo_db) == 3
+
+
+async def test_concurrent_batches_never_take_more_seats_than_there_are(
+    scim: Scim, mongo_db: AsyncDatabase[Any]
+) -> None:
+    for round_ in range(10):
+        free = 7
+        await set_seats(scim.client, await active_in_store(mongo_db) + free)
+        requests = [
+            _run(scim, _bulk(*(_create_user(f"u{n}", f"r{round_}-b{b}-u{n}") for n in range(4))))
+            for b in range(4)
+        ]
+        answered = [r["status"] for results in await asyncio.gather(*requests) for r in results]
+        assert sorted(answered) == ["201"] * free + ["403"] * (16 - free), f"round {round_}"
+        assert await counter(mongo_db) == await active_in_store(mongo_db)

@@ -44,8 +44,9 @@ from scim2_models import (
 from scim_server.core.errors import error_document, error_status, scim_error
 from scim_server.core.preconditions import Preconditions, etag
 from scim_server.core.provisioning import Provisioning
+from scim_server.core.queries import Answer
 from scim_server.core.scope import Scope
-from scim_server.models import KINDS_BY_ENDPOINT, ResourceKind
+from scim_server.models import KINDS_BY_ENDPOINT, USERS, ResourceKind
 
 Payload = dict[str, Any]
 
@@ -429,25 +430,36 @@ class _Run:
 
 async def execute(provisioning: Provisioning, scope: Scope, request: BulkRequest) -> Payload:
     """Run the operations in plan order and answer the BulkResponse (status 200)."""
-    operations = request.operations
-    run = _Run(provisioning, scope, request, _creators(operations))
-    for step in plan(operations):
-        chains = _cycle_chains(operations, step.indexes, run.creators) if step.cycle else {}
-        for index in step.indexes:
-            operation = operations[index]
-            if step.cycle:
-                error = ConflictException(detail=f"circular bulkId reference: {chains[index]}")
-                _record(run, operation, _failure(operation, error))
-            else:
-                _record(run, operation, await _run_operation(run, operation))
-            if run.stopped:
-                break
-        if run.stopped:
-            break
+    run = _Run(provisioning, scope, request, _creators(request.operations))
+    steps = plan(request.operations)
+    position = 0
+    while position < len(steps) and not run.stopped:
+        batch = _user_creations(run, steps[position:])
+        if len(batch) > 1:
+            await _run_user_creations(run, batch)
+            position += len(batch)
+            continue
+        await _run_step(run, steps[position])
+        position += 1
     return {
         "schemas": [BulkResponse.__schema__],
         "Operations": [run.results[index] for index in sorted(run.results)],
     }
+
+
+async def _run_step(run: _Run, step: Step) -> None:
+    """Run a step's operation, or fail each operation of a cycle, until the run stops."""
+    operations = run.request.operations
+    chains = _cycle_chains(operations, step.indexes, run.creators) if step.cycle else {}
+    for index in step.indexes:
+        operation = operations[index]
+        if step.cycle:
+            error = ConflictException(detail=f"circular bulkId reference: {chains[index]}")
+            _record(run, operation, _failure(operation, error))
+        else:
+            _record(run, operation, await _run_operation(run, operation))
+        if run.stopped:
+            break
 
 
 def _record(run: _Run, operation: Operation, result: Payload) -> None:
@@ -470,12 +482,94 @@ async def _run_operation(run: _Run, operation: Operation) -> Payload:
         assert operation.kind is not None and operation.method is not None
         if operation.target is not None:
             resource_id = _resolve(run, operation.target)
-        for container, key, bulk_id in list(_reference_slots(operation.data)):
-            container[key] = _resolve(run, BULK_ID_PREFIX + bulk_id)
+        _resolve_data(run, operation)
         return await _dispatch(run, operation, operation.kind, resource_id)
     except Exception as error:
-        during = f"bulk operation {operation.index} ({operation.method})"
-        return _failure(operation, scim_error(error, during), run.scope, resource_id)
+        return _failed(run, operation, error, resource_id)
+
+
+def _resolve_data(run: _Run, operation: Operation) -> None:
+    """Replace each ``bulkId:`` reference in the operation's data by the id created for it."""
+    for container, key, bulk_id in list(_reference_slots(operation.data)):
+        container[key] = _resolve(run, BULK_ID_PREFIX + bulk_id)
+
+
+def _failed(
+    run: _Run, operation: Operation, error: Exception, resource_id: str | None = None
+) -> Payload:
+    """The result of an operation that raised ``error``."""
+    during = f"bulk operation {operation.index} ({operation.method})"
+    return _failure(operation, scim_error(error, during), run.scope, resource_id)
+
+
+# -- batched user creations ------------------------------------------------------------
+
+
+def _user_creations(run: _Run, steps: list[Step]) -> list[Operation]:
+    """The POSTs of users that open ``steps`` and can be created as one batch.
+
+    Each is independent of the others (none refers to one created in the batch, whose id
+    is only known once the batch is stored), and all of them would run one after the
+    other anyway: the batch stops where ``failOnErrors`` could stop the run, were every
+    operation before it to fail.
+    """
+    limit = run.request.fail_on_errors
+    room = len(steps) if limit is None else limit - run.errors
+    batch: list[Operation] = []
+    created: set[str] = set()
+    for step in steps[:room]:
+        operation = run.request.operations[step.indexes[0]]
+        if (
+            step.cycle
+            or operation.error is not None
+            or operation.method != "POST"
+            or operation.kind is not USERS
+            or not created.isdisjoint(operation.references)
+        ):
+            break
+        assert operation.bulk_id is not None
+        batch.append(operation)
+        created.add(operation.bulk_id)
+    return batch
+
+
+async def _run_user_creations(run: _Run, batch: list[Operation]) -> None:
+    """Create a batch of users at once (``Writes.create_users``) and record each result.
+
+    An operation whose references cannot be resolved fails alone, before the batch. Each
+    other one gets what its own ``create`` would have answered. What fails the batch as a
+    whole (the database unavailable, seats changing too fast) is each operation's error,
+    recorded in request order until it stops the run, as the first would have.
+    """
+    results: dict[int, Payload] = {}
+    ready: list[Operation] = []
+    for operation in batch:
+        try:
+            _resolve_data(run, operation)
+        except SCIMException as error:
+            results[operation.index] = _failed(run, operation, error)
+        else:
+            ready.append(operation)
+    try:
+        answers = await run.provisioning.create_users(
+            run.scope, [operation.data for operation in ready]
+        )
+    except Exception as error:
+        for operation in ready:
+            results[operation.index] = _failed(run, operation, error)
+    else:
+        for operation, answer in zip(ready, answers, strict=True):
+            results[operation.index] = (
+                _failed(run, operation, answer)
+                if isinstance(answer, Exception)
+                else _created(run, operation, USERS, answer)
+            )
+    # Only a failure of the whole batch can stop the run before its end (see
+    # ``_user_creations``), and that is before any user landed.
+    for operation in batch:
+        _record(run, operation, results[operation.index])
+        if run.stopped:
+            break
 
 
 def _resolve(run: _Run, value: str) -> str:
@@ -504,25 +598,27 @@ async def _dispatch(
         if_match=(operation.version,) if operation.version is not None else None
     )
     if operation.method == "POST":
-        answer = await provisioning.create(kind, scope, operation.data)
-        resource_id = answer.payload["id"]
-        assert operation.bulk_id is not None and resource_id is not None
-        if run.creators[operation.bulk_id] == operation.index:
-            run.created[operation.bulk_id] = resource_id
+        return _created(
+            run, operation, kind, await provisioning.create(kind, scope, operation.data)
+        )
+    assert resource_id is not None
+    if operation.method == "DELETE":
+        await provisioning.delete(kind, scope, resource_id, preconditions)
+        return _success(operation, scope.location(kind, resource_id), None)
+    if operation.method == "PUT":
+        answer = await provisioning.replace(kind, scope, resource_id, operation.data, preconditions)
     else:
-        assert resource_id is not None
-        if operation.method == "DELETE":
-            await provisioning.delete(kind, scope, resource_id, preconditions)
-            return _success(operation, scope.location(kind, resource_id), None)
-        if operation.method == "PUT":
-            answer = await provisioning.replace(
-                kind, scope, resource_id, operation.data, preconditions
-            )
-        else:
-            answer = await provisioning.patch(
-                kind, scope, resource_id, operation.data, preconditions
-            )
+        answer = await provisioning.patch(kind, scope, resource_id, operation.data, preconditions)
     return _success(operation, scope.location(kind, resource_id), etag(answer.version))
+
+
+def _created(run: _Run, operation: Operation, kind: ResourceKind, answer: Answer) -> Payload:
+    """The result of a POST that created ``answer``, whose id its bulkId now stands for."""
+    resource_id = answer.payload["id"]
+    assert operation.bulk_id is not None and resource_id is not None
+    if run.creators[operation.bulk_id] == operation.index:
+        run.created[operation.bulk_id] = resource_id
+    return _success(operation, run.scope.location(kind, resource_id), etag(answer.version))
 
 
 def _result(operation: Operation) -> Payload:

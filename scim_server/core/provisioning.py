@@ -62,6 +62,7 @@ class Provisioning:
         self.list_page = self.queries.list_page
         self.search_all = self.queries.search_all
         self.create = self.writes.create
+        self.create_users = self.writes.create_users
         self.replace = self.writes.replace
         self.patch = self.writes.patch
         self.delete = self.writes.delete

@@ -148,28 +148,55 @@ class Seats:
             raise _unknown(tenant)
         return await self.of(tenant, count)
 
-    async def reserve(self, tenant: str) -> _Moment:
-        """Take a seat, or raise ``SeatLimitExceeded`` when none is free.
+    async def reserve(self, tenant: str, wanted: int = 1) -> Reservation:
+        """Take seats for ``wanted`` writes that each take one: as many as are free.
 
-        The check and the increment are one conditional update, so concurrent
-        reservations in any number of processes never take more seats than there are.
-        A tenant that turned unlimited meanwhile needs no seat. Answers the moment just
-        before the seat was taken, or the tenant read unlimited (see ``_late``).
+        The check and the increment are one conditional update, of all the seats asked or
+        none, so concurrent reservations in any number of processes never take more seats
+        than there are; when fewer are free, as many as were free are asked next. An
+        unlimited tenant is only read (module docstring): every write may go ahead, and
+        nothing is counted; so may they all on a tenant that turned unlimited meanwhile.
+        The writes beyond the seats taken are refused with the ``SeatLimitExceeded`` the
+        reservation carries.
         """
+        since = _Moment.now()
+        if not (tenant in self._limited or await self._has_limit(tenant)):
+            return Reservation(limited=False, granted=wanted, since=since)
+        asked, refusal = wanted, None
         for _ in range(RESERVE_ATTEMPTS):
             moment = _Moment.now()
-            if await self.counter.take(tenant):
-                return moment
+            if await self.counter.take(tenant, asked):
+                return Reservation(limited=True, granted=asked, since=moment, refusal=refusal)
             usage = await self.usage(tenant)
             if usage.seats is None:
                 self._limited.discard(tenant)
-                return moment
-            if usage.used >= usage.seats:
-                raise SeatLimitExceeded(tenant=tenant, seats=usage.seats, used=usage.used)
-            # A seat was freed, the limit raised or the counter set up since the update: again.
+                return Reservation(limited=False, granted=wanted, since=moment)
+            if usage.available == 0:
+                refusal = SeatLimitExceeded(tenant=tenant, seats=usage.seats, used=usage.used)
+                return Reservation(limited=True, granted=0, since=moment, refusal=refusal)
+            # Fewer seats are free than wanted (the first ones may have them), or one was freed,
+            # the limit raised or the counter set up since the update: again.
+            asked = min(wanted, usage.seats - usage.used)
+            refusal = (
+                None
+                if asked == wanted
+                else SeatLimitExceeded(tenant=tenant, seats=usage.seats, used=usage.seats)
+            )
         raise TooManyConcurrentChanges(
             detail=f"the seats of tenant {tenant!r} are changing too fast; retry"
         )
+
+    async def settle(self, tenant: str, reservation: Reservation, landed: int) -> None:
+        """After the writes a reservation let go ahead, ``landed`` of which landed.
+
+        The seats of those that did not land are given back; when they landed past the
+        lease, a count that started meanwhile may have missed them (``_late``).
+        """
+        if reservation.limited and landed < reservation.granted:
+            await self.release(tenant, reservation.granted - landed)
+        since = reservation.since
+        if landed and time.monotonic() - since.monotonic > LEASE_SECONDS:
+            await self._late(tenant, since.wall, landed=datetime.now(UTC), seats=landed)
 
     async def release(self, tenant: str, n: int = 1) -> None:
         """Give back ``n`` seats; never below zero.
@@ -194,20 +221,21 @@ class Seats:
         """
         if change == 0:
             return await write()
-        since = _Moment.now()
-        limited = tenant in self._limited or await self._has_limit(tenant)
-        if limited and change > 0:
-            since = await self.reserve(tenant)
+        if change < 0:
+            limited = tenant in self._limited or await self._has_limit(tenant)
+            written = await write()
+            if limited and written:
+                await self.release(tenant)
+            return written
+        reservation = await self.reserve(tenant)
+        if reservation.refusal is not None:
+            raise reservation.refusal
         try:
             written = await write()
         except (SCIMException, WriteRefused):
-            if limited and change > 0:
-                await self.release(tenant)
+            await self.settle(tenant, reservation, landed=0)
             raise
-        if limited and ((change > 0 and not written) or (change < 0 and written)):
-            await self.release(tenant)
-        if change > 0 and written and time.monotonic() - since.monotonic > LEASE_SECONDS:
-            await self._late(tenant, since.wall, landed=datetime.now(UTC))
+        await self.settle(tenant, reservation, landed=1 if written else 0)
         return written
 
     async def _has_limit(self, tenant: str) -> bool:
@@ -217,8 +245,8 @@ class Seats:
         self._limited.add(tenant)
         return True
 
-    async def _late(self, tenant: str, began: datetime, landed: datetime) -> None:
-        """Count the seat of a write that landed past the lease, if a count missed it.
+    async def _late(self, tenant: str, began: datetime, landed: datetime, seats: int) -> None:
+        """Count the ``seats`` of writes that landed past the lease, if a count missed them.
 
         A count that started the tenant's counter between the write's beginning (its read
         of an unlimited tenant, or its reservation) and its landing may have missed it: a
@@ -233,7 +261,7 @@ class Seats:
             count = await self._read(tenant)
         counted_at = count.counted_at
         if count.used is not None and counted_at is not None and began <= counted_at <= landed:
-            await self.counter.add_taken(tenant)
+            await self.counter.add_taken(tenant, seats)
 
     async def recount(self, tenant: str) -> SeatUsage:
         """Set the counter to the number of users that hold a seat, counted on an index.
@@ -262,6 +290,20 @@ class Seats:
         if count is None:
             raise _unknown(tenant)
         return count
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """The seats ``Seats.reserve`` took for writes that each take one."""
+
+    limited: bool
+    """Whether the tenant has a limit: only then were seats counted (and are given back)."""
+    granted: int
+    """How many of the writes, the first ones, may go ahead: all on an unlimited tenant."""
+    since: _Moment
+    """Just before the seats were taken, or the tenant read unlimited (see ``_late``)."""
+    refusal: SeatLimitExceeded | None = None
+    """Why the writes beyond ``granted`` may not."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import asyncio
 import random
 import uuid
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -41,11 +41,11 @@ from scim_server.core.projection import Selection
 from scim_server.core.queries import ALL_ATTRIBUTES, Answer
 from scim_server.core.rendering import Renderer, to_payload
 from scim_server.core.scope import Scope
-from scim_server.core.seats import Seats, seat_change
+from scim_server.core.seats import Seats, holds_seat, seat_change
 from scim_server.models import GROUPS, USERS, ResourceKind
 from scim_server.storage.documents import StoredForm, StoredResource, stored_form
 from scim_server.storage.memberships import MembershipRepository
-from scim_server.storage.resources import ResourceRepository
+from scim_server.storage.resources import NewResource, ResourceRepository
 
 Payload = dict[str, Any]
 
@@ -90,9 +90,8 @@ class Writes:
         return lock
 
     async def create(self, kind: ResourceKind, scope: Scope, body: Payload) -> Answer:
-        resource = validate(kind, body, Context.RESOURCE_CREATION_REQUEST)
+        state = await _new_state(kind, body)
         members = await self.members.check(scope, None, declared_members(kind, body))
-        state = await _with_password_hash(_state(kind, resource))
 
         async def insert() -> StoredResource:
             """An insert in the shape ``Seats.around`` wraps: it lands, or it raises."""
@@ -117,6 +116,59 @@ class Writes:
             kind, scope, [stored], ALL_ATTRIBUTES, related=bool(members)
         )
         return Answer(payloads[0], stored.version)
+
+    async def create_users(
+        self, scope: Scope, bodies: Sequence[Payload]
+    ) -> list[Answer | Exception]:
+        """Create users as one batch: for each body, what ``create`` answers or raises.
+
+        Each body is validated on its own, so a bad one fails alone. The users that take a
+        seat reserve theirs together, as many as are free, in request order; those beyond
+        get the ``SeatLimitExceeded`` a ``create`` raises. The users go to the store in one
+        unordered insert, where a taken userName fails its user alone, and the seats of
+        the inserts that failed are given back. When seats were given back and users were
+        refused, the refused try again, so that as many get in as one ``create`` after the
+        other would have let in.
+        """
+        outcomes: dict[int, Answer | Exception] = {}
+        states: dict[int, _State] = {}
+        for position, body in enumerate(bodies):
+            try:
+                states[position] = await _new_state(USERS, body)
+            except Exception as error:  # that user's outcome, as ``create`` raises it
+                outcomes[position] = error
+        waiting = list(states)
+        while waiting:
+            seated = [position for position in waiting if holds_seat(states[position].attributes)]
+            reservation = await self.seats.reserve(scope.tenant, len(seated)) if seated else None
+            refused = seated[reservation.granted :] if reservation is not None else []
+            going = sorted(set(waiting) - set(refused))
+            stored = await self.repositories[USERS.name].insert_many(
+                scope.tenant,
+                [_new_resource(states[position]) for position in going],
+                datetime.now(UTC),
+            )
+            landed: dict[int, StoredResource] = {}
+            for position, answer in zip(going, stored, strict=True):
+                if isinstance(answer, StoredResource):
+                    landed[position] = answer
+                else:
+                    outcomes[position] = answer
+            # A new user is in no group: rendered from what was written, as ``create`` does.
+            payloads = await self.renderer.render(
+                USERS, scope, list(landed.values()), ALL_ATTRIBUTES, related=False
+            )
+            for (position, written), payload in zip(landed.items(), payloads, strict=True):
+                outcomes[position] = Answer(payload, written.version)
+            waiting = []
+            if reservation is not None:
+                seats_landed = sum(position in landed for position in seated)
+                await self.seats.settle(scope.tenant, reservation, seats_landed)
+                if reservation.granted > seats_landed:
+                    waiting = refused  # seats were given back: the refused try again
+                elif reservation.refusal is not None:
+                    outcomes.update(dict.fromkeys(refused, reservation.refusal))
+        return [outcomes[position] for position in range(len(bodies))]
 
     async def replace(
         self,
@@ -336,6 +388,17 @@ def _state(kind: ResourceKind, resource: Resource[Any]) -> _State:
     attributes = resource.model_dump(scim_ctx=Context.DEFAULT)
     password = attributes.get("password") if kind is USERS else None
     return _State(attributes, stored_form(kind, attributes), password or None)
+
+
+async def _new_state(kind: ResourceKind, body: Payload) -> _State:
+    """A creation request's body validated and laid out, its password hashed."""
+    resource = validate(kind, body, Context.RESOURCE_CREATION_REQUEST)
+    return await _with_password_hash(_state(kind, resource))
+
+
+def _new_resource(state: _State) -> NewResource:
+    """A new resource of that state, under a new id, for ``insert_many``."""
+    return NewResource(str(uuid.uuid4()), state.form, state.password_hash)
 
 
 async def _with_password_hash(state: _State) -> _State:

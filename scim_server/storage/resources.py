@@ -8,13 +8,13 @@ documents themselves, for the sign-in code that reads them until it goes through
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 from scim2_models import UniquenessException
 
 from scim_server.models import EXTENSION_KEYS, ResourceKind
@@ -32,9 +32,22 @@ from scim_server.storage.documents import (
     stored_resource,
     value_at,
 )
+from scim_server.storage.errors import WriteRefused
 from scim_server.storage.memberships import new_version
 
 SortSpec = list[tuple[str, int]]
+
+DUPLICATE_KEY = 11000
+"""The server's error code for a write a unique index refused."""
+
+
+@dataclass(frozen=True)
+class NewResource:
+    """A resource to store with ``insert_many``: its id, state and password hash."""
+
+    id: str
+    form: StoredForm
+    password_hash: str | None
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,34 @@ class ResourceRepository:
         except DuplicateKeyError:
             raise _uniqueness(self.kind) from None
         return stored_resource(document)
+
+    async def insert_many(
+        self, tenant: str, resources: Sequence[NewResource], now: datetime
+    ) -> list[StoredResource | UniquenessException | WriteRefused]:
+        """Store new resources at version 1 with one unordered ``insert_many``.
+
+        Answers, in the order given, each as stored or why the server refused it (a
+        unique index: ``UniquenessException``); a refused one does not keep the others
+        from landing. Nothing is sent for no resources.
+        """
+        documents = [
+            new_document(tenant, new.id, new.form, new.password_hash, now, 1) for new in resources
+        ]
+        answers: list[StoredResource | UniquenessException | WriteRefused] = [
+            stored_resource(document) for document in documents
+        ]
+        if not documents:
+            return answers
+        try:
+            await self.collection.insert_many(documents, ordered=False)
+        except BulkWriteError as error:
+            for refused in error.details.get("writeErrors", []):
+                answers[refused["index"]] = (
+                    _uniqueness(self.kind)
+                    if refused.get("code") == DUPLICATE_KEY
+                    else WriteRefused(str(refused.get("errmsg")))
+                )
+        return answers
 
     async def read(
         self, tenant: str, resource_id: str, *, attributes: Iterable[str] | None = None

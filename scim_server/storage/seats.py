@@ -30,8 +30,11 @@ It is the stored form of ``scim_server.core.seats.holds_seat``: an active user, 
 without ``active``.
 """
 
-BELOW_LIMIT: Document = {"$or": [{LIMIT: None}, {"$expr": {"$lt": [f"${USED}", f"${LIMIT}"]}}]}
-"""A tenant with a free seat: unlimited, or fewer seats used than it has."""
+
+def room_for(n: int) -> Document:
+    """A tenant with ``n`` free seats: unlimited, or at least ``n`` fewer used than it has."""
+    return {"$or": [{LIMIT: None}, {"$expr": {"$lte": [{"$add": [f"${USED}", n]}, f"${LIMIT}"]}}]}
+
 
 PROJECTION = {LIMIT: 1, USED: 1, FENCE: 1, COUNTED: 1}
 
@@ -93,16 +96,21 @@ class SeatCounter:
         )
         return None if document is None else seat_count(document)
 
-    async def take(self, tenant: str) -> bool:
-        """Count one more seat used, if the counter is set up and a seat is free: one update."""
+    async def take(self, tenant: str, n: int = 1) -> bool:
+        """Count ``n`` more seats used, if the counter is set up and that many are free.
+
+        One conditional update, all or nothing: whether it took them is whether it matched.
+        (Not a ``findAndModify`` taking as many as are free and answering the counter before:
+        SecantusDB may answer a document older than the one it updated.)
+        """
         result = await self.tenants.update_one(
-            {"_id": tenant, USED: {"$exists": True}, **BELOW_LIMIT}, {"$inc": {USED: 1}}
+            {"_id": tenant, USED: {"$exists": True}, **room_for(n)}, {"$inc": {USED: n}}
         )
         return result.matched_count == 1
 
-    async def add_taken(self, tenant: str) -> None:
-        """Count one more seat used whatever the limit, if the tenant keeps a counter."""
-        await self.tenants.update_one({"_id": tenant, USED: {"$exists": True}}, {"$inc": {USED: 1}})
+    async def add_taken(self, tenant: str, n: int = 1) -> None:
+        """Count ``n`` more seats used whatever the limit, if the tenant keeps a counter."""
+        await self.tenants.update_one({"_id": tenant, USED: {"$exists": True}}, {"$inc": {USED: n}})
 
     async def give_back(self, tenant: str, n: int) -> None:
         """Count ``n`` seats fewer, never below zero."""
