@@ -290,7 +290,7 @@ def _constant(actual: str, op: CompareOperator, expected: Any) -> bool:
     }[op]
 
 
-def _all_of(terms: list[Query]) -> Query:
+def all_of(terms: list[Query]) -> Query:
     """A conjunction, as one document when the terms' keys are disjoint.
 
     A single document lets the planner use a compound index on its fields; a
@@ -427,7 +427,7 @@ class _Compiler(FilterVisitor[Query]):
 
     def visit_logical_expr(self, node: LogicalExpr) -> Query:
         terms = [self.visit(term) for term in node.terms]
-        return _all_of(terms) if node.op == LogicalOperator.and_ else _any_of(terms)
+        return all_of(terms) if node.op == LogicalOperator.and_ else _any_of(terms)
 
     def visit_value_path(self, node: ValuePath) -> Query:
         if self.within is not None:

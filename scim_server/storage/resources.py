@@ -18,7 +18,12 @@ from pymongo.errors import DuplicateKeyError
 from scim2_models import UniquenessException
 
 from scim_server.models import EXTENSION_KEYS, ResourceKind
-from scim_server.storage.database import Database, Document, translate_driver_errors
+from scim_server.storage.database import (
+    Database,
+    Document,
+    tenant_index,
+    translate_driver_errors,
+)
 from scim_server.storage.documents import (
     MEMBER_OF,
     NAME_FIELDS,
@@ -169,8 +174,21 @@ class ResourceRepository:
         skip: int,
         limit: int,
         projection: Mapping[str, Any] | None = None,
+        *,
+        in_sort_order: bool = False,
     ) -> list[Document]:
+        """The documents ``query`` matches, in ``sort`` order, from ``skip`` on.
+
+        ``in_sort_order`` reads them along the tenant's index on the first sort key, when
+        there is one: for a query no index of its own narrows (no filter, or only a
+        cursor's keyset), so a page costs its own documents, not the tenant's (a planner
+        left to itself may pick any tenant-first index and sort the whole tenant), and
+        never another tenant's.
+        """
         cursor = self.collection.find({**query, "tenant": tenant}, projection)
+        index = tenant_index(self.kind.collection, sort[0][0]) if in_sort_order else None
+        if index is not None:
+            cursor = cursor.hint(index)
         return await cursor.sort(sort).skip(skip).limit(limit).to_list(None)
 
     async def first_id(self, tenant: str, query: Mapping[str, Any]) -> str | None:
@@ -189,17 +207,30 @@ class ResourceRepository:
         return user_record(found[0]) if found else None
 
     async def records(
-        self, tenant: str, query: Mapping[str, Any], sort: SortSpec, skip: int, limit: int
+        self,
+        tenant: str,
+        query: Mapping[str, Any],
+        sort: SortSpec,
+        skip: int,
+        limit: int,
+        *,
+        in_sort_order: bool = False,
     ) -> list[StoredResource]:
-        """The resources ``query`` matches, in ``sort`` order, from ``skip`` on."""
-        documents = await self.find(tenant, query, sort, skip, limit)
+        """The resources ``query`` matches, in ``sort`` order, from ``skip`` on (see ``find``)."""
+        documents = await self.find(tenant, query, sort, skip, limit, in_sort_order=in_sort_order)
         return [stored_resource(document) for document in documents]
 
     async def keyed_records(
-        self, tenant: str, query: Mapping[str, Any], sort: SortSpec, limit: int
+        self,
+        tenant: str,
+        query: Mapping[str, Any],
+        sort: SortSpec,
+        limit: int,
+        *,
+        in_sort_order: bool = False,
     ) -> list[tuple[StoredResource, Any]]:
         """``records`` from the first, each with its value at the first sort key (a keyset)."""
-        documents = await self.find(tenant, query, sort, 0, limit)
+        documents = await self.find(tenant, query, sort, 0, limit, in_sort_order=in_sort_order)
         return [(stored_resource(d), value_at(d, sort[0][0])) for d in documents]
 
     async def count(self, tenant: str, query: Mapping[str, Any]) -> int:
