@@ -179,11 +179,12 @@ class ResourceRepository:
     ) -> list[Document]:
         """The documents ``query`` matches, in ``sort`` order, from ``skip`` on.
 
-        ``in_sort_order`` reads them along the tenant's index on the first sort key, when
-        there is one: for a query no index of its own narrows (no filter, or only a
-        cursor's keyset), so a page costs its own documents, not the tenant's (a planner
-        left to itself may pick any tenant-first index and sort the whole tenant), and
-        never another tenant's.
+        ``in_sort_order`` hints the tenant's index on the first sort key, when there is
+        one, for a query no index of its own narrows (no filter, or only a cursor's
+        keyset): the scan stays within the tenant and starts at the cursor, and MongoDB
+        reads it in sort order (SecantusDB still sorts what it reads). Left to itself, a
+        planner may pick any tenant-first index and sort the whole tenant, or (SecantusDB,
+        for a keyset's ``$or``) scan every tenant's documents.
         """
         cursor = self.collection.find({**query, "tenant": tenant}, projection)
         index = tenant_index(self.kind.collection, sort[0][0]) if in_sort_order else None
