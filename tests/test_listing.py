@@ -487,6 +487,25 @@ async def test_an_unfiltered_page_reads_the_tenants_id_index_and_only_its_docume
     assert plan["executionStats"]["totalDocsExamined"] <= own
 
 
+@pytest.mark.parametrize(
+    ("text", "index"),
+    [
+        ('userName co "example"', "tenant_userName_unique"),
+        ('userName ew ".com"', "tenant_userName_unique"),
+        ('externalId co "x"', "tenant_externalId"),
+    ],
+)
+async def test_a_filter_no_index_bounds_still_reads_only_its_tenants_users(
+    scim: Scim, people: dict[str, Any], mongo_db: AsyncDatabase[Any], text: str, index: str
+) -> None:
+    await crowd_another_tenant(mongo_db)
+    request = scim.get(f"/Users?count=2&filter={quote(text)}")
+    plan = await explained_request(mongo_db, "users", request)
+    assert index_names(plan["queryPlanner"]["winningPlan"]) == [index]
+    own = await mongo_db.users.count_documents({"tenant": "acme"})
+    assert plan["executionStats"]["totalDocsExamined"] <= own
+
+
 # --- values a database cannot hold ----------------------------------------------------------
 
 

@@ -82,6 +82,19 @@ def user_record(document: Document) -> UserRecord:
     )
 
 
+def _only_field(query: Mapping[str, Any]) -> str | None:
+    """The one field a query conditions, if it conditions exactly one (and no operator).
+
+    Its tenant-first index is the plan for it on MongoDB; SecantusDB plans a condition it
+    cannot turn into index bounds (``co``, ``ew``: a ``$regex``) as a scan of the whole
+    collection, every tenant's documents, unless that index is hinted.
+    """
+    if len(query) != 1:
+        return None
+    (field,) = query
+    return None if field.startswith("$") else str(field)
+
+
 def _uniqueness(kind: ResourceKind) -> UniquenessException:
     return UniquenessException(detail=f"a {kind.name} with the same userName already exists")
 
@@ -179,15 +192,18 @@ class ResourceRepository:
     ) -> list[Document]:
         """The documents ``query`` matches, in ``sort`` order, from ``skip`` on.
 
-        ``in_sort_order`` hints the tenant's index on the first sort key, when there is
-        one, for a query no index of its own narrows (no filter, or only a cursor's
-        keyset): the scan stays within the tenant and starts at the cursor, and MongoDB
-        reads it in sort order (SecantusDB still sorts what it reads). Left to itself, a
-        planner may pick any tenant-first index and sort the whole tenant, or (SecantusDB,
-        for a keyset's ``$or``) scan every tenant's documents.
+        The scan is hinted to a tenant-first index where one fits, so that it stays within
+        the tenant. ``in_sort_order`` picks the index on the first sort key, for a query
+        no index of its own narrows (no filter, or only a cursor's keyset): the scan
+        starts at the cursor, and MongoDB reads it in sort order (SecantusDB still sorts
+        what it reads). Otherwise a query on one field gets that field's index (see
+        ``_only_field``). Left to itself, a planner may pick any tenant-first index and
+        sort the whole tenant, or (SecantusDB, for a keyset's ``$or`` or a ``$regex``)
+        scan every tenant's documents. A hint never changes what a query matches.
         """
         cursor = self.collection.find({**query, "tenant": tenant}, projection)
-        index = tenant_index(self.kind.collection, sort[0][0]) if in_sort_order else None
+        field = sort[0][0] if in_sort_order else _only_field(query)
+        index = tenant_index(self.kind.collection, field) if field is not None else None
         if index is not None:
             cursor = cursor.hint(index)
         return await cursor.sort(sort).skip(skip).limit(limit).to_list(None)
