@@ -64,6 +64,11 @@ def shapes() -> dict[str, tuple[Find, Find]]:
             Find({**compile_filter(emails_sw, UserModel), "tenant": "big"}, BY_ID),
         ),
     }
+    co = {**compile_filter('userName co "example"', UserModel), "tenant": "small"}
+    rows["userName co, small tenant"] = (
+        Find(co, BY_ID),
+        Find(co, BY_ID, tenant_index("users", "c.userName")),
+    )
     for label, sort, value in (("id", BY_ID, None), ("userName", BY_USER_NAME, "user000010@x")):
         keyset = keyset_condition(sort, Position("next", value, "small-000010"))
         rows[f"cursor page 2 by {label}, small tenant"] = (
