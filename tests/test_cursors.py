@@ -7,10 +7,16 @@ import time
 from typing import Any
 
 import jwt
+import pytest
 
 from scim_server.core.cursors import Position, keyset_condition
 from scim_server.web.state import SERVICES
-from tests.support.plans import plan_stages
+from tests.support.plans import (
+    crowd_another_tenant,
+    explained_request,
+    index_names,
+    plan_stages,
+)
 from tests.support.scim import Scim
 
 
@@ -167,3 +173,18 @@ async def test_cursor_page_is_an_index_range_scan_not_a_skip(mongo_db: Any, scim
     winning = plan["queryPlanner"]["winningPlan"]
     assert plan_stages(winning, "IXSCAN")
     assert not plan_stages(winning, "SKIP")
+
+
+@pytest.mark.parametrize(
+    ("sort_by", "index"), [("", "tenant_id"), ("sortBy=userName&", "tenant_userName_unique")]
+)
+async def test_a_cursor_page_reads_its_tenants_index_not_another_tenants_users(
+    mongo_db: Any, scim: Scim, sort_by: str, index: str
+) -> None:
+    users = await _users(scim, 6)
+    await crowd_another_tenant(mongo_db)
+    first = await (await scim.get(f"/Users?{sort_by}count=2&cursor=")).json()
+    page = scim.get(f"/Users?{sort_by}count=2&cursor={first['nextCursor']}")
+    plan = await explained_request(mongo_db, "users", page)
+    assert index_names(plan["queryPlanner"]["winningPlan"]) == [index]
+    assert plan["executionStats"]["totalDocsExamined"] <= len(users)

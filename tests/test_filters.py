@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pymongo.asynchronous.database import AsyncDatabase
 from scim2_models import InvalidFilterException, InvalidValueException, Path, ScimFilter
 
@@ -13,6 +15,7 @@ from scim_server.core.filters import (
     compile_filter,
     compile_sort,
     match_nothing,
+    prefix_range,
     stored_field,
     unquoted_values_quoted,
 )
@@ -45,7 +48,8 @@ NOTHING = match_nothing()
         ('title lt "B"', {"c.title": {"$lt": "b"}}),
         ('title le "B"', {"c.title": {"$lte": "b"}}),
         ('userName co "J.S"', {"c.userName": {"$regex": r"j\.s"}}),
-        ('userName sw "J"', {"c.userName": {"$regex": "^j"}}),
+        ('userName sw "J"', {"c.userName": {"$gte": "j", "$lt": "k"}}),
+        ('emails sw "BJ@"', {"c.emails": {"$elemMatch": {"value": {"$gte": "bj@", "$lt": "bjA"}}}}),
         ('userName ew "Sen"', {"c.userName": {"$regex": r"sen\z"}}),
         ('externalId co "A+B"', {"c.externalId": {"$regex": r"A\+B"}}),
         ("userName co 1", NOTHING),
@@ -92,7 +96,12 @@ def test_comparison_shapes(text: str, expected: dict[str, Any]) -> None:
         ),
         (
             'userName sw "a" and userName ew "z"',
-            {"$and": [{"c.userName": {"$regex": "^a"}}, {"c.userName": {"$regex": r"z\z"}}]},
+            {
+                "$and": [
+                    {"c.userName": {"$gte": "a", "$lt": "b"}},
+                    {"c.userName": {"$regex": r"z\z"}},
+                ]
+            },
         ),
         (
             'userName eq "a" or userName eq "b"',
@@ -544,6 +553,10 @@ async def test_group_display_name_matches(mongo_db: AsyncDatabase[Any]) -> None:
         ("users", UserModel, ["c.emails.value"], 'emails eq "js@example.com"'),
         ("users", UserModel, ["c.externalId"], 'externalId eq "ext-1"'),
         ("groups", GroupModel, ["c.displayName"], 'displayName eq "Admins"'),
+        # sw is a range on the comparison form, which SecantusDB plans (not a prefix $regex).
+        ("users", UserModel, ["c.userName"], 'userName sw "BJ"'),
+        ("users", UserModel, ["c.externalId"], 'externalId sw "ext"'),
+        ("groups", GroupModel, ["c.displayName"], 'displayName sw "adm"'),
         # A merged "and" is one plain document, so a compound index serves it. (SecantusDB
         # only uses an index whose key prefix holds every field of the query.)
         (
@@ -620,3 +633,45 @@ def test_literals_and_quoted_values_are_left_alone(text: str) -> None:
 def test_an_operator_word_is_not_read_as_a_value(text: str) -> None:
     with pytest.raises(InvalidFilterException):
         compile_filter(text, UserModel)
+
+
+# --- sw: a range on the comparison form ------------------------------------------------
+
+EDGE_TEXT = st.text(
+    st.sampled_from(
+        [
+            *("a", "b", "z", "é", ".", "*", "^", "\x00"),
+            *("\ud7ff", "\ue000", "\uffff", "\U00010000", "\U0010fffe", "\U0010ffff"),
+        ]
+    ),
+    max_size=4,
+)
+"""Strings around the places a prefix's upper bound could go wrong: regex metacharacters,
+the code points either side of the surrogates, U+FFFF, the astral planes and U+10FFFF."""
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(prefix=EDGE_TEXT, stored=st.lists(EDGE_TEXT, max_size=12))
+async def test_the_sw_range_selects_exactly_the_strings_with_the_prefix(
+    mongo_db: AsyncDatabase[Any], prefix: str, stored: list[str]
+) -> None:
+    values: list[Any] = [*stored, 7, None, True]
+    await mongo_db.prefixes.delete_many({})
+    await mongo_db.prefixes.insert_many([{"_id": i, "v": v} for i, v in enumerate(values)])
+    found = {doc["_id"] async for doc in mongo_db.prefixes.find({"v": prefix_range(prefix)})}
+    expected = {i for i, v in enumerate(values) if isinstance(v, str) and v.startswith(prefix)}
+    assert found == expected
+
+
+async def test_sw_on_emails_holds_the_range_to_one_address(users: Any) -> None:
+    # "a@x" and "z@x" straddle the range of "m": no single address starts with it.
+    await users.insert_one(
+        {"_id": "u9", "tenant": "t", "c": {"emails": [{"value": "a@x"}, {"value": "z@x"}]}}
+    )
+    query = {"tenant": "t", **compile_filter('emails sw "m"', UserModel)}
+    assert [doc["_id"] async for doc in users.find(query)] == []

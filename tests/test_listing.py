@@ -17,7 +17,7 @@ from scim_server.core.filters import compile_filter
 from scim_server.core.listing import MAX_PAGING_INTEGER
 from scim_server.models import GroupModel, UserModel
 from scim_server.web.app import create_app
-from tests.support.plans import index_scans
+from tests.support.plans import crowd_another_tenant, explained_request, index_names, index_scans
 from tests.support.scim import Scim, make_tenant, scim_error
 from tests.support.urns import ENTERPRISE, SEARCH
 from tests.support.urns import LIST_RESPONSE as LIST
@@ -456,6 +456,54 @@ async def test_server_indexes_serve_equality_filters(
     explain = await mongo_db[collection].find(query).explain()
     scans = index_scans(explain["queryPlanner"]["winningPlan"])
     assert {"tenant": 1, field: 1} in [dict(scan["keyPattern"]) for scan in scans], explain
+
+
+@pytest.mark.parametrize(
+    ("collection", "page"),
+    [
+        ("users", "/Users?count=2"),
+        ("users", "/Users?count=2&cursor="),
+        ("users", "/Users?count=2&startIndex=3"),
+        ("groups", "/Groups?count=2"),
+        ("users", "/.search"),
+    ],
+)
+async def test_an_unfiltered_page_reads_the_tenants_id_index_and_only_its_documents(
+    scim: Scim, people: dict[str, Any], mongo_db: AsyncDatabase[Any], collection: str, page: str
+) -> None:
+    for name in ("Admins", "Staff", "Ops"):
+        await scim.create_group(name)
+    await crowd_another_tenant(mongo_db)
+    if page == "/.search":
+        request = scim.post(page, {"schemas": [SEARCH], "count": 2})
+    else:
+        request = scim.get(page)
+    plan = await explained_request(mongo_db, collection, request)
+    winning = plan["queryPlanner"]["winningPlan"]
+    # On MongoDB this index also yields the id order, so page 1 reads the page; SecantusDB
+    # treats only an index led by the sort key as sorted, and sorts the tenant's documents.
+    assert index_names(winning) == ["tenant_id"], winning
+    own = await mongo_db[collection].count_documents({"tenant": "acme"})
+    assert plan["executionStats"]["totalDocsExamined"] <= own
+
+
+@pytest.mark.parametrize(
+    ("text", "index"),
+    [
+        ('userName co "example"', "tenant_userName_unique"),
+        ('userName ew ".com"', "tenant_userName_unique"),
+        ('externalId co "x"', "tenant_externalId"),
+    ],
+)
+async def test_a_filter_no_index_bounds_still_reads_only_its_tenants_users(
+    scim: Scim, people: dict[str, Any], mongo_db: AsyncDatabase[Any], text: str, index: str
+) -> None:
+    await crowd_another_tenant(mongo_db)
+    request = scim.get(f"/Users?count=2&filter={quote(text)}")
+    plan = await explained_request(mongo_db, "users", request)
+    assert index_names(plan["queryPlanner"]["winningPlan"]) == [index]
+    own = await mongo_db.users.count_documents({"tenant": "acme"})
+    assert plan["executionStats"]["totalDocsExamined"] <= own
 
 
 # --- values a database cannot hold ----------------------------------------------------------

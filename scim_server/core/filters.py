@@ -223,15 +223,50 @@ def _operand(binding: AttributeBinding, value: Any) -> Any:
     return binding.comparable(value)
 
 
+_LAST_CODE_POINT = 0x10FFFF
+_SURROGATES = range(0xD800, 0xE000)
+
+
+def _after_prefix(prefix: str) -> str | None:
+    """The smallest string above every string that starts with ``prefix``; None if none is.
+
+    BSON compares strings by their UTF-8 bytes, which orders them as their code points
+    (as Python does): the bound is the prefix with its last code point incremented, once
+    trailing U+10FFFF (which nothing follows) are dropped. Surrogates are skipped, since
+    no stored string holds one.
+    """
+    stem = prefix.rstrip(chr(_LAST_CODE_POINT))
+    if not stem:
+        return None
+    following = ord(stem[-1]) + 1
+    if following in _SURROGATES:
+        following = _SURROGATES.stop
+    return stem[:-1] + chr(following)
+
+
+def prefix_range(prefix: str) -> Query:
+    """The strings starting with ``prefix``, as a range an index scans (``sw``).
+
+    Exactly the strings an anchored ``$regex`` on the literal prefix matches, and only
+    strings (comparison operators never match across types), but both SecantusDB and
+    MongoDB bound an index scan with it, where SecantusDB scans the collection for a regex.
+    """
+    condition: Query = {"$gte": prefix}
+    upper = _after_prefix(prefix)
+    if upper is not None:
+        condition["$lt"] = upper
+    return condition
+
+
 def _condition(op: CompareOperator, operand: Any) -> Any:
     """The MongoDB condition on one field; a substring operand must be a string."""
     if op == CompareOperator.eq:
         return operand
     if op in _OPERATORS:
         return {_OPERATORS[op]: operand}
-    escaped = re.escape(operand)
     if op == CompareOperator.sw:
-        return {"$regex": f"^{escaped}"}
+        return prefix_range(operand)
+    escaped = re.escape(operand)
     if op == CompareOperator.ew:
         # \z is the absolute end in PCRE (and SecantusDB); $ also matches before "\n".
         return {"$regex": f"{escaped}\\z"}
@@ -255,7 +290,7 @@ def _constant(actual: str, op: CompareOperator, expected: Any) -> bool:
     }[op]
 
 
-def _all_of(terms: list[Query]) -> Query:
+def all_of(terms: list[Query]) -> Query:
     """A conjunction, as one document when the terms' keys are disjoint.
 
     A single document lets the planner use a compound index on its fields; a
@@ -281,6 +316,18 @@ def _any_of(terms: list[Query]) -> Query:
     if not terms:
         return match_nothing()
     return terms[0] if len(terms) == 1 else {"$or": terms}
+
+
+def _on_one_element(field: str, binding: AttributeBinding, condition: Query) -> Query:
+    """``condition`` held by one element of a multi-valued attribute, not spread over several.
+
+    On an array, each operator of ``{"$gte": a, "$lt": b}`` may be met by a different
+    element; ``$elemMatch`` holds them to the same one.
+    """
+    if binding.sub_field_name is None:
+        return {field: {"$elemMatch": condition}}
+    head, sub = field.rsplit(".", 1)
+    return {head: {"$elemMatch": {sub: condition}}}
 
 
 def _negation(query: Query) -> Query:
@@ -352,7 +399,10 @@ class _Compiler(FilterVisitor[Query]):
         operand = _operand(binding, value)
         if node.op in STRING_OPERATORS and not isinstance(operand, str):
             return match_nothing()  # as ScimFilter.match: only a string contains a string
-        return {field: _condition(node.op, operand)}
+        condition = _condition(node.op, operand)
+        if node.op == CompareOperator.sw and self.within is None and binding.is_multivalued:
+            return _on_one_element(field, binding, condition)
+        return {field: condition}
 
     def visit_present(self, node: Present) -> Query:
         binding = self._bind(node.attr_path, comparison=False)
@@ -370,15 +420,14 @@ class _Compiler(FilterVisitor[Query]):
             return {field: {"$elemMatch": {"$nin": _EMPTY_VALUES}}}
         # Implicit array traversal reads a missing sub-attribute as null, which
         # "$nin" would count against the document: test each element on its own.
-        head, sub = field.rsplit(".", 1)
-        return {head: {"$elemMatch": {sub: present}}}
+        return _on_one_element(field, binding, present)
 
     def visit_not(self, node: Not) -> Query:
         return _negation(self.visit(node.expr))
 
     def visit_logical_expr(self, node: LogicalExpr) -> Query:
         terms = [self.visit(term) for term in node.terms]
-        return _all_of(terms) if node.op == LogicalOperator.and_ else _any_of(terms)
+        return all_of(terms) if node.op == LogicalOperator.and_ else _any_of(terms)
 
     def visit_value_path(self, node: ValuePath) -> Query:
         if self.within is not None:

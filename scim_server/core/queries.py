@@ -23,7 +23,7 @@ from scim_server.core.cursors import (
     traversal,
 )
 from scim_server.core.errors import resource_not_found
-from scim_server.core.filters import compile_filter, compile_sort
+from scim_server.core.filters import all_of, compile_filter, compile_sort
 from scim_server.core.listing import ListQuery, list_response
 from scim_server.core.projection import Selection
 from scim_server.core.rendering import Renderer
@@ -89,6 +89,7 @@ class Queries:
                 self._sort(kind, query),
                 skip=query.start_index - 1,
                 limit=size,
+                in_sort_order=not mongo_query,
             )
         if 0 < len(resources) < size or (size > 0 and not resources and query.start_index == 1):
             # A page that is not full is the last one: the total is known without counting,
@@ -112,10 +113,16 @@ class Queries:
         direction = position.direction if position else "next"
         condition = mongo_query
         if position is not None:
-            condition = {"$and": [mongo_query, keyset_condition(sort, position)]}
+            # One document where the fields allow, beside the tenant: a top-level "$and"
+            # hides the tenant from SecantusDB's planner, which then scans every tenant.
+            condition = all_of([mongo_query, keyset_condition(sort, position)])
         # One extra resource tells whether there is a page beyond this one.
         keyed = await self.repositories[kind.name].keyed_records(
-            scope.tenant, condition, traversal(sort, direction), limit=size + 1
+            scope.tenant,
+            condition,
+            traversal(sort, direction),
+            limit=size + 1,
+            in_sort_order=not mongo_query,
         )
         more = len(keyed) > size
         keyed = keyed[:size]
@@ -160,7 +167,12 @@ class Queries:
             resources = []
             if high > low:
                 resources = await repository.records(
-                    scope.tenant, mongo_query, [("_id", 1)], skip=low - total, limit=high - low
+                    scope.tenant,
+                    mongo_query,
+                    [("_id", 1)],
+                    skip=low - total,
+                    limit=high - low,
+                    in_sort_order=not mongo_query,
                 )
             total += count
             pages.append((kind, resources))

@@ -90,6 +90,21 @@ them anyway): a server that is gone would otherwise hold the close up for a whol
 server-selection timeout."""
 
 JOURNAL_TTL_INDEX = "at_ttl"
+
+
+def tenant_index(collection: str, field: str) -> list[tuple[str, int]] | None:
+    """The key of ``collection``'s index on ``(tenant, field)``, if there is one.
+
+    What a query hints to be read in ``field`` order within its tenant: a hint names an
+    index the server must hold, on MongoDB as on SecantusDB, so only these are hinted.
+    """
+    wanted = [("tenant", ASCENDING), (field, ASCENDING)]
+    for index in INDEXES.get(collection, []):
+        if list(index.document["key"].items()) == wanted:
+            return wanted
+    return None
+
+
 INDEX_OPTIONS_CONFLICT = frozenset({85, 86})  # IndexOptionsConflict, IndexKeySpecsConflict
 
 

@@ -18,7 +18,12 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from scim2_models import UniquenessException
 
 from scim_server.models import EXTENSION_KEYS, ResourceKind
-from scim_server.storage.database import Database, Document, translate_driver_errors
+from scim_server.storage.database import (
+    Database,
+    Document,
+    tenant_index,
+    translate_driver_errors,
+)
 from scim_server.storage.documents import (
     MEMBER_OF,
     NAME_FIELDS,
@@ -88,6 +93,19 @@ def user_record(document: Document) -> UserRecord:
         password_hash=document.get("pw"),
         attributes=MappingProxyType({EXTENSION_KEYS.get(k, k): v for k, v in raw.items()}),
     )
+
+
+def _only_field(query: Mapping[str, Any]) -> str | None:
+    """The one field a query conditions, if it conditions exactly one (and no operator).
+
+    Its tenant-first index is the plan for it on MongoDB; SecantusDB plans a condition it
+    cannot turn into index bounds (``co``, ``ew``: a ``$regex``) as a scan of the whole
+    collection, every tenant's documents, unless that index is hinted.
+    """
+    if len(query) != 1:
+        return None
+    (field,) = query
+    return None if field.startswith("$") else str(field)
 
 
 def _uniqueness(kind: ResourceKind) -> UniquenessException:
@@ -210,8 +228,25 @@ class ResourceRepository:
         skip: int,
         limit: int,
         projection: Mapping[str, Any] | None = None,
+        *,
+        in_sort_order: bool = False,
     ) -> list[Document]:
+        """The documents ``query`` matches, in ``sort`` order, from ``skip`` on.
+
+        The scan is hinted to a tenant-first index where one fits, so that it stays within
+        the tenant. ``in_sort_order`` picks the index on the first sort key, for a query
+        no index of its own narrows (no filter, or only a cursor's keyset): the scan
+        starts at the cursor, and MongoDB reads it in sort order (SecantusDB still sorts
+        what it reads). Otherwise a query on one field gets that field's index (see
+        ``_only_field``). Left to itself, a planner may pick any tenant-first index and
+        sort the whole tenant, or (SecantusDB, for a keyset's ``$or`` or a ``$regex``)
+        scan every tenant's documents. A hint never changes what a query matches.
+        """
         cursor = self.collection.find({**query, "tenant": tenant}, projection)
+        field = sort[0][0] if in_sort_order else _only_field(query)
+        index = tenant_index(self.kind.collection, field) if field is not None else None
+        if index is not None:
+            cursor = cursor.hint(index)
         return await cursor.sort(sort).skip(skip).limit(limit).to_list(None)
 
     async def first_id(self, tenant: str, query: Mapping[str, Any]) -> str | None:
@@ -230,17 +265,30 @@ class ResourceRepository:
         return user_record(found[0]) if found else None
 
     async def records(
-        self, tenant: str, query: Mapping[str, Any], sort: SortSpec, skip: int, limit: int
+        self,
+        tenant: str,
+        query: Mapping[str, Any],
+        sort: SortSpec,
+        skip: int,
+        limit: int,
+        *,
+        in_sort_order: bool = False,
     ) -> list[StoredResource]:
-        """The resources ``query`` matches, in ``sort`` order, from ``skip`` on."""
-        documents = await self.find(tenant, query, sort, skip, limit)
+        """The resources ``query`` matches, in ``sort`` order, from ``skip`` on (see ``find``)."""
+        documents = await self.find(tenant, query, sort, skip, limit, in_sort_order=in_sort_order)
         return [stored_resource(document) for document in documents]
 
     async def keyed_records(
-        self, tenant: str, query: Mapping[str, Any], sort: SortSpec, limit: int
+        self,
+        tenant: str,
+        query: Mapping[str, Any],
+        sort: SortSpec,
+        limit: int,
+        *,
+        in_sort_order: bool = False,
     ) -> list[tuple[StoredResource, Any]]:
         """``records`` from the first, each with its value at the first sort key (a keyset)."""
-        documents = await self.find(tenant, query, sort, 0, limit)
+        documents = await self.find(tenant, query, sort, 0, limit, in_sort_order=in_sort_order)
         return [(stored_resource(d), value_at(d, sort[0][0])) for d in documents]
 
     async def count(self, tenant: str, query: Mapping[str, Any]) -> int:

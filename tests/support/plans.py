@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
+
+from pymongo import monitoring
 
 
 def plan_stages(plan: Any, stage: str) -> list[dict[str, Any]]:
@@ -18,3 +21,64 @@ def plan_stages(plan: Any, stage: str) -> list[dict[str, Any]]:
 def index_scans(plan: Any) -> list[dict[str, Any]]:
     """The index scans of a plan: empty when the query read the whole collection."""
     return plan_stages(plan, "IXSCAN")
+
+
+class FindCommands(monitoring.CommandListener):
+    """The ``find`` commands clients created after ``monitoring.register`` send, while on.
+
+    What lets a test explain the very query a request ran, rather than a copy of its shape.
+    """
+
+    def __init__(self) -> None:
+        self.recording = False
+        self.seen: list[dict[str, Any]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if self.recording and event.command_name == "find":
+            self.seen.append(dict(event.command))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        """Nothing to record."""
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        """Nothing to record."""
+
+
+FINDS = FindCommands()
+monitoring.register(FINDS)
+
+
+async def explained_request(
+    database: Any, collection: str, request: Awaitable[Any]
+) -> dict[str, Any]:
+    """The ``executionStats`` explain of the one ``find`` on ``collection`` a request ran.
+
+    The recorded command is run again as it was sent (filter, sort, hint, skip, limit).
+    """
+    FINDS.seen.clear()
+    FINDS.recording = True
+    try:
+        response = await request
+    finally:
+        FINDS.recording = False
+    assert response.status == 200, await response.text()
+    (command,) = [command for command in FINDS.seen if command["find"] == collection]
+    keep = ("find", "filter", "sort", "hint", "skip", "limit", "projection")
+    find = {key: command[key] for key in keep if key in command}
+    explained: dict[str, Any] = await database.command("explain", find, verbosity="executionStats")
+    return explained
+
+
+def index_names(plan: Any) -> list[str]:
+    """The indexes a plan scans, by name."""
+    return [str(scan.get("indexName")) for scan in index_scans(plan)]
+
+
+async def crowd_another_tenant(database: Any, users: int = 2000) -> None:
+    """Users of a tenant ``globex``, many more than the tenant under test holds."""
+    await database.users.insert_many(
+        [
+            {"_id": f"g{i:05d}", "tenant": "globex", "c": {"userName": f"g{i:05d}"}}
+            for i in range(users)
+        ]
+    )
