@@ -115,6 +115,12 @@ class Server:
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=60)
 
+    def kill_if_running(self) -> None:
+        """What a test leaves behind when it failed before stopping the server."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
     def output(self) -> str:
         """Everything the stopped server wrote, on stdout and stderr."""
         assert self.process.poll() is not None
@@ -267,9 +273,7 @@ def test_serve_on_the_embedded_store_administer_stop_and_restart(tmp_path: Path)
         assert not [pid for pid in descendants | {store_pid} if _alive(pid)]
         assert not _listening(store_port)
     finally:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait()
+        server.kill_if_running()
 
     # Same data directory: the tenant, its user, its token and the admin token are all kept.
     again = _serve(data_dir)
@@ -326,9 +330,7 @@ def _started_and_stopped(
         assert listed.returncode == 0, listed.stderr
         assert server.stop() == 0
     finally:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait()
+        server.kill_if_running()
     return server
 
 
@@ -368,9 +370,7 @@ def test_with_several_workers_the_generated_admin_token_is_printed_once_and_work
             assert listed.returncode == 0, listed.stderr
         assert server.stop() == 0
     finally:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait()
+        server.kill_if_running()
     output = server.output()
     assert output.count("shown only this once") == 1
     assert output.count("SCIM server listening on") == 1
