@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from hypothesis import HealthCheck, settings
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -20,6 +21,12 @@ from scim_server.config import Settings
 from scim_server.embedded import EmbeddedMongo
 from scim_server.web.app import create_app
 from tests.support.scim import ADMIN_TOKEN, Scim, make_tenant
+
+# The suite asserts no timings, and hypothesis's are no exception: its per-example deadline and its
+# "too slow" health check fail a test when the machine is busy (as it is under pytest-xdist on two
+# cores), not when the code is wrong.
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
 
 
 @pytest.fixture(scope="session")
