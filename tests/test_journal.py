@@ -602,3 +602,20 @@ async def test_an_entry_sent_again_after_a_lost_answer_counts_as_written_once(
     assert await repository.insert([entry, JournalEntry("acme", entry.at, "GET", "/2", 200)]) == []
 
     assert await mongo_db["journal"].count_documents({}) == 2
+
+
+async def test_each_entry_carries_the_request_id_the_response_and_the_log_line_carry(
+    scim: Scim,
+) -> None:
+    # An operator holding a customer's X-Request-Id finds the request in the journal with it.
+    given = await scim.post(
+        "/Users", {"schemas": [USER], "userName": "traced"}, headers={"X-Request-Id": "okta-42"}
+    )
+    assert given.status == 201 and given.headers["X-Request-Id"] == "okta-42"
+    minted = await scim.get("/Users")
+    assert minted.status == 200
+
+    newest, oldest = await _journal(scim.client, "acme")
+
+    assert oldest["request_id"] == "okta-42"
+    assert newest["request_id"] == minted.headers["X-Request-Id"]

@@ -42,6 +42,8 @@ class JournalEntry:
     """The body's redacted JSON text, or a note saying why it is not kept."""
     truncated: bool = False
     duration_ms: float | None = None
+    request_id: str | None = None
+    """The id the request's response and log lines carry (``X-Request-Id``)."""
     id: ObjectId = field(default_factory=ObjectId)
     """Given when the entry is made, so entries made in the same millisecond keep their order."""
 

@@ -42,6 +42,9 @@ REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:+/=@-]{1,128}")
 """An incoming request id kept as it is: the characters of UUIDs, hex, base64 and the ids of
 common proxies, none of which can break a log line or a header."""
 
+REQUEST_ID_KEY: Final = web.RequestKey("request_id", str)
+"""Where the middleware leaves the request's id for the handlers that record it (the journal,
+the SSO log), so that a record and the response and log lines of its request share one id."""
 CLIENT_CLOSED_REQUEST: Final = 499
 """The status logged for a request cancelled before its answer."""
 
@@ -59,6 +62,7 @@ def request_context(*, access_log: bool) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         rid = request_id(request.headers.get(REQUEST_ID_HEADER))
+        request[REQUEST_ID_KEY] = rid
         started = time.perf_counter()
         status = web.HTTPInternalServerError.status_code
         with structlog.contextvars.bound_contextvars(request_id=rid):

@@ -21,6 +21,7 @@ from aiohttp.typedefs import Handler
 
 from scim_server.core.journal import journal_body, redact_query
 from scim_server.core.tenancy import TENANT_NAME
+from scim_server.web.access_log import REQUEST_ID_KEY
 from scim_server.web.state import SERVICES
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ async def journal_requests(request: web.Request, handler: Handler) -> web.Stream
                 "request_body": body.text,
                 "truncated": body.truncated,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                "request_id": request.get(REQUEST_ID_KEY),
             }
         )
     except Exception:  # the journal never fails a request

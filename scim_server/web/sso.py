@@ -35,6 +35,7 @@ from scim_server.core.sso.sessions import binding_cookie_name, browser_key, cook
 from scim_server.core.sso.settings import Branding, home_path, sp_endpoints
 from scim_server.core.tenancy import TENANT_NAME
 from scim_server.web import sso_pages as pages
+from scim_server.web.access_log import REQUEST_ID_KEY
 from scim_server.web.responses import public_root
 from scim_server.web.state import services
 
@@ -224,7 +225,10 @@ def origin(request: web.Request) -> Origin:
     """Where this server is reached (its SP URLs derive from it) and who is asking."""
     public_url = services(request).settings.public_url
     return Origin(
-        root=public_root(request, public_url), client=request.remote, public_url=public_url
+        root=public_root(request, public_url),
+        client=request.remote,
+        public_url=public_url,
+        request_id=request.get(REQUEST_ID_KEY),
     )
 
 

@@ -49,3 +49,17 @@ async def test_a_not_found_during_jit_is_the_generic_page_404_and_a_log_entry(
     [entry, *_] = await okta_sso.log()
     assert entry["outcome"] == "error"
     assert entry["reason"] == "unexpected NotFoundException: no tenant 'acme'"
+
+
+async def test_a_refused_sign_in_is_logged_with_the_request_id_its_page_carries(
+    okta_sso: Sso,
+) -> None:
+    response = await okta_sso.client.post(
+        f"{okta_sso.base}/saml/acs",
+        data={"SAMLResponse": "bm90IFNBTUw="},
+        headers={"X-Request-Id": "support-ticket-7"},
+        allow_redirects=False,
+    )
+    assert response.headers["X-Request-Id"] == "support-ticket-7"
+    [entry] = [e for e in await okta_sso.log() if e["outcome"] == "refused"]
+    assert entry["request_id"] == "support-ticket-7"

@@ -125,6 +125,8 @@ class Origin:
     client: str | None = None
     public_url: str | None = None
     """The configured public URL (``SCIM_PUBLIC_URL``), if any."""
+    request_id: str | None = None
+    """The request's id (``X-Request-Id``), which its log entry carries too."""
 
     def sp_root(self, settings: SsoSettings) -> str | None:
         """The root of the SP's SAML identity: the tenant's pinned base URL, else the configured
@@ -517,5 +519,12 @@ class SingleSignOn:
         protocol = "password" if details.get("flow") == "password" else "saml"
         metrics.SIGN_INS.labels(protocol=protocol, outcome=outcome).inc()
         await self.repository.record(
-            tenant, {"at": now, "outcome": outcome, "client": origin.client, **details}
+            tenant,
+            {
+                "at": now,
+                "outcome": outcome,
+                "client": origin.client,
+                "request_id": origin.request_id,
+                **details,
+            },
         )
