@@ -9,6 +9,7 @@ import asyncio
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,7 +19,7 @@ from aiohttp.test_utils import TestClient
 
 from idp_sim.saml import shapes
 from idp_sim.saml.response import IdentityProvider, ServiceProvider
-from samlkit.certs import SigningKey
+from samlkit.certs import SigningKey, certificate_pem
 from scim_server.cli import main
 from scim_server.config import Settings
 from scim_server.core.sso.sessions import SessionCodec
@@ -27,6 +28,7 @@ from scim_server.web.app import create_app
 from scim_server.web.state import SERVICES
 from tests.support.commands import Commands
 from tests.support.scim import ADMIN, ADMIN_TOKEN, Scim, make_tenant, scim_error
+from tests.support.served import serving
 from tests.support.sso import Sso, person
 from tests.support.urns import BULK_REQUEST, PATCH_OP, USER
 
@@ -69,10 +71,14 @@ async def _home_user(sso: Sso, cookie: str) -> str | None:
     sso.client.session.cookie_jar.clear()
     page = await sso.client.get("/sso/acme/", cookies={COOKIE: cookie})
     assert page.status == 200, await page.text()
-    text = await page.text()
-    if 'id="sign-in-sso"' in text:
+    return _shown_user(await page.text())
+
+
+def _shown_user(home_page: str) -> str | None:
+    """Whom a home page shows signed in, or None when it is the sign-in page."""
+    if 'id="sign-in-sso"' in home_page:
         return None
-    return text.split('id="signed-in-user">', 1)[1].split("<", 1)[0]
+    return home_page.split('id="signed-in-user">', 1)[1].split("<", 1)[0]
 
 
 # --- the cookie ---------------------------------------------------------------------------------
@@ -258,6 +264,72 @@ async def test_a_session_ended_on_one_worker_is_refused_on_the_other_at_once(
         assert results == [None, None, None]
         assert (await one.scim.patch(f"/Users/{user}", REACTIVATE)).status == 200
         await one.scim.delete(f"/Users/{user}")
+
+
+ROUNDS = 16
+"""Requests at once, each on a new connection, so that every worker of a server answers some."""
+
+
+async def test_on_a_real_server_of_two_workers_an_ended_session_is_refused_by_every_worker(
+    tmp_path: Path, idp_key: SigningKey
+) -> None:
+    async with (
+        serving(tmp_path / "data", workers=2) as server,
+        aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(force_close=True), cookie_jar=aiohttp.DummyCookieJar()
+        ) as browser,
+    ):
+        idp = IdentityProvider(shapes.okta(), idp_key)
+        sp = ServiceProvider(
+            entity_id=f"{server.url}/sso/acme/saml/metadata",
+            acs_url=f"{server.url}/sso/acme/saml/acs",
+        )
+        settings = {
+            "enabled": True,
+            "preset": "okta",
+            "allow_idp_initiated": True,
+            "sp_base_url": server.url,
+            "idp": {
+                "entity_id": idp.shape.entity_id,
+                "sso_url": "https://idp.example.test/sso",
+                "certificates": [certificate_pem(idp_key.certificate)],
+            },
+        }
+        status, _, body = await server.request(
+            "PATCH", "/admin/tenants/acme/sso", settings, token=ADMIN_TOKEN
+        )
+        assert status == 200, body
+
+        async def sign_in(login: str) -> str:
+            form = {"SAMLResponse": idp.response_b64(person(login), sp, now=datetime.now(UTC))}
+            async with browser.post(sp.acs_url, data=form, allow_redirects=False) as response:
+                assert response.status == 303, await response.text()
+                return response.cookies[COOKIE].value
+
+        async def shown(cookie: str) -> set[str | None]:
+            async def home() -> str | None:
+                url = f"{server.url}/sso/acme/"
+                async with browser.get(url, cookies={COOKIE: cookie}) as page:
+                    assert page.status == 200
+                    return _shown_user(await page.text())
+
+            return set(await asyncio.gather(*(home() for _ in range(ROUNDS))))
+
+        signed_out, deactivated = await sign_in("ada@example.com"), await sign_in("bob@example.com")
+        assert await shown(signed_out) == {"ada@example.com"}
+        assert await shown(deactivated) == {"bob@example.com"}
+        async with browser.post(
+            f"{server.url}/sso/acme/logout", cookies={COOKIE: signed_out}
+        ) as response:
+            assert response.status == 200
+        status, _, found = await server.request(
+            "GET", "/scim/v2/acme/Users?filter=userName%20eq%20%22bob@example.com%22"
+        )
+        [bob] = found["Resources"]
+        status, _, _ = await server.request("PATCH", f"/scim/v2/acme/Users/{bob['id']}", DEACTIVATE)
+        assert status == 200
+        assert await shown(signed_out) == {None}
+        assert await shown(deactivated) == {None}
 
 
 # --- the admin API and the CLI ------------------------------------------------------------------
