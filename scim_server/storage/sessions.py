@@ -2,8 +2,8 @@
 
 A session is stored under the digest of its key (``_id``); the key itself travels only in the
 browser's cookie, so neither this collection nor the admin API can hand out a usable session.
-Each document names its tenant, its user (and the user's name at sign-in), the IdP that
-vouched for it, when it was created and when it expires. A TTL index removes expired sessions
+Each document names its tenant, its user, the IdP that vouched for it, when it was
+created and when it expires. A TTL index removes expired sessions
 (MongoDB's monitor runs about once a minute, so every read also requires ``expires`` to be
 ahead); sign-out and the admin delete them at once.
 
@@ -40,7 +40,6 @@ class NewSession:
 
     id: str
     user_id: str
-    user_name: str
     issuer: str
     created: datetime
     expires: datetime
@@ -52,8 +51,6 @@ class StoredSession:
 
     id: str
     user_id: str
-    user_name: str
-    """The user's name at sign-in; ``user`` has the current one."""
     issuer: str
     created: datetime
     expires: datetime
@@ -65,7 +62,6 @@ def _stored_session(document: Mapping[str, Any]) -> StoredSession:
     return StoredSession(
         id=str(document["_id"]),
         user_id=str(document["user"]),
-        user_name=str(document["user_name"]),
         issuer=str(document["issuer"]),
         created=document["created"],
         expires=document["expires"],
@@ -88,7 +84,6 @@ class SessionRepository:
                 "_id": session.id,
                 "tenant": tenant,
                 "user": session.user_id,
-                "user_name": session.user_name,
                 "issuer": session.issuer,
                 "created": session.created,
                 "expires": session.expires,

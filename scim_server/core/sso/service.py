@@ -476,9 +476,7 @@ class SingleSignOn:
     ) -> SignedIn:
         """A new session for the user, signed in through ``issuer``, and where to send the
         browser."""
-        token = await self.sessions.open(
-            tenant, user_id, user_name, issuer, settings.session_ttl_seconds, now
-        )
+        token = await self.sessions.open(tenant, user_id, issuer, settings.session_ttl_seconds, now)
         return SignedIn(
             token=token,
             ttl_seconds=settings.session_ttl_seconds,

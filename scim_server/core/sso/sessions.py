@@ -176,7 +176,6 @@ class Sessions:
         self,
         tenant: str,
         user_id: str,
-        user_name: str,
         issuer: str,
         ttl_seconds: int,
         now: datetime,
@@ -192,7 +191,6 @@ class Sessions:
             NewSession(
                 id=browser_digest(key),
                 user_id=user_id,
-                user_name=user_name,
                 issuer=issuer,
                 created=now,
                 expires=now + timedelta(seconds=ttl_seconds),
