@@ -166,21 +166,36 @@ def _rate_limit_command(args: argparse.Namespace) -> int:
     return _print(client.call("DELETE", base))
 
 
+def _with_query(path: str, **parameters: Any) -> str:
+    """``path`` with the parameters that are set (not None) as its query."""
+    query = {key: value for key, value in parameters.items() if value is not None}
+    return f"{path}?{urllib.parse.urlencode(query)}" if query else path
+
+
 def _journal_command(args: argparse.Namespace) -> int:
-    query = {
-        key: value
-        for key, value in (
-            ("limit", args.limit),
-            ("since", args.since),
-            ("method", args.method),
-            ("status", args.status),
-        )
-        if value is not None
-    }
-    path = f"/admin/tenants/{args.tenant}/journal"
-    if query:
-        path += "?" + urllib.parse.urlencode(query)
+    path = _with_query(
+        f"/admin/tenants/{args.tenant}/journal",
+        limit=args.limit,
+        since=args.since,
+        method=args.method,
+        status=args.status,
+    )
     return _print(_admin(args).call("GET", path))
+
+
+def _sessions_command(args: argparse.Namespace) -> int:
+    client = _admin(args)
+    base = f"/admin/tenants/{args.tenant}/sessions"
+    if args.action == "list":
+        return _print(client.call("GET", _with_query(base, user_id=args.user_id, limit=args.limit)))
+    if args.session_id is not None:
+        client.call("DELETE", f"{base}/{urllib.parse.quote(args.session_id, safe='')}")
+        print(f"revoked session {args.session_id} of tenant {args.tenant}")
+        return 0
+    revoked = client.call("DELETE", _with_query(base, user_id=args.user_id))["revoked"]
+    plural = "" if revoked == 1 else "s"
+    print(f"revoked {revoked} session{plural} of user {args.user_id} in tenant {args.tenant}")
+    return 0
 
 
 def _read_file(path: str) -> bytes:
@@ -228,8 +243,7 @@ def _sso_command(args: argparse.Namespace) -> int:
         fingerprint = urllib.parse.quote(args.fingerprint, safe=":")
         return _print(client.call("DELETE", f"{base}/certificates/{fingerprint}"))
     if args.action == "log":
-        query = f"?limit={args.limit}" if args.limit is not None else ""
-        return _print(client.call("GET", f"{base}/log{query}"))
+        return _print(client.call("GET", _with_query(f"{base}/log", limit=args.limit)))
     print(client.call("POST", f"{base}/test")["url"])
     return 0
 
@@ -433,6 +447,23 @@ def _parser() -> argparse.ArgumentParser:
     journal.add_argument("--status", type=int, help="only this HTTP status")
     admin_options(journal)
     journal.set_defaults(handler=_journal_command)
+
+    sessions = commands.add_parser(
+        "sessions", help="list a tenant's single sign-on sessions, or end them"
+    )
+    session_actions = sessions.add_subparsers(dest="action", required=True)
+    listing = tenant_action(
+        session_actions, "list", help="the sessions that would be accepted now, newest first"
+    )
+    listing.add_argument("--user-id", help="only this user's sessions (the SCIM user id)")
+    listing.add_argument("--limit", type=int, help="most sessions (default 100, at most 1000)")
+    revoke = tenant_action(
+        session_actions, "revoke", help="end one session, or all of a user's, at once"
+    )
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("session_id", nargs="?", help="the session's session_id, as list prints it")
+    which.add_argument("--user-id", help="end every session of this user (the SCIM user id)")
+    sessions.set_defaults(handler=_sessions_command)
 
     sso = commands.add_parser("sso", help="a tenant's SAML single sign-on")
     sso_actions = sso.add_subparsers(dest="action", required=True)

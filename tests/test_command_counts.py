@@ -154,6 +154,20 @@ async def test_renaming_a_user_in_no_group_costs_a_read_and_a_write(
     assert await commands.of(scim.patch(path, json=rename)) == {"find": 1, "update": 1}
 
 
+async def test_deactivating_and_reactivating_a_user_cost_what_they_always_did(
+    scim: Scim, commands: Commands
+) -> None:
+    """The time of a deactivation (which voids the user's SSO sessions) is set by the write
+    itself: no sessions are looked up or deleted. The seat freed or taken reads the tenant."""
+    path = await _user_in_no_group(scim)
+    for active in (False, True):
+        toggle = {
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "replace", "value": {"active": active}}],
+        }
+        assert await commands.of(scim.patch(path, json=toggle)) == {"find": 2, "update": 1}
+
+
 async def test_replacing_a_user_costs_a_read_and_a_write(scim: Scim, commands: Commands) -> None:
     path = await _user_in_no_group(scim)
     body = {"schemas": [USER], "userName": "ada", "displayName": "Ada Lovelace"}

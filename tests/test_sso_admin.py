@@ -816,9 +816,9 @@ async def test_test_link_carries_a_ticket_for_this_tenant_only(
     parts = urlsplit(url)
     assert url.startswith(view["service_provider"]["login_url"] + "?")
     [ticket] = parse_qs(parts.query)["test"]
-    sessions = scim.client.app[SERVICES].sso.sessions
-    assert sessions.valid_test_ticket(ticket, "acme")
-    assert not sessions.valid_test_ticket(ticket, "globex")
+    codec = scim.client.app[SERVICES].sso.codec
+    assert codec.valid_test_ticket(ticket, "acme")
+    assert not codec.valid_test_ticket(ticket, "globex")
 
 
 # --- guard rails ----------------------------------------------------------------------------

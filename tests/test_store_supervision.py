@@ -27,7 +27,7 @@ from aiohttp.test_utils import TestClient
 from scim_server.embedded import MODULE, free_port
 from scim_server.web.state import SERVICES
 from tests.support.scim import ADMIN, ADMIN_TOKEN, Scim
-from tests.support.served import WAIT_SECONDS, Server, start_server, stopped
+from tests.support.served import WAIT_SECONDS, Server, serving, start_server, stopped
 from tests.support.urns import ERROR
 
 pytestmark = pytest.mark.skipif(
@@ -51,26 +51,8 @@ def assert_unavailable(status: int, headers: dict[str, str], body: Any) -> None:
 @pytest.fixture
 async def server(request: Any, tmp_path: Path) -> AsyncIterator[Server]:
     """A server on its own embedded store, with tenant ``acme``; ``request.param`` workers."""
-    workers = getattr(request, "param", 1)
-    process, url = start_server(tmp_path / "data", workers)
-    try:
-        async with aiohttp.ClientSession() as http:
-            server = Server(process, url, tmp_path / "data", http, workers)
-            await server.wait_ready()  # every worker is up once the tenant can be created
-            status, _, body = await server.request(
-                "POST", "/admin/tenants", {"name": "acme"}, token=ADMIN_TOKEN
-            )
-            assert status == 201, body
-            server.token = body["token"]
-            yield server
-    finally:
-        if process.poll() is None:
-            children = psutil.Process(process.pid).children(recursive=True)
-            process.kill()
-            process.wait()
-            for child in children:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    child.kill()
+    async with serving(tmp_path / "data", getattr(request, "param", 1)) as server:
+        yield server
 
 
 @ONE_PROCESS_AND_TWO_WORKERS

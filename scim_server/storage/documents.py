@@ -6,8 +6,9 @@ scim2-models' ``comparable``: NFC, lowercased unless the attribute is caseExact)
 Filters, sorting and the uniqueness index all work on ``c``, so case-insensitive
 matching is plain index equality on every MongoDB, with no collation or regex flag.
 Beside them: ``_id`` (the resource id), ``tenant``, ``meta`` (``created``,
-``lastModified``, ``version``), ``pw`` (a user's password hash) and ``gm`` (the
-membership hint, see ``memberships.py``).
+``lastModified``, ``version``), ``pw`` (a user's password hash), ``gm`` (the
+membership hint, see ``memberships.py``) and ``deactivated`` (when a user was last
+written inactive, see ``DEACTIVATED``).
 
 This module is the one place those fields are named. The other layers see a
 stored resource as a ``StoredResource`` and hand a new state to storage as a
@@ -79,6 +80,10 @@ def stored_attributes(kind: ResourceKind, payload: Payload) -> tuple[Payload, Pa
 
 
 MEMBER_OF = "gm"
+DEACTIVATED = "deactivated"
+"""When a state with ``active`` false was last written to the user: set by the same write,
+never cleared. A sign-in session started before it is void, even once the user is active
+again (see ``storage/sessions.py``)."""
 NAME_FIELDS = {"r.displayName": 1, "r.userName": 1}
 """The projection that reads what ``resource_name`` needs."""
 
@@ -92,6 +97,30 @@ def stored_name(raw: Mapping[str, Any]) -> str | None:
 def resource_name(document: Mapping[str, Any]) -> str | None:
     """A stored document's ``stored_name``."""
     return stored_name(document.get("r", {}))
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What a session needs to know of its user: the name, whether it is active, and when it
+    was last deactivated."""
+
+    user_name: str
+    active: bool
+    deactivated: datetime | None
+
+
+STANDING_FIELDS = {"r.userName": 1, "r.active": 1, DEACTIVATED: 1}
+"""The projection that reads what ``standing`` needs."""
+
+
+def standing(document: Mapping[str, Any]) -> Standing:
+    """A stored user's standing; a user with no ``active`` is active."""
+    raw: Mapping[str, Any] = document.get("r", {})
+    return Standing(
+        user_name=str(raw.get("userName")),
+        active=raw.get("active") is not False,
+        deactivated=document.get(DEACTIVATED),
+    )
 
 
 def member_of_hint(document: Mapping[str, Any]) -> bool:
@@ -160,7 +189,7 @@ def stored_resource(document: Mapping[str, Any]) -> StoredResource:
 def rewritten(
     stored: StoredResource, form: StoredForm, password_hash: str | None, now: datetime
 ) -> StoredResource:
-    """The record of ``stored`` once ``changed_fields(form, password_hash)`` landed on it ``now``.
+    """The record of ``stored`` once ``changed_fields(form, password_hash, now)`` landed on it.
 
     The update that writes a state is conditional on the version it was read at, so what
     it stored is known without reading it back. BSON keeps milliseconds, and so does the record.
@@ -193,15 +222,18 @@ def new_document(
         "tenant": tenant,
         "meta": {"created": now, "lastModified": now, "version": version},
     }
-    document.update(changed_fields(form, password_hash))
+    document.update(changed_fields(form, password_hash, now))
     return document
 
 
-def changed_fields(form: StoredForm, password_hash: str | None) -> Document:
-    """The fields a new state sets; the password hash only when the state sets a password."""
+def changed_fields(form: StoredForm, password_hash: str | None, now: datetime) -> Document:
+    """The fields a new state written ``now`` sets: the password hash only when the state
+    sets a password, the time of deactivation only when the state is inactive."""
     fields: Document = {"r": form.raw, "c": form.comparison}
     if password_hash is not None:
         fields["pw"] = password_hash
+    if form.raw.get("active") is False:
+        fields[DEACTIVATED] = now
     return fields
 
 

@@ -205,7 +205,7 @@ class ResourceRepository:
             query[MEMBER_OF] = {"$not": {"$gt": 0}}
         try:
             result = await self.collection.update_one(
-                query, new_version(now, changed_fields(form, password_hash))
+                query, new_version(now, changed_fields(form, password_hash, now))
             )
         except DuplicateKeyError:
             raise _uniqueness(self.kind) from None

@@ -11,6 +11,7 @@
   throttle guessing.
 - ``sso_log``: every sign-in attempt with its precise outcome, for the admin; the browser
   only ever sees a generic page.
+- ``sso_sessions``: the signed-in browsers (``storage/sessions.py``, reached as ``sessions``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from scim_server.storage.database import Database, Document, translate_driver_errors
+from scim_server.storage.sessions import SessionRepository
 
 SSO_LOG_TTL_SECONDS = 30 * 24 * 3600
 REVISION = "sso_revision"
@@ -79,10 +81,12 @@ class SsoRepository:
         self.links = database["sso_links"]
         self.log = database["sso_log"]
         self.password_failures = database["password_failures"]
+        self.sessions = SessionRepository(database)
 
     async def ensure_indexes(self) -> None:
         for name, indexes in INDEXES.items():
             await self.links.database[name].create_indexes(indexes)
+        await self.sessions.ensure_indexes()
 
     # -- settings ------------------------------------------------------------------
 
@@ -220,3 +224,4 @@ class SsoRepository:
             self.password_failures,
         ):
             await collection.delete_many({"tenant": tenant})
+        await self.sessions.delete_tenant(tenant)

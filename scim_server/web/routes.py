@@ -13,6 +13,7 @@ from scim_server.web import (
     metrics,
     rate_limit_admin,
     seats_admin,
+    sessions_admin,
     sso_admin,
 )
 from scim_server.web.crud import ResourceEndpoints, search_all
@@ -76,6 +77,11 @@ def admin_application() -> web.Application:
     router.add_post(f"{sso}/metadata", sso_admin.import_metadata)
     router.add_get(f"{sso}/log", sso_admin.log)
     router.add_post(f"{sso}/test", sso_admin.start_test)
+
+    sessions = "/tenants/{name}/sessions"
+    router.add_get(sessions, sessions_admin.list_sessions)
+    router.add_delete(sessions, sessions_admin.revoke_user_sessions)
+    router.add_delete(f"{sessions}/{{session_id}}", sessions_admin.revoke_session)
     return admin_app
 
 

@@ -244,7 +244,7 @@ async def home(request: web.Request) -> web.StreamResponse:
     settings = await sso.settings(tenant)
     brand = pages.Brand.of(tenant, settings.branding)
     home = home_path(tenant)
-    session = await sso.session(tenant, request.cookies.get(cookie_name(tenant)))
+    session = await sso.sessions.current(tenant, request.cookies.get(cookie_name(tenant)), _now())
     if session is not None:
         return _html(pages.signed_in_page(brand, session, f"{home}logout"), brand)
     page = pages.sign_in_page(
@@ -378,9 +378,11 @@ def _session_redirect(request: web.Request, tenant: str, signed_in: SignedIn) ->
 
 @html_errors(pages.NO_SUCH_PAGE)
 async def logout(request: web.Request) -> web.StreamResponse:
-    """End the session, then POST-redirect-GET: 303 to the signed-out page, so the browser shows
-    that page's URL and reloading it posts nothing again."""
+    """End the session, server-side (a copy of the cookie is worthless from now on) and in the
+    browser, then POST-redirect-GET: 303 to the signed-out page, so the browser shows that
+    page's URL and reloading it posts nothing again."""
     tenant = request.match_info["tenant"]
+    await services(request).sso.sessions.end(tenant, request.cookies.get(cookie_name(tenant)))
     response = web.HTTPSeeOther(f"{home_path(tenant)}{SIGNED_OUT}", headers=NO_STORE)
     response.del_cookie(cookie_name(tenant), path=f"/sso/{tenant}/")
     raise response
@@ -393,7 +395,8 @@ async def signed_out(request: web.Request) -> web.StreamResponse:
     tenant = request.match_info["tenant"]
     sso = services(request).sso
     settings = await sso.settings(tenant)
-    if await sso.session(tenant, request.cookies.get(cookie_name(tenant))) is not None:
+    cookie = request.cookies.get(cookie_name(tenant))
+    if await sso.sessions.current(tenant, cookie, _now()) is not None:
         raise web.HTTPSeeOther(home_path(tenant), headers=NO_STORE)
     brand = pages.Brand.of(tenant, settings.branding)
     return _html(pages.signed_out_page(brand, home_path(tenant)), brand)

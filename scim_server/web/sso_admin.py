@@ -228,6 +228,6 @@ async def start_test(request: web.Request) -> web.Response:
     missing = configure.missing_idp_fields(settings)
     if missing:
         raise ConflictException(detail="a test sign-in needs " + ", ".join(missing))
-    ticket = services(request).sso.sessions.test_ticket(tenant)
+    ticket = services(request).sso.codec.test_ticket(tenant)
     login = _endpoints(request, tenant, settings).login_url
     return json_response({"url": f"{login}?{urlencode({'test': ticket})}"})

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,3 +100,27 @@ async def stopped(process: subprocess.Popen[str], timeout: float) -> tuple[int, 
     started = time.monotonic()
     returncode = await asyncio.to_thread(process.wait, timeout)
     return returncode, time.monotonic() - started
+
+
+@contextlib.asynccontextmanager
+async def serving(data_dir: Path, workers: int = 1) -> AsyncIterator[Server]:
+    """A ready server (``start_server``) with tenant ``acme``, killed with its children after."""
+    process, url = start_server(data_dir, workers)
+    try:
+        async with aiohttp.ClientSession() as http:
+            server = Server(process, url, data_dir, http, workers)
+            await server.wait_ready()  # every worker is up once the tenant can be created
+            status, _, body = await server.request(
+                "POST", "/admin/tenants", {"name": "acme"}, token=ADMIN_TOKEN
+            )
+            assert status == 201, body
+            server.token = body["token"]
+            yield server
+    finally:
+        if process.poll() is None:
+            children = psutil.Process(process.pid).children(recursive=True)
+            process.kill()
+            process.wait()
+            for child in children:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    child.kill()

@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from scim_server.models import USERS
-from scim_server.storage.documents import new_document, stored_form, stored_resource
+from scim_server.storage.documents import (
+    Standing,
+    new_document,
+    standing,
+    stored_form,
+    stored_resource,
+)
 from tests.support.urns import ENTERPRISE
 
 
@@ -38,3 +44,13 @@ def test_no_password_stores_no_hash_and_a_membership_hint_reads_as_member_of() -
     assert "pw" not in document
     assert stored_resource(document).password_hash is None
     assert stored_resource({**document, "gm": 2}).member_of
+
+
+def test_a_user_written_inactive_records_when_and_an_active_one_does_not() -> None:
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    inactive = new_document(
+        "acme", "u1", stored_form(USERS, {"userName": "a", "active": False}), None, now, 1
+    )
+    assert standing(inactive) == Standing(user_name="a", active=False, deactivated=now)
+    active = new_document("acme", "u2", stored_form(USERS, {"userName": "b"}), None, now, 1)
+    assert standing(active) == Standing(user_name="b", active=True, deactivated=None)

@@ -33,7 +33,12 @@ from scim_server.core.sso.jit import (
     SignInRefused,
     profile_of,
 )
-from scim_server.core.sso.sessions import Session, SessionCodec, browser_digest, same_browser
+from scim_server.core.sso.sessions import (
+    SessionCodec,
+    Sessions,
+    browser_digest,
+    same_browser,
+)
 from scim_server.core.sso.settings import (
     Branding,
     SettingsStore,
@@ -153,11 +158,12 @@ def safe_relay(value: str | None, fallback: str) -> str:
 
 class SingleSignOn:
     def __init__(
-        self, repository: SsoRepository, sessions: SessionCodec, provisioning: Provisioning
+        self, repository: SsoRepository, codec: SessionCodec, provisioning: Provisioning
     ) -> None:
         self.repository = repository
         self.stored_settings = SettingsStore(repository)
-        self.sessions = sessions
+        self.codec = codec
+        self.sessions = Sessions(codec, repository.sessions)
         self.directory = provisioning.directory
         self.jit = JustInTime(provisioning, repository)
 
@@ -197,7 +203,7 @@ class SingleSignOn:
         """
         settings = await self.settings(tenant)
         test = test_ticket is not None
-        if test and not self.sessions.valid_test_ticket(test_ticket, tenant):
+        if test and not self.codec.valid_test_ticket(test_ticket, tenant):
             raise await self._failed(
                 tenant, origin, now, "the test sign-in link is invalid or has expired", flow="sp"
             )
@@ -328,7 +334,7 @@ class SingleSignOn:
             user_name=account.user_name,
             jit=account.action,
         )
-        return self._signed_in(
+        return await self._signed_in(
             tenant, account.user_id, account.user_name, assertion.issuer, settings, now, redirect
         )
 
@@ -454,13 +460,13 @@ class SingleSignOn:
                 tenant, origin, now, f"user {user_name!r} is deactivated", **details
             )
         await self._log(tenant, origin, now, "signed_in", **details, user=user.id)
-        return self._signed_in(
+        return await self._signed_in(
             tenant, user.id, user.user_name, PASSWORD_ISSUER, settings, now, home_path(tenant)
         )
 
     # -- sessions ------------------------------------------------------------------------------
 
-    def _signed_in(
+    async def _signed_in(
         self,
         tenant: str,
         user_id: str,
@@ -470,26 +476,15 @@ class SingleSignOn:
         now: datetime,
         redirect: str,
     ) -> SignedIn:
-        """A session for the user, signed in through ``issuer``, and where to send the browser."""
-        token = self.sessions.encode_session(
-            tenant, user_id, user_name, issuer, settings.session_ttl_seconds, now
-        )
+        """A new session for the user, signed in through ``issuer``, and where to send the
+        browser."""
+        token = await self.sessions.open(tenant, user_id, issuer, settings.session_ttl_seconds, now)
         return SignedIn(
             token=token,
             ttl_seconds=settings.session_ttl_seconds,
             user_name=user_name,
             redirect=redirect,
         )
-
-    async def session(self, tenant: str, cookie: str | None) -> Session | None:
-        """The session a cookie proves, while its user still exists and is active."""
-        session = self.sessions.decode_session(cookie, tenant)
-        if session is None:
-            return None
-        user = await self.directory.user(tenant, session.user_id)
-        if user is None or not user.active:
-            return None
-        return session
 
     # -- the log -------------------------------------------------------------------------------
 

@@ -1,9 +1,16 @@
-"""What a browser carries: the session cookie, the admin's test ticket, and the binding of an
-AuthnRequest to the browser that started it.
+"""What a browser carries (the session cookie, the admin's test ticket, and the binding of an
+AuthnRequest to the browser that started it), and the sessions the server keeps.
 
-The session and the ticket are short JWTs (pyjwt, HS256) under a secret only the server holds,
-each with its own audience so one can never be presented as the other, and each bound to one
-tenant. The binding is a random key in a cookie; the request remembers only its digest.
+The session cookie and the ticket are short JWTs (pyjwt, HS256) under a secret only the server
+holds, each with its own audience so one can never be presented as the other, and each bound to
+one tenant. The session cookie carries nothing but a random session key: the session itself
+(who, through which IdP, until when) is stored server-side under the key's digest
+(``storage/sessions.py``), so signing out or an admin's revocation ends it everywhere at once.
+Every use reads the session together with its user's standing, in one command: a user deleted
+or deactivated since has no session, and one deactivated after the session began gets none of
+its old sessions back when reactivated. Nothing is cached in a process, so every worker and
+every server on the database answers the same. The binding is a random key in a cookie; the
+request remembers only its digest.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from typing import Any
 
 import jwt
 
+from scim_server.storage.sessions import NewSession, SessionRepository, StoredSession
 from scim_server.wire import header_bytes
 
 ALGORITHM = "HS256"
@@ -27,18 +35,23 @@ TEST_TICKET_SECONDS = 600
 COOKIE_PREFIX = "scim_sso_"
 BINDING_COOKIE_PREFIX = "scim_saml_"
 BINDING_KEY_BYTES = 32
+SESSION_KEY_BYTES = 32
 BINDING_KEY = re.compile(r"[A-Za-z0-9_-]{43}")
 """What ``secrets.token_urlsafe(BINDING_KEY_BYTES)`` makes: any other cookie value is replaced."""
 
 
 @dataclass(frozen=True)
 class Session:
-    """Who is signed in to which tenant, and through which IdP."""
+    """Who is signed in to which tenant, and through which IdP; ``id`` is the stored
+    session's, never the key in the cookie."""
 
+    id: str
     tenant: str
     user_id: str
     user_name: str
+    """The user's current name (a rename shows at once)."""
     issuer: str
+    created: datetime
     expires: datetime
 
 
@@ -61,7 +74,8 @@ def browser_key(cookie: str | None) -> str:
 
 
 def browser_digest(key: str) -> str:
-    """What a pending request keeps of the key: enough to recognise the browser, not to be it."""
+    """What the server keeps of a key a browser holds (a binding key, a session key): enough to
+    recognise the browser, not to be it."""
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -73,43 +87,33 @@ def same_browser(digest: str | None, cookie: str | None) -> bool:
 
 
 class SessionCodec:
+    """Signs and reads the session cookie and the admin's test ticket."""
+
     def __init__(self, secret: str) -> None:
         self._secret = secret
 
     def encode_session(
-        self,
-        tenant: str,
-        user_id: str,
-        user_name: str,
-        issuer: str,
-        ttl_seconds: int,
-        now: datetime | None = None,
+        self, tenant: str, key: str, ttl_seconds: int, now: datetime | None = None
     ) -> str:
+        """The cookie of the session stored under ``browser_digest(key)``."""
         now = now or datetime.now(UTC)
         claims = {
             "aud": SESSION_AUDIENCE,
             "tenant": tenant,
-            "sub": user_id,
-            "name": user_name,
-            "idp": issuer,
+            "sid": key,
             "iat": now,
             "exp": now + timedelta(seconds=ttl_seconds),
-            "jti": secrets.token_urlsafe(12),
         }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
-    def decode_session(self, token: str | None, tenant: str) -> Session | None:
-        """The session a cookie proves, or None when it is absent, forged, expired or foreign."""
+    def session_key(self, token: str | None, tenant: str) -> str | None:
+        """The session key a cookie carries, or None when it is absent, forged, expired or
+        foreign. Whether that session still stands is the store's to say."""
         claims = self._claims(token, SESSION_AUDIENCE)
         if claims is None or claims.get("tenant") != tenant:
             return None
-        return Session(
-            tenant=tenant,
-            user_id=str(claims["sub"]),
-            user_name=str(claims["name"]),
-            issuer=str(claims["idp"]),
-            expires=datetime.fromtimestamp(int(claims["exp"]), UTC),
-        )
+        key = claims.get("sid")
+        return key if isinstance(key, str) else None
 
     def test_ticket(self, tenant: str, now: datetime | None = None) -> str:
         """A ticket that lets one browser start a test sign-in for ``tenant`` for ten minutes."""
@@ -139,3 +143,97 @@ class SessionCodec:
             )
         except jwt.PyJWTError:
             return None
+
+
+def standing_session(stored: StoredSession, tenant: str) -> Session | None:
+    """The session ``stored`` proves, if its user still exists, is active, and was not
+    deactivated since the session began (a reactivated user does not get it back)."""
+    user = stored.user
+    if user is None or not user.active:
+        return None
+    if user.deactivated is not None and user.deactivated >= stored.created:
+        return None
+    return Session(
+        id=stored.id,
+        tenant=tenant,
+        user_id=stored.user_id,
+        user_name=user.user_name,
+        issuer=stored.issuer,
+        created=stored.created,
+        expires=stored.expires,
+    )
+
+
+class Sessions:
+    """The server-side sessions of every tenant: opened at sign-in, checked on every use,
+    ended by sign-out or by an admin; the tenant comes with each call."""
+
+    def __init__(self, codec: SessionCodec, repository: SessionRepository) -> None:
+        self.codec = codec
+        self._repository = repository
+
+    async def open(
+        self,
+        tenant: str,
+        user_id: str,
+        issuer: str,
+        ttl_seconds: int,
+        now: datetime,
+    ) -> str:
+        """Store a new session for the user and answer its cookie.
+
+        ``now`` is when the sign-in began, before its user was read: a deactivation that
+        lands meanwhile is not older than the session, so it voids it.
+        """
+        key = secrets.token_urlsafe(SESSION_KEY_BYTES)
+        await self._repository.insert(
+            tenant,
+            NewSession(
+                id=browser_digest(key),
+                user_id=user_id,
+                issuer=issuer,
+                created=now,
+                expires=now + timedelta(seconds=ttl_seconds),
+            ),
+        )
+        return self.codec.encode_session(tenant, key, ttl_seconds, now)
+
+    async def current(self, tenant: str, cookie: str | None, now: datetime) -> Session | None:
+        """The session a cookie proves now: signed, stored, unexpired, its user in good
+        standing. One command; a cookie that is not even signed costs none."""
+        key = self.codec.session_key(cookie, tenant)
+        if key is None:
+            return None
+        stored = await self._repository.get(tenant, browser_digest(key), now)
+        return None if stored is None else standing_session(stored, tenant)
+
+    async def end(self, tenant: str, cookie: str | None) -> None:
+        """Sign-out: the cookie's session is deleted, so a copy of the cookie is worthless."""
+        key = self.codec.session_key(cookie, tenant)
+        if key is not None:
+            await self._repository.delete(tenant, browser_digest(key))
+
+    async def live(
+        self, tenant: str, now: datetime, limit: int, user_id: str | None = None
+    ) -> list[Session]:
+        """The tenant's sessions that would be accepted now (only the user's, if named),
+        newest first, at most ``limit``. Stored sessions of users deactivated or deleted since
+        are passed over (they wait for their expiry, or for ``revoke_user``)."""
+        found: list[Session] = []
+        after: StoredSession | None = None
+        while len(found) < limit:
+            page = await self._repository.live(tenant, now, limit, user_id, after)
+            standing = (standing_session(stored, tenant) for stored in page)
+            found += [session for session in standing if session is not None]
+            if len(page) < limit:
+                break
+            after = page[-1]
+        return found[:limit]
+
+    async def revoke(self, tenant: str, session_id: str) -> bool:
+        """End one session by its id; whether there was one."""
+        return await self._repository.delete(tenant, session_id)
+
+    async def revoke_user(self, tenant: str, user_id: str) -> int:
+        """End every session of a user; how many there were."""
+        return await self._repository.delete_user_sessions(tenant, user_id)
