@@ -52,16 +52,18 @@ def filter_user_name(names: list[str], count: int, rng: random.Random) -> list[L
     return [[_request("filter", "GET", path(rng.choice(names)))] for _ in range(count)]
 
 
+def rename(suffix: object) -> dict[str, Any]:
+    """A PATCH replacing a user's ``displayName`` with ``Renamed {suffix}``."""
+    return {
+        "schemas": [PATCH_SCHEMA],
+        "Operations": [{"op": "replace", "path": "displayName", "value": f"Renamed {suffix}"}],
+    }
+
+
 def patch_users(ids: list[str], count: int) -> list[Lane]:
     # Consecutive lanes touch distinct users, so concurrent PATCHes rarely collide.
-    def body(index: int) -> dict[str, Any]:
-        return {
-            "schemas": [PATCH_SCHEMA],
-            "Operations": [{"op": "replace", "path": "displayName", "value": f"Renamed {index}"}],
-        }
-
     return [
-        [_request("patch", "PATCH", f"/Users/{ids[i % len(ids)]}", body(i), (200, 204))]
+        [_request("patch", "PATCH", f"/Users/{ids[i % len(ids)]}", rename(i), (200, 204))]
         for i in range(count)
     ]
 
