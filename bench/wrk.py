@@ -44,6 +44,10 @@ class Shape:
     pick: str = "random"
 
 
+def installed() -> bool:
+    return shutil.which("wrk") is not None
+
+
 def executable() -> str:
     """The path of wrk, or :class:`WrkMissing` saying how to get it."""
     found = shutil.which("wrk")
