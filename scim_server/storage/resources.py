@@ -95,17 +95,27 @@ def user_record(document: Document) -> UserRecord:
     )
 
 
-def _only_field(query: Mapping[str, Any]) -> str | None:
-    """The one field a query conditions, if it conditions exactly one (and no operator).
+BOUNDED = frozenset({"$eq", "$in", "$gt", "$gte", "$lt", "$lte"})
+"""Conditions any planner turns into bounds on the field's index: no hint needed."""
 
-    Its tenant-first index is the plan for it on MongoDB; SecantusDB plans a condition it
-    cannot turn into index bounds (``co``, ``ew``: a ``$regex``) as a scan of the whole
-    collection, every tenant's documents, unless that index is hinted.
+
+def _unbounded_field(query: Mapping[str, Any]) -> str | None:
+    """The one field a query conditions, if it is the only one and no index bounds it.
+
+    Such a condition (``co``, ``ew``: a ``$regex``; ``ne``; ``pr``) is planned on MongoDB as
+    any tenant-first index, and on SecantusDB as a scan of the whole collection, every
+    tenant's documents, unless the field's own index is hinted. An equality or a range is
+    left to the planner, which bounds it on that index on both: SecantusDB runs a hinted
+    query as a walk of the whole index, every tenant's entries, so a hint there turns a
+    one-document lookup into a read of the collection.
     """
     if len(query) != 1:
         return None
-    (field,) = query
-    return None if field.startswith("$") else str(field)
+    ((field, condition),) = query.items()
+    if field.startswith("$"):
+        return None
+    bounded = not isinstance(condition, Mapping) or (bool(condition) and set(condition) <= BOUNDED)
+    return None if bounded else str(field)
 
 
 def _uniqueness(kind: ResourceKind) -> UniquenessException:
@@ -237,13 +247,13 @@ class ResourceRepository:
         the tenant. ``in_sort_order`` picks the index on the first sort key, for a query
         no index of its own narrows (no filter, or only a cursor's keyset): the scan
         starts at the cursor, and MongoDB reads it in sort order (SecantusDB still sorts
-        what it reads). Otherwise a query on one field gets that field's index (see
-        ``_only_field``). Left to itself, a planner may pick any tenant-first index and
-        sort the whole tenant, or (SecantusDB, for a keyset's ``$or`` or a ``$regex``)
-        scan every tenant's documents. A hint never changes what a query matches.
+        what it reads). Otherwise a query on one field no index bounds gets that field's
+        index (see ``_unbounded_field``). Left to itself, a planner may pick any tenant-first
+        index and sort the whole tenant, or (SecantusDB, for a keyset's ``$or`` or a
+        ``$regex``) scan every tenant's documents. A hint never changes what a query matches.
         """
         cursor = self.collection.find({**query, "tenant": tenant}, projection)
-        field = sort[0][0] if in_sort_order else _only_field(query)
+        field = sort[0][0] if in_sort_order else _unbounded_field(query)
         index = tenant_index(self.kind.collection, field) if field is not None else None
         if index is not None:
             cursor = cursor.hint(index)
