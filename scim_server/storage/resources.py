@@ -102,12 +102,9 @@ BOUNDED = frozenset({"$eq", "$in", "$gt", "$gte", "$lt", "$lte"})
 def _unbounded_field(query: Mapping[str, Any]) -> str | None:
     """The one field a query conditions, if it is the only one and no index bounds it.
 
-    Such a condition (``co``, ``ew``: a ``$regex``; ``ne``; ``pr``) is planned on MongoDB as
-    any tenant-first index, and on SecantusDB as a scan of the whole collection, every
-    tenant's documents, unless the field's own index is hinted. An equality or a range is
-    left to the planner, which bounds it on that index on both: SecantusDB runs a hinted
-    query as a walk of the whole index, every tenant's entries, so a hint there turns a
-    one-document lookup into a read of the collection.
+    Such a condition (``co``, ``ew``: a ``$regex``; ``ne``; ``pr``) may be planned on MongoDB
+    on any tenant-first index, so the field's own is hinted. An equality or a range is left
+    to the planner, which bounds it on that index on every store.
     """
     if len(query) != 1:
         return None
@@ -128,6 +125,7 @@ class ResourceRepository:
 
     def __init__(self, database: Database, kind: ResourceKind) -> None:
         self.kind = kind
+        self.database = database
         self.collection = database[kind.collection]
 
     async def insert(
@@ -249,13 +247,15 @@ class ResourceRepository:
         starts at the cursor, and MongoDB reads it in sort order (SecantusDB still sorts
         what it reads). Otherwise a query on one field no index bounds gets that field's
         index (see ``_unbounded_field``). Left to itself, a planner may pick any tenant-first
-        index and sort the whole tenant, or (SecantusDB, for a keyset's ``$or`` or a
-        ``$regex``) scan every tenant's documents. A hint never changes what a query matches.
+        index and sort the whole tenant. A hint never changes what a query matches. On a
+        store that runs a hinted query as a walk of the whole index, every tenant's entries
+        (SecantusDB: ``Database.hints`` is off), nothing is hinted: its planner's own choice,
+        even a scan of the collection, reads less.
         """
         cursor = self.collection.find({**query, "tenant": tenant}, projection)
         field = sort[0][0] if in_sort_order else _unbounded_field(query)
         index = tenant_index(self.kind.collection, field) if field is not None else None
-        if index is not None:
+        if index is not None and self.database.hints:
             cursor = cursor.hint(index)
         return await cursor.sort(sort).skip(skip).limit(limit).to_list(None)
 
