@@ -43,6 +43,7 @@ browser:
 bench: $(BIN)/.installed wrk
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.against_peer $(filter --quick,$(BENCH_ARGS))
+	$(BIN)/python -m bench.tenants $(filter --quick,$(BENCH_ARGS))
 	$(BIN)/python -m bench.stall $(filter --quick,$(BENCH_ARGS))
 
 # The outside load generator of bench.against_peer: Debian's wrk, installed once when missing.
