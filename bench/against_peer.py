@@ -17,11 +17,9 @@ history.jsonl (``"suite": "wrk"``). Nothing is asserted: it reports.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -113,15 +111,12 @@ def bulk_created(side: Side) -> int:
 def measure(side: Side, key: str, sizes: Sizes, work: Path, run: str) -> dict[str, Any]:
     bulk = key == "bulk"
     others = ForeignCpu()
-    result = wrk.measure(
-        side.shapes[key],
-        side.base_url,
-        side.token,
-        work,
+    load = wrk.Load(
         connections=1 if bulk else sizes.connections,
         seconds=sizes.bulk_seconds if bulk else sizes.seconds,
         run=f"{run}{side.name}",
     )
+    result = wrk.measure(side.shapes[key], side.base_url, side.token, work, load)
     result["foreign_cores"] = round(others.cores(), 3)
     settle(side.pids)
     if bulk:
@@ -267,17 +262,8 @@ def main(argv: list[str] | None = None) -> int:
             peer.stop()
             server.stop()
             db.stop()
-    results = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": report.machine(),
-        "config": {"quick": args.quick, **vars(sizes)},
-        "figures": figures,
-    }
-    history.append(args.out, SUITE, results, ratios(figures))
-    (args.out / "against_peer.json").write_text(json.dumps(results, indent=2) + "\n")
-    text = markdown(results, args.out)
-    (args.out / "against_peer.md").write_text(text)
-    print(text)
+    run = history.results(args.quick, sizes, figures=figures)
+    history.publish(args.out, "against_peer", SUITE, run, ratios(figures), markdown)
     return 0
 
 

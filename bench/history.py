@@ -1,12 +1,15 @@
-"""The history of a benchmark suite other than ``bench.run``: one line per run in history.jsonl.
+"""What a benchmark suite other than ``bench.run`` leaves: its results and one line of history.
 
-Each suite marks its lines with its name (``"suite"``), so ``bench.run``'s own table leaves
-them out, and shows its figures over its last runs with :func:`table`: on two shared cores a
-figure near its target can land on either side of it from one run to the next.
+Each suite marks its lines in history.jsonl with its name (``"suite"``), so ``bench.run``'s own
+table leaves them out, and shows its figures over its last runs with :func:`table`: on two
+shared cores a figure near its target can land on either side of it from one run to the next.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +60,29 @@ def table(out: Path, suite: str, quick: bool, titles: dict[str, str]) -> list[st
             + " |"
         )
     return [*lines, ""]
+
+
+def results(quick: bool, sizes: object, **figures: Any) -> dict[str, Any]:
+    """A run's results: when, on what machine, with which sizes, and its ``figures``."""
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": report.machine(),
+        "config": {"quick": quick, **vars(sizes)},
+        **figures,
+    }
+
+
+def publish(
+    out: Path,
+    name: str,
+    suite: str,
+    run: dict[str, Any],
+    kept: dict[str, float],
+    markdown: Callable[[dict[str, Any], Path], str],
+) -> None:
+    """Append ``kept`` to the history, write ``{name}.json`` and ``{name}.md``, print the latter."""
+    append(out, suite, run, kept)
+    (out / f"{name}.json").write_text(json.dumps(run, indent=2) + "\n")
+    text = markdown(run, out)
+    (out / f"{name}.md").write_text(text)
+    print(text)

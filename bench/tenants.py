@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,7 @@ from pymongo import MongoClient
 from bench import history, report, workload
 from bench.run import RESULTS
 from bench.seed import seed_tenant
-from bench.targets import Database, ForeignCpu, Server, http, settle
+from bench.targets import Database, ForeignCpu, Server, create_group, settle
 from scim_server.config import Settings
 
 DATABASE = "scim_bench_tenants"
@@ -179,7 +177,7 @@ def _ms(values: list[float], share: float) -> float | None:
 
 
 def summary(outcomes: dict[str, Outcome], sizes: Sizes) -> dict[str, Any]:
-    tenants = {}
+    tenants: dict[str, dict[str, Any]] = {}
     for name, outcome in outcomes.items():
         answered = [value for values in outcome.latencies.values() for value in values]
         tenants[name] = {
@@ -192,11 +190,11 @@ def summary(outcomes: dict[str, Outcome], sizes: Sizes) -> dict[str, Any]:
             "late_p99_ms": _ms(outcome.late, 0.99),
             "error_samples": outcome.samples,
         }
-    kinds = {}
+    kinds: dict[str, dict[str, Any]] = {}
     for kind in KINDS:
         values = [v for outcome in outcomes.values() for v in outcome.latencies.get(kind, [])]
         kinds[kind] = {"ok": len(values), "p50_ms": _ms(values, 0.50), "p99_ms": _ms(values, 0.99)}
-    p99s = [row["p99_ms"] for row in tenants.values() if row["p99_ms"] is not None]
+    p99s = [float(row["p99_ms"]) for row in tenants.values() if row["p99_ms"] is not None]
     return {
         "tenants": tenants,
         "kinds": kinds,
@@ -212,17 +210,8 @@ def setup(server: Server, uri: str, sizes: Sizes) -> list[Tenant]:
         name = f"t{position:02d}"
         base_url, token = server.create_tenant(name)
         seeded = seed_tenant(uri, DATABASE, name, sizes.users, {})
-        status, body = http(
-            "POST",
-            f"{base_url}/Groups",
-            token,
-            {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "load"},
-        )
-        if status != 201:
-            raise RuntimeError(f"creating {name}'s group: {status} {body}")
-        tenants.append(
-            Tenant(name, base_url, token, seeded.users, seeded.user_names, str(body["id"]))
-        )
+        group = create_group(base_url, token, "load")
+        tenants.append(Tenant(name, base_url, token, seeded.users, seeded.user_names, group))
     return tenants
 
 
@@ -296,7 +285,8 @@ def run(sizes: Sizes, work: Path, uri: str | None) -> tuple[dict[str, Outcome], 
     if uri is None:
         uri = db.start()
     else:
-        with MongoClient(uri) as client:
+        client: MongoClient[dict[str, Any]] = MongoClient(uri)
+        with client:
             client.drop_database(DATABASE)
     server = Server(uri, DATABASE, work / "server.log", rate_limit=Settings().rate_limit_per_second)
     try:
@@ -333,19 +323,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="scim-bench-tenants-") as tmp:
         outcomes, foreign_cores = run(sizes, Path(tmp), args.mongodb_uri)
     figures = summary(outcomes, sizes)
-    results = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": report.machine(),
-        "config": {"quick": args.quick, **vars(sizes)},
-        "foreign_cores": round(foreign_cores, 3),
-        "figures": figures,
-    }
+    results = history.results(
+        args.quick, sizes, foreign_cores=round(foreign_cores, 3), figures=figures
+    )
     kept = {key: figures[key] for key in HISTORY_TITLES if figures[key] is not None}
-    history.append(args.out, SUITE, results, kept)
-    (args.out / "tenants.json").write_text(json.dumps(results, indent=2) + "\n")
-    text = markdown(results, args.out)
-    (args.out / "tenants.md").write_text(text)
-    print(text)
+    history.publish(args.out, "tenants", SUITE, results, kept, markdown)
     return 0
 
 

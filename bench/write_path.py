@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import shutil
 import signal
 import subprocess
@@ -31,11 +30,11 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pymongo import AsyncMongoClient, WriteConcern
+from pymongo.asynchronous.collection import AsyncCollection
 
 from bench import history, report, workload, wrk
 from bench.loadgen import user_document
@@ -97,6 +96,27 @@ def documents(count: int, prefix: str) -> list[dict[str, Any]]:
     return [user_document(TENANT, *stored_user(f"{prefix}{i:07d}")) for i in range(count)]
 
 
+def inserting(users: AsyncCollection[dict[str, Any]], fresh: list[dict[str, Any]]) -> Write:
+    """Write ``i``: the ``insert_one`` of the ``i``-th new user."""
+
+    async def write(index: int) -> Any:
+        return await users.insert_one(fresh[index])
+
+    return write
+
+
+def updating(users: AsyncCollection[dict[str, Any]], ids: list[str]) -> Write:
+    """Write ``i``: the server's conditional update of the ``i``-th user (a rename)."""
+
+    async def write(index: int) -> Any:
+        return await users.update_one(
+            {"_id": ids[index], "tenant": TENANT, "meta.version": 1},
+            {"$set": {"r.displayName": f"Renamed {index}"}, "$inc": {"meta.version": 1}},
+        )
+
+    return write
+
+
 async def store_figures(uri: str, sizes: Sizes) -> dict[str, Any]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         uri, tz_aware=True, maxPoolSize=2 * max(STORE_CONCURRENCY)
@@ -111,20 +131,9 @@ async def store_figures(uri: str, sizes: Sizes) -> dict[str, Any]:
             for concurrency in STORE_CONCURRENCY:
                 label = f"{name}_c{concurrency}"
                 fresh = documents(sizes.writes, f"{label}-")
-                inserted = await timed(
-                    lambda i, users=users, fresh=fresh: users.insert_one(fresh[i]),
-                    sizes.writes,
-                    concurrency,
-                )
+                inserted = await timed(inserting(users, fresh), sizes.writes, concurrency)
                 ids = [document["_id"] for document in fresh]
-                updated = await timed(
-                    lambda i, users=users, ids=ids: users.update_one(
-                        {"_id": ids[i], "tenant": TENANT, "meta.version": 1},
-                        {"$set": {"r.displayName": f"Renamed {i}"}, "$inc": {"meta.version": 1}},
-                    ),
-                    sizes.writes,
-                    concurrency,
-                )
+                updated = await timed(updating(users, ids), sizes.writes, concurrency)
                 figures[f"insert_one_{label}"] = inserted
                 figures[f"update_one_{label}"] = updated
                 print(
@@ -201,11 +210,7 @@ async def flushes_per_write(uri: str, pid: int, sizes: Sizes, work: Path) -> dic
             fresh = documents(sizes.writes, f"flush-{label}-")
             counter = FlushCounter(pid, work / f"strace-{label}.txt")
             try:
-                await timed(
-                    lambda i, users=users, fresh=fresh: users.insert_one(fresh[i]),
-                    sizes.writes,
-                    concurrency,
-                )
+                await timed(inserting(users, fresh), sizes.writes, concurrency)
             finally:
                 flushes = await asyncio.to_thread(counter.stop)
             counted[label] = {"writes": sizes.writes, "flushes": flushes}
@@ -239,15 +244,8 @@ def server_figures(server: Server, db: Database, sizes: Sizes, work: Path) -> di
         for connections in SERVER_CONNECTIONS:
             settle([server.pid, db.pid])
             foreign = ForeignCpu()
-            result = wrk.measure(
-                shape,
-                base_url,
-                token,
-                work,
-                connections=connections,
-                seconds=sizes.seconds,
-                run=f"{run}{connections}",
-            )
+            load = wrk.Load(connections, sizes.seconds, f"{run}{connections}")
+            result = wrk.measure(shape, base_url, token, work, load)
             result["foreign_cores"] = round(foreign.cores(), 3)
             figures[f"{key}_c{connections}"] = result
             print(
@@ -408,19 +406,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.stop()
             db.stop()
-    results = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": report.machine(),
-        "config": {"quick": args.quick, **vars(sizes)},
-        "store": store,
-        "flushes": flushes,
-        "server": served,
-    }
-    history.append(args.out, SUITE, results, kept(results))
-    (args.out / "write_path.json").write_text(json.dumps(results, indent=2) + "\n")
-    text = markdown(results, args.out)
-    (args.out / "write_path.md").write_text(text)
-    print(text)
+    run = history.results(args.quick, sizes, store=store, flushes=flushes, server=served)
+    history.publish(args.out, "write_path", SUITE, run, kept(run), markdown)
     return 0
 
 

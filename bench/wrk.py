@@ -58,17 +58,18 @@ def executable() -> str:
     return found
 
 
-def command(
-    shape: Shape,
-    base_url: str,
-    token: str,
-    work: Path,
-    *,
-    connections: int,
-    seconds: float,
-    run: str,
-    timeout: float = 30.0,
-) -> list[str]:
+@dataclass(frozen=True)
+class Load:
+    """How wrk loads: ``connections`` (one thread) for ``seconds``; ``run`` makes each
+    request's ``__N__`` unique across runs; a request unanswered after ``timeout`` fails."""
+
+    connections: int
+    seconds: float
+    run: str
+    timeout: float = 30.0
+
+
+def command(shape: Shape, base_url: str, token: str, work: Path, load: Load) -> list[str]:
     """The wrk command line for ``shape``; its keys and body are written into ``work``."""
     keys = work / f"wrk-{shape.name}-keys.txt"
     keys.write_text("\n".join(shape.keys) + "\n")
@@ -82,11 +83,11 @@ def command(
         "--threads",
         "1",
         "--connections",
-        str(connections),
+        str(load.connections),
         "--duration",
-        f"{max(1, round(seconds))}s",
+        f"{max(1, round(load.seconds))}s",
         "--timeout",
-        f"{max(1, round(timeout))}s",
+        f"{max(1, round(load.timeout))}s",
         "--header",
         f"Authorization: Bearer {token}",
         "--header",
@@ -100,7 +101,7 @@ def command(
         body,
         str(keys),
         shape.pick,
-        run,
+        load.run,
     ]
 
 
@@ -125,31 +126,15 @@ def parse(stdout: str) -> dict[str, Any]:
     }
 
 
-def measure(
-    shape: Shape,
-    base_url: str,
-    token: str,
-    work: Path,
-    *,
-    connections: int,
-    seconds: float,
-    run: str,
-    timeout: float = 30.0,
-) -> dict[str, Any]:
+def measure(shape: Shape, base_url: str, token: str, work: Path, load: Load) -> dict[str, Any]:
     """Run wrk with ``shape`` against ``base_url`` and return :func:`parse` of its summary."""
-    args = command(
-        shape,
-        base_url,
-        token,
-        work,
-        connections=connections,
-        seconds=seconds,
-        run=run,
-        timeout=timeout,
-    )
     finished = subprocess.run(
-        args, capture_output=True, text=True, check=False, timeout=seconds + timeout + 60
+        command(shape, base_url, token, work, load),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=load.seconds + load.timeout + 60,
     )
     if finished.returncode != 0:
         raise RuntimeError(f"wrk exited with {finished.returncode}: {finished.stderr[-500:]}")
-    return parse(finished.stdout) | {"connections": connections}
+    return parse(finished.stdout) | {"connections": load.connections}

@@ -31,7 +31,7 @@ def served(mongodb_uri: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
 
 
 def _measure(shape: wrk.Shape, base_url: str, token: str, work: Path) -> dict[str, object]:
-    return wrk.measure(shape, base_url, token, work, connections=4, seconds=1, run="t")
+    return wrk.measure(shape, base_url, token, work, wrk.Load(connections=4, seconds=1, run="t"))
 
 
 def test_each_post_creates_a_user_of_its_own(served: tuple[str, str], tmp_path: Path) -> None:
