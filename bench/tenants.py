@@ -30,6 +30,7 @@ import orjson
 from pymongo import MongoClient
 
 from bench import history, report, workload
+from bench.loadgen import percentile
 from bench.run import RESULTS
 from bench.seed import seed_tenant
 from bench.targets import Database, ForeignCpu, Server, create_group, settle
@@ -41,6 +42,8 @@ KEPT_PACE_P99_MS = 1000.0
 """A tenant's load is sustained when none of its requests failed and its p99 stayed under
 this: a server that falls behind an open-loop load answers ever later, so its p99 grows
 with the length of the run."""
+REQUEST_TIMEOUT_S = 60
+"""A request unanswered after this long counts as an error."""
 KINDS = ("post", "get", "patch", "filter", "add")
 """What each tenant sends, in this order, over and over: a user created, one read, one PATCHed
 (``displayName``), a ``userName eq`` lookup, a member added to the tenant's group."""
@@ -155,7 +158,7 @@ async def tenant_load(
 
 async def load(tenants: list[Tenant], sizes: Sizes) -> dict[str, Outcome]:
     """Every tenant at once, their starts spread evenly over one request interval."""
-    timeout = aiohttp.ClientTimeout(total=60)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     connector = aiohttp.TCPConnector(limit=0)  # open-loop: never queue in the client
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         start = asyncio.get_running_loop().time() + 0.5
@@ -170,10 +173,9 @@ async def load(tenants: list[Tenant], sizes: Sizes) -> dict[str, Outcome]:
 
 
 def _ms(values: list[float], share: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000, 1)
+    """The nearest-rank percentile of ``values`` (seconds), in milliseconds."""
+    value = percentile(sorted(values), share)
+    return None if value is None else round(value * 1000, 1)
 
 
 def summary(outcomes: dict[str, Outcome], sizes: Sizes) -> dict[str, Any]:
