@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: serve test lint bench conformance clean browser
+.PHONY: serve test lint bench conformance clean browser wrk
 
 # What serving needs: the runtime dependencies, the embedded store, and the idp-sim and
 # scim-conformance commands (faker); none of the test, lint or benchmark tools.
@@ -40,9 +40,20 @@ browser:
 			chromium chromium-driver fonts-liberation; }
 
 # The benchmark suite (bench/README.md): make bench, or make bench BENCH_ARGS=--quick
-bench: $(BIN)/.installed
+bench: $(BIN)/.installed wrk
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.against_peer $(filter --quick,$(BENCH_ARGS))
+	$(BIN)/python -m bench.tenants $(filter --quick,$(BENCH_ARGS))
 	$(BIN)/python -m bench.stall $(filter --quick,$(BENCH_ARGS))
+
+# The outside load generator of bench.against_peer: Debian's wrk, installed once when missing.
+wrk:
+	@command -v wrk >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; \
+	} || { echo "make bench needs wrk: install Debian's wrk package (apt-get install wrk)" >&2; \
+		exit 1; }
 
 # Our server on a throwaway embedded store, two tenants, every conformance suite; writes
 # conformance-report.html/.xml/.json here. CONFORMANCE_ARGS e.g. --large, --suite flows.

@@ -38,6 +38,7 @@ from bench.targets import (
     ForeignCpu,
     Peer,
     Server,
+    create_group,
     http,
     peak_memory_kb,
     settle,
@@ -475,15 +476,7 @@ class Bench:
                 pids,
             )
         # 32 writers on one new group, each adding its own members.
-        status, body = http(
-            "POST",
-            f"{base}/Groups",
-            token,
-            {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "writers"},
-        )
-        if status != 201:
-            raise RuntimeError(f"creating the writers' group: {status} {body}")
-        group = body["id"]
+        group = create_group(base, token, "writers")
         wanted = ids[-b.writers * b.writes_per_writer :]
         result = self.measure(
             target,

@@ -140,6 +140,15 @@ def http(
         return status, raw[:300].decode(errors="replace")
 
 
+def create_group(base_url: str, token: str, name: str) -> str:
+    """Create an empty group over SCIM and return its id."""
+    body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name}
+    status, created = http("POST", f"{base_url}/Groups", token, body)
+    if status != 201:
+        raise RuntimeError(f"creating the group {name}: {status} {created}")
+    return str(created["id"])
+
+
 def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

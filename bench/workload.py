@@ -37,33 +37,46 @@ def _request(
     return {"label": label, "method": method, "path": path, "body": body, "expect": list(expect)}
 
 
+def post_user(name: str) -> dict[str, Any]:
+    return _request("post", "POST", "/Users", user_body(name), (201,))
+
+
 def post_users(names: list[str]) -> list[Lane]:
-    return [[_request("post", "POST", "/Users", user_body(name), (201,))] for name in names]
+    return [[post_user(name)] for name in names]
+
+
+def get_user(user_id: str) -> dict[str, Any]:
+    return _request("get", "GET", f"/Users/{user_id}")
 
 
 def get_users(ids: list[str], count: int, rng: random.Random) -> list[Lane]:
-    return [[_request("get", "GET", f"/Users/{rng.choice(ids)}")] for _ in range(count)]
+    return [[get_user(rng.choice(ids))] for _ in range(count)]
+
+
+def user_name_lookup(name: str) -> dict[str, Any]:
+    """``filter=userName eq``, the lookup identity providers make before they create a user."""
+    return _request("filter", "GET", "/Users?filter=" + quote(f'userName eq "{name}"'))
 
 
 def filter_user_name(names: list[str], count: int, rng: random.Random) -> list[Lane]:
-    def path(name: str) -> str:
-        return "/Users?filter=" + quote(f'userName eq "{name}"')
+    return [[user_name_lookup(rng.choice(names))] for _ in range(count)]
 
-    return [[_request("filter", "GET", path(rng.choice(names)))] for _ in range(count)]
+
+def rename(suffix: object) -> dict[str, Any]:
+    """A PATCH replacing a user's ``displayName`` with ``Renamed {suffix}``."""
+    return {
+        "schemas": [PATCH_SCHEMA],
+        "Operations": [{"op": "replace", "path": "displayName", "value": f"Renamed {suffix}"}],
+    }
+
+
+def patch_user(user_id: str, suffix: object) -> dict[str, Any]:
+    return _request("patch", "PATCH", f"/Users/{user_id}", rename(suffix), (200, 204))
 
 
 def patch_users(ids: list[str], count: int) -> list[Lane]:
     # Consecutive lanes touch distinct users, so concurrent PATCHes rarely collide.
-    def body(index: int) -> dict[str, Any]:
-        return {
-            "schemas": [PATCH_SCHEMA],
-            "Operations": [{"op": "replace", "path": "displayName", "value": f"Renamed {index}"}],
-        }
-
-    return [
-        [_request("patch", "PATCH", f"/Users/{ids[i % len(ids)]}", body(i), (200, 204))]
-        for i in range(count)
-    ]
+    return [[patch_user(ids[i % len(ids)], i)] for i in range(count)]
 
 
 def sorted_pages(total: int, count: int, rng: random.Random) -> list[Lane]:

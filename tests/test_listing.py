@@ -16,8 +16,15 @@ from scim_server.config import Settings
 from scim_server.core.filters import compile_filter
 from scim_server.core.listing import MAX_PAGING_INTEGER
 from scim_server.models import GroupModel, UserModel
+from scim_server.storage.database import walks_whole_hinted_index
 from scim_server.web.app import create_app
-from tests.support.plans import crowd_another_tenant, explained_request, index_names, index_scans
+from tests.support.plans import (
+    crowd_another_tenant,
+    explained_request,
+    index_names,
+    index_scans,
+    sent_find,
+)
 from tests.support.scim import Scim, make_tenant, scim_error
 from tests.support.urns import ENTERPRISE, SEARCH
 from tests.support.urns import LIST_RESPONSE as LIST
@@ -479,6 +486,9 @@ async def test_an_unfiltered_page_reads_the_tenants_id_index_and_only_its_docume
     else:
         request = scim.get(page)
     plan = await explained_request(mongo_db, collection, request)
+    if await walks_whole_hinted_index(mongo_db):
+        assert "hint" not in sent_find(collection)  # see test_nothing_is_hinted_on_...
+        return
     winning = plan["queryPlanner"]["winningPlan"]
     # On MongoDB this index also yields the id order, so page 1 reads the page; SecantusDB
     # treats only an index led by the sort key as sorted, and sorts the tenant's documents.
@@ -501,9 +511,60 @@ async def test_a_filter_no_index_bounds_still_reads_only_its_tenants_users(
     await crowd_another_tenant(mongo_db)
     request = scim.get(f"/Users?count=2&filter={quote(text)}")
     plan = await explained_request(mongo_db, "users", request)
+    if await walks_whole_hinted_index(mongo_db):
+        assert "hint" not in sent_find("users")  # see test_nothing_is_hinted_on_...
+        return
     assert index_names(plan["queryPlanner"]["winningPlan"]) == [index]
     own = await mongo_db.users.count_documents({"tenant": "acme"})
     assert plan["executionStats"]["totalDocsExamined"] <= own
+
+
+@pytest.mark.parametrize(
+    ("text", "index"),
+    [
+        ('userName eq "BJensen"', "tenant_userName_unique"),
+        ('externalId eq "Ext-1"', "tenant_externalId"),
+        ('userName sw "bj"', "tenant_userName_unique"),
+        ('userName gt "b"', "tenant_userName_unique"),
+    ],
+)
+async def test_a_filter_an_index_bounds_is_left_to_the_planner_within_its_tenant(
+    scim: Scim, people: dict[str, Any], mongo_db: AsyncDatabase[Any], text: str, index: str
+) -> None:
+    """Equality and ranges are sent without a hint: every planner bounds them on the tenant's
+    index, and SecantusDB runs a hinted query as a walk of the whole index, every tenant's
+    entries (its explain still shows the bounded plan): bench/results/against_peer.md."""
+    await crowd_another_tenant(mongo_db)
+    plan = await explained_request(mongo_db, "users", scim.get(f"/Users?filter={quote(text)}"))
+    assert "hint" not in sent_find("users")
+    assert index_names(plan["queryPlanner"]["winningPlan"]) == [index]
+    own = await mongo_db.users.count_documents({"tenant": "acme"})
+    assert plan["executionStats"]["totalDocsExamined"] <= own
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "/Users?count=2",
+        "/Users?count=2&cursor=",
+        "/Users?sortBy=userName&count=2&startIndex=2",
+        "/Users?count=2&filter=" + quote('userName co "e"'),
+        "/Users?count=2&filter=" + quote('externalId ew "1"'),
+        "/Users?count=2&filter=" + quote("userName pr"),
+    ],
+)
+async def test_nothing_is_hinted_on_a_store_that_walks_the_whole_hinted_index(
+    scim: Scim, people: dict[str, Any], mongo_db: AsyncDatabase[Any], page: str
+) -> None:
+    """SecantusDB runs a hinted query as a walk of the whole index, every tenant's entries
+    (25 to 90 times its planner's own choice beside another tenant's 20,000 users), so there
+    the server hints nothing; MongoDB bounds a hint by the query, and gets the hints the
+    tests above pin."""
+    if not await walks_whole_hinted_index(mongo_db):
+        pytest.skip("this store bounds a hinted query by its conditions")
+    await crowd_another_tenant(mongo_db)
+    await explained_request(mongo_db, "users", scim.get(page))
+    assert "hint" not in sent_find("users")
 
 
 # --- values a database cannot hold ----------------------------------------------------------

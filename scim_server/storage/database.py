@@ -105,6 +105,17 @@ def tenant_index(collection: str, field: str) -> list[tuple[str, int]] | None:
     return None
 
 
+async def walks_whole_hinted_index(db: AsyncDatabase[Any]) -> bool:
+    """Whether the store runs a hinted query as a walk of the whole hinted index.
+
+    SecantusDB does (every tenant's entries, read and decoded, though ``explain()`` shows the
+    plan bounded by the query); MongoDB bounds a hinted index scan by the query, as it
+    would unhinted. SecantusDB names its own version in ``buildInfo``.
+    """
+    info = await db.command("buildInfo")
+    return "secantusVersion" in info
+
+
 INDEX_OPTIONS_CONFLICT = frozenset({85, 86})  # IndexOptionsConflict, IndexKeySpecsConflict
 
 
@@ -209,6 +220,10 @@ class Database:
 
     client: AsyncMongoClient[Document]
     db: AsyncDatabase[Document]
+    hints: bool = True
+    """Whether a query is hinted to the index that keeps it within its tenant, where the
+    planner might not pick it; off on a store that walks the whole hinted index instead
+    (``learn_store``), where the planner's own choice costs less."""
 
     @classmethod
     def connect(cls, uri: str, name: str) -> Database:
@@ -237,6 +252,10 @@ class Database:
     @property
     def tokens(self) -> AsyncCollection[Document]:
         return self.db["tokens"]
+
+    async def learn_store(self) -> None:
+        """Ask the store what it does with a hint (see ``hints``)."""
+        self.hints = not await walks_whole_hinted_index(self.db)
 
     async def ensure_indexes(self, journal_ttl_seconds: int = 7 * 24 * 3600) -> None:
         for collection, indexes in INDEXES.items():

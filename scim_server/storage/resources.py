@@ -95,17 +95,24 @@ def user_record(document: Document) -> UserRecord:
     )
 
 
-def _only_field(query: Mapping[str, Any]) -> str | None:
-    """The one field a query conditions, if it conditions exactly one (and no operator).
+BOUNDED = frozenset({"$eq", "$in", "$gt", "$gte", "$lt", "$lte"})
+"""Conditions any planner turns into bounds on the field's index: no hint needed."""
 
-    Its tenant-first index is the plan for it on MongoDB; SecantusDB plans a condition it
-    cannot turn into index bounds (``co``, ``ew``: a ``$regex``) as a scan of the whole
-    collection, every tenant's documents, unless that index is hinted.
+
+def _unbounded_field(query: Mapping[str, Any]) -> str | None:
+    """The one field a query conditions, if it is the only one and no index bounds it.
+
+    Such a condition (``co``, ``ew``: a ``$regex``; ``ne``; ``pr``) may be planned on MongoDB
+    on any tenant-first index, so the field's own is hinted. An equality or a range is left
+    to the planner, which bounds it on that index on every store.
     """
     if len(query) != 1:
         return None
-    (field,) = query
-    return None if field.startswith("$") else str(field)
+    ((field, condition),) = query.items()
+    if field.startswith("$"):
+        return None
+    bounded = not isinstance(condition, Mapping) or (bool(condition) and set(condition) <= BOUNDED)
+    return None if bounded else str(field)
 
 
 def _uniqueness(kind: ResourceKind) -> UniquenessException:
@@ -118,6 +125,7 @@ class ResourceRepository:
 
     def __init__(self, database: Database, kind: ResourceKind) -> None:
         self.kind = kind
+        self.database = database
         self.collection = database[kind.collection]
 
     async def insert(
@@ -237,15 +245,17 @@ class ResourceRepository:
         the tenant. ``in_sort_order`` picks the index on the first sort key, for a query
         no index of its own narrows (no filter, or only a cursor's keyset): the scan
         starts at the cursor, and MongoDB reads it in sort order (SecantusDB still sorts
-        what it reads). Otherwise a query on one field gets that field's index (see
-        ``_only_field``). Left to itself, a planner may pick any tenant-first index and
-        sort the whole tenant, or (SecantusDB, for a keyset's ``$or`` or a ``$regex``)
-        scan every tenant's documents. A hint never changes what a query matches.
+        what it reads). Otherwise a query on one field no index bounds gets that field's
+        index (see ``_unbounded_field``). Left to itself, a planner may pick any tenant-first
+        index and sort the whole tenant. A hint never changes what a query matches. On a
+        store that runs a hinted query as a walk of the whole index, every tenant's entries
+        (SecantusDB: ``Database.hints`` is off), nothing is hinted: its planner's own choice,
+        even a scan of the collection, reads less.
         """
         cursor = self.collection.find({**query, "tenant": tenant}, projection)
-        field = sort[0][0] if in_sort_order else _only_field(query)
+        field = sort[0][0] if in_sort_order else _unbounded_field(query)
         index = tenant_index(self.kind.collection, field) if field is not None else None
-        if index is not None:
+        if index is not None and self.database.hints:
             cursor = cursor.hint(index)
         return await cursor.sort(sort).skip(skip).limit(limit).to_list(None)
 

@@ -64,6 +64,7 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
         assert settings.mongodb_uri is not None
         database = Database.connect(settings.mongodb_uri, settings.database)
         await database.ensure_indexes(settings.journal_ttl_seconds)
+        await database.learn_store()
         tenants = TenantRepository(database)
         secret = (await database.server_secret("token-signing-secret", settings.token_secret)).value
         admin_token = await database.server_secret("admin-token", settings.admin_token)

@@ -69,6 +69,12 @@ async def explained_request(
     return explained
 
 
+def sent_find(collection: str) -> dict[str, Any]:
+    """The one ``find`` on ``collection`` the last ``explained_request`` recorded, as sent."""
+    (command,) = [command for command in FINDS.seen if command["find"] == collection]
+    return command
+
+
 def index_names(plan: Any) -> list[str]:
     """The indexes a plan scans, by name."""
     return [str(scan.get("indexName")) for scan in index_scans(plan)]

@@ -1,0 +1,274 @@
+"""This server against the peer, loaded by wrk: ``python -m bench.against_peer [--quick]``.
+
+``bench.run`` loads both with its Python load generator; here the load comes from outside,
+wrk (``bench/wrk.py``), whose own cost hardly counts. It starts a SecantusDB with this
+server on it (one worker, ``--rate-limit 0``) and the peer (``bench/peer.py``, scim2-server
+in memory), both holding the same users in no group, and runs each request shape on one
+and then on the other, so that each ratio compares two runs a moment apart:
+
+- ``GET /Users/{id}`` and ``filter=userName eq`` of random users;
+- ``PATCH`` replacing ``displayName``, all on one user, then each request on another user;
+- ``POST /Users`` with a fresh userName each, and ``POST /Bulk`` of 1,000 such creates.
+
+It prints and writes bench/results/against_peer.json and .md, and appends the ratios to
+history.jsonl (``"suite": "wrk"``). Nothing is asserted: it reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from bench import history, report, workload, wrk
+from bench.run import RESULTS
+from bench.seed import seed_tenant
+from bench.targets import Database, ForeignCpu, Peer, Server, http, settle
+
+DATABASE = "scim_bench_wrk"
+TENANT = "wrk"
+SUITE = "wrk"
+BULK_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Sizes:
+    users: int
+    seconds: float
+    bulk_seconds: float
+    connections: int
+
+    @classmethod
+    def for_mode(cls, quick: bool, connections: int) -> Sizes:
+        if quick:
+            return cls(users=1000, seconds=3, bulk_seconds=5, connections=connections)
+        return cls(users=10_000, seconds=10, bulk_seconds=15, connections=connections)
+
+
+@dataclass(frozen=True)
+class Compared:
+    """A request shape measured on both, and the least this server ÷ the peer should reach."""
+
+    key: str
+    title: str
+    target: float | None
+
+
+COMPARED = (
+    Compared("get", "GET /Users/{id}", 1.0),
+    Compared("filter", "GET /Users?filter=userName eq", 1.0),
+    Compared("patch_same", "PATCH /Users/{id}, every request to the same user", 0.5),
+    Compared("patch_many", "PATCH /Users/{id}, each request to another user", 0.5),
+    Compared("post", "POST /Users", 0.6),
+    Compared("bulk", f"POST /Bulk of {BULK_SIZE:,} creates (creates per second)", None),
+)
+BULK_TARGET = 5.0
+"""Creates per second through Bulk ÷ through single POSTs, on this server."""
+
+
+def shapes(ids: list[str], names: list[str]) -> dict[str, wrk.Shape]:
+    """The request shapes, written once for both: ids differ, userNames are the same."""
+    patch = workload.rename(wrk.UNIQUE)
+    bulk_names = [f"bulk{wrk.UNIQUE}x{i:04d}" for i in range(BULK_SIZE)]
+    return {
+        "get": wrk.Shape("get", "GET", f"/Users/{wrk.KEY}", tuple(ids)),
+        "filter": wrk.Shape(
+            "filter", "GET", "/Users?filter=" + quote(f'userName eq "{wrk.KEY}"'), tuple(names)
+        ),
+        "patch_same": wrk.Shape(
+            "patch_same", "PATCH", f"/Users/{wrk.KEY}", tuple(ids), patch, pick="first"
+        ),
+        "patch_many": wrk.Shape(
+            "patch_many", "PATCH", f"/Users/{wrk.KEY}", tuple(ids), patch, pick="cycle"
+        ),
+        "post": wrk.Shape("post", "POST", "/Users", body=workload.user_body(f"wrk{wrk.UNIQUE}")),
+        "bulk": wrk.Shape("bulk", "POST", "/Bulk", body=workload.bulk_body(bulk_names)),
+    }
+
+
+@dataclass
+class Side:
+    """One system under load: where to send, with which token, whose CPU to wait on."""
+
+    name: str
+    base_url: str
+    token: str
+    pids: list[int]
+    shapes: dict[str, wrk.Shape]
+
+
+def bulk_created(side: Side) -> int:
+    """Users whose userName starts with ``bulk``, as the system answers (-1: it cannot say)."""
+    query = quote('userName sw "bulk"')
+    status, body = http("GET", f"{side.base_url}/Users?count=0&filter={query}", side.token)
+    return int(body["totalResults"]) if status == 200 and isinstance(body, dict) else -1
+
+
+def measure(side: Side, key: str, sizes: Sizes, work: Path, run: str) -> dict[str, Any]:
+    bulk = key == "bulk"
+    others = ForeignCpu()
+    load = wrk.Load(
+        connections=1 if bulk else sizes.connections,
+        seconds=sizes.bulk_seconds if bulk else sizes.seconds,
+        run=f"{run}{side.name}",
+    )
+    result = wrk.measure(side.shapes[key], side.base_url, side.token, work, load)
+    result["foreign_cores"] = round(others.cores(), 3)
+    settle(side.pids)
+    if bulk:
+        result["creates_per_s"] = result["throughput"] * BULK_SIZE
+        result["users_created"] = bulk_created(side)
+        result["throughput"] = result["creates_per_s"]
+    print(
+        f"{side.name:6} {key:10} {result['throughput']:9.1f}/s  ok {result['ok']:6}"
+        f"  errors {result['errors']}  p50 {result['p50_ms']:.1f} ms  p99 {result['p99_ms']:.1f}"
+        f" ms  foreign cores {result['foreign_cores']:.2f}",
+        flush=True,
+    )
+    return result
+
+
+def compare(ours: Side, peer: Side, sizes: Sizes, work: Path) -> dict[str, Any]:
+    run = f"r{int(time.time())}"
+    figures: dict[str, Any] = {}
+    for compared in COMPARED:
+        server = measure(ours, compared.key, sizes, work, run)
+        other = measure(peer, compared.key, sizes, work, run)
+        ratio = server["throughput"] / other["throughput"] if other["throughput"] else None
+        figures[compared.key] = {"server": server, "peer": other, "ratio": ratio}
+    for name in ("server", "peer"):
+        post = figures["post"][name]["throughput"]
+        bulk = figures["bulk"][name]["throughput"]
+        figures["bulk"][f"{name}_bulk_vs_post"] = bulk / post if post else None
+    return figures
+
+
+def verdict(value: float | None, target: float | None, contended: bool) -> str:
+    if target is None or value is None:
+        return ""
+    text = "pass" if value >= target else "miss"
+    return f"{text} (contended)" if contended else text
+
+
+def _number(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def ratios(figures: dict[str, Any]) -> dict[str, float]:
+    """The figures kept in the history: each ratio to the peer, and Bulk ÷ single POSTs."""
+    kept = {f"peer_{c.key}": figures[c.key]["ratio"] for c in COMPARED}
+    kept["bulk_vs_post"] = figures["bulk"]["server_bulk_vs_post"]
+    return {key: value for key, value in kept.items() if value is not None}
+
+
+HISTORY_TITLES = {
+    **{f"peer_{c.key}": f"{c.title} ÷ peer" for c in COMPARED},
+    "bulk_vs_post": "Bulk creates ÷ single POSTs (this server)",
+}
+
+
+def markdown(results: dict[str, Any], out: Path) -> str:
+    figures, sizes, machine = results["figures"], results["config"], results["machine"]
+    rows = []
+    for compared in COMPARED:
+        row = figures[compared.key]
+        server, peer = row["server"], row["peer"]
+        contended = max(server["foreign_cores"], peer["foreign_cores"]) >= report.CONTENDED
+        rows.append(
+            f"| {compared.title} | {_number(server['throughput'], 0)} | "
+            f"{_number(server['p50_ms'], 1)} / {_number(server['p99_ms'], 1)} | "
+            f"{server['errors']} | {_number(peer['throughput'], 0)} | "
+            f"{_number(peer['p50_ms'], 1)} / {_number(peer['p99_ms'], 1)} | {peer['errors']} | "
+            f"{_number(row['ratio'])} | "
+            f"{'-' if compared.target is None else f'≥ {compared.target}'} | "
+            f"{verdict(row['ratio'], compared.target, contended)} | "
+            f"{server['foreign_cores']:.2f} / {peer['foreign_cores']:.2f} |"
+        )
+    bulk = figures["bulk"]
+    bulk_ratio = bulk["server_bulk_vs_post"]
+    bulk_contended = any(
+        figures[key]["server"]["foreign_cores"] >= report.CONTENDED for key in ("post", "bulk")
+    )
+    bulk_verdict = verdict(bulk_ratio, BULK_TARGET, bulk_contended)
+    return "\n".join(
+        [
+            "# This server against the peer, loaded by wrk",
+            "",
+            f"{results['date']}, {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, "
+            f"commit {machine.get('commit', '?')}, "
+            f"`python -m bench.against_peer{' --quick' if sizes['quick'] else ''}`.",
+            "",
+            f"wrk, one thread, {sizes['connections']} connections ({sizes['seconds']:.0f} s "
+            f"per request shape; Bulk: 1 connection, {sizes['bulk_seconds']:.0f} s), first "
+            f"against this server (one worker, SecantusDB, journaled writes), then against "
+            f"the peer (scim2-server in memory). Both hold the same {sizes['users']:,} users "
+            "in no group. Throughput is successful requests per second (Bulk: users created "
+            "per second); latencies p50 / p99 in ms; errors are answers of 400 and above, "
+            "and socket errors; `foreign cores` is the CPU other processes of the machine "
+            "took meanwhile (this server / the peer).",
+            "",
+            "| request | server /s | server p50 / p99 | errors | peer /s | peer p50 / p99 "
+            "| errors | ratio | target | verdict | foreign cores |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|",
+            *rows,
+            "",
+            f"Bulk of {BULK_SIZE:,} creates ÷ single POSTs, in creates per second: "
+            f"{_number(bulk_ratio)} on this server (target ≥ {BULK_TARGET:.0f}: "
+            f"**{bulk_verdict or 'n/a'}**), {_number(bulk['peer_bulk_vs_post'])} on the peer. "
+            f"Users created by Bulk, counted afterwards: {bulk['server']['users_created']:,} "
+            f"on this server, {bulk['peer']['users_created']:,} on the peer (-1: not counted).",
+            "",
+            *history.table(out, SUITE, sizes["quick"], HISTORY_TITLES),
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.against_peer", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer users, shorter runs")
+    parser.add_argument("--connections", type=int, default=16, help="wrk's connections")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    args = parser.parse_args(argv)
+    sizes = Sizes.for_mode(args.quick, args.connections)
+    wrk.executable()  # fails early, saying how to install it
+    with tempfile.TemporaryDirectory(prefix="scim-bench-wrk-") as tmp:
+        work = Path(tmp)
+        db = Database(work / "db")
+        db.start()
+        server = Server(db.uri, DATABASE, work / "server.log")
+        peer = Peer(work / "peer.json", work / "peer.log", sizes.users, {})
+        try:
+            server.start()
+            base_url, token = server.create_tenant(TENANT)
+            seeded = seed_tenant(db.uri, DATABASE, TENANT, sizes.users, {})
+            peer.start()
+            ours = Side(
+                "server",
+                base_url,
+                token,
+                [server.pid, db.pid],
+                shapes(seeded.users, seeded.user_names),
+            )
+            theirs = Side(
+                "peer",
+                peer.base_url,
+                peer.token,
+                [peer.pid],
+                shapes(peer.seeded["users"], peer.seeded["userNames"]),
+            )
+            figures = compare(ours, theirs, sizes, work)
+        finally:
+            peer.stop()
+            server.stop()
+            db.stop()
+    run = history.results(args.quick, sizes, figures=figures)
+    history.publish(args.out, "against_peer", SUITE, run, ratios(figures), markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
