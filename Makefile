@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: serve test lint bench conformance clean browser wrk
+.PHONY: serve test lint bench conformance clean system-packages
 
 # What serving needs: the runtime dependencies, the embedded store, and the idp-sim and
 # scim-conformance commands (faker); none of the test, lint or benchmark tools.
@@ -28,32 +28,27 @@ serve: $(BIN)/.installed-serve
 # keeps the long supervision tests from all landing at the end of one worker.
 TEST_WORKERS ?= 3
 
-test: $(BIN)/.installed browser
+test: $(BIN)/.installed system-packages
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
-# The real-browser SSO tests drive Debian's Chromium (never a downloaded one): install it once.
-browser:
-	@command -v chromium >/dev/null || { \
+# The real-browser SSO tests drive Debian's Chromium and the benchmark's outside load generator is
+# Debian's wrk (never downloaded builds): both are installed once, when one is missing.
+SYSTEM_PACKAGES := chromium chromium-driver fonts-liberation wrk
+
+system-packages:
+	@{ command -v chromium && command -v wrk; } >/dev/null || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			chromium chromium-driver fonts-liberation; }
+			$(SYSTEM_PACKAGES); \
+	} || { echo "needs Debian's $(SYSTEM_PACKAGES): apt-get install them" >&2; exit 1; }
 
 # The benchmark suite (bench/README.md): make bench, or make bench BENCH_ARGS=--quick
-bench: $(BIN)/.installed wrk
+bench: $(BIN)/.installed system-packages
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.against_peer $(filter --quick,$(BENCH_ARGS))
 	$(BIN)/python -m bench.tenants $(filter --quick,$(BENCH_ARGS))
 	$(BIN)/python -m bench.stall $(filter --quick,$(BENCH_ARGS))
-
-# The outside load generator of bench.against_peer: Debian's wrk, installed once when missing.
-wrk:
-	@command -v wrk >/dev/null || { \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && \
-		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; \
-	} || { echo "make bench needs wrk: install Debian's wrk package (apt-get install wrk)" >&2; \
-		exit 1; }
 
 # Our server on a throwaway embedded store, two tenants, every conformance suite; writes
 # conformance-report.html/.xml/.json here. CONFORMANCE_ARGS e.g. --large, --suite flows.
