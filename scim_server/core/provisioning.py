@@ -26,6 +26,7 @@ from scim_server.storage.database import Database
 from scim_server.storage.memberships import MembershipRepository
 from scim_server.storage.resources import ResourceRepository
 from scim_server.storage.seats import SeatCounter
+from scim_server.storage.tenants import TenantRepository
 
 
 class Provisioning:
@@ -56,6 +57,7 @@ class Provisioning:
             self.memberships,
             self.renderer,
             self.seats,
+            TenantRepository(database),
             patch_max_operations=patch_max_operations,
         )
         self.get = self.queries.get

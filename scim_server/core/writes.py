@@ -14,11 +14,11 @@ import asyncio
 import random
 import uuid
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from scim2_models import (
@@ -26,6 +26,7 @@ from scim2_models import (
     InvalidValueException,
     MutabilityException,
     Resource,
+    UniquenessException,
 )
 
 from scim_server.core.errors import (
@@ -46,8 +47,10 @@ from scim_server.models import GROUPS, USERS, ResourceKind
 from scim_server.storage.documents import StoredForm, StoredResource, stored_form
 from scim_server.storage.memberships import MembershipRepository
 from scim_server.storage.resources import NewResource, ResourceRepository
+from scim_server.storage.tenants import TenantRepository
 
 Payload = dict[str, Any]
+Written = TypeVar("Written")
 
 MAX_WRITE_ATTEMPTS = 20
 """Optimistic-concurrency retries before a PATCH gives up (each retry re-reads and re-applies)."""
@@ -62,10 +65,12 @@ class Writes:
         memberships: MembershipRepository,
         renderer: Renderer,
         seats: Seats,
+        tenants: TenantRepository,
         *,
         patch_max_operations: int,
     ) -> None:
         self.repositories = repositories
+        self.tenants = tenants
         self.memberships = memberships
         self.members = Members(repositories, memberships)
         self.renderer = renderer
@@ -93,21 +98,19 @@ class Writes:
         state = await _new_state(kind, body)
         members = await self.members.check(scope, None, declared_members(kind, body))
 
-        async def insert() -> StoredResource:
-            """An insert in the shape ``Seats.around`` wraps: it lands, or it raises."""
-            # Adding the members bumps the version after they land (storage/memberships.py),
-            # so the group starts one below: complete, it is at version 1 like any new resource.
-            return await self.repositories[kind.name].insert(
-                scope.tenant,
-                str(uuid.uuid4()),
-                state.form,
-                state.password_hash,
-                datetime.now(UTC),
-                version=0 if members else 1,
-            )
-
+        # Adding the members bumps the version after they land (storage/memberships.py),
+        # so the group starts one below: complete, it is at version 1 like any new resource.
+        insert = partial(
+            self.repositories[kind.name].insert,
+            scope.tenant,
+            str(uuid.uuid4()),
+            state.form,
+            state.password_hash,
+            datetime.now(UTC),
+            version=0 if members else 1,
+        )
         seats = _seats_taken(kind, None, state.attributes)
-        stored = await self.seats.around(scope.tenant, seats, insert)
+        stored = await self._unique_or_shared(kind, scope.tenant, seats, insert)
         if members:
             stored = await self.memberships.add(scope.tenant, stored.id, members) or stored
         # Rendered from what was just written: a new resource is only related to the
@@ -300,7 +303,7 @@ class Writes:
                     in_no_group=renamed and not stored.member_of,
                 )
                 seats = _seats_taken(kind, stored.attributes, state.attributes)
-                written = await self.seats.around(scope.tenant, seats, write)
+                written = await self._unique_or_shared(kind, scope.tenant, seats, write)
                 if written is not None:
                     if renamed and stored.member_of:
                         await self.memberships.rename_member(
@@ -312,6 +315,27 @@ class Writes:
                 # Another process won this round: back off a little, with jitter, and retry.
                 await _back_off(attempt)
         raise TooManyConcurrentChanges(detail="too many concurrent changes to this resource")
+
+    async def _unique_or_shared(
+        self,
+        kind: ResourceKind,
+        tenant: str,
+        seats: int,
+        write: Callable[..., Awaitable[Written]],
+    ) -> Written:
+        """``write`` a resource inside its seat reservation, under its unique name; in a
+        tenant that lets groups share displayNames, a group the unique index refused is
+        written again, sharing its name (``write`` takes ``shared_name``).
+
+        The tenant's setting is only read when the name is taken, so that a write costs no
+        command more for it.
+        """
+        try:
+            return await self.seats.around(tenant, seats, partial(write, shared_name=False))
+        except UniquenessException:
+            if kind is not GROUPS or not await self.tenants.duplicate_group_names(tenant):
+                raise
+        return await self.seats.around(tenant, seats, partial(write, shared_name=True))
 
     async def delete(
         self,

@@ -19,6 +19,7 @@ from scim2_models import UniquenessException
 
 from scim_server.models import EXTENSION_KEYS, ResourceKind
 from scim_server.storage.database import (
+    SHARED_NAME,
     Database,
     Document,
     tenant_index,
@@ -108,8 +109,14 @@ def _only_field(query: Mapping[str, Any]) -> str | None:
     return None if field.startswith("$") else str(field)
 
 
+_UNIQUE_NAME = {"User": "userName", "Group": "displayName"}
+"""The attribute each resource type's unique index holds unique within a tenant."""
+
+
 def _uniqueness(kind: ResourceKind) -> UniquenessException:
-    return UniquenessException(detail=f"a {kind.name} with the same userName already exists")
+    return UniquenessException(
+        detail=f"a {kind.name} with the same {_UNIQUE_NAME[kind.name]} already exists"
+    )
 
 
 @translate_driver_errors
@@ -129,9 +136,15 @@ class ResourceRepository:
         now: datetime,
         *,
         version: int = 1,
+        shared_name: bool = False,
     ) -> StoredResource:
-        """Store a new resource, created ``now`` at ``version``; answers it as stored."""
+        """Store a new resource, created ``now`` at ``version``; answers it as stored.
+
+        ``shared_name`` lets a group share its displayName with others (``SHARED_NAME``).
+        """
         document = new_document(tenant, resource_id, form, password_hash, now, version)
+        if shared_name:
+            document[SHARED_NAME] = resource_id
         try:
             await self.collection.insert_one(document)
         except DuplicateKeyError:
@@ -190,23 +203,26 @@ class ResourceRepository:
         now: datetime,
         *,
         in_no_group: bool = False,
+        shared_name: bool = False,
     ) -> StoredResource | None:
         """Store the new state and bump the version, if the stored version is the one read.
 
         Answers the resource as written, or None when it is gone or was changed by someone
         else since it was read (the caller decides whether to retry or to answer 412).
         ``in_no_group`` also requires the member-of hint to still say what ``stored`` read:
-        in no group (see ``MembershipRepository.rename_member``). A plain conditional
+        in no group (see ``MembershipRepository.rename_member``). ``shared_name`` lets a
+        group share its new displayName with others, as ``insert``'s does. A plain conditional
         ``update_one`` on ``_id`` is the one shape every MongoDB, SecantusDB included, runs
         on an index. (Membership changes bump a group's version in ``MembershipRepository``.)
         """
         query: Document = {"_id": stored.id, "tenant": tenant, "meta.version": stored.version}
         if in_no_group:
             query[MEMBER_OF] = {"$not": {"$gt": 0}}
+        changes = changed_fields(form, password_hash)
+        if shared_name:
+            changes[SHARED_NAME] = stored.id
         try:
-            result = await self.collection.update_one(
-                query, new_version(now, changed_fields(form, password_hash))
-            )
+            result = await self.collection.update_one(query, new_version(now, changes))
         except DuplicateKeyError:
             raise _uniqueness(self.kind) from None
         return rewritten(stored, form, password_hash, now) if result.matched_count == 1 else None
