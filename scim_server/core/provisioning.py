@@ -50,7 +50,11 @@ class Provisioning:
         )
         self.seats = Seats(SeatCounter(database))
         self.queries = Queries(
-            self.repositories, self.renderer, max_results=max_results, cursors=cursors
+            self.repositories,
+            self.memberships,
+            self.renderer,
+            max_results=max_results,
+            cursors=cursors,
         )
         self.writes = Writes(
             self.repositories,
