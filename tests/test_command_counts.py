@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 from scim_server.config import Settings
 from tests.support.commands import Commands
 from tests.support.scim import ADMIN, Scim, make_tenant
-from tests.support.urns import BULK_REQUEST, GROUP, PATCH_OP, USER
+from tests.support.urns import BULK_REQUEST, ENTERPRISE, GROUP, PATCH_OP, USER
 
 COUNTED = frozenset({"users", "groups", "memberships", "seats", "tenants", "rate_limits"})
 
@@ -193,6 +193,27 @@ async def test_deleting_a_user_costs_four_commands(scim: Scim, commands: Command
     it may leave (looked up whatever the member-of hint says: see storage/memberships.py)."""
     path = await _user_in_no_group(scim)
     assert await commands.of(scim.delete(path)) == {"find": 3, "delete": 1}
+
+
+async def test_a_manager_costs_one_command_to_assign_and_one_to_clear_when_it_is_deleted(
+    scim: Scim, commands: Commands
+) -> None:
+    """Naming a new manager first sets the manager's hint (one update); deleting a user the
+    hint marks clears it on the users it managed (one update). A user no one was given as
+    manager costs its deletion nothing more (above)."""
+    boss = await scim.create_user("boss")
+    ada = await scim.create_user("ada")
+    assign = {"op": "add", "path": f"{ENTERPRISE}:manager", "value": {"value": boss["id"]}}
+    body = {"schemas": [PATCH_OP], "Operations": [assign]}
+    assert await commands.of(scim.patch(f"/Users/{ada['id']}", json=body)) == {
+        "find": 1,
+        "update": 2,
+    }
+    assert await commands.of(scim.delete(f"/Users/{boss['id']}")) == {
+        "find": 3,
+        "delete": 1,
+        "update": 1,
+    }
 
 
 async def test_each_group_operation_costs_the_commands_it_always_did(

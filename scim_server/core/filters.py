@@ -449,7 +449,42 @@ class _Compiler(FilterVisitor[Query]):
                 return None
             attr_path = AttrPath(outer.attr, attr_path.attr, outer.uri)
         resolve = self.filter.resolve_comparison if comparison else self.filter.resolve
-        return cast(AttributeBinding | None, resolve(attr_path, strict=self.strict))
+        try:
+            return cast(AttributeBinding | None, resolve(attr_path, strict=self.strict))
+        except InvalidFilterException:
+            binding = self._in_extension(attr_path, comparison=comparison)
+            if binding is None:
+                raise
+            return binding
+
+    def _in_extension(self, attr_path: AttrPath, *, comparison: bool) -> AttributeBinding | None:
+        """An attribute named without its URN, bound in the one extension that declares it.
+
+        A dialect rule for Microsoft Entra, whose reference check is ``id eq "<user>" and
+        manager eq "<manager>"``: ``manager`` is the enterprise extension's. A name that is
+        neither a core attribute nor an extension's stays unknown.
+        """
+        if attr_path.uri is not None or self.within is not None:
+            return None
+        resolve = self.filter.resolve_comparison if comparison else self.filter.resolve
+        for urn in self.filter.model.get_extension_models():
+            qualified = AttrPath(attr_path.attr, attr_path.sub_attr, urn)
+            try:
+                return cast(AttributeBinding | None, resolve(qualified, strict=True))
+            except InvalidFilterException:
+                continue
+        return None
+
+    def _implied_value(self, attr_path: AttrPath, binding: AttributeBinding) -> AttributeBinding:
+        """A comparison on a single-valued complex attribute that has a ``value``, such as
+        ``manager eq "<id>"`` (Entra's shorthand), compares that ``value``."""
+        if binding.is_multivalued or not _is_complex(binding):
+            return binding
+        if "value" not in cast(type[BaseModel], binding.target_type).model_fields:
+            return binding
+        extension, _ = _schema_path(binding)
+        qualified = AttrPath(attr_path.attr, "value", extension or attr_path.uri)
+        return cast(AttributeBinding, self.filter.resolve_comparison(qualified, strict=True))
 
     def _field(self, binding: AttributeBinding) -> str:
         field = stored_field(binding)
@@ -476,6 +511,8 @@ class _Compiler(FilterVisitor[Query]):
         members_path = self._members_path(binding)
         if members_path is not None:
             return _member_condition(members_path, node.op, node.value)
+        if self.within is None:
+            binding = self._implied_value(node.attr_path, binding)
         if _is_complex(binding):
             raise InvalidFilterException(
                 detail=f"the complex attribute '{node.attr_path}' cannot be compared"

@@ -43,7 +43,7 @@ from scim_server.core.queries import ALL_ATTRIBUTES, Answer
 from scim_server.core.rendering import Renderer, to_payload
 from scim_server.core.scope import Scope
 from scim_server.core.seats import Seats, holds_seat, seat_change
-from scim_server.models import GROUPS, USERS, ResourceKind
+from scim_server.models import GROUPS, USERS, EnterpriseUser, ResourceKind
 from scim_server.storage.documents import StoredForm, StoredResource, stored_form
 from scim_server.storage.memberships import MembershipRepository
 from scim_server.storage.resources import NewResource, ResourceRepository
@@ -110,6 +110,7 @@ class Writes:
             version=0 if members else 1,
         )
         seats = _seats_taken(kind, None, state.attributes)
+        await self._mark_managers(kind, scope.tenant, [(None, state.attributes)])
         stored = await self._unique_or_shared(kind, scope.tenant, seats, insert)
         if members:
             stored = await self.memberships.add(scope.tenant, stored.id, members) or stored
@@ -146,6 +147,8 @@ class Writes:
             reservation = await self.seats.reserve(scope.tenant, len(seated)) if seated else None
             refused = seated[reservation.granted :] if reservation is not None else []
             going = sorted(set(waiting) - set(refused))
+            news = [(None, states[position].attributes) for position in going]
+            await self._mark_managers(USERS, scope.tenant, news)
             stored = await self.repositories[USERS.name].insert_many(
                 scope.tenant,
                 [_new_resource(states[position]) for position in going],
@@ -303,6 +306,9 @@ class Writes:
                     in_no_group=renamed and not stored.member_of,
                 )
                 seats = _seats_taken(kind, stored.attributes, state.attributes)
+                await self._mark_managers(
+                    kind, scope.tenant, [(stored.attributes, state.attributes)]
+                )
                 written = await self._unique_or_shared(kind, scope.tenant, seats, write)
                 if written is not None:
                     if renamed and stored.member_of:
@@ -337,6 +343,27 @@ class Writes:
                 raise
         return await self.seats.around(tenant, seats, partial(write, shared_name=True))
 
+    async def _mark_managers(
+        self,
+        kind: ResourceKind,
+        tenant: str,
+        changes: Sequence[tuple[Mapping[str, Any] | None, Mapping[str, Any]]],
+    ) -> None:
+        """Before users are written naming a new ``manager``, hint that those managers manage.
+
+        Each change is a user's attributes before (None for a new user) and after. One
+        command for them all, and none when no manager changes. See ``delete`` for why the
+        hint must land first.
+        """
+        if kind is not USERS:
+            return
+        managers = [
+            manager
+            for before, after in changes
+            if (manager := _manager(after)) and manager != _manager(before)
+        ]
+        await self.repositories[USERS.name].mark_managers(tenant, managers)
+
     async def delete(
         self,
         kind: ResourceKind,
@@ -348,6 +375,13 @@ class Writes:
 
         A PATCH landing between the read and the delete changes the version: the
         delete then misses and reads again, as ``_rewrite`` does.
+
+        A deleted user leaves no user naming it as ``manager``: once it is gone, the users
+        naming it lose their manager. That costs nothing for a user no one was given as
+        manager (the hint ``_mark_managers`` sets, read with the user): the delete then
+        requires the hint still unset, so a manager assigned meanwhile, whose hint landed
+        before its reference, makes it miss, read again and clear. A reference written after
+        the clearing named a user already gone, as a reference to an unknown id does.
         """
         repository = self.repositories[kind.name]
         async with self._writing(kind, scope.tenant, resource_id):
@@ -356,7 +390,13 @@ class Writes:
                 if stored is None:
                     raise resource_not_found(kind.endpoint, resource_id)
                 expected = preconditions.expected_version(stored.version)
-                write = partial(repository.delete, scope.tenant, resource_id, stored.version)
+                write = partial(
+                    repository.delete,
+                    scope.tenant,
+                    resource_id,
+                    stored.version,
+                    manages_nobody=kind is USERS and not stored.manages,
+                )
                 if await self.seats.around(
                     scope.tenant, _seats_taken(kind, stored.attributes, None), write
                 ):
@@ -364,6 +404,8 @@ class Writes:
                     await self.memberships.forget(
                         scope.tenant, resource_id, is_group=kind is GROUPS
                     )
+                    if kind is USERS and stored.manages:
+                        await repository.clear_manager(scope.tenant, resource_id, datetime.now(UTC))
                     return
                 if expected is not None:
                     raise resource_changed()
@@ -374,6 +416,14 @@ class Writes:
 async def _back_off(attempt: int) -> None:
     """A short, jittered, growing pause before an optimistic write's next round."""
     await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+
+
+def _manager(attributes: Mapping[str, Any] | None) -> str | None:
+    """The id a user's attributes name as its enterprise ``manager``, if any."""
+    extension = (attributes or {}).get(str(EnterpriseUser.__schema__)) or {}
+    manager = extension.get("manager") or {}
+    value = manager.get("value") if isinstance(manager, Mapping) else None
+    return value if isinstance(value, str) and value else None
 
 
 def _seats_taken(

@@ -35,11 +35,18 @@ from pymongo.errors import (
 )
 
 from scim_server import metrics
+from scim_server.models import EnterpriseUser, storage_key
 from scim_server.storage.errors import StorageError, StorageUnavailable, WriteRefused
 
 Document = dict[str, Any]
 
 log = logging.getLogger(__name__)
+
+ENTERPRISE_FIELD = storage_key(str(EnterpriseUser.__schema__))
+"""The field a user's enterprise extension is stored under, in ``r`` and in ``c``."""
+
+MANAGER_VALUE = f"c.{ENTERPRISE_FIELD}.manager.value"
+"""The stored field of a user's enterprise ``manager.value`` (caseExact: as sent)."""
 
 SHARED_NAME = "sn"
 """A group's own id, on a group allowed to share its displayName (see ``INDEXES``)."""
@@ -62,6 +69,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("tenant", ASCENDING), ("_id", ASCENDING)], name="tenant_id"),
         # Counts the users holding a seat, when seats are recounted.
         IndexModel([("tenant", ASCENDING), ("c.active", ASCENDING)], name="tenant_active"),
+        # The users a deleted user managed, whose manager is then cleared (and Entra's
+        # ``manager eq`` reference check).
+        IndexModel([("tenant", ASCENDING), (MANAGER_VALUE, ASCENDING)], name="tenant_manager"),
     ],
     "groups": [
         # displayName is unique per tenant, compared case-insensitively (on ``c``). A group a

@@ -79,6 +79,8 @@ def stored_attributes(kind: ResourceKind, payload: Payload) -> tuple[Payload, Pa
 
 
 MEMBER_OF = "gm"
+MANAGES = "mr"
+"""On a user: ``True`` once some user was given it as ``manager`` (a hint, never cleared)."""
 NAME_FIELDS = {"r.displayName": 1, "r.userName": 1}
 """The projection that reads what ``resource_name`` needs."""
 
@@ -114,6 +116,8 @@ class StoredResource:
     """The hash of the password last set, if any (never the password)."""
     member_of: bool
     """Whether it may be a direct member of some group; False spares looking up its groups."""
+    manages: bool = False
+    """Whether it may be some user's ``manager``; False spares clearing that when it goes."""
 
     @property
     def name(self) -> str | None:
@@ -154,6 +158,7 @@ def stored_resource(document: Mapping[str, Any]) -> StoredResource:
         attributes=_scim_attributes(document.get("r", {})),
         password_hash=document.get("pw"),
         member_of=member_of_hint(document),
+        manages=bool(document.get(MANAGES, False)),
     )
 
 

@@ -19,6 +19,8 @@ from scim2_models import UniquenessException
 
 from scim_server.models import EXTENSION_KEYS, ResourceKind
 from scim_server.storage.database import (
+    ENTERPRISE_FIELD,
+    MANAGER_VALUE,
     SHARED_NAME,
     Database,
     Document,
@@ -26,6 +28,7 @@ from scim_server.storage.database import (
     translate_driver_errors,
 )
 from scim_server.storage.documents import (
+    MANAGES,
     MEMBER_OF,
     NAME_FIELDS,
     StoredForm,
@@ -185,7 +188,12 @@ class ResourceRepository:
         """The resource of that id, or None; ``attributes`` reads only those (top-level) ones."""
         projection = None
         if attributes is not None:
-            projection = {"meta": 1, MEMBER_OF: 1, **{f"r.{name}": 1 for name in attributes}}
+            projection = {
+                "meta": 1,
+                MEMBER_OF: 1,
+                MANAGES: 1,
+                **{f"r.{name}": 1 for name in attributes},
+            }
         document = await self.get(tenant, resource_id, projection)
         return None if document is None else stored_resource(document)
 
@@ -227,14 +235,51 @@ class ResourceRepository:
             raise _uniqueness(self.kind) from None
         return rewritten(stored, form, password_hash, now) if result.matched_count == 1 else None
 
-    async def delete(self, tenant: str, resource_id: str, expected_version: int) -> bool:
+    async def delete(
+        self,
+        tenant: str,
+        resource_id: str,
+        expected_version: int,
+        *,
+        manages_nobody: bool = False,
+    ) -> bool:
         """Delete the resource if the stored version is still the expected one; whether it went.
 
+        ``manages_nobody`` also requires the manager hint to be still unset, as the caller
+        read it: a user made someone's manager meanwhile makes the delete miss, and the
+        caller reads it again and then clears the reference (``clear_manager``).
         ``MembershipRepository.forget`` runs after it (see storage/memberships.py).
         """
-        query = {"_id": resource_id, "tenant": tenant, "meta.version": expected_version}
+        query: Document = {"_id": resource_id, "tenant": tenant, "meta.version": expected_version}
+        if manages_nobody:
+            query[MANAGES] = {"$ne": True}
         result = await self.collection.delete_one(query)
         return result.deleted_count == 1
+
+    async def mark_managers(self, tenant: str, user_ids: Iterable[str]) -> None:
+        """Set the manager hint on these users, before any user names one as its manager.
+
+        The hint is never cleared: it may say a user manages someone when it no longer
+        does (which costs its deletion one ``clear_manager``), never the reverse.
+        """
+        wanted = sorted(set(user_ids))
+        if len(wanted) == 1:
+            await self.collection.update_one(
+                {"_id": wanted[0], "tenant": tenant}, {"$set": {MANAGES: True}}
+            )
+        elif wanted:
+            await self.collection.update_many(
+                {"_id": {"$in": wanted}, "tenant": tenant}, {"$set": {MANAGES: True}}
+            )
+
+    async def clear_manager(self, tenant: str, manager_id: str, now: datetime) -> None:
+        """Remove ``manager`` from every user of the tenant whose manager was this one,
+        each at a new version (on the ``(tenant, manager.value)`` index)."""
+        manager = f"{ENTERPRISE_FIELD}.manager"
+        await self.collection.update_many(
+            {"tenant": tenant, MANAGER_VALUE: manager_id},
+            {**new_version(now), "$unset": {f"r.{manager}": "", f"c.{manager}": ""}},
+        )
 
     async def find(
         self,
