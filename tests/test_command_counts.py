@@ -254,3 +254,16 @@ async def test_the_rate_limiter_adds_at_most_one_command_to_a_request(
         "update": 1,
         "findAndModify": 1,
     }
+
+
+async def test_listing_the_groups_of_a_member_costs_the_relation_and_the_groups(
+    scim: Scim, commands: Commands
+) -> None:
+    """``members[value eq]``: one find of the member's groups on the relation, one of those
+    groups by id; the page is not full, so no count (members not asked for: not read)."""
+    user = await scim.create_user("ada")
+    for name in ("eng", "ops", "all"):
+        await scim.create_group(name, [user["id"]])
+    await scim.create_group("other")
+    query = {"filter": f'members[value eq "{user["id"]}"]', "excludedAttributes": "members"}
+    assert await commands.of(scim.get("/Groups", params=query)) == {"find": 2}
