@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.support.scim import Scim
-from tests.support.urns import ENTERPRISE, PATCH_OP, USER
+from tests.support.urns import ENTERPRISE, PATCH_OP, SEARCH, USER
 
 
 def _patch(*operations: dict[str, Any]) -> dict[str, Any]:
@@ -196,3 +196,13 @@ async def test_managers_assigned_while_they_are_deleted_succeed_and_name_them_at
                 None,
                 {"value": boss["id"]},
             )
+
+
+async def test_the_root_search_finds_users_by_entras_manager_shorthand_too(
+    scim: Scim, boss: dict[str, Any]
+) -> None:
+    ada = await _with_manager(scim, "ada", boss["id"])
+    body = {"schemas": [SEARCH], "filter": f'manager eq "{boss["id"]}"'}
+    response = await scim.post("/.search", body)
+    assert response.status == 200, await response.text()
+    assert [found["id"] for found in (await response.json())["Resources"]] == [ada["id"]]

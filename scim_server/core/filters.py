@@ -450,12 +450,12 @@ class _Compiler(FilterVisitor[Query]):
             attr_path = AttrPath(outer.attr, attr_path.attr, outer.uri)
         resolve = self.filter.resolve_comparison if comparison else self.filter.resolve
         try:
-            return cast(AttributeBinding | None, resolve(attr_path, strict=self.strict))
+            binding = cast(AttributeBinding | None, resolve(attr_path, strict=self.strict))
         except InvalidFilterException:
             binding = self._in_extension(attr_path, comparison=comparison)
             if binding is None:
                 raise
-            return binding
+        return binding or self._in_extension(attr_path, comparison=comparison)
 
     def _in_extension(self, attr_path: AttrPath, *, comparison: bool) -> AttributeBinding | None:
         """An attribute named without its URN, bound in the one extension that declares it.
