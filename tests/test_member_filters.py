@@ -113,6 +113,9 @@ async def test_a_member_of_many_groups_is_found_in_every_one(scim: Scim) -> None
         ('members.value co "x"', "co"),
         ("members pr", "members"),
         ('members[value eq "a" and type eq "User"]', "members.type"),
+        ('members[value eq "a" and value eq "b"]', "and"),
+        ('members[not (value eq "a")]', "not"),
+        ('members.value eq "\\ud800"', "Unicode"),  # a lone surrogate no stored id holds
     ],
 )
 async def test_a_members_condition_the_relation_cannot_answer_is_400_naming_it(

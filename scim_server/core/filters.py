@@ -178,6 +178,8 @@ def _member_condition(path: str, op: CompareOperator, value: Any) -> Query:
         raise InvalidFilterException(
             detail=f"members.value cannot be compared with '{op.value}': {_MEMBERS_SUPPORTED}"
         )
+    if not is_unicode_text(value):
+        raise InvalidFilterException(detail=f"the value {value!r} is not Unicode text")
     return {"_id": {"$in": GroupsOf(value)}}
 
 
