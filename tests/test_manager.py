@@ -206,3 +206,19 @@ async def test_the_root_search_finds_users_by_entras_manager_shorthand_too(
     response = await scim.post("/.search", body)
     assert response.status == 200, await response.text()
     assert [found["id"] for found in (await response.json())["Resources"]] == [ada["id"]]
+
+
+async def test_a_conditional_delete_of_a_manager_being_assigned_is_never_412(scim: Scim) -> None:
+    """Naming a user as manager does not change it (its version stays): a DELETE with
+    ``If-Match`` of its version succeeds, however the assignments interleave with it."""
+    for round_number in range(10):
+        boss = await scim.create_user(f"boss{round_number}")
+        reports = [await scim.create_user(f"r{round_number}-{n}") for n in range(6)]
+        assign = {"op": "add", "path": "manager", "value": boss["id"]}
+        if_match = {"If-Match": boss["meta"]["version"]}
+        answers = await asyncio.gather(
+            *(scim.patch(f"/Users/{report['id']}", _patch(assign)) for report in reports[:3]),
+            scim.delete(f"/Users/{boss['id']}", headers=if_match),
+            *(scim.patch(f"/Users/{report['id']}", _patch(assign)) for report in reports[3:]),
+        )
+        assert [answer.status for answer in answers] == [200] * 3 + [204] + [200] * 3

@@ -390,12 +390,13 @@ class Writes:
                 if stored is None:
                     raise resource_not_found(kind.endpoint, resource_id)
                 expected = preconditions.expected_version(stored.version)
+                manages_nobody = kind is USERS and not stored.manages
                 write = partial(
                     repository.delete,
                     scope.tenant,
                     resource_id,
                     stored.version,
-                    manages_nobody=kind is USERS and not stored.manages,
+                    manages_nobody=manages_nobody,
                 )
                 if await self.seats.around(
                     scope.tenant, _seats_taken(kind, stored.attributes, None), write
@@ -407,8 +408,10 @@ class Writes:
                     if kind is USERS and stored.manages:
                         await repository.clear_manager(scope.tenant, resource_id, datetime.now(UTC))
                     return
-                if expected is not None:
+                if expected is not None and not manages_nobody:
                     raise resource_changed()
+                # Missed: the version moved (read again: 412 with If-Match), or, when the hint
+                # had to be unset, someone was just given this user as manager (no change to it).
                 await _back_off(attempt)
         raise TooManyConcurrentChanges(detail="too many concurrent changes to this resource")
 
