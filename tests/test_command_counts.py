@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 from scim_server.config import Settings
 from tests.support.commands import Commands
 from tests.support.scim import ADMIN, Scim, make_tenant
-from tests.support.urns import BULK_REQUEST, GROUP, PATCH_OP, USER
+from tests.support.urns import BULK_REQUEST, ENTERPRISE, GROUP, PATCH_OP, USER
 
 COUNTED = frozenset({"users", "groups", "memberships", "seats", "tenants", "rate_limits"})
 
@@ -209,6 +209,27 @@ async def test_deleting_a_user_costs_four_commands(scim: Scim, commands: Command
     assert await commands.of(scim.delete(path)) == {"find": 3, "delete": 1}
 
 
+async def test_a_manager_costs_one_command_to_assign_and_one_to_clear_when_it_is_deleted(
+    scim: Scim, commands: Commands
+) -> None:
+    """Naming a new manager first sets the manager's hint (one update); deleting a user the
+    hint marks clears it on the users it managed (one update). A user no one was given as
+    manager costs its deletion nothing more (above)."""
+    boss = await scim.create_user("boss")
+    ada = await scim.create_user("ada")
+    assign = {"op": "add", "path": f"{ENTERPRISE}:manager", "value": {"value": boss["id"]}}
+    body = {"schemas": [PATCH_OP], "Operations": [assign]}
+    assert await commands.of(scim.patch(f"/Users/{ada['id']}", json=body)) == {
+        "find": 1,
+        "update": 2,
+    }
+    assert await commands.of(scim.delete(f"/Users/{boss['id']}")) == {
+        "find": 3,
+        "delete": 1,
+        "update": 1,
+    }
+
+
 async def test_each_group_operation_costs_the_commands_it_always_did(
     scim: Scim, commands: Commands
 ) -> None:
@@ -247,3 +268,16 @@ async def test_the_rate_limiter_adds_at_most_one_command_to_a_request(
         "update": 1,
         "findAndModify": 1,
     }
+
+
+async def test_listing_the_groups_of_a_member_costs_the_relation_and_the_groups(
+    scim: Scim, commands: Commands
+) -> None:
+    """``members[value eq]``: one find of the member's groups on the relation, one of those
+    groups by id; the page is not full, so no count (members not asked for: not read)."""
+    user = await scim.create_user("ada")
+    for name in ("eng", "ops", "all"):
+        await scim.create_group(name, [user["id"]])
+    await scim.create_group("other")
+    query = {"filter": f'members[value eq "{user["id"]}"]', "excludedAttributes": "members"}
+    assert await commands.of(scim.get("/Groups", params=query)) == {"find": 2}

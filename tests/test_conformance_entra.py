@@ -81,6 +81,11 @@ def _string_booleans_truthy(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def _empty_manager_kept(body: dict[str, Any]) -> None:
+    """A server that stores Remove Manager's ``{"value": ""}`` as the manager."""
+    body.setdefault(ENTERPRISE, {}).setdefault("manager", {"value": ""})
+
+
 HARMLESS = {"op": "replace", "path": "active", "value": True}
 GROUP_HARMLESS = {"op": "replace", "path": "externalId", "value": "scimconf-unchanged"}
 
@@ -266,6 +271,51 @@ VIOLATIONS: list[tuple[str, str, Violation]] = [
     ),
     ("entra.group.delete", "DELETE does nothing", answer(is_("DELETE", r"/Groups/.+"), 204, b"")),
     (
+        "entra.group.duplicate",
+        "duplicate group answered 201",
+        when(post_group, after=_status(409, 201)),
+    ),
+    (
+        "entra.group.filter-members",
+        "members filter refused",
+        answer(
+            lambda req: req.method == "GET" and "members" in req.query.get("filter", ""),
+            400,
+            _error(400, "invalidFilter", "group membership is not stored on the group"),
+        ),
+    ),
+    (
+        "entra.user.manager-reference-check",
+        "manager eq refused",
+        answer(
+            lambda req: users(req) and "manager eq" in req.query.get("filter", ""),
+            400,
+            _error(400, "invalidFilter", "Field not found: manager"),
+        ),
+    ),
+    (
+        "entra.user.manager-list-value",
+        "path manager refused",
+        answer(
+            lambda req: (
+                patch_user(req)
+                and any(o.get("path") == "manager" for o in req.json().get("Operations", []))
+            ),
+            400,
+            _error(400, "invalidPath", "no attribute manager"),
+        ),
+    ),
+    (
+        "entra.user.remove-manager-empty",
+        "an empty manager stored",
+        when(user, after=mutate(_empty_manager_kept)),
+    ),
+    (
+        "entra.user.manager-deleted",
+        "the deleted manager still named",
+        answer(is_("DELETE", r"/Users/.+"), 204, b""),
+    ),
+    (
         "rfc.groups.unknown-member-refused",
         "unknown member ids accepted on create",
         when(post_group, before=_without_unknown_members),
@@ -293,7 +343,7 @@ async def test_every_entra_check_passes_against_our_server(real_base: str, scim:
     assert [
         (r.check.id, r.verdict, r.reason) for r in result.results if r.verdict is not Verdict.PASS
     ] == []
-    assert len(result.results) == len(suites()["entra-validator"]) == 21
+    assert len(result.results) == len(suites()["entra-validator"]) == 27
     assert result.leftovers == []
     left = await (await scim.get("/Users", params={"filter": 'userName sw "scimconf-"'})).json()
     assert left["totalResults"] == 0

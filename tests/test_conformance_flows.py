@@ -23,7 +23,7 @@ from conformance.checks import CheckResult, Verdict, suites
 from conformance.cli import parser, run_options
 from conformance.runner import RunResult, run
 from tests.support.proxy import Forward, Req, Resp, Violation, start_proxy
-from tests.support.scim import Scim
+from tests.support.scim import ADMIN, Scim
 
 PROFILES = ["okta-oin", "okta-aiw", "jumpcloud", "entra", "entra-optscim062020"]
 LIFECYCLE_IDS = [f"flows.{p}.full-lifecycle" for p in PROFILES]
@@ -222,19 +222,34 @@ async def test_populated_flows_fail_when_existence_checks_find_nothing(
     assert "POST /Users -> 409" in outcome.reason
 
 
+async def _find_no_group(req: Req, forward: Forward) -> Resp:
+    """Group lookups that find nothing, so Okta pushes every group a second time."""
+    if existence_check(req, "/Groups") and "members" not in req.query.get("filter", ""):
+        return listing([])
+    return await forward(req)
+
+
 async def test_restart_fails_when_a_pushed_group_is_not_found_and_pushed_twice(
     aiohttp_server: Any, client: TestClient, scim: Scim
 ) -> None:
-    """Group lookups that find nothing: Okta pushes every group a second time, and the first
-    ones are left behind. Every request succeeds, so only the read-back can see it."""
-
-    async def find_no_group(req: Req, forward: Forward) -> Resp:
-        if existence_check(req, "/Groups") and "members" not in req.query.get("filter", ""):
-            return listing([])
-        return await forward(req)
-
+    """Group names are unique: the second push is refused with a 409 the IdP does not accept."""
     outcome = await failed_through(
-        aiohttp_server, client, scim, find_no_group, "flows.okta-oin.restart"
+        aiohttp_server, client, scim, _find_no_group, "flows.okta-oin.restart"
+    )
+    assert "POST /Groups -> 409" in outcome.reason
+
+
+async def test_restart_fails_when_groups_pushed_twice_are_left_behind(
+    aiohttp_server: Any, client: TestClient, scim: Scim
+) -> None:
+    """On a tenant that allows duplicate group names every request succeeds, and the first
+    groups are left behind: only the read-back can see it."""
+    allowed = await client.put(
+        f"/admin/tenants/{scim.tenant}/group-names", json={"allow_duplicates": True}, headers=ADMIN
+    )
+    assert allowed.status == 200
+    outcome = await failed_through(
+        aiohttp_server, client, scim, _find_no_group, "flows.okta-oin.restart"
     )
     assert outcome.reason.startswith("groups the IdP pushed again instead of finding them")
 

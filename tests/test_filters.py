@@ -12,12 +12,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 from scim2_models import InvalidFilterException, InvalidValueException, Path, ScimFilter
 
 from scim_server.core.filters import (
+    GroupsOf,
     compile_filter,
     compile_sort,
     match_nothing,
     prefix_range,
     stored_field,
     unquoted_values_quoted,
+    with_member_groups,
 )
 from scim_server.models import GROUPS as GROUP_KIND
 from scim_server.models import USERS as USER_KIND
@@ -94,14 +96,15 @@ def test_comparison_shapes(text: str, expected: dict[str, Any]) -> None:
             'userName eq "a" and active eq true and title pr',
             {"c.userName": "a", "c.active": True, "c.title": PRESENT},
         ),
+        # Conditions on one field with different operators merge into that field's document.
         (
             'userName sw "a" and userName ew "z"',
-            {
-                "$and": [
-                    {"c.userName": {"$gte": "a", "$lt": "b"}},
-                    {"c.userName": {"$regex": r"z\z"}},
-                ]
-            },
+            {"c.userName": {"$gte": "a", "$lt": "b", "$regex": r"z\z"}},
+        ),
+        ('userName eq "a" and userName ne "b"', {"c.userName": {"$eq": "a", "$ne": "b"}}),
+        (
+            'userName gt "a" and userName gt "b"',
+            {"$and": [{"c.userName": {"$gt": "a"}}, {"c.userName": {"$gt": "b"}}]},
         ),
         (
             'userName eq "a" or userName eq "b"',
@@ -236,12 +239,24 @@ def test_invalid_user_filters(text: str) -> None:
     assert info.value.detail
 
 
-@pytest.mark.parametrize("text", ['members eq "x"', "members pr", 'members[value eq "x"]'])
-def test_members_is_not_filterable(text: str) -> None:
+@pytest.mark.parametrize(
+    "text", ["members pr", 'members.display eq "x"', 'members.value sw "x"', 'members[type eq "x"]']
+)
+def test_members_is_filterable_only_by_value_equality(text: str) -> None:
     with pytest.raises(InvalidFilterException, match="members"):
         compile_filter(text, GroupModel)
     with pytest.raises(InvalidFilterException, match="members"):
         compile_filter(text, GroupModel, strict=False)
+
+
+@pytest.mark.parametrize(
+    "text", ['members eq "x"', 'members.value eq "x"', 'members[value eq "x"]']
+)
+def test_a_member_value_compiles_to_the_groups_holding_it(text: str) -> None:
+    """The member's groups are put in before the query runs (``with_member_groups``)."""
+    compiled = compile_filter(text, GroupModel)
+    assert compiled == {"_id": {"$in": GroupsOf("x")}}
+    assert with_member_groups(compiled, {"x": ["g2", "g1"]}) == {"_id": {"$in": ["g1", "g2"]}}
 
 
 def test_stored_field() -> None:

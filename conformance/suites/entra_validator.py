@@ -97,6 +97,15 @@ async def patch(ctx: Context, path: str, *operations: dict[str, Any]) -> Respons
     return response
 
 
+async def add_member(ctx: Context, group_id: str, user_id: str) -> None:
+    """Entra's member add: ``Add`` on members with ``[{"$ref": null, "value": id}]``."""
+    await patch(
+        ctx,
+        f"/Groups/{group_id}",
+        {"op": "Add", "path": "members", "value": [{"$ref": None, "value": user_id}]},
+    )
+
+
 async def read(ctx: Context, path: str, **params: str) -> dict[str, Any]:
     response = await ctx.http.get(path, params=params or None, headers=ENTRA_HEADERS)
     expect_status(response, 200, what=f"GET {path}")
@@ -495,11 +504,7 @@ async def group_add_members(ctx: Context) -> None:
     _, second = await create_user(ctx)
     _, group = await create_group(ctx)
     for user in (first, second):
-        await patch(
-            ctx,
-            f"/Groups/{group['id']}",
-            {"op": "Add", "path": "members", "value": [{"$ref": None, "value": user["id"]}]},
-        )
+        await add_member(ctx, group["id"], user["id"])
     stored = await read(ctx, f"/Groups/{group['id']}")
     expected = sorted([first["id"], second["id"]])
     require(member_ids(stored) == expected, f"members are {member_ids(stored)}, not {expected}")
@@ -595,3 +600,133 @@ async def group_delete(ctx: Context) -> None:
     expect_status(response, 204, what="DELETE")
     gone = await ctx.http.get(f"/Groups/{group['id']}", headers=ENTRA_HEADERS)
     expect_status(gone, 404, what="GET after DELETE")
+
+
+# --- references and uniqueness ------------------------------------------------------------
+
+IPSIE = "OpenID IPSIE SCIM profile, AL2"
+
+
+@check(
+    S,
+    "entra.group.duplicate",
+    "Creating a duplicate group answers 409",
+    f"{E3} (Create a duplicate Group); {E1} (displayName unique); {IPSIE}",
+    "A second POST /Groups with the displayName of an existing group, in the same or another "
+    "case (displayName is caseExact false), answers 409 and creates nothing.",
+)
+async def group_duplicate(ctx: Context) -> None:
+    body, group = await create_group(ctx)
+    for name in (body["displayName"], body["displayName"].upper()):
+        again = await ctx.http.post("/Groups", {**body, "displayName": name}, headers=ENTRA_HEADERS)
+        ctx.fixtures.track("/Groups", again.json())
+        expect_status(again, 409, what=f"POST /Groups of the taken name {name!r}")
+    found = await listing(
+        ctx,
+        "/Groups",
+        excludedAttributes="members",
+        filter=f'displayName eq "{body["displayName"]}"',
+    )
+    require(ids(found) == [group["id"]], f"after the duplicates, displayName eq found {ids(found)}")
+
+
+@check(
+    S,
+    "entra.group.filter-members",
+    "Filter groups by a member",
+    f"{E1} (membership checks); {IPSIE} (members[value eq])",
+    'GET /Groups?filter=id eq "<group>" and members[value eq "<user>"] finds the group when '
+    'the user is a member and nothing when not; members[value eq "<user>"] and '
+    'members.value eq "<user>" list exactly the user\'s groups.',
+)
+async def group_filter_members(ctx: Context) -> None:
+    _, member = await create_user(ctx)
+    _, outsider = await create_user(ctx)
+    _, group = await create_group(ctx)
+    await create_group(ctx)  # a group the member is not in: never listed
+    await add_member(ctx, group["id"], member["id"])
+    for user, expected in ((member, [group["id"]]), (outsider, [])):
+        text = f'id eq "{group["id"]}" and members[value eq "{user["id"]}"]'
+        found = await listing(ctx, "/Groups", excludedAttributes="members", filter=text)
+        require(ids(found) == expected, f"{text} found {ids(found)}, not {expected}")
+    for text in (f'members[value eq "{member["id"]}"]', f'members.value eq "{member["id"]}"'):
+        found = await listing(ctx, "/Groups", excludedAttributes="members", filter=text)
+        require(ids(found) == [group["id"]], f"{text} found {ids(found)}, not [{group['id']}]")
+
+
+def manager_of(user: dict[str, Any]) -> Any:
+    return (user.get(ENTERPRISE) or {}).get("manager")
+
+
+@check(
+    S,
+    "entra.user.manager-reference-check",
+    "Filter a user by its manager, Entra's shorthand",
+    f"{E1} (reference check before an update)",
+    'GET /Users?filter=id eq "<user>" and manager eq "<manager>" (manager eq meaning '
+    "manager.value eq) finds the user when that is its manager, nothing for another id.",
+)
+async def user_manager_reference_check(ctx: Context) -> None:
+    _, boss = await create_user(ctx)
+    _, user = await create_user(ctx, manager={"value": boss["id"]})
+    for manager, expected in ((boss["id"], [user["id"]]), (str(uuid.uuid4()), [])):
+        text = f'id eq "{user["id"]}" and manager eq "{manager}"'
+        found = await listing(ctx, "/Users", filter=text)
+        require(ids(found) == expected, f"{text} found {ids(found)}, not {expected}")
+
+
+@check(
+    S,
+    "entra.user.manager-list-value",
+    "PATCH the manager as Entra sends it",
+    f"{E1} (manager update)",
+    '{"op":"Add","path":"manager","value":[{"$ref":null,"value":"<id>"}]}: the path without '
+    "the extension URN and the one-element list set manager.value.",
+)
+async def user_manager_list_value(ctx: Context) -> None:
+    _, boss = await create_user(ctx)
+    _, user = await create_user(ctx)
+    value = [{"$ref": None, "value": boss["id"]}]
+    await patch(ctx, f"/Users/{user['id']}", {"op": "Add", "path": "manager", "value": value})
+    manager = manager_of(await read(ctx, f"/Users/{user['id']}")) or {}
+    require(
+        manager.get("value") == boss["id"],
+        f"manager.value is {manager.get('value')!r}, not {boss['id']!r}",
+    )
+
+
+@check(
+    S,
+    "entra.user.remove-manager-empty",
+    "Remove Manager as a replace of an empty value",
+    f"{E3} (Patch User - Remove Manager)",
+    '{"op":"replace","path":"urn:…:enterprise:2.0:User:manager","value":{"value":""}} removes '
+    "the manager: none is returned, rather than an empty one.",
+)
+async def user_remove_manager_empty(ctx: Context) -> None:
+    _, boss = await create_user(ctx)
+    _, user = await create_user(ctx, manager={"value": boss["id"]})
+    await patch(
+        ctx,
+        f"/Users/{user['id']}",
+        {"op": "replace", "path": f"{ENTERPRISE}:manager", "value": {"value": ""}},
+    )
+    manager = manager_of(await read(ctx, f"/Users/{user['id']}"))
+    require(manager is None, f"manager is {manager!r} after Remove Manager")
+
+
+@check(
+    S,
+    "entra.user.manager-deleted",
+    "Deleting a manager clears the reference",
+    "RFC 7643 §4.3 (manager is a reference to a User); scim-go conformance (S4)",
+    "DELETE of a user that is another user's manager: the other user then has no manager, "
+    "not the id of a deleted user.",
+)
+async def user_manager_deleted(ctx: Context) -> None:
+    _, boss = await create_user(ctx)
+    _, user = await create_user(ctx, manager={"value": boss["id"]})
+    response = await ctx.http.delete(f"/Users/{boss['id']}", headers=ENTRA_HEADERS)
+    expect_status(response, 204, what="DELETE of the manager")
+    manager = manager_of(await read(ctx, f"/Users/{user['id']}"))
+    require(manager is None, f"manager is still {manager!r} after its user was deleted")

@@ -9,6 +9,11 @@ stored twice, as sent (``r``) and in comparison form (``c``: each string put thr
 ``AttributeBinding.comparable``). Filter values are put through the same function,
 so a plain equality on ``c`` compares exactly as ``ScimFilter.match`` does, and an
 ordinary index on a ``c.*`` field serves it.
+
+A group's members are not in its document either: ``members[value eq "u"]`` and
+``members.value eq "u"`` compile to a condition on the group's ``_id`` holding a
+``GroupsOf`` placeholder, which ``with_member_groups`` replaces with the ids of the
+groups the membership relation says hold ``u``, before the query runs.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from inspect import isclass
 from typing import Any, cast
@@ -61,16 +68,22 @@ _NATIVE_FIELDS = {
 }
 """Attributes stored outside the ``c`` copy, as native BSON values."""
 
+_MEMBERS_SUPPORTED = (
+    'groups are filtered by their members with members[value eq "<id>"] or '
+    'members.value eq "<id>" (joined with and, or, not), nothing else of members'
+)
+
 _UNSTORED = {
     "groups": "filtering on 'groups' is not supported: group membership is not stored on the user",
-    "members": "filtering on 'members' is not supported: group membership is not "
-    "stored on the group",
+    "members": f"'members' cannot be tested this way: {_MEMBERS_SUPPORTED}",
     "password": "'password' cannot be filtered on",
     "schemas": "filtering on 'schemas' is not supported",
 }
 """Top-level core attributes the resource document does not hold."""
 
 _RESOURCE_TYPE = "meta.resourceType"
+
+_MEMBERS = "members"
 
 _EMPTY_VALUES: list[Any] = [None, "", [], {}]
 """What ``pr`` does not count as a value (RFC 7644 §3.4.2.2)."""
@@ -121,6 +134,53 @@ def unquoted_values_quoted(text: str) -> str:
         return match["operator"] + json.dumps(word, ensure_ascii=False)
 
     return _BAREWORD.sub(quote, text)
+
+
+@dataclass(frozen=True)
+class GroupsOf:
+    """In a compiled query, the ids of the groups ``member`` directly belongs to.
+
+    The membership relation answers them (``with_member_groups`` puts them in), so that a
+    group filtered by a member is found on the relation's ``(tenant, member)`` index and then
+    on the groups' ``_id``, never by reading any group's members.
+    """
+
+    member: str
+
+
+def member_ids(query: Any) -> set[str]:
+    """The members whose groups a compiled query needs (its ``GroupsOf`` placeholders)."""
+    if isinstance(query, GroupsOf):
+        return {query.member}
+    if isinstance(query, Mapping):
+        query = list(query.values())
+    if isinstance(query, list):
+        return set().union(*(member_ids(item) for item in query))
+    return set()
+
+
+def with_member_groups(query: Any, groups: Mapping[str, Sequence[str]]) -> Any:
+    """The query with each ``GroupsOf`` replaced by the ids of that member's groups."""
+    if isinstance(query, GroupsOf):
+        return sorted(groups.get(query.member, ()))
+    if isinstance(query, Mapping):
+        return {key: with_member_groups(value, groups) for key, value in query.items()}
+    if isinstance(query, list):
+        return [with_member_groups(item, groups) for item in query]
+    return query
+
+
+def _member_condition(path: str, op: CompareOperator, value: Any) -> Query:
+    """A comparison on a group's members, as the groups that hold the member it names."""
+    if path != "members.value":
+        raise InvalidFilterException(detail=f"'{path}' cannot be filtered on: {_MEMBERS_SUPPORTED}")
+    if op != CompareOperator.eq or not isinstance(value, str):
+        raise InvalidFilterException(
+            detail=f"members.value cannot be compared with '{op.value}': {_MEMBERS_SUPPORTED}"
+        )
+    if not is_unicode_text(value):
+        raise InvalidFilterException(detail=f"the value {value!r} is not Unicode text")
+    return {"_id": {"$in": GroupsOf(value)}}
 
 
 def match_nothing() -> Query:
@@ -291,10 +351,12 @@ def _constant(actual: str, op: CompareOperator, expected: Any) -> bool:
 
 
 def all_of(terms: list[Query]) -> Query:
-    """A conjunction, as one document when the terms' keys are disjoint.
+    """A conjunction, as one document when the terms' conditions can share one.
 
     A single document lets the planner use a compound index on its fields; a
-    top-level ``$and`` is not index-planned by SecantusDB.
+    top-level ``$and`` is not index-planned by SecantusDB. Two conditions on one field
+    merge when their operators differ (``id eq "g" and members[value eq "u"]``: one
+    ``_id`` with ``$eq`` and ``$in``), which MongoDB reads as their conjunction.
     """
     if any(term == match_nothing() for term in terms):
         return match_nothing()
@@ -303,10 +365,28 @@ def all_of(terms: list[Query]) -> Query:
         return terms[0]
     merged: Query = {}
     for term in terms:
-        if merged.keys() & term.keys():
-            return {"$and": terms}
-        merged.update(term)
+        for field, condition in term.items():
+            if field not in merged:
+                merged[field] = condition
+                continue
+            earlier, later = _operators(merged[field]), _operators(condition)
+            if (
+                field.startswith("$")
+                or earlier is None
+                or later is None
+                or earlier.keys() & later.keys()
+            ):
+                return {"$and": terms}
+            merged[field] = {**earlier, **later}
     return merged
+
+
+def _operators(condition: Any) -> Query | None:
+    """A field's condition as a document of operators, if it can be one (``$eq`` for a value)."""
+    if isinstance(condition, dict):
+        operators = bool(condition) and all(key.startswith("$") for key in condition)
+        return condition if operators else None
+    return None if isinstance(condition, list) else {"$eq": condition}
 
 
 def _any_of(terms: list[Query]) -> Query:
@@ -371,7 +451,42 @@ class _Compiler(FilterVisitor[Query]):
                 return None
             attr_path = AttrPath(outer.attr, attr_path.attr, outer.uri)
         resolve = self.filter.resolve_comparison if comparison else self.filter.resolve
-        return cast(AttributeBinding | None, resolve(attr_path, strict=self.strict))
+        try:
+            binding = cast(AttributeBinding | None, resolve(attr_path, strict=self.strict))
+        except InvalidFilterException:
+            binding = self._in_extension(attr_path, comparison=comparison)
+            if binding is None:
+                raise
+        return binding or self._in_extension(attr_path, comparison=comparison)
+
+    def _in_extension(self, attr_path: AttrPath, *, comparison: bool) -> AttributeBinding | None:
+        """An attribute named without its URN, bound in the one extension that declares it.
+
+        A dialect rule for Microsoft Entra, whose reference check is ``id eq "<user>" and
+        manager eq "<manager>"``: ``manager`` is the enterprise extension's. A name that is
+        neither a core attribute nor an extension's stays unknown.
+        """
+        if attr_path.uri is not None or self.within is not None:
+            return None
+        resolve = self.filter.resolve_comparison if comparison else self.filter.resolve
+        for urn in self.filter.model.get_extension_models():
+            qualified = AttrPath(attr_path.attr, attr_path.sub_attr, urn)
+            try:
+                return cast(AttributeBinding | None, resolve(qualified, strict=True))
+            except InvalidFilterException:
+                continue
+        return None
+
+    def _implied_value(self, attr_path: AttrPath, binding: AttributeBinding) -> AttributeBinding:
+        """A comparison on a single-valued complex attribute that has a ``value``, such as
+        ``manager eq "<id>"`` (Entra's shorthand), compares that ``value``."""
+        if binding.is_multivalued or not _is_complex(binding):
+            return binding
+        if "value" not in cast(type[BaseModel], binding.target_type).model_fields:
+            return binding
+        extension, _ = _schema_path(binding)
+        qualified = AttrPath(attr_path.attr, "value", extension or attr_path.uri)
+        return cast(AttributeBinding, self.filter.resolve_comparison(qualified, strict=True))
 
     def _field(self, binding: AttributeBinding) -> str:
         field = stored_field(binding)
@@ -382,10 +497,24 @@ class _Compiler(FilterVisitor[Query]):
     def _is_resource_type(self, binding: AttributeBinding) -> bool:
         return self.within is None and _schema_path(binding) == (None, _RESOURCE_TYPE)
 
+    def _members_path(self, binding: AttributeBinding) -> str | None:
+        """A group's ``members`` path the binding names (``members``, ``members.value``)."""
+        extension, path = _schema_path(binding)
+        is_members = path.split(".", 1)[0] == _MEMBERS
+        return path if self.resource_type == "Group" and extension is None and is_members else None
+
+    def _in_members(self) -> bool:
+        return self.within is not None and self.within[1] == _MEMBERS
+
     def visit_comparison(self, node: Comparison) -> Query:
         binding = self._bind(node.attr_path, comparison=True)
         if binding is None:
             return match_nothing()
+        members_path = self._members_path(binding)
+        if members_path is not None:
+            return _member_condition(members_path, node.op, node.value)
+        if self.within is None:
+            binding = self._implied_value(node.attr_path, binding)
         if _is_complex(binding):
             raise InvalidFilterException(
                 detail=f"the complex attribute '{node.attr_path}' cannot be compared"
@@ -410,6 +539,11 @@ class _Compiler(FilterVisitor[Query]):
             return match_nothing()
         if self._is_resource_type(binding):
             return {}
+        members_path = self._members_path(binding)
+        if members_path is not None:
+            raise InvalidFilterException(
+                detail=f"'{members_path} pr' cannot be tested: {_MEMBERS_SUPPORTED}"
+            )
         field = self._field(binding)
         present = {"$exists": True, "$nin": _EMPTY_VALUES}
         if self.within is not None or not binding.is_multivalued:
@@ -423,11 +557,18 @@ class _Compiler(FilterVisitor[Query]):
         return _on_one_element(field, binding, present)
 
     def visit_not(self, node: Not) -> Query:
+        if self._in_members():
+            raise InvalidFilterException(detail=f"'not' inside members[...]: {_MEMBERS_SUPPORTED}")
         return _negation(self.visit(node.expr))
 
     def visit_logical_expr(self, node: LogicalExpr) -> Query:
         terms = [self.visit(term) for term in node.terms]
-        return all_of(terms) if node.op == LogicalOperator.and_ else _any_of(terms)
+        if node.op == LogicalOperator.or_:
+            return _any_of(terms)
+        if self._in_members():
+            # One member cannot be two: and-ing values inside the selection means nothing here.
+            raise InvalidFilterException(detail=f"'and' inside members[...]: {_MEMBERS_SUPPORTED}")
+        return all_of(terms)
 
     def visit_value_path(self, node: ValuePath) -> Query:
         if self.within is not None:
@@ -439,6 +580,14 @@ class _Compiler(FilterVisitor[Query]):
             raise InvalidFilterException(
                 detail=f"'{node.attr_path}' holds no complex values to select"
             )
+        if self._members_path(binding) is not None:
+            # Each selected value is a member: the selection is the groups holding one of them.
+            return _Compiler(
+                self.filter,
+                self.filter.model,
+                strict=self.strict,
+                within=(node.attr_path, _MEMBERS),
+            ).visit(node.val_filter)
         field = self._field(binding)
         inner = _Compiler(
             self.filter, self.filter.model, strict=self.strict, within=(node.attr_path, field)

@@ -59,7 +59,7 @@ from scim2_models.path import (
 )
 
 from scim_server.core.errors import from_validation_error
-from scim_server.models import GROUPS, Member, ResourceKind, parse_members
+from scim_server.models import GROUPS, USERS, EnterpriseUser, Member, ResourceKind, parse_members
 
 DIALECT_POLICY = ScimPolicy(
     remove_value_as_filter=ScimPolicy.RemoveValue.apply,
@@ -67,6 +67,9 @@ DIALECT_POLICY = ScimPolicy(
 )
 
 MEMBERS = "members"
+
+MANAGER = f"{EnterpriseUser.__schema__}:manager"
+"""The enterprise extension's ``manager``, by its full path."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ def plan_patch(kind: ResourceKind, body: Any, max_operations: int) -> PatchPlan:
     for count, operation in enumerate(_expanded(body["Operations"]), start=1):
         _check_count(count, max_operations)
         if kind is not GROUPS:
-            operations.append(operation)
+            operations.append(_manager_dialect(operation) if kind is USERS else operation)
             continue
         rest, change = _split_members(operation)
         if change is not None:
@@ -157,6 +160,46 @@ def _expanded(operations: list[Any]) -> Iterator[dict[str, Any]]:
             yield {"op": op, "path": key, "value": item}
         if plain:
             yield {"op": op, "value": plain}
+
+
+def _manager_dialect(operation: dict[str, Any]) -> dict[str, Any]:
+    """An operation on the enterprise ``manager`` in the standard form, from Entra's dialect.
+
+    Entra (and the Microsoft validator) name it ``manager`` without the extension's URN,
+    send the value as a one-element list (``[{"$ref": ..., "value": "<id>"}]``) or as the
+    bare id, and "Remove Manager" as a ``replace`` of an empty value (``""``, or
+    ``{"value": ""}``, also on ``manager.value``), which removes it rather than storing an
+    empty manager. Any other operation is left as it is.
+    """
+    path = operation.get("path")
+    if not isinstance(path, str):
+        return operation
+    lowered = path.lower()
+    if lowered in ("manager", "manager.value"):
+        path = f"{MANAGER}{path[len('manager') :]}"
+    elif lowered in (MANAGER.lower(), f"{MANAGER.lower()}.value"):
+        path = f"{MANAGER}{path[len(MANAGER) :]}"
+    else:
+        return operation
+    value = operation.get("value")
+    if isinstance(value, list):
+        if len(value) != 1:
+            raise InvalidValueException(detail="manager takes one value, not a list of several")
+        (value,) = value
+    removed = value == "" or (isinstance(value, dict) and value.get("value") == "")
+    op = operation.get("op")
+    if removed and isinstance(op, str) and op.lower() in ("add", "replace"):
+        return {"op": "remove", "path": MANAGER}
+    if path == MANAGER and isinstance(value, str):
+        value = {"value": value}
+    return (
+        {**operation, "path": path, "value": value}
+        if "value" in operation
+        else {
+            **operation,
+            "path": path,
+        }
+    )
 
 
 def apply_operations(

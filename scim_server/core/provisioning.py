@@ -26,6 +26,7 @@ from scim_server.storage.database import Database
 from scim_server.storage.memberships import MembershipRepository
 from scim_server.storage.resources import ResourceRepository
 from scim_server.storage.seats import SeatCounter
+from scim_server.storage.tenants import TenantRepository
 
 
 class Provisioning:
@@ -49,13 +50,18 @@ class Provisioning:
         )
         self.seats = Seats(SeatCounter(database))
         self.queries = Queries(
-            self.repositories, self.renderer, max_results=max_results, cursors=cursors
+            self.repositories,
+            self.memberships,
+            self.renderer,
+            max_results=max_results,
+            cursors=cursors,
         )
         self.writes = Writes(
             self.repositories,
             self.memberships,
             self.renderer,
             self.seats,
+            TenantRepository(database),
             patch_max_operations=patch_max_operations,
         )
         self.get = self.queries.get

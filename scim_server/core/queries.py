@@ -23,13 +23,21 @@ from scim_server.core.cursors import (
     traversal,
 )
 from scim_server.core.errors import resource_not_found
-from scim_server.core.filters import all_of, compile_filter, compile_sort
+from scim_server.core.filters import (
+    Query,
+    all_of,
+    compile_filter,
+    compile_sort,
+    member_ids,
+    with_member_groups,
+)
 from scim_server.core.listing import ListQuery, list_response
 from scim_server.core.projection import Selection
 from scim_server.core.rendering import Renderer
 from scim_server.core.scope import Scope
 from scim_server.models import KINDS, ResourceKind
 from scim_server.storage.documents import StoredResource
+from scim_server.storage.memberships import MembershipRepository
 from scim_server.storage.resources import ResourceRepository, SortSpec
 
 Payload = dict[str, Any]
@@ -51,12 +59,14 @@ class Queries:
     def __init__(
         self,
         repositories: dict[str, ResourceRepository],
+        memberships: MembershipRepository,
         renderer: Renderer,
         *,
         max_results: int,
         cursors: CursorCodec,
     ) -> None:
         self.repositories = repositories
+        self.memberships = memberships
         self.renderer = renderer
         self.max_results = max_results
         self.cursors = cursors
@@ -76,7 +86,7 @@ class Queries:
 
     async def list_page(self, kind: ResourceKind, scope: Scope, query: ListQuery) -> Payload:
         """One page of a list or ``.search`` (RFC 7644 §3.4.2), by index or by cursor."""
-        mongo_query = compile_filter(query.filter, kind.model) if query.filter else {}
+        mongo_query = await self._compiled(scope, query.filter, kind)
         if query.cursor is not None:
             return await self._cursor_page(kind, scope, query, mongo_query)
         repository = self.repositories[kind.name]
@@ -158,9 +168,7 @@ class Queries:
         pages: list[tuple[ResourceKind, list[StoredResource]]] = []
         for kind in KINDS:
             # The page is a window over the concatenation Users + Groups, each in id order.
-            mongo_query = (
-                compile_filter(query.filter, kind.model, strict=False) if query.filter else {}
-            )
+            mongo_query = await self._compiled(scope, query.filter, kind, strict=False)
             repository = self.repositories[kind.name]
             count = await repository.count(scope.tenant, mongo_query)
             low, high = max(first, total), min(end, total + count)
@@ -182,6 +190,20 @@ class Queries:
             for payload in await self.renderer.render(kind, scope, resources, query.selection)
         ]
         return list_response(payloads, total, query.start_index)
+
+    async def _compiled(
+        self, scope: Scope, text: str | None, kind: ResourceKind, *, strict: bool = True
+    ) -> Query:
+        """A filter as the query to run: compiled, and the groups of the members it names
+        read from the membership relation (one query, whatever the groups' sizes)."""
+        if not text:
+            return {}
+        compiled = compile_filter(text, kind.model, strict=strict)
+        members = member_ids(compiled)
+        if not members:
+            return compiled
+        groups = await self.memberships.groups_holding(scope.tenant, members)
+        return dict(with_member_groups(compiled, groups))
 
     def _sort(self, kind: ResourceKind, query: ListQuery) -> SortSpec:
         direction = -1 if query.descending else 1

@@ -124,6 +124,8 @@ def to_payload(kind: ResourceKind, resource: StoredResource, location: str) -> P
     payload: Payload = {"schemas": [kind.schema], "id": resource.id}
     for key, value in resource.attributes.items():
         if key in kind.extensions:
+            if not value:
+                continue  # emptied in storage (a deleted manager cleared): as a PATCH leaves it
             payload["schemas"].append(key)
         payload[key] = value
     payload["meta"] = {

@@ -122,3 +122,16 @@ class Tenancy:
         await self.journal.delete_tenant(name)
         await self.sso.delete_tenant(name)
         await self.rate_limits.delete_tenant(name)
+
+    async def duplicate_group_names(self, name: str) -> bool:
+        """Whether the tenant's groups may share a displayName (off unless allowed)."""
+        allowed = await self.tenants.duplicate_group_names(name)
+        if allowed is None:
+            raise unknown_tenant(name)
+        return allowed
+
+    async def allow_duplicate_group_names(self, name: str, allowed: bool) -> bool:
+        """Let the tenant's groups share displayNames, or not, from the next write on."""
+        if not await self.tenants.allow_duplicate_group_names(name, allowed):
+            raise unknown_tenant(name)
+        return allowed

@@ -14,11 +14,11 @@ import asyncio
 import random
 import uuid
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from scim2_models import (
@@ -26,6 +26,7 @@ from scim2_models import (
     InvalidValueException,
     MutabilityException,
     Resource,
+    UniquenessException,
 )
 
 from scim_server.core.errors import (
@@ -42,12 +43,14 @@ from scim_server.core.queries import ALL_ATTRIBUTES, Answer
 from scim_server.core.rendering import Renderer, to_payload
 from scim_server.core.scope import Scope
 from scim_server.core.seats import Seats, holds_seat, seat_change
-from scim_server.models import GROUPS, USERS, ResourceKind
+from scim_server.models import GROUPS, USERS, EnterpriseUser, ResourceKind
 from scim_server.storage.documents import StoredForm, StoredResource, stored_form
 from scim_server.storage.memberships import MembershipRepository
 from scim_server.storage.resources import NewResource, ResourceRepository
+from scim_server.storage.tenants import TenantRepository
 
 Payload = dict[str, Any]
+Written = TypeVar("Written")
 
 MAX_WRITE_ATTEMPTS = 20
 """Optimistic-concurrency retries before a PATCH gives up (each retry re-reads and re-applies)."""
@@ -62,10 +65,12 @@ class Writes:
         memberships: MembershipRepository,
         renderer: Renderer,
         seats: Seats,
+        tenants: TenantRepository,
         *,
         patch_max_operations: int,
     ) -> None:
         self.repositories = repositories
+        self.tenants = tenants
         self.memberships = memberships
         self.members = Members(repositories, memberships)
         self.renderer = renderer
@@ -93,21 +98,20 @@ class Writes:
         state = await _new_state(kind, body)
         members = await self.members.check(scope, None, declared_members(kind, body))
 
-        async def insert() -> StoredResource:
-            """An insert in the shape ``Seats.around`` wraps: it lands, or it raises."""
-            # Adding the members bumps the version after they land (storage/memberships.py),
-            # so the group starts one below: complete, it is at version 1 like any new resource.
-            return await self.repositories[kind.name].insert(
-                scope.tenant,
-                str(uuid.uuid4()),
-                state.form,
-                state.password_hash,
-                datetime.now(UTC),
-                version=0 if members else 1,
-            )
-
+        # Adding the members bumps the version after they land (storage/memberships.py),
+        # so the group starts one below: complete, it is at version 1 like any new resource.
+        insert = partial(
+            self.repositories[kind.name].insert,
+            scope.tenant,
+            str(uuid.uuid4()),
+            state.form,
+            state.password_hash,
+            datetime.now(UTC),
+            version=0 if members else 1,
+        )
         seats = _seats_taken(kind, None, state.attributes)
-        stored = await self.seats.around(scope.tenant, seats, insert)
+        await self._mark_managers(kind, scope.tenant, [(None, state.attributes)])
+        stored = await self._unique_or_shared(kind, scope.tenant, seats, insert)
         if members:
             stored = await self.memberships.add(scope.tenant, stored.id, members) or stored
         # Rendered from what was just written: a new resource is only related to the
@@ -143,6 +147,8 @@ class Writes:
             reservation = await self.seats.reserve(scope.tenant, len(seated)) if seated else None
             refused = seated[reservation.granted :] if reservation is not None else []
             going = sorted(set(waiting) - set(refused))
+            news = [(None, states[position].attributes) for position in going]
+            await self._mark_managers(USERS, scope.tenant, news)
             stored = await self.repositories[USERS.name].insert_many(
                 scope.tenant,
                 [_new_resource(states[position]) for position in going],
@@ -300,7 +306,10 @@ class Writes:
                     in_no_group=renamed and not stored.member_of,
                 )
                 seats = _seats_taken(kind, stored.attributes, state.attributes)
-                written = await self.seats.around(scope.tenant, seats, write)
+                await self._mark_managers(
+                    kind, scope.tenant, [(stored.attributes, state.attributes)]
+                )
+                written = await self._unique_or_shared(kind, scope.tenant, seats, write)
                 if written is not None:
                     if renamed and stored.member_of:
                         await self.memberships.rename_member(
@@ -313,6 +322,48 @@ class Writes:
                 await _back_off(attempt)
         raise TooManyConcurrentChanges(detail="too many concurrent changes to this resource")
 
+    async def _unique_or_shared(
+        self,
+        kind: ResourceKind,
+        tenant: str,
+        seats: int,
+        write: Callable[..., Awaitable[Written]],
+    ) -> Written:
+        """``write`` a resource inside its seat reservation, under its unique name; in a
+        tenant that lets groups share displayNames, a group the unique index refused is
+        written again, sharing its name (``write`` takes ``shared_name``).
+
+        The tenant's setting is only read when the name is taken, so that a write costs no
+        command more for it.
+        """
+        try:
+            return await self.seats.around(tenant, seats, partial(write, shared_name=False))
+        except UniquenessException:
+            if kind is not GROUPS or not await self.tenants.duplicate_group_names(tenant):
+                raise
+        return await self.seats.around(tenant, seats, partial(write, shared_name=True))
+
+    async def _mark_managers(
+        self,
+        kind: ResourceKind,
+        tenant: str,
+        changes: Sequence[tuple[Mapping[str, Any] | None, Mapping[str, Any]]],
+    ) -> None:
+        """Before users are written naming a new ``manager``, hint that those managers manage.
+
+        Each change is a user's attributes before (None for a new user) and after. One
+        command for them all, and none when no manager changes. See ``delete`` for why the
+        hint must land first.
+        """
+        if kind is not USERS:
+            return
+        managers = [
+            manager
+            for before, after in changes
+            if (manager := _manager(after)) and manager != _manager(before)
+        ]
+        await self.repositories[USERS.name].mark_managers(tenant, managers)
+
     async def delete(
         self,
         kind: ResourceKind,
@@ -324,6 +375,13 @@ class Writes:
 
         A PATCH landing between the read and the delete changes the version: the
         delete then misses and reads again, as ``_rewrite`` does.
+
+        A deleted user leaves no user naming it as ``manager``: once it is gone, the users
+        naming it lose their manager. That costs nothing for a user no one was given as
+        manager (the hint ``_mark_managers`` sets, read with the user): the delete then
+        requires the hint still unset, so a manager assigned meanwhile, whose hint landed
+        before its reference, makes it miss, read again and clear. A reference written after
+        the clearing named a user already gone, as a reference to an unknown id does.
         """
         repository = self.repositories[kind.name]
         async with self._writing(kind, scope.tenant, resource_id):
@@ -332,7 +390,14 @@ class Writes:
                 if stored is None:
                     raise resource_not_found(kind.endpoint, resource_id)
                 expected = preconditions.expected_version(stored.version)
-                write = partial(repository.delete, scope.tenant, resource_id, stored.version)
+                manages_nobody = kind is USERS and not stored.manages
+                write = partial(
+                    repository.delete,
+                    scope.tenant,
+                    resource_id,
+                    stored.version,
+                    manages_nobody=manages_nobody,
+                )
                 if await self.seats.around(
                     scope.tenant, _seats_taken(kind, stored.attributes, None), write
                 ):
@@ -340,9 +405,13 @@ class Writes:
                     await self.memberships.forget(
                         scope.tenant, resource_id, is_group=kind is GROUPS
                     )
+                    if kind is USERS and stored.manages:
+                        await repository.clear_manager(scope.tenant, resource_id, datetime.now(UTC))
                     return
-                if expected is not None:
+                if expected is not None and not manages_nobody:
                     raise resource_changed()
+                # Missed: the version moved (read again: 412 with If-Match), or, when the hint
+                # had to be unset, someone was just given this user as manager (no change to it).
                 await _back_off(attempt)
         raise TooManyConcurrentChanges(detail="too many concurrent changes to this resource")
 
@@ -350,6 +419,14 @@ class Writes:
 async def _back_off(attempt: int) -> None:
     """A short, jittered, growing pause before an optimistic write's next round."""
     await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+
+
+def _manager(attributes: Mapping[str, Any] | None) -> str | None:
+    """The id a user's attributes name as its enterprise ``manager``, if any."""
+    extension = (attributes or {}).get(str(EnterpriseUser.__schema__)) or {}
+    manager = extension.get("manager") or {}
+    value = manager.get("value") if isinstance(manager, Mapping) else None
+    return value if isinstance(value, str) and value else None
 
 
 def _seats_taken(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -34,9 +35,21 @@ from pymongo.errors import (
 )
 
 from scim_server import metrics
+from scim_server.models import EnterpriseUser, storage_key
 from scim_server.storage.errors import StorageError, StorageUnavailable, WriteRefused
 
 Document = dict[str, Any]
+
+log = logging.getLogger(__name__)
+
+ENTERPRISE_FIELD = storage_key(str(EnterpriseUser.__schema__))
+"""The field a user's enterprise extension is stored under, in ``r`` and in ``c``."""
+
+MANAGER_VALUE = f"c.{ENTERPRISE_FIELD}.manager.value"
+"""The stored field of a user's enterprise ``manager.value`` (caseExact: as sent)."""
+
+SHARED_NAME = "sn"
+"""A group's own id, on a group allowed to share its displayName (see ``INDEXES``)."""
 
 JOURNAL = "journal"
 """The provisioning journal's collection (``storage/journal.py``)."""
@@ -56,10 +69,18 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("tenant", ASCENDING), ("_id", ASCENDING)], name="tenant_id"),
         # Counts the users holding a seat, when seats are recounted.
         IndexModel([("tenant", ASCENDING), ("c.active", ASCENDING)], name="tenant_active"),
+        # The users a deleted user managed, whose manager is then cleared (and Entra's
+        # ``manager eq`` reference check).
+        IndexModel([("tenant", ASCENDING), (MANAGER_VALUE, ASCENDING)], name="tenant_manager"),
     ],
     "groups": [
+        # displayName is unique per tenant, compared case-insensitively (on ``c``). A group a
+        # tenant allowed to share its name, or one stored before names were unique, carries
+        # its own id in ``sn`` (``SHARED_NAME``) and so never collides.
         IndexModel(
-            [("tenant", ASCENDING), ("c.displayName", ASCENDING)], name="tenant_displayName"
+            [("tenant", ASCENDING), ("c.displayName", ASCENDING), (SHARED_NAME, ASCENDING)],
+            unique=True,
+            name="tenant_displayName_unique",
         ),
         IndexModel([("tenant", ASCENDING), ("c.externalId", ASCENDING)], name="tenant_externalId"),
         IndexModel([("tenant", ASCENDING), ("_id", ASCENDING)], name="tenant_id"),
@@ -93,15 +114,16 @@ JOURNAL_TTL_INDEX = "at_ttl"
 
 
 def tenant_index(collection: str, field: str) -> list[tuple[str, int]] | None:
-    """The key of ``collection``'s index on ``(tenant, field)``, if there is one.
+    """The key of ``collection``'s index led by ``(tenant, field)``, if there is one.
 
     What a query hints to be read in ``field`` order within its tenant: a hint names an
     index the server must hold, on MongoDB as on SecantusDB, so only these are hinted.
     """
     wanted = [("tenant", ASCENDING), (field, ASCENDING)]
     for index in INDEXES.get(collection, []):
-        if list(index.document["key"].items()) == wanted:
-            return wanted
+        key = list(index.document["key"].items())
+        if key[:2] == wanted:
+            return key
     return None
 
 
@@ -259,7 +281,14 @@ class Database:
 
     async def ensure_indexes(self, journal_ttl_seconds: int = 7 * 24 * 3600) -> None:
         for collection, indexes in INDEXES.items():
-            await self.db[collection].create_indexes(indexes)
+            try:
+                await self.db[collection].create_indexes(indexes)
+            except DuplicateKeyError:
+                if collection != "groups":
+                    raise
+                # Groups stored before their names were unique: keep them, then build it.
+                await self._share_duplicate_group_names()
+                await self.db[collection].create_indexes(indexes)
         try:
             await self.db[JOURNAL].create_indexes([journal_ttl_index(journal_ttl_seconds)])
         except OperationFailure as error:
@@ -271,6 +300,42 @@ class Database:
                     "collMod": JOURNAL,
                     "index": {"name": JOURNAL_TTL_INDEX, "expireAfterSeconds": journal_ttl_seconds},
                 }
+            )
+
+    async def _share_duplicate_group_names(self) -> None:
+        """Let the groups whose displayName an older group of their tenant holds keep it.
+
+        Each such group gets its own id in ``sn``, so the unique index on displayName can be
+        built while they keep their names; new duplicates are refused from then on. Every set
+        of duplicates is logged (tenant, name, the group that keeps the name alone, the
+        others), for the tenant's admin to rename or remove them.
+        """
+        groups = self.db["groups"]
+        duplicates = await groups.aggregate(
+            [
+                {"$match": {SHARED_NAME: None}},
+                {"$sort": {"meta.created": 1, "_id": 1}},
+                {
+                    "$group": {
+                        "_id": {"tenant": "$tenant", "name": "$c.displayName"},
+                        "ids": {"$push": "$_id"},
+                    }
+                },
+                {"$match": {"ids.1": {"$exists": True}}},
+            ]
+        )
+        async for duplicate in duplicates:
+            first, *others = duplicate["ids"]
+            for group_id in others:
+                await groups.update_one({"_id": group_id}, {"$set": {SHARED_NAME: group_id}})
+            log.warning(
+                "tenant %r holds %d groups of the duplicate displayName %r: %s keeps it, and "
+                "%s keep it as duplicates (new duplicates are refused; rename or delete them)",
+                duplicate["_id"]["tenant"],
+                len(others) + 1,
+                duplicate["_id"]["name"],
+                first,
+                ", ".join(others),
             )
 
     async def server_secret(self, name: str, configured: str | None) -> ServerSecret:

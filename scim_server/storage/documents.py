@@ -84,6 +84,8 @@ DEACTIVATED = "deactivated"
 """When a state with ``active`` false was last written to the user: set by the same write,
 never cleared. A sign-in session started before it is void, even once the user is active
 again (see ``storage/sessions.py``)."""
+MANAGES = "mr"
+"""On a user: ``True`` once some user was given it as ``manager`` (a hint, never cleared)."""
 NAME_FIELDS = {"r.displayName": 1, "r.userName": 1}
 """The projection that reads what ``resource_name`` needs."""
 
@@ -143,6 +145,8 @@ class StoredResource:
     """The hash of the password last set, if any (never the password)."""
     member_of: bool
     """Whether it may be a direct member of some group; False spares looking up its groups."""
+    manages: bool = False
+    """Whether it may be some user's ``manager``; False spares clearing that when it goes."""
 
     @property
     def name(self) -> str | None:
@@ -183,6 +187,7 @@ def stored_resource(document: Mapping[str, Any]) -> StoredResource:
         attributes=_scim_attributes(document.get("r", {})),
         password_hash=document.get("pw"),
         member_of=member_of_hint(document),
+        manages=bool(document.get(MANAGES, False)),
     )
 
 

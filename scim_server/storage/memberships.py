@@ -207,6 +207,20 @@ class MembershipRepository:
             )
         return found
 
+    async def groups_holding(self, tenant: str, members: Iterable[str]) -> dict[str, list[str]]:
+        """The ids of the groups each member belongs to directly: one query on the
+        ``(tenant, member)`` index, reading no group and none of any group's other members."""
+        wanted = list(set(members))
+        found: dict[str, list[str]] = defaultdict(list)
+        if not wanted:
+            return found
+        cursor = self.collection.find(
+            {"tenant": tenant, "member": _one_or_any(wanted)}, {"group": 1, "member": 1, "_id": 0}
+        )
+        async for document in cursor:
+            found[document["member"]].append(document["group"])
+        return found
+
     async def groups_of(self, tenant: str, members: Iterable[str]) -> dict[str, dict[str, Joined]]:
         """The groups each member belongs to directly, each with what reading it needs.
 

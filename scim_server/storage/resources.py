@@ -19,12 +19,16 @@ from scim2_models import UniquenessException
 
 from scim_server.models import EXTENSION_KEYS, ResourceKind
 from scim_server.storage.database import (
+    ENTERPRISE_FIELD,
+    MANAGER_VALUE,
+    SHARED_NAME,
     Database,
     Document,
     tenant_index,
     translate_driver_errors,
 )
 from scim_server.storage.documents import (
+    MANAGES,
     MEMBER_OF,
     NAME_FIELDS,
     StoredForm,
@@ -115,8 +119,14 @@ def _unbounded_field(query: Mapping[str, Any]) -> str | None:
     return None if bounded else str(field)
 
 
+_UNIQUE_NAME = {"User": "userName", "Group": "displayName"}
+"""The attribute each resource type's unique index holds unique within a tenant."""
+
+
 def _uniqueness(kind: ResourceKind) -> UniquenessException:
-    return UniquenessException(detail=f"a {kind.name} with the same userName already exists")
+    return UniquenessException(
+        detail=f"a {kind.name} with the same {_UNIQUE_NAME[kind.name]} already exists"
+    )
 
 
 @translate_driver_errors
@@ -137,9 +147,15 @@ class ResourceRepository:
         now: datetime,
         *,
         version: int = 1,
+        shared_name: bool = False,
     ) -> StoredResource:
-        """Store a new resource, created ``now`` at ``version``; answers it as stored."""
+        """Store a new resource, created ``now`` at ``version``; answers it as stored.
+
+        ``shared_name`` lets a group share its displayName with others (``SHARED_NAME``).
+        """
         document = new_document(tenant, resource_id, form, password_hash, now, version)
+        if shared_name:
+            document[SHARED_NAME] = resource_id
         try:
             await self.collection.insert_one(document)
         except DuplicateKeyError:
@@ -180,7 +196,12 @@ class ResourceRepository:
         """The resource of that id, or None; ``attributes`` reads only those (top-level) ones."""
         projection = None
         if attributes is not None:
-            projection = {"meta": 1, MEMBER_OF: 1, **{f"r.{name}": 1 for name in attributes}}
+            projection = {
+                "meta": 1,
+                MEMBER_OF: 1,
+                MANAGES: 1,
+                **{f"r.{name}": 1 for name in attributes},
+            }
         document = await self.get(tenant, resource_id, projection)
         return None if document is None else stored_resource(document)
 
@@ -198,35 +219,75 @@ class ResourceRepository:
         now: datetime,
         *,
         in_no_group: bool = False,
+        shared_name: bool = False,
     ) -> StoredResource | None:
         """Store the new state and bump the version, if the stored version is the one read.
 
         Answers the resource as written, or None when it is gone or was changed by someone
         else since it was read (the caller decides whether to retry or to answer 412).
         ``in_no_group`` also requires the member-of hint to still say what ``stored`` read:
-        in no group (see ``MembershipRepository.rename_member``). A plain conditional
+        in no group (see ``MembershipRepository.rename_member``). ``shared_name`` lets a
+        group share its new displayName with others, as ``insert``'s does. A plain conditional
         ``update_one`` on ``_id`` is the one shape every MongoDB, SecantusDB included, runs
         on an index. (Membership changes bump a group's version in ``MembershipRepository``.)
         """
         query: Document = {"_id": stored.id, "tenant": tenant, "meta.version": stored.version}
         if in_no_group:
             query[MEMBER_OF] = {"$not": {"$gt": 0}}
+        changes = changed_fields(form, password_hash, now)
+        if shared_name:
+            changes[SHARED_NAME] = stored.id
         try:
-            result = await self.collection.update_one(
-                query, new_version(now, changed_fields(form, password_hash, now))
-            )
+            result = await self.collection.update_one(query, new_version(now, changes))
         except DuplicateKeyError:
             raise _uniqueness(self.kind) from None
         return rewritten(stored, form, password_hash, now) if result.matched_count == 1 else None
 
-    async def delete(self, tenant: str, resource_id: str, expected_version: int) -> bool:
+    async def delete(
+        self,
+        tenant: str,
+        resource_id: str,
+        expected_version: int,
+        *,
+        manages_nobody: bool = False,
+    ) -> bool:
         """Delete the resource if the stored version is still the expected one; whether it went.
 
+        ``manages_nobody`` also requires the manager hint to be still unset, as the caller
+        read it: a user made someone's manager meanwhile makes the delete miss, and the
+        caller reads it again and then clears the reference (``clear_manager``).
         ``MembershipRepository.forget`` runs after it (see storage/memberships.py).
         """
-        query = {"_id": resource_id, "tenant": tenant, "meta.version": expected_version}
+        query: Document = {"_id": resource_id, "tenant": tenant, "meta.version": expected_version}
+        if manages_nobody:
+            query[MANAGES] = {"$ne": True}
         result = await self.collection.delete_one(query)
         return result.deleted_count == 1
+
+    async def mark_managers(self, tenant: str, user_ids: Iterable[str]) -> None:
+        """Set the manager hint on these users, before any user names one as its manager.
+
+        The hint is never cleared: it may say a user manages someone when it no longer
+        does (which costs its deletion one ``clear_manager``), never the reverse.
+        """
+        wanted = sorted(set(user_ids))
+        if len(wanted) == 1:
+            await self.collection.update_one(
+                {"_id": wanted[0], "tenant": tenant}, {"$set": {MANAGES: True}}
+            )
+        elif wanted:
+            await self.collection.update_many(
+                {"_id": {"$in": wanted}, "tenant": tenant}, {"$set": {MANAGES: True}}
+            )
+
+    async def clear_manager(self, tenant: str, manager_id: str, now: datetime) -> None:
+        """Remove ``manager`` from every user of the tenant whose manager was this one,
+        each at a new version (on the ``(tenant, manager.value)`` index)."""
+        manager = f"{ENTERPRISE_FIELD}.manager"
+        await self.collection.update_many(
+            {"tenant": tenant, MANAGER_VALUE: manager_id},
+            {**new_version(now), "$unset": {f"r.{manager}": "", f"c.{manager}": ""}},
+        )
 
     async def find(
         self,

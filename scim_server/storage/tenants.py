@@ -11,6 +11,9 @@ from pymongo.errors import DuplicateKeyError
 from scim_server.storage.database import Database, Document, translate_driver_errors
 from scim_server.storage.seats import SeatCount, seat_count
 
+DUPLICATE_GROUP_NAMES = "duplicate_group_names"
+"""The tenant's setting letting its groups share a displayName (absent: they may not)."""
+
 
 class TenantExists(Exception):
     """A tenant of that name already exists."""
@@ -72,6 +75,18 @@ class TenantRepository:
     async def all(self) -> list[TenantRecord]:
         """Every tenant, by name: one query."""
         return [_tenant(d) async for d in self.tenants.find({}).sort("_id", 1)]
+
+    async def duplicate_group_names(self, name: str) -> bool | None:
+        """Whether the tenant lets groups share a displayName (None: no such tenant)."""
+        document = await self.tenants.find_one({"_id": name}, {DUPLICATE_GROUP_NAMES: 1})
+        return None if document is None else bool(document.get(DUPLICATE_GROUP_NAMES, False))
+
+    async def allow_duplicate_group_names(self, name: str, allowed: bool) -> bool:
+        """Let the tenant's groups share displayNames, or not; whether the tenant exists."""
+        result = await self.tenants.update_one(
+            {"_id": name}, {"$set": {DUPLICATE_GROUP_NAMES: allowed}}
+        )
+        return result.matched_count == 1
 
     async def delete(self, name: str) -> bool:
         result = await self.tenants.delete_one({"_id": name})

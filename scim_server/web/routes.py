@@ -10,6 +10,7 @@ from scim_server.web import (
     admin,
     bulk,
     discovery,
+    group_names_admin,
     metrics,
     rate_limit_admin,
     seats_admin,
@@ -67,6 +68,10 @@ def admin_application() -> web.Application:
     router.add_get(rate_limit, rate_limit_admin.get_rate_limit)
     router.add_put(rate_limit, rate_limit_admin.set_rate_limit)
     router.add_delete(rate_limit, rate_limit_admin.clear_rate_limit)
+
+    group_names = "/tenants/{name}/group-names"
+    router.add_get(group_names, group_names_admin.get_group_names)
+    router.add_put(group_names, group_names_admin.set_group_names)
 
     sso = "/tenants/{name}/sso"
     router.add_get(sso, sso_admin.show)

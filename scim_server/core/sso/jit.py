@@ -241,9 +241,16 @@ class JustInTime:
         group_id = await self.directory.group_named(scope.tenant, display_name)
         if group_id is not None:
             return group_id
-        answer = await self.provisioning.create(
-            GROUPS, scope, {"schemas": [Group.__schema__], "displayName": display_name}
-        )
+        try:
+            answer = await self.provisioning.create(
+                GROUPS, scope, {"schemas": [Group.__schema__], "displayName": display_name}
+            )
+        except UniquenessException:
+            # Created meanwhile (group names are unique): by a concurrent sign-in, or by SCIM.
+            group_id = await self.directory.group_named(scope.tenant, display_name)
+            if group_id is None:
+                raise
+            return group_id
         return str(answer.payload["id"])
 
     async def _member_change(self, scope: Scope, group_id: str, op: str, user_id: str) -> None:
