@@ -260,7 +260,7 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"enabled": "true"}, "enabled must be true or false"),
     ({"jit": 1}, "jit must be true or false"),
     ({"enforced": None}, "enforced must be true or false"),
-    ({"preset": "azure"}, "preset must be one of 'okta', 'jumpcloud', 'custom'"),
+    ({"preset": "azure"}, "preset must be one of 'okta', 'entra', 'jumpcloud', 'custom'"),
     ({"idp": None}, "idp must be an object"),
     ({"idp": ["x"]}, "idp must be an object"),
     ({"idp": {"entity_id": ""}}, "idp.entity_id must be a non-empty string"),

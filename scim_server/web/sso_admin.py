@@ -225,7 +225,7 @@ async def log(request: web.Request) -> web.Response:
 async def start_test(request: web.Request) -> web.Response:
     """A link the admin opens to try the IdP configuration before enabling it for everyone."""
     tenant, settings = await _tenant_settings(request)
-    missing = configure.missing_idp_fields(settings)
+    missing = settings.missing_idp_fields()
     if missing:
         raise ConflictException(detail="a test sign-in needs " + ", ".join(missing))
     ticket = services(request).sso.sessions.test_ticket(tenant)

@@ -281,23 +281,13 @@ def apply(settings: SsoSettings, body: Mapping[str, Any]) -> SsoSettings:
     return updated
 
 
-def missing_idp_fields(settings: SsoSettings) -> list[str]:
-    """What the IdP description still lacks for a sign-in to be attempted."""
-    present = {
-        "idp.entity_id": settings.idp_entity_id,
-        "idp.sso_url": settings.idp_sso_url,
-        "idp.certificates": settings.certificates,
-    }
-    return [name for name, value in present.items() if not value]
-
-
 def check(settings: SsoSettings) -> None:
     """The rules that span fields, whichever request brought the settings to this state."""
     if settings.name_id_source == "attribute" and not settings.name_id_attribute:
         raise InvalidValueException(
             detail="name_id.attribute is required when name_id.source is 'attribute'"
         )
-    missing = missing_idp_fields(settings)
+    missing = settings.missing_idp_fields()
     if settings.enabled and missing:
         raise InvalidValueException(detail="SSO cannot be enabled without " + ", ".join(missing))
 

@@ -1,10 +1,14 @@
 """Single sign-on for every tenant: the steps a sign-in takes, in order, free of HTTP.
 
-A sign-in is either SP-initiated (``start`` issues an AuthnRequest, remembered so the
+Each protocol is an adapter that ends in a :class:`VerifiedIdentity`; from there one step,
+:meth:`SingleSignOn.admit`, does the rest for all of them: Test mode, just-in-time
+provisioning (account links, seats, groups), the session and the log.
+
+SAML: a sign-in is either SP-initiated (``start`` issues an AuthnRequest, remembered so the
 response can be bound to it once) or IdP-initiated (an unsolicited response, if the
-tenant allows them). ``consume`` then verifies the response, rules out a replay,
-provisions the user just in time and opens a session. Every outcome, good or bad, goes
-to the tenant's SSO log with its precise reason; callers show browsers a generic page.
+tenant allows them). ``consume`` then verifies the response and rules out a replay.
+OpenID Connect: ``oidc.OidcSignIn`` (the authorization code flow). Every outcome, good or
+bad, goes to the tenant's SSO log with its precise reason; callers show browsers a generic page.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from scim_server.core.sso.jit import (
     JustInTime,
     Profile,
     SignInRefused,
+    VerifiedIdentity,
     profile_of,
 )
 from scim_server.core.sso.sessions import Session, SessionCodec, browser_digest, same_browser
@@ -91,9 +96,9 @@ class SignedIn:
 
 @dataclass(frozen=True)
 class TestReport:
-    """What a test sign-in found: the assertion as the SP read it, and whom it would sign in."""
+    """What a test sign-in found: the identity as the SP read it, and whom it would sign in."""
 
-    assertion: VerifiedAssertion
+    identity: VerifiedIdentity
     profile: Profile
     user: UserRecord | None
     jit: bool
@@ -199,10 +204,7 @@ class SingleSignOn:
             raise await self._failed(
                 tenant, origin, now, "the test sign-in link is invalid or has expired", flow="sp"
             )
-        if not (settings.ready or (test and settings.idp_sso_url and settings.certificates)):
-            raise await self._failed(
-                tenant, origin, now, "single sign-on is not enabled or not configured", flow="sp"
-            )
+        await self.check_startable(tenant, origin, settings, test, now, "saml")
         endpoints = await self._endpoints(tenant, origin, settings, now, flow="sp")
         relay = safe_relay(relay_state, endpoints.home_path)
         request = AuthnRequest(
@@ -225,6 +227,30 @@ class SingleSignOn:
         separator = "&" if "?" in settings.idp_sso_url else "?"
         location = settings.idp_sso_url + separator + urllib.parse.urlencode(query)
         return Started(location=location, endpoints=endpoints)
+
+    async def check_startable(
+        self,
+        tenant: str,
+        origin: Origin,
+        settings: SsoSettings,
+        test: bool,
+        now: datetime,
+        protocol: Literal["saml", "oidc"],
+    ) -> None:
+        """Refuse to start a sign-in through ``protocol`` unless the tenant uses it and its IdP
+        is described; before SSO is enabled, only a test sign-in."""
+        if settings.protocol != protocol:
+            raise await self._failed(
+                tenant,
+                origin,
+                now,
+                f"this tenant signs in with {settings.protocol}, not {protocol}",
+                flow="sp",
+            )
+        if settings.missing_idp_fields() or not (settings.enabled or test):
+            raise await self._failed(
+                tenant, origin, now, "single sign-on is not enabled or not configured", flow="sp"
+            )
 
     async def _endpoints(
         self, tenant: str, origin: Origin, settings: SsoSettings, now: datetime, **details: Any
@@ -298,15 +324,42 @@ class SingleSignOn:
             raise await self._failed(
                 tenant, origin, now, "the assertion was already used (replay)", **details
             )
+        identity = VerifiedIdentity(
+            protocol="saml",
+            issuer=assertion.issuer,
+            subject_id=assertion.name_id,
+            attributes=assertion.attributes,
+            details=details,
+        )
         test = pending is not None and pending.test
+        relay = pending.relay_state if pending else form.get("RelayState")
+        return await self.admit(tenant, origin, settings, endpoints, identity, test, relay, now)
+
+    # -- every protocol, once verified -----------------------------------------------------------
+
+    async def admit(
+        self,
+        tenant: str,
+        origin: Origin,
+        settings: SsoSettings,
+        endpoints: SpEndpoints,
+        identity: VerifiedIdentity,
+        test: bool,
+        relay: str | None,
+        now: datetime,
+    ) -> SignedIn | TestReport:
+        """The step every protocol ends in: an identity its IdP vouched for signs in (just in
+        time provisioned, linked, seated, its groups assigned) and gets a session; in Test
+        mode, only a report of whom it would sign in. Logged either way."""
+        details = dict(identity.details)
         if not (settings.enabled or test):
             raise await self._failed(tenant, origin, now, "single sign-on is disabled", **details)
         try:
-            profile = profile_of(assertion, settings)
+            profile = profile_of(identity, settings)
             if test:
-                return await self._test_report(tenant, origin, settings, assertion, profile, now)
+                return await self._test_report(tenant, origin, settings, identity, profile, now)
             account = await self.jit.sign_in(
-                origin.scope(tenant), assertion.issuer, profile, settings, now
+                origin.scope(tenant), identity.issuer, profile, settings, now
             )
         except SeatLimitExceeded as full:
             raise await self._failed(
@@ -314,7 +367,6 @@ class SingleSignOn:
             ) from None
         except (AccountDeactivated, SignInRefused) as refused:
             raise await self._failed(tenant, origin, now, refused.reason, **details) from None
-        relay = pending.relay_state if pending else form.get("RelayState")
         redirect = safe_relay(relay, endpoints.home_path)
         await self._log(
             tenant,
@@ -327,7 +379,7 @@ class SingleSignOn:
             jit=account.action,
         )
         return self._signed_in(
-            tenant, account.user_id, account.user_name, assertion.issuer, settings, now, redirect
+            tenant, account.user_id, account.user_name, identity.issuer, settings, now, redirect
         )
 
     async def _answered_request(
@@ -380,24 +432,16 @@ class SingleSignOn:
         tenant: str,
         origin: Origin,
         settings: SsoSettings,
-        assertion: VerifiedAssertion,
+        identity: VerifiedIdentity,
         profile: Profile,
         now: datetime,
     ) -> TestReport:
-        user = await self.jit.find(origin.scope(tenant), assertion.issuer, profile.subject)
+        user = await self.jit.find(origin.scope(tenant), identity.issuer, profile)
         await self._log(
-            tenant,
-            origin,
-            now,
-            "test",
-            flow="sp",
-            issuer=assertion.issuer,
-            name_id=assertion.name_id,
-            assertion_id=assertion.assertion_id,
-            user=None if user is None else user.id,
+            tenant, origin, now, "test", **identity.details, user=None if user is None else user.id
         )
         return TestReport(
-            assertion=assertion,
+            identity=identity,
             profile=profile,
             user=user,
             jit=settings.jit,
@@ -514,7 +558,9 @@ class SingleSignOn:
         self, tenant: str, origin: Origin, now: datetime, outcome: str, **details: Any
     ) -> None:
         """Record a sign-in attempt in the tenant's log, and count it (by protocol and outcome)."""
-        protocol = "password" if details.get("flow") == "password" else "saml"
+        protocol = details.get("protocol") or (
+            "password" if details.get("flow") == "password" else "saml"
+        )
         metrics.SIGN_INS.labels(protocol=protocol, outcome=outcome).inc()
         await self.repository.record(
             tenant, {"at": now, "outcome": outcome, "client": origin.client, **details}
