@@ -434,7 +434,7 @@ def _parser() -> argparse.ArgumentParser:
     admin_options(journal)
     journal.set_defaults(handler=_journal_command)
 
-    sso = commands.add_parser("sso", help="a tenant's SAML single sign-on")
+    sso = commands.add_parser("sso", help="a tenant's single sign-on (SAML or OpenID Connect)")
     sso_actions = sso.add_subparsers(dest="action", required=True)
 
     def sso_action(name: str, help: str) -> argparse.ArgumentParser:

@@ -93,12 +93,27 @@ async def test_a_new_tenant_has_sso_off_and_shows_the_sp_values(scim: Scim) -> N
         "session_ttl_seconds": 28800,
         "sp_base_url": None,
         "branding": {"display_name": None, "logo_url": None, "accent_color": None},
+        "protocol": "saml",
+        "oidc": {
+            "issuer": None,
+            "client_id": None,
+            "client_secret_set": False,
+            "scopes": ["openid", "email", "profile"],
+            "claims": {
+                "email": "email",
+                "first_name": "given_name",
+                "last_name": "family_name",
+                "groups": "groups",
+            },
+            "algorithms": ["RS256"],
+        },
         "service_provider": {
             "tenant": "acme",
             "entity_id": f"{root}/sso/acme/saml/metadata",
             "acs_url": f"{root}/sso/acme/saml/acs",
             "metadata_url": f"{root}/sso/acme/saml/metadata",
             "login_url": f"{root}/sso/acme/saml/login",
+            "redirect_uri": f"{root}/sso/acme/oidc/callback",
         },
     }
 
@@ -187,6 +202,20 @@ async def test_put_replaces_everything_and_get_answers_it_back(
             "display_name": "Globex",
             "logo_url": "https://cdn.example.com/globex.svg",
             "accent_color": "#0a7d3b",
+        },
+        "protocol": "saml",
+        "oidc": {
+            "issuer": "https://sso.jumpcloud.com/",
+            "client_id": "globex-app",
+            "client_secret_set": False,
+            "scopes": ["openid", "email"],
+            "claims": {
+                "email": "email",
+                "first_name": "given_name",
+                "last_name": "family_name",
+                "groups": None,
+            },
+            "algorithms": ["RS256", "ES256"],
         },
     }
     put = await _view(scim.client, "PUT", json=body)

@@ -71,7 +71,8 @@ def _view(request: web.Request, tenant: str, settings: SsoSettings) -> dict[str,
             "entity_id": sp.entity_id,
             "acs_url": sp.acs_url,
             "metadata_url": sp.metadata_url,
-            "login_url": sp.login_url,
+            "login_url": sp.sign_in_url(settings.protocol),
+            "redirect_uri": sp.redirect_uri,
         },
     }
 
@@ -229,5 +230,5 @@ async def start_test(request: web.Request) -> web.Response:
     if missing:
         raise ConflictException(detail="a test sign-in needs " + ", ".join(missing))
     ticket = services(request).sso.sessions.test_ticket(tenant)
-    login = _endpoints(request, tenant, settings).login_url
+    login = _endpoints(request, tenant, settings).sign_in_url(settings.protocol)
     return json_response({"url": f"{login}?{urlencode({'test': ticket})}"})
