@@ -1,11 +1,12 @@
 """What single sign-on keeps in MongoDB.
 
 - The tenant's SSO settings, inside its tenant document.
-- ``saml_requests``: the AuthnRequest IDs this SP issued and not yet consumed. A response's
-  InResponseTo must take one out (one use); they expire by a TTL index.
-- ``saml_assertions``: the assertion IDs already consumed, kept until the assertion would
-  have expired anyway. Insert-if-absent on a unique index makes replay detection atomic
-  across worker processes and restarts.
+- ``saml_requests``: the sign-ins this SP started and not yet completed: SAML AuthnRequest IDs
+  (a response's InResponseTo must take one out) and OIDC states (with the nonce, the PKCE
+  verifier and the issuer the browser was sent to). One use each; they expire by a TTL index.
+- ``saml_assertions``: the assertion IDs (and OIDC authorization codes, by digest) already
+  consumed, kept until they would have expired anyway. Insert-if-absent on a unique index
+  makes replay detection atomic across worker processes and restarts.
 - ``sso_links``: which tenant user an (IdP issuer, subject) pair signs in as.
 - ``password_failures``: recent failed password sign-ins per user, expiring by TTL, which
   throttle guessing.
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
@@ -61,13 +62,20 @@ INDEXES: dict[str, list[IndexModel]] = {
 
 @dataclass(frozen=True)
 class PendingRequest:
-    """An AuthnRequest this SP sent: what the response to it may do."""
+    """A sign-in this SP started (a SAML AuthnRequest, an OIDC authorization request): what
+    its answer may do. ``id`` is the AuthnRequest ID or the OIDC state."""
 
     id: str
     relay_state: str | None
     test: bool
     browser: str | None
     """The digest of the binding key of the browser that started it (see ``sso.sessions``)."""
+    protocol: Literal["saml", "oidc"] = "saml"
+    nonce: str | None = None
+    verifier: str | None = None
+    """The PKCE code verifier, sent with the code to the token endpoint."""
+    issuer: str | None = None
+    """The OIDC issuer the browser was sent to: only its answer is accepted (mix-up)."""
 
 
 @translate_driver_errors
@@ -117,18 +125,28 @@ class SsoRepository:
                 "relay_state": request.relay_state,
                 "test": request.test,
                 "browser": request.browser,
+                "protocol": request.protocol,
+                "nonce": request.nonce,
+                "verifier": request.verifier,
+                "issuer": request.issuer,
                 "expires": expires,
             }
         )
 
     async def take_request(
-        self, tenant: str, request_id: str, now: datetime
+        self,
+        tenant: str,
+        request_id: str,
+        now: datetime,
+        protocol: Literal["saml", "oidc"] = "saml",
     ) -> PendingRequest | None:
-        """Consume an outstanding request: of concurrent takers only the one whose delete
-        succeeds gets it, so it is one use. TTL deletion runs about once a minute, so expiry
-        is also checked here.
+        """Consume an outstanding request of ``protocol``: of concurrent takers only the one
+        whose delete succeeds gets it, so it is one use. TTL deletion runs about once a minute,
+        so expiry is also checked here.
         """
-        query = {"tenant": tenant, "_id": request_id}
+        # A request stored before requests had a protocol is a SAML one.
+        kind = {"$ne": "oidc"} if protocol == "saml" else protocol
+        query = {"tenant": tenant, "_id": request_id, "protocol": kind}
         document = await self.requests.find_one(query)
         if document is None or (await self.requests.delete_one(query)).deleted_count != 1:
             return None
@@ -139,6 +157,10 @@ class SsoRepository:
             relay_state=document.get("relay_state"),
             test=bool(document.get("test")),
             browser=document.get("browser"),
+            protocol=protocol,
+            nonce=document.get("nonce"),
+            verifier=document.get("verifier"),
+            issuer=document.get("issuer"),
         )
 
     async def consume_assertion(

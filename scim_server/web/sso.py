@@ -245,7 +245,7 @@ async def home(request: web.Request) -> web.StreamResponse:
         return _html(pages.signed_in_page(brand, session, f"{home}logout"), brand)
     page = pages.sign_in_page(
         brand,
-        f"{home}saml/login",
+        f"{home}{settings.protocol}/login",
         f"{home}password",
         sso=settings.ready,
         passwords=not settings.enforced,
@@ -290,26 +290,62 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 
 def _set_binding_cookie(
-    response: web.StreamResponse, tenant: str, browser: str, acs_url: str
+    response: web.StreamResponse, tenant: str, browser: str, answer_url: str, protocol: str = "saml"
 ) -> None:
-    """The key binding this browser's AuthnRequests, for as long as a request lives.
+    """The key binding this browser's sign-in requests, for as long as a request lives.
 
-    The ACS receives a cross-site POST from the IdP, on which browsers send only SameSite=None
-    cookies, and those only with Secure: so when the ACS is HTTPS it is SameSite=None; Secure.
-    Over plain HTTP Secure is impossible, so it is SameSite=Lax, and a solicited response
-    arriving without it is posted once more from this site (:func:`acs`), which carries it.
-    Scoped to the SAML endpoints, HttpOnly.
+    The SAML ACS receives a cross-site POST from the IdP, on which browsers send only
+    SameSite=None cookies, and those only with Secure: so when the ACS is HTTPS it is
+    SameSite=None; Secure. Over plain HTTP Secure is impossible, so it is SameSite=Lax, and a
+    solicited response arriving without it is posted once more from this site (:func:`acs`),
+    which carries it. The OIDC callback is a top-level GET, which carries Lax cookies. Scoped
+    to the protocol's endpoints, HttpOnly.
     """
-    secure = acs_url.startswith("https://")
+    secure = answer_url.startswith("https://")
     response.set_cookie(
         binding_cookie_name(tenant),
         browser,
         max_age=int(REQUEST_LIFETIME.total_seconds()),
-        path=f"/sso/{tenant}/saml/",
+        path=f"/sso/{tenant}/{protocol}/",
         httponly=True,
-        samesite="None" if secure else "Lax",
+        samesite="None" if secure and protocol == "saml" else "Lax",
         secure=secure,
     )
+
+
+@html_errors(pages.SSO_UNAVAILABLE)
+async def oidc_login(request: web.Request) -> web.StreamResponse:
+    """SP-initiated OpenID Connect sign-in: send the browser to the IdP's authorization endpoint."""
+    tenant = request.match_info["tenant"]
+    browser = browser_key(request.cookies.get(binding_cookie_name(tenant)))
+    started = await services(request).sso.start_oidc(
+        tenant,
+        origin(request),
+        request.query.get("RelayState"),
+        request.query.get("test"),
+        browser,
+        _now(),
+    )
+    response = web.HTTPFound(started.location, headers=NO_STORE)
+    _set_binding_cookie(response, tenant, browser, started.endpoints.redirect_uri, "oidc")
+    raise response
+
+
+@html_errors(pages.IDP_REFUSED)
+async def oidc_callback(request: web.Request) -> web.StreamResponse:
+    """The OIDC redirect URI: the IdP sends the browser back with a code (or an error)."""
+    tenant = request.match_info["tenant"]
+    outcome = await services(request).sso.oidc_callback(
+        tenant,
+        origin(request),
+        {key: value for key, value in request.query.items()},
+        request.cookies.get(binding_cookie_name(tenant)),
+        _now(),
+    )
+    if isinstance(outcome, SignedIn):
+        raise _session_redirect(request, tenant, outcome)
+    brand = await _brand(request, tenant)
+    return _html(pages.test_report_page(brand, outcome), brand)
 
 
 @html_errors(pages.IDP_REFUSED)
@@ -426,6 +462,8 @@ PAGES: dict[str, dict[str, Handler]] = {
     "/saml/metadata": {"GET": metadata},
     "/saml/login": {"GET": login},
     "/saml/acs": {"POST": acs},
+    "/oidc/login": {"GET": oidc_login},
+    "/oidc/callback": {"GET": oidc_callback},
     "/password": {"POST": password},
     "/logout": {"POST": logout},
     f"/{SIGNED_OUT}": {"GET": signed_out},
