@@ -18,6 +18,7 @@ from idp_sim.directory import Directory, DirectoryGroup, DirectoryUser
 from idp_sim.oidc.provider import OidcShape
 from idp_sim.oidc.tampering import Variant
 from idp_sim.oidc.webapp import HostedOidcApp
+from idp_sim.saml.response import SamlSubject
 from idp_sim.saml.webapp import IDP_STATE, IdpServerConfig, create_idp_app
 from samlkit.certs import SigningKey
 from tests.support.scim import ADMIN, Scim
@@ -26,18 +27,24 @@ CLIENT_ID = "0oa-scim-toolkit"
 CLIENT_SECRET = "simulated-client-secret"
 
 
+def person_of(login: str, groups: tuple[str, ...] = ()) -> SamlSubject:
+    """The person ``directory`` makes of ``login``, as the provider describes them."""
+    return SamlSubject.from_directory(_user(login), groups)
+
+
+def _user(login: str) -> DirectoryUser:
+    return DirectoryUser(
+        id="00u" + login.split("@")[0].ljust(17, "x")[:17],
+        login=login,
+        given_name=login.split("@")[0].capitalize(),
+        family_name="Lovelace",
+        email=login,
+    )
+
+
 def directory(*people: tuple[str, tuple[str, ...]]) -> Directory:
     """People (login, their groups) for the simulated IdP; ids in Okta's shape."""
-    users = [
-        DirectoryUser(
-            id="00u" + login.split("@")[0].ljust(17, "x")[:17],
-            login=login,
-            given_name=login.split("@")[0].capitalize(),
-            family_name="Lovelace",
-            email=login,
-        )
-        for login, _ in people
-    ]
+    users = [_user(login) for login, _ in people]
     names = sorted({group for _, groups in people for group in groups})
     groups = [
         DirectoryGroup(

@@ -1,0 +1,168 @@
+"""An IdP that is down or answers garbage: the browser gets the failure page, never a 500, and
+the SSO log says what went wrong with which of the IdP's documents."""
+
+from __future__ import annotations
+
+import socket
+import urllib.parse
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from idp_sim.oidc.provider import OidcProvider, okta_oidc
+from samlkit.certs import SigningKey
+from tests.support.oidc import CLIENT_ID, CLIENT_SECRET, person_of
+from tests.support.scim import ADMIN, Scim
+
+Respond = Callable[[web.Request], web.Response]
+
+
+class BrokenIdp:
+    """An IdP whose every document can be swapped for a broken answer."""
+
+    def __init__(self, key: SigningKey) -> None:
+        self.provider = OidcProvider(okta_oidc(iss_parameter=False), key)
+        self.answers: dict[str, Respond] = {}
+        self.nonce = ""
+        app = web.Application()
+        app.router.add_route("*", "/{path:.*}", self._handle)
+        self.server = TestServer(app, host="127.0.0.1")
+
+    @property
+    def base(self) -> str:
+        return str(self.server.make_url("")).rstrip("/")
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        kind = request.path.rsplit("/", 1)[-1]
+        if kind in self.answers:
+            return self.answers[kind](request)
+        if kind == "openid-configuration":
+            return web.json_response(self.provider.discovery(self.base))
+        if kind == "keys":
+            return web.json_response(self.provider.jwks())
+        token = self.provider.mint_id_token(
+            person_of("ada@example.com"), CLIENT_ID, self.nonce, datetime.now(UTC), self.base
+        )
+        return web.json_response({"id_token": token, "token_type": "Bearer"})
+
+
+@pytest.fixture
+async def broken(scim: Scim, oidc_key: SigningKey) -> AsyncIterator[BrokenIdp]:
+    idp = BrokenIdp(oidc_key)
+    await idp.server.start_server()
+    try:
+        await _connect(scim, idp.provider.issuer(idp.base))
+        yield idp
+    finally:
+        await idp.server.close()
+
+
+async def _connect(scim: Scim, issuer: str) -> None:
+    body = {
+        "protocol": "oidc",
+        "enabled": True,
+        "oidc": {"issuer": issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET},
+    }
+    response = await scim.client.put("/admin/tenants/acme/sso", json=body, headers=ADMIN)
+    assert response.status == 200, await response.text()
+
+
+async def _last_reason(scim: Scim) -> str:
+    response = await scim.client.get("/admin/tenants/acme/sso/log", headers=ADMIN)
+    return str((await response.json())["entries"][0]["reason"])
+
+
+async def _login_refused(scim: Scim) -> str:
+    response = await scim.client.get("/sso/acme/oidc/login", allow_redirects=False)
+    assert response.status == 403, await response.text()
+    assert "ask your administrator" in (await response.text()).lower()
+    return await _last_reason(scim)
+
+
+async def _callback_refused(scim: Scim, idp: BrokenIdp) -> str:
+    """Start a sign-in, and come back with a code as the IdP would send the browser."""
+    login = await scim.client.get("/sso/acme/oidc/login", allow_redirects=False)
+    assert login.status == 302, await login.text()
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(login.headers["Location"]).query)
+    idp.nonce = query["nonce"][0]
+    response = await scim.client.get(
+        "/sso/acme/oidc/callback", params={"state": query["state"][0], "code": "a-code"}
+    )
+    assert response.status == 403, await response.text()
+    return await _last_reason(scim)
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_an_idp_that_is_down_gives_the_failure_page_and_a_logged_reason(
+    scim: Scim,
+) -> None:
+    await _connect(scim, f"http://127.0.0.1:{_closed_port()}/oauth2/default")
+    reason = await _login_refused(scim)
+    assert "discovery document" in reason and "cannot be reached" in reason
+
+
+def _text(body: str, status: int = 200) -> Respond:
+    return lambda request: web.Response(text=body, status=status)
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (_text("<html>maintenance</html>"), "is not a JSON object"),
+        (_text("[1, 2]"), "is not a JSON object"),
+        (_text("{}", 503), "answered HTTP 503"),
+        (_text(" " * (300 * 1024)), "exceeds 262144 bytes"),
+        (
+            lambda request: web.json_response({"issuer": "https://evil.example"}),
+            "the discovery document names the issuer 'https://evil.example'",
+        ),
+        (
+            lambda request: web.json_response(
+                {"issuer": str(request.url.with_path("/oauth2/default").with_query(None))}
+            ),
+            "the discovery document's authorization_endpoint is not an http(s) URL",
+        ),
+    ],
+)
+async def test_a_garbage_discovery_document_refuses_the_sign_in_with_its_reason(
+    scim: Scim, broken: BrokenIdp, answer: Respond, reason: str
+) -> None:
+    broken.answers["openid-configuration"] = answer
+    assert reason in await _login_refused(scim)
+
+
+async def test_the_minted_token_of_a_working_idp_signs_in(scim: Scim, broken: BrokenIdp) -> None:
+    login = await scim.client.get("/sso/acme/oidc/login", allow_redirects=False)
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(login.headers["Location"]).query)
+    broken.nonce = query["nonce"][0]
+    response = await scim.client.get(
+        "/sso/acme/oidc/callback",
+        params={"state": query["state"][0], "code": "a-code"},
+        allow_redirects=False,
+    )
+    assert response.status == 303, await response.text()
+
+
+@pytest.mark.parametrize(
+    ("document", "answer", "reason"),
+    [
+        ("token", _text("oops", 500), "token endpoint at"),
+        ("token", _text('{"error": "invalid_client"}', 401), "HTTP 401: invalid_client"),
+        ("token", _text('{"access_token": "a"}'), "the token endpoint's answer has no id_token"),
+        ("keys", _text('{"keys": "none"}'), "the IdP's JWKS is not usable"),
+        ("keys", _text("garbage"), "the IdP's JWKS at"),
+    ],
+)
+async def test_a_garbage_token_answer_or_jwks_refuses_the_callback_with_its_reason(
+    scim: Scim, broken: BrokenIdp, document: str, answer: Respond, reason: str
+) -> None:
+    broken.answers[document] = answer
+    assert reason in await _callback_refused(scim, broken)
