@@ -1,12 +1,14 @@
 """An IdP that is down or answers garbage: the browser gets the failure page, never a 500, and
-the SSO log says what went wrong with which of the IdP's documents."""
+the SSO log says what went wrong with which of the IdP's documents. And the IdP's keys: cached,
+fetched again for an unknown ``kid`` (a key rollover), but not more often than the cooldown."""
 
 from __future__ import annotations
 
 import socket
 import urllib.parse
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiohttp import web
@@ -14,6 +16,8 @@ from aiohttp.test_utils import TestServer
 
 from idp_sim.oidc.provider import OidcProvider, okta_oidc
 from samlkit.certs import SigningKey
+from scim_server.core.sso.oidc import JWKS_REFRESH_COOLDOWN, OidcRejected, ProviderCache
+from scim_server.web.idp_http import IdpClient
 from tests.support.oidc import CLIENT_ID, CLIENT_SECRET, person_of
 from tests.support.scim import ADMIN, Scim
 
@@ -26,6 +30,7 @@ class BrokenIdp:
     def __init__(self, key: SigningKey) -> None:
         self.provider = OidcProvider(okta_oidc(iss_parameter=False), key)
         self.answers: dict[str, Respond] = {}
+        self.hits: Counter[str] = Counter()
         self.nonce = ""
         app = web.Application()
         app.router.add_route("*", "/{path:.*}", self._handle)
@@ -37,6 +42,7 @@ class BrokenIdp:
 
     async def _handle(self, request: web.Request) -> web.Response:
         kind = request.path.rsplit("/", 1)[-1]
+        self.hits[kind] += 1
         if kind in self.answers:
             return self.answers[kind](request)
         if kind == "openid-configuration":
@@ -166,3 +172,28 @@ async def test_a_garbage_token_answer_or_jwks_refuses_the_callback_with_its_reas
 ) -> None:
     broken.answers[document] = answer
     assert reason in await _callback_refused(scim, broken)
+
+
+async def test_an_unknown_kid_fetches_the_keys_again_at_most_once_per_cooldown(
+    broken: BrokenIdp,
+) -> None:
+    cache = ProviderCache(IdpClient())
+    now = datetime.now(UTC)
+    discovery = await cache.discovery(broken.provider.issuer(broken.base), now)
+    await cache.key(discovery, "sim-key-1", now)
+    await cache.key(discovery, "sim-key-1", now + timedelta(minutes=30))
+    assert broken.hits["keys"] == 1 and broken.hits["openid-configuration"] == 1
+
+    rolled = SigningKey.generate("rolled over", bits=1024)
+    broken.provider = OidcProvider(broken.provider.shape, rolled, "sim-key-2")
+    soon = now + JWKS_REFRESH_COOLDOWN / 2
+    for _ in range(5):  # forged kids within the cooldown cost the IdP nothing
+        with pytest.raises(OidcRejected, match="has no key 'sim-key-2'"):
+            await cache.key(discovery, "sim-key-2", soon)
+    assert broken.hits["keys"] == 1
+    later = now + JWKS_REFRESH_COOLDOWN
+    key = await cache.key(discovery, "sim-key-2", later)
+    assert key.key_id == "sim-key-2" and broken.hits["keys"] == 2
+    with pytest.raises(OidcRejected, match="has no key 'sim-key-1'"):
+        await cache.key(discovery, "sim-key-1", later)
+    assert broken.hits["keys"] == 2
