@@ -136,6 +136,16 @@ class OidcProvider:
             return person.user_id
         return b64url(hashlib.sha256(f"{client_id}\n{person.user_id}".encode()).digest())[:43]
 
+    @staticmethod
+    def profile(person: SamlSubject) -> dict[str, Any]:
+        """The standard profile claims, in the ID token and at userinfo alike."""
+        return {
+            "email": person.email,
+            "given_name": person.first_name,
+            "family_name": person.last_name,
+            "preferred_username": person.login,
+        }
+
     def claims(
         self,
         person: SamlSubject,
@@ -155,11 +165,8 @@ class OidcProvider:
             "exp": issued + int(ID_TOKEN_LIFETIME.total_seconds()),
             "auth_time": issued,
             "jti": "ID." + secrets.token_urlsafe(24),
-            "email": person.email,
-            "given_name": person.first_name,
-            "family_name": person.last_name,
             "name": f"{person.first_name} {person.last_name}",
-            "preferred_username": person.login,
+            **self.profile(person),
         }
         if nonce is not None:
             claims["nonce"] = nonce
@@ -199,13 +206,7 @@ class OidcProvider:
 
     def userinfo(self, person: SamlSubject, client_id: str) -> dict[str, Any]:
         """What userinfo answers: the profile, and every group (overage or not)."""
-        info: dict[str, Any] = {
-            "sub": self.subject_of(person, client_id),
-            "email": person.email,
-            "given_name": person.first_name,
-            "family_name": person.last_name,
-            "preferred_username": person.login,
-        }
+        info: dict[str, Any] = {"sub": self.subject_of(person, client_id), **self.profile(person)}
         if self.shape.groups_claim:
             info[self.shape.groups_claim] = list(person.groups)
         return info

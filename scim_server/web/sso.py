@@ -32,7 +32,7 @@ from scim_server.core.sso.service import (
     SignInFailed,
 )
 from scim_server.core.sso.sessions import binding_cookie_name, browser_key, cookie_name
-from scim_server.core.sso.settings import Branding, home_path, sp_endpoints
+from scim_server.core.sso.settings import Branding, Protocol, home_path, sp_endpoints
 from scim_server.core.tenancy import TENANT_NAME
 from scim_server.web import sso_pages as pages
 from scim_server.web.responses import public_root
@@ -273,10 +273,25 @@ async def metadata(request: web.Request) -> web.StreamResponse:
 
 @html_errors(pages.SSO_UNAVAILABLE)
 async def login(request: web.Request) -> web.StreamResponse:
-    """SP-initiated sign-in: send the browser to the IdP with an AuthnRequest."""
+    """SP-initiated SAML sign-in: send the browser to the IdP with an AuthnRequest."""
+    raise await _started(request, "saml")
+
+
+@html_errors(pages.SSO_UNAVAILABLE)
+async def oidc_login(request: web.Request) -> web.StreamResponse:
+    """SP-initiated OpenID Connect sign-in: send the browser to the IdP's authorization
+    endpoint."""
+    raise await _started(request, "oidc")
+
+
+async def _started(request: web.Request, protocol: Protocol) -> web.HTTPFound:
+    """Start a sign-in through ``protocol``: the redirect to the IdP, with the browser's
+    binding cookie."""
     tenant = request.match_info["tenant"]
     browser = browser_key(request.cookies.get(binding_cookie_name(tenant)))
-    started = await services(request).sso.start(
+    sso = services(request).sso
+    start = sso.start_oidc if protocol == "oidc" else sso.start
+    started = await start(
         tenant,
         origin(request),
         request.query.get("RelayState"),
@@ -285,12 +300,13 @@ async def login(request: web.Request) -> web.StreamResponse:
         _now(),
     )
     response = web.HTTPFound(started.location, headers=NO_STORE)
-    _set_binding_cookie(response, tenant, browser, started.endpoints.acs_url)
-    raise response
+    answer_url = started.endpoints.redirect_uri if protocol == "oidc" else started.endpoints.acs_url
+    _set_binding_cookie(response, tenant, browser, answer_url, protocol)
+    return response
 
 
 def _set_binding_cookie(
-    response: web.StreamResponse, tenant: str, browser: str, answer_url: str, protocol: str = "saml"
+    response: web.StreamResponse, tenant: str, browser: str, answer_url: str, protocol: Protocol
 ) -> None:
     """The key binding this browser's sign-in requests, for as long as a request lives.
 
@@ -313,24 +329,6 @@ def _set_binding_cookie(
     )
 
 
-@html_errors(pages.SSO_UNAVAILABLE)
-async def oidc_login(request: web.Request) -> web.StreamResponse:
-    """SP-initiated OpenID Connect sign-in: send the browser to the IdP's authorization endpoint."""
-    tenant = request.match_info["tenant"]
-    browser = browser_key(request.cookies.get(binding_cookie_name(tenant)))
-    started = await services(request).sso.start_oidc(
-        tenant,
-        origin(request),
-        request.query.get("RelayState"),
-        request.query.get("test"),
-        browser,
-        _now(),
-    )
-    response = web.HTTPFound(started.location, headers=NO_STORE)
-    _set_binding_cookie(response, tenant, browser, started.endpoints.redirect_uri, "oidc")
-    raise response
-
-
 @html_errors(pages.IDP_REFUSED)
 async def oidc_callback(request: web.Request) -> web.StreamResponse:
     """The OIDC redirect URI: the IdP sends the browser back with a code (or an error)."""
@@ -338,7 +336,7 @@ async def oidc_callback(request: web.Request) -> web.StreamResponse:
     outcome = await services(request).sso.oidc_callback(
         tenant,
         origin(request),
-        {key: value for key, value in request.query.items()},
+        dict(request.query),
         request.cookies.get(binding_cookie_name(tenant)),
         _now(),
     )
