@@ -786,7 +786,7 @@ async def test_an_unusable_metadata_url_is_400(
 async def test_a_metadata_url_that_never_answers_times_out_as_400(
     scim: Scim, metadata_site: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("scim_server.web.idp_metadata.FETCH_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr("scim_server.web.idp_http.TIMEOUT_SECONDS", 0.2)
     response = await scim.client.post(
         f"{SSO}/metadata", headers=ADMIN, json={"url": f"{metadata_site}/slow"}
     )

@@ -9,13 +9,8 @@ from __future__ import annotations
 import aiohttp
 from scim2_models import InvalidValueException
 
-from scim_server.web.idp_http import (
-    MAX_REDIRECTS,
-    TIMEOUT_SECONDS,
-    TooLarge,
-    client_session,
-    read_limited,
-)
+from scim_server.web import idp_http
+from scim_server.web.idp_http import MAX_REDIRECTS, TooLarge, client_session, read_limited
 
 MAX_METADATA_BYTES = 1024 * 1024
 ACCEPT = "application/samlmetadata+xml, application/xml;q=0.9, text/xml;q=0.8"
@@ -38,7 +33,7 @@ async def fetch_metadata(url: str) -> bytes:
             detail=f"the IdP metadata at {url} exceeds {MAX_METADATA_BYTES} bytes"
         ) from None
     except TimeoutError:
-        reason = f"no answer within {TIMEOUT_SECONDS} s"
+        reason = f"no answer within {idp_http.TIMEOUT_SECONDS} s"
     except aiohttp.ClientError as error:
         reason = str(error) or type(error).__name__
     raise InvalidValueException(detail=f"cannot fetch the IdP metadata from {url}: {reason}")

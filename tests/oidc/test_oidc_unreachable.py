@@ -4,6 +4,7 @@ fetched again for an unknown ``kid`` (a key rollover), but not more often than t
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import urllib.parse
 from collections import Counter
@@ -31,6 +32,8 @@ class BrokenIdp:
         self.provider = OidcProvider(okta_oidc(iss_parameter=False), key)
         self.answers: dict[str, Respond] = {}
         self.hits: Counter[str] = Counter()
+        self.stalled: set[str] = set()
+        """The documents the IdP never answers (within any timeout a test sets)."""
         self.nonce = ""
         app = web.Application()
         app.router.add_route("*", "/{path:.*}", self._handle)
@@ -43,6 +46,8 @@ class BrokenIdp:
     async def _handle(self, request: web.Request) -> web.Response:
         kind = request.path.rsplit("/", 1)[-1]
         self.hits[kind] += 1
+        if kind in self.stalled:
+            await asyncio.sleep(30)
         if kind in self.answers:
             return self.answers[kind](request)
         if kind == "openid-configuration":
@@ -113,6 +118,16 @@ async def test_an_idp_that_is_down_gives_the_failure_page_and_a_logged_reason(
     await _connect(scim, f"http://127.0.0.1:{_closed_port()}/oauth2/default")
     reason = await _login_refused(scim)
     assert "discovery document" in reason and "cannot be reached" in reason
+
+
+async def test_an_idp_that_does_not_answer_in_time_refuses_the_sign_in(
+    scim: Scim, broken: BrokenIdp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("scim_server.web.idp_http.TIMEOUT_SECONDS", 0.2)
+    broken.stalled.add("token")
+    reason = await _callback_refused(scim, broken)
+    assert reason.startswith("the IdP's token endpoint at ")
+    assert reason.endswith("did not answer within 0.2 s")
 
 
 def _text(body: str, status: int = 200) -> Respond:
