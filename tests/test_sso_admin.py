@@ -911,17 +911,18 @@ async def test_deleting_a_tenant_removes_its_sso_state_and_nobody_elses(
         )
         await repository.consume_assertion(tenant, OKTA_ENTITY, "id1", now + timedelta(minutes=5))
         await repository.link(tenant, OKTA_ENTITY, "alice@example.com", "user-1", now)
-    collections = ("saml_requests", "saml_assertions", "sso_links", "sso_log")
+        await repository.claim_group_name(tenant, "pilots", now)
+    collections = ("saml_requests", "saml_assertions", "sso_links", "sso_log", "jit_group_claims")
 
     async def counts(tenant: str) -> list[int]:
         return [await mongo_db[c].count_documents({"tenant": tenant}) for c in collections]
 
-    assert await counts("acme") == await counts("globex") == [1, 1, 1, 1]
+    assert await counts("acme") == await counts("globex") == [1, 1, 1, 1, 1]
     globex = await _view(scim.client, "GET", "/admin/tenants/globex/sso")
 
     assert (await scim.client.delete("/admin/tenants/acme", headers=ADMIN)).status == 204
-    assert await counts("acme") == [0, 0, 0, 0]
-    assert await counts("globex") == [1, 1, 1, 1]
+    assert await counts("acme") == [0, 0, 0, 0, 0]
+    assert await counts("globex") == [1, 1, 1, 1, 1]
     assert await _view(scim.client, "GET", "/admin/tenants/globex/sso") == globex
 
     await make_tenant(scim.client, "acme")

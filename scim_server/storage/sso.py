@@ -8,6 +8,10 @@
   consumed, kept until they would have expired anyway. Insert-if-absent on a unique index
   makes replay detection atomic across worker processes and restarts.
 - ``sso_links``: which tenant user an (IdP issuer, subject) pair signs in as.
+- ``jit_group_claims``: which sign-in is creating a group just in time, by lowercased
+  displayName (a unique index), so concurrent first sign-ins into a new group create it once.
+  A claim lasts while its group is created; one older than ``GROUP_CLAIM_SECONDS`` is stale
+  (its creator died) and may be taken over, and a TTL index removes it.
 - ``password_failures``: recent failed password sign-ins per user, expiring by TTL, which
   throttle guessing.
 - ``sso_log``: every sign-in attempt with its precise outcome, for the admin; the browser
@@ -16,8 +20,9 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -26,6 +31,7 @@ from pymongo.errors import DuplicateKeyError
 from scim_server.storage.database import Database, Document, translate_driver_errors
 
 SSO_LOG_TTL_SECONDS = 30 * 24 * 3600
+GROUP_CLAIM_SECONDS = 30
 REVISION = "sso_revision"
 
 INDEXES: dict[str, list[IndexModel]] = {
@@ -48,6 +54,14 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="tenant_issuer_subject_unique",
         ),
         IndexModel([("tenant", ASCENDING), ("user", ASCENDING)], name="tenant_user"),
+    ],
+    "jit_group_claims": [
+        IndexModel(
+            [("tenant", ASCENDING), ("name", ASCENDING)],
+            unique=True,
+            name="tenant_name_unique",
+        ),
+        IndexModel([("at", ASCENDING)], expireAfterSeconds=GROUP_CLAIM_SECONDS, name="at_ttl"),
     ],
     "password_failures": [
         IndexModel([("tenant", ASCENDING), ("user", ASCENDING)], name="tenant_user"),
@@ -87,6 +101,7 @@ class SsoRepository:
         self.links = database["sso_links"]
         self.log = database["sso_log"]
         self.password_failures = database["password_failures"]
+        self.group_claims = database["jit_group_claims"]
 
     async def ensure_indexes(self) -> None:
         for name, indexes in INDEXES.items():
@@ -207,6 +222,30 @@ class SsoRepository:
         links = await self.links.find({"tenant": tenant, "user": user}, {"issuer": 1}).to_list(None)
         return [str(link["issuer"]) for link in links]
 
+    # -- groups created just in time ----------------------------------------------------
+
+    async def claim_group_name(self, tenant: str, name: str, now: datetime) -> str | None:
+        """Claim the creation of the group ``name`` (lowercased by the caller): the claim's
+        token, or None when another sign-in holds a claim younger than
+        ``GROUP_CLAIM_SECONDS``."""
+        token = secrets.token_hex(8)
+        try:
+            await self.group_claims.insert_one(
+                {"tenant": tenant, "name": name, "at": now, "token": token}
+            )
+        except DuplicateKeyError:
+            stale = now - timedelta(seconds=GROUP_CLAIM_SECONDS)
+            taken = await self.group_claims.update_one(
+                {"tenant": tenant, "name": name, "at": {"$lt": stale}},
+                {"$set": {"at": now, "token": token}},
+            )
+            return token if taken.modified_count == 1 else None
+        return token
+
+    async def release_group_name(self, tenant: str, name: str, token: str) -> None:
+        """Give a claim up, unless it was taken over meanwhile (then it is no longer ours)."""
+        await self.group_claims.delete_one({"tenant": tenant, "name": name, "token": token})
+
     # -- password throttling ------------------------------------------------------------
 
     async def password_failures_since(self, tenant: str, user: str, since: datetime) -> int:
@@ -240,5 +279,6 @@ class SsoRepository:
             self.links,
             self.log,
             self.password_failures,
+            self.group_claims,
         ):
             await collection.delete_many({"tenant": tenant})

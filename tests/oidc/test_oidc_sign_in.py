@@ -3,10 +3,13 @@ time provisioning for both shapes, account links, seats, Test mode and the relay
 
 from __future__ import annotations
 
+import asyncio
 import urllib.parse
 
-from tests.support.oidc import Oidc, log
-from tests.support.scim import ADMIN
+from idp_sim.oidc.provider import okta_oidc
+from samlkit.certs import SigningKey
+from tests.support.oidc import Oidc, directory, log, oidc_provider
+from tests.support.scim import ADMIN, Scim
 from tests.support.sso import set_seats
 
 
@@ -132,3 +135,45 @@ async def test_a_saml_tenant_does_not_start_an_oidc_sign_in_nor_the_reverse(okta
     assert (await log(okta))[0]["reason"] == "this tenant signs in with oidc, not saml"
     home = await okta.scim.client.get("/sso/acme/")
     assert 'href="/sso/acme/oidc/login"' in await home.text()
+
+
+async def test_concurrent_first_sign_ins_of_one_person_make_one_user_and_one_link(
+    scim: Scim, oidc_key: SigningKey
+) -> None:
+    people = directory(*((f"racer{n}@example.com", ("Engineering",)) for n in range(4)))
+    async with oidc_provider(scim, okta_oidc(), oidc_key, people) as sso:
+        await sso.configure()
+        for n in range(4):
+            login = f"racer{n}@example.com"
+            await sso.sign_out_at_idp()
+            callbacks = [await sso.authorize(await sso.start(), login) for _ in range(3)]
+            answers = await asyncio.gather(*(sso.callback(url) for url in callbacks))
+            assert [a.status for a in answers] == [303, 303, 303]
+            [user] = await _users(sso, login)
+            assert [g["display"] for g in user["groups"]] == ["Engineering"]
+            entries = [e for e in await log(sso) if e.get("user_name") == login]
+            # The creator may lose the link to a sign-in that adopted its user meanwhile, and log
+            # "updated": never two creations, and every sign-in is the one user.
+            assert len(entries) == 3 and [e["jit"] for e in entries].count("created") <= 1
+            assert {e["user"] for e in entries} == {user["id"]}
+
+
+async def test_first_sign_ins_of_two_people_into_a_new_group_both_land_in_it(
+    scim: Scim, oidc_key: SigningKey
+) -> None:
+    rounds = 4
+    people = directory(
+        *((f"{who}{n}@example.com", (f"Team {n}",)) for n in range(rounds) for who in "ab")
+    )
+    async with oidc_provider(scim, okta_oidc(), oidc_key, people) as sso:
+        await sso.configure()
+        for n in range(rounds):
+            callbacks = []
+            for who in "ab":
+                await sso.sign_out_at_idp()
+                callbacks.append(await sso.authorize(await sso.start(), f"{who}{n}@example.com"))
+            answers = await asyncio.gather(*(sso.callback(url) for url in callbacks))
+            assert [a.status for a in answers] == [303, 303], [await a.text() for a in answers]
+            groups = await sso.scim.get("/Groups", params={"filter": f'displayName eq "Team {n}"'})
+            [group] = (await groups.json())["Resources"]
+            assert len({member["value"] for member in group["members"]}) == 2

@@ -24,6 +24,7 @@ anyone, and a user SCIM deactivated cannot sign in.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,7 +33,7 @@ from typing import Any, Literal
 from scim2_models import Group, PatchOp, UniquenessException, User
 
 from scim_server.core.directory import UserRecord
-from scim_server.core.errors import resource_not_found
+from scim_server.core.errors import TooManyConcurrentChanges, resource_not_found
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.scope import Scope
 from scim_server.core.sso.settings import SsoSettings
@@ -40,6 +41,8 @@ from scim_server.models import GROUPS, USERS
 from scim_server.storage.sso import SsoRepository
 
 Action = Literal["created", "updated", "unchanged"]
+GROUP_WAITS = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+"""Seconds between looks for a group another sign-in is creating: about 3 s in all."""
 Protocol = Literal["saml", "oidc"]
 
 
@@ -165,7 +168,7 @@ class JustInTime:
             raise AccountDeactivated(f"user {user.user_name!r} is deactivated")
         if action != "created" and settings.jit and await self._update(scope, user, profile):
             action = "updated"
-        if settings.jit and await self._sync_groups(scope, user.id, profile, settings):
+        if settings.jit and await self._sync_groups(scope, user.id, profile, settings, now):
             action = "updated" if action == "unchanged" else action
         return Account(user_id=user.id, user_name=user.user_name, action=action)
 
@@ -244,7 +247,7 @@ class JustInTime:
         return True
 
     async def _sync_groups(
-        self, scope: Scope, user_id: str, profile: Profile, settings: SsoSettings
+        self, scope: Scope, user_id: str, profile: Profile, settings: SsoSettings, now: datetime
     ) -> bool:
         """Make the user's membership of the allowed groups what the assertion says.
 
@@ -262,7 +265,7 @@ class JustInTime:
                 changed = True
         for key, name in asserted.items():
             if key not in current:
-                group_id = await self._group_id(scope, name)
+                group_id = await self._group_id(scope, name, now)
                 await self._member_change(scope, group_id, "add", user_id)
                 changed = True
         return changed
@@ -278,11 +281,33 @@ class JustInTime:
             if settings.group_allowed(name)
         }
 
-    async def _group_id(self, scope: Scope, display_name: str) -> str:
-        """The group of that displayName, created if there is none yet."""
-        group_id = await self.directory.group_named(scope.tenant, display_name)
-        if group_id is not None:
-            return group_id
+    async def _group_id(self, scope: Scope, display_name: str, now: datetime) -> str:
+        """The group of that displayName, created if there is none yet.
+
+        displayName is not unique in SCIM, so concurrent first sign-ins into a new group (in
+        any worker process) would each create one: the sign-in that claims the name looks
+        once more (the group may have been made just before its claim) and creates it, and
+        the others wait for it to appear.
+        """
+        tenant, key = scope.tenant, display_name.lower()
+        for delay in GROUP_WAITS:
+            group_id = await self.directory.group_named(tenant, display_name)
+            if group_id is not None:
+                return group_id
+            token = await self.repository.claim_group_name(tenant, key, now)
+            if token is not None:
+                try:
+                    return await self.directory.group_named(
+                        tenant, display_name
+                    ) or await self._create_group(scope, display_name)
+                finally:
+                    await self.repository.release_group_name(tenant, key, token)
+            await asyncio.sleep(delay)
+        raise TooManyConcurrentChanges(
+            detail=f"the group {display_name!r} is being created by another sign-in; retry"
+        )
+
+    async def _create_group(self, scope: Scope, display_name: str) -> str:
         answer = await self.provisioning.create(
             GROUPS, scope, {"schemas": [Group.__schema__], "displayName": display_name}
         )
