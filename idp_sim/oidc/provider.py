@@ -9,7 +9,8 @@ keys, and the ID tokens it mints (docs/oidc.md).
   the "groups overage"); this simulator serves them from its userinfo endpoint.
 
 :meth:`OidcProvider.mint_id_token` is the library call tests use to make a token; the web app
-(``idp_sim.oidc.webapp``) mints through it too, and so does every tampering variant.
+(``idp_sim.oidc.webapp``) signs the same :meth:`OidcProvider.claims`, or a tampering variant's
+forgery of them.
 """
 
 from __future__ import annotations
@@ -201,7 +202,8 @@ class OidcProvider:
         base_url: str,
         access_token: str | None = None,
     ) -> str:
-        """A genuine ID token, as the token endpoint answers it: for tests, and the web app."""
+        """A genuine ID token: the library call tests mint with (the token endpoint signs the
+        same :meth:`claims`, or a tampering variant's forgery of them)."""
         return self.sign(self.claims(person, client_id, nonce, now, base_url, access_token))
 
     def userinfo(self, person: SamlSubject, client_id: str) -> dict[str, Any]:
