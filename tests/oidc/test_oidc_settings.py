@@ -96,6 +96,10 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"oidc": {"audience": "x"}}, "unknown setting oidc.audience"),
     ({"oidc": []}, "oidc must be an object"),
     (
+        {"oidc": {"client_secret": "short", "algorithms": ["HS256"]}},
+        "oidc.algorithms lists HS256, whose key is the client secret: it must be at least 32",
+    ),
+    (
         {"protocol": "oidc", "enabled": True, "oidc": {"issuer": OKTA_ISSUER}},
         "SSO cannot be enabled without oidc.client_id, oidc.client_secret",
     ),

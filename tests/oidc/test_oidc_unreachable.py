@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
+import jwt
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -23,6 +24,7 @@ from tests.support.oidc import CLIENT_ID, CLIENT_SECRET, person_of
 from tests.support.scim import ADMIN, Scim
 
 Respond = Callable[[web.Request], web.Response]
+LONG_SECRET = "a-client-secret-long-enough-for-hs256"
 
 
 class BrokenIdp:
@@ -212,3 +214,33 @@ async def test_an_unknown_kid_fetches_the_keys_again_at_most_once_per_cooldown(
     with pytest.raises(OidcRejected, match="has no key 'sim-key-1'"):
         await cache.key(discovery, "sim-key-1", later)
     assert broken.hits["keys"] == 2
+
+
+async def test_an_hs256_token_keyed_with_the_client_secret_signs_in_only_when_listed(
+    scim: Scim, broken: BrokenIdp
+) -> None:
+    def hs256_token(request: web.Request) -> web.Response:
+        claims = broken.provider.claims(
+            person_of("ada@example.com"), CLIENT_ID, broken.nonce, datetime.now(UTC), broken.base
+        )
+        token = jwt.encode(claims, LONG_SECRET, algorithm="HS256")
+        return web.json_response({"id_token": token, "token_type": "Bearer"})
+
+    broken.answers["token"] = hs256_token
+    reason = await _callback_refused(scim, broken)
+    assert reason.startswith("the ID token is signed with 'HS256', which this tenant does not")
+    listed = await scim.client.patch(
+        "/admin/tenants/acme/sso",
+        json={"oidc": {"algorithms": ["RS256", "HS256"], "client_secret": LONG_SECRET}},
+        headers=ADMIN,
+    )
+    assert listed.status == 200
+    login = await scim.client.get("/sso/acme/oidc/login", allow_redirects=False)
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(login.headers["Location"]).query)
+    broken.nonce = query["nonce"][0]
+    response = await scim.client.get(
+        "/sso/acme/oidc/callback",
+        params={"state": query["state"][0], "code": "another-code"},
+        allow_redirects=False,
+    )
+    assert response.status == 303, await response.text()

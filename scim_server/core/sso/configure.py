@@ -361,6 +361,15 @@ def check(settings: SsoSettings) -> None:
         raise InvalidValueException(
             detail="name_id.attribute is required when name_id.source is 'attribute'"
         )
+    secret = len(settings.oidc.client_secret.encode())
+    for algorithm in settings.oidc.algorithms:
+        # RFC 7518 §3.2: an HMAC key at least as long as the hash.
+        needed = int(algorithm[2:]) // 8 if algorithm in SECRET_ALGORITHMS else 0
+        if secret and secret < needed:
+            raise InvalidValueException(
+                detail=f"oidc.algorithms lists {algorithm}, whose key is the client secret: "
+                f"it must be at least {needed} bytes long (RFC 7518 §3.2)"
+            )
     missing = settings.missing_idp_fields()
     if settings.enabled and missing:
         raise InvalidValueException(detail="SSO cannot be enabled without " + ", ".join(missing))
