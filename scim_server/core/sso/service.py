@@ -400,8 +400,10 @@ class SingleSignOn:
             return await self._failed(tenant, origin, now, reason, **details)
 
         if "error" in query:
-            description = query.get("error_description", "")
-            raise await refuse(f"the IdP answered {query['error']!r}: {description}".rstrip(": "))
+            description = query.get("error_description")
+            raise await refuse(
+                f"the IdP answered {query['error']!r}" + (f": {description}" if description else "")
+            )
         state, code = query.get("state"), query.get("code")
         if not state or not code:
             raise await refuse("the callback carries no state or no code")
