@@ -106,6 +106,8 @@ async def test_a_new_tenant_has_sso_off_and_shows_the_sp_values(scim: Scim) -> N
                 "groups": "groups",
             },
             "algorithms": ["RS256"],
+            "client_auth": "client_secret_basic",
+            "client_key_id": None,
         },
         "service_provider": {
             "tenant": "acme",
@@ -114,6 +116,7 @@ async def test_a_new_tenant_has_sso_off_and_shows_the_sp_values(scim: Scim) -> N
             "metadata_url": f"{root}/sso/acme/saml/metadata",
             "login_url": f"{root}/sso/acme/saml/login",
             "redirect_uri": f"{root}/sso/acme/oidc/callback",
+            "jwks_uri": f"{root}/sso/acme/oidc/jwks",
         },
     }
 
@@ -216,6 +219,8 @@ async def test_put_replaces_everything_and_get_answers_it_back(
                 "groups": None,
             },
             "algorithms": ["RS256", "ES256"],
+            "client_auth": "client_secret_basic",
+            "client_key_id": None,
         },
     }
     put = await _view(scim.client, "PUT", json=body)

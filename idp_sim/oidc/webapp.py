@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
+import jwt
 from aiohttp import web
 
 from idp_sim.oidc.provider import OidcProvider, OidcShape, b64url
@@ -32,6 +34,7 @@ from idp_sim.saml.response import SamlSubject
 from samlkit.certs import SigningKey
 
 CODE_SECONDS = 300
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_CODES = 10_000
 _HTML_HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
 
@@ -45,6 +48,8 @@ class HostedOidcApp:
     client_secret: str
     redirect_uris: tuple[str, ...]
     name: str | None = None
+    jwks_uri: str | None = None
+    """Where the client publishes its key: it authenticates with private_key_jwt (RFC 7523)."""
 
     @property
     def label(self) -> str:
@@ -178,13 +183,9 @@ class OidcEndpoints:
         served = self.served(request)
         app = served.app
         form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
-        client = _client(request, form)
-        if (
-            client is None
-            or client[0] != app.client_id
-            or not hmac.compare_digest(client[1], app.client_secret)
-        ):
-            return _oauth_error(401, "invalid_client", "client authentication failed")
+        refusal = await self._authenticate(request, app, form)
+        if refusal is not None:
+            return _oauth_error(401, "invalid_client", refusal)
         if form.get("grant_type") != "authorization_code":
             return _oauth_error(400, "unsupported_grant_type", "only authorization_code")
         code = form.get("code", "")
@@ -230,6 +231,46 @@ class OidcEndpoints:
             },
             headers={"Cache-Control": "no-store"},
         )
+
+    async def _authenticate(
+        self, request: web.Request, app: HostedOidcApp, form: Mapping[str, str]
+    ) -> str | None:
+        """Why the client is not who it claims to be, or None: its secret (Basic or in the
+        form), or for a private_key_jwt client a JWT signed with a key of its JWKS."""
+        if app.jwks_uri is None:
+            client = _client(request, form)
+            if (
+                client is None
+                or client[0] != app.client_id
+                or not hmac.compare_digest(client[1], app.client_secret)
+            ):
+                return "client authentication failed"
+            return None
+        if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE:
+            return "this client authenticates with private_key_jwt"
+        token_endpoint = base_url(request, self.public_url) + app.shape.token_path
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+                http.get(app.jwks_uri) as response,
+            ):
+                keys = jwt.PyJWKSet.from_dict(await response.json())
+            assertion = form.get("client_assertion", "")
+            kid = jwt.get_unverified_header(assertion).get("kid")
+            key = next(k for k in keys.keys if k.key_id == kid)
+            claims = jwt.decode(
+                assertion,
+                key.key,
+                algorithms=["RS256", "PS256", "ES256"],
+                audience=token_endpoint,
+                issuer=app.client_id,
+                options={"require": ["exp", "iss", "sub", "aud", "jti"]},
+            )
+        except (aiohttp.ClientError, TimeoutError, ValueError, StopIteration, jwt.PyJWTError) as e:
+            return f"the client assertion cannot be verified: {e or type(e).__name__}"
+        if claims["sub"] != app.client_id:
+            return "the client assertion is about another client"
+        return None
 
     async def userinfo(self, request: web.Request) -> web.Response:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")

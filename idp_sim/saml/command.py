@@ -53,6 +53,7 @@ apps:
     client_id      default idp-sim-client
     client_secret  default: one derived from the redirect URI, so a restart keeps it
     name           the app's name (default okta-oidc / entra-oidc)
+    jwks_uri       the client's key set: it authenticates with private_key_jwt, not the secret
   --oidc-tamper VARIANT makes the OpenID provider misbehave on purpose (idp_sim.oidc.tampering):
 """ + "\n".join(f"    {variant.name:<20} {variant.description}" for variant in SERVED_TAMPERING)
 SERVE_ORIGIN = "http://127.0.0.1:8090"
@@ -65,7 +66,7 @@ NAME_ID_FORMATS = {
 }
 SIGNING = {"response": (True, False), "assertion": (False, True), "both": (True, True)}
 _APP_OPTIONS = {"okta": {"name", "key", "relay"}, "jumpcloud": {"name", "issuer", "relay"}}
-_OIDC_OPTIONS = {"client_id", "client_secret", "name"}
+_OIDC_OPTIONS = {"client_id", "client_secret", "name", "jwks_uri"}
 OIDC_SHAPES: dict[str, Callable[[], OidcShape]] = {"okta": okta_oidc, "entra": entra_oidc}
 DEFAULT_CLIENT_ID = "idp-sim-client"
 _DEFAULT_NAMES = {"okta": "scim_toolkit", "jumpcloud": "scim-toolkit"}
@@ -131,6 +132,7 @@ def parse_oidc_app(text: str) -> HostedOidcApp:
         options.get("client_secret", secret),
         (redirect_uri,),
         name=options.get("name"),
+        jwks_uri=options.get("jwks_uri"),
     )
 
 

@@ -50,11 +50,13 @@ class IdpClient:
         return await self._json("GET", url, what, headers=headers)
 
     async def post_form(
-        self, url: str, what: str, form: Mapping[str, str], client: tuple[str, str]
+        self, url: str, what: str, form: Mapping[str, str], client: tuple[str, str] | None
     ) -> dict[str, Any]:
-        # client_secret_basic (RFC 6749 §2.3.1): each part form-encoded, then Basic.
-        basic = aiohttp.encode_basic_auth(*(urllib.parse.quote_plus(part) for part in client))
-        headers = {"Accept": JSON, "Authorization": basic}
+        headers = {"Accept": JSON}
+        if client is not None:
+            # client_secret_basic (RFC 6749 §2.3.1): each part form-encoded, then Basic.
+            parts = (urllib.parse.quote_plus(part) for part in client)
+            headers["Authorization"] = aiohttp.encode_basic_auth(*parts)
         return await self._json("POST", url, what, headers=headers, data=dict(form))
 
     async def _json(self, method: str, url: str, what: str, **options: Any) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from scim_server.core.errors import (
     error_status,
     scim_error,
 )
+from scim_server.core.sso.oidc import client_jwks
 from scim_server.core.sso.service import (
     REQUEST_LIFETIME,
     Origin,
@@ -329,6 +330,14 @@ def _set_binding_cookie(
     )
 
 
+@html_errors(pages.NO_SUCH_PAGE)
+async def oidc_jwks(request: web.Request) -> web.StreamResponse:
+    """The public key the tenant's client authenticates with (private_key_jwt), for its IdP."""
+    tenant = request.match_info["tenant"]
+    settings = await services(request).sso.settings(tenant)
+    return web.json_response(client_jwks(settings.oidc.client_key), headers=NO_STORE)
+
+
 @html_errors(pages.IDP_REFUSED)
 async def oidc_callback(request: web.Request) -> web.StreamResponse:
     """The OIDC redirect URI: the IdP sends the browser back with a code (or an error)."""
@@ -462,6 +471,7 @@ PAGES: dict[str, dict[str, Handler]] = {
     "/saml/acs": {"POST": acs},
     "/oidc/login": {"GET": oidc_login},
     "/oidc/callback": {"GET": oidc_callback},
+    "/oidc/jwks": {"GET": oidc_jwks},
     "/password": {"POST": password},
     "/logout": {"POST": logout},
     f"/{SIGNED_OUT}": {"GET": signed_out},

@@ -73,6 +73,7 @@ def _view(request: web.Request, tenant: str, settings: SsoSettings) -> dict[str,
             "metadata_url": sp.metadata_url,
             "login_url": sp.sign_in_url(settings.protocol),
             "redirect_uri": sp.redirect_uri,
+            "jwks_uri": sp.jwks_uri,
         },
     }
 

@@ -65,8 +65,9 @@ def test_serve_prints_each_oidc_client_and_serves_its_discovery_and_keys() -> No
 def test_the_client_secret_is_stable_for_a_redirect_uri_unless_given() -> None:
     first, again = parse_oidc_app(f"okta:{REDIRECT}"), parse_oidc_app(f"okta:{REDIRECT}")
     assert first.client_secret == again.client_secret and len(first.client_secret) == 32
-    given = parse_oidc_app(f"entra:{REDIRECT},client_secret=s,name=hr")
+    given = parse_oidc_app(f"entra:{REDIRECT},client_secret=s,name=hr,jwks_uri=https://sp/k")
     assert (given.client_secret, given.label, given.shape.vendor) == ("s", "hr", "entra")
+    assert given.jwks_uri == "https://sp/k" and first.jwks_uri is None
 
 
 @pytest.mark.parametrize(
@@ -74,7 +75,10 @@ def test_the_client_secret_is_stable_for_a_redirect_uri_unless_given() -> None:
     [
         ("azure:https://sp/cb", "expected okta:REDIRECT_URI or entra:REDIRECT_URI"),
         ("okta:ftp://sp/cb", "expected okta:REDIRECT_URI or entra:REDIRECT_URI"),
-        ("okta:https://sp/cb,scope=x", "'scope=x' is not one of client_id, client_secret, name"),
+        (
+            "okta:https://sp/cb,scope=x",
+            "'scope=x' is not one of client_id, client_secret, jwks_uri, name",
+        ),
     ],
 )
 def test_a_bad_oidc_app_is_a_usage_error(

@@ -44,6 +44,8 @@ async def test_an_oidc_connection_is_set_shown_and_enabled(scim: Scim) -> None:
             "groups": "groups",
         },
         "algorithms": ["RS256"],
+        "client_auth": "client_secret_basic",
+        "client_key_id": None,
     }
     assert "s3cret" not in json.dumps(view)
     sp = view["service_provider"]
@@ -94,6 +96,7 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"oidc": {"algorithms": ["none"]}}, "oidc.algorithms[0] must be one of RS256"),
     ({"oidc": {"algorithms": []}}, "oidc.algorithms must be a non-empty list"),
     ({"oidc": {"audience": "x"}}, "unknown setting oidc.audience"),
+    ({"oidc": {"client_auth": "tls"}}, "oidc.client_auth must be one of 'client_secret_basic'"),
     ({"oidc": []}, "oidc must be an object"),
     (
         {"oidc": {"client_secret": "short", "algorithms": ["HS256"]}},

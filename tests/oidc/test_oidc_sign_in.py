@@ -8,7 +8,7 @@ import urllib.parse
 
 from idp_sim.oidc.provider import okta_oidc
 from samlkit.certs import SigningKey
-from tests.support.oidc import Oidc, directory, log, oidc_provider
+from tests.support.oidc import CLIENT_ID, CLIENT_SECRET, Oidc, directory, log, oidc_provider
 from tests.support.scim import ADMIN, Scim
 from tests.support.sso import set_seats
 
@@ -177,3 +177,31 @@ async def test_first_sign_ins_of_two_people_into_a_new_group_both_land_in_it(
             groups = await sso.scim.get("/Groups", params={"filter": f'displayName eq "Team {n}"'})
             [group] = (await groups.json())["Resources"]
             assert len({member["value"] for member in group["members"]}) == 2
+
+
+async def test_a_private_key_jwt_client_signs_in_with_the_key_the_sp_publishes(
+    scim: Scim, oidc_key: SigningKey
+) -> None:
+    people = directory(("ada@example.com", ()))
+    async with oidc_provider(scim, okta_oidc(), oidc_key, people, private_key_jwt=True) as sso:
+        oidc = {"issuer": sso.issuer, "client_id": CLIENT_ID, "client_auth": "private_key_jwt"}
+        view = await sso.configure(oidc=oidc)
+        assert view["oidc"]["client_secret_set"] is False
+        jwks_uri = urllib.parse.urlsplit(view["service_provider"]["jwks_uri"])
+        assert jwks_uri.path == "/sso/acme/oidc/jwks"
+        [key] = (await (await scim.client.get(jwks_uri.path)).json())["keys"]
+        assert key["kid"] == view["oidc"]["client_key_id"] and "d" not in key
+        first = await sso.sign_in("ada@example.com")
+        assert first.status == 303, (await log(sso))[0]
+        # The key stays across changes (a PUT is a whole new configuration, with a new key);
+        # the IdP refuses the secret from this client.
+        for change in ({"client_secret": CLIENT_SECRET}, {"client_auth": "client_secret_basic"}):
+            patched = await scim.client.patch(
+                "/admin/tenants/acme/sso", json={"oidc": change}, headers=ADMIN
+            )
+            assert (await patched.json())["oidc"]["client_key_id"] == key["kid"]
+        assert (await sso.sign_in("ada@example.com")).status == 403
+        assert (
+            "HTTP 401: invalid_client (this client authenticates with private_key_jwt)"
+            in ((await log(sso))[0]["reason"])
+        )

@@ -146,12 +146,18 @@ class Oidc:
 
 @asynccontextmanager
 async def oidc_provider(
-    scim: Scim, shape: OidcShape, key: SigningKey, people: Directory
+    scim: Scim, shape: OidcShape, key: SigningKey, people: Directory, private_key_jwt: bool = False
 ) -> AsyncIterator[Oidc]:
-    """idp_sim serving ``shape`` on a loopback port, with the SP's redirect URI registered."""
+    """idp_sim serving ``shape`` on a loopback port, with the SP's redirect URI registered (and
+    with ``private_key_jwt``, the SP's JWKS as the client's key set)."""
     root = str(scim.client.make_url("")).rstrip("/")
+    home = f"{root}/sso/{scim.tenant}/"
     app = HostedOidcApp(
-        shape, CLIENT_ID, CLIENT_SECRET, (f"{root}/sso/{scim.tenant}/oidc/callback",)
+        shape,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        (f"{home}oidc/callback",),
+        jwks_uri=f"{home}oidc/jwks" if private_key_jwt else None,
     )
     config = IdpServerConfig(key=key, directory=people, apps=(), oidc_apps=(app,))
     server = TestServer(create_idp_app(config), host="127.0.0.1")

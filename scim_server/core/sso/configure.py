@@ -25,6 +25,7 @@ from cryptography import x509
 from scim2_models import InvalidValueException
 
 from samlkit.certs import fingerprint_sha256, load_certificate
+from scim_server.core.sso.oidc import client_key_id, new_client_key
 from scim_server.core.sso.settings import (
     MAX_CERTIFICATES,
     OIDC_PRESETS,
@@ -32,6 +33,7 @@ from scim_server.core.sso.settings import (
     SECRET_ALGORITHMS,
     SIGNATURE_ALGORITHMS,
     Branding,
+    ClientAuth,
     NameIdSource,
     Protocol,
     SsoSettings,
@@ -51,7 +53,7 @@ MAX_CLOCK_SKEW_SECONDS = 600
 MIN_SESSION_TTL_SECONDS = 60
 MAX_SESSION_TTL_SECONDS = 7 * 24 * 3600
 READ_ONLY = frozenset({"service_provider"})
-OIDC_READ_ONLY = frozenset({"client_secret_set"})
+OIDC_READ_ONLY = frozenset({"client_secret_set", "client_key_id"})
 MAX_SCOPES = 20
 SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 """A scope token of RFC 6749 §3.3: printable ASCII but space, ``"`` and ``\\``."""
@@ -287,6 +289,7 @@ OIDC_FIELDS: Mapping[str, Field] = {
     "scopes": Field("scopes", scopes),
     "claims": Field("claims", _section(ATTRIBUTE_FIELDS)),
     "algorithms": Field("algorithms", algorithms),
+    "client_auth": Field("client_auth", choice(get_args(ClientAuth))),
 }
 FIELDS: Mapping[str, Field] = {
     "enabled": Field("enabled", boolean),
@@ -351,6 +354,8 @@ def apply(settings: SsoSettings, body: Mapping[str, Any]) -> SsoSettings:
         branding=branding,
         oidc=replace(settings.oidc, **oidc, claims=claims),
     )
+    if updated.oidc.client_auth == "private_key_jwt" and not updated.oidc.client_key:
+        updated = replace(updated, oidc=replace(updated.oidc, client_key=new_client_key()))
     check(updated)
     return updated
 
@@ -408,5 +413,9 @@ def settings_view(settings: SsoSettings) -> dict[str, Any]:
             "scopes": list(settings.oidc.scopes),
             "claims": asdict(settings.oidc.claims),
             "algorithms": list(settings.oidc.algorithms),
+            "client_auth": settings.oidc.client_auth,
+            "client_key_id": client_key_id(settings.oidc.client_key)
+            if settings.oidc.client_key
+            else None,
         },
     }

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 import urllib.parse
 from collections.abc import Mapping
@@ -29,6 +30,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
 
 from scim_server.core.sso.settings import SECRET_ALGORITHMS, OidcSettings
 
@@ -39,6 +43,8 @@ JWKS_REFRESH_COOLDOWN = timedelta(seconds=10)
 """An unknown ``kid`` fetches the JWKS again, but no more often than this: forged tokens with
 made-up key ids must not turn the server into a load generator against the IdP."""
 REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "iat")
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+CLIENT_ASSERTION_LIFETIME = timedelta(minutes=1)
 
 
 class OidcRejected(Exception):
@@ -58,9 +64,10 @@ class IdpHttp(Protocol):
         ...
 
     async def post_form(
-        self, url: str, what: str, form: Mapping[str, str], client: tuple[str, str]
+        self, url: str, what: str, form: Mapping[str, str], client: tuple[str, str] | None
     ) -> dict[str, Any]:
-        """POST ``form`` to ``url``, authenticated as ``client`` (id, secret) with HTTP Basic."""
+        """POST ``form`` to ``url``, authenticated as ``client`` (id, secret) with HTTP Basic
+        when given (a private_key_jwt client authenticates in the form)."""
         ...
 
 
@@ -338,3 +345,60 @@ def overage(claims: Mapping[str, Any], groups_claim: str | None) -> bool:
     "groups overage": ``_claim_names`` names the claim, to be read elsewhere)."""
     names = claims.get("_claim_names")
     return bool(groups_claim) and isinstance(names, dict) and groups_claim in names
+
+
+# -- private_key_jwt (RFC 7523, OpenID Connect Core §9) ------------------------------------------
+
+
+def new_client_key() -> str:
+    """A fresh RSA key for a tenant's client authentication, as PKCS#8 PEM."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode("ascii")
+
+
+def _private_key(pem: str) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey), "client keys are made RSA (new_client_key)"
+    return key
+
+
+def _public_jwk(pem: str) -> dict[str, Any]:
+    public: dict[str, Any] = RSAAlgorithm.to_jwk(_private_key(pem).public_key(), as_dict=True)
+    return public
+
+
+def client_key_id(pem: str) -> str:
+    """The key's RFC 7638 thumbprint: its ``kid``, the same for the same key."""
+    jwk = _public_jwk(pem)
+    canonical = json.dumps({name: jwk[name] for name in ("e", "kty", "n")}, separators=(",", ":"))
+    return _b64url(hashlib.sha256(canonical.encode()).digest())
+
+
+def client_jwks(pem: str | None) -> dict[str, Any]:
+    """The JWKS the SP publishes for its client key (none yet: no keys)."""
+    if not pem:
+        return {"keys": []}
+    jwk = {**_public_jwk(pem), "kid": client_key_id(pem), "use": "sig", "alg": "RS256"}
+    return {"keys": [jwk]}
+
+
+def client_assertion(oidc: OidcSettings, token_endpoint: str, now: datetime) -> str:
+    """The JWT that authenticates the client at the token endpoint: issued by and about the
+    client, for that endpoint, once (``jti``), for a minute."""
+    assert oidc.client_key, "a private_key_jwt client has its key (configure.apply makes it)"
+    claims = {
+        "iss": oidc.client_id,
+        "sub": oidc.client_id,
+        "aud": token_endpoint,
+        "jti": secrets.token_urlsafe(16),
+        "iat": now,
+        "exp": now + CLIENT_ASSERTION_LIFETIME,
+    }
+    key = _private_key(oidc.client_key)
+    return jwt.encode(
+        claims, key, algorithm="RS256", headers={"kid": client_key_id(oidc.client_key)}
+    )

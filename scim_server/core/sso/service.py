@@ -475,17 +475,24 @@ class SingleSignOn:
     ) -> VerifiedIdentity:
         """Exchange the code (with the PKCE verifier) and verify the ID token it brings; the
         groups come from userinfo when the ID token has too many to carry them (overage)."""
-        client = (settings.oidc.client_id, settings.oidc.client_secret)
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": pending.verifier or "",
+        }
+        client: tuple[str, str] | None = (settings.oidc.client_id, settings.oidc.client_secret)
+        if settings.oidc.client_auth == "private_key_jwt":
+            client = None
+            form |= {
+                "client_id": settings.oidc.client_id,
+                "client_assertion_type": oidc.CLIENT_ASSERTION_TYPE,
+                "client_assertion": oidc.client_assertion(
+                    settings.oidc, discovery.token_endpoint, now
+                ),
+            }
         tokens = await self.oidc_providers.http.post_form(
-            discovery.token_endpoint,
-            "token endpoint",
-            {
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": redirect_uri,
-                "code_verifier": pending.verifier or "",
-            },
-            client,
+            discovery.token_endpoint, "token endpoint", form, client
         )
         id_token, access_token = tokens.get("id_token"), tokens.get("access_token")
         if not isinstance(id_token, str):

@@ -31,6 +31,7 @@ SIGNATURE_ALGORITHMS = (
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
 )  # fmt: skip
 """What an ID token may be signed with: public-key algorithms, checked against the IdP's JWKS."""
+ClientAuth = Literal["client_secret_basic", "private_key_jwt"]
 SECRET_ALGORITHMS = ("HS256", "HS384", "HS512")
 """MACs keyed with the client secret: only when the admin lists them (``oidc.algorithms``)."""
 
@@ -85,6 +86,11 @@ class OidcSettings:
     claims: AttributeMap = field(default_factory=lambda: OIDC_PRESETS["custom"])
     algorithms: tuple[str, ...] = ("RS256",)
     """The ID token algorithms accepted; ``none`` never, HS* only when listed here."""
+    client_auth: ClientAuth = "client_secret_basic"
+    """How the SP authenticates at the token endpoint: the secret, or a JWT signed with
+    ``client_key``, whose public half the SP publishes (``oidc/jwks``)."""
+    client_key: str | None = None
+    """The tenant's own RSA private key (PKCS#8 PEM), made when private_key_jwt is chosen."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +147,8 @@ class SsoSettings:
             {
                 "oidc.issuer": self.oidc.issuer,
                 "oidc.client_id": self.oidc.client_id,
-                "oidc.client_secret": self.oidc.client_secret,
+                "oidc.client_secret": self.oidc.client_secret
+                or self.oidc.client_auth == "private_key_jwt",
             }
             if self.protocol == "oidc"
             else {
@@ -179,6 +186,8 @@ class SpEndpoints:
     oidc_login_url: str
     redirect_uri: str
     """The OIDC callback, registered at the IdP as the client's sign-in redirect URI."""
+    jwks_uri: str
+    """The public key of the tenant's private_key_jwt client authentication."""
 
     def sign_in_url(self, protocol: Protocol) -> str:
         """Where a sign-in starts, for the tenant's protocol."""
@@ -206,6 +215,7 @@ def sp_endpoints(root: str, tenant: str) -> SpEndpoints:
         home_path=home,
         oidc_login_url=f"{base}oidc/login",
         redirect_uri=f"{base}oidc/callback",
+        jwks_uri=f"{base}oidc/jwks",
     )
 
 
