@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
-from aiohttp import web
+from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestServer
 
 from idp_sim.oidc.provider import OidcProvider, okta_oidc
@@ -95,15 +95,21 @@ async def _login_refused(scim: Scim) -> str:
     return await _last_reason(scim)
 
 
-async def _callback_refused(scim: Scim, idp: BrokenIdp) -> str:
-    """Start a sign-in, and come back with a code as the IdP would send the browser."""
+async def _round_trip(scim: Scim, idp: BrokenIdp, code: str = "a-code") -> ClientResponse:
+    """Start a sign-in, and come back with ``code`` as the IdP would send the browser."""
     login = await scim.client.get("/sso/acme/oidc/login", allow_redirects=False)
     assert login.status == 302, await login.text()
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(login.headers["Location"]).query)
     idp.nonce = query["nonce"][0]
-    response = await scim.client.get(
-        "/sso/acme/oidc/callback", params={"state": query["state"][0], "code": "a-code"}
+    return await scim.client.get(
+        "/sso/acme/oidc/callback",
+        params={"state": query["state"][0], "code": code},
+        allow_redirects=False,
     )
+
+
+async def _callback_refused(scim: Scim, idp: BrokenIdp) -> str:
+    response = await _round_trip(scim, idp)
     assert response.status == 403, await response.text()
     return await _last_reason(scim)
 
@@ -163,14 +169,7 @@ async def test_a_garbage_discovery_document_refuses_the_sign_in_with_its_reason(
 
 
 async def test_the_minted_token_of_a_working_idp_signs_in(scim: Scim, broken: BrokenIdp) -> None:
-    login = await scim.client.get("/sso/acme/oidc/login", allow_redirects=False)
-    query = urllib.parse.parse_qs(urllib.parse.urlsplit(login.headers["Location"]).query)
-    broken.nonce = query["nonce"][0]
-    response = await scim.client.get(
-        "/sso/acme/oidc/callback",
-        params={"state": query["state"][0], "code": "a-code"},
-        allow_redirects=False,
-    )
+    response = await _round_trip(scim, broken)
     assert response.status == 303, await response.text()
 
 
@@ -235,12 +234,5 @@ async def test_an_hs256_token_keyed_with_the_client_secret_signs_in_only_when_li
         headers=ADMIN,
     )
     assert listed.status == 200
-    login = await scim.client.get("/sso/acme/oidc/login", allow_redirects=False)
-    query = urllib.parse.parse_qs(urllib.parse.urlsplit(login.headers["Location"]).query)
-    broken.nonce = query["nonce"][0]
-    response = await scim.client.get(
-        "/sso/acme/oidc/callback",
-        params={"state": query["state"][0], "code": "another-code"},
-        allow_redirects=False,
-    )
+    response = await _round_trip(scim, broken, "another-code")
     assert response.status == 303, await response.text()
