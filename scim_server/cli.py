@@ -465,7 +465,7 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--user-id", help="end every session of this user (the SCIM user id)")
     sessions.set_defaults(handler=_sessions_command)
 
-    sso = commands.add_parser("sso", help="a tenant's SAML single sign-on")
+    sso = commands.add_parser("sso", help="a tenant's single sign-on (SAML or OpenID Connect)")
     sso_actions = sso.add_subparsers(dest="action", required=True)
 
     def sso_action(name: str, help: str) -> argparse.ArgumentParser:

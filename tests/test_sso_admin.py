@@ -93,12 +93,30 @@ async def test_a_new_tenant_has_sso_off_and_shows_the_sp_values(scim: Scim) -> N
         "session_ttl_seconds": 28800,
         "sp_base_url": None,
         "branding": {"display_name": None, "logo_url": None, "accent_color": None},
+        "protocol": "saml",
+        "oidc": {
+            "issuer": None,
+            "client_id": None,
+            "client_secret_set": False,
+            "scopes": ["openid", "email", "profile"],
+            "claims": {
+                "email": "email",
+                "first_name": "given_name",
+                "last_name": "family_name",
+                "groups": "groups",
+            },
+            "algorithms": ["RS256"],
+            "client_auth": "client_secret_basic",
+            "client_key_id": None,
+        },
         "service_provider": {
             "tenant": "acme",
             "entity_id": f"{root}/sso/acme/saml/metadata",
             "acs_url": f"{root}/sso/acme/saml/acs",
             "metadata_url": f"{root}/sso/acme/saml/metadata",
             "login_url": f"{root}/sso/acme/saml/login",
+            "redirect_uri": f"{root}/sso/acme/oidc/callback",
+            "jwks_uri": f"{root}/sso/acme/oidc/jwks",
         },
     }
 
@@ -188,6 +206,22 @@ async def test_put_replaces_everything_and_get_answers_it_back(
             "logo_url": "https://cdn.example.com/globex.svg",
             "accent_color": "#0a7d3b",
         },
+        "protocol": "saml",
+        "oidc": {
+            "issuer": "https://sso.jumpcloud.com/",
+            "client_id": "globex-app",
+            "client_secret_set": False,
+            "scopes": ["openid", "email"],
+            "claims": {
+                "email": "email",
+                "first_name": "given_name",
+                "last_name": "family_name",
+                "groups": None,
+            },
+            "algorithms": ["RS256", "ES256"],
+            "client_auth": "client_secret_basic",
+            "client_key_id": None,
+        },
     }
     put = await _view(scim.client, "PUT", json=body)
     root = str(scim.client.make_url("")).rstrip("/")
@@ -260,7 +294,7 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"enabled": "true"}, "enabled must be true or false"),
     ({"jit": 1}, "jit must be true or false"),
     ({"enforced": None}, "enforced must be true or false"),
-    ({"preset": "azure"}, "preset must be one of 'okta', 'jumpcloud', 'custom'"),
+    ({"preset": "azure"}, "preset must be one of 'okta', 'entra', 'jumpcloud', 'custom'"),
     ({"idp": None}, "idp must be an object"),
     ({"idp": ["x"]}, "idp must be an object"),
     ({"idp": {"entity_id": ""}}, "idp.entity_id must be a non-empty string"),
@@ -757,7 +791,7 @@ async def test_an_unusable_metadata_url_is_400(
 async def test_a_metadata_url_that_never_answers_times_out_as_400(
     scim: Scim, metadata_site: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("scim_server.web.idp_metadata.FETCH_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr("scim_server.web.idp_http.TIMEOUT_SECONDS", 0.2)
     response = await scim.client.post(
         f"{SSO}/metadata", headers=ADMIN, json={"url": f"{metadata_site}/slow"}
     )
@@ -882,17 +916,18 @@ async def test_deleting_a_tenant_removes_its_sso_state_and_nobody_elses(
         )
         await repository.consume_assertion(tenant, OKTA_ENTITY, "id1", now + timedelta(minutes=5))
         await repository.link(tenant, OKTA_ENTITY, "alice@example.com", "user-1", now)
-    collections = ("saml_requests", "saml_assertions", "sso_links", "sso_log")
+        await repository.claim_group_name(tenant, "pilots", now)
+    collections = ("saml_requests", "saml_assertions", "sso_links", "sso_log", "jit_group_claims")
 
     async def counts(tenant: str) -> list[int]:
         return [await mongo_db[c].count_documents({"tenant": tenant}) for c in collections]
 
-    assert await counts("acme") == await counts("globex") == [1, 1, 1, 1]
+    assert await counts("acme") == await counts("globex") == [1, 1, 1, 1, 1]
     globex = await _view(scim.client, "GET", "/admin/tenants/globex/sso")
 
     assert (await scim.client.delete("/admin/tenants/acme", headers=ADMIN)).status == 204
-    assert await counts("acme") == [0, 0, 0, 0]
-    assert await counts("globex") == [1, 1, 1, 1]
+    assert await counts("acme") == [0, 0, 0, 0, 0]
+    assert await counts("globex") == [1, 1, 1, 1, 1]
     assert await _view(scim.client, "GET", "/admin/tenants/globex/sso") == globex
 
     await make_tenant(scim.client, "acme")

@@ -1,4 +1,5 @@
-"""``idp-sim idp ...``: serve the simulated SAML IdP, print its metadata, make a signing key.
+"""``idp-sim idp ...``: serve the simulated IdP (SAML apps and OpenID Connect clients), print its
+SAML metadata, make a signing key.
 
 The help texts (:data:`DESCRIPTION`, :data:`APPS`) say how apps are given and what they take.
 """
@@ -14,6 +15,7 @@ import re
 import signal
 import string
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,16 +23,22 @@ from typing import Any
 from aiohttp import web
 
 from idp_sim.directory import add_directory_options, directory_from_options
+from idp_sim.oidc.provider import OidcShape, entra_oidc, okta_oidc
+from idp_sim.oidc.tampering import BY_NAME, VARIANTS
+from idp_sim.oidc.webapp import HostedOidcApp
 from idp_sim.saml.response import IdentityProvider, ServiceProvider
 from idp_sim.saml.shapes import IdpShape, jumpcloud, okta
-from idp_sim.saml.webapp import HostedApp, IdpServerConfig, create_idp_app
+from idp_sim.saml.webapp import IDP_STATE, HostedApp, IdpServerConfig, create_idp_app
 from samlkit.certs import SigningKey, certificate_pem, fingerprint_sha256
 from samlkit.namespaces import EMAIL, PERSISTENT, TRANSIENT, UNSPECIFIED_11, UNSPECIFIED_20
 
+SERVED_TAMPERING = [variant for variant in VARIANTS if variant.kind != "flow"]
+"""The variants the provider itself plays (the others are an attacker's steps in a test)."""
 DESCRIPTION = """\
-Serve the simulated SAML IdP (Okta- or JumpCloud-shaped), print its metadata, or make a signing
-key. The directory options match idp-sim run: the same seed gives the same people, so a person
-provisioned by SCIM can then sign in by SAML."""
+Serve the simulated IdP: SAML apps (Okta- or JumpCloud-shaped) and OpenID Connect clients (Okta-
+or Entra-shaped); print an app's SAML metadata, or make a signing key. The directory options
+match idp-sim run: the same seed gives the same people, so a person provisioned by SCIM can then
+sign in by SAML or OIDC."""
 APPS = """\
 apps:
   --app VENDOR:SP_ENTITY_ID,ACS_URL[,KEY=VALUE...], VENDOR being okta or jumpcloud; the SP entity
@@ -39,7 +47,15 @@ apps:
     key     Okta's exk... app key (default: one derived from the SP entity ID, so a restart
             keeps every URL an SP was configured with)
     issuer  JumpCloud's IdP entity ID
-    relay   the default RelayState of IdP-initiated sign-in"""
+    relay   the default RelayState of IdP-initiated sign-in
+  --oidc-app VENDOR:REDIRECT_URI[,KEY=VALUE...], VENDOR being okta or entra: an OpenID Connect
+  client registered with that redirect URI (the SP's callback). KEY=VALUE options:
+    client_id      default idp-sim-client
+    client_secret  default: one derived from the redirect URI, so a restart keeps it
+    name           the app's name (default okta-oidc / entra-oidc)
+    jwks_uri       the client's key set: it authenticates with private_key_jwt, not the secret
+  --oidc-tamper VARIANT makes the OpenID provider misbehave on purpose (idp_sim.oidc.tampering):
+""" + "\n".join(f"    {variant.name:<20} {variant.description}" for variant in SERVED_TAMPERING)
 SERVE_ORIGIN = "http://127.0.0.1:8090"
 NAME_ID_FORMATS = {
     "email": EMAIL,
@@ -50,6 +66,9 @@ NAME_ID_FORMATS = {
 }
 SIGNING = {"response": (True, False), "assertion": (False, True), "both": (True, True)}
 _APP_OPTIONS = {"okta": {"name", "key", "relay"}, "jumpcloud": {"name", "issuer", "relay"}}
+_OIDC_OPTIONS = {"client_id", "client_secret", "name", "jwks_uri"}
+OIDC_SHAPES: dict[str, Callable[[], OidcShape]] = {"okta": okta_oidc, "entra": entra_oidc}
+DEFAULT_CLIENT_ID = "idp-sim-client"
 _DEFAULT_NAMES = {"okta": "scim_toolkit", "jumpcloud": "scim-toolkit"}
 _URL_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
 _BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
@@ -87,6 +106,36 @@ def parse_app_spec(text: str) -> AppSpec:
     return AppSpec(vendor, ServiceProvider(entity_id, acs_url), options)
 
 
+def parse_oidc_app(text: str) -> HostedOidcApp:
+    """``VENDOR:REDIRECT_URI[,KEY=VALUE...]``; argparse reports the error on bad input."""
+    vendor, colon, rest = text.partition(":")
+    redirect_uri, *extras = rest.split(",")
+    if (
+        not colon
+        or vendor not in OIDC_SHAPES
+        or not redirect_uri.startswith(("http://", "https://"))
+    ):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected okta:REDIRECT_URI or entra:REDIRECT_URI (an http(s) URL)"
+        )
+    options: dict[str, str] = {}
+    for extra in extras:
+        key, equals, value = extra.partition("=")
+        if not equals or key not in _OIDC_OPTIONS or not value:
+            allowed = ", ".join(sorted(_OIDC_OPTIONS))
+            raise argparse.ArgumentTypeError(f"{text!r}: {extra!r} is not one of {allowed}=VALUE")
+        options[key] = value
+    secret = hashlib.sha256(f"idp-sim client secret\n{redirect_uri}".encode()).hexdigest()[:32]
+    return HostedOidcApp(
+        OIDC_SHAPES[vendor](),
+        options.get("client_id", DEFAULT_CLIENT_ID),
+        options.get("client_secret", secret),
+        (redirect_uri,),
+        name=options.get("name"),
+        jwks_uri=options.get("jwks_uri"),
+    )
+
+
 def _name_id_format(text: str) -> str:
     if text in NAME_ID_FORMATS or text.startswith("urn:"):
         return NAME_ID_FORMATS.get(text, text)
@@ -109,7 +158,7 @@ def add_idp_parser(commands: Any) -> None:
     """Register ``idp serve|metadata|keygen`` on the top-level sub-command set."""
     idp = commands.add_parser(
         "idp",
-        help="the simulated SAML IdP (Okta- or JumpCloud-shaped)",
+        help="the simulated IdP: SAML (Okta, JumpCloud) and OpenID Connect (Okta, Entra)",
         description=DESCRIPTION,
         epilog=APPS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -155,9 +204,22 @@ def _shared_options() -> argparse.ArgumentParser:
         "--app",
         action="append",
         type=parse_app_spec,
-        required=True,
+        default=[],
         metavar="VENDOR:SP_ENTITY_ID,ACS_URL[,KEY=VALUE...]",
-        help="an app the IdP signs users in to, repeatable (see apps below)",
+        help="a SAML app the IdP signs users in to, repeatable (see apps below)",
+    )
+    shared.add_argument(
+        "--oidc-app",
+        action="append",
+        type=parse_oidc_app,
+        default=[],
+        metavar="VENDOR:REDIRECT_URI[,KEY=VALUE...]",
+        help="an OpenID Connect client the IdP signs users in to, repeatable (see apps below)",
+    )
+    shared.add_argument(
+        "--oidc-tamper",
+        choices=[variant.name for variant in SERVED_TAMPERING],
+        help="make the OIDC provider misbehave on purpose (see the variants below)",
     )
     shared.add_argument("--public-url", help="the origin browsers use, e.g. https://idp.example")
     shared.add_argument("--key", type=Path, help="PEM private key (with --cert); default: fresh")
@@ -195,6 +257,8 @@ def run_idp(args: argparse.Namespace) -> int:
     try:
         config = build_config(args)
         app = create_idp_app(config)
+        if args.oidc_tamper:
+            app[IDP_STATE].oidc.tampering = BY_NAME[args.oidc_tamper]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         # Unreadable or mismatched key files, a malformed directory file, clashing app names.
         print(f"idp-sim: {exc}", file=sys.stderr)
@@ -211,6 +275,8 @@ def run_idp(args: argparse.Namespace) -> int:
 
 def build_config(args: argparse.Namespace) -> IdpServerConfig:
     """The web app's config from parsed options; ValueError / OSError on bad files or apps."""
+    if not (args.app or args.oidc_app):
+        raise ValueError("give at least one --app or --oidc-app")
     if (args.key is None) != (args.cert is None):
         raise ValueError("--key and --cert go together")
     if args.public_url and not args.public_url.startswith(("http://", "https://")):
@@ -232,7 +298,13 @@ def build_config(args: argparse.Namespace) -> IdpServerConfig:
                 default_relay_state=spec.options.get("relay"),
             )
         )
-    return IdpServerConfig(key=key, directory=directory, apps=apps, public_url=args.public_url)
+    return IdpServerConfig(
+        key=key,
+        directory=directory,
+        apps=apps,
+        public_url=args.public_url,
+        oidc_apps=tuple(args.oidc_app),
+    )
 
 
 def _shape(spec: AppSpec, ordinal: int, args: argparse.Namespace) -> IdpShape:
@@ -303,7 +375,7 @@ def describe(config: IdpServerConfig, base: str) -> str:
     """The start-up banner: per app, what to paste into the service provider's SSO settings."""
     base = base.rstrip("/")
     lines = [
-        f"idp-sim SAML IdP on {base}/ (launch page)",
+        f"idp-sim IdP on {base}/ (launch page)",
         f"signing certificate SHA-256 {fingerprint_sha256(config.key.certificate)}",
         f"directory: {len(config.directory.users)} users, {len(config.directory.groups)} groups",
     ]
@@ -315,5 +387,13 @@ def describe(config: IdpServerConfig, base: str) -> str:
             f"  SSO URL        {base}{app.shape.sso_path}",
             f"  launch URL     {base}{app.launch_path}",
             f"  posts to ACS   {app.sp.acs_url}",
+        ]
+    for client in config.oidc_apps:
+        lines += [
+            f"OIDC app {client.label} ({client.shape.vendor})",
+            f"  issuer         {base}{client.shape.issuer_path}",
+            f"  client ID      {client.client_id}",
+            f"  client secret  {client.client_secret}",
+            f"  redirect URI   {', '.join(client.redirect_uris)}",
         ]
     return "\n".join(lines)

@@ -8,6 +8,7 @@ error page, never a post somewhere else.
 Routes (per app, from its shape): ``GET {metadata_path}``; ``GET|POST {sso_path}`` with a
 ``SAMLRequest`` (HTTP-Redirect or HTTP-POST binding) for SP-initiated sign-in, and a plain GET on
 it for IdP-initiated sign-in; for Okta also ``GET /home/{app}/{key}`` (the dashboard tile link).
+Per OpenID Connect app (``idp_sim.oidc.webapp``): discovery, keys, authorize, token, userinfo.
 Shared: ``GET /`` (launch page), ``GET|POST /signin`` (pick a person), ``GET /signout``.
 """
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from idp_sim.directory import Directory, DirectoryUser
+from idp_sim.oidc.webapp import HostedOidcApp, OidcEndpoints, OidcPending, base_url
 from idp_sim.saml.pages import AppTile, error_page, launch_page, signin_page
 from idp_sim.saml.response import IdentityProvider, SamlSubject, ServiceProvider
 from idp_sim.saml.sessions import IdpSession, PendingLogins, SessionCookies
@@ -73,6 +75,7 @@ class IdpServerConfig:
     directory: Directory
     apps: Sequence[HostedApp]
     public_url: str | None = None
+    oidc_apps: Sequence[HostedOidcApp] = ()
 
 
 @dataclass(frozen=True)
@@ -98,15 +101,17 @@ class IdpState:
     """The running IdP: config, signers per app, routes to apps, sessions, waiting sign-ins."""
 
     config: IdpServerConfig
+    oidc: OidcEndpoints
     sso: dict[str, ServedApp] = field(default_factory=dict)
     metadata: dict[str, ServedApp] = field(default_factory=dict)
     launch: dict[str, ServedApp] = field(default_factory=dict)
     cookies: SessionCookies = field(default_factory=SessionCookies)
-    pending: PendingLogins[PendingLogin] = field(default_factory=PendingLogins)
+    pending: PendingLogins[PendingLogin | OidcPending] = field(default_factory=PendingLogins)
 
     @property
     def vendors(self) -> list[str]:
-        return sorted({hosted.app.shape.vendor for hosted in self.sso.values()})
+        saml = {hosted.app.shape.vendor for hosted in self.sso.values()}
+        return sorted(saml | {app.shape.vendor for app in self.oidc.apps})
 
 
 IDP_STATE = web.AppKey("idp_state", IdpState)
@@ -128,14 +133,23 @@ def create_idp_app(config: IdpServerConfig) -> web.Application:
         app.router.add_get(path, _metadata)
     for path in state.launch.keys() - state.sso.keys():
         app.router.add_get(path, _launch)
+    for hosted in config.oidc_apps:
+        shape = hosted.shape
+        app.router.add_get(shape.discovery_path, state.oidc.discovery)
+        app.router.add_get(shape.keys_path, state.oidc.keys)
+        app.router.add_get(shape.authorize_path, _oidc_authorize)
+        app.router.add_post(shape.token_path, state.oidc.token)
+        app.router.add_get(shape.userinfo_path, state.oidc.userinfo)
     return app
 
 
 def _build_state(config: IdpServerConfig) -> IdpState:
-    if not config.apps:
+    if not (config.apps or config.oidc_apps):
         raise ValueError("the IdP needs at least one hosted app")
-    state = IdpState(config)
-    names: set[str] = set()
+    state = IdpState(config, OidcEndpoints(config.oidc_apps, config.key, config.public_url))
+    names: set[str] = {app.label for app in config.oidc_apps}
+    if len(names) != len(config.oidc_apps):
+        raise ValueError("two hosted OIDC apps share a name; give one a name")
     for app in config.apps:
         hosted = ServedApp(app, IdentityProvider(app.shape, config.key))
         if app.label in names:
@@ -187,6 +201,14 @@ async def _sso(request: web.Request) -> web.StreamResponse:
     if problem:
         return _error(400, "SAML request refused", problem)
     return _start(request, PendingLogin(hosted.app, authn.id, relay_state, authn.force_authn))
+
+
+async def _oidc_authorize(request: web.Request) -> web.StreamResponse:
+    """An OIDC authorization request: refused, or on to the person (as a SAML request is)."""
+    authorization = request.app[IDP_STATE].oidc.authorization(request)
+    if isinstance(authorization, web.Response):
+        return authorization
+    return _start(request, authorization)
 
 
 async def _launch(request: web.Request) -> web.StreamResponse:
@@ -273,7 +295,7 @@ def _refusal(authn: AuthnRequest, app: HostedApp) -> str | None:
     return None
 
 
-def _start(request: web.Request, pending: PendingLogin) -> web.StreamResponse:
+def _start(request: web.Request, pending: PendingLogin | OidcPending) -> web.StreamResponse:
     """Answer at once for a signed-in browser, otherwise send the person to the sign-in page."""
     state = request.app[IDP_STATE]
     session = _session(request, pending.app.shape.vendor)
@@ -285,13 +307,14 @@ def _start(request: web.Request, pending: PendingLogin) -> web.StreamResponse:
 
 def _complete(
     request: web.Request,
-    pending: PendingLogin,
+    pending: PendingLogin | OidcPending,
     user: DirectoryUser,
     session: IdpSession,
     *,
     fresh: bool,
 ) -> web.Response:
-    """The auto-posting form to the registered ACS, or a refusal for a deactivated person."""
+    """The auto-posting form to the registered ACS (SAML) or the redirect with a code (OIDC),
+    or a refusal for a deactivated person."""
     state = request.app[IDP_STATE]
     app = pending.app
     cookie = SessionCookies.name(app.shape.vendor)
@@ -304,16 +327,11 @@ def _complete(
         )
         response.del_cookie(cookie, path="/")
         return response
-    hosted = state.sso[app.shape.sso_path]
     subject = SamlSubject.from_directory(user, groups=_group_names(state.config.directory, user))
-    fields = {
-        "SAMLResponse": hosted.idp.response_b64(
-            subject, app.sp, in_response_to=pending.request_id, session_index=session.session_id
-        )
-    }
-    if pending.relay_state is not None:
-        fields["RelayState"] = pending.relay_state
-    response = _html(post_form(app.sp.acs_url, fields, title=f"Signing in to {app.label}"))
+    if isinstance(pending, OidcPending):
+        response = state.oidc.answer(request, pending, subject)
+    else:
+        response = _saml_answer(state, pending, subject, session)
     if fresh:
         secure = _base_url(request).startswith("https://")
         # Lax keeps the session on the SP's top-level redirect; cross-site POST-binding requests
@@ -329,8 +347,24 @@ def _complete(
     return response
 
 
+def _saml_answer(
+    state: IdpState, pending: PendingLogin, subject: SamlSubject, session: IdpSession
+) -> web.Response:
+    """The auto-posting form that carries the signed response to the app's registered ACS."""
+    app = pending.app
+    hosted = state.sso[app.shape.sso_path]
+    fields = {
+        "SAMLResponse": hosted.idp.response_b64(
+            subject, app.sp, in_response_to=pending.request_id, session_index=session.session_id
+        )
+    }
+    if pending.relay_state is not None:
+        fields["RelayState"] = pending.relay_state
+    return _html(post_form(app.sp.acs_url, fields, title=f"Signing in to {app.label}"))
+
+
 def _signin_form(
-    request: web.Request, token: str, pending: PendingLogin, error: str | None = None
+    request: web.Request, token: str, pending: PendingLogin | OidcPending, error: str | None = None
 ) -> web.Response:
     users = request.app[IDP_STATE].config.directory.users
     return _html(
@@ -384,8 +418,7 @@ def _route_path(request: web.Request) -> str:
 
 
 def _base_url(request: web.Request) -> str:
-    public = request.app[IDP_STATE].config.public_url
-    return public.rstrip("/") if public else f"{request.scheme}://{request.host}"
+    return base_url(request, request.app[IDP_STATE].config.public_url)
 
 
 def _redirect(location: str) -> web.Response:

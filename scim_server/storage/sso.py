@@ -1,12 +1,17 @@
 """What single sign-on keeps in MongoDB.
 
 - The tenant's SSO settings, inside its tenant document.
-- ``saml_requests``: the AuthnRequest IDs this SP issued and not yet consumed. A response's
-  InResponseTo must take one out (one use); they expire by a TTL index.
-- ``saml_assertions``: the assertion IDs already consumed, kept until the assertion would
-  have expired anyway. Insert-if-absent on a unique index makes replay detection atomic
-  across worker processes and restarts.
+- ``saml_requests``: the sign-ins this SP started and not yet completed: SAML AuthnRequest IDs
+  (a response's InResponseTo must take one out) and OIDC states (with the nonce, the PKCE
+  verifier and the issuer the browser was sent to). One use each; they expire by a TTL index.
+- ``saml_assertions``: the assertion IDs (and OIDC authorization codes, by digest) already
+  consumed, kept until they would have expired anyway. Insert-if-absent on a unique index
+  makes replay detection atomic across worker processes and restarts.
 - ``sso_links``: which tenant user an (IdP issuer, subject) pair signs in as.
+- ``jit_group_claims``: which sign-in is creating a group just in time, by lowercased
+  displayName (a unique index), so concurrent first sign-ins into a new group create it once.
+  A claim lasts while its group is created; one older than ``GROUP_CLAIM_SECONDS`` is stale
+  (its creator died) and may be taken over, and a TTL index removes it.
 - ``password_failures``: recent failed password sign-ins per user, expiring by TTL, which
   throttle guessing.
 - ``sso_log``: every sign-in attempt with its precise outcome, for the admin; the browser
@@ -16,9 +21,10 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
@@ -27,6 +33,7 @@ from scim_server.storage.database import Database, Document, translate_driver_er
 from scim_server.storage.sessions import SessionRepository
 
 SSO_LOG_TTL_SECONDS = 30 * 24 * 3600
+GROUP_CLAIM_SECONDS = 30
 REVISION = "sso_revision"
 
 INDEXES: dict[str, list[IndexModel]] = {
@@ -50,6 +57,14 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("tenant", ASCENDING), ("user", ASCENDING)], name="tenant_user"),
     ],
+    "jit_group_claims": [
+        IndexModel(
+            [("tenant", ASCENDING), ("name", ASCENDING)],
+            unique=True,
+            name="tenant_name_unique",
+        ),
+        IndexModel([("at", ASCENDING)], expireAfterSeconds=GROUP_CLAIM_SECONDS, name="at_ttl"),
+    ],
     "password_failures": [
         IndexModel([("tenant", ASCENDING), ("user", ASCENDING)], name="tenant_user"),
         IndexModel([("expires", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
@@ -63,13 +78,20 @@ INDEXES: dict[str, list[IndexModel]] = {
 
 @dataclass(frozen=True)
 class PendingRequest:
-    """An AuthnRequest this SP sent: what the response to it may do."""
+    """A sign-in this SP started (a SAML AuthnRequest, an OIDC authorization request): what
+    its answer may do. ``id`` is the AuthnRequest ID or the OIDC state."""
 
     id: str
     relay_state: str | None
     test: bool
     browser: str | None
     """The digest of the binding key of the browser that started it (see ``sso.sessions``)."""
+    protocol: Literal["saml", "oidc"] = "saml"
+    nonce: str | None = None
+    verifier: str | None = None
+    """The PKCE code verifier, sent with the code to the token endpoint."""
+    issuer: str | None = None
+    """The OIDC issuer the browser was sent to: only its answer is accepted (mix-up)."""
 
 
 @translate_driver_errors
@@ -82,6 +104,7 @@ class SsoRepository:
         self.log = database["sso_log"]
         self.password_failures = database["password_failures"]
         self.sessions = SessionRepository(database)
+        self.group_claims = database["jit_group_claims"]
 
     async def ensure_indexes(self) -> None:
         for name, indexes in INDEXES.items():
@@ -121,18 +144,28 @@ class SsoRepository:
                 "relay_state": request.relay_state,
                 "test": request.test,
                 "browser": request.browser,
+                "protocol": request.protocol,
+                "nonce": request.nonce,
+                "verifier": request.verifier,
+                "issuer": request.issuer,
                 "expires": expires,
             }
         )
 
     async def take_request(
-        self, tenant: str, request_id: str, now: datetime
+        self,
+        tenant: str,
+        request_id: str,
+        now: datetime,
+        protocol: Literal["saml", "oidc"] = "saml",
     ) -> PendingRequest | None:
-        """Consume an outstanding request: of concurrent takers only the one whose delete
-        succeeds gets it, so it is one use. TTL deletion runs about once a minute, so expiry
-        is also checked here.
+        """Consume an outstanding request of ``protocol``: of concurrent takers only the one
+        whose delete succeeds gets it, so it is one use. TTL deletion runs about once a minute,
+        so expiry is also checked here.
         """
-        query = {"tenant": tenant, "_id": request_id}
+        # A request stored before requests had a protocol is a SAML one.
+        kind = {"$ne": "oidc"} if protocol == "saml" else protocol
+        query = {"tenant": tenant, "_id": request_id, "protocol": kind}
         document = await self.requests.find_one(query)
         if document is None or (await self.requests.delete_one(query)).deleted_count != 1:
             return None
@@ -143,6 +176,10 @@ class SsoRepository:
             relay_state=document.get("relay_state"),
             test=bool(document.get("test")),
             browser=document.get("browser"),
+            protocol=protocol,
+            nonce=document.get("nonce"),
+            verifier=document.get("verifier"),
+            issuer=document.get("issuer"),
         )
 
     async def consume_assertion(
@@ -189,6 +226,30 @@ class SsoRepository:
         links = await self.links.find({"tenant": tenant, "user": user}, {"issuer": 1}).to_list(None)
         return [str(link["issuer"]) for link in links]
 
+    # -- groups created just in time ----------------------------------------------------
+
+    async def claim_group_name(self, tenant: str, name: str, now: datetime) -> str | None:
+        """Claim the creation of the group ``name`` (lowercased by the caller): the claim's
+        token, or None when another sign-in holds a claim younger than
+        ``GROUP_CLAIM_SECONDS``."""
+        token = secrets.token_hex(8)
+        try:
+            await self.group_claims.insert_one(
+                {"tenant": tenant, "name": name, "at": now, "token": token}
+            )
+        except DuplicateKeyError:
+            stale = now - timedelta(seconds=GROUP_CLAIM_SECONDS)
+            taken = await self.group_claims.update_one(
+                {"tenant": tenant, "name": name, "at": {"$lt": stale}},
+                {"$set": {"at": now, "token": token}},
+            )
+            return token if taken.modified_count == 1 else None
+        return token
+
+    async def release_group_name(self, tenant: str, name: str, token: str) -> None:
+        """Give a claim up, unless it was taken over meanwhile (then it is no longer ours)."""
+        await self.group_claims.delete_one({"tenant": tenant, "name": name, "token": token})
+
     # -- password throttling ------------------------------------------------------------
 
     async def password_failures_since(self, tenant: str, user: str, since: datetime) -> int:
@@ -222,6 +283,7 @@ class SsoRepository:
             self.links,
             self.log,
             self.password_failures,
+            self.group_claims,
         ):
             await collection.delete_many({"tenant": tenant})
         await self.sessions.delete_tenant(tenant)

@@ -22,6 +22,7 @@ from scim_server.storage.rate_limits import RateLimitRepository
 from scim_server.storage.sso import SsoRepository
 from scim_server.storage.tenants import TenantRepository
 from scim_server.web.access_log import request_context
+from scim_server.web.idp_http import IdpClient
 from scim_server.web.journaling import journal_bodies, journal_requests
 from scim_server.web.middleware import PARSER_LIMITS, body_limit, scim_errors
 from scim_server.web.request_metrics import count_requests
@@ -92,7 +93,7 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
             admin_token=admin_token.value,
             admin_token_generated=admin_token.generated,
             journal=journal,
-            sso=SingleSignOn(sso_repository, SessionCodec(sso_secret), provisioning),
+            sso=SingleSignOn(sso_repository, SessionCodec(sso_secret), provisioning, IdpClient()),
             rate_limits=rate_limits,
         )
         await journal.start()

@@ -24,6 +24,7 @@ from scim_server.core.errors import (
     error_status,
     scim_error,
 )
+from scim_server.core.sso.oidc import client_jwks
 from scim_server.core.sso.service import (
     REQUEST_LIFETIME,
     Origin,
@@ -32,7 +33,7 @@ from scim_server.core.sso.service import (
     SignInFailed,
 )
 from scim_server.core.sso.sessions import binding_cookie_name, browser_key, cookie_name
-from scim_server.core.sso.settings import Branding, home_path, sp_endpoints
+from scim_server.core.sso.settings import Branding, Protocol, home_path, sp_endpoints
 from scim_server.core.tenancy import TENANT_NAME
 from scim_server.web import sso_pages as pages
 from scim_server.web.access_log import REQUEST_ID_KEY
@@ -249,7 +250,7 @@ async def home(request: web.Request) -> web.StreamResponse:
         return _html(pages.signed_in_page(brand, session, f"{home}logout"), brand)
     page = pages.sign_in_page(
         brand,
-        f"{home}saml/login",
+        f"{home}{settings.protocol}/login",
         f"{home}password",
         sso=settings.ready,
         passwords=not settings.enforced,
@@ -277,10 +278,25 @@ async def metadata(request: web.Request) -> web.StreamResponse:
 
 @html_errors(pages.SSO_UNAVAILABLE)
 async def login(request: web.Request) -> web.StreamResponse:
-    """SP-initiated sign-in: send the browser to the IdP with an AuthnRequest."""
+    """SP-initiated SAML sign-in: send the browser to the IdP with an AuthnRequest."""
+    raise await _started(request, "saml")
+
+
+@html_errors(pages.SSO_UNAVAILABLE)
+async def oidc_login(request: web.Request) -> web.StreamResponse:
+    """SP-initiated OpenID Connect sign-in: send the browser to the IdP's authorization
+    endpoint."""
+    raise await _started(request, "oidc")
+
+
+async def _started(request: web.Request, protocol: Protocol) -> web.HTTPFound:
+    """Start a sign-in through ``protocol``: the redirect to the IdP, with the browser's
+    binding cookie."""
     tenant = request.match_info["tenant"]
     browser = browser_key(request.cookies.get(binding_cookie_name(tenant)))
-    started = await services(request).sso.start(
+    sso = services(request).sso
+    start = sso.start_oidc if protocol == "oidc" else sso.start
+    started = await start(
         tenant,
         origin(request),
         request.query.get("RelayState"),
@@ -289,31 +305,58 @@ async def login(request: web.Request) -> web.StreamResponse:
         _now(),
     )
     response = web.HTTPFound(started.location, headers=NO_STORE)
-    _set_binding_cookie(response, tenant, browser, started.endpoints.acs_url)
-    raise response
+    answer_url = started.endpoints.redirect_uri if protocol == "oidc" else started.endpoints.acs_url
+    _set_binding_cookie(response, tenant, browser, answer_url, protocol)
+    return response
 
 
 def _set_binding_cookie(
-    response: web.StreamResponse, tenant: str, browser: str, acs_url: str
+    response: web.StreamResponse, tenant: str, browser: str, answer_url: str, protocol: Protocol
 ) -> None:
-    """The key binding this browser's AuthnRequests, for as long as a request lives.
+    """The key binding this browser's sign-in requests, for as long as a request lives.
 
-    The ACS receives a cross-site POST from the IdP, on which browsers send only SameSite=None
-    cookies, and those only with Secure: so when the ACS is HTTPS it is SameSite=None; Secure.
-    Over plain HTTP Secure is impossible, so it is SameSite=Lax, and a solicited response
-    arriving without it is posted once more from this site (:func:`acs`), which carries it.
-    Scoped to the SAML endpoints, HttpOnly.
+    The SAML ACS receives a cross-site POST from the IdP, on which browsers send only
+    SameSite=None cookies, and those only with Secure: so when the ACS is HTTPS it is
+    SameSite=None; Secure. Over plain HTTP Secure is impossible, so it is SameSite=Lax, and a
+    solicited response arriving without it is posted once more from this site (:func:`acs`),
+    which carries it. The OIDC callback is a top-level GET, which carries Lax cookies. Scoped
+    to the protocol's endpoints, HttpOnly.
     """
-    secure = acs_url.startswith("https://")
+    secure = answer_url.startswith("https://")
     response.set_cookie(
         binding_cookie_name(tenant),
         browser,
         max_age=int(REQUEST_LIFETIME.total_seconds()),
-        path=f"/sso/{tenant}/saml/",
+        path=f"/sso/{tenant}/{protocol}/",
         httponly=True,
-        samesite="None" if secure else "Lax",
+        samesite="None" if secure and protocol == "saml" else "Lax",
         secure=secure,
     )
+
+
+@html_errors(pages.NO_SUCH_PAGE)
+async def oidc_jwks(request: web.Request) -> web.StreamResponse:
+    """The public key the tenant's client authenticates with (private_key_jwt), for its IdP."""
+    tenant = request.match_info["tenant"]
+    settings = await services(request).sso.settings(tenant)
+    return web.json_response(client_jwks(settings.oidc.client_key), headers=NO_STORE)
+
+
+@html_errors(pages.IDP_REFUSED)
+async def oidc_callback(request: web.Request) -> web.StreamResponse:
+    """The OIDC redirect URI: the IdP sends the browser back with a code (or an error)."""
+    tenant = request.match_info["tenant"]
+    outcome = await services(request).sso.oidc_callback(
+        tenant,
+        origin(request),
+        dict(request.query),
+        request.cookies.get(binding_cookie_name(tenant)),
+        _now(),
+    )
+    if isinstance(outcome, SignedIn):
+        raise _session_redirect(request, tenant, outcome)
+    brand = await _brand(request, tenant)
+    return _html(pages.test_report_page(brand, outcome), brand)
 
 
 @html_errors(pages.IDP_REFUSED)
@@ -433,6 +476,9 @@ PAGES: dict[str, dict[str, Handler]] = {
     "/saml/metadata": {"GET": metadata},
     "/saml/login": {"GET": login},
     "/saml/acs": {"POST": acs},
+    "/oidc/login": {"GET": oidc_login},
+    "/oidc/callback": {"GET": oidc_callback},
+    "/oidc/jwks": {"GET": oidc_jwks},
     "/password": {"POST": password},
     "/logout": {"POST": logout},
     f"/{SIGNED_OUT}": {"GET": signed_out},

@@ -71,7 +71,9 @@ def _view(request: web.Request, tenant: str, settings: SsoSettings) -> dict[str,
             "entity_id": sp.entity_id,
             "acs_url": sp.acs_url,
             "metadata_url": sp.metadata_url,
-            "login_url": sp.login_url,
+            "login_url": sp.sign_in_url(settings.protocol),
+            "redirect_uri": sp.redirect_uri,
+            "jwks_uri": sp.jwks_uri,
         },
     }
 
@@ -225,9 +227,9 @@ async def log(request: web.Request) -> web.Response:
 async def start_test(request: web.Request) -> web.Response:
     """A link the admin opens to try the IdP configuration before enabling it for everyone."""
     tenant, settings = await _tenant_settings(request)
-    missing = configure.missing_idp_fields(settings)
+    missing = settings.missing_idp_fields()
     if missing:
         raise ConflictException(detail="a test sign-in needs " + ", ".join(missing))
     ticket = services(request).sso.codec.test_ticket(tenant)
-    login = _endpoints(request, tenant, settings).login_url
+    login = _endpoints(request, tenant, settings).sign_in_url(settings.protocol)
     return json_response({"url": f"{login}?{urlencode({'test': ticket})}"})

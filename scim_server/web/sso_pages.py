@@ -261,7 +261,7 @@ def test_report_page(brand: Brand, report: TestReport) -> str:
     profile = report.profile
     rows = "".join(
         f"<tr><th>{escape(name)}</th><td>{escape(', '.join(values))}</td></tr>"
-        for name, values in sorted(report.assertion.attributes.items())
+        for name, values in sorted(report.identity.attributes.items())
     )
     return _page(
         brand,
@@ -270,8 +270,9 @@ def test_report_page(brand: Brand, report: TestReport) -> str:
             '<h1 id="test-result">Single sign-on test succeeded</h1>'
             "<p>The response was verified. No session was opened and no user was changed.</p>"
             "<table>"
-            f'<tr><th>Issuer</th><td id="test-issuer">{escape(report.assertion.issuer)}</td></tr>'
-            f'<tr><th>NameID</th><td id="test-name-id">{escape(report.assertion.name_id)}</td></tr>'
+            f'<tr><th>Issuer</th><td id="test-issuer">{escape(report.identity.issuer)}</td></tr>'
+            f"<tr><th>{'sub' if report.identity.protocol == 'oidc' else 'NameID'}</th>"
+            f'<td id="test-name-id">{escape(report.identity.subject_id)}</td></tr>'
             f'<tr><th>Subject</th><td id="test-subject">{escape(profile.subject)}</td></tr>'
             f'<tr><th>Email</th><td id="test-email">{escape(profile.email or "")}</td></tr>'
             f'<tr><th>Groups asserted</th><td id="test-groups">'

@@ -448,3 +448,33 @@ async def test_a_successful_password_sign_in_clears_earlier_failures(okta_sso: S
             allow_redirects=False,
         )
         assert right.status == 303
+
+
+async def test_first_sign_ins_of_two_people_into_a_new_group_share_one_group(
+    okta_sso: Sso,
+) -> None:
+    await okta_sso.configure(allowed_groups=("*",))
+    for n in range(4):
+        people = [person(f"{who}{n}@example.com", groups=(f"Team {n}",)) for who in "ab"]
+        answers = await asyncio.gather(
+            *(okta_sso.sign_in(someone, solicited=False) for someone in people)
+        )
+        assert [answer.status for answer in answers] == [303, 303]
+        groups = await okta_sso.scim.get("/Groups", params={"filter": f'displayName eq "Team {n}"'})
+        [group] = (await groups.json())["Resources"]
+        assert len({member["value"] for member in group["members"]}) == 2
+
+
+async def test_a_group_deleted_after_jit_made_it_is_made_again_by_the_next_sign_in(
+    okta_sso: Sso,
+) -> None:
+    await okta_sso.configure(allowed_groups=("*",))
+    ada = person("ada@example.com", groups=("Pilots",))
+    assert (await okta_sso.sign_in(ada, solicited=False)).status == 303
+    found = await okta_sso.scim.get("/Groups", params={"filter": 'displayName eq "Pilots"'})
+    [group] = (await found.json())["Resources"]
+    assert (await okta_sso.scim.delete(f"/Groups/{group['id']}")).status == 204
+    assert (await okta_sso.sign_in(ada, solicited=False)).status == 303
+    again = await okta_sso.scim.get("/Groups", params={"filter": 'displayName eq "Pilots"'})
+    [remade] = (await again.json())["Resources"]
+    assert remade["id"] != group["id"] and len(remade["members"]) == 1

@@ -148,7 +148,7 @@ def test_values_at_the_edge_of_their_range_are_accepted(
         ({"name_id": []}, "name_id must be an object"),
         ({"enabled": "true"}, "enabled must be true or false"),
         ({"jit": 1}, "jit must be true or false"),
-        ({"preset": "azure"}, "preset must be one of 'okta', 'jumpcloud', 'custom'"),
+        ({"preset": "azure"}, "preset must be one of 'okta', 'entra', 'jumpcloud', 'custom'"),
         (
             {"name_id": {"source": "email"}},
             "name_id.source must be one of 'nameid', 'attribute'",

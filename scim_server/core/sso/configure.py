@@ -1,13 +1,16 @@
 """The admin's JSON form of a tenant's SSO settings: read with precise errors, and written back.
 
 PUT and PATCH share one reader: PUT applies the body to the defaults, PATCH to the stored
-settings, and the nested objects (``idp``, ``name_id``, ``attributes``) merge member by member
-as in JSON merge-patch (RFC 7396), so an admin changes one field without restating the others.
+settings, and the nested objects (``idp``, ``name_id``, ``attributes``, ``oidc``) merge member
+by member as in JSON merge-patch (RFC 7396), so an admin changes one field without restating
+the others.
 Every refusal names the field, because the admin has only the message to fix the body with.
 
 The view written back has the same shape, with each certificate shown in full and the SP's own
 values under ``service_provider``; the reader accepts both (certificates as objects with their
 ``pem``, ``service_provider`` ignored as read-only), so what GET answers can be PUT back as is.
+The one exception is the OIDC client secret, which is write-only: the view says only whether
+one is set (``oidc.client_secret_set``), so a PUT must restate it, and a PATCH keeps it.
 """
 
 from __future__ import annotations
@@ -22,11 +25,17 @@ from cryptography import x509
 from scim2_models import InvalidValueException
 
 from samlkit.certs import fingerprint_sha256, load_certificate
+from scim_server.core.sso.oidc import client_key_id, new_client_key
 from scim_server.core.sso.settings import (
     MAX_CERTIFICATES,
+    OIDC_PRESETS,
     PRESETS,
+    SECRET_ALGORITHMS,
+    SIGNATURE_ALGORITHMS,
     Branding,
+    ClientAuth,
     NameIdSource,
+    Protocol,
     SsoSettings,
     certificate_view,
 )
@@ -44,6 +53,10 @@ MAX_CLOCK_SKEW_SECONDS = 600
 MIN_SESSION_TTL_SECONDS = 60
 MAX_SESSION_TTL_SECONDS = 7 * 24 * 3600
 READ_ONLY = frozenset({"service_provider"})
+OIDC_READ_ONLY = frozenset({"client_secret_set", "client_key_id"})
+MAX_SCOPES = 20
+SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+"""A scope token of RFC 6749 §3.3: printable ASCII but space, ``"`` and ``\\``."""
 
 Reader = Callable[[str, Any], Any]
 """Turns the JSON value found at a field's path into the settings value, or refuses it."""
@@ -84,6 +97,15 @@ def optional(read: Reader) -> Reader:
         return None if value is None else read(path, value)
 
     return read_optional
+
+
+def clearable(read: Reader) -> Reader:
+    """null clears a text setting back to unset (the empty string it is stored as)."""
+
+    def read_clearable(path: str, value: Any) -> Any:
+        return "" if value is None else read(path, value)
+
+    return read_clearable
 
 
 def choice(options: tuple[str, ...]) -> Reader:
@@ -156,6 +178,15 @@ def accent_color(path: str, value: Any) -> str:
     return _string(path, value, ACCENT_COLOR.fullmatch, "must be a colour in #rrggbb form").lower()
 
 
+def issuer_url(path: str, value: Any) -> str:
+    """An OIDC issuer: an http(s) URL without query or fragment (OpenID Connect Discovery §2),
+    kept exactly as given, since the ``iss`` of every ID token must equal it."""
+    url = http_url(path, value)
+    if "?" in url or "#" in url:
+        raise _refuse(path, "must not carry a query or a fragment")
+    return url
+
+
 def pinned(settings: SsoSettings, root: str) -> SsoSettings:
     """``settings`` with the SP base URL pinned to ``root`` unless one is pinned already."""
     return settings if settings.sp_base_url else replace(settings, sp_base_url=root.rstrip("/"))
@@ -180,6 +211,33 @@ def certificates(path: str, value: Any) -> tuple[x509.Certificate, ...]:
     return tuple(loaded.values())
 
 
+def scopes(path: str, value: Any) -> tuple[str, ...]:
+    """The scopes asked for: scope tokens, ``openid`` among them (else no ID token comes)."""
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_SCOPES:
+        raise _refuse(path, f"must be a list of 1 to {MAX_SCOPES} scopes")
+    read = tuple(
+        dict.fromkeys(
+            _string(f"{path}[{i}]", scope, SCOPE_TOKEN.fullmatch, "is not a scope token")
+            for i, scope in enumerate(value)
+        )
+    )
+    if "openid" not in read:
+        raise _refuse(path, "must include openid")
+    return read
+
+
+def algorithms(path: str, value: Any) -> tuple[str, ...]:
+    """The ID token signature algorithms accepted: never ``none``; a MAC (HS*, keyed with the
+    client secret) only when named here."""
+    known = (*SIGNATURE_ALGORITHMS, *SECRET_ALGORITHMS)
+    if not isinstance(value, list) or not value:
+        raise _refuse(path, "must be a non-empty list of algorithms")
+    for index, name in enumerate(value):
+        if name not in known:
+            raise _refuse(f"{path}[{index}]", "must be one of " + ", ".join(known))
+    return tuple(dict.fromkeys(value))
+
+
 def group_names(path: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or len(value) > MAX_ALLOWED_GROUPS:
         raise _refuse(path, f"must be a list of at most {MAX_ALLOWED_GROUPS} group names")
@@ -194,8 +252,10 @@ class Field:
     read: Reader
 
 
-def _section(fields: Mapping[str, Field]) -> Reader:
+def _section(fields: Mapping[str, Field], read_only: frozenset[str] = frozenset()) -> Reader:
     def read(path: str, value: Any) -> dict[str, Any]:
+        if isinstance(value, dict):
+            value = {key: member for key, member in value.items() if key not in read_only}
         return _read_object(path, value, fields)
 
     return read
@@ -222,8 +282,18 @@ BRANDING_FIELDS: Mapping[str, Field] = {
     "logo_url": Field("logo_url", optional(logo_url)),
     "accent_color": Field("accent_color", optional(accent_color)),
 }
+OIDC_FIELDS: Mapping[str, Field] = {
+    "issuer": Field("issuer", clearable(issuer_url)),
+    "client_id": Field("client_id", clearable(text)),
+    "client_secret": Field("client_secret", clearable(text)),
+    "scopes": Field("scopes", scopes),
+    "claims": Field("claims", _section(ATTRIBUTE_FIELDS)),
+    "algorithms": Field("algorithms", algorithms),
+    "client_auth": Field("client_auth", choice(get_args(ClientAuth))),
+}
 FIELDS: Mapping[str, Field] = {
     "enabled": Field("enabled", boolean),
+    "protocol": Field("protocol", choice(get_args(Protocol))),
     "preset": Field("preset", choice(tuple(PRESETS))),
     "idp": Field("idp", _section(IDP_FIELDS)),
     "name_id": Field("name_id", _section(NAME_ID_FIELDS)),
@@ -240,6 +310,7 @@ FIELDS: Mapping[str, Field] = {
     # null: not pinned yet; the admin write that stores it pins the root it reached.
     "sp_base_url": Field("sp_base_url", optional(base_url)),
     "branding": Field("branding", _section(BRANDING_FIELDS)),
+    "oidc": Field("oidc", _section(OIDC_FIELDS, OIDC_READ_ONLY)),
 }
 
 
@@ -259,8 +330,8 @@ def _read_object(path: str, value: Any, fields: Mapping[str, Field]) -> dict[str
 def apply(settings: SsoSettings, body: Mapping[str, Any]) -> SsoSettings:
     """``settings`` with the body's members merged in, checked as a whole.
 
-    Choosing a preset starts the attribute names over from the preset's; attribute names given
-    in the same body are then applied on top.
+    Choosing a preset starts the attribute names (SAML) and claim names (OIDC) over from the
+    preset's; names given in the same body are then applied on top.
     """
     writable = {key: value for key, value in body.items() if key not in READ_ONLY}
     changes = _read_object("", writable, FIELDS)
@@ -268,7 +339,12 @@ def apply(settings: SsoSettings, body: Mapping[str, Any]) -> SsoSettings:
     name_id: dict[str, Any] = changes.pop("name_id", {})
     attribute_changes: dict[str, Any] = changes.pop("attributes", {})
     branding: Branding = replace(settings.branding, **changes.pop("branding", {}))
-    base = PRESETS[changes["preset"]] if "preset" in changes else settings.attributes
+    oidc: dict[str, Any] = changes.pop("oidc", {})
+    preset = changes.get("preset")
+    base = PRESETS[preset] if preset else settings.attributes
+    claims = replace(
+        OIDC_PRESETS[preset] if preset else settings.oidc.claims, **oidc.pop("claims", {})
+    )
     updated = replace(
         settings,
         **changes,
@@ -276,19 +352,12 @@ def apply(settings: SsoSettings, body: Mapping[str, Any]) -> SsoSettings:
         **name_id,
         attributes=replace(base, **attribute_changes),
         branding=branding,
+        oidc=replace(settings.oidc, **oidc, claims=claims),
     )
+    if updated.oidc.client_auth == "private_key_jwt" and not updated.oidc.client_key:
+        updated = replace(updated, oidc=replace(updated.oidc, client_key=new_client_key()))
     check(updated)
     return updated
-
-
-def missing_idp_fields(settings: SsoSettings) -> list[str]:
-    """What the IdP description still lacks for a sign-in to be attempted."""
-    present = {
-        "idp.entity_id": settings.idp_entity_id,
-        "idp.sso_url": settings.idp_sso_url,
-        "idp.certificates": settings.certificates,
-    }
-    return [name for name, value in present.items() if not value]
 
 
 def check(settings: SsoSettings) -> None:
@@ -297,7 +366,16 @@ def check(settings: SsoSettings) -> None:
         raise InvalidValueException(
             detail="name_id.attribute is required when name_id.source is 'attribute'"
         )
-    missing = missing_idp_fields(settings)
+    secret = len(settings.oidc.client_secret.encode())
+    for algorithm in settings.oidc.algorithms:
+        # RFC 7518 §3.2: an HMAC key at least as long as the hash.
+        needed = int(algorithm[2:]) // 8 if algorithm in SECRET_ALGORITHMS else 0
+        if secret and secret < needed:
+            raise InvalidValueException(
+                detail=f"oidc.algorithms lists {algorithm}, whose key is the client secret: "
+                f"it must be at least {needed} bytes long (RFC 7518 §3.2)"
+            )
+    missing = settings.missing_idp_fields()
     if settings.enabled and missing:
         raise InvalidValueException(detail="SSO cannot be enabled without " + ", ".join(missing))
 
@@ -327,4 +405,17 @@ def settings_view(settings: SsoSettings) -> dict[str, Any]:
         "session_ttl_seconds": settings.session_ttl_seconds,
         "sp_base_url": settings.sp_base_url,
         "branding": asdict(settings.branding),
+        "protocol": settings.protocol,
+        "oidc": {
+            "issuer": settings.oidc.issuer or None,
+            "client_id": settings.oidc.client_id or None,
+            "client_secret_set": bool(settings.oidc.client_secret),
+            "scopes": list(settings.oidc.scopes),
+            "claims": asdict(settings.oidc.claims),
+            "algorithms": list(settings.oidc.algorithms),
+            "client_auth": settings.oidc.client_auth,
+            "client_key_id": client_key_id(settings.oidc.client_key)
+            if settings.oidc.client_key
+            else None,
+        },
     }

@@ -1,16 +1,22 @@
-"""Just-in-time provisioning: a verified assertion becomes (or updates) a user in the SCIM store.
+"""Just-in-time provisioning: a verified identity becomes (or updates) a user in the SCIM store.
+
+A verified identity is what an identity provider vouched for, whatever the protocol: a SAML
+assertion or an OpenID Connect ID token, each verified by its own adapter
+(``verify.py``, ``oidc.py``), becomes the same :class:`VerifiedIdentity`, and from there on
+every sign-in takes the same steps.
 
 JIT writes through ``Provisioning``, the same code the SCIM API runs, so a JIT user is an
 ordinary SCIM user (``meta.created`` is its first sign-in), seats are enforced the same
 way, and a later SCIM GET shows exactly what the sign-in wrote.
 
-Who an assertion signs in as is decided by a link (IdP issuer, subject) -> user id, kept
+Who an identity signs in as is decided by a link (IdP issuer, subject) -> user id, kept
 apart from the SCIM document:
 
 - a linked subject is that user, whatever its email has become;
-- an unlinked subject adopts the user whose userName equals it, unless that user is already
-  linked to another IdP: the same email from a second IdP never takes an account over;
-- otherwise, with JIT on, a user is created with the subject as userName.
+- an unlinked subject adopts the user whose userName is the profile's user name (SAML: the
+  subject itself; OIDC: the email claim, since ``sub`` is an opaque id), unless that user is
+  already linked to another IdP: the same email from a second IdP never takes an account over;
+- otherwise, with JIT on, a user is created with that user name.
 
 JIT is create-and-update only, as Okta's is: it never deactivates
 anyone, and a user SCIM deactivated cannot sign in.
@@ -18,23 +24,26 @@ anyone, and a user SCIM deactivated cannot sign in.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from scim2_models import Group, PatchOp, UniquenessException, User
 
 from scim_server.core.directory import UserRecord
-from scim_server.core.errors import resource_not_found
+from scim_server.core.errors import TooManyConcurrentChanges, resource_not_found
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.scope import Scope
 from scim_server.core.sso.settings import SsoSettings
-from scim_server.core.sso.verify import VerifiedAssertion
 from scim_server.models import GROUPS, USERS
 from scim_server.storage.sso import SsoRepository
 
 Action = Literal["created", "updated", "unchanged"]
+GROUP_WAITS = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+"""Seconds between looks for a group another sign-in is creating: about 3 s in all."""
+Protocol = Literal["saml", "oidc"]
 
 
 class SignInRefused(Exception):
@@ -50,10 +59,38 @@ class AccountDeactivated(SignInRefused):
 
 
 @dataclass(frozen=True)
+class VerifiedIdentity:
+    """What an identity provider vouched for, read from a verified SAML assertion or ID token.
+
+    ``subject_id`` is the protocol's own name for the person (the NameID, the ``sub`` claim);
+    ``attributes`` are the SAML attributes or the ID token's claims, as text values.
+    ``details`` name the message for the SSO log (its issuer, subject, assertion or token id).
+    """
+
+    protocol: Protocol
+    issuer: str
+    subject_id: str
+    attributes: Mapping[str, tuple[str, ...]]
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def attribute(self, name: str | None) -> tuple[str, ...]:
+        """An attribute's values, its name matched case-insensitively (IdPs vary in case)."""
+        if not name:
+            return ()
+        wanted = name.lower()
+        return next(
+            (values for key, values in self.attributes.items() if key.lower() == wanted), ()
+        )
+
+
+@dataclass(frozen=True)
 class Profile:
-    """What an assertion says about a person, mapped through the tenant's attribute names."""
+    """What an identity says about a person, mapped through the tenant's attribute names.
+
+    ``subject`` keys the account link; ``user_name`` is the userName it adopts or creates."""
 
     subject: str
+    user_name: str
     email: str | None
     first_name: str | None
     last_name: str | None
@@ -71,30 +108,38 @@ class Account:
     action: Action
 
 
-def profile_of(assertion: VerifiedAssertion, settings: SsoSettings) -> Profile:
-    """Map an assertion onto a profile; the subject is the NameID or the configured attribute."""
-    if settings.name_id_source == "attribute":
-        values = assertion.attribute(settings.name_id_attribute)
+def profile_of(identity: VerifiedIdentity, settings: SsoSettings) -> Profile:
+    """Map an identity onto a profile through the tenant's names for its protocol.
+
+    SAML: the subject is the NameID or the configured attribute, and is the user name too.
+    OIDC: the subject is ``sub``, and the user name the email claim (``sub`` is an opaque id).
+    """
+    oidc = identity.protocol == "oidc"
+    names = settings.oidc.claims if oidc else settings.attributes
+    subject = identity.subject_id
+    if not oidc and settings.name_id_source == "attribute":
+        values = identity.attribute(settings.name_id_attribute)
         if not values or not values[0]:
             raise SignInRefused(
                 f"the assertion lacks the subject attribute {settings.name_id_attribute!r}"
             )
         subject = values[0]
-    else:
-        subject = assertion.name_id
-    names = settings.attributes
 
     def first(name: str | None) -> str | None:
-        values = assertion.attribute(name)
+        values = identity.attribute(name)
         return values[0] if values and values[0] else None
 
-    email = first(names.email) or (assertion.name_id if "@" in assertion.name_id else None)
+    email = first(names.email) or (identity.subject_id if "@" in identity.subject_id else None)
+    user_name = email if oidc else subject
+    if not user_name:
+        raise SignInRefused(f"the ID token carries no {names.email!r} claim to name the user by")
     return Profile(
         subject=subject,
+        user_name=user_name,
         email=email,
         first_name=first(names.first_name),
         last_name=first(names.last_name),
-        groups=tuple(value for value in assertion.attribute(names.groups) if value),
+        groups=tuple(value for value in identity.attribute(names.groups) if value),
     )
 
 
@@ -106,14 +151,14 @@ class JustInTime:
         self.directory = provisioning.directory
         self.repository = repository
 
-    async def find(self, scope: Scope, issuer: str, subject: str) -> UserRecord | None:
+    async def find(self, scope: Scope, issuer: str, profile: Profile) -> UserRecord | None:
         """The user this (issuer, subject) signs in as, if there is one; writes nothing."""
-        user_id = await self.repository.linked_user(scope.tenant, issuer, subject)
+        user_id = await self.repository.linked_user(scope.tenant, issuer, profile.subject)
         if user_id is not None:
             user = await self.directory.user(scope.tenant, user_id)
             if user is not None:
                 return user
-        return await self.directory.user_named(scope.tenant, subject)
+        return await self.directory.user_named(scope.tenant, profile.user_name)
 
     async def sign_in(
         self, scope: Scope, issuer: str, profile: Profile, settings: SsoSettings, now: datetime
@@ -123,7 +168,7 @@ class JustInTime:
             raise AccountDeactivated(f"user {user.user_name!r} is deactivated")
         if action != "created" and settings.jit and await self._update(scope, user, profile):
             action = "updated"
-        if settings.jit and await self._sync_groups(scope, user.id, profile, settings):
+        if settings.jit and await self._sync_groups(scope, user.id, profile, settings, now):
             action = "updated" if action == "unchanged" else action
         return Account(user_id=user.id, user_name=user.user_name, action=action)
 
@@ -140,10 +185,10 @@ class JustInTime:
                 return user, "unchanged"
             await self.repository.unlink(tenant, issuer, profile.subject)  # SCIM deleted it
         action: Action = "unchanged"
-        user = await self.directory.user_named(tenant, profile.subject)
+        user = await self.directory.user_named(tenant, profile.user_name)
         if user is None:
             if not settings.jit:
-                raise SignInRefused(f"no user {profile.subject!r}, and JIT provisioning is off")
+                raise SignInRefused(f"no user {profile.user_name!r}, and JIT provisioning is off")
             user, action = await self._create(scope, profile)
         # A user created just now has no links; any other may belong to another IdP.
         others = (
@@ -153,7 +198,7 @@ class JustInTime:
         )
         if others:
             raise SignInRefused(
-                f"user {profile.subject!r} is linked to another identity "
+                f"user {profile.user_name!r} is linked to another identity "
                 f"provider ({', '.join(sorted(others))})"
             )
         if not await self.repository.link(tenant, issuer, profile.subject, user.id, now):
@@ -164,7 +209,7 @@ class JustInTime:
     async def _create(self, scope: Scope, profile: Profile) -> tuple[UserRecord, Action]:
         body: dict[str, Any] = {
             "schemas": [User.__schema__],
-            "userName": profile.subject,
+            "userName": profile.user_name,
             "active": True,
             **_profile_attributes(profile),
         }
@@ -172,7 +217,7 @@ class JustInTime:
             answer = await self.provisioning.create(USERS, scope, body)
         except UniquenessException:
             # Created by a concurrent sign-in (or SCIM) since we looked: adopt it.
-            existing = await self.directory.user_named(scope.tenant, profile.subject)
+            existing = await self.directory.user_named(scope.tenant, profile.user_name)
             if existing is None:
                 raise
             return existing, "unchanged"
@@ -202,7 +247,7 @@ class JustInTime:
         return True
 
     async def _sync_groups(
-        self, scope: Scope, user_id: str, profile: Profile, settings: SsoSettings
+        self, scope: Scope, user_id: str, profile: Profile, settings: SsoSettings, now: datetime
     ) -> bool:
         """Make the user's membership of the allowed groups what the assertion says.
 
@@ -220,7 +265,7 @@ class JustInTime:
                 changed = True
         for key, name in asserted.items():
             if key not in current:
-                group_id = await self._group_id(scope, name)
+                group_id = await self._group_id(scope, name, now)
                 await self._member_change(scope, group_id, "add", user_id)
                 changed = True
         return changed
@@ -236,17 +281,39 @@ class JustInTime:
             if settings.group_allowed(name)
         }
 
-    async def _group_id(self, scope: Scope, display_name: str) -> str:
-        """The group of that displayName, created if there is none yet."""
-        group_id = await self.directory.group_named(scope.tenant, display_name)
-        if group_id is not None:
-            return group_id
+    async def _group_id(self, scope: Scope, display_name: str, now: datetime) -> str:
+        """The group of that displayName, created if there is none yet.
+
+        Concurrent first sign-ins into a new group (in any worker process) would each try to
+        create it, and on a tenant that allows duplicate group names each would succeed: the
+        sign-in that claims the name looks once more (the group may have been made just before
+        its claim) and creates it, and the others wait for it to appear.
+        """
+        tenant, key = scope.tenant, display_name.lower()
+        for delay in GROUP_WAITS:
+            group_id = await self.directory.group_named(tenant, display_name)
+            if group_id is not None:
+                return group_id
+            token = await self.repository.claim_group_name(tenant, key, now)
+            if token is not None:
+                try:
+                    return await self.directory.group_named(
+                        tenant, display_name
+                    ) or await self._create_group(scope, display_name)
+                finally:
+                    await self.repository.release_group_name(tenant, key, token)
+            await asyncio.sleep(delay)
+        raise TooManyConcurrentChanges(
+            detail=f"the group {display_name!r} is being created by another sign-in; retry"
+        )
+
+    async def _create_group(self, scope: Scope, display_name: str) -> str:
         try:
             answer = await self.provisioning.create(
                 GROUPS, scope, {"schemas": [Group.__schema__], "displayName": display_name}
             )
         except UniquenessException:
-            # Created meanwhile (group names are unique): by a concurrent sign-in, or by SCIM.
+            # Created meanwhile by SCIM, which claims no name (group names are unique).
             group_id = await self.directory.group_named(scope.tenant, display_name)
             if group_id is None:
                 raise

@@ -1,16 +1,21 @@
 """Single sign-on for every tenant: the steps a sign-in takes, in order, free of HTTP.
 
-A sign-in is either SP-initiated (``start`` issues an AuthnRequest, remembered so the
+Each protocol is an adapter that ends in a :class:`VerifiedIdentity`; from there one step,
+:meth:`SingleSignOn.admit`, does the rest for all of them: Test mode, just-in-time
+provisioning (account links, seats, groups), the session and the log.
+
+SAML: a sign-in is either SP-initiated (``start`` issues an AuthnRequest, remembered so the
 response can be bound to it once) or IdP-initiated (an unsolicited response, if the
-tenant allows them). ``consume`` then verifies the response, rules out a replay,
-provisions the user just in time and opens a session. Every outcome, good or bad, goes
-to the tenant's SSO log with its precise reason; callers show browsers a generic page.
+tenant allows them). ``consume`` then verifies the response and rules out a replay.
+OpenID Connect: ``oidc.OidcSignIn`` (the authorization code flow). Every outcome, good or
+bad, goes to the tenant's SSO log with its precise reason; callers show browsers a generic page.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import secrets
 import urllib.parse
 from collections.abc import Mapping
@@ -26,11 +31,13 @@ from scim_server.core.errors import SeatLimitExceeded
 from scim_server.core.passwords import hash_password_sync, verify_password_sync
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.scope import Scope
+from scim_server.core.sso import oidc
 from scim_server.core.sso.jit import (
     AccountDeactivated,
     JustInTime,
     Profile,
     SignInRefused,
+    VerifiedIdentity,
     profile_of,
 )
 from scim_server.core.sso.sessions import (
@@ -41,6 +48,7 @@ from scim_server.core.sso.sessions import (
 )
 from scim_server.core.sso.settings import (
     Branding,
+    Protocol,
     SettingsStore,
     SpEndpoints,
     SsoSettings,
@@ -96,9 +104,9 @@ class SignedIn:
 
 @dataclass(frozen=True)
 class TestReport:
-    """What a test sign-in found: the assertion as the SP read it, and whom it would sign in."""
+    """What a test sign-in found: the identity as the SP read it, and whom it would sign in."""
 
-    assertion: VerifiedAssertion
+    identity: VerifiedIdentity
     profile: Profile
     user: UserRecord | None
     jit: bool
@@ -158,9 +166,14 @@ def safe_relay(value: str | None, fallback: str) -> str:
 
 class SingleSignOn:
     def __init__(
-        self, repository: SsoRepository, codec: SessionCodec, provisioning: Provisioning
+        self,
+        repository: SsoRepository,
+        codec: SessionCodec,
+        provisioning: Provisioning,
+        idp_http: oidc.IdpHttp,
     ) -> None:
         self.repository = repository
+        self.oidc_providers = oidc.ProviderCache(idp_http)
         self.stored_settings = SettingsStore(repository)
         self.codec = codec
         self.sessions = Sessions(codec, repository.sessions)
@@ -201,17 +214,7 @@ class SingleSignOn:
         ``browser`` is the binding key the starting browser carries in a cookie; the request
         keeps its digest, and only a browser presenting the key may complete it (login CSRF).
         """
-        settings = await self.settings(tenant)
-        test = test_ticket is not None
-        if test and not self.codec.valid_test_ticket(test_ticket, tenant):
-            raise await self._failed(
-                tenant, origin, now, "the test sign-in link is invalid or has expired", flow="sp"
-            )
-        if not (settings.ready or (test and settings.idp_sso_url and settings.certificates)):
-            raise await self._failed(
-                tenant, origin, now, "single sign-on is not enabled or not configured", flow="sp"
-            )
-        endpoints = await self._endpoints(tenant, origin, settings, now, flow="sp")
+        settings, test, endpoints = await self._starting(tenant, origin, test_ticket, now, "saml")
         relay = safe_relay(relay_state, endpoints.home_path)
         request = AuthnRequest(
             id=new_request_id(),
@@ -233,6 +236,37 @@ class SingleSignOn:
         separator = "&" if "?" in settings.idp_sso_url else "?"
         location = settings.idp_sso_url + separator + urllib.parse.urlencode(query)
         return Started(location=location, endpoints=endpoints)
+
+    async def _starting(
+        self,
+        tenant: str,
+        origin: Origin,
+        test_ticket: str | None,
+        now: datetime,
+        protocol: Protocol,
+    ) -> tuple[SsoSettings, bool, SpEndpoints]:
+        """The settings, whether it is a test, and the SP's values, for a sign-in through
+        ``protocol`` about to start; refused unless the tenant uses that protocol and its IdP
+        is described, and before SSO is enabled, unless a valid admin test ticket comes along."""
+        settings = await self.settings(tenant)
+        test = test_ticket is not None
+        if test and not self.codec.valid_test_ticket(test_ticket, tenant):
+            raise await self._failed(
+                tenant, origin, now, "the test sign-in link is invalid or has expired", flow="sp"
+            )
+        if settings.protocol != protocol:
+            raise await self._failed(
+                tenant,
+                origin,
+                now,
+                f"this tenant signs in with {settings.protocol}, not {protocol}",
+                flow="sp",
+            )
+        if settings.missing_idp_fields() or not (settings.enabled or test):
+            raise await self._failed(
+                tenant, origin, now, "single sign-on is not enabled or not configured", flow="sp"
+            )
+        return settings, test, await self._endpoints(tenant, origin, settings, now, flow="sp")
 
     async def _endpoints(
         self, tenant: str, origin: Origin, settings: SsoSettings, now: datetime, **details: Any
@@ -306,15 +340,248 @@ class SingleSignOn:
             raise await self._failed(
                 tenant, origin, now, "the assertion was already used (replay)", **details
             )
+        identity = VerifiedIdentity(
+            protocol="saml",
+            issuer=assertion.issuer,
+            subject_id=assertion.name_id,
+            attributes=assertion.attributes,
+            details=details,
+        )
         test = pending is not None and pending.test
+        relay = pending.relay_state if pending else form.get("RelayState")
+        return await self.admit(tenant, origin, settings, endpoints, identity, test, relay, now)
+
+    # -- OpenID Connect ------------------------------------------------------------------------
+
+    async def start_oidc(
+        self,
+        tenant: str,
+        origin: Origin,
+        relay_state: str | None,
+        test_ticket: str | None,
+        browser: str,
+        now: datetime,
+    ) -> Started:
+        """Send the browser to the IdP's authorization endpoint (the code flow, PKCE S256, a
+        state and a nonce), remembering the request, bound to ``browser``, for its callback.
+        A valid admin test ticket makes it a test sign-in, as for SAML."""
+        settings, test, endpoints = await self._starting(tenant, origin, test_ticket, now, "oidc")
+        details = {"protocol": "oidc", "flow": "sp", "issuer": settings.oidc.issuer}
+        discovery = await self._discovery(tenant, origin, settings, now, details)
+        authorization = oidc.new_authorization()
+        await self.repository.remember_request(
+            tenant,
+            PendingRequest(
+                id=authorization.state,
+                relay_state=safe_relay(relay_state, endpoints.home_path),
+                test=test,
+                browser=browser_digest(browser),
+                protocol="oidc",
+                nonce=authorization.nonce,
+                verifier=authorization.verifier,
+                issuer=settings.oidc.issuer,
+            ),
+            expires=now + REQUEST_LIFETIME,
+        )
+        location = oidc.authorization_url(
+            discovery, settings.oidc, endpoints.redirect_uri, authorization
+        )
+        return Started(location=location, endpoints=endpoints)
+
+    async def oidc_callback(
+        self,
+        tenant: str,
+        origin: Origin,
+        query: Mapping[str, str],
+        browser: str | None,
+        now: datetime,
+    ) -> SignedIn | TestReport:
+        """The IdP's answer to an authorization request: the state taken out (one use, this
+        browser's), the issuer the one the browser was sent to (mix-up, RFC 9207), the code
+        used once and exchanged with the PKCE verifier, the ID token verified; then the
+        identity signs in like any other (:meth:`admit`)."""
+        settings = await self.settings(tenant)
+        details: dict[str, Any] = {"protocol": "oidc", "flow": "sp"}
+        endpoints = await self._endpoints(tenant, origin, settings, now, **details)
+
+        async def refuse(reason: str) -> SignInFailed:
+            return await self._failed(tenant, origin, now, reason, **details)
+
+        if "error" in query:
+            description = query.get("error_description")
+            raise await refuse(
+                f"the IdP answered {query['error']!r}" + (f": {description}" if description else "")
+            )
+        state, code = query.get("state"), query.get("code")
+        if not state or not code:
+            raise await refuse("the callback carries no state or no code")
+        pending = await self.repository.take_request(tenant, state, now, protocol="oidc")
+        if pending is None or pending.issuer is None:
+            raise await refuse(
+                "the state answers no outstanding sign-in of this SP "
+                "(unknown, expired or already used)"
+            )
+        details["issuer"] = pending.issuer
+        if not same_browser(pending.browser, browser):
+            raise await refuse(
+                "the state is not bound to this browser (its binding cookie is missing or "
+                "another's): possible login CSRF"
+            )
+        if settings.protocol != "oidc" or settings.oidc.issuer != pending.issuer:
+            raise await refuse(
+                f"the sign-in was sent to the issuer {pending.issuer!r}, which is no longer "
+                "this tenant's OIDC provider"
+            )
+        discovery = await self._discovery(tenant, origin, settings, now, details)
+        answered_by = query.get("iss")
+        if answered_by is not None and answered_by != pending.issuer:
+            raise await refuse(
+                f"mix-up: the authorization response comes from the issuer {answered_by!r}, "
+                f"not {pending.issuer!r} where this sign-in was sent"
+            )
+        if answered_by is None and discovery.iss_parameter:
+            raise await refuse(
+                "mix-up: the IdP sends the iss parameter (RFC 9207), and this response has none"
+            )
+        code_id = "code:" + hashlib.sha256(code.encode()).hexdigest()
+        if not await self.repository.consume_assertion(
+            tenant, pending.issuer, code_id, now + REQUEST_LIFETIME
+        ):
+            raise await refuse("the authorization code was already used (replay)")
+        try:
+            identity = await self._oidc_identity(
+                settings, discovery, pending, code, endpoints.redirect_uri, now
+            )
+        except oidc.OidcRejected as rejected:
+            raise await refuse(rejected.reason) from None
+        return await self.admit(
+            tenant, origin, settings, endpoints, identity, pending.test, pending.relay_state, now
+        )
+
+    async def _discovery(
+        self,
+        tenant: str,
+        origin: Origin,
+        settings: SsoSettings,
+        now: datetime,
+        details: Mapping[str, Any],
+    ) -> oidc.Discovery:
+        """The tenant's IdP's discovery document, or a refusal saying why it could not be had."""
+        try:
+            return await self.oidc_providers.discovery(settings.oidc.issuer, now)
+        except oidc.OidcRejected as rejected:
+            raise await self._failed(tenant, origin, now, rejected.reason, **details) from None
+
+    async def _oidc_identity(
+        self,
+        settings: SsoSettings,
+        discovery: oidc.Discovery,
+        pending: PendingRequest,
+        code: str,
+        redirect_uri: str,
+        now: datetime,
+    ) -> VerifiedIdentity:
+        """Exchange the code (with the PKCE verifier) and verify the ID token it brings; the
+        groups come from userinfo when the ID token has too many to carry them (overage)."""
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": pending.verifier or "",
+        }
+        client: tuple[str, str] | None = (settings.oidc.client_id, settings.oidc.client_secret)
+        if settings.oidc.client_auth == "private_key_jwt":
+            client = None
+            form |= {
+                "client_id": settings.oidc.client_id,
+                "client_assertion_type": oidc.CLIENT_ASSERTION_TYPE,
+                "client_assertion": oidc.client_assertion(
+                    settings.oidc, discovery.token_endpoint, now
+                ),
+            }
+        tokens = await self.oidc_providers.http.post_form(
+            discovery.token_endpoint, "token endpoint", form, client
+        )
+        id_token, access_token = tokens.get("id_token"), tokens.get("access_token")
+        if not isinstance(id_token, str):
+            raise oidc.OidcRejected("the token endpoint's answer has no id_token")
+        access = access_token if isinstance(access_token, str) else None
+        expected = oidc.Expected(
+            issuer=discovery.issuer,
+            client_id=settings.oidc.client_id,
+            nonce=pending.nonce or "",
+            skew=timedelta(seconds=settings.clock_skew_seconds),
+            code=code,
+            access_token=access,
+        )
+        claims = await oidc.verify_id_token(
+            id_token, settings.oidc, expected, discovery, self.oidc_providers, now
+        )
+        groups = settings.oidc.claims.groups
+        if groups and oidc.overage(claims, groups):
+            claims = {
+                **claims,
+                groups: await self._userinfo_groups(discovery, claims, groups, access),
+            }
+        return VerifiedIdentity(
+            protocol="oidc",
+            issuer=discovery.issuer,
+            subject_id=str(claims["sub"]),
+            attributes=oidc.claim_values(claims),
+            details={
+                "protocol": "oidc",
+                "flow": "sp",
+                "issuer": discovery.issuer,
+                "subject": str(claims["sub"]),
+            },
+        )
+
+    async def _userinfo_groups(
+        self,
+        discovery: oidc.Discovery,
+        claims: Mapping[str, Any],
+        groups: str,
+        access_token: str | None,
+    ) -> Any:
+        """The groups an overage left out of the ID token, read from userinfo, which must be
+        about the same ``sub`` (OpenID Connect Core §5.3.2)."""
+        if discovery.userinfo_endpoint is None or access_token is None:
+            raise oidc.OidcRejected(
+                "the ID token's groups are elsewhere (overage), and there is no userinfo "
+                "endpoint or access token to read them from"
+            )
+        info = await self.oidc_providers.http.get_json(
+            discovery.userinfo_endpoint, "userinfo", bearer=access_token
+        )
+        if info.get("sub") != claims["sub"]:
+            raise oidc.OidcRejected("userinfo is about another subject than the ID token")
+        return info.get(groups)
+
+    # -- every protocol, once verified -----------------------------------------------------------
+
+    async def admit(
+        self,
+        tenant: str,
+        origin: Origin,
+        settings: SsoSettings,
+        endpoints: SpEndpoints,
+        identity: VerifiedIdentity,
+        test: bool,
+        relay: str | None,
+        now: datetime,
+    ) -> SignedIn | TestReport:
+        """The step every protocol ends in: an identity its IdP vouched for signs in (just in
+        time provisioned, linked, seated, its groups assigned) and gets a session; in Test
+        mode, only a report of whom it would sign in. Logged either way."""
+        details = dict(identity.details)
         if not (settings.enabled or test):
             raise await self._failed(tenant, origin, now, "single sign-on is disabled", **details)
         try:
-            profile = profile_of(assertion, settings)
+            profile = profile_of(identity, settings)
             if test:
-                return await self._test_report(tenant, origin, settings, assertion, profile, now)
+                return await self._test_report(tenant, origin, settings, identity, profile, now)
             account = await self.jit.sign_in(
-                origin.scope(tenant), assertion.issuer, profile, settings, now
+                origin.scope(tenant), identity.issuer, profile, settings, now
             )
         except SeatLimitExceeded as full:
             raise await self._failed(
@@ -322,7 +589,6 @@ class SingleSignOn:
             ) from None
         except (AccountDeactivated, SignInRefused) as refused:
             raise await self._failed(tenant, origin, now, refused.reason, **details) from None
-        relay = pending.relay_state if pending else form.get("RelayState")
         redirect = safe_relay(relay, endpoints.home_path)
         await self._log(
             tenant,
@@ -335,7 +601,7 @@ class SingleSignOn:
             jit=account.action,
         )
         return await self._signed_in(
-            tenant, account.user_id, account.user_name, assertion.issuer, settings, now, redirect
+            tenant, account.user_id, account.user_name, identity.issuer, settings, now, redirect
         )
 
     async def _answered_request(
@@ -388,24 +654,16 @@ class SingleSignOn:
         tenant: str,
         origin: Origin,
         settings: SsoSettings,
-        assertion: VerifiedAssertion,
+        identity: VerifiedIdentity,
         profile: Profile,
         now: datetime,
     ) -> TestReport:
-        user = await self.jit.find(origin.scope(tenant), assertion.issuer, profile.subject)
+        user = await self.jit.find(origin.scope(tenant), identity.issuer, profile)
         await self._log(
-            tenant,
-            origin,
-            now,
-            "test",
-            flow="sp",
-            issuer=assertion.issuer,
-            name_id=assertion.name_id,
-            assertion_id=assertion.assertion_id,
-            user=None if user is None else user.id,
+            tenant, origin, now, "test", **identity.details, user=None if user is None else user.id
         )
         return TestReport(
-            assertion=assertion,
+            identity=identity,
             profile=profile,
             user=user,
             jit=settings.jit,
@@ -511,7 +769,9 @@ class SingleSignOn:
         self, tenant: str, origin: Origin, now: datetime, outcome: str, **details: Any
     ) -> None:
         """Record a sign-in attempt in the tenant's log, and count it (by protocol and outcome)."""
-        protocol = "password" if details.get("flow") == "password" else "saml"
+        protocol = details.get("protocol") or (
+            "password" if details.get("flow") == "password" else "saml"
+        )
         metrics.SIGN_INS.labels(protocol=protocol, outcome=outcome).inc()
         await self.repository.record(
             tenant,

@@ -1,5 +1,8 @@
 """A tenant's single sign-on configuration: what the admin sets, and what the SP shows back.
 
+A tenant signs in through one protocol at a time, SAML 2.0 or OpenID Connect (``protocol``);
+everything after the protocol (JIT, groups, seats, sessions) is configured once for both.
+
 The settings live in the tenant's document, so a sign-in reads them with the same one
 lookup that proves the tenant exists. Certificates are stored as PEM text and parsed
 once per read; at most two are pinned at a time, which is what an IdP's key rollover
@@ -21,7 +24,16 @@ from scim_server.storage.sso import SsoRepository
 MAX_CERTIFICATES = 2
 MAX_SETTINGS_ATTEMPTS = 20
 NameIdSource = Literal["nameid", "attribute"]
-Preset = Literal["okta", "jumpcloud", "custom"]
+Preset = Literal["okta", "entra", "jumpcloud", "custom"]
+Protocol = Literal["saml", "oidc"]
+DEFAULT_SCOPES = ("openid", "email", "profile")
+SIGNATURE_ALGORITHMS = (
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+)  # fmt: skip
+"""What an ID token may be signed with: public-key algorithms, checked against the IdP's JWKS."""
+ClientAuth = Literal["client_secret_basic", "private_key_jwt"]
+SECRET_ALGORITHMS = ("HS256", "HS384", "HS512")
+"""MACs keyed with the client secret: only when the admin lists them (``oidc.algorithms``)."""
 
 
 @dataclass(frozen=True)
@@ -38,11 +50,47 @@ PRESETS: Mapping[str, AttributeMap] = {
     # Okta: the names an admin types in the app's Attribute Statements, camelCase by habit
     # (docs/saml.md), and a "groups" Group Attribute Statement.
     "okta": AttributeMap("email", "firstName", "lastName", "groups"),
+    # Entra ID: the claim URIs of its default SAML claims, and its groups claim.
+    "entra": AttributeMap(
+        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname",
+        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname",
+        "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups",
+    ),
     # JumpCloud: the lowercase names its attribute mapping suggests, and the group attribute
     # older JumpCloud apps call memberOf (docs/saml.md).
     "jumpcloud": AttributeMap("email", "firstname", "lastname", "memberOf"),
     "custom": AttributeMap(),
 }
+OIDC_PRESETS: Mapping[str, AttributeMap] = {
+    # Okta: the standard claims, and the "groups" claim of a Groups claim filter (docs/oidc.md).
+    "okta": AttributeMap("email", "given_name", "family_name", "groups"),
+    # Entra ID: the sign-in name (UPN), which every v2.0 ID token carries, unlike ``email``.
+    "entra": AttributeMap("preferred_username", "given_name", "family_name", "groups"),
+    # JumpCloud: the standard claims, and "groups" with the groups scope.
+    "jumpcloud": AttributeMap("email", "given_name", "family_name", "groups"),
+    "custom": AttributeMap("email", "given_name", "family_name", "groups"),
+}
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    """The tenant's OpenID Connect provider and its client registered there."""
+
+    issuer: str = ""
+    """The IdP's issuer URL: its discovery document is at
+    ``{issuer}/.well-known/openid-configuration``."""
+    client_id: str = ""
+    client_secret: str = ""
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
+    claims: AttributeMap = field(default_factory=lambda: OIDC_PRESETS["custom"])
+    algorithms: tuple[str, ...] = ("RS256",)
+    """The ID token algorithms accepted; ``none`` never, HS* only when listed here."""
+    client_auth: ClientAuth = "client_secret_basic"
+    """How the SP authenticates at the token endpoint: the secret, or a JWT signed with
+    ``client_key``, whose public half the SP publishes (``oidc/jwks``)."""
+    client_key: str | None = None
+    """The tenant's own RSA private key (PKCS#8 PEM), made when private_key_jwt is chosen."""
 
 
 @dataclass(frozen=True)
@@ -58,9 +106,10 @@ class Branding:
 
 @dataclass(frozen=True)
 class SsoSettings:
-    """One tenant's SAML settings; the defaults are a disabled, unconfigured connection."""
+    """One tenant's SSO settings; the defaults are a disabled, unconfigured connection."""
 
     enabled: bool = False
+    protocol: Protocol = "saml"
     preset: Preset = "custom"
     idp_entity_id: str = ""
     idp_sso_url: str = ""
@@ -85,11 +134,30 @@ class SsoSettings:
     # Destination derive from), pinned when SSO is configured so no Host header can change it.
     sp_base_url: str | None = None
     branding: Branding = field(default_factory=Branding)
+    oidc: OidcSettings = field(default_factory=OidcSettings)
 
     @property
     def ready(self) -> bool:
         """Whether a sign-in can be attempted at all: on, and the IdP fully described."""
-        return bool(self.enabled and self.idp_entity_id and self.idp_sso_url and self.certificates)
+        return self.enabled and not self.missing_idp_fields()
+
+    def missing_idp_fields(self) -> list[str]:
+        """What the description of the protocol's IdP still lacks for a sign-in to be tried."""
+        present: Mapping[str, object] = (
+            {
+                "oidc.issuer": self.oidc.issuer,
+                "oidc.client_id": self.oidc.client_id,
+                "oidc.client_secret": self.oidc.client_secret
+                or self.oidc.client_auth == "private_key_jwt",
+            }
+            if self.protocol == "oidc"
+            else {
+                "idp.entity_id": self.idp_entity_id,
+                "idp.sso_url": self.idp_sso_url,
+                "idp.certificates": self.certificates,
+            }
+        )
+        return [name for name, value in present.items() if not value]
 
     def group_allowed(self, display_name: str) -> bool:
         allowed = {name.lower() for name in self.allowed_groups}
@@ -115,6 +183,15 @@ class SpEndpoints:
     home_url: str
     home_path: str
     """Where a browser lands after signing in when nothing else was asked for."""
+    oidc_login_url: str
+    redirect_uri: str
+    """The OIDC callback, registered at the IdP as the client's sign-in redirect URI."""
+    jwks_uri: str
+    """The public key of the tenant's private_key_jwt client authentication."""
+
+    def sign_in_url(self, protocol: Protocol) -> str:
+        """Where a sign-in starts, for the tenant's protocol."""
+        return self.oidc_login_url if protocol == "oidc" else self.login_url
 
 
 def home_path(tenant: str) -> str:
@@ -136,6 +213,9 @@ def sp_endpoints(root: str, tenant: str) -> SpEndpoints:
         login_url=f"{base}saml/login",
         home_url=base,
         home_path=home,
+        oidc_login_url=f"{base}oidc/login",
+        redirect_uri=f"{base}oidc/callback",
+        jwks_uri=f"{base}oidc/jwks",
     )
 
 
@@ -165,6 +245,12 @@ def to_document(settings: SsoSettings) -> dict[str, Any]:
         "session_ttl_seconds": settings.session_ttl_seconds,
         "sp_base_url": settings.sp_base_url,
         "branding": asdict(settings.branding),
+        "protocol": settings.protocol,
+        "oidc": {
+            **asdict(settings.oidc),
+            "scopes": list(settings.oidc.scopes),
+            "algorithms": list(settings.oidc.algorithms),
+        },
     }
 
 
@@ -177,6 +263,12 @@ def from_document(document: Mapping[str, Any] | None) -> SsoSettings:
     values["attributes"] = AttributeMap(**values.get("attributes", {}))
     values["allowed_groups"] = tuple(values.get("allowed_groups", ()))
     values["branding"] = Branding(**values.get("branding", {}))
+    oidc = dict(values.get("oidc", {}))
+    oidc["claims"] = AttributeMap(**oidc.get("claims", asdict(OIDC_PRESETS["custom"])))
+    for key in ("scopes", "algorithms"):
+        if key in oidc:
+            oidc[key] = tuple(oidc[key])
+    values["oidc"] = OidcSettings(**oidc)
     known = SsoSettings.__dataclass_fields__
     return SsoSettings(**{key: value for key, value in values.items() if key in known})
 

@@ -99,15 +99,6 @@ class VerifiedAssertion:
     expires: datetime
     """When the assertion stops being usable: the replay cache may forget it after this."""
 
-    def attribute(self, name: str | None) -> tuple[str, ...]:
-        """An attribute's values, its name matched case-insensitively (IdPs vary in case)."""
-        if not name:
-            return ()
-        wanted = name.lower()
-        return next(
-            (values for key, values in self.attributes.items() if key.lower() == wanted), ()
-        )
-
 
 def consume_response(encoded: str, config: VerifierConfig, now: datetime) -> VerifiedAssertion:
     """Verify a posted ``SAMLResponse`` (base64); raise ``SamlRejected`` with the precise reason."""
