@@ -175,6 +175,51 @@ async def test_adding_a_member_costs_five_commands(scim: Scim, commands: Command
     }
 
 
+async def test_an_idp_shaped_member_patch_reads_no_member(scim: Scim, commands: Commands) -> None:
+    """A PATCH as Okta and Entra send it, with no query, answers 204: the same five commands
+    as a slim answer, and the group's members are never read, whatever their number."""
+    user = await scim.create_user("ada")
+    group = await scim.create_group("eng", [(await scim.create_user("grace"))["id"]])
+    add = _members_patch("add", {"value": user["id"]})
+    assert await commands.of(scim.patch(f"/Groups/{group['id']}", json=add)) == {
+        "find": 2,
+        "update": 1,
+        "insert": 1,
+        "findAndModify": 1,
+    }
+    remove = _members_patch("remove", {"value": user["id"]})
+    assert await commands.of(scim.patch(f"/Groups/{group['id']}", json=remove)) == {
+        "find": 1,
+        "delete": 1,
+        "findAndModify": 1,
+        "update": 1,
+    }
+
+
+async def test_a_bulk_member_patch_or_group_put_reads_no_member(
+    scim: Scim, commands: Commands
+) -> None:
+    """A Bulk operation answers a status, a location and a version, never the resource: its
+    writes cost what they cost on their own with a 204, and the group's members go unread."""
+    user = await scim.create_user("ada")
+    group = await scim.create_group("eng", [(await scim.create_user("grace"))["id"]])
+    path = f"/Groups/{group['id']}"
+    patch = {"method": "PATCH", "path": path, "data": _members_patch("add", {"value": user["id"]})}
+    bulk = {"schemas": [BULK_REQUEST], "Operations": [patch]}
+    assert await commands.of(scim.post("/Bulk", json=bulk)) == {
+        "find": 2,
+        "update": 1,
+        "insert": 1,
+        "findAndModify": 1,
+    }
+    renamed = {"schemas": [GROUP], "displayName": "core", "members": [{"value": user["id"]}]}
+    put = {"method": "PUT", "path": path, "data": renamed}
+    bulk = {"schemas": [BULK_REQUEST], "Operations": [put]}
+    assert (await scim.put(path, json=renamed)).status == 200
+    slim = await commands.of(scim.put(f"{path}?excludedAttributes=members", json=renamed))
+    assert await commands.of(scim.post("/Bulk", json=bulk)) == slim
+
+
 async def test_removing_a_member_costs_four_commands(scim: Scim, commands: Commands) -> None:
     """The membership looked up and deleted, the group's version, the member's hint lowered."""
     user, group = await _user_in_one_group(scim)
