@@ -51,7 +51,7 @@ between the add's lookup and its insert.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -61,7 +61,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from scim_server.models import Member
-from scim_server.storage.database import Database, Document, translate_driver_errors
+from scim_server.storage.database import Database, Document, any_of, translate_driver_errors
 from scim_server.storage.documents import (
     MEMBER_OF,
     NAME_FIELDS,
@@ -122,10 +122,8 @@ class MembershipRepository:
         """After the insert, undo what a concurrent delete raced past (module docstring)."""
         names = await self._names(tenant, added)
         gone = [member.value for member in added if member.value not in names]
-        if gone:
-            await self.collection.delete_many(
-                {"tenant": tenant, "group": group, "member": _one_or_any(gone)}
-            )
+        for wanted in any_of(gone):
+            await self.collection.delete_many({"tenant": tenant, "group": group, "member": wanted})
         for member in added:
             if member.value in names and names[member.value] != member.name:
                 # Renamed since it was looked up; only if no later rename refreshed it already.
@@ -143,12 +141,13 @@ class MembershipRepository:
         self, tenant: str, group: str, member_ids: Iterable[str]
     ) -> StoredResource | None:
         """Remove members; answers the group at its new version when one was removed, else None."""
-        wanted = list(set(member_ids))
-        if not wanted:
-            return None
-        present = await self.collection.find(
-            {"tenant": tenant, "group": group, "member": {"$in": wanted}}, {"member": 1, "type": 1}
-        ).to_list(None)
+        present = [
+            document
+            for wanted in any_of(set(member_ids))
+            for document in await self.collection.find(
+                {"tenant": tenant, "group": group, "member": wanted}, {"member": 1, "type": 1}
+            ).to_list(None)
+        ]
         removed = []
         for document in present:
             # One by one, so a member removed by two requests at once is uncounted once.
@@ -188,23 +187,21 @@ class MembershipRepository:
         return {document["member"] async for document in cursor}
 
     async def members_of(self, tenant: str, groups: Iterable[str]) -> dict[str, list[Member]]:
-        wanted = list(set(groups))
         found: dict[str, list[Member]] = defaultdict(list)
-        if not wanted:
-            return found
-        cursor = self.collection.find(
-            {"tenant": tenant, "group": {"$in": wanted}},
-            {"group": 1, "member": 1, "type": 1, "display": 1, "name": 1},
-        ).sort([("tenant", 1), ("group", 1), ("member", 1)])
-        async for document in cursor:
-            found[document["group"]].append(
-                Member(
-                    document["member"],
-                    document["type"],
-                    document.get("display"),
-                    document.get("name"),
+        for wanted in any_of(set(groups)):
+            cursor = self.collection.find(
+                {"tenant": tenant, "group": wanted},
+                {"group": 1, "member": 1, "type": 1, "display": 1, "name": 1},
+            ).sort([("tenant", 1), ("group", 1), ("member", 1)])
+            async for document in cursor:
+                found[document["group"]].append(
+                    Member(
+                        document["member"],
+                        document["type"],
+                        document.get("display"),
+                        document.get("name"),
+                    )
                 )
-            )
         return found
 
     async def groups_of(self, tenant: str, members: Iterable[str]) -> dict[str, dict[str, Joined]]:
@@ -214,14 +211,19 @@ class MembershipRepository:
         and member-of hint. (A group deleted under a membership its ``forget`` has not yet
         removed shows with no name.)
         """
-        wanted = list(set(members))
         found: dict[str, dict[str, Joined]] = defaultdict(dict)
-        if not wanted:
-            return found
+        for wanted in any_of(set(members)):
+            await self._join_groups(tenant, wanted, found)
+        return found
+
+    async def _join_groups(
+        self, tenant: str, members: str | Document, found: dict[str, dict[str, Joined]]
+    ) -> None:
+        """``groups_of`` for the members one query value matches, into ``found``."""
         groups = self._resources["Group"]
         cursor = await self.collection.aggregate(
             [
-                {"$match": {"tenant": tenant, "member": _one_or_any(wanted)}},
+                {"$match": {"tenant": tenant, "member": members}},
                 {
                     "$lookup": {
                         "from": groups.name,
@@ -241,7 +243,6 @@ class MembershipRepository:
             group: Document = next(iter(document["groups"]), {})
             joined = Joined(resource_name(group), member_of_hint(group))
             found[document["member"]][document["group"]] = joined
-        return found
 
     async def forget(self, tenant: str, resource_id: str, *, is_group: bool) -> None:
         """Drop a deleted resource from every group, and a deleted group's own members.
@@ -274,15 +275,14 @@ class MembershipRepository:
 
     def _member_queries(
         self, tenant: str, members: Iterable[Member]
-    ) -> list[tuple[AsyncCollection[Document], Document]]:
-        """The members' documents: one query per collection they live in."""
+    ) -> Iterator[tuple[AsyncCollection[Document], Document]]:
+        """The members' documents: queries of each collection they live in (``any_of``)."""
         by_type: dict[str, list[str]] = defaultdict(list)
         for member in members:
             by_type[str(member.type)].append(member.value)
-        return [
-            (self._resources[member_type], {"tenant": tenant, "_id": _one_or_any(ids)})
-            for member_type, ids in by_type.items()
-        ]
+        for member_type, ids in by_type.items():
+            for wanted in any_of(ids):
+                yield self._resources[member_type], {"tenant": tenant, "_id": wanted}
 
     async def _touch(self, tenant: str, group: str) -> StoredResource | None:
         """Give a group whose member set changed a new version; answers it at that version.
@@ -300,9 +300,11 @@ class MembershipRepository:
 
     async def _touch_all(self, tenant: str, groups: list[str]) -> None:
         """``_touch`` for several groups at once, none of which need answer."""
-        await self._resources["Group"].update_many(
-            {"tenant": tenant, "_id": _one_or_any(groups)}, new_version(datetime.now(UTC))
-        )
+        now = datetime.now(UTC)
+        for wanted in any_of(groups):
+            await self._resources["Group"].update_many(
+                {"tenant": tenant, "_id": wanted}, new_version(now)
+            )
 
     async def _groups_with(self, query: Mapping[str, Any]) -> list[str]:
         """The groups holding the memberships ``query`` selects."""
@@ -313,11 +315,6 @@ class MembershipRepository:
 def new_version(now: datetime, changes: Mapping[str, Any] | None = None) -> Document:
     """The update that sets ``changes`` and makes a resource's next version, modified ``now``."""
     return {"$set": {**(changes or {}), "meta.lastModified": now}, "$inc": {"meta.version": 1}}
-
-
-def _one_or_any(ids: list[str]) -> str | dict[str, list[str]]:
-    """A query on one id, or on any of several (the first shape is the cheaper one)."""
-    return ids[0] if len(ids) == 1 else {"$in": ids}
 
 
 def _document(tenant: str, group: str, member: Member) -> Document:
