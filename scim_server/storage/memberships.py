@@ -51,7 +51,7 @@ between the add's lookup and its insert.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -186,15 +186,28 @@ class MembershipRepository:
         cursor = self.collection.find({"tenant": tenant, "group": group}, {"member": 1, "_id": 0})
         return {document["member"] async for document in cursor}
 
-    async def members_of(self, tenant: str, groups: Iterable[str]) -> dict[str, list[Member]]:
-        found: dict[str, list[Member]] = defaultdict(list)
-        for wanted in any_of(set(groups)):
+    async def member_batches(
+        self, tenant: str, groups: Iterable[str], size: int
+    ) -> AsyncIterator[tuple[str, list[Member]]]:
+        """The members of ``groups``, group after group in id order, each group's in member id
+        order, in lists of at most ``size`` members of one group.
+
+        Read from a cursor whose batches are of that size, on the ``(tenant, group, member)``
+        index, so no more than a batch of a group of any size is held at once.
+        """
+        for wanted in any_of(sorted(set(groups))):
             cursor = self.collection.find(
                 {"tenant": tenant, "group": wanted},
-                {"group": 1, "member": 1, "type": 1, "display": 1, "name": 1},
+                {"_id": 0, "group": 1, "member": 1, "type": 1, "display": 1, "name": 1},
+                batch_size=size,
             ).sort([("tenant", 1), ("group", 1), ("member", 1)])
+            group, batch = "", list[Member]()
             async for document in cursor:
-                found[document["group"]].append(
+                if document["group"] != group or len(batch) == size:
+                    if batch:
+                        yield group, batch
+                    group, batch = document["group"], []
+                batch.append(
                     Member(
                         document["member"],
                         document["type"],
@@ -202,7 +215,8 @@ class MembershipRepository:
                         document.get("name"),
                     )
                 )
-        return found
+            if batch:
+                yield group, batch
 
     async def groups_of(self, tenant: str, members: Iterable[str]) -> dict[str, dict[str, Joined]]:
         """The groups each member belongs to directly, each with what reading it needs.
