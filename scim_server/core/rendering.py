@@ -114,9 +114,11 @@ class Renderer:
 class _PageMembers:
     """The members of a page of groups, handed out group by group as the page is written.
 
-    A page in id order (the default, and the order memberships are read in) is served by
-    one query for all its groups; any other order by one query per group, when it is
-    written. Either way a batch at a time.
+    A page of several groups in id order (the default, and the order memberships are read
+    in) is served by one query for all of them, as few commands as a page of small groups
+    can cost. A group alone, or a page in any other order, is read group by group, each by
+    ranges of member ids (``group_member_batches``), so a large group's first members come
+    as fast as a small one's. Either way a batch at a time.
     """
 
     def __init__(self, memberships: MembershipRepository, tenant: str, groups: list[str]) -> None:
@@ -124,7 +126,7 @@ class _PageMembers:
         self.tenant = tenant
         self.shared = (
             memberships.member_batches(tenant, groups, MEMBER_BATCH)
-            if groups == sorted(groups)
+            if len(groups) > 1 and groups == sorted(groups)
             else None
         )
         self.pending: tuple[str, list[Member]] | None = None
@@ -132,8 +134,8 @@ class _PageMembers:
     async def of(self, group: str) -> AsyncIterator[list[Member]]:
         """The group's members; with one query for the page, groups must be asked in order."""
         if self.shared is None:
-            async for _, batch in self.memberships.member_batches(
-                self.tenant, [group], MEMBER_BATCH
+            async for batch in self.memberships.group_member_batches(
+                self.tenant, group, MEMBER_BATCH
             ):
                 yield batch
             return

@@ -190,33 +190,70 @@ class MembershipRepository:
         self, tenant: str, groups: Iterable[str], size: int
     ) -> AsyncIterator[tuple[str, list[Member]]]:
         """The members of ``groups``, group after group in id order, each group's in member id
-        order, in lists of at most ``size`` members of one group.
-
-        Read from a cursor whose batches are of that size, on the ``(tenant, group, member)``
-        index, so no more than a batch of a group of any size is held at once.
+        order, in lists of at most ``size`` members of one group: one query for them all
+        (per ``IN_BATCH`` groups). What reading a page of groups needs; a group alone is read
+        by ``group_member_batches``.
         """
         for wanted in any_of(sorted(set(groups))):
-            cursor = self.collection.find(
-                {"tenant": tenant, "group": wanted},
-                {"_id": 0, "group": 1, "member": 1, "type": 1, "display": 1, "name": 1},
-                batch_size=size,
-            ).sort([("tenant", 1), ("group", 1), ("member", 1)])
-            group, batch = "", list[Member]()
-            async for document in cursor:
-                if document["group"] != group or len(batch) == size:
-                    if batch:
-                        yield group, batch
-                    group, batch = document["group"], []
-                batch.append(
-                    Member(
-                        document["member"],
-                        document["type"],
-                        document.get("display"),
-                        document.get("name"),
-                    )
+            async for batch in self._batches({"tenant": tenant, "group": wanted}, size):
+                yield batch
+
+    async def group_member_batches(
+        self, tenant: str, group: str, size: int
+    ) -> AsyncIterator[list[Member]]:
+        """One group's members in member id order, in lists of at most ``size``, read by
+        ranges of member ids that each hold about ``size`` members.
+
+        SecantusDB reads every document a query matches before it answers the first batch,
+        so one query over a group of a million members would answer nothing for over a
+        minute; a range bounds the query on the index, so the first members come after the
+        cost of about a batch, whatever the group's size. Member ids are UUIDs, spread evenly
+        over the range of their first eight hex digits: the first range is 1/256 of it, and
+        each next one is sized by how many members the one before held. The ranges cover
+        every string (the last has no upper bound), so no member is missed whatever its id.
+        """
+        low, width = 0, ID_SPACE // 256
+        while True:
+            bounds: Document = {"$gte": _id_bound(low)}
+            if low + width < ID_SPACE:
+                bounds["$lt"] = _id_bound(low + width)
+            query = {"tenant": tenant, "group": group, "member": bounds}
+            found = 0
+            async for _, batch in self._batches(query, size):
+                found += len(batch)
+                yield batch
+            if "$lt" not in bounds:
+                return
+            # The next range is sized to hold ``size`` members at the density this one had
+            # (at most 256 times wider, at least 16 times narrower).
+            low += width
+            width = max(1, width // 16, min(width * 256, width * size // max(found, 1)))
+
+    async def _batches(self, query: Document, size: int) -> AsyncIterator[tuple[str, list[Member]]]:
+        """The memberships ``query`` matches, in ``(tenant, group, member)`` order, as lists of
+        at most ``size`` members of one group each, from a cursor whose batches are that size:
+        no more than a batch is held at once."""
+        cursor = self.collection.find(
+            query,
+            {"_id": 0, "group": 1, "member": 1, "type": 1, "display": 1, "name": 1},
+            batch_size=size,
+        ).sort([("tenant", 1), ("group", 1), ("member", 1)])
+        group, batch = "", list[Member]()
+        async for document in cursor:
+            if document["group"] != group or len(batch) == size:
+                if batch:
+                    yield group, batch
+                group, batch = document["group"], []
+            batch.append(
+                Member(
+                    document["member"],
+                    document["type"],
+                    document.get("display"),
+                    document.get("name"),
                 )
-            if batch:
-                yield group, batch
+            )
+        if batch:
+            yield group, batch
 
     async def groups_of(self, tenant: str, members: Iterable[str]) -> dict[str, dict[str, Joined]]:
         """The groups each member belongs to directly, each with what reading it needs.
@@ -324,6 +361,17 @@ class MembershipRepository:
         """The groups holding the memberships ``query`` selects."""
         cursor = self.collection.find(query, {"group": 1, "_id": 0})
         return sorted({document["group"] async for document in cursor})
+
+
+ID_SPACE = 16**8
+"""The values of a member id's first eight hex digits, over which ``group_member_batches``
+lays its ranges."""
+
+
+def _id_bound(position: int) -> str:
+    """The smallest id at ``position`` of ``ID_SPACE`` (the empty string at 0): its first eight
+    hex digits."""
+    return format(position, "08x") if position else ""
 
 
 def new_version(now: datetime, changes: Mapping[str, Any] | None = None) -> Document:
