@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import orjson
@@ -73,14 +73,18 @@ async def send_scim(
         del held
         async for chunk in chunks:
             await response.write(chunk)
+    except ConnectionResetError:
+        log.info("%s %s: the client left before the response ended", request.method, request.path)
     except Exception:
         log.exception("%s %s: the response was cut short", request.method, request.path)
         if request.transport is not None:
             request.transport.close()
+    finally:
+        await chunks.aclose()  # the members' cursor, at once
     return response
 
 
-async def _document_chunks(document: dict[str, Any]) -> AsyncIterator[bytes]:
+async def _document_chunks(document: dict[str, Any]) -> AsyncGenerator[bytes]:
     """A resource, or a ListResponse of resources, as JSON text in pieces."""
     resources = document.get("Resources")
     if not isinstance(resources, list):
