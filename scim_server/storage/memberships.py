@@ -72,6 +72,8 @@ from scim_server.storage.documents import (
 )
 
 DUPLICATE_KEY = 11000
+CLEAR_BATCH = 1000
+"""The members ``clear`` reads and removes at a time."""
 
 
 @dataclass(frozen=True)
@@ -163,8 +165,11 @@ class MembershipRepository:
         return touched
 
     async def clear(self, tenant: str, group: str) -> StoredResource | None:
-        """Remove every member; answers as ``remove`` does."""
-        return await self.remove(tenant, group, await self.member_ids(tenant, group))
+        """Remove every member, a batch at a time; answers as ``remove`` does."""
+        touched = None
+        async for batch in self.group_member_batches(tenant, group, CLEAR_BATCH):
+            touched = await self.remove(tenant, group, [m.value for m in batch]) or touched
+        return touched
 
     async def set_display(self, tenant: str, group: str, member: Member) -> StoredResource | None:
         """Set a member's ``display``; answers the group at its new version if it changed."""
@@ -181,10 +186,6 @@ class MembershipRepository:
         if groups:
             await self.collection.update_many(query, {"$set": {"name": name}})
             await self._touch_all(tenant, groups)
-
-    async def member_ids(self, tenant: str, group: str) -> set[str]:
-        cursor = self.collection.find({"tenant": tenant, "group": group}, {"member": 1, "_id": 0})
-        return {document["member"] async for document in cursor}
 
     async def member_batches(
         self, tenant: str, groups: Iterable[str], size: int
