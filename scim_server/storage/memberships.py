@@ -8,7 +8,7 @@ Two things are kept beside the relation so that reads need no joins:
 
 * each membership carries the member's ``name`` (its displayName, else its
   userName), refreshed when the member is renamed, so listing a group's members
-  is one query;
+  reads only memberships (in batches: ``member_batches``, ``group_member_batches``);
 * each user and group document carries ``gm``, a count of the groups it is a
   direct member of. It is a *hint* that may overcount but never undercounts:
   it is raised before a membership is written and lowered only after one is
