@@ -380,6 +380,21 @@ def history_entry(results: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def append_suite_history(out: Path, results: dict[str, Any], suite: str, contended: Any) -> None:
+    """A line of another suite's run in history.jsonl: its ratios, marked with ``suite`` (which
+    ``latest.md`` leaves out), and what was contended."""
+    entry = {
+        "date": results["date"],
+        "commit": results["machine"]["commit"],
+        "quick": results["config"]["quick"],
+        "suite": suite,
+        "ratios": {row["key"]: row["value"] for row in results["ratios"]},
+        "contended": contended,
+    }
+    with (out / HISTORY).open("ab") as history:
+        history.write(orjson.dumps(entry) + b"\n")
+
+
 def read_history(out: Path) -> list[dict[str, Any]]:
     path = out / HISTORY
     if not path.exists():

@@ -573,7 +573,15 @@ class Bench:
 
     def run_server(self, db: Database, workers: int) -> tuple[Target, Target]:
         b = self.budget
-        server = Server(db.uri, DATABASE, self.work / "server.log", workers=workers)
+        # Group PATCHes answer the whole group here, as the "(whole group)" rows measure; the
+        # IdP-shaped rows go to a second server answering 204 (``no_content_scenarios``).
+        server = Server(
+            db.uri,
+            DATABASE,
+            self.work / "server.log",
+            workers=workers,
+            group_patch_response="resource",
+        )
         server.start()
         limit, ours = Target("limit"), Target("server")
         try:

@@ -494,16 +494,7 @@ def write(results: dict[str, Any], out: Path) -> None:
     """saml.json, saml.md, and this run's ratios in history.jsonl (as ``suite`` saml)."""
     (out / "saml.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     (out / "saml.md").write_text(markdown(results))
-    entry = {
-        "date": results["date"],
-        "commit": results["machine"]["commit"],
-        "quick": results["config"]["quick"],
-        "suite": "saml",
-        "ratios": {row["key"]: row["value"] for row in results["ratios"]},
-        "contended": report.contended(results),
-    }
-    with (out / report.HISTORY).open("ab") as history:
-        history.write(orjson.dumps(entry) + b"\n")
+    report.append_suite_history(out, results, "saml", report.contended(results))
 
 
 def versions() -> dict[str, str | None]:

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,7 +31,7 @@ import aiohttp
 
 from bench import report
 from bench.run import RESULTS
-from bench.targets import Database, ForeignCpu, Server, http
+from bench.targets import ForeignCpu, http, server_on_new_store
 from scim_server.config import Settings
 
 DATABASE = "scim_bench_stall"
@@ -194,18 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = Sizes.for_mode(args.quick)
     operations = Settings().patch_max_operations
-    with tempfile.TemporaryDirectory(prefix="scim-bench-stall-") as tmp:
-        db = Database(Path(tmp) / "db")
-        db.start()
-        server = Server(db.uri, DATABASE, Path(tmp) / "server.log")
-        try:
-            server.start()
-            a, b = (Tenant(*server.create_tenant(name)) for name in ("a", "b"))
-            reader = b.create_user("reader")
-            figures = asyncio.run(measure(a, b, reader, sizes, operations))
-        finally:
-            server.stop()
-            db.stop()
+    with server_on_new_store("scim-bench-stall-", DATABASE) as (_, server):
+        a, b = (Tenant(*server.create_tenant(name)) for name in ("a", "b"))
+        reader = b.create_user("reader")
+        figures = asyncio.run(measure(a, b, reader, sizes, operations))
     results = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": report.machine(),

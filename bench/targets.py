@@ -14,9 +14,11 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,7 +225,8 @@ class Server:
     port: int = field(default_factory=free_port)
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     group_patch_response: str | None = None
-    """``no-content``: a Group PATCH answers 204 (``--group-patch-response``)."""
+    """``--group-patch-response``: ``no-content`` (the default: a Group PATCH answers 204) or
+    ``resource`` (200 with the whole group)."""
     rate_limit: int = 0
     """``--rate-limit``: off by default, the benchmarks load one tenant far past any limit."""
     process: subprocess.Popen[bytes] | None = None
@@ -275,6 +278,22 @@ class Server:
 
     def stop(self) -> None:
         _stop(self.process)
+
+
+@contextlib.contextmanager
+def server_on_new_store(prefix: str, database: str) -> Iterator[tuple[Database, Server]]:
+    """A SecantusDB in a new temporary directory and one server (default settings) on it,
+    both stopped, and the directory removed, on exit."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        db = Database(Path(tmp) / "db")
+        db.start()
+        server = Server(db.uri, database, Path(tmp) / "server.log")
+        try:
+            server.start()
+            yield db, server
+        finally:
+            server.stop()
+            db.stop()
 
 
 @dataclass

@@ -305,8 +305,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--group-patch-response",
         choices=("resource", "no-content"),
-        help="Group PATCH answers 200 with the group, or 204 "
-        "(SCIM_GROUP_PATCH_RESPONSE, default resource)",
+        help="what a Group PATCH with no attributes/excludedAttributes answers: 204, or 200 "
+        "with the whole group (SCIM_GROUP_PATCH_RESPONSE, default no-content)",
     )
     serve.add_argument(
         "--workers", type=int, help="worker processes on the same port (SCIM_WORKERS, default 1)"

@@ -69,10 +69,12 @@ class Settings:
     the 50 member operations the OpenID IPSIE SCIM profile asks a server to take."""
     cursor_timeout_seconds: int = 600
     """How long an RFC 9865 cursor stays valid (``cursorTimeout``)."""
-    group_patch_response: str = "resource"
-    """What a Group PATCH answers: ``resource`` (200 with the group, members included) or
-    ``no-content`` (204, which Okta and Entra accept): rendering a group of 100,000 members
-    on every membership change costs what the change itself does not."""
+    group_patch_response: str = "no-content"
+    """What a Group PATCH that names neither ``attributes`` nor ``excludedAttributes`` answers:
+    ``no-content`` (204 and the new ETag, RFC 7644 §3.5.2; what Okta, Entra and JumpCloud
+    accept) or ``resource`` (200 with the whole group, members included: time that grows
+    with the group on every membership change). Naming either parameter always asks for 200
+    with that projection."""
     workers: int = 1
     """Worker processes sharing the port (SO_REUSEPORT)."""
     journal_enabled: bool = True

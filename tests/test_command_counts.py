@@ -189,6 +189,51 @@ async def test_adding_a_member_costs_five_commands(scim: Scim, commands: Command
     }
 
 
+async def test_an_idp_shaped_member_patch_reads_no_member(scim: Scim, commands: Commands) -> None:
+    """A PATCH as Okta and Entra send it, with no query, answers 204: the same five commands
+    as a slim answer, and the group's members are never read, whatever their number."""
+    user = await scim.create_user("ada")
+    group = await scim.create_group("eng", [(await scim.create_user("grace"))["id"]])
+    add = _members_patch("add", {"value": user["id"]})
+    assert await commands.of(scim.patch(f"/Groups/{group['id']}", json=add)) == {
+        "find": 2,
+        "update": 1,
+        "insert": 1,
+        "findAndModify": 1,
+    }
+    remove = _members_patch("remove", {"value": user["id"]})
+    assert await commands.of(scim.patch(f"/Groups/{group['id']}", json=remove)) == {
+        "find": 1,
+        "delete": 1,
+        "findAndModify": 1,
+        "update": 1,
+    }
+
+
+async def test_a_bulk_member_patch_or_group_put_reads_no_member(
+    scim: Scim, commands: Commands
+) -> None:
+    """A Bulk operation answers a status, a location and a version, never the resource: its
+    writes cost what they cost on their own with a 204, and the group's members go unread."""
+    user = await scim.create_user("ada")
+    group = await scim.create_group("eng", [(await scim.create_user("grace"))["id"]])
+    path = f"/Groups/{group['id']}"
+    patch = {"method": "PATCH", "path": path, "data": _members_patch("add", {"value": user["id"]})}
+    bulk = {"schemas": [BULK_REQUEST], "Operations": [patch]}
+    assert await commands.of(scim.post("/Bulk", json=bulk)) == {
+        "find": 2,
+        "update": 1,
+        "insert": 1,
+        "findAndModify": 1,
+    }
+    renamed = {"schemas": [GROUP], "displayName": "core", "members": [{"value": user["id"]}]}
+    put = {"method": "PUT", "path": path, "data": renamed}
+    bulk = {"schemas": [BULK_REQUEST], "Operations": [put]}
+    assert (await scim.put(path, json=renamed)).status == 200
+    slim = await commands.of(scim.put(f"{path}?excludedAttributes=members", json=renamed))
+    assert await commands.of(scim.post("/Bulk", json=bulk)) == slim
+
+
 async def test_removing_a_member_costs_four_commands(scim: Scim, commands: Commands) -> None:
     """The membership looked up and deleted, the group's version, the member's hint lowered."""
     user, group = await _user_in_one_group(scim)
@@ -233,13 +278,20 @@ async def test_a_manager_costs_one_command_to_assign_and_one_to_clear_when_it_is
 async def test_each_group_operation_costs_the_commands_it_always_did(
     scim: Scim, commands: Commands
 ) -> None:
+    """A group answered with its members reads them by ranges of member ids: two for a small
+    group (the first 1/256 of ids, then the rest), one command more than a single query,
+    which on SecantusDB would read every member of a large group before the first byte
+    (``MembershipRepository.group_member_batches``). A page of groups reads them in one."""
     user = await (await scim.post("/Users", json={"userName": "ada", "schemas": [USER]})).json()
     group = {"schemas": [GROUP], "displayName": "eng", "members": [{"value": user["id"]}]}
     created = await commands.of(scim.post("/Groups", json=group))
-    assert created == {"find": 3, "insert": 2, "update": 1, "findAndModify": 1}
+    assert created == {"find": 4, "insert": 2, "update": 1, "findAndModify": 1}
+    await scim.create_group("ops", [user["id"]])
+    assert await commands.of(scim.get("/Groups")) == {"find": 2}
     listed = await (await scim.get("/Groups")).json()
     path = f"/Groups/{listed['Resources'][0]['id']}"
-    assert await commands.of(scim.get(path)) == {"find": 2}
+    assert await commands.of(scim.get(path)) == {"find": 3}
+    assert await commands.of(scim.get(f"{path}?excludedAttributes=members")) == {"find": 1}
     assert await commands.of(scim.delete(path)) == {"find": 2, "delete": 2}
 
 

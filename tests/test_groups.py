@@ -362,7 +362,7 @@ async def test_member_display_is_kept_as_sent_and_derived_when_absent(scim: Scim
     bob = await scim.create_user("bob")
     group = await scim.create_group("Readers", members=[])
     response = await scim.patch(
-        f"/Groups/{group['id']}",
+        f"/Groups/{group['id']}?attributes=members",
         {
             "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
             "Operations": [
@@ -433,3 +433,20 @@ async def test_a_member_add_that_fails_leaves_the_members_hint_as_it_was(
         stored = await mongo_db.users.find_one({"_id": user["id"]})
         assert stored is not None and stored.get("gm", 0) == 0
         assert "groups" not in await _get(scim, f"/Users/{user['id']}")
+
+
+async def test_a_put_answers_the_attributes_asked_for(scim: Scim) -> None:
+    """RFC 7644 §3.4.2.5: ``attributes`` and ``excludedAttributes`` shape a PUT's answer too,
+    so a client replacing a large group can spare itself the members in return."""
+    alice = await scim.create_user("alice")
+    group = await scim.create_group("Readers")
+    path = f"/Groups/{group['id']}"
+
+    slim = await scim.put(f"{path}?excludedAttributes=members", _group("Writers", [alice["id"]]))
+    named = await scim.put(f"{path}?attributes=displayName", _group("Editors", [alice["id"]]))
+
+    assert slim.status == 200, await slim.text()
+    slim_body = await slim.json()
+    assert slim_body["displayName"] == "Writers" and "members" not in slim_body
+    assert await named.json() == {"schemas": [GROUP], "id": group["id"], "displayName": "Editors"}
+    assert [m["value"] for m in (await _get(scim, path))["members"]] == [alice["id"]]

@@ -36,9 +36,16 @@ class Answer:
 
 
 async def send(scim: Scim, path: str, body: Any, headers: dict[str, str] | None = None) -> Answer:
+    """The PATCH's answer; a 204 (a Group PATCH's default) with the group read back at the
+    version it answered, so that tests of member operations can look at the members."""
     response = await scim.patch(path, body, headers=headers)
-    payload = await response.json()
-    return Answer(response.status, payload, response.headers.get("ETag"))
+    answer = Answer(response.status, None, response.headers.get("ETag"))
+    if response.status == 204:
+        answer.body = await read(scim, path)
+        assert answer.body["meta"]["version"] == answer.etag
+    else:
+        answer.body = await response.json()
+    return answer
 
 
 async def patch(
@@ -642,7 +649,7 @@ async def test_membership_only_patch_changes_the_group_version(
         {"op": "add", "path": "members", "value": [{"value": people[0]}]},
     )
 
-    assert answer.status == 200
+    assert answer.status == 204
     assert answer.body["meta"]["version"] == 'W/"2"'
     assert answer.etag == 'W/"2"'
     assert (await read(scim, f"/Groups/{group['id']}"))["meta"]["version"] == 'W/"2"'
@@ -721,7 +728,7 @@ async def test_okta_group_rename_with_its_own_id_in_the_value(scim: Scim) -> Non
         },
     )
 
-    assert answer.status == 200
+    assert answer.status == 204
     assert answer.body["id"] == group["id"]
     assert answer.body["displayName"] == "Test SCIMv2 renamed"
 
@@ -763,7 +770,7 @@ async def test_okta_membership_delta_removes_by_filter_then_adds(
         },
     )
 
-    assert answer.status == 200
+    assert answer.status == 204
     assert member_ids(answer.body) == {staying, joining}
     joined = next(m for m in answer.body["members"] if m["value"] == joining)
     assert joined["type"] == "User"
@@ -791,7 +798,7 @@ async def test_okta_several_removes_then_one_add_with_several_values(
         },
     )
 
-    assert answer.status == 200
+    assert answer.status == 204
     assert member_ids(answer.body) == {people[2], people[3], people[4]}
 
 
@@ -809,7 +816,7 @@ async def test_members_filter_joined_by_or_removes_each_named_member(
         },
     )
 
-    assert answer.status == 200
+    assert answer.status == 204
     assert member_ids(answer.body) == {people[1]}
 
 
@@ -829,7 +836,7 @@ async def test_okta_push_now_replaces_members_exactly(scim: Scim, people: list[s
         },
     )
 
-    assert answer.status == 200
+    assert answer.status == 204
     assert member_ids(answer.body) == {people[2], people[3]}
     assert member_ids(await read(scim, f"/Groups/{group['id']}")) == {people[2], people[3]}
 
@@ -854,9 +861,9 @@ async def test_jumpcloud_member_add_and_remove_with_value_arrays(
         {"op": "remove", "path": "members", "value": [{"value": people[0]}]},
     )
 
-    assert added.status == 200
+    assert added.status == 204
     assert member_ids(added.body) == set(people[:3])
-    assert removed.status == 200
+    assert removed.status == 204
     assert member_ids(removed.body) == {people[1], people[2]}
 
 
@@ -1100,7 +1107,7 @@ async def test_entra_add_member_with_null_ref(scim: Scim, people: list[str]) -> 
         },
     )
 
-    assert answer.status == 200
+    assert answer.status == 204
     assert answer.body["members"] == [
         {
             "value": people[0],
@@ -1132,7 +1139,7 @@ async def test_entra_remove_with_value_list_removes_only_those_members(
         },
     )
 
-    assert answer.status == 200
+    assert answer.status == 204
     assert member_ids(answer.body) == {people[0], people[2], people[4]}
     assert member_ids(await read(scim, f"/Groups/{group['id']}")) == {
         people[0],
@@ -1159,7 +1166,7 @@ async def test_remove_naming_non_members_never_widens_to_the_others(
     )
 
     for answer in (by_value, by_filter, empty_list):
-        assert answer.status == 200
+        assert answer.status == 204
         assert member_ids(answer.body) == set(people[:3])
 
 
@@ -1202,7 +1209,7 @@ async def test_remove_members_without_value_clears_them_all(
 
     answer = await patch(scim, f"/Groups/{group['id']}", {"op": "remove", "path": "members"})
 
-    assert answer.status == 200
+    assert answer.status == 204
     assert "members" not in answer.body
     assert answer.body["displayName"] == "G"
     assert await mongo_db.memberships.count_documents({"group": group["id"]}) == 0
@@ -1216,7 +1223,7 @@ async def test_remove_members_by_their_urn_path(scim: Scim, people: list[str]) -
         scim, f"/Groups/{group['id']}", {"op": "remove", "path": f"{CORE_GROUP}:members"}
     )
 
-    assert answer.status == 200
+    assert answer.status == 204
     assert "members" not in answer.body
 
 
@@ -1235,7 +1242,7 @@ async def test_replace_members_sets_exactly_the_given_members(
         },
     )
 
-    assert answer.status == 200
+    assert answer.status == 204
     assert member_ids(answer.body) == {people[1], people[4]}
 
 
@@ -1248,7 +1255,7 @@ async def test_replace_members_with_an_empty_list_clears_them(
         scim, f"/Groups/{group['id']}", {"op": "replace", "path": "members", "value": []}
     )
 
-    assert answer.status == 200
+    assert answer.status == 204
     assert member_ids(answer.body) == set()
 
 
@@ -1267,7 +1274,7 @@ async def test_adding_a_present_member_keeps_a_single_membership(
         },
     )
 
-    assert answer.status == 200
+    assert answer.status == 204
     assert [m["value"] for m in answer.body["members"]] == [people[0]]
     assert await mongo_db.memberships.count_documents({"group": group["id"]}) == 1
 
@@ -1284,7 +1291,7 @@ async def test_path_less_add_with_members_and_display_name(scim: Scim, people: l
         },
     )
 
-    assert answer.status == 200
+    assert answer.status == 204
     assert answer.body["displayName"] == "G2"
     assert member_ids(answer.body) == {people[0]}
 
@@ -1301,7 +1308,7 @@ async def test_group_can_be_a_member_and_users_see_it_in_groups(
         {"op": "add", "path": "members", "value": [{"value": inner["id"]}]},
     )
 
-    assert answer.status == 200
+    assert answer.status == 204
     assert answer.body["members"][0]["type"] == "Group"
     groups = (await read(scim, f"/Users/{people[0]}"))["groups"]
     assert {(g["value"], g["type"]) for g in groups} == {
@@ -1405,15 +1412,13 @@ async def test_member_declared_with_the_wrong_type_is_refused(
     assert member_ids(await read(scim, f"/Groups/{group['id']}")) == set()
 
 
-async def test_group_patch_can_answer_no_content_when_configured(
-    aiohttp_client: Any,
-    settings: Settings,
-    mongo_db: Any,
+async def test_a_group_patch_answers_no_content_unless_attributes_are_asked_for(
+    scim: Scim,
 ) -> None:
-    app = create_app(dataclasses.replace(settings, group_patch_response="no-content"))
-    client = await aiohttp_client(app)
-    tenant = await make_tenant(client, "acme")
-    scim = Scim(client, "acme", tenant["token"])
+    """By default a Group PATCH answers 204 and its new ETag (RFC 7644 §3.5.2), as Okta, Entra
+    and JumpCloud accept: the answer never renders the group's members. A client that names
+    ``attributes`` or ``excludedAttributes`` asks for a body, and gets 200 with that
+    projection. Users are not affected."""
     user = await scim.create_user("alice")
     group = await scim.create_group("Readers")
     body = {
@@ -1425,21 +1430,51 @@ async def test_group_patch_can_answer_no_content_when_configured(
     assert response.status == 204
     assert response.headers["ETag"] == 'W/"2"'
     assert await response.read() == b""
-    members = (await (await scim.get(f"/Groups/{group['id']}")).json())["members"]
-    assert [m["value"] for m in members] == [user["id"]]
+    assert member_ids(await read(scim, f"/Groups/{group['id']}")) == {user["id"]}
 
-    # Asking for attributes asks for a body; Users are not affected by the setting.
-    asked = await scim.patch(
-        f"/Groups/{group['id']}?attributes=displayName",
-        {
-            "schemas": [PATCH_OP],
-            "Operations": [{"op": "replace", "path": "displayName", "value": "Writers"}],
-        },
-    )
+    rename = {
+        "schemas": [PATCH_OP],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "Writers"}],
+    }
+    asked = await scim.patch(f"/Groups/{group['id']}?attributes=displayName", rename)
     assert asked.status == 200
-    assert (await asked.json())["displayName"] == "Writers"
+    assert await asked.json() == {
+        "schemas": [CORE_GROUP],
+        "id": group["id"],
+        "displayName": "Writers",
+    }
+    slim = await scim.patch(f"/Groups/{group['id']}?excludedAttributes=members", rename)
+    assert slim.status == 200
+    assert "members" not in await slim.json()
+    whole = await scim.patch(f"/Groups/{group['id']}?attributes=members", rename)
+    assert whole.status == 200
+    assert member_ids(await whole.json()) == {user["id"]}
     user_patch = await scim.patch(
         f"/Users/{user['id']}",
         {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "x"}]},
     )
     assert user_patch.status == 200
+
+
+async def test_a_group_patch_answers_the_whole_group_when_configured_to(
+    aiohttp_client: Any,
+    settings: Settings,
+    mongo_db: Any,
+) -> None:
+    """``SCIM_GROUP_PATCH_RESPONSE=resource`` keeps the older answer: 200 with the group."""
+    app = create_app(dataclasses.replace(settings, group_patch_response="resource"))
+    client = await aiohttp_client(app)
+    tenant = await make_tenant(client, "acme")
+    scim = Scim(client, "acme", tenant["token"])
+    user = await scim.create_user("alice")
+    group = await scim.create_group("Readers")
+
+    answer = await patch(
+        scim,
+        f"/Groups/{group['id']}",
+        {"op": "add", "path": "members", "value": [{"value": user["id"]}]},
+    )
+
+    assert answer.status == 200
+    assert answer.etag == 'W/"2"'
+    assert member_ids(answer.body) == {user["id"]}

@@ -605,10 +605,15 @@ async def _dispatch(
     if operation.method == "DELETE":
         await provisioning.delete(kind, scope, resource_id, preconditions)
         return _success(operation, scope.location(kind, resource_id), None)
+    # A Bulk result carries the version, never the resource: nothing is rendered.
     if operation.method == "PUT":
-        answer = await provisioning.replace(kind, scope, resource_id, operation.data, preconditions)
+        answer = await provisioning.replace(
+            kind, scope, resource_id, operation.data, preconditions, None
+        )
     else:
-        answer = await provisioning.patch(kind, scope, resource_id, operation.data, preconditions)
+        answer = await provisioning.patch(
+            kind, scope, resource_id, operation.data, preconditions, None
+        )
     return _success(operation, scope.location(kind, resource_id), etag(answer.version))
 
 

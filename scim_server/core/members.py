@@ -12,6 +12,7 @@ from typing import Any
 from scim2_models import InvalidValueException
 
 from scim_server.core.patch import MemberChange
+from scim_server.core.rendering import MEMBER_BATCH
 from scim_server.core.scope import Scope
 from scim_server.models import GROUPS, KINDS, Member, ResourceKind, parse_members
 from scim_server.storage.documents import StoredResource
@@ -75,20 +76,26 @@ class Members:
     ) -> StoredResource | None:
         """Set the members to exactly ``members``, touching only the differences.
 
-        Answers the group at its last new version, if the members changed.
+        The current members are read a batch at a time, each batch's leavers removed as it
+        comes, so what is held is the request's members and one batch, whatever the group's
+        size. Answers the group at its last new version, if the members changed.
         """
-        current = await self.memberships.member_ids(tenant, group)
         wanted = {member.value for member in members}
-        touched = [
-            await self.memberships.remove(tenant, group, current - wanted),
+        present: set[str] = set()
+        touched: list[StoredResource | None] = []
+        async for batch in self.memberships.group_member_batches(tenant, group, MEMBER_BATCH):
+            current = {member.value for member in batch}
+            present |= current & wanted
+            touched.append(await self.memberships.remove(tenant, group, current - wanted))
+        touched.append(
             await self.memberships.add(
-                tenant, group, [m for m in members if m.value not in current]
-            ),
-            *[
-                await self.memberships.set_display(tenant, group, member)
-                for member in members
-                if member.value in current and member.display is not None
-            ],
+                tenant, group, [m for m in members if m.value not in present]
+            )
+        )
+        touched += [
+            await self.memberships.set_display(tenant, group, member)
+            for member in members
+            if member.value in present and member.display is not None
         ]
         return next((group for group in reversed(touched) if group is not None), None)
 

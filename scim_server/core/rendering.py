@@ -2,22 +2,46 @@
 
 ``Group.members`` and ``User.groups`` are not stored in the resources: they are
 read from the membership relation, and only when the response will carry them.
+
+A group's ``members`` can be a million references, so they are not read into the payload:
+it holds a ``MemberStream`` in their place, which reads them from the database in batches of
+``MEMBER_BATCH`` as the response is written (``web/responses.py``). Whatever decides the
+answer (the group exists, the selection is valid, the ETag) is decided before, on the group.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from scim_server.core.preconditions import etag
 from scim_server.core.projection import Selection
 from scim_server.core.scope import Scope
-from scim_server.models import GROUPS, KINDS, USERS, ResourceKind
+from scim_server.models import GROUPS, KINDS, USERS, Member, ResourceKind
 from scim_server.storage.documents import StoredResource
 from scim_server.storage.memberships import MembershipRepository
 
 Payload = dict[str, Any]
+
+MEMBER_BATCH = 1000
+"""The members of a group read, rendered and written at a time: what a response holds of a
+group's members, whatever its size."""
+
+
+@dataclass(frozen=True)
+class MemberStream:
+    """A group's ``members`` in its payload, read in batches while the response is written.
+
+    Iterating it yields lists of member references, never an empty one: a group without
+    members yields none (and its payload then carries no ``members``).
+    """
+
+    batches: AsyncIterator[list[Payload]]
+
+    def __aiter__(self) -> AsyncIterator[list[Payload]]:
+        return self.batches
 
 
 class Renderer:
@@ -43,10 +67,12 @@ class Renderer:
         if not related:
             return [selection.apply(kind, payload) for payload in payloads]
         if kind is GROUPS and selection.includes(kind, "members"):
-            members = await self.members(scope, ids)
-            for payload in payloads:
-                if members.get(payload["id"]):
-                    payload["members"] = members[payload["id"]]
+            page = _PageMembers(self.memberships, scope.tenant, ids)
+            selected = [selection.apply(kind, payload) for payload in payloads]
+            for payload in selected:
+                batches = page.of(payload["id"])
+                payload["members"] = MemberStream(_references(scope, selection, payload, batches))
+            return selected
         if kind is USERS and selection.includes(kind, "groups"):
             in_groups = [resource.id for resource in resources if resource.member_of]
             groups = await self.groups_of(scope, in_groups)
@@ -54,22 +80,6 @@ class Renderer:
                 if groups.get(payload["id"]):
                     payload["groups"] = groups[payload["id"]]
         return [selection.apply(kind, payload) for payload in payloads]
-
-    async def members(self, scope: Scope, group_ids: list[str]) -> dict[str, list[Payload]]:
-        relation = await self.memberships.members_of(scope.tenant, group_ids)
-        by_kind = {kind.name: kind for kind in KINDS}
-        return {
-            group: [
-                _reference(
-                    member.value,
-                    member.display or member.name,
-                    str(member.type),
-                    scope.location(by_kind[str(member.type)], member.value),
-                )
-                for member in members
-            ]
-            for group, members in relation.items()
-        }
 
     async def groups_of(self, scope: Scope, user_ids: list[str]) -> dict[str, list[Payload]]:
         """``User.groups``: direct memberships, plus the groups those groups belong to.
@@ -99,6 +109,70 @@ class Renderer:
                 for group in sorted(selected)
             ]
         return answer
+
+
+class _PageMembers:
+    """The members of a page of groups, handed out group by group as the page is written.
+
+    A page of several groups in id order (the default, and the order memberships are read
+    in) is served by one query for all of them, as few commands as a page of small groups
+    can cost. A group alone, or a page in any other order, is read group by group, each by
+    ranges of member ids (``group_member_batches``), so a large group's first members come
+    as fast as a small one's. Either way a batch at a time.
+    """
+
+    def __init__(self, memberships: MembershipRepository, tenant: str, groups: list[str]) -> None:
+        self.memberships = memberships
+        self.tenant = tenant
+        self.shared = (
+            memberships.member_batches(tenant, groups, MEMBER_BATCH)
+            if len(groups) > 1 and groups == sorted(groups)
+            else None
+        )
+        self.pending: tuple[str, list[Member]] | None = None
+
+    async def of(self, group: str) -> AsyncIterator[list[Member]]:
+        """The group's members; with one query for the page, groups must be asked in order."""
+        if self.shared is None:
+            async for batch in self.memberships.group_member_batches(
+                self.tenant, group, MEMBER_BATCH
+            ):
+                yield batch
+            return
+        while True:
+            if self.pending is None:
+                self.pending = await anext(self.shared, None)
+                if self.pending is None:
+                    return
+            owner, batch = self.pending
+            if owner > group:
+                return
+            self.pending = None
+            if owner == group:
+                yield batch
+
+
+async def _references(
+    scope: Scope, selection: Selection, group: Payload, batches: AsyncIterator[list[Member]]
+) -> AsyncIterator[list[Payload]]:
+    """A group's members as the references its payload carries, ``selection`` applied to
+    their sub-attributes (``members.value``) as it would be to the whole group."""
+    by_kind = {kind.name: kind for kind in KINDS}
+    async for batch in batches:
+        references = [
+            _reference(
+                member.value,
+                member.display or member.name,
+                str(member.type),
+                scope.location(by_kind[str(member.type)], member.value),
+            )
+            for member in batch
+        ]
+        if selection.attributes or selection.excluded:
+            alone = {"schemas": group["schemas"], "id": group["id"], "members": references}
+            references = selection.apply(GROUPS, alone).get("members") or []
+        if references:
+            yield references
 
 
 def _ancestors(groups: Iterable[str], parents: Mapping[str, set[str]]) -> set[str]:

@@ -183,8 +183,12 @@ class Writes:
         resource_id: str,
         body: Payload,
         preconditions: Preconditions = UNCONDITIONAL,
+        selection: Selection | None = ALL_ATTRIBUTES,
     ) -> Answer:
-        """PUT: the body becomes the resource; readOnly attributes and the password are kept."""
+        """PUT: the body becomes the resource; readOnly attributes and the password are kept.
+
+        ``selection=None`` answers the new version only, with no payload (as ``patch``).
+        """
         if body.get("id") not in (None, resource_id):
             raise MutabilityException(detail="id is immutable")
         members = await self.members.check(scope, resource_id, declared_members(kind, body))
@@ -200,7 +204,7 @@ class Writes:
         written = await self._rewrite(kind, scope, resource_id, preconditions, replaced)
         if kind is GROUPS:
             written = await self.members.replace(scope.tenant, resource_id, members) or written
-        return await self._answer(kind, scope, written)
+        return await self._answer(kind, scope, written, selection)
 
     async def patch(
         self,
@@ -236,8 +240,6 @@ class Writes:
         if written is None:
             # Only member changes, none of which changed anything (or no such group).
             written = await self._read(kind, scope, resource_id)
-        if selection is None:
-            return Answer({}, written.version)
         return await self._answer(kind, scope, written, selection)
 
     async def _read(self, kind: ResourceKind, scope: Scope, resource_id: str) -> StoredResource:
@@ -251,9 +253,12 @@ class Writes:
         kind: ResourceKind,
         scope: Scope,
         written: StoredResource,
-        selection: Selection = ALL_ATTRIBUTES,
+        selection: Selection | None = ALL_ATTRIBUTES,
     ) -> Answer:
-        """The answer to a write: rendered from the state it wrote, never read back."""
+        """The answer to a write: rendered from the state it wrote, never read back; with no
+        selection (a 204, a Bulk operation), its version only, so nothing is rendered."""
+        if selection is None:
+            return Answer({}, written.version)
         payloads = await self.renderer.render(kind, scope, [written], selection)
         return Answer(payloads[0], written.version)
 

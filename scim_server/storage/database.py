@@ -15,9 +15,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import itertools
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
@@ -136,6 +137,24 @@ async def walks_whole_hinted_index(db: AsyncDatabase[Any]) -> bool:
     """
     info = await db.command("buildInfo")
     return "secantusVersion" in info
+
+
+IN_BATCH = 100
+"""The most values one query's ``$in`` carries (``any_of``).
+
+SecantusDB finds the documents of an ``$in`` on the index, one lookup per value, but then
+matches each document found against every value of the list: ``$in`` over k ids costs k²
+comparisons (a 1,000-id lookup took a second, a 2,000-member PATCH 12.6 s). Cut into lists of
+a fixed size, the cost is linear in k. MongoDB runs each batch on the same index bounds, so
+there it costs only a command per hundred ids; a hundred keeps that small on both."""
+
+
+def any_of(ids: Iterable[str]) -> Iterator[str | Document]:
+    """Query values that match ``ids`` together: ``{"$in": [...]}`` of at most ``IN_BATCH``
+    ids each, or one id alone, the cheaper shape (none for no ids)."""
+    values = iter(ids)
+    while batch := list(itertools.islice(values, IN_BATCH)):
+        yield batch[0] if len(batch) == 1 else {"$in": batch}
 
 
 INDEX_OPTIONS_CONFLICT = frozenset({85, 86})  # IndexOptionsConflict, IndexKeySpecsConflict

@@ -8,7 +8,7 @@ Two things are kept beside the relation so that reads need no joins:
 
 * each membership carries the member's ``name`` (its displayName, else its
   userName), refreshed when the member is renamed, so listing a group's members
-  is one query;
+  reads only memberships (in batches: ``member_batches``, ``group_member_batches``);
 * each user and group document carries ``gm``, a count of the groups it is a
   direct member of. It is a *hint* that may overcount but never undercounts:
   it is raised before a membership is written and lowered only after one is
@@ -51,7 +51,7 @@ between the add's lookup and its insert.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -61,7 +61,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from scim_server.models import Member
-from scim_server.storage.database import Database, Document, translate_driver_errors
+from scim_server.storage.database import Database, Document, any_of, translate_driver_errors
 from scim_server.storage.documents import (
     MEMBER_OF,
     NAME_FIELDS,
@@ -72,6 +72,8 @@ from scim_server.storage.documents import (
 )
 
 DUPLICATE_KEY = 11000
+CLEAR_BATCH = 1000
+"""The members ``clear`` reads and removes at a time."""
 
 
 @dataclass(frozen=True)
@@ -122,10 +124,8 @@ class MembershipRepository:
         """After the insert, undo what a concurrent delete raced past (module docstring)."""
         names = await self._names(tenant, added)
         gone = [member.value for member in added if member.value not in names]
-        if gone:
-            await self.collection.delete_many(
-                {"tenant": tenant, "group": group, "member": _one_or_any(gone)}
-            )
+        for wanted in any_of(gone):
+            await self.collection.delete_many({"tenant": tenant, "group": group, "member": wanted})
         for member in added:
             if member.value in names and names[member.value] != member.name:
                 # Renamed since it was looked up; only if no later rename refreshed it already.
@@ -143,12 +143,13 @@ class MembershipRepository:
         self, tenant: str, group: str, member_ids: Iterable[str]
     ) -> StoredResource | None:
         """Remove members; answers the group at its new version when one was removed, else None."""
-        wanted = list(set(member_ids))
-        if not wanted:
-            return None
-        present = await self.collection.find(
-            {"tenant": tenant, "group": group, "member": {"$in": wanted}}, {"member": 1, "type": 1}
-        ).to_list(None)
+        present = [
+            document
+            for wanted in any_of(set(member_ids))
+            for document in await self.collection.find(
+                {"tenant": tenant, "group": group, "member": wanted}, {"member": 1, "type": 1}
+            ).to_list(None)
+        ]
         removed = []
         for document in present:
             # One by one, so a member removed by two requests at once is uncounted once.
@@ -164,8 +165,11 @@ class MembershipRepository:
         return touched
 
     async def clear(self, tenant: str, group: str) -> StoredResource | None:
-        """Remove every member; answers as ``remove`` does."""
-        return await self.remove(tenant, group, await self.member_ids(tenant, group))
+        """Remove every member, a batch at a time; answers as ``remove`` does."""
+        touched = None
+        async for batch in self.group_member_batches(tenant, group, CLEAR_BATCH):
+            touched = await self.remove(tenant, group, [m.value for m in batch]) or touched
+        return touched
 
     async def set_display(self, tenant: str, group: str, member: Member) -> StoredResource | None:
         """Set a member's ``display``; answers the group at its new version if it changed."""
@@ -183,21 +187,65 @@ class MembershipRepository:
             await self.collection.update_many(query, {"$set": {"name": name}})
             await self._touch_all(tenant, groups)
 
-    async def member_ids(self, tenant: str, group: str) -> set[str]:
-        cursor = self.collection.find({"tenant": tenant, "group": group}, {"member": 1, "_id": 0})
-        return {document["member"] async for document in cursor}
+    async def member_batches(
+        self, tenant: str, groups: Iterable[str], size: int
+    ) -> AsyncIterator[tuple[str, list[Member]]]:
+        """The members of ``groups``, group after group in id order, each group's in member id
+        order, in lists of at most ``size`` members of one group: one query for them all
+        (per ``IN_BATCH`` groups). What reading a page of groups needs; a group alone is read
+        by ``group_member_batches``.
+        """
+        for wanted in any_of(sorted(set(groups))):
+            async for batch in self._batches({"tenant": tenant, "group": wanted}, size):
+                yield batch
 
-    async def members_of(self, tenant: str, groups: Iterable[str]) -> dict[str, list[Member]]:
-        wanted = list(set(groups))
-        found: dict[str, list[Member]] = defaultdict(list)
-        if not wanted:
-            return found
+    async def group_member_batches(
+        self, tenant: str, group: str, size: int
+    ) -> AsyncIterator[list[Member]]:
+        """One group's members in member id order, in lists of at most ``size``, read by
+        ranges of member ids that each hold about ``size`` members.
+
+        SecantusDB reads every document a query matches before it answers the first batch,
+        so one query over a group of a million members would answer nothing for over a
+        minute; a range bounds the query on the index, so the first members come after the
+        cost of about a batch, whatever the group's size. Member ids are UUIDs, spread evenly
+        over the range of their first eight hex digits: the first range is 1/256 of it, and
+        each next one is sized by how many members the one before held. The ranges cover
+        every string (the last has no upper bound), so no member is missed whatever its id.
+        """
+        low, width = 0, ID_SPACE // 256
+        while True:
+            bounds: Document = {"$gte": _id_bound(low)}
+            if low + width < ID_SPACE:
+                bounds["$lt"] = _id_bound(low + width)
+            query = {"tenant": tenant, "group": group, "member": bounds}
+            found = 0
+            async for _, batch in self._batches(query, size):
+                found += len(batch)
+                yield batch
+            if "$lt" not in bounds:
+                return
+            # The next range is sized to hold ``size`` members at the density this one had
+            # (at most 256 times wider, at least 16 times narrower).
+            low += width
+            width = max(1, width // 16, min(width * 256, width * size // max(found, 1)))
+
+    async def _batches(self, query: Document, size: int) -> AsyncIterator[tuple[str, list[Member]]]:
+        """The memberships ``query`` matches, in ``(tenant, group, member)`` order, as lists of
+        at most ``size`` members of one group each, from a cursor whose batches are that size:
+        no more than a batch is held at once."""
         cursor = self.collection.find(
-            {"tenant": tenant, "group": {"$in": wanted}},
-            {"group": 1, "member": 1, "type": 1, "display": 1, "name": 1},
+            query,
+            {"_id": 0, "group": 1, "member": 1, "type": 1, "display": 1, "name": 1},
+            batch_size=size,
         ).sort([("tenant", 1), ("group", 1), ("member", 1)])
+        group, batch = "", list[Member]()
         async for document in cursor:
-            found[document["group"]].append(
+            if document["group"] != group or len(batch) == size:
+                if batch:
+                    yield group, batch
+                group, batch = document["group"], []
+            batch.append(
                 Member(
                     document["member"],
                     document["type"],
@@ -205,20 +253,20 @@ class MembershipRepository:
                     document.get("name"),
                 )
             )
-        return found
+        if batch:
+            yield group, batch
 
     async def groups_holding(self, tenant: str, members: Iterable[str]) -> dict[str, list[str]]:
-        """The ids of the groups each member belongs to directly: one query on the
-        ``(tenant, member)`` index, reading no group and none of any group's other members."""
-        wanted = list(set(members))
+        """The ids of the groups each member belongs to directly: a query on the
+        ``(tenant, member)`` index per batch of members (``any_of``), reading no group and none
+        of any group's other members."""
         found: dict[str, list[str]] = defaultdict(list)
-        if not wanted:
-            return found
-        cursor = self.collection.find(
-            {"tenant": tenant, "member": _one_or_any(wanted)}, {"group": 1, "member": 1, "_id": 0}
-        )
-        async for document in cursor:
-            found[document["member"]].append(document["group"])
+        for wanted in any_of(set(members)):
+            cursor = self.collection.find(
+                {"tenant": tenant, "member": wanted}, {"group": 1, "member": 1, "_id": 0}
+            )
+            async for document in cursor:
+                found[document["member"]].append(document["group"])
         return found
 
     async def groups_of(self, tenant: str, members: Iterable[str]) -> dict[str, dict[str, Joined]]:
@@ -228,14 +276,19 @@ class MembershipRepository:
         and member-of hint. (A group deleted under a membership its ``forget`` has not yet
         removed shows with no name.)
         """
-        wanted = list(set(members))
         found: dict[str, dict[str, Joined]] = defaultdict(dict)
-        if not wanted:
-            return found
+        for wanted in any_of(set(members)):
+            await self._join_groups(tenant, wanted, found)
+        return found
+
+    async def _join_groups(
+        self, tenant: str, members: str | Document, found: dict[str, dict[str, Joined]]
+    ) -> None:
+        """``groups_of`` for the members one query value matches, into ``found``."""
         groups = self._resources["Group"]
         cursor = await self.collection.aggregate(
             [
-                {"$match": {"tenant": tenant, "member": _one_or_any(wanted)}},
+                {"$match": {"tenant": tenant, "member": members}},
                 {
                     "$lookup": {
                         "from": groups.name,
@@ -255,7 +308,6 @@ class MembershipRepository:
             group: Document = next(iter(document["groups"]), {})
             joined = Joined(resource_name(group), member_of_hint(group))
             found[document["member"]][document["group"]] = joined
-        return found
 
     async def forget(self, tenant: str, resource_id: str, *, is_group: bool) -> None:
         """Drop a deleted resource from every group, and a deleted group's own members.
@@ -288,15 +340,14 @@ class MembershipRepository:
 
     def _member_queries(
         self, tenant: str, members: Iterable[Member]
-    ) -> list[tuple[AsyncCollection[Document], Document]]:
-        """The members' documents: one query per collection they live in."""
+    ) -> Iterator[tuple[AsyncCollection[Document], Document]]:
+        """The members' documents: queries of each collection they live in (``any_of``)."""
         by_type: dict[str, list[str]] = defaultdict(list)
         for member in members:
             by_type[str(member.type)].append(member.value)
-        return [
-            (self._resources[member_type], {"tenant": tenant, "_id": _one_or_any(ids)})
-            for member_type, ids in by_type.items()
-        ]
+        for member_type, ids in by_type.items():
+            for wanted in any_of(ids):
+                yield self._resources[member_type], {"tenant": tenant, "_id": wanted}
 
     async def _touch(self, tenant: str, group: str) -> StoredResource | None:
         """Give a group whose member set changed a new version; answers it at that version.
@@ -314,9 +365,11 @@ class MembershipRepository:
 
     async def _touch_all(self, tenant: str, groups: list[str]) -> None:
         """``_touch`` for several groups at once, none of which need answer."""
-        await self._resources["Group"].update_many(
-            {"tenant": tenant, "_id": _one_or_any(groups)}, new_version(datetime.now(UTC))
-        )
+        now = datetime.now(UTC)
+        for wanted in any_of(groups):
+            await self._resources["Group"].update_many(
+                {"tenant": tenant, "_id": wanted}, new_version(now)
+            )
 
     async def _groups_with(self, query: Mapping[str, Any]) -> list[str]:
         """The groups holding the memberships ``query`` selects."""
@@ -324,14 +377,20 @@ class MembershipRepository:
         return sorted({document["group"] async for document in cursor})
 
 
+ID_SPACE = 16**8
+"""The values of a member id's first eight hex digits, over which ``group_member_batches``
+lays its ranges."""
+
+
+def _id_bound(position: int) -> str:
+    """The smallest id at ``position`` of ``ID_SPACE`` (the empty string at 0): its first eight
+    hex digits."""
+    return format(position, "08x") if position else ""
+
+
 def new_version(now: datetime, changes: Mapping[str, Any] | None = None) -> Document:
     """The update that sets ``changes`` and makes a resource's next version, modified ``now``."""
     return {"$set": {**(changes or {}), "meta.lastModified": now}, "$inc": {"meta.version": 1}}
-
-
-def _one_or_any(ids: list[str]) -> str | dict[str, list[str]]:
-    """A query on one id, or on any of several (the first shape is the cheaper one)."""
-    return ids[0] if len(ids) == 1 else {"$in": ids}
 
 
 def _document(tenant: str, group: str, member: Member) -> Document:

@@ -24,6 +24,7 @@ from scim_server.storage.database import (
     SHARED_NAME,
     Database,
     Document,
+    any_of,
     tenant_index,
     translate_driver_errors,
 )
@@ -367,12 +368,12 @@ class ResourceRepository:
 
     async def summaries(self, tenant: str, ids: Iterable[str]) -> dict[str, Summary]:
         """What other resources need to know of these: that they exist, and their names."""
-        wanted = list(set(ids))
-        if not wanted:
-            return {}
         fields = {**NAME_FIELDS, MEMBER_OF: 1}
-        cursor = self.collection.find({"tenant": tenant, "_id": {"$in": wanted}}, fields)
-        return {document["_id"]: summary(document) async for document in cursor}
+        found: dict[str, Summary] = {}
+        for wanted in any_of(set(ids)):
+            cursor = self.collection.find({"tenant": tenant, "_id": wanted}, fields)
+            found |= {document["_id"]: summary(document) async for document in cursor}
+        return found
 
     async def delete_tenant(self, tenant: str) -> None:
         await self.collection.delete_many({"tenant": tenant})
