@@ -109,7 +109,7 @@ async def test_concurrent_renames_onto_one_name_leave_exactly_one_group_of_it(sc
     body = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "displayName"}]}
     body["Operations"][0]["value"] = "Winners"
     responses = await asyncio.gather(*(scim.patch(f"/Groups/{g['id']}", body) for g in groups))
-    assert sorted(response.status for response in responses) == [200] + [409] * 5
+    assert sorted(response.status for response in responses) == [204] + [409] * 5
     found = await (await scim.get('/Groups?filter=displayName eq "winners"')).json()
     assert found["totalResults"] == 1
 
