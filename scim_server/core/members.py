@@ -15,6 +15,7 @@ from scim_server.core.patch import MemberChange
 from scim_server.core.scope import Scope
 from scim_server.models import GROUPS, KINDS, Member, ResourceKind, parse_members
 from scim_server.storage.documents import StoredResource
+from scim_server.storage.events import Client
 from scim_server.storage.memberships import MembershipRepository
 from scim_server.storage.resources import ResourceRepository
 
@@ -56,22 +57,28 @@ class Members:
         return tuple(replace(m, type=resolved[m.value], name=names[m.value]) for m in members)
 
     async def apply(
-        self, tenant: str, group: str, change: MemberChange, members: tuple[Member, ...]
+        self,
+        tenant: str,
+        group: str,
+        change: MemberChange,
+        members: tuple[Member, ...],
+        by: Client,
     ) -> StoredResource | None:
-        """One member operation of a PATCH, with its members already checked.
+        """One member operation of a PATCH, with its members already checked, by ``by``.
 
-        Answers the group at its new version when the operation changed its members.
+        Answers the group at its new version when the operation changed its members (one
+        version, and one event, for all the members it adds or removes).
         """
         if change.op == "add":
-            return await self.memberships.add(tenant, group, members)
+            return await self.memberships.add(tenant, group, members, by)
         if change.op == "remove":
-            return await self.memberships.remove(tenant, group, [m.value for m in members])
+            return await self.memberships.remove(tenant, group, [m.value for m in members], by)
         if change.op == "clear":
-            return await self.memberships.clear(tenant, group)
-        return await self.replace(tenant, group, members)
+            return await self.memberships.clear(tenant, group, by)
+        return await self.replace(tenant, group, members, by)
 
     async def replace(
-        self, tenant: str, group: str, members: tuple[Member, ...]
+        self, tenant: str, group: str, members: tuple[Member, ...], by: Client
     ) -> StoredResource | None:
         """Set the members to exactly ``members``, touching only the differences.
 
@@ -80,12 +87,12 @@ class Members:
         current = await self.memberships.member_ids(tenant, group)
         wanted = {member.value for member in members}
         touched = [
-            await self.memberships.remove(tenant, group, current - wanted),
+            await self.memberships.remove(tenant, group, current - wanted, by),
             await self.memberships.add(
-                tenant, group, [m for m in members if m.value not in current]
+                tenant, group, [m for m in members if m.value not in current], by
             ),
             *[
-                await self.memberships.set_display(tenant, group, member)
+                await self.memberships.set_display(tenant, group, member, by)
                 for member in members
                 if member.value in current and member.display is not None
             ],

@@ -38,7 +38,7 @@ from scim_server.storage.documents import (
     value_at,
 )
 from scim_server.storage.errors import WriteRefused
-from scim_server.storage.memberships import new_version
+from scim_server.storage.events import DELETING, LIVE, Emission, new_version
 
 SortSpec = list[tuple[str, int]]
 
@@ -48,11 +48,12 @@ DUPLICATE_KEY = 11000
 
 @dataclass(frozen=True)
 class NewResource:
-    """A resource to store with ``insert_many``: its id, state and password hash."""
+    """A resource to store with ``insert_many``: its id, state, password hash and event."""
 
     id: str
     form: StoredForm
     password_hash: str | None
+    emission: Emission
 
 
 @dataclass(frozen=True)
@@ -127,11 +128,13 @@ class ResourceRepository:
         form: StoredForm,
         password_hash: str | None,
         now: datetime,
+        emission: Emission,
         *,
         version: int = 1,
     ) -> StoredResource:
-        """Store a new resource, created ``now`` at ``version``; answers it as stored."""
-        document = new_document(tenant, resource_id, form, password_hash, now, version)
+        """Store a new resource, created ``now`` at ``version`` with its event; answers it as
+        stored."""
+        document = new_document(tenant, resource_id, form, password_hash, now, version, emission)
         try:
             await self.collection.insert_one(document)
         except DuplicateKeyError:
@@ -148,7 +151,8 @@ class ResourceRepository:
         from landing. Nothing is sent for no resources.
         """
         documents = [
-            new_document(tenant, new.id, new.form, new.password_hash, now, 1) for new in resources
+            new_document(tenant, new.id, new.form, new.password_hash, now, 1, new.emission)
+            for new in resources
         ]
         answers: list[StoredResource | UniquenessException | WriteRefused] = [
             stored_resource(document) for document in documents
@@ -179,7 +183,9 @@ class ResourceRepository:
     async def get(
         self, tenant: str, resource_id: str, projection: Mapping[str, Any] | None = None
     ) -> Document | None:
-        return await self.collection.find_one({"_id": resource_id, "tenant": tenant}, projection)
+        """The document of that id, unless it is gone or its deletion has landed."""
+        query = {"_id": resource_id, "tenant": tenant, **LIVE}
+        return await self.collection.find_one(query, projection)
 
     async def update(
         self,
@@ -188,10 +194,12 @@ class ResourceRepository:
         form: StoredForm,
         password_hash: str | None,
         now: datetime,
+        emission: Emission,
         *,
         in_no_group: bool = False,
     ) -> StoredResource | None:
-        """Store the new state and bump the version, if the stored version is the one read.
+        """Store the new state with its event and bump the version, if the stored version is
+        the one read.
 
         Answers the resource as written, or None when it is gone or was changed by someone
         else since it was read (the caller decides whether to retry or to answer 412).
@@ -205,20 +213,32 @@ class ResourceRepository:
             query[MEMBER_OF] = {"$not": {"$gt": 0}}
         try:
             result = await self.collection.update_one(
-                query, new_version(now, changed_fields(form, password_hash))
+                query, new_version(now, emission, changed_fields(form, password_hash))
             )
         except DuplicateKeyError:
             raise _uniqueness(self.kind) from None
         return rewritten(stored, form, password_hash, now) if result.matched_count == 1 else None
 
-    async def delete(self, tenant: str, resource_id: str, expected_version: int) -> bool:
-        """Delete the resource if the stored version is still the expected one; whether it went.
+    async def delete(
+        self,
+        tenant: str,
+        resource_id: str,
+        expected_version: int,
+        emission: Emission,
+        now: datetime,
+    ) -> bool:
+        """Delete the resource if the stored version is still the expected one; whether it did.
 
-        ``MembershipRepository.forget`` runs after it (see storage/memberships.py).
+        The deletion lands as a mark on the document, with its event (storage/events.py):
+        from then on the resource reads as gone and takes no write. The relay removes the
+        document once its events are in the outbox, then ``MembershipRepository.forget`` runs
+        (see storage/memberships.py).
         """
-        query = {"_id": resource_id, "tenant": tenant, "meta.version": expected_version}
-        result = await self.collection.delete_one(query)
-        return result.deleted_count == 1
+        query = {"_id": resource_id, "tenant": tenant, "meta.version": expected_version, **LIVE}
+        result = await self.collection.update_one(
+            query, new_version(now, emission, {DELETING: True})
+        )
+        return result.matched_count == 1
 
     async def find(
         self,
@@ -300,7 +320,8 @@ class ResourceRepository:
         if not wanted:
             return {}
         fields = {**NAME_FIELDS, MEMBER_OF: 1}
-        cursor = self.collection.find({"tenant": tenant, "_id": {"$in": wanted}}, fields)
+        query = {"tenant": tenant, "_id": {"$in": wanted}, **LIVE}
+        cursor = self.collection.find(query, fields)
         return {document["_id"]: summary(document) async for document in cursor}
 
     async def delete_tenant(self, tenant: str) -> None:
