@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import logging
 import uuid
+from collections import defaultdict
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -196,11 +197,20 @@ class Relay:
                 log.exception("events relay: a round failed; the next one retries")
 
     async def drain(self) -> None:
-        """Move the events of every resource this process wrote and has not moved yet."""
+        """Move the events of every resource this process wrote and has not moved yet: those
+        noted meanwhile, a batch per resource type and tenant. A write noted while its batch
+        moves is in the next batch; a batch that fails is noted again."""
         while self._dirty:
-            key = next(iter(self._dirty))
-            await self.move(*key)
-            self._dirty.pop(key, None)
+            noted, self._dirty = self._dirty, {}
+            batches: dict[tuple[ResourceKind, str], list[str]] = defaultdict(list)
+            for kind, tenant, resource_id in noted:
+                batches[(kind, tenant)].append(resource_id)
+            try:
+                for (kind, tenant), resource_ids in batches.items():
+                    await self.move(kind, tenant, resource_ids)
+            except BaseException:
+                self._dirty = {**noted, **self._dirty}
+                raise
 
     async def sweep(self) -> int:
         """Under the lease, move the events left pending longer than the grace; answers how
@@ -213,28 +223,32 @@ class Relay:
         older_than = now - timedelta(seconds=self.grace_seconds)
         moved = 0
         for kind in KINDS:
+            by_tenant: dict[str, list[str]] = defaultdict(list)
             for tenant, resource_id in await self.events.stranded(
                 kind.collection, older_than, SWEEP_BATCH
             ):
-                await self.move(kind, tenant, resource_id)
-                moved += 1
+                by_tenant[tenant].append(resource_id)
+            for tenant, resource_ids in by_tenant.items():
+                await self.move(kind, tenant, resource_ids)
+                moved += len(resource_ids)
         return moved
 
-    async def move(self, kind: ResourceKind, tenant: str, resource_id: str) -> None:
-        """Move one resource's pending events to the outbox, oldest first; a resource whose
-        deletion landed is then removed, and so are its memberships."""
-        pending = await self.events.pending(kind.collection, kind.name, tenant, resource_id)
-        if pending is None:
-            return
-        await self.events.append(pending.events)
-        if not pending.deleting:
-            await self.events.drained(kind.collection, pending)
-            return
-        if await self.events.remove_deleted(kind.collection, tenant, resource_id):
-            # The deletion's own event is the last one: its client removes the memberships.
-            by = pending.events[-1].client
-            groups = await self.memberships.forget(tenant, resource_id, by, is_group=kind is GROUPS)
-            self.written(GROUPS, tenant, groups)
+    async def move(self, kind: ResourceKind, tenant: str, resource_ids: list[str]) -> None:
+        """Move these resources' pending events to the outbox, each resource's oldest first;
+        a resource whose deletion landed is then removed, and so are its memberships."""
+        pending = await self.events.pending(kind.collection, kind.name, tenant, resource_ids)
+        await self.events.append([event for document in pending for event in document.events])
+        await self.events.drained(
+            kind.collection, [document for document in pending if not document.deleting]
+        )
+        for deleted in (document for document in pending if document.deleting):
+            if await self.events.remove_deleted(kind.collection, tenant, deleted.id):
+                # The deletion's own event is the last one: its client removes the memberships.
+                by = deleted.events[-1].client
+                groups = await self.memberships.forget(
+                    tenant, deleted.id, by, is_group=kind is GROUPS
+                )
+                self.written(GROUPS, tenant, groups)
 
     async def read(self, tenant: str, sequence: int, limit: int) -> list[Event]:
         """The tenant's events from ``sequence`` on, in order."""

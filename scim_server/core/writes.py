@@ -365,7 +365,7 @@ class Writes:
                 ):
                     # The deletion landed as a mark carrying its event: moving the event to
                     # the outbox removes the document, then its memberships (docs/events.md).
-                    await self.relay.move(kind, scope.tenant, resource_id)
+                    await self.relay.move(kind, scope.tenant, [resource_id])
                     return
                 if expected is not None:
                     raise resource_changed()

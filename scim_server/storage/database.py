@@ -17,7 +17,7 @@ import contextlib
 import functools
 import inspect
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
@@ -119,6 +119,11 @@ def tenant_index(collection: str, field: str) -> list[tuple[str, int]] | None:
         if list(index.document["key"].items()) == wanted:
             return wanted
     return None
+
+
+def one_or_any(ids: Sequence[str]) -> str | dict[str, list[str]]:
+    """A query on one id, or on any of several (the first shape is the cheaper one)."""
+    return ids[0] if len(ids) == 1 else {"$in": list(ids)}
 
 
 INDEX_OPTIONS_CONFLICT = frozenset({85, 86})  # IndexOptionsConflict, IndexKeySpecsConflict

@@ -22,10 +22,16 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final
 
-from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError
+from pymongo import ASCENDING, UpdateOne, WriteConcern
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from scim_server.storage.database import Database, Document, translate_driver_errors
+from scim_server.storage.database import (
+    Database,
+    Document,
+    one_or_any,
+    translate_driver_errors,
+)
 
 PENDING: Final = "ev"
 """The array of a user or group document's events not yet in the outbox, oldest first."""
@@ -249,16 +255,19 @@ class EventRepository:
         unique index checks (a wrong one costs one read of the last number and a retry)."""
 
     async def pending(
-        self, collection: str, resource_type: str, tenant: str, resource_id: str
-    ) -> PendingDocument | None:
-        """The document's pending events, or None when it has none (or is gone)."""
-        document = await self.database[collection].find_one(
-            {"_id": resource_id, "tenant": tenant},
+        self, collection: str, resource_type: str, tenant: str, resource_ids: Sequence[str]
+    ) -> list[PendingDocument]:
+        """The pending events of these documents of one tenant, those that have some (a
+        document whose deletion landed always has: its own event until it is removed)."""
+        cursor = self.database[collection].find(
+            {"tenant": tenant, "_id": one_or_any(resource_ids)},
             {"tenant": 1, "meta.version": 1, PENDING: 1, DELETING: 1},
         )
-        if document is None or not (document.get(PENDING) or document.get(DELETING)):
-            return None
-        return pending_document(resource_type, document)
+        return [
+            pending_document(resource_type, document)
+            async for document in cursor
+            if document.get(PENDING) or document.get(DELETING)
+        ]
 
     async def stranded(
         self, collection: str, older_than: datetime, limit: int
@@ -279,9 +288,11 @@ class EventRepository:
         next sequence number; an event already there (moved by another relay) is skipped.
 
         The number is the one after the last stored, so none is ever skipped. This process
-        remembers it from its last append, but trusts that only once the number before it is
+        remembers it from its last append, but trusts it only once the number before it is
         seen stored: the tenant may have been deleted (and its events with it) by another
-        process meanwhile. One point read on the unique index, then one insert per event.
+        process meanwhile. So: one point read on the unique index, then one ordered
+        ``insert_many``; where it stops (a number another relay took, an event it moved),
+        the rest go one by one.
         """
         if not events:
             return
@@ -291,8 +302,15 @@ class EventRepository:
             {"tenant": tenant, "sequence": sequence - 1}, {"_id": 1}
         ):
             sequence = await self._after_last(tenant)
-        for event in events:
-            sequence = await self._append(event, sequence)
+        documents = [_outbox_document(event, sequence + n) for n, event in enumerate(events)]
+        try:
+            await self.outbox.insert_many(documents, ordered=True)
+            sequence += len(events)
+        except BulkWriteError as error:
+            stored = int(error.details.get("nInserted", 0))
+            sequence += stored
+            for event in events[stored:]:
+                sequence = await self._append(event, sequence)
         self._next[tenant] = sequence
 
     async def _append(self, event: StoredEvent, sequence: int) -> int:
@@ -314,21 +332,26 @@ class EventRepository:
         )
         return 1 if last is None else int(last["sequence"]) + 1
 
-    async def drained(self, collection: str, pending: PendingDocument) -> None:
-        """Take events that are in the outbox off their document.
+    async def drained(self, collection: str, documents: Sequence[PendingDocument]) -> None:
+        """Take events that are in the outbox off their documents: one command for all.
 
-        When the document is still at the version they were read at, no event came since:
-        the array goes (the sparse index then forgets the document). Otherwise only these
-        are pulled, and the later ones stay pending.
+        Exactly the moved events are pulled, so one pushed since stays pending (an emptied
+        array leaves the sparse index). Unjournaled: a pull lost in a crash only leaves
+        events pending that the next move finds in the outbox already, and skips.
         """
-        query = {"_id": pending.id, "tenant": pending.tenant}
-        unset = await self.database[collection].update_one(
-            {**query, "meta.version": pending.version}, {"$unset": {PENDING: ""}}
-        )
-        if unset.matched_count == 0:
-            await self.database[collection].update_one(
-                query, {"$pull": {PENDING: {"k": {"$in": list(pending.keys)}}}}
+        if not documents:
+            return
+        pulls = [
+            UpdateOne(
+                {"_id": document.id, "tenant": document.tenant},
+                {"$pull": {PENDING: {"k": {"$in": list(document.keys)}}}},
             )
+            for document in documents
+        ]
+        await self._unjournaled(collection).bulk_write(pulls, ordered=False)
+
+    def _unjournaled(self, collection: str) -> AsyncCollection[Document]:
+        return self.database[collection].with_options(write_concern=WriteConcern(w=1))
 
     async def remove_deleted(self, collection: str, tenant: str, resource_id: str) -> bool:
         """Remove a document whose deletion landed (its events are in the outbox by now);

@@ -61,7 +61,12 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from scim_server.models import Member
-from scim_server.storage.database import Database, Document, translate_driver_errors
+from scim_server.storage.database import (
+    Database,
+    Document,
+    one_or_any,
+    translate_driver_errors,
+)
 from scim_server.storage.documents import (
     MEMBER_OF,
     NAME_FIELDS,
@@ -138,7 +143,7 @@ class MembershipRepository:
         gone = [member.value for member in added if member.value not in names]
         if gone:
             await self.collection.delete_many(
-                {"tenant": tenant, "group": group, "member": _one_or_any(gone)}
+                {"tenant": tenant, "group": group, "member": one_or_any(gone)}
             )
         for member in added:
             if member.value in names and names[member.value] != member.name:
@@ -251,7 +256,7 @@ class MembershipRepository:
         groups = self._resources["Group"]
         cursor = await self.collection.aggregate(
             [
-                {"$match": {"tenant": tenant, "member": _one_or_any(wanted)}},
+                {"$match": {"tenant": tenant, "member": one_or_any(wanted)}},
                 {
                     "$lookup": {
                         "from": groups.name,
@@ -315,7 +320,7 @@ class MembershipRepository:
         for member in members:
             by_type[str(member.type)].append(member.value)
         return [
-            (self._resources[member_type], {"tenant": tenant, "_id": _one_or_any(ids)})
+            (self._resources[member_type], {"tenant": tenant, "_id": one_or_any(ids)})
             for member_type, ids in by_type.items()
         ]
 
@@ -339,7 +344,7 @@ class MembershipRepository:
     async def _touch_all(self, tenant: str, groups: list[str], emission: Emission) -> None:
         """``_touch`` for several groups at once, none of which need answer."""
         await self._resources["Group"].update_many(
-            {"tenant": tenant, "_id": _one_or_any(groups), **LIVE},
+            {"tenant": tenant, "_id": one_or_any(groups), **LIVE},
             new_version(datetime.now(UTC), emission),
         )
 
@@ -352,11 +357,6 @@ class MembershipRepository:
 def _members_shown(by: Client) -> Emission:
     """The event of a change to how a group's members show (a name, a ``display``)."""
     return Emission(GROUP_UPDATED, by, attributes=("members",))
-
-
-def _one_or_any(ids: list[str]) -> str | dict[str, list[str]]:
-    """A query on one id, or on any of several (the first shape is the cheaper one)."""
-    return ids[0] if len(ids) == 1 else {"$in": ids}
 
 
 def _document(tenant: str, group: str, member: Member) -> Document:
