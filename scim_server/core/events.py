@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 POLL_SECONDS: Final = 1.0
 """How often the relay looks for events no write woke it for: those of another process that
 stopped before moving them."""
+GATHER_SECONDS: Final = 0.02
+"""How long the relay, woken by a write, lets more writes come before it moves their events:
+under load, one batch (a read, an insert, a bulk of pulls) carries many writes' events
+instead of each write paying for its own."""
 GRACE_SECONDS: Final = 2.0
 """How old a pending event must be before the safety net moves it: younger ones are still
 the business of the process that wrote them."""
@@ -187,6 +191,7 @@ class Relay:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                await asyncio.sleep(GATHER_SECONDS)
             self._wake.clear()
             try:
                 await self.drain()

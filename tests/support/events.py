@@ -50,3 +50,9 @@ def summary(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return [
         (e["sequence"], e["type"], e["resource"]["id"], e["resource"]["version"]) for e in events
     ]
+
+
+def types_of(events: list[dict[str, Any]], resource_id: str) -> list[str]:
+    """The types of one resource's events, in sequence order: the order the outbox promises
+    (events of different resources may interleave in any order)."""
+    return [e["type"] for e in events if e["resource"]["id"] == resource_id]
