@@ -6,20 +6,17 @@ holds each acknowledged change once, numbered with no gap, in order per resource
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.util
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-import psutil
 import pytest
 
 from scim_server.embedded import MODULE
 from tests.support.events import ROUNDS
 from tests.support.scim import ADMIN_TOKEN
-from tests.support.served import WAIT_SECONDS, Server, start_server
+from tests.support.served import WAIT_SECONDS, Server, serving, start_server, stop
 from tests.support.urns import GROUP, PATCH_OP
 
 pytestmark = pytest.mark.skipif(
@@ -80,38 +77,17 @@ async def test_a_server_killed_right_after_acknowledged_writes_emits_each_once_o
     tmp_path: Path,
 ) -> None:
     data = tmp_path / "data"
-    process, url = start_server(data)
-    try:
-        async with aiohttp.ClientSession() as http:
-            server = Server(process, url, data, http, 1)
-            await server.wait_ready()
-            status, _, tenant = await server.request(
-                "POST", "/admin/tenants", {"name": "acme"}, token=ADMIN_TOKEN
-            )
-            assert status == 201
-            server.token = tenant["token"]
-            acknowledged = await _burst(server)
-            store = server.store()
-            process.kill()  # at once, as the OOM killer would: no clean-up of any kind
-            process.wait()
-            assert process.stdout is not None
-            process.stdout.close()
-            await asyncio.to_thread(store.wait, WAIT_SECONDS)
+    async with serving(data) as server:
+        acknowledged = await _burst(server)
+        store = server.store()
+        server.process.kill()  # at once, as the OOM killer would: no clean-up of any kind
+        server.process.wait()
+        stop(server.process)
+        await asyncio.to_thread(store.wait, WAIT_SECONDS)
 
-            process, server.url = start_server(data)
-            server.process = process
-            await server.wait_ready()
-            events = await _events(server, len(acknowledged))
-    finally:
-        if process.poll() is None:
-            children = psutil.Process(process.pid).children(recursive=True)
-            process.terminate()
-            process.wait(timeout=30)
-            if process.stdout is not None:
-                process.stdout.close()
-            for child in children:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    child.kill()
+        server.process, server.url = start_server(data)
+        await server.wait_ready()
+        events = await _events(server, len(acknowledged))
 
     assert [event["sequence"] for event in events] == list(range(1, len(acknowledged) + 1))
     changes = [(event["resource"]["id"], event["resource"]["version"]) for event in events]

@@ -16,13 +16,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-import aiohttp
-import psutil
 import pytest
 
 from scim_server.embedded import MODULE
 from tests.support.scim import ADMIN_TOKEN
-from tests.support.served import Server, start_server
+from tests.support.served import Server, serving
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec(MODULE) is None, reason="needs SecantusDB for the embedded store"
@@ -36,27 +34,8 @@ a bound, so that a line that never comes fails the test instead of hanging it)."
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[Server]:
-    """A served server with tenant ``acme``."""
-    process, url = start_server(tmp_path / "data")
-    try:
-        async with aiohttp.ClientSession() as http:
-            server = Server(process, url, tmp_path / "data", http, 1)
-            await server.wait_ready()
-            status, _, body = await server.request(
-                "POST", "/admin/tenants", {"name": "acme"}, token=ADMIN_TOKEN
-            )
-            assert status == 201, body
-            server.token = body["token"]
-            yield server
-    finally:
-        children = psutil.Process(process.pid).children(recursive=True)
-        process.terminate()
-        process.wait(timeout=30)
-        if process.stdout is not None:
-            process.stdout.close()
-        for child in children:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                child.kill()
+    async with serving(tmp_path / "data") as server:
+        yield server
 
 
 @contextlib.contextmanager

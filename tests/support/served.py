@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,3 +100,36 @@ async def stopped(process: subprocess.Popen[str], timeout: float) -> tuple[int, 
     started = time.monotonic()
     returncode = await asyncio.to_thread(process.wait, timeout)
     return returncode, time.monotonic() - started
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    """Stop a served server if it still runs, and whatever children it leaves; close its pipe."""
+    if process.poll() is None:
+        children = psutil.Process(process.pid).children(recursive=True)
+        process.terminate()
+        process.wait(timeout=30)
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+@contextlib.asynccontextmanager
+async def serving(data_dir: Path, workers: int = 1) -> AsyncIterator[Server]:
+    """A served server on ``data_dir`` with tenant ``acme`` (its token in ``token``); the
+    server the ``Server`` names at the end (a test may start another) is stopped then."""
+    process, url = start_server(data_dir, workers)
+    server: Server | None = None
+    try:
+        async with aiohttp.ClientSession() as http:
+            server = Server(process, url, data_dir, http, workers)
+            await server.wait_ready()  # every worker is up once the tenant can be created
+            status, _, body = await server.request(
+                "POST", "/admin/tenants", {"name": "acme"}, token=ADMIN_TOKEN
+            )
+            assert status == 201, body
+            server.token = body["token"]
+            yield server
+    finally:
+        stop(process if server is None else server.process)
