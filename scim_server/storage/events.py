@@ -123,15 +123,10 @@ def pending_event(emission: Emission, now: datetime) -> Document:
         "k": uuid.uuid4().hex,
         "t": emission.type,
         "at": now,
-        "by": {"via": emission.client.via},
+        "by": _client_document(emission.client),
         "a": list(emission.attributes),
-        # Pairs, not a sub-document: an extension's URN is no field name MongoDB keeps as is.
-        "v": [{"n": name, "v": value} for name, value in emission.values.items()],
+        "v": _value_pairs(emission.values),
     }
-    if emission.client.token_id is not None:
-        element["by"]["token_id"] = emission.client.token_id
-    if emission.client.idp is not None:
-        element["by"]["idp"] = emission.client.idp
     if emission.members:
         element["m"] = list(emission.members)
     return element
@@ -154,6 +149,22 @@ def new_version(
 
 LIVE: Final = {DELETING: {"$exists": False}}
 """The condition of a write that must not land on a document whose deletion has landed."""
+
+
+def _client_document(client: Client) -> Document:
+    """A client as stored: only the fields it has."""
+    document: Document = {"via": client.via}
+    if client.token_id is not None:
+        document["token_id"] = client.token_id
+    if client.idp is not None:
+        document["idp"] = client.idp
+    return document
+
+
+def _value_pairs(values: Mapping[str, Any]) -> list[Document]:
+    """New values as stored: pairs, not a sub-document, since an extension's URN is no field
+    name MongoDB keeps as is."""
+    return [{"n": name, "v": value} for name, value in values.items()]
 
 
 def _client(stored: Mapping[str, Any]) -> Client:
@@ -213,13 +224,9 @@ def _outbox_document(event: StoredEvent, sequence: int) -> Document:
         "resource": {"type": event.resource_type, "id": event.resource_id},
         "version": event.version,
         "attributes": list(event.attributes),
-        "values": [{"n": name, "v": value} for name, value in event.values.items()],
-        "client": {"via": event.client.via},
+        "values": _value_pairs(event.values),
+        "client": _client_document(event.client),
     }
-    if event.client.token_id is not None:
-        document["client"]["token_id"] = event.client.token_id
-    if event.client.idp is not None:
-        document["client"]["idp"] = event.client.idp
     if event.members:
         document["members"] = list(event.members)
     return document
