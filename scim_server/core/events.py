@@ -52,6 +52,8 @@ LEASE_SECONDS: Final = 3.0
 """How long the safety net's lease lasts unless renewed: each poll renews it, so a holder
 misses three polls before another process takes over."""
 LEASE: Final = "events-relay"
+TASK: Final = "events-relay"
+"""The name of each process's relay task (what tells its database commands from a request's)."""
 SWEEP_BATCH: Final = 100
 FINAL_DRAIN_SECONDS: Final = 1.0
 
@@ -172,7 +174,7 @@ class Relay:
 
     async def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="events-relay")
+            self._task = asyncio.create_task(self._run(), name=TASK)
 
     async def stop(self) -> None:
         """Stop the background task, then move what this process wrote last, for a second at
