@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -196,6 +197,30 @@ def _sessions_command(args: argparse.Namespace) -> int:
     plural = "" if revoked == 1 else "s"
     print(f"revoked {revoked} session{plural} of user {args.user_id} in tenant {args.tenant}")
     return 0
+
+
+TAIL_POLL_SECONDS = 0.5
+"""How often ``events tail`` asks for new events when the last answer had none."""
+
+
+def _events_command(args: argparse.Namespace) -> int:
+    """Follow a tenant's provisioning events: one JSON line each, until interrupted."""
+    client = _admin(args)
+    base = f"/admin/tenants/{urllib.parse.quote(args.tenant, safe='')}/events"
+    following = args.from_sequence
+    if following is None:  # the current end: only events to come
+        following = client.call("GET", base)["next_sequence"]
+    print(f"events of {args.tenant} from sequence {following}:", file=sys.stderr, flush=True)
+    try:
+        while True:
+            page = client.call("GET", _with_query(base, from_sequence=following, limit=1000))
+            for event in page["events"]:
+                print(json.dumps(event), flush=True)
+            following = page["next_sequence"]
+            if not page["events"]:
+                time.sleep(TAIL_POLL_SECONDS)
+    except KeyboardInterrupt:
+        return 0
 
 
 def _read_file(path: str) -> bytes:
@@ -464,6 +489,20 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("session_id", nargs="?", help="the session's session_id, as list prints it")
     which.add_argument("--user-id", help="end every session of this user (the SCIM user id)")
     sessions.set_defaults(handler=_sessions_command)
+
+    events = commands.add_parser("events", help="a tenant's provisioning events")
+    event_actions = events.add_subparsers(dest="action", required=True)
+    tail = event_actions.add_parser(
+        "tail", help="print the tenant's events as they come, one JSON object a line"
+    )
+    tail.add_argument("--tenant", required=True, help="the tenant's name")
+    tail.add_argument(
+        "--from-sequence",
+        type=int,
+        help="start at this sequence number (default: the current end, only new events)",
+    )
+    admin_options(tail)
+    events.set_defaults(handler=_events_command)
 
     sso = commands.add_parser("sso", help="a tenant's single sign-on (SAML or OpenID Connect)")
     sso_actions = sso.add_subparsers(dest="action", required=True)

@@ -16,10 +16,11 @@ from aiohttp.test_utils import TestClient
 
 from scim_server.config import Settings
 from tests.support.commands import Commands
+from tests.support.events import awaited_events
 from tests.support.scim import ADMIN, Scim, make_tenant
 from tests.support.urns import BULK_REQUEST, ENTERPRISE, GROUP, PATCH_OP, USER
 
-COUNTED = frozenset({"users", "groups", "memberships", "seats", "tenants", "rate_limits"})
+COUNTED = frozenset({"users", "groups", "memberships", "seats", "tenants", "rate_limits", "events"})
 
 
 @pytest.fixture
@@ -247,11 +248,19 @@ async def test_removing_a_member_costs_four_commands(scim: Scim, commands: Comma
     }
 
 
-async def test_deleting_a_user_costs_four_commands(scim: Scim, commands: Commands) -> None:
-    """Read, conditional delete (an unlimited tenant read for its seat), then the memberships
-    it may leave (looked up whatever the member-of hint says: see storage/memberships.py)."""
+async def test_deleting_a_user_costs_eight_commands(scim: Scim, commands: Commands) -> None:
+    """Read, the deletion marked with its event (an unlimited tenant read for its seat), then
+    the document's events moved to the outbox before it is removed (read, the tenant's last
+    number checked, inserted: docs/events.md), the document removed, then the memberships it
+    may leave (looked up whatever the member-of hint says: see storage/memberships.py)."""
     path = await _user_in_no_group(scim)
-    assert await commands.of(scim.delete(path)) == {"find": 3, "delete": 1}
+    await awaited_events(scim.client, scim.tenant, 1)
+    assert await commands.of(scim.delete(path)) == {
+        "find": 5,
+        "update": 1,
+        "insert": 1,
+        "delete": 1,
+    }
 
 
 async def test_a_manager_costs_one_command_to_assign_and_one_to_clear_when_it_is_deleted(
@@ -292,7 +301,14 @@ async def test_each_group_operation_costs_the_commands_it_always_did(
     path = f"/Groups/{listed['Resources'][0]['id']}"
     assert await commands.of(scim.get(path)) == {"find": 3}
     assert await commands.of(scim.get(f"{path}?excludedAttributes=members")) == {"find": 1}
-    assert await commands.of(scim.delete(path)) == {"find": 2, "delete": 2}
+    # The deletion as a user's (above): the mark, and its event moved before the removal.
+    await awaited_events(scim.client, scim.tenant, 2)
+    assert await commands.of(scim.delete(path)) == {
+        "find": 4,
+        "update": 1,
+        "insert": 1,
+        "delete": 2,
+    }
 
 
 async def test_the_rate_limiter_adds_at_most_one_command_to_a_request(

@@ -16,6 +16,7 @@ from scim_server.core.rendering import MEMBER_BATCH
 from scim_server.core.scope import Scope
 from scim_server.models import GROUPS, KINDS, Member, ResourceKind, parse_members
 from scim_server.storage.documents import StoredResource
+from scim_server.storage.events import Client
 from scim_server.storage.memberships import MembershipRepository
 from scim_server.storage.resources import ResourceRepository
 
@@ -57,22 +58,28 @@ class Members:
         return tuple(replace(m, type=resolved[m.value], name=names[m.value]) for m in members)
 
     async def apply(
-        self, tenant: str, group: str, change: MemberChange, members: tuple[Member, ...]
+        self,
+        tenant: str,
+        group: str,
+        change: MemberChange,
+        members: tuple[Member, ...],
+        by: Client,
     ) -> StoredResource | None:
-        """One member operation of a PATCH, with its members already checked.
+        """One member operation of a PATCH, with its members already checked, by ``by``.
 
-        Answers the group at its new version when the operation changed its members.
+        Answers the group at its new version when the operation changed its members (one
+        version, and one event, for all the members it adds or removes).
         """
         if change.op == "add":
-            return await self.memberships.add(tenant, group, members)
+            return await self.memberships.add(tenant, group, members, by)
         if change.op == "remove":
-            return await self.memberships.remove(tenant, group, [m.value for m in members])
+            return await self.memberships.remove(tenant, group, [m.value for m in members], by)
         if change.op == "clear":
-            return await self.memberships.clear(tenant, group)
-        return await self.replace(tenant, group, members)
+            return await self.memberships.clear(tenant, group, by)
+        return await self.replace(tenant, group, members, by)
 
     async def replace(
-        self, tenant: str, group: str, members: tuple[Member, ...]
+        self, tenant: str, group: str, members: tuple[Member, ...], by: Client
     ) -> StoredResource | None:
         """Set the members to exactly ``members``, touching only the differences.
 
@@ -86,14 +93,14 @@ class Members:
         async for batch in self.memberships.group_member_batches(tenant, group, MEMBER_BATCH):
             current = {member.value for member in batch}
             present |= current & wanted
-            touched.append(await self.memberships.remove(tenant, group, current - wanted))
+            touched.append(await self.memberships.remove(tenant, group, current - wanted, by))
         touched.append(
             await self.memberships.add(
-                tenant, group, [m for m in members if m.value not in present]
+                tenant, group, [m for m in members if m.value not in present], by
             )
         )
         touched += [
-            await self.memberships.set_display(tenant, group, member)
+            await self.memberships.set_display(tenant, group, member, by)
             for member in members
             if member.value in present and member.display is not None
         ]

@@ -17,12 +17,14 @@ from __future__ import annotations
 from scim_server.config import Settings
 from scim_server.core.cursors import CursorCodec
 from scim_server.core.directory import Directory
+from scim_server.core.events import Relay
 from scim_server.core.queries import Queries
 from scim_server.core.rendering import Renderer
 from scim_server.core.seats import Seats
 from scim_server.core.writes import Writes
 from scim_server.models import GROUPS, KINDS, USERS, ResourceKind
 from scim_server.storage.database import Database
+from scim_server.storage.events import EventRepository
 from scim_server.storage.memberships import MembershipRepository
 from scim_server.storage.resources import ResourceRepository
 from scim_server.storage.seats import SeatCounter
@@ -49,6 +51,8 @@ class Provisioning:
             self.repositories[USERS.name], self.repositories[GROUPS.name], self.memberships
         )
         self.seats = Seats(SeatCounter(database))
+        # Moves the events every write leaves pending into the outbox (docs/events.md).
+        self.relay = Relay(EventRepository(database), self.memberships)
         self.queries = Queries(
             self.repositories,
             self.memberships,
@@ -62,6 +66,7 @@ class Provisioning:
             self.renderer,
             self.seats,
             TenantRepository(database),
+            self.relay,
             patch_max_operations=patch_max_operations,
         )
         self.get = self.queries.get
@@ -80,3 +85,4 @@ class Provisioning:
         for repository in self.repositories.values():
             await repository.delete_tenant(tenant)
         await self.memberships.delete_tenant(tenant)
+        await self.relay.delete_tenant(tenant)

@@ -34,6 +34,7 @@ from scim_server.core.errors import (
     from_validation_error,
     resource_not_found,
 )
+from scim_server.core.events import Relay, deletion, emission
 from scim_server.core.members import Members, declared_members
 from scim_server.core.passwords import hash_password
 from scim_server.core.patch import apply_operations, plan_patch
@@ -45,6 +46,7 @@ from scim_server.core.scope import Scope
 from scim_server.core.seats import Seats, holds_seat, seat_change
 from scim_server.models import GROUPS, USERS, EnterpriseUser, ResourceKind
 from scim_server.storage.documents import StoredForm, StoredResource, stored_form
+from scim_server.storage.events import USER_UPDATED, Client, Emission
 from scim_server.storage.memberships import MembershipRepository
 from scim_server.storage.resources import NewResource, ResourceRepository
 from scim_server.storage.tenants import TenantRepository
@@ -66,6 +68,7 @@ class Writes:
         renderer: Renderer,
         seats: Seats,
         tenants: TenantRepository,
+        relay: Relay,
         *,
         patch_max_operations: int,
     ) -> None:
@@ -75,6 +78,7 @@ class Writes:
         self.members = Members(repositories, memberships)
         self.renderer = renderer
         self.seats = seats
+        self.relay = relay
         self.patch_max_operations = patch_max_operations
         self._writers: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -98,8 +102,10 @@ class Writes:
         state = await _new_state(kind, body)
         members = await self.members.check(scope, None, declared_members(kind, body))
 
+        created = _emission(scope.client, kind, None, state, tuple(m.value for m in members))
         # Adding the members bumps the version after they land (storage/memberships.py),
         # so the group starts one below: complete, it is at version 1 like any new resource.
+        # Its creation's event, which names the members, is stored with it.
         insert = partial(
             self.repositories[kind.name].insert,
             scope.tenant,
@@ -107,13 +113,15 @@ class Writes:
             state.form,
             state.password_hash,
             datetime.now(UTC),
+            created,
             version=0 if members else 1,
         )
         seats = _seats_taken(kind, None, state.attributes)
         await self._mark_managers(kind, scope.tenant, [(None, state.attributes)])
         stored = await self._unique_or_shared(kind, scope.tenant, seats, insert)
         if members:
-            stored = await self.memberships.add(scope.tenant, stored.id, members) or stored
+            stored = await self.memberships.add(scope.tenant, stored.id, members, None) or stored
+        self.relay.written(kind, scope.tenant, [stored.id])
         # Rendered from what was just written: a new resource is only related to the
         # members it was created with, so there is nothing else to read back.
         payloads = await self.renderer.render(
@@ -151,7 +159,7 @@ class Writes:
             await self._mark_managers(USERS, scope.tenant, news)
             stored = await self.repositories[USERS.name].insert_many(
                 scope.tenant,
-                [_new_resource(states[position]) for position in going],
+                [_new_resource(states[position], scope.client) for position in going],
                 datetime.now(UTC),
             )
             landed: dict[int, StoredResource] = {}
@@ -160,6 +168,7 @@ class Writes:
                     landed[position] = answer
                 else:
                     outcomes[position] = answer
+            self.relay.written(USERS, scope.tenant, [user.id for user in landed.values()])
             # A new user is in no group: rendered from what was written, as ``create`` does.
             payloads = await self.renderer.render(
                 USERS, scope, list(landed.values()), ALL_ATTRIBUTES, related=False
@@ -203,7 +212,10 @@ class Writes:
 
         written = await self._rewrite(kind, scope, resource_id, preconditions, replaced)
         if kind is GROUPS:
-            written = await self.members.replace(scope.tenant, resource_id, members) or written
+            changed = await self.members.replace(scope.tenant, resource_id, members, scope.client)
+            if changed is not None:
+                written = changed
+                self.relay.written(kind, scope.tenant, [resource_id])
         return await self._answer(kind, scope, written, selection)
 
     async def patch(
@@ -235,8 +247,12 @@ class Writes:
         # Each member change that changes something bumps the version after it lands, and
         # answers the group at that version.
         for change, members in zip(plan.member_changes, resolved, strict=True):
-            applied = await self.members.apply(scope.tenant, resource_id, change, members)
-            written = applied or written
+            applied = await self.members.apply(
+                scope.tenant, resource_id, change, members, scope.client
+            )
+            if applied is not None:
+                written = applied
+                self.relay.written(kind, scope.tenant, [resource_id])
         if written is None:
             # Only member changes, none of which changed anything (or no such group).
             written = await self._read(kind, scope, resource_id)
@@ -308,6 +324,7 @@ class Writes:
                     state.form,
                     state.password_hash,
                     datetime.now(UTC),
+                    _emission(scope.client, kind, stored, state),
                     in_no_group=renamed and not stored.member_of,
                 )
                 seats = _seats_taken(kind, stored.attributes, state.attributes)
@@ -316,10 +333,12 @@ class Writes:
                 )
                 written = await self._unique_or_shared(kind, scope.tenant, seats, write)
                 if written is not None:
+                    self.relay.written(kind, scope.tenant, [resource_id])
                     if renamed and stored.member_of:
-                        await self.memberships.rename_member(
-                            scope.tenant, resource_id, state.form.name
+                        groups = await self.memberships.rename_member(
+                            scope.tenant, resource_id, state.form.name, scope.client
                         )
+                        self.relay.written(GROUPS, scope.tenant, groups)
                     return written
                 if expected is not None:
                     raise resource_changed()
@@ -401,17 +420,21 @@ class Writes:
                     scope.tenant,
                     resource_id,
                     stored.version,
+                    deletion(kind, scope.client),
+                    datetime.now(UTC),
                     manages_nobody=manages_nobody,
                 )
                 if await self.seats.around(
                     scope.tenant, _seats_taken(kind, stored.attributes, None), write
                 ):
-                    # Only once the document is gone: see storage/memberships.py.
-                    await self.memberships.forget(
-                        scope.tenant, resource_id, is_group=kind is GROUPS
-                    )
+                    # The deletion landed as a mark carrying its event: moving the event to
+                    # the outbox removes the document, then its memberships (docs/events.md).
+                    await self.relay.move(kind, scope.tenant, [resource_id])
                     if kind is USERS and stored.manages:
-                        await repository.clear_manager(scope.tenant, resource_id, datetime.now(UTC))
+                        managed = await repository.clear_manager(
+                            scope.tenant, resource_id, datetime.now(UTC), _manager_cleared(scope)
+                        )
+                        self.relay.written(USERS, scope.tenant, managed)
                     return
                 if expected is not None and not manages_nobody:
                     raise resource_changed()
@@ -478,9 +501,32 @@ async def _new_state(kind: ResourceKind, body: Payload) -> _State:
     return await _with_password_hash(_state(kind, resource))
 
 
-def _new_resource(state: _State) -> NewResource:
-    """A new resource of that state, under a new id, for ``insert_many``."""
-    return NewResource(str(uuid.uuid4()), state.form, state.password_hash)
+def _new_resource(state: _State, client: Client) -> NewResource:
+    """A new user of that state, under a new id, with its creation's event, for ``insert_many``."""
+    created = _emission(client, USERS, None, state)
+    return NewResource(str(uuid.uuid4()), state.form, state.password_hash, created)
+
+
+def _manager_cleared(scope: Scope) -> Emission:
+    """The event of a user whose manager was deleted: its ``manager`` is gone."""
+    manager = f"{EnterpriseUser.__schema__}:manager"
+    return Emission(USER_UPDATED, scope.client, attributes=(manager,), values={manager: None})
+
+
+def _emission(
+    client: Client,
+    kind: ResourceKind,
+    stored: StoredResource | None,
+    state: _State,
+    members: tuple[str, ...] = (),
+) -> Emission:
+    """The event of writing ``state`` over ``stored`` (None: a creation)."""
+    before = None if stored is None else stored.attributes
+    # A state carries a password hash only when it sets a password.
+    password_set = state.password_hash is not None
+    return emission(
+        kind, client, before, state.form.attributes, password_set=password_set, members=members
+    )
 
 
 async def _with_password_hash(state: _State) -> _State:

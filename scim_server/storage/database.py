@@ -1,9 +1,10 @@
 """Connecting to MongoDB and laying out the collections and their indexes.
 
 Every collection is shared by all tenants and every index starts with ``tenant``,
-so a query can only ever reach one tenant's data through an index prefix. The one
-exception is the journal's TTL index on ``at``: MongoDB only expires documents through
-a single-field index.
+so a query can only ever reach one tenant's data through an index prefix. The two
+exceptions: the journal's TTL index on ``at`` (MongoDB only expires documents through
+a single-field index), and the sparse index of pending events that the events relay's
+safety net reads across tenants (``storage/events.py``).
 
 It is also where PyMongo's exceptions end: ``driver_errors`` translates them into the
 storage layer's own (``scim_server.storage.errors``), and ``translate_driver_errors``
@@ -55,6 +56,10 @@ SHARED_NAME = "sn"
 JOURNAL = "journal"
 """The provisioning journal's collection (``storage/journal.py``)."""
 
+PENDING_EVENTS = IndexModel([("ev.at", ASCENDING)], sparse=True, name="pending_events")
+"""The documents holding events not yet in the outbox (``storage/events.py``), across tenants:
+the relay's safety net looks for those left behind. Sparse, so it holds only those."""
+
 INDEXES: dict[str, list[IndexModel]] = {
     "users": [
         IndexModel(
@@ -73,6 +78,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         # The users a deleted user managed, whose manager is then cleared (and Entra's
         # ``manager eq`` reference check).
         IndexModel([("tenant", ASCENDING), (MANAGER_VALUE, ASCENDING)], name="tenant_manager"),
+        PENDING_EVENTS,
     ],
     "groups": [
         # displayName is unique per tenant, compared case-insensitively (on ``c``). A group a
@@ -85,6 +91,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("tenant", ASCENDING), ("c.externalId", ASCENDING)], name="tenant_externalId"),
         IndexModel([("tenant", ASCENDING), ("_id", ASCENDING)], name="tenant_id"),
+        PENDING_EVENTS,
     ],
     # One document per (group, member): a group of a million members is a million
     # small documents, and adding one costs an index insert, whatever the group size.
@@ -97,6 +104,15 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("tenant", ASCENDING), ("member", ASCENDING)], name="tenant_member"),
     ],
     "tokens": [IndexModel([("tenant", ASCENDING), ("_id", ASCENDING)], name="tenant_token")],
+    # The outbox of provisioning events, read in sequence order from a given number; the
+    # unique key is what keeps each tenant's sequence gap-free under several relays.
+    "events": [
+        IndexModel(
+            [("tenant", ASCENDING), ("sequence", ASCENDING)],
+            unique=True,
+            name="tenant_sequence_unique",
+        )
+    ],
     # The provisioning journal, read newest first (at, then _id, descending); also expired
     # through the index journal_ttl_index builds.
     JOURNAL: [

@@ -31,6 +31,7 @@ from scim2_models import AttributeBinding, Path
 
 from scim_server.models import EXTENSION_KEYS, ResourceKind, storage_key
 from scim_server.storage.database import Document
+from scim_server.storage.events import PENDING, Emission, pending_event
 
 Payload = dict[str, Any]
 
@@ -170,6 +171,11 @@ class StoredForm:
         """The name the state shows as in a group's ``members`` (``stored_name``)."""
         return stored_name(self.raw)
 
+    @property
+    def attributes(self) -> Mapping[str, Any]:
+        """The state's SCIM attributes, as ``StoredResource.attributes`` will show them."""
+        return _scim_attributes(self.raw)
+
 
 def stored_form(kind: ResourceKind, payload: Payload) -> StoredForm:
     """A validated SCIM payload laid out for storage (``stored_attributes``)."""
@@ -220,12 +226,14 @@ def new_document(
     password_hash: str | None,
     now: datetime,
     version: int,
+    emission: Emission,
 ) -> Document:
-    """The document of a new resource, created ``now`` at ``version``."""
+    """The document of a new resource, created ``now`` at ``version``, its event pending."""
     document: Document = {
         "_id": resource_id,
         "tenant": tenant,
         "meta": {"created": now, "lastModified": now, "version": version},
+        PENDING: [pending_event(emission, now)],
     }
     document.update(changed_fields(form, password_hash, now))
     return document

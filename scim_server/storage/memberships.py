@@ -70,6 +70,16 @@ from scim_server.storage.documents import (
     resource_name,
     stored_resource,
 )
+from scim_server.storage.events import (
+    GROUP_MEMBERS_ADDED,
+    GROUP_MEMBERS_REMOVED,
+    GROUP_UPDATED,
+    LIVE,
+    PENDING,
+    Client,
+    Emission,
+    new_version,
+)
 
 DUPLICATE_KEY = 11000
 CLEAR_BATCH = 1000
@@ -93,12 +103,14 @@ class MembershipRepository:
         self._resources = {"User": database["users"], "Group": database["groups"]}
 
     async def add(
-        self, tenant: str, group: str, members: Iterable[Member]
+        self, tenant: str, group: str, members: Iterable[Member], by: Client | None
     ) -> StoredResource | None:
         """Add resolved members; members already present are left as they are.
 
         Answers the group at its new version when it got one, else None (no member was
-        new, or the group was deleted meanwhile).
+        new, or the group was deleted meanwhile). The new version carries a
+        ``group.members_added`` event by ``by``; None: the members complete the group's
+        creation, whose event was stored with it and names them.
         """
         members = list(members)
         if not members:
@@ -118,9 +130,11 @@ class MembershipRepository:
             added = [member for i, member in enumerate(members) if i not in present]
         if not added:
             return None
-        return await self._settle(tenant, group, added)
+        return await self._settle(tenant, group, added, by)
 
-    async def _settle(self, tenant: str, group: str, added: list[Member]) -> StoredResource | None:
+    async def _settle(
+        self, tenant: str, group: str, added: list[Member], by: Client | None
+    ) -> StoredResource | None:
         """After the insert, undo what a concurrent delete raced past (module docstring)."""
         names = await self._names(tenant, added)
         gone = [member.value for member in added if member.value not in names]
@@ -133,16 +147,22 @@ class MembershipRepository:
                     {"tenant": tenant, "group": group, "member": member.value, "name": member.name},
                     {"$set": {"name": names[member.value]}},
                 )
-        touched = await self._touch(tenant, group)
+        kept = tuple(member.value for member in added if member.value in names)
+        emission = None if by is None else Emission(GROUP_MEMBERS_ADDED, by, members=kept)
+        touched = await self._touch(tenant, group, emission)
         if touched is None:
             # The group is gone: undo this add, lowering the hints of what it undid itself.
-            await self.remove(tenant, group, [member.value for member in added])
+            await self.remove(tenant, group, [member.value for member in added], by)
         return touched
 
     async def remove(
-        self, tenant: str, group: str, member_ids: Iterable[str]
+        self, tenant: str, group: str, member_ids: Iterable[str], by: Client | None
     ) -> StoredResource | None:
-        """Remove members; answers the group at its new version when one was removed, else None."""
+        """Remove members; answers the group at its new version when one was removed, else None.
+
+        The new version carries a ``group.members_removed`` event by ``by`` (None only when
+        undoing an add to a group that is gone, which gets no version).
+        """
         present = [
             document
             for wanted in any_of(set(member_ids))
@@ -160,32 +180,43 @@ class MembershipRepository:
                 removed.append(Member(document["member"], document["type"]))
         if not removed:
             return None
-        touched = await self._touch(tenant, group)
+        ids = tuple(member.value for member in removed)
+        emission = None if by is None else Emission(GROUP_MEMBERS_REMOVED, by, members=ids)
+        touched = await self._touch(tenant, group, emission)
         await self._count(tenant, removed, -1)
         return touched
 
-    async def clear(self, tenant: str, group: str) -> StoredResource | None:
-        """Remove every member, a batch at a time; answers as ``remove`` does."""
+    async def clear(self, tenant: str, group: str, by: Client) -> StoredResource | None:
+        """Remove every member, a batch at a time; answers as ``remove`` does (each batch is
+        one ``group.members_removed`` event)."""
         touched = None
         async for batch in self.group_member_batches(tenant, group, CLEAR_BATCH):
-            touched = await self.remove(tenant, group, [m.value for m in batch]) or touched
+            touched = await self.remove(tenant, group, [m.value for m in batch], by) or touched
         return touched
 
-    async def set_display(self, tenant: str, group: str, member: Member) -> StoredResource | None:
+    async def set_display(
+        self, tenant: str, group: str, member: Member, by: Client
+    ) -> StoredResource | None:
         """Set a member's ``display``; answers the group at its new version if it changed."""
         result = await self.collection.update_one(
             {"tenant": tenant, "group": group, "member": member.value},
             {"$set": {"display": member.display}},
         )
-        return await self._touch(tenant, group) if result.modified_count else None
+        if not result.modified_count:
+            return None
+        return await self._touch(tenant, group, _members_shown(by))
 
-    async def rename_member(self, tenant: str, member: str, name: str | None) -> None:
-        """Refresh the name a renamed user or group shows in its groups, which change version."""
+    async def rename_member(
+        self, tenant: str, member: str, name: str | None, by: Client
+    ) -> list[str]:
+        """Refresh the name a renamed user or group shows in its groups, which change version;
+        answers those groups."""
         query = {"tenant": tenant, "member": member}
         groups = await self._groups_with(query)
         if groups:
             await self.collection.update_many(query, {"$set": {"name": name}})
-            await self._touch_all(tenant, groups)
+            await self._touch_all(tenant, groups, _members_shown(by))
+        return groups
 
     async def member_batches(
         self, tenant: str, groups: Iterable[str], size: int
@@ -309,19 +340,24 @@ class MembershipRepository:
             joined = Joined(resource_name(group), member_of_hint(group))
             found[document["member"]][document["group"]] = joined
 
-    async def forget(self, tenant: str, resource_id: str, *, is_group: bool) -> None:
+    async def forget(
+        self, tenant: str, resource_id: str, by: Client, *, is_group: bool
+    ) -> list[str]:
         """Drop a deleted resource from every group, and a deleted group's own members.
 
-        The groups it was in get a new version, since their member set changed. This runs
-        after the deletion, as the module docstring requires.
+        The groups it was in get a new version, since their member set changed, with a
+        ``group.members_removed`` event by ``by``; answers those groups. This runs after the
+        deletion, as the module docstring requires.
         """
         query = {"tenant": tenant, "member": resource_id}
         groups = await self._groups_with(query)
         if groups:
             await self.collection.delete_many(query)
-            await self._touch_all(tenant, groups)
+            removed = Emission(GROUP_MEMBERS_REMOVED, by, members=(resource_id,))
+            await self._touch_all(tenant, groups, removed)
         if is_group:
             await self.collection.delete_many({"tenant": tenant, "group": resource_id})
+        return groups
 
     async def delete_tenant(self, tenant: str) -> None:
         await self.collection.delete_many({"tenant": tenant})
@@ -349,26 +385,29 @@ class MembershipRepository:
             for wanted in any_of(ids):
                 yield self._resources[member_type], {"tenant": tenant, "_id": wanted}
 
-    async def _touch(self, tenant: str, group: str) -> StoredResource | None:
-        """Give a group whose member set changed a new version; answers it at that version.
+    async def _touch(
+        self, tenant: str, group: str, emission: Emission | None
+    ) -> StoredResource | None:
+        """Give a group whose member set changed a new version, with its event; answers it at
+        that version.
 
-        None means the group no longer exists. (A group document is small: its members
-        are not in it.)
+        None means the group no longer exists (or its deletion has landed). (A group
+        document is small: its members are not in it, and its pending events are few.)
         """
         touched = await self._resources["Group"].find_one_and_update(
-            {"tenant": tenant, "_id": group},
-            new_version(datetime.now(UTC)),
-            {"c": 0},
+            {"tenant": tenant, "_id": group, **LIVE},
+            new_version(datetime.now(UTC), emission),
+            {"c": 0, PENDING: 0},
             return_document=ReturnDocument.AFTER,
         )
         return None if touched is None else stored_resource(touched)
 
-    async def _touch_all(self, tenant: str, groups: list[str]) -> None:
+    async def _touch_all(self, tenant: str, groups: list[str], emission: Emission) -> None:
         """``_touch`` for several groups at once, none of which need answer."""
         now = datetime.now(UTC)
         for wanted in any_of(groups):
             await self._resources["Group"].update_many(
-                {"tenant": tenant, "_id": wanted}, new_version(now)
+                {"tenant": tenant, "_id": wanted, **LIVE}, new_version(now, emission)
             )
 
     async def _groups_with(self, query: Mapping[str, Any]) -> list[str]:
@@ -388,9 +427,9 @@ def _id_bound(position: int) -> str:
     return format(position, "08x") if position else ""
 
 
-def new_version(now: datetime, changes: Mapping[str, Any] | None = None) -> Document:
-    """The update that sets ``changes`` and makes a resource's next version, modified ``now``."""
-    return {"$set": {**(changes or {}), "meta.lastModified": now}, "$inc": {"meta.version": 1}}
+def _members_shown(by: Client) -> Emission:
+    """The event of a change to how a group's members show (a name, a ``display``)."""
+    return Emission(GROUP_UPDATED, by, attributes=("members",))
 
 
 def _document(tenant: str, group: str, member: Member) -> Document:

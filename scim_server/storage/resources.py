@@ -43,7 +43,7 @@ from scim_server.storage.documents import (
     value_at,
 )
 from scim_server.storage.errors import WriteRefused
-from scim_server.storage.memberships import new_version
+from scim_server.storage.events import DELETING, LIVE, Emission, new_version
 
 SortSpec = list[tuple[str, int]]
 
@@ -53,11 +53,12 @@ DUPLICATE_KEY = 11000
 
 @dataclass(frozen=True)
 class NewResource:
-    """A resource to store with ``insert_many``: its id, state and password hash."""
+    """A resource to store with ``insert_many``: its id, state, password hash and event."""
 
     id: str
     form: StoredForm
     password_hash: str | None
+    emission: Emission
 
 
 @dataclass(frozen=True)
@@ -146,15 +147,17 @@ class ResourceRepository:
         form: StoredForm,
         password_hash: str | None,
         now: datetime,
+        emission: Emission,
         *,
         version: int = 1,
         shared_name: bool = False,
     ) -> StoredResource:
-        """Store a new resource, created ``now`` at ``version``; answers it as stored.
+        """Store a new resource, created ``now`` at ``version`` with its event; answers it as
+        stored.
 
         ``shared_name`` lets a group share its displayName with others (``SHARED_NAME``).
         """
-        document = new_document(tenant, resource_id, form, password_hash, now, version)
+        document = new_document(tenant, resource_id, form, password_hash, now, version, emission)
         if shared_name:
             document[SHARED_NAME] = resource_id
         try:
@@ -173,7 +176,8 @@ class ResourceRepository:
         from landing. Nothing is sent for no resources.
         """
         documents = [
-            new_document(tenant, new.id, new.form, new.password_hash, now, 1) for new in resources
+            new_document(tenant, new.id, new.form, new.password_hash, now, 1, new.emission)
+            for new in resources
         ]
         answers: list[StoredResource | UniquenessException | WriteRefused] = [
             stored_resource(document) for document in documents
@@ -209,7 +213,9 @@ class ResourceRepository:
     async def get(
         self, tenant: str, resource_id: str, projection: Mapping[str, Any] | None = None
     ) -> Document | None:
-        return await self.collection.find_one({"_id": resource_id, "tenant": tenant}, projection)
+        """The document of that id, unless it is gone or its deletion has landed."""
+        query = {"_id": resource_id, "tenant": tenant, **LIVE}
+        return await self.collection.find_one(query, projection)
 
     async def update(
         self,
@@ -218,11 +224,13 @@ class ResourceRepository:
         form: StoredForm,
         password_hash: str | None,
         now: datetime,
+        emission: Emission,
         *,
         in_no_group: bool = False,
         shared_name: bool = False,
     ) -> StoredResource | None:
-        """Store the new state and bump the version, if the stored version is the one read.
+        """Store the new state with its event and bump the version, if the stored version is
+        the one read.
 
         Answers the resource as written, or None when it is gone or was changed by someone
         else since it was read (the caller decides whether to retry or to answer 412).
@@ -239,7 +247,7 @@ class ResourceRepository:
         if shared_name:
             changes[SHARED_NAME] = stored.id
         try:
-            result = await self.collection.update_one(query, new_version(now, changes))
+            result = await self.collection.update_one(query, new_version(now, emission, changes))
         except DuplicateKeyError:
             raise _uniqueness(self.kind) from None
         return rewritten(stored, form, password_hash, now) if result.matched_count == 1 else None
@@ -249,21 +257,28 @@ class ResourceRepository:
         tenant: str,
         resource_id: str,
         expected_version: int,
+        emission: Emission,
+        now: datetime,
         *,
         manages_nobody: bool = False,
     ) -> bool:
-        """Delete the resource if the stored version is still the expected one; whether it went.
+        """Delete the resource if the stored version is still the expected one; whether it did.
 
-        ``manages_nobody`` also requires the manager hint to be still unset, as the caller
-        read it: a user made someone's manager meanwhile makes the delete miss, and the
-        caller reads it again and then clears the reference (``clear_manager``).
-        ``MembershipRepository.forget`` runs after it (see storage/memberships.py).
+        The deletion lands as a mark on the document, with its event (storage/events.py):
+        from then on the resource reads as gone and takes no write. The relay removes the
+        document once its events are in the outbox, then ``MembershipRepository.forget`` runs
+        (see storage/memberships.py). ``manages_nobody`` also requires the manager hint to be
+        still unset, as the caller read it: a user made someone's manager meanwhile makes the
+        delete miss, and the caller reads it again and then clears the reference
+        (``clear_manager``).
         """
-        query: Document = {"_id": resource_id, "tenant": tenant, "meta.version": expected_version}
+        query = {"_id": resource_id, "tenant": tenant, "meta.version": expected_version, **LIVE}
         if manages_nobody:
             query[MANAGES] = {"$ne": True}
-        result = await self.collection.delete_one(query)
-        return result.deleted_count == 1
+        result = await self.collection.update_one(
+            query, new_version(now, emission, {DELETING: True})
+        )
+        return result.matched_count == 1
 
     async def mark_managers(self, tenant: str, user_ids: Iterable[str]) -> None:
         """Set the manager hint on these users, before any user names one as its manager.
@@ -281,14 +296,24 @@ class ResourceRepository:
                 {"_id": {"$in": wanted}, "tenant": tenant}, {"$set": {MANAGES: True}}
             )
 
-    async def clear_manager(self, tenant: str, manager_id: str, now: datetime) -> None:
-        """Remove ``manager`` from every user of the tenant whose manager was this one,
-        each at a new version (on the ``(tenant, manager.value)`` index)."""
+    async def clear_manager(
+        self, tenant: str, manager_id: str, now: datetime, emission: Emission
+    ) -> list[str]:
+        """Remove ``manager`` from every user of the tenant whose manager was this one, each at
+        a new version with its event (on the ``(tenant, manager.value)`` index); answers them.
+
+        They are found first, so that the relay can be told which documents hold new events;
+        one assigned this manager in between is cleared all the same, and found by the relay's
+        safety net."""
+        managed = self.collection.find({"tenant": tenant, MANAGER_VALUE: manager_id}, {"_id": 1})
+        ids = [document["_id"] async for document in managed]
         manager = f"{ENTERPRISE_FIELD}.manager"
-        await self.collection.update_many(
-            {"tenant": tenant, MANAGER_VALUE: manager_id},
-            {**new_version(now), "$unset": {f"r.{manager}": "", f"c.{manager}": ""}},
-        )
+        if ids:
+            await self.collection.update_many(
+                {"tenant": tenant, MANAGER_VALUE: manager_id, **LIVE},
+                {**new_version(now, emission), "$unset": {f"r.{manager}": "", f"c.{manager}": ""}},
+            )
+        return ids
 
     async def find(
         self,
@@ -371,7 +396,7 @@ class ResourceRepository:
         fields = {**NAME_FIELDS, MEMBER_OF: 1}
         found: dict[str, Summary] = {}
         for wanted in any_of(set(ids)):
-            cursor = self.collection.find({"tenant": tenant, "_id": wanted}, fields)
+            cursor = self.collection.find({"tenant": tenant, "_id": wanted, **LIVE}, fields)
             found |= {document["_id"]: summary(document) async for document in cursor}
         return found
 

@@ -203,3 +203,24 @@ async def journal(request: web.Request) -> web.Response:
             ]
         }
     )
+
+
+EVENTS_MAX_LIMIT = 1000
+MAX_SEQUENCE = 2**62
+"""Far beyond any tenant's events, and within the 64-bit integers MongoDB compares."""
+
+
+async def events(request: web.Request) -> web.Response:
+    """A tenant's provisioning events in sequence order from ``from_sequence`` (by default the
+    current end: none yet), at most ``limit``; ``next_sequence`` is where to read on from."""
+    name = await existing_tenant(request)
+    limit = int_parameter(request, "limit", 1, EVENTS_MAX_LIMIT) or 100
+    relay = services(request).provisioning.relay
+    start = int_parameter(request, "from_sequence", 1, MAX_SEQUENCE)
+    if start is None:
+        return json_response({"events": [], "next_sequence": await relay.next_sequence(name)})
+    found = await relay.read(name, start, limit)
+    following = found[-1].sequence + 1 if found else start
+    return json_response(
+        {"events": [event.to_json() for event in found], "next_sequence": following}
+    )

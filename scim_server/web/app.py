@@ -97,9 +97,11 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
             rate_limits=rate_limits,
         )
         await journal.start()
+        await provisioning.relay.start()
         try:
             yield
         finally:
+            await provisioning.relay.stop()
             try:  # writes what is still queued, while the database is open
                 await asyncio.wait_for(journal.stop(), JOURNAL_FINAL_FLUSH_SECONDS)
             except TimeoutError:

@@ -58,6 +58,7 @@ def admin_application() -> web.Application:
     router.add_get("/tenants/{name}/tokens", admin.list_tokens)
     router.add_delete("/tenants/{name}/tokens/{token_id}", admin.revoke_token)
     router.add_get("/tenants/{name}/journal", admin.journal)
+    router.add_get("/tenants/{name}/events", admin.events)
 
     seats = "/tenants/{name}/seats"
     router.add_get(seats, seats_admin.get_seats)

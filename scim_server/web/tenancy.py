@@ -5,7 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from scim_server import metrics
+from scim_server.core.clients import idp_family
 from scim_server.core.scope import Scope
+from scim_server.storage.events import Client
 from scim_server.web.responses import public_root
 from scim_server.web.state import services
 
@@ -23,7 +25,10 @@ async def authenticated_scope(request: web.Request) -> Scope:
     use its limit up.
     """
     tenant = request.match_info["tenant"]
-    await services(request).tokens.authenticate(tenant, request.headers.get("Authorization"))
+    token_id = await services(request).tokens.authenticate(
+        tenant, request.headers.get("Authorization")
+    )
     metrics.attribute_to_tenant(tenant)
     await services(request).rate_limits.admit(tenant)
-    return Scope(tenant=tenant, base_url=base_url(request, tenant))
+    client = Client("scim", token_id, idp_family(request.headers.get("User-Agent")))
+    return Scope(tenant=tenant, base_url=base_url(request, tenant), client=client)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
 from pymongo import monitoring
+
+from scim_server.core.events import TASK as RELAY_TASK
 
 
 def plan_stages(plan: Any, stage: str) -> list[dict[str, Any]]:
@@ -34,7 +37,7 @@ class FindCommands(monitoring.CommandListener):
         self.seen: list[dict[str, Any]] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if self.recording and event.command_name == "find":
+        if self.recording and event.command_name == "find" and not _from_the_events_relay():
             self.seen.append(dict(event.command))
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
@@ -42,6 +45,16 @@ class FindCommands(monitoring.CommandListener):
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         """Nothing to record."""
+
+
+def _from_the_events_relay() -> bool:
+    """Whether the command being started is the events relay's, which moves the events of
+    earlier writes in the background while a request runs: not the request's own."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no event loop in this thread
+        return False
+    return task is not None and task.get_name() == RELAY_TASK
 
 
 FINDS = FindCommands()

@@ -102,10 +102,26 @@ async def stopped(process: subprocess.Popen[str], timeout: float) -> tuple[int, 
     return returncode, time.monotonic() - started
 
 
+def stop(process: subprocess.Popen[str]) -> None:
+    """Kill a served server if it still runs, and whatever children it leaves; close its pipe.
+    (Killed, not asked: a test may have left it, or its store, in any state.)"""
+    if process.poll() is None:
+        children = psutil.Process(process.pid).children(recursive=True)
+        process.kill()
+        process.wait()
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+    if process.stdout is not None:
+        process.stdout.close()
+
+
 @contextlib.asynccontextmanager
 async def serving(data_dir: Path, workers: int = 1) -> AsyncIterator[Server]:
-    """A ready server (``start_server``) with tenant ``acme``, killed with its children after."""
+    """A served server on ``data_dir`` with tenant ``acme`` (its token in ``token``); the
+    server the ``Server`` names at the end (a test may start another) is stopped then."""
     process, url = start_server(data_dir, workers)
+    server: Server | None = None
     try:
         async with aiohttp.ClientSession() as http:
             server = Server(process, url, data_dir, http, workers)
@@ -117,10 +133,4 @@ async def serving(data_dir: Path, workers: int = 1) -> AsyncIterator[Server]:
             server.token = body["token"]
             yield server
     finally:
-        if process.poll() is None:
-            children = psutil.Process(process.pid).children(recursive=True)
-            process.kill()
-            process.wait()
-            for child in children:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    child.kill()
+        stop(process if server is None else server.process)

@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 from scim_server.core.bulk import BulkRequest, Step, execute, parse_request, plan
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.scope import Scope
+from scim_server.storage.events import Client
 
-SCOPE = Scope("acme", "https://scim.example/scim/v2/acme")
+SCOPE = Scope("acme", "https://scim.example/scim/v2/acme", Client("scim"))
 CHAIN = 10_000
 
 

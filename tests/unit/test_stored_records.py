@@ -12,7 +12,10 @@ from scim_server.storage.documents import (
     stored_form,
     stored_resource,
 )
+from scim_server.storage.events import USER_CREATED, Client, Emission
 from tests.support.urns import ENTERPRISE
+
+CREATED = Emission(USER_CREATED, Client("scim"))
 
 
 def test_a_stored_user_reads_back_as_the_attributes_written_with_extensions_by_urn() -> None:
@@ -25,7 +28,7 @@ def test_a_stored_user_reads_back_as_the_attributes_written_with_extensions_by_u
         "displayName": "Ada Lovelace",
         ENTERPRISE: {"employeeNumber": "7"},
     }
-    document = new_document("acme", "u1", stored_form(USERS, written), "hash", now, 1)
+    document = new_document("acme", "u1", stored_form(USERS, written), "hash", now, 1, CREATED)
     record = stored_resource(document)
     assert (record.id, record.version, record.created, record.last_modified) == ("u1", 1, now, now)
     assert dict(record.attributes) == {
@@ -40,7 +43,7 @@ def test_a_stored_user_reads_back_as_the_attributes_written_with_extensions_by_u
 
 def test_no_password_stores_no_hash_and_a_membership_hint_reads_as_member_of() -> None:
     form = stored_form(USERS, {"userName": "ada"})
-    document = new_document("acme", "u1", form, None, datetime.now(UTC), 1)
+    document = new_document("acme", "u1", form, None, datetime.now(UTC), 1, CREATED)
     assert "pw" not in document
     assert stored_resource(document).password_hash is None
     assert stored_resource({**document, "gm": 2}).member_of

@@ -61,6 +61,7 @@ from scim_server.core.sso.verify import (
     VerifierConfig,
     consume_response,
 )
+from scim_server.storage.events import SSO
 from scim_server.storage.sso import PendingRequest, SsoRepository
 
 REQUEST_LIFETIME = timedelta(minutes=10)
@@ -147,7 +148,7 @@ class Origin:
         return settings.sp_base_url or self.public_url
 
     def scope(self, tenant: str) -> Scope:
-        return Scope(tenant=tenant, base_url=f"{self.root}/scim/v2/{tenant}")
+        return Scope(tenant=tenant, base_url=f"{self.root}/scim/v2/{tenant}", client=SSO)
 
 
 def safe_relay(value: str | None, fallback: str) -> str:

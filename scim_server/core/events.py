@@ -1,0 +1,268 @@
+"""Provisioning events: what each change emits, and the relay that moves them to the outbox.
+
+Every write of a user or group carries its event in the same single-document write
+(``storage/events.py``); this module decides what that event says (``user_emission``,
+``group_emission``, ``deletion``), and runs the ``Relay``, which moves pending events into the
+outbox, where each gets the tenant's next sequence number. The design and the argument that
+every landed change is emitted exactly once, in order, are in docs/events.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from scim_server.models import GROUPS, KINDS, USERS, ResourceKind
+from scim_server.storage.events import (
+    GROUP_CREATED,
+    GROUP_DELETED,
+    GROUP_UPDATED,
+    USER_CREATED,
+    USER_DEACTIVATED,
+    USER_DELETED,
+    USER_REACTIVATED,
+    USER_UPDATED,
+    Client,
+    Emission,
+    EventRepository,
+    StoredEvent,
+)
+from scim_server.storage.memberships import MembershipRepository
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS: Final = 1.0
+"""How often the relay looks for events no write woke it for: those of another process that
+stopped before moving them."""
+GATHER_SECONDS: Final = 0.02
+"""How long the relay, woken by a write, lets more writes come before it moves their events:
+under load, one batch (a read, an insert, a bulk of pulls) carries many writes' events
+instead of each write paying for its own."""
+GRACE_SECONDS: Final = 2.0
+"""How old a pending event must be before the safety net moves it: younger ones are still
+the business of the process that wrote them."""
+LEASE_SECONDS: Final = 3.0
+"""How long the safety net's lease lasts unless renewed: each poll renews it, so a holder
+misses three polls before another process takes over."""
+LEASE: Final = "events-relay"
+TASK: Final = "events-relay"
+"""The name of each process's relay task (what tells its database commands from a request's)."""
+SWEEP_BATCH: Final = 100
+FINAL_DRAIN_SECONDS: Final = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Event(StoredEvent):
+    """A provisioning event, as consumers read it (``to_json``)."""
+
+    @classmethod
+    def of(cls, stored: StoredEvent) -> Event:
+        return cls(**{f.name: getattr(stored, f.name) for f in dataclasses.fields(stored)})
+
+    def to_json(self) -> dict[str, Any]:
+        """The public shape: one JSON object per event."""
+        client: dict[str, Any] = {"via": self.client.via}
+        if self.client.token_id is not None:
+            client["token_id"] = self.client.token_id
+        if self.client.idp is not None:
+            client["idp"] = self.client.idp
+        shape: dict[str, Any] = {
+            "id": self.id,
+            "type": self.type,
+            "tenant": self.tenant,
+            "sequence": self.sequence,
+            "time": self.time.astimezone(UTC).isoformat(),
+            "resource": {
+                "type": self.resource_type,
+                "id": self.resource_id,
+                "version": self.version,
+            },
+            "attributes": list(self.attributes),
+            "values": dict(self.values),
+            "client": client,
+        }
+        if self.members or self.type.startswith("group.members_"):
+            shape["members"] = list(self.members)
+        return shape
+
+
+def _changes(
+    before: Mapping[str, Any], after: Mapping[str, Any], password_set: bool
+) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The names of the top-level attributes that differ, and their new values (None: gone).
+
+    A password set is named, never valued (only its hash is stored, and not here either).
+    """
+    names = sorted(name for name in {*before, *after} if before.get(name) != after.get(name))
+    values = {name: after.get(name) for name in names}
+    if password_set:
+        names = sorted([*names, "password"])
+    return tuple(names), values
+
+
+def _active(attributes: Mapping[str, Any]) -> bool:
+    return attributes.get("active") is not False
+
+
+def emission(
+    kind: ResourceKind,
+    client: Client,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any],
+    *,
+    password_set: bool = False,
+    members: tuple[str, ...] = (),
+) -> Emission:
+    """The event of a creation (``before`` None) or of an update of a user or group."""
+    attributes, values = _changes(before or {}, after, password_set)
+    if kind is GROUPS:
+        kind_of_change = GROUP_CREATED if before is None else GROUP_UPDATED
+    elif before is None:
+        kind_of_change = USER_CREATED
+    elif _active(before) == _active(after):
+        kind_of_change = USER_UPDATED
+    else:
+        kind_of_change = USER_REACTIVATED if _active(after) else USER_DEACTIVATED
+    if members:
+        attributes = tuple(sorted({*attributes, "members"}))
+    return Emission(kind_of_change, client, attributes, values, members)
+
+
+def deletion(kind: ResourceKind, client: Client) -> Emission:
+    return Emission(USER_DELETED if kind is USERS else GROUP_DELETED, client)
+
+
+class Relay:
+    """Moves pending events into the outbox: promptly for this process's own writes, which
+    wake it, and, under a lease held by one process of those sharing the database, for any
+    left pending longer than ``GRACE_SECONDS`` (a process that stopped before moving them).
+
+    Moving is idempotent and keeps each tenant's sequence gap-free whoever does it, so two
+    relays moving the same events at once are only wasted work, never wrong (docs/events.md).
+    """
+
+    def __init__(
+        self,
+        events: EventRepository,
+        memberships: MembershipRepository,
+        *,
+        poll_seconds: float = POLL_SECONDS,
+        grace_seconds: float = GRACE_SECONDS,
+    ) -> None:
+        self.events = events
+        self.memberships = memberships
+        self.poll_seconds = poll_seconds
+        self.grace_seconds = grace_seconds
+        self.holder = uuid.uuid4().hex
+        self._dirty: dict[tuple[ResourceKind, str, str], None] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def written(self, kind: ResourceKind, tenant: str, resource_ids: list[str]) -> None:
+        """Resources this process just wrote: their events are to move now."""
+        for resource_id in resource_ids:
+            self._dirty[(kind, tenant, resource_id)] = None
+        if resource_ids:
+            self._wake.set()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=TASK)
+
+    async def stop(self) -> None:
+        """Stop the background task, then move what this process wrote last, for a second at
+        most (what is left is the safety net's, in whichever process holds the lease)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.drain(), FINAL_DRAIN_SECONDS)
+
+    async def _run(self) -> None:
+        swept = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                await asyncio.sleep(GATHER_SECONDS)
+            self._wake.clear()
+            try:
+                await self.drain()
+                if loop.time() - swept >= self.poll_seconds:
+                    swept = loop.time()
+                    await self.sweep()
+            except Exception:  # the database away, say: the next round tries again
+                log.exception("events relay: a round failed; the next one retries")
+
+    async def drain(self) -> None:
+        """Move the events of every resource this process wrote and has not moved yet: those
+        noted meanwhile, a batch per resource type and tenant. A write noted while its batch
+        moves is in the next batch; a batch that fails is noted again."""
+        while self._dirty:
+            noted, self._dirty = self._dirty, {}
+            batches: dict[tuple[ResourceKind, str], list[str]] = defaultdict(list)
+            for kind, tenant, resource_id in noted:
+                batches[(kind, tenant)].append(resource_id)
+            try:
+                for (kind, tenant), resource_ids in batches.items():
+                    await self.move(kind, tenant, resource_ids)
+            except BaseException:
+                self._dirty = {**noted, **self._dirty}
+                raise
+
+    async def sweep(self) -> int:
+        """Under the lease, move the events left pending longer than the grace; answers how
+        many documents it moved events of (0 without the lease)."""
+        now = datetime.now(UTC)
+        if not await self.events.take_lease(
+            LEASE, self.holder, now, now + timedelta(seconds=LEASE_SECONDS)
+        ):
+            return 0
+        older_than = now - timedelta(seconds=self.grace_seconds)
+        moved = 0
+        for kind in KINDS:
+            by_tenant: dict[str, list[str]] = defaultdict(list)
+            for tenant, resource_id in await self.events.stranded(
+                kind.collection, older_than, SWEEP_BATCH
+            ):
+                by_tenant[tenant].append(resource_id)
+            for tenant, resource_ids in by_tenant.items():
+                await self.move(kind, tenant, resource_ids)
+                moved += len(resource_ids)
+        return moved
+
+    async def move(self, kind: ResourceKind, tenant: str, resource_ids: list[str]) -> None:
+        """Move these resources' pending events to the outbox, each resource's oldest first;
+        a resource whose deletion landed is then removed, and so are its memberships."""
+        pending = await self.events.pending(kind.collection, kind.name, tenant, resource_ids)
+        await self.events.append([event for document in pending for event in document.events])
+        await self.events.drained(
+            kind.collection, [document for document in pending if not document.deleting]
+        )
+        for deleted in (document for document in pending if document.deleting):
+            if await self.events.remove_deleted(kind.collection, tenant, deleted.id):
+                # The deletion's own event is the last one: its client removes the memberships.
+                by = deleted.events[-1].client
+                groups = await self.memberships.forget(
+                    tenant, deleted.id, by, is_group=kind is GROUPS
+                )
+                self.written(GROUPS, tenant, groups)
+
+    async def read(self, tenant: str, sequence: int, limit: int) -> list[Event]:
+        """The tenant's events from ``sequence`` on, in order."""
+        return [Event.of(stored) for stored in await self.events.after(tenant, sequence, limit)]
+
+    async def next_sequence(self, tenant: str) -> int:
+        return await self.events.next_sequence(tenant)
+
+    async def delete_tenant(self, tenant: str) -> None:
+        await self.events.delete_tenant(tenant)

@@ -1,0 +1,398 @@
+"""Provisioning events: pending in the changed document, then in the outbox, in sequence.
+
+A change's event is written by the very update that writes the change: it is pushed onto the
+``ev`` array of the user or group document (``pending_event``), so the change and its event
+land together or not at all, on any MongoDB, with no transaction. A deletion first marks the
+document (``dl``) with its event, the same way, and the document is removed only once its
+events are in the outbox (``EventRepository.remove_deleted``).
+
+The relay (``core/events.py``) then moves each document's pending events, oldest first, into
+the ``events`` collection, the outbox: ``_id`` the event id, so that moving an event twice
+stores it once, and the tenant's next ``sequence``, unique per tenant, so that two relays can
+never give one number twice, nor skip one (a number is only ever the last one stored plus one).
+docs/events.md holds the design and its proof; this module is the one that names the fields.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Final
+
+from pymongo import ASCENDING, UpdateOne, WriteConcern
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from scim_server.storage.database import (
+    Database,
+    Document,
+    any_of,
+    translate_driver_errors,
+)
+
+PENDING: Final = "ev"
+"""The array of a user or group document's events not yet in the outbox, oldest first."""
+DELETING: Final = "dl"
+"""Set on a user or group document whose deletion has landed; it is removed once its events
+are in the outbox."""
+OUTBOX: Final = "events"
+LEASES: Final = "leases"
+
+EVENT_IDS: Final = uuid.UUID("6f0d3c5e-2b7a-4f51-9a7e-5d0c8b1e4a21")
+"""The namespace of event ids: an event's id is derived from its resource and its write's
+key, so that every relay moving it names it alike."""
+
+USER_CREATED: Final = "user.created"
+USER_UPDATED: Final = "user.updated"
+USER_DEACTIVATED: Final = "user.deactivated"
+USER_REACTIVATED: Final = "user.reactivated"
+USER_DELETED: Final = "user.deleted"
+GROUP_CREATED: Final = "group.created"
+GROUP_UPDATED: Final = "group.updated"
+GROUP_DELETED: Final = "group.deleted"
+GROUP_MEMBERS_ADDED: Final = "group.members_added"
+GROUP_MEMBERS_REMOVED: Final = "group.members_removed"
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who made a change: a SCIM client (its token and IdP family) or a sign-in."""
+
+    via: str
+    """``scim`` or ``sso``."""
+    token_id: str | None = None
+    idp: str | None = None
+    """The IdP family its ``User-Agent`` names (``okta``, ``entra``, ``jumpcloud``, ``other``)."""
+
+
+SSO: Final = Client("sso")
+"""The client of just-in-time provisioning at sign-in."""
+
+
+@dataclass(frozen=True)
+class Emission:
+    """The event a write carries: what changed and who changed it."""
+
+    type: str
+    client: Client
+    attributes: tuple[str, ...] = ()
+    """The names of the attributes that changed."""
+    values: Mapping[str, Any] = field(default_factory=dict)
+    """Their new values (None: removed), secrets left out."""
+    members: tuple[str, ...] = ()
+    """The member ids a members event (or a group's creation) carries."""
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event in the outbox, as the layers above storage see it."""
+
+    id: str
+    tenant: str
+    sequence: int
+    type: str
+    time: datetime
+    resource_type: str
+    resource_id: str
+    version: int
+    attributes: tuple[str, ...]
+    values: Mapping[str, Any]
+    members: tuple[str, ...]
+    client: Client
+
+
+@dataclass(frozen=True)
+class PendingDocument:
+    """A user or group document's pending events, read together with its version."""
+
+    tenant: str
+    id: str
+    deleting: bool
+    events: tuple[StoredEvent, ...]
+    """Numbered 0 onwards: the outbox gives their sequence numbers."""
+    keys: tuple[str, ...]
+    version: int
+
+
+def pending_event(emission: Emission, now: datetime) -> Document:
+    """The element a write pushes onto ``ev``: its event, keyed by a new write key."""
+    element: Document = {
+        "k": uuid.uuid4().hex,
+        "t": emission.type,
+        "at": now,
+        "by": _client_document(emission.client),
+        "a": list(emission.attributes),
+        "v": _value_pairs(emission.values),
+    }
+    if emission.members:
+        element["m"] = list(emission.members)
+    return element
+
+
+def new_version(
+    now: datetime, emission: Emission | None, changes: Mapping[str, Any] | None = None
+) -> Document:
+    """The update that sets ``changes`` and makes a resource's next version, modified ``now``,
+    with its event pending (None only where the event rode on an earlier write: the completion
+    of a group created with members, see ``MembershipRepository.add``)."""
+    update: Document = {
+        "$set": {**(changes or {}), "meta.lastModified": now},
+        "$inc": {"meta.version": 1},
+    }
+    if emission is not None:
+        update["$push"] = {PENDING: pending_event(emission, now)}
+    return update
+
+
+LIVE: Final = {DELETING: {"$exists": False}}
+"""The condition of a write that must not land on a document whose deletion has landed."""
+
+
+def _client_document(client: Client) -> Document:
+    """A client as stored: only the fields it has."""
+    document: Document = {"via": client.via}
+    if client.token_id is not None:
+        document["token_id"] = client.token_id
+    if client.idp is not None:
+        document["idp"] = client.idp
+    return document
+
+
+def _value_pairs(values: Mapping[str, Any]) -> list[Document]:
+    """New values as stored: pairs, not a sub-document, since an extension's URN is no field
+    name MongoDB keeps as is."""
+    return [{"n": name, "v": value} for name, value in values.items()]
+
+
+def _client(stored: Mapping[str, Any]) -> Client:
+    return Client(str(stored["via"]), stored.get("token_id"), stored.get("idp"))
+
+
+def _event_id(tenant: str, resource_id: str, key: str) -> str:
+    return str(uuid.uuid5(EVENT_IDS, f"{tenant}/{resource_id}/{key}"))
+
+
+def pending_document(resource_type: str, document: Mapping[str, Any]) -> PendingDocument:
+    """A document's pending events, each at the version its write made.
+
+    Every write that makes a version pushes exactly one event, except the completion of a
+    group created with members, whose creation's event was pushed with it (and which the
+    relay may report at version 0 or 1, whichever it read). The array's last event is
+    therefore the document's version, the one before it the version before, and so on.
+    """
+    tenant = str(document["tenant"])
+    resource_id = str(document["_id"])
+    version = int(document["meta"]["version"])
+    elements: list[Mapping[str, Any]] = list(document.get(PENDING) or [])
+    events = tuple(
+        StoredEvent(
+            id=_event_id(tenant, resource_id, str(element["k"])),
+            tenant=tenant,
+            sequence=0,
+            type=str(element["t"]),
+            time=element["at"],
+            resource_type=resource_type,
+            resource_id=resource_id,
+            version=version - (len(elements) - 1 - position),
+            attributes=tuple(element.get("a", ())),
+            values=MappingProxyType({pair["n"]: pair["v"] for pair in element.get("v", ())}),
+            members=tuple(element.get("m", ())),
+            client=_client(element["by"]),
+        )
+        for position, element in enumerate(elements)
+    )
+    return PendingDocument(
+        tenant=tenant,
+        id=resource_id,
+        deleting=bool(document.get(DELETING)),
+        events=events,
+        keys=tuple(str(element["k"]) for element in elements),
+        version=version,
+    )
+
+
+def _outbox_document(event: StoredEvent, sequence: int) -> Document:
+    document: Document = {
+        "_id": event.id,
+        "tenant": event.tenant,
+        "sequence": sequence,
+        "type": event.type,
+        "time": event.time,
+        "resource": {"type": event.resource_type, "id": event.resource_id},
+        "version": event.version,
+        "attributes": list(event.attributes),
+        "values": _value_pairs(event.values),
+        "client": _client_document(event.client),
+    }
+    if event.members:
+        document["members"] = list(event.members)
+    return document
+
+
+def _stored_event(document: Mapping[str, Any]) -> StoredEvent:
+    return StoredEvent(
+        id=str(document["_id"]),
+        tenant=str(document["tenant"]),
+        sequence=int(document["sequence"]),
+        type=str(document["type"]),
+        time=document["time"],
+        resource_type=str(document["resource"]["type"]),
+        resource_id=str(document["resource"]["id"]),
+        version=int(document["version"]),
+        attributes=tuple(document.get("attributes", ())),
+        values=MappingProxyType({pair["n"]: pair["v"] for pair in document.get("values", ())}),
+        members=tuple(document.get("members", ())),
+        client=_client(document["client"]),
+    )
+
+
+@translate_driver_errors
+class EventRepository:
+    """The pending events of users and groups, the outbox, and the relay's lease."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.outbox = database[OUTBOX]
+        self.leases = database[LEASES]
+        self._next: dict[str, int] = {}
+        """Per tenant, the sequence this process expects to give next: a guess, which the
+        unique index checks (a wrong one costs one read of the last number and a retry)."""
+
+    async def pending(
+        self, collection: str, resource_type: str, tenant: str, resource_ids: Sequence[str]
+    ) -> list[PendingDocument]:
+        """The pending events of these documents of one tenant, those that have some (a
+        document whose deletion landed always has: its own event until it is removed)."""
+        found = []
+        for wanted in any_of(resource_ids):
+            cursor = self.database[collection].find(
+                {"tenant": tenant, "_id": wanted},
+                {"tenant": 1, "meta.version": 1, PENDING: 1, DELETING: 1},
+            )
+            found += [
+                pending_document(resource_type, document)
+                async for document in cursor
+                if document.get(PENDING) or document.get(DELETING)
+            ]
+        return found
+
+    async def stranded(
+        self, collection: str, older_than: datetime, limit: int
+    ) -> list[tuple[str, str]]:
+        """(tenant, id) of documents holding an event pending since before ``older_than``.
+
+        Across tenants, on the one index that is not tenant-first: a sparse index of the
+        pending events' times, which holds only the documents that have some.
+        """
+        cursor = self.database[collection].find(
+            {f"{PENDING}.at": {"$lt": older_than}}, {"tenant": 1}
+        )
+        documents = await cursor.limit(limit).to_list(None)
+        return [(str(document["tenant"]), str(document["_id"])) for document in documents]
+
+    async def append(self, events: Sequence[StoredEvent]) -> None:
+        """Store events of one tenant in the outbox, in this order, each under the tenant's
+        next sequence number; an event already there (moved by another relay) is skipped.
+
+        The number is the one after the last stored, so none is ever skipped. This process
+        remembers it from its last append, but trusts it only once the number before it is
+        seen stored: the tenant may have been deleted (and its events with it) by another
+        process meanwhile. So: one point read on the unique index, then one ordered
+        ``insert_many``; where it stops (a number another relay took, an event it moved),
+        the rest go one by one.
+        """
+        if not events:
+            return
+        tenant = events[0].tenant
+        sequence = self._next.get(tenant)
+        if sequence is None or not await self.outbox.find_one(
+            {"tenant": tenant, "sequence": sequence - 1}, {"_id": 1}
+        ):
+            sequence = await self._after_last(tenant)
+        documents = [_outbox_document(event, sequence + n) for n, event in enumerate(events)]
+        try:
+            await self.outbox.insert_many(documents, ordered=True)
+            sequence += len(events)
+        except BulkWriteError as error:
+            stored = int(error.details.get("nInserted", 0))
+            sequence += stored
+            for event in events[stored:]:
+                sequence = await self._append(event, sequence)
+        self._next[tenant] = sequence
+
+    async def _append(self, event: StoredEvent, sequence: int) -> int:
+        """Store one event at ``sequence``, or at the next free one; answers the number after."""
+        while True:
+            try:
+                await self.outbox.insert_one(_outbox_document(event, sequence))
+            except DuplicateKeyError as error:
+                if "_id" in (error.details or {}).get("keyPattern", {}):
+                    return sequence  # moved already, by this relay earlier or by another one
+                # Another relay took that number: read where the tenant's sequence is now.
+                sequence = await self._after_last(event.tenant)
+                continue
+            return sequence + 1
+
+    async def _after_last(self, tenant: str) -> int:
+        last = await self.outbox.find_one(
+            {"tenant": tenant}, {"sequence": 1}, sort=[("tenant", ASCENDING), ("sequence", -1)]
+        )
+        return 1 if last is None else int(last["sequence"]) + 1
+
+    async def drained(self, collection: str, documents: Sequence[PendingDocument]) -> None:
+        """Take events that are in the outbox off their documents: one command for all.
+
+        Exactly the moved events are pulled, so one pushed since stays pending (an emptied
+        array leaves the sparse index). Unjournaled: a pull lost in a crash only leaves
+        events pending that the next move finds in the outbox already, and skips.
+        """
+        if not documents:
+            return
+        pulls = [
+            UpdateOne(
+                {"_id": document.id, "tenant": document.tenant},
+                {"$pull": {PENDING: {"k": {"$in": list(document.keys)}}}},
+            )
+            for document in documents
+        ]
+        await self._unjournaled(collection).bulk_write(pulls, ordered=False)
+
+    def _unjournaled(self, collection: str) -> AsyncCollection[Document]:
+        return self.database[collection].with_options(write_concern=WriteConcern(w=1))
+
+    async def remove_deleted(self, collection: str, tenant: str, resource_id: str) -> bool:
+        """Remove a document whose deletion landed (its events are in the outbox by now);
+        whether this call removed it."""
+        result = await self.database[collection].delete_one(
+            {"_id": resource_id, "tenant": tenant, DELETING: True}
+        )
+        return result.deleted_count == 1
+
+    async def after(self, tenant: str, sequence: int, limit: int) -> list[StoredEvent]:
+        """The tenant's events from ``sequence`` on, in sequence order, at most ``limit``."""
+        cursor = self.outbox.find({"tenant": tenant, "sequence": {"$gte": sequence}})
+        cursor = cursor.sort([("tenant", ASCENDING), ("sequence", ASCENDING)]).limit(limit)
+        return [_stored_event(document) for document in await cursor.to_list(None)]
+
+    async def next_sequence(self, tenant: str) -> int:
+        """The sequence number the tenant's next event will get."""
+        return await self._after_last(tenant)
+
+    async def take_lease(self, name: str, holder: str, now: datetime, until: datetime) -> bool:
+        """Hold the lease ``name`` until ``until`` if it is free, expired or already ours."""
+        try:
+            result = await self.leases.update_one(
+                {"_id": name, "$or": [{"until": {"$lt": now}}, {"holder": holder}]},
+                {"$set": {"holder": holder, "until": until}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return False  # held by another: the upsert found no match and met its _id
+        return result.matched_count == 1 or result.upserted_id is not None
+
+    async def delete_tenant(self, tenant: str) -> None:
+        self._next.pop(tenant, None)
+        await self.outbox.delete_many({"tenant": tenant})

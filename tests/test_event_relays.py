@@ -1,0 +1,114 @@
+"""The events relay: several relays moving the same pending events at once store each event
+once, in each tenant's gap-free sequence, in order per resource; one relay at a time holds the
+lease of the safety net.
+
+Here the writes go through ``Provisioning`` on a real database with no relay running, so the
+events stay pending until the relays under test move them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from scim_server.core.cursors import CursorCodec
+from scim_server.core.events import Relay
+from scim_server.core.provisioning import Provisioning
+from scim_server.core.scope import Scope
+from scim_server.models import USERS
+from scim_server.storage.database import Database
+from scim_server.storage.events import Client, EventRepository
+from scim_server.storage.memberships import MembershipRepository
+from scim_server.storage.tenants import TenantRepository
+from tests.support.urns import PATCH_OP, USER
+
+SCOPE = Scope("acme", "http://127.0.0.1/scim/v2/acme", Client("scim", "token-1", "other"))
+
+
+@pytest.fixture
+async def databases(
+    mongodb_uri: str, database_name: str, mongo_db: Any
+) -> AsyncIterator[list[Database]]:
+    """Three clients of the test's database: the writer's and two relays'."""
+    opened = [Database.connect(mongodb_uri, database_name) for _ in range(3)]
+    await opened[0].ensure_indexes()
+    await TenantRepository(opened[0]).create("acme", datetime.now(UTC))
+    yield opened
+    for database in opened:
+        await database.close()
+
+
+def _relay(database: Database, grace_seconds: float = 0.0) -> Relay:
+    return Relay(
+        EventRepository(database), MembershipRepository(database), grace_seconds=grace_seconds
+    )
+
+
+async def _pending_writes(database: Database, users: int) -> list[str]:
+    """``users`` users created then renamed twice each, their events left pending."""
+    provisioning = Provisioning(database, max_results=100, cursors=CursorCodec("s" * 32, 600))
+    ids = []
+    for n in range(users):
+        body = {"schemas": [USER], "userName": f"user{n}"}
+        ids.append(str((await provisioning.create(USERS, SCOPE, body)).payload["id"]))
+    for round_ in range(2):
+        rename = {
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "replace", "path": "displayName", "value": f"v{round_}"}],
+        }
+        await asyncio.gather(*(provisioning.patch(USERS, SCOPE, i, rename) for i in ids))
+    return ids
+
+
+def _check_log(events: list[Any], ids: list[str]) -> None:
+    """Each change once, numbered 1..n with no gap, each resource's versions in order."""
+    assert [event.sequence for event in events] == list(range(1, 3 * len(ids) + 1))
+    assert len({event.id for event in events}) == len(events)
+    versions: dict[str, list[int]] = defaultdict(list)
+    for event in events:
+        versions[event.resource_id].append(event.version)
+    assert versions == {resource: [1, 2, 3] for resource in ids}
+
+
+async def test_two_relays_moving_the_same_documents_at_once_store_each_event_once_in_order(
+    databases: list[Database],
+) -> None:
+    ids = await _pending_writes(databases[0], 20)
+    first, second = _relay(databases[1]), _relay(databases[2])
+    for _ in range(3):  # again and again: moving what is already moved changes nothing
+        # One relay moves them all in one batch, the other one document at a time.
+        await asyncio.gather(
+            first.move(USERS, "acme", ids), *(second.move(USERS, "acme", [i]) for i in ids)
+        )
+    events = await first.read("acme", 1, 1000)
+    _check_log(events, ids)
+    assert [e.type for e in events if e.resource_id == ids[0]] == [
+        "user.created",
+        "user.updated",
+        "user.updated",
+    ]
+
+
+async def test_one_relay_at_a_time_holds_the_safety_nets_lease_and_it_moves_what_is_left(
+    databases: list[Database],
+) -> None:
+    ids = await _pending_writes(databases[0], 10)
+    first, second = _relay(databases[1]), _relay(databases[2])
+    moved = sorted(await asyncio.gather(first.sweep(), second.sweep()))
+    assert moved == [0, 10]
+    _check_log(await second.read("acme", 1, 1000), ids)
+    assert await asyncio.gather(first.sweep(), second.sweep()) == [0, 0]  # nothing left
+
+
+async def test_the_safety_net_leaves_events_younger_than_its_grace_to_their_writer(
+    databases: list[Database],
+) -> None:
+    await _pending_writes(databases[0], 3)
+    patient = _relay(databases[1], grace_seconds=3600.0)
+    assert await patient.sweep() == 0
+    assert await patient.read("acme", 1, 1000) == []
