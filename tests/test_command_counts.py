@@ -263,12 +263,13 @@ async def test_deleting_a_user_costs_eight_commands(scim: Scim, commands: Comman
     }
 
 
-async def test_a_manager_costs_one_command_to_assign_and_one_to_clear_when_it_is_deleted(
+async def test_a_manager_costs_one_command_to_assign_and_two_to_clear_when_it_is_deleted(
     scim: Scim, commands: Commands
 ) -> None:
     """Naming a new manager first sets the manager's hint (one update); deleting a user the
-    hint marks clears it on the users it managed (one update). A user no one was given as
-    manager costs its deletion nothing more (above)."""
+    hint marks finds the users it managed and clears it on them, each with its event (one find,
+    one update), beside what any deletion costs (above). A user no one was given as manager
+    costs its deletion nothing more."""
     boss = await scim.create_user("boss")
     ada = await scim.create_user("ada")
     assign = {"op": "add", "path": f"{ENTERPRISE}:manager", "value": {"value": boss["id"]}}
@@ -277,10 +278,12 @@ async def test_a_manager_costs_one_command_to_assign_and_one_to_clear_when_it_is
         "find": 1,
         "update": 2,
     }
+    await awaited_events(scim.client, scim.tenant, 3)
     assert await commands.of(scim.delete(f"/Users/{boss['id']}")) == {
-        "find": 3,
+        "find": 6,
+        "update": 2,
+        "insert": 1,
         "delete": 1,
-        "update": 1,
     }
 
 

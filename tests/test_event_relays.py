@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from scim_server.core.cursors import CursorCodec
+from scim_server.core.events import TASK as RELAY_TASK
 from scim_server.core.events import Relay
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.scope import Scope
@@ -112,3 +113,20 @@ async def test_the_safety_net_leaves_events_younger_than_its_grace_to_their_writ
     patient = _relay(databases[1], grace_seconds=3600.0)
     assert await patient.sweep() == 0
     assert await patient.read("acme", 1, 1000) == []
+
+
+async def test_a_relay_woken_as_it_is_stopped_still_stops(databases: list[Database]) -> None:
+    """A write noted in the very turn of the loop that stops the relay: the wake-up and the
+    cancellation reach its wait together, and the cancellation must win. (``asyncio.wait_for``
+    on Python 3.11 lets the finished wait win and swallows the cancellation: the relay then ran
+    on, and the server's shutdown, or a test's teardown, waited for it forever.)"""
+    relay = _relay(databases[1])
+    await relay.start()
+    for _ in range(3):
+        await asyncio.sleep(0)  # the relay is now waiting to be woken
+    relay.written(USERS, "acme", ["not-a-user"])
+    stopping = asyncio.ensure_future(relay.stop())
+    # Not a timing: a bound on a wait that, with the defect, never ends.
+    await asyncio.wait({stopping}, timeout=30)
+    assert stopping.done(), "the relay ran on after it was stopped"
+    assert [task for task in asyncio.all_tasks() if task.get_name() == RELAY_TASK] == []

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from scim_server.core.background import stop_task
 from scim_server.models import GROUPS, KINDS, USERS, ResourceKind
 from scim_server.storage.events import (
     GROUP_CREATED,
@@ -180,10 +181,8 @@ class Relay:
         """Stop the background task, then move what this process wrote last, for a second at
         most (what is left is the safety net's, in whichever process holds the lease)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+            task, self._task = self._task, None
+            await stop_task(task)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.drain(), FINAL_DRAIN_SECONDS)
 
@@ -191,8 +190,12 @@ class Relay:
         swept = 0.0
         loop = asyncio.get_running_loop()
         while True:
+            # asyncio.timeout, not asyncio.wait_for: on Python 3.11, a wake-up and a
+            # cancellation reaching wait_for together let the wake-up win and swallow the
+            # cancellation, and the relay then ran on while its stop waited for it forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
                 await asyncio.sleep(GATHER_SECONDS)
             self._wake.clear()
             try:

@@ -19,7 +19,6 @@ Storage (``scim_server.storage.journal``) does the I/O: one document per entry i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import Iterable
@@ -30,6 +29,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from scim_server import metrics
+from scim_server.core.background import stop_task
 from scim_server.storage.database import Database, Document
 from scim_server.storage.journal import JournalEntry, JournalRepository
 
@@ -250,10 +250,8 @@ class ProvisioningJournal:
     async def stop(self) -> None:
         """Stop the background task, then write what is still queued."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+            task, self._task = self._task, None
+            await stop_task(task)
         if self._writing is not None:
             await self._writing
             self._writing = None

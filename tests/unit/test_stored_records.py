@@ -52,8 +52,9 @@ def test_no_password_stores_no_hash_and_a_membership_hint_reads_as_member_of() -
 def test_a_user_written_inactive_records_when_and_an_active_one_does_not() -> None:
     now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     inactive = new_document(
-        "acme", "u1", stored_form(USERS, {"userName": "a", "active": False}), None, now, 1
+        "acme", "u1", stored_form(USERS, {"userName": "a", "active": False}), None, now, 1, CREATED
     )
     assert standing(inactive) == Standing(user_name="a", active=False, deactivated=now)
-    active = new_document("acme", "u2", stored_form(USERS, {"userName": "b"}), None, now, 1)
+    form = stored_form(USERS, {"userName": "b"})
+    active = new_document("acme", "u2", form, None, now, 1, CREATED)
     assert standing(active) == Standing(user_name="b", active=True, deactivated=None)
