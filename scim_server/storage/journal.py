@@ -52,12 +52,18 @@ STORED = tuple(f.name for f in fields(JournalEntry) if f.name != "id")
 """The fields stored under their own names, in their order."""
 
 
+def entry_fields(entry: JournalEntry) -> Document:
+    """The fields stored under their own names, with their values.
+
+    Every field is a scalar, so the values are read as they are: ``dataclasses.asdict``
+    deep-copies each one, which cost 0.27 ms of CPU per request (of a GET's 3.5 ms under
+    cProfile) when each entry was written.
+    """
+    return {name: getattr(entry, name) for name in STORED}
+
+
 def _document(entry: JournalEntry) -> Document:
-    # Every field is a scalar, so the fields are read as they are: ``dataclasses.asdict`` deep-
-    # copies each one, which cost 0.27 ms of CPU per request (of a GET's 3.5 ms under cProfile).
-    document: Document = {"_id": entry.id}
-    document.update((name, getattr(entry, name)) for name in STORED)
-    return document
+    return {"_id": entry.id, **entry_fields(entry)}
 
 
 def _entry(document: Document) -> JournalEntry:
