@@ -176,7 +176,8 @@ CAUSES = {
     # shares (where the CPU goes) are not written here, where they would go stale: they are
     # in bench/results/profile.md, which `python -m bench.profile` regenerates.
     "post_vs_insert": "on top of the insert, POST parses, validates and serializes the user "
-    "(scim2-models) and reads the tenant's seat limit; see profile.md for where its CPU goes",
+    "(scim2-models) and reads the tenant's seat limit (at most every quarter second); see "
+    "profile.md for where its CPU goes",
     "get_vs_find": "on top of its find_one, GET parses the HTTP request, checks the bearer "
     "token and writes the response on the same event loop; see profile.md",
     "peer_get_user": "the peer reads the user from a dict in its own process; this server's "

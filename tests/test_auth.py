@@ -3,6 +3,7 @@ unrevoked; every refusal is a 401 SCIM error with a ``WWW-Authenticate: Bearer``
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -184,6 +185,21 @@ async def test_okta_raw_token_without_scheme_is_accepted(scim: Scim) -> None:
 @pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Bearer"])
 async def test_bearer_scheme_is_case_insensitive(scim: Scim, scheme: str) -> None:
     assert (await _users(scim.client, "acme", f"{scheme} {scim.token}")).status == 200
+
+
+async def test_a_token_accepted_before_is_refused_once_it_expires(
+    scim: Scim, settings: Settings
+) -> None:
+    """The server remembers a token it verified; the expiry is still checked on each request."""
+    claims = _claims(scim.token)
+    claims["exp"] = int(time.time()) + 2
+    assert settings.token_secret is not None
+    token = jwt.encode(claims, settings.token_secret, algorithm="HS256")
+    assert (await _users(scim.client, "acme", f"Bearer {token}")).status == 200
+
+    await asyncio.sleep(claims["exp"] - time.time() + 0.1)  # past the expiry: waits, asserts none
+    body = await _unauthorized(await _users(scim.client, "acme", f"Bearer {token}"))
+    assert body["detail"] == "the bearer token has expired"
 
 
 async def test_token_with_a_ttl_is_accepted_before_it_expires(scim: Scim) -> None:

@@ -16,6 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from scim_server.cli import main
 from scim_server.config import Settings
+from scim_server.core import seats as seats_module
 from scim_server.storage.seats import HOLDS_SEAT
 from scim_server.web.app import create_app
 from tests.support.plans import index_scans
@@ -79,6 +80,19 @@ async def test_the_refusal_names_small_limits_readably(scim: Scim, seats: int, d
     if seats:
         await scim.create_user("alice")
     assert (await scim_error(await create(scim, "bob"), 403))["detail"] == detail
+
+
+async def test_a_first_limit_binds_the_next_creation_of_a_tenant_just_read_unlimited(
+    scim: Scim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reading of a tenant as unlimited that serves later writes (long here, so it would
+    serve the creation) is dropped when this process sets the tenant a limit."""
+    monkeypatch.setattr(seats_module, "UNLIMITED_READING_SECONDS", 3600.0)
+    assert (await create(scim, "ada")).status == 201
+    await set_seats(scim.client, 1)
+    await scim_error(await create(scim, "grace"), 403)
+    await set_seats(scim.client, None)
+    assert (await create(scim, "grace")).status == 201
 
 
 async def test_inactive_users_are_created_freely_when_full(scim: Scim) -> None:
@@ -354,8 +368,11 @@ async def test_recount_repairs_a_counter_a_crash_left_too_high(
 
 
 async def test_a_tenant_from_before_seats_is_counted_not_assumed_empty(
-    scim: Scim, mongo_db: AsyncDatabase[Any]
+    scim: Scim, mongo_db: AsyncDatabase[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The limit is written under the server, without the fence a limit set through it raises
+    # for the readings of the tenant as unlimited to age out: each write reads the tenant.
+    monkeypatch.setattr(seats_module, "UNLIMITED_READING_SECONDS", 0.0)
     await scim.create_user("alice")
     await scim.create_user("bob")
     await scim.create_user("carol", active=False)

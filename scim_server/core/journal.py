@@ -22,7 +22,6 @@ import asyncio
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -31,7 +30,7 @@ import orjson
 from scim_server import metrics
 from scim_server.core.background import stop_task
 from scim_server.storage.database import Database, Document
-from scim_server.storage.journal import JournalEntry, JournalRepository
+from scim_server.storage.journal import JournalEntry, JournalRepository, entry_fields
 
 log = logging.getLogger(__name__)
 
@@ -342,14 +341,7 @@ class ProvisioningJournal:
         records = await self.repository.entries(
             tenant, limit=limit, since=since, method=method, status=status
         )
-        return [_fields(record) for record in records]
+        return [entry_fields(record) for record in records]  # the id is the journal's own
 
     async def delete_tenant(self, tenant: str) -> None:
         await self.repository.delete_tenant(tenant)
-
-
-def _fields(entry: JournalEntry) -> Document:
-    """``entry`` as the fields it was recorded with (its id is the journal's own)."""
-    fields = asdict(entry)
-    del fields["id"]
-    return fields

@@ -15,7 +15,8 @@ seat (one user too many refused, never one too many admitted), which ``recount``
 repairs.
 
 An unlimited tenant keeps no counter: such a write only reads the tenant (a read, where
-the counter cost a journaled write), and its users are counted when asked. The counter
+the counter cost a journaled write; a recent reading serves, ``UNLIMITED_READING_SECONDS``),
+and its users are counted when asked. The counter
 starts when a first limit is set, from a count behind a fence. A write that read the
 tenant unlimited may still be in flight then, and a count that ran before it landed
 would miss it: so the limit is set with the fence (``seats_fence``, no counter), writes
@@ -49,6 +50,14 @@ LEASE_SECONDS = 0.5
 """How long after reading a tenant unlimited a write may land without checking again."""
 FENCE_SECONDS = 1.0
 """How long after a first limit is set its count waits: longer than ``LEASE_SECONDS``."""
+UNLIMITED_READING_SECONDS = LEASE_SECONDS / 2
+"""How long a reading of a tenant as unlimited serves this process's later writes.
+
+Read once per write, the tenant was one of a create's two round trips. A write served by an
+older reading counts its lease from that reading (``Reservation.since``), so the fence holds
+as if it had read the tenant then: a first limit answers ``FENCE_SECONDS`` after its fence
+was raised, when every reading made before is long past this age. Half the lease leaves a
+write served by the oldest reading half the lease to land before it must check again."""
 
 T = TypeVar("T")
 
@@ -91,7 +100,10 @@ class Seats:
         self._limited: set[str] = set()
         """Tenants this process last found with a limit: their writes take a seat at once,
         since the conditional take is itself the check (and finds a limit removed). A tenant
-        without one is read on each write: ``LEASE_SECONDS`` counts from that read."""
+        without one is read again once its last reading is ``UNLIMITED_READING_SECONDS`` old:
+        ``LEASE_SECONDS`` counts from that read."""
+        self._unlimited: dict[str, _Moment] = {}
+        """When this process last read each tenant unlimited (just before the read)."""
 
     async def usage(self, tenant: str) -> SeatUsage:
         return await self.of(tenant, await self._read(tenant))
@@ -143,6 +155,7 @@ class Seats:
         A first limit is counted behind the fence (module docstring), so it answers only
         after ``FENCE_SECONDS``.
         """
+        self.forget(tenant)
         count = await self.counter.set_limit(tenant, seats, datetime.now(UTC))
         if count is None:
             raise _unknown(tenant)
@@ -159,9 +172,10 @@ class Seats:
         The writes beyond the seats taken are refused with the ``SeatLimitExceeded`` the
         reservation carries.
         """
-        since = _Moment.now()
-        if not (tenant in self._limited or await self._has_limit(tenant)):
-            return Reservation(limited=False, granted=wanted, since=since)
+        if tenant not in self._limited:
+            read = await self._unlimited_since(tenant)
+            if read is not None:
+                return Reservation(limited=False, granted=wanted, since=read)
         asked, refusal = wanted, None
         for _ in range(RESERVE_ATTEMPTS):
             moment = _Moment.now()
@@ -222,7 +236,7 @@ class Seats:
         if change == 0:
             return await write()
         if change < 0:
-            limited = tenant in self._limited or await self._has_limit(tenant)
+            limited = tenant in self._limited or await self._unlimited_since(tenant) is None
             written = await write()
             if limited and written:
                 await self.release(tenant)
@@ -238,12 +252,24 @@ class Seats:
         await self.settle(tenant, reservation, landed=1 if written else 0)
         return written
 
-    async def _has_limit(self, tenant: str) -> bool:
-        """Whether the tenant has a seat limit, read now (and remembered when it has)."""
+    def forget(self, tenant: str) -> None:
+        """Drop what this process remembers of a tenant's limit (set anew, or the tenant gone)."""
+        self._unlimited.pop(tenant, None)
+        self._limited.discard(tenant)
+
+    async def _unlimited_since(self, tenant: str) -> _Moment | None:
+        """When the tenant was read without a seat limit: a recent reading, else one made now;
+        None when it has a limit (remembered)."""
+        reading = self._unlimited.get(tenant)
+        if reading is not None and time.monotonic() - reading.monotonic < UNLIMITED_READING_SECONDS:
+            return reading
+        moment = _Moment.now()
         if (await self._read(tenant)).seats is None:
-            return False
+            self._unlimited[tenant] = moment
+            return moment
+        self.forget(tenant)
         self._limited.add(tenant)
-        return True
+        return None
 
     async def _late(self, tenant: str, began: datetime, landed: datetime, seats: int) -> None:
         """Count the ``seats`` of writes that landed past the lease, if a count missed them.

@@ -117,6 +117,7 @@ class Tenancy:
         if not await self.tenants.delete(name):
             raise unknown_tenant(name)
         self.tokens.forget_tenant(name)
+        self.provisioning.seats.forget(name)
         await self.provisioning.delete_tenant(name)
         await self.journal.flush()  # nothing queued for it lands after the delete
         await self.journal.delete_tenant(name)

@@ -12,6 +12,8 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
 
 import jwt
 from scim2_models import UnauthorizedException
@@ -20,8 +22,11 @@ from scim_server.storage.tenants import TenantRepository
 from scim_server.wire import header_bytes
 
 ALGORITHM = "HS256"
+EXPIRED = "the bearer token has expired"
 ISSUER = "scim-server"
 CACHE_SECONDS = 5.0
+VERIFIED_TOKENS = 1024
+"""How many distinct tokens each process remembers as correctly signed (see ``_verified``)."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,12 @@ class TokenAuthority:
         self._secret = secret
         self._tenants = tenants
         self._valid_until: dict[tuple[str, str], float] = {}
+        # An IdP sends the same token on every request, and checking its signature and claims
+        # was a sixth of a GET's CPU in the server (0.65 of 3.5 ms under cProfile): a token
+        # found well-formed and signed by this server is remembered, and only its expiry,
+        # the one claim that changes with time, is checked again on each request. A token
+        # refused is not remembered (an exception is never cached).
+        self._verified = lru_cache(maxsize=VERIFIED_TOKENS)(self._decode)
 
     async def issue(
         self, tenant: str, *, ttl_seconds: int | None = None, description: str | None = None
@@ -71,23 +82,31 @@ class TokenAuthority:
         """
         token = _token_from_header(authorization)
         try:
-            claims = jwt.decode(
-                header_bytes(token),
-                self._secret,
-                algorithms=[ALGORITHM],
-                issuer=ISSUER,
-                options={"require": ["sub", "jti", "iat"]},
-            )
+            claims = self._verified(token)
         except jwt.ExpiredSignatureError:
-            raise UnauthorizedException(detail="the bearer token has expired") from None
+            raise UnauthorizedException(detail=EXPIRED) from None
         except jwt.InvalidTokenError:
             raise UnauthorizedException(detail="the bearer token is not valid") from None
+        if "exp" in claims and int(claims["exp"]) <= time.time():  # as PyJWT compares it
+            raise UnauthorizedException(detail=EXPIRED)
         if claims["sub"] != tenant:
             raise UnauthorizedException(detail="the bearer token is not valid for this tenant")
         token_id = str(claims["jti"])
         if not await self._is_live(tenant, token_id):
             raise UnauthorizedException(detail="the bearer token has been revoked")
         return token_id
+
+    def _decode(self, token: str) -> dict[str, Any]:
+        """The claims of a token this server signed, checked as PyJWT checks them (its expiry
+        too: PyJWT refuses an ``exp`` that is not a number)."""
+        claims: dict[str, Any] = jwt.decode(
+            header_bytes(token),
+            self._secret,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["sub", "jti", "iat"]},
+        )
+        return claims
 
     async def _is_live(self, tenant: str, token_id: str) -> bool:
         key = (tenant, token_id)

