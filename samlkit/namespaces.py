@@ -11,6 +11,15 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 XS = "http://www.w3.org/2001/XMLSchema"
 XML = "http://www.w3.org/XML/1998/namespace"
 
+# WS-Federation and what its passive requestor profile wraps a token in.
+FED = "http://docs.oasis-open.org/wsfed/federation/200706"
+WSA = "http://www.w3.org/2005/08/addressing"
+WSP = "http://schemas.xmlsoap.org/ws/2004/09/policy"
+TRUST_2005 = "http://schemas.xmlsoap.org/ws/2005/02/trust"
+"""WS-Trust February 2005: the RequestSecurityTokenResponse Entra ID and AD FS post."""
+TRUST_13 = "http://docs.oasis-open.org/ws-sx/ws-trust/200512"
+"""WS-Trust 1.3: AD FS's RequestSecurityTokenResponseCollection (``wsfed`` 1.3 endpoints)."""
+
 EMAIL = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
 UNSPECIFIED_11 = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
 UNSPECIFIED_20 = "urn:oasis:names:tc:SAML:2.0:nameid-format:unspecified"

@@ -18,6 +18,11 @@ response is checked here. The order matters:
    signed, only the signed ``SubjectConfirmationData/@InResponseTo`` says which request the
    response answers, and only a signed Response is required to name its Destination.
 
+WS-Federation (:func:`consume_wresult`) posts no SAML Response but a WS-Trust
+RequestSecurityTokenResponse around one signed assertion; the same steps apply to it, through
+the same functions: one parse, a shape that leaves the assertion one place to be, its own
+signature verified where it sits, and only the signed assertion read, its audience the realm.
+
 Everything that needs state (the AuthnRequest the response answers, the replay cache, the
 user) is left to the caller: this module is pure and takes ``now`` as an argument.
 """
@@ -25,7 +30,7 @@ user) is left to the caller: this module is pure and takes ``now`` as an argumen
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from cryptography import x509
@@ -35,7 +40,17 @@ from signxml.exceptions import InvalidCertificate, InvalidInput, InvalidSignatur
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from samlkit.bindings import decode_post
-from samlkit.namespaces import ASSERTION, BEARER, DSIG, EMAIL, PROTOCOL, STATUS_SUCCESS, q
+from samlkit.namespaces import (
+    ASSERTION,
+    BEARER,
+    DSIG,
+    EMAIL,
+    PROTOCOL,
+    STATUS_SUCCESS,
+    TRUST_13,
+    TRUST_2005,
+    q,
+)
 from samlkit.timefmt import parse_instant
 from samlkit.xml import XmlRejected, parse_strict, strict_parser
 
@@ -51,6 +66,9 @@ RESPONSE = q(PROTOCOL, "Response")
 ASSERTION_TAG = q(ASSERTION, "Assertion")
 SIGNATURE = q(DSIG, "Signature")
 ID_ATTRIBUTES = frozenset({"ID", "Id", "id"})
+RSTR = "RequestSecurityTokenResponse"
+RSTR_COLLECTION = "RequestSecurityTokenResponseCollection"
+REQUESTED_TOKEN = "RequestedSecurityToken"
 """Local names of the attributes signxml resolves a Reference URI against, in any namespace."""
 
 
@@ -64,7 +82,8 @@ class SamlRejected(Exception):
 
 @dataclass(frozen=True)
 class VerifierConfig:
-    """What a response must match: this SP, and the one IdP the tenant trusts."""
+    """What a response must match: this SP, and the one IdP the tenant trusts. For
+    WS-Federation the SP's entity ID is the realm, and the ACS the ``wreply``."""
 
     sp_entity_id: str
     acs_url: str
@@ -114,6 +133,23 @@ def consume_response(encoded: str, config: VerifierConfig, now: datetime) -> Ver
     return _read_assertion(_verify_signatures(root, assertion, config), config, now)
 
 
+def consume_wresult(wresult: str, config: VerifierConfig, now: datetime) -> VerifiedAssertion:
+    """Verify a posted WS-Federation ``wresult`` (the XML of a WS-Trust
+    RequestSecurityTokenResponse, February 2005 or 1.3) around a signed SAML 2.0 assertion;
+    raise ``SamlRejected`` with the precise reason. The assertion must be signed itself: the
+    envelope never is."""
+    try:
+        root = parse_strict(wresult.encode(), max_bytes=MAX_RESPONSE_BYTES)
+    except XmlRejected as error:
+        raise SamlRejected(f"unsafe or malformed XML: {error}") from None
+    location, assertion = _check_token_shape(root)
+    signed = _verify_one(root, location, assertion, config)
+    issuer = _issuer(signed, config)
+    subject = _one(signed, q(ASSERTION, "Subject"), "Subject")
+    _bearer_confirmation(subject, config, now, recipient_required=False)
+    return _assertion_claims(signed, issuer, subject, config, now, in_response_to=None)
+
+
 # -- 1. shape -------------------------------------------------------------------------------
 
 
@@ -123,13 +159,7 @@ def _check_shape(root: etree._Element) -> etree._Element:
         raise SamlRejected(f"the document is not a SAML Response but {root.tag!r}")
     if root.get("Version") != "2.0":
         raise SamlRejected(f"unsupported SAML version {root.get('Version')!r}")
-    seen: set[str] = set()
-    for element in root.iter(etree.Element):
-        for name, value in element.attrib.items():
-            if etree.QName(name).localname in ID_ATTRIBUTES:
-                if value in seen:
-                    raise SamlRejected(f"the ID {value!r} occurs more than once")
-                seen.add(value)
+    _check_unique_ids(root)
     if next(root.iter(q(ASSERTION, "EncryptedAssertion")), None) is not None:
         raise SamlRejected("encrypted assertions are not supported")
     assertions = list(root.iter(ASSERTION_TAG))
@@ -148,6 +178,53 @@ def _check_shape(root: etree._Element) -> etree._Element:
         if len(owner.findall(SIGNATURE)) > 1:
             raise SamlRejected("an element carries more than one signature")
     return assertion
+
+
+def _check_token_shape(root: etree._Element) -> tuple[str, etree._Element]:
+    """The RSTR's structure, checked as a Response's is: one assertion, at the one place a
+    token is carried, signed once, by a signature inside it; no ID twice. Answers the path
+    signxml must find the signature at, and the assertion."""
+    _check_unique_ids(root)
+    trust = etree.QName(root).namespace
+    if trust not in (TRUST_2005, TRUST_13):
+        raise SamlRejected(f"the wresult is not a WS-Trust token response but {root.tag!r}")
+    path = ""
+    response = root
+    if etree.QName(root).localname == RSTR_COLLECTION:
+        responses = root.findall(q(trust, RSTR))
+        if len(responses) != 1 or len(root) != 1:
+            raise SamlRejected("the token response collection does not hold exactly one response")
+        response, path = responses[0], f"{q(trust, RSTR)}/"
+    elif etree.QName(root).localname != RSTR:
+        raise SamlRejected(f"the wresult is not a token response but {root.tag!r}")
+    if next(root.iter(q(ASSERTION, "EncryptedAssertion")), None) is not None:
+        raise SamlRejected("encrypted assertions are not supported")
+    tokens = response.findall(q(trust, REQUESTED_TOKEN))
+    if len(tokens) != 1:
+        raise SamlRejected(f"the token response carries {len(tokens)} tokens, not exactly one")
+    assertions = list(root.iter(ASSERTION_TAG))
+    if len(assertions) != 1:
+        raise SamlRejected(f"the wresult holds {len(assertions)} assertions, not exactly one")
+    assertion = assertions[0]
+    if assertion.getparent() is not tokens[0] or len(tokens[0]) != 1:
+        raise SamlRejected("the assertion is not the one requested security token")
+    if not assertion.get("ID"):
+        raise SamlRejected("the assertion has no ID")
+    signatures = list(root.iter(SIGNATURE))
+    if len(signatures) != 1 or signatures[0].getparent() is not assertion:
+        raise SamlRejected("the assertion is not signed, once, by a signature of its own")
+    return f"./{path}{q(trust, REQUESTED_TOKEN)}/{ASSERTION_TAG}/", assertion
+
+
+def _check_unique_ids(root: etree._Element) -> None:
+    """No ID value twice, in any attribute signxml could resolve a reference against."""
+    seen: set[str] = set()
+    for element in root.iter(etree.Element):
+        for name, value in element.attrib.items():
+            if etree.QName(name).localname in ID_ATTRIBUTES:
+                if value in seen:
+                    raise SamlRejected(f"the ID {value!r} occurs more than once")
+                seen.add(value)
 
 
 # -- 2. signatures ----------------------------------------------------------------------------
@@ -238,11 +315,7 @@ def _read_assertion(
     signed: SignedTrees, config: VerifierConfig, now: datetime
 ) -> VerifiedAssertion:
     response, assertion = signed.response, signed.assertion
-    issuer = _text(assertion, q(ASSERTION, "Issuer"))
-    if issuer != config.idp_entity_id:
-        raise SamlRejected(
-            f"the assertion's issuer {issuer!r} is not this tenant's IdP {config.idp_entity_id!r}"
-        )
+    issuer = _issuer(assertion, config)
     response_issuer = response.find(q(ASSERTION, "Issuer"))
     if response_issuer is not None and (response_issuer.text or "").strip() != issuer:
         raise SamlRejected("the response and the assertion name different issuers")
@@ -258,7 +331,8 @@ def _read_assertion(
         raise SamlRejected("a signed response must name its Destination")
 
     subject = _one(assertion, q(ASSERTION, "Subject"), "Subject")
-    confirmation = _bearer_confirmation(subject, config, now)
+    confirmation = _bearer_confirmation(subject, config, now, recipient_required=True)
+    assert confirmation is not None
     response_irt = response.get("InResponseTo")
     subject_irt = confirmation.get("InResponseTo")
     if response_irt and subject_irt and response_irt != subject_irt:
@@ -270,6 +344,33 @@ def _read_assertion(
             f"the unsigned response's InResponseTo {response_irt!r} is not vouched for "
             "by the signed assertion"
         )
+    verified = _assertion_claims(
+        assertion, issuer, subject, config, now, in_response_to=response_irt or subject_irt
+    )
+    confirmation_end = _instant(confirmation, "NotOnOrAfter") + config.skew
+    return replace(verified, expires=min(verified.expires, confirmation_end))
+
+
+def _issuer(assertion: etree._Element, config: VerifierConfig) -> str:
+    """The assertion's issuer, which must be the tenant's IdP."""
+    issuer = _text(assertion, q(ASSERTION, "Issuer"))
+    if issuer != config.idp_entity_id:
+        raise SamlRejected(
+            f"the assertion's issuer {issuer!r} is not this tenant's IdP {config.idp_entity_id!r}"
+        )
+    return issuer
+
+
+def _assertion_claims(
+    assertion: etree._Element,
+    issuer: str,
+    subject: etree._Element,
+    config: VerifierConfig,
+    now: datetime,
+    in_response_to: str | None,
+) -> VerifiedAssertion:
+    """What a signed assertion of ``issuer`` says once its conditions (audience, validity
+    window), authentication statement and subject are checked; usable until its window ends."""
     conditions_end = _check_conditions(assertion, config, now)
     session_index = _check_authn_statement(assertion, now)
     name_id, name_format = _name_id(subject, config)
@@ -280,15 +381,19 @@ def _read_assertion(
         name_id_format=name_format,
         attributes=_attributes(assertion),
         session_index=session_index,
-        in_response_to=response_irt or subject_irt,
-        expires=min(conditions_end, _instant(confirmation, "NotOnOrAfter")) + config.skew,
+        in_response_to=in_response_to,
+        expires=conditions_end + config.skew,
     )
 
 
 def _bearer_confirmation(
-    subject: etree._Element, config: VerifierConfig, now: datetime
-) -> etree._Element:
-    """The first bearer SubjectConfirmationData meant for this ACS and valid now."""
+    subject: etree._Element, config: VerifierConfig, now: datetime, *, recipient_required: bool
+) -> etree._Element | None:
+    """The first bearer SubjectConfirmationData meant for this ACS and valid now.
+
+    A WS-Federation token (``recipient_required`` false) may carry a bare bearer confirmation,
+    as Entra ID's do: its window is then the conditions'; a data element it does carry must
+    still be for this SP (its ``wreply``) and valid now. None: a bare one was accepted."""
     problems: list[str] = []
     for confirmation in subject.findall(q(ASSERTION, "SubjectConfirmation")):
         if confirmation.get("Method") != BEARER:
@@ -296,9 +401,13 @@ def _bearer_confirmation(
             continue
         data = confirmation.find(q(ASSERTION, "SubjectConfirmationData"))
         if data is None:
+            if not recipient_required:
+                return None
             problems.append("no SubjectConfirmationData")
             continue
-        if data.get("Recipient") != config.acs_url:
+        if data.get("Recipient") != config.acs_url and (
+            recipient_required or data.get("Recipient") is not None
+        ):
             problems.append(f"recipient {data.get('Recipient')!r} is not this ACS")
             continue
         if data.get("NotOnOrAfter") is None:
