@@ -4,6 +4,8 @@ from __future__ import annotations
 
 PROTOCOL = "urn:oasis:names:tc:SAML:2.0:protocol"
 ASSERTION = "urn:oasis:names:tc:SAML:2.0:assertion"
+ASSERTION_11 = "urn:oasis:names:tc:SAML:1.0:assertion"
+"""SAML 1.1 assertions (which kept the 1.0 namespace): AD FS's WS-Federation tokens."""
 METADATA = "urn:oasis:names:tc:SAML:2.0:metadata"
 DSIG = "http://www.w3.org/2000/09/xmldsig#"
 XENC = "http://www.w3.org/2001/04/xmlenc#"
@@ -33,6 +35,7 @@ HTTP_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 HTTP_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 
 BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+BEARER_11 = "urn:oasis:names:tc:SAML:1.0:cm:bearer"
 HOLDER_OF_KEY = "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key"
 
 STATUS_SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"

@@ -19,11 +19,11 @@ from lxml import etree
 from idp_sim.saml.response import SamlSubject
 from idp_sim.saml.tampering import attacker_key, impersonated
 from idp_sim.wsfed.token import RelyingParty, WsFedIdp, serialise
-from samlkit.namespaces import ASSERTION, DSIG, TRUST_2005, q
+from samlkit.namespaces import ASSERTION, ASSERTION_11, DSIG, TRUST_2005, q
 
 Tree = etree._Element
 Build = Callable[[WsFedIdp, SamlSubject, RelyingParty, datetime], str]
-TOKEN = f"{q(TRUST_2005, 'RequestedSecurityToken')}/{q(ASSERTION, 'Assertion')}"
+NAME_IDS = (q(ASSERTION, "NameID"), q(ASSERTION_11, "NameIdentifier"))
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,16 @@ class Variant:
 
 
 def _assertion(root: Tree) -> Tree:
-    found = root.find(TOKEN)
-    assert found is not None
-    return found
+    """The token's assertion, SAML 2.0 or 1.1."""
+    token = root.find(q(TRUST_2005, "RequestedSecurityToken"))
+    assert token is not None and len(token) == 1
+    return token[0]
+
+
+def _impersonate(assertion: Tree, subject: SamlSubject) -> None:
+    """Every NameID of the assertion renamed to the account the attacker wants."""
+    for name_id in assertion.iter(*NAME_IDS):
+        name_id.text = impersonated(subject).email
 
 
 def _wrong_audience(idp: WsFedIdp, subject: SamlSubject, rp: RelyingParty, now: datetime) -> str:
@@ -64,8 +71,7 @@ def _altered_after_signing(
 ) -> str:
     """The genuine token with its NameID changed to the account the attacker wants."""
     root = idp.sign(idp.build(subject, rp, now=now))
-    name_id = next(_assertion(root).iter(q(ASSERTION, "NameID")))
-    name_id.text = impersonated(subject).email
+    _impersonate(_assertion(root), subject)
     return serialise(root)
 
 
@@ -93,7 +99,7 @@ def _signature_moved(idp: WsFedIdp, subject: SamlSubject, rp: RelyingParty, now:
     signature = assertion.find(q(DSIG, "Signature"))
     assert signature is not None
     root.append(signature)
-    next(assertion.iter(q(ASSERTION, "NameID"))).text = impersonated(subject).email
+    _impersonate(assertion, subject)
     return serialise(root)
 
 

@@ -17,6 +17,7 @@ from idp_sim.saml.response import SamlSubject
 from idp_sim.wsfed.token import RelyingParty, WsFedIdp
 from scim_server.core.sso.settings import PRESETS, SsoSettings
 from scim_server.web.state import SERVICES
+from tests.support.scim import Scim
 from tests.support.sso import TenantSso, post_as_browser
 
 PASSIVE_URL = "https://login.example.test/wsfed"
@@ -82,6 +83,13 @@ class WsFed(TenantSso):
     async def sign_in(self, subject: SamlSubject, *, solicited: bool = True) -> Any:
         wctx = await self.start() if solicited else None
         return await self.post(self.wresult(subject), wctx)
+
+
+async def connect_wsfed(scim: Scim, idp: WsFedIdp) -> WsFed:
+    """A harness on ``scim``'s tenant, signing in with WS-Federation at ``idp``."""
+    sso = WsFed(scim.client, scim, idp, relying_party(scim.client, scim.tenant))
+    await sso.configure()
+    return sso
 
 
 def relying_party(client: TestClient[Any, Any], tenant: str) -> RelyingParty:

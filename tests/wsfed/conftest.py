@@ -8,7 +8,7 @@ from idp_sim.saml.shapes import entra_wsfed
 from idp_sim.wsfed.token import WsFedIdp
 from samlkit.certs import SigningKey
 from tests.support.scim import Scim
-from tests.support.wsfed import WsFed, relying_party
+from tests.support.wsfed import WsFed, connect_wsfed
 
 
 @pytest.fixture(scope="session")
@@ -16,10 +16,8 @@ def sts_key() -> SigningKey:
     return SigningKey.generate("idp-sim WS-Federation STS")
 
 
-@pytest.fixture
-async def entra(scim: Scim, sts_key: SigningKey) -> WsFed:
-    sso = WsFed(
-        scim.client, scim, WsFedIdp(entra_wsfed(), sts_key), relying_party(scim.client, "acme")
-    )
-    await sso.configure()
-    return sso
+@pytest.fixture(params=["2.0", "1.1"], ids=["saml2", "saml11"])
+async def entra(scim: Scim, sts_key: SigningKey, request: pytest.FixtureRequest) -> WsFed:
+    """The tenant's STS, its tokens carrying a SAML 2.0 assertion (Entra ID's) or a SAML 1.1
+    one (AD FS's default for WS-Federation): every test runs with both."""
+    return await connect_wsfed(scim, WsFedIdp(entra_wsfed(), sts_key, request.param))

@@ -9,11 +9,16 @@ from datetime import UTC, datetime
 import pytest
 from aiohttp import ClientResponse
 
+from idp_sim.saml.shapes import entra_wsfed
 from idp_sim.wsfed.tampering import VARIANTS, Variant
+from idp_sim.wsfed.token import WsFedIdp, serialise
+from samlkit.certs import SigningKey
+from samlkit.namespaces import ASSERTION_11, q
 from scim_server.core.sso.sessions import binding_cookie_name
 from scim_server.web.sso_pages import IDP_REFUSED
+from tests.support.scim import Scim
 from tests.support.sso import person
-from tests.support.wsfed import WsFed
+from tests.support.wsfed import WsFed, connect_wsfed
 
 
 async def refused(sso: WsFed, response: ClientResponse, reason: str) -> None:
@@ -73,3 +78,17 @@ async def test_a_post_that_is_no_sign_in_gets_the_generic_page(entra: WsFed) -> 
     ):
         response = await entra.client.post(f"{entra.base}/reply", data=form)
         await refused(entra, response, reason)
+
+
+async def test_a_saml11_token_whose_statements_name_two_people_is_refused(
+    sts_key: SigningKey, scim: Scim
+) -> None:
+    """SAML 1.1 repeats the subject in every statement: the attributes of one person must not
+    ride on the authentication of another, even when the STS signed both."""
+    sso = await connect_wsfed(scim, WsFedIdp(entra_wsfed(), sts_key, "1.1"))
+    tree = sso.idp.build(person(), sso.rp, now=datetime.now(UTC))
+    *_, authentication = tree.iter(q(ASSERTION_11, "NameIdentifier"))
+    authentication.text = "admin@example.com"
+    response = await sso.post(serialise(sso.idp.sign(tree)), await sso.start())
+    await refused(sso, response, "about different subjects")
+    assert await sso.users("ada@example.com") == []

@@ -385,12 +385,7 @@ class SingleSignOn:
             raise await self._failed(tenant, origin, now, rejected.reason) from None
         if assertion.in_response_to and browser is None and not reposted:
             return RepostNeeded()
-        details: dict[str, Any] = {
-            "flow": "sp" if assertion.in_response_to else "idp",
-            "issuer": assertion.issuer,
-            "name_id": assertion.name_id,
-            "assertion_id": assertion.assertion_id,
-        }
+        details = _assertion_details(assertion, solicited=bool(assertion.in_response_to))
         pending = await self._answered_request(
             tenant, origin, settings, assertion.in_response_to, "saml", browser, now, details
         )
@@ -437,12 +432,7 @@ class SingleSignOn:
         context = form.get("wctx") or None
         if context and browser is None and not reposted:
             return RepostNeeded()
-        details |= {
-            "flow": "sp" if context else "idp",
-            "issuer": assertion.issuer,
-            "name_id": assertion.name_id,
-            "assertion_id": assertion.assertion_id,
-        }
+        details |= _assertion_details(assertion, solicited=context is not None)
         pending = await self._answered_request(
             tenant, origin, settings, context, "wsfed", browser, now, details
         )
@@ -916,6 +906,16 @@ class SingleSignOn:
                 **details,
             },
         )
+
+
+def _assertion_details(assertion: VerifiedAssertion, *, solicited: bool) -> dict[str, Any]:
+    """What the SSO log says of a verified assertion: the flow, and which message it was."""
+    return {
+        "flow": "sp" if solicited else "idp",
+        "issuer": assertion.issuer,
+        "name_id": assertion.name_id,
+        "assertion_id": assertion.assertion_id,
+    }
 
 
 def _verifier_config(settings: SsoSettings, audience: str, recipient: str) -> VerifierConfig:

@@ -42,7 +42,9 @@ from signxml.verifier import SignatureConfiguration, XMLVerifier
 from samlkit.bindings import decode_post
 from samlkit.namespaces import (
     ASSERTION,
+    ASSERTION_11,
     BEARER,
+    BEARER_11,
     DSIG,
     EMAIL,
     PROTOCOL,
@@ -65,11 +67,37 @@ DIGEST_ALGORITHMS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA512})
 RESPONSE = q(PROTOCOL, "Response")
 ASSERTION_TAG = q(ASSERTION, "Assertion")
 SIGNATURE = q(DSIG, "Signature")
-ID_ATTRIBUTES = frozenset({"ID", "Id", "id"})
+ID_ATTRIBUTES = frozenset({"ID", "Id", "id", "AssertionID"})
 RSTR = "RequestSecurityTokenResponse"
 RSTR_COLLECTION = "RequestSecurityTokenResponseCollection"
 REQUESTED_TOKEN = "RequestedSecurityToken"
-"""Local names of the attributes signxml resolves a Reference URI against, in any namespace."""
+"""Local names of the attributes signxml resolves a Reference URI against, in any namespace
+(``AssertionID`` when it verifies a SAML 1.1 assertion)."""
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """Where SAML 2.0 and SAML 1.1 name the same things differently; the checks are the same."""
+
+    namespace: str
+    id_attribute: str
+    audience_restriction: str
+    name_id: str
+
+    def tag(self, local: str) -> str:
+        return q(self.namespace, local)
+
+    def attribute_name(self, attribute: etree._Element) -> str | None:
+        """An attribute's name; SAML 1.1 splits it into a namespace (a claim type's URI
+        prefix, as AD FS sends) and a name, joined back here as the claim type."""
+        if self.namespace == ASSERTION:
+            return attribute.get("Name")
+        name, namespace = attribute.get("AttributeName"), attribute.get("AttributeNamespace")
+        return f"{namespace.rstrip('/')}/{name}" if name and namespace else name
+
+
+SAML2 = Dialect(ASSERTION, "ID", "AudienceRestriction", "NameID")
+SAML11 = Dialect(ASSERTION_11, "AssertionID", "AudienceRestrictionCondition", "NameIdentifier")
 
 
 class SamlRejected(Exception):
@@ -135,15 +163,18 @@ def consume_response(encoded: str, config: VerifierConfig, now: datetime) -> Ver
 
 def consume_wresult(wresult: str, config: VerifierConfig, now: datetime) -> VerifiedAssertion:
     """Verify a posted WS-Federation ``wresult`` (the XML of a WS-Trust
-    RequestSecurityTokenResponse, February 2005 or 1.3) around a signed SAML 2.0 assertion;
+    RequestSecurityTokenResponse, February 2005 or 1.3) around a signed SAML 2.0 or 1.1
+    assertion;
     raise ``SamlRejected`` with the precise reason. The assertion must be signed itself: the
     envelope never is."""
     try:
         root = parse_strict(wresult.encode(), max_bytes=MAX_RESPONSE_BYTES)
     except XmlRejected as error:
         raise SamlRejected(f"unsafe or malformed XML: {error}") from None
-    location, assertion = _check_token_shape(root)
-    signed = _verify_one(root, location, assertion, config)
+    location, assertion, dialect = _check_token_shape(root)
+    signed = _verify_one(root, location, assertion, config, dialect)
+    if dialect is SAML11:
+        return _saml11_claims(signed, config, now)
     issuer = _issuer(signed, config)
     subject = _one(signed, q(ASSERTION, "Subject"), "Subject")
     _bearer_confirmation(subject, config, now, recipient_required=False)
@@ -180,7 +211,7 @@ def _check_shape(root: etree._Element) -> etree._Element:
     return assertion
 
 
-def _check_token_shape(root: etree._Element) -> tuple[str, etree._Element]:
+def _check_token_shape(root: etree._Element) -> tuple[str, etree._Element, Dialect]:
     """The RSTR's structure, checked as a Response's is: one assertion, at the one place a
     token is carried, signed once, by a signature inside it; no ID twice. Answers the path
     signxml must find the signature at, and the assertion."""
@@ -202,18 +233,20 @@ def _check_token_shape(root: etree._Element) -> tuple[str, etree._Element]:
     tokens = response.findall(q(trust, REQUESTED_TOKEN))
     if len(tokens) != 1:
         raise SamlRejected(f"the token response carries {len(tokens)} tokens, not exactly one")
-    assertions = list(root.iter(ASSERTION_TAG))
+    assertions = [*root.iter(ASSERTION_TAG), *root.iter(SAML11.tag("Assertion"))]
     if len(assertions) != 1:
         raise SamlRejected(f"the wresult holds {len(assertions)} assertions, not exactly one")
     assertion = assertions[0]
+    dialect = SAML2 if assertion.tag == ASSERTION_TAG else SAML11
     if assertion.getparent() is not tokens[0] or len(tokens[0]) != 1:
         raise SamlRejected("the assertion is not the one requested security token")
-    if not assertion.get("ID"):
+    if not assertion.get(dialect.id_attribute):
         raise SamlRejected("the assertion has no ID")
     signatures = list(root.iter(SIGNATURE))
     if len(signatures) != 1 or signatures[0].getparent() is not assertion:
         raise SamlRejected("the assertion is not signed, once, by a signature of its own")
-    return f"./{path}{q(trust, REQUESTED_TOKEN)}/{ASSERTION_TAG}/", assertion
+    token = f"{q(trust, REQUESTED_TOKEN)}/{dialect.tag('Assertion')}"
+    return f"./{path}{token}/", assertion, dialect
 
 
 def _check_unique_ids(root: etree._Element) -> None:
@@ -258,7 +291,11 @@ def _verify_signatures(
 
 
 def _verify_one(
-    root: etree._Element, location: str, element: etree._Element, config: VerifierConfig
+    root: etree._Element,
+    location: str,
+    element: etree._Element,
+    config: VerifierConfig,
+    dialect: Dialect = SAML2,
 ) -> etree._Element:
     """Verify the signature at ``location`` against each pinned certificate (key rollover).
 
@@ -268,7 +305,7 @@ def _verify_one(
     input, the same whichever certificate is tried, and refuses the response with its reason.
     """
     name = etree.QName(element).localname
-    expected_id = element.get("ID")
+    expected_id = element.get(dialect.id_attribute)
     if not expected_id:
         raise SamlRejected(f"the signed {name} has no ID")
     expect = SignatureConfiguration(
@@ -282,7 +319,12 @@ def _verify_one(
     for certificate in config.certificates:
         try:
             result = XMLVerifier().verify(
-                root, parser=strict_parser(), x509_cert=certificate, expect_config=expect
+                root,
+                parser=strict_parser(),
+                x509_cert=certificate,
+                expect_config=expect,
+                # SAML 2.0 keeps signxml's own list (ID among them); 1.1 names its own.
+                id_attribute=None if dialect is SAML2 else dialect.id_attribute,
             )
         except (InvalidSignature, InvalidCertificate, InvalidInput) as error:
             failures.append(str(error) or type(error).__name__)
@@ -299,7 +341,7 @@ def _verify_one(
             or references[0].get("URI") != f"#{expected_id}"
             or signed is None
             or signed.tag != element.tag
-            or signed.get("ID") != expected_id
+            or signed.get(dialect.id_attribute) != expected_id
         ):
             raise SamlRejected("the signature does not cover the element being consumed")
         return signed
@@ -352,8 +394,12 @@ def _read_assertion(
 
 
 def _issuer(assertion: etree._Element, config: VerifierConfig) -> str:
-    """The assertion's issuer, which must be the tenant's IdP."""
-    issuer = _text(assertion, q(ASSERTION, "Issuer"))
+    """The assertion's issuer (an element in SAML 2.0, an attribute in 1.1), which must be the
+    tenant's IdP."""
+    if assertion.tag == ASSERTION_TAG:
+        issuer = _text(assertion, q(ASSERTION, "Issuer"))
+    else:
+        issuer = (assertion.get("Issuer") or "").strip()
     if issuer != config.idp_entity_id:
         raise SamlRejected(
             f"the assertion's issuer {issuer!r} is not this tenant's IdP {config.idp_entity_id!r}"
@@ -382,6 +428,48 @@ def _assertion_claims(
         attributes=_attributes(assertion),
         session_index=session_index,
         in_response_to=in_response_to,
+        expires=conditions_end + config.skew,
+    )
+
+
+def _saml11_claims(
+    assertion: etree._Element, config: VerifierConfig, now: datetime
+) -> VerifiedAssertion:
+    """What a signed SAML 1.1 assertion says, checked as a 2.0 one is: the issuer, the window
+    and audience, one authentication statement; every statement's subject (1.1 repeats it in
+    each) confirmed as bearer and naming the same person."""
+    if (assertion.get("MajorVersion"), assertion.get("MinorVersion")) != ("1", "1"):
+        raise SamlRejected("the SAML 1.x assertion is not version 1.1")
+    issuer = _issuer(assertion, config)
+    conditions_end = _check_conditions(assertion, config, now, SAML11)
+    authentications = assertion.findall(SAML11.tag("AuthenticationStatement"))
+    if len(authentications) != 1:
+        raise SamlRejected(
+            f"the assertion has {len(authentications)} AuthenticationStatements, not one"
+        )
+    statements = [*assertion.findall(SAML11.tag("AttributeStatement")), *authentications]
+    subjects = [_one(statement, SAML11.tag("Subject"), "Subject") for statement in statements]
+    for subject in subjects:
+        methods = [
+            (method.text or "").strip()
+            for method in subject.iterfind(
+                f"{SAML11.tag('SubjectConfirmation')}/{SAML11.tag('ConfirmationMethod')}"
+            )
+        ]
+        if BEARER_11 not in methods:
+            raise SamlRejected(f"no bearer subject confirmation: the methods are {methods!r}")
+    names = {_name_id(subject, config, SAML11) for subject in subjects}
+    if len(names) != 1:
+        raise SamlRejected("the assertion's statements are about different subjects")
+    [(name_id, name_format)] = names
+    return VerifiedAssertion(
+        issuer=issuer,
+        assertion_id=str(assertion.get(SAML11.id_attribute)),
+        name_id=name_id,
+        name_id_format=name_format,
+        attributes=_attributes(assertion, SAML11),
+        session_index=None,
+        in_response_to=None,
         expires=conditions_end + config.skew,
     )
 
@@ -425,9 +513,11 @@ def _bearer_confirmation(
     )
 
 
-def _check_conditions(assertion: etree._Element, config: VerifierConfig, now: datetime) -> datetime:
+def _check_conditions(
+    assertion: etree._Element, config: VerifierConfig, now: datetime, dialect: Dialect = SAML2
+) -> datetime:
     """The validity window and the audience; answers the end of the window."""
-    conditions = _one(assertion, q(ASSERTION, "Conditions"), "Conditions")
+    conditions = _one(assertion, dialect.tag("Conditions"), "Conditions")
     if conditions.get("NotOnOrAfter") is None:
         raise SamlRejected("the conditions have no NotOnOrAfter")
     end = _instant(conditions, "NotOnOrAfter")
@@ -438,11 +528,11 @@ def _check_conditions(assertion: etree._Element, config: VerifierConfig, now: da
         and _instant(conditions, "NotBefore") > now + config.skew
     ):
         raise SamlRejected("the assertion is not valid yet")
-    restrictions = conditions.findall(q(ASSERTION, "AudienceRestriction"))
+    restrictions = conditions.findall(dialect.tag(dialect.audience_restriction))
     if not restrictions:
         raise SamlRejected("the assertion names no audience")
     for restriction in restrictions:
-        audiences = [(a.text or "").strip() for a in restriction.findall(q(ASSERTION, "Audience"))]
+        audiences = [(a.text or "").strip() for a in restriction.findall(dialect.tag("Audience"))]
         if config.sp_entity_id not in audiences:
             raise SamlRejected(f"the assertion is for {audiences!r}, not {config.sp_entity_id!r}")
     return end
@@ -462,8 +552,10 @@ def _check_authn_statement(assertion: etree._Element, now: datetime) -> str | No
     return statement.get("SessionIndex")
 
 
-def _name_id(subject: etree._Element, config: VerifierConfig) -> tuple[str, str | None]:
-    name_ids = subject.findall(q(ASSERTION, "NameID"))
+def _name_id(
+    subject: etree._Element, config: VerifierConfig, dialect: Dialect = SAML2
+) -> tuple[str, str | None]:
+    name_ids = subject.findall(dialect.tag(dialect.name_id))
     if len(name_ids) != 1:
         raise SamlRejected(f"the subject has {len(name_ids)} NameIDs, not one")
     name_id = name_ids[0]
@@ -480,13 +572,13 @@ def _name_id(subject: etree._Element, config: VerifierConfig) -> tuple[str, str 
     return value, name_format
 
 
-def _attributes(assertion: etree._Element) -> dict[str, tuple[str, ...]]:
+def _attributes(assertion: etree._Element, dialect: Dialect = SAML2) -> dict[str, tuple[str, ...]]:
     attributes: dict[str, tuple[str, ...]] = {}
-    for attribute in _attribute_elements(assertion):
-        name = attribute.get("Name")
+    for attribute in _attribute_elements(assertion, dialect):
+        name = dialect.attribute_name(attribute)
         if not name:
             raise SamlRejected("an attribute has no Name")
-        values = attribute.findall(q(ASSERTION, "AttributeValue"))
+        values = attribute.findall(dialect.tag("AttributeValue"))
         if len(values) > MAX_ATTRIBUTE_VALUES:
             raise SamlRejected(f"attribute {name!r} has too many values")
         texts: list[str] = []
@@ -503,9 +595,9 @@ def _attributes(assertion: etree._Element) -> dict[str, tuple[str, ...]]:
     return attributes
 
 
-def _attribute_elements(assertion: etree._Element) -> Iterator[etree._Element]:
-    for statement in assertion.findall(q(ASSERTION, "AttributeStatement")):
-        yield from statement.findall(q(ASSERTION, "Attribute"))
+def _attribute_elements(assertion: etree._Element, dialect: Dialect) -> Iterator[etree._Element]:
+    for statement in assertion.findall(dialect.tag("AttributeStatement")):
+        yield from statement.findall(dialect.tag("Attribute"))
 
 
 def _one(parent: etree._Element, tag: str, name: str) -> etree._Element:
