@@ -8,6 +8,7 @@ of a refused sign-in is in the tenant's SSO log.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -57,6 +58,8 @@ NO_STORE = {"Cache-Control": "no-store"}
 REPOSTED = "reposted"
 """The form field marking an IdP's POST that the ACS has had the browser post again."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+HOST = re.compile(r"[a-z0-9.-]+")
+"""A host name (as urlsplit gives it, lowercased) that is safe as it is in a CSP source."""
 
 
 def _html(
@@ -64,11 +67,15 @@ def _html(
     brand: pages.Brand,
     status: int = 200,
     script_nonce: str | None = None,
+    form_target: str | None = None,
 ) -> web.Response:
     """A page with a strict policy: no script at all, unless the one carrying ``script_nonce``;
-    images from this site (the icon) and from the tenant's logo URL, exactly, and nowhere else."""
+    images from this site (the icon) and from the tenant's logo URL, exactly, and nowhere else;
+    forms to this site, and to the origin ``form_target`` names (browsers apply form-action to
+    the redirects a form's answer makes too), if any."""
     scripts = f"; script-src 'nonce-{script_nonce}'" if script_nonce else ""
     images = " ".join(["'self'", *([logo_source(brand.logo_url)] if brand.logo_url else [])])
+    forms = " ".join(["'self'", *([form_target] if form_target else [])])
     return web.Response(
         text=body,
         status=status,
@@ -78,10 +85,21 @@ def _html(
             **NO_STORE,
             "X-Frame-Options": "DENY",
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-            f"img-src {images}; form-action 'self'; base-uri 'none'; "
+            f"img-src {images}; form-action {forms}; base-uri 'none'; "
             f"frame-ancestors 'none'{scripts}",
         },
     )
+
+
+def origin_source(url: str) -> str | None:
+    """The CSP source expression of ``url``'s origin, or None when its host is not a plain
+    name (an admin-set URL goes into a header only when nothing in it can end a directive)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not HOST.fullmatch(host):
+        return None
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}"
 
 
 def logo_source(url: str) -> str:
@@ -254,7 +272,10 @@ async def home(request: web.Request) -> web.StreamResponse:
     home = home_path(tenant)
     session = await sso.sessions.current(tenant, request.cookies.get(cookie_name(tenant)), _now())
     if session is not None:
-        return _html(pages.signed_in_page(brand, session, f"{home}logout"), brand)
+        # A WS-Federation sign-out goes on to the IdP (``logout``), which the policy must allow.
+        idp = origin_source(settings.idp_sso_url) if settings.protocol == "wsfed" else None
+        page = pages.signed_in_page(brand, session, f"{home}logout")
+        return _html(page, brand, form_target=idp)
     page = pages.sign_in_page(
         brand,
         f"{home}{settings.protocol}/login",

@@ -107,3 +107,12 @@ async def test_a_wctx_cannot_answer_a_saml_sign_in_of_the_same_tenant(entra: WsF
     repository = entra.client.app[SERVICES].sso.repository
     assert await repository.take_request("acme", wctx, datetime.now(UTC)) is None
     assert await repository.take_request("acme", wctx, datetime.now(UTC), "wsfed") is not None
+
+
+async def test_a_refused_login_is_logged_as_a_wsfed_sign_in(entra: WsFed) -> None:
+    await entra.configure(enabled=False)
+    response = await entra.client.get(f"{entra.base}/login", allow_redirects=False)
+    assert response.status == 403
+    [entry, *_] = await entra.log()
+    assert entry["outcome"] == "refused" and entry["protocol"] == "wsfed"
+    assert "not enabled" in entry["reason"]

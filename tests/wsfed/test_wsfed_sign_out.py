@@ -55,3 +55,15 @@ async def test_a_get_of_the_reply_url_that_is_no_sign_out_is_not_found(entra: Ws
         )
         assert response.status == 404
     assert await _still_signed_in(entra, token)
+
+
+async def test_the_signed_in_page_lets_its_sign_out_form_go_on_to_the_sts(entra: WsFed) -> None:
+    """Browsers hold a form's redirects to its form-action: the STS's origin must be allowed,
+    and nothing more."""
+    await _signed_in(entra)
+    page = await entra.client.get("/sso/acme/")
+    policy = page.headers["Content-Security-Policy"]
+    assert "form-action 'self' https://login.example.test;" in policy
+    await entra.configure(idp_sso_url="https://login.example.test;script-src */wsfed")
+    policy = (await entra.client.get("/sso/acme/")).headers["Content-Security-Policy"]
+    assert "form-action 'self';" in policy and "script-src *" not in policy
