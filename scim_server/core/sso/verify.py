@@ -68,11 +68,11 @@ RESPONSE = q(PROTOCOL, "Response")
 ASSERTION_TAG = q(ASSERTION, "Assertion")
 SIGNATURE = q(DSIG, "Signature")
 ID_ATTRIBUTES = frozenset({"ID", "Id", "id", "AssertionID"})
+"""Local names of the attributes signxml resolves a Reference URI against, in any namespace
+(``AssertionID`` when it verifies a SAML 1.1 assertion)."""
 RSTR = "RequestSecurityTokenResponse"
 RSTR_COLLECTION = "RequestSecurityTokenResponseCollection"
 REQUESTED_TOKEN = "RequestedSecurityToken"
-"""Local names of the attributes signxml resolves a Reference URI against, in any namespace
-(``AssertionID`` when it verifies a SAML 1.1 assertion)."""
 
 
 @dataclass(frozen=True)
@@ -164,9 +164,8 @@ def consume_response(encoded: str, config: VerifierConfig, now: datetime) -> Ver
 def consume_wresult(wresult: str, config: VerifierConfig, now: datetime) -> VerifiedAssertion:
     """Verify a posted WS-Federation ``wresult`` (the XML of a WS-Trust
     RequestSecurityTokenResponse, February 2005 or 1.3) around a signed SAML 2.0 or 1.1
-    assertion;
-    raise ``SamlRejected`` with the precise reason. The assertion must be signed itself: the
-    envelope never is."""
+    assertion; raise ``SamlRejected`` with the precise reason. The assertion must be signed
+    itself: the envelope never is."""
     try:
         root = parse_strict(wresult.encode(), max_bytes=MAX_RESPONSE_BYTES)
     except XmlRejected as error:
