@@ -1,23 +1,42 @@
 """SAML metadata: the SP's own document, the simulated IdP's, and reading a real IdP's.
 
 Admins import IdP metadata from Okta, JumpCloud or a federation file; all we keep is the entity
-ID, the sign-in URL, the signing certificates and the NameID formats on offer.
+ID, the sign-in URL, the signing certificates and the NameID formats on offer. WS-Federation
+metadata (Entra ID's and AD FS's ``FederationMetadata.xml``) is the same EntityDescriptor with
+a ``fed:SecurityTokenServiceType`` role instead: its passive requestor endpoint is the sign-in
+URL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
 from lxml import etree
 
 from samlkit.certs import certificate_b64, load_certificate
-from samlkit.namespaces import DSIG, HTTP_POST, HTTP_REDIRECT, METADATA, PROTOCOL, q
+from samlkit.namespaces import (
+    DSIG,
+    FED,
+    HTTP_POST,
+    HTTP_REDIRECT,
+    METADATA,
+    PROTOCOL,
+    WSA,
+    XSI,
+    q,
+)
 from samlkit.xml import parse_strict, to_bytes
 
 METADATA_MAX_BYTES = 1024 * 1024
 _NSMAP = {"md": METADATA, "ds": DSIG}
+_WSFED_NSMAP = {**_NSMAP, "fed": FED, "wsa": WSA, "xsi": XSI}
+STS_ROLE = "SecurityTokenServiceType"
+"""The ``xsi:type`` local name of the RoleDescriptor a WS-Federation IdP describes itself in."""
+_PASSIVE_ADDRESS = (
+    f"{q(FED, 'PassiveRequestorEndpoint')}/{q(WSA, 'EndpointReference')}/{q(WSA, 'Address')}"
+)
 
 
 @dataclass(frozen=True)
@@ -69,11 +88,7 @@ def idp_metadata(
         q(METADATA, "IDPSSODescriptor"),
         {"WantAuthnRequestsSigned": "false", "protocolSupportEnumeration": PROTOCOL},
     )
-    for cert in certificates:
-        descriptor = etree.SubElement(idp, q(METADATA, "KeyDescriptor"), {"use": "signing"})
-        key_info = etree.SubElement(descriptor, q(DSIG, "KeyInfo"))
-        x509_data = etree.SubElement(key_info, q(DSIG, "X509Data"))
-        etree.SubElement(x509_data, q(DSIG, "X509Certificate")).text = certificate_b64(cert)
+    _key_descriptors(idp, certificates)
     for name_id_format in name_id_formats:
         etree.SubElement(idp, q(METADATA, "NameIDFormat")).text = name_id_format
     bindings = [HTTP_POST, HTTP_REDIRECT] if redirect_binding else [HTTP_POST]
@@ -84,26 +99,45 @@ def idp_metadata(
     return to_bytes(root)
 
 
+def wsfed_metadata(
+    entity_id: str, passive_url: str, certificates: Sequence[x509.Certificate]
+) -> bytes:
+    """A WS-Federation IdP's metadata in the shape Entra ID and AD FS publish: an STS role with
+    its signing keys and passive requestor endpoint."""
+    root = etree.Element(
+        q(METADATA, "EntityDescriptor"), {"entityID": entity_id}, nsmap=_WSFED_NSMAP
+    )
+    role = etree.SubElement(
+        root,
+        q(METADATA, "RoleDescriptor"),
+        {q(XSI, "type"): f"fed:{STS_ROLE}", "protocolSupportEnumeration": FED},
+    )
+    _key_descriptors(role, certificates)
+    endpoint = etree.SubElement(role, q(FED, "PassiveRequestorEndpoint"))
+    reference = etree.SubElement(endpoint, q(WSA, "EndpointReference"))
+    etree.SubElement(reference, q(WSA, "Address")).text = passive_url
+    return to_bytes(root)
+
+
+def _key_descriptors(role: etree._Element, certificates: Sequence[x509.Certificate]) -> None:
+    for cert in certificates:
+        descriptor = etree.SubElement(role, q(METADATA, "KeyDescriptor"), {"use": "signing"})
+        key_info = etree.SubElement(descriptor, q(DSIG, "KeyInfo"))
+        x509_data = etree.SubElement(key_info, q(DSIG, "X509Data"))
+        etree.SubElement(x509_data, q(DSIG, "X509Certificate")).text = certificate_b64(cert)
+
+
 def parse_idp_metadata(xml: bytes, *, max_bytes: int = METADATA_MAX_BYTES) -> IdpMetadata:
     """Read IdP metadata; XmlRejected for unsafe XML, ValueError when it is not usable.
 
     Comments are tolerated (federation files carry them); DTDs and entities are not.
     """
     root = parse_strict(xml, max_bytes=max_bytes, allow_comments=True)
-    idp = _single_idp_descriptor(root)
-    entity = idp.getparent()
-    entity_id = ("" if entity is None else entity.get("entityID") or "").strip()
-    if not entity_id:
-        raise ValueError("EntityDescriptor has no entityID")
+    idp = _single_role(root, lambda entity: entity.find(q(METADATA, "IDPSSODescriptor")))
     return IdpMetadata(
-        entity_id=entity_id,
+        entity_id=_entity_id(idp),
         sso_url=_sso_url(idp),
-        certificates=tuple(
-            load_certificate(text)
-            for descriptor in idp.iterchildren(q(METADATA, "KeyDescriptor"))
-            if descriptor.get("use", "signing") == "signing"
-            for text in _certificate_texts(descriptor)
-        ),
+        certificates=_signing_certificates(idp),
         name_id_formats=tuple(
             (element.text or "").strip()
             for element in idp.iterchildren(q(METADATA, "NameIDFormat"))
@@ -112,15 +146,57 @@ def parse_idp_metadata(xml: bytes, *, max_bytes: int = METADATA_MAX_BYTES) -> Id
     )
 
 
-def _single_idp_descriptor(root: etree._Element) -> etree._Element:
+def parse_wsfed_metadata(xml: bytes, *, max_bytes: int = METADATA_MAX_BYTES) -> IdpMetadata:
+    """Read WS-Federation metadata, as :func:`parse_idp_metadata` reads SAML metadata; the
+    ``sso_url`` is the STS role's passive requestor endpoint (None when it names none)."""
+    root = parse_strict(xml, max_bytes=max_bytes, allow_comments=True)
+    sts = _single_role(root, _sts_role)
+    address = sts.find(_PASSIVE_ADDRESS)
+    passive_url = None if address is None else (address.text or "").strip() or None
+    return IdpMetadata(
+        entity_id=_entity_id(sts),
+        sso_url=passive_url,
+        certificates=_signing_certificates(sts),
+        name_id_formats=(),
+    )
+
+
+def _sts_role(entity: etree._Element) -> etree._Element | None:
+    """The entity's WS-Federation security token service role, if it has one."""
+    for role in entity.iterchildren(q(METADATA, "RoleDescriptor")):
+        if (role.get(q(XSI, "type")) or "").rpartition(":")[2] == STS_ROLE:
+            return role
+    return None
+
+
+def _entity_id(role: etree._Element) -> str:
+    entity = role.getparent()
+    entity_id = ("" if entity is None else entity.get("entityID") or "").strip()
+    if not entity_id:
+        raise ValueError("EntityDescriptor has no entityID")
+    return entity_id
+
+
+def _signing_certificates(role: etree._Element) -> tuple[x509.Certificate, ...]:
+    return tuple(
+        load_certificate(text)
+        for descriptor in role.iterchildren(q(METADATA, "KeyDescriptor"))
+        if descriptor.get("use", "signing") == "signing"
+        for text in _certificate_texts(descriptor)
+    )
+
+
+def _single_role(
+    root: etree._Element, role_of: Callable[[etree._Element], etree._Element | None]
+) -> etree._Element:
+    """The one IdP role ``role_of`` finds among the document's entities."""
     if root.tag == q(METADATA, "EntityDescriptor"):
         candidates = [root]
     elif root.tag == q(METADATA, "EntitiesDescriptor"):
         candidates = list(root.iter(q(METADATA, "EntityDescriptor")))
     else:
         raise ValueError("not SAML metadata: expected EntityDescriptor or EntitiesDescriptor")
-    idps = [e.find(q(METADATA, "IDPSSODescriptor")) for e in candidates]
-    found = [idp for idp in idps if idp is not None]
+    found = [role for role in map(role_of, candidates) if role is not None]
     if len(found) != 1:
         raise ValueError(f"expected exactly one IdP entity in the metadata, found {len(found)}")
     return found[0]

@@ -504,7 +504,9 @@ def _parser() -> argparse.ArgumentParser:
     admin_options(tail)
     events.set_defaults(handler=_events_command)
 
-    sso = commands.add_parser("sso", help="a tenant's single sign-on (SAML or OpenID Connect)")
+    sso = commands.add_parser(
+        "sso", help="a tenant's single sign-on (SAML, OpenID Connect or WS-Federation)"
+    )
     sso_actions = sso.add_subparsers(dest="action", required=True)
 
     def sso_action(name: str, help: str) -> argparse.ArgumentParser:
@@ -520,7 +522,8 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--file", help="a file holding the changes as JSON")
     metadata = sso_action(
         "import-metadata",
-        help="take the IdP's entity ID, sign-in URL and certificates from its metadata",
+        help="take the IdP's entity ID, sign-in URL and certificates from its metadata "
+        "(WS-Federation metadata when the tenant's protocol is wsfed)",
     )
     origin = metadata.add_mutually_exclusive_group(required=True)
     origin.add_argument("--file", help="the metadata XML file")

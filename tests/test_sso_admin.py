@@ -109,6 +109,7 @@ async def test_a_new_tenant_has_sso_off_and_shows_the_sp_values(scim: Scim) -> N
             "client_auth": "client_secret_basic",
             "client_key_id": None,
         },
+        "wsfed": {"realm": None},
         "service_provider": {
             "tenant": "acme",
             "entity_id": f"{root}/sso/acme/saml/metadata",
@@ -117,6 +118,8 @@ async def test_a_new_tenant_has_sso_off_and_shows_the_sp_values(scim: Scim) -> N
             "login_url": f"{root}/sso/acme/saml/login",
             "redirect_uri": f"{root}/sso/acme/oidc/callback",
             "jwks_uri": f"{root}/sso/acme/oidc/jwks",
+            "wsfed_realm": f"{root}/sso/acme/wsfed",
+            "wsfed_reply_url": f"{root}/sso/acme/wsfed/reply",
         },
     }
 
@@ -222,6 +225,7 @@ async def test_put_replaces_everything_and_get_answers_it_back(
             "client_auth": "client_secret_basic",
             "client_key_id": None,
         },
+        "wsfed": {"realm": "urn:globex:scim-toolkit"},
     }
     put = await _view(scim.client, "PUT", json=body)
     root = str(scim.client.make_url("")).rstrip("/")

@@ -29,6 +29,8 @@ from idp_sim.oidc.webapp import HostedOidcApp
 from idp_sim.saml.response import IdentityProvider, ServiceProvider
 from idp_sim.saml.shapes import IdpShape, jumpcloud, okta
 from idp_sim.saml.webapp import IDP_STATE, HostedApp, IdpServerConfig, create_idp_app
+from idp_sim.wsfed.token import RelyingParty
+from idp_sim.wsfed.webapp import HostedWsFedApp
 from samlkit.certs import SigningKey, certificate_pem, fingerprint_sha256
 from samlkit.namespaces import EMAIL, PERSISTENT, TRANSIENT, UNSPECIFIED_11, UNSPECIFIED_20
 
@@ -54,6 +56,11 @@ apps:
     client_secret  default: one derived from the redirect URI, so a restart keeps it
     name           the app's name (default okta-oidc / entra-oidc)
     jwks_uri       the client's key set: it authenticates with private_key_jwt, not the secret
+  --wsfed-app REPLY_URL[,KEY=VALUE...]: an Entra-shaped WS-Federation application whose tokens
+  are posted to REPLY_URL (the SP's wsfed_reply_url). KEY=VALUE options:
+    realm          its identifier, the wtrealm (default: REPLY_URL without its /reply)
+    token          2.0 (default) or 1.1: the SAML version of the token's assertion
+    name           the app's name (default entra-wsfed)
   --oidc-tamper VARIANT makes the OpenID provider misbehave on purpose (idp_sim.oidc.tampering):
 """ + "\n".join(f"    {variant.name:<20} {variant.description}" for variant in SERVED_TAMPERING)
 SERVE_ORIGIN = "http://127.0.0.1:8090"
@@ -67,6 +74,7 @@ NAME_ID_FORMATS = {
 SIGNING = {"response": (True, False), "assertion": (False, True), "both": (True, True)}
 _APP_OPTIONS = {"okta": {"name", "key", "relay"}, "jumpcloud": {"name", "issuer", "relay"}}
 _OIDC_OPTIONS = {"client_id", "client_secret", "name", "jwks_uri"}
+_WSFED_OPTIONS = {"realm", "token", "name"}
 OIDC_SHAPES: dict[str, Callable[[], OidcShape]] = {"okta": okta_oidc, "entra": entra_oidc}
 DEFAULT_CLIENT_ID = "idp-sim-client"
 _DEFAULT_NAMES = {"okta": "scim_toolkit", "jumpcloud": "scim-toolkit"}
@@ -118,13 +126,7 @@ def parse_oidc_app(text: str) -> HostedOidcApp:
         raise argparse.ArgumentTypeError(
             f"{text!r}: expected okta:REDIRECT_URI or entra:REDIRECT_URI (an http(s) URL)"
         )
-    options: dict[str, str] = {}
-    for extra in extras:
-        key, equals, value = extra.partition("=")
-        if not equals or key not in _OIDC_OPTIONS or not value:
-            allowed = ", ".join(sorted(_OIDC_OPTIONS))
-            raise argparse.ArgumentTypeError(f"{text!r}: {extra!r} is not one of {allowed}=VALUE")
-        options[key] = value
+    options = _key_values(text, extras, _OIDC_OPTIONS)
     secret = hashlib.sha256(f"idp-sim client secret\n{redirect_uri}".encode()).hexdigest()[:32]
     return HostedOidcApp(
         OIDC_SHAPES[vendor](),
@@ -134,6 +136,35 @@ def parse_oidc_app(text: str) -> HostedOidcApp:
         name=options.get("name"),
         jwks_uri=options.get("jwks_uri"),
     )
+
+
+def parse_wsfed_app(text: str) -> HostedWsFedApp:
+    """``REPLY_URL[,KEY=VALUE...]``; argparse reports the error on bad input."""
+    reply_url, *extras = text.split(",")
+    if not reply_url.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected REPLY_URL (an http(s) URL) first")
+    options = _key_values(text, extras, _WSFED_OPTIONS)
+    token = options.get("token", "2.0")
+    if token not in ("2.0", "1.1"):
+        raise argparse.ArgumentTypeError(f"{text!r}: token must be 2.0 or 1.1")
+    realm = options.get("realm", reply_url.removesuffix("/reply"))
+    return HostedWsFedApp(
+        RelyingParty(realm, reply_url),
+        token="1.1" if token == "1.1" else "2.0",
+        name=options.get("name"),
+    )
+
+
+def _key_values(text: str, extras: list[str], allowed: set[str]) -> dict[str, str]:
+    """The ``KEY=VALUE`` options of an app's spec, each one of ``allowed``."""
+    options: dict[str, str] = {}
+    for extra in extras:
+        key, equals, value = extra.partition("=")
+        if not equals or key not in allowed or not value:
+            names = ", ".join(sorted(allowed))
+            raise argparse.ArgumentTypeError(f"{text!r}: {extra!r} is not one of {names}=VALUE")
+        options[key] = value
+    return options
 
 
 def _name_id_format(text: str) -> str:
@@ -217,6 +248,14 @@ def _shared_options() -> argparse.ArgumentParser:
         help="an OpenID Connect client the IdP signs users in to, repeatable (see apps below)",
     )
     shared.add_argument(
+        "--wsfed-app",
+        action="append",
+        type=parse_wsfed_app,
+        default=[],
+        metavar="REPLY_URL[,KEY=VALUE...]",
+        help="a WS-Federation app the IdP signs users in to, repeatable (see apps below)",
+    )
+    shared.add_argument(
         "--oidc-tamper",
         choices=[variant.name for variant in SERVED_TAMPERING],
         help="make the OIDC provider misbehave on purpose (see the variants below)",
@@ -275,8 +314,8 @@ def run_idp(args: argparse.Namespace) -> int:
 
 def build_config(args: argparse.Namespace) -> IdpServerConfig:
     """The web app's config from parsed options; ValueError / OSError on bad files or apps."""
-    if not (args.app or args.oidc_app):
-        raise ValueError("give at least one --app or --oidc-app")
+    if not (args.app or args.oidc_app or args.wsfed_app):
+        raise ValueError("give at least one --app, --oidc-app or --wsfed-app")
     if (args.key is None) != (args.cert is None):
         raise ValueError("--key and --cert go together")
     if args.public_url and not args.public_url.startswith(("http://", "https://")):
@@ -304,6 +343,7 @@ def build_config(args: argparse.Namespace) -> IdpServerConfig:
         apps=apps,
         public_url=args.public_url,
         oidc_apps=tuple(args.oidc_app),
+        wsfed_apps=tuple(args.wsfed_app),
     )
 
 
@@ -395,5 +435,14 @@ def describe(config: IdpServerConfig, base: str) -> str:
             f"  client ID      {client.client_id}",
             f"  client secret  {client.client_secret}",
             f"  redirect URI   {', '.join(client.redirect_uris)}",
+        ]
+    for wsfed in config.wsfed_apps:
+        lines += [
+            f"WS-Federation app {wsfed.label} ({wsfed.shape.vendor}, SAML {wsfed.token} tokens)",
+            f"  IdP entity ID  {wsfed.shape.entity_id}",
+            f"  passive URL    {base}{wsfed.shape.sso_path}",
+            f"  metadata URL   {base}{wsfed.shape.metadata_path}",
+            f"  realm          {wsfed.rp.realm}",
+            f"  posts to       {wsfed.rp.reply_url}",
         ]
     return "\n".join(lines)

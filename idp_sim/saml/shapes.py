@@ -15,7 +15,7 @@ from typing import Literal
 
 from samlkit.namespaces import EMAIL
 
-Vendor = Literal["okta", "jumpcloud"]
+Vendor = Literal["okta", "jumpcloud", "entra"]
 NameIdSource = Literal["email", "login", "id"]
 JumpCloudSigning = Literal["assertion", "response", "both"]
 
@@ -103,6 +103,35 @@ def jumpcloud(
         attributes={"email": "email", "firstname": "first_name", "lastname": "last_name"},
         groups_attribute=groups_attribute,
         protocol_prefix="samlp",
+        assertion_prefix="saml",
+        id_style="hex",
+    )
+
+
+ENTRA_CLAIMS = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims"
+ENTRA_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
+
+
+def entra_wsfed(tenant_id: str = ENTRA_TENANT) -> IdpShape:
+    """An Entra ID (or AD FS) WS-Federation application: the STS ``https://sts.windows.net/
+    {tenant}/`` issues SAML 2.0 tokens whose claims are named by their claim type URIs, the
+    assertion signed and nothing else (there is no Response to sign)."""
+    return IdpShape(
+        vendor="entra",
+        entity_id=f"https://sts.windows.net/{tenant_id}/",
+        sso_path=f"/{tenant_id}/wsfed",
+        metadata_path=f"/{tenant_id}/federationmetadata/2007-06/federationmetadata.xml",
+        sign_response=False,
+        sign_assertion=True,
+        name_id_format=EMAIL,
+        name_id_source="email",
+        attributes={
+            f"{ENTRA_CLAIMS}/emailaddress": "email",
+            f"{ENTRA_CLAIMS}/givenname": "first_name",
+            f"{ENTRA_CLAIMS}/surname": "last_name",
+            f"{ENTRA_CLAIMS}/name": "login",
+        },
+        groups_attribute="http://schemas.microsoft.com/ws/2008/06/identity/claims/groups",
         assertion_prefix="saml",
         id_style="hex",
     )

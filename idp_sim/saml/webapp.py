@@ -9,6 +9,7 @@ Routes (per app, from its shape): ``GET {metadata_path}``; ``GET|POST {sso_path}
 ``SAMLRequest`` (HTTP-Redirect or HTTP-POST binding) for SP-initiated sign-in, and a plain GET on
 it for IdP-initiated sign-in; for Okta also ``GET /home/{app}/{key}`` (the dashboard tile link).
 Per OpenID Connect app (``idp_sim.oidc.webapp``): discovery, keys, authorize, token, userinfo.
+Per WS-Federation app (``idp_sim.wsfed.webapp``): the passive endpoint and federation metadata.
 Shared: ``GET /`` (launch page), ``GET|POST /signin`` (pick a person), ``GET /signout``.
 """
 
@@ -25,6 +26,13 @@ from idp_sim.saml.pages import AppTile, error_page, launch_page, signin_page
 from idp_sim.saml.response import IdentityProvider, SamlSubject, ServiceProvider
 from idp_sim.saml.sessions import IdpSession, PendingLogins, SessionCookies
 from idp_sim.saml.shapes import IdpShape
+from idp_sim.wsfed.webapp import (
+    WSIGNIN,
+    WSIGNOUT,
+    HostedWsFedApp,
+    ServedWsFedApp,
+    WsFedPending,
+)
 from samlkit.authn_request import AuthnRequest, parse_authn_request
 from samlkit.bindings import decode_post, decode_redirect, post_form
 from samlkit.certs import SigningKey
@@ -76,6 +84,7 @@ class IdpServerConfig:
     apps: Sequence[HostedApp]
     public_url: str | None = None
     oidc_apps: Sequence[HostedOidcApp] = ()
+    wsfed_apps: Sequence[HostedWsFedApp] = ()
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,10 @@ class ServedApp:
     idp: IdentityProvider
 
 
+Pending = PendingLogin | OidcPending | WsFedPending
+"""A sign-in waiting for a person, whichever protocol asked."""
+
+
 @dataclass
 class IdpState:
     """The running IdP: config, signers per app, routes to apps, sessions, waiting sign-ins."""
@@ -105,13 +118,16 @@ class IdpState:
     sso: dict[str, ServedApp] = field(default_factory=dict)
     metadata: dict[str, ServedApp] = field(default_factory=dict)
     launch: dict[str, ServedApp] = field(default_factory=dict)
+    wsfed: dict[str, ServedWsFedApp] = field(default_factory=dict)
+    wsfed_metadata: dict[str, ServedWsFedApp] = field(default_factory=dict)
     cookies: SessionCookies = field(default_factory=SessionCookies)
-    pending: PendingLogins[PendingLogin | OidcPending] = field(default_factory=PendingLogins)
+    pending: PendingLogins[Pending] = field(default_factory=PendingLogins)
 
     @property
     def vendors(self) -> list[str]:
         saml = {hosted.app.shape.vendor for hosted in self.sso.values()}
-        return sorted(saml | {app.shape.vendor for app in self.oidc.apps})
+        wsfed = {hosted.app.shape.vendor for hosted in self.wsfed.values()}
+        return sorted(saml | wsfed | {app.shape.vendor for app in self.oidc.apps})
 
 
 IDP_STATE = web.AppKey("idp_state", IdpState)
@@ -140,11 +156,15 @@ def create_idp_app(config: IdpServerConfig) -> web.Application:
         app.router.add_get(shape.authorize_path, _oidc_authorize)
         app.router.add_post(shape.token_path, state.oidc.token)
         app.router.add_get(shape.userinfo_path, state.oidc.userinfo)
+    for path in state.wsfed:
+        app.router.add_get(path, _wsfed)
+    for path in state.wsfed_metadata:
+        app.router.add_get(path, _metadata)
     return app
 
 
 def _build_state(config: IdpServerConfig) -> IdpState:
-    if not (config.apps or config.oidc_apps):
+    if not (config.apps or config.oidc_apps or config.wsfed_apps):
         raise ValueError("the IdP needs at least one hosted app")
     state = IdpState(config, OidcEndpoints(config.oidc_apps, config.key, config.public_url))
     names: set[str] = {app.label for app in config.oidc_apps}
@@ -163,7 +183,19 @@ def _build_state(config: IdpServerConfig) -> IdpState:
             if path in _RESERVED_PATHS or path in table:
                 raise ValueError(f"path {path} of app {app.label!r} is already taken")
             table[path] = hosted
-    paths = [*state.sso, *state.metadata]
+    for wsfed in config.wsfed_apps:
+        served = ServedWsFedApp.of(wsfed, config.key)
+        if wsfed.label in names:
+            raise ValueError(f"two hosted apps are named {wsfed.label!r}; give one a name")
+        names.add(wsfed.label)
+        for routes, path in (
+            (state.wsfed, wsfed.shape.sso_path),
+            (state.wsfed_metadata, wsfed.shape.metadata_path),
+        ):
+            if path in _RESERVED_PATHS or path in routes:
+                raise ValueError(f"path {path} of app {wsfed.label!r} is already taken")
+            routes[path] = served
+    paths = [*state.sso, *state.metadata, *state.wsfed, *state.wsfed_metadata]
     if len(set(paths)) != len(paths):
         raise ValueError("an SSO path of one app is the metadata path of another")
     return state
@@ -171,7 +203,9 @@ def _build_state(config: IdpServerConfig) -> IdpState:
 
 # ---- handlers ----------------------------------------------------------------------------------
 async def _metadata(request: web.Request) -> web.Response:
-    hosted = request.app[IDP_STATE].metadata[_route_path(request)]
+    """An app's metadata: SAML metadata, or a WS-Federation STS's federation metadata."""
+    state, path = request.app[IDP_STATE], _route_path(request)
+    hosted = state.metadata[path] if path in state.metadata else state.wsfed_metadata[path]
     return web.Response(
         body=hosted.idp.metadata_xml(_base_url(request)), content_type="application/xml"
     )
@@ -201,6 +235,23 @@ async def _sso(request: web.Request) -> web.StreamResponse:
     if problem:
         return _error(400, "SAML request refused", problem)
     return _start(request, PendingLogin(hosted.app, authn.id, relay_state, authn.force_authn))
+
+
+async def _wsfed(request: web.Request) -> web.StreamResponse:
+    """The passive endpoint: a sign-in for the registered realm, or a sign-out."""
+    served = request.app[IDP_STATE].wsfed[_route_path(request)]
+    query = request.query
+    action = query.get("wa")
+    if action == WSIGNOUT:
+        response = _redirect(served.sign_out_return(query.get("wreply")) or "/")
+        response.del_cookie(SessionCookies.name(served.app.shape.vendor), path="/")
+        return response
+    if action != WSIGNIN:
+        return _error(400, "Invalid WS-Federation request", f"wa={action!r} is not supported.")
+    problem = served.refusal(query.get("wtrealm"), query.get("wreply"))
+    if problem:
+        return _error(400, "WS-Federation request refused", problem)
+    return _start(request, WsFedPending(served.app, query.get("wctx")))
 
 
 async def _oidc_authorize(request: web.Request) -> web.StreamResponse:
@@ -295,7 +346,7 @@ def _refusal(authn: AuthnRequest, app: HostedApp) -> str | None:
     return None
 
 
-def _start(request: web.Request, pending: PendingLogin | OidcPending) -> web.StreamResponse:
+def _start(request: web.Request, pending: Pending) -> web.StreamResponse:
     """Answer at once for a signed-in browser, otherwise send the person to the sign-in page."""
     state = request.app[IDP_STATE]
     session = _session(request, pending.app.shape.vendor)
@@ -307,14 +358,14 @@ def _start(request: web.Request, pending: PendingLogin | OidcPending) -> web.Str
 
 def _complete(
     request: web.Request,
-    pending: PendingLogin | OidcPending,
+    pending: Pending,
     user: DirectoryUser,
     session: IdpSession,
     *,
     fresh: bool,
 ) -> web.Response:
-    """The auto-posting form to the registered ACS (SAML) or the redirect with a code (OIDC),
-    or a refusal for a deactivated person."""
+    """The auto-posting form to the registered ACS (SAML) or reply URL (WS-Federation), or
+    the redirect with a code (OIDC); or a refusal for a deactivated person."""
     state = request.app[IDP_STATE]
     app = pending.app
     cookie = SessionCookies.name(app.shape.vendor)
@@ -330,6 +381,9 @@ def _complete(
     subject = SamlSubject.from_directory(user, groups=_group_names(state.config.directory, user))
     if isinstance(pending, OidcPending):
         response = state.oidc.answer(request, pending, subject)
+    elif isinstance(pending, WsFedPending):
+        served = state.wsfed[pending.app.shape.sso_path]
+        response = _html(served.answer(pending, subject))
     else:
         response = _saml_answer(state, pending, subject, session)
     if fresh:
@@ -364,7 +418,7 @@ def _saml_answer(
 
 
 def _signin_form(
-    request: web.Request, token: str, pending: PendingLogin | OidcPending, error: str | None = None
+    request: web.Request, token: str, pending: Pending, error: str | None = None
 ) -> web.Response:
     users = request.app[IDP_STATE].config.directory.users
     return _html(

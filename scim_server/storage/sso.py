@@ -76,6 +76,10 @@ INDEXES: dict[str, list[IndexModel]] = {
 }
 
 
+RequestProtocol = Literal["saml", "oidc", "wsfed"]
+"""What a pending request was issued for: only an answer of the same protocol may take it."""
+
+
 @dataclass(frozen=True)
 class PendingRequest:
     """A sign-in this SP started (a SAML AuthnRequest, an OIDC authorization request): what
@@ -86,7 +90,7 @@ class PendingRequest:
     test: bool
     browser: str | None
     """The digest of the binding key of the browser that started it (see ``sso.sessions``)."""
-    protocol: Literal["saml", "oidc"] = "saml"
+    protocol: RequestProtocol = "saml"
     nonce: str | None = None
     verifier: str | None = None
     """The PKCE code verifier, sent with the code to the token endpoint."""
@@ -157,14 +161,14 @@ class SsoRepository:
         tenant: str,
         request_id: str,
         now: datetime,
-        protocol: Literal["saml", "oidc"] = "saml",
+        protocol: RequestProtocol = "saml",
     ) -> PendingRequest | None:
         """Consume an outstanding request of ``protocol``: of concurrent takers only the one
         whose delete succeeds gets it, so it is one use. TTL deletion runs about once a minute,
         so expiry is also checked here.
         """
-        # A request stored before requests had a protocol is a SAML one.
-        kind = {"$ne": "oidc"} if protocol == "saml" else protocol
+        # A request stored before requests had a protocol is a SAML one (null matches absent).
+        kind = {"$in": ["saml", None]} if protocol == "saml" else protocol
         query = {"tenant": tenant, "_id": request_id, "protocol": kind}
         document = await self.requests.find_one(query)
         if document is None or (await self.requests.delete_one(query)).deleted_count != 1:

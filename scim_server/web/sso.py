@@ -8,6 +8,7 @@ of a refused sign-in is in the tenant's SSO log.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -27,13 +28,22 @@ from scim_server.core.errors import (
 from scim_server.core.sso.oidc import client_jwks
 from scim_server.core.sso.service import (
     REQUEST_LIFETIME,
+    WSIGNOUT,
+    WSIGNOUT_CLEANUP,
     Origin,
     RepostNeeded,
     SignedIn,
     SignInFailed,
+    TestReport,
 )
 from scim_server.core.sso.sessions import binding_cookie_name, browser_key, cookie_name
-from scim_server.core.sso.settings import Branding, Protocol, home_path, sp_endpoints
+from scim_server.core.sso.settings import (
+    SIGNED_OUT,
+    Branding,
+    Protocol,
+    home_path,
+    sp_endpoints,
+)
 from scim_server.core.tenancy import TENANT_NAME
 from scim_server.web import sso_pages as pages
 from scim_server.web.access_log import REQUEST_ID_KEY
@@ -44,12 +54,12 @@ log = logging.getLogger(__name__)
 
 SSO_PREFIX = "/sso/"
 SSO = "/sso/{tenant}"
-SIGNED_OUT = "signed-out"
-"""The page sign-out lands on, under the tenant's home."""
 NO_STORE = {"Cache-Control": "no-store"}
 REPOSTED = "reposted"
 """The form field marking an IdP's POST that the ACS has had the browser post again."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+HOST = re.compile(r"[a-z0-9.-]+")
+"""A host name (as urlsplit gives it, lowercased) that is safe as it is in a CSP source."""
 
 
 def _html(
@@ -57,11 +67,15 @@ def _html(
     brand: pages.Brand,
     status: int = 200,
     script_nonce: str | None = None,
+    form_target: str | None = None,
 ) -> web.Response:
     """A page with a strict policy: no script at all, unless the one carrying ``script_nonce``;
-    images from this site (the icon) and from the tenant's logo URL, exactly, and nowhere else."""
+    images from this site (the icon) and from the tenant's logo URL, exactly, and nowhere else;
+    forms to this site, and to the origin ``form_target`` names (browsers apply form-action to
+    the redirects a form's answer makes too), if any."""
     scripts = f"; script-src 'nonce-{script_nonce}'" if script_nonce else ""
     images = " ".join(["'self'", *([logo_source(brand.logo_url)] if brand.logo_url else [])])
+    forms = " ".join(["'self'", *([form_target] if form_target else [])])
     return web.Response(
         text=body,
         status=status,
@@ -71,10 +85,21 @@ def _html(
             **NO_STORE,
             "X-Frame-Options": "DENY",
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-            f"img-src {images}; form-action 'self'; base-uri 'none'; "
+            f"img-src {images}; form-action {forms}; base-uri 'none'; "
             f"frame-ancestors 'none'{scripts}",
         },
     )
+
+
+def origin_source(url: str) -> str | None:
+    """The CSP source expression of ``url``'s origin, or None when its host is not a plain
+    name (an admin-set URL goes into a header only when nothing in it can end a directive)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not HOST.fullmatch(host):
+        return None
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}"
 
 
 def logo_source(url: str) -> str:
@@ -247,7 +272,10 @@ async def home(request: web.Request) -> web.StreamResponse:
     home = home_path(tenant)
     session = await sso.sessions.current(tenant, request.cookies.get(cookie_name(tenant)), _now())
     if session is not None:
-        return _html(pages.signed_in_page(brand, session, f"{home}logout"), brand)
+        # A WS-Federation sign-out goes on to the IdP (``logout``), which the policy must allow.
+        idp = origin_source(settings.idp_sso_url) if settings.protocol == "wsfed" else None
+        page = pages.signed_in_page(brand, session, f"{home}logout")
+        return _html(page, brand, form_target=idp)
     page = pages.sign_in_page(
         brand,
         f"{home}{settings.protocol}/login",
@@ -289,13 +317,20 @@ async def oidc_login(request: web.Request) -> web.StreamResponse:
     raise await _started(request, "oidc")
 
 
+@html_errors(pages.SSO_UNAVAILABLE)
+async def wsfed_login(request: web.Request) -> web.StreamResponse:
+    """SP-initiated WS-Federation sign-in: send the browser to the IdP's passive endpoint
+    with ``wa=wsignin1.0``."""
+    raise await _started(request, "wsfed")
+
+
 async def _started(request: web.Request, protocol: Protocol) -> web.HTTPFound:
     """Start a sign-in through ``protocol``: the redirect to the IdP, with the browser's
     binding cookie."""
     tenant = request.match_info["tenant"]
     browser = browser_key(request.cookies.get(binding_cookie_name(tenant)))
     sso = services(request).sso
-    start = sso.start_oidc if protocol == "oidc" else sso.start
+    start = {"saml": sso.start, "oidc": sso.start_oidc, "wsfed": sso.start_wsfed}[protocol]
     started = await start(
         tenant,
         origin(request),
@@ -305,7 +340,12 @@ async def _started(request: web.Request, protocol: Protocol) -> web.HTTPFound:
         _now(),
     )
     response = web.HTTPFound(started.location, headers=NO_STORE)
-    answer_url = started.endpoints.redirect_uri if protocol == "oidc" else started.endpoints.acs_url
+    endpoints = started.endpoints
+    answer_url = {
+        "saml": endpoints.acs_url,
+        "oidc": endpoints.redirect_uri,
+        "wsfed": endpoints.wsfed_reply_url,
+    }[protocol]
     _set_binding_cookie(response, tenant, browser, answer_url, protocol)
     return response
 
@@ -319,8 +359,8 @@ def _set_binding_cookie(
     SameSite=None cookies, and those only with Secure: so when the ACS is HTTPS it is
     SameSite=None; Secure. Over plain HTTP Secure is impossible, so it is SameSite=Lax, and a
     solicited response arriving without it is posted once more from this site (:func:`acs`),
-    which carries it. The OIDC callback is a top-level GET, which carries Lax cookies. Scoped
-    to the protocol's endpoints, HttpOnly.
+    which carries it. The WS-Federation reply is such a POST too. The OIDC callback is a
+    top-level GET, which carries Lax cookies. Scoped to the protocol's endpoints, HttpOnly.
     """
     secure = answer_url.startswith("https://")
     response.set_cookie(
@@ -329,7 +369,7 @@ def _set_binding_cookie(
         max_age=int(REQUEST_LIFETIME.total_seconds()),
         path=f"/sso/{tenant}/{protocol}/",
         httponly=True,
-        samesite="None" if secure and protocol == "saml" else "Lax",
+        samesite="None" if secure and protocol != "oidc" else "Lax",
         secure=secure,
     )
 
@@ -355,22 +395,38 @@ async def oidc_callback(request: web.Request) -> web.StreamResponse:
     )
     if isinstance(outcome, SignedIn):
         raise _session_redirect(request, tenant, outcome)
-    brand = await _brand(request, tenant)
-    return _html(pages.test_report_page(brand, outcome), brand)
+    return _report(await _brand(request, tenant), outcome)
 
 
 @html_errors(pages.IDP_REFUSED)
 async def acs(request: web.Request) -> web.StreamResponse:
-    """The Assertion Consumer Service: the IdP's POSTed response signs someone in.
+    """The Assertion Consumer Service: the IdP's POSTed response signs someone in."""
+    return await _posted_sign_in(request, "saml", ("SAMLResponse", "RelayState"))
 
-    A solicited response that arrives without the browser's binding cookie (a cross-site POST
-    over plain HTTP) is answered with a page that posts it again, marked ``reposted``, from
-    this site: that POST carries the cookie, and is refused if it still has none.
+
+@html_errors(pages.IDP_REFUSED)
+async def wsfed_reply(request: web.Request) -> web.StreamResponse:
+    """The WS-Federation reply URL: the IdP's POSTed token (``wa=wsignin1.0``, ``wresult``,
+    ``wctx``) signs someone in."""
+    return await _posted_sign_in(request, "wsfed", ("wa", "wresult", "wctx"))
+
+
+async def _posted_sign_in(
+    request: web.Request, protocol: Protocol, posted: tuple[str, ...]
+) -> web.StreamResponse:
+    """Sign in with what the IdP posted through the browser.
+
+    A solicited answer that arrives without the browser's binding cookie (a cross-site POST
+    over plain HTTP) is answered with a page that posts its ``posted`` fields again, marked
+    ``reposted``, from this site: that POST carries the cookie, and is refused if it still has
+    none.
     """
     tenant = request.match_info["tenant"]
     fields = await read_form(request)
     browser = request.cookies.get(binding_cookie_name(tenant))
-    outcome = await services(request).sso.consume(
+    sso = services(request).sso
+    consume = sso.consume_wsfed if protocol == "wsfed" else sso.consume
+    outcome = await consume(
         tenant, origin(request), fields, browser, _now(), reposted=REPOSTED in fields
     )
     if isinstance(outcome, SignedIn):
@@ -378,11 +434,13 @@ async def acs(request: web.Request) -> web.StreamResponse:
     brand = await _brand(request, tenant)
     if isinstance(outcome, RepostNeeded):
         nonce = secrets.token_urlsafe(16)
-        again: dict[str, str] = {
-            name: fields[name] for name in ("SAMLResponse", "RelayState") if name in fields
-        }
+        again: dict[str, str] = {name: fields[name] for name in posted if name in fields}
         page = pages.repost_page(brand, request.path, {**again, REPOSTED: "1"}, nonce)
         return _html(page, brand, script_nonce=nonce)
+    return _report(brand, outcome)
+
+
+def _report(brand: pages.Brand, outcome: TestReport) -> web.Response:
     return _html(pages.test_report_page(brand, outcome), brand)
 
 
@@ -423,12 +481,37 @@ def _session_redirect(request: web.Request, tenant: str, signed_in: SignedIn) ->
 async def logout(request: web.Request) -> web.StreamResponse:
     """End the session, server-side (a copy of the cookie is worthless from now on) and in the
     browser, then POST-redirect-GET: 303 to the signed-out page, so the browser shows that
-    page's URL and reloading it posts nothing again."""
+    page's URL and reloading it posts nothing again. A WS-Federation tenant's browser goes by
+    its IdP first (``wa=wsignout1.0``), which ends the IdP session and comes back there."""
     tenant = request.match_info["tenant"]
-    await services(request).sso.sessions.end(tenant, request.cookies.get(cookie_name(tenant)))
-    response = web.HTTPSeeOther(f"{home_path(tenant)}{SIGNED_OUT}", headers=NO_STORE)
+    await _end_session(request, tenant)
+    at_idp = await services(request).sso.wsfed_sign_out_url(tenant, origin(request))
+    response = web.HTTPSeeOther(at_idp or f"{home_path(tenant)}{SIGNED_OUT}", headers=NO_STORE)
     response.del_cookie(cookie_name(tenant), path=f"/sso/{tenant}/")
     raise response
+
+
+@html_errors(pages.NO_SUCH_PAGE)
+async def wsfed_sign_out(request: web.Request) -> web.StreamResponse:
+    """The IdP signing the browser out here (``wa=wsignout1.0``, or ``wa=wsignoutcleanup1.0``
+    when another application started it): the session ends, and the answer is the
+    signed-out page, which the IdP shows or loads in a frame. Any other ``wa`` is not a
+    sign-out: "not found"."""
+    tenant = request.match_info["tenant"]
+    if request.query.get("wa") not in (WSIGNOUT, WSIGNOUT_CLEANUP):
+        raise web.HTTPNotFound()
+    sso = services(request).sso
+    settings = await sso.settings(tenant)
+    await _end_session(request, tenant)
+    brand = pages.Brand.of(tenant, settings.branding)
+    response = _html(pages.signed_out_page(brand, home_path(tenant)), brand)
+    response.headers.update(NO_STORE)
+    response.del_cookie(cookie_name(tenant), path=f"/sso/{tenant}/")
+    return response
+
+
+async def _end_session(request: web.Request, tenant: str) -> None:
+    await services(request).sso.sessions.end(tenant, request.cookies.get(cookie_name(tenant)))
 
 
 @html_errors(pages.NO_SUCH_PAGE)
@@ -479,6 +562,8 @@ PAGES: dict[str, dict[str, Handler]] = {
     "/oidc/login": {"GET": oidc_login},
     "/oidc/callback": {"GET": oidc_callback},
     "/oidc/jwks": {"GET": oidc_jwks},
+    "/wsfed/login": {"GET": wsfed_login},
+    "/wsfed/reply": {"POST": wsfed_reply, "GET": wsfed_sign_out},
     "/password": {"POST": password},
     "/logout": {"POST": logout},
     f"/{SIGNED_OUT}": {"GET": signed_out},

@@ -19,7 +19,7 @@ from cryptography import x509
 from scim2_models import ConflictException, InvalidValueException, NotFoundException
 
 from samlkit.certs import certificate_pem, fingerprint_sha256, load_certificate
-from samlkit.metadata import parse_idp_metadata
+from samlkit.metadata import parse_idp_metadata, parse_wsfed_metadata
 from scim_server.core.errors import UnsupportedMediaTypeException
 from scim_server.core.sso import configure
 from scim_server.core.sso.settings import MAX_CERTIFICATES, SpEndpoints, SsoSettings, sp_endpoints
@@ -74,6 +74,8 @@ def _view(request: web.Request, tenant: str, settings: SsoSettings) -> dict[str,
             "login_url": sp.sign_in_url(settings.protocol),
             "redirect_uri": sp.redirect_uri,
             "jwks_uri": sp.jwks_uri,
+            "wsfed_realm": sp.realm(settings),
+            "wsfed_reply_url": sp.wsfed_reply_url,
         },
     }
 
@@ -185,16 +187,20 @@ async def _metadata_document(request: web.Request) -> bytes:
 
 async def import_metadata(request: web.Request) -> web.Response:
     """Point the tenant at the IdP a metadata document describes: its entity ID, sign-in URL and
-    signing certificates (replacing the pinned ones); every other setting is kept."""
+    signing certificates (replacing the pinned ones); every other setting is kept. A tenant
+    signing in with WS-Federation reads it as WS-Federation metadata (its STS role)."""
     tenant, settings = await _tenant_settings(request)
     document = await _metadata_document(request)
+    wsfed = settings.protocol == "wsfed"
     try:
-        metadata = parse_idp_metadata(document)
+        metadata = (parse_wsfed_metadata if wsfed else parse_idp_metadata)(document)
     except ValueError as error:
         raise InvalidValueException(detail=f"the IdP metadata is not usable: {error}") from None
     if metadata.sso_url is None:
         raise InvalidValueException(
-            detail="the IdP metadata has no SingleSignOnService with the "
+            detail="the IdP metadata has no PassiveRequestorEndpoint address"
+            if wsfed
+            else "the IdP metadata has no SingleSignOnService with the "
             "HTTP-Redirect or HTTP-POST binding"
         )
     # One certificate listed under two KeyDescriptors is one certificate to pin.

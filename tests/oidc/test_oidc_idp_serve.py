@@ -92,4 +92,4 @@ def test_a_bad_oidc_app_is_a_usage_error(
 
 def test_serving_nothing_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["idp", "metadata"]) == 2
-    assert "give at least one --app or --oidc-app" in capsys.readouterr().err
+    assert "give at least one --app, --oidc-app or --wsfed-app" in capsys.readouterr().err

@@ -478,3 +478,14 @@ async def test_a_group_deleted_after_jit_made_it_is_made_again_by_the_next_sign_
     again = await okta_sso.scim.get("/Groups", params={"filter": 'displayName eq "Pilots"'})
     [remade] = (await again.json())["Resources"]
     assert remade["id"] != group["id"] and len(remade["members"]) == 1
+
+
+async def test_a_saml_response_is_refused_once_the_tenant_signs_in_with_another_protocol(
+    okta_sso: Sso,
+) -> None:
+    """Switching to OIDC keeps the SAML IdP's settings (to switch back), not its ACS open."""
+    await okta_sso.configure(protocol="oidc")
+    response = await okta_sso.sign_in(person(), solicited=False)
+    assert response.status == 403
+    assert "signs in with oidc, not saml" in await okta_sso.last_reason()
+    assert await okta_sso.users("ada@example.com") == []

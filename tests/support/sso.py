@@ -45,17 +45,38 @@ def person(
 
 
 @dataclass
-class Sso:
-    """One tenant's SSO as a test drives it: its IdP, its SP values and its HTTP endpoints."""
+class TenantSso:
+    """What a test reads of one tenant's sign-ins, whatever the protocol: its log, its users."""
 
     client: TestClient[Any, Any]
     scim: Scim
-    idp: IdentityProvider
-    sp: ServiceProvider
 
     @property
     def tenant(self) -> str:
         return self.scim.tenant
+
+    async def log(self) -> list[dict[str, Any]]:
+        services = self.client.app[SERVICES]
+        entries: list[dict[str, Any]] = await services.sso.repository.entries(self.tenant, 50)
+        return entries
+
+    async def last_reason(self) -> str:
+        entries = await self.log()
+        assert entries, "nothing was logged"
+        return str(entries[0].get("reason", ""))
+
+    async def users(self, user_name: str) -> list[dict[str, Any]]:
+        response = await self.scim.get("/Users", params={"filter": f'userName eq "{user_name}"'})
+        assert response.status == 200
+        return list((await response.json())["Resources"])
+
+
+@dataclass
+class Sso(TenantSso):
+    """One tenant's SSO as a test drives it: its IdP, its SP values and its HTTP endpoints."""
+
+    idp: IdentityProvider
+    sp: ServiceProvider
 
     @property
     def base(self) -> str:
@@ -120,21 +141,6 @@ class Sso:
     ) -> Any:
         request_id = await self.start() if solicited else None
         return await self.post(self.response(subject, in_response_to=request_id, idp=idp))
-
-    async def log(self) -> list[dict[str, Any]]:
-        services = self.client.app[SERVICES]
-        entries: list[dict[str, Any]] = await services.sso.repository.entries(self.tenant, 50)
-        return entries
-
-    async def last_reason(self) -> str:
-        entries = await self.log()
-        assert entries, "nothing was logged"
-        return str(entries[0].get("reason", ""))
-
-    async def users(self, user_name: str) -> list[dict[str, Any]]:
-        response = await self.scim.get("/Users", params={"filter": f'userName eq "{user_name}"'})
-        assert response.status == 200
-        return list((await response.json())["Resources"])
 
 
 PostForm = Callable[[str, dict[str, str]], Awaitable[aiohttp.ClientResponse]]

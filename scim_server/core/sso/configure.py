@@ -1,9 +1,9 @@
 """The admin's JSON form of a tenant's SSO settings: read with precise errors, and written back.
 
 PUT and PATCH share one reader: PUT applies the body to the defaults, PATCH to the stored
-settings, and the nested objects (``idp``, ``name_id``, ``attributes``, ``oidc``) merge member
-by member as in JSON merge-patch (RFC 7396), so an admin changes one field without restating
-the others.
+settings, and the nested objects (``idp``, ``name_id``, ``attributes``, ``oidc``,
+``wsfed``) merge member by member as in JSON merge-patch (RFC 7396), so an admin changes one
+field without restating the others.
 Every refusal names the field, because the admin has only the message to fix the body with.
 
 The view written back has the same shape, with each certificate shown in full and the SP's own
@@ -291,6 +291,10 @@ OIDC_FIELDS: Mapping[str, Field] = {
     "algorithms": Field("algorithms", algorithms),
     "client_auth": Field("client_auth", choice(get_args(ClientAuth))),
 }
+WSFED_FIELDS: Mapping[str, Field] = {
+    # null: the SP's own realm (``service_provider.wsfed_realm``).
+    "realm": Field("realm", optional(text)),
+}
 FIELDS: Mapping[str, Field] = {
     "enabled": Field("enabled", boolean),
     "protocol": Field("protocol", choice(get_args(Protocol))),
@@ -311,6 +315,7 @@ FIELDS: Mapping[str, Field] = {
     "sp_base_url": Field("sp_base_url", optional(base_url)),
     "branding": Field("branding", _section(BRANDING_FIELDS)),
     "oidc": Field("oidc", _section(OIDC_FIELDS, OIDC_READ_ONLY)),
+    "wsfed": Field("wsfed", _section(WSFED_FIELDS)),
 }
 
 
@@ -340,6 +345,7 @@ def apply(settings: SsoSettings, body: Mapping[str, Any]) -> SsoSettings:
     attribute_changes: dict[str, Any] = changes.pop("attributes", {})
     branding: Branding = replace(settings.branding, **changes.pop("branding", {}))
     oidc: dict[str, Any] = changes.pop("oidc", {})
+    wsfed: dict[str, Any] = changes.pop("wsfed", {})
     preset = changes.get("preset")
     base = PRESETS[preset] if preset else settings.attributes
     claims = replace(
@@ -353,6 +359,7 @@ def apply(settings: SsoSettings, body: Mapping[str, Any]) -> SsoSettings:
         attributes=replace(base, **attribute_changes),
         branding=branding,
         oidc=replace(settings.oidc, **oidc, claims=claims),
+        wsfed=replace(settings.wsfed, **wsfed),
     )
     if updated.oidc.client_auth == "private_key_jwt" and not updated.oidc.client_key:
         updated = replace(updated, oidc=replace(updated.oidc, client_key=new_client_key()))
@@ -418,4 +425,5 @@ def settings_view(settings: SsoSettings) -> dict[str, Any]:
             if settings.oidc.client_key
             else None,
         },
+        "wsfed": asdict(settings.wsfed),
     }

@@ -36,14 +36,13 @@ from scim_server.core.directory import UserRecord
 from scim_server.core.errors import TooManyConcurrentChanges, resource_not_found
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.scope import Scope
-from scim_server.core.sso.settings import SsoSettings
+from scim_server.core.sso.settings import Protocol, SsoSettings
 from scim_server.models import GROUPS, USERS
 from scim_server.storage.sso import SsoRepository
 
 Action = Literal["created", "updated", "unchanged"]
 GROUP_WAITS = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 """Seconds between looks for a group another sign-in is creating: about 3 s in all."""
-Protocol = Literal["saml", "oidc"]
 
 
 class SignInRefused(Exception):

@@ -7,8 +7,11 @@ provisioning (account links, seats, groups), the session and the log.
 SAML: a sign-in is either SP-initiated (``start`` issues an AuthnRequest, remembered so the
 response can be bound to it once) or IdP-initiated (an unsolicited response, if the
 tenant allows them). ``consume`` then verifies the response and rules out a replay.
-OpenID Connect: ``oidc.OidcSignIn`` (the authorization code flow). Every outcome, good or
-bad, goes to the tenant's SSO log with its precise reason; callers show browsers a generic page.
+OpenID Connect: ``oidc.OidcSignIn`` (the authorization code flow). WS-Federation (the passive
+requestor profile): ``start_wsfed`` sends ``wa=wsignin1.0`` with a ``wctx`` remembered like an
+AuthnRequest, and ``consume_wsfed`` verifies the posted token as SAML's ``consume`` does. Every
+outcome, good or bad, goes to the tenant's SSO log with its precise reason; callers show
+browsers a generic page.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any, Literal
 
 from samlkit.authn_request import AuthnRequest, build_authn_request, new_request_id
 from samlkit.bindings import encode_redirect
+from samlkit.timefmt import format_instant
 from scim_server import metrics
 from scim_server.core.directory import UserRecord
 from scim_server.core.errors import SeatLimitExceeded
@@ -47,6 +51,7 @@ from scim_server.core.sso.sessions import (
     same_browser,
 )
 from scim_server.core.sso.settings import (
+    SIGNED_OUT,
     Branding,
     Protocol,
     SettingsStore,
@@ -60,9 +65,10 @@ from scim_server.core.sso.verify import (
     VerifiedAssertion,
     VerifierConfig,
     consume_response,
+    consume_wresult,
 )
 from scim_server.storage.events import SSO
-from scim_server.storage.sso import PendingRequest, SsoRepository
+from scim_server.storage.sso import PendingRequest, RequestProtocol, SsoRepository
 
 REQUEST_LIFETIME = timedelta(minutes=10)
 PASSWORD_ISSUER = "password"
@@ -79,6 +85,9 @@ def unknown_user_hash() -> str:
 
 
 MAX_RELAY_STATE = 1024
+WSIGNIN = "wsignin1.0"
+WSIGNOUT = "wsignout1.0"
+WSIGNOUT_CLEANUP = "wsignoutcleanup1.0"
 
 FailurePage = Literal["failed", "seats", "unknown"]
 """Which page a browser gets for a sign-in that did not happen: the page of a refusal at the
@@ -165,6 +174,13 @@ def safe_relay(value: str | None, fallback: str) -> str:
     return value if not parts.scheme and not parts.netloc else fallback
 
 
+def with_query(url: str, query: Mapping[str, str]) -> str:
+    """``url`` with ``query`` appended to whatever query it already has (an IdP's endpoint
+    may carry one of its own, such as an app ID)."""
+    separator = "&" if "?" in url else "?"
+    return url + separator + urllib.parse.urlencode(query)
+
+
 class SingleSignOn:
     def __init__(
         self,
@@ -234,9 +250,58 @@ class SingleSignOn:
             expires=now + REQUEST_LIFETIME,
         )
         query = {"SAMLRequest": encode_redirect(build_authn_request(request)), "RelayState": relay}
-        separator = "&" if "?" in settings.idp_sso_url else "?"
-        location = settings.idp_sso_url + separator + urllib.parse.urlencode(query)
-        return Started(location=location, endpoints=endpoints)
+        return Started(location=with_query(settings.idp_sso_url, query), endpoints=endpoints)
+
+    async def start_wsfed(
+        self,
+        tenant: str,
+        origin: Origin,
+        relay_state: str | None,
+        test_ticket: str | None,
+        browser: str,
+        now: datetime,
+    ) -> Started:
+        """Send the browser to the IdP's passive endpoint (``wa=wsignin1.0``) for the realm,
+        with the reply URL and a fresh ``wctx``: remembered, bound to ``browser``, as an
+        AuthnRequest is, and echoed back by the IdP with the token. A valid admin test ticket
+        makes it a test sign-in, as for SAML."""
+        settings, test, endpoints = await self._starting(tenant, origin, test_ticket, now, "wsfed")
+        context = secrets.token_urlsafe(24)
+        await self.repository.remember_request(
+            tenant,
+            PendingRequest(
+                id=context,
+                relay_state=safe_relay(relay_state, endpoints.home_path),
+                test=test,
+                browser=browser_digest(browser),
+                protocol="wsfed",
+            ),
+            expires=now + REQUEST_LIFETIME,
+        )
+        query = {
+            "wa": WSIGNIN,
+            "wtrealm": endpoints.realm(settings),
+            "wctx": context,
+            "wreply": endpoints.wsfed_reply_url,
+            "wct": format_instant(now),
+        }
+        return Started(location=with_query(settings.idp_sso_url, query), endpoints=endpoints)
+
+    async def wsfed_sign_out_url(self, tenant: str, origin: Origin) -> str | None:
+        """Where a browser signed out here goes to be signed out at the WS-Federation IdP too
+        (``wa=wsignout1.0``, coming back to the signed-out page); None when the tenant does not
+        sign in with WS-Federation, or its IdP or SP is not described."""
+        settings = await self.settings(tenant)
+        root = origin.sp_root(settings)
+        if settings.protocol != "wsfed" or not settings.idp_sso_url or root is None:
+            return None
+        endpoints = sp_endpoints(root, tenant)
+        query = {
+            "wa": WSIGNOUT,
+            "wtrealm": endpoints.realm(settings),
+            "wreply": f"{endpoints.home_url}{SIGNED_OUT}",
+        }
+        return with_query(settings.idp_sso_url, query)
 
     async def _starting(
         self,
@@ -251,9 +316,11 @@ class SingleSignOn:
         is described, and before SSO is enabled, unless a valid admin test ticket comes along."""
         settings = await self.settings(tenant)
         test = test_ticket is not None
+        # The log entry (and the sign-in metric) of a refusal names the protocol it came by.
+        details: dict[str, Any] = {"protocol": protocol, "flow": "sp"}
         if test and not self.codec.valid_test_ticket(test_ticket, tenant):
             raise await self._failed(
-                tenant, origin, now, "the test sign-in link is invalid or has expired", flow="sp"
+                tenant, origin, now, "the test sign-in link is invalid or has expired", **details
             )
         if settings.protocol != protocol:
             raise await self._failed(
@@ -261,13 +328,17 @@ class SingleSignOn:
                 origin,
                 now,
                 f"this tenant signs in with {settings.protocol}, not {protocol}",
-                flow="sp",
+                **details,
             )
         if settings.missing_idp_fields() or not (settings.enabled or test):
             raise await self._failed(
-                tenant, origin, now, "single sign-on is not enabled or not configured", flow="sp"
+                tenant,
+                origin,
+                now,
+                "single sign-on is not enabled or not configured",
+                **details,
             )
-        return settings, test, await self._endpoints(tenant, origin, settings, now, flow="sp")
+        return settings, test, await self._endpoints(tenant, origin, settings, now, **details)
 
     async def _endpoints(
         self, tenant: str, origin: Origin, settings: SsoSettings, now: datetime, **details: Any
@@ -306,18 +377,14 @@ class SingleSignOn:
         """
         settings = await self.settings(tenant)
         endpoints = await self._endpoints(tenant, origin, settings, now)
+        if settings.protocol != "saml":
+            raise await self._failed(
+                tenant, origin, now, f"this tenant signs in with {settings.protocol}, not saml"
+            )
         encoded = form.get("SAMLResponse")
         if not encoded:
             raise await self._failed(tenant, origin, now, "the POST carries no SAMLResponse")
-        config = VerifierConfig(
-            sp_entity_id=endpoints.entity_id,
-            acs_url=endpoints.acs_url,
-            idp_entity_id=settings.idp_entity_id,
-            certificates=settings.certificates,
-            require_signed_assertion=settings.require_signed_assertion,
-            name_id_format=settings.name_id_format,
-            skew=timedelta(seconds=settings.clock_skew_seconds),
-        )
+        config = _verifier_config(settings, endpoints.entity_id, endpoints.acs_url)
         try:
             # 1-2 ms of signature checks per response: off the loop, so sign-ins don't stall it.
             assertion = await asyncio.to_thread(consume_response, encoded, config, now)
@@ -325,16 +392,77 @@ class SingleSignOn:
             raise await self._failed(tenant, origin, now, rejected.reason) from None
         if assertion.in_response_to and browser is None and not reposted:
             return RepostNeeded()
-        flow = "sp" if assertion.in_response_to else "idp"
-        details: dict[str, Any] = {
-            "flow": flow,
-            "issuer": assertion.issuer,
-            "name_id": assertion.name_id,
-            "assertion_id": assertion.assertion_id,
-        }
+        details = _assertion_details(assertion, solicited=bool(assertion.in_response_to))
         pending = await self._answered_request(
-            tenant, origin, settings, assertion, browser, now, details
+            tenant, origin, settings, assertion.in_response_to, "saml", browser, now, details
         )
+        relay = pending.relay_state if pending else form.get("RelayState")
+        return await self._admit_assertion(
+            tenant, origin, settings, endpoints, assertion, pending, relay, now, details, "saml"
+        )
+
+    async def consume_wsfed(
+        self,
+        tenant: str,
+        origin: Origin,
+        form: Mapping[str, str],
+        browser: str | None,
+        now: datetime,
+        *,
+        reposted: bool = False,
+    ) -> SignedIn | TestReport | RepostNeeded:
+        """Verify a posted WS-Federation token (``wresult``) and sign its subject in, as
+        :meth:`consume` does a SAMLResponse. The ``wctx`` the IdP echoes names the sign-in this
+        SP started (bound to its browser, one use); without one the token is unsolicited, which
+        only an IdP-initiated-friendly tenant accepts."""
+        settings = await self.settings(tenant)
+        details: dict[str, Any] = {"protocol": "wsfed"}
+        endpoints = await self._endpoints(tenant, origin, settings, now, **details)
+        action = form.get("wa")
+        problem = (
+            f"this tenant signs in with {settings.protocol}, not wsfed"
+            if settings.protocol != "wsfed"
+            else f"the POST is not a WS-Federation sign-in (wa={action!r})"
+            if action != WSIGNIN
+            else "the POST carries no wresult"
+            if not form.get("wresult")
+            else None
+        )
+        if problem is not None:
+            raise await self._failed(tenant, origin, now, problem, **details)
+        realm = endpoints.realm(settings)
+        config = _verifier_config(settings, realm, endpoints.wsfed_reply_url)
+        try:
+            assertion = await asyncio.to_thread(consume_wresult, form["wresult"], config, now)
+        except SamlRejected as rejected:
+            raise await self._failed(tenant, origin, now, rejected.reason, **details) from None
+        context = form.get("wctx") or None
+        if context and browser is None and not reposted:
+            return RepostNeeded()
+        details |= _assertion_details(assertion, solicited=context is not None)
+        pending = await self._answered_request(
+            tenant, origin, settings, context, "wsfed", browser, now, details
+        )
+        relay = pending.relay_state if pending else None
+        return await self._admit_assertion(
+            tenant, origin, settings, endpoints, assertion, pending, relay, now, details, "wsfed"
+        )
+
+    async def _admit_assertion(
+        self,
+        tenant: str,
+        origin: Origin,
+        settings: SsoSettings,
+        endpoints: SpEndpoints,
+        assertion: VerifiedAssertion,
+        pending: PendingRequest | None,
+        relay: str | None,
+        now: datetime,
+        details: dict[str, Any],
+        protocol: Protocol,
+    ) -> SignedIn | TestReport:
+        """A verified SAML assertion (from a SAMLResponse or a WS-Federation token), used once
+        (the replay cache), admitted as the identity it vouches for."""
         if not await self.repository.consume_assertion(
             tenant, assertion.issuer, assertion.assertion_id, assertion.expires
         ):
@@ -342,14 +470,13 @@ class SingleSignOn:
                 tenant, origin, now, "the assertion was already used (replay)", **details
             )
         identity = VerifiedIdentity(
-            protocol="saml",
+            protocol=protocol,
             issuer=assertion.issuer,
             subject_id=assertion.name_id,
             attributes=assertion.attributes,
             details=details,
         )
         test = pending is not None and pending.test
-        relay = pending.relay_state if pending else form.get("RelayState")
         return await self.admit(tenant, origin, settings, endpoints, identity, test, relay, now)
 
     # -- OpenID Connect ------------------------------------------------------------------------
@@ -610,15 +737,18 @@ class SingleSignOn:
         tenant: str,
         origin: Origin,
         settings: SsoSettings,
-        assertion: VerifiedAssertion,
+        request_id: str | None,
+        protocol: RequestProtocol,
         browser: str | None,
         now: datetime,
         details: dict[str, Any],
     ) -> PendingRequest | None:
-        """The AuthnRequest a solicited response answers, taken out (one use) and started by
-        this browser; None when unsolicited, which only an IdP-initiated-friendly tenant
-        accepts. A response posted from another browser burns the request all the same."""
-        if assertion.in_response_to is None:
+        """The request a solicited answer names (a SAML InResponseTo, a WS-Federation wctx),
+        taken out (one use) and started by this browser; None when unsolicited, which only an
+        IdP-initiated-friendly tenant accepts. An answer posted from another browser burns the
+        request all the same."""
+        named = "InResponseTo" if protocol == "saml" else "wctx"
+        if request_id is None:
             if not settings.allow_idp_initiated:
                 raise await self._failed(
                     tenant,
@@ -628,14 +758,13 @@ class SingleSignOn:
                     **details,
                 )
             return None
-        pending = await self.repository.take_request(tenant, assertion.in_response_to, now)
+        pending = await self.repository.take_request(tenant, request_id, now, protocol)
         if pending is None:
             raise await self._failed(
                 tenant,
                 origin,
                 now,
-                f"InResponseTo "
-                f"{assertion.in_response_to!r} answers no outstanding "
+                f"{named} {request_id!r} answers no outstanding "
                 f"request of this SP (unknown, expired or already used)",
                 **details,
             )
@@ -644,7 +773,7 @@ class SingleSignOn:
                 tenant,
                 origin,
                 now,
-                f"the request {assertion.in_response_to!r} is not bound to this browser "
+                f"the request {request_id!r} is not bound to this browser "
                 "(its binding cookie is missing or another's): possible login CSRF",
                 **details,
             )
@@ -784,3 +913,27 @@ class SingleSignOn:
                 **details,
             },
         )
+
+
+def _assertion_details(assertion: VerifiedAssertion, *, solicited: bool) -> dict[str, Any]:
+    """What the SSO log says of a verified assertion: the flow, and which message it was."""
+    return {
+        "flow": "sp" if solicited else "idp",
+        "issuer": assertion.issuer,
+        "name_id": assertion.name_id,
+        "assertion_id": assertion.assertion_id,
+    }
+
+
+def _verifier_config(settings: SsoSettings, audience: str, recipient: str) -> VerifierConfig:
+    """What an assertion must match for this tenant: its audience (the SP's entity ID, or the
+    WS-Federation realm), the URL it is posted to, and the tenant's IdP."""
+    return VerifierConfig(
+        sp_entity_id=audience,
+        acs_url=recipient,
+        idp_entity_id=settings.idp_entity_id,
+        certificates=settings.certificates,
+        require_signed_assertion=settings.require_signed_assertion,
+        name_id_format=settings.name_id_format,
+        skew=timedelta(seconds=settings.clock_skew_seconds),
+    )

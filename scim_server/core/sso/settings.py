@@ -1,7 +1,9 @@
 """A tenant's single sign-on configuration: what the admin sets, and what the SP shows back.
 
-A tenant signs in through one protocol at a time, SAML 2.0 or OpenID Connect (``protocol``);
-everything after the protocol (JIT, groups, seats, sessions) is configured once for both.
+A tenant signs in through one protocol at a time, SAML 2.0, OpenID Connect or WS-Federation
+(``protocol``); everything after the protocol (JIT, groups, seats, sessions) is configured once
+for all of them. WS-Federation shares the SAML description of the IdP (its entity ID, its
+passive endpoint as ``idp_sso_url``, its signing certificates) and the SAML attribute names.
 
 The settings live in the tenant's document, so a sign-in reads them with the same one
 lookup that proves the tenant exists. Certificates are stored as PEM text and parsed
@@ -25,7 +27,7 @@ MAX_CERTIFICATES = 2
 MAX_SETTINGS_ATTEMPTS = 20
 NameIdSource = Literal["nameid", "attribute"]
 Preset = Literal["okta", "entra", "jumpcloud", "custom"]
-Protocol = Literal["saml", "oidc"]
+Protocol = Literal["saml", "oidc", "wsfed"]
 DEFAULT_SCOPES = ("openid", "email", "profile")
 SIGNATURE_ALGORITHMS = (
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
@@ -94,6 +96,15 @@ class OidcSettings:
 
 
 @dataclass(frozen=True)
+class WsFedSettings:
+    """What only WS-Federation adds to the SAML description of the IdP."""
+
+    realm: str | None = None
+    """The ``wtrealm`` the SP sends, which the token's audience must name (the application's
+    identifier at the IdP); None: the SP's own realm, ``SpEndpoints.wsfed_realm``."""
+
+
+@dataclass(frozen=True)
 class Branding:
     """How the tenant's sign-in pages present it; None: the pages' default (the tenant's name,
     no logo, the house colour). Checked when set (``configure``): the logo is an https URL
@@ -135,6 +146,7 @@ class SsoSettings:
     sp_base_url: str | None = None
     branding: Branding = field(default_factory=Branding)
     oidc: OidcSettings = field(default_factory=OidcSettings)
+    wsfed: WsFedSettings = field(default_factory=WsFedSettings)
 
     @property
     def ready(self) -> bool:
@@ -188,10 +200,27 @@ class SpEndpoints:
     """The OIDC callback, registered at the IdP as the client's sign-in redirect URI."""
     jwks_uri: str
     """The public key of the tenant's private_key_jwt client authentication."""
+    wsfed_login_url: str
+    wsfed_reply_url: str
+    """The WS-Federation ``wreply``: where the IdP posts the token, and sends sign-out."""
+    wsfed_realm: str
+    """The realm the SP names itself by unless the tenant sets another (``wsfed.realm``)."""
 
     def sign_in_url(self, protocol: Protocol) -> str:
         """Where a sign-in starts, for the tenant's protocol."""
-        return self.oidc_login_url if protocol == "oidc" else self.login_url
+        return {
+            "saml": self.login_url,
+            "oidc": self.oidc_login_url,
+            "wsfed": self.wsfed_login_url,
+        }[protocol]
+
+    def realm(self, settings: SsoSettings) -> str:
+        """The ``wtrealm`` this tenant's WS-Federation sign-ins name, and their audience."""
+        return settings.wsfed.realm or self.wsfed_realm
+
+
+SIGNED_OUT = "signed-out"
+"""The page sign-out lands on, under the tenant's home."""
 
 
 def home_path(tenant: str) -> str:
@@ -216,6 +245,9 @@ def sp_endpoints(root: str, tenant: str) -> SpEndpoints:
         oidc_login_url=f"{base}oidc/login",
         redirect_uri=f"{base}oidc/callback",
         jwks_uri=f"{base}oidc/jwks",
+        wsfed_login_url=f"{base}wsfed/login",
+        wsfed_reply_url=f"{base}wsfed/reply",
+        wsfed_realm=f"{base}wsfed",
     )
 
 
@@ -251,6 +283,7 @@ def to_document(settings: SsoSettings) -> dict[str, Any]:
             "scopes": list(settings.oidc.scopes),
             "algorithms": list(settings.oidc.algorithms),
         },
+        "wsfed": asdict(settings.wsfed),
     }
 
 
@@ -269,6 +302,7 @@ def from_document(document: Mapping[str, Any] | None) -> SsoSettings:
         if key in oidc:
             oidc[key] = tuple(oidc[key])
     values["oidc"] = OidcSettings(**oidc)
+    values["wsfed"] = WsFedSettings(**values.get("wsfed", {}))
     known = SsoSettings.__dataclass_fields__
     return SsoSettings(**{key: value for key, value in values.items() if key in known})
 
