@@ -36,7 +36,7 @@ from conformance.saml_target import IdpFiles
 from idp_sim.saml.response import IdentityProvider
 from samlkit.certs import certificate_pem
 
-PREFERRED = ("rfc", "okta-spec", "flows", "tenancy", "entra-validator", "saml")
+PREFERRED = ("rfc", "okta-spec", "flows", "tenancy", "entra-validator", "ipsie", "saml")
 """Suites in report order; any other registered suite runs after them."""
 REPORT = "conformance-report"
 STARTUP_SECONDS = 60.0
