@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -164,15 +165,17 @@ for pending in PENDING_OAUTH:
 # --- §4.3: performance and efficiency -----------------------------------------------------
 
 
-async def exhaust(context: Context) -> tuple[Response | None, int]:
+async def exhaust(context: Context) -> tuple[Response | None, int, float]:
     """Send ``GET /Users?count=1`` ``BURST_WAVE`` at a time until one is answered 429, at most
-    ``BURST_LIMIT`` requests; answer that 429 (None if none came) and how many were sent.
+    ``BURST_LIMIT`` requests; answer that 429 (None if none came), how many were sent, and at
+    what rate (requests a second).
 
     Only the first request and the first 429 go into the check's transcript: a thousand
     identical exchanges would bury them.
     """
     scratch: list[Exchange] = []
     http = context.http.bound_to(scratch)
+    started = time.perf_counter()
     sent = 0
     limited: Response | None = None
     while sent < BURST_LIMIT and limited is None:
@@ -183,7 +186,7 @@ async def exhaust(context: Context) -> tuple[Response | None, int]:
         limited = next((response for response in wave if response.status == 429), None)
     shown = scratch[:1] + [e for e in scratch[1:] if e.status == 429][:1]
     context.http.transcript.extend(shown)
-    return limited, sent
+    return limited, sent, sent / (time.perf_counter() - started)
 
 
 def retry_after_seconds(response: Response) -> float | None:
@@ -220,9 +223,12 @@ async def wait_out(context: Context, limited: Response) -> float:
     BOTH,
 )
 async def rate_limit_burst(context: Context) -> None:
-    limited, sent = await exhaust(context)
+    limited, sent, rate = await exhaust(context)
     if limited is None:
-        fail(f"no 429 in {sent} requests sent {BURST_WAVE} at a time")
+        fail(
+            f"no 429 in {sent} requests sent {BURST_WAVE} at a time, {rate:.0f} a second: no "
+            f"limit, or one this runner cannot reach from here"
+        )
     require_error_document(limited, 429)
     waited = await wait_out(context, limited)
     if waited < RETRY_AFTER_CAP:
@@ -248,7 +254,7 @@ async def rate_limit_burst(context: Context) -> None:
 )
 async def sustained_rate(context: Context) -> None:
     user = await context.fixtures.user()
-    limited, _ = await exhaust(context)
+    limited, _, _ = await exhaust(context)
     if limited is not None:
         await wait_out(context, limited)
     loop = asyncio.get_running_loop()
