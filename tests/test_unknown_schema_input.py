@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.support.scim import Scim, scim_error
-from tests.support.urns import BULK_REQUEST, GROUP, USER
+from tests.support.urns import BULK_REQUEST, GROUP, SEARCH, USER
 
 ENTRA_GROUP_URN = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
 
@@ -72,3 +72,14 @@ async def test_an_unknown_urn_in_schemas_is_accepted_and_not_kept(
     assert created["schemas"] == body["schemas"][:1]
     fetched = await (await scim.get(f"{path}/{created['id']}")).json()
     assert fetched["schemas"] == body["schemas"][:1]
+
+
+async def test_an_unknown_member_of_a_search_request_is_invalid_syntax(scim: Scim) -> None:
+    search = {"schemas": [SEARCH], "filter": "userName pr", "fitler": "typo"}
+    body = await scim_error(await scim.post("/Users/.search", search), 400, "invalidSyntax")
+    assert "fitler" in body["detail"]
+
+
+async def test_a_wrong_value_of_a_declared_attribute_stays_invalid_value(scim: Scim) -> None:
+    response = await scim.post("/Users", user(active="sometimes"))
+    await scim_error(response, 400, "invalidValue")

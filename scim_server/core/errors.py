@@ -135,7 +135,7 @@ def resource_not_found(endpoint: str, resource_id: str) -> NotFoundException:
     return NotFoundException(detail=f"{endpoint} {resource_id!r} not found")
 
 
-UNDECLARED = "no schema of this resource declares this attribute"
+UNDECLARED = "no schema of this request declares this attribute"
 
 
 def from_validation_error(failure: ValidationError) -> SCIMException:
