@@ -41,15 +41,13 @@ from conformance.checks import (
 )
 from conformance.http import Exchange, Response
 from conformance.suites import saml
-from conformance.suites.rfc import require_error_document
+from conformance.suites.rfc import ids, patch, query, read, require_error_document
 from conformance.urns import BULK_REQUEST, GROUP, PATCH_OP, USER
 
 SUITE = "ipsie"
 DRAFT = "OpenID IPSIE AL SCIM 2.0 Profile draft 00"
 AL1 = "IPSIE AL1"
 AL2 = "IPSIE AL2"
-PROFILES = (AL1, AL2)
-"""The verdicts the reports print for this suite, in this order."""
 BOTH = (AL1, AL2)
 AL2_ONLY = (AL2,)
 
@@ -85,17 +83,6 @@ def patch_body(*operations: dict[str, Any]) -> dict[str, Any]:
 
 def replace(path: str, value: Any) -> dict[str, Any]:
     return {"op": "replace", "path": path, "value": value}
-
-
-async def read(context: Context, location: str) -> dict[str, Any]:
-    response = await context.http.get(location)
-    expect_status(response, 200, what=f"GET {location}")
-    return expect_object(response, f"GET {location}")
-
-
-async def patched(context: Context, location: str, *operations: dict[str, Any]) -> None:
-    response = await context.http.patch(location, patch_body(*operations))
-    expect_status(response, 200, 204, what=f"PATCH {location}")
 
 
 async def feature(context: Context, name: str) -> dict[str, Any]:
@@ -319,7 +306,7 @@ async def patch_several_attributes(context: Context) -> None:
     user = await context.fixtures.user()
     location = f"/Users/{user['id']}"
     wanted = {"displayName": "Several Changed", "title": "Auditor", "name.givenName": "Several"}
-    await patched(context, location, *(replace(path, value) for path, value in wanted.items()))
+    await patch(context, location, *(replace(path, value) for path, value in wanted.items()))
     stored = await read(context, location)
     found = {
         "displayName": stored.get("displayName"),
@@ -333,7 +320,7 @@ async def patch_several_attributes(context: Context) -> None:
 
 
 async def set_active(context: Context, location: str, active: bool) -> dict[str, Any]:
-    await patched(context, location, replace("active", active))
+    await patch(context, location, replace("active", active))
     return await read(context, location)
 
 
@@ -505,10 +492,11 @@ class FilterCheck:
 
     async def run(self, context: Context) -> None:
         wanted, expression = await self.build(context)
-        response = await context.http.get(self.endpoint, params={"filter": expression})
-        expect_status(response, 200, what=f"filter {expression}")
-        ids = [resource.get("id") for resource in resources_of(response)]
-        require(ids == [wanted["id"]], f"filter {expression} found {ids}, not [{wanted['id']!r}]")
+        _, found = await query(context, self.endpoint, expression)
+        require(
+            ids(found) == [wanted["id"]],
+            f"filter {expression} found {ids(found)}, not [{wanted['id']!r}]",
+        )
 
 
 def work_email(user: dict[str, Any]) -> str:
@@ -711,7 +699,7 @@ async def create_user(context: Context) -> None:
 async def patch_user(context: Context) -> None:
     user = await context.fixtures.user()
     location = f"/Users/{user['id']}"
-    await patched(context, location, replace("displayName", "Patched Person"))
+    await patch(context, location, replace("displayName", "Patched Person"))
     stored = await read(context, location)
     require(
         stored.get("displayName") == "Patched Person",
@@ -865,7 +853,7 @@ async def patch_group(context: Context) -> None:
     group = await context.fixtures.group()
     location = f"/Groups/{group['id']}"
     renamed = context.fixtures.name("renamed")
-    await patched(context, location, replace("displayName", renamed))
+    await patch(context, location, replace("displayName", renamed))
     stored = await read(context, location)
     require(stored.get("displayName") == renamed, f"displayName is {stored.get('displayName')!r}")
 
@@ -885,24 +873,26 @@ async def patch_group_member_operations(context: Context) -> None:
     keeper, *users = await asyncio.gather(
         *(context.fixtures.user() for _ in range(MEMBER_OPERATIONS + 1))
     )
-    ids = [user["id"] for user in users]
+    joined = [user["id"] for user in users]
     group = await context.fixtures.group(members=[keeper["id"]])
     location = f"/Groups/{group['id']}"
-    await patched(
-        context, location, *({"op": "add", "path": "members", "value": [{"value": i}]} for i in ids)
+    await patch(
+        context,
+        location,
+        *({"op": "add", "path": "members", "value": [{"value": i}]} for i in joined),
     )
     held = await member_ids(context, location)
     require(
-        held == {keeper["id"], *ids},
-        f"after {len(ids)} adds the group holds {len(held & set(ids))} of them",
+        held == {keeper["id"], *joined},
+        f"after {len(joined)} adds the group holds {len(held & set(joined))} of them",
     )
-    await patched(
-        context, location, *({"op": "remove", "path": f'members[value eq "{i}"]'} for i in ids)
+    await patch(
+        context, location, *({"op": "remove", "path": f'members[value eq "{i}"]'} for i in joined)
     )
     held = await member_ids(context, location)
     require(
         held == {keeper["id"]},
-        f"after {len(ids)} removes the group holds {len(held)} members, expected only the one "
+        f"after {len(joined)} removes the group holds {len(held)} members, expected only the one "
         f"it held before the adds",
     )
 
