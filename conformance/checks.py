@@ -69,6 +69,8 @@ class Check:
     """A short quote of the rule, shown next to a failure."""
     suite: str
     func: CheckFunc = field(compare=False, repr=False)
+    profiles: tuple[str, ...] = ()
+    """The interop profiles (``IPSIE AL1``...) whose verdict this check counts towards."""
 
 
 @dataclass
@@ -88,6 +90,7 @@ class CheckResult:
             "title": self.check.title,
             "source": self.check.source,
             "rule": self.check.rule,
+            "profiles": list(self.check.profiles),
             "verdict": str(self.verdict),
             "reason": self.reason,
             "duration_ms": self.duration_ms,
@@ -100,15 +103,21 @@ REGISTRY: dict[str, list[Check]] = {}
 
 
 def check(
-    suite: str, id: str, title: str, source: str, rule: str
+    suite: str,
+    id: str,
+    title: str,
+    source: str,
+    rule: str,
+    profiles: tuple[str, ...] = (),
 ) -> Callable[[CheckFunc], CheckFunc]:
-    """Register the decorated function as check ``id`` of ``suite``."""
+    """Register the decorated function as check ``id`` of ``suite``, counted towards
+    ``profiles``."""
 
     def register(func: CheckFunc) -> CheckFunc:
         checks = REGISTRY.setdefault(suite, [])
         if any(existing.id == id for existing in checks):
             raise ValueError(f"duplicate check id {id}")
-        checks.append(Check(id, title, source, rule, suite, func))
+        checks.append(Check(id, title, source, rule, suite, func, profiles))
         return func
 
     return register
@@ -134,6 +143,10 @@ def suites() -> dict[str, list[Check]]:
 def require(condition: object, reason: str) -> None:
     if not condition:
         raise CheckFailed(reason)
+
+
+def fail(reason: str) -> NoReturn:
+    raise CheckFailed(reason)
 
 
 def skip(reason: str) -> NoReturn:

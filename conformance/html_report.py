@@ -304,7 +304,8 @@ class _Page:
             f"<span class='id mono'>{esc(check.id)}</span>"
             f"<span class='title'>{esc(check.title)}</span>"
             f"<span class='ms'>{seconds(result.duration_ms)}</span></summary><div>"
-            f"<p><strong>{esc(check.source)}</strong></p>"
+            f"<p><strong>{esc(check.source)}</strong> ({esc(check.suite)} suite"
+            f"{''.join(f'; {esc(p)}' for p in check.profiles)})</p>"
             f"<blockquote>{esc(check.rule)}</blockquote>"
         )
         if result.reason:
@@ -361,7 +362,7 @@ def _summary(run: RunResult) -> str:
 
 
 def _suites(run: RunResult) -> str:
-    """Counts and time per suite."""
+    """Counts and time per suite, then each interop profile's verdict."""
     out = ["<h2>Suites</h2><table><tr><th>suite</th>"]
     out += [
         f"<th>{LABEL[v]}</th>" for v in (Verdict.PASS, Verdict.FAIL, Verdict.ERROR, Verdict.SKIP)
@@ -375,6 +376,11 @@ def _suites(run: RunResult) -> str:
         )
         out.append(f"<tr><td>{html.escape(suite)}</td>{cells}<td>{seconds(ms)}</td></tr>")
     out.append("</table>")
+    verdicts = run.profile_verdicts()
+    if verdicts:
+        out.append("<h2>Profiles</h2><ul class='profiles'>")
+        out += [f"<li>{html.escape(line)}</li>" for line in verdicts.values()]
+        out.append("</ul>")
     return "".join(out)
 
 

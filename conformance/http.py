@@ -51,6 +51,8 @@ class Response:
     status: int
     headers: dict[str, str]
     text: str
+    set_cookies: list[str] = field(default_factory=list)
+    """Every ``Set-Cookie`` header, which ``headers`` (one value per name) cannot hold."""
 
     @property
     def content_type(self) -> str:
@@ -130,12 +132,14 @@ class ScimHttp:
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
         auth: bool = True,
+        retry: bool = True,
     ) -> Response:
         """Send one request; ``auth=False`` leaves out the Authorization header entirely.
 
         A 429 (the server's rate limit) is sent again after its ``Retry-After``, a few times
         (every try is in the transcript): a check judges the server's answer to the request,
-        not its limit on how fast the runner sends them.
+        not its limit on how fast the runner sends them. ``retry=False`` answers the 429
+        itself, for the checks that judge the limit.
         """
         sent: dict[str, str] = {"Accept": SCIM_JSON}
         if auth:
@@ -154,7 +158,12 @@ class ScimHttp:
         for attempt in range(1, RETRY_ATTEMPTS + 1):
             response = await self._exchange(method, url, sent, body)
             wait = _retry_wait(response)
-            if wait is None or attempt == RETRY_ATTEMPTS or waited + wait > RETRY_TOTAL_WAIT:
+            if (
+                not retry
+                or wait is None
+                or attempt == RETRY_ATTEMPTS
+                or waited + wait > RETRY_TOTAL_WAIT
+            ):
                 break
             await asyncio.sleep(wait)
             waited += wait
@@ -177,7 +186,9 @@ class ScimHttp:
                 allow_redirects=False,
             ) as raw:
                 text = await raw.text(errors="replace")
-                response = Response(raw.status, dict(raw.headers), text)
+                response = Response(
+                    raw.status, dict(raw.headers), text, raw.headers.getall("Set-Cookie", [])
+                )
         except Exception as exc:  # recorded, then the check errors with it
             exchange.error = f"{type(exc).__name__}: {exc}"
             raise

@@ -5,7 +5,8 @@ two tenants and always stopping the server again is control flow, which a shell 
 wrong on the first Ctrl-C. The server runs as a child process on the embedded store in a
 temporary data directory, exactly as ``scim-server serve`` would for a user; the runner then
 talks to it over plain HTTP like to any other server. The first tenant's SSO trusts a freshly
-generated IdP key, set through the admin API as an admin would, for the ``saml`` suite.
+generated IdP key, set through the admin API as an admin would, for the ``saml`` suite, and has a
+rate limit of its own (``RATE_LIMIT``) for the ``ipsie`` suite.
 
 Secrets (the admin token, the token-signing secret, the tenants' bearer tokens) reach the children
 through their environment, never their command line, which every user of the machine can read
@@ -36,8 +37,12 @@ from conformance.saml_target import IdpFiles
 from idp_sim.saml.response import IdentityProvider
 from samlkit.certs import certificate_pem
 
-PREFERRED = ("rfc", "okta-spec", "flows", "tenancy", "entra-validator", "saml")
+PREFERRED = ("rfc", "okta-spec", "flows", "tenancy", "entra-validator", "ipsie", "saml")
 """Suites in report order; any other registered suite runs after them."""
+RATE_LIMIT = 25
+"""The first tenant's own rate limit (requests a second): the 25 the IPSIE profile asks a tenant
+to be served, so that the ``ipsie`` suite's burst reaches the limit on any machine, however slow,
+and its sustained check proves that exactly 25 a second pass."""
 REPORT = "conformance-report"
 STARTUP_SECONDS = 60.0
 
@@ -223,6 +228,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 admin(f"{the_plan.url}/admin/tenants", admin_token, "POST", {"name": name})
                 for name in ("conformance-a", "conformance-b")
             ]
+            admin(
+                f"{the_plan.url}/admin/tenants/conformance-a/rate-limit",
+                admin_token,
+                "PUT",
+                {"requests_per_second": RATE_LIMIT},
+            )
             idp, files = saml_target.write(Path(idp_dir), saml_target.shape("okta"))
             sso = admin(
                 f"{the_plan.url}/admin/tenants/conformance-a/sso",
@@ -232,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print(
                 f"server {the_plan.url}, tenants conformance-a (SSO from "
-                f"{idp.shape.entity_id}) and conformance-b",
+                f"{idp.shape.entity_id}, {RATE_LIMIT} requests/s) and conformance-b",
                 file=sys.stderr,
             )
             argv = the_plan.conformance_argv(

@@ -40,6 +40,7 @@ def terminal(run: RunResult) -> str:
         lines.append(f"  {_MARK[result.verdict]:5} {result.check.id}: {reason}")
     for suite, counts in run.totals().items():
         lines.append(f"{suite}: {tally(counts)}")
+    lines += run.profile_verdicts().values()
     if run.leftovers:
         lines.append("could not remove: " + ", ".join(run.leftovers))
     lines.append(f"{tally(run.counts())} in {run.duration_ms / 1000:.1f} s")
@@ -86,6 +87,7 @@ def junit(run: RunResult) -> str:
     by_suite: dict[str, list[CheckResult]] = {}
     for result in run.results:
         by_suite.setdefault(result.check.suite, []).append(result)
+    verdicts = run.profile_verdicts()
     for suite, results in by_suite.items():
         element = ET.SubElement(
             root,
@@ -97,6 +99,9 @@ def junit(run: RunResult) -> str:
             skipped=str(sum(r.verdict is Verdict.SKIP for r in results)),
             time=f"{sum(r.duration_ms for r in results) / 1000:.3f}",
         )
+        profiles = dict.fromkeys(p for r in results for p in r.check.profiles)
+        if profiles:
+            _properties(element, {profile: verdicts[profile] for profile in profiles})
         for result in results:
             case = ET.SubElement(
                 element,
@@ -105,6 +110,7 @@ def junit(run: RunResult) -> str:
                 name=result.check.id,
                 time=f"{result.duration_ms / 1000:.3f}",
             )
+            _properties(case, {"source": result.check.source})
             if result.verdict is Verdict.SKIP:
                 ET.SubElement(case, "skipped", message=result.reason)
             elif result.verdict in (Verdict.FAIL, Verdict.ERROR):
@@ -118,6 +124,13 @@ def junit(run: RunResult) -> str:
                 )
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+def _properties(parent: ET.Element, values: Mapping[str, str]) -> None:
+    """JUnit ``<properties>``: a testsuite's profile verdicts, a testcase's source."""
+    holder = ET.SubElement(parent, "properties")
+    for name, value in values.items():
+        ET.SubElement(holder, "property", name=name, value=value)
 
 
 def write(path: str | Path, text: str) -> None:

@@ -57,6 +57,23 @@ class RunResult:
             counts[str(result.verdict)] += 1
         return out
 
+    def profiles(self) -> dict[str, dict[str, int]]:
+        """Interop profile -> verdict -> count over the checks counting towards it (``IPSIE
+        AL2``...), every verdict present, in the order the profiles first appear."""
+        out: dict[str, dict[str, int]] = {}
+        for result in self.results:
+            for profile in result.check.profiles:
+                counts = out.setdefault(profile, {str(v): 0 for v in Verdict})
+                counts[str(result.verdict)] += 1
+        return out
+
+    def profile_verdicts(self) -> dict[str, str]:
+        """Profile -> its verdict line, as a certification conversation quotes it:
+        ``IPSIE AL2: 28/34 pass, 6 skipped``."""
+        return {
+            profile: profile_verdict(profile, counts) for profile, counts in self.profiles().items()
+        }
+
     def counts(self) -> dict[str, int]:
         """Verdict -> count over the whole run, every verdict present."""
         out = {str(v): 0 for v in Verdict}
@@ -74,10 +91,23 @@ class RunResult:
             "failed": self.failed,
             "counts": self.counts(),
             "totals": self.totals(),
+            "profiles": {
+                profile: {**counts, "verdict": self.profile_verdicts()[profile]}
+                for profile, counts in self.profiles().items()
+            },
             "leftovers": self.leftovers,
             "kept": self.kept,
             "results": [r.to_dict() for r in self.results],
         }
+
+
+def profile_verdict(profile: str, counts: dict[str, int]) -> str:
+    """One profile's verdict: passes of all its items, then what did not pass."""
+    line = f"{profile}: {counts['pass']}/{sum(counts.values())} pass"
+    for verdict, word in (("fail", "failed"), ("error", "errors"), ("skip", "skipped")):
+        if counts[verdict]:
+            line += f", {counts[verdict]} {word}"
+    return line
 
 
 def select(suite_names: Iterable[str], only: Iterable[str] | None = None) -> list[Check]:

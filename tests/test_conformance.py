@@ -559,6 +559,14 @@ VIOLATIONS: list[tuple[str, str, Violation]] = [
         when(user, after=mutate(lambda b: (b.get("name") or {}).pop("givenName", None))),
     ),
     (
+        "rfc.errors.unknown-attribute",
+        "unknown attribute is invalidValue",
+        when(
+            post_user,
+            after=mutate(lambda b: b.update(scimType="invalidValue") if "scimType" in b else None),
+        ),
+    ),
+    (
         "okta.08-recreate-conflict",
         "duplicate answered 201",
         when(post_user, after=_on_status(409, set_status(201))),
@@ -646,6 +654,7 @@ PROVEN_ELSEWHERE = {
     "tenancy": "test_conformance_flows.py",
     "large": "test_conformance_flows.py",
     "saml": "test_conformance_saml.py",
+    "ipsie": "test_conformance_ipsie.py",
     "rfc.groups.unknown-member-refused": "test_conformance_entra.py",
 }
 """The suites (and the one ``rfc`` check) shown failing in their own test module instead."""

@@ -143,7 +143,16 @@ def test_list_keeps_the_suites_in_their_order_whatever_module_was_imported_first
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout
     suites = [line for line in listed.splitlines() if not line.startswith(" ")]
-    assert suites == ["rfc", "okta-spec", "flows", "tenancy", "large", "entra-validator", "saml"]
+    assert suites == [
+        "rfc",
+        "okta-spec",
+        "flows",
+        "tenancy",
+        "large",
+        "entra-validator",
+        "ipsie",
+        "saml",
+    ]
 
 
 def test_list_needs_no_base_url_as_the_readme_says(capsys: pytest.CaptureFixture[str]) -> None:

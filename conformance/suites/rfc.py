@@ -958,6 +958,25 @@ async def invalid_json(ctx: Context) -> None:
 
 @check(
     S,
+    "rfc.errors.unknown-attribute",
+    "An attribute no schema declares answers 400 invalidSyntax",
+    "RFC 7644 §3.12 (invalidSyntax)",
+    "invalidSyntax: the request body did not conform to the request schema, which a body "
+    "carrying an attribute that no schema of the resource declares does not (400); "
+    "invalidValue is for a value a declared attribute cannot take.",
+)
+async def unknown_attribute(ctx: Context) -> None:
+    response = await ctx.http.post("/Users", ctx.fixtures.user_body(nickNme="typo"))
+    ctx.fixtures.track("/Users", response.json())
+    error = require_error_document(response, 400)
+    require(
+        error.get("scimType") == "invalidSyntax",
+        f"scimType is {error.get('scimType')!r}, not 'invalidSyntax'",
+    )
+
+
+@check(
+    S,
     "rfc.errors.required-attribute",
     "A user without userName answers 400",
     "RFC 7643 §4.1.1, RFC 7644 §3.12",

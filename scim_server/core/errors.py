@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from scim2_models import (
     Error,
     ForbiddenException,
+    InvalidSyntaxException,
     InvalidValueException,
     NotFoundException,
     SCIMException,
@@ -134,21 +135,33 @@ def resource_not_found(endpoint: str, resource_id: str) -> NotFoundException:
     return NotFoundException(detail=f"{endpoint} {resource_id!r} not found")
 
 
+UNDECLARED = "no schema of this request declares this attribute"
+
+
 def from_validation_error(failure: ValidationError) -> SCIMException:
     """Turn a pydantic validation failure of a SCIM payload into the SCIM error it stands for.
 
     scim2-models raises its own exceptions inside validators as pydantic errors
-    whose context carries ``scimType`` and ``status``; anything else pydantic
-    refuses (a missing required attribute, a wrong type) is an ``invalidValue``.
+    whose context carries ``scimType`` and ``status``. An attribute no schema declares
+    (pydantic's ``extra_forbidden``) makes the body not "conform to the request schema",
+    RFC 7644 §3.12's ``invalidSyntax``; anything else pydantic refuses (a missing required
+    attribute, a wrong type) is an ``invalidValue``.
     """
     details = []
+    undeclared = False
     for item in failure.errors():
         context = item.get("ctx") or {}
         if context.get("scim_type") or context.get("status"):
             return SCIMException.from_error(Error.from_validation_error(item))
         location = ".".join(str(part) for part in item.get("loc", ()) if part != "__root__")
-        details.append(f"{location}: {item['msg']}" if location else item["msg"])
-    return InvalidValueException(detail="; ".join(details) or "invalid payload")
+        extra = item["type"] == "extra_forbidden"
+        message = UNDECLARED if extra else item["msg"]
+        details.append(f"{location}: {message}" if location else message)
+        undeclared = undeclared or extra
+    detail = "; ".join(details) or "invalid payload"
+    if undeclared:
+        return InvalidSyntaxException(detail=detail)
+    return InvalidValueException(detail=detail)
 
 
 def scim_error(exc: Exception, during: str) -> SCIMException:
