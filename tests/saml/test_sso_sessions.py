@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,12 +23,11 @@ from scim_server.cli import main
 from scim_server.config import Settings
 from scim_server.core.sso.sessions import SessionCodec
 from scim_server.web import sso as sso_web
-from scim_server.web.app import create_app
 from scim_server.web.state import SERVICES
 from tests.support.commands import Commands
-from tests.support.scim import ADMIN, ADMIN_TOKEN, Scim, make_tenant, scim_error
+from tests.support.scim import ADMIN, ADMIN_TOKEN, scim_error
 from tests.support.served import serving
-from tests.support.sso import Sso, person
+from tests.support.sso import Sso, person, two_workers
 from tests.support.urns import BULK_REQUEST, PATCH_OP, USER
 
 COOKIE = "scim_sso_acme"
@@ -218,25 +216,13 @@ async def test_a_page_that_trusts_the_cookie_costs_one_command(
 
 # --- two workers --------------------------------------------------------------------------------
 
-ROOT = "http://sp.example.test"
-SP = ServiceProvider(
-    entity_id=f"{ROOT}/sso/acme/saml/metadata", acs_url=f"{ROOT}/sso/acme/saml/acs"
-)
-
 
 @pytest.fixture
 async def workers(
     aiohttp_client: Any, settings: Settings, mongo_db: Any, idp_key: SigningKey
 ) -> tuple[Sso, Sso]:
     """Two applications on one database: two workers (or servers) behind one public URL."""
-    public = replace(settings, public_url=ROOT)
-    jars = [aiohttp.CookieJar(unsafe=True) for _ in range(2)]
-    first, second = [await aiohttp_client(create_app(public), cookie_jar=jar) for jar in jars]
-    token = (await make_tenant(first, "acme"))["token"]
-    idp = IdentityProvider(shapes.okta(), idp_key)
-    one, two = (Sso(client, Scim(client, "acme", token), idp, SP) for client in (first, second))
-    await one.configure()
-    return one, two
+    return await two_workers(aiohttp_client, settings, idp_key, one_browser=False)
 
 
 async def test_a_session_ended_on_one_worker_is_refused_on_the_other_at_once(

@@ -8,24 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from dataclasses import replace
 from typing import Any
 
-import aiohttp
 import pytest
 
-from idp_sim.saml import shapes
-from idp_sim.saml.response import IdentityProvider, ServiceProvider
 from samlkit.certs import SigningKey
 from scim_server.config import Settings
-from scim_server.web.app import create_app
-from tests.support.scim import Scim, make_tenant
-from tests.support.sso import Sso, person
-
-ROOT = "http://sp.example.test"
-SP = ServiceProvider(
-    entity_id=f"{ROOT}/sso/acme/saml/metadata", acs_url=f"{ROOT}/sso/acme/saml/acs"
-)
+from tests.support.sso import Sso, person, two_workers
 
 
 @pytest.fixture
@@ -33,14 +22,7 @@ async def workers(
     aiohttp_client: Any, settings: Settings, mongo_db: Any, idp_key: SigningKey
 ) -> tuple[Sso, Sso]:
     """Two workers behind one public URL, for tenant acme with SSO on."""
-    public = replace(settings, public_url=ROOT)
-    browser = aiohttp.CookieJar(unsafe=True)  # one browser, whichever worker answers it
-    first, second = [await aiohttp_client(create_app(public), cookie_jar=browser) for _ in range(2)]
-    token = (await make_tenant(first, "acme"))["token"]
-    idp = IdentityProvider(shapes.okta(), idp_key)
-    one, two = (Sso(client, Scim(client, "acme", token), idp, SP) for client in (first, second))
-    await one.configure()
-    return one, two
+    return await two_workers(aiohttp_client, settings, idp_key, one_browser=True)
 
 
 async def test_a_request_issued_by_one_worker_is_answered_at_another_and_only_once(

@@ -17,14 +17,17 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestClient
 
+from idp_sim.saml import shapes
 from idp_sim.saml.response import IdentityProvider, SamlSubject, ServiceProvider
 from idp_sim.saml.shapes import IdpShape
 from samlkit.authn_request import parse_authn_request
 from samlkit.bindings import decode_redirect
 from samlkit.certs import SigningKey
+from scim_server.config import Settings
 from scim_server.core.sso.settings import PRESETS, SsoSettings
+from scim_server.web.app import create_app
 from scim_server.web.state import SERVICES
-from tests.support.scim import ADMIN, Scim
+from tests.support.scim import ADMIN, Scim, make_tenant
 
 
 def person(
@@ -180,3 +183,28 @@ async def connect_sso(scim: Scim, shape: IdpShape, key: SigningKey) -> Sso:
     )
     await sso.configure()
     return sso
+
+
+WORKERS_ROOT = "http://sp.example.test"
+"""The public URL two workers of one server stand behind (``two_workers``)."""
+
+
+async def two_workers(
+    aiohttp_client: Any, settings: Settings, idp_key: SigningKey, *, one_browser: bool
+) -> tuple[Sso, Sso]:
+    """Two applications on one database, behind one public URL, as two workers (or servers):
+    tenant ``acme`` with Okta-shaped SSO on. ``one_browser``: both clients share one cookie
+    jar, as one browser whichever worker answers it; otherwise each has its own."""
+    public = replace(settings, public_url=WORKERS_ROOT)
+    shared = aiohttp.CookieJar(unsafe=True)
+    jars = [shared, shared] if one_browser else [aiohttp.CookieJar(unsafe=True) for _ in range(2)]
+    first, second = [await aiohttp_client(create_app(public), cookie_jar=jar) for jar in jars]
+    token = (await make_tenant(first, "acme"))["token"]
+    idp = IdentityProvider(shapes.okta(), idp_key)
+    sp = ServiceProvider(
+        entity_id=f"{WORKERS_ROOT}/sso/acme/saml/metadata",
+        acs_url=f"{WORKERS_ROOT}/sso/acme/saml/acs",
+    )
+    one, two = (Sso(client, Scim(client, "acme", token), idp, sp) for client in (first, second))
+    await one.configure()
+    return one, two
