@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Page
 
 from idp_sim.directory import Directory
 from idp_sim.oidc.provider import okta_oidc
@@ -29,6 +29,7 @@ from tests.support.browser import (
     chromium,
     create_tenant,
     expect_signed_in,
+    fresh_page,
     loopback_socket,
     port_of,
     serving,
@@ -40,13 +41,7 @@ from tests.support.oidc import CLIENT_ID, CLIENT_SECRET
 @pytest.fixture
 async def page() -> AsyncIterator[Page]:
     async with chromium() as browser:
-        yield await _page(browser)
-
-
-async def _page(browser: Browser) -> Page:
-    context = await browser.new_context(viewport={"width": 1000, "height": 700})
-    context.set_default_timeout(10_000)
-    return await context.new_page()
+        yield await fresh_page(browser)
 
 
 @pytest.fixture

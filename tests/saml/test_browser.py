@@ -31,6 +31,7 @@ from tests.support.browser import (
     Stack,
     chromium,
     expect_signed_in,
+    fresh_page,
     loopback_socket,
     pick_person,
     port_of,
@@ -50,17 +51,11 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture
-async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
-    """A fresh profile per test: no IdP session or SP cookie carries over."""
-    context = await browser.new_context(viewport={"width": 1000, "height": 700})
-    context.set_default_timeout(10_000)
-    yield context
-    await context.close()
-
-
-@pytest.fixture
-async def page(context: BrowserContext) -> Page:
-    return await context.new_page()
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    """A page in a fresh profile per test: no IdP session or SP cookie carries over."""
+    page = await fresh_page(browser)
+    yield page
+    await page.context.close()
 
 
 @pytest.fixture

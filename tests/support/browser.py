@@ -84,6 +84,14 @@ async def chromium() -> AsyncIterator[Browser]:
             await browser.close()
 
 
+async def fresh_page(browser: Browser) -> Page:
+    """A page in a fresh profile (no IdP session or SP cookie carries over), at the suite's
+    window size, waiting at most 10 s for anything."""
+    context = await browser.new_context(viewport={"width": 1000, "height": 700})
+    context.set_default_timeout(10_000)
+    return await context.new_page()
+
+
 class Screenshots:
     """Writes ``<test>-<step>.png`` for one test, checking each file really holds an image."""
 

@@ -28,6 +28,7 @@ from tests.support.browser import (
     chromium,
     create_tenant,
     expect_signed_in,
+    fresh_page,
     loopback_socket,
     port_of,
     serving,
@@ -40,9 +41,7 @@ TENANT = "acme"
 @pytest.fixture
 async def page() -> AsyncIterator[Page]:
     async with chromium() as browser:
-        context = await browser.new_context(viewport={"width": 1000, "height": 700})
-        context.set_default_timeout(10_000)
-        yield await context.new_page()
+        yield await fresh_page(browser)
 
 
 @pytest.fixture
