@@ -4,18 +4,15 @@ SP admin enters (issuer, client ID and secret), its documents served; bad usage 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from idp_sim.cli import main
 from idp_sim.saml.command import parse_oidc_app
+from tests.support.idp_serve import idp_serve
 
-REPO = Path(__file__).resolve().parents[2]
 REDIRECT = "https://idm.example/sso/acme/oidc/callback"
 
 
@@ -25,30 +22,8 @@ def _get(url: str) -> Any:
 
 
 def test_serve_prints_each_oidc_client_and_serves_its_discovery_and_keys() -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "idp_sim.cli",
-            "idp",
-            "serve",
-            "--port",
-            "0",
-            "--users",
-            "2",
-            "--oidc-app",
-            f"okta:{REDIRECT},client_id=0oa-acme",
-            "--oidc-app",
-            f"entra:{REDIRECT}",
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(13)]
+    apps = ["--oidc-app", f"okta:{REDIRECT},client_id=0oa-acme", "--oidc-app", f"entra:{REDIRECT}"]
+    with idp_serve(apps, banner_lines=13) as lines:
         issuers = [line.split()[-1] for line in lines if line.strip().startswith("issuer")]
         assert [i.rsplit("/", 1)[-1] for i in issuers] == ["default", "v2.0"]
         assert any(line.split()[-1] == "0oa-acme" for line in lines if "client ID" in line)
@@ -57,9 +32,6 @@ def test_serve_prints_each_oidc_client_and_serves_its_discovery_and_keys() -> No
             assert discovery["issuer"] == issuer
             [key] = _get(discovery["jwks_uri"])["keys"]
             assert key["kty"] == "RSA" and key["use"] == "sig"
-    finally:
-        process.terminate()
-        assert process.wait(timeout=10) == 0
 
 
 def test_the_client_secret_is_stable_for_a_redirect_uri_unless_given() -> None:

@@ -4,8 +4,6 @@ sign-in and launch pages, IdP sessions, and the ``idp-sim idp`` command line."""
 from __future__ import annotations
 
 import base64
-import subprocess
-import sys
 import urllib.parse
 import urllib.request
 from datetime import UTC, datetime
@@ -31,8 +29,8 @@ from samlkit.certs import SigningKey, certificate_pem
 from samlkit.metadata import parse_idp_metadata
 from samlkit.namespaces import ASSERTION, DSIG, EMAIL, PERSISTENT, PROTOCOL, TRANSIENT
 from samlkit.xml import parse_strict
+from tests.support.idp_serve import idp_serve
 
-REPO = Path(__file__).resolve().parents[2]
 OKTA_SP = ServiceProvider(
     "https://sp.example.test/sso/acme/saml/metadata", "https://sp.example.test/sso/acme/saml/acs"
 )
@@ -577,33 +575,10 @@ def test_keygen_then_metadata_prints_the_app_with_the_flags_applied(
 
 
 def test_serve_prints_its_urls_and_serves_metadata_until_terminated() -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "idp_sim.cli",
-            "idp",
-            "serve",
-            "--port",
-            "0",
-            "--users",
-            "2",
-            "--app",
-            "jumpcloud:https://sp/m,https://sp/acs,issuer=urn:test:idp",
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(6)]
+    app = "jumpcloud:https://sp/m,https://sp/acs,issuer=urn:test:idp"
+    with idp_serve(["--app", app], banner_lines=6) as lines:
         url = next(line.split()[-1] for line in lines if "metadata URL" in line)
         with urllib.request.urlopen(url, timeout=10) as response:
             metadata = parse_idp_metadata(response.read())
         assert metadata.entity_id == "urn:test:idp"
         assert metadata.sso_url == url.removesuffix("/metadata")
-    finally:
-        process.terminate()
-        assert process.wait(timeout=10) == 0
