@@ -7,6 +7,7 @@ as a separate process and never imported.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -33,6 +34,14 @@ STABLE_SECONDS = 60.0
 """A store that stayed up this long before dying had recovered: its restarts count from zero."""
 RESTART_TIMEOUT = 30.0
 """How long one restart may take to answer a ping before the attempt counts as failed."""
+READY_POLL_SECONDS = 0.02
+"""How often a starting store's port is tried."""
+STOP_POLL_SECONDS = 0.05
+"""How often a stopping store is looked at (and its port knocked on)."""
+KNOCK_AFTER = 0.15
+"""How long a stopping store is left to take its SIGTERM before its port is knocked on."""
+SIGNAL_LOST_AFTER = 1.0
+"""How long a store that still serves after SIGTERM is given before the signal is sent again."""
 
 DIE_WITH_PARENT = """
 import ctypes, os, signal, sys
@@ -119,6 +128,9 @@ class EmbeddedMongo:
         return [sys.executable, "-c", DIE_WITH_PARENT, str(os.getpid()), *secantus]
 
     def _wait_until_ready(self, process: subprocess.Popen[bytes], timeout: float) -> None:
+        # The store binds its port only once its storage is open, so a refused connection
+        # means "not yet": knock every READY_POLL_SECONDS (a driver's server selection would
+        # spend its whole timeout on each refusal), then ping once it listens.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -126,18 +138,29 @@ class EmbeddedMongo:
                     f"SecantusDB exited with status {process.returncode} "
                     f"(is {self.storage_path} used by another server?)"
                 )
-            client: MongoClient[dict[str, object]] = MongoClient(
-                self.uri, serverSelectionTimeoutMS=300
-            )
-            try:
-                client.admin.command("ping")
+            if self._listening() and self._answers_ping():
                 return
-            except PyMongoError:
-                time.sleep(0.1)
-            finally:
-                client.close()
+            time.sleep(READY_POLL_SECONDS)
         self.stop()
         raise EmbeddedStoreError(f"SecantusDB did not answer within {timeout:.0f}s")
+
+    def _listening(self) -> bool:
+        """Whether something accepts connections on the store's port (and wake its accept)."""
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+        except OSError:
+            return False
+        return True
+
+    def _answers_ping(self) -> bool:
+        client: MongoClient[dict[str, object]] = MongoClient(self.uri, serverSelectionTimeoutMS=300)
+        try:
+            client.admin.command("ping")
+        except PyMongoError:
+            return False
+        finally:
+            client.close()
+        return True
 
     def wait(self) -> int | None:
         """Block until the running store exits, reap it, and answer its exit status.
@@ -148,13 +171,31 @@ class EmbeddedMongo:
         return None if process is None else process.wait()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop the store gracefully (SIGTERM), and promptly.
+
+        SecantusDB's stop closes its listening socket, then waits up to 2 seconds for its
+        accept thread, which a close does not wake on Linux: a connection does, so once the
+        signal has had ``KNOCK_AFTER`` to be taken, the port is knocked on until the store
+        exits (knocking at once was seen to make the store miss the signal). A store that
+        still answers a ping ``SIGNAL_LOST_AFTER`` the signal missed it, and gets it again (one
+        that has begun to stop has closed its port, so it is never signalled twice). A store
+        still running at ``timeout`` is killed.
+        """
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
         process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
+        signalled = time.monotonic()
+        deadline = signalled + timeout
+        while process.poll() is None and time.monotonic() < deadline:
+            if time.monotonic() - signalled >= SIGNAL_LOST_AFTER and self._answers_ping():
+                process.terminate()
+                signalled = time.monotonic()
+            elif time.monotonic() - signalled >= KNOCK_AFTER:
+                self._listening()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(STOP_POLL_SECONDS)
+        if process.poll() is None:
             process.kill()
             process.wait()
 

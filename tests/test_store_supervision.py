@@ -131,10 +131,11 @@ async def test_a_frozen_store_answers_503_with_retry_after_then_recovers(server:
     assert server.store().pid == store.pid  # frozen is not dead: it was not restarted
 
 
-DEAD_STORE_SHUTDOWN_SLACK = 3.0
+DEAD_STORE_SHUTDOWN_SLACK = 4.5
 """What a dead store may add to a shutdown: the journal's last flush (1 s) and the client's close
-(0.5 s) are capped, with room to spare. An uncapped wait is a server-selection timeout of 5 s,
-so a shutdown that waits for the dead store even once is caught."""
+(0.5 s) are capped, with room for a busy machine (2.3 to 3 s were seen under a load of 10 on two
+cores, against a live store's prompt stop). An uncapped wait is a server-selection timeout of
+5 s, so a shutdown that waits for the dead store even once is caught."""
 
 
 @ONE_PROCESS_AND_TWO_WORKERS
