@@ -15,8 +15,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from conformance import local
 from conformance.checks import Verdict, suites
+from conformance.cli import parser, run_options
 from conformance.runner import RunResult, run
+from conformance.suites.events import admin_url
 from tests.support.proxy import Req, Resp, Violation, is_, start_proxy, when
 from tests.support.scim import ADMIN_TOKEN, Scim
 
@@ -37,6 +40,23 @@ def explain(result: RunResult) -> str:
 
 def test_the_suite_registers_every_family_for_every_profile() -> None:
     assert [c.id for c in suites()["events"]] == EVENT_IDS
+    assert "events" in local.default_suites(suites())  # make conformance runs it
+
+
+def test_the_admin_api_is_found_beside_the_base_url_unless_named() -> None:
+    assert admin_url("http://127.0.0.1:8080/scim/v2/acme") == "http://127.0.0.1:8080/admin"
+    assert admin_url("https://idp.example/p/scim/v2/acme/") == "https://idp.example/p/admin"
+    args = parser().parse_args(
+        ["--base-url", "http://h/scim/v2/a", "--admin-token", "t", "--admin-url", "http://h/x"]
+    )
+    assert run_options(args) | {"saml": None} == {
+        "second_base_url": None,
+        "second_token": None,
+        "large": False,
+        "admin_token": "t",
+        "admin_url": "http://h/x",
+        "saml": None,
+    }
 
 
 async def test_every_profiles_lifecycle_leaves_exactly_its_events_on_our_server(

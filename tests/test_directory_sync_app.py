@@ -7,14 +7,20 @@ invitations go to a real SMTP server on 127.0.0.1 (aiosmtpd) whose mailbox the t
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
 from examples.directory_sync_app.app import Settings, create_app
+from scim_server.embedded import free_port
 from tests.support.mailbox import (
     STALE,
     Mailbox,
@@ -185,3 +191,35 @@ async def test_a_signed_body_that_is_no_event_is_refused_with_400(
     response = await client.post("/webhooks/scim", data=body, headers=headers)
     assert response.status == 400
     assert await table(client) == []
+
+
+async def test_the_app_serves_as_its_readme_starts_it_and_wants_its_secret(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "examples.directory_sync_app", "--port", str(free_port())]
+    environment = {k: v for k, v in os.environ.items() if k != "WEBHOOK_SECRET"}
+    refused = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
+    assert refused.returncode == 2
+    assert "WEBHOOK_SECRET" in refused.stderr
+    database = tmp_path / "app.sqlite"
+    url = f"http://127.0.0.1:{command[-1]}"
+    process = subprocess.Popen(
+        [*command, "--database", str(database)],
+        env={**environment, "WEBHOOK_SECRET": SECRET},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(200):
+                try:
+                    body, headers = signed(SECRET, event("user.created", "u1", 1, ADA))
+                    async with http.post(f"{url}/webhooks/scim", data=body, headers=headers) as r:
+                        assert r.status == 204
+                    break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)
+            async with http.get(f"{url}/users") as users:
+                assert [u["id"] for u in await users.json()] == ["u1"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert database.exists()
