@@ -85,6 +85,17 @@ def parser() -> argparse.ArgumentParser:
         help="the second tenant's bearer token (default: $SCIM_SECOND_TOKEN)",
     )
     p.add_argument(
+        "--admin-token",
+        default=os.environ.get("SCIM_ADMIN_TOKEN"),
+        help="the server's admin token, for the events suite's fresh tenants and their event "
+        "feed (default: $SCIM_ADMIN_TOKEN; without it that suite skips)",
+    )
+    p.add_argument(
+        "--admin-url",
+        help="the server's admin API (default: beside the base URL, "
+        "http://host/scim/v2/acme -> http://host/admin)",
+    )
+    p.add_argument(
         "--large",
         action="store_true",
         help="run the large suite's checks (a group of thousands of members)",
@@ -185,6 +196,8 @@ def run_options(args: argparse.Namespace) -> dict[str, Any]:
         "second_base_url": args.second_base_url,
         "second_token": args.second_token,
         "large": args.large,
+        "admin_token": args.admin_token,
+        "admin_url": args.admin_url,
         "saml": saml_option(args),
     }
 

@@ -152,6 +152,7 @@ def test_list_keeps_the_suites_in_their_order_whatever_module_was_imported_first
         "entra-validator",
         "ipsie",
         "saml",
+        "events",
     ]
 
 

@@ -1,0 +1,1 @@
+"""Example applications built on scim-toolkit's interfaces (they import none of its code)."""
