@@ -587,6 +587,7 @@ SSO_SETTINGS = _admin_body(
     "allowed_groups",
     "require_signed_assertion",
     "enforced",
+    "guest_user_type",
     "allow_idp_initiated",
     "clock_skew_seconds",
     "session_ttl_seconds",

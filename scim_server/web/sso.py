@@ -281,7 +281,8 @@ async def home(request: web.Request) -> web.StreamResponse:
         f"{home}{settings.protocol}/login",
         f"{home}password",
         sso=settings.ready,
-        passwords=not settings.enforced,
+        passwords=settings.password_sign_in_open,
+        guests_only=settings.enforced,
     )
     return _html(page, brand)
 
@@ -446,7 +447,7 @@ def _report(brand: pages.Brand, outcome: TestReport) -> web.Response:
 
 @html_errors(pages.PASSWORD_REFUSED)
 async def password(request: web.Request) -> web.StreamResponse:
-    """Password sign-in, for tenants that do not enforce single sign-on."""
+    """Password sign-in: for everyone where single sign-on is not enforced, else for guests."""
     tenant = request.match_info["tenant"]
     form = await read_form(request)
     user_name, secret = form.get("username"), form.get("password")

@@ -106,10 +106,17 @@ def _page(brand: Brand, title: str, body: str) -> str:
 
 
 def sign_in_page(
-    brand: Brand, login_url: str, password_url: str, *, sso: bool, passwords: bool
+    brand: Brand,
+    login_url: str,
+    password_url: str,
+    *,
+    sso: bool,
+    passwords: bool,
+    guests_only: bool = False,
 ) -> str:
     """The tenant's landing page for someone not signed in: single sign-on, and the password
-    form unless the tenant enforces single sign-on."""
+    form where passwords are accepted (only from guests, and it says so, when the tenant
+    enforces single sign-on)."""
     parts = [f'<h1>Sign in to <span id="tenant">{escape(brand.name)}</span></h1>']
     if sso:
         parts.append(
@@ -118,9 +125,14 @@ def sign_in_page(
         )
     if passwords:
         separated = ' class="alt"' if sso else ""
+        guests = (
+            '<p id="guests-only">Guests of this organisation sign in with their password.</p>'
+            if guests_only
+            else ""
+        )
         parts.append(
             f'<form method="post" action="{escape(password_url)}" id="password-form"'
-            f"{separated}>"
+            f"{separated}>{guests}"
             '<p><label>User name <input name="username" id="username" '
             'autocomplete="username" required></label></p>'
             '<p><label>Password <input name="password" id="password" type="password" '

@@ -306,6 +306,8 @@ FIELDS: Mapping[str, Field] = {
     "allowed_groups": Field("allowed_groups", group_names),
     "require_signed_assertion": Field("require_signed_assertion", boolean),
     "enforced": Field("enforced", boolean),
+    # null: no user keeps a password sign-in while SSO is enforced.
+    "guest_user_type": Field("guest_user_type", optional(text)),
     "allow_idp_initiated": Field("allow_idp_initiated", boolean),
     "clock_skew_seconds": Field("clock_skew_seconds", integer(0, MAX_CLOCK_SKEW_SECONDS)),
     "session_ttl_seconds": Field(
@@ -407,6 +409,7 @@ def settings_view(settings: SsoSettings) -> dict[str, Any]:
         "allowed_groups": list(settings.allowed_groups),
         "require_signed_assertion": settings.require_signed_assertion,
         "enforced": settings.enforced,
+        "guest_user_type": settings.guest_user_type,
         "allow_idp_initiated": settings.allow_idp_initiated,
         "clock_skew_seconds": settings.clock_skew_seconds,
         "session_ttl_seconds": settings.session_ttl_seconds,

@@ -805,21 +805,24 @@ class SingleSignOn:
     async def password_sign_in(
         self, tenant: str, origin: Origin, user_name: str, password: str, now: datetime
     ) -> SignedIn:
-        """Sign in with the password SCIM set, unless the tenant enforces single sign-on.
+        """Sign in with the password SCIM set; while the tenant enforces single sign-on, only
+        its guests may (``SsoSettings.guest_user_type``).
 
         Every refusal looks the same to the browser, and an unknown user costs the same
-        scrypt work as a wrong password, so neither reveals which accounts exist. After
+        scrypt work as a wrong password, so neither reveals which accounts exist; nor does
+        being refused as a non-guest, which is decided only once the password is right. After
         ``PASSWORD_FAILURES_ALLOWED`` failures in ``PASSWORD_LOCKOUT`` a user name is refused
         until the window has passed, so a password cannot be guessed at scrypt speed.
         """
         settings = await self.settings(tenant)
         details: dict[str, Any] = {"flow": "password", "user_name": user_name}
-        if settings.enforced:
+        if not settings.password_sign_in_open:
             raise await self._failed(
                 tenant,
                 origin,
                 now,
-                "password sign-in is off: single sign-on is enforced for this tenant",
+                "password sign-in is off: single sign-on is enforced for this tenant, "
+                "which has no guests (guest_user_type is null)",
                 **details,
             )
         key = user_name.lower()
@@ -847,7 +850,17 @@ class SingleSignOn:
             raise await self._failed(
                 tenant, origin, now, f"user {user_name!r} is deactivated", **details
             )
-        await self._log(tenant, origin, now, "signed_in", **details, user=user.id)
+        guest = settings.is_guest(user.attributes.get("userType"))
+        if settings.enforced and not guest:
+            raise await self._failed(
+                tenant,
+                origin,
+                now,
+                "password sign-in is off: single sign-on is enforced for this tenant, and "
+                f"{user_name!r} is not a guest (userType {settings.guest_user_type!r})",
+                **details,
+            )
+        await self._log(tenant, origin, now, "signed_in", **details, user=user.id, guest=guest)
         return await self._signed_in(
             tenant, user.id, user.user_name, PASSWORD_ISSUER, settings, now, home_path(tenant)
         )

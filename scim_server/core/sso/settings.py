@@ -29,6 +29,8 @@ NameIdSource = Literal["nameid", "attribute"]
 Preset = Literal["okta", "entra", "jumpcloud", "custom"]
 Protocol = Literal["saml", "oidc", "wsfed"]
 DEFAULT_SCOPES = ("openid", "email", "profile")
+DEFAULT_GUEST_USER_TYPE = "Guest"
+"""The ``userType`` Entra ID gives the guests it invites (B2B), and provisions over SCIM."""
 SIGNATURE_ALGORITHMS = (
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
 )  # fmt: skip
@@ -138,6 +140,10 @@ class SsoSettings:
     allowed_groups: tuple[str, ...] = ()
     require_signed_assertion: bool = False
     enforced: bool = False
+    # The ``userType`` (compared without case, as SCIM compares it) of the users who keep their
+    # password while SSO is enforced: guests, who have no account at the tenant's IdP. An IdP
+    # provisions it over SCIM (Entra sends "Guest"); None: nobody does.
+    guest_user_type: str | None = DEFAULT_GUEST_USER_TYPE
     allow_idp_initiated: bool = True
     clock_skew_seconds: int = 90
     session_ttl_seconds: int = 8 * 3600
@@ -170,6 +176,20 @@ class SsoSettings:
             }
         )
         return [name for name, value in present.items() if not value]
+
+    @property
+    def password_sign_in_open(self) -> bool:
+        """Whether anyone may sign in with a password: everyone, unless SSO is enforced; then
+        only guests, if the tenant names them."""
+        return not self.enforced or self.guest_user_type is not None
+
+    def is_guest(self, user_type: object) -> bool:
+        """Whether a user of this ``userType`` is one of the tenant's guests."""
+        return (
+            self.guest_user_type is not None
+            and isinstance(user_type, str)
+            and user_type.casefold() == self.guest_user_type.casefold()
+        )
 
     def group_allowed(self, display_name: str) -> bool:
         allowed = {name.lower() for name in self.allowed_groups}
@@ -272,6 +292,7 @@ def to_document(settings: SsoSettings) -> dict[str, Any]:
         "allowed_groups": list(settings.allowed_groups),
         "require_signed_assertion": settings.require_signed_assertion,
         "enforced": settings.enforced,
+        "guest_user_type": settings.guest_user_type,
         "allow_idp_initiated": settings.allow_idp_initiated,
         "clock_skew_seconds": settings.clock_skew_seconds,
         "session_ttl_seconds": settings.session_ttl_seconds,
