@@ -89,6 +89,7 @@ async def test_a_new_tenant_has_sso_off_and_shows_the_sp_values(scim: Scim) -> N
         "require_signed_assertion": False,
         "enforced": False,
         "guest_user_type": "Guest",
+        "enforced_since": None,
         "allow_idp_initiated": True,
         "clock_skew_seconds": 90,
         "session_ttl_seconds": 28800,
@@ -235,7 +236,9 @@ async def test_put_replaces_everything_and_get_answers_it_back(
         **body,
         "idp": {**body["idp"], "certificates": put["idp"]["certificates"]},
         "sp_base_url": root,  # pinned by the write, from the admin request
+        "enforced_since": put["enforced_since"],  # read-only: when this write enforced SSO
     }
+    assert put["enforced_since"] is not None
     assert _fingerprints(put) == [fingerprint_sha256(certs[0]), fingerprint_sha256(certs[1])]
     first = put["idp"]["certificates"][0]
     assert first["subject"] == "CN=idp-0"

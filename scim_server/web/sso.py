@@ -270,7 +270,8 @@ async def home(request: web.Request) -> web.StreamResponse:
     settings = await sso.settings(tenant)
     brand = pages.Brand.of(tenant, settings.branding)
     home = home_path(tenant)
-    session = await sso.sessions.current(tenant, request.cookies.get(cookie_name(tenant)), _now())
+    cookie = request.cookies.get(cookie_name(tenant))
+    session = await sso.sessions.current(tenant, cookie, _now(), settings)
     if session is not None:
         # A WS-Federation sign-out goes on to the IdP (``logout``), which the policy must allow.
         idp = origin_source(settings.idp_sso_url) if settings.protocol == "wsfed" else None
@@ -523,7 +524,7 @@ async def signed_out(request: web.Request) -> web.StreamResponse:
     sso = services(request).sso
     settings = await sso.settings(tenant)
     cookie = request.cookies.get(cookie_name(tenant))
-    if await sso.sessions.current(tenant, cookie, _now()) is not None:
+    if await sso.sessions.current(tenant, cookie, _now(), settings) is not None:
         raise web.HTTPSeeOther(home_path(tenant), headers=NO_STORE)
     brand = pages.Brand.of(tenant, settings.branding)
     return _html(pages.signed_out_page(brand, home_path(tenant)), brand)

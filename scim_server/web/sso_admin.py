@@ -41,7 +41,7 @@ LOG_MAX_LIMIT = 1000
 LOG_DEFAULT_LIMIT = 100
 
 
-async def _tenant_settings(request: web.Request) -> tuple[str, SsoSettings]:
+async def tenant_settings(request: web.Request) -> tuple[str, SsoSettings]:
     """The tenant the URL names and its settings, read in the one lookup that proves it exists."""
     name = request.match_info["name"]
     settings = await services(request).sso.stored_settings.get(name)
@@ -95,20 +95,20 @@ async def _save(
 
 
 async def show(request: web.Request) -> web.Response:
-    tenant, settings = await _tenant_settings(request)
+    tenant, settings = await tenant_settings(request)
     return json_response(_view(request, tenant, settings))
 
 
 async def replace_settings(request: web.Request) -> web.Response:
     """PUT: the body is the whole configuration; whatever it leaves out takes its default."""
-    tenant, _ = await _tenant_settings(request)
+    tenant, _ = await tenant_settings(request)
     replacement = configure.apply(SsoSettings(), await read_object(request))
     return await _save(request, tenant, lambda _: replacement)
 
 
 async def patch_settings(request: web.Request) -> web.Response:
     """PATCH: a JSON merge-patch of the current configuration."""
-    tenant, current = await _tenant_settings(request)
+    tenant, current = await tenant_settings(request)
     body = await read_object(request)
     configure.apply(current, body)  # an invalid body is refused before anything is written
     return await _save(request, tenant, lambda settings: configure.apply(settings, body))
@@ -137,7 +137,7 @@ async def _uploaded_certificate(request: web.Request) -> x509.Certificate:
 
 async def add_certificate(request: web.Request) -> web.Response:
     """Pin one more IdP certificate; with two pinned already the older one goes (rollover)."""
-    tenant, _ = await _tenant_settings(request)
+    tenant, _ = await tenant_settings(request)
     certificate = await _uploaded_certificate(request)
     return await _save(request, tenant, lambda current: current.with_certificate(certificate))
 
@@ -148,7 +148,7 @@ def _fingerprint_key(fingerprint: str) -> str:
 
 
 async def remove_certificate(request: web.Request) -> web.Response:
-    tenant, _ = await _tenant_settings(request)
+    tenant, _ = await tenant_settings(request)
     fingerprint = request.match_info["fingerprint"]
 
     def unpinned(settings: SsoSettings) -> SsoSettings:
@@ -189,7 +189,7 @@ async def import_metadata(request: web.Request) -> web.Response:
     """Point the tenant at the IdP a metadata document describes: its entity ID, sign-in URL and
     signing certificates (replacing the pinned ones); every other setting is kept. A tenant
     signing in with WS-Federation reads it as WS-Federation metadata (its STS role)."""
-    tenant, settings = await _tenant_settings(request)
+    tenant, settings = await tenant_settings(request)
     document = await _metadata_document(request)
     wsfed = settings.protocol == "wsfed"
     try:
@@ -232,7 +232,7 @@ async def log(request: web.Request) -> web.Response:
 
 async def start_test(request: web.Request) -> web.Response:
     """A link the admin opens to try the IdP configuration before enabling it for everyone."""
-    tenant, settings = await _tenant_settings(request)
+    tenant, settings = await tenant_settings(request)
     missing = settings.missing_idp_fields()
     if missing:
         raise ConflictException(detail="a test sign-in needs " + ", ".join(missing))

@@ -45,6 +45,7 @@ from scim_server.core.sso.jit import (
     profile_of,
 )
 from scim_server.core.sso.sessions import (
+    PASSWORD_ISSUER,
     SessionCodec,
     Sessions,
     browser_digest,
@@ -71,8 +72,6 @@ from scim_server.storage.events import SSO
 from scim_server.storage.sso import PendingRequest, RequestProtocol, SsoRepository
 
 REQUEST_LIFETIME = timedelta(minutes=10)
-PASSWORD_ISSUER = "password"
-"""The session's ``idp`` for a password sign-in: no identity provider vouched for it."""
 PASSWORD_FAILURES_ALLOWED = 5
 PASSWORD_LOCKOUT = timedelta(minutes=15)
 

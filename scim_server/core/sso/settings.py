@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from cryptography import x509
 
 from samlkit.certs import certificate_pem, fingerprint_sha256, load_certificate
 from scim_server.core.errors import TooManyConcurrentChanges
+from scim_server.storage.documents import stored_instant
 from scim_server.storage.sso import SsoRepository
 
 MAX_CERTIFICATES = 2
@@ -144,6 +146,9 @@ class SsoSettings:
     # password while SSO is enforced: guests, who have no account at the tenant's IdP. An IdP
     # provisions it over SCIM (Entra sends "Guest"); None: nobody does.
     guest_user_type: str | None = DEFAULT_GUEST_USER_TYPE
+    # When ``enforced`` was last turned on (None while it is off): password sessions opened
+    # before then stand until they expire; only a guest's may have been opened since.
+    enforced_since: datetime | None = None
     allow_idp_initiated: bool = True
     clock_skew_seconds: int = 90
     session_ttl_seconds: int = 8 * 3600
@@ -293,6 +298,7 @@ def to_document(settings: SsoSettings) -> dict[str, Any]:
         "require_signed_assertion": settings.require_signed_assertion,
         "enforced": settings.enforced,
         "guest_user_type": settings.guest_user_type,
+        "enforced_since": settings.enforced_since,
         "allow_idp_initiated": settings.allow_idp_initiated,
         "clock_skew_seconds": settings.clock_skew_seconds,
         "session_ttl_seconds": settings.session_ttl_seconds,
@@ -328,6 +334,18 @@ def from_document(document: Mapping[str, Any] | None) -> SsoSettings:
     return SsoSettings(**{key: value for key, value in values.items() if key in known})
 
 
+def enforcement_dated(before: SsoSettings, after: SsoSettings, now: datetime) -> SsoSettings:
+    """``after`` with the moment enforcement began: ``now`` when this change turns it on, the
+    moment already recorded while it stays on, None when it is off."""
+    if not after.enforced:
+        since = None
+    elif before.enforced and before.enforced_since is not None:
+        since = before.enforced_since
+    else:
+        since = stored_instant(now)
+    return replace(after, enforced_since=since)
+
+
 class SettingsStore:
     """A tenant's settings, read and changed through the tenant's document."""
 
@@ -346,13 +364,15 @@ class SettingsStore:
 
         The write is conditioned on the revision that was read, and re-applied on a newer
         one, so two admins changing different settings at once both keep their change.
+        Whatever the change, ``enforced_since`` follows ``enforced`` (:func:`enforcement_dated`).
         """
         for _ in range(MAX_SETTINGS_ATTEMPTS):
             stored = await self.repository.settings_document(tenant)
             if stored is None:
                 return None
             document, revision = stored
-            changed = change(from_document(document))
+            current = from_document(document)
+            changed = enforcement_dated(current, change(current), datetime.now(UTC))
             if await self.repository.replace_settings(tenant, revision, to_document(changed)):
                 return changed
         raise TooManyConcurrentChanges(
