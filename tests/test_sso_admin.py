@@ -1055,3 +1055,27 @@ async def test_cli_reports_refusals_without_a_traceback(
         await _cli(
             scim.client, capsys, "sso", "add-cert", "--tenant", "acme", "--file", "/nonexistent.pem"
         )
+
+
+async def test_cli_issues_a_password_reset_link(
+    scim: Scim, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user = await scim.create_user("bob@example.com")
+    issued = json.loads(
+        await _cli(
+            scim.client,
+            capsys,
+            "sso",
+            "reset-link",
+            "--tenant",
+            "acme",
+            "--user",
+            user["id"],
+            "--ttl-seconds",
+            "120",
+        )
+    )
+    assert issued["url"].startswith(str(scim.client.make_url("/sso/acme/password-reset#")))
+    assert issued["user_name"] == "bob@example.com"
+    with pytest.raises(SystemExit, match=r"error 404: "):
+        await _cli(scim.client, capsys, "sso", "reset-link", "--tenant", "acme", "--user", "x")

@@ -1,16 +1,17 @@
 """The admin API for a tenant's single sign-on, behind the admin token like the rest of /admin.
 
 Settings (GET/PUT/PATCH), the pinned IdP certificates (upload, unpin), IdP metadata import
-(a document or its URL), the sign-in log with the precise reason for every failure, and the
-link that starts a test sign-in. Every answer that changes settings is the full view, so the
-admin sees at once what the SP now expects and what to paste into the IdP.
+(a document or its URL), the sign-in log with the precise reason for every failure, the
+link that starts a test sign-in, and a user's one-time password reset link. Every answer that
+changes settings is the full view, so the admin sees at once what the SP now expects and what
+to paste into the IdP.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,6 +23,11 @@ from samlkit.certs import certificate_pem, fingerprint_sha256, load_certificate
 from samlkit.metadata import parse_idp_metadata, parse_wsfed_metadata
 from scim_server.core.errors import UnsupportedMediaTypeException
 from scim_server.core.sso import configure
+from scim_server.core.sso.service import (
+    MAX_RESET_LINK_SECONDS,
+    MIN_RESET_LINK_SECONDS,
+    RESET_LINK_LIFETIME,
+)
 from scim_server.core.sso.settings import MAX_CERTIFICATES, SpEndpoints, SsoSettings, sp_endpoints
 from scim_server.core.tenancy import unknown_tenant
 from scim_server.web.admin import (
@@ -239,3 +245,36 @@ async def start_test(request: web.Request) -> web.Response:
     ticket = services(request).sso.codec.test_ticket(tenant)
     login = _endpoints(request, tenant, settings).sign_in_url(settings.protocol)
     return json_response({"url": f"{login}?{urlencode({'test': ticket})}"})
+
+
+RESET_LIFETIME = configure.integer(MIN_RESET_LINK_SECONDS, MAX_RESET_LINK_SECONDS)
+
+
+async def issue_reset_link(request: web.Request) -> web.Response:
+    """201 with a one-time link for the user to set a password (``{"ttl_seconds": N}``: how
+    long it lives, 15 minutes unless asked); 409 while SSO is enforced and the user is not a
+    guest, or the user is deactivated. The token is only in the link's fragment."""
+    tenant, _ = await tenant_settings(request)
+    body = await read_object(request) if request.can_read_body else {}
+    unknown = sorted(set(body) - {"ttl_seconds"})
+    if unknown:
+        raise InvalidValueException(
+            detail=f'unknown member {unknown[0]}: send {{"ttl_seconds": N}}'
+        )
+    lifetime = (
+        timedelta(seconds=RESET_LIFETIME("ttl_seconds", body["ttl_seconds"]))
+        if "ttl_seconds" in body
+        else RESET_LINK_LIFETIME
+    )
+    link = await services(request).sso.issue_reset_link(
+        tenant, origin(request), request.match_info["user_id"], lifetime, datetime.now(UTC)
+    )
+    return json_response(
+        {
+            "url": link.url,
+            "expires_at": link.expires.isoformat(),
+            "user_id": link.user_id,
+            "user_name": link.user_name,
+        },
+        status=201,
+    )

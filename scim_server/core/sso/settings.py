@@ -230,6 +230,8 @@ class SpEndpoints:
     """The WS-Federation ``wreply``: where the IdP posts the token, and sends sign-out."""
     wsfed_realm: str
     """The realm the SP names itself by unless the tenant sets another (``wsfed.realm``)."""
+    password_reset_url: str
+    """The page a reset link opens (its token follows in the fragment)."""
 
     def sign_in_url(self, protocol: Protocol) -> str:
         """Where a sign-in starts, for the tenant's protocol."""
@@ -273,6 +275,7 @@ def sp_endpoints(root: str, tenant: str) -> SpEndpoints:
         wsfed_login_url=f"{base}wsfed/login",
         wsfed_reply_url=f"{base}wsfed/reply",
         wsfed_realm=f"{base}wsfed",
+        password_reset_url=f"{base}password-reset",
     )
 
 
