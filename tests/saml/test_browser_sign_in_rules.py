@@ -22,8 +22,7 @@ from tests.support.browser import (
     OKTA_TENANT,
     Screenshots,
     Stack,
-    chromium,
-    fresh_page,
+    browser_page,
     running_stack,
 )
 from tests.support.scim import ADMIN
@@ -34,14 +33,10 @@ NEW_PASSWORD = "a brand new passphrase"
 
 
 @pytest.fixture
-async def page() -> AsyncIterator[Page]:
-    async with chromium() as browser:
-        yield await fresh_page(browser)
-
-
-@pytest.fixture
-def shots(page: Page, request: pytest.FixtureRequest) -> Screenshots:
-    return Screenshots(page, request.node.name)
+async def shots(request: pytest.FixtureRequest) -> AsyncIterator[Screenshots]:
+    """A fresh page in a Chromium of its own (``shots.page``), photographed as the test goes."""
+    async with browser_page() as page:
+        yield Screenshots(page, request.node.name)
 
 
 @pytest.fixture
@@ -104,8 +99,9 @@ async def expect_password_session(page: Page, user_name: str) -> None:
 
 
 async def test_a_guest_signs_in_with_a_password_while_sso_is_enforced(
-    stack: Stack, page: Page, shots: Screenshots
+    stack: Stack, shots: Screenshots
 ) -> None:
+    page = shots.page
     await provision(stack, "guest@partner.example", password=PASSWORD, userType="Guest")
     await provision(stack, "bob@example.com", password=PASSWORD, userType="Member")
     await enforce(stack, True)
@@ -134,8 +130,9 @@ async def test_a_guest_signs_in_with_a_password_while_sso_is_enforced(
 
 
 async def test_the_reset_link_is_the_way_back_in_when_the_idp_is_down(
-    stack: Stack, page: Page, shots: Screenshots, mongo_db: AsyncDatabase[Any]
+    stack: Stack, shots: Screenshots, mongo_db: AsyncDatabase[Any]
 ) -> None:
+    page = shots.page
     user_id = await provision(stack, "bob@example.com")
     await enforce(stack, True)
     # The IdP is down: the admin turns enforcement off and issues a reset link.
@@ -174,8 +171,9 @@ async def test_the_reset_link_is_the_way_back_in_when_the_idp_is_down(
 
 
 async def test_a_password_session_from_before_enforcement_lasts_until_it_expires(
-    stack: Stack, page: Page, shots: Screenshots, mongo_db: AsyncDatabase[Any]
+    stack: Stack, shots: Screenshots, mongo_db: AsyncDatabase[Any]
 ) -> None:
+    page = shots.page
     await provision(stack, "bob@example.com", password=PASSWORD)
     await sign_in_with_password(page, stack, "bob@example.com", PASSWORD)
     await expect_password_session(page, "bob@example.com")
