@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from scim_server.web.state import SERVICES
+from tests.support.events import awaited_events
 from tests.support.scim import ADMIN
 from tests.support.sso import Sso
 
@@ -223,6 +224,11 @@ async def test_a_reset_link_sets_a_password_once_and_the_user_signs_in_with_it(
     done = await set_password(okta_sso, token)
     assert done.status == 200
     assert 'id="password-set"' in await done.text()
+    # Set through SCIM's own rules: an event names the password, never its value.
+    events = await awaited_events(okta_sso.client, okta_sso.tenant, 2)
+    changed = events[-1]
+    assert (changed["type"], changed["attributes"]) == ("user.updated", ["password"])
+    assert changed["client"] == {"via": "sso"} and NEW_PASSWORD not in str(events)
     assert (await password_sign_in(okta_sso, "bob@example.com", NEW_PASSWORD)).status == 303
 
     again = await set_password(okta_sso, token, "yet another passphrase")
