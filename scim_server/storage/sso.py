@@ -16,7 +16,8 @@
   throttle guessing.
 - ``password_resets``: the one-time password reset links an admin issued, each under the
   SHA-256 digest of its token (the token itself is only in the link), with its user and
-  expiry; one use each (the delete that takes it is the use), removed by a TTL index.
+  expiry; one use each (the delete that takes it is the use), one at a time per user (a new
+  one replaces the last), removed by a TTL index.
 - ``sso_log``: every sign-in attempt with its precise outcome, for the admin; the browser
   only ever sees a generic page.
 - ``sso_sessions``: the signed-in browsers (``storage/sessions.py``, reached as ``sessions``).
@@ -290,7 +291,9 @@ class SsoRepository:
     # -- password reset links -----------------------------------------------------------
 
     async def remember_reset(self, tenant: str, digest: str, user: str, expires: datetime) -> None:
-        """Store a reset link under the digest of its token, for ``user``, until ``expires``."""
+        """Store a reset link under the digest of its token, for ``user``, until ``expires``,
+        in place of any earlier link of the user's: only the newest one works."""
+        await self.password_resets.delete_many({"tenant": tenant, "user": user})
         await self.password_resets.insert_one(
             {"_id": digest, "tenant": tenant, "user": user, "expires": expires}
         )

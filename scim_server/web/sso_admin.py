@@ -254,7 +254,7 @@ async def issue_reset_link(request: web.Request) -> web.Response:
     """201 with a one-time link for the user to set a password (``{"ttl_seconds": N}``: how
     long it lives, 15 minutes unless asked); 409 while SSO is enforced and the user is not a
     guest, or the user is deactivated. The token is only in the link's fragment."""
-    tenant, _ = await tenant_settings(request)
+    tenant, settings = await tenant_settings(request)
     body = await read_object(request) if request.can_read_body else {}
     unknown = sorted(set(body) - {"ttl_seconds"})
     if unknown:
@@ -267,7 +267,12 @@ async def issue_reset_link(request: web.Request) -> web.Response:
         else RESET_LINK_LIFETIME
     )
     link = await services(request).sso.issue_reset_link(
-        tenant, origin(request), request.match_info["user_id"], lifetime, datetime.now(UTC)
+        tenant,
+        settings,
+        origin(request),
+        request.match_info["user_id"],
+        lifetime,
+        datetime.now(UTC),
     )
     return json_response(
         {

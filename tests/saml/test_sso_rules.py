@@ -367,3 +367,14 @@ async def test_the_clear_token_is_in_no_log_line_and_no_log_entry(
     services = okta_sso.client.app[SERVICES]
     stored = await services.sso.repository.password_resets.database["journal"].find().to_list()
     assert token not in str(stored)
+
+
+async def test_a_new_reset_link_replaces_the_users_earlier_one(okta_sso: Sso) -> None:
+    bob = await okta_sso.scim.create_user("bob@example.com")
+    carol = await okta_sso.scim.create_user("carol@example.com")
+    first = await issued_token(okta_sso, bob["id"])
+    carols = await issued_token(okta_sso, carol["id"])
+    second = await issued_token(okta_sso, bob["id"])
+    assert (await set_password(okta_sso, first)).status == 403
+    assert (await set_password(okta_sso, second)).status == 200
+    assert (await set_password(okta_sso, carols)).status == 200

@@ -901,9 +901,16 @@ class SingleSignOn:
     # -- the reset link ------------------------------------------------------------------------
 
     async def issue_reset_link(
-        self, tenant: str, origin: Origin, user_id: str, lifetime: timedelta, now: datetime
+        self,
+        tenant: str,
+        settings: SsoSettings,
+        origin: Origin,
+        user_id: str,
+        lifetime: timedelta,
+        now: datetime,
     ) -> ResetLink:
-        """A one-time link for the user to set a password, valid for ``lifetime``.
+        """A one-time link for the user to set a password, valid for ``lifetime``, under the
+        tenant's ``settings`` (as the admin request read them with the tenant).
 
         Refused (409) for a deactivated user, and while SSO is enforced for anyone but a
         guest: that password could not sign in, and a link planted then would be a way in
@@ -911,7 +918,6 @@ class SingleSignOn:
         turns enforcement off first, then issues the links. Only the token's digest is
         stored; the log records the link's user and expiry, never the token.
         """
-        settings = await self.settings(tenant)
         user = await self.directory.user(tenant, user_id)
         if user is None:
             raise resource_not_found(USERS.endpoint, user_id)
