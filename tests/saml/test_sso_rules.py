@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from scim_server.web.state import SERVICES
 from tests.support.events import awaited_events
@@ -378,3 +379,19 @@ async def test_a_new_reset_link_replaces_the_users_earlier_one(okta_sso: Sso) ->
     assert (await set_password(okta_sso, first)).status == 403
     assert (await set_password(okta_sso, second)).status == 200
     assert (await set_password(okta_sso, carols)).status == 200
+
+
+def sign_ins(outcome: str, protocol: str = "password") -> float:
+    """The ``scim_sign_ins_total`` count of this protocol and outcome, in this process."""
+    labels = {"protocol": protocol, "outcome": outcome}
+    return REGISTRY.get_sample_value("scim_sign_ins_total", labels) or 0.0
+
+
+async def test_reset_links_are_counted_as_password_sign_in_steps_not_saml(okta_sso: Sso) -> None:
+    user = await okta_sso.scim.create_user("bob@example.com")
+    before = {outcome: sign_ins(outcome) for outcome in ("reset_link_issued", "password_set")}
+    saml_before = sign_ins("password_set", protocol="saml")
+    assert (await set_password(okta_sso, await issued_token(okta_sso, user["id"]))).status == 200
+    assert sign_ins("reset_link_issued") == before["reset_link_issued"] + 1
+    assert sign_ins("password_set") == before["password_set"] + 1
+    assert sign_ins("password_set", protocol="saml") == saml_before
