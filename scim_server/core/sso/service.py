@@ -883,7 +883,7 @@ class SingleSignOn:
             raise await self._failed(
                 tenant, origin, now, f"user {user_name!r} is deactivated", **details
             )
-        guest = settings.is_guest(user.attributes.get("userType"))
+        guest = _guest(settings, user)
         if settings.enforced and not guest:
             raise await self._failed(
                 tenant,
@@ -925,7 +925,7 @@ class SingleSignOn:
             raise ConflictException(
                 detail=f"user {user_id!r} is deactivated: reactivate it before a password reset"
             )
-        if settings.enforced and not settings.is_guest(user.attributes.get("userType")):
+        if settings.enforced and not _guest(settings, user):
             raise ConflictException(
                 detail="single sign-on is enforced for this tenant and the user is not a guest, "
                 "so a password could not be used: turn enforcement off first "
@@ -982,7 +982,7 @@ class SingleSignOn:
                 tenant, origin, now, f"the reset link's user is {state}", **details
             )
         details["user_name"] = user.user_name
-        if settings.enforced and not settings.is_guest(user.attributes.get("userType")):
+        if settings.enforced and not _guest(settings, user):
             raise await self._failed(
                 tenant,
                 origin,
@@ -1064,6 +1064,11 @@ class SingleSignOn:
                 **details,
             },
         )
+
+
+def _guest(settings: SsoSettings, user: UserRecord) -> bool:
+    """Whether the user is one of the tenant's guests, by the ``userType`` its IdP provisioned."""
+    return settings.is_guest(user.attributes.get("userType"))
 
 
 def _assertion_details(assertion: VerifiedAssertion, *, solicited: bool) -> dict[str, Any]:
