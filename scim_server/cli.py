@@ -269,6 +269,11 @@ def _sso_command(args: argparse.Namespace) -> int:
         return _print(client.call("DELETE", f"{base}/certificates/{fingerprint}"))
     if args.action == "log":
         return _print(client.call("GET", _with_query(f"{base}/log", limit=args.limit)))
+    if args.action == "reset-link":
+        user = urllib.parse.quote(args.user, safe="")
+        body = {} if args.ttl_seconds is None else {"ttl_seconds": args.ttl_seconds}
+        path = f"/admin/tenants/{args.tenant}/users/{user}/password-reset"
+        return _print(client.call("POST", path, body))
     print(client.call("POST", f"{base}/test")["url"])
     return 0
 
@@ -539,6 +544,15 @@ def _parser() -> argparse.ArgumentParser:
         "log", help="recent sign-in attempts, newest first, with their outcome"
     ).add_argument("--limit", type=int, help="most entries (default 100, at most 1000)")
     sso_action("test-url", help="a link that starts a test sign-in (valid for ten minutes)")
+    reset = sso_action(
+        "reset-link",
+        help="a one-time link for a user to set a password (refused while SSO is enforced, "
+        "but for guests); give it to the user only",
+    )
+    reset.add_argument("--user", required=True, help="the user's SCIM id")
+    reset.add_argument(
+        "--ttl-seconds", type=int, help="how long the link works: 60 to 3600 (default 900)"
+    )
     sso.set_defaults(handler=_sso_command)
     return parser
 

@@ -587,6 +587,7 @@ SSO_SETTINGS = _admin_body(
     "allowed_groups",
     "require_signed_assertion",
     "enforced",
+    "guest_user_type",
     "allow_idp_initiated",
     "clock_skew_seconds",
     "session_ttl_seconds",
@@ -614,6 +615,7 @@ ADMIN_ROUTES = st.sampled_from(
         ("POST", "/acme/sso/metadata", _admin_body("url")),
         ("GET", "/acme/sso/log", JSON),
         ("POST", "/acme/sso/test", _admin_body("url")),
+        ("POST", "/acme/users/{segment}/password-reset", _admin_body("ttl_seconds")),
     ]
 )
 """Every admin route, with the bodies it reads."""
@@ -660,13 +662,17 @@ async def test_any_admin_request_is_answered(
             ("GET", "/saml/metadata"),
             ("POST", "/saml/acs"),
             ("POST", "/password"),
+            ("GET", "/password-reset"),
+            ("POST", "/password-reset"),
             ("POST", "/logout"),
         ]
     ),
     tenant=st.one_of(st.just("acme"), SEGMENTS),
     relay_state=WORDS,
     form=st.dictionaries(
-        st.sampled_from(["SAMLResponse", "RelayState", "username", "password", "x"]),
+        st.sampled_from(
+            ["SAMLResponse", "RelayState", "username", "password", "token", "confirm", "x"]
+        ),
         st.one_of(WORDS, st.binary(max_size=60).map(lambda raw: raw.hex())),
         max_size=4,
     ),
@@ -695,7 +701,7 @@ async def test_any_browser_request_is_answered(
 
 @FUZZ
 @given(
-    path=st.sampled_from(["/saml/acs", "/password", "/logout"]),
+    path=st.sampled_from(["/saml/acs", "/password", "/password-reset", "/logout"]),
     body=st.binary(max_size=120),
     content_type=st.one_of(
         st.sampled_from(

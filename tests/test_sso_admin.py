@@ -88,6 +88,8 @@ async def test_a_new_tenant_has_sso_off_and_shows_the_sp_values(scim: Scim) -> N
         "allowed_groups": [],
         "require_signed_assertion": False,
         "enforced": False,
+        "guest_user_type": "Guest",
+        "enforced_since": None,
         "allow_idp_initiated": True,
         "clock_skew_seconds": 90,
         "session_ttl_seconds": 28800,
@@ -201,6 +203,7 @@ async def test_put_replaces_everything_and_get_answers_it_back(
         "allowed_groups": ["Engineering", "*"],
         "require_signed_assertion": True,
         "enforced": True,
+        "guest_user_type": "External",
         "allow_idp_initiated": False,
         "clock_skew_seconds": 0,
         "session_ttl_seconds": 3600,
@@ -233,7 +236,9 @@ async def test_put_replaces_everything_and_get_answers_it_back(
         **body,
         "idp": {**body["idp"], "certificates": put["idp"]["certificates"]},
         "sp_base_url": root,  # pinned by the write, from the admin request
+        "enforced_since": put["enforced_since"],  # read-only: when this write enforced SSO
     }
+    assert put["enforced_since"] is not None
     assert _fingerprints(put) == [fingerprint_sha256(certs[0]), fingerprint_sha256(certs[1])]
     first = put["idp"]["certificates"][0]
     assert first["subject"] == "CN=idp-0"
@@ -298,6 +303,8 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"enabled": "true"}, "enabled must be true or false"),
     ({"jit": 1}, "jit must be true or false"),
     ({"enforced": None}, "enforced must be true or false"),
+    ({"guest_user_type": " Guest"}, "guest_user_type must not start or end with whitespace"),
+    ({"guest_user_type": ""}, "guest_user_type must be a non-empty string"),
     ({"preset": "azure"}, "preset must be one of 'okta', 'entra', 'jumpcloud', 'custom'"),
     ({"idp": None}, "idp must be an object"),
     ({"idp": ["x"]}, "idp must be an object"),
@@ -1048,3 +1055,27 @@ async def test_cli_reports_refusals_without_a_traceback(
         await _cli(
             scim.client, capsys, "sso", "add-cert", "--tenant", "acme", "--file", "/nonexistent.pem"
         )
+
+
+async def test_cli_issues_a_password_reset_link(
+    scim: Scim, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user = await scim.create_user("bob@example.com")
+    issued = json.loads(
+        await _cli(
+            scim.client,
+            capsys,
+            "sso",
+            "reset-link",
+            "--tenant",
+            "acme",
+            "--user",
+            user["id"],
+            "--ttl-seconds",
+            "120",
+        )
+    )
+    assert issued["url"].startswith(str(scim.client.make_url("/sso/acme/password-reset#")))
+    assert issued["user_name"] == "bob@example.com"
+    with pytest.raises(SystemExit, match=r"error 404: "):
+        await _cli(scim.client, capsys, "sso", "reset-link", "--tenant", "acme", "--user", "x")

@@ -104,15 +104,16 @@ def resource_name(document: Mapping[str, Any]) -> str | None:
 
 @dataclass(frozen=True)
 class Standing:
-    """What a session needs to know of its user: the name, whether it is active, and when it
-    was last deactivated."""
+    """What a session needs to know of its user: the name, whether it is active, when it
+    was last deactivated, and its ``userType`` (whether it is a guest)."""
 
     user_name: str
     active: bool
     deactivated: datetime | None
+    user_type: str | None = None
 
 
-STANDING_FIELDS = {"r.userName": 1, "r.active": 1, DEACTIVATED: 1}
+STANDING_FIELDS = {"r.userName": 1, "r.active": 1, "r.userType": 1, DEACTIVATED: 1}
 """The projection that reads what ``standing`` needs."""
 
 
@@ -123,6 +124,7 @@ def standing(document: Mapping[str, Any]) -> Standing:
         user_name=str(raw.get("userName")),
         active=raw.get("active") is not False,
         deactivated=document.get(DEACTIVATED),
+        user_type=raw.get("userType") if isinstance(raw.get("userType"), str) else None,
     )
 
 
@@ -197,6 +199,11 @@ def stored_resource(document: Mapping[str, Any]) -> StoredResource:
     )
 
 
+def stored_instant(moment: datetime) -> datetime:
+    """``moment`` as MongoDB keeps it: BSON dates have milliseconds."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def rewritten(
     stored: StoredResource, form: StoredForm, password_hash: str | None, now: datetime
 ) -> StoredResource:
@@ -208,7 +215,7 @@ def rewritten(
     return replace(
         stored,
         version=stored.version + 1,
-        last_modified=now.replace(microsecond=now.microsecond // 1000 * 1000),
+        last_modified=stored_instant(now),
         attributes=_scim_attributes(form.raw),
         password_hash=password_hash or stored.password_hash,
     )

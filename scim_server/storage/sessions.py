@@ -8,8 +8,9 @@ created and when it expires. A TTL index removes expired sessions
 ahead); sign-out and the admin delete them at once.
 
 A session is read together with the current standing of its user, joined on the users'
-``_id`` index in the same command (``Standing``: name, active, last deactivation), so that
-every use answers, in one round trip, whether the user still exists and may still be signed in.
+``_id`` index in the same command (``Standing``: name, active, last deactivation, userType),
+so that every use answers, in one round trip, whether the user still exists and may still be
+signed in.
 """
 
 from __future__ import annotations

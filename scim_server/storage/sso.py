@@ -14,6 +14,10 @@
   (its creator died) and may be taken over, and a TTL index removes it.
 - ``password_failures``: recent failed password sign-ins per user, expiring by TTL, which
   throttle guessing.
+- ``password_resets``: the one-time password reset links an admin issued, each under the
+  SHA-256 digest of its token (the token itself is only in the link), with its user and
+  expiry; one use each (the delete that takes it is the use), one at a time per user (a new
+  one replaces the last), removed by a TTL index.
 - ``sso_log``: every sign-in attempt with its precise outcome, for the admin; the browser
   only ever sees a generic page.
 - ``sso_sessions``: the signed-in browsers (``storage/sessions.py``, reached as ``sessions``).
@@ -69,6 +73,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("tenant", ASCENDING), ("user", ASCENDING)], name="tenant_user"),
         IndexModel([("expires", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
     ],
+    "password_resets": [
+        IndexModel([("tenant", ASCENDING), ("user", ASCENDING)], name="tenant_user"),
+        IndexModel([("expires", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
+    ],
     "sso_log": [
         IndexModel([("tenant", ASCENDING), ("at", DESCENDING)], name="tenant_at"),
         IndexModel([("at", ASCENDING)], expireAfterSeconds=SSO_LOG_TTL_SECONDS, name="at_ttl"),
@@ -98,6 +106,14 @@ class PendingRequest:
     """The OIDC issuer the browser was sent to: only its answer is accepted (mix-up)."""
 
 
+@dataclass(frozen=True)
+class StoredReset:
+    """A password reset link taken out of the store: whom it is for, and until when."""
+
+    user: str
+    expires: datetime
+
+
 @translate_driver_errors
 class SsoRepository:
     def __init__(self, database: Database) -> None:
@@ -107,6 +123,7 @@ class SsoRepository:
         self.links = database["sso_links"]
         self.log = database["sso_log"]
         self.password_failures = database["password_failures"]
+        self.password_resets = database["password_resets"]
         self.sessions = SessionRepository(database)
         self.group_claims = database["jit_group_claims"]
 
@@ -271,6 +288,26 @@ class SsoRepository:
     async def clear_password_failures(self, tenant: str, user: str) -> None:
         await self.password_failures.delete_many({"tenant": tenant, "user": user})
 
+    # -- password reset links -----------------------------------------------------------
+
+    async def remember_reset(self, tenant: str, digest: str, user: str, expires: datetime) -> None:
+        """Store a reset link under the digest of its token, for ``user``, until ``expires``,
+        in place of any earlier link of the user's: only the newest one works."""
+        await self.password_resets.delete_many({"tenant": tenant, "user": user})
+        await self.password_resets.insert_one(
+            {"_id": digest, "tenant": tenant, "user": user, "expires": expires}
+        )
+
+    async def take_reset(self, tenant: str, digest: str) -> StoredReset | None:
+        """Consume the reset link of that digest: None when there is no such link, or a
+        concurrent taker got it (only the one whose delete succeeds does, so it is one use).
+        TTL deletion runs about once a minute, so the caller checks ``expires`` too."""
+        query = {"_id": digest, "tenant": tenant}
+        document = await self.password_resets.find_one(query)
+        if document is None or (await self.password_resets.delete_one(query)).deleted_count != 1:
+            return None
+        return StoredReset(user=str(document["user"]), expires=document["expires"])
+
     # -- log ------------------------------------------------------------------------
 
     async def record(self, tenant: str, entry: dict[str, Any]) -> None:
@@ -287,6 +324,7 @@ class SsoRepository:
             self.links,
             self.log,
             self.password_failures,
+            self.password_resets,
             self.group_claims,
         ):
             await collection.delete_many({"tenant": tenant})

@@ -84,6 +84,8 @@ def admin_application() -> web.Application:
     router.add_get(f"{sso}/log", sso_admin.log)
     router.add_post(f"{sso}/test", sso_admin.start_test)
 
+    router.add_post("/tenants/{name}/users/{user_id}/password-reset", sso_admin.issue_reset_link)
+
     sessions = "/tenants/{name}/sessions"
     router.add_get(sessions, sessions_admin.list_sessions)
     router.add_delete(sessions, sessions_admin.revoke_user_sessions)

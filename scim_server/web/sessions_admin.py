@@ -16,6 +16,7 @@ from scim2_models import InvalidValueException, NotFoundException
 from scim_server.core.sso.sessions import Session
 from scim_server.web.admin import existing_tenant, int_parameter
 from scim_server.web.responses import json_response
+from scim_server.web.sso_admin import tenant_settings
 from scim_server.web.state import services
 
 SESSIONS_MAX_LIMIT = 1000
@@ -35,10 +36,10 @@ def _session_view(session: Session) -> dict[str, Any]:
 
 async def list_sessions(request: web.Request) -> web.Response:
     """The tenant's live sessions, newest first (``user_id``: only that user's; ``limit``)."""
-    tenant = await existing_tenant(request)
+    tenant, settings = await tenant_settings(request)
     limit = int_parameter(request, "limit", 1, SESSIONS_MAX_LIMIT) or SESSIONS_DEFAULT_LIMIT
     sessions = await services(request).sso.sessions.live(
-        tenant, datetime.now(UTC), limit, request.query.get("user_id")
+        tenant, datetime.now(UTC), limit, settings, request.query.get("user_id")
     )
     return json_response({"sessions": [_session_view(session) for session in sessions]})
 

@@ -27,6 +27,7 @@ from scim_server.core.errors import (
 )
 from scim_server.core.sso.oidc import client_jwks
 from scim_server.core.sso.service import (
+    MIN_PASSWORD_LENGTH,
     REQUEST_LIFETIME,
     WSIGNOUT,
     WSIGNOUT_CLEANUP,
@@ -35,6 +36,7 @@ from scim_server.core.sso.service import (
     SignedIn,
     SignInFailed,
     TestReport,
+    acceptable_new_password,
 )
 from scim_server.core.sso.sessions import binding_cookie_name, browser_key, cookie_name
 from scim_server.core.sso.settings import (
@@ -270,7 +272,8 @@ async def home(request: web.Request) -> web.StreamResponse:
     settings = await sso.settings(tenant)
     brand = pages.Brand.of(tenant, settings.branding)
     home = home_path(tenant)
-    session = await sso.sessions.current(tenant, request.cookies.get(cookie_name(tenant)), _now())
+    cookie = request.cookies.get(cookie_name(tenant))
+    session = await sso.sessions.current(tenant, cookie, _now(), settings)
     if session is not None:
         # A WS-Federation sign-out goes on to the IdP (``logout``), which the policy must allow.
         idp = origin_source(settings.idp_sso_url) if settings.protocol == "wsfed" else None
@@ -281,7 +284,8 @@ async def home(request: web.Request) -> web.StreamResponse:
         f"{home}{settings.protocol}/login",
         f"{home}password",
         sso=settings.ready,
-        passwords=not settings.enforced,
+        passwords=settings.password_sign_in_open,
+        guests_only=settings.enforced,
     )
     return _html(page, brand)
 
@@ -446,7 +450,7 @@ def _report(brand: pages.Brand, outcome: TestReport) -> web.Response:
 
 @html_errors(pages.PASSWORD_REFUSED)
 async def password(request: web.Request) -> web.StreamResponse:
-    """Password sign-in, for tenants that do not enforce single sign-on."""
+    """Password sign-in: for everyone where single sign-on is not enforced, else for guests."""
     tenant = request.match_info["tenant"]
     form = await read_form(request)
     user_name, secret = form.get("username"), form.get("password")
@@ -456,6 +460,38 @@ async def password(request: web.Request) -> web.StreamResponse:
         tenant, origin(request), user_name, secret, _now()
     )
     raise _session_redirect(request, tenant, signed_in)
+
+
+@html_errors(pages.NO_SUCH_PAGE)
+async def password_reset_page(request: web.Request) -> web.StreamResponse:
+    """The page a reset link opens: the form to set a password (the link's token, in the
+    fragment, never reaches this server until the form posts it)."""
+    tenant = request.match_info["tenant"]
+    settings = await services(request).sso.settings(tenant)
+    brand = pages.Brand.of(tenant, settings.branding)
+    nonce = secrets.token_urlsafe(16)
+    action = f"{home_path(tenant)}password-reset"
+    return _html(
+        pages.reset_page(brand, action, MIN_PASSWORD_LENGTH, nonce), brand, script_nonce=nonce
+    )
+
+
+@html_errors(pages.RESET_REFUSED)
+async def password_reset(request: web.Request) -> web.StreamResponse:
+    """The reset page's form: the link's token and the new password, typed twice. Passwords
+    that cannot be kept leave the link unused (400); a link that cannot be used gets the
+    generic page (403), its precise reason in the SSO log."""
+    tenant = request.match_info["tenant"]
+    form = await read_form(request)
+    token, password, confirm = form.get("token"), form.get("password", ""), form.get("confirm", "")
+    if not token:
+        return _failure(await _brand(request, tenant), tenant, pages.RESET_REFUSED, 400)
+    if not acceptable_new_password(password, confirm):
+        return _failure(await _brand(request, tenant), tenant, pages.PASSWORD_NOT_SET, 400)
+    sso = services(request).sso
+    user_name = await sso.reset_password(tenant, origin(request), token, password, _now())
+    brand = await _brand(request, tenant)
+    return _html(pages.password_set_page(brand, user_name, home_path(tenant)), brand)
 
 
 def _session_redirect(request: web.Request, tenant: str, signed_in: SignedIn) -> web.HTTPSeeOther:
@@ -522,7 +558,7 @@ async def signed_out(request: web.Request) -> web.StreamResponse:
     sso = services(request).sso
     settings = await sso.settings(tenant)
     cookie = request.cookies.get(cookie_name(tenant))
-    if await sso.sessions.current(tenant, cookie, _now()) is not None:
+    if await sso.sessions.current(tenant, cookie, _now(), settings) is not None:
         raise web.HTTPSeeOther(home_path(tenant), headers=NO_STORE)
     brand = pages.Brand.of(tenant, settings.branding)
     return _html(pages.signed_out_page(brand, home_path(tenant)), brand)
@@ -565,6 +601,7 @@ PAGES: dict[str, dict[str, Handler]] = {
     "/wsfed/login": {"GET": wsfed_login},
     "/wsfed/reply": {"POST": wsfed_reply, "GET": wsfed_sign_out},
     "/password": {"POST": password},
+    "/password-reset": {"GET": password_reset_page, "POST": password_reset},
     "/logout": {"POST": logout},
     f"/{SIGNED_OUT}": {"GET": signed_out},
 }

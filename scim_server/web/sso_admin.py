@@ -1,16 +1,17 @@
 """The admin API for a tenant's single sign-on, behind the admin token like the rest of /admin.
 
 Settings (GET/PUT/PATCH), the pinned IdP certificates (upload, unpin), IdP metadata import
-(a document or its URL), the sign-in log with the precise reason for every failure, and the
-link that starts a test sign-in. Every answer that changes settings is the full view, so the
-admin sees at once what the SP now expects and what to paste into the IdP.
+(a document or its URL), the sign-in log with the precise reason for every failure, the
+link that starts a test sign-in, and a user's one-time password reset link. Every answer that
+changes settings is the full view, so the admin sees at once what the SP now expects and what
+to paste into the IdP.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,6 +23,11 @@ from samlkit.certs import certificate_pem, fingerprint_sha256, load_certificate
 from samlkit.metadata import parse_idp_metadata, parse_wsfed_metadata
 from scim_server.core.errors import UnsupportedMediaTypeException
 from scim_server.core.sso import configure
+from scim_server.core.sso.service import (
+    MAX_RESET_LINK_SECONDS,
+    MIN_RESET_LINK_SECONDS,
+    RESET_LINK_LIFETIME,
+)
 from scim_server.core.sso.settings import MAX_CERTIFICATES, SpEndpoints, SsoSettings, sp_endpoints
 from scim_server.core.tenancy import unknown_tenant
 from scim_server.web.admin import (
@@ -41,7 +47,7 @@ LOG_MAX_LIMIT = 1000
 LOG_DEFAULT_LIMIT = 100
 
 
-async def _tenant_settings(request: web.Request) -> tuple[str, SsoSettings]:
+async def tenant_settings(request: web.Request) -> tuple[str, SsoSettings]:
     """The tenant the URL names and its settings, read in the one lookup that proves it exists."""
     name = request.match_info["name"]
     settings = await services(request).sso.stored_settings.get(name)
@@ -95,20 +101,20 @@ async def _save(
 
 
 async def show(request: web.Request) -> web.Response:
-    tenant, settings = await _tenant_settings(request)
+    tenant, settings = await tenant_settings(request)
     return json_response(_view(request, tenant, settings))
 
 
 async def replace_settings(request: web.Request) -> web.Response:
     """PUT: the body is the whole configuration; whatever it leaves out takes its default."""
-    tenant, _ = await _tenant_settings(request)
+    tenant, _ = await tenant_settings(request)
     replacement = configure.apply(SsoSettings(), await read_object(request))
     return await _save(request, tenant, lambda _: replacement)
 
 
 async def patch_settings(request: web.Request) -> web.Response:
     """PATCH: a JSON merge-patch of the current configuration."""
-    tenant, current = await _tenant_settings(request)
+    tenant, current = await tenant_settings(request)
     body = await read_object(request)
     configure.apply(current, body)  # an invalid body is refused before anything is written
     return await _save(request, tenant, lambda settings: configure.apply(settings, body))
@@ -137,7 +143,7 @@ async def _uploaded_certificate(request: web.Request) -> x509.Certificate:
 
 async def add_certificate(request: web.Request) -> web.Response:
     """Pin one more IdP certificate; with two pinned already the older one goes (rollover)."""
-    tenant, _ = await _tenant_settings(request)
+    tenant, _ = await tenant_settings(request)
     certificate = await _uploaded_certificate(request)
     return await _save(request, tenant, lambda current: current.with_certificate(certificate))
 
@@ -148,7 +154,7 @@ def _fingerprint_key(fingerprint: str) -> str:
 
 
 async def remove_certificate(request: web.Request) -> web.Response:
-    tenant, _ = await _tenant_settings(request)
+    tenant, _ = await tenant_settings(request)
     fingerprint = request.match_info["fingerprint"]
 
     def unpinned(settings: SsoSettings) -> SsoSettings:
@@ -189,7 +195,7 @@ async def import_metadata(request: web.Request) -> web.Response:
     """Point the tenant at the IdP a metadata document describes: its entity ID, sign-in URL and
     signing certificates (replacing the pinned ones); every other setting is kept. A tenant
     signing in with WS-Federation reads it as WS-Federation metadata (its STS role)."""
-    tenant, settings = await _tenant_settings(request)
+    tenant, settings = await tenant_settings(request)
     document = await _metadata_document(request)
     wsfed = settings.protocol == "wsfed"
     try:
@@ -232,10 +238,48 @@ async def log(request: web.Request) -> web.Response:
 
 async def start_test(request: web.Request) -> web.Response:
     """A link the admin opens to try the IdP configuration before enabling it for everyone."""
-    tenant, settings = await _tenant_settings(request)
+    tenant, settings = await tenant_settings(request)
     missing = settings.missing_idp_fields()
     if missing:
         raise ConflictException(detail="a test sign-in needs " + ", ".join(missing))
     ticket = services(request).sso.codec.test_ticket(tenant)
     login = _endpoints(request, tenant, settings).sign_in_url(settings.protocol)
     return json_response({"url": f"{login}?{urlencode({'test': ticket})}"})
+
+
+RESET_LIFETIME = configure.integer(MIN_RESET_LINK_SECONDS, MAX_RESET_LINK_SECONDS)
+
+
+async def issue_reset_link(request: web.Request) -> web.Response:
+    """201 with a one-time link for the user to set a password (``{"ttl_seconds": N}``: how
+    long it lives, 15 minutes unless asked); 409 while SSO is enforced and the user is not a
+    guest, or the user is deactivated. The token is only in the link's fragment."""
+    tenant, settings = await tenant_settings(request)
+    body = await read_object(request) if request.can_read_body else {}
+    unknown = sorted(set(body) - {"ttl_seconds"})
+    if unknown:
+        raise InvalidValueException(
+            detail=f'unknown member {unknown[0]}: send {{"ttl_seconds": N}}'
+        )
+    lifetime = (
+        timedelta(seconds=RESET_LIFETIME("ttl_seconds", body["ttl_seconds"]))
+        if "ttl_seconds" in body
+        else RESET_LINK_LIFETIME
+    )
+    link = await services(request).sso.issue_reset_link(
+        tenant,
+        settings,
+        origin(request),
+        request.match_info["user_id"],
+        lifetime,
+        datetime.now(UTC),
+    )
+    return json_response(
+        {
+            "url": link.url,
+            "expires_at": link.expires.isoformat(),
+            "user_id": link.user_id,
+            "user_name": link.user_name,
+        },
+        status=201,
+    )

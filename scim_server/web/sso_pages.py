@@ -106,10 +106,17 @@ def _page(brand: Brand, title: str, body: str) -> str:
 
 
 def sign_in_page(
-    brand: Brand, login_url: str, password_url: str, *, sso: bool, passwords: bool
+    brand: Brand,
+    login_url: str,
+    password_url: str,
+    *,
+    sso: bool,
+    passwords: bool,
+    guests_only: bool = False,
 ) -> str:
     """The tenant's landing page for someone not signed in: single sign-on, and the password
-    form unless the tenant enforces single sign-on."""
+    form where passwords are accepted (only from guests, and it says so, when the tenant
+    enforces single sign-on)."""
     parts = [f'<h1>Sign in to <span id="tenant">{escape(brand.name)}</span></h1>']
     if sso:
         parts.append(
@@ -118,9 +125,14 @@ def sign_in_page(
         )
     if passwords:
         separated = ' class="alt"' if sso else ""
+        guests = (
+            '<p id="guests-only">Guests of this organisation sign in with their password.</p>'
+            if guests_only
+            else ""
+        )
         parts.append(
             f'<form method="post" action="{escape(password_url)}" id="password-form"'
-            f"{separated}>"
+            f"{separated}>{guests}"
             '<p><label>User name <input name="username" id="username" '
             'autocomplete="username" required></label></p>'
             '<p><label>Password <input name="password" id="password" type="password" '
@@ -130,6 +142,47 @@ def sign_in_page(
     if not (sso or passwords):
         parts.append('<p id="sso-disabled">Sign-in is not available for this organisation.</p>')
     return _page(brand, f"Sign in to {brand.name}", "".join(parts))
+
+
+def reset_page(brand: Brand, action: str, min_length: int, script_nonce: str) -> str:
+    """The page a reset link opens: a form to choose a password. The link's token is in its
+    fragment, which no request carries: the script moves it into the form (which posts it back,
+    so no other site can post this form for the person) and off the address bar."""
+    return _page(
+        brand,
+        "Set a new password",
+        (
+            "<h1>Set a new password</h1>"
+            f'<form method="post" action="{escape(action)}" id="reset-form">'
+            '<input type="hidden" name="token" id="reset-token">'
+            f'<p><label>New password <input name="password" id="new-password" type="password" '
+            f'autocomplete="new-password" minlength="{min_length}" required></label></p>'
+            f'<p><label>Repeat it <input name="confirm" id="confirm-password" type="password" '
+            f'autocomplete="new-password" minlength="{min_length}" required></label></p>'
+            '<p><button id="set-password" type="submit">Set password</button></p></form>'
+            "<noscript><p>This page needs JavaScript to read its link.</p></noscript>"
+            f'<script nonce="{escape(script_nonce)}">'
+            'document.getElementById("reset-token").value=location.hash.slice(1);'
+            'history.replaceState(null,"",location.pathname);'
+            'const p=document.getElementById("new-password"),'
+            'c=document.getElementById("confirm-password");'
+            'c.addEventListener("input",()=>c.setCustomValidity('
+            'c.value===p.value?"":"The two passwords differ"))</script>'
+        ),
+    )
+
+
+def password_set_page(brand: Brand, user_name: str, home_url: str) -> str:
+    return _page(
+        brand,
+        "Password set",
+        (
+            '<h1 id="password-set">Your password is set</h1>'
+            f'<p>The password of <strong id="password-set-user">{escape(user_name)}</strong> '
+            "is set, and any session it had has ended.</p>"
+            f'<p><a class="button" id="sign-in-again" href="{escape(home_url)}">Sign in</a></p>'
+        ),
+    )
 
 
 def signed_in_page(brand: Brand, session: Session, logout_url: str) -> str:
@@ -202,6 +255,18 @@ UNAVAILABLE = Failure(
     "The sign-in service cannot reach its database just now. Nothing was changed.",
     "Try again in a moment.",
     "Try again",
+)
+RESET_REFUSED = Failure(
+    "This link cannot be used",
+    "This password reset link has expired, was already used, or is not valid. No password was set.",
+    "Ask your administrator for a new link.",
+    "Go to the sign-in page",
+)
+PASSWORD_NOT_SET = Failure(
+    "Password not set",
+    "The two passwords differ, or the password is too short or too long.",
+    "Open the link again and choose another: it has not been used.",
+    "Go to the sign-in page",
 )
 BROKEN = Failure(
     "Something went wrong",

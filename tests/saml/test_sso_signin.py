@@ -398,11 +398,11 @@ async def test_a_wrong_password_and_an_unknown_user_look_the_same(okta_sso: Sso)
     assert "nope" not in str(entries)
 
 
-async def test_enforced_sso_turns_password_sign_in_off(okta_sso: Sso) -> None:
+async def test_enforced_sso_turns_password_sign_in_off_for_all_but_guests(okta_sso: Sso) -> None:
     await okta_sso.scim.create_user("bob@example.com", password="correct horse battery")
     await okta_sso.configure(enforced=True)
     page = await (await okta_sso.client.get("/sso/acme/")).text()
-    assert 'id="password-form"' not in page and 'id="sign-in-sso"' in page
+    assert 'id="guests-only"' in page and 'id="sign-in-sso"' in page
     response = await okta_sso.client.post(
         "/sso/acme/password",
         data={"username": "bob@example.com", "password": "correct horse battery"},

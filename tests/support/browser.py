@@ -92,6 +92,13 @@ async def fresh_page(browser: Browser) -> Page:
     return await context.new_page()
 
 
+@asynccontextmanager
+async def browser_page() -> AsyncIterator[Page]:
+    """A fresh page (``fresh_page``) in a Chromium of its own, for a test that drives one."""
+    async with chromium() as browser:
+        yield await fresh_page(browser)
+
+
 class Screenshots:
     """Writes ``<test>-<step>.png`` for one test, checking each file really holds an image."""
 

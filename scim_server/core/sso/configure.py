@@ -8,7 +8,8 @@ Every refusal names the field, because the admin has only the message to fix the
 
 The view written back has the same shape, with each certificate shown in full and the SP's own
 values under ``service_provider``; the reader accepts both (certificates as objects with their
-``pem``, ``service_provider`` ignored as read-only), so what GET answers can be PUT back as is.
+``pem``, ``service_provider`` and ``enforced_since`` ignored as read-only), so what GET answers
+can be PUT back as is.
 The one exception is the OIDC client secret, which is write-only: the view says only whether
 one is set (``oidc.client_secret_set``), so a PUT must restate it, and a PATCH keeps it.
 """
@@ -52,7 +53,7 @@ MAX_ALLOWED_GROUPS = 1000
 MAX_CLOCK_SKEW_SECONDS = 600
 MIN_SESSION_TTL_SECONDS = 60
 MAX_SESSION_TTL_SECONDS = 7 * 24 * 3600
-READ_ONLY = frozenset({"service_provider"})
+READ_ONLY = frozenset({"service_provider", "enforced_since"})
 OIDC_READ_ONLY = frozenset({"client_secret_set", "client_key_id"})
 MAX_SCOPES = 20
 SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
@@ -306,6 +307,8 @@ FIELDS: Mapping[str, Field] = {
     "allowed_groups": Field("allowed_groups", group_names),
     "require_signed_assertion": Field("require_signed_assertion", boolean),
     "enforced": Field("enforced", boolean),
+    # null: no user keeps a password sign-in while SSO is enforced.
+    "guest_user_type": Field("guest_user_type", optional(text)),
     "allow_idp_initiated": Field("allow_idp_initiated", boolean),
     "clock_skew_seconds": Field("clock_skew_seconds", integer(0, MAX_CLOCK_SKEW_SECONDS)),
     "session_ttl_seconds": Field(
@@ -407,6 +410,8 @@ def settings_view(settings: SsoSettings) -> dict[str, Any]:
         "allowed_groups": list(settings.allowed_groups),
         "require_signed_assertion": settings.require_signed_assertion,
         "enforced": settings.enforced,
+        "guest_user_type": settings.guest_user_type,
+        "enforced_since": settings.enforced_since.isoformat() if settings.enforced_since else None,
         "allow_idp_initiated": settings.allow_idp_initiated,
         "clock_skew_seconds": settings.clock_skew_seconds,
         "session_ttl_seconds": settings.session_ttl_seconds,

@@ -12,6 +12,10 @@ requestor profile): ``start_wsfed`` sends ``wa=wsignin1.0`` with a ``wctx`` reme
 AuthnRequest, and ``consume_wsfed`` verifies the posted token as SAML's ``consume`` does. Every
 outcome, good or bad, goes to the tenant's SSO log with its precise reason; callers show
 browsers a generic page.
+
+Beside single sign-on, the password: a password sign-in (refused, while SSO is enforced, to all
+but the tenant's guests), and the one-time reset link an admin issues so that a user can set a
+password when the IdP is down (docs/sso-rules.md).
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from scim2_models import ConflictException, PatchOp
+
 from samlkit.authn_request import AuthnRequest, build_authn_request, new_request_id
 from samlkit.bindings import encode_redirect
 from samlkit.timefmt import format_instant
 from scim_server import metrics
 from scim_server.core.directory import UserRecord
-from scim_server.core.errors import SeatLimitExceeded
+from scim_server.core.errors import SeatLimitExceeded, resource_not_found
 from scim_server.core.passwords import hash_password_sync, verify_password_sync
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.scope import Scope
@@ -45,6 +51,7 @@ from scim_server.core.sso.jit import (
     profile_of,
 )
 from scim_server.core.sso.sessions import (
+    PASSWORD_ISSUER,
     SessionCodec,
     Sessions,
     browser_digest,
@@ -67,14 +74,28 @@ from scim_server.core.sso.verify import (
     consume_response,
     consume_wresult,
 )
+from scim_server.models import USERS
 from scim_server.storage.events import SSO
 from scim_server.storage.sso import PendingRequest, RequestProtocol, SsoRepository
 
 REQUEST_LIFETIME = timedelta(minutes=10)
-PASSWORD_ISSUER = "password"
-"""The session's ``idp`` for a password sign-in: no identity provider vouched for it."""
 PASSWORD_FAILURES_ALLOWED = 5
 PASSWORD_LOCKOUT = timedelta(minutes=15)
+PASSWORD_FLOWS = frozenset({"password", "password_reset"})
+"""The log's flows that involve no identity provider: counted under the protocol "password"."""
+RESET_TOKEN_BYTES = 32
+RESET_LINK_LIFETIME = timedelta(minutes=15)
+MIN_RESET_LINK_SECONDS = 60
+MAX_RESET_LINK_SECONDS = 3600
+"""A reset link lives 15 minutes unless the admin asks for 1 to 60."""
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024
+
+
+def acceptable_new_password(password: str, confirm: str) -> bool:
+    """Whether a password set through a reset link may be kept: typed the same twice, at least
+    ``MIN_PASSWORD_LENGTH`` characters long, and not so long that hashing it is a burden."""
+    return password == confirm and MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH
 
 
 @functools.cache
@@ -110,6 +131,17 @@ class SignedIn:
     ttl_seconds: int
     user_name: str
     redirect: str
+
+
+@dataclass(frozen=True)
+class ResetLink:
+    """A one-time link that lets a user set a password: the token is only in ``url``'s
+    fragment, which browsers never send to a server."""
+
+    url: str
+    expires: datetime
+    user_id: str
+    user_name: str
 
 
 @dataclass(frozen=True)
@@ -194,6 +226,7 @@ class SingleSignOn:
         self.stored_settings = SettingsStore(repository)
         self.codec = codec
         self.sessions = Sessions(codec, repository.sessions)
+        self.provisioning = provisioning
         self.directory = provisioning.directory
         self.jit = JustInTime(provisioning, repository)
 
@@ -805,21 +838,24 @@ class SingleSignOn:
     async def password_sign_in(
         self, tenant: str, origin: Origin, user_name: str, password: str, now: datetime
     ) -> SignedIn:
-        """Sign in with the password SCIM set, unless the tenant enforces single sign-on.
+        """Sign in with the password SCIM set; while the tenant enforces single sign-on, only
+        its guests may (``SsoSettings.guest_user_type``).
 
         Every refusal looks the same to the browser, and an unknown user costs the same
-        scrypt work as a wrong password, so neither reveals which accounts exist. After
+        scrypt work as a wrong password, so neither reveals which accounts exist; nor does
+        being refused as a non-guest, which is decided only once the password is right. After
         ``PASSWORD_FAILURES_ALLOWED`` failures in ``PASSWORD_LOCKOUT`` a user name is refused
         until the window has passed, so a password cannot be guessed at scrypt speed.
         """
         settings = await self.settings(tenant)
         details: dict[str, Any] = {"flow": "password", "user_name": user_name}
-        if settings.enforced:
+        if not settings.password_sign_in_open:
             raise await self._failed(
                 tenant,
                 origin,
                 now,
-                "password sign-in is off: single sign-on is enforced for this tenant",
+                "password sign-in is off: single sign-on is enforced for this tenant, "
+                "which has no guests (guest_user_type is null)",
                 **details,
             )
         key = user_name.lower()
@@ -847,10 +883,125 @@ class SingleSignOn:
             raise await self._failed(
                 tenant, origin, now, f"user {user_name!r} is deactivated", **details
             )
-        await self._log(tenant, origin, now, "signed_in", **details, user=user.id)
+        guest = _guest(settings, user)
+        if settings.enforced and not guest:
+            raise await self._failed(
+                tenant,
+                origin,
+                now,
+                "password sign-in is off: single sign-on is enforced for this tenant, and "
+                f"{user_name!r} is not a guest (userType {settings.guest_user_type!r})",
+                **details,
+            )
+        await self._log(tenant, origin, now, "signed_in", **details, user=user.id, guest=guest)
         return await self._signed_in(
             tenant, user.id, user.user_name, PASSWORD_ISSUER, settings, now, home_path(tenant)
         )
+
+    # -- the reset link ------------------------------------------------------------------------
+
+    async def issue_reset_link(
+        self,
+        tenant: str,
+        settings: SsoSettings,
+        origin: Origin,
+        user_id: str,
+        lifetime: timedelta,
+        now: datetime,
+    ) -> ResetLink:
+        """A one-time link for the user to set a password, valid for ``lifetime``, under the
+        tenant's ``settings`` (as the admin request read them with the tenant).
+
+        Refused (409) for a deactivated user, and while SSO is enforced for anyone but a
+        guest: that password could not sign in, and a link planted then would be a way in
+        the day enforcement is lifted that nobody asked for. When the IdP is down, the admin
+        turns enforcement off first, then issues the links. Only the token's digest is
+        stored; the log records the link's user and expiry, never the token.
+        """
+        user = await self.directory.user(tenant, user_id)
+        if user is None:
+            raise resource_not_found(USERS.endpoint, user_id)
+        if not user.active:
+            raise ConflictException(
+                detail=f"user {user_id!r} is deactivated: reactivate it before a password reset"
+            )
+        if settings.enforced and not _guest(settings, user):
+            raise ConflictException(
+                detail="single sign-on is enforced for this tenant and the user is not a guest, "
+                "so a password could not be used: turn enforcement off first "
+                '(PATCH .../sso {"enforced": false})'
+            )
+        token = secrets.token_urlsafe(RESET_TOKEN_BYTES)
+        expires = now + lifetime
+        await self.repository.remember_reset(tenant, browser_digest(token), user.id, expires)
+        await self._log(
+            tenant,
+            origin,
+            now,
+            "reset_link_issued",
+            flow="password_reset",
+            user=user.id,
+            user_name=user.user_name,
+            expires=expires,
+        )
+        root = origin.sp_root(settings) or origin.root
+        return ResetLink(
+            url=f"{sp_endpoints(root, tenant).password_reset_url}#{token}",
+            expires=expires,
+            user_id=user.id,
+            user_name=user.user_name,
+        )
+
+    async def reset_password(
+        self, tenant: str, origin: Origin, token: str, password: str, now: datetime
+    ) -> str:
+        """Consume a reset link and set the password it was issued for (through SCIM's own
+        rules, as a PATCH of ``password``); every session of the user ends. Answers the user's
+        name. A link that is unknown, used, expired, for a user gone or deactivated, or (SSO
+        enforced since it was issued) for a user who is not a guest is refused, and spent."""
+        settings = await self.settings(tenant)
+        details: dict[str, Any] = {"flow": "password_reset"}
+        taken = await self.repository.take_reset(tenant, browser_digest(token))
+        if taken is None:
+            raise await self._failed(
+                tenant, origin, now, "the reset link is unknown or already used", **details
+            )
+        details["user"] = taken.user
+        if taken.expires <= now:
+            raise await self._failed(
+                tenant,
+                origin,
+                now,
+                f"the reset link expired at {taken.expires.isoformat()}",
+                **details,
+            )
+        user = await self.directory.user(tenant, taken.user)
+        if user is None or not user.active:
+            state = "deleted" if user is None else "deactivated"
+            raise await self._failed(
+                tenant, origin, now, f"the reset link's user is {state}", **details
+            )
+        details["user_name"] = user.user_name
+        if settings.enforced and not _guest(settings, user):
+            raise await self._failed(
+                tenant,
+                origin,
+                now,
+                "single sign-on was enforced after the reset link was issued, and the user is "
+                "not a guest: a password could not be used",
+                **details,
+            )
+        operation = {"op": "replace", "path": "password", "value": password}
+        await self.provisioning.patch(
+            USERS,
+            origin.scope(tenant),
+            user.id,
+            {"schemas": [PatchOp.__schema__], "Operations": [operation]},
+            selection=None,
+        )
+        ended = await self.sessions.revoke_user(tenant, user.id)
+        await self._log(tenant, origin, now, "password_set", **details, sessions_ended=ended)
+        return user.user_name
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -900,7 +1051,7 @@ class SingleSignOn:
     ) -> None:
         """Record a sign-in attempt in the tenant's log, and count it (by protocol and outcome)."""
         protocol = details.get("protocol") or (
-            "password" if details.get("flow") == "password" else "saml"
+            "password" if details.get("flow") in PASSWORD_FLOWS else "saml"
         )
         metrics.SIGN_INS.labels(protocol=protocol, outcome=outcome).inc()
         await self.repository.record(
@@ -913,6 +1064,11 @@ class SingleSignOn:
                 **details,
             },
         )
+
+
+def _guest(settings: SsoSettings, user: UserRecord) -> bool:
+    """Whether the user is one of the tenant's guests, by the ``userType`` its IdP provisioned."""
+    return settings.is_guest(user.attributes.get("userType"))
 
 
 def _assertion_details(assertion: VerifiedAssertion, *, solicited: bool) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from typing import Any
 
 import jwt
 
+from scim_server.core.sso.settings import SsoSettings
 from scim_server.storage.sessions import NewSession, SessionRepository, StoredSession
 from scim_server.wire import header_bytes
 
@@ -36,6 +37,8 @@ COOKIE_PREFIX = "scim_sso_"
 BINDING_COOKIE_PREFIX = "scim_saml_"
 BINDING_KEY_BYTES = 32
 SESSION_KEY_BYTES = 32
+PASSWORD_ISSUER = "password"
+"""The session's ``issuer`` for a password sign-in: no identity provider vouched for it."""
 BINDING_KEY = re.compile(r"[A-Za-z0-9_-]{43}")
 """What ``secrets.token_urlsafe(BINDING_KEY_BYTES)`` makes: any other cookie value is replaced."""
 
@@ -145,13 +148,25 @@ class SessionCodec:
             return None
 
 
-def standing_session(stored: StoredSession, tenant: str) -> Session | None:
+def standing_session(stored: StoredSession, tenant: str, settings: SsoSettings) -> Session | None:
     """The session ``stored`` proves, if its user still exists, is active, and was not
-    deactivated since the session began (a reactivated user does not get it back)."""
+    deactivated since the session began (a reactivated user does not get it back); and, for a
+    password session opened since SSO is enforced, if its user is still a guest (nobody
+    else could open it now, so nobody else keeps it). One opened before enforcement began
+    stands until it expires."""
     user = stored.user
     if user is None or not user.active:
         return None
     if user.deactivated is not None and user.deactivated >= stored.created:
+        return None
+    since = settings.enforced_since
+    if (
+        stored.issuer == PASSWORD_ISSUER
+        and settings.enforced
+        and since is not None
+        and stored.created >= since
+        and not settings.is_guest(user.user_type)
+    ):
         return None
     return Session(
         id=stored.id,
@@ -198,14 +213,17 @@ class Sessions:
         )
         return self.codec.encode_session(tenant, key, ttl_seconds, now)
 
-    async def current(self, tenant: str, cookie: str | None, now: datetime) -> Session | None:
-        """The session a cookie proves now: signed, stored, unexpired, its user in good
-        standing. One command; a cookie that is not even signed costs none."""
+    async def current(
+        self, tenant: str, cookie: str | None, now: datetime, settings: SsoSettings
+    ) -> Session | None:
+        """The session a cookie proves now, under the tenant's ``settings``: signed, stored,
+        unexpired, its user in good standing. One command; a cookie that is not even signed
+        costs none."""
         key = self.codec.session_key(cookie, tenant)
         if key is None:
             return None
         stored = await self._repository.get(tenant, browser_digest(key), now)
-        return None if stored is None else standing_session(stored, tenant)
+        return None if stored is None else standing_session(stored, tenant, settings)
 
     async def end(self, tenant: str, cookie: str | None) -> None:
         """Sign-out: the cookie's session is deleted, so a copy of the cookie is worthless."""
@@ -214,16 +232,22 @@ class Sessions:
             await self._repository.delete(tenant, browser_digest(key))
 
     async def live(
-        self, tenant: str, now: datetime, limit: int, user_id: str | None = None
+        self,
+        tenant: str,
+        now: datetime,
+        limit: int,
+        settings: SsoSettings,
+        user_id: str | None = None,
     ) -> list[Session]:
-        """The tenant's sessions that would be accepted now (only the user's, if named),
-        newest first, at most ``limit``. Stored sessions of users deactivated or deleted since
-        are passed over (they wait for their expiry, or for ``revoke_user``)."""
+        """The tenant's sessions that would be accepted now under its ``settings`` (only the
+        user's, if named), newest first, at most ``limit``. Stored sessions that would be
+        refused (their users deactivated or deleted since, or no longer guests) are passed over
+        (they wait for their expiry, or for ``revoke_user``)."""
         found: list[Session] = []
         after: StoredSession | None = None
         while len(found) < limit:
             page = await self._repository.live(tenant, now, limit, user_id, after)
-            standing = (standing_session(stored, tenant) for stored in page)
+            standing = (standing_session(stored, tenant, settings) for stored in page)
             found += [session for session in standing if session is not None]
             if len(page) < limit:
                 break

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from cryptography import x509
 
 from samlkit.certs import certificate_pem, fingerprint_sha256, load_certificate
 from scim_server.core.errors import TooManyConcurrentChanges
+from scim_server.storage.documents import stored_instant
 from scim_server.storage.sso import SsoRepository
 
 MAX_CERTIFICATES = 2
@@ -29,6 +31,8 @@ NameIdSource = Literal["nameid", "attribute"]
 Preset = Literal["okta", "entra", "jumpcloud", "custom"]
 Protocol = Literal["saml", "oidc", "wsfed"]
 DEFAULT_SCOPES = ("openid", "email", "profile")
+DEFAULT_GUEST_USER_TYPE = "Guest"
+"""The ``userType`` Entra ID gives the guests it invites (B2B), and provisions over SCIM."""
 SIGNATURE_ALGORITHMS = (
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
 )  # fmt: skip
@@ -138,6 +142,13 @@ class SsoSettings:
     allowed_groups: tuple[str, ...] = ()
     require_signed_assertion: bool = False
     enforced: bool = False
+    # The ``userType`` (compared without case, as SCIM compares it) of the users who keep their
+    # password while SSO is enforced: guests, who have no account at the tenant's IdP. An IdP
+    # provisions it over SCIM (Entra sends "Guest"); None: nobody does.
+    guest_user_type: str | None = DEFAULT_GUEST_USER_TYPE
+    # When ``enforced`` was last turned on (None while it is off): password sessions opened
+    # before then stand until they expire; only a guest's may have been opened since.
+    enforced_since: datetime | None = None
     allow_idp_initiated: bool = True
     clock_skew_seconds: int = 90
     session_ttl_seconds: int = 8 * 3600
@@ -170,6 +181,20 @@ class SsoSettings:
             }
         )
         return [name for name, value in present.items() if not value]
+
+    @property
+    def password_sign_in_open(self) -> bool:
+        """Whether anyone may sign in with a password: everyone, unless SSO is enforced; then
+        only guests, if the tenant names them."""
+        return not self.enforced or self.guest_user_type is not None
+
+    def is_guest(self, user_type: object) -> bool:
+        """Whether a user of this ``userType`` is one of the tenant's guests."""
+        return (
+            self.guest_user_type is not None
+            and isinstance(user_type, str)
+            and user_type.casefold() == self.guest_user_type.casefold()
+        )
 
     def group_allowed(self, display_name: str) -> bool:
         allowed = {name.lower() for name in self.allowed_groups}
@@ -205,6 +230,8 @@ class SpEndpoints:
     """The WS-Federation ``wreply``: where the IdP posts the token, and sends sign-out."""
     wsfed_realm: str
     """The realm the SP names itself by unless the tenant sets another (``wsfed.realm``)."""
+    password_reset_url: str
+    """The page a reset link opens (its token follows in the fragment)."""
 
     def sign_in_url(self, protocol: Protocol) -> str:
         """Where a sign-in starts, for the tenant's protocol."""
@@ -248,6 +275,7 @@ def sp_endpoints(root: str, tenant: str) -> SpEndpoints:
         wsfed_login_url=f"{base}wsfed/login",
         wsfed_reply_url=f"{base}wsfed/reply",
         wsfed_realm=f"{base}wsfed",
+        password_reset_url=f"{base}password-reset",
     )
 
 
@@ -272,6 +300,8 @@ def to_document(settings: SsoSettings) -> dict[str, Any]:
         "allowed_groups": list(settings.allowed_groups),
         "require_signed_assertion": settings.require_signed_assertion,
         "enforced": settings.enforced,
+        "guest_user_type": settings.guest_user_type,
+        "enforced_since": settings.enforced_since,
         "allow_idp_initiated": settings.allow_idp_initiated,
         "clock_skew_seconds": settings.clock_skew_seconds,
         "session_ttl_seconds": settings.session_ttl_seconds,
@@ -307,6 +337,18 @@ def from_document(document: Mapping[str, Any] | None) -> SsoSettings:
     return SsoSettings(**{key: value for key, value in values.items() if key in known})
 
 
+def enforcement_dated(before: SsoSettings, after: SsoSettings, now: datetime) -> SsoSettings:
+    """``after`` with the moment enforcement began: ``now`` when this change turns it on, the
+    moment already recorded while it stays on, None when it is off."""
+    if not after.enforced:
+        since = None
+    elif before.enforced and before.enforced_since is not None:
+        since = before.enforced_since
+    else:
+        since = stored_instant(now)
+    return replace(after, enforced_since=since)
+
+
 class SettingsStore:
     """A tenant's settings, read and changed through the tenant's document."""
 
@@ -325,13 +367,15 @@ class SettingsStore:
 
         The write is conditioned on the revision that was read, and re-applied on a newer
         one, so two admins changing different settings at once both keep their change.
+        Whatever the change, ``enforced_since`` follows ``enforced`` (:func:`enforcement_dated`).
         """
         for _ in range(MAX_SETTINGS_ATTEMPTS):
             stored = await self.repository.settings_document(tenant)
             if stored is None:
                 return None
             document, revision = stored
-            changed = change(from_document(document))
+            current = from_document(document)
+            changed = enforcement_dated(current, change(current), datetime.now(UTC))
             if await self.repository.replace_settings(tenant, revision, to_document(changed)):
                 return changed
         raise TooManyConcurrentChanges(
