@@ -123,6 +123,8 @@ class Tenancy:
         await self.journal.delete_tenant(name)
         await self.sso.delete_tenant(name)
         await self.rate_limits.delete_tenant(name)
+        await self.provisioning.instance_groups.forget_tenant(name)
+        self.provisioning.one_team.forget()
 
     async def duplicate_group_names(self, name: str) -> bool:
         """Whether the tenant's groups may share a displayName (off unless allowed)."""

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from scim_server.config import Settings
 from scim_server.core.cursors import CursorCodec
+from scim_server.core.instances import InstanceGroups
 from scim_server.core.journal import ProvisioningJournal
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.rate_limits import RateLimits
@@ -75,7 +76,9 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
             max_results=settings.max_results,
             cursors=CursorCodec(secret, settings.cursor_timeout_seconds),
             patch_max_operations=settings.patch_max_operations,
+            one_team_server_wide=settings.one_team_server_wide,
         )
+        await provisioning.instance_groups.ensure_indexes()
         sso_repository = SsoRepository(database)
         await sso_repository.ensure_indexes()
         sso_secret = (await database.server_secret("sso-session-secret", None)).value
@@ -95,6 +98,9 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
             journal=journal,
             sso=SingleSignOn(sso_repository, SessionCodec(sso_secret), provisioning, IdpClient()),
             rate_limits=rate_limits,
+            instances=InstanceGroups(
+                provisioning.instance_groups, tenants, provisioning.directory, provisioning.one_team
+            ),
         )
         await journal.start()
         await provisioning.relay.start()

@@ -11,6 +11,7 @@ from scim_server.web import (
     bulk,
     discovery,
     group_names_admin,
+    instances_admin,
     metrics,
     rate_limit_admin,
     seats_admin,
@@ -83,6 +84,13 @@ def admin_application() -> web.Application:
     router.add_post(f"{sso}/metadata", sso_admin.import_metadata)
     router.add_get(f"{sso}/log", sso_admin.log)
     router.add_post(f"{sso}/test", sso_admin.start_test)
+
+    groups = "/instance-groups"
+    router.add_post(groups, instances_admin.create_group)
+    router.add_get(groups, instances_admin.list_groups)
+    router.add_get(f"{groups}/{{group}}", instances_admin.get_group)
+    router.add_patch(f"{groups}/{{group}}", instances_admin.update_group)
+    router.add_delete(f"{groups}/{{group}}", instances_admin.delete_group)
 
     sessions = "/tenants/{name}/sessions"
     router.add_get(sessions, sessions_admin.list_sessions)

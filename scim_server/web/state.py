@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from scim_server.config import Settings
+from scim_server.core.instances import InstanceGroups
 from scim_server.core.journal import ProvisioningJournal
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.rate_limits import RateLimits
@@ -31,6 +32,7 @@ class Services:
     journal: ProvisioningJournal
     sso: SingleSignOn
     rate_limits: RateLimits
+    instances: InstanceGroups
 
 
 SERVICES = web.AppKey("services", Services)
