@@ -19,6 +19,7 @@ from scim_server.web import (
     sso_admin,
 )
 from scim_server.web.crud import ResourceEndpoints, search_all
+from scim_server.web.instances import add_instance_routes
 from scim_server.web.sso import add_sso_routes
 from scim_server.web.state import services
 from scim_server.web.tenancy import authenticated_scope
@@ -132,4 +133,5 @@ def add_routes(app: web.Application, *, metrics_on_main_port: bool = True) -> No
     router.add_route("*", f"{SCIM}/Me/{{tail:.*}}", not_implemented)
     router.add_post(BULK, bulk.bulk)
 
+    add_instance_routes(router)  # before the catch-all of the tenants' pages
     add_sso_routes(router)
