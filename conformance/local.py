@@ -37,7 +37,16 @@ from conformance.saml_target import IdpFiles
 from idp_sim.saml.response import IdentityProvider
 from samlkit.certs import certificate_pem
 
-PREFERRED = ("rfc", "okta-spec", "flows", "tenancy", "entra-validator", "ipsie", "saml")
+PREFERRED = (
+    "rfc",
+    "okta-spec",
+    "flows",
+    "tenancy",
+    "entra-validator",
+    "ipsie",
+    "saml",
+    "cross-instance",
+)
 """Suites in report order; any other registered suite runs after them."""
 RATE_LIMIT = 25
 """The first tenant's own rate limit (requests a second): the 25 the IPSIE profile asks a tenant
@@ -124,9 +133,10 @@ def server_secrets(admin_token: str) -> dict[str, str]:
     return {"SCIM_ADMIN_TOKEN": admin_token, "SCIM_TOKEN_SECRET": secrets.token_urlsafe(32)}
 
 
-def tenant_secrets(a_token: str, b_token: str) -> dict[str, str]:
-    """The two tenants' bearer tokens, as the environment variables ``scim-conformance`` reads."""
-    return {"SCIM_TOKEN": a_token, "SCIM_SECOND_TOKEN": b_token}
+def tenant_secrets(a_token: str, b_token: str, admin_token: str) -> dict[str, str]:
+    """The two tenants' bearer tokens and the admin token (for the ``cross-instance`` suite), as
+    the environment variables ``scim-conformance`` reads."""
+    return {"SCIM_TOKEN": a_token, "SCIM_SECOND_TOKEN": b_token, "SCIM_ADMIN_TOKEN": admin_token}
 
 
 def child_environment(secret: Mapping[str, str]) -> dict[str, str]:
@@ -253,7 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             status = subprocess.run(
                 [sys.executable, "-m", "conformance.cli", *argv],
-                env=child_environment(tenant_secrets(tenants[0]["token"], tenants[1]["token"])),
+                env=child_environment(
+                    tenant_secrets(tenants[0]["token"], tenants[1]["token"], admin_token)
+                ),
                 check=False,
             ).returncode
         finally:

@@ -32,12 +32,12 @@ def test_local_plans_command_lines_without_secrets_and_hands_them_over_by_enviro
     assert not flags & {*server, *runner}
     assert local.server_secrets("admin-t")["SCIM_ADMIN_TOKEN"] == "admin-t"
     assert set(local.server_secrets("admin-t")) == {"SCIM_ADMIN_TOKEN", "SCIM_TOKEN_SECRET"}
-    environment = local.child_environment(local.tenant_secrets("tok-a", "tok-b"))
+    environment = local.child_environment(local.tenant_secrets("tok-a", "tok-b", "admin-t"))
     assert environment["PATH"] == os.environ["PATH"]  # the rest of the environment is inherited
-    for name, value in local.tenant_secrets("tok-a", "tok-b").items():
+    for name, value in local.tenant_secrets("tok-a", "tok-b", "admin-t").items():
         monkeypatch.setenv(name, value)
     args = parser().parse_args(runner)
-    assert (args.token, args.second_token) == ("tok-a", "tok-b")
+    assert (args.token, args.second_token, args.admin_token) == ("tok-a", "tok-b", "admin-t")
 
 
 def _without_configuration() -> dict[str, str]:

@@ -13,6 +13,7 @@ SUITE_MODULES = (
     "conformance.suites.entra_validator",
     "conformance.suites.ipsie",
     "conformance.suites.saml",
+    "conformance.suites.cross_instance",
 )
 
 
