@@ -65,6 +65,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         log_format=args.log_format,
         access_log=args.access_log,
         tracing=args.tracing,
+        one_team_server_wide=args.one_team_server_wide,
     )
 
 
@@ -405,6 +406,13 @@ def _parser() -> argparse.ArgumentParser:
         const=True,
         help="OpenTelemetry spans for requests and database commands, exported as the OTEL_* "
         "variables say (SCIM_TRACING=1; needs the tracing extra)",
+    )
+    serve.add_argument(
+        "--one-team-server-wide",
+        action="store_const",
+        const=True,
+        help="refuse (409) a userName active in another tenant of the server "
+        "(SCIM_ONE_TEAM_SERVER_WIDE=1; default: off, or per instance group)",
     )
     serve.set_defaults(handler=_serve)
 
