@@ -199,3 +199,18 @@ async def test_jit_is_refused_too_and_the_sso_log_names_the_policy(
     assert response.status == 403
     assert "one-team policy" in await sso.last_reason()
     assert await sso.users("ada@acme.com") == []
+
+
+async def test_a_tenant_taken_out_of_the_group_no_longer_blocks_its_names(
+    scim: Scim, other_scim: Scim, client: TestClient[Any, Any]
+) -> None:
+    """Its claims go with it: a name it holds is free in the group again."""
+    third = Scim(client, "initech", (await make_tenant(client, "initech"))["token"])
+    await _team(scim, other_scim, third)
+    await third.create_user("jane@acme.com")
+    await _refused(await other_scim.post("/Users", _user("jane@acme.com")))
+    response = await client.patch(
+        "/admin/instance-groups/acme", json={"tenants": [other_scim.tenant]}, headers=ADMIN
+    )
+    assert response.status == 200, await response.text()
+    await other_scim.create_user("jane@acme.com")

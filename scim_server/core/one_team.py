@@ -187,9 +187,13 @@ class OneTeam:
                     # Its own user of that name, or another write of it in this tenant: the
                     # tenant's unique userName index decides between them.
                     return None
-                in_flight = now - held.at.replace(tzinfo=UTC) < timedelta(seconds=IN_FLIGHT_SECONDS)
-                if in_flight or await repository.active_in([held.tenant], name):
-                    raise team.refusal(name)
+                # A holder that left the team holds nothing in it any more; any other's claim
+                # stands while young (its write may be in flight) or while its user is active.
+                if held.tenant in team.others:
+                    age = now - held.at.replace(tzinfo=UTC)
+                    in_flight = age < timedelta(seconds=IN_FLIGHT_SECONDS)
+                    if in_flight or await repository.active_in([held.tenant], name):
+                        raise team.refusal(name)
                 token = await repository.take_over(team.scope, name, held, tenant, now)
                 if token is None:
                     continue  # another writer took it over first: look again

@@ -138,7 +138,9 @@ class InstanceGroupRepository:
             raise TenantTaken(taken)
 
     async def remove_members(self, group: str, tenants: Sequence[str]) -> None:
+        """Take ``tenants`` out of ``group``, with the claims they held in it."""
         await self.members.delete_many({"_id": {"$in": list(tenants)}, "group": group})
+        await self.claims.delete_many({"_id.scope": group, "tenant": {"$in": list(tenants)}})
 
     async def update(self, name: str, changes: Document) -> InstanceGroupRecord | None:
         """Set ``changes`` (of ``admin_role``, ``one_team``) on the group; None: no such group."""
