@@ -162,6 +162,14 @@ async def signed_in(space: World, root: str) -> tuple[Browser, Response]:
     return browser, landed
 
 
+@asynccontextmanager
+async def admin_signed_in(context: Context) -> AsyncIterator[tuple[World, Browser, Response]]:
+    """A world with an admin (``an_admin``) signed in at ``/signin``, and her selection."""
+    async with world(context) as space:
+        browser, page = await signed_in(space, await an_admin(space))
+        yield space, browser, page
+
+
 def offered(page: Response) -> set[str]:
     return set(INSTANCE_BUTTON.findall(page.text))
 
@@ -183,9 +191,7 @@ def state_of(page: Response) -> str:
     "login.",
 )
 async def admin_selection(context: Context) -> None:
-    async with world(context) as space:
-        root = await an_admin(space)
-        browser, page = await signed_in(space, root)
+    async with admin_signed_in(context) as (space, browser, page):
         expect_status(page, 200, what="the selection after the password sign-in")
         wanted = {space.names["primary"], space.names["member"]}
         require(
@@ -217,9 +223,7 @@ async def admin_selection(context: Context) -> None:
     "selection's state, is refused with the generic page (403, HTML) and opens no session.",
 )
 async def refused_choice(context: Context) -> None:
-    async with world(context) as space:
-        root = await an_admin(space)
-        browser, page = await signed_in(space, root)
+    async with admin_signed_in(context) as (space, browser, page):
         state = state_of(page)
         attempts = [
             (space.names["plain"], state, "a tenant where the login is no administrator"),

@@ -60,15 +60,19 @@ async def _password_sign_in(client: TestClient[Any, Any], email: str) -> Any:
     return await client.post("/signin", data={"email": email, "password": PASSWORD})
 
 
+async def _jane_signed_in(scim: Scim) -> tuple[dict[str, Scim], Any]:
+    """The three instances, Jane in them, and the page her password sign-in lands on."""
+    tenants = await _instances(scim)
+    await _jane(tenants)
+    return tenants, await _password_sign_in(scim.client, "jane@acme.com")
+
+
 async def test_an_admin_signs_in_once_and_chooses_among_her_admin_instances_only(
     scim: Scim,
 ) -> None:
     client = scim.client
-    tenants = await _instances(scim)
-    await _jane(tenants)
-    form = await client.get("/signin")
-    assert 'id="root-form"' in await form.text()
-    page = await _password_sign_in(client, "jane@acme.com")
+    assert 'id="root-form"' in await (await client.get("/signin")).text()
+    _, page = await _jane_signed_in(scim)
     assert page.status == 200 and page.url.path == "/signin/instances"
     text = await page.text()
     assert 'id="instance-acme"' in text and 'id="instance-staging"' in text
@@ -98,9 +102,7 @@ async def test_a_choice_without_an_admin_login_or_from_another_browser_is_refuse
     scim: Scim,
 ) -> None:
     client = scim.client
-    tenants = await _instances(scim)
-    await _jane(tenants)
-    page = await _password_sign_in(client, "jane@acme.com")
+    tenants, page = await _jane_signed_in(scim)
     state = STATE.search(await page.text())
     assert state is not None
     for tenant, posted in (("prod", state.group(1)), ("nowhere", state.group(1)),
@@ -168,9 +170,7 @@ async def test_an_admin_signs_in_through_the_primary_tenant_s_saml_sso(
 
 async def test_signing_out_of_the_primary_ends_the_selection(scim: Scim) -> None:
     client = scim.client
-    tenants = await _instances(scim)
-    await _jane(tenants)
-    page = await _password_sign_in(client, "jane@acme.com")
+    _, page = await _jane_signed_in(scim)
     assert page.url.path == "/signin/instances"
     await client.post("/sso/acme/logout")
     again = await client.get("/signin/instances")
