@@ -75,6 +75,7 @@ class Tenancy:
             await self.tenants.create(name, datetime.now(UTC))
         except TenantExists:
             raise ConflictException(detail=f"tenant {name!r} already exists") from None
+        self.provisioning.one_team.forget()  # a server-wide team has one tenant more
         token = await self.tokens.issue(name, ttl_seconds=ttl_seconds, description="initial token")
         return NewTenant(name, token)
 

@@ -93,14 +93,12 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     email = form.get("email", "")
     if not email:
         return _failed(pages.SIGNIN_REFUSED, 400)
-    started = await _cross_instance(request).start(
+    primary, started = await _cross_instance(request).start(
         email, form.get("password") or None, origin(request), datetime.now(UTC)
     )
     if isinstance(started, str):
         return html(pages.continue_page(BRAND, started), BRAND)
-    group = await services(request).instances.of_root(email)
-    assert group is not None  # start found it
-    raise session_redirect(request, group.primary, started)
+    raise session_redirect(request, primary, started)
 
 
 @html_errors(pages.NO_SUCH_PAGE)

@@ -52,10 +52,10 @@ class CrossInstanceSignIn:
 
     async def start(
         self, email: str, password: str | None, origin: Origin, now: datetime
-    ) -> SignedIn | str:
-        """The root email's group, and its primary tenant's authentication: with a password,
-        the password sign-in there (its session, leading to the hand-off); without, the URL
-        of the primary tenant's single sign-on, which returns to the hand-off."""
+    ) -> tuple[str, SignedIn | str]:
+        """The root email's group's primary tenant, and its authentication there: with a
+        password, the password sign-in (its session, leading to the hand-off); without, the
+        URL of the primary tenant's single sign-on, which returns to the hand-off."""
         group = await self.groups.of_root(email)
         if group is None:
             # No tenant to log it in: the domain names no group, or this is no root login.
@@ -63,14 +63,14 @@ class CrossInstanceSignIn:
         primary = group.primary
         if password:
             signed_in = await self.sso.password_sign_in(primary, origin, email, password, now)
-            return replace(signed_in, redirect=handoff_path(primary))
+            return primary, replace(signed_in, redirect=handoff_path(primary))
         settings = await self.sso.settings(primary)
         if not settings.ready:
             raise await self._refused(
                 primary, origin, now, "cross-instance sign-in: single sign-on is not set up"
             )
         query = urllib.parse.urlencode({"RelayState": handoff_path(primary)})
-        return f"{home_path(primary)}{settings.protocol}/login?{query}"
+        return primary, f"{home_path(primary)}{settings.protocol}/login?{query}"
 
     async def selection(
         self, primary: str, token: str | None, origin: Origin, now: datetime
