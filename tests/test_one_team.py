@@ -14,7 +14,9 @@ from aiohttp.test_utils import TestClient
 from idp_sim.saml import shapes
 from samlkit.certs import SigningKey
 from scim_server.config import Settings
+from scim_server.core import one_team, seats
 from scim_server.web.app import create_app
+from tests.support.commands import Commands
 from tests.support.scim import ADMIN, Scim, make_tenant, scim_error
 from tests.support.sso import connect_sso, person, set_seats
 from tests.support.urns import BULK_REQUEST, PATCH_OP, USER
@@ -214,3 +216,32 @@ async def test_a_tenant_taken_out_of_the_group_no_longer_blocks_its_names(
     )
     assert response.status == 200, await response.text()
     await other_scim.create_user("jane@acme.com")
+
+
+@pytest.fixture
+def commands(monkeypatch: pytest.MonkeyPatch) -> Commands:
+    """Readings of a tenant's seats and teams serve the whole test, so that no count depends
+    on how long the requests before it took (as in test_command_counts.py)."""
+    monkeypatch.setattr(seats, "UNLIMITED_READING_SECONDS", 3600.0)
+    monkeypatch.setattr(one_team, "POLICY_READING_SECONDS", 3600.0)
+    return Commands({"users", "instance_members", "instance_groups", "team_claims", "tenants"})
+
+
+async def test_what_the_policy_costs_a_user_creation_in_database_commands(
+    aiohttp_client: Any, settings: Settings, mongo_db: Any, commands: Commands
+) -> None:
+    """Outside a team, nothing once the tenant's teams were read; in a one-team group, the
+    claim and the look in the other tenants (and, once, reading the group just changed)."""
+    client = await commands.client(aiohttp_client, settings)
+    acme = Scim(client, "acme", (await make_tenant(client, "acme"))["token"])
+    globex = Scim(client, "globex", (await make_tenant(client, "globex"))["token"])
+    await acme.create_user("first@acme.com")  # the tenant's seats and teams are read: none
+    alone = await commands.of(acme.post("/Users", _user("second@acme.com")))
+    assert alone == {"insert": 1}  # the user, as before
+    await _team(acme, globex)
+    first = await commands.of(acme.post("/Users", _user("third@acme.com")))
+    # The changed group read once (membership, group, its members), the look in globex; the
+    # claim and the user.
+    assert first == {"find": 3 + 1, "insert": 2}
+    again = await commands.of(acme.post("/Users", _user("fourth@acme.com")))
+    assert again == {"find": 1, "insert": 2}
