@@ -245,3 +245,21 @@ async def test_what_the_policy_costs_a_user_creation_in_database_commands(
     assert first == {"find": 3 + 1, "insert": 2}
     again = await commands.of(acme.post("/Users", _user("fourth@acme.com")))
     assert again == {"find": 1, "insert": 2}
+
+
+async def test_two_processes_creating_the_same_name_at_once_admit_exactly_one(
+    aiohttp_client: Any, settings: Settings, mongo_db: Any
+) -> None:
+    """Two applications on one database, as two worker processes, each serving one tenant:
+    the claim is the database's unique index, not anything one process holds."""
+    first: TestClient[Any, Any] = await aiohttp_client(create_app(settings))
+    second: TestClient[Any, Any] = await aiohttp_client(create_app(settings))
+    acme = Scim(first, "acme", (await make_tenant(first, "acme"))["token"])
+    globex = Scim(second, "globex", (await make_tenant(first, "globex"))["token"])
+    await _team(acme, globex)
+    for round_ in range(ROUNDS):
+        name = f"both{round_}@acme.com"
+        answers = await asyncio.gather(
+            acme.post("/Users", _user(name)), globex.post("/Users", _user(name))
+        )
+        assert sorted(answer.status for answer in answers) == [201, 409]
