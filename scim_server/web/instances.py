@@ -21,7 +21,7 @@ from scim_server.core.errors import (
     error_status,
     scim_error,
 )
-from scim_server.core.sso.instances import SELECTION_PATH, CrossInstanceSignIn
+from scim_server.core.sso.instances import HANDOFF, SELECTION_PATH, CrossInstanceSignIn
 from scim_server.core.sso.service import SignInFailed
 from scim_server.core.sso.sessions import browser_digest, cookie_name, same_browser
 from scim_server.core.tenancy import TENANT_NAME
@@ -170,4 +170,4 @@ def add_instance_routes(router: web.UrlDispatcher) -> None:
     router.add_post(SIGNIN, sign_in)
     router.add_get(SELECTION_PATH, selection)
     router.add_post(SELECTION_PATH, choose)
-    router.add_get(f"{SSO}/instances", hand_off)
+    router.add_get(f"{SSO}/{HANDOFF}", hand_off)

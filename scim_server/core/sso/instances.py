@@ -40,7 +40,6 @@ def issuer_of(primary: str) -> str:
 class Selection:
     """What the selection page shows: the root login and its administrator logins."""
 
-    primary: str
     root: str
     logins: tuple[Login, ...]
 
@@ -88,7 +87,7 @@ class CrossInstanceSignIn:
             )
         else:
             await self.sso.record(primary, origin, now, "not_an_admin", **details)
-        return Selection(primary, session.user_name, logins)
+        return Selection(session.user_name, logins)
 
     async def choose(
         self,
