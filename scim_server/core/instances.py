@@ -22,6 +22,7 @@ from scim2_models import ConflictException, InvalidValueException, NotFoundExcep
 
 from scim_server.core.directory import Directory, UserRecord
 from scim_server.core.one_team import OneTeam
+from scim_server.core.tenancy import checked_name, unknown_tenant
 from scim_server.storage.instances import (
     GroupExists,
     InstanceGroupRecord,
@@ -32,8 +33,6 @@ from scim_server.storage.tenants import TenantRepository
 
 __all__ = ["InstanceGroupRecord", "InstanceGroups", "Login", "root_parts"]
 
-GROUP_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
-"""A group's name: the same shape as a tenant's."""
 LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 DOMAIN = re.compile(rf"(?=.{{1,253}}$)({LABEL}\.)*{LABEL}")
 """An email domain (lowercased): dot-separated DNS labels."""
@@ -99,12 +98,7 @@ class InstanceGroups:
         """A new group from the admin API's body (``name``, ``primary``, ``domain``; optional
         ``tenants``, ``admin_role``, ``one_team``)."""
         _known_fields(body)
-        name = body.get("name")
-        if not isinstance(name, str) or not GROUP_NAME.fullmatch(name):
-            raise InvalidValueException(
-                detail="name is 1-63 lowercase letters, digits, '-' or '_', starting with a "
-                "letter or digit"
-            )
+        name = checked_name(body.get("name"))
         primary = body.get("primary")
         if not isinstance(primary, str):
             raise InvalidValueException(detail="primary names the group's primary tenant")
@@ -206,7 +200,7 @@ class InstanceGroups:
         unique = list(dict.fromkeys(names))
         for tenant in unique:
             if await self.tenants.get(tenant) is None:
-                raise NotFoundException(detail=f"no tenant {tenant!r}")
+                raise unknown_tenant(tenant)
         return unique
 
 

@@ -43,6 +43,16 @@ class TenantSummary:
     seats: SeatUsage
 
 
+def checked_name(name: object) -> str:
+    """A tenant's (or an instance group's) name as sent, or 400 saying what one looks like."""
+    if not isinstance(name, str) or not TENANT_NAME.fullmatch(name):
+        raise InvalidValueException(
+            detail="name is 1-63 lowercase letters, digits, '-' or '_', starting with a "
+            "letter or digit"
+        )
+    return name
+
+
 def unknown_tenant(name: str) -> NotFoundException:
     return NotFoundException(detail=f"no tenant {name!r}")
 
@@ -66,11 +76,7 @@ class Tenancy:
 
     async def create(self, name: object, *, ttl_seconds: int | None) -> NewTenant:
         """Create the tenant and issue its first SCIM bearer token."""
-        if not isinstance(name, str) or not TENANT_NAME.fullmatch(name):
-            raise InvalidValueException(
-                detail="name is 1-63 lowercase letters, digits, '-' or '_', starting with a "
-                "letter or digit"
-            )
+        name = checked_name(name)
         try:
             await self.tenants.create(name, datetime.now(UTC))
         except TenantExists:
