@@ -100,6 +100,19 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the large suite's checks (a group of thousands of members)",
     )
+    cross = p.add_argument_group(
+        "cross-instance suite (this server's admin API; without a token it skips)"
+    )
+    cross.add_argument(
+        "--admin-token",
+        default=os.environ.get("SCIM_ADMIN_TOKEN"),
+        help="the server's admin token (default: $SCIM_ADMIN_TOKEN)",
+    )
+    cross.add_argument(
+        "--server-url",
+        help="the server's root, serving /admin and /signin (default: the base URL without "
+        "/scim/v2/{tenant})",
+    )
     saml = p.add_argument_group(
         "saml suite",
         "a SAML SP's ACS; with --base-url and --token of "
@@ -199,6 +212,8 @@ def run_options(args: argparse.Namespace) -> dict[str, Any]:
         "admin_token": args.admin_token,
         "admin_url": args.admin_url,
         "saml": saml_option(args),
+        "admin_token": args.admin_token,
+        "server_url": args.server_url,
     }
 
 

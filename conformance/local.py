@@ -46,6 +46,7 @@ PREFERRED = (
     "ipsie",
     "saml",
     "events",
+    "cross-instance",
 )
 """Suites in report order; any other registered suite runs after them."""
 RATE_LIMIT = 25
@@ -134,8 +135,8 @@ def server_secrets(admin_token: str) -> dict[str, str]:
 
 
 def tenant_secrets(a_token: str, b_token: str, admin_token: str) -> dict[str, str]:
-    """The two tenants' bearer tokens and the admin token (the ``events`` suite makes tenants
-    of its own), as the environment variables ``scim-conformance`` reads."""
+    """The two tenants' bearer tokens and the admin token (the ``events`` and ``cross-instance``
+    suites make tenants of their own), as the environment variables ``scim-conformance`` reads."""
     return {"SCIM_TOKEN": a_token, "SCIM_SECOND_TOKEN": b_token, "SCIM_ADMIN_TOKEN": admin_token}
 
 

@@ -65,6 +65,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         log_format=args.log_format,
         access_log=args.access_log,
         tracing=args.tracing,
+        one_team_server_wide=args.one_team_server_wide,
     )
 
 
@@ -165,6 +166,31 @@ def _rate_limit_command(args: argparse.Namespace) -> int:
     if args.action == "set":
         return _print(client.call("PUT", base, {"requests_per_second": args.requests_per_second}))
     return _print(client.call("DELETE", base))
+
+
+def _instance_group_command(args: argparse.Namespace) -> int:
+    client = _admin(args)
+    base = "/admin/instance-groups"
+    if args.action == "list":
+        return _print(client.call("GET", base))
+    if args.action == "show":
+        return _print(client.call("GET", f"{base}/{args.group}"))
+    if args.action == "delete":
+        client.call("DELETE", f"{base}/{args.group}")
+        print(f"deleted instance group {args.group}")
+        return 0
+    body: dict[str, Any] = {}
+    if args.action == "create":
+        body = {"name": args.group, "primary": args.primary, "domain": args.domain}
+    if args.tenant is not None:
+        body["tenants"] = args.tenant
+    if args.admin_role is not None:
+        body["admin_role"] = args.admin_role
+    if args.one_team is not None:
+        body["one_team"] = args.one_team
+    if args.action == "create":
+        return _print(client.call("POST", base, body))
+    return _print(client.call("PATCH", f"{base}/{args.group}", body))
 
 
 def _with_query(path: str, **parameters: Any) -> str:
@@ -386,6 +412,13 @@ def _parser() -> argparse.ArgumentParser:
         help="OpenTelemetry spans for requests and database commands, exported as the OTEL_* "
         "variables say (SCIM_TRACING=1; needs the tracing extra)",
     )
+    serve.add_argument(
+        "--one-team-server-wide",
+        action="store_const",
+        const=True,
+        help="refuse (409) a userName active in another tenant of the server "
+        "(SCIM_ONE_TEAM_SERVER_WIDE=1; default: off, or per instance group)",
+    )
     serve.set_defaults(handler=_serve)
 
     def admin_options(command: argparse.ArgumentParser) -> None:
@@ -468,6 +501,44 @@ def _parser() -> argparse.ArgumentParser:
         rate_limit_actions, "clear", help="return the tenant to the server's default limit"
     )
     rate_limit.set_defaults(handler=_rate_limit_command)
+
+    groups = commands.add_parser(
+        "instance-groups",
+        help="link tenants for cross-instance sign-in, and the one-team policy",
+    )
+    group_actions = groups.add_subparsers(dest="action", required=True)
+
+    def group_action(name: str, help: str) -> argparse.ArgumentParser:
+        command = group_actions.add_parser(name, help=help)
+        command.add_argument("group", help="the instance group's name")
+        admin_options(command)
+        return command
+
+    def group_settings(command: argparse.ArgumentParser, verb: str) -> None:
+        command.add_argument(
+            "--tenant",
+            action="append",
+            help=f"a member tenant beside the primary (repeat it); {verb} the list",
+        )
+        command.add_argument(
+            "--admin-role",
+            help="the SCIM roles value that makes a login an administrator (default: admin)",
+        )
+        command.add_argument(
+            "--one-team",
+            action=argparse.BooleanOptionalAction,
+            help="refuse a userName active in another tenant of the group (default: off)",
+        )
+
+    create = group_action("create", help="create an instance group; prints it")
+    create.add_argument("--primary", required=True, help="the primary tenant: the root logins'")
+    create.add_argument("--domain", required=True, help="the logins' email domain: acme.com")
+    group_settings(create, "sets")
+    group_settings(group_action("set", help="change a group; prints it"), "replaces")
+    group_action("show", help="one instance group")
+    admin_options(group_actions.add_parser("list", help="every instance group"))
+    group_action("delete", help="delete an instance group (its tenants stay)")
+    groups.set_defaults(handler=_instance_group_command)
 
     journal = commands.add_parser("journal", help="a tenant's provisioning journal, newest first")
     journal.add_argument("tenant", help="the tenant's name")

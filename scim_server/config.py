@@ -36,6 +36,7 @@ ENVIRONMENT = {
     "log_format": "SCIM_LOG_FORMAT",
     "access_log": "SCIM_ACCESS_LOG",
     "tracing": "SCIM_TRACING",
+    "one_team_server_wide": "SCIM_ONE_TEAM_SERVER_WIDE",
 }
 
 
@@ -96,6 +97,9 @@ class Settings:
     """One log line per request (``SCIM_ACCESS_LOG=0`` turns it off; request ids stay)."""
     tracing: bool = False
     """OpenTelemetry spans for requests and database commands (the ``tracing`` extra)."""
+    one_team_server_wide: bool = False
+    """The one-team policy across every tenant of the server: a userName active in one tenant
+    is refused (409) in every other (docs/cross-instance.md)."""
 
     def __post_init__(self) -> None:
         if self.group_patch_response not in ("resource", "no-content"):

@@ -656,6 +656,7 @@ PROVEN_ELSEWHERE = {
     "saml": "test_conformance_saml.py",
     "ipsie": "test_conformance_ipsie.py",
     "events": "test_conformance_events.py",
+    "cross-instance": "test_conformance_cross_instance.py",
     "rfc.groups.unknown-member-refused": "test_conformance_entra.py",
 }
 """The suites (and the one ``rfc`` check) shown failing in their own test module instead."""

@@ -14,6 +14,7 @@ SUITE_MODULES = (
     "conformance.suites.ipsie",
     "conformance.suites.saml",
     "conformance.suites.events",
+    "conformance.suites.cross_instance",
 )
 
 

@@ -6,7 +6,8 @@ front door for a SCIM request, a Bulk operation and a just-in-time sign-in alike
 it wires the stores of one database to the pieces that hold the rules:
 
 * ``queries.py``: a resource by id, list pages (by index or cursor), the root search;
-* ``writes.py``: validation, uniqueness, versions and retries, passwords, seats;
+* ``writes.py``: validation, uniqueness, versions and retries, passwords, seats, and the
+  one-team policy (``one_team.py``);
 * ``members.py``: group members checked and applied as set operations;
 * ``rendering.py``: stored resources as SCIM payloads, with ``members`` and the
   derived ``User.groups``.
@@ -18,6 +19,7 @@ from scim_server.config import Settings
 from scim_server.core.cursors import CursorCodec
 from scim_server.core.directory import Directory
 from scim_server.core.events import Relay
+from scim_server.core.one_team import OneTeam
 from scim_server.core.queries import Queries
 from scim_server.core.rendering import Renderer
 from scim_server.core.seats import Seats
@@ -25,6 +27,7 @@ from scim_server.core.writes import Writes
 from scim_server.models import GROUPS, KINDS, USERS, ResourceKind
 from scim_server.storage.database import Database
 from scim_server.storage.events import EventRepository
+from scim_server.storage.instances import InstanceGroupRepository
 from scim_server.storage.memberships import MembershipRepository
 from scim_server.storage.resources import ResourceRepository
 from scim_server.storage.seats import SeatCounter
@@ -41,6 +44,7 @@ class Provisioning:
         max_results: int,
         cursors: CursorCodec,
         patch_max_operations: int = Settings.patch_max_operations,
+        one_team_server_wide: bool = Settings.one_team_server_wide,
     ) -> None:
         self.cursors = cursors
         self.repositories = {kind.name: ResourceRepository(database, kind) for kind in KINDS}
@@ -51,6 +55,8 @@ class Provisioning:
             self.repositories[USERS.name], self.repositories[GROUPS.name], self.memberships
         )
         self.seats = Seats(SeatCounter(database))
+        self.instance_groups = InstanceGroupRepository(database)
+        self.one_team = OneTeam(self.instance_groups, server_wide=one_team_server_wide)
         # Moves the events every write leaves pending into the outbox (docs/events.md).
         self.relay = Relay(EventRepository(database), self.memberships)
         self.queries = Queries(
@@ -67,6 +73,7 @@ class Provisioning:
             self.seats,
             TenantRepository(database),
             self.relay,
+            self.one_team,
             patch_max_operations=patch_max_operations,
         )
         self.get = self.queries.get

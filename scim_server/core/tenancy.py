@@ -43,6 +43,16 @@ class TenantSummary:
     seats: SeatUsage
 
 
+def checked_name(name: object) -> str:
+    """A tenant's (or an instance group's) name as sent, or 400 saying what one looks like."""
+    if not isinstance(name, str) or not TENANT_NAME.fullmatch(name):
+        raise InvalidValueException(
+            detail="name is 1-63 lowercase letters, digits, '-' or '_', starting with a "
+            "letter or digit"
+        )
+    return name
+
+
 def unknown_tenant(name: str) -> NotFoundException:
     return NotFoundException(detail=f"no tenant {name!r}")
 
@@ -66,15 +76,12 @@ class Tenancy:
 
     async def create(self, name: object, *, ttl_seconds: int | None) -> NewTenant:
         """Create the tenant and issue its first SCIM bearer token."""
-        if not isinstance(name, str) or not TENANT_NAME.fullmatch(name):
-            raise InvalidValueException(
-                detail="name is 1-63 lowercase letters, digits, '-' or '_', starting with a "
-                "letter or digit"
-            )
+        name = checked_name(name)
         try:
             await self.tenants.create(name, datetime.now(UTC))
         except TenantExists:
             raise ConflictException(detail=f"tenant {name!r} already exists") from None
+        self.provisioning.one_team.forget()  # a server-wide team has one tenant more
         token = await self.tokens.issue(name, ttl_seconds=ttl_seconds, description="initial token")
         return NewTenant(name, token)
 
@@ -123,6 +130,8 @@ class Tenancy:
         await self.journal.delete_tenant(name)
         await self.sso.delete_tenant(name)
         await self.rate_limits.delete_tenant(name)
+        await self.provisioning.instance_groups.forget_tenant(name)
+        self.provisioning.one_team.forget()
 
     async def duplicate_group_names(self, name: str) -> bool:
         """Whether the tenant's groups may share a displayName (off unless allowed)."""

@@ -4,7 +4,8 @@ Every write of an existing resource is optimistic: it reads the resource, comput
 new state, and writes it only onto the version it read. A writer that lost the race
 reads again and re-applies its change (``_rewrite``); with ``If-Match`` the client asked
 for exactly the version it saw, so losing is its 412. Seats are reserved around the
-writes that change whether a user holds one, and members are applied through
+writes that change whether a user holds one, a userName under the one-team policy is claimed
+around the writes that make a user hold it (``one_team.py``), and members are applied through
 ``members.py`` after the resource's own attributes.
 """
 
@@ -36,6 +37,7 @@ from scim_server.core.errors import (
 )
 from scim_server.core.events import Relay, deletion, emission
 from scim_server.core.members import Members, declared_members
+from scim_server.core.one_team import OneTeam, Taken
 from scim_server.core.passwords import hash_password
 from scim_server.core.patch import apply_operations, plan_patch
 from scim_server.core.preconditions import UNCONDITIONAL, Preconditions, resource_changed
@@ -69,6 +71,7 @@ class Writes:
         seats: Seats,
         tenants: TenantRepository,
         relay: Relay,
+        one_team: OneTeam,
         *,
         patch_max_operations: int,
     ) -> None:
@@ -78,6 +81,7 @@ class Writes:
         self.members = Members(repositories, memberships)
         self.renderer = renderer
         self.seats = seats
+        self.one_team = one_team
         self.relay = relay
         self.patch_max_operations = patch_max_operations
         self._writers: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = (
@@ -116,9 +120,8 @@ class Writes:
             created,
             version=0 if members else 1,
         )
-        seats = _seats_taken(kind, None, state.attributes)
         await self._mark_managers(kind, scope.tenant, [(None, state.attributes)])
-        stored = await self._unique_or_shared(kind, scope.tenant, seats, insert)
+        stored = await self._unique_or_shared(kind, scope.tenant, (None, state.attributes), insert)
         if members:
             stored = await self.memberships.add(scope.tenant, stored.id, members, None) or stored
         self.relay.written(kind, scope.tenant, [stored.id])
@@ -155,6 +158,8 @@ class Writes:
             reservation = await self.seats.reserve(scope.tenant, len(seated)) if seated else None
             refused = seated[reservation.granted :] if reservation is not None else []
             going = sorted(set(waiting) - set(refused))
+            claims = await self._claim_names(scope.tenant, states, going, outcomes)
+            going = [position for position in going if position in claims]
             news = [(None, states[position].attributes) for position in going]
             await self._mark_managers(USERS, scope.tenant, news)
             stored = await self.repositories[USERS.name].insert_many(
@@ -168,6 +173,7 @@ class Writes:
                     landed[position] = answer
                 else:
                     outcomes[position] = answer
+                    await self.one_team.give_back(scope.tenant, claims[position])
             self.relay.written(USERS, scope.tenant, [user.id for user in landed.values()])
             # A new user is in no group: rendered from what was written, as ``create`` does.
             payloads = await self.renderer.render(
@@ -184,6 +190,25 @@ class Writes:
                 elif reservation.refusal is not None:
                     outcomes.update(dict.fromkeys(refused, reservation.refusal))
         return [outcomes[position] for position in range(len(bodies))]
+
+    async def _claim_names(
+        self,
+        tenant: str,
+        states: Mapping[int, _State],
+        positions: Sequence[int],
+        outcomes: dict[int, Answer | Exception],
+    ) -> dict[int, list[Taken]]:
+        """Claim each new user's userName under the one-team policy, as ``create`` does: what
+        each claimed, by position; a user refused has its outcome set instead."""
+        claims: dict[int, list[Taken]] = {}
+        for position in positions:
+            try:
+                claims[position] = await self.one_team.take(
+                    tenant, None, states[position].attributes
+                )
+            except Exception as error:  # that user's outcome, as ``create`` raises it
+                outcomes[position] = error
+        return claims
 
     async def replace(
         self,
@@ -327,11 +352,9 @@ class Writes:
                     _emission(scope.client, kind, stored, state),
                     in_no_group=renamed and not stored.member_of,
                 )
-                seats = _seats_taken(kind, stored.attributes, state.attributes)
-                await self._mark_managers(
-                    kind, scope.tenant, [(stored.attributes, state.attributes)]
-                )
-                written = await self._unique_or_shared(kind, scope.tenant, seats, write)
+                change = (stored.attributes, state.attributes)
+                await self._mark_managers(kind, scope.tenant, [change])
+                written = await self._unique_or_shared(kind, scope.tenant, change, write)
                 if written is not None:
                     self.relay.written(kind, scope.tenant, [resource_id])
                     if renamed and stored.member_of:
@@ -350,22 +373,38 @@ class Writes:
         self,
         kind: ResourceKind,
         tenant: str,
-        seats: int,
+        change: tuple[Mapping[str, Any] | None, Mapping[str, Any]],
         write: Callable[..., Awaitable[Written]],
     ) -> Written:
-        """``write`` a resource inside its seat reservation, under its unique name; in a
-        tenant that lets groups share displayNames, a group the unique index refused is
-        written again, sharing its name (``write`` takes ``shared_name``).
+        """``write`` a resource from ``change``'s first state (None: new) to its second,
+        inside its seat reservation and its one-team claim (``_reserved``), under its unique
+        name; in a tenant that lets groups share displayNames, a group the unique index
+        refused is written again, sharing its name (``write`` takes ``shared_name``).
 
         The tenant's setting is only read when the name is taken, so that a write costs no
         command more for it.
         """
         try:
-            return await self.seats.around(tenant, seats, partial(write, shared_name=False))
+            return await self._reserved(kind, tenant, *change, partial(write, shared_name=False))
         except UniquenessException:
             if kind is not GROUPS or not await self.tenants.duplicate_group_names(tenant):
                 raise
-        return await self.seats.around(tenant, seats, partial(write, shared_name=True))
+        return await self._reserved(kind, tenant, *change, partial(write, shared_name=True))
+
+    async def _reserved(
+        self,
+        kind: ResourceKind,
+        tenant: str,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+        write: Callable[[], Awaitable[Written]],
+    ) -> Written:
+        """``write`` inside what it reserves: the seat it takes (or frees once landed) and,
+        for a user, the userName it takes (or gives up) under the one-team policy."""
+        seated = partial(self.seats.around, tenant, _seats_taken(kind, before, after), write)
+        if kind is not USERS:
+            return await seated()
+        return await self.one_team.around(tenant, before, after, seated)
 
     async def _mark_managers(
         self,
@@ -410,7 +449,9 @@ class Writes:
         repository = self.repositories[kind.name]
         async with self._writing(kind, scope.tenant, resource_id):
             for attempt in range(MAX_WRITE_ATTEMPTS):
-                stored = await repository.read(scope.tenant, resource_id, attributes=("active",))
+                stored = await repository.read(
+                    scope.tenant, resource_id, attributes=("active", "userName")
+                )
                 if stored is None:
                     raise resource_not_found(kind.endpoint, resource_id)
                 expected = preconditions.expected_version(stored.version)
@@ -424,9 +465,7 @@ class Writes:
                     datetime.now(UTC),
                     manages_nobody=manages_nobody,
                 )
-                if await self.seats.around(
-                    scope.tenant, _seats_taken(kind, stored.attributes, None), write
-                ):
+                if await self._reserved(kind, scope.tenant, stored.attributes, None, write):
                     # The deletion landed as a mark carrying its event: moving the event to
                     # the outbox removes the document, then its memberships (docs/events.md).
                     await self.relay.move(kind, scope.tenant, [resource_id])

@@ -29,7 +29,7 @@ from typing import Any
 
 from scim2_models import AttributeBinding, Path
 
-from scim_server.models import EXTENSION_KEYS, ResourceKind, storage_key
+from scim_server.models import EXTENSION_KEYS, USERS, ResourceKind, storage_key
 from scim_server.storage.database import Document
 from scim_server.storage.events import PENDING, Emission, pending_event
 
@@ -67,6 +67,11 @@ def _comparison_attributes(kind: ResourceKind, raw: Payload) -> Payload:
         else:
             comparison[key] = _comparison_form(kind.model, key, value)
     return comparison
+
+
+def comparable_user_name(user_name: str) -> str:
+    """A userName in its comparison form, as ``c.userName`` and its unique index hold it."""
+    return str(_comparison_form(USERS.model, "userName", user_name))
 
 
 def stored_attributes(kind: ResourceKind, payload: Payload) -> tuple[Payload, Payload]:

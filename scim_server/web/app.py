@@ -10,9 +10,11 @@ from aiohttp import web
 
 from scim_server.config import Settings
 from scim_server.core.cursors import CursorCodec
+from scim_server.core.instances import InstanceGroups
 from scim_server.core.journal import ProvisioningJournal
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.rate_limits import RateLimits
+from scim_server.core.sso.instances import CrossInstanceSignIn
 from scim_server.core.sso.service import SingleSignOn
 from scim_server.core.sso.sessions import SessionCodec
 from scim_server.core.tenancy import Tenancy
@@ -75,7 +77,9 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
             max_results=settings.max_results,
             cursors=CursorCodec(secret, settings.cursor_timeout_seconds),
             patch_max_operations=settings.patch_max_operations,
+            one_team_server_wide=settings.one_team_server_wide,
         )
+        await provisioning.instance_groups.ensure_indexes()
         sso_repository = SsoRepository(database)
         await sso_repository.ensure_indexes()
         sso_secret = (await database.server_secret("sso-session-secret", None)).value
@@ -83,6 +87,10 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
         rate_limit_repository = RateLimitRepository(database)
         await rate_limit_repository.ensure_indexes()
         rate_limits = RateLimits(rate_limit_repository, settings.rate_limit_per_second)
+        sso = SingleSignOn(sso_repository, SessionCodec(sso_secret), provisioning, IdpClient())
+        instances = InstanceGroups(
+            provisioning.instance_groups, tenants, provisioning.directory, provisioning.one_team
+        )
         app[SERVICES] = Services(
             settings=settings,
             database=database,
@@ -93,8 +101,10 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
             admin_token=admin_token.value,
             admin_token_generated=admin_token.generated,
             journal=journal,
-            sso=SingleSignOn(sso_repository, SessionCodec(sso_secret), provisioning, IdpClient()),
+            sso=sso,
             rate_limits=rate_limits,
+            instances=instances,
+            cross_instance=CrossInstanceSignIn(sso, instances),
         )
         await journal.start()
         await provisioning.relay.start()

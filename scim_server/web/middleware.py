@@ -32,7 +32,7 @@ from scim_server.core.errors import (
     scim_error,
 )
 from scim_server.web.responses import scim_response
-from scim_server.web.sso import SSO_PREFIX, refused_request_page
+from scim_server.web.sso import BROWSER_PREFIXES, refused_request_page
 
 MAX_URL_BYTES = 8190
 """The longest request target (path and query) served: aiohttp's own default limit.
@@ -110,8 +110,9 @@ async def scim_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 def _answer(request: web.Request, error: SCIMException) -> web.Response:
     """The SCIM error; on the browser routes under /sso/ (a person is looking), the page that
     says it. The SSO handlers answer their own failures with pages; this is for a request
-    refused before any of them runs (over a limit, or a path or method no route serves)."""
-    if request.path.startswith(SSO_PREFIX):
+    refused before any of them runs (over a limit, or a path or method no route serves).
+    The server-level sign-in pages (``/signin``) are browser routes too."""
+    if request.path.startswith(BROWSER_PREFIXES):
         return refused_request_page(request.path, error)
     return error_response(error)
 

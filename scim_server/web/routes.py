@@ -11,6 +11,7 @@ from scim_server.web import (
     bulk,
     discovery,
     group_names_admin,
+    instances_admin,
     metrics,
     rate_limit_admin,
     seats_admin,
@@ -18,6 +19,7 @@ from scim_server.web import (
     sso_admin,
 )
 from scim_server.web.crud import ResourceEndpoints, search_all
+from scim_server.web.instances import add_instance_routes
 from scim_server.web.sso import add_sso_routes
 from scim_server.web.state import services
 from scim_server.web.tenancy import authenticated_scope
@@ -85,6 +87,12 @@ def admin_application() -> web.Application:
     router.add_post(f"{sso}/test", sso_admin.start_test)
 
     router.add_post("/tenants/{name}/users/{user_id}/password-reset", sso_admin.issue_reset_link)
+    groups = "/instance-groups"
+    router.add_post(groups, instances_admin.create_group)
+    router.add_get(groups, instances_admin.list_groups)
+    router.add_get(f"{groups}/{{group}}", instances_admin.get_group)
+    router.add_patch(f"{groups}/{{group}}", instances_admin.update_group)
+    router.add_delete(f"{groups}/{{group}}", instances_admin.delete_group)
 
     sessions = "/tenants/{name}/sessions"
     router.add_get(sessions, sessions_admin.list_sessions)
@@ -126,4 +134,5 @@ def add_routes(app: web.Application, *, metrics_on_main_port: bool = True) -> No
     router.add_route("*", f"{SCIM}/Me/{{tail:.*}}", not_implemented)
     router.add_post(BULK, bulk.bulk)
 
+    add_instance_routes(router)  # before the catch-all of the tenants' pages
     add_sso_routes(router)

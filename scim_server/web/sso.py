@@ -55,6 +55,8 @@ from scim_server.web.state import services
 log = logging.getLogger(__name__)
 
 SSO_PREFIX = "/sso/"
+BROWSER_PREFIXES = (SSO_PREFIX, "/signin")
+"""The paths a person looks at: every error there is a page, never SCIM JSON."""
 SSO = "/sso/{tenant}"
 NO_STORE = {"Cache-Control": "no-store"}
 REPOSTED = "reposted"
@@ -64,7 +66,7 @@ HOST = re.compile(r"[a-z0-9.-]+")
 """A host name (as urlsplit gives it, lowercased) that is safe as it is in a CSP source."""
 
 
-def _html(
+def html(
     body: str,
     brand: pages.Brand,
     status: int = 200,
@@ -175,7 +177,7 @@ async def _failure_page(
     if isinstance(error, SignInFailed):
         brand = await _failure_brand(request, tenant)
         if error.page == "seats":
-            return _html(pages.seat_limit_page(brand, home_path(tenant)), brand, 403)
+            return html(pages.seat_limit_page(brand, home_path(tenant)), brand, 403)
         if error.page == "unknown":
             return _failure(brand, tenant, pages.NO_SUCH_PAGE, 404)
         return _failure(brand, tenant, refused, 403)
@@ -217,13 +219,13 @@ def _status_page(
     """The page of a request that failed with ``status`` rather than a sign-in refused: "not
     found" for a path or method nothing serves, else "something went wrong"."""
     failure = pages.NO_SUCH_PAGE if status in (404, 405) else pages.BROKEN
-    page = _html(pages.failure_page(brand, failure, home_url), brand, status)
+    page = html(pages.failure_page(brand, failure, home_url), brand, status)
     page.headers.update(headers)
     return page
 
 
 def _failure(brand: pages.Brand, tenant: str, failure: pages.Failure, status: int) -> web.Response:
-    return _html(pages.failure_page(brand, failure, home_path(tenant)), brand, status)
+    return html(pages.failure_page(brand, failure, home_path(tenant)), brand, status)
 
 
 async def _brand(request: web.Request, tenant: str) -> pages.Brand:
@@ -278,7 +280,7 @@ async def home(request: web.Request) -> web.StreamResponse:
         # A WS-Federation sign-out goes on to the IdP (``logout``), which the policy must allow.
         idp = origin_source(settings.idp_sso_url) if settings.protocol == "wsfed" else None
         page = pages.signed_in_page(brand, session, f"{home}logout")
-        return _html(page, brand, form_target=idp)
+        return html(page, brand, form_target=idp)
     page = pages.sign_in_page(
         brand,
         f"{home}{settings.protocol}/login",
@@ -287,7 +289,7 @@ async def home(request: web.Request) -> web.StreamResponse:
         passwords=settings.password_sign_in_open,
         guests_only=settings.enforced,
     )
-    return _html(page, brand)
+    return html(page, brand)
 
 
 @html_errors(pages.NO_SUCH_PAGE)
@@ -398,7 +400,7 @@ async def oidc_callback(request: web.Request) -> web.StreamResponse:
         _now(),
     )
     if isinstance(outcome, SignedIn):
-        raise _session_redirect(request, tenant, outcome)
+        raise session_redirect(request, tenant, outcome)
     return _report(await _brand(request, tenant), outcome)
 
 
@@ -434,18 +436,18 @@ async def _posted_sign_in(
         tenant, origin(request), fields, browser, _now(), reposted=REPOSTED in fields
     )
     if isinstance(outcome, SignedIn):
-        raise _session_redirect(request, tenant, outcome)
+        raise session_redirect(request, tenant, outcome)
     brand = await _brand(request, tenant)
     if isinstance(outcome, RepostNeeded):
         nonce = secrets.token_urlsafe(16)
         again: dict[str, str] = {name: fields[name] for name in posted if name in fields}
         page = pages.repost_page(brand, request.path, {**again, REPOSTED: "1"}, nonce)
-        return _html(page, brand, script_nonce=nonce)
+        return html(page, brand, script_nonce=nonce)
     return _report(brand, outcome)
 
 
 def _report(brand: pages.Brand, outcome: TestReport) -> web.Response:
-    return _html(pages.test_report_page(brand, outcome), brand)
+    return html(pages.test_report_page(brand, outcome), brand)
 
 
 @html_errors(pages.PASSWORD_REFUSED)
@@ -459,7 +461,7 @@ async def password(request: web.Request) -> web.StreamResponse:
     signed_in = await services(request).sso.password_sign_in(
         tenant, origin(request), user_name, secret, _now()
     )
-    raise _session_redirect(request, tenant, signed_in)
+    raise session_redirect(request, tenant, signed_in)
 
 
 @html_errors(pages.NO_SUCH_PAGE)
@@ -494,7 +496,7 @@ async def password_reset(request: web.Request) -> web.StreamResponse:
     return _html(pages.password_set_page(brand, user_name, home_path(tenant)), brand)
 
 
-def _session_redirect(request: web.Request, tenant: str, signed_in: SignedIn) -> web.HTTPSeeOther:
+def session_redirect(request: web.Request, tenant: str, signed_in: SignedIn) -> web.HTTPSeeOther:
     """303 to where the sign-in leads, carrying the session cookie.
 
     HttpOnly keeps it from scripts; SameSite=Lax still sends it on the top-level GET the
@@ -540,7 +542,7 @@ async def wsfed_sign_out(request: web.Request) -> web.StreamResponse:
     settings = await sso.settings(tenant)
     await _end_session(request, tenant)
     brand = pages.Brand.of(tenant, settings.branding)
-    response = _html(pages.signed_out_page(brand, home_path(tenant)), brand)
+    response = html(pages.signed_out_page(brand, home_path(tenant)), brand)
     response.headers.update(NO_STORE)
     response.del_cookie(cookie_name(tenant), path=f"/sso/{tenant}/")
     return response
@@ -561,7 +563,7 @@ async def signed_out(request: web.Request) -> web.StreamResponse:
     if await sso.sessions.current(tenant, cookie, _now(), settings) is not None:
         raise web.HTTPSeeOther(home_path(tenant), headers=NO_STORE)
     brand = pages.Brand.of(tenant, settings.branding)
-    return _html(pages.signed_out_page(brand, home_path(tenant)), brand)
+    return html(pages.signed_out_page(brand, home_path(tenant)), brand)
 
 
 @html_errors(pages.NO_SUCH_PAGE)

@@ -360,3 +360,71 @@ def _match(user: UserRecord | None, jit: bool) -> str:
         )
     state = "active" if user.active else "deactivated: a sign-in would be refused"
     return f"Matches user {user.user_name} ({state})."
+
+
+SIGNIN_BRAND = Brand("Sign in to your instances")
+"""The look of the server-level cross-instance pages, which belong to no one tenant."""
+SIGNIN_REFUSED = Failure(
+    "Sign-in failed",
+    "You could not be signed in with these details, or this choice is not available to you.",
+    "Start again from the sign-in page. If it keeps failing, ask your administrator.",
+    "Back to the sign-in page",
+)
+
+
+def root_sign_in_page(brand: Brand, action: str) -> str:
+    """The server-level sign-in: the root email, and a password unless single sign-on is used
+    (the primary tenant's own sign-in then takes over)."""
+    return _page(
+        brand,
+        "Sign in",
+        (
+            "<h1>Sign in</h1>"
+            f'<form method="post" action="{escape(action)}" id="root-form">'
+            '<p><label>Email <input name="email" id="email" type="email" '
+            'autocomplete="username" required></label></p>'
+            '<p><label>Password (leave it empty to use single sign-on) <input name="password" '
+            'id="password" type="password" autocomplete="current-password"></label></p>'
+            '<p><button id="continue" type="submit">Continue</button></p></form>'
+        ),
+    )
+
+
+def instance_selection_page(
+    brand: Brand, root: str, logins: Mapping[str, str], action: str, state: str
+) -> str:
+    """The instances where ``root`` has an administrator login (tenant -> that login), each a
+    button posting its choice with ``state``, which binds the form to this browser."""
+    choices = "".join(
+        f'<li><form method="post" action="{escape(action)}">'
+        f'<input type="hidden" name="tenant" value="{escape(tenant)}">'
+        f'<input type="hidden" name="state" value="{escape(state)}">'
+        f'<button type="submit" id="instance-{escape(tenant)}">{escape(tenant)}</button> '
+        f'as <span class="login">{escape(login)}</span></form></li>'
+        for tenant, login in logins.items()
+    )
+    return _page(
+        brand,
+        "Choose an instance",
+        (
+            '<h1 id="choose-instance">Choose an instance</h1>'
+            f'<p>Signed in as <strong id="root-login">{escape(root)}</strong>.</p>'
+            f'<ul id="instances">{choices}</ul>'
+        ),
+    )
+
+
+def continue_page(brand: Brand, url: str) -> str:
+    """On to a same-site URL that leads to the identity provider, by a navigation rather than
+    the answer to a form: a form's ``form-action`` would cover the redirects to the IdP, whose
+    origin the page posting the form could not name. A refresh goes on at once; the link is
+    there for a browser that does not follow it."""
+    return _page(
+        brand,
+        "Continue to single sign-on",
+        (
+            f'<meta http-equiv="refresh" content="0;url={escape(url)}">'
+            "<h1>Continue to single sign-on</h1>"
+            f'<p><a class="button" id="continue-sso" href="{escape(url)}">Continue</a></p>'
+        ),
+    )

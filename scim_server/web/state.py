@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from scim_server.config import Settings
+from scim_server.core.instances import InstanceGroups
 from scim_server.core.journal import ProvisioningJournal
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.rate_limits import RateLimits
+from scim_server.core.sso.instances import CrossInstanceSignIn
 from scim_server.core.sso.service import SingleSignOn
 from scim_server.core.tenancy import Tenancy
 from scim_server.core.tokens import TokenAuthority
@@ -31,6 +33,8 @@ class Services:
     journal: ProvisioningJournal
     sso: SingleSignOn
     rate_limits: RateLimits
+    instances: InstanceGroups
+    cross_instance: CrossInstanceSignIn
 
 
 SERVICES = web.AppKey("services", Services)

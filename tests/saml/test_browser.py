@@ -29,9 +29,7 @@ from tests.support.browser import (
     OKTA_TENANT,
     Screenshots,
     Stack,
-    chromium,
     expect_signed_in,
-    fresh_page,
     loopback_socket,
     pick_person,
     port_of,
@@ -42,25 +40,6 @@ from tests.support.scim import ADMIN
 from tests.support.urns import USER
 
 SESSION_COOKIE = f"scim_sso_{OKTA_TENANT}"
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-async def page(browser: Browser) -> AsyncIterator[Page]:
-    """A page in a fresh profile per test: no IdP session or SP cookie carries over."""
-    page = await fresh_page(browser)
-    yield page
-    await page.context.close()
-
-
-@pytest.fixture
-def shots(page: Page, request: pytest.FixtureRequest) -> Screenshots:
-    return Screenshots(page, request.node.name)
 
 
 @pytest.fixture

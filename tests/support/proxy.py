@@ -2,7 +2,8 @@
 
 A ``Violation`` sees each request and the ``Forward`` that sends it on to the real server; the
 combinators below (``when``, ``answer`` and the edits they take) build the violations the
-conformance tests show every check failing against.
+conformance tests show every check failing against. Redirects and cookies pass through as
+they are, for the client to follow and keep, as a browser of the sign-in pages does.
 """
 
 from __future__ import annotations
@@ -51,8 +52,22 @@ class Resp(JsonBody):
 
 Forward = Callable[[Req], Awaitable[Resp]]
 Violation = Callable[[Req, Forward], Awaitable[Resp]]
-_PASSED_REQUEST = ("authorization", "content-type", "if-match", "if-none-match", "accept")
-_PASSED_RESPONSE = ("content-type", "location", "etag", "www-authenticate", "retry-after")
+_PASSED_REQUEST = (
+    "authorization",
+    "content-type",
+    "if-match",
+    "if-none-match",
+    "accept",
+    "cookie",
+)
+_PASSED_RESPONSE = (
+    "content-type",
+    "location",
+    "etag",
+    "www-authenticate",
+    "retry-after",
+    "set-cookie",
+)
 
 
 async def start_proxy(aiohttp_server: Any, real_base: str, violation: Violation) -> str:
@@ -65,7 +80,9 @@ async def start_proxy(aiohttp_server: Any, real_base: str, violation: Violation)
         if req.query:
             url += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in req.query.items())
         headers = {k: v for k, v in req.headers.items() if k.lower() in _PASSED_REQUEST}
-        async with session.request(req.method, url, data=req.body or None, headers=headers) as raw:
+        async with session.request(
+            req.method, url, data=req.body or None, headers=headers, allow_redirects=False
+        ) as raw:
             body = (await raw.read()).replace(real_base.encode(), proxy_base.encode())
             kept = {
                 k: v.replace(real_base, proxy_base)

@@ -34,6 +34,7 @@ from scim2_models import Group, PatchOp, UniquenessException, User
 
 from scim_server.core.directory import UserRecord
 from scim_server.core.errors import TooManyConcurrentChanges, resource_not_found
+from scim_server.core.one_team import OneTeamRefusal
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.scope import Scope
 from scim_server.core.sso.settings import Protocol, SsoSettings
@@ -214,6 +215,8 @@ class JustInTime:
         }
         try:
             answer = await self.provisioning.create(USERS, scope, body)
+        except OneTeamRefusal as refused:
+            raise SignInRefused(str(refused.detail)) from None
         except UniquenessException:
             # Created by a concurrent sign-in (or SCIM) since we looked: adopt it.
             existing = await self.directory.user_named(scope.tenant, profile.user_name)

@@ -1046,6 +1046,12 @@ class SingleSignOn:
         reason = f"unexpected {type(error).__name__}: {error}"
         await self._log(tenant, origin, now, "error", reason=reason)
 
+    async def record(
+        self, tenant: str, origin: Origin, now: datetime, outcome: str, **details: Any
+    ) -> None:
+        """Log a decision of a flow built on these steps (cross-instance sign-in)."""
+        await self._log(tenant, origin, now, outcome, **details)
+
     async def _log(
         self, tenant: str, origin: Origin, now: datetime, outcome: str, **details: Any
     ) -> None:
