@@ -52,7 +52,14 @@ class Resp(JsonBody):
 Forward = Callable[[Req], Awaitable[Resp]]
 Violation = Callable[[Req, Forward], Awaitable[Resp]]
 _PASSED_REQUEST = ("authorization", "content-type", "if-match", "if-none-match", "accept")
-_PASSED_RESPONSE = ("content-type", "location", "etag", "www-authenticate", "retry-after")
+_PASSED_RESPONSE = (
+    "allow",
+    "content-type",
+    "location",
+    "etag",
+    "www-authenticate",
+    "retry-after",
+)
 
 
 async def start_proxy(aiohttp_server: Any, real_base: str, violation: Violation) -> str:
