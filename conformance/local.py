@@ -37,7 +37,16 @@ from conformance.saml_target import IdpFiles
 from idp_sim.saml.response import IdentityProvider
 from samlkit.certs import certificate_pem
 
-PREFERRED = ("rfc", "okta-spec", "flows", "tenancy", "entra-validator", "ipsie", "saml")
+PREFERRED = (
+    "rfc",
+    "okta-spec",
+    "flows",
+    "tenancy",
+    "entra-validator",
+    "interop-draft",
+    "ipsie",
+    "saml",
+)
 """Suites in report order; any other registered suite runs after them."""
 RATE_LIMIT = 25
 """The first tenant's own rate limit (requests a second): the 25 the IPSIE profile asks a tenant

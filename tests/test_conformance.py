@@ -731,6 +731,7 @@ PROVEN_ELSEWHERE = {
     "large": "test_conformance_flows.py",
     "saml": "test_conformance_saml.py",
     "ipsie": "test_conformance_ipsie.py",
+    "interop-draft": "test_conformance_interop.py",
     "rfc.groups.unknown-member-refused": "test_conformance_entra.py",
 }
 """The suites (and the one ``rfc`` check) shown failing in their own test module instead."""

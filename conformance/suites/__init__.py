@@ -12,6 +12,7 @@ SUITE_MODULES = (
     "conformance.suites.large",
     "conformance.suites.entra_validator",
     "conformance.suites.ipsie",
+    "conformance.suites.interop",
     "conformance.suites.saml",
 )
 
