@@ -491,6 +491,16 @@ VIOLATIONS: list[tuple[str, str, Violation]] = [
     ),
     ("rfc.errors.not-found", "HTML 404 page", answer(user, 404, HTML, "text/html")),
     (
+        "rfc.discovery.by-id",
+        "no resource type by name",
+        answer(is_("GET", "/ResourceTypes/User"), 404, {"schemas": [ERROR], "status": "404"}),
+    ),
+    (
+        "rfc.discovery.by-id",
+        "an unknown endpoint as an HTML page",
+        answer(is_("GET", "/ScimconfNoSuchEndpoint"), 404, HTML, "text/html"),
+    ),
+    (
         "rfc.errors.not-found-every-operation",
         "DELETE of an unknown group answers 204",
         answer(is_("DELETE", r"/Groups/scimconf-no-such-id.*"), 204, b""),
@@ -804,6 +814,7 @@ async def test_unsupported_features_skip_and_say_why(
         "rfc.patch.add",
         "rfc.patch.replace",
         "rfc.patch.remove",
+        "rfc.patch.operation-order",
         "rfc.patch.value-filter-path",
         "rfc.patch.group-members",
         "rfc.etag.header",

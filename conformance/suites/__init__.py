@@ -11,8 +11,8 @@ SUITE_MODULES = (
     "conformance.suites.tenancy",
     "conformance.suites.large",
     "conformance.suites.entra_validator",
-    "conformance.suites.ipsie",
     "conformance.suites.interop",
+    "conformance.suites.ipsie",
     "conformance.suites.saml",
 )
 

@@ -191,6 +191,32 @@ async def schemas(ctx: Context) -> None:
         )
 
 
+@check(
+    S,
+    "rfc.discovery.by-id",
+    "A resource type and a schema by id; unknown ones answer 404",
+    "RFC 7644 §4, §3.12; scim2-tester (query_resource_type_by_id, access_schema_by_id, "
+    "access_invalid_resource_type, access_invalid_schema, random_url)",
+    "GET /ResourceTypes/{name} and GET /Schemas/{urn} answer that resource; an unknown "
+    "resource type, an unknown schema and an endpoint the server does not have answer a SCIM "
+    "404 error.",
+)
+async def discovery_by_id(ctx: Context) -> None:
+    resource_type = await read(ctx, "/ResourceTypes/User")
+    require(resource_type.get("name") == "User", f"/ResourceTypes/User is {resource_type}")
+    schema = await read(ctx, f"/Schemas/{USER}")
+    require(schema.get("id") == USER, f"/Schemas/{USER} has the id {schema.get('id')!r}")
+    for path in (
+        "/ResourceTypes/ScimconfNoSuchType",
+        "/Schemas/urn:example:scimconf:no-such-schema",
+        "/ScimconfNoSuchEndpoint",
+    ):
+        try:
+            require_error_document(await ctx.http.get(path), 404)
+        except CheckFailed as failed:
+            raise CheckFailed(f"GET {path}: {failed}") from None
+
+
 # --- CRUD ---------------------------------------------------------------------------------
 
 
