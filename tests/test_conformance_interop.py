@@ -4,15 +4,29 @@ Against our real server every check passes, or skips saying why: the draft's thr
 contradict RFC 7644 and the IdPs skip as a ``profile deviation:``, never failing the run.
 Behind a proxy that breaks one rule (tests/support/proxy.py) each check fails, and it passes
 (or skips the same way) behind an honest proxy, so the violation alone is the cause. A check
-that runs another suite's code under its own id is broken by that check's own violations.
+that runs another suite's code under its own id is broken by that check's own violations; the
+TLS check, by a proxy that listens with TLS 1.2 at most.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
+import json
+import os
+import ssl
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from cryptography.x509.oid import NameOID
 
 from conformance.checks import Verdict, suites
 from conformance.runner import run
@@ -54,9 +68,8 @@ TWINS = {
     "interop.identifiers-reusable": ("ipsie.recreate-after-delete",),
 }
 """Checks that run another suite's code, and the checks whose violations break them."""
-PENDING = {
-    "interop.tls-1-3": "a broken server would need a TLS listener that offers only TLS 1.2",
-}
+PROVEN_APART = {"interop.tls-1-3": "test_the_tls_check_fails_a_server_that_offers_no_tls_1_3"}
+"""Checks shown failing by a test of their own (a TLS listener), not through VIOLATIONS."""
 
 
 def _error(status: int, scim_type: str | None = None) -> dict[str, Any]:
@@ -277,10 +290,11 @@ def real_base(client: TestClient, scim: Scim) -> str:
     return str(client.make_url("")).rstrip("/") + scim.base
 
 
-def test_every_check_fails_behind_a_violation_or_is_pending() -> None:
+def test_every_check_fails_behind_a_violation_or_a_test_of_its_own() -> None:
     every = {c.id for c in suites()["interop-draft"]}
     assert len(every) == 31
-    assert every == {c for c, _, _ in VIOLATIONS} | set(PENDING)
+    assert every == {c for c, _, _ in VIOLATIONS} | set(PROVEN_APART)
+    assert all(test in globals() for test in PROVEN_APART.values())
     assert all(any(c == twin for c, _, _ in VIOLATIONS) for twin in TWINS)
 
 
@@ -327,3 +341,78 @@ async def test_a_broken_server_fails_the_check(
     (verdict,) = result.results
     assert (verdict.verdict, verdict.reason != "") == (Verdict.FAIL, True), verdict.reason
     assert verdict.transcript, "a failure must carry its evidence"
+
+
+# --- TLS 1.3: the runner against a TLS listener ---------------------------------------------
+
+
+def tls_files(directory: Path) -> tuple[Path, Path]:
+    """A key and a self-signed certificate for 127.0.0.1 (the runner must trust it)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_file, cert_file = directory / "key.pem", directory / "cert.pem"
+    key_file.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    cert_file.write_bytes(certificate.public_bytes(Encoding.PEM))
+    return key_file, cert_file
+
+
+@pytest.mark.parametrize(
+    ("highest", "verdict"),
+    [(ssl.TLSVersion.TLSv1_3, "pass"), (ssl.TLSVersion.TLSv1_2, "fail")],
+    ids=["TLS 1.3 offered", "TLS 1.2 at most"],
+)
+async def test_the_tls_check_fails_a_server_that_offers_no_tls_1_3(
+    aiohttp_server: Any,
+    real_base: str,
+    scim: Scim,
+    tmp_path: Path,
+    highest: ssl.TLSVersion,
+    verdict: str,
+) -> None:
+    key_file, cert_file = tls_files(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    context.maximum_version = highest
+    proxy = await start_proxy(aiohttp_server, real_base, when(lambda req: False), ssl=context)
+    assert proxy.startswith("https://")
+    report = tmp_path / "report.json"
+    # A run of its own: the client trusts the certificate through SSL_CERT_FILE, which the
+    # TLS library reads once, when the runner's HTTP client is first imported.
+    runner = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "conformance.cli",
+        "--base-url",
+        proxy,
+        "--suite",
+        "interop-draft",
+        "--check",
+        "interop.tls-1-3",
+        "--json",
+        str(report),
+        env={**os.environ, "SSL_CERT_FILE": str(cert_file), "SCIM_TOKEN": scim.token},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(runner.communicate(), 120)
+    assert report.is_file(), output.decode()
+    (result,) = json.loads(report.read_text())["results"]
+    assert result["verdict"] == verdict, result["reason"]
+    if verdict == "fail":
+        assert result["reason"] == "the connection negotiated TLSv1.2, not TLSv1.3"
