@@ -464,6 +464,15 @@ VIOLATIONS: list[tuple[str, str, Violation]] = [
         when(patch_user, before=patch_ops(lambda ops: list(reversed(ops)))),
     ),
     (
+        "rfc.crud.non-unique-values",
+        "a PUT keeping a shared displayName refused",
+        answer(
+            lambda req: req.method == "PUT" and b"Shared Name" in req.body,
+            409,
+            {"schemas": [ERROR], "status": "409", "scimType": "uniqueness"},
+        ),
+    ),
+    (
         "rfc.crud.references-dropped-on-delete",
         "a deleted member still listed",
         when(

@@ -325,6 +325,33 @@ async def group_members(ctx: Context) -> None:
 
 @check(
     S,
+    "rfc.crud.non-unique-values",
+    "Values without uniqueness may repeat",
+    "RFC 7643 §2.2, §4.1; scim-go conformance (S3)",
+    "uniqueness 'none' (the default): displayName, title and an email address may be shared; "
+    "a second user carrying the same ones is created (POST) and replaced (PUT) like any other.",
+)
+async def non_unique_values(ctx: Context) -> None:
+    shared: dict[str, Any] = {
+        "displayName": "Shared Name",
+        "title": "Shared Title",
+        "emails": [{"value": f"{ctx.fixtures.name('shared')}@example.com", "type": "work"}],
+    }
+    first = await ctx.fixtures.user(**shared)
+    body = ctx.fixtures.user_body(**shared)
+    response = await ctx.http.post("/Users", body)
+    ctx.fixtures.track("/Users", response.json())
+    expect_status(response, 201, what="POST of a second user with the same non-unique values")
+    second = expect_object(response)
+    replaced = await ctx.http.put(f"/Users/{second['id']}", {**body, "nickName": "Again"})
+    expect_status(replaced, 200, what="PUT keeping the same non-unique values")
+    for user in (first, second):
+        stored = await read(ctx, f"/Users/{user['id']}")
+        require(stored.get("title") == shared["title"], f"title is {stored.get('title')!r}")
+
+
+@check(
+    S,
     "rfc.crud.references-dropped-on-delete",
     "Deleting a resource drops the references to it",
     "RFC 7644 §3.6; RFC 7643 §4.2, §4.3; scim-go conformance (S4)",
