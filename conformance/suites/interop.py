@@ -580,10 +580,7 @@ async def deleted_is_gone(ctx: Context) -> None:
         "DELETE": await ctx.http.delete(path),
     }
     for method, response in answers.items():
-        try:
-            rfc.require_error_document(response, 404)
-        except CheckFailed as failed:
-            raise CheckFailed(f"{method} of the deleted user: {failed}") from None
+        rfc.require_error_of(f"{method} of the deleted user", response, 404)
     _, listed = await rfc.query(ctx, "/Users", f'userName eq "{user["userName"]}"')
     require(listed == [], f"the deleted user is still listed: {rfc.ids(listed)}")
 
@@ -627,19 +624,11 @@ async def uniqueness_on_patch(ctx: Context) -> None:
         (f"/Groups/{group['id']}", {"op": "replace", "path": "displayName", "value": group_name}),
     ):
         response = await ctx.http.patch(path, {"schemas": [PATCH_OP], "Operations": [operation]})
-        try:
-            require_conflict(response)
-        except CheckFailed as failed:
-            raise CheckFailed(f"PATCH {path}: {failed}") from None
-
-
-def require_conflict(response: Response) -> None:
-    """A SCIM 409 error of scimType uniqueness."""
-    error = rfc.require_error_document(response, 409)
-    require(
-        error.get("scimType") == "uniqueness",
-        f"scimType is {error.get('scimType')!r}, not 'uniqueness'",
-    )
+        error = rfc.require_error_of(f"PATCH {path}", response, 409)
+        require(
+            error.get("scimType") == "uniqueness",
+            f"PATCH {path}: scimType is {error.get('scimType')!r}, not 'uniqueness'",
+        )
 
 
 # --- §7 transport -------------------------------------------------------------------------

@@ -95,6 +95,14 @@ def require_error_document(response: Response, status: int) -> dict[str, Any]:
     return body
 
 
+def require_error_of(request: str, response: Response, status: int) -> dict[str, Any]:
+    """``require_error_document``, a failure naming the ``request`` that got the answer."""
+    try:
+        return require_error_document(response, status)
+    except CheckFailed as failed:
+        raise CheckFailed(f"{request}: {failed}") from None
+
+
 def emails(resource: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in resource.get("emails") or [] if isinstance(e, dict)]
 
@@ -211,10 +219,7 @@ async def discovery_by_id(ctx: Context) -> None:
         "/Schemas/urn:example:scimconf:no-such-schema",
         "/ScimconfNoSuchEndpoint",
     ):
-        try:
-            require_error_document(await ctx.http.get(path), 404)
-        except CheckFailed as failed:
-            raise CheckFailed(f"GET {path}: {failed}") from None
+        require_error_of(f"GET {path}", await ctx.http.get(path), 404)
 
 
 # --- CRUD ---------------------------------------------------------------------------------
@@ -1142,10 +1147,7 @@ async def not_found_every_operation(ctx: Context) -> None:
         if ctx.feature("patch").get("supported") is True:
             answers.append(("PATCH", await ctx.http.patch(path, patch_body)))
         for method, response in answers:
-            try:
-                require_error_document(response, 404)
-            except CheckFailed as failed:
-                raise CheckFailed(f"{method} {path}: {failed}") from None
+            require_error_of(f"{method} {path}", response, 404)
 
 
 METHOD_NOT_ALLOWED = (
@@ -1178,10 +1180,7 @@ async def method_not_allowed(ctx: Context) -> None:
     for method, template, expected in cases:
         path = template.format(id=user["id"])
         response = await ctx.http.request(method, path)
-        try:
-            require_error_document(response, 405)
-        except CheckFailed as failed:
-            raise CheckFailed(f"{method} {path}: {failed}") from None
+        require_error_of(f"{method} {path}", response, 405)
         allowed = {m.strip().upper() for m in (response.header("Allow") or "").split(",")}
         require(
             expected in allowed and method not in allowed,
