@@ -43,6 +43,7 @@ PREFERRED = (
     "flows",
     "tenancy",
     "entra-validator",
+    "interop-draft",
     "ipsie",
     "saml",
     "events",

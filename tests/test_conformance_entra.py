@@ -86,6 +86,12 @@ def _empty_manager_kept(body: dict[str, Any]) -> None:
     body.setdefault(ENTERPRISE, {}).setdefault("manager", {"value": ""})
 
 
+def _nothing_in_upper_case(req: Req, resp: Resp) -> None:
+    """A server that compares displayName case-sensitively: an upper-cased name finds nothing."""
+    if "SCIMCONF-" in req.query.get("filter", ""):
+        resp.set_json({**resp.json(), "Resources": [], "totalResults": 0})
+
+
 HARMLESS = {"op": "replace", "path": "active", "value": True}
 GROUP_HARMLESS = {"op": "replace", "path": "externalId", "value": "scimconf-unchanged"}
 
@@ -316,6 +322,138 @@ VIOLATIONS: list[tuple[str, str, Violation]] = [
         answer(is_("DELETE", r"/Users/.+"), 204, b""),
     ),
     (
+        "entra.user.remove-manager-empty",
+        "a path-less Remove Manager stores an empty manager",
+        when(
+            patch_user,
+            before=patch_ops(
+                lambda ops: [
+                    {"op": "replace", "path": f"{ENTERPRISE}:manager.value", "value": "x"}
+                    if "path" not in o
+                    else o
+                    for o in ops
+                ]
+            ),
+        ),
+    ),
+    (
+        "entra.user.create-full-body",
+        '"True" returned as a string',
+        when(
+            users,
+            after=mutate(
+                lambda b: [r.get("roles", [{}])[0].update(primary="True") for r in b["Resources"]]
+            ),
+        ),
+    ),
+    (
+        "entra.user.create-full-body",
+        "the fax number dropped",
+        when(
+            post_user,
+            before=lambda req: req.set_json(
+                {
+                    **req.json(),
+                    "phoneNumbers": [p for p in req.json()["phoneNumbers"] if p["type"] != "fax"],
+                }
+            ),
+        ),
+    ),
+    (
+        "entra.user.patch-verbose",
+        "a value path on an absent entry ignored",
+        when(
+            patch_user,
+            before=patch_ops(lambda ops: [o for o in ops if "fax" not in o.get("path", "")]),
+        ),
+    ),
+    (
+        "entra.user.patch-pathless-username",
+        "a path-less userName ignored",
+        when(
+            patch_user,
+            before=patch_ops(
+                lambda ops: [HARMLESS if "userName" in (o.get("value") or {}) else o for o in ops]
+            ),
+        ),
+    ),
+    (
+        "entra.user.replace-manager",
+        "replace of a set manager ignored",
+        when(
+            patch_user,
+            before=patch_ops(
+                lambda ops: [
+                    HARMLESS if o["op"] == "replace" and "manager" in o["path"] else o for o in ops
+                ]
+            ),
+        ),
+    ),
+    (
+        "entra.user.patch-same-attribute",
+        "the first of two replaces wins",
+        when(patch_user, before=patch_ops(lambda ops: ops[:1])),
+    ),
+    (
+        "entra.delete-unknown",
+        "DELETE of an unknown group answers 204",
+        answer(is_("DELETE", r"/Groups/.+"), 204, b""),
+    ),
+    (
+        "entra.delete-twice",
+        "the second DELETE answers 204",
+        when(is_("DELETE", r"/Users/.+"), after=_status(404, 204)),
+    ),
+    (
+        "entra.group.filter-any-case",
+        "members left out of a filtered list",
+        when(
+            is_("GET", r"/Groups"),
+            before=lambda req: req.query.update(excludedAttributes="members"),
+        ),
+    ),
+    (
+        "entra.group.filter-any-case",
+        "case-sensitive displayName filter",
+        when(is_("GET", r"/Groups"), after=_nothing_in_upper_case),
+    ),
+    (
+        "entra.group.patch-pathless",
+        "a path-less externalId ignored",
+        when(
+            patch_group,
+            before=patch_ops(
+                lambda ops: [
+                    GROUP_HARMLESS
+                    if "externalId" in (o.get("value") or {}) and "path" not in o
+                    else o
+                    for o in ops
+                ]
+            ),
+        ),
+    ),
+    (
+        "entra.group.replace-members",
+        "replace of members read as add",
+        when(
+            patch_group,
+            before=patch_ops(
+                lambda ops: [
+                    {**o, "op": "add"} if o["op"] == "replace" and o.get("path") == "members" else o
+                    for o in ops
+                ]
+            ),
+        ),
+    ),
+    (
+        "entra.group.add-remove-same-member",
+        "removes applied before adds",
+        when(
+            patch_group,
+            before=patch_ops(lambda ops: sorted(ops, key=lambda o: o["op"] != "remove")),
+        ),
+    ),
+    (
         "rfc.groups.unknown-member-refused",
         "unknown member ids accepted on create",
         when(post_group, before=_without_unknown_members),
@@ -343,7 +481,7 @@ async def test_every_entra_check_passes_against_our_server(real_base: str, scim:
     assert [
         (r.check.id, r.verdict, r.reason) for r in result.results if r.verdict is not Verdict.PASS
     ] == []
-    assert len(result.results) == len(suites()["entra-validator"]) == 27
+    assert len(result.results) == len(suites()["entra-validator"]) == 38
     assert result.leftovers == []
     left = await (await scim.get("/Users", params={"filter": 'userName sw "scimconf-"'})).json()
     assert left["totalResults"] == 0

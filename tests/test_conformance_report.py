@@ -150,6 +150,7 @@ def test_list_keeps_the_suites_in_their_order_whatever_module_was_imported_first
         "tenancy",
         "large",
         "entra-validator",
+        "interop-draft",
         "ipsie",
         "saml",
         "events",

@@ -78,10 +78,15 @@ MANAGER_SETTINGS = [
     {"op": "replace", "path": f"{ENTERPRISE}:manager", "value": [{"value": "{boss}"}]},
     {"op": "add", "path": f"{ENTERPRISE}:manager", "value": "{boss}"},
     {"op": "replace", "path": "manager.value", "value": "{boss}"},
+    # Without a path, beside another attribute: the same readings.
+    {"op": "replace", "value": {f"{ENTERPRISE}:manager": "{boss}", "title": "Lead"}},
+    {"op": "add", "value": {"manager": [{"value": "{boss}"}], "title": "Lead"}},
 ]
 
 
-@pytest.mark.parametrize("operation", MANAGER_SETTINGS, ids=lambda o: f"{o['path']}={o['value']}")
+@pytest.mark.parametrize(
+    "operation", MANAGER_SETTINGS, ids=lambda o: f"{o.get('path', '')}={o['value']}"
+)
 async def test_entra_manager_settings_set_manager_value(
     scim: Scim, boss: dict[str, Any], operation: dict[str, Any]
 ) -> None:
@@ -111,10 +116,18 @@ MANAGER_REMOVALS = [
     {"op": "replace", "path": "manager", "value": [{"value": ""}]},
     {"op": "replace", "path": f"{ENTERPRISE}:manager.value", "value": ""},
     {"op": "remove", "path": "manager"},
+    # The same removals without a path: the manager named by a key of the value.
+    {"op": "replace", "value": {f"{ENTERPRISE}:manager": {"value": ""}}},
+    {"op": "replace", "value": {f"{ENTERPRISE}:manager": ""}},
+    {"op": "replace", "value": {f"{ENTERPRISE}:manager.value": ""}},
+    {"op": "Replace", "value": {"manager": {"value": ""}}},
+    {"op": "add", "value": {ENTERPRISE: {"manager": {"value": ""}}}},
 ]
 
 
-@pytest.mark.parametrize("operation", MANAGER_REMOVALS, ids=lambda o: f"{o['op']} {o['path']}")
+@pytest.mark.parametrize(
+    "operation", MANAGER_REMOVALS, ids=lambda o: f"{o['op']} {o.get('path') or list(o['value'])}"
+)
 async def test_entra_remove_manager_clears_it(
     scim: Scim, boss: dict[str, Any], operation: dict[str, Any]
 ) -> None:

@@ -11,6 +11,7 @@ SUITE_MODULES = (
     "conformance.suites.tenancy",
     "conformance.suites.large",
     "conformance.suites.entra_validator",
+    "conformance.suites.interop",
     "conformance.suites.ipsie",
     "conformance.suites.saml",
     "conformance.suites.events",

@@ -1,15 +1,15 @@
-"""The ``entra-validator`` suite: the Microsoft SCIM Validator's scenarios, Entra's bodies.
+"""The ``entra-validator`` suite: the Microsoft SCIM Validator's tests, Entra's bodies.
 
-Microsoft does not publish the validator's per-test names (E3 below), so
-each check is one scenario the validator runs (create, get, filter by the joining
-properties, PATCH add / replace / remove, manager, enterprise attributes, groups, delete)
-sent with the exact shapes the Entra provisioning service sends (E1, E2): capitalised
+Each check is one scenario the validator or the Entra provisioning service runs (create, get,
+filter by the joining properties, PATCH add / replace / remove, manager, enterprise attributes,
+groups, delete). The provisioning service's checks send its exact shapes (E1, E2): capitalised
 ``op`` values, ``"False"`` as a string, ``emails[type eq "work"].value`` paths, the ADSCIM
 group URN, members as ``[{"$ref": null, "value": id}]``; and, for tenants with the
 ``aadOptscim062020`` flag, the path-less ``replace`` with dotted keys and the member
-``remove`` by value filter. Every check creates its own
-resources under the run's prefix and proves its outcome by reading them back.
-"""
+``remove`` by value filter. The validator's own tests (E3, names from its published results)
+send its lower-case shapes and count towards the ``MS validator core`` or ``MS validator
+preview`` profile. Every check creates its own resources under the run's prefix and proves its
+outcome by reading them back."""
 
 from __future__ import annotations
 
@@ -34,8 +34,12 @@ E2 = (
     "Microsoft Entra SCIM compatibility notes (application-provisioning-config-problem-"
     "scim-compatibility)"
 )
-E3 = "Microsoft SCIM Validator (scim-validator-tutorial; per-test list inferred)"
+E3 = "Microsoft SCIM Validator (scim-validator-tutorial; test names from its published results)"
 FLAG = f"{E2}, aadOptscim062020 flag"
+CORE = "MS validator core"
+PREVIEW = "MS validator preview"
+"""The profiles of the Microsoft SCIM Validator's core and preview tests: each check that
+reproduces one of its tests (with the validator's own request shapes) counts towards one."""
 ADSCIM_GROUP = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
 ENTRA_HEADERS = {"User-Agent": "Microsoft Azure AD SCIM provisioning 1.0.0"}
 
@@ -139,6 +143,16 @@ def work_email(user: dict[str, Any]) -> Any:
     )
 
 
+def manager_of(user: dict[str, Any]) -> Any:
+    return (user.get(ENTERPRISE) or {}).get("manager")
+
+
+def require_manager(user: dict[str, Any], manager_id: str) -> None:
+    """Fail unless ``user``'s enterprise manager is the user ``manager_id``."""
+    value = (manager_of(user) or {}).get("value")
+    require(value == manager_id, f"manager.value is {value!r}, not {manager_id!r}")
+
+
 def member_ids(group: dict[str, Any]) -> list[str]:
     return sorted(str(m.get("value")) for m in group.get("members") or [])
 
@@ -153,6 +167,7 @@ def member_ids(group: dict[str, Any]) -> list[str]:
     f"{E3}; {E1}",
     "POST /Users with externalId, userName, active, a work email, name, roles [] and the "
     "enterprise URN: 201 with an id and the values sent.",
+    profiles=(CORE,),
 )
 async def user_create(ctx: Context) -> None:
     body, user = await create_user(ctx, employeeNumber="701984", department="Tour Operations")
@@ -189,6 +204,7 @@ async def user_get(ctx: Context) -> None:
     f"{E3}; {E1}",
     'GET /Users?filter=userName eq "…" finds exactly the user, also with the value in '
     "another case (userName is caseExact false); a random value finds nothing.",
+    profiles=(CORE,),
 )
 async def user_filter_username(ctx: Context) -> None:
     body, user = await create_user(ctx)
@@ -222,6 +238,7 @@ async def user_filter_externalid(ctx: Context) -> None:
     E3,
     "The validator's duplicate-create scenario: a second POST with the same userName "
     "answers 409 Conflict (RFC 7644 §3.3) and creates nothing.",
+    profiles=(CORE,),
 )
 async def user_duplicate(ctx: Context) -> None:
     body, user = await create_user(ctx)
@@ -239,6 +256,7 @@ async def user_duplicate(ctx: Context) -> None:
     f"{E2}; {E3}",
     'Capitalised "Replace" ops on emails[type eq "work"].value, name.givenName and the '
     "enterprise employeeNumber each change exactly that value.",
+    profiles=(PREVIEW,),
 )
 async def user_patch_replace(ctx: Context) -> None:
     body, user = await create_user(ctx, employeeNumber="100")
@@ -266,6 +284,7 @@ async def user_patch_replace(ctx: Context) -> None:
     f"{E2}; {E3}",
     '{"op":"Add","path":"nickName","value":"Babs"}: the capitalised op is compared '
     "case-insensitively and nickName is set.",
+    profiles=(CORE,),
 )
 async def user_patch_add(ctx: Context) -> None:
     _, user = await create_user(ctx)
@@ -299,6 +318,7 @@ async def user_patch_remove(ctx: Context) -> None:
     E2,
     'Entra disables with {"op":"Replace","path":"active","value":"False"}: the user is '
     "then active false (a boolean), and still readable.",
+    profiles=(CORE,),
 )
 async def user_disable(ctx: Context) -> None:
     _, user = await create_user(ctx)
@@ -356,6 +376,7 @@ async def user_pathless_dotted(ctx: Context) -> None:
     "Add on urn:…:enterprise:2.0:User:manager with {value: the manager's id} (RFC 7643 "
     "§4.3; Entra's exact manager body is not recorded) sets manager.value; Remove on that "
     "path clears it.",
+    profiles=(CORE,),
 )
 async def user_manager(ctx: Context) -> None:
     _, boss = await create_user(ctx)
@@ -365,11 +386,7 @@ async def user_manager(ctx: Context) -> None:
         ctx, f"/Users/{user['id']}", {"op": "Add", "path": path, "value": {"value": boss["id"]}}
     )
     stored = await read(ctx, f"/Users/{user['id']}")
-    manager = (stored.get(ENTERPRISE) or {}).get("manager") or {}
-    require(
-        manager.get("value") == boss["id"],
-        f"manager.value is {manager.get('value')!r}, not {boss['id']!r}",
-    )
+    require_manager(stored, boss["id"])
     await patch(ctx, f"/Users/{user['id']}", {"op": "Remove", "path": path})
     cleared = await read(ctx, f"/Users/{user['id']}")
     require(
@@ -402,6 +419,7 @@ async def user_enterprise(ctx: Context) -> None:
     "Delete the user",
     f"{E1}; {E3}",
     "DELETE /Users/{id}: 204; then GET answers 404 and a filter finds nothing.",
+    profiles=(CORE,),
 )
 async def user_delete(ctx: Context) -> None:
     body, user = await create_user(ctx)
@@ -424,6 +442,7 @@ async def user_delete(ctx: Context) -> None:
     "POST /Groups with schemas [core Group, "
     "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group], externalId "
     "and displayName: 201 with an id and the values sent.",
+    profiles=(CORE,),
 )
 async def group_create(ctx: Context) -> None:
     body, group = await create_group(ctx)
@@ -444,6 +463,7 @@ async def group_create(ctx: Context) -> None:
     f"{E1}; {E3}",
     "GET /Groups/{id}?excludedAttributes=members: 200 with id and displayName and no "
     "members, although the group has one.",
+    profiles=(CORE,),
 )
 async def group_get(ctx: Context) -> None:
     _, user = await create_user(ctx)
@@ -468,6 +488,7 @@ async def group_get(ctx: Context) -> None:
     f"{E1}; {E3}",
     'GET /Groups?excludedAttributes=members&filter=displayName eq "…": exactly the group, '
     "without members; a random displayName finds nothing.",
+    profiles=(CORE,),
 )
 async def group_filter(ctx: Context) -> None:
     _, user = await create_user(ctx)
@@ -536,6 +557,7 @@ async def group_remove_member(ctx: Context) -> None:
     FLAG,
     'With aadOptscim062020 Entra removes a member with {"op":"remove","path":'
     '"members[value eq \\"id\\"]"}: that member only.',
+    profiles=(CORE,),
 )
 async def group_remove_member_filter(ctx: Context) -> None:
     await _removes_one_of_two(
@@ -593,6 +615,7 @@ async def group_rename(ctx: Context) -> None:
     "Delete the group",
     f"{E1}; {E3}",
     "DELETE /Groups/{id}: 204; then GET answers 404.",
+    profiles=(CORE,),
 )
 async def group_delete(ctx: Context) -> None:
     _, group = await create_group(ctx)
@@ -614,6 +637,7 @@ IPSIE = "OpenID IPSIE SCIM profile, AL2"
     f"{E3} (Create a duplicate Group); {E1} (displayName unique); {IPSIE}",
     "A second POST /Groups with the displayName of an existing group, in the same or another "
     "case (displayName is caseExact false), answers 409 and creates nothing.",
+    profiles=(CORE,),
 )
 async def group_duplicate(ctx: Context) -> None:
     body, group = await create_group(ctx)
@@ -654,10 +678,6 @@ async def group_filter_members(ctx: Context) -> None:
         require(ids(found) == [group["id"]], f"{text} found {ids(found)}, not [{group['id']}]")
 
 
-def manager_of(user: dict[str, Any]) -> Any:
-    return (user.get(ENTERPRISE) or {}).get("manager")
-
-
 @check(
     S,
     "entra.user.manager-reference-check",
@@ -688,11 +708,7 @@ async def user_manager_list_value(ctx: Context) -> None:
     _, user = await create_user(ctx)
     value = [{"$ref": None, "value": boss["id"]}]
     await patch(ctx, f"/Users/{user['id']}", {"op": "Add", "path": "manager", "value": value})
-    manager = manager_of(await read(ctx, f"/Users/{user['id']}")) or {}
-    require(
-        manager.get("value") == boss["id"],
-        f"manager.value is {manager.get('value')!r}, not {boss['id']!r}",
-    )
+    require_manager(await read(ctx, f"/Users/{user['id']}"), boss["id"])
 
 
 @check(
@@ -701,18 +717,20 @@ async def user_manager_list_value(ctx: Context) -> None:
     "Remove Manager as a replace of an empty value",
     f"{E3} (Patch User - Remove Manager)",
     '{"op":"replace","path":"urn:…:enterprise:2.0:User:manager","value":{"value":""}} removes '
-    "the manager: none is returned, rather than an empty one.",
+    "the manager: none is returned, rather than an empty one; so does the same replace "
+    "without a path, the manager a key of its value.",
+    profiles=(CORE,),
 )
 async def user_remove_manager_empty(ctx: Context) -> None:
     _, boss = await create_user(ctx)
-    _, user = await create_user(ctx, manager={"value": boss["id"]})
-    await patch(
-        ctx,
-        f"/Users/{user['id']}",
+    for operation in (
         {"op": "replace", "path": f"{ENTERPRISE}:manager", "value": {"value": ""}},
-    )
-    manager = manager_of(await read(ctx, f"/Users/{user['id']}"))
-    require(manager is None, f"manager is {manager!r} after Remove Manager")
+        {"op": "replace", "value": {f"{ENTERPRISE}:manager": {"value": ""}}},
+    ):
+        _, user = await create_user(ctx, manager={"value": boss["id"]})
+        await patch(ctx, f"/Users/{user['id']}", operation)
+        manager = manager_of(await read(ctx, f"/Users/{user['id']}"))
+        require(manager is None, f"manager is {manager!r} after Remove Manager {operation}")
 
 
 @check(
@@ -730,3 +748,346 @@ async def user_manager_deleted(ctx: Context) -> None:
     expect_status(response, 204, what="DELETE of the manager")
     manager = manager_of(await read(ctx, f"/Users/{user['id']}"))
     require(manager is None, f"manager is still {manager!r} after its user was deleted")
+
+
+# --- the Microsoft validator's own requests -----------------------------------------------
+#
+# The validator sends lower-case ops (unlike the provisioning service), a large create body
+# and its own PATCH shapes; each check below is one of its core or preview tests, named in
+# the source, and counts towards that profile.
+
+
+def validator_body(ctx: Context) -> dict[str, Any]:
+    """The validator's create: addresses, three phone numbers, a role whose ``primary`` is
+    the string ``"True"``, a timezone, and an enterprise manager that names no user."""
+    body = user_body(
+        ctx,
+        employeeNumber="4711",
+        department="Validation",
+        manager={"value": str(uuid.uuid4())},
+    )
+    body.update(
+        {
+            "displayName": "Barbara Jensen",
+            "title": "Tour Guide",
+            "timezone": "America/Los_Angeles",
+            "addresses": [
+                {
+                    "type": "work",
+                    "streetAddress": "1 Main St",
+                    "locality": "Redmond",
+                    "region": "WA",
+                    "postalCode": "98052",
+                    "country": "US",
+                    "primary": False,
+                }
+            ],
+            "phoneNumbers": [
+                {"type": "work", "value": "+1 425 555 0100", "primary": False},
+                {"type": "mobile", "value": "+1 425 555 0101", "primary": False},
+                {"type": "fax", "value": "+1 425 555 0102", "primary": False},
+            ],
+            "roles": [
+                {"primary": "True", "display": "Guide", "value": "guide", "type": "work"},
+            ],
+        }
+    )
+    return body
+
+
+def entries(resource: dict[str, Any], attribute: str) -> dict[str, dict[str, Any]]:
+    """A multi-valued attribute's entries by ``type``."""
+    return {
+        str(entry.get("type")): entry
+        for entry in resource.get(attribute) or []
+        if isinstance(entry, dict)
+    }
+
+
+@check(
+    S,
+    "entra.user.create-full-body",
+    "Create a user with the validator's full body",
+    f"{E3} (Create a new User; boolean serialisation warning)",
+    "POST /Users with addresses, work, mobile and fax phone numbers, a role with primary "
+    '"True", a timezone and a manager naming no user: 201; a userName filter then finds it '
+    "with those values, and the role's primary is the boolean true.",
+    profiles=(CORE,),
+)
+async def user_create_full_body(ctx: Context) -> None:
+    body = validator_body(ctx)
+    response = await ctx.http.post("/Users", body, headers=ENTRA_HEADERS)
+    ctx.fixtures.track("/Users", response.json())
+    expect_status(response, 201, what="POST /Users")
+    found = await listing(ctx, "/Users", filter=f'userName eq "{body["userName"]}"')
+    require(len(found) == 1, f"userName eq found {ids(found)}")
+    (user,) = found
+    phones = {kind: entry.get("value") for kind, entry in entries(user, "phoneNumbers").items()}
+    wanted = {entry["type"]: entry["value"] for entry in body["phoneNumbers"]}
+    require(phones == wanted, f"phoneNumbers are {phones}, expected {wanted}")
+    address = entries(user, "addresses").get("work") or {}
+    require(address.get("locality") == "Redmond", f"the work address is {address}")
+    require(user.get("timezone") == body["timezone"], f"timezone is {user.get('timezone')!r}")
+    roles = user.get("roles") or [{}]
+    require(roles[0].get("primary") is True, f"roles[0].primary is {roles[0].get('primary')!r}")
+    require_manager(user, body[ENTERPRISE]["manager"]["value"])
+
+
+VERBOSE_REPLACES: dict[str, str] = {
+    "displayName": "Babs Jensen",
+    "nickName": "Babs",
+    "title": "Senior Guide",
+    "userType": "Employee",
+    "preferredLanguage": "en-US",
+    "locale": "en-US",
+    "timezone": "Europe/Paris",
+    "profileUrl": "https://example.com/babs",
+    "name.givenName": "Babs",
+    "name.familyName": "Jensen-Li",
+    "name.middleName": "Ann",
+    "name.formatted": "Babs Ann Jensen-Li",
+    "name.honorificPrefix": "Ms.",
+    "name.honorificSuffix": "III",
+    'emails[type eq "work"].value': "babs@contoso.example",
+    'phoneNumbers[type eq "work"].value': "+1 425 555 0200",
+    'phoneNumbers[type eq "mobile"].value': "+1 425 555 0201",
+    'phoneNumbers[type eq "fax"].value': "+1 425 555 0202",
+    'addresses[type eq "work"].streetAddress': "2 Side St",
+    'addresses[type eq "work"].locality': "Seattle",
+    'addresses[type eq "work"].region': "WA",
+    'addresses[type eq "work"].postalCode': "98101",
+    'addresses[type eq "work"].country': "US",
+    'addresses[type eq "work"].formatted': "2 Side St, Seattle, WA 98101, US",
+    f"{ENTERPRISE}:employeeNumber": "8472",
+    f"{ENTERPRISE}:costCenter": "4130",
+    f"{ENTERPRISE}:organization": "Contoso",
+    f"{ENTERPRISE}:division": "Tours",
+    f"{ENTERPRISE}:department": "Guiding",
+}
+"""The "Replace Attributes Verbose" PATCH: one ``replace`` per path, on phone and address
+entries that the user may not have yet (the validator's own list runs to about 36 paths)."""
+
+
+def value_at(user: dict[str, Any], path: str) -> Any:
+    """The value a path of ``VERBOSE_REPLACES`` names in ``user``."""
+    if path.startswith(f"{ENTERPRISE}:"):
+        return (user.get(ENTERPRISE) or {}).get(path[len(ENTERPRISE) + 1 :])
+    if "[" in path:
+        attribute, rest = path.split("[", 1)
+        kind = rest.split('"')[1]
+        return (entries(user, attribute).get(kind) or {}).get(rest.rsplit(".", 1)[1])
+    head, _, sub = path.partition(".")
+    return (user.get(head) or {}).get(sub) if sub else user.get(head)
+
+
+@check(
+    S,
+    "entra.user.patch-verbose",
+    "PATCH replace of every attribute, one op each",
+    f"{E3} (Patch User - Replace Attributes Verbose)",
+    'One PATCH of lower-case "replace" ops, one per path, over core, name, emails, '
+    "phoneNumbers and addresses value paths and enterprise attributes, on a user without a "
+    "fax number or an address: every value is then the one sent (an absent entry is created).",
+    profiles=(CORE,),
+)
+async def user_patch_verbose(ctx: Context) -> None:
+    _, user = await create_user(ctx)
+    await patch(
+        ctx,
+        f"/Users/{user['id']}",
+        *(
+            {"op": "replace", "path": path, "value": value}
+            for path, value in VERBOSE_REPLACES.items()
+        ),
+    )
+    stored = await read(ctx, f"/Users/{user['id']}")
+    wrong = {
+        path: value_at(stored, path)
+        for path, value in VERBOSE_REPLACES.items()
+        if value_at(stored, path) != value
+    }
+    require(not wrong, f"{len(wrong)} of {len(VERBOSE_REPLACES)} paths kept another value: {wrong}")
+
+
+@check(
+    S,
+    "entra.user.patch-pathless-username",
+    "PATCH userName without a path",
+    f"{E3} (Update User userName)",
+    '{"op":"replace","value":{"userName":"…"}} renames the user: GET and a userName filter '
+    "then answer the new name.",
+    profiles=(CORE,),
+)
+async def user_pathless_username(ctx: Context) -> None:
+    body, user = await create_user(ctx)
+    renamed = body["userName"].replace("@", "-renamed@")
+    await patch(ctx, f"/Users/{user['id']}", {"op": "replace", "value": {"userName": renamed}})
+    stored = await read(ctx, f"/Users/{user['id']}")
+    require(stored.get("userName") == renamed, f"userName is {stored.get('userName')!r}")
+    found = await listing(ctx, "/Users", filter=f'userName eq "{renamed}"')
+    require(ids(found) == [user["id"]], f"the new userName finds {ids(found)}")
+
+
+@check(
+    S,
+    "entra.user.replace-manager",
+    "PATCH replace of the manager",
+    f"{E3} (Patch User - Replace Manager)",
+    '{"op":"replace","path":"urn:…:enterprise:2.0:User:manager","value":{"value":"<id>"}} on '
+    "a user that has a manager: manager.value is then the new id.",
+    profiles=(CORE,),
+)
+async def user_replace_manager(ctx: Context) -> None:
+    _, first = await create_user(ctx)
+    _, second = await create_user(ctx)
+    _, user = await create_user(ctx, manager={"value": first["id"]})
+    await patch(
+        ctx,
+        f"/Users/{user['id']}",
+        {"op": "replace", "path": f"{ENTERPRISE}:manager", "value": {"value": second["id"]}},
+    )
+    require_manager(await read(ctx, f"/Users/{user['id']}"), second["id"])
+
+
+@check(
+    S,
+    "entra.user.patch-same-attribute",
+    "PATCH with several ops on one attribute",
+    f"{E3} (preview: Patch User - Multiple Ops on same attribute)",
+    "Two replace ops of displayName in one PATCH: the last one decides (RFC 7644 §3.5.2, "
+    "operations in order).",
+    profiles=(PREVIEW,),
+)
+async def user_patch_same_attribute(ctx: Context) -> None:
+    _, user = await create_user(ctx)
+    await patch(
+        ctx,
+        f"/Users/{user['id']}",
+        {"op": "replace", "path": "displayName", "value": "First"},
+        {"op": "replace", "path": "displayName", "value": "Second"},
+    )
+    stored = await read(ctx, f"/Users/{user['id']}")
+    require(stored.get("displayName") == "Second", f"displayName is {stored.get('displayName')!r}")
+
+
+@check(
+    S,
+    "entra.delete-unknown",
+    "DELETE of an unknown user or group answers 404",
+    f"{E3} (preview: Delete a non-existent User, Delete a non-existent Group)",
+    "DELETE /Users/{random id} and DELETE /Groups/{random id}: 404 Not Found.",
+    profiles=(PREVIEW,),
+)
+async def delete_unknown(ctx: Context) -> None:
+    for endpoint in ("/Users", "/Groups"):
+        response = await ctx.http.delete(f"{endpoint}/{uuid.uuid4()}", headers=ENTRA_HEADERS)
+        expect_status(response, 404, what=f"DELETE of an unknown id under {endpoint}")
+
+
+@check(
+    S,
+    "entra.delete-twice",
+    "DELETE of the same user or group twice",
+    f"{E3} (preview: Delete the same User twice, Delete the same Group twice)",
+    "The first DELETE answers 204, the second 404, for a user and for a group.",
+    profiles=(PREVIEW,),
+)
+async def delete_twice(ctx: Context) -> None:
+    _, user = await create_user(ctx)
+    _, group = await create_group(ctx)
+    for path in (f"/Users/{user['id']}", f"/Groups/{group['id']}"):
+        first = await ctx.http.delete(path, headers=ENTRA_HEADERS)
+        expect_status(first, 204, what=f"first DELETE {path}")
+        second = await ctx.http.delete(path, headers=ENTRA_HEADERS)
+        expect_status(second, 404, what=f"second DELETE {path}")
+
+
+@check(
+    S,
+    "entra.group.filter-any-case",
+    "Filter a group by displayName in another case, members included",
+    f"{E3} (Filter for an existing group; Filter for existing group with different case)",
+    'GET /Groups?filter=displayName eq "<name>" without excludedAttributes, the name as '
+    "created and in another case (the validator lower-cases it; displayName is caseExact "
+    "false): exactly the group, with its member.",
+    profiles=(CORE,),
+)
+async def group_filter_any_case(ctx: Context) -> None:
+    _, user = await create_user(ctx)
+    body, group = await create_group(ctx)
+    await add_member(ctx, group["id"], user["id"])
+    for name in (body["displayName"], body["displayName"].upper()):
+        found = await listing(ctx, "/Groups", filter=f'displayName eq "{name}"')
+        require(ids(found) == [group["id"]], f"displayName eq {name!r} found {ids(found)}")
+        require(member_ids(found[0]) == [user["id"]], f"members are {member_ids(found[0])}")
+
+
+@check(
+    S,
+    "entra.group.patch-pathless",
+    "PATCH a group's externalId and displayName without a path",
+    f"{E3} (Patch Group - Replace Attributes; Update Group displayName)",
+    '{"op":"replace","value":{"externalId":"…"}}, then {"op":"replace","value":'
+    '{"displayName":"…"}}: each sets its attribute, and the members stay.',
+    profiles=(CORE,),
+)
+async def group_pathless(ctx: Context) -> None:
+    _, user = await create_user(ctx)
+    _, group = await create_group(ctx)
+    await add_member(ctx, group["id"], user["id"])
+    external_id, renamed = str(uuid.uuid4()), ctx.fixtures.name("entra-renamed")
+    await patch(
+        ctx, f"/Groups/{group['id']}", {"op": "replace", "value": {"externalId": external_id}}
+    )
+    await patch(ctx, f"/Groups/{group['id']}", {"op": "replace", "value": {"displayName": renamed}})
+    stored = await read(ctx, f"/Groups/{group['id']}")
+    got = (stored.get("externalId"), stored.get("displayName"), member_ids(stored))
+    wanted = (external_id, renamed, [user["id"]])
+    require(got == wanted, f"externalId, displayName, members are {got}, expected {wanted}")
+
+
+@check(
+    S,
+    "entra.group.replace-members",
+    "PATCH replace of the members",
+    f"{E3} (Patch Group - Add Member)",
+    '{"op":"replace","path":"members","value":[{"value":"<id>"}]}: the members are then '
+    "exactly the ones sent (RFC 7644 §3.5.2.3).",
+    profiles=(CORE,),
+)
+async def group_replace_members(ctx: Context) -> None:
+    _, before = await create_user(ctx)
+    _, after = await create_user(ctx)
+    _, group = await create_group(ctx)
+    await add_member(ctx, group["id"], before["id"])
+    await patch(
+        ctx,
+        f"/Groups/{group['id']}",
+        {"op": "replace", "path": "members", "value": [{"value": after["id"]}]},
+    )
+    stored = await read(ctx, f"/Groups/{group['id']}")
+    require(member_ids(stored) == [after["id"]], f"members are {member_ids(stored)}")
+
+
+@check(
+    S,
+    "entra.group.add-remove-same-member",
+    "PATCH adding and removing one member",
+    f"{E3} (preview: Patch Group - Multiple Ops on same attribute)",
+    "One PATCH that adds a member, then removes it by members[value eq …]: applied in "
+    "order, the user is not a member afterwards, and the member added beside it is.",
+    profiles=(PREVIEW,),
+)
+async def group_add_remove_same_member(ctx: Context) -> None:
+    _, passing = await create_user(ctx)
+    _, staying = await create_user(ctx)
+    _, group = await create_group(ctx)
+    await patch(
+        ctx,
+        f"/Groups/{group['id']}",
+        {"op": "add", "path": "members", "value": [{"value": passing["id"]}]},
+        {"op": "add", "path": "members", "value": [{"value": staying["id"]}]},
+        {"op": "remove", "path": f'members[value eq "{passing["id"]}"]'},
+    )
+    stored = await read(ctx, f"/Groups/{group['id']}")
+    require(member_ids(stored) == [staying["id"]], f"members are {member_ids(stored)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from conformance.checks import (
@@ -25,6 +26,7 @@ from conformance.checks import (
 from conformance.http import SCIM_JSON, Response
 from conformance.urns import (
     BULK_REQUEST,
+    ENTERPRISE,
     ERROR,
     GROUP,
     LIST_RESPONSE,
@@ -91,6 +93,14 @@ def require_error_document(response: Response, status: int) -> dict[str, Any]:
         f"error status must be the string {str(status)!r}, got {body.get('status')!r}",
     )
     return body
+
+
+def require_error_of(request: str, response: Response, status: int) -> dict[str, Any]:
+    """``require_error_document``, a failure naming the ``request`` that got the answer."""
+    try:
+        return require_error_document(response, status)
+    except CheckFailed as failed:
+        raise CheckFailed(f"{request}: {failed}") from None
 
 
 def emails(resource: dict[str, Any]) -> list[dict[str, Any]]:
@@ -187,6 +197,29 @@ async def schemas(ctx: Context) -> None:
         require(
             attributes["password"].get("returned") == "never", "password is not returned 'never'"
         )
+
+
+@check(
+    S,
+    "rfc.discovery.by-id",
+    "A resource type and a schema by id; unknown ones answer 404",
+    "RFC 7644 §4, §3.12; scim2-tester (query_resource_type_by_id, access_schema_by_id, "
+    "access_invalid_resource_type, access_invalid_schema, random_url)",
+    "GET /ResourceTypes/{name} and GET /Schemas/{urn} answer that resource; an unknown "
+    "resource type, an unknown schema and an endpoint the server does not have answer a SCIM "
+    "404 error.",
+)
+async def discovery_by_id(ctx: Context) -> None:
+    resource_type = await read(ctx, "/ResourceTypes/User")
+    require(resource_type.get("name") == "User", f"/ResourceTypes/User is {resource_type}")
+    schema = await read(ctx, f"/Schemas/{USER}")
+    require(schema.get("id") == USER, f"/Schemas/{USER} has the id {schema.get('id')!r}")
+    for path in (
+        "/ResourceTypes/ScimconfNoSuchType",
+        "/Schemas/urn:example:scimconf:no-such-schema",
+        "/ScimconfNoSuchEndpoint",
+    ):
+        require_error_of(f"GET {path}", await ctx.http.get(path), 404)
 
 
 # --- CRUD ---------------------------------------------------------------------------------
@@ -293,6 +326,74 @@ async def group_members(ctx: Context) -> None:
     stored = await read(ctx, f"/Groups/{group['id']}")
     values = [m.get("value") for m in stored.get("members") or []]
     require(values == [user["id"]], f"members are {values}, expected [{user['id']!r}]")
+
+
+@check(
+    S,
+    "rfc.crud.non-unique-values",
+    "Values without uniqueness may repeat",
+    "RFC 7643 §2.2, §4.1; scim-go conformance (S3)",
+    "uniqueness 'none' (the default): displayName, title and an email address may be shared; "
+    "a second user carrying the same ones is created (POST) and replaced (PUT) like any other.",
+)
+async def non_unique_values(ctx: Context) -> None:
+    shared: dict[str, Any] = {
+        "displayName": "Shared Name",
+        "title": "Shared Title",
+        "emails": [{"value": f"{ctx.fixtures.name('shared')}@example.com", "type": "work"}],
+    }
+    first = await ctx.fixtures.user(**shared)
+    body = ctx.fixtures.user_body(**shared)
+    response = await ctx.http.post("/Users", body)
+    ctx.fixtures.track("/Users", response.json())
+    expect_status(response, 201, what="POST of a second user with the same non-unique values")
+    second = expect_object(response)
+    replaced = await ctx.http.put(f"/Users/{second['id']}", {**body, "nickName": "Again"})
+    expect_status(replaced, 200, what="PUT keeping the same non-unique values")
+    for user in (first, second):
+        stored = await read(ctx, f"/Users/{user['id']}")
+        require(stored.get("title") == shared["title"], f"title is {stored.get('title')!r}")
+
+
+@check(
+    S,
+    "rfc.crud.references-dropped-on-delete",
+    "Deleting a resource drops the references to it",
+    "RFC 7644 §3.6; RFC 7643 §4.2, §4.3; scim-go conformance (S4)",
+    "Once a resource is deleted it SHALL NOT be returned: a group no longer lists a deleted "
+    "member, and a user no longer names a deleted manager.",
+)
+async def references_dropped(ctx: Context) -> None:
+    member, other = await ctx.fixtures.user(), await ctx.fixtures.user()
+    group = await ctx.fixtures.group(members=[member["id"], other["id"]])
+    deleted = await ctx.http.delete(f"/Users/{member['id']}")
+    expect_status(deleted, 204, what="DELETE of the member")
+    values = [
+        m.get("value") for m in (await read(ctx, f"/Groups/{group['id']}")).get("members") or []
+    ]
+    require(values == [other["id"]], f"members are {values} after a member was deleted")
+    if ENTERPRISE not in await user_extensions(ctx):
+        return
+    boss = await ctx.fixtures.user()
+    body = ctx.fixtures.user_body(schemas=[USER, ENTERPRISE])
+    body[ENTERPRISE] = {"manager": {"value": boss["id"]}}
+    report = await ctx.fixtures.create("/Users", body)
+    deleted = await ctx.http.delete(f"/Users/{boss['id']}")
+    expect_status(deleted, 204, what="DELETE of the manager")
+    manager = ((await read(ctx, f"/Users/{report['id']}")).get(ENTERPRISE) or {}).get("manager")
+    require(manager is None, f"manager is {manager!r} after its user was deleted")
+
+
+async def user_extensions(ctx: Context) -> set[str]:
+    """The schema extensions /ResourceTypes declares for User."""
+    response = await ctx.http.get("/ResourceTypes")
+    expect_status(response, 200, what="GET /ResourceTypes")
+    return {
+        str(extension.get("schema"))
+        for resource_type in resources_of(response)
+        if resource_type.get("name") == "User"
+        for extension in resource_type.get("schemaExtensions") or []
+    }
 
 
 # --- filters ------------------------------------------------------------------------------
@@ -451,6 +552,36 @@ FILTER_CHECKS = (
         "same entry)",
     ),
     FilterCheck(
+        "rfc.filter.value-path-operators",
+        "ne, sw, not, or and pr inside a value path",
+        "RFC 7644 §3.4.2.2; scim-go conformance (S8)",
+        "valFilter is any filter: every comparison operator, 'not', 'or' and 'pr' apply to the "
+        "sub-attributes of one entry of the multi-valued attribute.",
+        cases=(
+            ('userName sw "{scope}" and emails[type ne "work"]', ("home", "both")),
+            ('userName sw "{scope}" and emails[value sw "{scope}h"]', ("home",)),
+            ('userName sw "{scope}" and emails[not (type eq "work")]', ("home", "both")),
+            (
+                'userName sw "{scope}" and emails[type eq "other" or value ew "@home.example"]',
+                ("home", "both"),
+            ),
+            ('userName sw "{scope}" and emails[primary pr]', ("home",)),
+            ('userName sw "{scope}" and emails[type ne "work" and value sw "{scope}b"]', ("both",)),
+        ),
+        users={
+            "work": {"emails": [{"value": "{scope}w@work.example", "type": "work"}]},
+            "home": {
+                "emails": [{"value": "{scope}h@home.example", "type": "home", "primary": True}]
+            },
+            "both": {
+                "emails": [
+                    {"value": "{scope}b@work.example", "type": "work"},
+                    {"value": "{scope}b@home.example", "type": "home"},
+                ]
+            },
+        },
+    ),
+    FilterCheck(
         "rfc.filter.invalid",
         "An unparsable filter answers 400 invalidFilter",
         "RFC 7644 §3.12",
@@ -463,6 +594,64 @@ for filter_check in FILTER_CHECKS:
     check(S, filter_check.id, filter_check.title, filter_check.source, filter_check.rule)(
         filter_check.run
     )
+
+
+OPERATORS = ("eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le")
+"""Every comparison operator of RFC 7644 §3.4.2.2, ``pr`` aside."""
+STRING_ONLY = ("co", "sw", "ew")
+"""The operators defined on strings only; a dateTime is compared with the others."""
+
+
+def holds(actual: Any, op: str, expected: Any) -> bool:
+    """What a comparison answers for one stored value: the oracle of ``rfc.filter.id-meta``."""
+    outcome: bool = {
+        "eq": actual == expected,
+        "ne": actual != expected,
+        "co": str(expected) in str(actual),
+        "sw": str(actual).startswith(str(expected)),
+        "ew": str(actual).endswith(str(expected)),
+        "gt": actual > expected,
+        "ge": actual >= expected,
+        "lt": actual < expected,
+        "le": actual <= expected,
+    }[op]
+    return outcome
+
+
+def meta_value(user: dict[str, Any], attribute: str) -> Any:
+    """``id`` or a ``meta.*`` sub-attribute of ``user``, a dateTime as a ``datetime``."""
+    value = user.get("id") if attribute == "id" else (user.get("meta") or {}).get(attribute[5:])
+    if attribute in ("meta.created", "meta.lastModified"):
+        return datetime.fromisoformat(str(value))
+    return value
+
+
+@check(
+    S,
+    "rfc.filter.id-meta",
+    "Every comparison operator on id and meta",
+    "RFC 7644 §3.4.2.2, RFC 7643 §3.1; scim-go conformance (S6)",
+    "id and the meta sub-attributes are filterable like any attribute: eq, ne, co, sw, ew, "
+    "gt, ge, lt, le (lexically on strings, chronologically on dateTimes) and pr.",
+)
+async def id_and_meta_operators(ctx: Context) -> None:
+    scope = ctx.fixtures.name("idmeta") + "-"
+    users = [await ctx.fixtures.user(f"{scope}{key}") for key in "ab"]
+    first = users[0]
+    for attribute in ("id", "meta.created", "meta.lastModified", "meta.resourceType"):
+        sample = meta_value(first, attribute)
+        text = str(first["id"] if attribute == "id" else first["meta"][attribute[5:]])
+        for op in OPERATORS:
+            if isinstance(sample, datetime) and op in STRING_ONLY:
+                continue
+            operand = text[1:-1] if op == "co" else text
+            expression = f'userName sw "{scope}" and {attribute} {op} "{operand}"'
+            found = ids((await query(ctx, "/Users", expression))[1])
+            compared = operand if not isinstance(sample, datetime) else sample
+            wanted = ids([u for u in users if holds(meta_value(u, attribute), op, compared)])
+            require(sorted(found) == sorted(wanted), f"{expression!r} found {found}, not {wanted}")
+        present = ids((await query(ctx, "/Users", f'userName sw "{scope}" and {attribute} pr'))[1])
+        require(sorted(present) == sorted(ids(users)), f"{attribute} pr found {present}")
 
 
 # --- sorting and paging -------------------------------------------------------------------
@@ -724,6 +913,34 @@ async def patch_remove(ctx: Context) -> None:
 
 @check(
     S,
+    "rfc.patch.operation-order",
+    "PATCH applies its operations in order",
+    "RFC 7644 §3.5.2; scim-go conformance (S11); Microsoft SCIM Validator (preview: multiple "
+    "ops on the same attribute)",
+    "Each operation is applied in sequence, in the order it appears: the last of several "
+    "operations on one attribute decides its value.",
+)
+async def patch_order(ctx: Context) -> None:
+    require_patch(ctx)
+    user = await ctx.fixtures.user(title="Start")
+    await patch(
+        ctx,
+        f"/Users/{user['id']}",
+        {"op": "replace", "path": "title", "value": "First"},
+        {"op": "replace", "path": "title", "value": "Second"},
+        {"op": "remove", "path": "nickName"},
+        {"op": "add", "path": "nickName", "value": "Kept"},
+        {"op": "add", "path": "profileUrl", "value": "https://example.com/dropped"},
+        {"op": "remove", "path": "profileUrl"},
+    )
+    stored = await read(ctx, f"/Users/{user['id']}")
+    got = (stored.get("title"), stored.get("nickName"), stored.get("profileUrl"))
+    wanted = ("Second", "Kept", None)
+    require(got == wanted, f"title, nickName, profileUrl are {got}, expected {wanted}")
+
+
+@check(
+    S,
     "rfc.patch.value-filter-path",
     "PATCH with a value filter targets one entry",
     "RFC 7644 §3.5.2",
@@ -901,6 +1118,75 @@ async def not_found(ctx: Context) -> None:
     response = await ctx.http.get(f"/Users/{MISSING_ID}")
     body = require_error_document(response, 404)
     require(isinstance(body.get("detail"), str) and body["detail"], "detail is empty")
+
+
+@check(
+    S,
+    "rfc.errors.not-found-every-operation",
+    "Every operation on an unknown id answers 404",
+    "RFC 7644 §3.12; scim-go conformance (S5); Microsoft SCIM Validator (preview: delete a "
+    "non-existent user or group)",
+    "404 Not Found: the specified resource does not exist, whether it is read (GET), replaced "
+    "(PUT), patched (PATCH) or deleted (DELETE), on Users and Groups alike.",
+)
+async def not_found_every_operation(ctx: Context) -> None:
+    patch_body = {
+        "schemas": [PATCH_OP],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "Nobody"}],
+    }
+    for endpoint, body in (
+        ("/Users", ctx.fixtures.user_body()),
+        ("/Groups", {"schemas": [GROUP], "displayName": ctx.fixtures.name("ghost")}),
+    ):
+        path = f"{endpoint}/{MISSING_ID}"
+        answers = [
+            ("GET", await ctx.http.get(path)),
+            ("PUT", await ctx.http.put(path, body)),
+            ("DELETE", await ctx.http.delete(path)),
+        ]
+        if ctx.feature("patch").get("supported") is True:
+            answers.append(("PATCH", await ctx.http.patch(path, patch_body)))
+        for method, response in answers:
+            require_error_of(f"{method} {path}", response, 404)
+
+
+METHOD_NOT_ALLOWED = (
+    ("DELETE", "/ServiceProviderConfig", "GET"),
+    ("POST", "/ResourceTypes", "GET"),
+    ("PUT", "/Schemas", "GET"),
+    ("PUT", "/Users", "POST"),
+    ("DELETE", "/Groups", "POST"),
+    ("POST", "/Users/{id}", "GET"),
+    ("GET", "/Users/.search", "POST"),
+    ("GET", "/.search", "POST"),
+)
+"""A method no SCIM endpoint takes, and one method the endpoint must name in ``Allow``."""
+
+
+@check(
+    S,
+    "rfc.errors.method-not-allowed",
+    "A method an endpoint does not take answers 405 with Allow",
+    "RFC 9110 §15.5.6; RFC 7644 §3.2, §3.12; scim2-tester (*_endpoint_methods); scim-go "
+    "conformance (S10)",
+    "405 Method Not Allowed: the server MUST send an Allow header listing the methods the "
+    "endpoint supports; the answer is a SCIM error.",
+)
+async def method_not_allowed(ctx: Context) -> None:
+    user = await ctx.fixtures.user()
+    cases = list(METHOD_NOT_ALLOWED)
+    if ctx.feature("bulk").get("supported") is True:
+        cases.append(("GET", "/Bulk", "POST"))
+    for method, template, expected in cases:
+        path = template.format(id=user["id"])
+        response = await ctx.http.request(method, path)
+        require_error_of(f"{method} {path}", response, 405)
+        allowed = {m.strip().upper() for m in (response.header("Allow") or "").split(",")}
+        require(
+            expected in allowed and method not in allowed,
+            f"{method} {path}: Allow is {response.header('Allow')!r}, which must name "
+            f"{expected} and not {method}",
+        )
 
 
 @check(

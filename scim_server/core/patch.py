@@ -68,7 +68,8 @@ DIALECT_POLICY = ScimPolicy(
 
 MEMBERS = "members"
 
-MANAGER = f"{EnterpriseUser.__schema__}:manager"
+MANAGER_SCHEMA = str(EnterpriseUser.__schema__)
+MANAGER = f"{MANAGER_SCHEMA}:manager"
 """The enterprise extension's ``manager``, by its full path."""
 
 
@@ -107,8 +108,11 @@ def plan_patch(kind: ResourceKind, body: Any, max_operations: int) -> PatchPlan:
     changes: list[MemberChange] = []
     for count, operation in enumerate(_expanded(body["Operations"]), start=1):
         _check_count(count, max_operations)
+        if kind is USERS:
+            operations.extend(map(_manager_dialect, _manager_keys_pathed(operation)))
+            continue
         if kind is not GROUPS:
-            operations.append(_manager_dialect(operation) if kind is USERS else operation)
+            operations.append(operation)
             continue
         rest, change = _split_members(operation)
         if change is not None:
@@ -160,6 +164,41 @@ def _expanded(operations: list[Any]) -> Iterator[dict[str, Any]]:
             yield {"op": op, "path": key, "value": item}
         if plain:
             yield {"op": op, "value": plain}
+
+
+_MANAGER_KEYS = ("manager", "manager.value", MANAGER.lower(), f"{MANAGER.lower()}.value")
+"""The keys of a path-less value that name the enterprise ``manager``, lower-cased."""
+
+
+def _manager_keys_pathed(operation: dict[str, Any]) -> list[dict[str, Any]]:
+    """``operation``, with the manager a path-less value names taken out as a pathed operation.
+
+    The validator and Entra send "Remove Manager" without a path too (``{"op": "replace",
+    "value": {"urn:…:User:manager": {"value": ""}}}``, or under the extension's own key):
+    made pathed, the manager gets the same reading as a pathed operation in
+    ``_manager_dialect``, so an empty value removes it rather than storing an empty manager.
+    The other keys stay together, ahead of it; they name other attributes, so the order of
+    the two is immaterial.
+    """
+    value, op = operation.get("value"), operation.get("op")
+    if operation.get("path") not in (None, "") or not isinstance(value, dict):
+        return [operation]
+    rest = dict(value)
+    pathed = [
+        {"op": op, "path": key, "value": rest.pop(key)}
+        for key in list(rest)
+        if key.lower() in _MANAGER_KEYS
+    ]
+    extension = next((key for key in rest if key.lower() == MANAGER_SCHEMA.lower()), None)
+    if extension is not None and isinstance(rest[extension], dict) and "manager" in rest[extension]:
+        attributes = dict(rest[extension])
+        pathed.append({"op": op, "path": MANAGER, "value": attributes.pop("manager")})
+        rest[extension] = attributes
+        if not attributes:
+            del rest[extension]
+    if not pathed:
+        return [operation]
+    return ([{**operation, "value": rest}] if rest else []) + pathed
 
 
 def _manager_dialect(operation: dict[str, Any]) -> dict[str, Any]:

@@ -123,7 +123,9 @@ def add_routes(app: web.Application, *, metrics_on_main_port: bool = True) -> No
         router.add_get(collection, endpoints.list)
         router.add_post(collection, endpoints.create)
         router.add_post(f"{collection}/.search", endpoints.search)
-        item = f"{collection}/{{id}}"
+        # ".search" is reserved (RFC 7644 §3.4.3), never an id: another method on it is
+        # answered 405 with Allow: POST rather than read as a resource that is not there.
+        item = f"{collection}/{{id:(?!\\.search$)[^/]+}}"
         router.add_get(item, endpoints.get)
         router.add_put(item, endpoints.replace)
         router.add_patch(item, endpoints.patch)

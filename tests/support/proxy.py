@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from ssl import SSLContext
 from typing import Any
 from urllib.parse import quote
 
@@ -61,6 +62,7 @@ _PASSED_REQUEST = (
     "cookie",
 )
 _PASSED_RESPONSE = (
+    "allow",
     "content-type",
     "location",
     "etag",
@@ -70,8 +72,11 @@ _PASSED_RESPONSE = (
 )
 
 
-async def start_proxy(aiohttp_server: Any, real_base: str, violation: Violation) -> str:
-    """A server at a new URL that forwards to ``real_base`` through ``violation``."""
+async def start_proxy(
+    aiohttp_server: Any, real_base: str, violation: Violation, ssl: SSLContext | None = None
+) -> str:
+    """A server at a new URL that forwards to ``real_base`` through ``violation``; over TLS
+    with ``ssl`` (its URL then starts ``https``)."""
     session = aiohttp.ClientSession()
     proxy_base = ""
 
@@ -112,7 +117,7 @@ async def start_proxy(aiohttp_server: Any, real_base: str, violation: Violation)
         await session.close()
 
     app.on_cleanup.append(close_session)
-    server = await aiohttp_server(app)
+    server = await aiohttp_server(app, ssl=ssl)
     proxy_base = str(server.make_url("")).rstrip("/")
     return proxy_base
 
