@@ -85,30 +85,19 @@ def parser() -> argparse.ArgumentParser:
         help="the second tenant's bearer token (default: $SCIM_SECOND_TOKEN)",
     )
     p.add_argument(
-        "--admin-token",
-        default=os.environ.get("SCIM_ADMIN_TOKEN"),
-        help="the server's admin token, for the events suite's fresh tenants and their event "
-        "feed (default: $SCIM_ADMIN_TOKEN; without it that suite skips)",
-    )
-    p.add_argument(
-        "--admin-url",
-        help="the server's admin API (default: beside the base URL, "
-        "http://host/scim/v2/acme -> http://host/admin)",
-    )
-    p.add_argument(
         "--large",
         action="store_true",
         help="run the large suite's checks (a group of thousands of members)",
     )
-    cross = p.add_argument_group(
-        "cross-instance suite (this server's admin API; without a token it skips)"
+    admin = p.add_argument_group(
+        "events and cross-instance suites (this server's admin API; without a token they skip)"
     )
-    cross.add_argument(
+    admin.add_argument(
         "--admin-token",
         default=os.environ.get("SCIM_ADMIN_TOKEN"),
-        help="the server's admin token (default: $SCIM_ADMIN_TOKEN)",
+        help="the server's admin token, for the suites' own tenants (default: $SCIM_ADMIN_TOKEN)",
     )
-    cross.add_argument(
+    admin.add_argument(
         "--server-url",
         help="the server's root, serving /admin and /signin (default: the base URL without "
         "/scim/v2/{tenant})",
@@ -209,8 +198,6 @@ def run_options(args: argparse.Namespace) -> dict[str, Any]:
         "second_base_url": args.second_base_url,
         "second_token": args.second_token,
         "large": args.large,
-        "admin_token": args.admin_token,
-        "admin_url": args.admin_url,
         "saml": saml_option(args),
         "admin_token": args.admin_token,
         "server_url": args.server_url,

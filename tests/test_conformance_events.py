@@ -19,7 +19,6 @@ from conformance import local
 from conformance.checks import Verdict, suites
 from conformance.cli import parser, run_options
 from conformance.runner import RunResult, run
-from conformance.suites.events import admin_url
 from tests.support.proxy import Req, Resp, Violation, is_, start_proxy, when
 from tests.support.scim import ADMIN_TOKEN, Scim
 
@@ -43,18 +42,16 @@ def test_the_suite_registers_every_family_for_every_profile() -> None:
     assert "events" in local.default_suites(suites())  # make conformance runs it
 
 
-def test_the_admin_api_is_found_beside_the_base_url_unless_named() -> None:
-    assert admin_url("http://127.0.0.1:8080/scim/v2/acme") == "http://127.0.0.1:8080/admin"
-    assert admin_url("https://idp.example/p/scim/v2/acme/") == "https://idp.example/p/admin"
+def test_the_admin_token_and_server_url_reach_the_suites() -> None:
     args = parser().parse_args(
-        ["--base-url", "http://h/scim/v2/a", "--admin-token", "t", "--admin-url", "http://h/x"]
+        ["--base-url", "http://h/scim/v2/a", "--admin-token", "t", "--server-url", "http://h/x"]
     )
     assert run_options(args) | {"saml": None} == {
         "second_base_url": None,
         "second_token": None,
         "large": False,
         "admin_token": "t",
-        "admin_url": "http://h/x",
+        "server_url": "http://h/x",
         "saml": None,
     }
 

@@ -23,9 +23,9 @@ from typing import Any
 
 import aiohttp
 
-from conformance.checks import Context, check, expect_object, expect_status, require, skip
+from conformance.admin import admin_http
+from conformance.checks import Context, check, expect_object, expect_status, require
 from conformance.http import Response, ScimHttp
-from conformance.options import option
 from conformance.urns import PATCH_OP, USER
 
 SUITE = "cross-instance"
@@ -36,27 +36,6 @@ STATE = re.compile(r'name="state" value="([^"]*)"')
 SIGNED_IN_USER = re.compile(r'id="signed-in-user">([^<]*)<')
 INSTANCE_BUTTON = re.compile(r'id="instance-([^"]+)"')
 MAX_REDIRECTS = 10
-
-
-def server_root(context: Context) -> str:
-    """Where the admin API and the sign-in pages are: ``--server-url``, else the base URL
-    without its ``/scim/v2/{tenant}``."""
-    configured = option(context, "server_url")
-    if configured:
-        return str(configured).rstrip("/")
-    root, found, _ = context.http.base_url.partition("/scim/v2/")
-    if not found:
-        skip("the server's root is unknown: run with --server-url")
-    return root
-
-
-def admin_http(context: Context) -> ScimHttp:
-    """The admin API, recording into the check's transcript; skip without an admin token."""
-    token = option(context, "admin_token")
-    if not token:
-        skip("no admin token: run with --admin-token (or $SCIM_ADMIN_TOKEN)")
-    http = context.http
-    return ScimHttp(http.session, server_root(context), token, http.transcript, http.timeout)
 
 
 @dataclass
@@ -124,7 +103,7 @@ async def world(context: Context, *, one_team: bool = False) -> AsyncIterator[Wo
     pages = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
     try:
         for role, name in names.items():
-            response = await admin.post("/admin/tenants", {"name": name})
+            response = await admin.post("/tenants", {"name": name})
             expect_status(response, 201, what=f"creating tenant {name}")
             token = str(expect_object(response, "the new tenant")["token"])
             base = f"{admin.base_url}/scim/v2/{name}"
@@ -136,13 +115,13 @@ async def world(context: Context, *, one_team: bool = False) -> AsyncIterator[Wo
             "tenants": [names["member"], names["plain"]],
             "one_team": one_team,
         }
-        expect_status(await admin.post("/admin/instance-groups", group), 201, what="the group")
+        expect_status(await admin.post("/instance-groups", group), 201, what="the group")
         root = ScimHttp(pages, admin.base_url, "", http.transcript, http.timeout)
         yield World(names, scim, domain, root)
     finally:
         await pages.close()
         for name in names.values():
-            await admin.delete(f"/admin/tenants/{name}")
+            await admin.delete(f"/tenants/{name}")
 
 
 async def an_admin(space: World) -> str:

@@ -31,7 +31,8 @@ from functools import partial
 from itertools import pairwise
 from typing import Any
 
-from conformance.checks import CheckFailed, Context, check, expect_object, require, skip
+from conformance.admin import admin_http
+from conformance.checks import CheckFailed, Context, check, expect_object, require
 from conformance.fixtures import Fixtures, Tracker
 from conformance.http import Exchange, ScimHttp
 from conformance.options import option
@@ -316,22 +317,6 @@ class ProfileRun:
     refused: list[JournalEntry]
     passwords: list[str]
     transcript: list[Exchange]
-
-
-def admin_http(context: Context) -> ScimHttp:
-    """HTTP on the server's admin API, recording into the check's transcript; skip without
-    the admin token."""
-    token = option(context, "admin_token")
-    if not token:
-        skip("no admin token: run with --admin-token (or $SCIM_ADMIN_TOKEN)")
-    url = option(context, "admin_url") or admin_url(context.http.base_url)
-    http = context.http
-    return ScimHttp(http.session, url, token, http.transcript, http.timeout)
-
-
-def admin_url(base_url: str) -> str:
-    """This server's admin API beside a SCIM base URL (``…/scim/v2/{tenant}`` → ``…/admin``)."""
-    return base_url.split("/scim/v2/", 1)[0].rstrip("/") + "/admin"
 
 
 async def fresh_tenant(admin: ScimHttp, name: str) -> Tenant:

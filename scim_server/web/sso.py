@@ -473,7 +473,7 @@ async def password_reset_page(request: web.Request) -> web.StreamResponse:
     brand = pages.Brand.of(tenant, settings.branding)
     nonce = secrets.token_urlsafe(16)
     action = f"{home_path(tenant)}password-reset"
-    return _html(
+    return html(
         pages.reset_page(brand, action, MIN_PASSWORD_LENGTH, nonce), brand, script_nonce=nonce
     )
 
@@ -493,7 +493,7 @@ async def password_reset(request: web.Request) -> web.StreamResponse:
     sso = services(request).sso
     user_name = await sso.reset_password(tenant, origin(request), token, password, _now())
     brand = await _brand(request, tenant)
-    return _html(pages.password_set_page(brand, user_name, home_path(tenant)), brand)
+    return html(pages.password_set_page(brand, user_name, home_path(tenant)), brand)
 
 
 def session_redirect(request: web.Request, tenant: str, signed_in: SignedIn) -> web.HTTPSeeOther:

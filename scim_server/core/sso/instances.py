@@ -150,7 +150,8 @@ class CrossInstanceSignIn:
         group = await self.groups.of_tenant(primary)
         if group is None or group.primary != primary:
             raise SignInFailed(f"{primary!r} is the primary tenant of no instance group")
-        session = await self.sso.sessions.current(primary, token, now)
+        settings = await self.sso.settings(primary)
+        session = await self.sso.sessions.current(primary, token, now, settings)
         if session is None:
             raise await self._refused(
                 primary, origin, now, "cross-instance selection without a session of the primary"
