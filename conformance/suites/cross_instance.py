@@ -23,7 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from conformance.admin import admin_http
+from conformance.admin import admin_http, server_root
 from conformance.checks import Context, check, expect_object, expect_status, require
 from conformance.http import Response, ScimHttp
 from conformance.urns import PATCH_OP, USER
@@ -95,6 +95,7 @@ class World:
 async def world(context: Context, *, one_team: bool = False) -> AsyncIterator[World]:
     """Create the tenants and their group through the admin API; delete them afterwards."""
     admin = admin_http(context)
+    server = server_root(context)
     prefix = context.fixtures.tracker.prefix
     names = {role: f"{prefix}{role}" for role in ("primary", "member", "plain")}
     domain = f"{context.fixtures.tracker.run_id}.scimconf.test"
@@ -106,7 +107,7 @@ async def world(context: Context, *, one_team: bool = False) -> AsyncIterator[Wo
             response = await admin.post("/tenants", {"name": name})
             expect_status(response, 201, what=f"creating tenant {name}")
             token = str(expect_object(response, "the new tenant")["token"])
-            base = f"{admin.base_url}/scim/v2/{name}"
+            base = f"{server}/scim/v2/{name}"
             scim[role] = ScimHttp(http.session, base, token, http.transcript, http.timeout)
         group = {
             "name": prefix.rstrip("-"),
@@ -116,7 +117,7 @@ async def world(context: Context, *, one_team: bool = False) -> AsyncIterator[Wo
             "one_team": one_team,
         }
         expect_status(await admin.post("/instance-groups", group), 201, what="the group")
-        root = ScimHttp(pages, admin.base_url, "", http.transcript, http.timeout)
+        root = ScimHttp(pages, server, "", http.transcript, http.timeout)
         yield World(names, scim, domain, root)
     finally:
         await pages.close()
