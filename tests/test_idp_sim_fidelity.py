@@ -1,0 +1,102 @@
+"""idp_sim fidelity (docs/idp-traffic.md): each profile sends the sequence its IdP documents,
+captured from the profile's journal of real exchanges with our server, on a populated tenant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from idp_sim import Directory, JournalEntry, build_profile
+from idp_sim.profiles.base import Profile
+from tests.support.idp_runs import assert_groups_match_directory, base_url, user_state
+from tests.support.scim import Scim
+
+
+def wire(profile: Profile) -> list[tuple[str, str]]:
+    """(method, path with query) of every request the profile sent, in order."""
+    return [(e.method, e.path) for e in profile.transport.journal]
+
+
+def sent(profile: Profile, method: str, path_start: str = "") -> list[JournalEntry]:
+    return [
+        e for e in profile.transport.journal if e.method == method and e.path.startswith(path_start)
+    ]
+
+
+async def close_after(profile: Profile, play: Any) -> None:
+    try:
+        await play
+    finally:
+        await profile.transport.close()
+
+
+# ---- Okta: import against a populated server, linking, re-assignment ---------------------------
+async def test_okta_import_pages_past_100_skips_inactive_and_links_users_and_groups(
+    client: TestClient, scim: Scim
+) -> None:
+    directory = Directory.generate(seed=9, users=103, groups=2, members_per_group=3)
+    inactive = directory.users[:2]
+    for user in directory.users:
+        await scim.create_user(user.login, active=user not in inactive)
+    existing = {g.name: (await scim.create_group(g.name))["id"] for g in directory.groups}
+    profile = build_profile("okta-oin", base_url(client), scim.token, directory)
+
+    async def play() -> None:
+        await profile.import_users()
+        await profile.import_groups()
+        for user in directory.users:
+            await profile.assign_user(user)
+        for group in directory.groups:
+            await profile.push_group(group)
+
+    await close_after(profile, play())
+    assert profile.failures == []
+    assert wire(profile)[:3] == [
+        ("GET", "/Users?startIndex=1&count=100"),
+        ("GET", "/Users?startIndex=101&count=100"),
+        ("GET", "/Groups?startIndex=1&count=100"),
+    ]
+    # Imported users are linked: only the two inactive ones (not imported) are looked up.
+    lookups = [e.path for e in sent(profile, "GET", "/Users?filter=")]
+    assert len(lookups) == 2
+    assert sent(profile, "POST") == []
+    assert len(sent(profile, "PUT", "/Users/")) == 103
+    # Imported groups are linked: no lookup, the existence GET by id, then Push Now.
+    assert sent(profile, "GET", "/Groups?filter=") == []
+    assert [e.path for e in sent(profile, "GET", "/Groups/")] == [
+        f"/Groups/{existing[g.name]}" for g in directory.groups
+    ]
+    assert {profile.group_links[g.id] for g in directory.groups} == set(existing.values())
+    for user in inactive:
+        assert (await user_state(scim, profile.user_links[user.id]))[1]["active"] is True
+    await assert_groups_match_directory(scim, profile)
+
+
+async def test_okta_reassignment_after_unassignment_looks_the_user_up_again_and_links(
+    client: TestClient, scim: Scim
+) -> None:
+    directory = Directory.generate(seed=9, users=1)
+    user = directory.users[0]
+    await scim.create_user(user.login)
+    profile = build_profile("okta-oin", base_url(client), scim.token, directory)
+
+    async def play() -> None:
+        await profile.import_users()
+        await profile.assign_user(user)
+        await profile.unassign_user(user)
+        await profile.assign_user(user)
+
+    await close_after(profile, play())
+    scim_id = profile.user_links[user.id]
+    assert [(m, p.split("?")[0]) for m, p in wire(profile)] == [
+        ("GET", "/Users"),  # import
+        ("GET", f"/Users/{scim_id}"),  # assign of the imported user: GET and PUT
+        ("PUT", f"/Users/{scim_id}"),
+        ("PATCH", f"/Users/{scim_id}"),  # unassign
+        ("GET", "/Users"),  # re-assign: the lookup again
+        ("GET", f"/Users/{scim_id}"),
+        ("PUT", f"/Users/{scim_id}"),
+    ]
+    assert sent(profile, "GET", "/Users?filter=userName")
+    assert (await user_state(scim, scim_id))[1]["active"] is True
