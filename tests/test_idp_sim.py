@@ -397,7 +397,7 @@ async def test_entra_full_lifecycle_capitalised_ops_and_string_booleans(
     await assert_groups_match_directory(scim, profile)
 
 
-async def test_entra_optscim062020_flag_sends_lower_case_boolean_pathless(
+async def test_entra_optscim062020_flag_sends_lower_case_ops_and_boolean_active_by_path(
     client: TestClient, scim: Scim
 ) -> None:
     profile, summary = await run_lifecycle(
@@ -407,8 +407,8 @@ async def test_entra_optscim062020_flag_sends_lower_case_boolean_pathless(
     sid = profile.user_links[profile.directory.users[0].id]
     ops = [e.body["Operations"] for e in entries(profile, "PATCH", f"/Users/{sid}")]
     assert ops[1:] == [
-        [{"op": "replace", "value": {"active": False}}],
-        [{"op": "replace", "value": {"active": True}}],
+        [{"op": "replace", "path": "active", "value": False}],
+        [{"op": "replace", "path": "active", "value": True}],
     ]
     await assert_groups_match_directory(scim, profile)
 

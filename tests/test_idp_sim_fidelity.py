@@ -100,3 +100,66 @@ async def test_okta_reassignment_after_unassignment_looks_the_user_up_again_and_
     ]
     assert sent(profile, "GET", "/Users?filter=userName")
     assert (await user_state(scim, scim_id))[1]["active"] is True
+
+
+# ---- Entra ------------------------------------------------------------------------------------
+def user_patches(profile: Profile, scim_id: str) -> list[list[dict[str, Any]]]:
+    return [e.body["Operations"] for e in sent(profile, "PATCH", f"/Users/{scim_id}")]
+
+
+async def test_entra_flag_disables_by_path_and_sends_the_work_email_as_its_own_operation(
+    client: TestClient, scim: Scim
+) -> None:
+    directory = Directory.generate(seed=3, users=1)
+    user = directory.users[0]
+    profile = build_profile("entra-optscim062020", base_url(client), scim.token, directory)
+
+    async def play() -> None:
+        await profile.assign_user(user)
+        user.email, user.title = f"new.{user.email}", "Chief Tester"
+        await profile.update_user(user)
+        await profile.deactivate_user(user)
+        await profile.reactivate_user(user)
+
+    await close_after(profile, play())
+    assert profile.failures == []
+    scim_id = profile.user_links[user.id]
+    assert user_patches(profile, scim_id) == [
+        [
+            {"op": "replace", "path": 'emails[type eq "work"].value', "value": user.email},
+            {"op": "replace", "value": {"title": "Chief Tester"}},
+        ],
+        [{"op": "replace", "path": "active", "value": False}],
+        [{"op": "replace", "path": "active", "value": True}],
+    ]
+    body = (await user_state(scim, scim_id))[1]
+    assert (body["active"], body["title"], body["emails"][0]["value"]) == (
+        True,
+        "Chief Tester",
+        user.email,
+    )
+
+
+async def test_entra_flag_adoption_of_an_existing_user_is_accepted_and_applied(
+    client: TestClient, scim: Scim
+) -> None:
+    """A re-provisioning (restart) meets the user: every mapped attribute in the flag's
+    dialect, which the server must accept (it refused the e-mail filter inside a value)."""
+    directory = Directory.generate(seed=3, users=1)
+    user = directory.users[0]
+    existing = await scim.create_user(user.login, active=False)
+    profile = build_profile(
+        "entra-optscim062020",
+        base_url(client),
+        scim.token,
+        directory,
+        profile_options={"match_attribute": "userName"},
+    )
+    await close_after(profile, profile.assign_user(user))
+    assert profile.failures == []
+    [operations] = user_patches(profile, existing["id"])
+    assert operations[0]["path"] == 'emails[type eq "work"].value'
+    assert operations[-1] == {"op": "replace", "path": "active", "value": True}
+    assert all("[" not in key for key in operations[1]["value"])
+    body = (await user_state(scim, existing["id"]))[1]
+    assert (body["active"], body["emails"][0]["value"]) == (True, user.email)

@@ -3,7 +3,9 @@
 Default is the classic ``scim`` job: ops ``Add``/``Replace``/``Remove``, one ``Replace`` per
 path, ``active`` as the string ``"False"``/``"True"``, members removed with a ``value`` list.
 ``optscim062020=True`` emulates the ``aadOptscim062020`` tenant-URL flag: lower-case ops,
-booleans, one path-less replace with dotted keys, members removed by ``members[value eq …]``.
+booleans, ``active`` and the work e-mail (a value-filter path) each an operation with a
+``path``, the other attributes in one path-less replace with dotted keys, members removed by
+``members[value eq …]``.
 
 Unknown from public sources, so configurable: the User-Agent after the documented prefix
 (``user_agent``), Accept/Content-Type (``application/scim+json`` assumed), the joining attribute
@@ -167,20 +169,34 @@ class Entra(Profile):
         super().forget_links()
         self.sent.clear()
 
+    def user_operations(self, changes: dict[str, Any]) -> list[dict[str, Any]]:
+        """The PATCH operations for ``changes`` (attribute path → value) in the job's dialect.
+
+        Classic: one ``Replace`` per path. The flag: ``active`` and every path with a value
+        filter (``emails[type eq "work"].value``) are operations of their own, with a ``path``;
+        the other attributes go together in one path-less ``replace`` under their dotted paths.
+        """
+        if not self.flag:
+            return [{"op": "Replace", "path": path, "value": v} for path, v in changes.items()]
+        pathed = {p: v for p, v in changes.items() if p == "active" or "[" in p}
+        pathless = {p: v for p, v in changes.items() if p not in pathed}
+        operations = [
+            {"op": "replace", "path": p, "value": v} for p, v in pathed.items() if p != "active"
+        ]
+        if pathless:
+            operations.append({"op": "replace", "value": pathless})
+        if "active" in pathed:
+            operations.append({"op": "replace", "path": "active", "value": pathed["active"]})
+        return operations
+
     async def patch_user(
         self, user: DirectoryUser, operation: str, changes: dict[str, Any]
     ) -> None:
-        if self.flag:
-            operations = [{"op": "replace", "value": changes}]
-        else:
-            operations = [
-                {"op": "Replace", "path": path, "value": value} for path, value in changes.items()
-            ]
         await self.call(
             operation,
             "PATCH",
             f"/Users/{self.scim_user_id(user)}",
-            body={"schemas": [PATCH_OP], "Operations": operations},
+            body={"schemas": [PATCH_OP], "Operations": self.user_operations(changes)},
             expect=(200, 204),
         )
 
