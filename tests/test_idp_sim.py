@@ -33,6 +33,7 @@ from idp_sim.cli import PROFILE_HELP, main
 from idp_sim.cli import _parser as idp_sim_parser
 from idp_sim.journal import Journal as JournalClass
 from idp_sim.profiles.base import Profile
+from idp_sim.profiles.entra import object_id
 from idp_sim.profiles.okta_oin import okta_headers
 from idp_sim.transport import Transport, encode_query
 from tests.support import cli_help
@@ -379,7 +380,7 @@ async def test_entra_full_lifecycle_capitalised_ops_and_string_booleans(
         [{"op": "Replace", "path": "active", "value": "True"}],
     ]
     post = entries(profile, "POST", "/Users")[0]
-    assert post.body["externalId"] == profile.directory.users[0].nickname
+    assert post.body["externalId"] == object_id(profile.directory.users[0].id)
     assert post.body["roles"] == [] and post.body["meta"] == {"resourceType": "User"}
     group = profile.directory.groups[0]
     gid = profile.group_links[group.id]
@@ -504,7 +505,7 @@ async def test_entra_adopts_a_matched_inactive_user_with_every_attribute_and_ena
         base_url(client),
         scim.token,
         directory,
-        profile_options={"match_attribute": match_attribute},
+        profile_options={"match_attributes": [match_attribute], "external_id": "mailNickname"},
     )
     try:
         assert await profile.assign_user(user) == existing["id"]
@@ -527,7 +528,11 @@ async def test_entra_finds_an_existing_user_by_an_unquoted_external_id(
         {"users": [{"login": "jyoung@example.com", "given_name": "Joy", "family_name": "Young"}]}
     )
     existing = await scim.create_user("jyoung@example.com", externalId="jyoung", active=False)
-    options = {"match_attribute": "externalId", "quoted_filter": False}
+    options = {
+        "match_attributes": ["externalId"],
+        "external_id": "mailNickname",
+        "quoted_filter": False,
+    }
     profile = build_profile(
         "entra", base_url(client), scim.token, directory, profile_options=options
     )
@@ -573,8 +578,7 @@ async def test_returning_users_keep_their_id_or_are_created_again_after_delete(
 async def test_restart_matches_every_user_and_group_already_on_the_server(
     client: TestClient, scim: Scim, name: str
 ) -> None:
-    options = {"match_attribute": "externalId"} if name == "entra" else {}
-    profile, summary = await run_lifecycle(client, scim, name, "restart", **options)
+    profile, summary = await run_lifecycle(client, scim, name, "restart")
     assert summary.failures == []
     assert summary.steps.count("assign users") == 2
     logins = [u.login for u in profile.directory.users]

@@ -4,11 +4,13 @@ captured from the profile's journal of real exchanges with our server, on a popu
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp.test_utils import TestClient
 
 from idp_sim import Directory, JournalEntry, build_profile
 from idp_sim.profiles.base import Profile
+from idp_sim.profiles.entra import object_id
 from tests.support.idp_runs import assert_groups_match_directory, base_url, user_state
 from tests.support.scim import Scim
 
@@ -153,7 +155,7 @@ async def test_entra_flag_adoption_of_an_existing_user_is_accepted_and_applied(
         base_url(client),
         scim.token,
         directory,
-        profile_options={"match_attribute": "userName"},
+        profile_options={"match_attributes": ["userName"]},
     )
     await close_after(profile, profile.assign_user(user))
     assert profile.failures == []
@@ -163,3 +165,38 @@ async def test_entra_flag_adoption_of_an_existing_user_is_accepted_and_applied(
     assert all("[" not in key for key in operations[1]["value"])
     body = (await user_state(scim, existing["id"]))[1]
     assert (body["active"], body["emails"][0]["value"]) == (True, user.email)
+
+
+async def test_entra_matches_by_the_object_id_in_external_id_then_by_user_name(
+    client: TestClient, scim: Scim
+) -> None:
+    """2026: the objectId is the externalId and the first existence check; userName comes
+    second in precedence, so a user another IdP created is found and takes the objectId."""
+    directory = Directory.generate(seed=3, users=2)
+    mine, theirs = directory.users
+    other = await scim.create_user(theirs.login, externalId="00u-from-another-idp")
+    profile = build_profile("entra", base_url(client), scim.token, directory)
+
+    async def play() -> None:
+        await profile.assign_user(mine)
+        await profile.assign_user(theirs)
+        profile.forget_links()
+        await profile.assign_user(mine)
+
+    await close_after(profile, play())
+    assert profile.failures == []
+    by_guid = [f'externalId eq "{object_id(u.id)}"' for u in (mine, theirs)]
+    by_name = [f'userName eq "{u.login}"' for u in (mine, theirs)]
+    assert [(m, unquote(p)) for m, p in wire(profile)] == [
+        ("GET", f"/Users?filter={by_guid[0]}"),
+        ("GET", f"/Users?filter={by_name[0]}"),
+        ("POST", "/Users"),
+        ("GET", f"/Users?filter={by_guid[1]}"),
+        ("GET", f"/Users?filter={by_name[1]}"),
+        ("PATCH", f"/Users/{other['id']}"),
+        ("GET", f"/Users?filter={by_guid[0]}"),  # after a restart: found by its objectId
+        ("PATCH", f"/Users/{profile.user_links[mine.id]}"),
+    ]
+    assert sent(profile, "POST")[0].body["externalId"] == object_id(mine.id)
+    for user, scim_id in ((mine, profile.user_links[mine.id]), (theirs, other["id"])):
+        assert (await user_state(scim, scim_id))[1]["externalId"] == object_id(user.id)

@@ -41,9 +41,6 @@ USERS, GROUPS, MEMBERS, SEED = 5, 2, 3, 7
 PROFILES = ("okta-oin", "okta-aiw", "jumpcloud", "entra", "entra-optscim062020")
 """Every idp_sim profile, in the order the relay runs them."""
 Play = Callable[[list[Profile]], Awaitable[Any]]
-RESTART_OPTIONS: dict[str, dict[str, Any]] = {"entra": {"match_attribute": "externalId"}}
-"""Entra's restart re-matches by ``externalId`` (its newer default), the flagged Entra's by
-``userName``: both of its existence checks are exercised."""
 
 
 def directory(prefix: str) -> Directory:
@@ -345,8 +342,7 @@ async def returning_check(context: Context, name: str) -> None:
 
 async def restart_check(context: Context, name: str) -> None:
     prefix = check_prefix(context, name)
-    options = RESTART_OPTIONS.get(name)
-    profiles = await drive(context, prefix, [name], lambda ps: restart(ps[0]), options)
+    profiles = await drive(context, prefix, [name], lambda ps: restart(ps[0]))
     await verify(context, prefix, profiles)
 
 

@@ -7,10 +7,14 @@ booleans, ``active`` and the work e-mail (a value-filter path) each an operation
 ``path``, the other attributes in one path-less replace with dotted keys, members removed by
 ``members[value eq …]``.
 
+Matching (2026 field reports): the user's objectId (a GUID) is its ``externalId`` and the first
+existence check, ``externalId eq "<objectId>"``; ``userName`` comes second in precedence (Entra
+tries its matching attributes in order until one finds the user). ``match_attributes`` sets that
+order, ``external_id="mailNickname"`` the tutorial's older mapping, and ``quoted_filter=False``
+its unquoted ``externalId eq jyoung``.
+
 Unknown from public sources, so configurable: the User-Agent after the documented prefix
-(``user_agent``), Accept/Content-Type (``application/scim+json`` assumed), the joining attribute
-(``match_attribute``: ``userName`` by default, ``externalId`` possible; ``quoted_filter=False``
-sends the tutorial's unquoted ``externalId eq jyoung``), whether ``active`` is a
+(``user_agent``), Accept/Content-Type (``application/scim+json`` assumed), whether ``active`` is a
 string (``string_booleans``; Entra's own tutorial shows a boolean). ``ad_group_schema=False``
 drops the documented ``…/ADSCIM/2.0/Group`` URN from group creates, for servers that reject
 unknown schema URNs (ours does: reported, see tests). Entra does not import from
@@ -20,7 +24,8 @@ the app, does not push passwords and has no "Push Now": those raise ``NotSupport
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from idp_sim.directory import Directory, DirectoryGroup, DirectoryUser
 from idp_sim.profiles.base import Profile, eq_filter
@@ -60,14 +65,16 @@ class Entra(Profile):
         seed: int = 0,
         optscim062020: bool = False,
         string_booleans: bool = True,
-        match_attribute: str = "userName",
+        match_attributes: Sequence[str] = ("externalId", "userName"),
+        external_id: Literal["objectId", "mailNickname"] = "objectId",
         quoted_filter: bool = True,
         ad_group_schema: bool = True,
     ) -> None:
         super().__init__(transport, directory, seed=seed)
         self.flag = optscim062020
         self.string_booleans = string_booleans and not optscim062020
-        self.match_attribute = match_attribute
+        self.match_attributes = tuple(match_attributes)
+        self.external_id = external_id
         self.quoted_filter = quoted_filter
         self.ad_group_schema = ad_group_schema
         self.sent: dict[str, dict[str, Any]] = {}  # directory user id → attributes last pushed
@@ -97,9 +104,14 @@ class Entra(Profile):
         )
         return users.ok and groups.ok
 
+    def external_id_of(self, user: DirectoryUser) -> str:
+        """The user's ``externalId``: its objectId, or (older mapping) its mailNickname."""
+        return object_id(user.id) if self.external_id == "objectId" else user.nickname
+
     def attributes(self, user: DirectoryUser) -> dict[str, Any]:
         """Attribute path → value, Entra's default mapping."""
         return {
+            "externalId": self.external_id_of(user),
             "userName": user.login,
             "active": user.active,
             "displayName": user.display_name,
@@ -113,7 +125,7 @@ class Entra(Profile):
     def user_body(self, user: DirectoryUser) -> dict[str, Any]:
         return {
             "schemas": [USER, ENTERPRISE],
-            "externalId": user.nickname,
+            "externalId": self.external_id_of(user),
             "userName": user.login,
             "active": user.active,
             "displayName": user.display_name,
@@ -129,21 +141,36 @@ class Entra(Profile):
             ENTERPRISE: {"department": user.department},
         }
 
-    def match_filter(self, user: DirectoryUser) -> str:
-        """The existence check: ``userName`` or ``externalId`` (the mailNickname) ``eq``."""
-        value = user.login if self.match_attribute == "userName" else user.nickname
+    def match_filter(self, user: DirectoryUser, attribute: str) -> str:
+        """One existence check: ``userName`` or ``externalId`` ``eq`` the user's value."""
+        value = user.login if attribute == "userName" else self.external_id_of(user)
         if self.quoted_filter:
-            return eq_filter(self.match_attribute, value)
-        return f"{self.match_attribute} eq {value}"
+            return eq_filter(attribute, value)
+        return f"{attribute} eq {value}"
+
+    async def match_user(
+        self, user: DirectoryUser, operation: str
+    ) -> tuple[bool, dict[str, Any] | None]:
+        """The existence checks in precedence order, up to the first hit: whether every query
+        was answered, and the user found. A refused query is no miss: Entra then creates
+        nothing and reports the user as failed."""
+        for attribute in self.match_attributes:
+            lookup = await self.call(
+                operation, "GET", "/Users", [("filter", self.match_filter(user, attribute))]
+            )
+            if lookup.status != 200:
+                return False, None
+            found = self.first_resource(lookup)
+            if found is not None:
+                return True, found
+        return True, None
 
     async def assign_user(self, user: DirectoryUser) -> str | None:
-        """Query by the joining attribute; hit → adopt and update, miss → POST. A refused query
-        is no miss: Entra creates nothing and reports the user as failed."""
+        """The existence checks; hit → adopt and update, miss → POST, refused → nothing."""
         self.directory.assign_user(user.id)
-        lookup = await self.call("assign", "GET", "/Users", [("filter", self.match_filter(user))])
-        if lookup.status != 200:
+        answered, found = await self.match_user(user, "assign")
+        if not answered:
             return None
-        found = self.first_resource(lookup)
         if found is not None:
             self.user_links[user.id] = found["id"]
             await self.adopt_user(user)
