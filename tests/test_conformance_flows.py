@@ -223,8 +223,12 @@ async def test_populated_flows_fail_when_existence_checks_find_nothing(
 
 
 async def _find_no_group(req: Req, forward: Forward) -> Resp:
-    """Group lookups that find nothing, so Okta pushes every group a second time."""
-    if existence_check(req, "/Groups") and "members" not in req.query.get("filter", ""):
+    """Group lookups and imports that find nothing, so Okta pushes every group a second
+    time."""
+    found_by_import = req.method == "GET" and req.path == "/Groups" and "filter" not in req.query
+    if found_by_import or (
+        existence_check(req, "/Groups") and "members" not in req.query.get("filter", "")
+    ):
         return listing([])
     return await forward(req)
 
