@@ -121,8 +121,9 @@ class Steps:
 
 async def lifecycle(profile: Profile, steps: Steps) -> None:
     """Connect, import, assign every directory user, push every group, then exercise one user
-    and one group through update, deactivate, reactivate, password, unassign, delta, rename,
-    Push Now and delete (the last group), and delete a user where the IdP does."""
+    and one group through update (with a manager), deactivate, reactivate, password, provision
+    on demand, unassign, delta, rename, Push Now and delete (the last group), and delete a user
+    where the IdP does."""
     directory = profile.directory
     users, groups = directory.users, directory.groups
     await steps.step("test connection", profile.test_connection)
@@ -135,10 +136,14 @@ async def lifecycle(profile: Profile, steps: Steps) -> None:
     if linked:
         subject = linked[0]
         subject.title = f"{subject.title} (updated)".strip()
+        if len(linked) > 1:
+            subject.manager_id = linked[1].id
         await steps.step("update profile", lambda: profile.update_user(subject))
         await steps.step("deactivate", lambda: profile.deactivate_user(subject))
         await steps.step("reactivate", lambda: profile.reactivate_user(subject))
         await steps.step("password push", lambda: profile.push_password(subject, "N3w-Passw0rd!"))
+        subject.department = f"{subject.department} (on demand)".strip()
+        await steps.step("provision on demand", lambda: profile.provision_on_demand(subject))
     if len(linked) > 1:
         await steps.step("unassign", lambda: profile.unassign_user(linked[-1]))
     pushed = [g for g in groups if g.id in profile.group_links]

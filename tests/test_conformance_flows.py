@@ -1,12 +1,11 @@
 """The flows, tenancy and large suites, proven both ways.
 
-Against our real server every IdP flow passes (but the flagged Entra's on a populated directory,
-marked until the server takes its value-path keys) and the tenancy suite passes with two
-tenants. Against a server that acknowledges without applying (a proxy that answers a
-deactivation 200 without forwarding it) the flow fails; so do the populated-directory flows
-against filters that hide inactive users or find nothing, a DELETE acknowledged but not applied,
-or group lookups that miss; and against a leaky setup (tenant A handed in as "tenant B", or a
-proxy serving A's data under B's URL) the tenancy checks fail: none can pass vacuously.
+Against our real server every IdP flow passes and the tenancy suite passes with two tenants.
+Against a server that acknowledges without applying (a proxy that answers a deactivation 200
+without forwarding it) the flow fails; so do the populated-directory flows against filters that
+hide inactive users or find nothing, a DELETE acknowledged but not applied, or group lookups
+that miss; and against a leaky setup (tenant A handed in as "tenant B", or a proxy serving A's
+data under B's URL) the tenancy checks fail: none can pass vacuously.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from idp_sim.profiles.base import Profile
 from idp_sim.profiles.entra import object_id
 from idp_sim.profiles.okta_oin import okta_headers
 from idp_sim.transport import Transport, encode_query
+from idp_sim.urns import ENTERPRISE
 from tests.support import cli_help
 from tests.support.idp_runs import (
     FakeSleep,
@@ -268,7 +269,7 @@ async def test_okta_oin_full_lifecycle_shapes_and_server_state(
 ) -> None:
     profile, summary = await run_lifecycle(client, scim, "okta-oin")
     assert summary.failures == []
-    assert summary.skipped == ["delete user"]
+    assert summary.skipped == ["provision on demand", "delete user"]
     journal = profile.transport.journal.entries
     assert (journal[0].method, journal[0].path) == ("GET", "/Users?startIndex=1&count=2")
     assert journal[0].headers == OKTA_GET_HEADERS
@@ -374,10 +375,13 @@ async def test_entra_full_lifecycle_capitalised_ops_and_string_booleans(
     first = profile.directory.users[0]
     sid = profile.user_links[first.id]
     ops = [e.body["Operations"] for e in entries(profile, "PATCH", f"/Users/{sid}")]
-    assert ops[0] == [{"op": "Replace", "path": "title", "value": first.title}]
-    assert ops[1:] == [
+    manager = profile.user_links[first.manager_id]
+    assert ops == [
+        [{"op": "Replace", "path": "title", "value": first.title}],
+        [{"op": "Replace", "path": "manager", "value": manager}],
         [{"op": "Replace", "path": "active", "value": "False"}],
         [{"op": "Replace", "path": "active", "value": "True"}],
+        [{"op": "Replace", "path": f"{ENTERPRISE}:department", "value": first.department}],
     ]
     post = entries(profile, "POST", "/Users")[0]
     assert post.body["externalId"] == object_id(profile.directory.users[0].id)
@@ -401,15 +405,19 @@ async def test_entra_full_lifecycle_capitalised_ops_and_string_booleans(
 async def test_entra_optscim062020_flag_sends_lower_case_ops_and_boolean_active_by_path(
     client: TestClient, scim: Scim
 ) -> None:
+    """The flag's dialect, except on demand: that one is classic (capitalised, one per path)."""
     profile, summary = await run_lifecycle(
         client, scim, "entra-optscim062020", ad_group_schema=False
     )
     assert summary.failures == []
-    sid = profile.user_links[profile.directory.users[0].id]
+    first = profile.directory.users[0]
+    sid = profile.user_links[first.id]
     ops = [e.body["Operations"] for e in entries(profile, "PATCH", f"/Users/{sid}")]
     assert ops[1:] == [
+        [{"op": "replace", "path": "manager", "value": profile.user_links[first.manager_id]}],
         [{"op": "replace", "path": "active", "value": False}],
         [{"op": "replace", "path": "active", "value": True}],
+        [{"op": "Replace", "path": f"{ENTERPRISE}:department", "value": first.department}],
     ]
     await assert_groups_match_directory(scim, profile)
 
@@ -906,6 +914,7 @@ OKTA_OIN_PHASES = [
     "deactivate",
     "reactivate",
     "password push",
+    "provision on demand",
     "unassign",
     "membership delta",
     "group rename",

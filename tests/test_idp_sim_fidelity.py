@@ -11,7 +11,13 @@ from aiohttp.test_utils import TestClient
 from idp_sim import Directory, JournalEntry, build_profile
 from idp_sim.profiles.base import Profile
 from idp_sim.profiles.entra import object_id
-from tests.support.idp_runs import assert_groups_match_directory, base_url, user_state
+from idp_sim.urns import ENTERPRISE
+from tests.support.idp_runs import (
+    assert_groups_match_directory,
+    base_url,
+    group_member_ids,
+    user_state,
+)
 from tests.support.scim import Scim
 
 
@@ -200,3 +206,64 @@ async def test_entra_matches_by_the_object_id_in_external_id_then_by_user_name(
     assert sent(profile, "POST")[0].body["externalId"] == object_id(mine.id)
     for user, scim_id in ((mine, profile.user_links[mine.id]), (theirs, other["id"])):
         assert (await user_state(scim, scim_id))[1]["externalId"] == object_id(user.id)
+
+
+async def test_entra_provision_on_demand_runs_the_classic_dialect_with_manager_and_groups(
+    client: TestClient, scim: Scim
+) -> None:
+    """On demand: existence checks, create or GET by id and update, the manager reference
+    query and PATCH, then the user's groups (lookup, create, membership probe, Add), in the
+    classic dialect though the tenant URL carries the flag (E2: on demand ignores it)."""
+    directory = Directory.generate(seed=3, users=2, groups=1, members_per_group=2)
+    user, manager = directory.users
+    user.manager_id = manager.id
+    group = directory.groups[0]
+    directory.assign_group(group.id)
+    profile = build_profile("entra-optscim062020", base_url(client), scim.token, directory)
+
+    async def play() -> None:
+        await profile.assign_user(manager)
+        profile.transport.journal.entries.clear()
+        await profile.provision_on_demand(user)
+        user.title = "Chief Tester"
+        await profile.provision_on_demand(user)
+
+    await close_after(profile, play())
+    assert profile.failures == []
+    uid, mid, gid = (
+        profile.user_links[user.id],
+        profile.user_links[manager.id],
+        profile.group_links[group.id],
+    )
+    by_guid = f'/Users?filter=externalId eq "{object_id(user.id)}"'
+    reference = f'/Users?filter=id eq "{uid}" and manager eq "{mid}"'
+    group_lookup = f'/Groups?excludedAttributes=members&filter=displayName eq "{group.name}"'
+    probe = f'/Groups?excludedAttributes=members&filter=id eq "{gid}" and members[value eq "{uid}"]'
+    assert [(m, unquote(p)) for m, p in wire(profile)] == [
+        ("GET", by_guid),
+        ("GET", f'/Users?filter=userName eq "{user.login}"'),
+        ("POST", "/Users"),
+        ("GET", reference),
+        ("PATCH", f"/Users/{uid}"),
+        ("GET", group_lookup),
+        ("POST", "/Groups"),
+        ("GET", probe),
+        ("PATCH", f"/Groups/{gid}"),
+        # again, the user now there: GET by id, the changed title, nothing else to change
+        ("GET", by_guid),
+        ("GET", f"/Users/{uid}"),
+        ("PATCH", f"/Users/{uid}"),
+        ("GET", reference),
+        ("GET", group_lookup),
+        ("GET", probe),
+    ]
+    patches = [e.body["Operations"] for e in sent(profile, "PATCH")]
+    assert patches == [
+        [{"op": "Replace", "path": "manager", "value": mid}],
+        [{"op": "Add", "path": "members", "value": [{"$ref": None, "value": uid}]}],
+        [{"op": "Replace", "path": "title", "value": "Chief Tester"}],
+    ]
+    body = (await user_state(scim, uid))[1]
+    assert body["title"] == "Chief Tester"
+    assert body[ENTERPRISE]["manager"]["value"] == mid
+    assert await group_member_ids(scim, gid) == {uid}

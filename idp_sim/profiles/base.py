@@ -162,6 +162,11 @@ class Profile:
     async def push_password(self, user: DirectoryUser, password: str) -> None:
         raise NotSupported
 
+    async def provision_on_demand(self, user: DirectoryUser) -> None:
+        """Provision one user now, with its manager and groups (Entra's "Provision on
+        demand")."""
+        raise NotSupported
+
     async def unassign_user(self, user: DirectoryUser) -> None:
         raise NotSupported
 

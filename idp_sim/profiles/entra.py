@@ -23,6 +23,7 @@ the app, does not push passwords and has no "Push Now": those raise ``NotSupport
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -72,6 +73,7 @@ class Entra(Profile):
     ) -> None:
         super().__init__(transport, directory, seed=seed)
         self.flag = optscim062020
+        self.classic_string_booleans = string_booleans
         self.string_booleans = string_booleans and not optscim062020
         self.match_attributes = tuple(match_attributes)
         self.external_id = external_id
@@ -175,8 +177,12 @@ class Entra(Profile):
             self.user_links[user.id] = found["id"]
             await self.adopt_user(user)
             return str(found["id"])
+        return await self.create_user(user, "assign")
+
+    async def create_user(self, user: DirectoryUser, operation: str) -> str | None:
+        """``POST /Users`` of the create body; the new user is linked."""
         response = await self.call(
-            "assign", "POST", "/Users", body=self.user_body(user), expect=(201,)
+            operation, "POST", "/Users", body=self.user_body(user), expect=(201,)
         )
         if isinstance(response.body, dict) and "id" in response.body:
             self.user_links[user.id] = response.body["id"]
@@ -227,14 +233,102 @@ class Entra(Profile):
             expect=(200, 204),
         )
 
-    async def update_user(self, user: DirectoryUser) -> None:
-        """Only the attributes that changed since the last push, one ``Replace`` each."""
-        now = self.attributes(user)
+    def changes(self, user: DirectoryUser) -> dict[str, Any]:
+        """The mapped attributes changed since the last push, ``active`` aside (deactivation
+        and reactivation send it)."""
         before = self.sent.get(user.id, {})
-        changes = {k: v for k, v in now.items() if before.get(k) != v and k != "active"}
+        return {
+            k: v for k, v in self.attributes(user).items() if before.get(k) != v and k != "active"
+        }
+
+    async def update_user(self, user: DirectoryUser) -> None:
+        """Only the attributes that changed since the last push, one ``Replace`` each; then the
+        manager reference."""
+        await self.push_changes(user, "update profile")
+        await self.sync_manager(user, "update profile")
+
+    async def push_changes(self, user: DirectoryUser, operation: str) -> None:
+        changes = self.changes(user)
         if changes:
-            await self.patch_user(user, "update profile", changes)
-        self.sent[user.id] = now
+            await self.patch_user(user, operation, changes)
+        self.sent[user.id] = self.attributes(user)
+
+    async def sync_manager(self, user: DirectoryUser, operation: str) -> None:
+        """The manager reference (E1): ``id eq "<user>" and manager eq "<manager>"``; when that
+        finds nothing, a PATCH ``replace`` of ``manager`` with the manager's id (the shape is
+        inferred from the "Remove Manager" ``Replace`` of ``""`` Entra is known for)."""
+        if user.manager_id not in self.user_links:
+            return
+        scim_id, manager = self.scim_user_id(user), self.user_links[user.manager_id]
+        query = f"{eq_filter('id', scim_id)} and {eq_filter('manager', manager)}"
+        probe = await self.call(operation, "GET", "/Users", [("filter", query)])
+        if probe.status != 200 or self.first_resource(probe) is not None:
+            return
+        await self.call(
+            operation,
+            "PATCH",
+            f"/Users/{scim_id}",
+            body={
+                "schemas": [PATCH_OP],
+                "Operations": [{"op": self.op("replace"), "path": "manager", "value": manager}],
+            },
+            expect=(200, 204),
+        )
+
+    def classic(self) -> Entra:
+        """This job as provision on demand runs it: the same links, journal and transport, the
+        classic dialect whatever the flag (E2: provision on demand ignores it)."""
+        twin = copy.copy(self)
+        twin.flag = False
+        twin.string_booleans = self.classic_string_booleans
+        return twin
+
+    async def provision_on_demand(self, user: DirectoryUser) -> None:
+        """One user now, in the classic dialect: existence checks; a miss is created, a hit is
+        read by id (``GET /Users/{id}``) and updated; then its manager reference; then each of
+        its groups in scope: lookup by displayName (created on a miss), the membership probe
+        ``id eq "<group>" and members[value eq "<user>"]``, and an ``Add`` when it finds
+        nothing."""
+        await self.classic().on_demand(user)
+
+    async def on_demand(self, user: DirectoryUser) -> None:
+        operation = "provision on demand"
+        self.directory.assign_user(user.id)
+        answered, found = await self.match_user(user, operation)
+        if not answered:
+            return
+        if found is None:
+            if await self.create_user(user, operation) is None:
+                return
+        else:
+            self.user_links[user.id] = found["id"]
+            await self.call(operation, "GET", f"/Users/{found['id']}")
+            if user.id in self.sent:
+                await self.push_changes(user, operation)
+            else:
+                await self.adopt_user(user)
+        await self.sync_manager(user, operation)
+        for group in self.directory.groups:
+            if user.id in group.member_ids and group.id in self.directory.assigned_group_ids:
+                await self.join_on_demand(group, user, operation)
+
+    async def join_on_demand(
+        self, group: DirectoryGroup, user: DirectoryUser, operation: str
+    ) -> None:
+        """The group found or created, then the user added unless the probe finds it there."""
+        group_id = await self.find_or_create_group(group, operation)
+        if group_id is None:
+            return
+        user_id = self.scim_user_id(user)
+        query = f'{eq_filter("id", group_id)} and members[value eq "{user_id}"]'
+        probe = await self.call(
+            operation, "GET", "/Groups", [("excludedAttributes", "members"), ("filter", query)]
+        )
+        if probe.status != 200 or self.first_resource(probe) is not None:
+            return
+        add = {"op": self.op("add"), "path": "members", "value": [self.member_ref(user.id)]}
+        await self.patch_group(group, operation, [add])
+        self.pushed_members.setdefault(group.id, []).append(user.id)
 
     async def set_active(self, user: DirectoryUser, operation: str, active: bool) -> None:
         await self.patch_user(user, operation, {"active": self.boolean(active)})
@@ -261,12 +355,11 @@ class Entra(Profile):
     def member_ref(self, user_id: str) -> dict[str, Any]:
         return {"$ref": None, "value": self.user_links[user_id]}
 
-    async def push_group(self, group: DirectoryGroup) -> str | None:
-        """Query by displayName without members; miss → POST (no members) → PATCH ``Add``."""
-        self.directory.assign_group(group.id)
+    async def find_or_create_group(self, group: DirectoryGroup, operation: str) -> str | None:
+        """Query by displayName without members; a miss is POSTed with no members. Linked."""
         found = self.first_resource(
             await self.call(
-                "group push",
+                operation,
                 "GET",
                 "/Groups",
                 [
@@ -275,11 +368,9 @@ class Entra(Profile):
                 ],
             )
         )
-        if found is not None:
-            self.group_links[group.id] = found["id"]
-        else:
+        if found is None:
             response = await self.call(
-                "group push",
+                operation,
                 "POST",
                 "/Groups",
                 body={
@@ -291,10 +382,30 @@ class Entra(Profile):
             )
             if not (isinstance(response.body, dict) and "id" in response.body):
                 return None
-            self.group_links[group.id] = response.body["id"]
+            found = response.body
+        self.group_links[group.id] = str(found["id"])
+        return self.group_links[group.id]
+
+    async def push_group(self, group: DirectoryGroup) -> str | None:
+        """The group found or created, then its members by PATCH ``Add``."""
+        self.directory.assign_group(group.id)
+        if await self.find_or_create_group(group, "group push") is None:
+            return None
         self.pushed_members[group.id] = []
         await self.update_members(group)
         return self.group_links[group.id]
+
+    async def patch_group(
+        self, group: DirectoryGroup, operation: str, operations: list[dict[str, Any]]
+    ) -> None:
+        """One group PATCH; 204 expected, 200 accepted."""
+        await self.call(
+            operation,
+            "PATCH",
+            f"/Groups/{self.scim_group_id(group)}",
+            body={"schemas": [PATCH_OP], "Operations": operations},
+            expect=(204, 200),
+        )
 
     async def update_members(self, group: DirectoryGroup) -> None:
         """``Remove`` with a value list (flag: one remove per ``members[value eq …]``), ``Add``."""
@@ -322,27 +433,14 @@ class Entra(Profile):
                 }
             )
         if operations:
-            await self.call(
-                "group membership",
-                "PATCH",
-                f"/Groups/{self.scim_group_id(group)}",
-                body={"schemas": [PATCH_OP], "Operations": operations},
-                expect=(204, 200),
-            )
+            await self.patch_group(group, "group membership", operations)
         self.pushed_members[group.id] = self.member_ids(group)
 
     async def rename_group(self, group: DirectoryGroup) -> None:
-        await self.call(
+        await self.patch_group(
+            group,
             "group rename",
-            "PATCH",
-            f"/Groups/{self.scim_group_id(group)}",
-            body={
-                "schemas": [PATCH_OP],
-                "Operations": [
-                    {"op": self.op("replace"), "path": "displayName", "value": group.name}
-                ],
-            },
-            expect=(204, 200),
+            [{"op": self.op("replace"), "path": "displayName", "value": group.name}],
         )
 
     async def delete_group(self, group: DirectoryGroup) -> None:
