@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from idp_sim.directory import Directory, DirectoryGroup, DirectoryUser
 from idp_sim.profiles.base import Profile, eq_filter
-from idp_sim.transport import HeaderProfile, Transport
+from idp_sim.transport import HeaderProfile, RetryPolicy, Transport
 from idp_sim.urns import ENTERPRISE, GROUP, PATCH_OP, USER
 
 ENTRA_USER_AGENT = "Microsoft Azure AD SCIM provisioning"
@@ -44,10 +44,31 @@ def entra_headers(
     return HeaderProfile(user_agent=user_agent, accept=media_type, content_type=media_type)
 
 
+def entra_retry(cycle: float = 2400.0, cycles: int = 3) -> RetryPolicy:
+    """Entra's throttling: a request refused with 429 is tried again on the next provisioning
+    cycle (every 40 minutes), whatever ``Retry-After`` says, on at most ``cycles`` cycles;
+    then the job goes into quarantine and sends nothing more."""
+    return RetryPolicy(
+        default_wait=cycle,
+        max_attempts=cycles + 1,
+        max_total_wait=cycle * cycles,
+        honour_retry_after=False,
+        backoff=1.0,
+        quarantine=True,
+    )
+
+
 def entra_transport(
-    base_url: str, token: str, *, user_agent: str = ENTRA_USER_AGENT, **kwargs: Any
+    base_url: str,
+    token: str,
+    *,
+    user_agent: str = ENTRA_USER_AGENT,
+    retry: RetryPolicy | None = None,
+    **kwargs: Any,
 ) -> Transport:
-    return Transport(base_url, token, entra_headers(user_agent), **kwargs)
+    return Transport(
+        base_url, token, entra_headers(user_agent), retry=retry or entra_retry(), **kwargs
+    )
 
 
 def object_id(directory_id: str) -> str:
