@@ -122,8 +122,8 @@ class Steps:
 async def lifecycle(profile: Profile, steps: Steps) -> None:
     """Connect, import, assign every directory user, push every group, then exercise one user
     and one group through update (with a manager), deactivate, reactivate, password, provision
-    on demand, unassign, delta, rename, Push Now and delete (the last group), and delete a user
-    where the IdP does."""
+    on demand, unassign, delta, rename, Push Now and delete (the last group), disassociate
+    another group and delete a user where the IdP does."""
     directory = profile.directory
     users, groups = directory.users, directory.groups
     await steps.step("test connection", profile.test_connection)
@@ -160,6 +160,8 @@ async def lifecycle(profile: Profile, steps: Steps) -> None:
         await steps.step("push now", lambda: profile.push_now(group))
         if len(pushed) > 1:
             await steps.step("group delete", lambda: profile.delete_group(pushed[-1]))
+        if len(pushed) > 2:
+            await steps.step("disassociate group", lambda: profile.disassociate_group(pushed[1]))
     if len(linked) > 2:
         await steps.step("delete user", lambda: profile.delete_user(linked[-2]))
 

@@ -246,7 +246,8 @@ async def test_restart_fails_when_groups_pushed_twice_are_left_behind(
     aiohttp_server: Any, client: TestClient, scim: Scim
 ) -> None:
     """On a tenant that allows duplicate group names every request succeeds, and the first
-    groups are left behind: only the read-back can see it."""
+    groups are left behind, beside the second of the same name: only the read-back can see
+    it."""
     allowed = await client.put(
         f"/admin/tenants/{scim.tenant}/group-names", json={"allow_duplicates": True}, headers=ADMIN
     )
@@ -254,7 +255,7 @@ async def test_restart_fails_when_groups_pushed_twice_are_left_behind(
     outcome = await failed_through(
         aiohttp_server, client, scim, _find_no_group, "flows.okta-oin.restart"
     )
-    assert outcome.reason.startswith("groups the IdP pushed again instead of finding them")
+    assert outcome.reason.startswith("groups pushed twice by displayName")
 
 
 async def test_tenancy_skips_without_a_second_tenant(client: TestClient, scim: Scim) -> None:

@@ -267,3 +267,86 @@ async def test_entra_provision_on_demand_runs_the_classic_dialect_with_manager_a
     assert body["title"] == "Chief Tester"
     assert body[ENTERPRISE]["manager"]["value"] == mid
     assert await group_member_ids(scim, gid) == {uid}
+
+
+# ---- JumpCloud ----------------------------------------------------------------------------------
+def group_patches(profile: Profile) -> list[tuple[str, list[dict[str, Any]]]]:
+    return [(e.path, e.body["Operations"]) for e in sent(profile, "PATCH", "/Groups/")]
+
+
+async def test_jumpcloud_resyncs_every_associated_group_on_each_change_repeating_adds(
+    client: TestClient, scim: Scim
+) -> None:
+    directory = Directory.generate(seed=5, users=6, groups=3, members_per_group=3)
+    profile = build_profile("jumpcloud", base_url(client), scim.token, directory)
+    first = directory.groups[0]
+    leaver = first.member_ids[0]
+    joiner = next(u.id for u in directory.users if u.id not in first.member_ids)
+
+    async def play() -> None:
+        for user in directory.users:
+            await profile.assign_user(user)
+        for group in directory.groups:
+            await profile.push_group(group)
+        profile.transport.journal.entries.clear()
+        first.member_ids.remove(leaver)
+        first.member_ids.append(joiner)
+        await profile.update_members(first)
+
+    await close_after(profile, play())
+    assert profile.failures == []
+
+    def values(ids: list[str]) -> list[dict[str, str]]:
+        return [{"value": profile.user_links[m]} for m in ids]
+
+    expected = []
+    for group in directory.groups:
+        operations = [{"op": "add", "path": "members", "value": values(group.member_ids)}]
+        if group is first:
+            operations.insert(0, {"op": "remove", "path": "members", "value": values([leaver])})
+        expected.append((f"/Groups/{profile.group_links[group.id]}", operations))
+    assert group_patches(profile) == expected
+    await assert_groups_match_directory(scim, profile)
+
+
+async def test_jumpcloud_group_disassociated_deactivates_members_no_other_group_holds(
+    client: TestClient, scim: Scim
+) -> None:
+    """J3: syncing stops, the group is left as it is, and its members are deactivated unless
+    another group associated with the app still holds them."""
+    directory = Directory.from_dict(
+        {
+            "users": [
+                {"login": "only@example.com", "given_name": "Only", "family_name": "Here"},
+                {"login": "both@example.com", "given_name": "Both", "family_name": "There"},
+            ],
+            "groups": [
+                {"name": "Leaving", "member_ids": []},
+                {"name": "Staying", "member_ids": []},
+            ],
+        }
+    )
+    only, both = directory.users
+    leaving, staying = directory.groups
+    leaving.member_ids[:] = [only.id, both.id]
+    staying.member_ids[:] = [both.id]
+    profile = build_profile("jumpcloud", base_url(client), scim.token, directory)
+
+    async def play() -> None:
+        for user in directory.users:
+            await profile.assign_user(user)
+        for group in directory.groups:
+            await profile.push_group(group)
+        profile.transport.journal.entries.clear()
+        await profile.disassociate_group(leaving)
+
+    await close_after(profile, play())
+    assert profile.failures == []
+    only_id, both_id = profile.user_links[only.id], profile.user_links[both.id]
+    [put] = sent(profile, "PUT")
+    assert wire(profile) == [("PUT", f"/Users/{only_id}")]
+    assert (put.body["active"], put.body["emails"]) == (False, None)
+    assert leaving.id not in profile.group_links and only.id not in directory.assigned_user_ids
+    left = profile.released_groups[leaving.id]
+    assert await group_member_ids(scim, left) == {only_id, both_id}  # as it was
+    assert [(await user_state(scim, i))[1]["active"] for i in (only_id, both_id)] == [False, True]

@@ -37,7 +37,7 @@ from idp_sim.profiles.entra import entra_retry
 from idp_sim.scenarios import Steps, bring_back, lifecycle
 
 SUITE = "flows"
-USERS, GROUPS, MEMBERS, SEED = 5, 2, 3, 7
+USERS, GROUPS, MEMBERS, SEED = 5, 3, 3, 7
 """A small directory: every step of the lifecycle happens, and a run stays quick."""
 PROFILES = ("okta-oin", "okta-aiw", "jumpcloud", "entra", "entra-optscim062020")
 """Every idp_sim profile, in the order the relay runs them."""
@@ -265,7 +265,7 @@ async def verify_unique(context: Context, prefix: str, profile: Profile) -> None
     groups = await prefixed(context, prefix, "/Groups", "displayName")
     shown = [str(g.get("displayName", "")) for g in groups]
     require(not repeated(shown), f"groups pushed twice by displayName: {repeated(shown)}")
-    linked = set(profile.group_links.values())
+    linked = set(profile.group_links.values()) | set(profile.released_groups.values())
     strays = sorted(str(g.get("displayName")) for g in groups if g.get("id") not in linked)
     require(
         not strays,

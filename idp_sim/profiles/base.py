@@ -52,6 +52,7 @@ class Profile:
         self.user_links: dict[str, str] = {}  # directory user id → SCIM id
         self.group_links: dict[str, str] = {}  # directory group id → SCIM id
         self.pushed_members: dict[str, list[str]] = {}  # directory group id → member dir ids
+        self.released_groups: dict[str, str] = {}  # directory id → SCIM id of groups left as is
         self.failures: list[Failure] = []
 
     # ---- plumbing -------------------------------------------------------------------------------
@@ -100,6 +101,13 @@ class Profile:
         for members in self.pushed_members.values():
             if user.id in members:
                 members.remove(user.id)
+
+    def release_group(self, group: DirectoryGroup) -> None:
+        """Stop syncing a group and leave it on the server as it is: no longer linked or
+        assigned, remembered in ``released_groups``."""
+        self.released_groups[group.id] = self.group_links.pop(group.id)
+        self.pushed_members.pop(group.id, None)
+        self.directory.assigned_group_ids.discard(group.id)
 
     def member_ids(self, group: DirectoryGroup) -> list[str]:
         """The group's members that this app knows (linked users), as directory ids."""
@@ -187,6 +195,10 @@ class Profile:
         raise NotSupported
 
     async def delete_group(self, group: DirectoryGroup) -> None:
+        raise NotSupported
+
+    async def disassociate_group(self, group: DirectoryGroup) -> None:
+        """Take a group off the app without deleting it (JumpCloud)."""
         raise NotSupported
 
     # ---- helpers for membership deltas ---------------------------------------------------------

@@ -217,11 +217,24 @@ class JumpCloud(Profile):
             self.group_links[group.id] = response.body["id"]
             if self.members_in_create:
                 self.pushed_members[group.id] = members
-        await self.update_members(group)
+        await self.resync()
         return self.group_links[group.id]
 
     async def update_members(self, group: DirectoryGroup) -> None:
-        removed, added = self.delta(group)
+        """A membership change re-syncs every associated group (:meth:`resync`)."""
+        await self.resync()
+
+    async def resync(self) -> None:
+        """J3: every group associated with the app is synced on each membership or group
+        change, in one PATCH each: a ``remove`` of who left it since the last sync, then an
+        ``add`` of every member, those already there included (JumpCloud repeats adds)."""
+        for group in self.directory.groups:
+            if group.id in self.group_links:
+                await self.sync_group(group)
+
+    async def sync_group(self, group: DirectoryGroup) -> None:
+        removed, _ = self.delta(group)
+        members = self.member_ids(group)
         operations: list[dict[str, Any]] = []
         if removed:
             operations.append(
@@ -231,12 +244,12 @@ class JumpCloud(Profile):
                     "value": [{"value": self.user_links[m]} for m in removed],
                 }
             )
-        if added:
+        if members:
             operations.append(
                 {
                     "op": "add",
                     "path": "members",
-                    "value": [{"value": self.user_links[m]} for m in added],
+                    "value": [{"value": self.user_links[m]} for m in members],
                 }
             )
         if operations:
@@ -261,6 +274,14 @@ class JumpCloud(Profile):
             },
             expect=(200, 204),
         )
+
+    async def disassociate_group(self, group: DirectoryGroup) -> None:
+        """J3: the group is no longer synced and is left on the server as it is; each of its
+        members that no other associated group holds is deactivated (the unassign PUT)."""
+        self.release_group(group)
+        held = {m for g in self.directory.groups if g.id in self.group_links for m in g.member_ids}
+        for member in [m for m in group.member_ids if m in self.user_links and m not in held]:
+            await self.unassign_user(self.directory.user(member))
 
     async def delete_group(self, group: DirectoryGroup) -> None:
         await self.call(
