@@ -14,6 +14,7 @@ Every step is a phase reported to a :class:`~idp_sim.progress.PhaseProgress` whe
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -77,23 +78,32 @@ class Steps:
     async def each(
         self, name: str, items: Sequence[Any], action: Callable[[Any], Awaitable[Any]]
     ) -> None:
-        """``action`` on each item in turn; the whole phase is skipped at the first
-        ``NotSupported``."""
+        """``action`` on every item, up to the profile's ``concurrency`` at once (in turn when
+        it is 1); the whole phase is skipped at the first ``NotSupported``."""
         self.names.append(name)
         label = f"{self.profile.name}: {name}"
         requests, failures = len(self.profile.transport.journal), len(self.profile.failures)
         started = time.monotonic()
         self.progress.begin(label, len(items))
         done, skipped = 0, False
-        for item in items:
-            try:
-                await action(item)
-            except NotSupported:
-                self.skipped.append(name)
-                skipped = True
-                break
-            done += 1
-            self.progress.advance()
+        slots = asyncio.Semaphore(self.profile.concurrency)
+
+        async def one(item: Any) -> None:
+            nonlocal done, skipped
+            async with slots:
+                if skipped:
+                    return
+                try:
+                    await action(item)
+                except NotSupported:
+                    skipped = True
+                    return
+                done += 1
+                self.progress.advance()
+
+        await asyncio.gather(*(one(item) for item in items))
+        if skipped:
+            self.skipped.append(name)
         self.progress.end(
             PhaseReport(
                 label,

@@ -267,7 +267,7 @@ async def test_okta_assign_of_an_existing_user_links_with_get_and_put(
 async def test_okta_oin_full_lifecycle_shapes_and_server_state(
     client: TestClient, scim: Scim
 ) -> None:
-    profile, summary = await run_lifecycle(client, scim, "okta-oin")
+    profile, summary = await run_lifecycle(client, scim, "okta-oin", concurrency=1)
     assert summary.failures == []
     assert summary.skipped == ["provision on demand", "disassociate group", "delete user"]
     journal = profile.transport.journal.entries
@@ -333,7 +333,7 @@ async def test_okta_oin_full_lifecycle_shapes_and_server_state(
 async def test_okta_aiw_full_lifecycle_uses_only_get_and_put(
     client: TestClient, scim: Scim
 ) -> None:
-    profile, summary = await run_lifecycle(client, scim, "okta-aiw")
+    profile, summary = await run_lifecycle(client, scim, "okta-aiw", concurrency=1)
     assert summary.failures == []
     assert entries(profile, "PATCH") == []
     first = profile.directory.users[0]

@@ -6,18 +6,21 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote
 
+import pytest
 from aiohttp.test_utils import TestClient
 
-from idp_sim import Directory, JournalEntry, build_profile
+from idp_sim import Directory, JournalEntry, Summary, build_profile, full_lifecycle
 from idp_sim.profiles.base import Profile
 from idp_sim.profiles.entra import object_id
 from idp_sim.urns import ENTERPRISE
 from tests.support.idp_runs import (
     assert_groups_match_directory,
+    assert_server_holds_the_directory,
     base_url,
     group_member_ids,
     user_state,
 )
+from tests.support.proxy import Forward, Req, Resp, start_proxy
 from tests.support.scim import Scim
 
 
@@ -35,6 +38,14 @@ def sent(profile: Profile, method: str, path_start: str = "") -> list[JournalEnt
 async def close_after(profile: Profile, play: Any) -> None:
     try:
         await play
+    finally:
+        await profile.transport.close()
+
+
+async def close_after_summary(profile: Profile) -> Summary:
+    """The profile's full lifecycle, its transport closed after."""
+    try:
+        return await full_lifecycle(profile)
     finally:
         await profile.transport.close()
 
@@ -350,3 +361,50 @@ async def test_jumpcloud_group_disassociated_deactivates_members_no_other_group_
     left = profile.released_groups[leaving.id]
     assert await group_member_ids(scim, left) == {only_id, both_id}  # as it was
     assert [(await user_state(scim, i))[1]["active"] for i in (only_id, both_id)] == [False, True]
+
+
+# ---- concurrency ---------------------------------------------------------------------------------
+class InFlight:
+    """A proxy's violation that breaks nothing: it counts the requests in flight at once."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.most = 0
+
+    async def __call__(self, req: Req, forward: Forward) -> Resp:
+        self.now += 1
+        self.most = max(self.most, self.now)
+        try:
+            return await forward(req)
+        finally:
+            self.now -= 1
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "most"),
+    [
+        ("okta-oin", {}, 5),
+        ("okta-aiw", {}, 5),
+        ("entra", {}, 4),
+        ("jumpcloud", {}, 1),
+        ("okta-oin", {"concurrency": 1}, 1),
+    ],
+)
+async def test_profiles_provision_concurrently_where_their_idp_does(
+    aiohttp_server: Any,
+    client: TestClient,
+    scim: Scim,
+    name: str,
+    options: dict[str, Any],
+    most: int,
+) -> None:
+    """Okta bursts and Entra runs parallel jobs (their default concurrency), JumpCloud goes
+    one by one; the server sees that many requests at once, and the result is the same."""
+    counter = InFlight()
+    proxy = await start_proxy(aiohttp_server, base_url(client), counter)
+    directory = Directory.generate(seed=7, users=12, groups=3, members_per_group=3)
+    profile = build_profile(name, proxy, scim.token, directory, seed=7, profile_options=options)
+    summary = await close_after_summary(profile)
+    assert summary.failures == []
+    assert counter.most == most
+    await assert_server_holds_the_directory(scim, profile)

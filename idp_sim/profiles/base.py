@@ -45,8 +45,13 @@ class Profile:
     name: str = "base"
     """The profile's name; one class may serve several (Entra and its flag)."""
 
-    def __init__(self, transport: Transport, directory: Directory, *, seed: int = 0) -> None:
+    def __init__(
+        self, transport: Transport, directory: Directory, *, seed: int = 0, concurrency: int = 1
+    ) -> None:
         self.transport = transport
+        self.concurrency = max(1, concurrency)
+        """How many users (or groups) the IdP provisions at once when many are assigned: its
+        requests for them overlap, up to this many in flight."""
         self.directory = directory
         self.rng = random.Random(seed)
         self.user_links: dict[str, str] = {}  # directory user id → SCIM id

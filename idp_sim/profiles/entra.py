@@ -17,8 +17,10 @@ Unknown from public sources, so configurable: the User-Agent after the documente
 (``user_agent``), Accept/Content-Type (``application/scim+json`` assumed), whether ``active`` is a
 string (``string_booleans``; Entra's own tutorial shows a boolean). ``ad_group_schema=False``
 drops the documented ``…/ADSCIM/2.0/Group`` URN from group creates, for servers that reject
-unknown schema URNs (ours does: reported, see tests). Entra does not import from
-the app, does not push passwords and has no "Push Now": those raise ``NotSupported``.
+unknown schema URNs (this one accepts them). ``concurrency`` (4) is how many users or groups
+the job provisions in parallel (Entra runs parallel jobs; no source gives the number). Entra
+does not import from the app, does not push passwords and has no "Push Now": those raise
+``NotSupported``.
 """
 
 from __future__ import annotations
@@ -91,8 +93,9 @@ class Entra(Profile):
         external_id: Literal["objectId", "mailNickname"] = "objectId",
         quoted_filter: bool = True,
         ad_group_schema: bool = True,
+        concurrency: int = 4,
     ) -> None:
-        super().__init__(transport, directory, seed=seed)
+        super().__init__(transport, directory, seed=seed, concurrency=concurrency)
         self.flag = optscim062020
         self.classic_string_booleans = string_booleans
         self.string_booleans = string_booleans and not optscim062020

@@ -6,7 +6,8 @@ full ``PUT``; a minimal PUT carries ``"emails": null``; group members PATCHed wi
 Unknown, so configurable: ``user_agent`` (no source gives one: default none is sent),
 Accept/Content-Type (``application/scim+json`` assumed), the lookup attribute (``userName``),
 which events use the minimal PUT (``minimal_status_put``: deactivate/reactivate by default),
-group create then member PATCH (``members_in_create=False``) vs members in the POST.
+group create then member PATCH (``members_in_create=False``) vs members in the POST, and
+whether it provisions several users at once (``concurrency``: 1, nothing says it does).
 JumpCloud does not import, push passwords or "Push Now"; those raise ``NotSupported``.
 """
 
@@ -52,8 +53,9 @@ class JumpCloud(Profile):
         groups_enabled: bool = True,
         minimal_status_put: bool = True,
         members_in_create: bool = False,
+        concurrency: int = 1,
     ) -> None:
-        super().__init__(transport, directory, seed=seed)
+        super().__init__(transport, directory, seed=seed, concurrency=concurrency)
         self.test_user_email = test_user_email
         self.groups_enabled = groups_enabled
         self.minimal_status_put = minimal_status_put

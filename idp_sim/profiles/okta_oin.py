@@ -3,7 +3,9 @@
 Every shape here is Okta's documented or captured one (docs/idp-traffic.md). Inferred details,
 configurable: reactivate and password-push bodies (Okta publishes none, we mirror the documented
 deactivate shape); ``locale`` (``en-US`` now, ``en_US`` in 2018); whether the group rename PATCH
-follows every membership update (Okta docs say it does; ``rename_on_membership``).
+follows every membership update (Okta docs say it does; ``rename_on_membership``); how many
+users or groups one assignment provisions at once (``concurrency``, 5: Okta bursts when many
+are assigned, no source gives the number).
 """
 
 from __future__ import annotations
@@ -55,8 +57,9 @@ class OktaOIN(Profile):
         groups_enabled: bool = True,
         locale: str = "en-US",
         rename_on_membership: bool = True,
+        concurrency: int = 5,
     ) -> None:
-        super().__init__(transport, directory, seed=seed)
+        super().__init__(transport, directory, seed=seed, concurrency=concurrency)
         self.groups_enabled = groups_enabled
         self.locale = locale
         self.rename_on_membership = rename_on_membership
