@@ -29,8 +29,9 @@ LIFECYCLE_IDS = [f"flows.{p}.full-lifecycle" for p in PROFILES]
 RETURNING_IDS = [f"flows.{p}.returning-users" for p in PROFILES]
 RESTART_IDS = [f"flows.{p}.restart" for p in PROFILES]
 RELAY_ID = "flows.relay.all-profiles"
-FLOW_IDS = [*LIFECYCLE_IDS, *RETURNING_IDS, *RESTART_IDS, RELAY_ID]
-POPULATED_IDS = [*RETURNING_IDS, *RESTART_IDS, RELAY_ID]
+REVERSE_ID = "flows.relay.reverse"
+FLOW_IDS = [*LIFECYCLE_IDS, *RETURNING_IDS, *RESTART_IDS, RELAY_ID, REVERSE_ID]
+POPULATED_IDS = [*RETURNING_IDS, *RESTART_IDS, RELAY_ID, REVERSE_ID]
 """The checks that start from a populated directory."""
 TENANCY_IDS = [
     "tenancy.read-by-id",
@@ -208,7 +209,7 @@ async def test_returning_user_fails_when_a_user_delete_is_acknowledged_but_not_a
     assert "then re-assigned: expected a new user created with 201" in outcome.reason
 
 
-@pytest.mark.parametrize("check_id", [*RESTART_IDS, RELAY_ID])
+@pytest.mark.parametrize("check_id", [*RESTART_IDS, RELAY_ID, REVERSE_ID])
 async def test_populated_flows_fail_when_existence_checks_find_nothing(
     aiohttp_server: Any, client: TestClient, scim: Scim, check_id: str
 ) -> None:

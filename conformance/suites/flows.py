@@ -12,7 +12,8 @@ So besides each profile's ``full-lifecycle``, ``returning-users`` brings back th
 lifecycle unassigned (found and linked again by the profile's own existence check, same id) or
 deleted (re-created: 201 and a new id, as IPSIE AL1 requires); ``restart`` forgets every link
 and runs the lifecycle again, so every user and group must be matched, not duplicated; and
-``relay`` runs every profile, one after another, on one tenant and one directory.
+``relay`` runs every profile, one after another, on one tenant and one directory (and again in
+the reverse order, so that every profile meets both an empty tenant and another's state).
 """
 
 from __future__ import annotations
@@ -352,9 +353,9 @@ async def restart_check(context: Context, name: str) -> None:
     await verify(context, prefix, profiles)
 
 
-async def relay_check(context: Context) -> None:
+async def relay_check(context: Context, names: Sequence[str]) -> None:
     prefix = check_prefix(context, "relay")
-    profiles = await drive(context, prefix, PROFILES, lambda ps: relay(ps, full_lifecycle))
+    profiles = await drive(context, prefix, names, lambda ps: relay(ps, full_lifecycle))
     await verify(context, prefix, profiles)
 
 
@@ -418,4 +419,17 @@ register("restart", "a second run matches the populated directory", _RESTART_RUL
     "group exists twice.",
 )
 async def every_profile_in_turn(context: Context) -> None:
-    await relay_check(context)
+    await relay_check(context, PROFILES)
+
+
+@check(
+    SUITE,
+    "flows.relay.reverse",
+    "Every IdP profile in turn on one tenant, the other way round",
+    "docs/idp-traffic.md",
+    "As flows.relay.all-profiles, in the reverse order: the Entra profiles start from an empty "
+    "tenant, and Okta's import meets the users and groups the others left (it links them, "
+    "skipping inactive users).",
+)
+async def every_profile_in_reverse(context: Context) -> None:
+    await relay_check(context, PROFILES[::-1])
