@@ -96,6 +96,16 @@ async def test_populated_directory_flows_land_on_our_server_and_are_cleaned_up(
     assert (await (await scim.get("/Groups")).json())["totalResults"] == 0
 
 
+async def test_flows_sharing_one_tenant_in_one_run_do_not_match_each_others_users(
+    client: TestClient, scim: Scim
+) -> None:
+    """The checks of a run share the tenant until the sweep: Entra's existence check by
+    ``externalId`` (its objectId) must not find the users another check provisioned."""
+    checks = ["flows.entra.full-lifecycle", RELAY_ID]
+    result = await run(base_url(client, scim), scim.token, ["flows"], only=checks)
+    assert [r.verdict for r in result.results] == [Verdict.PASS, Verdict.PASS], explain(result)
+
+
 async def failed_through(
     aiohttp_server: Any, client: TestClient, scim: Scim, violation: Violation, check_id: str
 ) -> CheckResult:

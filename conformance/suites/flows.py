@@ -19,6 +19,7 @@ the reverse order, so that every profile meets both an empty tenant and another'
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -34,6 +35,7 @@ from conformance.checks import (
 )
 from conformance.http import Exchange
 from idp_sim import Directory, Journal, Profile, build_profile, full_lifecycle, relay, restart
+from idp_sim.directory import okta_id
 from idp_sim.profiles.entra import entra_retry
 from idp_sim.scenarios import Steps, bring_back, lifecycle
 
@@ -49,13 +51,21 @@ server throttles (429) is sent again on the "next cycle" within the check, in th
 
 
 def directory(prefix: str) -> Directory:
-    """The fixed-seed directory, every login and group name under the run's prefix, so the
-    runner's sweep removes what the flow leaves (Okta never deletes users)."""
+    """The fixed-seed directory, every login and group name under the check's prefix, so the
+    runner's sweep removes what the flow leaves (Okta never deletes users), and every IdP id
+    drawn afresh from the prefix: the checks share one tenant, and an IdP's ids (Okta's user
+    id, Entra's objectId made from it) are its own, so one check's existence checks by
+    ``externalId`` must not find another's users."""
     generated = Directory.generate(SEED, USERS, GROUPS, MEMBERS)
+    rng = random.Random(prefix)
+    ids = {user.id: okta_id("00u", rng) for user in generated.users}
     for user in generated.users:
+        user.id = ids[user.id]
         user.login = user.email = f"{prefix}{user.login}"
     for group in generated.groups:
+        group.id = okta_id("00g", rng)
         group.name = f"{prefix}{group.name}"
+        group.member_ids = [ids[m] for m in group.member_ids]
     return generated
 
 
