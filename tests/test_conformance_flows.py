@@ -150,6 +150,23 @@ async def test_flow_fails_when_deactivation_is_acknowledged_but_dropped(
     assert "active is True after the lifecycle, expected False" in outcome.reason
 
 
+@pytest.mark.parametrize("name", ["entra", "entra-optscim062020"])
+async def test_entra_flow_fails_when_the_manager_patch_is_acknowledged_but_dropped(
+    aiohttp_server: Any, client: TestClient, scim: Scim, name: str
+) -> None:
+    async def drop_manager(req: Req, forward: Forward) -> Resp:
+        body = req.json()
+        operations = body.get("Operations") or [] if isinstance(body, dict) else []
+        if req.method == "PATCH" and any(op.get("path") == "manager" for op in operations):
+            return Resp(204)
+        return await forward(req)
+
+    outcome = await failed_through(
+        aiohttp_server, client, scim, drop_manager, f"flows.{name}.full-lifecycle"
+    )
+    assert "manager is None, the IdP set " in outcome.reason
+
+
 async def test_flow_fails_when_a_member_add_is_dropped(
     aiohttp_server: Any, client: TestClient, scim: Scim
 ) -> None:

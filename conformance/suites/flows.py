@@ -3,9 +3,9 @@
 Why both halves: an IdP only looks at status codes, so a server can answer every request of a
 lifecycle with the status the IdP expects and still lose the change (a deactivation answered 200
 but not applied, a member add dropped). Each check drives ``idp_sim`` profiles against the
-server, then verifies over plain HTTP that every user, group, membership, status and deletion is
-what the simulated directory says it must be, and that nothing exists twice. The transcript is
-the profiles' journals followed by the verification requests.
+server, then verifies over plain HTTP that every user, group, membership, status, manager and
+deletion is what the simulated directory says it must be, and that nothing exists twice. The
+transcript is the profiles' journals followed by the verification requests.
 
 Starting from an empty tenant hides what real IdPs meet most: a directory already populated.
 So besides each profile's ``full-lifecycle``, ``returning-users`` brings back the users the
@@ -34,6 +34,7 @@ from conformance.checks import (
     resources_of,
 )
 from conformance.http import Exchange
+from conformance.urns import ENTERPRISE
 from idp_sim import Directory, Journal, Profile, build_profile, full_lifecycle, relay, restart
 from idp_sim.directory import okta_id
 from idp_sim.profiles.entra import entra_retry
@@ -169,6 +170,20 @@ def expected_title(profile: Profile, scim_id: str, title: str) -> str | None:
     return puts[-1].body.get("title")
 
 
+def manager_set(profile: Profile, scim_id: str) -> str | None:
+    """The manager id the IdP's last accepted manager PATCH of this user set, if it sent one."""
+    manager = None
+    for entry in profile.transport.journal:
+        if entry.method != "PATCH" or entry.path != f"/Users/{scim_id}":
+            continue
+        if not 200 <= entry.status < 300 or not isinstance(entry.body, dict):
+            continue
+        for op in entry.body.get("Operations") or []:
+            if isinstance(op, dict) and op.get("path") == "manager":
+                manager = str(op.get("value"))
+    return manager
+
+
 async def verify_users(context: Context, profile: Profile) -> None:
     for directory_id, scim_id in profile.user_links.items():
         user = profile.directory.user(directory_id)
@@ -185,6 +200,13 @@ async def verify_users(context: Context, profile: Profile) -> None:
             f"user {user.login}: active is {body.get('active')!r} after the lifecycle, "
             f"expected {wanted} (the IdP's last word on this user)",
         )
+        manager = manager_set(profile, scim_id)
+        if manager is not None:
+            stored = (body.get(ENTERPRISE) or {}).get("manager") or {}
+            require(
+                stored.get("value") == manager,
+                f"user {user.login}: manager is {stored.get('value')!r}, the IdP set {manager!r}",
+            )
         if user.title.endswith("(updated)"):
             wanted_title = expected_title(profile, scim_id, user.title)
             require(
