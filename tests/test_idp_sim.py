@@ -389,8 +389,8 @@ async def test_entra_full_lifecycle_capitalised_ops_and_string_booleans(
         [{"op": "Replace", "path": "active", "value": "True"}],
         [{"op": "Replace", "path": f"{ENTERPRISE}:department", "value": first.department}],
     ]
-    post = entries(profile, "POST", "/Users")[0]
-    assert post.body["externalId"] == object_id(profile.directory.users[0].id)
+    [post] = [e for e in entries(profile, "POST", "/Users") if e.body["userName"] == first.login]
+    assert post.body["externalId"] == object_id(first.id)
     assert post.body["roles"] == [] and post.body["meta"] == {"resourceType": "User"}
     group = profile.directory.groups[0]
     gid = profile.group_links[group.id]

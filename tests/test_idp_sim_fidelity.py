@@ -280,6 +280,15 @@ async def test_entra_provision_on_demand_runs_the_classic_dialect_with_manager_a
     assert await group_member_ids(scim, gid) == {uid}
 
 
+async def provision_all(profile: Profile) -> None:
+    """Every directory user assigned and every group pushed; the journal then starts afresh."""
+    for user in profile.directory.users:
+        await profile.assign_user(user)
+    for group in profile.directory.groups:
+        await profile.push_group(group)
+    profile.transport.journal.entries.clear()
+
+
 # ---- JumpCloud ----------------------------------------------------------------------------------
 def group_patches(profile: Profile) -> list[tuple[str, list[dict[str, Any]]]]:
     return [(e.path, e.body["Operations"]) for e in sent(profile, "PATCH", "/Groups/")]
@@ -295,11 +304,7 @@ async def test_jumpcloud_resyncs_every_associated_group_on_each_change_repeating
     joiner = next(u.id for u in directory.users if u.id not in first.member_ids)
 
     async def play() -> None:
-        for user in directory.users:
-            await profile.assign_user(user)
-        for group in directory.groups:
-            await profile.push_group(group)
-        profile.transport.journal.entries.clear()
+        await provision_all(profile)
         first.member_ids.remove(leaver)
         first.member_ids.append(joiner)
         await profile.update_members(first)
@@ -344,11 +349,7 @@ async def test_jumpcloud_group_disassociated_deactivates_members_no_other_group_
     profile = build_profile("jumpcloud", base_url(client), scim.token, directory)
 
     async def play() -> None:
-        for user in directory.users:
-            await profile.assign_user(user)
-        for group in directory.groups:
-            await profile.push_group(group)
-        profile.transport.journal.entries.clear()
+        await provision_all(profile)
         await profile.disassociate_group(leaving)
 
     await close_after(profile, play())

@@ -15,6 +15,7 @@ from typing import Any
 
 from idp_sim.directory import Directory, DirectoryGroup, DirectoryUser
 from idp_sim.transport import Response, Transport
+from idp_sim.urns import PATCH_OP
 
 
 class NotSupported(Exception):
@@ -78,6 +79,18 @@ class Profile:
             )
             self.failures.append(Failure(operation, method, path, response.status, str(detail)))
         return response
+
+    async def patch_group(
+        self, group: DirectoryGroup, operation: str, operations: list[dict[str, Any]]
+    ) -> None:
+        """One PATCH of a pushed group; 200 or 204 accepted (Entra expects 204)."""
+        await self.call(
+            operation,
+            "PATCH",
+            f"/Groups/{self.scim_group_id(group)}",
+            body={"schemas": [PATCH_OP], "Operations": operations},
+            expect=(200, 204),
+        )
 
     def random_password(self, length: int = 8) -> str:
         """Okta's random 8-character placeholder password (lower-case letters and digits)."""

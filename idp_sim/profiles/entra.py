@@ -419,18 +419,6 @@ class Entra(Profile):
         await self.update_members(group)
         return self.group_links[group.id]
 
-    async def patch_group(
-        self, group: DirectoryGroup, operation: str, operations: list[dict[str, Any]]
-    ) -> None:
-        """One group PATCH; 204 expected, 200 accepted."""
-        await self.call(
-            operation,
-            "PATCH",
-            f"/Groups/{self.scim_group_id(group)}",
-            body={"schemas": [PATCH_OP], "Operations": operations},
-            expect=(204, 200),
-        )
-
     async def update_members(self, group: DirectoryGroup) -> None:
         """``Remove`` with a value list (flag: one remove per ``members[value eq …]``), ``Add``."""
         removed, added = self.delta(group)

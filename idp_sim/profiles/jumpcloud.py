@@ -19,7 +19,7 @@ from typing import Any
 from idp_sim.directory import Directory, DirectoryGroup, DirectoryUser
 from idp_sim.profiles.base import Profile, eq_filter
 from idp_sim.transport import HeaderProfile, Transport
-from idp_sim.urns import ENTERPRISE, GROUP, PATCH_OP, USER
+from idp_sim.urns import ENTERPRISE, GROUP, USER
 
 
 def jumpcloud_headers(
@@ -255,26 +255,15 @@ class JumpCloud(Profile):
                 }
             )
         if operations:
-            await self.call(
-                "group membership",
-                "PATCH",
-                f"/Groups/{self.scim_group_id(group)}",
-                body={"Operations": operations, "schemas": [PATCH_OP]},
-                expect=(200, 204),
-            )
-        self.pushed_members[group.id] = self.member_ids(group)
+            await self.patch_group(group, "group membership", operations)
+        self.pushed_members[group.id] = members
 
     async def rename_group(self, group: DirectoryGroup) -> None:
         """Inferred: rename as a ``replace`` of ``displayName``."""
-        await self.call(
+        await self.patch_group(
+            group,
             "group rename",
-            "PATCH",
-            f"/Groups/{self.scim_group_id(group)}",
-            body={
-                "Operations": [{"op": "replace", "path": "displayName", "value": group.name}],
-                "schemas": [PATCH_OP],
-            },
-            expect=(200, 204),
+            [{"op": "replace", "path": "displayName", "value": group.name}],
         )
 
     async def disassociate_group(self, group: DirectoryGroup) -> None:

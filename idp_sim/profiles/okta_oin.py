@@ -273,17 +273,6 @@ class OktaOIN(Profile):
         await self.update_members(group)
         return str(response.body["id"])
 
-    async def patch_group(
-        self, group: DirectoryGroup, operation: str, operations: list[dict[str, Any]]
-    ) -> None:
-        await self.call(
-            operation,
-            "PATCH",
-            f"/Groups/{self.scim_group_id(group)}",
-            body={"schemas": [PATCH_OP], "Operations": operations},
-            expect=(200, 204),
-        )
-
     def rename_op(self, group: DirectoryGroup) -> dict[str, Any]:
         """Legacy shape with ``id`` inside ``value``."""
         return {
