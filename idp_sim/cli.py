@@ -28,8 +28,9 @@ TOKEN_VARIABLE = "SCIM_TOKEN"
 TIMEOUT_HELP = "seconds to wait for each response (default: %(default)s)"
 SCENARIO_HELP = {
     "full-lifecycle": "connect, import, assign every user and push every group, then take one "
-    "user and one group through update, deactivate, reactivate, password, unassign, membership "
-    "delta, rename, push now and delete",
+    "user and one group through update (with a manager), deactivate, reactivate, password, "
+    "provision on demand, unassign, membership delta, rename, push now, delete and "
+    "disassociate",
     "returning-users": "full-lifecycle, then assign again every user it unassigned or deleted",
     "restart": "full-lifecycle, then forget every link and run it again on the populated server",
 }

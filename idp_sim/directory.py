@@ -42,6 +42,9 @@ class DirectoryUser:
     locale: str = "en-US"
     phone: str = ""
     active: bool = True
+    manager_id: str = ""
+    """The directory id of the user's manager, if any (Entra maps it to the enterprise
+    ``manager``)."""
 
     def __post_init__(self) -> None:
         if not self.display_name:

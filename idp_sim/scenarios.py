@@ -14,6 +14,7 @@ Every step is a phase reported to a :class:`~idp_sim.progress.PhaseProgress` whe
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -77,23 +78,32 @@ class Steps:
     async def each(
         self, name: str, items: Sequence[Any], action: Callable[[Any], Awaitable[Any]]
     ) -> None:
-        """``action`` on each item in turn; the whole phase is skipped at the first
-        ``NotSupported``."""
+        """``action`` on every item, up to the profile's ``concurrency`` at once (in turn when
+        it is 1); the whole phase is skipped at the first ``NotSupported``."""
         self.names.append(name)
         label = f"{self.profile.name}: {name}"
         requests, failures = len(self.profile.transport.journal), len(self.profile.failures)
         started = time.monotonic()
         self.progress.begin(label, len(items))
         done, skipped = 0, False
-        for item in items:
-            try:
-                await action(item)
-            except NotSupported:
-                self.skipped.append(name)
-                skipped = True
-                break
-            done += 1
-            self.progress.advance()
+        slots = asyncio.Semaphore(self.profile.concurrency)
+
+        async def one(item: Any) -> None:
+            nonlocal done, skipped
+            async with slots:
+                if skipped:
+                    return
+                try:
+                    await action(item)
+                except NotSupported:
+                    skipped = True
+                    return
+                done += 1
+                self.progress.advance()
+
+        await asyncio.gather(*(one(item) for item in items))
+        if skipped:
+            self.skipped.append(name)
         self.progress.end(
             PhaseReport(
                 label,
@@ -121,8 +131,9 @@ class Steps:
 
 async def lifecycle(profile: Profile, steps: Steps) -> None:
     """Connect, import, assign every directory user, push every group, then exercise one user
-    and one group through update, deactivate, reactivate, password, unassign, delta, rename,
-    Push Now and delete (the last group), and delete a user where the IdP does."""
+    and one group through update (with a manager), deactivate, reactivate, password, provision
+    on demand, unassign, delta, rename, Push Now and delete (the last group), disassociate
+    another group and delete a user where the IdP does."""
     directory = profile.directory
     users, groups = directory.users, directory.groups
     await steps.step("test connection", profile.test_connection)
@@ -135,10 +146,14 @@ async def lifecycle(profile: Profile, steps: Steps) -> None:
     if linked:
         subject = linked[0]
         subject.title = f"{subject.title} (updated)".strip()
+        if len(linked) > 1:
+            subject.manager_id = linked[1].id
         await steps.step("update profile", lambda: profile.update_user(subject))
         await steps.step("deactivate", lambda: profile.deactivate_user(subject))
         await steps.step("reactivate", lambda: profile.reactivate_user(subject))
         await steps.step("password push", lambda: profile.push_password(subject, "N3w-Passw0rd!"))
+        subject.department = f"{subject.department} (on demand)".strip()
+        await steps.step("provision on demand", lambda: profile.provision_on_demand(subject))
     if len(linked) > 1:
         await steps.step("unassign", lambda: profile.unassign_user(linked[-1]))
     pushed = [g for g in groups if g.id in profile.group_links]
@@ -155,6 +170,8 @@ async def lifecycle(profile: Profile, steps: Steps) -> None:
         await steps.step("push now", lambda: profile.push_now(group))
         if len(pushed) > 1:
             await steps.step("group delete", lambda: profile.delete_group(pushed[-1]))
+        if len(pushed) > 2:
+            await steps.step("disassociate group", lambda: profile.disassociate_group(pushed[1]))
     if len(linked) > 2:
         await steps.step("delete user", lambda: profile.delete_user(linked[-2]))
 

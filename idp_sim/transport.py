@@ -73,19 +73,28 @@ class HeaderProfile:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Okta's documented 429 handling (docs/idp-traffic.md): wait ``Retry-After`` seconds when it
-    is an integer, else ``default_wait`` (an HTTP-date counts as "else"); double the wait on each
-    repeat; give up after ``max_attempts`` requests in all, or when the next wait would take the
-    waits of one request past ``max_total_wait`` seconds, and hand back the last 429."""
+    """How an IdP meets a 429 (docs/idp-traffic.md). The defaults are Okta's documented rule:
+    wait ``Retry-After`` seconds when it is an integer, else ``default_wait`` (an HTTP-date
+    counts as "else"); double the wait on each repeat; give up after ``max_attempts`` requests
+    in all, or when the next wait would take the waits of one request past ``max_total_wait``
+    seconds, and hand back the last 429.
+
+    ``honour_retry_after=False`` always waits ``default_wait`` (Entra's next cycle),
+    ``backoff`` is the factor of each repeat's wait, and ``quarantine`` makes giving up stop the
+    whole job: the transport sends nothing more (Entra's quarantine)."""
 
     default_wait: float = 300.0
     max_attempts: int = 10
     max_total_wait: float = 3600.0
+    honour_retry_after: bool = True
+    backoff: float = 2.0
+    quarantine: bool = False
 
     def wait(self, retry_after: str | None, repeat: int) -> float:
         value = (retry_after or "").strip()
-        base = float(int(value)) if value.isdigit() else self.default_wait
-        return base * 2.0**repeat
+        use_header = self.honour_retry_after and value.isdigit()
+        base = float(int(value)) if use_header else self.default_wait
+        return base * self.backoff**repeat
 
     def next_wait(self, retry_after: str | None, repeat: int, waited: float) -> float | None:
         """How long to wait before trying again after the ``repeat``-th 429 (from 0), having
@@ -139,6 +148,9 @@ class Transport:
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
         self.sort_keys = sort_keys
+        self.quarantined: str | None = None
+        """Why the job is quarantined (its retry policy gave up on a 429): nothing more is
+        sent."""
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Transport:
@@ -174,7 +186,10 @@ class Transport:
         raw_query: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> Response:
-        """One logical request, repeated on 429 per :class:`RetryPolicy`; every try journaled."""
+        """One logical request, repeated on 429 per :class:`RetryPolicy`; every try journaled.
+        A quarantined job sends nothing: the answer is status 0 saying so."""
+        if self.quarantined is not None:
+            return Response(0, None, error=self.quarantined)
         qs = raw_query if raw_query is not None else encode_query(query, self.space)
         target = path + (f"?{qs}" if qs else "")
         data = self.serialize(body) if body is not None else None
@@ -190,6 +205,11 @@ class Transport:
                 return response
             wait = self.retry.next_wait(response.headers.get("Retry-After"), repeat, waited)
             if wait is None:
+                if self.retry.quarantine:
+                    self.quarantined = (
+                        f"quarantined: {method} {path} was still refused with 429 after "
+                        f"{repeat + 1} attempts"
+                    )
                 return response
             await self.sleep(wait)
             repeat, waited = repeat + 1, waited + wait

@@ -1,12 +1,11 @@
 """The flows, tenancy and large suites, proven both ways.
 
-Against our real server every IdP flow passes (but the flagged Entra's on a populated directory,
-marked until the server takes its value-path keys) and the tenancy suite passes with two
-tenants. Against a server that acknowledges without applying (a proxy that answers a
-deactivation 200 without forwarding it) the flow fails; so do the populated-directory flows
-against filters that hide inactive users or find nothing, a DELETE acknowledged but not applied,
-or group lookups that miss; and against a leaky setup (tenant A handed in as "tenant B", or a
-proxy serving A's data under B's URL) the tenancy checks fail: none can pass vacuously.
+Against our real server every IdP flow passes and the tenancy suite passes with two tenants.
+Against a server that acknowledges without applying (a proxy that answers a deactivation 200
+without forwarding it) the flow fails; so do the populated-directory flows against filters that
+hide inactive users or find nothing, a DELETE acknowledged but not applied, or group lookups
+that miss; and against a leaky setup (tenant A handed in as "tenant B", or a proxy serving A's
+data under B's URL) the tenancy checks fail: none can pass vacuously.
 """
 
 from __future__ import annotations
@@ -30,8 +29,9 @@ LIFECYCLE_IDS = [f"flows.{p}.full-lifecycle" for p in PROFILES]
 RETURNING_IDS = [f"flows.{p}.returning-users" for p in PROFILES]
 RESTART_IDS = [f"flows.{p}.restart" for p in PROFILES]
 RELAY_ID = "flows.relay.all-profiles"
-FLOW_IDS = [*LIFECYCLE_IDS, *RETURNING_IDS, *RESTART_IDS, RELAY_ID]
-POPULATED_IDS = [*RETURNING_IDS, *RESTART_IDS, RELAY_ID]
+REVERSE_ID = "flows.relay.reverse"
+FLOW_IDS = [*LIFECYCLE_IDS, *RETURNING_IDS, *RESTART_IDS, RELAY_ID, REVERSE_ID]
+POPULATED_IDS = [*RETURNING_IDS, *RESTART_IDS, RELAY_ID, REVERSE_ID]
 """The checks that start from a populated directory."""
 TENANCY_IDS = [
     "tenancy.read-by-id",
@@ -96,6 +96,16 @@ async def test_populated_directory_flows_land_on_our_server_and_are_cleaned_up(
     assert (await (await scim.get("/Groups")).json())["totalResults"] == 0
 
 
+async def test_flows_sharing_one_tenant_in_one_run_do_not_match_each_others_users(
+    client: TestClient, scim: Scim
+) -> None:
+    """The checks of a run share the tenant until the sweep: Entra's existence check by
+    ``externalId`` (its objectId) must not find the users another check provisioned."""
+    checks = ["flows.entra.full-lifecycle", RELAY_ID]
+    result = await run(base_url(client, scim), scim.token, ["flows"], only=checks)
+    assert [r.verdict for r in result.results] == [Verdict.PASS, Verdict.PASS], explain(result)
+
+
 async def failed_through(
     aiohttp_server: Any, client: TestClient, scim: Scim, violation: Violation, check_id: str
 ) -> CheckResult:
@@ -138,6 +148,23 @@ async def test_flow_fails_when_deactivation_is_acknowledged_but_dropped(
 
     outcome = await failed_through(aiohttp_server, client, scim, drop_deactivation, check_id)
     assert "active is True after the lifecycle, expected False" in outcome.reason
+
+
+@pytest.mark.parametrize("name", ["entra", "entra-optscim062020"])
+async def test_entra_flow_fails_when_the_manager_patch_is_acknowledged_but_dropped(
+    aiohttp_server: Any, client: TestClient, scim: Scim, name: str
+) -> None:
+    async def drop_manager(req: Req, forward: Forward) -> Resp:
+        body = req.json()
+        operations = body.get("Operations") or [] if isinstance(body, dict) else []
+        if req.method == "PATCH" and any(op.get("path") == "manager" for op in operations):
+            return Resp(204)
+        return await forward(req)
+
+    outcome = await failed_through(
+        aiohttp_server, client, scim, drop_manager, f"flows.{name}.full-lifecycle"
+    )
+    assert "manager is None, the IdP set " in outcome.reason
 
 
 async def test_flow_fails_when_a_member_add_is_dropped(
@@ -209,7 +236,7 @@ async def test_returning_user_fails_when_a_user_delete_is_acknowledged_but_not_a
     assert "then re-assigned: expected a new user created with 201" in outcome.reason
 
 
-@pytest.mark.parametrize("check_id", [*RESTART_IDS, RELAY_ID])
+@pytest.mark.parametrize("check_id", [*RESTART_IDS, RELAY_ID, REVERSE_ID])
 async def test_populated_flows_fail_when_existence_checks_find_nothing(
     aiohttp_server: Any, client: TestClient, scim: Scim, check_id: str
 ) -> None:
@@ -223,8 +250,12 @@ async def test_populated_flows_fail_when_existence_checks_find_nothing(
 
 
 async def _find_no_group(req: Req, forward: Forward) -> Resp:
-    """Group lookups that find nothing, so Okta pushes every group a second time."""
-    if existence_check(req, "/Groups") and "members" not in req.query.get("filter", ""):
+    """Group lookups and imports that find nothing, so Okta pushes every group a second
+    time."""
+    found_by_import = req.method == "GET" and req.path == "/Groups" and "filter" not in req.query
+    if found_by_import or (
+        existence_check(req, "/Groups") and "members" not in req.query.get("filter", "")
+    ):
         return listing([])
     return await forward(req)
 
@@ -243,7 +274,8 @@ async def test_restart_fails_when_groups_pushed_twice_are_left_behind(
     aiohttp_server: Any, client: TestClient, scim: Scim
 ) -> None:
     """On a tenant that allows duplicate group names every request succeeds, and the first
-    groups are left behind: only the read-back can see it."""
+    groups are left behind, beside the second of the same name: only the read-back can see
+    it."""
     allowed = await client.put(
         f"/admin/tenants/{scim.tenant}/group-names", json={"allow_duplicates": True}, headers=ADMIN
     )
@@ -251,7 +283,7 @@ async def test_restart_fails_when_groups_pushed_twice_are_left_behind(
     outcome = await failed_through(
         aiohttp_server, client, scim, _find_no_group, "flows.okta-oin.restart"
     )
-    assert outcome.reason.startswith("groups the IdP pushed again instead of finding them")
+    assert outcome.reason.startswith("groups pushed twice by displayName")
 
 
 async def test_tenancy_skips_without_a_second_tenant(client: TestClient, scim: Scim) -> None:

@@ -33,8 +33,10 @@ from idp_sim.cli import PROFILE_HELP, main
 from idp_sim.cli import _parser as idp_sim_parser
 from idp_sim.journal import Journal as JournalClass
 from idp_sim.profiles.base import Profile
+from idp_sim.profiles.entra import object_id
 from idp_sim.profiles.okta_oin import okta_headers
 from idp_sim.transport import Transport, encode_query
+from idp_sim.urns import ENTERPRISE
 from tests.support import cli_help
 from tests.support.idp_runs import (
     FakeSleep,
@@ -265,9 +267,9 @@ async def test_okta_assign_of_an_existing_user_links_with_get_and_put(
 async def test_okta_oin_full_lifecycle_shapes_and_server_state(
     client: TestClient, scim: Scim
 ) -> None:
-    profile, summary = await run_lifecycle(client, scim, "okta-oin")
+    profile, summary = await run_lifecycle(client, scim, "okta-oin", concurrency=1)
     assert summary.failures == []
-    assert summary.skipped == ["delete user"]
+    assert summary.skipped == ["provision on demand", "disassociate group", "delete user"]
     journal = profile.transport.journal.entries
     assert (journal[0].method, journal[0].path) == ("GET", "/Users?startIndex=1&count=2")
     assert journal[0].headers == OKTA_GET_HEADERS
@@ -331,7 +333,7 @@ async def test_okta_oin_full_lifecycle_shapes_and_server_state(
 async def test_okta_aiw_full_lifecycle_uses_only_get_and_put(
     client: TestClient, scim: Scim
 ) -> None:
-    profile, summary = await run_lifecycle(client, scim, "okta-aiw")
+    profile, summary = await run_lifecycle(client, scim, "okta-aiw", concurrency=1)
     assert summary.failures == []
     assert entries(profile, "PATCH") == []
     first = profile.directory.users[0]
@@ -363,7 +365,13 @@ async def test_entra_full_lifecycle_capitalised_ops_and_string_booleans(
 ) -> None:
     profile, summary = await run_lifecycle(client, scim, "entra", ad_group_schema=False)
     assert summary.failures == []
-    assert summary.skipped == ["import users", "import groups", "password push", "push now"]
+    assert summary.skipped == [
+        "import users",
+        "import groups",
+        "password push",
+        "push now",
+        "disassociate group",
+    ]
     assert profile.transport.journal.entries[1].path.startswith(
         "/Groups?excludedAttributes=members&filter=displayName%20eq%20%22"
     )
@@ -373,13 +381,16 @@ async def test_entra_full_lifecycle_capitalised_ops_and_string_booleans(
     first = profile.directory.users[0]
     sid = profile.user_links[first.id]
     ops = [e.body["Operations"] for e in entries(profile, "PATCH", f"/Users/{sid}")]
-    assert ops[0] == [{"op": "Replace", "path": "title", "value": first.title}]
-    assert ops[1:] == [
+    manager = profile.user_links[first.manager_id]
+    assert ops == [
+        [{"op": "Replace", "path": "title", "value": first.title}],
+        [{"op": "Replace", "path": "manager", "value": manager}],
         [{"op": "Replace", "path": "active", "value": "False"}],
         [{"op": "Replace", "path": "active", "value": "True"}],
+        [{"op": "Replace", "path": f"{ENTERPRISE}:department", "value": first.department}],
     ]
-    post = entries(profile, "POST", "/Users")[0]
-    assert post.body["externalId"] == profile.directory.users[0].nickname
+    [post] = [e for e in entries(profile, "POST", "/Users") if e.body["userName"] == first.login]
+    assert post.body["externalId"] == object_id(first.id)
     assert post.body["roles"] == [] and post.body["meta"] == {"resourceType": "User"}
     group = profile.directory.groups[0]
     gid = profile.group_links[group.id]
@@ -397,18 +408,22 @@ async def test_entra_full_lifecycle_capitalised_ops_and_string_booleans(
     await assert_groups_match_directory(scim, profile)
 
 
-async def test_entra_optscim062020_flag_sends_lower_case_boolean_pathless(
+async def test_entra_optscim062020_flag_sends_lower_case_ops_and_boolean_active_by_path(
     client: TestClient, scim: Scim
 ) -> None:
+    """The flag's dialect, except on demand: that one is classic (capitalised, one per path)."""
     profile, summary = await run_lifecycle(
         client, scim, "entra-optscim062020", ad_group_schema=False
     )
     assert summary.failures == []
-    sid = profile.user_links[profile.directory.users[0].id]
+    first = profile.directory.users[0]
+    sid = profile.user_links[first.id]
     ops = [e.body["Operations"] for e in entries(profile, "PATCH", f"/Users/{sid}")]
     assert ops[1:] == [
-        [{"op": "replace", "value": {"active": False}}],
-        [{"op": "replace", "value": {"active": True}}],
+        [{"op": "replace", "path": "manager", "value": profile.user_links[first.manager_id]}],
+        [{"op": "replace", "path": "active", "value": False}],
+        [{"op": "replace", "path": "active", "value": True}],
+        [{"op": "Replace", "path": f"{ENTERPRISE}:department", "value": first.department}],
     ]
     await assert_groups_match_directory(scim, profile)
 
@@ -441,7 +456,8 @@ async def test_jumpcloud_full_lifecycle_puts_and_emails_null(
     assert puts[0]["addresses"] == [] and puts[0]["id"] == sid
     gid = profile.group_links[profile.directory.groups[0].id]
     ops = [e.body["Operations"] for e in entries(profile, "PATCH", f"/Groups/{gid}")]
-    assert ops[1][0]["op"] == "remove" and ops[1][0]["value"][0].keys() == {"value"}
+    delta = next(o for o in ops if o[0]["op"] == "remove")  # a re-sync with a leaver
+    assert delta[0]["value"][0].keys() == {"value"} and delta[1]["op"] == "add"
     status, body = await user_state(scim, sid)
     assert (status, body["active"]) == (200, True)
     status, body = await user_state(scim, profile.user_links[profile.directory.users[-1].id])
@@ -504,7 +520,7 @@ async def test_entra_adopts_a_matched_inactive_user_with_every_attribute_and_ena
         base_url(client),
         scim.token,
         directory,
-        profile_options={"match_attribute": match_attribute},
+        profile_options={"match_attributes": [match_attribute], "external_id": "mailNickname"},
     )
     try:
         assert await profile.assign_user(user) == existing["id"]
@@ -527,7 +543,11 @@ async def test_entra_finds_an_existing_user_by_an_unquoted_external_id(
         {"users": [{"login": "jyoung@example.com", "given_name": "Joy", "family_name": "Young"}]}
     )
     existing = await scim.create_user("jyoung@example.com", externalId="jyoung", active=False)
-    options = {"match_attribute": "externalId", "quoted_filter": False}
+    options = {
+        "match_attributes": ["externalId"],
+        "external_id": "mailNickname",
+        "quoted_filter": False,
+    }
     profile = build_profile(
         "entra", base_url(client), scim.token, directory, profile_options=options
     )
@@ -573,8 +593,7 @@ async def test_returning_users_keep_their_id_or_are_created_again_after_delete(
 async def test_restart_matches_every_user_and_group_already_on_the_server(
     client: TestClient, scim: Scim, name: str
 ) -> None:
-    options = {"match_attribute": "externalId"} if name == "entra" else {}
-    profile, summary = await run_lifecycle(client, scim, name, "restart", **options)
+    profile, summary = await run_lifecycle(client, scim, name, "restart")
     assert summary.failures == []
     assert summary.steps.count("assign users") == 2
     logins = [u.login for u in profile.directory.users]
@@ -902,6 +921,7 @@ OKTA_OIN_PHASES = [
     "deactivate",
     "reactivate",
     "password push",
+    "provision on demand",
     "unassign",
     "membership delta",
     "group rename",

@@ -3,21 +3,23 @@
 Why both halves: an IdP only looks at status codes, so a server can answer every request of a
 lifecycle with the status the IdP expects and still lose the change (a deactivation answered 200
 but not applied, a member add dropped). Each check drives ``idp_sim`` profiles against the
-server, then verifies over plain HTTP that every user, group, membership, status and deletion is
-what the simulated directory says it must be, and that nothing exists twice. The transcript is
-the profiles' journals followed by the verification requests.
+server, then verifies over plain HTTP that every user, group, membership, status, manager and
+deletion is what the simulated directory says it must be, and that nothing exists twice. The
+transcript is the profiles' journals followed by the verification requests.
 
 Starting from an empty tenant hides what real IdPs meet most: a directory already populated.
 So besides each profile's ``full-lifecycle``, ``returning-users`` brings back the users the
 lifecycle unassigned (found and linked again by the profile's own existence check, same id) or
 deleted (re-created: 201 and a new id, as IPSIE AL1 requires); ``restart`` forgets every link
 and runs the lifecycle again, so every user and group must be matched, not duplicated; and
-``relay`` runs every profile, one after another, on one tenant and one directory.
+``relay`` runs every profile, one after another, on one tenant and one directory (and again in
+the reverse order, so that every profile meets both an empty tenant and another's state).
 """
 
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -32,28 +34,39 @@ from conformance.checks import (
     resources_of,
 )
 from conformance.http import Exchange
+from conformance.urns import ENTERPRISE
 from idp_sim import Directory, Journal, Profile, build_profile, full_lifecycle, relay, restart
+from idp_sim.directory import okta_id
+from idp_sim.profiles.entra import entra_retry
 from idp_sim.scenarios import Steps, bring_back, lifecycle
 
 SUITE = "flows"
-USERS, GROUPS, MEMBERS, SEED = 5, 2, 3, 7
+USERS, GROUPS, MEMBERS, SEED = 5, 3, 3, 7
 """A small directory: every step of the lifecycle happens, and a run stays quick."""
 PROFILES = ("okta-oin", "okta-aiw", "jumpcloud", "entra", "entra-optscim062020")
 """Every idp_sim profile, in the order the relay runs them."""
 Play = Callable[[list[Profile]], Awaitable[Any]]
-RESTART_OPTIONS: dict[str, dict[str, Any]] = {"entra": {"match_attribute": "externalId"}}
-"""Entra's restart re-matches by ``externalId`` (its newer default), the flagged Entra's by
-``userName``: both of its existence checks are exercised."""
+ENTRA_CYCLE = 1.0
+"""Entra's provisioning cycle in these checks, 40 minutes shortened to a second: a request the
+server throttles (429) is sent again on the "next cycle" within the check, in the same order."""
 
 
 def directory(prefix: str) -> Directory:
-    """The fixed-seed directory, every login and group name under the run's prefix, so the
-    runner's sweep removes what the flow leaves (Okta never deletes users)."""
+    """The fixed-seed directory, every login and group name under the check's prefix, so the
+    runner's sweep removes what the flow leaves (Okta never deletes users), and every IdP id
+    drawn afresh from the prefix: the checks share one tenant, and an IdP's ids (Okta's user
+    id, Entra's objectId made from it) are its own, so one check's existence checks by
+    ``externalId`` must not find another's users."""
     generated = Directory.generate(SEED, USERS, GROUPS, MEMBERS)
+    rng = random.Random(prefix)
+    ids = {user.id: okta_id("00u", rng) for user in generated.users}
     for user in generated.users:
+        user.id = ids[user.id]
         user.login = user.email = f"{prefix}{user.login}"
     for group in generated.groups:
+        group.id = okta_id("00g", rng)
         group.name = f"{prefix}{group.name}"
+        group.member_ids = [ids[m] for m in group.member_ids]
     return generated
 
 
@@ -89,18 +102,20 @@ async def drive(
     prefix: str,
     names: Sequence[str],
     play: Play,
-    options: dict[str, Any] | None = None,
 ) -> list[Profile]:
-    """Build the named profiles (with profile ``options``) on one directory under ``prefix``
-    and let ``play`` drive them; their requests go first into the transcript, and what they
-    created is tracked for removal."""
+    """Build the named profiles on one directory under ``prefix`` and let ``play`` drive them;
+    their requests go first into the transcript, and what they created is tracked for
+    removal."""
     shared = directory(prefix)
     journals = [Journal() for _ in names]
     profiles = []
     for name, journal in zip(names, journals, strict=True):
-        chosen = dict(options or {})
+        chosen = {}
         if name == "jumpcloud":  # its connection test creates a user: keep it under the prefix
             chosen["test_user_email"] = f"{prefix}jumpcloud.test@example.com"
+        transport: dict[str, Any] = {"journal": journal, "timeout": context.http.timeout}
+        if name.startswith("entra"):
+            transport["retry"] = entra_retry(cycle=ENTRA_CYCLE)
         profiles.append(
             build_profile(
                 name,
@@ -109,7 +124,7 @@ async def drive(
                 shared,
                 seed=SEED,
                 profile_options=chosen,
-                transport_options={"journal": journal, "timeout": context.http.timeout},
+                transport_options=transport,
             )
         )
     try:
@@ -155,6 +170,20 @@ def expected_title(profile: Profile, scim_id: str, title: str) -> str | None:
     return puts[-1].body.get("title")
 
 
+def manager_set(profile: Profile, scim_id: str) -> str | None:
+    """The manager id the IdP's last accepted manager PATCH of this user set, if it sent one."""
+    manager = None
+    for entry in profile.transport.journal:
+        if entry.method != "PATCH" or entry.path != f"/Users/{scim_id}":
+            continue
+        if not 200 <= entry.status < 300 or not isinstance(entry.body, dict):
+            continue
+        for op in entry.body.get("Operations") or []:
+            if isinstance(op, dict) and op.get("path") == "manager":
+                manager = str(op.get("value"))
+    return manager
+
+
 async def verify_users(context: Context, profile: Profile) -> None:
     for directory_id, scim_id in profile.user_links.items():
         user = profile.directory.user(directory_id)
@@ -171,6 +200,13 @@ async def verify_users(context: Context, profile: Profile) -> None:
             f"user {user.login}: active is {body.get('active')!r} after the lifecycle, "
             f"expected {wanted} (the IdP's last word on this user)",
         )
+        manager = manager_set(profile, scim_id)
+        if manager is not None:
+            stored = (body.get(ENTERPRISE) or {}).get("manager") or {}
+            require(
+                stored.get("value") == manager,
+                f"user {user.login}: manager is {stored.get('value')!r}, the IdP set {manager!r}",
+            )
         if user.title.endswith("(updated)"):
             wanted_title = expected_title(profile, scim_id, user.title)
             require(
@@ -262,7 +298,7 @@ async def verify_unique(context: Context, prefix: str, profile: Profile) -> None
     groups = await prefixed(context, prefix, "/Groups", "displayName")
     shown = [str(g.get("displayName", "")) for g in groups]
     require(not repeated(shown), f"groups pushed twice by displayName: {repeated(shown)}")
-    linked = set(profile.group_links.values())
+    linked = set(profile.group_links.values()) | set(profile.released_groups.values())
     strays = sorted(str(g.get("displayName")) for g in groups if g.get("id") not in linked)
     require(
         not strays,
@@ -345,14 +381,13 @@ async def returning_check(context: Context, name: str) -> None:
 
 async def restart_check(context: Context, name: str) -> None:
     prefix = check_prefix(context, name)
-    options = RESTART_OPTIONS.get(name)
-    profiles = await drive(context, prefix, [name], lambda ps: restart(ps[0]), options)
+    profiles = await drive(context, prefix, [name], lambda ps: restart(ps[0]))
     await verify(context, prefix, profiles)
 
 
-async def relay_check(context: Context) -> None:
+async def relay_check(context: Context, names: Sequence[str]) -> None:
     prefix = check_prefix(context, "relay")
-    profiles = await drive(context, prefix, PROFILES, lambda ps: relay(ps, full_lifecycle))
+    profiles = await drive(context, prefix, names, lambda ps: relay(ps, full_lifecycle))
     await verify(context, prefix, profiles)
 
 
@@ -416,4 +451,17 @@ register("restart", "a second run matches the populated directory", _RESTART_RUL
     "group exists twice.",
 )
 async def every_profile_in_turn(context: Context) -> None:
-    await relay_check(context)
+    await relay_check(context, PROFILES)
+
+
+@check(
+    SUITE,
+    "flows.relay.reverse",
+    "Every IdP profile in turn on one tenant, the other way round",
+    "docs/idp-traffic.md",
+    "As flows.relay.all-profiles, in the reverse order: the Entra profiles start from an empty "
+    "tenant, and Okta's import meets the users and groups the others left (it links them, "
+    "skipping inactive users).",
+)
+async def every_profile_in_reverse(context: Context) -> None:
+    await relay_check(context, PROFILES[::-1])

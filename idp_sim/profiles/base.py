@@ -15,6 +15,7 @@ from typing import Any
 
 from idp_sim.directory import Directory, DirectoryGroup, DirectoryUser
 from idp_sim.transport import Response, Transport
+from idp_sim.urns import PATCH_OP
 
 
 class NotSupported(Exception):
@@ -45,13 +46,19 @@ class Profile:
     name: str = "base"
     """The profile's name; one class may serve several (Entra and its flag)."""
 
-    def __init__(self, transport: Transport, directory: Directory, *, seed: int = 0) -> None:
+    def __init__(
+        self, transport: Transport, directory: Directory, *, seed: int = 0, concurrency: int = 1
+    ) -> None:
         self.transport = transport
+        self.concurrency = max(1, concurrency)
+        """How many users (or groups) the IdP provisions at once when many are assigned: its
+        requests for them overlap, up to this many in flight."""
         self.directory = directory
         self.rng = random.Random(seed)
         self.user_links: dict[str, str] = {}  # directory user id → SCIM id
         self.group_links: dict[str, str] = {}  # directory group id → SCIM id
         self.pushed_members: dict[str, list[str]] = {}  # directory group id → member dir ids
+        self.released_groups: dict[str, str] = {}  # directory id → SCIM id of groups left as is
         self.failures: list[Failure] = []
 
     # ---- plumbing -------------------------------------------------------------------------------
@@ -72,6 +79,18 @@ class Profile:
             )
             self.failures.append(Failure(operation, method, path, response.status, str(detail)))
         return response
+
+    async def patch_group(
+        self, group: DirectoryGroup, operation: str, operations: list[dict[str, Any]]
+    ) -> None:
+        """One PATCH of a pushed group; 200 or 204 accepted (Entra expects 204)."""
+        await self.call(
+            operation,
+            "PATCH",
+            f"/Groups/{self.scim_group_id(group)}",
+            body={"schemas": [PATCH_OP], "Operations": operations},
+            expect=(200, 204),
+        )
 
     def random_password(self, length: int = 8) -> str:
         """Okta's random 8-character placeholder password (lower-case letters and digits)."""
@@ -100,6 +119,13 @@ class Profile:
         for members in self.pushed_members.values():
             if user.id in members:
                 members.remove(user.id)
+
+    def release_group(self, group: DirectoryGroup) -> None:
+        """Stop syncing a group and leave it on the server as it is: no longer linked or
+        assigned, remembered in ``released_groups``."""
+        self.released_groups[group.id] = self.group_links.pop(group.id)
+        self.pushed_members.pop(group.id, None)
+        self.directory.assigned_group_ids.discard(group.id)
 
     def member_ids(self, group: DirectoryGroup) -> list[str]:
         """The group's members that this app knows (linked users), as directory ids."""
@@ -162,6 +188,11 @@ class Profile:
     async def push_password(self, user: DirectoryUser, password: str) -> None:
         raise NotSupported
 
+    async def provision_on_demand(self, user: DirectoryUser) -> None:
+        """Provision one user now, with its manager and groups (Entra's "Provision on
+        demand")."""
+        raise NotSupported
+
     async def unassign_user(self, user: DirectoryUser) -> None:
         raise NotSupported
 
@@ -182,6 +213,10 @@ class Profile:
         raise NotSupported
 
     async def delete_group(self, group: DirectoryGroup) -> None:
+        raise NotSupported
+
+    async def disassociate_group(self, group: DirectoryGroup) -> None:
+        """Take a group off the app without deleting it (JumpCloud)."""
         raise NotSupported
 
     # ---- helpers for membership deltas ---------------------------------------------------------

@@ -6,7 +6,8 @@ full ``PUT``; a minimal PUT carries ``"emails": null``; group members PATCHed wi
 Unknown, so configurable: ``user_agent`` (no source gives one: default none is sent),
 Accept/Content-Type (``application/scim+json`` assumed), the lookup attribute (``userName``),
 which events use the minimal PUT (``minimal_status_put``: deactivate/reactivate by default),
-group create then member PATCH (``members_in_create=False``) vs members in the POST.
+group create then member PATCH (``members_in_create=False``) vs members in the POST, and
+whether it provisions several users at once (``concurrency``: 1, nothing says it does).
 JumpCloud does not import, push passwords or "Push Now"; those raise ``NotSupported``.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 from idp_sim.directory import Directory, DirectoryGroup, DirectoryUser
 from idp_sim.profiles.base import Profile, eq_filter
 from idp_sim.transport import HeaderProfile, Transport
-from idp_sim.urns import ENTERPRISE, GROUP, PATCH_OP, USER
+from idp_sim.urns import ENTERPRISE, GROUP, USER
 
 
 def jumpcloud_headers(
@@ -52,8 +53,9 @@ class JumpCloud(Profile):
         groups_enabled: bool = True,
         minimal_status_put: bool = True,
         members_in_create: bool = False,
+        concurrency: int = 1,
     ) -> None:
-        super().__init__(transport, directory, seed=seed)
+        super().__init__(transport, directory, seed=seed, concurrency=concurrency)
         self.test_user_email = test_user_email
         self.groups_enabled = groups_enabled
         self.minimal_status_put = minimal_status_put
@@ -217,11 +219,24 @@ class JumpCloud(Profile):
             self.group_links[group.id] = response.body["id"]
             if self.members_in_create:
                 self.pushed_members[group.id] = members
-        await self.update_members(group)
+        await self.resync()
         return self.group_links[group.id]
 
     async def update_members(self, group: DirectoryGroup) -> None:
-        removed, added = self.delta(group)
+        """A membership change re-syncs every associated group (:meth:`resync`)."""
+        await self.resync()
+
+    async def resync(self) -> None:
+        """J3: every group associated with the app is synced on each membership or group
+        change, in one PATCH each: a ``remove`` of who left it since the last sync, then an
+        ``add`` of every member, those already there included (JumpCloud repeats adds)."""
+        for group in self.directory.groups:
+            if group.id in self.group_links:
+                await self.sync_group(group)
+
+    async def sync_group(self, group: DirectoryGroup) -> None:
+        removed, _ = self.delta(group)
+        members = self.member_ids(group)
         operations: list[dict[str, Any]] = []
         if removed:
             operations.append(
@@ -231,36 +246,33 @@ class JumpCloud(Profile):
                     "value": [{"value": self.user_links[m]} for m in removed],
                 }
             )
-        if added:
+        if members:
             operations.append(
                 {
                     "op": "add",
                     "path": "members",
-                    "value": [{"value": self.user_links[m]} for m in added],
+                    "value": [{"value": self.user_links[m]} for m in members],
                 }
             )
         if operations:
-            await self.call(
-                "group membership",
-                "PATCH",
-                f"/Groups/{self.scim_group_id(group)}",
-                body={"Operations": operations, "schemas": [PATCH_OP]},
-                expect=(200, 204),
-            )
-        self.pushed_members[group.id] = self.member_ids(group)
+            await self.patch_group(group, "group membership", operations)
+        self.pushed_members[group.id] = members
 
     async def rename_group(self, group: DirectoryGroup) -> None:
         """Inferred: rename as a ``replace`` of ``displayName``."""
-        await self.call(
+        await self.patch_group(
+            group,
             "group rename",
-            "PATCH",
-            f"/Groups/{self.scim_group_id(group)}",
-            body={
-                "Operations": [{"op": "replace", "path": "displayName", "value": group.name}],
-                "schemas": [PATCH_OP],
-            },
-            expect=(200, 204),
+            [{"op": "replace", "path": "displayName", "value": group.name}],
         )
+
+    async def disassociate_group(self, group: DirectoryGroup) -> None:
+        """J3: the group is no longer synced and is left on the server as it is; each of its
+        members that no other associated group holds is deactivated (the unassign PUT)."""
+        self.release_group(group)
+        held = {m for g in self.directory.groups if g.id in self.group_links for m in g.member_ids}
+        for member in [m for m in group.member_ids if m in self.user_links and m not in held]:
+            await self.unassign_user(self.directory.user(member))
 
     async def delete_group(self, group: DirectoryGroup) -> None:
         await self.call(

@@ -33,11 +33,12 @@ class OktaAIW(OktaOIN):
         await self.get_put_user(user, "unassign", {"active": False})
 
     async def push_group(self, group: DirectoryGroup) -> str | None:
-        """Filter by displayName → POST (``members: []``) → GET → PUT full members."""
+        """Linked by import, or filter by displayName → POST (``members: []``) → GET → PUT
+        full members."""
         self.directory.assign_group(group.id)
-        found = await self.lookup_group(group)
+        found = await self.find_group(group)
         if found is not None:
-            self.group_links[group.id] = found["id"]
+            self.group_links[group.id] = found
         else:
             response = await self.call(
                 "group push",

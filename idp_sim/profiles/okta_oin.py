@@ -3,7 +3,9 @@
 Every shape here is Okta's documented or captured one (docs/idp-traffic.md). Inferred details,
 configurable: reactivate and password-push bodies (Okta publishes none, we mirror the documented
 deactivate shape); ``locale`` (``en-US`` now, ``en_US`` in 2018); whether the group rename PATCH
-follows every membership update (Okta docs say it does; ``rename_on_membership``).
+follows every membership update (Okta docs say it does; ``rename_on_membership``); how many
+users or groups one assignment provisions at once (``concurrency``, 5: Okta bursts when many
+are assigned, no source gives the number).
 """
 
 from __future__ import annotations
@@ -55,11 +57,14 @@ class OktaOIN(Profile):
         groups_enabled: bool = True,
         locale: str = "en-US",
         rename_on_membership: bool = True,
+        concurrency: int = 5,
     ) -> None:
-        super().__init__(transport, directory, seed=seed)
+        super().__init__(transport, directory, seed=seed, concurrency=concurrency)
         self.groups_enabled = groups_enabled
         self.locale = locale
         self.rename_on_membership = rename_on_membership
+        self.imported_users: set[str] = set()  # directory ids linked by import, not yet assigned
+        self.imported_groups: set[str] = set()  # directory ids linked by import, not yet pushed
 
     # ---- connection and import ------------------------------------------------------------------
     async def test_connection(self) -> bool:
@@ -76,12 +81,40 @@ class OktaOIN(Profile):
         return ok
 
     async def import_users(self) -> list[dict[str, Any]]:
-        """Full import, 100 a page; users with ``active: false`` are not pulled in."""
-        users = await self.page_all("import users", "/Users")
-        return [u for u in users if u.get("active", True) is not False]
+        """Full import, 100 a page; users with ``active: false`` are not pulled in. An imported
+        user whose ``userName`` is a directory login is linked to it (Okta's import match on the
+        username), so its assignment updates it without looking it up."""
+        users = [
+            u for u in await self.page_all("import users", "/Users") if u.get("active") is not False
+        ]
+        by_login = {u.login.lower(): u for u in self.directory.users}
+        for found in users:
+            user = by_login.get(str(found.get("userName", "")).lower())
+            if user is not None and "id" in found:
+                self.user_links[user.id] = str(found["id"])
+                self.imported_users.add(user.id)
+        return users
 
     async def import_groups(self) -> list[dict[str, Any]]:
-        return await self.page_all("import groups", "/Groups")
+        """Full import of groups; one whose ``displayName`` is a directory group's is linked to
+        it, with the members it holds as the last pushed ones."""
+        groups = await self.page_all("import groups", "/Groups")
+        by_name = {g.name: g for g in self.directory.groups}
+        by_scim_id = {scim_id: user_id for user_id, scim_id in self.user_links.items()}
+        for found in groups:
+            group = by_name.get(str(found.get("displayName", "")))
+            if group is None or "id" not in found:
+                continue
+            self.group_links[group.id] = str(found["id"])
+            self.imported_groups.add(group.id)
+            values = [m.get("value") for m in found.get("members") or [] if isinstance(m, dict)]
+            self.pushed_members[group.id] = [by_scim_id[v] for v in values if v in by_scim_id]
+        return groups
+
+    def forget_links(self) -> None:
+        super().forget_links()
+        self.imported_users.clear()
+        self.imported_groups.clear()
 
     # ---- users ----------------------------------------------------------------------------------
     def user_body(self, user: DirectoryUser) -> dict[str, Any]:
@@ -127,8 +160,13 @@ class OktaOIN(Profile):
         return self.first_resource(response)
 
     async def assign_user(self, user: DirectoryUser) -> str | None:
-        """Lookup by userName; miss → POST (expect 201 + id); hit → link: GET by id, PUT."""
+        """A user linked by import: GET by id, PUT. Otherwise (a re-assignment too) lookup by
+        userName; miss → POST (expect 201 + id); hit → link: GET by id, PUT."""
         self.directory.assign_user(user.id)
+        if user.id in self.imported_users:
+            self.imported_users.discard(user.id)
+            await self.get_put_user(user, "assign (imported)")
+            return self.user_links[user.id]
         found = await self.lookup_user(user, "assign")
         if found is not None:
             self.user_links[user.id] = found["id"]
@@ -202,17 +240,25 @@ class OktaOIN(Profile):
         )
         return self.first_resource(response)
 
-    async def push_group(self, group: DirectoryGroup) -> str | None:
-        """Lookup by displayName; a hit is linked (C9315: existence GET, then Push Now's full
-        overwrite of the members), a miss is POSTed with ``members: []``, then the members
-        go in one membership PATCH."""
-        self.directory.assign_group(group.id)
+    async def find_group(self, group: DirectoryGroup) -> str | None:
+        """The SP id of the group to link: the one import linked, else the lookup's hit."""
+        if group.id in self.imported_groups:
+            self.imported_groups.discard(group.id)
+            return self.group_links[group.id]
         found = await self.lookup_group(group)
+        return None if found is None else str(found["id"])
+
+    async def push_group(self, group: DirectoryGroup) -> str | None:
+        """A group linked by import or found by displayName is linked (C9315: existence GET,
+        then Push Now's full overwrite of the members); a miss is POSTed with ``members: []``,
+        then the members go in one membership PATCH."""
+        self.directory.assign_group(group.id)
+        found = await self.find_group(group)
         if found is not None:
-            self.group_links[group.id] = found["id"]
-            await self.call("group push", "GET", f"/Groups/{found['id']}")
+            self.group_links[group.id] = found
+            await self.call("group push", "GET", f"/Groups/{found}")
             await self.push_now(group)
-            return str(found["id"])
+            return found
         response = await self.call(
             "group push",
             "POST",
@@ -226,17 +272,6 @@ class OktaOIN(Profile):
         self.pushed_members[group.id] = []
         await self.update_members(group)
         return str(response.body["id"])
-
-    async def patch_group(
-        self, group: DirectoryGroup, operation: str, operations: list[dict[str, Any]]
-    ) -> None:
-        await self.call(
-            operation,
-            "PATCH",
-            f"/Groups/{self.scim_group_id(group)}",
-            body={"schemas": [PATCH_OP], "Operations": operations},
-            expect=(200, 204),
-        )
 
     def rename_op(self, group: DirectoryGroup) -> dict[str, Any]:
         """Legacy shape with ``id`` inside ``value``."""

@@ -92,7 +92,8 @@ async def assert_server_holds_the_directory(scim: Scim, profile: Profile) -> Non
         wanted = user.active and user.id in directory.assigned_user_ids
         assert (status, body["userName"], body["active"]) == (200, user.login, wanted)
     groups = await listed(scim, "/Groups")
-    assert sorted(g["id"] for g in groups) == sorted(profile.group_links.values())
+    kept = {**profile.released_groups, **profile.group_links}
+    assert sorted(g["id"] for g in groups) == sorted(kept.values())
     assert len({g["displayName"] for g in groups}) == len(groups)
     await assert_groups_match_directory(scim, profile)
 
