@@ -18,6 +18,7 @@ from scim_server.core.provisioning import Provisioning
 from scim_server.core.rate_limits import RateLimits
 from scim_server.core.seats import SeatUsage
 from scim_server.core.tokens import IssuedToken, TokenAuthority
+from scim_server.storage.ssf import SsfRepository
 from scim_server.storage.sso import SsoRepository
 from scim_server.storage.tenants import (
     TenantExists,
@@ -56,6 +57,7 @@ class Tenancy:
         journal: ProvisioningJournal,
         sso: SsoRepository,
         rate_limits: RateLimits,
+        ssf: SsfRepository,
     ) -> None:
         self.tenants = tenants
         self.tokens = tokens
@@ -63,6 +65,7 @@ class Tenancy:
         self.journal = journal
         self.sso = sso
         self.rate_limits = rate_limits
+        self.ssf = ssf
 
     async def create(self, name: object, *, ttl_seconds: int | None) -> NewTenant:
         """Create the tenant and issue its first SCIM bearer token."""
@@ -123,6 +126,7 @@ class Tenancy:
         await self.journal.delete_tenant(name)
         await self.sso.delete_tenant(name)
         await self.rate_limits.delete_tenant(name)
+        await self.ssf.delete_tenant(name)
 
     async def duplicate_group_names(self, name: str) -> bool:
         """Whether the tenant's groups may share a displayName (off unless allowed)."""

@@ -10,6 +10,7 @@ from scim_server.config import Settings
 from scim_server.core.journal import ProvisioningJournal
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.rate_limits import RateLimits
+from scim_server.core.ssf.transmitter import Transmitter
 from scim_server.core.sso.service import SingleSignOn
 from scim_server.core.tenancy import Tenancy
 from scim_server.core.tokens import TokenAuthority
@@ -31,6 +32,7 @@ class Services:
     journal: ProvisioningJournal
     sso: SingleSignOn
     rate_limits: RateLimits
+    transmitter: Transmitter
 
 
 SERVICES = web.AppKey("services", Services)
