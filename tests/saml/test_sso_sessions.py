@@ -27,6 +27,7 @@ from scim_server.web.state import SERVICES
 from tests.support.commands import Commands
 from tests.support.scim import ADMIN, ADMIN_TOKEN, scim_error
 from tests.support.served import serving
+from tests.support.ssf import SESSION_REVOKED, Receiver, event_uri, in_order
 from tests.support.sso import Sso, person, two_workers
 from tests.support.urns import BULK_REQUEST, PATCH_OP, USER
 
@@ -129,6 +130,23 @@ async def test_deactivation_by_scim_patch_ends_the_session_at_once(okta_sso: Sso
     cookie, user = await _signed_in(okta_sso)
     assert (await okta_sso.scim.patch(f"/Users/{user}", DEACTIVATE)).status == 200
     assert await _home_user(okta_sso, cookie) is None
+
+
+async def test_deactivation_and_deletion_end_the_session_and_say_so_on_the_ssf_stream(
+    okta_sso: Sso,
+) -> None:
+    receiver = await Receiver.of(okta_sso.client, "acme")
+    stream = await receiver.create_stream(SESSION_REVOKED)
+    ada_cookie, ada = await _signed_in(okta_sso)
+    bob_cookie, bob = await _signed_in(okta_sso, "bob@example.com")
+    assert (await okta_sso.scim.patch(f"/Users/{ada}", DEACTIVATE)).status == 200
+    assert (await okta_sso.scim.delete(f"/Users/{bob}")).status == 204
+    assert [await _home_user(okta_sso, c) for c in (ada_cookie, bob_cookie)] == [None, None]
+    revoked = in_order(await receiver.awaited(stream, 2))
+    assert [(event_uri(s), s["sub_id"]["sub"]) for s in revoked] == [
+        (SESSION_REVOKED, ada),
+        (SESSION_REVOKED, bob),
+    ]
 
 
 async def test_deactivation_by_scim_put_ends_the_session_at_once(okta_sso: Sso) -> None:
