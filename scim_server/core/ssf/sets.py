@@ -111,7 +111,11 @@ def sequence_of(stream_id: str, set_id: str) -> int | None:
     """The outbox sequence a jti of this stream's events names (None: none such)."""
     stream, _, rest = set_id.partition(".")
     number, _, tag = rest.partition(".")
-    if stream != stream_id or tag not in EVENT_TAGS or not number.isdecimal():
+    if (
+        stream != stream_id
+        or tag not in EVENT_TAGS
+        or not (number.isascii() and number.isdecimal())
+    ):
         return None
     return int(number)
 
