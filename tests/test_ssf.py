@@ -12,12 +12,11 @@ import json
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
-from scim_server.cli import main
 from scim_server.config import Settings
 from scim_server.web.app import create_app
-from tests.support.scim import ADMIN, ADMIN_TOKEN, Scim, scim_error
+from tests.support.admin_cli import admin_cli
+from tests.support.scim import ADMIN, Scim, scim_error
 from tests.support.ssf import (
     ACCOUNT_DISABLED,
     POLL,
@@ -500,26 +499,23 @@ async def test_deleting_the_tenant_deletes_its_receivers_and_streams(scim: Scim)
     assert listed == {"streams": []}
 
 
-async def _cli(client: TestClient[Any, Any], capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    url = str(client.make_url("")).rstrip("/")
-    code = await asyncio.to_thread(main, [*args, "--url", url, "--admin-token", ADMIN_TOKEN])
-    assert code == 0
-    return capsys.readouterr().out
-
-
 async def test_cli_issues_lists_and_revokes_receiver_tokens_and_lists_streams(
     scim: Scim, capsys: pytest.CaptureFixture[str]
 ) -> None:
     client = scim.client
     issued = json.loads(
-        await _cli(client, capsys, "ssf", "receivers", "issue", "acme", "--description", "SIEM")
+        await admin_cli(
+            client, capsys, "ssf", "receivers", "issue", "acme", "--description", "SIEM"
+        )
     )
     receiver = Receiver(client, "acme", issued["token"])
     stream = await receiver.create_stream(f"{PROV}delete")
-    listed = json.loads(await _cli(client, capsys, "ssf", "receivers", "list", "acme"))
+    listed = json.loads(await admin_cli(client, capsys, "ssf", "receivers", "list", "acme"))
     assert [r["token_id"] for r in listed["receivers"]] == [issued["token_id"]]
-    streams = json.loads(await _cli(client, capsys, "ssf", "streams", "acme"))
+    streams = json.loads(await admin_cli(client, capsys, "ssf", "streams", "acme"))
     assert [s["stream_id"] for s in streams["streams"]] == [stream["stream_id"]]
-    printed = await _cli(client, capsys, "ssf", "receivers", "revoke", "acme", issued["token_id"])
+    printed = await admin_cli(
+        client, capsys, "ssf", "receivers", "revoke", "acme", issued["token_id"]
+    )
     assert printed == f"revoked SSF receiver token {issued['token_id']} of tenant acme\n"
     await scim_error(await client.get(receiver.streams, headers=receiver.headers), 401)
