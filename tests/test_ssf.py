@@ -12,6 +12,9 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as fuzz_settings
+from hypothesis import strategies as st
 
 from scim_server.config import Settings
 from scim_server.web.app import create_app
@@ -519,3 +522,84 @@ async def test_cli_issues_lists_and_revokes_receiver_tokens_and_lists_streams(
     )
     assert printed == f"revoked SSF receiver token {issued['token_id']} of tenant acme\n"
     await scim_error(await client.get(receiver.streams, headers=receiver.headers), 401)
+
+
+# --- hostile input ------------------------------------------------------------------------------
+
+VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(max_size=12)
+    | st.sampled_from([POLL, PUSH]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+KEYS = st.sampled_from(
+    [
+        "stream_id",
+        "delivery",
+        "method",
+        "endpoint_url",
+        "authorization_header",
+        "events_requested",
+        "description",
+        "status",
+        "reason",
+        "state",
+        "maxEvents",
+        "returnImmediately",
+        "ack",
+        "setErrs",
+    ]
+)
+BODIES = st.one_of(st.dictionaries(KEYS, VALUES, max_size=5), VALUES)
+
+
+@pytest.fixture
+async def polled(scim: Scim) -> tuple[Receiver, dict[str, Any]]:
+    """A receiver and its poll stream, shared by all of a test's examples."""
+    receiver = await Receiver.of(scim.client, "acme")
+    return receiver, await receiver.create_stream()
+
+
+@fuzz_settings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    route=st.sampled_from(
+        [
+            ("POST", "/streams"),
+            ("PATCH", "/streams"),
+            ("PUT", "/streams"),
+            ("POST", "/streams/status"),
+            ("POST", "/streams/verify"),
+            ("POST", "/poll/{stream}"),
+            ("GET", "/streams/verify"),
+            ("DELETE", "/streams/status"),
+        ]
+    ),
+    body=BODIES,
+)
+async def test_no_body_ever_gets_a_5xx_and_every_refusal_is_a_scim_error(
+    polled: tuple[Receiver, dict[str, Any]], route: tuple[str, str], body: Any
+) -> None:
+    receiver, stream = polled
+    method, path = route
+    if isinstance(body, dict):
+        if body.get("stream_id") is True:
+            body["stream_id"] = stream["stream_id"]
+        if path.startswith("/poll"):
+            body["returnImmediately"] = True  # a long poll would only wait
+    url = f"/ssf/acme{path.format(stream=stream['stream_id'])}"
+    response = await receiver.client.request(
+        method, url, json=body, headers={**receiver.headers, "Content-Type": "application/json"}
+    )
+    assert response.status < 500, await response.text()
+    if response.status >= 400:
+        await scim_error(response, response.status)
