@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from scim_server.config import Settings
 from scim_server.web.app import create_app
 from tests.support.admin_cli import admin_cli
-from tests.support.scim import ADMIN, Scim, scim_error
+from tests.support.commands import Commands
+from tests.support.scim import ADMIN, Scim, make_tenant, scim_error
 from tests.support.ssf import (
     ACCOUNT_DISABLED,
     POLL,
@@ -251,12 +252,14 @@ async def test_a_poll_stream_delivers_each_change_as_a_verified_set(scim: Scim) 
     }
     assert (await scim.patch(path, json=change)).status == 200
     group = await scim.create_group("eng", members=[user["id"]])
-    sets = in_order(await receiver.awaited(stream, 3))
-    assert [(event_uri(s), s["sub_id"]["uri"]) for s in sets] == [
-        (f"{PROV}create:full", path),
-        (f"{PROV}patch:full", path),
-        (f"{PROV}create:full", f"/Groups/{group['id']}"),
-    ]
+    said = {}
+    for claims in in_order(await receiver.awaited(stream, 3)):  # each resource's in order
+        said.setdefault(claims["sub_id"]["uri"], []).append(claims)
+    assert {uri: [event_uri(s) for s in sets] for uri, sets in said.items()} == {
+        path: [f"{PROV}create:full", f"{PROV}patch:full"],
+        f"/Groups/{group['id']}": [f"{PROV}create:full"],
+    }
+    sets = [*said[path], *said[f"/Groups/{group['id']}"]]
     created = sets[0]["events"][f"{PROV}create:full"]
     assert created["data"] == {
         "schemas": [USER],
@@ -441,6 +444,29 @@ async def test_a_verification_set_is_queued_on_the_stream_until_acknowledged(sci
     assert (await receiver.poll(stream, ack=[set_id]))["sets"] == {}
 
 
+async def test_a_poll_costs_three_reads_and_an_acknowledgement_two_writes_more(
+    aiohttp_client: Any, settings: Settings, mongo_db: Any
+) -> None:
+    commands = Commands({"ssf_receivers", "ssf_streams", "events"})
+    client = await commands.client(aiohttp_client, settings)
+    scim = Scim(client, "acme", (await make_tenant(client, "acme"))["token"])
+    receiver = await Receiver.of(client, "acme")
+    stream = await receiver.create_stream(f"{PROV}create:notice")
+    await scim.create_user("ada")
+    (ada,) = await receiver.awaited(stream, 1)
+    poll = f"/ssf/acme/poll/{stream['stream_id']}"
+
+    async def cost(body: dict[str, Any]) -> dict[str, int]:
+        body = {"returnImmediately": True, **body}
+        return await commands.of(client.post(poll, json=body, headers=receiver.headers))
+
+    # The receiver token, the stream, the outbox from the stream's position.
+    assert await cost({}) == {"find": 3}
+    # The acknowledgement noted (one findAndModify), the position moved past it (one update).
+    assert await cost({"ack": [ada]}) == {"find": 3, "findAndModify": 1, "update": 1}
+    assert await cost({}) == {"find": 3}
+
+
 # --- deactivation and deletion ------------------------------------------------------------------
 
 
@@ -455,23 +481,22 @@ async def test_deactivating_or_deleting_a_user_revokes_its_sessions_and_disables
     assert (await scim.patch(f"/Users/{ada['id']}", json=DEACTIVATE)).status == 200
     assert (await scim.delete(f"/Users/{bob['id']}")).status == 204
     sets = in_order(await receiver.awaited(stream, 6))
-    assert [event_uri(s) for s in sets] == [
-        f"{PROV}deactivate",
-        SESSION_REVOKED,
-        ACCOUNT_DISABLED,
-        f"{PROV}delete",
-        SESSION_REVOKED,
-        ACCOUNT_DISABLED,
+    # Each user's three SETs, in this order (the two users' events may come in either order).
+    told = {s["txn"]: [] for s in sets}
+    for claims in sets:
+        told[claims["txn"]].append((event_uri(claims), claims["sub_id"]))
+    assert sorted(told.values(), key=lambda said: said[0][0]) == [
+        [
+            (f"{PROV}deactivate", {"format": "scim", "uri": f"/Users/{ada['id']}"}),
+            (SESSION_REVOKED, {"format": "iss_sub", "iss": stream["iss"], "sub": ada["id"]}),
+            (ACCOUNT_DISABLED, {"format": "iss_sub", "iss": stream["iss"], "sub": ada["id"]}),
+        ],
+        [
+            (f"{PROV}delete", {"format": "scim", "uri": f"/Users/{bob['id']}"}),
+            (SESSION_REVOKED, {"format": "iss_sub", "iss": stream["iss"], "sub": bob["id"]}),
+            (ACCOUNT_DISABLED, {"format": "iss_sub", "iss": stream["iss"], "sub": bob["id"]}),
+        ],
     ]
-    assert [s["sub_id"].get("sub") or s["sub_id"]["uri"] for s in sets] == [
-        f"/Users/{ada['id']}",
-        ada["id"],
-        ada["id"],
-        f"/Users/{bob['id']}",
-        bob["id"],
-        bob["id"],
-    ]
-    assert len({s["txn"] for s in sets}) == 2  # one event each, said three ways
 
 
 # --- admin API and CLI --------------------------------------------------------------------------

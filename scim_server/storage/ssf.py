@@ -265,17 +265,17 @@ class SsfRepository:
         position: int,
         acked: Sequence[str],
         dequeued: Sequence[str],
-    ) -> bool:
+    ) -> StreamRecord | None:
         """Note the SETs of events ``acked``, if the stream is still at ``position`` (the
-        caller checked them against it), and take the queued SETs ``dequeued`` off the queue."""
-        result = await self.streams.update_one(
+        caller checked them against it), and take the queued SETs ``dequeued`` off the queue;
+        the stream as it is then (None: it was not at ``position`` any more)."""
+        return await self._update(
             {"tenant": tenant, "_id": stream_id, "position": position},
             {
                 "$addToSet": {"acked": {"$each": list(acked)}},
                 "$pull": {"queued": {"jti": {"$in": list(dequeued)}}},
             },
         )
-        return result.matched_count == 1
 
     async def advance(
         self, tenant: str, stream_id: str, position: int, to: int, delivered: Sequence[str]

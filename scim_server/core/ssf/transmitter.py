@@ -371,17 +371,18 @@ class Transmitter:
         ignored); conditioned on the position read, so none lands behind a moved one."""
         if len(set_ids) > MAX_ACKS:
             raise InvalidValueException(detail=f"a poll acknowledges at most {MAX_ACKS} SETs")
-        if not set_ids:
-            return stream
         for _ in range(ATTEMPTS):
             queued = {item.jti for item in stream.queued}
             dequeued = [set_id for set_id in set_ids if set_id in queued]
             acked = [set_id for set_id in set_ids if self._in_window(stream, set_id)]
-            if not (acked or dequeued) or await self._repository.acknowledge(
+            if not (acked or dequeued):
+                return stream
+            noted = await self._repository.acknowledge(
                 stream.tenant, stream.id, stream.position, acked, dequeued
-            ):
-                return await self.stream(stream.tenant, stream.id)
-            stream = await self.stream(stream.tenant, stream.id)
+            )
+            if noted is not None:
+                return noted
+            stream = await self.stream(stream.tenant, stream.id)  # another poller moved it
         raise TooManyConcurrentChanges()
 
     @staticmethod
