@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import jwt
 
-from scim_server.core.sso.oidc import client_jwks, client_key_id
+from scim_server.core.sso.oidc import client_jwks, client_key_id, private_key
 
 ALGORITHM: Final = "RS256"
 SET_TYPE: Final = "secevent+jwt"
@@ -33,7 +33,10 @@ class SigningKey:
 
     def sign(self, claims: Mapping[str, Any]) -> str:
         return jwt.encode(
-            dict(claims), self.pem, algorithm=ALGORITHM, headers={"kid": self.kid, "typ": SET_TYPE}
+            dict(claims),
+            private_key(self.pem),
+            algorithm=ALGORITHM,
+            headers={"kid": self.kid, "typ": SET_TYPE},
         )
 
     def jwks(self) -> dict[str, Any]:
