@@ -59,6 +59,8 @@ async def test_the_metadata_names_the_tenants_issuer_and_endpoints(scim: Scim) -
         "configuration_endpoint": f"{issuer}/streams",
         "status_endpoint": f"{issuer}/streams/status",
         "verification_endpoint": f"{issuer}/streams/verify",
+        "add_subject_endpoint": f"{issuer}/streams/subjects:add",
+        "remove_subject_endpoint": f"{issuer}/streams/subjects:remove",
         "authorization_schemes": [{"spec_urn": "urn:ietf:rfc:6750"}],
         "default_subjects": "ALL",
     }
@@ -467,6 +469,60 @@ async def test_a_poll_costs_three_reads_and_an_acknowledgement_two_writes_more(
     assert await cost({}) == {"find": 3}
 
 
+async def test_a_subject_removed_from_a_stream_is_left_out_until_added_back(scim: Scim) -> None:
+    receiver = await Receiver.of(scim.client, "acme")
+    stream = await receiver.create_stream(f"{PROV}create:notice", f"{PROV}patch:notice")
+    ada = await scim.create_user("ada")
+    (created,) = await receiver.awaited(stream, 1)
+    await receiver.poll(stream, ack=[created])
+    subjects = {
+        "scim": {"format": "scim", "uri": f"/Users/{ada['id']}"},
+        "iss_sub": {"format": "iss_sub", "iss": stream["iss"], "sub": ada["id"]},
+    }
+
+    async def retitle(title: str) -> None:
+        operation = {"op": "replace", "path": "title", "value": title}
+        change = {"schemas": [PATCH_OP], "Operations": [operation]}
+        assert (await scim.patch(f"/Users/{ada['id']}", json=change)).status == 200
+
+    async def subject(action: str, form: str) -> int:
+        body = {"stream_id": stream["stream_id"], "subject": subjects[form]}
+        url = f"{receiver.streams}/subjects:{action}"
+        return int((await scim.client.post(url, json=body, headers=receiver.headers)).status)
+
+    for form in subjects:  # either form names the same user
+        assert await subject("remove", form) == 204
+        await retitle(f"unseen-{form}")
+        bob = await scim.create_user(f"bob-{form}")
+        (only,) = (await receiver.awaited(stream, 1)).values()
+        assert only["sub_id"]["uri"] == f"/Users/{bob['id']}"  # not ada's change before it
+        await receiver.poll(stream, ack=[only["jti"]])
+        assert await subject("add", form) == 200
+        await retitle(f"seen-{form}")
+        (back,) = (await receiver.awaited(stream, 1)).values()
+        assert back["sub_id"]["uri"] == f"/Users/{ada['id']}"
+        await receiver.poll(stream, ack=[back["jti"]])
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        None,
+        {"format": "email", "email": "ada@example.com"},
+        {"format": "scim", "uri": "/Widgets/1"},
+        {"format": "scim", "uri": "/Users/"},
+        {"format": "iss_sub", "iss": "https://elsewhere.example", "sub": "1"},
+    ],
+)
+async def test_a_subject_the_transmitter_cannot_name_is_a_400(scim: Scim, subject: Any) -> None:
+    receiver = await Receiver.of(scim.client, "acme")
+    stream = await receiver.create_stream()
+    body = {"stream_id": stream["stream_id"], "subject": subject}
+    for action in ("add", "remove"):
+        url = f"{receiver.streams}/subjects:{action}"
+        await scim_error(await scim.client.post(url, json=body, headers=receiver.headers), 400)
+
+
 # --- deactivation and deletion ------------------------------------------------------------------
 
 
@@ -574,6 +630,9 @@ KEYS = st.sampled_from(
         "status",
         "reason",
         "state",
+        "subject",
+        "format",
+        "uri",
         "maxEvents",
         "returnImmediately",
         "ack",
@@ -606,6 +665,8 @@ async def polled(scim: Scim) -> tuple[Receiver, dict[str, Any]]:
             ("POST", "/streams/verify"),
             ("POST", "/poll/{stream}"),
             ("GET", "/streams/verify"),
+            ("POST", "/streams/subjects:add"),
+            ("POST", "/streams/subjects:remove"),
             ("DELETE", "/streams/status"),
         ]
     ),

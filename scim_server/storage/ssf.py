@@ -5,8 +5,8 @@ of the secret (never the secret), when it was issued and revoked. ``ssf_streams`
 document per stream: the receiver-supplied configuration (``delivery``, ``events_requested``,
 ``description``), its status, and its delivery state: ``position``, the outbox sequence from
 which its events are not yet all acknowledged; ``acked``, the SETs acknowledged at or after
-it; ``queued``, verification SETs waiting for their acknowledgement. Every index starts with
-the tenant (docs/ssf.md).
+it; ``queued``, verification SETs waiting for their acknowledgement; ``removed``, the subjects
+the receiver took out of the stream. Every index starts with the tenant (docs/ssf.md).
 """
 
 from __future__ import annotations
@@ -86,6 +86,8 @@ class StreamRecord:
     position: int
     acked: frozenset[str]
     queued: tuple[QueuedSet, ...]
+    removed: frozenset[str]
+    """The subjects removed from the stream (``Users/{id}``, ``Groups/{id}``)."""
 
 
 def _receiver(document: Mapping[str, Any]) -> ReceiverTokenRecord:
@@ -139,6 +141,7 @@ def _stream(document: Mapping[str, Any]) -> StreamRecord:
             QueuedSet(str(item["jti"]), item.get("state"), item["at"])
             for item in document.get("queued", ())
         ),
+        removed=frozenset(document.get("removed", ())),
     )
 
 
@@ -208,6 +211,7 @@ class SsfRepository:
             "position": position,
             "acked": [],
             "queued": [],
+            "removed": [],
         }
         await self.streams.insert_one(document)
         return _stream(document)
@@ -287,6 +291,20 @@ class SsfRepository:
             {"$set": {"position": to}, "$pull": {"acked": {"$in": list(delivered)}}},
         )
         return result.matched_count == 1
+
+    async def remove_subject(
+        self, tenant: str, stream_id: str, subject: str
+    ) -> StreamRecord | None:
+        """Take the subject's events out of the stream (None: no such stream)."""
+        return await self._update(
+            {"tenant": tenant, "_id": stream_id}, {"$addToSet": {"removed": subject}}
+        )
+
+    async def add_subject(self, tenant: str, stream_id: str, subject: str) -> StreamRecord | None:
+        """Give the stream the subject's events again."""
+        return await self._update(
+            {"tenant": tenant, "_id": stream_id}, {"$pull": {"removed": subject}}
+        )
 
     async def _update(self, query: Document, update: Document) -> StreamRecord | None:
         document = await self.streams.find_one_and_update(

@@ -25,6 +25,8 @@ SSF: Final = "/ssf/{tenant}"
 STREAMS: Final = f"{SSF}/streams"
 STATUS: Final = f"{STREAMS}/status"
 VERIFY: Final = f"{STREAMS}/verify"
+ADD_SUBJECT: Final = f"{STREAMS}/subjects:add"
+REMOVE_SUBJECT: Final = f"{STREAMS}/subjects:remove"
 POLL_PATH: Final = f"{SSF}/poll/{{stream_id}}"
 JWKS: Final = "/ssf/jwks"
 METADATA: Final = "/.well-known/ssf-configuration/ssf/{tenant}"
@@ -99,6 +101,8 @@ async def metadata(request: web.Request) -> web.Response:
             "configuration_endpoint": f"{own}/streams",
             "status_endpoint": f"{own}/streams/status",
             "verification_endpoint": f"{own}/streams/verify",
+            "add_subject_endpoint": f"{own}/streams/subjects:add",
+            "remove_subject_endpoint": f"{own}/streams/subjects:remove",
             "authorization_schemes": [{"spec_urn": BEARER}],
             "default_subjects": "ALL",
         }
@@ -161,6 +165,24 @@ async def verify(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def add_subject(request: web.Request) -> web.Response:
+    """SSF §8.1.3.2: ``{"stream_id", "subject"}`` → 200."""
+    tenant = await _receiver(request)
+    await services(request).transmitter.change_subject(
+        tenant, issuer(request, tenant), await read_object(request), add=True
+    )
+    return web.Response(status=200)
+
+
+async def remove_subject(request: web.Request) -> web.Response:
+    """SSF §8.1.3.3: ``{"stream_id", "subject"}`` → 204."""
+    tenant = await _receiver(request)
+    await services(request).transmitter.change_subject(
+        tenant, issuer(request, tenant), await read_object(request), add=False
+    )
+    return web.Response(status=204)
+
+
 async def poll(request: web.Request) -> web.Response:
     """RFC 8936 §2.4: ``{"sets": {jti: SET}, "moreAvailable": bool}``."""
     tenant = await _receiver(request)
@@ -182,4 +204,6 @@ def add_ssf_routes(router: web.UrlDispatcher) -> None:
     router.add_get(STATUS, read_status)
     router.add_post(STATUS, update_status)
     router.add_post(VERIFY, verify)
+    router.add_post(ADD_SUBJECT, add_subject)
+    router.add_post(REMOVE_SUBJECT, remove_subject)
     router.add_post(POLL_PATH, poll)

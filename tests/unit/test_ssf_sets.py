@@ -212,6 +212,12 @@ def test_a_stream_gets_only_the_events_it_requested() -> None:
     assert claims["events"].keys() == {SESSION_REVOKED}
 
 
+def test_a_removed_subject_makes_no_set() -> None:
+    removed = StreamView("s1", ISSUER, "receiver-1", FULL, frozenset({"Users/u1"}))
+    assert _decoded(_event("user.deleted"), removed) == []
+    assert len(_decoded(_event("group.deleted", "Group"), removed)) == 1
+
+
 def test_events_delivered_are_the_requested_ones_supported_full_over_notice() -> None:
     requested = [CREATE_NOTICE, CREATE_FULL, PATCH_NOTICE, "urn:example:unknown", DELETE]
     assert events_delivered(requested) == (CREATE_FULL, PATCH_NOTICE, DELETE)

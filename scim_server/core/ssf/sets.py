@@ -82,6 +82,9 @@ class StreamView:
     issuer: str
     audience: str
     delivered: frozenset[str]
+    removed: frozenset[str] = frozenset()
+    """The subjects the receiver removed from the stream (``subject_key``): none of their
+    events reach it."""
 
 
 @dataclass(frozen=True)
@@ -120,10 +123,15 @@ def sequence_of(stream_id: str, set_id: str) -> int | None:
     return int(number)
 
 
+def subject_key(event: Event) -> str:
+    """The resource an event is about, as a stream names its subjects: ``Users/{id}``."""
+    endpoint = USERS.endpoint if event.resource_type == USERS.name else GROUPS.endpoint
+    return f"{endpoint}/{event.resource_id}"
+
+
 def scim_subject(event: Event) -> dict[str, str]:
     """RFC 9967 §2.1: the resource, by its path relative to the tenant's SCIM base."""
-    endpoint = USERS.endpoint if event.resource_type == USERS.name else GROUPS.endpoint
-    return {"format": "scim", "uri": f"/{endpoint}/{event.resource_id}"}
+    return {"format": "scim", "uri": f"/{subject_key(event)}"}
 
 
 def user_subject(issuer: str, event: Event) -> dict[str, str]:
@@ -229,7 +237,10 @@ def _payload(uri: str, event: Event) -> dict[str, Any]:
 
 def event_sets(event: Event, stream: StreamView) -> list[SetClaims]:
     """The SETs the event makes on the stream, in order; none when it requested none of its
-    kinds. ``iat`` is the event's time, so that a SET built again is the same SET."""
+    kinds, or when its subject was removed from the stream. ``iat`` is the event's time, so
+    that a SET built again is the same SET."""
+    if subject_key(event) in stream.removed:
+        return []
     sets = []
     for tag, uri in _planned(event, stream.delivered):
         set_id = jti(stream.stream_id, event.sequence, tag)

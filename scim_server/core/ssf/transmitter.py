@@ -40,6 +40,7 @@ from scim_server.core.ssf.sets import (
     verification_set,
 )
 from scim_server.core.sso.oidc import new_client_key
+from scim_server.models import GROUPS, USERS
 from scim_server.storage.database import Database
 from scim_server.storage.ssf import (
     Delivery,
@@ -76,6 +77,8 @@ LONG_POLL_SECONDS: Final = 15.0
 LONG_POLL_INTERVAL: Final = 0.25
 ATTEMPTS: Final = 20
 MAX_EVENTS_REQUESTED: Final = 64
+MAX_REMOVED: Final = 10_000
+"""The most subjects a stream may have removed."""
 MAX_TEXT: Final = 1024
 
 
@@ -205,7 +208,28 @@ def stream_view(stream: StreamRecord, issuer: str) -> StreamView:
         issuer=issuer,
         audience=stream.audience,
         delivered=frozenset(events_delivered(stream.configuration.events_requested)),
+        removed=stream.removed,
     )
+
+
+def subject(body: Mapping[str, Any], issuer: str) -> str:
+    """The subject a receiver adds or removes (SSF §8.1.3), as ``subject_key`` names it: a
+    ``scim`` subject (``/Users/{id}``, ``/Groups/{id}``) or an ``iss_sub`` one of this issuer
+    (a user, as the CAEP and RISC SETs name it)."""
+    value = body.get("subject")
+    if not isinstance(value, dict):
+        raise InvalidValueException(detail="subject is a subject identifier object (RFC 9493)")
+    if value.get("format") == "scim":
+        endpoint, _, resource_id = str(value.get("uri", "")).removeprefix("/").partition("/")
+        if endpoint in (USERS.endpoint, GROUPS.endpoint) and resource_id and "/" not in resource_id:
+            return f"{endpoint}/{resource_id}"
+        raise InvalidValueException(detail="a scim subject's uri is /Users/{id} or /Groups/{id}")
+    if value.get("format") == "iss_sub":
+        user_id = value.get("sub")
+        if value.get("iss") == issuer and isinstance(user_id, str) and user_id:
+            return f"{USERS.endpoint}/{user_id}"
+        raise InvalidValueException(detail=f"an iss_sub subject names iss {issuer} and a sub")
+    raise InvalidValueException(detail="subjects are of format scim or iss_sub")
 
 
 class Transmitter:
@@ -337,6 +361,24 @@ class Transmitter:
             f"{stream.id}.{TAG_VERIFY}.{uuid.uuid4().hex}", _text(body, "state"), self._now()
         )
         if not await self._repository.queue(tenant, stream.id, queued):
+            raise NotFoundException(detail=f"no stream {stream.id!r}")
+
+    async def change_subject(
+        self, tenant: str, issuer: str, body: Mapping[str, Any], *, add: bool
+    ) -> None:
+        """SSF §8.1.3: every subject of the tenant is in a stream (``default_subjects`` ALL)
+        until removed; adding it back gives the stream its later events again."""
+        stream = await self.stream(tenant, body.get("stream_id"))
+        key = subject(body, issuer)
+        if add:
+            changed = await self._repository.add_subject(tenant, stream.id, key)
+        else:
+            if len(stream.removed) >= MAX_REMOVED and key not in stream.removed:
+                raise InvalidValueException(
+                    detail=f"a stream holds at most {MAX_REMOVED} removed subjects"
+                )
+            changed = await self._repository.remove_subject(tenant, stream.id, key)
+        if changed is None:
             raise NotFoundException(detail=f"no stream {stream.id!r}")
 
     # -- poll delivery -----------------------------------------------------------------------
