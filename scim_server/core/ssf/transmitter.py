@@ -76,6 +76,8 @@ LONG_POLL_SECONDS: Final = 15.0
 """How long a poll without ``returnImmediately`` waits for a SET before answering none."""
 LONG_POLL_INTERVAL: Final = 0.25
 ATTEMPTS: Final = 20
+"""How often a conditional write of a stream (a status, an acknowledgement, a move of the
+position) is tried again after another request changed the stream first."""
 MAX_EVENTS_REQUESTED: Final = 64
 MAX_REMOVED: Final = 10_000
 """The most subjects a stream may have removed."""
