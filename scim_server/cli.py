@@ -249,6 +249,21 @@ def _events_command(args: argparse.Namespace) -> int:
         return 0
 
 
+def _ssf_command(args: argparse.Namespace) -> int:
+    client = _admin(args)
+    base = f"/admin/tenants/{args.tenant}/ssf"
+    if args.action == "streams":
+        return _print(client.call("GET", f"{base}/streams"))
+    if args.receiver_action == "issue":
+        body = {} if args.description is None else {"description": args.description}
+        return _print(client.call("POST", f"{base}/receivers", body))
+    if args.receiver_action == "list":
+        return _print(client.call("GET", f"{base}/receivers"))
+    client.call("DELETE", f"{base}/receivers/{urllib.parse.quote(args.token_id, safe='')}")
+    print(f"revoked SSF receiver token {args.token_id} of tenant {args.tenant}")
+    return 0
+
+
 def _read_file(path: str) -> bytes:
     try:
         return Path(path).read_bytes()
@@ -579,6 +594,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     admin_options(tail)
     events.set_defaults(handler=_events_command)
+
+    ssf = commands.add_parser(
+        "ssf", help="a tenant's Shared Signals transmitter: receiver tokens and streams"
+    )
+    ssf_actions = ssf.add_subparsers(dest="action", required=True)
+    receivers = ssf_actions.add_parser(
+        "receivers", help="issue, list or revoke the tokens SSF receivers authenticate with"
+    )
+    receiver_actions = receivers.add_subparsers(dest="receiver_action", required=True)
+    tenant_action(
+        receiver_actions, "issue", help="issue a receiver token; prints it (once) and its token_id"
+    ).add_argument("--description", help="whom the token is for (default: none)")
+    tenant_action(receiver_actions, "list", help="the receiver tokens, never their secrets")
+    tenant_action(
+        receiver_actions, "revoke", help="revoke a receiver token; refused from the next request"
+    ).add_argument("token_id", help="the token's token_id, as issue or list prints it")
+    tenant_action(
+        ssf_actions, "streams", help="the tenant's streams: configuration, status, position"
+    )
+    ssf.set_defaults(handler=_ssf_command)
 
     sso = commands.add_parser(
         "sso", help="a tenant's single sign-on (SAML, OpenID Connect or WS-Federation)"

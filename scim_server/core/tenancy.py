@@ -18,6 +18,7 @@ from scim_server.core.provisioning import Provisioning
 from scim_server.core.rate_limits import RateLimits
 from scim_server.core.seats import SeatUsage
 from scim_server.core.tokens import IssuedToken, TokenAuthority
+from scim_server.storage.ssf import SsfRepository
 from scim_server.storage.sso import SsoRepository
 from scim_server.storage.tenants import (
     TenantExists,
@@ -66,6 +67,7 @@ class Tenancy:
         journal: ProvisioningJournal,
         sso: SsoRepository,
         rate_limits: RateLimits,
+        ssf: SsfRepository,
     ) -> None:
         self.tenants = tenants
         self.tokens = tokens
@@ -73,6 +75,7 @@ class Tenancy:
         self.journal = journal
         self.sso = sso
         self.rate_limits = rate_limits
+        self.ssf = ssf
 
     async def create(self, name: object, *, ttl_seconds: int | None) -> NewTenant:
         """Create the tenant and issue its first SCIM bearer token."""
@@ -132,6 +135,7 @@ class Tenancy:
         await self.rate_limits.delete_tenant(name)
         await self.provisioning.instance_groups.forget_tenant(name)
         self.provisioning.one_team.forget()
+        await self.ssf.delete_tenant(name)
 
     async def duplicate_group_names(self, name: str) -> bool:
         """Whether the tenant's groups may share a displayName (off unless allowed)."""

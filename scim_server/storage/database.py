@@ -373,17 +373,23 @@ class Database:
                 ", ".join(others),
             )
 
-    async def server_secret(self, name: str, configured: str | None) -> ServerSecret:
+    async def server_secret(
+        self,
+        name: str,
+        configured: str | None,
+        generate: Callable[[], str] = lambda: secrets.token_urlsafe(32),
+    ) -> ServerSecret:
         """A secret shared by every worker: the configured one, else one generated once and kept.
 
         Keeping generated secrets in the database means tokens stay valid across
         restarts and across worker processes without any configuration. The answer
         says whether this very call generated the value: only that caller may show it.
+        ``generate`` makes a new value (a random token unless told otherwise, a key for one).
         """
         if configured:
             return ServerSecret(configured, generated=False)
         settings = self.db["server_settings"]
-        generated = secrets.token_urlsafe(32)
+        generated = generate()
         try:
             await settings.insert_one({"_id": name, "value": generated})
         except DuplicateKeyError:

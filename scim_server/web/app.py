@@ -15,12 +15,14 @@ from scim_server.core.journal import ProvisioningJournal
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.rate_limits import RateLimits
 from scim_server.core.sso.instances import CrossInstanceSignIn
+from scim_server.core.ssf.transmitter import Transmitter
 from scim_server.core.sso.service import SingleSignOn
 from scim_server.core.sso.sessions import SessionCodec
 from scim_server.core.tenancy import Tenancy
 from scim_server.core.tokens import TokenAuthority
 from scim_server.storage.database import Database
 from scim_server.storage.rate_limits import RateLimitRepository
+from scim_server.storage.ssf import SsfRepository
 from scim_server.storage.sso import SsoRepository
 from scim_server.storage.tenants import TenantRepository
 from scim_server.web.access_log import request_context
@@ -91,12 +93,16 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
         instances = InstanceGroups(
             provisioning.instance_groups, tenants, provisioning.directory, provisioning.one_team
         )
+        ssf_repository = SsfRepository(database)
+        await ssf_repository.ensure_indexes()
         app[SERVICES] = Services(
             settings=settings,
             database=database,
             provisioning=provisioning,
             tenants=tenants,
-            tenancy=Tenancy(tenants, tokens, provisioning, journal, sso_repository, rate_limits),
+            tenancy=Tenancy(
+                tenants, tokens, provisioning, journal, sso_repository, rate_limits, ssf_repository
+            ),
             tokens=tokens,
             admin_token=admin_token.value,
             admin_token_generated=admin_token.generated,
@@ -105,6 +111,7 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
             rate_limits=rate_limits,
             instances=instances,
             cross_instance=CrossInstanceSignIn(sso, instances),
+            transmitter=Transmitter(database, ssf_repository, provisioning.relay),
         )
         await journal.start()
         await provisioning.relay.start()

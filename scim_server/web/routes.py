@@ -16,10 +16,12 @@ from scim_server.web import (
     rate_limit_admin,
     seats_admin,
     sessions_admin,
+    ssf_admin,
     sso_admin,
 )
 from scim_server.web.crud import ResourceEndpoints, search_all
 from scim_server.web.instances import add_instance_routes
+from scim_server.web.ssf import add_ssf_routes
 from scim_server.web.sso import add_sso_routes
 from scim_server.web.state import services
 from scim_server.web.tenancy import authenticated_scope
@@ -98,6 +100,12 @@ def admin_application() -> web.Application:
     router.add_get(sessions, sessions_admin.list_sessions)
     router.add_delete(sessions, sessions_admin.revoke_user_sessions)
     router.add_delete(f"{sessions}/{{session_id}}", sessions_admin.revoke_session)
+
+    ssf = "/tenants/{name}/ssf"
+    router.add_post(f"{ssf}/receivers", ssf_admin.issue_receiver_token)
+    router.add_get(f"{ssf}/receivers", ssf_admin.list_receiver_tokens)
+    router.add_delete(f"{ssf}/receivers/{{token_id}}", ssf_admin.revoke_receiver_token)
+    router.add_get(f"{ssf}/streams", ssf_admin.list_streams)
     return admin_app
 
 
@@ -138,3 +146,4 @@ def add_routes(app: web.Application, *, metrics_on_main_port: bool = True) -> No
 
     add_instance_routes(router)  # before the catch-all of the tenants' pages
     add_sso_routes(router)
+    add_ssf_routes(router)

@@ -19,14 +19,15 @@ from aiohttp.test_utils import TestClient
 from idp_sim.saml import shapes
 from idp_sim.saml.response import IdentityProvider, ServiceProvider
 from samlkit.certs import SigningKey, certificate_pem
-from scim_server.cli import main
 from scim_server.config import Settings
 from scim_server.core.sso.sessions import SessionCodec
 from scim_server.web import sso as sso_web
 from scim_server.web.state import SERVICES
+from tests.support.admin_cli import admin_cli
 from tests.support.commands import Commands
 from tests.support.scim import ADMIN, ADMIN_TOKEN, scim_error
 from tests.support.served import serving
+from tests.support.ssf import SESSION_REVOKED, Receiver, event_uri, in_order
 from tests.support.sso import Sso, person, two_workers
 from tests.support.urns import BULK_REQUEST, PATCH_OP, USER
 
@@ -129,6 +130,23 @@ async def test_deactivation_by_scim_patch_ends_the_session_at_once(okta_sso: Sso
     cookie, user = await _signed_in(okta_sso)
     assert (await okta_sso.scim.patch(f"/Users/{user}", DEACTIVATE)).status == 200
     assert await _home_user(okta_sso, cookie) is None
+
+
+async def test_deactivation_and_deletion_end_the_session_and_say_so_on_the_ssf_stream(
+    okta_sso: Sso,
+) -> None:
+    receiver = await Receiver.of(okta_sso.client, "acme")
+    stream = await receiver.create_stream(SESSION_REVOKED)
+    ada_cookie, ada = await _signed_in(okta_sso)
+    bob_cookie, bob = await _signed_in(okta_sso, "bob@example.com")
+    assert (await okta_sso.scim.patch(f"/Users/{ada}", DEACTIVATE)).status == 200
+    assert (await okta_sso.scim.delete(f"/Users/{bob}")).status == 204
+    assert [await _home_user(okta_sso, c) for c in (ada_cookie, bob_cookie)] == [None, None]
+    revoked = in_order(await receiver.awaited(stream, 2))
+    # One each, in either order (events of different users may come in either).
+    assert sorted((event_uri(s), s["sub_id"]["sub"]) for s in revoked) == sorted(
+        [(SESSION_REVOKED, ada), (SESSION_REVOKED, bob)]
+    )
 
 
 async def test_deactivation_by_scim_put_ends_the_session_at_once(okta_sso: Sso) -> None:
@@ -390,14 +408,6 @@ async def test_deleting_the_tenant_deletes_its_sessions(okta_sso: Sso) -> None:
     assert await sessions.count_documents({"tenant": "acme"}) == 0
 
 
-async def _cli(client: TestClient[Any, Any], capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    """Run ``scim-server`` in a thread against the live test server; answer what it printed."""
-    url = str(client.make_url("")).rstrip("/")
-    code = await asyncio.to_thread(main, [*args, "--url", url, "--admin-token", ADMIN_TOKEN])
-    assert code == 0
-    return capsys.readouterr().out
-
-
 async def test_cli_lists_and_revokes_sessions(
     okta_sso: Sso, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -405,13 +415,15 @@ async def test_cli_lists_and_revokes_sessions(
     ada, ada_id = await _signed_in(okta_sso)
     again, _ = await _signed_in(okta_sso)
     bob, _ = await _signed_in(okta_sso, "bob@example.com")
-    listed = json.loads(await _cli(client, capsys, "sessions", "list", "acme"))
+    listed = json.loads(await admin_cli(client, capsys, "sessions", "list", "acme"))
     assert len(listed["sessions"]) == 3
-    mine = json.loads(await _cli(client, capsys, "sessions", "list", "acme", "--user-id", ada_id))
+    mine = json.loads(
+        await admin_cli(client, capsys, "sessions", "list", "acme", "--user-id", ada_id)
+    )
     [one, _] = [s["session_id"] for s in mine["sessions"]]
-    printed = await _cli(client, capsys, "sessions", "revoke", "acme", one)
+    printed = await admin_cli(client, capsys, "sessions", "revoke", "acme", one)
     assert printed == f"revoked session {one} of tenant acme\n"
-    printed = await _cli(client, capsys, "sessions", "revoke", "acme", "--user-id", ada_id)
+    printed = await admin_cli(client, capsys, "sessions", "revoke", "acme", "--user-id", ada_id)
     assert printed == f"revoked 1 session of user {ada_id} in tenant acme\n"
     assert [await _home_user(okta_sso, c) for c in (ada, again)] == [None, None]
     assert await _home_user(okta_sso, bob) == "bob@example.com"

@@ -19,6 +19,7 @@ here is what an ID token must be to sign anyone in (docs/oidc.md):
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -360,14 +361,22 @@ def new_client_key() -> str:
     ).decode("ascii")
 
 
-def _private_key(pem: str) -> rsa.RSAPrivateKey:
+PARSED_KEYS = 256
+"""How many parsed private keys a process keeps (one per tenant using private_key_jwt, and
+the SSF transmitter's)."""
+
+
+@functools.lru_cache(maxsize=PARSED_KEYS)
+def private_key(pem: str) -> rsa.RSAPrivateKey:
+    """The key of a PEM, parsed once per process: parsing checks the RSA key, some 70 to 100 ms
+    of CPU that would otherwise stall the event loop at every signature or JWKS served."""
     key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
     assert isinstance(key, rsa.RSAPrivateKey), "client keys are made RSA (new_client_key)"
     return key
 
 
 def _public_jwk(pem: str) -> dict[str, Any]:
-    public: dict[str, Any] = RSAAlgorithm.to_jwk(_private_key(pem).public_key(), as_dict=True)
+    public: dict[str, Any] = RSAAlgorithm.to_jwk(private_key(pem).public_key(), as_dict=True)
     return public
 
 
@@ -398,7 +407,7 @@ def client_assertion(oidc: OidcSettings, token_endpoint: str, now: datetime) -> 
         "iat": now,
         "exp": now + CLIENT_ASSERTION_LIFETIME,
     }
-    key = _private_key(oidc.client_key)
+    key = private_key(oidc.client_key)
     return jwt.encode(
         claims, key, algorithm="RS256", headers={"kid": client_key_id(oidc.client_key)}
     )
