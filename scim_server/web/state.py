@@ -11,8 +11,8 @@ from scim_server.core.instances import InstanceGroups
 from scim_server.core.journal import ProvisioningJournal
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.rate_limits import RateLimits
-from scim_server.core.sso.instances import CrossInstanceSignIn
 from scim_server.core.ssf.transmitter import Transmitter
+from scim_server.core.sso.instances import CrossInstanceSignIn
 from scim_server.core.sso.service import SingleSignOn
 from scim_server.core.tenancy import Tenancy
 from scim_server.core.tokens import TokenAuthority
