@@ -232,7 +232,7 @@ def _outbox_document(event: StoredEvent, sequence: int) -> Document:
     return document
 
 
-def _stored_event(document: Mapping[str, Any]) -> StoredEvent:
+def stored_event(document: Mapping[str, Any]) -> StoredEvent:
     return StoredEvent(
         id=str(document["_id"]),
         tenant=str(document["tenant"]),
@@ -375,7 +375,7 @@ class EventRepository:
         """The tenant's events from ``sequence`` on, in sequence order, at most ``limit``."""
         cursor = self.outbox.find({"tenant": tenant, "sequence": {"$gte": sequence}})
         cursor = cursor.sort([("tenant", ASCENDING), ("sequence", ASCENDING)]).limit(limit)
-        return [_stored_event(document) for document in await cursor.to_list(None)]
+        return [stored_event(document) for document in await cursor.to_list(None)]
 
     async def next_sequence(self, tenant: str) -> int:
         """The sequence number the tenant's next event will get."""

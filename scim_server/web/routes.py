@@ -21,6 +21,7 @@ from scim_server.web.crud import ResourceEndpoints, search_all
 from scim_server.web.sso import add_sso_routes
 from scim_server.web.state import services
 from scim_server.web.tenancy import authenticated_scope
+from scim_server.web.webhooks_admin import add_webhook_routes
 
 SCIM = "/scim/v2/{tenant}"
 BULK = f"{SCIM}/Bulk"
@@ -88,6 +89,8 @@ def admin_application() -> web.Application:
     router.add_get(sessions, sessions_admin.list_sessions)
     router.add_delete(sessions, sessions_admin.revoke_user_sessions)
     router.add_delete(f"{sessions}/{{session_id}}", sessions_admin.revoke_session)
+
+    add_webhook_routes(router)
     return admin_app
 
 

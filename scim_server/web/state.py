@@ -13,6 +13,7 @@ from scim_server.core.rate_limits import RateLimits
 from scim_server.core.sso.service import SingleSignOn
 from scim_server.core.tenancy import Tenancy
 from scim_server.core.tokens import TokenAuthority
+from scim_server.core.webhooks import Webhooks
 from scim_server.storage.database import Database
 from scim_server.storage.tenants import TenantRepository
 
@@ -31,6 +32,7 @@ class Services:
     journal: ProvisioningJournal
     sso: SingleSignOn
     rate_limits: RateLimits
+    webhooks: Webhooks
 
 
 SERVICES = web.AppKey("services", Services)
