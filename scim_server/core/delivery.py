@@ -43,7 +43,7 @@ moved, retries whose time came."""
 BATCH: Final = 100
 """Events read from the outbox at a time, per endpoint."""
 DUE_LIMIT: Final = 1000
-LEASE_MARGIN_SECONDS: Final = 10.0
+LEASE_MARGIN_SECONDS: Final = 5.0
 """How much longer than one attempt's time limit an endpoint's lease lasts: every move renews
 it, so it can only expire under a holder that stopped."""
 EXCERPT_CHARS: Final = 256
@@ -255,10 +255,13 @@ class DeliveryEngine:
                     subscription, event, attempts, "dead" if given_up else "failed", answer, now
                 )
                 if not given_up:
-                    retry_at = now + timedelta(seconds=self.policy.delay(attempts))
-                    await self.repository.retry_later(
+                    delay = self.policy.delay(attempts)
+                    retry_at = now + timedelta(seconds=delay)
+                    if await self.repository.retry_later(
                         subscription, self.holder, attempts, failing_since, retry_at
-                    )
+                    ):
+                        # This process looks again then (the others at their next poll).
+                        asyncio.get_running_loop().call_later(delay, self.wake)
                     return None
                 await self.repository.bury(
                     subscription,

@@ -32,20 +32,20 @@ class Received:
 
 @dataclass
 class Receiver:
-    """Records every POST and answers what ``answer`` says (200 unless told otherwise); while
-    ``hanging`` is set, it holds each request without answering."""
+    """Records every POST and answers the status ``answer`` says (200 unless told otherwise),
+    or, when it says None, holds the request without ever answering."""
 
     received: list[Received] = field(default_factory=list)
-    answer: Callable[[Received], int] = lambda _: 200
-    hanging: bool = False
+    answer: Callable[[Received], int | None] = lambda _: 200
     server: TestServer | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
         got = Received(dict(request.headers), await request.read())
         self.received.append(got)
-        if self.hanging:
-            await asyncio.sleep(3600)
         status = self.answer(got)
+        if status is None:
+            await asyncio.Event().wait()  # hangs until the sender gives up
+            raise AssertionError("a held request is never answered")
         return web.Response(status=status, text=f"receiver says {status}")
 
     def url(self, path: str = "/hook") -> str:
