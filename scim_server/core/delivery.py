@@ -146,6 +146,7 @@ class DeliveryEngine:
         self.holder = uuid.uuid4().hex
         self._slots = asyncio.Semaphore(concurrency)
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         relay.subscribe(self.wake)
@@ -185,8 +186,13 @@ class DeliveryEngine:
     async def round(self) -> None:
         """Start a delivery for each due endpoint not already delivering in this process."""
         now = datetime.now(UTC)
-        for subscription in await self.repository.due(now, DUE_LIMIT):
-            if subscription.id in self._running or subscription.channel not in self.channels:
+        for subscription in await self.repository.due(now, self.holder, DUE_LIMIT):
+            if subscription.channel not in self.channels:
+                continue
+            if subscription.id in self._running:
+                # Its task may have read its last events just before these came (it holds
+                # the lease, or just released it): it looks once more before it ends.
+                self._again.add(subscription.id)
                 continue
             task = asyncio.create_task(self._guarded(subscription), name=TASK)
             self._running[subscription.id] = task
@@ -200,14 +206,24 @@ class DeliveryEngine:
 
     async def _guarded(self, subscription: Subscription) -> None:
         async with self._slots:
-            try:
-                await self.deliver(subscription)
-            except Exception:
-                log.exception(
-                    "event delivery: endpoint %s of tenant %s failed; it is tried again",
-                    subscription.id,
-                    subscription.tenant,
-                )
+            again = True
+            while again:
+                self._again.discard(subscription.id)
+                try:
+                    await self.deliver(subscription)
+                except Exception:
+                    log.exception(
+                        "event delivery: endpoint %s of tenant %s failed; it is tried again",
+                        subscription.id,
+                        subscription.tenant,
+                    )
+                    return
+                again = subscription.id in self._again
+                if again:
+                    fresh = await self.repository.get(subscription.tenant, subscription.id)
+                    if fresh is None:
+                        return
+                    subscription = fresh
 
     async def deliver(self, subscription: Subscription) -> None:
         """Under the endpoint's lease, deliver its events from its position, in order, until
@@ -331,10 +347,14 @@ class DeliveryEngine:
         delivered: list[str] = []
         failed: list[str] = []
         for event_id in event_ids:
-            letter = await self.repository.unbury(subscription.tenant, subscription.id, event_id)
             stored = await self.repository.event(subscription.tenant, event_id)
-            if letter is None or stored is None:
-                failed.append(event_id)
+            letter = None
+            if stored is not None:
+                letter = await self.repository.unbury(
+                    subscription.tenant, subscription.id, event_id
+                )
+            if stored is None or letter is None:
+                failed.append(event_id)  # no such dead letter, or being redelivered already
                 continue
             event = Event.of(stored)
             now = datetime.now(UTC)

@@ -314,10 +314,15 @@ class DeliveryRepository:
 
     # -- the engine: due endpoints, the lease, moving on --------------------------------------
 
-    async def due(self, now: datetime, limit: int) -> list[Subscription]:
-        """Enabled endpoints whose retry time has come and whose lease is free, any tenant."""
+    async def due(self, now: datetime, holder: str, limit: int) -> list[Subscription]:
+        """Enabled endpoints whose retry time has come and whose lease is free or
+        ``holder``'s, any tenant."""
         cursor = self.subscriptions.find(
-            {"enabled": True, "retry_at": {"$lte": now}, "until": {"$lt": now}}
+            {
+                "enabled": True,
+                "retry_at": {"$lte": now},
+                "$or": [{"until": {"$lt": now}}, {"holder": holder}],
+            }
         )
         return [_subscription(document) for document in await cursor.limit(limit).to_list(None)]
 
