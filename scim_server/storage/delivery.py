@@ -193,6 +193,7 @@ class DeliveryRepository:
     def __init__(self, database: Database) -> None:
         self.database = database
         self.subscriptions = database[SUBSCRIPTIONS]
+        self._moves = self.subscriptions.with_options(write_concern=WriteConcern(w=1))
         self.log = database[DELIVERY_LOG].with_options(write_concern=WriteConcern(w=1))
         self.dead = database[DEAD_LETTERS]
         self.outbox = database[OUTBOX]
@@ -353,8 +354,12 @@ class DeliveryRepository:
         self, subscription: Subscription, holder: str, position: int, until: datetime
     ) -> bool:
         """Move on to ``position`` with a fresh retry state and the lease renewed, if this
-        holder still holds it and nobody moved the position since it was read."""
-        result = await self.subscriptions.update_one(
+        holder still holds it and nobody moved the position since it was read.
+
+        Unjournaled, as it comes once per event delivered: a move lost in a crash of the
+        database only sends those events again (at least once; receivers dedupe on the id).
+        """
+        result = await self._moves.update_one(
             {
                 "tenant": subscription.tenant,
                 "_id": subscription.id,
