@@ -324,8 +324,7 @@ class Peer:
             "bench.peer",
             "--port",
             str(self.port),
-            "--token",
-            self.token,
+            f"--token={self.token}",  # one argument, as the server's admin token
             "--manifest",
             str(self.manifest),
             "--users",
