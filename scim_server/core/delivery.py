@@ -279,18 +279,7 @@ class DeliveryEngine:
                         # This process looks again then (the others at their next poll).
                         asyncio.get_running_loop().call_later(delay, self.wake)
                     return None
-                await self.repository.bury(
-                    subscription,
-                    DeadLetter(
-                        event.id,
-                        event.sequence,
-                        event.type,
-                        now,
-                        attempts,
-                        answer.status,
-                        answer.excerpt,
-                    ),
-                )
+                await self._bury(subscription, event, attempts, answer, now)
             moved = await self._moved(subscription, event.sequence + 1)
             if moved is None:
                 return None
@@ -339,6 +328,26 @@ class DeliveryEngine:
             ),
         )
 
+    async def _bury(
+        self,
+        subscription: Subscription,
+        event: Event,
+        attempts: int,
+        answer: Answer,
+        now: datetime,
+    ) -> None:
+        """Dead-letter ``event`` with its attempts so far and its last answer."""
+        letter = DeadLetter(
+            event.id,
+            event.sequence,
+            event.type,
+            now,
+            attempts,
+            answer.status,
+            answer.excerpt[:EXCERPT_CHARS],
+        )
+        await self.repository.bury(subscription, letter)
+
     async def redeliver(self, subscription: Subscription, event_ids: list[str]) -> Redelivery:
         """One attempt at each of these dead letters, now: a delivered one leaves the dead
         letters, a failed one goes back with one attempt more. Each is taken out before it is
@@ -368,18 +377,7 @@ class DeliveryEngine:
                 delivered.append(event_id)
             else:
                 failed.append(event_id)
-                await self.repository.bury(
-                    subscription,
-                    DeadLetter(
-                        event.id,
-                        event.sequence,
-                        event.type,
-                        now,
-                        attempts,
-                        answer.status,
-                        answer.excerpt[:EXCERPT_CHARS],
-                    ),
-                )
+                await self._bury(subscription, event, attempts, answer, now)
         return Redelivery(tuple(delivered), tuple(failed))
 
 

@@ -38,32 +38,9 @@ from scim_server.storage.delivery import (
     LoggedAttempt,
     Subscription,
 )
-from scim_server.storage.events import (
-    GROUP_CREATED,
-    GROUP_DELETED,
-    GROUP_MEMBERS_ADDED,
-    GROUP_MEMBERS_REMOVED,
-    GROUP_UPDATED,
-    USER_CREATED,
-    USER_DEACTIVATED,
-    USER_DELETED,
-    USER_REACTIVATED,
-    USER_UPDATED,
-)
+from scim_server.storage.events import EVENT_TYPES
 
 CHANNEL: Final = "webhook"
-EVENT_TYPES: Final = (
-    USER_CREATED,
-    USER_UPDATED,
-    USER_DEACTIVATED,
-    USER_REACTIVATED,
-    USER_DELETED,
-    GROUP_CREATED,
-    GROUP_UPDATED,
-    GROUP_DELETED,
-    GROUP_MEMBERS_ADDED,
-    GROUP_MEMBERS_REMOVED,
-)
 GONE: Final = 410
 MAX_URL_CHARS: Final = 2048
 DEFAULT_GRACE_SECONDS: Final = 24 * 3600

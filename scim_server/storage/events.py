@@ -55,6 +55,19 @@ GROUP_UPDATED: Final = "group.updated"
 GROUP_DELETED: Final = "group.deleted"
 GROUP_MEMBERS_ADDED: Final = "group.members_added"
 GROUP_MEMBERS_REMOVED: Final = "group.members_removed"
+EVENT_TYPES: Final = (
+    USER_CREATED,
+    USER_UPDATED,
+    USER_DEACTIVATED,
+    USER_REACTIVATED,
+    USER_DELETED,
+    GROUP_CREATED,
+    GROUP_UPDATED,
+    GROUP_DELETED,
+    GROUP_MEMBERS_ADDED,
+    GROUP_MEMBERS_REMOVED,
+)
+"""Every event type, in the order docs/events.md lists them."""
 
 
 @dataclass(frozen=True)
