@@ -407,3 +407,49 @@ async def test_a_name_that_resolves_to_loopback_at_delivery_time_is_refused_then
     assert log[0]["response"].startswith("refused: localhost resolves to ")
     assert "loopback" in log[0]["response"]
     assert receiver.received == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("replay", {"from_sequence": 2**63}),
+        ("replay", {"from_sequence": True}),
+        ("replay", {"since": "0001-01-01T00:00:00+05:00"}),
+        ("replay", {"since": 20260101}),
+        ("rotate-secret", {"grace_seconds": -1}),
+        ("rotate-secret", {"grace_seconds": 10**30}),
+        ("dead-letters/redeliver", {"event_ids": "all"}),
+        ("dead-letters/redeliver", {"event_ids": [1, 2]}),
+    ],
+)
+async def test_out_of_range_admin_input_on_a_webhook_is_a_400_never_a_500(
+    client: TestClient[Any, Any], scim: Scim, path: str, body: dict[str, Any]
+) -> None:
+    webhook = await register(client, "acme", "http://127.0.0.1:9/hook")
+    response = await client.post(
+        f"/admin/tenants/acme/webhooks/{webhook['id']}/{path}", json=body, headers=ADMIN
+    )
+    await scim_error(response, 400, "invalidValue")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "data"),
+    [
+        ("POST", "", b"not json"),
+        ("POST", "", b"[1, 2]"),
+        ("PATCH", "/{id}", b"{"),
+        ("PATCH", "/{id}", b'{"enabled": "yes"}'),
+        ("PATCH", "/{id}", b'{"secret": "mine"}'),
+        ("POST", "/{id}/replay", b"nope"),
+        ("GET", "/{id}/deliveries?limit=0", None),
+        ("GET", "/{id}/deliveries?limit=x", None),
+    ],
+)
+async def test_a_malformed_webhook_request_is_a_scim_400(
+    client: TestClient[Any, Any], scim: Scim, method: str, path: str, data: bytes | None
+) -> None:
+    webhook = await register(client, "acme", "http://127.0.0.1:9/hook")
+    url = "/admin/tenants/acme/webhooks" + path.format(id=webhook["id"])
+    headers = {**ADMIN, "Content-Type": "application/json"}
+    response = await client.request(method, url, data=data, headers=headers)
+    await scim_error(response, 400)

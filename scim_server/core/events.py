@@ -56,6 +56,9 @@ LEASE: Final = "events-relay"
 TASK: Final = "events-relay"
 """The name of each process's relay task (what tells its database commands from a request's)."""
 SWEEP_BATCH: Final = 100
+MAX_SEQUENCE: Final = 2**62
+"""The largest sequence number a client may name: far beyond any tenant's events, and within
+the 64-bit integers MongoDB compares."""
 FINAL_DRAIN_SECONDS: Final = 1.0
 
 

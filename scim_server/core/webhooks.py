@@ -31,7 +31,7 @@ from scim_server.core.delivery import (
     Outcome,
     Redelivery,
 )
-from scim_server.core.events import Event, Relay
+from scim_server.core.events import MAX_SEQUENCE, Event, Relay
 from scim_server.storage.delivery import (
     DeadLetter,
     DeliveryRepository,
@@ -39,6 +39,7 @@ from scim_server.storage.delivery import (
     Subscription,
 )
 from scim_server.storage.events import EVENT_TYPES
+from scim_server.wire import client_instant
 
 CHANNEL: Final = "webhook"
 GONE: Final = 410
@@ -258,8 +259,12 @@ class Webhooks:
         if (sequence is None) == (since is None):
             raise InvalidValueException(detail="send from_sequence or since (not both)")
         if sequence is not None:
-            if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 1:
-                raise InvalidValueException(detail="from_sequence is a positive integer")
+            if isinstance(sequence, bool) or not isinstance(sequence, int):
+                sequence = 0
+            if not 1 <= sequence <= MAX_SEQUENCE:
+                raise InvalidValueException(
+                    detail=f"from_sequence is an integer from 1 to {MAX_SEQUENCE}"
+                )
             position = sequence
         else:
             position = await self._first_since(tenant, since)
@@ -268,13 +273,8 @@ class Webhooks:
         return position
 
     async def _first_since(self, tenant: str, since: object) -> int:
-        try:
-            moment = datetime.fromisoformat(since) if isinstance(since, str) else None
-        except ValueError:
-            moment = None
+        moment = client_instant(since)
         if moment is None:
             raise InvalidValueException(detail="since is an ISO 8601 date-time")
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
         found = await self.repository.first_since(tenant, moment)
         return found if found is not None else await self.relay.next_sequence(tenant)
