@@ -443,6 +443,10 @@ async def test_out_of_range_admin_input_on_a_webhook_is_a_400_never_a_500(
         ("POST", "/{id}/replay", b"nope"),
         ("GET", "/{id}/deliveries?limit=0", None),
         ("GET", "/{id}/deliveries?limit=x", None),
+        # A lone surrogate: no URL, and no BSON string either.
+        ("POST", "", b'{"url": "http://\\ud800.example/hook"}'),
+        ("PATCH", "/{id}", b'{"url": "http://127.0.0.1:9/\\udc80"}'),
+        ("POST", "", b'{"url": "http://[::1/hook"}'),
     ],
 )
 async def test_a_malformed_webhook_request_is_a_scim_400(

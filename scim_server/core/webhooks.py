@@ -87,11 +87,11 @@ async def check_target(url: object, allow_private: bool) -> str:
         raise InvalidValueException(
             detail=f"url is an http or https URL of at most {MAX_URL_CHARS} characters"
         )
-    parts = urllib.parse.urlsplit(url)
     try:
+        parts = urllib.parse.urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise InvalidValueException(detail=f"url has an invalid port: {url}") from None
+    except ValueError as error:  # an unclosed IPv6 bracket, a port out of range...
+        raise InvalidValueException(detail=f"url is not a valid URL ({error}): {url}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidValueException(detail=f"url is an http or https URL with a host: {url}")
     if parts.username is not None or parts.password is not None:
