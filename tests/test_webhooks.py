@@ -457,3 +457,24 @@ async def test_a_malformed_webhook_request_is_a_scim_400(
     headers = {**ADMIN, "Content-Type": "application/json"}
     response = await client.request(method, url, data=data, headers=headers)
     await scim_error(response, 400)
+
+
+async def test_a_hanging_receiver_holds_back_neither_writes_nor_another_tenants_deliveries(
+    make_client: MakeClient, receiver: Receiver, aiohttp_server: Any
+) -> None:
+    client = await make_client(webhook_timeout_seconds=300.0)  # the hang outlasts the test
+    acme = Scim(client, "acme", (await make_tenant(client, "acme"))["token"])
+    globex = Scim(client, "globex", (await make_tenant(client, "globex"))["token"])
+    hanging = await start_receiver(aiohttp_server)
+    hanging.answer = lambda _: None
+    await register(client, "acme", hanging.url())
+    await register(client, "globex", receiver.url())
+
+    await _user(acme, "ada")
+    await hanging.wait_for(1)  # acme's first delivery now hangs
+    # acme's writes still land at once, and globex's events all arrive meanwhile.
+    acme_users = await asyncio.gather(*(_user(acme, f"a{n}") for n in range(5)))
+    globex_users = await asyncio.gather(*(_user(globex, f"g{n}") for n in range(5)))
+    got = await receiver.wait_for(5)
+    assert {g.event["resource"]["id"] for g in got} == set(globex_users)
+    assert len(acme_users) == 5 and len(hanging.received) == 1
