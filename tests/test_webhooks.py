@@ -478,3 +478,16 @@ async def test_a_hanging_receiver_holds_back_neither_writes_nor_another_tenants_
     got = await receiver.wait_for(5)
     assert {g.event["resource"]["id"] for g in got} == set(globex_users)
     assert len(acme_users) == 5 and len(hanging.received) == 1
+
+
+async def test_the_delivery_log_expires_by_a_ttl_index_whose_setting_changes_in_place(
+    make_client: MakeClient, mongo_db: Any
+) -> None:
+    async def expiry() -> int:
+        indexes = await mongo_db["delivery_log"].index_information()
+        return int(indexes["at_ttl"]["expireAfterSeconds"])
+
+    await make_client(webhook_log_ttl_seconds=3600)
+    assert await expiry() == 3600
+    await make_client(webhook_log_ttl_seconds=60)
+    assert await expiry() == 60

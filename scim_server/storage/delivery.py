@@ -24,12 +24,12 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, WriteConcern
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError
 
 from scim_server.storage.database import (
-    INDEX_OPTIONS_CONFLICT,
     Database,
     Document,
+    ensure_ttl_index,
     translate_driver_errors,
 )
 from scim_server.storage.events import OUTBOX, StoredEvent, stored_event
@@ -201,19 +201,7 @@ class DeliveryRepository:
     async def ensure_indexes(self, log_ttl_seconds: int) -> None:
         for collection, indexes in INDEXES.items():
             await self.database[collection].create_indexes(indexes)
-        ttl = IndexModel([("at", ASCENDING)], expireAfterSeconds=log_ttl_seconds, name="at_ttl")
-        try:
-            await self.log.create_indexes([ttl])
-        except OperationFailure as error:
-            if error.code not in INDEX_OPTIONS_CONFLICT:
-                raise
-            # The TTL setting changed since the index was built: change it in place.
-            await self.database.db.command(
-                {
-                    "collMod": DELIVERY_LOG,
-                    "index": {"name": LOG_TTL_INDEX, "expireAfterSeconds": log_ttl_seconds},
-                }
-            )
+        await ensure_ttl_index(self.log, LOG_TTL_INDEX, log_ttl_seconds)
 
     # -- subscriptions, as the admin API changes them ---------------------------------------
 
