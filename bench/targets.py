@@ -229,6 +229,8 @@ class Server:
     ``resource`` (200 with the whole group)."""
     rate_limit: int = 0
     """``--rate-limit``: off by default, the benchmarks load one tenant far past any limit."""
+    options: tuple[str, ...] = ()
+    """More ``serve`` flags."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -247,8 +249,9 @@ class Server:
             self.uri,
             "--database",
             self.database,
-            "--admin-token",
-            self.admin_token,
+            # One argument: a generated token may start with "-", which argparse would
+            # take for an option.
+            f"--admin-token={self.admin_token}",
             "--log-level",
             "WARNING",
             "--rate-limit",
@@ -258,6 +261,7 @@ class Server:
             command += ["--workers", str(self.workers)]
         if self.group_patch_response:
             command += ["--group-patch-response", self.group_patch_response]
+        command += self.options
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
@@ -320,8 +324,7 @@ class Peer:
             "bench.peer",
             "--port",
             str(self.port),
-            "--token",
-            self.token,
+            f"--token={self.token}",  # one argument, as the server's admin token
             "--manifest",
             str(self.manifest),
             "--users",

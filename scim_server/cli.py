@@ -66,6 +66,12 @@ def _settings(args: argparse.Namespace) -> Settings:
         access_log=args.access_log,
         tracing=args.tracing,
         one_team_server_wide=args.one_team_server_wide,
+        webhook_allow_private=args.webhook_allow_private,
+        webhook_retry_base_seconds=args.webhook_retry_base_seconds,
+        webhook_retry_cap_seconds=args.webhook_retry_cap_seconds,
+        webhook_retry_horizon_seconds=args.webhook_retry_horizon_seconds,
+        webhook_timeout_seconds=args.webhook_timeout_seconds,
+        webhook_log_ttl_seconds=args.webhook_log_ttl_seconds,
     )
 
 
@@ -262,6 +268,48 @@ def _ssf_command(args: argparse.Namespace) -> int:
     client.call("DELETE", f"{base}/receivers/{urllib.parse.quote(args.token_id, safe='')}")
     print(f"revoked SSF receiver token {args.token_id} of tenant {args.tenant}")
     return 0
+def _webhook_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The fields ``webhooks create`` or ``update`` sets: ``--events all`` is every type."""
+    body: dict[str, Any] = {}
+    if args.webhook_url is not None:
+        body["url"] = args.webhook_url
+    if args.events is not None:
+        body["events"] = None if args.events == ["all"] else args.events
+    if getattr(args, "enabled", None) is not None:
+        body["enabled"] = args.enabled
+    return body
+
+
+def _webhooks_command(args: argparse.Namespace) -> int:
+    client = _admin(args)
+    base = f"/admin/tenants/{urllib.parse.quote(args.tenant, safe='')}/webhooks"
+    if args.action == "create":
+        return _print(client.call("POST", base, _webhook_changes(args)))
+    if args.action == "list":
+        return _print(client.call("GET", base))
+    item = f"{base}/{urllib.parse.quote(args.webhook_id, safe='')}"
+    if args.action == "show":
+        return _print(client.call("GET", item))
+    if args.action == "update":
+        return _print(client.call("PATCH", item, _webhook_changes(args)))
+    if args.action == "delete":
+        client.call("DELETE", item)
+        print(f"deleted webhook {args.webhook_id} of tenant {args.tenant}")
+        return 0
+    if args.action == "rotate-secret":
+        body = {} if args.grace_seconds is None else {"grace_seconds": args.grace_seconds}
+        return _print(client.call("POST", f"{item}/rotate-secret", body))
+    if args.action == "deliveries":
+        return _print(client.call("GET", _with_query(f"{item}/deliveries", limit=args.limit)))
+    if args.action == "dead-letters":
+        return _print(client.call("GET", f"{item}/dead-letters"))
+    if args.action == "redeliver":
+        body = {"event_ids": args.event_ids} if args.event_ids else {}
+        return _print(client.call("POST", f"{item}/dead-letters/redeliver", body))
+    since = {"from_sequence": args.from_sequence, "since": args.since}
+    return _print(
+        client.call("POST", f"{item}/replay", {k: v for k, v in since.items() if v is not None})
+    )
 
 
 def _read_file(path: str) -> bytes:
@@ -433,6 +481,39 @@ def _parser() -> argparse.ArgumentParser:
         const=True,
         help="refuse (409) a userName active in another tenant of the server "
         "(SCIM_ONE_TEAM_SERVER_WIDE=1; default: off, or per instance group)",
+        "--webhook-allow-private",
+        action="store_const",
+        const=True,
+        help="let webhooks reach private, loopback and link-local addresses, for tests and local "
+        "development (SCIM_WEBHOOK_ALLOW_PRIVATE=1; refused by default)",
+    )
+    serve.add_argument(
+        "--webhook-retry-base-seconds",
+        type=float,
+        help="wait after a delivery's first failure, doubled at each further one, with jitter "
+        "(SCIM_WEBHOOK_RETRY_BASE_SECONDS, default 30)",
+    )
+    serve.add_argument(
+        "--webhook-retry-cap-seconds",
+        type=float,
+        help="longest wait between two attempts (SCIM_WEBHOOK_RETRY_CAP_SECONDS, default 3600)",
+    )
+    serve.add_argument(
+        "--webhook-retry-horizon-seconds",
+        type=float,
+        help="how long an event is retried before it is dead-lettered "
+        "(SCIM_WEBHOOK_RETRY_HORIZON_SECONDS, default 86400: a day)",
+    )
+    serve.add_argument(
+        "--webhook-timeout-seconds",
+        type=float,
+        help="time limit of one delivery attempt (SCIM_WEBHOOK_TIMEOUT_SECONDS, default 10)",
+    )
+    serve.add_argument(
+        "--webhook-log-ttl-seconds",
+        type=int,
+        help="how long the delivery log keeps an attempt (SCIM_WEBHOOK_LOG_TTL_SECONDS, default "
+        "604800: 7 days)",
     )
     serve.set_defaults(handler=_serve)
 
@@ -614,6 +695,66 @@ def _parser() -> argparse.ArgumentParser:
         ssf_actions, "streams", help="the tenant's streams: configuration, status, position"
     )
     ssf.set_defaults(handler=_ssf_command)
+    webhooks = commands.add_parser(
+        "webhooks", help="a tenant's webhooks: endpoints that receive its events, signed"
+    )
+    webhook_actions = webhooks.add_subparsers(dest="action", required=True)
+
+    def webhook_action(name: str, help: str, one: bool = True) -> argparse.ArgumentParser:
+        command = webhook_actions.add_parser(name, help=help)
+        command.add_argument("--tenant", required=True, help="the tenant's name")
+        if one:
+            command.add_argument("webhook_id", help="the webhook's id, as create or list prints it")
+        admin_options(command)
+        return command
+
+    def target_options(command: argparse.ArgumentParser, url_required: bool) -> None:
+        # --url is already the server's own URL, as for every admin command.
+        command.add_argument("--webhook-url", required=url_required, help="the receiver's URL")
+        command.add_argument(
+            "--events",
+            nargs="+",
+            help="the event types to deliver, such as user.created group.members_added, or "
+            "'all' (default on create: all)",
+        )
+
+    target_options(
+        webhook_action(
+            "create",
+            help="register an endpoint; prints its id and its secret (shown only now)",
+            one=False,
+        ),
+        url_required=True,
+    )
+    webhook_action("list", help="the tenant's webhooks (never their secrets)", one=False)
+    webhook_action("show", help="one webhook, with where its delivery stands")
+    update = webhook_action("update", help="change a webhook's URL, events or state")
+    target_options(update, url_required=False)
+    state = update.add_mutually_exclusive_group()
+    state.add_argument(
+        "--enable", dest="enabled", action="store_const", const=True, help="deliver again"
+    )
+    state.add_argument(
+        "--disable", dest="enabled", action="store_const", const=False, help="stop delivering"
+    )
+    webhook_action("delete", help="delete a webhook, its delivery log and dead letters")
+    webhook_action(
+        "rotate-secret", help="a new secret; the previous one signs too during the grace"
+    ).add_argument(
+        "--grace-seconds", type=int, help="how long the previous secret signs (default 86400)"
+    )
+    webhook_action("deliveries", help="the delivery log, newest first").add_argument(
+        "--limit", type=int, help="most attempts (default 100, at most 1000)"
+    )
+    webhook_action("dead-letters", help="the events given up on after the retry horizon")
+    webhook_action("redeliver", help="one attempt now at dead letters").add_argument(
+        "event_ids", nargs="*", help="the events' ids (default: every dead letter)"
+    )
+    replay = webhook_action("replay", help="deliver every event again from a number or a time")
+    start = replay.add_mutually_exclusive_group(required=True)
+    start.add_argument("--from-sequence", type=int, help="from this sequence number")
+    start.add_argument("--since", help="from this ISO 8601 time")
+    webhooks.set_defaults(handler=_webhooks_command)
 
     sso = commands.add_parser(
         "sso", help="a tenant's single sign-on (SAML, OpenID Connect or WS-Federation)"

@@ -37,6 +37,12 @@ ENVIRONMENT = {
     "access_log": "SCIM_ACCESS_LOG",
     "tracing": "SCIM_TRACING",
     "one_team_server_wide": "SCIM_ONE_TEAM_SERVER_WIDE",
+    "webhook_allow_private": "SCIM_WEBHOOK_ALLOW_PRIVATE",
+    "webhook_retry_base_seconds": "SCIM_WEBHOOK_RETRY_BASE_SECONDS",
+    "webhook_retry_cap_seconds": "SCIM_WEBHOOK_RETRY_CAP_SECONDS",
+    "webhook_retry_horizon_seconds": "SCIM_WEBHOOK_RETRY_HORIZON_SECONDS",
+    "webhook_timeout_seconds": "SCIM_WEBHOOK_TIMEOUT_SECONDS",
+    "webhook_log_ttl_seconds": "SCIM_WEBHOOK_LOG_TTL_SECONDS",
 }
 
 
@@ -100,6 +106,18 @@ class Settings:
     one_team_server_wide: bool = False
     """The one-team policy across every tenant of the server: a userName active in one tenant
     is refused (409) in every other (docs/cross-instance.md)."""
+    webhook_allow_private: bool = False
+    """Let webhooks reach private, loopback and link-local addresses (tests, local development)."""
+    webhook_retry_base_seconds: float = 30.0
+    """The wait after a webhook delivery's first failure; each further failure doubles it (up
+    to ``webhook_retry_cap_seconds``), times a random factor from 0.5 to 1."""
+    webhook_retry_cap_seconds: float = 3600.0
+    webhook_retry_horizon_seconds: float = 24 * 3600.0
+    """How long an event is retried before it is dead-lettered."""
+    webhook_timeout_seconds: float = 10.0
+    """The time limit of one delivery attempt."""
+    webhook_log_ttl_seconds: int = 7 * 24 * 3600
+    """How long the delivery log keeps an attempt (a TTL index on ``at``)."""
 
     def __post_init__(self) -> None:
         if self.group_patch_response not in ("resource", "no-content"):
@@ -122,6 +140,12 @@ class Settings:
             )
         if self.rate_limit_per_second < 0:
             raise ValueError("rate_limit_per_second is a number of requests, or 0 for no limit")
+        if min(self.webhook_retry_base_seconds, self.webhook_timeout_seconds) <= 0:
+            raise ValueError("the webhook retry base and timeout are positive numbers of seconds")
+        if self.webhook_retry_cap_seconds < self.webhook_retry_base_seconds:
+            raise ValueError("the webhook retry cap is at least its base")
+        if self.webhook_retry_horizon_seconds < 0 or self.webhook_log_ttl_seconds <= 0:
+            raise ValueError("the webhook retry horizon and log TTL are positive seconds")
         if self.metrics_bind is not None:
             self.metrics_address  # noqa: B018 (checked now: a bad address fails at start-up)
 
@@ -147,6 +171,8 @@ class Settings:
                 raw = environ[variable]
                 if types[name] == "int":
                     values[name] = _integer(variable, raw)
+                elif types[name] == "float":
+                    values[name] = _number(variable, raw)
                 elif types[name] == "bool":
                     values[name] = _boolean(variable, raw)
                 else:
@@ -160,6 +186,13 @@ def _integer(variable: str, raw: str) -> int:
         return int(raw)
     except ValueError:
         raise ValueError(f"{variable} is a whole number, not {raw!r}") from None
+
+
+def _number(variable: str, raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{variable} is a number, not {raw!r}") from None
 
 
 def _boolean(variable: str, raw: str) -> bool:

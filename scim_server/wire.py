@@ -8,6 +8,8 @@ one, and no secret or token is made of one.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 
 def header_bytes(value: str) -> bytes:
     """The bytes a header value (a token, a cookie) was sent as, to compare or decode."""
@@ -21,3 +23,15 @@ def is_unicode_text(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def client_instant(text: object) -> datetime | None:
+    """An ISO 8601 date-time a client sent, in UTC (UTC when it names no offset), or None
+    when it is none, or one that no database can store (before the year 1 once in UTC)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        return None

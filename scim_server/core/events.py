@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -56,6 +56,9 @@ LEASE: Final = "events-relay"
 TASK: Final = "events-relay"
 """The name of each process's relay task (what tells its database commands from a request's)."""
 SWEEP_BATCH: Final = 100
+MAX_SEQUENCE: Final = 2**62
+"""The largest sequence number a client may name: far beyond any tenant's events, and within
+the 64-bit integers MongoDB compares."""
 FINAL_DRAIN_SECONDS: Final = 1.0
 
 
@@ -165,6 +168,12 @@ class Relay:
         self._dirty: dict[tuple[ResourceKind, str, str], None] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._listeners: list[Callable[[], None]] = []
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` whenever this relay has moved events into the outbox (the
+        delivery engine, which then delivers them)."""
+        self._listeners.append(listener)
 
     def written(self, kind: ResourceKind, tenant: str, resource_ids: list[str]) -> None:
         """Resources this process just wrote: their events are to move now."""
@@ -247,7 +256,11 @@ class Relay:
         """Move these resources' pending events to the outbox, each resource's oldest first;
         a resource whose deletion landed is then removed, and so are its memberships."""
         pending = await self.events.pending(kind.collection, kind.name, tenant, resource_ids)
-        await self.events.append([event for document in pending for event in document.events])
+        moved = [event for document in pending for event in document.events]
+        await self.events.append(moved)
+        if moved:
+            for listener in self._listeners:
+                listener()
         await self.events.drained(
             kind.collection, [document for document in pending if not document.deleting]
         )

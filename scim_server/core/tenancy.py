@@ -1,8 +1,9 @@
 """Tenants as a whole: created with a first token, listed with their seats, deleted with all.
 
 A tenant's data lives in several stores (the tenant document and its tokens, users, groups and
-memberships, the provisioning journal, the SSO collections, the rate limit's counts); this is
-the one place that knows them all, so that deleting a tenant can never leave a store behind.
+memberships, the provisioning journal, the SSO collections, the rate limit's counts, the
+webhooks with their log and dead letters); this is the one place that knows them all, so
+that deleting a tenant can never leave a store behind.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from scim_server.core.provisioning import Provisioning
 from scim_server.core.rate_limits import RateLimits
 from scim_server.core.seats import SeatUsage
 from scim_server.core.tokens import IssuedToken, TokenAuthority
+from scim_server.storage.delivery import DeliveryRepository
 from scim_server.storage.ssf import SsfRepository
 from scim_server.storage.sso import SsoRepository
 from scim_server.storage.tenants import (
@@ -68,6 +70,7 @@ class Tenancy:
         sso: SsoRepository,
         rate_limits: RateLimits,
         ssf: SsfRepository,
+        delivery: DeliveryRepository,
     ) -> None:
         self.tenants = tenants
         self.tokens = tokens
@@ -76,6 +79,7 @@ class Tenancy:
         self.sso = sso
         self.rate_limits = rate_limits
         self.ssf = ssf
+        self.delivery = delivery
 
     async def create(self, name: object, *, ttl_seconds: int | None) -> NewTenant:
         """Create the tenant and issue its first SCIM bearer token."""
@@ -136,6 +140,7 @@ class Tenancy:
         await self.provisioning.instance_groups.forget_tenant(name)
         self.provisioning.one_team.forget()
         await self.ssf.delete_tenant(name)
+        await self.delivery.delete_tenant(name)
 
     async def duplicate_group_names(self, name: str) -> bool:
         """Whether the tenant's groups may share a displayName (off unless allowed)."""

@@ -176,9 +176,19 @@ def any_of(ids: Iterable[str]) -> Iterator[str | Document]:
 INDEX_OPTIONS_CONFLICT = frozenset({85, 86})  # IndexOptionsConflict, IndexKeySpecsConflict
 
 
-def journal_ttl_index(seconds: int) -> IndexModel:
-    """The journal's TTL index: single-field, as MongoDB requires of TTL indexes."""
-    return IndexModel([("at", ASCENDING)], expireAfterSeconds=seconds, name=JOURNAL_TTL_INDEX)
+async def ensure_ttl_index(collection: AsyncCollection[Document], name: str, seconds: int) -> None:
+    """A TTL index on ``at`` that expires documents ``seconds`` after it (single-field, as
+    MongoDB requires of TTL indexes); a setting changed since it was built is changed in
+    place."""
+    index = IndexModel([("at", ASCENDING)], expireAfterSeconds=seconds, name=name)
+    try:
+        await collection.create_indexes([index])
+    except OperationFailure as error:
+        if error.code not in INDEX_OPTIONS_CONFLICT:
+            raise
+        await collection.database.command(
+            {"collMod": collection.name, "index": {"name": name, "expireAfterSeconds": seconds}}
+        )
 
 
 @contextlib.contextmanager
@@ -324,18 +334,7 @@ class Database:
                 # Groups stored before their names were unique: keep them, then build it.
                 await self._share_duplicate_group_names()
                 await self.db[collection].create_indexes(indexes)
-        try:
-            await self.db[JOURNAL].create_indexes([journal_ttl_index(journal_ttl_seconds)])
-        except OperationFailure as error:
-            if error.code not in INDEX_OPTIONS_CONFLICT:
-                raise
-            # The TTL setting changed since the index was built: change it in place.
-            await self.db.command(
-                {
-                    "collMod": JOURNAL,
-                    "index": {"name": JOURNAL_TTL_INDEX, "expireAfterSeconds": journal_ttl_seconds},
-                }
-            )
+        await ensure_ttl_index(self.db[JOURNAL], JOURNAL_TTL_INDEX, journal_ttl_seconds)
 
     async def _share_duplicate_group_names(self) -> None:
         """Let the groups whose displayName an older group of their tenant holds keep it.

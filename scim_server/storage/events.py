@@ -55,6 +55,19 @@ GROUP_UPDATED: Final = "group.updated"
 GROUP_DELETED: Final = "group.deleted"
 GROUP_MEMBERS_ADDED: Final = "group.members_added"
 GROUP_MEMBERS_REMOVED: Final = "group.members_removed"
+EVENT_TYPES: Final = (
+    USER_CREATED,
+    USER_UPDATED,
+    USER_DEACTIVATED,
+    USER_REACTIVATED,
+    USER_DELETED,
+    GROUP_CREATED,
+    GROUP_UPDATED,
+    GROUP_DELETED,
+    GROUP_MEMBERS_ADDED,
+    GROUP_MEMBERS_REMOVED,
+)
+"""Every event type, in the order docs/events.md lists them."""
 
 
 @dataclass(frozen=True)
@@ -232,7 +245,7 @@ def _outbox_document(event: StoredEvent, sequence: int) -> Document:
     return document
 
 
-def _stored_event(document: Mapping[str, Any]) -> StoredEvent:
+def stored_event(document: Mapping[str, Any]) -> StoredEvent:
     return StoredEvent(
         id=str(document["_id"]),
         tenant=str(document["tenant"]),
@@ -375,7 +388,7 @@ class EventRepository:
         """The tenant's events from ``sequence`` on, in sequence order, at most ``limit``."""
         cursor = self.outbox.find({"tenant": tenant, "sequence": {"$gte": sequence}})
         cursor = cursor.sort([("tenant", ASCENDING), ("sequence", ASCENDING)]).limit(limit)
-        return [_stored_event(document) for document in await cursor.to_list(None)]
+        return [stored_event(document) for document in await cursor.to_list(None)]
 
     async def next_sequence(self, tenant: str) -> int:
         """The sequence number the tenant's next event will get."""

@@ -8,7 +8,7 @@ one of them: no handler checks the token itself, and no route can be added witho
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -16,13 +16,14 @@ from aiohttp.typedefs import Handler
 from scim2_models import InvalidValueException, NotFoundException, UnauthorizedException
 
 from scim_server import metrics
+from scim_server.core.events import MAX_SEQUENCE
 from scim_server.core.journal import body_view
 from scim_server.storage.tenants import TokenRecord
 from scim_server.web.responses import json_response, read_object
 from scim_server.web.seats_admin import seats_view
 from scim_server.web.state import services
 from scim_server.web.tenancy import base_url
-from scim_server.wire import header_bytes
+from scim_server.wire import client_instant, header_bytes
 
 JOURNAL_MAX_LIMIT = 1000
 MAX_TOKEN_TTL_SECONDS = 100 * 365 * 24 * 3600
@@ -172,11 +173,10 @@ def _since(request: web.Request) -> datetime | None:
     raw = request.query.get("since")
     if raw is None:
         return None
-    try:
-        since = datetime.fromisoformat(raw)
-    except ValueError:
-        raise InvalidValueException(detail="since is an ISO 8601 date-time") from None
-    return since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+    since = client_instant(raw)
+    if since is None:
+        raise InvalidValueException(detail="since is an ISO 8601 date-time")
+    return since
 
 
 async def journal(request: web.Request) -> web.Response:
@@ -206,8 +206,6 @@ async def journal(request: web.Request) -> web.Response:
 
 
 EVENTS_MAX_LIMIT = 1000
-MAX_SEQUENCE = 2**62
-"""Far beyond any tenant's events, and within the 64-bit integers MongoDB compares."""
 
 
 async def events(request: web.Request) -> web.Response:

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from scim_server.config import Settings
 from scim_server.core.cursors import CursorCodec
+from scim_server.core.delivery import DeliveryEngine, RetryPolicy
 from scim_server.core.instances import InstanceGroups
 from scim_server.core.journal import ProvisioningJournal
 from scim_server.core.provisioning import Provisioning
@@ -20,7 +21,9 @@ from scim_server.core.sso.service import SingleSignOn
 from scim_server.core.sso.sessions import SessionCodec
 from scim_server.core.tenancy import Tenancy
 from scim_server.core.tokens import TokenAuthority
+from scim_server.core.webhooks import CHANNEL, WebhookChannel, Webhooks
 from scim_server.storage.database import Database
+from scim_server.storage.delivery import DeliveryRepository
 from scim_server.storage.rate_limits import RateLimitRepository
 from scim_server.storage.ssf import SsfRepository
 from scim_server.storage.sso import SsoRepository
@@ -29,6 +32,7 @@ from scim_server.web.access_log import request_context
 from scim_server.web.idp_http import IdpClient
 from scim_server.web.journaling import journal_bodies, journal_requests
 from scim_server.web.middleware import PARSER_LIMITS, body_limit, scim_errors
+from scim_server.web.outbound import HttpSender
 from scim_server.web.request_metrics import count_requests
 from scim_server.web.routes import BULK, add_routes
 from scim_server.web.state import SERVICES, Services
@@ -95,13 +99,35 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
         )
         ssf_repository = SsfRepository(database)
         await ssf_repository.ensure_indexes()
+        delivery = DeliveryRepository(database)
+        await delivery.ensure_indexes(settings.webhook_log_ttl_seconds)
+        sender = HttpSender(allow_private=settings.webhook_allow_private)
+        engine = DeliveryEngine(
+            delivery,
+            provisioning.relay,
+            {CHANNEL: WebhookChannel()},
+            sender,
+            RetryPolicy(
+                base_seconds=settings.webhook_retry_base_seconds,
+                cap_seconds=settings.webhook_retry_cap_seconds,
+                horizon_seconds=settings.webhook_retry_horizon_seconds,
+                timeout_seconds=settings.webhook_timeout_seconds,
+            ),
+        )
         app[SERVICES] = Services(
             settings=settings,
             database=database,
             provisioning=provisioning,
             tenants=tenants,
             tenancy=Tenancy(
-                tenants, tokens, provisioning, journal, sso_repository, rate_limits, ssf_repository
+                tenants,
+                tokens,
+                provisioning,
+                journal,
+                sso_repository,
+                rate_limits,
+                ssf_repository,
+                delivery,
             ),
             tokens=tokens,
             admin_token=admin_token.value,
@@ -112,12 +138,21 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
             instances=instances,
             cross_instance=CrossInstanceSignIn(sso, instances),
             transmitter=Transmitter(database, ssf_repository, provisioning.relay),
+            webhooks=Webhooks(
+                delivery,
+                engine,
+                provisioning.relay,
+                allow_private=settings.webhook_allow_private,
+            ),
         )
         await journal.start()
         await provisioning.relay.start()
+        await engine.start()
         try:
             yield
         finally:
+            await engine.stop()
+            await sender.close()
             await provisioning.relay.stop()
             try:  # writes what is still queued, while the database is open
                 await asyncio.wait_for(journal.stop(), JOURNAL_FINAL_FLUSH_SECONDS)

@@ -25,6 +25,7 @@ from scim_server.web.ssf import add_ssf_routes
 from scim_server.web.sso import add_sso_routes
 from scim_server.web.state import services
 from scim_server.web.tenancy import authenticated_scope
+from scim_server.web.webhooks_admin import add_webhook_routes
 
 SCIM = "/scim/v2/{tenant}"
 BULK = f"{SCIM}/Bulk"
@@ -106,6 +107,7 @@ def admin_application() -> web.Application:
     router.add_get(f"{ssf}/receivers", ssf_admin.list_receiver_tokens)
     router.add_delete(f"{ssf}/receivers/{{token_id}}", ssf_admin.revoke_receiver_token)
     router.add_get(f"{ssf}/streams", ssf_admin.list_streams)
+    add_webhook_routes(router)
     return admin_app
 
 

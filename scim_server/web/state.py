@@ -16,6 +16,7 @@ from scim_server.core.sso.instances import CrossInstanceSignIn
 from scim_server.core.sso.service import SingleSignOn
 from scim_server.core.tenancy import Tenancy
 from scim_server.core.tokens import TokenAuthority
+from scim_server.core.webhooks import Webhooks
 from scim_server.storage.database import Database
 from scim_server.storage.tenants import TenantRepository
 
@@ -37,6 +38,7 @@ class Services:
     instances: InstanceGroups
     cross_instance: CrossInstanceSignIn
     transmitter: Transmitter
+    webhooks: Webhooks
 
 
 SERVICES = web.AppKey("services", Services)

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,14 +80,17 @@ class Server:
         raise AssertionError(f"not ready again within {WAIT_SECONDS}s: {seen[-1]}")
 
 
-def start_server(data_dir: Path, workers: int = 1) -> tuple[subprocess.Popen[str], str]:
-    """``scim-server serve`` on its own embedded store in ``data_dir``, once it has announced."""
+def start_server(
+    data_dir: Path, workers: int = 1, options: Sequence[str] = ()
+) -> tuple[subprocess.Popen[str], str]:
+    """``scim-server serve`` on its own embedded store in ``data_dir``, once it has announced;
+    ``options``: more flags of ``serve``."""
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
     command = [sys.executable, "-m", "scim_server", "serve", "--port", str(port)]
     command += ["--data-dir", str(data_dir), "--workers", str(workers)]
     command += ["--store-restarts", str(STORE_RESTARTS)]
-    command += ["--admin-token", ADMIN_TOKEN, "--log-level", "WARNING"]
+    command += ["--admin-token", ADMIN_TOKEN, "--log-level", "WARNING", *options]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=environment)
     assert process.stdout is not None
     banner = process.stdout.readline()
@@ -117,10 +120,12 @@ def stop(process: subprocess.Popen[str]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serving(data_dir: Path, workers: int = 1) -> AsyncIterator[Server]:
+async def serving(
+    data_dir: Path, workers: int = 1, options: Sequence[str] = ()
+) -> AsyncIterator[Server]:
     """A served server on ``data_dir`` with tenant ``acme`` (its token in ``token``); the
     server the ``Server`` names at the end (a test may start another) is stopped then."""
-    process, url = start_server(data_dir, workers)
+    process, url = start_server(data_dir, workers, options)
     server: Server | None = None
     try:
         async with aiohttp.ClientSession() as http:
