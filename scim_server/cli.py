@@ -268,6 +268,8 @@ def _ssf_command(args: argparse.Namespace) -> int:
     client.call("DELETE", f"{base}/receivers/{urllib.parse.quote(args.token_id, safe='')}")
     print(f"revoked SSF receiver token {args.token_id} of tenant {args.tenant}")
     return 0
+
+
 def _webhook_changes(args: argparse.Namespace) -> dict[str, Any]:
     """The fields ``webhooks create`` or ``update`` sets: ``--events all`` is every type."""
     body: dict[str, Any] = {}
@@ -481,6 +483,8 @@ def _parser() -> argparse.ArgumentParser:
         const=True,
         help="refuse (409) a userName active in another tenant of the server "
         "(SCIM_ONE_TEAM_SERVER_WIDE=1; default: off, or per instance group)",
+    )
+    serve.add_argument(
         "--webhook-allow-private",
         action="store_const",
         const=True,
