@@ -1,7 +1,8 @@
 """The delivery engine: every subscription's events, in sequence order, at least once.
 
-A channel (webhooks today: ``core/webhooks.py``; an SSF push stream next) says only how one
-event becomes a request (``Channel.request``) and what an answer means (``Channel.outcome``).
+A channel (webhooks: ``core/webhooks.py``; SSF push streams: ``core/ssf/push.py``) says only
+how one event becomes its requests (``Channel.request``: none, one, or several that must all
+be delivered) and what an answer means (``Channel.outcome``).
 Everything else is here and shared: one position per endpoint in its tenant's outbox, a lease
 in the database so that one process at a time delivers for an endpoint, strictly in sequence
 (an event that keeps failing holds back the endpoint's later ones until it is dead-lettered,
@@ -18,7 +19,7 @@ import dataclasses
 import logging
 import random
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -54,11 +55,14 @@ class Outcome(Enum):
     FAILED = "failed"
     GONE = "gone"
     """The receiver says the endpoint is gone for good: it is disabled."""
+    REJECTED = "rejected"
+    """The receiver says it will never accept this request: the event is dead-lettered at
+    once, without waiting out the retry horizon, and the endpoint moves on."""
 
 
 @dataclass(frozen=True)
 class Outbound:
-    """What a channel sends for one event."""
+    """One request a channel sends for an event."""
 
     body: bytes
     headers: Mapping[str, str]
@@ -86,12 +90,15 @@ class Sender(Protocol):
 class Channel(Protocol):
     name: str
 
-    def request(self, subscription: Subscription, event: Event, now: datetime) -> Outbound:
-        """The body and headers that deliver ``event`` to ``subscription``."""
+    async def request(
+        self, subscription: Subscription, event: Event, now: datetime
+    ) -> Sequence[Outbound]:
+        """The requests that deliver ``event`` to ``subscription``, in the order they are
+        sent; none when the event is nothing to this endpoint (it moves on past it)."""
         ...
 
-    def outcome(self, status: int) -> Outcome:
-        """What the receiver's status means."""
+    def outcome(self, status: int, body: str) -> Outcome:
+        """What the receiver's status (and the start of its answer's body) means."""
         ...
 
 
@@ -254,8 +261,10 @@ class DeliveryEngine:
             if not subscription.wants(event.type):
                 continue  # passed over: the position moves past it with the next move
             now = datetime.now(UTC)
-            answer = await self._attempt(channel, subscription, event, now)
-            outcome = Outcome.FAILED if answer.status is None else channel.outcome(answer.status)
+            attempted = await self._attempt(channel, subscription, event, now, leased=True)
+            if attempted is None:
+                continue  # the channel makes no request of it: passed over, as above
+            outcome, answer = attempted
             attempts = subscription.attempts + 1
             if outcome is Outcome.GONE:
                 await self._log(subscription, event, attempts, "gone", answer, now)
@@ -264,6 +273,9 @@ class DeliveryEngine:
                 return None
             if outcome is Outcome.DELIVERED:
                 await self._log(subscription, event, attempts, "delivered", answer, now)
+            elif outcome is Outcome.REJECTED:
+                await self._log(subscription, event, attempts, "dead", answer, now)
+                await self._bury(subscription, event, attempts, answer, now)
             else:
                 failing_since = subscription.failing_since or now
                 given_up = (now - failing_since).total_seconds() >= self.policy.horizon_seconds
@@ -297,11 +309,50 @@ class DeliveryEngine:
         return _replace_position(subscription, position)
 
     async def _attempt(
-        self, channel: Channel, subscription: Subscription, event: Event, now: datetime
-    ) -> Answer:
-        outbound = channel.request(subscription, event, now)
-        return await self.sender.post(
-            subscription.url, outbound.body, outbound.headers, self.policy.timeout_seconds
+        self,
+        channel: Channel,
+        subscription: Subscription,
+        event: Event,
+        now: datetime,
+        *,
+        leased: bool,
+    ) -> tuple[Outcome, Answer] | None:
+        """Send the event's requests: what came of them, or None if it makes none."""
+        outbounds = await channel.request(subscription, event, now)
+        if not outbounds:
+            return None
+        return await self.send(subscription, outbounds, leased=leased)
+
+    async def send(
+        self, subscription: Subscription, outbounds: Sequence[Outbound], *, leased: bool = False
+    ) -> tuple[Outcome, Answer]:
+        """POST each request in order, once: delivered when each is; the first that fails (or
+        says the endpoint is gone) ends it, with its answer, so the whole is tried again; one
+        that is rejected is passed (the rest are still sent) and makes the whole rejected.
+        Under a lease (``leased``), it is renewed before each request after the first, since
+        each may take the whole attempt timeout; lost, the rest are not sent."""
+        channel = self.channels[subscription.channel]
+        rejected: Answer | None = None
+        answer = Answer(None, "nothing sent", 0.0)
+        for index, outbound in enumerate(outbounds):
+            if leased and index and not await self._renewed(subscription):
+                return Outcome.FAILED, Answer(None, "the lease was lost", 0.0)
+            answer = await self.sender.post(
+                subscription.url, outbound.body, outbound.headers, self.policy.timeout_seconds
+            )
+            if answer.status is None:
+                return Outcome.FAILED, answer
+            outcome = channel.outcome(answer.status, answer.excerpt)
+            if outcome is Outcome.REJECTED:
+                rejected = rejected or answer
+            elif outcome is not Outcome.DELIVERED:
+                return outcome, answer
+        return (Outcome.DELIVERED, answer) if rejected is None else (Outcome.REJECTED, rejected)
+
+    async def _renewed(self, subscription: Subscription) -> bool:
+        now = datetime.now(UTC)
+        return (
+            await self.repository.take(subscription, self.holder, now, now + self.lease) is not None
         )
 
     async def _log(
@@ -367,8 +418,10 @@ class DeliveryEngine:
                 continue
             event = Event.of(stored)
             now = datetime.now(UTC)
-            answer = await self._attempt(channel, subscription, event, now)
-            ok = answer.status is not None and channel.outcome(answer.status) is Outcome.DELIVERED
+            attempted = await self._attempt(channel, subscription, event, now, leased=False)
+            # An event that now makes no request (a stream no longer requesting it) is done.
+            outcome, answer = attempted or (Outcome.DELIVERED, Answer(None, "nothing to send", 0))
+            ok = outcome is Outcome.DELIVERED
             attempts = letter.attempts + 1
             await self._log(
                 subscription, event, attempts, "delivered" if ok else "dead", answer, now

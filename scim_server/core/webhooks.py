@@ -16,7 +16,7 @@ import asyncio
 import ipaddress
 import socket
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -80,22 +80,23 @@ async def resolve(host: str, port: int) -> list[str]:
     return [str(address[4][0]) for address in found]
 
 
-async def check_target(url: object, allow_private: bool) -> str:
-    """``url`` as a webhook target: http or https with a host, which resolves only to public
-    addresses unless ``allow_private``. 400 ``invalidValue`` saying why otherwise."""
+async def check_target(url: object, allow_private: bool, name: str = "url") -> str:
+    """``url`` as a target of deliveries: http or https with a host, which resolves only to
+    public addresses unless ``allow_private``. 400 ``invalidValue`` saying why otherwise,
+    naming the field as ``name``."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL_CHARS:
         raise InvalidValueException(
-            detail=f"url is an http or https URL of at most {MAX_URL_CHARS} characters"
+            detail=f"{name} is an http or https URL of at most {MAX_URL_CHARS} characters"
         )
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as error:  # an unclosed IPv6 bracket, a port out of range...
-        raise InvalidValueException(detail=f"url is not a valid URL ({error}): {url}") from None
+        raise InvalidValueException(detail=f"{name} is not a valid URL ({error}): {url}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidValueException(detail=f"url is an http or https URL with a host: {url}")
+        raise InvalidValueException(detail=f"{name} is an http or https URL with a host: {url}")
     if parts.username is not None or parts.password is not None:
-        raise InvalidValueException(detail="url carries no user or password")
+        raise InvalidValueException(detail=f"{name} carries no user or password")
     if not allow_private:
         try:
             for address in await resolve(parts.hostname, port):
@@ -103,7 +104,7 @@ async def check_target(url: object, allow_private: bool) -> str:
                     raise TargetRefused(f"{parts.hostname} resolves to {address}: {why}")
         except TargetRefused as refused:
             raise InvalidValueException(
-                detail=f"url is refused: {refused} (private, loopback and link-local targets "
+                detail=f"{name} is refused: {refused} (private, loopback and link-local targets "
                 "are refused unless SCIM_WEBHOOK_ALLOW_PRIVATE is set)"
             ) from None
     return url
@@ -130,24 +131,25 @@ class WebhookChannel(Channel):
 
     name = CHANNEL
 
-    def request(self, subscription: Subscription, event: Event, now: datetime) -> Outbound:
+    async def request(
+        self, subscription: Subscription, event: Event, now: datetime
+    ) -> Sequence[Outbound]:
+        """One request: the event, signed."""
         body = orjson.dumps(event.to_json())
         text = body.decode()
         signatures = " ".join(
             Webhook(secret).sign(event.id, now, text)
             for secret in subscription.signing_secrets(now)
         )
-        return Outbound(
-            body,
-            {
-                "Content-Type": "application/json",
-                "webhook-id": event.id,
-                "webhook-timestamp": str(int(now.timestamp())),
-                "webhook-signature": signatures,
-            },
-        )
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": event.id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": signatures,
+        }
+        return (Outbound(body, headers),)
 
-    def outcome(self, status: int) -> Outcome:
+    def outcome(self, status: int, body: str) -> Outcome:
         if 200 <= status < 300:
             return Outcome.DELIVERED
         return Outcome.GONE if status == GONE else Outcome.FAILED
