@@ -143,25 +143,6 @@ async def test_a_stream_is_created_read_updated_replaced_and_deleted(scim: Scim)
     await scim_error(gone, 404)
 
 
-async def test_a_push_stream_is_stored_with_its_endpoint_and_never_shows_its_authorization(
-    scim: Scim,
-) -> None:
-    receiver = await Receiver.of(scim.client, "acme")
-    delivery = {
-        "method": PUSH,
-        "endpoint_url": "https://rp.example/ssf",
-        "authorization_header": "Bearer s3",
-    }
-    stream = await receiver.create_stream(f"{PROV}delete", delivery=delivery)
-    assert stream["delivery"] == {"method": PUSH, "endpoint_url": "https://rp.example/ssf"}
-    listed = await (await scim.client.get("/admin/tenants/acme/ssf/streams", headers=ADMIN)).json()
-    assert [s["delivery"] for s in listed["streams"]] == [stream["delivery"]]
-    polled = await scim.client.post(
-        f"/ssf/acme/poll/{stream['stream_id']}", json={}, headers=receiver.headers
-    )
-    await scim_error(polled, 400)
-
-
 @pytest.mark.parametrize(
     "body",
     [

@@ -25,7 +25,13 @@ from scim_server.web.app import create_app
 from tests.support.events import awaited_events
 from tests.support.scim import ADMIN, Scim, make_tenant, scim_error
 from tests.support.urns import GROUP, PATCH_OP, USER
-from tests.support.webhooks import Receiver, admin_call, register, start_receiver
+from tests.support.webhooks import (
+    Receiver,
+    admin_call,
+    delivering_to_tests,
+    register,
+    start_receiver,
+)
 
 MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 
@@ -33,13 +39,7 @@ MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """Receivers on 127.0.0.1, and retries in fractions of a second."""
-    return dataclasses.replace(
-        settings,
-        webhook_allow_private=True,
-        webhook_retry_base_seconds=0.05,
-        webhook_retry_cap_seconds=0.2,
-        webhook_timeout_seconds=2.0,
-    )
+    return delivering_to_tests(settings)
 
 
 @pytest.fixture

@@ -213,9 +213,12 @@ class DeliveryRepository:
         types: Sequence[str] | None,
         position: int,
         now: datetime,
+        subscription_id: str | None = None,
     ) -> Subscription:
+        """A new enabled subscription at ``position``, under ``subscription_id`` when the
+        channel names it (an SSF push stream: its stream id), else a new random one."""
         document: Document = {
-            "_id": secrets.token_hex(12),
+            "_id": subscription_id or secrets.token_hex(12),
             "tenant": tenant,
             "channel": channel,
             "url": url,

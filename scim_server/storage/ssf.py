@@ -79,6 +79,9 @@ class StreamRecord:
     tenant: str
     audience: str
     """The receiver token id that created the stream: the ``aud`` of its SETs."""
+    issuer: str
+    """The ``iss`` of its SETs, as the stream was created at: what push delivery, away from
+    any request, signs them as."""
     configuration: StreamConfiguration
     status: str
     reason: str | None
@@ -123,6 +126,7 @@ def _stream(document: Mapping[str, Any]) -> StreamRecord:
         id=str(document["_id"]),
         tenant=str(document["tenant"]),
         audience=str(document["aud"]),
+        issuer=str(document.get("iss", "")),
         configuration=StreamConfiguration(
             delivery=Delivery(
                 str(delivery["method"]),
@@ -196,6 +200,7 @@ class SsfRepository:
         tenant: str,
         stream_id: str,
         audience: str,
+        issuer: str,
         configuration: StreamConfiguration,
         now: datetime,
         position: int,
@@ -204,6 +209,7 @@ class SsfRepository:
             "_id": stream_id,
             "tenant": tenant,
             "aud": audience,
+            "iss": issuer,
             **_configuration_document(configuration),
             "status": "enabled",
             "reason": None,

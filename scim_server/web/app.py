@@ -15,6 +15,8 @@ from scim_server.core.instances import InstanceGroups
 from scim_server.core.journal import ProvisioningJournal
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.rate_limits import RateLimits
+from scim_server.core.ssf import push
+from scim_server.core.ssf.keys import ServerKey
 from scim_server.core.ssf.transmitter import Transmitter
 from scim_server.core.sso.instances import CrossInstanceSignIn
 from scim_server.core.sso.service import SingleSignOn
@@ -102,10 +104,11 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
         delivery = DeliveryRepository(database)
         await delivery.ensure_indexes(settings.webhook_log_ttl_seconds)
         sender = HttpSender(allow_private=settings.webhook_allow_private)
+        ssf_key = ServerKey(database)
         engine = DeliveryEngine(
             delivery,
             provisioning.relay,
-            {CHANNEL: WebhookChannel()},
+            {CHANNEL: WebhookChannel(), push.CHANNEL: push.PushChannel(ssf_repository, ssf_key)},
             sender,
             RetryPolicy(
                 base_seconds=settings.webhook_retry_base_seconds,
@@ -137,7 +140,14 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
             rate_limits=rate_limits,
             instances=instances,
             cross_instance=CrossInstanceSignIn(sso, instances),
-            transmitter=Transmitter(database, ssf_repository, provisioning.relay),
+            transmitter=Transmitter(
+                ssf_key,
+                ssf_repository,
+                provisioning.relay,
+                delivery,
+                engine,
+                allow_private=settings.webhook_allow_private,
+            ),
             webhooks=Webhooks(
                 delivery,
                 engine,

@@ -118,7 +118,7 @@ async def jwks(request: web.Request) -> web.Response:
 async def create_stream(request: web.Request) -> web.Response:
     tenant, receiver = await _authenticated(request)
     stream = await services(request).transmitter.create_stream(
-        tenant, receiver, await read_object(request)
+        tenant, receiver, issuer(request, tenant), await read_object(request)
     )
     return json_response(stream_view(request, stream), status=201)
 

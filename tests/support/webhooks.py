@@ -4,6 +4,7 @@ admin calls the webhook tests share."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,10 +13,22 @@ import orjson
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from scim_server.config import Settings
 from tests.support.scim import ADMIN
 
 ROUNDS = 400
 """How many times a test looks for deliveries it expects (0.025 s apart: ten seconds)."""
+
+
+def delivering_to_tests(settings: Settings) -> Settings:
+    """Receivers on 127.0.0.1, and retries in fractions of a second."""
+    return dataclasses.replace(
+        settings,
+        webhook_allow_private=True,
+        webhook_retry_base_seconds=0.05,
+        webhook_retry_cap_seconds=0.2,
+        webhook_timeout_seconds=2.0,
+    )
 
 
 @dataclass(frozen=True)
@@ -32,11 +45,13 @@ class Received:
 
 @dataclass
 class Receiver:
-    """Records every POST and answers the status ``answer`` says (200 unless told otherwise),
-    or, when it says None, holds the request without ever answering."""
+    """Records every POST and answers the status ``answer`` says (200 unless told otherwise)
+    with the body ``reply`` makes of it, or, when it says None, holds the request without ever
+    answering."""
 
     received: list[Received] = field(default_factory=list)
     answer: Callable[[Received], int | None] = lambda _: 200
+    reply: Callable[[int], str] = lambda status: f"receiver says {status}"
     server: TestServer | None = None
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the receiver shuts down: a held request ends then, rather than holding the
@@ -49,7 +64,7 @@ class Receiver:
         if status is None:
             await self.closing.wait()  # held until the receiver shuts down
             status = 503
-        return web.Response(status=status, text=f"receiver says {status}")
+        return web.Response(status=status, text=self.reply(status))
 
     def url(self, path: str = "/hook") -> str:
         assert self.server is not None

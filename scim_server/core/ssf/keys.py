@@ -15,9 +15,12 @@ from typing import Any, Final
 
 import jwt
 
-from scim_server.core.sso.oidc import client_jwks, client_key_id, private_key
+from scim_server.core.sso.oidc import client_jwks, client_key_id, new_client_key, private_key
+from scim_server.storage.database import Database
 
 ALGORITHM: Final = "RS256"
+SIGNING_KEY: Final = "ssf-signing-key"
+"""The server secret holding the transmitter's private key."""
 SET_TYPE: Final = "secevent+jwt"
 """RFC 8417 §2.3: the ``typ`` of a SET, which no other JWT can be mistaken for."""
 
@@ -42,3 +45,18 @@ class SigningKey:
     def jwks(self) -> dict[str, Any]:
         """The public half, as the JWKS receivers verify SETs with."""
         return client_jwks(self.pem)
+
+
+class ServerKey:
+    """The server's signing key, read (or made, by the first process that needs it) once per
+    process: what the poll endpoint and the push channel sign with, and the JWKS shows."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._key: SigningKey | None = None
+
+    async def get(self) -> SigningKey:
+        if self._key is None:
+            stored = await self._database.server_secret(SIGNING_KEY, None, generate=new_client_key)
+            self._key = SigningKey(stored.value)
+        return self._key

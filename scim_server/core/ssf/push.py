@@ -1,21 +1,30 @@
-"""Push delivery (RFC 8935), described for the delivery engine that will send it.
+"""Push delivery (RFC 8935): the delivery engine's ``ssf-push`` channel.
 
-Two pure functions: the HTTP request that delivers one SET to a push stream's receiver, and
-what the receiver's answer means for that SET. Sending, retrying with back-off and giving up
-belong to the shared delivery engine (the one webhooks use), not to the transmitter.
+Two pure functions, the HTTP request that delivers one SET to a push stream's receiver and
+what the receiver's answer means for that SET, and the channel that applies them: each event
+is the SETs it makes on the stream, all to be delivered (a failure retries the event whole;
+the SETs keep their ``jti``, so a receiver drops the ones it has). Sending, retrying with
+back-off, dead letters and the delivery log belong to the shared engine, as for webhooks.
 """
 
 from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
-from scim_server.storage.ssf import Delivery
+from scim_server.core import delivery as engine
+from scim_server.core.events import Event
+from scim_server.core.ssf.keys import ServerKey
+from scim_server.core.ssf.sets import event_sets, stream_view
+from scim_server.storage.delivery import Subscription
+from scim_server.storage.ssf import Delivery, SsfRepository, StreamRecord
 
 SET_MEDIA_TYPE: Final = "application/secevent+jwt"
+CHANNEL: Final = "ssf-push"
 
 
 @dataclass(frozen=True)
@@ -74,3 +83,44 @@ def _error(body: bytes) -> dict[str, Any] | None:
     except ValueError:
         return None
     return parsed if isinstance(parsed, dict) else None
+
+
+OUTCOMES: Final = {
+    Outcome.DELIVERED: engine.Outcome.DELIVERED,
+    Outcome.REJECTED: engine.Outcome.REJECTED,
+    Outcome.RETRY: engine.Outcome.FAILED,
+}
+
+
+def outbound(stream: StreamRecord, signed_set: str) -> engine.Outbound:
+    """One signed SET as the delivery engine sends it to the stream's receiver."""
+    request = push_request(stream.configuration.delivery, signed_set)
+    return engine.Outbound(request.body, request.headers)
+
+
+class PushChannel(engine.Channel):
+    """The delivery engine's channel for push streams: a subscription per push stream, under
+    the stream's id; an event is the SETs it makes on the stream, each signed and POSTed."""
+
+    name = CHANNEL
+
+    def __init__(self, streams: SsfRepository, key: ServerKey) -> None:
+        self._streams = streams
+        self._key = key
+
+    async def request(
+        self, subscription: Subscription, event: Event, now: datetime
+    ) -> Sequence[engine.Outbound]:
+        """The stream's SETs of the event, as the stream is configured now (none: it requests
+        none of its kinds, its subject was removed, or the stream is gone)."""
+        stream = await self._streams.stream(subscription.tenant, subscription.id)
+        if stream is None:
+            return ()
+        sets = event_sets(event, stream_view(stream, stream.issuer))
+        if not sets:
+            return ()
+        key = await self._key.get()
+        return [outbound(stream, key.sign(item.claims)) for item in sets]
+
+    def outcome(self, status: int, body: str) -> engine.Outcome:
+        return OUTCOMES[push_outcome(status, body.encode()).outcome]

@@ -33,6 +33,7 @@ from scim_server.storage.events import (
     USER_REACTIVATED,
     USER_UPDATED,
 )
+from scim_server.storage.ssf import StreamRecord
 
 SCIM_EVENT: Final = "urn:ietf:params:SCIM:event:prov:"
 CREATE_FULL: Final = f"{SCIM_EVENT}create:full"
@@ -103,6 +104,16 @@ def events_delivered(requested: Iterable[str]) -> tuple[str, ...]:
         uri
         for uri in EVENTS_SUPPORTED
         if uri in wanted and FULL_OR_NOTICE.get(uri, "") not in wanted
+    )
+
+
+def stream_view(stream: StreamRecord, issuer: str) -> StreamView:
+    return StreamView(
+        stream_id=stream.id,
+        issuer=issuer,
+        audience=stream.audience,
+        delivered=frozenset(events_delivered(stream.configuration.events_requested)),
+        removed=stream.removed,
     )
 
 

@@ -27,21 +27,23 @@ from scim2_models import (
     UnauthorizedException,
 )
 
+from scim_server.core.delivery import DeliveryEngine
 from scim_server.core.errors import RetryLater, TooManyConcurrentChanges
 from scim_server.core.events import Event, Relay
-from scim_server.core.ssf.keys import SigningKey
+from scim_server.core.ssf import push
+from scim_server.core.ssf.keys import ServerKey, SigningKey
 from scim_server.core.ssf.sets import (
     TAG_VERIFY,
     SetClaims,
     StreamView,
     event_sets,
-    events_delivered,
     sequence_of,
+    stream_view,
     verification_set,
 )
-from scim_server.core.sso.oidc import new_client_key
+from scim_server.core.webhooks import check_target
 from scim_server.models import GROUPS, USERS
-from scim_server.storage.database import Database
+from scim_server.storage.delivery import DeliveryRepository
 from scim_server.storage.ssf import (
     Delivery,
     QueuedSet,
@@ -58,8 +60,6 @@ PUSH: Final = "urn:ietf:rfc:8935"
 POLL: Final = "urn:ietf:rfc:8936"
 DELIVERY_METHODS: Final = (PUSH, POLL)
 STATUSES: Final = ("enabled", "paused", "disabled")
-SIGNING_KEY: Final = "ssf-signing-key"
-"""The server secret holding the transmitter's private key."""
 TOKEN_PREFIX: Final = "ssf_"
 """Receiver tokens start with it, so that nobody mistakes one for a SCIM token."""
 
@@ -204,16 +204,6 @@ def poll_request(body: Mapping[str, Any]) -> PollRequest:
     return PollRequest(max_events, return_immediately, tuple(acks), errors)
 
 
-def stream_view(stream: StreamRecord, issuer: str) -> StreamView:
-    return StreamView(
-        stream_id=stream.id,
-        issuer=issuer,
-        audience=stream.audience,
-        delivered=frozenset(events_delivered(stream.configuration.events_requested)),
-        removed=stream.removed,
-    )
-
-
 def subject(body: Mapping[str, Any], issuer: str) -> str:
     """The subject a receiver adds or removes (SSF §8.1.3), as ``subject_key`` names it: a
     ``scim`` subject (``/Users/{id}``, ``/Groups/{id}``) or an ``iss_sub`` one of this issuer
@@ -239,25 +229,28 @@ class Transmitter:
 
     def __init__(
         self,
-        database: Database,
+        key: ServerKey,
         repository: SsfRepository,
         relay: Relay,
+        deliveries: DeliveryRepository,
+        engine: DeliveryEngine,
+        *,
+        allow_private: bool,
         long_poll_seconds: float = LONG_POLL_SECONDS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._database = database
+        self._key = key
         self._repository = repository
         self._relay = relay
+        self._deliveries = deliveries
+        self._engine = engine
+        self._allow_private = allow_private
         self._long_poll_seconds = long_poll_seconds
         self._now = clock
-        self._key: SigningKey | None = None
 
     async def signing_key(self) -> SigningKey:
         """The server's key: made by the first process that needs it, the same for all."""
-        if self._key is None:
-            stored = await self._database.server_secret(SIGNING_KEY, None, generate=new_client_key)
-            self._key = SigningKey(stored.value)
-        return self._key
+        return await self._key.get()
 
     # -- receiver tokens ---------------------------------------------------------------------
 
@@ -293,17 +286,38 @@ class Transmitter:
     # -- streams -----------------------------------------------------------------------------
 
     async def create_stream(
-        self, tenant: str, receiver: str, body: Mapping[str, Any]
+        self, tenant: str, receiver: str, issuer: str, body: Mapping[str, Any]
     ) -> StreamRecord:
-        """A new stream, enabled, delivering the events stored from now on."""
-        return await self._repository.add_stream(
-            tenant,
-            uuid.uuid4().hex,
-            receiver,
-            configuration(body),
-            self._now(),
-            await self._relay.next_sequence(tenant),
+        """A new stream, enabled, delivering the events stored from now on; a push stream
+        with its subscription in the delivery engine, under the stream's id."""
+        chosen = await self._push_target(configuration(body))
+        position = await self._relay.next_sequence(tenant)
+        stream = await self._repository.add_stream(
+            tenant, uuid.uuid4().hex, receiver, issuer, chosen, self._now(), position
         )
+        if chosen.delivery.method == PUSH:
+            try:
+                await self._subscribe(stream)
+            except BaseException:
+                await self._repository.delete_stream(tenant, stream.id)
+                raise
+        return stream
+
+    async def _push_target(self, chosen: StreamConfiguration) -> StreamConfiguration:
+        """The configuration, once a push ``endpoint_url`` passed the webhooks' SSRF guard
+        (the sender checks it again at each delivery, after DNS resolution)."""
+        if chosen.delivery.method == PUSH:
+            url = chosen.delivery.endpoint_url
+            await check_target(url, self._allow_private, "delivery.endpoint_url")
+        return chosen
+
+    async def _subscribe(self, stream: StreamRecord) -> None:
+        url = stream.configuration.delivery.endpoint_url
+        assert url is not None, "a push stream has its endpoint_url"
+        await self._deliveries.create(
+            stream.tenant, push.CHANNEL, url, None, stream.position, self._now(), stream.id
+        )
+        self._engine.wake()
 
     async def streams(self, tenant: str) -> list[StreamRecord]:
         return await self._repository.streams_of(tenant)
@@ -322,15 +336,26 @@ class Transmitter:
         """SSF §8.1.1.3 (update: what the body names) and §8.1.1.4 (replace: all of it)."""
         current = await self.stream(tenant, body.get("stream_id"))
         changed = configuration(body, None if replace_all else current.configuration)
+        if changed.delivery.method != current.configuration.delivery.method:
+            raise InvalidValueException(
+                detail="a stream keeps its delivery method: create a new stream for another"
+            )
+        await self._push_target(changed)
         updated = await self._repository.configure(tenant, current.id, changed)
         if updated is None:
             raise NotFoundException(detail=f"no stream {current.id!r}")
+        if changed.delivery.method == PUSH:
+            await self._deliveries.update(
+                tenant, current.id, {"url": changed.delivery.endpoint_url}
+            )
         return updated
 
     async def delete_stream(self, tenant: str, stream_id: object) -> None:
-        if not await self._repository.delete_stream(
-            tenant, (await self.stream(tenant, stream_id)).id
-        ):
+        """The stream, and its subscription (push), its delivery log and dead letters."""
+        found = (await self.stream(tenant, stream_id)).id
+        deleted = await self._repository.delete_stream(tenant, found)
+        await self._deliveries.delete(tenant, found)
+        if not deleted:
             raise NotFoundException(detail=f"no stream {stream_id!r}")
 
     async def set_status(self, tenant: str, body: Mapping[str, Any]) -> StreamRecord:
@@ -349,12 +374,29 @@ class Transmitter:
                 tenant, current.id, current.status, status, reason, restart
             )
             if updated is not None:
+                await self._deliver_as(updated, restart)
                 return updated
         raise TooManyConcurrentChanges()
+
+    async def _deliver_as(self, stream: StreamRecord, restart: int | None) -> None:
+        """A push stream's subscription follows its status: enabled delivers; paused and
+        disabled hold (the engine keeps the position); leaving disabled restarts at the
+        outbox's end, as ``restart`` says."""
+        if stream.configuration.delivery.method != PUSH:
+            return
+        if restart is not None:
+            await self._deliveries.replay(stream.tenant, stream.id, restart)
+        await self._deliveries.update(
+            stream.tenant, stream.id, {"enabled": stream.status == "enabled"}
+        )
+        self._engine.wake()
 
     async def verify(self, tenant: str, body: Mapping[str, Any]) -> None:
         """SSF §8.1.4.2: queue a verification SET, with the receiver's ``state``."""
         stream = await self.stream(tenant, body.get("stream_id"))
+        if stream.configuration.delivery.method == PUSH:
+            await self._push_verification(stream, _text(body, "state"))
+            return
         if len(stream.queued) >= MAX_QUEUED:
             raise TooManyVerifications(
                 detail=f"the stream holds {MAX_QUEUED} unacknowledged verifications already"
@@ -364,6 +406,17 @@ class Transmitter:
         )
         if not await self._repository.queue(tenant, stream.id, queued):
             raise NotFoundException(detail=f"no stream {stream.id!r}")
+
+    async def _push_verification(self, stream: StreamRecord, state: str | None) -> None:
+        """Push the verification SET now, once (the receiver asks again if it missed it):
+        through the engine's sender and SSRF guard, not its retries."""
+        subscription = await self._deliveries.get(stream.tenant, stream.id)
+        if subscription is None:
+            raise NotFoundException(detail=f"no stream {stream.id!r}")
+        set_id = f"{stream.id}.{TAG_VERIFY}.{uuid.uuid4().hex}"
+        claims = verification_set(stream_view(stream, stream.issuer), set_id, state, self._now())
+        signed = (await self.signing_key()).sign(claims.claims)
+        await self._engine.send(subscription, [push.outbound(stream, signed)])
 
     async def change_subject(
         self, tenant: str, issuer: str, body: Mapping[str, Any], *, add: bool
