@@ -8,6 +8,7 @@ published JWKS. Retries run on a back-off of fractions of a second.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
@@ -295,3 +296,28 @@ async def test_a_push_stream_moved_to_another_endpoint_is_delivered_there(
     assert subscription["url"] == endpoint.url("/moved")
     ada = await user(scim, "ada")
     assert await arrived(ssf, stream, endpoint, 1) == [(stream["stream_id"], f"/Users/{ada}")]
+
+
+async def test_concurrent_status_changes_leave_the_subscription_as_the_stream_says(
+    scim: Scim, ssf: SsfReceiver, endpoint: Receiver, mongo_db: Any
+) -> None:
+    """Each change writes the stream, then its subscription: racing changes must not leave
+    the subscription as an older one said (it did, before the stream's revision ordered
+    them)."""
+    stream = await push_stream(ssf, endpoint.url())
+    body = {"stream_id": stream["stream_id"]}
+    for round_ in range(60):
+        statuses = [("enabled", "paused", "disabled")[(round_ + i) % 3] for i in range(12)]
+        answers = await asyncio.gather(
+            *(
+                ssf.client.post(
+                    f"{ssf.streams}/status", json={**body, "status": s}, headers=ssf.headers
+                )
+                for s in statuses
+            )
+        )
+        assert {answer.status for answer in answers} <= {200, 429}
+        read = await ssf.client.get(f"{ssf.streams}/status", params=body, headers=ssf.headers)
+        status = (await read.json())["status"]
+        subscription = await mongo_db["subscriptions"].find_one({"_id": stream["stream_id"]})
+        assert subscription["enabled"] == (status == "enabled"), (round_, status)

@@ -285,6 +285,26 @@ class DeliveryRepository:
         # None: a rotation racing this one won (or the endpoint is gone); rotate again.
         return None if found is None else _subscription(found)
 
+    async def follow(
+        self, tenant: str, subscription_id: str, revision: int, enabled: bool, position: int
+    ) -> bool:
+        """Enable or hold the subscription as revision ``revision`` of what owns it says,
+        unless a later revision was followed already: changes made at once land in any
+        order, and the latest wins. The position moves up to ``position`` if it is behind (a
+        restart); enabling lets it be tried at once."""
+        fields: Document = {"enabled": enabled, "revision": revision}
+        if enabled:
+            fields |= {"disabled_reason": None, "retry_at": NEVER}
+        result = await self.subscriptions.update_one(
+            {
+                "tenant": tenant,
+                "_id": subscription_id,
+                "$or": [{"revision": {"$lt": revision}}, {"revision": {"$exists": False}}],
+            },
+            {"$set": fields, "$max": {"position": position}},
+        )
+        return result.modified_count == 1
+
     async def replay(self, tenant: str, subscription_id: str, position: int) -> bool:
         """Deliver again from ``position``: the holder's next move, conditioned on the
         position it read, fails, and it stops."""

@@ -85,6 +85,9 @@ class StreamRecord:
     configuration: StreamConfiguration
     status: str
     reason: str | None
+    revision: int
+    """How many times the status was set: what orders the changes a push stream's
+    subscription follows."""
     created: datetime
     position: int
     acked: frozenset[str]
@@ -138,6 +141,7 @@ def _stream(document: Mapping[str, Any]) -> StreamRecord:
         ),
         status=str(document["status"]),
         reason=document.get("reason"),
+        revision=int(document.get("revision", 0)),
         created=document["created"],
         position=int(document["position"]),
         acked=frozenset(document.get("acked", ())),
@@ -213,6 +217,7 @@ class SsfRepository:
             **_configuration_document(configuration),
             "status": "enabled",
             "reason": None,
+            "revision": 0,
             "created": now,
             "position": position,
             "acked": [],
@@ -248,13 +253,15 @@ class SsfRepository:
         reason: str | None,
         restart_at: int | None,
     ) -> StreamRecord | None:
-        """Set the status if it is still ``was`` (None otherwise); ``restart_at`` moves the
-        position there and forgets the acknowledgements (events passed over while disabled)."""
+        """Set the status if it is still ``was`` (None otherwise), one revision on;
+        ``restart_at`` moves the position there and forgets the acknowledgements (events
+        passed over while disabled)."""
         changes: Document = {"status": status, "reason": reason}
         if restart_at is not None:
             changes |= {"position": restart_at, "acked": []}
         return await self._update(
-            {"tenant": tenant, "_id": stream_id, "status": was}, {"$set": changes}
+            {"tenant": tenant, "_id": stream_id, "status": was},
+            {"$set": changes, "$inc": {"revision": 1}},
         )
 
     async def delete_stream(self, tenant: str, stream_id: str) -> bool:

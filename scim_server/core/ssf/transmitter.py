@@ -301,6 +301,9 @@ class Transmitter:
             except BaseException:
                 await self._repository.delete_stream(tenant, stream.id)
                 raise
+            changed = await self._repository.stream(tenant, stream.id)
+            if changed is not None and changed.revision:  # its status was set meanwhile
+                await self._deliver_as(changed)
         return stream
 
     async def _push_target(self, chosen: StreamConfiguration) -> StreamConfiguration:
@@ -374,20 +377,20 @@ class Transmitter:
                 tenant, current.id, current.status, status, reason, restart
             )
             if updated is not None:
-                await self._deliver_as(updated, restart)
+                await self._deliver_as(updated)
                 return updated
         raise TooManyConcurrentChanges()
 
-    async def _deliver_as(self, stream: StreamRecord, restart: int | None) -> None:
-        """A push stream's subscription follows its status: enabled delivers; paused and
-        disabled hold (the engine keeps the position); leaving disabled restarts at the
-        outbox's end, as ``restart`` says."""
+    async def _deliver_as(self, stream: StreamRecord) -> None:
+        """A push stream's subscription follows its status, revision by revision: enabled
+        delivers; paused and disabled hold (the engine keeps the position); leaving disabled
+        restarts at the outbox's end, where the stream's position was moved (a push stream's
+        own position moves only then)."""
         if stream.configuration.delivery.method != PUSH:
             return
-        if restart is not None:
-            await self._deliveries.replay(stream.tenant, stream.id, restart)
-        await self._deliveries.update(
-            stream.tenant, stream.id, {"enabled": stream.status == "enabled"}
+        enabled = stream.status == "enabled"
+        await self._deliveries.follow(
+            stream.tenant, stream.id, stream.revision, enabled, stream.position
         )
         self._engine.wake()
 
