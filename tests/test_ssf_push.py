@@ -321,3 +321,20 @@ async def test_concurrent_status_changes_leave_the_subscription_as_the_stream_sa
         status = (await read.json())["status"]
         subscription = await mongo_db["subscriptions"].find_one({"_id": stream["stream_id"]})
         assert subscription["enabled"] == (status == "enabled"), (round_, status)
+
+
+async def test_concurrent_endpoint_changes_leave_the_subscription_where_the_stream_points(
+    scim: Scim, ssf: SsfReceiver, endpoint: Receiver, mongo_db: Any
+) -> None:
+    """The sibling of the status race: racing changes of ``endpoint_url``."""
+    stream = await push_stream(ssf, endpoint.url())
+    for round_ in range(60):
+        urls = [endpoint.url(f"/{round_}/{i}") for i in range(12)]
+        answers = await asyncio.gather(*(repoint(ssf, stream, url) for url in urls))
+        assert {answer.status for answer in answers} == {200}
+        read = await ssf.client.get(
+            ssf.streams, params={"stream_id": stream["stream_id"]}, headers=ssf.headers
+        )
+        pointed = (await read.json())["delivery"]["endpoint_url"]
+        subscription = await mongo_db["subscriptions"].find_one({"_id": stream["stream_id"]})
+        assert subscription["url"] == pointed, round_

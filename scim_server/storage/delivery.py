@@ -286,13 +286,20 @@ class DeliveryRepository:
         return None if found is None else _subscription(found)
 
     async def follow(
-        self, tenant: str, subscription_id: str, revision: int, enabled: bool, position: int
+        self,
+        tenant: str,
+        subscription_id: str,
+        revision: int,
+        *,
+        url: str,
+        enabled: bool,
+        position: int,
     ) -> bool:
-        """Enable or hold the subscription as revision ``revision`` of what owns it says,
-        unless a later revision was followed already: changes made at once land in any
-        order, and the latest wins. The position moves up to ``position`` if it is behind (a
-        restart); enabling lets it be tried at once."""
-        fields: Document = {"enabled": enabled, "revision": revision}
+        """Point, enable or hold the subscription as revision ``revision`` of what owns it
+        says, unless a later revision was followed already: changes made at once land in
+        any order, and the latest wins. The position moves up to ``position`` if it is
+        behind (a restart); enabling lets it be tried at once."""
+        fields: Document = {"url": url, "enabled": enabled, "revision": revision}
         if enabled:
             fields |= {"disabled_reason": None, "retry_at": NEVER}
         result = await self.subscriptions.update_one(

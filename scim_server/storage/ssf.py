@@ -86,8 +86,8 @@ class StreamRecord:
     status: str
     reason: str | None
     revision: int
-    """How many times the status was set: what orders the changes a push stream's
-    subscription follows."""
+    """How many times its status or configuration changed: what orders the changes a push
+    stream's subscription follows."""
     created: datetime
     position: int
     acked: frozenset[str]
@@ -238,10 +238,11 @@ class SsfRepository:
     async def configure(
         self, tenant: str, stream_id: str, configuration: StreamConfiguration
     ) -> StreamRecord | None:
-        """Replace the receiver's choices, leaving the delivery state as it is."""
+        """Replace the receiver's choices, one revision on, leaving the delivery state as
+        it is."""
         return await self._update(
             {"tenant": tenant, "_id": stream_id},
-            {"$set": _configuration_document(configuration)},
+            {"$set": _configuration_document(configuration), "$inc": {"revision": 1}},
         )
 
     async def set_status(

@@ -302,7 +302,7 @@ class Transmitter:
                 await self._repository.delete_stream(tenant, stream.id)
                 raise
             changed = await self._repository.stream(tenant, stream.id)
-            if changed is not None and changed.revision:  # its status was set meanwhile
+            if changed is not None and changed.revision:  # changed meanwhile
                 await self._deliver_as(changed)
         return stream
 
@@ -347,10 +347,7 @@ class Transmitter:
         updated = await self._repository.configure(tenant, current.id, changed)
         if updated is None:
             raise NotFoundException(detail=f"no stream {current.id!r}")
-        if changed.delivery.method == PUSH:
-            await self._deliveries.update(
-                tenant, current.id, {"url": changed.delivery.endpoint_url}
-            )
+        await self._deliver_as(updated)
         return updated
 
     async def delete_stream(self, tenant: str, stream_id: object) -> None:
@@ -382,15 +379,20 @@ class Transmitter:
         raise TooManyConcurrentChanges()
 
     async def _deliver_as(self, stream: StreamRecord) -> None:
-        """A push stream's subscription follows its status, revision by revision: enabled
-        delivers; paused and disabled hold (the engine keeps the position); leaving disabled
-        restarts at the outbox's end, where the stream's position was moved (a push stream's
-        own position moves only then)."""
-        if stream.configuration.delivery.method != PUSH:
+        """A push stream's subscription follows the stream, revision by revision: its
+        ``endpoint_url``, and its status: enabled delivers; paused and disabled hold (the
+        engine keeps the position); leaving disabled restarts at the outbox's end, where the
+        stream's position was moved (a push stream's own position moves only then)."""
+        url = stream.configuration.delivery.endpoint_url
+        if stream.configuration.delivery.method != PUSH or url is None:
             return
-        enabled = stream.status == "enabled"
         await self._deliveries.follow(
-            stream.tenant, stream.id, stream.revision, enabled, stream.position
+            stream.tenant,
+            stream.id,
+            stream.revision,
+            url=url,
+            enabled=stream.status == "enabled",
+            position=stream.position,
         )
         self._engine.wake()
 
