@@ -1,9 +1,10 @@
 """Delivery of provisioning events to subscribers: subscriptions, their leases, the log, the
 dead letters.
 
-A subscription is one endpoint of one channel (a webhook today) for one tenant. It holds its
-position in the tenant's outbox (the sequence of the next event to deliver), its retry state
-(failed attempts on that event, since when, not before when to try again) and a lease
+A subscription is one endpoint of one channel (a webhook, or an SSF push stream under the
+stream's id) for one tenant. It holds its position in the tenant's outbox (the sequence of
+the next event to deliver), its retry state (failed attempts on that event, since when, not
+before when to try again) and a lease
 (``holder``, ``until``): the process that holds it is the only one delivering for the
 endpoint. Every write that moves the position is conditioned on the lease and on the
 position it read, so a process that lost its lease (or whose endpoint was replayed

@@ -1,4 +1,4 @@
-"""The server's deliveries to receivers (webhooks): the delivery engine's ``Sender`` on aiohttp.
+"""The server's deliveries to receivers (webhooks, SSF push): the engine's ``Sender`` on aiohttp.
 
 Each POST is bounded as ``idp_http.py`` bounds the requests to IdPs: a time limit per attempt, at
 most ``EXCERPT_BYTES`` of the answer read, no redirect followed (a 3xx is a failed attempt).
