@@ -338,3 +338,21 @@ async def test_concurrent_endpoint_changes_leave_the_subscription_where_the_stre
         pointed = (await read.json())["delivery"]["endpoint_url"]
         subscription = await mongo_db["subscriptions"].find_one({"_id": stream["stream_id"]})
         assert subscription["url"] == pointed, round_
+
+
+async def test_the_admin_listing_shows_where_a_push_stream_delivers_from(
+    scim: Scim, ssf: SsfReceiver, endpoint: Receiver, mongo_db: Any
+) -> None:
+    """A push stream's position is its subscription's: the listing must not show the one it
+    was created at once the engine moved on."""
+    stream = await push_stream(ssf, endpoint.url(), f"{PROV}create:full")
+    created = await mongo_db["ssf_streams"].find_one({"_id": stream["stream_id"]})
+    await user(scim, "ada")
+    await endpoint.wait_for(1)
+    query = {"_id": stream["stream_id"], "position": {"$gt": created["position"]}}
+    for _ in range(400):  # the move is written just after the receiver answered
+        if (subscription := await mongo_db["subscriptions"].find_one(query)) is not None:
+            break
+        await asyncio.sleep(0.025)
+    listed = await (await scim.client.get("/admin/tenants/acme/ssf/streams", headers=ADMIN)).json()
+    assert [s["position"] for s in listed["streams"]] == [subscription["position"]]

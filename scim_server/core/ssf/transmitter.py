@@ -323,7 +323,14 @@ class Transmitter:
         self._engine.wake()
 
     async def streams(self, tenant: str) -> list[StreamRecord]:
-        return await self._repository.streams_of(tenant)
+        """The tenant's streams; a push stream's position as its subscription has it (the
+        engine moves that one; the stream's moves only at a restart)."""
+        subscriptions = await self._deliveries.of_tenant(tenant, push.CHANNEL)
+        positions = {subscription.id: subscription.position for subscription in subscriptions}
+        return [
+            replace(stream, position=positions.get(stream.id, stream.position))
+            for stream in await self._repository.streams_of(tenant)
+        ]
 
     async def stream(self, tenant: str, stream_id: object) -> StreamRecord:
         if not isinstance(stream_id, str):
