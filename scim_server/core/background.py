@@ -1,4 +1,5 @@
-"""Stopping the server's own background tasks (the journal writer, the events relay)."""
+"""Stopping the server's own background tasks (the journal writer, the events relay, the
+delivery engine)."""
 
 from __future__ import annotations
 
@@ -19,3 +20,16 @@ async def stop_task(task: asyncio.Task[None]) -> None:
         current = asyncio.current_task()
         if current is not None and current.cancelling():
             raise
+
+
+def stop_requested() -> bool:
+    """Whether the running task has been asked to stop, though no ``CancelledError`` ended it.
+
+    A library can swallow a cancellation: Python 3.11's ``asyncio.wait_for``, which PyMongo
+    awaits while it waits for a server to select, loses one that meets a wake-up. The task's
+    ``cancelling()`` count still records the request, so a loop that catches its rounds'
+    failures asks this before each round, and ends instead of running on while its stop
+    waits for it forever.
+    """
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Final, Protocol
 
-from scim_server.core.background import stop_task
+from scim_server.core.background import stop_requested, stop_task
 from scim_server.core.events import Event, Relay
 from scim_server.storage.delivery import (
     NEVER,
@@ -180,7 +180,7 @@ class DeliveryEngine:
             await stop_task(running)
 
     async def _run(self) -> None:
-        while True:
+        while not stop_requested():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_seconds):
                     await self._wake.wait()

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from scim_server.core.background import stop_task
+from scim_server.core.background import stop_requested, stop_task
 from scim_server.models import GROUPS, KINDS, USERS, ResourceKind
 from scim_server.storage.events import (
     GROUP_CREATED,
@@ -198,7 +198,7 @@ class Relay:
     async def _run(self) -> None:
         swept = 0.0
         loop = asyncio.get_running_loop()
-        while True:
+        while not stop_requested():
             # asyncio.timeout, not asyncio.wait_for: on Python 3.11, a wake-up and a
             # cancellation reaching wait_for together let the wake-up win and swallow the
             # cancellation, and the relay then ran on while its stop waited for it forever.

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
-from scim_server.core.background import stop_task
+from scim_server.core.background import stop_requested, stop_task
 
 
 async def _forever() -> None:
@@ -39,3 +40,26 @@ async def test_a_caller_cancelled_while_the_task_winds_down_is_cancelled_too() -
     with pytest.raises(asyncio.CancelledError):
         await caller
     await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_loop_whose_library_swallowed_the_cancellation_still_stops() -> None:
+    """Python 3.11's wait_for (under PyMongo's server selection) can lose a cancellation: the
+    task is asked to stop, yet no CancelledError ends its round. A background loop that goes
+    on to its next round must still end, or the shutdown waiting for it never does."""
+    rounds = 0
+
+    async def swallowing_round() -> None:
+        with contextlib.suppress(asyncio.CancelledError):  # what the library did
+            await asyncio.sleep(0.05)
+
+    async def loop() -> None:
+        nonlocal rounds
+        while not stop_requested():
+            rounds += 1
+            await swallowing_round()
+
+    task = asyncio.create_task(loop())
+    await asyncio.sleep(0.01)
+    async with asyncio.timeout(10):  # a bound on a hang, not a timing: it ends at once
+        await stop_task(task)
+    assert task.done() and rounds == 1
