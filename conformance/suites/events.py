@@ -37,6 +37,7 @@ from conformance.fixtures import Fixtures, Tracker
 from conformance.http import Exchange, ScimHttp
 from conformance.options import option
 from conformance.suites.flows import check_prefix, drive
+from conformance.urns import ENTERPRISE
 from idp_sim import Journal, JournalEntry, Profile
 from idp_sim.scenarios import Steps, lifecycle
 
@@ -102,13 +103,21 @@ def differing(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return sorted(name for name in {*before, *after} if before.get(name) != after.get(name))
 
 
+ENTERPRISE_ATTRIBUTES = frozenset(
+    {"employeeNumber", "costCenter", "organization", "division", "department", "manager"}
+)
+"""RFC 7643 §4.3's enterprise attributes: a path naming one unqualified (Entra's ``manager``)
+changes the extension, the top-level attribute an event names."""
+
+
 def head(path: str) -> str:
     """The top-level attribute a PATCH path names (``name.givenName`` → ``name``, an
-    extension's ``urn:…:User:department`` → its URN, ``emails[type eq "work"].value`` →
-    ``emails``)."""
+    extension's ``urn:…:User:department`` → its URN, as its unqualified ``department``,
+    ``emails[type eq "work"].value`` → ``emails``)."""
     if path.startswith("urn:"):
         return path.rsplit(":", 1)[0]
-    return path.split("[", 1)[0].split(".", 1)[0]
+    name = path.split("[", 1)[0].split(".", 1)[0]
+    return ENTERPRISE if name in ENTERPRISE_ATTRIBUTES else name
 
 
 def display(attributes: dict[str, Any]) -> Any:
