@@ -8,23 +8,39 @@ refused request) the check of that family fails: none can pass vacuously.
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import json
+import re
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
+import jwt
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from conformance import local
-from conformance.checks import Verdict, suites
+from conformance.checks import CheckResult, Verdict, suites
 from conformance.cli import parser, run_options
 from conformance.runner import RunResult, run
-from tests.support.proxy import Req, Resp, Violation, is_, start_proxy, when
+from scim_server.config import Settings
+from scim_server.web.app import create_app
+from tests.support.proxy import Forward, Req, Resp, Violation, is_, start_proxy, when
 from tests.support.scim import ADMIN_TOKEN, Scim
 
 PROFILES = ["okta-oin", "okta-aiw", "jumpcloud", "entra"]
-FAMILIES = ["sequence", "numbering", "attributes", "client", "refused"]
+FAMILIES = ["sequence", "numbering", "attributes", "client", "refused", "webhooks", "ssf"]
 EVENT_IDS = [f"events.{p}.{f}" for p in PROFILES for f in FAMILIES]
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The suite's webhook receiver listens on 127.0.0.1, as under ``make conformance``."""
+    return dataclasses.replace(settings, webhook_allow_private=True)
 
 
 def root(client: TestClient[Any, Any]) -> str:
@@ -44,7 +60,11 @@ def test_the_suite_registers_every_family_for_every_profile() -> None:
 
 def test_the_admin_token_and_server_url_reach_the_suites() -> None:
     args = parser().parse_args(
-        ["--base-url", "http://h/scim/v2/a", "--admin-token", "t", "--server-url", "http://h/x"]
+        [
+            *("--base-url", "http://h/scim/v2/a", "--admin-token", "t"),
+            *("--server-url", "http://h/x", "--events-receiver-host", "10.1.2.3"),
+            *("--events-receiver-port", "8099"),
+        ]
     )
     assert run_options(args) | {"saml": None} == {
         "second_base_url": None,
@@ -52,6 +72,8 @@ def test_the_admin_token_and_server_url_reach_the_suites() -> None:
         "large": False,
         "admin_token": "t",
         "server_url": "http://h/x",
+        "events_receiver_host": "10.1.2.3",
+        "events_receiver_port": 8099,
         "saml": None,
     }
 
@@ -68,7 +90,7 @@ async def test_every_profiles_lifecycle_leaves_exactly_its_events_on_our_server(
     assert {r.check.id: r.verdict for r in result.results} == dict.fromkeys(
         EVENT_IDS, Verdict.PASS
     ), explain(result)
-    assert result.profile_verdicts()["events okta-oin"] == "events okta-oin: 5/5 pass"
+    assert result.profile_verdicts()["events okta-oin"] == "events okta-oin: 7/7 pass"
 
 
 def on_feed(edit: Callable[[list[dict[str, Any]]], None]) -> Violation:
@@ -170,3 +192,197 @@ async def test_without_the_admin_token_the_suite_skips_saying_why(
     [outcome] = result.results
     assert outcome.verdict == Verdict.SKIP
     assert "--admin-token" in outcome.reason
+
+
+# --- the webhook and the SSF stream, broken ------------------------------------------------------
+
+Delivered = tuple[dict[str, str], bytes]
+"""A delivery as the relay passes it on: its Standard Webhooks headers and its body."""
+
+
+@dataclass
+class Relay:
+    """A broken delivery path: the admin proxy gives the webhook this relay's URL instead of
+    the suite's receiver, and each delivery reaches the receiver as ``edit`` says (it answers
+    the ones to pass on now, given the delivery's number)."""
+
+    edit: Callable[[int, Delivered], list[Delivered]]
+    url: str = ""
+    target: str = ""
+    count: int = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.count += 1
+        headers = {k: v for k, v in request.headers.items() if k.lower().startswith("webhook-")}
+        async with aiohttp.ClientSession() as session:
+            for sent_headers, body in self.edit(self.count, (headers, await request.read())):
+                await session.post(self.target, data=body, headers=sent_headers)
+        return web.Response(status=204)
+
+    def registration(self) -> Violation:
+        def before(req: Req) -> None:
+            body = req.json()
+            self.target, body["url"] = body["url"], self.url
+            req.set_json(body)
+
+        return when(is_("POST", r"/admin/tenants/[^/]+/webhooks"), before=before)
+
+
+def drop_the_third(n: int, delivery: Delivered) -> list[Delivered]:
+    return [] if n == 3 else [delivery]
+
+
+def corrupt_a_signature(n: int, delivery: Delivered) -> list[Delivered]:
+    headers, body = delivery
+    if n == 2:
+        headers = {**headers, "webhook-signature": "v1,bm90IHRoZSBzaWduYXR1cmUgb2YgaXQ="}
+    return [(headers, body)]
+
+
+def swap_two_of_a_resource() -> Callable[[int, Delivered], list[Delivered]]:
+    """The first delivery held back until the next of its resource passed it."""
+    held: list[Delivered] = []
+
+    def edit(n: int, delivery: Delivered) -> list[Delivered]:
+        resource = json.loads(delivery[1])["resource"]["id"]
+        if n == 1:
+            held.append(delivery)
+            return []
+        if held and json.loads(held[0][1])["resource"]["id"] == resource:
+            return [delivery, held.pop()]
+        return [delivery]
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (drop_the_third, "were never delivered"),
+        (corrupt_a_signature, "does not verify against the secret"),
+        (swap_two_of_a_resource(), "the feed orders them"),
+    ],
+    ids=["drops-one", "corrupts-a-signature", "reorders-a-resource"],
+)
+async def test_the_webhooks_check_fails_against_deliveries_that_break_it(
+    aiohttp_server: Any,
+    client: TestClient[Any, Any],
+    scim: Scim,
+    edit: Callable[[int, Delivered], list[Delivered]],
+    reason: str,
+) -> None:
+    relay = Relay(edit)
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", relay.handle)
+    relay.url = str((await aiohttp_server(app, host="127.0.0.1")).make_url("/relay"))
+    proxy = await start_proxy(aiohttp_server, root(client), relay.registration())
+    outcome = await one_check(proxy, scim, "events.okta-oin.webhooks")
+    assert outcome.verdict == Verdict.FAIL, outcome.reason
+    assert reason in outcome.reason
+
+
+async def one_check(server: str, scim: Scim, check_id: str) -> CheckResult:
+    result = await run(
+        f"{server}{scim.base}",
+        scim.token,
+        ["events"],
+        only=[check_id],
+        options={"admin_token": ADMIN_TOKEN},
+    )
+    [outcome] = result.results
+    return outcome
+
+
+Sets = dict[str, str]
+
+
+def on_polls(real: str, edit: Callable[[Sets], None]) -> Violation:
+    """A transmitter whose poll answers are ``edit``ed. Its SSF answers keep the real server's
+    URL (the proxy would show its own), as the SETs, signed by the real server, say it."""
+
+    async def violation(req: Req, forward: Forward) -> Resp:
+        resp = await forward(req)
+        if "/ssf" in req.path:
+            resp.body = resp.body.replace(f"http://{req.headers['Host']}".encode(), real.encode())
+        body = resp.json()
+        if re.fullmatch(r"/ssf/[^/]+/poll/[^/]+", req.path) and body.get("sets"):
+            edit(body["sets"])
+            resp.set_json(body)
+        return resp
+
+    return violation
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    return dict(jwt.decode(token, options={"verify_signature": False}))
+
+
+def drop_a_set() -> Callable[[Sets], None]:
+    """The middle SET of the first answer, left out of every answer."""
+    dropped: set[str] = set()
+
+    def edit(sets: Sets) -> None:
+        if not dropped:
+            dropped.add(list(sets)[len(sets) // 2])
+        for jti in dropped & set(sets):
+            del sets[jti]
+
+    return edit
+
+
+def change_a_claim(sets: Sets) -> None:
+    """The first SET's subject changed, its signature kept."""
+    jti = next(iter(sets))
+    header, _, signature = sets[jti].split(".")
+    claims = claims_of(sets[jti])
+    claims["sub_id"] = {"format": "scim", "uri": "/Users/someone-else"}
+    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    sets[jti] = f"{header}.{payload}.{signature}"
+
+
+def swap_two_of_a_subject(sets: Sets) -> None:
+    """The first two SETs about one subject answered the other way round."""
+    seen: dict[str, str] = {}
+    for jti, token in sets.items():
+        key = json.dumps(claims_of(token)["sub_id"], sort_keys=True)
+        if key in seen:
+            order = list(sets.items())
+            a, b = [i for i, (j, _) in enumerate(order) if j in (seen[key], jti)]
+            order[a], order[b] = order[b], order[a]
+            sets.clear()
+            sets.update(order)
+            return
+        seen[key] = jti
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (drop_a_set(), "docs/ssf.md's table makes"),
+        (change_a_claim, "does not verify against /ssf/jwks"),
+        (swap_two_of_a_subject, "the feed orders them"),
+    ],
+    ids=["drops-a-set", "changes-a-claim", "reorders-a-subject"],
+)
+async def test_the_ssf_check_fails_against_a_stream_that_breaks_it(
+    aiohttp_server: Any,
+    client: TestClient[Any, Any],
+    scim: Scim,
+    edit: Callable[[Sets], None],
+    reason: str,
+) -> None:
+    proxy = await start_proxy(aiohttp_server, root(client), on_polls(root(client), edit))
+    outcome = await one_check(proxy, scim, "events.okta-oin.ssf")
+    assert outcome.verdict == Verdict.FAIL, outcome.reason
+    assert reason in outcome.reason
+
+
+async def test_a_server_that_may_not_reach_the_receiver_skips_the_webhooks_check_saying_how(
+    aiohttp_client: Any, settings: Settings, mongo_db: Any, scim: Scim
+) -> None:
+    guarded: TestClient[Any, Any] = await aiohttp_client(
+        create_app(dataclasses.replace(settings, webhook_allow_private=False))
+    )
+    outcome = await one_check(root(guarded), scim, "events.jumpcloud.webhooks")
+    assert outcome.verdict == Verdict.SKIP, outcome.reason
+    assert "SCIM_WEBHOOK_ALLOW_PRIVATE=1" in outcome.reason

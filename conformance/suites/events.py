@@ -29,13 +29,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import pairwise
-from typing import Any
+from typing import Any, TypeVar
 
-from conformance.admin import admin_http
-from conformance.checks import CheckFailed, Context, check, expect_object, require
+from conformance.admin import admin_http, server_root
+from conformance.checks import CheckFailed, CheckSkipped, Context, check, expect_object, require
 from conformance.fixtures import Fixtures, Tracker
 from conformance.http import Exchange, ScimHttp
 from conformance.options import option
+from conformance.suites.event_channels import (
+    RECEIVER_HOST,
+    Listeners,
+    SsfHeard,
+    Unheard,
+    WebhookHeard,
+    judge_sets,
+    judge_webhooks,
+)
 from conformance.suites.flows import check_prefix, drive
 from conformance.urns import ENTERPRISE
 from idp_sim import Journal, JournalEntry, Profile
@@ -64,6 +73,7 @@ POLL_ROUNDS, POLL_SECONDS = 200, 0.05
 LATE_ROUNDS = 20
 """Rounds waited for the rest once the last change's resource shows in the feed."""
 PAGE = 1000
+H = TypeVar("H")
 
 
 @dataclass(frozen=True)
@@ -326,6 +336,8 @@ class ProfileRun:
     refused: list[JournalEntry]
     passwords: list[str]
     transcript: list[Exchange]
+    webhook: WebhookHeard | Unheard
+    ssf: SsfHeard | Unheard
 
 
 async def fresh_tenant(admin: ScimHttp, name: str) -> Tenant:
@@ -456,12 +468,21 @@ async def fresh_run(context: Context, name: str) -> ProfileRun:
         context.spc,
         Fixtures(http, Tracker()),  # the tenant's deletion removes what the lifecycle made
     )
+    listeners = await Listeners.open(
+        admin,
+        server_root(context),
+        tenant.name,
+        option(context, "events_receiver_host") or RECEIVER_HOST,
+        option(context, "events_receiver_port") or 0,
+    )
     try:
         [profile] = await drive(on_tenant, prefix, [name], lambda ps: play(ps[0]))
         journal = profile.transport.journal
         expected = expected_events(journal)
         events = await feed(admin, tenant.name, expected)
+        webhook, ssf = await listeners.hear(events)
     finally:
+        await listeners.close()
         if not option(context, "keep"):
             await admin.delete(f"/tenants/{tenant.name}")
     refused = [e for e in journal if e.method == "POST" and e.status == 409]
@@ -481,6 +502,8 @@ async def fresh_run(context: Context, name: str) -> ProfileRun:
         refused,
         passwords_sent(journal),
         [*on_tenant.http.transcript, *admin.transcript],
+        webhook,
+        ssf,
     )
 
 
@@ -601,6 +624,27 @@ async def refused_check(context: Context, name: str) -> None:
     require(later, "the accepted change after the refusals left no event")
 
 
+def heard(heard: H | Unheard, channel: str) -> H:
+    """What a listener heard; its skip, or its failure to listen, as the check's."""
+    if isinstance(heard, CheckSkipped):
+        raise heard
+    if isinstance(heard, CheckFailed):
+        raise CheckFailed(f"the suite's {channel} heard nothing: {heard}")
+    return heard
+
+
+async def webhooks_check(context: Context, name: str) -> None:
+    """The webhook's deliveries are the feed's events, signed, each once, in order."""
+    run = await run_profile(context, name)
+    judge_webhooks(heard(run.webhook, "webhook"), run.events)
+
+
+async def ssf_check(context: Context, name: str) -> None:
+    """The stream's SETs are the feed's events told as docs/ssf.md's table says, in order."""
+    run = await run_profile(context, name)
+    judge_sets(heard(run.ssf, "SSF stream"), run.events)
+
+
 FAMILIES: dict[str, tuple[str, str, Callable[[Context, str], Awaitable[None]]]] = {
     "sequence": (
         "exactly the expected events, per resource",
@@ -629,6 +673,19 @@ FAMILIES: dict[str, tuple[str, str, Callable[[Context, str], Awaitable[None]]]] 
         "refused requests emit nothing",
         "A change that did not land (a 409, a 412) emits nothing.",
         refused_check,
+    ),
+    "webhooks": (
+        "the webhook delivers exactly the feed",
+        "Each event is POSTed to the tenant's webhook, signed per Standard Webhooks "
+        "(webhook-id the event id), its body the feed's event; every event, nothing else, in "
+        "order per resource; a duplicate only as a redelivery.",
+        webhooks_check,
+    ),
+    "ssf": (
+        "the SSF stream tells exactly the feed",
+        "Each event makes the SETs docs/ssf.md's table says, signed by the published key for "
+        "the tenant's issuer and the receiver's audience, in order per subject, none other.",
+        ssf_check,
     ),
 }
 
