@@ -100,7 +100,7 @@ class HookReceiver:
     runner: web.AppRunner | None = None
 
     async def start(self, host: str, port: int) -> str:
-        """Serve on ``host:port`` (0: a free port); the URL a webhook is to be given."""
+        """Serve on ``host:port`` (0: a free port); the URL the webhook is to be given."""
         app = web.Application()
         app.router.add_post("/{tail:.*}", self.handle)
         self.runner = web.AppRunner(app)
@@ -434,16 +434,15 @@ class Listeners:
         self, events: list[dict[str, Any]]
     ) -> tuple[WebhookHeard | Unheard, SsfHeard | Unheard]:
         """What each listener heard once the feed holds ``events``."""
-        webhook: WebhookHeard | Unheard = (
-            self.webhook
-            if not isinstance(self.webhook, str)
-            else (WebhookHeard(self.webhook, await self.receiver.wait_for(len(events))))
-        )
-        stream = self.stream
-        if isinstance(stream, SsfStream):
-            count = sum(len(expected_sets(e, stream.issuer)) for e in events)
-            return webhook, await attempt(stream.drain(count))
-        return webhook, stream
+        webhook: WebhookHeard | Unheard
+        if isinstance(self.webhook, str):
+            webhook = WebhookHeard(self.webhook, await self.receiver.wait_for(len(events)))
+        else:
+            webhook = self.webhook
+        if not isinstance(self.stream, SsfStream):
+            return webhook, self.stream
+        count = sum(len(expected_sets(e, self.stream.issuer)) for e in events)
+        return webhook, await attempt(self.stream.drain(count))
 
     async def close(self) -> None:
         await self.receiver.stop()
