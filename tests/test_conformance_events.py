@@ -27,6 +27,8 @@ from conformance import local
 from conformance.checks import CheckResult, Verdict, suites
 from conformance.cli import parser, run_options
 from conformance.runner import RunResult, run
+from conformance.suites.events import head
+from conformance.urns import ENTERPRISE, GROUP, USER
 from scim_server.config import Settings
 from scim_server.web.app import create_app
 from tests.support.proxy import Forward, Req, Resp, Violation, is_, start_proxy, when
@@ -69,6 +71,29 @@ async def one_check(server: str, scim: Scim, check_id: str) -> CheckResult:
 def test_the_suite_registers_every_family_for_every_profile() -> None:
     assert [c.id for c in suites()["events"]] == EVENT_IDS
     assert "events" in local.default_suites(suites())  # make conformance runs it
+
+
+@pytest.mark.parametrize(
+    ("path", "attribute"),
+    [
+        ("title", "title"),
+        ('emails[type eq "work"].value', "emails"),
+        ("name.givenName", "name"),
+        (f"{USER}:title", "title"),
+        (f"{USER}:name.givenName", "name"),
+        (f"{GROUP}:displayName", "displayName"),
+        ("manager", ENTERPRISE),
+        (f"{ENTERPRISE}:manager", ENTERPRISE),
+        (f"{ENTERPRISE}:manager.value", ENTERPRISE),
+        (ENTERPRISE, ENTERPRISE),
+    ],
+)
+def test_a_patch_path_names_the_top_level_attribute_the_servers_event_names(
+    path: str, attribute: str
+) -> None:
+    """Core attributes by their own name however qualified; every enterprise attribute, and the
+    extension as a whole, by the extension's URN (RFC 7643 §3.3: it is one complex attribute)."""
+    assert head(path) == attribute
 
 
 def test_the_admin_token_and_server_url_reach_the_suites() -> None:

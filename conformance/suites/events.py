@@ -46,7 +46,7 @@ from conformance.suites.event_channels import (
     judge_webhooks,
 )
 from conformance.suites.flows import check_prefix, drive
-from conformance.urns import ENTERPRISE
+from conformance.urns import ENTERPRISE, GROUP, USER
 from idp_sim import Journal, JournalEntry, Profile
 from idp_sim.scenarios import Steps, lifecycle
 
@@ -121,12 +121,20 @@ changes the extension, the top-level attribute an event names."""
 
 
 def head(path: str) -> str:
-    """The top-level attribute a PATCH path names (``name.givenName`` → ``name``, an
-    extension's ``urn:…:User:department`` → its URN, as its unqualified ``department``,
-    ``emails[type eq "work"].value`` → ``emails``)."""
-    if path.startswith("urn:"):
-        return path.rsplit(":", 1)[0]
-    name = path.split("[", 1)[0].split(".", 1)[0]
+    """The top-level attribute a PATCH path names, as an event names it: a core attribute by
+    its own name, however qualified (``name.givenName`` and ``urn:…:core:2.0:User:name`` →
+    ``name``, ``emails[type eq "work"].value`` → ``emails``); an extension attribute, or the
+    extension itself, by the extension's URN (``urn:…:User:department``, or the unqualified
+    ``department`` Entra sends → the enterprise URN)."""
+    bare = path.split("[", 1)[0]
+    for core in (USER, GROUP):
+        if bare.startswith(f"{core}:"):
+            return head(path[len(core) + 1 :])
+    if bare == ENTERPRISE or bare.startswith(f"{ENTERPRISE}:"):
+        return ENTERPRISE
+    if bare.startswith("urn:"):
+        return bare.rsplit(":", 1)[0]
+    name = bare.split(".", 1)[0]
     return ENTERPRISE if name in ENTERPRISE_ATTRIBUTES else name
 
 
