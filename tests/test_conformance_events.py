@@ -27,6 +27,18 @@ from conformance import local
 from conformance.checks import CheckResult, Verdict, suites
 from conformance.cli import parser, run_options
 from conformance.runner import RunResult, run
+from conformance.suites.event_channels import (
+    ACCOUNT_DISABLED,
+    ACCOUNT_ENABLED,
+    ACTIVATE,
+    CREATE,
+    DEACTIVATE,
+    DELETE,
+    PATCH,
+    SESSION_REVOKED,
+    expected_sets,
+    subject,
+)
 from conformance.suites.events import head
 from conformance.urns import ENTERPRISE, GROUP, USER
 from scim_server.config import Settings
@@ -94,6 +106,38 @@ def test_a_patch_path_names_the_top_level_attribute_the_servers_event_names(
     """Core attributes by their own name however qualified; every enterprise attribute, and the
     extension as a whole, by the extension's URN (RFC 7643 §3.3: it is one complex attribute)."""
     assert head(path) == attribute
+
+
+SESSION, DISABLED, ENABLED = SESSION_REVOKED, ACCOUNT_DISABLED, ACCOUNT_ENABLED
+
+
+def feed_event(type: str, attributes: list[str]) -> dict[str, Any]:
+    return {"type": type, "resource": {"type": "User", "id": "u1"}, "attributes": attributes}
+
+
+@pytest.mark.parametrize(
+    ("event", "uris"),
+    [
+        (feed_event("user.created", ["userName"]), [CREATE]),
+        (feed_event("user.deactivated", ["active"]), [DEACTIVATE, SESSION, DISABLED]),
+        (
+            feed_event("user.deactivated", ["active", "title"]),
+            [DEACTIVATE, PATCH, SESSION, DISABLED],
+        ),
+        (feed_event("user.reactivated", ["active"]), [ACTIVATE, ENABLED]),
+        (feed_event("user.deleted", []), [DELETE, SESSION, DISABLED]),
+    ],
+)
+def test_each_feed_event_makes_the_sets_docs_ssf_md_says(
+    event: dict[str, Any], uris: list[str]
+) -> None:
+    """The table as docs/ssf.md writes it: a SCIM subject for the prov events, the person
+    (``iss_sub``) for CAEP and RISC; a PUT that deactivates and changes more, a patch too."""
+    made = expected_sets(event, "https://h/ssf/t")
+    assert [uri for uri, _ in made] == uris
+    scim = subject({"format": "scim", "uri": "/Users/u1"})
+    person = subject({"format": "iss_sub", "iss": "https://h/ssf/t", "sub": "u1"})
+    assert [said for _, said in made] == [person if "schemas.openid" in u else scim for u in uris]
 
 
 def test_the_admin_token_and_server_url_reach_the_suites() -> None:
@@ -304,14 +348,33 @@ async def test_the_webhooks_check_fails_against_deliveries_that_break_it(
     edit: Callable[[int, Delivered], list[Delivered]],
     reason: str,
 ) -> None:
+    outcome = await through_relay(aiohttp_server, root(client), scim, edit)
+    assert outcome.verdict == Verdict.FAIL, outcome.reason
+    assert reason in outcome.reason
+
+
+def redeliver_each_second(n: int, delivery: Delivered) -> list[Delivered]:
+    return [delivery, delivery] if n % 2 == 0 else [delivery]
+
+
+async def test_the_webhooks_check_takes_a_redelivery_for_one_delivery(
+    aiohttp_server: Any, client: TestClient[Any, Any], scim: Scim
+) -> None:
+    """At least once: the same event again, the same bytes, is no fault."""
+    outcome = await through_relay(aiohttp_server, root(client), scim, redeliver_each_second)
+    assert outcome.verdict == Verdict.PASS, outcome.reason
+
+
+async def through_relay(
+    aiohttp_server: Any, real: str, scim: Scim, edit: Callable[[int, Delivered], list[Delivered]]
+) -> CheckResult:
+    """The okta-oin webhooks check, its deliveries passed on as ``edit`` says."""
     relay = Relay(edit)
     app = web.Application()
     app.router.add_post("/{tail:.*}", relay.handle)
     relay.url = str((await aiohttp_server(app, host="127.0.0.1")).make_url("/relay"))
-    proxy = await start_proxy(aiohttp_server, root(client), relay.registration())
-    outcome = await one_check(proxy, scim, "events.okta-oin.webhooks")
-    assert outcome.verdict == Verdict.FAIL, outcome.reason
-    assert reason in outcome.reason
+    proxy = await start_proxy(aiohttp_server, real, relay.registration())
+    return await one_check(proxy, scim, "events.okta-oin.webhooks")
 
 
 Sets = dict[str, str]

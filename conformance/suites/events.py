@@ -17,7 +17,9 @@ steps could have emitted can still be on its way. The feed is then read once
 (``GET /admin/tenants/{name}/events``) and each check judges one family of rules on it; the
 lifecycle runs once per profile, shared by its checks. Events of different resources may come in
 any order (docs/events.md promises order per resource), so the sequence is compared resource by
-resource. Needs the server's admin token (``--admin-token``); without it every check skips.
+resource. While the lifecycle runs, a webhook and an SSF poll stream of the tenant listen to it
+(``event_channels``): the ``webhooks`` and ``ssf`` checks judge what they heard against the feed.
+Needs the server's admin token (``--admin-token``); without it every check skips.
 """
 
 from __future__ import annotations
