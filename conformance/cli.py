@@ -102,6 +102,17 @@ def parser() -> argparse.ArgumentParser:
         help="the server's root, serving /admin and /signin (default: the base URL without "
         "/scim/v2/{tenant})",
     )
+    admin.add_argument(
+        "--events-receiver-host",
+        help="where the events suite serves its webhook receiver, an address the server can "
+        "reach (default: 127.0.0.1; the server must allow private targets, "
+        "SCIM_WEBHOOK_ALLOW_PRIVATE=1, for a private one)",
+    )
+    admin.add_argument(
+        "--events-receiver-port",
+        type=int,
+        help="the events suite's webhook receiver port (default: a free one)",
+    )
     saml = p.add_argument_group(
         "saml suite",
         "a SAML SP's ACS; with --base-url and --token of "
@@ -201,6 +212,8 @@ def run_options(args: argparse.Namespace) -> dict[str, Any]:
         "saml": saml_option(args),
         "admin_token": args.admin_token,
         "server_url": args.server_url,
+        "events_receiver_host": args.events_receiver_host,
+        "events_receiver_port": args.events_receiver_port,
     }
 
 

@@ -110,6 +110,7 @@ class Plan:
             self.url,
             "--log-level",
             "WARNING",
+            "--webhook-allow-private",  # the events suite's webhook receiver is on 127.0.0.1
         ]
 
     def conformance_argv(self, a_url: str, b_url: str, saml: Sequence[str] = ()) -> list[str]:

@@ -398,6 +398,8 @@ def test_cli_passes_second_tenant_and_large_to_the_run() -> None:
         "saml": None,
         "admin_token": None,
         "server_url": None,
+        "events_receiver_host": None,
+        "events_receiver_port": None,
     }
     plain = parser().parse_args(["--base-url", "http://a", "--token", "t"])
     assert run_options(plain)["large"] is False

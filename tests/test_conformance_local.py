@@ -30,6 +30,7 @@ def test_local_plans_command_lines_without_secrets_and_hands_them_over_by_enviro
     runner = plan.conformance_argv("http://a/scim/v2/a", "http://a/scim/v2/b")
     flags = {"--admin-token", "--token-secret", "--token", "--second-token"}
     assert not flags & {*server, *runner}
+    assert "--webhook-allow-private" in server  # the events suite's receiver is on 127.0.0.1
     assert local.server_secrets("admin-t")["SCIM_ADMIN_TOKEN"] == "admin-t"
     assert set(local.server_secrets("admin-t")) == {"SCIM_ADMIN_TOKEN", "SCIM_TOKEN_SECRET"}
     handed = local.tenant_secrets("tok-a", "tok-b", "admin-t")

@@ -17,7 +17,9 @@ steps could have emitted can still be on its way. The feed is then read once
 (``GET /admin/tenants/{name}/events``) and each check judges one family of rules on it; the
 lifecycle runs once per profile, shared by its checks. Events of different resources may come in
 any order (docs/events.md promises order per resource), so the sequence is compared resource by
-resource. Needs the server's admin token (``--admin-token``); without it every check skips.
+resource. While the lifecycle runs, a webhook and an SSF poll stream of the tenant listen to it
+(``event_channels``): the ``webhooks`` and ``ssf`` checks judge what they heard against the feed.
+Needs the server's admin token (``--admin-token``); without it every check skips.
 """
 
 from __future__ import annotations
@@ -29,14 +31,24 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import pairwise
-from typing import Any
+from typing import Any, TypeVar
 
-from conformance.admin import admin_http
-from conformance.checks import CheckFailed, Context, check, expect_object, require
+from conformance.admin import admin_http, server_root
+from conformance.checks import CheckFailed, CheckSkipped, Context, check, expect_object, require
 from conformance.fixtures import Fixtures, Tracker
 from conformance.http import Exchange, ScimHttp
 from conformance.options import option
+from conformance.suites.event_channels import (
+    RECEIVER_HOST,
+    Listeners,
+    SsfHeard,
+    Unheard,
+    WebhookHeard,
+    judge_sets,
+    judge_webhooks,
+)
 from conformance.suites.flows import check_prefix, drive
+from conformance.urns import ENTERPRISE, GROUP, USER
 from idp_sim import Journal, JournalEntry, Profile
 from idp_sim.scenarios import Steps, lifecycle
 
@@ -63,6 +75,7 @@ POLL_ROUNDS, POLL_SECONDS = 200, 0.05
 LATE_ROUNDS = 20
 """Rounds waited for the rest once the last change's resource shows in the feed."""
 PAGE = 1000
+H = TypeVar("H")
 
 
 @dataclass(frozen=True)
@@ -102,13 +115,29 @@ def differing(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return sorted(name for name in {*before, *after} if before.get(name) != after.get(name))
 
 
+ENTERPRISE_ATTRIBUTES = frozenset(
+    {"employeeNumber", "costCenter", "organization", "division", "department", "manager"}
+)
+"""RFC 7643 §4.3's enterprise attributes: a path naming one unqualified (Entra's ``manager``)
+changes the extension, the top-level attribute an event names."""
+
+
 def head(path: str) -> str:
-    """The top-level attribute a PATCH path names (``name.givenName`` → ``name``, an
-    extension's ``urn:…:User:department`` → its URN, ``emails[type eq "work"].value`` →
-    ``emails``)."""
-    if path.startswith("urn:"):
-        return path.rsplit(":", 1)[0]
-    return path.split("[", 1)[0].split(".", 1)[0]
+    """The top-level attribute a PATCH path names, as an event names it: a core attribute by
+    its own name, however qualified (``name.givenName`` and ``urn:…:core:2.0:User:name`` →
+    ``name``, ``emails[type eq "work"].value`` → ``emails``); an extension attribute, or the
+    extension itself, by the extension's URN (``urn:…:User:department``, or the unqualified
+    ``department`` Entra sends → the enterprise URN)."""
+    bare = path.split("[", 1)[0]
+    for core in (USER, GROUP):
+        if bare.startswith(f"{core}:"):
+            return head(path[len(core) + 1 :])
+    if bare == ENTERPRISE or bare.startswith(f"{ENTERPRISE}:"):
+        return ENTERPRISE
+    if bare.startswith("urn:"):
+        return bare.rsplit(":", 1)[0]
+    name = bare.split(".", 1)[0]
+    return ENTERPRISE if name in ENTERPRISE_ATTRIBUTES else name
 
 
 def display(attributes: dict[str, Any]) -> Any:
@@ -317,6 +346,8 @@ class ProfileRun:
     refused: list[JournalEntry]
     passwords: list[str]
     transcript: list[Exchange]
+    webhook: WebhookHeard | Unheard
+    ssf: SsfHeard | Unheard
 
 
 async def fresh_tenant(admin: ScimHttp, name: str) -> Tenant:
@@ -447,12 +478,21 @@ async def fresh_run(context: Context, name: str) -> ProfileRun:
         context.spc,
         Fixtures(http, Tracker()),  # the tenant's deletion removes what the lifecycle made
     )
+    listeners = await Listeners.open(
+        admin,
+        server_root(context),
+        tenant.name,
+        option(context, "events_receiver_host") or RECEIVER_HOST,
+        option(context, "events_receiver_port") or 0,
+    )
     try:
         [profile] = await drive(on_tenant, prefix, [name], lambda ps: play(ps[0]))
         journal = profile.transport.journal
         expected = expected_events(journal)
         events = await feed(admin, tenant.name, expected)
+        webhook, ssf = await listeners.hear(events)
     finally:
+        await listeners.close()
         if not option(context, "keep"):
             await admin.delete(f"/tenants/{tenant.name}")
     refused = [e for e in journal if e.method == "POST" and e.status == 409]
@@ -472,6 +512,8 @@ async def fresh_run(context: Context, name: str) -> ProfileRun:
         refused,
         passwords_sent(journal),
         [*on_tenant.http.transcript, *admin.transcript],
+        webhook,
+        ssf,
     )
 
 
@@ -592,6 +634,27 @@ async def refused_check(context: Context, name: str) -> None:
     require(later, "the accepted change after the refusals left no event")
 
 
+def heard(heard: H | Unheard, channel: str) -> H:
+    """What a listener heard; its skip, or its failure to listen, as the check's."""
+    if isinstance(heard, CheckSkipped):
+        raise heard
+    if isinstance(heard, CheckFailed):
+        raise CheckFailed(f"the suite's {channel} heard nothing: {heard}")
+    return heard
+
+
+async def webhooks_check(context: Context, name: str) -> None:
+    """The webhook's deliveries are the feed's events, signed, each once, in order."""
+    run = await run_profile(context, name)
+    judge_webhooks(heard(run.webhook, "webhook"), run.events)
+
+
+async def ssf_check(context: Context, name: str) -> None:
+    """The stream's SETs are the feed's events told as docs/ssf.md's table says, in order."""
+    run = await run_profile(context, name)
+    judge_sets(heard(run.ssf, "SSF stream"), run.events)
+
+
 FAMILIES: dict[str, tuple[str, str, Callable[[Context, str], Awaitable[None]]]] = {
     "sequence": (
         "exactly the expected events, per resource",
@@ -620,6 +683,19 @@ FAMILIES: dict[str, tuple[str, str, Callable[[Context, str], Awaitable[None]]]] 
         "refused requests emit nothing",
         "A change that did not land (a 409, a 412) emits nothing.",
         refused_check,
+    ),
+    "webhooks": (
+        "the webhook delivers exactly the feed",
+        "Each event is POSTed to the tenant's webhook, signed per Standard Webhooks "
+        "(webhook-id the event id), its body the feed's event; every event, nothing else, in "
+        "order per resource; a duplicate only as a redelivery.",
+        webhooks_check,
+    ),
+    "ssf": (
+        "the SSF stream tells exactly the feed",
+        "Each event makes the SETs docs/ssf.md's table says, signed by the published key for "
+        "the tenant's issuer and the receiver's audience, in order per subject, none other.",
+        ssf_check,
     ),
 }
 

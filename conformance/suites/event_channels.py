@@ -1,0 +1,448 @@
+"""The ``events`` suite's two listeners: a webhook and a Shared Signals poll stream.
+
+Why these listen while the lifecycle runs: a server's webhooks and SSF streams are only worth
+something if they tell a consumer what the feed says, no more and no less. So, before a profile's
+lifecycle, the suite registers a webhook on the fresh tenant pointing at a receiver it serves
+itself (aiohttp, in this process, on ``--events-receiver-host``/``--events-receiver-port``,
+127.0.0.1 and a free port unless told), issues an SSF receiver token and creates a poll stream
+requesting every event (full payloads). Once the feed holds the lifecycle's events, the
+receiver is waited for (bounded) until it has as many deliveries as the feed has events, and
+the stream is polled, acknowledging what it answers, until it is drained. What was heard is
+judged against the feed alone: the feed itself is judged by the suite's other checks.
+
+What a feed event makes on a stream is the table of docs/ssf.md written as data (``SETS``),
+never read from what the server emits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import jwt
+from aiohttp import web
+from standardwebhooks import Webhook, WebhookVerificationError
+
+from conformance.checks import CheckFailed, CheckSkipped, expect_object, require, skip
+from conformance.http import ScimHttp
+
+RECEIVER_HOST = "127.0.0.1"
+"""Where the receiver listens unless `--events-receiver-host` says: this machine."""
+ROUNDS, ROUND_SECONDS = 200, 0.05
+"""How long deliveries and SETs are waited for: ten seconds, far beyond a prompt server's."""
+LATE_SECONDS = 0.2
+"""Waited once everything expected came, so that an extra delivery can still show."""
+POLL_MAX = 1000
+T = TypeVar("T")
+
+PROV = "urn:ietf:params:SCIM:event:prov:"
+CREATE, PATCH = f"{PROV}create:full", f"{PROV}patch:full"
+ACTIVATE, DEACTIVATE, DELETE = f"{PROV}activate", f"{PROV}deactivate", f"{PROV}delete"
+SESSION_REVOKED = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
+ACCOUNT_DISABLED = "https://schemas.openid.net/secevent/risc/event-type/account-disabled"
+ACCOUNT_ENABLED = "https://schemas.openid.net/secevent/risc/event-type/account-enabled"
+REQUESTED = (
+    CREATE,
+    PATCH,
+    ACTIVATE,
+    DEACTIVATE,
+    DELETE,
+    SESSION_REVOKED,
+    ACCOUNT_DISABLED,
+    ACCOUNT_ENABLED,
+)
+"""What the suite's stream requests: every event the transmitter offers, in full form."""
+
+SETS: dict[str, tuple[tuple[str, str], ...]] = {
+    "user.created": ((CREATE, "scim"),),
+    "group.created": ((CREATE, "scim"),),
+    "user.updated": ((PATCH, "scim"),),
+    "group.updated": ((PATCH, "scim"),),
+    "group.members_added": ((PATCH, "scim"),),
+    "group.members_removed": ((PATCH, "scim"),),
+    "user.deactivated": (
+        (DEACTIVATE, "scim"),
+        (SESSION_REVOKED, "iss_sub"),
+        (ACCOUNT_DISABLED, "iss_sub"),
+    ),
+    "user.reactivated": ((ACTIVATE, "scim"), (ACCOUNT_ENABLED, "iss_sub")),
+    "user.deleted": ((DELETE, "scim"), (SESSION_REVOKED, "iss_sub"), (ACCOUNT_DISABLED, "iss_sub")),
+    "group.deleted": ((DELETE, "scim"),),
+}
+"""docs/ssf.md's table: each feed event's SETs on a stream that requested them all, each with
+the format of its ``sub_id`` (the resource's ``scim`` path, or the person as ``iss_sub``)."""
+ALSO_PATCHED = frozenset({"user.deactivated", "user.reactivated"})
+"""Events that also make a ``patch`` SET, after their own, when they changed more than
+``active`` (a ``PUT`` that deactivates and changes a title)."""
+
+
+# --- the webhook receiver ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One POST as the suite's receiver got it."""
+
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class HookReceiver:
+    """The suite's own webhook endpoint: records every POST and answers 204."""
+
+    deliveries: list[Delivery] = field(default_factory=list)
+    runner: web.AppRunner | None = None
+
+    async def start(self, host: str, port: int) -> str:
+        """Serve on ``host:port`` (0: a free port); the URL the webhook is to be given."""
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", self.handle)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, host, port, reuse_address=True)
+        await site.start()
+        served = self.runner.addresses[0][1]
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{served}/webhook"
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.deliveries.append(Delivery(dict(request.headers), await request.read()))
+        return web.Response(status=204)
+
+    async def wait_for(self, count: int) -> list[Delivery]:
+        """The deliveries, once there are ``count`` (or the wait is over), and a little more."""
+        for _ in range(ROUNDS):
+            if len(self.deliveries) >= count:
+                break
+            await asyncio.sleep(ROUND_SECONDS)
+        await asyncio.sleep(LATE_SECONDS)
+        return list(self.deliveries)
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+@dataclass
+class WebhookHeard:
+    """The deliveries of the suite's webhook, and the secret its registration answered."""
+
+    secret: str
+    deliveries: list[Delivery]
+
+
+def parsed(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def judge_webhooks(heard: WebhookHeard, events: list[dict[str, Any]]) -> None:
+    """Every delivery verifies and is the feed's event of its ``webhook-id``; every event is
+    delivered, in order per resource; a duplicate is only a redelivery (same id, same body)."""
+    feed = {str(e.get("id")): e for e in events}
+    verifier = Webhook(heard.secret)
+    first: dict[str, bytes] = {}
+    for n, delivery in enumerate(heard.deliveries, 1):
+        headers = {name.lower(): value for name, value in delivery.headers.items()}
+        try:
+            verifier.verify(delivery.body, headers)
+        except WebhookVerificationError as error:
+            raise CheckFailed(
+                f"delivery {n} does not verify against the secret the webhook's 201 gave: {error}"
+            ) from error
+        event_id = headers.get("webhook-id", "")
+        require(event_id in feed, f"delivery {n} (webhook-id {event_id!r}) is no event of the feed")
+        require(
+            parsed(delivery.body) == feed[event_id],
+            f"delivery {n} is not the feed's event {event_id}: "
+            f"{delivery.body[:300]!r}, the feed says {json.dumps(feed[event_id])[:300]}",
+        )
+        if event_id in first:
+            require(
+                first[event_id] == delivery.body,
+                f"delivery {n} repeats event {event_id} with another body: not a redelivery",
+            )
+        first.setdefault(event_id, delivery.body)
+    missing = [e.get("sequence") for e in events if str(e.get("id")) not in first]
+    require(
+        not missing,
+        f"{len(missing)} of the feed's {len(events)} events were never delivered "
+        f"(sequences {missing[:10]})",
+    )
+    arrived = {event_id: place for place, event_id in enumerate(first)}
+    for resource, in_feed in per_resource(events).items():
+        ids = [str(e.get("id")) for e in in_feed]
+        came = sorted(ids, key=arrived.__getitem__)
+        require(
+            came == ids,
+            f"resource {resource}: its events were delivered as sequences "
+            f"{[feed[i].get('sequence') for i in came]}, the feed orders them "
+            f"{[feed[i].get('sequence') for i in ids]}",
+        )
+
+
+def per_resource(events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in events:
+        grouped[str((event.get("resource") or {}).get("id"))].append(event)
+    return grouped
+
+
+# --- the Shared Signals stream -------------------------------------------------------------------
+
+
+@dataclass
+class SsfHeard:
+    """The SETs the suite's stream answered, in the order its polls answered them, and what
+    they are to be verified against."""
+
+    issuer: str
+    audience: str
+    jwks: dict[str, Any]
+    sets: list[tuple[str, str]]
+    """Each SET as ``(jti, compact JWT)``, every time a poll answered it."""
+
+
+@dataclass
+class SsfStream:
+    """The suite's receiver token and poll stream on one tenant."""
+
+    http: ScimHttp
+    issuer: str
+    audience: str
+    poll_path: str
+
+    @classmethod
+    async def open(cls, admin: ScimHttp, root: str, tenant: str) -> SsfStream:
+        """Issue a receiver token (admin API) and create a poll stream requesting everything."""
+        issued = await admin.post(
+            f"/tenants/{tenant}/ssf/receivers", {"description": "scim-conformance events"}
+        )
+        require(issued.status == 201, f"issuing an SSF receiver token: HTTP {issued.status}")
+        receiver = expect_object(issued, "receiver token")
+        http = ScimHttp(admin.session, root, receiver["token"], admin.transcript, admin.timeout)
+        body = {"delivery": {"method": "urn:ietf:rfc:8936"}, "events_requested": list(REQUESTED)}
+        created = await http.post(f"/ssf/{tenant}/streams", body)
+        require(
+            created.status == 201,
+            f"creating a poll stream: HTTP {created.status} {created.text[:200]!r}",
+        )
+        stream = expect_object(created, "stream")
+        delivered = stream.get("events_delivered")
+        require(
+            sorted(delivered or ()) == sorted(REQUESTED),
+            f"the stream delivers {delivered}, requested {list(REQUESTED)}",
+        )
+        endpoint = str((stream.get("delivery") or {}).get("endpoint_url", ""))
+        return cls(
+            http, str(receiver["issuer"]), str(receiver["token_id"]), urlsplit(endpoint).path
+        )
+
+    async def drain(self, count: int) -> SsfHeard:
+        """Poll, acknowledging each answer in the next poll, until ``count`` distinct SETs
+        came and a poll answers none (or the wait is over)."""
+        answered: list[tuple[str, str]] = []
+        acks: list[str] = []
+        for _ in range(ROUNDS):
+            response = await self.http.post(
+                self.poll_path, {"returnImmediately": True, "maxEvents": POLL_MAX, "ack": acks}
+            )
+            require(response.status == 200, f"a poll answered HTTP {response.status}")
+            sets = expect_object(response, "poll answer").get("sets")
+            if not isinstance(sets, dict):
+                raise CheckFailed(f"a poll answer has no sets object: {response.text[:200]!r}")
+            answered += [(str(jti), str(token)) for jti, token in sets.items()]
+            acks = list(sets)
+            if not sets:
+                if len({jti for jti, _ in answered}) >= count:
+                    break
+                await asyncio.sleep(ROUND_SECONDS)
+        jwks = expect_object(await self.http.get("/ssf/jwks", auth=False), "JWKS")
+        return SsfHeard(self.issuer, self.audience, jwks, answered)
+
+
+def verified(heard: SsfHeard) -> list[dict[str, Any]]:
+    """Each distinct SET's claims, in the order first answered, once it verifies: signed RS256
+    by a key of the JWKS (by ``kid``), ``typ`` secevent+jwt, the tenant's issuer, the receiver
+    token's audience, its ``jti`` the one it was answered under, exactly one event. A SET
+    answered again must be the same SET."""
+    keys = jwt.PyJWKSet.from_dict(heard.jwks)
+    first: dict[str, str] = {}
+    found: list[dict[str, Any]] = []
+    for jti, token in heard.sets:
+        if jti in first:
+            require(first[jti] == token, f"SET {jti} was answered again as another token")
+            continue
+        first[jti] = token
+        try:
+            header = jwt.get_unverified_header(token)
+            require(
+                header.get("typ") == "secevent+jwt" and header.get("alg") == "RS256",
+                f"SET {jti} has header {header}, expected typ secevent+jwt, alg RS256",
+            )
+            claims = jwt.decode(
+                token,
+                keys[str(header.get("kid"))].key,
+                algorithms=["RS256"],
+                audience=heard.audience,
+                issuer=heard.issuer,
+            )
+        except (jwt.PyJWTError, KeyError) as error:
+            raise CheckFailed(f"SET {jti} does not verify against /ssf/jwks: {error!r}") from error
+        require(claims.get("jti") == jti, f"SET {jti} says jti {claims.get('jti')!r}")
+        events = claims.get("events")
+        require(
+            isinstance(events, dict) and len(events) == 1,
+            f"SET {jti} holds events {events}, expected exactly one",
+        )
+        found.append(claims)
+    return found
+
+
+Subject = tuple[tuple[str, str], ...]
+"""A ``sub_id`` made comparable: its members, sorted."""
+
+
+def subject(sub_id: Any) -> Subject:
+    return tuple(sorted((str(k), str(v)) for k, v in (sub_id or {}).items()))
+
+
+def expected_sets(event: dict[str, Any], issuer: str) -> list[tuple[str, Subject]]:
+    """The SETs docs/ssf.md's table makes of one feed event: event URI and subject each."""
+    resource = event.get("resource") or {}
+    kind, resource_id = str(event.get("type")), str(resource.get("id"))
+    subjects = {
+        "scim": subject({"format": "scim", "uri": f"/{resource.get('type')}s/{resource_id}"}),
+        "iss_sub": subject({"format": "iss_sub", "iss": issuer, "sub": resource_id}),
+    }
+    made = [(uri, subjects[form]) for uri, form in SETS.get(kind, ())]
+    if kind in ALSO_PATCHED and set(event.get("attributes") or ()) - {"active"}:
+        made.insert(1, (PATCH, subjects["scim"]))
+    return made
+
+
+def judge_sets(heard: SsfHeard, events: list[dict[str, Any]]) -> None:
+    """Every SET verifies and belongs (``txn``) to an event of the feed; each event made
+    exactly its SETs of the table; per subject, the SETs come in the feed's order."""
+    by_txn: dict[str, list[tuple[str, Subject]]] = defaultdict(list)
+    observed: dict[Subject, list[str]] = defaultdict(list)
+    feed = {str(e.get("id")) for e in events}
+    for claims in verified(heard):
+        [(uri, payload)] = claims["events"].items()
+        txn = str(claims.get("txn"))
+        require(txn in feed, f"SET {claims['jti']} ({uri}) names txn {txn!r}, no event of the feed")
+        said = subject(claims.get("sub_id"))
+        by_txn[txn].append((uri, said))
+        observed[said].append(f"{uri}@{txn}")
+        check_payload(claims["jti"], uri, payload, events, txn)
+    wanted: dict[Subject, list[str]] = defaultdict(list)
+    for event in events:
+        made = expected_sets(event, heard.issuer)
+        event_id = str(event.get("id"))
+        require(
+            sorted(by_txn.get(event_id, [])) == sorted(made),
+            f"event {event.get('sequence')} ({event.get('type')}) made SETs "
+            f"{[uri for uri, _ in by_txn.get(event_id, [])]}, docs/ssf.md's table makes "
+            f"{[uri for uri, _ in made]}",
+        )
+        for uri, said in made:
+            wanted[said].append(f"{uri}@{event_id}")
+    for said, order in wanted.items():
+        require(
+            observed[said] == order,
+            f"subject {dict(said)}: the SETs came as {observed[said]}, "
+            f"the feed orders them {order}",
+        )
+
+
+VERSIONED = frozenset({CREATE, PATCH, ACTIVATE, DEACTIVATE})
+
+
+def check_payload(jti: str, uri: str, payload: Any, events: list[dict[str, Any]], txn: str) -> None:
+    """A versioned SET carries its event's resource version as the ETag says it."""
+    if uri not in VERSIONED:
+        return
+    [event] = [e for e in events if str(e.get("id")) == txn]
+    version = (event.get("resource") or {}).get("version")
+    said = payload.get("version") if isinstance(payload, dict) else None
+    require(
+        said == f'W/"{version}"',
+        f"SET {jti} ({uri}) says version {said!r}, its event is at version {version}",
+    )
+
+
+# --- both listeners, around one lifecycle --------------------------------------------------------
+
+
+Unheard = CheckFailed | CheckSkipped
+"""Why a listener heard nothing: it could not be set up (a skip when the server may not reach
+the receiver, a failure otherwise)."""
+
+
+async def register_webhook(
+    admin: ScimHttp, receiver: HookReceiver, tenant: str, host: str, port: int
+) -> str:
+    """Serve the receiver and register it as a webhook of every event; its secret."""
+    try:
+        url = await receiver.start(host, port)
+    except OSError as error:
+        raise CheckFailed(f"the receiver cannot listen on {host}:{port}: {error}") from error
+    response = await admin.post(f"/tenants/{tenant}/webhooks", {"url": url})
+    if response.status == 400:
+        skip(
+            f"the server refused the receiver's URL {url} (HTTP 400 {response.text[:200]!r}): "
+            "start it with SCIM_WEBHOOK_ALLOW_PRIVATE=1, or give --events-receiver-host an "
+            "address it may reach"
+        )
+    require(response.status == 201, f"registering the webhook: HTTP {response.status}")
+    secret = expect_object(response, "webhook").get("secret")
+    require(isinstance(secret, str), "the webhook's 201 shows no secret")
+    return str(secret)
+
+
+async def attempt(opening: Awaitable[T]) -> T | Unheard:
+    """What ``opening`` gives, or why it could not."""
+    try:
+        return await opening
+    except (CheckFailed, CheckSkipped) as why:
+        return why
+
+
+@dataclass
+class Listeners:
+    """The suite's webhook receiver and SSF stream on one fresh tenant."""
+
+    receiver: HookReceiver
+    webhook: str | Unheard
+    stream: SsfStream | Unheard
+
+    @classmethod
+    async def open(cls, admin: ScimHttp, root: str, tenant: str, host: str, port: int) -> Listeners:
+        receiver = HookReceiver()
+        webhook = await attempt(register_webhook(admin, receiver, tenant, host, port))
+        return cls(receiver, webhook, await attempt(SsfStream.open(admin, root, tenant)))
+
+    async def hear(
+        self, events: list[dict[str, Any]]
+    ) -> tuple[WebhookHeard | Unheard, SsfHeard | Unheard]:
+        """What each listener heard once the feed holds ``events``."""
+        webhook: WebhookHeard | Unheard
+        if isinstance(self.webhook, str):
+            webhook = WebhookHeard(self.webhook, await self.receiver.wait_for(len(events)))
+        else:
+            webhook = self.webhook
+        if not isinstance(self.stream, SsfStream):
+            return webhook, self.stream
+        count = sum(len(expected_sets(e, self.stream.issuer)) for e in events)
+        return webhook, await attempt(self.stream.drain(count))
+
+    async def close(self) -> None:
+        await self.receiver.stop()
