@@ -19,16 +19,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from conformance import html_report, progress, reports, saml_target
+from conformance import html_report, progress, reports, saml_target, wsfed_target
 from conformance.checks import suites
 from conformance.runner import TokenRefused, Unusable, run
 from conformance.saml_target import SamlTarget
+from conformance.wsfed_target import WsFedTarget
 from samlkit.certs import fingerprint_sha256
 
 DEFAULT_SUITES = ("rfc", "okta-spec")
 EXIT_TOKEN_REFUSED = 3
 EXIT_NOT_SCIM = 4
-SCIM_OPTIONAL = frozenset({"saml"})
+SCIM_OPTIONAL = frozenset({"saml", "wsfed"})
 """Suites that run without a SCIM server (then they skip only what needs one)."""
 
 
@@ -44,7 +45,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--base-url",
         help="the SCIM base URL, e.g. http://127.0.0.1:8080/scim/v2/acme "
-        "(required unless --list, or --suite saml alone)",
+        "(required unless --list, or --suite saml and --suite wsfed alone)",
     )
     p.add_argument(
         "--token", default=os.environ.get("SCIM_TOKEN"), help="bearer token (default: $SCIM_TOKEN)"
@@ -130,6 +131,33 @@ def parser() -> argparse.ArgumentParser:
         help="create an IdP key in DIR (kept if present) and write the IdP "
         "metadata for the SP to import, then exit",
     )
+    wsfed = p.add_argument_group(
+        "wsfed suite",
+        "a WS-Federation RP's reply URL; the STS signs with --wsfed-idp-key and "
+        "--wsfed-idp-cert, else with the saml suite's --saml-idp-key and --saml-idp-cert",
+    )
+    wsfed.add_argument(
+        "--wsfed-reply-url",
+        help="the RP's reply URL, where tokens are posted (without it the wsfed suite skips)",
+    )
+    wsfed.add_argument(
+        "--wsfed-realm",
+        help="the RP's realm, the audience its tokens must name (default: the reply URL "
+        "without its last /reply)",
+    )
+    wsfed.add_argument(
+        "--wsfed-login-url",
+        help="the RP's login URL: each sign-in starts there and posts back the wctx the RP "
+        "sent (default: unsolicited tokens, no wctx)",
+    )
+    wsfed.add_argument(
+        "--wsfed-idp-key", type=Path, help="PEM private key of the STS the RP trusts"
+    )
+    wsfed.add_argument("--wsfed-idp-cert", type=Path, help="PEM certificate of --wsfed-idp-key")
+    wsfed.add_argument(
+        "--wsfed-idp-entity-id",
+        help="the STS's issuer, as the RP has it (default: Entra's https://sts.windows.net/…/)",
+    )
     return p
 
 
@@ -154,6 +182,26 @@ def saml_option(args: argparse.Namespace) -> SamlTarget | None:
         saml_target.shape(args.saml_shape, args.saml_idp_entity_id),
     )
     return SamlTarget(args.saml_acs_url, args.saml_sp_entity_id, idp)
+
+
+def wsfed_option(args: argparse.Namespace) -> WsFedTarget | None:
+    """The wsfed suite's RP, None without --wsfed-reply-url; ValueError/OSError on bad flags."""
+    if not args.wsfed_reply_url:
+        return None
+    key = args.wsfed_idp_key or args.saml_idp_key
+    cert = args.wsfed_idp_cert or args.saml_idp_cert
+    if not (key and cert):
+        raise ValueError(
+            "--wsfed-reply-url needs the STS key the RP trusts: --wsfed-idp-key and "
+            "--wsfed-idp-cert (or --saml-idp-key and --saml-idp-cert)"
+        )
+    return WsFedTarget(
+        reply_url=args.wsfed_reply_url,
+        realm=args.wsfed_realm or wsfed_target.default_realm(args.wsfed_reply_url),
+        shape=wsfed_target.shape(args.wsfed_idp_entity_id),
+        key=wsfed_target.load(key, cert),
+        login_url=args.wsfed_login_url,
+    )
 
 
 def write_saml_idp(args: argparse.Namespace) -> int:
@@ -199,6 +247,7 @@ def run_options(args: argparse.Namespace) -> dict[str, Any]:
         "second_token": args.second_token,
         "large": args.large,
         "saml": saml_option(args),
+        "wsfed": wsfed_option(args),
         "admin_token": args.admin_token,
         "server_url": args.server_url,
     }
@@ -217,7 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = args.suites or list(DEFAULT_SUITES)
     if not args.base_url and not set(names) <= SCIM_OPTIONAL:
         print(
-            "scim-conformance: --base-url is required (only --suite saml runs without one)",
+            f"scim-conformance: --base-url is required (only the suites "
+            f"{', '.join(sorted(SCIM_OPTIONAL))} run without one)",
             file=sys.stderr,
         )
         return 2

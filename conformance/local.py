@@ -6,7 +6,9 @@ wrong on the first Ctrl-C. The server runs as a child process on the embedded st
 temporary data directory, exactly as ``scim-server serve`` would for a user; the runner then
 talks to it over plain HTTP like to any other server. The first tenant's SSO trusts a freshly
 generated IdP key, set through the admin API as an admin would, for the ``saml`` suite, and has a
-rate limit of its own (``RATE_LIMIT``) for the ``ipsie`` suite.
+rate limit of its own (``RATE_LIMIT``) for the ``ipsie`` suite. A third tenant is a WS-Federation
+RP of an STS signing with that same key, for the ``wsfed`` suite (a tenant signs in with one
+protocol).
 
 Secrets (the admin token, the token-signing secret, the tenants' bearer tokens) reach the children
 through their environment, never their command line, which every user of the machine can read
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conformance import saml_target
+from conformance import saml_target, wsfed_target
 from conformance.checks import suites
 from conformance.saml_target import IdpFiles
 from idp_sim.saml.response import IdentityProvider
@@ -46,6 +48,8 @@ PREFERRED = (
     "interop-draft",
     "ipsie",
     "saml",
+    "wsfed",
+    "oidc",
     "events",
     "cross-instance",
 )
@@ -54,6 +58,8 @@ RATE_LIMIT = 25
 """The first tenant's own rate limit (requests a second): the 25 the IPSIE profile asks a tenant
 to be served, so that the ``ipsie`` suite's burst reaches the limit on any machine, however slow,
 and its sustained check proves that exactly 25 a second pass."""
+WSFED_TENANT = "conformance-wsfed"
+"""A tenant of its own for the ``wsfed`` suite: a tenant signs in with one protocol."""
 REPORT = "conformance-report"
 STARTUP_SECONDS = 60.0
 
@@ -184,6 +190,35 @@ def sso_settings(idp: IdentityProvider) -> dict[str, Any]:
     }
 
 
+def wsfed_settings(idp: IdentityProvider) -> dict[str, Any]:
+    """Our admin API's SSO body that makes a tenant a WS-Federation RP of the runner's STS,
+    which signs with the same key as its SAML IdP."""
+    sts = wsfed_target.shape()
+    return {
+        "protocol": "wsfed",
+        "enabled": True,
+        "preset": "entra",
+        "idp": {
+            "entity_id": sts.entity_id,
+            "sso_url": saml_target.SSO_ORIGIN + sts.sso_path,
+            "certificates": [certificate_pem(idp.key.certificate)],
+        },
+    }
+
+
+def wsfed_argv(service_provider: Mapping[str, Any]) -> list[str]:
+    """The wsfed suite's options, from the RP values our admin API shows back (the STS key is
+    the saml suite's)."""
+    return [
+        "--wsfed-reply-url",
+        service_provider["wsfed_reply_url"],
+        "--wsfed-realm",
+        service_provider["wsfed_realm"],
+        "--wsfed-login-url",
+        service_provider["login_url"],
+    ]
+
+
 def saml_argv(service_provider: Mapping[str, Any], files: IdpFiles) -> list[str]:
     """The saml suite's options, from the SP values our admin API shows back."""
     return [
@@ -253,15 +288,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "PUT",
                 sso_settings(idp),
             )
+            admin(f"{the_plan.url}/admin/tenants", admin_token, "POST", {"name": WSFED_TENANT})
+            wsfed = admin(
+                f"{the_plan.url}/admin/tenants/{WSFED_TENANT}/sso",
+                admin_token,
+                "PUT",
+                wsfed_settings(idp),
+            )
             print(
                 f"server {the_plan.url}, tenants conformance-a (SSO from "
-                f"{idp.shape.entity_id}, {RATE_LIMIT} requests/s) and conformance-b",
+                f"{idp.shape.entity_id}, {RATE_LIMIT} requests/s), conformance-b and "
+                f"{WSFED_TENANT} (WS-Federation)",
                 file=sys.stderr,
             )
             argv = the_plan.conformance_argv(
                 tenants[0]["scim_base_url"],
                 tenants[1]["scim_base_url"],
-                saml_argv(sso["service_provider"], files),
+                [
+                    *saml_argv(sso["service_provider"], files),
+                    *wsfed_argv(wsfed["service_provider"]),
+                ],
             )
             status = subprocess.run(
                 [sys.executable, "-m", "conformance.cli", *argv],
