@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from conformance import html_report, progress, reports, saml_target, wsfed_target
+from conformance import html_report, oidc_target, progress, reports, saml_target, wsfed_target
 from conformance.checks import suites
+from conformance.oidc_target import OidcTarget
 from conformance.runner import TokenRefused, Unusable, run
 from conformance.saml_target import SamlTarget
 from conformance.wsfed_target import WsFedTarget
@@ -29,7 +30,8 @@ from samlkit.certs import fingerprint_sha256
 DEFAULT_SUITES = ("rfc", "okta-spec")
 EXIT_TOKEN_REFUSED = 3
 EXIT_NOT_SCIM = 4
-SCIM_OPTIONAL = frozenset({"saml", "wsfed"})
+OIDC_SECRET_VARIABLE = "SCIM_OIDC_CLIENT_SECRET"
+SCIM_OPTIONAL = frozenset({"saml", "wsfed", "oidc"})
 """Suites that run without a SCIM server (then they skip only what needs one)."""
 
 
@@ -45,7 +47,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--base-url",
         help="the SCIM base URL, e.g. http://127.0.0.1:8080/scim/v2/acme "
-        "(required unless --list, or --suite saml and --suite wsfed alone)",
+        "(required unless --list, or only the saml, wsfed and oidc suites)",
     )
     p.add_argument(
         "--token", default=os.environ.get("SCIM_TOKEN"), help="bearer token (default: $SCIM_TOKEN)"
@@ -158,6 +160,34 @@ def parser() -> argparse.ArgumentParser:
         "--wsfed-idp-entity-id",
         help="the STS's issuer, as the RP has it (default: Entra's https://sts.windows.net/…/)",
     )
+    oidc = p.add_argument_group(
+        "oidc suite",
+        "the suite is the OpenID provider, on http://127.0.0.1:PORT/oauth2/default; configure "
+        "the RP to trust that issuer with the client id and secret below, then run",
+    )
+    oidc.add_argument(
+        "--oidc-login-url",
+        help="the RP's login URL, where each sign-in starts (without it the oidc suite skips)",
+    )
+    oidc.add_argument(
+        "--oidc-redirect-uri", help="the RP's redirect URI, registered for it at the suite's OP"
+    )
+    oidc.add_argument(
+        "--oidc-op-port",
+        type=int,
+        default=oidc_target.DEFAULT_PORT,
+        help="the loopback port the suite's OP listens on (default: %(default)s)",
+    )
+    oidc.add_argument(
+        "--oidc-client-id",
+        default=oidc_target.DEFAULT_CLIENT_ID,
+        help="the RP's client id at the suite's OP (default: %(default)s)",
+    )
+    oidc.add_argument(
+        "--oidc-client-secret",
+        default=os.environ.get(OIDC_SECRET_VARIABLE),
+        help=f"the RP's client secret at the suite's OP (default: ${OIDC_SECRET_VARIABLE})",
+    )
     return p
 
 
@@ -201,6 +231,33 @@ def wsfed_option(args: argparse.Namespace) -> WsFedTarget | None:
         shape=wsfed_target.shape(args.wsfed_idp_entity_id),
         key=wsfed_target.load(key, cert),
         login_url=args.wsfed_login_url,
+    )
+
+
+def oidc_option(args: argparse.Namespace) -> OidcTarget | None:
+    """The oidc suite's RP, None without --oidc-login-url; ValueError on incomplete flags."""
+    if not args.oidc_login_url:
+        return None
+    if not (args.oidc_redirect_uri and args.oidc_client_secret):
+        raise ValueError(
+            f"--oidc-login-url needs --oidc-redirect-uri and the client secret "
+            f"(${OIDC_SECRET_VARIABLE} or --oidc-client-secret)"
+        )
+    return OidcTarget(
+        args.oidc_login_url,
+        args.oidc_redirect_uri,
+        args.oidc_client_id,
+        args.oidc_client_secret,
+        args.oidc_op_port,
+    )
+
+
+def announce_oidc(oidc: OidcTarget) -> str:
+    """What the RP must trust for the oidc suite; the secret is never printed."""
+    return (
+        f"oidc suite: the OpenID provider is {oidc.issuer}, the RP its client "
+        f"{oidc.client_id} (the secret of --oidc-client-secret or ${OIDC_SECRET_VARIABLE}), "
+        f"redirect URI {oidc.redirect_uri}"
     )
 
 
@@ -248,6 +305,7 @@ def run_options(args: argparse.Namespace) -> dict[str, Any]:
         "large": args.large,
         "saml": saml_option(args),
         "wsfed": wsfed_option(args),
+        "oidc": oidc_option(args),
         "admin_token": args.admin_token,
         "server_url": args.server_url,
     }
@@ -287,6 +345,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"scim-conformance: {exc}", file=sys.stderr)
         return 2
+    if isinstance(options["oidc"], OidcTarget) and "oidc" in names:
+        print(announce_oidc(options["oidc"]), file=sys.stderr)
     try:
         with progress.observer(sys.stderr) as observer:
             result = asyncio.run(

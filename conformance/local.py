@@ -7,12 +7,13 @@ temporary data directory, exactly as ``scim-server serve`` would for a user; the
 talks to it over plain HTTP like to any other server. The first tenant's SSO trusts a freshly
 generated IdP key, set through the admin API as an admin would, for the ``saml`` suite, and has a
 rate limit of its own (``RATE_LIMIT``) for the ``ipsie`` suite. A third tenant is a WS-Federation
-RP of an STS signing with that same key, for the ``wsfed`` suite (a tenant signs in with one
-protocol).
+RP of an STS signing with that same key, for the ``wsfed`` suite, and a fourth an OpenID Connect
+RP of the ``oidc`` suite's OP, on a free port, with a fresh client secret (a tenant signs in with
+one protocol).
 
-Secrets (the admin token, the token-signing secret, the tenants' bearer tokens) reach the children
-through their environment, never their command line, which every user of the machine can read
-(``ps``), and are never printed.
+Secrets (the admin token, the token-signing secret, the tenants' bearer tokens, the OIDC client
+secret) reach the children through their environment, never their command line, which every user
+of the machine can read (``ps``), and are never printed.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from typing import Any
 
 from conformance import saml_target, wsfed_target
 from conformance.checks import suites
+from conformance.cli import OIDC_SECRET_VARIABLE
+from conformance.oidc_target import DEFAULT_CLIENT_ID, OidcTarget
 from conformance.saml_target import IdpFiles
 from idp_sim.saml.response import IdentityProvider
 from samlkit.certs import certificate_pem
@@ -60,6 +63,8 @@ to be served, so that the ``ipsie`` suite's burst reaches the limit on any machi
 and its sustained check proves that exactly 25 a second pass."""
 WSFED_TENANT = "conformance-wsfed"
 """A tenant of its own for the ``wsfed`` suite: a tenant signs in with one protocol."""
+OIDC_TENANT = "conformance-oidc"
+"""A tenant of its own for the ``oidc`` suite, an RP of the suite's OP."""
 REPORT = "conformance-report"
 STARTUP_SECONDS = 60.0
 
@@ -219,6 +224,34 @@ def wsfed_argv(service_provider: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def oidc_settings(oidc: OidcTarget) -> dict[str, Any]:
+    """Our admin API's SSO body that makes a tenant an OIDC RP of the suite's OP."""
+    return {
+        "protocol": "oidc",
+        "enabled": True,
+        "preset": "okta",
+        "oidc": {
+            "issuer": oidc.issuer,
+            "client_id": oidc.client_id,
+            "client_secret": oidc.client_secret,
+            "scopes": ["openid", "email", "profile"],
+        },
+    }
+
+
+def oidc_argv(service_provider: Mapping[str, Any], port: int) -> list[str]:
+    """The oidc suite's options, from the RP values our admin API shows back (the client
+    secret goes by environment)."""
+    return [
+        "--oidc-login-url",
+        service_provider["login_url"],
+        "--oidc-redirect-uri",
+        service_provider["redirect_uri"],
+        "--oidc-op-port",
+        str(port),
+    ]
+
+
 def saml_argv(service_provider: Mapping[str, Any], files: IdpFiles) -> list[str]:
     """The saml suite's options, from the SP values our admin API shows back."""
     return [
@@ -295,10 +328,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "PUT",
                 wsfed_settings(idp),
             )
+            op = OidcTarget("", "", DEFAULT_CLIENT_ID, secrets.token_urlsafe(24), free_port())
+            admin(f"{the_plan.url}/admin/tenants", admin_token, "POST", {"name": OIDC_TENANT})
+            oidc = admin(
+                f"{the_plan.url}/admin/tenants/{OIDC_TENANT}/sso",
+                admin_token,
+                "PUT",
+                oidc_settings(op),
+            )
             print(
                 f"server {the_plan.url}, tenants conformance-a (SSO from "
-                f"{idp.shape.entity_id}, {RATE_LIMIT} requests/s), conformance-b and "
-                f"{WSFED_TENANT} (WS-Federation)",
+                f"{idp.shape.entity_id}, {RATE_LIMIT} requests/s), conformance-b, "
+                f"{WSFED_TENANT} (WS-Federation) and {OIDC_TENANT} (OpenID Connect)",
                 file=sys.stderr,
             )
             argv = the_plan.conformance_argv(
@@ -307,13 +348,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 [
                     *saml_argv(sso["service_provider"], files),
                     *wsfed_argv(wsfed["service_provider"]),
+                    *oidc_argv(oidc["service_provider"], op.port),
                 ],
             )
+            handed = {
+                **tenant_secrets(tenants[0]["token"], tenants[1]["token"], admin_token),
+                OIDC_SECRET_VARIABLE: op.client_secret,
+            }
             status = subprocess.run(
                 [sys.executable, "-m", "conformance.cli", *argv],
-                env=child_environment(
-                    tenant_secrets(tenants[0]["token"], tenants[1]["token"], admin_token)
-                ),
+                env=child_environment(handed),
                 check=False,
             ).returncode
         finally:

@@ -154,6 +154,7 @@ def test_list_keeps_the_suites_in_their_order_whatever_module_was_imported_first
         "ipsie",
         "saml",
         "wsfed",
+        "oidc",
         "events",
         "cross-instance",
     ]

@@ -15,6 +15,7 @@ SUITE_MODULES = (
     "conformance.suites.ipsie",
     "conformance.suites.saml",
     "conformance.suites.wsfed",
+    "conformance.suites.oidc",
     "conformance.suites.events",
     "conformance.suites.cross_instance",
 )

@@ -32,6 +32,8 @@ from idp_sim.wsfed.token import TokenVersion
 from idp_sim.wsfed.webapp import WSIGNIN
 
 SUITE = "wsfed"
+PROFILES = ("WS-Federation passive RP",)
+"""The verdict line the suite's checks count towards, as a certification conversation quotes it."""
 RECIPE = "WS-Federation 1.2 §13 (passive requestor); SAML 2.0 Core"
 BY_NAME = {variant.name: variant for variant in VARIANTS}
 REFUSED_AFTER_GENUINE = (
@@ -104,6 +106,7 @@ async def baseline(context: Context, wsfed: WsFedTarget, token: TokenVersion) ->
     "A RequestSecurityTokenResponse from the trusted STS, its assertion signed as the STS "
     "signs, for this realm and within its validity window, signs the person in, whether the "
     "assertion is SAML 2.0 (Entra ID) or SAML 1.1 (AD FS)." + JUDGED,
+    profiles=PROFILES,
 )
 async def signed_accepted(context: Context) -> None:
     wsfed = target(context)
@@ -124,6 +127,7 @@ async def signed_accepted(context: Context) -> None:
     "A bearer token is used once: the RP keeps the IDs of the assertions it accepted for as "
     "long as they are valid, so the first post is accepted and the second refused, each in a "
     "sign-in of its own." + JUDGED,
+    profiles=PROFILES,
 )
 async def replay_refused(context: Context) -> None:
     wsfed = target(context)
@@ -232,6 +236,11 @@ REFUSALS = (
 )
 
 for refusal in REFUSALS:
-    check(SUITE, refusal.id, refusal.title, refusal.source, refusal.rule + REFUSED_AFTER_GENUINE)(
-        refusal.run
-    )
+    check(
+        SUITE,
+        refusal.id,
+        refusal.title,
+        refusal.source,
+        refusal.rule + REFUSED_AFTER_GENUINE,
+        PROFILES,
+    )(refusal.run)
