@@ -182,6 +182,12 @@ def admin(url: str, token: str, method: str = "GET", body: Any = None) -> Any:
         return json.loads(response.read() or b"null")
 
 
+def sso_tenant(url: str, token: str, name: str, settings: Mapping[str, Any]) -> Any:
+    """Create tenant ``name`` signing in with ``settings``; the SSO view the admin API shows."""
+    admin(f"{url}/admin/tenants", token, "POST", {"name": name})
+    return admin(f"{url}/admin/tenants/{name}/sso", token, "PUT", settings)
+
+
 def sso_settings(idp: IdentityProvider) -> dict[str, Any]:
     """Our admin API's SSO body that makes a tenant trust the runner's IdP."""
     return {
@@ -321,21 +327,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "PUT",
                 sso_settings(idp),
             )
-            admin(f"{the_plan.url}/admin/tenants", admin_token, "POST", {"name": WSFED_TENANT})
-            wsfed = admin(
-                f"{the_plan.url}/admin/tenants/{WSFED_TENANT}/sso",
-                admin_token,
-                "PUT",
-                wsfed_settings(idp),
-            )
+            wsfed = sso_tenant(the_plan.url, admin_token, WSFED_TENANT, wsfed_settings(idp))
             op = OidcTarget("", "", DEFAULT_CLIENT_ID, secrets.token_urlsafe(24), free_port())
-            admin(f"{the_plan.url}/admin/tenants", admin_token, "POST", {"name": OIDC_TENANT})
-            oidc = admin(
-                f"{the_plan.url}/admin/tenants/{OIDC_TENANT}/sso",
-                admin_token,
-                "PUT",
-                oidc_settings(op),
-            )
+            oidc = sso_tenant(the_plan.url, admin_token, OIDC_TENANT, oidc_settings(op))
             print(
                 f"server {the_plan.url}, tenants conformance-a (SSO from "
                 f"{idp.shape.entity_id}, {RATE_LIMIT} requests/s), conformance-b, "

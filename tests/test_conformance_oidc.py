@@ -18,10 +18,11 @@ from conformance import local
 from conformance.checks import Verdict, suites
 from conformance.cli import announce_oidc, main, parser, run_options
 from conformance.oidc_target import OidcTarget
-from conformance.runner import RunResult, run
+from conformance.runner import run
 from idp_sim.oidc.tampering import EVIL_ISSUER
 from tests.support.proxy import Req, Resp, is_, set_status, start_proxy, when
 from tests.support.scim import ADMIN, Scim
+from tests.support.verdicts import explain, verdicts
 
 OIDC_IDS = [
     "oidc.signed-accepted",
@@ -55,16 +56,6 @@ async def configure_oidc(
     assert response.status == 200, await response.text()
     sp = (await response.json())["service_provider"]
     return replace(op, login_url=sp["login_url"], redirect_uri=sp["redirect_uri"])
-
-
-def verdicts(result: RunResult) -> dict[str, Verdict]:
-    return {r.check.id: r.verdict for r in result.results}
-
-
-def explain(result: RunResult) -> str:
-    return "\n".join(
-        f"{r.check.id}: {r.verdict} {r.reason}" for r in result.results if r.verdict != Verdict.PASS
-    )
 
 
 def test_the_suite_registers_one_refusal_per_variant_of_the_catalogue() -> None:

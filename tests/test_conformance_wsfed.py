@@ -18,12 +18,13 @@ from aiohttp.test_utils import TestClient
 from conformance import local, saml_target, wsfed_target
 from conformance.checks import Verdict, suites
 from conformance.cli import main, parser, run_options
-from conformance.runner import RunResult, run
+from conformance.runner import run
 from conformance.wsfed_target import WsFedTarget
 from idp_sim.saml.response import IdentityProvider
 from samlkit.certs import SigningKey
 from tests.support.proxy import Req, Resp, is_, set_status, start_proxy, when
 from tests.support.scim import ADMIN, Scim
+from tests.support.verdicts import explain, verdicts
 
 WSFED_IDS = [
     "wsfed.signed-accepted",
@@ -63,16 +64,6 @@ async def configure_wsfed(
     sp = (await response.json())["service_provider"]
     return WsFedTarget(
         sp["wsfed_reply_url"], sp["wsfed_realm"], wsfed_target.shape(), key, sp["login_url"]
-    )
-
-
-def verdicts(result: RunResult) -> dict[str, Verdict]:
-    return {r.check.id: r.verdict for r in result.results}
-
-
-def explain(result: RunResult) -> str:
-    return "\n".join(
-        f"{r.check.id}: {r.verdict} {r.reason}" for r in result.results if r.verdict != Verdict.PASS
     )
 
 

@@ -24,6 +24,7 @@ from conformance.fixtures import FixtureError
 from conformance.http import Response
 from conformance.oidc_target import OidcTarget, serving
 from conformance.options import option
+from conformance.refusals import Refusal, register
 from conformance.suites.saml import JUDGED, accepted, outcome, regular
 from idp_sim.oidc.tampering import BY_NAME
 from idp_sim.saml.response import SamlSubject
@@ -143,19 +144,11 @@ async def signed_accepted(context: Context) -> None:
     )
 
 
-@dataclass(frozen=True)
-class Refusal:
+class OidcRefusal(Refusal):
     """A check that the RP refuses the tampering ``variant`` of ``idp_sim``'s catalogue, in a
     sign-in after a genuine one it accepted."""
 
-    variant: str
-    title: str
-    source: str
-    rule: str
-
-    @property
-    def id(self) -> str:
-        return f"oidc.{self.variant.replace('_', '-')}-refused"
+    suite = SUITE
 
     async def run(self, context: Context) -> None:
         oidc = target(context)
@@ -190,68 +183,68 @@ class Refusal:
 
 
 REFUSALS = (
-    Refusal(
+    OidcRefusal(
         "wrong_audience",
         "An ID token for another client is refused",
         f"{CORE} §3.1.3.7 rule 3",
         "The Client MUST validate that the aud Claim contains its client_id; an ID token for "
         "another client, however well signed, is not for it.",
     ),
-    Refusal(
+    OidcRefusal(
         "wrong_issuer",
         "An ID token of another issuer is refused",
         f"{CORE} §3.1.3.7 rule 2",
         "The Issuer Identifier of the OP MUST exactly match the iss Claim.",
     ),
-    Refusal(
+    OidcRefusal(
         "expired",
         "An expired ID token is refused",
         f"{CORE} §3.1.3.7 rule 9",
         "The current time MUST be before the time in the exp Claim (here an hour past it).",
     ),
-    Refusal(
+    OidcRefusal(
         "alg_none",
         "An unsigned ID token (alg none) is refused",
         f"{CORE} §3.1.3.7 rules 6-8; RFC 8725 §3.1",
         "The ID token is signed with the algorithm the client registered (RS256 by default); "
         "alg none is never accepted from the token endpoint of an OP that signs.",
     ),
-    Refusal(
+    OidcRefusal(
         "wrong_key",
         "An ID token signed by another key under the OP's kid is refused",
         f"{CORE} §3.1.3.7 rule 6, §10.1",
         "The signature is verified with the OP's keys from its jwks_uri; a token signed by "
         "any other key, whatever kid it names, does not verify.",
     ),
-    Refusal(
+    OidcRefusal(
         "hs256_key_confusion",
         "An HS256 token keyed with the OP's public key is refused",
         f"{CORE} §3.1.3.7 rule 7; RFC 8725 §2.1, §3.1",
         "The algorithm is the one expected, never the one the token's header names: an HS256 "
         "MAC whose secret is the OP's RSA public key is a forgery anyone can make.",
     ),
-    Refusal(
+    OidcRefusal(
         "nonce_mismatch",
         "An ID token for another sign-in's nonce is refused",
         f"{CORE} §3.1.3.7 rule 11, §15.5.2",
         "The nonce Claim MUST equal the nonce this sign-in's authentication request sent; "
         "another one is an ID token injected from another sign-in.",
     ),
-    Refusal(
+    OidcRefusal(
         "mix_up",
         "An authorization response from another issuer is refused",
         "RFC 9207 §2.4; RFC 9700 §4.4",
         "An OP that advertises authorization_response_iss_parameter_supported sends iss; the "
         "client MUST compare it with the issuer it sent the request to, and refuse another.",
     ),
-    Refusal(
+    OidcRefusal(
         "replayed_code",
         "An authorization code already exchanged is refused",
         "RFC 6749 §4.1.2, §10.5; RFC 9700 §4.5",
         "A code is used once: the first sign-in's code, brought back in a fresh sign-in (its "
         "own valid state), is refused by the OP's token endpoint, so the sign-in fails.",
     ),
-    Refusal(
+    OidcRefusal(
         "missing_pkce",
         "A code obtained without the PKCE challenge is refused",
         "RFC 7636 §4.4-§4.6; RFC 9700 §2.1.1",
@@ -261,12 +254,4 @@ REFUSALS = (
     ),
 )
 
-for refusal in REFUSALS:
-    check(
-        SUITE,
-        refusal.id,
-        refusal.title,
-        refusal.source,
-        refusal.rule + REFUSED_AFTER_GENUINE + JUDGED,
-        PROFILES,
-    )(refusal.run)
+register(REFUSALS, REFUSED_AFTER_GENUINE + JUDGED, PROFILES)

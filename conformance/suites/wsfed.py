@@ -16,7 +16,6 @@ runs with both kinds of assertion a passive token carries: SAML 2.0 (Entra ID) a
 from __future__ import annotations
 
 import urllib.parse
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from conformance.browser import Browser
@@ -24,6 +23,7 @@ from conformance.checks import Context, check, require, skip
 from conformance.fixtures import FixtureError
 from conformance.http import Response
 from conformance.options import option
+from conformance.refusals import Refusal, register
 from conformance.suites.saml import JUDGED, accepted, outcome, regular
 from conformance.wsfed_target import TOKEN_VERSIONS, WsFedTarget
 from idp_sim.saml.response import SamlSubject
@@ -143,19 +143,11 @@ async def replay_refused(context: Context) -> None:
         )
 
 
-@dataclass(frozen=True)
-class Refusal:
+class WsFedRefusal(Refusal):
     """A check that the RP refuses ``idp_sim``'s tampering ``variant``, for each kind of
     assertion, each time after it accepted a genuine token."""
 
-    variant: str
-    title: str
-    source: str
-    rule: str
-
-    @property
-    def id(self) -> str:
-        return f"wsfed.{self.variant.replace('_', '-')}-refused"
+    suite = SUITE
 
     async def run(self, context: Context) -> None:
         wsfed = target(context)
@@ -172,54 +164,54 @@ class Refusal:
 
 
 REFUSALS = (
-    Refusal(
+    WsFedRefusal(
         "wrong_audience",
         "A token for another realm is refused",
         f"{RECIPE} §2.5.1.4 (AudienceRestriction); WS-Federation 1.2 §13.2.2 (wtrealm)",
         "A token whose audience is not this RP's realm was issued for another application, "
         "however well signed.",
     ),
-    Refusal(
+    WsFedRefusal(
         "expired",
         "An expired token is refused",
         f"{RECIPE} §2.5.1.2 (NotOnOrAfter)",
         "A token issued an hour ago and valid five minutes is past its window, beyond any "
         "clock skew allowance.",
     ),
-    Refusal(
+    WsFedRefusal(
         "unsigned",
         "An unsigned token is refused",
         "WS-Federation 1.2 §13.6.2; SAML 2.0 Profiles §4.1.3.5",
         "The STS signs every assertion; a token without a signature proves nothing.",
     ),
-    Refusal(
+    WsFedRefusal(
         "wrong_key",
         "A token signed by another key is refused",
         "WS-Federation 1.2 §3.1 (token-signing keys in the STS's metadata)",
         "Signatures are verified with the trusted STS's signing certificates, never with one "
         "the token carries in KeyInfo.",
     ),
-    Refusal(
+    WsFedRefusal(
         "altered",
         "A token altered after signing is refused",
         "XML Signature 1.1 §3.2 (reference validation)",
         "A NameID changed after the STS signed the assertion breaks the signature's digest.",
     ),
-    Refusal(
+    WsFedRefusal(
         "wrapped",
         "A signature-wrapped forgery is refused",
         "SAML 2.0 Core §5.4.2; docs/wsfed.md (XML signature wrapping)",
         "Only what the signature covers may be read: a forged unsigned assertion where the "
         "token is read, the genuine signed one moved aside, is refused.",
     ),
-    Refusal(
+    WsFedRefusal(
         "signature_moved",
         "A signature lifted out of the assertion is refused",
         "SAML 2.0 Core §5.4.1 (enveloped signature of the assertion)",
         "The signature must sit in the assertion it covers: one moved onto the envelope, the "
         "assertion then rewritten, is refused.",
     ),
-    Refusal(
+    WsFedRefusal(
         "comment",
         "A comment spliced into the NameID is refused",
         "SAML 2.0 Core §5.4.3 (exclusive c14n without comments); CERT VU#475445",
@@ -227,7 +219,7 @@ REFUSALS = (
         "reads another than the one signed: the token does not verify, and an RP that reads the "
         "NameID's first text node past the signature is the CVE-2017-11427 mistake.",
     ),
-    Refusal(
+    WsFedRefusal(
         "wrong_issuer",
         "A token of another STS is refused",
         f"{RECIPE} §2.2.5 (Issuer)",
@@ -235,12 +227,4 @@ REFUSALS = (
     ),
 )
 
-for refusal in REFUSALS:
-    check(
-        SUITE,
-        refusal.id,
-        refusal.title,
-        refusal.source,
-        refusal.rule + REFUSED_AFTER_GENUINE,
-        PROFILES,
-    )(refusal.run)
+register(REFUSALS, REFUSED_AFTER_GENUINE, PROFILES)
