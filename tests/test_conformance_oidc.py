@@ -3,15 +3,19 @@
 The suite is the OP; our server's tenant is made its RP through the admin API with
 ``conformance.local``'s body, and every check passes. Behind a proxy that turns our RP's
 refusal of one forgery into an acceptance, exactly that forgery's check fails; an RP that
-refuses everything fails acceptance and proves no refusal.
+refuses everything fails acceptance and proves no refusal; one that trusts whatever the token
+endpoint answers fails every forgery the OP can stage, and the PKCE check saying why.
 """
 
 from __future__ import annotations
 
+import urllib.parse
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from conformance import local
@@ -153,4 +157,63 @@ def test_local_passes_its_oidc_tenant_s_rp_values_to_the_suite() -> None:
         view["login_url"],
         view["redirect_uri"],
         4321,
+    )
+
+
+def naive_rp(oidc: OidcTarget) -> web.Application:
+    """An RP that trusts whatever the token endpoint answers: no PKCE, no check of the ID
+    token, of the ``iss`` parameter or even of the state."""
+
+    async def login(request: web.Request) -> web.Response:
+        query = {
+            "response_type": "code",
+            "client_id": oidc.client_id,
+            "redirect_uri": oidc.redirect_uri,
+            "scope": "openid",
+            "state": "s",
+            "nonce": "n",
+        }
+        authorize = oidc.origin + oidc.shape.authorize_path
+        raise web.HTTPFound(f"{authorize}?{urllib.parse.urlencode(query)}")
+
+    async def callback(request: web.Request) -> web.Response:
+        form = {
+            "grant_type": "authorization_code",
+            "code": request.query.get("code", ""),
+            "redirect_uri": oidc.redirect_uri,
+            "client_id": oidc.client_id,
+            "client_secret": oidc.client_secret,
+        }
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(oidc.origin + oidc.shape.token_path, data=form) as answer,
+        ):
+            return web.Response(status=303 if answer.status == 200 else 403)
+
+    app = web.Application()
+    app.router.add_get("/login", login)
+    app.router.add_get("/callback", callback)
+    return app
+
+
+async def test_an_rp_that_trusts_the_token_endpoint_fails_every_forgery_and_pkce(
+    aiohttp_server: Any,
+) -> None:
+    port = local.free_port()
+    oidc = OidcTarget(
+        f"http://127.0.0.1:{port}/login",
+        f"http://127.0.0.1:{port}/callback",
+        "naive",
+        SECRET,
+        local.free_port(),
+    )
+    await aiohttp_server(naive_rp(oidc), port=port)
+    result = await run("", "", ["oidc"], options={"oidc": oidc})
+    caught_by_the_op = {"oidc.signed-accepted", "oidc.replayed-code-refused"}
+    assert verdicts(result) == {
+        check_id: Verdict.PASS if check_id in caught_by_the_op else Verdict.FAIL
+        for check_id in OIDC_IDS
+    }, explain(result)
+    assert {r.check.id: r.reason for r in result.results}["oidc.missing-pkce-refused"] == (
+        "the RP's authorization request carries no PKCE code_challenge (RFC 7636)"
     )
