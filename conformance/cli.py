@@ -179,6 +179,11 @@ def parser() -> argparse.ArgumentParser:
         help="the loopback port the suite's OP listens on (default: %(default)s)",
     )
     oidc.add_argument(
+        "--oidc-op-url",
+        help="the origin the RP and the runner reach the OP at, when not "
+        "http://127.0.0.1:PORT (a tunnel or reverse proxy to that port)",
+    )
+    oidc.add_argument(
         "--oidc-client-id",
         default=oidc_target.DEFAULT_CLIENT_ID,
         help="the RP's client id at the suite's OP (default: %(default)s)",
@@ -249,6 +254,7 @@ def oidc_option(args: argparse.Namespace) -> OidcTarget | None:
         args.oidc_client_id,
         args.oidc_client_secret,
         args.oidc_op_port,
+        args.oidc_op_url,
     )
 
 

@@ -4,9 +4,10 @@ Why the suite is the OP: every attack of OpenID Connect's catalogue (a forged ID
 mix-up, a replayed code, a code without PKCE) is staged by the provider or by the browser
 between the two, so the runner serves ``idp_sim``'s Okta-shaped provider on a loopback port and
 misbehaves on purpose, check by check. The RP is told once (before the run) to trust that OP:
-its issuer (``http://127.0.0.1:{port}/oauth2/default``), the client id and secret, and its own
-redirect URI registered there. The OP signs with a key made for the run and published at its
-JWKS, which is where an RP reads an OP's keys.
+its issuer (``http://127.0.0.1:{port}/oauth2/default``, or under the public URL of a tunnel or
+proxy to that port), the client id and secret, and its own redirect URI registered there. The
+OP signs with a key made for the run and published at its JWKS, which is where an RP reads an
+OP's keys.
 """
 
 from __future__ import annotations
@@ -46,11 +47,14 @@ class OidcTarget:
     client_id: str
     client_secret: str
     port: int = DEFAULT_PORT
+    public_url: str | None = None
+    """Where the RP and the runner reach the OP when not at ``http://127.0.0.1:{port}``: a
+    tunnel or a reverse proxy to that port."""
     shape: OidcShape = field(default_factory=okta_oidc)
 
     @property
     def origin(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return (self.public_url or f"http://{HOST}:{self.port}").rstrip("/")
 
     @property
     def issuer(self) -> str:

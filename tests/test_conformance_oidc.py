@@ -145,6 +145,8 @@ def test_the_cli_takes_the_secret_from_the_environment_and_never_prints_it(
     )
     announced = announce_oidc(oidc)
     assert "http://127.0.0.1:1/oauth2/default" in announced and SECRET not in announced
+    tunnelled = run_options(parser().parse_args([*flags, "--oidc-op-url", "https://op.qa.test/"]))
+    assert tunnelled["oidc"].issuer == "https://op.qa.test/oauth2/default"
 
 
 def test_local_passes_its_oidc_tenant_s_rp_values_to_the_suite() -> None:
@@ -217,3 +219,21 @@ async def test_an_rp_that_trusts_the_token_endpoint_fails_every_forgery_and_pkce
     assert {r.check.id: r.reason for r in result.results}["oidc.missing-pkce-refused"] == (
         "the RP's authorization request carries no PKCE code_challenge (RFC 7636)"
     )
+
+
+async def test_the_op_serves_under_a_public_url_in_front_of_its_port(
+    aiohttp_server: Any, client: TestClient[Any, Any], scim: Scim
+) -> None:
+    """``--oidc-op-url``: the RP and the runner reach the OP through a proxy to its port."""
+    port = local.free_port()
+    public = await start_proxy(aiohttp_server, f"http://127.0.0.1:{port}", when(lambda _: False))
+    op = OidcTarget("", "", "scim-conformance", SECRET, port, public_url=public)
+    response = await client.put(
+        f"/admin/tenants/{scim.tenant}/sso", json=local.oidc_settings(op), headers=ADMIN
+    )
+    assert response.status == 200, await response.text()
+    sp = (await response.json())["service_provider"]
+    oidc = replace(op, login_url=sp["login_url"], redirect_uri=sp["redirect_uri"])
+    assert oidc.issuer == f"{public}/oauth2/default"
+    result = await run("", "", ["oidc"], options={"oidc": oidc})
+    assert verdicts(result) == dict.fromkeys(OIDC_IDS, Verdict.PASS), explain(result)
