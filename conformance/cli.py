@@ -19,16 +19,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from conformance import html_report, progress, reports, saml_target
+from conformance import html_report, oidc_target, progress, reports, saml_target, wsfed_target
 from conformance.checks import suites
+from conformance.oidc_target import OidcTarget
 from conformance.runner import TokenRefused, Unusable, run
 from conformance.saml_target import SamlTarget
+from conformance.wsfed_target import WsFedTarget
 from samlkit.certs import fingerprint_sha256
 
 DEFAULT_SUITES = ("rfc", "okta-spec")
 EXIT_TOKEN_REFUSED = 3
 EXIT_NOT_SCIM = 4
-SCIM_OPTIONAL = frozenset({"saml"})
+OIDC_SECRET_VARIABLE = "SCIM_OIDC_CLIENT_SECRET"
+SCIM_OPTIONAL = frozenset({"saml", "wsfed", "oidc"})
 """Suites that run without a SCIM server (then they skip only what needs one)."""
 
 
@@ -44,7 +47,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--base-url",
         help="the SCIM base URL, e.g. http://127.0.0.1:8080/scim/v2/acme "
-        "(required unless --list, or --suite saml alone)",
+        "(required unless --list, or only the saml, wsfed and oidc suites)",
     )
     p.add_argument(
         "--token", default=os.environ.get("SCIM_TOKEN"), help="bearer token (default: $SCIM_TOKEN)"
@@ -141,6 +144,66 @@ def parser() -> argparse.ArgumentParser:
         help="create an IdP key in DIR (kept if present) and write the IdP "
         "metadata for the SP to import, then exit",
     )
+    wsfed = p.add_argument_group(
+        "wsfed suite",
+        "a WS-Federation RP's reply URL; the STS signs with --wsfed-idp-key and "
+        "--wsfed-idp-cert, else with the saml suite's --saml-idp-key and --saml-idp-cert",
+    )
+    wsfed.add_argument(
+        "--wsfed-reply-url",
+        help="the RP's reply URL, where tokens are posted (without it the wsfed suite skips)",
+    )
+    wsfed.add_argument(
+        "--wsfed-realm",
+        help="the RP's realm, the audience its tokens must name (default: the reply URL "
+        "without its last /reply)",
+    )
+    wsfed.add_argument(
+        "--wsfed-login-url",
+        help="the RP's login URL: each sign-in starts there and posts back the wctx the RP "
+        "sent (default: unsolicited tokens, no wctx)",
+    )
+    wsfed.add_argument(
+        "--wsfed-idp-key", type=Path, help="PEM private key of the STS the RP trusts"
+    )
+    wsfed.add_argument("--wsfed-idp-cert", type=Path, help="PEM certificate of --wsfed-idp-key")
+    wsfed.add_argument(
+        "--wsfed-idp-entity-id",
+        help="the STS's issuer, as the RP has it (default: Entra's https://sts.windows.net/…/)",
+    )
+    oidc = p.add_argument_group(
+        "oidc suite",
+        "the suite is the OpenID provider, on http://127.0.0.1:PORT/oauth2/default; configure "
+        "the RP to trust that issuer with the client id and secret below, then run",
+    )
+    oidc.add_argument(
+        "--oidc-login-url",
+        help="the RP's login URL, where each sign-in starts (without it the oidc suite skips)",
+    )
+    oidc.add_argument(
+        "--oidc-redirect-uri", help="the RP's redirect URI, registered for it at the suite's OP"
+    )
+    oidc.add_argument(
+        "--oidc-op-port",
+        type=int,
+        default=oidc_target.DEFAULT_PORT,
+        help="the loopback port the suite's OP listens on (default: %(default)s)",
+    )
+    oidc.add_argument(
+        "--oidc-op-url",
+        help="the origin the RP and the runner reach the OP at, when not "
+        "http://127.0.0.1:PORT (a tunnel or reverse proxy to that port)",
+    )
+    oidc.add_argument(
+        "--oidc-client-id",
+        default=oidc_target.DEFAULT_CLIENT_ID,
+        help="the RP's client id at the suite's OP (default: %(default)s)",
+    )
+    oidc.add_argument(
+        "--oidc-client-secret",
+        default=os.environ.get(OIDC_SECRET_VARIABLE),
+        help=f"the RP's client secret at the suite's OP (default: ${OIDC_SECRET_VARIABLE})",
+    )
     return p
 
 
@@ -165,6 +228,54 @@ def saml_option(args: argparse.Namespace) -> SamlTarget | None:
         saml_target.shape(args.saml_shape, args.saml_idp_entity_id),
     )
     return SamlTarget(args.saml_acs_url, args.saml_sp_entity_id, idp)
+
+
+def wsfed_option(args: argparse.Namespace) -> WsFedTarget | None:
+    """The wsfed suite's RP, None without --wsfed-reply-url; ValueError/OSError on bad flags."""
+    if not args.wsfed_reply_url:
+        return None
+    key = args.wsfed_idp_key or args.saml_idp_key
+    cert = args.wsfed_idp_cert or args.saml_idp_cert
+    if not (key and cert):
+        raise ValueError(
+            "--wsfed-reply-url needs the STS key the RP trusts: --wsfed-idp-key and "
+            "--wsfed-idp-cert (or --saml-idp-key and --saml-idp-cert)"
+        )
+    return WsFedTarget(
+        reply_url=args.wsfed_reply_url,
+        realm=args.wsfed_realm or wsfed_target.default_realm(args.wsfed_reply_url),
+        shape=wsfed_target.shape(args.wsfed_idp_entity_id),
+        key=wsfed_target.load(key, cert),
+        login_url=args.wsfed_login_url,
+    )
+
+
+def oidc_option(args: argparse.Namespace) -> OidcTarget | None:
+    """The oidc suite's RP, None without --oidc-login-url; ValueError on incomplete flags."""
+    if not args.oidc_login_url:
+        return None
+    if not (args.oidc_redirect_uri and args.oidc_client_secret):
+        raise ValueError(
+            f"--oidc-login-url needs --oidc-redirect-uri and the client secret "
+            f"(${OIDC_SECRET_VARIABLE} or --oidc-client-secret)"
+        )
+    return OidcTarget(
+        args.oidc_login_url,
+        args.oidc_redirect_uri,
+        args.oidc_client_id,
+        args.oidc_client_secret,
+        args.oidc_op_port,
+        args.oidc_op_url,
+    )
+
+
+def announce_oidc(oidc: OidcTarget) -> str:
+    """What the RP must trust for the oidc suite; the secret is never printed."""
+    return (
+        f"oidc suite: the OpenID provider is {oidc.issuer}, the RP its client "
+        f"{oidc.client_id} (the secret of --oidc-client-secret or ${OIDC_SECRET_VARIABLE}), "
+        f"redirect URI {oidc.redirect_uri}"
+    )
 
 
 def write_saml_idp(args: argparse.Namespace) -> int:
@@ -210,6 +321,8 @@ def run_options(args: argparse.Namespace) -> dict[str, Any]:
         "second_token": args.second_token,
         "large": args.large,
         "saml": saml_option(args),
+        "wsfed": wsfed_option(args),
+        "oidc": oidc_option(args),
         "admin_token": args.admin_token,
         "server_url": args.server_url,
         "events_receiver_host": args.events_receiver_host,
@@ -230,7 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = args.suites or list(DEFAULT_SUITES)
     if not args.base_url and not set(names) <= SCIM_OPTIONAL:
         print(
-            "scim-conformance: --base-url is required (only --suite saml runs without one)",
+            f"scim-conformance: --base-url is required (only the suites "
+            f"{', '.join(sorted(SCIM_OPTIONAL))} run without one)",
             file=sys.stderr,
         )
         return 2
@@ -250,6 +364,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"scim-conformance: {exc}", file=sys.stderr)
         return 2
+    if isinstance(options["oidc"], OidcTarget) and "oidc" in names:
+        print(announce_oidc(options["oidc"]), file=sys.stderr)
     try:
         with progress.observer(sys.stderr) as observer:
             result = asyncio.run(

@@ -6,11 +6,14 @@ wrong on the first Ctrl-C. The server runs as a child process on the embedded st
 temporary data directory, exactly as ``scim-server serve`` would for a user; the runner then
 talks to it over plain HTTP like to any other server. The first tenant's SSO trusts a freshly
 generated IdP key, set through the admin API as an admin would, for the ``saml`` suite, and has a
-rate limit of its own (``RATE_LIMIT``) for the ``ipsie`` suite.
+rate limit of its own (``RATE_LIMIT``) for the ``ipsie`` suite. A third tenant is a WS-Federation
+RP of an STS signing with that same key, for the ``wsfed`` suite, and a fourth an OpenID Connect
+RP of the ``oidc`` suite's OP, on a free port, with a fresh client secret (a tenant signs in with
+one protocol).
 
-Secrets (the admin token, the token-signing secret, the tenants' bearer tokens) reach the children
-through their environment, never their command line, which every user of the machine can read
-(``ps``), and are never printed.
+Secrets (the admin token, the token-signing secret, the tenants' bearer tokens, the OIDC client
+secret) reach the children through their environment, never their command line, which every user
+of the machine can read (``ps``), and are never printed.
 """
 
 from __future__ import annotations
@@ -31,8 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conformance import saml_target
+from conformance import saml_target, wsfed_target
 from conformance.checks import suites
+from conformance.cli import OIDC_SECRET_VARIABLE
+from conformance.oidc_target import DEFAULT_CLIENT_ID, OidcTarget
 from conformance.saml_target import IdpFiles
 from idp_sim.saml.response import IdentityProvider
 from samlkit.certs import certificate_pem
@@ -46,6 +51,8 @@ PREFERRED = (
     "interop-draft",
     "ipsie",
     "saml",
+    "wsfed",
+    "oidc",
     "events",
     "cross-instance",
 )
@@ -54,6 +61,10 @@ RATE_LIMIT = 25
 """The first tenant's own rate limit (requests a second): the 25 the IPSIE profile asks a tenant
 to be served, so that the ``ipsie`` suite's burst reaches the limit on any machine, however slow,
 and its sustained check proves that exactly 25 a second pass."""
+WSFED_TENANT = "conformance-wsfed"
+"""A tenant of its own for the ``wsfed`` suite: a tenant signs in with one protocol."""
+OIDC_TENANT = "conformance-oidc"
+"""A tenant of its own for the ``oidc`` suite, an RP of the suite's OP."""
 REPORT = "conformance-report"
 STARTUP_SECONDS = 60.0
 
@@ -172,6 +183,12 @@ def admin(url: str, token: str, method: str = "GET", body: Any = None) -> Any:
         return json.loads(response.read() or b"null")
 
 
+def sso_tenant(url: str, token: str, name: str, settings: Mapping[str, Any]) -> Any:
+    """Create tenant ``name`` signing in with ``settings``; the SSO view the admin API shows."""
+    admin(f"{url}/admin/tenants", token, "POST", {"name": name})
+    return admin(f"{url}/admin/tenants/{name}/sso", token, "PUT", settings)
+
+
 def sso_settings(idp: IdentityProvider) -> dict[str, Any]:
     """Our admin API's SSO body that makes a tenant trust the runner's IdP."""
     return {
@@ -183,6 +200,63 @@ def sso_settings(idp: IdentityProvider) -> dict[str, Any]:
             "certificates": [certificate_pem(idp.key.certificate)],
         },
     }
+
+
+def wsfed_settings(idp: IdentityProvider) -> dict[str, Any]:
+    """Our admin API's SSO body that makes a tenant a WS-Federation RP of the runner's STS,
+    which signs with the same key as its SAML IdP."""
+    sts = wsfed_target.shape()
+    return {
+        "protocol": "wsfed",
+        "enabled": True,
+        "preset": "entra",
+        "idp": {
+            "entity_id": sts.entity_id,
+            "sso_url": saml_target.SSO_ORIGIN + sts.sso_path,
+            "certificates": [certificate_pem(idp.key.certificate)],
+        },
+    }
+
+
+def wsfed_argv(service_provider: Mapping[str, Any]) -> list[str]:
+    """The wsfed suite's options, from the RP values our admin API shows back (the STS key is
+    the saml suite's)."""
+    return [
+        "--wsfed-reply-url",
+        service_provider["wsfed_reply_url"],
+        "--wsfed-realm",
+        service_provider["wsfed_realm"],
+        "--wsfed-login-url",
+        service_provider["login_url"],
+    ]
+
+
+def oidc_settings(oidc: OidcTarget) -> dict[str, Any]:
+    """Our admin API's SSO body that makes a tenant an OIDC RP of the suite's OP."""
+    return {
+        "protocol": "oidc",
+        "enabled": True,
+        "preset": "okta",
+        "oidc": {
+            "issuer": oidc.issuer,
+            "client_id": oidc.client_id,
+            "client_secret": oidc.client_secret,
+            "scopes": ["openid", "email", "profile"],
+        },
+    }
+
+
+def oidc_argv(service_provider: Mapping[str, Any], port: int) -> list[str]:
+    """The oidc suite's options, from the RP values our admin API shows back (the client
+    secret goes by environment)."""
+    return [
+        "--oidc-login-url",
+        service_provider["login_url"],
+        "--oidc-redirect-uri",
+        service_provider["redirect_uri"],
+        "--oidc-op-port",
+        str(port),
+    ]
 
 
 def saml_argv(service_provider: Mapping[str, Any], files: IdpFiles) -> list[str]:
@@ -254,21 +328,31 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "PUT",
                 sso_settings(idp),
             )
+            wsfed = sso_tenant(the_plan.url, admin_token, WSFED_TENANT, wsfed_settings(idp))
+            op = OidcTarget("", "", DEFAULT_CLIENT_ID, secrets.token_urlsafe(24), free_port())
+            oidc = sso_tenant(the_plan.url, admin_token, OIDC_TENANT, oidc_settings(op))
             print(
                 f"server {the_plan.url}, tenants conformance-a (SSO from "
-                f"{idp.shape.entity_id}, {RATE_LIMIT} requests/s) and conformance-b",
+                f"{idp.shape.entity_id}, {RATE_LIMIT} requests/s), conformance-b, "
+                f"{WSFED_TENANT} (WS-Federation) and {OIDC_TENANT} (OpenID Connect)",
                 file=sys.stderr,
             )
             argv = the_plan.conformance_argv(
                 tenants[0]["scim_base_url"],
                 tenants[1]["scim_base_url"],
-                saml_argv(sso["service_provider"], files),
+                [
+                    *saml_argv(sso["service_provider"], files),
+                    *wsfed_argv(wsfed["service_provider"]),
+                    *oidc_argv(oidc["service_provider"], op.port),
+                ],
             )
+            handed = {
+                **tenant_secrets(tenants[0]["token"], tenants[1]["token"], admin_token),
+                OIDC_SECRET_VARIABLE: op.client_secret,
+            }
             status = subprocess.run(
                 [sys.executable, "-m", "conformance.cli", *argv],
-                env=child_environment(
-                    tenant_secrets(tenants[0]["token"], tenants[1]["token"], admin_token)
-                ),
+                env=child_environment(handed),
                 check=False,
             ).returncode
         finally:

@@ -749,6 +749,8 @@ PROVEN_ELSEWHERE = {
     "tenancy": "test_conformance_flows.py",
     "large": "test_conformance_flows.py",
     "saml": "test_conformance_saml.py",
+    "wsfed": "test_conformance_wsfed.py",
+    "oidc": "test_conformance_oidc.py",
     "ipsie": "test_conformance_ipsie.py",
     "events": "test_conformance_events.py",
     "cross-instance": "test_conformance_cross_instance.py",

@@ -19,7 +19,13 @@ import pytest
 from conformance import local
 from conformance.cli import parser
 
-SECRET_VARIABLES = ("SCIM_ADMIN_TOKEN", "SCIM_TOKEN_SECRET", "SCIM_TOKEN", "SCIM_SECOND_TOKEN")
+SECRET_VARIABLES = (
+    "SCIM_ADMIN_TOKEN",
+    "SCIM_TOKEN_SECRET",
+    "SCIM_TOKEN",
+    "SCIM_SECOND_TOKEN",
+    "SCIM_OIDC_CLIENT_SECRET",
+)
 
 
 def test_local_plans_command_lines_without_secrets_and_hands_them_over_by_environment(

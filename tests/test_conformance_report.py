@@ -153,6 +153,8 @@ def test_list_keeps_the_suites_in_their_order_whatever_module_was_imported_first
         "interop-draft",
         "ipsie",
         "saml",
+        "wsfed",
+        "oidc",
         "events",
         "cross-instance",
     ]

@@ -14,6 +14,8 @@ SUITE_MODULES = (
     "conformance.suites.interop",
     "conformance.suites.ipsie",
     "conformance.suites.saml",
+    "conformance.suites.wsfed",
+    "conformance.suites.oidc",
     "conformance.suites.events",
     "conformance.suites.cross_instance",
 )

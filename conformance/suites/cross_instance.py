@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import html
 import re
-import urllib.parse
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 from conformance.admin import admin_http, server_root
+from conformance.browser import Browser
 from conformance.checks import Context, check, expect_object, expect_status, require
 from conformance.http import Response, ScimHttp
 from conformance.urns import PATCH_OP, USER
@@ -35,38 +35,6 @@ ADMIN_ROLE = "admin"
 STATE = re.compile(r'name="state" value="([^"]*)"')
 SIGNED_IN_USER = re.compile(r'id="signed-in-user">([^<]*)<')
 INSTANCE_BUTTON = re.compile(r'id="instance-([^"]+)"')
-MAX_REDIRECTS = 10
-
-
-@dataclass
-class Browser:
-    """A browser of the sign-in pages: it posts forms, follows redirects and keeps cookies
-    (by name; their paths on this server never overlap in a way that matters here)."""
-
-    http: ScimHttp
-    cookies: dict[str, str] = field(default_factory=dict)
-
-    async def go(self, method: str, path: str, form: Mapping[str, str] | None = None) -> Response:
-        """Send a request and follow its redirects; the last response."""
-        body = urllib.parse.urlencode(form) if form is not None else None
-        for _ in range(MAX_REDIRECTS):
-            headers = {"Accept": "text/html"}
-            if self.cookies:
-                headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-            if body is not None:
-                headers["Content-Type"] = "application/x-www-form-urlencoded"
-            response = await self.http.request(
-                method, path, raw_body=body, headers=headers, auth=False
-            )
-            for cookie in response.set_cookies:
-                name, _, rest = cookie.partition("=")
-                self.cookies[name.strip()] = rest.split(";", 1)[0]
-            location = response.header("Location")
-            if response.status not in (301, 302, 303, 307) or not location:
-                return response
-            path = urllib.parse.urljoin(self.http.url(path), location)
-            method, body = "GET", None
-        return response
 
 
 @dataclass

@@ -28,6 +28,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import urljoin
 
+from conformance.browser import BROWSER_ACCEPT
 from conformance.checks import (
     CheckFailed,
     Context,
@@ -367,7 +368,7 @@ def session_cookie(response: Response) -> str:
 
 async def landing_page(context: Context, url: str, cookie: str) -> Response:
     return await context.http.request(
-        "GET", url, auth=False, headers={"Cookie": cookie, "Accept": saml.BROWSER_ACCEPT}
+        "GET", url, auth=False, headers={"Cookie": cookie, "Accept": BROWSER_ACCEPT}
     )
 
 

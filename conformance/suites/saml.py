@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from conformance.browser import BROWSER_ACCEPT, FORM
 from conformance.checks import Context, check, expect_status, require, resources_of, skip
 from conformance.fixtures import FixtureError
 from conformance.http import Response
@@ -27,8 +28,6 @@ from idp_sim.saml.response import SamlSubject
 from idp_sim.saml.tampering import VARIANTS
 
 SUITE = "saml"
-FORM = "application/x-www-form-urlencoded"
-BROWSER_ACCEPT = "text/html,application/xhtml+xml,*/*;q=0.8"
 JUDGED = (
     " Judged on the HTTP status alone, since a foreign SP's pages are unknown: 2xx or 3xx "
     "is accepted, 4xx or 5xx refused."
