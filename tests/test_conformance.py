@@ -103,6 +103,28 @@ async def _slow_groups(req: Req, forward: Forward) -> Resp:
     return await forward(req)
 
 
+async def _pathless_patch_leaves_groups(req: Req, forward: Forward) -> Resp:
+    """A path-less user PATCH that also takes the user out of every group holding it."""
+    resp = await forward(req)
+    pathless = req.method == "PATCH" and req.path.startswith("/Users/")
+    if not pathless or any("path" in o for o in req.json()["Operations"]):
+        return resp
+    user_id = req.path.rsplit("/", 1)[-1]
+    held = await forward(
+        Req("GET", "/Groups", {"filter": f'members[value eq "{user_id}"]'}, req.headers, b"")
+    )
+    for group in held.json().get("Resources", []):
+        remove = {"op": "remove", "path": f'members[value eq "{user_id}"]'}
+        body = {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [remove],
+        }
+        await forward(
+            Req("PATCH", f"/Groups/{group['id']}", {}, req.headers, json.dumps(body).encode())
+        )
+    return resp
+
+
 def _accept_raw_non_token(req: Req) -> None:
     req.headers["Authorization"] = TOKEN_HOLDER["token"]
 
@@ -280,6 +302,24 @@ VIOLATIONS: list[tuple[str, str, Violation]] = [
         when(users, before=rewrite_filter(lambda f: f.replace("not (", "("))),
     ),
     (
+        "rfc.filter.precedence",
+        "a not inside a not ignored",
+        when(users, before=rewrite_filter(lambda f: f.replace("or not (", "or ("))),
+    ),
+    (
+        "rfc.filter.ne-null-unassigned",
+        "ne only finds assigned values (SQL's null)",
+        when(
+            users,
+            before=rewrite_filter(lambda f: re.sub(r"(\S+) ne (\S+)", r"(\1 pr and \1 ne \2)", f)),
+        ),
+    ),
+    (
+        "rfc.filter.ne-null-unassigned",
+        "eq null matches nothing",
+        when(users, before=rewrite_filter(lambda f: f.replace(" eq null", ' eq "null"'))),
+    ),
+    (
         "rfc.filter.value-path",
         "value path conditions on different entries",
         when(
@@ -354,6 +394,21 @@ VIOLATIONS: list[tuple[str, str, Violation]] = [
         "attributes ignored",
         when(user, before=lambda req: req.query.pop("attributes", None)),
     ),
+    (
+        "rfc.attributes.list-and-search",
+        "attributes ignored by POST /.search",
+        when(
+            is_("POST", r"/\.search"),
+            before=lambda req: req.set_json(
+                {k: v for k, v in req.json().items() if k != "attributes"}
+            ),
+        ),
+    ),
+    (
+        "rfc.attributes.list-and-search",
+        "attributes ignored on a list",
+        when(users, before=lambda req: req.query.pop("attributes", None)),
+    ),
     ("rfc.attributes.excluded", "id excludable", when(user, after=mutate(_drop("id")))),
     (
         "rfc.attributes.password-never",
@@ -393,6 +448,25 @@ VIOLATIONS: list[tuple[str, str, Violation]] = [
             is_("PATCH", r"/Users/.+"),
             before=patch_ops(lambda ops: [{"op": "replace", "path": "active", "value": True}]),
         ),
+    ),
+    (
+        "rfc.patch.pathless-keeps-references",
+        "a path-less replace drops the manager",
+        when(
+            patch_user,
+            before=patch_ops(
+                lambda ops: (
+                    [*ops, {"op": "remove", "path": f"{ENTERPRISE}:manager"}]
+                    if any("path" not in o for o in ops)
+                    else ops
+                )
+            ),
+        ),
+    ),
+    (
+        "rfc.patch.pathless-keeps-references",
+        "a path-less replace drops the user from its groups",
+        _pathless_patch_leaves_groups,
     ),
     (
         "rfc.patch.value-filter-path",
@@ -446,6 +520,14 @@ VIOLATIONS: list[tuple[str, str, Violation]] = [
         when(
             users,
             before=rewrite_filter(lambda f: f.replace("meta.lastModified lt", "meta.created gt")),
+        ),
+    ),
+    (
+        "rfc.filter.id-meta",
+        "a filter on meta.version refused as invalidValue",
+        when(
+            lambda req: users(req) and "meta.version" in req.query.get("filter", ""),
+            after=_on_status(400, mutate(lambda b: b.update(scimType="invalidValue"))),
         ),
     ),
     (
@@ -826,6 +908,7 @@ async def test_unsupported_features_skip_and_say_why(
         "rfc.patch.replace",
         "rfc.patch.remove",
         "rfc.patch.operation-order",
+        "rfc.patch.pathless-keeps-references",
         "rfc.patch.value-filter-path",
         "rfc.patch.group-members",
         "rfc.etag.header",
