@@ -125,6 +125,14 @@ async def _pathless_patch_leaves_groups(req: Req, forward: Forward) -> Resp:
     return resp
 
 
+HARMLESS_OP = {"op": "replace", "path": "externalId", "value": "scimconf-unchanged"}
+"""An operation that changes nothing a check looks at, for a PATCH left without any."""
+
+
+def _without(body: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k != key}
+
+
 def _accept_raw_non_token(req: Req) -> None:
     req.headers["Authorization"] = TOKEN_HOLDER["token"]
 
@@ -233,6 +241,31 @@ VIOLATIONS: list[tuple[str, str, Violation]] = [
                     for s in b["Resources"]
                     for a in s["attributes"]
                     if a["name"] == "userName"
+                ]
+            ),
+        ),
+    ),
+    (
+        "rfc.discovery.schemas",
+        "no Group schema",
+        when(
+            is_("GET", "/Schemas"),
+            after=mutate(
+                lambda b: b.update(Resources=[r for r in b["Resources"] if r["name"] != "Group"])
+            ),
+        ),
+    ),
+    (
+        "rfc.discovery.schemas",
+        "sub-attributes without mutability",
+        when(
+            is_("GET", "/Schemas"),
+            after=mutate(
+                lambda b: [
+                    sub.pop("mutability", None)
+                    for r in b["Resources"]
+                    for a in r["attributes"]
+                    for sub in a.get("subAttributes") or []
                 ]
             ),
         ),
@@ -467,6 +500,54 @@ VIOLATIONS: list[tuple[str, str, Violation]] = [
         "rfc.patch.pathless-keeps-references",
         "a path-less replace drops the user from its groups",
         _pathless_patch_leaves_groups,
+    ),
+    (
+        "rfc.schema.create-every-attribute",
+        "nickName dropped on create",
+        when(post_user, before=lambda req: req.set_json(_without(req.json(), "nickName"))),
+    ),
+    (
+        "rfc.schema.create-every-attribute",
+        "the enterprise extension dropped on create",
+        when(post_user, before=lambda req: req.set_json(_without(req.json(), ENTERPRISE))),
+    ),
+    (
+        "rfc.schema.replace-every-attribute",
+        "PUT ignores the enterprise extension",
+        when(
+            is_("PUT", r"/Users/.+"),
+            before=lambda req: req.set_json(_without(req.json(), ENTERPRISE)),
+        ),
+    ),
+    (
+        "rfc.schema.patch-every-attribute",
+        "sub-attribute paths ignored",
+        when(
+            is_("PATCH", r"/(Users|Groups)/.+"),
+            before=patch_ops(
+                lambda ops: (
+                    [o for o in ops if "." not in o.get("path", "").rsplit(":", 1)[-1]]
+                    or [HARMLESS_OP]
+                )
+            ),
+        ),
+    ),
+    (
+        "rfc.schema.patch-every-attribute",
+        "removal of an extension attribute ignored",
+        when(
+            patch_user,
+            before=patch_ops(
+                lambda ops: (
+                    [
+                        o
+                        for o in ops
+                        if not (o["op"] == "remove" and o["path"].startswith(ENTERPRISE))
+                    ]
+                    or [HARMLESS_OP]
+                )
+            ),
+        ),
     ),
     (
         "rfc.patch.value-filter-path",
@@ -909,6 +990,7 @@ async def test_unsupported_features_skip_and_say_why(
         "rfc.patch.remove",
         "rfc.patch.operation-order",
         "rfc.patch.pathless-keeps-references",
+        "rfc.schema.patch-every-attribute",
         "rfc.patch.value-filter-path",
         "rfc.patch.group-members",
         "rfc.etag.header",

@@ -172,26 +172,58 @@ async def resource_types(ctx: Context) -> None:
         require(found[name]["schema"] == urn, f"{name}.schema is {found[name]['schema']!r}")
 
 
+SCHEMA_ATTRIBUTE_KEYS = (
+    "name",
+    "type",
+    "multiValued",
+    "required",
+    "caseExact",
+    "mutability",
+    "returned",
+    "uniqueness",
+)
+"""The characteristics RFC 7643 §7 gives every attribute definition."""
+
+
 @check(
     S,
     "rfc.discovery.schemas",
-    "Schemas describe the User attributes",
-    "RFC 7643 §7",
-    "Each attribute definition has name, type, multiValued, required, caseExact, "
+    "Schemas describe every resource type's attributes",
+    "RFC 7643 §7; scim2-tester (core_schemas_validation)",
+    "/Schemas describes the schema and the extensions of every resource type; each attribute "
+    "definition, sub-attributes included, has name, type, multiValued, required, caseExact, "
     "mutability, returned and uniqueness.",
 )
 async def schemas(ctx: Context) -> None:
     response = await ctx.http.get("/Schemas")
     expect_status(response, 200)
     by_id = {s.get("id"): s for s in resources_of(response)}
+    listed = await ctx.http.get("/ResourceTypes")
+    expect_status(listed, 200, what="GET /ResourceTypes")
+    named = {
+        str(urn)
+        for resource_type in resources_of(listed)
+        for urn in (
+            resource_type.get("schema"),
+            *(e.get("schema") for e in resource_type.get("schemaExtensions") or []),
+        )
+    }
+    missing = sorted(named - set(map(str, by_id)))
+    require(not missing, f"/Schemas does not describe {missing}, named by /ResourceTypes")
+    for urn in sorted(named):
+        definitions = list(by_id[urn].get("attributes") or [])
+        while definitions:
+            attribute = definitions.pop()
+            for key in SCHEMA_ATTRIBUTE_KEYS:
+                require(
+                    key in attribute, f"{urn}: attribute {attribute.get('name')!r} lacks {key!r}"
+                )
+            definitions.extend(attribute.get("subAttributes") or [])
     user = by_id.get(USER)
     if user is None:
         raise CheckFailed(f"no {USER} among {sorted(map(str, by_id))}")
     attributes = {a.get("name"): a for a in user.get("attributes") or []}
     require("userName" in attributes, "User schema has no userName attribute")
-    for name, attribute in attributes.items():
-        for key in ("type", "multiValued", "mutability", "returned"):
-            require(key in attribute, f"attribute {name!r} lacks '{key}'")
     require(
         attributes["userName"].get("uniqueness") == "server", "userName uniqueness is not 'server'"
     )
