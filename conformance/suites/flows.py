@@ -395,18 +395,19 @@ async def relay_check(context: Context, names: Sequence[str]) -> None:
     await verify(context, prefix, profiles)
 
 
-async def require_user_state(
-    context: Context, scim_id: str, step: str, **wanted: Any
-) -> dict[str, Any]:
+NAME_PARTS = ("givenName", "familyName")
+"""The fields of Okta's assertions that sit under ``name``."""
+
+
+async def require_user_state(context: Context, scim_id: str, step: str, **wanted: Any) -> None:
     """``GET /Users/{id}`` after an Okta step: 200, and each named field as Okta expects it
     (``givenName``, ``familyName`` under ``name``; ``active``)."""
     response = await context.http.get(f"/Users/{scim_id}")
     expect_status(response, 200, what=f"GET /Users/{scim_id} after {step}")
     body = expect_object(response, f"user after {step}")
     name = body.get("name") or {}
-    got = {key: name.get(key) if key.endswith("Name") else body.get(key) for key in wanted}
+    got = {key: (name if key in NAME_PARTS else body).get(key) for key in wanted}
     require(got == wanted, f"after {step}: the user has {got}, Okta expects {wanted}")
-    return body
 
 
 async def crud_test_check(context: Context, name: str) -> None:

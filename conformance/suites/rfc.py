@@ -629,14 +629,14 @@ FILTER_CHECKS = (
         "'x eq null' is 'not (x pr)' and 'x ne null' is 'x pr'.",
         cases=(
             ('userName sw "{scope}" and active ne true', ("off",)),
-            ('userName sw "{scope}" and active ne false', ("on", "bare")),
-            ('userName sw "{scope}" and emails.primary ne true', ("off", "bare")),
-            ('userName sw "{scope}" and emails[primary ne true]', ("off",)),
-            ('userName sw "{scope}" and nickName ne "Nick"', ("off", "bare")),
-            ('userName sw "{scope}" and not (nickName eq "Nick")', ("off", "bare")),
-            ('userName sw "{scope}" and nickName eq null', ("off", "bare")),
+            ('userName sw "{scope}" and active ne false', ("on", "plain")),
+            ('userName sw "{scope}" and emails.primary ne true', ("off", "plain")),
+            ('userName sw "{scope}" and emails[primary ne true]', ("off", "plain")),
+            ('userName sw "{scope}" and nickName ne "Nick"', ("off", "plain")),
+            ('userName sw "{scope}" and not (nickName eq "Nick")', ("off", "plain")),
+            ('userName sw "{scope}" and nickName eq null', ("off", "plain")),
             ('userName sw "{scope}" and nickName ne null', ("on",)),
-            ('userName sw "{scope}" and not (nickName ne null)', ("off", "bare")),
+            ('userName sw "{scope}" and not (nickName ne null)', ("off", "plain")),
             ('userName sw "{scope}" and title ne null', ()),
             ('userName sw "{scope}" and not (title eq null)', ()),
         ),
@@ -649,7 +649,9 @@ FILTER_CHECKS = (
                 "active": False,
                 "emails": [{"value": "{scope}off@example.com", "type": "home"}],
             },
-            "bare": {"emails": []},
+            "plain": {
+                "emails": [{"value": "{scope}plain@example.com", "type": "work", "primary": False}]
+            },
         },
         note=" (ne must find what 'not (... eq ...)' finds: an unassigned attribute is null, and "
         "null differs from every value)",
