@@ -103,6 +103,36 @@ async def _slow_groups(req: Req, forward: Forward) -> Resp:
     return await forward(req)
 
 
+async def _pathless_patch_leaves_groups(req: Req, forward: Forward) -> Resp:
+    """A path-less user PATCH that also takes the user out of every group holding it."""
+    resp = await forward(req)
+    pathless = req.method == "PATCH" and req.path.startswith("/Users/")
+    if not pathless or any("path" in o for o in req.json()["Operations"]):
+        return resp
+    user_id = req.path.rsplit("/", 1)[-1]
+    held = await forward(
+        Req("GET", "/Groups", {"filter": f'members[value eq "{user_id}"]'}, req.headers, b"")
+    )
+    for group in held.json().get("Resources", []):
+        remove = {"op": "remove", "path": f'members[value eq "{user_id}"]'}
+        body = {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [remove],
+        }
+        await forward(
+            Req("PATCH", f"/Groups/{group['id']}", {}, req.headers, json.dumps(body).encode())
+        )
+    return resp
+
+
+HARMLESS_OP = {"op": "replace", "path": "externalId", "value": "scimconf-unchanged"}
+"""An operation that changes nothing a check looks at, for a PATCH left without any."""
+
+
+def _without(body: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k != key}
+
+
 def _accept_raw_non_token(req: Req) -> None:
     req.headers["Authorization"] = TOKEN_HOLDER["token"]
 
@@ -215,6 +245,31 @@ VIOLATIONS: list[tuple[str, str, Violation]] = [
             ),
         ),
     ),
+    (
+        "rfc.discovery.schemas",
+        "no Group schema",
+        when(
+            is_("GET", "/Schemas"),
+            after=mutate(
+                lambda b: b.update(Resources=[r for r in b["Resources"] if r["name"] != "Group"])
+            ),
+        ),
+    ),
+    (
+        "rfc.discovery.schemas",
+        "sub-attributes without mutability",
+        when(
+            is_("GET", "/Schemas"),
+            after=mutate(
+                lambda b: [
+                    sub.pop("mutability", None)
+                    for r in b["Resources"]
+                    for a in r["attributes"]
+                    for sub in a.get("subAttributes") or []
+                ]
+            ),
+        ),
+    ),
     ("rfc.crud.create", "200 instead of 201", when(post_user, after=set_status(200))),
     (
         "rfc.crud.create",
@@ -278,6 +333,24 @@ VIOLATIONS: list[tuple[str, str, Violation]] = [
         "rfc.filter.precedence",
         "not ignored",
         when(users, before=rewrite_filter(lambda f: f.replace("not (", "("))),
+    ),
+    (
+        "rfc.filter.precedence",
+        "a not inside a not ignored",
+        when(users, before=rewrite_filter(lambda f: f.replace("or not (", "or ("))),
+    ),
+    (
+        "rfc.filter.ne-null-unassigned",
+        "ne only finds assigned values (SQL's null)",
+        when(
+            users,
+            before=rewrite_filter(lambda f: re.sub(r"(\S+) ne (\S+)", r"(\1 pr and \1 ne \2)", f)),
+        ),
+    ),
+    (
+        "rfc.filter.ne-null-unassigned",
+        "eq null matches nothing",
+        when(users, before=rewrite_filter(lambda f: f.replace(" eq null", ' eq "null"'))),
     ),
     (
         "rfc.filter.value-path",
@@ -354,6 +427,21 @@ VIOLATIONS: list[tuple[str, str, Violation]] = [
         "attributes ignored",
         when(user, before=lambda req: req.query.pop("attributes", None)),
     ),
+    (
+        "rfc.attributes.list-and-search",
+        "attributes ignored by POST /.search",
+        when(
+            is_("POST", r"/\.search"),
+            before=lambda req: req.set_json(
+                {k: v for k, v in req.json().items() if k != "attributes"}
+            ),
+        ),
+    ),
+    (
+        "rfc.attributes.list-and-search",
+        "attributes ignored on a list",
+        when(users, before=lambda req: req.query.pop("attributes", None)),
+    ),
     ("rfc.attributes.excluded", "id excludable", when(user, after=mutate(_drop("id")))),
     (
         "rfc.attributes.password-never",
@@ -392,6 +480,73 @@ VIOLATIONS: list[tuple[str, str, Violation]] = [
         when(
             is_("PATCH", r"/Users/.+"),
             before=patch_ops(lambda ops: [{"op": "replace", "path": "active", "value": True}]),
+        ),
+    ),
+    (
+        "rfc.patch.pathless-keeps-references",
+        "a path-less replace drops the manager",
+        when(
+            patch_user,
+            before=patch_ops(
+                lambda ops: (
+                    [*ops, {"op": "remove", "path": f"{ENTERPRISE}:manager"}]
+                    if any("path" not in o for o in ops)
+                    else ops
+                )
+            ),
+        ),
+    ),
+    (
+        "rfc.patch.pathless-keeps-references",
+        "a path-less replace drops the user from its groups",
+        _pathless_patch_leaves_groups,
+    ),
+    (
+        "rfc.schema.create-every-attribute",
+        "nickName dropped on create",
+        when(post_user, before=lambda req: req.set_json(_without(req.json(), "nickName"))),
+    ),
+    (
+        "rfc.schema.create-every-attribute",
+        "the enterprise extension dropped on create",
+        when(post_user, before=lambda req: req.set_json(_without(req.json(), ENTERPRISE))),
+    ),
+    (
+        "rfc.schema.replace-every-attribute",
+        "PUT ignores the enterprise extension",
+        when(
+            is_("PUT", r"/Users/.+"),
+            before=lambda req: req.set_json(_without(req.json(), ENTERPRISE)),
+        ),
+    ),
+    (
+        "rfc.schema.patch-every-attribute",
+        "sub-attribute paths ignored",
+        when(
+            is_("PATCH", r"/(Users|Groups)/.+"),
+            before=patch_ops(
+                lambda ops: (
+                    [o for o in ops if "." not in o.get("path", "").rsplit(":", 1)[-1]]
+                    or [HARMLESS_OP]
+                )
+            ),
+        ),
+    ),
+    (
+        "rfc.schema.patch-every-attribute",
+        "removal of an extension attribute ignored",
+        when(
+            patch_user,
+            before=patch_ops(
+                lambda ops: (
+                    [
+                        o
+                        for o in ops
+                        if not (o["op"] == "remove" and o["path"].startswith(ENTERPRISE))
+                    ]
+                    or [HARMLESS_OP]
+                )
+            ),
         ),
     ),
     (
@@ -446,6 +601,14 @@ VIOLATIONS: list[tuple[str, str, Violation]] = [
         when(
             users,
             before=rewrite_filter(lambda f: f.replace("meta.lastModified lt", "meta.created gt")),
+        ),
+    ),
+    (
+        "rfc.filter.id-meta",
+        "a filter on meta.version refused as invalidValue",
+        when(
+            lambda req: users(req) and "meta.version" in req.query.get("filter", ""),
+            after=_on_status(400, mutate(lambda b: b.update(scimType="invalidValue"))),
         ),
     ),
     (
@@ -828,6 +991,8 @@ async def test_unsupported_features_skip_and_say_why(
         "rfc.patch.replace",
         "rfc.patch.remove",
         "rfc.patch.operation-order",
+        "rfc.patch.pathless-keeps-references",
+        "rfc.schema.patch-every-attribute",
         "rfc.patch.value-filter-path",
         "rfc.patch.group-members",
         "rfc.etag.header",

@@ -144,6 +144,64 @@ VIOLATIONS: list[tuple[str, str, Violation]] = [
         ),
     ),
     (
+        "entra.user.filter-externalid",
+        "an unquoted value refused",
+        answer(
+            lambda req: (
+                users(req) and re.search(r"externalId eq [^\"]", req.query.get("filter", ""))
+            ),
+            400,
+            _error(400, "invalidFilter", "a value must be quoted"),
+        ),
+    ),
+    (
+        "entra.user.filter-email",
+        "a value-filtered attribute path refused",
+        answer(
+            lambda req: users(req) and "].value eq" in req.query.get("filter", ""),
+            400,
+            _error(400, "invalidFilter", "no attribute after a value filter"),
+        ),
+    ),
+    (
+        "entra.user.filter-email",
+        "emails.value eq read as pr",
+        when(
+            users,
+            before=rewrite_filter(lambda f: re.sub(r'emails\.value eq "[^"]*"', "emails pr", f)),
+        ),
+    ),
+    (
+        "entra.user.replace-username-path",
+        "a userName path ignored",
+        when(
+            patch_user,
+            before=patch_ops(
+                lambda ops: [HARMLESS if o.get("path") == "userName" else o for o in ops]
+            ),
+        ),
+    ),
+    (
+        "entra.user.disable-boolean",
+        "a boolean false ignored",
+        when(
+            patch_user,
+            before=patch_ops(lambda ops: [HARMLESS if o.get("value") is False else o for o in ops]),
+        ),
+    ),
+    (
+        "entra.user.disable-boolean",
+        "disabled users hidden from filters",
+        when(
+            users,
+            after=mutate(
+                lambda b: b.update(
+                    Resources=[r for r in b.get("Resources", []) if r.get("active") is not False]
+                )
+            ),
+        ),
+    ),
+    (
         "entra.user.duplicate",
         "duplicate create answered 201",
         when(post_user, after=_status(409, 201)),
@@ -481,7 +539,7 @@ async def test_every_entra_check_passes_against_our_server(real_base: str, scim:
     assert [
         (r.check.id, r.verdict, r.reason) for r in result.results if r.verdict is not Verdict.PASS
     ] == []
-    assert len(result.results) == len(suites()["entra-validator"]) == 38
+    assert len(result.results) == len(suites()["entra-validator"]) == 41
     assert result.leftovers == []
     left = await (await scim.get("/Users", params={"filter": 'userName sw "scimconf-"'})).json()
     assert left["totalResults"] == 0

@@ -28,9 +28,10 @@ PROFILES = ["okta-oin", "okta-aiw", "jumpcloud", "entra", "entra-optscim062020"]
 LIFECYCLE_IDS = [f"flows.{p}.full-lifecycle" for p in PROFILES]
 RETURNING_IDS = [f"flows.{p}.returning-users" for p in PROFILES]
 RESTART_IDS = [f"flows.{p}.restart" for p in PROFILES]
+CRUD_IDS = ["flows.okta-oin.crud-test", "flows.okta-aiw.crud-test"]
 RELAY_ID = "flows.relay.all-profiles"
 REVERSE_ID = "flows.relay.reverse"
-FLOW_IDS = [*LIFECYCLE_IDS, *RETURNING_IDS, *RESTART_IDS, RELAY_ID, REVERSE_ID]
+FLOW_IDS = [*LIFECYCLE_IDS, *RETURNING_IDS, *RESTART_IDS, *CRUD_IDS, RELAY_ID, REVERSE_ID]
 POPULATED_IDS = [*RETURNING_IDS, *RESTART_IDS, RELAY_ID, REVERSE_ID]
 """The checks that start from a populated directory."""
 TENANCY_IDS = [
@@ -94,6 +95,15 @@ async def test_populated_directory_flows_land_on_our_server_and_are_cleaned_up(
     assert result.leftovers == []
     assert await user_count(scim) == 0
     assert (await (await scim.get("/Groups")).json())["totalResults"] == 0
+
+
+async def test_okta_crud_tests_pass_on_our_server_and_are_cleaned_up(
+    client: TestClient, scim: Scim
+) -> None:
+    result = await run(base_url(client, scim), scim.token, ["flows"], only=CRUD_IDS)
+    assert verdicts(result) == dict.fromkeys(CRUD_IDS, Verdict.PASS), explain(result)
+    assert result.leftovers == []
+    assert await user_count(scim) == 0
 
 
 async def test_flows_sharing_one_tenant_in_one_run_do_not_match_each_others_users(
@@ -165,6 +175,41 @@ async def test_entra_flow_fails_when_the_manager_patch_is_acknowledged_but_dropp
         aiohttp_server, client, scim, drop_manager, f"flows.{name}.full-lifecycle"
     )
     assert "manager is None, the IdP set " in outcome.reason
+
+
+@pytest.mark.parametrize("check_id", CRUD_IDS)
+async def test_crud_test_fails_when_a_first_name_change_is_acknowledged_but_dropped(
+    aiohttp_server: Any, client: TestClient, scim: Scim, check_id: str
+) -> None:
+    """Okta's profile update (GET, then PUT) answered 200 with the user as it was."""
+
+    async def keep_given_name(req: Req, forward: Forward) -> Resp:
+        body = req.json()
+        renamed = isinstance(body, dict) and "Renamed" in str(body.get("name") or {})
+        if req.method == "PUT" and req.path.startswith("/Users/") and renamed:
+            current = await forward(Req("GET", req.path, {}, req.headers, b""))
+            return Resp(200, {"Content-Type": "application/scim+json"}, current.body)
+        return await forward(req)
+
+    outcome = await failed_through(aiohttp_server, client, scim, keep_given_name, check_id)
+    assert outcome.reason.startswith("after C2: the first-name change: the user has {'givenName'")
+
+
+@pytest.mark.parametrize("check_id", CRUD_IDS)
+async def test_crud_test_fails_when_the_created_user_loses_its_names(
+    aiohttp_server: Any, client: TestClient, scim: Scim, check_id: str
+) -> None:
+    """A server that stores the user but not its name: the C1 filter shows it."""
+
+    async def drop_name(req: Req, forward: Forward) -> Resp:
+        body = req.json()
+        if req.method == "POST" and req.path == "/Users" and isinstance(body, dict):
+            body.pop("name", None)
+            req.set_json(body)
+        return await forward(req)
+
+    outcome = await failed_through(aiohttp_server, client, scim, drop_name, check_id)
+    assert outcome.reason.startswith("C1: userName, emails[0].value, name.familyName")
 
 
 async def test_flow_fails_when_a_member_add_is_dropped(

@@ -158,6 +158,14 @@ OWN: list[tuple[str, str, Violation]] = [
         ),
     ),
     (
+        "interop.content-type",
+        "a created user as application/json",
+        when(
+            is_("POST", "/Users"),
+            after=lambda req, resp: resp.headers.update({"Content-Type": "application/json"}),
+        ),
+    ),
+    (
         "interop.endpoint-per-type",
         "meta.location under another path",
         when(

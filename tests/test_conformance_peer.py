@@ -6,7 +6,8 @@ as its ASGI application on uvicorn, the way bench/peer.py serves it, in a subpro
 a free port. The verdicts are pinned exactly, so the runner can neither flatter the peer
 nor invent faults: the peer is right to answer PATCH with 204 (RFC 7644 §3.5.2), and
 wrong to store a member id that names nothing, to keep listing a deleted user among a group's
-members, and to read ``GET /Users/.search`` as the user whose id is ``.search`` (404, not 405).
+members, to read ``GET /Users/.search`` as the user whose id is ``.search`` (404, not 405), and
+to answer a filter on ``meta.location`` with no user rather than the one it names (or a 400).
 
 ``python -m tests.test_conformance_peer PORT TOKEN`` serves the peer (the subprocess).
 """
@@ -30,7 +31,8 @@ TOKEN = "peer-conformance-token"
 UNKNOWN_MEMBER = "rfc.groups.unknown-member-refused"
 STALE_MEMBER = "rfc.crud.references-dropped-on-delete"
 SEARCH_READ_AS_ID = "rfc.errors.method-not-allowed"
-FAULTS = {UNKNOWN_MEMBER, STALE_MEMBER, SEARCH_READ_AS_ID}
+LOCATION_UNFILTERED = "rfc.filter.id-meta"
+FAULTS = {UNKNOWN_MEMBER, STALE_MEMBER, SEARCH_READ_AS_ID, LOCATION_UNFILTERED}
 
 
 def serve_peer(port: int, token: str) -> None:
@@ -118,7 +120,7 @@ async def test_peer_verdicts_are_exactly_the_honest_ones(peer_base: str) -> None
     assert verdicts(result, Verdict.FAIL) == FAULTS
     assert verdicts(result, Verdict.PASS) == every - {"rfc.paging.cursor", *FAULTS}
     assert result.totals() == {
-        "rfc": {"pass": 48, "fail": 3, "skip": 1, "error": 0},
+        "rfc": {"pass": 53, "fail": 4, "skip": 1, "error": 0},
         "okta-spec": {"pass": 12, "fail": 0, "skip": 0, "error": 0},
     }
     assert result.leftovers == []
@@ -132,6 +134,8 @@ async def test_peer_verdicts_are_exactly_the_honest_ones(peer_base: str) -> None
     assert [(e.method, e.status) for e in failed.transcript][:1] == [("POST", 201)]
     assert by_id[STALE_MEMBER].reason.startswith("members are [")
     assert by_id[SEARCH_READ_AS_ID].reason == ("GET /Users/.search: expected HTTP 405, got 404")
+    location = by_id[LOCATION_UNFILTERED].reason
+    assert " and meta.location eq " in location and " found [], not [" in location
     # The PATCH checks passed on a peer that answers PATCH with 204, then were proven by GET.
     patched = [(e.method, e.status) for e in by_id["rfc.patch.add"].transcript]
     assert ("PATCH", 204) in patched

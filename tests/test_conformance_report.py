@@ -441,7 +441,7 @@ async def test_a_link_to_a_body_shown_elsewhere_opens_it_in_chromium(
     await page.goto(report.as_uri())
     first = page.locator("#check-rfc\\.discovery\\.schemas")
     again = page.locator("#check-rfc\\.discovery\\.schemas-again")
-    await expect(first.locator("pre")).to_be_hidden()
+    await expect(first.locator("#body-1 pre")).to_be_hidden()
     await again.locator("summary").first.click()
     await again.locator("details.ex summary").first.click()
     await again.get_by_role("link", name="shown in rfc.discovery.schemas").click()

@@ -6,6 +6,7 @@ import importlib
 
 SUITE_MODULES = (
     "conformance.suites.rfc",
+    "conformance.suites.schema_driven",
     "conformance.suites.okta_spec",
     "conformance.suites.flows",
     "conformance.suites.tenancy",

@@ -218,17 +218,71 @@ async def user_filter_username(ctx: Context) -> None:
 @check(
     S,
     "entra.user.filter-externalid",
-    "Filter users by externalId",
-    f"{E3}; {E1}",
-    'GET /Users?filter=externalId eq "…" (Entra\'s matching on mailNickname) finds exactly '
-    "the user.",
+    "Filter users by externalId, quoted or not",
+    f"{E3}; {E1} (Example 1); Entra's matching on the objectId (2026 field reports)",
+    'GET /Users?filter=externalId eq "…" finds exactly the user, whether the externalId is '
+    "the mailNickname, sent unquoted as the tutorial prints it (externalId eq jyoung), or the "
+    "objectId GUID Entra matches on.",
 )
 async def user_filter_externalid(ctx: Context) -> None:
     body, user = await create_user(ctx)
-    found = await listing(ctx, "/Users", filter=f'externalId eq "{body["externalId"]}"')
-    require(ids(found) == [user["id"]], f"externalId eq found {ids(found)}")
-    other = await listing(ctx, "/Users", filter=f'externalId eq "{body["externalId"]}-x"')
+    nickname = body["externalId"]
+    for expression in (f'externalId eq "{nickname}"', f"externalId eq {nickname}"):
+        found = await listing(ctx, "/Users", filter=expression)
+        require(ids(found) == [user["id"]], f"{expression!r} found {ids(found)}")
+    other = await listing(ctx, "/Users", filter=f'externalId eq "{nickname}-x"')
     require(other == [], f"another externalId found {ids(other)}")
+    object_id = str(uuid.uuid4())
+    guid_body = {**user_body(ctx), "externalId": object_id}
+    response = await ctx.http.post("/Users", guid_body, headers=ENTRA_HEADERS)
+    ctx.fixtures.track("/Users", response.json())
+    expect_status(response, 201, what="POST /Users with an objectId externalId")
+    found = await listing(ctx, "/Users", filter=f'externalId eq "{object_id}"')
+    wanted = [expect_object(response)["id"]]
+    require(ids(found) == wanted, f"externalId eq the objectId found {ids(found)}, not {wanted}")
+
+
+@check(
+    S,
+    "entra.user.filter-email",
+    "Filter users by the work email",
+    f"{E1} (uniqueness attributes must be filterable); Entra's email matching (field reports)",
+    'A matching attribute must be filterable: emails[type eq "work"].value eq "…" and '
+    'emails.value eq "…" each find exactly the user with that work email.',
+)
+async def user_filter_email(ctx: Context) -> None:
+    body, user = await create_user(ctx)
+    email = work_email(body)
+    for expression in (
+        f'emails[type eq "work"].value eq "{email}"',
+        f'emails.value eq "{email}"',
+    ):
+        found = await listing(ctx, "/Users", filter=expression)
+        require(ids(found) == [user["id"]], f"{expression!r} found {ids(found)}")
+        other = await listing(ctx, "/Users", filter=expression.replace(email, f"x{email}"))
+        require(other == [], f"{expression!r} for another address found {ids(other)}")
+
+
+@check(
+    S,
+    "entra.user.replace-username-path",
+    "PATCH Replace userName by its path",
+    f"{E1}; {E2}",
+    'Entra renames a user with {"op":"Replace","path":"userName","value":…}: the user then '
+    "has that userName, is found by it, and no longer by the old one.",
+)
+async def user_replace_username_path(ctx: Context) -> None:
+    body, user = await create_user(ctx)
+    renamed = f"{ctx.fixtures.name('entra-renamed')}@contoso.example"
+    await patch(
+        ctx, f"/Users/{user['id']}", {"op": "Replace", "path": "userName", "value": renamed}
+    )
+    stored = await read(ctx, f"/Users/{user['id']}")
+    require(stored.get("userName") == renamed, f"userName is {stored.get('userName')!r}")
+    found = await listing(ctx, "/Users", filter=f'userName eq "{renamed}"')
+    require(ids(found) == [user["id"]], f"the new userName found {ids(found)}")
+    old = await listing(ctx, "/Users", filter=f'userName eq "{body["userName"]}"')
+    require(old == [], f"the old userName still found {ids(old)}")
 
 
 @check(
@@ -328,6 +382,35 @@ async def user_disable(ctx: Context) -> None:
     await patch(ctx, f"/Users/{user['id']}", {"op": "Replace", "path": "active", "value": "True"})
     again = await read(ctx, f"/Users/{user['id']}")
     require(again.get("active") is True, f'after "True", active is {again.get("active")!r}')
+
+
+@check(
+    S,
+    "entra.user.disable-boolean",
+    "PATCH replace active with a boolean; a disabled user stays readable",
+    f"{E1}; {FLAG}; {E2} (soft delete)",
+    'The tutorial disables with {"op":"Replace","path":"active","value":false} and the '
+    'aadOptscim062020 flag with {"op":"replace","path":"active","value":false}: the user is '
+    "then active false, and still returned by GET and by a userName filter (Entra's soft "
+    "delete), until re-enabled with true.",
+)
+async def user_disable_boolean(ctx: Context) -> None:
+    body, user = await create_user(ctx)
+    path = f"/Users/{user['id']}"
+    for op in ("Replace", "replace"):
+        await patch(ctx, path, {"op": op, "path": "active", "value": False})
+        stored = await read(ctx, path)
+        require(
+            stored.get("active") is False, f"after {op} false, active is {stored.get('active')!r}"
+        )
+        found = await listing(ctx, "/Users", filter=f'userName eq "{body["userName"]}"')
+        require(
+            [(u.get("id"), u.get("active")) for u in found] == [(user["id"], False)],
+            f"the disabled user is not found by userName as inactive: {found}",
+        )
+        await patch(ctx, path, {"op": op, "path": "active", "value": True})
+        again = await read(ctx, path)
+        require(again.get("active") is True, f"after {op} true, active is {again.get('active')!r}")
 
 
 @check(

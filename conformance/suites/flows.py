@@ -184,6 +184,11 @@ def manager_set(profile: Profile, scim_id: str) -> str | None:
     return manager
 
 
+def eq(attribute: str, value: str) -> str:
+    """The filter ``attribute eq "value"``, the value quoted as a JSON string."""
+    return f"{attribute} eq {json.dumps(value, ensure_ascii=False)}"
+
+
 async def verify_users(context: Context, profile: Profile) -> None:
     for directory_id, scim_id in profile.user_links.items():
         user = profile.directory.user(directory_id)
@@ -236,10 +241,9 @@ async def verify_groups(context: Context, profile: Profile) -> None:
         )
     for directory_id, scim_id in list(profile.group_links.items())[:1]:
         name = profile.directory.group(directory_id).name
-        escaped = name.replace("\\", "\\\\").replace('"', '\\"')
         response = await context.http.get(
             "/Groups",
-            params={"filter": f'displayName eq "{escaped}"', "excludedAttributes": "members"},
+            params={"filter": eq("displayName", name), "excludedAttributes": "members"},
         )
         expect_status(response, 200, what="filter of the renamed group")
         ids = [r.get("id") for r in resources_of(response)]
@@ -391,6 +395,71 @@ async def relay_check(context: Context, names: Sequence[str]) -> None:
     await verify(context, prefix, profiles)
 
 
+NAME_PARTS = ("givenName", "familyName")
+"""The fields of Okta's assertions that sit under ``name``."""
+
+
+async def require_user_state(context: Context, scim_id: str, step: str, **wanted: Any) -> None:
+    """``GET /Users/{id}`` after an Okta step: 200, and each named field as Okta expects it
+    (``givenName``, ``familyName`` under ``name``; ``active``)."""
+    response = await context.http.get(f"/Users/{scim_id}")
+    expect_status(response, 200, what=f"GET /Users/{scim_id} after {step}")
+    body = expect_object(response, f"user after {step}")
+    name = body.get("name") or {}
+    got = {key: (name if key in NAME_PARTS else body).get(key) for key in wanted}
+    require(got == wanted, f"after {step}: the user has {got}, Okta expects {wanted}")
+
+
+async def crud_test_check(context: Context, name: str) -> None:
+    """Okta's CRUD test: Okta's steps played by the profile on one user, each followed by the
+    SCIM-side assertions of ``Okta-SCIM-20-CRUD-Test.json`` (C1 to C5)."""
+    prefix = check_prefix(context, f"{name}-crud")
+
+    async def play(profiles: list[Profile]) -> None:
+        okta = profiles[0]
+        user = okta.directory.users[0]
+        scim_id = await okta.assign_user(user)
+        if scim_id is None:
+            raise CheckFailed(f"the assignment of {user.login} created no user")
+        response = await context.http.get("/Users", params={"filter": eq("userName", user.login)})
+        expect_status(response, 200, what="C1: the filter by the new user's userName")
+        found = resources_of(response)
+        require(found, f"C1: userName eq {user.login!r} finds no user after the assignment")
+        first = found[0]
+        emails = first.get("emails") or [{}]
+        got = (
+            str(first.get("userName", "")).lower(),
+            (emails[0] or {}).get("value"),
+            (first.get("name") or {}).get("familyName"),
+            (first.get("name") or {}).get("givenName"),
+        )
+        sent = (user.login.lower(), user.email, user.family_name, user.given_name)
+        require(
+            got == sent,
+            f"C1: userName, emails[0].value, name.familyName, name.givenName are {got}, "
+            f"Okta sent {sent}",
+        )
+        user.given_name = f"{user.given_name}Renamed"
+        await okta.update_user(user)
+        await require_user_state(
+            context, scim_id, "C2: the first-name change", givenName=user.given_name
+        )
+        await okta.deactivate_user(user)
+        await require_user_state(context, scim_id, "C3: the deactivation", active=False)
+        await okta.reactivate_user(user)
+        await okta.assign_user(user)
+        require(
+            okta.user_links.get(user.id) == scim_id,
+            f"C4: the re-assignment linked {okta.user_links.get(user.id)!r}, not {scim_id!r}",
+        )
+        await require_user_state(context, scim_id, "C4: activation and re-assignment", active=True)
+        await okta.unassign_user(user)
+        await require_user_state(context, scim_id, "C5: the unassignment", active=False)
+
+    profiles = await drive(context, prefix, [name], play)
+    require_accepted(profiles)
+
+
 _RULE = (
     "Every request of the IdP's lifecycle gets a status the IdP accepts, and afterwards the "
     "server's users, statuses, groups and memberships equal the IdP's directory; deleted "
@@ -439,6 +508,27 @@ register(
     returning_check,
 )
 register("restart", "a second run matches the populated directory", _RESTART_RULE, restart_check)
+
+_CRUD_SOURCE = "Okta SCIM 2.0 CRUD Test (Okta-SCIM-20-CRUD-Test.json), its SCIM-side assertions"
+_CRUD_RULE = (
+    "Create and assign: userName eq finds the user with Okta's userName, emails[0].value, "
+    "name.familyName and name.givenName (C1); after a first-name change GET shows the new "
+    "name.givenName (C2); after a deactivation active is false (C3); after activation and "
+    "re-assignment, the same user is active (C4); after the unassignment it is still there, "
+    "inactive (C5)."
+)
+for _okta in ("okta-oin", "okta-aiw"):
+
+    async def _crud(context: Context, name: str = _okta) -> None:
+        await crud_test_check(context, name)
+
+    check(
+        SUITE,
+        f"flows.{_okta}.crud-test",
+        f"{_SOURCES[_okta][0]}: Okta's CRUD test",
+        _CRUD_SOURCE,
+        _CRUD_RULE,
+    )(_crud)
 
 
 @check(

@@ -266,16 +266,22 @@ def refused(response: Response, scim_type: str) -> None:
     "Every SCIM response is application/scim+json",
     section("6.2", "Data Format and HTTP Headers"),
     "Responses MUST carry Content-Type application/scim+json: discovery, lists, resources "
-    "and errors.",
+    "(read, created, replaced) and errors.",
     PROFILE,
 )
 async def content_type(ctx: Context) -> None:
-    user = await ctx.fixtures.user()
+    body = ctx.fixtures.user_body()
+    created = await ctx.http.post("/Users", body)
+    ctx.fixtures.track("/Users", created.json())
+    expect_status(created, 201, what="POST /Users")
+    path = f"/Users/{expect_object(created)['id']}"
     responses = {
         "GET /ServiceProviderConfig": await ctx.http.get("/ServiceProviderConfig"),
         "GET /Schemas": await ctx.http.get("/Schemas"),
         "GET /Users": await ctx.http.get("/Users", params={"count": "1"}),
-        "GET /Users/{id}": await ctx.http.get(f"/Users/{user['id']}"),
+        "POST /Users": created,
+        "GET /Users/{id}": await ctx.http.get(path),
+        "PUT /Users/{id}": await ctx.http.put(path, {**body, "title": "Replaced"}),
         "GET /Users/{unknown id}": await ctx.http.get(f"/Users/{rfc.MISSING_ID}"),
     }
     for what, response in responses.items():

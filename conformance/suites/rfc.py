@@ -9,6 +9,7 @@ advertises them; otherwise the check skips and says which flag was missing.
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,7 @@ from conformance.urns import (
     GROUP,
     LIST_RESPONSE,
     PATCH_OP,
+    SEARCH_REQUEST,
     SERVICE_PROVIDER_CONFIG,
     USER,
 )
@@ -170,26 +172,58 @@ async def resource_types(ctx: Context) -> None:
         require(found[name]["schema"] == urn, f"{name}.schema is {found[name]['schema']!r}")
 
 
+SCHEMA_ATTRIBUTE_KEYS = (
+    "name",
+    "type",
+    "multiValued",
+    "required",
+    "caseExact",
+    "mutability",
+    "returned",
+    "uniqueness",
+)
+"""The characteristics RFC 7643 §7 gives every attribute definition."""
+
+
 @check(
     S,
     "rfc.discovery.schemas",
-    "Schemas describe the User attributes",
-    "RFC 7643 §7",
-    "Each attribute definition has name, type, multiValued, required, caseExact, "
+    "Schemas describe every resource type's attributes",
+    "RFC 7643 §7; scim2-tester (core_schemas_validation)",
+    "/Schemas describes the schema and the extensions of every resource type; each attribute "
+    "definition, sub-attributes included, has name, type, multiValued, required, caseExact, "
     "mutability, returned and uniqueness.",
 )
 async def schemas(ctx: Context) -> None:
     response = await ctx.http.get("/Schemas")
     expect_status(response, 200)
     by_id = {s.get("id"): s for s in resources_of(response)}
+    listed = await ctx.http.get("/ResourceTypes")
+    expect_status(listed, 200, what="GET /ResourceTypes")
+    named = {
+        str(urn)
+        for resource_type in resources_of(listed)
+        for urn in (
+            resource_type.get("schema"),
+            *(e.get("schema") for e in resource_type.get("schemaExtensions") or []),
+        )
+    }
+    missing = sorted(named - set(map(str, by_id)))
+    require(not missing, f"/Schemas does not describe {missing}, named by /ResourceTypes")
+    for urn in sorted(named):
+        definitions = list(by_id[urn].get("attributes") or [])
+        while definitions:
+            attribute = definitions.pop()
+            for key in SCHEMA_ATTRIBUTE_KEYS:
+                require(
+                    key in attribute, f"{urn}: attribute {attribute.get('name')!r} lacks {key!r}"
+                )
+            definitions.extend(attribute.get("subAttributes") or [])
     user = by_id.get(USER)
     if user is None:
         raise CheckFailed(f"no {USER} among {sorted(map(str, by_id))}")
     attributes = {a.get("name"): a for a in user.get("attributes") or []}
     require("userName" in attributes, "User schema has no userName attribute")
-    for name, attribute in attributes.items():
-        for key in ("type", "multiValued", "mutability", "returned"):
-            require(key in attribute, f"attribute {name!r} lacks '{key}'")
     require(
         attributes["userName"].get("uniqueness") == "server", "userName uniqueness is not 'server'"
     )
@@ -515,15 +549,19 @@ FILTER_CHECKS = (
     ),
     FilterCheck(
         "rfc.filter.precedence",
-        "and binds tighter than or; not negates",
-        "RFC 7644 §3.4.2.2",
-        "Logical operators ... precedence: 'not', then 'and', then 'or'; parentheses group.",
+        "and binds tighter than or; not negates, nested too",
+        "RFC 7644 §3.4.2.2; scim-go conformance (S1)",
+        "Logical operators ... precedence: 'not', then 'and', then 'or'; parentheses group, "
+        "and a 'not' may hold another.",
         cases=(
             # a or (b and title eq Dev) -> a, b; read left to right it would give only b.
             ('userName eq "{scope}a" or userName eq "{scope}b" and title eq "Dev"', ("a", "b")),
             ('(userName eq "{scope}a" or userName eq "{scope}b") and title eq "Dev"', ("b",)),
             ('userName sw "{scope}" and not (title eq "Dev")', ("a",)),
             ('userName sw "{scope}" and not (title eq "Lead") and userName ew "c"', ("c",)),
+            # Nested: not (a or not Dev) -> Dev and not a.
+            ('userName sw "{scope}" and not (userName ew "a" or not (title eq "Dev"))', ("b", "c")),
+            ('userName sw "{scope}" and not (not (title eq "Lead"))', ("a",)),
         ),
         users={"a": {"title": "Lead"}, "b": {"title": "Dev"}, "c": {"title": "Dev"}},
     ),
@@ -582,6 +620,43 @@ FILTER_CHECKS = (
         },
     ),
     FilterCheck(
+        "rfc.filter.ne-null-unassigned",
+        "ne is the negation of eq; an unassigned attribute is null",
+        "RFC 7644 §3.4.2.2, RFC 7643 §2.5; scim-go conformance (S7, S9)",
+        "ne: the attribute and operator values are not identical; unassigned attributes and "
+        "the null value SHALL be considered equivalent in state. So 'x ne v' finds whatever "
+        "'not (x eq v)' finds, an unassigned x included (a boolean, a primary, any attribute); "
+        "'x eq null' is 'not (x pr)' and 'x ne null' is 'x pr'.",
+        cases=(
+            ('userName sw "{scope}" and active ne true', ("off",)),
+            ('userName sw "{scope}" and active ne false', ("on", "plain")),
+            ('userName sw "{scope}" and emails.primary ne true', ("off", "plain")),
+            ('userName sw "{scope}" and emails[primary ne true]', ("off", "plain")),
+            ('userName sw "{scope}" and nickName ne "Nick"', ("off", "plain")),
+            ('userName sw "{scope}" and not (nickName eq "Nick")', ("off", "plain")),
+            ('userName sw "{scope}" and nickName eq null', ("off", "plain")),
+            ('userName sw "{scope}" and nickName ne null', ("on",)),
+            ('userName sw "{scope}" and not (nickName ne null)', ("off", "plain")),
+            ('userName sw "{scope}" and title ne null', ()),
+            ('userName sw "{scope}" and not (title eq null)', ()),
+        ),
+        users={
+            "on": {
+                "nickName": "Nick",
+                "emails": [{"value": "{scope}on@example.com", "type": "work", "primary": True}],
+            },
+            "off": {
+                "active": False,
+                "emails": [{"value": "{scope}off@example.com", "type": "home"}],
+            },
+            "plain": {
+                "emails": [{"value": "{scope}plain@example.com", "type": "work", "primary": False}]
+            },
+        },
+        note=" (ne must find what 'not (... eq ...)' finds: an unassigned attribute is null, and "
+        "null differs from every value)",
+    ),
+    FilterCheck(
         "rfc.filter.invalid",
         "An unparsable filter answers 400 invalidFilter",
         "RFC 7644 §3.12",
@@ -618,6 +693,34 @@ def holds(actual: Any, op: str, expected: Any) -> bool:
     return outcome
 
 
+ID_AND_META = (
+    "id",
+    "meta.created",
+    "meta.lastModified",
+    "meta.resourceType",
+    "meta.version",
+    "meta.location",
+)
+DERIVED_META = ("meta.version", "meta.location")
+"""Derived from the stored resource rather than stored: a server may refuse to filter on them
+(400 invalidFilter, RFC 7644 §3.4.2.2), but one that filters must answer right."""
+
+
+async def filter_refused(ctx: Context, expression: str) -> bool:
+    """Whether the server refuses ``expression`` as RFC 7644 §3.12 says, with a 400
+    ``invalidFilter``; any other refusal fails the check."""
+    response = await ctx.http.get("/Users", params={"filter": expression})
+    if response.status != 400:
+        return False
+    body = require_error_of(f"filter {expression!r}", response, 400)
+    require(
+        body.get("scimType") == "invalidFilter",
+        f"filter {expression!r} refused with scimType {body.get('scimType')!r}, "
+        "not 'invalidFilter'",
+    )
+    return True
+
+
 def meta_value(user: dict[str, Any], attribute: str) -> Any:
     """``id`` or a ``meta.*`` sub-attribute of ``user``, a dateTime as a ``datetime``."""
     value = user.get("id") if attribute == "id" else (user.get("meta") or {}).get(attribute[5:])
@@ -632,20 +735,26 @@ def meta_value(user: dict[str, Any], attribute: str) -> Any:
     "Every comparison operator on id and meta",
     "RFC 7644 §3.4.2.2, RFC 7643 §3.1; scim-go conformance (S6)",
     "id and the meta sub-attributes are filterable like any attribute: eq, ne, co, sw, ew, "
-    "gt, ge, lt, le (lexically on strings, chronologically on dateTimes) and pr.",
+    "gt, ge, lt, le (lexically on strings, chronologically on dateTimes) and pr. A server "
+    "that cannot filter on the derived meta.version or meta.location answers 400 "
+    "invalidFilter.",
 )
 async def id_and_meta_operators(ctx: Context) -> None:
     scope = ctx.fixtures.name("idmeta") + "-"
     users = [await ctx.fixtures.user(f"{scope}{key}") for key in "ab"]
     first = users[0]
-    for attribute in ("id", "meta.created", "meta.lastModified", "meta.resourceType"):
+    for attribute in ID_AND_META:
         sample = meta_value(first, attribute)
         text = str(first["id"] if attribute == "id" else first["meta"][attribute[5:]])
+        if attribute in DERIVED_META and await filter_refused(
+            ctx, f"{attribute} eq {json.dumps(text)}"
+        ):
+            continue
         for op in OPERATORS:
             if isinstance(sample, datetime) and op in STRING_ONLY:
                 continue
             operand = text[1:-1] if op == "co" else text
-            expression = f'userName sw "{scope}" and {attribute} {op} "{operand}"'
+            expression = f'userName sw "{scope}" and {attribute} {op} {json.dumps(operand)}'
             found = ids((await query(ctx, "/Users", expression))[1])
             compared = operand if not isinstance(sample, datetime) else sample
             wanted = ids([u for u in users if holds(meta_value(u, attribute), op, compared)])
@@ -830,6 +939,42 @@ async def excluded(ctx: Context) -> None:
 
 @check(
     S,
+    "rfc.attributes.list-and-search",
+    "attributes= projects every resource of a list and of a search",
+    "RFC 7644 §3.4.2.5, §3.4.3; scim2-tester (object_list_with_attributes, search_with_attributes)",
+    "attributes and excludedAttributes apply to each resource of a list GET, of "
+    "POST /{Resource}/.search and of POST /.search (in the request body there), 'returned: "
+    "always' attributes (id) staying.",
+)
+async def list_and_search_attributes(ctx: Context) -> None:
+    scope = ctx.fixtures.name("projected") + "-"
+    created = [await ctx.fixtures.user(f"{scope}{key}") for key in "ab"]
+    expression = f'userName sw "{scope}"'
+    listed = (await query(ctx, "/Users", expression, attributes="userName"))[1]
+    answers = [("GET /Users?attributes=userName", listed)]
+    for endpoint in ("/Users/.search", "/.search"):
+        response = await ctx.http.post(
+            endpoint,
+            {"schemas": [SEARCH_REQUEST], "filter": expression, "attributes": ["userName"]},
+        )
+        expect_status(response, 200, what=f"POST {endpoint} with attributes")
+        answers.append((f"POST {endpoint} with attributes", resources_of(response)))
+    wanted = sorted(ids(created))
+    for request, resources in answers:
+        require(sorted(ids(resources)) == wanted, f"{request} found {ids(resources)}, not {wanted}")
+        for resource in resources:
+            extra = sorted(set(resource) - {"id", "userName", "schemas", "meta"})
+            require(not extra, f"{request} returned {extra}, which were not asked for")
+            require(resource.get("userName"), f"{request} left out userName: {resource}")
+    excluded = (await query(ctx, "/Users", expression, excludedAttributes="emails,name"))[1]
+    for resource in excluded:
+        kept = sorted({"emails", "name"} & set(resource))
+        require(not kept, f"GET /Users?excludedAttributes=emails,name returned {kept}")
+        require(resource.get("id"), f"excludedAttributes removed the id: {resource}")
+
+
+@check(
+    S,
     "rfc.attributes.password-never",
     "password is never returned",
     "RFC 7643 §4.1.1",
@@ -937,6 +1082,47 @@ async def patch_order(ctx: Context) -> None:
     got = (stored.get("title"), stored.get("nickName"), stored.get("profileUrl"))
     wanted = ("Second", "Kept", None)
     require(got == wanted, f"title, nickName, profileUrl are {got}, expected {wanted}")
+
+
+@check(
+    S,
+    "rfc.patch.pathless-keeps-references",
+    "A path-less replace keeps the references it leaves out",
+    "RFC 7644 §3.5.2.3; scim-go conformance (S2)",
+    "replace without a path: the value holds the attributes to replace; the attributes it "
+    "does not name, a manager and the groups holding the user among them, are left as they "
+    "were.",
+)
+async def pathless_keeps_references(ctx: Context) -> None:
+    require_patch(ctx)
+    with_manager = ENTERPRISE in await user_extensions(ctx)
+    boss = await ctx.fixtures.user()
+    body = ctx.fixtures.user_body()
+    if with_manager:
+        body["schemas"] = [USER, ENTERPRISE]
+        body[ENTERPRISE] = {"manager": {"value": boss["id"]}}
+    report = await ctx.fixtures.create("/Users", body)
+    group = await ctx.fixtures.group(members=[report["id"]])
+    await patch(
+        ctx,
+        f"/Users/{report['id']}",
+        {"op": "replace", "value": {"displayName": "Replaced Name", "title": "Replaced"}},
+    )
+    stored = await read(ctx, f"/Users/{report['id']}")
+    require(stored.get("title") == "Replaced", f"title is {stored.get('title')!r}")
+    if with_manager:
+        manager = (stored.get(ENTERPRISE) or {}).get("manager") or {}
+        require(
+            manager.get("value") == boss["id"],
+            f"manager is {manager or None!r} after a path-less replace that did not name it",
+        )
+    members = [
+        m.get("value") for m in (await read(ctx, f"/Groups/{group['id']}")).get("members") or []
+    ]
+    require(
+        members == [report["id"]],
+        f"the group's members are {members} after a path-less replace of its member",
+    )
 
 
 @check(
