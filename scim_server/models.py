@@ -14,6 +14,7 @@ import idna
 from pydantic import Field, GetCoreSchemaHandler
 from pydantic_core import core_schema
 from scim2_models import (
+    URN,
     AnyExtension,
     ComplexAttribute,
     Group,
@@ -119,6 +120,44 @@ UserModel = User[EnterpriseUser]
 GroupModel = Group
 
 
+OKTA_ENTITLEMENT = "urn:okta:scim:schemas:core:1.0:Entitlement"
+OKTA_ROLE = "urn:okta:scim:schemas:core:1.0:Role"
+
+
+class Entitlement(Resource[AnyExtension]):
+    """Okta's entitlement: something the app grants a user (a license, a permission set).
+
+    Okta Identity Governance reads them from the app (docs/entitlements.md); ``id`` is their
+    value in a user's ``entitlements``, ``displayName`` and ``type`` are what Okta shows.
+    """
+
+    __schema__ = URN(OKTA_ENTITLEMENT)
+
+    display_name: Annotated[str | None, Required.true] = None
+    """The name Okta shows for the entitlement."""
+
+    type: Annotated[str | None, Required.true] = None
+    """The entitlement's category, such as ``License``."""
+
+    description: str | None = None
+    """What the entitlement grants."""
+
+
+class Role(Resource[AnyExtension]):
+    """Okta's role: a role of the app that a user holds (a user's ``roles``)."""
+
+    __schema__ = URN(OKTA_ROLE)
+
+    display_name: Annotated[str | None, Required.true] = None
+    """The name Okta shows for the role."""
+
+    type: Annotated[str | None, Required.true] = None
+    """The role's category."""
+
+    description: str | None = None
+    """What the role allows."""
+
+
 @dataclass(frozen=True)
 class ResourceKind:
     """One resource type: its model, its endpoint and the collection holding it."""
@@ -129,6 +168,9 @@ class ResourceKind:
     collection: str
     schema: str
     extensions: tuple[str, ...] = ()
+    custom: bool = False
+    """A resource type a tenant adds (``CUSTOM_KINDS``): several share one collection, each
+    document carrying its type's name, and SCIM only reads them (the app owns them)."""
 
 
 USERS = ResourceKind(
@@ -148,6 +190,39 @@ GROUPS = ResourceKind(
 )
 KINDS: tuple[ResourceKind, ...] = (USERS, GROUPS)
 KINDS_BY_ENDPOINT = {kind.endpoint: kind for kind in KINDS}
+
+CUSTOM_COLLECTION = "custom_resources"
+"""The one collection of every tenant's resources of every custom type."""
+
+ROLES = ResourceKind(
+    name="Role",
+    endpoint="Roles",
+    model=Role,
+    collection=CUSTOM_COLLECTION,
+    schema=OKTA_ROLE,
+    custom=True,
+)
+ENTITLEMENTS = ResourceKind(
+    name="Entitlement",
+    endpoint="Entitlements",
+    model=Entitlement,
+    collection=CUSTOM_COLLECTION,
+    schema=OKTA_ENTITLEMENT,
+    custom=True,
+)
+LICENSES = ResourceKind(
+    name="License",
+    endpoint="Licenses",
+    model=Entitlement,
+    collection=CUSTOM_COLLECTION,
+    schema=OKTA_ENTITLEMENT,
+    custom=True,
+)
+CUSTOM_KINDS: tuple[ResourceKind, ...] = (ROLES, ENTITLEMENTS, LICENSES)
+"""The resource types a tenant may add to Users and Groups (Okta's entitlement apps): each
+tenant's registry names those it serves (``TenantRepository.resource_types``)."""
+CUSTOM_KINDS_BY_NAME = {kind.name: kind for kind in CUSTOM_KINDS}
+CUSTOM_KINDS_BY_ENDPOINT = {kind.endpoint: kind for kind in CUSTOM_KINDS}
 
 
 def storage_key(schema_urn: str) -> str:

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from scim_server.config import Settings
 from scim_server.core.cursors import CursorCodec
+from scim_server.core.custom import CustomResources
 from scim_server.core.journal import ProvisioningJournal
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.rate_limits import RateLimits
@@ -95,6 +96,7 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
             journal=journal,
             sso=SingleSignOn(sso_repository, SessionCodec(sso_secret), provisioning, IdpClient()),
             rate_limits=rate_limits,
+            custom=CustomResources(tenants, provisioning),
         )
         await journal.start()
         await provisioning.relay.start()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from scim_server.config import Settings
+from scim_server.core.custom import CustomResources
 from scim_server.core.journal import ProvisioningJournal
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.rate_limits import RateLimits
@@ -31,6 +32,8 @@ class Services:
     journal: ProvisioningJournal
     sso: SingleSignOn
     rate_limits: RateLimits
+    custom: CustomResources
+    """Each tenant's custom resource types (Roles, Entitlements, Licenses) and their resources."""
 
 
 SERVICES = web.AppKey("services", Services)
