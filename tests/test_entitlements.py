@@ -14,7 +14,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.support.scim import ADMIN, Scim, scim_error
-from tests.support.urns import LIST_RESPONSE, SEARCH, USER
+from tests.support.urns import LIST_RESPONSE, PATCH_OP, SEARCH, USER
 
 ENTITLEMENT = "urn:okta:scim:schemas:core:1.0:Entitlement"
 ROLE = "urn:okta:scim:schemas:core:1.0:Role"
@@ -251,3 +251,26 @@ async def test_users_carry_entitlements_and_roles_naming_the_apps_resources(scim
     assert [u["id"] for u in holders["Resources"]] == [body["id"]]
     by_role = await listing(scim, f'/Users?filter=roles[value eq "{admin["id"]}"]')
     assert by_role["totalResults"] == 1
+
+
+async def test_okta_assigns_and_revokes_entitlements_and_roles_by_patch(scim: Scim) -> None:
+    await serve(scim, "Role", "License")
+    gold, silver = await load(scim, "Licenses", [entitlement("Gold"), entitlement("Silver")])
+    (admin,) = await load(scim, "Roles", [role("Admin")])
+    created = await scim.post("/Users", {"schemas": [USER], "userName": "grace@example.com"})
+    path = f"/Users/{(await created.json())['id']}"
+
+    def value(resource: dict[str, Any], kind: str) -> dict[str, Any]:
+        return {"value": resource["id"], "display": resource["displayName"], "type": kind}
+
+    operations = [
+        {"op": "add", "path": "entitlements", "value": [value(gold, "License")]},
+        {"op": "add", "path": "entitlements", "value": [value(silver, "License")]},
+        {"op": "replace", "path": "roles", "value": [value(admin, "Role")]},
+        {"op": "remove", "path": f'entitlements[value eq "{gold["id"]}"]'},
+    ]
+    response = await scim.patch(path, {"schemas": [PATCH_OP], "Operations": operations})
+    assert response.status == 200, await response.text()
+    user = await listing(scim, path)
+    assert user["entitlements"] == [value(silver, "License")]
+    assert user["roles"] == [value(admin, "Role")]
