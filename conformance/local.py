@@ -5,8 +5,9 @@ two tenants and always stopping the server again is control flow, which a shell 
 wrong on the first Ctrl-C. The server runs as a child process on the embedded store in a
 temporary data directory, exactly as ``scim-server serve`` would for a user; the runner then
 talks to it over plain HTTP like to any other server. The first tenant's SSO trusts a freshly
-generated IdP key, set through the admin API as an admin would, for the ``saml`` suite, and has a
-rate limit of its own (``RATE_LIMIT``) for the ``ipsie`` suite.
+generated IdP key, set through the admin API as an admin would, for the ``saml`` suite, has a
+rate limit of its own (``RATE_LIMIT``) for the ``ipsie`` suite, and is an entitlement app (custom
+resource types and their resources, ``ENTITLEMENT_APP``) for the ``okta-entitlements`` suite.
 
 Secrets (the admin token, the token-signing secret, the tenants' bearer tokens) reach the children
 through their environment, never their command line, which every user of the machine can read
@@ -34,15 +35,41 @@ from typing import Any
 from conformance import saml_target
 from conformance.checks import suites
 from conformance.saml_target import IdpFiles
+from conformance.urns import OKTA_ENTITLEMENT, OKTA_ROLE
 from idp_sim.saml.response import IdentityProvider
 from samlkit.certs import certificate_pem
 
-PREFERRED = ("rfc", "okta-spec", "flows", "tenancy", "entra-validator", "ipsie", "saml")
+PREFERRED = (
+    "rfc",
+    "okta-spec",
+    "okta-entitlements",
+    "flows",
+    "tenancy",
+    "entra-validator",
+    "ipsie",
+    "saml",
+)
 """Suites in report order; any other registered suite runs after them."""
 RATE_LIMIT = 25
 """The first tenant's own rate limit (requests a second): the 25 the IPSIE profile asks a tenant
 to be served, so that the ``ipsie`` suite's burst reaches the limit on any machine, however slow,
 and its sustained check proves that exactly 25 a second pass."""
+ENTITLEMENT_APP: dict[str, list[dict[str, Any]]] = {
+    "Roles": [
+        {"schemas": [OKTA_ROLE], "displayName": name, "type": "Role", "externalId": name}
+        for name in ("Administrator", "Editor", "Viewer")
+    ],
+    "Entitlements": [
+        {"schemas": [OKTA_ENTITLEMENT], "displayName": name, "type": "Feature", "externalId": name}
+        for name in ("Reports", "Exports")
+    ],
+    "Licenses": [
+        {"schemas": [OKTA_ENTITLEMENT], "displayName": name, "type": "License", "externalId": name}
+        for name in ("Gold", "Silver", "Bronze")
+    ],
+}
+"""The first tenant's custom resource types and resources, loaded as an entitlement app would
+(``okta-entitlements`` reads them, pages through them and assigns them to a user)."""
 REPORT = "conformance-report"
 STARTUP_SECONDS = 60.0
 
@@ -159,6 +186,16 @@ def admin(url: str, token: str, method: str = "GET", body: Any = None) -> Any:
         return json.loads(response.read() or b"null")
 
 
+def serve_entitlements(url: str, admin_token: str, tenant: str) -> None:
+    """Make ``tenant`` an entitlement app: serve Roles, Entitlements and Licenses, and load
+    ``ENTITLEMENT_APP`` through the admin API."""
+    tenant_url = f"{url}/admin/tenants/{tenant}"
+    names = ["Role", "Entitlement", "License"]
+    admin(f"{tenant_url}/resource-types", admin_token, "PUT", {"resource_types": names})
+    for endpoint, resources in ENTITLEMENT_APP.items():
+        admin(f"{tenant_url}/resources/{endpoint}", admin_token, "POST", {"Resources": resources})
+
+
 def sso_settings(idp: IdentityProvider) -> dict[str, Any]:
     """Our admin API's SSO body that makes a tenant trust the runner's IdP."""
     return {
@@ -234,6 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "PUT",
                 {"requests_per_second": RATE_LIMIT},
             )
+            serve_entitlements(the_plan.url, admin_token, "conformance-a")
             idp, files = saml_target.write(Path(idp_dir), saml_target.shape("okta"))
             sso = admin(
                 f"{the_plan.url}/admin/tenants/conformance-a/sso",
@@ -243,7 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print(
                 f"server {the_plan.url}, tenants conformance-a (SSO from "
-                f"{idp.shape.entity_id}, {RATE_LIMIT} requests/s) and conformance-b",
+                f"{idp.shape.entity_id}, {RATE_LIMIT} requests/s, an entitlement app) and "
+                "conformance-b",
                 file=sys.stderr,
             )
             argv = the_plan.conformance_argv(

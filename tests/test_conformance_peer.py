@@ -27,6 +27,7 @@ from conformance.runner import RunResult, run
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "peer-conformance-token"
 UNKNOWN_MEMBER = "rfc.groups.unknown-member-refused"
+NO_ENTITLEMENT_TYPE = "okta-ent.01-resource-types"
 
 
 def serve_peer(port: int, token: str) -> None:
@@ -107,15 +108,21 @@ def verdicts(result: RunResult, verdict: Verdict) -> set[str]:
 
 
 async def test_peer_verdicts_are_exactly_the_honest_ones(peer_base: str) -> None:
-    result = await run(peer_base, TOKEN, ["rfc", "okta-spec"])
+    result = await run(peer_base, TOKEN, ["rfc", "okta-spec", "okta-entitlements"])
     every = {c.id for name in ("rfc", "okta-spec") for c in suites()[name]}
+    # The peer serves User and Group only, so it is no entitlement app: the first check says
+    # so, and the others, which read the types it found, skip.
+    entitlements = {c.id for c in suites()["okta-entitlements"]}
     assert verdicts(result, Verdict.ERROR) == set()
-    assert verdicts(result, Verdict.SKIP) == {"rfc.paging.cursor"}
-    assert verdicts(result, Verdict.FAIL) == {UNKNOWN_MEMBER}
+    assert verdicts(result, Verdict.SKIP) == {"rfc.paging.cursor"} | entitlements - {
+        NO_ENTITLEMENT_TYPE
+    }
+    assert verdicts(result, Verdict.FAIL) == {UNKNOWN_MEMBER, NO_ENTITLEMENT_TYPE}
     assert verdicts(result, Verdict.PASS) == every - {"rfc.paging.cursor", UNKNOWN_MEMBER}
     assert result.totals() == {
         "rfc": {"pass": 42, "fail": 1, "skip": 1, "error": 0},
         "okta-spec": {"pass": 12, "fail": 0, "skip": 0, "error": 0},
+        "okta-entitlements": {"pass": 0, "fail": 1, "skip": 4, "error": 0},
     }
     assert result.leftovers == []
 
@@ -125,6 +132,9 @@ async def test_peer_verdicts_are_exactly_the_honest_ones(peer_base: str) -> None
     )
     failed = by_id[UNKNOWN_MEMBER]
     assert failed.reason.startswith("expected HTTP 400, got 201")
+    assert by_id[NO_ENTITLEMENT_TYPE].reason == (
+        "/ResourceTypes lists no resource type beside User and Group"
+    )
     assert [(e.method, e.status) for e in failed.transcript][:1] == [("POST", 201)]
     # The PATCH checks passed on a peer that answers PATCH with 204, then were proven by GET.
     patched = [(e.method, e.status) for e in by_id["rfc.patch.add"].transcript]

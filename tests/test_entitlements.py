@@ -13,41 +13,9 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from tests.support.entitlements import ENTITLEMENT, ROLE, entitlement, load, role, serve
 from tests.support.scim import ADMIN, Scim, scim_error
 from tests.support.urns import LIST_RESPONSE, PATCH_OP, SEARCH, USER
-
-ENTITLEMENT = "urn:okta:scim:schemas:core:1.0:Entitlement"
-ROLE = "urn:okta:scim:schemas:core:1.0:Role"
-
-
-async def serve(scim: Scim, *names: str) -> dict[str, Any]:
-    response = await scim.client.put(
-        f"/admin/tenants/{scim.tenant}/resource-types",
-        json={"resource_types": list(names)},
-        headers=ADMIN,
-    )
-    assert response.status == 200, await response.text()
-    return dict(await response.json())
-
-
-async def load(scim: Scim, endpoint: str, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    response = await scim.client.post(
-        f"/admin/tenants/{scim.tenant}/resources/{endpoint}",
-        json={"Resources": resources},
-        headers=ADMIN,
-    )
-    assert response.status == 200, await response.text()
-    body = await response.json()
-    assert body["loaded"] == len(resources)
-    return list(body["Resources"])
-
-
-def entitlement(name: str, kind: str = "License", **more: Any) -> dict[str, Any]:
-    return {"schemas": [ENTITLEMENT], "displayName": name, "type": kind, **more}
-
-
-def role(name: str, **more: Any) -> dict[str, Any]:
-    return {"schemas": [ROLE], "displayName": name, "type": "Role", **more}
 
 
 async def listing(scim: Scim, path: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import importlib
 SUITE_MODULES = (
     "conformance.suites.rfc",
     "conformance.suites.okta_spec",
+    "conformance.suites.okta_entitlements",
     "conformance.suites.flows",
     "conformance.suites.tenancy",
     "conformance.suites.large",
