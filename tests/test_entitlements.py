@@ -9,6 +9,7 @@ index and cursor paging, ETags) and never writes them. Okta's "Entitlements" tes
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -242,3 +243,17 @@ async def test_okta_assigns_and_revokes_entitlements_and_roles_by_patch(scim: Sc
     user = await listing(scim, path)
     assert user["entitlements"] == [value(silver, "License")]
     assert user["roles"] == [value(admin, "Role")]
+
+
+async def test_concurrent_loads_of_one_external_id_keep_one_resource(scim: Scim) -> None:
+    await serve(scim, "Role")
+    rounds, loads = 5, 8
+    for attempt in range(rounds):
+        key = f"admin-{attempt}"
+        answers = await asyncio.gather(
+            *(load(scim, "Roles", [role(f"Admin {n}", externalId=key)]) for n in range(loads))
+        )
+        assert len({answer[0]["id"] for answer in answers}) == 1
+        found = await listing(scim, f'/Roles?filter=externalId eq "{key}"')
+        assert found["totalResults"] == 1
+        assert found["Resources"][0]["meta"]["version"] == f'W/"{loads}"'

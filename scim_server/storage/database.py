@@ -107,9 +107,13 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("tenant", ASCENDING), (RESOURCE_TYPE, ASCENDING), ("c.displayName", ASCENDING)],
             name="tenant_type_displayName",
         ),
+        # The app's key: a load replaces the resource of its externalId, so no two may share
+        # one, even when two loads race (partial: resources without one are not compared).
         IndexModel(
             [("tenant", ASCENDING), (RESOURCE_TYPE, ASCENDING), ("c.externalId", ASCENDING)],
-            name="tenant_type_externalId",
+            unique=True,
+            partialFilterExpression={"c.externalId": {"$exists": True}},
+            name="tenant_type_externalId_unique",
         ),
     ],
     # One document per (group, member): a group of a million members is a million
@@ -156,12 +160,13 @@ def tenant_index(
 
     What a query hints to be read in ``field`` order within its tenant (and, in the custom
     resources, within its type: ``partition`` names ``RESOURCE_TYPE``): a hint names an
-    index the server must hold, on MongoDB as on SecantusDB, so only these are hinted.
+    index the server must hold, on MongoDB as on SecantusDB, so only these are hinted. A
+    partial index never is: it lacks the documents its filter leaves out.
     """
     wanted = [(name, ASCENDING) for name in ("tenant", *partition, field)]
     for index in INDEXES.get(collection, []):
         key = list(index.document["key"].items())
-        if key[: len(wanted)] == wanted:
+        if key[: len(wanted)] == wanted and "partialFilterExpression" not in index.document:
             return key
     return None
 

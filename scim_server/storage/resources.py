@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from types import MappingProxyType
 from typing import Any
 
@@ -48,6 +49,13 @@ from scim_server.storage.errors import WriteRefused
 from scim_server.storage.events import DELETING, LIVE, Emission, new_version
 
 SortSpec = list[tuple[str, int]]
+
+UPSERT_ATTEMPTS = 3
+"""How often ``put`` upserts a custom resource. On MongoDB, an upsert that loses the race to
+insert an ``externalId`` another load inserted first fails on the unique index (a duplicate
+key error, nothing written): the resource is there by then, and the next attempt replaces
+it. SecantusDB lands such an upsert as an update but may answer no document for it: the
+document is then read back."""
 
 DUPLICATE_KEY = 11000
 """The server's error code for a write a unique index refused."""
@@ -429,8 +437,10 @@ class ResourceRepository:
             key: Document = {"_id": new_id}
         else:
             key, on_insert["_id"] = {"c.externalId": external_id}, new_id
-        document = await self.collection.find_one_and_update(
-            {**self._within(tenant), **key},
+        query = {**self._within(tenant), **key}
+        upsert = partial(
+            self.collection.find_one_and_update,
+            query,
             {
                 "$set": {**changed_fields(form, None, now), "meta.lastModified": now},
                 "$inc": {"meta.version": 1},
@@ -439,8 +449,14 @@ class ResourceRepository:
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
-        assert document is not None  # an upsert answers the document it wrote
-        return stored_resource(document)
+        for _ in range(UPSERT_ATTEMPTS):
+            try:
+                document = await upsert() or await self.collection.find_one(query)
+            except DuplicateKeyError:
+                continue
+            if document is not None:
+                return stored_resource(document)
+        raise WriteRefused(f"no {self.kind.name} could be stored with that externalId")
 
     async def remove(self, tenant: str, resource_id: str) -> bool:
         """Delete a custom resource outright (no event: see ``put``); whether it was there."""
