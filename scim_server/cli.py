@@ -167,14 +167,6 @@ def _rate_limit_command(args: argparse.Namespace) -> int:
     return _print(client.call("DELETE", base))
 
 
-def _json_file(path: str, what: str) -> Any:
-    """A JSON document read from a file, or the CLI's one-line error."""
-    try:
-        return json.loads(_read_file(path).decode(errors="replace"))
-    except json.JSONDecodeError as error:
-        raise SystemExit(f"{what} are not valid JSON: {error}") from None
-
-
 def _resources_command(args: argparse.Namespace) -> int:
     client = _admin(args)
     tenant = f"/admin/tenants/{args.tenant}"
@@ -184,7 +176,7 @@ def _resources_command(args: argparse.Namespace) -> int:
         return _print(client.call("PUT", f"{tenant}/resource-types", {"resource_types": args.set}))
     base = f"{tenant}/resources/{args.type}"
     if args.action == "load":
-        loaded = _json_file(args.file, "the resources")
+        loaded = _parsed(_read_file(args.file).decode(errors="replace"), "the resources")
         # The file holds the resources, or a ListResponse-like {"Resources": [...]}.
         resources = loaded.get("Resources") if isinstance(loaded, dict) else loaded
         answer = client.call("POST", base, {"Resources": resources})
@@ -258,12 +250,17 @@ def _read_file(path: str) -> bytes:
         raise SystemExit(f"cannot read {path}: {error.strerror}") from None
 
 
-def _settings_changes(args: argparse.Namespace) -> Any:
-    text = args.json if args.json is not None else _read_file(args.file).decode(errors="replace")
+def _parsed(text: str, what: str) -> Any:
+    """A JSON document, or the CLI's one-line error naming ``what`` it should have been."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise SystemExit(f"the settings are not valid JSON: {error}") from None
+        raise SystemExit(f"{what} are not valid JSON: {error}") from None
+
+
+def _settings_changes(args: argparse.Namespace) -> Any:
+    text = args.json if args.json is not None else _read_file(args.file).decode(errors="replace")
+    return _parsed(text, "the settings")
 
 
 def _sso_command(args: argparse.Namespace) -> int:

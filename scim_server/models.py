@@ -124,38 +124,32 @@ OKTA_ENTITLEMENT = "urn:okta:scim:schemas:core:1.0:Entitlement"
 OKTA_ROLE = "urn:okta:scim:schemas:core:1.0:Role"
 
 
-class Entitlement(Resource[AnyExtension]):
-    """Okta's entitlement: something the app grants a user (a license, a permission set).
+class AppResource(Resource[Any]):
+    """What Okta's Entitlement and Role schemas share: a resource of the app that a user may be
+    granted. Okta Identity Governance reads them from the app (docs/entitlements.md): ``id`` is
+    the value a user's ``entitlements`` or ``roles`` carries, ``displayName`` and ``type`` are
+    what Okta shows."""
 
-    Okta Identity Governance reads them from the app (docs/entitlements.md); ``id`` is their
-    value in a user's ``entitlements``, ``displayName`` and ``type`` are what Okta shows.
-    """
+    display_name: Annotated[str | None, Required.true] = None
+    """The name Okta shows for it."""
+
+    type: Annotated[str | None, Required.true] = None
+    """Its category, such as ``License``."""
+
+    description: str | None = None
+    """What it grants."""
+
+
+class Entitlement(AppResource):
+    """Okta's entitlement: something the app grants a user (a license, a permission set)."""
 
     __schema__ = URN(OKTA_ENTITLEMENT)
 
-    display_name: Annotated[str | None, Required.true] = None
-    """The name Okta shows for the entitlement."""
 
-    type: Annotated[str | None, Required.true] = None
-    """The entitlement's category, such as ``License``."""
-
-    description: str | None = None
-    """What the entitlement grants."""
-
-
-class Role(Resource[AnyExtension]):
+class Role(AppResource):
     """Okta's role: a role of the app that a user holds (a user's ``roles``)."""
 
     __schema__ = URN(OKTA_ROLE)
-
-    display_name: Annotated[str | None, Required.true] = None
-    """The name Okta shows for the role."""
-
-    type: Annotated[str | None, Required.true] = None
-    """The role's category."""
-
-    description: str | None = None
-    """What the role allows."""
 
 
 @dataclass(frozen=True)
@@ -194,34 +188,19 @@ KINDS_BY_ENDPOINT = {kind.endpoint: kind for kind in KINDS}
 CUSTOM_COLLECTION = "custom_resources"
 """The one collection of every tenant's resources of every custom type."""
 
-ROLES = ResourceKind(
-    name="Role",
-    endpoint="Roles",
-    model=Role,
-    collection=CUSTOM_COLLECTION,
-    schema=OKTA_ROLE,
-    custom=True,
-)
-ENTITLEMENTS = ResourceKind(
-    name="Entitlement",
-    endpoint="Entitlements",
-    model=Entitlement,
-    collection=CUSTOM_COLLECTION,
-    schema=OKTA_ENTITLEMENT,
-    custom=True,
-)
-LICENSES = ResourceKind(
-    name="License",
-    endpoint="Licenses",
-    model=Entitlement,
-    collection=CUSTOM_COLLECTION,
-    schema=OKTA_ENTITLEMENT,
-    custom=True,
-)
+
+def custom_kind(name: str, endpoint: str, model: type[AppResource]) -> ResourceKind:
+    """A custom resource type, stored in ``CUSTOM_COLLECTION`` under its name."""
+    schema = str(model.__schema__)
+    return ResourceKind(name, endpoint, model, CUSTOM_COLLECTION, schema, custom=True)
+
+
+ROLES = custom_kind("Role", "Roles", Role)
+ENTITLEMENTS = custom_kind("Entitlement", "Entitlements", Entitlement)
+LICENSES = custom_kind("License", "Licenses", Entitlement)
 CUSTOM_KINDS: tuple[ResourceKind, ...] = (ROLES, ENTITLEMENTS, LICENSES)
 """The resource types a tenant may add to Users and Groups (Okta's entitlement apps): each
 tenant's registry names those it serves (``TenantRepository.resource_types``)."""
-CUSTOM_KINDS_BY_NAME = {kind.name: kind for kind in CUSTOM_KINDS}
 CUSTOM_KINDS_BY_ENDPOINT = {kind.endpoint: kind for kind in CUSTOM_KINDS}
 
 
