@@ -16,7 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.support.entitlements import ENTITLEMENT, ROLE, entitlement, load, role, serve
 from tests.support.scim import ADMIN, Scim, scim_error
-from tests.support.urns import LIST_RESPONSE, PATCH_OP, SEARCH, USER
+from tests.support.urns import BULK_REQUEST, LIST_RESPONSE, PATCH_OP, SEARCH, USER
 
 
 async def listing(scim: Scim, path: str) -> dict[str, Any]:
@@ -257,3 +257,41 @@ async def test_concurrent_loads_of_one_external_id_keep_one_resource(scim: Scim)
         found = await listing(scim, f'/Roles?filter=externalId eq "{key}"')
         assert found["totalResults"] == 1
         assert found["Resources"][0]["meta"]["version"] == f'W/"{loads}"'
+
+
+async def test_custom_resources_answer_selections_etags_and_errors_as_users_do(
+    scim: Scim,
+) -> None:
+    await serve(scim, "License")
+    (gold,) = await load(scim, "Licenses", [entitlement("Gold", description="All features")])
+    item = f"/Licenses/{gold['id']}"
+    projected = await listing(scim, f"{item}?attributes=displayName")
+    assert set(projected) == {"schemas", "id", "displayName"}
+    page = await listing(scim, "/Licenses?excludedAttributes=description,type")
+    assert "description" not in page["Resources"][0] and "type" not in page["Resources"][0]
+    unchanged = await scim.get(item, headers={"If-None-Match": gold["meta"]["version"]})
+    assert unchanged.status == 304
+    assert (await scim.request("HEAD", item)).status == 200
+    for bad in ("?sortBy=seats", "?cursor=not-a-cursor", "?filter=displayName%20eq", "?count=x"):
+        await scim_error(await scim.get(f"/Licenses{bad}"), 400)
+    await scim_error(await scim.get("/Licenses/unknown-id"), 404)
+    anonymous = await scim.client.get(f"{scim.base}/Licenses")
+    await scim_error(anonymous, 401)
+    stranger = await scim.client.get(
+        f"{scim.base}/Roles", headers={"Authorization": "Bearer nonsense"}
+    )
+    await scim_error(stranger, 401)
+
+
+async def test_bulk_never_writes_custom_resources(scim: Scim) -> None:
+    await serve(scim, "Role")
+    (admin,) = await load(scim, "Roles", [role("Admin")])
+    operations = [
+        {"method": "POST", "path": "/Roles", "bulkId": "r", "data": role("Other")},
+        {"method": "DELETE", "path": f"/Roles/{admin['id']}"},
+    ]
+    response = await scim.post("/Bulk", {"schemas": [BULK_REQUEST], "Operations": operations})
+    assert response.status == 200, await response.text()
+    results = (await response.json())["Operations"]
+    assert [result["status"] for result in results] == ["400", "400"]
+    assert (await listing(scim, "/Roles"))["totalResults"] == 1
