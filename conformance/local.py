@@ -5,11 +5,12 @@ two tenants and always stopping the server again is control flow, which a shell 
 wrong on the first Ctrl-C. The server runs as a child process on the embedded store in a
 temporary data directory, exactly as ``scim-server serve`` would for a user; the runner then
 talks to it over plain HTTP like to any other server. The first tenant's SSO trusts a freshly
-generated IdP key, set through the admin API as an admin would, for the ``saml`` suite, and has a
-rate limit of its own (``RATE_LIMIT``) for the ``ipsie`` suite. A third tenant is a WS-Federation
-RP of an STS signing with that same key, for the ``wsfed`` suite, and a fourth an OpenID Connect
-RP of the ``oidc`` suite's OP, on a free port, with a fresh client secret (a tenant signs in with
-one protocol).
+generated IdP key, set through the admin API as an admin would, for the ``saml`` suite, has a
+rate limit of its own (``RATE_LIMIT``) for the ``ipsie`` suite, and is an entitlement app (custom
+resource types and their resources, ``ENTITLEMENT_APP``) for the ``okta-entitlements`` suite.
+A third tenant is a WS-Federation RP of an STS signing with that same key, for the ``wsfed`` suite, and a fourth an
+OpenID Connect RP of the ``oidc`` suite's OP, on a free port, with a fresh client secret (a
+tenant signs in with one protocol).
 
 Secrets (the admin token, the token-signing secret, the tenants' bearer tokens, the OIDC client
 secret) reach the children through their environment, never their command line, which every user
@@ -39,12 +40,14 @@ from conformance.checks import suites
 from conformance.cli import OIDC_SECRET_VARIABLE
 from conformance.oidc_target import DEFAULT_CLIENT_ID, OidcTarget
 from conformance.saml_target import IdpFiles
+from conformance.urns import OKTA_ENTITLEMENT, OKTA_ROLE
 from idp_sim.saml.response import IdentityProvider
 from samlkit.certs import certificate_pem
 
 PREFERRED = (
     "rfc",
     "okta-spec",
+    "okta-entitlements",
     "flows",
     "tenancy",
     "entra-validator",
@@ -65,6 +68,22 @@ WSFED_TENANT = "conformance-wsfed"
 """A tenant of its own for the ``wsfed`` suite: a tenant signs in with one protocol."""
 OIDC_TENANT = "conformance-oidc"
 """A tenant of its own for the ``oidc`` suite, an RP of the suite's OP."""
+ENTITLEMENT_APP: dict[str, list[dict[str, Any]]] = {
+    "Roles": [
+        {"schemas": [OKTA_ROLE], "displayName": name, "type": "Role", "externalId": name}
+        for name in ("Administrator", "Editor", "Viewer")
+    ],
+    "Entitlements": [
+        {"schemas": [OKTA_ENTITLEMENT], "displayName": name, "type": "Feature", "externalId": name}
+        for name in ("Reports", "Exports")
+    ],
+    "Licenses": [
+        {"schemas": [OKTA_ENTITLEMENT], "displayName": name, "type": "License", "externalId": name}
+        for name in ("Gold", "Silver", "Bronze")
+    ],
+}
+"""The first tenant's custom resource types and resources, loaded as an entitlement app would
+(``okta-entitlements`` reads them, pages through them and assigns them to a user)."""
 REPORT = "conformance-report"
 STARTUP_SECONDS = 60.0
 
@@ -187,6 +206,16 @@ def sso_tenant(url: str, token: str, name: str, settings: Mapping[str, Any]) -> 
     """Create tenant ``name`` signing in with ``settings``; the SSO view the admin API shows."""
     admin(f"{url}/admin/tenants", token, "POST", {"name": name})
     return admin(f"{url}/admin/tenants/{name}/sso", token, "PUT", settings)
+
+
+def serve_entitlements(url: str, admin_token: str, tenant: str) -> None:
+    """Make ``tenant`` an entitlement app: serve Roles, Entitlements and Licenses, and load
+    ``ENTITLEMENT_APP`` through the admin API."""
+    tenant_url = f"{url}/admin/tenants/{tenant}"
+    names = ["Role", "Entitlement", "License"]
+    admin(f"{tenant_url}/resource-types", admin_token, "PUT", {"resource_types": names})
+    for endpoint, resources in ENTITLEMENT_APP.items():
+        admin(f"{tenant_url}/resources/{endpoint}", admin_token, "POST", {"Resources": resources})
 
 
 def sso_settings(idp: IdentityProvider) -> dict[str, Any]:
@@ -321,6 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "PUT",
                 {"requests_per_second": RATE_LIMIT},
             )
+            serve_entitlements(the_plan.url, admin_token, "conformance-a")
             idp, files = saml_target.write(Path(idp_dir), saml_target.shape("okta"))
             sso = admin(
                 f"{the_plan.url}/admin/tenants/conformance-a/sso",
@@ -335,6 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"server {the_plan.url}, tenants conformance-a (SSO from "
                 f"{idp.shape.entity_id}, {RATE_LIMIT} requests/s), conformance-b, "
                 f"{WSFED_TENANT} (WS-Federation) and {OIDC_TENANT} (OpenID Connect)",
+                f"{idp.shape.entity_id}, {RATE_LIMIT} requests/s, an entitlement app) and "
+                "conformance-b",
                 file=sys.stderr,
             )
             argv = the_plan.conformance_argv(

@@ -38,6 +38,9 @@ SCENARIO_HELP = {
 PROFILE_HELP = {
     "okta-oin": "Okta, OIN template (SCIM 2.0 test app, published OIN apps): updates by PATCH",
     "okta-aiw": "Okta, AIW custom app: every update is a GET, then a full PUT",
+    "okta-entitlements": "Okta with Identity Governance: the OIN template, plus discovery of "
+    "the app's entitlements (/ResourceTypes, /Schemas, each endpoint paged) and users pushed "
+    "with entitlements and roles",
     "entra": 'Microsoft Entra ID, classic job: capitalised PATCH ops, "True"/"False" strings',
     "entra-optscim062020": "Entra ID with the aadOptscim062020 flag: lower-case ops, "
     "booleans, path-less replaces with dotted keys",

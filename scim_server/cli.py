@@ -199,6 +199,26 @@ def _instance_group_command(args: argparse.Namespace) -> int:
     return _print(client.call("PATCH", f"{base}/{args.group}", body))
 
 
+def _resources_command(args: argparse.Namespace) -> int:
+    client = _admin(args)
+    tenant = f"/admin/tenants/{args.tenant}"
+    if args.action == "types":
+        if args.set is None:
+            return _print(client.call("GET", f"{tenant}/resource-types"))
+        return _print(client.call("PUT", f"{tenant}/resource-types", {"resource_types": args.set}))
+    base = f"{tenant}/resources/{args.type}"
+    if args.action == "load":
+        loaded = _parsed(_read_file(args.file).decode(errors="replace"), "the resources")
+        # The file holds the resources, or a ListResponse-like {"Resources": [...]}.
+        resources = loaded.get("Resources") if isinstance(loaded, dict) else loaded
+        answer = client.call("POST", base, {"Resources": resources})
+        print(f"loaded {answer['loaded']} {args.type} into tenant {args.tenant}")
+        return 0
+    client.call("DELETE", f"{base}/{args.id}")
+    print(f"removed {args.type}/{args.id} of tenant {args.tenant}")
+    return 0
+
+
 def _with_query(path: str, **parameters: Any) -> str:
     """``path`` with the parameters that are set (not None) as its query."""
     query = {key: value for key, value in parameters.items() if value is not None}
@@ -321,12 +341,17 @@ def _read_file(path: str) -> bytes:
         raise SystemExit(f"cannot read {path}: {error.strerror}") from None
 
 
-def _settings_changes(args: argparse.Namespace) -> Any:
-    text = args.json if args.json is not None else _read_file(args.file).decode(errors="replace")
+def _parsed(text: str, what: str) -> Any:
+    """A JSON document, or the CLI's one-line error naming ``what`` it should have been."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise SystemExit(f"the settings are not valid JSON: {error}") from None
+        raise SystemExit(f"{what} are not valid JSON: {error}") from None
+
+
+def _settings_changes(args: argparse.Namespace) -> Any:
+    text = args.json if args.json is not None else _read_file(args.file).decode(errors="replace")
+    return _parsed(text, "the settings")
 
 
 def _sso_command(args: argparse.Namespace) -> int:
@@ -639,6 +664,36 @@ def _parser() -> argparse.ArgumentParser:
     admin_options(group_actions.add_parser("list", help="every instance group"))
     group_action("delete", help="delete an instance group (its tenants stay)")
     groups.set_defaults(handler=_instance_group_command)
+    resources = commands.add_parser(
+        "resources",
+        help="a tenant's custom resource types (Roles, Entitlements, Licenses) and their resources",
+    )
+    resource_actions = resources.add_subparsers(dest="action", required=True)
+
+    def resource_action(name: str, help: str) -> argparse.ArgumentParser:
+        command = resource_actions.add_parser(name, help=help)
+        command.add_argument("--tenant", required=True, help="the tenant's name")
+        admin_options(command)
+        return command
+
+    resource_action(
+        "types", help="the custom resource types the tenant serves, or set them with --set"
+    ).add_argument(
+        "--set",
+        nargs="*",
+        metavar="NAME",
+        help="serve exactly these types (Role, Entitlement, License; none: serve none)",
+    )
+    endpoint_help = "the type's endpoint: Roles, Entitlements or Licenses"
+    load = resource_action(
+        "load", help="load resources of one type; each replaces the one of its externalId"
+    )
+    load.add_argument("--type", required=True, help=endpoint_help)
+    load.add_argument("file", help='a JSON file: a list of resources, or {"Resources": [...]}')
+    remove = resource_action("remove", help="remove one resource")
+    remove.add_argument("--type", required=True, help=endpoint_help)
+    remove.add_argument("id", help="the resource's id")
+    resources.set_defaults(handler=_resources_command)
 
     journal = commands.add_parser("journal", help="a tenant's provisioning journal, newest first")
     journal.add_argument("tenant", help="the tenant's name")

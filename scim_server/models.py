@@ -14,6 +14,7 @@ import idna
 from pydantic import Field, GetCoreSchemaHandler
 from pydantic_core import core_schema
 from scim2_models import (
+    URN,
     AnyExtension,
     ComplexAttribute,
     Group,
@@ -119,6 +120,38 @@ UserModel = User[EnterpriseUser]
 GroupModel = Group
 
 
+OKTA_ENTITLEMENT = "urn:okta:scim:schemas:core:1.0:Entitlement"
+OKTA_ROLE = "urn:okta:scim:schemas:core:1.0:Role"
+
+
+class AppResource(Resource[Any]):
+    """What Okta's Entitlement and Role schemas share: a resource of the app that a user may be
+    granted. Okta Identity Governance reads them from the app (docs/entitlements.md): ``id`` is
+    the value a user's ``entitlements`` or ``roles`` carries, ``displayName`` and ``type`` are
+    what Okta shows."""
+
+    display_name: Annotated[str | None, Required.true] = None
+    """The name Okta shows for it."""
+
+    type: Annotated[str | None, Required.true] = None
+    """Its category, such as ``License``."""
+
+    description: str | None = None
+    """What it grants."""
+
+
+class Entitlement(AppResource):
+    """Okta's entitlement: something the app grants a user (a license, a permission set)."""
+
+    __schema__ = URN(OKTA_ENTITLEMENT)
+
+
+class Role(AppResource):
+    """Okta's role: a role of the app that a user holds (a user's ``roles``)."""
+
+    __schema__ = URN(OKTA_ROLE)
+
+
 @dataclass(frozen=True)
 class ResourceKind:
     """One resource type: its model, its endpoint and the collection holding it."""
@@ -129,6 +162,9 @@ class ResourceKind:
     collection: str
     schema: str
     extensions: tuple[str, ...] = ()
+    custom: bool = False
+    """A resource type a tenant adds (``CUSTOM_KINDS``): several share one collection, each
+    document carrying its type's name, and SCIM only reads them (the app owns them)."""
 
 
 USERS = ResourceKind(
@@ -148,6 +184,24 @@ GROUPS = ResourceKind(
 )
 KINDS: tuple[ResourceKind, ...] = (USERS, GROUPS)
 KINDS_BY_ENDPOINT = {kind.endpoint: kind for kind in KINDS}
+
+CUSTOM_COLLECTION = "custom_resources"
+"""The one collection of every tenant's resources of every custom type."""
+
+
+def custom_kind(name: str, endpoint: str, model: type[AppResource]) -> ResourceKind:
+    """A custom resource type, stored in ``CUSTOM_COLLECTION`` under its name."""
+    schema = str(model.__schema__)
+    return ResourceKind(name, endpoint, model, CUSTOM_COLLECTION, schema, custom=True)
+
+
+ROLES = custom_kind("Role", "Roles", Role)
+ENTITLEMENTS = custom_kind("Entitlement", "Entitlements", Entitlement)
+LICENSES = custom_kind("License", "Licenses", Entitlement)
+CUSTOM_KINDS: tuple[ResourceKind, ...] = (ROLES, ENTITLEMENTS, LICENSES)
+"""The resource types a tenant may add to Users and Groups (Okta's entitlement apps): each
+tenant's registry names those it serves (``TenantRepository.resource_types``)."""
+CUSTOM_KINDS_BY_ENDPOINT = {kind.endpoint: kind for kind in CUSTOM_KINDS}
 
 
 def storage_key(schema_urn: str) -> str:

@@ -402,3 +402,57 @@ def test_a_bad_setting_stops_serve_before_anything_starts_with_one_line_naming_i
     assert out == ""  # never listened
     [line] = err.splitlines()
     assert line.startswith(f"scim-server: {said}"), line
+
+
+def test_resources_commands_serve_a_type_and_load_its_resources_from_a_file(
+    tmp_path: Path,
+) -> None:
+    server = _serve(tmp_path / "data")
+    try:
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return _cli(*args, admin_token=server.admin_token, url=server.root)
+
+        tenant = json.loads(cli("tenants", "create", "acme").stdout)
+        served = cli("resources", "types", "--tenant", "acme", "--set", "Role", "License")
+        assert served.returncode == 0, served.stderr
+        assert [t["name"] for t in json.loads(served.stdout)["resource_types"]] == [
+            "Role",
+            "License",
+        ]
+        roles = tmp_path / "roles.json"
+        schema = "urn:okta:scim:schemas:core:1.0:Role"
+        roles.write_text(
+            json.dumps(
+                {
+                    "Resources": [
+                        {"schemas": [schema], "displayName": n, "type": "Role", "externalId": n}
+                        for n in ("admin", "viewer")
+                    ]
+                }
+            )
+        )
+        loaded = cli("resources", "load", "--tenant", "acme", "--type", "Roles", str(roles))
+        assert loaded.returncode == 0, loaded.stderr
+        assert loaded.stdout == "loaded 2 Roles into tenant acme\n"
+        status, page = _get(
+            f"{tenant['scim_base_url']}/Roles?count=1&startIndex=1", tenant["token"]
+        )
+        assert status == 200 and page["itemsPerPage"] == 1 and page["totalResults"] == 2
+
+        removed = cli(
+            "resources", "remove", "--tenant", "acme", "--type", "Roles", page["Resources"][0]["id"]
+        )
+        assert removed.returncode == 0, removed.stderr
+        assert _get(f"{tenant['scim_base_url']}/Roles", tenant["token"])[1]["totalResults"] == 1
+
+        roles.write_text("[{")
+        broken = cli("resources", "load", "--tenant", "acme", "--type", "Roles", str(roles))
+        assert broken.returncode != 0 and "not valid JSON" in broken.stderr
+        roles.write_text(json.dumps([{"schemas": [schema], "displayName": "x"}]))
+        refused = cli("resources", "load", "--tenant", "acme", "--type", "Roles", str(roles))
+        assert refused.returncode != 0 and "error 400" in refused.stderr
+        assert "Resources[0]" in refused.stderr
+        assert server.stop() == 0
+    finally:
+        server.kill_if_running()

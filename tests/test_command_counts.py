@@ -17,11 +17,23 @@ from aiohttp.test_utils import TestClient
 from scim_server.config import Settings
 from scim_server.core import seats
 from tests.support.commands import Commands
+from tests.support.entitlements import entitlement_app
 from tests.support.events import awaited_events
 from tests.support.scim import ADMIN, Scim, make_tenant
 from tests.support.urns import BULK_REQUEST, ENTERPRISE, GROUP, PATCH_OP, USER
 
-COUNTED = frozenset({"users", "groups", "memberships", "seats", "tenants", "rate_limits", "events"})
+COUNTED = frozenset(
+    {
+        "users",
+        "groups",
+        "memberships",
+        "seats",
+        "tenants",
+        "rate_limits",
+        "events",
+        "custom_resources",
+    }
+)
 
 
 @pytest.fixture
@@ -372,3 +384,19 @@ async def test_listing_the_groups_of_a_member_costs_the_relation_and_the_groups(
     await scim.create_group("other")
     query = {"filter": f'members[value eq "{user["id"]}"]', "excludedAttributes": "members"}
     assert await commands.of(scim.get("/Groups", params=query)) == {"find": 2}
+
+
+async def test_custom_resources_cost_the_registry_read_and_the_query(
+    scim: Scim, commands: Commands
+) -> None:
+    """A custom resource type is served where the tenant's registry says so: one read of it,
+    then the same queries as users (a full page also counts its total), and discovery reads
+    only the registry."""
+    await entitlement_app(scim)
+    roles = await (await scim.get("/Roles")).json()
+    role = f"/Roles/{roles['Resources'][0]['id']}"
+    assert await commands.of(scim.get(role)) == {"find": 2}
+    assert await commands.of(scim.get("/Roles?count=1")) == {"find": 2, "aggregate": 1}
+    assert await commands.of(scim.get("/Roles?count=10")) == {"find": 2}
+    assert await commands.of(scim.get("/ResourceTypes")) == {"find": 1}
+    assert await commands.of(scim.get("/Schemas")) == {"find": 1}

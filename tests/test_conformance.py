@@ -908,6 +908,7 @@ async def test_keep_leaves_the_fixtures_on_the_server(real_base: str, scim: Scim
 
 PROVEN_ELSEWHERE = {
     "entra-validator": "test_conformance_entra.py",
+    "okta-entitlements": "test_conformance_entitlements.py",
     "flows": "test_conformance_flows.py",
     "tenancy": "test_conformance_flows.py",
     "large": "test_conformance_flows.py",

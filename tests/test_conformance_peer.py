@@ -33,6 +33,7 @@ STALE_MEMBER = "rfc.crud.references-dropped-on-delete"
 SEARCH_READ_AS_ID = "rfc.errors.method-not-allowed"
 LOCATION_UNFILTERED = "rfc.filter.id-meta"
 FAULTS = {UNKNOWN_MEMBER, STALE_MEMBER, SEARCH_READ_AS_ID, LOCATION_UNFILTERED}
+NO_ENTITLEMENT_TYPE = "okta-ent.01-resource-types"
 
 
 def serve_peer(port: int, token: str) -> None:
@@ -113,15 +114,21 @@ def verdicts(result: RunResult, verdict: Verdict) -> set[str]:
 
 
 async def test_peer_verdicts_are_exactly_the_honest_ones(peer_base: str) -> None:
-    result = await run(peer_base, TOKEN, ["rfc", "okta-spec"])
+    result = await run(peer_base, TOKEN, ["rfc", "okta-spec", "okta-entitlements"])
     every = {c.id for name in ("rfc", "okta-spec") for c in suites()[name]}
+    # The peer serves User and Group only, so it is no entitlement app: the first check says
+    # so, and the others, which read the types it found, skip.
+    entitlements = {c.id for c in suites()["okta-entitlements"]}
     assert verdicts(result, Verdict.ERROR) == set()
-    assert verdicts(result, Verdict.SKIP) == {"rfc.paging.cursor"}
-    assert verdicts(result, Verdict.FAIL) == FAULTS
+    assert verdicts(result, Verdict.SKIP) == {"rfc.paging.cursor"} | entitlements - {
+        NO_ENTITLEMENT_TYPE
+    }
+    assert verdicts(result, Verdict.FAIL) == FAULTS | {NO_ENTITLEMENT_TYPE}
     assert verdicts(result, Verdict.PASS) == every - {"rfc.paging.cursor", *FAULTS}
     assert result.totals() == {
         "rfc": {"pass": 53, "fail": 4, "skip": 1, "error": 0},
         "okta-spec": {"pass": 12, "fail": 0, "skip": 0, "error": 0},
+        "okta-entitlements": {"pass": 0, "fail": 1, "skip": 4, "error": 0},
     }
     assert result.leftovers == []
 
@@ -131,6 +138,9 @@ async def test_peer_verdicts_are_exactly_the_honest_ones(peer_base: str) -> None
     )
     failed = by_id[UNKNOWN_MEMBER]
     assert failed.reason.startswith("expected HTTP 400, got 201")
+    assert by_id[NO_ENTITLEMENT_TYPE].reason == (
+        "/ResourceTypes lists no resource type beside User and Group"
+    )
     assert [(e.method, e.status) for e in failed.transcript][:1] == [("POST", 201)]
     assert by_id[STALE_MEMBER].reason.startswith("members are [")
     assert by_id[SEARCH_READ_AS_ID].reason == ("GET /Users/.search: expected HTTP 405, got 404")

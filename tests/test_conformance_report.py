@@ -146,6 +146,7 @@ def test_list_keeps_the_suites_in_their_order_whatever_module_was_imported_first
     assert suites == [
         "rfc",
         "okta-spec",
+        "okta-entitlements",
         "flows",
         "tenancy",
         "large",

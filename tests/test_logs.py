@@ -240,6 +240,7 @@ async def test_the_client_of_each_idp_sim_profile_is_its_identity_providers_fami
     expected = {
         "okta-oin": "okta",
         "okta-aiw": "okta",
+        "okta-entitlements": "okta",
         "entra": "entra",
         "entra-optscim062020": "entra",
         "jumpcloud": "other",  # it sends no User-Agent unless told one

@@ -21,6 +21,7 @@ from scim2_models import (
 
 from conformance import urns as conformance_urns
 from idp_sim import urns as idp_sim_urns
+from scim_server.models import Entitlement, Role
 
 MODELS = {
     "USER": User,
@@ -32,6 +33,8 @@ MODELS = {
     "SEARCH_REQUEST": SearchRequest,
     "BULK_REQUEST": BulkRequest,
     "ERROR": Error,
+    "OKTA_ENTITLEMENT": Entitlement,
+    "OKTA_ROLE": Role,
 }
 
 

@@ -8,6 +8,7 @@ SUITE_MODULES = (
     "conformance.suites.rfc",
     "conformance.suites.schema_driven",
     "conformance.suites.okta_spec",
+    "conformance.suites.okta_entitlements",
     "conformance.suites.flows",
     "conformance.suites.tenancy",
     "conformance.suites.large",

@@ -10,12 +10,14 @@ from idp_sim.profiles.base import Failure, NotSupported, Profile
 from idp_sim.profiles.entra import Entra, entra_transport
 from idp_sim.profiles.jumpcloud import JumpCloud, jumpcloud_transport
 from idp_sim.profiles.okta_aiw import OktaAIW
+from idp_sim.profiles.okta_entitlements import OktaEntitlements
 from idp_sim.profiles.okta_oin import OktaOIN, okta_transport
 from idp_sim.transport import Transport
 
 PROFILES: dict[str, tuple[type[Profile], Callable[..., Transport]]] = {
     "okta-oin": (OktaOIN, okta_transport),
     "okta-aiw": (OktaAIW, okta_transport),
+    "okta-entitlements": (OktaEntitlements, okta_transport),
     "entra": (Entra, entra_transport),
     "entra-optscim062020": (Entra, entra_transport),
     "jumpcloud": (JumpCloud, jumpcloud_transport),
@@ -51,6 +53,7 @@ __all__ = [
     "JumpCloud",
     "NotSupported",
     "OktaAIW",
+    "OktaEntitlements",
     "OktaOIN",
     "Profile",
     "build_profile",

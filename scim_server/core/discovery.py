@@ -40,7 +40,7 @@ from scim2_models import (
 )
 
 from scim_server.core import listing
-from scim_server.models import KINDS, ResourceKind
+from scim_server.models import KINDS, LICENSES, OKTA_ENTITLEMENT, OKTA_ROLE, ResourceKind
 
 __all__ = [
     "Capabilities",
@@ -59,8 +59,16 @@ _DESCRIPTIONS: dict[str, str] = {
     User.__schema__: "User Account",
     EnterpriseUser.__schema__: "Enterprise User",
     Group.__schema__: "Group",
+    OKTA_ENTITLEMENT: "Entitlement",
+    OKTA_ROLE: "Role",
 }
 """RFC 7643 §8.6-§8.7 descriptions; scim2-models would otherwise repeat the class name."""
+
+_KIND_DESCRIPTIONS: dict[str, str] = {LICENSES.name: "License"}
+"""Resource types that share a schema but not its description."""
+
+Custom = tuple[ResourceKind, ...]
+"""The custom resource types a tenant serves after Users and Groups (``core/custom.py``)."""
 
 _BEARER_SCHEME = AuthenticationScheme(
     type=AuthenticationScheme.Type.oauthbearertoken,
@@ -101,42 +109,44 @@ def service_provider_config(
     return _located(document, f"{_base(base_url)}/ServiceProviderConfig")
 
 
-def resource_types(base_url: str) -> list[dict[str, Any]]:
-    """Every ``/ResourceTypes`` entry (RFC 7643 §6), in ``KINDS`` order."""
+def resource_types(base_url: str, custom: Custom = ()) -> list[dict[str, Any]]:
+    """Every ``/ResourceTypes`` entry (RFC 7643 §6), in ``KINDS`` order, then ``custom``'s."""
     base = _base(base_url)
     return [
         _located(document, f"{base}/ResourceTypes/{name}")
-        for name, document in _resource_types().items()
+        for name, document in _resource_types(custom).items()
     ]
 
 
-def resource_type(name: str, base_url: str) -> dict[str, Any] | None:
-    """The resource type called ``name`` (``User``, ``Group``); None when there is none.
+def resource_type(name: str, base_url: str, custom: Custom = ()) -> dict[str, Any] | None:
+    """The resource type called ``name`` (``User``, ``Group``, one of ``custom``); None when
+    there is none.
 
     The name is matched exactly: RFC 7643 §6 declares it caseExact.
     """
-    document = _resource_types().get(name)
+    document = _resource_types(custom).get(name)
     if document is None:
         return None
     return _located(document, f"{_base(base_url)}/ResourceTypes/{name}")
 
 
-def schemas(base_url: str) -> list[dict[str, Any]]:
+def schemas(base_url: str, custom: Custom = ()) -> list[dict[str, Any]]:
     """Every ``/Schemas`` entry (RFC 7643 §7): each resource schema, then its extensions."""
     base = _base(base_url)
     return [
-        _located(document, f"{base}/Schemas/{document['id']}") for document in _schemas().values()
+        _located(document, f"{base}/Schemas/{document['id']}")
+        for document in _schemas(custom).values()
     ]
 
 
-def schema(urn: str, base_url: str) -> dict[str, Any] | None:
+def schema(urn: str, base_url: str, custom: Custom = ()) -> dict[str, Any] | None:
     """The schema whose id is ``urn``, matched case-insensitively; None when unknown.
 
     URNs are case-insensitive (RFC 8141 §3.1, and RFC 7643 §2.1 for attribute names),
     so ``/Schemas/urn:ietf:params:scim:schemas:core:2.0:user`` finds the User schema.
     The location always carries the canonical spelling.
     """
-    document = _schemas().get(urn.lower())
+    document = _schemas(custom).get(urn.lower())
     if document is None:
         return None
     return _located(document, f"{_base(base_url)}/Schemas/{document['id']}")
@@ -217,9 +227,10 @@ def _service_provider_config(caps: Capabilities, documentation_uri: str | None) 
 
 
 @cache
-def _resource_types() -> dict[str, dict[str, Any]]:
-    """The resource types by name, without their locations."""
-    return {kind.name: _dump(_build_resource_type(kind)) for kind in KINDS}
+def _resource_types(custom: Custom) -> dict[str, dict[str, Any]]:
+    """The resource types by name, without their locations (one entry per set of custom
+    types a tenant serves: a handful of sets at most)."""
+    return {kind.name: _dump(_build_resource_type(kind)) for kind in (*KINDS, *custom)}
 
 
 def _build_resource_type(kind: ResourceKind) -> ResourceType:
@@ -232,7 +243,7 @@ def _build_resource_type(kind: ResourceKind) -> ResourceType:
     return ResourceType(
         id=kind.name,
         name=kind.name,
-        description=_DESCRIPTIONS.get(kind.schema, kind.name),
+        description=_KIND_DESCRIPTIONS.get(kind.name) or _DESCRIPTIONS.get(kind.schema, kind.name),
         endpoint=Reference(f"/{kind.endpoint}"),
         schema_=Reference(kind.schema),
         schema_extensions=[
@@ -244,7 +255,7 @@ def _build_resource_type(kind: ResourceKind) -> ResourceType:
 
 
 @cache
-def _schemas() -> dict[str, dict[str, Any]]:
+def _schemas(custom: Custom) -> dict[str, dict[str, Any]]:
     """The schemas by lower-cased URN, without their locations.
 
     Generated with ``to_schema()`` from the models requests are validated with, so
@@ -255,7 +266,7 @@ def _schemas() -> dict[str, dict[str, Any]]:
     every schema.
     """
     models = []
-    for kind in KINDS:
+    for kind in (*KINDS, *custom):
         models.append(kind.model)
         models.extend(getattr(kind.model, "__scim_extension_metadata__", []))
     documents: dict[str, dict[str, Any]] = {}

@@ -207,17 +207,27 @@ def stored_field(binding: AttributeBinding) -> str:
     return f"{COMPARISON_COPY}.{path}"
 
 
-def compile_filter(text: str, model: type[Resource[Any]], *, strict: bool = True) -> Query:
+def compile_filter(
+    text: str,
+    model: type[Resource[Any]],
+    *,
+    strict: bool = True,
+    resource_type: str | None = None,
+) -> Query:
     """Compile a SCIM filter into a MongoDB query on ``model``'s collection.
 
     With ``strict``, an attribute the model does not declare is an error; without it
     (the root ``/.search`` across resource types, RFC 7644 §3.4.2.1) the comparison is
-    false for this resource type. Tenant scoping is left to the caller.
+    false for this resource type. ``resource_type`` is the name ``meta.resourceType``
+    compares with, for a model several resource types share (Okta's ``Entitlement`` schema
+    serves ``/Entitlements`` and ``/Licenses``); by default, the model schema's own name.
+    Tenant (and type) scoping is left to the caller.
     """
     try:
         parse = cast(Any, ScimFilter[model])  # type: ignore[valid-type]
         scim_filter = parse(unquoted_values_quoted(text))
-        return _Compiler(scim_filter, model, strict=strict).visit(scim_filter.ast)
+        compiler = _Compiler(scim_filter, model, strict=strict, resource_type=resource_type)
+        return compiler.visit(scim_filter.ast)
     except InvalidFilterException:
         raise
     except (SCIMException, ValueError, TypeError) as exc:
@@ -433,9 +443,10 @@ class _Compiler(FilterVisitor[Query]):
         *,
         strict: bool,
         within: tuple[AttrPath, str] | None = None,
+        resource_type: str | None = None,
     ) -> None:
         self.filter = scim_filter
-        self.resource_type = str(model.__schema__).rsplit(":", 1)[-1]
+        self.resource_type = resource_type or str(model.__schema__).rsplit(":", 1)[-1]
         self.strict = strict
         self.within = within
 
@@ -587,10 +598,15 @@ class _Compiler(FilterVisitor[Query]):
                 self.filter.model,
                 strict=self.strict,
                 within=(node.attr_path, _MEMBERS),
+                resource_type=self.resource_type,
             ).visit(node.val_filter)
         field = self._field(binding)
         inner = _Compiler(
-            self.filter, self.filter.model, strict=self.strict, within=(node.attr_path, field)
+            self.filter,
+            self.filter.model,
+            strict=self.strict,
+            within=(node.attr_path, field),
+            resource_type=self.resource_type,
         ).visit(node.val_filter)
         if inner == match_nothing():
             return inner

@@ -24,7 +24,7 @@ from scim_server.core.queries import Queries
 from scim_server.core.rendering import Renderer
 from scim_server.core.seats import Seats
 from scim_server.core.writes import Writes
-from scim_server.models import GROUPS, KINDS, USERS, ResourceKind
+from scim_server.models import CUSTOM_KINDS, GROUPS, KINDS, USERS, ResourceKind
 from scim_server.storage.database import Database
 from scim_server.storage.events import EventRepository
 from scim_server.storage.instances import InstanceGroupRepository
@@ -47,7 +47,9 @@ class Provisioning:
         one_team_server_wide: bool = Settings.one_team_server_wide,
     ) -> None:
         self.cursors = cursors
-        self.repositories = {kind.name: ResourceRepository(database, kind) for kind in KINDS}
+        self.repositories = {
+            kind.name: ResourceRepository(database, kind) for kind in (*KINDS, *CUSTOM_KINDS)
+        }
         self.memberships = MembershipRepository(database)
         self.renderer = Renderer(self.memberships)
         # The read-only queries of users and groups that sign-in needs, as typed records.

@@ -198,7 +198,7 @@ class Queries:
         read from the membership relation (one query, whatever the groups' sizes)."""
         if not text:
             return {}
-        compiled = compile_filter(text, kind.model, strict=strict)
+        compiled = compile_filter(text, kind.model, strict=strict, resource_type=kind.name)
         members = member_ids(compiled)
         if not members:
             return compiled

@@ -37,7 +37,7 @@ from pymongo.errors import (
 )
 
 from scim_server import metrics
-from scim_server.models import EnterpriseUser, storage_key
+from scim_server.models import CUSTOM_COLLECTION, EnterpriseUser, storage_key
 from scim_server.storage.errors import StorageError, StorageUnavailable, WriteRefused
 
 Document = dict[str, Any]
@@ -49,6 +49,9 @@ ENTERPRISE_FIELD = storage_key(str(EnterpriseUser.__schema__))
 
 MANAGER_VALUE = f"c.{ENTERPRISE_FIELD}.manager.value"
 """The stored field of a user's enterprise ``manager.value`` (caseExact: as sent)."""
+
+RESOURCE_TYPE = "rt"
+"""In the collection of custom resources, the name of each document's resource type."""
 
 SHARED_NAME = "sn"
 """A group's own id, on a group allowed to share its displayName (see ``INDEXES``)."""
@@ -93,6 +96,26 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("tenant", ASCENDING), ("_id", ASCENDING)], name="tenant_id"),
         PENDING_EVENTS,
     ],
+    # Every tenant's Roles, Entitlements, Licenses...: each index starts (tenant, type), so
+    # one type's lists, filters, sorts and counts run on its own range of the index.
+    CUSTOM_COLLECTION: [
+        IndexModel(
+            [("tenant", ASCENDING), (RESOURCE_TYPE, ASCENDING), ("_id", ASCENDING)],
+            name="tenant_type_id",
+        ),
+        IndexModel(
+            [("tenant", ASCENDING), (RESOURCE_TYPE, ASCENDING), ("c.displayName", ASCENDING)],
+            name="tenant_type_displayName",
+        ),
+        # The app's key: a load replaces the resource of its externalId, so no two may share
+        # one, even when two loads race (partial: resources without one are not compared).
+        IndexModel(
+            [("tenant", ASCENDING), (RESOURCE_TYPE, ASCENDING), ("c.externalId", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"c.externalId": {"$exists": True}},
+            name="tenant_type_externalId_unique",
+        ),
+    ],
     # One document per (group, member): a group of a million members is a million
     # small documents, and adding one costs an index insert, whatever the group size.
     "memberships": [
@@ -130,16 +153,20 @@ server-selection timeout."""
 JOURNAL_TTL_INDEX = "at_ttl"
 
 
-def tenant_index(collection: str, field: str) -> list[tuple[str, int]] | None:
-    """The key of ``collection``'s index led by ``(tenant, field)``, if there is one.
+def tenant_index(
+    collection: str, field: str, partition: Iterable[str] = ()
+) -> list[tuple[str, int]] | None:
+    """The key of ``collection``'s index led by ``(tenant, *partition, field)``, if there is one.
 
-    What a query hints to be read in ``field`` order within its tenant: a hint names an
-    index the server must hold, on MongoDB as on SecantusDB, so only these are hinted.
+    What a query hints to be read in ``field`` order within its tenant (and, in the custom
+    resources, within its type: ``partition`` names ``RESOURCE_TYPE``): a hint names an
+    index the server must hold, on MongoDB as on SecantusDB, so only these are hinted. A
+    partial index never is: it lacks the documents its filter leaves out.
     """
-    wanted = [("tenant", ASCENDING), (field, ASCENDING)]
+    wanted = [(name, ASCENDING) for name in ("tenant", *partition, field)]
     for index in INDEXES.get(collection, []):
         key = list(index.document["key"].items())
-        if key[:2] == wanted:
+        if key[: len(wanted)] == wanted and "partialFilterExpression" not in index.document:
             return key
     return None
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from types import MappingProxyType
 from typing import Any
 
+from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 from scim2_models import UniquenessException
 
@@ -21,6 +23,7 @@ from scim_server.models import EXTENSION_KEYS, ResourceKind
 from scim_server.storage.database import (
     ENTERPRISE_FIELD,
     MANAGER_VALUE,
+    RESOURCE_TYPE,
     SHARED_NAME,
     Database,
     Document,
@@ -46,6 +49,13 @@ from scim_server.storage.errors import WriteRefused
 from scim_server.storage.events import DELETING, LIVE, Emission, new_version
 
 SortSpec = list[tuple[str, int]]
+
+UPSERT_ATTEMPTS = 3
+"""How often ``put`` upserts a custom resource. On MongoDB, an upsert that loses the race to
+insert an ``externalId`` another load inserted first fails on the unique index (a duplicate
+key error, nothing written): the resource is there by then, and the next attempt replaces
+it. SecantusDB lands such an upsert as an update but may answer no document for it: the
+document is then read back."""
 
 DUPLICATE_KEY = 11000
 """The server's error code for a write a unique index refused."""
@@ -139,6 +149,12 @@ class ResourceRepository:
         self.kind = kind
         self.database = database
         self.collection = database[kind.collection]
+        self.partition: Document = {RESOURCE_TYPE: kind.name} if kind.custom else {}
+        """What sets this type's documents apart in a collection several types share."""
+
+    def _within(self, tenant: str) -> Document:
+        """The condition every query of this repository carries: its tenant (and type)."""
+        return {"tenant": tenant, **self.partition}
 
     async def insert(
         self,
@@ -214,7 +230,7 @@ class ResourceRepository:
         self, tenant: str, resource_id: str, projection: Mapping[str, Any] | None = None
     ) -> Document | None:
         """The document of that id, unless it is gone or its deletion has landed."""
-        query = {"_id": resource_id, "tenant": tenant, **LIVE}
+        query = {"_id": resource_id, **self._within(tenant), **LIVE}
         return await self.collection.find_one(query, projection)
 
     async def update(
@@ -339,9 +355,11 @@ class ResourceRepository:
         (SecantusDB: ``Database.hints`` is off), nothing is hinted: its planner's own choice,
         even a scan of the collection, reads less.
         """
-        cursor = self.collection.find({**query, "tenant": tenant}, projection)
+        cursor = self.collection.find({**query, **self._within(tenant)}, projection)
         field = sort[0][0] if in_sort_order else _unbounded_field(query)
-        index = tenant_index(self.kind.collection, field) if field is not None else None
+        index = (
+            tenant_index(self.kind.collection, field, self.partition) if field is not None else None
+        )
         if index is not None and self.database.hints:
             cursor = cursor.hint(index)
         return await cursor.sort(sort).skip(skip).limit(limit).to_list(None)
@@ -389,16 +407,58 @@ class ResourceRepository:
         return [(stored_resource(d), value_at(d, sort[0][0])) for d in documents]
 
     async def count(self, tenant: str, query: Mapping[str, Any]) -> int:
-        return await self.collection.count_documents({**query, "tenant": tenant})
+        return await self.collection.count_documents({**query, **self._within(tenant)})
 
     async def summaries(self, tenant: str, ids: Iterable[str]) -> dict[str, Summary]:
         """What other resources need to know of these: that they exist, and their names."""
         fields = {**NAME_FIELDS, MEMBER_OF: 1}
         found: dict[str, Summary] = {}
         for wanted in any_of(set(ids)):
-            cursor = self.collection.find({"tenant": tenant, "_id": wanted, **LIVE}, fields)
+            cursor = self.collection.find({**self._within(tenant), "_id": wanted, **LIVE}, fields)
             found |= {document["_id"]: summary(document) async for document in cursor}
         return found
 
     async def delete_tenant(self, tenant: str) -> None:
-        await self.collection.delete_many({"tenant": tenant})
+        await self.collection.delete_many(self._within(tenant))
+
+    async def put(
+        self, tenant: str, form: StoredForm, now: datetime, new_id: str
+    ) -> StoredResource:
+        """Store a custom resource as the app loads it; answers it as stored.
+
+        The resource of the same ``externalId`` (the app's own key) in the tenant and type
+        is replaced, at its next version; with none, or no ``externalId``, one is created
+        with ``new_id``. Custom resources are the app's, never written through SCIM, so
+        their writes emit no provisioning event.
+        """
+        external_id = form.comparison.get("externalId")
+        on_insert: Document = {"meta.created": now}
+        if external_id is None:
+            key: Document = {"_id": new_id}
+        else:
+            key, on_insert["_id"] = {"c.externalId": external_id}, new_id
+        query = {**self._within(tenant), **key}
+        upsert = partial(
+            self.collection.find_one_and_update,
+            query,
+            {
+                "$set": {**changed_fields(form, None, now), "meta.lastModified": now},
+                "$inc": {"meta.version": 1},
+                "$setOnInsert": on_insert,
+            },
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        for _ in range(UPSERT_ATTEMPTS):
+            try:
+                document = await upsert() or await self.collection.find_one(query)
+            except DuplicateKeyError:
+                continue
+            if document is not None:
+                return stored_resource(document)
+        raise WriteRefused(f"no {self.kind.name} could be stored with that externalId")
+
+    async def remove(self, tenant: str, resource_id: str) -> bool:
+        """Delete a custom resource outright (no event: see ``put``); whether it was there."""
+        result = await self.collection.delete_one({"_id": resource_id, **self._within(tenant)})
+        return result.deleted_count == 1

@@ -11,6 +11,9 @@ from pymongo.errors import DuplicateKeyError
 from scim_server.storage.database import Database, Document, translate_driver_errors
 from scim_server.storage.seats import SeatCount, seat_count
 
+RESOURCE_TYPES = "resource_types"
+"""The names of the custom resource types the tenant serves (absent: none)."""
+
 DUPLICATE_GROUP_NAMES = "duplicate_group_names"
 """The tenant's setting letting its groups share a displayName (absent: they may not)."""
 
@@ -86,6 +89,16 @@ class TenantRepository:
         result = await self.tenants.update_one(
             {"_id": name}, {"$set": {DUPLICATE_GROUP_NAMES: allowed}}
         )
+        return result.matched_count == 1
+
+    async def resource_types(self, name: str) -> tuple[str, ...] | None:
+        """The custom resource types the tenant serves, by name (None: no such tenant)."""
+        document = await self.tenants.find_one({"_id": name}, {RESOURCE_TYPES: 1})
+        return None if document is None else tuple(document.get(RESOURCE_TYPES, ()))
+
+    async def set_resource_types(self, name: str, names: list[str]) -> bool:
+        """Serve these custom resource types in the tenant; whether the tenant exists."""
+        result = await self.tenants.update_one({"_id": name}, {"$set": {RESOURCE_TYPES: names}})
         return result.matched_count == 1
 
     async def delete(self, name: str) -> bool:

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from scim_server.config import Settings
 from scim_server.core.cursors import CursorCodec
+from scim_server.core.custom import CustomResources
 from scim_server.core.delivery import DeliveryEngine, RetryPolicy
 from scim_server.core.instances import InstanceGroups
 from scim_server.core.journal import ProvisioningJournal
@@ -154,6 +155,7 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
                 provisioning.relay,
                 allow_private=settings.webhook_allow_private,
             ),
+            custom=CustomResources(tenants, provisioning),
         )
         await journal.start()
         await provisioning.relay.start()

@@ -1,13 +1,20 @@
-"""Users and Groups endpoints (RFC 7644 §3.3-§3.6): one handler set per resource type."""
+"""Resource endpoints (RFC 7644 §3.3-§3.6): one handler set per resource type.
+
+Users and Groups take every method; a custom resource type (Roles, Entitlements, Licenses:
+``core/custom.py``) is read the same way, but only where its tenant serves it (404
+elsewhere), and never written through SCIM (405): its resources are the app's.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from scim_server.core.errors import MethodNotAllowedException
 from scim_server.core.listing import ListQuery
 from scim_server.core.preconditions import Preconditions, etag
 from scim_server.core.projection import Selection
 from scim_server.core.queries import Answer
+from scim_server.core.scope import Scope
 from scim_server.models import GROUPS, ResourceKind
 from scim_server.web.responses import read_json, read_object, send_scim
 from scim_server.web.state import services
@@ -44,14 +51,18 @@ class ResourceEndpoints:
     def __init__(self, kind: ResourceKind) -> None:
         self.kind = kind
 
+    async def _scoped(self, request: web.Request) -> Scope:
+        """The request's scope, once the resource type is known to be served there."""
+        return await authenticated_scope(request)
+
     async def list(self, request: web.Request) -> web.StreamResponse:
-        scope = await authenticated_scope(request)
+        scope = await self._scoped(request)
         query = ListQuery.from_query(request.query)
         page = await services(request).provisioning.list_page(self.kind, scope, query)
         return await send_scim(request, page)
 
     async def search(self, request: web.Request) -> web.StreamResponse:
-        scope = await authenticated_scope(request)
+        scope = await self._scoped(request)
         query = ListQuery.from_search(await read_object(request))
         page = await services(request).provisioning.list_page(self.kind, scope, query)
         return await send_scim(request, page)
@@ -64,7 +75,7 @@ class ResourceEndpoints:
         return await _resource_response(request, answer, status=201)
 
     async def get(self, request: web.Request) -> web.StreamResponse:
-        scope = await authenticated_scope(request)
+        scope = await self._scoped(request)
         answer = await services(request).provisioning.get(
             self.kind, scope, request.match_info["id"], _selection(request)
         )
@@ -106,12 +117,34 @@ class ResourceEndpoints:
             return web.Response(status=204, headers={"ETag": etag(answer.version)})
         return await _resource_response(request, answer)
 
-    async def delete(self, request: web.Request) -> web.Response:
+    async def delete(self, request: web.Request) -> web.StreamResponse:
         scope = await authenticated_scope(request)
         await services(request).provisioning.delete(
             self.kind, scope, request.match_info["id"], _preconditions(request)
         )
         return web.Response(status=204)
+
+
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+class CustomEndpoints(ResourceEndpoints):
+    """The handlers of a custom resource type: read as users and groups are, written by the
+    app alone (admin API), so every SCIM write is 405 where the type is served."""
+
+    async def _scoped(self, request: web.Request) -> Scope:
+        scope = await authenticated_scope(request)
+        await services(request).custom.served(scope.tenant, self.kind.endpoint)
+        return scope
+
+    async def refused(self, request: web.Request) -> web.StreamResponse:
+        await self._scoped(request)
+        raise MethodNotAllowedException(
+            allowed=READ_METHODS,
+            detail=f"{self.kind.endpoint} are the app's: SCIM reads them and never writes them",
+        )
+
+    create = replace = patch = delete = refused
 
 
 async def search_all(request: web.Request) -> web.StreamResponse:

@@ -8,6 +8,7 @@ from aiohttp import web
 from scim2_models import NotFoundException
 
 from scim_server.core import discovery
+from scim_server.core.scope import Scope
 from scim_server.web.responses import scim_response
 from scim_server.web.state import services
 from scim_server.web.tenancy import authenticated_scope
@@ -31,9 +32,15 @@ async def service_provider_config(request: web.Request) -> web.Response:
     return scim_response(discovery.service_provider_config(scope.base_url, capabilities(request)))
 
 
+async def _custom(request: web.Request, scope: Scope) -> discovery.Custom:
+    """The custom resource types the tenant serves, which its discovery documents add."""
+    return await services(request).custom.kinds(scope.tenant)
+
+
 async def resource_types(request: web.Request) -> web.Response:
     scope = await authenticated_scope(request)
-    return scim_response(discovery.list_response(discovery.resource_types(scope.base_url)))
+    documents = discovery.resource_types(scope.base_url, await _custom(request, scope))
+    return scim_response(discovery.list_response(documents))
 
 
 def _found(document: dict[str, Any] | None, what: str) -> web.Response:
@@ -45,15 +52,18 @@ def _found(document: dict[str, Any] | None, what: str) -> web.Response:
 async def resource_type(request: web.Request) -> web.Response:
     scope = await authenticated_scope(request)
     name = request.match_info["name"]
-    return _found(discovery.resource_type(name, scope.base_url), f"resource type {name!r}")
+    document = discovery.resource_type(name, scope.base_url, await _custom(request, scope))
+    return _found(document, f"resource type {name!r}")
 
 
 async def schemas(request: web.Request) -> web.Response:
     scope = await authenticated_scope(request)
-    return scim_response(discovery.list_response(discovery.schemas(scope.base_url)))
+    documents = discovery.schemas(scope.base_url, await _custom(request, scope))
+    return scim_response(discovery.list_response(documents))
 
 
 async def schema(request: web.Request) -> web.Response:
     scope = await authenticated_scope(request)
     urn = request.match_info["urn"]
-    return _found(discovery.schema(urn, scope.base_url), f"schema {urn!r}")
+    document = discovery.schema(urn, scope.base_url, await _custom(request, scope))
+    return _found(document, f"schema {urn!r}")

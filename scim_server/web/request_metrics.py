@@ -17,7 +17,7 @@ from aiohttp.typedefs import Handler
 
 from scim_server import metrics
 from scim_server.core.clients import idp_family
-from scim_server.models import KINDS
+from scim_server.models import CUSTOM_KINDS, KINDS
 from scim_server.web.metrics import PATH as METRICS_PATH
 from scim_server.web.routes import SCIM
 from scim_server.web.sso import SSO
@@ -26,7 +26,7 @@ REQUEST_TALLY = web.RequestKey("request_tally", metrics.RequestTally)
 """The request's tally, also kept on the request for what runs after the middleware (the
 ``on_response_prepare`` signal), when the context variable is no longer set."""
 
-RESOURCE_ENDPOINTS = frozenset(kind.endpoint for kind in KINDS)
+RESOURCE_ENDPOINTS = frozenset(kind.endpoint for kind in (*KINDS, *CUSTOM_KINDS))
 SCIM_OPERATIONS = {
     "Bulk": "bulk",
     ".search": "search",

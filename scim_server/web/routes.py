@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from scim2_models import NotImplementedException
 
-from scim_server.models import KINDS
+from scim_server.models import CUSTOM_KINDS, KINDS
 from scim_server.web import (
     admin,
     bulk,
@@ -14,12 +14,13 @@ from scim_server.web import (
     instances_admin,
     metrics,
     rate_limit_admin,
+    resources_admin,
     seats_admin,
     sessions_admin,
     ssf_admin,
     sso_admin,
 )
-from scim_server.web.crud import ResourceEndpoints, search_all
+from scim_server.web.crud import CustomEndpoints, ResourceEndpoints, search_all
 from scim_server.web.instances import add_instance_routes
 from scim_server.web.ssf import add_ssf_routes
 from scim_server.web.sso import add_sso_routes
@@ -79,6 +80,13 @@ def admin_application() -> web.Application:
     router.add_get(group_names, group_names_admin.get_group_names)
     router.add_put(group_names, group_names_admin.set_group_names)
 
+    resource_types = "/tenants/{name}/resource-types"
+    router.add_get(resource_types, resources_admin.get_resource_types)
+    router.add_put(resource_types, resources_admin.set_resource_types)
+    resources = "/tenants/{name}/resources/{endpoint}"
+    router.add_post(resources, resources_admin.load_resources)
+    router.add_delete(f"{resources}/{{id}}", resources_admin.remove_resource)
+
     sso = "/tenants/{name}/sso"
     router.add_get(sso, sso_admin.show)
     router.add_put(sso, sso_admin.replace_settings)
@@ -127,8 +135,8 @@ def add_routes(app: web.Application, *, metrics_on_main_port: bool = True) -> No
     router.add_get(f"{SCIM}/Schemas", discovery.schemas)
     router.add_get(f"{SCIM}/Schemas/{{urn}}", discovery.schema)
 
-    for kind in KINDS:
-        endpoints = ResourceEndpoints(kind)
+    for kind in (*KINDS, *CUSTOM_KINDS):
+        endpoints = CustomEndpoints(kind) if kind.custom else ResourceEndpoints(kind)
         collection = f"{SCIM}/{kind.endpoint}"
         router.add_get(collection, endpoints.list)
         router.add_post(collection, endpoints.create)

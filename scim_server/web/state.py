@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from scim_server.config import Settings
+from scim_server.core.custom import CustomResources
 from scim_server.core.instances import InstanceGroups
 from scim_server.core.journal import ProvisioningJournal
 from scim_server.core.provisioning import Provisioning
@@ -39,6 +40,8 @@ class Services:
     cross_instance: CrossInstanceSignIn
     transmitter: Transmitter
     webhooks: Webhooks
+    custom: CustomResources
+    """Each tenant's custom resource types (Roles, Entitlements, Licenses) and their resources."""
 
 
 SERVICES = web.AppKey("services", Services)

@@ -1,0 +1,155 @@
+"""The ``okta-entitlements`` suite, proven both ways.
+
+Against our server, its tenant made an entitlement app, every check passes, and a tenant that
+serves no entitlement type fails the first check and skips the rest, saying why. Behind a proxy
+that breaks exactly one rule (tests/test_conformance.py's approach) each check fails, and passes
+behind an honest proxy, so the violation alone is the cause.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from conformance.checks import Verdict, suites
+from conformance.runner import run
+from tests.support.entitlements import entitlement_app
+from tests.support.proxy import Req, Violation, is_, mutate, start_proxy, when
+from tests.support.scim import Scim
+
+SUITE = "okta-entitlements"
+resource_types = is_("GET", r"/ResourceTypes")
+schemas = is_("GET", r"/Schemas")
+roles = is_("GET", r"/Roles")
+post_user = is_("POST", r"/Users")
+
+
+def _only_core_types(body: dict[str, Any]) -> None:
+    body["Resources"] = [
+        t for t in body.get("Resources", []) if t.get("endpoint") in ("/Users", "/Groups")
+    ]
+
+
+def _unknown_extension(body: dict[str, Any]) -> None:
+    for resource_type in body.get("Resources", []):
+        if resource_type.get("name") == "Role":
+            resource_type["schemaExtensions"] = [
+                {"schema": "urn:example:scim:schemas:extension:Role", "required": False}
+            ]
+
+
+def _first_page_size(body: dict[str, Any]) -> None:
+    if "itemsPerPage" in body:
+        body["itemsPerPage"] = len(body.get("Resources", [])) + 1
+
+
+def _same_page_again(req: Req) -> None:
+    req.query["startIndex"] = "1"
+
+
+def _wrong_resource_type(body: dict[str, Any]) -> None:
+    for resource in body.get("Resources", []):
+        resource.get("meta", {})["resourceType"] = "Entitlement"
+
+
+def _drop_assignments(req: Req) -> None:
+    req.set_json({k: v for k, v in req.json().items() if k not in ("entitlements", "roles")})
+
+
+def _on_user_post(req: Req) -> bool:
+    return post_user(req) and b"entitlements" in req.body
+
+
+VIOLATIONS: list[tuple[str, str, Violation]] = [
+    (
+        "okta-ent.01-resource-types",
+        "only User and Group advertised",
+        when(resource_types, after=mutate(_only_core_types)),
+    ),
+    (
+        "okta-ent.02-schemas",
+        "an extension not in /Schemas",
+        when(resource_types, after=mutate(_unknown_extension)),
+    ),
+    (
+        "okta-ent.03-entitlements-endpoint",
+        "itemsPerPage not the page's",
+        when(roles, after=mutate(_first_page_size)),
+    ),
+    (
+        "okta-ent.04-paging",
+        "startIndex ignored",
+        when(lambda req: roles(req) and req.query.get("startIndex") != "1", _same_page_again),
+    ),
+    (
+        "okta-ent.04-paging",
+        "meta.resourceType wrong",
+        when(roles, after=mutate(_wrong_resource_type)),
+    ),
+    (
+        "okta-ent.05-user-with-entitlements",
+        "entitlements and roles not stored",
+        when(_on_user_post, before=_drop_assignments),
+    ),
+]
+
+DEPENDS = {
+    "okta-ent.02-schemas": ["okta-ent.01-resource-types"],
+    "okta-ent.03-entitlements-endpoint": ["okta-ent.01-resource-types"],
+    "okta-ent.04-paging": ["okta-ent.01-resource-types"],
+    "okta-ent.05-user-with-entitlements": ["okta-ent.01-resource-types", "okta-ent.04-paging"],
+}
+
+
+@pytest.fixture
+async def app_base(client: TestClient[Any, Any], scim: Scim) -> str:
+    await entitlement_app(scim)
+    return str(client.make_url("")).rstrip("/") + scim.base
+
+
+async def test_every_check_passes_against_an_entitlement_app_and_cleans_up(
+    app_base: str, scim: Scim
+) -> None:
+    result = await run(app_base, scim.token, [SUITE])
+    assert [(r.check.id, r.verdict, r.reason) for r in result.results] == [
+        (c.id, Verdict.PASS, "") for c in suites()[SUITE]
+    ]
+    assert result.leftovers == []
+    users = await (await scim.get("/Users", params={"filter": 'userName sw "scimconf-"'})).json()
+    assert users["totalResults"] == 0
+
+
+async def test_a_tenant_serving_no_entitlement_type_fails_first_and_skips_the_rest(
+    client: TestClient[Any, Any], scim: Scim
+) -> None:
+    base = str(client.make_url("")).rstrip("/") + scim.base
+    result = await run(base, scim.token, [SUITE])
+    verdicts = [(r.check.id, r.verdict) for r in result.results]
+    assert verdicts[0] == ("okta-ent.01-resource-types", Verdict.FAIL)
+    assert {verdict for _, verdict in verdicts[1:]} == {Verdict.SKIP}
+    assert all("okta-ent.01" in r.reason or "okta-ent.04" in r.reason for r in result.results[1:])
+
+
+async def test_every_check_has_a_violation() -> None:
+    assert {c.id for c in suites()[SUITE]} == {check_id for check_id, _, _ in VIOLATIONS}
+
+
+@pytest.mark.parametrize(
+    ("check_id", "violation"),
+    [(c, v) for c, _, v in VIOLATIONS],
+    ids=[f"{c}:{name}" for c, name, _ in VIOLATIONS],
+)
+async def test_a_broken_server_fails_the_check(
+    aiohttp_server: Any, app_base: str, scim: Scim, check_id: str, violation: Violation
+) -> None:
+    only = [*DEPENDS.get(check_id, []), check_id]
+    honest = await start_proxy(aiohttp_server, app_base, when(lambda req: False))
+    fine = await run(honest, scim.token, [SUITE], only=only)
+    assert [(r.verdict, r.reason) for r in fine.results] == [(Verdict.PASS, "")] * len(only)
+    broken = await start_proxy(aiohttp_server, app_base, violation)
+    result = await run(broken, scim.token, [SUITE], only=only)
+    verdict = next(r for r in result.results if r.check.id == check_id)
+    assert (verdict.verdict, verdict.reason != "") == (Verdict.FAIL, True), verdict.reason
+    assert verdict.transcript, "a failure must carry its evidence"
