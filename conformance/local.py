@@ -6,11 +6,11 @@ wrong on the first Ctrl-C. The server runs as a child process on the embedded st
 temporary data directory, exactly as ``scim-server serve`` would for a user; the runner then
 talks to it over plain HTTP like to any other server. The first tenant's SSO trusts a freshly
 generated IdP key, set through the admin API as an admin would, for the ``saml`` suite, has a
-rate limit of its own (``RATE_LIMIT``) for the ``ipsie`` suite, and is an entitlement app (custom
-resource types and their resources, ``ENTITLEMENT_APP``) for the ``okta-entitlements`` suite.
-A third tenant is a WS-Federation RP of an STS signing with that same key, for the ``wsfed`` suite, and a fourth an
-OpenID Connect RP of the ``oidc`` suite's OP, on a free port, with a fresh client secret (a
-tenant signs in with one protocol).
+rate limit of its own (``RATE_LIMIT``) for the ``ipsie`` suite, and is an entitlement app
+(custom resource types and their resources, ``ENTITLEMENT_APP``) for the ``okta-entitlements``
+suite. A third tenant is a WS-Federation RP of an STS signing with that same key, for the
+``wsfed`` suite, and a fourth an OpenID Connect RP of the ``oidc`` suite's OP, on a free port,
+with a fresh client secret (a tenant signs in with one protocol).
 
 Secrets (the admin token, the token-signing secret, the tenants' bearer tokens, the OIDC client
 secret) reach the children through their environment, never their command line, which every user
