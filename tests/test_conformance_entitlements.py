@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from conformance.checks import Verdict, suites
 from conformance.runner import run
 from tests.support.entitlements import entitlement_app
-from tests.support.proxy import Req, Violation, is_, mutate, start_proxy, when
+from tests.support.proxy import Req, Resp, Violation, is_, mutate, start_proxy, when
 from tests.support.scim import Scim
 
 SUITE = "okta-entitlements"
@@ -24,6 +24,7 @@ resource_types = is_("GET", r"/ResourceTypes")
 schemas = is_("GET", r"/Schemas")
 roles = is_("GET", r"/Roles")
 post_user = is_("POST", r"/Users")
+roles_post = is_("POST", r"/Roles")
 
 
 def _only_core_types(body: dict[str, Any]) -> None:
@@ -153,3 +154,30 @@ async def test_a_broken_server_fails_the_check(
     verdict = next(r for r in result.results if r.check.id == check_id)
     assert (verdict.verdict, verdict.reason != "") == (Verdict.FAIL, True), verdict.reason
     assert verdict.transcript, "a failure must carry its evidence"
+
+
+SCHEMA_DRIVEN = [
+    "rfc.schema.create-every-attribute",
+    "rfc.schema.replace-every-attribute",
+    "rfc.schema.patch-every-attribute",
+]
+
+
+def _allow_post(req: Req, resp: Resp) -> None:
+    resp.headers["Allow"] = "GET, HEAD, POST"
+
+
+async def test_the_schema_driven_checks_pass_over_read_only_types_and_judge_the_rest(
+    aiohttp_server: Any, app_base: str, scim: Scim
+) -> None:
+    """Roles, Entitlements and Licenses take no POST (405, ``Allow: GET, HEAD``): the rfc
+    suite's checks that create every resource type pass over them and judge Users and Groups.
+    A 405 that says POST is allowed is no read-only type, and fails them."""
+    result = await run(app_base, scim.token, ["rfc"], only=SCHEMA_DRIVEN)
+    assert [(r.check.id, r.verdict, r.reason) for r in result.results] == [
+        (check_id, Verdict.PASS, "") for check_id in SCHEMA_DRIVEN
+    ]
+    contradicting = when(roles_post, after=_allow_post)
+    broken = await start_proxy(aiohttp_server, app_base, contradicting)
+    result = await run(broken, scim.token, ["rfc"], only=SCHEMA_DRIVEN)
+    assert {r.verdict for r in result.results} == {Verdict.FAIL}
