@@ -15,8 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from scim_server.config import Settings
-from scim_server.core import seats
-from tests.support.commands import Commands
+from tests.support.commands import Commands, readings_serve_the_whole_test
 from tests.support.entitlements import entitlement_app
 from tests.support.events import awaited_events
 from tests.support.scim import ADMIN, Scim, make_tenant
@@ -42,10 +41,8 @@ def commands() -> Commands:
 
 
 @pytest.fixture(autouse=True)
-def tenant_read_unlimited_serves_the_whole_test(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A reading of the tenant as unlimited serves later writes for a moment; over a whole test
-    here, so that a count never depends on how long the requests before it took."""
-    monkeypatch.setattr(seats, "UNLIMITED_READING_SECONDS", 3600.0)
+def readings_last(monkeypatch: pytest.MonkeyPatch) -> None:
+    readings_serve_the_whole_test(monkeypatch)
 
 
 @pytest.fixture

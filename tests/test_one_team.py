@@ -14,9 +14,8 @@ from aiohttp.test_utils import TestClient
 from idp_sim.saml import shapes
 from samlkit.certs import SigningKey
 from scim_server.config import Settings
-from scim_server.core import one_team, seats
 from scim_server.web.app import create_app
-from tests.support.commands import Commands
+from tests.support.commands import Commands, readings_serve_the_whole_test
 from tests.support.scim import ADMIN, Scim, make_tenant, scim_error
 from tests.support.sso import connect_sso, person, set_seats
 from tests.support.urns import BULK_REQUEST, PATCH_OP, USER
@@ -222,8 +221,7 @@ async def test_a_tenant_taken_out_of_the_group_no_longer_blocks_its_names(
 def commands(monkeypatch: pytest.MonkeyPatch) -> Commands:
     """Readings of a tenant's seats and teams serve the whole test, so that no count depends
     on how long the requests before it took (as in test_command_counts.py)."""
-    monkeypatch.setattr(seats, "UNLIMITED_READING_SECONDS", 3600.0)
-    monkeypatch.setattr(one_team, "POLICY_READING_SECONDS", 3600.0)
+    readings_serve_the_whole_test(monkeypatch)
     return Commands({"users", "instance_members", "instance_groups", "team_claims", "tenants"})
 
 

@@ -12,12 +12,26 @@ from collections import Counter
 from collections.abc import Awaitable, Collection
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from scim_server.config import Settings
+from scim_server.core import one_team, seats, tokens
 from scim_server.web.app import create_app
 from scim_server.web.request_metrics import REQUEST_TALLY
+
+READING_SECONDS = 3600.0
+
+
+def readings_serve_the_whole_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the server reads once and reuses for a moment (a tenant read as unlimited, its
+    teams, a token found live) serves a whole test, so that no count depends on how long the
+    requests before it took: a busy machine made the token check, renewed every 5 seconds, add
+    a read to a count now and then."""
+    monkeypatch.setattr(seats, "UNLIMITED_READING_SECONDS", READING_SECONDS)
+    monkeypatch.setattr(one_team, "POLICY_READING_SECONDS", READING_SECONDS)
+    monkeypatch.setattr(tokens, "CACHE_SECONDS", READING_SECONDS)
 
 
 class Commands:
