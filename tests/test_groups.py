@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -274,6 +275,23 @@ async def test_deleting_a_member_group_gives_its_parents_a_new_version(scim: Sci
     assert (await scim.delete(f"/Groups/{child['id']}")).status == 204
     after = await _stale_after(scim, f"/Groups/{parent['id']}", parent["meta"]["version"])
     assert "members" not in after
+
+
+async def test_a_delete_answered_has_given_the_parents_their_new_version_every_time(
+    scim: Scim,
+) -> None:
+    """The events relay of the deleter's process may be moving the deleted group's events at
+    the same moment (its creation's, just written): whichever task removes the document and
+    its memberships, the DELETE answers only after the parents have their new version."""
+
+    async def one(round_: int) -> None:
+        child = await scim.create_group(f"Child {round_}")
+        parent = await scim.create_group(f"Parent {round_}", [child["id"]])
+        assert (await scim.delete(f"/Groups/{child['id']}")).status == 204
+        await _stale_after(scim, f"/Groups/{parent['id']}", parent["meta"]["version"])
+
+    for batch in range(4):
+        await asyncio.gather(*(one(batch * 10 + n) for n in range(10)))
 
 
 async def test_renaming_a_member_gives_its_groups_a_new_version(scim: Scim) -> None:

@@ -169,6 +169,8 @@ class Relay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[], None]] = []
+        self._removing: dict[tuple[str, str, str], asyncio.Event] = {}
+        """Deleted documents a task of this process is removing, with their memberships."""
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` whenever this relay has moved events into the outbox (the
@@ -265,13 +267,32 @@ class Relay:
             kind.collection, [document for document in pending if not document.deleting]
         )
         for deleted in (document for document in pending if document.deleting):
-            if await self.events.remove_deleted(kind.collection, tenant, deleted.id):
-                # The deletion's own event is the last one: its client removes the memberships.
-                by = deleted.events[-1].client
-                groups = await self.memberships.forget(
-                    tenant, deleted.id, by, is_group=kind is GROUPS
-                )
-                self.written(GROUPS, tenant, groups)
+            key = (kind.name, tenant, deleted.id)
+            removing = self._removing.get(key)
+            if removing is not None:
+                # Another task of this process (the background relay, or the deleter) is
+                # removing it: a deleter answers only once its memberships are gone and its
+                # groups have their new versions, whichever task did it.
+                await removing.wait()
+                continue
+            removing = self._removing[key] = asyncio.Event()
+            try:
+                if await self.events.remove_deleted(kind.collection, tenant, deleted.id):
+                    # The deletion's own event is the last one: its client removes the
+                    # memberships.
+                    by = deleted.events[-1].client
+                    groups = await self.memberships.forget(
+                        tenant, deleted.id, by, is_group=kind is GROUPS
+                    )
+                    self.written(GROUPS, tenant, groups)
+            finally:
+                removing.set()
+                del self._removing[key]
+        for resource_id in resource_ids:
+            # Removed before this move read it, by a task still forgetting its memberships.
+            elsewhere = self._removing.get((kind.name, tenant, resource_id))
+            if elsewhere is not None:
+                await elsewhere.wait()
 
     async def read(self, tenant: str, sequence: int, limit: int) -> list[Event]:
         """The tenant's events from ``sequence`` on, in order."""
