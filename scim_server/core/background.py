@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import asyncio
 
+RECANCEL_SECONDS = 0.25
+"""How long a task asked to stop is given before it is asked again."""
+
 
 async def stop_task(task: asyncio.Task[None]) -> None:
     """Cancel ``task`` and wait until it has ended.
 
     Its own ``CancelledError`` is the expected end and is not raised; a cancellation of the
     caller that arrives meanwhile (a shutdown with a deadline, say) is, rather than being
-    taken for the task's and swallowed.
+    taken for the task's and swallowed. A task still running ``RECANCEL_SECONDS`` later is
+    cancelled again: a library it awaited may have swallowed the request (see
+    ``stop_requested``), and would otherwise hold the stop for as long as its own wait.
     """
     task.cancel()
+    while not (await asyncio.wait({task}, timeout=RECANCEL_SECONDS))[0]:
+        task.cancel()
     try:
         await task
     except asyncio.CancelledError:

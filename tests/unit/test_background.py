@@ -63,3 +63,19 @@ async def test_a_loop_whose_library_swallowed_the_cancellation_still_stops() -> 
     async with asyncio.timeout(10):  # a bound on a hang, not a timing: it ends at once
         await stop_task(task)
     assert task.done() and rounds == 1
+
+
+async def test_a_task_whose_library_swallowed_the_cancellation_mid_wait_stops_promptly() -> None:
+    """The cancellation lost inside a long library wait (PyMongo selecting a server for 5 s):
+    the task is asked again, so its stop does not wait for the library to give up."""
+
+    async def swallowing_then_long_wait() -> None:
+        with contextlib.suppress(asyncio.CancelledError):  # what the library did
+            await asyncio.sleep(3600)
+        await asyncio.sleep(3600)  # the library's own wait goes on
+
+    task = asyncio.create_task(swallowing_then_long_wait())
+    await asyncio.sleep(0.01)
+    async with asyncio.timeout(10):  # a bound on a hang, not a timing: it ends in a moment
+        await stop_task(task)
+    assert task.cancelled()
