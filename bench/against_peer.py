@@ -10,6 +10,11 @@ and then on the other, so that each ratio compares two runs a moment apart:
 - ``PATCH`` replacing ``displayName``, all on one user, then each request on another user;
 - ``POST /Users`` with a fresh userName each, and ``POST /Bulk`` of 1,000 such creates.
 
+The targets are judged on one worker, like for like with the peer's one process. With
+``--workers N`` (N > 1) every request shape is then measured again, the peer's too, with this
+server at its recommended deployment (``serve --workers N``, one worker per core) on the same
+store and users: a second table, labelled as such and judged against nothing.
+
 It prints and writes bench/results/against_peer.json and .md, and appends the ratios to
 history.jsonl (``"suite": "wrk"``). Nothing is asserted: it reports.
 """
@@ -17,8 +22,10 @@ history.jsonl (``"suite": "wrk"``). Nothing is asserted: it reports.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,23 +178,63 @@ HISTORY_TITLES = {
 }
 
 
-def markdown(results: dict[str, Any], out: Path) -> str:
-    figures, sizes, machine = results["figures"], results["config"], results["machine"]
+def _rows(figures: dict[str, Any], judged: bool) -> list[str]:
+    """One table row per request shape; ``judged``: with its target and verdict."""
     rows = []
     for compared in COMPARED:
         row = figures[compared.key]
         server, peer = row["server"], row["peer"]
         contended = max(server["foreign_cores"], peer["foreign_cores"]) >= report.CONTENDED
+        target = "-" if compared.target is None else f"≥ {compared.target}"
+        verdicts = (
+            f" {target} | {verdict(row['ratio'], compared.target, contended)} |" if judged else ""
+        )
         rows.append(
             f"| {compared.title} | {_number(server['throughput'], 0)} | "
             f"{_number(server['p50_ms'], 1)} / {_number(server['p99_ms'], 1)} | "
             f"{server['errors']} | {_number(peer['throughput'], 0)} | "
             f"{_number(peer['p50_ms'], 1)} / {_number(peer['p99_ms'], 1)} | {peer['errors']} | "
-            f"{_number(row['ratio'])} | "
-            f"{'-' if compared.target is None else f'≥ {compared.target}'} | "
-            f"{verdict(row['ratio'], compared.target, contended)} | "
+            f"{_number(row['ratio'])} |{verdicts} "
             f"{server['foreign_cores']:.2f} / {peer['foreign_cores']:.2f} |"
         )
+    return rows
+
+
+def _header(judged: bool) -> list[str]:
+    verdicts = " target | verdict |" if judged else ""
+    return [
+        "| request | server /s | server p50 / p99 | errors | peer /s | peer p50 / p99 "
+        f"| errors | ratio |{verdicts} foreign cores |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|" + ("--:|---|" if judged else "") + "--:|",
+    ]
+
+
+def _scaled(results: dict[str, Any]) -> list[str]:
+    """The table of this server with several workers (``--workers``), if it was measured."""
+    scaled = results.get("scaled")
+    if not scaled:
+        return []
+    workers, figures = scaled["workers"], scaled["figures"]
+    bulk = figures["bulk"]
+    return [
+        f"## {workers} workers: this server at its recommended deployment (not judged)",
+        "",
+        f"The same request shapes, store and users, with this server run as it is meant to be "
+        f"deployed, `serve --workers {workers}` (one worker per core), against the peer again "
+        "(one process, as it runs). This is not like for like: the targets above are judged "
+        "on one worker, and none is judged here.",
+        "",
+        *_header(judged=False),
+        *_rows(figures, judged=False),
+        "",
+        f"Bulk of {BULK_SIZE:,} creates ÷ single POSTs, in creates per second: "
+        f"{_number(bulk['server_bulk_vs_post'])} on this server with {workers} workers.",
+        "",
+    ]
+
+
+def markdown(results: dict[str, Any], out: Path) -> str:
+    figures, sizes, machine = results["figures"], results["config"], results["machine"]
     bulk = figures["bulk"]
     bulk_ratio = bulk["server_bulk_vs_post"]
     bulk_contended = any(
@@ -200,7 +247,10 @@ def markdown(results: dict[str, Any], out: Path) -> str:
             "",
             f"{results['date']}, {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, "
             f"commit {machine.get('commit', '?')}, "
-            f"`python -m bench.against_peer{' --quick' if sizes['quick'] else ''}`.",
+            f"`python -m bench.against_peer{' --quick' if sizes['quick'] else ''}"
+            f"{_workers_flag(results)}`.",
+            "",
+            "## One worker: like for like, the targets judged",
             "",
             f"wrk, one thread, {sizes['connections']} connections ({sizes['seconds']:.0f} s "
             f"per request shape; Bulk: 1 connection, {sizes['bulk_seconds']:.0f} s), first "
@@ -211,10 +261,8 @@ def markdown(results: dict[str, Any], out: Path) -> str:
             "and socket errors; `foreign cores` is the CPU other processes of the machine "
             "took meanwhile (this server / the peer).",
             "",
-            "| request | server /s | server p50 / p99 | errors | peer /s | peer p50 / p99 "
-            "| errors | ratio | target | verdict | foreign cores |",
-            "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|",
-            *rows,
+            *_header(judged=True),
+            *_rows(figures, judged=True),
             "",
             f"Bulk of {BULK_SIZE:,} creates ÷ single POSTs, in creates per second: "
             f"{_number(bulk_ratio)} on this server (target ≥ {BULK_TARGET:.0f}: "
@@ -222,52 +270,83 @@ def markdown(results: dict[str, Any], out: Path) -> str:
             f"Users created by Bulk, counted afterwards: {bulk['server']['users_created']:,} "
             f"on this server, {bulk['peer']['users_created']:,} on the peer (-1: not counted).",
             "",
+            *_scaled(results),
             *history.table(out, SUITE, sizes["quick"], HISTORY_TITLES),
         ]
     )
+
+
+def _workers_flag(results: dict[str, Any]) -> str:
+    scaled = results.get("scaled")
+    return f" --workers {scaled['workers']}" if scaled else ""
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.against_peer", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer users, shorter runs")
     parser.add_argument("--connections", type=int, default=16, help="wrk's connections")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="also measure this server with this many workers (its recommended deployment: "
+        "one per core), after the one-worker run the targets are judged on",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers is at least 1")
     sizes = Sizes.for_mode(args.quick, args.connections)
     wrk.executable()  # fails early, saying how to install it
     with tempfile.TemporaryDirectory(prefix="scim-bench-wrk-") as tmp:
         work = Path(tmp)
         db = Database(work / "db")
         db.start()
-        server = Server(db.uri, DATABASE, work / "server.log")
         peer = Peer(work / "peer.json", work / "peer.log", sizes.users, {})
         try:
-            server.start()
-            base_url, token = server.create_tenant(TENANT)
-            seeded = seed_tenant(db.uri, DATABASE, TENANT, sizes.users, {})
-            peer.start()
-            ours = Side(
-                "server",
-                base_url,
-                token,
-                [server.pid, db.pid],
-                shapes(seeded.users, seeded.user_names),
-            )
-            theirs = Side(
-                "peer",
-                peer.base_url,
-                peer.token,
-                [peer.pid],
-                shapes(peer.seeded["users"], peer.seeded["userNames"]),
-            )
-            figures = compare(ours, theirs, sizes, work)
+            with _serving(db, work, workers=1) as server:
+                token = server.create_tenant(TENANT)[1]
+                seeded = seed_tenant(db.uri, DATABASE, TENANT, sizes.users, {})
+                peer.start()
+                theirs = Side(
+                    "peer",
+                    peer.base_url,
+                    peer.token,
+                    [peer.pid],
+                    shapes(peer.seeded["users"], peer.seeded["userNames"]),
+                )
+                ours = shapes(seeded.users, seeded.user_names)
+                figures = compare(_side(server, "server", token, db, ours), theirs, sizes, work)
+            scaled = None
+            if args.workers > 1:
+                # The same store, tenant and token (its signing secret is in the store).
+                with _serving(db, work, workers=args.workers) as server:
+                    name = f"server{args.workers}w"
+                    scaled = compare(_side(server, name, token, db, ours), theirs, sizes, work)
         finally:
             peer.stop()
-            server.stop()
             db.stop()
     run = history.results(args.quick, sizes, figures=figures)
+    if scaled is not None:
+        run["scaled"] = {"workers": args.workers, "figures": scaled}
     history.publish(args.out, "against_peer", SUITE, run, ratios(figures), markdown)
     return 0
+
+
+@contextlib.contextmanager
+def _serving(db: Database, work: Path, *, workers: int) -> Iterator[Server]:
+    """This server with ``workers`` workers on ``db``, stopped on exit."""
+    server = Server(db.uri, DATABASE, work / f"server-{workers}w.log", workers=workers)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+def _side(server: Server, name: str, token: str, db: Database, ours: dict[str, wrk.Shape]) -> Side:
+    """This server as one side of the comparison (its workers are children of its pid)."""
+    return Side(name, f"{server.root}/scim/v2/{TENANT}", token, [server.pid, db.pid], ours)
 
 
 if __name__ == "__main__":
