@@ -17,19 +17,14 @@ from scim2_models import Context, ResponseParameters
 
 from scim_server.models import UserModel
 from tests.support.entitlements import entitlement_app
-from tests.support.plans import FINDS, sent_find
+from tests.support.plans import recording_finds, sent_find
 from tests.support.scim import Scim, scim_error
 from tests.support.urns import ENTERPRISE, USER
 
 
 async def _sent_filter(collection: str, request: Any) -> dict[str, Any]:
     """The filter of the one ``find`` on ``collection`` the request sent."""
-    FINDS.seen.clear()
-    FINDS.recording = True
-    try:
-        response = await request
-    finally:
-        FINDS.recording = False
+    response = await recording_finds(request)
     assert response.status == 200, await response.text()
     return dict(sent_find(collection)["filter"])
 

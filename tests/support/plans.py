@@ -61,6 +61,17 @@ FINDS = FindCommands()
 monitoring.register(FINDS)
 
 
+async def recording_finds(request: Awaitable[Any]) -> Any:
+    """The response of ``request``, with the ``find`` commands it sent recorded for
+    ``sent_find``."""
+    FINDS.seen.clear()
+    FINDS.recording = True
+    try:
+        return await request
+    finally:
+        FINDS.recording = False
+
+
 async def explained_request(
     database: Any, collection: str, request: Awaitable[Any]
 ) -> dict[str, Any]:
@@ -68,12 +79,7 @@ async def explained_request(
 
     The recorded command is run again as it was sent (filter, sort, hint, skip, limit).
     """
-    FINDS.seen.clear()
-    FINDS.recording = True
-    try:
-        response = await request
-    finally:
-        FINDS.recording = False
+    response = await recording_finds(request)
     assert response.status == 200, await response.text()
     (command,) = [command for command in FINDS.seen if command["find"] == collection]
     keep = ("find", "filter", "sort", "hint", "skip", "limit", "projection")
