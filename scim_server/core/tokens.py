@@ -70,11 +70,12 @@ class TokenAuthority:
         return IssuedToken(token_id, jwt.encode(claims, self._secret, algorithm=ALGORITHM), expires)
 
     async def revoke(self, tenant: str, token_id: str) -> bool:
-        # A lookup under way may have read the token before the revocation lands: it no
-        # longer answers for it, and the next request reads the token again.
+        revoked = await self._tenants.revoke_token(tenant, token_id, datetime.now(UTC))
+        # A lookup that read the token before the revocation landed no longer answers for it
+        # (nor is its answer remembered): the next request reads the token again.
         self._lookups.pop((tenant, token_id), None)
         self._valid_until.pop((tenant, token_id), None)
-        return await self._tenants.revoke_token(tenant, token_id, datetime.now(UTC))
+        return revoked
 
     def forget_tenant(self, tenant: str) -> None:
         """Drop the cached validity of a deleted tenant's tokens (their records are gone)."""
