@@ -17,9 +17,9 @@ from scim2_models import Context, ResponseParameters
 
 from scim_server.models import UserModel
 from tests.support.entitlements import entitlement_app
-from tests.support.plans import recording_finds, sent_find
+from tests.support.plans import FINDS, recording_finds, sent_find
 from tests.support.scim import Scim, scim_error
-from tests.support.urns import ENTERPRISE, USER
+from tests.support.urns import ENTERPRISE, GROUP, USER
 
 
 async def _sent_filter(collection: str, request: Any) -> dict[str, Any]:
@@ -66,6 +66,42 @@ async def test_a_user_whose_deletion_landed_is_not_found(scim: Scim, mongo_db: A
     user = await scim.create_user("ada")
     await mongo_db.users.update_one({"_id": user["id"]}, {"$set": {"dl": True}})
     await scim_error(await scim.get(f"/Users/{user['id']}"), 404)
+
+
+async def _sent_member_lookup(scim: Scim, body: Any) -> Any:
+    """The filter of the lookup of a new group's members among the users (the ``find`` that
+    reads their names and membership hint, ``gm``)."""
+    response = await recording_finds(scim.post("/Groups", json=body))
+    assert response.status == 201, await response.text()
+    (lookup,) = [
+        command
+        for command in FINDS.seen
+        if command["find"] == "users" and "gm" in command.get("projection", {})
+    ]
+    return lookup["filter"]
+
+
+async def test_the_members_of_a_new_group_are_looked_up_by_their_primary_keys_alone(
+    scim: Scim,
+) -> None:
+    ada, grace = await scim.create_user("ada"), await scim.create_user("grace")
+    body = {"schemas": [GROUP], "displayName": "eng", "members": [{"value": ada["id"]}]}
+    assert await _sent_member_lookup(scim, body) == {"_id": ada["id"]}
+    body = {
+        "schemas": [GROUP],
+        "displayName": "ops",
+        "members": [{"value": ada["id"]}, {"value": grace["id"]}],
+    }
+    sent = await _sent_member_lookup(scim, body)
+    assert sent.keys() == {"_id"}
+    assert sorted(sent["_id"]["$in"]) == sorted([ada["id"], grace["id"]])
+
+
+async def test_a_user_whose_deletion_landed_is_no_member_to_add(scim: Scim, mongo_db: Any) -> None:
+    user = await scim.create_user("ada")
+    await mongo_db.users.update_one({"_id": user["id"]}, {"$set": {"dl": True}})
+    body = {"schemas": [GROUP], "displayName": "eng", "members": [{"value": user["id"]}]}
+    await scim_error(await scim.post("/Groups", json=body), 400)
 
 
 # --- what a read renders --------------------------------------------------------------------
