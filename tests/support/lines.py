@@ -1,0 +1,34 @@
+"""PATCHes sent while their resource's line is held in the server's process, so that they all
+wait in it together, whenever each arrived, and are written once it is let go."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from scim_server.models import USERS
+from scim_server.web.state import SERVICES
+from tests.support.scim import Scim
+
+
+async def queued_patches(
+    scim: Scim,
+    user_id: str,
+    bodies: Sequence[dict[str, Any]],
+    headers: Sequence[dict[str, str]] | None = None,
+) -> list[tuple[int, dict[str, Any]]]:
+    """Each PATCH's status and body, in the order of ``bodies`` (``headers``: each one's)."""
+    app = scim.client.app
+    assert app is not None
+    line = app[SERVICES].provisioning.writes._line(USERS, scim.tenant, user_id)
+    async with line.lock:  # as a writer of the user in the middle of its round holds it
+        sent = [
+            asyncio.create_task(
+                scim.patch(f"/Users/{user_id}", json=body, headers=headers[n] if headers else None)
+            )
+            for n, body in enumerate(bodies)
+        ]
+        while len(line.waiting) < len(bodies):
+            await asyncio.sleep(0.005)
+    return [(response.status, await response.json()) for response in await asyncio.gather(*sent)]
