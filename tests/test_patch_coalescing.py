@@ -8,16 +8,20 @@ costs. Across processes the conditional write stays the guard (tests/test_concur
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Any
 
+from scim_server.config import Settings
+from scim_server.web.app import create_app
 from tests.support.events import awaited_events
-from tests.support.lines import queued_patches
+from tests.support.lines import queued_patches, queued_writes
 from tests.support.scim import Scim
-from tests.support.urns import PATCH_OP
+from tests.support.urns import PATCH_OP, USER
 from tests.test_concurrency import ATTRIBUTES, lookup
 
 WRITERS = 16
+ROUNDS = 5
 
 
 def replace(path: str, value: Any) -> dict[str, Any]:
@@ -117,3 +121,51 @@ async def test_queued_patches_each_emit_their_own_event_at_their_own_version(
     updates = [e for e in events if e["type"] == "user.updated"]
     assert [e["resource"]["version"] for e in updates] == [2, 3, 4, 5]
     assert [e["attributes"] for e in updates] == [[path] for path, _ in changes]
+
+
+async def test_a_queued_put_replaces_the_state_the_patches_before_it_left(scim: Scim) -> None:
+    """A PUT between PATCHes in one round: the PATCH before it is replaced away, the one after
+    it applies to the replacement."""
+    user = await scim.create_user("bjensen")
+    put = {"schemas": [USER], "userName": "bjensen", "displayName": "Barbara"}
+    writes = [("PATCH", replace("nickName", "Babs")), ("PUT", put)]
+    writes.append(("PATCH", replace("title", "Tour Guide")))
+
+    answers = await queued_writes(scim, user["id"], writes)
+
+    assert [status for status, _ in answers] == [200, 200, 200]
+    assert [_version(body) for _, body in answers] == [2, 3, 4]
+    assert answers[0][1]["nickName"] == "Babs"
+    assert "nickName" not in answers[1][1] and answers[1][1]["displayName"] == "Barbara"
+    final = await (await scim.get(f"/Users/{user['id']}")).json()
+    assert ("nickName" not in final, final["displayName"], final["title"]) == (
+        True,
+        "Barbara",
+        "Tour Guide",
+    )
+
+
+async def test_patches_of_one_user_through_two_servers_lose_no_update(
+    scim: Scim, aiohttp_client: Any, settings: Settings
+) -> None:
+    """One server writes the PATCHes waiting in its line together, on the version it read,
+    while the other server writes its own: a round that loses is applied again, whole, on what
+    the other left, and every PATCH lands at a version of its own."""
+    other = Scim(await aiohttp_client(create_app(settings)), scim.tenant, scim.token)
+    for round_ in range(ROUNDS):
+        user = await scim.create_user(f"bjensen{round_}")
+        queued, raced = ATTRIBUTES[: WRITERS // 2], ATTRIBUTES[WRITERS // 2 : WRITERS]
+        racing = [
+            asyncio.create_task(other.patch(f"/Users/{user['id']}", json=replace(path, value)))
+            for path, value in raced
+        ]
+
+        answers = await queued_patches(scim, user["id"], [replace(*change) for change in queued])
+        answers += [
+            (response.status, await response.json()) for response in await asyncio.gather(*racing)
+        ]
+
+        assert [status for status, _ in answers] == [200] * WRITERS
+        assert sorted(_version(body) for _, body in answers) == list(range(2, WRITERS + 2))
+        final = await (await scim.get(f"/Users/{user['id']}")).json()
+        assert all(lookup(final, path) == value for path, value in queued + raced)

@@ -1,5 +1,5 @@
-"""PATCHes sent while their resource's line is held in the server's process, so that they all
-wait in it together, whenever each arrived, and are written once it is let go."""
+"""Writes of a user sent while its line is held in the server's process, so that they all wait
+in it together, whenever each arrived, and are written once it is let go."""
 
 from __future__ import annotations
 
@@ -19,16 +19,31 @@ async def queued_patches(
     headers: Sequence[dict[str, str]] | None = None,
 ) -> list[tuple[int, dict[str, Any]]]:
     """Each PATCH's status and body, in the order of ``bodies`` (``headers``: each one's)."""
+    return await queued_writes(scim, user_id, [("PATCH", body) for body in bodies], headers)
+
+
+async def queued_writes(
+    scim: Scim,
+    user_id: str,
+    writes: Sequence[tuple[str, dict[str, Any]]],
+    headers: Sequence[dict[str, str]] | None = None,
+) -> list[tuple[int, dict[str, Any]]]:
+    """Each write's status and body, in the order of ``writes`` (method and body each)."""
     app = scim.client.app
     assert app is not None
     line = app[SERVICES].provisioning.writes._line(USERS, scim.tenant, user_id)
     async with line.lock:  # as a writer of the user in the middle of its round holds it
         sent = [
             asyncio.create_task(
-                scim.patch(f"/Users/{user_id}", json=body, headers=headers[n] if headers else None)
+                scim.request(
+                    method,
+                    f"/Users/{user_id}",
+                    json=body,
+                    headers=headers[n] if headers else None,
+                )
             )
-            for n, body in enumerate(bodies)
+            for n, (method, body) in enumerate(writes)
         ]
-        while len(line.waiting) < len(bodies):
+        while len(line.waiting) < len(writes):
             await asyncio.sleep(0.005)
     return [(response.status, await response.json()) for response in await asyncio.gather(*sent)]
