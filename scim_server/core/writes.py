@@ -333,7 +333,7 @@ class Writes:
         turn = _Turn(scope, preconditions, transform)
         line.waiting.append(turn)
         try:
-            async with line.lock:
+            async with line:
                 if turn.outcome is None:
                     turns, line.waiting = line.waiting, []
                     try:
@@ -546,7 +546,7 @@ class Writes:
         the clearing named a user already gone, as a reference to an unknown id does.
         """
         repository = self.repositories[kind.name]
-        async with self._line(kind, scope.tenant, resource_id).lock:
+        async with self._line(kind, scope.tenant, resource_id):
             for attempt in range(MAX_WRITE_ATTEMPTS):
                 stored = await repository.read(
                     scope.tenant, resource_id, attributes=("active", "userName")
@@ -594,12 +594,26 @@ class _Turn:
 
 
 class _Line:
-    """This process's rewrites of one resource: they take turns holding ``lock`` (as its
-    deletes do), and the holder writes every rewrite ``waiting`` when it takes it."""
+    """This process's writes of one resource: they take turns holding it (``async with``),
+    and a rewrite that takes it writes every rewrite ``waiting`` then.
+
+    Holding the line, not only its lock, is what keeps it in ``Writes._lines``: a writer
+    holding a lock whose line was let go would share the resource with the next writer, who
+    finds no line and makes another.
+    """
 
     def __init__(self) -> None:
-        self.lock = asyncio.Lock()
+        self._lock = asyncio.Lock()
         self.waiting: list[_Turn] = []
+
+    def held(self) -> bool:
+        return self._lock.locked()
+
+    async def __aenter__(self) -> None:
+        await self._lock.acquire()
+
+    async def __aexit__(self, *_: object) -> None:
+        self._lock.release()
 
 
 @dataclass(frozen=True)

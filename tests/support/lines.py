@@ -32,7 +32,7 @@ async def queued_writes(
     app = scim.client.app
     assert app is not None
     line = app[SERVICES].provisioning.writes._line(USERS, scim.tenant, user_id)
-    async with line.lock:  # as a writer of the user in the middle of its round holds it
+    async with line:  # as a writer of the user in the middle of its round holds it
         sent = [
             asyncio.create_task(
                 scim.request(
