@@ -16,7 +16,7 @@ from scim_server.config import Settings
 from scim_server.web.app import create_app
 from tests.support.events import awaited_events
 from tests.support.lines import queued_patches, queued_writes
-from tests.support.scim import Scim
+from tests.support.scim import ADMIN, Scim
 from tests.support.urns import PATCH_OP, USER
 from tests.test_concurrency import ATTRIBUTES, lookup
 
@@ -169,3 +169,40 @@ async def test_patches_of_one_user_through_two_servers_lose_no_update(
         assert sorted(_version(body) for _, body in answers) == list(range(2, WRITERS + 2))
         final = await (await scim.get(f"/Users/{user['id']}")).json()
         assert all(lookup(final, path) == value for path, value in queued + raced)
+
+
+async def test_a_user_renamed_twice_in_a_round_shows_its_last_name_in_its_group(
+    scim: Scim,
+) -> None:
+    user = await scim.create_user("bjensen")
+    group = await scim.create_group("eng", [user["id"]])
+    bodies = [replace("displayName", "Babs"), replace("displayName", "Barbara")]
+    bodies.append(replace("title", "Tour Guide"))
+
+    answers = await queued_patches(scim, user["id"], bodies)
+
+    assert [status for status, _ in answers] == [200, 200, 200]
+    assert [body["displayName"] for _, body in answers] == ["Babs", "Barbara", "Barbara"]
+    members = (await (await scim.get(f"/Groups/{group['id']}")).json())["members"]
+    assert [member["display"] for member in members] == ["Barbara"]
+
+
+async def test_a_reactivation_without_a_free_seat_among_queued_patches_fails_alone(
+    scim: Scim,
+) -> None:
+    """Taking a seat ends a round: the seat is asked for on the state that is written, and
+    refused to the reactivation alone."""
+    limit = {"seats": 1}
+    assert (
+        await scim.client.put(f"/admin/tenants/{scim.tenant}/seats", json=limit, headers=ADMIN)
+    ).ok
+    await scim.create_user("ada")
+    user = await scim.create_user("bjensen", active=False)
+    bodies = [replace("nickName", "Babs"), replace("active", True), replace("title", "Guide")]
+
+    answers = await queued_patches(scim, user["id"], bodies)
+
+    assert [status for status, _ in answers] == [200, 403, 200]
+    final = await (await scim.get(f"/Users/{user['id']}")).json()
+    assert (final["active"], final["nickName"], final["title"]) == (False, "Babs", "Guide")
+    assert _version(final) == 3

@@ -28,22 +28,18 @@ async def queued_writes(
     writes: Sequence[tuple[str, dict[str, Any]]],
     headers: Sequence[dict[str, str]] | None = None,
 ) -> list[tuple[int, dict[str, Any]]]:
-    """Each write's status and body, in the order of ``writes`` (method and body each)."""
+    """Each write's status and body, in the order of ``writes`` (method and body each), which is
+    also the order they wait in the line."""
     app = scim.client.app
     assert app is not None
     line = app[SERVICES].provisioning.writes._line(USERS, scim.tenant, user_id)
+    sent = []
     async with line:  # as a writer of the user in the middle of its round holds it
-        sent = [
-            asyncio.create_task(
-                scim.request(
-                    method,
-                    f"/Users/{user_id}",
-                    json=body,
-                    headers=headers[n] if headers else None,
-                )
+        for n, (method, body) in enumerate(writes):
+            request = scim.request(
+                method, f"/Users/{user_id}", json=body, headers=headers[n] if headers else None
             )
-            for n, (method, body) in enumerate(writes)
-        ]
-        while len(line.waiting) < len(writes):
-            await asyncio.sleep(0.005)
+            sent.append(asyncio.create_task(request))
+            while len(line.waiting) <= n:  # in the line in the order given
+                await asyncio.sleep(0.005)
     return [(response.status, await response.json()) for response in await asyncio.gather(*sent)]
