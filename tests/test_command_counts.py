@@ -8,6 +8,7 @@ collections are counted (the token check's cached lookups are not the operation'
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 from typing import Any
 
@@ -18,6 +19,7 @@ from scim_server.config import Settings
 from tests.support.commands import Commands, readings_serve_the_whole_test
 from tests.support.entitlements import entitlement_app
 from tests.support.events import awaited_events
+from tests.support.lines import queued_patches
 from tests.support.scim import ADMIN, Scim, make_tenant
 from tests.support.urns import BULK_REQUEST, ENTERPRISE, GROUP, PATCH_OP, USER
 
@@ -201,6 +203,27 @@ async def test_replacing_a_user_costs_a_read_and_a_write(scim: Scim, commands: C
     path = await _user_in_no_group(scim)
     body = {"schemas": [USER], "userName": "ada", "displayName": "Ada Lovelace"}
     assert await commands.of(scim.put(path, json=body)) == {"find": 1, "update": 1}
+
+
+async def test_sixteen_patches_of_one_user_waiting_together_cost_one_read_and_one_write(
+    scim: Scim, commands: Commands
+) -> None:
+    """PATCHes of one user that wait for each other in one process are written in one round
+    (each still answered as its own: tests/test_patch_coalescing.py)."""
+    user = await scim.create_user("bjensen")
+    bodies = [
+        {
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "replace", "path": "title", "value": f"t{n}"}],
+        }
+        for n in range(16)
+    ]
+    commands.answered.clear()
+
+    answers = await queued_patches(scim, user["id"], bodies)
+
+    assert [status for status, _ in answers] == [200] * 16
+    assert sum(commands.answered, Counter()) == {"find": 1, "update": 1}
 
 
 async def test_adding_a_member_costs_five_commands(scim: Scim, commands: Commands) -> None:

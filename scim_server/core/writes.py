@@ -3,7 +3,9 @@
 Every write of an existing resource is optimistic: it reads the resource, computes the
 new state, and writes it only onto the version it read. A writer that lost the race
 reads again and re-applies its change (``_rewrite``); with ``If-Match`` the client asked
-for exactly the version it saw, so losing is its 412. Seats are reserved around the
+for exactly the version it saw, so losing is its 412. Within one process the writers of a
+resource queue in its line instead of racing, and those queued together are written in one
+round: one read, one conditional write (``_write_turns``). Seats are reserved around the
 writes that change whether a user holds one, a userName under the one-team policy is claimed
 around the writes that make a user hold it (``one_team.py``), and members are applied through
 ``members.py`` after the resource's own attributes.
@@ -27,6 +29,7 @@ from scim2_models import (
     InvalidValueException,
     MutabilityException,
     Resource,
+    SCIMException,
     UniquenessException,
 )
 
@@ -47,7 +50,7 @@ from scim_server.core.rendering import Renderer, to_payload
 from scim_server.core.scope import Scope
 from scim_server.core.seats import Seats, holds_seat, seat_change
 from scim_server.models import GROUPS, USERS, EnterpriseUser, ResourceKind
-from scim_server.storage.documents import StoredForm, StoredResource, stored_form
+from scim_server.storage.documents import StoredForm, StoredResource, rewritten, stored_form
 from scim_server.storage.events import USER_UPDATED, Client, Emission
 from scim_server.storage.memberships import MembershipRepository
 from scim_server.storage.resources import NewResource, ResourceRepository
@@ -58,6 +61,7 @@ Written = TypeVar("Written")
 
 MAX_WRITE_ATTEMPTS = 20
 """Optimistic-concurrency retries before a PATCH gives up (each retry re-reads and re-applies)."""
+TOO_MANY_CHANGES = "too many concurrent changes to this resource"
 
 
 class Writes:
@@ -84,23 +88,24 @@ class Writes:
         self.one_team = one_team
         self.relay = relay
         self.patch_max_operations = patch_max_operations
-        self._writers: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = (
+        self._lines: weakref.WeakValueDictionary[tuple[str, str, str], _Line] = (
             weakref.WeakValueDictionary()
         )
 
-    def _writing(self, kind: ResourceKind, tenant: str, resource_id: str) -> asyncio.Lock:
-        """One lock per resource: this process's read-modify-writes of it take turns.
+    def _line(self, kind: ResourceKind, tenant: str, resource_id: str) -> _Line:
+        """One line per resource: this process's read-modify-writes of it take turns.
 
         Without it, N concurrent writers all read the same version and all but one
         lose, round after round, so the last needs N attempts and more than
         ``MAX_WRITE_ATTEMPTS`` writers got 412 without ever sending If-Match. The
-        conditional write and its retry still guard against other processes.
+        conditional write and its retry still guard against other processes. A line is
+        kept only while a writer holds a reference to it.
         """
         key = (kind.name, tenant, resource_id)
-        lock = self._writers.get(key)
-        if lock is None:
-            lock = self._writers[key] = asyncio.Lock()
-        return lock
+        line = self._lines.get(key)
+        if line is None:
+            line = self._lines[key] = _Line()
+        return line
 
     async def create(self, kind: ResourceKind, scope: Scope, body: Payload) -> Answer:
         state = await _new_state(kind, body)
@@ -320,54 +325,148 @@ class Writes:
         ``transform`` answers None when there is nothing to write (the resource as read
         is then the answer).
 
-        A new name shows in every group the resource belongs to, so it is refreshed there
-        after the write, unless the member-of hint says the resource is in no group: the
-        write then also requires the hint to be still zero, so that a membership added
-        meanwhile makes it lose the round and look again (see storage/memberships.py).
+        The rewrite waits in the resource's line, and whichever rewrite takes the line
+        next writes every one waiting by then (``_write_turns``): under load, the writers
+        of one resource share a read and a write instead of paying one each in turn.
         """
-        repository = self.repositories[kind.name]
-        location = scope.location(kind, resource_id)
-        async with self._writing(kind, scope.tenant, resource_id):
-            for attempt in range(MAX_WRITE_ATTEMPTS):
-                stored = await self._read(kind, scope, resource_id)
-                expected = preconditions.expected_version(stored.version)
-                # Validating the stored state, transforming it and laying out the result is
-                # CPU work that grows with the resource and the request (a thousand emails, a
-                # thousand operations): a worker thread keeps the event loop serving every
-                # other tenant meanwhile.
-                changed = await asyncio.to_thread(
-                    _transformed, kind, to_payload(kind, stored, location), transform
+        line = self._line(kind, scope.tenant, resource_id)
+        turn = _Turn(scope, preconditions, transform)
+        line.waiting.append(turn)
+        try:
+            async with line:
+                if turn.outcome is None:
+                    turns, line.waiting = line.waiting, []
+                    try:
+                        await self._write_turns(kind, resource_id, turns)
+                    finally:
+                        # Cancelled mid-round (a server stopping): the turns it did not answer
+                        # go back to the head of the line for the next holder, which reads the
+                        # resource again; a PATCH or PUT applied again to the state it already
+                        # made changes nothing.
+                        line.waiting[:0] = [
+                            other for other in turns if other.outcome is None and other is not turn
+                        ]
+        finally:
+            if turn in line.waiting:  # cancelled while waiting: nobody is to write it any more
+                line.waiting.remove(turn)
+        if isinstance(turn.outcome, Exception):
+            raise turn.outcome
+        assert turn.outcome is not None  # _write_turns answers every turn it takes
+        return turn.outcome
+
+    async def _write_turns(self, kind: ResourceKind, resource_id: str, turns: list[_Turn]) -> None:
+        """Answer each of these rewrites of one resource, in order, in as few rounds as it takes.
+
+        A round reads the resource (or starts from what the round before wrote), applies
+        each turn to the state the turn before it left (``_applied``) and writes the last
+        state once, on the version read, with a version and an event for each change: each
+        turn answers the state after it at its own version, or its own error, exactly as if
+        the rewrites had run one after the other (RFC 7644 §3.5.2: each PATCH is atomic).
+        A change that takes or gives up something outside the document ends its round
+        (``_reserving``), so a seat, a unique name or a team's claim is only ever checked on
+        a state that is written. Nothing is answered before its round lands: if another
+        process wrote first, the round is read again and applied again (a turn with
+        ``If-Match`` gets its 412, as a lone writer would). When the store refuses a write
+        of several changes (a taken name, no seat left), they are written again one round
+        each, so that the refusal reaches the change it is about.
+        """
+        pending = turns
+        stored: StoredResource | None = None
+        solo = False
+        lost = 0
+        while pending:
+            try:
+                if stored is None:
+                    stored = await self._read(kind, pending[0].scope, resource_id)
+            except Exception as error:  # gone, or the store away: the answer of every turn
+                _answer(pending, error)
+                return
+            now = datetime.now(UTC)
+            # Validating the stored state, transforming it and laying out the result is CPU
+            # work that grows with the resource and the requests (a thousand emails, a
+            # thousand operations): a worker thread keeps the event loop serving every
+            # other tenant meanwhile.
+            steps = await asyncio.to_thread(_applied, kind, resource_id, stored, pending, now, solo)
+            changed = [n for n, step in enumerate(steps) if step.change is not None]
+            try:
+                written = await self._write_steps(kind, stored, steps, now)
+            except SCIMException as error:
+                if len(changed) > 1:
+                    solo = True  # nothing landed: the same turns again, one change a round
+                    continue
+                # The round's one change was refused: the turns after it run again without it.
+                (refused,) = changed
+                steps[refused] = _Step(steps[refused].turn, error)
+                _settle(steps[: refused + 1])
+                pending = pending[refused + 1 :]
+                continue
+            except Exception as error:  # the store away, say: whether it landed is unknown
+                _answer([step.turn for step in steps], error)
+                pending, stored = pending[len(steps) :], None
+                continue
+            if written is None:
+                # Another process wrote first: read again and apply again, a little later.
+                lost += 1
+                if lost == MAX_WRITE_ATTEMPTS:
+                    _answer(pending, TooManyConcurrentChanges(detail=TOO_MANY_CHANGES))
+                    return
+                asked = [step.turn for step in steps if step.turn.preconditions.if_match]
+                _answer(asked, resource_changed())
+                pending, stored = [turn for turn in pending if turn.outcome is None], None
+                await _back_off(lost - 1)
+                continue
+            if changed:
+                steps[changed[-1]] = _Step(steps[changed[-1]].turn, written)
+            _settle(steps)
+            pending, stored, lost = pending[len(steps) :], written, 0
+
+    async def _write_steps(
+        self,
+        kind: ResourceKind,
+        stored: StoredResource,
+        steps: Sequence[_Step],
+        now: datetime,
+    ) -> StoredResource | None:
+        """Write the changes of one round onto ``stored``, as read, at once; answers the resource
+        as written (``stored`` when there is nothing to write), or None when another writer
+        got there first.
+
+        Only the last state is stored, with the password the last change that set one set
+        (hashed only now, once). A new name shows in every group the resource belongs to, so
+        it is refreshed there after the write, unless the member-of hint says the resource is
+        in no group: the write then also requires the hint to be still zero, so that a
+        membership added meanwhile makes it lose the round and look again (see
+        storage/memberships.py).
+        """
+        changes = [change for step in steps if (change := step.change)]
+        if not changes:
+            return stored
+        scope = next(step.turn.scope for step in reversed(steps) if step.change)
+        last = changes[-1].state
+        password = next((c.state.password for c in reversed(changes) if c.state.password), None)
+        password_hash = None if password is None else await hash_password(password)
+        renamed = last.form.name != stored.name
+        write = partial(
+            self.repositories[kind.name].update,
+            scope.tenant,
+            stored,
+            last.form,
+            password_hash,
+            now,
+            [change.emission for change in changes],
+            in_no_group=renamed and not stored.member_of,
+        )
+        before_and_after = (stored.attributes, last.attributes)
+        await self._mark_managers(kind, scope.tenant, [before_and_after])
+        written = await self._unique_or_shared(kind, scope.tenant, before_and_after, write)
+        if written is not None:
+            self.relay.written(kind, scope.tenant, [stored.id])
+            if renamed and stored.member_of:
+                groups = await self.memberships.rename_member(
+                    scope.tenant, stored.id, last.form.name, scope.client
                 )
-                if changed is None:
-                    return stored
-                state = await _with_password_hash(changed)
-                renamed = state.form.name != stored.name
-                write = partial(
-                    repository.update,
-                    scope.tenant,
-                    stored,
-                    state.form,
-                    state.password_hash,
-                    datetime.now(UTC),
-                    _emission(scope.client, kind, stored, state),
-                    in_no_group=renamed and not stored.member_of,
-                )
-                change = (stored.attributes, state.attributes)
-                await self._mark_managers(kind, scope.tenant, [change])
-                written = await self._unique_or_shared(kind, scope.tenant, change, write)
-                if written is not None:
-                    self.relay.written(kind, scope.tenant, [resource_id])
-                    if renamed and stored.member_of:
-                        groups = await self.memberships.rename_member(
-                            scope.tenant, resource_id, state.form.name, scope.client
-                        )
-                        self.relay.written(GROUPS, scope.tenant, groups)
-                    return written
-                if expected is not None:
-                    raise resource_changed()
-                # Another process won this round: back off a little, with jitter, and retry.
-                await _back_off(attempt)
-        raise TooManyConcurrentChanges(detail="too many concurrent changes to this resource")
+                self.relay.written(GROUPS, scope.tenant, groups)
+        return written
 
     async def _unique_or_shared(
         self,
@@ -447,7 +546,7 @@ class Writes:
         the clearing named a user already gone, as a reference to an unknown id does.
         """
         repository = self.repositories[kind.name]
-        async with self._writing(kind, scope.tenant, resource_id):
+        async with self._line(kind, scope.tenant, resource_id):
             for attempt in range(MAX_WRITE_ATTEMPTS):
                 stored = await repository.read(
                     scope.tenant, resource_id, attributes=("active", "userName")
@@ -480,7 +579,114 @@ class Writes:
                 # Missed: the version moved (read again: 412 with If-Match), or, when the hint
                 # had to be unset, someone was just given this user as manager (no change to it).
                 await _back_off(attempt)
-        raise TooManyConcurrentChanges(detail="too many concurrent changes to this resource")
+        raise TooManyConcurrentChanges(detail=TOO_MANY_CHANGES)
+
+
+@dataclass(eq=False)
+class _Turn:
+    """One rewrite of a resource in its line: what it asks and, once its round has landed,
+    what it answers (the resource after its change, or its error)."""
+
+    scope: Scope
+    preconditions: Preconditions
+    transform: Callable[[Resource[Any]], Resource[Any] | None]
+    outcome: StoredResource | Exception | None = None
+
+
+class _Line:
+    """This process's writes of one resource: they take turns holding it (``async with``),
+    and a rewrite that takes it writes every rewrite ``waiting`` then.
+
+    Holding the line, not only its lock, is what keeps it in ``Writes._lines``: a writer
+    holding a lock whose line was let go would share the resource with the next writer, who
+    finds no line and makes another.
+    """
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self.waiting: list[_Turn] = []
+
+    def held(self) -> bool:
+        return self._lock.locked()
+
+    async def __aenter__(self) -> None:
+        await self._lock.acquire()
+
+    async def __aexit__(self, *_: object) -> None:
+        self._lock.release()
+
+
+@dataclass(frozen=True)
+class _Change:
+    """The state a turn makes, and the event of that change."""
+
+    state: _State
+    emission: Emission
+
+
+@dataclass(frozen=True)
+class _Step:
+    """A turn applied in a round: what it answers once the round lands and, when it changes
+    the resource, its change."""
+
+    turn: _Turn
+    outcome: StoredResource | Exception
+    change: _Change | None = None
+
+
+def _applied(
+    kind: ResourceKind,
+    resource_id: str,
+    stored: StoredResource,
+    turns: Sequence[_Turn],
+    now: datetime,
+    solo: bool,
+) -> list[_Step]:
+    """The turns of a round, each applied to the state the one before it left: a step each,
+    up to the first change that reserves something (``_reserving``) or, ``solo``, the first
+    change at all. A turn's ``If-Match`` is checked on the version it is applied to."""
+    steps: list[_Step] = []
+    current = stored
+    for turn in turns:
+        try:
+            turn.preconditions.expected_version(current.version)
+            payload = to_payload(kind, current, turn.scope.location(kind, resource_id))
+            state = _transformed(kind, payload, turn.transform)
+        except Exception as error:  # that turn's outcome, as a lone rewrite raises it
+            steps.append(_Step(turn, error))
+            continue
+        if state is None:
+            steps.append(_Step(turn, current))
+            continue
+        after = rewritten(current, state.form, None, now)
+        change = _Change(state, _emission(turn.scope.client, kind, current, state))
+        steps.append(_Step(turn, after, change))
+        if solo or _reserving(kind, current, state):
+            break
+        current = after
+    return steps
+
+
+def _reserving(kind: ResourceKind, before: StoredResource, state: _State) -> bool:
+    """Whether a change takes or gives up something outside the resource's document: a seat,
+    its unique name (a user's userName, which is also what it claims in a team; a group's
+    displayName). A new name its groups show is not: only the one written is refreshed."""
+    unique = "userName" if kind is USERS else "displayName"
+    return _seats_taken(kind, before.attributes, state.attributes) != 0 or before.attributes.get(
+        unique
+    ) != state.attributes.get(unique)
+
+
+def _settle(steps: Sequence[_Step]) -> None:
+    """Give each turn of a round that landed its outcome."""
+    for step in steps:
+        step.turn.outcome = step.outcome
+
+
+def _answer(turns: Sequence[_Turn], error: Exception) -> None:
+    """Give each of these turns the same error."""
+    for turn in turns:
+        turn.outcome = error
 
 
 async def _back_off(attempt: int) -> None:
@@ -561,8 +767,8 @@ def _emission(
 ) -> Emission:
     """The event of writing ``state`` over ``stored`` (None: a creation)."""
     before = None if stored is None else stored.attributes
-    # A state carries a password hash only when it sets a password.
-    password_set = state.password_hash is not None
+    # A state carries a password, or once hashed its hash, only when it sets a password.
+    password_set = state.password is not None or state.password_hash is not None
     return emission(
         kind, client, before, state.form.attributes, password_set=password_set, members=members
     )

@@ -210,16 +210,21 @@ def stored_instant(moment: datetime) -> datetime:
 
 
 def rewritten(
-    stored: StoredResource, form: StoredForm, password_hash: str | None, now: datetime
+    stored: StoredResource,
+    form: StoredForm,
+    password_hash: str | None,
+    now: datetime,
+    versions: int = 1,
 ) -> StoredResource:
-    """The record of ``stored`` once ``changed_fields(form, password_hash, now)`` landed on it.
+    """The record of ``stored`` once ``changed_fields(form, password_hash, now)`` landed on it,
+    ``versions`` later (changes written at once make a version each).
 
     The update that writes a state is conditional on the version it was read at, so what
     it stored is known without reading it back. BSON keeps milliseconds, and so does the record.
     """
     return replace(
         stored,
-        version=stored.version + 1,
+        version=stored.version + versions,
         last_modified=stored_instant(now),
         attributes=_scim_attributes(form.raw),
         password_hash=password_hash or stored.password_hash,

@@ -151,13 +151,23 @@ def new_version(
     """The update that sets ``changes`` and makes a resource's next version, modified ``now``,
     with its event pending (None only where the event rode on an earlier write: the completion
     of a group created with members, see ``MembershipRepository.add``)."""
-    update: Document = {
-        "$set": {**(changes or {}), "meta.lastModified": now},
-        "$inc": {"meta.version": 1},
-    }
     if emission is not None:
-        update["$push"] = {PENDING: pending_event(emission, now)}
-    return update
+        return new_versions(now, [emission], changes)
+    return {"$set": {**(changes or {}), "meta.lastModified": now}, "$inc": {"meta.version": 1}}
+
+
+def new_versions(
+    now: datetime, emissions: Sequence[Emission], changes: Mapping[str, Any] | None = None
+) -> Document:
+    """The update that sets ``changes`` and makes one version per emission, modified ``now``,
+    each with its event pending, in order: changes made one after the other on the state read,
+    written at once, whose events the relay reads at the versions they made (the last one at
+    the document's version, see ``pending_document``)."""
+    return {
+        "$set": {**(changes or {}), "meta.lastModified": now},
+        "$inc": {"meta.version": len(emissions)},
+        "$push": {PENDING: {"$each": [pending_event(emission, now) for emission in emissions]}},
+    }
 
 
 LIVE: Final = {DELETING: {"$exists": False}}
@@ -191,7 +201,7 @@ def _event_id(tenant: str, resource_id: str, key: str) -> str:
 def pending_document(resource_type: str, document: Mapping[str, Any]) -> PendingDocument:
     """A document's pending events, each at the version its write made.
 
-    Every write that makes a version pushes exactly one event, except the completion of a
+    Every version a write makes comes with exactly one event, except the completion of a
     group created with members, whose creation's event was pushed with it (and which the
     relay may report at version 0 or 1, whichever it read). The array's last event is
     therefore the document's version, the one before it the version before, and so on.

@@ -46,7 +46,7 @@ from scim_server.storage.documents import (
     value_at,
 )
 from scim_server.storage.errors import WriteRefused
-from scim_server.storage.events import DELETING, LIVE, Emission, new_version
+from scim_server.storage.events import DELETING, LIVE, Emission, new_version, new_versions
 
 SortSpec = list[tuple[str, int]]
 
@@ -258,13 +258,13 @@ class ResourceRepository:
         form: StoredForm,
         password_hash: str | None,
         now: datetime,
-        emission: Emission,
+        emissions: Sequence[Emission],
         *,
         in_no_group: bool = False,
         shared_name: bool = False,
     ) -> StoredResource | None:
-        """Store the new state with its event and bump the version, if the stored version is
-        the one read.
+        """Store the new state with its events, a version each, if the stored version is the
+        one read (several: changes made one after the other on ``stored``, written at once).
 
         Answers the resource as written, or None when it is gone or was changed by someone
         else since it was read (the caller decides whether to retry or to answer 412).
@@ -281,10 +281,12 @@ class ResourceRepository:
         if shared_name:
             changes[SHARED_NAME] = stored.id
         try:
-            result = await self.collection.update_one(query, new_version(now, emission, changes))
+            result = await self.collection.update_one(query, new_versions(now, emissions, changes))
         except DuplicateKeyError:
             raise _uniqueness(self.kind) from None
-        return rewritten(stored, form, password_hash, now) if result.matched_count == 1 else None
+        if result.matched_count != 1:
+            return None
+        return rewritten(stored, form, password_hash, now, versions=len(emissions))
 
     async def delete(
         self,
