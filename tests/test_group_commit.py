@@ -15,6 +15,7 @@ from pymongo import AsyncMongoClient, WriteConcern, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from scim_server.storage.errors import StorageError
 from scim_server.storage.group_commit import GroupInsert
 from tests.support.scim import Scim
 from tests.support.urns import USER
@@ -98,7 +99,7 @@ async def test_documents_handed_over_while_a_command_is_in_flight_go_together_af
     assert inserts.sizes == [1, 5]
 
 
-async def test_a_duplicate_fails_only_its_own_insert(
+async def test_a_duplicate_is_refused_alone_and_the_others_land(
     collection: AsyncCollection[Any], inserts: Inserts
 ) -> None:
     group = GroupInsert(collection)
@@ -146,7 +147,8 @@ async def test_a_command_that_fails_as_a_whole_fails_every_insert_of_its_batch(
     outcomes = await asyncio.gather(
         *(group.insert({"_id": f"d{n}"}) for n in range(3)), return_exceptions=True
     )
-    assert all(isinstance(outcome, PyMongoError) for outcome in outcomes)
+    assert all(isinstance(outcome, StorageError) for outcome in outcomes)
+    assert all(isinstance(outcome.__cause__, PyMongoError) for outcome in outcomes)
 
 
 async def test_concurrent_creations_with_a_duplicate_userName_answer_409_to_it_alone(

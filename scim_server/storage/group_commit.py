@@ -35,6 +35,8 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteConcernError, WriteError
 
+from scim_server.storage.database import translate_driver_errors
+
 Document = dict[str, Any]
 
 MAX_BATCH = 1000
@@ -49,16 +51,13 @@ class _Waiting:
     """A document handed to ``GroupInsert.insert``, and what its caller awaits."""
 
     document: Document
-    outcome: asyncio.Future[None]
+    outcome: asyncio.Future[WriteError | None]
     context: contextvars.Context = field(default_factory=contextvars.copy_context)
 
 
+@translate_driver_errors
 class GroupInsert:
-    """Inserts into one collection, sent in batches of whatever arrived together.
-
-    ``insert`` raises PyMongo's exceptions, as ``insert_one`` would: a repository calls it
-    inside its own translation of driver errors.
-    """
+    """Inserts into one collection, sent in batches of whatever arrived together."""
 
     def __init__(self, collection: AsyncCollection[Document], max_batch: int = MAX_BATCH) -> None:
         self.collection = collection
@@ -66,18 +65,18 @@ class GroupInsert:
         self._waiting: list[_Waiting] = []
         self._sending: asyncio.Task[None] | None = None
 
-    async def insert(self, document: Document) -> None:
-        """Store ``document`` with the next batch; raises what refused it, if anything did.
+    async def insert(self, document: Document) -> WriteError | None:
+        """Store ``document`` with the next batch: None once it landed, else the store's
+        refusal of it (a ``DuplicateKeyError`` for a unique index), for the caller to name.
 
-        ``DuplicateKeyError`` for a unique index, another ``WriteError`` for another refusal,
-        ``WriteConcernError`` when the store could not make the batch durable, or what failed
-        the whole command (the store unreachable).
+        What failed its whole batch is raised, as the storage layer's exception (the store
+        unreachable, or unable to make the batch durable).
         """
         waiting = _Waiting(document, asyncio.get_running_loop().create_future())
         self._waiting.append(waiting)
         if self._sending is None:
             self._send_next()
-        await waiting.outcome
+        return await waiting.outcome
 
     def _send_next(self) -> None:
         """Start the command that sends the documents waiting, if any; it takes them once it
@@ -119,8 +118,8 @@ class GroupInsert:
         for waiting, outcome in zip(batch, outcomes, strict=True):
             if waiting.outcome.done():  # its caller was cancelled: the document is written
                 continue
-            if outcome is None:
-                waiting.outcome.set_result(None)
+            if outcome is None or isinstance(outcome, WriteError):
+                waiting.outcome.set_result(outcome)
             else:
                 waiting.outcome.set_exception(outcome)
 

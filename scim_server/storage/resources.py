@@ -178,10 +178,11 @@ class ResourceRepository:
         document = new_document(tenant, resource_id, form, password_hash, now, version, emission)
         if shared_name:
             document[SHARED_NAME] = resource_id
-        try:
-            await self._inserts.insert(document)
-        except DuplicateKeyError:
-            raise _uniqueness(self.kind) from None
+        refused = await self._inserts.insert(document)
+        if isinstance(refused, DuplicateKeyError):
+            raise _uniqueness(self.kind)
+        if refused is not None:
+            raise WriteRefused(str(refused)) from refused
         return stored_resource(document)
 
     async def insert_many(
