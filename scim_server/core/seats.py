@@ -281,6 +281,8 @@ class Seats:
         return await asyncio.shield(task)
 
     def _read_done(self, tenant: str, task: asyncio.Task[_Moment | None]) -> None:
+        """A reading ended: the next write wanting one makes a new one (unless this one was
+        forgotten meanwhile and another is already under way)."""
         if self._reading.get(tenant) is task:
             del self._reading[tenant]
         if not task.cancelled():
