@@ -9,7 +9,10 @@ than one flush each; if concurrent writes share a flush, throughput grows with c
    distinct existing users (a ``$set`` and the version ``$inc``, the server's conditional
    write), with ``j: true`` and with ``j: false``, by 1, 4, 16 and 64 concurrent tasks; and
    the same ``j: true`` updates spread over four collections, to tell a per-collection lock
-   from a store-wide one; and one ``insert_many`` of as many users, for Bulk's batch.
+   from a store-wide one; and one ``insert_many`` of as many users, for Bulk's batch; and
+   ``insert_many`` of k = 1, 4, 16 and 64 users a command, one command at a time, j: true:
+   whether a command of k documents costs one flush (the server's group commit,
+   ``scim_server/storage/group_commit.py``, sends concurrent creations so).
 2. **Through the server**: ``python -m scim_server serve`` (one worker, ``--rate-limit 0``) on
    a fresh store, loaded by wrk (``bench/wrk.py``) with 1, 4 and 16 connections: PATCH of a
    different user each request, POST /Users, and GET /Users/{id} as the read-only reference.
@@ -48,6 +51,8 @@ TENANT = "w"
 STORE_CONCURRENCY = (1, 4, 16, 64)
 SERVER_CONNECTIONS = (1, 4, 16)
 COLLECTIONS = 4
+BATCH_SIZES = (1, 4, 16, 64)
+"""Documents per ``insert_many`` command, in the group commit's measurement."""
 FLUSHES = ("fsync", "fdatasync")
 """The system calls that flush a file to disk, counted in the store's process by strace."""
 
@@ -105,6 +110,17 @@ def inserting(users: AsyncCollection[dict[str, Any]], fresh: list[dict[str, Any]
     return write
 
 
+def inserting_many(
+    users: AsyncCollection[dict[str, Any]], fresh: list[dict[str, Any]], k: int
+) -> Write:
+    """Write ``i``: one unordered ``insert_many`` of the ``i``-th ``k`` new users."""
+
+    async def write(index: int) -> Any:
+        return await users.insert_many(fresh[index * k : (index + 1) * k], ordered=False)
+
+    return write
+
+
 def updating(users: AsyncCollection[dict[str, Any]], ids: list[str]) -> Write:
     """Write ``i``: the server's conditional update of the ``i``-th user (a rename)."""
 
@@ -156,6 +172,19 @@ async def store_figures(uri: str, sizes: Sizes) -> dict[str, Any]:
             lambda _i: users.insert_many(batch, ordered=False), 1, 1
         ) | {"documents": len(batch)}
         figures["insert_many_j_true"]["per_s"] *= len(batch)
+        for k in BATCH_SIZES:
+            fresh = documents(sizes.writes, f"many{k}-")
+            commands = await timed(inserting_many(users, fresh, k), sizes.writes // k, 1)
+            # Counted in documents, as Bulk's batch is; the commands' rate is kept too.
+            figures[f"insert_many_k{k}"] = commands | {
+                "commands_per_s": commands["per_s"],
+                "per_s": commands["per_s"] * k,
+            }
+            print(
+                f"store insert_many of {k:2}, j_true: {commands['per_s']:8.1f} commands/s, "
+                f"{commands['per_s'] * k:8.1f} documents/s",
+                flush=True,
+            )
         print(
             f"store spread over {COLLECTIONS} collections, c16, j_true: "
             f"{figures['insert_one_j_true_c16_spread']['per_s']:.1f}/s; insert_many of "
@@ -196,25 +225,52 @@ class FlushCounter:
 
 
 async def flushes_per_write(uri: str, pid: int, sizes: Sizes, work: Path) -> dict[str, Any]:
-    """Flushes per ``insert_one``, journaled one at a time and 16 at a time, and not journaled."""
+    """Flushes per ``insert_one``, journaled one at a time and 16 at a time, and not journaled;
+    and per journaled ``insert_many`` command of k documents (``batched``)."""
     if shutil.which("strace") is None:
         return {"available": False, "note": "strace is not installed"}
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
     counted: dict[str, Any] = {}
+
+    def collection(journaled: bool) -> AsyncCollection[dict[str, Any]]:
+        return client[DATABASE].get_collection(
+            "flushed", write_concern=WriteConcern(w=1, j=journaled)
+        )
+
+    async def flushes(label: str, write: Write, writes: int, concurrency: int) -> int:
+        counter = FlushCounter(pid, work / f"strace-{label}.txt")
+        try:
+            await timed(write, writes, concurrency)
+        finally:
+            counted_flushes = await asyncio.to_thread(counter.stop)
+        return counted_flushes
+
     try:
         for journaled, concurrency in ((True, 1), (True, 16), (False, 16)):
             label = f"{'j_true' if journaled else 'j_false'}_c{concurrency}"
-            users = client[DATABASE].get_collection(
-                "flushed", write_concern=WriteConcern(w=1, j=journaled)
-            )
             fresh = documents(sizes.writes, f"flush-{label}-")
-            counter = FlushCounter(pid, work / f"strace-{label}.txt")
-            try:
-                await timed(inserting(users, fresh), sizes.writes, concurrency)
-            finally:
-                flushes = await asyncio.to_thread(counter.stop)
-            counted[label] = {"writes": sizes.writes, "flushes": flushes}
-            print(f"store {label:10} {flushes / sizes.writes:.2f} flushes per write", flush=True)
+            write = inserting(collection(journaled), fresh)
+            counted[label] = {
+                "writes": sizes.writes,
+                "flushes": await flushes(label, write, sizes.writes, concurrency),
+            }
+            per_write = counted[label]["flushes"] / sizes.writes
+            print(f"store {label:10} {per_write:.2f} flushes per write", flush=True)
+        batched: dict[str, Any] = {}
+        for k in BATCH_SIZES:
+            fresh = documents(sizes.writes, f"flush-many{k}-")
+            commands = sizes.writes // k
+            write = inserting_many(collection(True), fresh, k)
+            batched[str(k)] = {
+                "commands": commands,
+                "flushes": await flushes(f"many{k}", write, commands, 1),
+            }
+            print(
+                f"store insert_many of {k:2}, j_true: "
+                f"{batched[str(k)]['flushes'] / commands:.2f} flushes per command",
+                flush=True,
+            )
+        counted["batched"] = batched
     except (OSError, subprocess.SubprocessError, ValueError, IndexError) as error:
         return {"available": False, "note": f"strace could not count: {error}"}
     finally:
@@ -335,6 +391,12 @@ def markdown(results: dict[str, Any], out: Path) -> str:
                     f"{'true' if label.startswith('j_true') else 'false'}, "
                     f"{label.rsplit('_c', 1)[1]} at a time"
                     for label, row in flushes.items()
+                    if label != "batched"
+                )
+                + "; per `insert_many` command of k documents, j: true, one at a time: "
+                + ", ".join(
+                    f"{row['flushes'] / row['commands']:.2f} for k = {k}"
+                    for k, row in flushes.get("batched", {}).items()
                 )
                 + "."
             )
@@ -361,7 +423,10 @@ def markdown(results: dict[str, Any], out: Path) -> str:
             "",
             f"`insert_one`, j: true, 16 at a time spread over {COLLECTIONS} collections: "
             f"{rate(spread)} per second. One `insert_many` of {batch['documents']:,} users, "
-            f"j: true: {rate(batch)} documents per second.",
+            f"j: true: {rate(batch)} documents per second. `insert_many` of k users a command, "
+            "j: true, one command at a time, in documents per second: "
+            + ", ".join(f"{rate(store[f'insert_many_k{k}'])} for k = {k}" for k in BATCH_SIZES)
+            + ".",
             "",
             flush_line,
             "",

@@ -8,6 +8,7 @@ collections are counted (the token check's cached lookups are not the operation'
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import replace
 from typing import Any
@@ -106,6 +107,26 @@ async def test_a_user_creation_on_a_tenant_with_a_limit_takes_its_seat_and_inser
     await _limited_with_a_user(scim, seats=5)
     body = {"schemas": [USER], "userName": "grace"}
     assert await commands.of(scim.post("/Users", json=body)) == {"update": 1, "insert": 1}
+
+
+async def test_concurrent_user_creations_share_their_insert_commands(
+    scim: Scim, commands: Commands
+) -> None:
+    """Creations handed over while an insert is in flight go to the store together, each in
+    the tally of the request whose user opened its command (``storage/group_commit.py``)."""
+    await scim.create_user("ada")  # the tenant is read unlimited once, for the test
+    concurrent = 16
+    commands.answered.clear()
+    responses = await asyncio.gather(
+        *(
+            scim.post("/Users", json={"schemas": [USER], "userName": f"user{n}"})
+            for n in range(concurrent)
+        )
+    )
+    assert [response.status for response in responses] == [201] * concurrent
+    counted = sum(commands.answered, Counter[str]())
+    assert set(counted) == {"insert"}
+    assert 1 <= counted["insert"] < concurrent
 
 
 def _bulk_of_user_creations(count: int) -> dict[str, Any]:

@@ -17,7 +17,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from scim_server.cli import main
 from scim_server.config import Settings
 from scim_server.core import seats as seats_module
-from scim_server.storage.seats import HOLDS_SEAT
+from scim_server.storage.database import Database
+from scim_server.storage.seats import HOLDS_SEAT, SeatCount, SeatCounter
 from scim_server.web.app import create_app
 from tests.support.plans import index_scans
 from tests.support.scim import ADMIN, ADMIN_TOKEN, Scim, scim_error
@@ -489,3 +490,37 @@ async def test_cli_sets_shows_and_recounts_seats(
     with pytest.raises(SystemExit):
         main(["seats", "set", "acme", "many", *options])
     assert "'unlimited'" in capsys.readouterr().err
+
+
+async def test_concurrent_writes_wanting_a_new_reading_of_an_unlimited_tenant_share_one_read(
+    scim: Scim, mongodb_uri: str, database_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes that find no recent reading while one is being made wait for it: a burst after
+    the reading expired costs one read of the tenant, not one per write."""
+    database = Database.connect(mongodb_uri, database_name)
+    counter = SeatCounter(database)
+    seats = seats_module.Seats(counter)
+    reads, released = 0, asyncio.Event()
+    read = counter.read
+
+    async def slow_read(tenant: str) -> SeatCount | None:
+        nonlocal reads
+        reads += 1
+        await released.wait()
+        return await read(tenant)
+
+    monkeypatch.setattr(counter, "read", slow_read)
+    try:
+        for _ in range(2):
+            monkeypatch.setattr(seats, "_unlimited", {})  # the last reading expired
+            reads = 0
+            released.clear()
+            wanting = [asyncio.create_task(seats.reserve(scim.tenant)) for _ in range(16)]
+            await asyncio.sleep(0)  # every write is now waiting for a reading
+            released.set()
+            reservations = await asyncio.gather(*wanting)
+            assert reads == 1
+            assert all(not r.limited and r.granted == 1 for r in reservations)
+            assert len({r.since for r in reservations}) == 1
+    finally:
+        await database.close()

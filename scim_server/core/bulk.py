@@ -44,7 +44,6 @@ from scim2_models import (
 from scim_server.core.errors import error_document, error_status, scim_error
 from scim_server.core.preconditions import Preconditions, etag
 from scim_server.core.provisioning import Provisioning
-from scim_server.core.queries import Answer
 from scim_server.core.scope import Scope
 from scim_server.models import KINDS_BY_ENDPOINT, USERS, ResourceKind
 
@@ -489,7 +488,12 @@ async def _run_operation(run: _Run, operation: Operation) -> Payload:
 
 
 def _resolve_data(run: _Run, operation: Operation) -> None:
-    """Replace each ``bulkId:`` reference in the operation's data by the id created for it."""
+    """Replace each ``bulkId:`` reference in the operation's data by the id created for it.
+
+    The data of an operation that refers to nothing (read when it was parsed) is not walked.
+    """
+    if not operation.references:
+        return
     for container, key, bulk_id in list(_reference_slots(operation.data)):
         container[key] = _resolve(run, BULK_ID_PREFIX + bulk_id)
 
@@ -562,7 +566,7 @@ async def _run_user_creations(run: _Run, batch: list[Operation]) -> None:
             results[operation.index] = (
                 _failed(run, operation, answer)
                 if isinstance(answer, Exception)
-                else _created(run, operation, USERS, answer)
+                else _created(run, operation, USERS, answer.id, answer.version)
             )
     # Only a failure of the whole batch can stop the run before its end (see
     # ``_user_creations``), and that is before any user landed.
@@ -598,9 +602,8 @@ async def _dispatch(
         if_match=(operation.version,) if operation.version is not None else None
     )
     if operation.method == "POST":
-        return _created(
-            run, operation, kind, await provisioning.create(kind, scope, operation.data)
-        )
+        answer = await provisioning.create(kind, scope, operation.data)
+        return _created(run, operation, kind, answer.payload["id"], answer.version)
     assert resource_id is not None
     if operation.method == "DELETE":
         await provisioning.delete(kind, scope, resource_id, preconditions)
@@ -617,13 +620,14 @@ async def _dispatch(
     return _success(operation, scope.location(kind, resource_id), etag(answer.version))
 
 
-def _created(run: _Run, operation: Operation, kind: ResourceKind, answer: Answer) -> Payload:
-    """The result of a POST that created ``answer``, whose id its bulkId now stands for."""
-    resource_id = answer.payload["id"]
-    assert operation.bulk_id is not None and resource_id is not None
+def _created(
+    run: _Run, operation: Operation, kind: ResourceKind, resource_id: str, version: int
+) -> Payload:
+    """The result of a POST that created ``resource_id``, which its bulkId now stands for."""
+    assert operation.bulk_id is not None
     if run.creators[operation.bulk_id] == operation.index:
         run.created[operation.bulk_id] = resource_id
-    return _success(operation, run.scope.location(kind, resource_id), etag(answer.version))
+    return _success(operation, run.scope.location(kind, resource_id), etag(version))
 
 
 def _result(operation: Operation) -> Payload:

@@ -35,6 +35,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from scim2_models import NotFoundException, SCIMException
@@ -104,6 +105,8 @@ class Seats:
         ``LEASE_SECONDS`` counts from that read."""
         self._unlimited: dict[str, _Moment] = {}
         """When this process last read each tenant unlimited (just before the read)."""
+        self._reading: dict[str, asyncio.Task[_Moment | None]] = {}
+        """The reading of each tenant under way, which the writes wanting one meanwhile share."""
 
     async def usage(self, tenant: str) -> SeatUsage:
         return await self.of(tenant, await self._read(tenant))
@@ -253,16 +256,40 @@ class Seats:
         return written
 
     def forget(self, tenant: str) -> None:
-        """Drop what this process remembers of a tenant's limit (set anew, or the tenant gone)."""
+        """Drop what this process remembers of a tenant's limit (set anew, or the tenant gone);
+        the writes that want a reading from now on make a new one."""
         self._unlimited.pop(tenant, None)
+        self._reading.pop(tenant, None)
         self._limited.discard(tenant)
 
     async def _unlimited_since(self, tenant: str) -> _Moment | None:
         """When the tenant was read without a seat limit: a recent reading, else one made now;
-        None when it has a limit (remembered)."""
+        None when it has a limit (remembered).
+
+        The writes that want a new reading while one is under way wait for that one (its
+        moment, taken before any of them asked, is a lease they may all hold): a burst of
+        writes after a reading expired reads the tenant once. The read runs on in its own
+        task, so a write cancelled meanwhile does not fail the others.
+        """
         reading = self._unlimited.get(tenant)
         if reading is not None and time.monotonic() - reading.monotonic < UNLIMITED_READING_SECONDS:
             return reading
+        task = self._reading.get(tenant)
+        if task is None:
+            task = self._reading[tenant] = asyncio.create_task(self._read_unlimited(tenant))
+            task.add_done_callback(partial(self._read_done, tenant))
+        return await asyncio.shield(task)
+
+    def _read_done(self, tenant: str, task: asyncio.Task[_Moment | None]) -> None:
+        """A reading ended: the next write wanting one makes a new one (unless this one was
+        forgotten meanwhile and another is already under way)."""
+        if self._reading.get(tenant) is task:
+            del self._reading[tenant]
+        if not task.cancelled():
+            task.exception()  # retrieved: each waiter raises it
+
+    async def _read_unlimited(self, tenant: str) -> _Moment | None:
+        """Read the tenant: the moment just before, when it has no seat limit (remembered)."""
         moment = _Moment.now()
         if (await self._read(tenant)).seats is None:
             self._unlimited[tenant] = moment

@@ -139,8 +139,9 @@ class Writes:
 
     async def create_users(
         self, scope: Scope, bodies: Sequence[Payload]
-    ) -> list[Answer | Exception]:
-        """Create users as one batch: for each body, what ``create`` answers or raises.
+    ) -> list[StoredResource | Exception]:
+        """Create users as one batch: for each body, the user as stored or what ``create``
+        raises.
 
         Each body is validated on its own, so a bad one fails alone. The users that take a
         seat reserve theirs together, as many as are free, in request order; those beyond
@@ -150,7 +151,7 @@ class Writes:
         refused, the refused try again, so that as many get in as one ``create`` after the
         other would have let in.
         """
-        outcomes: dict[int, Answer | Exception] = {}
+        outcomes: dict[int, StoredResource | Exception] = {}
         states: dict[int, _State] = {}
         for position, body in enumerate(bodies):
             try:
@@ -172,23 +173,19 @@ class Writes:
                 [_new_resource(states[position], scope.client) for position in going],
                 datetime.now(UTC),
             )
-            landed: dict[int, StoredResource] = {}
+            landed: list[str] = []
             for position, answer in zip(going, stored, strict=True):
+                outcomes[position] = answer
                 if isinstance(answer, StoredResource):
-                    landed[position] = answer
+                    landed.append(answer.id)
                 else:
-                    outcomes[position] = answer
                     await self.one_team.give_back(scope.tenant, claims[position])
-            self.relay.written(USERS, scope.tenant, [user.id for user in landed.values()])
-            # A new user is in no group: rendered from what was written, as ``create`` does.
-            payloads = await self.renderer.render(
-                USERS, scope, list(landed.values()), ALL_ATTRIBUTES, related=False
-            )
-            for (position, written), payload in zip(landed.items(), payloads, strict=True):
-                outcomes[position] = Answer(payload, written.version)
+            self.relay.written(USERS, scope.tenant, landed)
             waiting = []
             if reservation is not None:
-                seats_landed = sum(position in landed for position in seated)
+                seats_landed = sum(
+                    isinstance(outcomes.get(position), StoredResource) for position in seated
+                )
                 await self.seats.settle(scope.tenant, reservation, seats_landed)
                 if reservation.granted > seats_landed:
                     waiting = refused  # seats were given back: the refused try again
@@ -201,7 +198,7 @@ class Writes:
         tenant: str,
         states: Mapping[int, _State],
         positions: Sequence[int],
-        outcomes: dict[int, Answer | Exception],
+        outcomes: dict[int, StoredResource | Exception],
     ) -> dict[int, list[Taken]]:
         """Claim each new user's userName under the one-team policy, as ``create`` does: what
         each claimed, by position; a user refused has its outcome set instead."""

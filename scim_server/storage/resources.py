@@ -47,6 +47,7 @@ from scim_server.storage.documents import (
 )
 from scim_server.storage.errors import WriteRefused
 from scim_server.storage.events import DELETING, LIVE, Emission, new_version, new_versions
+from scim_server.storage.group_commit import DUPLICATE_KEY, GroupInsert
 
 SortSpec = list[tuple[str, int]]
 
@@ -56,9 +57,6 @@ insert an ``externalId`` another load inserted first fails on the unique index (
 key error, nothing written): the resource is there by then, and the next attempt replaces
 it. SecantusDB lands such an upsert as an update but may answer no document for it: the
 document is then read back."""
-
-DUPLICATE_KEY = 11000
-"""The server's error code for a write a unique index refused."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +149,8 @@ class ResourceRepository:
         self.collection = database[kind.collection]
         self.partition: Document = {RESOURCE_TYPE: kind.name} if kind.custom else {}
         """What sets this type's documents apart in a collection several types share."""
+        self._inserts = GroupInsert(self.collection)
+        """The single inserts of concurrent requests, sent together (``group_commit.py``)."""
 
     def _within(self, tenant: str) -> Document:
         """The condition every query of this repository carries: its tenant (and type)."""
@@ -171,15 +171,18 @@ class ResourceRepository:
         """Store a new resource, created ``now`` at ``version`` with its event; answers it as
         stored.
 
-        ``shared_name`` lets a group share its displayName with others (``SHARED_NAME``).
+        ``shared_name`` lets a group share its displayName with others (``SHARED_NAME``). The
+        document goes to the store with those of the other requests creating resources of the
+        collection at the same time, in one journaled command (``group_commit.py``).
         """
         document = new_document(tenant, resource_id, form, password_hash, now, version, emission)
         if shared_name:
             document[SHARED_NAME] = resource_id
-        try:
-            await self.collection.insert_one(document)
-        except DuplicateKeyError:
-            raise _uniqueness(self.kind) from None
+        refused = await self._inserts.insert(document)
+        if isinstance(refused, DuplicateKeyError):
+            raise _uniqueness(self.kind)
+        if refused is not None:
+            raise WriteRefused(str(refused)) from refused
         return stored_resource(document)
 
     async def insert_many(
