@@ -29,7 +29,6 @@ import contextlib
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,13 +36,12 @@ from urllib.parse import quote
 
 import aiohttp
 import psutil
-from pymongo import MongoClient
 
 from bench import history
 from bench.report import CONTENDED
 from bench.run import RESULTS
 from bench.seed import seed_tenant
-from bench.targets import Database, ForeignCpu, Server
+from bench.targets import ForeignCpu, server_on_store
 
 DATABASE = "scim_bench_scale"
 SUITE = "scale"
@@ -268,26 +266,6 @@ def markdown(results: dict[str, Any], out: Path) -> str:
     )
 
 
-@contextlib.contextmanager
-def served(work: Path, uri: str | None) -> Iterator[tuple[str, Server, list[int]]]:
-    """A server on ``uri`` (its benchmark database dropped first) or on a new SecantusDB: the
-    store's URI, the server, and the pids whose CPU the rows count."""
-    db = Database(work / "db")
-    if uri is None:
-        uri = db.start()
-    else:
-        client: MongoClient[dict[str, Any]] = MongoClient(uri)
-        with client:
-            client.drop_database(DATABASE)
-    server = Server(uri, DATABASE, work / "server.log")
-    try:
-        server.start()
-        yield uri, server, [server.pid, *([db.pid] if db.embedded is not None else [])]
-    finally:
-        server.stop()
-        db.stop()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.scale", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tenants of 1,000 and 5,000 users")
@@ -307,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         args.requests or mode.requests,
     )
     with tempfile.TemporaryDirectory(prefix="scim-bench-scale-") as tmp:
-        with served(Path(tmp), args.mongodb_uri) as (uri, server, pids):
+        with server_on_store(Path(tmp), args.mongodb_uri, DATABASE) as (uri, server, pids):
             tenants = {size: server.create_tenant(f"u{size}") for size in sizes.tenants}
 
             def seed(size: int) -> None:
