@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from pymongo import MongoClient
 
 from scim_server.embedded import EmbeddedMongo, free_port
 
@@ -298,6 +299,29 @@ def server_on_new_store(prefix: str, database: str) -> Iterator[tuple[Database, 
         finally:
             server.stop()
             db.stop()
+
+
+@contextlib.contextmanager
+def server_on_store(
+    work: Path, uri: str | None, database: str, rate_limit: int = 0
+) -> Iterator[tuple[str, Server, list[int]]]:
+    """A server (``rate_limit``, else default settings) on the store at ``uri``, its
+    ``database`` dropped first, or on a new SecantusDB in ``work``: the store's URI, the
+    server, and the pids of the server and of the store it started. Both stopped on exit."""
+    db = Database(work / "db")
+    if uri is None:
+        uri = db.start()
+    else:
+        client: MongoClient[dict[str, Any]] = MongoClient(uri)
+        with client:
+            client.drop_database(database)
+    server = Server(uri, database, work / "server.log", rate_limit=rate_limit)
+    try:
+        server.start()
+        yield uri, server, [server.pid, *([db.pid] if db.embedded is not None else [])]
+    finally:
+        server.stop()
+        db.stop()
 
 
 @dataclass

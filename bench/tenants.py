@@ -27,13 +27,12 @@ from typing import Any
 
 import aiohttp
 import orjson
-from pymongo import MongoClient
 
 from bench import history, report, workload
 from bench.loadgen import percentile
 from bench.run import RESULTS
 from bench.seed import seed_tenant
-from bench.targets import Database, ForeignCpu, Server, create_group, settle
+from bench.targets import ForeignCpu, Server, create_group, server_on_store, settle
 from scim_server.config import Settings
 
 DATABASE = "scim_bench_tenants"
@@ -283,24 +282,13 @@ def markdown(results: dict[str, Any], out: Path) -> str:
 
 def run(sizes: Sizes, work: Path, uri: str | None) -> tuple[dict[str, Outcome], float]:
     """Start what is needed, load it, stop it: the outcomes and the foreign cores meanwhile."""
-    db = Database(work / "db")
-    if uri is None:
-        uri = db.start()
-    else:
-        client: MongoClient[dict[str, Any]] = MongoClient(uri)
-        with client:
-            client.drop_database(DATABASE)
-    server = Server(uri, DATABASE, work / "server.log", rate_limit=Settings().rate_limit_per_second)
-    try:
-        server.start()
+    rate_limit = Settings().rate_limit_per_second
+    with server_on_store(work, uri, DATABASE, rate_limit) as (uri, server, pids):
         tenants = setup(server, uri, sizes)
-        settle([server.pid, *([db.pid] if db.embedded is not None else [])])
+        settle(pids)
         foreign = ForeignCpu()
         outcomes = asyncio.run(load(tenants, sizes))
         return outcomes, foreign.cores()
-    finally:
-        server.stop()
-        db.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

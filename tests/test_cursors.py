@@ -189,8 +189,34 @@ async def test_a_cursor_page_reads_its_tenants_index_not_another_tenants_users(
     page = scim.get(f"/Users?{sort_by}count=2&cursor={first['nextCursor']}")
     plan = await explained_request(mongo_db, "users", page)
     if await walks_whole_hinted_index(mongo_db):
-        # See test_listing's test_nothing_is_hinted_on_a_store_that_walks_the_whole_hinted_index.
+        # See test_listing's test_nothing_is_hinted_on_a_store_that_walks_the_whole_hinted_index:
+        # unhinted, its planner bounds the keyset's range on the same index.
         assert "hint" not in sent_find("users")
-        return
     assert index_names(plan["queryPlanner"]["winningPlan"]) == [index]
     assert plan["executionStats"]["totalDocsExamined"] <= len(users)
+
+
+@pytest.mark.parametrize("later_page", ["startIndex=3", "cursor={next}"])
+async def test_pages_by_user_name_read_its_unique_index_in_order_beside_another_tenant(
+    mongo_db: Any, scim: Scim, later_page: str
+) -> None:
+    """No two users of a tenant share a userName (its unique index), so its values alone order
+    them: a page sorted by it is read in the index's order, and a cursor page continues from a
+    range of it. With ``_id`` as a tiebreak, MongoDB sorted the whole tenant in memory (the
+    index yields no ``_id`` order) and the keyset's ``$or`` scanned every tenant's users on
+    SecantusDB (1.8 s beside 20,000 of them, against 13 ms for the range)."""
+    users = await _users(scim, 6)
+    await crowd_another_tenant(mongo_db)
+    first = await (await scim.get("/Users?sortBy=userName&count=2&cursor=")).json()
+    page = f"/Users?sortBy=userName&count=2&{later_page.format(next=first['nextCursor'])}"
+    plan = await explained_request(mongo_db, "users", scim.get(page))
+    sent = sent_find("users")
+    assert sent["sort"] == {"c.userName": 1}
+    winning = plan["queryPlanner"]["winningPlan"]
+    if later_page.startswith("cursor"):
+        assert sent["filter"]["c.userName"] == {"$gt": "user001"} and "$or" not in sent["filter"]
+        assert index_names(winning) == ["tenant_userName_unique"]
+        assert plan["executionStats"]["totalDocsExamined"] <= len(users)
+    if not await walks_whole_hinted_index(mongo_db):
+        assert index_names(winning) == ["tenant_userName_unique"]
+        assert not plan_stages(winning, "SORT")

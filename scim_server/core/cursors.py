@@ -88,18 +88,19 @@ def _value(claim: Any) -> Any:
 def keyset_condition(sort: SortSpec, position: Position) -> dict[str, Any]:
     """The resources strictly after (or before) ``position`` in ``sort`` order.
 
-    ``sort`` is ``[(field, direction), ("_id", direction)]`` or ``[("_id", 1)]``.
-    Missing sort values sort first in MongoDB, and comparison operators never
-    match across types, so a boundary on a missing value is spelt out.
+    ``sort`` is ``[(field, direction), ("_id", direction)]``, ``[(field, direction)]`` for a
+    field no two resources of a tenant share (``ResourceRepository.order_by``), or
+    ``[("_id", 1)]``. Missing sort values sort first in MongoDB, and comparison operators
+    never match across types, so a boundary on a missing value is spelt out. With no
+    tiebreak, the condition is a range of the field alone, which every store bounds on the
+    field's index (an ``$or`` beside the tenant is a scan of the collection on SecantusDB).
     """
     forward = position.direction == "next"
-    (field, order), *_ = sort
+    (field, order), *tiebreak = sort
     ascending = (order == 1) == forward
     after = "$gt" if ascending else "$lt"
-    id_after = "$gt" if ((sort[-1][1] == 1) == forward) else "$lt"
     if field == "_id":
         return {"_id": {after: position.resource_id}}
-    tie: dict[str, Any] = {field: position.value, "_id": {id_after: position.resource_id}}
     beyond: dict[str, Any]
     if position.value is None:
         beyond = {field: {"$ne": None}} if ascending else {"_id": {"$in": []}}
@@ -108,6 +109,10 @@ def keyset_condition(sort: SortSpec, position: Position) -> dict[str, Any]:
         if not ascending:
             # Descending, the missing values come last: they are all "after" a present one.
             beyond = {"$or": [beyond, {field: None}]}
+    if not tiebreak:
+        return beyond
+    id_after = "$gt" if ((tiebreak[0][1] == 1) == forward) else "$lt"
+    tie: dict[str, Any] = {field: position.value, "_id": {id_after: position.resource_id}}
     return {"$or": [tie, beyond]}
 
 

@@ -209,5 +209,7 @@ class Queries:
         direction = -1 if query.descending else 1
         if not query.sort_by:
             return [("_id", 1)]
-        # _id breaks ties, so equal sort keys still page deterministically.
-        return [(compile_sort(query.sort_by, kind.model), direction), ("_id", direction)]
+        # Ties are broken (by _id unless the key is unique), so pages stay deterministic.
+        return self.repositories[kind.name].order_by(
+            compile_sort(query.sort_by, kind.model), direction
+        )

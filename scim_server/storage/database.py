@@ -153,6 +153,11 @@ server-selection timeout."""
 JOURNAL_TTL_INDEX = "at_ttl"
 
 
+def _tenant_key(field: str, partition: Iterable[str]) -> list[tuple[str, int]]:
+    """An index key led by the tenant (and ``partition``), then ``field``, all ascending."""
+    return [(name, ASCENDING) for name in ("tenant", *partition, field)]
+
+
 def tenant_index(
     collection: str, field: str, partition: Iterable[str] = ()
 ) -> list[tuple[str, int]] | None:
@@ -163,12 +168,28 @@ def tenant_index(
     index the server must hold, on MongoDB as on SecantusDB, so only these are hinted. A
     partial index never is: it lacks the documents its filter leaves out.
     """
-    wanted = [(name, ASCENDING) for name in ("tenant", *partition, field)]
+    wanted = _tenant_key(field, partition)
     for index in INDEXES.get(collection, []):
         key = list(index.document["key"].items())
         if key[: len(wanted)] == wanted and "partialFilterExpression" not in index.document:
             return key
     return None
+
+
+def unique_within_tenant(collection: str, field: str, partition: Iterable[str] = ()) -> bool:
+    """Whether an index of ``collection`` holds ``field`` unique within each tenant (and type:
+    ``partition``), so that its values alone order a tenant's documents, ties and all.
+
+    Only a unique index keyed exactly ``(tenant, *partition, field)`` says so; a partial one
+    leaves documents out, and one with more keys lets two documents share the value.
+    """
+    wanted = _tenant_key(field, partition)
+    return any(
+        list(index.document["key"].items()) == wanted
+        and index.document.get("unique", False)
+        and "partialFilterExpression" not in index.document
+        for index in INDEXES.get(collection, [])
+    )
 
 
 async def walks_whole_hinted_index(db: AsyncDatabase[Any]) -> bool:

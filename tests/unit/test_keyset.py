@@ -170,26 +170,57 @@ def _order(sort: SortSpec) -> Any:
     return cmp_to_key(compare)
 
 
-documents = st.lists(st.sampled_from([None, "a", "b", "c"]), min_size=1, max_size=12).map(
-    lambda values: [
+def _documents(values: list[str | None]) -> list[dict[str, Any]]:
+    """A document of each value, in id order (``None``: without the field)."""
+    return [
         {"_id": f"u{n:02}", **({FIELD: value} if value is not None else {})}
         for n, value in enumerate(values)
     ]
+
+
+documents = st.lists(st.sampled_from([None, "a", "b", "c"]), min_size=1, max_size=12).map(
+    _documents
 )
 
 
-@given(
-    documents,
-    st.sampled_from([ASC, DESC, ASC_ID_DESC, [("_id", 1)], [("_id", -1)]]),
-    st.sampled_from(["next", "previous"]),
-    st.data(),
+unique_documents = st.lists(
+    st.sampled_from([None, "a", "b", "c", "d"]), min_size=1, max_size=5, unique=True
+).map(_documents)
+"""As a unique index holds them: no two documents share a value, a missing one included."""
+
+pages_and_sorts = st.one_of(
+    st.tuples(documents, st.sampled_from([ASC, DESC, ASC_ID_DESC, [("_id", 1)], [("_id", -1)]])),
+    # Without a tiebreak, on a key unique in the tenant.
+    st.tuples(unique_documents, st.sampled_from([[(FIELD, 1)], [(FIELD, -1)]])),
 )
+
+
+@given(pages_and_sorts, st.sampled_from(["next", "previous"]), st.data())
 def test_the_condition_selects_exactly_the_documents_after_the_cursor_in_reading_order(
-    page: list[dict[str, Any]], sort: SortSpec, direction: Direction, data: st.DataObject
+    page_and_sort: tuple[list[dict[str, Any]], SortSpec],
+    direction: Direction,
+    data: st.DataObject,
 ) -> None:
+    page, sort = page_and_sort
     boundary = data.draw(st.sampled_from(page))
     position = Position(direction, boundary.get(sort[0][0]), boundary["_id"])
     in_order = sorted(page, key=_order(traversal(sort, direction)))
     after = in_order[in_order.index(boundary) + 1 :]
     condition = keyset_condition(sort, position)
     assert [d["_id"] for d in in_order if _matches(d, condition)] == [d["_id"] for d in after]
+
+
+@pytest.mark.parametrize(
+    ("sort", "direction", "expected"),
+    [
+        ([(FIELD, 1)], "next", {FIELD: {"$gt": "m"}}),
+        ([(FIELD, 1)], "previous", {"$or": [{FIELD: {"$lt": "m"}}, {FIELD: None}]}),
+        ([(FIELD, -1)], "next", {"$or": [{FIELD: {"$lt": "m"}}, {FIELD: None}]}),
+        ([(FIELD, -1)], "previous", {FIELD: {"$gt": "m"}}),
+    ],
+    ids=["asc next", "asc previous", "desc next", "desc previous"],
+)
+def test_a_key_unique_in_the_tenant_needs_no_tie_only_its_range(
+    sort: SortSpec, direction: Direction, expected: dict[str, Any]
+) -> None:
+    assert keyset_condition(sort, Position(direction, "m", "u5")) == expected
