@@ -38,7 +38,7 @@ from scim_server.embedded import MODULE, free_port
 from scim_server.web.state import SERVICES
 from tests.support.scim import ADMIN, ADMIN_TOKEN, Scim, scim_error
 from tests.support.served import WAIT_SECONDS, Server, start_server
-from tests.support.sso import connect_sso, person
+from tests.support.sso import connect_sso, person, with_form_token
 from tests.support.urns import PATCH_OP, USER
 
 OKTA = {"User-Agent": "Okta SCIM Client 1.0.0"}
@@ -207,6 +207,7 @@ async def test_sign_ins_are_counted_by_protocol_and_outcome(
     assert (await sso.sign_in(person())).status == 303
     assert (await sso.post("not a SAML response")).status == 403
     wrong = {"username": "ada@example.com", "password": "not the password"}
+    wrong = await with_form_token(client, f"{sso.base}/", wrong)
     assert (await client.post(f"{sso.base}/password", data=wrong)).status == 403
     delta = Delta(before, await scrape(client))
 

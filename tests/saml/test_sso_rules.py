@@ -15,15 +15,16 @@ from prometheus_client import REGISTRY
 from scim_server.web.state import SERVICES
 from tests.support.events import awaited_events
 from tests.support.scim import ADMIN
-from tests.support.sso import Sso
+from tests.support.sso import Sso, with_form_token
 
 PASSWORD = "correct horse battery"
 
 
 async def password_sign_in(sso: Sso, user_name: str, password: str = PASSWORD) -> Any:
+    form = {"username": user_name, "password": password}
     return await sso.client.post(
         f"{sso.base}/password",
-        data={"username": user_name, "password": password},
+        data=await with_form_token(sso.client, f"{sso.base}/", form),
         allow_redirects=False,
     )
 
@@ -203,7 +204,9 @@ async def set_password(
         "password": password,
         "confirm": password if confirm is None else confirm,
     }
-    return await sso.client.post(f"{sso.base}/password-reset", data=form, allow_redirects=False)
+    page = f"{sso.base}/password-reset"
+    form = await with_form_token(sso.client, page, form)
+    return await sso.client.post(page, data=form, allow_redirects=False)
 
 
 async def test_a_reset_link_sets_a_password_once_and_the_user_signs_in_with_it(
@@ -331,8 +334,9 @@ async def test_reset_link_requests_the_admin_api_refuses_get_scim_errors(okta_ss
 async def test_a_reset_page_post_without_a_token_or_a_wrong_one_gets_the_generic_page(
     okta_sso: Sso,
 ) -> None:
+    page = f"{okta_sso.base}/password-reset"
     missing = await okta_sso.client.post(
-        f"{okta_sso.base}/password-reset", data={"password": NEW_PASSWORD}
+        page, data=await with_form_token(okta_sso.client, page, {"password": NEW_PASSWORD})
     )
     forged = await set_password(okta_sso, "A" * 43)
     assert (missing.status, forged.status) == (400, 403)

@@ -1,5 +1,6 @@
-"""What a browser carries (the session cookie, the admin's test ticket, and the binding of an
-AuthnRequest to the browser that started it), and the sessions the server keeps.
+"""What a browser carries (the session cookie, the admin's test ticket, the binding of an
+AuthnRequest to the browser that started it, and the form token of a password form), and the
+sessions the server keeps.
 
 The session cookie and the ticket are short JWTs (pyjwt, HS256) under a secret only the server
 holds, each with its own audience so one can never be presented as the other, and each bound to
@@ -11,6 +12,12 @@ or deactivated since has no session, and one deactivated after the session began
 its old sessions back when reactivated. Nothing is cached in a process, so every worker and
 every server on the database answers the same. The binding is a random key in a cookie; the
 request remembers only its digest.
+
+The password forms (sign-in, ``/signin``, the reset link's) carry a form token against login
+CSRF: a short JWT, signed like the others under its own audience, naming the path the form
+posts to and the digest of the browser's form key, a random key in a cookie set with the page.
+Another site can make a browser post a form, but not read the key that browser holds: the
+token it could fetch for itself names its own key, not the victim's.
 """
 
 from __future__ import annotations
@@ -33,8 +40,13 @@ ALGORITHM = "HS256"
 SESSION_AUDIENCE = "sso-session"
 TEST_AUDIENCE = "sso-test"
 TEST_TICKET_SECONDS = 600
+FORM_AUDIENCE = "sso-form"
+FORM_TOKEN_SECONDS = 3600
+"""A form left open over an hour must be opened again before it signs anyone in."""
 COOKIE_PREFIX = "scim_sso_"
 BINDING_COOKIE_PREFIX = "scim_saml_"
+FORM_COOKIE = "scim_form"
+"""The browser's form key, which the password forms' tokens are bound to."""
 BINDING_KEY_BYTES = 32
 SESSION_KEY_BYTES = 32
 PASSWORD_ISSUER = "password"
@@ -132,6 +144,28 @@ class SessionCodec:
     def valid_test_ticket(self, token: str | None, tenant: str) -> bool:
         claims = self._claims(token, TEST_AUDIENCE)
         return claims is not None and claims.get("tenant") == tenant
+
+    def form_token(self, form_key: str, action: str, now: datetime | None = None) -> str:
+        """The token the form posting to ``action`` carries in the browser whose form key is
+        ``form_key``: valid there, for that form, for ``FORM_TOKEN_SECONDS``."""
+        now = now or datetime.now(UTC)
+        claims = {
+            "aud": FORM_AUDIENCE,
+            "form": action,
+            "browser": browser_digest(form_key),
+            "iat": now,
+            "exp": now + timedelta(seconds=FORM_TOKEN_SECONDS),
+        }
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def valid_form_token(self, token: str | None, form_key: str | None, action: str) -> bool:
+        """Whether ``token`` was made for the form posting to ``action`` in the browser whose
+        cookie holds ``form_key``, and has not expired."""
+        claims = self._claims(token, FORM_AUDIENCE)
+        if claims is None or claims.get("form") != action:
+            return False
+        browser = claims.get("browser")
+        return isinstance(browser, str) and same_browser(browser, form_key)
 
     def _claims(self, token: str | None, audience: str) -> dict[str, Any] | None:
         if not token:
