@@ -184,14 +184,18 @@ class SessionCodec:
 
 def standing_session(stored: StoredSession, tenant: str, settings: SsoSettings) -> Session | None:
     """The session ``stored`` proves, if its user still exists, is active, and was not
-    deactivated since the session began (a reactivated user does not get it back); and, for a
-    password session opened since SSO is enforced, if its user is still a guest (nobody
-    else could open it now, so nobody else keeps it). One opened before enforcement began
-    stands until it expires."""
+    deactivated since the session began (a reactivated user does not get it back); if it was
+    opened with a password, while that password is still the user's (a password set since,
+    by a reset link or by SCIM, ends it, even one set while the sign-in was checking the old
+    one); and, for a password session opened since SSO is enforced, if its user is still a
+    guest (nobody else could open it now, so nobody else keeps it). One opened before
+    enforcement began stands until it expires."""
     user = stored.user
     if user is None or not user.active:
         return None
     if user.deactivated is not None and user.deactivated >= stored.created:
+        return None
+    if stored.credential is not None and stored.credential != user.credential:
         return None
     since = settings.enforced_since
     if (
@@ -228,11 +232,14 @@ class Sessions:
         issuer: str,
         ttl_seconds: int,
         now: datetime,
+        credential: str | None = None,
     ) -> str:
         """Store a new session for the user and answer its cookie.
 
         ``now`` is when the sign-in began, before its user was read: a deactivation that
-        lands meanwhile is not older than the session, so it voids it.
+        lands meanwhile is not older than the session, so it voids it. ``credential`` is that
+        of the password the sign-in checked, read with the user: a password set meanwhile is
+        another, so it voids the session too.
         """
         key = secrets.token_urlsafe(SESSION_KEY_BYTES)
         await self._repository.insert(
@@ -243,6 +250,7 @@ class Sessions:
                 issuer=issuer,
                 created=now,
                 expires=now + timedelta(seconds=ttl_seconds),
+                credential=credential,
             ),
         )
         return self.codec.encode_session(tenant, key, ttl_seconds, now)
