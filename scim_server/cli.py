@@ -15,6 +15,7 @@ from typing import Any
 
 from scim_server.config import Settings
 from scim_server.logs import FORMATS as LOG_FORMATS
+from toolkit_cli import quiet_on_closed_pipe
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -863,6 +864,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@quiet_on_closed_pipe
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     return int(args.handler(args))
