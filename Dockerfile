@@ -26,6 +26,7 @@ WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
 COPY scim_server ./scim_server
 COPY samlkit ./samlkit
+COPY toolkit_cli ./toolkit_cli
 COPY idp_sim ./idp_sim
 COPY conformance ./conformance
 RUN python -m venv --without-pip "$VIRTUAL_ENV" \

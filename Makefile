@@ -57,7 +57,7 @@ conformance: $(BIN)/.installed
 
 # The house rules CI enforces beside the tests: ruff's lint and format check, mypy (strict) and
 # the layer contracts of import-linter (both configured in pyproject.toml).
-SOURCES := scim_server tests bench idp_sim conformance samlkit examples
+SOURCES := scim_server tests bench idp_sim conformance samlkit toolkit_cli examples
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check $(SOURCES)

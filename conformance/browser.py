@@ -10,6 +10,8 @@ name; their paths on the sites the suites visit never overlap in a way that matt
 
 from __future__ import annotations
 
+import html
+import re
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ MAX_REDIRECTS = 10
 REDIRECTS = (301, 302, 303, 307)
 FORM = "application/x-www-form-urlencoded"
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,*/*;q=0.8"
+HIDDEN_INPUT = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 
 
 def site(url: str) -> str:
@@ -55,6 +58,14 @@ class Browser:
             url = urllib.parse.urljoin(url, location)
             method, body = "GET", None
         return response
+
+    async def fill(self, page: str, form: Mapping[str, str], action: str | None = None) -> Response:
+        """Open ``page`` and post its form as a person does: the page's hidden fields (such as
+        a form token against login CSRF) with the ``form`` typed in, to ``action`` (the page's
+        own path if None); redirects followed."""
+        opened = await self.go("GET", page)
+        hidden = {name: html.unescape(value) for name, value in HIDDEN_INPUT.findall(opened.text)}
+        return await self.go("POST", action or page, {**hidden, **form})
 
     async def send(self, method: str, url: str, body: str | None) -> Response:
         """One request with this site's cookies; the cookies it sets are kept."""

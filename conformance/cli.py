@@ -26,6 +26,7 @@ from conformance.runner import TokenRefused, Unusable, run
 from conformance.saml_target import SamlTarget
 from conformance.wsfed_target import WsFedTarget
 from samlkit.certs import fingerprint_sha256
+from toolkit_cli import quiet_on_closed_pipe
 
 DEFAULT_SUITES = ("rfc", "okta-spec")
 EXIT_TOKEN_REFUSED = 3
@@ -330,6 +331,7 @@ def run_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+@quiet_on_closed_pipe
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.list:

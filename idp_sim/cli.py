@@ -22,6 +22,7 @@ from idp_sim.progress import shown_on
 from idp_sim.replay import replay
 from idp_sim.saml.command import add_idp_parser, run_idp
 from idp_sim.scenarios import SCENARIOS, relay
+from toolkit_cli import quiet_on_closed_pipe
 
 TOKEN_VARIABLE = "SCIM_TOKEN"
 """The environment variable that holds the tenant's bearer token (as for scim-conformance)."""
@@ -227,6 +228,7 @@ async def _replay(args: argparse.Namespace) -> int:
     return 0 if not result.differences else 1
 
 
+@quiet_on_closed_pipe
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)

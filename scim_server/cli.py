@@ -10,11 +10,13 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from scim_server.config import Settings
 from scim_server.logs import FORMATS as LOG_FORMATS
+from toolkit_cli import quiet_on_closed_pipe
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -275,11 +277,40 @@ def _events_command(args: argparse.Namespace) -> int:
         return 0
 
 
+DELIVERY_ACTIONS = ("deliveries", "dead-letters", "redeliver")
+"""The actions on an endpoint's deliveries, the same for a webhook and an SSF push stream."""
+
+
+def _delivery_actions(action: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """The ``DELIVERY_ACTIONS``, each made by ``action(name, help)`` (which names the
+    endpoint)."""
+    action("deliveries", "the delivery log, newest first").add_argument(
+        "--limit", type=int, help="most attempts (default 100, at most 1000)"
+    )
+    action("dead-letters", "the events given up on after the retry horizon")
+    action("redeliver", "one attempt now at dead letters").add_argument(
+        "event_ids", nargs="*", help="the events' ids (default: every dead letter)"
+    )
+
+
+def _delivery_command(client: AdminClient, item: str, args: argparse.Namespace) -> int:
+    """One of the ``DELIVERY_ACTIONS`` on the endpoint whose admin path is ``item``."""
+    if args.action == "deliveries":
+        return _print(client.call("GET", _with_query(f"{item}/deliveries", limit=args.limit)))
+    if args.action == "dead-letters":
+        return _print(client.call("GET", f"{item}/dead-letters"))
+    body = {"event_ids": args.event_ids} if args.event_ids else {}
+    return _print(client.call("POST", f"{item}/dead-letters/redeliver", body))
+
+
 def _ssf_command(args: argparse.Namespace) -> int:
     client = _admin(args)
     base = f"/admin/tenants/{args.tenant}/ssf"
     if args.action == "streams":
         return _print(client.call("GET", f"{base}/streams"))
+    if args.action in DELIVERY_ACTIONS:
+        stream = f"{base}/streams/{urllib.parse.quote(args.stream_id, safe='')}"
+        return _delivery_command(client, stream, args)
     if args.receiver_action == "issue":
         body = {} if args.description is None else {"description": args.description}
         return _print(client.call("POST", f"{base}/receivers", body))
@@ -321,13 +352,8 @@ def _webhooks_command(args: argparse.Namespace) -> int:
     if args.action == "rotate-secret":
         body = {} if args.grace_seconds is None else {"grace_seconds": args.grace_seconds}
         return _print(client.call("POST", f"{item}/rotate-secret", body))
-    if args.action == "deliveries":
-        return _print(client.call("GET", _with_query(f"{item}/deliveries", limit=args.limit)))
-    if args.action == "dead-letters":
-        return _print(client.call("GET", f"{item}/dead-letters"))
-    if args.action == "redeliver":
-        body = {"event_ids": args.event_ids} if args.event_ids else {}
-        return _print(client.call("POST", f"{item}/dead-letters/redeliver", body))
+    if args.action in DELIVERY_ACTIONS:
+        return _delivery_command(client, item, args)
     since = {"from_sequence": args.from_sequence, "since": args.since}
     return _print(
         client.call("POST", f"{item}/replay", {k: v for k, v in since.items() if v is not None})
@@ -736,7 +762,8 @@ def _parser() -> argparse.ArgumentParser:
     events.set_defaults(handler=_events_command)
 
     ssf = commands.add_parser(
-        "ssf", help="a tenant's Shared Signals transmitter: receiver tokens and streams"
+        "ssf",
+        help="a tenant's Shared Signals transmitter: receiver tokens, streams, push deliveries",
     )
     ssf_actions = ssf.add_subparsers(dest="action", required=True)
     receivers = ssf_actions.add_parser(
@@ -753,6 +780,13 @@ def _parser() -> argparse.ArgumentParser:
     tenant_action(
         ssf_actions, "streams", help="the tenant's streams: configuration, status, position"
     )
+
+    def push_stream_action(name: str, help: str) -> argparse.ArgumentParser:
+        command = tenant_action(ssf_actions, name, help=f"{help} (a push stream's)")
+        command.add_argument("stream_id", help="the push stream's id, as streams prints it")
+        return command
+
+    _delivery_actions(push_stream_action)
     ssf.set_defaults(handler=_ssf_command)
     webhooks = commands.add_parser(
         "webhooks", help="a tenant's webhooks: endpoints that receive its events, signed"
@@ -802,13 +836,7 @@ def _parser() -> argparse.ArgumentParser:
     ).add_argument(
         "--grace-seconds", type=int, help="how long the previous secret signs (default 86400)"
     )
-    webhook_action("deliveries", help="the delivery log, newest first").add_argument(
-        "--limit", type=int, help="most attempts (default 100, at most 1000)"
-    )
-    webhook_action("dead-letters", help="the events given up on after the retry horizon")
-    webhook_action("redeliver", help="one attempt now at dead letters").add_argument(
-        "event_ids", nargs="*", help="the events' ids (default: every dead letter)"
-    )
+    _delivery_actions(lambda name, help: webhook_action(name, help=help))
     replay = webhook_action("replay", help="deliver every event again from a number or a time")
     start = replay.add_mutually_exclusive_group(required=True)
     start.add_argument("--from-sequence", type=int, help="from this sequence number")
@@ -863,6 +891,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@quiet_on_closed_pipe
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     return int(args.handler(args))

@@ -37,8 +37,8 @@ from scim_server.core.journal import ProvisioningJournal
 from scim_server.embedded import MODULE, free_port
 from scim_server.web.state import SERVICES
 from tests.support.scim import ADMIN, ADMIN_TOKEN, Scim, scim_error
-from tests.support.served import WAIT_SECONDS, Server, start_server
-from tests.support.sso import connect_sso, person
+from tests.support.served import WAIT_SECONDS, Server, announced, finished, start_server
+from tests.support.sso import connect_sso, person, with_form_token
 from tests.support.urns import PATCH_OP, USER
 
 OKTA = {"User-Agent": "Okta SCIM Client 1.0.0"}
@@ -207,6 +207,7 @@ async def test_sign_ins_are_counted_by_protocol_and_outcome(
     assert (await sso.sign_in(person())).status == 303
     assert (await sso.post("not a SAML response")).status == 403
     wrong = {"username": "ada@example.com", "password": "not the password"}
+    wrong = await with_form_token(client, f"{sso.base}/", wrong)
     assert (await client.post(f"{sso.base}/password", data=wrong)).status == 403
     delta = Delta(before, await scrape(client))
 
@@ -268,16 +269,8 @@ def two_workers_metrics_apart(mongodb_uri: str) -> Iterator[Served]:
     command += ["--port", str(port), "--metrics-bind", f"127.0.0.1:{metrics_port}"]
     command += ["--mongodb-uri", mongodb_uri, "--database", f"metrics_{uuid.uuid4().hex[:8]}"]
     command += ["--admin-token", ADMIN_TOKEN, "--log-level", "WARNING"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    banner = process.stdout.readline()
-    assert "listening on" in banner, banner
-    try:
+    with announced(command) as process:
         yield Served(process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}")
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 async def test_two_workers_answer_every_scrape_with_the_totals_of_both(
@@ -347,7 +340,7 @@ async def test_a_store_killed_outright_is_counted_as_restarted(tmp_path: Path) -
             assert server.store().pid != killed.pid
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+        finished(process, 60)
     assert value(samples, "scim_store_restarts_total", outcome="restarted") == 1
     assert value(samples, "scim_store_restarts_total", outcome="failed") == 0
     assert value(samples, "scim_requests_total", operation="ready", status="200") >= 2

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import subprocess
 import sys
 import time
 import uuid
@@ -42,6 +41,7 @@ from tests.support.idp_runs import (
     run_lifecycle,
 )
 from tests.support.scim import ADMIN, ADMIN_TOKEN, Scim, make_tenant, scim_error
+from tests.support.served import announced, finished
 from tests.support.stores import unreachable_database
 
 DEFAULT = 100
@@ -320,15 +320,12 @@ def two_workers(mongodb_uri: str) -> Iterator[str]:
         *("--token-secret", "r" * 32, "--rate-limit", str(WORKERS_LIMIT)),
         *("--log-level", "WARNING", "--no-journal"),
     ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    banner = process.stdout.readline()
-    assert "listening on" in banner, banner
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with announced(command) as process:
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            finished(process, 30)
 
 
 async def test_two_workers_share_one_limit(two_workers: str) -> None:

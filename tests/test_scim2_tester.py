@@ -15,6 +15,7 @@ from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import CheckResult, Status, check_server
 
 from scim_server.embedded import free_port
+from tests.support.served import finished
 
 ADMIN_TOKEN = "scim2-tester-admin-token"
 
@@ -71,7 +72,7 @@ def tester_results(mongodb_uri: str) -> Iterator[list[CheckResult]]:
             yield check_server(client)
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        finished(process, 30)
         with MongoClient(mongodb_uri) as mongo:
             mongo.drop_database(database)
 

@@ -3,13 +3,15 @@
 Over real HTTP: a receiver creates a push stream through the SSF stream API, the tenant is
 provisioned over SCIM, and a real aiohttp receiver on 127.0.0.1 (so private targets are allowed
 here, except in the test of their refusal) gets each SET, verified with pyjwt against the
-published JWKS. Retries run on a back-off of fractions of a second.
+published JWKS. Retries run on a back-off of fractions of a second. The admin reads a push
+stream's delivery log and dead letters, and redelivers them, over the admin API and the CLI.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from typing import Any
 
 import jwt
@@ -18,6 +20,7 @@ from aiohttp.test_utils import TestClient
 
 from scim_server.config import Settings
 from scim_server.web.app import create_app
+from tests.support.admin_cli import admin_cli
 from tests.support.scim import ADMIN, Scim, make_tenant, scim_error
 from tests.support.ssf import (
     ACCOUNT_DISABLED,
@@ -356,3 +359,88 @@ async def test_the_admin_listing_shows_where_a_push_stream_delivers_from(
         await asyncio.sleep(0.025)
     listed = await (await scim.client.get("/admin/tenants/acme/ssf/streams", headers=ADMIN)).json()
     assert [s["position"] for s in listed["streams"]] == [subscription["position"]]
+
+
+# -- the admin API: a push stream's delivery log and dead letters ------------------------------
+
+
+async def stream_admin(scim: Scim, method: str, stream_id: str, path: str, body: Any = None) -> Any:
+    """``/admin/tenants/acme/ssf/streams/{id}{path}`` as the admin calls it: the response."""
+    return await scim.client.request(
+        method, f"/admin/tenants/acme/ssf/streams/{stream_id}{path}", json=body, headers=ADMIN
+    )
+
+
+async def test_an_admin_reads_a_push_streams_log_and_dead_letters_and_redelivers_them(
+    scim: Scim, ssf: SsfReceiver, endpoint: Receiver
+) -> None:
+    stream = await push_stream(ssf, endpoint.url(), f"{PROV}create:full")
+    stream_id = stream["stream_id"]
+    endpoint.answer = lambda _: 400 if len(endpoint.received) == 1 else 202
+    endpoint.reply = lambda status: '{"err": "invalid_request", "description": "no"}'
+    ada = await user(scim, "ada")
+    await user(scim, "bob")
+    await endpoint.wait_for(2)
+
+    log = await (await stream_admin(scim, "GET", stream_id, "/deliveries")).json()
+    assert [(a["type"], a["outcome"], a["status"]) for a in log["deliveries"]] == [
+        ("user.created", "delivered", 202),
+        ("user.created", "dead", 400),
+    ]
+    [letter] = (await (await stream_admin(scim, "GET", stream_id, "/dead-letters")).json())[
+        "dead_letters"
+    ]
+    assert (letter["type"], letter["attempts"], letter["last_status"]) == ("user.created", 1, 400)
+    assert "invalid_request" in letter["last_response"]
+    limited = await stream_admin(scim, "GET", stream_id, "/deliveries?limit=1")
+    assert len((await limited.json())["deliveries"]) == 1
+
+    redelivered = await stream_admin(scim, "POST", stream_id, "/dead-letters/redeliver")
+    assert await redelivered.json() == {"delivered": [letter["event_id"]], "failed": []}
+    [again] = await sets_of(ssf, stream, (await endpoint.wait_for(3))[2:])
+    assert again["sub_id"]["uri"] == f"/Users/{ada}"
+    gone = await (await stream_admin(scim, "GET", stream_id, "/dead-letters")).json()
+    assert gone == {"dead_letters": []}
+    unknown = await stream_admin(scim, "POST", stream_id, "/dead-letters/redeliver",
+                                 {"event_ids": [letter["event_id"], "nope"]})  # fmt: skip
+    assert await unknown.json() == {"delivered": [], "failed": [letter["event_id"], "nope"]}
+
+
+async def test_the_push_admin_api_refuses_a_poll_stream_an_unknown_one_and_bad_event_ids(
+    scim: Scim, ssf: SsfReceiver, endpoint: Receiver
+) -> None:
+    polled = await ssf.create_stream(f"{PROV}create:full")
+    pushed = await push_stream(ssf, endpoint.url(), f"{PROV}create:full")
+    for stream_id in (polled["stream_id"], "no-such-stream"):
+        for path in ("/deliveries", "/dead-letters"):
+            response = await stream_admin(scim, "GET", stream_id, path)
+            error = await scim_error(response, 404)
+            assert f"no push stream {stream_id!r}" in error["detail"]
+    bad = await stream_admin(
+        scim, "POST", pushed["stream_id"], "/dead-letters/redeliver", {"event_ids": "x"}
+    )
+    await scim_error(bad, 400)
+    over = await stream_admin(scim, "GET", pushed["stream_id"], "/deliveries?limit=1001")
+    await scim_error(over, 400)
+
+
+async def test_the_cli_lists_a_push_streams_dead_letters_and_redelivers_them(
+    scim: Scim, ssf: SsfReceiver, endpoint: Receiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stream = await push_stream(ssf, endpoint.url(), f"{PROV}create:full")
+    endpoint.answer = lambda _: 400 if len(endpoint.received) == 1 else 202
+    endpoint.reply = lambda status: '{"err": "invalid_request", "description": "no"}'
+    await user(scim, "ada")
+    await user(scim, "bob")
+    await endpoint.wait_for(2)  # ada's SET was dead-lettered before bob's was sent
+    cli = ("acme", stream["stream_id"])
+    [letter] = json.loads(await admin_cli(scim.client, capsys, "ssf", "dead-letters", *cli))[
+        "dead_letters"
+    ]
+    [attempt] = json.loads(
+        await admin_cli(scim.client, capsys, "ssf", "deliveries", *cli, "--limit", "1")
+    )["deliveries"]
+    assert (attempt["outcome"], attempt["status"]) == ("delivered", 202)  # bob's, the newest
+    redelivered = await admin_cli(scim.client, capsys, "ssf", "redeliver", *cli, letter["event_id"])
+    assert json.loads(redelivered) == {"delivered": [letter["event_id"]], "failed": []}
+    assert len(await endpoint.wait_for(3)) == 3

@@ -27,7 +27,15 @@ from aiohttp.test_utils import TestClient
 from scim_server.embedded import MODULE, free_port
 from scim_server.web.state import SERVICES
 from tests.support.scim import ADMIN, ADMIN_TOKEN, Scim
-from tests.support.served import WAIT_SECONDS, Server, serving, start_server, stopped
+from tests.support.served import (
+    WAIT_SECONDS,
+    Server,
+    announced,
+    finished,
+    serving,
+    start_server,
+    stopped,
+)
 from tests.support.urns import ERROR
 
 pytestmark = pytest.mark.skipif(
@@ -190,7 +198,7 @@ async def test_a_server_killed_outright_takes_its_store_along_and_its_data_serve
     assert status == 201
     store = server.store()
     server.process.kill()  # as the OOM killer would: no clean-up of any kind
-    server.process.wait()
+    finished(server.process, WAIT_SECONDS)
     # The orphaned store stops by itself, so it does not hold the data directory.
     await asyncio.to_thread(store.wait, WAIT_SECONDS)
     process, url = start_server(server.data_dir)
@@ -200,7 +208,7 @@ async def test_a_server_killed_outright_takes_its_store_along_and_its_data_serve
         assert status == 200 and body["userName"] == "survivor"
     finally:
         process.terminate()
-        assert process.wait(timeout=30) == 0
+        assert finished(process, 30) == 0
 
 
 @pytest.mark.parametrize("workers", [1, 3], ids=["one-process", "three-workers"])
@@ -212,7 +220,7 @@ async def test_sigterm_right_after_the_announcement_stops_the_server_and_its_sto
     process, _ = start_server(tmp_path / "data", workers)
     children = psutil.Process(process.pid).children()
     process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=30) == 0
+    assert finished(process, 30) == 0
     # The store and the workers are stopped before the server exits. multiprocessing's resource
     # tracker (a child whenever workers are spawned) exits by itself once the server's end of its
     # pipe closes, which is a moment *after* the server exits: so each child is given a while.
@@ -253,10 +261,7 @@ async def test_a_store_given_by_mongodb_uri_is_neither_started_nor_supervised(
     command = [sys.executable, "-m", "scim_server", "serve", "--port", str(port)]
     command += ["--mongodb-uri", mongodb_uri, "--database", database_name]
     command += ["--admin-token", ADMIN_TOKEN, "--log-level", "WARNING"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    try:
-        assert "listening on" in process.stdout.readline()
+    with announced(command) as process:
         assert psutil.Process(process.pid).children() == []
         async with (
             aiohttp.ClientSession() as http,
@@ -264,11 +269,7 @@ async def test_a_store_given_by_mongodb_uri_is_neither_started_nor_supervised(
         ):
             assert response.status == 200
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        assert finished(process, 30) == 0
 
 
 def test_a_store_that_cannot_start_fails_serve_with_status_1_and_one_line(tmp_path: Path) -> None:
@@ -277,7 +278,7 @@ def test_a_store_that_cannot_start_fails_serve_with_status_1_and_one_line(tmp_pa
     environment = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
     command = [sys.executable, "-m", "scim_server", "serve", "--port", str(free_port())]
     command += ["--data-dir", str(data_dir)]
-    finished = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=60)
-    assert finished.returncode == 1
-    assert finished.stderr.strip().splitlines()[-1].startswith("scim-server: SecantusDB could not")
-    assert "Traceback" not in finished.stderr
+    failed = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=60)
+    assert failed.returncode == 1
+    assert failed.stderr.strip().splitlines()[-1].startswith("scim-server: SecantusDB could not")
+    assert "Traceback" not in failed.stderr

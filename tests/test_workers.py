@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 
 from scim_server.embedded import free_port
+from tests.support.served import announced
 
 ADMIN = "workers-admin-token"
 
@@ -115,16 +116,8 @@ def workers_server(mongodb_uri: str) -> Iterator[tuple[subprocess.Popen[str], st
         "--log-level",
         "WARNING",
     ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    banner = process.stdout.readline()
-    assert "listening on" in banner, banner
-    try:
+    with announced(command) as process:
         yield process, f"http://127.0.0.1:{port}"
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 async def test_two_workers_serve_one_port_and_drain_in_flight_requests_on_sigterm(

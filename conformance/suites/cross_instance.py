@@ -106,7 +106,7 @@ async def an_admin(space: World) -> str:
 async def signed_in(space: World, root: str) -> tuple[Browser, Response]:
     """A browser signed in with ``root``'s password at ``/signin``, and where it landed."""
     browser = Browser(space.pages)
-    landed = await browser.go("POST", "/signin", {"email": root, "password": PASSWORD})
+    landed = await browser.fill("/signin", {"email": root, "password": PASSWORD})
     return browser, landed
 
 

@@ -9,6 +9,8 @@ in the database so that one process at a time delivers for an endpoint, strictly
 which keeps the order per resource), retries on an exponential back-off with jitter up to a
 horizon, the dead letters, the delivery log. Sending is behind ``Sender`` (aiohttp in
 ``web/outbound.py``), so the core stays free of HTTP. docs/events.md argues the design.
+What an administrator reads and retries of an endpoint is the same for every channel too
+(``DeliveryRecords``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Final, Protocol
+
+from scim2_models import InvalidValueException, NotFoundException
 
 from scim_server.core.background import stop_requested, stop_task
 from scim_server.core.events import Event, Relay
@@ -432,6 +436,52 @@ class DeliveryEngine:
                 failed.append(event_id)
                 await self._bury(subscription, event, attempts, answer, now)
         return Redelivery(tuple(delivered), tuple(failed))
+
+
+class DeliveryRecords:
+    """What an administrator reads and retries of one channel's endpoints (a webhook, an SSF
+    push stream), the same for every channel: the delivery log, the dead letters, and one
+    attempt now at dead letters. ``noun`` names an endpoint of the channel in a 404."""
+
+    def __init__(
+        self, repository: DeliveryRepository, engine: DeliveryEngine, channel: str, noun: str
+    ) -> None:
+        self.repository = repository
+        self.engine = engine
+        self.channel = channel
+        self.noun = noun
+
+    async def get(self, tenant: str, subscription_id: str) -> Subscription:
+        """The channel's endpoint of that id (404 for none, or another channel's)."""
+        found = await self.repository.get(tenant, subscription_id)
+        if found is None or found.channel != self.channel:
+            raise NotFoundException(
+                detail=f"no {self.noun} {subscription_id!r} for tenant {tenant!r}"
+            )
+        return found
+
+    async def deliveries(
+        self, tenant: str, subscription_id: str, limit: int
+    ) -> list[LoggedAttempt]:
+        """The delivery log: the endpoint's attempts, newest first, at most ``limit``."""
+        await self.get(tenant, subscription_id)
+        return await self.repository.attempts_of(tenant, subscription_id, limit)
+
+    async def dead_letters(self, tenant: str, subscription_id: str) -> list[DeadLetter]:
+        await self.get(tenant, subscription_id)
+        return await self.repository.dead_letters(tenant, subscription_id)
+
+    async def redeliver(self, tenant: str, subscription_id: str, event_ids: object) -> Redelivery:
+        """One attempt now at these dead letters (null: all of them)."""
+        subscription = await self.get(tenant, subscription_id)
+        if event_ids is None:
+            letters = await self.repository.dead_letters(tenant, subscription_id)
+            wanted = [letter.event_id for letter in letters]
+        elif isinstance(event_ids, list) and all(isinstance(e, str) for e in event_ids):
+            wanted = list(dict.fromkeys(event_ids))
+        else:
+            raise InvalidValueException(detail="event_ids is a list of event ids, or null for all")
+        return await self.engine.redeliver(subscription, wanted)
 
 
 def _replace_position(subscription: Subscription, position: int) -> Subscription:

@@ -21,21 +21,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import orjson
-from scim2_models import InvalidValueException, NotFoundException
+from scim2_models import InvalidValueException
 from standardwebhooks import Webhook
 
 from scim_server.core.delivery import (
     Channel,
     DeliveryEngine,
+    DeliveryRecords,
     Outbound,
     Outcome,
-    Redelivery,
 )
 from scim_server.core.events import MAX_SEQUENCE, Event, Relay
 from scim_server.storage.delivery import (
-    DeadLetter,
     DeliveryRepository,
-    LoggedAttempt,
     Subscription,
 )
 from scim_server.storage.events import EVENT_TYPES
@@ -155,8 +153,9 @@ class WebhookChannel(Channel):
         return Outcome.GONE if status == GONE else Outcome.FAILED
 
 
-class Webhooks:
-    """A tenant's webhooks, as the admin API and the CLI manage them."""
+class Webhooks(DeliveryRecords):
+    """A tenant's webhooks, as the admin API and the CLI manage them; their delivery log and
+    dead letters as every channel's (``DeliveryRecords``)."""
 
     def __init__(
         self,
@@ -166,8 +165,7 @@ class Webhooks:
         *,
         allow_private: bool,
     ) -> None:
-        self.repository = repository
-        self.engine = engine
+        super().__init__(repository, engine, CHANNEL, "webhook")
         self.relay = relay
         self.allow_private = allow_private
 
@@ -182,12 +180,6 @@ class Webhooks:
 
     async def all(self, tenant: str) -> list[Subscription]:
         return await self.repository.of_tenant(tenant, CHANNEL)
-
-    async def get(self, tenant: str, webhook_id: str) -> Subscription:
-        found = await self.repository.get(tenant, webhook_id)
-        if found is None or found.channel != CHANNEL:
-            raise NotFoundException(detail=f"no webhook {webhook_id!r} for tenant {tenant!r}")
-        return found
 
     async def update(self, tenant: str, webhook_id: str, body: Mapping[str, Any]) -> Subscription:
         """Change ``url``, ``events`` or ``enabled`` (others are refused)."""
@@ -233,25 +225,6 @@ class Webhooks:
             if rotated is not None:
                 return rotated
         raise InvalidValueException(detail="the secret is being rotated by another request")
-
-    async def deliveries(self, tenant: str, webhook_id: str, limit: int) -> list[LoggedAttempt]:
-        await self.get(tenant, webhook_id)
-        return await self.repository.attempts_of(tenant, webhook_id, limit)
-
-    async def dead_letters(self, tenant: str, webhook_id: str) -> list[DeadLetter]:
-        await self.get(tenant, webhook_id)
-        return await self.repository.dead_letters(tenant, webhook_id)
-
-    async def redeliver(self, tenant: str, webhook_id: str, event_ids: object) -> Redelivery:
-        """One attempt now at these dead letters (null: all of them)."""
-        webhook = await self.get(tenant, webhook_id)
-        if event_ids is None:
-            wanted = [letter.event_id for letter in await self.dead_letters(tenant, webhook_id)]
-        elif isinstance(event_ids, list) and all(isinstance(e, str) for e in event_ids):
-            wanted = list(dict.fromkeys(event_ids))
-        else:
-            raise InvalidValueException(detail="event_ids is a list of event ids, or null for all")
-        return await self.engine.redeliver(webhook, wanted)
 
     async def replay(self, tenant: str, webhook_id: str, body: Mapping[str, Any]) -> int:
         """Deliver again every event from a sequence number, or from a time: the position

@@ -20,6 +20,7 @@ on its indexes; storage runs them as given, always within the tenant.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -110,16 +111,28 @@ def resource_name(document: Mapping[str, Any]) -> str | None:
 @dataclass(frozen=True)
 class Standing:
     """What a session needs to know of its user: the name, whether it is active, when it
-    was last deactivated, and its ``userType`` (whether it is a guest)."""
+    was last deactivated, its ``userType`` (whether it is a guest), and the ``credential`` of
+    its password now."""
 
     user_name: str
     active: bool
     deactivated: datetime | None
     user_type: str | None = None
+    credential: str | None = None
 
 
-STANDING_FIELDS = {"r.userName": 1, "r.active": 1, "r.userType": 1, DEACTIVATED: 1}
+STANDING_FIELDS = {"r.userName": 1, "r.active": 1, "r.userType": 1, DEACTIVATED: 1, "pw": 1}
 """The projection that reads what ``standing`` needs."""
+
+
+def credential(password_hash: str | None) -> str | None:
+    """What identifies the password a user has now, and changes whenever it is set: the
+    SHA-256 of its hash, whose salt is new at every setting (None: no password). A session
+    opened with a password keeps it, and stands only while it is still the user's; it reveals
+    nothing of the password, nor of the hash."""
+    if password_hash is None:
+        return None
+    return hashlib.sha256(password_hash.encode()).hexdigest()
 
 
 def standing(document: Mapping[str, Any]) -> Standing:
@@ -130,6 +143,7 @@ def standing(document: Mapping[str, Any]) -> Standing:
         active=raw.get("active") is not False,
         deactivated=document.get(DEACTIVATED),
         user_type=raw.get("userType") if isinstance(raw.get("userType"), str) else None,
+        credential=credential(document.get("pw")),
     )
 
 

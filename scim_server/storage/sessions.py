@@ -3,14 +3,15 @@
 A session is stored under the digest of its key (``_id``); the key itself travels only in the
 browser's cookie, so neither this collection nor the admin API can hand out a usable session.
 Each document names its tenant, its user, the IdP that vouched for it, when it was
-created and when it expires. A TTL index removes expired sessions
+created and when it expires; a password session, the ``credential`` of the password it was
+opened with (``documents.credential``). A TTL index removes expired sessions
 (MongoDB's monitor runs about once a minute, so every read also requires ``expires`` to be
 ahead); sign-out and the admin delete them at once.
 
 A session is read together with the current standing of its user, joined on the users'
 ``_id`` index in the same command (``Standing``: name, active, last deactivation, userType),
 so that every use answers, in one round trip, whether the user still exists and may still be
-signed in.
+signed in (and, for a password session, whether that password is still the user's).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class NewSession:
     issuer: str
     created: datetime
     expires: datetime
+    credential: str | None = None
+    """The credential of the password the session was opened with, if it was."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class StoredSession:
     created: datetime
     expires: datetime
     user: Standing | None
+    credential: str | None = None
 
 
 def _stored_session(document: Mapping[str, Any]) -> StoredSession:
@@ -67,6 +71,7 @@ def _stored_session(document: Mapping[str, Any]) -> StoredSession:
         created=document["created"],
         expires=document["expires"],
         user=standing(users[0]) if users else None,
+        credential=document.get("credential"),
     )
 
 
@@ -88,6 +93,7 @@ class SessionRepository:
                 "issuer": session.issuer,
                 "created": session.created,
                 "expires": session.expires,
+                **({"credential": session.credential} if session.credential else {}),
             }
         )
 

@@ -10,6 +10,7 @@ generic page, its reason in the SSO log of the tenant concerned.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -29,14 +30,21 @@ from scim_server.web import sso_pages as pages
 from scim_server.web.sso import (
     NO_STORE,
     SSO,
+    ForgedForm,
     UnreadableForm,
+    check_form_token,
+    form_key,
+    form_token,
     html,
     html_errors,
+    keep_form_key,
     origin,
     read_form,
     session_redirect,
 )
 from scim_server.web.state import services
+
+log = logging.getLogger(__name__)
 
 SIGNIN = "/signin"
 SIGNIN_COOKIE = "scim_signin"
@@ -47,7 +55,9 @@ BRAND = pages.SIGNIN_BRAND
 
 def signin_errors(handler: Handler) -> Handler:
     """Every failure of a server-level sign-in page is the generic page: a refused sign-in or
-    choice 403, a form no browser sends 400, the database away 503 with ``Retry-After``."""
+    choice 403, a form without this browser's form token 403 (written to the server's log: no
+    tenant is known yet), a form no browser sends 400, the database away 503 with
+    ``Retry-After``."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
@@ -58,6 +68,9 @@ def signin_errors(handler: Handler) -> Handler:
             return _failed(pages.NO_SUCH_PAGE, response.status)
         except SignInFailed:
             return _failed(pages.SIGNIN_REFUSED, 403)
+        except ForgedForm as error:
+            log.warning("refused a sign-in form from %s: %s", request.remote, error)
+            return _failed(pages.FORM_REFUSED, 403)
         except UnreadableForm:
             return _failed(pages.BROKEN, 400)
         except Exception as error:
@@ -83,13 +96,17 @@ def _cross_instance(request: web.Request) -> CrossInstanceSignIn:
 
 @signin_errors
 async def sign_in_form(request: web.Request) -> web.StreamResponse:
-    return html(pages.root_sign_in_page(BRAND, SIGNIN), BRAND)
+    key = form_key(request)
+    response = html(pages.root_sign_in_page(BRAND, SIGNIN, form_token(request, key, SIGNIN)), BRAND)
+    keep_form_key(response, request, key)
+    return response
 
 
 @signin_errors
 async def sign_in(request: web.Request) -> web.StreamResponse:
     """The root email (and maybe a password): the primary tenant's authentication begins."""
     form = await read_form(request)
+    check_form_token(request, form, "cross_instance")
     email = form.get("email", "")
     if not email:
         return _failed(pages.SIGNIN_REFUSED, 400)

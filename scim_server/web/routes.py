@@ -110,11 +110,7 @@ def admin_application() -> web.Application:
     router.add_delete(sessions, sessions_admin.revoke_user_sessions)
     router.add_delete(f"{sessions}/{{session_id}}", sessions_admin.revoke_session)
 
-    ssf = "/tenants/{name}/ssf"
-    router.add_post(f"{ssf}/receivers", ssf_admin.issue_receiver_token)
-    router.add_get(f"{ssf}/receivers", ssf_admin.list_receiver_tokens)
-    router.add_delete(f"{ssf}/receivers/{{token_id}}", ssf_admin.revoke_receiver_token)
-    router.add_get(f"{ssf}/streams", ssf_admin.list_streams)
+    ssf_admin.add_ssf_admin_routes(router)
     add_webhook_routes(router)
     return admin_app
 

@@ -1,4 +1,5 @@
-"""The admin API of the Shared Signals transmitter: a tenant's receiver tokens and streams.
+"""The admin API of the Shared Signals transmitter: a tenant's receiver tokens and streams, and
+a push stream's delivery log and dead letters (``web/deliveries_admin.py``, as for webhooks).
 
 A receiver token is what an SSF receiver authenticates with to manage the tenant's streams and
 poll them; it is shown once, when issued, and is never a SCIM token (nor a SCIM token one).
@@ -13,6 +14,7 @@ from scim2_models import NotFoundException
 
 from scim_server.storage.ssf import ReceiverTokenRecord
 from scim_server.web.admin import existing_tenant
+from scim_server.web.deliveries_admin import add_delivery_routes
 from scim_server.web.responses import json_response, read_object
 from scim_server.web.ssf import issuer, status_view, stream_view
 from scim_server.web.state import services
@@ -77,4 +79,18 @@ async def list_streams(request: web.Request) -> web.Response:
                 for stream in streams
             ]
         }
+    )
+
+
+def add_ssf_admin_routes(router: web.UrlDispatcher) -> None:
+    """Receiver tokens, streams, and each push stream's deliveries under its stream id."""
+    ssf = "/tenants/{name}/ssf"
+    router.add_post(f"{ssf}/receivers", issue_receiver_token)
+    router.add_get(f"{ssf}/receivers", list_receiver_tokens)
+    router.add_delete(f"{ssf}/receivers/{{token_id}}", revoke_receiver_token)
+    router.add_get(f"{ssf}/streams", list_streams)
+    add_delivery_routes(
+        router,
+        f"{ssf}/streams/{{id}}",
+        lambda request: services(request).transmitter.push_deliveries,
     )

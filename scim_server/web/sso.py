@@ -38,7 +38,12 @@ from scim_server.core.sso.service import (
     TestReport,
     acceptable_new_password,
 )
-from scim_server.core.sso.sessions import binding_cookie_name, browser_key, cookie_name
+from scim_server.core.sso.sessions import (
+    FORM_COOKIE,
+    binding_cookie_name,
+    browser_key,
+    cookie_name,
+)
 from scim_server.core.sso.settings import (
     SIGNED_OUT,
     Branding,
@@ -127,6 +132,51 @@ async def read_form(request: web.Request) -> dict[str, str]:
     return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
+class ForgedForm(Exception):
+    """A password form posted without a valid form token of this browser: a page of another
+    site posting it (login CSRF: signing the person in as someone else), or a page left open
+    past the token's life. ``flow`` names the form, as the SSO log does."""
+
+    def __init__(self, path: str, flow: str) -> None:
+        super().__init__(
+            f"the form posted to {path} carries no valid form token of this browser "
+            "(posted from another site's page, or from a page open too long)"
+        )
+        self.flow = flow
+
+
+def form_key(request: web.Request) -> str:
+    """This browser's form key: the one its cookie holds, else a new one."""
+    return browser_key(request.cookies.get(FORM_COOKIE))
+
+
+def form_token(request: web.Request, key: str, action: str) -> str:
+    """The token of the password form posting to ``action`` in the browser holding ``key``."""
+    return services(request).sso.sessions.codec.form_token(key, action, _now())
+
+
+def keep_form_key(response: web.StreamResponse, request: web.Request, key: str) -> None:
+    """Give the browser its form key along with a page whose form token names it: HttpOnly,
+    SameSite=Lax, Secure whenever the site is served over HTTPS, for the browser's session."""
+    response.set_cookie(
+        FORM_COOKIE,
+        key,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=origin(request).root.startswith("https://"),
+    )
+
+
+def check_form_token(request: web.Request, form: Mapping[str, str], flow: str) -> None:
+    """Refuse (``ForgedForm``) a password form that does not carry the token this browser was
+    given for it."""
+    codec = services(request).sso.sessions.codec
+    key = request.cookies.get(FORM_COOKIE)
+    if not codec.valid_form_token(form.get(pages.FORM_TOKEN), key, request.path):
+        raise ForgedForm(request.path, flow)
+
+
 def html_errors(refused: pages.Failure) -> Callable[[Handler], Handler]:
     """Turn every failure of the handler into a page (:func:`_failure_page`), never a JSON
     error or a stack trace: a person is looking. Redirects pass through. ``refused`` is the
@@ -174,6 +224,11 @@ async def _failure_page(
         return _status_page(brand, home_path(tenant), error.status, allow)
     if isinstance(error, UnreadableForm):
         return _failure(await _failure_brand(request, tenant), tenant, pages.BROKEN, 400)
+    if isinstance(error, ForgedForm):
+        await services(request).sso.record(
+            tenant, origin(request), _now(), "refused", flow=error.flow, reason=str(error)
+        )
+        return _failure(await _failure_brand(request, tenant), tenant, pages.FORM_REFUSED, 403)
     if isinstance(error, SignInFailed):
         brand = await _failure_brand(request, tenant)
         if error.page == "seats":
@@ -281,15 +336,21 @@ async def home(request: web.Request) -> web.StreamResponse:
         idp = origin_source(settings.idp_sso_url) if settings.protocol == "wsfed" else None
         page = pages.signed_in_page(brand, session, f"{home}logout")
         return html(page, brand, form_target=idp)
+    key = form_key(request)
+    action = f"{home}password"
     page = pages.sign_in_page(
         brand,
         f"{home}{settings.protocol}/login",
-        f"{home}password",
+        action,
+        form_token(request, key, action),
         sso=settings.ready,
         passwords=settings.password_sign_in_open,
         guests_only=settings.enforced,
     )
-    return html(page, brand)
+    response = html(page, brand)
+    if settings.password_sign_in_open:
+        keep_form_key(response, request, key)
+    return response
 
 
 @html_errors(pages.NO_SUCH_PAGE)
@@ -455,6 +516,7 @@ async def password(request: web.Request) -> web.StreamResponse:
     """Password sign-in: for everyone where single sign-on is not enforced, else for guests."""
     tenant = request.match_info["tenant"]
     form = await read_form(request)
+    check_form_token(request, form, "password")
     user_name, secret = form.get("username"), form.get("password")
     if not (user_name and secret):
         return _failure(await _brand(request, tenant), tenant, pages.PASSWORD_REFUSED, 400)
@@ -473,9 +535,13 @@ async def password_reset_page(request: web.Request) -> web.StreamResponse:
     brand = pages.Brand.of(tenant, settings.branding)
     nonce = secrets.token_urlsafe(16)
     action = f"{home_path(tenant)}password-reset"
-    return html(
-        pages.reset_page(brand, action, MIN_PASSWORD_LENGTH, nonce), brand, script_nonce=nonce
+    key = form_key(request)
+    page = pages.reset_page(
+        brand, action, MIN_PASSWORD_LENGTH, nonce, form_token(request, key, action)
     )
+    response = html(page, brand, script_nonce=nonce)
+    keep_form_key(response, request, key)
+    return response
 
 
 @html_errors(pages.RESET_REFUSED)
@@ -485,6 +551,7 @@ async def password_reset(request: web.Request) -> web.StreamResponse:
     generic page (403), its precise reason in the SSO log."""
     tenant = request.match_info["tenant"]
     form = await read_form(request)
+    check_form_token(request, form, "password_reset")
     token, password, confirm = form.get("token"), form.get("password", ""), form.get("confirm", "")
     if not token:
         return _failure(await _brand(request, tenant), tenant, pages.RESET_REFUSED, 400)

@@ -44,6 +44,12 @@ FAVICON_SVG = (
 """The icon of every page (a padlock on the house colour), served at /favicon.svg and, for
 browsers that ask without being told, /favicon.ico."""
 FAVICON_PATH = "/favicon.svg"
+FORM_TOKEN = "form_token"
+"""The hidden field of a password form that carries its form token (login CSRF)."""
+
+
+def _form_token_input(form_token: str) -> str:
+    return f'<input type="hidden" name="{FORM_TOKEN}" value="{escape(form_token)}">'
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,7 @@ def sign_in_page(
     brand: Brand,
     login_url: str,
     password_url: str,
+    form_token: str,
     *,
     sso: bool,
     passwords: bool,
@@ -116,7 +123,7 @@ def sign_in_page(
 ) -> str:
     """The tenant's landing page for someone not signed in: single sign-on, and the password
     form where passwords are accepted (only from guests, and it says so, when the tenant
-    enforces single sign-on)."""
+    enforces single sign-on), carrying ``form_token``."""
     parts = [f'<h1>Sign in to <span id="tenant">{escape(brand.name)}</span></h1>']
     if sso:
         parts.append(
@@ -132,7 +139,7 @@ def sign_in_page(
         )
         parts.append(
             f'<form method="post" action="{escape(password_url)}" id="password-form"'
-            f"{separated}>{guests}"
+            f"{separated}>{guests}{_form_token_input(form_token)}"
             '<p><label>User name <input name="username" id="username" '
             'autocomplete="username" required></label></p>'
             '<p><label>Password <input name="password" id="password" type="password" '
@@ -144,10 +151,13 @@ def sign_in_page(
     return _page(brand, f"Sign in to {brand.name}", "".join(parts))
 
 
-def reset_page(brand: Brand, action: str, min_length: int, script_nonce: str) -> str:
-    """The page a reset link opens: a form to choose a password. The link's token is in its
-    fragment, which no request carries: the script moves it into the form (which posts it back,
-    so no other site can post this form for the person) and off the address bar."""
+def reset_page(
+    brand: Brand, action: str, min_length: int, script_nonce: str, form_token: str
+) -> str:
+    """The page a reset link opens: a form to choose a password, carrying ``form_token``. The
+    link's token is in its fragment, which no request carries: the script moves it into the
+    form (which posts it back, so no other site can post this form for the person) and off the
+    address bar."""
     return _page(
         brand,
         "Set a new password",
@@ -155,6 +165,7 @@ def reset_page(brand: Brand, action: str, min_length: int, script_nonce: str) ->
             "<h1>Set a new password</h1>"
             f'<form method="post" action="{escape(action)}" id="reset-form">'
             '<input type="hidden" name="token" id="reset-token">'
+            f"{_form_token_input(form_token)}"
             f'<p><label>New password <input name="password" id="new-password" type="password" '
             f'autocomplete="new-password" minlength="{min_length}" required></label></p>'
             f'<p><label>Repeat it <input name="confirm" id="confirm-password" type="password" '
@@ -268,6 +279,12 @@ PASSWORD_NOT_SET = Failure(
     "Open the link again and choose another: it has not been used.",
     "Go to the sign-in page",
 )
+FORM_REFUSED = Failure(
+    "This form cannot be accepted",
+    "The form was sent from another page, or was left open too long. Nothing was done.",
+    "Open the page again and send the form from there.",
+    "Go to the sign-in page",
+)
 BROKEN = Failure(
     "Something went wrong",
     "The sign-in service could not complete this request.",
@@ -372,15 +389,16 @@ SIGNIN_REFUSED = Failure(
 )
 
 
-def root_sign_in_page(brand: Brand, action: str) -> str:
+def root_sign_in_page(brand: Brand, action: str, form_token: str) -> str:
     """The server-level sign-in: the root email, and a password unless single sign-on is used
-    (the primary tenant's own sign-in then takes over)."""
+    (the primary tenant's own sign-in then takes over); the form carries ``form_token``."""
     return _page(
         brand,
         "Sign in",
         (
             "<h1>Sign in</h1>"
             f'<form method="post" action="{escape(action)}" id="root-form">'
+            f"{_form_token_input(form_token)}"
             '<p><label>Email <input name="email" id="email" type="email" '
             'autocomplete="username" required></label></p>'
             '<p><label>Password (leave it empty to use single sign-on) <input name="password" '

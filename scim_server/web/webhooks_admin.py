@@ -1,5 +1,6 @@
 """The admin API for a tenant's webhooks: register, list, change, delete, rotate the secret,
-read the delivery log and the dead letters, redeliver, replay (``core/webhooks.py``)."""
+read the delivery log and the dead letters, redeliver (``web/deliveries_admin.py``, as for every
+channel), replay (``core/webhooks.py``)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
-from scim_server.storage.delivery import DeadLetter, LoggedAttempt, Subscription
-from scim_server.web.admin import existing_tenant, int_parameter
+from scim_server.storage.delivery import Subscription
+from scim_server.web.admin import existing_tenant
+from scim_server.web.deliveries_admin import add_delivery_routes
 from scim_server.web.responses import json_response, read_object
 from scim_server.web.state import services
-
-LOG_MAX_LIMIT = 1000
 
 
 def webhook_view(webhook: Subscription) -> dict[str, Any]:
@@ -30,32 +30,6 @@ def webhook_view(webhook: Subscription) -> dict[str, Any]:
         "previous_secret_expires": (
             webhook.previous_until.isoformat() if webhook.previous_until else None
         ),
-    }
-
-
-def _attempt_view(attempt: LoggedAttempt) -> dict[str, Any]:
-    return {
-        "at": attempt.at.isoformat(),
-        "event_id": attempt.event_id,
-        "sequence": attempt.sequence,
-        "type": attempt.event_type,
-        "attempt": attempt.attempt,
-        "outcome": attempt.outcome,
-        "status": attempt.status,
-        "latency_ms": round(attempt.latency_ms, 3),
-        "response": attempt.excerpt,
-    }
-
-
-def _dead_letter_view(letter: DeadLetter) -> dict[str, Any]:
-    return {
-        "event_id": letter.event_id,
-        "sequence": letter.sequence,
-        "type": letter.event_type,
-        "dead_at": letter.at.isoformat(),
-        "attempts": letter.attempts,
-        "last_status": letter.last_status,
-        "last_response": letter.last_excerpt,
     }
 
 
@@ -116,30 +90,6 @@ async def rotate_secret(request: web.Request) -> web.Response:
     )
 
 
-async def deliveries(request: web.Request) -> web.Response:
-    """The delivery log: attempts, newest first."""
-    tenant = await existing_tenant(request)
-    limit = int_parameter(request, "limit", 1, LOG_MAX_LIMIT) or 100
-    attempts = await services(request).webhooks.deliveries(tenant, request.match_info["id"], limit)
-    return json_response({"deliveries": [_attempt_view(attempt) for attempt in attempts]})
-
-
-async def dead_letters(request: web.Request) -> web.Response:
-    tenant = await existing_tenant(request)
-    letters = await services(request).webhooks.dead_letters(tenant, request.match_info["id"])
-    return json_response({"dead_letters": [_dead_letter_view(letter) for letter in letters]})
-
-
-async def redeliver(request: web.Request) -> web.Response:
-    """One attempt now at the dead letters named (``event_ids``; all when omitted)."""
-    tenant = await existing_tenant(request)
-    body = await read_object(request) if request.can_read_body else {}
-    done = await services(request).webhooks.redeliver(
-        tenant, request.match_info["id"], body.get("event_ids")
-    )
-    return json_response({"delivered": list(done.delivered), "failed": list(done.failed)})
-
-
 async def replay(request: web.Request) -> web.Response:
     """Deliver again from ``from_sequence`` or from ``since`` (an ISO 8601 time)."""
     tenant = await existing_tenant(request)
@@ -158,7 +108,5 @@ def add_webhook_routes(router: web.UrlDispatcher) -> None:
     router.add_patch(item, update)
     router.add_delete(item, delete)
     router.add_post(f"{item}/rotate-secret", rotate_secret)
-    router.add_get(f"{item}/deliveries", deliveries)
-    router.add_get(f"{item}/dead-letters", dead_letters)
-    router.add_post(f"{item}/dead-letters/redeliver", redeliver)
+    add_delivery_routes(router, item, lambda request: services(request).webhooks)
     router.add_post(f"{item}/replay", replay)

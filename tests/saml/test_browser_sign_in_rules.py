@@ -1,6 +1,7 @@
 """The sign-in rules around enforced single sign-on, in headless Chromium (docs/sso-rules.md):
 a guest's password sign-in while SSO is enforced, the reset link that is the way back in when
-the IdP is down, and a password session that outlives the switch to SSO until it expires.
+the IdP is down, a password session that outlives the switch to SSO until it expires, and a
+password form another site posts (login CSRF), refused.
 The tenant (acme) is connected to the Okta-shaped IdP of the browser harness and configured
 through the admin API, as an admin would; every page reached is photographed under
 test-artifacts/browser/."""
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aiohttp import web
 from playwright.async_api import Page, expect
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -23,9 +25,13 @@ from tests.support.browser import (
     Screenshots,
     Stack,
     browser_page,
+    loopback_socket,
+    port_of,
     running_stack,
+    serving,
 )
 from tests.support.scim import ADMIN
+from tests.support.sso import form_token
 from tests.support.urns import USER
 
 PASSWORD = "correct horse battery"
@@ -193,3 +199,43 @@ async def test_a_password_session_from_before_enforcement_lasts_until_it_expires
     await sign_in_with_password(page, stack, "bob@example.com", PASSWORD)
     await expect(page.locator("#sso-error")).to_have_text("Sign-in failed")
     await shots.take("password-refused")
+
+
+async def test_another_sites_page_cannot_sign_the_browser_in_to_the_attackers_account(
+    stack: Stack, shots: Screenshots
+) -> None:
+    """Login CSRF: a page on another site (``localhost`` is another site than ``127.0.0.1``)
+    posts the attacker's user name and password, with the form token the attacker's own
+    browser was given, from the person's browser, which has opened the sign-in page before.
+    The form is refused with the generic page, and the person is signed in as no one."""
+    page = shots.page
+    await provision(stack, "mallory@example.com", password=PASSWORD)
+    home = f"{stack.sp_url}/sso/{OKTA_TENANT}/"
+    attackers_token = await form_token(stack.http, f"/sso/{OKTA_TENANT}/")
+    fields = {"username": "mallory@example.com", "password": PASSWORD}
+    inputs = "".join(
+        f'<input type="hidden" name="{name}" value="{value}">'
+        for name, value in {**fields, "form_token": attackers_token}.items()
+    )
+    attacker = web.Application()
+
+    async def lure(request: web.Request) -> web.Response:
+        return web.Response(
+            content_type="text/html",
+            text=f'<form id="f" method="post" action="{home}password">{inputs}</form>'
+            '<script>document.getElementById("f").submit()</script>',
+        )
+
+    attacker.router.add_get("/", lure)
+    sock = loopback_socket()
+    async with serving(attacker, sock):
+        await page.goto(home)
+        await expect(page.locator("#password-form")).to_be_visible()
+        await page.goto(f"http://localhost:{port_of(sock)}/")
+        await expect(page.locator("#sso-error")).to_have_text("This form cannot be accepted")
+        await shots.take("forged-form-refused")
+    await page.goto(home)
+    await expect(page.locator("#password-form")).to_be_visible()
+    assert not [c for c in await page.context.cookies() if c["name"].startswith("scim_sso_")]
+    [refused] = await stack.sso_log(OKTA_TENANT)
+    assert refused["outcome"] == "refused" and "form token" in refused["reason"]

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from idp_sim.saml import shapes
 from samlkit.certs import SigningKey
 from tests.support.scim import ADMIN, Scim, make_tenant
-from tests.support.sso import connect_sso, person
+from tests.support.sso import connect_sso, person, with_form_token
 from tests.support.urns import PATCH_OP
 
 PASSWORD = "correct horse battery staple"
@@ -56,8 +56,17 @@ async def _log(client: TestClient[Any, Any], tenant: str) -> list[dict[str, Any]
     return list((await response.json())["entries"])
 
 
+async def _signin_form(
+    client: TestClient[Any, Any], email: str, password: str | None = None
+) -> dict[str, str]:
+    """The ``/signin`` form as this browser posts it: the email, the password if any, and the
+    form token it was given with the page."""
+    form = {"email": email} if password is None else {"email": email, "password": password}
+    return await with_form_token(client, "/signin", form)
+
+
 async def _password_sign_in(client: TestClient[Any, Any], email: str) -> Any:
-    return await client.post("/signin", data={"email": email, "password": PASSWORD})
+    return await client.post("/signin", data=await _signin_form(client, email, PASSWORD))
 
 
 async def _jane_signed_in(scim: Scim) -> tuple[dict[str, Scim], Any]:
@@ -152,7 +161,7 @@ async def test_an_admin_signs_in_through_the_primary_tenant_s_saml_sso(
     tenants = await _instances(scim)
     await _jane(tenants)
     sso = await connect_sso(scim, shapes.okta(), idp_key)
-    started = await client.post("/signin", data={"email": "jane@acme.com"})
+    started = await client.post("/signin", data=await _signin_form(client, "jane@acme.com"))
     assert started.status == 200
     link = CONTINUE.search(await started.text())
     assert link is not None
@@ -181,11 +190,11 @@ async def test_bad_input_gets_the_generic_page_never_json_or_a_500(scim: Scim) -
     client = scim.client
     await _instances(scim)
     for email in ("jane@unknown.org", "jane+staging@acme.com", "not-an-email", ""):
-        response = await client.post("/signin", data={"email": email, "password": "x"})
+        response = await client.post("/signin", data=await _signin_form(client, email, "x"))
         assert response.status in (400, 403)
         assert response.content_type == "text/html"
     # SSO not set up for the primary: refused, and logged there.
-    response = await client.post("/signin", data={"email": "jane@acme.com"})
+    response = await client.post("/signin", data=await _signin_form(client, "jane@acme.com"))
     assert response.status == 403
     assert "single sign-on is not set up" in (await _log(client, "acme"))[0]["reason"]
     for path in ("/signin/instances", "/signin/nothing"):

@@ -17,7 +17,7 @@ from scim_server.storage.sso import SsoRepository
 from scim_server.web.state import SERVICES
 from tests.support.commands import Commands
 from tests.support.scim import ADMIN
-from tests.support.sso import Sso, person, set_seats
+from tests.support.sso import Sso, person, set_seats, with_form_token
 from tests.support.stores import unreachable_database
 
 PASSWORD = "correct horse battery"
@@ -42,7 +42,10 @@ async def test_a_wrong_password_says_the_user_name_or_password_is_wrong_and_offe
 ) -> None:
     await okta_sso.scim.create_user("bob@example.com", password=PASSWORD)
     response = await okta_sso.client.post(
-        "/sso/acme/password", data={"username": "bob@example.com", "password": "nope"}
+        "/sso/acme/password",
+        data=await with_form_token(
+            okta_sso.client, "/sso/acme/", {"username": "bob@example.com", "password": "nope"}
+        ),
     )
     text = await _text(response, 403)
     assert 'id="sso-error"' in text
@@ -209,10 +212,16 @@ async def test_every_page_of_the_tenant_carries_its_branding(okta_sso: Sso) -> N
     await _patch_sso(okta_sso, {"branding": {"display_name": "Acme Corp"}})
     await okta_sso.scim.create_user("bob@example.com", password=PASSWORD)
     failed = await okta_sso.client.post(
-        "/sso/acme/password", data={"username": "bob@example.com", "password": "nope"}
+        "/sso/acme/password",
+        data=await with_form_token(
+            okta_sso.client, "/sso/acme/", {"username": "bob@example.com", "password": "nope"}
+        ),
     )
     signed_in = await okta_sso.client.post(
-        "/sso/acme/password", data={"username": "bob@example.com", "password": PASSWORD}
+        "/sso/acme/password",
+        data=await with_form_token(
+            okta_sso.client, "/sso/acme/", {"username": "bob@example.com", "password": PASSWORD}
+        ),
     )
     signed_out = await okta_sso.client.post("/sso/acme/logout")
     missing = await okta_sso.client.get("/sso/acme/nowhere")
@@ -301,7 +310,9 @@ async def test_a_branded_page_reads_the_tenant_once_and_a_failure_page_once_more
     await okta_sso.scim.create_user("bob@example.com", password=PASSWORD)
     client = okta_sso.client
     assert await tenant_reads.of(client.get("/sso/acme/")) == {"find": 1}
-    wrong = {"username": "bob@example.com", "password": "nope"}
+    wrong = await with_form_token(
+        client, "/sso/acme/", {"username": "bob@example.com", "password": "nope"}
+    )
     # The sign-in reads the settings; the failure page reads the branding again.
     failed = client.post("/sso/acme/password", data=wrong)
     assert await tenant_reads.of(failed, succeeds=False) == {"find": 2}

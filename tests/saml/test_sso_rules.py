@@ -15,15 +15,17 @@ from prometheus_client import REGISTRY
 from scim_server.web.state import SERVICES
 from tests.support.events import awaited_events
 from tests.support.scim import ADMIN
-from tests.support.sso import Sso
+from tests.support.sso import Sso, with_form_token
+from tests.support.urns import PATCH_OP
 
 PASSWORD = "correct horse battery"
 
 
 async def password_sign_in(sso: Sso, user_name: str, password: str = PASSWORD) -> Any:
+    form = {"username": user_name, "password": password}
     return await sso.client.post(
         f"{sso.base}/password",
-        data={"username": user_name, "password": password},
+        data=await with_form_token(sso.client, f"{sso.base}/", form),
         allow_redirects=False,
     )
 
@@ -203,7 +205,9 @@ async def set_password(
         "password": password,
         "confirm": password if confirm is None else confirm,
     }
-    return await sso.client.post(f"{sso.base}/password-reset", data=form, allow_redirects=False)
+    page = f"{sso.base}/password-reset"
+    form = await with_form_token(sso.client, page, form)
+    return await sso.client.post(page, data=form, allow_redirects=False)
 
 
 async def test_a_reset_link_sets_a_password_once_and_the_user_signs_in_with_it(
@@ -252,6 +256,66 @@ async def test_setting_a_password_by_reset_link_ends_the_users_sessions(okta_sso
     assert (await set_password(okta_sso, await issued_token(okta_sso, user["id"]))).status == 200
     assert await signed_in_as(okta_sso) is None
     assert (await password_sign_in(okta_sso, "bob@example.com")).status == 403
+
+
+async def test_a_password_sign_in_racing_a_reset_leaves_no_session_behind(okta_sso: Sso) -> None:
+    """A sign-in that checked the old password just before a reset set a new one must not open
+    a session the reset's ending of sessions missed: whatever the interleaving, once both have
+    answered the browser is signed in as no one. Each round starts the sign-in a little later
+    into the reset, so the rounds sweep the window; a sign-in with the new password after each
+    round clears the failures the lost races count (and its session is the next reset's to end)."""
+    user = await okta_sso.scim.create_user("bob@example.com", password=PASSWORD)
+    old, sign_ins = PASSWORD, []
+    for round_ in range(24):
+        new = f"{NEW_PASSWORD} {round_}"
+        token = await issued_token(okta_sso, user["id"])
+        credentials = {"username": "bob@example.com", "password": old}
+        sign_in = await with_form_token(okta_sso.client, f"{okta_sso.base}/", credentials)
+        reset = await with_form_token(
+            okta_sso.client,
+            f"{okta_sso.base}/password-reset",
+            {"token": token, "password": new, "confirm": new},
+        )
+
+        async def signing_in(delay: float, form: dict[str, str] = sign_in) -> int:
+            await asyncio.sleep(delay)
+            answer = await okta_sso.client.post(
+                f"{okta_sso.base}/password", data=form, allow_redirects=False
+            )
+            return int(answer.status)
+
+        signed_in, reset_answer = await asyncio.gather(
+            signing_in(round_ % 6 * 0.01),
+            okta_sso.client.post(f"{okta_sso.base}/password-reset", data=reset),
+        )
+        assert reset_answer.status == 200, await reset_answer.text()
+        sign_ins.append(signed_in)
+        assert await signed_in_as(okta_sso) is None, f"round {round_}: a session outlived a reset"
+        assert (await admin(okta_sso, "GET", "/sessions"))["sessions"] == [], f"round {round_}"
+        assert (await password_sign_in(okta_sso, "bob@example.com", new)).status == 303
+        old = new
+    assert set(sign_ins) <= {303, 403}
+
+
+async def test_a_password_set_through_scim_ends_the_sessions_opened_with_the_old_one(
+    okta_sso: Sso,
+) -> None:
+    """The sibling of the race: the IdP setting the password over SCIM (Okta's password push)
+    also leaves the sessions opened with the old one standing no longer, on every use and in
+    the admin's list; a change of anything else keeps them."""
+    user = await okta_sso.scim.create_user("bob@example.com", password=PASSWORD)
+    assert (await password_sign_in(okta_sso, "bob@example.com")).status == 303
+    renamed = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title",
+               "value": "Engineer"}]}  # fmt: skip
+    assert (await okta_sso.scim.patch(f"/Users/{user['id']}", renamed)).status == 200
+    assert await signed_in_as(okta_sso) == "bob@example.com"
+    pushed = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "password",
+              "value": NEW_PASSWORD}]}  # fmt: skip
+    assert (await okta_sso.scim.patch(f"/Users/{user['id']}", pushed)).status == 200
+    assert await signed_in_as(okta_sso) is None
+    assert (await admin(okta_sso, "GET", "/sessions"))["sessions"] == []
+    assert (await password_sign_in(okta_sso, "bob@example.com", NEW_PASSWORD)).status == 303
+    assert await signed_in_as(okta_sso) == "bob@example.com"
 
 
 async def test_an_expired_reset_link_is_refused_with_the_generic_page(okta_sso: Sso) -> None:
@@ -331,8 +395,9 @@ async def test_reset_link_requests_the_admin_api_refuses_get_scim_errors(okta_ss
 async def test_a_reset_page_post_without_a_token_or_a_wrong_one_gets_the_generic_page(
     okta_sso: Sso,
 ) -> None:
+    page = f"{okta_sso.base}/password-reset"
     missing = await okta_sso.client.post(
-        f"{okta_sso.base}/password-reset", data={"password": NEW_PASSWORD}
+        page, data=await with_form_token(okta_sso.client, page, {"password": NEW_PASSWORD})
     )
     forged = await set_password(okta_sso, "A" * 43)
     assert (missing.status, forged.status) == (400, 403)

@@ -15,7 +15,7 @@ from samlkit.certs import SigningKey
 from samlkit.namespaces import UNSPECIFIED_11
 from scim_server.core.sso.service import safe_relay
 from tests.support.scim import ADMIN
-from tests.support.sso import Sso, person, set_seats
+from tests.support.sso import Sso, person, set_seats, with_form_token
 
 
 async def test_sp_initiated_sign_in_creates_the_user_and_a_session(okta_sso: Sso) -> None:
@@ -374,7 +374,11 @@ async def test_password_sign_in_works_while_sso_is_optional(okta_sso: Sso) -> No
     assert 'id="password-form"' in page and 'id="sign-in-sso"' in page
     response = await okta_sso.client.post(
         "/sso/acme/password",
-        data={"username": "BOB@example.com", "password": "correct horse battery"},
+        data=await with_form_token(
+            okta_sso.client,
+            "/sso/acme/",
+            {"username": "BOB@example.com", "password": "correct horse battery"},
+        ),
         allow_redirects=False,
     )
     assert response.status == 303
@@ -386,10 +390,16 @@ async def test_password_sign_in_works_while_sso_is_optional(okta_sso: Sso) -> No
 async def test_a_wrong_password_and_an_unknown_user_look_the_same(okta_sso: Sso) -> None:
     await okta_sso.scim.create_user("bob@example.com", password="correct horse battery")
     wrong = await okta_sso.client.post(
-        "/sso/acme/password", data={"username": "bob@example.com", "password": "nope"}
+        "/sso/acme/password",
+        data=await with_form_token(
+            okta_sso.client, "/sso/acme/", {"username": "bob@example.com", "password": "nope"}
+        ),
     )
     unknown = await okta_sso.client.post(
-        "/sso/acme/password", data={"username": "eve@example.com", "password": "x"}
+        "/sso/acme/password",
+        data=await with_form_token(
+            okta_sso.client, "/sso/acme/", {"username": "eve@example.com", "password": "x"}
+        ),
     )
     assert wrong.status == unknown.status == 403
     assert await wrong.text() == await unknown.text()
@@ -405,7 +415,11 @@ async def test_enforced_sso_turns_password_sign_in_off_for_all_but_guests(okta_s
     assert 'id="guests-only"' in page and 'id="sign-in-sso"' in page
     response = await okta_sso.client.post(
         "/sso/acme/password",
-        data={"username": "bob@example.com", "password": "correct horse battery"},
+        data=await with_form_token(
+            okta_sso.client,
+            "/sso/acme/",
+            {"username": "bob@example.com", "password": "correct horse battery"},
+        ),
     )
     assert response.status == 403
     assert "enforced" in await okta_sso.last_reason()
@@ -415,12 +429,21 @@ async def test_password_guessing_is_locked_out_after_five_failures(okta_sso: Sso
     await okta_sso.scim.create_user("bob@example.com", password="correct horse battery")
     for guess in range(5):
         response = await okta_sso.client.post(
-            "/sso/acme/password", data={"username": "bob@example.com", "password": f"g{guess}"}
+            "/sso/acme/password",
+            data=await with_form_token(
+                okta_sso.client,
+                "/sso/acme/",
+                {"username": "bob@example.com", "password": f"g{guess}"},
+            ),
         )
         assert response.status == 403
     right = await okta_sso.client.post(
         "/sso/acme/password",
-        data={"username": "Bob@Example.com", "password": "correct horse battery"},
+        data=await with_form_token(
+            okta_sso.client,
+            "/sso/acme/",
+            {"username": "Bob@Example.com", "password": "correct horse battery"},
+        ),
         allow_redirects=False,
     )
     assert right.status == 403
@@ -429,7 +452,11 @@ async def test_password_guessing_is_locked_out_after_five_failures(okta_sso: Sso
     await okta_sso.scim.create_user("carol@example.com", password="another good one")
     other = await okta_sso.client.post(
         "/sso/acme/password",
-        data={"username": "carol@example.com", "password": "another good one"},
+        data=await with_form_token(
+            okta_sso.client,
+            "/sso/acme/",
+            {"username": "carol@example.com", "password": "another good one"},
+        ),
         allow_redirects=False,
     )
     assert other.status == 303
@@ -440,11 +467,20 @@ async def test_a_successful_password_sign_in_clears_earlier_failures(okta_sso: S
     for _ in range(2):
         for guess in range(4):
             await okta_sso.client.post(
-                "/sso/acme/password", data={"username": "bob@example.com", "password": f"{guess}"}
+                "/sso/acme/password",
+                data=await with_form_token(
+                    okta_sso.client,
+                    "/sso/acme/",
+                    {"username": "bob@example.com", "password": f"{guess}"},
+                ),
             )
         right = await okta_sso.client.post(
             "/sso/acme/password",
-            data={"username": "bob@example.com", "password": "correct horse battery"},
+            data=await with_form_token(
+                okta_sso.client,
+                "/sso/acme/",
+                {"username": "bob@example.com", "password": "correct horse battery"},
+            ),
             allow_redirects=False,
         )
         assert right.status == 303

@@ -16,16 +16,16 @@ def idp_serve(apps: list[str], banner_lines: int) -> Iterator[list[str]]:
     """``idp-sim idp serve --port 0 --users 2`` with ``apps`` (its ``--app``, ``--oidc-app``
     and ``--wsfed-app`` options): the first ``banner_lines`` lines it prints, while it serves.
     Afterwards it is terminated and must exit 0."""
-    process = subprocess.Popen(
+    with subprocess.Popen(  # its exit closes the pipe
         [sys.executable, "-m", "idp_sim.cli", "idp", "serve", "--port", "0", "--users", "2", *apps],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-    )
-    try:
-        assert process.stdout is not None
-        yield [process.stdout.readline() for _ in range(banner_lines)]
-    finally:
-        process.terminate()
-        assert process.wait(timeout=10) == 0
+    ) as process:
+        try:
+            assert process.stdout is not None
+            yield [process.stdout.readline() for _ in range(banner_lines)]
+        finally:
+            process.terminate()
+            assert process.wait(timeout=10) == 0

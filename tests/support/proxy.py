@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from ssl import SSLContext
 from typing import Any
@@ -77,7 +77,8 @@ async def start_proxy(
 ) -> str:
     """A server at a new URL that forwards to ``real_base`` through ``violation``; over TLS
     with ``ssl`` (its URL then starts ``https``)."""
-    session = aiohttp.ClientSession()
+    sessions: list[aiohttp.ClientSession] = []
+    """The proxy's client, for as long as its app runs (made and closed with it)."""
     proxy_base = ""
 
     async def forward(req: Req) -> Resp:
@@ -85,7 +86,7 @@ async def start_proxy(
         if req.query:
             url += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in req.query.items())
         headers = {k: v for k, v in req.headers.items() if k.lower() in _PASSED_REQUEST}
-        async with session.request(
+        async with sessions[0].request(
             req.method, url, data=req.body or None, headers=headers, allow_redirects=False
         ) as raw:
             body = (await raw.read()).replace(real_base.encode(), proxy_base.encode())
@@ -113,10 +114,12 @@ async def start_proxy(
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
 
-    async def close_session(_: web.Application) -> None:
-        await session.close()
+    async def client(_: web.Application) -> AsyncIterator[None]:
+        async with aiohttp.ClientSession() as session:
+            sessions.append(session)
+            yield
 
-    app.on_cleanup.append(close_session)
+    app.cleanup_ctx.append(client)
     server = await aiohttp_server(app, ssl=ssl)
     proxy_base = str(server.make_url("")).rstrip("/")
     return proxy_base

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,11 +25,14 @@ async def raw_request(
     """Send ``request_line`` and ``headers`` (then ``Connection: close``) and read the answer."""
     assert client.port is not None
     reader, writer = await asyncio.open_connection(client.host, client.port)
-    lines = [request_line, b"Host: x", *headers, b"Connection: close"]
-    writer.write(b"\r\n".join(lines) + b"\r\n\r\n")
-    await writer.drain()
-    answer = await asyncio.wait_for(reader.read(), 10)
-    writer.close()
-    await writer.wait_closed()
+    try:
+        lines = [request_line, b"Host: x", *headers, b"Connection: close"]
+        writer.write(b"\r\n".join(lines) + b"\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:  # a server that never answers, or resets, leaves no socket open either
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
     head, _, body = answer.partition(b"\r\n\r\n")
     return RawAnswer(int(head.split(b" ", 2)[1]), head.lower(), body)

@@ -1,4 +1,9 @@
-"""A real ``scim-server serve`` subprocess on its own embedded store, and its store child."""
+"""A real ``scim-server serve`` subprocess on its own embedded store, and its store child; and
+any server subprocess that announces itself on its standard output.
+
+Such a process is read through a pipe: once it has exited, ``finished`` or ``stop`` closes the
+pipe too, else the test process is left with an open file (a ``ResourceWarning``, at whatever
+moment the garbage collector finds it)."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,17 +96,49 @@ def start_server(
     command += ["--data-dir", str(data_dir), "--workers", str(workers)]
     command += ["--store-restarts", str(STORE_RESTARTS)]
     command += ["--admin-token", ADMIN_TOKEN, "--log-level", "WARNING", *options]
+    return _announced(command, environment), f"http://127.0.0.1:{port}"
+
+
+def _announced(
+    command: Sequence[str], environment: Mapping[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """``command`` started, once it has printed its ``listening on`` line (else stopped)."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=environment)
-    assert process.stdout is not None
-    banner = process.stdout.readline()
-    assert "listening on" in banner, banner
-    return process, f"http://127.0.0.1:{port}"
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        assert "listening on" in banner, banner
+    except BaseException:
+        stop(process)
+        raise
+    return process
+
+
+@contextlib.contextmanager
+def announced(
+    command: Sequence[str], environment: Mapping[str, str] | None = None
+) -> Iterator[subprocess.Popen[str]]:
+    """A server subprocess once it has announced itself; afterwards ``stop``ped (if it still
+    runs) and its pipe closed, whatever the test did with it meanwhile."""
+    process = _announced(command, environment)
+    try:
+        yield process
+    finally:
+        stop(process)
+
+
+def finished(process: subprocess.Popen[str], timeout: float) -> int:
+    """Wait for ``process`` to exit, close its pipe: its exit status."""
+    returncode = process.wait(timeout)
+    if process.stdout is not None:
+        process.stdout.close()
+    return returncode
 
 
 async def stopped(process: subprocess.Popen[str], timeout: float) -> tuple[int, float]:
-    """Wait for ``process`` to exit: its exit status and how long it took."""
+    """Wait for ``process`` to exit (its pipe closed): its exit status and how long it took."""
     started = time.monotonic()
-    returncode = await asyncio.to_thread(process.wait, timeout)
+    returncode = await asyncio.to_thread(finished, process, timeout)
     return returncode, time.monotonic() - started
 
 

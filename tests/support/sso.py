@@ -24,6 +24,7 @@ from samlkit.authn_request import parse_authn_request
 from samlkit.bindings import decode_redirect
 from samlkit.certs import SigningKey
 from scim_server.config import Settings
+from scim_server.core.sso.sessions import FORM_COOKIE, browser_key
 from scim_server.core.sso.settings import PRESETS, SsoSettings
 from scim_server.web.app import create_app
 from scim_server.web.state import SERVICES
@@ -148,6 +149,35 @@ class Sso(TenantSso):
 
 PostForm = Callable[[str, dict[str, str]], Awaitable[aiohttp.ClientResponse]]
 HIDDEN_INPUT = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+FORM_TOKEN = re.compile(r'<input type="hidden" name="form_token" value="([^"]+)">')
+
+
+async def form_token(client: TestClient[Any, Any] | aiohttp.ClientSession, page: str) -> str:
+    """The form token of the password form on ``page``, as the browser ``client`` is given it
+    (the form key's cookie lands in its jar): what a person's browser posts with the form.
+
+    A page that shows no form now (the browser is signed in, or the tenant has closed password
+    sign-in since) stands for one opened earlier, in another tab: the app's codec makes the
+    token that page gave, for the browser's form key (a new one if it has none yet)."""
+    async with client.get(page) as response:
+        assert response.status == 200, await response.text()
+        found = FORM_TOKEN.search(await response.text())
+    if found is not None:
+        return html.unescape(found.group(1))
+    assert isinstance(client, TestClient), f"{page} has no password form"
+    jar = client.session.cookie_jar
+    keys = [cookie.value for cookie in jar if cookie.key == FORM_COOKIE]
+    key = keys[0] if keys else browser_key(None)
+    jar.update_cookies({FORM_COOKIE: key})
+    action = f"{page}password" if page.endswith("/") else page
+    return str(client.app[SERVICES].sso.sessions.codec.form_token(key, action))
+
+
+async def with_form_token(
+    client: TestClient[Any, Any] | aiohttp.ClientSession, page: str, form: dict[str, str]
+) -> dict[str, str]:
+    """``form`` with the token of the password form on ``page`` for the browser ``client``."""
+    return {**form, "form_token": await form_token(client, page)}
 
 
 async def post_as_browser(post: PostForm, acs: str, form: dict[str, str]) -> Any:

@@ -27,7 +27,7 @@ from scim2_models import (
     UnauthorizedException,
 )
 
-from scim_server.core.delivery import DeliveryEngine
+from scim_server.core.delivery import DeliveryEngine, DeliveryRecords
 from scim_server.core.errors import RetryLater, TooManyConcurrentChanges
 from scim_server.core.events import Event, Relay
 from scim_server.core.ssf import push
@@ -244,6 +244,9 @@ class Transmitter:
         self._relay = relay
         self._deliveries = deliveries
         self._engine = engine
+        self.push_deliveries = DeliveryRecords(deliveries, engine, push.CHANNEL, "push stream")
+        """The push streams' delivery logs and dead letters, for the admin (a push stream's
+        subscription in the delivery engine has the stream's id)."""
         self._allow_private = allow_private
         self._long_poll_seconds = long_poll_seconds
         self._now = clock

@@ -75,6 +75,7 @@ from scim_server.core.sso.verify import (
     consume_wresult,
 )
 from scim_server.models import USERS
+from scim_server.storage.documents import credential
 from scim_server.storage.events import SSO
 from scim_server.storage.sso import PendingRequest, RequestProtocol, SsoRepository
 
@@ -895,7 +896,14 @@ class SingleSignOn:
             )
         await self._log(tenant, origin, now, "signed_in", **details, user=user.id, guest=guest)
         return await self._signed_in(
-            tenant, user.id, user.user_name, PASSWORD_ISSUER, settings, now, home_path(tenant)
+            tenant,
+            user.id,
+            user.user_name,
+            PASSWORD_ISSUER,
+            settings,
+            now,
+            home_path(tenant),
+            credential(stored),
         )
 
     # -- the reset link ------------------------------------------------------------------------
@@ -1014,10 +1022,13 @@ class SingleSignOn:
         settings: SsoSettings,
         now: datetime,
         redirect: str,
+        credential: str | None = None,
     ) -> SignedIn:
-        """A new session for the user, signed in through ``issuer``, and where to send the
-        browser."""
-        token = await self.sessions.open(tenant, user_id, issuer, settings.session_ttl_seconds, now)
+        """A new session for the user, signed in through ``issuer`` (with the password whose
+        ``credential`` is given, if by a password), and where to send the browser."""
+        token = await self.sessions.open(
+            tenant, user_id, issuer, settings.session_ttl_seconds, now, credential
+        )
         return SignedIn(
             token=token,
             ttl_seconds=settings.session_ttl_seconds,

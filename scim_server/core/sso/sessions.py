@@ -1,5 +1,6 @@
-"""What a browser carries (the session cookie, the admin's test ticket, and the binding of an
-AuthnRequest to the browser that started it), and the sessions the server keeps.
+"""What a browser carries (the session cookie, the admin's test ticket, the binding of an
+AuthnRequest to the browser that started it, and the form token of a password form), and the
+sessions the server keeps.
 
 The session cookie and the ticket are short JWTs (pyjwt, HS256) under a secret only the server
 holds, each with its own audience so one can never be presented as the other, and each bound to
@@ -11,6 +12,12 @@ or deactivated since has no session, and one deactivated after the session began
 its old sessions back when reactivated. Nothing is cached in a process, so every worker and
 every server on the database answers the same. The binding is a random key in a cookie; the
 request remembers only its digest.
+
+The password forms (sign-in, ``/signin``, the reset link's) carry a form token against login
+CSRF: a short JWT, signed like the others under its own audience, naming the path the form
+posts to and the digest of the browser's form key, a random key in a cookie set with the page.
+Another site can make a browser post a form, but not read the key that browser holds: the
+token it could fetch for itself names its own key, not the victim's.
 """
 
 from __future__ import annotations
@@ -33,8 +40,13 @@ ALGORITHM = "HS256"
 SESSION_AUDIENCE = "sso-session"
 TEST_AUDIENCE = "sso-test"
 TEST_TICKET_SECONDS = 600
+FORM_AUDIENCE = "sso-form"
+FORM_TOKEN_SECONDS = 3600
+"""A form left open over an hour must be opened again before it signs anyone in."""
 COOKIE_PREFIX = "scim_sso_"
 BINDING_COOKIE_PREFIX = "scim_saml_"
+FORM_COOKIE = "scim_form"
+"""The browser's form key, which the password forms' tokens are bound to."""
 BINDING_KEY_BYTES = 32
 SESSION_KEY_BYTES = 32
 PASSWORD_ISSUER = "password"
@@ -133,6 +145,28 @@ class SessionCodec:
         claims = self._claims(token, TEST_AUDIENCE)
         return claims is not None and claims.get("tenant") == tenant
 
+    def form_token(self, form_key: str, action: str, now: datetime | None = None) -> str:
+        """The token the form posting to ``action`` carries in the browser whose form key is
+        ``form_key``: valid there, for that form, for ``FORM_TOKEN_SECONDS``."""
+        now = now or datetime.now(UTC)
+        claims = {
+            "aud": FORM_AUDIENCE,
+            "form": action,
+            "browser": browser_digest(form_key),
+            "iat": now,
+            "exp": now + timedelta(seconds=FORM_TOKEN_SECONDS),
+        }
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def valid_form_token(self, token: str | None, form_key: str | None, action: str) -> bool:
+        """Whether ``token`` was made for the form posting to ``action`` in the browser whose
+        cookie holds ``form_key``, and has not expired."""
+        claims = self._claims(token, FORM_AUDIENCE)
+        if claims is None or claims.get("form") != action:
+            return False
+        browser = claims.get("browser")
+        return isinstance(browser, str) and same_browser(browser, form_key)
+
     def _claims(self, token: str | None, audience: str) -> dict[str, Any] | None:
         if not token:
             return None
@@ -150,14 +184,18 @@ class SessionCodec:
 
 def standing_session(stored: StoredSession, tenant: str, settings: SsoSettings) -> Session | None:
     """The session ``stored`` proves, if its user still exists, is active, and was not
-    deactivated since the session began (a reactivated user does not get it back); and, for a
-    password session opened since SSO is enforced, if its user is still a guest (nobody
-    else could open it now, so nobody else keeps it). One opened before enforcement began
-    stands until it expires."""
+    deactivated since the session began (a reactivated user does not get it back); if it was
+    opened with a password, while that password is still the user's (a password set since,
+    by a reset link or by SCIM, ends it, even one set while the sign-in was checking the old
+    one); and, for a password session opened since SSO is enforced, if its user is still a
+    guest (nobody else could open it now, so nobody else keeps it). One opened before
+    enforcement began stands until it expires."""
     user = stored.user
     if user is None or not user.active:
         return None
     if user.deactivated is not None and user.deactivated >= stored.created:
+        return None
+    if stored.credential is not None and stored.credential != user.credential:
         return None
     since = settings.enforced_since
     if (
@@ -194,11 +232,14 @@ class Sessions:
         issuer: str,
         ttl_seconds: int,
         now: datetime,
+        credential: str | None = None,
     ) -> str:
         """Store a new session for the user and answer its cookie.
 
         ``now`` is when the sign-in began, before its user was read: a deactivation that
-        lands meanwhile is not older than the session, so it voids it.
+        lands meanwhile is not older than the session, so it voids it. ``credential`` is that
+        of the password the sign-in checked, read with the user: a password set meanwhile is
+        another, so it voids the session too.
         """
         key = secrets.token_urlsafe(SESSION_KEY_BYTES)
         await self._repository.insert(
@@ -209,6 +250,7 @@ class Sessions:
                 issuer=issuer,
                 created=now,
                 expires=now + timedelta(seconds=ttl_seconds),
+                credential=credential,
             ),
         )
         return self.codec.encode_session(tenant, key, ttl_seconds, now)
