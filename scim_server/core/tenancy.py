@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from scim2_models import ConflictException, InvalidValueException, NotFoundException
+from scim2_models import ConflictException, InvalidValueException
 
+from scim_server.core.errors import unknown_tenant
 from scim_server.core.journal import ProvisioningJournal
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.rate_limits import RateLimits
@@ -54,10 +55,6 @@ def checked_name(name: object) -> str:
             "letter or digit"
         )
     return name
-
-
-def unknown_tenant(name: str) -> NotFoundException:
-    return NotFoundException(detail=f"no tenant {name!r}")
 
 
 class Tenancy:
