@@ -86,6 +86,7 @@ class Tenancy:
         except TenantExists:
             raise ConflictException(detail=f"tenant {name!r} already exists") from None
         self.provisioning.one_team.forget()  # a server-wide team has one tenant more
+        self.provisioning.user_extensions.created(name)
         token = await self.tokens.issue(name, ttl_seconds=ttl_seconds, description="initial token")
         return NewTenant(name, token)
 
