@@ -7,7 +7,9 @@ exposes, under which endpoint, and how an attribute path becomes a MongoDB field
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import idna
@@ -235,6 +237,24 @@ def is_extension_key(name: str) -> bool:
     """Whether a resource's top-level attribute is an extension, keyed by its URN: no core
     attribute's name starts as a URN does."""
     return name[:4].lower() == "urn:"
+
+
+@lru_cache(maxsize=1024)
+def declared_attributes(model: type[Resource[Any]], urn: str) -> frozenset[str]:
+    """The names, lower-cased, of the attributes the extension ``urn`` of ``model`` declares
+    (none when ``model`` has no such extension)."""
+    extension = model.get_extension_models().get(urn)
+    if extension is None:
+        return frozenset()
+    fields = extension.model_fields.items()
+    return frozenset((field.serialization_alias or name).lower() for name, field in fields)
+
+
+def declared_only(kind: ResourceKind, urn: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """An extension's stored values, but those of attributes its definition no longer
+    declares (``core/user_extensions.py``): never shown, and in the way of no write."""
+    declared = declared_attributes(kind.model, urn)
+    return {name: value for name, value in values.items() if name.lower() in declared}
 
 
 def is_users(kind: ResourceKind) -> bool:

@@ -367,17 +367,21 @@ async def test_values_of_an_extension_no_longer_defined_are_unreachable(
     the extension went: kept in the store, never shown, never in the way of a write."""
     user = await acme_user(acme, "ada", badge="B-1")
     gone = "urn:acme:gone:1.0:User"
-    await mongo_db.users.update_one(
-        {"_id": user["id"]}, {"$set": {f"r.{storage_key(gone)}": {"x": "kept"}}}
-    )
+    stale = {
+        f"r.{storage_key(gone)}": {"x": "kept"},  # an extension removed
+        f"r.{storage_key(ACME)}.room": "B12",  # an attribute removed from one still defined
+    }
+    await mongo_db.users.update_one({"_id": user["id"]}, {"$set": stale})
     read = await ok(await acme.get(f"/Users/{user['id']}"))
     assert gone not in read and read["schemas"] == [USER, ACME]
+    assert read[ACME] == {"badge": "B-1"}
     rename = {
         "schemas": [PATCH_OP],
         "Operations": [{"op": "replace", "path": "title", "value": "Eng"}],
     }
     patched = await ok(await acme.patch(f"/Users/{user['id']}", rename))
     assert patched["title"] == "Eng" and gone not in patched
+    assert patched[ACME] == {"badge": "B-1"}
 
 
 async def test_a_redefinition_keeps_the_urn_as_first_spelt(acme: Scim) -> None:

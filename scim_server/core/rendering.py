@@ -19,7 +19,15 @@ from typing import Any
 from scim_server.core.preconditions import etag
 from scim_server.core.projection import Selection
 from scim_server.core.scope import Scope
-from scim_server.models import GROUPS, KINDS, Member, ResourceKind, is_extension_key, is_users
+from scim_server.models import (
+    GROUPS,
+    KINDS,
+    Member,
+    ResourceKind,
+    declared_only,
+    is_extension_key,
+    is_users,
+)
 from scim_server.storage.documents import StoredResource
 from scim_server.storage.memberships import MembershipRepository
 
@@ -198,6 +206,7 @@ def to_payload(kind: ResourceKind, resource: StoredResource, location: str) -> P
     payload: Payload = {"schemas": [kind.schema], "id": resource.id}
     for key, value in resource.attributes.items():
         if key in kind.extensions:
+            value = declared_only(kind, key, value)
             if not value:
                 continue  # emptied in storage (a deleted manager cleared): as a PATCH leaves it
             payload["schemas"].append(key)
