@@ -302,7 +302,10 @@ async def test_an_attribute_users_hold_values_of_cannot_change_shape_or_go(
     retyped = [
         {**a, "type": "string"} if a["name"] == "level" else a for a in ACME_SCHEMA["attributes"]
     ]
-    for attributes in (kept, retyped):
+    recased = [
+        {**a, "name": "Level"} if a["name"] == "level" else a for a in ACME_SCHEMA["attributes"]
+    ]
+    for attributes in (kept, retyped, recased):
         await scim_error(await define(acme, ACME, {**ACME_SCHEMA, "attributes": attributes}), 409)
     await scim_error(await acme.client.delete(extensions_path(acme, ACME), headers=ADMIN), 409)
 

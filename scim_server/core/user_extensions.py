@@ -98,7 +98,8 @@ RESERVED_PREFIXES = ("urn:ietf:params:scim:schemas:core:", "urn:ietf:params:scim
 
 SHAPE_FREE = frozenset({"description", "required", "mutability", "returned", "canonicalValues"})
 """What of an attribute may change while users hold values of it: none of it changes how a
-stored value reads. Everything else (type, plurality, caseExact, sub-attributes) does."""
+stored value reads. Everything else (the name's spelling, type, plurality, caseExact,
+sub-attributes) does."""
 
 
 class UserExtensions:
@@ -326,8 +327,8 @@ def reshaped(before: Definition, after: Definition) -> list[str]:
 def _shape(attribute: Definition | None) -> Any:
     if attribute is None:
         return None
+    # The name as spelt: values are stored, filtered and sorted under that spelling.
     shape = {key: value for key, value in attribute.items() if key not in SHAPE_FREE}
-    shape["name"] = str(shape["name"]).lower()
     if "subAttributes" in shape:
         shape["subAttributes"] = [_shape(sub) for sub in shape["subAttributes"]]
     return shape

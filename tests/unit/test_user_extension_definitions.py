@@ -69,7 +69,7 @@ def test_the_same_definitions_build_the_same_model_and_none_builds_users() -> No
     [
         ({"description": "Seniority", "required": True, "returned": "request"}, []),
         ({"mutability": "readOnly", "canonicalValues": ["1", "2"]}, []),
-        ({"name": "LEVEL"}, []),
+        ({"name": "LEVEL"}, ["level"]),  # stored, filtered and sorted under its spelling
         ({"type": "decimal"}, ["level"]),
         ({"multiValued": True}, ["level"]),
         ({"caseExact": True}, ["level"]),
