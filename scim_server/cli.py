@@ -221,6 +221,22 @@ def _resources_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _user_extensions_command(args: argparse.Namespace) -> int:
+    client = _admin(args)
+    base = f"/admin/tenants/{args.tenant}/user-extensions"
+    if args.action == "list":
+        return _print(client.call("GET", base))
+    path = f"{base}/{urllib.parse.quote(args.urn, safe=':')}"
+    if args.action == "show":
+        return _print(client.call("GET", path))
+    if args.action == "set":
+        schema = _parsed(_read_file(args.file).decode(errors="replace"), "the extension's schema")
+        return _print(client.call("PUT", path, schema))
+    client.call("DELETE", path)
+    print(f"removed the User extension {args.urn} of tenant {args.tenant}")
+    return 0
+
+
 def _with_query(path: str, **parameters: Any) -> str:
     """``path`` with the parameters that are set (not None) as its query."""
     query = {key: value for key, value in parameters.items() if value is not None}
@@ -720,6 +736,28 @@ def _parser() -> argparse.ArgumentParser:
     remove.add_argument("--type", required=True, help=endpoint_help)
     remove.add_argument("id", help="the resource's id")
     resources.set_defaults(handler=_resources_command)
+
+    extensions = commands.add_parser(
+        "user-extensions",
+        help="a tenant's own User extensions: their RFC 7643 schemas, set, shown or removed",
+    )
+    extension_actions = extensions.add_subparsers(dest="action", required=True)
+
+    def extension_action(name: str, help: str, *, urn: bool = True) -> argparse.ArgumentParser:
+        command = extension_actions.add_parser(name, help=help)
+        command.add_argument("--tenant", required=True, help="the tenant's name")
+        if urn:
+            command.add_argument("urn", help="the extension's schema URN")
+        admin_options(command)
+        return command
+
+    extension_action("list", help="the tenant's User extensions", urn=False)
+    extension_action("show", help="one User extension")
+    extension_action(
+        "set", help="define a User extension, or redefine it; prints it as stored"
+    ).add_argument("file", help="a JSON file: the extension's schema (name, attributes, ...)")
+    extension_action("remove", help="remove a User extension (no user may hold values of it)")
+    extensions.set_defaults(handler=_user_extensions_command)
 
     journal = commands.add_parser("journal", help="a tenant's provisioning journal, newest first")
     journal.add_argument("tenant", help="the tenant's name")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import idna
@@ -217,13 +219,61 @@ tenant's registry names those it serves (``TenantRepository.resource_types``).""
 CUSTOM_KINDS_BY_ENDPOINT = {kind.endpoint: kind for kind in CUSTOM_KINDS}
 
 
+ENTERPRISE_URN = str(EnterpriseUser.__schema__)
+
+STORED_DOT = "\uff0e"
+"""What stands for a dot in the stored name of a tenant's own extension (``storage_key``):
+FULLWIDTH FULL STOP, the substitute MongoDB's documentation suggests. A URN is ASCII, so
+the substitution can be undone (``scim_key``), whatever the tenant named its extension."""
+
+
 def storage_key(schema_urn: str) -> str:
     """The field name an extension's attributes are stored under.
 
     Extension URNs contain dots (``...:enterprise:2.0:User``), which MongoDB reads
-    as path separators, so they are replaced to keep every stored field queryable.
+    as path separators, so they are replaced to keep every stored field queryable. The
+    enterprise extension keeps the underscores it has always been stored with; a tenant's
+    own extension (``core/user_extensions.py``) is stored under ``STORED_DOT``s, which
+    ``scim_key`` turns back into dots without knowing the tenant's extensions.
     """
-    return schema_urn.replace(".", "_")
+    if schema_urn == ENTERPRISE_URN:
+        return schema_urn.replace(".", "_")
+    return schema_urn.replace(".", STORED_DOT)
+
+
+def scim_key(stored_key: str) -> str:
+    """The SCIM name of a stored top-level attribute: the URN an extension's key stands for."""
+    return EXTENSION_KEYS.get(stored_key) or stored_key.replace(STORED_DOT, ".")
+
+
+def is_extension_key(name: str) -> bool:
+    """Whether a resource's top-level attribute is an extension, keyed by its URN: no core
+    attribute's name starts as a URN does."""
+    return name[:4].lower() == "urn:"
+
+
+@lru_cache(maxsize=1024)
+def declared_attributes(model: type[Resource[Any]], urn: str) -> frozenset[str]:
+    """The names, lower-cased, of the attributes the extension ``urn`` of ``model`` declares
+    (none when ``model`` has no such extension)."""
+    extension = model.get_extension_models().get(urn)
+    if extension is None:
+        return frozenset()
+    fields = extension.model_fields.items()
+    return frozenset((field.serialization_alias or name).lower() for name, field in fields)
+
+
+def declared_only(kind: ResourceKind, urn: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """An extension's stored values, but those of attributes its definition no longer
+    declares (``core/user_extensions.py``): never shown, and in the way of no write."""
+    declared = declared_attributes(kind.model, urn)
+    return {name: value for name, value in values.items() if name.lower() in declared}
+
+
+def is_users(kind: ResourceKind) -> bool:
+    """Whether ``kind`` is the User resource type: ``USERS`` or a tenant's own User model
+    (``core/user_extensions.py``), which differs from ``USERS`` by its model alone."""
+    return kind.name == USERS.name
 
 
 @dataclass(frozen=True)

@@ -456,3 +456,38 @@ def test_resources_commands_serve_a_type_and_load_its_resources_from_a_file(
         assert server.stop() == 0
     finally:
         server.kill_if_running()
+
+
+def test_user_extensions_commands_define_show_and_remove_an_extension(tmp_path: Path) -> None:
+    server = _serve(tmp_path / "data")
+    try:
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return _cli(*args, admin_token=server.admin_token, url=server.root)
+
+        tenant = json.loads(cli("tenants", "create", "acme").stdout)
+        urn = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"
+        schema = tmp_path / "acme.json"
+        schema.write_text(json.dumps({"attributes": [{"name": "badge", "type": "string"}]}))
+        defined = cli("user-extensions", "set", "--tenant", "acme", urn, str(schema))
+        assert defined.returncode == 0, defined.stderr
+        assert json.loads(defined.stdout)["attributes"][0]["multiValued"] is False
+        listed = json.loads(cli("user-extensions", "list", "--tenant", "acme").stdout)
+        assert [d["id"] for d in listed["user_extensions"]] == [urn]
+        shown = json.loads(cli("user-extensions", "show", "--tenant", "acme", urn).stdout)
+        assert shown["name"] == "User"
+        status, found = _get(f"{tenant['scim_base_url']}/Schemas/{urn}", tenant["token"])
+        assert status == 200 and found["attributes"][0]["name"] == "badge"
+
+        schema.write_text(json.dumps({"attributes": [{"name": "badge", "type": "binary"}]}))
+        refused = cli("user-extensions", "set", "--tenant", "acme", urn, str(schema))
+        assert refused.returncode != 0 and "error 400" in refused.stderr
+        removed = cli("user-extensions", "remove", "--tenant", "acme", urn)
+        assert removed.returncode == 0, removed.stderr
+        assert removed.stdout == f"removed the User extension {urn} of tenant acme\n"
+        with pytest.raises(urllib.error.HTTPError) as gone:
+            _get(f"{tenant['scim_base_url']}/Schemas/{urn}", tenant["token"])
+        assert gone.value.code == 404
+        assert server.stop() == 0
+    finally:
+        server.kill_if_running()

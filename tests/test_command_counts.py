@@ -23,6 +23,7 @@ from tests.support.events import awaited_events
 from tests.support.lines import queued_patches
 from tests.support.scim import ADMIN, Scim, make_tenant
 from tests.support.urns import BULK_REQUEST, ENTERPRISE, GROUP, PATCH_OP, USER
+from tests.support.user_extensions import ACME, define
 
 COUNTED = frozenset(
     {
@@ -441,3 +442,27 @@ async def test_custom_resources_cost_the_registry_read_and_the_query(
     assert await commands.of(scim.get("/Roles?count=10")) == {"find": 2}
     assert await commands.of(scim.get("/ResourceTypes")) == {"find": 1}
     assert await commands.of(scim.get("/Schemas")) == {"find": 1}
+
+
+async def test_a_user_of_a_tenant_with_its_own_extension_costs_what_any_user_costs(
+    scim: Scim, commands: Commands
+) -> None:
+    """The tenant's User extensions are read once and reused (``core/user_extensions.py``),
+    as the token check is: each operation then costs what it costs in a tenant without."""
+    response = await define(scim)
+    assert response.status == 200, await response.text()
+    body = {"schemas": [USER, ACME], "userName": "ada", ACME: {"badge": "B-1", "level": 3}}
+    # The definition just changed: the first request reads it, once.
+    assert await commands.of(scim.post("/Users", json=body)) == {"find": 2, "insert": 1}
+    created = await (await scim.get('/Users?filter=userName eq "ada"')).json()
+    path = f"/Users/{created['Resources'][0]['id']}"
+
+    assert await commands.of(scim.get(path)) == {"find": 1}
+    patch = {
+        "schemas": [PATCH_OP],
+        "Operations": [{"op": "replace", "path": f"{ACME}:level", "value": 4}],
+    }
+    assert await commands.of(scim.patch(path, json=patch)) == {"find": 1, "update": 1}
+    assert await commands.of(scim.put(path, json=body)) == {"find": 1, "update": 1}
+    second = {"schemas": [USER, ACME], "userName": "grace", ACME: {"badge": "B-2"}}
+    assert await commands.of(scim.post("/Users", json=second)) == {"insert": 1}

@@ -18,12 +18,16 @@ from conformance.runner import run
 from tests.support.entitlements import entitlement_app
 from tests.support.proxy import Req, Resp, Violation, is_, mutate, start_proxy, when
 from tests.support.scim import Scim
+from tests.support.urns import PATCH_OP
+from tests.support.user_extensions import ACME, define
 
 SUITE = "okta-entitlements"
 resource_types = is_("GET", r"/ResourceTypes")
 schemas = is_("GET", r"/Schemas")
 roles = is_("GET", r"/Roles")
 post_user = is_("POST", r"/Users")
+put_user = is_("PUT", r"/Users/[^/]+")
+user_type = is_("GET", r"/ResourceTypes/User")
 roles_post = is_("POST", r"/Roles")
 
 
@@ -39,6 +43,13 @@ def _unknown_extension(body: dict[str, Any]) -> None:
             resource_type["schemaExtensions"] = [
                 {"schema": "urn:example:scim:schemas:extension:Role", "required": False}
             ]
+
+
+def _unknown_user_extension(body: dict[str, Any]) -> None:
+    body["schemaExtensions"] = [
+        *body.get("schemaExtensions", []),
+        {"schema": "urn:example:scim:schemas:extension:App:1.0:User", "required": False},
+    ]
 
 
 def _first_page_size(body: dict[str, Any]) -> None:
@@ -63,6 +74,22 @@ def _on_user_post(req: Req) -> bool:
     return post_user(req) and b"entitlements" in req.body
 
 
+def _on_user_put(req: Req) -> bool:
+    return put_user(req) and b"entitlements" in req.body
+
+
+def _merged_not_replaced(req: Req) -> None:
+    """A server whose PUT adds what it is sent to what it holds: a revoked grant stays."""
+    body = req.json()
+    req.method = "PATCH"
+    operations = [
+        {"op": "add", "path": key, "value": body[key]}
+        for key in ("entitlements", "roles")
+        if body.get(key)
+    ]
+    req.set_json({"schemas": [PATCH_OP], "Operations": operations})
+
+
 VIOLATIONS: list[tuple[str, str, Violation]] = [
     (
         "okta-ent.01-resource-types",
@@ -73,6 +100,11 @@ VIOLATIONS: list[tuple[str, str, Violation]] = [
         "okta-ent.02-schemas",
         "an extension not in /Schemas",
         when(resource_types, after=mutate(_unknown_extension)),
+    ),
+    (
+        "okta-ent.02-schemas",
+        "a custom User extension not in /Schemas",
+        when(user_type, after=mutate(_unknown_user_extension)),
     ),
     (
         "okta-ent.03-entitlements-endpoint",
@@ -94,6 +126,16 @@ VIOLATIONS: list[tuple[str, str, Violation]] = [
         "entitlements and roles not stored",
         when(_on_user_post, before=_drop_assignments),
     ),
+    (
+        "okta-ent.06-grants-assigned",
+        "grants pushed by an update not stored",
+        when(_on_user_put, before=_drop_assignments),
+    ),
+    (
+        "okta-ent.06-grants-assigned",
+        "an update merged: a revoked grant kept",
+        when(put_user, before=_merged_not_replaced),
+    ),
 ]
 
 DEPENDS = {
@@ -101,12 +143,15 @@ DEPENDS = {
     "okta-ent.03-entitlements-endpoint": ["okta-ent.01-resource-types"],
     "okta-ent.04-paging": ["okta-ent.01-resource-types"],
     "okta-ent.05-user-with-entitlements": ["okta-ent.01-resource-types", "okta-ent.04-paging"],
+    "okta-ent.06-grants-assigned": ["okta-ent.01-resource-types", "okta-ent.04-paging"],
 }
 
 
 @pytest.fixture
 async def app_base(client: TestClient[Any, Any], scim: Scim) -> str:
+    """An entitlement app whose users also carry a custom User extension (``ACME``)."""
     await entitlement_app(scim)
+    assert (await define(scim)).status == 200
     return str(client.make_url("")).rstrip("/") + scim.base
 
 
@@ -181,3 +226,25 @@ async def test_the_schema_driven_checks_pass_over_read_only_types_and_judge_the_
     broken = await start_proxy(aiohttp_server, app_base, contradicting)
     result = await run(broken, scim.token, ["rfc"], only=SCHEMA_DRIVEN)
     assert {r.verdict for r in result.results} == {Verdict.FAIL}
+
+
+def _without_extension(req: Req) -> None:
+    body = req.json()
+    body.pop(ACME, None)
+    req.set_json(body)
+
+
+async def test_the_schema_driven_checks_write_every_attribute_of_a_custom_user_extension(
+    aiohttp_server: Any, app_base: str, scim: Scim
+) -> None:
+    """The custom extension ``app_base`` defines is advertised, so the rfc suite's checks write
+    each of its attributes (they pass above); a server that drops it from what users are sent
+    fails them."""
+    writes = when(
+        lambda req: req.method in ("POST", "PUT") and req.path.startswith("/Users"),
+        before=_without_extension,
+    )
+    broken = await start_proxy(aiohttp_server, app_base, writes)
+    result = await run(broken, scim.token, ["rfc"], only=SCHEMA_DRIVEN[:2])
+    assert [r.verdict for r in result.results] == [Verdict.FAIL, Verdict.FAIL]
+    assert all(ACME in r.reason for r in result.results), [r.reason for r in result.results]

@@ -96,17 +96,21 @@ async def resource_types(ctx: Context) -> None:
     "GET /Schemas describes every schema Okta does not know",
     GUIDE,
     "GET /Schemas: 200, a ListResponse holding every schema and schema extension the "
-    "entitlement types name, except those Okta knows (Entitlement, Role, User, enterprise User).",
+    "entitlement types and the User type name (a custom User extension, whose attributes Okta "
+    "imports into the app's profile), except those Okta knows (Entitlement, Role, User, "
+    "enterprise User).",
 )
 async def schemas(ctx: Context) -> None:
     types = entitlement_types(ctx)
+    user_type = await get(ctx, "/ResourceTypes/User")
+    expect_status(user_type, 200, what="/ResourceTypes/User")
     response = await get(ctx, "/Schemas")
     expect_status(response, 200)
     require_list_response(expect_object(response), "/Schemas")
     served = {s.get("id") for s in resources_of(response, "/Schemas") if isinstance(s, dict)}
     named = {t["schema"] for t in types} | {
         extension.get("schema")
-        for t in types
+        for t in [*types, expect_object(user_type, "/ResourceTypes/User")]
         for extension in t.get("schemaExtensions") or []
         if isinstance(extension, dict)
     }
@@ -189,6 +193,14 @@ def assignment(resource: dict[str, Any], type_name: str) -> dict[str, Any]:
     "resources read: 201, and GET /Users/{id} returns each value.",
 )
 async def user_with_entitlements(ctx: Context) -> None:
+    sent = grants(ctx)
+    created = await ctx.fixtures.create("/Users", {**ctx.fixtures.user_body(), **sent})
+    await require_grants(ctx, f"/Users/{created['id']}", sent)
+
+
+def grants(ctx: Context) -> dict[str, list[dict[str, Any]]]:
+    """One grant of each resource ``okta-ent.04`` read, under ``roles`` for a type of the Role
+    schema and ``entitlements`` for any other, as Okta pushes them."""
     found: dict[str, dict[str, Any]] = ctx.fixtures.tracker.shared.get("entitlements") or {}
     if not found:
         raise CheckSkipped("depends on okta-ent.04-paging, which read no resource")
@@ -197,12 +209,49 @@ async def user_with_entitlements(ctx: Context) -> None:
     for name, resource in found.items():
         key = "roles" if schema_of.get(name) == OKTA_ROLE else "entitlements"
         body[key].append(assignment(resource, name))
-    sent = {key: values for key, values in body.items() if values}
-    created = await ctx.fixtures.create("/Users", {**ctx.fixtures.user_body(), **sent})
-    response = await get(ctx, f"/Users/{created['id']}")
-    expect_status(response, 200)
-    user = expect_object(response)
-    for key, values in sent.items():
+    return {key: values for key, values in body.items() if values}
+
+
+async def require_grants(
+    ctx: Context, path: str, held: dict[str, list[dict[str, Any]]], gone: tuple[str, ...] = ()
+) -> None:
+    """``GET path`` returns each value of ``held``, and none whose id is in ``gone``."""
+    response = await get(ctx, path)
+    expect_status(response, 200, what=f"GET {path}")
+    user = expect_object(response, path)
+    for key in ("entitlements", "roles"):
         returned = {v.get("value") for v in user.get(key) or [] if isinstance(v, dict)}
-        for value in values:
+        for value in held.get(key, []):
             require(value["value"] in returned, f"{key} lacks {value['value']!r}: {returned}")
+        still = sorted(str(value) for value in returned & set(gone))
+        require(not still, f"{key} still holds {', '.join(still)} after Okta revoked it")
+
+
+async def push_update(ctx: Context, path: str, body: dict[str, Any]) -> None:
+    """Okta's update of a user it provisioned: ``GET`` it, then ``PUT`` its whole profile."""
+    expect_status(await get(ctx, path), 200, what=f"GET {path}")
+    response = await ctx.http.put(path, body, headers=HEADERS)
+    expect_status(response, 200, what=f"PUT {path}")
+
+
+@check(
+    S,
+    "okta-ent.06-grants-assigned",
+    "Grants assigned to a provisioned user, then one revoked, read back",
+    GUIDE,
+    "A user created without grants, then updated as Okta pushes the grants assigned to it "
+    "(GET /Users/{id}, then PUT of its profile with entitlements and roles naming the "
+    "resources read): GET returns each; updated again without one of them (the grant "
+    "revoked): GET no longer returns it and still returns the others.",
+)
+async def grants_assigned(ctx: Context) -> None:
+    assigned = grants(ctx)
+    profile = ctx.fixtures.user_body()
+    created = await ctx.fixtures.create("/Users", profile)
+    path = f"/Users/{created['id']}"
+    await push_update(ctx, path, {**profile, **assigned})
+    await require_grants(ctx, path, assigned)
+    key = next(iter(assigned))
+    revoked, kept = assigned[key][-1], {**assigned, key: assigned[key][:-1]}
+    await push_update(ctx, path, {**profile, **kept})
+    await require_grants(ctx, path, kept, gone=(revoked["value"],))

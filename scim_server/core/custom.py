@@ -16,11 +16,10 @@ from typing import Any
 
 from scim2_models import Context, InvalidValueException, NotFoundException, SCIMException
 
-from scim_server.core.errors import resource_not_found
+from scim_server.core.errors import resource_not_found, unknown_tenant
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.queries import ALL_ATTRIBUTES, Answer
 from scim_server.core.scope import Scope
-from scim_server.core.tenancy import unknown_tenant
 from scim_server.core.writes import validate
 from scim_server.models import CUSTOM_KINDS, CUSTOM_KINDS_BY_ENDPOINT, ResourceKind
 from scim_server.storage.documents import stored_form

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from scim2_models import (
@@ -68,7 +68,12 @@ _KIND_DESCRIPTIONS: dict[str, str] = {LICENSES.name: "License"}
 """Resource types that share a schema but not its description."""
 
 Custom = tuple[ResourceKind, ...]
-"""The custom resource types a tenant serves after Users and Groups (``core/custom.py``)."""
+"""What a tenant serves beyond ``KINDS``: its own User (``core/user_extensions.py``), which
+takes the place of ``USERS``, and the custom resource types it serves after Users and Groups
+(``core/custom.py``)."""
+
+TENANT_SETS = 256
+"""The ``Custom`` sets whose documents are kept built: tenants' definitions can be many."""
 
 _BEARER_SCHEME = AuthenticationScheme(
     type=AuthenticationScheme.Type.oauthbearertoken,
@@ -226,11 +231,16 @@ def _service_provider_config(caps: Capabilities, documentation_uri: str | None) 
     return _dump(config)
 
 
-@cache
+@lru_cache(maxsize=TENANT_SETS)
 def _resource_types(custom: Custom) -> dict[str, dict[str, Any]]:
     """The resource types by name, without their locations (one entry per set of custom
-    types a tenant serves: a handful of sets at most)."""
-    return {kind.name: _dump(_build_resource_type(kind)) for kind in (*KINDS, *custom)}
+    types and User extensions a tenant serves)."""
+    return {kind.name: _dump(_build_resource_type(kind)) for kind in _served(custom)}
+
+
+def _served(custom: Custom) -> tuple[ResourceKind, ...]:
+    """``KINDS``, each replaced by the tenant's own of its name, then the custom types."""
+    return tuple({kind.name: kind for kind in (*KINDS, *custom)}.values())
 
 
 def _build_resource_type(kind: ResourceKind) -> ResourceType:
@@ -254,7 +264,7 @@ def _build_resource_type(kind: ResourceKind) -> ResourceType:
     )
 
 
-@cache
+@lru_cache(maxsize=TENANT_SETS)
 def _schemas(custom: Custom) -> dict[str, dict[str, Any]]:
     """The schemas by lower-cased URN, without their locations.
 
@@ -266,7 +276,7 @@ def _schemas(custom: Custom) -> dict[str, dict[str, Any]]:
     every schema.
     """
     models = []
-    for kind in (*KINDS, *custom):
+    for kind in _served(custom):
         models.append(kind.model)
         models.extend(getattr(kind.model, "__scim_extension_metadata__", []))
     documents: dict[str, dict[str, Any]] = {}
@@ -274,7 +284,8 @@ def _schemas(custom: Custom) -> dict[str, dict[str, Any]]:
         urn = str(model.__schema__)
         built = model.to_schema().model_copy(
             update={
-                "description": _DESCRIPTIONS.get(urn, model.__name__),
+                # A tenant's extension carries the description its definition gives.
+                "description": _DESCRIPTIONS.get(urn) or model.__doc__ or model.__name__,
                 "meta": Meta(resource_type="Schema"),
             }
         )

@@ -131,6 +131,10 @@ def _seats_in_use(seats: int, used: int) -> str:
     return f"has {seats} seats and {'all ' if used == seats else ''}{used} are in use"
 
 
+def unknown_tenant(name: str) -> NotFoundException:
+    return NotFoundException(detail=f"no tenant {name!r}")
+
+
 def resource_not_found(endpoint: str, resource_id: str) -> NotFoundException:
     return NotFoundException(detail=f"{endpoint} {resource_id!r} not found")
 

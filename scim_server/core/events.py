@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from scim_server.core.background import stop_requested, stop_task
-from scim_server.models import GROUPS, KINDS, USERS, ResourceKind
+from scim_server.models import GROUPS, KINDS, ResourceKind, is_users
 from scim_server.storage.events import (
     GROUP_CREATED,
     GROUP_DELETED,
@@ -140,7 +140,7 @@ def emission(
 
 
 def deletion(kind: ResourceKind, client: Client) -> Emission:
-    return Emission(USER_DELETED if kind is USERS else GROUP_DELETED, client)
+    return Emission(USER_DELETED if is_users(kind) else GROUP_DELETED, client)
 
 
 class Relay:

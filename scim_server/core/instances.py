@@ -21,8 +21,9 @@ from typing import Any
 from scim2_models import ConflictException, InvalidValueException, NotFoundException
 
 from scim_server.core.directory import Directory, UserRecord
+from scim_server.core.errors import unknown_tenant
 from scim_server.core.one_team import OneTeam
-from scim_server.core.tenancy import checked_name, unknown_tenant
+from scim_server.core.tenancy import checked_name
 from scim_server.storage.instances import (
     GroupExists,
     InstanceGroupRecord,

@@ -59,7 +59,14 @@ from scim2_models.path import (
 )
 
 from scim_server.core.errors import from_validation_error
-from scim_server.models import GROUPS, USERS, EnterpriseUser, Member, ResourceKind, parse_members
+from scim_server.models import (
+    GROUPS,
+    EnterpriseUser,
+    Member,
+    ResourceKind,
+    is_users,
+    parse_members,
+)
 
 DIALECT_POLICY = ScimPolicy(
     remove_value_as_filter=ScimPolicy.RemoveValue.apply,
@@ -108,7 +115,7 @@ def plan_patch(kind: ResourceKind, body: Any, max_operations: int) -> PatchPlan:
     changes: list[MemberChange] = []
     for count, operation in enumerate(_expanded(body["Operations"]), start=1):
         _check_count(count, max_operations)
-        if kind is USERS:
+        if is_users(kind):
             operations.extend(map(_manager_dialect, _manager_keys_pathed(operation)))
             continue
         if kind is not GROUPS:

@@ -15,23 +15,33 @@ it wires the stores of one database to the pieces that hold the rules:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Concatenate, ParamSpec, TypeVar
+
 from scim_server.config import Settings
 from scim_server.core.cursors import CursorCodec
 from scim_server.core.directory import Directory
 from scim_server.core.events import Relay
+from scim_server.core.listing import ListQuery
 from scim_server.core.one_team import OneTeam
-from scim_server.core.queries import Queries
+from scim_server.core.queries import Payload, Queries
 from scim_server.core.rendering import Renderer
+from scim_server.core.scope import Scope
 from scim_server.core.seats import Seats
+from scim_server.core.user_extensions import UserExtensions
 from scim_server.core.writes import Writes
 from scim_server.models import CUSTOM_KINDS, GROUPS, KINDS, USERS, ResourceKind
 from scim_server.storage.database import Database
+from scim_server.storage.documents import StoredResource
 from scim_server.storage.events import EventRepository
 from scim_server.storage.instances import InstanceGroupRepository
 from scim_server.storage.memberships import MembershipRepository
 from scim_server.storage.resources import ResourceRepository
 from scim_server.storage.seats import SeatCounter
 from scim_server.storage.tenants import TenantRepository
+
+Arguments = ParamSpec("Arguments")
+Result = TypeVar("Result")
 
 
 class Provisioning:
@@ -78,14 +88,41 @@ class Provisioning:
             self.one_team,
             patch_max_operations=patch_max_operations,
         )
-        self.get = self.queries.get
-        self.list_page = self.queries.list_page
-        self.search_all = self.queries.search_all
-        self.create = self.writes.create
-        self.create_users = self.writes.create_users
-        self.replace = self.writes.replace
-        self.patch = self.writes.patch
-        self.delete = self.writes.delete
+        # Each tenant's own User extensions: its users are read and written with its model.
+        self.user_extensions = UserExtensions(
+            TenantRepository(database), self.repositories[USERS.name]
+        )
+        # Every operation serves ``kind`` as the tenant's resource type (``UserExtensions.kind``):
+        # a user, whether SCIM, Bulk or a sign-in asks, is always built with its tenant's model.
+        self.get = self._as_served(self.queries.get)
+        self.list_page = self._as_served(self.queries.list_page)
+        self.create = self._as_served(self.writes.create)
+        self.replace = self._as_served(self.writes.replace)
+        self.patch = self._as_served(self.writes.patch)
+        self.delete = self._as_served(self.writes.delete)
+
+    def _as_served(
+        self, operation: Callable[Concatenate[ResourceKind, Scope, Arguments], Awaitable[Result]]
+    ) -> Callable[Concatenate[ResourceKind, Scope, Arguments], Awaitable[Result]]:
+        """``operation`` on the resource type the tenant serves for the ``kind`` it is given."""
+
+        async def served(
+            kind: ResourceKind, scope: Scope, /, *args: Arguments.args, **kwargs: Arguments.kwargs
+        ) -> Result:
+            tenant_kind = await self.user_extensions.kind(kind, scope.tenant)
+            return await operation(tenant_kind, scope, *args, **kwargs)
+
+        return served
+
+    async def search_all(self, scope: Scope, query: ListQuery) -> Payload:
+        users = await self.user_extensions.kind(USERS, scope.tenant)
+        return await self.queries.search_all(scope, query, kinds=(users, GROUPS))
+
+    async def create_users(
+        self, scope: Scope, bodies: Sequence[Payload]
+    ) -> list[StoredResource | Exception]:
+        users = await self.user_extensions.kind(USERS, scope.tenant)
+        return await self.writes.create_users(scope, bodies, users=users)
 
     def repository(self, kind: ResourceKind) -> ResourceRepository:
         return self.repositories[kind.name]
@@ -95,3 +132,4 @@ class Provisioning:
             await repository.delete_tenant(tenant)
         await self.memberships.delete_tenant(tenant)
         await self.relay.delete_tenant(tenant)
+        self.user_extensions.forget(tenant)

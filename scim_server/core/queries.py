@@ -158,15 +158,18 @@ class Queries:
             response["previousCursor"] = cursor_at(*keyed[0], "previous")
         return response
 
-    async def search_all(self, scope: Scope, query: ListQuery) -> Payload:
-        """Root ``/.search`` across every resource type (RFC 7644 §3.4.3)."""
+    async def search_all(
+        self, scope: Scope, query: ListQuery, kinds: tuple[ResourceKind, ...] = KINDS
+    ) -> Payload:
+        """Root ``/.search`` across every resource type (RFC 7644 §3.4.3): ``kinds``, as the
+        tenant serves them."""
         if query.sort_by:
             raise InvalidValueException(detail="sortBy is not supported across resource types")
         size = query.page_size(self.max_results)
         first, end = query.start_index - 1, query.start_index - 1 + size
         total = 0
         pages: list[tuple[ResourceKind, list[StoredResource]]] = []
-        for kind in KINDS:
+        for kind in kinds:
             # The page is a window over the concatenation Users + Groups, each in id order.
             mongo_query = await self._compiled(scope, query.filter, kind, strict=False)
             repository = self.repositories[kind.name]

@@ -19,7 +19,15 @@ from typing import Any
 from scim_server.core.preconditions import etag
 from scim_server.core.projection import Selection
 from scim_server.core.scope import Scope
-from scim_server.models import GROUPS, KINDS, USERS, Member, ResourceKind
+from scim_server.models import (
+    GROUPS,
+    KINDS,
+    Member,
+    ResourceKind,
+    declared_only,
+    is_extension_key,
+    is_users,
+)
 from scim_server.storage.documents import StoredResource
 from scim_server.storage.memberships import MembershipRepository
 
@@ -73,7 +81,7 @@ class Renderer:
                 batches = page.of(payload["id"])
                 payload["members"] = MemberStream(_references(scope, selection, payload, batches))
             return selected
-        if kind is USERS and selection.includes(kind, "groups"):
+        if is_users(kind) and selection.includes(kind, "groups"):
             in_groups = [resource.id for resource in resources if resource.member_of]
             groups = await self.groups_of(scope, in_groups)
             for payload in payloads:
@@ -198,9 +206,12 @@ def to_payload(kind: ResourceKind, resource: StoredResource, location: str) -> P
     payload: Payload = {"schemas": [kind.schema], "id": resource.id}
     for key, value in resource.attributes.items():
         if key in kind.extensions:
+            value = declared_only(kind, key, value)
             if not value:
                 continue  # emptied in storage (a deleted manager cleared): as a PATCH leaves it
             payload["schemas"].append(key)
+        elif is_extension_key(key):
+            continue  # an extension the tenant no longer defines: its values are unreachable
         payload[key] = value
     payload["meta"] = {
         "resourceType": kind.name,

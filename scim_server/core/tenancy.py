@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from scim2_models import ConflictException, InvalidValueException, NotFoundException
+from scim2_models import ConflictException, InvalidValueException
 
+from scim_server.core.errors import unknown_tenant
 from scim_server.core.journal import ProvisioningJournal
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.rate_limits import RateLimits
@@ -56,10 +57,6 @@ def checked_name(name: object) -> str:
     return name
 
 
-def unknown_tenant(name: str) -> NotFoundException:
-    return NotFoundException(detail=f"no tenant {name!r}")
-
-
 class Tenancy:
     def __init__(
         self,
@@ -89,6 +86,7 @@ class Tenancy:
         except TenantExists:
             raise ConflictException(detail=f"tenant {name!r} already exists") from None
         self.provisioning.one_team.forget()  # a server-wide team has one tenant more
+        self.provisioning.user_extensions.created(name)
         token = await self.tokens.issue(name, ttl_seconds=ttl_seconds, description="initial token")
         return NewTenant(name, token)
 

@@ -49,7 +49,7 @@ from scim_server.core.queries import ALL_ATTRIBUTES, Answer
 from scim_server.core.rendering import Renderer, to_payload
 from scim_server.core.scope import Scope
 from scim_server.core.seats import Seats, holds_seat, seat_change
-from scim_server.models import GROUPS, USERS, EnterpriseUser, ResourceKind
+from scim_server.models import GROUPS, USERS, EnterpriseUser, ResourceKind, is_users
 from scim_server.storage.documents import StoredForm, StoredResource, rewritten, stored_form
 from scim_server.storage.events import USER_UPDATED, Client, Emission
 from scim_server.storage.memberships import MembershipRepository
@@ -138,7 +138,7 @@ class Writes:
         return Answer(payloads[0], stored.version)
 
     async def create_users(
-        self, scope: Scope, bodies: Sequence[Payload]
+        self, scope: Scope, bodies: Sequence[Payload], *, users: ResourceKind = USERS
     ) -> list[StoredResource | Exception]:
         """Create users as one batch: for each body, the user as stored or what ``create``
         raises.
@@ -155,7 +155,7 @@ class Writes:
         states: dict[int, _State] = {}
         for position, body in enumerate(bodies):
             try:
-                states[position] = await _new_state(USERS, body)
+                states[position] = await _new_state(users, body)
             except Exception as error:  # that user's outcome, as ``create`` raises it
                 outcomes[position] = error
         waiting = list(states)
@@ -167,7 +167,7 @@ class Writes:
             claims = await self._claim_names(scope.tenant, states, going, outcomes)
             going = [position for position in going if position in claims]
             news = [(None, states[position].attributes) for position in going]
-            await self._mark_managers(USERS, scope.tenant, news)
+            await self._mark_managers(users, scope.tenant, news)
             stored = await self.repositories[USERS.name].insert_many(
                 scope.tenant,
                 [_new_resource(states[position], scope.client) for position in going],
@@ -180,7 +180,7 @@ class Writes:
                     landed.append(answer.id)
                 else:
                     await self.one_team.give_back(scope.tenant, claims[position])
-            self.relay.written(USERS, scope.tenant, landed)
+            self.relay.written(users, scope.tenant, landed)
             waiting = []
             if reservation is not None:
                 seats_landed = sum(
@@ -498,7 +498,7 @@ class Writes:
         """``write`` inside what it reserves: the seat it takes (or frees once landed) and,
         for a user, the userName it takes (or gives up) under the one-team policy."""
         seated = partial(self.seats.around, tenant, _seats_taken(kind, before, after), write)
-        if kind is not USERS:
+        if not is_users(kind):
             return await seated()
         return await self.one_team.around(tenant, before, after, seated)
 
@@ -514,7 +514,7 @@ class Writes:
         command for them all, and none when no manager changes. See ``delete`` for why the
         hint must land first.
         """
-        if kind is not USERS:
+        if not is_users(kind):
             return
         managers = [
             manager
@@ -551,7 +551,7 @@ class Writes:
                 if stored is None:
                     raise resource_not_found(kind.endpoint, resource_id)
                 expected = preconditions.expected_version(stored.version)
-                manages_nobody = kind is USERS and not stored.manages
+                manages_nobody = is_users(kind) and not stored.manages
                 write = partial(
                     repository.delete,
                     scope.tenant,
@@ -565,7 +565,7 @@ class Writes:
                     # The deletion landed as a mark carrying its event: moving the event to
                     # the outbox removes the document, then its memberships (docs/events.md).
                     await self.relay.move(kind, scope.tenant, [resource_id])
-                    if kind is USERS and stored.manages:
+                    if is_users(kind) and stored.manages:
                         managed = await repository.clear_manager(
                             scope.tenant, resource_id, datetime.now(UTC), _manager_cleared(scope)
                         )
@@ -703,7 +703,7 @@ def _seats_taken(
     kind: ResourceKind, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
 ) -> int:
     """The seats a write takes (1), frees (-1) or neither; only users hold seats."""
-    return seat_change(before, after) if kind is USERS else 0
+    return seat_change(before, after) if is_users(kind) else 0
 
 
 @dataclass(frozen=True)
@@ -733,7 +733,7 @@ def _transformed(
 def _state(kind: ResourceKind, resource: Resource[Any]) -> _State:
     """A resource state laid out for storage, with the password it sets, if any."""
     attributes = resource.model_dump(scim_ctx=Context.DEFAULT)
-    password = attributes.get("password") if kind is USERS else None
+    password = attributes.get("password") if is_users(kind) else None
     return _State(attributes, stored_form(kind, attributes), password or None)
 
 

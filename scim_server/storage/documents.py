@@ -23,14 +23,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
 from scim2_models import AttributeBinding, Path
 
-from scim_server.models import EXTENSION_KEYS, USERS, ResourceKind, storage_key
+from scim_server.models import USERS, ResourceKind, scim_key, storage_key
 from scim_server.storage.database import Document
 from scim_server.storage.events import PENDING, Emission, pending_event
 
@@ -53,7 +53,13 @@ def _comparison_form(model: type, path: str, value: Any) -> Any:
         return [_comparison_form(model, path, item) for item in value]
     if isinstance(value, str):
         binding = _binding(model, path)
-        return binding.comparable(value) if binding is not None else value
+        if binding is None:
+            return value
+        if binding.target_type is datetime:
+            # As a filter's operand is compared (``core/filters.py``): a UTC BSON date, so
+            # that ``gt`` and ``sortBy`` go by time, not by the text of the timestamp.
+            return datetime.fromisoformat(value).astimezone(UTC)
+        return binding.comparable(value)
     return value
 
 
@@ -247,7 +253,7 @@ def rewritten(
 
 def _scim_attributes(raw: Mapping[str, Any]) -> Mapping[str, Any]:
     """Stored attributes (``r``) under their SCIM names (extensions under their URN), read-only."""
-    return MappingProxyType({EXTENSION_KEYS.get(k, k): v for k, v in raw.items()})
+    return MappingProxyType({scim_key(k): v for k, v in raw.items()})
 
 
 def new_document(

@@ -19,7 +19,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 from scim2_models import UniquenessException
 
-from scim_server.models import EXTENSION_KEYS, ResourceKind
+from scim_server.models import ResourceKind, scim_key, storage_key
 from scim_server.storage.database import (
     ENTERPRISE_FIELD,
     MANAGER_VALUE,
@@ -106,7 +106,7 @@ def user_record(document: Document) -> UserRecord:
         active=raw.get("active") is not False,
         version=int(document["meta"]["version"]),
         password_hash=document.get("pw"),
-        attributes=MappingProxyType({EXTENSION_KEYS.get(k, k): v for k, v in raw.items()}),
+        attributes=MappingProxyType({scim_key(k): v for k, v in raw.items()}),
     )
 
 
@@ -442,6 +442,16 @@ class ResourceRepository:
         """``records`` from the first, each with its value at the first sort key (a keyset)."""
         documents = await self.find(tenant, query, sort, 0, limit, in_sort_order=in_sort_order)
         return [(stored_resource(d), value_at(d, sort[0][0])) for d in documents]
+
+    async def holds_any(self, tenant: str, extension: str, attributes: Iterable[str]) -> bool:
+        """Whether some resource of the tenant holds a value of one of an extension's
+        attributes (one query, on the tenant's range of its index)."""
+        prefix = f"r.{storage_key(extension)}"
+        held = [{f"{prefix}.{name}": {"$ne": None}} for name in attributes]
+        if not held:
+            return False
+        query = {**self._within(tenant), "$or": held}
+        return await self.collection.find_one(query, {"_id": 1}) is not None
 
     async def count(self, tenant: str, query: Mapping[str, Any]) -> int:
         return await self.collection.count_documents({**query, **self._within(tenant)})

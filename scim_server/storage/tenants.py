@@ -14,6 +14,9 @@ from scim_server.storage.seats import SeatCount, seat_count
 RESOURCE_TYPES = "resource_types"
 """The names of the custom resource types the tenant serves (absent: none)."""
 
+USER_EXTENSIONS = "user_extensions"
+"""The tenant's own User extensions, each its RFC 7643 §7 schema document (absent: none)."""
+
 DUPLICATE_GROUP_NAMES = "duplicate_group_names"
 """The tenant's setting letting its groups share a displayName (absent: they may not)."""
 
@@ -99,6 +102,16 @@ class TenantRepository:
     async def set_resource_types(self, name: str, names: list[str]) -> bool:
         """Serve these custom resource types in the tenant; whether the tenant exists."""
         result = await self.tenants.update_one({"_id": name}, {"$set": {RESOURCE_TYPES: names}})
+        return result.matched_count == 1
+
+    async def user_extensions(self, name: str) -> tuple[dict[str, Any], ...] | None:
+        """The schemas of the tenant's own User extensions (None: no such tenant)."""
+        document = await self.tenants.find_one({"_id": name}, {USER_EXTENSIONS: 1})
+        return None if document is None else tuple(document.get(USER_EXTENSIONS, ()))
+
+    async def set_user_extensions(self, name: str, schemas: list[dict[str, Any]]) -> bool:
+        """Give the tenant exactly these User extensions; whether the tenant exists."""
+        result = await self.tenants.update_one({"_id": name}, {"$set": {USER_EXTENSIONS: schemas}})
         return result.matched_count == 1
 
     async def delete(self, name: str) -> bool:

@@ -9,6 +9,7 @@ from scim2_models import NotFoundException
 
 from scim_server.core import discovery
 from scim_server.core.scope import Scope
+from scim_server.models import USERS
 from scim_server.web.responses import scim_response
 from scim_server.web.state import services
 from scim_server.web.tenancy import authenticated_scope
@@ -33,8 +34,10 @@ async def service_provider_config(request: web.Request) -> web.Response:
 
 
 async def _custom(request: web.Request, scope: Scope) -> discovery.Custom:
-    """The custom resource types the tenant serves, which its discovery documents add."""
-    return await services(request).custom.kinds(scope.tenant)
+    """What the tenant's discovery documents add: its own User (with its extensions) and the
+    custom resource types it serves."""
+    users = await services(request).provisioning.user_extensions.kind(USERS, scope.tenant)
+    return (users, *await services(request).custom.kinds(scope.tenant))
 
 
 async def resource_types(request: web.Request) -> web.Response:

@@ -6,8 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
+from scim_server.core.errors import unknown_tenant
 from scim_server.core.rate_limits import EffectiveLimit
-from scim_server.core.tenancy import unknown_tenant
 from scim_server.web.responses import json_response, limit_in, read_object
 from scim_server.web.state import services
 

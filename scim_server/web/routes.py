@@ -19,6 +19,7 @@ from scim_server.web import (
     sessions_admin,
     ssf_admin,
     sso_admin,
+    user_extensions_admin,
 )
 from scim_server.web.crud import CustomEndpoints, ResourceEndpoints, search_all
 from scim_server.web.instances import add_instance_routes
@@ -86,6 +87,13 @@ def admin_application() -> web.Application:
     resources = "/tenants/{name}/resources/{endpoint}"
     router.add_post(resources, resources_admin.load_resources)
     router.add_delete(f"{resources}/{{id}}", resources_admin.remove_resource)
+
+    user_extensions = "/tenants/{name}/user-extensions"
+    router.add_get(user_extensions, user_extensions_admin.list_extensions)
+    one_extension = f"{user_extensions}/{{urn}}"
+    router.add_get(one_extension, user_extensions_admin.get_extension)
+    router.add_put(one_extension, user_extensions_admin.define_extension)
+    router.add_delete(one_extension, user_extensions_admin.remove_extension)
 
     sso = "/tenants/{name}/sso"
     router.add_get(sso, sso_admin.show)

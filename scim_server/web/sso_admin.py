@@ -21,7 +21,7 @@ from scim2_models import ConflictException, InvalidValueException, NotFoundExcep
 
 from samlkit.certs import certificate_pem, fingerprint_sha256, load_certificate
 from samlkit.metadata import parse_idp_metadata, parse_wsfed_metadata
-from scim_server.core.errors import UnsupportedMediaTypeException
+from scim_server.core.errors import UnsupportedMediaTypeException, unknown_tenant
 from scim_server.core.sso import configure
 from scim_server.core.sso.service import (
     MAX_RESET_LINK_SECONDS,
@@ -29,7 +29,6 @@ from scim_server.core.sso.service import (
     RESET_LINK_LIFETIME,
 )
 from scim_server.core.sso.settings import MAX_CERTIFICATES, SpEndpoints, SsoSettings, sp_endpoints
-from scim_server.core.tenancy import unknown_tenant
 from scim_server.web.admin import (
     existing_tenant,
     int_parameter,

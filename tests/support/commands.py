@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from scim_server.config import Settings
-from scim_server.core import one_team, seats, tokens
+from scim_server.core import one_team, seats, tokens, user_extensions
 from scim_server.web.app import create_app
 from scim_server.web.request_metrics import REQUEST_TALLY
 
@@ -26,14 +26,16 @@ READING_SECONDS = 3600.0
 
 def readings_serve_the_whole_test(monkeypatch: pytest.MonkeyPatch) -> None:
     """What the server reads once and reuses for a moment (a tenant read as unlimited, its
-    teams, a token found live), and the seat fence's lease, last a whole test, so that no count
-    depends on how long the requests took: on a busy machine a creation that took longer than
-    the lease (0.5 s) checked the tenant's count once more, and the 5-second token check was
-    renewed mid-test, each adding a read to a count now and then."""
+    teams, its User extensions, a token found live), and the seat fence's lease, last a whole
+    test, so that no count depends on how long the requests took: on a busy machine a
+    creation that took longer than the lease (0.5 s) checked the tenant's count once more, and
+    the 5-second token check was renewed mid-test, each adding a read to a count now and
+    then."""
     monkeypatch.setattr(seats, "UNLIMITED_READING_SECONDS", READING_SECONDS)
     monkeypatch.setattr(seats, "LEASE_SECONDS", READING_SECONDS)
     monkeypatch.setattr(one_team, "POLICY_READING_SECONDS", READING_SECONDS)
     monkeypatch.setattr(tokens, "CACHE_SECONDS", READING_SECONDS)
+    monkeypatch.setattr(user_extensions, "READING_SECONDS", READING_SECONDS)
 
 
 class Commands:

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from scim_server.core.events import Event
-from scim_server.models import GROUPS, USERS
+from scim_server.models import GROUPS, USERS, is_extension_key
 from scim_server.storage.events import (
     GROUP_CREATED,
     GROUP_DELETED,
@@ -157,7 +157,8 @@ def _version(event: Event) -> str:
 def _full_resource(event: Event) -> dict[str, Any]:
     """The resource as created: its schemas, id and every attribute set (never a password)."""
     kind = USERS if event.resource_type == USERS.name else GROUPS
-    schemas = [kind.schema, *(urn for urn in kind.extensions if urn in event.values)]
+    # Every extension the values carry, a tenant's own too (``core/user_extensions.py``).
+    schemas = [kind.schema, *filter(is_extension_key, event.values)]
     data: dict[str, Any] = {"schemas": schemas, "id": event.resource_id}
     data |= {name: value for name, value in event.values.items() if value is not None}
     if event.members:
