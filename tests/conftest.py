@@ -48,12 +48,10 @@ def database_name() -> str:
 async def mongo_client(mongodb_uri: str) -> AsyncIterator[AsyncMongoClient[Any]]:
     """One client per test session for what the tests do under the API, the drop of each
     test's database included: a client of its own per test cost a connection's handshake and
-    its sessions' end, as much store time again as the drop itself."""
-    client: AsyncMongoClient[Any] = AsyncMongoClient(mongodb_uri)
-    try:
+    its sessions' end, as much store time again as the drop itself. A module with a store of
+    its own (a ``mongodb_uri`` of its own) has a client of its own on it too."""
+    async with AsyncMongoClient(mongodb_uri) as client:
         yield client
-    finally:
-        await client.close()
 
 
 @pytest.fixture
