@@ -20,10 +20,10 @@ import logging
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Final, TextIO
+from typing import TYPE_CHECKING, Final, TextIO
 
-import structlog
-from structlog.typing import EventDict, Processor, WrappedLogger
+if TYPE_CHECKING:
+    from structlog.typing import EventDict, Processor, WrappedLogger
 
 JSON: Final = "json"
 TEXT: Final = "text"
@@ -56,6 +56,10 @@ def configure_logging(
     ``fields`` are processors that add fields of their own to every line (tracing's ids).
     Calling it again replaces the previous configuration.
     """
+    # Imported here, not with the module: the CLI reads ``FORMATS`` for its help and settings,
+    # and structlog (with the rich tracebacks it loads) was a third of every command's start.
+    import structlog
+
     stream = sys.stderr if stream is None else stream
     log_format = default_format(stream) if log_format is None else log_format
     if log_format not in FORMATS:
@@ -97,6 +101,8 @@ def configure_logging(
 
 
 def _renderer(log_format: str) -> Iterable[Processor]:
+    import structlog
+
     if log_format == JSON:
         return [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     return [

@@ -44,15 +44,25 @@ def database_name() -> str:
     return f"scimtest_{uuid.uuid4().hex[:12]}"
 
 
+@pytest.fixture(scope="session")
+async def mongo_client(mongodb_uri: str) -> AsyncIterator[AsyncMongoClient[Any]]:
+    """One client per test session for what the tests do under the API, the drop of each
+    test's database included: a client of its own per test cost a connection's handshake and
+    its sessions' end, as much store time again as the drop itself. A module with a store of
+    its own (a ``mongodb_uri`` of its own) has a client of its own on it too."""
+    async with AsyncMongoClient(mongodb_uri) as client:
+        yield client
+
+
 @pytest.fixture
-async def mongo_db(mongodb_uri: str, database_name: str) -> AsyncIterator[AsyncDatabase[Any]]:
+async def mongo_db(
+    mongo_client: AsyncMongoClient[Any], database_name: str
+) -> AsyncIterator[AsyncDatabase[Any]]:
     """A raw handle on the test's database, for tests that look under the API."""
-    client: AsyncMongoClient[Any] = AsyncMongoClient(mongodb_uri)
     try:
-        yield client[database_name]
+        yield mongo_client[database_name]
     finally:
-        await client.drop_database(database_name)
-        await client.close()
+        await mongo_client.drop_database(database_name)
 
 
 @pytest.fixture

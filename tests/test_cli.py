@@ -318,6 +318,20 @@ def test_idp_sim_run_help_explains_every_scenario() -> None:
     assert all(f"  {name} " in run.format_help() for name in SCENARIOS)
 
 
+def test_the_cli_loads_no_logging_library_until_a_server_is_served() -> None:
+    """``--help`` and the admin commands start without structlog (and the rich tracebacks it
+    brings in): a third of the command's start-up went to them, and only ``serve`` logs."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, scim_server.cli; print(sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    modules = set(loaded.stdout.strip("[]\n").replace("'", "").split(", "))
+    assert {"structlog", "rich"} & modules == set()
+
+
 def _started_and_stopped(
     data_dir: Path, admin_token: str | None = None, *options: str, known_token: str | None = None
 ) -> Server:

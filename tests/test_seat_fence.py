@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
@@ -37,6 +38,13 @@ def mongodb_uri() -> Iterator[str]:
         return
     with EmbeddedMongo(":memory:", test_commands=True) as server:
         yield server.uri
+
+
+@pytest.fixture(scope="module")
+async def mongo_client(mongodb_uri: str) -> AsyncIterator[AsyncMongoClient[Any]]:
+    """The client of this module's store, for its tests' databases (see conftest.py)."""
+    async with AsyncMongoClient(mongodb_uri) as client:
+        yield client
 
 
 async def slow_inserts(mongo_db: AsyncDatabase[Any], milliseconds: int | None) -> None:
