@@ -27,6 +27,7 @@ from conformance import local
 from conformance.checks import CheckResult, Verdict, suites
 from conformance.cli import parser, run_options
 from conformance.runner import RunResult, run
+from conformance.suites import event_channels
 from conformance.suites.event_channels import (
     ACCOUNT_DISABLED,
     ACCOUNT_ENABLED,
@@ -35,8 +36,10 @@ from conformance.suites.event_channels import (
     DEACTIVATE,
     DELETE,
     PATCH,
+    ROUNDS,
     SESSION_REVOKED,
     expected_sets,
+    overtaken,
     subject,
 )
 from conformance.suites.events import head
@@ -49,6 +52,13 @@ from tests.support.scim import ADMIN_TOKEN, Scim
 PROFILES = ["okta-oin", "okta-aiw", "jumpcloud", "entra"]
 FAMILIES = ["sequence", "numbering", "attributes", "client", "refused", "webhooks", "ssf"]
 EVENT_IDS = [f"events.{p}.{f}" for p in PROFILES for f in FAMILIES]
+FEW_POLLS = ROUNDS // 4
+"""Fewer SSF polls than a quarter of the wait's rounds: the wait ended once what the IdP's
+requests make came (or a loss showed), it did not sit out its bound."""
+SHORT_ROUNDS = 20
+"""The wait's bound, cut for the tests of a channel that never catches up (it is judged late
+only once the bound is over)."""
+POLL = r"/ssf/[^/]+/poll/[^/]+"
 
 
 @pytest.fixture
@@ -229,6 +239,21 @@ def emit_the_refused(events: list[dict[str, Any]]) -> None:
     events.append(forged)
 
 
+@dataclass
+class PollCount:
+    """How often the suite polled its SSF stream through a proxy."""
+
+    polls: int = 0
+
+    def around(self, violation: Violation) -> Violation:
+        async def counted(req: Req, forward: Forward) -> Resp:
+            if re.fullmatch(POLL, req.path):
+                self.polls += 1
+            return await violation(req, forward)
+
+        return counted
+
+
 @pytest.mark.parametrize(
     ("family", "edit", "reason"),
     [
@@ -249,10 +274,14 @@ async def test_each_family_fails_against_a_feed_that_breaks_it(
     edit: Callable[[list[dict[str, Any]]], None],
     reason: str,
 ) -> None:
-    proxy = await start_proxy(aiohttp_server, root(client), on_feed(edit))
+    """The listeners await what the IdP's requests make, not what the broken feed shows: the
+    stream is polled until it has that, not for the wait's whole bound."""
+    counted = PollCount()
+    proxy = await start_proxy(aiohttp_server, root(client), counted.around(on_feed(edit)))
     outcome = await one_check(proxy, scim, f"events.okta-oin.{family}")
     assert outcome.verdict == Verdict.FAIL, outcome.reason
     assert reason in outcome.reason
+    assert counted.polls < FEW_POLLS
 
 
 async def test_without_the_admin_token_the_suite_skips_saying_why(
@@ -300,8 +329,9 @@ class Relay:
         return when(is_("POST", r"/admin/tenants/[^/]+/webhooks"), before=before)
 
 
-def drop_the_third(n: int, delivery: Delivered) -> list[Delivered]:
-    return [] if n == 3 else [delivery]
+def drop_a_groups_creation(n: int, delivery: Delivered) -> list[Delivered]:
+    """Every group's creation lost: the group's members PATCH, always sent, overtakes it."""
+    return [] if json.loads(delivery[1])["type"] == "group.created" else [delivery]
 
 
 def corrupt_a_signature(n: int, delivery: Delivered) -> list[Delivered]:
@@ -333,7 +363,7 @@ def swap_two_of_a_resource() -> Callable[[int, Delivered], list[Delivered]]:
 @pytest.mark.parametrize(
     ("edit", "reason"),
     [
-        (drop_the_third, "were never delivered"),
+        (drop_a_groups_creation, "were never delivered"),
         (corrupt_a_signature, "does not verify against the secret"),
         (swap_two_of_a_resource(), "the feed orders them"),
     ],
@@ -387,7 +417,7 @@ def on_polls(real: str, edit: Callable[[Sets], None]) -> Violation:
         if "/ssf" in req.path:
             resp.body = resp.body.replace(f"http://{req.headers['Host']}".encode(), real.encode())
         body = resp.json()
-        if re.fullmatch(r"/ssf/[^/]+/poll/[^/]+", req.path) and body.get("sets"):
+        if re.fullmatch(POLL, req.path) and body.get("sets"):
             edit(body["sets"])
             resp.set_json(body)
         return resp
@@ -400,12 +430,15 @@ def claims_of(token: str) -> dict[str, Any]:
 
 
 def drop_a_set() -> Callable[[Sets], None]:
-    """The middle SET of the first answer, left out of every answer."""
+    """The first SET of the first answer whose subject has a later SET in that answer, left out
+    of every answer (a lost SET, not a late one: a later SET of its subject overtakes it)."""
     dropped: set[str] = set()
 
     def edit(sets: Sets) -> None:
         if not dropped:
-            dropped.add(list(sets)[len(sets) // 2])
+            subjects = [json.dumps(claims_of(t)["sub_id"], sort_keys=True) for t in sets.values()]
+            jti = next(j for n, j in enumerate(sets) if subjects[n] in subjects[n + 1 :])
+            dropped.add(jti)
         for jti in dropped & set(sets):
             del sets[jti]
 
@@ -453,10 +486,76 @@ async def test_the_ssf_check_fails_against_a_stream_that_breaks_it(
     edit: Callable[[Sets], None],
     reason: str,
 ) -> None:
-    proxy = await start_proxy(aiohttp_server, root(client), on_polls(root(client), edit))
+    """Judged as soon as the stream has what the IdP's requests make or a loss shows (a SET
+    missing that a later one of its subject overtook): not after the wait's whole bound."""
+    counted = PollCount()
+    proxy = await start_proxy(
+        aiohttp_server, root(client), counted.around(on_polls(root(client), edit))
+    )
     outcome = await one_check(proxy, scim, "events.okta-oin.ssf")
     assert outcome.verdict == Verdict.FAIL, outcome.reason
     assert reason in outcome.reason
+    assert counted.polls < FEW_POLLS
+
+
+@pytest.fixture
+def short_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The listeners' wait bounded by ``SHORT_ROUNDS``."""
+    monkeypatch.setattr(event_channels, "ROUNDS", SHORT_ROUNDS)
+
+
+def answer_none(sets: Sets) -> None:
+    sets.clear()
+
+
+@pytest.mark.usefixtures("short_wait")
+async def test_a_stream_that_never_catches_up_fails_the_ssf_check_as_late_after_the_whole_wait(
+    aiohttp_server: Any,
+    client: TestClient[Any, Any],
+    scim: Scim,
+) -> None:
+    counted = PollCount()
+    proxy = await start_proxy(
+        aiohttp_server, root(client), counted.around(on_polls(root(client), answer_none))
+    )
+    outcome = await one_check(proxy, scim, "events.okta-oin.ssf")
+    assert outcome.verdict == Verdict.FAIL, outcome.reason
+    assert "late: the IdP's requests make" in outcome.reason
+    assert counted.polls == SHORT_ROUNDS
+
+
+def stop_after_the_second(n: int, delivery: Delivered) -> list[Delivered]:
+    """The first two deliveries, then none: no later one overtakes a missing one."""
+    return [delivery] if n <= 2 else []
+
+
+@pytest.mark.usefixtures("short_wait")
+async def test_deliveries_that_never_catch_up_fail_the_webhooks_check_as_late(
+    aiohttp_server: Any,
+    client: TestClient[Any, Any],
+    scim: Scim,
+) -> None:
+    outcome = await through_relay(aiohttp_server, root(client), scim, stop_after_the_second)
+    assert outcome.verdict == Verdict.FAIL, outcome.reason
+    assert "late: the IdP's requests make" in outcome.reason
+
+
+@pytest.mark.parametrize(
+    ("orders", "arrived", "shows"),
+    [
+        ([["a", "b", "c"]], {"a", "b", "c"}, False),
+        ([["a", "b", "c"]], {"a", "b"}, False),
+        ([["a", "b", "c"]], set(), False),
+        ([["a", "b", "c"]], {"a", "c"}, True),
+        ([["a", "b", "c"]], {"b"}, True),
+        ([["a", "b"], ["x", "y"]], {"a", "b", "x"}, False),
+        ([["a", "b"], ["x", "y"]], {"a", "y"}, True),
+    ],
+)
+def test_a_loss_shows_once_a_later_item_of_the_same_order_overtook_a_missing_one(
+    orders: list[list[str]], arrived: set[str], shows: bool
+) -> None:
+    assert overtaken(orders, arrived) is shows
 
 
 async def test_a_server_that_may_not_reach_the_receiver_skips_the_webhooks_check_saying_how(

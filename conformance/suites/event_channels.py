@@ -5,10 +5,14 @@ something if they tell a consumer what the feed says, no more and no less. So, b
 lifecycle, the suite registers a webhook on the fresh tenant pointing at a receiver it serves
 itself (aiohttp, in this process, on ``--events-receiver-host``/``--events-receiver-port``,
 127.0.0.1 and a free port unless told), issues an SSF receiver token and creates a poll stream
-requesting every event (full payloads). Once the feed holds the lifecycle's events, the
-receiver is waited for (bounded) until it has as many deliveries as the feed has events, and
-the stream is polled, acknowledging what it answers, until it is drained. What was heard is
-judged against the feed alone: the feed itself is judged by the suite's other checks.
+requesting every event (full payloads). Once the feed holds the lifecycle's events, each
+listener is waited for (``until``) until it heard what the IdP's own requests make (the suite's
+expected events, worked out before waiting, never the feed's count: a broken feed would have the
+wait sit out its bound), or until a loss already shows (something missing that a later item of
+its own resource or subject overtook: no later arrival can make that channel right), then for a
+short settle window in which one delivery too many can still show. Only a channel genuinely
+short of them waits the whole bound, and its check fails as late. What was heard is judged
+against the feed: the feed itself is judged by the suite's other checks.
 
 What a feed event makes on a stream is the table of docs/ssf.md written as data (``SETS``),
 never read from what the server emits.
@@ -19,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import jwt
@@ -34,11 +38,64 @@ from conformance.http import ScimHttp
 RECEIVER_HOST = "127.0.0.1"
 """Where the receiver listens unless `--events-receiver-host` says: this machine."""
 ROUNDS, ROUND_SECONDS = 200, 0.05
-"""How long deliveries and SETs are waited for: ten seconds, far beyond a prompt server's."""
-LATE_SECONDS = 0.2
-"""Waited once everything expected came, so that an extra delivery can still show."""
+"""How long deliveries and SETs are waited for at most: ten seconds, far beyond a prompt
+server's. Only a channel still short of what the IdP's requests make waits them all."""
+SETTLE_SECONDS = 0.5
+"""Waited once everything awaited came (or a loss showed), so that a delivery or SET too many
+(an extra event, a duplicate with another body) can still show before the channel is judged."""
 POLL_MAX = 1000
 T = TypeVar("T")
+
+
+async def until(heard_enough: Callable[[], Awaitable[bool]]) -> bool:
+    """Ask ``heard_enough`` each round until it says yes or the bound is over; once it said
+    yes, ask once more after the settle window (it gathers what came meanwhile). Whether it said
+    yes in time: no means what was awaited is late."""
+    for _ in range(ROUNDS):
+        if await heard_enough():
+            await asyncio.sleep(SETTLE_SECONDS)
+            await heard_enough()
+            return True
+        await asyncio.sleep(ROUND_SECONDS)
+    return False
+
+
+def overtaken(orders: Iterable[list[str]], arrived: Collection[str]) -> bool:
+    """Whether a loss already shows: in one of ``orders`` (a resource's events, a subject's
+    SETs, as the feed orders them) an item has not arrived while a later one has. Whatever
+    arrives afterwards, that channel is then wrong (the item missing, or out of order), so
+    there is no more to wait for."""
+    for order in orders:
+        missing = [place for place, item in enumerate(order) if item not in arrived]
+        if missing and any(item in arrived for item in order[missing[0] + 1 :]):
+            return True
+    return False
+
+
+def lateness(late: bool, awaited: int, what: str) -> str:
+    """The failure of a channel that never had what the IdP's requests make, or ''."""
+    if not late:
+        return ""
+    return (
+        f"late: the IdP's requests make {awaited} {what}, fewer came within the whole "
+        f"{ROUNDS * ROUND_SECONDS:g} s wait"
+    )
+
+
+def also(late: str) -> str:
+    """``late`` appended to a failure it may explain, or ''."""
+    return f"; {late}" if late else ""
+
+
+class Made(Protocol):
+    """One event the IdP's requests must make, as the suite worked it out from them."""
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def attributes(self) -> tuple[str, ...]: ...
+
 
 PROV = "urn:ietf:params:SCIM:event:prov:"
 CREATE, PATCH = f"{PROV}create:full", f"{PROV}patch:full"
@@ -91,6 +148,14 @@ class Delivery:
     headers: dict[str, str]
     body: bytes
 
+    def lowered(self) -> dict[str, str]:
+        """Its headers, names in lower case."""
+        return {name.lower(): value for name, value in self.headers.items()}
+
+    def event_id(self) -> str:
+        """The event it says it is (``webhook-id``)."""
+        return self.lowered().get("webhook-id", "")
+
 
 @dataclass
 class HookReceiver:
@@ -115,14 +180,16 @@ class HookReceiver:
         self.deliveries.append(Delivery(dict(request.headers), await request.read()))
         return web.Response(status=204)
 
-    async def wait_for(self, count: int) -> list[Delivery]:
-        """The deliveries, once there are ``count`` (or the wait is over), and a little more."""
-        for _ in range(ROUNDS):
-            if len(self.deliveries) >= count:
-                break
-            await asyncio.sleep(ROUND_SECONDS)
-        await asyncio.sleep(LATE_SECONDS)
-        return list(self.deliveries)
+    async def wait_for(self, awaited: int, orders: list[list[str]]) -> tuple[list[Delivery], str]:
+        """The deliveries once ``awaited`` distinct events came or a loss in one of ``orders``
+        (each resource's event ids) shows (``until``), and why they are late ('' if not)."""
+
+        async def enough() -> bool:
+            came = {delivery.event_id() for delivery in self.deliveries}
+            return len(came) >= awaited or overtaken(orders, came)
+
+        in_time = await until(enough)
+        return list(self.deliveries), lateness(not in_time, awaited, "deliveries")
 
     async def stop(self) -> None:
         if self.runner is not None:
@@ -135,6 +202,8 @@ class WebhookHeard:
 
     secret: str
     deliveries: list[Delivery]
+    late: str = ""
+    """Why the deliveries are late: fewer than the IdP's requests make came in the whole wait."""
 
 
 def parsed(body: bytes) -> Any:
@@ -151,7 +220,7 @@ def judge_webhooks(heard: WebhookHeard, events: list[dict[str, Any]]) -> None:
     verifier = Webhook(heard.secret)
     first: dict[str, bytes] = {}
     for n, delivery in enumerate(heard.deliveries, 1):
-        headers = {name.lower(): value for name, value in delivery.headers.items()}
+        headers = delivery.lowered()
         try:
             verifier.verify(delivery.body, headers)
         except WebhookVerificationError as error:
@@ -175,7 +244,7 @@ def judge_webhooks(heard: WebhookHeard, events: list[dict[str, Any]]) -> None:
     require(
         not missing,
         f"{len(missing)} of the feed's {len(events)} events were never delivered "
-        f"(sequences {missing[:10]})",
+        f"(sequences {missing[:10]}){also(heard.late)}",
     )
     arrived = {event_id: place for place, event_id in enumerate(first)}
     for resource, in_feed in per_resource(events).items():
@@ -187,6 +256,7 @@ def judge_webhooks(heard: WebhookHeard, events: list[dict[str, Any]]) -> None:
             f"{[feed[i].get('sequence') for i in came]}, the feed orders them "
             f"{[feed[i].get('sequence') for i in ids]}",
         )
+    require(not heard.late, heard.late)
 
 
 def per_resource(events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -209,6 +279,8 @@ class SsfHeard:
     jwks: dict[str, Any]
     sets: list[tuple[str, str]]
     """Each SET as ``(jti, compact JWT)``, every time a poll answered it."""
+    late: str = ""
+    """Why the SETs are late: fewer than the IdP's requests make came in the whole wait."""
 
 
 @dataclass
@@ -246,12 +318,14 @@ class SsfStream:
             http, str(receiver["issuer"]), str(receiver["token_id"]), urlsplit(endpoint).path
         )
 
-    async def drain(self, count: int) -> SsfHeard:
-        """Poll, acknowledging each answer in the next poll, until ``count`` distinct SETs
-        came and a poll answers none (or the wait is over)."""
+    async def drain(self, awaited: int, orders: list[list[str]]) -> SsfHeard:
+        """Poll, acknowledging each answer in the next poll, until ``awaited`` distinct SETs
+        came or a loss in one of ``orders`` (each subject's SETs, as :func:`placed` says them)
+        shows (``until``)."""
         answered: list[tuple[str, str]] = []
         acks: list[str] = []
-        for _ in range(ROUNDS):
+
+        async def enough() -> bool:
             response = await self.http.post(
                 self.poll_path, {"returnImmediately": True, "maxEvents": POLL_MAX, "ack": acks}
             )
@@ -259,14 +333,33 @@ class SsfStream:
             sets = expect_object(response, "poll answer").get("sets")
             if not isinstance(sets, dict):
                 raise CheckFailed(f"a poll answer has no sets object: {response.text[:200]!r}")
-            answered += [(str(jti), str(token)) for jti, token in sets.items()]
-            acks = list(sets)
-            if not sets:
-                if len({jti for jti, _ in answered}) >= count:
-                    break
-                await asyncio.sleep(ROUND_SECONDS)
+            answered.extend((str(jti), str(token)) for jti, token in sets.items())
+            acks[:] = sets
+            came = {claimed(token) for _, token in answered}
+            return len({jti for jti, _ in answered}) >= awaited or overtaken(orders, came)
+
+        in_time = await until(enough)
         jwks = expect_object(await self.http.get("/ssf/jwks", auth=False), "JWKS")
-        return SsfHeard(self.issuer, self.audience, jwks, answered)
+        late = lateness(not in_time, awaited, "SETs")
+        return SsfHeard(self.issuer, self.audience, jwks, answered, late)
+
+
+def placed(uri: str, txn: str) -> str:
+    """A SET as a subject's order lists it: its event URI at its feed event."""
+    return f"{uri}@{txn}"
+
+
+def claimed(token: str) -> str:
+    """What a SET says it is (:func:`placed`), unverified: only to know when the wait may end,
+    the judging verifies it ('' when it says nothing readable)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return ""
+    events = claims.get("events")
+    if not isinstance(events, dict) or len(events) != 1:
+        return ""
+    return placed(str(next(iter(events))), str(claims.get("txn")))
 
 
 def verified(heard: SsfHeard) -> list[dict[str, Any]]:
@@ -315,6 +408,15 @@ def subject(sub_id: Any) -> Subject:
     return tuple(sorted((str(k), str(v)) for k, v in (sub_id or {}).items()))
 
 
+def made_by(kind: str, attributes: Iterable[str]) -> list[tuple[str, str]]:
+    """The SETs docs/ssf.md's table makes of one event of ``kind`` naming ``attributes``: event
+    URI and the format of its subject each."""
+    made = list(SETS.get(kind, ()))
+    if kind in ALSO_PATCHED and set(attributes) - {"active"}:
+        made.insert(1, (PATCH, "scim"))
+    return made
+
+
 def expected_sets(event: dict[str, Any], issuer: str) -> list[tuple[str, Subject]]:
     """The SETs docs/ssf.md's table makes of one feed event: event URI and subject each."""
     resource = event.get("resource") or {}
@@ -323,10 +425,16 @@ def expected_sets(event: dict[str, Any], issuer: str) -> list[tuple[str, Subject
         "scim": subject({"format": "scim", "uri": f"/{resource.get('type')}s/{resource_id}"}),
         "iss_sub": subject({"format": "iss_sub", "iss": issuer, "sub": resource_id}),
     }
-    made = [(uri, subjects[form]) for uri, form in SETS.get(kind, ())]
-    if kind in ALSO_PATCHED and set(event.get("attributes") or ()) - {"active"}:
-        made.insert(1, (PATCH, subjects["scim"]))
-    return made
+    return [(uri, subjects[form]) for uri, form in made_by(kind, event.get("attributes") or ())]
+
+
+def wanted(events: list[dict[str, Any]], issuer: str) -> dict[Subject, list[str]]:
+    """Each subject's SETs (:func:`placed`) in the order the feed's events make them."""
+    order: dict[Subject, list[str]] = defaultdict(list)
+    for event in events:
+        for uri, said in expected_sets(event, issuer):
+            order[said].append(placed(uri, str(event.get("id"))))
+    return order
 
 
 def judge_sets(heard: SsfHeard, events: list[dict[str, Any]]) -> None:
@@ -341,9 +449,8 @@ def judge_sets(heard: SsfHeard, events: list[dict[str, Any]]) -> None:
         require(txn in feed, f"SET {claims['jti']} ({uri}) names txn {txn!r}, no event of the feed")
         said = subject(claims.get("sub_id"))
         by_txn[txn].append((uri, said))
-        observed[said].append(f"{uri}@{txn}")
+        observed[said].append(placed(uri, txn))
         check_payload(claims["jti"], uri, payload, events, txn)
-    wanted: dict[Subject, list[str]] = defaultdict(list)
     for event in events:
         made = expected_sets(event, heard.issuer)
         event_id = str(event.get("id"))
@@ -351,16 +458,15 @@ def judge_sets(heard: SsfHeard, events: list[dict[str, Any]]) -> None:
             sorted(by_txn.get(event_id, [])) == sorted(made),
             f"event {event.get('sequence')} ({event.get('type')}) made SETs "
             f"{[uri for uri, _ in by_txn.get(event_id, [])]}, docs/ssf.md's table makes "
-            f"{[uri for uri, _ in made]}",
+            f"{[uri for uri, _ in made]}{also(heard.late)}",
         )
-        for uri, said in made:
-            wanted[said].append(f"{uri}@{event_id}")
-    for said, order in wanted.items():
+    for said, order in wanted(events, heard.issuer).items():
         require(
             observed[said] == order,
             f"subject {dict(said)}: the SETs came as {observed[said]}, "
             f"the feed orders them {order}",
         )
+    require(not heard.late, heard.late)
 
 
 VERSIONED = frozenset({CREATE, PATCH, ACTIVATE, DEACTIVATE})
@@ -431,18 +537,21 @@ class Listeners:
         return cls(receiver, webhook, await attempt(SsfStream.open(admin, root, tenant)))
 
     async def hear(
-        self, events: list[dict[str, Any]]
+        self, made: Sequence[Made], events: list[dict[str, Any]]
     ) -> tuple[WebhookHeard | Unheard, SsfHeard | Unheard]:
-        """What each listener heard once the feed holds ``events``."""
+        """What each listener heard of the events the IdP's requests ``made``, once the feed
+        holds ``events`` (whose order per resource tells when a loss already shows)."""
         webhook: WebhookHeard | Unheard
         if isinstance(self.webhook, str):
-            webhook = WebhookHeard(self.webhook, await self.receiver.wait_for(len(events)))
+            orders = [[str(e.get("id")) for e in mine] for mine in per_resource(events).values()]
+            webhook = WebhookHeard(self.webhook, *await self.receiver.wait_for(len(made), orders))
         else:
             webhook = self.webhook
         if not isinstance(self.stream, SsfStream):
             return webhook, self.stream
-        count = sum(len(expected_sets(e, self.stream.issuer)) for e in events)
-        return webhook, await attempt(self.stream.drain(count))
+        awaited = sum(len(made_by(m.type, m.attributes)) for m in made)
+        orders = list(wanted(events, self.stream.issuer).values())
+        return webhook, await attempt(self.stream.drain(awaited, orders))
 
     async def close(self) -> None:
         await self.receiver.stop()

@@ -490,7 +490,7 @@ async def fresh_run(context: Context, name: str) -> ProfileRun:
         journal = profile.transport.journal
         expected = expected_events(journal)
         events = await feed(admin, tenant.name, expected)
-        webhook, ssf = await listeners.hear(events)
+        webhook, ssf = await listeners.hear(expected, events)
     finally:
         await listeners.close()
         if not option(context, "keep"):
