@@ -47,13 +47,15 @@ POLL_MAX = 1000
 T = TypeVar("T")
 
 
-async def until(heard_enough: Callable[[], Awaitable[bool]]) -> bool:
+async def until(
+    heard_enough: Callable[[], Awaitable[bool]], settle: float = SETTLE_SECONDS
+) -> bool:
     """Ask ``heard_enough`` each round until it says yes or the bound is over; once it said
-    yes, ask once more after the settle window (it gathers what came meanwhile). Whether it said
-    yes in time: no means what was awaited is late."""
+    yes, ask once more after ``settle`` seconds (it gathers what came meanwhile). Whether it
+    said yes in time: no means what was awaited is late."""
     for _ in range(ROUNDS):
         if await heard_enough():
-            await asyncio.sleep(SETTLE_SECONDS)
+            await asyncio.sleep(settle)
             await heard_enough()
             return True
         await asyncio.sleep(ROUND_SECONDS)

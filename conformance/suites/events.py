@@ -24,7 +24,6 @@ Needs the server's admin token (``--admin-token``); without it every check skips
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -46,6 +45,7 @@ from conformance.suites.event_channels import (
     WebhookHeard,
     judge_sets,
     judge_webhooks,
+    until,
 )
 from conformance.suites.flows import check_prefix, drive
 from conformance.urns import ENTERPRISE, GROUP, USER
@@ -70,10 +70,12 @@ meets a 412."""
 SKIPPED = frozenset({"id", "meta", "schemas", "groups", "members", "password"})
 """What a body carries that is not an attribute an event names as set: read-only attributes,
 ``members`` (said by members events) and the password (named, never kept)."""
-POLL_ROUNDS, POLL_SECONDS = 200, 0.05
-"""How long the feed is waited for: ten seconds, far beyond the relay's promptness."""
 LATE_ROUNDS = 20
 """Rounds waited for the rest once the last change's resource shows in the feed."""
+FEED_SETTLE_SECONDS = 0.05
+"""Waited before the feed's last read, one round: the lifecycle ends with an accepted change,
+after which nothing earlier is still on its way to the feed, and a duplicate arrives as late as
+any event (the listeners, whose deliveries go out after the feed, settle longer)."""
 PAGE = 1000
 H = TypeVar("H")
 
@@ -361,23 +363,23 @@ async def fresh_tenant(admin: ScimHttp, name: str) -> Tenant:
 
 
 async def feed(admin: ScimHttp, tenant: str, expected: list[Expected]) -> list[dict[str, Any]]:
-    """The tenant's events from the first, once all the expected ones may be there: as many as
-    expected, or the last change's event and a little more waiting (a feed that lost one never
-    has them all). Read once more after that: a duplicate arrives as late as any event."""
+    """The tenant's events from the first, once all the expected ones may be there (waited as
+    the listeners are, ``until``): as many as the IdP's requests make, or the last change's
+    event and ``LATE_ROUNDS`` more (a feed that lost one never has them all). Read once more
+    after a short settle: a duplicate arrives as late as any event."""
     last = expected[-1].resource if expected else None
     found: list[dict[str, Any]] = []
     after_last = 0
-    for _ in range(POLL_ROUNDS):
+
+    async def enough() -> bool:
+        nonlocal found, after_last
         found = await read_feed(admin, tenant)
-        if len(found) >= len(expected):
-            break
         if any(resource_of(e) == last for e in found):
             after_last += 1
-            if after_last > LATE_ROUNDS:
-                break
-        await asyncio.sleep(POLL_SECONDS)
-    await asyncio.sleep(POLL_SECONDS)
-    return await read_feed(admin, tenant)
+        return len(found) >= len(expected) or after_last > LATE_ROUNDS
+
+    await until(enough, FEED_SETTLE_SECONDS)
+    return found
 
 
 async def read_feed(admin: ScimHttp, tenant: str) -> list[dict[str, Any]]:
