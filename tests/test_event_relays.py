@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pymongo import monitoring
 
 from scim_server.core.cursors import CursorCodec
 from scim_server.core.events import TASK as RELAY_TASK
@@ -22,8 +23,8 @@ from scim_server.core.events import Relay
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.scope import Scope
 from scim_server.models import USERS
-from scim_server.storage.database import Database
-from scim_server.storage.events import Client, EventRepository
+from scim_server.storage.database import CommandCounter, Database
+from scim_server.storage.events import OUTBOX, Client, EventRepository
 from scim_server.storage.memberships import MembershipRepository
 from scim_server.storage.tenants import TenantRepository
 from tests.support.urns import PATCH_OP, USER
@@ -42,6 +43,22 @@ async def databases(
     yield opened
     for database in opened:
         await database.close()
+
+
+@pytest.fixture
+def outbox_inserts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The inserts into the outbox any of the test's clients starts, as they start: one entry
+    each, the number of events it carries."""
+    started = CommandCounter.started
+    inserts: list[int] = []
+
+    def noting(counter: CommandCounter, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "insert" and event.command["insert"] == OUTBOX:
+            inserts.append(len(event.command["documents"]))
+        started(counter, event)
+
+    monkeypatch.setattr(CommandCounter, "started", noting)
+    return inserts
 
 
 def _relay(database: Database, grace_seconds: float = 0.0) -> Relay:
@@ -130,3 +147,36 @@ async def test_a_relay_woken_as_it_is_stopped_still_stops(databases: list[Databa
     await asyncio.wait({stopping}, timeout=30)
     assert stopping.done(), "the relay ran on after it was stopped"
     assert [task for task in asyncio.all_tasks() if task.get_name() == RELAY_TASK] == []
+
+
+async def test_a_relay_whose_next_number_another_relay_took_moves_its_batch_in_one_insert(
+    databases: list[Database], outbox_inserts: list[int]
+) -> None:
+    """Two workers' relays take turns on one tenant's outbox: each turn, the number a relay
+    remembers as its next was taken by the other meanwhile. It reads where the sequence is
+    and stores its batch in one command, not one command per event."""
+    ids = await _pending_writes(databases[0], 20)
+    first, second = _relay(databases[1]), _relay(databases[2])
+    await first.move(USERS, "acme", ids[:1])
+    await second.move(USERS, "acme", ids[1:2])
+    outbox_inserts.clear()
+    await first.move(USERS, "acme", ids[2:])
+    assert outbox_inserts == [54]
+    _check_log(await first.read("acme", 1, 1000), ids)
+
+
+async def test_a_batch_holding_events_another_relay_moved_meanwhile_skips_them_in_batches(
+    databases: list[Database], outbox_inserts: list[int]
+) -> None:
+    """A relay read a document's pending events just before another relay moved them: its
+    batch stops at each, which it skips, and goes on with the rest in one command."""
+    ids = await _pending_writes(databases[0], 20)
+    first, second = _relay(databases[1]), _relay(databases[2])
+    pending = await first.events.pending(USERS.collection, USERS.name, "acme", ids)
+    await second.move(USERS, "acme", ids[5:6])
+    outbox_inserts.clear()
+    await first.events.append([event for document in pending for event in document.events])
+    # The batch, then the rest after each of the three events found stored.
+    assert len(outbox_inserts) == 4
+    assert outbox_inserts[0] == 60
+    _check_log(await first.read("acme", 1, 1000), ids)

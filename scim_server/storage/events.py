@@ -32,6 +32,7 @@ from scim_server.storage.database import (
     any_of,
     translate_driver_errors,
 )
+from scim_server.storage.group_commit import DUPLICATE_KEY
 
 PENDING: Final = "ev"
 """The array of a user or group document's events not yet in the outbox, oldest first."""
@@ -237,6 +238,15 @@ def pending_document(resource_type: str, document: Mapping[str, Any]) -> Pending
     )
 
 
+def _moved_already(error: BulkWriteError) -> bool:
+    """Whether an ordered insert into the outbox stopped at an event stored already (its id
+    taken); otherwise at a sequence number another relay took. Any other refusal is raised."""
+    refused = error.details.get("writeErrors") or [{}]
+    if refused[0].get("code") != DUPLICATE_KEY:
+        raise error
+    return "_id" in refused[0].get("keyPattern", {})
+
+
 def _outbox_document(event: StoredEvent, sequence: int) -> Document:
     document: Document = {
         "_id": event.id,
@@ -321,43 +331,50 @@ class EventRepository:
         next sequence number; an event already there (moved by another relay) is skipped.
 
         The number is the one after the last stored, so none is ever skipped. This process
-        remembers it from its last append, but trusts it only once the number before it is
-        seen stored: the tenant may have been deleted (and its events with it) by another
-        process meanwhile. So: one point read on the unique index, then one ordered
-        ``insert_many``; where it stops (a number another relay took, an event it moved),
-        the rest go one by one.
+        remembers it from its last append, but trusts it only once it sees the number before
+        it stored and that one free: another process's relay may have taken it since (two
+        workers' relays take turns on a busy tenant), or deleted the tenant and its events.
+        So: one read on the unique index, then one ordered ``insert_many``. Where that stops
+        (a number another relay took meanwhile, an event it moved), the rest go on in one
+        ``insert_many`` again, never one command per event: each stop costs a command, not
+        the rest of the batch one by one.
         """
         if not events:
             return
         tenant = events[0].tenant
-        sequence = self._next.get(tenant)
-        if sequence is None or not await self.outbox.find_one(
-            {"tenant": tenant, "sequence": sequence - 1}, {"_id": 1}
-        ):
-            sequence = await self._after_last(tenant)
-        documents = [_outbox_document(event, sequence + n) for n, event in enumerate(events)]
-        try:
-            await self.outbox.insert_many(documents, ordered=True)
-            sequence += len(events)
-        except BulkWriteError as error:
-            stored = int(error.details.get("nInserted", 0))
-            sequence += stored
-            for event in events[stored:]:
-                sequence = await self._append(event, sequence)
+        sequence = await self._next_sequence(tenant)
+        remaining = list(events)
+        while remaining:
+            documents = [_outbox_document(event, sequence + n) for n, event in enumerate(remaining)]
+            try:
+                await self.outbox.insert_many(documents, ordered=True)
+            except BulkWriteError as error:
+                stored = int(error.details.get("nInserted", 0))
+                sequence += stored
+                if _moved_already(error):
+                    # Moved by this relay earlier or by another one: it keeps its number.
+                    remaining = remaining[stored + 1 :]
+                else:
+                    # Another relay took that number: on from where the sequence is now.
+                    remaining = remaining[stored:]
+                    sequence = await self._after_last(tenant)
+                continue
+            sequence += len(remaining)
+            remaining = []
         self._next[tenant] = sequence
 
-    async def _append(self, event: StoredEvent, sequence: int) -> int:
-        """Store one event at ``sequence``, or at the next free one; answers the number after."""
-        while True:
-            try:
-                await self.outbox.insert_one(_outbox_document(event, sequence))
-            except DuplicateKeyError as error:
-                if "_id" in (error.details or {}).get("keyPattern", {}):
-                    return sequence  # moved already, by this relay earlier or by another one
-                # Another relay took that number: read where the tenant's sequence is now.
-                sequence = await self._after_last(event.tenant)
-                continue
-            return sequence + 1
+    async def _next_sequence(self, tenant: str) -> int:
+        """The tenant's next sequence number: the one remembered while the number before it is
+        stored and it is free, else the one after the last stored."""
+        remembered = self._next.get(tenant)
+        if remembered is not None:
+            cursor = self.outbox.find(
+                {"tenant": tenant, "sequence": {"$in": [remembered - 1, remembered]}},
+                {"_id": 0, "sequence": 1},
+            )
+            if [document["sequence"] async for document in cursor] == [remembered - 1]:
+                return remembered
+        return await self._after_last(tenant)
 
     async def _after_last(self, tenant: str) -> int:
         last = await self.outbox.find_one(
