@@ -238,13 +238,12 @@ def pending_document(resource_type: str, document: Mapping[str, Any]) -> Pending
     )
 
 
-def _moved_already(error: BulkWriteError) -> bool:
-    """Whether an ordered insert into the outbox stopped at an event stored already (its id
-    taken); otherwise at a sequence number another relay took. Any other refusal is raised."""
+def _raise_unless_duplicate(error: BulkWriteError) -> None:
+    """An ordered insert into the outbox may stop where an event is stored already or its
+    number taken (by another relay); any other refusal is raised."""
     refused = error.details.get("writeErrors") or [{}]
     if refused[0].get("code") != DUPLICATE_KEY:
         raise error
-    return "_id" in refused[0].get("keyPattern", {})
 
 
 def _outbox_document(event: StoredEvent, sequence: int) -> Document:
@@ -335,9 +334,10 @@ class EventRepository:
         it stored and that one free: another process's relay may have taken it since (two
         workers' relays take turns on a busy tenant), or deleted the tenant and its events.
         So: one read on the unique index, then one ordered ``insert_many``. Where that stops
-        (a number another relay took meanwhile, an event it moved), the rest go on in one
-        ``insert_many`` again, never one command per event: each stop costs a command, not
-        the rest of the batch one by one.
+        (a number another relay took meanwhile, or an event it moved: two workers' relays
+        both move the events of a user both wrote), the rest go on in one ``insert_many``
+        again, without those found stored, from the number after the last stored: a stop
+        costs two reads and a command, never one command per event left.
         """
         if not events:
             return
@@ -349,19 +349,23 @@ class EventRepository:
             try:
                 await self.outbox.insert_many(documents, ordered=True)
             except BulkWriteError as error:
-                stored = int(error.details.get("nInserted", 0))
-                sequence += stored
-                if _moved_already(error):
-                    # Moved by this relay earlier or by another one: it keeps its number.
-                    remaining = remaining[stored + 1 :]
-                else:
-                    # Another relay took that number: on from where the sequence is now.
-                    remaining = remaining[stored:]
-                    sequence = await self._after_last(tenant)
+                _raise_unless_duplicate(error)
+                rest = remaining[int(error.details.get("nInserted", 0)) :]
+                moved = await self._stored(tenant, [event.id for event in rest])
+                remaining = [event for event in rest if event.id not in moved]
+                sequence = await self._after_last(tenant)
                 continue
             sequence += len(remaining)
             remaining = []
         self._next[tenant] = sequence
+
+    async def _stored(self, tenant: str, event_ids: Sequence[str]) -> set[str]:
+        """Which of these events are in the outbox already."""
+        stored: set[str] = set()
+        for wanted in any_of(event_ids):
+            cursor = self.outbox.find({"_id": wanted, "tenant": tenant}, {"_id": 1})
+            stored.update([str(document["_id"]) async for document in cursor])
+        return stored
 
     async def _next_sequence(self, tenant: str) -> int:
         """The tenant's next sequence number: the one remembered while the number before it is
