@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pymongo import monitoring
 
 from scim_server.core.cursors import CursorCodec
 from scim_server.core.events import TASK as RELAY_TASK
@@ -22,8 +23,8 @@ from scim_server.core.events import Relay
 from scim_server.core.provisioning import Provisioning
 from scim_server.core.scope import Scope
 from scim_server.models import USERS
-from scim_server.storage.database import Database
-from scim_server.storage.events import Client, EventRepository
+from scim_server.storage.database import CommandCounter, Database
+from scim_server.storage.events import OUTBOX, Client, EventRepository
 from scim_server.storage.memberships import MembershipRepository
 from scim_server.storage.tenants import TenantRepository
 from tests.support.urns import PATCH_OP, USER
@@ -42,6 +43,41 @@ async def databases(
     yield opened
     for database in opened:
         await database.close()
+
+
+class OutboxCommands:
+    """The commands on the outbox any of the test's clients starts, as they start."""
+
+    def __init__(self) -> None:
+        self.inserts: list[int] = []
+        """One entry per insert: the number of events it carries."""
+        self.reads_from_end = 0
+        """Reads of a tenant's last number from the end of its numbers, which SecantusDB
+        reaches by walking them all."""
+
+    def note(self, event: monitoring.CommandStartedEvent) -> None:
+        command = event.command
+        if event.command_name == "insert" and command["insert"] == OUTBOX:
+            self.inserts.append(len(command["documents"]))
+        if event.command_name == "find" and command["find"] == OUTBOX and "sort" in command:
+            self.reads_from_end += dict(command["sort"]).get("sequence") == -1
+
+    def clear(self) -> None:
+        self.inserts.clear()
+        self.reads_from_end = 0
+
+
+@pytest.fixture
+def outbox(monkeypatch: pytest.MonkeyPatch) -> OutboxCommands:
+    started = CommandCounter.started
+    commands = OutboxCommands()
+
+    def noting(counter: CommandCounter, event: monitoring.CommandStartedEvent) -> None:
+        commands.note(event)
+        started(counter, event)
+
+    monkeypatch.setattr(CommandCounter, "started", noting)
+    return commands
 
 
 def _relay(database: Database, grace_seconds: float = 0.0) -> Relay:
@@ -130,3 +166,43 @@ async def test_a_relay_woken_as_it_is_stopped_still_stops(databases: list[Databa
     await asyncio.wait({stopping}, timeout=30)
     assert stopping.done(), "the relay ran on after it was stopped"
     assert [task for task in asyncio.all_tasks() if task.get_name() == RELAY_TASK] == []
+
+
+async def test_a_relay_whose_next_number_another_relay_took_moves_its_batch_in_one_insert(
+    databases: list[Database], outbox: OutboxCommands
+) -> None:
+    """Two workers' relays take turns on one tenant's outbox: each turn, the number a relay
+    remembers as its next was taken by the other meanwhile. It reads where the sequence is,
+    from the number it remembers on, and stores its batch in one command, not one command
+    per event."""
+    ids = await _pending_writes(databases[0], 20)
+    first, second = _relay(databases[1]), _relay(databases[2])
+    await first.move(USERS, "acme", ids[:1])
+    await second.move(USERS, "acme", ids[1:2])
+    outbox.clear()
+    await first.move(USERS, "acme", ids[2:])
+    assert outbox.inserts == [54]
+    assert outbox.reads_from_end == 0
+    _check_log(await first.read("acme", 1, 1000), ids)
+
+
+async def test_a_batch_holding_events_another_relay_moved_goes_on_without_them_in_one_insert(
+    databases: list[Database], outbox: OutboxCommands
+) -> None:
+    """A relay read a document's pending events just before another relay moved them (two
+    workers wrote the same user): its batch stops there, and goes on with the rest, without
+    those moved, in one command."""
+    ids = await _pending_writes(databases[0], 20)
+    first, second = _relay(databases[1]), _relay(databases[2])
+    pending = await first.events.pending(USERS.collection, USERS.name, "acme", ids)
+    await first.move(USERS, "acme", ids[:1])
+    await second.move(USERS, "acme", ids[5:6])
+    outbox.clear()
+    await first.events.append(
+        [event for document in pending if document.id != ids[0] for event in document.events]
+    )
+    # The batch, then what is left of it, the three events found stored.
+    assert len(outbox.inserts) == 2
+    assert outbox.inserts[0] - outbox.inserts[1] in range(3, 58)
+    assert outbox.reads_from_end == 0
+    _check_log(await first.read("acme", 1, 1000), ids)
