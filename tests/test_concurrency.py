@@ -12,7 +12,7 @@ from typing import Any
 
 from scim_server.core.writes import MAX_WRITE_ATTEMPTS
 from tests.support.scim import Scim
-from tests.support.urns import ENTERPRISE, PATCH_OP
+from tests.support.urns import ENTERPRISE, GROUP, PATCH_OP
 
 # Twenty distinct single-valued attributes, each set by its own request.
 ATTRIBUTES: list[tuple[str, str]] = [
@@ -306,3 +306,25 @@ async def test_member_of_hint_matches_the_memberships_after_concurrent_adds_and_
     assert stored["gm"] == 2
     fetched = await (await scim.get(f"/Users/{user['id']}")).json()
     assert {g["value"] for g in fetched["groups"]} == {g["id"] for g in groups[4:]}
+
+
+async def test_concurrent_puts_of_a_groups_members_leave_one_puts_members(scim: Scim) -> None:
+    """Each PUT sets the members to exactly its own: run together, the group ends with one
+    PUT's members, never the union of what each found absent (each replacement reads the
+    members, then removes and adds the differences: two at once both read the old set)."""
+    users = [(await scim.create_user(f"member{i}"))["id"] for i in range(8)]
+    group = await scim.create_group("Everyone")
+    path = f"/Groups/{group['id']}"
+    for _ in range(3):
+        responses = await asyncio.gather(
+            *(
+                scim.put(
+                    path,
+                    {"schemas": [GROUP], "displayName": "Everyone", "members": [{"value": user}]},
+                )
+                for user in users
+            )
+        )
+        assert [response.status for response in responses] == [200] * len(users)
+        after = await read(scim, path)
+        assert len(after.get("members") or []) == 1, after.get("members")

@@ -49,7 +49,7 @@ from scim_server.core.queries import ALL_ATTRIBUTES, Answer
 from scim_server.core.rendering import Renderer, to_payload
 from scim_server.core.scope import Scope
 from scim_server.core.seats import Seats, holds_seat, seat_change
-from scim_server.models import GROUPS, USERS, EnterpriseUser, ResourceKind, is_users
+from scim_server.models import GROUPS, USERS, EnterpriseUser, Member, ResourceKind, is_users
 from scim_server.storage.documents import StoredForm, StoredResource, rewritten, stored_form
 from scim_server.storage.events import USER_UPDATED, Client, Emission
 from scim_server.storage.memberships import MembershipRepository
@@ -239,7 +239,7 @@ class Writes:
 
         written = await self._rewrite(kind, scope, resource_id, preconditions, replaced)
         if kind is GROUPS:
-            changed = await self.members.replace(scope.tenant, resource_id, members, scope.client)
+            changed = await self._replace_members(scope, resource_id, members)
             if changed is not None:
                 written = changed
                 self.relay.written(kind, scope.tenant, [resource_id])
@@ -274,8 +274,10 @@ class Writes:
         # Each member change that changes something bumps the version after it lands, and
         # answers the group at that version.
         for change, members in zip(plan.member_changes, resolved, strict=True):
-            applied = await self.members.apply(
-                scope.tenant, resource_id, change, members, scope.client
+            applied = await (
+                self._replace_members(scope, resource_id, members)
+                if change.op == "replace"
+                else self.members.apply(scope.tenant, resource_id, change, members, scope.client)
             )
             if applied is not None:
                 written = applied
@@ -284,6 +286,19 @@ class Writes:
             # Only member changes, none of which changed anything (or no such group).
             written = await self._read(kind, scope, resource_id)
         return await self._answer(kind, scope, written, selection)
+
+    async def _replace_members(
+        self, scope: Scope, group_id: str, members: tuple[Member, ...]
+    ) -> StoredResource | None:
+        """Set a group's members to exactly ``members``, in the group's line.
+
+        A replacement reads the members and then removes and adds the differences: two at once
+        would both read the old members and leave the union of theirs. In the line, this
+        process's replacements take turns, so the group ends with one replacement's members.
+        Adds and removes need no turn: each is one change of one membership.
+        """
+        async with self._line(GROUPS, scope.tenant, group_id):
+            return await self.members.replace(scope.tenant, group_id, members, scope.client)
 
     async def _read(self, kind: ResourceKind, scope: Scope, resource_id: str) -> StoredResource:
         stored = await self.repositories[kind.name].read(scope.tenant, resource_id)
