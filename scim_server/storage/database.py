@@ -221,6 +221,9 @@ def any_of(ids: Iterable[str]) -> Iterator[str | Document]:
         yield batch[0] if len(batch) == 1 else {"$in": batch}
 
 
+DUPLICATE_KEY = 11000
+"""The server's error code for a write a unique index refused."""
+
 INDEX_OPTIONS_CONFLICT = frozenset({85, 86})  # IndexOptionsConflict, IndexKeySpecsConflict
 
 

@@ -27,12 +27,12 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from scim_server.storage.database import (
+    DUPLICATE_KEY,
     Database,
     Document,
     any_of,
     translate_driver_errors,
 )
-from scim_server.storage.group_commit import DUPLICATE_KEY
 
 PENDING: Final = "ev"
 """The array of a user or group document's events not yet in the outbox, oldest first."""

@@ -35,15 +35,12 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteConcernError, WriteError
 
-from scim_server.storage.database import translate_driver_errors
+from scim_server.storage.database import DUPLICATE_KEY, translate_driver_errors
 
 Document = dict[str, Any]
 
 MAX_BATCH = 1000
 """The most documents one ``insert_many`` of a ``GroupInsert`` carries."""
-
-DUPLICATE_KEY = 11000
-"""The server's error code for a write a unique index refused."""
 
 
 @dataclass

@@ -19,10 +19,15 @@ from bson import ObjectId
 from pymongo import WriteConcern
 from pymongo.errors import BulkWriteError
 
-from scim_server.storage.database import JOURNAL, Database, Document, translate_driver_errors
+from scim_server.storage.database import (
+    DUPLICATE_KEY,
+    JOURNAL,
+    Database,
+    Document,
+    translate_driver_errors,
+)
 
 MAX_BSON_BYTES = 16 * 1024 * 1024
-DUPLICATE_KEY = 11000
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,13 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from scim_server.models import Member
-from scim_server.storage.database import Database, Document, any_of, translate_driver_errors
+from scim_server.storage.database import (
+    DUPLICATE_KEY,
+    Database,
+    Document,
+    any_of,
+    translate_driver_errors,
+)
 from scim_server.storage.documents import (
     MEMBER_OF,
     NAME_FIELDS,
@@ -81,7 +87,6 @@ from scim_server.storage.events import (
     new_version,
 )
 
-DUPLICATE_KEY = 11000
 CLEAR_BATCH = 1000
 """The members ``clear`` reads and removes at a time."""
 

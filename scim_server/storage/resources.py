@@ -21,6 +21,7 @@ from scim2_models import UniquenessException
 
 from scim_server.models import ResourceKind, scim_key, storage_key
 from scim_server.storage.database import (
+    DUPLICATE_KEY,
     ENTERPRISE_FIELD,
     MANAGER_VALUE,
     RESOURCE_TYPE,
@@ -48,7 +49,7 @@ from scim_server.storage.documents import (
 )
 from scim_server.storage.errors import WriteRefused
 from scim_server.storage.events import DELETING, LIVE, Emission, new_version, new_versions
-from scim_server.storage.group_commit import DUPLICATE_KEY, GroupInsert
+from scim_server.storage.group_commit import GroupInsert
 
 SortSpec = list[tuple[str, int]]
 
