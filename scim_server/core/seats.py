@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 from scim2_models import NotFoundException, SCIMException
 
 from scim_server.core.errors import SeatLimitExceeded, TooManyConcurrentChanges
+from scim_server.core.single_flight import SingleFlight
 from scim_server.storage.errors import WriteRefused
 from scim_server.storage.seats import SeatCount, SeatCounter
 
@@ -105,7 +106,7 @@ class Seats:
         ``LEASE_SECONDS`` counts from that read."""
         self._unlimited: dict[str, _Moment] = {}
         """When this process last read each tenant unlimited (just before the read)."""
-        self._reading: dict[str, asyncio.Task[_Moment | None]] = {}
+        self._reading: SingleFlight[str, _Moment | None] = SingleFlight()
         """The reading of each tenant under way, which the writes wanting one meanwhile share."""
 
     async def usage(self, tenant: str) -> SeatUsage:
@@ -259,7 +260,7 @@ class Seats:
         """Drop what this process remembers of a tenant's limit (set anew, or the tenant gone);
         the writes that want a reading from now on make a new one."""
         self._unlimited.pop(tenant, None)
-        self._reading.pop(tenant, None)
+        self._reading.detach(tenant)
         self._limited.discard(tenant)
 
     async def _unlimited_since(self, tenant: str) -> _Moment | None:
@@ -274,19 +275,7 @@ class Seats:
         reading = self._unlimited.get(tenant)
         if reading is not None and time.monotonic() - reading.monotonic < UNLIMITED_READING_SECONDS:
             return reading
-        task = self._reading.get(tenant)
-        if task is None:
-            task = self._reading[tenant] = asyncio.create_task(self._read_unlimited(tenant))
-            task.add_done_callback(partial(self._read_done, tenant))
-        return await asyncio.shield(task)
-
-    def _read_done(self, tenant: str, task: asyncio.Task[_Moment | None]) -> None:
-        """A reading ended: the next write wanting one makes a new one (unless this one was
-        forgotten meanwhile and another is already under way)."""
-        if self._reading.get(tenant) is task:
-            del self._reading[tenant]
-        if not task.cancelled():
-            task.exception()  # retrieved: each waiter raises it
+        return await self._reading.read(tenant, partial(self._read_unlimited, tenant))
 
     async def _read_unlimited(self, tenant: str) -> _Moment | None:
         """Read the tenant: the moment just before, when it has no seat limit (remembered)."""
