@@ -3,9 +3,10 @@
 ``python -m bench.query_plans [N ...]`` seeds a tenant of N users (1,000 and 20,000 by
 default) beside a tenant of 50, and prints ``explain("executionStats")`` of each shape as
 the server sent it before (anchored ``$regex`` for ``sw``, a top-level ``$and`` around a
-cursor's keyset, no hint) and as it sends it now (built by the server's own code). The
-figures in docs/storage.md come from here. Nothing is asserted: tests/test_filters.py,
-tests/test_cursors.py and tests/test_listing.py pin the plans.
+cursor's keyset, ``sortBy=userName`` tied by ``_id``, no hint) and as it sends it now
+(built by the server's own code). The figures in docs/storage.md come from here. Nothing
+is asserted: tests/test_filters.py, tests/test_cursors.py and tests/test_listing.py pin the
+plans.
 """
 
 from __future__ import annotations
@@ -22,12 +23,21 @@ from scim_server.core.cursors import Position, SortSpec, keyset_condition
 from scim_server.core.filters import all_of, compile_filter
 from scim_server.embedded import EmbeddedMongo
 from scim_server.models import UserModel
-from scim_server.storage.database import INDEXES, tenant_index
+from scim_server.storage.database import INDEXES, tenant_index, unique_within_tenant
 from tests.support.plans import index_names
 
 SMALL_TENANT_USERS = 50
 BY_ID: SortSpec = [("_id", 1)]
-BY_USER_NAME: SortSpec = [("c.userName", 1), ("_id", 1)]
+BY_USER_NAME_BEFORE: SortSpec = [("c.userName", 1), ("_id", 1)]
+"""How ``sortBy=userName`` was ordered before: ties broken by ``_id``, which no index held."""
+
+
+def by_user_name() -> SortSpec:
+    """How the server orders by userName now: by it alone where an index holds it unique
+    within the tenant (``ResourceRepository.order_by``), else with the ``_id`` tiebreak."""
+    if unique_within_tenant("users", "c.userName"):
+        return [("c.userName", 1)]
+    return BY_USER_NAME_BEFORE
 
 
 @dataclass(frozen=True)
@@ -69,10 +79,16 @@ def shapes() -> dict[str, tuple[Find, Find]]:
         Find(co, BY_ID),
         Find(co, BY_ID, tenant_index("users", "c.userName")),
     )
-    for label, sort, value in (("id", BY_ID, None), ("userName", BY_USER_NAME, "user000010@x")):
-        keyset = keyset_condition(sort, Position("next", value, "small-000010"))
+    orders = (
+        ("id", BY_ID, BY_ID, None),
+        ("userName", BY_USER_NAME_BEFORE, by_user_name(), "user000010@x"),
+    )
+    for label, sort_before, sort, value in orders:
+        position = Position("next", value, "small-000010")
+        keyset_before = keyset_condition(sort_before, position)
+        keyset = keyset_condition(sort, position)
         rows[f"cursor page 2 by {label}, small tenant"] = (
-            Find({"$and": [{}, keyset], "tenant": "small"}, sort),
+            Find({"$and": [{}, keyset_before], "tenant": "small"}, sort_before),
             Find(
                 {**all_of([{}, keyset]), "tenant": "small"}, sort, tenant_index("users", sort[0][0])
             ),
