@@ -133,9 +133,10 @@ async def read_form(request: web.Request) -> dict[str, str]:
 
 
 class ForgedForm(Exception):
-    """A password form posted without a valid form token of this browser: a page of another
-    site posting it (login CSRF: signing the person in as someone else), or a page left open
-    past the token's life. ``flow`` names the form, as the SSO log does."""
+    """A form (a password, a reset, a sign-out) posted without a valid form token of this
+    browser: a page of another site posting it (login CSRF: signing the person in as someone
+    else, or out), or a page left open past the token's life. ``flow`` names the form, as the
+    SSO log does."""
 
     def __init__(self, path: str, flow: str) -> None:
         super().__init__(
@@ -331,12 +332,15 @@ async def home(request: web.Request) -> web.StreamResponse:
     home = home_path(tenant)
     cookie = request.cookies.get(cookie_name(tenant))
     session = await sso.sessions.current(tenant, cookie, _now(), settings)
+    key = form_key(request)
     if session is not None:
         # A WS-Federation sign-out goes on to the IdP (``logout``), which the policy must allow.
         idp = origin_source(settings.idp_sso_url) if settings.protocol == "wsfed" else None
-        page = pages.signed_in_page(brand, session, f"{home}logout")
-        return html(page, brand, form_target=idp)
-    key = form_key(request)
+        logout = f"{home}logout"
+        page = pages.signed_in_page(brand, session, logout, form_token(request, key, logout))
+        response = html(page, brand, form_target=idp)
+        keep_form_key(response, request, key)
+        return response
     action = f"{home}password"
     page = pages.sign_in_page(
         brand,
@@ -589,6 +593,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     page's URL and reloading it posts nothing again. A WS-Federation tenant's browser goes by
     its IdP first (``wa=wsignout1.0``), which ends the IdP session and comes back there."""
     tenant = request.match_info["tenant"]
+    check_form_token(request, await read_form(request), "sign_out")
     await _end_session(request, tenant)
     at_idp = await services(request).sso.wsfed_sign_out_url(tenant, origin(request))
     response = web.HTTPSeeOther(at_idp or f"{home_path(tenant)}{SIGNED_OUT}", headers=NO_STORE)

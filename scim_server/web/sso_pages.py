@@ -196,7 +196,9 @@ def password_set_page(brand: Brand, user_name: str, home_url: str) -> str:
     )
 
 
-def signed_in_page(brand: Brand, session: Session, logout_url: str) -> str:
+def signed_in_page(brand: Brand, session: Session, logout_url: str, form_token: str) -> str:
+    """Who is signed in, with the sign-out form, carrying ``form_token``: signing a person out
+    is a form another site must not post either."""
     return _page(
         brand,
         f"Signed in to {brand.name}",
@@ -205,7 +207,7 @@ def signed_in_page(brand: Brand, session: Session, logout_url: str) -> str:
             f'<p>You are signed in as <strong id="signed-in-user">{escape(session.user_name)}'
             f'</strong> to <strong id="signed-in-tenant">{escape(brand.name)}</strong>.</p>'
             f'<p>Identity provider: <span id="signed-in-idp">{escape(session.issuer)}</span></p>'
-            f'<form method="post" action="{escape(logout_url)}">'
+            f'<form method="post" action="{escape(logout_url)}">{_form_token_input(form_token)}'
             f'<button id="sign-out" type="submit">Sign out</button></form>'
         ),
     )

@@ -239,3 +239,35 @@ async def test_another_sites_page_cannot_sign_the_browser_in_to_the_attackers_ac
     assert not [c for c in await page.context.cookies() if c["name"].startswith("scim_sso_")]
     [refused] = await stack.sso_log(OKTA_TENANT)
     assert refused["outcome"] == "refused" and "form token" in refused["reason"]
+
+
+async def test_another_sites_page_cannot_sign_the_browser_out(
+    stack: Stack, shots: Screenshots
+) -> None:
+    """Logout CSRF: a page on another site posts the sign-out form from the person's signed-in
+    browser. The form is refused with the generic page, and the person is still signed in."""
+    page = shots.page
+    await provision(stack, "bob@example.com", password=PASSWORD)
+    home = f"{stack.sp_url}/sso/{OKTA_TENANT}/"
+    await page.goto(home)
+    await sign_in_with_password(page, stack, "bob@example.com", PASSWORD)
+    await expect_password_session(page, "bob@example.com")
+    attacker = web.Application()
+
+    async def lure(request: web.Request) -> web.Response:
+        return web.Response(
+            content_type="text/html",
+            text=f'<form id="f" method="post" action="{home}logout"></form>'
+            '<script>document.getElementById("f").submit()</script>',
+        )
+
+    attacker.router.add_get("/", lure)
+    sock = loopback_socket()
+    async with serving(attacker, sock):
+        await page.goto(f"http://localhost:{port_of(sock)}/")
+        await expect(page.locator("#sso-error")).to_have_text("This form cannot be accepted")
+        await shots.take("forged-sign-out-refused")
+    await page.goto(home)
+    await expect_password_session(page, "bob@example.com")
+    await page.locator("#sign-out").click()
+    await expect(page.locator("#signed-out")).to_be_visible()

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from idp_sim.saml import shapes
 from samlkit.certs import SigningKey
 from tests.support.scim import ADMIN, Scim, make_tenant
-from tests.support.sso import connect_sso, person, with_form_token
+from tests.support.sso import connect_sso, person, sign_out_form, with_form_token
 from tests.support.urns import PATCH_OP
 
 PASSWORD = "correct horse battery staple"
@@ -181,7 +181,7 @@ async def test_signing_out_of_the_primary_ends_the_selection(scim: Scim) -> None
     client = scim.client
     _, page = await _jane_signed_in(scim)
     assert page.url.path == "/signin/instances"
-    await client.post("/sso/acme/logout")
+    await client.post("/sso/acme/logout", data=await sign_out_form(client))
     again = await client.get("/signin/instances")
     assert again.status == 403 and 'id="sso-error"' in await again.text()
 

@@ -212,3 +212,36 @@ async def test_the_form_key_cookie_is_http_only_and_same_site_lax(okta_sso: Sso)
     assert cookie["httponly"] and cookie["samesite"] == "Lax" and cookie["path"] == "/"
     again = await okta_sso.client.get(f"{okta_sso.base}/")
     assert FORM_COOKIE in again.cookies and again.cookies[FORM_COOKIE].value == cookie.value
+
+
+async def test_a_sign_out_posted_from_another_site_signs_no_one_out(
+    okta_sso: Sso, victim: aiohttp.ClientSession
+) -> None:
+    """Sign-out is a form too: another site's page posting it from the person's browser, with no
+    token or with the one the attacker's own signed-in browser was given, leaves the person
+    signed in (the generic page, logged); the person's own sign-out form still signs out."""
+    await okta_sso.scim.create_user("bob@example.com", password=PASSWORD)
+    await okta_sso.scim.create_user("mallory@example.com", password=PASSWORD)
+    home = f"{okta_sso.base}/"
+    bob = {"username": "bob@example.com", "password": PASSWORD}
+    status, _ = await _victim_posts(
+        victim, f"{home}password", await with_form_token(victim, home, bob)
+    )
+    assert status == 303
+    mallory = {"username": "mallory@example.com", "password": PASSWORD}
+    await okta_sso.client.post(
+        f"{home}password", data=await with_form_token(okta_sso.client, home, mallory)
+    )
+    forged = await with_form_token(okta_sso.client, home, {}, f"{home}logout")
+    for form in ({}, forged):
+        status, page = await _victim_posts(victim, f"{home}logout", form)
+        assert status == 403 and FORM_REFUSED in page
+        async with victim.get(home) as response:
+            assert 'id="signed-in-user">bob@example.com<' in await response.text()
+    assert (await okta_sso.log())[0]["flow"] == "sign_out"
+
+    own = await with_form_token(victim, home, {}, f"{home}logout")
+    status, _ = await _victim_posts(victim, f"{home}logout", own)
+    assert status == 303
+    async with victim.get(home) as response:
+        assert 'id="sign-in-sso"' in await response.text()

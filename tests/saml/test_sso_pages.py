@@ -17,7 +17,7 @@ from scim_server.storage.sso import SsoRepository
 from scim_server.web.state import SERVICES
 from tests.support.commands import Commands
 from tests.support.scim import ADMIN
-from tests.support.sso import Sso, person, set_seats, with_form_token
+from tests.support.sso import Sso, person, set_seats, sign_out_form, with_form_token
 from tests.support.stores import unreachable_database
 
 PASSWORD = "correct horse battery"
@@ -90,7 +90,9 @@ async def test_sign_out_answers_303_to_the_signed_out_page_and_ends_the_session(
     okta_sso: Sso,
 ) -> None:
     await okta_sso.sign_in(person())
-    response = await okta_sso.client.post("/sso/acme/logout", allow_redirects=False)
+    response = await okta_sso.client.post(
+        "/sso/acme/logout", data=await sign_out_form(okta_sso.client), allow_redirects=False
+    )
     assert response.status == 303
     assert response.headers["Location"] == "/sso/acme/signed-out"
     assert response.cookies["scim_sso_acme"].value == ""
@@ -223,7 +225,9 @@ async def test_every_page_of_the_tenant_carries_its_branding(okta_sso: Sso) -> N
             okta_sso.client, "/sso/acme/", {"username": "bob@example.com", "password": PASSWORD}
         ),
     )
-    signed_out = await okta_sso.client.post("/sso/acme/logout")
+    signed_out = await okta_sso.client.post(
+        "/sso/acme/logout", data=await sign_out_form(okta_sso.client)
+    )
     missing = await okta_sso.client.get("/sso/acme/nowhere")
     wrong_method = await okta_sso.client.get("/sso/acme/password")
     answered = ((failed, 403), (signed_in, 200), (signed_out, 200), (missing, 404))

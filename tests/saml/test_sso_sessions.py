@@ -6,6 +6,7 @@ old sessions back."""
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ from idp_sim.saml import shapes
 from idp_sim.saml.response import IdentityProvider, ServiceProvider
 from samlkit.certs import SigningKey, certificate_pem
 from scim_server.config import Settings
-from scim_server.core.sso.sessions import SessionCodec
+from scim_server.core.sso.sessions import FORM_COOKIE, SessionCodec
 from scim_server.web import sso as sso_web
 from scim_server.web.state import SERVICES
 from tests.support.admin_cli import admin_cli
@@ -28,7 +29,7 @@ from tests.support.commands import Commands
 from tests.support.scim import ADMIN, ADMIN_TOKEN, scim_error
 from tests.support.served import serving
 from tests.support.ssf import SESSION_REVOKED, Receiver, event_uri, in_order
-from tests.support.sso import Sso, person, two_workers
+from tests.support.sso import FORM_TOKEN, Sso, person, sign_out_form, two_workers
 from tests.support.urns import BULK_REQUEST, PATCH_OP, USER
 
 COOKIE = "scim_sso_acme"
@@ -107,7 +108,9 @@ async def test_a_forged_or_unknown_session_id_gets_the_sign_in_page_never_a_500(
         assert await _home_user(okta_sso, value) is None, value
         page = await okta_sso.client.get("/sso/acme/signed-out", cookies={COOKIE: value})
         assert page.status == 200 and 'id="signed-out"' in await page.text()
-        out = await okta_sso.client.post("/sso/acme/logout", cookies={COOKIE: value})
+        out = await okta_sso.client.post(
+            "/sso/acme/logout", data=await sign_out_form(okta_sso.client), cookies={COOKIE: value}
+        )
         assert out.status == 200 and 'id="signed-out"' in await out.text()
     assert await _home_user(okta_sso, cookie) == "ada@example.com"
 
@@ -120,7 +123,9 @@ async def test_sign_out_revokes_the_session_so_a_copied_cookie_stops_working(
 ) -> None:
     cookie, _ = await _signed_in(okta_sso)
     other_tab, _ = await _signed_in(okta_sso)
-    response = await okta_sso.client.post("/sso/acme/logout", cookies={COOKIE: cookie})
+    response = await okta_sso.client.post(
+        "/sso/acme/logout", data=await sign_out_form(okta_sso.client), cookies={COOKIE: cookie}
+    )
     assert 'id="signed-out"' in await response.text()
     assert await _home_user(okta_sso, cookie) is None
     assert await _home_user(okta_sso, other_tab) == "ada@example.com"  # only that session
@@ -255,7 +260,11 @@ async def test_a_session_ended_on_one_worker_is_refused_on_the_other_at_once(
         assert await _home_user(two, deactivated) == "bob@example.com"
         assert await _home_user(two, revoked) == "cy@example.com"
 
-        await one.client.post("/sso/acme/logout", cookies={COOKIE: signed_out})
+        await one.client.post(
+            "/sso/acme/logout",
+            data=await sign_out_form(one.client),
+            cookies={COOKIE: signed_out},
+        )
         assert (await one.scim.patch(f"/Users/{user}", DEACTIVATE)).status == 200
         listed = await one.client.get(SESSIONS, headers=ADMIN)
         [cy] = [s for s in (await listed.json())["sessions"] if s["user_name"] == "cy@example.com"]
@@ -322,8 +331,14 @@ async def test_on_a_real_server_of_two_workers_an_ended_session_is_refused_by_ev
         signed_out, deactivated = await sign_in("ada@example.com"), await sign_in("bob@example.com")
         assert await shown(signed_out) == {"ada@example.com"}
         assert await shown(deactivated) == {"bob@example.com"}
+        home = f"{server.url}/sso/acme/"
+        async with browser.get(home, cookies={COOKIE: signed_out}) as page:
+            [token] = FORM_TOKEN.findall(await page.text())
+            form_key = page.cookies[FORM_COOKIE].value
         async with browser.post(
-            f"{server.url}/sso/acme/logout", cookies={COOKIE: signed_out}
+            f"{home}logout",
+            data={"form_token": html.unescape(token)},
+            cookies={COOKIE: signed_out, FORM_COOKIE: form_key},
         ) as response:
             assert response.status == 200
         status, _, found = await server.request(

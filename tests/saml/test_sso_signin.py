@@ -15,7 +15,7 @@ from samlkit.certs import SigningKey
 from samlkit.namespaces import UNSPECIFIED_11
 from scim_server.core.sso.service import safe_relay
 from tests.support.scim import ADMIN
-from tests.support.sso import Sso, person, set_seats, with_form_token
+from tests.support.sso import Sso, person, set_seats, sign_out_form, with_form_token
 
 
 async def test_sp_initiated_sign_in_creates_the_user_and_a_session(okta_sso: Sso) -> None:
@@ -243,7 +243,9 @@ async def test_the_name_id_format_is_enforced_when_configured(okta_sso: Sso) -> 
 
 async def test_sign_out_ends_the_session(okta_sso: Sso) -> None:
     await okta_sso.sign_in(person())
-    response = await okta_sso.client.post("/sso/acme/logout")
+    response = await okta_sso.client.post(
+        "/sso/acme/logout", data=await sign_out_form(okta_sso.client)
+    )
     assert response.status == 200
     assert [step.status for step in response.history] == [303]
     assert 'id="signed-out"' in await response.text()

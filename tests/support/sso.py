@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.test_utils import TestClient
@@ -150,34 +151,55 @@ class Sso(TenantSso):
 PostForm = Callable[[str, dict[str, str]], Awaitable[aiohttp.ClientResponse]]
 HIDDEN_INPUT = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 FORM_TOKEN = re.compile(r'<input type="hidden" name="form_token" value="([^"]+)">')
+FORM = re.compile(r'<form [^>]*action="([^"]*)"[^>]*>(.*?)</form>', re.DOTALL)
 
 
-async def form_token(client: TestClient[Any, Any] | aiohttp.ClientSession, page: str) -> str:
-    """The form token of the password form on ``page``, as the browser ``client`` is given it
-    (the form key's cookie lands in its jar): what a person's browser posts with the form.
+async def form_token(
+    client: TestClient[Any, Any] | aiohttp.ClientSession,
+    page: str,
+    action: str | None = None,
+) -> str:
+    """The form token of the form on ``page`` that posts to ``action`` (by default its password
+    form: ``page`` + ``password`` for a tenant's home, else ``page`` itself), as the browser
+    ``client`` is given it (the form key's cookie lands in its jar): what a person's browser
+    posts with the form.
 
-    A page that shows no form now (the browser is signed in, or the tenant has closed password
-    sign-in since) stands for one opened earlier, in another tab: the app's codec makes the
-    token that page gave, for the browser's form key (a new one if it has none yet)."""
+    A page that shows no such form now (the browser is signed in, or the tenant has closed
+    password sign-in since) stands for one opened earlier, in another tab: the app's codec makes
+    the token that page gave, for the browser's form key (a new one if it has none yet)."""
+    wanted = action or (f"{page}password" if page.endswith("/") else page)
     async with client.get(page) as response:
         assert response.status == 200, await response.text()
-        found = FORM_TOKEN.search(await response.text())
-    if found is not None:
-        return html.unescape(found.group(1))
-    assert isinstance(client, TestClient), f"{page} has no password form"
+        text = await response.text()
+    for target, inside in FORM.findall(text):
+        found = FORM_TOKEN.search(inside)
+        if found is not None and urlsplit(html.unescape(target)).path == urlsplit(wanted).path:
+            return html.unescape(found.group(1))
+    assert isinstance(client, TestClient), f"{page} has no form posting to {wanted}"
     jar = client.session.cookie_jar
     keys = [cookie.value for cookie in jar if cookie.key == FORM_COOKIE]
     key = keys[0] if keys else browser_key(None)
     jar.update_cookies({FORM_COOKIE: key})
-    action = f"{page}password" if page.endswith("/") else page
-    return str(client.app[SERVICES].sso.sessions.codec.form_token(key, action))
+    return str(client.app[SERVICES].sso.sessions.codec.form_token(key, wanted))
 
 
 async def with_form_token(
-    client: TestClient[Any, Any] | aiohttp.ClientSession, page: str, form: dict[str, str]
+    client: TestClient[Any, Any] | aiohttp.ClientSession,
+    page: str,
+    form: dict[str, str],
+    action: str | None = None,
 ) -> dict[str, str]:
-    """``form`` with the token of the password form on ``page`` for the browser ``client``."""
-    return {**form, "form_token": await form_token(client, page)}
+    """``form`` with the token of the form on ``page`` posting to ``action`` (by default its
+    password form) for the browser ``client``."""
+    return {**form, "form_token": await form_token(client, page, action)}
+
+
+async def sign_out_form(
+    client: TestClient[Any, Any] | aiohttp.ClientSession, home: str = "/sso/acme/"
+) -> dict[str, str]:
+    """What the sign-out button of the tenant's ``home`` page posts (its form token) in the
+    browser ``client``."""
+    return {"form_token": await form_token(client, home, f"{home}logout")}
 
 
 async def post_as_browser(post: PostForm, acs: str, form: dict[str, str]) -> Any:

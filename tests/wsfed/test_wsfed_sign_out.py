@@ -7,7 +7,7 @@ from __future__ import annotations
 import urllib.parse
 
 from scim_server.core.sso.sessions import cookie_name
-from tests.support.sso import person
+from tests.support.sso import person, sign_out_form
 from tests.support.wsfed import PASSIVE_URL, WsFed
 
 
@@ -24,7 +24,9 @@ async def _still_signed_in(entra: WsFed, token: str) -> bool:
 
 async def test_signing_out_here_ends_the_session_and_signs_out_at_the_sts(entra: WsFed) -> None:
     token = await _signed_in(entra)
-    response = await entra.client.post("/sso/acme/logout", allow_redirects=False)
+    response = await entra.client.post(
+        "/sso/acme/logout", data=await sign_out_form(entra.client), allow_redirects=False
+    )
     assert response.status == 303
     location = urllib.parse.urlsplit(response.headers["Location"])
     assert f"{location.scheme}://{location.netloc}{location.path}" == PASSIVE_URL

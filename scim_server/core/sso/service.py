@@ -82,7 +82,7 @@ from scim_server.storage.sso import PendingRequest, RequestProtocol, SsoReposito
 REQUEST_LIFETIME = timedelta(minutes=10)
 PASSWORD_FAILURES_ALLOWED = 5
 PASSWORD_LOCKOUT = timedelta(minutes=15)
-PASSWORD_FLOWS = frozenset({"password", "password_reset"})
+PASSWORD_FLOWS = frozenset({"password", "password_reset", "sign_out"})
 """The log's flows that involve no identity provider: counted under the protocol "password"."""
 RESET_TOKEN_BYTES = 32
 RESET_LINK_LIFETIME = timedelta(minutes=15)
