@@ -17,6 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from scim_server.config import Settings
+from scim_server.core import one_team
 from tests.support.commands import Commands, readings_serve_the_whole_test
 from tests.support.entitlements import entitlement_app
 from tests.support.events import awaited_events
@@ -466,3 +467,24 @@ async def test_a_user_of_a_tenant_with_its_own_extension_costs_what_any_user_cos
     assert await commands.of(scim.put(path, json=body)) == {"find": 1, "update": 1}
     second = {"schemas": [USER, ACME], "userName": "grace", ACME: {"badge": "B-2"}}
     assert await commands.of(scim.post("/Users", json=second)) == {"insert": 1}
+
+
+async def test_concurrent_writes_share_the_reading_of_their_tenants_name_policy(
+    scim: Scim, commands: Commands, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one-team policy is read again once its reading is a second old: the creations that
+    all want a new one then wait for one read, not one each."""
+    monkeypatch.setattr(one_team, "POLICY_READING_SECONDS", 0.0)
+    await scim.create_user("ada")  # the tenant is read unlimited once, for the test
+    commands.collections = frozenset({"instance_members"})  # where a tenant's group is found
+    commands.answered.clear()
+    concurrent = 16
+    responses = await asyncio.gather(
+        *(
+            scim.post("/Users", json={"schemas": [USER], "userName": f"user{n}"})
+            for n in range(concurrent)
+        )
+    )
+    assert [response.status for response in responses] == [201] * concurrent
+    reads = sum(commands.answered, Counter[str]())["find"]
+    assert 1 <= reads < concurrent / 2

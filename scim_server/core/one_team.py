@@ -25,12 +25,14 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from scim2_models import UniquenessException
 
 from scim_server.core.errors import TooManyConcurrentChanges
 from scim_server.core.seats import holds_seat
+from scim_server.core.single_flight import SingleFlight
 from scim_server.storage.documents import comparable_user_name
 from scim_server.storage.instances import SERVER_WIDE, InstanceGroupRepository
 
@@ -94,16 +96,25 @@ class OneTeam:
         self.repository = repository
         self.server_wide = server_wide
         self._readings: dict[str, tuple[float, tuple[Team, ...]]] = {}
+        self._reading: SingleFlight[str, tuple[Team, ...]] = SingleFlight()
+        """The reading of each tenant under way, which the writes wanting one meanwhile share."""
 
     def forget(self) -> None:
-        """Drop every reading (a group changed in this process)."""
+        """Drop every reading, and those under way (a group changed in this process)."""
         self._readings.clear()
+        self._reading.detach_where(lambda _: True)
 
     async def teams(self, tenant: str) -> tuple[Team, ...]:
         """The teams the tenant is in: its group's, if the policy is on, and the server's."""
         reading = self._readings.get(tenant)
         if reading is not None and time.monotonic() - reading[0] < POLICY_READING_SECONDS:
             return reading[1]
+        return await self._reading.read(tenant, partial(self._read_teams, tenant))
+
+    async def _read_teams(self, tenant: str) -> tuple[Team, ...]:
+        """Read the tenant's teams, and remember them unless a change of a group came
+        meanwhile (the reading may predate it)."""
+        began = time.monotonic()
         teams: list[Team] = []
         group = await self.repository.of_tenant(tenant)
         if group is not None and group.one_team:
@@ -111,7 +122,8 @@ class OneTeam:
         if self.server_wide:
             names = await self.repository.tenant_names()
             teams.append(Team(SERVER_WIDE, tuple(t for t in names if t != tenant)))
-        self._readings[tenant] = (time.monotonic(), tuple(teams))
+        if self._reading.is_current(tenant):
+            self._readings[tenant] = (began, tuple(teams))
         return tuple(teams)
 
     async def around(
