@@ -330,3 +330,19 @@ async def test_the_creations_of_a_tenant_deleted_before_their_move_are_not_moved
     await writer.delete_tenant("acme")
     await writer.relay.drain()
     assert await databases[0][OUTBOX].count_documents({"tenant": "acme"}) == 0
+
+
+async def test_a_creation_a_unique_index_refused_hands_the_relay_nothing(
+    databases: list[Database],
+) -> None:
+    """Of a batch, a user whose userName is taken did not land: no event of it is moved from
+    what its writer knew, while the others' are."""
+    writer = _writer(databases[0])
+    await writer.create(USERS, SCOPE, {"schemas": [USER], "userName": "ada"})
+    bodies = [{"schemas": [USER], "userName": name} for name in ("bob", "ADA", "cy")]
+    created = await writer.create_users(SCOPE, bodies)
+    assert [type(outcome) for outcome in created][0::2] == [StoredResource, StoredResource]
+    assert not isinstance(created[1], StoredResource)
+    await writer.relay.drain()
+    events = await writer.relay.read("acme", 1, 1000)
+    assert [event.values["userName"] for event in events] == ["ada", "bob", "cy"]
