@@ -8,7 +8,16 @@ and then on the other, so that each ratio compares two runs a moment apart:
 
 - ``GET /Users/{id}`` and ``filter=userName eq`` of random users;
 - ``PATCH`` replacing ``displayName``, all on one user, then each request on another user;
-- ``POST /Users`` with a fresh userName each, and ``POST /Bulk`` of 1,000 such creates.
+- ``POST /Users`` with a fresh userName each, on N connections and then one at a time on one
+  connection (as a client without concurrency sends them), and ``POST /Bulk`` of 1,000 such
+  creates on one connection.
+
+Bulk is compared with single POSTs twice: with the POSTs on N connections (the ratio the
+target judges) and, like for like, with the POSTs one at a time on one connection, as Bulk
+itself is sent (reported, not judged). For each creating shape the CPU each process took per
+user created is reported too (this server's, the store's, the peer's; the relay's moves and
+the journal's writes that trail a run included): on a shared machine it moves less than a
+throughput does.
 
 The targets are judged on one worker, like for like with the peer's one process. With
 ``--workers N`` (N > 1) every request shape is then measured again, the peer's too, with this
@@ -30,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+import psutil
 
 from bench import history, report, workload, wrk
 from bench.run import RESULTS
@@ -58,11 +69,16 @@ class Sizes:
 
 @dataclass(frozen=True)
 class Compared:
-    """A request shape measured on both, and the least this server ÷ the peer should reach."""
+    """A request shape measured on both, and the least this server ÷ the peer should reach.
+
+    ``one_connection``: sent one request at a time on one connection, not on N; ``creates``:
+    the users each successful request creates (0: it creates none)."""
 
     key: str
     title: str
     target: float | None
+    one_connection: bool = False
+    creates: int = 0
 
 
 COMPARED = (
@@ -70,11 +86,27 @@ COMPARED = (
     Compared("filter", "GET /Users?filter=userName eq", 1.0),
     Compared("patch_same", "PATCH /Users/{id}, every request to the same user", 0.5),
     Compared("patch_many", "PATCH /Users/{id}, each request to another user", 0.5),
-    Compared("post", "POST /Users", 0.6),
-    Compared("bulk", f"POST /Bulk of {BULK_SIZE:,} creates (creates per second)", None),
+    Compared("post", "POST /Users", 0.6, creates=1),
+    Compared(
+        "bulk",
+        f"POST /Bulk of {BULK_SIZE:,} creates (creates per second)",
+        None,
+        one_connection=True,
+        creates=BULK_SIZE,
+    ),
+    # After Bulk, so that Bulk finds the users it found before this shape was measured (the
+    # peer's cost of a creation grows with its users).
+    Compared(
+        "post_serial",
+        "POST /Users, one at a time on one connection",
+        None,
+        one_connection=True,
+        creates=1,
+    ),
 )
 BULK_TARGET = 5.0
-"""Creates per second through Bulk ÷ through single POSTs, on this server."""
+"""Creates per second through Bulk ÷ through single POSTs on N connections, on this server."""
+CREATING = tuple(compared for compared in COMPARED if compared.creates)
 
 
 def shapes(ids: list[str], names: list[str]) -> dict[str, wrk.Shape]:
@@ -93,6 +125,9 @@ def shapes(ids: list[str], names: list[str]) -> dict[str, wrk.Shape]:
             "patch_many", "PATCH", f"/Users/{wrk.KEY}", tuple(ids), patch, pick="cycle"
         ),
         "post": wrk.Shape("post", "POST", "/Users", body=workload.user_body(f"wrk{wrk.UNIQUE}")),
+        "post_serial": wrk.Shape(
+            "post_serial", "POST", "/Users", body=workload.user_body(f"one{wrk.UNIQUE}")
+        ),
         "bulk": wrk.Shape("bulk", "POST", "/Bulk", body=workload.bulk_body(bulk_names)),
     }
 
@@ -106,6 +141,8 @@ class Side:
     token: str
     pids: list[int]
     shapes: dict[str, wrk.Shape]
+    processes: tuple[str, ...] = ()
+    """What each of ``pids`` is, in the CPU per create (``server``, ``store``; ``peer``)."""
 
 
 def bulk_created(side: Side) -> int:
@@ -115,23 +152,44 @@ def bulk_created(side: Side) -> int:
     return int(body["totalResults"]) if status == 200 and isinstance(body, dict) else -1
 
 
-def measure(side: Side, key: str, sizes: Sizes, work: Path, run: str) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """The CPU time a process and its live children have used (0 once it is gone)."""
+    total = 0.0
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(pid)
+        for process in (root, *root.children(recursive=True)):
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+    return total
+
+
+def measure(side: Side, compared: Compared, sizes: Sizes, work: Path, run: str) -> dict[str, Any]:
+    key = compared.key
     bulk = key == "bulk"
     others = ForeignCpu()
     load = wrk.Load(
-        connections=1 if bulk else sizes.connections,
+        connections=1 if compared.one_connection else sizes.connections,
         seconds=sizes.bulk_seconds if bulk else sizes.seconds,
         run=f"{run}{side.name}",
     )
+    used = [cpu_seconds(pid) for pid in side.pids]
     result = wrk.measure(side.shapes[key], side.base_url, side.token, work, load)
     result["foreign_cores"] = round(others.cores(), 3)
     settle(side.pids)
+    if compared.creates:
+        # Until settled: the relay's moves and the journal's writes of the run included.
+        created = result["ok"] * compared.creates
+        result["cpu_ms_per_create"] = {
+            process: round(1000 * (cpu_seconds(pid) - before) / created, 3) if created else None
+            for process, pid, before in zip(side.processes, side.pids, used, strict=True)
+        }
     if bulk:
         result["creates_per_s"] = result["throughput"] * BULK_SIZE
         result["users_created"] = bulk_created(side)
         result["throughput"] = result["creates_per_s"]
     print(
-        f"{side.name:6} {key:10} {result['throughput']:9.1f}/s  ok {result['ok']:6}"
+        f"{side.name:6} {key:11} {result['throughput']:9.1f}/s  ok {result['ok']:6}"
         f"  errors {result['errors']}  p50 {result['p50_ms']:.1f} ms  p99 {result['p99_ms']:.1f}"
         f" ms  foreign cores {result['foreign_cores']:.2f}",
         flush=True,
@@ -143,14 +201,15 @@ def compare(ours: Side, peer: Side, sizes: Sizes, work: Path) -> dict[str, Any]:
     run = f"r{int(time.time())}"
     figures: dict[str, Any] = {}
     for compared in COMPARED:
-        server = measure(ours, compared.key, sizes, work, run)
-        other = measure(peer, compared.key, sizes, work, run)
+        server = measure(ours, compared, sizes, work, run)
+        other = measure(peer, compared, sizes, work, run)
         ratio = server["throughput"] / other["throughput"] if other["throughput"] else None
         figures[compared.key] = {"server": server, "peer": other, "ratio": ratio}
     for name in ("server", "peer"):
-        post = figures["post"][name]["throughput"]
         bulk = figures["bulk"][name]["throughput"]
-        figures["bulk"][f"{name}_bulk_vs_post"] = bulk / post if post else None
+        for post, suffix in (("post", "post"), ("post_serial", "serial_post")):
+            single = figures[post][name]["throughput"]
+            figures["bulk"][f"{name}_bulk_vs_{suffix}"] = bulk / single if single else None
     return figures
 
 
@@ -169,12 +228,14 @@ def ratios(figures: dict[str, Any]) -> dict[str, float]:
     """The figures kept in the history: each ratio to the peer, and Bulk ÷ single POSTs."""
     kept = {f"peer_{c.key}": figures[c.key]["ratio"] for c in COMPARED}
     kept["bulk_vs_post"] = figures["bulk"]["server_bulk_vs_post"]
+    kept["bulk_vs_serial_post"] = figures["bulk"].get("server_bulk_vs_serial_post")
     return {key: value for key, value in kept.items() if value is not None}
 
 
 HISTORY_TITLES = {
     **{f"peer_{c.key}": f"{c.title} ÷ peer" for c in COMPARED},
-    "bulk_vs_post": "Bulk creates ÷ single POSTs (this server)",
+    "bulk_vs_post": "Bulk creates ÷ single POSTs on N connections (this server; judged)",
+    "bulk_vs_serial_post": "Bulk creates ÷ single POSTs one at a time (this server; like for like)",
 }
 
 
@@ -227,8 +288,38 @@ def _scaled(results: dict[str, Any]) -> list[str]:
         *_header(judged=False),
         *_rows(figures, judged=False),
         "",
-        f"Bulk of {BULK_SIZE:,} creates ÷ single POSTs, in creates per second: "
-        f"{_number(bulk['server_bulk_vs_post'])} on this server with {workers} workers.",
+        f"Bulk of {BULK_SIZE:,} creates ÷ single POSTs, in creates per second, on this server "
+        f"with {workers} workers: {_number(bulk['server_bulk_vs_post'])} against POSTs on "
+        f"N connections, {_number(bulk.get('server_bulk_vs_serial_post'))} against POSTs one "
+        "at a time on one connection.",
+        "",
+        *_cpu_table(figures),
+    ]
+
+
+def _cpu_table(figures: dict[str, Any]) -> list[str]:
+    """CPU per user created, per process, for each creating shape (none in older results)."""
+    rows = []
+    for compared in CREATING:
+        row = figures.get(compared.key, {})
+        server = row.get("server", {}).get("cpu_ms_per_create")
+        peer = row.get("peer", {}).get("cpu_ms_per_create")
+        if server is None or peer is None:
+            continue
+        rows.append(
+            f"| {compared.title} | {_number(server.get('server'))} | "
+            f"{_number(server.get('store'))} | {_number(peer.get('peer'))} |"
+        )
+    if not rows:
+        return []
+    return [
+        "CPU per user created, in ms, each process's (until it settled after the run: the "
+        "events relay's moves and the journal's writes included); on a shared machine it "
+        "moves less than a throughput does:",
+        "",
+        "| request | server | store | peer |",
+        "|---|--:|--:|--:|",
+        *rows,
         "",
     ]
 
@@ -253,7 +344,8 @@ def markdown(results: dict[str, Any], out: Path) -> str:
             "## One worker: like for like, the targets judged",
             "",
             f"wrk, one thread, {sizes['connections']} connections ({sizes['seconds']:.0f} s "
-            f"per request shape; Bulk: 1 connection, {sizes['bulk_seconds']:.0f} s), first "
+            f"per request shape; POSTs one at a time: 1 connection; Bulk: 1 connection, "
+            f"{sizes['bulk_seconds']:.0f} s), first "
             f"against this server (one worker, SecantusDB, journaled writes), then against "
             f"the peer (scim2-server in memory). Both hold the same {sizes['users']:,} users "
             "in no group. Throughput is successful requests per second (Bulk: users created "
@@ -264,12 +356,17 @@ def markdown(results: dict[str, Any], out: Path) -> str:
             *_header(judged=True),
             *_rows(figures, judged=True),
             "",
-            f"Bulk of {BULK_SIZE:,} creates ÷ single POSTs, in creates per second: "
-            f"{_number(bulk_ratio)} on this server (target ≥ {BULK_TARGET:.0f}: "
-            f"**{bulk_verdict or 'n/a'}**), {_number(bulk['peer_bulk_vs_post'])} on the peer. "
+            f"Bulk of {BULK_SIZE:,} creates ÷ single POSTs on {sizes['connections']} "
+            f"connections, in creates per second: {_number(bulk_ratio)} on this server (target "
+            f"≥ {BULK_TARGET:.0f}: **{bulk_verdict or 'n/a'}**), "
+            f"{_number(bulk['peer_bulk_vs_post'])} on the peer. Like for like, Bulk on one "
+            "connection ÷ single POSTs one at a time on one connection (not judged): "
+            f"{_number(bulk.get('server_bulk_vs_serial_post'))} on this server, "
+            f"{_number(bulk.get('peer_bulk_vs_serial_post'))} on the peer. "
             f"Users created by Bulk, counted afterwards: {bulk['server']['users_created']:,} "
             f"on this server, {bulk['peer']['users_created']:,} on the peer (-1: not counted).",
             "",
+            *_cpu_table(figures),
             *_scaled(results),
             *history.table(out, SUITE, sizes["quick"], HISTORY_TITLES),
         ]
@@ -314,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
                     peer.token,
                     [peer.pid],
                     shapes(peer.seeded["users"], peer.seeded["userNames"]),
+                    ("peer",),
                 )
                 ours = shapes(seeded.users, seeded.user_names)
                 figures = compare(_side(server, "server", token, db, ours), theirs, sizes, work)
@@ -346,7 +444,14 @@ def _serving(db: Database, work: Path, *, workers: int) -> Iterator[Server]:
 
 def _side(server: Server, name: str, token: str, db: Database, ours: dict[str, wrk.Shape]) -> Side:
     """This server as one side of the comparison (its workers are children of its pid)."""
-    return Side(name, f"{server.root}/scim/v2/{TENANT}", token, [server.pid, db.pid], ours)
+    return Side(
+        name,
+        f"{server.root}/scim/v2/{TENANT}",
+        token,
+        [server.pid, db.pid],
+        ours,
+        ("server", "store"),
+    )
 
 
 if __name__ == "__main__":

@@ -83,3 +83,22 @@ def test_workers_below_one_are_refused() -> None:
     with pytest.raises(SystemExit) as refused:
         against_peer.main(["--workers", "0"])
     assert refused.value.code == 2
+
+
+def test_bulk_is_compared_with_posts_on_n_connections_and_one_at_a_time(tmp_path: Path) -> None:
+    """The judged ratio (POSTs on N connections) and, labelled apart, the like-for-like one
+    (POSTs one at a time on one connection, as Bulk is sent), with the CPU per create."""
+    results = _results()
+    bulk = results["figures"]["bulk"]
+    bulk["server_bulk_vs_serial_post"] = 6.0
+    bulk["peer_bulk_vs_serial_post"] = 1.5
+    for compared in against_peer.CREATING:
+        figures = results["figures"][compared.key]
+        figures["server"]["cpu_ms_per_create"] = {"server": 0.5, "store": 2.25}
+        figures["peer"]["cpu_ms_per_create"] = {"peer": 0.75}
+    text = against_peer.markdown(results, tmp_path)
+    assert "÷ single POSTs on 16 connections, in creates per second: 2.00 on this server" in text
+    assert "(target ≥ 5: **miss**)" in text
+    assert "one at a time on one connection (not judged): 6.00 on this server, 1.50" in text
+    assert "| POST /Users, one at a time on one connection | 0.50 | 2.25 | 0.75 |" in text
+    assert against_peer.ratios(results["figures"])["bulk_vs_serial_post"] == 6.0

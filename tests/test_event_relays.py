@@ -24,6 +24,7 @@ from scim_server.core.provisioning import Provisioning
 from scim_server.core.scope import Scope
 from scim_server.models import USERS
 from scim_server.storage.database import CommandCounter, Database
+from scim_server.storage.documents import StoredResource
 from scim_server.storage.events import OUTBOX, Client, EventRepository
 from scim_server.storage.memberships import MembershipRepository
 from scim_server.storage.tenants import TenantRepository
@@ -206,3 +207,142 @@ async def test_a_batch_holding_events_another_relay_moved_goes_on_without_them_i
     assert outbox.inserts[0] - outbox.inserts[1] in range(3, 58)
     assert outbox.reads_from_end == 0
     _check_log(await first.read("acme", 1, 1000), ids)
+
+
+class SentCommands(monitoring.CommandListener):
+    """(command, collection) of every command the test's clients start, in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        target = event.command.get(event.command_name)
+        self.sent.append((event.command_name, target if isinstance(target, str) else ""))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        """Only starts are recorded."""
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        """Only starts are recorded."""
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> SentCommands:
+    commands = SentCommands()
+    monkeypatch.setattr(CommandCounter, "started", lambda _, event: commands.started(event))
+    return commands
+
+
+def _writer(database: Database) -> Provisioning:
+    """Writes through ``Provisioning``, whose relay is not running: it moves when drained."""
+    return Provisioning(database, max_results=100, cursors=CursorCodec("s" * 32, 600))
+
+
+async def _pending_in(database: Database, ids: list[str]) -> list[Any]:
+    """The pending events each of these users still holds."""
+    users = database["users"].find({"_id": {"$in": ids}}, {"ev": 1})
+    return [user.get("ev") or [] async for user in users]
+
+
+async def test_a_relay_moves_the_creations_of_its_process_without_reading_them(
+    databases: list[Database], sent: SentCommands
+) -> None:
+    """The writer knows a new user's only pending event, exactly as its insert stored it:
+    the relay inserts it into the outbox and pulls it off, with no read of the users, and one
+    pull for a hundred users (``IN_BATCH``), not one each."""
+    writer = _writer(databases[0])
+    bodies = [{"schemas": [USER], "userName": f"user{n}"} for n in range(150)]
+    created = await writer.create_users(SCOPE, bodies)
+    ids = [user.id for user in created if isinstance(user, StoredResource)]
+    assert len(ids) == 150
+    await writer.create(USERS, SCOPE, {"schemas": [USER], "userName": "alone"})
+    sent.sent.clear()
+    await writer.relay.drain()
+    on_users = [command for command, collection in sent.sent if collection == "users"]
+    assert on_users == ["update", "update"]
+    events = await writer.relay.read("acme", 1, 1000)
+    assert [event.sequence for event in events] == list(range(1, 152))
+    assert {(event.type, event.version) for event in events} == {("user.created", 1)}
+    assert [event.resource_id for event in events[:150]] == ids
+    assert await _pending_in(databases[0], ids) == [[]] * 150
+
+
+async def test_a_creation_written_again_before_its_move_is_moved_with_its_later_events(
+    databases: list[Database],
+) -> None:
+    """A creation whose user was changed before the relay ran is read, as any write is: its
+    events are moved in order, the creation's first."""
+    writer = _writer(databases[0])
+    user = await writer.create(USERS, SCOPE, {"schemas": [USER], "userName": "ada"})
+    user_id = str(user.payload["id"])
+    rename = {
+        "schemas": [PATCH_OP],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "Ada"}],
+    }
+    await writer.patch(USERS, SCOPE, user_id, rename)
+    await writer.relay.drain()
+    events = await writer.relay.read("acme", 1, 1000)
+    assert [(e.sequence, e.type, e.version) for e in events] == [
+        (1, "user.created", 1),
+        (2, "user.updated", 2),
+    ]
+    assert await _pending_in(databases[0], [user_id]) == [[]]
+
+
+async def test_a_creation_another_relay_moved_first_is_stored_once(
+    databases: list[Database],
+) -> None:
+    """Another process wrote the new users too, and its relay moved their events (the
+    creation's with them) before this process's relay moved what it knew: nothing twice,
+    no gap, each user's events in order."""
+    writer = _writer(databases[0])
+    ids = [
+        str(
+            (await writer.create(USERS, SCOPE, {"schemas": [USER], "userName": f"u{n}"})).payload[
+                "id"
+            ]
+        )
+        for n in range(5)
+    ]
+    other = _writer(databases[1])
+    rename = {
+        "schemas": [PATCH_OP],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "renamed"}],
+    }
+    for user_id in ids[:3]:
+        await other.patch(USERS, SCOPE, user_id, rename)
+    await other.relay.drain()
+    await writer.relay.drain()
+    events = await writer.relay.read("acme", 1, 1000)
+    assert [event.sequence for event in events] == list(range(1, 9))
+    assert len({event.id for event in events}) == 8
+    for user_id in ids:
+        mine = [(e.type, e.version) for e in events if e.resource_id == user_id]
+        assert mine[0] == ("user.created", 1)
+        assert mine[1:] == ([("user.updated", 2)] if user_id in ids[:3] else [])
+
+
+async def test_the_creations_of_a_tenant_deleted_before_their_move_are_not_moved(
+    databases: list[Database],
+) -> None:
+    writer = _writer(databases[0])
+    await writer.create(USERS, SCOPE, {"schemas": [USER], "userName": "ada"})
+    await writer.delete_tenant("acme")
+    await writer.relay.drain()
+    assert await databases[0][OUTBOX].count_documents({"tenant": "acme"}) == 0
+
+
+async def test_a_creation_a_unique_index_refused_hands_the_relay_nothing(
+    databases: list[Database],
+) -> None:
+    """Of a batch, a user whose userName is taken did not land: no event of it is moved from
+    what its writer knew, while the others' are."""
+    writer = _writer(databases[0])
+    await writer.create(USERS, SCOPE, {"schemas": [USER], "userName": "ada"})
+    bodies = [{"schemas": [USER], "userName": name} for name in ("bob", "ADA", "cy")]
+    created = await writer.create_users(SCOPE, bodies)
+    assert [type(outcome) for outcome in created][0::2] == [StoredResource, StoredResource]
+    assert not isinstance(created[1], StoredResource)
+    await writer.relay.drain()
+    events = await writer.relay.read("acme", 1, 1000)
+    assert [event.values["userName"] for event in events] == ["ada", "bob", "cy"]

@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from scim_server.core.background import stop_requested, stop_task
 from scim_server.models import GROUPS, KINDS, ResourceKind, is_users
+from scim_server.storage.documents import StoredResource
 from scim_server.storage.events import (
     GROUP_CREATED,
     GROUP_DELETED,
@@ -33,6 +34,7 @@ from scim_server.storage.events import (
     Client,
     Emission,
     EventRepository,
+    PendingDocument,
     StoredEvent,
 )
 from scim_server.storage.memberships import MembershipRepository
@@ -166,6 +168,9 @@ class Relay:
         self.grace_seconds = grace_seconds
         self.holder = uuid.uuid4().hex
         self._dirty: dict[tuple[ResourceKind, str, str], None] = {}
+        self._created: dict[tuple[ResourceKind, str, str], PendingDocument] = {}
+        """Of the resources noted in ``_dirty``, those whose only events are the ones their
+        insert stored, as it stored them: moved without reading them back."""
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[], None]] = []
@@ -181,8 +186,24 @@ class Relay:
         """Resources this process just wrote: their events are to move now."""
         for resource_id in resource_ids:
             self._dirty[(kind, tenant, resource_id)] = None
+            # Written again since its creation: its events are read, whatever they are now.
+            self._created.pop((kind, tenant, resource_id), None)
         if resource_ids:
             self._wake.set()
+
+    def created(self, kind: ResourceKind, tenant: str, resources: list[StoredResource]) -> None:
+        """Resources this process just inserted, with the events their insert stored: those
+        are moved as the writer knows them, without the read of ``move``.
+
+        Nothing can come before a creation's event in its document, so moving it first is
+        in order whatever was written since; a later event of the document is its own
+        writer's to move (``written``), which reads the document (and skips the creation's
+        event if it is in the outbox by then, or moves it first if not).
+        """
+        self.written(kind, tenant, [resource.id for resource in resources])
+        for resource in resources:
+            if resource.created_events is not None:
+                self._created[(kind, tenant, resource.id)] = resource.created_events
 
     async def start(self) -> None:
         if self._task is None:
@@ -223,14 +244,23 @@ class Relay:
         moves is in the next batch; a batch that fails is noted again."""
         while self._dirty:
             noted, self._dirty = self._dirty, {}
+            known = {key: self._created.pop(key) for key in noted if key in self._created}
             batches: dict[tuple[ResourceKind, str], list[str]] = defaultdict(list)
             for kind, tenant, resource_id in noted:
                 batches[(kind, tenant)].append(resource_id)
             try:
                 for (kind, tenant), resource_ids in batches.items():
-                    await self.move(kind, tenant, resource_ids)
+                    created = {
+                        resource_id: known[(kind, tenant, resource_id)]
+                        for resource_id in resource_ids
+                        if (kind, tenant, resource_id) in known
+                    }
+                    await self.move(kind, tenant, resource_ids, created)
             except BaseException:
+                # What was written again since is read again; the rest is known still.
+                again = {key: value for key, value in known.items() if key not in self._dirty}
                 self._dirty = {**noted, **self._dirty}
+                self._created.update(again)
                 raise
 
     async def sweep(self) -> int:
@@ -254,10 +284,24 @@ class Relay:
                 moved += len(resource_ids)
         return moved
 
-    async def move(self, kind: ResourceKind, tenant: str, resource_ids: list[str]) -> None:
+    async def move(
+        self,
+        kind: ResourceKind,
+        tenant: str,
+        resource_ids: list[str],
+        created: Mapping[str, PendingDocument] | None = None,
+    ) -> None:
         """Move these resources' pending events to the outbox, each resource's oldest first;
-        a resource whose deletion landed is then removed, and so are its memberships."""
-        pending = await self.events.pending(kind.collection, kind.name, tenant, resource_ids)
+        a resource whose deletion landed is then removed, and so are its memberships.
+
+        ``created``: of these resources, those whose pending events are known, as their
+        insert stored them (``created``), and not read.
+        """
+        known = created or {}
+        unknown = [resource_id for resource_id in resource_ids if resource_id not in known]
+        pending = [*known.values()]
+        if unknown:
+            pending += await self.events.pending(kind.collection, kind.name, tenant, unknown)
         moved = [event for document in pending for event in document.events]
         await self.events.append(moved)
         if moved:
@@ -302,4 +346,8 @@ class Relay:
         return await self.events.next_sequence(tenant)
 
     async def delete_tenant(self, tenant: str) -> None:
+        # The tenant's creations noted and not moved yet have gone with it: none is moved
+        # into its outbox from what their writers knew.
+        for key in [key for key in self._created if key[1] == tenant]:
+            del self._created[key]
         await self.events.delete_tenant(tenant)

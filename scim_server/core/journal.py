@@ -19,6 +19,7 @@ Storage (``scim_server.storage.journal``) does the I/O: one document per entry i
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from collections.abc import Iterable
@@ -62,8 +63,11 @@ FILTER_SECRET = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_secret(name: str) -> bool:
-    """``password``, ``PASSWORD`` or ``urn:...:User:password`` (also as a PATCH path)."""
+    """``password``, ``PASSWORD`` or ``urn:...:User:password`` (also as a PATCH path).
+
+    Remembered: a body repeats its keys (each operation of a Bulk names the same ones)."""
     return name.rsplit(":", 1)[-1].rsplit(".", 1)[-1].strip().lower() in SECRET_KEYS
 
 
@@ -89,46 +93,52 @@ class Redacted(NamedTuple):
 
 
 def redact(value: Any, max_depth: int = MAX_DEPTH) -> Redacted:
-    """``value`` with every secret replaced by ``<redacted>``, at any depth.
+    """``value`` with every secret replaced by ``<redacted>``, at any depth, in place.
 
     A key named ``password`` has its value redacted; so has the ``value`` of a PATCH
     operation whose ``path`` names the password (``{"path": "password", "value": ...}``),
     and the password comparisons in a ``filter`` or ``path`` string. Walked with an
     explicit stack, so no nesting exhausts Python's; a container deeper than
     ``max_depth`` is replaced by ``<nested too deep>``.
+
+    ``value`` is changed, not copied: it is the caller's own (``journal_body`` parses the
+    body for it), and a Bulk body of a thousand creations is too large to copy for the
+    few secrets it may hold.
     """
+    if not isinstance(value, dict | list):
+        return Redacted(value, truncated=False)
+    if max_depth < 1:
+        return Redacted(TOO_DEEP, truncated=True)
     truncated = False
-    # Containers whose copy is still to fill: (container, its copy, its depth).
-    stack: list[tuple[Any, Any, int]] = []
-
-    def copied(item: Any, depth: int) -> Any:
-        """A scalar as it is; a container as an empty copy, filled when popped off ``stack``."""
-        nonlocal truncated
-        if not isinstance(item, dict | list):
-            return item
-        if depth > max_depth:
-            truncated = True
-            return TOO_DEEP
-        copy: Any = {} if isinstance(item, dict) else []
-        stack.append((item, copy, depth))
-        return copy
-
-    root = copied(value, 1)
+    # Containers still to walk, with their depth.
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(value, 1)]
     while stack:
-        source, copy, depth = stack.pop()
-        if isinstance(source, list):
-            copy.extend(copied(child, depth + 1) for child in source)
-            continue
-        path = source.get("path")
-        secret_path = isinstance(path, str) and _is_secret(path)
-        for key, child in source.items():
-            if _is_secret(key) or (secret_path and key.lower() == "value"):
-                copy[key] = REDACTED
-            elif isinstance(child, str) and key.lower() in FILTER_KEYS:
-                copy[key] = redact_filter(child)
-            else:
-                copy[key] = copied(child, depth + 1)
-    return Redacted(root, truncated)
+        container, depth = stack.pop()
+        if isinstance(container, list):
+            places: Iterable[tuple[Any, Any]] = enumerate(container)
+            secret_path = False
+        else:
+            places = container.items()
+            path = container.get("path")
+            secret_path = isinstance(path, str) and _is_secret(path)
+        changes: list[tuple[Any, Any]] = []
+        for place, child in places:
+            if isinstance(place, str) and (
+                _is_secret(place) or (secret_path and place.lower() == "value")
+            ):
+                changes.append((place, REDACTED))
+            elif isinstance(child, str):
+                if isinstance(place, str) and place.lower() in FILTER_KEYS:
+                    changes.append((place, redact_filter(child)))
+            elif isinstance(child, dict | list):
+                if depth >= max_depth:
+                    truncated = True
+                    changes.append((place, TOO_DEEP))
+                else:
+                    stack.append((child, depth + 1))
+        for place, changed in changes:
+            container[place] = changed
+    return Redacted(value, truncated)
 
 
 class JournalBody(NamedTuple):

@@ -128,8 +128,11 @@ class Writes:
         await self._mark_managers(kind, scope.tenant, [(None, state.attributes)])
         stored = await self._unique_or_shared(kind, scope.tenant, (None, state.attributes), insert)
         if members:
+            # Its version moves on with the members, whose event is the creation's: read.
             stored = await self.memberships.add(scope.tenant, stored.id, members, None) or stored
-        self.relay.written(kind, scope.tenant, [stored.id])
+            self.relay.written(kind, scope.tenant, [stored.id])
+        else:
+            self.relay.created(kind, scope.tenant, [stored])
         # Rendered from what was just written: a new resource is only related to the
         # members it was created with, so there is nothing else to read back.
         payloads = await self.renderer.render(
@@ -173,14 +176,14 @@ class Writes:
                 [_new_resource(states[position], scope.client) for position in going],
                 datetime.now(UTC),
             )
-            landed: list[str] = []
+            landed: list[StoredResource] = []
             for position, answer in zip(going, stored, strict=True):
                 outcomes[position] = answer
                 if isinstance(answer, StoredResource):
-                    landed.append(answer.id)
+                    landed.append(answer)
                 else:
                     await self.one_team.give_back(scope.tenant, claims[position])
-            self.relay.written(users, scope.tenant, landed)
+            self.relay.created(users, scope.tenant, landed)
             waiting = []
             if reservation is not None:
                 seats_landed = sum(

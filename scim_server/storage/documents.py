@@ -32,7 +32,7 @@ from scim2_models import AttributeBinding, Path
 
 from scim_server.models import USERS, ResourceKind, scim_key, storage_key
 from scim_server.storage.database import Document
-from scim_server.storage.events import PENDING, Emission, pending_event
+from scim_server.storage.events import PENDING, Emission, PendingDocument, pending_event
 
 Payload = dict[str, Any]
 
@@ -175,6 +175,9 @@ class StoredResource:
     """Whether it may be a direct member of some group; False spares looking up its groups."""
     manages: bool = False
     """Whether it may be some user's ``manager``; False spares clearing that when it goes."""
+    created_events: PendingDocument | None = None
+    """On a resource just inserted: the events its insert stored pending (its creation's),
+    exactly as stored, which the relay moves without reading them back."""
 
     @property
     def name(self) -> str | None:

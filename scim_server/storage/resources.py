@@ -9,7 +9,7 @@ documents themselves, for the sign-in code that reads them until it goes through
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from types import MappingProxyType
@@ -48,7 +48,14 @@ from scim_server.storage.documents import (
     value_at,
 )
 from scim_server.storage.errors import WriteRefused
-from scim_server.storage.events import DELETING, LIVE, Emission, new_version, new_versions
+from scim_server.storage.events import (
+    DELETING,
+    LIVE,
+    Emission,
+    new_version,
+    new_versions,
+    pending_document,
+)
 from scim_server.storage.group_commit import GroupInsert
 
 SortSpec = list[tuple[str, int]]
@@ -198,7 +205,7 @@ class ResourceRepository:
             raise _uniqueness(self.kind)
         if refused is not None:
             raise WriteRefused(str(refused)) from refused
-        return stored_resource(document)
+        return self._inserted(document)
 
     async def insert_many(
         self, tenant: str, resources: Sequence[NewResource], now: datetime
@@ -214,7 +221,7 @@ class ResourceRepository:
             for new in resources
         ]
         answers: list[StoredResource | UniquenessException | WriteRefused] = [
-            stored_resource(document) for document in documents
+            self._inserted(document) for document in documents
         ]
         if not documents:
             return answers
@@ -228,6 +235,12 @@ class ResourceRepository:
                     else WriteRefused(str(refused.get("errmsg")))
                 )
         return answers
+
+    def _inserted(self, document: Document) -> StoredResource:
+        """The record of a document as this repository inserted it, its creation's events
+        with it (``StoredResource.created_events``)."""
+        created = pending_document(self.kind.name, document)
+        return replace(stored_resource(document), created_events=created)
 
     async def read(
         self, tenant: str, resource_id: str, *, attributes: Iterable[str] | None = None
