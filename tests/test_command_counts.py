@@ -227,34 +227,6 @@ async def test_replacing_a_user_costs_a_read_and_a_write(scim: Scim, commands: C
     assert await commands.of(scim.put(path, json=body)) == {"find": 1, "update": 1}
 
 
-async def test_concurrent_patches_of_different_users_share_their_update_commands(
-    scim: Scim, commands: Commands
-) -> None:
-    """PATCHes of different users handed over while an update is in flight go to the store
-    together, each in the tally of the request whose update opened its command
-    (``storage/group_commit.py``): each still reads its own user."""
-    concurrent = 16
-    users = [(await scim.create_user(f"user{n}"))["id"] for n in range(concurrent)]
-    commands.answered.clear()
-    responses = await asyncio.gather(
-        *(
-            scim.patch(
-                f"/Users/{user}",
-                json={
-                    "schemas": [PATCH_OP],
-                    "Operations": [{"op": "replace", "path": "displayName", "value": "Renamed"}],
-                },
-            )
-            for user in users
-        )
-    )
-    assert [response.status for response in responses] == [200] * concurrent
-    counted = sum(commands.answered, Counter[str]())
-    assert set(counted) == {"find", "update"}
-    assert counted["find"] == concurrent
-    assert 1 <= counted["update"] < concurrent
-
-
 async def test_sixteen_patches_of_one_user_waiting_together_cost_one_read_and_one_write(
     scim: Scim, commands: Commands
 ) -> None:

@@ -1,16 +1,13 @@
-"""Group commit (``scim_server/storage/group_commit.py``): concurrent inserts, and concurrent
-conditional updates, sent together.
+"""Group commit (``scim_server/storage/group_commit.py``): concurrent inserts sent together.
 
-On a real store, through a client whose command listener counts the ``insert`` and ``update``
-commands, and over HTTP: concurrent creations and PATCHes, a duplicate among them, each
-answered its own status.
+On a real store, through a client whose command listener counts the ``insert`` commands, and
+over HTTP: concurrent creations, a duplicate among them, each answered its own status.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,39 +15,25 @@ from pymongo import AsyncMongoClient, WriteConcern, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from scim_server.storage.database import Database
 from scim_server.storage.errors import StorageError
-from scim_server.storage.events import (
-    OUTBOX,
-    PENDING,
-    USER_UPDATED,
-    Client,
-    Emission,
-    EventRepository,
-    new_versions,
-)
-from scim_server.storage.group_commit import GroupInsert, GroupUpdate, Update
+from scim_server.storage.group_commit import GroupInsert
 from tests.support.scim import Scim
-from tests.support.urns import PATCH_OP, USER
+from tests.support.urns import USER
 
 ROUNDS = 5
 
 
 class Inserts(monitoring.CommandListener):
-    """The ``insert`` commands started, each with the number of documents it carried, and the
-    ``update`` commands, each with the number of updates."""
+    """The ``insert`` commands started, each with the number of documents it carried."""
 
     def __init__(self) -> None:
         self.sizes: list[int] = []
-        self.updates: list[int] = []
         self.sending = asyncio.Event()
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if event.command_name == "insert":
             self.sizes.append(len(event.command.get("documents", [])))
             self.sending.set()
-        if event.command_name == "update":
-            self.updates.append(len(event.command.get("updates", [])))
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         """Only starts are counted."""
@@ -185,118 +168,3 @@ async def test_concurrent_creations_with_a_duplicate_userName_answer_409_to_it_a
         assert (await refused.json())["scimType"] == "uniqueness"
     listed = await scim.get('/Users?count=0&filter=userName sw "r"')
     assert (await listed.json())["totalResults"] == 8 * ROUNDS
-
-
-def _update(document_id: str, version: int, changes: dict[str, Any]) -> Update:
-    """A conditional update of a ``things`` document on ``version``, pushing its event."""
-    emission = Emission(USER_UPDATED, Client("scim"))
-    query = {"_id": document_id, "tenant": "t", "meta.version": version}
-    return Update("t", query, new_versions(datetime.now(UTC), [emission], changes))
-
-
-async def _things(collection: AsyncCollection[Any], count: int) -> list[str]:
-    ids = [f"d{n}" for n in range(count)]
-    await collection.insert_many(
-        [{"_id": id_, "tenant": "t", "meta": {"version": 1}, "name": id_} for id_ in ids]
-    )
-    return ids
-
-
-def _updates_of(collection: AsyncCollection[Any]) -> GroupUpdate:
-    return GroupUpdate(collection, collection.database[OUTBOX])
-
-
-async def test_updates_handed_over_in_one_turn_go_as_one_command_and_all_land(
-    collection: AsyncCollection[Any], inserts: Inserts
-) -> None:
-    ids = await _things(collection, 10)
-    group = _updates_of(collection)
-    outcomes = await asyncio.gather(*(group.update(_update(id_, 1, {"x": 1})) for id_ in ids))
-    assert outcomes == [True] * 10
-    assert inserts.updates == [10]
-    stored = await collection.find({}, {"meta.version": 1, "x": 1}).to_list(None)
-    assert [(d["meta"]["version"], d["x"]) for d in stored] == [(2, 1)] * 10
-
-
-async def test_updates_whose_condition_no_longer_holds_are_told_apart_from_those_that_landed(
-    collection: AsyncCollection[Any], inserts: Inserts
-) -> None:
-    """``bulk_write`` only counts the updates that matched: which did is read back from the
-    documents' pending events, and each update gets its own answer, round after round."""
-    ids = await _things(collection, 6)
-    group = _updates_of(collection)
-    for round_ in range(ROUNDS):
-        stale = {id_ for n, id_ in enumerate(ids) if (n + round_) % 3 == 0}
-        versions = {
-            d["_id"]: d["meta"]["version"] async for d in collection.find({}, {"meta.version": 1})
-        }
-        updates = [_update(id_, versions[id_] - (id_ in stale), {"round": round_}) for id_ in ids]
-        outcomes = await asyncio.gather(*map(group.update, updates))
-        assert outcomes == [id_ not in stale for id_ in ids]
-        async for document in collection.find({}, {"round": 1}):
-            assert (document.get("round") == round_) is (document["_id"] not in stale)
-    assert inserts.updates == [6] * ROUNDS
-
-
-async def test_an_update_whose_event_the_relay_moved_already_is_found_landed_in_the_outbox(
-    collection: AsyncCollection[Any],
-) -> None:
-    """Between the command and the reading back of which updates landed, a relay may move a
-    landed update's event to the outbox and pull it from its document: it is found there by
-    the id derived from its key; an update that missed is found in neither."""
-    ids = await _things(collection, 3)
-    group = _updates_of(collection)
-    updates = [_update(ids[0], 1, {"x": 1}), _update(ids[1], 1, {"x": 1}), _update(ids[2], 7, {})]
-    for update in updates:
-        await collection.update_one(update.query, update.update)
-    events = EventRepository(Database(client=collection.database.client, db=collection.database))
-    moved = await events.pending(collection.name, "User", "t", [ids[0]])
-    await events.append([event for document in moved for event in document.events])
-    await events.drained(collection.name, moved)
-    assert not (await collection.find_one({"_id": ids[0]}))[PENDING]
-    landed = await group._landed(updates, matched=2)
-    assert landed == {updates[0], updates[1]}
-
-
-async def test_a_duplicate_key_fails_its_update_alone(
-    collection: AsyncCollection[Any], inserts: Inserts
-) -> None:
-    await collection.create_index("name", unique=True)
-    ids = await _things(collection, 4)
-    group = _updates_of(collection)
-    updates = [_update(id_, 1, {"name": f"new{id_}"}) for id_ in ids]
-    updates[2] = _update(ids[2], 1, {"name": ids[3]})
-    outcomes = await asyncio.gather(*map(group.update, updates))
-    assert [outcomes[0], outcomes[1], outcomes[3]] == [True, True, True]
-    assert isinstance(outcomes[2], DuplicateKeyError)
-    assert inserts.updates == [4]
-
-
-async def test_concurrent_renames_with_a_taken_userName_answer_409_to_it_alone(
-    scim: Scim,
-) -> None:
-    """PATCHes of different users written together: the one renaming its user to a userName
-    another user holds gets 409, every other 200 with its new name, round after round."""
-    users = [(await scim.create_user(f"user{n}"))["id"] for n in range(8)]
-    await scim.create_user("holder")
-    for round_ in range(ROUNDS):
-        names = [f"r{round_}u{n}" for n in range(8)]
-        names[5] = "holder"
-        responses = await asyncio.gather(
-            *(
-                scim.patch(
-                    f"/Users/{user}",
-                    json={
-                        "schemas": [PATCH_OP],
-                        "Operations": [{"op": "replace", "path": "userName", "value": name}],
-                    },
-                )
-                for user, name in zip(users, names, strict=True)
-            )
-        )
-        statuses = [response.status for response in responses]
-        assert statuses == [200] * 5 + [409] + [200] * 2
-        assert (await responses[5].json())["scimType"] == "uniqueness"
-        for user, name, status in zip(users, names, statuses, strict=True):
-            stored = await (await scim.get(f"/Users/{user}")).json()
-            assert (stored["userName"] == name) is (status == 200)

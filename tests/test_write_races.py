@@ -1,10 +1,10 @@
 """Writes of the same resources from two server processes on one store, over HTTP.
 
 Two ``scim-server serve`` processes share one database (and token secret), as two workers or two
-instances do; each gets half of the concurrent clients. A PATCH each process batches with
-others (``storage/group_commit.py``) can lose its condition to the other process inside its
-batch: which landed is then read back, and every answer must match what is stored. Every
-change that was answered 200 is stored, once: a user's version counts exactly its changes.
+instances do. Each process's writes of one user take turns in its line and are written in
+rounds; the two processes' rounds race on the user's version. Every answer must match what is
+stored, and every change answered 200 is stored once: a user's version counts exactly its
+changes.
 """
 
 from __future__ import annotations
@@ -132,9 +132,9 @@ async def test_two_processes_hammering_one_user_answer_every_patch(servers: Serv
 
 
 async def test_two_processes_patching_the_same_users_lose_no_change(servers: Servers) -> None:
-    """Each client adds emails to every user in turn, both processes batching the updates of
-    different users: every email answered 200 is stored, each answer shows its own email at a
-    version of its own, and each user's version counts exactly its changes."""
+    """Each client adds emails to every user in turn, through one process or the other: every
+    email answered 200 is stored, each answer shows its own email at a version of its own, and
+    each user's version counts exactly its changes."""
     users = await _users(servers, CLIENTS)
     rounds = 3
 

@@ -195,7 +195,7 @@ def _client(stored: Mapping[str, Any]) -> Client:
     return Client(str(stored["via"]), stored.get("token_id"), stored.get("idp"))
 
 
-def event_id(tenant: str, resource_id: str, key: str) -> str:
+def _event_id(tenant: str, resource_id: str, key: str) -> str:
     return str(uuid.uuid5(EVENT_IDS, f"{tenant}/{resource_id}/{key}"))
 
 
@@ -213,7 +213,7 @@ def pending_document(resource_type: str, document: Mapping[str, Any]) -> Pending
     elements: list[Mapping[str, Any]] = list(document.get(PENDING) or [])
     events = tuple(
         StoredEvent(
-            id=event_id(tenant, resource_id, str(element["k"])),
+            id=_event_id(tenant, resource_id, str(element["k"])),
             tenant=tenant,
             sequence=0,
             type=str(element["t"]),

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from pymongo import ReturnDocument
-from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 from scim2_models import UniquenessException
 
 from scim_server.models import ResourceKind, scim_key, storage_key
@@ -48,15 +48,8 @@ from scim_server.storage.documents import (
     value_at,
 )
 from scim_server.storage.errors import WriteRefused
-from scim_server.storage.events import (
-    DELETING,
-    LIVE,
-    OUTBOX,
-    Emission,
-    new_version,
-    new_versions,
-)
-from scim_server.storage.group_commit import GroupInsert, GroupUpdate, Update
+from scim_server.storage.events import DELETING, LIVE, Emission, new_version, new_versions
+from scim_server.storage.group_commit import GroupInsert
 
 SortSpec = list[tuple[str, int]]
 
@@ -160,8 +153,6 @@ class ResourceRepository:
         """What sets this type's documents apart in a collection several types share."""
         self._inserts = GroupInsert(self.collection)
         """The single inserts of concurrent requests, sent together (``group_commit.py``)."""
-        self._updates = GroupUpdate(self.collection, database[OUTBOX])
-        """The conditional updates of concurrent requests, sent together (``group_commit.py``)."""
 
     def _within(self, tenant: str) -> Document:
         """The condition every query of this repository carries: its tenant (and type)."""
@@ -300,8 +291,6 @@ class ResourceRepository:
         group share its new displayName with others, as ``insert``'s does. A plain conditional
         ``update_one`` on ``_id`` is the one shape every MongoDB, SecantusDB included, runs
         on an index. (Membership changes bump a group's version in ``MembershipRepository``.)
-        The update goes to the store with those of the other requests updating resources of
-        the collection at the same time, in one journaled command (``group_commit.py``).
         """
         query: Document = {"_id": stored.id, "tenant": tenant, "meta.version": stored.version}
         if in_no_group:
@@ -309,14 +298,11 @@ class ResourceRepository:
         changes = changed_fields(form, password_hash, now)
         if shared_name:
             changes[SHARED_NAME] = stored.id
-        outcome = await self._updates.update(
-            Update(tenant, query, new_versions(now, emissions, changes))
-        )
-        if isinstance(outcome, DuplicateKeyError):
-            raise _uniqueness(self.kind)
-        if isinstance(outcome, WriteError):
-            raise WriteRefused(str(outcome)) from outcome
-        if not outcome:
+        try:
+            result = await self.collection.update_one(query, new_versions(now, emissions, changes))
+        except DuplicateKeyError:
+            raise _uniqueness(self.kind) from None
+        if result.matched_count != 1:
             return None
         return rewritten(stored, form, password_hash, now, versions=len(emissions))
 
