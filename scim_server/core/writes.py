@@ -389,7 +389,9 @@ class Writes:
         changes, lost to the other's rounds of one or two, which grew its line and its rounds
         further, until ``MAX_WRITE_ATTEMPTS`` lost rounds in a row answered 503. Only a round
         of one turn that lost counts toward that limit: it races another process's rounds on
-        even terms.
+        the most even terms this process can give it. (One change much longer to apply than
+        the other process's, hundreds of operations against a stream of one-operation PATCHes,
+        can still lose every time: only a turn taken across processes would make it wait.)
         """
         pending = turns
         stored: StoredResource | None = None
