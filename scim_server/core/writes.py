@@ -384,11 +384,23 @@ class Writes:
         ``If-Match`` gets its 412, as a lone writer would). When the store refuses a write
         of several changes (a taken name, no seat left), they are written again one round
         each, so that the refusal reaches the change it is about.
+
+        A round that lost is applied again with half its turns, and the rounds grow back by
+        doubling once one lands: the longer a round takes to apply, the likelier another
+        process's write lands between its read and its write. Two processes writing one
+        resource otherwise starved the one whose clients queued more: its rounds, of many
+        changes, lost to the other's rounds of one or two, which grew its line and its rounds
+        further, until ``MAX_WRITE_ATTEMPTS`` lost rounds in a row answered 503. Only a round
+        of one turn that lost counts toward that limit: it races another process's rounds on
+        the most even terms this process can give it. (One change much longer to apply than
+        the other process's, hundreds of operations against a stream of one-operation PATCHes,
+        can still lose every time: only a turn taken across processes would make it wait.)
         """
         pending = turns
         stored: StoredResource | None = None
         solo = False
-        lost = 0
+        size = len(turns)  # the most turns a round applies
+        lost = starved = 0
         while pending:
             try:
                 if stored is None:
@@ -401,7 +413,9 @@ class Writes:
             # work that grows with the resource and the requests (a thousand emails, a
             # thousand operations): a worker thread keeps the event loop serving every
             # other tenant meanwhile.
-            steps = await asyncio.to_thread(_applied, kind, resource_id, stored, pending, now, solo)
+            steps = await asyncio.to_thread(
+                _applied, kind, resource_id, stored, pending[:size], now, solo
+            )
             changed = [n for n, step in enumerate(steps) if step.change is not None]
             try:
                 written = await self._write_steps(kind, stored, steps, now)
@@ -420,20 +434,23 @@ class Writes:
                 pending, stored = pending[len(steps) :], None
                 continue
             if written is None:
-                # Another process wrote first: read again and apply again, a little later.
+                # Another process wrote first: read again and apply again, fewer, a little later.
                 lost += 1
-                if lost == MAX_WRITE_ATTEMPTS:
+                starved += len(steps) == 1
+                if starved == MAX_WRITE_ATTEMPTS:
                     _answer(pending, TooManyConcurrentChanges(detail=TOO_MANY_CHANGES))
                     return
                 asked = [step.turn for step in steps if step.turn.preconditions.if_match]
                 _answer(asked, resource_changed())
                 pending, stored = [turn for turn in pending if turn.outcome is None], None
+                size = max(1, len(steps) // 2)
                 await _back_off(lost - 1)
                 continue
             if changed:
                 steps[changed[-1]] = _Step(steps[changed[-1]].turn, written)
             _settle(steps)
-            pending, stored, lost = pending[len(steps) :], written, 0
+            pending, stored, lost, starved = pending[len(steps) :], written, 0, 0
+            size *= 2
 
     async def _write_steps(
         self,
