@@ -339,6 +339,25 @@ async def test_deleting_a_user_in_no_group_costs_four_commands(
     }
 
 
+async def test_sixteen_deletions_at_once_cost_four_commands_each(
+    scim: Scim, commands: Commands
+) -> None:
+    """Deletions in one process take turns to store their events: each inserts them at the
+    number after the last one this process stored, where at once they all tried the same
+    number and all but one paid a stop (two reads and an insert) for it."""
+    users = [await scim.create_user(f"user{n}") for n in range(16)]
+    await awaited_events(scim.client, scim.tenant, 16)
+    commands.answered.clear()
+    responses = await asyncio.gather(*(scim.delete(f"/Users/{user['id']}") for user in users))
+    assert [response.status for response in responses] == [204] * 16
+    assert sum(commands.answered, Counter[str]()) == {
+        "aggregate": 16,
+        "update": 16,
+        "insert": 16,
+        "delete": 16,
+    }
+
+
 async def test_deleting_a_user_in_a_group_also_drops_it_from_the_group(
     scim: Scim, commands: Commands
 ) -> None:
