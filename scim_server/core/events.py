@@ -281,9 +281,9 @@ class Relay:
         in_no_group: bool,
     ) -> None:
         """The deleter's move: the pending events of a document it marked deleted, known from
-        its read before the mark (``deletion_mark``), to the outbox, from the tenant's last
+        its read before the mark (``deletion_mark``), to the outbox, after the tenant's last
         number that read ``confirmed``; then the document and its memberships are removed,
-        with no membership looked up for one read ``in_no_group`` (``MembershipRepository.forget``).
+        none looked up for a document read ``in_no_group`` (``MembershipRepository.forget``).
         """
         await self._append(marked.events, confirmed)
         await self._remove(kind, marked, in_no_group=in_no_group)

@@ -548,7 +548,10 @@ class Writes:
         """Delete the version that was read, so whether it held a seat is known, not raced.
 
         A PATCH landing between the read and the delete changes the version: the
-        delete then misses and reads again, as ``_rewrite`` does.
+        delete then misses and reads again, as ``_rewrite`` does. The read also serves the
+        move of the events (those read, then the deletion's) and the removal, which a
+        member-of hint read as 0 spares its membership lookup: four commands for a user in
+        no group (docs/events.md).
 
         A deleted user leaves no user naming it as ``manager``: once it is gone, the users
         naming it lose their manager. That costs nothing for a user no one was given as
