@@ -322,19 +322,56 @@ async def test_removing_a_member_costs_four_commands(scim: Scim, commands: Comma
     }
 
 
-async def test_deleting_a_user_costs_seven_commands(scim: Scim, commands: Commands) -> None:
-    """Read, the deletion marked with its event (the tenant was read unlimited by the
-    creation), then the document's events moved to the outbox before it is removed (read, the
-    tenant's last number checked, inserted: docs/events.md), the document removed, then the
-    memberships it may leave (looked up whatever the member-of hint says: see
-    storage/memberships.py)."""
+async def test_deleting_a_user_in_no_group_costs_four_commands(
+    scim: Scim, commands: Commands
+) -> None:
+    """One read of the user, its pending events and the tenant's last outbox number (joined
+    by that event's id), the deletion marked with its event (the tenant was read unlimited by
+    the creation), the events inserted into the outbox, and the document removed on condition
+    of a member-of hint of 0, which proves it in no group: no membership lookup
+    (docs/events.md, storage/memberships.py)."""
     path = await _user_in_no_group(scim)
     await awaited_events(scim.client, scim.tenant, 1)
     assert await commands.of(scim.delete(path)) == {
-        "find": 4,
+        "aggregate": 1,
         "update": 1,
         "insert": 1,
         "delete": 1,
+    }
+
+
+async def test_sixteen_deletions_at_once_cost_four_commands_each(
+    scim: Scim, commands: Commands
+) -> None:
+    """Deletions in one process take turns to store their events: each inserts them at the
+    number after the last one this process stored, where at once they all tried the same
+    number and all but one paid a stop (two reads and an insert) for it."""
+    users = [await scim.create_user(f"user{n}") for n in range(16)]
+    await awaited_events(scim.client, scim.tenant, 16)
+    commands.answered.clear()
+    responses = await asyncio.gather(*(scim.delete(f"/Users/{user['id']}") for user in users))
+    assert [response.status for response in responses] == [204] * 16
+    assert sum(commands.answered, Counter[str]()) == {
+        "aggregate": 16,
+        "update": 16,
+        "insert": 16,
+        "delete": 16,
+    }
+
+
+async def test_deleting_a_user_in_a_group_also_drops_it_from_the_group(
+    scim: Scim, commands: Commands
+) -> None:
+    """A user whose member-of hint is up is removed without condition, then its memberships
+    are looked up and deleted and its group gets its new version with its event."""
+    path, _ = await _user_in_one_group(scim)
+    await awaited_events(scim.client, scim.tenant, 2)
+    assert await commands.of(scim.delete(path)) == {
+        "aggregate": 1,
+        "update": 2,
+        "insert": 1,
+        "delete": 2,
+        "find": 1,
     }
 
 
@@ -355,7 +392,8 @@ async def test_a_manager_costs_one_command_to_assign_and_two_to_clear_when_it_is
     }
     await awaited_events(scim.client, scim.tenant, 3)
     assert await commands.of(scim.delete(f"/Users/{boss['id']}")) == {
-        "find": 5,
+        "aggregate": 1,
+        "find": 1,
         "update": 2,
         "insert": 1,
         "delete": 1,
@@ -379,10 +417,10 @@ async def test_each_group_operation_costs_the_commands_it_always_did(
     path = f"/Groups/{listed['Resources'][0]['id']}"
     assert await commands.of(scim.get(path)) == {"find": 3}
     assert await commands.of(scim.get(f"{path}?excludedAttributes=members")) == {"find": 1}
-    # The deletion as a user's (above): the mark, and its event moved before the removal.
+    # The deletion as a user's in no group (above), and the group's own memberships deleted.
     await awaited_events(scim.client, scim.tenant, 2)
     assert await commands.of(scim.delete(path)) == {
-        "find": 4,
+        "aggregate": 1,
         "update": 1,
         "insert": 1,
         "delete": 2,

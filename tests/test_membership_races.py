@@ -101,6 +101,30 @@ async def test_a_user_deleted_while_added_to_a_group_leaves_no_ghost_member(
     await assert_no_ghosts(scim, mongo_db)
 
 
+async def test_a_user_deleted_by_another_worker_while_added_leaves_no_ghost_member(
+    scim: Scim, mongo_db: Any, aiohttp_client: Any, settings: Settings
+) -> None:
+    """As above, with the deletes on a second server: the add's hint raise, insert and check
+    interleave with the deletion's read, mark and removal (conditioned on a hint of 0, with no
+    membership lookup) in any order, across processes."""
+    other = Scim(await aiohttp_client(create_app(settings)), scim.tenant, scim.token)
+    group_id = (await scim.create_group("Target"))["id"]
+    for round_ in range(ROUNDS):
+        members = await users(scim, f"doomed{round_}", PAIRS)
+        deleted, added = await race(
+            scim,
+            round_,
+            [f"/Users/{user}" for user in members],
+            [(group_id, m) for m in members],
+            other,
+        )
+        assert deleted == [204] * PAIRS
+        assert set(added) <= {204, 400}
+    after = await read(scim, f"/Groups/{group_id}")
+    assert after.get("members", []) == []
+    await assert_no_ghosts(scim, mongo_db)
+
+
 async def test_a_group_deleted_while_a_member_is_added_leaves_no_ghost_membership(
     scim: Scim, mongo_db: Any, aiohttp_client: Any, settings: Settings
 ) -> None:

@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -35,6 +35,7 @@ from scim_server.storage.events import (
     Emission,
     EventRepository,
     PendingDocument,
+    Stored,
     StoredEvent,
 )
 from scim_server.storage.memberships import MembershipRepository
@@ -302,41 +303,69 @@ class Relay:
         pending = [*known.values()]
         if unknown:
             pending += await self.events.pending(kind.collection, kind.name, tenant, unknown)
-        moved = [event for document in pending for event in document.events]
-        await self.events.append(moved)
-        if moved:
-            for listener in self._listeners:
-                listener()
+        await self._append([event for document in pending for event in document.events])
         await self.events.drained(
             kind.collection, [document for document in pending if not document.deleting]
         )
         for deleted in (document for document in pending if document.deleting):
-            key = (kind.name, tenant, deleted.id)
-            removing = self._removing.get(key)
-            if removing is not None:
-                # Another task of this process (the background relay, or the deleter) is
-                # removing it: a deleter answers only once its memberships are gone and its
-                # groups have their new versions, whichever task did it.
-                await removing.wait()
-                continue
-            removing = self._removing[key] = asyncio.Event()
-            try:
-                if await self.events.remove_deleted(kind.collection, tenant, deleted.id):
-                    # The deletion's own event is the last one: its client removes the
-                    # memberships.
-                    by = deleted.events[-1].client
-                    groups = await self.memberships.forget(
-                        tenant, deleted.id, by, is_group=kind is GROUPS
-                    )
-                    self.written(GROUPS, tenant, groups)
-            finally:
-                removing.set()
-                del self._removing[key]
+            await self._remove(kind, deleted, in_no_group=False)
         for resource_id in resource_ids:
             # Removed before this move read it, by a task still forgetting its memberships.
             elsewhere = self._removing.get((kind.name, tenant, resource_id))
             if elsewhere is not None:
                 await elsewhere.wait()
+
+    async def remove(
+        self,
+        kind: ResourceKind,
+        marked: PendingDocument,
+        confirmed: Stored | None,
+        *,
+        in_no_group: bool,
+    ) -> None:
+        """The deleter's move: the pending events of a document it marked deleted, known from
+        its read before the mark (``deletion_mark``), to the outbox, after the tenant's last
+        number that read ``confirmed``; then the document and its memberships are removed,
+        none looked up for a document read ``in_no_group`` (``MembershipRepository.forget``).
+        """
+        await self._append(marked.events, confirmed)
+        await self._remove(kind, marked, in_no_group=in_no_group)
+
+    async def _append(self, events: Sequence[StoredEvent], confirmed: Stored | None = None) -> None:
+        """Store events of one tenant in the outbox, then tell the listeners."""
+        await self.events.append(events, confirmed)
+        if events:
+            for listener in self._listeners:
+                listener()
+
+    async def _remove(
+        self, kind: ResourceKind, deleted: PendingDocument, *, in_no_group: bool
+    ) -> None:
+        """Remove a document whose deletion landed and whose events are in the outbox, then
+        its memberships, unless a task of this process is doing it."""
+        key = (kind.name, deleted.tenant, deleted.id)
+        removing = self._removing.get(key)
+        if removing is not None:
+            # Another task of this process (the background relay, or the deleter) is
+            # removing it: a deleter answers only once its memberships are gone and its
+            # groups have their new versions, whichever task did it.
+            await removing.wait()
+            return
+        removing = self._removing[key] = asyncio.Event()
+        try:
+            # The deletion's own event is the last one: its client removes the memberships.
+            groups = await self.memberships.forget(
+                deleted.tenant,
+                deleted.id,
+                deleted.events[-1].client,
+                is_group=kind is GROUPS,
+                in_no_group=in_no_group,
+            )
+            if groups:
+                self.written(GROUPS, deleted.tenant, groups)
+        finally:
+            removing.set()
+            del self._removing[key]
 
     async def read(self, tenant: str, sequence: int, limit: int) -> list[Event]:
         """The tenant's events from ``sequence`` on, in order."""

@@ -568,7 +568,10 @@ class Writes:
         """Delete the version that was read, so whether it held a seat is known, not raced.
 
         A PATCH landing between the read and the delete changes the version: the
-        delete then misses and reads again, as ``_rewrite`` does.
+        delete then misses and reads again, as ``_rewrite`` does. The read also serves the
+        move of the events (those read, then the deletion's) and the removal, which a
+        member-of hint read as 0 spares its membership lookup: four commands for a user in
+        no group (docs/events.md).
 
         A deleted user leaves no user naming it as ``manager``: once it is gone, the users
         naming it lose their manager. That costs nothing for a user no one was given as
@@ -580,26 +583,31 @@ class Writes:
         repository = self.repositories[kind.name]
         async with self._line(kind, scope.tenant, resource_id):
             for attempt in range(MAX_WRITE_ATTEMPTS):
-                stored = await repository.read(
-                    scope.tenant, resource_id, attributes=("active", "userName")
+                # One read serves the seat, the manager and member-of hints, and the move of
+                # its events after the mark: they are the events read, and the mark's.
+                deleting = await repository.read_for_deletion(
+                    scope.tenant, resource_id, ("active", "userName"), self.relay.events
                 )
-                if stored is None:
+                if deleting is None:
                     raise resource_not_found(kind.endpoint, resource_id)
+                stored = deleting.resource
                 expected = preconditions.expected_version(stored.version)
                 manages_nobody = is_users(kind) and not stored.manages
                 write = partial(
                     repository.delete,
                     scope.tenant,
-                    resource_id,
-                    stored.version,
+                    deleting.pending,
                     deletion(kind, scope.client),
                     datetime.now(UTC),
                     manages_nobody=manages_nobody,
                 )
-                if await self._reserved(kind, scope.tenant, stored.attributes, None, write):
-                    # The deletion landed as a mark carrying its event: moving the event to
+                marked = await self._reserved(kind, scope.tenant, stored.attributes, None, write)
+                if marked is not None:
+                    # The deletion landed as a mark carrying its event: moving the events to
                     # the outbox removes the document, then its memberships (docs/events.md).
-                    await self.relay.move(kind, scope.tenant, [resource_id])
+                    await self.relay.remove(
+                        kind, marked, deleting.last, in_no_group=not stored.member_of
+                    )
                     if is_users(kind) and stored.manages:
                         managed = await repository.clear_manager(
                             scope.tenant, resource_id, datetime.now(UTC), _manager_cleared(scope)

@@ -3,8 +3,8 @@
 A change's event is written by the very update that writes the change: it is pushed onto the
 ``ev`` array of the user or group document (``pending_event``), so the change and its event
 land together or not at all, on any MongoDB, with no transaction. A deletion first marks the
-document (``dl``) with its event, the same way, and the document is removed only once its
-events are in the outbox (``EventRepository.remove_deleted``).
+document (``dl``) with its event, the same way (``deletion_mark``), and the document is removed
+only once its events are in the outbox (``MembershipRepository.forget``).
 
 The relay (``core/events.py``) then moves each document's pending events, oldest first, into
 the ``events`` collection, the outbox: ``_id`` the event id, so that moving an event twice
@@ -15,9 +15,10 @@ docs/events.md holds the design and its proof; this module is the one that names
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final
@@ -42,6 +43,9 @@ DELETING: Final = "dl"
 are in the outbox."""
 OUTBOX: Final = "events"
 LEASES: Final = "leases"
+JOINED: Final = "_outbox"
+"""Where ``read_with_last_stored`` joins the outbox's event to the document it reads; no
+stored field of a document is named so."""
 
 EVENT_IDS: Final = uuid.UUID("6f0d3c5e-2b7a-4f51-9a7e-5d0c8b1e4a21")
 """The namespace of event ids: an event's id is derived from its resource and its write's
@@ -132,6 +136,14 @@ class PendingDocument:
     version: int
 
 
+@dataclass(frozen=True)
+class Stored:
+    """A number of a tenant's sequence seen stored in the outbox, with its event's id."""
+
+    sequence: int
+    id: str
+
+
 def pending_event(emission: Emission, now: datetime) -> Document:
     """The element a write pushes onto ``ev``: its event, keyed by a new write key."""
     element: Document = {
@@ -165,11 +177,42 @@ def new_versions(
     each with its event pending, in order: changes made one after the other on the state read,
     written at once, whose events the relay reads at the versions they made (the last one at
     the document's version, see ``pending_document``)."""
+    return _with_events(now, [pending_event(emission, now) for emission in emissions], changes)
+
+
+def _with_events(
+    now: datetime, elements: Sequence[Document], changes: Mapping[str, Any] | None
+) -> Document:
+    """The update that sets ``changes`` and pushes these pending events, a version each."""
     return {
         "$set": {**(changes or {}), "meta.lastModified": now},
-        "$inc": {"meta.version": len(emissions)},
-        "$push": {PENDING: {"$each": [pending_event(emission, now) for emission in emissions]}},
+        "$inc": {"meta.version": len(elements)},
+        "$push": {PENDING: {"$each": list(elements)}},
     }
+
+
+def deletion_mark(
+    resource_type: str, pending: PendingDocument, emission: Emission, now: datetime
+) -> tuple[Document, PendingDocument]:
+    """The update that marks a document deleted (``dl``) with its deletion's event, and the
+    document's pending events once that update landed on the version ``pending`` was read at.
+
+    Every write that pushes an event makes a new version, so a mark conditioned on the version
+    read lands on the events read (less any a relay moved meanwhile, which are in the outbox):
+    the deleter knows what to move without reading the document again, the deletion's event
+    last, at the next version.
+    """
+    element = pending_event(emission, now)
+    version = pending.version + 1
+    event = _event(resource_type, pending.tenant, pending.id, element, version)
+    marked = replace(
+        pending,
+        deleting=True,
+        events=(*pending.events, event),
+        keys=(*pending.keys, str(element["k"])),
+        version=version,
+    )
+    return _with_events(now, [element], {DELETING: True}), marked
 
 
 LIVE: Final = {DELETING: {"$exists": False}}
@@ -213,21 +256,8 @@ def pending_document(resource_type: str, document: Mapping[str, Any]) -> Pending
     version = int(document["meta"]["version"])
     elements: list[Mapping[str, Any]] = list(document.get(PENDING) or [])
     events = tuple(
-        StoredEvent(
-            id=_event_id(tenant, resource_id, str(element["k"])),
-            tenant=tenant,
-            sequence=0,
-            type=str(element["t"]),
-            time=element["at"],
-            resource_type=resource_type,
-            resource_id=resource_id,
-            version=version - (len(elements) - 1 - position),
-            attributes=tuple(element.get("a", ())),
-            values=MappingProxyType({pair["n"]: pair["v"] for pair in element.get("v", ())}),
-            members=tuple(element.get("m", ())),
-            client=_client(element["by"]),
-        )
-        for position, element in enumerate(elements)
+        _event(resource_type, tenant, resource_id, element, version - (len(elements) - 1 - n))
+        for n, element in enumerate(elements)
     )
     return PendingDocument(
         tenant=tenant,
@@ -239,12 +269,41 @@ def pending_document(resource_type: str, document: Mapping[str, Any]) -> Pending
     )
 
 
+def _event(
+    resource_type: str, tenant: str, resource_id: str, element: Mapping[str, Any], version: int
+) -> StoredEvent:
+    """A pending event (an element of ``ev``) at the version its write made."""
+    return StoredEvent(
+        id=_event_id(tenant, resource_id, str(element["k"])),
+        tenant=tenant,
+        sequence=0,
+        type=str(element["t"]),
+        time=element["at"],
+        resource_type=resource_type,
+        resource_id=resource_id,
+        version=version,
+        attributes=tuple(element.get("a", ())),
+        values=MappingProxyType({pair["n"]: pair["v"] for pair in element.get("v", ())}),
+        members=tuple(element.get("m", ())),
+        client=_client(element["by"]),
+    )
+
+
 def _raise_unless_duplicate(error: BulkWriteError) -> None:
     """An ordered insert into the outbox may stop where an event is stored already or its
     number taken (by another relay); any other refusal is raised."""
     refused = error.details.get("writeErrors") or [{}]
     if refused[0].get("code") != DUPLICATE_KEY:
         raise error
+
+
+def _sequence(stored: Stored) -> int:
+    return stored.sequence
+
+
+def _after(last: Stored | None) -> int:
+    """The number after the last stored: 1 for a tenant with none."""
+    return 1 if last is None else last.sequence + 1
 
 
 def _outbox_document(event: StoredEvent, sequence: int) -> Document:
@@ -290,9 +349,13 @@ class EventRepository:
         self.database = database
         self.outbox = database[OUTBOX]
         self.leases = database[LEASES]
-        self._next: dict[str, int] = {}
-        """Per tenant, the sequence this process expects to give next: a guess, which the
+        self._last: dict[str, Stored] = {}
+        """Per tenant, the last number this process saw stored: the next is a guess, which the
         unique index checks (a wrong one costs one read of the last number and a retry)."""
+        self._appending: dict[str, asyncio.Lock] = {}
+        """Per tenant, this process's appends take turns: at once, they all tried the same
+        next number, and all but one paid a stop for it (16 deletions at once, five stops
+        each)."""
 
     async def pending(
         self, collection: str, resource_type: str, tenant: str, resource_ids: Sequence[str]
@@ -326,7 +389,7 @@ class EventRepository:
         documents = await cursor.limit(limit).to_list(None)
         return [(str(document["tenant"]), str(document["_id"])) for document in documents]
 
-    async def append(self, events: Sequence[StoredEvent]) -> None:
+    async def append(self, events: Sequence[StoredEvent], confirmed: Stored | None = None) -> None:
         """Store events of one tenant in the outbox, in this order, each under the tenant's
         next sequence number; an event already there (moved by another relay) is skipped.
 
@@ -334,18 +397,31 @@ class EventRepository:
         remembers it from its last append, but trusts it only once it sees the number before
         it stored and that one free: another process's relay may have taken it since (two
         workers' relays take turns on a busy tenant), or deleted the tenant and its events.
-        So: one read on the unique index, then one ordered ``insert_many``. Where that stops
-        (a number another relay took meanwhile, or an event it moved: two workers' relays
-        both move the events of a user both wrote), the rest go on in one ``insert_many``
-        again, without those found stored, from the number after the last stored: a stop
-        costs two reads and a command, never one command per event left.
+        So: one read on the unique index (none when the caller's own read ``confirmed`` the
+        last number: ``read_with_last_stored``), then one ordered ``insert_many``. Where that
+        stops (a number another relay took meanwhile, or an event it moved: two workers'
+        relays both move the events of a user both wrote), the rest go on in one
+        ``insert_many`` again, without those found stored, from the number after the last
+        stored: a stop costs two reads and a command, never one command per event left.
         """
         if not events:
             return
         tenant = events[0].tenant
-        sequence = await self._next_sequence(tenant)
+        async with self._appending.setdefault(tenant, asyncio.Lock()):
+            await self._append(tenant, events, confirmed)
+
+    async def _append(
+        self, tenant: str, events: Sequence[StoredEvent], confirmed: Stored | None
+    ) -> None:
+        """``append``, the tenant's turn held."""
+        if confirmed is None:
+            last = await self._last_stored(tenant)
+        else:
+            # A number this process stored since the caller's read is as sure, and later.
+            last = max(confirmed, self._last.get(tenant, confirmed), key=_sequence)
         remaining = list(events)
         while remaining:
+            sequence = _after(last)
             documents = [_outbox_document(event, sequence + n) for n, event in enumerate(remaining)]
             try:
                 await self.outbox.insert_many(documents, ordered=True)
@@ -355,11 +431,57 @@ class EventRepository:
                 rest = remaining[stored:]
                 moved = await self._stored(tenant, [event.id for event in rest])
                 remaining = [event for event in rest if event.id not in moved]
-                sequence = await self._after_last(tenant, known=sequence + stored)
+                last = await self._after_last(tenant, known=sequence + stored)
                 continue
-            sequence += len(remaining)
+            last = Stored(sequence + len(remaining) - 1, remaining[-1].id)
             break
-        self._next[tenant] = sequence
+        if last is not None:
+            self._last[tenant] = last
+
+    async def read_with_last_stored(
+        self, collection: str, resource_id: str, projection: Mapping[str, Any], tenant: str
+    ) -> tuple[Document | None, Stored | None]:
+        """The document of that id (``projection``, its pending events, ``meta`` and ``dl``)
+        and, in the same command, the tenant's last stored number this process remembers,
+        if that number still holds its event: what moving the document's events needs, in
+        one read.
+
+        The event is joined by its id, on the outbox's primary key, which every store looks up
+        on its index (a join on the sequence, or a sub-pipeline, SecantusDB runs as a scan of
+        the outbox). Found at its number, it confirms that number as ``_after_last`` does:
+        stored, so the next is free of a gap; a number another relay took since is then the
+        insert's to find, on the unique index. Not found (the tenant's events were deleted,
+        with the tenant, by another process), or nothing remembered: None, and ``append``
+        reads the last number itself. The document is found by its id alone, as
+        ``ResourceRepository.get`` finds one, and the caller holds it to its tenant.
+        """
+        last = self._last.get(tenant)
+        stages: list[Document] = [
+            {"$match": {"_id": resource_id}},
+            {"$project": {**projection, "tenant": 1, "meta": 1, PENDING: 1, DELETING: 1}},
+        ]
+        if last is not None:
+            stages += [
+                {"$set": {JOINED: last.id}},
+                {
+                    "$lookup": {
+                        "from": OUTBOX,
+                        "localField": JOINED,
+                        "foreignField": "_id",
+                        "as": JOINED,
+                    }
+                },
+            ]
+        documents = await (await self.database[collection].aggregate(stages)).to_list(None)
+        if not documents:
+            return None, None
+        document: Document = documents[0]
+        joined = document.pop(JOINED, [])
+        held = last is not None and any(
+            event.get("tenant") == tenant and event.get("sequence") == last.sequence
+            for event in joined
+        )
+        return document, last if held else None
 
     async def _stored(self, tenant: str, event_ids: Sequence[str]) -> set[str]:
         """Which of these events are in the outbox already."""
@@ -369,13 +491,14 @@ class EventRepository:
             stored.update([str(document["_id"]) async for document in cursor])
         return stored
 
-    async def _next_sequence(self, tenant: str) -> int:
-        """The tenant's next sequence number, from the one this process remembers."""
-        return await self._after_last(tenant, known=self._next.get(tenant))
+    async def _last_stored(self, tenant: str) -> Stored | None:
+        """The tenant's last stored number, read from the one this process remembers."""
+        last = self._last.get(tenant)
+        return await self._after_last(tenant, known=None if last is None else _after(last))
 
-    async def _after_last(self, tenant: str, known: int | None) -> int:
-        """The number after the tenant's last stored, read from ``known`` on: a number whose
-        one before is stored (this relay stored it, or saw it stored).
+    async def _after_last(self, tenant: str, known: int | None) -> Stored | None:
+        """The tenant's last stored number (None: it has none), read from ``known`` on: a
+        number whose one before is stored (this relay stored it, or saw it stored).
 
         From there on the index holds only the numbers stored since (by other relays), so
         the read costs what they stored. Only without such a number, or with the one before
@@ -385,15 +508,15 @@ class EventRepository:
         """
         if known is not None:
             cursor = self.outbox.find(
-                {"tenant": tenant, "sequence": {"$gte": known - 1}}, {"_id": 0, "sequence": 1}
+                {"tenant": tenant, "sequence": {"$gte": known - 1}}, {"sequence": 1}
             )
-            numbers = [int(document["sequence"]) async for document in cursor]
-            if known - 1 in numbers:
-                return max(numbers) + 1
+            numbers = [Stored(int(d["sequence"]), str(d["_id"])) async for d in cursor]
+            if any(number.sequence == known - 1 for number in numbers):
+                return max(numbers, key=lambda number: number.sequence)
         last = await self.outbox.find_one(
             {"tenant": tenant}, {"sequence": 1}, sort=[("tenant", ASCENDING), ("sequence", -1)]
         )
-        return 1 if last is None else int(last["sequence"]) + 1
+        return None if last is None else Stored(int(last["sequence"]), str(last["_id"]))
 
     async def drained(self, collection: str, documents: Sequence[PendingDocument]) -> None:
         """Take events that are in the outbox off their documents (of one tenant): one
@@ -420,14 +543,6 @@ class EventRepository:
     def _unjournaled(self, collection: str) -> AsyncCollection[Document]:
         return self.database[collection].with_options(write_concern=WriteConcern(w=1))
 
-    async def remove_deleted(self, collection: str, tenant: str, resource_id: str) -> bool:
-        """Remove a document whose deletion landed (its events are in the outbox by now);
-        whether this call removed it."""
-        result = await self.database[collection].delete_one(
-            {"_id": resource_id, "tenant": tenant, DELETING: True}
-        )
-        return result.deleted_count == 1
-
     async def after(self, tenant: str, sequence: int, limit: int) -> list[StoredEvent]:
         """The tenant's events from ``sequence`` on, in sequence order, at most ``limit``."""
         cursor = self.outbox.find({"tenant": tenant, "sequence": {"$gte": sequence}})
@@ -436,7 +551,7 @@ class EventRepository:
 
     async def next_sequence(self, tenant: str) -> int:
         """The sequence number the tenant's next event will get."""
-        return await self._next_sequence(tenant)
+        return _after(await self._last_stored(tenant))
 
     async def take_lease(self, name: str, holder: str, now: datetime, until: datetime) -> bool:
         """Hold the lease ``name`` until ``until`` if it is free, expired or already ours."""
@@ -451,5 +566,5 @@ class EventRepository:
         return result.matched_count == 1 or result.upserted_id is not None
 
     async def delete_tenant(self, tenant: str) -> None:
-        self._next.pop(tenant, None)
+        self._last.pop(tenant, None)
         await self.outbox.delete_many({"tenant": tenant})

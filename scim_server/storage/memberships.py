@@ -37,15 +37,24 @@ with no membership of a missing group or member (no ghost):
 If an add's check runs before a delete removed the document, its insert came
 earlier still, so the delete's ``forget`` finds and removes the membership. If
 the check runs after, the add undoes its own insert. Either way the membership
-goes, and a version bump follows its removal. ``forget`` always looks the
-memberships up, even for a document deleted with a ``gm`` hint of 0: skipping the
-lookup would trust that the hint an add raised is part of the deleted document,
-which needs the read and the delete of ``find_one_and_delete`` to be one atomic
-step. MongoDB makes it one; the embedded store was seen not to under load (an
-add's insert and check fell between the two, and a member was left behind), and
-one indexed lookup per delete is a small price for not depending on it. The same
-post-write check refreshes a member's ``name`` that a concurrent rename changed
-between the add's lookup and its insert.
+goes, and a version bump follows its removal. The same post-write check refreshes
+a member's ``name`` that a concurrent rename changed between the add's lookup and
+its insert.
+
+``forget`` looks no membership up for a document removed with a ``gm`` hint of 0:
+the removal itself is conditioned on the hint (``delete_one({_id, dl, gm: not >
+0})``), so the hint is read in the very write that removes the document, one
+atomic single-document operation on every store, and it proves the resource in no
+group. At that moment any membership of it, and any add between its hint raise
+and its insert, holds the hint up (the hint never undercounts); an add that
+raises the hint later finds no document to raise it on, and its check after its
+insert finds the member gone and undoes it. The hint is not read with
+``find_one_and_delete``: the embedded store answers the document as a find
+before the delete saw it (an add's insert and check fell between the two under
+load, and a member was left behind). A deleter that read the hint as 0 before
+its mark tries that removal; a hint raised since makes it miss, and the document
+is removed as one in groups, its memberships looked up. A document removed by
+the relay (a deleter that died, or another worker's relay) is always looked up.
 """
 
 from __future__ import annotations
@@ -77,6 +86,7 @@ from scim_server.storage.documents import (
     stored_resource,
 )
 from scim_server.storage.events import (
+    DELETING,
     GROUP_MEMBERS_ADDED,
     GROUP_MEMBERS_REMOVED,
     GROUP_UPDATED,
@@ -346,22 +356,39 @@ class MembershipRepository:
             found[document["member"]][document["group"]] = joined
 
     async def forget(
-        self, tenant: str, resource_id: str, by: Client, *, is_group: bool
-    ) -> list[str]:
-        """Drop a deleted resource from every group, and a deleted group's own members.
+        self, tenant: str, resource_id: str, by: Client, *, is_group: bool, in_no_group: bool
+    ) -> list[str] | None:
+        """Remove a resource whose deletion landed and whose events are in the outbox: its
+        document, then its memberships (a deleted group's own members too).
 
         The groups it was in get a new version, since their member set changed, with a
-        ``group.members_removed`` event by ``by``; answers those groups. This runs after the
-        deletion, as the module docstring requires.
+        ``group.members_removed`` event by ``by``; answers those groups, or None when another
+        removed the document first (and forgets it). ``in_no_group``: its deleter read it with
+        a member-of hint of 0, so the document is removed only if the hint is still 0, which
+        proves it in no group (module docstring): no membership is looked up. A hint raised
+        meanwhile makes that removal miss, and it is removed as any other, then looked up.
         """
-        query = {"tenant": tenant, "member": resource_id}
+        resources = self._resources["Group" if is_group else "User"]
+        document = {"_id": resource_id, "tenant": tenant, DELETING: True}
+        in_none = {**document, MEMBER_OF: {"$not": {"$gt": 0}}}
+        groups: list[str] = []
+        if not (in_no_group and await _removed(resources, in_none)):
+            if not await _removed(resources, document):
+                return None
+            groups = await self._drop_member(tenant, resource_id, by)
+        if is_group:
+            await self.collection.delete_many({"tenant": tenant, "group": resource_id})
+        return groups
+
+    async def _drop_member(self, tenant: str, member: str, by: Client) -> list[str]:
+        """Delete a removed resource's memberships; its groups get their new versions with
+        their events. Answers those groups."""
+        query = {"tenant": tenant, "member": member}
         groups = await self._groups_with(query)
         if groups:
             await self.collection.delete_many(query)
-            removed = Emission(GROUP_MEMBERS_REMOVED, by, members=(resource_id,))
+            removed = Emission(GROUP_MEMBERS_REMOVED, by, members=(member,))
             await self._touch_all(tenant, groups, removed)
-        if is_group:
-            await self.collection.delete_many({"tenant": tenant, "group": resource_id})
         return groups
 
     async def delete_tenant(self, tenant: str) -> None:
@@ -430,6 +457,11 @@ def _id_bound(position: int) -> str:
     """The smallest id at ``position`` of ``ID_SPACE`` (the empty string at 0): its first eight
     hex digits."""
     return format(position, "08x") if position else ""
+
+
+async def _removed(resources: AsyncCollection[Document], query: Document) -> bool:
+    """Whether the one document ``query`` matches was there to remove, and is removed."""
+    return bool((await resources.delete_one(query)).deleted_count)
 
 
 def _members_shown(by: Client) -> Emission:

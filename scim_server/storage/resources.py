@@ -52,6 +52,10 @@ from scim_server.storage.events import (
     DELETING,
     LIVE,
     Emission,
+    EventRepository,
+    PendingDocument,
+    Stored,
+    deletion_mark,
     new_version,
     new_versions,
     pending_document,
@@ -79,11 +83,27 @@ class NewResource:
 
 
 @dataclass(frozen=True)
+class Deleting:
+    """A resource read for its deletion (``ResourceRepository.read_for_deletion``)."""
+
+    resource: StoredResource
+    pending: PendingDocument
+    """Its pending events, at the version read."""
+    last: Stored | None
+    """The tenant's last outbox number, confirmed by the same read (None: not confirmed)."""
+
+
+@dataclass(frozen=True)
 class Summary:
     name: str | None
     """displayName, else userName: what a member or a group shows as ``display``."""
     member_of: bool
     """Whether it may be a member of some group (the ``gm`` hint)."""
+
+
+def _projection(attributes: Iterable[str]) -> Document:
+    """What ``read`` reads of a resource read for these (top-level) attributes only."""
+    return {"meta": 1, MEMBER_OF: 1, MANAGES: 1, **{f"r.{name}": 1 for name in attributes}}
 
 
 def summary(document: Document) -> Summary:
@@ -246,16 +266,23 @@ class ResourceRepository:
         self, tenant: str, resource_id: str, *, attributes: Iterable[str] | None = None
     ) -> StoredResource | None:
         """The resource of that id, or None; ``attributes`` reads only those (top-level) ones."""
-        projection = None
-        if attributes is not None:
-            projection = {
-                "meta": 1,
-                MEMBER_OF: 1,
-                MANAGES: 1,
-                **{f"r.{name}": 1 for name in attributes},
-            }
+        projection = None if attributes is None else _projection(attributes)
         document = await self.get(tenant, resource_id, projection)
         return None if document is None else stored_resource(document)
+
+    async def read_for_deletion(
+        self, tenant: str, resource_id: str, attributes: Iterable[str], events: EventRepository
+    ) -> Deleting | None:
+        """The live resource of that id (``attributes`` only, as ``read``), its pending events
+        and the tenant's last outbox number, in one command (``read_with_last_stored``); None
+        when it is gone or its deletion has landed."""
+        projection = self._with_owner(_projection(attributes))
+        document, last = await events.read_with_last_stored(
+            self.kind.collection, resource_id, projection, tenant
+        )
+        if document is None or not self._owned(document, tenant):
+            return None
+        return Deleting(stored_resource(document), pending_document(self.kind.name, document), last)
 
     async def get(
         self, tenant: str, resource_id: str, projection: Mapping[str, Any] | None = None
@@ -322,30 +349,29 @@ class ResourceRepository:
     async def delete(
         self,
         tenant: str,
-        resource_id: str,
-        expected_version: int,
+        pending: PendingDocument,
         emission: Emission,
         now: datetime,
         *,
         manages_nobody: bool = False,
-    ) -> bool:
-        """Delete the resource if the stored version is still the expected one; whether it did.
+    ) -> PendingDocument | None:
+        """Delete the resource if the stored version is still the one ``pending`` was read at;
+        answers its pending events once deleted (``deletion_mark``), or None when it missed.
 
         The deletion lands as a mark on the document, with its event (storage/events.py):
-        from then on the resource reads as gone and takes no write. The relay removes the
-        document once its events are in the outbox, then ``MembershipRepository.forget`` runs
-        (see storage/memberships.py). ``manages_nobody`` also requires the manager hint to be
+        from then on the resource reads as gone and takes no write. The deleter moves its
+        events to the outbox, then ``MembershipRepository.forget`` removes the document and its
+        memberships. ``manages_nobody`` also requires the manager hint to be
         still unset, as the caller read it: a user made someone's manager meanwhile makes the
         delete miss, and the caller reads it again and then clears the reference
         (``clear_manager``).
         """
-        query = {"_id": resource_id, "tenant": tenant, "meta.version": expected_version, **LIVE}
+        query = {"_id": pending.id, "tenant": tenant, "meta.version": pending.version, **LIVE}
         if manages_nobody:
             query[MANAGES] = {"$ne": True}
-        result = await self.collection.update_one(
-            query, new_version(now, emission, {DELETING: True})
-        )
-        return result.matched_count == 1
+        update, marked = deletion_mark(self.kind.name, pending, emission, now)
+        result = await self.collection.update_one(query, update)
+        return marked if result.matched_count == 1 else None
 
     async def mark_managers(self, tenant: str, user_ids: Iterable[str]) -> None:
         """Set the manager hint on these users, before any user names one as its manager.

@@ -9,9 +9,11 @@ from scim_server.core.events import Event, emission
 from scim_server.models import GROUPS, USERS
 from scim_server.storage.events import (
     GROUP_MEMBERS_ADDED,
+    USER_DELETED,
     USER_UPDATED,
     Client,
     Emission,
+    deletion_mark,
     pending_document,
     pending_event,
 )
@@ -62,3 +64,25 @@ def test_pending_events_are_at_the_versions_counted_back_from_the_documents() ->
     assert added["resource"] == {"type": "Group", "id": "g1", "version": 7}
     # The same pending event read again (by another relay) has the same id.
     assert pending_document("Group", document).events[1].id == pending.events[1].id
+
+
+def test_a_deletion_mark_moves_the_events_read_then_its_own_at_the_next_version() -> None:
+    """What the deleter moves once its mark landed on the version it read: the events it read,
+    then the mark's, each with the id any relay reading the marked document gives it."""
+    now = datetime(2026, 12, 2, tzinfo=UTC)
+    updated = pending_event(Emission(USER_UPDATED, OKTA, ("title",), {"title": "CTO"}), now)
+    read = {"_id": "u1", "tenant": "acme", "meta": {"version": 4}, "ev": [updated]}
+
+    update, marked = deletion_mark(
+        "User", pending_document("User", read), Emission(USER_DELETED, OKTA), now
+    )
+
+    assert update["$set"]["dl"] is True
+    assert update["$inc"] == {"meta.version": 1}
+    (pushed,) = update["$push"]["ev"]["$each"]
+    stored = {**read, "meta": {"version": 5}, "ev": [updated, pushed], "dl": True}
+    assert marked == pending_document("User", stored)
+    assert [(event.type, event.version) for event in marked.events] == [
+        (USER_UPDATED, 4),
+        (USER_DELETED, 5),
+    ]
