@@ -47,7 +47,7 @@ from scim_server.storage.documents import value_at
 
 Document = dict[str, Any]
 
-MAX_IN_FLIGHT = 2
+MAX_IN_FLIGHT = 4
 """The most commands a ``GroupRead`` has in flight at once (see the module's docstring)."""
 
 Shape = tuple[str, tuple[tuple[str, Any], ...], tuple[tuple[str, Any], ...] | None]
