@@ -187,6 +187,33 @@ async def test_reading_a_user_in_no_group_costs_one_find(scim: Scim, commands: C
     assert await commands.of(scim.get("/Users?cursor=&count=1")) == {"find": 1}
 
 
+async def test_concurrent_reads_of_users_share_their_find_commands(
+    scim: Scim, commands: Commands
+) -> None:
+    """Reads by id, and ``userName eq`` lookups, made while a lookup is in flight go to the
+    store together, each in the tally of the request whose read opened its command
+    (``storage/group_read.py``); each request still answers its own user."""
+    concurrent = 16
+    await scim.post("/Bulk", json=_bulk_of_user_creations(concurrent))
+    names = [f"user{n}" for n in range(concurrent)]
+    ids = []
+    for name in names:
+        page = await (await scim.get(f'/Users?filter=userName eq "{name}"')).json()
+        ids.append(page["Resources"][0]["id"])
+    by_id = [f"/Users/{id_}" for id_ in ids]
+    by_name = [f'/Users?filter=userName eq "{name}"' for name in names]
+    for paths in (by_id, by_name):
+        commands.answered.clear()
+        responses = await asyncio.gather(*(scim.get(path) for path in paths))
+        assert [response.status for response in responses] == [200] * concurrent
+        bodies = [await response.json() for response in responses]
+        answered = [body.get("id") or body["Resources"][0]["id"] for body in bodies]
+        assert answered == ids
+        counted = sum(commands.answered, Counter[str]())
+        assert set(counted) == {"find"}
+        assert 1 <= counted["find"] < concurrent
+
+
 async def test_reading_a_user_in_one_group_costs_the_user_and_its_memberships(
     scim: Scim, commands: Commands
 ) -> None:

@@ -83,7 +83,7 @@ class Renderer:
             return selected
         if is_users(kind) and selection.includes(kind, "groups"):
             in_groups = [resource.id for resource in resources if resource.member_of]
-            groups = await self.groups_of(scope, in_groups)
+            groups = await self.groups_of(scope, in_groups) if in_groups else {}
             for payload in payloads:
                 if groups.get(payload["id"]):
                     payload["groups"] = groups[payload["id"]]

@@ -14,6 +14,7 @@ import time
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from prometheus_client import Counter, Histogram
 
 from scim_server import metrics
 from scim_server.core.clients import idp_family
@@ -84,14 +85,30 @@ async def count_requests(request: web.Request, handler: Handler) -> web.StreamRe
     return response
 
 
+Series = tuple[Counter, Histogram, Histogram]
+
+_SERIES: dict[tuple[str, str, int, str], Series] = {}
+"""The series each combination of labels counts into, found once: ``labels()`` checks and
+looks its labels up under a lock on every call, a cost of every request. The labels are
+bounded (see the module's docstring), and so is this."""
+
+
+def _series(tenant: str, operation: str, status: int, idp: str) -> Series:
+    key = (tenant, operation, status, idp)
+    series = _SERIES.get(key)
+    if series is None:
+        labels = {"tenant": tenant, "operation": operation, "status": str(status), "idp": idp}
+        series = _SERIES[key] = (
+            metrics.REQUESTS.labels(**labels),
+            metrics.REQUEST_DURATION.labels(**labels),
+            metrics.DATABASE_COMMANDS.labels(operation=operation),
+        )
+    return series
+
+
 def _count(request: web.Request, tally: metrics.RequestTally, status: int, started: float) -> None:
-    operation = operation_name(request)
-    labels = {
-        "tenant": tally.tenant,
-        "operation": operation,
-        "status": str(status),
-        "idp": idp_family(request.headers.get("User-Agent")),
-    }
-    metrics.REQUESTS.labels(**labels).inc()
-    metrics.REQUEST_DURATION.labels(**labels).observe(time.perf_counter() - started)
-    metrics.DATABASE_COMMANDS.labels(operation=operation).observe(tally.command_count)
+    idp = idp_family(request.headers.get("User-Agent"))
+    requests, duration, commands = _series(tally.tenant, operation_name(request), status, idp)
+    requests.inc()
+    duration.observe(time.perf_counter() - started)
+    commands.observe(tally.command_count)
