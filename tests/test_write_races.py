@@ -22,7 +22,7 @@ import pytest
 from scim_server.embedded import free_port
 from tests.support.scim import ADMIN, ADMIN_TOKEN
 from tests.support.served import announced
-from tests.support.urns import PATCH_OP, USER
+from tests.support.urns import GROUP, PATCH_OP, USER
 
 TENANT = "acme"
 CLIENTS = 16
@@ -164,3 +164,32 @@ async def test_two_processes_patching_the_same_users_lose_no_change(servers: Ser
         assert _version(stored) == 1 + len(mine) == max(versions)
         for email, body in mine:
             assert email in {entry["value"] for entry in body["emails"]}
+
+
+async def test_member_replacements_in_two_processes_leave_one_replacements_members(
+    servers: Servers,
+) -> None:
+    """Each PUT sets a group's members to exactly its own. Sent together to two processes
+    (whose lines know nothing of each other), the group ends with one PUT's members, never
+    the union of what each found absent."""
+    users = await _users(servers, 8)
+    status, group = await servers.request(
+        0, "POST", "/Groups", {"schemas": [GROUP], "displayName": "Everyone"}
+    )
+    assert status == 201, group
+    path = f"/Groups/{group['id']}"
+    for _ in range(3):
+        answers = await asyncio.gather(
+            *(
+                servers.request(
+                    n % 2,
+                    "PUT",
+                    path,
+                    {"schemas": [GROUP], "displayName": "Everyone", "members": [{"value": user}]},
+                )
+                for n, user in enumerate(users)
+            )
+        )
+        assert [status for status, _ in answers] == [200] * len(users), answers
+        status, after = await servers.request(0, "GET", path)
+        assert len(after.get("members") or []) == 1, after.get("members")

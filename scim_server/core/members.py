@@ -65,7 +65,8 @@ class Members:
         members: tuple[Member, ...],
         by: Client,
     ) -> StoredResource | None:
-        """One member operation of a PATCH, with its members already checked, by ``by``.
+        """One member operation of a PATCH other than a replacement (which takes turns:
+        ``Writes._replace_members``), with its members already checked, by ``by``.
 
         Answers the group at its new version when the operation changed its members (one
         version, and one event, for all the members it adds or removes).
@@ -76,16 +77,17 @@ class Members:
             return await self.memberships.remove(tenant, group, [m.value for m in members], by)
         if change.op == "clear":
             return await self.memberships.clear(tenant, group, by)
-        return await self.replace(tenant, group, members, by)
+        raise ValueError(f"a replacement of members is Writes._replace_members's: {change.op}")
 
     async def replace(
         self, tenant: str, group: str, members: tuple[Member, ...], by: Client
-    ) -> StoredResource | None:
+    ) -> list[StoredResource]:
         """Set the members to exactly ``members``, touching only the differences.
 
         The current members are read a batch at a time, each batch's leavers removed as it
         comes, so what is held is the request's members and one batch, whatever the group's
-        size. Answers the group at its last new version, if the members changed.
+        size. Answers the group at each new version it gave it, in order (none: the members
+        were already those).
         """
         wanted = {member.value for member in members}
         present: set[str] = set()
@@ -104,7 +106,7 @@ class Members:
             for member in members
             if member.value in present and member.display is not None
         ]
-        return next((group for group in reversed(touched) if group is not None), None)
+        return [group for group in touched if group is not None]
 
 
 def declared_members(kind: ResourceKind, body: Payload) -> tuple[Member, ...]:

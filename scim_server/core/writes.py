@@ -242,7 +242,7 @@ class Writes:
 
         written = await self._rewrite(kind, scope, resource_id, preconditions, replaced)
         if kind is GROUPS:
-            changed = await self._replace_members(scope, resource_id, members)
+            changed = await self._replace_members(scope, resource_id, members, written)
             if changed is not None:
                 written = changed
                 self.relay.written(kind, scope.tenant, [resource_id])
@@ -291,17 +291,43 @@ class Writes:
         return await self._answer(kind, scope, written, selection)
 
     async def _replace_members(
-        self, scope: Scope, group_id: str, members: tuple[Member, ...]
+        self,
+        scope: Scope,
+        group_id: str,
+        members: tuple[Member, ...],
+        read: StoredResource | None = None,
     ) -> StoredResource | None:
-        """Set a group's members to exactly ``members``, in the group's line.
+        """Set a group's members to exactly ``members``; answers the group at the last
+        version this gave it, if it changed the members. ``read``: the group as just written
+        or read, if the caller has it (a PUT), which spares a read.
 
         A replacement reads the members and then removes and adds the differences: two at once
-        would both read the old members and leave the union of theirs. In the line, this
-        process's replacements take turns, so the group ends with one replacement's members.
-        Adds and removes need no turn: each is one change of one membership.
+        would both read the old members and leave the union of theirs. In this process the
+        replacements take turns in the group's line. Against other processes, whose lines
+        this one does not see, a round checks that the versions it gave the group directly
+        follow the one it started from (every member change gives the group a new version): one
+        in between is another writer's, which may have acted on members this round read
+        before it, so the differences are applied again to the members as they are now, until
+        a round ran alone. The group then holds exactly ``members``, as if the replacements
+        had run one after the other.
         """
+        last: StoredResource | None = None
         async with self._line(GROUPS, scope.tenant, group_id):
-            return await self.members.replace(scope.tenant, group_id, members, scope.client)
+            for attempt in range(MAX_WRITE_ATTEMPTS):
+                start = read if attempt == 0 and read is not None else None
+                if start is None:
+                    start = await self.repositories[GROUPS.name].read(
+                        scope.tenant, group_id, attributes=()
+                    )
+                if start is None:  # deleted meanwhile
+                    return last
+                landed = await self.members.replace(scope.tenant, group_id, members, scope.client)
+                if landed:
+                    last = landed[-1]
+                if not landed or landed[-1].version == start.version + len(landed):
+                    return last
+                await _back_off(attempt)
+        raise TooManyConcurrentChanges(detail=TOO_MANY_CHANGES)
 
     async def _read(self, kind: ResourceKind, scope: Scope, resource_id: str) -> StoredResource:
         stored = await self.repositories[kind.name].read(scope.tenant, resource_id)
