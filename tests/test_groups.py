@@ -453,6 +453,30 @@ async def test_a_member_add_that_fails_leaves_the_members_hint_as_it_was(
         assert "groups" not in await _get(scim, f"/Users/{user['id']}")
 
 
+async def test_writes_that_add_no_member_leave_the_members_hints_as_they_were(
+    scim: Scim, mongo_db: AsyncDatabase[Any]
+) -> None:
+    """A member to add has its hint raised as it is looked up; what adds nothing gives it
+    back: a member already there (by PATCH or PUT), a creation refused (409), a PATCH naming
+    a member twice that fails, so the hint still counts the member's groups exactly."""
+    ada = await scim.create_user("ada")
+    grace = await scim.create_user("grace")
+    eng = await scim.create_group("eng", [ada["id"]])
+    path = f"/Groups/{eng['id']}"
+    add_ada = {
+        "schemas": [PATCH_OP],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": ada["id"]}]}],
+    }
+    assert (await scim.patch(path, json=add_ada)).status == 204
+    assert (await scim.put(path, json=_group("eng", [ada["id"]]))).status == 200
+    await scim_error(await scim.post("/Groups", json=_group("eng", [grace["id"]])), 409)
+    twice = {"op": "add", "path": "members", "value": [{"value": grace["id"]}]}
+    body = {"schemas": [PATCH_OP], "Operations": [twice, twice]}
+    await scim_error(await scim.patch(path, json=body, headers={"If-Match": 'W/"99"'}), 412)
+    hints = {user["_id"]: user.get("gm", 0) async for user in mongo_db.users.find({})}
+    assert hints == {ada["id"]: 1, grace["id"]: 0}
+
+
 async def test_a_put_answers_the_attributes_asked_for(scim: Scim) -> None:
     """RFC 7644 §3.4.2.5: ``attributes`` and ``excludedAttributes`` shape a PUT's answer too,
     so a client replacing a large group can spare itself the members in return."""
