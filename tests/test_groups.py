@@ -8,6 +8,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from tests.support.plans import WRITES, recording_finds
 from tests.support.scim import Scim, scim_error
 from tests.support.urns import GROUP, PATCH_OP
 
@@ -475,6 +476,31 @@ async def test_writes_that_add_no_member_leave_the_members_hints_as_they_were(
     await scim_error(await scim.patch(path, json=body, headers={"If-Match": 'W/"99"'}), 412)
     hints = {user["_id"]: user.get("gm", 0) async for user in mongo_db.users.find({})}
     assert hints == {ada["id"]: 1, grace["id"]: 0}
+
+
+async def test_a_member_add_journals_the_membership_and_the_group_not_the_hint(
+    scim: Scim,
+) -> None:
+    """The member's hint waits for no journal flush: the membership's journaled insert that
+    follows flushes it too (storage/memberships.py). The insert and the group's new version
+    are journaled."""
+    ada = await scim.create_user("ada")
+    eng = await scim.create_group("eng")
+    add = {
+        "schemas": [PATCH_OP],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": ada["id"]}]}],
+    }
+    response = await recording_finds(scim.patch(f"/Groups/{eng['id']}", json=add), WRITES)
+    assert response.status == 204, await response.text()
+    journaled = {
+        (next(iter(command)), command[next(iter(command))]): command.get("writeConcern", {})
+        for command in WRITES.seen
+    }
+    assert journaled == {
+        ("findAndModify", "users"): {"w": 1},
+        ("insert", "memberships"): {"w": 1, "j": True},
+        ("findAndModify", "groups"): {"w": 1, "j": True},
+    }
 
 
 async def test_a_put_answers_the_attributes_asked_for(scim: Scim) -> None:

@@ -24,6 +24,14 @@ rename (the name shows in the group). A reader can therefore see new members
 under an old version (and gets 200, not 304, once the version moves) but never
 an old member list under a new version.
 
+The hint's writes wait for no journal flush of their own (``_hints``): a raise is made
+durable by the membership's journaled insert that follows it, since the journal is one
+sequential log and flushing a record flushes every record before it (on MongoDB as on
+SecantusDB), and a raise or a lowering lost in a crash with nothing journaled after it leaves
+at worst an overcount. Journaled, each hint write would hold the member's collection for a
+flush of its own (SecantusDB flushes under the collection's lock), beside the user writes
+that need one.
+
 No multi-document transaction is needed (a MongoDB without a replica set has
 none). Deletes and adds each order their writes so that every interleaving ends
 with no membership of a missing group or member (no ghost):
@@ -56,7 +64,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, WriteConcern
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
@@ -106,6 +114,11 @@ class MembershipRepository:
     def __init__(self, database: Database) -> None:
         self.collection = database.memberships
         self._resources = {"User": database["users"], "Group": database["groups"]}
+        self._hints = {
+            member_type: resources.with_options(write_concern=WriteConcern(w=1))
+            for member_type, resources in self._resources.items()
+        }
+        """The members' collections, for the writes of their hints (module docstring)."""
 
     async def claim(self, tenant: str, member_id: str) -> Member | None:
         """Look a member up and raise its member-of hint, as adding it needs first: one
@@ -115,7 +128,7 @@ class MembershipRepository:
         owed by the caller (``add`` takes it over, ``release`` gives it back); None: no such
         member. (Several members are looked up by a read, then ``raise_hints``.)
         """
-        for member_type, resources in self._resources.items():
+        for member_type, resources in self._hints.items():
             document = await resources.find_one_and_update(
                 {"tenant": tenant, "_id": member_id, **LIVE},
                 {"$inc": {MEMBER_OF: 1}},
@@ -395,7 +408,7 @@ class MembershipRepository:
         await self.collection.delete_many({"tenant": tenant})
 
     async def _count(self, tenant: str, members: Iterable[Member], delta: int) -> None:
-        for resources, query in self._member_queries(tenant, members):
+        for resources, query in self._member_queries(tenant, members, self._hints):
             await resources.update_many(query, {"$inc": {MEMBER_OF: delta}})
 
     async def _names(self, tenant: str, members: Iterable[Member]) -> dict[str, str | None]:
@@ -407,15 +420,20 @@ class MembershipRepository:
         return names
 
     def _member_queries(
-        self, tenant: str, members: Iterable[Member]
+        self,
+        tenant: str,
+        members: Iterable[Member],
+        collections: Mapping[str, AsyncCollection[Document]] | None = None,
     ) -> Iterator[tuple[AsyncCollection[Document], Document]]:
-        """The members' documents: queries of each collection they live in (``any_of``)."""
+        """The members' documents: queries of each collection they live in (``any_of``), as
+        ``collections`` has them (default: as resources are written)."""
         by_type: dict[str, list[str]] = defaultdict(list)
         for member in members:
             by_type[str(member.type)].append(member.value)
         for member_type, ids in by_type.items():
             for wanted in any_of(ids):
-                yield self._resources[member_type], {"tenant": tenant, "_id": wanted}
+                resources = (collections or self._resources)[member_type]
+                yield resources, {"tenant": tenant, "_id": wanted}
 
     async def _touch(
         self, tenant: str, group: str, emission: Emission | None
