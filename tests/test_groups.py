@@ -457,9 +457,9 @@ async def test_a_member_add_that_fails_leaves_the_members_hint_as_it_was(
 async def test_writes_that_add_no_member_leave_the_members_hints_as_they_were(
     scim: Scim, mongo_db: AsyncDatabase[Any]
 ) -> None:
-    """A member to add has its hint raised as it is looked up; what adds nothing gives it
-    back: a member already there (by PATCH or PUT), a creation refused (409), a PATCH naming
-    a member twice that fails, so the hint still counts the member's groups exactly."""
+    """A write that adds no member leaves its hint as it was: a member already there (by
+    PATCH or PUT), a creation refused (409), a PATCH naming a member twice that fails, so
+    the hint still counts the member's groups exactly."""
     ada = await scim.create_user("ada")
     grace = await scim.create_user("grace")
     eng = await scim.create_group("eng", [ada["id"]])
@@ -497,7 +497,7 @@ async def test_a_member_add_journals_the_membership_and_the_group_not_the_hint(
         for command in WRITES.seen
     }
     assert journaled == {
-        ("findAndModify", "users"): {"w": 1},
+        ("update", "users"): {"w": 1},
         ("insert", "memberships"): {"w": 1, "j": True},
         ("findAndModify", "groups"): {"w": 1, "j": True},
     }

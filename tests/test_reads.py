@@ -68,32 +68,31 @@ async def test_a_user_whose_deletion_landed_is_not_found(scim: Scim, mongo_db: A
     await scim_error(await scim.get(f"/Users/{user['id']}"), 404)
 
 
-async def _sent_member_lookups(scim: Scim, body: Any) -> list[Any]:
-    """The filters of the lookups of a new group's members among the users (the ``find``
-    that reads their names and membership hint, ``gm``)."""
+async def _sent_member_lookup(scim: Scim, body: Any) -> Any:
+    """The filter of the lookup of a new group's members among the users (the ``find`` that
+    reads their names and membership hint, ``gm``)."""
     response = await recording_finds(scim.post("/Groups", json=body))
     assert response.status == 201, await response.text()
-    return [
-        command["filter"]
+    (lookup,) = [
+        command
         for command in FINDS.seen
         if command["find"] == "users" and "gm" in command.get("projection", {})
     ]
+    return lookup["filter"]
 
 
 async def test_the_members_of_a_new_group_are_looked_up_by_their_primary_keys_alone(
     scim: Scim,
 ) -> None:
-    """Several members are read by their primary keys alone; one is looked up by the write
-    that raises its hint (``MembershipRepository.claim``), which reads nothing first."""
     ada, grace = await scim.create_user("ada"), await scim.create_user("grace")
     body = {"schemas": [GROUP], "displayName": "eng", "members": [{"value": ada["id"]}]}
-    assert await _sent_member_lookups(scim, body) == []
+    assert await _sent_member_lookup(scim, body) == {"_id": ada["id"]}
     body = {
         "schemas": [GROUP],
         "displayName": "ops",
         "members": [{"value": ada["id"]}, {"value": grace["id"]}],
     }
-    (sent,) = await _sent_member_lookups(scim, body)
+    sent = await _sent_member_lookup(scim, body)
     assert sent.keys() == {"_id"}
     assert sorted(sent["_id"]["$in"]) == sorted([ada["id"], grace["id"]])
 

@@ -109,30 +109,26 @@ class Writes:
 
     async def create(self, kind: ResourceKind, scope: Scope, body: Payload) -> Answer:
         state = await _new_state(kind, body)
-        async with self.members.claims(scope.tenant) as claims:
-            members = await self.members.check(scope, None, declared_members(kind, body), claims)
+        members = await self.members.check(scope, None, declared_members(kind, body))
 
-            created = _emission(scope.client, kind, None, state, tuple(m.value for m in members))
-            # Adding the members bumps the version after they land (storage/memberships.py),
-            # so the group starts one below: complete, it is at version 1 like any new
-            # resource. Its creation's event, which names the members, is stored with it.
-            insert = partial(
-                self.repositories[kind.name].insert,
-                scope.tenant,
-                str(uuid.uuid4()),
-                state.form,
-                state.password_hash,
-                datetime.now(UTC),
-                created,
-                version=0 if members else 1,
-            )
-            await self._mark_managers(kind, scope.tenant, [(None, state.attributes)])
-            stored = await self._unique_or_shared(
-                kind, scope.tenant, (None, state.attributes), insert
-            )
-            if members:
-                added = await self.members.add(scope.tenant, stored.id, members, None, claims)
-                stored = added or stored
+        created = _emission(scope.client, kind, None, state, tuple(m.value for m in members))
+        # Adding the members bumps the version after they land (storage/memberships.py),
+        # so the group starts one below: complete, it is at version 1 like any new resource.
+        # Its creation's event, which names the members, is stored with it.
+        insert = partial(
+            self.repositories[kind.name].insert,
+            scope.tenant,
+            str(uuid.uuid4()),
+            state.form,
+            state.password_hash,
+            datetime.now(UTC),
+            created,
+            version=0 if members else 1,
+        )
+        await self._mark_managers(kind, scope.tenant, [(None, state.attributes)])
+        stored = await self._unique_or_shared(kind, scope.tenant, (None, state.attributes), insert)
+        if members:
+            stored = await self.memberships.add(scope.tenant, stored.id, members, None) or stored
         self.relay.written(kind, scope.tenant, [stored.id])
         # Rendered from what was just written: a new resource is only related to the
         # members it was created with, so there is nothing else to read back.
@@ -261,37 +257,31 @@ class Writes:
         """Apply a PatchOp; ``selection=None`` answers the new version only, with no payload."""
         # Planning walks every operation and entry: as the application of the plan, off the loop.
         plan = await asyncio.to_thread(plan_patch, kind, body, self.patch_max_operations)
+        # Every member id is checked before anything is written: a bad one fails the whole PATCH.
+        resolved = [
+            await self.members.check(scope, resource_id, change.members)
+            if change.op in ("add", "replace")
+            else change.members
+            for change in plan.member_changes
+        ]
 
         def patched(resource: Resource[Any]) -> Resource[Any] | None:
             return resource if apply_operations(kind, resource, plan.operations) else None
 
         written: StoredResource | None = None
-        async with self.members.claims(scope.tenant) as claims:
-            # Every member id is checked before anything is written: a bad one fails the
-            # whole PATCH.
-            resolved = [
-                await self.members.check(
-                    scope, resource_id, change.members, claims if change.op == "add" else None
-                )
-                if change.op in ("add", "replace")
-                else change.members
-                for change in plan.member_changes
-            ]
-            if plan.operations or preconditions.if_match is not None:
-                written = await self._rewrite(kind, scope, resource_id, preconditions, patched)
-            # Each member change that changes something bumps the version after it lands, and
-            # answers the group at that version.
-            for change, members in zip(plan.member_changes, resolved, strict=True):
-                applied = await (
-                    self._replace_members(scope, resource_id, members)
-                    if change.op == "replace"
-                    else self.members.apply(
-                        scope.tenant, resource_id, change, members, scope.client, claims
-                    )
-                )
-                if applied is not None:
-                    written = applied
-                    self.relay.written(kind, scope.tenant, [resource_id])
+        if plan.operations or preconditions.if_match is not None:
+            written = await self._rewrite(kind, scope, resource_id, preconditions, patched)
+        # Each member change that changes something bumps the version after it lands, and
+        # answers the group at that version.
+        for change, members in zip(plan.member_changes, resolved, strict=True):
+            applied = await (
+                self._replace_members(scope, resource_id, members)
+                if change.op == "replace"
+                else self.members.apply(scope.tenant, resource_id, change, members, scope.client)
+            )
+            if applied is not None:
+                written = applied
+                self.relay.written(kind, scope.tenant, [resource_id])
         if written is None:
             # Only member changes, none of which changed anything (or no such group).
             written = await self._read(kind, scope, resource_id)
