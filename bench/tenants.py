@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import statistics
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ this: a server that falls behind an open-loop load answers ever later, so its p9
 with the length of the run."""
 REQUEST_TIMEOUT_S = 60
 """A request unanswered after this long counts as an error."""
+RATE_LIMITED = 429
 KINDS = ("post", "get", "patch", "filter", "add")
 """What each tenant sends, in this order, over and over: a user created, one read, one PATCHed
 (``displayName``), a ``userName eq`` lookup, a member added to the tenant's group."""
@@ -101,6 +103,9 @@ class Outcome:
 
     latencies: dict[str, list[float]] = field(default_factory=dict)
     errors: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    """The errors by what they were: a status code, or ``timeout`` (no answer within
+    ``REQUEST_TIMEOUT_S``) or ``connection`` (the connection failed)."""
     samples: list[str] = field(default_factory=list)
     late: list[float] = field(default_factory=list)
     """How long after its intended time each request actually left."""
@@ -130,10 +135,14 @@ async def send(
             status = response.status
     except (aiohttp.ClientError, TimeoutError) as error:
         status, text = 0, f"{type(error).__name__}: {error}".encode()
+        failure = "timeout" if isinstance(error, TimeoutError) else "connection"
+    else:
+        failure = str(status)
     if status in request["expect"]:
         outcome.latencies.setdefault(request["label"], []).append(loop.time() - intended)
         return
     outcome.errors += 1
+    outcome.failures[failure] += 1
     if len(outcome.samples) < 3:
         outcome.samples.append(
             f"{request['method']} {request['path'][:60]} -> {status} {text[:160]!r}"
@@ -189,6 +198,7 @@ def summary(outcomes: dict[str, Outcome], sizes: Sizes) -> dict[str, Any]:
             "p99_ms": _ms(answered, 0.99),
             "max_ms": _ms(answered, 1.0),
             "late_p99_ms": _ms(outcome.late, 0.99),
+            "failures": dict(outcome.failures),
             "error_samples": outcome.samples,
         }
     kinds: dict[str, dict[str, Any]] = {}
@@ -202,6 +212,7 @@ def summary(outcomes: dict[str, Outcome], sizes: Sizes) -> dict[str, Any]:
         "worst_p99_ms": max(p99s, default=None),
         "median_p99_ms": statistics.median(p99s) if p99s else None,
         "errors": sum(row["errors"] for row in tenants.values()),
+        "failures": dict(sum((outcome.failures for outcome in outcomes.values()), Counter())),
     }
 
 
@@ -238,6 +249,15 @@ def markdown(results: dict[str, Any], out: Path) -> str:
         row["errors"] == 0 and row["p99_ms"] is not None and row["p99_ms"] <= KEPT_PACE_P99_MS
         for row in figures["tenants"].values()
     )
+    failures = figures.get("failures") or {}
+    refused = failures.get(str(RATE_LIMITED), 0)
+    errors = (
+        "Errors by kind, all tenants: "
+        + ", ".join(f"{kind} {count}" for kind, count in sorted(failures.items()))
+        + f"; refused by the rate limit ({RATE_LIMITED}): {refused}."
+        if failures
+        else "No error."
+    )
     foreign = results["foreign_cores"]
     contended = (
         f" (contended: other processes took {foreign:.2f} of a core)"
@@ -273,7 +293,7 @@ def markdown(results: dict[str, Any], out: Path) -> str:
             f"under {KEPT_PACE_P99_MS:.0f} ms): **{'yes' if sustained else 'no'}**{contended}. "
             "p99 of the slowest tenant "
             f"{figures['worst_p99_ms']} ms, median of the tenants' p99 "
-            f"{figures['median_p99_ms']} ms.",
+            f"{figures['median_p99_ms']} ms. {errors}",
             "",
             *history.table(out, SUITE, sizes["quick"], HISTORY_TITLES),
         ]

@@ -27,11 +27,13 @@ def test_every_tenant_is_loaded_and_reported_with_its_p99(
         # Every mixed request was sent and succeeded: creates, reads, PATCHes, lookups, adds.
         assert (row["requests"], row["ok"], row["errors"]) == (10, 10, 0), row
         assert row["p50_ms"] is not None and row["p99_ms"] >= row["p50_ms"]
+    assert figures["failures"] == {}
     assert set(figures["kinds"]) == KINDS
     assert all(kind["ok"] == 4 for kind in figures["kinds"].values())
 
     printed = capsys.readouterr().out
     assert "| t00 | 10 | 10 | 0 |" in printed and "| t01 | 10 | 10 | 0 |" in printed
     assert (tmp_path / "tenants.md").read_text() in printed
+    assert "No error." in printed
     (line,) = (tmp_path / HISTORY).read_text().splitlines()
     assert json.loads(line)["suite"] == "tenants"

@@ -8,6 +8,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from tests.support.plans import WRITES, recording_finds
 from tests.support.scim import Scim, scim_error
 from tests.support.urns import GROUP, PATCH_OP
 
@@ -451,6 +452,55 @@ async def test_a_member_add_that_fails_leaves_the_members_hint_as_it_was(
         stored = await mongo_db.users.find_one({"_id": user["id"]})
         assert stored is not None and stored.get("gm", 0) == 0
         assert "groups" not in await _get(scim, f"/Users/{user['id']}")
+
+
+async def test_writes_that_add_no_member_leave_the_members_hints_as_they_were(
+    scim: Scim, mongo_db: AsyncDatabase[Any]
+) -> None:
+    """A write that adds no member leaves its hint as it was: a member already there (by
+    PATCH or PUT), a creation refused (409), a PATCH naming a member twice that fails, so
+    the hint still counts the member's groups exactly."""
+    ada = await scim.create_user("ada")
+    grace = await scim.create_user("grace")
+    eng = await scim.create_group("eng", [ada["id"]])
+    path = f"/Groups/{eng['id']}"
+    add_ada = {
+        "schemas": [PATCH_OP],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": ada["id"]}]}],
+    }
+    assert (await scim.patch(path, json=add_ada)).status == 204
+    assert (await scim.put(path, json=_group("eng", [ada["id"]]))).status == 200
+    await scim_error(await scim.post("/Groups", json=_group("eng", [grace["id"]])), 409)
+    twice = {"op": "add", "path": "members", "value": [{"value": grace["id"]}]}
+    body = {"schemas": [PATCH_OP], "Operations": [twice, twice]}
+    await scim_error(await scim.patch(path, json=body, headers={"If-Match": 'W/"99"'}), 412)
+    hints = {user["_id"]: user.get("gm", 0) async for user in mongo_db.users.find({})}
+    assert hints == {ada["id"]: 1, grace["id"]: 0}
+
+
+async def test_a_member_add_journals_the_membership_and_the_group_not_the_hint(
+    scim: Scim,
+) -> None:
+    """The member's hint waits for no journal flush: the membership's journaled insert that
+    follows flushes it too (storage/memberships.py). The insert and the group's new version
+    are journaled."""
+    ada = await scim.create_user("ada")
+    eng = await scim.create_group("eng")
+    add = {
+        "schemas": [PATCH_OP],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": ada["id"]}]}],
+    }
+    response = await recording_finds(scim.patch(f"/Groups/{eng['id']}", json=add), WRITES)
+    assert response.status == 204, await response.text()
+    journaled = {
+        (next(iter(command)), command[next(iter(command))]): command.get("writeConcern", {})
+        for command in WRITES.seen
+    }
+    assert journaled == {
+        ("update", "users"): {"w": 1},
+        ("insert", "memberships"): {"w": 1, "j": True},
+        ("findAndModify", "groups"): {"w": 1, "j": True},
+    }
 
 
 async def test_a_put_answers_the_attributes_asked_for(scim: Scim) -> None:

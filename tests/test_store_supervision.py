@@ -36,7 +36,7 @@ from tests.support.served import (
     start_server,
     stopped,
 )
-from tests.support.urns import ERROR
+from tests.support.urns import ERROR, GROUP, PATCH_OP
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec(MODULE) is None, reason="needs SecantusDB for the embedded store"
@@ -96,6 +96,42 @@ async def test_a_killed_store_is_restarted_and_every_acknowledged_write_is_still
         assert status == 200 and body["userName"] == user["userName"]
     status, _ = await server.create_user("after")
     assert status == 201
+
+
+async def test_members_added_before_the_store_is_killed_are_still_the_users_groups(
+    server: Server,
+) -> None:
+    """A member's hint is written without a journal flush of its own; the membership's
+    journaled insert that follows flushes it too (storage/memberships.py). Killed after the
+    adds were acknowledged, the store comes back with every hint raised: each user still
+    reads the group (a hint of 0 would skip the membership lookup and hide it)."""
+    created = await asyncio.gather(*[server.create_user(f"member{i}") for i in range(10)])
+    users = [user["id"] for _, user in created]
+    group = {"schemas": [GROUP], "displayName": "eng"}
+    status, _, body = await server.request("POST", "/scim/v2/acme/Groups", group)
+    assert status == 201, body
+    path = f"/scim/v2/acme/Groups/{body['id']}"
+    added = await asyncio.gather(
+        *[
+            server.request(
+                "PATCH",
+                path,
+                {
+                    "schemas": [PATCH_OP],
+                    "Operations": [{"op": "add", "path": "members", "value": [{"value": user}]}],
+                },
+            )
+            for user in users
+        ]
+    )
+    assert [status for status, _, _ in added] == [204] * len(users)
+
+    server.store().send_signal(signal.SIGKILL)
+    await server.wait_ready()
+
+    for user in users:
+        status, _, read = await server.request("GET", f"/scim/v2/acme/Users/{user}")
+        assert status == 200 and [g["value"] for g in read.get("groups", [])] == [body["id"]]
 
 
 async def test_a_store_killed_again_is_restarted_again(server: Server) -> None:

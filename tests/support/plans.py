@@ -27,17 +27,19 @@ def index_scans(plan: Any) -> list[dict[str, Any]]:
 
 
 class FindCommands(monitoring.CommandListener):
-    """The ``find`` commands clients created after ``monitoring.register`` send, while on.
+    """The commands named ``names`` (``find`` by default) that clients created after
+    ``monitoring.register`` send, while on.
 
     What lets a test explain the very query a request ran, rather than a copy of its shape.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, names: frozenset[str] = frozenset({"find"})) -> None:
+        self.names = names
         self.recording = False
         self.seen: list[dict[str, Any]] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if self.recording and event.command_name == "find" and not _from_the_events_relay():
+        if self.recording and event.command_name in self.names and not _from_the_events_relay():
             self.seen.append(dict(event.command))
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
@@ -59,17 +61,19 @@ def _from_the_events_relay() -> bool:
 
 FINDS = FindCommands()
 monitoring.register(FINDS)
+WRITES = FindCommands(frozenset({"insert", "update", "delete", "findAndModify"}))
+monitoring.register(WRITES)
 
 
-async def recording_finds(request: Awaitable[Any]) -> Any:
-    """The response of ``request``, with the ``find`` commands it sent recorded for
-    ``sent_find``."""
-    FINDS.seen.clear()
-    FINDS.recording = True
+async def recording_finds(request: Awaitable[Any], listener: FindCommands = FINDS) -> Any:
+    """The response of ``request``, with the commands it sent recorded by ``listener`` (the
+    ``find`` commands, for ``sent_find``, by default)."""
+    listener.seen.clear()
+    listener.recording = True
     try:
         return await request
     finally:
-        FINDS.recording = False
+        listener.recording = False
 
 
 async def explained_request(
