@@ -23,13 +23,12 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final
 
-from pymongo import ASCENDING, WriteConcern
+from pymongo import ASCENDING, UpdateOne, WriteConcern
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from scim_server.storage.database import (
     DUPLICATE_KEY,
-    IN_BATCH,
     Database,
     Document,
     any_of,
@@ -519,26 +518,28 @@ class EventRepository:
         return None if last is None else Stored(int(last["sequence"]), str(last["_id"]))
 
     async def drained(self, collection: str, documents: Sequence[PendingDocument]) -> None:
-        """Take events that are in the outbox off their documents (of one tenant): one
-        ``update_many`` per ``IN_BATCH`` documents.
+        """Take events that are in the outbox off their documents: one command for all.
 
         Exactly the moved events are pulled, so one pushed since stays pending (an emptied
-        array leaves the sparse index): each event's key is its own (a random UUID), so
-        pulling the keys of the batch's events off each of its documents takes off that
-        document's moved ones and nothing else. One update of many documents, not a bulk of
-        one update each: a store may run each statement of a bulk as a write of its own
-        (SecantusDB does: a transaction, a plan and its commit each), where the documents of
-        one update share them. Unjournaled: a pull lost in a crash only leaves events
-        pending that the next move finds in the outbox already, and skips.
+        array leaves the sparse index). Unjournaled: a pull lost in a crash only leaves
+        events pending that the next move finds in the outbox already, and skips.
+
+        One conditional ``update_one`` per document, in one unordered bulk, each on its
+        ``_id``: not one ``update_many`` of the documents' ids, which SecantusDB plans as a
+        scan of the collection (``COLLSCAN`` in its ``explain``). Under 16 concurrent
+        creations or PATCHes of other users (10,000 users) that cost the store 0.5 to 1.4 ms
+        more per request, and it grows with the collection.
         """
-        unjournaled = self._unjournaled(collection)
-        for start in range(0, len(documents), IN_BATCH):
-            batch = documents[start : start + IN_BATCH]
-            keys = [key for document in batch for key in document.keys]
-            await unjournaled.update_many(
-                {"_id": {"$in": [document.id for document in batch]}, "tenant": batch[0].tenant},
-                {"$pull": {PENDING: {"k": {"$in": keys}}}},
+        if not documents:
+            return
+        pulls = [
+            UpdateOne(
+                {"_id": document.id, "tenant": document.tenant},
+                {"$pull": {PENDING: {"k": {"$in": list(document.keys)}}}},
             )
+            for document in documents
+        ]
+        await self._unjournaled(collection).bulk_write(pulls, ordered=False)
 
     def _unjournaled(self, collection: str) -> AsyncCollection[Document]:
         return self.database[collection].with_options(write_concern=WriteConcern(w=1))
