@@ -40,12 +40,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import psutil
-
 from bench import history, report, workload, wrk
 from bench.run import RESULTS
 from bench.seed import seed_tenant
-from bench.targets import Database, ForeignCpu, Peer, Server, http, settle
+from bench.targets import Database, ForeignCpu, Peer, Server, cpu_seconds, http, settle
 
 DATABASE = "scim_bench_wrk"
 TENANT = "wrk"
@@ -150,18 +148,6 @@ def bulk_created(side: Side) -> int:
     query = quote('userName sw "bulk"')
     status, body = http("GET", f"{side.base_url}/Users?count=0&filter={query}", side.token)
     return int(body["totalResults"]) if status == 200 and isinstance(body, dict) else -1
-
-
-def cpu_seconds(pid: int) -> float:
-    """The CPU time a process and its live children have used (0 once it is gone)."""
-    total = 0.0
-    with contextlib.suppress(psutil.Error):
-        root = psutil.Process(pid)
-        for process in (root, *root.children(recursive=True)):
-            with contextlib.suppress(psutil.Error):
-                times = process.cpu_times()
-                total += times.user + times.system
-    return total
 
 
 def measure(side: Side, compared: Compared, sizes: Sizes, work: Path, run: str) -> dict[str, Any]:

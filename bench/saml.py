@@ -17,7 +17,6 @@ It writes bench/results/saml.json and saml.md, and a line to history.jsonl. Noth
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import tempfile
@@ -32,14 +31,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
-import psutil
 from cryptography import x509
 from signxml import SignatureConfiguration, XMLVerifier
 
 from bench import report
 from bench.report import Target
 from bench.run import RESULTS, Bench, Budget
-from bench.targets import Database, ForeignCpu, Server, http, peak_memory_kb
+from bench.targets import Database, ForeignCpu, Server, cpu_seconds, http, peak_memory_kb
 from idp_sim.saml import shapes
 from idp_sim.saml.response import IdentityProvider, SamlSubject, ServiceProvider
 from idp_sim.saml.shapes import IdpShape
@@ -244,18 +242,6 @@ def acs_plan(
         "warmup": warmup or [],
         "follow_redirects": False,
     }
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time of a process and its live descendants (a server's workers)."""
-    total = 0.0
-    with contextlib.suppress(psutil.NoSuchProcess):
-        root = psutil.Process(pid)
-        for process in (root, *root.children(recursive=True)):
-            with contextlib.suppress(psutil.NoSuchProcess):
-                times = process.cpu_times()
-                total += times.user + times.system
-    return total
 
 
 def measure(

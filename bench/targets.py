@@ -49,6 +49,19 @@ def peak_memory_kb(pid: int) -> int:
     return total
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time a process and its live descendants (a server's workers) have used; 0 once
+    it is gone."""
+    total = 0.0
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(pid)
+        for process in (root, *root.children(recursive=True)):
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+    return total
+
+
 class ForeignCpu:
     """CPU used by processes outside this benchmark's process tree while a scenario ran.
 
