@@ -11,53 +11,31 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient, WriteConcern, monitoring
+from pymongo import AsyncMongoClient, WriteConcern
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from scim_server.storage.errors import StorageError
 from scim_server.storage.group_commit import GroupInsert
 from tests.support.scim import Scim
+from tests.support.started import Started, recording_client
 from tests.support.urns import USER
 
 ROUNDS = 5
 
 
-class Inserts(monitoring.CommandListener):
-    """The ``insert`` commands started, each with the number of documents it carried."""
-
-    def __init__(self) -> None:
-        self.sizes: list[int] = []
-        self.sending = asyncio.Event()
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "insert":
-            self.sizes.append(len(event.command.get("documents", [])))
-            self.sending.set()
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        """Only starts are counted."""
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        """Only starts are counted."""
-
-
 @pytest.fixture
-def inserts() -> Inserts:
-    return Inserts()
+def inserts() -> Started:
+    """The ``insert`` commands started: how many documents each carried."""
+    return Started("insert", lambda command: len(command.get("documents", [])))
 
 
 @pytest.fixture
 async def counted_client(
-    mongodb_uri: str, database_name: str, inserts: Inserts
+    mongodb_uri: str, database_name: str, inserts: Started
 ) -> AsyncIterator[AsyncMongoClient[Any]]:
-    """A client of its own, counting its ``insert`` commands (the server's is not needed)."""
-    client: AsyncMongoClient[Any] = AsyncMongoClient(mongodb_uri, event_listeners=[inserts])
-    try:
+    async with recording_client(mongodb_uri, database_name, inserts) as client:
         yield client
-    finally:
-        await client.drop_database(database_name)
-        await client.close()
 
 
 @pytest.fixture
@@ -72,39 +50,39 @@ async def _ids(collection: AsyncCollection[Any]) -> list[str]:
 
 
 async def test_inserts_handed_over_in_one_turn_go_as_one_command(
-    collection: AsyncCollection[Any], inserts: Inserts
+    collection: AsyncCollection[Any], inserts: Started
 ) -> None:
     group = GroupInsert(collection)
     await asyncio.gather(*(group.insert({"_id": f"d{n}"}) for n in range(10)))
-    assert inserts.sizes == [10]
+    assert inserts.seen == [10]
     assert await _ids(collection) == sorted(f"d{n}" for n in range(10))
 
 
 async def test_a_command_carries_at_most_max_batch_documents(
-    collection: AsyncCollection[Any], inserts: Inserts
+    collection: AsyncCollection[Any], inserts: Started
 ) -> None:
     group = GroupInsert(collection, max_batch=3)
     await asyncio.gather(*(group.insert({"_id": f"d{n}"}) for n in range(7)))
-    assert inserts.sizes == [3, 3, 1]
+    assert inserts.seen == [3, 3, 1]
     assert len(await _ids(collection)) == 7
 
 
 async def test_documents_handed_over_while_a_command_is_in_flight_go_together_after_it(
-    collection: AsyncCollection[Any], inserts: Inserts
+    collection: AsyncCollection[Any], inserts: Started
 ) -> None:
     group = GroupInsert(collection)
     first = asyncio.create_task(group.insert({"_id": "first"}))
     await inserts.sending.wait()
     await asyncio.gather(first, *(group.insert({"_id": f"d{n}"}) for n in range(5)))
-    assert inserts.sizes == [1, 5]
+    assert inserts.seen == [1, 5]
 
 
 async def test_a_duplicate_is_refused_alone_and_the_others_land(
-    collection: AsyncCollection[Any], inserts: Inserts
+    collection: AsyncCollection[Any], inserts: Started
 ) -> None:
     group = GroupInsert(collection)
     await collection.insert_one({"_id": "taken"})
-    inserts.sizes.clear()
+    inserts.seen.clear()
     for round_ in range(ROUNDS):
         ids = [f"r{round_}a", "taken", f"r{round_}b", f"r{round_}a"]
         outcomes = await asyncio.gather(
@@ -113,13 +91,13 @@ async def test_a_duplicate_is_refused_alone_and_the_others_land(
         assert outcomes[0] is None and outcomes[2] is None
         assert isinstance(outcomes[1], DuplicateKeyError)
         assert isinstance(outcomes[3], DuplicateKeyError)
-    assert inserts.sizes == [4] * ROUNDS
+    assert inserts.seen == [4] * ROUNDS
     assert len(await _ids(collection)) == 1 + 2 * ROUNDS
 
 
 @pytest.mark.parametrize("when", ["before it is sent", "while it is in flight"])
 async def test_a_cancelled_caller_leaves_its_document_written_once_and_the_others_too(
-    collection: AsyncCollection[Any], inserts: Inserts, when: str
+    collection: AsyncCollection[Any], inserts: Started, when: str
 ) -> None:
     group = GroupInsert(collection)
     for round_ in range(ROUNDS):
@@ -134,7 +112,7 @@ async def test_a_cancelled_caller_leaves_its_document_written_once_and_the_other
         assert isinstance(outcomes[1], asyncio.CancelledError)
         assert [outcomes[0], outcomes[2], outcomes[3]] == [None, None, None]
         inserts.sending.clear()
-    assert inserts.sizes == [4] * ROUNDS
+    assert inserts.seen == [4] * ROUNDS
     assert await _ids(collection) == sorted(f"r{r}d{n}" for r in range(ROUNDS) for n in range(4))
 
 

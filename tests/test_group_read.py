@@ -11,56 +11,34 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
 from scim_server.storage.errors import StorageError
 from scim_server.storage.group_read import GroupRead
 from tests.support.scim import Scim
+from tests.support.started import Started, recording_client
 from tests.support.urns import BULK_REQUEST, USER
 
 
-class Finds(monitoring.CommandListener):
-    """The ``find`` commands started: their filters, and whether each was a ``find_one``."""
-
-    def __init__(self) -> None:
-        self.filters: list[dict[str, Any]] = []
-        self.sending = asyncio.Event()
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "find":
-            self.filters.append(dict(event.command["filter"]))
-            self.sending.set()
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        """Only starts are recorded."""
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        """Only starts are recorded."""
-
-
 @pytest.fixture
-def finds() -> Finds:
-    return Finds()
+def finds() -> Started:
+    """The ``find`` commands started: their filters."""
+    return Started("find", lambda command: dict(command["filter"]))
 
 
 @pytest.fixture
 async def counted_client(
-    mongodb_uri: str, database_name: str, finds: Finds
+    mongodb_uri: str, database_name: str, finds: Started
 ) -> AsyncIterator[AsyncMongoClient[Any]]:
-    """A client of its own, recording its ``find`` commands (the server's is not needed)."""
-    client: AsyncMongoClient[Any] = AsyncMongoClient(mongodb_uri, event_listeners=[finds])
-    try:
+    async with recording_client(mongodb_uri, database_name, finds) as client:
         yield client
-    finally:
-        await client.drop_database(database_name)
-        await client.close()
 
 
 @pytest.fixture
 async def collection(
-    counted_client: AsyncMongoClient[Any], database_name: str, finds: Finds
+    counted_client: AsyncMongoClient[Any], database_name: str, finds: Started
 ) -> AsyncCollection[Any]:
     things = counted_client[database_name]["things"]
     await things.insert_many(
@@ -70,7 +48,7 @@ async def collection(
 
 
 async def test_lookups_made_in_one_turn_go_as_one_command_each_answered_its_own(
-    collection: AsyncCollection[Any], finds: Finds
+    collection: AsyncCollection[Any], finds: Started
 ) -> None:
     reads = GroupRead(collection)
     ids = ["d3", "missing", "d0", "d7", "d3"]
@@ -82,18 +60,20 @@ async def test_lookups_made_in_one_turn_go_as_one_command_each_answered_its_own(
         "d7",
         "d3",
     ]
-    assert finds.filters == [{"_id": {"$in": ["d3", "missing", "d0", "d7"]}}]
+    assert finds.seen == [{"_id": {"$in": ["d3", "missing", "d0", "d7"]}}]
     assert found[0] is not found[4], "two lookups of one value share no document"
 
 
-async def test_a_lone_lookup_is_a_find_one(collection: AsyncCollection[Any], finds: Finds) -> None:
+async def test_a_lone_lookup_is_a_find_one(
+    collection: AsyncCollection[Any], finds: Started
+) -> None:
     reads = GroupRead(collection)
     assert await reads.find_one("_id", "d4", projection={"name": 1}) == {"_id": "d4", "name": "n4"}
-    assert finds.filters == [{"_id": "d4"}]
+    assert finds.seen == [{"_id": "d4"}]
 
 
 async def test_only_lookups_of_one_shape_share_a_command(
-    collection: AsyncCollection[Any], finds: Finds
+    collection: AsyncCollection[Any], finds: Started
 ) -> None:
     """The same key, conditions and projection: anything else goes in a command of its own."""
     reads = GroupRead(collection, max_in_flight=4)
@@ -113,7 +93,7 @@ async def test_only_lookups_of_one_shape_share_a_command(
         {"_id": "d5", "tenant": "t"},
         {"_id": "d6", "tenant": "u", "name": "n6"},
     ]
-    assert sorted(finds.filters, key=repr) == sorted(
+    assert sorted(finds.seen, key=repr) == sorted(
         [
             {"tenant": "t", "name": {"$in": ["n1", "n3", "n2"]}},
             {"tenant": "u", "name": "n2"},
@@ -125,14 +105,12 @@ async def test_only_lookups_of_one_shape_share_a_command(
 
 
 async def test_a_command_carries_at_most_max_batch_values(
-    collection: AsyncCollection[Any], finds: Finds
+    collection: AsyncCollection[Any], finds: Started
 ) -> None:
     reads = GroupRead(collection, max_in_flight=1, max_batch=3)
     found = await asyncio.gather(*(reads.find_one("_id", f"d{n}") for n in range(7)))
     assert [document["_id"] for document in found if document] == [f"d{n}" for n in range(7)]
-    assert [
-        len(query["_id"]["$in"]) if "$in" in query["_id"] else 1 for query in finds.filters
-    ] == [
+    assert [len(query["_id"]["$in"]) if "$in" in query["_id"] else 1 for query in finds.seen] == [
         3,
         3,
         1,
@@ -140,18 +118,18 @@ async def test_a_command_carries_at_most_max_batch_values(
 
 
 async def test_lookups_made_while_commands_are_in_flight_go_together_after_one(
-    collection: AsyncCollection[Any], finds: Finds
+    collection: AsyncCollection[Any], finds: Started
 ) -> None:
     reads = GroupRead(collection, max_in_flight=1)
     first = asyncio.create_task(reads.find_one("_id", "d0"))
     await finds.sending.wait()
     found = await asyncio.gather(first, *(reads.find_one("_id", f"d{n}") for n in range(1, 6)))
     assert [document["_id"] for document in found if document] == [f"d{n}" for n in range(6)]
-    assert finds.filters == [{"_id": "d0"}, {"_id": {"$in": ["d1", "d2", "d3", "d4", "d5"]}}]
+    assert finds.seen == [{"_id": "d0"}, {"_id": {"$in": ["d1", "d2", "d3", "d4", "d5"]}}]
 
 
 async def test_a_second_command_goes_while_one_is_in_flight(
-    collection: AsyncCollection[Any], finds: Finds
+    collection: AsyncCollection[Any], finds: Started
 ) -> None:
     """Up to ``max_in_flight`` commands at once: a read waits for no other's answer."""
     reads = GroupRead(collection, max_in_flight=2)
@@ -160,12 +138,12 @@ async def test_a_second_command_goes_while_one_is_in_flight(
     second = asyncio.create_task(reads.find_one("_id", "d1"))
     third = asyncio.create_task(reads.find_one("_id", "d2"))
     await asyncio.gather(first, second, third)
-    assert finds.filters[:2] == [{"_id": "d0"}, {"_id": {"$in": ["d1", "d2"]}}]
+    assert finds.seen[:2] == [{"_id": "d0"}, {"_id": {"$in": ["d1", "d2"]}}]
 
 
 @pytest.mark.parametrize("when", ["before it is sent", "while it is in flight"])
 async def test_a_cancelled_caller_leaves_the_others_answered(
-    collection: AsyncCollection[Any], finds: Finds, when: str
+    collection: AsyncCollection[Any], finds: Started, when: str
 ) -> None:
     reads = GroupRead(collection)
     tasks = [asyncio.create_task(reads.find_one("_id", f"d{n}")) for n in range(4)]
@@ -177,7 +155,7 @@ async def test_a_cancelled_caller_leaves_the_others_answered(
     found = await asyncio.gather(*tasks, return_exceptions=True)
     assert isinstance(found[1], asyncio.CancelledError)
     assert [found[n]["_id"] for n in (0, 2, 3)] == ["d0", "d2", "d3"]  # type: ignore[index]
-    assert len(finds.filters) == 1
+    assert len(finds.seen) == 1
 
 
 async def test_a_command_that_fails_fails_every_lookup_of_its_batch(
