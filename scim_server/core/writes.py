@@ -314,11 +314,11 @@ class Writes:
         last: StoredResource | None = None
         async with self._line(GROUPS, scope.tenant, group_id):
             for attempt in range(MAX_WRITE_ATTEMPTS):
-                start = read if attempt == 0 and read is not None else None
-                if start is None:
-                    start = await self.repositories[GROUPS.name].read(
-                        scope.tenant, group_id, attributes=()
-                    )
+                start = (
+                    read
+                    if attempt == 0 and read is not None
+                    else await self._version(scope.tenant, group_id)
+                )
                 if start is None:  # deleted meanwhile
                     return last
                 landed = await self.members.replace(scope.tenant, group_id, members, scope.client)
@@ -328,6 +328,10 @@ class Writes:
                     return last
                 await _back_off(attempt)
         raise TooManyConcurrentChanges(detail=TOO_MANY_CHANGES)
+
+    async def _version(self, tenant: str, group_id: str) -> StoredResource | None:
+        """The group at its version now (no attribute read), or None when it is gone."""
+        return await self.repositories[GROUPS.name].read(tenant, group_id, attributes=())
 
     async def _read(self, kind: ResourceKind, scope: Scope, resource_id: str) -> StoredResource:
         stored = await self.repositories[kind.name].read(scope.tenant, resource_id)

@@ -511,7 +511,7 @@ class EventRepository:
             )
             numbers = [Stored(int(d["sequence"]), str(d["_id"])) async for d in cursor]
             if any(number.sequence == known - 1 for number in numbers):
-                return max(numbers, key=lambda number: number.sequence)
+                return max(numbers, key=_sequence)
         last = await self.outbox.find_one(
             {"tenant": tenant}, {"sequence": 1}, sort=[("tenant", ASCENDING), ("sequence", -1)]
         )
