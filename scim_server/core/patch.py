@@ -65,6 +65,7 @@ from scim_server.models import (
     Member,
     ResourceKind,
     is_users,
+    parametrized,
     parse_members,
 )
 
@@ -255,7 +256,7 @@ def apply_operations(
     if not operations:
         return False
     try:
-        patch = PatchOp[kind.model].model_validate(  # type: ignore[name-defined]
+        patch = parametrized(PatchOp, kind.model).model_validate(
             {"schemas": [PatchOp.__schema__], "Operations": operations},
             scim_ctx=Context.RESOURCE_PATCH_REQUEST,
             scim_policy=DIALECT_POLICY,

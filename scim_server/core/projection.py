@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from scim2_models import Context, ResponseParameters
 
 from scim_server.core.errors import from_validation_error
-from scim_server.models import ResourceKind
+from scim_server.models import ResourceKind, parametrized
 
 Payload = dict[str, Any]
 
@@ -53,7 +53,7 @@ class Selection:
             resource = kind.model.model_validate(payload)
             # Parametrised by the resource type, so that attribute paths are checked against
             # its schema; validated from the wire names, as a client sends them.
-            parameters = ResponseParameters[kind.model].model_validate(  # type: ignore[name-defined]
+            parameters = parametrized(ResponseParameters, kind.model).model_validate(
                 {
                     "attributes": list(self.attributes) or None,
                     "excludedAttributes": list(self.excluded) or None,
