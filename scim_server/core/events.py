@@ -249,6 +249,7 @@ class Relay:
             batches: dict[tuple[ResourceKind, str], list[str]] = defaultdict(list)
             for kind, tenant, resource_id in noted:
                 batches[(kind, tenant)].append(resource_id)
+            moved: dict[ResourceKind, list[PendingDocument]] = defaultdict(list)
             try:
                 for (kind, tenant), resource_ids in batches.items():
                     created = {
@@ -256,13 +257,18 @@ class Relay:
                         for resource_id in resource_ids
                         if (kind, tenant, resource_id) in known
                     }
-                    await self.move(kind, tenant, resource_ids, created)
+                    moved[kind] += await self._moved(kind, tenant, resource_ids, created)
             except BaseException:
                 # What was written again since is read again; the rest is known still.
                 again = {key: value for key, value in known.items() if key not in self._dirty}
                 self._dirty = {**noted, **self._dirty}
                 self._created.update(again)
                 raise
+            finally:
+                # Every tenant's moved events taken off at once: one command per resource
+                # type, not one per tenant (a round of a busy server holds several tenants).
+                for kind, documents in moved.items():
+                    await self.events.drained(kind.collection, documents)
 
     async def sweep(self) -> int:
         """Under the lease, move the events left pending longer than the grace; answers how
@@ -292,21 +298,35 @@ class Relay:
         resource_ids: list[str],
         created: Mapping[str, PendingDocument] | None = None,
     ) -> None:
-        """Move these resources' pending events to the outbox, each resource's oldest first;
-        a resource whose deletion landed is then removed, and so are its memberships.
+        """Move these resources' pending events to the outbox, each resource's oldest first,
+        then take them off their documents; a resource whose deletion landed is removed
+        instead, and so are its memberships.
 
         ``created``: of these resources, those whose pending events are known, as their
         insert stored them (``created``), and not read.
         """
+        await self.events.drained(
+            kind.collection, await self._moved(kind, tenant, resource_ids, created)
+        )
+
+    async def _moved(
+        self,
+        kind: ResourceKind,
+        tenant: str,
+        resource_ids: list[str],
+        created: Mapping[str, PendingDocument] | None,
+    ) -> list[PendingDocument]:
+        """``move`` but for taking the events off their documents: answers the documents
+        to take them off (``EventRepository.drained``), which a round does for all its
+        tenants at once."""
         known = created or {}
         unknown = [resource_id for resource_id in resource_ids if resource_id not in known]
         pending = [*known.values()]
+        confirmed = None
         if unknown:
-            pending += await self.events.pending(kind.collection, kind.name, tenant, unknown)
-        await self._append([event for document in pending for event in document.events])
-        await self.events.drained(
-            kind.collection, [document for document in pending if not document.deleting]
-        )
+            read, confirmed = await self.events.pending(kind.collection, kind.name, tenant, unknown)
+            pending += read
+        await self._append([event for document in pending for event in document.events], confirmed)
         for deleted in (document for document in pending if document.deleting):
             await self._remove(kind, deleted, in_no_group=False)
         for resource_id in resource_ids:
@@ -314,6 +334,7 @@ class Relay:
             elsewhere = self._removing.get((kind.name, tenant, resource_id))
             if elsewhere is not None:
                 await elsewhere.wait()
+        return [document for document in pending if not document.deleting]
 
     async def remove(
         self,

@@ -16,6 +16,7 @@ docs/events.md holds the design and its proof; this module is the one that names
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -43,8 +44,14 @@ are in the outbox."""
 OUTBOX: Final = "events"
 LEASES: Final = "leases"
 JOINED: Final = "_outbox"
-"""Where ``read_with_last_stored`` joins the outbox's event to the document it reads; no
-stored field of a document is named so."""
+"""Where a read that confirms the last number (``_confirming``) joins the outbox's event to
+each document it finds; no stored field of a document is named so."""
+
+CONTENDED_SECONDS: Final = 10.0
+"""How long after another relay took a number this process meant to give, in a tenant, its
+reads stop confirming the number it remembers (``EventRepository._confirming``): another
+process's relay is busy in the tenant, so the range read of ``_after_last`` is the cheaper way
+to the next number there (a number taken costs an insert refused and two reads)."""
 
 EVENT_IDS: Final = uuid.UUID("6f0d3c5e-2b7a-4f51-9a7e-5d0c8b1e4a21")
 """The namespace of event ids: an event's id is derived from its resource and its write's
@@ -296,6 +303,15 @@ def _raise_unless_duplicate(error: BulkWriteError) -> None:
         raise error
 
 
+def _holds(document: Document, last: Stored | None, tenant: str) -> bool:
+    """Whether the event ``_confirming`` joined to ``document`` (taken off it) is the tenant's
+    at the number remembered."""
+    joined = document.pop(JOINED, [])
+    return last is not None and any(
+        event.get("tenant") == tenant and event.get("sequence") == last.sequence for event in joined
+    )
+
+
 def _sequence(stored: Stored) -> int:
     return stored.sequence
 
@@ -351,6 +367,9 @@ class EventRepository:
         self._last: dict[str, Stored] = {}
         """Per tenant, the last number this process saw stored: the next is a guess, which the
         unique index checks (a wrong one costs one read of the last number and a retry)."""
+        self._contended: dict[str, float] = {}
+        """Per tenant, when (``time.monotonic``) an append last met a number or an event
+        another relay stored meanwhile."""
         self._appending: dict[str, asyncio.Lock] = {}
         """Per tenant, this process's appends take turns: at once, they all tried the same
         next number, and all but one paid a stop for it (16 deletions at once, five stops
@@ -358,21 +377,26 @@ class EventRepository:
 
     async def pending(
         self, collection: str, resource_type: str, tenant: str, resource_ids: Sequence[str]
-    ) -> list[PendingDocument]:
+    ) -> tuple[list[PendingDocument], Stored | None]:
         """The pending events of these documents of one tenant, those that have some (a
-        document whose deletion landed always has: its own event until it is removed)."""
-        found = []
+        document whose deletion landed always has: its own event until it is removed), and,
+        read in the same command, the tenant's last number this process remembers if it still
+        holds its event (``append``'s ``confirmed``; ``_confirming`` says how)."""
+        last, join = self._confirming(tenant)
+        found: list[PendingDocument] = []
+        confirmed = None
         for wanted in any_of(resource_ids):
-            cursor = self.database[collection].find(
-                {"tenant": tenant, "_id": wanted},
-                {"tenant": 1, "meta.version": 1, PENDING: 1, DELETING: 1},
-            )
-            found += [
-                pending_document(resource_type, document)
-                async for document in cursor
-                if document.get(PENDING) or document.get(DELETING)
+            stages: list[Document] = [
+                {"$match": {"tenant": tenant, "_id": wanted}},
+                {"$project": {"tenant": 1, "meta.version": 1, PENDING: 1, DELETING: 1}},
+                *join,
             ]
-        return found
+            async for document in await self.database[collection].aggregate(stages):
+                if _holds(document, last, tenant):
+                    confirmed = last
+                if document.get(PENDING) or document.get(DELETING):
+                    found.append(pending_document(resource_type, document))
+        return found, confirmed
 
     async def stranded(
         self, collection: str, older_than: datetime, limit: int
@@ -426,6 +450,7 @@ class EventRepository:
                 await self.outbox.insert_many(documents, ordered=True)
             except BulkWriteError as error:
                 _raise_unless_duplicate(error)
+                self._contended[tenant] = time.monotonic()
                 stored = int(error.details.get("nInserted", 0))
                 rest = remaining[stored:]
                 moved = await self._stored(tenant, [event.id for event in rest])
@@ -442,45 +467,53 @@ class EventRepository:
     ) -> tuple[Document | None, Stored | None]:
         """The document of that id (``projection``, its pending events, ``meta`` and ``dl``)
         and, in the same command, the tenant's last stored number this process remembers,
-        if that number still holds its event: what moving the document's events needs, in
-        one read.
+        if that number still holds its event (``_confirming``): what moving the document's
+        events needs, in one read. The document is found by its id alone, as
+        ``ResourceRepository.get`` finds one, and the caller holds it to its tenant.
+        """
+        last, join = self._confirming(tenant)
+        stages: list[Document] = [
+            {"$match": {"_id": resource_id}},
+            {"$project": {**projection, "tenant": 1, "meta": 1, PENDING: 1, DELETING: 1}},
+            *join,
+        ]
+        documents = await (await self.database[collection].aggregate(stages)).to_list(None)
+        if not documents:
+            return None, None
+        document: Document = documents[0]
+        return document, last if _holds(document, last, tenant) else None
+
+    def _confirming(self, tenant: str) -> tuple[Stored | None, list[Document]]:
+        """The tenant's last number this process remembers, and the stages that join its
+        event to each document a read finds, which ``_holds`` then checks.
 
         The event is joined by its id, on the outbox's primary key, which every store looks up
         on its index (a join on the sequence, or a sub-pipeline, SecantusDB runs as a scan of
         the outbox). Found at its number, it confirms that number as ``_after_last`` does:
         stored, so the next is free of a gap; a number another relay took since is then the
         insert's to find, on the unique index. Not found (the tenant's events were deleted,
-        with the tenant, by another process), or nothing remembered: None, and ``append``
-        reads the last number itself. The document is found by its id alone, as
-        ``ResourceRepository.get`` finds one, and the caller holds it to its tenant.
+        with the tenant, by another process), or nothing remembered: no confirmation, and
+        ``append`` reads the last number itself. It does so without a join too while another
+        relay is busy in the tenant (``CONTENDED_SECONDS``): there the number after the one
+        remembered is often taken already.
         """
         last = self._last.get(tenant)
-        stages: list[Document] = [
-            {"$match": {"_id": resource_id}},
-            {"$project": {**projection, "tenant": 1, "meta": 1, PENDING: 1, DELETING: 1}},
+        contended = self._contended.get(tenant)
+        if last is None or (
+            contended is not None and time.monotonic() - contended < CONTENDED_SECONDS
+        ):
+            return None, []
+        return last, [
+            {"$set": {JOINED: last.id}},
+            {
+                "$lookup": {
+                    "from": OUTBOX,
+                    "localField": JOINED,
+                    "foreignField": "_id",
+                    "as": JOINED,
+                }
+            },
         ]
-        if last is not None:
-            stages += [
-                {"$set": {JOINED: last.id}},
-                {
-                    "$lookup": {
-                        "from": OUTBOX,
-                        "localField": JOINED,
-                        "foreignField": "_id",
-                        "as": JOINED,
-                    }
-                },
-            ]
-        documents = await (await self.database[collection].aggregate(stages)).to_list(None)
-        if not documents:
-            return None, None
-        document: Document = documents[0]
-        joined = document.pop(JOINED, [])
-        held = last is not None and any(
-            event.get("tenant") == tenant and event.get("sequence") == last.sequence
-            for event in joined
-        )
-        return document, last if held else None
 
     async def _stored(self, tenant: str, event_ids: Sequence[str]) -> set[str]:
         """Which of these events are in the outbox already."""
@@ -568,4 +601,5 @@ class EventRepository:
 
     async def delete_tenant(self, tenant: str) -> None:
         self._last.pop(tenant, None)
+        self._contended.pop(tenant, None)
         await self.outbox.delete_many({"tenant": tenant})
