@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import statistics
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,7 +34,14 @@ from bench import history, report, workload
 from bench.loadgen import percentile
 from bench.run import RESULTS
 from bench.seed import seed_tenant
-from bench.targets import ForeignCpu, Server, create_group, server_on_store, settle
+from bench.targets import (
+    ForeignCpu,
+    Server,
+    cpu_seconds,
+    create_group,
+    server_on_store,
+    settle,
+)
 from scim_server.config import Settings
 
 DATABASE = "scim_bench_tenants"
@@ -295,20 +303,49 @@ def markdown(results: dict[str, Any], out: Path) -> str:
             f"{figures['worst_p99_ms']} ms, median of the tenants' p99 "
             f"{figures['median_p99_ms']} ms. {errors}",
             "",
+            *_cores(results.get("cores")),
             *history.table(out, SUITE, sizes["quick"], HISTORY_TITLES),
         ]
     )
 
 
-def run(sizes: Sizes, work: Path, uri: str | None) -> tuple[dict[str, Outcome], float]:
-    """Start what is needed, load it, stop it: the outcomes and the foreign cores meanwhile."""
+def _cores(cores: dict[str, float] | None) -> list[str]:
+    """What the server and the store used during the load, when the run measured it."""
+    if not cores:
+        return []
+    return [
+        "During the load, in cores: "
+        + ", ".join(f"{name} {used:.2f}" for name, used in cores.items())
+        + ". The store (SecantusDB) is one Python process: at about 1.0 it is saturated, and "
+        "every request waits behind it.",
+        "",
+    ]
+
+
+LOADED = ("server", "store")
+"""What ``server_on_store``'s pids are, in order (no store when it runs elsewhere)."""
+
+
+def run(
+    sizes: Sizes, work: Path, uri: str | None
+) -> tuple[dict[str, Outcome], float, dict[str, float]]:
+    """Start what is needed, load it, stop it: the outcomes, the foreign cores meanwhile, and
+    the cores the server and the store each used during the load (the store is one process:
+    at 1.0 it is saturated, and every request waits behind it)."""
     rate_limit = Settings().rate_limit_per_second
     with server_on_store(work, uri, DATABASE, rate_limit) as (uri, server, pids):
         tenants = setup(server, uri, sizes)
         settle(pids)
         foreign = ForeignCpu()
+        used = [cpu_seconds(pid) for pid in pids]
+        started = time.monotonic()
         outcomes = asyncio.run(load(tenants, sizes))
-        return outcomes, foreign.cores()
+        elapsed = time.monotonic() - started
+        cores = {
+            name: round((cpu_seconds(pid) - before) / elapsed, 2)
+            for name, pid, before in zip(LOADED, pids, used, strict=False)
+        }
+        return outcomes, foreign.cores(), cores
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -331,10 +368,10 @@ def main(argv: list[str] | None = None) -> int:
         users=args.users or defaults.users,
     )
     with tempfile.TemporaryDirectory(prefix="scim-bench-tenants-") as tmp:
-        outcomes, foreign_cores = run(sizes, Path(tmp), args.mongodb_uri)
+        outcomes, foreign_cores, cores = run(sizes, Path(tmp), args.mongodb_uri)
     figures = summary(outcomes, sizes)
     results = history.results(
-        args.quick, sizes, foreign_cores=round(foreign_cores, 3), figures=figures
+        args.quick, sizes, foreign_cores=round(foreign_cores, 3), cores=cores, figures=figures
     )
     kept = {key: figures[key] for key in HISTORY_TITLES if figures[key] is not None}
     history.publish(args.out, "tenants", SUITE, results, kept, markdown)
