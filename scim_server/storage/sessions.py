@@ -11,7 +11,9 @@ ahead); sign-out and the admin delete them at once.
 A session is read together with the current standing of its user, joined on the users'
 ``_id`` index in the same command (``Standing``: name, active, last deactivation, userType),
 so that every use answers, in one round trip, whether the user still exists and may still be
-signed in (and, for a password session, whether that password is still the user's).
+signed in (and, for a password session, whether that password is still the user's). A
+session opened on another tenant's session (cross-instance sign-in: ``parent``) is read with
+that one too, and its user's standing, in the same command.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ class NewSession:
     expires: datetime
     credential: str | None = None
     """The credential of the password the session was opened with, if it was."""
+    parent: str | None = None
+    """The id of the session (of another tenant) this one was opened on, if it was: it
+    stands only while that one does."""
 
 
 @dataclass(frozen=True)
@@ -60,10 +65,15 @@ class StoredSession:
     expires: datetime
     user: Standing | None
     credential: str | None = None
+    parent: str | None = None
+    opened_on: StoredSession | None = None
+    """The unexpired session ``parent`` names, with its user's standing (None: there is no
+    such session any more, or none was named)."""
 
 
 def _stored_session(document: Mapping[str, Any]) -> StoredSession:
-    users = document.get("users") or []
+    users = [user for user in document.get("users") or [] if user["tenant"] == document["tenant"]]
+    parents = document.get("parents") or []
     return StoredSession(
         id=str(document["_id"]),
         user_id=str(document["user"]),
@@ -72,6 +82,8 @@ def _stored_session(document: Mapping[str, Any]) -> StoredSession:
         expires=document["expires"],
         user=standing(users[0]) if users else None,
         credential=document.get("credential"),
+        parent=document.get("parent"),
+        opened_on=_stored_session(parents[0]) if parents else None,
     )
 
 
@@ -94,6 +106,7 @@ class SessionRepository:
                 "created": session.created,
                 "expires": session.expires,
                 **({"credential": session.credential} if session.credential else {}),
+                **({"parent": session.parent} if session.parent else {}),
             }
         )
 
@@ -139,24 +152,43 @@ class SessionRepository:
         self, query: Document, now: datetime, *, limit: int
     ) -> list[StoredSession]:
         """The unexpired sessions ``query`` matches, newest first, each joined to its user
-        (within the tenant) on the users' ``_id`` index: one command, whatever the count."""
+        (within the tenant) on the users' ``_id`` index, and to the session it was opened on
+        with that one's user: one command, whatever the count."""
         cursor = await self.collection.aggregate(
             [
                 {"$match": {**query, "expires": {"$gt": now}}},
                 {"$sort": {"created": DESCENDING, "_id": ASCENDING}},
                 {"$limit": limit},
+                self._user_of(query["tenant"]),
                 {
+                    # The session it was opened on, on this collection's ``_id``: none for
+                    # a session opened on none (no document has a null ``_id``).
                     "$lookup": {
-                        "from": self.users,
-                        "localField": "user",
+                        "from": COLLECTION,
+                        "localField": "parent",
                         "foreignField": "_id",
                         "pipeline": [
-                            {"$match": {"tenant": query["tenant"]}},
-                            {"$project": STANDING_FIELDS},
+                            {"$match": {"expires": {"$gt": now}}},
+                            self._user_of(None),
                         ],
-                        "as": "users",
+                        "as": "parents",
                     }
                 },
             ]
         )
         return [_stored_session(document) async for document in cursor]
+
+    def _user_of(self, tenant: str | None) -> Document:
+        """The stage that joins a session to its user, on the users' ``_id`` index: within
+        ``tenant``, or, for a session of another tenant, with the user's tenant, which
+        ``_stored_session`` compares with the session's."""
+        within: list[Document] = [] if tenant is None else [{"$match": {"tenant": tenant}}]
+        return {
+            "$lookup": {
+                "from": self.users,
+                "localField": "user",
+                "foreignField": "_id",
+                "pipeline": [*within, {"$project": {**STANDING_FIELDS, "tenant": 1}}],
+                "as": "users",
+            }
+        }

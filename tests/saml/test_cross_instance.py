@@ -10,6 +10,7 @@ import re
 import urllib.parse
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from idp_sim.saml import shapes
@@ -175,6 +176,62 @@ async def test_an_admin_signs_in_through_the_primary_tenant_s_saml_sso(
     assert selection.url.path == "/signin/instances"
     text = await selection.text()
     assert 'id="instance-staging"' in text and 'id="root-login">jane@acme.com<' in text
+
+
+async def _jane_in_staging(scim: Scim) -> dict[str, Scim]:
+    """Jane signed in to acme with her password, then to staging through the selection."""
+    tenants, page = await _jane_signed_in(scim)
+    state = STATE.search(await page.text())
+    assert state is not None
+    chosen = await scim.client.post(
+        "/signin/instances", data={"tenant": "staging", "state": state.group(1)}
+    )
+    assert 'id="signed-in-user">jane+staging@acme.com<' in await chosen.text()
+    return tenants
+
+
+async def _jane_in_acme(tenants: dict[str, Scim]) -> str:
+    found = await tenants["acme"].get("/Users", params={"filter": 'userName eq "jane@acme.com"'})
+    [jane] = (await found.json())["Resources"]
+    return str(jane["id"])
+
+
+@pytest.mark.parametrize("ended_by", ["password changed", "deactivated", "signed out"])
+async def test_a_session_chosen_in_the_selection_ends_with_the_primary_session(
+    scim: Scim, ended_by: str
+) -> None:
+    """The session of the chosen tenant stands on the primary sign-in: a password set there
+    since (a reset, say, after a leak), the person deactivated there, or signed out there,
+    ends it as it ends the primary's own session."""
+    client = scim.client
+    tenants = await _jane_in_staging(scim)
+    jane = await _jane_in_acme(tenants)
+    if ended_by == "signed out":
+        await client.post("/sso/acme/logout", data=await sign_out_form(client))
+    else:
+        change = (
+            {"op": "replace", "path": "password", "value": "a whole new passphrase 42"}
+            if ended_by == "password changed"
+            else {"op": "replace", "path": "active", "value": False}
+        )
+        patch = {"schemas": [PATCH_OP], "Operations": [change]}
+        assert (await tenants["acme"].patch(f"/Users/{jane}", patch)).status == 200
+    home = await client.get("/sso/staging/")
+    assert 'id="signed-in-user"' not in await home.text()
+
+
+async def test_a_session_chosen_in_the_selection_stands_while_the_primary_session_does(
+    scim: Scim,
+) -> None:
+    """Changes to the primary login that end no session leave the chosen one standing."""
+    client = scim.client
+    tenants = await _jane_in_staging(scim)
+    jane = await _jane_in_acme(tenants)
+    rename = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "displayName",
+                                                      "value": "Jane"}]}  # fmt: skip
+    assert (await tenants["acme"].patch(f"/Users/{jane}", rename)).status == 200
+    home = await client.get("/sso/staging/")
+    assert 'id="signed-in-user">jane+staging@acme.com<' in await home.text()
 
 
 async def test_signing_out_of_the_primary_ends_the_selection(scim: Scim) -> None:

@@ -129,8 +129,15 @@ class CrossInstanceSignIn:
             )
         settings = await self.sso.settings(tenant)
         user = login.user
+        # It stands on the primary's session: a sign-out, a deactivation or a new password
+        # there ends it too.
         cookie = await self.sso.sessions.open(
-            tenant, user.id, issuer_of(primary), settings.session_ttl_seconds, now
+            tenant,
+            user.id,
+            issuer_of(primary),
+            settings.session_ttl_seconds,
+            now,
+            parent=session.id,
         )
         await self.sso.record(
             tenant, origin, now, "signed_in", **details, user=user.id, user_name=user.user_name

@@ -183,19 +183,18 @@ class SessionCodec:
 
 
 def standing_session(stored: StoredSession, tenant: str, settings: SsoSettings) -> Session | None:
-    """The session ``stored`` proves, if its user still exists, is active, and was not
-    deactivated since the session began (a reactivated user does not get it back); if it was
-    opened with a password, while that password is still the user's (a password set since,
-    by a reset link or by SCIM, ends it, even one set while the sign-in was checking the old
-    one); and, for a password session opened since SSO is enforced, if its user is still a
-    guest (nobody else could open it now, so nobody else keeps it). One opened before
-    enforcement began stands until it expires."""
+    """The session ``stored`` proves, if its user stands (``_user_stands``); for a password
+    session opened since SSO is enforced, if its user is still a guest (nobody else could open
+    it now, so nobody else keeps it; one opened before enforcement began stands until it
+    expires); and, for one opened on a session of another tenant (cross-instance sign-in),
+    while that one is still there and its user stands too: a sign-out there, a deactivation
+    or a password set since there, ends it as it ends that one."""
     user = stored.user
-    if user is None or not user.active:
+    if user is None or not _user_stands(stored):
         return None
-    if user.deactivated is not None and user.deactivated >= stored.created:
-        return None
-    if stored.credential is not None and stored.credential != user.credential:
+    if stored.parent is not None and (
+        stored.opened_on is None or not _user_stands(stored.opened_on)
+    ):
         return None
     since = settings.enforced_since
     if (
@@ -217,6 +216,19 @@ def standing_session(stored: StoredSession, tenant: str, settings: SsoSettings) 
     )
 
 
+def _user_stands(stored: StoredSession) -> bool:
+    """Whether the session's user still exists, is active, and was not deactivated since the
+    session began (a reactivated user does not get it back); and, if it was opened with a
+    password, whether that password is still the user's (a password set since, by a reset
+    link or by SCIM, ends it, even one set while the sign-in was checking the old one)."""
+    user = stored.user
+    if user is None or not user.active:
+        return False
+    if user.deactivated is not None and user.deactivated >= stored.created:
+        return False
+    return stored.credential is None or stored.credential == user.credential
+
+
 class Sessions:
     """The server-side sessions of every tenant: opened at sign-in, checked on every use,
     ended by sign-out or by an admin; the tenant comes with each call."""
@@ -233,13 +245,15 @@ class Sessions:
         ttl_seconds: int,
         now: datetime,
         credential: str | None = None,
+        parent: str | None = None,
     ) -> str:
         """Store a new session for the user and answer its cookie.
 
         ``now`` is when the sign-in began, before its user was read: a deactivation that
         lands meanwhile is not older than the session, so it voids it. ``credential`` is that
         of the password the sign-in checked, read with the user: a password set meanwhile is
-        another, so it voids the session too.
+        another, so it voids the session too. ``parent``: the id of the session of another
+        tenant that this sign-in stands on (cross-instance sign-in), which it ends with.
         """
         key = secrets.token_urlsafe(SESSION_KEY_BYTES)
         await self._repository.insert(
@@ -251,6 +265,7 @@ class Sessions:
                 created=now,
                 expires=now + timedelta(seconds=ttl_seconds),
                 credential=credential,
+                parent=parent,
             ),
         )
         return self.codec.encode_session(tenant, key, ttl_seconds, now)
