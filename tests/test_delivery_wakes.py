@@ -51,10 +51,12 @@ ROUNDS = 400
 
 
 class EngineCommands:
-    """The commands the delivery engine's own tasks start on ``subscriptions``, by name."""
+    """The commands the delivery engine's own tasks start on ``subscriptions``, by name; and
+    how many of its reads of the tenants served (``distinct``) have been answered."""
 
     def __init__(self) -> None:
         self.seen: Counter[str] = Counter()
+        self.served_reads = 0
 
     def note(self, event: monitoring.CommandStartedEvent) -> None:
         task = asyncio.current_task()
@@ -62,6 +64,9 @@ class EngineCommands:
             return
         if event.command.get(event.command_name) == SUBSCRIPTIONS:
             self.seen[event.command_name] += 1
+
+    def answered(self, event: monitoring.CommandSucceededEvent) -> None:
+        self.served_reads += event.command_name == "distinct"
 
     def taken(self) -> dict[str, int]:
         """What was seen since the last call."""
@@ -71,14 +76,19 @@ class EngineCommands:
 
 @pytest.fixture
 def engine_commands(monkeypatch: pytest.MonkeyPatch) -> EngineCommands:
-    started = CommandCounter.started
+    started, succeeded = CommandCounter.started, CommandCounter.succeeded
     commands = EngineCommands()
 
     def noting(counter: CommandCounter, event: monitoring.CommandStartedEvent) -> None:
         commands.note(event)
         started(counter, event)
 
+    def answering(counter: CommandCounter, event: monitoring.CommandSucceededEvent) -> None:
+        commands.answered(event)
+        succeeded(counter, event)
+
     monkeypatch.setattr(CommandCounter, "started", noting)
+    monkeypatch.setattr(CommandCounter, "succeeded", answering)
     return commands
 
 
@@ -94,14 +104,15 @@ class Wiring:
     written: int = 0
 
     async def start(self) -> None:
-        """Start the engine, and wait until its first look for due endpoints began: its first
-        read of the tenants served, before that look, is done."""
+        """Start the engine, and wait until its first read of the tenants served is answered:
+        an endpoint created after is one it learns of from this process, or at its next poll
+        (an hour away)."""
         await self.engine.start()
         for _ in range(ROUNDS):
-            if self.commands.seen["find"]:
+            if self.commands.served_reads:
                 return
             await asyncio.sleep(0.025)
-        raise AssertionError("the engine did not look for due endpoints")
+        raise AssertionError("the engine did not read the tenants served")
 
     async def write(self, tenant: str) -> None:
         """A user created in ``tenant``, its event moved to the outbox by this process."""

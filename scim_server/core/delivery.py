@@ -208,12 +208,14 @@ class DeliveryEngine:
             await stop_task(running)
 
     async def _run(self) -> None:
-        # The first round comes at once, with the first read of the tenants served: from then
-        # on, their moves wake it.
+        # The first read of the tenants served, and the first round, come at once: from then
+        # on, their moves wake it. With no endpoint enabled anywhere (as last read, or made
+        # here since), a poll costs that read alone.
         while not stop_requested():
             try:
                 await self._read_served()
-                await self.round()
+                if self._served:  # else no endpoint is enabled: none can be due
+                    await self.round()
             except Exception:  # the database away, say: the next round tries again
                 log.exception("event delivery: a round failed; the next one retries")
             with contextlib.suppress(TimeoutError):
