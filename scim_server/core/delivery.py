@@ -43,8 +43,9 @@ log = logging.getLogger(__name__)
 
 TASK: Final = "event-delivery"
 POLL_SECONDS: Final = 1.0
-"""How often the engine looks for due endpoints no relay woke it for: events another process
-moved, retries whose time came."""
+"""How often the engine looks for due endpoints no relay woke it for (events another process
+moved, events of a tenant whose endpoint another process created, retries whose time came),
+and reads which tenants have an enabled endpoint."""
 BATCH: Final = 100
 """Events read from the outbox at a time, per endpoint."""
 DUE_LIMIT: Final = 1000
@@ -131,10 +132,11 @@ class Redelivery:
 class DeliveryEngine:
     """Delivers every enabled subscription's events, in each process that runs one.
 
-    Woken when the relay moves events (and polling as a safety net), it looks for endpoints
-    that are due, and delivers for each whose lease it takes, in a task of its own: at most
-    ``concurrency`` at once, each attempt within the policy's timeout, so one tenant's slow
-    receiver holds one slot, never the others' deliveries, and never a provisioning request.
+    Woken when the relay moves events of a tenant with an endpoint (and polling as a safety
+    net), it looks for endpoints that are due, and delivers for each whose lease it takes, in
+    a task of its own: at most ``concurrency`` at once, each attempt within the policy's
+    timeout, so one tenant's slow receiver holds one slot, never the others' deliveries, and
+    never a provisioning request.
     """
 
     def __init__(
@@ -160,15 +162,37 @@ class DeliveryEngine:
         self._again: set[str] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        relay.subscribe(self.wake)
+        self._served: set[str] = set()
+        """The tenants with an enabled endpoint of a channel served here, as this process
+        knows them: read at each poll, and added to at once by this process's own changes
+        (``serve``). A move in any other tenant wakes nothing: no endpoint waits for it."""
+        self._served_meanwhile: set[str] = set()
+        """The tenants ``serve`` added since the read of ``_served`` began, which it may have
+        missed."""
+        self._read_served_at = 0.0
+        relay.subscribe(self.moved)
 
     @property
     def lease(self) -> timedelta:
         return timedelta(seconds=self.policy.timeout_seconds + LEASE_MARGIN_SECONDS)
 
     def wake(self) -> None:
-        """New events are in the outbox, or an endpoint changed: look now."""
+        """An endpoint may be due: look now."""
         self._wake.set()
+
+    def moved(self, tenant: str) -> None:
+        """The relay moved events of ``tenant`` into the outbox: look now if the tenant has an
+        endpoint (as far as this process knows; one another process just created is known at
+        the next poll, whose look delivers its events anyway)."""
+        if tenant in self._served:
+            self.wake()
+
+    def serve(self, tenant: str) -> None:
+        """This process created, enabled or changed an endpoint of ``tenant`` (called once the
+        change is stored): its moves wake the engine from now on, and it looks now."""
+        self._served.add(tenant)
+        self._served_meanwhile.add(tenant)
+        self.wake()
 
     async def start(self) -> None:
         if self._task is None:
@@ -184,15 +208,30 @@ class DeliveryEngine:
             await stop_task(running)
 
     async def _run(self) -> None:
+        # The first read of the tenants served, and the first round, come at once: from then
+        # on, their moves wake it. With no endpoint enabled anywhere (as last read, or made
+        # here since), a poll costs that read alone.
         while not stop_requested():
+            try:
+                await self._read_served()
+                if self._served:  # else no endpoint is enabled: none can be due
+                    await self.round()
+            except Exception:  # the database away, say: the next round tries again
+                log.exception("event delivery: a round failed; the next one retries")
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_seconds):
                     await self._wake.wait()
             self._wake.clear()
-            try:
-                await self.round()
-            except Exception:  # the database away, say: the next round tries again
-                log.exception("event delivery: a round failed; the next one retries")
+
+    async def _read_served(self) -> None:
+        """Read the tenants served, once a poll at most (however often moves wake it)."""
+        now = asyncio.get_running_loop().time()
+        if now < self._read_served_at:
+            return
+        self._served_meanwhile.clear()
+        served = await self.repository.tenants_served(self.channels)
+        self._served = served | self._served_meanwhile
+        self._read_served_at = now + self.poll_seconds
 
     async def round(self) -> None:
         """Start a delivery for each due endpoint not already delivering in this process."""

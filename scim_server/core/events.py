@@ -174,13 +174,13 @@ class Relay:
         insert stored, as it stored them: moved without reading them back."""
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[str], None]] = []
         self._removing: dict[tuple[str, str, str], asyncio.Event] = {}
         """Deleted documents a task of this process is removing, with their memberships."""
 
-    def subscribe(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` whenever this relay has moved events into the outbox (the
-        delivery engine, which then delivers them)."""
+    def subscribe(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener`` with the tenant whenever this relay has moved events of that
+        tenant into the outbox (the delivery engine, which then delivers them)."""
         self._listeners.append(listener)
 
     def written(self, kind: ResourceKind, tenant: str, resource_ids: list[str]) -> None:
@@ -357,7 +357,7 @@ class Relay:
         await self.events.append(events, confirmed)
         if events:
             for listener in self._listeners:
-                listener()
+                listener(events[0].tenant)
 
     async def _remove(
         self, kind: ResourceKind, deleted: PendingDocument, *, in_no_group: bool

@@ -174,9 +174,11 @@ class Webhooks(DeliveryRecords):
         url = await check_target(body.get("url"), self.allow_private)
         types = event_types(body.get("events"))
         position = await self.relay.next_sequence(tenant)
-        return await self.repository.create(
+        created = await self.repository.create(
             tenant, CHANNEL, url, types, position, datetime.now(UTC)
         )
+        self.engine.serve(tenant)
+        return created
 
     async def all(self, tenant: str) -> list[Subscription]:
         return await self.repository.of_tenant(tenant, CHANNEL)
@@ -199,7 +201,7 @@ class Webhooks(DeliveryRecords):
         updated = await self.repository.update(tenant, webhook_id, changes)
         if updated is None:
             return await self.get(tenant, webhook_id)  # deleted meanwhile: 404
-        self.engine.wake()
+        self.engine.serve(tenant)
         return updated
 
     async def delete(self, tenant: str, webhook_id: str) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -47,7 +47,8 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
     SUBSCRIPTIONS: [
         IndexModel([("tenant", ASCENDING), ("_id", ASCENDING)], name="tenant_id"),
         # The engine's look for endpoints that are due, across tenants (as the relay's safety
-        # net looks for stranded events): the one subscription index not led by tenant.
+        # net looks for stranded events), and for the tenants with an enabled endpoint: the
+        # one subscription index not led by tenant.
         IndexModel([("enabled", ASCENDING), ("retry_at", ASCENDING)], name="enabled_due"),
     ],
     DELIVERY_LOG: [
@@ -333,6 +334,14 @@ class DeliveryRepository:
             await collection.delete_many({"tenant": tenant})
 
     # -- the engine: due endpoints, the lease, moving on --------------------------------------
+
+    async def tenants_served(self, channels: Collection[str]) -> set[str]:
+        """The tenants with an enabled endpoint of one of ``channels``: one command, on the
+        ``enabled_due`` index (its ``enabled`` prefix)."""
+        found = await self.subscriptions.distinct(
+            "tenant", {"enabled": True, "channel": {"$in": list(channels)}}
+        )
+        return {str(tenant) for tenant in found}
 
     async def due(self, now: datetime, holder: str, limit: int) -> list[Subscription]:
         """Enabled endpoints whose retry time has come and whose lease is free or

@@ -323,7 +323,7 @@ class Transmitter:
         await self._deliveries.create(
             stream.tenant, push.CHANNEL, url, None, stream.position, self._now(), stream.id
         )
-        self._engine.wake()
+        self._engine.serve(stream.tenant)
 
     async def streams(self, tenant: str) -> list[StreamRecord]:
         """The tenant's streams; a push stream's position as its subscription has it (the
@@ -404,7 +404,7 @@ class Transmitter:
             enabled=stream.status == "enabled",
             position=stream.position,
         )
-        self._engine.wake()
+        self._engine.serve(stream.tenant)
 
     async def verify(self, tenant: str, body: Mapping[str, Any]) -> None:
         """SSF §8.1.4.2: queue a verification SET, with the receiver's ``state``."""
