@@ -314,10 +314,12 @@ def _cores(cores: dict[str, float] | None) -> list[str]:
     if not cores:
         return []
     return [
-        "During the load, in cores: "
+        "Cores used, on average from the first request sent to the last answered or timed "
+        "out: "
         + ", ".join(f"{name} {used:.2f}" for name, used in cores.items())
-        + ". The store (SecantusDB) is one Python process: at about 1.0 it is saturated, and "
-        "every request waits behind it.",
+        + ". The store (SecantusDB) is one Python process: near 1.0 it is saturated; well "
+        'under it while requests time out, it is stalled (docs/storage.md, "The write path '
+        'under load").',
         "",
     ]
 
@@ -330,8 +332,8 @@ def run(
     sizes: Sizes, work: Path, uri: str | None
 ) -> tuple[dict[str, Outcome], float, dict[str, float]]:
     """Start what is needed, load it, stop it: the outcomes, the foreign cores meanwhile, and
-    the cores the server and the store each used during the load (the store is one process:
-    at 1.0 it is saturated, and every request waits behind it)."""
+    the cores the server and the store each used, on average, until every request was
+    answered or timed out."""
     rate_limit = Settings().rate_limit_per_second
     with server_on_store(work, uri, DATABASE, rate_limit) as (uri, server, pids):
         tenants = setup(server, uri, sizes)
