@@ -24,11 +24,11 @@ from scim_server.core.scope import Scope
 from scim_server.models import GROUPS, USERS, Member
 from scim_server.storage.database import Database
 from scim_server.storage.events import Client
-from scim_server.storage.tenants import TenantRepository
 from scim_server.web.app import create_app
 from tests.support.events import awaited_events, types_of
 from tests.support.scim import Scim
 from tests.support.seats import active_in_store, counter, set_seats
+from tests.support.stores import process_clients
 from tests.support.urns import GROUP, PATCH_OP, USER
 
 SCOPE = Scope("acme", "http://127.0.0.1/scim/v2/acme", Client("scim", "token-1", "other"))
@@ -86,12 +86,8 @@ async def databases(
     mongodb_uri: str, database_name: str, mongo_db: Any
 ) -> AsyncIterator[list[Database]]:
     """Two clients of the test's database, as two server processes have."""
-    opened = [Database.connect(mongodb_uri, database_name) for _ in range(2)]
-    await opened[0].ensure_indexes()
-    await TenantRepository(opened[0]).create("acme", datetime.now(UTC))
-    yield opened
-    for database in opened:
-        await database.close()
+    async with process_clients(mongodb_uri, database_name, 2) as opened:
+        yield opened
 
 
 def _provisioning(database: Database) -> Provisioning:

@@ -28,6 +28,7 @@ from scim_server.storage.documents import StoredResource
 from scim_server.storage.events import OUTBOX, Client, EventRepository
 from scim_server.storage.memberships import MembershipRepository
 from scim_server.storage.tenants import TenantRepository
+from tests.support.stores import process_clients
 from tests.support.urns import PATCH_OP, USER
 
 SCOPE = Scope("acme", "http://127.0.0.1/scim/v2/acme", Client("scim", "token-1", "other"))
@@ -38,12 +39,8 @@ async def databases(
     mongodb_uri: str, database_name: str, mongo_db: Any
 ) -> AsyncIterator[list[Database]]:
     """Three clients of the test's database: the writer's and two relays'."""
-    opened = [Database.connect(mongodb_uri, database_name) for _ in range(3)]
-    await opened[0].ensure_indexes()
-    await TenantRepository(opened[0]).create("acme", datetime.now(UTC))
-    yield opened
-    for database in opened:
-        await database.close()
+    async with process_clients(mongodb_uri, database_name, 3) as opened:
+        yield opened
 
 
 class OutboxCommands:

@@ -396,6 +396,7 @@ class EventRepository:
                     confirmed = last
                 if document.get(PENDING) or document.get(DELETING):
                     found.append(pending_document(resource_type, document))
+            join = []  # the first batch's documents have checked the number already
         return found, confirmed
 
     async def stranded(

@@ -38,6 +38,20 @@ INDEXES = [
 ]
 
 
+USER: Document = {
+    "$lookup": {
+        "from": USERS.collection,
+        "localField": "user",
+        "foreignField": "_id",
+        "pipeline": [{"$project": {**STANDING_FIELDS, "tenant": 1}}],
+        "as": "users",
+    }
+}
+"""The stage that joins a session to its user, on the users' ``_id`` index, with the user's
+tenant, which ``_stored_session`` holds to the session's: the same stage for a session and
+for the session of another tenant it was opened on."""
+
+
 @dataclass(frozen=True)
 class NewSession:
     """A session to store: its id (the digest of the browser's key) and what it stands for."""
@@ -91,7 +105,6 @@ def _stored_session(document: Mapping[str, Any]) -> StoredSession:
 class SessionRepository:
     def __init__(self, database: Database) -> None:
         self.collection = database[COLLECTION]
-        self.users = USERS.collection
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_indexes(INDEXES)
@@ -159,7 +172,7 @@ class SessionRepository:
                 {"$match": {**query, "expires": {"$gt": now}}},
                 {"$sort": {"created": DESCENDING, "_id": ASCENDING}},
                 {"$limit": limit},
-                self._user_of(query["tenant"]),
+                USER,
                 {
                     # The session it was opened on, on this collection's ``_id``: none for
                     # a session opened on none (no document has a null ``_id``).
@@ -169,7 +182,7 @@ class SessionRepository:
                         "foreignField": "_id",
                         "pipeline": [
                             {"$match": {"expires": {"$gt": now}}},
-                            self._user_of(None),
+                            USER,
                         ],
                         "as": "parents",
                     }
@@ -177,18 +190,3 @@ class SessionRepository:
             ]
         )
         return [_stored_session(document) async for document in cursor]
-
-    def _user_of(self, tenant: str | None) -> Document:
-        """The stage that joins a session to its user, on the users' ``_id`` index: within
-        ``tenant``, or, for a session of another tenant, with the user's tenant, which
-        ``_stored_session`` compares with the session's."""
-        within: list[Document] = [] if tenant is None else [{"$match": {"tenant": tenant}}]
-        return {
-            "$lookup": {
-                "from": self.users,
-                "localField": "user",
-                "foreignField": "_id",
-                "pipeline": [*within, {"$project": {**STANDING_FIELDS, "tenant": 1}}],
-                "as": "users",
-            }
-        }
