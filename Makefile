@@ -49,6 +49,7 @@ bench: $(BIN)/.installed system-packages
 	$(BIN)/python -m bench.against_peer $(filter --quick,$(BENCH_ARGS))
 	$(BIN)/python -m bench.tenants $(filter --quick,$(BENCH_ARGS))
 	$(BIN)/python -m bench.stall $(filter --quick,$(BENCH_ARGS))
+	$(BIN)/python -m bench.command_counts
 
 # Our server on a throwaway embedded store, two tenants, every conformance suite; writes
 # conformance-report.html/.xml/.json here. CONFORMANCE_ARGS e.g. --large, --suite flows.

@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,19 +41,25 @@ from typing import Any
 import aiohttp
 import orjson
 from aiohttp import web
-from prometheus_client.parser import text_string_to_metric_families
 from pymongo import MongoClient
 
 from bench import history
 from bench.run import RESULTS
-from bench.targets import Database, ForeignCpu, Server, free_port, http, settle
+from bench.targets import (
+    Database,
+    ForeignCpu,
+    Server,
+    free_port,
+    http,
+    request_commands,
+    settle,
+)
 
 DATABASE = "scim_bench_events"
 SUITE = "events"
 CONCURRENCY = 16
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-COMMANDS = "scim_request_database_commands"
 OPERATIONS = {"POST": "users.create", "PATCH": "users.patch"}
 CATCH_UP_SECONDS = 120.0
 
@@ -190,27 +195,6 @@ async def drive(target: Tenant, method: str, seconds: float) -> tuple[int, float
         return done, time.perf_counter() - began
 
 
-def request_commands(server: Server, operation: str) -> tuple[float, float]:
-    """The commands requests of ``operation`` started so far, and how many requests."""
-    request = urllib.request.Request(
-        f"{server.root}/metrics", headers={"Authorization": f"Bearer {server.admin_token}"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        exposition = response.read().decode()
-    total = count = 0.0
-    for family in text_string_to_metric_families(exposition):
-        if family.name != COMMANDS:
-            continue
-        for sample in family.samples:
-            if sample.labels.get("operation") != operation:
-                continue
-            if sample.name.endswith("_sum"):
-                total = sample.value
-            elif sample.name.endswith("_count"):
-                count = sample.value
-    return total, count
-
-
 def operations(store: MongoClient[dict[str, Any]]) -> int:
     return sum(int(n) for n in store.admin.command("serverStatus")["opcounters"].values())
 
@@ -275,11 +259,13 @@ def writes(
                     settle(pids)
                     foreign = ForeignCpu()
                     counted = operations(store)
-                    commands, requests = request_commands(server, OPERATIONS[method])
+                    commands, requests = request_commands(server).get(
+                        OPERATIONS[method], (0.0, 0.0)
+                    )
                     done, wall = asyncio.run(drive(target, method, sizes.seconds))
                     caught_up(server, target.name, out if hooked else None, sequences[target.name])
                     tally = tallies[(method, target.name)]
-                    after, answered = request_commands(server, OPERATIONS[method])
+                    after, answered = request_commands(server).get(OPERATIONS[method], (0.0, 0.0))
                     tally.own_commands += after - commands
                     tally.requests += done
                     tally.seconds += wall

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 from pymongo import MongoClient
 
 from scim_server.embedded import EmbeddedMongo, free_port
@@ -388,3 +390,37 @@ class Peer:
 
     def stop(self) -> None:
         _stop(self.process)
+
+
+REQUEST_COMMANDS = "scim_request_database_commands"
+"""The server's count of the database commands each request started, by operation: the
+mechanism tests/test_command_counts.py pins the counts with."""
+
+
+def samples(server: Server, family: str) -> list[Sample]:
+    """The samples of one metric family on the server's ``/metrics``."""
+    request = urllib.request.Request(
+        f"{server.root}/metrics", headers={"Authorization": f"Bearer {server.admin_token}"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        exposition = response.read().decode()
+    return [
+        sample
+        for metric in text_string_to_metric_families(exposition)
+        if metric.name == family
+        for sample in metric.samples
+    ]
+
+
+def request_commands(server: Server) -> dict[str, tuple[float, float]]:
+    """Each operation's database commands so far and the requests that started them, as the
+    server's ``/metrics`` counts them (operations with no request yet are absent)."""
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for sample in samples(server, REQUEST_COMMANDS):
+        operation = sample.labels.get("operation", "")
+        if sample.name.endswith("_sum"):
+            sums[operation] = sample.value
+        elif sample.name.endswith("_count"):
+            counts[operation] = sample.value
+    return {operation: (sums[operation], counts.get(operation, 0.0)) for operation in sums}

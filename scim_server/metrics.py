@@ -69,6 +69,11 @@ DATABASE_COMMANDS = Histogram(
     ["operation"],
     buckets=(0, 1, 2, 3, 4, 6, 8, 12, 16, 32, 64, 128, 256),
 )
+DATABASE_COMMANDS_BY_NAME = Counter(
+    "scim_database_commands_total",
+    "Database commands requests started, by operation, collection and command name.",
+    ["operation", "collection", "command"],
+)
 JOURNAL_ENTRIES = Counter(
     "scim_journal_entries_total",
     "Provisioning journal entries: queued, written, dropped (queue full), failed (the "

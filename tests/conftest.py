@@ -19,6 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from scim_server.config import Settings
 from scim_server.embedded import EmbeddedMongo
+from scim_server.storage.memberships import MembershipRepository
 from scim_server.web.app import create_app
 from tests.support.scim import ADMIN_TOKEN, Scim, make_tenant
 
@@ -97,3 +98,14 @@ async def other_scim(client: TestClient[Any, Any]) -> Scim:
     """A second tenant ``globex``, to prove isolation."""
     tenant = await make_tenant(client, "globex")
     return Scim(client, "globex", tenant["token"])
+
+
+@pytest.fixture(params=[True, False], ids=["claimed", "looked-up"])
+def member_claims(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Run a test both ways a lone member add may look its member up: claimed, the lookup and
+    the hint's raise one ``findAndModify`` (on MongoDB); or looked up by a read that the add's
+    update follows (on SecantusDB). Both are correct on either store; only their cost differs
+    (``MembershipRepository.claims_in_one_command``)."""
+    claims: bool = request.param
+    monkeypatch.setattr(MembershipRepository, "claims_in_one_command", claims)
+    return claims

@@ -276,33 +276,57 @@ async def test_sixteen_patches_of_one_user_waiting_together_cost_one_read_and_on
     assert sum(commands.answered, Counter()) == {"find": 1, "update": 1}
 
 
-async def test_adding_a_member_costs_five_commands(scim: Scim, commands: Commands) -> None:
-    """The member looked up, its member-of hint raised, the membership, its check, the
-    group's version (which answers the group): the group is not read first nor after."""
+def _adding_one_member(claims: bool) -> dict[str, int]:
+    """What a lone member add costs: the member looked up and its member-of hint raised (one
+    ``findAndModify`` claimed, else a find and an update), the membership, its check, and
+    the group's version (which answers the group): the group is not read first nor after."""
+    if claims:
+        return {"findAndModify": 2, "insert": 1, "find": 1}
+    return {"find": 2, "update": 1, "insert": 1, "findAndModify": 1}
+
+
+async def test_adding_a_member_costs_four_commands_claimed_and_five_looked_up(
+    member_claims: bool, scim: Scim, commands: Commands
+) -> None:
     user = await scim.create_user("ada")
     group = await scim.create_group("eng")
     add = _members_patch("add", {"value": user["id"]})
     path = f"/Groups/{group['id']}?excludedAttributes=members"
-    assert await commands.of(scim.patch(path, json=add)) == {
-        "find": 2,
-        "update": 1,
-        "insert": 1,
-        "findAndModify": 1,
+    assert await commands.of(scim.patch(path, json=add)) == _adding_one_member(member_claims)
+
+
+async def test_adding_two_members_costs_what_adding_one_looked_up_does(
+    member_claims: bool, scim: Scim, commands: Commands
+) -> None:
+    """Claimed, each member would cost one command: two or more are looked up by one read
+    and raised by one update, however they are to be claimed."""
+    ada, grace = await scim.create_user("ada"), await scim.create_user("grace")
+    group = await scim.create_group("eng")
+    add = {
+        "schemas": [PATCH_OP],
+        "Operations": [
+            {
+                "op": "add",
+                "path": "members",
+                "value": [{"value": ada["id"]}, {"value": grace["id"]}],
+            }
+        ],
     }
+    path = f"/Groups/{group['id']}?excludedAttributes=members"
+    assert await commands.of(scim.patch(path, json=add)) == _adding_one_member(claims=False)
 
 
-async def test_an_idp_shaped_member_patch_reads_no_member(scim: Scim, commands: Commands) -> None:
-    """A PATCH as Okta and Entra send it, with no query, answers 204: the same five commands
-    as a slim answer, and the group's members are never read, whatever their number."""
+async def test_an_idp_shaped_member_patch_reads_no_member(
+    member_claims: bool, scim: Scim, commands: Commands
+) -> None:
+    """A PATCH as Okta and Entra send it, with no query, answers 204: the same commands as a
+    slim answer, and the group's members are never read, whatever their number."""
     user = await scim.create_user("ada")
     group = await scim.create_group("eng", [(await scim.create_user("grace"))["id"]])
     add = _members_patch("add", {"value": user["id"]})
-    assert await commands.of(scim.patch(f"/Groups/{group['id']}", json=add)) == {
-        "find": 2,
-        "update": 1,
-        "insert": 1,
-        "findAndModify": 1,
-    }
+    assert await commands.of(scim.patch(f"/Groups/{group['id']}", json=add)) == _adding_one_member(
+        member_claims
+    )
     remove = _members_patch("remove", {"value": user["id"]})
     assert await commands.of(scim.patch(f"/Groups/{group['id']}", json=remove)) == {
         "find": 1,
@@ -313,7 +337,7 @@ async def test_an_idp_shaped_member_patch_reads_no_member(scim: Scim, commands: 
 
 
 async def test_a_bulk_member_patch_or_group_put_reads_no_member(
-    scim: Scim, commands: Commands
+    member_claims: bool, scim: Scim, commands: Commands
 ) -> None:
     """A Bulk operation answers a status, a location and a version, never the resource: its
     writes cost what they cost on their own with a 204, and the group's members go unread."""
@@ -322,12 +346,7 @@ async def test_a_bulk_member_patch_or_group_put_reads_no_member(
     path = f"/Groups/{group['id']}"
     patch = {"method": "PATCH", "path": path, "data": _members_patch("add", {"value": user["id"]})}
     bulk = {"schemas": [BULK_REQUEST], "Operations": [patch]}
-    assert await commands.of(scim.post("/Bulk", json=bulk)) == {
-        "find": 2,
-        "update": 1,
-        "insert": 1,
-        "findAndModify": 1,
-    }
+    assert await commands.of(scim.post("/Bulk", json=bulk)) == _adding_one_member(member_claims)
     renamed = {"schemas": [GROUP], "displayName": "core", "members": [{"value": user["id"]}]}
     put = {"method": "PUT", "path": path, "data": renamed}
     bulk = {"schemas": [BULK_REQUEST], "Operations": [put]}

@@ -420,11 +420,12 @@ async def test_a_bare_unknown_schema_urn_is_ignored_but_one_carrying_attributes_
 
 
 async def test_a_member_add_that_fails_leaves_the_members_hint_as_it_was(
-    scim: Scim, mongo_db: AsyncDatabase[Any]
+    member_claims: bool, scim: Scim, mongo_db: AsyncDatabase[Any]
 ) -> None:
     """A PATCH adding members that fails (a bad member, a stale If-Match, a bad attribute,
     no such group: its add is undone) leaves their member-of hint as it was, so a user in
-    no group is still read with no membership lookup."""
+    no group is still read with no membership lookup. So does a lone add (claimed or looked
+    up) of a member of the wrong type, of the group itself, or to no such group."""
     ada = await scim.create_user("ada")
     grace = await scim.create_user("grace")
     eng = await scim.create_group("eng")
@@ -445,6 +446,8 @@ async def test_a_member_add_that_fails_leaves_the_members_hint_as_it_was(
         (path, add(*both), {"If-Match": 'W/"99"'}, 412),
         (path, add(*both, op="replace", path="displayName", value=7), {}, 400),
         ("/Groups/no-such-group", add(*both), {}, 404),
+        ("/Groups/no-such-group", add({"value": ada["id"]}), {}, 404),
+        (path, add({"value": eng["id"]}), {}, 400),
     ]
     for target, body, headers, status in failures:
         await scim_error(await scim.patch(target, json=body, headers=headers), status)
@@ -455,7 +458,7 @@ async def test_a_member_add_that_fails_leaves_the_members_hint_as_it_was(
 
 
 async def test_writes_that_add_no_member_leave_the_members_hints_as_they_were(
-    scim: Scim, mongo_db: AsyncDatabase[Any]
+    member_claims: bool, scim: Scim, mongo_db: AsyncDatabase[Any]
 ) -> None:
     """A write that adds no member leaves its hint as it was: a member already there (by
     PATCH or PUT), a creation refused (409), a PATCH naming a member twice that fails, so
@@ -479,7 +482,7 @@ async def test_writes_that_add_no_member_leave_the_members_hints_as_they_were(
 
 
 async def test_a_member_add_journals_the_membership_and_the_group_not_the_hint(
-    scim: Scim,
+    member_claims: bool, scim: Scim
 ) -> None:
     """The member's hint waits for no journal flush: the membership's journaled insert that
     follows flushes it too (storage/memberships.py). The insert and the group's new version
@@ -497,7 +500,7 @@ async def test_a_member_add_journals_the_membership_and_the_group_not_the_hint(
         for command in WRITES.seen
     }
     assert journaled == {
-        ("update", "users"): {"w": 1},
+        ("findAndModify" if member_claims else "update", "users"): {"w": 1},
         ("insert", "memberships"): {"w": 1, "j": True},
         ("findAndModify", "groups"): {"w": 1, "j": True},
     }

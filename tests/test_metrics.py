@@ -151,6 +151,12 @@ async def test_scim_requests_are_counted_by_tenant_operation_status_and_idp_fami
     # The user's read and its conditional write (answered from what it wrote), and perhaps
     # the token's check.
     assert 2 <= delta(f"{commands}_sum", operation="users.patch") <= 3
+    # The same commands by collection and name: the PATCH's read and write of the user.
+    by_name = "scim_database_commands_total"
+    assert delta(by_name, operation="users.patch", collection="users", command="find") == 1
+    assert delta(by_name, operation="users.patch", collection="users", command="update") == 1
+    for operation in ("users.get", "users.patch"):
+        assert delta(by_name, operation=operation) == delta(f"{commands}_sum", operation=operation)
 
 
 async def test_a_request_not_proven_for_a_tenant_is_labelled_with_no_tenant(

@@ -39,8 +39,7 @@ class Members:
         if not members:
             return members
         ids = {member.value for member in members}
-        if group_id is not None and group_id in ids:
-            raise InvalidValueException(detail="a group cannot be a member of itself")
+        _not_itself(group_id, ids)
         resolved: dict[str, str] = {}
         names: dict[str, str | None] = {}
         for kind in KINDS:
@@ -51,11 +50,27 @@ class Members:
             names |= {resource: summary.name for resource, summary in found.items()}
         unknown = sorted(ids - resolved.keys())
         if unknown:
-            raise InvalidValueException(detail=f"unknown member id(s): {', '.join(unknown)}")
+            raise _unknown(unknown)
         mistyped = [m.value for m in members if m.type and m.type != resolved[m.value]]
         if mistyped:
-            raise InvalidValueException(detail=f"member type does not match: {', '.join(mistyped)}")
+            raise _mistyped(mistyped)
         return tuple(replace(m, type=resolved[m.value], name=names[m.value]) for m in members)
+
+    async def add_one(
+        self, scope: Scope, group_id: str, member: Member, by: Client
+    ) -> StoredResource | None:
+        """``check`` and ``apply`` of an add of this one member, its lookup and its hint's
+        raise one command (``MembershipRepository.claim``): only for a PATCH that does nothing
+        else, which nothing can fail after the claim (``Writes.patch``). Answers as ``apply``.
+        """
+        _not_itself(group_id, {member.value})
+        claimed = await self.memberships.claim(scope.tenant, member)
+        if claimed is None:
+            raise _unknown([member.value])
+        if member.type and member.type != claimed.type:
+            await self.memberships.release(scope.tenant, claimed)
+            raise _mistyped([member.value])
+        return await self.memberships.add(scope.tenant, group_id, [claimed], by, claimed=True)
 
     async def apply(
         self,
@@ -107,6 +122,19 @@ class Members:
             if member.value in present and member.display is not None
         ]
         return [group for group in touched if group is not None]
+
+
+def _not_itself(group_id: str | None, ids: set[str]) -> None:
+    if group_id is not None and group_id in ids:
+        raise InvalidValueException(detail="a group cannot be a member of itself")
+
+
+def _unknown(ids: list[str]) -> InvalidValueException:
+    return InvalidValueException(detail=f"unknown member id(s): {', '.join(ids)}")
+
+
+def _mistyped(ids: list[str]) -> InvalidValueException:
+    return InvalidValueException(detail=f"member type does not match: {', '.join(ids)}")
 
 
 def declared_members(kind: ResourceKind, body: Payload) -> tuple[Member, ...]:

@@ -42,7 +42,7 @@ from scim_server.core.events import Relay, deletion, emission
 from scim_server.core.members import Members, declared_members
 from scim_server.core.one_team import OneTeam, Taken
 from scim_server.core.passwords import hash_password
-from scim_server.core.patch import apply_operations, plan_patch
+from scim_server.core.patch import PatchPlan, apply_operations, plan_patch
 from scim_server.core.preconditions import UNCONDITIONAL, Preconditions, resource_changed
 from scim_server.core.projection import Selection
 from scim_server.core.queries import ALL_ATTRIBUTES, Answer
@@ -260,6 +260,29 @@ class Writes:
         """Apply a PatchOp; ``selection=None`` answers the new version only, with no payload."""
         # Planning walks every operation and entry: as the application of the plan, off the loop.
         plan = await asyncio.to_thread(plan_patch, kind, body, self.patch_max_operations)
+        lone = _lone_member_add(plan, preconditions)
+        written: StoredResource | None
+        if lone is not None and self.memberships.claims_in_one_command:
+            written = await self.members.add_one(scope, resource_id, lone, scope.client)
+            if written is not None:
+                self.relay.written(kind, scope.tenant, [resource_id])
+        else:
+            written = await self._patch_in_turn(kind, scope, resource_id, plan, preconditions)
+        if written is None:
+            # Only member changes, none of which changed anything (or no such group).
+            written = await self._read(kind, scope, resource_id)
+        return await self._answer(kind, scope, written, selection)
+
+    async def _patch_in_turn(
+        self,
+        kind: ResourceKind,
+        scope: Scope,
+        resource_id: str,
+        plan: PatchPlan,
+        preconditions: Preconditions,
+    ) -> StoredResource | None:
+        """A PATCH's attribute operations, then its member changes in their order; answers
+        the resource as the last of them wrote it (None: none wrote it)."""
         # Every member id is checked before anything is written: a bad one fails the whole PATCH.
         resolved = [
             await self.members.check(scope, resource_id, change.members)
@@ -285,10 +308,7 @@ class Writes:
             if applied is not None:
                 written = applied
                 self.relay.written(kind, scope.tenant, [resource_id])
-        if written is None:
-            # Only member changes, none of which changed anything (or no such group).
-            written = await self._read(kind, scope, resource_id)
-        return await self._answer(kind, scope, written, selection)
+        return written
 
     async def _replace_members(
         self,
@@ -882,3 +902,13 @@ def _served_schemas(kind: ResourceKind, payload: Payload) -> list[Any]:
         for urn in payload["schemas"]
         if not isinstance(urn, str) or urn.lower() in served or urn.lower() in carried
     ]
+
+
+def _lone_member_add(plan: PatchPlan, preconditions: Preconditions) -> Member | None:
+    """The member a PATCH adds, when adding that one member is all it does, with no
+    ``If-Match``: how Okta and Entra send each member change. Nothing can then fail once the
+    member is claimed (``Members.add_one``)."""
+    if plan.operations or preconditions.if_match is not None or len(plan.member_changes) != 1:
+        return None
+    (change,) = plan.member_changes
+    return change.members[0] if change.op == "add" and len(change.members) == 1 else None

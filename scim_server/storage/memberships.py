@@ -69,7 +69,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -129,26 +129,59 @@ class MembershipRepository:
             for member_type, resources in self._resources.items()
         }
         """The members' collections, for the writes of their hints (module docstring)."""
+        self._database = database
+
+    @property
+    def claims_in_one_command(self) -> bool:
+        """Whether ``claim`` is one command that the store plans by key; where it is not,
+        looking members up by a read (``ResourceRepository.summaries``) and letting ``add``
+        raise their hints costs the store less (``Planner.modifies_by_key``)."""
+        return self._database.planner.modifies_by_key
+
+    async def claim(self, tenant: str, member: Member) -> Member | None:
+        """Look up a member about to be added and raise its hint, in one ``findAndModify``:
+        answers it with its type and name, or None when the tenant has no such live user or
+        group (nothing was raised). Its declared type is looked in first.
+
+        What ``Members.check`` and ``add`` do in two commands for any number of members, for
+        one; ``add(..., claimed=True)`` then raises nothing again, and a claimed member that
+        is not added after all is ``release``d (its hint would only overcount if it were not).
+        """
+        query = {"tenant": tenant, "_id": member.value, **LIVE}
+        for member_type in sorted(self._hints, key=lambda name: name != member.type):
+            found = await self._hints[member_type].find_one_and_update(
+                query, {"$inc": {MEMBER_OF: 1}}, NAME_FIELDS
+            )
+            if found is not None:
+                return replace(member, type=member_type, name=resource_name(found))
+        return None
+
+    async def release(self, tenant: str, member: Member) -> None:
+        """Lower the hint of a ``claim``ed member that is not added."""
+        await self._count(tenant, [member], -1)
 
     async def add(
-        self, tenant: str, group: str, members: Iterable[Member], by: Client | None
+        self,
+        tenant: str,
+        group: str,
+        members: Iterable[Member],
+        by: Client | None,
+        *,
+        claimed: bool = False,
     ) -> StoredResource | None:
         """Add resolved members; members already present are left as they are.
 
         Answers the group at its new version when it got one, else None (no member was
         new, or the group was deleted meanwhile). The new version carries a
         ``group.members_added`` event by ``by``; None: the members complete the group's
-        creation, whose event was stored with it and names them.
+        creation, whose event was stored with it and names them. ``claimed``: their hints
+        were raised by ``claim``.
         """
         members = list(members)
         if not members:
             return None
-        # The members were looked up by a read (``Members.check``); raising their hints in
-        # that lookup, by a ``find_one_and_update`` that also reads the name, would save a
-        # command, but SecantusDB runs that command's query as a scan of the whole collection
-        # (50 to 70 ms at 10,000 users, under the collection's lock), where this update and
-        # the read by id take under a millisecond.
-        await self._count(tenant, members, +1)
+        if not claimed:
+            await self._count(tenant, members, +1)
         documents = [_document(tenant, group, member) for member in members]
         try:
             await self.collection.insert_many(documents, ordered=False)

@@ -443,7 +443,7 @@ class ResourceRepository:
         index (see ``_unbounded_field``). Left to itself, a planner may pick any tenant-first
         index and sort the whole tenant. A hint never changes what a query matches. On a
         store that runs a hinted query as a walk of the whole index, every tenant's entries
-        (SecantusDB: ``Database.hints`` is off), nothing is hinted: its planner's own choice,
+        (SecantusDB: ``Planner.hints`` is off), nothing is hinted: its planner's own choice,
         even a scan of the collection, reads less.
 
         A query of one value of a field unique within the tenant (``userName eq``: the lookup
@@ -461,7 +461,7 @@ class ResourceRepository:
         index = (
             tenant_index(self.kind.collection, field, self.partition) if field is not None else None
         )
-        if index is not None and self.database.hints:
+        if index is not None and self.database.planner.hints:
             cursor = cursor.hint(index)
         return await cursor.sort(sort).skip(skip).limit(limit).to_list(None)
 

@@ -106,9 +106,25 @@ def _series(tenant: str, operation: str, status: int, idp: str) -> Series:
     return series
 
 
+_BY_NAME: dict[tuple[str, str, str], Counter] = {}
+"""``scim_database_commands_total``'s series, found once as ``_SERIES`` are: bounded too, by
+the operations and the server's own collections and commands."""
+
+
+def _by_name(operation: str, collection: str, command: str) -> Counter:
+    key = (operation, collection, command)
+    series = _BY_NAME.get(key)
+    if series is None:
+        series = _BY_NAME[key] = metrics.DATABASE_COMMANDS_BY_NAME.labels(*key)
+    return series
+
+
 def _count(request: web.Request, tally: metrics.RequestTally, status: int, started: float) -> None:
     idp = idp_family(request.headers.get("User-Agent"))
-    requests, duration, commands = _series(tally.tenant, operation_name(request), status, idp)
+    operation = operation_name(request)
+    requests, duration, commands = _series(tally.tenant, operation, status, idp)
     requests.inc()
     duration.observe(time.perf_counter() - started)
     commands.observe(tally.command_count)
+    for (collection, command), count in tally.commands.items():
+        _by_name(operation, collection, command).inc(count)
