@@ -17,7 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from scim_server.config import Settings
-from scim_server.core import one_team
+from scim_server.core import one_team, seats
 from tests.support.commands import Commands, readings_serve_the_whole_test
 from tests.support.entitlements import entitlement_app
 from tests.support.events import awaited_events
@@ -378,6 +378,23 @@ async def test_deleting_a_user_in_no_group_costs_four_commands(
     (docs/events.md, storage/memberships.py)."""
     path = await _user_in_no_group(scim)
     await awaited_events(scim.client, scim.tenant, 1)
+    assert await commands.of(scim.delete(path)) == {
+        "aggregate": 1,
+        "update": 1,
+        "insert": 1,
+        "delete": 1,
+    }
+
+
+async def test_deleting_a_user_reads_its_tenants_seat_limit_with_it(
+    scim: Scim, commands: Commands, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deletion frees the user's seat, which needs a reading of the tenant's limit: joined to
+    the read of the user, not read apart once this process's last reading is old (a DELETE
+    now and then, as an IdP sends one, read the tenant every time)."""
+    path = await _user_in_no_group(scim)
+    await awaited_events(scim.client, scim.tenant, 1)
+    monkeypatch.setattr(seats, "UNLIMITED_READING_SECONDS", 0.0)  # every reading is old
     assert await commands.of(scim.delete(path)) == {
         "aggregate": 1,
         "update": 1,

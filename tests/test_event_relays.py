@@ -211,6 +211,28 @@ async def test_a_batch_holding_events_another_relay_moved_goes_on_without_them_i
     _check_log(await first.read("acme", 1, 1000), ids)
 
 
+async def test_a_batch_holding_events_its_own_process_stored_leaves_them_out_in_one_insert(
+    databases: list[Database], sent: SentCommands
+) -> None:
+    """A deleter read a user's pending events just before its own process's relay moved them
+    (a user deleted right after a write): what that process stored is left out before the
+    insert, with no refused insert and no read of what is stored, and no contention is
+    learnt (which would have the next moves read the last number apart for a while)."""
+    ids = await _pending_writes(databases[0], 3)
+    relay = _relay(databases[1])
+    await relay.move(USERS, "acme", ids[2:])
+    pending, confirmed = await relay.events.pending(USERS.collection, USERS.name, "acme", ids[:2])
+    assert confirmed is not None
+    await relay.move(USERS, "acme", ids[:1])
+    sent.sent.clear()
+    events = [event for document in pending for event in document.events]
+    await relay.events.append(events, confirmed)
+    assert [command for command in sent.sent if command[1] == OUTBOX] == [("insert", OUTBOX)]
+    _, still_confirmed = await relay.events.pending(USERS.collection, USERS.name, "acme", ids)
+    assert still_confirmed is not None
+    _check_log(await relay.read("acme", 1, 1000), ids)
+
+
 class SentCommands(monitoring.CommandListener):
     """(command, collection) of every command the test's clients start, in order."""
 

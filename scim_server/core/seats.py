@@ -224,7 +224,14 @@ class Seats:
         """
         await self.counter.give_back(tenant, n)
 
-    async def around(self, tenant: str, change: int, write: Callable[[], Awaitable[T]]) -> T:
+    async def around(
+        self,
+        tenant: str,
+        change: int,
+        write: Callable[[], Awaitable[T]],
+        *,
+        limited: bool | None = None,
+    ) -> T:
         """Run ``write``, which takes a seat (``change`` 1), frees one (-1) or neither (0).
 
         Answers what ``write`` answers, which is falsy when it did not land (False or
@@ -235,12 +242,16 @@ class Seats:
         seat is freed only once its write landed. A write whose fate is unknown (a
         dropped connection, a cancelled task) keeps its reservation, since an
         over-count refuses a user too many until ``recount`` while an under-count
-        would let one too many in.
+        would let one too many in. ``limited``: whether the tenant has a limit, read with
+        what the write changes, which a write freeing a seat then needs no reading for.
         """
         if change == 0:
             return await write()
         if change < 0:
-            limited = tenant in self._limited or await self._unlimited_since(tenant) is None
+            if limited is None:
+                limited = tenant in self._limited or await self._unlimited_since(tenant) is None
+            else:
+                self._joined(tenant, limited)
             written = await write()
             if limited and written:
                 await self.release(tenant)
@@ -255,6 +266,17 @@ class Seats:
             raise
         await self.settle(tenant, reservation, landed=1 if written else 0)
         return written
+
+    def _joined(self, tenant: str, limited: bool) -> None:
+        """Learn from a reading of the tenant's limit made with a write's own read: a limit is
+        remembered as ``_read_unlimited`` remembers one; none forgets a limit remembered, so
+        that the next write taking a seat reads the tenant again (there is no moment to lease
+        from)."""
+        if limited:
+            self.forget(tenant)
+            self._limited.add(tenant)
+        elif tenant in self._limited:
+            self.forget(tenant)
 
     def forget(self, tenant: str) -> None:
         """Drop what this process remembers of a tenant's limit (set anew, or the tenant gone);

@@ -579,10 +579,13 @@ class Writes:
         before: Mapping[str, Any] | None,
         after: Mapping[str, Any] | None,
         write: Callable[[], Awaitable[Written]],
+        seat_limited: bool | None = None,
     ) -> Written:
         """``write`` inside what it reserves: the seat it takes (or frees once landed) and,
-        for a user, the userName it takes (or gives up) under the one-team policy."""
-        seated = partial(self.seats.around, tenant, _seats_taken(kind, before, after), write)
+        for a user, the userName it takes (or gives up) under the one-team policy.
+        ``seat_limited``: whether the tenant has a seat limit, read with ``before``."""
+        change = _seats_taken(kind, before, after)
+        seated = partial(self.seats.around, tenant, change, write, limited=seat_limited)
         if not is_users(kind):
             return await seated()
         return await self.one_team.around(tenant, before, after, seated)
@@ -651,7 +654,9 @@ class Writes:
                     datetime.now(UTC),
                     manages_nobody=manages_nobody,
                 )
-                marked = await self._reserved(kind, scope.tenant, stored.attributes, None, write)
+                marked = await self._reserved(
+                    kind, scope.tenant, stored.attributes, None, write, deleting.seat_limited
+                )
                 if marked is not None:
                     # The deletion landed as a mark carrying its event: moving the events to
                     # the outbox removes the document, then its memberships (docs/events.md).

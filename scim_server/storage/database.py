@@ -215,6 +215,9 @@ async def learn_planner(db: AsyncDatabase[Any]) -> Planner:
     return Planner(hints=not embedded, modifies_by_key=not embedded)
 
 
+TENANTS = "tenants"
+"""The collection of the tenant documents, ``_id`` the tenant's name."""
+
 IN_BATCH = 100
 """The most values one query's ``$in`` carries (``any_of``).
 
@@ -375,7 +378,7 @@ class Database:
 
     @property
     def tenants(self) -> AsyncCollection[Document]:
-        return self.db["tenants"]
+        return self.db[TENANTS]
 
     @property
     def tokens(self) -> AsyncCollection[Document]:

@@ -53,6 +53,9 @@ reads stop confirming the number it remembers (``EventRepository._confirming``):
 process's relay is busy in the tenant, so the range read of ``_after_last`` is the cheaper way
 to the next number there (a number taken costs an insert refused and two reads)."""
 
+RECENTLY_STORED: Final = 256
+"""How many of the events this process stored last it remembers, per tenant (``append``)."""
+
 EVENT_IDS: Final = uuid.UUID("6f0d3c5e-2b7a-4f51-9a7e-5d0c8b1e4a21")
 """The namespace of event ids: an event's id is derived from its resource and its write's
 key, so that every relay moving it names it alike."""
@@ -312,6 +315,13 @@ def _holds(document: Document, last: Stored | None, tenant: str) -> bool:
     )
 
 
+def _remember(recent: dict[str, None], events: Sequence[StoredEvent]) -> None:
+    """Add the ids of events just stored to a tenant's ``EventRepository._recent``."""
+    recent.update(dict.fromkeys(event.id for event in events))
+    for oldest in list(recent)[: max(len(recent) - RECENTLY_STORED, 0)]:
+        del recent[oldest]
+
+
 def _sequence(stored: Stored) -> int:
     return stored.sequence
 
@@ -370,6 +380,10 @@ class EventRepository:
         self._contended: dict[str, float] = {}
         """Per tenant, when (``time.monotonic``) an append last met a number or an event
         another relay stored meanwhile."""
+        self._recent: dict[str, dict[str, None]] = {}
+        """Per tenant, the ids of the last ``RECENTLY_STORED`` events this process stored, oldest
+        first: a batch read before this process's relay moved some of its events (a user
+        deleted just after a write) leaves them out before its insert, which they would stop."""
         self._appending: dict[str, asyncio.Lock] = {}
         """Per tenant, this process's appends take turns: at once, they all tried the same
         next number, and all but one paid a stop for it (16 deletions at once, five stops
@@ -415,7 +429,8 @@ class EventRepository:
 
     async def append(self, events: Sequence[StoredEvent], confirmed: Stored | None = None) -> None:
         """Store events of one tenant in the outbox, in this order, each under the tenant's
-        next sequence number; an event already there (moved by another relay) is skipped.
+        next sequence number; an event already there is skipped: left out before the insert
+        when this process stored it lately (``_recent``), else when the insert meets it.
 
         The number is the one after the last stored, so none is ever skipped. This process
         remembers it from its last append, but trusts it only once it sees the number before
@@ -443,7 +458,8 @@ class EventRepository:
         else:
             # A number this process stored since the caller's read is as sure, and later.
             last = max(confirmed, self._last.get(tenant, confirmed), key=_sequence)
-        remaining = list(events)
+        recent = self._recent.setdefault(tenant, {})
+        remaining = [event for event in events if event.id not in recent]
         while remaining:
             sequence = _after(last)
             documents = [_outbox_document(event, sequence + n) for n, event in enumerate(remaining)]
@@ -453,30 +469,39 @@ class EventRepository:
                 _raise_unless_duplicate(error)
                 self._contended[tenant] = time.monotonic()
                 stored = int(error.details.get("nInserted", 0))
+                _remember(recent, remaining[:stored])
                 rest = remaining[stored:]
                 moved = await self._stored(tenant, [event.id for event in rest])
                 remaining = [event for event in rest if event.id not in moved]
                 last = await self._after_last(tenant, known=sequence + stored)
                 continue
+            _remember(recent, remaining)
             last = Stored(sequence + len(remaining) - 1, remaining[-1].id)
             break
         if last is not None:
             self._last[tenant] = last
 
     async def read_with_last_stored(
-        self, collection: str, resource_id: str, projection: Mapping[str, Any], tenant: str
+        self,
+        collection: str,
+        resource_id: str,
+        projection: Mapping[str, Any],
+        tenant: str,
+        joins: Sequence[Document] = (),
     ) -> tuple[Document | None, Stored | None]:
         """The document of that id (``projection``, its pending events, ``meta`` and ``dl``)
         and, in the same command, the tenant's last stored number this process remembers,
         if that number still holds its event (``_confirming``): what moving the document's
-        events needs, in one read. The document is found by its id alone, as
-        ``ResourceRepository.get`` finds one, and the caller holds it to its tenant.
+        events needs, in one read, with whatever the stages ``joins`` join to it. The document
+        is found by its id alone, as ``ResourceRepository.get`` finds one, and the caller
+        holds it to its tenant.
         """
         last, join = self._confirming(tenant)
         stages: list[Document] = [
             {"$match": {"_id": resource_id}},
             {"$project": {**projection, "tenant": 1, "meta": 1, PENDING: 1, DELETING: 1}},
             *join,
+            *joins,
         ]
         documents = await (await self.database[collection].aggregate(stages)).to_list(None)
         if not documents:
@@ -603,4 +628,5 @@ class EventRepository:
     async def delete_tenant(self, tenant: str) -> None:
         self._last.pop(tenant, None)
         self._contended.pop(tenant, None)
+        self._recent.pop(tenant, None)
         await self.outbox.delete_many({"tenant": tenant})

@@ -19,7 +19,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 from scim2_models import UniquenessException
 
-from scim_server.models import ResourceKind, scim_key, storage_key
+from scim_server.models import USERS, ResourceKind, scim_key, storage_key
 from scim_server.storage.database import (
     DUPLICATE_KEY,
     ENTERPRISE_FIELD,
@@ -62,6 +62,7 @@ from scim_server.storage.events import (
 )
 from scim_server.storage.group_commit import GroupInsert
 from scim_server.storage.group_read import GroupRead
+from scim_server.storage.seats import WITH_LIMIT, joined_limit
 
 SortSpec = list[tuple[str, int]]
 
@@ -92,6 +93,8 @@ class Deleting:
     """Its pending events, at the version read."""
     last: Stored | None
     """The tenant's last outbox number, confirmed by the same read (None: not confirmed)."""
+    seat_limited: bool | None = None
+    """Whether the tenant has a seat limit, read with a user (None: not read, not a user)."""
 
 
 @dataclass(frozen=True)
@@ -286,15 +289,22 @@ class ResourceRepository:
         self, tenant: str, resource_id: str, attributes: Iterable[str], events: EventRepository
     ) -> Deleting | None:
         """The live resource of that id (``attributes`` only, as ``read``), its pending events
-        and the tenant's last outbox number, in one command (``read_with_last_stored``); None
-        when it is gone or its deletion has landed."""
+        and the tenant's last outbox number, and for a user, which may free a seat, whether
+        the tenant has a seat limit: in one command (``read_with_last_stored``). None when it
+        is gone or its deletion has landed."""
         projection = self._with_owner(_projection(attributes))
+        users = self.kind is USERS
         document, last = await events.read_with_last_stored(
-            self.kind.collection, resource_id, projection, tenant
+            self.kind.collection, resource_id, projection, tenant, WITH_LIMIT if users else ()
         )
         if document is None or not self._owned(document, tenant):
             return None
-        return Deleting(stored_resource(document), pending_document(self.kind.name, document), last)
+        return Deleting(
+            stored_resource(document),
+            pending_document(self.kind.name, document),
+            last,
+            joined_limit(document) if users else None,
+        )
 
     async def get(
         self, tenant: str, resource_id: str, projection: Mapping[str, int] | None = None

@@ -16,7 +16,7 @@ from datetime import datetime
 from pymongo import ReturnDocument
 
 from scim_server.models import USERS
-from scim_server.storage.database import Database, Document, translate_driver_errors
+from scim_server.storage.database import TENANTS, Database, Document, translate_driver_errors
 
 LIMIT = "seats"
 USED = "seats_used"
@@ -37,6 +37,30 @@ def room_for(n: int) -> Document:
 
 
 PROJECTION = {LIMIT: 1, USED: 1, FENCE: 1, COUNTED: 1}
+
+JOINED_LIMIT = "_seats"
+"""Where ``WITH_LIMIT`` puts the tenant's limit on a document read with it."""
+WITH_LIMIT: list[Document] = [
+    {
+        "$lookup": {
+            "from": TENANTS,
+            "localField": "tenant",
+            "foreignField": "_id",
+            "as": JOINED_LIMIT,
+        }
+    },
+    {"$set": {JOINED_LIMIT: {"$map": {"input": f"${JOINED_LIMIT}", "in": f"$$this.{LIMIT}"}}}},
+]
+"""The stages that join to each document an aggregate reads its tenant's seat limit, by the
+tenants' primary key, which every store looks up on its index: what a write freeing a seat
+needs to know, read with the document it changes rather than apart (``joined_limit``). Only
+the limit is kept of the tenant, by ``$map``: SecantusDB evaluates the shorter path into the
+joined array (``"$_seats.seats"``) to nothing, where MongoDB gives the array of its values."""
+
+
+def joined_limit(document: Document) -> bool:
+    """Whether the tenant ``WITH_LIMIT`` joined to ``document`` (taken off it) has a limit."""
+    return any(limit is not None for limit in document.pop(JOINED_LIMIT, []))
 
 
 @dataclass(frozen=True)
