@@ -47,16 +47,28 @@ class Tenant:
     token: str
     made: int = 0
 
+    def fresh(self, prefix: str) -> str:
+        """A name no resource of the tenant has yet."""
+        self.made += 1
+        return f"{prefix}{self.made}"
+
     def user(self) -> str:
         """A new user's id."""
-        self.made += 1
-        status, body = http("POST", f"{self.base}/Users", self.token, _user(f"u{self.made}"))
+        status, body = http("POST", f"{self.base}/Users", self.token, _user(self.fresh("u")))
         assert status == 201, body
         return str(body["id"])
 
     def group(self) -> str:
-        self.made += 1
-        return create_group(self.base, self.token, f"g{self.made}")
+        return create_group(self.base, self.token, self.fresh("g"))
+
+    def in_a_group(self, user: str) -> str:
+        """Add ``user`` to a new group; answers the group's id."""
+        group = self.group()
+        status, body = http(
+            "PATCH", f"{self.base}/Groups/{group}", self.token, _members("add", user)
+        )
+        assert status in (200, 204), body
+        return group
 
 
 Request = tuple[str, str, Any]
@@ -85,22 +97,16 @@ def _members(op: str, member: str) -> dict[str, Any]:
 
 
 def _bulk_of_creations(tenant: Tenant, count: int) -> dict[str, Any]:
-    tenant.made += 1
+    prefix = tenant.fresh("bulk")
     operations = [
-        {
-            "method": "POST",
-            "path": "/Users",
-            "bulkId": f"b{n}",
-            "data": _user(f"bulk{tenant.made}-{n}"),
-        }
+        {"method": "POST", "path": "/Users", "bulkId": f"b{n}", "data": _user(f"{prefix}-{n}")}
         for n in range(count)
     ]
     return {"schemas": [BULK_REQUEST], "Operations": operations}
 
 
 def _post(tenant: Tenant) -> Request:
-    tenant.made += 1
-    return "POST", "/Users", _user(f"new{tenant.made}")
+    return "POST", "/Users", _user(tenant.fresh("new"))
 
 
 def _get_in_no_group(tenant: Tenant) -> Request:
@@ -109,10 +115,7 @@ def _get_in_no_group(tenant: Tenant) -> Request:
 
 def _get_in_one_group(tenant: Tenant) -> Request:
     user = tenant.user()
-    status, body = http(
-        "PATCH", f"{tenant.base}/Groups/{tenant.group()}", tenant.token, _members("add", user)
-    )
-    assert status in (200, 204), body
+    tenant.in_a_group(user)
     return "GET", f"/Users/{user}", None
 
 
@@ -138,11 +141,8 @@ def _add_member(tenant: Tenant) -> Request:
 
 
 def _remove_member(tenant: Tenant) -> Request:
-    user, group = tenant.user(), tenant.group()
-    status, body = http(
-        "PATCH", f"{tenant.base}/Groups/{group}", tenant.token, _members("add", user)
-    )
-    assert status in (200, 204), body
+    user = tenant.user()
+    group = tenant.in_a_group(user)
     return "PATCH", f"/Groups/{group}?excludedAttributes=members", _members("remove", user)
 
 

@@ -273,10 +273,14 @@ class Seats:
         that the next write taking a seat reads the tenant again (there is no moment to lease
         from)."""
         if limited:
-            self.forget(tenant)
-            self._limited.add(tenant)
+            self._found_limited(tenant)
         elif tenant in self._limited:
             self.forget(tenant)
+
+    def _found_limited(self, tenant: str) -> None:
+        """Remember a tenant read with a limit, and nothing else of it."""
+        self.forget(tenant)
+        self._limited.add(tenant)
 
     def forget(self, tenant: str) -> None:
         """Drop what this process remembers of a tenant's limit (set anew, or the tenant gone);
@@ -305,8 +309,7 @@ class Seats:
         if (await self._read(tenant)).seats is None:
             self._unlimited[tenant] = moment
             return moment
-        self.forget(tenant)
-        self._limited.add(tenant)
+        self._found_limited(tenant)
         return None
 
     async def _late(self, tenant: str, began: datetime, landed: datetime, seats: int) -> None:

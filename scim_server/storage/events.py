@@ -318,8 +318,8 @@ def _holds(document: Document, last: Stored | None, tenant: str) -> bool:
 def _remember(recent: dict[str, None], events: Sequence[StoredEvent]) -> None:
     """Add the ids of events just stored to a tenant's ``EventRepository._recent``."""
     recent.update(dict.fromkeys(event.id for event in events))
-    for oldest in list(recent)[: max(len(recent) - RECENTLY_STORED, 0)]:
-        del recent[oldest]
+    while len(recent) > RECENTLY_STORED:
+        del recent[next(iter(recent))]
 
 
 def _sequence(stored: Stored) -> int:
